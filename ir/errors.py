@@ -1,0 +1,17 @@
+"""Exception classes raised by the IR layer; the user API re-exports them.
+
+Each subclasses the builtin a user would catch (`ValueError`, `TypeError`), so code
+written against NumPy or TensorFlow error types keeps working."""
+from __future__ import annotations
+
+
+class IRError(ValueError):
+    """A malformed Function or instruction (found by the builder, parser or verifier)."""
+
+
+class ShapeError(ValueError):
+    """Operand shapes that an operation cannot accept; the message names every shape."""
+
+
+class DTypeError(TypeError):
+    """Operand dtypes that an operation cannot accept; the message names every dtype."""

@@ -1,0 +1,64 @@
+"""The reference interpreter: the oracle that native code is tested against.
+
+`run(fn, args)` replays a Function through `bind`, so it means whatever the current
+interpreter makes of each instruction: NumPy evaluation here (`evaluate`), tape-recorded
+tensors in the user API, or new instructions inside a `Builder` (inlining).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .core import Function, Interpreter, bind, interpreting
+from .errors import IRError
+from .prims.registry import Primitive
+
+
+class NumpyInterpreter(Interpreter):
+    """Runs each primitive's NumPy reference implementation on NumPy arrays."""
+
+    def apply(self, prim: Primitive, args: Sequence[Any], params: dict[str, Any]) -> Any:
+        arrays = [np.asarray(a) for a in args]
+        prim.infer([_type(a) for a in arrays], params)  # same checks as traced code
+        with np.errstate(all="ignore"):
+            out = prim.impl(*arrays, **params)
+        if prim.n_outs(params) == 1:
+            return np.asarray(out)
+        return tuple(np.asarray(o) for o in out)
+
+
+def _type(a: np.ndarray) -> Any:
+    from .core import TensorType
+    return TensorType(a.shape, a.dtype)
+
+
+def run(fn: Function, args: Sequence[Any]) -> list[Any]:
+    """Replay `fn` on `args` through `bind` in the current context."""
+    if len(args) != len(fn.params):
+        raise IRError(f"@{fn.name} takes {len(fn.params)} arguments, got {len(args)}")
+    env: dict[int, Any] = {id(p): a for p, a in zip(fn.params, args)}
+    for ins in fn.instrs:
+        out = bind(ins.prim, *[env[id(x)] for x in ins.inputs], **ins.params)
+        outs = out if len(ins.outs) != 1 else (out,)
+        for v, o in zip(ins.outs, outs):
+            env[id(v)] = o
+    return [env[id(r)] for r in fn.results]
+
+
+def evaluate(fn: Function, args: Sequence[Any]) -> list[np.ndarray]:
+    """Evaluate `fn` on NumPy arrays with the reference implementations.
+
+    Example: `evaluate(f, [np.ones((2, 2), np.float32)])`."""
+    arrays = []
+    for p, a in zip(fn.params, args):
+        a = np.asarray(a)
+        if a.shape != p.type.shape or a.dtype != p.type.dtype:
+            raise IRError(f"@{fn.name}: argument of shape {a.shape} and dtype {a.dtype} "
+                          f"does not match parameter type {p.type}")
+        arrays.append(a)
+    with interpreting(NumpyInterpreter()):
+        return run(fn, arrays)
+
+
+

@@ -1,0 +1,245 @@
+"""Elementwise primitives: unary math, binary arithmetic with NumPy broadcasting,
+comparisons, `select` and `convert`.
+
+Invariants: operands of a binary primitive share one dtype (the user API promotes Python
+scalars before it binds); the result shape is the NumPy broadcast of the operand shapes;
+comparisons give bool. VJP rules return cotangents in the *broadcast* shape; the autodiff
+pass sums them back to each operand's shape (the one unbroadcast helper).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import ops
+from ..core import FLOAT_DTYPES, INT_DTYPES, TensorType, dtype_name
+from ..errors import DTypeError, ShapeError
+from .registry import Primitive, register
+
+ANY = FLOAT_DTYPES + INT_DTYPES + (np.dtype(np.bool_),)
+NUM = FLOAT_DTYPES + INT_DTYPES
+FLOAT = FLOAT_DTYPES
+
+
+def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    nd = max((len(s) for s in shapes), default=0)
+    out = []
+    for i in range(nd):
+        dims = {s[i - nd + len(s)] for s in shapes if i - nd + len(s) >= 0}
+        dims.discard(1)
+        if len(dims) > 1:
+            raise ShapeError("incompatible shapes for broadcasting: "
+                             + " and ".join(str(tuple(s)) for s in shapes))
+        out.append(dims.pop() if dims else 1)
+    return tuple(out)
+
+
+def _check_dtype(name: str, t: TensorType, allowed: tuple[np.dtype, ...]) -> None:
+    if t.dtype not in allowed:
+        raise DTypeError(f"{name} does not accept dtype {dtype_name(t.dtype)}; it accepts "
+                         + ", ".join(dtype_name(d) for d in allowed))
+
+
+def _same_dtype(name: str, *ts: TensorType) -> np.dtype:
+    dts = {t.dtype for t in ts}
+    if len(dts) > 1:
+        shown = " and ".join(dtype_name(t.dtype) for t in ts)
+        raise DTypeError(f"{name}: operand dtypes {shown} differ; tracejit never promotes "
+                         "tensor dtypes silently, use tj.cast")
+    return ts[0].dtype
+
+
+def unary(name: str, impl: Callable[..., Any], vjp: Callable[..., Any] | None,
+          allowed: tuple[np.dtype, ...] = FLOAT, doc: str = "") -> Primitive:
+    def rule(x: TensorType) -> TensorType:
+        _check_dtype(name, x, allowed)
+        return x
+
+    return register(Primitive(name, kind="elementwise", shape_rule=rule, impl=impl, vjp=vjp,
+                              n_inputs=1, doc=doc))
+
+
+def binary(name: str, impl: Callable[..., Any], vjp: Callable[..., Any] | None,
+           allowed: tuple[np.dtype, ...] = NUM, out_bool: bool = False,
+           doc: str = "") -> Primitive:
+    def rule(x: TensorType, y: TensorType) -> TensorType:
+        dt = _same_dtype(name, x, y)
+        _check_dtype(name, x, allowed)
+        shape = broadcast_shapes(x.shape, y.shape)
+        return TensorType(shape, np.bool_ if out_bool else dt)
+
+    return register(Primitive(name, kind="elementwise", shape_rule=rule, impl=impl, vjp=vjp,
+                              n_inputs=2, doc=doc))
+
+
+def _keep(dtype_like: Any, r: Any) -> np.ndarray:
+    return np.asarray(r, dtype=np.asarray(dtype_like).dtype)
+
+
+# ---------------------------------------------------------------- unary math
+
+unary("neg", lambda x: np.negative(x), lambda g, x, *, out: (ops.neg(g),), allowed=NUM)
+unary("exp", np.exp, lambda g, x, *, out: (ops.mul(g, out),))
+unary("log", np.log, lambda g, x, *, out: (ops.div(g, x),))
+unary("log1p", np.log1p,
+      lambda g, x, *, out: (ops.div(g, ops.add(ops.const(1, x.dtype), x)),))
+unary("expm1", np.expm1,
+      lambda g, x, *, out: (ops.mul(g, ops.add(out, ops.const(1, x.dtype))),))
+unary("sin", np.sin, lambda g, x, *, out: (ops.mul(g, ops.cos(x)),))
+unary("cos", np.cos, lambda g, x, *, out: (ops.neg(ops.mul(g, ops.sin(x))),))
+unary("tan", np.tan,
+      lambda g, x, *, out: (ops.mul(g, ops.add(ops.const(1, x.dtype), ops.square(out))),))
+unary("tanh", np.tanh,
+      lambda g, x, *, out: (ops.mul(g, ops.sub(ops.const(1, x.dtype), ops.square(out))),))
+unary("sqrt", np.sqrt, lambda g, x, *, out: (ops.div(g, ops.scale(out, 2.0)),))
+# |x| has gradient sign(x), which is 0 at 0 (TensorFlow's subgradient).
+unary("abs", np.abs, lambda g, x, *, out: (ops.mul(g, ops.sign(x)),), allowed=NUM)
+unary("sign", np.sign, lambda g, x, *, out: (None,), allowed=NUM)
+unary("floor", np.floor, lambda g, x, *, out: (None,))
+
+
+def _logistic(x: np.ndarray) -> np.ndarray:
+    # Never overflows: exp only ever sees -|x|.
+    e = np.exp(-np.abs(x))
+    return _keep(x, np.where(x >= 0, 1 / (1 + e), e / (1 + e)))
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return _keep(x, np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x))))
+
+
+unary("logistic", _logistic, lambda g, x, *, out: (
+    ops.mul(g, ops.mul(out, ops.sub(ops.const(1, x.dtype), out))),),
+    doc="sigmoid, 1 / (1 + exp(-x)), stable for any |x|")
+unary("softplus", _softplus, lambda g, x, *, out: (ops.mul(g, ops.logistic(x)),),
+      doc="log(1 + exp(x)), stable for any |x|")
+# relu keeps NaN (as maximum does) and has gradient 0 at 0 (TensorFlow's subgradient).
+unary("relu", lambda x: np.maximum(x, np.zeros((), x.dtype)),
+      lambda g, x, *, out: (ops.select(ops.gt(x, ops.const(0, x.dtype)), g,
+                                       ops.zeros_like(g)),), allowed=NUM)
+
+# ---------------------------------------------------------------- binary arithmetic
+
+binary("add", np.add, lambda g, x, y, *, out: (g, g))
+binary("sub", np.subtract, lambda g, x, y, *, out: (g, ops.neg(g)))
+binary("mul", np.multiply, lambda g, x, y, *, out: (ops.mul(g, y), ops.mul(g, x)))
+binary("div", np.divide, lambda g, x, y, *, out: (
+    ops.div(g, y), ops.neg(ops.div(ops.mul(g, out), y))), allowed=FLOAT,
+    doc="true division of floats")
+
+
+def _pow_vjp(g: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, Any]:
+    one = ops.const(1, x.dtype)
+    zero = ops.const(0, x.dtype)
+    # d/dx = y * x**(y-1): exact at x = 0 for y >= 1 (x**2 -> 2*x**1 = 0 there).
+    gx = ops.mul(g, ops.mul(y, ops.pow(x, ops.sub(y, one))))
+    # d/dy = log(x) * x**y, taken as 0 where x <= 0 (TensorFlow's choice). The log sees 1
+    # there, so no NaN or inf leaks into the gradient of this gradient.
+    pos = ops.gt(x, zero)
+    safe_x = ops.select(pos, x, ops.ones_like(x))
+    logx = ops.select(pos, ops.log(safe_x), ops.zeros_like(x))
+    gy = ops.mul(g, ops.mul(out, logx))
+    return gx, gy
+
+
+binary("pow", np.power, _pow_vjp, allowed=FLOAT)
+
+
+def _maximum_vjp(g: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, Any]:
+    # Ties send the gradient to the first operand (TensorFlow).
+    first = ops.ge(x, y)
+    z = ops.zeros_like(g)
+    return ops.select(first, g, z), ops.select(first, z, g)
+
+
+def _minimum_vjp(g: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, Any]:
+    first = ops.le(x, y)
+    z = ops.zeros_like(g)
+    return ops.select(first, g, z), ops.select(first, z, g)
+
+
+binary("maximum", np.maximum, _maximum_vjp, doc="NaN-propagating maximum")
+binary("minimum", np.minimum, _minimum_vjp, doc="NaN-propagating minimum")
+
+
+def _floordiv(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return _keep(x, np.floor_divide(x, y))
+
+
+def _mod(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return _keep(x, np.mod(x, y))
+
+
+binary("floordiv", _floordiv, lambda g, x, y, *, out: (None, None),
+       doc="floor(x / y); integer division by zero gives 0")
+binary("mod", _mod, lambda g, x, y, *, out: (
+    g, ops.neg(ops.mul(g, ops.floordiv(x, y)))),
+    doc="x - floor(x / y) * y (the sign of y, as Python's %); integer mod by zero gives 0")
+
+# ---------------------------------------------------------------- comparisons
+
+for _name, _fn in [("eq", np.equal), ("ne", np.not_equal), ("lt", np.less),
+                   ("le", np.less_equal), ("gt", np.greater), ("ge", np.greater_equal)]:
+    binary(_name, _fn, lambda g, x, y, *, out: (None, None), allowed=ANY, out_bool=True)
+
+binary("logical_and", np.logical_and, lambda g, x, y, *, out: (None, None),
+       allowed=(np.dtype(np.bool_),))
+binary("logical_or", np.logical_or, lambda g, x, y, *, out: (None, None),
+       allowed=(np.dtype(np.bool_),))
+unary("logical_not", np.logical_not, lambda g, x, *, out: (None,),
+      allowed=(np.dtype(np.bool_),))
+
+# ---------------------------------------------------------------- select, convert
+
+
+def _select_rule(c: TensorType, x: TensorType, y: TensorType) -> TensorType:
+    if c.dtype != np.dtype(np.bool_):
+        raise DTypeError(f"select: the condition must be bool, got {dtype_name(c.dtype)}")
+    dt = _same_dtype("select", x, y)
+    return TensorType(broadcast_shapes(c.shape, x.shape, y.shape), dt)
+
+
+def _select_vjp(g: Any, c: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, Any, Any]:
+    # The branch not taken gets exact zeros, never NaN * 0.
+    z = ops.zeros_like(g)
+    return None, ops.select(c, g, z), ops.select(c, z, g)
+
+
+register(Primitive("select", kind="elementwise", shape_rule=_select_rule,
+                   impl=lambda c, x, y: np.where(c, x, y), vjp=_select_vjp, n_inputs=3,
+                   doc="where(c, x, y) with broadcasting"))
+
+
+def _convert_impl(x: np.ndarray, *, dtype: np.dtype) -> np.ndarray:
+    x = np.asarray(x)
+    if x.dtype.kind == "f" and np.dtype(dtype).kind in "iu":
+        # Saturating, NaN -> 0 (LLVM's fptosi.sat), never undefined.
+        info = np.iinfo(dtype)
+        with np.errstate(invalid="ignore"):
+            y = np.where(np.isnan(x), 0, np.clip(x, info.min, info.max))
+            big = y >= float(info.max)
+            small = y <= float(info.min)
+            r = np.where(big | small, 0, y).astype(dtype)
+        r = np.where(big, info.max, np.where(small, info.min, r))
+        return np.asarray(r, dtype=dtype)
+    return x.astype(dtype)
+
+
+def _convert_vjp(g: Any, x: Any, *, out: Any, dtype: np.dtype) -> tuple[Any]:
+    if x.dtype in FLOAT_DTYPES and np.dtype(dtype) in FLOAT_DTYPES:
+        return (ops.convert(g, x.dtype),)
+    return (None,)
+
+
+register(Primitive("convert", kind="elementwise", params={"dtype": np.dtype(np.float32)},
+                   shape_rule=lambda x, *, dtype: TensorType(x.shape, dtype),
+                   impl=_convert_impl, vjp=_convert_vjp, n_inputs=1,
+                   doc="cast; float to int saturates and NaN becomes 0"))
+
+register(Primitive("identity", kind="elementwise", shape_rule=lambda x: x,
+                   impl=lambda x: np.array(x, copy=True), vjp=lambda g, x, *, out: (g,),
+                   n_inputs=1))
+register(Primitive("stop_gradient", kind="elementwise", shape_rule=lambda x: x,
+                   impl=lambda x: np.array(x, copy=True), vjp=lambda g, x, *, out: (None,),
+                   n_inputs=1, doc="identity that no gradient flows through"))

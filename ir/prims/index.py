@@ -1,0 +1,103 @@
+"""Data-dependent indexing: gather, its transpose scatter_add, and one_hot.
+
+Invariants: indices are int32 or int64 and must lie in [0, n) for an axis of size n;
+every implementation (the reference here, native code in codegen) raises IndexError
+naming the index and the bound, never clamps or wraps.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..core import INT_DTYPES, TensorType, bind, dtype_name
+from ..errors import DTypeError
+from .elementwise import NUM, _check_dtype
+from .reduce import check_axes
+from .registry import Primitive, register
+
+
+def check_indices(idx: np.ndarray, bound: int, what: str) -> None:
+    idx = np.asarray(idx)
+    if idx.size:
+        bad = (idx < 0) | (idx >= bound)
+        if bad.any():
+            i = idx[bad].flat[0]
+            raise IndexError(f"{what}: index {int(i)} is out of bounds for size {bound}")
+
+
+def _int_indices(name: str, t: TensorType) -> None:
+    if t.dtype not in INT_DTYPES:
+        raise DTypeError(f"{name}: indices must be int32 or int64, got {dtype_name(t.dtype)}")
+
+
+def _gather_rule(x: TensorType, idx: TensorType, *, axis: int) -> TensorType:
+    _int_indices("gather", idx)
+    check_axes(x.shape, (axis,))
+    return TensorType(x.shape[:axis] + idx.shape + x.shape[axis + 1:], x.dtype)
+
+
+def _gather_impl(x: np.ndarray, idx: np.ndarray, *, axis: int) -> np.ndarray:
+    check_indices(idx, x.shape[axis], "gather")
+    return np.take(x, idx, axis=axis)
+
+
+def _gather_vjp(g: Any, x: Any, idx: Any, *, out: Any, axis: int) -> tuple[Any, None]:
+    return bind("scatter_add", g, idx, axis=axis, size=x.shape[axis]), None
+
+
+register(Primitive("gather", kind="index", params={"axis": 0}, shape_rule=_gather_rule,
+                   impl=_gather_impl, vjp=_gather_vjp, n_inputs=2,
+                   doc="np.take(x, idx, axis), bounds-checked"))
+
+
+def _scatter_rule(g: TensorType, idx: TensorType, *, axis: int, size: int) -> TensorType:
+    _int_indices("scatter_add", idx)
+    _check_dtype("scatter_add", g, NUM)
+    r = g.ndim - idx.ndim + 1
+    if r < 1 or not 0 <= axis < r or g.shape[axis:axis + idx.ndim] != idx.shape:
+        raise ValueError(f"scatter_add: updates {g} do not match indices {idx} at axis {axis}")
+    return TensorType(g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:], g.dtype)
+
+
+def _scatter_impl(g: np.ndarray, idx: np.ndarray, *, axis: int, size: int) -> np.ndarray:
+    check_indices(idx, size, "scatter_add")
+    out_shape = g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:]
+    out = np.zeros(out_shape, g.dtype)
+    gm = np.moveaxis(g.reshape(g.shape[:axis] + (idx.size,) + g.shape[axis + idx.ndim:]), axis, 0)
+    om = np.moveaxis(out, axis, 0)
+    np.add.at(om, idx.reshape(-1), gm)
+    return out
+
+
+def _scatter_vjp(g: Any, upd: Any, idx: Any, *, out: Any, axis: int, size: int
+                 ) -> tuple[Any, None]:
+    return bind("gather", g, idx, axis=axis), None
+
+
+register(Primitive("scatter_add", kind="index", params={"axis": 0, "size": 1},
+                   shape_rule=_scatter_rule, impl=_scatter_impl, vjp=_scatter_vjp, n_inputs=2,
+                   doc="zeros of `size` along `axis`, with updates added at idx (gather's VJP)"))
+
+
+def _one_hot_rule(idx: TensorType, *, depth: int, dtype: np.dtype, on: float, off: float
+                  ) -> TensorType:
+    _int_indices("one_hot", idx)
+    if depth < 0:
+        raise ValueError(f"one_hot: depth must be >= 0, got {depth}")
+    return TensorType(idx.shape + (depth,), dtype)
+
+
+def _one_hot_impl(idx: np.ndarray, *, depth: int, dtype: np.dtype, on: float, off: float
+                  ) -> np.ndarray:
+    check_indices(idx, depth, "one_hot")
+    hot = np.asarray(idx)[..., None] == np.arange(depth)
+    return np.where(hot, np.asarray(on, dtype), np.asarray(off, dtype)).astype(dtype)
+
+
+register(Primitive("one_hot", kind="index",
+                   params={"depth": 1, "dtype": np.dtype(np.float32), "on": 1.0, "off": 0.0},
+                   shape_rule=_one_hot_rule, impl=_one_hot_impl,
+                   vjp=lambda g, idx, *, out, depth, dtype, on, off: (None,), n_inputs=1,
+                   doc="one-hot rows along a new last axis; bounds-checked indices"))
+

@@ -1,0 +1,142 @@
+"""Reductions: reduce_sum/max/min/prod over a sorted tuple of axes, argmax/argmin.
+
+Invariants: `axes` is a sorted tuple of distinct non-negative axes of the operand (the user
+API normalizes negative axes and `None`); with `keepdims` the reduced axes stay as size 1.
+Reducing an empty axis gives the identity (0, 1, -inf for max, +inf for min), as
+TensorFlow does.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import ops
+from ..core import FLOAT_DTYPES, INT_DTYPES, TensorType
+from ..errors import ShapeError
+from .elementwise import NUM, _check_dtype
+from .registry import Primitive, register
+
+
+def check_axes(shape: tuple[int, ...], axes: tuple[int, ...]) -> None:
+    if not isinstance(axes, tuple) or any(not isinstance(a, (int, np.integer)) for a in axes):
+        raise ShapeError(f"axes must be a tuple of ints, got {axes!r}")
+    for a in axes:
+        if not 0 <= a < len(shape):
+            raise ShapeError(f"axis {a} is out of range for shape {shape} (rank {len(shape)})")
+    if list(axes) != sorted(set(axes)):
+        raise ShapeError(f"axes {axes} must be sorted and distinct")
+
+
+def reduced_shape(shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool
+                  ) -> tuple[int, ...]:
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _rule(name: str, allowed: tuple[np.dtype, ...] = NUM) -> Any:
+    def rule(x: TensorType, *, axes: tuple[int, ...], keepdims: bool) -> TensorType:
+        _check_dtype(name, x, allowed)
+        check_axes(x.shape, axes)
+        return TensorType(reduced_shape(x.shape, axes, keepdims), x.dtype)
+    return rule
+
+
+def _lowest(dtype: np.dtype) -> Any:
+    return -np.inf if dtype in FLOAT_DTYPES else np.iinfo(dtype).min
+
+
+def _highest(dtype: np.dtype) -> Any:
+    return np.inf if dtype in FLOAT_DTYPES else np.iinfo(dtype).max
+
+
+def _sum_vjp(g: Any, x: Any, *, out: Any, axes: tuple[int, ...], keepdims: bool) -> tuple[Any]:
+    return (ops.expand_reduced(g, x.shape, axes, keepdims),)
+
+
+def _minmax_vjp(g: Any, x: Any, *, out: Any, axes: tuple[int, ...], keepdims: bool
+                ) -> tuple[Any]:
+    # Ties share the gradient equally (TensorFlow).
+    outb = ops.expand_reduced(out, x.shape, axes, keepdims)
+    mask = ops.convert(ops.eq(x, outb), x.dtype)
+    count = ops.reduce_sum(mask, axes, keepdims=True)
+    share = ops.div(ops.expand_reduced(g, x.shape, axes, keepdims), count)
+    return (ops.mul(share, mask),)
+
+
+def _prod_vjp(g: Any, x: Any, *, out: Any, axes: tuple[int, ...], keepdims: bool
+              ) -> tuple[Any]:
+    # d prod / d x_i = product of the other elements, computed without dividing by x_i so
+    # that zeros are exact: move the reduced axes last, flatten them to n, and take the
+    # product over an (n, n) matrix whose diagonal is 1.
+    if not axes:
+        return (g,)
+    keep = [i for i in range(x.ndim) if i not in axes]
+    perm = keep + list(axes)
+    xt = ops.transpose(x, perm)
+    kept_shape = [x.shape[i] for i in keep]
+    n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    xf = ops.reshape(xt, kept_shape + [n])
+    rows = ops.broadcast_to(ops.reshape(xf, kept_shape + [1, n]), kept_shape + [n, n])
+    eye = ops.eq(ops.iota((n, n), 0), ops.iota((n, n), 1))
+    others = ops.select(eye, ops.ones_like(rows), rows)
+    prod_others = ops.reduce_prod(others, (len(kept_shape) + 1,))
+    gk = ops.reshape(g, kept_shape + [1])
+    gx = ops.mul(gk, prod_others)
+    gx = ops.reshape(gx, kept_shape + [x.shape[a] for a in axes])
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return (ops.transpose(gx, inv),)
+
+
+def _with_identity(fn: Any, ident: Any) -> Any:
+    def impl(x: np.ndarray, *, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        x = np.asarray(x)
+        kw: dict[str, Any] = {"axis": axes, "keepdims": keepdims}
+        if ident is not None:
+            kw["initial"] = ident(x.dtype)
+        return np.asarray(fn(x, **kw), dtype=x.dtype)
+    return impl
+
+
+_PARAMS = {"axes": (), "keepdims": False}
+register(Primitive("reduce_sum", kind="reduce", params=_PARAMS, shape_rule=_rule("reduce_sum"),
+                   impl=_with_identity(np.sum, None), vjp=_sum_vjp, n_inputs=1))
+register(Primitive("reduce_max", kind="reduce", params=_PARAMS, shape_rule=_rule("reduce_max"),
+                   impl=_with_identity(np.max, _lowest), vjp=_minmax_vjp, n_inputs=1,
+                   doc="NaN-propagating max; -inf (or the lowest int) over an empty axis"))
+register(Primitive("reduce_min", kind="reduce", params=_PARAMS, shape_rule=_rule("reduce_min"),
+                   impl=_with_identity(np.min, _highest), vjp=_minmax_vjp, n_inputs=1))
+register(Primitive("reduce_prod", kind="reduce", params=_PARAMS,
+                   shape_rule=_rule("reduce_prod"), impl=_with_identity(np.prod, None),
+                   vjp=_prod_vjp, n_inputs=1))
+
+
+def _arg_rule(name: str) -> Any:
+    def rule(x: TensorType, *, axis: int, dtype: np.dtype) -> TensorType:
+        _check_dtype(name, x, NUM)
+        check_axes(x.shape, (axis,))
+        if x.shape[axis] == 0:
+            raise ShapeError(f"{name} over an empty axis {axis} of shape {x.shape}")
+        if np.dtype(dtype) not in INT_DTYPES:
+            raise ShapeError(f"{name}: output dtype must be int32 or int64, got {dtype}")
+        return TensorType(reduced_shape(x.shape, (axis,), False), dtype)
+    return rule
+
+
+def _arg_impl(fn: Any) -> Any:
+    def impl(x: np.ndarray, *, axis: int, dtype: np.dtype) -> np.ndarray:
+        # NaN counts as the extreme value (NumPy's and TensorFlow's choice).
+        return np.asarray(fn(x, axis=axis), dtype=dtype)
+    return impl
+
+
+_ARG_PARAMS = {"axis": 0, "dtype": np.dtype(np.int64)}
+register(Primitive("argmax", kind="reduce", params=_ARG_PARAMS, shape_rule=_arg_rule("argmax"),
+                   impl=_arg_impl(np.argmax), vjp=lambda g, x, *, out, axis, dtype: (None,),
+                   n_inputs=1, doc="index of the first maximum (NaN wins)"))
+register(Primitive("argmin", kind="reduce", params=_ARG_PARAMS, shape_rule=_arg_rule("argmin"),
+                   impl=_arg_impl(np.argmin), vjp=lambda g, x, *, out, axis, dtype: (None,),
+                   n_inputs=1, doc="index of the first minimum (NaN wins)"))

@@ -1,0 +1,88 @@
+"""The primitive registry: one `Primitive` record per operation, defined once.
+
+Invariants:
+- Every primitive has a name, a parameter list with defaults, a shape/dtype rule, a NumPy
+  reference implementation and a VJP rule (or is declared non-differentiable, in which case
+  its VJP gives no cotangent to any input).
+- VJP rules build their results with `bind` (through `ir.ops`), never with NumPy arrays, so
+  a gradient is again a program of primitives and can be differentiated again.
+- Lowerings are not here: `codegen` keys its own table by `Primitive.name`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from ..errors import ShapeError
+
+_REGISTRY: dict[str, "Primitive"] = {}
+
+
+class Primitive:
+    """One operation of the IR. Example: `get_primitive("mul").impl(a, b)`."""
+
+    def __init__(self, name: str, *, kind: str, params: dict[str, Any] | None = None,
+                 shape_rule: Callable[..., Any], impl: Callable[..., Any],
+                 vjp: Callable[..., Sequence[Any]] | None, n_outs: int | Callable[..., int] = 1,
+                 n_inputs: int | None = None, doc: str = ""):
+        self.name = name
+        self.kind = kind
+        self.param_defaults = dict(params or {})
+        self.shape_rule = shape_rule
+        self.impl = impl
+        self.vjp = vjp
+        self._n_outs = n_outs
+        self.n_inputs = n_inputs
+        self.doc = doc
+
+    def __repr__(self) -> str:
+        return f"<Primitive {self.name}>"
+
+    def n_outs(self, params: dict[str, Any]) -> int:
+        return self._n_outs(**params) if callable(self._n_outs) else self._n_outs
+
+    def canonical_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(params) - set(self.param_defaults)
+        if unknown:
+            raise TypeError(f"{self.name}: unknown parameter(s) {sorted(unknown)}; "
+                            f"expected {sorted(self.param_defaults)}")
+        out = {}
+        for k, default in self.param_defaults.items():
+            v = params.get(k, default)
+            if isinstance(v, list):
+                v = tuple(v)
+            out[k] = v
+        return out
+
+    def infer(self, in_types: Sequence[Any], params: dict[str, Any]) -> list[Any]:
+        """Output types for these input types, or a ShapeError/TypeError naming them."""
+        if self.n_inputs is not None and len(in_types) != self.n_inputs:
+            raise TypeError(f"{self.name} takes {self.n_inputs} operand(s), got {len(in_types)}")
+        try:
+            out = self.shape_rule(*in_types, **params)
+        except (ShapeError, TypeError, ValueError) as e:
+            shown = ", ".join(str(t) for t in in_types)
+            msg = str(e)
+            if shown and shown not in msg:
+                msg = f"{msg} (operands: {shown})"
+            if not msg.startswith(self.name):
+                msg = f"{self.name}: {msg}"
+            raise type(e)(msg) from None
+        return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+def register(p: Primitive) -> Primitive:
+    if p.name in _REGISTRY:
+        raise ValueError(f"primitive {p.name!r} defined twice")
+    _REGISTRY[p.name] = p
+    return p
+
+
+def get_primitive(name: str) -> Primitive:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown primitive {name!r}") from None
+
+
+def all_primitives() -> dict[str, Primitive]:
+    return dict(_REGISTRY)
