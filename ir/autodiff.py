@@ -29,15 +29,17 @@ VjpRule = Callable[..., Sequence[Any]]
 class GradFunction:
     """A gradient Function and how to call it.
 
-    `fn` takes `residuals` (values of the forward Function, in order) and then one seed per
-    forward result; it returns one cotangent per *connected* source, in source order
+    `fn` takes `residuals` (values of the forward Function, in order), then `extra_params`
+    (parameters that overriding rules added to the builder, e.g. tensors a user-defined
+    gradient captured; the caller knows what they stand for), then one seed per forward
+    result; it returns one cotangent per *connected* source, in source order
     (`connected[i]` tells whether source i has a result)."""
 
     fn: Function
     residuals: list[Value]
     connected: list[bool]
     n_seeds: int = 1
-    notes: list[str] = field(default_factory=list)
+    extra_params: list[Value] = field(default_factory=list)
 
 
 def _is_float(v: Value) -> bool:
@@ -110,8 +112,7 @@ def vjp(fn: Function, sources: Sequence[Value], *, name: str | None = None,
                 continue
             gs = [g if g is not None else ops.full(o.type.shape, 0, o.type.dtype)
                   for g, o in zip(gs, ins.outs)]
-            prim = get_primitive(ins.prim)
-            rule = rules.get(id(ins), prim.vjp)
+            rule = rules.get(id(ins)) or get_primitive(ins.prim).vjp
             if rule is None:
                 raise IRError(f"primitive {ins.prim} has no VJP rule")
             ins_p = [primal(x) for x in ins.inputs]
@@ -135,10 +136,12 @@ def vjp(fn: Function, sources: Sequence[Value], *, name: str | None = None,
             c = ct.get(id(s))
             results.append(c if c is not None else ops.full(s.type.shape, 0, s.type.dtype))
 
+    res_ids = {id(p) for p in residual_param.values()}
+    extras = [p for p in b.params if id(p) not in res_ids]
     b.params.extend(seeds)
     g = dce(b.build(results))
     live = {id(x) for ins in g.instrs for x in ins.inputs} | {id(r) for r in g.results}
     keep = [i for i, v in enumerate(residuals) if id(residual_param[id(v)]) in live]
-    params = [residual_param[id(residuals[i])] for i in keep] + seeds
+    params = [residual_param[id(residuals[i])] for i in keep] + extras + seeds
     g = Function(g.name, params, g.instrs, g.results)
-    return GradFunction(g, [residuals[i] for i in keep], connected, len(seeds))
+    return GradFunction(g, [residuals[i] for i in keep], connected, len(seeds), extras)

@@ -35,6 +35,12 @@ def _type(a: np.ndarray) -> Any:
 
 def run(fn: Function, args: Sequence[Any]) -> list[Any]:
     """Replay `fn` on `args` through `bind` in the current context."""
+    env = run_env(fn, args)
+    return [env[id(r)] for r in fn.results]
+
+
+def run_env(fn: Function, args: Sequence[Any]) -> dict[int, Any]:
+    """Like `run`, but return what every value of `fn` became, keyed by `id(value)`."""
     if len(args) != len(fn.params):
         raise IRError(f"@{fn.name} takes {len(fn.params)} arguments, got {len(args)}")
     env: dict[int, Any] = {id(p): a for p, a in zip(fn.params, args)}
@@ -43,7 +49,7 @@ def run(fn: Function, args: Sequence[Any]) -> list[Any]:
         outs = out if len(ins.outs) != 1 else (out,)
         for v, o in zip(ins.outs, outs):
             env[id(v)] = o
-    return [env[id(r)] for r in fn.results]
+    return env
 
 
 def evaluate(fn: Function, args: Sequence[Any]) -> list[np.ndarray]:

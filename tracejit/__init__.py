@@ -1,4 +1,64 @@
-"""tracejit: TensorFlow-style autodiff to any order, compiled to native code."""
+"""tracejit: TensorFlow-style automatic differentiation to any order, traced to an SSA IR
+and compiled to native code with llvmlite.
+
+    import tracejit as tj
+    x = tj.Variable(3.0)
+    with tj.GradientTape() as tape:
+        y = x * x
+    tape.gradient(y, x)          # 6.0
+
+Eager by default (every op runs at once on NumPy); `@tj.compile` (alias `tj.function`)
+traces the same code, differentiates it as IR and runs it as native code.
+"""
 from __future__ import annotations
 
+import types as _types
+
+from . import context as _context  # noqa: F401  (installs the eager interpreter)
+from . import nn
+from .errors import CompileError, DTypeError, ShapeError, TracingError
+from .ops import (abs, add, add_n, argmax, argmin, bool_, broadcast_to, cast, clip_by_value,
+                  concat, constant, convert_to_tensor, cos, divide, equal, exp, expand_dims,
+                  expm1, fill, float32, float64, floor, floordiv, gather, greater,
+                  greater_equal, identity, int32, int64, less, less_equal, log, log1p,
+                  logical_and, logical_not, logical_or, matmul, matrix_transpose, maximum, minimum, mod,
+                  multiply, negative, norm, not_equal, one_hot, ones, ones_like, pow, range,
+                  reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod,
+                  reduce_std, reduce_sum, reduce_variance, relu, reshape, sigmoid, sign, sin,
+                  softplus, sqrt, square, squeeze, stack, stop_gradient, subtract, tan, tanh,
+                  tensordot, transpose, truediv, unstack, where, zeros, zeros_like)
+from .tape import GradientTape, UnconnectedGradients, custom_gradient
+from .tensor import Tensor
+from .variable import Variable
+from .compile import compile, config, function  # noqa: A004
+
 __version__ = "0.1.0"
+
+float16 = None
+
+
+def enable_eager_execution(*args: object, **kwargs: object) -> None:
+    """Accepted for old TensorFlow code; eager execution is always the default."""
+
+
+def executing_eagerly() -> bool:
+    """False while a compiled function is being traced, True otherwise."""
+    from .context import TraceInterpreter
+    from .ir.core import current_interpreter
+    return not isinstance(current_interpreter(), TraceInterpreter)
+
+
+math = _types.SimpleNamespace(
+    abs=abs, add=add, add_n=add_n, argmax=argmax, argmin=argmin, cos=cos, divide=divide,
+    equal=equal, exp=exp, expm1=expm1, floor=floor, floordiv=floordiv, greater=greater,
+    greater_equal=greater_equal, less=less, less_equal=less_equal, log=log, log1p=log1p,
+    logical_and=logical_and, logical_not=logical_not, logical_or=logical_or,
+    maximum=maximum, minimum=minimum, mod=mod, floormod=mod, multiply=multiply,
+    negative=negative, not_equal=not_equal, pow=pow, reduce_logsumexp=reduce_logsumexp,
+    reduce_max=reduce_max, reduce_mean=reduce_mean, reduce_min=reduce_min,
+    reduce_prod=reduce_prod, reduce_std=reduce_std, reduce_sum=reduce_sum,
+    reduce_variance=reduce_variance, sigmoid=sigmoid, sign=sign, sin=sin, softplus=softplus,
+    sqrt=sqrt, square=square, subtract=subtract, tan=tan, tanh=tanh, truediv=truediv,
+    log_softmax=nn.log_softmax, softmax=nn.softmax)
+linalg = _types.SimpleNamespace(matmul=matmul, norm=norm, tensordot=tensordot,
+                                matrix_transpose=matrix_transpose)

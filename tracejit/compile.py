@@ -1,0 +1,431 @@
+"""`@tj.compile` (alias `tj.function`): trace Python into IR, optimize, run natively.
+
+Invariants:
+- A call is keyed by every Tensor/ndarray leaf's shape and dtype and every other leaf's
+  value (and Variable identity); each key is traced and compiled once, even when threads
+  race (the first compiles, the others wait).
+- Variables and outside tensors read in the trace are parameters, passed by reference at
+  every call; nothing the user can change is baked into the code. Assignments inside the
+  trace are extra results written back after the native call, in program order.
+- Called where no tape watches its inputs, a compiled function is one native call. Under
+  an eager tape it is one `call` instruction (recorded; its VJP is the compiled backward).
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import threading
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+
+from .context import EagerInterpreter, TraceInterpreter, TraceState, active_tapes
+from .errors import TracingError, at_user_line
+from .ir.core import Function, bind, current_interpreter, interpreting
+from .nest import flatten, unflatten
+from .tensor import Tensor
+from .variable import Variable
+
+log = logging.getLogger("tracejit")
+
+RETRACE_WARN = 5
+
+
+class _Config:
+    """`tj.config.run_functions_eagerly(True)` runs compiled functions as plain Python."""
+
+    def __init__(self) -> None:
+        self._eager = os.environ.get("TRACEJIT_DISABLE_JIT", "") not in ("", "0")
+
+    def run_functions_eagerly(self, run_eagerly: bool) -> None:
+        self._eager = bool(run_eagerly)
+
+    def functions_run_eagerly(self) -> bool:
+        return self._eager
+
+
+config = _Config()
+
+
+def compile(fn: Callable[..., Any] | None = None, *, input_signature: Any = None,
+            jit_compile: Any = None, reduce_retracing: bool = False, autograph: bool = True,
+            name: str | None = None) -> Any:  # noqa: A001
+    """Decorator: trace `fn` per input shape/dtype, compile to native code, cache.
+
+    Example:
+        @tj.compile
+        def f(x):
+            return tj.reduce_sum(x * x)
+        f(np.ones(3, np.float32))   # traced and compiled once for f32[3]
+    """
+    if input_signature is not None:
+        raise NotImplementedError("input_signature is not supported; shapes come from the "
+                                  "arguments of each call")
+
+    def wrap(f: Callable[..., Any]) -> "CompiledFunction":
+        return CompiledFunction(f, name)
+    return wrap if fn is None else wrap(fn)
+
+
+function = compile
+
+
+def _leaf_key(x: Any) -> Any:
+    if isinstance(x, Tensor):
+        return ("T", x.shape, x.dtype.str)
+    if isinstance(x, np.ndarray):
+        return ("T", x.shape, x.dtype.str)
+    if isinstance(x, Variable):
+        return ("V", id(x))
+    try:
+        hash(x)
+        return ("S", type(x).__name__, x)
+    except TypeError:
+        return ("O", id(x))
+
+
+def _describe(k: Any) -> str:
+    if k[0] == "T":
+        return f"a tensor of shape {tuple(k[1])} and dtype {np.dtype(k[2]).name}"
+    if k[0] == "V":
+        return "a different Variable"
+    if k[0] == "S":
+        return f"the Python value {k[2]!r}"
+    return "a different Python object"
+
+
+class CompiledFunction:
+    """A Python function traced and compiled per call signature."""
+
+    def __init__(self, fn: Callable[..., Any], name: str | None = None):
+        self.python_function = fn
+        self.__name__ = name or getattr(fn, "__name__", "f")
+        self.__doc__ = getattr(fn, "__doc__", None)
+        self.__wrapped__ = fn
+        self._cache: dict[Any, "Concrete"] = {}
+        self._pending: dict[Any, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._keys: list[Any] = []
+        self.trace_count = 0
+        try:
+            self._sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            self._sig = None
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self
+        import functools
+        return functools.partial(self.__call__, obj)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if config._eager:
+            return self.python_function(*args, **kwargs)
+        if isinstance(current_interpreter(), TraceInterpreter):
+            # Inside another trace: inline (the outer compile sees every op).
+            return self.python_function(*args, **kwargs)
+        leaves, tree = flatten((args, kwargs))
+        key = (tree, tuple(_leaf_key(x) for x in leaves))
+        conc = self._cache.get(key)
+        if conc is None:
+            conc = self._get(key, leaves, tree)
+        else:
+            log.debug("%s: cache hit", self.__name__)
+        return conc.call(leaves)
+
+    def _get(self, key: Any, leaves: list[Any], tree: Any) -> "Concrete":
+        while True:
+            with self._lock:
+                conc = self._cache.get(key)
+                if conc is not None:
+                    return conc
+                ev = self._pending.get(key)
+                if ev is None:
+                    ev = threading.Event()
+                    self._pending[key] = ev
+                    break
+            ev.wait()
+        try:
+            conc = self._trace(key, leaves, tree)
+            with self._lock:
+                self._cache[key] = conc
+            return conc
+        finally:
+            with self._lock:
+                self._pending.pop(key, None)
+            ev.set()
+
+    def _arg_names(self, leaves: list[Any], tree: Any) -> list[str]:
+        """A readable name per leaf: the parameter name, with [i] / ['k'] for nesting."""
+        names: list[str] = []
+
+        def walk(t: Any, path: str) -> None:
+            if t is None:
+                names.append(path)
+                return
+            kind, aux, children = t
+            for i, c in enumerate(children):
+                walk(c, f"{path}[{aux[i]!r}]" if kind == "dict" else f"{path}[{i}]")
+
+        (_, _, (args_t, kwargs_t)) = tree
+        params = list(self._sig.parameters) if self._sig else []
+        for i, c in enumerate(args_t[2]):
+            walk(c, params[i] if i < len(params) else f"args[{i}]")
+        for k, c in zip(kwargs_t[1], kwargs_t[2]):
+            walk(c, k)
+        return names
+
+    def _trace(self, key: Any, leaves: list[Any], tree: Any) -> "Concrete":
+        self.trace_count += 1
+        prev = self._keys[-1] if self._keys else None
+        self._keys.append(key)
+        why = ""
+        if prev is not None:
+            names = self._arg_names(leaves, tree)
+            diffs = [f"{n}: {_describe(a)} -> {_describe(b)}"
+                     for n, a, b in zip(names, prev[1], key[1]) if a != b]
+            why = "; ".join(diffs) if prev[0] == key[0] else "the argument structure changed"
+        log.debug("%s: tracing (trace #%d)%s", self.__name__, self.trace_count,
+                  f" because {why}" if why else "")
+        if self.trace_count > RETRACE_WARN:
+            warnings.warn(
+                f"tj.compile function {self.__name__!r} was traced {self.trace_count} times; "
+                f"this trace because {why or 'of a new call signature'}. Each new shape, "
+                "dtype or Python value retraces and recompiles: pass tensors instead of "
+                "Python numbers, or keep shapes fixed.", stacklevel=4)
+        return Concrete.trace(self, leaves, tree)
+
+    def lower(self, *args: Any, **kwargs: Any) -> "Lowered":
+        """The compiler's view of a call with these arguments, for `as_text(stage)`."""
+        leaves, tree = flatten((args, kwargs))
+        key = (tree, tuple(_leaf_key(x) for x in leaves))
+        conc = self._cache.get(key) or self._get(key, leaves, tree)
+        return Lowered(conc)
+
+    def get_concrete_function(self, *args: Any, **kwargs: Any) -> "Concrete":
+        return self.lower(*args, **kwargs).concrete
+
+
+STAGES = ("trace", "grad", "opt", "llvm", "asm")
+
+
+class Lowered:
+    def __init__(self, conc: "Concrete"):
+        self.concrete = conc
+
+    def as_text(self, stage: str = "opt") -> str:
+        """`trace` (as traced, with replayed gradient code), `grad` (the gradient Functions
+        tapes made, before replay), `opt` (what codegen receives), `llvm`, `asm`."""
+        from .ir.printer import print_function
+        c = self.concrete
+        if stage == "trace":
+            return print_function(c.trace_fn)
+        if stage == "grad":
+            if not c.grad_fns:
+                raise ValueError(f"function {c.name!r} computes no gradient (no tape.gradient "
+                                 "inside it), so there is no 'grad' stage; differentiate it "
+                                 "with a tape, or use `tracejit dump --grad`")
+            return "\n\n".join(print_function(g.fn) for g in c.grad_fns)
+        if stage == "opt":
+            return print_function(c.opt_fn)
+        if stage == "llvm":
+            return c.executable().llvm_ir
+        if stage == "asm":
+            return c.executable().asm
+        raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+
+
+class Concrete:
+    """One traced signature: the traced and optimized Functions, the native executable,
+    and how to map Python arguments in and results out."""
+
+    @classmethod
+    def trace(cls, owner: CompiledFunction, leaves: list[Any], tree: Any) -> "Concrete":
+        self = cls()
+        self.name = owner.__name__
+        st = TraceState(owner.__name__)
+        self.dyn_idx: list[int] = []
+        traced_leaves: list[Any] = []
+        for i, x in enumerate(leaves):
+            if isinstance(x, (Tensor, np.ndarray)):
+                if isinstance(x, Tensor) and x._data is None:
+                    raise TracingError("a traced tensor from another trace was passed in")
+                arr_dtype = x.dtype
+                from .ops import _dtype
+                _dtype(arr_dtype)
+                v = st.builder.param(_type(x), _leaf_hint(owner, i, leaves, tree))
+                traced_leaves.append(st.wrap(v))
+                self.dyn_idx.append(i)
+            else:
+                traced_leaves.append(x)
+        args, kwargs = unflatten(tree, traced_leaves)
+        n_dyn = len(self.dyn_idx)
+        interp = TraceInterpreter(st)
+        saved_tapes = active_tapes.set(())
+        try:
+            with interpreting(interp):
+                out = owner.python_function(*args, **kwargs)
+        finally:
+            active_tapes.reset(saved_tapes)
+            st.closed = True
+        out_leaves, self.out_tree = flatten(out)
+        results = []
+        self.out_kind: list[Any] = []   # ("r", index) result, ("c", value) constant leaf
+        for o in out_leaves:
+            if isinstance(o, Variable):
+                o = o._value if id(o) not in st.var_values else st.var_values[id(o)]
+            if isinstance(o, Tensor) and o._trace is st:
+                self.out_kind.append(("r", len(results)))
+                results.append(o._val)
+            elif isinstance(o, Tensor) and o._data is not None:
+                with interpreting(interp):
+                    v = st.value_of(o)
+                self.out_kind.append(("r", len(results)))
+                results.append(v)
+            elif isinstance(o, Tensor):
+                raise TracingError(f"{self.name} returned a tensor of another trace")
+            else:
+                self.out_kind.append(("c", o))
+        self.n_out = len(results)
+        self.assigned = list(st.assigned.values())
+        for var in self.assigned:
+            results.append(st.var_values[id(var)]._val)
+        # Captured tensors and variables follow the dynamic arguments as parameters.
+        self.captures = [obj for _, obj in st.captures]
+        params = st.builder.params
+        self.trace_fn = Function(owner.__name__, params, st.builder.instrs, results)
+        self.grad_fns = list(st.grad_functions)
+        self.n_dyn = n_dyn
+        from .ir.passes import optimize
+        self.opt_fn = optimize(self.trace_fn)
+        self._exe: Any = None
+        self._exe_lock = threading.Lock()
+        log.debug("%s: traced %d instructions, %d after optimization", self.name,
+                  len(self.trace_fn.instrs), len(self.opt_fn.instrs))
+        return self
+
+    def executable(self) -> Any:
+        if self._exe is None:
+            with self._exe_lock:
+                if self._exe is None:
+                    self._exe = native(self.opt_fn)
+        return self._exe
+
+    def _inputs(self, leaves: list[Any]) -> list[Any]:
+        arrays: list[Any] = []
+        for i in self.dyn_idx:
+            x = leaves[i]
+            arrays.append(x._data if isinstance(x, Tensor) else x)
+        for obj in self.captures:
+            if isinstance(obj, Variable):
+                arrays.append(obj._value._data)
+            else:
+                arrays.append(obj._data)
+        return arrays
+
+    def call(self, leaves: list[Any]) -> Any:
+        tapes = active_tapes.get()
+        if tapes and self._watched_by(tapes, leaves):
+            return self._call_recorded(leaves)
+        outs = self.executable()(*self._inputs(leaves))
+        return self._finish([Tensor._wrap(o) for o in outs])
+
+    def _finish(self, outs: list[Tensor]) -> Any:
+        for var, t in zip(self.assigned, outs[self.n_out:]):
+            var._value = t
+        res = [outs[k[1]] if k[0] == "r" else k[1] for k in self.out_kind]
+        return unflatten(self.out_tree, res)
+
+    def _watched_by(self, tapes: Any, leaves: list[Any]) -> bool:
+        for t in tapes:
+            if not t._recording:
+                continue
+            for i in self.dyn_idx:
+                if id(leaves[i]) in t._watched:
+                    return True
+            for obj in self.captures:
+                if isinstance(obj, Variable):
+                    if obj.trainable and t._watch_accessed or id(obj._value) in t._watched:
+                        return True
+                elif id(obj) in t._watched:
+                    return True
+        return False
+
+    def _call_recorded(self, leaves: list[Any]) -> Any:
+        from .ops import convert_to_tensor
+        ins = [convert_to_tensor(leaves[i]) for i in self.dyn_idx]
+        for obj in self.captures:
+            ins.append(obj._read() if isinstance(obj, Variable) else obj)
+        outs = bind("call", *ins, fn=self.opt_fn)
+        outs = list(outs) if isinstance(outs, tuple) else [outs]
+        return self._finish(outs)
+
+
+def _type(x: Any) -> Any:
+    from .ir.core import TensorType
+    return TensorType(x.shape, x.dtype)
+
+
+def _leaf_hint(owner: CompiledFunction, i: int, leaves: list[Any], tree: Any) -> str | None:
+    try:
+        name = owner._arg_names(leaves, tree)[i]
+    except Exception:
+        return None
+    return name if name.isidentifier() else None
+
+
+# ------------------------------------------------------------------ native execution
+
+_NATIVE: dict[int, tuple[Function, Any]] = {}
+_NATIVE_LOCK = threading.Lock()
+
+
+def native(fn: Function) -> Any:
+    """The native executable of an optimized Function (compiled once per Function)."""
+    hit = _NATIVE.get(id(fn))
+    if hit is not None and hit[0] is fn:
+        return hit[1]
+    from . import codegen
+    log.debug("compiling @%s (%d instructions) to native code", fn.name, len(fn.instrs))
+    try:
+        exe = codegen.compile_function(fn)
+    except (TypeError, ValueError, IndexError) as e:
+        raise at_user_line(e) from None
+    with _NATIVE_LOCK:
+        _NATIVE[id(fn)] = (fn, exe)
+    return exe
+
+
+def _eager_call(interp: EagerInterpreter, prim: Any, args: Any, params: dict[str, Any]) -> Any:
+    fn = params["fn"]
+    if fn is None or not isinstance(fn, Function):
+        raise TypeError("call needs a Function")
+    opt = fn if getattr(fn, "_optimized", False) else _optimized(fn)
+    arrays = []
+    for a in args:
+        t = a if isinstance(a, Tensor) else a._read()
+        arrays.append(t._data)
+    try:
+        outs = native(opt)(*arrays)
+    except (TypeError, ValueError) as e:
+        raise at_user_line(e) from None
+    return [np.asarray(o) for o in outs]
+
+
+_OPTIMIZED: dict[int, tuple[Function, Function]] = {}
+
+
+def _optimized(fn: Function) -> Function:
+    hit = _OPTIMIZED.get(id(fn))
+    if hit is not None and hit[0] is fn:
+        return hit[1]
+    from .ir.passes import optimize
+    opt = optimize(fn)
+    opt._optimized = True  # type: ignore[attr-defined]
+    _OPTIMIZED[id(fn)] = (fn, opt)
+    return opt
+
+
+EagerInterpreter.native_call = staticmethod(_eager_call)  # type: ignore[attr-defined]

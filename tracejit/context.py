@@ -1,0 +1,166 @@
+"""The interpreters `bind` hands operations to, and the hook through which tapes record.
+
+Invariants:
+- Exactly one interpreter is current per thread and context (`ir.core`'s context
+  variable): `EagerInterpreter` (the default: NumPy now) or a `TraceInterpreter` (append
+  to the Function being traced). Both take and return `Tensor`s.
+- After an operation runs, every active, recording tape that watches one of its inputs
+  records it (`record`), in both modes: that single rule is what makes tapes work inside
+  compiled code and nested tapes give higher derivatives.
+- Errors from shape/dtype rules are re-raised with the user's own source line.
+"""
+from __future__ import annotations
+
+import contextvars
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import TracingError, at_user_line
+from .ir.core import Builder, Interpreter, TensorType, Value, set_default_interpreter
+from .ir.errors import DTypeError, IRError, ShapeError
+from .ir.prims.registry import Primitive
+from .tensor import Tensor
+
+_USER_ERRORS = (ShapeError, DTypeError, IRError, TypeError, ValueError, IndexError)
+
+# Tapes currently inside their `with` block, innermost last.
+active_tapes: contextvars.ContextVar[tuple[Any, ...]] = contextvars.ContextVar(
+    "tracejit_tapes", default=())
+
+
+def record(prim: Primitive, args: Sequence[Tensor], params: dict[str, Any],
+           outs: Sequence[Tensor]) -> None:
+    for tape in active_tapes.get():
+        tape._record(prim, args, params, outs)
+
+
+class EagerInterpreter(Interpreter):
+    """Runs each primitive's NumPy reference implementation at once."""
+
+    def apply(self, prim: Primitive, args: Sequence[Any], params: dict[str, Any]) -> Any:
+        arrays = []
+        if any(type(a) is not Tensor for a in args):
+            args = [_as_tensor(a) for a in args]
+        for a in args:
+            if a._data is None:
+                raise TracingError(
+                    f"{prim.name}: a traced tensor {a!r} was used outside the compiled "
+                    "function that made it; return it from that function instead")
+            arrays.append(a._data)
+        try:
+            prim.infer([TensorType(x.shape, x.dtype) for x in arrays], params)
+            if prim.name == "call":
+                out = self.native_call(self, prim, args, params)  # type: ignore[attr-defined]
+            else:
+                with np.errstate(all="ignore"):
+                    out = prim.impl(*arrays, **params)
+        except _USER_ERRORS as e:
+            raise at_user_line(e) from None
+        n = prim.n_outs(params)
+        if n == 1:
+            res = Tensor._wrap(np.asarray(out))
+            tapes = active_tapes.get()
+            if tapes:
+                record(prim, args, params, (res,))
+            return res
+        outs = tuple(Tensor._wrap(np.asarray(o)) for o in out)
+        if active_tapes.get():
+            record(prim, args, params, outs)
+        return outs
+
+
+def _as_tensor(a: Any) -> Tensor:
+    from .variable import Variable
+    if isinstance(a, Variable):
+        return a._read()
+    if isinstance(a, Tensor):
+        return a
+    raise TypeError(f"expected a tensor, got {type(a).__name__}")
+
+
+class TraceState:
+    """What a trace has built so far: the Function's builder, the outside tensors it
+    captured (each becomes a parameter, passed by reference at every call), and the
+    current traced value of each Variable it read or assigned."""
+
+    def __init__(self, name: str):
+        self.builder = Builder(name)
+        self.captures: list[tuple[Value, Any]] = []       # (param, Tensor or Variable)
+        self._captured: dict[int, Value] = {}
+        self.var_values: dict[int, Tensor] = {}           # id(Variable) -> traced value
+        self.variables: dict[int, Any] = {}               # id(Variable) -> Variable
+        self.assigned: dict[int, Any] = {}                # Variables assigned in the trace
+        self.grad_functions: list[Any] = []               # GradFunctions made by tapes
+        self.closed = False
+
+    def wrap(self, v: Value) -> Tensor:
+        return Tensor(None, v, self)
+
+    def capture(self, obj: Any, type: TensorType, hint: str | None = None) -> Value:
+        key = id(obj)
+        v = self._captured.get(key)
+        if v is None:
+            v = self.builder.param(type, hint)
+            self._captured[key] = v
+            self.captures.append((v, obj))
+        return v
+
+    def value_of(self, t: Tensor) -> Value:
+        if t._trace is self:
+            return t._val  # type: ignore[return-value]
+        if t._data is not None:
+            return self.capture(t, TensorType(t.shape, t.dtype), "capture")
+        if t._trace is not None and getattr(t._trace, "closed", False):
+            raise TracingError(
+                f"a traced tensor {t!r} escaped the compiled function that made it (stored "
+                "in a global or a Python list?); return it from the function instead")
+        # A tensor of an enclosing trace: nested traces see it as a captured input.
+        return self.capture(t, TensorType(t.shape, t.dtype), "capture")
+
+    def read_var(self, var: Any) -> Tensor:
+        cur = self.var_values.get(id(var))
+        if cur is None:
+            v = self.capture(var, TensorType(var.shape, var.dtype), _hint(var.name))
+            cur = self.wrap(v)
+            self.var_values[id(var)] = cur
+            self.variables[id(var)] = var
+        return cur
+
+    def assign_var(self, var: Any, value: Tensor) -> None:
+        self.read_var(var)  # the variable is an input even if only written
+        self.var_values[id(var)] = value
+        self.assigned[id(var)] = var
+
+
+def _hint(name: str | None) -> str | None:
+    if not name:
+        return None
+    h = "".join(c if c.isalnum() or c == "_" else "_" for c in name.split(":")[0])
+    return h if h and not h[0].isdigit() else None
+
+
+class TraceInterpreter(Interpreter):
+    """Appends each operation to the Function of a `TraceState` and returns traced
+    Tensors."""
+
+    def __init__(self, state: TraceState):
+        self.state = state
+
+    def apply(self, prim: Primitive, args: Sequence[Any], params: dict[str, Any]) -> Any:
+        st = self.state
+        if any(type(a) is not Tensor for a in args):
+            args = [_as_tensor(a) for a in args]
+        vals = [st.value_of(a) for a in args]
+        try:
+            outs = st.builder.emit(prim, vals, params)
+        except _USER_ERRORS as e:
+            raise at_user_line(e) from None
+        res = tuple(Tensor(None, o, st) for o in outs)
+        if active_tapes.get():
+            record(prim, args, params, res)
+        return res[0] if len(res) == 1 else res
+
+
+EAGER = EagerInterpreter()
+set_default_interpreter(EAGER)

@@ -1,0 +1,126 @@
+"""Python indexing of tensors: ints, slices (any step), None, Ellipsis, and one integer
+tensor/array index (a gather).
+
+Basic indexing becomes at most one `slice`, one `rev` (for negative steps) and one
+`reshape` (dropping int-indexed axes and inserting new ones); out-of-range int indices
+raise IndexError at once, as for NumPy arrays.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import at_user_line
+from .ir.core import bind
+from .tensor import Tensor, TensorLike
+
+
+def getitem(x: Any, key: Any) -> Tensor:
+    from .ops import convert_to_tensor, gather
+    t = convert_to_tensor(x)
+    items = list(key) if isinstance(key, tuple) else [key]
+    n_real = sum(1 for k in items if k is not None and k is not Ellipsis)
+    if sum(1 for k in items if k is Ellipsis) > 1:
+        raise at_user_line(IndexError("an index can only have a single ellipsis ('...')"))
+    if n_real > t.ndim:
+        raise at_user_line(IndexError(
+            f"too many indices for a tensor of shape {t.shape}: {n_real} were given"))
+    if Ellipsis in items:
+        i = items.index(Ellipsis)
+        items[i:i + 1] = [slice(None)] * (t.ndim - n_real)
+    items += [slice(None)] * (t.ndim - n_real)
+
+    advanced = [i for i, k in enumerate(items) if _is_index_array(k)]
+    if len(advanced) > 1:
+        raise at_user_line(IndexError("only one tensor/array index per subscript is "
+                                      "supported; apply tj.gather repeatedly"))
+
+    starts, limits, strides, rev_axes, out_shape = [], [], [], [], []
+    gather_at = None
+    axis = 0
+    for k in items:
+        if k is None:
+            out_shape.append(1)
+            continue
+        d = t.shape[axis]
+        if _is_index_array(k):
+            starts.append(0), limits.append(d), strides.append(1)
+            gather_at = (axis, k, len(out_shape))
+            out_shape.append(d)
+        elif isinstance(k, slice):
+            start, stop, step = k.indices(d)
+            m = len(range(start, stop, step))
+            if step > 0:
+                starts.append(start if m else 0), limits.append(
+                    start + (m - 1) * step + 1 if m else 0), strides.append(step)
+            else:
+                first = start + (m - 1) * step if m else 0
+                starts.append(first), limits.append(start + 1 if m else 0)
+                strides.append(-step)
+                rev_axes.append(axis)
+            out_shape.append(m)
+        else:
+            try:
+                i = int(k.__index__()) if not isinstance(k, (int, np.integer)) else int(k)
+            except (TypeError, AttributeError):
+                raise at_user_line(IndexError(
+                    f"invalid index {k!r}: use ints, slices, None, ... or an int tensor")) \
+                    from None
+            if not -d <= i < d:
+                raise at_user_line(IndexError(
+                    f"index {i} is out of bounds for axis {axis} with size {d}"))
+            i %= d
+            starts.append(i), limits.append(i + 1), strides.append(1)
+        axis += 1
+
+    out = t
+    if any(s != 0 or lim != d or k != 1
+           for s, lim, k, d in zip(starts, limits, strides, t.shape)):
+        out = bind("slice", out, starts=tuple(starts), limits=tuple(limits),
+                   strides=tuple(strides))
+    if rev_axes:
+        out = bind("rev", out, axes=tuple(rev_axes))
+    if gather_at is not None:
+        ax, idx, _ = gather_at
+        flat = list(out.shape)
+        out = gather(out, idx, axis=ax)
+        # reshape: int-indexed axes drop, None axes insert
+        idx_shape = tuple(np.shape(idx)) if not isinstance(idx, TensorLike) else idx.shape
+        shape = []
+        axis = 0
+        for k in items:
+            if k is None:
+                shape.append(1)
+            elif _is_index_array(k):
+                shape.extend(idx_shape)
+                axis += 1
+            elif isinstance(k, slice):
+                shape.append(flat[axis])
+                axis += 1
+            else:
+                axis += 1
+        return bind("reshape", out, shape=tuple(shape)) if tuple(shape) != out.shape else out
+    if tuple(out_shape) != out.shape:
+        out = bind("reshape", out, shape=tuple(out_shape))
+    if out is t:
+        out = bind("identity", t)
+    return out
+
+
+def _is_index_array(k: Any) -> bool:
+    if isinstance(k, TensorLike):
+        if k.ndim == 0 and k.dtype.kind in "iu" and not getattr(k, "is_traced", False):
+            return False  # a concrete scalar int tensor is a plain int index
+        if k.dtype.kind == "b":
+            raise at_user_line(IndexError("boolean mask indexing gives a data-dependent "
+                                          "shape, which tracejit does not support; use "
+                                          "tj.where"))
+        return True
+    if isinstance(k, (list, np.ndarray)):
+        a = np.asarray(k)
+        if a.dtype.kind == "b":
+            raise at_user_line(IndexError("boolean mask indexing is not supported; use "
+                                          "tj.where"))
+        return True
+    return False

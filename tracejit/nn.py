@@ -1,0 +1,64 @@
+"""`tj.nn`: activations, softmax and the cross-entropies, all numerically stable.
+
+sigmoid, softplus and relu are primitives (stable for any |x|, exact subgradients); the
+others are compositions whose gradients stay finite at |x| = 100 and beyond, because every
+exponential sees `x - max(x)`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from . import ops
+from .errors import at_user_line
+from .ir.errors import ShapeError
+from .tensor import Tensor
+
+relu = ops.relu
+sigmoid = ops.sigmoid
+softplus = ops.softplus
+tanh = ops.tanh
+
+
+def softmax(logits: Any, axis: int = -1, name: str | None = None) -> Tensor:
+    x = ops.convert_to_tensor(logits)
+    m = ops.stop_gradient(ops.reduce_max(x, axis, keepdims=True))
+    e = ops.exp(ops.subtract(x, m))
+    return ops.divide(e, ops.reduce_sum(e, axis, keepdims=True))
+
+
+def log_softmax(logits: Any, axis: int = -1, name: str | None = None) -> Tensor:
+    x = ops.convert_to_tensor(logits)
+    return ops.subtract(x, ops.reduce_logsumexp(x, axis, keepdims=True))
+
+
+def softmax_cross_entropy_with_logits(labels: Any, logits: Any, axis: int = -1,
+                                      name: str | None = None) -> Tensor:
+    """-sum(labels * log_softmax(logits)) over `axis`; one value per example."""
+    lg = ops.convert_to_tensor(logits)
+    lb = ops.convert_to_tensor(labels, dtype_hint=lg.dtype)
+    if lb.shape != lg.shape:
+        raise at_user_line(ShapeError(
+            f"softmax_cross_entropy_with_logits: labels of shape {lb.shape} and logits of "
+            f"shape {lg.shape} must have the same shape"))
+    return ops.negative(ops.reduce_sum(ops.multiply(lb, log_softmax(lg, axis)), axis))
+
+
+def sparse_softmax_cross_entropy_with_logits(labels: Any, logits: Any,
+                                             name: str | None = None) -> Tensor:
+    """Cross-entropy with integer class labels; labels out of range raise IndexError."""
+    lg = ops.convert_to_tensor(logits)
+    lb = ops.convert_to_tensor(labels)
+    if lb.dtype.kind not in "iu":
+        raise at_user_line(TypeError(f"sparse_softmax_cross_entropy_with_logits: labels "
+                                     f"must be integers, got {lb.dtype}"))
+    if lg.ndim < 1 or lb.shape != lg.shape[:-1]:
+        raise at_user_line(ShapeError(
+            f"sparse_softmax_cross_entropy_with_logits: labels of shape {lb.shape} must "
+            f"match logits of shape {lg.shape} without its last axis"))
+    hot = ops.one_hot(lb, lg.shape[-1], dtype=lg.dtype)
+    return ops.negative(ops.reduce_sum(ops.multiply(hot, log_softmax(lg)), -1))
+
+
+def l2_loss(t: Any, name: str | None = None) -> Tensor:
+    x = ops.convert_to_tensor(t)
+    return ops.divide(ops.reduce_sum(ops.multiply(x, x)), 2.0)

@@ -1,0 +1,644 @@
+"""The user-facing ops, with TensorFlow's names and semantics.
+
+Each op converts its operands (the dtype rules below), normalizes its parameters (negative
+axes, `None` axes, -1 in shapes) and calls `bind` once per primitive it is made of; it
+never computes with NumPy itself, so every op works the same eagerly, on tapes and traced.
+
+Dtype rules (TensorFlow's): Python floats default to float32 and ints to int32; a Python
+scalar next to a tensor takes the tensor's dtype (a float scalar with an int tensor is a
+TypeError); tensors of different dtypes are never promoted silently.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import at_user_line
+from .ir.core import DTYPE_NAMES, DTYPES, bind
+from .ir.errors import DTypeError, ShapeError
+from .tensor import Tensor, TensorLike
+
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+int32 = np.dtype(np.int32)
+int64 = np.dtype(np.int64)
+bool_ = np.dtype(np.bool_)
+float16 = None  # not supported; named so that `tj.float16` gives a clear error when used
+
+_DEFAULT_FOR_KIND = {"f": float32, "i": int32, "u": int64, "b": bool_}
+
+
+def _user_error(e: BaseException) -> BaseException:
+    return at_user_line(e)
+
+
+def _dtype(dtype: Any) -> np.dtype:
+    if dtype is None:
+        raise TypeError("dtype must not be None")
+    dt = np.dtype(getattr(dtype, "as_numpy_dtype", dtype))
+    if dt not in DTYPE_NAMES:
+        raise _user_error(DTypeError(
+            f"unsupported dtype {dt}; tracejit supports "
+            + ", ".join(str(d) for d in DTYPES.values())))
+    return dt
+
+
+def _is_scalar(x: Any) -> bool:
+    return isinstance(x, (numbers.Number, np.bool_)) and not isinstance(x, np.ndarray)
+
+
+def _array_of(value: Any, dtype: Any = None) -> np.ndarray:
+    """A fresh NumPy array for a Python/NumPy value, with TensorFlow's default dtypes:
+    NumPy values keep their dtype, Python floats become float32 and ints int32."""
+    if isinstance(value, (list, tuple)) and any(isinstance(v, TensorLike)
+                                                for v in _flatten_list(value)):
+        raise _user_error(TypeError("a list holding tensors cannot become a constant; use "
+                                    "tj.stack"))
+    if dtype is not None:
+        dt = _dtype(dtype)
+        a = np.asarray(value)
+        if a.dtype.kind == "f" and dt.kind in "iu" and a.size and not np.all(np.isfinite(a)):
+            raise _user_error(ValueError(f"cannot convert non-finite values to {dt}"))
+        return np.array(value, dtype=dt)
+    a = np.array(value)
+    if isinstance(value, (np.ndarray, np.generic)):
+        if a.dtype in DTYPE_NAMES:
+            return a
+        if a.dtype.kind in "iu":
+            return a.astype(np.int64)
+        if a.dtype.kind == "f":
+            return a.astype(np.float32 if a.dtype.itemsize <= 4 else np.float64)
+        raise _user_error(DTypeError(f"unsupported dtype {a.dtype}"))
+    kind = a.dtype.kind
+    if kind not in _DEFAULT_FOR_KIND:
+        raise _user_error(TypeError(f"cannot convert {type(value).__name__} {value!r} to a "
+                                    "tensor"))
+    if kind == "i" and a.size and (a.max() > np.iinfo(np.int32).max
+                                   or a.min() < np.iinfo(np.int32).min):
+        return a.astype(np.int64)
+    return a.astype(_DEFAULT_FOR_KIND[kind])
+
+
+def _flatten_list(v: Any) -> list[Any]:
+    out: list[Any] = []
+    stack = [v]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (list, tuple)):
+            stack.extend(x)
+        else:
+            out.append(x)
+    return out
+
+
+def constant(value: Any, dtype: Any = None, shape: Any = None, name: str | None = None
+             ) -> Tensor:
+    """A tensor holding a copy of `value`. Example: `tj.constant([[1., 2.]])`."""
+    if isinstance(value, TensorLike):
+        t = convert_to_tensor(value)
+        return cast(t, dtype) if dtype is not None else identity(t)
+    a = _array_of(value, dtype)
+    if shape is not None:
+        shape = tuple(shape)
+        a = np.broadcast_to(a, shape).copy() if a.size == 1 else a.reshape(shape)
+    return _literal(a)
+
+
+def _literal(a: np.ndarray) -> Tensor:
+    from .context import TraceInterpreter
+    from .ir.core import current_interpreter
+    interp = current_interpreter()
+    if isinstance(interp, TraceInterpreter) and a.size > 16:
+        # A large literal inside a trace is a captured buffer, never LLVM IR text.
+        return Tensor(None, interp.state.value_of(Tensor._wrap(a)), interp.state)
+    if isinstance(interp, TraceInterpreter):
+        return bind("constant", value=a)
+    return Tensor._wrap(a)
+
+
+def convert_to_tensor(value: Any, dtype: Any = None, dtype_hint: Any = None,
+                      name: str | None = None) -> Tensor:
+    """`value` as a Tensor (Tensors pass through; Variables are read)."""
+    from .variable import Variable
+    if isinstance(value, Tensor):
+        if dtype is not None and _dtype(dtype) != value.dtype:
+            raise _user_error(DTypeError(
+                f"tensor of dtype {value.dtype} cannot be converted to {np.dtype(dtype)}; "
+                "use tj.cast"))
+        return value
+    if isinstance(value, Variable):
+        return value._read()
+    if isinstance(value, (list, tuple)) and any(isinstance(v, TensorLike)
+                                                for v in _flatten_list(value)):
+        t = stack([convert_to_tensor(v) for v in value])
+        return t if dtype is None else cast(t, dtype)
+    if dtype is None and dtype_hint is not None and _is_scalar(value):
+        dt = _dtype(dtype_hint)
+        if isinstance(value, float) and dt.kind in "iub" and not float(value).is_integer():
+            raise _user_error(TypeError(f"cannot convert {value!r} to {dt}"))
+        return _literal(np.array(value, dtype=dt))
+    return _literal(_array_of(value, dtype))
+
+
+def _operands(name: str, *xs: Any) -> list[Tensor]:
+    """Convert operands: tensors keep their dtype, Python scalars take it (weak typing)."""
+    strong = None
+    for x in xs:
+        if isinstance(x, TensorLike):
+            strong = x.dtype
+            break
+    if strong is None:
+        for x in xs:
+            if isinstance(x, np.ndarray):
+                strong = _array_of(x).dtype
+                break
+    out = []
+    for x in xs:
+        if isinstance(x, TensorLike):
+            out.append(convert_to_tensor(x))
+        elif _is_scalar(x) and strong is not None:
+            if strong.kind in "iub" and isinstance(x, (float, np.floating)) and \
+                    not isinstance(x, bool):
+                raise _user_error(DTypeError(
+                    f"{name}: a Python float ({x!r}) cannot be combined with a "
+                    f"{DTYPE_NAMES[strong]} tensor; use tj.cast to convert the tensor to a "
+                    "float dtype"))
+            if strong == bool_ and not isinstance(x, (bool, np.bool_)):
+                raise _user_error(DTypeError(
+                    f"{name}: a Python number ({x!r}) cannot be combined with a bool tensor"))
+            out.append(_literal(np.array(x, dtype=strong)))
+        else:
+            out.append(convert_to_tensor(x))
+    dts = {t.dtype for t in out}
+    if len(dts) > 1:
+        shown = " and ".join(f"{DTYPE_NAMES.get(t.dtype, t.dtype)}" for t in out)
+        raise _user_error(DTypeError(
+            f"{name}: operands have different dtypes ({shown}); tracejit never promotes "
+            f"tensor dtypes silently: use tj.cast(x, tj.{np.dtype(max(dts, key=lambda d: d.itemsize)).name}) on one of them"))
+    return out
+
+
+# ------------------------------------------------------------------ creation
+
+def fill(dims: Sequence[int], value: Any, dtype: Any = None) -> Tensor:
+    v = convert_to_tensor(value) if dtype is None else constant(value, dtype)
+    return broadcast_to(v, _shape_arg(dims))
+
+
+def _shape_arg(shape: Any) -> tuple[int, ...]:
+    if isinstance(shape, TensorLike):
+        shape = np.asarray(shape)
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    try:
+        dims = tuple(int(d) for d in shape)
+    except (TypeError, ValueError):
+        raise _user_error(TypeError(f"a shape must be a sequence of ints, got {shape!r}")) \
+            from None
+    if any(d < 0 for d in dims):
+        raise _user_error(ShapeError(f"negative dimension in shape {dims}"))
+    return dims
+
+
+def ones(shape: Any, dtype: Any = float32, name: str | None = None) -> Tensor:
+    return fill(shape, 1, dtype)
+
+
+def zeros(shape: Any, dtype: Any = float32, name: str | None = None) -> Tensor:
+    return fill(shape, 0, dtype)
+
+
+def ones_like(x: Any, dtype: Any = None, name: str | None = None) -> Tensor:
+    x = convert_to_tensor(x)
+    return fill(x.shape, 1, dtype or x.dtype)
+
+
+def zeros_like(x: Any, dtype: Any = None, name: str | None = None) -> Tensor:
+    x = convert_to_tensor(x)
+    return fill(x.shape, 0, dtype or x.dtype)
+
+
+def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None,
+          name: str | None = None) -> Tensor:  # noqa: A001  (TensorFlow's name)
+    if limit is None:
+        start, limit = 0, start
+    vals = [float(v) if isinstance(v, TensorLike) else v for v in (start, limit, delta)]
+    if dtype is None:
+        dtype = float32 if any(isinstance(v, float) for v in vals) else int32
+    if vals[2] == 0:
+        raise _user_error(ValueError("range: delta must not be 0"))
+    return constant(np.arange(*vals).astype(_dtype(dtype)))
+
+
+# ------------------------------------------------------------------ elementwise
+
+def _unary(prim: str, x: Any) -> Tensor:
+    return bind(prim, convert_to_tensor(x))
+
+
+def _binary(prim: str, x: Any, y: Any, name: str) -> Tensor:
+    a, b = _operands(name, x, y)
+    return bind(prim, a, b)
+
+
+def add(x: Any, y: Any, name: str | None = None) -> Tensor: return _binary("add", x, y, "add")
+def subtract(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("sub", x, y, "subtract")
+def multiply(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("mul", x, y, "multiply")
+def maximum(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("maximum", x, y, "maximum")
+def minimum(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("minimum", x, y, "minimum")
+def floordiv(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("floordiv", x, y, "floordiv")
+def mod(x: Any, y: Any, name: str | None = None) -> Tensor: return _binary("mod", x, y, "mod")
+def equal(x: Any, y: Any, name: str | None = None) -> Tensor: return _binary("eq", x, y, "equal")
+def not_equal(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("ne", x, y, "not_equal")
+def less(x: Any, y: Any, name: str | None = None) -> Tensor: return _binary("lt", x, y, "less")
+def less_equal(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("le", x, y, "less_equal")
+def greater(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("gt", x, y, "greater")
+def greater_equal(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("ge", x, y, "greater_equal")
+def logical_and(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("logical_and", x, y, "logical_and")
+def logical_or(x: Any, y: Any, name: str | None = None) -> Tensor:
+    return _binary("logical_or", x, y, "logical_or")
+def logical_not(x: Any, name: str | None = None) -> Tensor: return _unary("logical_not", x)
+
+
+def divide(x: Any, y: Any, name: str | None = None) -> Tensor:
+    a, b = _operands("divide", x, y)
+    if a.dtype.kind in "iub":
+        # TensorFlow's true division of integers gives float64.
+        a, b = cast(a, float64), cast(b, float64)
+    return bind("div", a, b)
+
+
+truediv = divide
+
+
+def pow(x: Any, y: Any, name: str | None = None) -> Tensor:  # noqa: A001
+    a, b = _operands("pow", x, y)
+    if a.dtype.kind in "iu":
+        raise _user_error(DTypeError(f"pow of {DTYPE_NAMES[a.dtype]} tensors is not supported; "
+                                     "use tj.cast to a float dtype"))
+    return bind("pow", a, b)
+
+
+def negative(x: Any, name: str | None = None) -> Tensor: return _unary("neg", x)
+def exp(x: Any, name: str | None = None) -> Tensor: return _unary("exp", x)
+def log(x: Any, name: str | None = None) -> Tensor: return _unary("log", x)
+def log1p(x: Any, name: str | None = None) -> Tensor: return _unary("log1p", x)
+def expm1(x: Any, name: str | None = None) -> Tensor: return _unary("expm1", x)
+def sin(x: Any, name: str | None = None) -> Tensor: return _unary("sin", x)
+def cos(x: Any, name: str | None = None) -> Tensor: return _unary("cos", x)
+def tan(x: Any, name: str | None = None) -> Tensor: return _unary("tan", x)
+def tanh(x: Any, name: str | None = None) -> Tensor: return _unary("tanh", x)
+def sqrt(x: Any, name: str | None = None) -> Tensor: return _unary("sqrt", x)
+def abs(x: Any, name: str | None = None) -> Tensor: return _unary("abs", x)  # noqa: A001
+def sign(x: Any, name: str | None = None) -> Tensor: return _unary("sign", x)
+def floor(x: Any, name: str | None = None) -> Tensor: return _unary("floor", x)
+def sigmoid(x: Any, name: str | None = None) -> Tensor: return _unary("logistic", x)
+def softplus(x: Any, name: str | None = None) -> Tensor: return _unary("softplus", x)
+def relu(x: Any, name: str | None = None) -> Tensor: return _unary("relu", x)
+def identity(x: Any, name: str | None = None) -> Tensor: return _unary("identity", x)
+def stop_gradient(x: Any, name: str | None = None) -> Tensor: return _unary("stop_gradient", x)
+
+
+def square(x: Any, name: str | None = None) -> Tensor:
+    x = convert_to_tensor(x)
+    return bind("mul", x, x)
+
+
+def where(condition: Any, x: Any = None, y: Any = None, name: str | None = None) -> Tensor:
+    """Elementwise choice. The branch not taken gets exact zero gradients."""
+    if x is None or y is None:
+        raise _user_error(ValueError(
+            "tj.where(condition) without x and y would return a data-dependent number of "
+            "coordinates, which tracejit does not support; pass both x and y"))
+    c = convert_to_tensor(condition)
+    if c.dtype != bool_:
+        raise _user_error(DTypeError(f"where: the condition must be bool, got {c.dtype}"))
+    a, b = _operands("where", x, y)
+    return bind("select", c, a, b)
+
+
+def cast(x: Any, dtype: Any, name: str | None = None) -> Tensor:
+    x = convert_to_tensor(x)
+    dt = _dtype(dtype)
+    if x.dtype == dt:
+        return x
+    return bind("convert", x, dtype=dt)
+
+
+def clip_by_value(t: Any, clip_value_min: Any, clip_value_max: Any,
+                  name: str | None = None) -> Tensor:
+    return minimum(maximum(t, clip_value_min), clip_value_max)
+
+
+def add_n(inputs: Sequence[Any], name: str | None = None) -> Tensor:
+    if not inputs:
+        raise _user_error(ValueError("add_n needs at least one input"))
+    xs = _operands("add_n", *inputs)
+    shapes = {x.shape for x in xs}
+    if len(shapes) > 1:
+        raise _user_error(ShapeError(f"add_n: inputs must have one shape, got "
+                                     f"{sorted(shapes)}"))
+    out = xs[0]
+    for x in xs[1:]:
+        out = bind("add", out, x)
+    return out if len(xs) > 1 else identity(out)
+
+
+# ------------------------------------------------------------------ axes helpers
+
+def _axes(axis: Any, ndim: int, what: str = "axis") -> tuple[int, ...]:
+    if axis is None:
+        return tuple(builtins_range(ndim))
+    if isinstance(axis, TensorLike):
+        axis = np.asarray(axis).tolist()
+    items = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+    out = []
+    for a in items:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+            raise _user_error(TypeError(f"{what} must be an int or a list of ints, got {a!r}"))
+        if not -ndim <= a < ndim:
+            raise _user_error(ShapeError(
+                f"{what} {a} is out of range for a tensor of rank {ndim}"))
+        out.append(int(a) % ndim if ndim else 0)
+    if len(set(out)) != len(out):
+        raise _user_error(ShapeError(f"repeated {what} in {axis!r}"))
+    return tuple(sorted(out))
+
+
+import builtins  # noqa: E402
+
+builtins_range = builtins.range
+
+
+def _reduce(prim: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
+    x = convert_to_tensor(x)
+    return bind(prim, x, axes=_axes(axis, x.ndim), keepdims=bool(keepdims))
+
+
+def reduce_sum(input_tensor: Any, axis: Any = None, keepdims: bool = False,
+               name: str | None = None) -> Tensor:
+    x = convert_to_tensor(input_tensor)
+    if x.dtype == bool_:
+        x = cast(x, int32)
+    return _reduce("reduce_sum", x, axis, keepdims)
+
+
+def reduce_max(input_tensor: Any, axis: Any = None, keepdims: bool = False,
+               name: str | None = None) -> Tensor:
+    return _reduce("reduce_max", input_tensor, axis, keepdims)
+
+
+def reduce_min(input_tensor: Any, axis: Any = None, keepdims: bool = False,
+               name: str | None = None) -> Tensor:
+    return _reduce("reduce_min", input_tensor, axis, keepdims)
+
+
+def reduce_prod(input_tensor: Any, axis: Any = None, keepdims: bool = False,
+                name: str | None = None) -> Tensor:
+    return _reduce("reduce_prod", input_tensor, axis, keepdims)
+
+
+def _count(x: Tensor, axes: tuple[int, ...]) -> int:
+    return int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+
+
+def reduce_mean(input_tensor: Any, axis: Any = None, keepdims: bool = False,
+                name: str | None = None) -> Tensor:
+    x = convert_to_tensor(input_tensor)
+    axes = _axes(axis, x.ndim)
+    s = bind("reduce_sum", x, axes=axes, keepdims=bool(keepdims))
+    n = _count(x, axes)
+    if x.dtype.kind in "iu":
+        return floordiv(s, n) if n else s  # TensorFlow: integer mean truncates
+    return divide(s, float(n)) if n != 1 else s
+
+
+def reduce_variance(input_tensor: Any, axis: Any = None, keepdims: bool = False,
+                    name: str | None = None) -> Tensor:
+    x = convert_to_tensor(input_tensor)
+    if x.dtype.kind not in "f":
+        raise _user_error(DTypeError(f"reduce_variance needs a float tensor, got {x.dtype}"))
+    m = reduce_mean(x, axis, keepdims=True)
+    d = subtract(x, m)
+    return reduce_mean(multiply(d, d), axis, keepdims)
+
+
+def reduce_std(input_tensor: Any, axis: Any = None, keepdims: bool = False,
+               name: str | None = None) -> Tensor:
+    return sqrt(reduce_variance(input_tensor, axis, keepdims))
+
+
+def reduce_logsumexp(input_tensor: Any, axis: Any = None, keepdims: bool = False,
+                     name: str | None = None) -> Tensor:
+    """log(sum(exp(x))) without overflow: the max is subtracted first (and is a constant
+    for the gradient, which is then exactly softmax)."""
+    x = convert_to_tensor(input_tensor)
+    axes = _axes(axis, x.ndim)
+    m = stop_gradient(bind("reduce_max", x, axes=axes, keepdims=True))
+    finite = less(abs(m), np.inf)
+    m = where(finite, m, zeros_like(m))
+    s = bind("reduce_sum", exp(subtract(x, m)), axes=axes, keepdims=True)
+    out = add(log(s), m)
+    if not keepdims:
+        out = reshape(out, [d for i, d in enumerate(x.shape) if i not in axes])
+    return out
+
+
+def argmax(input: Any, axis: Any = None, output_type: Any = int64,
+           name: str | None = None) -> Tensor:  # noqa: A002
+    x = convert_to_tensor(input)
+    (ax,) = _axes(0 if axis is None else axis, x.ndim)
+    return bind("argmax", x, axis=ax, dtype=_dtype(output_type))
+
+
+def argmin(input: Any, axis: Any = None, output_type: Any = int64,
+           name: str | None = None) -> Tensor:  # noqa: A002
+    x = convert_to_tensor(input)
+    (ax,) = _axes(0 if axis is None else axis, x.ndim)
+    return bind("argmin", x, axis=ax, dtype=_dtype(output_type))
+
+
+def norm(tensor: Any, ord: Any = "euclidean", axis: Any = None, keepdims: bool = False,
+         name: str | None = None) -> Tensor:  # noqa: A002
+    x = convert_to_tensor(tensor)
+    if ord in ("euclidean", 2, 2.0, "fro"):
+        return sqrt(reduce_sum(multiply(x, x), axis, keepdims))
+    if ord in (1, 1.0):
+        return reduce_sum(abs(x), axis, keepdims)
+    if ord in (np.inf, "inf"):
+        return reduce_max(abs(x), axis, keepdims)
+    raise _user_error(ValueError(f"norm: ord must be 'euclidean', 2, 1 or np.inf, got {ord!r}"))
+
+
+# ------------------------------------------------------------------ shapes
+
+def reshape(tensor: Any, shape: Any, name: str | None = None) -> Tensor:
+    x = convert_to_tensor(tensor)
+    if isinstance(shape, TensorLike):
+        shape = np.asarray(shape).tolist()
+    shape = [int(d) for d in ([shape] if isinstance(shape, (int, np.integer)) else shape)]
+    if shape.count(-1) > 1:
+        raise _user_error(ShapeError(f"reshape: at most one -1 in shape {shape}"))
+    if -1 in shape:
+        known = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
+        size = int(np.prod(x.shape, dtype=np.int64))
+        if known == 0 or size % known:
+            raise _user_error(ShapeError(
+                f"cannot reshape a tensor of shape {x.shape} ({size} elements) to {shape}"))
+        shape[shape.index(-1)] = size // known
+    if tuple(shape) == x.shape:
+        return x
+    return bind("reshape", x, shape=tuple(shape))
+
+
+def broadcast_to(input: Any, shape: Any, name: str | None = None) -> Tensor:  # noqa: A002
+    x = convert_to_tensor(input)
+    shape = _shape_arg(shape)
+    if shape == x.shape:
+        return x
+    return bind("broadcast_to", x, shape=shape)
+
+
+def transpose(a: Any, perm: Any = None, conjugate: bool = False, name: str | None = None
+              ) -> Tensor:
+    x = convert_to_tensor(a)
+    if perm is None:
+        perm = tuple(reversed(builtins_range(x.ndim)))
+    perm = tuple(int(p) % x.ndim if x.ndim else int(p) for p in perm)
+    if perm == tuple(builtins_range(x.ndim)):
+        return x
+    return bind("transpose", x, perm=perm)
+
+
+def squeeze(input: Any, axis: Any = None, name: str | None = None) -> Tensor:  # noqa: A002
+    x = convert_to_tensor(input)
+    if axis is None:
+        axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
+    else:
+        axes = _axes(axis, x.ndim)
+        for a in axes:
+            if x.shape[a] != 1:
+                raise _user_error(ShapeError(
+                    f"squeeze: axis {a} of shape {x.shape} has size {x.shape[a]}, not 1"))
+    return reshape(x, [d for i, d in enumerate(x.shape) if i not in axes])
+
+
+def expand_dims(input: Any, axis: int, name: str | None = None) -> Tensor:  # noqa: A002
+    x = convert_to_tensor(input)
+    if not -x.ndim - 1 <= axis <= x.ndim:
+        raise _user_error(ShapeError(f"expand_dims: axis {axis} is out of range for a tensor "
+                                     f"of rank {x.ndim}"))
+    axis = axis % (x.ndim + 1)
+    shape = list(x.shape)
+    shape.insert(axis, 1)
+    return bind("reshape", x, shape=tuple(shape))
+
+
+def concat(values: Sequence[Any], axis: int, name: str | None = None) -> Tensor:
+    xs = _operands("concat", *values)
+    if not xs:
+        raise _user_error(ValueError("concat needs at least one tensor"))
+    (ax,) = _axes(axis, xs[0].ndim)
+    if len(xs) == 1:
+        return xs[0]
+    return bind("concat", *xs, axis=ax)
+
+
+def stack(values: Sequence[Any], axis: int = 0, name: str | None = None) -> Tensor:
+    xs = _operands("stack", *values)
+    if not xs:
+        raise _user_error(ValueError("stack needs at least one tensor"))
+    shapes = {x.shape for x in xs}
+    if len(shapes) > 1:
+        raise _user_error(ShapeError(f"stack: all tensors must have one shape, got "
+                                     + ", ".join(str(x.shape) for x in xs)))
+    xs = [expand_dims(x, axis) for x in xs]
+    return xs[0] if len(xs) == 1 else bind("concat", *xs, axis=axis % xs[0].ndim)
+
+
+def unstack(value: Any, num: Any = None, axis: int = 0, name: str | None = None
+            ) -> list[Tensor]:
+    x = convert_to_tensor(value)
+    (ax,) = _axes(axis, x.ndim)
+    perm = [ax] + [i for i in builtins_range(x.ndim) if i != ax]
+    xt = transpose(x, perm)
+    return [xt[i] for i in builtins_range(x.shape[ax])]
+
+
+def matmul(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False,
+           adjoint_a: bool = False, adjoint_b: bool = False, name: str | None = None
+           ) -> Tensor:
+    x, y = _operands("matmul", a, b)
+    return bind("matmul", x, y, transpose_a=bool(transpose_a or adjoint_a),
+                transpose_b=bool(transpose_b or adjoint_b))
+
+
+def matrix_transpose(a: Any, name: str | None = None) -> Tensor:
+    x = convert_to_tensor(a)
+    if x.ndim < 2:
+        raise _user_error(ShapeError(f"matrix_transpose needs rank >= 2, got shape {x.shape}"))
+    return transpose(x, list(builtins_range(x.ndim - 2)) + [x.ndim - 1, x.ndim - 2])
+
+
+def tensordot(a: Any, b: Any, axes: Any, name: str | None = None) -> Tensor:
+    x, y = _operands("tensordot", a, b)
+    if isinstance(axes, (int, np.integer)):
+        ax_a = list(builtins_range(x.ndim - int(axes), x.ndim))
+        ax_b = list(builtins_range(int(axes)))
+    else:
+        ax_a, ax_b = axes
+        ax_a = [ax_a] if isinstance(ax_a, (int, np.integer)) else list(ax_a)
+        ax_b = [ax_b] if isinstance(ax_b, (int, np.integer)) else list(ax_b)
+    ax_a = [a_ % x.ndim for a_ in ax_a]
+    ax_b = [b_ % y.ndim for b_ in ax_b]
+    if len(ax_a) != len(ax_b) or any(x.shape[i] != y.shape[j] for i, j in zip(ax_a, ax_b)):
+        raise _user_error(ShapeError(f"tensordot: contracted axes {ax_a} of {x.shape} and "
+                                     f"{ax_b} of {y.shape} do not match"))
+    free_a = [i for i in builtins_range(x.ndim) if i not in ax_a]
+    free_b = [j for j in builtins_range(y.ndim) if j not in ax_b]
+    k = int(np.prod([x.shape[i] for i in ax_a], dtype=np.int64))
+    xa = reshape(transpose(x, free_a + ax_a), [-1 if k else 0, k] if k else
+                 [int(np.prod([x.shape[i] for i in free_a], dtype=np.int64)), 0])
+    yb = reshape(transpose(y, ax_b + free_b), [k, int(np.prod([y.shape[j] for j in free_b],
+                                                               dtype=np.int64))])
+    out = bind("matmul", xa, yb, transpose_a=False, transpose_b=False)
+    return reshape(out, [x.shape[i] for i in free_a] + [y.shape[j] for j in free_b])
+
+
+def gather(params: Any, indices: Any, validate_indices: Any = None, axis: Any = None,
+           batch_dims: int = 0, name: str | None = None) -> Tensor:
+    x = convert_to_tensor(params)
+    idx = convert_to_tensor(indices) if isinstance(indices, TensorLike) else \
+        constant(np.asarray(indices, dtype=np.int64) if np.asarray(indices).dtype.kind in "iu"
+                 else indices)
+    if batch_dims:
+        raise _user_error(ValueError("gather: batch_dims other than 0 is not supported"))
+    (ax,) = _axes(0 if axis is None else axis, x.ndim)
+    return bind("gather", x, idx, axis=ax)
+
+
+def one_hot(indices: Any, depth: int, on_value: Any = None, off_value: Any = None,
+            axis: Any = None, dtype: Any = None, name: str | None = None) -> Tensor:
+    idx = convert_to_tensor(indices)
+    dt = _dtype(dtype) if dtype is not None else float32
+    on = 1 if on_value is None else on_value
+    off = 0 if off_value is None else off_value
+    out = bind("one_hot", idx, depth=int(depth), dtype=dt, on=float(on), off=float(off))
+    if axis is not None and axis != -1 and axis != out.ndim - 1:
+        ax = axis % out.ndim
+        perm = list(builtins_range(out.ndim - 1))
+        perm.insert(ax, out.ndim - 1)
+        out = transpose(out, perm)
+    return out

@@ -1,0 +1,448 @@
+"""`GradientTape` and `custom_gradient`, with TensorFlow's API.
+
+How a gradient is taken: the tape holds the operations it recorded (each a primitive, its
+input and output tensors). `gradient` turns them into an IR `Function`, asks the IR
+autodiff pass for a gradient Function, and replays that Function through `bind`. Replay
+is just more operations, so enclosing tapes record it (higher orders) and, inside a
+compiled function, it becomes part of the trace (forward and backward in one native
+function).
+
+Invariants: a tape records only while inside its `with` block and not paused; it records an
+operation only if it watches one of the inputs, and then watches its outputs; a
+non-persistent tape gives one set of gradients; it never records its own replay.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import warnings
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from .context import TraceInterpreter, TraceState, active_tapes
+from .errors import at_user_line
+from .ir.autodiff import GradFunction, vjp
+from .ir.core import Function, Instr, TensorType, Value, current_interpreter, interpreting
+from .ir.interp import run
+from .ir.prims.registry import Primitive
+from .nest import flatten, unflatten
+from .tensor import Tensor, TensorLike
+
+
+class UnconnectedGradients:
+    NONE = "none"
+    ZERO = "zero"
+
+
+class _Record:
+    __slots__ = ("prim", "inputs", "params", "outs", "custom")
+
+    def __init__(self, prim: Primitive, inputs: Sequence[Tensor], params: dict[str, Any],
+                 outs: Sequence[Tensor], custom: Callable[..., Any] | None = None):
+        self.prim = prim
+        self.inputs = tuple(inputs)
+        self.params = params
+        self.outs = tuple(outs)
+        self.custom = custom
+
+
+CUSTOM = Primitive("custom_gradient", kind="custom", shape_rule=lambda *a, **k: (),
+                   impl=lambda *a, **k: (), vjp=None,
+                   doc="a user function whose VJP is user-defined (tape-only, never traced)")
+
+
+@contextlib.contextmanager
+def _no_tapes() -> Iterator[None]:
+    token = active_tapes.set(())
+    try:
+        yield
+    finally:
+        active_tapes.reset(token)
+
+
+class GradientTape:
+    """Records operations on watched tensors so that gradients can be taken.
+
+    Example:
+        x = tj.constant(3.0)
+        with tj.GradientTape() as t:
+            t.watch(x)
+            y = x * x
+        t.gradient(y, x)  # 6.0
+    """
+
+    def __init__(self, persistent: bool = False, watch_accessed_variables: bool = True):
+        self._persistent = bool(persistent)
+        self._watch_accessed = bool(watch_accessed_variables)
+        self._records: list[_Record] = []
+        self._watched: dict[int, Tensor] = {}
+        self._variables: dict[int, Any] = {}
+        self._var_reads: dict[int, list[Tensor]] = {}
+        self._recording = False
+        self._token: Any = None
+        self._used = False
+
+    # ---------------------------------------------------------------- recording
+
+    def __enter__(self) -> "GradientTape":
+        if self._token is not None:
+            raise RuntimeError("this GradientTape is already in use (nested `with` on one tape)")
+        self._token = active_tapes.set(active_tapes.get() + (self,))
+        self._recording = True
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._recording = False
+        active_tapes.reset(self._token)
+        self._token = None
+
+    def watch(self, tensor: Any) -> None:
+        """Record operations on `tensor` (a tensor, a Variable, or a nested list of them)."""
+        from .variable import Variable
+        for t in flatten(tensor)[0]:
+            if isinstance(t, Variable):
+                self._watch_variable(t, t._read_untracked())
+            elif isinstance(t, Tensor):
+                self._watched[id(t)] = t
+            else:
+                raise TypeError(f"GradientTape.watch expects tensors or Variables, got "
+                                f"{type(t).__name__}")
+
+    def _watch_variable(self, var: Any, t: Tensor) -> None:
+        self._variables.setdefault(id(var), var)
+        reads = self._var_reads.setdefault(id(var), [])
+        if not any(r is t for r in reads):
+            reads.append(t)
+        self._watched[id(t)] = t
+
+    def _read_variable(self, var: Any, t: Tensor) -> None:
+        if self._recording and self._watch_accessed and var.trainable:
+            self._watch_variable(var, t)
+
+    def _record(self, prim: Primitive, args: Sequence[Tensor], params: dict[str, Any],
+                outs: Sequence[Tensor], custom: Callable[..., Any] | None = None) -> None:
+        if not self._recording:
+            return
+        w = self._watched
+        for a in args:
+            if id(a) in w:
+                break
+        else:
+            return
+        self._records.append(_Record(prim, args, params, outs, custom))
+        for o in outs:
+            w[id(o)] = o
+
+    @contextlib.contextmanager
+    def stop_recording(self) -> Iterator[None]:
+        """Operations inside this block are not recorded by this tape."""
+        was = self._recording
+        self._recording = False
+        try:
+            yield
+        finally:
+            self._recording = was
+
+    def reset(self) -> None:
+        """Forget everything recorded and watched so far."""
+        self._records.clear()
+        self._watched.clear()
+        self._variables.clear()
+        self._var_reads.clear()
+        self._used = False
+
+    def watched_variables(self) -> tuple[Any, ...]:
+        return tuple(self._variables.values())
+
+    # ---------------------------------------------------------------- gradients
+
+    def _check_use(self, what: str) -> None:
+        if self._used and not self._persistent:
+            raise at_user_line(RuntimeError(
+                f"GradientTape.{what} can only be called once on a non-persistent tape; "
+                "create it with tj.GradientTape(persistent=True) to take several gradients"))
+        self._used = True
+
+    def gradient(self, target: Any, sources: Any, output_gradients: Any = None,
+                 unconnected_gradients: Any = UnconnectedGradients.NONE) -> Any:
+        """d(sum of target) / d(each source), in the structure of `sources`."""
+        self._check_use("gradient")
+        targets = [_tensor(t, "target") for t in flatten(target)[0]]
+        src_leaves, tree = flatten(sources)
+        if output_gradients is not None:
+            seeds = [None if g is None else _tensor(g, "output_gradients")
+                     for g in flatten(output_gradients)[0]]
+            if len(seeds) != len(targets):
+                raise at_user_line(ValueError(
+                    f"output_gradients has {len(seeds)} tensors for {len(targets)} targets"))
+        else:
+            seeds = [None] * len(targets)
+        prog = self._program(targets, src_leaves)
+        results = prog.replay(seeds)
+        out = [self._finish(leaf, res, unconnected_gradients)
+               for leaf, res in zip(src_leaves, results)]
+        return unflatten(tree, out)
+
+    def _program(self, targets: list[Tensor], src_leaves: list[Any]) -> "_GradProgram":
+        return _GradProgram(self, targets, src_leaves)
+
+    def _finish(self, leaf: Any, res: Any, unconnected: Any) -> Any:
+        mode = getattr(unconnected, "value", unconnected)
+        if mode not in ("none", "zero"):
+            raise ValueError(f"unconnected_gradients must be 'none' or 'zero', got {mode!r}")
+        if res is None:
+            if mode == "zero":
+                from .ops import zeros
+                return zeros(leaf.shape, leaf.dtype)
+            return None
+        return res
+
+    def jacobian(self, target: Any, sources: Any, unconnected_gradients: Any = "none",
+                 parallel_iterations: Any = None, experimental_use_pfor: bool = True) -> Any:
+        """d target[i...] / d source[j...], shaped target.shape + source.shape."""
+        from .ops import reshape, stack, zeros
+        self._check_use("jacobian")
+        t = _tensor(target, "target")
+        src_leaves, tree = flatten(sources)
+        prog = self._program([t], src_leaves)
+        n = int(np.prod(t.shape, dtype=np.int64))
+        rows: list[list[Any]] = [[] for _ in src_leaves]
+        for i in range(n):
+            e = np.zeros(n, t.dtype)
+            e[i] = 1
+            from .ops import constant
+            res = prog.replay([constant(e.reshape(t.shape))])
+            for k, r in enumerate(res):
+                rows[k].append(r)
+        out = []
+        for leaf, rs in zip(src_leaves, rows):
+            shape = tuple(t.shape) + tuple(leaf.shape)
+            if n == 0 or rs[0] is None:
+                if n and rs[0] is None and getattr(unconnected_gradients, "value",
+                                                    unconnected_gradients) != "zero":
+                    out.append(None)
+                    continue
+                out.append(zeros(shape, leaf.dtype))
+                continue
+            out.append(reshape(stack(rs), shape))
+        return unflatten(tree, out)
+
+    def batch_jacobian(self, target: Any, source: Any, unconnected_gradients: Any = "none",
+                       parallel_iterations: Any = None, experimental_use_pfor: bool = True
+                       ) -> Any:
+        """For each batch row b: d target[b, i...] / d source[b, j...], shaped
+        (B,) + target.shape[1:] + source.shape[1:]. Rows must not depend on each other."""
+        from .ops import constant, reshape, stack, zeros
+        self._check_use("batch_jacobian")
+        t = _tensor(target, "target")
+        s = source
+        if t.ndim < 1 or len(s.shape) < 1 or t.shape[0] != s.shape[0]:
+            raise at_user_line(ValueError(
+                f"batch_jacobian needs target and source with the same leading batch "
+                f"dimension, got shapes {t.shape} and {tuple(s.shape)}"))
+        b = t.shape[0]
+        m = int(np.prod(t.shape[1:], dtype=np.int64))
+        prog = self._program([t], [s])
+        cols = []
+        for j in range(m):
+            e = np.zeros((b, m), t.dtype)
+            e[:, j] = 1
+            (r,) = prog.replay([constant(e.reshape(t.shape))])
+            if r is None:
+                cols = []
+                break
+            cols.append(r)
+        shape = (b,) + tuple(t.shape[1:]) + tuple(s.shape[1:])
+        if not cols:
+            if m and getattr(unconnected_gradients, "value", unconnected_gradients) != "zero":
+                return None
+            return zeros(shape, s.dtype)
+        out = stack(cols, axis=1)  # (B, m, src...)
+        return reshape(out, shape)
+
+
+def _tensor(x: Any, what: str) -> Tensor:
+    from .ops import convert_to_tensor
+    if x is None:
+        raise at_user_line(TypeError(f"{what} is None"))
+    return convert_to_tensor(x)
+
+
+class _GradProgram:
+    """The recorded computation of one tape as an IR Function, its gradient Function, and
+    the tensors to feed it; `replay(seeds)` runs the gradient through `bind`."""
+
+    def __init__(self, tape: GradientTape, targets: list[Tensor], src_leaves: list[Any]):
+        from .variable import Variable
+        self.tape = tape
+        self.targets = targets
+        tensor_of: dict[int, Tensor] = {}
+        value_of: dict[int, Value] = {}
+        params: list[Value] = []
+
+        def val(t: Tensor) -> Value:
+            v = value_of.get(id(t))
+            if v is None:
+                v = Value(TensorType(t.shape, t.dtype))
+                value_of[id(t)] = v
+                tensor_of[id(v)] = t
+                params.append(v)
+            return v
+
+        # Which source tensors stand for each leaf (a Variable: every value read from it).
+        self.leaf_sources: list[list[Tensor]] = []
+        for leaf in src_leaves:
+            if isinstance(leaf, Variable):
+                self.leaf_sources.append(list(tape._var_reads.get(id(leaf), [])))
+            elif isinstance(leaf, Tensor):
+                self.leaf_sources.append([leaf])
+            else:
+                raise at_user_line(TypeError(
+                    f"gradient sources must be tensors or Variables, got {type(leaf).__name__}"))
+        self.src_leaves = src_leaves
+
+        instrs: list[Instr] = []
+        overrides: dict[int, Any] = {}
+        self.captured: list[list[tuple[Value, Any]]] = []
+        for rec in tape._records:
+            ins = [val(a) for a in rec.inputs]
+            outs = []
+            for o in rec.outs:
+                v = Value(TensorType(o.shape, o.dtype))
+                value_of[id(o)] = v
+                tensor_of[id(v)] = o
+                outs.append(v)
+            instr = Instr(rec.prim.name, ins, rec.params, outs)
+            instrs.append(instr)
+            if rec.custom is not None:
+                overrides[id(instr)] = _custom_rule(rec.custom, len(rec.inputs), self)
+        results = [val(t) for t in targets]
+        flat_sources: list[Value] = []
+        self.groups: list[list[int]] = []
+        for leaf, srcs in zip(src_leaves, self.leaf_sources):
+            idx = []
+            for s in srcs:
+                idx.append(len(flat_sources))
+                flat_sources.append(val(s))
+            self.groups.append(idx)
+        fn = Function("tape", params, instrs, results)
+        self.extra_tensors: list[Any] = []
+        self.grad: GradFunction = vjp(fn, flat_sources, name="grad", rules=overrides)
+        self.residual_tensors = [tensor_of[id(v)] for v in self.grad.residuals]
+        extra_map = {id(v): t for group in self.captured for v, t in group}
+        self.extra_tensors = [extra_map[id(v)] for v in self.grad.extra_params]
+
+        interp = current_interpreter()
+        if isinstance(interp, TraceInterpreter):
+            interp.state.grad_functions.append(self.grad)
+        for leaf, srcs, idx in zip(src_leaves, self.leaf_sources, self.groups):
+            if isinstance(leaf, Tensor) and id(leaf) not in tape._watched:
+                _warn_unwatched(leaf)
+            elif isinstance(leaf, TensorLike) and leaf.dtype.kind != "f" and any(
+                    id(s) in tape._watched for s in srcs):
+                warnings.warn(f"the gradient source of dtype {leaf.dtype} is not a float "
+                              "tensor; its gradient is None", stacklevel=4)
+
+    def replay(self, seeds: Sequence[Tensor | None]) -> list[Any]:
+        from .ops import add, cast, ones_like
+        gf = self.grad
+        seed_tensors = []
+        for t, s in zip(self.targets, seeds):
+            if s is None:
+                s = ones_like(t)
+            elif s.shape != t.shape:
+                raise at_user_line(ValueError(
+                    f"output_gradients shape {s.shape} does not match target shape {t.shape}"))
+            elif s.dtype != t.dtype:
+                s = cast(s, t.dtype)
+            seed_tensors.append(s)
+        args = self.residual_tensors + self.extra_tensors + seed_tensors
+        with self.tape.stop_recording():
+            outs = run(gf.fn, args)
+        # Map back: connected sources in order; unconnected -> None; variables summed.
+        it = iter(outs)
+        flat: list[Any] = [next(it) if c else None for c in gf.connected]
+        results = []
+        for idx in self.groups:
+            parts = [flat[i] for i in idx if flat[i] is not None]
+            if not parts:
+                results.append(None)
+                continue
+            acc = parts[0]
+            for p in parts[1:]:
+                acc = add(acc, p)
+            results.append(acc)
+        return results
+
+
+_warned_unwatched = [False]
+
+
+def _warn_unwatched(t: Tensor) -> None:
+    if _warned_unwatched[0]:
+        return
+    _warned_unwatched[0] = True
+    warnings.warn(
+        f"GradientTape.gradient: a source tensor (shape {t.shape}, dtype {t.dtype}) was never "
+        "watched by this tape, so its gradient is None. Call tape.watch(x) inside the `with "
+        "tj.GradientTape() as tape:` block before using x, or make x a tj.Variable (trainable "
+        "Variables are watched automatically).", stacklevel=4)
+
+
+def _custom_rule(grad_fn: Callable[..., Any], n_inputs: int, prog: _GradProgram
+                 ) -> Callable[..., Any]:
+    """A VJP rule (for the IR autodiff pass) that runs a user's gradient function as a
+    trace into the gradient Function being built; tensors it captures become extra
+    parameters of that Function."""
+    def rule(g: Any, *ins: Any, out: Any) -> list[Any]:
+        from .ops import convert_to_tensor
+        builder = current_interpreter()
+        st = TraceState.__new__(TraceState)
+        TraceState.__init__(st, "custom")
+        st.builder = builder  # type: ignore[assignment]
+        gs = g if isinstance(g, tuple) else (g,)
+        with interpreting(TraceInterpreter(st)), _no_tapes():
+            res = grad_fn(*[st.wrap(x) for x in gs])
+        res_list = list(res) if isinstance(res, (list, tuple)) else [res]
+        if len(res_list) != n_inputs:
+            raise at_user_line(ValueError(
+                f"a custom gradient function returned {len(res_list)} gradients for "
+                f"{n_inputs} inputs"))
+        prog.captured.append(list(st.captures))
+        vals = []
+        for r in res_list:
+            if r is None:
+                vals.append(None)
+                continue
+            with interpreting(TraceInterpreter(st)):
+                vals.append(st.value_of(convert_to_tensor(r)))
+        prog.captured[-1] = list(st.captures)
+        return vals
+    return rule
+
+
+def custom_gradient(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator with TensorFlow's convention: `f(*x)` returns `(y, grad_fn)` and
+    `grad_fn(*upstream)` returns one gradient per input x.
+
+    Example:
+        @tj.custom_gradient
+        def log1pexp(x):
+            e = tj.exp(x)
+            return tj.math.log(1 + e), lambda dy: dy * (1 - 1 / (1 + e))
+    """
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .ops import convert_to_tensor, identity
+        tapes = active_tapes.get()
+        with _no_tapes():
+            result, grad_fn = f(*args, **kwargs)
+            leaves, tree = flatten(result)
+            outs = [identity(convert_to_tensor(o)) for o in leaves]
+        inputs = [a if isinstance(a, Tensor) else convert_to_tensor(a)
+                  for a in args if isinstance(a, TensorLike)]
+        for tape in tapes:
+            tape._record(CUSTOM, inputs, {}, outs, custom=grad_fn)
+        return unflatten(tree, outs)
+    return wrapper

@@ -1,0 +1,181 @@
+"""`Tensor`: an immutable array that is either concrete (eager) or traced.
+
+Invariants:
+- An eager Tensor owns a read-only NumPy array (`_data`); `.numpy()` returns it, so user
+  code can never change a value a tape recorded.
+- A traced Tensor holds an IR `Value` (`_val`) of the trace that made it (`_trace`); asking
+  for its concrete value raises `TracingError` with an explanation.
+- Every operator goes through `tracejit.ops`, hence through `bind`: NumPy never computes
+  behind a tape's back (`__array_ufunc__ = None` makes `ndarray * tensor` come here).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import TracingError
+from .ir.core import DTYPE_NAMES, Value
+
+
+class TensorLike:
+    """Operators shared by Tensor and Variable; each one calls the op of the same name."""
+
+    __slots__ = ()
+    __array_ufunc__ = None  # ndarray (op) tensor -> our reflected operator, recorded
+
+    def __add__(self, o: Any) -> "Tensor": return _ops().add(self, o)
+    def __radd__(self, o: Any) -> "Tensor": return _ops().add(o, self)
+    def __sub__(self, o: Any) -> "Tensor": return _ops().subtract(self, o)
+    def __rsub__(self, o: Any) -> "Tensor": return _ops().subtract(o, self)
+    def __mul__(self, o: Any) -> "Tensor": return _ops().multiply(self, o)
+    def __rmul__(self, o: Any) -> "Tensor": return _ops().multiply(o, self)
+    def __truediv__(self, o: Any) -> "Tensor": return _ops().divide(self, o)
+    def __rtruediv__(self, o: Any) -> "Tensor": return _ops().divide(o, self)
+    def __floordiv__(self, o: Any) -> "Tensor": return _ops().floordiv(self, o)
+    def __rfloordiv__(self, o: Any) -> "Tensor": return _ops().floordiv(o, self)
+    def __mod__(self, o: Any) -> "Tensor": return _ops().mod(self, o)
+    def __rmod__(self, o: Any) -> "Tensor": return _ops().mod(o, self)
+    def __pow__(self, o: Any) -> "Tensor": return _ops().pow(self, o)
+    def __rpow__(self, o: Any) -> "Tensor": return _ops().pow(o, self)
+    def __matmul__(self, o: Any) -> "Tensor": return _ops().matmul(self, o)
+    def __rmatmul__(self, o: Any) -> "Tensor": return _ops().matmul(o, self)
+    def __neg__(self) -> "Tensor": return _ops().negative(self)
+    def __pos__(self) -> "Tensor": return _ops().identity(self)
+    def __abs__(self) -> "Tensor": return _ops().abs(self)
+    def __lt__(self, o: Any) -> "Tensor": return _ops().less(self, o)
+    def __le__(self, o: Any) -> "Tensor": return _ops().less_equal(self, o)
+    def __gt__(self, o: Any) -> "Tensor": return _ops().greater(self, o)
+    def __ge__(self, o: Any) -> "Tensor": return _ops().greater_equal(self, o)
+    def __eq__(self, o: Any) -> "Tensor": return _ops().equal(self, o)  # type: ignore[override]
+    def __ne__(self, o: Any) -> "Tensor": return _ops().not_equal(self, o)  # type: ignore
+    def __and__(self, o: Any) -> "Tensor": return _ops().logical_and(self, o)
+    def __or__(self, o: Any) -> "Tensor": return _ops().logical_or(self, o)
+    def __invert__(self) -> "Tensor": return _ops().logical_not(self)
+    __hash__ = object.__hash__
+
+    def __getitem__(self, key: Any) -> "Tensor":
+        from .indexing import getitem
+        return getitem(self, key)
+
+    @property
+    def T(self) -> "Tensor":
+        return _ops().transpose(self)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)  # type: ignore[attr-defined]
+
+    def __len__(self) -> int:
+        if not self.shape:  # type: ignore[attr-defined]
+            raise TypeError("len() of a scalar tensor")
+        return int(self.shape[0])  # type: ignore[attr-defined]
+
+    def __iter__(self) -> Any:
+        for i in range(len(self)):
+            yield self[i]
+
+
+_OPS: Any = None
+
+
+def _ops() -> Any:
+    global _OPS
+    if _OPS is None:
+        from . import ops
+        _OPS = ops
+    return _OPS
+
+
+class Tensor(TensorLike):
+    """An immutable n-dimensional array. Example: `tj.constant([1., 2.]) * 2`."""
+
+    __slots__ = ("_data", "_val", "_trace", "__weakref__")
+
+    def __init__(self, data: np.ndarray | None = None, val: Value | None = None,
+                 trace: Any = None):
+        self._data = data
+        self._val = val
+        self._trace = trace
+
+    @staticmethod
+    def _wrap(a: np.ndarray) -> "Tensor":
+        """An eager tensor owning `a` (made read-only; the caller gives up `a`)."""
+        a = np.asarray(a)
+        a.flags.writeable = False
+        return Tensor(a)
+
+    @property
+    def is_traced(self) -> bool:
+        return self._val is not None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._data.shape if self._data is not None else self._val.shape  # type: ignore
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype if self._data is not None else self._val.dtype  # type: ignore
+
+    def _concrete(self, what: str) -> np.ndarray:
+        if self._data is None:
+            raise TracingError(
+                f"{what} needs the concrete value of a traced tensor "
+                f"(shape {self.shape}, dtype {self.dtype}), but inside a compiled function "
+                "values are not known until the compiled code runs. Python `if`, `while`, "
+                "`bool()`, `float()` and `.numpy()` cannot depend on them: use tj.where for "
+                "a data-dependent choice, or run the function eagerly with "
+                "tj.config.run_functions_eagerly(True) to debug.")
+        return self._data
+
+    def numpy(self) -> np.ndarray:
+        """The value as a read-only NumPy array (eager tensors only)."""
+        return self._concrete(".numpy()")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        a = self._concrete("converting to a NumPy array")
+        if dtype is not None and np.dtype(dtype) != a.dtype:
+            return a.astype(dtype)
+        return a.copy() if copy else a
+
+    def __bool__(self) -> bool:
+        a = self._concrete("bool()")
+        if a.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {a.shape} is ambiguous; "
+                             "use tj.reduce_any-style reductions or tj.where")
+        return bool(a.reshape(()))
+
+    def __float__(self) -> float:
+        return float(self._concrete("float()").reshape(()))
+
+    def __int__(self) -> int:
+        return int(self._concrete("int()").reshape(()))
+
+    def __index__(self) -> int:
+        a = self._concrete("using a tensor as an index")
+        if a.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors can be used as an index, got {a.dtype}")
+        return int(a.reshape(()))
+
+    def __repr__(self) -> str:
+        if self._data is None:
+            return (f"<tj.Tensor traced shape={self.shape} dtype={self.dtype.name} "
+                    f"({DTYPE_NAMES[self.dtype]}[{','.join(map(str, self.shape))}])>")
+        return f"<tj.Tensor: shape={self.shape}, dtype={self.dtype.name}, numpy={self._data!r}>"
+
+    def __str__(self) -> str:
+        if self._data is None:
+            return repr(self)
+        return f"tj.Tensor({self._data}, shape={self.shape}, dtype={self.dtype.name})"
+
+    def __format__(self, spec: str) -> str:
+        if self._data is not None and self._data.ndim == 0 and spec:
+            return format(self._data.item(), spec)
+        return format(str(self), spec)
+
+    def __reduce__(self) -> Any:
+        return (_unpickle, (np.array(self._concrete("pickling")),))
+
+
+def _unpickle(a: np.ndarray) -> Tensor:
+    return Tensor._wrap(a)

@@ -1,0 +1,131 @@
+"""`Variable`: a mutable, named holder of a tensor value, as TensorFlow's.
+
+Invariants:
+- A Variable's value is always an eager Tensor of a fixed shape and dtype; `assign*`
+  replaces it (never mutates the old array), so tapes that recorded the old value stay
+  right.
+- Every read goes through `_read`: it returns the current value (or, inside a trace, the
+  traced value, captured by reference) and lets active tapes watch it when the variable is
+  trainable and the tape watches accessed variables.
+- Inside a compiled function `assign*` takes effect in program order: later reads in the
+  same call see the new value, and the value is written back when the call returns.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from .context import TraceInterpreter, active_tapes
+from .ir.core import current_interpreter
+from .tensor import Tensor, TensorLike
+
+_counter = itertools.count()
+
+
+class Variable(TensorLike):
+    """Example: `v = tj.Variable(3.0); v.assign_add(1.0); v.numpy() == 4.0`."""
+
+    __slots__ = ("_value", "trainable", "name", "__weakref__")
+
+    def __init__(self, initial_value: Any, trainable: bool = True, name: str | None = None,
+                 dtype: Any = None):
+        from .ops import cast, convert_to_tensor
+        if callable(initial_value):
+            initial_value = initial_value()
+        t = convert_to_tensor(initial_value)
+        if dtype is not None and np.dtype(dtype) != t.dtype:
+            t = cast(t, dtype)
+        if t._data is None:
+            raise TypeError("a Variable's initial value must be concrete; create Variables "
+                            "outside compiled functions")
+        self._value = t
+        self.trainable = bool(trainable)
+        self.name = (name or f"Variable_{next(_counter)}") + ":0"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._value.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._value.dtype
+
+    def _read(self) -> Tensor:
+        interp = current_interpreter()
+        if isinstance(interp, TraceInterpreter):
+            t = interp.state.read_var(self)
+        else:
+            t = self._value
+        tapes = active_tapes.get()
+        if tapes:
+            for tape in tapes:
+                tape._read_variable(self, t)
+        return t
+
+    def _read_untracked(self) -> Tensor:
+        interp = current_interpreter()
+        if isinstance(interp, TraceInterpreter):
+            return interp.state.read_var(self)
+        return self._value
+
+    def value(self) -> Tensor:
+        return self._read()
+
+    def read_value(self) -> Tensor:
+        return self._read()
+
+    def numpy(self) -> np.ndarray:
+        return self._value.numpy()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self._value.__array__(dtype, copy)
+
+    def _check(self, value: Any) -> Tensor:
+        from .ops import convert_to_tensor
+        t = convert_to_tensor(value, dtype_hint=self.dtype)
+        if t.dtype != self.dtype:
+            raise TypeError(f"cannot assign a {t.dtype} value to Variable {self.name} of dtype "
+                            f"{self.dtype}; use tj.cast")
+        if t.shape != self.shape:
+            raise ValueError(f"cannot assign a value of shape {t.shape} to Variable "
+                             f"{self.name} of shape {self.shape}")
+        return t
+
+    def assign(self, value: Any) -> "Variable":
+        t = self._check(value)
+        interp = current_interpreter()
+        if isinstance(interp, TraceInterpreter):
+            interp.state.assign_var(self, t if t._trace is interp.state else
+                                    Tensor(None, interp.state.value_of(t), interp.state))
+        else:
+            if t._data is None:
+                raise TypeError("cannot assign a traced tensor to a Variable outside the "
+                                "compiled function that made it")
+            self._value = t
+        return self
+
+    def assign_add(self, delta: Any) -> "Variable":
+        from .ops import add
+        return self.assign(add(self._read(), delta))
+
+    def assign_sub(self, delta: Any) -> "Variable":
+        from .ops import subtract
+        return self.assign(subtract(self._read(), delta))
+
+    def __repr__(self) -> str:
+        return (f"<tj.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}, "
+                f"numpy={self._value._data!r}>")
+
+    def __bool__(self) -> bool:
+        return bool(self._read())
+
+    def __float__(self) -> float:
+        return float(self._read())
+
+    def __int__(self) -> int:
+        return int(self._read())
+
+    def __index__(self) -> int:
+        return self._read().__index__()
