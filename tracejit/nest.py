@@ -16,11 +16,11 @@ def flatten(x: Any) -> tuple[list[Any], Any]:
 def _flatten(x: Any, leaves: list[Any]) -> Any:
     if isinstance(x, dict):
         keys = list(x.keys())
-        return ("dict", keys, [_flatten(x[k], leaves) for k in keys])
+        return ("dict", tuple(keys), tuple(_flatten(x[k], leaves) for k in keys))
     if isinstance(x, tuple) and hasattr(x, "_fields"):
-        return ("namedtuple", type(x), [_flatten(v, leaves) for v in x])
+        return ("namedtuple", type(x), tuple(_flatten(v, leaves) for v in x))
     if isinstance(x, (list, tuple)):
-        return (type(x).__name__, None, [_flatten(v, leaves) for v in x])
+        return (type(x).__name__, None, tuple(_flatten(v, leaves) for v in x))
     leaves.append(x)
     return None
 

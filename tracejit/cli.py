@@ -1,0 +1,315 @@
+"""`tracejit dump`: show what the compiler makes of a function, stage by stage.
+
+    tracejit dump examples/tutorial.py:gradient_wrt_input --arg f32[2,2] --stage grad
+    tracejit dump model.py:loss --arg f32[4,3] --arg f32[3] --grad --stage opt
+    tracejit dump kernel.tjir --stage llvm
+
+Invariants: every failure is one line on stderr and a non-zero exit status (2 for a bad
+command line, 1 for an error in the user's code or the compiler), never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+import inspect
+import os
+import re
+import sys
+from typing import Any, Callable, NoReturn
+
+import numpy as np
+
+STAGES = ("trace", "grad", "opt", "llvm", "asm")
+_DTYPES = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "i64": np.int64,
+           "bool": np.bool_}
+_SPEC = re.compile(r"^\s*(f32|f64|i32|i64|bool)\s*\[\s*([0-9,\s]*)\]\s*$")
+
+
+class UsageError(Exception):
+    """A bad command line (exit status 2)."""
+
+
+class UserError(Exception):
+    """An error in the user's file or function, or in compiling it (exit status 1)."""
+
+
+def parse_arg_spec(spec: str) -> Any:
+    """`f32[4,3]` -> a zero array of that type (a dynamic argument); a Python literal
+    (`6`, `0.5`, `"name"`, `None`) -> that value (a static argument)."""
+    m = _SPEC.match(spec)
+    if m:
+        dims = [d.strip() for d in m.group(2).split(",") if d.strip()]
+        shape = tuple(int(d) for d in dims)
+        return _sample(shape, _DTYPES[m.group(1)])
+    if re.match(r"^\s*[a-z]+\d*\s*\[", spec):
+        raise UsageError(f"bad argument spec {spec!r}: expected a dtype among "
+                         f"{', '.join(_DTYPES)} and a shape such as [4,3] or [] for a scalar")
+    try:
+        return ast.literal_eval(spec)
+    except (ValueError, SyntaxError):
+        raise UsageError(f"bad argument spec {spec!r}: expected a tensor type such as "
+                         "f32[4,3] or a Python literal such as 6, 0.5 or 'name'") from None
+
+
+def _sample(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """Deterministic sample values (only types matter for the dump; values keep any
+    data-dependent checks, e.g. indices, in range)."""
+    n = int(np.prod(shape, dtype=np.int64))
+    if np.dtype(dtype).kind == "f":
+        return (np.linspace(0.5, 1.5, n) if n else np.zeros(0)).astype(dtype).reshape(shape)
+    if np.dtype(dtype).kind == "b":
+        return np.zeros(shape, dtype)
+    return np.zeros(shape, dtype)
+
+
+def load_function(target: str) -> Callable[..., Any]:
+    if ":" not in target:
+        raise UsageError(f"expected FILE.py:FUNCTION or FILE.tjir, got {target!r}")
+    path, name = target.rsplit(":", 1)
+    if not os.path.isfile(path):
+        raise UsageError(f"no such file: {path}")
+    spec = importlib.util.spec_from_file_location("_tracejit_dump_target", path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"cannot import {path} as a Python module")
+    mod = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+    try:
+        spec.loader.exec_module(mod)
+    except SystemExit:
+        raise UserError(f"importing {path} called sys.exit()") from None
+    except Exception as e:
+        raise UserError(f"importing {path} failed: {type(e).__name__}: {_one_line(e)}") \
+            from None
+    finally:
+        sys.path.pop(0)
+    fn = getattr(mod, name, None)
+    if fn is None:
+        raise UsageError(f"{path} has no function {name!r}")
+    if not callable(fn):
+        raise UsageError(f"{path}:{name} is not a function")
+    return getattr(fn, "python_function", fn)
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split("\n")).replace("   at ", " at ").strip()
+
+
+def with_gradient(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """fn(*args) -> (fn(*args), d fn / d tensor args), for a scalar-valued fn."""
+    import tracejit as tj
+
+    def value_and_grad(*args: Any) -> Any:
+        tensors = [a for a in args if isinstance(a, tj.Tensor) and a.dtype.kind == "f"]
+        if not tensors:
+            raise UserError("--grad needs at least one float tensor argument")
+        with tj.GradientTape() as tape:
+            tape.watch(tensors)
+            y = fn(*args)
+        if not isinstance(y, tj.Tensor) or y.shape != ():
+            shape = getattr(y, "shape", type(y).__name__)
+            raise UserError(f"--grad needs a function with a scalar result; "
+                            f"{getattr(fn, '__name__', 'it')} returned {shape}")
+        return y, tape.gradient(y, tensors, unconnected_gradients="zero")
+    value_and_grad.__name__ = getattr(fn, "__name__", "f") + "_grad"
+    try:
+        value_and_grad.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        pass
+    return value_and_grad
+
+
+def dump_python(target: str, specs: list[str], stage: str, grad: bool) -> Any:
+    """The text (or Function) of `stage` for a Python function."""
+    import tracejit as tj
+    fn = load_function(target)
+    args = [parse_arg_spec(s) for s in specs]
+    args = [tj.constant(a) if isinstance(a, np.ndarray) else a for a in args]
+    if grad:
+        fn = with_gradient(fn)
+    compiled = tj.compile(fn)
+    try:
+        lowered = compiled.lower(*args)
+    except (UserError, UsageError):
+        raise
+    except TypeError as e:
+        if "argument" in str(e) and "positional" in str(e) or "required" in str(e):
+            raise UsageError(f"{target}: {_one_line(e)} (give one --arg per parameter)") \
+                from None
+        raise UserError(_one_line(e)) from None
+    except Exception as e:
+        raise UserError(f"{type(e).__name__}: {_one_line(e)}") from None
+    if stage == "grad" and not lowered.concrete.grad_fns:
+        raise UsageError(f"{target} computes no gradient (no tape.gradient inside), so there "
+                         "is no 'grad' stage: add --grad to differentiate it with respect to "
+                         "its tensor arguments")
+    return lowered
+
+
+def _functions_for(lowered: Any, stage: str) -> list[Any]:
+    c = lowered.concrete
+    if stage == "trace":
+        return [c.trace_fn]
+    if stage == "grad":
+        return [g.fn for g in c.grad_fns]
+    return [c.opt_fn]
+
+
+def dump_ir_file(path: str, stage: str, grad: bool) -> list[Any] | str:
+    from .ir.autodiff import vjp
+    from .ir.parser import parse
+    from .ir.passes import optimize
+    if not os.path.isfile(path):
+        raise UsageError(f"no such file: {path}")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            fn = parse(fh.read())
+    except Exception as e:
+        raise UserError(f"{path}: {_one_line(e)}") from None
+    if grad:
+        if len(fn.results) != 1 or fn.results[0].type.shape != ():
+            raise UserError(f"--grad needs a function with one scalar result; @{fn.name} "
+                            f"returns {', '.join(str(t) for t in fn.out_types)}")
+        fn_grad = vjp(fn, fn.params).fn
+    elif stage == "grad":
+        raise UsageError("an IR file has no tape, so there is no 'grad' stage: add --grad")
+    if stage == "trace":
+        return [fn]
+    if stage == "grad":
+        return [fn_grad]
+    f = optimize(fn_grad if grad else fn)
+    if stage == "opt":
+        return [f]
+    from . import codegen
+    exe = codegen.compile_function(f)
+    return exe.llvm_ir if stage == "llvm" else exe.asm
+
+
+def to_dot(fns: list[Any]) -> str:
+    """A Graphviz digraph: one node per parameter and instruction, SSA edges."""
+    from .ir.printer import format_instr
+    lines = ["digraph tracejit {", '  rankdir=TB;', '  node [fontname="monospace"];']
+    for k, fn in enumerate(fns):
+        lines.append(f'  subgraph cluster_{k} {{ label="@{_esc(fn.name)}";')
+        node: dict[int, str] = {}
+        for i, p in enumerate(fn.params):
+            nid = f"f{k}_p{i}"
+            node[id(p)] = nid
+            lines.append(f'    {nid} [shape=ellipse, label="{_esc(p.hint or f"arg{i}")}: '
+                         f'{p.type}"];')
+        for j, ins in enumerate(fn.instrs):
+            nid = f"f{k}_i{j}"
+            # "op {params} : type" (operands are the edges)
+            text = re.sub(r"^(\w+)\([^)]*\)", r"\1", format_instr(ins).split(" = ", 1)[-1])
+            lines.append(f'    {nid} [shape=box, label="{_esc(text)}"];')
+            for x in ins.inputs:
+                if id(x) in node:
+                    lines.append(f"    {node[id(x)]} -> {nid};")
+            for o in ins.outs:
+                node[id(o)] = nid
+        rid = f"f{k}_ret"
+        lines.append(f'    {rid} [shape=doublecircle, label="return"];')
+        for r in fn.results:
+            if id(r) in node:
+                lines.append(f"    {node[id(r)]} -> {rid};")
+        lines.append("  }")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _esc(s: str) -> str:
+    return s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    p = _Parser(prog="tracejit", description="tracejit: inspect what the compiler makes of "
+                "your code.")
+    p.add_argument("--version", action="version", version=f"tracejit {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    d = sub.add_parser("dump", help="print a compiler stage of a function",
+                       description="Print one compiler stage of FILE.py:FUNCTION (traced "
+                       "with --arg types) or of an IR file FILE.tjir.")
+    d.add_argument("target", metavar="FILE.py:FUNCTION | FILE.tjir")
+    d.add_argument("--arg", action="append", default=[], metavar="SPEC",
+                   help="one per parameter: a tensor type (f32[4,3], i64[], bool[2]) or a "
+                   "Python literal for a static argument (6, 0.5, 'name')")
+    d.add_argument("--stage", default=None, help="trace | grad | opt | llvm | asm "
+                   "(default: opt, or grad with --grad)")
+    d.add_argument("--grad", action="store_true",
+                   help="differentiate a scalar-valued function w.r.t. its tensor arguments")
+    d.add_argument("--format", default="text", help="text | dot (Graphviz; IR stages only)")
+    d.add_argument("-o", "--output", default=None, help="write to this file instead of stdout")
+    return p
+
+
+def run(argv: list[str]) -> str:
+    args = build_parser().parse_args(argv)
+    if args.command != "dump":
+        raise UsageError("missing command: try `tracejit dump --help`")
+    stage = args.stage or ("grad" if args.grad else "opt")
+    if stage not in STAGES:
+        raise UsageError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+    if args.format not in ("text", "dot"):
+        raise UsageError(f"unknown format {args.format!r}; formats are text and dot")
+    if args.format == "dot" and stage in ("llvm", "asm"):
+        raise UsageError(f"--format dot draws IR stages (trace, grad, opt), not {stage}")
+    if args.target.endswith(".tjir"):
+        if args.arg:
+            raise UsageError("an IR file declares its own parameter types: drop --arg")
+        res = dump_ir_file(args.target, stage, args.grad)
+        if isinstance(res, str):
+            return res
+        fns = res
+    else:
+        lowered = dump_python(args.target, args.arg, stage, args.grad)
+        if stage in ("llvm", "asm"):
+            try:
+                return lowered.as_text(stage)
+            except Exception as e:
+                raise UserError(f"code generation failed: {_one_line(e)}") from None
+        fns = _functions_for(lowered, stage)
+    if args.format == "dot":
+        return to_dot(fns)
+    from .ir.printer import print_function
+    return "\n\n".join(print_function(f) for f in fns) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        build_parser().print_help()
+        return 2
+    try:
+        text = run(argv)
+    except UsageError as e:
+        print(f"tracejit: error: {e}", file=sys.stderr)
+        return 2
+    except UserError as e:
+        print(f"tracejit: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a compiler bug must still be one line, never a traceback
+        print(f"tracejit: internal error: {type(e).__name__}: {_one_line(e)}", file=sys.stderr)
+        return 1
+    out = None
+    try:
+        out = build_parser().parse_args(argv).output
+    except UsageError:
+        pass
+    if out:
+        try:
+            with open(out, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as e:
+            print(f"tracejit: error: cannot write {out}: {e.strerror}", file=sys.stderr)
+            return 1
+    else:
+        sys.stdout.write(text)
+    return 0
