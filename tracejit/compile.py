@@ -122,6 +122,12 @@ class CompiledFunction:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if config._eager:
+            # As traced: NumPy arrays arrive as tensors, so both modes run the same code.
+            leaves, tree = flatten((args, kwargs))
+            if any(isinstance(x, np.ndarray) for x in leaves):
+                leaves = [Tensor._wrap(np.array(x)) if isinstance(x, np.ndarray) else x
+                          for x in leaves]
+                args, kwargs = unflatten(tree, leaves)
             return self.python_function(*args, **kwargs)
         if isinstance(current_interpreter(), TraceInterpreter):
             # Inside another trace: inline (the outer compile sees every op).
