@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -174,10 +175,18 @@ def params_equal(a: Any, b: Any) -> bool:
         return isinstance(a, Function) and isinstance(b, Function) and structurally_equal(a, b)
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         a, b = np.asarray(a), np.asarray(b)
-        return (a.shape == b.shape and a.dtype == b.dtype
-                and bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f")))
-    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
-        return True
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        if a.dtype.kind != "f":
+            return bool(np.array_equal(a, b))
+        # NaNs are equal whatever their payload; 0.0 and -0.0 are not.
+        return bool(np.array_equal(a, b, equal_nan=True) and np.array_equal(
+            np.signbit(a) & ~np.isnan(a), np.signbit(b) & ~np.isnan(b)))
+    if isinstance(a, float) and isinstance(b, float):
+        if a != a and b != b:
+            return True
+        if a == 0.0 and math.copysign(1.0, a) != math.copysign(1.0, b):
+            return False  # 0.0 and -0.0 differ: 1 / x tells them apart
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
         return len(a) == len(b) and all(params_equal(x, y) for x, y in zip(a, b))
     return type(a) is type(b) and a == b

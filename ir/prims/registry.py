@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from ..errors import ShapeError
 
 _REGISTRY: dict[str, "Primitive"] = {}
@@ -50,6 +52,8 @@ class Primitive:
             v = params.get(k, default)
             if isinstance(v, list):
                 v = tuple(v)
+            elif isinstance(default, np.dtype) and not isinstance(v, np.dtype):
+                v = np.dtype(v)  # np.float32 and "float32" mean np.dtype("float32")
             out[k] = v
         return out
 
