@@ -1,0 +1,154 @@
+"""Find the BLAS that NumPy already ships and make its GEMM callable from JIT code.
+
+NumPy 2.x wheels bundle OpenBLAS as `numpy.libs/libscipy_openblas64_-*.so` (`numpy/.dylibs`
+on macOS): ILP64, every symbol prefixed `scipy_` and suffixed `64_`. We look for that file
+next to the numpy package, then among the libraries the process has already mapped, and
+accept it only if it exports both `scipy_cblas_sgemm64_` and `scipy_cblas_dgemm64_`. A NumPy
+built against MKL, Accelerate or a system BLAS has no such library; then `find_blas()` is
+`None` and codegen uses its builtin kernel instead.
+
+Invariants:
+- The library is searched for and loaded at most once per process (`find_blas` caches,
+  under a lock); loading it with `ctypes.CDLL` maps the very same copy NumPy uses, so thread
+  settings are shared with `np.matmul`.
+- Its GEMM addresses are handed to LLVM with `llvm.add_symbol` exactly once per process,
+  before `find_blas()` returns them, so any module (or cached object code) that references
+  the symbol names links against them.
+- `TRACEJIT_BLAS=0` is read on every `use_blas()` call, never cached: it selects the builtin
+  kernel for code generated from then on and makes `blas_info()` say `"builtin"`.
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import threading
+from dataclasses import dataclass
+
+import llvmlite.binding as llvm
+
+# Symbol names by dtype, as exported by NumPy's bundled OpenBLAS (ILP64 interface).
+GEMM_SYMBOLS: dict[str, str] = {"f32": "scipy_cblas_sgemm64_", "f64": "scipy_cblas_dgemm64_"}
+_CONFIG_SYMBOL = "scipy_openblas_get_config64_"
+_LIB_PATTERNS = ("libscipy_openblas*.so*", "libscipy_openblas*.dylib", "libscipy_openblas*.dll")
+
+
+@dataclass(frozen=True)
+class BlasLibrary:
+    """A loaded BLAS whose GEMM symbols are registered with LLVM."""
+
+    path: str
+    version: str          # e.g. "OpenBLAS 0.3.31.188.0", or "" if the library cannot say
+    handle: ctypes.CDLL   # kept alive for the lifetime of the process
+
+    def describe(self) -> str:
+        """One line for cache keys and logs: `scipy_openblas64 <version> at <path>`."""
+        return f"scipy_openblas64 {self.version or 'unknown-version'} at {self.path}"
+
+
+_lock = threading.Lock()
+_searched = False
+_found: BlasLibrary | None = None
+
+
+def use_blas() -> bool:
+    """True if generated code should call BLAS: the library exists and is not disabled.
+
+    >>> use_blas() in (True, False)
+    True
+    """
+    if os.environ.get("TRACEJIT_BLAS", "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    return find_blas() is not None
+
+
+def blas_info() -> str:
+    """Which GEMM new code will call; part of every compiled-object cache key.
+
+    `"scipy_openblas64 OpenBLAS 0.3.x at /path/libscipy_openblas64_-....so"` or `"builtin"`.
+    Calling it also registers the BLAS symbols with LLVM, so object code loaded from a disk
+    cache under this key links.
+    """
+    lib = find_blas() if use_blas() else None
+    return lib.describe() if lib is not None else "builtin"
+
+
+def find_blas() -> BlasLibrary | None:
+    """Load NumPy's bundled OpenBLAS once per process and register its GEMM symbols."""
+    global _searched, _found
+    with _lock:
+        if not _searched:
+            _searched = True
+            _found = _load_first(_candidate_paths())
+        return _found
+
+
+def _candidate_paths() -> list[str]:
+    """Bundled-library paths next to the numpy package, then any already mapped ones."""
+    paths: list[str] = []
+    try:
+        import numpy
+    except ImportError:  # pragma: no cover - numpy is a hard dependency
+        return paths
+    pkg = os.path.dirname(os.path.abspath(numpy.__file__))
+    for folder in (os.path.join(os.path.dirname(pkg), "numpy.libs"), os.path.join(pkg, ".dylibs")):
+        for pattern in _LIB_PATTERNS:
+            paths.extend(sorted(glob.glob(os.path.join(folder, pattern))))
+    paths.extend(_mapped_openblas_paths())
+    unique: list[str] = []
+    for p in paths:
+        real = os.path.realpath(p)
+        if real not in unique:
+            unique.append(real)
+    return unique
+
+
+def _mapped_openblas_paths() -> list[str]:
+    """OpenBLAS libraries already loaded into this process (Linux `/proc/self/maps`)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    found: list[str] = []
+    for line in lines:
+        fields = line.split(maxsplit=5)
+        path = fields[5] if len(fields) == 6 else ""
+        if "scipy_openblas" in os.path.basename(path) and path not in found:
+            found.append(path)
+    return found
+
+
+def _load_first(paths: list[str]) -> BlasLibrary | None:
+    for path in paths:
+        try:
+            handle = ctypes.CDLL(path)
+        except OSError:
+            continue
+        try:
+            addresses = {name: ctypes.cast(getattr(handle, name), ctypes.c_void_p).value
+                         for name in GEMM_SYMBOLS.values()}
+        except AttributeError:  # an OpenBLAS without the ILP64 `scipy_` interface
+            continue
+        if not all(addresses.values()):
+            continue
+        for name, address in addresses.items():
+            llvm.add_symbol(name, address)
+        return BlasLibrary(path=path, version=_version(handle), handle=handle)
+    return None
+
+
+def _version(handle: ctypes.CDLL) -> str:
+    """`"OpenBLAS 0.3.31.188.0"` from the library's config string, without the core name.
+
+    The config string also names the kernel chosen at run time (it changes with
+    `OPENBLAS_CORETYPE`); that does not change our object code, so it stays out of the key.
+    """
+    try:
+        get_config = getattr(handle, _CONFIG_SYMBOL)
+    except AttributeError:
+        return ""
+    get_config.restype = ctypes.c_char_p
+    get_config.argtypes = []
+    words = (get_config() or b"").decode("ascii", "replace").split()
+    return " ".join(words[:2])
