@@ -1,0 +1,132 @@
+"""The native engine: host target machine, the O3 pipeline, and MCJIT.
+
+Invariants:
+- Every LLVM call made here runs under `LLVM_LOCK` (one re-entrant, module-level lock):
+  llvmlite serializes LLVM anyway, and the lock keeps contexts and engines from being
+  created and disposed concurrently.
+- Code targets the host: `llvm.get_host_cpu_name()` and its features, never a fixed CPU.
+- Each module is parsed into its own `llvm.create_context()` and verified before it is
+  optimized or compiled; a `JitModule` owns its engine (which owns the module and its own
+  target machine) and its context, and disposes them in that order.
+- The pipeline is the new pass manager at O3 with loop and SLP vectorization.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any
+
+import llvmlite.binding as llvm
+
+LLVM_LOCK = threading.RLock()
+
+_state: dict[str, Any] = {}
+# Contexts of live engines. A context must outlive its engine, and garbage collection may
+# finalize objects of a cycle in any order, so only `JitModule.close` releases one.
+_contexts: dict[int, llvm.ContextRef] = {}
+
+
+def _init() -> None:
+    if "ready" not in _state:
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        _state["cpu"] = llvm.get_host_cpu_name()
+        _state["features"] = llvm.get_host_cpu_features().flatten()
+        _state["triple"] = llvm.get_process_triple()
+        _state["tm"] = _new_target_machine()
+        _state["ready"] = True
+
+
+def _new_target_machine() -> llvm.TargetMachine:
+    target = llvm.Target.from_triple(llvm.get_process_triple())
+    return target.create_target_machine(cpu=_state["cpu"], features=_state["features"],
+                                        opt=3, jit=True)
+
+
+def host_info() -> dict[str, str]:
+    """The triple, data layout, CPU name and feature string code is compiled for."""
+    with LLVM_LOCK:
+        _init()
+        return {"triple": _state["triple"], "data_layout": str(_state["tm"].target_data),
+                "cpu": _state["cpu"], "features": _state["features"]}
+
+
+def _optimize(mod: llvm.ModuleRef) -> None:
+    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto.loop_vectorization = True
+    pto.slp_vectorization = True
+    pb = llvm.create_pass_builder(_state["tm"], pto)
+    pb.getModulePassManager().run(mod, pb)
+
+
+def _parse(llvm_ir: str, ctx: llvm.ContextRef) -> llvm.ModuleRef:
+    mod = llvm.parse_assembly(llvm_ir, context=ctx)
+    mod.verify()
+    return mod
+
+
+class JitModule:
+    """A module compiled to machine code in memory. `address(name)` gives a function's
+    entry point; the code lives until `close()` (or garbage collection)."""
+
+    def __init__(self, engine: llvm.ExecutionEngine, ctx: llvm.ContextRef, optimized_ir: str):
+        self._engine: llvm.ExecutionEngine | None = engine
+        self._key: int | None = id(ctx)
+        _contexts[id(ctx)] = ctx
+        self.optimized_ir = optimized_ir
+
+    def address(self, name: str) -> int:
+        with LLVM_LOCK:
+            assert self._engine is not None, "JitModule is closed"
+            addr = self._engine.get_function_address(name)
+        if not addr:
+            raise LookupError(f"no function {name!r} in the compiled module")
+        return int(addr)
+
+    def close(self) -> None:
+        with LLVM_LOCK:
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
+            if self._key is not None:
+                _contexts.pop(self._key).close()
+                self._key = None
+
+    def __del__(self) -> None:
+        # At interpreter shutdown llvmlite may already be torn down: nothing to free then.
+        with contextlib.suppress(AttributeError, TypeError, KeyError):
+            self.close()
+
+
+def jit(llvm_ir: str) -> JitModule:
+    """Parse, verify, optimize at O3 for the host and compile `llvm_ir` with MCJIT.
+
+    Example: `jm = jit(str(module)); addr = jm.address("entry")`."""
+    with LLVM_LOCK:
+        _init()
+        ctx = llvm.create_context()
+        try:
+            mod = _parse(llvm_ir, ctx)
+            _optimize(mod)
+            optimized = str(mod)
+            # The engine takes ownership of the module and of its target machine.
+            engine = llvm.create_mcjit_compiler(mod, _new_target_machine())
+            engine.finalize_object()
+        except BaseException:
+            ctx.close()
+            raise
+        return JitModule(engine, ctx, optimized)
+
+
+def assembly(llvm_ir: str) -> str:
+    """Host assembly for (already optimized) LLVM IR text."""
+    with LLVM_LOCK:
+        _init()
+        ctx = llvm.create_context()
+        try:
+            mod = _parse(llvm_ir, ctx)
+            text = str(_state["tm"].emit_assembly(mod))
+            mod.close()
+        finally:
+            ctx.close()
+        return text

@@ -1,0 +1,104 @@
+"""Loop nests for generated code, in the style of numba's `cgutils.for_range`.
+
+Invariants:
+- Indices are `i64`, counted from 0 with `add nuw nsw`, so LLVM sees canonical loops with
+  constant trip counts it can vectorize.
+- A dimension of size 1 gets no loop: its index is the constant `ZERO` (which keeps the
+  emitted expressions loop-invariant where they can be).
+- A nest over a shape with a zero dimension emits its body into an unreachable block, so
+  the body is never run, yet callers need no special case.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+from llvmlite import ir
+
+I64 = ir.IntType(64)
+ZERO = ir.Constant(I64, 0)
+ONE = ir.Constant(I64, 1)
+NUW_NSW = ("nuw", "nsw")
+
+
+def const(n: int) -> ir.Constant:
+    return ZERO if n == 0 else ir.Constant(I64, n)
+
+
+@contextlib.contextmanager
+def for_range(builder: ir.IRBuilder, count: ir.Value | int, start: ir.Value | int = 0,
+              name: str = "i") -> Iterator[ir.Value]:
+    """`for i in range(start, count)`: emits the loop, yields `i` with the builder
+    positioned in the body, and leaves the builder after the loop."""
+    count = const(count) if isinstance(count, int) else count
+    start = const(start) if isinstance(start, int) else start
+    fn = builder.function
+    pre = builder.block
+    cond = fn.append_basic_block(f"{name}.cond")
+    body = fn.append_basic_block(f"{name}.body")
+    end = fn.append_basic_block(f"{name}.end")
+    builder.branch(cond)
+    builder.position_at_end(cond)
+    idx = builder.phi(I64, name=name)
+    idx.add_incoming(start, pre)
+    builder.cbranch(builder.icmp_signed("<", idx, count), body, end)
+    builder.position_at_end(body)
+    yield idx
+    nxt = builder.add(idx, ONE, name=f"{name}.next", flags=NUW_NSW)
+    idx.add_incoming(nxt, builder.block)
+    builder.branch(cond)
+    builder.position_at_end(end)
+
+
+@contextlib.contextmanager
+def loop_nest(builder: ir.IRBuilder, shape: Sequence[int], name: str = "i"
+              ) -> Iterator[tuple[ir.Value, ...]]:
+    """Nested loops over `shape` in row-major order; yields one index per dimension.
+
+    Example::
+
+        with loop_nest(builder, (3, 4)) as (i, j):
+            ...  # body, run 12 times
+    """
+    shape = tuple(int(d) for d in shape)
+    if any(d == 0 for d in shape):
+        fn = builder.function
+        dead = fn.append_basic_block(f"{name}.empty")
+        after = fn.append_basic_block(f"{name}.skip")
+        builder.branch(after)
+        builder.position_at_end(dead)
+        yield tuple(ZERO for _ in shape)
+        builder.branch(after)
+        builder.position_at_end(after)
+        return
+    with contextlib.ExitStack() as stack:
+        idx = []
+        for k, d in enumerate(shape):
+            if d == 1:
+                idx.append(ZERO)
+            else:
+                idx.append(stack.enter_context(for_range(builder, d, name=f"{name}{k}")))
+        yield tuple(idx)
+
+
+def linear_index(builder: ir.IRBuilder, idx: Sequence[ir.Value], shape: Sequence[int]
+                 ) -> ir.Value:
+    """The row-major offset of `idx` in a contiguous array of `shape`."""
+    off: ir.Value | None = None
+    stride = 1
+    for i, d in reversed(list(zip(idx, shape))):
+        if d != 1:
+            term = i if stride == 1 else builder.mul(i, const(stride), flags=NUW_NSW)
+            off = term if off is None else builder.add(off, term, flags=NUW_NSW)
+        stride *= d
+    return ZERO if off is None else off
+
+
+def strides_of(shape: Sequence[int]) -> tuple[int, ...]:
+    """Row-major strides, in elements."""
+    out = []
+    s = 1
+    for d in reversed(shape):
+        out.append(s)
+        s *= d
+    return tuple(reversed(out))

@@ -1,0 +1,395 @@
+"""Lowering an IR `Function` to an LLVM module: the driver, the emitter and the rule table.
+
+The module holds two functions:
+- `body(p0.., out0.., scratch0.., status) -> i32`, internal, one `noalias` pointer per
+  buffer, which runs the tasks of the fusion plan (`plan.py`) in order;
+- `entry(obj0.., outobj0.., status) -> i32`, the exported entry point, which takes NumPy
+  arrays as `PyObject*`, reads their data pointers natively (the caller has checked shape
+  and dtype), allocates one scratch arena, calls `body` and frees the arena.
+
+Return codes: 0 ok; `LAYOUT` when an input is not C-contiguous and aligned (nothing was
+run; the caller copies and calls again); `NOMEM` when scratch allocation failed; k > 0
+when the bounds check of instruction k-1 failed, with (index, bound, k) written to the
+three i64 of `status`.
+
+Invariants:
+- The rule table `LOWERINGS` is keyed by primitive name and has an entry for every
+  primitive of the registry. Element rules have the signature `rule(em, instr, idx)` and
+  return the element of the instruction's output at `idx`; kernel rules have the
+  signature `rule(lw, instr)` and fill the output buffer.
+- Every failure while lowering an instruction is re-raised as a `LoweringError` that
+  names that instruction.
+- Elements live in registers as their dtype's LLVM type (`i1` for bool) and in memory as
+  the NumPy layout (`i8` for bool); loads and stores are aligned to the element size only.
+- No fast-math flags other than `contract` (elementwise) and `reassoc` (reductions).
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from llvmlite import ir
+
+from ..ir import Function, Instr, Value
+from . import engine
+from .inline import inline_calls
+from .loops import I64, ZERO, const, linear_index, loop_nest
+from .plan import CHECKED, CheckTask, KernelTask, LoopTask, Plan, make_plan, size_of
+
+LAYOUT = -2
+NOMEM = -3
+
+I1, I8, I32 = ir.IntType(1), ir.IntType(8), ir.IntType(32)
+F32, F64 = ir.FloatType(), ir.DoubleType()
+_REG = {"float32": F32, "float64": F64, "int32": I32, "int64": I64, "bool": I1}
+_MEM = dict(_REG, bool=I8)
+_VOIDP = I8.as_pointer()
+
+
+class LoweringError(Exception):
+    """Lowering an instruction failed; the message names the instruction."""
+
+
+def reg_type(dtype: Any) -> ir.Type:
+    return _REG[np.dtype(dtype).name]
+
+
+def mem_type(dtype: Any) -> ir.Type:
+    return _MEM[np.dtype(dtype).name]
+
+
+def describe(ins: Instr) -> str:
+    try:
+        return repr(ins)
+    except (ImportError, AttributeError, KeyError, TypeError, ValueError):
+        # No printer for it: a plain rendering.
+        ins_t = ", ".join(str(x.type) for x in ins.inputs)
+        outs_t = ", ".join(str(o.type) for o in ins.outs)
+        params = {k: v for k, v in ins.params.items() if k != "value"}
+        return f"{ins.prim}({ins_t}) {params} : {outs_t}"
+
+
+@contextlib.contextmanager
+def lowering(ins: Instr) -> Iterator[None]:
+    """Error context: any failure inside names the instruction being lowered."""
+    try:
+        yield
+    except LoweringError:
+        raise
+    except Exception as e:
+        raise LoweringError(f"while lowering `{describe(ins)}`: {type(e).__name__}: {e}") \
+            from e
+
+
+def scalar_constant(value: Any, dtype: Any) -> ir.Constant:
+    dt = np.dtype(dtype)
+    ty = reg_type(dt)
+    if dt.kind == "f":
+        return ir.Constant(ty, float(np.asarray(value, dt)))
+    if dt.kind == "b":
+        return ir.Constant(ty, int(bool(value)))
+    return ir.Constant(ty, int(np.asarray(value, dt)))
+
+
+def broadcast_index(idx: Sequence[ir.Value], out_shape: Sequence[int],
+                    in_shape: Sequence[int]) -> tuple[ir.Value, ...]:
+    """The index into an operand of `in_shape` broadcast (NumPy rules) to `out_shape`."""
+    off = len(out_shape) - len(in_shape)
+    return tuple(ZERO if d == 1 else idx[off + i] for i, d in enumerate(in_shape))
+
+
+def _key(idx: Sequence[ir.Value]) -> tuple[Any, ...]:
+    return tuple(("c", i.constant) if isinstance(i, ir.Constant) else id(i) for i in idx)
+
+
+ElementRule = Callable[["Emitter", Instr, tuple[ir.Value, ...]], ir.Value]
+KernelRule = Callable[["Lowerer", Instr], None]
+
+
+class Emitter:
+    """Emits elements of values at an index, inside one straight-line block. Each
+    (value, index) is emitted once: later requests reuse the first result."""
+
+    def __init__(self, lw: Lowerer, vshape: dict[int, tuple[int, ...]] | None = None):
+        self.lw = lw
+        self.b = lw.b
+        self.vshape = vshape or {}
+        self.memo: dict[tuple[Any, ...], tuple[ir.Value, Sequence[ir.Value]]] = {}
+
+    def shape(self, v: Value) -> tuple[int, ...]:
+        return self.vshape.get(id(v), v.shape)
+
+    def value(self, v: Value, idx: Sequence[ir.Value]) -> ir.Value:
+        """The element of `v` at `idx` (indices into `self.shape(v)`)."""
+        key = (id(v),) + _key(idx)
+        hit = self.memo.get(key)
+        if hit is not None:
+            return hit[0]
+        if id(v) in self.lw.plan.materialized:
+            r = self.lw.load(v, idx, self.shape(v))
+            self.memo[key] = (r, idx)
+            return r
+        return self.compute(v, idx)
+
+    def compute(self, v: Value, idx: Sequence[ir.Value]) -> ir.Value:
+        """The element of `v` at `idx`, computed from its instruction (never loaded)."""
+        ins = self.lw.plan.producer[id(v)]
+        with lowering(ins):
+            rule = ELEMENT_RULES[ins.prim]
+            r = rule(self, ins, tuple(idx))
+        self.memo[(id(v),) + _key(idx)] = (r, idx)
+        return r
+
+
+class Lowerer:
+    """State while lowering one plan into one LLVM module."""
+
+    def __init__(self, plan: Plan, module: ir.Module):
+        self.plan = plan
+        self.module = module
+        fn = plan.fn
+        self.buffers = ([(p, None) for p in fn.params] + [(r, k) for k, r in
+                                                          enumerate(fn.results)]
+                        + [(v, None) for v in plan.scratch])
+        argtys = [mem_type(v.dtype).as_pointer() for v, _ in self.buffers] + [I64.as_pointer()]
+        self.fn = ir.Function(module, ir.FunctionType(I32, argtys), "body")
+        self.fn.linkage = "internal"
+        for a in self.fn.args:
+            a.add_attribute("noalias")
+        self.status = self.fn.args[-1]
+        n_in, n_out = len(fn.params), len(fn.results)
+        self.ptrs: dict[int, ir.Value] = {}
+        for k, p in enumerate(fn.params):
+            self.ptrs.setdefault(id(p), self.fn.args[k])
+        self.out_ptrs = list(self.fn.args[n_in:n_in + n_out])
+        for vid, k in plan.out_slot.items():
+            self.ptrs[vid] = self.out_ptrs[k]
+        for k, v in enumerate(plan.scratch):
+            self.ptrs[id(v)] = self.fn.args[n_in + n_out + k]
+        self.alloca_block = self.fn.append_basic_block("allocas")
+        start = self.fn.append_basic_block("start")
+        self.b = ir.IRBuilder(start)
+        self._globals = 0
+        self.const_ptrs: dict[int, ir.Value] = {}
+
+    # ------------------------------------------------------------------ memory
+
+    def ptr(self, v: Value) -> ir.Value:
+        return self.ptrs[id(v)]
+
+    def load_at(self, ptr: ir.Value, dtype: Any, off: ir.Value) -> ir.Value:
+        dt = np.dtype(dtype)
+        x = self.b.load(self.b.gep(ptr, [off], inbounds=True), align=dt.itemsize)
+        return self.b.icmp_unsigned("!=", x, ir.Constant(I8, 0)) if dt.kind == "b" else x
+
+    def store_at(self, ptr: ir.Value, dtype: Any, off: ir.Value, x: ir.Value) -> None:
+        dt = np.dtype(dtype)
+        if dt.kind == "b":
+            x = self.b.zext(x, I8)
+        self.b.store(x, self.b.gep(ptr, [off], inbounds=True), align=dt.itemsize)
+
+    def load(self, v: Value, idx: Sequence[ir.Value], shape: Sequence[int]) -> ir.Value:
+        return self.load_at(self.ptr(v), v.dtype, linear_index(self.b, idx, shape))
+
+    def alloca(self, ty: ir.Type, name: str = "acc") -> ir.Value:
+        with self.b.goto_block(self.alloca_block):
+            return self.b.alloca(ty, name=name)
+
+    def malloc(self, nbytes: int, ty: ir.Type) -> ir.Value:
+        """A temporary heap buffer (returns NOMEM if allocation fails); free it with
+        `free` before the task ends."""
+        raw = self.b.call(_libc(self.module, "malloc"), [const(max(1, nbytes))])
+        with self.b.if_then(self.b.icmp_unsigned("==", raw, ir.Constant(_VOIDP, None)),
+                            likely=False):
+            self.b.ret(ir.Constant(I32, NOMEM))
+        return self.b.bitcast(raw, ty.as_pointer())
+
+    def free(self, p: ir.Value) -> None:
+        self.b.call(_libc(self.module, "free"), [self.b.bitcast(p, _VOIDP)])
+
+    def global_array(self, value: np.ndarray) -> ir.Value:
+        """A private constant global holding `value` (C order), as a typed pointer."""
+        data = np.ascontiguousarray(value)
+        if data.dtype.kind == "b":
+            data = data.astype(np.uint8)
+        raw = bytearray(data.tobytes())
+        aty = ir.ArrayType(I8, max(1, len(raw)))
+        g = ir.GlobalVariable(self.module, aty, f"const.{self._globals}")
+        self._globals += 1
+        g.linkage = "private"
+        g.global_constant = True
+        g.align = 64
+        g.initializer = ir.Constant(aty, raw or bytearray(1))
+        with self.b.goto_block(self.alloca_block):
+            return self.b.bitcast(g, mem_type(value.dtype).as_pointer())
+
+    def emitter(self, vshape: dict[int, tuple[int, ...]] | None = None) -> Emitter:
+        return Emitter(self, vshape)
+
+    def fail_index(self, ins: Instr, index: ir.Value, bound: int) -> None:
+        """Write (index, bound, code) to the status buffer and return the code."""
+        code = self.plan.fn.instrs.index(ins) + 1
+        for k, x in enumerate((index, const(bound), const(code))):
+            self.b.store(x, self.b.gep(self.status, [const(k)], inbounds=True))
+        self.b.ret(ir.Constant(I32, code))
+
+    # ------------------------------------------------------------------ tasks
+
+    def run(self) -> ir.Function:
+        for task in self.plan.tasks:
+            if isinstance(task, LoopTask):
+                self.loop_task(task)
+            elif isinstance(task, KernelTask):
+                with lowering(task.instr):
+                    KERNEL_RULES[task.instr.prim](self, task.instr)
+            else:
+                with lowering(task.instr):
+                    self.check_task(task)
+        self.b.ret(ir.Constant(I32, 0))
+        with self.b.goto_block(self.alloca_block):
+            self.b.branch(self.fn.blocks[1])
+        return self.fn
+
+    def loop_task(self, task: LoopTask) -> None:
+        first = task.stores[0].value
+        shape = task.vshape.get(id(first), task.shape)
+        with loop_nest(self.b, shape) as idx:
+            em = self.emitter(task.vshape)
+            for s in task.stores:
+                x = em.compute(s.value, idx) if s.compute else em.value(s.value, idx)
+                ptr = self.ptr(s.value) if s.slot is None else self.out_ptrs[s.slot]
+                self.store_at(ptr, s.value.dtype, linear_index(self.b, idx, shape), x)
+
+    def check_task(self, task: CheckTask) -> None:
+        ins = task.instr
+        idx_v = ins.inputs[CHECKED[ins.prim]]
+        bound = {"gather": lambda: ins.inputs[0].shape[ins.params["axis"]],
+                 "one_hot": lambda: ins.params["depth"],
+                 "scatter_add": lambda: ins.params["size"]}[ins.prim]()
+        b = self.b
+        bad = self.alloca(I1, "bad")
+        b.store(ir.Constant(I1, 0), bad)
+
+        def index_at(idx: tuple[ir.Value, ...]) -> ir.Value:
+            k = self.emitter().value(idx_v, idx)
+            return b.sext(k, I64) if k.type != I64 else k
+
+        with loop_nest(b, idx_v.shape, "chk") as idx:
+            k = index_at(idx)
+            b.store(b.or_(b.load(bad), b.icmp_unsigned(">=", k, const(bound))), bad)
+        with b.if_then(b.load(bad), likely=False):
+            found = self.alloca(I1, "found")
+            first = self.alloca(I64, "first")
+            b.store(ir.Constant(I1, 0), found)
+            b.store(ZERO, first)
+            with loop_nest(b, idx_v.shape, "find") as idx:
+                k = index_at(idx)
+                here = b.and_(b.icmp_unsigned(">=", k, const(bound)), b.not_(b.load(found)))
+                b.store(b.select(here, k, b.load(first)), first)
+                b.store(b.or_(here, b.load(found)), found)
+            self.fail_index(ins, b.load(first), bound)
+
+
+def _libc(module: ir.Module, name: str) -> ir.Function:
+    fn = module.globals.get(name)
+    if fn is None:
+        ty = (ir.FunctionType(_VOIDP, [I64]) if name == "malloc"
+              else ir.FunctionType(ir.VoidType(), [_VOIDP]))
+        fn = ir.Function(module, ty, name)
+    return fn
+
+
+def _build_entry(lw: Lowerer, name: str, data_offset: int, flags_offset: int) -> None:
+    """`entry(objs.., status)`: checks input layout flags, reads data pointers, allocates
+    the scratch arena and calls `body`."""
+    fn = lw.plan.fn
+    n_in, n_out = len(fn.params), len(fn.results)
+    module = lw.module
+    entry = ir.Function(module, ir.FunctionType(I32, [_VOIDP] * (n_in + n_out + 1)), name)
+    b = ir.IRBuilder(entry.append_basic_block("entry"))
+    objs = entry.args[:-1]
+    ok = ir.Constant(I1, 1)
+    need = 0x1 | 0x100   # NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED
+    for o in objs[:n_in]:
+        fp = b.bitcast(b.gep(o, [const(flags_offset)]), I32.as_pointer())
+        flags = b.load(fp, align=4)
+        ok = b.and_(ok, b.icmp_unsigned("==", b.and_(flags, ir.Constant(I32, need)),
+                                        ir.Constant(I32, need)))
+    with b.if_then(b.not_(ok), likely=False):
+        b.ret(ir.Constant(I32, LAYOUT))
+    args = []
+    for o, (v, _) in zip(objs, lw.buffers):
+        dp = b.bitcast(b.gep(o, [const(data_offset)]), _VOIDP.as_pointer())
+        args.append(b.bitcast(b.load(dp, align=8), mem_type(v.dtype).as_pointer()))
+    offsets, total = [], 0
+    for v in lw.plan.scratch:
+        offsets.append(total)
+        total += -(-size_of(v.shape) * v.dtype.itemsize // 64) * 64
+    raw = None
+    if lw.plan.scratch:
+        raw = b.call(_libc(module, "malloc"), [const(total + 64)])
+        with b.if_then(b.icmp_unsigned("==", raw, ir.Constant(_VOIDP, None)), likely=False):
+            b.ret(ir.Constant(I32, NOMEM))
+        addr = b.ptrtoint(raw, I64)
+        base = b.and_(b.add(addr, const(63)), const(~63))
+        for v, off in zip(lw.plan.scratch, offsets):
+            p = b.inttoptr(b.add(base, const(off)), mem_type(v.dtype).as_pointer())
+            args.append(p)
+    status = b.bitcast(entry.args[-1], I64.as_pointer())
+    rc = b.call(lw.fn, args + [status])
+    if raw is not None:
+        b.call(_libc(module, "free"), [raw])
+    b.ret(rc)
+
+
+def build_module(fn: Function, data_offset: int, flags_offset: int,
+                 entry_name: str = "entry") -> tuple[ir.Module, Function]:
+    """Lower `fn` to an llvmlite module exporting `entry_name` (see the module docstring).
+    Also returns the flat function (calls inlined) whose instruction numbers the status
+    codes refer to.
+
+    Example: `module, flat = build_module(fn, 16, 64)`."""
+    fn = inline_calls(fn)
+    plan = make_plan(fn)
+    module = ir.Module(name=fn.name)
+    info = engine.host_info()
+    module.triple = info["triple"]
+    module.data_layout = info["data_layout"]
+    lw = Lowerer(plan, module)
+    lw.run()
+    _build_entry(lw, entry_name, data_offset, flags_offset)
+    return module, fn
+
+
+# The rule table. Filled by the rule modules below (imported for their side effect).
+ELEMENT_RULES: dict[str, ElementRule] = {}
+KERNEL_RULES: dict[str, KernelRule] = {}
+LOWERINGS: dict[str, ElementRule | KernelRule] = {}
+
+
+def element_rule(*names: str) -> Callable[[ElementRule], ElementRule]:
+    def deco(f: ElementRule) -> ElementRule:
+        for n in names:
+            ELEMENT_RULES[n] = LOWERINGS[n] = f
+        return f
+    return deco
+
+
+def kernel_rule(*names: str) -> Callable[[KernelRule], KernelRule]:
+    def deco(f: KernelRule) -> KernelRule:
+        for n in names:
+            KERNEL_RULES[n] = LOWERINGS[n] = f
+        return f
+    return deco
+
+
+
+
+@kernel_rule("call")
+def _call(lw: Lowerer, ins: Instr) -> None:
+    raise LoweringError("`call` reached the lowering; build_module inlines every call first")
+
+
+from . import lower_elementwise, lower_kernels, lower_shape  # noqa: F401  (rules)

@@ -1,0 +1,241 @@
+"""Element rules for the elementwise primitives: scalar LLVM code per element.
+
+Invariants (the reference is each primitive's NumPy `impl`):
+- Operands are read at their NumPy-broadcast index (`broadcast_index`): broadcasting is
+  stride-0 indexing, never a materialized copy.
+- NaN and inf propagate as in NumPy: `maximum`/`minimum`/`relu` use `llvm.maximum` /
+  `llvm.minimum`; ordered comparisons are false on NaN and `ne` is true; `sign(nan)` is
+  nan. The only fast-math flag used is `contract`.
+- Integer arithmetic wraps; integer `floordiv`/`mod` by zero give 0 and `MIN // -1` gives
+  `MIN` (NumPy's results) through a divisor that is never 0 or -1 with `MIN`, so no
+  division can trap. Float `floordiv`/`mod` follow NumPy's `npy_divmod` step by step.
+- `convert` from float to int saturates with NaN -> 0 (`llvm.fptosi.sat`), to bool is
+  `!= 0` (NaN -> True), from bool is 0/1.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from llvmlite import ir
+
+from ..ir import Instr
+from .lower import F32, F64, I1, I32, I64, Emitter, broadcast_index, element_rule, reg_type
+from .mathlib import emit_math
+
+CONTRACT = ("contract",)
+_MANGLE = {F32: "f32", F64: "f64", I32: "i32", I64: "i64", I1: "i1"}
+
+
+def intrinsic(b: ir.IRBuilder, name: str, ret: ir.Type, args: list[ir.Value]) -> ir.Value:
+    """Call the LLVM intrinsic `name` (fully mangled), declaring it on first use."""
+    fn = b.module.globals.get(name)
+    if fn is None:
+        fn = ir.Function(b.module, ir.FunctionType(ret, [a.type for a in args]), name)
+    return b.call(fn, args)
+
+
+def overloaded(b: ir.IRBuilder, base: str, *args: ir.Value) -> ir.Value:
+    ty = args[0].type
+    return intrinsic(b, f"{base}.{_MANGLE[ty]}", ty, list(args))
+
+
+def _is_float(ty: ir.Type) -> bool:
+    return isinstance(ty, (ir.FloatType, ir.DoubleType))
+
+
+def _c(ty: ir.Type, v: Any) -> ir.Constant:
+    return ir.Constant(ty, v)
+
+
+ScalarOp = Callable[[ir.IRBuilder, Instr, list[ir.Value]], ir.Value]
+SCALAR_OPS: dict[str, ScalarOp] = {}
+
+
+def scalar(*names: str) -> Callable[[ScalarOp], ScalarOp]:
+    def deco(f: ScalarOp) -> ScalarOp:
+        for n in names:
+            SCALAR_OPS[n] = f
+        return f
+    return deco
+
+
+# ---------------------------------------------------------------- unary
+
+
+@scalar("neg")
+def _neg(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
+    return b.fneg(a[0]) if _is_float(a[0].type) else b.sub(_c(a[0].type, 0), a[0])
+
+
+@scalar("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sqrt", "logistic",
+        "softplus", "pow")
+def _math(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
+    return emit_math(b, ins.prim, a)
+
+
+@scalar("abs")
+def _abs(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
+    x = a[0]
+    if _is_float(x.type):
+        return overloaded(b, "llvm.fabs", x)
+    return intrinsic(b, f"llvm.abs.{_MANGLE[x.type]}", x.type, [x, _c(I1, 0)])
+
+
+@scalar("sign")
+def _sign(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
+    x = a[0]
+    ty = x.type
+    if _is_float(ty):
+        zero = _c(ty, 0.0)
+        r = b.select(b.fcmp_ordered("==", x, zero), zero, x)   # +-0 -> 0, NaN stays
+        r = b.select(b.fcmp_ordered("<", x, zero), _c(ty, -1.0), r)
+        return b.select(b.fcmp_ordered(">", x, zero), _c(ty, 1.0), r)
+    zero = _c(ty, 0)
+    return b.sub(b.zext(b.icmp_signed(">", x, zero), ty), b.zext(b.icmp_signed("<", x, zero), ty))
+
+
+@scalar("floor")
+def _floor(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
+    return overloaded(b, "llvm.floor", a[0])
+
+
+@scalar("relu")
+def _relu(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
+    x = a[0]
+    if _is_float(x.type):
+        return overloaded(b, "llvm.maximum", x, _c(x.type, 0.0))
+    return overloaded(b, "llvm.smax", x, _c(x.type, 0))
+
+
+@scalar("identity", "stop_gradient", "broadcast_to")
+def _identity(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
+    return a[0]
+
+
+@scalar("logical_not")
+def _not(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
+    return b.not_(a[0])
+
+
+# ---------------------------------------------------------------- binary
+
+
+@scalar("add", "sub", "mul", "div")
+def _arith(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
+    x, y = a
+    if _is_float(x.type):
+        op = {"add": b.fadd, "sub": b.fsub, "mul": b.fmul, "div": b.fdiv}[ins.prim]
+        return op(x, y, flags=CONTRACT) if ins.prim != "div" else op(x, y)
+    return {"add": b.add, "sub": b.sub, "mul": b.mul}[ins.prim](x, y)
+
+
+@scalar("maximum", "minimum")
+def _minmax(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
+    big = ins.prim == "maximum"
+    if _is_float(a[0].type):
+        return overloaded(b, "llvm.maximum" if big else "llvm.minimum", *a)
+    return overloaded(b, "llvm.smax" if big else "llvm.smin", *a)
+
+
+@scalar("logical_and", "logical_or")
+def _logical(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
+    return b.and_(*a) if ins.prim == "logical_and" else b.or_(*a)
+
+
+_CMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
+@scalar(*_CMP)
+def _compare(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
+    x, y = a
+    op = _CMP[ins.prim]
+    if _is_float(x.type):
+        return b.fcmp_unordered(op, x, y) if op == "!=" else b.fcmp_ordered(op, x, y)
+    if x.type == I1:
+        return b.icmp_unsigned(op, x, y)
+    return b.icmp_signed(op, x, y)
+
+
+def _int_divmod(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> tuple[ir.Value, ir.Value]:
+    """Floor quotient and remainder with NumPy's results for y == 0 and MIN // -1."""
+    ty = x.type
+    zero, one = _c(ty, 0), _c(ty, 1)
+    by_zero = b.icmp_signed("==", y, zero)
+    mn = _c(ty, -(1 << (ty.width - 1)))
+    overflow = b.and_(b.icmp_signed("==", x, mn), b.icmp_signed("==", y, _c(ty, -1)))
+    d = b.select(b.or_(by_zero, overflow), one, y)
+    q = b.sdiv(x, d)
+    r = b.srem(x, d)
+    adjust = b.and_(b.icmp_signed("!=", r, zero), b.icmp_signed("<", b.xor(r, d), zero))
+    q = b.sub(q, b.zext(adjust, ty))
+    r = b.select(adjust, b.add(r, d), r)
+    return b.select(by_zero, zero, q), b.select(by_zero, zero, r)
+
+
+def _float_divmod(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> tuple[ir.Value, ir.Value]:
+    """NumPy's npy_floor_divide / npy_remainder for floats."""
+    ty = x.type
+    zero, one = _c(ty, 0.0), _c(ty, 1.0)
+    mod = b.frem(x, y)
+    quot = b.fdiv(x, y)
+    div = b.fdiv(b.fsub(x, mod), y)
+    mod_nz = b.fcmp_unordered("!=", mod, zero)           # C truthiness: NaN is true
+    flip = b.icmp_unsigned("!=", b.fcmp_ordered("<", y, zero), b.fcmp_ordered("<", mod, zero))
+    adjust = b.and_(mod_nz, flip)
+    signed_zero = overloaded(b, "llvm.copysign", zero, y)
+    mod2 = b.select(adjust, b.fadd(mod, y), b.select(mod_nz, mod, signed_zero))
+    div = b.select(adjust, b.fsub(div, one), div)
+    fl = overloaded(b, "llvm.floor", div)
+    fl = b.select(b.fcmp_ordered(">", b.fsub(div, fl), _c(ty, 0.5)), b.fadd(fl, one), fl)
+    floordiv = b.select(b.fcmp_unordered("!=", div, zero), fl,
+                        overloaded(b, "llvm.copysign", zero, quot))
+    y_zero = b.fcmp_ordered("==", y, zero)
+    return b.select(y_zero, quot, floordiv), b.select(y_zero, mod, mod2)
+
+
+@scalar("floordiv", "mod")
+def _divmod(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
+    q, r = (_float_divmod if _is_float(a[0].type) else _int_divmod)(b, *a)
+    return q if ins.prim == "floordiv" else r
+
+
+@scalar("select")
+def _select(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
+    return b.select(*a)
+
+
+@scalar("convert")
+def _convert(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
+    return convert(b, a[0], ins.inputs[0].dtype, ins.params["dtype"])
+
+
+def convert(b: ir.IRBuilder, x: ir.Value, src: Any, dst: Any) -> ir.Value:
+    """Cast one element from dtype `src` to dtype `dst` with NumPy's `astype` results
+    (float -> int saturating, NaN -> 0)."""
+    src, dst = np.dtype(src), np.dtype(dst)
+    ty = reg_type(dst)
+    if src == dst:
+        return x
+    if dst.kind == "b":
+        if src.kind == "f":
+            return b.fcmp_unordered("!=", x, _c(x.type, 0.0))
+        return b.icmp_signed("!=", x, _c(x.type, 0))
+    if src.kind == "b":
+        return b.uitofp(x, ty) if dst.kind == "f" else b.zext(x, ty)
+    if src.kind == "f" and dst.kind == "f":
+        return b.fpext(x, ty) if dst.itemsize > src.itemsize else b.fptrunc(x, ty)
+    if src.kind == "f":
+        return intrinsic(b, f"llvm.fptosi.sat.{_MANGLE[ty]}.{_MANGLE[x.type]}", ty, [x])
+    if dst.kind == "f":
+        return b.sitofp(x, ty)
+    return b.sext(x, ty) if dst.itemsize > src.itemsize else b.trunc(x, ty)
+
+
+@element_rule(*SCALAR_OPS)
+def elementwise(em: Emitter, ins: Instr, idx: tuple[ir.Value, ...]) -> ir.Value:
+    """out[idx] = op(x[bidx], y[bidx], ...) with each operand's broadcast index."""
+    shape = em.shape(ins.outs[0])
+    args = [em.value(x, broadcast_index(idx, shape, em.shape(x))) for x in ins.inputs]
+    return SCALAR_OPS[ins.prim](em.b, ins, args)

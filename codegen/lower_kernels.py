@@ -1,0 +1,258 @@
+"""Kernel rules: reductions, argmax/argmin, matmul and scatter_add.
+
+Invariants:
+- A kernel writes every element of its output buffer and reads its operands through an
+  `Emitter`, so an inlined elementwise producer is computed inside the kernel's loops.
+- Loops run in memory order of the (coalesced) operand: a reduction whose innermost
+  dimension is reduced keeps a register accumulator (`reassoc`, so the loop vectorizes
+  with several vector accumulators); otherwise it accumulates into a buffer over the
+  output, vectorizing across the kept innermost dimension.
+- float32 sums accumulate in float64 (at least as accurate as NumPy's pairwise sum);
+  float64 sums add blocks of `SUM_BLOCK` elements, each summed with vector accumulators.
+- Reducing an empty axis gives the identity: 0, 1, -inf / the lowest int for max,
+  +inf / the highest int for min. max/min propagate NaN (`llvm.maximum/minimum`).
+- argmax/argmin give the first index of the extreme, and the first NaN wins (np.argmax).
+- Temporary buffers are allocated and freed inside the kernel.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+from llvmlite import ir
+
+from ..ir import Instr
+from .gemm import declare_gemm
+from .loops import I64, ZERO, const, for_range, linear_index, loop_nest
+from .lower import (
+    F32,
+    F64,
+    I32,
+    Lowerer,
+    broadcast_index,
+    kernel_rule,
+    mem_type,
+    reg_type,
+    scalar_constant,
+)
+from .lower_elementwise import overloaded
+from .plan import coalesce, size_of
+
+REASSOC = ("reassoc",)
+SUM_BLOCK = 1024
+
+
+def _identity(prim: str, dtype: np.dtype) -> object:
+    if prim == "reduce_sum":
+        return 0
+    if prim == "reduce_prod":
+        return 1
+    big = prim == "reduce_max"
+    if dtype.kind == "f":
+        return -np.inf if big else np.inf
+    info = np.iinfo(dtype)
+    return info.min if big else info.max
+
+
+def _combine(b: ir.IRBuilder, prim: str, acc: ir.Value, v: ir.Value) -> ir.Value:
+    is_float = isinstance(acc.type, (ir.FloatType, ir.DoubleType))
+    if prim == "reduce_sum":
+        return b.fadd(acc, v, flags=REASSOC) if is_float else b.add(acc, v)
+    if prim == "reduce_prod":
+        return b.fmul(acc, v, flags=REASSOC) if is_float else b.mul(acc, v)
+    big = prim == "reduce_max"
+    if is_float:
+        return overloaded(b, "llvm.maximum" if big else "llvm.minimum", acc, v)
+    return overloaded(b, "llvm.smax" if big else "llvm.smin", acc, v)
+
+
+def _fill(lw: Lowerer, ptr: ir.Value, dtype: np.dtype, n: int, value: ir.Value) -> None:
+    with loop_nest(lw.b, (n,), "fill") as (i,):
+        lw.store_at(ptr, dtype, i, value)
+
+
+def _operand_shape(lw: Lowerer, x: object, shape: tuple[int, ...], reduced: frozenset[int]
+                   ) -> tuple[dict[int, tuple[int, ...]], tuple[int, ...], set[int]]:
+    """Coalesced (vshape, shape of x, reduced dimensions) for reading operand `x`."""
+    plan = lw.plan
+    inline = id(x) not in plan.materialized
+    c = coalesce(plan, shape, [x] if inline else [], [] if inline else [x], reduced)
+    if c is None:
+        return {}, shape, set(reduced)
+    vshape, groups = c
+    return vshape, vshape[id(x)], {g for g, dims in enumerate(groups) if dims[0] in reduced}
+
+
+@kernel_rule("reduce_sum", "reduce_max", "reduce_min", "reduce_prod")
+def reduce(lw: Lowerer, ins: Instr) -> None:
+    b = lw.b
+    prim = ins.prim
+    x, out = ins.inputs[0], ins.outs[0]
+    dt = x.dtype
+    vshape, S, A = _operand_shape(lw, x, x.shape, frozenset(ins.params["axes"]))
+    out_ptr = lw.ptr(out)
+    n_out = size_of(out.shape)
+    widen = prim == "reduce_sum" and dt == np.float32
+    acc_dt = np.dtype(np.float64) if widen else dt
+    ident = scalar_constant(_identity(prim, dt), acc_dt)
+    r = len(S)
+    K = [d for d in range(r) if d not in A]
+    kshape = tuple(S[d] for d in K)
+
+    def element(idx: tuple[ir.Value, ...]) -> ir.Value:
+        v = lw.emitter(vshape).value(x, idx)
+        return b.fpext(v, F64) if widen else v
+
+    def out_offset(idx: tuple[ir.Value, ...]) -> ir.Value:
+        return linear_index(b, [idx[d] for d in K], kshape)
+
+    if size_of(S) == 0:
+        _fill(lw, out_ptr, dt, n_out, scalar_constant(_identity(prim, dt), dt))
+        return
+    if not A:
+        with loop_nest(b, S) as idx:
+            lw.store_at(out_ptr, dt, linear_index(b, idx, S), lw.emitter(vshape).value(x, idx))
+        return
+    t0 = r
+    while t0 > 0 and (t0 - 1) in A:
+        t0 -= 1
+    P, T = S[:t0], S[t0:]
+    acc = lw.alloca(reg_type(acc_dt))
+
+    def inner(pidx: tuple[ir.Value, ...]) -> ir.Value:
+        """Reduce the trailing reduced dimensions T at prefix index pidx."""
+        b.store(ident, acc)
+        blocked = prim == "reduce_sum" and dt == np.float64 and T[-1] > SUM_BLOCK
+        with contextlib.ExitStack() as stack:
+            tidx = list(stack.enter_context(loop_nest(b, T[:-1], "t")))
+            if blocked:
+                # Block the innermost dimension: each block sums with vector accumulators
+                # from zero, then adds to the running total.
+                n = T[-1]
+                blk = stack.enter_context(for_range(b, -(-n // SUM_BLOCK), name="blk"))
+                part = lw.alloca(reg_type(acc_dt), "part")
+                b.store(ident, part)
+                lo = b.mul(blk, const(SUM_BLOCK))
+                hi = b.add(lo, const(SUM_BLOCK))
+                hi = b.select(b.icmp_signed("<", hi, const(n)), hi, const(n))
+                with for_range(b, hi, lo, name="j") as j:
+                    b.store(_combine(b, prim, b.load(part), element(tuple(pidx) + tuple(tidx)
+                                                                     + (j,))), part)
+                b.store(_combine(b, prim, b.load(acc), b.load(part)), acc)
+            else:
+                (j,) = stack.enter_context(loop_nest(b, T[-1:], "j"))
+                b.store(_combine(b, prim, b.load(acc), element(tuple(pidx) + tuple(tidx)
+                                                                + (j,))), acc)
+        return b.load(acc)
+
+    if T and not any(d in A for d in range(t0)):
+        with loop_nest(b, P, "p") as pidx:
+            total = inner(pidx)
+            lw.store_at(out_ptr, dt, out_offset(pidx),
+                        b.fptrunc(total, F32) if widen else total)
+        return
+    # Some reduced dimension is outside the trailing block: accumulate into a buffer over
+    # the output, in memory order.
+    buf = lw.malloc(n_out * 8, F64) if widen else out_ptr
+    _fill(lw, buf, acc_dt, n_out, ident)
+    with loop_nest(b, P if T else S, "p") as pidx:
+        v = inner(pidx) if T else element(pidx)
+        o = out_offset(pidx)
+        lw.store_at(buf, acc_dt, o, _combine(b, prim, lw.load_at(buf, acc_dt, o), v))
+    if widen:
+        with loop_nest(b, (n_out,), "cvt") as (i,):
+            lw.store_at(out_ptr, dt, i, b.fptrunc(lw.load_at(buf, acc_dt, i), F32))
+        lw.free(buf)
+
+
+@kernel_rule("argmax", "argmin")
+def argextreme(lw: Lowerer, ins: Instr) -> None:
+    b = lw.b
+    x, out = ins.inputs[0], ins.outs[0]
+    axis = ins.params["axis"]
+    odt = np.dtype(ins.params["dtype"])
+    n_out = size_of(out.shape)
+    if x.shape[axis] == 1:
+        _fill(lw, lw.ptr(out), odt, n_out, scalar_constant(0, odt))
+        return
+    vshape, S, A = _operand_shape(lw, x, x.shape, frozenset({axis}))
+    (a,) = A
+    pre, n, post = S[:a], S[a], S[a + 1:]
+    kshape = pre + post
+    best = lw.malloc(n_out * x.dtype.itemsize, mem_type(x.dtype))
+    bi = lw.ptr(out)
+    is_float = x.dtype.kind == "f"
+    with loop_nest(b, kshape, "init") as k:
+        o = linear_index(b, k, kshape)
+        v = lw.emitter(vshape).value(x, k[:a] + (ZERO,) + k[a:])
+        lw.store_at(best, x.dtype, o, v)
+        lw.store_at(bi, odt, o, scalar_constant(0, odt))
+    op = ">" if ins.prim == "argmax" else "<"
+    with contextlib.ExitStack() as stack:
+        p = stack.enter_context(loop_nest(b, pre, "pre"))
+        j = stack.enter_context(for_range(b, n, 1, name="j"))
+        q = stack.enter_context(loop_nest(b, post, "post"))
+        o = linear_index(b, p + q, kshape)
+        v = lw.emitter(vshape).value(x, p + (j,) + q)
+        cur = lw.load_at(best, x.dtype, o)
+        if is_float:
+            take = b.or_(b.fcmp_ordered(op, v, cur),
+                         b.and_(b.fcmp_unordered("uno", v, v), b.fcmp_ordered("ord", cur, cur)))
+        else:
+            take = b.icmp_signed(op, v, cur)
+        lw.store_at(best, x.dtype, o, b.select(take, v, cur))
+        jj = j if odt == np.int64 else b.trunc(j, I32)
+        lw.store_at(bi, odt, o, b.select(take, jj, lw.load_at(bi, odt, o)))
+    lw.free(best)
+
+
+@kernel_rule("matmul")
+def matmul(lw: Lowerer, ins: Instr) -> None:
+    b = lw.b
+    (a, ta), (bm, tb) = lw.plan.matmul_operands[id(ins)]
+    out = ins.outs[0]
+    ra, ca = a.shape[-2:]
+    rb, cb = bm.shape[-2:]
+    m, k = (ca, ra) if ta else (ra, ca)
+    n = rb if tb else cb
+    gemm = declare_gemm(lw.module, "f32" if out.dtype == np.float32 else "f64")
+    pa, pb, pc = lw.ptr(a), lw.ptr(bm), lw.ptr(out)
+    batch = out.shape[:-2]
+    nb = size_of(batch)
+    flags = [ir.Constant(I32, int(ta)), ir.Constant(I32, int(tb))]
+    if size_of(bm.shape[:-2]) == 1 and not ta and size_of(a.shape[:-2]) == nb:
+        # No broadcasting of A and one B: the batch is just more rows of A and C.
+        b.call(gemm, flags + [const(nb * m), const(n), const(k), pa, const(ca), pb, const(cb),
+                              pc, const(n)])
+        return
+    with loop_nest(b, batch, "batch") as bidx:
+        offs = []
+        for op, rows, cols in ((a, ra, ca), (bm, rb, cb)):
+            bshape = op.shape[:-2]
+            off = linear_index(b, broadcast_index(bidx, batch, bshape), bshape)
+            offs.append(b.mul(off, const(rows * cols)))
+        coff = b.mul(linear_index(b, bidx, batch), const(m * n))
+        b.call(gemm, flags + [const(m), const(n), const(k), b.gep(pa, [offs[0]]), const(ca),
+                              b.gep(pb, [offs[1]]), const(cb), b.gep(pc, [coff]), const(n)])
+
+
+@kernel_rule("scatter_add")
+def scatter_add(lw: Lowerer, ins: Instr) -> None:
+    b = lw.b
+    g, ind = ins.inputs
+    out = ins.outs[0]
+    axis = ins.params["axis"]
+    r = ind.ndim
+    dt = out.dtype
+    _fill(lw, lw.ptr(out), dt, size_of(out.shape), scalar_constant(0, dt))
+    # Memory order over the updates: each output element receives its updates in index
+    # order, as np.add.at adds them.
+    with loop_nest(b, g.shape, "upd") as gidx:
+        em = lw.emitter()
+        kk = em.value(ind, gidx[axis:axis + r])
+        kk = kk if kk.type == I64 else b.sext(kk, I64)
+        o = linear_index(b, gidx[:axis] + (kk,) + gidx[axis + r:], out.shape)
+        v = em.value(g, gidx)
+        old = lw.load_at(lw.ptr(out), dt, o)
+        lw.store_at(lw.ptr(out), dt, o, b.fadd(old, v) if dt.kind == "f" else b.add(old, v))
+

@@ -1,0 +1,324 @@
+"""Fusion planning: which values get a buffer, and which loop nests compute them.
+
+A value is either *materialized* (it has a buffer: a parameter, an output, or scratch) or
+*inlined* (recomputed, element by element, inside the loop nest of every materialized
+value or kernel that reads it). Lowering then runs the tasks of a `Plan` in order:
+
+- `LoopTask`: one loop nest over a shape that computes and stores one or more
+  materialized values of that shape (multi-output fusion); the expression of each stored
+  value is emitted per element, down to materialized leaves.
+- `KernelTask`: a non-elementwise instruction with its own loop structure (reductions,
+  argmax/argmin, matmul, scatter_add); it reads its inputs element by element too, so
+  an elementwise producer fuses into a reduction.
+- `CheckTask`: the bounds check of the indices of gather / one_hot / scatter_add. It runs
+  before any task that reads those indices, so indexed loads need no test of their own.
+
+Invariants of a plan:
+- Every parameter, result and kernel output is materialized; so is every operand that a
+  matmul reads (after folding a swap of its last two axes into the transpose flag).
+- An inlined value that is not cheap is read in exactly one task, and no more often than
+  it has elements (no recomputation under broadcasting).
+- Within a `LoopTask`, a stored value is read by later stores of the same task only at
+  the loop index itself, so those reads are served from registers and never from memory
+  written in the same iteration.
+- A `LoopTask`'s `vshape` (when not empty) gives every value of its expressions a
+  coalesced shape of one common rank: adjacent dimensions that every operand either spans
+  or broadcasts over are merged, so the innermost loop is as long as possible.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..ir import Function, Instr, Value
+
+KERNELS = frozenset({"reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax",
+                     "argmin", "matmul", "scatter_add"})
+# Instructions whose index operand (at this position) is bounds-checked by a CheckTask.
+CHECKED = {"gather": 1, "one_hot": 0, "scatter_add": 1}
+# Index arithmetic plus at most one load: recomputing these is always fine.
+FREE = frozenset({"constant", "iota", "broadcast_to", "reshape", "transpose", "slice", "rev",
+                  "identity", "stop_gradient"})
+# A few instructions per element: recomputed rather than stored when read in a few places.
+CHEAP = FREE | frozenset({"add", "sub", "mul", "neg", "abs", "sign", "floor", "relu",
+                          "maximum", "minimum", "select", "convert", "eq", "ne", "lt", "le",
+                          "gt", "ge", "logical_and", "logical_or", "logical_not", "pad",
+                          "concat", "gather", "one_hot"})
+MAX_CHEAP_CONTEXTS = 4
+# Reads one operand element per output element, at the broadcast index.
+ELEMENTWISE = frozenset({"neg", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh",
+                         "sqrt", "abs", "sign", "floor", "logistic", "softplus", "relu", "add",
+                         "sub", "mul", "div", "pow", "maximum", "minimum", "floordiv", "mod",
+                         "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
+                         "logical_not", "select", "convert", "identity", "stop_gradient",
+                         "broadcast_to"})
+
+
+@dataclass
+class Store:
+    """Store `value` into its own buffer (`slot is None`) or into output `slot`; computed
+    from its expression (`compute`) or copied from its buffer."""
+    value: Value
+    slot: int | None
+    compute: bool
+
+
+@dataclass
+class LoopTask:
+    shape: tuple[int, ...]
+    stores: list[Store]
+    vshape: dict[int, tuple[int, ...]] = field(default_factory=dict)
+
+
+@dataclass
+class KernelTask:
+    instr: Instr
+
+
+@dataclass
+class CheckTask:
+    instr: Instr
+
+
+Task = LoopTask | KernelTask | CheckTask
+
+
+@dataclass
+class Plan:
+    fn: Function
+    producer: dict[int, Instr]
+    materialized: set[int]
+    out_slot: dict[int, int]          # value id -> output slot that is its buffer
+    scratch: list[Value]              # materialized values that need scratch buffers
+    tasks: list[Task]
+    matmul_operands: dict[int, list[tuple[Value, bool]]]   # id(instr) -> [(a, ta), (b, tb)]
+
+
+def size_of(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _is_swap_last2(perm: tuple[int, ...]) -> bool:
+    r = len(perm)
+    return r >= 2 and tuple(perm) == tuple(range(r - 2)) + (r - 1, r - 2)
+
+
+def _read_ratio(u: Instr, v: Value) -> float:
+    """Elements of `v` read per element of `u`'s output (on average)."""
+    if u.prim in ("pad", "concat"):
+        return size_of(v.shape) / max(1, size_of(u.outs[0].shape))
+    return 1.0
+
+
+def _max_into(ctxs: dict[tuple[str, int], float]) -> Callable[[tuple[str, int], float], None]:
+    def add(key: tuple[str, int], reads: float) -> None:
+        ctxs[key] = max(ctxs.get(key, 0.0), reads)
+    return add
+
+
+def make_plan(fn: Function) -> Plan:
+    """Decide materialization and build the task list for `fn`."""
+    producer = {id(o): ins for ins in fn.instrs for o in ins.outs}
+    users: dict[int, list[Instr]] = {}
+    for ins in fn.instrs:
+        seen: set[int] = set()
+        for x in ins.inputs:
+            if id(x) not in seen:
+                seen.add(id(x))
+                users.setdefault(id(x), []).append(ins)
+    results = {id(r) for r in fn.results}
+    params = {id(p) for p in fn.params}
+    mat: set[int] = set(params)
+
+    mm_ops: dict[int, list[tuple[Value, bool]]] = {}
+    forced: set[int] = set()
+    folded: set[tuple[int, int]] = set()     # (id(matmul), id(transposed operand))
+    for ins in fn.instrs:
+        if ins.prim == "matmul":
+            ops = []
+            for x, flag in zip(ins.inputs, (ins.params["transpose_a"],
+                                            ins.params["transpose_b"])):
+                p = producer.get(id(x))
+                if p is not None and p.prim == "transpose" and _is_swap_last2(p.params["perm"]):
+                    folded.add((id(ins), id(x)))
+                    x, flag = p.inputs[0], not flag
+                ops.append((x, bool(flag)))
+                forced.add(id(x))
+            mm_ops[id(ins)] = ops
+
+    contexts: dict[int, dict[tuple[str, int], float]] = {}
+    for ins in reversed(fn.instrs):
+        for v in ins.outs:
+            if ins.prim in KERNELS or id(v) in results or id(v) in forced:
+                mat.add(id(v))
+                continue
+            ctxs: dict[tuple[str, int], float] = {}
+            add = _max_into(ctxs)
+            for u in users.get(id(v), []):
+                if u.prim in CHECKED and u.inputs[CHECKED[u.prim]] is v:
+                    add(("check", id(u)), size_of(v.shape))
+                if u.prim == "matmul":
+                    continue      # reads a materialized operand, never `v` inline
+                if u.prim in KERNELS:
+                    reads = size_of(u.inputs[0].shape) if u.prim == "scatter_add" else \
+                        size_of(v.shape)
+                    add(("kernel", id(u)), reads)
+                    continue
+                o = u.outs[0]
+                r = _read_ratio(u, v)
+                if id(o) in mat:
+                    add(("root", id(o)), size_of(o.shape) * r)
+                else:
+                    for key, reads in contexts[id(o)].items():
+                        add(key, reads * r)
+            n = size_of(v.shape)
+            expands = any(reads > n * 1.0001 for reads in ctxs.values())
+            if ins.prim in FREE:
+                inline = True
+            elif ins.prim in CHEAP:
+                inline = len(ctxs) <= MAX_CHEAP_CONTEXTS
+            else:
+                inline = len(ctxs) <= 1 and not expands
+            if inline:
+                contexts[id(v)] = ctxs
+            else:
+                mat.add(id(v))
+
+    out_slot: dict[int, int] = {}
+    copies: list[tuple[int, Value]] = []
+    for k, r in enumerate(fn.results):
+        if id(r) in params or id(r) in out_slot:
+            copies.append((k, r))
+        else:
+            out_slot[id(r)] = k
+    scratch = [o for ins in fn.instrs for o in ins.outs
+               if id(o) in mat and id(o) not in out_slot]
+
+    tasks: list[Task] = []
+    for ins in fn.instrs:
+        if ins.prim in CHECKED and size_of(ins.inputs[CHECKED[ins.prim]].shape) > 0:
+            tasks.append(CheckTask(ins))
+        if ins.prim in KERNELS:
+            if size_of(ins.outs[0].shape) > 0:
+                tasks.append(KernelTask(ins))
+            continue
+        v = ins.outs[0]
+        if id(v) in mat and size_of(v.shape) > 0:
+            tasks.append(LoopTask(v.shape, [Store(v, out_slot.get(id(v)), True)]))
+    for k, r in copies:
+        if size_of(r.shape) > 0:
+            tasks.append(LoopTask(r.shape, [Store(r, k, False)]))
+
+    plan = Plan(fn, producer, mat, out_slot, scratch, [], mm_ops)
+    plan.tasks = _merge_loops(plan, tasks)
+    for t in plan.tasks:
+        if isinstance(t, LoopTask):
+            c = coalesce(plan, t.shape, [s.value for s in t.stores if s.compute],
+                         [s.value for s in t.stores if not s.compute])
+            t.vshape = c[0] if c else {}
+    return plan
+
+
+def _accesses(plan: Plan, root: Value, loop: tuple[int, ...]) -> dict[int, bool]:
+    """Materialized values read by `root`'s expression: id -> True when every read is at
+    the loop index itself (a path of same-shape elementwise instructions)."""
+    out: dict[int, bool] = {}
+    seen: set[tuple[int, bool]] = set()
+    ins = plan.producer[id(root)]
+    stack = [(x, ins.prim in ELEMENTWISE and x.shape == loop) for x in ins.inputs]
+    while stack:
+        x, ident = stack.pop()
+        if (id(x), ident) in seen:
+            continue
+        seen.add((id(x), ident))
+        if id(x) in plan.materialized:
+            out[id(x)] = out.get(id(x), True) and ident
+            continue
+        p = plan.producer[id(x)]
+        for y in p.inputs:
+            stack.append((y, ident and p.prim in ELEMENTWISE and y.shape == loop))
+    return out
+
+
+def _merge_loops(plan: Plan, tasks: list[Task]) -> list[Task]:
+    """Fuse adjacent LoopTasks of one shape when later stores read earlier ones only at
+    the loop index."""
+    merged: list[Task] = []
+    for t in tasks:
+        last = merged[-1] if merged else None
+        if isinstance(t, LoopTask) and isinstance(last, LoopTask) and last.shape == t.shape:
+            stored = {id(s.value) for s in last.stores if s.compute}
+            ok = True
+            for s in t.stores:
+                if s.compute:
+                    acc = _accesses(plan, s.value, t.shape)
+                else:
+                    acc = {id(s.value): True}
+                if any(vid in stored and not ident for vid, ident in acc.items()):
+                    ok = False
+            if ok:
+                last.stores.extend(t.stores)
+                continue
+        merged.append(t)
+    return merged
+
+
+def closure(plan: Plan, roots: list[Value], leaves_in: list[Value] = ()
+            ) -> tuple[list[Instr], list[Value]]:
+    """The inlined instructions computing `roots` (the roots' own producers included) and
+    the materialized values they read (`leaves_in` are read as they are)."""
+    instrs: dict[int, Instr] = {}
+    leaves: dict[int, Value] = {id(v): v for v in leaves_in}
+    stack = [plan.producer[id(r)] for r in roots]
+    while stack:
+        ins = stack.pop()
+        if id(ins) in instrs:
+            continue
+        instrs[id(ins)] = ins
+        for x in ins.inputs:
+            if id(x) in plan.materialized:
+                leaves[id(x)] = x
+            else:
+                stack.append(plan.producer[id(x)])
+    return list(instrs.values()), list(leaves.values())
+
+
+def coalesce(plan: Plan, shape: tuple[int, ...], roots: list[Value],
+             leaves_in: list[Value] = (), reduced: frozenset[int] = frozenset()
+             ) -> tuple[dict[int, tuple[int, ...]], list[list[int]]] | None:
+    """Coalesced shapes over loop `shape` for every value of the expressions computing
+    `roots` and reading `leaves_in`, and the groups of original dimensions each coalesced
+    dimension stands for; None when an instruction needs the real indices or nothing
+    merges. Dimensions in `reduced` merge only with each other."""
+    instrs, leaves = closure(plan, roots, leaves_in)
+    if any(ins.prim not in ELEMENTWISE and ins.prim != "constant" for ins in instrs):
+        return None
+    values = {id(v): v for v in leaves}
+    for ins in instrs:
+        values[id(ins.outs[0])] = ins.outs[0]
+        for x in ins.inputs:
+            values[id(x)] = x
+    rank = len(shape)
+    aligned = {k: (1,) * (rank - len(v.shape)) + tuple(v.shape) for k, v in values.items()}
+
+    def pattern(d: int) -> tuple[bool, ...]:
+        return (d in reduced,) + tuple(aligned[k][d] != 1 for k in values)
+
+    # Size-1 loop dimensions are size 1 in every value, so they vanish; adjacent remaining
+    # dimensions merge when every value spans both or broadcasts over both.
+    groups: list[list[int]] = []
+    for d in range(rank):
+        if shape[d] == 1:
+            continue
+        if groups and pattern(groups[-1][-1]) == pattern(d):
+            groups[-1].append(d)
+        else:
+            groups.append([d])
+    if len(groups) == rank:
+        return None
+    vshape = {k: tuple(size_of(tuple(aligned[k][d] for d in g)) for g in groups)
+              for k in values}
+    return vshape, groups
