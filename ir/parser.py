@@ -129,6 +129,7 @@ class _Parser:
     def parse_module(self) -> dict[str, Function]:
         while not self.at("eof"):
             fn = self.function()
+            self.module.pop(fn.name, None)  # a repeated definition moves to the end
             self.module[fn.name] = fn
         if not self.module:
             raise self.error("no function in the text")
@@ -142,8 +143,17 @@ class _Parser:
     def function(self) -> Function:
         self.expect("ident", "func")
         name, name_tok = self.func_name()
-        if name in self.module:
-            raise self.error(f"function @{name} is defined twice", name_tok)
+        fn = self.function_rest(name)
+        seen = self.module.get(name)
+        if seen is not None:
+            # Texts printed one function after another repeat shared callees; that is
+            # fine as long as every definition is the same.
+            if seen != fn:
+                raise self.error(f"function @{name} is defined twice, differently", name_tok)
+            return seen
+        return fn
+
+    def function_rest(self, name: str) -> Function:
         env: dict[str, Value] = {}
         params: list[Value] = []
         self.expect("punct", "(")
@@ -411,7 +421,9 @@ def _collect(data: Any, shape: tuple[int, ...], flat: list[Any]) -> bool:
 
 def parse_module(text: str) -> dict[str, Function]:
     """All functions of `text` by name, in text order. A function may use the ones above
-    it as `@name` params. Example: `parse_module(print_function(f))[f.name] == f`."""
+    it as `@name` params; a function may be defined again further down (as when texts of
+    several printed functions are joined) if the definitions are equal. Example:
+    `parse_module(print_function(f))[f.name] == f`."""
     return _Parser(text).parse_module()
 
 

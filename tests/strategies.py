@@ -21,9 +21,10 @@ Invariants of every drawn Function:
   parameters instead (indices and guards stay constants);
 - `gather` and `one_hot` indices are in range, so the reference interpreter never raises;
 - with `safe=True`, `log`, `log1p`, `sqrt`, the base of `pow` and the divisor of `div` see
-  `x * x + 0.5` and `exp`, `expm1`, `tan` and the exponent of `pow` see `tanh(x)`, so
-  results stay finite for finite inputs. Pair it with `allow=SMOOTH_PRIMS` for gradient
-  checks (no kinks, no integer or boolean values in between).
+  `x * x + 0.5` and `exp`, `expm1`, `tan` and the exponent of `pow` see `tanh(x)`: no
+  domain errors or poles (long chains of products may still overflow). Pair it with
+  `allow=SMOOTH_PRIMS` for gradient checks (no kinks, no integer or boolean values in
+  between).
 """
 from __future__ import annotations
 
@@ -55,9 +56,12 @@ REDUCE = ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod")
 ARG_REDUCE = ("argmax", "argmin")
 SHAPE = ("reshape", "transpose", "broadcast_to", "slice", "pad", "rev", "concat")
 OTHER = ("select", "matmul", "constant", "iota", "convert", "gather", "one_hot", "identity",
-         "stop_gradient")
-ALL_PRIMS = frozenset(UNARY_FLOAT + UNARY_NUM + BINARY_FLOAT + BINARY_NUM + COMPARE + REDUCE
-                      + ARG_REDUCE + SHAPE + OTHER)
+         "stop_gradient", "call")
+#: Every primitive the strategy draws, simplest first (failing examples shrink towards the
+#: front of this order).
+ORDER = BINARY_NUM + UNARY_NUM + BINARY_FLOAT + UNARY_FLOAT + SHAPE + REDUCE + COMPARE + OTHER \
+    + ARG_REDUCE
+ALL_PRIMS = frozenset(ORDER)
 #: Primitives that are smooth on floats (for finite-difference gradient checks).
 SMOOTH_PRIMS = ALL_PRIMS - {"floor", "abs", "sign", "relu", "maximum", "minimum", "floordiv",
                             "mod", "reduce_max", "reduce_min", "select", "one_hot",
@@ -79,6 +83,8 @@ class _Ctx:
     special_values: bool
     safe: bool
     pool: list[Value] = field(default_factory=list)
+    depth: int = 0                                          # of `call` nesting
+    callees: list[int] = field(default_factory=lambda: [0])  # shared callee counter
 
     # ------------------------------------------------------------ drawing helpers
 
@@ -151,8 +157,10 @@ class _Ctx:
 
     def operand(self, shape: tuple[int, ...], dtype: np.dtype) -> Value:
         """A new value of this type: a constant or a new parameter (always a constant
-        for a dtype outside `dtypes`, never one if constants are not allowed)."""
-        if dtype not in self.dtypes or ("constant" in self.allow and self.boolean()):
+        in a callee or for a dtype outside `dtypes`, else never one if constants are not
+        allowed)."""
+        if (self.depth or dtype not in self.dtypes
+                or ("constant" in self.allow and self.boolean())):
             return self.constant(shape, dtype)
         v = self.b.param(TensorType(shape, dtype), self.hint())
         self.pool.append(v)
@@ -455,6 +463,30 @@ def _one_hot(c: _Ctx, op: str) -> Value | None:
     return c.emit(op, _indices(c, depth), depth=depth, dtype=dtype, on=on, off=off)
 
 
+def _call(c: _Ctx, op: str) -> Value | None:
+    """A `call` of a new small callee (itself a random program, nested at most twice) on
+    one or two values of the pool."""
+    if c.depth >= 2:
+        return None
+    args = [c.pick(lambda v: True) for _ in range(c.integer(1, 2))]
+    name = f"{c.b.name}_callee{c.callees[0]}"
+    c.callees[0] += 1
+    sub = _Ctx(c.draw, Builder(name), c.dtypes, c.allow, c.max_rank, c.max_dim, c.max_size,
+               c.allow_zero_dims, c.special_values, c.safe, depth=c.depth + 1,
+               callees=c.callees)
+    sub.pool = [sub.b.param(a.type, c.hint()) for a in args if a is not None]
+    if not sub.pool:
+        return None
+    _grow(sub, c.integer(1, 3))
+    results = [sub.pool[-1]] + [c.choice(sub.pool) for _ in range(c.integer(0, 1))]
+    callee = sub.b.build(results)
+    with interpreting(c.b):
+        outs = bind("call", *[a for a in args if a is not None], fn=callee)
+    outs = list(outs) if isinstance(outs, tuple) else [outs]
+    c.pool.extend(outs[:-1])
+    return outs[-1]
+
+
 def _any_unary(c: _Ctx, op: str) -> Value | None:
     x = c.pick(lambda v: True)
     return None if x is None else c.emit(op, x)
@@ -468,7 +500,7 @@ GENERATORS: dict[str, Gen] = {
     "broadcast_to": _broadcast_to, "slice": _slice, "pad": _pad, "rev": _rev,
     "concat": _concat, "matmul": _matmul, "constant": _constant, "iota": _iota,
     "convert": _convert, "gather": _gather, "one_hot": _one_hot, "identity": _any_unary,
-    "stop_gradient": _any_unary,
+    "stop_gradient": _any_unary, "call": _call,
 }
 
 
@@ -497,15 +529,20 @@ def programs(draw: Callable[[st.SearchStrategy[Any]], Any], *,
         c.pool.append(c.b.param(TensorType(c.shape(), c.choice(dts)), c.hint()))
     if not c.pool:
         c.pool.append(c.constant(c.shape(), c.choice(dts)))
-    ops = sorted(allowed)
-    for _ in range(draw(st.integers(1, max_instrs))):
+    _grow(c, draw(st.integers(1, max_instrs)))
+    return _finish(c, max_results)
+
+
+def _grow(c: _Ctx, n: int) -> None:
+    """Draw `n` operations (a few tries each) and add their results to the pool."""
+    ops = sorted(c.allow, key=ORDER.index)
+    for _ in range(n):
         for _attempt in range(3):
-            op = draw(st.sampled_from(ops))
+            op = c.choice(ops)
             v = GENERATORS[op](c, op)
             if v is not None:
                 c.pool.append(v)
                 break
-    return _finish(c, max_results)
 
 
 def _finish(c: _Ctx, max_results: int) -> Function:

@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 import pytest
 from hypothesis import given
-
-from tests.strategies import build_function, programs
 from tracejit.ir import Function, Instr, IRError, TensorType, Value, bind
 from tracejit.ir.verify import verify
+
+from tests.strategies import build_function, programs
 
 F32 = np.dtype(np.float32)
 T2 = TensorType((2,), F32)
