@@ -62,7 +62,9 @@ Num = Union[ir.Value, float]
 # T: (log((1+s)/(1-s)) - 2s) / s^3 as a polynomial in z = s^2, |s| <= 3 - 2 sqrt(2).
 # S: (sin r - r) / r^3 and C: (cos r - 1 + r^2/2) / r^4, in z = r^2, |r| <= pi/4
 # (0.8 for float32).
-# U (float64 pow only): (log((1+s)/(1-s)) - 2s - 2s^3/3) / s^5 in z = s^2.
+# U (pow): (log((1+s)/(1-s)) - 2s - 2s^3/3) / s^5 in z = s^2.
+# ln2_hi_k has few enough bits that k * ln2_hi_k is exact for every exponent k of the type;
+# two3 is 2/3 as an unevaluated sum hi + lo.
 
 _F32 = dict(
     P=(0.0001989118, 0.0013933821, 0.0083333105, 0.041666463, 0.16666667, 0.5),
@@ -70,10 +72,13 @@ _F32 = dict(
     S=(2.7238455e-06, -0.00019839997, 0.008333332, -0.16666667),
     C=(-2.7291384e-07, 2.4800525e-05, -0.0013888888, 0.041666668),
     ln2_hi=0.6931472, ln2_lo=-1.9046542e-09, log2e=1.442695,
-    pio2=(1.5707964, -4.371139e-08, -1.7151245e-15), two_over_pi=0.63661975,
+    pio2=(1.5707964, -4.371139e-08, -1.7151245e-15), two_over_pi=(0.63661975, 2.5682553e-08),
     # exp/expm1 clamp their argument to [lo, hi]: beyond, the result is already 0 / -1 / inf.
     exp_lo=-104.0, expm1_lo=-30.0, exp_hi=89.0,
     sqrt_half_bits=0x3F3504F3, sub_scale=25,
+    U=(0.1912133, 0.2220473, 0.2857153, 0.4),
+    ln2_hi_k=0.693145751953125, ln2_lo_k=1.4286068e-06,
+    two3_hi=0.6666667, two3_lo=-1.9868216e-08,
     # x 2/pi rounds by up to ~0.004 at |x| = 1e5, so |r| may exceed pi/4 a little: S and C
     # are fitted on |r| <= 0.8.
     trig_bound=0.8,
@@ -93,11 +98,10 @@ _F64 = dict(
        2.480158729874308e-05, -0.0013888888888887382, 0.041666666666666664),
     ln2_hi=0.6931471805599453, ln2_lo=2.3190468138462996e-17, log2e=1.4426950408889634,
     pio2=(1.5707963267948966, 6.123233995736766e-17, -1.4973849048591698e-33),
-    two_over_pi=0.6366197723675814,
+    two_over_pi=(0.6366197723675814, -3.935735335036497e-17),
     exp_lo=-746.0, expm1_lo=-40.0, exp_hi=710.0,
     sqrt_half_bits=0x3FE6A09E667F3BCD, sub_scale=54, trig_bound=0.7854,
-    # ln2 split so that k * ln2_hi40 is exact for |k| < 2^13, and 2/3 as a double-double.
-    ln2_hi40=0.6931471805592082, ln2_lo40=7.371002565167799e-13,
+    ln2_hi_k=0.6931471805592082, ln2_lo_k=7.371002565167799e-13,
     two3_hi=0.6666666666666666, two3_lo=3.700743415417188e-17,
 )
 
@@ -248,14 +252,20 @@ def _expm1(m: _Em, x: ir.Value) -> ir.Value:
 # ---------------------------------------------------------------- log family
 
 
-def _log_parts(m: _Em, x: ir.Value) -> tuple[ir.Value, ir.Value]:
-    """x = 2^k m with m in [sqrt(1/2), sqrt(2)), for finite x > 0: returns (k as float, m - 1)."""
+def _log_parts(m: _Em, x: ir.Value, normal: bool = False) -> tuple[ir.Value, ir.Value]:
+    """x = 2^k m with m in [sqrt(1/2), sqrt(2)), for finite x > 0: returns (k as float, m - 1).
+
+    ``normal=True`` skips the rescaling of subnormal x (for callers whose x >= 1).
+    """
     k = m.k
-    sub = m.cmp("<", x, 2.0 ** (-1022 if m.is64 else -126))
-    xs = m.sel(sub, m.mul(x, 2.0 ** k["sub_scale"]), x)
+    xs = x
+    if not normal:
+        sub = m.cmp("<", x, 2.0 ** (-1022 if m.is64 else -126))
+        xs = m.sel(sub, m.mul(x, 2.0 ** k["sub_scale"]), x)
     ix = m.b.add(m.bits(xs), m.i((m.bias << m.mant) - k["sqrt_half_bits"]))
     e = m.b.sub(m.b.ashr(ix, m.i(m.mant)), m.i(m.bias))
-    e = m.b.sub(e, m.b.select(sub, m.i(k["sub_scale"]), m.i(0)))
+    if not normal:
+        e = m.b.sub(e, m.b.select(sub, m.i(k["sub_scale"]), m.i(0)))
     mb = m.b.add(m.b.and_(ix, m.i((1 << m.mant) - 1)), m.i(k["sqrt_half_bits"]))
     f = m.sub(m.from_bits(mb), 1.0)             # exact (Sterbenz)
     return m.to_float(e), f
@@ -299,20 +309,38 @@ def _log1p(m: _Em, x: ir.Value) -> ir.Value:
 def _trig_reduce(m: _Em, x: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
     """x = q pi/2 + r: returns (sin r, cos r, q mod 4 as an integer)."""
     k = m.k
-    q = m.rint(m.mul(x, k["two_over_pi"]))
-    q = m.sel(m.isinf(x), 0.0, q)               # keeps NaN out of the integer conversion
-    q = m.sel(m.isnan(x), 0.0, q)
-    nq = m.neg(q)
-    r = x
-    for part in k["pio2"]:
-        r = m.fma(nq, part, r)
+    # q = nearest integer to x 2/pi, from t = x 2/pi as t_hi + t_lo: rounding t_hi alone can
+    # pick the wrong neighbour once ulp(t) is large, which would leave |r| > pi/4.
+    t = m.mul(x, k["two_over_pi"][0])
+    t_lo = m.fma(x, k["two_over_pi"][1], m.fma(x, k["two_over_pi"][0], m.neg(t)))
+    q = m.rint(t)
+    q = m.add(q, m.rint(m.add(m.sub(t, q), t_lo)))
+    finite = m.cmp("<", m.abs(x), float("inf"))  # false for inf and NaN
+    q = m.sel(finite, q, 0.0)                   # keeps them out of the integer conversion
+    # r = x - q pi/2 as r_hi + r_lo: q P1 is exact inside the fma and so is the difference;
+    # q (P2 + P3) is carried as c_hi + c_lo and subtracted with an exact two-sum.
+    r1 = m.fma(m.neg(q), k["pio2"][0], x)
+    c_hi = m.mul(q, k["pio2"][1])
+    c_lo = m.fma(q, k["pio2"][2], m.fma(q, k["pio2"][1], m.neg(c_hi)))
+    r, r_err = m.two_sum(r1, m.neg(c_hi))
+    r_lo = m.sub(r_err, c_lo)
     # Beyond the claimed range r may not be reduced; clamping keeps the result in [-1, 1].
     bound = k["trig_bound"]
-    r = m.sel(m.cmp(">", m.abs(r), bound), m.copysign(bound, r), r)
+    far = m.cmp(">", m.abs(r), bound)
+    r = m.sel(far, m.copysign(bound, r), r)
+    r_lo = m.sel(far, 0.0, r_lo)
     qm = m.sub(q, m.mul(m.floor(m.mul(q, 0.25)), 4.0))  # exact, in {0, 1, 2, 3}
     z = m.mul(r, r)
-    sin_r = m.fma(m.mul(r, z), m.poly(z, k["S"]), r)
-    cos_r = m.fma(m.mul(z, z), m.poly(z, k["C"]), m.fma(z, -0.5, 1.0))
+    # cos r = w + tail with w = 1 - z/2 rounded: the rounding errors of z and of w go into
+    # the tail, so cos r is good to about half an ulp. r_lo enters to first order:
+    # sin(r + r_lo) ~ sin r + r_lo cos r, cos(r + r_lo) ~ cos r - r_lo sin r.
+    hz = m.mul(z, 0.5)
+    w = m.sub(1.0, hz)
+    w_err = m.sub(m.sub(1.0, w), hz)            # exact (Sterbenz)
+    z_err = m.fma(r, r, m.neg(z))
+    sin_r = m.add(r, m.fma(m.mul(r, z), m.poly(z, k["S"]), m.mul(r_lo, w)))
+    tail = m.fma(m.mul(z, z), m.poly(z, k["C"]), m.fma(z_err, -0.5, w_err))
+    cos_r = m.add(w, m.fma(m.neg(r_lo), r, tail))
     return sin_r, cos_r, m.to_int(qm)
 
 
@@ -347,15 +375,24 @@ def _logistic(m: _Em, x: ir.Value) -> ir.Value:
 
 
 def _softplus(m: _Em, x: ir.Value) -> ir.Value:
+    # max(x, 0) + log1p(e) with e = exp(-|x|) in [0, 1]: log1p specialised to that range.
     e = _exp(m, m.neg(m.abs(x)))
-    return m.add(m.sel(m.cmp(">", x, 0.0), x, 0.0), _log1p(m, e))
+    u = m.add(e, 1.0)
+    err = m.sub(e, m.sub(u, 1.0))               # exact (fast two-sum, 1 >= e)
+    kf, f = _log_parts(m, u, normal=True)
+    y = m.add(m.sel(m.cmp(">", x, 0.0), x, 0.0), _log_kernel(m, kf, f, m.div(err, u)))
+    return m.sel(m.isnan(x), x, y)
 
 
 # ---------------------------------------------------------------- pow
 
 
 def _log_dd(m: _Em, x: ir.Value) -> tuple[ir.Value, ir.Value]:
-    """log(x) as a double-double (hi, lo), relative error about 2^-66, finite x > 0."""
+    """log(x) as an unevaluated sum hi + lo (double-double or float-float), finite x > 0.
+
+    Its relative error is about 2^-66 in float64 and 2^-35 in float32: enough that
+    multiplying it by y, with |y log x| up to the overflow threshold, costs under 0.1 ulp.
+    """
     k = m.k
     kf, f = _log_parts(m, x)
     d_hi = m.add(f, 2.0)
@@ -377,15 +414,15 @@ def _log_dd(m: _Em, x: ir.Value) -> tuple[ir.Value, ir.Value]:
     h = m.add(a_hi, b_hi)
     lo = m.sub(b_hi, m.sub(h, a_hi))
     lo = m.add(lo, m.add(m.add(m.mul(s_lo, 2.0), b_lo), tail))
-    # + k ln2, with k ln2_hi40 exact
-    h2, e2 = m.two_sum(m.mul(kf, k["ln2_hi40"]), h)
-    lo = m.add(e2, m.fma(kf, k["ln2_lo40"], lo))
+    # + k ln2, with k ln2_hi_k exact
+    h2, e2 = m.two_sum(m.mul(kf, k["ln2_hi_k"]), h)
+    lo = m.add(e2, m.fma(kf, k["ln2_lo_k"], lo))
     hi = m.add(h2, lo)
     return hi, m.sub(lo, m.sub(hi, h2))
 
 
-def _pow_abs64(m: _Em, ax: ir.Value, y: ir.Value) -> ir.Value:
-    """|x|^y for float64 |x| >= 0, y any: exp(y log|x|) in double-double."""
+def _pow_abs(m: _Em, ax: ir.Value, y: ir.Value) -> ir.Value:
+    """|x|^y for |x| >= 0 and any y: exp(y log|x|) with y log|x| as hi + lo."""
     l_hi, l_lo = _log_dd(m, ax)
     l_hi = m.sel(m.cmp("==", ax, 0.0), float("-inf"), l_hi)
     l_hi = m.sel(m.cmp("==", ax, float("inf")), ax, l_hi)
@@ -399,15 +436,9 @@ def _pow_abs64(m: _Em, ax: ir.Value, y: ir.Value) -> ir.Value:
 
 
 def _pow(m: _Em, x: ir.Value, y: ir.Value) -> ir.Value:
-    if m.is64:
-        mag = _pow_abs64(m, m.abs(x), y)
-    else:
-        # float32: exp(y log|x|) in float64 carries ~29 spare bits, enough for any |y log x|.
-        m64 = _Em(m.b, ir.DoubleType())
-        xd, yd = m.b.fpext(m.abs(x), m64.ty), m.b.fpext(y, m64.ty)
-        mag = m.b.fptrunc(_exp(m64, m64.mul(yd, _log(m64, xd))), m.ty)
     b = m.b
     ax = m.abs(x)
+    mag = _pow_abs(m, ax, y)
     fy = m.floor(y)
     y_int = m.cmp("==", fy, y)                  # true for +-inf, false for NaN
     half = m.mul(y, 0.5)

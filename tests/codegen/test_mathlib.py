@@ -28,7 +28,7 @@ from tracejit.codegen.mathlib import SUPPORTED, emit_math
 
 BOUND = 4.0                       # ulp, for every function and both dtypes
 NAMES = sorted(SUPPORTED)
-TRIG_LIMIT = {np.float32: 1e5, np.float64: 1e9}
+TRIG_LIMIT = {np.float32: 1e7, np.float64: 1e15}
 LD = np.longdouble if np.finfo(np.longdouble).nmant >= 63 else np.float64
 
 # ---------------------------------------------------------------- a tiny native module

@@ -1,0 +1,128 @@
+"""Time a compiled loop over 1M elements for each codegen/mathlib function against NumPy.
+
+    python benchmarks/mathlib_bench.py [--dtype float32|float64] [--n 1000000]
+
+Prints, per function, the best-of-N time of the native loop, of the NumPy ufunc (or the
+stable NumPy expression for logistic/softplus) and their ratio (NumPy / native: > 1 means
+the native loop is faster). Single thread, same process, same input.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import time
+from typing import Callable
+
+import numpy as np
+from llvmlite import binding as llvm
+from llvmlite import ir
+
+from tracejit.codegen.mathlib import SUPPORTED, emit_math
+
+
+def _logistic(x: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+NUMPY: dict[str, Callable[..., np.ndarray]] = {
+    "exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "sin": np.sin,
+    "cos": np.cos, "tan": np.tan, "tanh": np.tanh, "sqrt": np.sqrt, "pow": np.power,
+    "logistic": _logistic, "softplus": _softplus}
+
+
+def compile_kernels(dtype: type, names: list[str], extra_features: str = ""
+                    ) -> tuple[object, dict[str, Callable[..., None]]]:
+    ty = ir.FloatType() if dtype == np.float32 else ir.DoubleType()
+    i64 = ir.IntType(64)
+    mod = ir.Module(name="mathlib_bench")
+    mod.triple = llvm.get_process_triple()
+    for name in names:
+        p = ty.as_pointer()
+        fn = ir.Function(mod, ir.FunctionType(ir.VoidType(), [p, p, p, i64]), name=f"k_{name}")
+        for a in fn.args[:3]:
+            a.add_attribute("noalias")
+        xs, ys, out, n = fn.args
+        entry, loop, done = (fn.append_basic_block(s) for s in ("entry", "loop", "done"))
+        b = ir.IRBuilder(entry)
+        b.cbranch(b.icmp_signed(">", n, i64(0)), loop, done)
+        b.position_at_end(loop)
+        i = b.phi(i64)
+        i.add_incoming(i64(0), entry)
+        args = [b.load(b.gep(xs, [i]))]
+        if name == "pow":
+            args.append(b.load(b.gep(ys, [i])))
+        b.store(emit_math(b, name, args), b.gep(out, [i]))
+        nxt = b.add(i, i64(1), flags=("nuw", "nsw"))
+        i.add_incoming(nxt, loop)
+        b.cbranch(b.icmp_signed("<", nxt, n), loop, done)
+        b.position_at_end(done)
+        b.ret_void()
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    tm = llvm.Target.from_default_triple().create_target_machine(
+        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten() + extra_features,
+        opt=3, jit=True)
+    llmod = llvm.parse_assembly(str(mod), context=llvm.create_context())
+    llmod.verify()
+    pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=3))
+    pb.getModulePassManager().run(llmod, pb)
+    engine = llvm.create_mcjit_compiler(llmod, tm)
+    engine.finalize_object()
+    proto = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                             ctypes.c_int64)
+    return engine, {n: proto(engine.get_function_address(f"k_{n}")) for n in names}
+
+
+def best_of(fn: Callable[[], object], repeat: int = 20) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def inputs(name: str, dtype: type, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    if name in ("log", "sqrt"):
+        return (rng.uniform(1e-3, 1e3, n).astype(dtype),)
+    if name == "log1p":
+        return (rng.uniform(-0.9, 1e3, n).astype(dtype),)
+    if name == "pow":
+        return rng.uniform(0.1, 10, n).astype(dtype), rng.uniform(-10, 10, n).astype(dtype)
+    if name in ("sin", "cos", "tan"):
+        return (rng.uniform(-100, 100, n).astype(dtype),)
+    return (rng.uniform(-20, 20, n).astype(dtype),)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--n", type=int, default=1_000_000)
+    opts = ap.parse_args()
+    dtype = np.float32 if opts.dtype == "float32" else np.float64
+    names = sorted(SUPPORTED)
+    _engine, fns = compile_kernels(dtype, names)
+    rng = np.random.default_rng(0)
+    print(f"{opts.n} x {opts.dtype}, host cpu {llvm.get_host_cpu_name()}")
+    print(f"{'function':10} {'native ms':>10} {'numpy ms':>10} {'numpy/native':>13}")
+    for name in names:
+        args = inputs(name, dtype, opts.n, rng)
+        x = args[0]
+        y = args[1] if len(args) > 1 else x
+        out = np.empty_like(x)
+        px, py, po = x.ctypes.data, y.ctypes.data, out.ctypes.data
+        kernel = fns[name]
+        t_native = best_of(lambda: kernel(px, py, po, x.size))
+        t_numpy = best_of(lambda: NUMPY[name](*args))
+        print(f"{name:10} {t_native * 1e3:10.3f} {t_numpy * 1e3:10.3f} "
+              f"{t_numpy / t_native:13.2f}")
+
+
+if __name__ == "__main__":
+    main()
