@@ -417,7 +417,8 @@ def _eager_call(interp: EagerInterpreter, prim: Any, args: Any, params: dict[str
         outs = native(opt)(*arrays)
     except (TypeError, ValueError) as e:
         raise at_user_line(e) from None
-    return [np.asarray(o) for o in outs]
+    outs = [np.asarray(o) for o in outs]
+    return outs[0] if len(outs) == 1 else tuple(outs)
 
 
 _OPTIMIZED: dict[int, tuple[Function, Function]] = {}
