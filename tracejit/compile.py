@@ -16,6 +16,7 @@ import inspect
 import logging
 import os
 import threading
+from collections import OrderedDict
 import warnings
 from typing import Any, Callable
 
@@ -157,6 +158,8 @@ class CompiledFunction:
             conc = self._trace(key, leaves, tree)
             with self._lock:
                 self._cache[key] = conc
+                while len(self._cache) > CACHE_SIZE:
+                    self._cache.pop(next(iter(self._cache)))
             return conc
         finally:
             with self._lock:
@@ -384,23 +387,47 @@ def _leaf_hint(owner: CompiledFunction, i: int, leaves: list[Any], tree: Any) ->
 
 # ------------------------------------------------------------------ native execution
 
-_NATIVE: dict[int, tuple[Function, Any]] = {}
-_NATIVE_LOCK = threading.Lock()
+class _LRU:
+    """A small thread-safe LRU map keyed by object identity (holds the key object, so an
+    id is never reused while its entry lives). Evicted executables free their engines."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._d: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, obj: Any) -> Any:
+        with self._lock:
+            hit = self._d.get(id(obj))
+            if hit is None or hit[0] is not obj:
+                return None
+            self._d.move_to_end(id(obj))
+            return hit[1]
+
+    def put(self, obj: Any, value: Any) -> None:
+        with self._lock:
+            self._d[id(obj)] = (obj, value)
+            self._d.move_to_end(id(obj))
+            while len(self._d) > self.size:
+                self._d.popitem(last=False)
+
+
+_NATIVE = _LRU(256)
+CACHE_SIZE = 64  # traced signatures kept per compiled function (the oldest go first)
 
 
 def native(fn: Function) -> Any:
     """The native executable of an optimized Function (compiled once per Function)."""
-    hit = _NATIVE.get(id(fn))
-    if hit is not None and hit[0] is fn:
-        return hit[1]
+    hit = _NATIVE.get(fn)
+    if hit is not None:
+        return hit
     from . import codegen
     log.debug("compiling @%s (%d instructions) to native code", fn.name, len(fn.instrs))
     try:
         exe = codegen.compile_function(fn)
     except (TypeError, ValueError, IndexError) as e:
         raise at_user_line(e) from None
-    with _NATIVE_LOCK:
-        _NATIVE[id(fn)] = (fn, exe)
+    _NATIVE.put(fn, exe)
     return exe
 
 
@@ -421,17 +448,17 @@ def _eager_call(interp: EagerInterpreter, prim: Any, args: Any, params: dict[str
     return outs[0] if len(outs) == 1 else tuple(outs)
 
 
-_OPTIMIZED: dict[int, tuple[Function, Function]] = {}
+_OPTIMIZED = _LRU(256)
 
 
 def _optimized(fn: Function) -> Function:
-    hit = _OPTIMIZED.get(id(fn))
-    if hit is not None and hit[0] is fn:
-        return hit[1]
+    hit = _OPTIMIZED.get(fn)
+    if hit is not None:
+        return hit
     from .ir.passes import optimize
     opt = optimize(fn)
     opt._optimized = True  # type: ignore[attr-defined]
-    _OPTIMIZED[id(fn)] = (fn, opt)
+    _OPTIMIZED.put(fn, opt)
     return opt
 
 
