@@ -183,7 +183,7 @@ def params_equal(a: Any, b: Any) -> bool:
         return bool(np.array_equal(a, b, equal_nan=True) and np.array_equal(
             np.signbit(a) & ~np.isnan(a), np.signbit(b) & ~np.isnan(b)))
     if isinstance(a, float) and isinstance(b, float):
-        if a != a and b != b:
+        if math.isnan(a) and math.isnan(b):
             return True
         if a == 0.0 and math.copysign(1.0, a) != math.copysign(1.0, b):
             return False  # 0.0 and -0.0 differ: 1 / x tells them apart

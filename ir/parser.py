@@ -9,7 +9,8 @@ Invariants:
 - Every error is an `IRError` naming the line number and quoting the offending line.
 - A tokenizer plus recursive descent; nothing is ever `eval`-ed.
 
-Grammar (`//` starts a comment that runs to the end of the line):
+Grammar (`//` starts a comment that runs to the end of the line; FUNC is a function label,
+`@name` or `@"any name"`, with a `#k` suffix for a later different function of that name):
 
     module   := function*
     function := 'func' FUNC '(' [VALUE ':' type {',' VALUE ':' type}] ')' '->' types
@@ -39,12 +40,13 @@ from .printer import IDENTIFIER
 from .printer import format_types as _types
 
 _ARG_NAME = re.compile(r"arg[0-9]+\Z")
+_LABEL = re.compile(r"@(.*?)(#[0-9]+)?")
 _STRING = r'"(?:[^"\\\n]|\\.)*"'
 _TOKEN = re.compile(rf"""
      (?P<space>[ \t\r]+) | (?P<newline>\n) | (?P<comment>//[^\n]*)
    | (?P<string>{_STRING})
    | (?P<value>%[A-Za-z0-9_.]+)
-   | (?P<func>@(?:[A-Za-z0-9_.$]+|{_STRING}))
+   | (?P<func>@(?:[A-Za-z0-9_.$]+|{_STRING})(?:\#[0-9]+)?)
    | (?P<number>-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
    | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
    | (?P<punct>->|[()\[\]{{}}<>,:=\-])
@@ -128,30 +130,35 @@ class _Parser:
 
     def parse_module(self) -> dict[str, Function]:
         while not self.at("eof"):
-            fn = self.function()
-            self.module.pop(fn.name, None)  # a repeated definition moves to the end
-            self.module[fn.name] = fn
+            key, fn = self.function()
+            self.module.pop(key, None)  # a repeated definition moves to the end
+            self.module[key] = fn
         if not self.module:
             raise self.error("no function in the text")
         return self.module
 
-    def func_name(self) -> tuple[str, Token]:
+    def func_label(self) -> tuple[str, str, Token]:
+        """The function name and module key of a `@name` or `@name#k` label."""
         tok = self.expect("func")
-        body = tok.text[1:]
-        return (json.loads(body) if body.startswith('"') else body), tok
+        m = _LABEL.fullmatch(tok.text)
+        assert m is not None  # the tokenizer only makes such tokens
+        body, suffix = m.group(1), m.group(2) or ""
+        name = json.loads(body) if body.startswith('"') else body
+        return name, name + suffix, tok
 
-    def function(self) -> Function:
+    def function(self) -> tuple[str, Function]:
         self.expect("ident", "func")
-        name, name_tok = self.func_name()
+        name, key, name_tok = self.func_label()
         fn = self.function_rest(name)
-        seen = self.module.get(name)
+        seen = self.module.get(key)
         if seen is not None:
             # Texts printed one function after another repeat shared callees; that is
             # fine as long as every definition is the same.
             if seen != fn:
-                raise self.error(f"function @{name} is defined twice, differently", name_tok)
-            return seen
-        return fn
+                raise self.error(f"function {name_tok.text} is defined twice, differently",
+                                 name_tok)
+            return key, seen
+        return key, fn
 
     def function_rest(self, name: str) -> Function:
         env: dict[str, Value] = {}
@@ -304,10 +311,10 @@ class _Parser:
             return json.loads(tok.text)
         if tok.kind == "func":
             self.pos -= 1
-            name, _ = self.func_name()
-            if name not in self.module:
-                raise self.error(f"function @{name} is not defined above", tok)
-            return self.module[name]
+            _, key, _ = self.func_label()
+            if key not in self.module:
+                raise self.error(f"function {tok.text} is not defined above", tok)
+            return self.module[key]
         if tok.kind == "punct" and tok.text == "-":
             return -self.special_float()
         if tok.kind == "punct" and tok.text == "(":
@@ -420,9 +427,10 @@ def _collect(data: Any, shape: tuple[int, ...], flat: list[Any]) -> bool:
 
 
 def parse_module(text: str) -> dict[str, Function]:
-    """All functions of `text` by name, in text order. A function may use the ones above
-    it as `@name` params; a function may be defined again further down (as when texts of
-    several printed functions are joined) if the definitions are equal. Example:
+    """All functions of `text` by label (`name`, or `name#k` for a later different function
+    of the same name), in text order. A function may use the ones above it as `@label`
+    params; a function may be defined again further down (as when texts of several printed
+    functions are joined) if the definitions are equal. Example:
     `parse_module(print_function(f))[f.name] == f`."""
     return _Parser(text).parse_module()
 

@@ -16,7 +16,8 @@ Invariants:
 - Params print in the order of the primitive's `param_defaults`; every param value prints
   so that it parses back equal (`core.params_equal`), floats bit-exact (NaN payloads aside).
 - A callee Function (a param value) prints as its own `func` block before its caller; the
-  param prints as `@name`. Distinct callees must have distinct names.
+  param prints as its label, `@name` (or `@name#1`, ... for a different function whose
+  name an earlier one took).
 """
 from __future__ import annotations
 
@@ -30,7 +31,6 @@ from typing import Any
 import numpy as np
 
 from .core import DTYPE_NAMES, Function, Instr, TensorType, Value, params_equal
-from .errors import IRError
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _ARG_NAME = re.compile(r"arg[0-9]+\Z")
@@ -116,9 +116,11 @@ def format_dense(a: np.ndarray, with_type: bool) -> str:
     return f"dense<{body}>"
 
 
-def format_param(v: Any, out_type: TensorType | None = None) -> str:
+def format_param(v: Any, out_type: TensorType | None = None,
+                 labels: Mapping[int, str] | None = None) -> str:
     """The text of one param value. `out_type` is the instruction's single output type, if
-    any: an array of exactly that type prints without its type (`constant`'s value)."""
+    any: an array of exactly that type prints without its type (`constant`'s value).
+    `labels` gives the label of a Function (`function_labels`), else it prints as `@name`."""
     if isinstance(v, np.generic) and not isinstance(v, np.ndarray):
         v = v.item()  # NumPy scalars print (and parse back) as Python scalars
     if v is None or isinstance(v, bool):
@@ -130,7 +132,7 @@ def format_param(v: Any, out_type: TensorType | None = None) -> str:
     if isinstance(v, str):
         return json.dumps(v)
     if isinstance(v, (tuple, list)):
-        items = [format_param(e) for e in v]
+        items = [format_param(e, None, labels) for e in v]
         return "(" + ",".join(items) + ("," if len(items) == 1 else "") + ")"
     if isinstance(v, np.dtype):
         return DTYPE_NAMES.get(v, f"<dtype {v}>")
@@ -139,7 +141,7 @@ def format_param(v: Any, out_type: TensorType | None = None) -> str:
             return f"<array of dtype {v.dtype}>"
         return format_dense(v, with_type=out_type != TensorType(v.shape, v.dtype))
     if isinstance(v, Function):
-        return function_name(v.name)
+        return (labels or {}).get(id(v)) or function_name(v.name)
     return f"<{type(v).__name__} {v!r}>"  # not a param kind; the parser rejects it
 
 
@@ -156,7 +158,8 @@ def _param_order(ins: Instr) -> list[str]:
 # --------------------------------------------------------------------------- instructions
 
 
-def format_instr(ins: Instr, names: Mapping[int, str] | None = None) -> str:
+def format_instr(ins: Instr, names: Mapping[int, str] | None = None,
+                 labels: Mapping[int, str] | None = None) -> str:
     """One instruction, e.g. `%1 = mul(%0, %0) : f32[]`.
 
     `names` maps `id(value)` to printed names (`value_names`); values missing from it print
@@ -180,7 +183,7 @@ def format_instr(ins: Instr, names: Mapping[int, str] | None = None) -> str:
     out_type = ins.outs[0].type if len(ins.outs) == 1 else None
     text = f"{ins.prim}({', '.join(name(x) for x in ins.inputs)})"
     if ins.params:
-        text += " {" + ", ".join(f"{k}={format_param(ins.params[k], out_type)}"
+        text += " {" + ", ".join(f"{k}={format_param(ins.params[k], out_type, labels)}"
                                  for k in _param_order(ins)) + "}"
     text += " : " + format_types([o.type for o in ins.outs])
     if ins.outs:
@@ -203,33 +206,37 @@ def _callees(v: Any, into: list[Function]) -> None:
             _callees(e, into)
 
 
-def callees(fn: Function) -> list[Function]:
-    """Every Function reachable through `fn`'s params, callees before their callers, each
-    once (by name: structurally equal duplicates are merged). Raises IRError if two
-    different functions share a name."""
+def function_labels(fn: Function) -> tuple[list[Function], dict[int, str]]:
+    """The functions to print for `fn` (its callees, each before its callers, then `fn`)
+    and the label of every reachable function, keyed by id.
+
+    A label is `@name`; structurally equal functions of one name share a label and print
+    once, and a different function whose name is taken gets `@name#1`, `@name#2`, ... (the
+    parser reads the suffix as part of the label, not of the name)."""
     found: list[Function] = []
-    for ins in fn.instrs:
-        for p in ins.params.values():
-            _callees(p, found)
-    by_name: dict[str, Function] = {fn.name: fn}
-    unique = []
+    _callees(fn, found)
+    labels: dict[int, str] = {}
+    printed: list[Function] = []
+    by_name: dict[str, list[tuple[Function, str]]] = {}
     for f in found:
-        seen = by_name.get(f.name)
-        if seen is None:
-            by_name[f.name] = f
-            unique.append(f)
-        elif seen is not f and not params_equal(seen, f):
-            raise IRError(f"two different functions are named {function_name(f.name)}; "
-                          "rename one to print them")
-    return unique
+        group = by_name.setdefault(f.name, [])
+        label = next((lab for g, lab in group if g is f or params_equal(g, f)), None)
+        if label is None:
+            label = function_name(f.name) + (f"#{len(group)}" if group else "")
+            group.append((f, label))
+            printed.append(f)
+        labels[id(f)] = label
+    if printed[-1] is not fn:  # `fn` is equal to one of its callees: print it anyway
+        printed.append(fn)
+    return printed, labels
 
 
-def _print_one(fn: Function) -> str:
+def _print_one(fn: Function, labels: Mapping[int, str]) -> str:
     names = value_names(fn)
     params = ", ".join(f"{names[id(p)]}: {format_type(p.type)}" for p in fn.params)
     results = format_types([r.type for r in fn.results])
-    lines = [f"func {function_name(fn.name)}({params}) -> {results} {{"]
-    lines += ["  " + format_instr(ins, names) for ins in fn.instrs]
+    lines = [f"func {labels[id(fn)]}({params}) -> {results} {{"]
+    lines += ["  " + format_instr(ins, names, labels) for ins in fn.instrs]
     ret = ", ".join(names.get(id(r), "%?") for r in fn.results)
     lines.append("  return" + (" " + ret if ret else ""))
     lines.append("}")
@@ -239,4 +246,5 @@ def _print_one(fn: Function) -> str:
 def print_function(fn: Function) -> str:
     """The text of `fn`, preceded by the `func` blocks of its callees (blank-line
     separated, no trailing newline). Example: `print(print_function(f))`."""
-    return "\n\n".join(_print_one(f) for f in callees(fn) + [fn])
+    printed, labels = function_labels(fn)
+    return "\n\n".join(_print_one(f, labels) for f in printed)

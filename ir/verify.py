@@ -69,10 +69,10 @@ def _verify(fn: Function, done: set[int]) -> None:
         if missing or unknown:
             raise fail(f"params are not canonical: missing {missing}, unknown {unknown}; "
                        f"{ins.prim} takes {list(prim.param_defaults)}")
-        for k, v in ins.params.items():
+        for key, v in ins.params.items():
             bad = _bad_param(v)
             if bad is not None:
-                raise fail(f"param {k} holds {bad}, which the text form cannot round-trip")
+                raise fail(f"param {key} holds {bad}, which the text form cannot round-trip")
             for callee in _functions(v):
                 if id(callee) not in done:
                     try:

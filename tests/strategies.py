@@ -262,8 +262,8 @@ def _select(c: _Ctx, op: str) -> Value | None:
     x = c.pick(c.numeric)
     if x is None:
         return None
-    cond = c.pick(lambda v: v.type.dtype == BOOL and c.fits(_bshape(v.type.shape,
-                                                                     x.type.shape)))
+    xs = x.type.shape
+    cond = c.pick(lambda v: v.type.dtype == BOOL and c.fits(_bshape(v.type.shape, xs)))
     if cond is None:
         cmps = sorted(set(COMPARE) & c.allow)
         if not cmps:

@@ -105,7 +105,7 @@ def _neutral_operands(ins: Instr, defs: dict[int, Instr], signed_zeros: bool) ->
     if ins.prim == "add":
         # x + (-0.0) is x for every x; x + 0.0 turns x = -0.0 into 0.0.
         def zero(c: np.ndarray) -> np.ndarray:
-            return (c == 0) & (np.signbit(c) | is_int | (not signed_zeros))
+            return np.asarray((c == 0) & (np.signbit(c) | is_int | (not signed_zeros)))
         if _all(cy, zero):
             found.append(x)
         if _all(cx, zero):

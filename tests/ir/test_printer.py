@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tracejit.ir import Builder, IRError, TensorType, bind, interpreting
-from tracejit.ir.parser import parse
+from tracejit.ir import Builder, TensorType, bind, interpreting
+from tracejit.ir.parser import parse, parse_module
 from tracejit.ir.printer import format_instr, format_param, print_function
 
 from tests.strategies import build_function
@@ -161,16 +161,38 @@ func @f(%a: f32[3]) -> (f32[3], f32[]) {
     assert back.instrs[0].params["fn"] == g
 
 
-def test_two_different_callees_with_one_name(call_prim: object) -> None:
-    g1 = build_function("g", [((), F32)], lambda x: bind("neg", x))
-    g2 = build_function("g", [((), F32)], lambda x: bind("exp", x))
+def test_different_callees_with_one_name_get_labels() -> None:
+    # Tracing one Python function at two shapes gives two Functions named alike.
+    g1 = build_function("f", [((), F32)], lambda x: bind("neg", x), ["x"])
+    g2 = build_function("f", [((2,), F32)], lambda x: bind("exp", x), ["x"])
+    g1_again = build_function("f", [((), F32)], lambda x: bind("neg", x), ["x"])
 
-    def body(x: object) -> object:
-        return bind("test_call", bind("test_call", x, fn=g1), fn=g2)
+    def body(x: object, y: object) -> object:
+        a = bind("call", bind("call", x, fn=g1), fn=g1_again)
+        return a, bind("call", y, fn=g2)
 
-    f = build_function("f", [((), F32)], body)
-    with pytest.raises(IRError, match="two different functions are named @g"):
-        print_function(f)
+    f = build_function("f", [((), F32), ((2,), F32)], body, ["x", "y"])
+    text = print_function(f)
+    assert text == """\
+func @f(%x: f32[]) -> f32[] {
+  %0 = neg(%x) : f32[]
+  return %0
+}
+
+func @f#1(%x: f32[2]) -> f32[2] {
+  %0 = exp(%x) : f32[2]
+  return %0
+}
+
+func @f#2(%x: f32[], %y: f32[2]) -> (f32[], f32[2]) {
+  %0 = call(%x) {fn=@f} : f32[]
+  %1 = call(%0) {fn=@f} : f32[]
+  %2 = call(%y) {fn=@f#1} : f32[2]
+  return %1, %2
+}"""
+    back = parse(text)
+    assert back == f and back.name == "f" and print_function(back) == text
+    assert list(parse_module(text)) == ["f", "f#1", "f#2"]
 
 
 @pytest.mark.parametrize("value, text", [
