@@ -5,7 +5,9 @@ results) and keeps it well-formed (`verify`). `optimize` runs them to a fixed po
 """
 from __future__ import annotations
 
-from ..core import Function
+from typing import Any
+
+from ..core import Function, Instr
 from .cse import cse
 from .dce import dce
 from .fold import fold
@@ -16,14 +18,19 @@ __all__ = ["cse", "dce", "fold", "optimize", "simplify"]
 
 def optimize(fn: Function, *, max_rounds: int = 10, check: bool = False) -> Function:
     """simplify -> fold -> cse -> dce, repeated until nothing changes (at most
-    `max_rounds` rounds). With `check`, every intermediate Function is verified.
+    `max_rounds` rounds), after optimizing every callee Function (`call`'s `fn`) the same
+    way. With `check`, every intermediate Function is verified.
 
     Example: `optimize(f)` is what codegen receives."""
-    passes = (simplify, fold, cse, dce)
-    cur = fn
+    return _optimize(fn, max_rounds, check, {})
+
+
+def _optimize(fn: Function, max_rounds: int, check: bool, memo: dict[int, Function]
+              ) -> Function:
+    cur = _with_optimized_callees(fn, max_rounds, check, memo)
     for _ in range(max_rounds):
         nxt = cur
-        for p in passes:
+        for p in (simplify, fold, cse, dce):
             nxt = p(nxt)
             if check:
                 from ..verify import verify
@@ -32,3 +39,21 @@ def optimize(fn: Function, *, max_rounds: int = 10, check: bool = False) -> Func
             return nxt
         cur = nxt
     return cur
+
+
+def _with_optimized_callees(fn: Function, max_rounds: int, check: bool,
+                            memo: dict[int, Function]) -> Function:
+    def opt(v: Any) -> Any:
+        if isinstance(v, Function):
+            if id(v) not in memo:
+                memo[id(v)] = _optimize(v, max_rounds, check, memo)
+            return memo[id(v)]
+        if isinstance(v, tuple):
+            return tuple(opt(e) for e in v)
+        return v
+
+    instrs = []
+    for ins in fn.instrs:
+        params = {k: opt(v) for k, v in ins.params.items()}
+        instrs.append(Instr(ins.prim, ins.inputs, params, ins.outs))
+    return Function(fn.name, fn.params, instrs, fn.results)

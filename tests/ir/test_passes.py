@@ -243,3 +243,26 @@ def test_optimize_pipeline() -> None:
 return %2"""
     x = np.array([1.5, -3.0], np.float32)
     assert_same(evaluate(f, [x])[0], evaluate(g, [x])[0])
+
+
+def test_optimize_callees() -> None:
+    g = build_function("g", [((2,), F32)],
+                       lambda x: bind("mul", bind("identity", x), const(1.0)), ["x"])
+
+    def body(x: Any) -> Any:
+        a = bind("call", x, fn=g)
+        return bind("add", a, bind("call", x, fn=g))
+
+    f = build_function("f", [((2,), F32)], body, ["x"])
+    g_text = print_function(g)
+    assert print_function(optimize(f, check=True)) == """\
+func @g(%x: f32[2]) -> f32[2] {
+  return %x
+}
+
+func @f(%x: f32[2]) -> f32[2] {
+  %0 = call(%x) {fn=@g} : f32[2]
+  %1 = add(%0, %0) : f32[2]
+  return %1
+}"""
+    assert print_function(g) == g_text  # the callee itself is untouched
