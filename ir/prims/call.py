@@ -24,9 +24,12 @@ def _call_rule(*ins: TensorType, fn: Function) -> list[TensorType]:
     return [r.type for r in fn.results]
 
 
-def _call_impl(*arrays: Any, fn: Function) -> tuple[Any, ...]:
+def _call_impl(*arrays: Any, fn: Function) -> Any:
     from ..interp import evaluate
-    return tuple(evaluate(fn, arrays))
+    outs = evaluate(fn, arrays)
+    # One result is returned bare, as every single-output impl does (a 1-tuple would become
+    # an array of shape (1, ...)).
+    return outs[0] if len(outs) == 1 else tuple(outs)
 
 
 class Backward:

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import ops
-from ..core import FLOAT_DTYPES, INT_DTYPES, TensorType, dtype_name
+from ..core import FLOAT_DTYPES, INT_DTYPES, TensorType, bind, dtype_name
 from ..errors import DTypeError, ShapeError
 from .registry import Primitive, register
 
@@ -132,8 +132,13 @@ binary("div", np.divide, lambda g, x, y, *, out: (
 def _pow_vjp(g: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, Any]:
     one = ops.const(1, x.dtype)
     zero = ops.const(0, x.dtype)
-    # d/dx = y * x**(y-1): exact at x = 0 for y >= 1 (x**2 -> 2*x**1 = 0 there).
-    gx = ops.mul(g, ops.mul(y, ops.pow(x, ops.sub(y, one))))
+    # d/dx = y * x**(y-1): exact at x = 0 for y >= 1 (x**2 -> 2*x**1 = 0 there). Where
+    # x = y = 0 the exponent y-1 = -1 would give 0 * inf = NaN, while x**0 is constant: use
+    # exponent 1 there, so the term is 0 * 0**1 = 0 and stays finite when differentiated again
+    # (d2/dx2 x**1 and d3/dx3 x**2 at 0 are 0, never NaN).
+    both_zero = bind("logical_and", ops.eq(x, zero), ops.eq(y, zero))
+    ym1 = ops.select(both_zero, one, ops.sub(y, one))
+    gx = ops.mul(g, ops.mul(y, ops.pow(x, ym1)))
     # d/dy = log(x) * x**y, taken as 0 where x <= 0 (TensorFlow's choice). The log sees 1
     # there, so no NaN or inf leaks into the gradient of this gradient.
     pos = ops.gt(x, zero)
