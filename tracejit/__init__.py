@@ -34,7 +34,7 @@ from .compile import compile, config, function  # noqa: A004
 
 __version__ = "0.1.0"
 
-float16 = None
+from .ops import float16  # noqa: E402  (unsupported: using it raises DTypeError)
 
 
 def enable_eager_execution(*args: object, **kwargs: object) -> None:

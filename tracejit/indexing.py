@@ -26,10 +26,11 @@ def getitem(x: Any, key: Any) -> Tensor:
     if n_real > t.ndim:
         raise at_user_line(IndexError(
             f"too many indices for a tensor of shape {t.shape}: {n_real} were given"))
-    if Ellipsis in items:
-        i = items.index(Ellipsis)
+    if any(k is Ellipsis for k in items):
+        i = next(j for j, k in enumerate(items) if k is Ellipsis)
         items[i:i + 1] = [slice(None)] * (t.ndim - n_real)
-    items += [slice(None)] * (t.ndim - n_real)
+    else:
+        items += [slice(None)] * (t.ndim - n_real)
 
     advanced = [i for i, k in enumerate(items) if _is_index_array(k)]
     if len(advanced) > 1:
@@ -84,15 +85,19 @@ def getitem(x: Any, key: Any) -> Tensor:
     if gather_at is not None:
         ax, idx, _ = gather_at
         flat = list(out.shape)
+        idx = _wrap_negative(idx, t.shape[ax])
         out = gather(out, idx, axis=ax)
-        # reshape: int-indexed axes drop, None axes insert
-        idx_shape = tuple(np.shape(idx)) if not isinstance(idx, TensorLike) else idx.shape
+        # reshape: int-indexed axes drop, None axes insert; the index's dims sit where the
+        # index was, as in NumPy.
+        idx_shape = tuple(idx.shape)
         shape = []
+        front = 0  # number of dims before the index's dims
         axis = 0
         for k in items:
             if k is None:
                 shape.append(1)
             elif _is_index_array(k):
+                front = len(shape)
                 shape.extend(idx_shape)
                 axis += 1
             elif isinstance(k, slice):
@@ -100,12 +105,42 @@ def getitem(x: Any, key: Any) -> Tensor:
                 axis += 1
             else:
                 axis += 1
-        return bind("reshape", out, shape=tuple(shape)) if tuple(shape) != out.shape else out
+        if tuple(shape) != out.shape:
+            out = bind("reshape", out, shape=tuple(shape))
+        # NumPy: ints next to an array index are advanced indices too; when the advanced
+        # indices are not adjacent in the key (a slice, None or ... between them, even a
+        # ... that stands for no axis), their dims go first.
+        adv = [i for i, k in enumerate(key if isinstance(key, tuple) else (key,))
+               if k is not None and k is not Ellipsis and not isinstance(k, slice)]
+        if front and adv[-1] - adv[0] + 1 != len(adv):
+            n = len(idx_shape)
+            perm = list(range(front, front + n)) + [i for i in range(len(shape))
+                                                    if not front <= i < front + n]
+            out = bind("transpose", out, perm=tuple(perm))
+        return out
     if tuple(out_shape) != out.shape:
         out = bind("reshape", out, shape=tuple(out_shape))
     if out is t:
         out = bind("identity", t)
     return out
+
+
+def _wrap_negative(idx: Any, d: int) -> Any:
+    """An index array with negative entries counted from the end (as NumPy does); entries
+    still out of range are left for gather's bounds check to report."""
+    from .ops import add, convert_to_tensor, less, where
+    if isinstance(idx, TensorLike):
+        t = convert_to_tensor(idx)
+        if t.dtype.kind not in "iu":
+            raise at_user_line(IndexError(f"tensor indices must be integers, got {t.dtype}"))
+        return where(less(t, 0), add(t, d), t)
+    a = np.asarray(idx)
+    if a.size == 0:
+        a = a.astype(np.int64)
+    if a.dtype.kind not in "iu":
+        raise at_user_line(IndexError(f"array indices must be integers, got {a.dtype}"))
+    a = a.astype(np.int64)
+    return np.where((a < 0) & (a >= -d), a + d, a)
 
 
 def _is_index_array(k: Any) -> bool:

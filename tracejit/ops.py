@@ -25,7 +25,7 @@ float64 = np.dtype(np.float64)
 int32 = np.dtype(np.int32)
 int64 = np.dtype(np.int64)
 bool_ = np.dtype(np.bool_)
-float16 = None  # not supported; named so that `tj.float16` gives a clear error when used
+float16 = np.dtype(np.float16)  # not supported: named so that using it gives a clear error
 
 _DEFAULT_FOR_KIND = {"f": float32, "i": int32, "u": int64, "b": bool_}
 
@@ -68,9 +68,10 @@ def _array_of(value: Any, dtype: Any = None) -> np.ndarray:
             return a
         if a.dtype.kind in "iu":
             return a.astype(np.int64)
-        if a.dtype.kind == "f":
-            return a.astype(np.float32 if a.dtype.itemsize <= 4 else np.float64)
-        raise _user_error(DTypeError(f"unsupported dtype {a.dtype}"))
+        hint = "; convert it with .astype(np.float32)" if a.dtype.kind in "fc" else ""
+        raise _user_error(DTypeError(
+            f"unsupported dtype {a.dtype}; tracejit supports "
+            + ", ".join(str(d) for d in DTYPES.values()) + hint))
     kind = a.dtype.kind
     if kind not in _DEFAULT_FOR_KIND:
         raise _user_error(TypeError(f"cannot convert {type(value).__name__} {value!r} to a "
@@ -163,7 +164,7 @@ def _operands(name: str, *xs: Any) -> list[Tensor]:
                     not isinstance(x, bool):
                 raise _user_error(DTypeError(
                     f"{name}: a Python float ({x!r}) cannot be combined with a "
-                    f"{DTYPE_NAMES[strong]} tensor; use tj.cast to convert the tensor to a "
+                    f"{strong.name} tensor; use tj.cast to convert the tensor to a "
                     "float dtype"))
             if strong == bool_ and not isinstance(x, (bool, np.bool_)):
                 raise _user_error(DTypeError(
@@ -173,10 +174,11 @@ def _operands(name: str, *xs: Any) -> list[Tensor]:
             out.append(convert_to_tensor(x))
     dts = {t.dtype for t in out}
     if len(dts) > 1:
-        shown = " and ".join(f"{DTYPE_NAMES.get(t.dtype, t.dtype)}" for t in out)
+        shown = " and ".join(t.dtype.name for t in out)
+        to = max(dts, key=lambda d: (d.kind == "f", d.itemsize))
         raise _user_error(DTypeError(
             f"{name}: operands have different dtypes ({shown}); tracejit never promotes "
-            f"tensor dtypes silently: use tj.cast(x, tj.{np.dtype(max(dts, key=lambda d: d.itemsize)).name}) on one of them"))
+            f"tensor dtypes silently: use tj.cast(x, tj.{to.name}) on one of them"))
     return out
 
 
@@ -286,7 +288,7 @@ truediv = divide
 def pow(x: Any, y: Any, name: str | None = None) -> Tensor:  # noqa: A001
     a, b = _operands("pow", x, y)
     if a.dtype.kind in "iu":
-        raise _user_error(DTypeError(f"pow of {DTYPE_NAMES[a.dtype]} tensors is not supported; "
+        raise _user_error(DTypeError(f"pow of {a.dtype.name} tensors is not supported; "
                                      "use tj.cast to a float dtype"))
     return bind("pow", a, b)
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import sys
 import warnings
 from typing import Any, Callable, Iterator, Sequence
 
@@ -342,7 +344,8 @@ class _GradProgram:
             elif isinstance(leaf, TensorLike) and leaf.dtype.kind != "f" and any(
                     id(s) in tape._watched for s in srcs):
                 warnings.warn(f"the gradient source of dtype {leaf.dtype} is not a float "
-                              "tensor; its gradient is None", stacklevel=4)
+                              "tensor; its gradient is None",
+                              stacklevel=_user_stacklevel())
 
     def replay(self, seeds: Sequence[Tensor | None]) -> list[Any]:
         from .ops import add, cast, ones_like
@@ -376,6 +379,17 @@ class _GradProgram:
         return results
 
 
+def _user_stacklevel() -> int:
+    """The `stacklevel` that makes a warning given by our caller point at the innermost
+    frame outside tracejit: the user's own line, however deep inside tracejit we are."""
+    from .errors import _our_dirs
+    dirs = _our_dirs()
+    f, level = sys._getframe(1), 1
+    while f.f_back is not None and os.path.abspath(f.f_code.co_filename).startswith(dirs):
+        f, level = f.f_back, level + 1
+    return level
+
+
 _warned_unwatched = [False]
 
 
@@ -387,7 +401,7 @@ def _warn_unwatched(t: Tensor) -> None:
         f"GradientTape.gradient: a source tensor (shape {t.shape}, dtype {t.dtype}) was never "
         "watched by this tape, so its gradient is None. Call tape.watch(x) inside the `with "
         "tj.GradientTape() as tape:` block before using x, or make x a tj.Variable (trainable "
-        "Variables are watched automatically).", stacklevel=4)
+        "Variables are watched automatically).", stacklevel=_user_stacklevel())
 
 
 def _custom_rule(grad_fn: Callable[..., Any], n_inputs: int, prog: _GradProgram
@@ -436,8 +450,12 @@ def custom_gradient(f: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from .ops import convert_to_tensor, identity
         tapes = active_tapes.get()
+        # The forward runs in view of the tapes, as in TensorFlow: a tensor it makes and
+        # grad_fn closes over (exp(x) in the example) stays connected to x, so an enclosing
+        # tape differentiates the gradient (second derivatives). Its outputs come only from
+        # the custom record below.
+        result, grad_fn = f(*args, **kwargs)
         with _no_tapes():
-            result, grad_fn = f(*args, **kwargs)
             leaves, tree = flatten(result)
             outs = [identity(convert_to_tensor(o)) for o in leaves]
         inputs = [a if isinstance(a, Tensor) else convert_to_tensor(a)

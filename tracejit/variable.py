@@ -95,15 +95,19 @@ class Variable(TensorLike):
 
     def assign(self, value: Any) -> "Variable":
         t = self._check(value)
+        # The new value is a new Tensor object: tapes see later reads as fresh reads of the
+        # variable, never as the (recorded) computation that produced the value (as in
+        # TensorFlow, assignment is not differentiable).
         interp = current_interpreter()
         if isinstance(interp, TraceInterpreter):
-            interp.state.assign_var(self, t if t._trace is interp.state else
-                                    Tensor(None, interp.state.value_of(t), interp.state))
+            st = interp.state
+            interp.state.assign_var(self, Tensor(None, t._val if t._trace is st else
+                                                 st.value_of(t), st))
         else:
             if t._data is None:
                 raise TypeError("cannot assign a traced tensor to a Variable outside the "
                                 "compiled function that made it")
-            self._value = t
+            self._value = Tensor(t._data)
         return self
 
     def assign_add(self, delta: Any) -> "Variable":
