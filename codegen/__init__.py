@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..ir import Function
 from . import engine
-from .call import DATA_OFFSET, FLAGS_OFFSET, Executable
+from .call import ABI, Executable
 from .lower import LOWERINGS, LoweringError, build_module
 
 __all__ = ["LOWERINGS", "Executable", "LoweringError", "compile_function"]
@@ -22,6 +22,6 @@ def compile_function(fn: Function) -> Executable:
     """Lower, optimize (O3, host CPU) and JIT-compile `fn`.
 
     Example: `compile_function(fn)(np.ones(3, np.float32))`."""
-    module, flat = build_module(fn, DATA_OFFSET, FLAGS_OFFSET)
+    module, flat = build_module(fn, ABI)
     text = str(module)
     return Executable(fn, engine.jit(text), text, flat=flat)

@@ -1,8 +1,9 @@
 """Calling compiled code from Python: `Executable` and the NumPy calling convention.
 
-The native entry is `i32 entry(PyObject* in0.., PyObject* out0.., i64* status)`, called
-through a `ctypes.CFUNCTYPE` (which releases the GIL). Native code reads each array's data
-pointer and flags itself, at the `PyArrayObject` offsets found by `pyarray_offsets()`.
+The native entry is `i32 entry(PyTupleObject* t)` with `t = (in0.., out0.., status)`,
+called through a `ctypes.CFUNCTYPE` (which releases the GIL) with `id(t)`: one pointer
+argument is the cheapest ctypes conversion there is. Native code reads the tuple items and
+each array's data pointer and flags itself, at the offsets `probe_abi()` finds.
 
 Invariants:
 - Native code only ever sees arrays whose shape and dtype equal the parameter types
@@ -24,34 +25,36 @@ import numpy as np
 
 from ..ir import Function
 from . import engine
-from .lower import LAYOUT, NOMEM
+from .lower import LAYOUT, NOMEM, Abi
 
 
-def pyarray_offsets() -> tuple[int, int]:
-    """Byte offsets of `data` and `flags` inside a PyArrayObject, found by probing."""
+def probe_abi() -> Abi:
+    """Byte offsets of a tuple's items and of an array's `data` and `flags` fields in this
+    CPython and NumPy, found by probing live objects."""
     probes = [np.zeros(3, np.float64), np.zeros((4, 4), np.float32)[:, 1]]
-    data_off = flags_off = None
-    for off in range(8, 128, 8):
-        if all(ctypes.c_void_p.from_address(id(p) + off).value == p.ctypes.data
-               for p in probes):
-            data_off = off
-            break
-    for off in range(8, 160, 4):
-        if all(ctypes.c_int.from_address(id(p) + off).value == p.flags.num for p in probes):
-            flags_off = off
-            break
-    if data_off is None or flags_off is None:
-        raise RuntimeError("cannot locate the data and flags fields of NumPy arrays")
-    return data_off, flags_off
+    tup = (probes[0], probes[1])
+
+    def find(step: int, ok: Callable[[int], bool]) -> int:
+        for off in range(8, 160, step):
+            if ok(off):
+                return off
+        raise RuntimeError("cannot locate the fields of tuples and NumPy arrays natively")
+
+    items = find(8, lambda off: ctypes.c_void_p.from_address(id(tup) + off).value == id(tup[0])
+                 and ctypes.c_void_p.from_address(id(tup) + off + 8).value == id(tup[1]))
+    data = find(8, lambda off: all(ctypes.c_void_p.from_address(id(p) + off).value
+                                   == p.ctypes.data for p in probes))
+    flags = find(4, lambda off: all(ctypes.c_int.from_address(id(p) + off).value
+                                    == p.flags.num for p in probes))
+    return Abi(items, data, flags)
 
 
-DATA_OFFSET, FLAGS_OFFSET = pyarray_offsets()
+ABI = probe_abi()
 
 
 class _Status(threading.local):
     def __init__(self) -> None:
-        self.buf = (ctypes.c_int64 * 3)()
-        self.addr = ctypes.addressof(self.buf)
+        self.arr = np.zeros(3, np.int64)
 
 
 _status = _Status()
@@ -89,22 +92,26 @@ class _Signature:
                 a = np.array(a, order="C", copy=True)
             conv.append(a)
         outs = [np.empty(shape, dt) for shape, dt in self.out_types]
-        rc = self.cfunc(*conv, *outs, _status.addr)
+        rc = self._call(conv, outs)
         return outs if rc == 0 else self.done(rc, tuple(conv), outs)
+
+    def _call(self, args: Sequence[np.ndarray], outs: list[np.ndarray]) -> int:
+        t = (*args, *outs, _status.arr)
+        return int(self.cfunc(id(t)))
 
     def done(self, rc: int, args: tuple[Any, ...], outs: list[np.ndarray]) -> list[np.ndarray]:
         """Finish a call whose native status was not 0."""
         if rc == LAYOUT:
             fixed = tuple(a if a.flags.c_contiguous and a.flags.aligned
                           else np.array(a, order="C", copy=True) for a in args)
-            rc = self.cfunc(*fixed, *outs, _status.addr)
+            rc = self._call(fixed, outs)
             if rc == 0:
                 return outs
         if rc == NOMEM:
             raise MemoryError(f"@{self.fn.name}: cannot allocate scratch memory")
         if rc > 0:
             ins = self.flat.instrs[rc - 1]
-            index, bound = _status.buf[0], _status.buf[1]
+            index, bound = int(_status.arr[0]), int(_status.arr[1])
             raise IndexError(f"{ins.prim}: index {index} is out of bounds for size {bound}")
         raise RuntimeError(f"@{self.fn.name}: native code returned status {rc}")
 
@@ -131,11 +138,11 @@ class _Signature:
             f"    {', '.join(ins)}{',' if n_in == 1 else ''} = args" if n_in else "    pass",
             f"    if {' and '.join(checks) or 'True'}:",
             *[f"        {a}" for a in allocs],
-            f"        outs = [{', '.join(outs)}]",
-            f"        rc = cfunc({', '.join(ins + outs + ['status.addr'])})",
+            f"        t = ({', '.join(ins + outs + ['status.arr'])},)",
+            "        rc = cfunc(id(t))",
             "        if rc == 0:",
-            "            return outs",
-            "        return done(rc, args, outs)",
+            f"            return [{', '.join(outs)}]",
+            f"        return done(rc, args, [{', '.join(outs)}])",
             "    return slow(args)",
         ])
         # Generated from our own signature only (no user text), like attrs or dataclasses.
@@ -159,8 +166,7 @@ class Executable:
         self._jm = jm
         self.llvm_ir_unoptimized = unoptimized_ir
         self._asm: str | None = None
-        n = len(fn.params) + len(fn.results)
-        proto = ctypes.CFUNCTYPE(ctypes.c_int32, *([ctypes.py_object] * n), ctypes.c_void_p)
+        proto = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
         self._sig = _Signature(fn, proto(jm.address(entry)), flat or fn)
         self._fast = self._sig.fast_path()
 

@@ -3,14 +3,15 @@
 The module holds two functions:
 - `body(p0.., out0.., scratch0.., status) -> i32`, internal, one `noalias` pointer per
   buffer, which runs the tasks of the fusion plan (`plan.py`) in order;
-- `entry(obj0.., outobj0.., status) -> i32`, the exported entry point, which takes NumPy
-  arrays as `PyObject*`, reads their data pointers natively (the caller has checked shape
-  and dtype), allocates one scratch arena, calls `body` and frees the arena.
+- `entry(tuple) -> i32`, the exported entry point, which takes one Python tuple of NumPy
+  arrays (inputs, outputs, then a 3-element int64 status array), reads their data
+  pointers natively (the caller has checked shapes and dtypes), allocates one scratch
+  arena, calls `body` and frees the arena.
 
 Return codes: 0 ok; `LAYOUT` when an input is not C-contiguous and aligned (nothing was
 run; the caller copies and calls again); `NOMEM` when scratch allocation failed; k > 0
 when the bounds check of instruction k-1 failed, with (index, bound, k) written to the
-three i64 of `status`.
+status array.
 
 Invariants:
 - The rule table `LOWERINGS` is keyed by primitive name and has an entry for every
@@ -301,28 +302,31 @@ def _libc(module: ir.Module, name: str) -> ir.Function:
     return fn
 
 
-def _build_entry(lw: Lowerer, name: str, data_offset: int, flags_offset: int) -> None:
-    """`entry(objs.., status)`: checks input layout flags, reads data pointers, allocates
-    the scratch arena and calls `body`."""
+def _build_entry(lw: Lowerer, name: str, abi: "Abi") -> None:
+    """`entry(tuple)`: the tuple holds the input arrays, the output arrays and the status
+    array. Checks input layout flags, reads data pointers, allocates the scratch arena and
+    calls `body`."""
     fn = lw.plan.fn
     n_in, n_out = len(fn.params), len(fn.results)
     module = lw.module
-    entry = ir.Function(module, ir.FunctionType(I32, [_VOIDP] * (n_in + n_out + 1)), name)
+    entry = ir.Function(module, ir.FunctionType(I32, [_VOIDP]), name)
     b = ir.IRBuilder(entry.append_basic_block("entry"))
-    objs = entry.args[:-1]
+    items = b.bitcast(b.gep(entry.args[0], [const(abi.tuple_items)]), _VOIDP.as_pointer())
+    objs = [b.load(b.gep(items, [const(k)]), align=8) for k in range(n_in + n_out + 1)]
+
+    def field(obj: ir.Value, offset: int, ty: ir.Type) -> ir.Value:
+        return b.load(b.bitcast(b.gep(obj, [const(offset)]), ty.as_pointer()), align=4)
+
     ok = ir.Constant(I1, 1)
-    need = 0x1 | 0x100   # NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED
+    need = ir.Constant(I32, 0x1 | 0x100)   # NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED
     for o in objs[:n_in]:
-        fp = b.bitcast(b.gep(o, [const(flags_offset)]), I32.as_pointer())
-        flags = b.load(fp, align=4)
-        ok = b.and_(ok, b.icmp_unsigned("==", b.and_(flags, ir.Constant(I32, need)),
-                                        ir.Constant(I32, need)))
+        flags = field(o, abi.flags, I32)
+        ok = b.and_(ok, b.icmp_unsigned("==", b.and_(flags, need), need))
     with b.if_then(b.not_(ok), likely=False):
         b.ret(ir.Constant(I32, LAYOUT))
-    args = []
-    for o, (v, _) in zip(objs, lw.buffers):
-        dp = b.bitcast(b.gep(o, [const(data_offset)]), _VOIDP.as_pointer())
-        args.append(b.bitcast(b.load(dp, align=8), mem_type(v.dtype).as_pointer()))
+    args = [b.bitcast(field(o, abi.data, _VOIDP), mem_type(v.dtype).as_pointer())
+            for o, (v, _) in zip(objs[:n_in + n_out], lw.buffers)]
+    status = b.bitcast(field(objs[-1], abi.data, _VOIDP), I64.as_pointer())
     offsets, total = [], 0
     for v in lw.plan.scratch:
         offsets.append(total)
@@ -337,20 +341,29 @@ def _build_entry(lw: Lowerer, name: str, data_offset: int, flags_offset: int) ->
         for v, off in zip(lw.plan.scratch, offsets):
             p = b.inttoptr(b.add(base, const(off)), mem_type(v.dtype).as_pointer())
             args.append(p)
-    status = b.bitcast(entry.args[-1], I64.as_pointer())
     rc = b.call(lw.fn, args + [status])
     if raw is not None:
         b.call(_libc(module, "free"), [raw])
     b.ret(rc)
 
 
-def build_module(fn: Function, data_offset: int, flags_offset: int,
-                 entry_name: str = "entry") -> tuple[ir.Module, Function]:
+class Abi:
+    """Byte offsets, in CPython objects, that the entry function reads: the items of a
+    tuple, and the `data` and `flags` fields of a NumPy array."""
+
+    def __init__(self, tuple_items: int, data: int, flags: int):
+        self.tuple_items = tuple_items
+        self.data = data
+        self.flags = flags
+
+
+def build_module(fn: Function, abi: Abi, entry_name: str = "entry"
+                 ) -> tuple[ir.Module, Function]:
     """Lower `fn` to an llvmlite module exporting `entry_name` (see the module docstring).
     Also returns the flat function (calls inlined) whose instruction numbers the status
     codes refer to.
 
-    Example: `module, flat = build_module(fn, 16, 64)`."""
+    Example: `module, flat = build_module(fn, Abi(24, 16, 64))`."""
     fn = inline_calls(fn)
     plan = make_plan(fn)
     module = ir.Module(name=fn.name)
@@ -359,7 +372,7 @@ def build_module(fn: Function, data_offset: int, flags_offset: int,
     module.data_layout = info["data_layout"]
     lw = Lowerer(plan, module)
     lw.run()
-    _build_entry(lw, entry_name, data_offset, flags_offset)
+    _build_entry(lw, entry_name, abi)
     return module, fn
 
 
