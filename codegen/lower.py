@@ -302,7 +302,7 @@ def _libc(module: ir.Module, name: str) -> ir.Function:
     return fn
 
 
-def _build_entry(lw: Lowerer, name: str, abi: "Abi") -> None:
+def _build_entry(lw: Lowerer, name: str, abi: Abi) -> None:
     """`entry(tuple)`: the tuple holds the input arrays, the output arrays and the status
     array. Checks input layout flags, reads data pointers, allocates the scratch arena and
     calls `body`."""
