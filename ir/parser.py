@@ -126,6 +126,15 @@ class _Parser:
             raise self.error(f"expected {want}, got {got}", tok)
         return self.next()
 
+    def string(self, text: str, tok: Token) -> str:
+        """The value of a double-quoted string literal (JSON escapes)."""
+        try:
+            s = json.loads(text)
+        except ValueError as e:
+            raise self.error(f"bad string literal {text}: {e}", tok) from None
+        assert isinstance(s, str)
+        return s
+
     # ---------------------------------------------------------------- module, function
 
     def parse_module(self) -> dict[str, Function]:
@@ -143,7 +152,7 @@ class _Parser:
         m = _LABEL.fullmatch(tok.text)
         assert m is not None  # the tokenizer only makes such tokens
         body, suffix = m.group(1), m.group(2) or ""
-        name = json.loads(body) if body.startswith('"') else body
+        name = self.string(body, tok) if body.startswith('"') else body
         return name, name + suffix, tok
 
     def function(self) -> tuple[str, Function]:
@@ -308,7 +317,7 @@ class _Parser:
         if tok.kind == "number":
             return _number(tok.text)
         if tok.kind == "string":
-            return json.loads(tok.text)
+            return self.string(tok.text, tok)
         if tok.kind == "func":
             self.pos -= 1
             _, key, _ = self.func_label()

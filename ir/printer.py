@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .core import DTYPE_NAMES, Function, Instr, TensorType, Value, params_equal
+from .prims import get_primitive
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _ARG_NAME = re.compile(r"arg[0-9]+\Z")
@@ -47,9 +48,9 @@ def value_names(fn: Function) -> dict[int, str]:
     names: dict[int, str] = {}
     for i, p in enumerate(fn.params):
         h = p.hint
-        ok = (h is not None and IDENTIFIER.match(h) is not None and counts[h] == 1
+        ok = (isinstance(h, str) and IDENTIFIER.match(h) is not None and counts[h] == 1
               and (_ARG_NAME.match(h) is None or h == f"arg{i}"))
-        names[id(p)] = "%" + (h if ok and h is not None else f"arg{i}")
+        names[id(p)] = "%" + (h if ok and isinstance(h, str) else f"arg{i}")
     n = 0
     for ins in fn.instrs:
         for o in ins.outs:
@@ -146,7 +147,6 @@ def format_param(v: Any, out_type: TensorType | None = None,
 
 
 def _param_order(ins: Instr) -> list[str]:
-    from .prims import get_primitive
     try:
         order = list(get_primitive(ins.prim).param_defaults)
     except KeyError:
@@ -170,7 +170,7 @@ def format_instr(ins: Instr, names: Mapping[int, str] | None = None,
         for v in list(ins.outs) + list(ins.inputs):
             if id(v) not in local:
                 h = getattr(v, "hint", None)
-                if h is not None and IDENTIFIER.match(h):
+                if isinstance(h, str) and IDENTIFIER.match(h):
                     local[id(v)] = "%" + h
                 else:
                     local[id(v)] = f"%v{unnamed}"

@@ -124,6 +124,7 @@ HEADER = "func @f(%x: f32[2]) -> f32[2] {\n"
     ("  %0 = neg(%x) : f17[2]\n  return %0\n}", 2, r"unknown dtype 'f17'"),
     ("  %0 = neg(%x) : f32[2] ?\n  return %0\n}", 2, r"unexpected character '\?'"),
     ("  %0 = test_call(%x) {fn=@g} : f32[2]\n  return %0\n}", 2, r"@g is not defined"),
+    ('  %0 = test_call(%x) {tag="\\q"} : f32[2]\n  return %0\n}', 2, r"bad string literal"),
 ])
 def test_errors_name_the_line(body: str, line: int, message: str) -> None:
     text = HEADER + body
