@@ -1,6 +1,6 @@
 """Hypothesis strategies for random, valid IR programs, and inputs to run them on.
 
-    from hypothesis import given
+    from hypothesis import given, strategies as st
     from tests.strategies import programs, random_inputs
 
     @given(programs(max_instrs=6), st.integers(0, 2**32 - 1))
@@ -24,7 +24,12 @@ Invariants of every drawn Function:
   `x * x + 0.5` and `exp`, `expm1`, `tan` and the exponent of `pow` see `tanh(x)`: no
   domain errors or poles (long chains of products may still overflow). Pair it with
   `allow=SMOOTH_PRIMS` for gradient checks (no kinks, no integer or boolean values in
-  between).
+  between);
+- `call` instructions call small random callees (nested at most twice, drawn with the
+  same options); leave `"call"` out of `allow` to get flat programs.
+
+Also here: `inputs(fn)`, a strategy of argument lists; `build_function(name, types, body)`,
+a Function from a Python body written with `bind`; `ALL_PRIMS`, `SMOOTH_PRIMS`.
 """
 from __future__ import annotations
 
