@@ -141,6 +141,8 @@ def test_other_shape_errors_name_the_shapes() -> None:
         tj.broadcast_to(tj.ones((3,)), (4,))
     with pytest.raises(ValueError, match="tensordot"):
         tj.tensordot(tj.ones((2, 3)), tj.ones((2, 3)), 1)
+    with pytest.raises(ValueError, match=r"tensordot.*3 axes.*\(2, 3\).*\(3, 2\)"):
+        tj.tensordot(tj.ones((2, 3)), tj.ones((3, 2)), 3)
     with pytest.raises(ValueError, match="same shape"):
         tj.nn.softmax_cross_entropy_with_logits(labels=tj.ones((2, 3)), logits=tj.ones((2, 4)))
     with pytest.raises(ValueError, match="negative"):
@@ -192,6 +194,18 @@ def test_unsupported_dtype_is_never_silently_converted() -> None:
         tj.constant(1.0, dtype=tj.float16)
     with pytest.raises(TypeError, match="float32, float64, int32, int64, bool"):
         tj.zeros((1,), np.float16)
+
+
+def test_constant_never_drops_a_fraction_silently() -> None:
+    """Regression: tj.constant([1.5], tj.int32) truncated to 1 (TensorFlow raises)."""
+    with pytest.raises(TypeError, match="1.5.*int32.*tj.cast"):
+        tj.constant([1.5, 2.0], tj.int32)
+    with pytest.raises(TypeError, match="int64"):
+        tj.fill([2], 2.5, tj.int64)
+    with pytest.raises(ValueError, match="non-finite"):
+        tj.constant([np.nan], tj.int32)
+    np.testing.assert_array_equal(tj.constant([1.0, -2.0], tj.int32).numpy(), [1, -2])
+    np.testing.assert_array_equal(tj.cast(tj.constant([1.5]), tj.int32).numpy(), [1])
 
 
 def test_non_float_ops_on_the_wrong_dtypes() -> None:

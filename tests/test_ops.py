@@ -534,6 +534,15 @@ def test_range(args: tuple[object, ...], kw: dict[str, object], want: np.ndarray
     check(tj.range(*args, **kw), want)
 
 
+def test_range_of_tensors_keeps_their_kind() -> None:
+    """Regression: tensor arguments went through float(), so tj.range(tj.constant(3)) gave
+    float32 values instead of TensorFlow's int32."""
+    check(tj.range(tj.constant(3)), np.arange(3, dtype=np.int32))
+    check(tj.range(tj.constant(1), tj.constant(7), 2), np.array([1, 3, 5], np.int32))
+    check(tj.range(tj.constant(1.5)), np.array([0.0, 1.0], np.float32))
+    check(tj.range(np.float32(2.0)), np.array([0.0, 1.0], np.float32))
+
+
 def test_creation_functions() -> None:
     check(tj.ones((2, 3)), np.ones((2, 3), np.float32))
     check(tj.zeros([0, 2]), np.zeros((0, 2), np.float32))

@@ -395,6 +395,49 @@ def test_nested_tapes_with_variables_and_persistent_outer() -> None:
     assert outer.gradient(y, v) is not None  # the outer tape saw the forward too
 
 
+def test_hessian_as_the_jacobian_of_a_gradient() -> None:
+    a = np.array([0.5, -1.0, 2.0])
+    x = tj.constant(a)
+    with tj.GradientTape() as outer:
+        outer.watch(x)
+        with tj.GradientTape() as inner:
+            inner.watch(x)
+            y = tj.reduce_sum(x ** 3) + x[0] * x[1] + tj.exp(x[2])
+        g = inner.gradient(y, x)
+    h = outer.jacobian(g, x)
+    want = np.diag(6 * a)
+    want[0, 1] = want[1, 0] = 1.0
+    want[2, 2] += np.exp(2.0)
+    np.testing.assert_allclose(val(h), want, rtol=1e-14)
+
+
+def test_batch_jacobian_of_a_gradient() -> None:
+    a = np.arange(6.0).reshape(2, 3)
+    x = tj.constant(a)
+    with tj.GradientTape() as outer:
+        outer.watch(x)
+        with tj.GradientTape() as inner:
+            inner.watch(x)
+            y = tj.reduce_sum(tj.sin(x))
+        g = inner.gradient(y, x)
+    bj = outer.batch_jacobian(g, x)
+    assert bj.shape == (2, 3, 3)
+    for b in range(2):
+        np.testing.assert_allclose(val(bj)[b], np.diag(-np.sin(a[b])), rtol=1e-14)
+
+
+def test_a_tape_can_be_entered_again_to_record_more() -> None:
+    x = tj.constant(2.0)
+    t = tj.GradientTape(persistent=True)
+    with t:
+        t.watch(x)
+        y = x * x
+    _ = y * 100.0  # not recorded
+    with t:
+        z = y * x
+    assert val(t.gradient(z, x)) == 12.0
+
+
 def test_the_same_tape_cannot_be_entered_twice() -> None:
     t = tj.GradientTape()
     with t:
@@ -538,6 +581,18 @@ def test_assign_does_not_change_values_a_tape_recorded() -> None:
     # z = r1^2 * r2 for the reads r1 = 2 (before) and r2 = 3 (after the assignment); the
     # gradient with respect to v sums over its reads: 2*r1*r2 + r1^2 = 12 + 4
     assert val(t.gradient(z, v)) == 16.0
+
+
+def test_assignment_is_not_differentiable() -> None:
+    x = tj.constant(2.0)
+    v = tj.Variable(0.0)
+    with tj.GradientTape(persistent=True) as t:
+        t.watch(x)
+        v.assign(x * 3.0)
+        y = v * x  # v is a fresh read (6.0), not 3 * x
+    assert val(y) == 12.0
+    assert val(t.gradient(y, x)) == 6.0
+    assert val(t.gradient(y, v)) == 2.0
 
 
 def test_reads_after_assign_are_seen_by_tapes() -> None:

@@ -61,6 +61,10 @@ def _array_of(value: Any, dtype: Any = None) -> np.ndarray:
         a = np.asarray(value)
         if a.dtype.kind == "f" and dt.kind in "iu" and a.size and not np.all(np.isfinite(a)):
             raise _user_error(ValueError(f"cannot convert non-finite values to {dt}"))
+        if a.dtype.kind == "f" and dt.kind in "iub" and a.size and np.any(a != np.trunc(a)):
+            raise _user_error(TypeError(
+                f"cannot convert {value!r} to {dt} without losing its fractional part; use "
+                "tj.cast to truncate"))
         return np.array(value, dtype=dt)
     a = np.array(value)
     if isinstance(value, (np.ndarray, np.generic)):
@@ -122,13 +126,13 @@ def _literal(a: np.ndarray) -> Tensor:
 def convert_to_tensor(value: Any, dtype: Any = None, dtype_hint: Any = None,
                       name: str | None = None) -> Tensor:
     """`value` as a Tensor (Tensors pass through; Variables are read)."""
-    from .variable import Variable
     if isinstance(value, Tensor):
         if dtype is not None and _dtype(dtype) != value.dtype:
             raise _user_error(DTypeError(
                 f"tensor of dtype {value.dtype} cannot be converted to {np.dtype(dtype)}; "
                 "use tj.cast"))
         return value
+    from .variable import Variable
     if isinstance(value, Variable):
         return value._read()
     if isinstance(value, (list, tuple)) and any(isinstance(v, TensorLike)
@@ -145,6 +149,9 @@ def convert_to_tensor(value: Any, dtype: Any = None, dtype_hint: Any = None,
 
 def _operands(name: str, *xs: Any) -> list[Tensor]:
     """Convert operands: tensors keep their dtype, Python scalars take it (weak typing)."""
+    if len(xs) == 2 and type(xs[0]) is Tensor and type(xs[1]) is Tensor and \
+            xs[0].dtype == xs[1].dtype:
+        return list(xs)  # the common case, kept cheap for eager code
     strong = None
     for x in xs:
         if isinstance(x, TensorLike):
@@ -226,7 +233,8 @@ def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None,
           name: str | None = None) -> Tensor:  # noqa: A001  (TensorFlow's name)
     if limit is None:
         start, limit = 0, start
-    vals = [float(v) if isinstance(v, TensorLike) else v for v in (start, limit, delta)]
+    vals = [np.asarray(v).item() if isinstance(v, (TensorLike, np.generic)) else v
+            for v in (start, limit, delta)]
     if dtype is None:
         dtype = float32 if any(isinstance(v, float) for v in vals) else int32
     if vals[2] == 0:
@@ -597,6 +605,9 @@ def matrix_transpose(a: Any, name: str | None = None) -> Tensor:
 def tensordot(a: Any, b: Any, axes: Any, name: str | None = None) -> Tensor:
     x, y = _operands("tensordot", a, b)
     if isinstance(axes, (int, np.integer)):
+        if not 0 <= axes <= min(x.ndim, y.ndim):
+            raise _user_error(ShapeError(f"tensordot: cannot contract {int(axes)} axes of "
+                                         f"shapes {x.shape} and {y.shape}"))
         ax_a = list(builtins_range(x.ndim - int(axes), x.ndim))
         ax_b = list(builtins_range(int(axes)))
     else:
