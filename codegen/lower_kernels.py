@@ -17,13 +17,14 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import numpy as np
 from llvmlite import ir
 
 from ..ir import Instr
 from .gemm import declare_gemm
-from .loops import I64, ZERO, const, for_range, linear_index, loop_nest
+from .loops import I64, const, for_range, linear_index, loop_nest
 from .lower import (
     F32,
     F64,
@@ -83,35 +84,33 @@ def _operand_shape(lw: Lowerer, x: object, shape: tuple[int, ...], reduced: froz
     return vshape, vshape[id(x)], {g for g, dims in enumerate(groups) if dims[0] in reduced}
 
 
-@kernel_rule("reduce_sum", "reduce_max", "reduce_min", "reduce_prod")
-def reduce(lw: Lowerer, ins: Instr) -> None:
+Element = Callable[[tuple[ir.Value, ...], ir.Value], ir.Value]
+
+
+def reduce_loops(lw: Lowerer, S: tuple[int, ...], A: set[int], element: Element,
+                 combine: Callable[[ir.Value, ir.Value], ir.Value], ident: ir.Value,
+                 acc_dt: np.dtype, dst: ir.Value, dst_dt: np.dtype,
+                 finish: Callable[[ir.Value], ir.Value] | None = None,
+                 blocked: bool = False) -> None:
+    """`dst[o] = finish(combine over the dimensions A of S of element(idx, o))`, where `o`
+    is the row-major offset of idx's kept dimensions. Loops run in memory order of S."""
     b = lw.b
-    prim = ins.prim
-    x, out = ins.inputs[0], ins.outs[0]
-    dt = x.dtype
-    vshape, S, A = _operand_shape(lw, x, x.shape, frozenset(ins.params["axes"]))
-    out_ptr = lw.ptr(out)
-    n_out = size_of(out.shape)
-    widen = prim == "reduce_sum" and dt == np.float32
-    acc_dt = np.dtype(np.float64) if widen else dt
-    ident = scalar_constant(_identity(prim, dt), acc_dt)
     r = len(S)
     K = [d for d in range(r) if d not in A]
     kshape = tuple(S[d] for d in K)
-
-    def element(idx: tuple[ir.Value, ...]) -> ir.Value:
-        v = lw.emitter(vshape).value(x, idx)
-        return b.fpext(v, F64) if widen else v
+    n_out = size_of(kshape)
+    fin = finish or (lambda v: v)
 
     def out_offset(idx: tuple[ir.Value, ...]) -> ir.Value:
         return linear_index(b, [idx[d] for d in K], kshape)
 
     if size_of(S) == 0:
-        _fill(lw, out_ptr, dt, n_out, scalar_constant(_identity(prim, dt), dt))
+        _fill(lw, dst, dst_dt, n_out, fin(ident))
         return
     if not A:
         with loop_nest(b, S) as idx:
-            lw.store_at(out_ptr, dt, linear_index(b, idx, S), lw.emitter(vshape).value(x, idx))
+            o = linear_index(b, idx, S)
+            lw.store_at(dst, dst_dt, o, fin(element(idx, o)))
         return
     t0 = r
     while t0 > 0 and (t0 - 1) in A:
@@ -119,15 +118,14 @@ def reduce(lw: Lowerer, ins: Instr) -> None:
     P, T = S[:t0], S[t0:]
     acc = lw.alloca(reg_type(acc_dt))
 
-    def inner(pidx: tuple[ir.Value, ...]) -> ir.Value:
-        """Reduce the trailing reduced dimensions T at prefix index pidx."""
+    def inner(pidx: tuple[ir.Value, ...], o: ir.Value) -> ir.Value:
+        """Combine over the trailing reduced dimensions T at prefix index pidx."""
         b.store(ident, acc)
-        blocked = prim == "reduce_sum" and dt == np.float64 and T[-1] > SUM_BLOCK
         with contextlib.ExitStack() as stack:
-            tidx = list(stack.enter_context(loop_nest(b, T[:-1], "t")))
-            if blocked:
-                # Block the innermost dimension: each block sums with vector accumulators
-                # from zero, then adds to the running total.
+            tidx = tuple(stack.enter_context(loop_nest(b, T[:-1], "t")))
+            if blocked and T[-1] > SUM_BLOCK:
+                # Each block of the innermost dimension is combined from the identity
+                # (with vector accumulators), then into the running total.
                 n = T[-1]
                 blk = stack.enter_context(for_range(b, -(-n // SUM_BLOCK), name="blk"))
                 part = lw.alloca(reg_type(acc_dt), "part")
@@ -136,37 +134,57 @@ def reduce(lw: Lowerer, ins: Instr) -> None:
                 hi = b.add(lo, const(SUM_BLOCK))
                 hi = b.select(b.icmp_signed("<", hi, const(n)), hi, const(n))
                 with for_range(b, hi, lo, name="j") as j:
-                    b.store(_combine(b, prim, b.load(part), element(tuple(pidx) + tuple(tidx)
-                                                                     + (j,))), part)
-                b.store(_combine(b, prim, b.load(acc), b.load(part)), acc)
+                    b.store(combine(b.load(part), element(pidx + tidx + (j,), o)), part)
+                b.store(combine(b.load(acc), b.load(part)), acc)
             else:
                 (j,) = stack.enter_context(loop_nest(b, T[-1:], "j"))
-                b.store(_combine(b, prim, b.load(acc), element(tuple(pidx) + tuple(tidx)
-                                                                + (j,))), acc)
+                b.store(combine(b.load(acc), element(pidx + tidx + (j,), o)), acc)
         return b.load(acc)
 
     if T and not any(d in A for d in range(t0)):
         with loop_nest(b, P, "p") as pidx:
-            total = inner(pidx)
-            lw.store_at(out_ptr, dt, out_offset(pidx),
-                        b.fptrunc(total, F32) if widen else total)
+            o = out_offset(pidx)
+            lw.store_at(dst, dst_dt, o, fin(inner(pidx, o)))
         return
-    # Some reduced dimension is outside the trailing block: accumulate into a buffer over
-    # the output, in memory order.
-    buf = lw.malloc(n_out * 8, F64) if widen else out_ptr
+    # A reduced dimension lies outside the trailing block: accumulate into a buffer over
+    # the output, in memory order (vectorizing across the kept inner dimensions).
+    direct = finish is None and acc_dt == dst_dt
+    buf = dst if direct else lw.malloc(n_out * acc_dt.itemsize, mem_type(acc_dt))
     _fill(lw, buf, acc_dt, n_out, ident)
     with loop_nest(b, P if T else S, "p") as pidx:
-        v = inner(pidx) if T else element(pidx)
         o = out_offset(pidx)
-        lw.store_at(buf, acc_dt, o, _combine(b, prim, lw.load_at(buf, acc_dt, o), v))
-    if widen:
-        with loop_nest(b, (n_out,), "cvt") as (i,):
-            lw.store_at(out_ptr, dt, i, b.fptrunc(lw.load_at(buf, acc_dt, i), F32))
+        v = inner(pidx, o) if T else element(pidx, o)
+        lw.store_at(buf, acc_dt, o, combine(lw.load_at(buf, acc_dt, o), v))
+    if not direct:
+        with loop_nest(b, (n_out,), "fin") as (i,):
+            lw.store_at(dst, dst_dt, i, fin(lw.load_at(buf, acc_dt, i)))
         lw.free(buf)
+
+
+@kernel_rule("reduce_sum", "reduce_max", "reduce_min", "reduce_prod")
+def reduce(lw: Lowerer, ins: Instr) -> None:
+    b = lw.b
+    prim = ins.prim
+    x, out = ins.inputs[0], ins.outs[0]
+    dt = x.dtype
+    vshape, S, A = _operand_shape(lw, x, x.shape, frozenset(ins.params["axes"]))
+    widen = prim == "reduce_sum" and dt == np.float32
+    acc_dt = np.dtype(np.float64) if widen else dt
+
+    def element(idx: tuple[ir.Value, ...], o: ir.Value) -> ir.Value:
+        v = lw.emitter(vshape).value(x, idx)
+        return b.fpext(v, F64) if widen else v
+
+    reduce_loops(lw, S, A, element, lambda a, v: _combine(b, prim, a, v),
+                 scalar_constant(_identity(prim, dt), acc_dt), acc_dt, lw.ptr(out), dt,
+                 (lambda v: b.fptrunc(v, F32)) if widen else None,
+                 blocked=prim == "reduce_sum" and dt == np.float64)
 
 
 @kernel_rule("argmax", "argmin")
 def argextreme(lw: Lowerer, ins: Instr) -> None:
+    """Two vectorizable passes: the extreme m of each row, then the smallest j with
+    x[j] == m or x[j] NaN (a row holds a NaN exactly when m is NaN)."""
     b = lw.b
     x, out = ins.inputs[0], ins.outs[0]
     axis = ins.params["axis"]
@@ -177,32 +195,28 @@ def argextreme(lw: Lowerer, ins: Instr) -> None:
         return
     vshape, S, A = _operand_shape(lw, x, x.shape, frozenset({axis}))
     (a,) = A
-    pre, n, post = S[:a], S[a], S[a + 1:]
-    kshape = pre + post
+    n = S[a]
+    kind = "reduce_max" if ins.prim == "argmax" else "reduce_min"
     best = lw.malloc(n_out * x.dtype.itemsize, mem_type(x.dtype))
-    bi = lw.ptr(out)
-    is_float = x.dtype.kind == "f"
-    with loop_nest(b, kshape, "init") as k:
-        o = linear_index(b, k, kshape)
-        v = lw.emitter(vshape).value(x, k[:a] + (ZERO,) + k[a:])
-        lw.store_at(best, x.dtype, o, v)
-        lw.store_at(bi, odt, o, scalar_constant(0, odt))
-    op = ">" if ins.prim == "argmax" else "<"
-    with contextlib.ExitStack() as stack:
-        p = stack.enter_context(loop_nest(b, pre, "pre"))
-        j = stack.enter_context(for_range(b, n, 1, name="j"))
-        q = stack.enter_context(loop_nest(b, post, "post"))
-        o = linear_index(b, p + q, kshape)
-        v = lw.emitter(vshape).value(x, p + (j,) + q)
-        cur = lw.load_at(best, x.dtype, o)
-        if is_float:
-            take = b.or_(b.fcmp_ordered(op, v, cur),
-                         b.and_(b.fcmp_unordered("uno", v, v), b.fcmp_ordered("ord", cur, cur)))
+
+    def value(idx: tuple[ir.Value, ...], o: ir.Value) -> ir.Value:
+        return lw.emitter(vshape).value(x, idx)
+
+    reduce_loops(lw, S, A, value, lambda acc, v: _combine(b, kind, acc, v),
+                 scalar_constant(_identity(kind, x.dtype), x.dtype), x.dtype, best, x.dtype)
+
+    def first(idx: tuple[ir.Value, ...], o: ir.Value) -> ir.Value:
+        v = value(idx, o)
+        m = lw.load_at(best, x.dtype, o)
+        if x.dtype.kind == "f":
+            hit = b.or_(b.fcmp_ordered("==", v, m), b.fcmp_unordered("uno", v, v))
         else:
-            take = b.icmp_signed(op, v, cur)
-        lw.store_at(best, x.dtype, o, b.select(take, v, cur))
-        jj = j if odt == np.int64 else b.trunc(j, I32)
-        lw.store_at(bi, odt, o, b.select(take, jj, lw.load_at(bi, odt, o)))
+            hit = b.icmp_signed("==", v, m)
+        return b.select(hit, idx[a], const(n))
+
+    i64 = np.dtype(np.int64)
+    reduce_loops(lw, S, A, first, lambda acc, v: overloaded(b, "llvm.smin", acc, v), const(n),
+                 i64, lw.ptr(out), odt, None if odt == i64 else (lambda v: b.trunc(v, I32)))
     lw.free(best)
 
 
