@@ -1,7 +1,9 @@
 """tracejit.ir: the SSA IR, its primitives, printer/parser, verifier, reference
-interpreter, autodiff and passes. Imports only NumPy (never codegen or the user API)."""
+interpreter, autodiff, batching (`vmap`) and passes. Imports only NumPy (never codegen or
+the user API)."""
 from __future__ import annotations
 
+from .batching import vmap
 from .core import (DTYPES, Builder, Function, Instr, Interpreter, TensorType, Value, bind,
                    current_interpreter, interpreting, set_default_interpreter)
 from .errors import DTypeError, IRError, ShapeError
@@ -10,4 +12,4 @@ from .prims import Primitive, all_primitives, get_primitive
 __all__ = ["DTYPES", "Builder", "Function", "Instr", "Interpreter", "TensorType", "Value",
            "bind", "current_interpreter", "interpreting", "set_default_interpreter",
            "DTypeError", "IRError", "ShapeError", "Primitive", "all_primitives",
-           "get_primitive"]
+           "get_primitive", "vmap"]

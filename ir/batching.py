@@ -1,0 +1,408 @@
+"""Batching: `vmap(fn, batched, size)` adds a leading batch axis to a Function (JAX's `vmap`,
+TensorFlow's `pfor`), so that a Jacobian is one batched backward pass instead of one pass
+per output.
+
+`vmap` interprets `fn` instruction by instruction inside a `Builder`. Each value of `fn`
+becomes a pair (value, batched): a batched value has the batch axis first, of length `size`,
+then the original shape; an unbatched value keeps the original type and stands for the same
+array in every batch element. An instruction without batched operands is emitted as it is;
+otherwise its primitive's batching rule in `RULES` emits the batched form.
+
+Invariants:
+- `RULES` has one rule per registered primitive, all with one signature:
+  `rule(xs, bat, bsize, **params) -> (outs, outs_batched)`, where `xs` are the operands,
+  `bat[i]` says whether `xs[i]` has a batch axis and `bsize` is the batch size (not called
+  `size`: that is a parameter of `scatter_add`). `vmap` calls a rule only for instructions
+  with a batched operand; the rules of nullary primitives simply bind.
+- Rules build their results with `bind` only, so a batched Function is made of ordinary
+  primitives again: it verifies, differentiates and lowers like any other Function.
+- The batch axis is always axis 0 of a batched value. `batch_values` checks every rule's
+  output types against this.
+- Unbatched values stay unbatched as long as possible: a rule materializes the batch axis
+  of an unbatched operand only where the primitive cannot broadcast it (`concat`, and
+  `scatter_add` updates with batched indices); `vmap` broadcasts results that depend on no
+  batched parameter, and nothing else.
+- The instructions emitted per instruction of `fn` do not depend on `size`, so a batched
+  backward pass has the same length for 10 or 1000 seeds; a product of a batched operand
+  with an unbatched matrix stays one matrix product (the batch folds into rows or columns).
+- Data-dependent indices keep their bounds check: an index outside [0, n) in any batch
+  element still raises IndexError in the batched Function.
+
+Example::
+
+    fb = vmap(f, [True, False], 5)        # f: (f64[3], f64[3]) -> f64[]
+    evaluate(fb, [xs, y])[0][b] == evaluate(f, [xs[b], y])[0]     # xs: f64[5,3]
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import ops
+from .core import Builder, Function, TensorType, bind, interpreting
+from .errors import IRError
+from .prims import all_primitives
+from .prims.elementwise import broadcast_shapes
+
+__all__ = ["RULES", "batch_values", "batched_callee", "missing_rules", "vmap"]
+
+#: A rule's operands (Values, or whatever `bind` accepts in the current context).
+Xs = list[Any]
+#: What a rule returns: its outputs, and for each whether it has a batch axis.
+Out = tuple[list[Any], list[bool]]
+Rule = Callable[..., Out]
+
+#: Batching rules, keyed by primitive name.
+RULES: dict[str, Rule] = {}
+
+
+# --------------------------------------------------------------------------- the transform
+
+
+def vmap(fn: Function, batched: Sequence[bool], size: int, *, name: str | None = None
+         ) -> Function:
+    """A Function computing `fn` for `size` batch elements at once.
+
+    Parameter i gets type `(size,) + fn.params[i].shape` if `batched[i]`, else keeps its
+    type; every result gets a leading axis of `size` (a result that depends on no batched
+    parameter is broadcast to it). For every b, `vmap(fn, ...)(*args)[k][b]` equals
+    `fn(*args_b)[k]`, where `args_b` takes each batched argument at `[b]`.
+    Example: `vmap(grad.fn, [False] * len(grad.residuals) + [True], n)` runs a backward pass
+    for n seeds at once (the rows of a Jacobian for identity seeds)."""
+    flags = [bool(x) for x in batched]
+    if len(flags) != len(fn.params):
+        raise IRError(f"vmap of @{fn.name}: {len(flags)} batched flags for "
+                      f"{len(fn.params)} parameters")
+    if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 0:
+        raise IRError(f"vmap of @{fn.name}: the batch size must be an int >= 0, got {size!r}")
+    size = int(size)
+    b = Builder(name or f"{fn.name}_vmap")
+    args = [b.param(_batched_type(p.type, size) if bt else p.type, p.hint)
+            for p, bt in zip(fn.params, flags)]
+    with interpreting(b):
+        outs = batch_values(fn, args, flags, size)
+        results = [_bcast(v, bt, size) for v, bt in outs]
+    return b.build(results)
+
+
+def batch_values(fn: Function, args: Sequence[Any], batched: Sequence[bool], size: int
+                 ) -> list[tuple[Any, bool]]:
+    """Emit the batched body of `fn` in the current context: `args[i]` stands for parameter
+    i, with a leading batch axis of `size` if `batched[i]`. Returns (value, batched) for
+    each result of `fn`; unbatched results are left unbroadcast."""
+    env: dict[int, tuple[Any, bool]] = {
+        id(p): (a, bool(bt)) for p, a, bt in zip(fn.params, args, batched)}
+    for ins in fn.instrs:
+        xs = [env[id(x)][0] for x in ins.inputs]
+        bat = [env[id(x)][1] for x in ins.inputs]
+        if any(bat):
+            rule = RULES.get(ins.prim)
+            if rule is None:
+                raise IRError(f"primitive {ins.prim} has no batching rule")
+            outs, out_bat = rule(xs, bat, size, **ins.params)
+        else:
+            out = bind(ins.prim, *xs, **ins.params)
+            outs = list(out) if len(ins.outs) != 1 else [out]
+            out_bat = [False] * len(outs)
+        if len(outs) != len(ins.outs) or len(out_bat) != len(ins.outs):
+            raise IRError(f"the batching rule of {ins.prim} gave {len(outs)} results for "
+                          f"{len(ins.outs)} outputs")
+        for o, v, bt in zip(ins.outs, outs, out_bat):
+            want = _batched_type(o.type, size) if bt else o.type
+            got = TensorType(np.shape(v), v.dtype)
+            if got != want:
+                raise IRError(f"the batching rule of {ins.prim} gave {got}, expected {want} "
+                              f"(batched={bt}) for {ins!r}")
+            env[id(o)] = (v, bool(bt))
+    return [env[id(r)] for r in fn.results]
+
+
+_CALLEES: dict[tuple[int, tuple[bool, ...], int], tuple[Function, Function, list[bool]]] = {}
+
+
+def batched_callee(fn: Function, batched: Sequence[bool], size: int
+                   ) -> tuple[Function, list[bool]]:
+    """`fn` batched over the parameters flagged in `batched`, with the results that depend
+    on none of them left unbatched; the flags say which results have a batch axis. Cached
+    per (callee, flags, size), so batching many calls of one callee builds it once."""
+    key = (id(fn), tuple(bool(x) for x in batched), int(size))
+    hit = _CALLEES.get(key)
+    if hit is not None and hit[0] is fn:
+        return hit[1], list(hit[2])
+    b = Builder(f"{fn.name}_vmap")
+    args = [b.param(_batched_type(p.type, size) if bt else p.type, p.hint)
+            for p, bt in zip(fn.params, key[1])]
+    with interpreting(b):
+        outs = batch_values(fn, args, key[1], size)
+    callee = b.build([v for v, _ in outs])
+    flags = [bt for _, bt in outs]
+    if len(_CALLEES) > 4096:
+        _CALLEES.clear()
+    _CALLEES[key] = (fn, callee, flags)
+    return callee, list(flags)
+
+
+def missing_rules() -> list[str]:
+    """Registered primitives without a batching rule (a test keeps this empty)."""
+    return sorted(set(all_primitives()) - set(RULES))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _batched_type(t: TensorType, size: int) -> TensorType:
+    return TensorType((size,) + t.shape, t.dtype)
+
+
+def _bcast(x: Any, bt: bool, bsize: int) -> Any:
+    """`x` with a batch axis: broadcast (materialized) if it has none."""
+    return x if bt else ops.broadcast_to(x, (bsize,) + tuple(x.shape))
+
+
+def _elem_shape(x: Any, bt: bool) -> tuple[int, ...]:
+    """The shape of one batch element of `x`."""
+    return tuple(x.shape)[1:] if bt else tuple(x.shape)
+
+
+def _lift_rank(x: Any, rank: int) -> Any:
+    """A batched `(B,) + xs` reshaped to `(B,) + (1,) * (rank - len(xs)) + xs`, so that
+    NumPy broadcasting lines its element axes up with those of a rank-`rank` result."""
+    shape = tuple(x.shape)
+    return ops.reshape(x, shape[:1] + (1,) * (rank - len(shape) + 1) + shape[1:])
+
+
+def _move_to_front(x: Any, axis: int) -> Any:
+    return ops.transpose(x, (axis,) + tuple(i for i in range(x.ndim) if i != axis))
+
+
+def _offset_indices(idx: Any, n: int, bsize: int) -> Any:
+    """Batched indices `(B,) + s` into an axis of length n, as indices into the flattened
+    `(B * n)` axis: `idx[b] + b * n`. An index outside [0, n) is sent outside [0, B * n)
+    (a negative one is kept, one >= n is shifted by (B - 1) * n), so the bounds check of
+    the batched gather/scatter still raises instead of reaching another batch element."""
+    if bsize * n >= 2**31 - 1 and idx.dtype != np.dtype(np.int64):
+        idx = ops.convert(idx, np.int64)
+    dt = idx.dtype
+    rows = ops.reshape(ops.iota((bsize,), 0, dt), (bsize,) + (1,) * (idx.ndim - 1))
+    good = ops.mul(rows, ops.const(n, dt))
+    neg = bind("lt", idx, ops.const(0, dt))
+    in_range = bind("logical_and", bind("logical_not", neg), bind("lt", idx, ops.const(n, dt)))
+    bad = ops.select(neg, ops.const(0, dt), ops.const((bsize - 1) * n, dt))
+    return ops.add(idx, ops.select(in_range, good, bad))
+
+
+def _register(*names: str) -> Callable[[Rule], Rule]:
+    def deco(rule: Rule) -> Rule:
+        for n in names:
+            RULES[n] = rule
+        return rule
+    return deco
+
+
+# --------------------------------------------------------------------------- elementwise
+# A unary op maps the batch axis through. An n-ary op (arithmetic, comparisons, select)
+# broadcasts as NumPy does, so unbatched operands need nothing and only batched operands
+# of lower element rank are reshaped (`_lift_rank`).
+
+ELEMENTWISE_UNARY = ("neg", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh",
+                     "sqrt", "abs", "sign", "floor", "logistic", "softplus", "relu",
+                     "logical_not", "convert", "identity", "stop_gradient")
+ELEMENTWISE_NARY = ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "floordiv",
+                    "mod", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
+                    "select")
+
+
+def _unary(prim: str) -> Rule:
+    def rule(xs: Xs, bat: list[bool], bsize: int, **params: Any) -> Out:
+        return [bind(prim, xs[0], **params)], [True]
+    return rule
+
+
+def _nary(prim: str) -> Rule:
+    def rule(xs: Xs, bat: list[bool], bsize: int, **params: Any) -> Out:
+        rank = len(broadcast_shapes(*[_elem_shape(x, bt) for x, bt in zip(xs, bat)]))
+        lifted = [_lift_rank(x, rank) if bt else x for x, bt in zip(xs, bat)]
+        return [bind(prim, *lifted, **params)], [True]
+    return rule
+
+
+for _name in ELEMENTWISE_UNARY:
+    RULES[_name] = _unary(_name)
+for _name in ELEMENTWISE_NARY:
+    RULES[_name] = _nary(_name)
+
+# --------------------------------------------------------------------------- reductions
+# Axes shift by one; the batch axis is never reduced.
+
+
+def _reduce(prim: str) -> Rule:
+    def rule(xs: Xs, bat: list[bool], bsize: int, *, axes: tuple[int, ...], keepdims: bool
+             ) -> Out:
+        return [bind(prim, xs[0], axes=tuple(a + 1 for a in axes), keepdims=keepdims)], [True]
+    return rule
+
+
+def _arg_reduce(prim: str) -> Rule:
+    def rule(xs: Xs, bat: list[bool], bsize: int, *, axis: int, dtype: Any) -> Out:
+        return [bind(prim, xs[0], axis=axis + 1, dtype=dtype)], [True]
+    return rule
+
+
+for _name in ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod"):
+    RULES[_name] = _reduce(_name)
+for _name in ("argmax", "argmin"):
+    RULES[_name] = _arg_reduce(_name)
+
+# --------------------------------------------------------------------------- shape
+
+
+def _nullary(prim: str) -> Rule:
+    # No operands, so never batched: the same value in every batch element.
+    def rule(xs: Xs, bat: list[bool], bsize: int, **params: Any) -> Out:
+        return [bind(prim, **params)], [False]
+    return rule
+
+
+RULES["constant"] = _nullary("constant")
+RULES["iota"] = _nullary("iota")
+
+
+@_register("reshape")
+def _reshape_rule(xs: Xs, bat: list[bool], bsize: int, *, shape: tuple[int, ...]) -> Out:
+    return [bind("reshape", xs[0], shape=(bsize,) + tuple(shape))], [True]
+
+
+@_register("broadcast_to")
+def _broadcast_rule(xs: Xs, bat: list[bool], bsize: int, *, shape: tuple[int, ...]) -> Out:
+    x = _lift_rank(xs[0], len(shape))
+    return [bind("broadcast_to", x, shape=(bsize,) + tuple(shape))], [True]
+
+
+@_register("transpose")
+def _transpose_rule(xs: Xs, bat: list[bool], bsize: int, *, perm: tuple[int, ...]) -> Out:
+    return [bind("transpose", xs[0], perm=(0,) + tuple(p + 1 for p in perm))], [True]
+
+
+@_register("concat")
+def _concat_rule(xs: Xs, bat: list[bool], bsize: int, *, axis: int) -> Out:
+    parts = [_bcast(x, bt, bsize) for x, bt in zip(xs, bat)]
+    return [bind("concat", *parts, axis=axis + 1)], [True]
+
+
+@_register("slice")
+def _slice_rule(xs: Xs, bat: list[bool], bsize: int, *, starts: tuple[int, ...],
+                limits: tuple[int, ...], strides: tuple[int, ...]) -> Out:
+    return [bind("slice", xs[0], starts=(0,) + tuple(starts), limits=(bsize,) + tuple(limits),
+                 strides=(1,) + tuple(strides))], [True]
+
+
+@_register("pad")
+def _pad_rule(xs: Xs, bat: list[bool], bsize: int, *, lo: tuple[int, ...],
+              hi: tuple[int, ...], interior: tuple[int, ...]) -> Out:
+    return [bind("pad", xs[0], lo=(0,) + tuple(lo), hi=(0,) + tuple(hi),
+                 interior=(0,) + tuple(interior))], [True]
+
+
+@_register("rev")
+def _rev_rule(xs: Xs, bat: list[bool], bsize: int, *, axes: tuple[int, ...]) -> Out:
+    return [bind("rev", xs[0], axes=tuple(a + 1 for a in axes))], [True]
+
+# --------------------------------------------------------------------------- indexing
+
+
+@_register("gather")
+def _gather_rule(xs: Xs, bat: list[bool], bsize: int, *, axis: int) -> Out:
+    x, idx = xs
+    if not bat[1]:
+        return [bind("gather", x, idx, axis=axis + 1)], [True]
+    if not bat[0]:
+        # x.shape[:axis] + (B,) + s + x.shape[axis+1:]: move the batch axis to the front.
+        return [_move_to_front(bind("gather", x, idx, axis=axis), axis)], [True]
+    # Both batched: flatten (B, n) into one axis of B * n and offset row b's indices by b * n.
+    n = x.shape[axis + 1]
+    pre, post = tuple(x.shape[1:axis + 1]), tuple(x.shape[axis + 2:])
+    perm = (0, axis + 1) + tuple(range(1, axis + 1)) + tuple(range(axis + 2, x.ndim))
+    flat = ops.reshape(ops.transpose(x, perm), (bsize * n,) + pre + post)
+    got = bind("gather", flat, _offset_indices(idx, n, bsize), axis=0)
+    # got: (B,) + s + pre + post  ->  (B,) + pre + s + post
+    k, p = idx.ndim - 1, len(pre)
+    back = ((0,) + tuple(range(1 + k, 1 + k + p)) + tuple(range(1, 1 + k))
+            + tuple(range(1 + k + p, got.ndim)))
+    return [ops.transpose(got, back)], [True]
+
+
+@_register("scatter_add")
+def _scatter_add_rule(xs: Xs, bat: list[bool], bsize: int, *, axis: int, size: int) -> Out:
+    g, idx = xs
+    if not bat[1]:
+        return [bind("scatter_add", g, idx, axis=axis + 1, size=size)], [True]
+    # Batched indices send each row's updates to their own places, so the updates need a
+    # batch axis too; (B, size) is flattened into one axis of B * size with offset indices.
+    g = _bcast(g, bat[0], bsize)
+    k = idx.ndim - 1
+    pre, post = tuple(g.shape[1:axis + 1]), tuple(g.shape[axis + 1 + k:])
+    perm = ((0,) + tuple(range(axis + 1, axis + 1 + k)) + tuple(range(1, axis + 1))
+            + tuple(range(axis + 1 + k, g.ndim)))
+    moved = ops.transpose(g, perm)  # (B,) + s + pre + post
+    out = bind("scatter_add", moved, _offset_indices(idx, size, bsize), axis=0,
+               size=bsize * size)
+    out = ops.reshape(out, (bsize, size) + pre + post)
+    p = len(pre)
+    back = (0,) + tuple(range(2, 2 + p)) + (1,) + tuple(range(2 + p, out.ndim))
+    return [ops.transpose(out, back)], [True]
+
+
+@_register("one_hot")
+def _one_hot_rule(xs: Xs, bat: list[bool], bsize: int, **params: Any) -> Out:
+    return [bind("one_hot", xs[0], **params)], [True]
+
+# --------------------------------------------------------------------------- linear algebra
+
+
+@_register("matmul")
+def _matmul_rule(xs: Xs, bat: list[bool], bsize: int, *, transpose_a: bool,
+                 transpose_b: bool) -> Out:
+    a, b = xs
+    # With one operand a plain unbatched matrix, the whole batch is ONE matrix product (one
+    # BLAS call, not B small ones): the batched operand's leading axes fold into its rows
+    # (left operand) or its columns (right operand). This is the common case of a
+    # Jacobian: seeds times the weights of a layer, or the weights' transpose times seeds.
+    if bat[0] and not bat[1] and b.ndim == 2:
+        # (L..., m, k) @ (k, n) = (L * m, k) @ (k, n), reshaped.
+        lead, m, k = tuple(a.shape[:-2]), *a.shape[-2:]
+        if transpose_a:
+            a = ops.transpose(a, tuple(range(a.ndim - 2)) + (a.ndim - 1, a.ndim - 2))
+            m, k = k, m
+        rows = int(np.prod(lead, dtype=np.int64)) * m
+        out = bind("matmul", ops.reshape(a, (rows, k)), b, transpose_a=False,
+                   transpose_b=transpose_b)
+        return [ops.reshape(out, lead + (m, out.shape[-1]))], [True]
+    if bat[1] and not bat[0] and a.ndim == 2:
+        # (m, k) @ (L..., k, n): the L matrices side by side as one (k, L * n) matrix.
+        lead = tuple(b.shape[:-2])
+        k, n = (b.shape[-1], b.shape[-2]) if transpose_b else (b.shape[-2], b.shape[-1])
+        count = int(np.prod(lead, dtype=np.int64))
+        b3 = ops.reshape(b, (count,) + tuple(b.shape[-2:]))
+        cols = ops.reshape(ops.transpose(b3, (2, 0, 1) if transpose_b else (1, 0, 2)),
+                           (k, count * n))
+        out = bind("matmul", a, cols, transpose_a=transpose_a, transpose_b=False)
+        m = out.shape[0]
+        out = ops.transpose(ops.reshape(out, (m, count, n)), (1, 0, 2))
+        return [ops.reshape(out, lead + (m, n))], [True]
+    # Otherwise the batch axis is one more matmul batch axis, which broadcasts.
+    sa, sb = _elem_shape(a, bat[0]), _elem_shape(b, bat[1])
+    rank = len(broadcast_shapes(sa[:-2], sb[:-2])) + 2
+    a = _lift_rank(a, rank) if bat[0] else a
+    b = _lift_rank(b, rank) if bat[1] else b
+    return [bind("matmul", a, b, transpose_a=transpose_a, transpose_b=transpose_b)], [True]
+
+# --------------------------------------------------------------------------- call
+
+
+@_register("call")
+def _call_rule(xs: Xs, bat: list[bool], bsize: int, *, fn: Function) -> Out:
+    callee, out_bat = batched_callee(fn, bat, bsize)
+    out = bind("call", *xs, fn=callee)
+    return (list(out) if isinstance(out, tuple) else [out]), out_bat
