@@ -20,12 +20,15 @@ class NumpyInterpreter(Interpreter):
 
     def apply(self, prim: Primitive, args: Sequence[Any], params: dict[str, Any]) -> Any:
         arrays = [np.asarray(a) for a in args]
-        prim.infer([_type(a) for a in arrays], params)  # same checks as traced code
+        types = prim.infer([_type(a) for a in arrays], params)  # same checks as traced code
         with np.errstate(all="ignore"):
             out = prim.impl(*arrays, **params)
-        if prim.n_outs(params) == 1:
-            return np.asarray(out)
-        return tuple(np.asarray(o) for o in out)
+        outs = [np.asarray(out)] if prim.n_outs(params) == 1 else [np.asarray(o) for o in out]
+        for t, o in zip(types, outs):
+            if o.shape != t.shape or o.dtype != t.dtype:
+                raise IRError(f"{prim.name}: the reference implementation gave "
+                              f"{o.dtype}{list(o.shape)} where the shape rule says {t}")
+        return outs[0] if len(outs) == 1 else tuple(outs)
 
 
 def _type(a: np.ndarray) -> Any:
