@@ -38,14 +38,12 @@ def test_broadcast_mismatch_names_both_shapes_and_the_user_line() -> None:
 
 def test_shape_error_inside_a_user_function_points_at_that_function() -> None:
     def model(x: tj.Tensor, w: tj.Tensor) -> tj.Tensor:
-        global _model_line
-        _model_line = line()
         return tj.multiply(x, w)
 
     with pytest.raises(ValueError) as e:
         model(tj.ones((5, 2)), tj.ones((3,)))
     assert "(5, 2)" in str(e.value) and "(3,)" in str(e.value)
-    assert_points_here(e, _model_line)
+    assert_points_here(e, model.__code__.co_firstlineno + 1)
     assert "tj.multiply(x, w)" in str(e.value)  # the source text is quoted
 
 
@@ -70,7 +68,6 @@ def test_shape_error_on_a_tape_and_with_operators() -> None:
 def test_bad_axes(call: object) -> None:
     x = tj.ones((2, 3))
     with pytest.raises(ValueError) as e:
-        n = line()
         call(x)  # type: ignore[operator]
     msg = str(e.value)
     assert "axis" in msg and "range" in msg, msg

@@ -8,7 +8,8 @@ the gradient of the gradient exactly as a user would take it.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
