@@ -281,3 +281,25 @@ def test_newton_example_converges() -> None:
     import newton
     x = newton.newton_cg(np.zeros(4), verbose=False)
     np.testing.assert_allclose(x, np.ones(4), atol=1e-8)
+
+
+def test_traced_jacobian_size_does_not_grow_with_outputs() -> None:
+    def hess(x):
+        with tj.GradientTape() as t2:
+            t2.watch(x)
+            with tj.GradientTape() as t1:
+                t1.watch(x)
+                y = tj.reduce_sum(x ** 3 * tj.sin(x))
+            g = t1.gradient(y, x)
+        return t2.jacobian(g, x)
+    sizes = []
+    for n in (10, 1000):
+        x = np.linspace(0.1, 1.0, n)
+        low = tj.compile(hess).lower(x)
+        sizes.append(len(low.concrete.trace_fn.instrs))
+        if n == 10:
+            xs = x
+            want = np.diag(6 * xs * np.sin(xs) + 6 * xs**2 * np.cos(xs) - xs**3 * np.sin(xs))
+            np.testing.assert_allclose(tj.compile(hess)(x).numpy(), want, rtol=1e-10,
+                                       atol=1e-12)
+    assert sizes[0] == sizes[1]

@@ -202,40 +202,36 @@ class GradientTape:
 
     def jacobian(self, target: Any, sources: Any, unconnected_gradients: Any = "none",
                  parallel_iterations: Any = None, experimental_use_pfor: bool = True) -> Any:
-        """d target[i...] / d source[j...], shaped target.shape + source.shape."""
-        from .ops import reshape, stack, zeros
+        """d target[i...] / d source[j...], shaped target.shape + source.shape.
+
+        One batched backward pass (the gradient Function vmapped over the rows of an
+        identity seed), not one pass per output: traced code does not grow with the
+        number of outputs."""
+        from .ops import reshape, zeros
         self._check_use("jacobian")
         t = _tensor(target, "target")
         src_leaves, tree = flatten(sources)
         prog = self._program([t], src_leaves)
         n = int(np.prod(t.shape, dtype=np.int64))
-        rows: list[list[Any]] = [[] for _ in src_leaves]
-        for i in range(n):
-            e = np.zeros(n, t.dtype)
-            e[i] = 1
-            from .ops import constant
-            res = prog.replay([constant(e.reshape(t.shape))])
-            for k, r in enumerate(res):
-                rows[k].append(r)
+        res = prog.replay_batched(_identity_seeds(n, t.shape, t.dtype), n) if n else \
+            [None] * len(src_leaves)
         out = []
-        for leaf, rs in zip(src_leaves, rows):
+        zero = getattr(unconnected_gradients, "value", unconnected_gradients) == "zero"
+        for leaf, r in zip(src_leaves, res):
             shape = tuple(t.shape) + tuple(leaf.shape)
-            if n == 0 or rs[0] is None:
-                if n and rs[0] is None and getattr(unconnected_gradients, "value",
-                                                    unconnected_gradients) != "zero":
-                    out.append(None)
-                    continue
-                out.append(zeros(shape, leaf.dtype))
-                continue
-            out.append(reshape(stack(rs), shape))
+            if r is None:
+                out.append(zeros(shape, leaf.dtype) if zero or n == 0 else None)
+            else:
+                out.append(reshape(r, shape))
         return unflatten(tree, out)
 
     def batch_jacobian(self, target: Any, source: Any, unconnected_gradients: Any = "none",
                        parallel_iterations: Any = None, experimental_use_pfor: bool = True
                        ) -> Any:
         """For each batch row b: d target[b, i...] / d source[b, j...], shaped
-        (B,) + target.shape[1:] + source.shape[1:]. Rows must not depend on each other."""
-        from .ops import constant, reshape, stack, zeros
+        (B,) + target.shape[1:] + source.shape[1:]. Rows must not depend on each other.
+        One batched backward pass over the m = prod(target.shape[1:]) output columns."""
+        from .ops import broadcast_to, reshape, transpose, zeros
         self._check_use("batch_jacobian")
         t = _tensor(target, "target")
         s = source
@@ -245,23 +241,30 @@ class GradientTape:
                 f"dimension, got shapes {t.shape} and {tuple(s.shape)}"))
         b = t.shape[0]
         m = int(np.prod(t.shape[1:], dtype=np.int64))
-        prog = self._program([t], [s])
-        cols = []
-        for j in range(m):
-            e = np.zeros((b, m), t.dtype)
-            e[:, j] = 1
-            (r,) = prog.replay([constant(e.reshape(t.shape))])
-            if r is None:
-                cols = []
-                break
-            cols.append(r)
         shape = (b,) + tuple(t.shape[1:]) + tuple(s.shape[1:])
-        if not cols:
-            if m and getattr(unconnected_gradients, "value", unconnected_gradients) != "zero":
-                return None
-            return zeros(shape, s.dtype)
-        out = stack(cols, axis=1)  # (B, m, src...)
-        return reshape(out, shape)
+        zero = getattr(unconnected_gradients, "value", unconnected_gradients) == "zero"
+        prog = self._program([t], [s])
+        if m == 0 or b == 0:
+            (r,) = [None]
+        else:
+            eye = _identity_seeds(m, (m,), t.dtype)                      # (m, m)
+            seeds = broadcast_to(reshape(eye, (m, 1, m)), (m, b, m))      # (m, B, m)
+            (r,) = prog.replay_batched(reshape(seeds, (m,) + tuple(t.shape)), m)
+        if r is None:
+            return zeros(shape, s.dtype) if zero or m == 0 or b == 0 else None
+        r = reshape(r, (m, b, -1))                                        # (m, B, src)
+        return reshape(transpose(r, (1, 0, 2)), shape)
+
+
+def _identity_seeds(n: int, shape: tuple[int, ...], dtype: Any) -> Tensor:
+    """Rows of the n x n identity, each shaped like the target: (n,) + shape. Built from
+    `iota`, so a traced Jacobian carries no n*n literal."""
+    from .ir.core import bind
+    from .ops import cast, reshape
+    rows = bind("iota", shape=(n, n), dimension=0, dtype=np.dtype(np.int32))
+    cols = bind("iota", shape=(n, n), dimension=1, dtype=np.dtype(np.int32))
+    eye = cast(bind("eq", rows, cols), dtype)
+    return reshape(eye, (n,) + tuple(shape))
 
 
 def _tensor(x: Any, what: str) -> Tensor:
@@ -331,6 +334,7 @@ class _GradProgram:
         fn = Function("tape", params, instrs, results)
         self.extra_tensors: list[Any] = []
         self.grad: GradFunction = vjp(fn, flat_sources, name="grad", rules=overrides)
+        self._batched: dict[int, Function] = {}
         self.residual_tensors = [tensor_of[id(v)] for v in self.grad.residuals]
         extra_map = {id(v): t for group in self.captured for v, t in group}
         self.extra_tensors = [extra_map[id(v)] for v in self.grad.extra_params]
@@ -346,6 +350,31 @@ class _GradProgram:
                 warnings.warn(f"the gradient source of dtype {leaf.dtype} is not a float "
                               "tensor; its gradient is None",
                               stacklevel=_user_stacklevel())
+
+    def replay_batched(self, seeds: Tensor, n: int) -> list[Any]:
+        """Like `replay` for n seeds at once, stacked on a leading axis: the gradient
+        Function vmapped over its seed. Results have a leading axis of n."""
+        from .ir.batching import vmap
+        from .ops import add
+        gf = self.grad
+        bfn = self._batched.get(n)
+        if bfn is None:
+            flags = [False] * (len(self.residual_tensors) + len(self.extra_tensors)) + [True]
+            bfn = vmap(gf.fn, flags, n, name=f"{gf.fn.name}_batched")
+            self._batched[n] = bfn
+        args = self.residual_tensors + self.extra_tensors + [seeds]
+        with self.tape.stop_recording():
+            outs = run(bfn, args)
+        it = iter(outs)
+        flat: list[Any] = [next(it) if c else None for c in gf.connected]
+        results = []
+        for idx in self.groups:
+            parts = [flat[i] for i in idx if flat[i] is not None]
+            acc = parts[0] if parts else None
+            for p in parts[1:]:
+                acc = add(acc, p)
+            results.append(acc)
+        return results
 
     def replay(self, seeds: Sequence[Tensor | None]) -> list[Any]:
         from .ops import add, cast, ones_like
