@@ -87,6 +87,28 @@ def _leaf_key(x: Any) -> Any:
         return ("O", id(x))
 
 
+_STATIC_TYPES = (int, float, bool, str, type(None))
+
+
+def _fast_key(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """A cheap key for flat arguments (tensors, arrays, Python scalars), or None."""
+    key: list[Any] = []
+    for a in args:
+        t = type(a)
+        if t is Tensor:
+            d = a._data
+            if d is None:
+                return None
+            key.append((d.shape, d.dtype.char))
+        elif t is np.ndarray:
+            key.append((a.shape, a.dtype.char))
+        elif t in _STATIC_TYPES:
+            key.append((t, a))
+        else:
+            return None
+    return tuple(key)
+
+
 def _describe(k: Any) -> str:
     if k[0] == "T":
         return f"a tensor of shape {tuple(k[1])} and dtype {np.dtype(k[2]).name}"
@@ -106,6 +128,7 @@ class CompiledFunction:
         self.__doc__ = getattr(fn, "__doc__", None)
         self.__wrapped__ = fn
         self._cache: dict[Any, "Concrete"] = {}
+        self._fast: dict[Any, "Concrete"] = {}
         self._pending: dict[Any, threading.Event] = {}
         self._lock = threading.Lock()
         self._keys: list[Any] = []
@@ -122,6 +145,14 @@ class CompiledFunction:
         return functools.partial(self.__call__, obj)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs and not config._eager:
+            # Fast dispatch: flat arguments, a known signature, no trace around us.
+            fk = _fast_key(args)
+            if fk is not None:
+                conc = self._fast.get(fk)
+                if conc is not None and not isinstance(current_interpreter(),
+                                                       TraceInterpreter):
+                    return conc.call(args)
         if config._eager:
             # As traced: NumPy arrays arrive as tensors, so both modes run the same code.
             leaves, tree = flatten((args, kwargs))
@@ -140,6 +171,10 @@ class CompiledFunction:
             conc = self._get(key, leaves, tree)
         else:
             log.debug("%s: cache hit", self.__name__)
+        if not kwargs:
+            fk = _fast_key(args)
+            if fk is not None and len(self._fast) < CACHE_SIZE:
+                self._fast[fk] = conc
         return conc.call(leaves)
 
     def _get(self, key: Any, leaves: list[Any], tree: Any) -> "Concrete":
@@ -310,6 +345,9 @@ class Concrete:
         from .ir.passes import optimize
         self.opt_fn = optimize(self.trace_fn)
         self._exe: Any = None
+        # One tensor result, nothing assigned: no structure to rebuild.
+        self._single = (self.out_tree is None and not self.assigned
+                        and self.out_kind == [("r", 0)])
         self._exe_lock = threading.Lock()
         log.debug("%s: traced %d instructions, %d after optimization", self.name,
                   len(self.trace_fn.instrs), len(self.opt_fn.instrs))
@@ -334,11 +372,13 @@ class Concrete:
                 arrays.append(obj._data)
         return arrays
 
-    def call(self, leaves: list[Any]) -> Any:
+    def call(self, leaves: Any) -> Any:
         tapes = active_tapes.get()
         if tapes and self._watched_by(tapes, leaves):
             return self._call_recorded(leaves)
-        outs = self.executable()(*self._inputs(leaves))
+        outs = (self._exe or self.executable())(*self._inputs(leaves))
+        if self._single:
+            return Tensor._wrap(outs[0])
         return self._finish([Tensor._wrap(o) for o in outs])
 
     def _finish(self, outs: list[Tensor]) -> Any:
