@@ -17,17 +17,19 @@ Invariants of a plan:
 - Every parameter, result and kernel output is materialized; so is every operand that a
   matmul reads (after folding a swap of its last two axes into the transpose flag).
 - An inlined value that is not cheap is read in exactly one task, and no more often than
-  it has elements (no recomputation under broadcasting).
+  it has elements (no recomputation under broadcasting); a cheap one is read in at most
+  `MAX_CHEAP_CONTEXTS` tasks, at most twice per element in each (so chains of values
+  read twice cannot grow the code exponentially).
 - Within a `LoopTask`, a stored value is read by later stores of the same task only at
   the loop index itself, so those reads are served from registers and never from memory
-  written in the same iteration.
+  written in the same iteration; a scratch value that no other task reads is not stored
+  at all.
 - A `LoopTask`'s `vshape` (when not empty) gives every value of its expressions a
   coalesced shape of one common rank: adjacent dimensions that every operand either spans
   or broadcasts over are merged, so the innermost loop is as long as possible.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..ir import Function, Instr, Value
@@ -113,10 +115,25 @@ def _read_ratio(u: Instr, v: Value) -> float:
     return 1.0
 
 
-def _max_into(ctxs: dict[tuple[str, int], float]) -> Callable[[tuple[str, int], float], None]:
-    def add(key: tuple[str, int], reads: float) -> None:
-        ctxs[key] = max(ctxs.get(key, 0.0), reads)
-    return add
+class _Reads:
+    """How many elements of one value each context reads. Elementwise users read it at
+    their broadcast index, which the emitter computes once per index, so they share
+    reads; other users (transposes, slices, pads, ...) read it at other indices, so their
+    reads add up."""
+
+    def __init__(self) -> None:
+        self.shared: dict[tuple[str, int], float] = {}
+        self.added: dict[tuple[str, int], float] = {}
+
+    def add(self, key: tuple[str, int], reads: float, shared: bool) -> None:
+        if shared:
+            self.shared[key] = max(self.shared.get(key, 0.0), reads)
+        else:
+            self.added[key] = self.added.get(key, 0.0) + reads
+
+    def totals(self) -> dict[tuple[str, int], float]:
+        keys = set(self.shared) | set(self.added)
+        return {k: self.shared.get(k, 0.0) + self.added.get(k, 0.0) for k in keys}
 
 
 def make_plan(fn: Function) -> Plan:
@@ -149,39 +166,41 @@ def make_plan(fn: Function) -> Plan:
                 forced.add(id(x))
             mm_ops[id(ins)] = ops
 
+    # Decide users before producers: a value's reads are known once all its users are.
     contexts: dict[int, dict[tuple[str, int], float]] = {}
     for ins in reversed(fn.instrs):
         for v in ins.outs:
             if ins.prim in KERNELS or id(v) in results or id(v) in forced:
                 mat.add(id(v))
                 continue
-            ctxs: dict[tuple[str, int], float] = {}
-            add = _max_into(ctxs)
+            acc = _Reads()
             for u in users.get(id(v), []):
                 if u.prim in CHECKED and u.inputs[CHECKED[u.prim]] is v:
-                    add(("check", id(u)), size_of(v.shape))
+                    acc.add(("check", id(u)), size_of(v.shape), False)
                 if u.prim == "matmul":
                     continue      # reads a materialized operand, never `v` inline
                 if u.prim in KERNELS:
                     reads = size_of(u.inputs[0].shape) if u.prim == "scatter_add" else \
                         size_of(v.shape)
-                    add(("kernel", id(u)), reads)
+                    acc.add(("kernel", id(u)), reads, False)
                     continue
                 o = u.outs[0]
                 r = _read_ratio(u, v)
+                shared = u.prim in ELEMENTWISE
                 if id(o) in mat:
-                    add(("root", id(o)), size_of(o.shape) * r)
+                    acc.add(("root", id(o)), size_of(o.shape) * r, shared)
                 else:
                     for key, reads in contexts[id(o)].items():
-                        add(key, reads * r)
+                        acc.add(key, reads * r, shared)
+            ctxs = acc.totals()
             n = size_of(v.shape)
-            expands = any(reads > n * 1.0001 for reads in ctxs.values())
+            most = max(ctxs.values(), default=0.0)
             if ins.prim in FREE:
                 inline = True
             elif ins.prim in CHEAP:
-                inline = len(ctxs) <= MAX_CHEAP_CONTEXTS
+                inline = len(ctxs) <= MAX_CHEAP_CONTEXTS and most <= 2.0001 * n
             else:
-                inline = len(ctxs) <= 1 and not expands
+                inline = len(ctxs) <= 1 and most <= 1.0001 * n
             if inline:
                 contexts[id(v)] = ctxs
             else:
@@ -214,6 +233,7 @@ def make_plan(fn: Function) -> Plan:
 
     plan = Plan(fn, producer, mat, out_slot, scratch, [], mm_ops)
     plan.tasks = _merge_loops(plan, tasks)
+    _demote(plan)
     for t in plan.tasks:
         if isinstance(t, LoopTask):
             c = coalesce(plan, t.shape, [s.value for s in t.stores if s.compute],
@@ -264,6 +284,42 @@ def _merge_loops(plan: Plan, tasks: list[Task]) -> list[Task]:
                 continue
         merged.append(t)
     return merged
+
+
+def _demote(plan: Plan) -> None:
+    """Stop storing scratch values that only the stores of their own LoopTask read (they
+    read them at the loop index, from registers)."""
+    readers: dict[int, set[int]] = {}
+    for k, t in enumerate(plan.tasks):
+        if isinstance(t, LoopTask):
+            _, leaves = closure(plan, [s.value for s in t.stores if s.compute],
+                                [s.value for s in t.stores if not s.compute])
+        else:
+            ins = t.instr
+            if isinstance(t, CheckTask):
+                roots = [ins.inputs[CHECKED[ins.prim]]]
+            elif ins.prim == "matmul":
+                roots = [x for x, _ in plan.matmul_operands[id(ins)]]
+            else:
+                roots = list(ins.inputs)
+            inline = [r for r in roots if id(r) not in plan.materialized]
+            _, leaves = closure(plan, inline, [r for r in roots if id(r) in plan.materialized])
+        for v in leaves:
+            readers.setdefault(id(v), set()).add(k)
+    dropped: set[int] = set()
+    for k, t in enumerate(plan.tasks):
+        if not isinstance(t, LoopTask) or len(t.stores) < 2:
+            continue
+        keep = []
+        for s in t.stores:
+            vid = id(s.value)
+            if s.compute and s.slot is None and readers.get(vid, set()) <= {k}:
+                dropped.add(vid)
+            else:
+                keep.append(s)
+        t.stores = keep
+    plan.materialized -= dropped
+    plan.scratch = [v for v in plan.scratch if id(v) not in dropped]
 
 
 def closure(plan: Plan, roots: list[Value], leaves_in: list[Value] = ()
@@ -322,3 +378,31 @@ def coalesce(plan: Plan, shape: tuple[int, ...], roots: list[Value],
     vshape = {k: tuple(size_of(tuple(aligned[k][d] for d in g)) for g in groups)
               for k in values}
     return vshape, groups
+
+
+def format_plan(plan: Plan) -> str:
+    """The tasks of `plan`, one per line, with value numbers as in the printed function:
+    `loop f32[256,10] -> %14 %15 (out 0)`, `kernel %16 = reduce_sum(...)`, `check ...`."""
+    names: dict[int, str] = {id(p): f"%{p.hint or i}" for i, p in enumerate(plan.fn.params)}
+    for k, ins in enumerate(plan.fn.instrs):
+        for j, o in enumerate(ins.outs):
+            names[id(o)] = f"%{k}" if len(ins.outs) == 1 else f"%{k}.{j}"
+    lines = []
+    for t in plan.tasks:
+        if isinstance(t, LoopTask):
+            stores = " ".join(
+                names[id(s.value)] + ("" if s.slot is None else f"->out{s.slot}")
+                + ("" if s.compute else "(copy)") for s in t.stores)
+            instrs, leaves = closure(plan, [s.value for s in t.stores if s.compute])
+            fused = " ".join(sorted(names[id(i.outs[0])] for i in instrs))
+            vs = t.vshape.get(id(t.stores[0].value)) if t.vshape else None
+            lines.append(f"loop {t.shape}{f' as {vs}' if vs else ''}: store {stores}; "
+                         f"computes {fused}; reads {' '.join(names[id(v)] for v in leaves)}")
+        else:
+            ins = t.instr
+            kind = "kernel" if isinstance(t, KernelTask) else "check"
+            args = ", ".join(names[id(x)] for x in ins.inputs)
+            lines.append(f"{kind} {names[id(ins.outs[0])]} = {ins.prim}({args})")
+    scratch = ", ".join(f"{names[id(v)]}:{v.type}" for v in plan.scratch)
+    lines.append(f"scratch: {scratch or '-'}")
+    return "\n".join(lines)

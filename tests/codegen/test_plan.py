@@ -1,0 +1,95 @@
+"""Fusion decisions of the plan: what is inlined, what is stored, and how loops merge.
+A wrong plan is still correct code, so these tests pin the performance-relevant shape of
+the plan for small, typical programs."""
+from __future__ import annotations
+
+import numpy as np
+from tracejit.codegen.plan import KernelTask, LoopTask, format_plan, make_plan
+from tracejit.ir import bind
+
+from tests.codegen.helpers import check, fn_of
+
+F32 = np.float32
+
+
+def _c(v):
+    return bind("constant", value=np.asarray(v, F32))
+
+
+def _plan(fn):
+    return make_plan(fn)
+
+
+def test_elementwise_chain_is_one_loop_without_scratch():
+    fn = fn_of([((1000,), F32)] * 2,
+               lambda x, y: bind("add", bind("mul", bind("exp", x), y), _c(1)))
+    plan = _plan(fn)
+    assert len(plan.tasks) == 1 and isinstance(plan.tasks[0], LoopTask)
+    assert plan.scratch == []
+
+
+def test_shared_expensive_value_fuses_into_one_multi_output_loop():
+    def body(x):
+        e = bind("exp", x)
+        return bind("add", e, _c(1)), bind("mul", e, _c(2))
+
+    fn = fn_of([((50, 30), F32)], body)
+    plan = _plan(fn)
+    assert len(plan.tasks) == 1, format_plan(plan)
+    assert plan.scratch == [], format_plan(plan)        # exp stays in registers
+    check(fn, [np.random.default_rng(0).standard_normal((50, 30)).astype(F32)])
+
+
+def test_no_recomputation_under_broadcast():
+    def body(x, row):
+        e = bind("exp", row)                     # f32[30], broadcast over 50 rows
+        return bind("mul", x, e)
+
+    plan = _plan(fn_of([((50, 30), F32), ((30,), F32)], body))
+    assert len(plan.scratch) == 1 and plan.scratch[0].shape == (30,), format_plan(plan)
+
+
+def test_producer_fuses_into_reduction_and_softmax_shape():
+    def softmax(a):
+        m = bind("reduce_max", a, axes=(1,), keepdims=True)
+        e = bind("exp", bind("sub", a, m))
+        return bind("div", e, bind("reduce_sum", e, axes=(1,), keepdims=True))
+
+    fn = fn_of([((64, 100), F32)], softmax)
+    plan = _plan(fn)
+    kinds = [type(t).__name__ for t in plan.tasks]
+    assert kinds == ["KernelTask", "LoopTask", "KernelTask", "LoopTask"], format_plan(plan)
+    assert [v.shape for v in plan.scratch] == [(64, 1), (64, 100), (64, 1)]
+    x = np.random.default_rng(1).standard_normal((64, 100)).astype(F32)
+    check(fn, [x])
+
+
+def test_reduction_of_expression_reads_only_the_parameter():
+    fn = fn_of([((300, 7), F32)],
+               lambda x: bind("reduce_sum", bind("mul", x, x), axes=(0, 1)))
+    plan = _plan(fn)
+    assert len(plan.tasks) == 1 and isinstance(plan.tasks[0], KernelTask)
+    assert plan.scratch == []
+
+
+def test_matmul_folds_transposes_and_coalesces_elementwise_loops():
+    def body(a, b):
+        return bind("matmul", bind("transpose", a, perm=(1, 0)), b), bind("add", a, a)
+
+    plan = _plan(fn_of([((8, 5), F32), ((8, 3), F32)], body))
+    assert plan.scratch == [], format_plan(plan)          # the transpose is a flag
+    (loop,) = [t for t in plan.tasks if isinstance(t, LoopTask)]
+    assert loop.vshape[id(loop.stores[0].value)] == (40,)   # (8, 5) runs as one loop
+
+
+def test_exponential_reuse_is_bounded():
+    def body(x):
+        y = x
+        for _ in range(24):
+            y = bind("add", y, bind("transpose", y, perm=(1, 0)))
+        return y
+
+    fn = fn_of([((4, 4), F32)], body)
+    plan = _plan(fn)
+    assert len(plan.scratch) >= 8, format_plan(plan)
+    check(fn, [np.random.default_rng(2).random((4, 4)).astype(F32) * 1e-6], rtol=1e-4)
