@@ -35,8 +35,16 @@ class UserError(Exception):
 
 
 def parse_arg_spec(spec: str) -> Any:
-    """`f32[4,3]` -> a zero array of that type (a dynamic argument); a Python literal
-    (`6`, `0.5`, `"name"`, `None`) -> that value (a static argument)."""
+    """`f32[4,3]` -> an array of that type (a dynamic argument); `var:f32[3]` -> a
+    tj.Variable of that type; a Python literal (`6`, `0.5`, `"name"`, `None`) -> that
+    value (a static argument)."""
+    if spec.strip().startswith("var:"):
+        value = parse_arg_spec(spec.strip()[4:])
+        if not isinstance(value, np.ndarray):
+            raise UsageError(f"bad argument spec {spec!r}: var: takes a tensor type, e.g. "
+                             "var:f32[3]")
+        import tracejit as tj
+        return tj.Variable(value)
     m = _SPEC.match(spec)
     if m:
         dims = [d.strip() for d in m.group(2).split(",") if d.strip()]
@@ -237,8 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "with --arg types) or of an IR file FILE.tjir.")
     d.add_argument("target", metavar="FILE.py:FUNCTION | FILE.tjir")
     d.add_argument("--arg", action="append", default=[], metavar="SPEC",
-                   help="one per parameter: a tensor type (f32[4,3], i64[], bool[2]) or a "
-                   "Python literal for a static argument (6, 0.5, 'name')")
+                   help="one per parameter: a tensor type (f32[4,3], i64[], bool[2]), a "
+                   "Variable (var:f32[3]) or a Python literal for a static argument "
+                   "(6, 0.5, 'name')")
     d.add_argument("--stage", default=None, help="trace | grad | opt | llvm | asm "
                    "(default: opt, or grad with --grad)")
     d.add_argument("--grad", action="store_true",

@@ -10,7 +10,11 @@ With `x` any value and a constant `c` (a `constant` instruction, possibly seen t
 - `neg(neg(x))`, `identity(x)`, and `reshape`/`broadcast_to` to `x`'s shape, `transpose`
   by the identity permutation, `convert` to `x`'s dtype -> `x`;
 - `reshape(reshape(x))` -> `reshape(x)`, `broadcast_to(broadcast_to(x))` ->
-  `broadcast_to(x)`, `transpose(transpose(x, p), q)` -> `transpose(x, p[q])`.
+  `broadcast_to(x)`, `transpose(transpose(x, p), q)` -> `transpose(x, p[q])`;
+- `select(c, a, a)` and `select` on a constant condition -> the chosen operand;
+  `x and True`, `x or False` -> `x`; `x and False`, `x or True` -> the constant;
+- `pow(x, 1)` -> `x`; `pow(x, 0)` -> 1 (small shapes); `pow(x, 2)` -> `mul(x, x)` (both
+  correctly rounded, so equal).
 
 Invariants: a value is only ever replaced by one of the same type (`x * 1` where the `1`
 broadcasts `x` to a bigger shape stays); `x * 0` is never rewritten (NaN and inf times 0
@@ -54,6 +58,38 @@ def _rewrite(ins: Instr, defs: dict[int, Instr], signed_zeros: bool) -> Value | 
         for v in _neutral_operands(ins, defs, signed_zeros):
             if v.type == out.type:
                 return v
+        return None
+    if p == "select":
+        c, a, b = ins.inputs
+        cc = _constant(c, defs)
+        if a is b and a.type == out.type:
+            return a
+        if _all(cc, lambda v: v) and a.type == out.type:
+            return a
+        if _all(cc, lambda v: ~v) and b.type == out.type:
+            return b
+        return None
+    if p in ("logical_and", "logical_or") and len(ins.inputs) == 2:
+        x, y = ins.inputs
+        absorbing = p == "logical_or"          # x and False = False; x or True = True
+        for v, other in ((x, y), (y, x)):
+            cv = _constant(v, defs)
+            if _all(cv, lambda c: c != absorbing) and other.type == out.type:
+                return other                   # x and True = x; x or False = x
+            if _all(cv, lambda c: c == absorbing) and v.type == out.type:
+                return v
+        return None
+    if p == "pow":
+        x, y = ins.inputs
+        cy = _constant(y, defs)
+        if _all(cy, lambda c: c == 1) and x.type == out.type:
+            return x                           # x**1 is x exactly, NaN included
+        if _all(cy, lambda c: c == 0) and x.type == out.type and out.type.size <= 64:
+            # x**0 is 1 for every x, NaN included (NumPy and IEEE pown)
+            return Instr("constant", [], {"value": np.ones(out.type.shape, out.type.dtype)},
+                         [out])
+        if _all(cy, lambda c: c == 2) and x.type == out.type:
+            return Instr("mul", [x, x], {}, [out])   # x*x: one rounding, as pow's
         return None
     if len(ins.inputs) != 1:
         return None

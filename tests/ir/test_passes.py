@@ -266,3 +266,35 @@ func @f(%x: f32[2]) -> f32[2] {
   return %1
 }"""
     assert print_function(g) == g_text  # the callee itself is untouched
+
+
+def test_simplify_select_logical_and_pow() -> None:
+    B = np.dtype(np.bool_)
+
+    def body(x: Any, c: Any) -> Any:
+        t, f = const(True, B), const(False, B)
+        return (bind("select", c, x, x),                     # -> x
+                bind("select", t, x, bind("neg", x)),        # -> x
+                bind("select", f, bind("neg", x), x),        # -> x
+                bind("logical_and", c, t),                   # -> c
+                bind("logical_or", f, c),                    # -> c
+                bind("pow", x, const(1.0)),                  # -> x
+                bind("pow", x, const(2.0)),                  # -> mul(x, x)
+                bind("logical_and", c, f))                   # -> False
+
+    f = build_function("f", [((3,), F32), ((3,), np.bool_)], body, ["x", "c"])
+    g = dce(simplify(f))
+    text = body_text(g)
+    assert text.splitlines()[-1].startswith("return %x, %x, %x, %c, %c, %x, %")
+    assert "mul(%x, %x)" in text and "pow" not in text and "select" not in text
+    x = np.array([np.nan, -0.0, 3.0], np.float32)
+    c = np.array([True, False, True])
+    for a, b in zip(evaluate(f, [x, c]), evaluate(g, [x, c])):
+        assert_same(np.asarray(a), np.asarray(b))
+
+
+def test_simplify_keeps_select_that_broadcasts() -> None:
+    def body(x: Any, c: Any) -> Any:
+        return (bind("select", c, x, x),)                    # c broadcasts x: not x
+    f = build_function("f", [((), F32), ((3,), np.bool_)], body, ["x", "c"])
+    assert simplify(f) == f
