@@ -336,7 +336,7 @@ def _log1p(m: _Em, x: ir.Value) -> ir.Value:
 
 
 def _trig_reduce(m: _Em, x: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
-    """x = q pi/2 + r: returns (sin r, cos r, q mod 4 as an integer)."""
+    """x = q pi/2 + r: returns (sin r, cos r, q as an integer)."""
     k = m.k
     # q = nearest integer to x 2/pi, from t = x 2/pi as t_hi + t_lo: rounding t_hi alone can
     # pick the wrong neighbour once ulp(t) is large, which would leave |r| > pi/4.
@@ -344,8 +344,10 @@ def _trig_reduce(m: _Em, x: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
     t_lo = m.fma(x, k["two_over_pi"][1], m.fma(x, k["two_over_pi"][0], m.neg(t)))
     q = m.rint(t)
     q = m.add(q, m.rint(m.add(m.sub(t, q), t_lo)))
-    finite = m.cmp("<", m.abs(x), float("inf"))  # false for inf and NaN
-    q = m.sel(finite, q, 0.0)                   # keeps them out of the integer conversion
+    # Where q is not an exact integer of the type (huge x, inf, NaN: the compare is false)
+    # it becomes 0: r is then x itself and is clamped below, and the conversion of q to an
+    # integer is always defined.
+    q = m.sel(m.cmp("<", m.abs(q), 2.0 ** (m.mant + 1)), q, 0.0)
     # r = x - q pi/2 as r_hi + r_lo: q P1 is exact inside the fma and so is the difference;
     # q (P2 + P3) is carried as c_hi + c_lo and subtracted with an exact two-sum.
     r1 = m.fma(m.neg(q), k["pio2"][0], x)
@@ -355,11 +357,9 @@ def _trig_reduce(m: _Em, x: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
     r_lo = m.sub(r_err, c_lo)
     # Beyond the claimed range r may not be reduced; clamping keeps the result in [-1, 1].
     bound = k["trig_bound"]
-    far = m.b.or_(m.cmp(">", m.abs(r), bound),
-                  m.cmp(">=", m.abs(q), 2.0 ** (m.mant + 1)))  # q no longer exact
+    far = m.cmp(">", m.abs(r), bound)
     r = m.sel(far, m.copysign(bound, r), r)
     r_lo = m.sel(far, 0.0, r_lo)
-    qm = m.sub(q, m.mul(m.floor(m.mul(q, 0.25)), 4.0))  # exact, in {0, 1, 2, 3}
     z = m.mul(r, r)
     # cos r = w + tail with w = 1 - z/2 rounded: the rounding errors of z and of w go into
     # the tail, so cos r is good to about half an ulp. r_lo enters to first order:
@@ -371,7 +371,7 @@ def _trig_reduce(m: _Em, x: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
     sin_r = m.add(r, m.fma(m.mul(r, z), m.poly(z, k["S"]), m.mul(r_lo, w)))
     tail = m.fma(m.mul(z, z), m.poly(z, k["C"]), m.fma(z_err, -0.5, w_err))
     cos_r = m.add(w, m.fma(m.neg(r_lo), r, tail))
-    return sin_r, cos_r, m.to_int(qm)
+    return sin_r, cos_r, m.to_int(q)            # its low two bits are q mod 4
 
 
 def _trig(m: _Em, name: str, x: ir.Value) -> ir.Value:
