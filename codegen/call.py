@@ -31,7 +31,7 @@ from .lower import LAYOUT, NOMEM, Abi
 def probe_abi() -> Abi:
     """Byte offsets of a tuple's items and of an array's `data` and `flags` fields in this
     CPython and NumPy, found by probing live objects."""
-    probes = [np.zeros(3, np.float64), np.zeros((4, 4), np.float32)[:, 1]]
+    probes: list[np.ndarray] = [np.zeros(3, np.float64), np.zeros((4, 4), np.float32)[:, 1]]
     tup = (probes[0], probes[1])
 
     def find(step: int, ok: Callable[[int], bool]) -> int:

@@ -120,7 +120,7 @@ class Emitter:
         self.memo: dict[tuple[Any, ...], tuple[ir.Value, Sequence[ir.Value]]] = {}
 
     def shape(self, v: Value) -> tuple[int, ...]:
-        return self.vshape.get(id(v), v.shape)
+        return self.vshape.get(id(v), tuple(v.shape))
 
     def value(self, v: Value, idx: Sequence[ir.Value]) -> ir.Value:
         """The element of `v` at `idx` (indices into `self.shape(v)`)."""

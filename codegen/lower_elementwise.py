@@ -21,7 +21,8 @@ import numpy as np
 from llvmlite import ir
 
 from ..ir import Instr
-from .lower import F32, F64, I1, I32, I64, Emitter, broadcast_index, element_rule, reg_type
+from .loops import I64
+from .lower import F32, F64, I1, I32, Emitter, broadcast_index, element_rule, reg_type
 from .mathlib import emit_math
 
 CONTRACT = ("contract",)

@@ -30,6 +30,7 @@ Invariants of a plan:
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..ir import Function, Instr, Value
@@ -190,8 +191,8 @@ def make_plan(fn: Function) -> Plan:
                 if id(o) in mat:
                     acc.add(("root", id(o)), size_of(o.shape) * r, shared)
                 else:
-                    for key, reads in contexts[id(o)].items():
-                        acc.add(key, reads * r, shared)
+                    for key, n_reads in contexts[id(o)].items():
+                        acc.add(key, n_reads * r, shared)
             ctxs = acc.totals()
             n = size_of(v.shape)
             most = max(ctxs.values(), default=0.0)
@@ -322,7 +323,7 @@ def _demote(plan: Plan) -> None:
     plan.scratch = [v for v in plan.scratch if id(v) not in dropped]
 
 
-def closure(plan: Plan, roots: list[Value], leaves_in: list[Value] = ()
+def closure(plan: Plan, roots: list[Value], leaves_in: Sequence[Value] = ()
             ) -> tuple[list[Instr], list[Value]]:
     """The inlined instructions computing `roots` (the roots' own producers included) and
     the materialized values they read (`leaves_in` are read as they are)."""
@@ -343,7 +344,7 @@ def closure(plan: Plan, roots: list[Value], leaves_in: list[Value] = ()
 
 
 def coalesce(plan: Plan, shape: tuple[int, ...], roots: list[Value],
-             leaves_in: list[Value] = (), reduced: frozenset[int] = frozenset()
+             leaves_in: Sequence[Value] = (), reduced: frozenset[int] = frozenset()
              ) -> tuple[dict[int, tuple[int, ...]], list[list[int]]] | None:
     """Coalesced shapes over loop `shape` for every value of the expressions computing
     `roots` and reading `leaves_in`, and the groups of original dimensions each coalesced
