@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import ctypes
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from llvmlite import binding as llvm
 from llvmlite import ir
-
 from tracejit.codegen.mathlib import SUPPORTED, emit_math
 
 
@@ -104,6 +103,20 @@ def inputs(name: str, dtype: type, n: int, rng: np.random.Generator) -> tuple[np
     return (rng.uniform(-20, 20, n).astype(dtype),)
 
 
+def time_one(kernel: Callable[..., None], ref: Callable[..., np.ndarray], is_ufunc: bool,
+             args: tuple[np.ndarray, ...]) -> tuple[float, float]:
+    x = args[0]
+    y = args[1] if len(args) > 1 else x
+    out = np.empty_like(x)
+    px, py, po = x.ctypes.data, y.ctypes.data, out.ctypes.data
+    t_native = best_of(lambda: kernel(px, py, po, x.size))
+    if is_ufunc:
+        t_numpy = best_of(lambda: ref(*args, out=out))
+    else:
+        t_numpy = best_of(lambda: ref(*args))
+    return t_native, t_numpy
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
@@ -119,20 +132,9 @@ def main() -> None:
     print(f"{'function':10} {'native ms':>10} {'numpy ms':>10} {'numpy/native':>13}")
     for name in names:
         args = inputs(name, dtype, opts.n, rng)
-        x = args[0]
-        y = args[1] if len(args) > 1 else x
-        out = np.empty_like(x)
-        px, py, po = x.ctypes.data, y.ctypes.data, out.ctypes.data
-        kernel = fns[name]
-        t_native = best_of(lambda: kernel(px, py, po, x.size))
-        ufunc = NUMPY[name]
-        if name in UFUNCS:
-            t_numpy = best_of(lambda: ufunc(*args, out=out))
-        else:
-            t_numpy = best_of(lambda: ufunc(*args))
+        t_native, t_numpy = time_one(fns[name], NUMPY[name], name in UFUNCS, args)
         print(f"{name:10} {t_native * 1e3:10.3f} {t_numpy * 1e3:10.3f} "
               f"{t_numpy / t_native:13.2f}")
-
 
 if __name__ == "__main__":
     main()

@@ -75,7 +75,9 @@ pow           0.97     0.97
 """
 from __future__ import annotations
 
-from typing import Sequence, Union
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeAlias
 
 from llvmlite import ir
 
@@ -83,36 +85,61 @@ SUPPORTED: frozenset[str] = frozenset({
     "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "logistic", "softplus",
     "sqrt", "pow"})
 
-Num = Union[ir.Value, float]
+Num: TypeAlias = "ir.Value | float"
 
 # ---------------------------------------------------------------- constants per precision
-#
-# Polynomials are listed highest degree first. P: (e^r - 1 - r) / r^2 on |r| <= ln2/2.
-# T: (log((1+s)/(1-s)) - 2s) / s^3 as a polynomial in z = s^2, |s| <= 3 - 2 sqrt(2).
-# S: (sin r - r) / r^3 and C: (cos r - 1 + r^2/2) / r^4, in z = r^2, |r| <= pi/4
-# (0.8 for float32).
-# U (pow): (log((1+s)/(1-s)) - 2s - 2s^3/3) / s^5 in z = s^2.
-# ln2_hi_k has few enough bits that k * ln2_hi_k is exact for every exponent k of the type;
-# two3 is 2/3 as an unevaluated sum hi + lo.
 
-_F32 = dict(
+
+@dataclass(frozen=True)
+class _Consts:
+    """Coefficients and constants of one precision (all written in that precision).
+
+    Polynomials are listed highest degree first: ``P`` is ``(e^r - 1 - r) / r^2`` on
+    ``|r| <= ln2/2``; ``T`` is ``(log((1+s)/(1-s)) - 2s) / s^3`` and ``U`` (for pow)
+    ``(log((1+s)/(1-s)) - 2s - 2s^3/3) / s^5``, both in ``z = s^2`` for
+    ``|s| <= 3 - 2 sqrt(2)``; ``S`` is ``(sin r - r) / r^3`` and ``C``
+    ``(cos r - 1 + r^2/2) / r^4`` in ``z = r^2`` for ``|r| <= trig_bound`` (a margin over
+    pi/4). Each is a near-minimax fit (Chebyshev nodes) whose error is well below half an
+    ulp of the final result once scaled by the terms in front of it.
+    """
+
+    P: tuple[float, ...]
+    T: tuple[float, ...]
+    U: tuple[float, ...]
+    S: tuple[float, ...]
+    C: tuple[float, ...]
+    ln2_hi: float                  # ln2 = ln2_hi + ln2_lo
+    ln2_lo: float
+    ln2_hi_k: float                # k * ln2_hi_k is exact for every exponent k of the type
+    ln2_lo_k: float
+    log2e: float
+    two3_hi: float                 # 2/3 = two3_hi + two3_lo
+    two3_lo: float
+    pio2: tuple[float, float, float]        # pi/2 = P1 + P2 + P3
+    two_over_pi: tuple[float, float]        # 2/pi = hi + lo
+    trig_bound: float
+    exp_lo: float                  # exp and expm1 clamp x to [lo, hi]: beyond, the result
+    expm1_lo: float                # is already 0, -1 or inf
+    exp_hi: float
+    sqrt_half_bits: int            # bit pattern of sqrt(1/2) in the type
+    sub_scale: int                 # log multiplies subnormal x by 2^sub_scale
+
+
+_F32 = _Consts(
     P=(0.0001989118, 0.0013933821, 0.0083333105, 0.041666463, 0.16666667, 0.5),
     T=(0.23331614, 0.2855078, 0.40000123, 0.6666667),
+    U=(0.1912133, 0.2220473, 0.2857153, 0.4),
     S=(2.7238455e-06, -0.00019839997, 0.008333332, -0.16666667),
     C=(-2.7291384e-07, 2.4800525e-05, -0.0013888888, 0.041666668),
-    ln2_hi=0.6931472, ln2_lo=-1.9046542e-09, log2e=1.442695,
+    ln2_hi=0.6931472, ln2_lo=-1.9046542e-09,
+    ln2_hi_k=0.693145751953125, ln2_lo_k=1.4286068e-06, log2e=1.442695,
+    two3_hi=0.6666667, two3_lo=-1.9868216e-08,
     pio2=(1.5707964, -4.371139e-08, -1.7151245e-15), two_over_pi=(0.63661975, 2.5682553e-08),
-    # exp/expm1 clamp their argument to [lo, hi]: beyond, the result is already 0 / -1 / inf.
+    trig_bound=0.8,
     exp_lo=-104.0, expm1_lo=-30.0, exp_hi=89.0,
     sqrt_half_bits=0x3F3504F3, sub_scale=25,
-    U=(0.1912133, 0.2220473, 0.2857153, 0.4),
-    ln2_hi_k=0.693145751953125, ln2_lo_k=1.4286068e-06,
-    two3_hi=0.6666667, two3_lo=-1.9868216e-08,
-    # x 2/pi rounds by up to ~0.004 at |x| = 1e5, so |r| may exceed pi/4 a little: S and C
-    # are fitted on |r| <= 0.8.
-    trig_bound=0.8,
 )
-_F64 = dict(
+_F64 = _Consts(
     P=(2.091483135138041e-09, 2.5105419192016337e-08, 2.7557273295539724e-07,
        2.75572549134867e-06, 2.4801587325822283e-05, 0.00019841269875205077,
        0.001388888888888367, 0.008333333333326025, 0.04166666666666667,
@@ -125,13 +152,14 @@ _F64 = dict(
        -0.00019841269836722437, 0.008333333333330925, -0.16666666666666666),
     C=(-1.1382456865840483e-11, 2.0876143829213935e-09, -2.755731726001471e-07,
        2.480158729874308e-05, -0.0013888888888887382, 0.041666666666666664),
-    ln2_hi=0.6931471805599453, ln2_lo=2.3190468138462996e-17, log2e=1.4426950408889634,
+    ln2_hi=0.6931471805599453, ln2_lo=2.3190468138462996e-17,
+    ln2_hi_k=0.6931471805592082, ln2_lo_k=7.371002565167799e-13, log2e=1.4426950408889634,
+    two3_hi=0.6666666666666666, two3_lo=3.700743415417188e-17,
     pio2=(1.5707963267948966, 6.123233995736766e-17, -1.4973849048591698e-33),
     two_over_pi=(0.6366197723675814, -3.935735335036497e-17),
+    trig_bound=0.7854,
     exp_lo=-746.0, expm1_lo=-40.0, exp_hi=710.0,
-    sqrt_half_bits=0x3FE6A09E667F3BCD, sub_scale=54, trig_bound=0.7854,
-    ln2_hi_k=0.6931471805592082, ln2_lo_k=7.371002565167799e-13,
-    two3_hi=0.6666666666666666, two3_lo=3.700743415417188e-17,
+    sqrt_half_bits=0x3FE6A09E667F3BCD, sub_scale=54,
 )
 
 
@@ -246,21 +274,21 @@ def _exp_reduce(m: _Em, x: ir.Value, lo_bound: float,
     """x (+ lo) = n ln2 + r: returns n (integer), r, and e^r - 1 (x clamped first)."""
     k = m.k
     # Ordered compares send NaN to the bound; callers select NaN back at the end.
-    xc = m.sel(m.cmp("<=", x, k["exp_hi"]), x, k["exp_hi"])
+    xc = m.sel(m.cmp("<=", x, k.exp_hi), x, k.exp_hi)
     xc = m.sel(m.cmp(">=", xc, lo_bound), xc, lo_bound)
-    n = m.rint(m.mul(xc, k["log2e"]))
+    n = m.rint(m.mul(xc, k.log2e))
     nn = m.neg(n)
-    r_hi = m.fma(nn, k["ln2_hi"], xc)           # exact: the difference fits the format
-    r_lo = m.fma(nn, k["ln2_lo"], 0.0 if lo is None else lo)
+    r_hi = m.fma(nn, k.ln2_hi, xc)           # exact: the difference fits the format
+    r_lo = m.fma(nn, k.ln2_lo, 0.0 if lo is None else lo)
     r = m.add(r_hi, r_lo)
     r_err = m.sub(r_lo, m.sub(r, r_hi))         # what the rounding of r dropped
-    em1 = m.fma(m.mul(r, r), m.poly(r, k["P"]), r)
+    em1 = m.fma(m.mul(r, r), m.poly(r, k.P), r)
     em1 = m.fma(em1, r_err, m.add(em1, r_err))  # e^(r + d) - 1 ~ em1 + d (1 + em1)
     return m.to_int(n), r, em1
 
 
 def _exp(m: _Em, x: ir.Value, lo: ir.Value | None = None) -> ir.Value:
-    ni, _, em1 = _exp_reduce(m, x, m.k["exp_lo"], lo)
+    ni, _, em1 = _exp_reduce(m, x, m.k.exp_lo, lo)
     p = m.add(em1, 1.0)
     # 2^n in two halves: each is a normal number and only the last product rounds.
     n1 = m.b.ashr(ni, m.i(1))
@@ -270,7 +298,7 @@ def _exp(m: _Em, x: ir.Value, lo: ir.Value | None = None) -> ir.Value:
 
 
 def _expm1(m: _Em, x: ir.Value) -> ir.Value:
-    ni, _, em1 = _exp_reduce(m, x, m.k["expm1_lo"])
+    ni, _, em1 = _exp_reduce(m, x, m.k.expm1_lo)
     # 2^n e^r - 1 = 2 (h em1 + (h - 1/2)) with h = 2^(n-1); h - 1/2 is exact while it matters.
     h = m.pow2(m.b.sub(ni, m.i(1)))
     y = m.mul(2.0, m.fma(h, em1, m.sub(h, 0.5)))
@@ -290,12 +318,12 @@ def _log_parts(m: _Em, x: ir.Value, normal: bool = False) -> tuple[ir.Value, ir.
     xs = x
     if not normal:
         sub = m.cmp("<", x, 2.0 ** (-1022 if m.is64 else -126))
-        xs = m.sel(sub, m.mul(x, 2.0 ** k["sub_scale"]), x)
-    ix = m.b.add(m.bits(xs), m.i((m.bias << m.mant) - k["sqrt_half_bits"]))
+        xs = m.sel(sub, m.mul(x, 2.0 ** k.sub_scale), x)
+    ix = m.b.add(m.bits(xs), m.i((m.bias << m.mant) - k.sqrt_half_bits))
     e = m.b.sub(m.b.ashr(ix, m.i(m.mant)), m.i(m.bias))
     if not normal:
-        e = m.b.sub(e, m.b.select(sub, m.i(k["sub_scale"]), m.i(0)))
-    mb = m.b.add(m.b.and_(ix, m.i((1 << m.mant) - 1)), m.i(k["sqrt_half_bits"]))
+        e = m.b.sub(e, m.b.select(sub, m.i(k.sub_scale), m.i(0)))
+    mb = m.b.add(m.b.and_(ix, m.i((1 << m.mant) - 1)), m.i(k.sqrt_half_bits))
     f = m.sub(m.from_bits(mb), 1.0)             # exact (Sterbenz)
     return m.to_float(e), f
 
@@ -305,11 +333,11 @@ def _log_kernel(m: _Em, kf: ir.Value, f: ir.Value, c: Num = 0.0) -> ir.Value:
     k = m.k
     s = m.div(f, m.add(f, 2.0))
     z = m.mul(s, s)
-    r = m.mul(z, m.poly(z, k["T"]))
+    r = m.mul(z, m.poly(z, k.T))
     hfsq = m.mul(m.mul(f, f), 0.5)
     # log(1+f) = f - hfsq + s (hfsq + R), since f - hfsq (1 - s) = 2s exactly in real numbers.
-    tail = m.fma(s, m.add(hfsq, r), m.fma(kf, k["ln2_lo"], c))
-    return m.fma(kf, k["ln2_hi"], m.sub(f, m.sub(hfsq, tail)))
+    tail = m.fma(s, m.add(hfsq, r), m.fma(kf, k.ln2_lo, c))
+    return m.fma(kf, k.ln2_hi, m.sub(f, m.sub(hfsq, tail)))
 
 
 def _log(m: _Em, x: ir.Value) -> ir.Value:
@@ -340,8 +368,8 @@ def _trig_reduce(m: _Em, x: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
     k = m.k
     # q = nearest integer to x 2/pi, from t = x 2/pi as t_hi + t_lo: rounding t_hi alone can
     # pick the wrong neighbour once ulp(t) is large, which would leave |r| > pi/4.
-    t = m.mul(x, k["two_over_pi"][0])
-    t_lo = m.fma(x, k["two_over_pi"][1], m.fma(x, k["two_over_pi"][0], m.neg(t)))
+    t = m.mul(x, k.two_over_pi[0])
+    t_lo = m.fma(x, k.two_over_pi[1], m.fma(x, k.two_over_pi[0], m.neg(t)))
     q = m.rint(t)
     q = m.add(q, m.rint(m.add(m.sub(t, q), t_lo)))
     # Where q is not an exact integer of the type (huge x, inf, NaN: the compare is false)
@@ -350,13 +378,13 @@ def _trig_reduce(m: _Em, x: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
     q = m.sel(m.cmp("<", m.abs(q), 2.0 ** (m.mant + 1)), q, 0.0)
     # r = x - q pi/2 as r_hi + r_lo: q P1 is exact inside the fma and so is the difference;
     # q (P2 + P3) is carried as c_hi + c_lo and subtracted with an exact two-sum.
-    r1 = m.fma(m.neg(q), k["pio2"][0], x)
-    c_hi = m.mul(q, k["pio2"][1])
-    c_lo = m.fma(q, k["pio2"][2], m.fma(q, k["pio2"][1], m.neg(c_hi)))
+    r1 = m.fma(m.neg(q), k.pio2[0], x)
+    c_hi = m.mul(q, k.pio2[1])
+    c_lo = m.fma(q, k.pio2[2], m.fma(q, k.pio2[1], m.neg(c_hi)))
     r, r_err = m.two_sum(r1, m.neg(c_hi))
     r_lo = m.sub(r_err, c_lo)
     # Beyond the claimed range r may not be reduced; clamping keeps the result in [-1, 1].
-    bound = k["trig_bound"]
+    bound = k.trig_bound
     far = m.cmp(">", m.abs(r), bound)
     r = m.sel(far, m.copysign(bound, r), r)
     r_lo = m.sel(far, 0.0, r_lo)
@@ -368,8 +396,8 @@ def _trig_reduce(m: _Em, x: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
     w = m.sub(1.0, hz)
     w_err = m.sub(m.sub(1.0, w), hz)            # exact (Sterbenz)
     z_err = m.fma(r, r, m.neg(z))
-    sin_r = m.add(r, m.fma(m.mul(r, z), m.poly(z, k["S"]), m.mul(r_lo, w)))
-    tail = m.fma(m.mul(z, z), m.poly(z, k["C"]), m.fma(z_err, -0.5, w_err))
+    sin_r = m.add(r, m.fma(m.mul(r, z), m.poly(z, k.S), m.mul(r_lo, w)))
+    tail = m.fma(m.mul(z, z), m.poly(z, k.C), m.fma(z_err, -0.5, w_err))
     cos_r = m.add(w, m.fma(m.neg(r_lo), r, tail))
     return sin_r, cos_r, m.to_int(q)            # its low two bits are q mod 4
 
@@ -435,18 +463,18 @@ def _log_dd(m: _Em, x: ir.Value) -> tuple[ir.Value, ir.Value]:
     s3_hi = m.mul(s_hi, z_hi)
     s3_lo = m.fma(s_hi, z_hi, m.neg(s3_hi))
     s3_lo = m.add(s3_lo, m.fma(s_hi, z_lo, m.mul(s_lo, z_hi)))
-    b_hi = m.mul(s3_hi, k["two3_hi"])
-    b_lo = m.fma(s3_hi, k["two3_hi"], m.neg(b_hi))
-    b_lo = m.add(b_lo, m.fma(s3_lo, k["two3_hi"], m.mul(s3_hi, k["two3_lo"])))
-    tail = m.mul(m.mul(s3_hi, z_hi), m.poly(z_hi, k["U"]))
+    b_hi = m.mul(s3_hi, k.two3_hi)
+    b_lo = m.fma(s3_hi, k.two3_hi, m.neg(b_hi))
+    b_lo = m.add(b_lo, m.fma(s3_lo, k.two3_hi, m.mul(s3_hi, k.two3_lo)))
+    tail = m.mul(m.mul(s3_hi, z_hi), m.poly(z_hi, k.U))
     # log(1+f) = 2s + 2s^3/3 + s^5 U(s^2); |2s| > |2s^3/3| so fast two-sum applies.
     a_hi = m.mul(s_hi, 2.0)
     h = m.add(a_hi, b_hi)
     lo = m.sub(b_hi, m.sub(h, a_hi))
     lo = m.add(lo, m.add(m.add(m.mul(s_lo, 2.0), b_lo), tail))
     # + k ln2, with k ln2_hi_k exact
-    h2, e2 = m.two_sum(m.mul(kf, k["ln2_hi_k"]), h)
-    lo = m.add(e2, m.fma(kf, k["ln2_lo_k"], lo))
+    h2, e2 = m.two_sum(m.mul(kf, k.ln2_hi_k), h)
+    lo = m.add(e2, m.fma(kf, k.ln2_lo_k, lo))
     hi = m.add(h2, lo)
     return hi, m.sub(lo, m.sub(hi, h2))
 
