@@ -270,8 +270,9 @@ class _Em:
 
 
 def _exp_reduce(m: _Em, x: ir.Value, lo_bound: float,
-                lo: ir.Value | None = None) -> tuple[ir.Value, ir.Value, ir.Value]:
-    """x (+ lo) = n ln2 + r: returns n (integer), r, and e^r - 1 (x clamped first)."""
+                lo: ir.Value | None = None) -> tuple[ir.Value, ir.Value]:
+    """x (+ lo) = n ln2 + r with x clamped to [lo_bound, exp_hi]: returns n as an integer
+    and e^r - 1."""
     k = m.k
     # Ordered compares send NaN to the bound; callers select NaN back at the end.
     xc = m.sel(m.cmp("<=", x, k.exp_hi), x, k.exp_hi)
@@ -284,11 +285,11 @@ def _exp_reduce(m: _Em, x: ir.Value, lo_bound: float,
     r_err = m.sub(r_lo, m.sub(r, r_hi))         # what the rounding of r dropped
     em1 = m.fma(m.mul(r, r), m.poly(r, k.P), r)
     em1 = m.fma(em1, r_err, m.add(em1, r_err))  # e^(r + d) - 1 ~ em1 + d (1 + em1)
-    return m.to_int(n), r, em1
+    return m.to_int(n), em1
 
 
 def _exp(m: _Em, x: ir.Value, lo: ir.Value | None = None) -> ir.Value:
-    ni, _, em1 = _exp_reduce(m, x, m.k.exp_lo, lo)
+    ni, em1 = _exp_reduce(m, x, m.k.exp_lo, lo)
     p = m.add(em1, 1.0)
     # 2^n in two halves: each is a normal number and only the last product rounds.
     n1 = m.b.ashr(ni, m.i(1))
@@ -298,7 +299,7 @@ def _exp(m: _Em, x: ir.Value, lo: ir.Value | None = None) -> ir.Value:
 
 
 def _expm1(m: _Em, x: ir.Value) -> ir.Value:
-    ni, _, em1 = _exp_reduce(m, x, m.k.expm1_lo)
+    ni, em1 = _exp_reduce(m, x, m.k.expm1_lo)
     # 2^n e^r - 1 = 2 (h em1 + (h - 1/2)) with h = 2^(n-1); h - 1/2 is exact while it matters.
     h = m.pow2(m.b.sub(ni, m.i(1)))
     y = m.mul(2.0, m.fma(h, em1, m.sub(h, 0.5)))
