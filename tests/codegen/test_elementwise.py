@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from tracejit.ir import bind
@@ -38,6 +38,7 @@ def _binary_fn(names: list[str], s1: tuple[int, ...], s2: tuple[int, ...], dtype
                  "binary")
 
 
+@settings(max_examples=20)
 @given(st.sampled_from(FLOATS), hnp.array_shapes(min_dims=0, max_dims=3, min_side=0,
                                                  max_side=6), seeds)
 def test_float_unary(dtype, shape, seed):
@@ -57,6 +58,7 @@ def test_float_unary_long(dtype):
           atol=ATOL_MATH[dt], names=MATH + EXACT_UNARY)
 
 
+@settings(max_examples=25)
 @given(st.sampled_from(FLOATS), shape_pairs, seeds)
 def test_float_binary(dtype, shapes, seed):
     rng = np.random.default_rng(seed)
@@ -76,6 +78,7 @@ def test_float_binary_long(dtype, shapes):
           names=names)
 
 
+@settings(max_examples=20)
 @given(st.sampled_from(FLOATS), shape_pairs, seeds)
 def test_pow(dtype, shapes, seed):
     rng = np.random.default_rng(seed)
@@ -85,6 +88,7 @@ def test_pow(dtype, shapes, seed):
     check(_binary_fn(["pow"], *shapes, dtype), [x, y], rtol=RTOL_MATH[dt], atol=ATOL_MATH[dt])
 
 
+@settings(max_examples=25)
 @given(st.sampled_from(INTS), shape_pairs, seeds)
 def test_int_ops(dtype, shapes, seed):
     rng = np.random.default_rng(seed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from tracejit.codegen import compile_function
@@ -19,6 +19,7 @@ IDX = [np.int32, np.int64]
 VALS = [np.float32, np.float64, np.int32, np.int64]
 
 
+@settings(max_examples=30)
 @given(shapes, idx_shapes, st.data(), st.sampled_from(IDX), st.sampled_from(VALS),
        st.integers(0, 2**32 - 1))
 def test_gather_and_scatter_add(shape, ishape, data, idt, vdt, seed):
@@ -40,6 +41,7 @@ def test_gather_and_scatter_add(shape, ishape, data, idt, vdt, seed):
     check(fn_of([(shape, vdt), (ishape, idt)], body), [x, idx])
 
 
+@settings(max_examples=20)
 @given(idx_shapes, st.integers(0, 5), st.sampled_from(IDX),
        st.sampled_from(VALS + [np.bool_]), st.integers(0, 2**32 - 1))
 def test_one_hot(ishape, depth, idt, dt, seed):

@@ -57,18 +57,21 @@ def reshape_case(draw):
     return shape, tuple(dims)
 
 
+@settings(max_examples=25)
 @given(reshape_case(), st.sampled_from(DTYPES), st.integers(0, 2**32 - 1))
 def test_reshape(case, dtype, seed):
     shape, target = case
     _check_op(shape, dtype, seed, lambda v: bind("reshape", v, shape=target))
 
 
+@settings(max_examples=25)
 @given(shapes, st.data(), st.sampled_from(DTYPES), st.integers(0, 2**32 - 1))
 def test_transpose(shape, data, dtype, seed):
     perm = tuple(data.draw(st.permutations(range(len(shape)))))
     _check_op(shape, dtype, seed, lambda v: bind("transpose", v, perm=perm))
 
 
+@settings(max_examples=25)
 @given(shapes, st.data(), st.sampled_from(DTYPES), st.integers(0, 2**32 - 1))
 def test_broadcast_to(shape, data, dtype, seed):
     small = tuple(1 if data.draw(st.booleans()) else d for d in shape)
@@ -76,6 +79,7 @@ def test_broadcast_to(shape, data, dtype, seed):
     _check_op(small, dtype, seed, lambda v: bind("broadcast_to", v, shape=lead + shape))
 
 
+@settings(max_examples=25)
 @given(shapes, st.data(), st.sampled_from(DTYPES), st.integers(0, 2**32 - 1))
 def test_slice(shape, data, dtype, seed):
     starts, limits, strides = [], [], []
@@ -88,6 +92,7 @@ def test_slice(shape, data, dtype, seed):
                                                  limits=tuple(limits), strides=tuple(strides)))
 
 
+@settings(max_examples=25)
 @given(shapes, st.data(), st.sampled_from(DTYPES), st.integers(0, 2**32 - 1))
 def test_pad(shape, data, dtype, seed):
     r = len(shape)
@@ -97,6 +102,7 @@ def test_pad(shape, data, dtype, seed):
     _check_op(shape, dtype, seed, lambda v: bind("pad", v, lo=lo, hi=hi, interior=inner))
 
 
+@settings(max_examples=25)
 @given(shapes, st.data(), st.sampled_from(DTYPES), st.integers(0, 2**32 - 1))
 def test_rev(shape, data, dtype, seed):
     axes = tuple(sorted(data.draw(st.sets(st.integers(0, max(0, len(shape) - 1)))
@@ -104,6 +110,7 @@ def test_rev(shape, data, dtype, seed):
     _check_op(shape, dtype, seed, lambda v: bind("rev", v, axes=axes))
 
 
+@settings(max_examples=25)
 @given(hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=4), st.data(),
        st.sampled_from(DTYPES), st.integers(0, 2**32 - 1))
 def test_concat(shape, data, dtype, seed):
