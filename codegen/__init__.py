@@ -10,18 +10,40 @@ Depends on `tracejit.ir` only (never on the user API).
 """
 from __future__ import annotations
 
+import logging
+
 from ..ir import Function
-from . import engine
+from . import engine, objcache
+from .inline import inline_calls
+from .build import build_module
 from .call import ABI, Executable
-from .lower import LOWERINGS, LoweringError, build_module
+from .lower import LOWERINGS, LoweringError
+
+log = logging.getLogger("tracejit")
 
 __all__ = ["LOWERINGS", "Executable", "LoweringError", "compile_function"]
 
 
-def compile_function(fn: Function) -> Executable:
-    """Lower, optimize (O3, host CPU) and JIT-compile `fn`.
+def compile_function(fn: Function, *, cache: bool = True) -> Executable:
+    """Lower, optimize (O3, host CPU) and JIT-compile `fn`; with `cache`, reuse object
+    code from the disk cache (`objcache`) when an earlier process compiled the same
+    Function on the same install and host.
 
     Example: `compile_function(fn)(np.ones(3, np.float32))`."""
+    key = None
+    if cache and objcache.enabled():
+        from ..ir.printer import print_function
+        key = objcache.key_for(print_function(fn))
+        obj = objcache.load(key)
+        if obj is not None:
+            try:
+                jm = engine.load_object(obj)
+                return Executable(fn, jm, None, flat=inline_calls(fn))
+            except Exception as e:  # unusable object code: rebuild and replace it
+                log.debug("disk cache entry %s cannot be loaded (%s): rebuilding it",
+                          key[:16], e)
+    log.debug("compiling @%s with LLVM", fn.name)
     module, flat = build_module(fn, ABI)
     text = str(module)
-    return Executable(fn, engine.jit(text), text, flat=flat)
+    store = (lambda obj, k=key: objcache.store(k, obj)) if key else None
+    return Executable(fn, engine.jit(text, on_object=store), text, flat=flat)

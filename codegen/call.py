@@ -11,6 +11,8 @@ Invariants:
   aligned (checked natively; otherwise nothing runs and the call is retried once with
   contiguous copies). Inputs are never written.
 - Every output is a fresh `np.empty` array, so outputs never alias inputs or each other.
+- A call whose outputs and scratch arena exceed the memory available raises `MemoryError`
+  (naming the shape, dtype and bytes) before anything is allocated.
 - One `exe(...)` is one native call on the common path; the status buffer is per thread,
   so an `Executable` may be called from many threads at once.
 """
@@ -24,8 +26,10 @@ from typing import Any
 import numpy as np
 
 from ..ir import Function
+from ..ir.core import CHECK_ABOVE, check_allocation
 from . import engine
-from .lower import LAYOUT, NOMEM, Abi
+from .build import Abi
+from .lower import LAYOUT, NOMEM
 
 
 def probe_abi() -> Abi:
@@ -71,6 +75,12 @@ class _Signature:
         self.cfunc = cfunc
         self.in_types = [(p.shape, np.dtype(p.dtype.name)) for p in fn.params]
         self.out_types = [(r.shape, np.dtype(r.dtype.name)) for r in fn.results]
+        self.scratch = _scratch_bytes(flat, sum(t.nbytes for t in fn.out_types))
+        # Small enough never to need a look at free memory (the common case: no cost).
+        self.big = sum(t.nbytes for t in fn.out_types) + self.scratch > CHECK_ABOVE
+
+    def check_memory(self) -> None:
+        check_allocation(self.fn.out_types, f"@{self.fn.name}", self.scratch)
 
     def slow(self, args: tuple[Any, ...]) -> list[np.ndarray]:
         """Check every argument, copy those that need it, then call."""
@@ -91,6 +101,8 @@ class _Signature:
             if not (a.flags.c_contiguous and a.flags.aligned):
                 a = np.array(a, order="C", copy=True)
             conv.append(a)
+        if self.big:
+            self.check_memory()
         outs = [np.empty(shape, dt) for shape, dt in self.out_types]
         rc = self._call(conv, outs)
         return outs if rc == 0 else self.done(rc, tuple(conv), outs)
@@ -120,7 +132,8 @@ class _Signature:
         call. Anything unusual (copies, conversions, errors) goes to `slow`/`done`."""
         n_in, n_out = len(self.in_types), len(self.out_types)
         env: dict[str, Any] = {"nd": np.ndarray, "empty": np.empty, "cfunc": self.cfunc,
-                               "status": _status, "slow": self.slow, "done": self.done}
+                               "status": _status, "slow": self.slow, "done": self.done,
+                               "check": self.check_memory}
         checks = []
         for i, (shape, dt) in enumerate(self.in_types):
             env[f"s{i}"], env[f"d{i}"] = shape, dt
@@ -137,6 +150,7 @@ class _Signature:
             "        return slow(args)",
             f"    {', '.join(ins)}{',' if n_in == 1 else ''} = args" if n_in else "    pass",
             f"    if {' and '.join(checks) or 'True'}:",
+            *(["        check()"] if self.big else []),
             *[f"        {a}" for a in allocs],
             f"        t = ({', '.join(ins + outs + ['status.arr'])},)",
             "        rc = cfunc(id(t))",
@@ -150,6 +164,18 @@ class _Signature:
         return env["call"]  # type: ignore[no-any-return]
 
 
+def _scratch_bytes(flat: Function, out_bytes: int) -> int:
+    """Bytes of the scratch arena the native entry allocates (one 64-byte aligned slot per
+    scratch value of the fusion plan); the plan is only consulted when all intermediate
+    values together could matter."""
+    upper = sum(o.type.nbytes for ins in flat.instrs for o in ins.outs)
+    if out_bytes + upper <= CHECK_ABOVE:
+        return 0
+    from .plan import make_plan
+    scratch = make_plan(flat).scratch
+    return sum(-(-v.type.nbytes // 64) * 64 for v in scratch) + 64 if scratch else 0
+
+
 class Executable:
     """A compiled `Function`: `exe(*arrays)` returns a list of new arrays, one per result.
 
@@ -160,26 +186,36 @@ class Executable:
         print(exe.asm)
     """
 
-    def __init__(self, fn: Function, jm: engine.JitModule, unoptimized_ir: str,
+    def __init__(self, fn: Function, jm: engine.JitModule, unoptimized_ir: str | None,
                  entry: str = "entry", flat: Function | None = None):
         self.fn = fn
         self._jm = jm
-        self.llvm_ir_unoptimized = unoptimized_ir
+        self._unoptimized = unoptimized_ir  # None when the code came from the disk cache
         self._asm: str | None = None
         proto = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
         self._sig = _Signature(fn, proto(jm.address(entry)), flat or fn)
         self._fast = self._sig.fast_path()
 
     @property
+    def llvm_ir_unoptimized(self) -> str:
+        """The LLVM IR as lowered, before the O3 pipeline."""
+        if self._unoptimized is None:
+            from .lower import build_module
+            self._unoptimized = str(build_module(self.fn, ABI)[0])
+        return self._unoptimized
+
+    @property
     def llvm_ir(self) -> str:
-        """The optimized LLVM IR."""
+        """The optimized LLVM IR (re-derived on request for code loaded from disk)."""
+        if not self._jm.optimized_ir:
+            self._jm.optimized_ir = engine.optimize_ir(self.llvm_ir_unoptimized)
         return self._jm.optimized_ir
 
     @property
     def asm(self) -> str:
         """Host assembly of the optimized module."""
         if self._asm is None:
-            self._asm = engine.assembly(self._jm.optimized_ir)
+            self._asm = engine.assembly(self.llvm_ir)
         return self._asm
 
     def __call__(self, *arrays: Any) -> list[np.ndarray]:

@@ -1,17 +1,10 @@
-"""Lowering an IR `Function` to an LLVM module: the driver, the emitter and the rule table.
+"""Lowering an IR `Function` into LLVM IR: the emitter, the task driver and the rule table.
 
-The module holds two functions:
-- `body(p0.., out0.., scratch0.., status) -> i32`, internal, one `noalias` pointer per
-  buffer, which runs the tasks of the fusion plan (`plan.py`) in order;
-- `entry(tuple) -> i32`, the exported entry point, which takes one Python tuple of NumPy
-  arrays (inputs, outputs, then a 3-element int64 status array), reads their data
-  pointers natively (the caller has checked shapes and dtypes), allocates one scratch
-  arena, calls `body` and frees the arena.
-
-Return codes: 0 ok; `LAYOUT` when an input is not C-contiguous and aligned (nothing was
-run; the caller copies and calls again); `NOMEM` when scratch allocation failed; k > 0
-when the bounds check of instruction k-1 failed, with (index, bound, k) written to the
-status array.
+`Lowerer` builds the internal function `body(p0.., out0.., scratch0.., status) -> i32`,
+with one `noalias` pointer per buffer, which runs the tasks of the fusion plan
+(`plan.py`) in order and returns 0, or k > 0 when the bounds check of instruction k-1
+failed (after writing index, bound and k to `status`). `build.py` wraps it in the
+exported entry function.
 
 Invariants:
 - The rule table `LOWERINGS` is keyed by primitive name and has an entry for every
@@ -33,12 +26,11 @@ from typing import Any
 import numpy as np
 from llvmlite import ir
 
-from ..ir import Function, Instr, Value
-from . import engine
-from .inline import inline_calls
+from ..ir import Instr, Value
 from .loops import I64, ZERO, const, linear_index, loop_nest
-from .plan import CHECKED, CheckTask, KernelTask, LoopTask, Plan, make_plan, size_of
+from .plan import CHECKED, CheckTask, KernelTask, LoopTask, Plan
 
+# Status codes besides 0 and instruction numbers (see build.py).
 LAYOUT = -2
 NOMEM = -3
 
@@ -46,7 +38,7 @@ I1, I8, I32 = ir.IntType(1), ir.IntType(8), ir.IntType(32)
 F32, F64 = ir.FloatType(), ir.DoubleType()
 _REG = {"float32": F32, "float64": F64, "int32": I32, "int64": I64, "bool": I1}
 _MEM = dict(_REG, bool=I8)
-_VOIDP = I8.as_pointer()
+VOIDP = I8.as_pointer()
 
 
 class LoweringError(Exception):
@@ -201,14 +193,14 @@ class Lowerer:
     def malloc(self, nbytes: int, ty: ir.Type) -> ir.Value:
         """A temporary heap buffer (returns NOMEM if allocation fails); free it with
         `free` before the task ends."""
-        raw = self.b.call(_libc(self.module, "malloc"), [const(max(1, nbytes))])
-        with self.b.if_then(self.b.icmp_unsigned("==", raw, ir.Constant(_VOIDP, None)),
+        raw = self.b.call(libc(self.module, "malloc"), [const(max(1, nbytes))])
+        with self.b.if_then(self.b.icmp_unsigned("==", raw, ir.Constant(VOIDP, None)),
                             likely=False):
             self.b.ret(ir.Constant(I32, NOMEM))
         return self.b.bitcast(raw, ty.as_pointer())
 
     def free(self, p: ir.Value) -> None:
-        self.b.call(_libc(self.module, "free"), [self.b.bitcast(p, _VOIDP)])
+        self.b.call(libc(self.module, "free"), [self.b.bitcast(p, VOIDP)])
 
     def global_array(self, value: np.ndarray) -> ir.Value:
         """A private constant global holding `value` (C order), as a typed pointer."""
@@ -293,87 +285,14 @@ class Lowerer:
             self.fail_index(ins, b.load(first), bound)
 
 
-def _libc(module: ir.Module, name: str) -> ir.Function:
+def libc(module: ir.Module, name: str) -> ir.Function:
+    """`malloc` or `free`, declared in `module` on first use."""
     fn = module.globals.get(name)
     if fn is None:
-        ty = (ir.FunctionType(_VOIDP, [I64]) if name == "malloc"
-              else ir.FunctionType(ir.VoidType(), [_VOIDP]))
+        ty = (ir.FunctionType(VOIDP, [I64]) if name == "malloc"
+              else ir.FunctionType(ir.VoidType(), [VOIDP]))
         fn = ir.Function(module, ty, name)
     return fn
-
-
-def _build_entry(lw: Lowerer, name: str, abi: Abi) -> None:
-    """`entry(tuple)`: the tuple holds the input arrays, the output arrays and the status
-    array. Checks input layout flags, reads data pointers, allocates the scratch arena and
-    calls `body`."""
-    fn = lw.plan.fn
-    n_in, n_out = len(fn.params), len(fn.results)
-    module = lw.module
-    entry = ir.Function(module, ir.FunctionType(I32, [_VOIDP]), name)
-    b = ir.IRBuilder(entry.append_basic_block("entry"))
-    items = b.bitcast(b.gep(entry.args[0], [const(abi.tuple_items)]), _VOIDP.as_pointer())
-    objs = [b.load(b.gep(items, [const(k)]), align=8) for k in range(n_in + n_out + 1)]
-
-    def field(obj: ir.Value, offset: int, ty: ir.Type) -> ir.Value:
-        return b.load(b.bitcast(b.gep(obj, [const(offset)]), ty.as_pointer()), align=4)
-
-    ok = ir.Constant(I1, 1)
-    need = ir.Constant(I32, 0x1 | 0x100)   # NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED
-    for o in objs[:n_in]:
-        flags = field(o, abi.flags, I32)
-        ok = b.and_(ok, b.icmp_unsigned("==", b.and_(flags, need), need))
-    with b.if_then(b.not_(ok), likely=False):
-        b.ret(ir.Constant(I32, LAYOUT))
-    args = [b.bitcast(field(o, abi.data, _VOIDP), mem_type(v.dtype).as_pointer())
-            for o, (v, _) in zip(objs[:n_in + n_out], lw.buffers)]
-    status = b.bitcast(field(objs[-1], abi.data, _VOIDP), I64.as_pointer())
-    offsets, total = [], 0
-    for v in lw.plan.scratch:
-        offsets.append(total)
-        total += -(-size_of(v.shape) * v.dtype.itemsize // 64) * 64
-    raw = None
-    if lw.plan.scratch:
-        raw = b.call(_libc(module, "malloc"), [const(total + 64)])
-        with b.if_then(b.icmp_unsigned("==", raw, ir.Constant(_VOIDP, None)), likely=False):
-            b.ret(ir.Constant(I32, NOMEM))
-        addr = b.ptrtoint(raw, I64)
-        base = b.and_(b.add(addr, const(63)), const(~63))
-        for v, off in zip(lw.plan.scratch, offsets):
-            p = b.inttoptr(b.add(base, const(off)), mem_type(v.dtype).as_pointer())
-            args.append(p)
-    rc = b.call(lw.fn, args + [status])
-    if raw is not None:
-        b.call(_libc(module, "free"), [raw])
-    b.ret(rc)
-
-
-class Abi:
-    """Byte offsets, in CPython objects, that the entry function reads: the items of a
-    tuple, and the `data` and `flags` fields of a NumPy array."""
-
-    def __init__(self, tuple_items: int, data: int, flags: int):
-        self.tuple_items = tuple_items
-        self.data = data
-        self.flags = flags
-
-
-def build_module(fn: Function, abi: Abi, entry_name: str = "entry"
-                 ) -> tuple[ir.Module, Function]:
-    """Lower `fn` to an llvmlite module exporting `entry_name` (see the module docstring).
-    Also returns the flat function (calls inlined) whose instruction numbers the status
-    codes refer to.
-
-    Example: `module, flat = build_module(fn, Abi(24, 16, 64))`."""
-    fn = inline_calls(fn)
-    plan = make_plan(fn)
-    module = ir.Module(name=fn.name)
-    info = engine.host_info()
-    module.triple = info["triple"]
-    module.data_layout = info["data_layout"]
-    lw = Lowerer(plan, module)
-    lw.run()
-    _build_entry(lw, entry_name, abi)
-    return module, fn
 
 
 # The rule table. Filled by the rule modules below (imported for their side effect).

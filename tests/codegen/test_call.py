@@ -152,3 +152,9 @@ def test_lowering_errors_name_the_instruction():
     fn = Function("bad", [x], [Instr("frobnicate", [x], {"k": 1}, [y])], [y])
     with pytest.raises(LoweringError, match="frobnicate"):
         compile_function(fn)
+
+
+def test_impossible_sizes_raise_memory_error_before_allocating():
+    fn = fn_of([((2**40, 2**30), np.float32)], lambda x: bind("neg", x))
+    with pytest.raises(MemoryError, match="f32"):
+        compile_function(fn)
