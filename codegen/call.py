@@ -200,7 +200,7 @@ class Executable:
     def llvm_ir_unoptimized(self) -> str:
         """The LLVM IR as lowered, before the O3 pipeline."""
         if self._unoptimized is None:
-            from .lower import build_module
+            from .build import build_module
             self._unoptimized = str(build_module(self.fn, ABI)[0])
         return self._unoptimized
 
