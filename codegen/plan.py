@@ -109,13 +109,6 @@ def _is_swap_last2(perm: tuple[int, ...]) -> bool:
     return r >= 2 and tuple(perm) == tuple(range(r - 2)) + (r - 1, r - 2)
 
 
-def _read_ratio(u: Instr, v: Value) -> float:
-    """Elements of `v` read per element of `u`'s output (on average)."""
-    if u.prim in ("pad", "concat"):
-        return size_of(v.shape) / max(1, size_of(u.outs[0].shape))
-    return 1.0
-
-
 class _Reads:
     """How many elements of one value each context reads. Elementwise users read it at
     their broadcast index, which the emitter computes once per index, so they share
@@ -186,7 +179,10 @@ def make_plan(fn: Function) -> Plan:
                     acc.add(("kernel", id(u)), reads, False)
                     continue
                 o = u.outs[0]
-                r = _read_ratio(u, v)
+                # Every rule evaluates each operand once per output element (pad and
+                # concat too: they select among operand values evaluated at clamped
+                # indices), so reads propagate one to one.
+                r = 1.0
                 shared = u.prim in ELEMENTWISE
                 if id(o) in mat:
                     acc.add(("root", id(o)), size_of(o.shape) * r, shared)

@@ -93,3 +93,15 @@ def test_exponential_reuse_is_bounded():
     plan = _plan(fn)
     assert len(plan.scratch) >= 8, format_plan(plan)
     check(fn, [np.random.default_rng(2).random((4, 4)).astype(F32) * 1e-6], rtol=1e-4)
+
+
+def test_concat_of_expensive_pieces_materializes_them():
+    # Each element of a concat evaluates every piece (then selects one): an expensive
+    # piece must be computed once into a buffer, not once per output element.
+    fn = fn_of([((40, 3), F32), ((40, 5), F32)],
+               lambda a, b: bind("concat", bind("exp", a), bind("exp", b), axis=1))
+    plan = _plan(fn)
+    assert sorted(v.shape for v in plan.scratch) == [(40, 3), (40, 5)], format_plan(plan)
+    rng = np.random.default_rng(3)
+    check(fn, [rng.standard_normal((40, 3)).astype(F32), rng.standard_normal((40, 5))
+               .astype(F32)])
