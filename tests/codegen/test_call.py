@@ -158,3 +158,21 @@ def test_impossible_sizes_raise_memory_error_before_allocating():
     fn = fn_of([((2**40, 2**30), np.float32)], lambda x: bind("neg", x))
     with pytest.raises(MemoryError, match="f32"):
         compile_function(fn)
+
+
+def test_call_instructions_are_inlined():
+    inner = fn_of([((3, 4), np.float64), ((4,), np.float64)],
+                  lambda a, b: (bind("exp", bind("add", a, b)), bind("reduce_sum", a, axes=(1,))),
+                  "inner")
+    middle = fn_of([((3, 4), np.float64)],
+                   lambda a: bind("call", a, bind("constant", value=np.arange(4.0)), fn=inner)[0],
+                   "middle")
+
+    def outer(x, v):
+        e1, s1 = bind("call", x, v, fn=inner)
+        e2, s2 = bind("call", bind("neg", x), v, fn=inner)      # a second, independent copy
+        return e1, s2, bind("call", x, fn=middle), s1, s1
+
+    fn = fn_of([((3, 4), np.float64), ((4,), np.float64)], outer)
+    rng = np.random.default_rng(4)
+    check(fn, [rng.standard_normal((3, 4)), rng.standard_normal(4)], rtol=1e-14)
