@@ -6,10 +6,12 @@ argument is the cheapest ctypes conversion there is. Native code reads the tuple
 each array's data pointer and flags itself, at the offsets `probe_abi()` finds.
 
 Invariants:
-- Native code only ever sees arrays whose shape and dtype equal the parameter types
-  exactly (checked here, before the call) and, for inputs, that are C-contiguous and
-  aligned (checked natively; otherwise nothing runs and the call is retried once with
-  contiguous copies). Inputs are never written.
+- Native code runs only on inputs that are ndarrays of exactly the parameter's shape and
+  canonical dtype, C-contiguous and aligned: it checks that itself before anything else,
+  and otherwise returns at once; then the arguments are checked here (raising
+  `TypeError`/`ValueError` that name the argument) or converted (array-likes, dtype
+  objects that are equal but not canonical) or copied (strided, misaligned) and the call
+  is made again. Inputs are never written.
 - Every output is a fresh `np.empty` array, so outputs never alias inputs or each other.
 - A call whose outputs and scratch arena exceed the memory available raises `MemoryError`
   (naming the shape, dtype and bytes) before anything is allocated.
@@ -28,29 +30,50 @@ import numpy as np
 from ..ir import Function
 from ..ir.core import CHECK_ABOVE, check_allocation
 from . import engine
-from .build import Abi
-from .lower import LAYOUT, NOMEM
+from .build import ENTRY, Abi
+from .lower import BADARGS, LAYOUT, NOMEM
 
 
 def probe_abi() -> Abi:
-    """Byte offsets of a tuple's items and of an array's `data` and `flags` fields in this
-    CPython and NumPy, found by probing live objects."""
-    probes: list[np.ndarray] = [np.zeros(3, np.float64), np.zeros((4, 4), np.float32)[:, 1]]
+    """Find the byte offsets `Abi` describes by probing live objects of this CPython and
+    NumPy (each offset must match several probes, so a coincidence cannot pass)."""
+    probes: list[np.ndarray] = [np.zeros(3, np.float64), np.zeros((4, 5), np.float32)[:, 1:],
+                                np.zeros((2, 3, 1), ">i4")]
     tup = (probes[0], probes[1])
 
-    def find(step: int, ok: Callable[[int], bool]) -> int:
-        for off in range(8, 160, step):
+    def word(addr: int) -> int | None:
+        return ctypes.c_void_p.from_address(addr).value
+
+    def find(step: int, ok: Callable[[int], bool], stop: int = 160) -> int:
+        for off in range(0, stop, step):
             if ok(off):
                 return off
         raise RuntimeError("cannot locate the fields of tuples and NumPy arrays natively")
 
-    items = find(8, lambda off: ctypes.c_void_p.from_address(id(tup) + off).value == id(tup[0])
-                 and ctypes.c_void_p.from_address(id(tup) + off + 8).value == id(tup[1]))
-    data = find(8, lambda off: all(ctypes.c_void_p.from_address(id(p) + off).value
-                                   == p.ctypes.data for p in probes))
-    flags = find(4, lambda off: all(ctypes.c_int.from_address(id(p) + off).value
-                                    == p.flags.num for p in probes))
-    return Abi(items, data, flags)
+    def int_at(addr: int) -> int:
+        return ctypes.c_int.from_address(addr).value
+
+    def dims_at(p: np.ndarray, off: int) -> tuple[int, ...]:
+        base = word(id(p) + off)
+        return tuple(ctypes.c_ssize_t.from_address(base + 8 * k).value
+                     for k in range(p.ndim)) if base else ()
+
+    items = find(8, lambda off: off >= 16 and word(id(tup) + off) == id(tup[0])
+                 and word(id(tup) + off + 8) == id(tup[1]))
+    ob_type = find(8, lambda off: all(word(id(p) + off) == id(np.ndarray) for p in probes))
+    data = find(8, lambda off: all(word(id(p) + off) == p.ctypes.data for p in probes))
+    nd = find(4, lambda off: off > ob_type and all(int_at(id(p) + off) == p.ndim
+                                                   for p in probes))
+    dims = find(8, lambda off: off > nd and all(dims_at(p, off) == p.shape for p in probes))
+    descr = find(8, lambda off: all(word(id(p) + off) == id(p.dtype) for p in probes))
+    flags = find(4, lambda off: all(int_at(id(p) + off) == p.flags.num for p in probes))
+    kinds = [np.dtype(d) for d in ("f4", "f8", "i4", "i8", "?", ">f8")]
+    type_num = find(4, lambda off: all(int_at(id(d) + off) == d.num for d in kinds), 64)
+    byteorder = find(1, lambda off: all(ctypes.c_char.from_address(id(d) + off).value
+                                        == d.byteorder.encode() for d in kinds), 64)
+    canonical = {n: (np.dtype(n).num, ord(np.dtype(n).byteorder))
+                 for n in ("float32", "float64", "int32", "int64", "bool")}
+    return Abi(items, ob_type, nd, dims, descr, data, flags, type_num, byteorder, canonical)
 
 
 ABI = probe_abi()
@@ -96,8 +119,8 @@ class _Signature:
             if a.shape != shape:
                 raise ValueError(f"@{name}: argument {i} must be {p.type} (shape {shape}), "
                                  f"got an array of shape {a.shape} and dtype {a.dtype}")
-            if type(a) is not np.ndarray:
-                a = a.view(np.ndarray)
+            if type(a) is not np.ndarray or a.dtype is not dt:
+                a = a.view(type=np.ndarray, dtype=dt)     # canonical type and dtype object
             if not (a.flags.c_contiguous and a.flags.aligned):
                 a = np.array(a, order="C", copy=True)
             conv.append(a)
@@ -108,11 +131,13 @@ class _Signature:
         return outs if rc == 0 else self.done(rc, tuple(conv), outs)
 
     def _call(self, args: Sequence[np.ndarray], outs: list[np.ndarray]) -> int:
-        t = (*args, *outs, _status.arr)
+        t = (*args, *outs, _status.arr, np.ndarray)
         return int(self.cfunc(id(t)))
 
     def done(self, rc: int, args: tuple[Any, ...], outs: list[np.ndarray]) -> list[np.ndarray]:
         """Finish a call whose native status was not 0."""
+        if rc == BADARGS:
+            return self.slow(args)
         if rc == LAYOUT:
             fixed = tuple(a if a.flags.c_contiguous and a.flags.aligned
                           else np.array(a, order="C", copy=True) for a in args)
@@ -128,36 +153,29 @@ class _Signature:
         raise RuntimeError(f"@{self.fn.name}: native code returned status {rc}")
 
     def fast_path(self) -> Callable[..., list[np.ndarray]]:
-        """A function specialized to this signature: identity dtype checks, one native
-        call. Anything unusual (copies, conversions, errors) goes to `slow`/`done`."""
-        n_in, n_out = len(self.in_types), len(self.out_types)
+        """A function specialized to this signature: allocate the outputs, one native call
+        (which checks the arguments itself). Anything unusual (conversions, copies,
+        errors) goes to `slow`/`done`."""
+        n_in = len(self.in_types)
         env: dict[str, Any] = {"nd": np.ndarray, "empty": np.empty, "cfunc": self.cfunc,
                                "status": _status, "slow": self.slow, "done": self.done,
                                "check": self.check_memory}
-        checks = []
-        for i, (shape, dt) in enumerate(self.in_types):
-            env[f"s{i}"], env[f"d{i}"] = shape, dt
-            checks.append(f"type(a{i}) is nd and a{i}.dtype is d{i} and a{i}.shape == s{i}")
         allocs = []
         for k, (shape, dt) in enumerate(self.out_types):
             env[f"os{k}"], env[f"od{k}"] = shape, dt
             allocs.append(f"o{k} = empty(os{k}, od{k})")
-        ins = [f"a{i}" for i in range(n_in)]
-        outs = [f"o{k}" for k in range(n_out)]
+        outs = [f"o{k}" for k in range(len(self.out_types))]
         src = "\n".join([
-            "def call(*args):",
+            "def call(self, *args):",
             f"    if len(args) != {n_in}:",
             "        return slow(args)",
-            f"    {', '.join(ins)}{',' if n_in == 1 else ''} = args" if n_in else "    pass",
-            f"    if {' and '.join(checks) or 'True'}:",
-            *(["        check()"] if self.big else []),
-            *[f"        {a}" for a in allocs],
-            f"        t = ({', '.join(ins + outs + ['status.arr'])},)",
-            "        rc = cfunc(id(t))",
-            "        if rc == 0:",
-            f"            return [{', '.join(outs)}]",
-            f"        return done(rc, args, [{', '.join(outs)}])",
-            "    return slow(args)",
+            *(["    check()"] if self.big else []),
+            *[f"    {a}" for a in allocs],
+            f"    t = args + ({', '.join(outs + ['status.arr', 'nd'])},)",
+            "    rc = cfunc(id(t))",
+            "    if rc == 0:",
+            f"        return [{', '.join(outs)}]",
+            f"    return done(rc, args, [{', '.join(outs)}])",
         ])
         # Generated from our own signature only (no user text), like attrs or dataclasses.
         exec(compile(src, f"<tracejit call @{self.fn.name}>", "exec"), env)  # noqa: S102
@@ -187,14 +205,16 @@ class Executable:
     """
 
     def __init__(self, fn: Function, jm: engine.JitModule, unoptimized_ir: str | None,
-                 entry: str = "entry", flat: Function | None = None):
+                 entry: str = ENTRY, flat: Function | None = None):
         self.fn = fn
         self._jm = jm
         self._unoptimized = unoptimized_ir  # None when the code came from the disk cache
         self._asm: str | None = None
         proto = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
         self._sig = _Signature(fn, proto(jm.address(entry)), flat or fn)
-        self._fast = self._sig.fast_path()
+        # The specialized call is this object's own `__call__` (special methods are looked
+        # up on the type, hence a subclass per Executable): no extra Python frame.
+        self.__class__ = type("Executable", (Executable,), {"__call__": self._sig.fast_path()})
 
     @property
     def llvm_ir_unoptimized(self) -> str:
@@ -219,7 +239,9 @@ class Executable:
         return self._asm
 
     def __call__(self, *arrays: Any) -> list[np.ndarray]:
-        return self._fast(*arrays)
+        """Run the compiled code: one new array per result (replaced per instance by the
+        specialized fast path of `_Signature.fast_path`)."""
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"<Executable @{self.fn.name} {self.fn.in_types} -> {self.fn.out_types}>"

@@ -12,8 +12,8 @@ Invariants:
 """
 from __future__ import annotations
 
-import contextlib
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import llvmlite.binding as llvm
@@ -93,13 +93,17 @@ class JitModule:
                 self._key = None
 
     def __del__(self) -> None:
-        # At interpreter shutdown llvmlite may already be torn down: nothing to free then.
-        with contextlib.suppress(AttributeError, TypeError, KeyError):
+        # At interpreter shutdown llvmlite (and even this module's globals) may already be
+        # torn down: nothing to free then.
+        try:
             self.close()
+        except Exception:
+            pass
 
 
-def jit(llvm_ir: str) -> JitModule:
+def jit(llvm_ir: str, on_object: Callable[[bytes], None] | None = None) -> JitModule:
     """Parse, verify, optimize at O3 for the host and compile `llvm_ir` with MCJIT.
+    `on_object` receives the object code MCJIT produced (for the disk cache).
 
     Example: `jm = jit(str(module)); addr = jm.address("entry")`."""
     with LLVM_LOCK:
@@ -111,11 +115,45 @@ def jit(llvm_ir: str) -> JitModule:
             optimized = str(mod)
             # The engine takes ownership of the module and of its target machine.
             engine = llvm.create_mcjit_compiler(mod, _new_target_machine())
+            if on_object is not None:
+                engine.set_object_cache(lambda _mod, buf: on_object(bytes(buf)), None)
             engine.finalize_object()
         except BaseException:
             ctx.close()
             raise
         return JitModule(engine, ctx, optimized)
+
+
+def optimize_ir(llvm_ir: str) -> str:
+    """`llvm_ir` after the O3 pipeline, as text (no code generation)."""
+    with LLVM_LOCK:
+        _init()
+        ctx = llvm.create_context()
+        try:
+            mod = _parse(llvm_ir, ctx)
+            _optimize(mod)
+            text = str(mod)
+            mod.close()
+        finally:
+            ctx.close()
+        return text
+
+
+def load_object(obj: bytes) -> JitModule:
+    """A JitModule from object code that `jit` produced before (a disk-cache hit): no
+    parsing, optimization or code generation. Its optimized IR is not available."""
+    with LLVM_LOCK:
+        _init()
+        ctx = llvm.create_context()
+        try:
+            empty = llvm.parse_assembly("", context=ctx)
+            engine = llvm.create_mcjit_compiler(empty, _new_target_machine())
+            engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+            engine.finalize_object()
+        except BaseException:
+            ctx.close()
+            raise
+        return JitModule(engine, ctx, "")
 
 
 def assembly(llvm_ir: str) -> str:

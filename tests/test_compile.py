@@ -179,7 +179,7 @@ def test_lower_stages() -> None:
     low = f.lower(tj.Variable(0.0))
     assert low.as_text("trace").startswith("func @falling_apple(")
     assert low.as_text("grad").count("func @grad(") == 2
-    assert "pow" in low.as_text("opt")
+    assert "9.8" in low.as_text("opt")  # x**0 folded: the acceleration is a constant
     assert "define" in low.as_text("llvm")
     assert low.as_text("asm").strip()
     g = tj.compile(lambda x: x + 1.0)

