@@ -303,3 +303,34 @@ def test_traced_jacobian_size_does_not_grow_with_outputs() -> None:
             np.testing.assert_allclose(tj.compile(hess)(x).numpy(), want, rtol=1e-10,
                                        atol=1e-12)
     assert sizes[0] == sizes[1]
+
+
+def test_native_code_runs_without_the_gil() -> None:
+    import time
+    f = tj.compile(lambda x: tj.reduce_sum(tj.sin(x) * tj.cos(x) + tj.exp(-x * x)))
+    x = np.linspace(0, 1, 4_000_000, dtype=np.float64)
+    f(x)
+    t0 = time.perf_counter()
+    for _ in range(3):
+        f(x)
+    per_call = (time.perf_counter() - t0) / 3
+    reps = max(1, int(0.3 / max(per_call, 1e-4)))
+    big = np.tile(x, reps)  # one native call of about 0.3 s
+    f(big)
+    stamps: list[float] = []
+    stop = threading.Event()
+
+    def other() -> None:
+        while not stop.is_set():
+            stamps.append(time.perf_counter())
+            time.sleep(0.001)
+    th = threading.Thread(target=other)
+    th.start()
+    time.sleep(0.02)
+    start = time.perf_counter()
+    f(big)
+    end = time.perf_counter()
+    stop.set()
+    th.join()
+    inside = [s for s in stamps if start + 0.25 * (end - start) < s < end - 0.25 * (end - start)]
+    assert end - start > 0.05 and len(inside) >= 3, (end - start, len(inside))

@@ -152,6 +152,8 @@ class CompiledFunction:
                 conc = self._fast.get(fk)
                 if conc is not None and not isinstance(current_interpreter(),
                                                        TraceInterpreter):
+                    if log.isEnabledFor(logging.DEBUG):
+                        log.debug("%s: memory cache hit", self.__name__)
                     return conc.call(args)
         if config._eager:
             # As traced: NumPy arrays arrive as tensors, so both modes run the same code.
@@ -170,7 +172,7 @@ class CompiledFunction:
         if conc is None:
             conc = self._get(key, leaves, tree)
         else:
-            log.debug("%s: cache hit", self.__name__)
+            log.debug("%s: memory cache hit", self.__name__)
         if not kwargs:
             fk = _fast_key(args)
             if fk is not None and len(self._fast) < CACHE_SIZE:
