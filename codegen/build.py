@@ -1,20 +1,25 @@
 """The native module of a Function: `body` (from `lower.py`) plus the exported entry.
 
-`entry(tuple) -> i32` takes one Python tuple of NumPy arrays (inputs, outputs, then a
-3-element int64 status array), reads the tuple items and each array's data pointer and
-flags natively, at the offsets an `Abi` gives, allocates one scratch arena, calls `body`
-and frees the arena.
+`entry(tuple) -> i32` (exported as `ENTRY`) takes one Python tuple: the input arrays, the output arrays, a
+3-element int64 status array and the `numpy.ndarray` type object. It reads the tuple
+items and each array's fields natively, at the offsets an `Abi` gives, checks the
+inputs, allocates one scratch arena, calls `body` and frees the arena.
 
-Return codes: 0 ok; `LAYOUT` when an input is not C-contiguous and aligned (nothing was
-run; the caller copies and calls again); `NOMEM` when scratch allocation failed; k > 0
-when the bounds check of instruction k-1 of the flat function failed, with (index,
-bound, k) written to the status array.
+Return codes: 0 ok; `BADARGS` when an input is not an ndarray of exactly the parameter's
+shape and (canonical) dtype, `LAYOUT` when one is not C-contiguous and aligned (in both
+cases nothing ran: the caller converts or copies and calls again); `NOMEM` when scratch
+allocation failed; k > 0 when the bounds check of instruction k-1 of the flat function
+failed, with (index, bound, k) written to the status array.
 
-Invariants: the caller has checked every array's shape and dtype; scratch buffers are
-64-byte aligned, disjoint, and freed before `entry` returns; no value's byte size may
-overflow 64-bit index arithmetic (`MemoryError` at build time, before any allocation).
+Invariants: no field of an input is read before its type was checked, and no dimension
+before its rank; outputs and the status array are trusted (the caller allocates them);
+scratch buffers are 64-byte aligned, disjoint, and freed before `entry` returns; no
+value's byte size may overflow 64-bit index arithmetic (`MemoryError` at build time).
 """
 from __future__ import annotations
+
+import hashlib
+from pathlib import Path
 
 from llvmlite import ir
 
@@ -22,47 +27,88 @@ from ..ir import Function
 from . import engine
 from .inline import inline_calls
 from .loops import I64, const
-from .lower import I1, I32, LAYOUT, NOMEM, VOIDP, Lowerer, libc, mem_type
+from .lower import BADARGS, I1, I8, I32, LAYOUT, NOMEM, VOIDP, Lowerer, libc, mem_type
 from .plan import make_plan, size_of
 
 MAX_BYTES = 1 << 62
 
 
-class Abi:
-    """Byte offsets, in CPython objects, that the entry function reads: the items of a
-    tuple, and the `data` and `flags` fields of a NumPy array."""
+def _fingerprint() -> str:
+    """A digest of this package's sources: part of the exported symbol's name, so object
+    code made by any other version of codegen (say, from a disk cache) cannot be bound to
+    this version's calling convention: looking its entry up fails instead."""
+    h = hashlib.sha256()
+    for f in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
-    def __init__(self, tuple_items: int, data: int, flags: int):
+
+ENTRY = f"tracejit_entry_{_fingerprint()}"
+
+
+class Abi:
+    """Where the entry function finds things in CPython and NumPy objects: byte offsets
+    of a tuple's items, of an object's type, of an array's `nd`, `dimensions`, `descr`,
+    `data` and `flags`, and of a dtype's `type_num` and `byteorder`; plus, per dtype name,
+    the (type_num, byteorder) of its canonical NumPy dtype."""
+
+    def __init__(self, tuple_items: int, ob_type: int, nd: int, dims: int, descr: int,
+                 data: int, flags: int, type_num: int, byteorder: int,
+                 dtypes: dict[str, tuple[int, int]]):
         self.tuple_items = tuple_items
+        self.ob_type = ob_type
+        self.nd = nd
+        self.dims = dims
+        self.descr = descr
         self.data = data
         self.flags = flags
+        self.type_num = type_num
+        self.byteorder = byteorder
+        self.dtypes = dtypes
 
 
 def _build_entry(lw: Lowerer, name: str, abi: Abi) -> None:
-    """`entry(tuple)`: the tuple holds the input arrays, the output arrays and the status
-    array. Checks input layout flags, reads data pointers, allocates the scratch arena and
-    calls `body`."""
+    """`entry(t)` with `t = (in0.., out0.., status, ndarray)`: checks every input
+    (an ndarray of the exact shape and dtype, else `BADARGS`; C-contiguous and aligned,
+    else `LAYOUT`), reads data pointers, allocates the scratch arena and calls `body`."""
     fn = lw.plan.fn
     n_in, n_out = len(fn.params), len(fn.results)
     module = lw.module
     entry = ir.Function(module, ir.FunctionType(I32, [VOIDP]), name)
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     items = b.bitcast(b.gep(entry.args[0], [const(abi.tuple_items)]), VOIDP.as_pointer())
-    objs = [b.load(b.gep(items, [const(k)]), align=8) for k in range(n_in + n_out + 1)]
+    objs = [b.load(b.gep(items, [const(k)]), align=8) for k in range(n_in + n_out + 2)]
+    ndarray = objs[-1]
 
     def field(obj: ir.Value, offset: int, ty: ir.Type) -> ir.Value:
-        return b.load(b.bitcast(b.gep(obj, [const(offset)]), ty.as_pointer()), align=4)
+        return b.load(b.bitcast(b.gep(obj, [const(offset)]), ty.as_pointer()), align=1)
 
-    ok = ir.Constant(I1, 1)
+    def require(ok: ir.Value, code: int) -> None:
+        with b.if_then(b.not_(ok), likely=False):
+            b.ret(ir.Constant(I32, code))
+
     need = ir.Constant(I32, 0x1 | 0x100)   # NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED
-    for o in objs[:n_in]:
+    layout_ok = ir.Constant(I1, 1)
+    for o, p in zip(objs[:n_in], fn.params):
+        # Only an ndarray's fields may be read: test the type first, then the rank.
+        require(b.icmp_unsigned("==", field(o, abi.ob_type, VOIDP), ndarray), BADARGS)
+        require(b.icmp_signed("==", field(o, abi.nd, I32), ir.Constant(I32, p.ndim)), BADARGS)
+        dims = b.bitcast(field(o, abi.dims, VOIDP), I64.as_pointer())
+        descr = field(o, abi.descr, VOIDP)
+        num, order = abi.dtypes[p.dtype.name]
+        ok = b.and_(b.icmp_signed("==", field(descr, abi.type_num, I32), ir.Constant(I32, num)),
+                    b.icmp_unsigned("==", field(descr, abi.byteorder, I8), ir.Constant(I8, order)))
+        for k, d in enumerate(p.shape):
+            ok = b.and_(ok, b.icmp_signed("==", b.load(b.gep(dims, [const(k)]), align=8),
+                                          const(d)))
+        require(ok, BADARGS)
         flags = field(o, abi.flags, I32)
-        ok = b.and_(ok, b.icmp_unsigned("==", b.and_(flags, need), need))
-    with b.if_then(b.not_(ok), likely=False):
-        b.ret(ir.Constant(I32, LAYOUT))
+        layout_ok = b.and_(layout_ok, b.icmp_unsigned("==", b.and_(flags, need), need))
+    require(layout_ok, LAYOUT)
     args = [b.bitcast(field(o, abi.data, VOIDP), mem_type(v.dtype).as_pointer())
             for o, (v, _) in zip(objs[:n_in + n_out], lw.buffers)]
-    status = b.bitcast(field(objs[-1], abi.data, VOIDP), I64.as_pointer())
+    status = b.bitcast(field(objs[-2], abi.data, VOIDP), I64.as_pointer())
     offsets, total = [], 0
     for v in lw.plan.scratch:
         offsets.append(total)
@@ -70,8 +116,7 @@ def _build_entry(lw: Lowerer, name: str, abi: Abi) -> None:
     raw = None
     if lw.plan.scratch:
         raw = b.call(libc(module, "malloc"), [const(total + 64)])
-        with b.if_then(b.icmp_unsigned("==", raw, ir.Constant(VOIDP, None)), likely=False):
-            b.ret(ir.Constant(I32, NOMEM))
+        require(b.icmp_unsigned("!=", raw, ir.Constant(VOIDP, None)), NOMEM)
         addr = b.ptrtoint(raw, I64)
         base = b.and_(b.add(addr, const(63)), const(~63))
         for v, off in zip(lw.plan.scratch, offsets):
@@ -92,7 +137,7 @@ def _check_sizes(fn: Function) -> None:
             raise MemoryError(f"@{fn.name}: a value of type {v.type} would need {nbytes} bytes")
 
 
-def build_module(fn: Function, abi: Abi, entry_name: str = "entry"
+def build_module(fn: Function, abi: Abi, entry_name: str = ENTRY
                  ) -> tuple[ir.Module, Function]:
     """Lower `fn` to an llvmlite module exporting `entry_name` (see the module docstring).
     Also returns the flat function (calls inlined) whose instruction numbers the status

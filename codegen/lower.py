@@ -33,6 +33,7 @@ from .plan import CHECKED, CheckTask, KernelTask, LoopTask, Plan
 # Status codes besides 0 and instruction numbers (see build.py).
 LAYOUT = -2
 NOMEM = -3
+BADARGS = -4
 
 I1, I8, I32 = ir.IntType(1), ir.IntType(8), ir.IntType(32)
 F32, F64 = ir.FloatType(), ir.DoubleType()
