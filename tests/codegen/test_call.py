@@ -176,3 +176,17 @@ def test_call_instructions_are_inlined():
     fn = fn_of([((3, 4), np.float64), ((4,), np.float64)], outer)
     rng = np.random.default_rng(4)
     check(fn, [rng.standard_normal((3, 4)), rng.standard_normal(4)], rtol=1e-14)
+
+
+def test_compiling_from_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    def build_and_run(k: int) -> bool:
+        fn = fn_of([((k + 3, 5), np.float64)],
+                   lambda x: (bind("exp", x), bind("reduce_sum", bind("mul", x, x), axes=(0,))))
+        x = np.random.default_rng(k).standard_normal((k + 3, 5))
+        check(fn, [x], rtol=1e-14)
+        return True
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(build_and_run, range(8)))
