@@ -3,7 +3,7 @@
 `entry(tuple) -> i32` (exported as `ENTRY`) takes one Python tuple: the input arrays, the output arrays, a
 3-element int64 status array and the `numpy.ndarray` type object. It reads the tuple
 items and each array's fields natively, at the offsets an `Abi` gives, checks the
-inputs, allocates one scratch arena, calls `body` and frees the arena.
+inputs and calls `body` (which allocates and frees its own scratch buffers).
 
 Return codes: 0 ok; `BADARGS` when an input is not an ndarray of exactly the parameter's
 shape and (canonical) dtype, `LAYOUT` when one is not C-contiguous and aligned (in both
@@ -12,9 +12,8 @@ allocation failed; k > 0 when the bounds check of instruction k-1 of the flat fu
 failed, with (index, bound, k) written to the status array.
 
 Invariants: no field of an input is read before its type was checked, and no dimension
-before its rank; outputs and the status array are trusted (the caller allocates them);
-scratch buffers are 64-byte aligned, disjoint, and freed before `entry` returns; no
-value's byte size may overflow 64-bit index arithmetic (`MemoryError` at build time).
+before its rank; outputs and the status array are trusted (the caller allocates them); no value's byte
+size may overflow 64-bit index arithmetic (`MemoryError` at build time).
 """
 from __future__ import annotations
 
@@ -27,7 +26,7 @@ from ..ir import Function
 from . import engine
 from .inline import inline_calls
 from .loops import I64, const
-from .lower import BADARGS, I1, I8, I32, LAYOUT, NOMEM, VOIDP, Lowerer, libc, mem_type
+from .lower import BADARGS, I1, I8, I32, LAYOUT, VOIDP, Lowerer, mem_type
 from .plan import make_plan, size_of
 
 MAX_BYTES = 1 << 62
@@ -71,7 +70,7 @@ class Abi:
 def _build_entry(lw: Lowerer, name: str, abi: Abi) -> None:
     """`entry(t)` with `t = (in0.., out0.., status, ndarray)`: checks every input
     (an ndarray of the exact shape and dtype, else `BADARGS`; C-contiguous and aligned,
-    else `LAYOUT`), reads data pointers, allocates the scratch arena and calls `body`."""
+    else `LAYOUT`), reads data pointers and calls `body`."""
     fn = lw.plan.fn
     n_in, n_out = len(fn.params), len(fn.results)
     module = lw.module
@@ -109,23 +108,7 @@ def _build_entry(lw: Lowerer, name: str, abi: Abi) -> None:
     args = [b.bitcast(field(o, abi.data, VOIDP), mem_type(v.dtype).as_pointer())
             for o, (v, _) in zip(objs[:n_in + n_out], lw.buffers)]
     status = b.bitcast(field(objs[-2], abi.data, VOIDP), I64.as_pointer())
-    offsets, total = [], 0
-    for v in lw.plan.scratch:
-        offsets.append(total)
-        total += -(-size_of(v.shape) * v.dtype.itemsize // 64) * 64
-    raw = None
-    if lw.plan.scratch:
-        raw = b.call(libc(module, "malloc"), [const(total + 64)])
-        require(b.icmp_unsigned("!=", raw, ir.Constant(VOIDP, None)), NOMEM)
-        addr = b.ptrtoint(raw, I64)
-        base = b.and_(b.add(addr, const(63)), const(~63))
-        for v, off in zip(lw.plan.scratch, offsets):
-            p = b.inttoptr(b.add(base, const(off)), mem_type(v.dtype).as_pointer())
-            args.append(p)
-    rc = b.call(lw.fn, args + [status])
-    if raw is not None:
-        b.call(libc(module, "free"), [raw])
-    b.ret(rc)
+    b.ret(b.call(lw.fn, args + [status]))
 
 
 def _check_sizes(fn: Function) -> None:

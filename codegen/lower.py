@@ -1,9 +1,9 @@
 """Lowering an IR `Function` into LLVM IR: the emitter, the task driver and the rule table.
 
-`Lowerer` builds the internal function `body(p0.., out0.., scratch0.., status) -> i32`,
-with one `noalias` pointer per buffer, which runs the tasks of the fusion plan
-(`plan.py`) in order and returns 0, or k > 0 when the bounds check of instruction k-1
-failed (after writing index, bound and k to `status`). `build.py` wraps it in the
+`Lowerer` builds the internal function `body(p0.., out0.., status) -> i32`, with one
+`noalias` pointer per parameter and output, which runs the tasks of the fusion plan
+(`plan.py`) in order and returns 0, NOMEM, or k > 0 when the bounds check of instruction
+k-1 failed (after writing index, bound and k to `status`). `build.py` wraps it in the
 exported entry function.
 
 Invariants:
@@ -16,6 +16,9 @@ Invariants:
 - Elements live in registers as their dtype's LLVM type (`i1` for bool) and in memory as
   the NumPy layout (`i8` for bool); loads and stores are aligned to the element size only.
 - No fast-math flags other than `contract` (elementwise) and `reassoc` (reductions).
+- Each scratch buffer is heap memory of its own (64-byte aligned, so LLVM knows it aliases
+  nothing else), allocated just before the task that writes it and freed right after the
+  last task that reads it; every return path frees whatever is still allocated.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ from llvmlite import ir
 
 from ..ir import Instr, Value
 from .loops import I64, ZERO, const, linear_index, loop_nest
-from .plan import CHECKED, CheckTask, KernelTask, LoopTask, Plan
+from .plan import CHECKED, CheckTask, KernelTask, LoopTask, Plan, size_of
 
 # Status codes besides 0 and instruction numbers (see build.py).
 LAYOUT = -2
@@ -145,8 +148,7 @@ class Lowerer:
         self.module = module
         fn = plan.fn
         self.buffers = ([(p, None) for p in fn.params] + [(r, k) for k, r in
-                                                          enumerate(fn.results)]
-                        + [(v, None) for v in plan.scratch])
+                                                          enumerate(fn.results)])
         argtys = [mem_type(v.dtype).as_pointer() for v, _ in self.buffers] + [I64.as_pointer()]
         self.fn = ir.Function(module, ir.FunctionType(I32, argtys), "body")
         self.fn.linkage = "internal"
@@ -160,8 +162,11 @@ class Lowerer:
         self.out_ptrs = list(self.fn.args[n_in:n_in + n_out])
         for vid, k in plan.out_slot.items():
             self.ptrs[vid] = self.out_ptrs[k]
-        for k, v in enumerate(plan.scratch):
-            self.ptrs[id(v)] = self.fn.args[n_in + n_out + k]
+        for v in plan.scratch:     # buffers with no elements are never touched
+            if id(v) not in plan.born:
+                self.ptrs[id(v)] = ir.Constant(mem_type(v.dtype).as_pointer(), None)
+        # Heap buffers allocated so far and not yet freed: every early return frees them.
+        self.live: dict[int, ir.Value] = {}
         self.alloca_block = self.fn.append_basic_block("allocas")
         start = self.fn.append_basic_block("start")
         self.b = ir.IRBuilder(start)
@@ -192,16 +197,26 @@ class Lowerer:
             return self.b.alloca(ty, name=name)
 
     def malloc(self, nbytes: int, ty: ir.Type) -> ir.Value:
-        """A temporary heap buffer (returns NOMEM if allocation fails); free it with
-        `free` before the task ends."""
-        raw = self.b.call(libc(self.module, "malloc"), [const(max(1, nbytes))])
+        """A 64-byte aligned heap buffer; if allocation fails, everything live is freed
+        and NOMEM returned. Free it with `free`."""
+        size = const(-(-max(1, nbytes) // 64) * 64)
+        raw = self.b.call(libc(self.module, "aligned_alloc"), [const(64), size])
         with self.b.if_then(self.b.icmp_unsigned("==", raw, ir.Constant(VOIDP, None)),
                             likely=False):
-            self.b.ret(ir.Constant(I32, NOMEM))
+            self.bail(ir.Constant(I32, NOMEM))
+        self.live[id(raw)] = raw
         return self.b.bitcast(raw, ty.as_pointer())
 
     def free(self, p: ir.Value) -> None:
-        self.b.call(libc(self.module, "free"), [self.b.bitcast(p, VOIDP)])
+        raw = self.b.bitcast(p, VOIDP) if p.type != VOIDP else p
+        self.live.pop(id(p.operands[0]) if isinstance(p, ir.CastInstr) else id(p), None)
+        self.b.call(libc(self.module, "free"), [raw])
+
+    def bail(self, code: ir.Value) -> None:
+        """Free every live heap buffer and return `code`."""
+        for raw in self.live.values():
+            self.b.call(libc(self.module, "free"), [raw])
+        self.b.ret(code)
 
     def global_array(self, value: np.ndarray) -> ir.Value:
         """A private constant global holding `value` (C order), as a typed pointer."""
@@ -227,24 +242,35 @@ class Lowerer:
         code = self.plan.fn.instrs.index(ins) + 1
         for k, x in enumerate((index, const(bound), const(code))):
             self.b.store(x, self.b.gep(self.status, [const(k)], inbounds=True))
-        self.b.ret(ir.Constant(I32, code))
+        self.bail(ir.Constant(I32, code))
 
     # ------------------------------------------------------------------ tasks
 
     def run(self) -> ir.Function:
-        for task in self.plan.tasks:
-            if isinstance(task, LoopTask):
-                self.loop_task(task)
-            elif isinstance(task, KernelTask):
-                with lowering(task.instr):
-                    KERNEL_RULES[task.instr.prim](self, task.instr)
-            else:
-                with lowering(task.instr):
-                    self.check_task(task)
-        self.b.ret(ir.Constant(I32, 0))
+        plan = self.plan
+        for k, task in enumerate(plan.tasks):
+            for v in plan.scratch:
+                if plan.born.get(id(v)) == k:
+                    self.ptrs[id(v)] = self.malloc(size_of(v.shape) * v.dtype.itemsize,
+                                                   mem_type(v.dtype))
+            self.task(task)
+            for v in plan.scratch:
+                if plan.dies.get(id(v)) == k:
+                    self.free(self.ptrs[id(v)])
+        self.bail(ir.Constant(I32, 0))
         with self.b.goto_block(self.alloca_block):
             self.b.branch(self.fn.blocks[1])
         return self.fn
+
+    def task(self, task: LoopTask | KernelTask | CheckTask) -> None:
+        if isinstance(task, LoopTask):
+            self.loop_task(task)
+        elif isinstance(task, KernelTask):
+            with lowering(task.instr):
+                KERNEL_RULES[task.instr.prim](self, task.instr)
+        else:
+            with lowering(task.instr):
+                self.check_task(task)
 
     def loop_task(self, task: LoopTask) -> None:
         first = task.stores[0].value
@@ -287,10 +313,10 @@ class Lowerer:
 
 
 def libc(module: ir.Module, name: str) -> ir.Function:
-    """`malloc` or `free`, declared in `module` on first use."""
+    """`aligned_alloc` or `free`, declared in `module` on first use."""
     fn = module.globals.get(name)
     if fn is None:
-        ty = (ir.FunctionType(VOIDP, [I64]) if name == "malloc"
+        ty = (ir.FunctionType(VOIDP, [I64, I64]) if name == "aligned_alloc"
               else ir.FunctionType(ir.VoidType(), [VOIDP]))
         fn = ir.Function(module, ty, name)
     return fn

@@ -24,6 +24,8 @@ Invariants of a plan:
   the loop index itself, so those reads are served from registers and never from memory
   written in the same iteration; a scratch value that no other task reads is not stored
   at all.
+- A scratch value is written by task `born[v]` before any task reads it and read by no
+  task after `dies[v]`; a scratch value with no task (it has no elements) is in neither.
 - A `LoopTask`'s `vshape` (when not empty) gives every value of its expressions a
   coalesced shape of one common rank: adjacent dimensions that every operand either spans
   or broadcasts over are merged, so the innermost loop is as long as possible.
@@ -95,6 +97,9 @@ class Plan:
     scratch: list[Value]              # materialized values that need scratch buffers
     tasks: list[Task]
     matmul_operands: dict[int, list[tuple[Value, bool]]]   # id(instr) -> [(a, ta), (b, tb)]
+    # Scratch lifetimes in task numbers: allocated before task `born`, freed after `dies`.
+    born: dict[int, int] = field(default_factory=dict)
+    dies: dict[int, int] = field(default_factory=dict)
 
 
 def size_of(shape: tuple[int, ...]) -> int:
@@ -231,6 +236,7 @@ def make_plan(fn: Function) -> Plan:
     plan = Plan(fn, producer, mat, out_slot, scratch, [], mm_ops)
     plan.tasks = _merge_loops(plan, tasks)
     _demote(plan)
+    _lifetimes(plan)
     for t in plan.tasks:
         if isinstance(t, LoopTask):
             c = coalesce(plan, t.shape, [s.value for s in t.stores if s.compute],
@@ -283,25 +289,36 @@ def _merge_loops(plan: Plan, tasks: list[Task]) -> list[Task]:
     return merged
 
 
+def task_reads(plan: Plan, t: Task) -> list[Value]:
+    """The materialized values task `t` reads."""
+    if isinstance(t, LoopTask):
+        _, leaves = closure(plan, [s.value for s in t.stores if s.compute],
+                            [s.value for s in t.stores if not s.compute])
+        return leaves
+    ins = t.instr
+    if isinstance(t, CheckTask):
+        roots = [ins.inputs[CHECKED[ins.prim]]]
+    elif ins.prim == "matmul":
+        roots = [x for x, _ in plan.matmul_operands[id(ins)]]
+    else:
+        roots = list(ins.inputs)
+    inline = [r for r in roots if id(r) not in plan.materialized]
+    _, leaves = closure(plan, inline, [r for r in roots if id(r) in plan.materialized])
+    return leaves
+
+
+def task_writes(t: Task) -> list[Value]:
+    if isinstance(t, LoopTask):
+        return [s.value for s in t.stores if s.compute]
+    return list(t.instr.outs) if isinstance(t, KernelTask) else []
+
+
 def _demote(plan: Plan) -> None:
     """Stop storing scratch values that only the stores of their own LoopTask read (they
     read them at the loop index, from registers)."""
     readers: dict[int, set[int]] = {}
     for k, t in enumerate(plan.tasks):
-        if isinstance(t, LoopTask):
-            _, leaves = closure(plan, [s.value for s in t.stores if s.compute],
-                                [s.value for s in t.stores if not s.compute])
-        else:
-            ins = t.instr
-            if isinstance(t, CheckTask):
-                roots = [ins.inputs[CHECKED[ins.prim]]]
-            elif ins.prim == "matmul":
-                roots = [x for x, _ in plan.matmul_operands[id(ins)]]
-            else:
-                roots = list(ins.inputs)
-            inline = [r for r in roots if id(r) not in plan.materialized]
-            _, leaves = closure(plan, inline, [r for r in roots if id(r) in plan.materialized])
-        for v in leaves:
+        for v in task_reads(plan, t):
             readers.setdefault(id(v), set()).add(k)
     dropped: set[int] = set()
     for k, t in enumerate(plan.tasks):
@@ -317,6 +334,19 @@ def _demote(plan: Plan) -> None:
         t.stores = keep
     plan.materialized -= dropped
     plan.scratch = [v for v in plan.scratch if id(v) not in dropped]
+
+
+def _lifetimes(plan: Plan) -> None:
+    """The first task that writes each scratch value, and the last that reads it."""
+    scratch = {id(v) for v in plan.scratch}
+    for k, t in enumerate(plan.tasks):
+        for v in task_writes(t):
+            if id(v) in scratch:
+                plan.born.setdefault(id(v), k)
+                plan.dies[id(v)] = max(plan.dies.get(id(v), k), k)
+        for v in task_reads(plan, t):
+            if id(v) in scratch:
+                plan.dies[id(v)] = max(plan.dies.get(id(v), k), k)
 
 
 def closure(plan: Plan, roots: list[Value], leaves_in: Sequence[Value] = ()
