@@ -122,3 +122,30 @@ def test_index_error_from_threads():
     with ThreadPoolExecutor(8) as pool:
         msgs = list(pool.map(run, range(64)))
     assert msgs == [f"gather: index {100 + k} is out of bounds for size 100" for k in range(64)]
+
+
+def test_failed_checks_free_scratch_memory():
+    """An index error after scratch buffers were allocated frees them on the way out."""
+    def body(v, i):
+        e = bind("exp", v)                                   # scratch: read twice below
+        s = bind("reduce_sum", e, axes=(1,))
+        g = bind("gather", bind("add", e, e), i, axis=0)     # bounds check after `e`
+        return s, g
+
+    fn = fn_of([((512, 512), np.float64), ((3,), np.int64)], body)
+    exe = compile_function(fn)
+    x = np.zeros((512, 512))
+    bad = np.array([0, 1, 512], np.int64)
+
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096 / 1e6
+
+    for _ in range(20):
+        with pytest.raises(IndexError):
+            exe(x, bad)
+    before = rss_mb()
+    for _ in range(300):      # 2 MB of scratch per call: a leak would show as 600 MB
+        with pytest.raises(IndexError):
+            exe(x, bad)
+    assert rss_mb() - before < 50
