@@ -16,9 +16,10 @@ Invariants:
 - Elements live in registers as their dtype's LLVM type (`i1` for bool) and in memory as
   the NumPy layout (`i8` for bool); loads and stores are aligned to the element size only.
 - No fast-math flags other than `contract` (elementwise) and `reassoc` (reductions).
-- Each scratch buffer is heap memory of its own (64-byte aligned, so LLVM knows it aliases
-  nothing else), allocated just before the task that writes it and freed right after the
-  last task that reads it; every return path frees whatever is still allocated.
+- Each scratch buffer is a heap block of its own (`aligned_alloc`, 64 bytes: LLVM knows a
+  fresh allocation aliases nothing else), allocated just before the task that writes it
+  and freed right after the last task that reads it; every return path frees whatever is
+  still allocated.
 """
 from __future__ import annotations
 

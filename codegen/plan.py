@@ -410,7 +410,8 @@ def coalesce(plan: Plan, shape: tuple[int, ...], roots: list[Value],
 def format_plan(plan: Plan) -> str:
     """The tasks of `plan`, one per line, with value numbers as in the printed function:
     `loop f32[256,10] -> %14 %15 (out 0)`, `kernel %16 = reduce_sum(...)`, `check ...`."""
-    names: dict[int, str] = {id(p): f"%{p.hint or f'arg{i}'}" for i, p in enumerate(plan.fn.params)}
+    names: dict[int, str] = {id(p): f"%{p.hint or f'arg{i}'}"
+                             for i, p in enumerate(plan.fn.params)}
     for k, ins in enumerate(plan.fn.instrs):
         for j, o in enumerate(ins.outs):
             names[id(o)] = f"%{k}" if len(ins.outs) == 1 else f"%{k}.{j}"
