@@ -1,9 +1,11 @@
 """Calling compiled code from Python: `Executable` and the NumPy calling convention.
 
-The native entry is `i32 entry(PyTupleObject* t)` with `t = (in0.., out0.., status)`,
-called through a `ctypes.CFUNCTYPE` (which releases the GIL) with `id(t)`: one pointer
-argument is the cheapest ctypes conversion there is. Native code reads the tuple items and
-each array's data pointer and flags itself, at the offsets `probe_abi()` finds.
+The native entry is `i32 entry(PyTupleObject* t)` with
+`t = (in0.., out0.., status, numpy.ndarray)`, called through a `ctypes.CFUNCTYPE` (which
+releases the GIL) with `id(t)`: one pointer argument is the cheapest ctypes conversion
+there is, and `t` stays referenced for the whole call. Native code reads the tuple items
+and each array's type, shape, dtype, flags and data pointer itself, at the offsets
+`probe_abi()` finds.
 
 Invariants:
 - Native code runs only on inputs that are ndarrays of exactly the parameter's shape and
@@ -13,7 +15,7 @@ Invariants:
   objects that are equal but not canonical) or copied (strided, misaligned) and the call
   is made again. Inputs are never written.
 - Every output is a fresh `np.empty` array, so outputs never alias inputs or each other.
-- A call whose outputs and scratch arena exceed the memory available raises `MemoryError`
+- A call whose outputs and scratch buffers exceed the memory available raises `MemoryError`
   (naming the shape, dtype and bytes) before anything is allocated.
 - One `exe(...)` is one native call on the common path; the status buffer is per thread,
   so an `Executable` may be called from many threads at once.
