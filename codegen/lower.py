@@ -280,8 +280,9 @@ class Lowerer:
             em = self.emitter(task.vshape)
             for s in task.stores:
                 x = em.compute(s.value, idx) if s.compute else em.value(s.value, idx)
-                ptr = self.ptr(s.value) if s.slot is None else self.out_ptrs[s.slot]
-                self.store_at(ptr, s.value.dtype, linear_index(self.b, idx, shape), x)
+                if s.keep:
+                    ptr = self.ptr(s.value) if s.slot is None else self.out_ptrs[s.slot]
+                    self.store_at(ptr, s.value.dtype, linear_index(self.b, idx, shape), x)
 
     def check_task(self, task: CheckTask) -> None:
         ins = task.instr

@@ -26,6 +26,7 @@ Invariants of a plan:
   at all.
 - A scratch value is written by task `born[v]` before any task reads it and read by no
   task after `dies[v]`; a scratch value with no task (it has no elements) is in neither.
+- No chain of inlined instructions is longer than `MAX_INLINE_DEPTH`.
 - A `LoopTask`'s `vshape` (when not empty) gives every value of its expressions a
   coalesced shape of one common rank: adjacent dimensions that every operand either spans
   or broadcasts over are merged, so the innermost loop is as long as possible.
@@ -50,6 +51,7 @@ CHEAP = FREE | frozenset({"add", "sub", "mul", "neg", "abs", "sign", "floor", "r
                           "gt", "ge", "logical_and", "logical_or", "logical_not", "pad",
                           "concat", "gather", "one_hot"})
 MAX_CHEAP_CONTEXTS = 4
+MAX_INLINE_DEPTH = 40
 # Reads one operand element per output element, at the broadcast index.
 ELEMENTWISE = frozenset({"neg", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh",
                          "sqrt", "abs", "sign", "floor", "logistic", "softplus", "relu", "add",
@@ -62,10 +64,13 @@ ELEMENTWISE = frozenset({"neg", "exp", "log", "log1p", "expm1", "sin", "cos", "t
 @dataclass
 class Store:
     """Store `value` into its own buffer (`slot is None`) or into output `slot`; computed
-    from its expression (`compute`) or copied from its buffer."""
+    from its expression (`compute`) or copied from its buffer. With `keep=False` the value
+    is only computed, at this point of the loop body, for the stores after it to read
+    from registers (which also bounds the depth of the expressions emitted after it)."""
     value: Value
     slot: int | None
     compute: bool
+    keep: bool = True
 
 
 @dataclass
@@ -208,6 +213,18 @@ def make_plan(fn: Function) -> Plan:
             else:
                 mat.add(id(v))
 
+    # Bound the depth of inlined expressions (the emitter recurses through them).
+    depth: dict[int, int] = {}
+    for ins in fn.instrs:
+        d = 1 + max((depth.get(id(x), 0) for x in ins.inputs), default=0)
+        for o in ins.outs:
+            if id(o) in mat:
+                continue
+            if d > MAX_INLINE_DEPTH:
+                mat.add(id(o))
+            else:
+                depth[id(o)] = d
+
     out_slot: dict[int, int] = {}
     copies: list[tuple[int, Value]] = []
     for k, r in enumerate(fn.results):
@@ -309,7 +326,7 @@ def task_reads(plan: Plan, t: Task) -> list[Value]:
 
 def task_writes(t: Task) -> list[Value]:
     if isinstance(t, LoopTask):
-        return [s.value for s in t.stores if s.compute]
+        return [s.value for s in t.stores if s.compute and s.keep]
     return list(t.instr.outs) if isinstance(t, KernelTask) else []
 
 
@@ -324,14 +341,11 @@ def _demote(plan: Plan) -> None:
     for k, t in enumerate(plan.tasks):
         if not isinstance(t, LoopTask) or len(t.stores) < 2:
             continue
-        keep = []
         for s in t.stores:
             vid = id(s.value)
             if s.compute and s.slot is None and readers.get(vid, set()) <= {k}:
                 dropped.add(vid)
-            else:
-                keep.append(s)
-        t.stores = keep
+                s.keep = False
     plan.materialized -= dropped
     plan.scratch = [v for v in plan.scratch if id(v) not in dropped]
 
@@ -420,7 +434,8 @@ def format_plan(plan: Plan) -> str:
         if isinstance(t, LoopTask):
             stores = " ".join(
                 names[id(s.value)] + ("" if s.slot is None else f"->out{s.slot}")
-                + ("" if s.compute else "(copy)") for s in t.stores)
+                + ("" if s.compute else "(copy)") + ("" if s.keep else "(reg)")
+                for s in t.stores)
             instrs, leaves = closure(plan, [s.value for s in t.stores if s.compute])
             fused = " ".join(sorted(names[id(i.outs[0])] for i in instrs))
             vs = t.vshape.get(id(t.stores[0].value)) if t.vshape else None

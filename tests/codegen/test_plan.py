@@ -105,3 +105,19 @@ def test_concat_of_expensive_pieces_materializes_them():
     rng = np.random.default_rng(3)
     check(fn, [rng.standard_normal((40, 3)).astype(F32), rng.standard_normal((40, 5))
                .astype(F32)])
+
+
+def test_long_chains_are_cut_into_bounded_inline_depth():
+    def body(x):
+        y = x
+        for k in range(600):
+            y = bind("add", bind("mul", y, _c(0.999)), x) if k % 2 else bind("neg", y)
+        return y
+
+    fn = fn_of([((37,), F32)], body)
+    plan = _plan(fn)
+    # The cut points are computed in order in one loop and stay in registers.
+    (loop,) = plan.tasks
+    assert len(loop.stores) >= 900 // 40 and plan.scratch == []      # 900 instructions
+    assert sum(s.keep for s in loop.stores) == 1
+    check(fn, [np.random.default_rng(5).standard_normal(37).astype(F32)], rtol=1e-4)
