@@ -130,6 +130,8 @@ class _Signature:
             self.check_memory()
         outs = [np.empty(shape, dt) for shape, dt in self.out_types]
         rc = self._call(conv, outs)
+        if rc in (BADARGS, LAYOUT):   # cannot happen: every argument was made acceptable
+            raise RuntimeError(f"@{name}: native code rejected checked arguments ({rc})")
         return outs if rc == 0 else self.done(rc, tuple(conv), outs)
 
     def _call(self, args: Sequence[np.ndarray], outs: list[np.ndarray]) -> int:
