@@ -190,3 +190,19 @@ def test_compiling_from_threads():
 
     with ThreadPoolExecutor(4) as pool:
         assert all(pool.map(build_and_run, range(8)))
+
+
+def test_equal_but_not_canonical_dtypes_and_subclasses():
+    fn = fn_of([((5,), np.int64), ((2, 3), np.float64)],
+               lambda i, x: (bind("neg", i), bind("exp", x)))
+    exe = compile_function(fn)
+
+    class Sub(np.ndarray):
+        pass
+
+    i = np.arange(5).astype("q")          # equal to int64, another dtype object
+    x = np.ones((2, 3)).view(Sub)
+    out = exe(i, x)
+    np.testing.assert_array_equal(out[0], -np.arange(5))
+    np.testing.assert_allclose(out[1], np.exp(np.ones((2, 3))))
+    assert type(out[1]) is np.ndarray
