@@ -303,7 +303,9 @@ def _expm1(m: _Em, x: ir.Value) -> ir.Value:
     # 2^n e^r - 1 = 2 (h em1 + (h - 1/2)) with h = 2^(n-1); h - 1/2 is exact while it matters.
     h = m.pow2(m.b.sub(ni, m.i(1)))
     y = m.mul(2.0, m.fma(h, em1, m.sub(h, 0.5)))
-    y = m.sel(m.cmp("==", x, 0.0), x, y)        # keeps -0.0
+    # Below 2^-(p+1), expm1(x) rounds to x: this keeps -0.0 and the last bit of subnormals,
+    # which h em1 with h = 1/2 would round away.
+    y = m.sel(m.cmp("<", m.abs(x), 2.0 ** -(m.mant + 2)), x, y)
     return m.sel(m.isnan(x), x, y)
 
 

@@ -281,6 +281,17 @@ def test_special_values(name: str, dtype: type) -> None:
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("name", ["expm1", "log1p", "sin", "tan", "tanh"])
+def test_tiny_arguments_are_returned_exactly(name: str, dtype: type) -> None:
+    """f(x) = x + O(x^2) rounds to x itself for |x| < 2^-(p+1), subnormals included."""
+    fi = np.finfo(dtype)
+    mags = np.concatenate([np.arange(1, 64) * fi.smallest_subnormal,
+                           np.geomspace(float(fi.tiny), 2.0 ** -(fi.nmant + 3), 200)])
+    x = np.concatenate([mags, -mags]).astype(dtype)
+    np.testing.assert_array_equal(kernels(dtype)(name, x), x)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("name", ["sin", "cos", "tan"])
 def test_trig_huge_arguments_stay_bounded(name: str, dtype: type) -> None:
     rng = np.random.default_rng(1)
