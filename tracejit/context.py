@@ -17,12 +17,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import TracingError, at_user_line
-from .ir.core import Builder, Interpreter, TensorType, Value, set_default_interpreter
+from .ir.core import (Builder, Interpreter, TensorType, Value, check_allocation,
+                      set_default_interpreter)
 from .ir.errors import DTypeError, IRError, ShapeError
 from .ir.prims.registry import Primitive
 from .tensor import Tensor
 
-_USER_ERRORS = (ShapeError, DTypeError, IRError, TypeError, ValueError, IndexError)
+_USER_ERRORS = (ShapeError, DTypeError, IRError, TypeError, ValueError, IndexError,
+                MemoryError)
 
 # Tapes currently inside their `with` block, innermost last.
 active_tapes: contextvars.ContextVar[tuple[Any, ...]] = contextvars.ContextVar(
@@ -49,7 +51,10 @@ class EagerInterpreter(Interpreter):
                     "function that made it; return it from that function instead")
             arrays.append(a._data)
         try:
-            prim.infer([TensorType(x.shape, x.dtype) for x in arrays], params)
+            types = prim.infer([TensorType(x.shape, x.dtype) for x in arrays], params)
+            # Refuse what cannot fit before NumPy tries (it may overcommit, and the OOM
+            # killer ends the process later instead of an exception now).
+            check_allocation(types, prim.name)
             if prim.name == "call":
                 out = self.native_call(self, prim, args, params)  # type: ignore[attr-defined]
             else:
