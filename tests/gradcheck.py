@@ -101,9 +101,9 @@ def _compare(analytic: Any, numeric: Array, what: str, rtol: float, atol: float)
 def check_vjp(f: Callable[..., Any], f_vjp: Callable[..., Sequence[Any]],
               args: Sequence[Array], *, wrt: Sequence[int] | None = None,
               rng: np.random.Generator | None = None, rtol: float = RTOL, atol: float = ATOL,
-              what: str = "f") -> None:
-    """Order 1: `f_vjp(*args, seed=...)` against central differences of `f`, with a random
-    float64 seed per output."""
+              what: str = "f", step: float = STEP) -> None:
+    """Order 1: `f_vjp(*args, seed=...)` against central differences of `f` (relative step
+    `step`), with a random float64 seed per output."""
     rng = rng if rng is not None else np.random.default_rng(0)
     args = [np.asarray(a) for a in args]
     wrt = _float_args(args) if wrt is None else list(wrt)
@@ -117,7 +117,7 @@ def check_vjp(f: Callable[..., Any], f_vjp: Callable[..., Sequence[Any]],
     if len(cts) != len(args):
         raise AssertionError(f"{what}: VJP gave {len(cts)} cotangents for {len(args)} "
                              "arguments")
-    numeric = numerical_vjp(f, args, seeds, wrt)
+    numeric = numerical_vjp(f, args, seeds, wrt, step)
     for i, num in zip(wrt, numeric):
         _compare(cts[i], num, f"{what}, argument {i}", rtol, atol)
 
@@ -129,18 +129,19 @@ def _float_args(args: Sequence[Array]) -> list[int]:
 def check_grads(f: Callable[..., Any], args: Sequence[Array], vjp_of: VjpOf, *,
                 order: int = 2, wrt: Sequence[int] | None = None,
                 rng: np.random.Generator | None = None, rtol: float = RTOL,
-                atol: float = ATOL, what: str = "f") -> None:
+                atol: float = ATOL, what: str = "f", step: float = STEP) -> None:
     """Check `vjp_of(f)` against finite differences at `args`, then (order >= 2) the
     gradient's own VJP against finite differences of the gradient, recursively.
 
     `wrt` lists the arguments to differentiate (default: every float argument); the others
-    (integer indices, bool conditions) are passed through unchanged."""
+    (integer indices, bool conditions) are passed through unchanged; `step` is the relative
+    finite-difference step."""
     rng = rng if rng is not None else np.random.default_rng(0)
     args = [np.asarray(a) for a in args]
     wrt = _float_args(args) if wrt is None else list(wrt)
     f_vjp = vjp_of(f)
     check_vjp(f, f_vjp, args, wrt=wrt, rng=rng, rtol=rtol, atol=atol,
-              what=f"{what} (order 1)" if order > 1 else what)
+              what=f"{what} (order 1)" if order > 1 else what, step=step)
     if order <= 1 or not wrt:
         return
     outs = _outputs(f(*args))
@@ -158,7 +159,7 @@ def check_grads(f: Callable[..., Any], args: Sequence[Array], vjp_of: VjpOf, *,
         return tuple(cts[i] for i in keep)
 
     check_grads(grad_f, args, vjp_of, order=order - 1, wrt=wrt, rng=rng, rtol=rtol,
-                atol=atol, what=f"gradient of {what}")
+                atol=atol, what=f"gradient of {what}", step=step)
 
 
 # --------------------------------------------------------------------------- IR adapter

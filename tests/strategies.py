@@ -14,12 +14,13 @@ Invariants of every drawn Function:
   `dtypes`); intermediate values may have other dtypes (comparisons give bool, `gather`
   and `one_hot` take int indices);
 - every value has at most `max_size` elements and rank at most `max_rank + 1`; dimensions
-  range over 0..`max_dim` (0 only with `allow_zero_dims`);
+  range over `min_dim`..`max_dim` (and 0, only with `allow_zero_dims`);
 - the operations drawn are those in `allow` (default: `ALL_PRIMS`). `constant` may also
   appear as a helper (an operand of a matching shape, `gather`/`one_hot` indices, `safe`
   guards); if `"constant"` is not allowed, operands of dtypes in `dtypes` become new
   parameters instead (indices and guards stay constants);
-- `gather` and `one_hot` indices are in range, so the reference interpreter never raises;
+- `gather`, `scatter_add` and `one_hot` indices are in range, so the reference interpreter
+  never raises;
 - with `safe=True`, `log`, `log1p`, `sqrt`, the base of `pow` and the divisor of `div` see
   `x * x + 0.5` and `exp`, `expm1`, `tan` and the exponent of `pow` see `tanh(x)`: no
   domain errors or poles (long chains of products may still overflow). Pair it with
@@ -60,17 +61,18 @@ COMPARE = ("eq", "ne", "lt", "le", "gt", "ge")
 REDUCE = ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod")
 ARG_REDUCE = ("argmax", "argmin")
 SHAPE = ("reshape", "transpose", "broadcast_to", "slice", "pad", "rev", "concat")
-OTHER = ("select", "matmul", "constant", "iota", "convert", "gather", "one_hot", "identity",
-         "stop_gradient", "call")
+LOGICAL = ("logical_and", "logical_or", "logical_not")
+OTHER = ("select", "matmul", "constant", "iota", "convert", "gather", "scatter_add", "one_hot",
+         "identity", "stop_gradient", "call")
 #: Every primitive the strategy draws, simplest first (failing examples shrink towards the
 #: front of this order).
-ORDER = BINARY_NUM + UNARY_NUM + BINARY_FLOAT + UNARY_FLOAT + SHAPE + REDUCE + COMPARE + OTHER \
-    + ARG_REDUCE
+ORDER = BINARY_NUM + UNARY_NUM + BINARY_FLOAT + UNARY_FLOAT + SHAPE + REDUCE + COMPARE \
+    + LOGICAL + OTHER + ARG_REDUCE
 ALL_PRIMS = frozenset(ORDER)
 #: Primitives that are smooth on floats (for finite-difference gradient checks).
 SMOOTH_PRIMS = ALL_PRIMS - {"floor", "abs", "sign", "relu", "maximum", "minimum", "floordiv",
                             "mod", "reduce_max", "reduce_min", "select", "one_hot",
-                            *COMPARE, *ARG_REDUCE}
+                            *COMPARE, *LOGICAL, *ARG_REDUCE}
 
 
 @dataclass
@@ -90,6 +92,7 @@ class _Ctx:
     pool: list[Value] = field(default_factory=list)
     depth: int = 0                                          # of `call` nesting
     callees: list[int] = field(default_factory=lambda: [0])  # shared callee counter
+    min_dim: int = 1
 
     # ------------------------------------------------------------ drawing helpers
 
@@ -110,7 +113,7 @@ class _Ctx:
     def dim(self) -> int:
         if self.allow_zero_dims and self.integer(0, 9) == 0:
             return 0
-        return self.integer(1, self.max_dim)
+        return self.integer(self.min_dim, self.max_dim)
 
     def shape(self, rank: int | None = None) -> tuple[int, ...]:
         if rank is None:
@@ -459,6 +462,36 @@ def _gather(c: _Ctx, op: str) -> Value | None:
     return c.emit(op, x, _indices(c, x.type.shape[axis]), axis=axis)
 
 
+def _scatter_add(c: _Ctx, op: str) -> Value | None:
+    """Updates of shape x.shape[:axis] + idx.shape + x.shape[axis+1:] added into `size` rows
+    (gather's transpose); repeated indices accumulate."""
+    x = c.pick(lambda v: c.numeric(v) and v.type.ndim >= 1)
+    if x is None:
+        return None
+    axis = c.integer(0, x.type.ndim - 1)
+    size = c.integer(1, c.max_dim)
+    rng = np.random.default_rng(c.integer(0, 2**16))
+    idx = rng.integers(0, size, x.type.shape[axis]).astype(c.choice(INTS))
+    iv = c.emit("constant", value=idx)
+    assert iv is not None
+    return c.emit(op, x, iv, axis=axis, size=size)
+
+
+def _logical(c: _Ctx, op: str) -> Value | None:
+    x = c.pick(lambda v: v.type.dtype == BOOL)
+    if x is None:
+        cmps = sorted(set(COMPARE) & c.allow)
+        y = c.pick(c.numeric)
+        if not cmps or y is None:
+            return None
+        x = c.emit(c.choice(cmps), y, c.partner(y.type.dtype, y.type.shape))
+        if x is None:
+            return None
+    if op == "logical_not":
+        return c.emit(op, x)
+    return c.emit(op, x, c.partner(BOOL, x.type.shape))
+
+
 def _one_hot(c: _Ctx, op: str) -> Value | None:
     depth = c.integer(1, c.max_dim)
     dtype = c.choice(c.dtypes)
@@ -478,7 +511,7 @@ def _call(c: _Ctx, op: str) -> Value | None:
     c.callees[0] += 1
     sub = _Ctx(c.draw, Builder(name), c.dtypes, c.allow, c.max_rank, c.max_dim, c.max_size,
                c.allow_zero_dims, c.special_values, c.safe, depth=c.depth + 1,
-               callees=c.callees)
+               callees=c.callees, min_dim=c.min_dim)
     sub.pool = [sub.b.param(a.type, c.hint()) for a in args if a is not None]
     if not sub.pool:
         return None
@@ -504,7 +537,8 @@ GENERATORS: dict[str, Gen] = {
     "select": _select, "reshape": _reshape, "transpose": _transpose,
     "broadcast_to": _broadcast_to, "slice": _slice, "pad": _pad, "rev": _rev,
     "concat": _concat, "matmul": _matmul, "constant": _constant, "iota": _iota,
-    "convert": _convert, "gather": _gather, "one_hot": _one_hot, "identity": _any_unary,
+    "convert": _convert, "gather": _gather, "scatter_add": _scatter_add, "one_hot": _one_hot,
+    **{op: _logical for op in LOGICAL}, "identity": _any_unary,
     "stop_gradient": _any_unary, "call": _call,
 }
 
@@ -517,19 +551,21 @@ def programs(draw: Callable[[st.SearchStrategy[Any]], Any], *,
              dtypes: Iterable[Any] = FLOATS, max_instrs: int = 8, max_params: int = 3,
              allow: Iterable[str] | None = None, max_rank: int = 3, max_dim: int = 4,
              max_size: int = 256, max_results: int = 3, allow_zero_dims: bool = True,
-             special_values: bool = False, safe: bool = False, name: str = "f") -> Function:
+             special_values: bool = False, safe: bool = False, name: str = "f",
+             min_dim: int = 1) -> Function:
     """A random well-formed Function (see the module docstring for what is guaranteed).
 
     `dtypes`: dtypes of parameters, results and most values; `allow`: primitive names to
     draw from; `special_values`: constants may hold inf, -inf, NaN and -0.0; `safe`: guard
-    the arguments of log, sqrt, div, pow, exp, ... (module docstring)."""
+    the arguments of log, sqrt, div, pow, exp, ... (module docstring); `min_dim` > 1 makes
+    most arrays big (e.g. 100 for vector loops with a remainder)."""
     dts = tuple(np.dtype(d) for d in dtypes)
     allowed = frozenset(ALL_PRIMS if allow is None else allow)
     unknown = allowed - set(GENERATORS)
     if unknown:
         raise ValueError(f"programs(): no generator for {sorted(unknown)}")
     c = _Ctx(draw, Builder(name), dts, allowed, max_rank, max_dim, max_size, allow_zero_dims,
-             special_values, safe)
+             special_values, safe, min_dim=min(min_dim, max_dim))
     for _ in range(draw(st.integers(1 if "constant" not in allowed else 0, max_params))):
         c.pool.append(c.b.param(TensorType(c.shape(), c.choice(dts)), c.hint()))
     if not c.pool:

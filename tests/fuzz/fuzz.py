@@ -1,0 +1,265 @@
+"""Differential fuzzing of tracejit: random programs, native code vs the reference
+interpreter, the optimize pipeline, and gradients vs finite differences.
+
+    python tests/fuzz/fuzz.py --programs 10000 --seed 0 [--jobs 2] [--grad-order 2]
+    python tests/fuzz/fuzz.py --replay tests/fuzz/failures/native-0123abcd.ir
+
+Each program is drawn by hypothesis (`tests/strategies.py`'s `programs`, in a seeded
+`@given` loop with shrinking off, so a run is reproducible) with a random configuration:
+dtypes (float32, float64, ints, bools), shapes (small high-rank tensors, or up to a few
+hundred elements along an axis so vector loops and their remainders run), special values
+(NaN, inf, -0.0, large magnitudes) in constants and inputs, and guarded or unguarded math.
+Every third program is also paired with a smooth float64 program whose gradients are
+checked at orders 1..`--grad-order`. The checks are `tests/fuzz/checks.py`'s.
+
+The work is split into chunks of `--chunk` programs, each run by a worker process (at most
+`--jobs` at once), so a crash or hang in native code loses one program, not the run: the
+worker saves the program it is about to run, and the parent records it as a `crash` (or
+`hang`) failure and resumes the chunk after it. Every mismatch is printed and saved to
+`--out` (default `tests/fuzz/failures/`) as IR text (`.ir`, the printer's format, with the
+message in `//` comments) and its inputs (`.npz`). The run ends with the counts of
+programs, checks, unstable cases (too ill-conditioned to judge, `checks.py`), known and
+documented limitations (`checks.known_limitation`) and mismatches; the exit status is 1 if
+there were mismatches.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import numpy as np
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hseed
+from hypothesis import strategies as st
+from tracejit.ir.printer import print_function
+
+from tests.fuzz import checks
+from tests.fuzz.checks import forward_case, gradient_case
+
+# ------------------------------------------------------------------------- running
+
+DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "failures")
+HANG_SECONDS = 300
+
+def run_chunk(seed: int, count: int, skip: int, grad_order: int, out: str,
+              inflight: str) -> checks.Report:
+    """Programs `skip`..`count-1` of the chunk drawn from `seed`."""
+    report = checks.Report(on_mismatch=lambda m: _announce(m, out))
+    index = [0]
+
+    @hseed(seed)
+    @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck), derandomize=False)
+    @given(forward_case(), st.integers(0, 2), gradient_case())
+    def body(case: Any, every: int, gcase: Any) -> None:
+        k = index[0]
+        index[0] += 1
+        if k < skip or k >= count:
+            return
+        fn, args, s = case
+        _mark(inflight, k, fn, args)
+        checks.check_forward(fn, args, report, seed=s)
+        if grad_order and every == 0:
+            gfn, gargs, gs = gcase
+            _mark(inflight, k, gfn, gargs)
+            checks.check_gradients(gfn, gargs, report, order=grad_order, seed=gs)
+        _mark(inflight, k + 1, None, None)
+
+    body()
+    return report
+
+
+def _mark(path: str, k: int, fn: Any, args: Any) -> None:
+    """Save the program about to run (`path.ir`, `path.npz`) and its index in the chunk
+    (`path`), so the parent can report it if this process dies."""
+    if fn is not None:
+        with open(path + ".ir", "w") as f:
+            f.write(print_function(fn) + "\n")
+        np.savez(path + ".npz", **{f"arg{i}": x for i, x in enumerate(args)})
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"index": k}, f)
+    os.replace(tmp, path)
+
+
+def _announce(m: checks.Mismatch, out: str) -> None:
+    path = checks.save(m, out)
+    print(f"MISMATCH [{m.kind}] {m.message}\n  saved {path}\n{print_function(m.fn)}",
+          flush=True)
+
+
+# ------------------------------------------------------------------------- driver
+
+
+def _chunk_seed(seed: int, chunk: int) -> int:
+    return int(np.random.SeedSequence([seed, chunk]).generate_state(1)[0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--programs", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--grad-order", type=int, default=2)
+    ap.add_argument("--chunk", type=int, default=200)
+    ap.add_argument("--out", default=DEFAULT_OUT)
+    ap.add_argument("--replay", nargs="*", help="re-check saved failures (.ir files)")
+    ap.add_argument("--worker", nargs=3, type=int, metavar=("CHUNK", "COUNT", "SKIP"),
+                    help=argparse.SUPPRESS)
+    ap.add_argument("--inflight", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.replay is not None:
+        return replay(a.replay, a.grad_order)
+    if a.worker:
+        chunk, count, skip = a.worker
+        r = run_chunk(_chunk_seed(a.seed, chunk), count, skip, a.grad_order, a.out,
+                      a.inflight)
+        print("RESULT " + json.dumps({"programs": r.programs, "duplicates": r.duplicates,
+                                      "known": r.known,
+                                      "grad_programs": r.grad_programs, "checks": r.checks,
+                                      "unstable": r.unstable,
+                                      "mismatches": len(r.mismatches)}), flush=True)
+        return 0
+    return drive(a)
+
+
+def drive(a: argparse.Namespace) -> int:
+    n_chunks = -(-a.programs // a.chunk)
+    todo = [(c, min(a.chunk, a.programs - c * a.chunk), 0) for c in range(n_chunks)]
+    running: list[tuple[subprocess.Popen[bytes], tuple[int, int, int], str]] = []
+    totals = {"programs": 0, "grad_programs": 0, "checks": 0, "unstable": 0,
+              "mismatches": 0, "duplicates": 0, "known": 0}
+    start = time.time()
+    os.makedirs(a.out, exist_ok=True)
+    print(f"fuzz: {a.programs} programs, seed {a.seed}, {a.jobs} job(s), gradient order "
+          f"{a.grad_order}, failures in {a.out}", flush=True)
+    try:
+        _loop(a, todo, running, totals, start)
+    finally:
+        for p, _, _ in running:  # interrupted: stop the workers too
+            p.kill()
+    print(f"FUZZ DONE: seed {a.seed}: {totals['programs']} programs tried (plus "
+          f"{totals['grad_programs']} smooth programs for gradient checks), "
+          f"{totals['checks']} checks done, {totals['unstable']} unstable (too "
+          f"ill-conditioned to judge), {totals['mismatches']} mismatches (+"
+          f"{totals['duplicates']} repeats of one), {totals['known']} known and documented "
+          f"limitations (sin/cos/tan beyond their claimed range); "
+          f"{time.time() - start:.0f} s", flush=True)
+    return 1 if totals["mismatches"] else 0
+
+
+def _loop(a: argparse.Namespace, todo: list[tuple[int, int, int]], running: list[Any],
+          totals: dict[str, int], start: float) -> None:
+    """Keep `a.jobs` workers busy until every chunk is done; tally their results."""
+    while todo or running:
+        while todo and len(running) < a.jobs:
+            job = todo.pop(0)
+            inflight = os.path.join(a.out, f".inflight-{a.seed}-{job[0]}")
+            cmd = [sys.executable, os.path.abspath(__file__), "--seed", str(a.seed),
+                   "--grad-order", str(a.grad_order), "--out", a.out, "--inflight", inflight,
+                   "--worker", *map(str, job)]
+            # Output to a file, not a pipe: a chatty worker never blocks on a full pipe.
+            with open(inflight + ".log", "w") as log:
+                running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT),
+                                job, inflight))
+        time.sleep(0.5)
+        for p, job, inflight in list(running):
+            rc = p.poll()
+            if rc is None:
+                if _stale(inflight):
+                    p.kill()
+                    p.wait()
+                    rc = -999
+                else:
+                    continue
+            with open(inflight + ".log") as log:
+                out = log.read()
+            running.remove((p, job, inflight))
+            for line in out.splitlines():
+                if line.startswith("RESULT "):
+                    for k, v in json.loads(line[7:]).items():
+                        totals[k] += v
+                else:
+                    print(line, flush=True)
+            if rc != 0:
+                # The worker died (segfault, OOM kill, hang): report the program it was
+                # running and resume its chunk after it.
+                k = _crashed_at(inflight, job)
+                kind = "hang" if rc == -999 else "crash"
+                _report_crash(inflight, kind, rc, a.out)
+                totals["mismatches"] += 1
+                totals["programs"] += k - job[2] + 1   # the ones done, and this one
+                if k + 1 < job[1]:
+                    todo.insert(0, (job[0], job[1], k + 1))
+            else:
+                _cleanup(inflight)
+            done = totals["programs"]
+            print(f"fuzz: {done} programs (+{totals['grad_programs']} for gradients), "
+                  f"{totals['checks']} checks, {totals['unstable']} "
+                  f"unstable, {totals['mismatches']} mismatches "
+                  f"({time.time() - start:.0f} s)", flush=True)
+
+
+def _stale(inflight: str) -> bool:
+    try:
+        return time.time() - os.path.getmtime(inflight) > HANG_SECONDS
+    except OSError:
+        return False
+
+
+def _crashed_at(inflight: str, job: tuple[int, int, int]) -> int:
+    try:
+        with open(inflight) as f:
+            return int(json.load(f)["index"])
+    except (OSError, ValueError, KeyError):
+        return job[2]
+
+
+def _report_crash(inflight: str, kind: str, rc: int, out: str) -> None:
+    if not os.path.exists(inflight + ".ir"):
+        print(f"MISMATCH [{kind}] worker exited with status {rc}; no program saved",
+              flush=True)
+        return
+    fn, args = checks.load(inflight + ".ir")
+    _announce(checks.Mismatch(kind, f"the process died (status {rc}) running this program",
+                              fn, args), out)
+
+
+def _cleanup(inflight: str) -> None:
+    for suffix in ("", ".ir", ".npz", ".tmp", ".log"):
+        try:
+            os.remove(inflight + suffix)
+        except OSError:
+            pass
+
+
+def replay(paths: list[str], grad_order: int) -> int:
+    """Re-run the checks of saved failures and print what they find now."""
+    bad = 0
+    for path in paths:
+        fn, args = checks.load(path)
+        report = checks.Report()
+        if os.path.basename(path).startswith("grad"):
+            checks.check_gradients(fn, args, report, order=grad_order)
+        else:
+            checks.check_forward(fn, args, report)
+        status = "FAIL" if report.mismatches else "ok"
+        print(f"{status} {path}: {report.checks} checks, {report.unstable} unstable, "
+              f"{report.known} known limitations")
+        for m in report.mismatches:
+            print(f"  [{m.kind}] {m.message}")
+        bad += bool(report.mismatches)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
