@@ -128,12 +128,13 @@ def getitem(x: Any, key: Any) -> Tensor:
 def _wrap_negative(idx: Any, d: int) -> Any:
     """An index array with negative entries counted from the end (as NumPy does); entries
     still out of range are left for gather's bounds check to report."""
-    from .ops import add, convert_to_tensor, less, where
+    from .ops import add, convert_to_tensor, greater_equal, less, logical_and, where
     if isinstance(idx, TensorLike):
         t = convert_to_tensor(idx)
         if t.dtype.kind not in "iu":
             raise at_user_line(IndexError(f"tensor indices must be integers, got {t.dtype}"))
-        return where(less(t, 0), add(t, d), t)
+        # Below -d the index stays as written, so the bounds check names the user's index.
+        return where(logical_and(less(t, 0), greater_equal(t, -d)), add(t, d), t)
     a = np.asarray(idx)
     if a.size == 0:
         a = a.astype(np.int64)

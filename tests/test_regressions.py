@@ -1,0 +1,72 @@
+"""One named test per bug the differential fuzzer (`tests/fuzz/`) or the crash-proofing
+tests found: the smallest program that showed it, and a comment saying what was wrong.
+A bug that is not fixed yet is a strict xfail with the reason, so fixing it turns the
+test into a failure until the marker is removed."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tracejit.codegen import compile_function
+from tracejit.ir import TensorType, bind, core
+from tracejit.ir.interp import evaluate
+
+import tracejit as tj
+from tests.strategies import build_function
+
+
+def test_tensor_type_size_is_exact_beyond_2_to_the_64() -> None:
+    # TensorType.size was np.prod(shape, dtype=int64), which wraps around silently:
+    # f32[2^40, 2^30] had size 0, so size-based decisions (constant folding's element
+    # limit, allocation checks) took a 2^70-element array for an empty one.
+    t = TensorType((2**40, 2**30), np.float32)
+    assert t.size == 2**70
+    assert t.nbytes == 2**72
+    assert TensorType((2**32, 2**32), np.float64).size == 2**64
+
+
+def test_eager_zeros_of_an_impossible_shape_is_a_memory_error() -> None:
+    # tj.zeros((2**40, 2**30)) raised NumPy's ValueError("iterator is too large") and
+    # tj.broadcast_to(x, (2**31, 2**31)) ValueError("array is too big"): neither says
+    # that the problem is memory, nor how much.
+    with pytest.raises(MemoryError, match=r"\(1099511627776, 1073741824\).*float32.*bytes"):
+        tj.zeros((2**40, 2**30))
+    with pytest.raises(MemoryError, match=r"\(2147483648, 2147483648\)"):
+        tj.broadcast_to(tj.constant(1.0), (2**31, 2**31))
+
+
+def test_compiled_output_beyond_available_memory_is_refused_before_allocation(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A native call allocated its outputs with np.empty whatever their size: with
+    # overcommit that succeeds, and the process is killed when the pages are touched.
+    monkeypatch.setattr(core, "available_memory", lambda: 1 << 20)
+    fn = build_function("outer", [((3000,), np.float64)],
+                        lambda x: bind("mul", bind("reshape", x, shape=(3000, 1)),
+                                       bind("reshape", x, shape=(1, 3000))))
+    exe = compile_function(fn)
+    with pytest.raises(MemoryError, match=r"@outer: an array of shape \(3000, 3000\) and "
+                                          r"dtype float64 needs 72000000 bytes"):
+        exe(np.ones(3000))
+
+
+def test_traced_index_below_minus_n_names_the_index_the_user_wrote() -> None:
+    # Traced tensor indices were wrapped with `where(i < 0, i + n, i)`, so an index -4 on
+    # an axis of size 3 reached gather's bounds check as -1 and the error named -1.
+    x = np.arange(6.0, dtype=np.float32).reshape(3, 2)
+    with pytest.raises(IndexError, match="index -4 is out of bounds for size 3"):
+        tj.compile(lambda a, i: a[i])(x, np.array([-4], np.int64))
+    out = tj.compile(lambda a, i: a[i])(x, np.array([-3, 2], np.int64))
+    np.testing.assert_array_equal(np.asarray(out), x[[-3, 2]])
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "codegen/mathlib.py reduces sin/cos/tan arguments accurately only for |x| <= 1e7 "
+    "(float32) and 1e15 (float64) and clamps beyond, so sin(1e30) is off in the first "
+    "digit; DESIGN.md promises 4 ulp over the whole range (needs Payne-Hanek reduction)"))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sin_cos_tan_of_huge_arguments(dtype: type) -> None:
+    x = np.array([1e30, -1e30, 3e20, 1e16 if dtype == np.float64 else 3e7], dtype)
+    for op in ("sin", "cos", "tan"):
+        fn = build_function(op, [(x.shape, dtype)], lambda v, op=op: bind(op, v))
+        (got,) = compile_function(fn)(x)
+        (ref,) = evaluate(fn, [x])
+        np.testing.assert_allclose(got, ref, rtol=4 * np.finfo(dtype).eps, err_msg=op)
