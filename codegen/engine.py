@@ -102,8 +102,8 @@ class JitModule:
 
 
 def jit(llvm_ir: str, on_object: Callable[[bytes], None] | None = None) -> JitModule:
-    """Parse, verify, optimize at O3 for the host and compile `llvm_ir` with MCJIT.
-    `on_object` receives the object code MCJIT produced (for the disk cache).
+    """Parse, verify, optimize at O3 for the host, generate an object file and load it
+    into MCJIT. `on_object` receives the object code (for the disk cache).
 
     Example: `jm = jit(str(module)); addr = jm.address("entry")`."""
     with LLVM_LOCK:
@@ -113,15 +113,17 @@ def jit(llvm_ir: str, on_object: Callable[[bytes], None] | None = None) -> JitMo
             mod = _parse(llvm_ir, ctx)
             _optimize(mod)
             optimized = str(mod)
-            # The engine takes ownership of the module and of its target machine.
-            engine = llvm.create_mcjit_compiler(mod, _new_target_machine())
-            if on_object is not None:
-                engine.set_object_cache(lambda _mod, buf: on_object(bytes(buf)), None)
-            engine.finalize_object()
-        except BaseException:
+            # Code generation straight to an object file; the IR module and its context
+            # are freed at once, so a live executable holds only its machine code.
+            obj = bytes(_state["tm"].emit_object(mod))
+            mod.close()
+        finally:
             ctx.close()
-            raise
-        return JitModule(engine, ctx, optimized)
+        if on_object is not None:
+            on_object(obj)
+        jm = load_object(obj)
+        jm.optimized_ir = optimized
+        return jm
 
 
 def optimize_ir(llvm_ir: str) -> str:

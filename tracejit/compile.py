@@ -196,7 +196,8 @@ class CompiledFunction:
             with self._lock:
                 self._cache[key] = conc
                 while len(self._cache) > CACHE_SIZE:
-                    self._cache.pop(next(iter(self._cache)))
+                    old = self._cache.pop(next(iter(self._cache)))
+                    self._fast = {k: v for k, v in self._fast.items() if v is not old}
             return conc
         finally:
             with self._lock:
@@ -346,6 +347,7 @@ class Concrete:
         self.n_dyn = n_dyn
         from .ir.passes import optimize
         self.opt_fn = optimize(self.trace_fn)
+        self.opt_fn._optimized = True  # type: ignore[attr-defined]
         self._exe: Any = None
         # One tensor result, nothing assigned: no structure to rebuild.
         self._single = (self.out_tree is None and not self.assigned
@@ -359,7 +361,8 @@ class Concrete:
         if self._exe is None:
             with self._exe_lock:
                 if self._exe is None:
-                    self._exe = native(self.opt_fn)
+                    self._exe = native(self.opt_fn, keep=False)
+                    self.opt_fn._native = self._exe  # type: ignore[attr-defined]
         return self._exe
 
     def _inputs(self, leaves: list[Any]) -> list[Any]:
@@ -454,12 +457,19 @@ class _LRU:
                 self._d.popitem(last=False)
 
 
-_NATIVE = _LRU(256)
-CACHE_SIZE = 64  # traced signatures kept per compiled function (the oldest go first)
+_NATIVE = _LRU(32)
+CACHE_SIZE = 32  # traced signatures kept per compiled function (the oldest go first)
 
 
-def native(fn: Function) -> Any:
-    """The native executable of an optimized Function (compiled once per Function)."""
+def native(fn: Function, keep: bool = True) -> Any:
+    """The native executable of an optimized Function (compiled once per Function).
+
+    A traced signature's own Function carries its executable (`fn._native`), so the code
+    lives exactly as long as the trace that owns it; other Functions (backward passes of
+    compiled calls) are kept in a small LRU map."""
+    exe = getattr(fn, "_native", None)
+    if exe is not None:
+        return exe
     hit = _NATIVE.get(fn)
     if hit is not None:
         return hit
@@ -469,7 +479,8 @@ def native(fn: Function) -> Any:
         exe = codegen.compile_function(fn)
     except (TypeError, ValueError, IndexError) as e:
         raise at_user_line(e) from None
-    _NATIVE.put(fn, exe)
+    if keep:
+        _NATIVE.put(fn, exe)
     return exe
 
 
@@ -490,7 +501,7 @@ def _eager_call(interp: EagerInterpreter, prim: Any, args: Any, params: dict[str
     return outs[0] if len(outs) == 1 else tuple(outs)
 
 
-_OPTIMIZED = _LRU(256)
+_OPTIMIZED = _LRU(64)
 
 
 def _optimized(fn: Function) -> Function:
