@@ -53,11 +53,7 @@ def cache_dir() -> Path:
 def _versions() -> str:
     import llvmlite
     import numpy
-    try:
-        from importlib.metadata import version
-        tj = version("tracejit")
-    except Exception:
-        tj = "unknown"
+    from ..ir.version import VERSION as tj
     return (f"tracejit={tj};codegen-abi={CODEGEN_ABI};llvmlite={llvmlite.__version__};"
             f"numpy={numpy.__version__};python={sys.version.split()[0]};"
             f"impl={sys.implementation.name}")

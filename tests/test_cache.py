@@ -159,3 +159,11 @@ def test_logging_explains_retraces(caplog: pytest.LogCaptureFixture) -> None:
     assert "because x: a tensor of shape (2,) and dtype float32 -> a tensor of shape (3,)" \
         in text.replace("<lambda>", "") or "shape (2,)" in text
     assert "compiling" in text
+
+
+def test_version_defined_once() -> None:
+    import tomllib
+    from pathlib import Path as P
+    meta = tomllib.loads((P(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert meta["project"]["version"] == tj.__version__
+    assert f"tracejit={tj.__version__}" in objcache.environment()

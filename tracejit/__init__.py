@@ -31,8 +31,10 @@ from .tape import GradientTape, UnconnectedGradients, custom_gradient
 from .tensor import Tensor
 from .variable import Variable
 from .compile import compile, config, function  # noqa: A004
+from . import codegen as _codegen  # noqa: F401,E402  (loaded with the package: a first compiled
+#                                    call should pay for tracing and compiling only)
 
-__version__ = "0.1.0"
+from .ir.version import VERSION as __version__  # noqa: E402
 
 from .ops import float16  # noqa: E402  (unsupported: using it raises DTypeError)
 
