@@ -70,3 +70,16 @@ def test_sin_cos_tan_of_huge_arguments(dtype: type) -> None:
         (got,) = compile_function(fn)(x)
         (ref,) = evaluate(fn, [x])
         np.testing.assert_allclose(got, ref, rtol=4 * np.finfo(dtype).eps, err_msg=op)
+
+
+@pytest.mark.parametrize("value,dtype", [
+    (2**63, None), (np.uint64(2**63), None), (np.array([2**64 - 1], np.uint64), None),
+    (np.array([2**40]), tj.int32), (np.array([3e9]), tj.int32), (2**40, tj.int32)])
+def test_constants_refuse_integers_that_would_wrap_around(value: object, dtype: object) -> None:
+    # tj.constant(2**63) gave -2**63 and tj.constant(np.array([2**40]), tj.int32) gave 0:
+    # the NumPy cast wrapped around silently (a Python int out of range was an error, an
+    # array was not).
+    with pytest.raises(OverflowError, match="out of the range of int"):
+        tj.constant(value, dtype)
+    assert tj.constant(np.array([2**62], np.uint64)).numpy()[0] == 2**62
+    assert tj.constant(np.array([2**31 - 1]), tj.int32).numpy()[0] == 2**31 - 1

@@ -65,12 +65,14 @@ def _array_of(value: Any, dtype: Any = None) -> np.ndarray:
             raise _user_error(TypeError(
                 f"cannot convert {value!r} to {dt} without losing its fractional part; use "
                 "tj.cast to truncate"))
+        _check_int_range(a, dt)
         return np.array(value, dtype=dt)
     a = np.array(value)
     if isinstance(value, (np.ndarray, np.generic)):
         if a.dtype in DTYPE_NAMES:
             return a
         if a.dtype.kind in "iu":
+            _check_int_range(a, int64)
             return a.astype(np.int64)
         hint = "; convert it with .astype(np.float32)" if a.dtype.kind in "fc" else ""
         raise _user_error(DTypeError(
@@ -83,7 +85,22 @@ def _array_of(value: Any, dtype: Any = None) -> np.ndarray:
     if kind == "i" and a.size and (a.max() > np.iinfo(np.int32).max
                                    or a.min() < np.iinfo(np.int32).min):
         return a.astype(np.int64)
+    if kind == "u":
+        _check_int_range(a, int64)
     return a.astype(_DEFAULT_FOR_KIND[kind])
+
+
+def _check_int_range(a: np.ndarray, dt: np.dtype) -> None:
+    """Refuse integers (or integral floats) that `dt` cannot hold: NumPy's cast would wrap
+    them around silently (2**63 as int64 is -2**63)."""
+    if dt.kind not in "iu" or a.dtype.kind not in "iuf" or not a.size:
+        return
+    info = np.iinfo(dt)
+    for v in (a.min().item(), a.max().item()):
+        if v < info.min or v > info.max:
+            raise _user_error(OverflowError(
+                f"{v!r} is out of the range of {dt} [{info.min}, {info.max}]; it would wrap "
+                "around"))
 
 
 def _flatten_list(v: Any) -> list[Any]:
