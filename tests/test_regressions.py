@@ -83,3 +83,17 @@ def test_constants_refuse_integers_that_would_wrap_around(value: object, dtype: 
         tj.constant(value, dtype)
     assert tj.constant(np.array([2**62], np.uint64)).numpy()[0] == 2**62
     assert tj.constant(np.array([2**31 - 1]), tj.int32).numpy()[0] == 2**31 - 1
+
+
+def test_range_checks_its_length_and_values_before_numpy_fills_it() -> None:
+    # tj.range computed np.arange(...).astype(dtype): a huge range was allocated and
+    # filled by NumPy before any check (past the memory available that meets the OOM
+    # killer), and int32 values beyond 2**31 wrapped around to negative numbers.
+    with pytest.raises(MemoryError, match=r"range: an array of shape \(1099511627776,\)"):
+        tj.range(0, 2**40)
+    with pytest.raises(OverflowError, match="2147483649 is out of the range of int32"):
+        tj.range(2**31 - 2, 2**31 + 2)
+    r = tj.range(2**31 - 2, 2**31 + 2, dtype=tj.int64).numpy()
+    np.testing.assert_array_equal(r, np.arange(2**31 - 2, 2**31 + 2))
+    np.testing.assert_array_equal(tj.range(10, 1, -3).numpy(), [10, 7, 4])
+    np.testing.assert_allclose(tj.range(0.0, 1.0, 0.3).numpy(), [0.0, 0.3, 0.6, 0.9])

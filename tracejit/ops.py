@@ -10,13 +10,14 @@ TypeError); tensors of different dtypes are never promoted silently.
 """
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, Sequence
 
 import numpy as np
 
 from .errors import at_user_line
-from .ir.core import DTYPE_NAMES, DTYPES, bind
+from .ir.core import DTYPE_NAMES, DTYPES, TensorType, bind, check_allocation
 from .ir.errors import DTypeError, ShapeError
 from .tensor import Tensor, TensorLike
 
@@ -256,7 +257,26 @@ def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None,
         dtype = float32 if any(isinstance(v, float) for v in vals) else int32
     if vals[2] == 0:
         raise _user_error(ValueError("range: delta must not be 0"))
-    return constant(np.arange(*vals).astype(_dtype(dtype)))
+    dt = _dtype(dtype)
+    start, limit, delta = vals
+    if all(isinstance(v, (int, np.integer)) for v in vals):
+        n = max(0, -(-(limit - start) // delta))           # exact for any Python int
+    else:
+        n = max(0, math.ceil((limit - start) / delta))
+    # Check before NumPy allocates and fills: neither a huge length nor values that the
+    # dtype would wrap around.
+    try:
+        check_allocation([TensorType((n,), dt)], "range")
+    except MemoryError as e:
+        raise _user_error(e) from None
+    if n and dt.kind in "iu":
+        info = np.iinfo(dt)
+        for v in (start, start + (n - 1) * delta):
+            if not info.min <= v <= info.max:
+                raise _user_error(OverflowError(
+                    f"range: {v!r} is out of the range of {dt} [{info.min}, {info.max}]; "
+                    "pass dtype=tj.int64"))
+    return constant(np.arange(*vals).astype(dt))
 
 
 # ------------------------------------------------------------------ elementwise
