@@ -97,3 +97,12 @@ def test_range_checks_its_length_and_values_before_numpy_fills_it() -> None:
     np.testing.assert_array_equal(r, np.arange(2**31 - 2, 2**31 + 2))
     np.testing.assert_array_equal(tj.range(10, 1, -3).numpy(), [10, 7, 4])
     np.testing.assert_allclose(tj.range(0.0, 1.0, 0.3).numpy(), [0.0, 0.3, 0.6, 0.9])
+
+
+def test_constant_with_a_huge_shape_is_a_memory_error() -> None:
+    # tj.constant(1.0, shape=...) broadcast and copied with NumPy before any check:
+    # NumPy's "iterator is too large" ValueError for impossible shapes, an allocation that
+    # may meet the OOM killer for merely too large ones.
+    with pytest.raises(MemoryError, match=r"constant: an array of shape \(1099511627776, "):
+        tj.constant(1.0, shape=(2**40, 2**30))
+    np.testing.assert_array_equal(tj.constant(7, shape=[2, 3]).numpy(), np.full((2, 3), 7))

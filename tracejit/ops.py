@@ -125,7 +125,14 @@ def constant(value: Any, dtype: Any = None, shape: Any = None, name: str | None 
     a = _array_of(value, dtype)
     if shape is not None:
         shape = tuple(shape)
-        a = np.broadcast_to(a, shape).copy() if a.size == 1 else a.reshape(shape)
+        if a.size == 1:
+            try:  # before NumPy allocates and fills it
+                check_allocation([TensorType(_shape_arg(shape), a.dtype)], "constant")
+            except MemoryError as e:
+                raise _user_error(e) from None
+            a = np.broadcast_to(a, shape).copy()
+        else:
+            a = a.reshape(shape)
     return _literal(a)
 
 
