@@ -119,13 +119,14 @@ class Tensor(TensorLike):
 
     def _concrete(self, what: str) -> np.ndarray:
         if self._data is None:
-            raise TracingError(
+            from .errors import at_user_line
+            raise at_user_line(TracingError(
                 f"{what} needs the concrete value of a traced tensor "
                 f"(shape {self.shape}, dtype {self.dtype}), but inside a compiled function "
                 "values are not known until the compiled code runs. Python `if`, `while`, "
                 "`bool()`, `float()` and `.numpy()` cannot depend on them: use tj.where for "
                 "a data-dependent choice, or run the function eagerly with "
-                "tj.config.run_functions_eagerly(True) to debug.")
+                "tj.config.run_functions_eagerly(True) to debug."))
         return self._data
 
     def numpy(self) -> np.ndarray:
