@@ -4,6 +4,10 @@ A bug that is not fixed yet is a strict xfail with the reason, so fixing it turn
 test into a failure until the marker is removed."""
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from tracejit.codegen import compile_function
@@ -106,3 +110,17 @@ def test_constant_with_a_huge_shape_is_a_memory_error() -> None:
     with pytest.raises(MemoryError, match=r"constant: an array of shape \(1099511627776, "):
         tj.constant(1.0, shape=(2**40, 2**30))
     np.testing.assert_array_equal(tj.constant(7, shape=[2, 3]).numpy(), np.full((2, 3), 7))
+
+
+def test_cli_refuses_sample_arguments_that_cannot_be_allocated(tmp_path: Path) -> None:
+    # `tracejit dump --arg f32[4294967296,4294967296]` sized its sample input with an int64
+    # product that wraps around to 0, then failed reshaping an empty array, reported as an
+    # internal error; shapes merely too large were allocated and filled.
+    model = tmp_path / "model.py"
+    model.write_text("def double(x):\n    return x * 2.0\n")
+    r = subprocess.run([sys.executable, "-m", "tracejit", "dump", f"{model}:double", "--arg",
+                        "f32[4294967296,4294967296]"], capture_output=True, text=True,
+                       timeout=120, check=False)
+    assert r.returncode == 2, r.stderr
+    assert "(4294967296, 4294967296)" in r.stderr and "float32" in r.stderr
+    assert "internal error" not in r.stderr and "Traceback" not in r.stderr

@@ -13,6 +13,7 @@ import argparse
 import ast
 import importlib.util
 import inspect
+import math
 import os
 import re
 import sys
@@ -63,7 +64,12 @@ def parse_arg_spec(spec: str) -> Any:
 def _sample(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     """Deterministic sample values (only types matter for the dump; values keep any
     data-dependent checks, e.g. indices, in range)."""
-    n = int(np.prod(shape, dtype=np.int64))
+    from .ir.core import TensorType, check_allocation
+    try:  # before NumPy allocates and fills it
+        check_allocation([TensorType(shape, dtype)], "sample argument")
+    except MemoryError as e:
+        raise UsageError(str(e)) from None
+    n = math.prod(shape)
     if np.dtype(dtype).kind == "f":
         return (np.linspace(0.5, 1.5, n) if n else np.zeros(0)).astype(dtype).reshape(shape)
     if np.dtype(dtype).kind == "b":
