@@ -124,3 +124,13 @@ def test_cli_refuses_sample_arguments_that_cannot_be_allocated(tmp_path: Path) -
     assert r.returncode == 2, r.stderr
     assert "(4294967296, 4294967296)" in r.stderr and "float32" in r.stderr
     assert "internal error" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_reshape_of_nothing_into_two_to_the_64_elements_is_a_shape_error() -> None:
+    # The reshape shape rule compared an int64 product, which wraps around: (2**32, 2**32)
+    # has "0" elements, so an empty tensor could be reshaped into 2**64 elements.
+    with pytest.raises(ValueError, match=r"cannot reshape .*0 elements"):
+        tj.reshape(tj.zeros((0,)), (2**32, 2**32))
+    with pytest.raises(ValueError, match="cannot reshape"):
+        build_function("f", [((0,), np.float32)],
+                       lambda x: bind("reshape", x, shape=(2**32, 2**32)))

@@ -8,6 +8,7 @@ negative steps included, into slice + rev + reshape); `pad` pads with zeros and 
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -53,7 +54,7 @@ register(Primitive("iota", kind="shape",
 def _reshape_rule(x: TensorType, *, shape: tuple[int, ...]) -> TensorType:
     if any(not isinstance(d, (int, np.integer)) or d < 0 for d in shape):
         raise ShapeError(f"reshape: bad target shape {shape}")
-    n = int(np.prod(shape, dtype=np.int64))
+    n = math.prod(shape)  # exact: an int64 product wraps around (2**32 * 2**32 == 0)
     if n != x.size:
         raise ShapeError(f"cannot reshape {x} ({x.size} elements) to shape {tuple(shape)} "
                          f"({n} elements)")
