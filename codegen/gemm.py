@@ -34,6 +34,10 @@ __all__ = ["GEMM_DTYPES", "blas_info", "declare_gemm", "gemm_type"]
 
 GEMM_DTYPES: dict[str, ir.Type] = {"f32": ir.FloatType(), "f64": ir.DoubleType()}
 
+# Products with fewer multiply-adds than this run on the builtin kernel (about 1 ms of
+# single-threaded work on a 2020s core): below it, BLAS's threads do not pay for themselves.
+BLAS_MIN_WORK = 1 << 26
+
 _I32 = ir.IntType(32)
 _I64 = ir.IntType(64)
 
@@ -50,18 +54,23 @@ def gemm_type(dtype: str) -> ir.FunctionType:
                            [_I32, _I32, _I64, _I64, _I64, pt, _I64, pt, _I64, pt, _I64])
 
 
-def declare_gemm(module: ir.Module, dtype: str) -> ir.Function:
+def declare_gemm(module: ir.Module, dtype: str, work: int | None = None) -> ir.Function:
     """Return `tj_gemm_<dtype>` in `module`, defining it on first use.
 
     The body calls BLAS if NumPy's OpenBLAS is available and `TRACEJIT_BLAS` is not `0`,
-    else the builtin blocked kernel. Example, inside a lowering::
+    else the builtin blocked kernel. `work` (multiply-adds of the call site, when known)
+    below `BLAS_MIN_WORK` selects the builtin kernel (`tj_gemm_<dtype>_small`) anyway:
+    it matches single-threaded OpenBLAS there, and BLAS's thread pool costs more than it
+    gains on products that small (and far more when other processes load the cores).
+    Example, inside a lowering::
 
         gemm = declare_gemm(module, "f32")
         builder.call(gemm, [ta, tb, m, n, k, a, lda, b, ldb, c, ldc])
     """
     if dtype not in GEMM_DTYPES:
         raise ValueError(f"gemm supports f32 and f64, got {dtype!r}")
-    name = f"tj_gemm_{dtype}"
+    blas = use_blas() and (work is None or work >= BLAS_MIN_WORK)
+    name = f"tj_gemm_{dtype}" if blas or work is None else f"tj_gemm_{dtype}_small"
     existing = module.globals.get(name)
     if existing is not None:
         return existing
@@ -79,7 +88,7 @@ def declare_gemm(module: ir.Module, dtype: str) -> ir.Function:
         gemm_kernel.emit_fill_zero(builder, c, m, n, ldc)
         builder.ret_void()
 
-    if use_blas():
+    if blas:
         _emit_blas_call(builder, dtype, fn.args)
     else:
         kernel = gemm_kernel.define_blocked(module, dtype, GEMM_DTYPES[dtype])

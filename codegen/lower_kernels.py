@@ -229,7 +229,8 @@ def matmul(lw: Lowerer, ins: Instr) -> None:
     rb, cb = bm.shape[-2:]
     m, k = (ca, ra) if ta else (ra, ca)
     n = rb if tb else cb
-    gemm = declare_gemm(lw.module, "f32" if out.dtype == np.float32 else "f64")
+    gemm = declare_gemm(lw.module, "f32" if out.dtype == np.float32 else "f64",
+                        work=size_of(out.shape) * k)
     pa, pb, pc = lw.ptr(a), lw.ptr(bm), lw.ptr(out)
     batch = out.shape[:-2]
     nb = size_of(batch)

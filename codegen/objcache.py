@@ -67,10 +67,11 @@ def environment() -> str:
     from .blas import blas_info
     if not _ENV_CACHE:
         from . import engine
+        from .build import ENTRY
         from .call import ABI
         info = engine.host_info()
         _ENV_CACHE.append(";".join([
-            _versions(), f"abi={ABI.tuple_items},{ABI.data},{ABI.flags}",
+            _versions(), f"entry={ENTRY}", f"abi={ABI.tuple_items},{ABI.data},{ABI.flags}",
             f"triple={info['triple']}",
             f"layout={info['data_layout']}", f"cpu={info['cpu']}",
             f"features={info['features']}"]))
