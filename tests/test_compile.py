@@ -334,3 +334,12 @@ def test_native_code_runs_without_the_gil() -> None:
     th.join()
     inside = [s for s in stamps if start + 0.25 * (end - start) < s < end - 0.25 * (end - start)]
     assert end - start > 0.05 and len(inside) >= 3, (end - start, len(inside))
+
+
+def test_fast_path_with_static_and_dynamic_arguments_mixed() -> None:
+    f = tj.compile(lambda k, x, s: x * k + s)
+    x = np.arange(3, dtype=np.float32)
+    for _ in range(3):  # first call traces, later ones take the fast path
+        np.testing.assert_array_equal(f(2.0, x, tj.constant(1.0)).numpy(), x * 2 + 1)
+    np.testing.assert_array_equal(f(3.0, x, tj.constant(1.0)).numpy(), x * 3 + 1)
+    assert f.trace_count == 2

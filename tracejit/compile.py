@@ -24,7 +24,7 @@ import numpy as np
 
 from .context import EagerInterpreter, TraceInterpreter, TraceState, active_tapes
 from .errors import TracingError, at_user_line
-from .ir.core import Function, bind, current_interpreter, interpreting
+from .ir.core import Function, _current, bind, current_interpreter, interpreting
 from .nest import flatten, unflatten
 from .tensor import Tensor
 from .variable import Variable
@@ -99,9 +99,11 @@ def _fast_key(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
             d = a._data
             if d is None:
                 return None
-            key.append((d.shape, d.dtype.char))
+            key.append(d.shape)
+            key.append(d.dtype)
         elif t is np.ndarray:
-            key.append((a.shape, a.dtype.char))
+            key.append(a.shape)
+            key.append(a.dtype)
         elif t in _STATIC_TYPES:
             key.append((t, a))
         else:
@@ -145,16 +147,17 @@ class CompiledFunction:
         return functools.partial(self.__call__, obj)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not kwargs and not config._eager:
-            # Fast dispatch: flat arguments, a known signature, no trace around us.
+        if not kwargs and self._fast and not config._eager and _current.get() is None \
+                and not active_tapes.get():
+            # Fast dispatch: flat arguments of a known signature, no trace around us and
+            # no tape to record on: one native call.
             fk = _fast_key(args)
             if fk is not None:
                 conc = self._fast.get(fk)
-                if conc is not None and not isinstance(current_interpreter(),
-                                                       TraceInterpreter):
+                if conc is not None:
                     if log.isEnabledFor(logging.DEBUG):
                         log.debug("%s: memory cache hit", self.__name__)
-                    return conc.call(args)
+                    return conc.fast(args)
         if config._eager:
             # As traced: NumPy arrays arrive as tensors, so both modes run the same code.
             leaves, tree = flatten((args, kwargs))
@@ -294,6 +297,7 @@ class Concrete:
         self.name = owner.__name__
         st = TraceState(owner.__name__)
         self.dyn_idx: list[int] = []
+        self.n_leaves = len(leaves)
         traced_leaves: list[Any] = []
         for i, x in enumerate(leaves):
             if isinstance(x, (Tensor, np.ndarray)):
@@ -349,6 +353,7 @@ class Concrete:
         self.opt_fn = optimize(self.trace_fn)
         self.opt_fn._optimized = True  # type: ignore[attr-defined]
         self._exe: Any = None
+        self.fast = self._first_fast
         # One tensor result, nothing assigned: no structure to rebuild.
         self._single = (self.out_tree is None and not self.assigned
                         and self.out_kind == [("r", 0)])
@@ -356,6 +361,27 @@ class Concrete:
         log.debug("%s: traced %d instructions, %d after optimization", self.name,
                   len(self.trace_fn.instrs), len(self.opt_fn.instrs))
         return self
+
+    def _first_fast(self, args: tuple[Any, ...]) -> Any:
+        """`fast` before the code exists: compile, then specialize `fast` to it."""
+        self.executable()
+        self.fast = self._make_fast()
+        return self.fast(args)
+
+    def _make_fast(self) -> Callable[[tuple[Any, ...]], Any]:
+        """A call path specialized to this signature, for flat positional arguments with
+        no tape watching: gather the buffers, one native call, wrap the results."""
+        exe, wrap, idx, T = self._exe, Tensor._wrap, tuple(self.dyn_idx), Tensor
+        if self.captures or not self._single:
+            return self.call
+        if idx == tuple(range(self.n_leaves)):
+            def fast(args: tuple[Any, ...]) -> Any:
+                return wrap(exe(*[a._data if type(a) is T else a for a in args])[0])
+        else:
+            def fast(args: tuple[Any, ...]) -> Any:
+                return wrap(exe(*[a._data if type(a) is T else a
+                                  for a in [args[i] for i in idx]])[0])
+        return fast
 
     def executable(self) -> Any:
         if self._exe is None:
@@ -366,6 +392,9 @@ class Concrete:
         return self._exe
 
     def _inputs(self, leaves: list[Any]) -> list[Any]:
+        if not self.captures:
+            return [x._data if type(x) is Tensor else x
+                    for x in [leaves[i] for i in self.dyn_idx]]
         arrays: list[Any] = []
         for i in self.dyn_idx:
             x = leaves[i]

@@ -101,9 +101,14 @@ class Tensor(TensorLike):
     @staticmethod
     def _wrap(a: np.ndarray) -> "Tensor":
         """An eager tensor owning `a` (made read-only; the caller gives up `a`)."""
-        a = np.asarray(a)
-        a.flags.writeable = False
-        return Tensor(a)
+        if type(a) is not np.ndarray:
+            a = np.asarray(a)
+        a.setflags(write=False)
+        t = _new_tensor(Tensor)
+        t._data = a
+        t._val = None
+        t._trace = None
+        return t
 
     @property
     def is_traced(self) -> bool:
@@ -176,6 +181,9 @@ class Tensor(TensorLike):
 
     def __reduce__(self) -> Any:
         return (_unpickle, (np.array(self._concrete("pickling")),))
+
+
+_new_tensor = object.__new__
 
 
 def _unpickle(a: np.ndarray) -> Tensor:
