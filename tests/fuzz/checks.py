@@ -25,7 +25,8 @@ Tolerance. Native code is allowed to round differently from NumPy: vector math i
 depends on the program (cancellation, an `exp` of a large value, a `floor` right at an
 integer), so the tolerance is measured, not guessed: `NoisyInterpreter` re-runs the
 program with every inexact operation perturbed by a few ulp (the inputs of sums, products
-and matmuls too, which is how cancellation shows), and an element is accepted if it lies
+and matmuls too, which is how cancellation shows; and by a few subnormals where a result
+can underflow), and an element is accepted if it lies
 within the range spanned by the reference and the noisy runs, widened by `SAFETY` times
 that range plus DESIGN.md's base tolerance (float64 rtol 1e-12, float32 rtol 1e-5) and a
 few ulp of the result's magnitude. Integers, booleans, NaN and inf must match exactly
@@ -90,6 +91,11 @@ ARITH = frozenset({"add", "sub", "mul", "div", "sqrt", "reduce_sum", "reduce_pro
 #: Operations whose inputs are perturbed too: their internal roundings scale with the
 #: magnitude of the inputs, not of the result.
 NOISY_INPUTS = frozenset({"reduce_sum", "reduce_prod", "matmul"})
+#: Operations that can underflow: below the normal range an error is absolute (up to the
+#: smallest subnormal per rounding, so a product taken in another order may be -1e-45
+#: where NumPy's is -0.0), which relative noise cannot show. (Sums and differences never
+#: round in the subnormal range.)
+UNDERFLOW = MATH | {"mul", "div", "reduce_prod", "matmul"}
 
 
 class NoisyInterpreter(NumpyInterpreter):
@@ -100,14 +106,19 @@ class NoisyInterpreter(NumpyInterpreter):
         self.rng = rng
         self.scale = scale
 
-    def jitter(self, a: Any, k: float) -> Any:
+    def jitter(self, a: Any, k: float, underflow: bool = False) -> Any:
+        """`a * (1 + d eps)`, plus `e * smallest subnormal` (e uniform in [-k, k]) where
+        `underflow`."""
         a = np.asarray(a)
         if a.dtype.kind != "f" or a.size == 0:
             return a
-        d = self.rng.uniform(-k, k, a.shape) * self.scale * np.finfo(a.dtype).eps
+        info = np.finfo(a.dtype)
+        d = self.rng.uniform(-k, k, a.shape) * self.scale * info.eps
         with np.errstate(all="ignore"):
-            return np.asarray(a.astype(np.float64) * (1.0 + d), a.dtype) \
-                if a.dtype == np.float32 else np.asarray(a * (1.0 + d), a.dtype)
+            r = a.astype(np.float64) * (1.0 + d)
+            if underflow:
+                r = r + self.rng.uniform(-k, k, a.shape) * float(info.smallest_subnormal)
+            return np.asarray(r, a.dtype)
 
     def apply(self, prim: Any, args: Sequence[Any], params: dict[str, Any]) -> Any:
         if prim.name in NOISY_INPUTS:
@@ -116,9 +127,10 @@ class NoisyInterpreter(NumpyInterpreter):
         k = K_MATH if prim.name in MATH else K_ARITH if prim.name in ARITH else 0.0
         if not k:
             return out
+        tiny = prim.name in UNDERFLOW
         if isinstance(out, tuple):
-            return tuple(self.jitter(o, k) for o in out)
-        return self.jitter(out, k)
+            return tuple(self.jitter(o, k, tiny) for o in out)
+        return self.jitter(out, k, tiny)
 
 
 def noisy_runs(fn: Function, args: Sequence[np.ndarray], n: int, seed: int,
