@@ -67,6 +67,26 @@ class TensorType:
         if any(d < 0 for d in self.shape):
             raise ShapeError(f"negative dimension in shape {self.shape}")
 
+    @classmethod
+    def of_array(cls, a: np.ndarray) -> "TensorType":
+        """The type of a NumPy array (its shape is already a tuple of non-negative ints);
+        the hot path of eager execution, so it skips the conversions of `__init__`."""
+        if a.dtype not in DTYPE_NAMES:
+            return cls(a.shape, a.dtype)  # raises the usual error
+        t = object.__new__(cls)
+        t.shape = a.shape
+        t.dtype = a.dtype
+        return t
+
+    @classmethod
+    def make(cls, shape: tuple[int, ...], dtype: np.dtype) -> "TensorType":
+        """A type from parts already known valid (a tuple of non-negative ints and one of
+        `DTYPES`), as shape rules produce from their operands' types: no conversions."""
+        t = object.__new__(cls)
+        t.shape = shape
+        t.dtype = dtype
+        return t
+
     @property
     def ndim(self) -> int:
         return len(self.shape)
@@ -355,10 +375,15 @@ def interpreting(interp: Interpreter) -> Iterator[Interpreter]:
 def bind(prim: "Primitive | str", *args: Any, **params: Any) -> Any:
     """Run one primitive in the current context. Returns one result, or a tuple when the
     primitive has several outputs. Example: `bind("mul", x, y)`."""
-    from .prims import get_primitive
-    p = get_primitive(prim) if isinstance(prim, str) else prim
+    p = _REGISTRY.get(prim) if isinstance(prim, str) else prim
+    if p is None:
+        from .prims import get_primitive
+        p = get_primitive(prim)  # type: ignore[arg-type]  (raises the KeyError)
     params = p.canonical_params(params)
-    return current_interpreter().apply(p, args, params)
+    interp = _current.get()
+    if interp is None:
+        interp = _default[0] if _default else current_interpreter()
+    return interp.apply(p, args, params)
 
 
 # --------------------------------------------------------------------------- building
@@ -406,4 +431,4 @@ class Builder(Interpreter):
         return Function(self.name, self.params, self.instrs, results)
 
 
-from .prims.registry import Primitive  # noqa: E402  (cycle: prims use core's types)
+from .prims.registry import _REGISTRY, Primitive  # noqa: E402  (cycle: prims use core's types)

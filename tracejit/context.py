@@ -51,7 +51,7 @@ class EagerInterpreter(Interpreter):
                     "function that made it; return it from that function instead")
             arrays.append(a._data)
         try:
-            types = prim.infer([TensorType(x.shape, x.dtype) for x in arrays], params)
+            types = prim.infer([TensorType.of_array(x) for x in arrays], params)
             # Refuse what cannot fit before NumPy tries (it may overcommit, and the OOM
             # killer ends the process later instead of an exception now).
             check_allocation(types, prim.name)

@@ -17,7 +17,8 @@ from ..core import FLOAT_DTYPES, INT_DTYPES, TensorType, bind, dtype_name
 from ..errors import DTypeError, ShapeError
 from .registry import Primitive, register
 
-ANY = FLOAT_DTYPES + INT_DTYPES + (np.dtype(np.bool_),)
+_BOOL = np.dtype(np.bool_)
+ANY = FLOAT_DTYPES + INT_DTYPES + (_BOOL,)
 NUM = FLOAT_DTYPES + INT_DTYPES
 FLOAT = FLOAT_DTYPES
 
@@ -66,8 +67,8 @@ def binary(name: str, impl: Callable[..., Any], vjp: Callable[..., Any] | None,
     def rule(x: TensorType, y: TensorType) -> TensorType:
         dt = _same_dtype(name, x, y)
         _check_dtype(name, x, allowed)
-        shape = broadcast_shapes(x.shape, y.shape)
-        return TensorType(shape, np.bool_ if out_bool else dt)
+        shape = x.shape if x.shape == y.shape else broadcast_shapes(x.shape, y.shape)
+        return TensorType.make(shape, _BOOL if out_bool else dt)
 
     return register(Primitive(name, kind="elementwise", shape_rule=rule, impl=impl, vjp=vjp,
                               n_inputs=2, doc=doc))
