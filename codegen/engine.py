@@ -101,33 +101,10 @@ class JitModule:
             pass
 
 
-def jit(llvm_ir: str, on_object: Callable[[bytes], None] | None = None) -> JitModule:
-    """Parse, verify, optimize at O3 for the host, generate an object file and load it
-    into MCJIT. `on_object` receives the object code (for the disk cache).
-
-    Example: `jm = jit(str(module)); addr = jm.address("entry")`."""
-    with LLVM_LOCK:
-        _init()
-        ctx = llvm.create_context()
-        try:
-            mod = _parse(llvm_ir, ctx)
-            _optimize(mod)
-            optimized = str(mod)
-            # Code generation straight to an object file; the IR module and its context
-            # are freed at once, so a live executable holds only its machine code.
-            obj = bytes(_state["tm"].emit_object(mod))
-            mod.close()
-        finally:
-            ctx.close()
-        if on_object is not None:
-            on_object(obj)
-        jm = load_object(obj)
-        jm.optimized_ir = optimized
-        return jm
-
-
-def optimize_ir(llvm_ir: str) -> str:
-    """`llvm_ir` after the O3 pipeline, as text (no code generation)."""
+def _optimized(llvm_ir: str, emit_object: bool) -> tuple[str, bytes | None]:
+    """Parse `llvm_ir` into a fresh context, verify it, run the O3 pipeline; return the
+    optimized text and, if asked, the object code. Module and context are freed before
+    returning, so nothing of the IR outlives this call."""
     with LLVM_LOCK:
         _init()
         ctx = llvm.create_context()
@@ -135,10 +112,31 @@ def optimize_ir(llvm_ir: str) -> str:
             mod = _parse(llvm_ir, ctx)
             _optimize(mod)
             text = str(mod)
+            obj = bytes(_state["tm"].emit_object(mod)) if emit_object else None
             mod.close()
         finally:
             ctx.close()
-        return text
+        return text, obj
+
+
+def jit(llvm_ir: str, on_object: Callable[[bytes], None] | None = None) -> JitModule:
+    """Parse, verify, optimize at O3 for the host, generate an object file and load it
+    into MCJIT (so a live executable holds only its machine code). `on_object` receives
+    the object code (for the disk cache).
+
+    Example: `jm = jit(str(module)); addr = jm.address("entry")`."""
+    optimized, obj = _optimized(llvm_ir, emit_object=True)
+    assert obj is not None
+    if on_object is not None:
+        on_object(obj)
+    jm = load_object(obj)
+    jm.optimized_ir = optimized
+    return jm
+
+
+def optimize_ir(llvm_ir: str) -> str:
+    """`llvm_ir` after the O3 pipeline, as text (no code generation)."""
+    return _optimized(llvm_ir, emit_object=False)[0]
 
 
 def load_object(obj: bytes) -> JitModule:
