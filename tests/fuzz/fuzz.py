@@ -8,7 +8,8 @@ Each program is drawn by hypothesis (`tests/strategies.py`'s `programs`, in a se
 `@given` loop with shrinking off, so a run is reproducible) with a random configuration:
 dtypes (float32, float64, ints, bools), shapes (small high-rank tensors, or up to a few
 hundred elements along an axis so vector loops and their remainders run), special values
-(NaN, inf, -0.0, large magnitudes) in constants and inputs, and guarded or unguarded math.
+(NaN, inf, -0.0, huge and subnormal floats, extreme integers) in constants and inputs, and
+guarded or unguarded math.
 Every third program is also paired with a smooth float64 program whose gradients are
 checked at orders 1..`--grad-order`. The checks are `tests/fuzz/checks.py`'s.
 
@@ -49,6 +50,7 @@ from tests.fuzz.checks import forward_case, gradient_case
 
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "failures")
 HANG_SECONDS = 300
+
 
 def run_chunk(seed: int, count: int, skip: int, grad_order: int, out: str,
               inflight: str) -> checks.Report:
