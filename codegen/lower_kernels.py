@@ -260,6 +260,8 @@ def scatter_add(lw: Lowerer, ins: Instr) -> None:
     r = ind.ndim
     dt = out.dtype
     _fill(lw, lw.ptr(out), dt, size_of(out.shape), scalar_constant(0, dt))
+    if size_of(g.shape) == 0:
+        return  # no updates: the zeros are the result (an empty operand has no elements)
     # Memory order over the updates: each output element receives its updates in index
     # order, as np.add.at adds them.
     with loop_nest(b, g.shape, "upd") as gidx:

@@ -134,3 +134,15 @@ def test_reshape_of_nothing_into_two_to_the_64_elements_is_a_shape_error() -> No
     with pytest.raises(ValueError, match="cannot reshape"):
         build_function("f", [((0,), np.float32)],
                        lambda x: bind("reshape", x, shape=(2**32, 2**32)))
+
+
+def test_scatter_add_of_an_empty_fused_concat_compiles() -> None:
+    # The scatter_add kernel emitted its update loop even for empty updates; when those
+    # were a fused concat of empty operands, the concat element rule had nothing to read
+    # and lowering failed (LoweringError: "concat of an empty result is never emitted").
+    fn = build_function("f", [((0,), np.float64)], lambda x: bind(
+        "scatter_add", bind("concat", x, x, axis=0),
+        bind("constant", value=np.zeros(0, np.int64)), axis=0, size=5))
+    (got,) = compile_function(fn)(np.zeros(0))
+    np.testing.assert_array_equal(got, np.zeros(5))
+    assert got.dtype == np.float64
