@@ -11,8 +11,9 @@ With `x` any value and a constant `c` (a `constant` instruction, possibly seen t
   by the identity permutation, `convert` to `x`'s dtype -> `x`;
 - `reshape(reshape(x))` -> `reshape(x)`, `broadcast_to(broadcast_to(x))` ->
   `broadcast_to(x)`, `transpose(transpose(x, p), q)` -> `transpose(x, p[q])`;
-- `select(c, a, a)` and `select` on a constant condition -> the chosen operand;
-  `x and True`, `x or False` -> `x`; `x and False`, `x or True` -> the constant;
+- `select(c, a, a)` (also two equal constants) and `select` on a constant condition ->
+  the chosen operand; `x and True`, `x or False` -> `x`; `x and False`, `x or True` ->
+  the constant (each broadcast to the result's shape where the operand is smaller);
 - `pow(x, 1)` -> `x`; `pow(x, 0)` -> 1 (small shapes); `pow(x, 2)` -> `mul(x, x)` (both
   correctly rounded, so equal).
 
@@ -62,22 +63,27 @@ def _rewrite(ins: Instr, defs: dict[int, Instr], signed_zeros: bool) -> Value | 
     if p == "select":
         c, a, b = ins.inputs
         cc = _constant(c, defs)
-        if a is b and a.type == out.type:
-            return a
-        if _all(cc, lambda v: v) and a.type == out.type:
-            return a
-        if _all(cc, lambda v: ~v) and b.type == out.type:
-            return b
+        ca, cb = _constant(a, defs), _constant(b, defs)
+        same = a is b or (ca is not None and cb is not None and ca.shape == cb.shape
+                          and a.type == b.type and _all(ca, lambda v: v == cb)
+                          and _all(ca, lambda v: ~np.signbit(v) == ~np.signbit(cb)
+                                   if v.dtype.kind == "f" else True))
+        if same:
+            return _broadcast(a, out)
+        if _all(cc, lambda v: v):
+            return _broadcast(a, out)
+        if _all(cc, lambda v: ~v):
+            return _broadcast(b, out)
         return None
     if p in ("logical_and", "logical_or") and len(ins.inputs) == 2:
         x, y = ins.inputs
         absorbing = p == "logical_or"          # x and False = False; x or True = True
         for v, other in ((x, y), (y, x)):
             cv = _constant(v, defs)
-            if _all(cv, lambda c: c != absorbing) and other.type == out.type:
-                return other                   # x and True = x; x or False = x
-            if _all(cv, lambda c: c == absorbing) and v.type == out.type:
-                return v
+            if _all(cv, lambda c: c != absorbing):
+                return _broadcast(other, out)  # x and True = x; x or False = x
+            if _all(cv, lambda c: c == absorbing):
+                return _broadcast(v, out)
         return None
     if p == "pow":
         x, y = ins.inputs
@@ -121,6 +127,16 @@ def _rewrite(ins: Instr, defs: dict[int, Instr], signed_zeros: bool) -> Value | 
                 return source if source.type == out.type else None
             return _instr("transpose", source, out, perm=composed)
     return None
+
+
+def _broadcast(v: Value, out: Value) -> Value | Instr | None:
+    """`v` itself when it has `out`'s type, else `broadcast_to(v)` into `out` (the value
+    an elementwise instruction computes when it returns an operand broadcast)."""
+    if v.type == out.type:
+        return v
+    if v.type.dtype != out.type.dtype:
+        return None
+    return _instr("broadcast_to", v, out, shape=out.type.shape)
 
 
 def _instr(prim: str, x: Value, out: Value, **params: object) -> Instr:

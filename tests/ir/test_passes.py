@@ -300,3 +300,21 @@ def test_simplify_keeps_select_that_broadcasts() -> None:
         return (bind("select", c, x, x),)                    # c broadcasts x: not x
     f = build_function("f", [((), F32), ((3,), np.bool_)], body, ["x", "c"])
     assert simplify(f) == f
+
+
+def test_simplify_broadcasts_a_chosen_scalar_operand() -> None:
+    B = np.dtype(np.bool_)
+
+    def body(x: Any) -> Any:
+        zero = const(0.0)
+        c = bind("logical_and", bind("eq", x, zero), const(False, B))   # all False, (3,)
+        e = bind("select", c, const(1.0), bind("sub", const(2.0), const(1.0)))
+        return (bind("pow", x, e), c)
+
+    f = build_function("f", [((3,), F32)], body, ["x"])
+    g = optimize(f)
+    text = body_text(g)
+    assert "pow" not in text and "select" not in text and "logical_and" not in text
+    x = np.array([0.0, -2.0, np.nan], np.float32)
+    for a, b in zip(evaluate(f, [x]), evaluate(g, [x])):
+        assert_same(np.asarray(a), np.asarray(b))
