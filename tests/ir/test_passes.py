@@ -295,11 +295,14 @@ def test_simplify_select_logical_and_pow() -> None:
         assert_same(np.asarray(a), np.asarray(b))
 
 
-def test_simplify_keeps_select_that_broadcasts() -> None:
+def test_simplify_select_that_broadcasts_becomes_broadcast_to() -> None:
     def body(x: Any, c: Any) -> Any:
-        return (bind("select", c, x, x),)                    # c broadcasts x: not x
+        return (bind("select", c, x, x),)                    # c broadcasts x: not x itself
     f = build_function("f", [((), F32), ((3,), np.bool_)], body, ["x", "c"])
-    assert simplify(f) == f
+    g = dce(simplify(f))
+    assert body_text(g).splitlines()[0].startswith("%0 = broadcast_to(%x) {shape=(3,)}")
+    x, c = np.float32(-0.0), np.array([True, False, True])
+    assert_same(evaluate(f, [x, c])[0], evaluate(g, [x, c])[0])
 
 
 def test_simplify_broadcasts_a_chosen_scalar_operand() -> None:
