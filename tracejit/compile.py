@@ -12,6 +12,7 @@ Invariants:
 """
 from __future__ import annotations
 
+import builtins
 import inspect
 import logging
 import os
@@ -151,9 +152,24 @@ class CompiledFunction:
                 and not active_tapes.get():
             # Fast dispatch: flat arguments of a known signature, no trace around us and
             # no tape to record on: one native call.
-            fk = _fast_key(args)
-            if fk is not None:
-                conc = self._fast.get(fk)
+            key: list[Any] = []
+            for a in args:  # _fast_key, inlined: this is the hottest path there is
+                t = type(a)
+                if t is Tensor:
+                    d = a._data
+                    if d is None:
+                        break
+                    key.append(d.shape)
+                    key.append(d.dtype)
+                elif t is np.ndarray:
+                    key.append(a.shape)
+                    key.append(a.dtype)
+                elif t in _STATIC_TYPES:
+                    key.append((t, a))
+                else:
+                    break
+            else:
+                conc = self._fast.get(tuple(key))
                 if conc is not None:
                     if log.isEnabledFor(logging.DEBUG):
                         log.debug("%s: memory cache hit", self.__name__)
@@ -371,17 +387,24 @@ class Concrete:
     def _make_fast(self) -> Callable[[tuple[Any, ...]], Any]:
         """A call path specialized to this signature, for flat positional arguments with
         no tape watching: gather the buffers, one native call, wrap the results."""
-        exe, wrap, idx, T = self._exe, Tensor._wrap, tuple(self.dyn_idx), Tensor
         if self.captures or not self._single:
             return self.call
-        if idx == tuple(range(self.n_leaves)):
-            def fast(args: tuple[Any, ...]) -> Any:
-                return wrap(exe(*[a._data if type(a) is T else a for a in args])[0])
-        else:
-            def fast(args: tuple[Any, ...]) -> Any:
-                return wrap(exe(*[a._data if type(a) is T else a
-                                  for a in [args[i] for i in idx]])[0])
-        return fast
+        env = {"exe": self._exe, "T": Tensor, "new": object.__new__}
+        lines = ["def fast(args):"]
+        lines += [f"    a{j} = args[{i}]" for j, i in enumerate(self.dyn_idx)]
+        buffers = ", ".join(f"a{j}._data if type(a{j}) is T else a{j}"
+                            for j in range(len(self.dyn_idx)))
+        lines += [f"    r = exe({buffers})[0]",
+                  "    r.setflags(write=False)",      # Tensor._wrap, inlined
+                  "    t = new(T)",
+                  "    t._data = r",
+                  "    t._val = None",
+                  "    t._trace = None",
+                  "    return t"]
+        # Generated from the signature only (positions of tensor arguments), no user text.
+        code = builtins.compile("\n".join(lines), f"<tracejit dispatch @{self.name}>", "exec")
+        exec(code, env)  # noqa: S102
+        return env["fast"]  # type: ignore[no-any-return]
 
     def executable(self) -> Any:
         if self._exe is None:
