@@ -268,7 +268,15 @@ class Report:
     duplicates: int = 0
     mismatches: list[Mismatch] = field(default_factory=list)
     on_mismatch: Callable[[Mismatch], None] | None = None
+    on_unstable: Callable[[Mismatch], None] | None = None
     seen: set[str] = field(default_factory=set)
+
+    def too_unstable(self, kind: str, message: str, fn: Function,
+                     args: Sequence[np.ndarray]) -> None:
+        """Count a case too ill-conditioned to judge (and hand it to `on_unstable`)."""
+        self.unstable += 1
+        if self.on_unstable is not None:
+            self.on_unstable(Mismatch(kind, message, fn, [np.array(a) for a in args]))
 
     def fail(self, kind: str, message: str, fn: Function, args: Sequence[np.ndarray]) -> None:
         """Record a mismatch (a second one of the same kind, program and inputs, which
@@ -342,7 +350,7 @@ class _Oracle:
             if self._confirm is None:
                 self._confirm = noisy_runs(self.fn, self.args, N_CONFIRM, self.seed + 1)
             if compare(g, r, [n[k] for n in self.noisy + self._confirm]) is None:
-                report.unstable += 1
+                report.too_unstable(kind, f"result {k}: {err}", fn or self.fn, self.args)
                 continue
             limit = known_limitation(self.fn, self.args)
             if limit:
@@ -564,7 +572,7 @@ def check_gradients(fn: Function, args: Sequence[np.ndarray], report: Report, or
                 with np.errstate(all="ignore"):
                     check_grads(f, args, vjp_of, order=order, step=step,
                                 rng=np.random.default_rng(seed))
-                report.unstable += 1
+                report.too_unstable(kind, f"passes with step {step}: {err}", fn, args)
                 break
             except Exception:  # noqa: BLE001, S112  (any exception is a finding)
                 continue

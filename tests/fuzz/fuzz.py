@@ -18,7 +18,8 @@ The work is split into chunks of `--chunk` programs, each run by a worker proces
 worker saves the program it is about to run, and the parent records it as a `crash` (or
 `hang`) failure and resumes the chunk after it. Every mismatch is printed and saved to
 `--out` (default `tests/fuzz/failures/`) as IR text (`.ir`, the printer's format, with the
-message in `//` comments) and its inputs (`.npz`). The run ends with the counts of
+message in `//` comments) and its inputs (`.npz`); unstable cases go to `--out`/unstable/
+for a look, without counting as mismatches. The run ends with the counts of
 programs, checks, unstable cases (too ill-conditioned to judge, `checks.py`), known and
 documented limitations (`checks.known_limitation`) and mismatches; the exit status is 1 if
 there were mismatches.
@@ -55,7 +56,8 @@ HANG_SECONDS = 300
 def run_chunk(seed: int, count: int, skip: int, grad_order: int, out: str,
               inflight: str) -> checks.Report:
     """Programs `skip`..`count-1` of the chunk drawn from `seed`."""
-    report = checks.Report(on_mismatch=lambda m: _announce(m, out))
+    report = checks.Report(on_mismatch=lambda m: _announce(m, out),
+                           on_unstable=lambda m: checks.save(m, os.path.join(out, "unstable")))
     index = [0]
 
     @hseed(seed)
