@@ -31,7 +31,13 @@ def _init() -> None:
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
         _state["cpu"] = llvm.get_host_cpu_name()
-        _state["features"] = llvm.get_host_cpu_features().flatten()
+        features = llvm.get_host_cpu_features().flatten()
+        if "+avx512f" in features.split(","):
+            # LLVM's tuning for several AVX-512 CPUs caps loops at 256-bit vectors (to
+            # spare the clock of early parts); the vector math measured 20-35% faster
+            # with the full 512 bits on the CPUs this was tuned on.
+            features += ",-prefer-256-bit"
+        _state["features"] = features
         _state["triple"] = llvm.get_process_triple()
         _state["tm"] = _new_target_machine()
         _state["ready"] = True
