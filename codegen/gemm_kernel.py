@@ -29,12 +29,13 @@ Invariants:
 """
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import llvmlite.binding as llvm
 from llvmlite import ir
+
+from .loops import for_range
 
 _I1 = ir.IntType(1)
 _I8 = ir.IntType(8)
@@ -94,25 +95,11 @@ def _min(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     return b.select(b.icmp_signed("<", x, y), x, y)
 
 
-@contextlib.contextmanager
 def _for_range(b: ir.IRBuilder, start: ir.Value, stop: ir.Value, step: int | ir.Value = 1,
-               name: str = "i") -> Iterator[ir.Value]:
-    """`for i in range(start, stop, step)` on i64; yields `i`, leaves `b` after the loop."""
-    pre = b.block
-    head = b.append_basic_block(f"{name}.head")
-    body = b.append_basic_block(f"{name}.body")
-    end = b.append_basic_block(f"{name}.end")
-    b.branch(head)
-    b.position_at_end(head)
-    i = b.phi(_I64, name=name)
-    i.add_incoming(start, pre)
-    b.cbranch(b.icmp_signed("<", i, stop), body, end)
-    b.position_at_end(body)
-    yield i
-    inc = _c64(step) if isinstance(step, int) else step
-    i.add_incoming(b.add(i, inc, flags=["nsw"]), b.block)
-    b.branch(head)
-    b.position_at_end(end)
+               name: str = "i") -> AbstractContextManager[ir.Value]:
+    """`for i in range(start, stop, step)` on i64 (`loops.for_range`, in this module's
+    argument order)."""
+    return for_range(b, stop, start, name=name, step=step)
 
 
 def _internal_function(module: ir.Module, name: str, fnty: ir.FunctionType,

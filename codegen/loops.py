@@ -27,11 +27,13 @@ def const(n: int) -> ir.Constant:
 
 @contextlib.contextmanager
 def for_range(builder: ir.IRBuilder, count: ir.Value | int, start: ir.Value | int = 0,
-              name: str = "i") -> Iterator[ir.Value]:
-    """`for i in range(start, count)`: emits the loop, yields `i` with the builder
-    positioned in the body, and leaves the builder after the loop."""
+              name: str = "i", step: ir.Value | int = 1) -> Iterator[ir.Value]:
+    """`for i in range(start, count, step)` (non-negative bounds, positive step): emits
+    the loop, yields `i` with the builder positioned in the body, and leaves the builder
+    after the loop."""
     count = const(count) if isinstance(count, int) else count
     start = const(start) if isinstance(start, int) else start
+    inc = const(step) if isinstance(step, int) else step
     fn = builder.function
     pre = builder.block
     cond = fn.append_basic_block(f"{name}.cond")
@@ -44,7 +46,7 @@ def for_range(builder: ir.IRBuilder, count: ir.Value | int, start: ir.Value | in
     builder.cbranch(builder.icmp_signed("<", idx, count), body, end)
     builder.position_at_end(body)
     yield idx
-    nxt = builder.add(idx, ONE, name=f"{name}.next", flags=NUW_NSW)
+    nxt = builder.add(idx, inc, name=f"{name}.next", flags=NUW_NSW)
     idx.add_incoming(nxt, builder.block)
     builder.branch(cond)
     builder.position_at_end(end)
