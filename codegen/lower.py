@@ -31,7 +31,7 @@ import numpy as np
 from llvmlite import ir
 
 from ..ir import Instr, Value
-from .loops import I64, ZERO, const, linear_index, loop_nest
+from .loops import I64, ZERO, const, for_range, linear_index, loop_nest
 from .plan import CHECKED, CheckTask, KernelTask, LoopTask, Plan, size_of
 
 # Status codes besides 0 and instruction numbers (see build.py).
@@ -274,15 +274,42 @@ class Lowerer:
                 self.check_task(task)
 
     def loop_task(self, task: LoopTask) -> None:
-        first = task.stores[0].value
-        shape = task.vshape.get(id(first), task.shape)
-        with loop_nest(self.b, shape) as idx:
+        b = self.b
+        shape = task.vshape.get(id(task.key()), task.shape)
+        accs = [lower_kernels.Accumulator(self, ins) for ins in task.reductions]
+        for a in accs:
+            a.start()
+        blocks = [a.block for a in accs if a.blocked]
+        with contextlib.ExitStack() as stack:
+            if blocks and shape:
+                # The innermost dimension runs in blocks: float sums add block totals.
+                n, blk_n = shape[-1], min(blocks)
+                outer = stack.enter_context(loop_nest(b, shape[:-1]))
+                if n > blk_n:
+                    blk = stack.enter_context(for_range(b, -(-n // blk_n), name="blk"))
+                    lo = b.mul(blk, const(blk_n))
+                    hi = b.add(lo, const(blk_n))
+                    hi = b.select(b.icmp_signed("<", hi, const(n)), hi, const(n))
+                else:
+                    lo, hi = ZERO, const(n)
+                for a in accs:
+                    if a.blocked:
+                        a.start_block()
+                stack.callback(lambda: [a.end_block() for a in accs if a.blocked])
+                j = stack.enter_context(for_range(b, hi, lo, name="j"))
+                idx = tuple(outer) + (j,)
+            else:
+                idx = stack.enter_context(loop_nest(b, shape))
             em = self.emitter(task.vshape)
             for s in task.stores:
                 x = em.compute(s.value, idx) if s.compute else em.value(s.value, idx)
                 if s.keep:
                     ptr = self.ptr(s.value) if s.slot is None else self.out_ptrs[s.slot]
-                    self.store_at(ptr, s.value.dtype, linear_index(self.b, idx, shape), x)
+                    self.store_at(ptr, s.value.dtype, linear_index(b, idx, shape), x)
+            for a in accs:
+                a.add(em, idx)
+        for a in accs:
+            a.finish()
 
     def check_task(self, task: CheckTask) -> None:
         ins = task.instr

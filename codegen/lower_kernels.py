@@ -7,8 +7,11 @@ Invariants:
   dimension is reduced keeps a register accumulator (`reassoc`, so the loop vectorizes
   with several vector accumulators); otherwise it accumulates into a buffer over the
   output, vectorizing across the kept innermost dimension.
-- float32 sums accumulate in float64 (at least as accurate as NumPy's pairwise sum);
-  float64 sums add blocks of `SUM_BLOCK` elements, each summed with vector accumulators.
+- Float sums run in blocks of the innermost reduced dimension (`SUM_BLOCK_F32` float32 or
+  `SUM_BLOCK` float64 elements), each summed from zero in the operand's type with vector
+  accumulators and added into a float64 (float32 sums) or float64 total: the error is
+  that of a short block plus the total's rounding, as good as NumPy's pairwise sum, and
+  the block loop vectorizes at the operand's full width.
 - Reducing an empty axis gives the identity: 0, 1, -inf / the lowest int for max,
   +inf / the highest int for min. max/min propagate NaN (`llvm.maximum/minimum`).
 - argmax/argmin give the first index of the extreme, and the first NaN wins (np.argmax).
@@ -41,6 +44,7 @@ from .plan import coalesce, size_of
 
 REASSOC = ("reassoc",)
 SUM_BLOCK = 1024
+SUM_BLOCK_F32 = 256
 
 
 def _identity(prim: str, dtype: np.dtype) -> object:
@@ -91,15 +95,24 @@ def reduce_loops(lw: Lowerer, S: tuple[int, ...], A: set[int], element: Element,
                  combine: Callable[[ir.Value, ir.Value], ir.Value], ident: ir.Value,
                  acc_dt: np.dtype, dst: ir.Value, dst_dt: np.dtype,
                  finish: Callable[[ir.Value], ir.Value] | None = None,
-                 blocked: bool = False) -> None:
+                 block: int = 0, elt_dt: np.dtype | None = None) -> None:
     """`dst[o] = finish(combine over the dimensions A of S of element(idx, o))`, where `o`
-    is the row-major offset of idx's kept dimensions. Loops run in memory order of S."""
+    is the row-major offset of idx's kept dimensions. Loops run in memory order of S.
+
+    `element` gives values of `elt_dt` (default `acc_dt`), widened to `acc_dt` before
+    they are combined. With `block`, a trailing reduced dimension runs in blocks of that
+    many elements, each combined from the identity in `elt_dt` (with vector
+    accumulators), then widened into the running total."""
     b = lw.b
     r = len(S)
     K = [d for d in range(r) if d not in A]
     kshape = tuple(S[d] for d in K)
     n_out = size_of(kshape)
     fin = finish or (lambda v: v)
+    elt_dt = elt_dt or acc_dt
+
+    def lift(v: ir.Value) -> ir.Value:
+        return b.fpext(v, reg_type(acc_dt)) if elt_dt != acc_dt else v
 
     def out_offset(idx: tuple[ir.Value, ...]) -> ir.Value:
         return linear_index(b, [idx[d] for d in K], kshape)
@@ -110,7 +123,7 @@ def reduce_loops(lw: Lowerer, S: tuple[int, ...], A: set[int], element: Element,
     if not A:
         with loop_nest(b, S) as idx:
             o = linear_index(b, idx, S)
-            lw.store_at(dst, dst_dt, o, fin(element(idx, o)))
+            lw.store_at(dst, dst_dt, o, fin(lift(element(idx, o))))
         return
     t0 = r
     while t0 > 0 and (t0 - 1) in A:
@@ -123,22 +136,23 @@ def reduce_loops(lw: Lowerer, S: tuple[int, ...], A: set[int], element: Element,
         b.store(ident, acc)
         with contextlib.ExitStack() as stack:
             tidx = tuple(stack.enter_context(loop_nest(b, T[:-1], "t")))
-            if blocked and T[-1] > SUM_BLOCK:
-                # Each block of the innermost dimension is combined from the identity
-                # (with vector accumulators), then into the running total.
+            if block:
                 n = T[-1]
-                blk = stack.enter_context(for_range(b, -(-n // SUM_BLOCK), name="blk"))
-                part = lw.alloca(reg_type(acc_dt), "part")
-                b.store(ident, part)
-                lo = b.mul(blk, const(SUM_BLOCK))
-                hi = b.add(lo, const(SUM_BLOCK))
-                hi = b.select(b.icmp_signed("<", hi, const(n)), hi, const(n))
+                if n > block:
+                    blk = stack.enter_context(for_range(b, -(-n // block), name="blk"))
+                    lo = b.mul(blk, const(block))
+                    hi = b.add(lo, const(block))
+                    hi = b.select(b.icmp_signed("<", hi, const(n)), hi, const(n))
+                else:
+                    lo, hi = const(0), const(n)
+                part = lw.alloca(reg_type(elt_dt), "part")
+                b.store(scalar_constant(0, elt_dt) if elt_dt != acc_dt else ident, part)
                 with for_range(b, hi, lo, name="j") as j:
                     b.store(combine(b.load(part), element(pidx + tidx + (j,), o)), part)
-                b.store(combine(b.load(acc), b.load(part)), acc)
+                b.store(combine(b.load(acc), lift(b.load(part))), acc)
             else:
                 (j,) = stack.enter_context(loop_nest(b, T[-1:], "j"))
-                b.store(combine(b.load(acc), element(pidx + tidx + (j,), o)), acc)
+                b.store(combine(b.load(acc), lift(element(pidx + tidx + (j,), o))), acc)
         return b.load(acc)
 
     if T and not any(d in A for d in range(t0)):
@@ -153,12 +167,67 @@ def reduce_loops(lw: Lowerer, S: tuple[int, ...], A: set[int], element: Element,
     _fill(lw, buf, acc_dt, n_out, ident)
     with loop_nest(b, P if T else S, "p") as pidx:
         o = out_offset(pidx)
-        v = inner(pidx, o) if T else element(pidx, o)
+        v = inner(pidx, o) if T else lift(element(pidx, o))
         lw.store_at(buf, acc_dt, o, combine(lw.load_at(buf, acc_dt, o), v))
     if not direct:
         with loop_nest(b, (n_out,), "fin") as (i,):
             lw.store_at(dst, dst_dt, i, fin(lw.load_at(buf, acc_dt, i)))
         lw.free(buf)
+
+
+class Accumulator:
+    """A full reduction (`plan.is_full_reduction`) accumulated inside a LoopTask's loop:
+    `start` before the loop, `add` in its body, `finish` after it.
+
+    A float sum runs in blocks of the innermost dimension (`block`): each block is summed
+    from zero in the operand's own type, with vector accumulators, and added into a
+    float64 total. The block sums vectorize as wide as the loop's other work (a float64
+    accumulator in a float32 loop would halve its vector width), and the error is
+    a few ulp of the block plus float64 rounding, independent of the length."""
+
+    def __init__(self, lw: Lowerer, ins: Instr):
+        self.lw, self.ins = lw, ins
+        dt = ins.inputs[0].dtype
+        self.dt = dt
+        self.blocked = ins.prim == "reduce_sum" and dt.kind == "f"
+        self.total_dt = np.dtype(np.float64) if self.blocked else dt
+        self.total = lw.alloca(reg_type(self.total_dt), "total")
+        self.part = lw.alloca(reg_type(dt), "part")
+        self.cur = self.total
+
+    @property
+    def block(self) -> int:
+        return SUM_BLOCK if self.dt == np.float64 else SUM_BLOCK_F32
+
+    def start(self) -> None:
+        self.lw.b.store(scalar_constant(_identity(self.ins.prim, self.dt), self.total_dt),
+                        self.total)
+
+    def start_block(self) -> None:
+        self.lw.b.store(scalar_constant(_identity(self.ins.prim, self.dt), self.dt), self.part)
+        self.cur = self.part
+
+    def end_block(self) -> None:
+        b = self.lw.b
+        part = b.load(self.part)
+        if self.total_dt != self.dt:
+            part = b.fpext(part, F64)
+        b.store(_combine(b, self.ins.prim, b.load(self.total), part), self.total)
+
+    def add(self, em: object, idx: tuple[ir.Value, ...]) -> None:
+        b = self.lw.b
+        v = em.value(self.ins.inputs[0], idx)  # type: ignore[attr-defined]
+        if self.cur is self.total and self.total_dt != self.dt:     # a loop over ()
+            v = b.fpext(v, F64)
+        b.store(_combine(b, self.ins.prim, b.load(self.cur), v), self.cur)
+
+    def finish(self) -> None:
+        b = self.lw.b
+        v = b.load(self.total)
+        if self.total_dt != self.dt:
+            v = b.fptrunc(v, F32)
+        out = self.ins.outs[0]
+        self.lw.store_at(self.lw.ptr(out), out.dtype, const(0), v)
 
 
 @kernel_rule("reduce_sum", "reduce_max", "reduce_min", "reduce_prod")
@@ -172,13 +241,14 @@ def reduce(lw: Lowerer, ins: Instr) -> None:
     acc_dt = np.dtype(np.float64) if widen else dt
 
     def element(idx: tuple[ir.Value, ...], o: ir.Value) -> ir.Value:
-        v = lw.emitter(vshape).value(x, idx)
-        return b.fpext(v, F64) if widen else v
+        return lw.emitter(vshape).value(x, idx)
 
+    block = 0
+    if prim == "reduce_sum" and dt.kind == "f":
+        block = SUM_BLOCK if dt == np.float64 else SUM_BLOCK_F32
     reduce_loops(lw, S, A, element, lambda a, v: _combine(b, prim, a, v),
                  scalar_constant(_identity(prim, dt), acc_dt), acc_dt, lw.ptr(out), dt,
-                 (lambda v: b.fptrunc(v, F32)) if widen else None,
-                 blocked=prim == "reduce_sum" and dt == np.float64)
+                 (lambda v: b.fptrunc(v, F32)) if widen else None, block=block, elt_dt=dt)
 
 
 @kernel_rule("argmax", "argmin")

@@ -5,10 +5,12 @@ A value is either *materialized* (it has a buffer: a parameter, an output, or sc
 value or kernel that reads it). Lowering then runs the tasks of a `Plan` in order:
 
 - `LoopTask`: one loop nest over a shape that computes and stores one or more
-  materialized values of that shape (multi-output fusion); the expression of each stored
-  value is emitted per element, down to materialized leaves.
-- `KernelTask`: a non-elementwise instruction with its own loop structure (reductions,
-  argmax/argmin, matmul, scatter_add); it reads its inputs element by element too, so
+  materialized values of that shape and accumulates any number of full reductions
+  (`reduce_*` over every axis) of values of that shape (multi-output fusion); the
+  expression of each stored or reduced value is emitted per element, down to materialized
+  leaves.
+- `KernelTask`: a non-elementwise instruction with its own loop structure (partial
+  reductions, argmax/argmin, matmul, scatter_add); it reads its inputs element by element too, so
   an elementwise producer fuses into a reduction.
 - `CheckTask`: the bounds check of the indices of gather / one_hot / scatter_add. It runs
   before any task that reads those indices, so indexed loads need no test of their own.
@@ -23,7 +25,8 @@ Invariants of a plan:
 - Within a `LoopTask`, a stored value is read by later stores of the same task only at
   the loop index itself, so those reads are served from registers and never from memory
   written in the same iteration; a scratch value that no other task reads is not stored
-  at all.
+  at all. Nothing in a `LoopTask` reads the result of one of its own reductions (it is
+  complete only after the loop).
 - A scratch value is written by task `born[v]` before any task reads it and read by no
   task after `dies[v]`; a scratch value with no task (it has no elements) is in neither.
 - No chain of inlined instructions is longer than `MAX_INLINE_DEPTH`.
@@ -38,6 +41,7 @@ from dataclasses import dataclass, field
 
 from ..ir import Function, Instr, Value
 
+REDUCTIONS = frozenset({"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"})
 KERNELS = frozenset({"reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax",
                      "argmin", "matmul", "scatter_add"})
 # Instructions whose index operand (at this position) is bounds-checked by a CheckTask.
@@ -78,6 +82,21 @@ class LoopTask:
     shape: tuple[int, ...]
     stores: list[Store]
     vshape: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    # Full reductions of values of `shape`, accumulated in the same loop.
+    reductions: list[Instr] = field(default_factory=list)
+
+    def roots(self, plan: Plan) -> tuple[list[Value], list[Value]]:
+        """(values computed from their expressions, values read from their buffers)."""
+        computed = [s.value for s in self.stores if s.compute]
+        read = [s.value for s in self.stores if not s.compute]
+        for ins in self.reductions:
+            x = ins.inputs[0]
+            (read if id(x) in plan.materialized else computed).append(x)
+        return computed, read
+
+    def key(self) -> Value:
+        """The value whose (coalesced) shape the loop nest runs over."""
+        return self.stores[0].value if self.stores else self.reductions[0].inputs[0]
 
 
 @dataclass
@@ -240,7 +259,9 @@ def make_plan(fn: Function) -> Plan:
         if ins.prim in CHECKED and size_of(ins.inputs[CHECKED[ins.prim]].shape) > 0:
             tasks.append(CheckTask(ins))
         if ins.prim in KERNELS:
-            if size_of(ins.outs[0].shape) > 0:
+            if is_full_reduction(ins):
+                tasks.append(LoopTask(ins.inputs[0].shape, [], reductions=[ins]))
+            elif size_of(ins.outs[0].shape) > 0:
                 tasks.append(KernelTask(ins))
             continue
         v = ins.outs[0]
@@ -256,17 +277,28 @@ def make_plan(fn: Function) -> Plan:
     _lifetimes(plan)
     for t in plan.tasks:
         if isinstance(t, LoopTask):
-            c = coalesce(plan, t.shape, [s.value for s in t.stores if s.compute],
-                         [s.value for s in t.stores if not s.compute])
+            c = coalesce(plan, t.shape, *t.roots(plan))
             t.vshape = c[0] if c else {}
     return plan
 
 
-def _accesses(plan: Plan, root: Value, loop: tuple[int, ...]) -> dict[int, bool]:
-    """Materialized values read by `root`'s expression: id -> True when every read is at
-    the loop index itself (a path of same-shape elementwise instructions)."""
+def is_full_reduction(ins: Instr) -> bool:
+    """A reduction over every axis of a non-empty operand: it runs as an accumulator in a
+    LoopTask (and so fuses with the loops over its operand's shape)."""
+    x = ins.inputs[0]
+    return (ins.prim in REDUCTIONS and size_of(x.shape) > 0
+            and set(ins.params["axes"]) == set(range(len(x.shape))))
+
+
+def _accesses(plan: Plan, root: Value, loop: tuple[int, ...], computed: bool = True
+              ) -> dict[int, bool]:
+    """Materialized values read by `root`'s expression (by `root` itself when not
+    `computed`): id -> True when every read is at the loop index itself (a path of
+    same-shape elementwise instructions)."""
     out: dict[int, bool] = {}
     seen: set[tuple[int, bool]] = set()
+    if not computed:
+        return {id(root): root.shape == loop}
     ins = plan.producer[id(root)]
     stack = [(x, ins.prim in ELEMENTWISE and x.shape == loop) for x in ins.inputs]
     while stack:
@@ -284,23 +316,27 @@ def _accesses(plan: Plan, root: Value, loop: tuple[int, ...]) -> dict[int, bool]
 
 
 def _merge_loops(plan: Plan, tasks: list[Task]) -> list[Task]:
-    """Fuse adjacent LoopTasks of one shape when later stores read earlier ones only at
-    the loop index."""
+    """Fuse adjacent LoopTasks of one shape when later stores and reductions read earlier
+    stores only at the loop index, and no earlier reduction at all."""
     merged: list[Task] = []
     for t in tasks:
         last = merged[-1] if merged else None
         if isinstance(t, LoopTask) and isinstance(last, LoopTask) and last.shape == t.shape:
             stored = {id(s.value) for s in last.stores if s.compute}
+            reduced = {id(ins.outs[0]) for ins in last.reductions}
+            reads = [(s.value, s.compute) for s in t.stores]
+            for ins in t.reductions:
+                x = ins.inputs[0]
+                reads.append((x, id(x) not in plan.materialized))
             ok = True
-            for s in t.stores:
-                if s.compute:
-                    acc = _accesses(plan, s.value, t.shape)
-                else:
-                    acc = {id(s.value): True}
-                if any(vid in stored and not ident for vid, ident in acc.items()):
+            for v, computed in reads:
+                acc = _accesses(plan, v, t.shape, computed)
+                if any(vid in reduced or (vid in stored and not ident)
+                       for vid, ident in acc.items()):
                     ok = False
             if ok:
                 last.stores.extend(t.stores)
+                last.reductions.extend(t.reductions)
                 continue
         merged.append(t)
     return merged
@@ -309,8 +345,7 @@ def _merge_loops(plan: Plan, tasks: list[Task]) -> list[Task]:
 def task_reads(plan: Plan, t: Task) -> list[Value]:
     """The materialized values task `t` reads."""
     if isinstance(t, LoopTask):
-        _, leaves = closure(plan, [s.value for s in t.stores if s.compute],
-                            [s.value for s in t.stores if not s.compute])
+        _, leaves = closure(plan, *t.roots(plan))
         return leaves
     ins = t.instr
     if isinstance(t, CheckTask):
@@ -326,7 +361,8 @@ def task_reads(plan: Plan, t: Task) -> list[Value]:
 
 def task_writes(t: Task) -> list[Value]:
     if isinstance(t, LoopTask):
-        return [s.value for s in t.stores if s.compute and s.keep]
+        return ([s.value for s in t.stores if s.compute and s.keep]
+                + [ins.outs[0] for ins in t.reductions])
     return list(t.instr.outs) if isinstance(t, KernelTask) else []
 
 
@@ -339,7 +375,7 @@ def _demote(plan: Plan) -> None:
             readers.setdefault(id(v), set()).add(k)
     dropped: set[int] = set()
     for k, t in enumerate(plan.tasks):
-        if not isinstance(t, LoopTask) or len(t.stores) < 2:
+        if not isinstance(t, LoopTask) or len(t.stores) + len(t.reductions) < 2:
             continue
         for s in t.stores:
             vid = id(s.value)
@@ -436,9 +472,13 @@ def format_plan(plan: Plan) -> str:
                 names[id(s.value)] + ("" if s.slot is None else f"->out{s.slot}")
                 + ("" if s.compute else "(copy)") + ("" if s.keep else "(reg)")
                 for s in t.stores)
-            instrs, leaves = closure(plan, [s.value for s in t.stores if s.compute])
+            for ins in t.reductions:
+                stores += (" " if stores else "") + f"{names[id(ins.outs[0])]}" + \
+                    f"({ins.prim}" + (f"->out{plan.out_slot[id(ins.outs[0])]})"
+                                      if id(ins.outs[0]) in plan.out_slot else ")")
+            instrs, leaves = closure(plan, *t.roots(plan))
             fused = " ".join(sorted(names[id(i.outs[0])] for i in instrs))
-            vs = t.vshape.get(id(t.stores[0].value)) if t.vshape else None
+            vs = t.vshape.get(id(t.key())) if t.vshape else None
             lines.append(f"loop {t.shape}{f' as {vs}' if vs else ''}: store {stores}; "
                          f"computes {fused}; reads {' '.join(names[id(v)] for v in leaves)}")
         else:

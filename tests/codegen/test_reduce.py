@@ -134,3 +134,19 @@ def test_float64_blocked_sum_accuracy():
     exact = float(np.sum(x.astype(np.longdouble)))
     err_numpy = abs(float(np.sum(x)) - exact)
     assert abs(float(g) - exact) <= max(8 * err_numpy, 8 * float(np.spacing(exact)))
+
+
+@pytest.mark.parametrize("shape,axes", [((3, 400_000), (1,)),      # the sum kernel
+                                        ((400_000, 3), (0, 1)),    # short fused rows
+                                        ((600, 2000), (0, 1))])    # blocks of each row
+def test_float32_sum_accuracy_in_blocks(shape, axes):
+    rng = np.random.default_rng(13)
+    x = (rng.random(shape) * 2 + 0.1).astype(np.float32)
+    fn = fn_of([(shape, np.float32)],
+               lambda a: bind("reduce_sum", bind("mul", a, a), axes=axes))
+    (g,) = compile_function(fn)(x)
+    sq = x * x
+    exact = np.sum(sq.astype(np.float64), axis=axes)
+    err_native = np.max(np.abs(g.astype(np.float64) - exact) / exact)
+    err_numpy = np.max(np.abs(np.sum(sq, axis=axes).astype(np.float64) - exact) / exact)
+    assert err_native <= max(2 * err_numpy, 2e-7), (err_native, err_numpy)
