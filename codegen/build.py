@@ -1,9 +1,12 @@
 """The native module of a Function: `body` (from `lower.py`) plus the exported entry.
 
-`entry(tuple) -> i32` (exported as `ENTRY`) takes one Python tuple: the input arrays, the output arrays, a
-3-element int64 status array and the `numpy.ndarray` type object. It reads the tuple
-items and each array's fields natively, at the offsets an `Abi` gives, checks the
-inputs and calls `body` (which allocates and frees its own scratch buffers).
+`entry(tuple) -> i32` (exported as `ENTRY`) takes one Python tuple: the input arrays, the
+output arrays, a 4-element int64 status array and the `numpy.ndarray` type object. It
+reads the tuple items and each array's fields natively, at the offsets an `Abi` gives,
+checks the inputs and calls `body` (which allocates and frees its own scratch buffers).
+Elements 0-2 of the status array receive error details; element 3 is read only: when it
+is not 0, a successful call clears the outputs' `WRITEABLE` flag (what
+`ndarray.setflags(write=False)` does, without its cost per call).
 
 Return codes: 0 ok; `BADARGS` when an input is not an ndarray of exactly the parameter's
 shape and (canonical) dtype, `LAYOUT` when one is not C-contiguous and aligned (in both
@@ -30,6 +33,7 @@ from .lower import BADARGS, I1, I8, I32, LAYOUT, VOIDP, Lowerer, mem_type
 from .plan import make_plan, size_of
 
 MAX_BYTES = 1 << 62
+WRITEABLE = 0x400     # NPY_ARRAY_WRITEABLE
 
 
 def _fingerprint() -> str:
@@ -108,7 +112,13 @@ def _build_entry(lw: Lowerer, name: str, abi: Abi) -> None:
     args = [b.bitcast(field(o, abi.data, VOIDP), mem_type(v.dtype).as_pointer())
             for o, (v, _) in zip(objs[:n_in + n_out], lw.buffers)]
     status = b.bitcast(field(objs[-2], abi.data, VOIDP), I64.as_pointer())
-    b.ret(b.call(lw.fn, args + [status]))
+    rc = b.call(lw.fn, args + [status])
+    freeze = b.icmp_signed("!=", b.load(b.gep(status, [const(3)]), align=8), const(0))
+    with b.if_then(b.and_(freeze, b.icmp_signed("==", rc, ir.Constant(I32, 0)))):
+        for o in objs[n_in:n_in + n_out]:
+            ptr = b.bitcast(b.gep(o, [const(abi.flags)]), I32.as_pointer())
+            b.store(b.and_(b.load(ptr, align=1), ir.Constant(I32, ~WRITEABLE)), ptr, align=1)
+    b.ret(rc)
 
 
 def _check_sizes(fn: Function) -> None:

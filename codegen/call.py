@@ -82,8 +82,12 @@ ABI = probe_abi()
 
 
 class _Status(threading.local):
+    """Per-thread status arrays (see build.py): `arr` for writable outputs, `frozen` for
+    read-only ones."""
+
     def __init__(self) -> None:
-        self.arr = np.zeros(3, np.int64)
+        self.arr = np.zeros(4, np.int64)
+        self.frozen = np.array([0, 0, 0, 1], np.int64)
 
 
 _status = _Status()
@@ -186,6 +190,28 @@ class _Signature:
         return env["call"]  # type: ignore[no-any-return]
 
 
+    def call_source(self, arrays: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
+        """For a caller that generates its own function specialized to this signature:
+        Python lines (indented by 4) that allocate the outputs `_o0, _o1, ...`, call the
+        native code once on the array expressions `arrays` and leave its status in `_rc`;
+        when `_rc == 0` the outputs hold the results, read-only. Otherwise the caller
+        must call the `Executable` instead (which converts, copies or raises). The
+        globals the lines need are returned with them (their names start with `_tj`)."""
+        env: dict[str, Any] = {"_tjcfunc": self.cfunc, "_tjstatus": _status,
+                               "_tjnd": np.ndarray, "_tjempty": np.empty,
+                               "_tjcheck": self.check_memory}
+        lines = ["    _tjcheck()"] if self.big else []
+        outs = []
+        for k, (shape, dt) in enumerate(self.out_types):
+            env[f"_tjos{k}"], env[f"_tjod{k}"] = shape, dt
+            lines.append(f"    _o{k} = _tjempty(_tjos{k}, _tjod{k})")
+            outs.append(f"_o{k}")
+        items = ", ".join([*arrays, *outs, "_tjstatus.frozen", "_tjnd"])
+        lines += [f"    _t = ({items},)",
+                  "    _rc = _tjcfunc(id(_t))"]
+        return lines, env
+
+
 def _scratch_bytes(flat: Function, out_bytes: int) -> int:
     """Bytes of the scratch arena the native entry allocates (one 64-byte aligned slot per
     scratch value of the fusion plan); the plan is only consulted when all intermediate
@@ -241,6 +267,10 @@ class Executable:
         if self._asm is None:
             self._asm = engine.assembly(self.llvm_ir)
         return self._asm
+
+    def call_source(self, arrays: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
+        """Source lines for a specialized caller: see `_Signature.call_source`."""
+        return self._sig.call_source(arrays)
 
     def __call__(self, *arrays: Any) -> list[np.ndarray]:
         """Run the compiled code: one new array per result (replaced per instance by the

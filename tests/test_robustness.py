@@ -383,3 +383,23 @@ def test_tensor_indexing_out_of_range_names_the_index_the_user_gave(index: int) 
             run()
     assert_same(np.asarray(tj.compile(lambda a, j: a[j])(X, np.array([-3], np.int64))),
                 X[[-3]])
+
+
+def test_compiled_results_are_read_only_and_executable_results_writable() -> None:
+    # The dispatch fast path has native code clear the WRITEABLE flag; the slow paths
+    # (conversions) set it in Python. Plain Executables return writable arrays.
+    f = tj.compile(lambda x: x * 2.0 + 1.0)
+    a = np.arange(6, dtype=F32)
+    for arg in (a, tj.constant(a), a, a[::-1].copy(), a.astype(np.float64).astype(F32)):
+        out = f(arg).numpy()
+        assert not out.flags.writeable
+        with pytest.raises(ValueError):
+            out[0] = 0.0
+    strided = np.arange(12, dtype=F32)[::2]                  # the native call refuses it
+    assert not f(strided).numpy().flags.writeable
+    np.testing.assert_array_equal(f(strided).numpy(), strided * 2 + 1)
+    exe = f.get_concrete_function(a).executable()
+    (res,) = exe(a)
+    assert res.flags.writeable
+    res[0] = 5.0
+    assert not f(a).numpy().flags.writeable

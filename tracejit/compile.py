@@ -386,18 +386,20 @@ class Concrete:
 
     def _make_fast(self) -> Callable[[tuple[Any, ...]], Any]:
         """A call path specialized to this signature, for flat positional arguments with
-        no tape watching: gather the buffers, one native call, wrap the results."""
+        no tape watching: the buffers, one native call (whose outputs come back
+        read-only), the result wrapped; anything unusual goes through `call`."""
         if self.captures or not self._single:
             return self.call
-        env = {"exe": self._exe, "T": Tensor, "new": object.__new__}
+        arrays = [f"a{j}._data if type(a{j}) is T else a{j}" for j in range(len(self.dyn_idx))]
+        call_lines, env = self._exe.call_source(arrays)
+        env.update({"T": Tensor, "new": object.__new__, "call": self.call})
         lines = ["def fast(args):"]
         lines += [f"    a{j} = args[{i}]" for j, i in enumerate(self.dyn_idx)]
-        buffers = ", ".join(f"a{j}._data if type(a{j}) is T else a{j}"
-                            for j in range(len(self.dyn_idx)))
-        lines += [f"    r = exe({buffers})[0]",
-                  "    r.setflags(write=False)",      # Tensor._wrap, inlined
-                  "    t = new(T)",
-                  "    t._data = r",
+        lines += call_lines
+        lines += ["    if _rc:",
+                  "        return call(list(args))",
+                  "    t = new(T)",                    # Tensor._wrap, inlined
+                  "    t._data = _o0",
                   "    t._val = None",
                   "    t._trace = None",
                   "    return t"]
