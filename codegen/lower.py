@@ -173,6 +173,10 @@ class Lowerer:
         self.b = ir.IRBuilder(start)
         self._globals = 0
         self.const_ptrs: dict[int, ir.Value] = {}
+        # Versioning of tasks with sin/cos/tan (see `task`).
+        self.trig_far = self.alloca(I1, "far")
+        self.trig_seen = False
+        self.trig_exact = False
 
     # ------------------------------------------------------------------ memory
 
@@ -264,6 +268,22 @@ class Lowerer:
         return self.fn
 
     def task(self, task: LoopTask | KernelTask | CheckTask) -> None:
+        """Emit `task`. A task that computes sin, cos or tan is emitted twice: the first
+        version, all inline vector math, also records whether any argument lay beyond
+        the inline reduction's range; only then the second version runs, and recomputes
+        the whole task with exact reductions for those arguments. Tasks read only
+        buffers written before them and rewrite all they write, so running one again
+        is safe."""
+        self.trig_seen, self.trig_exact = False, False
+        self.b.store(ir.Constant(I1, 0), self.trig_far)
+        self._task(task)
+        if self.trig_seen:
+            with self.b.if_then(self.b.load(self.trig_far), likely=False):
+                self.trig_exact = True
+                self._task(task)
+                self.trig_exact = False
+
+    def _task(self, task: LoopTask | KernelTask | CheckTask) -> None:
         if isinstance(task, LoopTask):
             self.loop_task(task)
         elif isinstance(task, KernelTask):

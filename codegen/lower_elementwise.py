@@ -255,3 +255,41 @@ def elementwise(em: Emitter, ins: Instr, idx: tuple[ir.Value, ...]) -> ir.Value:
     shape = em.shape(ins.outs[0])
     args = [em.value(x, broadcast_index(idx, shape, em.shape(x))) for x in ins.inputs]
     return SCALAR_OPS[ins.prim](em.b, ins, args)
+
+
+# The magnitudes up to which mathlib's inline argument reduction holds its bound.
+TRIG_LIMIT = {"float": 1e7, "double": 1e15}
+_LIBM = {("sin", "float"): "sinf", ("cos", "float"): "cosf", ("tan", "float"): "tanf",
+         ("sin", "double"): "sin", ("cos", "double"): "cos", ("tan", "double"): "tan"}
+
+
+@element_rule("sin", "cos", "tan")
+def trig(em: Emitter, ins: Instr, idx: tuple[ir.Value, ...]) -> ir.Value:
+    """The inline sin/cos/tan, for arguments of any size: in a task's first version
+    (`Lowerer.task`) finite arguments beyond `TRIG_LIMIT` only raise the task's `far`
+    flag; in its second version, run only when the flag is up, they go to the C
+    library's function (whose Payne-Hanek reduction is exact), one element at a time."""
+    b, lw = em.b, em.lw
+    y = elementwise(em, ins, idx)
+    shape = em.shape(ins.outs[0])
+    x = em.value(ins.inputs[0], broadcast_index(idx, shape, em.shape(ins.inputs[0])))
+    ty = x.type
+    ax = overloaded(b, "llvm.fabs", x)
+    far = b.and_(b.fcmp_ordered(">", ax, _c(ty, TRIG_LIMIT[str(ty)])),
+                 b.fcmp_ordered("<", ax, _c(ty, float("inf"))))
+    if not lw.trig_exact:
+        lw.trig_seen = True
+        b.store(b.or_(b.load(lw.trig_far), far), lw.trig_far)
+        return y
+    name = _LIBM[(ins.prim, str(ty))]
+    fn = lw.module.globals.get(name)
+    if fn is None:
+        fn = ir.Function(lw.module, ir.FunctionType(ty, [ty]), name)
+    pre = b.block
+    with b.if_then(far, likely=False):
+        exact = b.call(fn, [x])
+        then = b.block
+    out = b.phi(ty)
+    out.add_incoming(y, pre)
+    out.add_incoming(exact, then)
+    return out

@@ -48,7 +48,7 @@ def test_native_and_optimized_programs_match_the_interpreter(
     report = Report()
     check_forward(fn, args, report, seed=seed)
     assert not report.mismatches, explain(report.mismatches[0])
-    assert report.checks >= 3  # round trip, optimize, native (unless a known limitation)
+    assert report.checks >= 3  # round trip, optimize, native
 
 
 @settings(max_examples=12, **SETTINGS)

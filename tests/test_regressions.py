@@ -62,10 +62,6 @@ def test_traced_index_below_minus_n_names_the_index_the_user_wrote() -> None:
     np.testing.assert_array_equal(np.asarray(out), x[[-3, 2]])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "codegen/mathlib.py reduces sin/cos/tan arguments accurately only for |x| <= 1e7 "
-    "(float32) and 1e15 (float64) and clamps beyond, so sin(1e30) is off in the first "
-    "digit; DESIGN.md promises 4 ulp over the whole range (needs Payne-Hanek reduction)"))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sin_cos_tan_of_huge_arguments(dtype: type) -> None:
     x = np.array([1e30, -1e30, 3e20, 1e16 if dtype == np.float64 else 3e7], dtype)

@@ -34,9 +34,6 @@ unless a noisy run shows them to be rounding-sensitive. A suspected mismatch is 
 with many more noisy runs (same noise, same tolerance: a rare rounding that flips a
 comparison or a `floor` shows up in some of them) before it is reported; if those explain
 it, it is counted as `unstable` (too ill-conditioned to judge), never as a pass or a bug.
-A mismatch that falls under a documented limitation (`known_limitation`: sin/cos/tan
-beyond their claimed argument range) is counted as `known`; a strict xfail in
-`tests/test_regressions.py` keeps it in view.
 """
 from __future__ import annotations
 
@@ -264,7 +261,6 @@ class Report:
     grad_programs: int = 0
     checks: int = 0
     unstable: int = 0
-    known: int = 0
     duplicates: int = 0
     mismatches: list[Mismatch] = field(default_factory=list)
     on_mismatch: Callable[[Mismatch], None] | None = None
@@ -298,7 +294,6 @@ class Report:
         self.grad_programs += other.grad_programs
         self.checks += other.checks
         self.unstable += other.unstable
-        self.known += other.known
         self.duplicates += other.duplicates
         self.mismatches += other.mismatches
 
@@ -352,36 +347,9 @@ class _Oracle:
             if compare(g, r, [n[k] for n in self.noisy + self._confirm]) is None:
                 report.too_unstable(kind, f"result {k}: {err}", fn or self.fn, self.args)
                 continue
-            limit = known_limitation(self.fn, self.args)
-            if limit:
-                report.known += 1
-                return False
             report.fail(kind, f"result {k}: {err}", fn or self.fn, self.args)
             return False
         return True
-
-
-#: Documented limits of the vector math (`codegen/mathlib.py`, "Range claims"): beyond
-#: these |x|, sin/cos/tan keep their result in range but their error is not bounded.
-TRIG_RANGE = {np.dtype(np.float32): 1e7, np.dtype(np.float64): 1e15}
-
-
-def known_limitation(fn: Function, args: Sequence[np.ndarray]) -> str | None:
-    """The documented limitation a mismatch of `fn` on `args` falls under, if any: an
-    argument of sin/cos/tan beyond the range claimed for it (`TRIG_RANGE`). Such cases are
-    counted as `known`, not reported again; `tests/test_regressions.py` pins the
-    limitation with a strict xfail."""
-    from tracejit.ir.interp import run_env
-    flat = inline_calls(fn)
-    with interpreting(NumpyInterpreter()), np.errstate(all="ignore"):
-        env = run_env(flat, list(args))
-    for ins in flat.instrs:
-        if ins.prim in ("sin", "cos", "tan"):
-            x = np.asarray(env[id(ins.inputs[0])])
-            big = np.abs(x[np.isfinite(x)])
-            if big.size and big.max() > TRIG_RANGE[x.dtype]:
-                return "trig-range"
-    return None
 
 
 def views(args: Sequence[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:

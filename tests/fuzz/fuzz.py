@@ -20,9 +20,8 @@ worker saves the program it is about to run, and the parent records it as a `cra
 `--out` (default `tests/fuzz/failures/`) as IR text (`.ir`, the printer's format, with the
 message in `//` comments) and its inputs (`.npz`); unstable cases go to `--out`/unstable/
 for a look, without counting as mismatches. The run ends with the counts of
-programs, checks, unstable cases (too ill-conditioned to judge, `checks.py`), known and
-documented limitations (`checks.known_limitation`) and mismatches; the exit status is 1 if
-there were mismatches.
+programs, checks, unstable cases (too ill-conditioned to judge, `checks.py`) and
+mismatches; the exit status is 1 if there were mismatches.
 """
 from __future__ import annotations
 
@@ -128,7 +127,6 @@ def main(argv: list[str] | None = None) -> int:
         r = run_chunk(_chunk_seed(a.seed, chunk), count, skip, a.grad_order, a.out,
                       a.inflight)
         print("RESULT " + json.dumps({"programs": r.programs, "duplicates": r.duplicates,
-                                      "known": r.known,
                                       "grad_programs": r.grad_programs, "checks": r.checks,
                                       "unstable": r.unstable,
                                       "mismatches": len(r.mismatches)}), flush=True)
@@ -141,7 +139,7 @@ def drive(a: argparse.Namespace) -> int:
     todo = [(c, min(a.chunk, a.programs - c * a.chunk), 0) for c in range(n_chunks)]
     running: list[tuple[subprocess.Popen[bytes], tuple[int, int, int], str]] = []
     totals = {"programs": 0, "grad_programs": 0, "checks": 0, "unstable": 0,
-              "mismatches": 0, "duplicates": 0, "known": 0}
+              "mismatches": 0, "duplicates": 0}
     start = time.time()
     os.makedirs(a.out, exist_ok=True)
     print(f"fuzz: {a.programs} programs, seed {a.seed}, {a.jobs} job(s), gradient order "
@@ -155,9 +153,7 @@ def drive(a: argparse.Namespace) -> int:
           f"{totals['grad_programs']} smooth programs for gradient checks), "
           f"{totals['checks']} checks done, {totals['unstable']} unstable (too "
           f"ill-conditioned to judge), {totals['mismatches']} mismatches (+"
-          f"{totals['duplicates']} repeats of one), {totals['known']} known and documented "
-          f"limitations (sin/cos/tan beyond their claimed range); "
-          f"{time.time() - start:.0f} s", flush=True)
+          f"{totals['duplicates']} repeats of one); {time.time() - start:.0f} s", flush=True)
     return 1 if totals["mismatches"] else 0
 
 
@@ -257,8 +253,7 @@ def replay(paths: list[str], grad_order: int) -> int:
         else:
             checks.check_forward(fn, args, report)
         status = "FAIL" if report.mismatches else "ok"
-        print(f"{status} {path}: {report.checks} checks, {report.unstable} unstable, "
-              f"{report.known} known limitations")
+        print(f"{status} {path}: {report.checks} checks, {report.unstable} unstable")
         for m in report.mismatches:
             print(f"  [{m.kind}] {m.message}")
         bad += bool(report.mismatches)
