@@ -498,7 +498,8 @@ def w5(opts: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("sections", nargs="*", default=["w1", "w2", "w3", "w5"])
+    ap.add_argument("sections", nargs="*", default=["w1", "w2", "w3", "w5"],
+                    type=str.lower, choices=["w1", "w2", "w3", "w5"])
     ap.add_argument("--cprofile", action="store_true", help="add cProfile listings")
     ap.add_argument("--show-ir", action="store_true", help="print the optimized IR of W2/W3")
     ap.add_argument("--w5-runs", type=int, default=3)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from ..ir import Function
-from . import engine, objcache
+from . import engine, objcache, runtime
 from .inline import inline_calls
 from .build import build_module
 from .call import ABI, Executable
@@ -37,6 +37,7 @@ def compile_function(fn: Function, *, cache: bool = True) -> Executable:
         obj = objcache.load(key)
         if obj is not None:
             try:
+                runtime.ensure(obj)
                 jm = engine.load_object(obj)
                 return Executable(fn, jm, None, flat=inline_calls(fn))
             except Exception as e:  # unusable object code: rebuild and replace it
@@ -45,5 +46,6 @@ def compile_function(fn: Function, *, cache: bool = True) -> Executable:
     log.debug("compiling @%s with LLVM", fn.name)
     module, flat = build_module(fn, ABI)
     text = str(module)
+    runtime.ensure(text)
     store = (lambda obj, k=key: objcache.store(k, obj)) if key else None
     return Executable(fn, engine.jit(text, on_object=store), text, flat=flat)

@@ -20,9 +20,6 @@ size may overflow 64-bit index arithmetic (`MemoryError` at build time).
 """
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 from llvmlite import ir
 
 from ..ir import Function
@@ -31,23 +28,16 @@ from .inline import inline_calls
 from .loops import I64, const
 from .lower import BADARGS, I1, I8, I32, LAYOUT, VOIDP, Lowerer, mem_type
 from .plan import make_plan, size_of
+from .runtime import SOURCE_DIGEST
 
 MAX_BYTES = 1 << 62
 WRITEABLE = 0x400     # NPY_ARRAY_WRITEABLE
 
 
-def _fingerprint() -> str:
-    """A digest of this package's sources: part of the exported symbol's name, so object
-    code made by any other version of codegen (say, from a disk cache) cannot be bound to
-    this version's calling convention: looking its entry up fails instead."""
-    h = hashlib.sha256()
-    for f in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(f.name.encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
-
-
-ENTRY = f"tracejit_entry_{_fingerprint()}"
+# The digest of codegen's sources in the exported symbol's name: object code made by any
+# other version of codegen (say, from a disk cache) cannot be bound to this version's
+# calling convention: looking its entry up fails instead.
+ENTRY = f"tracejit_entry_{SOURCE_DIGEST}"
 
 
 class Abi:

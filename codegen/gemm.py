@@ -18,16 +18,17 @@ Invariants of every `tj_gemm_*`:
   see are valid (`ld >= max(1, stored column count)`) as long as the caller passes the true
   row stride of each non-empty matrix, which is the one precondition on `lda/ldb/ldc`.
 - No fast-math beyond `contract` (fused multiply-add): NaN and inf propagate as in BLAS.
-- Every module gets its own internal copy (no cross-module symbols); a module built while
-  BLAS is in use references the symbols `scipy_cblas_sgemm64_` / `scipy_cblas_dgemm64_`,
-  registered with LLVM by `blas.find_blas()`. `blas_info()` names which body new code gets
+- Every module gets its own internal `tj_gemm_*` wrapper; the blocked kernel it calls is
+  compiled once per process (`runtime.symbol(dtype)`, see `codegen/runtime.py`), and a
+  module built while BLAS is in use references the symbols `scipy_cblas_sgemm64_` /
+  `scipy_cblas_dgemm64_`, registered with LLVM by `blas.find_blas()`. `blas_info()` names which body new code gets
   and belongs in every compiled-object cache key.
 """
 from __future__ import annotations
 
 from llvmlite import ir
 
-from . import gemm_kernel
+from . import gemm_kernel, runtime
 from .blas import GEMM_SYMBOLS, blas_info, use_blas
 
 __all__ = ["GEMM_DTYPES", "blas_info", "declare_gemm", "gemm_type"]
@@ -91,7 +92,10 @@ def declare_gemm(module: ir.Module, dtype: str, work: int | None = None) -> ir.F
     if blas:
         _emit_blas_call(builder, dtype, fn.args)
     else:
-        kernel = gemm_kernel.define_blocked(module, dtype, GEMM_DTYPES[dtype])
+        kernel = module.globals.get(runtime.symbol(dtype))
+        if kernel is None:
+            kernel = ir.Function(module, gemm_type(dtype), runtime.load(dtype))
+            kernel.attributes.add("nounwind")
         builder.call(kernel, fn.args)
     builder.ret_void()
     return fn

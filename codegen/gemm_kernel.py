@@ -25,7 +25,8 @@ Invariants:
   never read before being overwritten.
 - The packing buffers come from `malloc` (one call per GEMM, 64-byte aligned) and are
   freed before returning; if `malloc` fails the kernel runs an unblocked loop nest, slower
-  but equal in result semantics. Every function defined here has internal linkage.
+  but equal in result semantics. Every function defined here has internal linkage
+  (`runtime.py` makes the kernel itself external in the one module that exports it).
 """
 from __future__ import annotations
 
@@ -129,12 +130,13 @@ def emit_fill_zero(b: ir.IRBuilder, c: ir.Value, m: ir.Value, n: ir.Value, ldc: 
 # --------------------------------------------------------------------------- kernel
 
 def define_blocked(module: ir.Module, dtype: str, t: ir.Type,
-                   shape: KernelShape | None = None) -> ir.Function:
-    """Define (once) `tj_gemm_<dtype>_blocked` with `tj_gemm_<dtype>`'s signature.
+                   shape: KernelShape | None = None, name: str | None = None) -> ir.Function:
+    """Define (once) `tj_gemm_<dtype>_blocked` (or `name`) with `tj_gemm_<dtype>`'s
+    signature.
 
     It assumes m, n, k >= 1 (the caller handles empty products).
     """
-    name = f"tj_gemm_{dtype}_blocked"
+    name = name or f"tj_gemm_{dtype}_blocked"
     existing = module.globals.get(name)
     if existing is not None:
         return existing

@@ -28,20 +28,21 @@ PROGRAM = textwrap.dedent("""
     def step(w, x):
         with tj.GradientTape() as t:
             t.watch(w)
-            loss = tj.reduce_sum(tj.tanh(tj.matmul(x, w)) ** 2)
+            loss = tj.reduce_sum(tj.tanh(x * w) ** 2)
         return loss, t.gradient(loss, w)
 
     w = np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3)
-    x = np.linspace(0, 1, 8, dtype=np.float32).reshape(2, 4)
+    x = np.linspace(0, 1, 12, dtype=np.float32).reshape(4, 3)
     loss, g = step(w, x)
     print(repr(float(loss)), repr(g.numpy().tolist()))
 """)
 
 
-def run(cache_dir: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(cache_dir: Path, env: dict[str, str] | None = None, program: str = PROGRAM
+        ) -> subprocess.CompletedProcess[str]:
     e = {**os.environ, "TRACEJIT_CACHE_DIR": str(cache_dir), **(env or {})}
     e.pop("TRACEJIT_CACHE", None) if env is None or "TRACEJIT_CACHE" not in env else None
-    r = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
                        timeout=120, env=e)
     assert r.returncode == 0, r.stderr
     return r
@@ -58,6 +59,30 @@ def test_fresh_process_hits_the_disk_cache(tmp_path: Path) -> None:
     second = run(tmp_path)
     assert "disk cache hit" in second.stderr and "disk cache store" not in second.stderr
     assert second.stdout == first.stdout
+
+
+MATMUL = PROGRAM.replace("tj.tanh(x * w)", "tj.tanh(tj.matmul(x, w))").replace(
+    "x = np.linspace(0, 1, 12, dtype=np.float32).reshape(4, 3)",
+    "x = np.linspace(0, 1, 8, dtype=np.float32).reshape(2, 4)")
+
+
+def test_the_shared_gemm_kernel_is_cached_and_damage_is_rebuilt(tmp_path: Path) -> None:
+    # A program that multiplies matrices on the builtin kernel (TRACEJIT_BLAS=0) links the
+    # runtime library (codegen/runtime.py): a second disk entry, also hit by a fresh
+    # process; a damaged library entry is rebuilt, and the results never change.
+    assert MATMUL != PROGRAM
+    env = {"TRACEJIT_BLAS": "0"}
+    first = run(tmp_path, env, MATMUL)
+    assert "compiling runtime library" in first.stderr
+    assert len(entries(tmp_path)) == 2
+    second = run(tmp_path, env, MATMUL)
+    assert "runtime library" in second.stderr and "disk cache hit" in second.stderr
+    assert "with LLVM" not in second.stderr and second.stdout == first.stdout
+    small, lib = sorted(entries(tmp_path), key=lambda p: p.stat().st_size)
+    assert lib.stat().st_size > 3 * small.stat().st_size     # the kernel is the big one
+    lib.write_bytes(lib.read_bytes()[:1000])
+    third = run(tmp_path, env, MATMUL)
+    assert "compiling runtime library" in third.stderr and third.stdout == first.stdout
 
 
 def test_cache_can_be_turned_off(tmp_path: Path) -> None:

@@ -1,0 +1,102 @@
+"""Library code compiled once per process and shared by every module: the builtin GEMM
+kernels (`gemm_kernel.define_blocked`).
+
+A module that multiplies matrices on the builtin kernel declares `symbol(dtype)`
+external instead of carrying its own copy (130 ms of LLVM time each, more than the rest
+of a typical training step). Before object code that refers to a library symbol is
+loaded, `ensure(code)` compiles that library (or loads it from the disk cache, like any
+other object) and registers its address with LLVM's process symbol table, through which
+MCJIT resolves the reference. Declaring the symbol (`gemm.declare_gemm`) loads the
+library too, so any module built in this process can be loaded by any engine.
+
+Invariants:
+- A symbol's name carries `SOURCE_DIGEST`, a digest of codegen's sources: object code
+  made by another version (from a disk cache) cannot bind to this version's kernel.
+- Each library is compiled at most once per process, under a lock, and lives (with its
+  registered address) until the process ends.
+- `ensure` looks for the symbol's name in the code it is given (LLVM IR text or an
+  object file, whose string table names every undefined symbol), so a module that does
+  not multiply matrices never pays for the kernels.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from pathlib import Path
+
+import llvmlite.binding as llvm
+from llvmlite import ir
+
+from . import engine, gemm_kernel, objcache
+
+log = logging.getLogger("tracejit")
+
+
+def _source_digest() -> str:
+    h = hashlib.sha256()
+    for f in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+SOURCE_DIGEST = _source_digest()
+_TYPES: dict[str, ir.Type] = {"f32": ir.FloatType(), "f64": ir.DoubleType()}
+_lock = threading.Lock()
+_loaded: dict[str, engine.JitModule] = {}
+
+
+def symbol(dtype: str) -> str:
+    """The exported name of the builtin GEMM kernel for `dtype` ("f32" or "f64")."""
+    return f"tj_gemm_{dtype}_blocked_{SOURCE_DIGEST}"
+
+
+def ensure(code: str | bytes) -> None:
+    """Make every library symbol `code` refers to resolvable by MCJIT."""
+    for dtype in _TYPES:
+        name = symbol(dtype)
+        if name not in _loaded and (name.encode() if isinstance(code, bytes) else name) in code:
+            load(dtype)
+
+
+def load(dtype: str) -> str:
+    """Compile (once) the library for `dtype` and register it; returns its symbol."""
+    name = symbol(dtype)
+    if name not in _loaded:
+        with _lock:
+            if name not in _loaded:
+                _loaded[name] = _load(dtype, name)
+    return name
+
+
+def _library_ir(dtype: str, name: str) -> str:
+    module = ir.Module(name=f"tracejit_runtime_{dtype}")
+    info = engine.host_info()
+    module.triple = info["triple"]
+    module.data_layout = info["data_layout"]
+    fn = gemm_kernel.define_blocked(module, dtype, _TYPES[dtype], name=name)
+    fn.linkage = "external"
+    return str(module)
+
+
+def _load(dtype: str, name: str) -> engine.JitModule:
+    jm = None
+    # The IR is a function of the sources (in `name`), the host's tile shape and what
+    # every cache key covers (versions, host): key by those, without building it.
+    shape = gemm_kernel.host_kernel_shape(dtype)
+    key = objcache.key_for(f"runtime library {name} {shape}") if objcache.enabled() else None
+    obj = objcache.load(key) if key else None
+    if obj is not None:
+        try:
+            jm = engine.load_object(obj)
+            log.debug("runtime library %s: disk cache hit", name)
+        except Exception as e:  # unusable object code: rebuild and replace it
+            log.debug("runtime library %s: cache entry cannot be loaded (%s)", name, e)
+    if jm is None:
+        log.debug("compiling runtime library %s with LLVM", name)
+        store = (lambda o, k=key: objcache.store(k, o)) if key else None
+        jm = engine.jit(_library_ir(dtype, name), on_object=store)
+    with engine.LLVM_LOCK:
+        llvm.add_symbol(name, jm.address(name))
+    return jm
