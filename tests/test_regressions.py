@@ -159,3 +159,19 @@ def test_reference_matmul_does_not_depend_on_operand_aliasing() -> None:
     (before,) = evaluate(fn, [x])
     (after,) = evaluate(opt, [x])
     np.testing.assert_array_equal(before, after)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.uint16, np.uint32])
+def test_small_integer_arrays_widen_the_same_way_eagerly_and_compiled(dtype: type) -> None:
+    # Eagerly, tj.constant widened int8 & co. to int64; compiled functions refused them
+    # with a DTypeError: the same code behaved differently in the two modes.
+    a = np.arange(5, dtype=dtype)
+    f = tj.compile(lambda x: x * 3)
+    eager = tj.constant(a) * 3
+    for _ in range(2):                          # the second call takes the cached path
+        out = f(a)
+        assert out.dtype == eager.dtype == np.int64
+        np.testing.assert_array_equal(out.numpy(), eager.numpy())
+    assert f.trace_count == 1
+    with pytest.raises(tj.DTypeError, match="float16"):
+        f(a.astype(np.float16))

@@ -25,8 +25,9 @@ import numpy as np
 
 from .context import EagerInterpreter, TraceInterpreter, TraceState, active_tapes
 from .errors import TracingError, at_user_line
-from .ir.core import Function, _current, bind, current_interpreter, interpreting
+from .ir.core import DTYPE_NAMES, Function, _current, bind, current_interpreter, interpreting
 from .nest import flatten, unflatten
+from .ops import _array_of
 from .tensor import Tensor
 from .variable import Variable
 
@@ -186,13 +187,20 @@ class CompiledFunction:
             # Inside another trace: inline (the outer compile sees every op).
             return self.python_function(*args, **kwargs)
         leaves, tree = flatten((args, kwargs))
+        # Arrays of other integer dtypes (int8, uint16, ...) become int64, as tj.constant
+        # makes them eagerly; unsupported ones raise its DTypeError.
+        converted = False
+        for k, x in enumerate(leaves):
+            if type(x) is np.ndarray and x.dtype not in DTYPE_NAMES:
+                leaves[k] = _array_of(x)
+                converted = True
         key = (tree, tuple(_leaf_key(x) for x in leaves))
         conc = self._cache.get(key)
         if conc is None:
             conc = self._get(key, leaves, tree)
         else:
             log.debug("%s: memory cache hit", self.__name__)
-        if not kwargs:
+        if not kwargs and not converted:
             fk = _fast_key(args)
             if fk is not None and len(self._fast) < CACHE_SIZE:
                 self._fast[fk] = conc
@@ -266,6 +274,13 @@ class CompiledFunction:
     def lower(self, *args: Any, **kwargs: Any) -> "Lowered":
         """The compiler's view of a call with these arguments, for `as_text(stage)`."""
         leaves, tree = flatten((args, kwargs))
+        # Arrays of other integer dtypes (int8, uint16, ...) become int64, as tj.constant
+        # makes them eagerly; unsupported ones raise its DTypeError.
+        converted = False
+        for k, x in enumerate(leaves):
+            if type(x) is np.ndarray and x.dtype not in DTYPE_NAMES:
+                leaves[k] = _array_of(x)
+                converted = True
         key = (tree, tuple(_leaf_key(x) for x in leaves))
         conc = self._cache.get(key) or self._get(key, leaves, tree)
         return Lowered(conc)
