@@ -13,6 +13,9 @@ pointers, so the ~1 us call overhead is included (it only matters for tiny shape
 Run it with the workplace's OpenBLAS overrides removed, in that command only:
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/gemm_bench.py
+
+`--compile` instead times the builtin kernel's library (codegen/runtime.py) compiled as
+it is (no optimization pipeline) and through O3, and both builds' speed.
 """
 from __future__ import annotations
 
@@ -149,10 +152,43 @@ def measure(shape: tuple[int, int, int, int, int, str],
     return row
 
 
+def compile_section(budget: float) -> None:
+    """The runtime library (codegen/runtime.py) as it is built, straight to the code
+    generator, against the same IR through the O3 pipeline: compile time and speed."""
+    from tracejit.codegen import engine, runtime
+    for dt in NP_DTYPES:
+        name = runtime.symbol(dt)
+        text = runtime._library_ir(dt, name)
+        fns = {}
+        for label, optimize in (("no pipeline (as built)", False), ("O3", True)):
+            t0 = time.perf_counter()
+            jm = engine.jit(text, optimize=optimize)
+            print(f"{dt} library, {label:<24} compile {(time.perf_counter() - t0) * 1e3:6.1f} ms")
+            _alive.append(jm)
+            fns[label] = ctypes.CFUNCTYPE(None, *_ARGTYPES)(jm.address(name))
+        for m, n, k, ta, tb, sdt in SHAPES:
+            if sdt != dt or m * n * k > 600**3:
+                continue
+            rng = np.random.default_rng(0)
+            a = rng.random((k, m) if ta else (m, k)).astype(NP_DTYPES[dt])
+            b = rng.random((n, k) if tb else (k, n)).astype(NP_DTYPES[dt])
+            c = np.empty((m, n), NP_DTYPES[dt])
+            args = (ta, tb, m, n, k, a.ctypes.data, a.shape[1], b.ctypes.data, b.shape[1],
+                    c.ctypes.data, n)
+            times = {lb: best_time(lambda f=f: f(*args), budget) for lb, f in fns.items()}
+            print(f"  {m}x{k} @ {k}x{n} t{ta}{tb}: " + ", ".join(
+                f"{lb} {t * 1e3:.3f} ms" for lb, t in times.items()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budget", type=float, default=0.5, help="seconds per measurement")
+    ap.add_argument("--compile", action="store_true",
+                    help="only compare the runtime library built with and without O3")
     args = ap.parse_args()
+    if args.compile:
+        compile_section(args.budget)
+        return
 
     lib = blas.find_blas()
     threads = OpenBlasThreads(lib) if lib is not None else None

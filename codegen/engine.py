@@ -8,7 +8,8 @@ Invariants:
 - Each module is parsed into its own `llvm.create_context()` and verified before it is
   optimized or compiled; a `JitModule` owns its engine (which owns the module and its own
   target machine) and its context, and disposes them in that order.
-- The pipeline is the new pass manager at O3 with loop and SLP vectorization.
+- The pipeline is the new pass manager at O3 with loop and SLP vectorization (the
+  runtime library's explicit vector code skips it: `jit(optimize=False)`).
 """
 from __future__ import annotations
 
@@ -107,16 +108,18 @@ class JitModule:
             pass
 
 
-def _optimized(llvm_ir: str, emit_object: bool) -> tuple[str, bytes | None]:
-    """Parse `llvm_ir` into a fresh context, verify it, run the O3 pipeline; return the
-    optimized text and, if asked, the object code. Module and context are freed before
-    returning, so nothing of the IR outlives this call."""
+def _optimized(llvm_ir: str, emit_object: bool, optimize: bool = True
+               ) -> tuple[str, bytes | None]:
+    """Parse `llvm_ir` into a fresh context, verify it, run the O3 pipeline (unless not
+    `optimize`); return the optimized text and, if asked, the object code. Module and
+    context are freed before returning, so nothing of the IR outlives this call."""
     with LLVM_LOCK:
         _init()
         ctx = llvm.create_context()
         try:
             mod = _parse(llvm_ir, ctx)
-            _optimize(mod)
+            if optimize:
+                _optimize(mod)
             text = str(mod)
             obj = bytes(_state["tm"].emit_object(mod)) if emit_object else None
             mod.close()
@@ -125,13 +128,16 @@ def _optimized(llvm_ir: str, emit_object: bool) -> tuple[str, bytes | None]:
         return text, obj
 
 
-def jit(llvm_ir: str, on_object: Callable[[bytes], None] | None = None) -> JitModule:
+def jit(llvm_ir: str, on_object: Callable[[bytes], None] | None = None,
+        optimize: bool = True) -> JitModule:
     """Parse, verify, optimize at O3 for the host, generate an object file and load it
     into MCJIT (so a live executable holds only its machine code). `on_object` receives
-    the object code (for the disk cache).
+    the object code (for the disk cache). With `optimize=False` the IR goes straight to
+    the code generator (for IR written as explicit vector code, which O3 cannot improve
+    but takes 2-3x as long to compile).
 
     Example: `jm = jit(str(module)); addr = jm.address("entry")`."""
-    optimized, obj = _optimized(llvm_ir, emit_object=True)
+    optimized, obj = _optimized(llvm_ir, emit_object=True, optimize=optimize)
     assert obj is not None
     if on_object is not None:
         on_object(obj)

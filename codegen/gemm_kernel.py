@@ -43,6 +43,8 @@ _I8 = ir.IntType(8)
 _I32 = ir.IntType(32)
 _I64 = ir.IntType(64)
 _FLAGS = ("contract",)
+# Micro-panels of at most this many rows are packed by in-register transposes.
+TRANSPOSE_MAX = 16
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,11 @@ def host_kernel_shape(dtype: str) -> KernelShape:
 
 def _c64(v: int) -> ir.Constant:
     return ir.Constant(_I64, v)
+
+
+def _suffix(t: ir.Type) -> str:
+    """The element part of an intrinsic's vector type suffix: f32 or f64."""
+    return "f32" if isinstance(t, ir.FloatType) else "f64"
 
 
 def _min(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
@@ -145,8 +152,8 @@ def define_blocked(module: ir.Module, dtype: str, t: ir.Type,
     fn = _internal_function(module, name, ir.FunctionType(
         ir.VoidType(), [_I32, _I32, _I64, _I64, _I64, pt, _I64, pt, _I64, pt, _I64]))
     ta, tb, m, n, k, a, lda, bmat, ldb, c, ldc = fn.args
-    pack_a = _define_pack(module, dtype, t, shape.mr)
-    pack_b = _define_pack(module, dtype, t, shape.nr)
+    pack_a = _define_pack(module, dtype, t, shape.mr, shape.w)
+    pack_b = _define_pack(module, dtype, t, shape.nr, shape.w)
     micro = _define_micro(module, dtype, t, shape)
     naive = define_naive(module, dtype, t)
     malloc = _declare(module, "malloc", ir.FunctionType(_I8.as_pointer(), [_I64]))
@@ -203,13 +210,17 @@ def _round_up(b: ir.IRBuilder, x: ir.Value, multiple: int) -> ir.Value:
     return b.mul(b.sdiv(b.add(x, _c64(multiple - 1)), _c64(multiple)), _c64(multiple))
 
 
-def _define_pack(module: ir.Module, dtype: str, t: ir.Type, r: int) -> ir.Function:
+def _define_pack(module: ir.Module, dtype: str, t: ir.Type, r: int, w: int) -> ir.Function:
     """`pack<r>(src, sq, sp, nq, kc, dst)`: dst[q // r][p][q % r] = src[q*sq + p*sp].
 
     Rows `q >= nq` of the last micro-panel are zero. Each step over p writes one vector of
-    r elements: one vector load when the r source elements are contiguous (`sq == 1`),
-    else r scalar loads. Written with explicit vectors, not scalar loops, so LLVM has
-    nothing to vectorize or version and the function compiles fast.
+    r elements: one vector load when the r source elements are contiguous (`sq == 1`).
+    Otherwise: a narrow panel (r <= `TRANSPOSE_MAX`, the A side) whose source is
+    contiguous along p (`sp == 1`: a row-major A) takes a few steps at a time, vector
+    loads along p transposed in registers (`_pack_transposed`), and the remaining steps
+    r scalar loads each; a wide panel (a transposed B) takes r/w vector gathers per step.
+    Written with explicit vectors, not scalar loops, so the kernel needs no optimization
+    pipeline to be fast and compiles in a fraction of the time.
     """
     name = f"tj_gemm_{dtype}_pack{r}"
     existing = module.globals.get(name)
@@ -241,23 +252,114 @@ def _define_pack(module: ir.Module, dtype: str, t: ir.Type, r: int) -> ir.Functi
                 offsets = [b.mul(_min(b, _c64(q), last), sq) for q in range(r)]
                 valid = [b.icmp_signed("<", _c64(q), rows) for q in range(r)]
                 zero = ir.Constant(t, 0.0)
-                with _for_range(b, _c64(0), kc, name="pg") as p:
-                    s_p = b.gep(s, [b.mul(p, sp)])
-                    v = ir.Constant(vt, ir.Undefined)
-                    for q in range(r):
-                        x = b.select(valid[q], b.load(b.gep(s_p, [offsets[q]])), zero)
-                        v = b.insert_element(v, x, ir.Constant(_I32, q))
-                    b.store(v, b.bitcast(b.gep(d, [b.mul(p, rc)]), vt.as_pointer()), align=align)
+                unit = b.icmp_signed("==", sp, _c64(1))
+                if r > TRANSPOSE_MAX and r % w == 0:
+                    _pack_gathered(b, t, r, w, s, sp, kc, rows, last, sq, d, align)
+                else:
+                    g = _group(r, w)
+                    chunks = b.select(unit, b.sdiv(kc, _c64(g)), _c64(0))
+                    _pack_transposed(b, t, r, w, s, offsets, valid, chunks, d, align)
+                    with _for_range(b, b.mul(chunks, _c64(g)), kc, name="pg") as p:
+                        s_p = b.gep(s, [b.mul(p, sp)])
+                        v = ir.Constant(vt, ir.Undefined)
+                        for q in range(r):
+                            x = b.select(valid[q], b.load(b.gep(s_p, [offsets[q]])), zero)
+                            v = b.insert_element(v, x, ir.Constant(_I32, q))
+                        b.store(v, b.bitcast(b.gep(d, [b.mul(p, rc)]), vt.as_pointer()),
+                                align=align)
     b.ret_void()
     return fn
+
+
+def _pack_gathered(b: ir.IRBuilder, t: ir.Type, r: int, w: int, s: ir.Value, sp: ir.Value,
+                   kc: ir.Value, rows: ir.Value, last: ir.Value, sq: ir.Value, d: ir.Value,
+                   align: int) -> None:
+    """For p < kc: d[p*r + q] = s[min(q, last)*sq + p*sp] (0 for q >= rows), with r/w
+    vector gathers per step (a wide micro-panel read across rows: a transposed B)."""
+    i64v, vt = ir.VectorType(_I64, w), ir.VectorType(t, w)
+    mask_t = ir.VectorType(_I1, w)
+    size = 4 if isinstance(t, ir.FloatType) else 8
+    gather = _declare(b.function.module, f"llvm.masked.gather.v{w}{_suffix(t)}.v{w}p0",
+                      ir.FunctionType(vt, [ir.VectorType(t.as_pointer(), w), _I32, mask_t, vt]))
+
+    def splat(x: ir.Value) -> ir.Value:
+        u = ir.Constant(i64v, ir.Undefined)
+        return b.shuffle_vector(b.insert_element(u, x, ir.Constant(_I32, 0)), u,
+                                ir.Constant(ir.VectorType(_I32, w), [0] * w))
+
+    last_v, rows_v, sq_v = splat(last), splat(rows), splat(b.mul(sq, _c64(size)))
+    parts = []
+    for v in range(r // w):
+        q = ir.Constant(i64v, [v * w + lane for lane in range(w)])
+        clamped = b.select(b.icmp_signed("<", q, last_v), q, last_v)
+        parts.append((b.mul(clamped, sq_v), b.icmp_signed("<", q, rows_v)))
+    with _for_range(b, _c64(0), kc, name="pv") as p:
+        base = splat(b.ptrtoint(b.gep(s, [b.mul(p, sp)]), _I64))
+        for v, (offs, mask) in enumerate(parts):
+            ptrs = b.inttoptr(b.add(base, offs), ir.VectorType(t.as_pointer(), w))
+            x = b.call(gather, [ptrs, ir.Constant(_I32, align), mask, ir.Constant(vt, None)])
+            at = b.add(b.mul(p, _c64(r)), _c64(v * w))
+            b.store(x, b.bitcast(b.gep(d, [at]), vt.as_pointer()), align=align)
+
+
+def _group(r: int, w: int) -> int:
+    """Rows per transpose in `_pack_transposed`: a power of two, at most the vector width
+    (rounded down to a power of two) and no more than r needs."""
+    g = 1
+    while g * 2 <= w and g < r:
+        g *= 2
+    return g
+
+
+def _transpose_square(b: ir.IRBuilder, rows: list[ir.Value]) -> list[ir.Value]:
+    """The columns of the n x n matrix whose rows are `rows` (n vectors of n elements, n a
+    power of two): log2(n) rounds of `new[2i], new[2i+1] = interleave_lo/hi(rows[i],
+    rows[i + n/2])`, each a two-input shuffle the backend lowers to one instruction."""
+    n = len(rows)
+    h = n // 2
+    lo = ir.Constant(ir.VectorType(_I32, n), [x for i in range(h) for x in (i, n + i)])
+    hi = ir.Constant(ir.VectorType(_I32, n), [x for i in range(h, n) for x in (i, n + i)])
+    for _ in range(n.bit_length() - 1):
+        new: list[ir.Value] = []
+        for i in range(h):
+            new += [b.shuffle_vector(rows[i], rows[i + h], lo),
+                    b.shuffle_vector(rows[i], rows[i + h], hi)]
+        rows = new
+    return rows
+
+
+def _pack_transposed(b: ir.IRBuilder, t: ir.Type, r: int, w: int, s: ir.Value,
+                     offsets: list[ir.Value], valid: list[ir.Value], chunks: ir.Value,
+                     d: ir.Value, align: int) -> None:
+    """For c < chunks: d[(c*g + j)*r + q] = s[offsets[q] + c*g + j] (0 where not valid[q])
+    for j < g and q < r, with g = `_group(r, w)`: r row loads of g elements, transposed g
+    rows at a time (`_transpose_square`, zero rows padding the last group), one store
+    per column of each group."""
+    g = _group(r, w)
+    gt = ir.VectorType(t, g)
+    zero = ir.Constant(gt, None)
+    with _for_range(b, _c64(0), chunks, name="pt") as c:
+        p0 = b.mul(c, _c64(g))
+        rows = [b.select(valid[q], b.load(b.bitcast(b.gep(s, [b.add(offsets[q], p0)]),
+                                                    gt.as_pointer()), align=align), zero)
+                for q in range(r)]
+        for q0 in range(0, r, g):
+            m = min(g, r - q0)
+            cols = _transpose_square(b, rows[q0:q0 + m] + [zero] * (g - m))
+            mt = ir.VectorType(t, m)
+            first = ir.Constant(ir.VectorType(_I32, m), list(range(m)))
+            for j, col in enumerate(cols):
+                out = col if m == g else b.shuffle_vector(col, col, first)
+                at = b.add(b.mul(b.add(p0, _c64(j)), _c64(r)), _c64(q0))
+                b.store(out, b.bitcast(b.gep(d, [at]), mt.as_pointer()), align=align)
 
 
 def _define_micro(module: ir.Module, dtype: str, t: ir.Type, shape: KernelShape) -> ir.Function:
     """`micro(kc, ap, bp, c, ldc, mr, nr, first)`: C[:mr, :nr] (=|+=) Apanel @ Bpanel.
 
     The MR x NR tile is accumulated in vector registers over the whole k-block, then
-    stored (`first`) or added to C; an edge tile goes through a stack buffer so only
-    the `mr x nr` valid entries are touched.
+    stored (`first`) or added to C; an edge tile uses masked vector loads and stores, so
+    only the `mr x nr` valid entries are touched.
     """
     name = f"tj_gemm_{dtype}_micro"
     existing = module.globals.get(name)
@@ -276,8 +378,6 @@ def _define_micro(module: ir.Module, dtype: str, t: ir.Type, shape: KernelShape)
     loop = fn.append_basic_block("k")
     done = fn.append_basic_block("store")
     b = ir.IRBuilder(entry)
-    tile = b.alloca(ir.ArrayType(t, mr_ * nr_), name="tile")
-    tile.align = 64
     b.branch(loop)
 
     b.position_at_end(loop)
@@ -319,19 +419,29 @@ def _define_micro(module: ir.Module, dtype: str, t: ir.Type, shape: KernelShape)
                     val = b.select(first, sums[r][v], b.fadd(old, sums[r][v]))
                     b.store(val, ptr, align=elem_align)
         with edge:
-            tile_p = b.bitcast(tile, pt)
+            # Masked vector loads and stores touch only the mr x nr valid entries.
+            mask_t = ir.VectorType(_I1, w)
+            i64v = ir.VectorType(_I64, w)
+            mload = _declare(module, f"llvm.masked.load.v{w}{_suffix(t)}.p0",
+                             ir.FunctionType(vt, [vt.as_pointer(), _I32, mask_t, vt]))
+            mstore = _declare(module, f"llvm.masked.store.v{w}{_suffix(t)}.p0",
+                              ir.FunctionType(ir.VoidType(), [vt, vt.as_pointer(), _I32,
+                                                              mask_t]))
+            nr_v = b.shuffle_vector(b.insert_element(ir.Constant(i64v, ir.Undefined), nr,
+                                                     ir.Constant(_I32, 0)),
+                                    ir.Constant(i64v, ir.Undefined), splat_mask)
+            align32 = ir.Constant(_I32, elem_align)
             for r in range(mr_):
+                row_ok = b.icmp_signed("<", _c64(r), mr)
+                c_row = b.gep(c, [b.mul(_c64(r), ldc)])
                 for v in range(nv):
-                    ptr = b.bitcast(b.gep(tile_p, [_c64(r * nr_ + v * w)]), vt.as_pointer())
-                    b.store(sums[r][v], ptr, align=elem_align)
-            with _for_range(b, _c64(0), mr, name="er") as r:
-                c_row = b.gep(c, [b.mul(r, ldc)])
-                t_row = b.gep(tile_p, [b.mul(r, _c64(nr_))])
-                with _for_range(b, _c64(0), nr, name="ej") as j:
-                    ptr = b.gep(c_row, [j])
-                    acc = b.load(b.gep(t_row, [j]))
-                    val = b.select(first, acc, b.fadd(b.load(ptr), acc))
-                    b.store(val, ptr)
+                    cols = ir.Constant(i64v, [v * w + lane for lane in range(w)])
+                    mask = b.select(row_ok, b.icmp_signed("<", cols, nr_v),
+                                    ir.Constant(mask_t, [0] * w))
+                    ptr = b.bitcast(b.gep(c_row, [_c64(v * w)]), vt.as_pointer())
+                    old = b.call(mload, [ptr, align32, mask, zero_v])
+                    val = b.select(first, sums[r][v], b.fadd(old, sums[r][v]))
+                    b.call(mstore, [val, ptr, align32, mask])
     b.ret_void()
     return fn
 

@@ -96,7 +96,9 @@ def _load(dtype: str, name: str) -> engine.JitModule:
     if jm is None:
         log.debug("compiling runtime library %s with LLVM", name)
         store = (lambda o, k=key: objcache.store(k, o)) if key else None
-        jm = engine.jit(_library_ir(dtype, name), on_object=store)
+        # Written as explicit vector code: the code generator alone makes it as fast as
+        # O3 does, in a third of the time (benchmarks/gemm_bench.py --compile).
+        jm = engine.jit(_library_ir(dtype, name), on_object=store, optimize=False)
     with engine.LLVM_LOCK:
         llvm.add_symbol(name, jm.address(name))
     return jm

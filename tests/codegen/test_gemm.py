@@ -54,7 +54,8 @@ def _target_machine() -> llvm.TargetMachine:
 class Native:
     """One module holding `entry`, a wrapper around the function `define(module)` returns."""
 
-    def __init__(self, dtype: str, define: Callable[[ir.Module], ir.Function]) -> None:
+    def __init__(self, dtype: str, define: Callable[[ir.Module], ir.Function],
+                 optimize: bool = True) -> None:
         mod = ir.Module(name=f"gemm_{dtype}")
         mod.triple = llvm.get_process_triple()
         target = define(mod)
@@ -67,10 +68,11 @@ class Native:
         self.ctx = llvm.create_context()
         self.module = llvm.parse_assembly(self.text, context=self.ctx)
         self.module.verify()
-        pto = llvm.create_pipeline_tuning_options(speed_level=3)
-        pto.loop_vectorization = pto.slp_vectorization = True
-        pb = llvm.create_pass_builder(tm, pto)
-        pb.getModulePassManager().run(self.module, pb)
+        if optimize:
+            pto = llvm.create_pipeline_tuning_options(speed_level=3)
+            pto.loop_vectorization = pto.slp_vectorization = True
+            pb = llvm.create_pass_builder(tm, pto)
+            pb.getModulePassManager().run(self.module, pb)
         self.engine = llvm.create_mcjit_compiler(self.module, tm)
         self.engine.finalize_object()
         self.fn: GemmFn = ctypes.CFUNCTYPE(None, *_ARGTYPES)(
@@ -109,9 +111,11 @@ def native(variant: str, dtype: str) -> Native:
                 _BUILT[key] = Native(dtype, _declared(dtype))
         elif variant == "blocked":      # host tile shape, as codegen/runtime.py builds it
             _BUILT[key] = Native(dtype, _blocked(dtype, gemm_kernel.host_kernel_shape(dtype)))
-        elif variant == "small-blocks":
-            _BUILT[key] = Native(dtype, _blocked(dtype, SMALL_SHAPE))
+        elif variant == "small-blocks":      # unoptimized, as codegen/runtime.py builds it
+            _BUILT[key] = Native(dtype, _blocked(dtype, SMALL_SHAPE), optimize=False)
         elif variant == "avx2-tile":
+            _BUILT[key] = Native(dtype, _blocked(dtype, AVX2_SHAPE), optimize=False)
+        elif variant == "avx2-tile-O3":
             _BUILT[key] = Native(dtype, _blocked(dtype, AVX2_SHAPE))
         else:
             _BUILT[key] = Native(dtype, _naive(dtype))
@@ -167,7 +171,7 @@ def check(fn: GemmFn, dtype: type, m: int, n: int, k: int, ta: int, tb: int,
 
 # ---------------------------------------------------------------- tests
 
-VARIANTS = ["blas", "builtin", "small-blocks", "avx2-tile", "naive"]
+VARIANTS = ["blas", "builtin", "small-blocks", "avx2-tile", "avx2-tile-O3", "naive"]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -176,7 +180,7 @@ VARIANTS = ["blas", "builtin", "small-blocks", "avx2-tile", "naive"]
 def test_matches_numpy(variant: str, dtype: str, ta: int, tb: int) -> None:
     fn = native(variant, dtype).fn
     for m, n, k in SHAPES:
-        if variant in ("small-blocks", "avx2-tile", "naive") and 0 in (m, n, k):
+        if variant in ("small-blocks", "avx2-tile", "avx2-tile-O3", "naive") and 0 in (m, n, k):
             continue   # the kernels themselves assume a non-empty product
         check(fn, DTYPES[dtype], m, n, k, ta, tb)
 
