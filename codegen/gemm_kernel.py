@@ -154,7 +154,7 @@ def define_blocked(module: ir.Module, dtype: str, t: ir.Type,
     ta, tb, m, n, k, a, lda, bmat, ldb, c, ldc = fn.args
     pack_a = _define_pack(module, dtype, t, shape.mr, shape.w)
     pack_b = _define_pack(module, dtype, t, shape.nr, shape.w)
-    micro = _define_micro(module, dtype, t, shape)
+    micros = [_define_micro(module, dtype, t, shape, nv) for nv in range(1, shape.nv + 1)]
     naive = define_naive(module, dtype, t)
     malloc = _declare(module, "malloc", ir.FunctionType(_I8.as_pointer(), [_I64]))
     free = _declare(module, "free", ir.FunctionType(ir.VoidType(), [_I8.as_pointer()]))
@@ -200,10 +200,25 @@ def define_blocked(module: ir.Module, dtype: str, t: ir.Type,
                         mr = _min(b, _c64(shape.mr), b.sub(mc, ir_))
                         apanel = b.gep(ap, [b.mul(ir_, kc)])
                         ctile = b.gep(c_blk, [b.add(b.mul(ir_, ldc), jr)])
-                        b.call(micro, [kc, apanel, bpanel, ctile, ldc, mr, nr, first])
+                        _call_micro(b, micros, shape.w, nr,
+                                    [kc, apanel, bpanel, ctile, ldc, mr, nr, first])
     b.call(free, [raw])
     b.ret_void()
     return fn
+
+
+def _call_micro(b: ir.IRBuilder, micros: list[ir.Function], w: int, nr: ir.Value,
+                args: list[ir.Value]) -> None:
+    """Call the narrowest micro-kernel (`micros[v]` is v+1 vectors wide) covering nr."""
+    if len(micros) == 1:
+        b.call(micros[0], args)
+        return
+    wide = b.icmp_signed(">", nr, _c64((len(micros) - 1) * w))
+    with b.if_else(wide, likely=True) as (then, otherwise):
+        with then:
+            b.call(micros[-1], args)
+        with otherwise:
+            _call_micro(b, micros[:-1], w, nr, args)
 
 
 def _round_up(b: ir.IRBuilder, x: ir.Value, multiple: int) -> ir.Value:
@@ -354,20 +369,23 @@ def _pack_transposed(b: ir.IRBuilder, t: ir.Type, r: int, w: int, s: ir.Value,
                 b.store(out, b.bitcast(b.gep(d, [at]), mt.as_pointer()), align=align)
 
 
-def _define_micro(module: ir.Module, dtype: str, t: ir.Type, shape: KernelShape) -> ir.Function:
-    """`micro(kc, ap, bp, c, ldc, mr, nr, first)`: C[:mr, :nr] (=|+=) Apanel @ Bpanel.
+def _define_micro(module: ir.Module, dtype: str, t: ir.Type, shape: KernelShape,
+                  nv: int) -> ir.Function:
+    """`micro<nv>(kc, ap, bp, c, ldc, mr, nr, first)`: C[:mr, :nr] (=|+=) Apanel @ Bpanel
+    for a tile of MR x nv*W (nv <= NV: the narrower kernels serve a panel's last columns,
+    which would otherwise be computed on zero padding).
 
-    The MR x NR tile is accumulated in vector registers over the whole k-block, then
-    stored (`first`) or added to C; an edge tile uses masked vector loads and stores, so
-    only the `mr x nr` valid entries are touched.
+    The tile is accumulated in vector registers over the whole k-block, then stored
+    (`first`) or added to C; an edge tile uses masked vector loads and stores, so only
+    the `mr x nr` valid entries are touched.
     """
-    name = f"tj_gemm_{dtype}_micro"
+    name = f"tj_gemm_{dtype}_micro{nv}"
     existing = module.globals.get(name)
     if existing is not None:
         return existing
     pt = t.as_pointer()
     vt = ir.VectorType(t, shape.w)
-    mr_, nv, w, nr_ = shape.mr, shape.nv, shape.w, shape.nr
+    mr_, w, nr_ = shape.mr, shape.w, nv * shape.w
     fn = _internal_function(module, name, ir.FunctionType(
         ir.VoidType(), [_I64, pt, pt, pt, _I64, _I64, _I64, _I1]), inline=False)
     kc, ap, bp, c, ldc, mr, nr, first = fn.args
@@ -388,7 +406,7 @@ def _define_micro(module: ir.Module, dtype: str, t: ir.Type, shape: KernelShape)
     for row in accs:
         for acc in row:
             acc.add_incoming(zero_v, entry)
-    b_row = b.gep(bp, [b.mul(p, _c64(nr_))])
+    b_row = b.gep(bp, [b.mul(p, _c64(shape.nr))])
     bvec = [b.load(b.bitcast(b.gep(b_row, [_c64(v * w)]), vt.as_pointer()), align=elem_align)
             for v in range(nv)]
     a_row = b.gep(ap, [b.mul(p, _c64(mr_))])
