@@ -3,8 +3,10 @@
 Invariants (the reference is each primitive's NumPy `impl`):
 - Operands are read at their NumPy-broadcast index (`broadcast_index`): broadcasting is
   stride-0 indexing, never a materialized copy.
-- NaN and inf propagate as in NumPy: `maximum`/`minimum`/`relu` use `llvm.maximum` /
-  `llvm.minimum`; ordered comparisons are false on NaN and `ne` is true; `sign(nan)` is
+- NaN, inf and signed zeros come out as in NumPy: `maximum(x, y)` is
+  `x > y or isnan(x) ? x : y` (`minimum` with `<`), so a NaN operand wins and of two
+  equal operands (0.0 and -0.0) the second is returned, as `np.maximum` does; `relu` is
+  `maximum(x, 0)`; ordered comparisons are false on NaN and `ne` is true; `sign(nan)` is
   nan. The only fast-math flag used is `contract`.
 - Integer arithmetic wraps; integer `floordiv`/`mod` by zero give 0 and `MIN // -1` gives
   `MIN` (NumPy's results) through a divisor that is never 0 or -1 with `MIN`, so no
@@ -106,8 +108,14 @@ def _floor(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
 def _relu(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
     x = a[0]
     if _is_float(x.type):
-        return overloaded(b, "llvm.maximum", x, _c(x.type, 0.0))
+        return _np_extreme(b, ">", x, _c(x.type, 0.0))
     return overloaded(b, "llvm.smax", x, _c(x.type, 0))
+
+
+def _np_extreme(b: ir.IRBuilder, op: str, x: ir.Value, y: ir.Value) -> ir.Value:
+    """NumPy's float maximum (`op` ">") or minimum ("<"): x where `x op y` or x is NaN,
+    else y (a compare and a blend per vector)."""
+    return b.select(b.or_(b.fcmp_ordered(op, x, y), b.fcmp_unordered("uno", x, x)), x, y)
 
 
 @scalar("identity", "stop_gradient", "broadcast_to")
@@ -136,7 +144,7 @@ def _arith(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
 def _minmax(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
     big = ins.prim == "maximum"
     if _is_float(a[0].type):
-        return overloaded(b, "llvm.maximum" if big else "llvm.minimum", *a)
+        return _np_extreme(b, ">" if big else "<", *a)
     return overloaded(b, "llvm.smax" if big else "llvm.smin", *a)
 
 

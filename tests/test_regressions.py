@@ -175,3 +175,17 @@ def test_small_integer_arrays_widen_the_same_way_eagerly_and_compiled(dtype: typ
     assert f.trace_count == 1
     with pytest.raises(tj.DTypeError, match="float16"):
         f(a.astype(np.float16))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_maximum_minimum_relu_match_numpy_bit_for_bit(dtype: type) -> None:
+    # Compiled maximum/minimum used llvm.maximum/minimum, which order -0.0 below +0.0:
+    # maximum(0.0, -0.0) gave 0.0 where NumPy returns its second operand, -0.0.
+    vals = np.array([0.0, -0.0, np.nan, 1.0, -1.0, np.inf, -np.inf], dtype)
+    a, b = (v.ravel() for v in np.meshgrid(vals, vals))
+    f = tj.compile(lambda x, y: (tj.maximum(x, y), tj.minimum(x, y), tj.nn.relu(x)))
+    want = (np.maximum(a, b), np.minimum(a, b), np.maximum(a, dtype(0)))
+    eager = (tj.maximum(a, b), tj.minimum(a, b), tj.nn.relu(tj.constant(a)))
+    for got, ref, e in zip(f(a, b), want, eager):
+        np.testing.assert_array_equal(got.numpy().view(np.uint8), ref.view(np.uint8))
+        np.testing.assert_array_equal(e.numpy().view(np.uint8), ref.view(np.uint8))
