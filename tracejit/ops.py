@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import at_user_line
-from .ir.core import DTYPE_NAMES, DTYPES, TensorType, bind, check_allocation
+from .ir.core import DTYPE_NAMES, DTYPES, TensorType, _current, bind, check_allocation
 from .ir.errors import DTypeError, ShapeError
 from .tensor import Tensor, TensorLike
 
@@ -172,11 +172,45 @@ def convert_to_tensor(value: Any, dtype: Any = None, dtype_hint: Any = None,
     return _literal(_array_of(value, dtype))
 
 
+# Eager tensors for Python scalars in arithmetic (`x * 2`): immutable, so shared.
+_SCALARS: dict[tuple[Any, ...], Tensor] = {}
+_SCALARS_MAX = 512
+
+
+def _eager_scalar(x: int | float, dt: np.dtype) -> Tensor | None:
+    """The eager tensor of Python scalar `x` in float dtype `dt` (or an int in an int
+    dtype), from a small cache; None when tracing or when the general path must judge
+    (a float with an int tensor, a bool tensor, an int out of range)."""
+    if _current.get() is not None:
+        return None
+    key = (type(x), x, math.copysign(1.0, x), dt)
+    t = _SCALARS.get(key)
+    if t is None:
+        if dt.kind == "f" or (dt.kind == "i" and type(x) is int
+                              and np.iinfo(dt).min <= x <= np.iinfo(dt).max):
+            t = Tensor._wrap(np.array(x, dtype=dt))
+        else:
+            return None
+        if len(_SCALARS) < _SCALARS_MAX:
+            _SCALARS[key] = t
+    return t
+
+
 def _operands(name: str, *xs: Any) -> list[Tensor]:
     """Convert operands: tensors keep their dtype, Python scalars take it (weak typing)."""
-    if len(xs) == 2 and type(xs[0]) is Tensor and type(xs[1]) is Tensor and \
-            xs[0].dtype == xs[1].dtype:
-        return list(xs)  # the common case, kept cheap for eager code
+    if len(xs) == 2:
+        x, y = xs
+        tx, ty = type(x), type(y)
+        if tx is Tensor and ty is Tensor and x.dtype == y.dtype:
+            return [x, y]  # the common case, kept cheap for eager code
+        if tx is Tensor and (ty is float or ty is int) and x._data is not None:
+            c = _eager_scalar(y, x._data.dtype)
+            if c is not None:
+                return [x, c]
+        elif ty is Tensor and (tx is float or tx is int) and y._data is not None:
+            c = _eager_scalar(x, y._data.dtype)
+            if c is not None:
+                return [c, y]
     strong = None
     for x in xs:
         if isinstance(x, TensorLike):
