@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import ShapeError
 
 _REGISTRY: dict[str, "Primitive"] = {}
+INFER_CACHE = 4096      # memoized shape-rule results per primitive
 
 
 class Primitive:
@@ -35,6 +36,7 @@ class Primitive:
         self._n_outs = n_outs
         self.n_inputs = n_inputs
         self.doc = doc
+        self._inferred: dict[Any, tuple[Any, ...]] = {}
 
     def __repr__(self) -> str:
         return f"<Primitive {self.name}>"
@@ -58,7 +60,25 @@ class Primitive:
         return out
 
     def infer(self, in_types: Sequence[Any], params: dict[str, Any]) -> list[Any]:
-        """Output types for these input types, or a ShapeError/TypeError naming them."""
+        """Output types for these input types, or a ShapeError/TypeError naming them.
+        Results for hashable parameters are memoized (shape rules are pure functions of
+        types and parameters; failures are not memoized, so each raises afresh)."""
+        try:
+            # Types are part of the key: 1, 1.0 and True are equal but not interchangeable.
+            key: Any = (tuple(in_types), tuple((k, type(v), v) for k, v in params.items()))
+            hit = self._inferred.get(key)
+        except TypeError:               # an unhashable parameter (a constant's array)
+            key, hit = None, None
+        if hit is not None:
+            return list(hit)
+        out = self._infer(in_types, params)
+        if key is not None:
+            if len(self._inferred) >= INFER_CACHE:
+                self._inferred.clear()
+            self._inferred[key] = tuple(out)
+        return out
+
+    def _infer(self, in_types: Sequence[Any], params: dict[str, Any]) -> list[Any]:
         if self.n_inputs is not None and len(in_types) != self.n_inputs:
             raise TypeError(f"{self.name} takes {self.n_inputs} operand(s), got {len(in_types)}")
         try:
