@@ -15,6 +15,7 @@ from __future__ import annotations
 import builtins
 import inspect
 import logging
+from logging import DEBUG
 import os
 import threading
 from collections import OrderedDict
@@ -152,29 +153,35 @@ class CompiledFunction:
         if not kwargs and self._fast and not config._eager and _current.get() is None \
                 and not active_tapes.get():
             # Fast dispatch: flat arguments of a known signature, no trace around us and
-            # no tape to record on: one native call.
-            key: list[Any] = []
-            for a in args:  # _fast_key, inlined: this is the hottest path there is
-                t = type(a)
-                if t is Tensor:
-                    d = a._data
-                    if d is None:
-                        break
-                    key.append(d.shape)
-                    key.append(d.dtype)
-                elif t is np.ndarray:
-                    key.append(a.shape)
-                    key.append(a.dtype)
-                elif t in _STATIC_TYPES:
-                    key.append((t, a))
-                else:
-                    break
+            # no tape to record on: one native call. The key is `_fast_key`'s, inlined:
+            # this is the hottest path there is.
+            if len(args) == 1 and type(args[0]) is Tensor and args[0]._data is not None:
+                d = args[0]._data
+                conc = self._fast.get((d.shape, d.dtype))
             else:
-                conc = self._fast.get(tuple(key))
-                if conc is not None:
-                    if log.isEnabledFor(logging.DEBUG):
-                        log.debug("%s: memory cache hit", self.__name__)
-                    return conc.fast(args)
+                key: list[Any] = []
+                conc = None
+                for a in args:
+                    t = type(a)
+                    if t is Tensor:
+                        d = a._data
+                        if d is None:
+                            break
+                        key.append(d.shape)
+                        key.append(d.dtype)
+                    elif t is np.ndarray:
+                        key.append(a.shape)
+                        key.append(a.dtype)
+                    elif t in _STATIC_TYPES:
+                        key.append((t, a))
+                    else:
+                        break
+                else:
+                    conc = self._fast.get(tuple(key))
+            if conc is not None:
+                if log.isEnabledFor(DEBUG):
+                    log.debug("%s: memory cache hit", self.__name__)
+                return conc.fast(args)
         if config._eager:
             # As traced: NumPy arrays arrive as tensors, so both modes run the same code.
             leaves, tree = flatten((args, kwargs))
