@@ -17,7 +17,7 @@ whose accumulation order may depend on the shape (`rtol = 1e-12` in float64).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,8 @@ from tracejit.ir.interp import evaluate, run, run_env
 from tracejit.ir.parser import parse
 from tracejit.ir.verify import verify
 
+from tests.ir import cases
+from tests.ir.cases import CALLEES, Body, Case, Style, make_callee, make_rng, subset
 from tests.strategies import SMOOTH_PRIMS, build_function, programs, random_inputs
 
 F32 = np.dtype(np.float32)
@@ -38,39 +40,10 @@ F64 = np.dtype(np.float64)
 I32 = np.dtype(np.int32)
 I64 = np.dtype(np.int64)
 BOOL = np.dtype(np.bool_)
-Case = tuple[list[np.ndarray], dict[str, Any]]
 
 FAST = settings(deadline=None, max_examples=12, suppress_health_check=[HealthCheck.too_slow])
 
-# --------------------------------------------------------------------------- shapes
-
-
-@st.composite
-def shapes(draw: Any, min_rank: int = 0, max_rank: int = 3, min_side: int = 0
-           ) -> tuple[int, ...]:
-    rank = draw(st.integers(min_rank, max_rank))
-    sides = [s for s in [1, 2, 3, 2, 3, 1, 0] if s >= min_side]
-    return tuple(draw(st.sampled_from(sides)) for _ in range(rank))
-
-
-@st.composite
-def operand_shapes(draw: Any, n: int, max_rank: int = 3) -> list[tuple[int, ...]]:
-    """n shapes that broadcast together: suffixes of one shape, some dims set to 1."""
-    base = draw(shapes(0, max_rank))
-    out = []
-    for _ in range(n):
-        drop = min(len(base), draw(st.sampled_from([0, 0, 1, 2, 3])))
-        out.append(tuple(1 if draw(st.sampled_from([False, False, True])) else d
-                         for d in base[drop:]))
-    return out
-
-
-def _rng(draw: Any) -> np.random.Generator:
-    return np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-
-
-def _subset(draw: Any, rank: int) -> tuple[int, ...]:
-    return tuple(i for i in range(rank) if draw(st.booleans()))
+# --------------------------------------------------------------------------- cases
 
 
 def values(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -85,22 +58,30 @@ def values(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any) -> np.n
     return a.astype(dt)
 
 
-# --------------------------------------------------------------------------- cases
+STYLE = Style(partial(values, dtype=F64), sides=lambda rank: (1, 2, 3, 2, 3, 1, 0),
+              drops=(0, 0, 1, 2, 3))
+
+_CALLEES: dict[str, Body] = {
+    **CALLEES,
+    # y is unused, and the second result depends on no parameter.
+    "unused_param": lambda x, y: (bind("tanh", x), bind("iota", shape=(2,), dimension=0,
+                                                         dtype=F64)),
+}
 
 
 def nary(n: int, dtypes: tuple[Any, ...], **params: Any) -> st.SearchStrategy[Case]:
     @st.composite
     def case(draw: Any) -> Case:
-        rng = _rng(draw)
+        rng = make_rng(draw)
         dt = draw(st.sampled_from(dtypes))
-        return [values(rng, s, dt) for s in draw(operand_shapes(n))], dict(params)
+        return [values(rng, s, dt) for s in draw(STYLE.operand_shapes(n))], dict(params)
     return case()
 
 
 @st.composite
 def select_case(draw: Any) -> Case:
-    rng = _rng(draw)
-    sc, sx, sy = draw(operand_shapes(3))
+    rng = make_rng(draw)
+    sc, sx, sy = draw(STYLE.operand_shapes(3))
     dt = draw(st.sampled_from([F64, I32]))
     return [values(rng, sc, BOOL), values(rng, sx, dt), values(rng, sy, dt)], {}
 
@@ -109,176 +90,37 @@ def select_case(draw: Any) -> Case:
 def convert_case(draw: Any) -> Case:
     src = draw(st.sampled_from([F64, F32, I32, BOOL]))
     dst = draw(st.sampled_from([F64, F32, I32, I64, BOOL]))
-    return [values(_rng(draw), draw(shapes()), src)], {"dtype": dst}
+    return [values(make_rng(draw), draw(STYLE.shapes()), src)], {"dtype": dst}
 
 
 def reduction(dtypes: tuple[Any, ...]) -> st.SearchStrategy[Case]:
     @st.composite
     def case(draw: Any) -> Case:
-        shape = draw(shapes())
-        params = {"axes": _subset(draw, len(shape)), "keepdims": draw(st.booleans())}
-        return [values(_rng(draw), shape, draw(st.sampled_from(dtypes)))], params
+        shape = draw(STYLE.shapes())
+        params = {"axes": subset(draw, len(shape)), "keepdims": draw(st.booleans())}
+        return [values(make_rng(draw), shape, draw(st.sampled_from(dtypes)))], params
     return case()
 
 
 @st.composite
 def arg_reduction(draw: Any) -> Case:
-    shape = draw(shapes(1, 3, min_side=1))
+    shape = draw(STYLE.shapes(1, 3, min_side=1))
     params = {"axis": draw(st.integers(0, len(shape) - 1)),
               "dtype": draw(st.sampled_from([I32, I64]))}
-    return [values(_rng(draw), shape, draw(st.sampled_from([F64, I32])))], params
+    return [values(make_rng(draw), shape, draw(st.sampled_from([F64, I32])))], params
 
 
 @st.composite
 def constant_case(draw: Any) -> Case:
-    return [], {"value": values(_rng(draw), draw(shapes()), draw(st.sampled_from([F64, I32])))}
+    return [], {"value": values(make_rng(draw), draw(STYLE.shapes()),
+                                draw(st.sampled_from([F64, I32])))}
 
 
 @st.composite
 def iota_case(draw: Any) -> Case:
-    shape = draw(shapes(1, 3))
+    shape = draw(STYLE.shapes(1, 3))
     return [], {"shape": shape, "dimension": draw(st.integers(0, len(shape) - 1)),
                 "dtype": draw(st.sampled_from([I32, I64, F64]))}
-
-
-@st.composite
-def reshape_case(draw: Any) -> Case:
-    shape = draw(shapes())
-    n = int(np.prod(shape, dtype=np.int64))
-    pos = draw(st.integers(0, len(shape)))
-    targets = [(n,), shape[::-1], shape[:pos] + (1,) + shape[pos:]]
-    if n == 1:
-        targets.append(())
-    if n % 2 == 0 and n:
-        targets.append((2, n // 2))
-    return [values(_rng(draw), shape, F64)], {"shape": draw(st.sampled_from(targets))}
-
-
-@st.composite
-def broadcast_case(draw: Any) -> Case:
-    target = draw(shapes())
-    shape = tuple(1 if draw(st.booleans()) else d for d in target)
-    shape = shape[min(len(shape), draw(st.sampled_from([0, 0, 1, 2]))):]
-    return [values(_rng(draw), shape, F64)], {"shape": target}
-
-
-@st.composite
-def transpose_case(draw: Any) -> Case:
-    shape = draw(shapes())
-    return [values(_rng(draw), shape, F64)], {
-        "perm": tuple(draw(st.permutations(range(len(shape)))))}
-
-
-@st.composite
-def concat_case(draw: Any) -> Case:
-    shape = draw(shapes(1, 3))
-    axis = draw(st.integers(0, len(shape) - 1))
-    rng = _rng(draw)
-    xs = []
-    for _ in range(draw(st.integers(1, 3))):
-        s = list(shape)
-        s[axis] = draw(st.sampled_from([1, 2, 3, 0]))
-        xs.append(values(rng, tuple(s), F64))
-    return xs, {"axis": axis}
-
-
-@st.composite
-def slice_case(draw: Any) -> Case:
-    shape = draw(shapes())
-    starts, limits, strides = [], [], []
-    for d in shape:
-        starts.append(draw(st.integers(0, d)))
-        limits.append(draw(st.integers(starts[-1], d)))
-        strides.append(draw(st.integers(1, 3)))
-    return [values(_rng(draw), shape, F64)], {
-        "starts": tuple(starts), "limits": tuple(limits), "strides": tuple(strides)}
-
-
-@st.composite
-def pad_case(draw: Any) -> Case:
-    shape = draw(shapes(0, 2))
-    k = len(shape)
-    ints = st.lists(st.integers(0, 2), min_size=k, max_size=k).map(tuple)
-    return [values(_rng(draw), shape, F64)], {
-        "lo": draw(ints), "hi": draw(ints), "interior": draw(ints)}
-
-
-@st.composite
-def rev_case(draw: Any) -> Case:
-    shape = draw(shapes())
-    return [values(_rng(draw), shape, F64)], {"axes": _subset(draw, len(shape))}
-
-
-@st.composite
-def index_case(draw: Any) -> tuple[np.random.Generator, tuple[int, ...], int, np.ndarray]:
-    shape = list(draw(shapes(1, 3)))
-    axis = draw(st.integers(0, len(shape) - 1))
-    shape[axis] = shape[axis] or 2
-    rng = _rng(draw)
-    idx_shape = draw(shapes(0, 2)) if len(shape) < 3 else draw(shapes(0, 1))
-    dt = draw(st.sampled_from([I32, I64]))
-    idx = rng.integers(0, shape[axis], idx_shape).astype(dt)  # repeats included
-    return rng, tuple(shape), axis, idx
-
-
-@st.composite
-def gather_case(draw: Any) -> Case:
-    rng, shape, axis, idx = draw(index_case())
-    return [values(rng, shape, F64), idx], {"axis": axis}
-
-
-@st.composite
-def scatter_case(draw: Any) -> Case:
-    rng, shape, axis, idx = draw(index_case())
-    upd = values(rng, shape[:axis] + idx.shape + shape[axis + 1:], F64)
-    return [upd, idx], {"axis": axis, "size": shape[axis]}
-
-
-@st.composite
-def one_hot_case(draw: Any) -> Case:
-    rng = _rng(draw)
-    depth = draw(st.integers(1, 4))
-    idx = rng.integers(0, depth, draw(shapes(0, 2))).astype(draw(st.sampled_from([I32, I64])))
-    return [idx], {"depth": depth, "dtype": F64, "on": 2.5, "off": -1.0}
-
-
-@st.composite
-def matmul_case(draw: Any) -> Case:
-    rng = _rng(draw)
-    sa, sb = draw(operand_shapes(2, max_rank=2))
-    if draw(st.booleans()):
-        sb = ()  # a plain matrix: the rule folds the batch axis into the rows
-    m, k, n = (draw(st.sampled_from([1, 2, 3, 0])) for _ in range(3))
-    ta, tb = draw(st.booleans()), draw(st.booleans())
-    a = rng.uniform(-2, 2, sa + ((k, m) if ta else (m, k)))
-    b = rng.uniform(-2, 2, sb + ((n, k) if tb else (k, n)))
-    return [a, b], {"transpose_a": ta, "transpose_b": tb}
-
-
-_CALLEES: dict[str, Callable[..., Any]] = {
-    # Two results, broadcasting inside.
-    "two_results": lambda x, y: (bind("mul", x, bind("sin", y)), bind("exp", x)),
-    # y is unused, and the second result depends on no parameter.
-    "unused_param": lambda x, y: (bind("tanh", x), bind("iota", shape=(2,), dimension=0,
-                                                         dtype=F64)),
-    # A call inside the callee: batching recurses.
-    "nested": lambda x, y: bind("call", bind("mul", x, x), y, fn=_callee("two_results",
-                                                                          (x.shape, y.shape))),
-}
-
-
-def _callee(body: str, shapes: tuple[tuple[int, ...], ...]) -> Function:
-    return build_function(body, [(s, F64) for s in shapes], _CALLEES[body])
-
-
-@st.composite
-def call_case(draw: Any) -> Case:
-    rng = _rng(draw)
-    sx, sy = draw(operand_shapes(2))
-    body = draw(st.sampled_from(sorted(_CALLEES)))
-    if body == "nested":
-        sx = np.broadcast_shapes(sx, sy)  # the inner call's first result has this shape
-    return [values(rng, sx, F64), values(rng, sy, F64)], {"fn": _callee(body, (sx, sy))}
 
 
 FLOAT_UNARY = ("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sqrt", "floor",
@@ -306,18 +148,18 @@ CASES: dict[str, st.SearchStrategy[Case]] = {
     "argmin": arg_reduction(),
     "constant": constant_case(),
     "iota": iota_case(),
-    "reshape": reshape_case(),
-    "broadcast_to": broadcast_case(),
-    "transpose": transpose_case(),
-    "concat": concat_case(),
-    "slice": slice_case(),
-    "pad": pad_case(),
-    "rev": rev_case(),
-    "gather": gather_case(),
-    "scatter_add": scatter_case(),
-    "one_hot": one_hot_case(),
-    "matmul": matmul_case(),
-    "call": call_case(),
+    "reshape": cases.reshape_case(STYLE),
+    "broadcast_to": cases.broadcast_case(STYLE),
+    "transpose": cases.transpose_case(STYLE),
+    "concat": cases.concat_case(STYLE),
+    "slice": cases.slice_case(STYLE),
+    "pad": cases.pad_case(STYLE),
+    "rev": cases.rev_case(STYLE),
+    "gather": cases.gather_case(STYLE),
+    "scatter_add": cases.scatter_case(STYLE),
+    "one_hot": cases.one_hot_case(STYLE, (I32, I64)),
+    "matmul": cases.matmul_case(STYLE, plain_rhs=True),
+    "call": cases.call_case(STYLE, _CALLEES),
 }
 
 #: Primitives whose NumPy results may round differently for different array shapes.
@@ -621,7 +463,7 @@ def test_unbatched_results_are_broadcast() -> None:
 
 
 def test_call_keeps_unbatched_results_unbatched() -> None:
-    callee = _callee("unused_param", ((3,), (2,)))
+    callee = make_callee("unused_param", ((3,), (2,)), _CALLEES)
     bc, flags = batched_callee(callee, [True, False], 5)
     assert flags == [True, False]
     assert bc.results[1].type.shape == (2,)
@@ -631,7 +473,7 @@ def test_call_keeps_unbatched_results_unbatched() -> None:
 def test_batched_calls_print_and_parse_back() -> None:
     """Two batchings of one callee (different flags) in one program: distinct callees of
     one name, which the text form keeps apart."""
-    callee = _callee("two_results", ((3,), (3,)))
+    callee = make_callee("two_results", ((3,), (3,)))
 
     def body(x: Any, y: Any) -> Any:
         u, _ = bind("call", x, y, fn=callee)

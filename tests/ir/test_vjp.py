@@ -34,42 +34,11 @@ from tracejit.ir.core import Function
 from tracejit.ir.interp import evaluate
 
 from tests.gradcheck import check_ir_grads
+from tests.ir import cases
+from tests.ir.cases import CALLEES, Body, Case, Style, make_callee, make_rng, subset
 
 F64 = np.dtype(np.float64)
-Case = tuple[list[np.ndarray], dict[str, Any]]
 Domain = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
-
-# --------------------------------------------------------------------------- shapes
-
-
-@st.composite
-def shapes(draw: Any, min_rank: int = 0, max_rank: int = 3, min_side: int = 0
-           ) -> tuple[int, ...]:
-    rank = draw(st.integers(min_rank, max_rank))
-    sides = [1, 2, 3, 2, 3, 4, 1, 0] if rank <= 2 else [1, 2, 3, 2, 1, 0]
-    sides = [s for s in sides if s >= min_side]
-    return tuple(draw(st.sampled_from(sides)) for _ in range(rank))
-
-
-@st.composite
-def operand_shapes(draw: Any, n: int, max_rank: int = 3) -> list[tuple[int, ...]]:
-    """n shapes that broadcast together: suffixes of one shape, some dims set to 1."""
-    base = draw(shapes(0, max_rank))
-    out = []
-    for _ in range(n):
-        drop = min(len(base), draw(st.sampled_from([0, 0, 0, 1, 2, 3])))
-        out.append(tuple(1 if draw(st.sampled_from([False, False, True])) else d
-                         for d in base[drop:]))
-    return out
-
-
-def _rng(draw: Any) -> np.random.Generator:
-    return np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-
-
-def _subset(draw: Any, rank: int) -> tuple[int, ...]:
-    return tuple(i for i in range(rank) if draw(st.booleans()))
-
 
 # --------------------------------------------------------------------------- value domains
 
@@ -111,18 +80,30 @@ def distinct(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 # --------------------------------------------------------------------------- cases
 
 
+STYLE = Style(uniform(-2, 2),
+              sides=lambda rank: (1, 2, 3, 2, 3, 4, 1, 0) if rank <= 2 else (1, 2, 3, 2, 1, 0),
+              drops=(0, 0, 0, 1, 2, 3))
+
+_CALLEES: dict[str, Body] = {
+    **CALLEES,
+    # y is unused: unconnected inside the callee.
+    "unused_param": lambda x, y: bind("tanh", x),
+}
+
+
 def unary(dom: Domain) -> st.SearchStrategy[Case]:
     @st.composite
     def case(draw: Any) -> Case:
-        return [dom(_rng(draw), draw(shapes()))], {}
+        return [dom(make_rng(draw), draw(STYLE.shapes()))], {}
     return case()
 
 
 def nary(*doms: Domain, **params: Any) -> st.SearchStrategy[Case]:
     @st.composite
     def case(draw: Any) -> Case:
-        rng = _rng(draw)
-        return [d(rng, s) for d, s in zip(doms, draw(operand_shapes(len(doms))))], dict(params)
+        rng = make_rng(draw)
+        shapes = draw(STYLE.operand_shapes(len(doms)))
+        return [d(rng, s) for d, s in zip(doms, shapes)], dict(params)
     return case()
 
 
@@ -132,8 +113,8 @@ def _bool(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 
 @st.composite
 def comparison(draw: Any) -> Case:
-    rng = _rng(draw)
-    sx, sy = draw(operand_shapes(2))
+    rng = make_rng(draw)
+    sx, sy = draw(STYLE.operand_shapes(2))
     dt = draw(st.sampled_from([np.float64, np.int32]))
     return [rng.integers(-2, 3, sx).astype(dt), rng.integers(-2, 3, sy).astype(dt)], {}
 
@@ -141,178 +122,35 @@ def comparison(draw: Any) -> Case:
 def reduction(dom: Domain) -> st.SearchStrategy[Case]:
     @st.composite
     def case(draw: Any) -> Case:
-        shape = draw(shapes())
-        params = {"axes": _subset(draw, len(shape)), "keepdims": draw(st.booleans())}
-        return [dom(_rng(draw), shape)], params
+        shape = draw(STYLE.shapes())
+        params = {"axes": subset(draw, len(shape)), "keepdims": draw(st.booleans())}
+        return [dom(make_rng(draw), shape)], params
     return case()
 
 
 @st.composite
 def arg_reduction(draw: Any) -> Case:
-    shape = draw(shapes(1, 3, min_side=1))
+    shape = draw(STYLE.shapes(1, 3, min_side=1))
     params = {"axis": draw(st.integers(0, len(shape) - 1)),
               "dtype": np.dtype(draw(st.sampled_from([np.int32, np.int64])))}
-    return [uniform(-2, 2)(_rng(draw), shape)], params
+    return [uniform(-2, 2)(make_rng(draw), shape)], params
 
 
 @st.composite
 def convert_case(draw: Any) -> Case:
-    return [uniform(-2, 2)(_rng(draw), draw(shapes()))], {"dtype": F64}
+    return [uniform(-2, 2)(make_rng(draw), draw(STYLE.shapes()))], {"dtype": F64}
 
 
 @st.composite
 def constant_case(draw: Any) -> Case:
-    return [], {"value": uniform(-2, 2)(_rng(draw), draw(shapes()))}
+    return [], {"value": uniform(-2, 2)(make_rng(draw), draw(STYLE.shapes()))}
 
 
 @st.composite
 def iota_case(draw: Any) -> Case:
-    shape = draw(shapes(1, 3))
+    shape = draw(STYLE.shapes(1, 3))
     return [], {"shape": shape, "dimension": draw(st.integers(0, len(shape) - 1)),
                 "dtype": np.dtype(draw(st.sampled_from([np.int32, np.int64, np.float64])))}
-
-
-@st.composite
-def reshape_case(draw: Any) -> Case:
-    shape = draw(shapes())
-    n = int(np.prod(shape, dtype=np.int64))
-    pos = draw(st.integers(0, len(shape)))
-    targets = [(n,), shape[::-1], shape[:pos] + (1,) + shape[pos:]]
-    if n == 1:
-        targets.append(())
-    if n % 2 == 0 and n:
-        targets.append((2, n // 2))
-    return [uniform(-2, 2)(_rng(draw), shape)], {"shape": draw(st.sampled_from(targets))}
-
-
-@st.composite
-def broadcast_case(draw: Any) -> Case:
-    target = draw(shapes())
-    shape = tuple(1 if draw(st.sampled_from([False, True])) else d for d in target)
-    shape = shape[min(len(shape), draw(st.sampled_from([0, 0, 1, 2]))):]
-    return [uniform(-2, 2)(_rng(draw), shape)], {"shape": target}
-
-
-@st.composite
-def transpose_case(draw: Any) -> Case:
-    shape = draw(shapes())
-    return [uniform(-2, 2)(_rng(draw), shape)], {
-        "perm": tuple(draw(st.permutations(range(len(shape)))))}
-
-
-@st.composite
-def concat_case(draw: Any) -> Case:
-    shape = draw(shapes(1, 3))
-    axis = draw(st.integers(0, len(shape) - 1))
-    rng = _rng(draw)
-    xs = []
-    for _ in range(draw(st.integers(1, 3))):
-        s = list(shape)
-        s[axis] = draw(st.sampled_from([1, 2, 3, 0]))
-        xs.append(rng.uniform(-2, 2, s))
-    return xs, {"axis": axis}
-
-
-@st.composite
-def slice_case(draw: Any) -> Case:
-    shape = draw(shapes())
-    starts, limits, strides = [], [], []
-    for d in shape:
-        starts.append(draw(st.integers(0, d)))
-        limits.append(draw(st.integers(starts[-1], d)))
-        strides.append(draw(st.integers(1, 3)))
-    return [uniform(-2, 2)(_rng(draw), shape)], {
-        "starts": tuple(starts), "limits": tuple(limits), "strides": tuple(strides)}
-
-
-@st.composite
-def pad_case(draw: Any) -> Case:
-    shape = draw(shapes(0, 2))
-    k = len(shape)
-    ints = st.lists(st.integers(0, 2), min_size=k, max_size=k).map(tuple)
-    return [uniform(-2, 2)(_rng(draw), shape)], {
-        "lo": draw(ints), "hi": draw(ints), "interior": draw(ints)}
-
-
-@st.composite
-def rev_case(draw: Any) -> Case:
-    shape = draw(shapes())
-    return [uniform(-2, 2)(_rng(draw), shape)], {"axes": _subset(draw, len(shape))}
-
-
-@st.composite
-def index_case(draw: Any) -> tuple[np.random.Generator, tuple[int, ...], int, np.ndarray]:
-    shape = list(draw(shapes(1, 3)))
-    axis = draw(st.integers(0, len(shape) - 1))
-    shape[axis] = shape[axis] or 2
-    rng = _rng(draw)
-    idx_shape = draw(shapes(0, 2)) if len(shape) < 3 else draw(shapes(0, 1))
-    dt = draw(st.sampled_from([np.int32, np.int64]))
-    idx = rng.integers(0, shape[axis], idx_shape).astype(dt)  # repeats included
-    return rng, tuple(shape), axis, idx
-
-
-@st.composite
-def gather_case(draw: Any) -> Case:
-    rng, shape, axis, idx = draw(index_case())
-    return [rng.uniform(-2, 2, shape), idx], {"axis": axis}
-
-
-@st.composite
-def scatter_case(draw: Any) -> Case:
-    rng, shape, axis, idx = draw(index_case())
-    upd = rng.uniform(-2, 2, shape[:axis] + idx.shape + shape[axis + 1:])
-    return [upd, idx], {"axis": axis, "size": shape[axis]}
-
-
-@st.composite
-def one_hot_case(draw: Any) -> Case:
-    rng = _rng(draw)
-    depth = draw(st.integers(1, 4))
-    idx = rng.integers(0, depth, draw(shapes(0, 2))).astype(np.int32)
-    return [idx], {"depth": depth, "dtype": F64, "on": 2.5, "off": -1.0}
-
-
-@st.composite
-def matmul_case(draw: Any) -> Case:
-    rng = _rng(draw)
-    sa, sb = draw(operand_shapes(2, max_rank=2).filter(
-        lambda ss: all(int(np.prod(s, dtype=np.int64)) <= 4 for s in ss)))
-    m, k, n = (draw(st.sampled_from([1, 2, 3, 0])) for _ in range(3))
-    ta, tb = draw(st.booleans()), draw(st.booleans())
-    a = rng.uniform(-2, 2, sa + ((k, m) if ta else (m, k)))
-    b = rng.uniform(-2, 2, sb + ((n, k) if tb else (k, n)))
-    return [a, b], {"transpose_a": ta, "transpose_b": tb}
-
-
-_CALLEES: dict[str, Callable[..., Any]] = {
-    # Two results, broadcasting inside; the second ignores y.
-    "two_results": lambda x, y: (bind("mul", x, bind("sin", y)), bind("exp", x)),
-    # y is unused: unconnected inside the callee.
-    "unused_param": lambda x, y: bind("tanh", x),
-    # A call inside the callee, so the backward of a backward calls a backward.
-    "nested": lambda x, y: bind("call", bind("mul", x, x), y, fn=_callee("two_results",
-                                                                          (x.shape, y.shape))),
-}
-
-
-def _callee(body: str, shapes: tuple[tuple[int, ...], ...]) -> Function:
-    b = Builder(body)
-    ps = [b.param(TensorType(s, F64)) for s in shapes]
-    with interpreting(b):
-        out = _CALLEES[body](*ps)
-    return b.build(list(out) if isinstance(out, tuple) else [out])
-
-
-@st.composite
-def call_case(draw: Any) -> Case:
-    rng = _rng(draw)
-    sx, sy = draw(operand_shapes(2))
-    body = draw(st.sampled_from(sorted(_CALLEES)))
-    if body == "nested":
-        sx = np.broadcast_shapes(sx, sy)  # the inner call's first result has this shape
-    fn = _callee(body, (sx, sy))
-    return [rng.uniform(-2, 2, sx), rng.uniform(-2, 2, sy)], {"fn": fn}
 
 
 # --------------------------------------------------------------------------- the table
@@ -374,21 +212,21 @@ SPECS: dict[str, Spec] = {
     # shape
     "constant": Spec(constant_case(), "nondiff"),
     "iota": Spec(iota_case(), "nondiff"),
-    "reshape": Spec(reshape_case()),
-    "broadcast_to": Spec(broadcast_case()),
-    "transpose": Spec(transpose_case()),
-    "concat": Spec(concat_case()),
-    "slice": Spec(slice_case()),
-    "pad": Spec(pad_case()),
-    "rev": Spec(rev_case()),
+    "reshape": Spec(cases.reshape_case(STYLE)),
+    "broadcast_to": Spec(cases.broadcast_case(STYLE)),
+    "transpose": Spec(cases.transpose_case(STYLE)),
+    "concat": Spec(cases.concat_case(STYLE)),
+    "slice": Spec(cases.slice_case(STYLE)),
+    "pad": Spec(cases.pad_case(STYLE)),
+    "rev": Spec(cases.rev_case(STYLE)),
     # indexing
-    "gather": Spec(gather_case()),
-    "scatter_add": Spec(scatter_case()),
-    "one_hot": Spec(one_hot_case(), "nondiff"),
+    "gather": Spec(cases.gather_case(STYLE)),
+    "scatter_add": Spec(cases.scatter_case(STYLE)),
+    "one_hot": Spec(cases.one_hot_case(STYLE, (np.dtype(np.int32),)), "nondiff"),
     # linear algebra
-    "matmul": Spec(matmul_case()),
+    "matmul": Spec(cases.matmul_case(STYLE, max_lead=4)),
     # functions
-    "call": Spec(call_case()),
+    "call": Spec(cases.call_case(STYLE, _CALLEES)),
 }
 
 DIFFERENTIABLE = sorted(n for n, s in SPECS.items() if s.kind != "nondiff")
@@ -496,5 +334,5 @@ def test_broadcast_to_a_scalar_keeps_rank_0_regression() -> None:
 def test_call_with_one_result_keeps_its_shape_regression() -> None:
     """The reference impl of `call` returned a 1-tuple, which the NumPy interpreter turned
     into an array of shape (1, ...)."""
-    fn = _callee("unused_param", ((), (2,)))
+    fn = make_callee("unused_param", ((), (2,)), _CALLEES)
     check_ir_grads(_apply("call", {"fn": fn}), [np.array(0.5), np.ones(2)], order=2)

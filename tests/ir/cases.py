@@ -1,0 +1,220 @@
+"""Hypothesis case generators shared by the per-primitive tests (`test_batching.py`,
+`test_vjp.py`): a case is the operands of one primitive and its params.
+
+- `Style(fill, sides, drops)`: how one test module draws shapes (`Style.shapes`,
+  `Style.operand_shapes`) and float64 operands (`fill`: special values for one module,
+  smooth ones for another).
+- The cases of the structural primitives, each drawn in a `Style`: `reshape_case`,
+  `broadcast_case`, `transpose_case`, `concat_case`, `slice_case`, `pad_case`, `rev_case`,
+  `gather_case`, `scatter_case`, `one_hot_case`, `matmul_case` and `call_case`.
+- `make_rng(draw)` and `subset(draw, rank)`, helpers of composite strategies.
+- `CALLEES` and `make_callee(name, shapes, bodies)`: small callees of `call`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from tracejit.ir import Function, bind
+
+from tests.strategies import F64, I32, I64, build_function
+
+Case = tuple[list[np.ndarray], dict[str, Any]]
+Fill = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
+Body = Callable[..., Any]
+
+
+def make_rng(draw: Any) -> np.random.Generator:
+    return np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+
+
+def subset(draw: Any, rank: int) -> tuple[int, ...]:
+    return tuple(i for i in range(rank) if draw(st.booleans()))
+
+
+CALLEES: dict[str, Body] = {
+    # Two results, broadcasting inside; the second ignores y.
+    "two_results": lambda x, y: (bind("mul", x, bind("sin", y)), bind("exp", x)),
+    # A call inside the callee: transformations of the caller recurse into both callees.
+    "nested": lambda x, y: bind("call", bind("mul", x, x), y,
+                                fn=make_callee("two_results", (x.shape, y.shape))),
+}
+
+
+def make_callee(name: str, shapes: Sequence[tuple[int, ...]],
+                bodies: Mapping[str, Body] = CALLEES) -> Function:
+    """The callee `bodies[name]` with float64 parameters of `shapes`."""
+    return build_function(name, [(s, F64) for s in shapes], bodies[name])
+
+
+@dataclass(frozen=True)
+class Style:
+    """How a test module draws cases. `fill(rng, shape)` draws a float64 operand;
+    `sides(rank)` gives the dimension sizes a shape of that rank draws from and `drops` the
+    numbers of leading dimensions an operand of `operand_shapes` leaves out (repeats weigh)."""
+    fill: Fill
+    sides: Callable[[int], Sequence[int]]
+    drops: Sequence[int]
+
+    def shapes(self, min_rank: int = 0, max_rank: int = 3, min_side: int = 0
+               ) -> st.SearchStrategy[tuple[int, ...]]:
+        @st.composite
+        def shape(draw: Any) -> tuple[int, ...]:
+            rank = draw(st.integers(min_rank, max_rank))
+            sides = [s for s in self.sides(rank) if s >= min_side]
+            return tuple(draw(st.sampled_from(sides)) for _ in range(rank))
+        return shape()
+
+    def operand_shapes(self, n: int, max_rank: int = 3
+                       ) -> st.SearchStrategy[list[tuple[int, ...]]]:
+        """n shapes that broadcast together: suffixes of one shape, some dims set to 1."""
+        @st.composite
+        def operands(draw: Any) -> list[tuple[int, ...]]:
+            base = draw(self.shapes(0, max_rank))
+            out = []
+            for _ in range(n):
+                drop = min(len(base), draw(st.sampled_from(self.drops)))
+                out.append(tuple(1 if draw(st.sampled_from([False, False, True])) else d
+                                 for d in base[drop:]))
+            return out
+        return operands()
+
+
+@st.composite
+def reshape_case(draw: Any, style: Style) -> Case:
+    shape = draw(style.shapes())
+    n = int(np.prod(shape, dtype=np.int64))
+    pos = draw(st.integers(0, len(shape)))
+    targets = [(n,), shape[::-1], shape[:pos] + (1,) + shape[pos:]]
+    if n == 1:
+        targets.append(())
+    if n % 2 == 0 and n:
+        targets.append((2, n // 2))
+    return [style.fill(make_rng(draw), shape)], {"shape": draw(st.sampled_from(targets))}
+
+
+@st.composite
+def broadcast_case(draw: Any, style: Style) -> Case:
+    target = draw(style.shapes())
+    shape = tuple(1 if draw(st.booleans()) else d for d in target)
+    shape = shape[min(len(shape), draw(st.sampled_from([0, 0, 1, 2]))):]
+    return [style.fill(make_rng(draw), shape)], {"shape": target}
+
+
+@st.composite
+def transpose_case(draw: Any, style: Style) -> Case:
+    shape = draw(style.shapes())
+    return [style.fill(make_rng(draw), shape)], {
+        "perm": tuple(draw(st.permutations(range(len(shape)))))}
+
+
+@st.composite
+def concat_case(draw: Any, style: Style) -> Case:
+    shape = draw(style.shapes(1, 3))
+    axis = draw(st.integers(0, len(shape) - 1))
+    rng = make_rng(draw)
+    xs = []
+    for _ in range(draw(st.integers(1, 3))):
+        s = list(shape)
+        s[axis] = draw(st.sampled_from([1, 2, 3, 0]))
+        xs.append(style.fill(rng, tuple(s)))
+    return xs, {"axis": axis}
+
+
+@st.composite
+def slice_case(draw: Any, style: Style) -> Case:
+    shape = draw(style.shapes())
+    starts, limits, strides = [], [], []
+    for d in shape:
+        starts.append(draw(st.integers(0, d)))
+        limits.append(draw(st.integers(starts[-1], d)))
+        strides.append(draw(st.integers(1, 3)))
+    return [style.fill(make_rng(draw), shape)], {
+        "starts": tuple(starts), "limits": tuple(limits), "strides": tuple(strides)}
+
+
+@st.composite
+def pad_case(draw: Any, style: Style) -> Case:
+    shape = draw(style.shapes(0, 2))
+    k = len(shape)
+    ints = st.lists(st.integers(0, 2), min_size=k, max_size=k).map(tuple)
+    return [style.fill(make_rng(draw), shape)], {
+        "lo": draw(ints), "hi": draw(ints), "interior": draw(ints)}
+
+
+@st.composite
+def rev_case(draw: Any, style: Style) -> Case:
+    shape = draw(style.shapes())
+    return [style.fill(make_rng(draw), shape)], {"axes": subset(draw, len(shape))}
+
+
+@st.composite
+def _index_case(draw: Any, style: Style
+                ) -> tuple[np.random.Generator, tuple[int, ...], int, np.ndarray]:
+    """An rng, an operand shape, an axis and in-range indices into that axis."""
+    shape = list(draw(style.shapes(1, 3)))
+    axis = draw(st.integers(0, len(shape) - 1))
+    shape[axis] = shape[axis] or 2
+    rng = make_rng(draw)
+    idx_shape = draw(style.shapes(0, 2)) if len(shape) < 3 else draw(style.shapes(0, 1))
+    dt = draw(st.sampled_from([I32, I64]))
+    idx = rng.integers(0, shape[axis], idx_shape).astype(dt)  # repeats included
+    return rng, tuple(shape), axis, idx
+
+
+@st.composite
+def gather_case(draw: Any, style: Style) -> Case:
+    rng, shape, axis, idx = draw(_index_case(style))
+    return [style.fill(rng, shape), idx], {"axis": axis}
+
+
+@st.composite
+def scatter_case(draw: Any, style: Style) -> Case:
+    rng, shape, axis, idx = draw(_index_case(style))
+    upd = style.fill(rng, shape[:axis] + idx.shape + shape[axis + 1:])
+    return [upd, idx], {"axis": axis, "size": shape[axis]}
+
+
+@st.composite
+def one_hot_case(draw: Any, style: Style, dtypes: Sequence[np.dtype]) -> Case:
+    """Indices of one of `dtypes`."""
+    rng = make_rng(draw)
+    depth = draw(st.integers(1, 4))
+    idx = rng.integers(0, depth, draw(style.shapes(0, 2))).astype(draw(st.sampled_from(dtypes)))
+    return [idx], {"depth": depth, "dtype": F64, "on": 2.5, "off": -1.0}
+
+
+@st.composite
+def matmul_case(draw: Any, style: Style, max_lead: int | None = None,
+                plain_rhs: bool = False) -> Case:
+    """Operands uniform in [-2, 2); with `max_lead`, the leading (batch) dimensions of each
+    hold at most that many elements; with `plain_rhs`, half the time the right operand is a
+    plain matrix."""
+    rng = make_rng(draw)
+    leads = style.operand_shapes(2, max_rank=2)
+    if max_lead is not None:
+        leads = leads.filter(
+            lambda ss: all(int(np.prod(s, dtype=np.int64)) <= max_lead for s in ss))
+    sa, sb = draw(leads)
+    if plain_rhs and draw(st.booleans()):
+        sb = ()  # a plain matrix: the batching rule folds the batch axis into the rows
+    m, k, n = (draw(st.sampled_from([1, 2, 3, 0])) for _ in range(3))
+    ta, tb = draw(st.booleans()), draw(st.booleans())
+    a = rng.uniform(-2, 2, sa + ((k, m) if ta else (m, k)))
+    b = rng.uniform(-2, 2, sb + ((n, k) if tb else (k, n)))
+    return [a, b], {"transpose_a": ta, "transpose_b": tb}
+
+
+@st.composite
+def call_case(draw: Any, style: Style, bodies: Mapping[str, Body]) -> Case:
+    """A call of one of the callees `bodies` (functions of x and y)."""
+    rng = make_rng(draw)
+    sx, sy = draw(style.operand_shapes(2))
+    body = draw(st.sampled_from(sorted(bodies)))
+    if body == "nested":
+        sx = np.broadcast_shapes(sx, sy)  # the inner call's first result has this shape
+    fn = make_callee(body, (sx, sy), bodies)
+    return [style.fill(rng, sx), style.fill(rng, sy)], {"fn": fn}
