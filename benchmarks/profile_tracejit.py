@@ -498,16 +498,20 @@ def w5(opts: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("sections", nargs="*", default=["w1", "w2", "w3", "w5"],
-                    type=str.lower, choices=["w1", "w2", "w3", "w5"])
+    ap.add_argument("sections", nargs="*", type=str.lower,
+                    help="w1 w2 w3 w5 (any case; all when none is named)")
     ap.add_argument("--cprofile", action="store_true", help="add cProfile listings")
     ap.add_argument("--show-ir", action="store_true", help="print the optimized IR of W2/W3")
     ap.add_argument("--w5-runs", type=int, default=3)
     opts = ap.parse_args()
+    sections = {"w1": w1, "w2": w2, "w3": w3, "w5": w5}
+    unknown = [s for s in opts.sections if s not in sections]
+    if unknown:
+        ap.error(f"unknown section(s) {', '.join(unknown)}; choose from w1 w2 w3 w5")
     print(f"load average {os.getloadavg()}")
     try:
-        for s in opts.sections:
-            {"w1": w1, "w2": w2, "w3": w3, "w5": w5}[s](opts)
+        for s in opts.sections or list(sections):
+            sections[s](opts)
     finally:
         for d in bench._PYCACHE:
             shutil.rmtree(d, ignore_errors=True)

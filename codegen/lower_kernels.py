@@ -11,7 +11,8 @@ Invariants:
   `SUM_BLOCK` float64 elements), each summed from zero in the operand's type with vector
   accumulators and added into a float64 (float32 sums) or float64 total: the error is
   that of a short block plus the total's rounding, as good as NumPy's pairwise sum, and
-  the block loop vectorizes at the operand's full width.
+  the block loop vectorizes at the operand's full width. As in NumPy's float32 sum, a
+  block's float32 partial sum can overflow to inf where the exact total is finite.
 - Reducing an empty axis gives the identity: 0, 1, -inf / the lowest int for max,
   +inf / the highest int for min. max/min propagate NaN (`llvm.maximum/minimum`).
 - argmax/argmin give the first index of the extreme, and the first NaN wins (np.argmax).

@@ -175,6 +175,16 @@ def test_small_integer_arrays_widen_the_same_way_eagerly_and_compiled(dtype: typ
     assert f.trace_count == 1
     with pytest.raises(tj.DTypeError, match="float16"):
         f(a.astype(np.float16))
+    # The same in debugging mode and inside another compiled function.
+    big = np.array([100, 50, 7], dtype)
+    want = np.array([300, 150, 21])
+    tj.config.run_functions_eagerly(True)
+    try:
+        np.testing.assert_array_equal(f(big).numpy(), want)
+    finally:
+        tj.config.run_functions_eagerly(False)
+    outer = tj.compile(lambda y: f(big) + y)
+    np.testing.assert_array_equal(outer(np.zeros(3, np.int64)).numpy(), want)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -182,25 +182,27 @@ class CompiledFunction:
                 if log.isEnabledFor(DEBUG):
                     log.debug("%s: memory cache hit", self.__name__)
                 return conc.fast(args)
+        leaves, tree = flatten((args, kwargs))
+        # Arrays of other integer dtypes (int8, uint16, ...) become int64, as tj.constant
+        # makes them eagerly; unsupported ones raise its DTypeError. Every path below
+        # sees the same arrays.
+        converted = False
+        for k, x in enumerate(leaves):
+            if isinstance(x, np.ndarray) and (type(x) is not np.ndarray
+                                              or x.dtype not in DTYPE_NAMES):
+                leaves[k] = _array_of(x)
+                converted = True
         if config._eager:
             # As traced: NumPy arrays arrive as tensors, so both modes run the same code.
-            leaves, tree = flatten((args, kwargs))
-            if any(isinstance(x, np.ndarray) for x in leaves):
-                leaves = [Tensor._wrap(np.array(x)) if isinstance(x, np.ndarray) else x
-                          for x in leaves]
-                args, kwargs = unflatten(tree, leaves)
+            leaves = [Tensor._wrap(np.array(x)) if isinstance(x, np.ndarray) else x
+                      for x in leaves]
+            args, kwargs = unflatten(tree, leaves)
             return self.python_function(*args, **kwargs)
         if isinstance(current_interpreter(), TraceInterpreter):
             # Inside another trace: inline (the outer compile sees every op).
+            if converted:
+                args, kwargs = unflatten(tree, leaves)
             return self.python_function(*args, **kwargs)
-        leaves, tree = flatten((args, kwargs))
-        # Arrays of other integer dtypes (int8, uint16, ...) become int64, as tj.constant
-        # makes them eagerly; unsupported ones raise its DTypeError.
-        converted = False
-        for k, x in enumerate(leaves):
-            if type(x) is np.ndarray and x.dtype not in DTYPE_NAMES:
-                leaves[k] = _array_of(x)
-                converted = True
         key = (tree, tuple(_leaf_key(x) for x in leaves))
         conc = self._cache.get(key)
         if conc is None:

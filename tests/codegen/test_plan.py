@@ -130,3 +130,54 @@ def test_fused_float64_sum_is_accurate():
     exe = check(fn, [x])
     exact = math.fsum(x)
     assert abs(exe(x)[0] - exact) <= 1e-14 * exact
+
+
+def test_matmul_folds_transposes_and_coalesces_elementwise_loops():
+    def body(a, b):
+        return bind("matmul", bind("transpose", a, perm=(1, 0)), b), bind("add", a, a)
+
+    plan = _plan(fn_of([((8, 5), F32), ((8, 3), F32)], body))
+    assert plan.scratch == [], format_plan(plan)          # the transpose is a flag
+    (loop,) = [t for t in plan.tasks if isinstance(t, LoopTask)]
+    assert loop.vshape[id(loop.stores[0].value)] == (40,)   # (8, 5) runs as one loop
+
+
+def test_exponential_reuse_is_bounded():
+    def body(x):
+        y = x
+        for _ in range(24):
+            y = bind("add", y, bind("transpose", y, perm=(1, 0)))
+        return y
+
+    fn = fn_of([((4, 4), F32)], body)
+    plan = _plan(fn)
+    assert len(plan.scratch) >= 8, format_plan(plan)
+    check(fn, [np.random.default_rng(2).random((4, 4)).astype(F32) * 1e-6], rtol=1e-4)
+
+
+def test_concat_of_expensive_pieces_materializes_them():
+    # Each element of a concat evaluates every piece (then selects one): an expensive
+    # piece must be computed once into a buffer, not once per output element.
+    fn = fn_of([((40, 3), F32), ((40, 5), F32)],
+               lambda a, b: bind("concat", bind("exp", a), bind("exp", b), axis=1))
+    plan = _plan(fn)
+    assert sorted(v.shape for v in plan.scratch) == [(40, 3), (40, 5)], format_plan(plan)
+    rng = np.random.default_rng(3)
+    check(fn, [rng.standard_normal((40, 3)).astype(F32), rng.standard_normal((40, 5))
+               .astype(F32)])
+
+
+def test_long_chains_are_cut_into_bounded_inline_depth():
+    def body(x):
+        y = x
+        for k in range(600):
+            y = bind("add", bind("mul", y, _c(0.999)), x) if k % 2 else bind("neg", y)
+        return y
+
+    fn = fn_of([((37,), F32)], body)
+    plan = _plan(fn)
+    # The cut points are computed in order in one loop and stay in registers.
+    (loop,) = plan.tasks
+    assert len(loop.stores) >= 900 // 40 and plan.scratch == []      # 900 instructions
+    assert sum(s.keep for s in loop.stores) == 1
+    check(fn, [np.random.default_rng(5).standard_normal(37).astype(F32)], rtol=1e-4)
