@@ -34,6 +34,8 @@ from ..ir import Instr, Value
 from .loops import I64, ZERO, const, for_range, linear_index, loop_nest
 from .plan import CHECKED, CheckTask, KernelTask, LoopTask, Plan, size_of
 
+# Loop tasks over (n, m) with m at most this run as one flat loop (`Lowerer.loop_task`).
+FLATTEN_ROWS = 32
 # Status codes besides 0 and instruction numbers (see build.py).
 LAYOUT = -2
 NOMEM = -3
@@ -318,6 +320,14 @@ class Lowerer:
                 stack.callback(lambda: [a.end_block() for a in accs if a.blocked])
                 j = stack.enter_context(for_range(b, hi, lo, name="j"))
                 idx = tuple(outer) + (j,)
+            elif len(shape) == 2 and 1 < shape[1] <= FLATTEN_ROWS and shape[0] > 1:
+                # Short rows (a softmax over 10 classes) under a row-broadcast operand:
+                # one flat loop, the row and column recomputed from the flat index, so
+                # LLVM sees one long contiguous loop instead of a short inner loop that
+                # it would fully unroll and then vectorize across rows with gathers.
+                (k,) = stack.enter_context(loop_nest(b, (shape[0] * shape[1],)))
+                m = const(shape[1])
+                idx = (b.udiv(k, m), b.urem(k, m))
             else:
                 idx = stack.enter_context(loop_nest(b, shape))
             em = self.emitter(task.vshape)
