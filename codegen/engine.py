@@ -90,6 +90,15 @@ class JitModule:
             raise LookupError(f"no function {name!r} in the compiled module")
         return int(addr)
 
+    def global_address(self, name: str) -> int:
+        """The address of global variable `name` in the compiled module."""
+        with LLVM_LOCK:
+            assert self._engine is not None, "JitModule is closed"
+            addr = self._engine.get_global_value_address(name)
+        if not addr:
+            raise LookupError(f"no global {name!r} in the compiled module")
+        return int(addr)
+
     def close(self) -> None:
         with LLVM_LOCK:
             if self._engine is not None:

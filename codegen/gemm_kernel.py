@@ -464,6 +464,86 @@ def _define_micro(module: ir.Module, dtype: str, t: ir.Type, shape: KernelShape,
     return fn
 
 
+# Products with fewer multiply-adds than this run on the calling thread alone: below it,
+# creating and joining a thread (tens of microseconds) costs more than half the work.
+PAR_MIN_WORK = 1 << 24
+
+
+def define_parallel(module: ir.Module, dtype: str, t: ir.Type, serial: ir.Function,
+                    name: str) -> tuple[ir.Function, ir.GlobalVariable]:
+    """`name`, with `serial`'s signature: the same product, computed by two threads when
+    it has at least `PAR_MIN_WORK` multiply-adds and the returned global (the thread
+    count, 1 until the loader sets it) is at least 2.
+
+    C's longer side (rows or columns) is split into two halves aligned to the register
+    tile; a new thread (`pthread_create`) computes the second half while the caller
+    computes the first, then joins it. Every element of C is computed by one thread in
+    the serial order, so the result is the same bit for bit. If no thread can be
+    created, the caller computes both halves. A waiting caller blocks in `pthread_join`
+    (no spinning), so on busy cores the cost is the serial time plus the thread's
+    creation.
+    """
+    shape = host_kernel_shape(dtype)
+    pt = t.as_pointer()
+    sig = serial.function_type
+    fn = ir.Function(module, sig, name)
+    fn.attributes.add("nounwind")
+    threads = ir.GlobalVariable(module, _I32, f"{name}_threads")
+    threads.initializer = ir.Constant(_I32, 1)
+    args_t = ir.LiteralStructType(list(sig.args))
+    voidp = _I8.as_pointer()
+    thunk = _internal_function(module, f"{name}_thunk", ir.FunctionType(voidp, [voidp]),
+                               inline=False)
+    tb_ = ir.IRBuilder(thunk.append_basic_block("entry"))
+    packed = tb_.bitcast(thunk.args[0], args_t.as_pointer())
+    tb_.call(serial, [tb_.load(tb_.gep(packed, [ir.Constant(_I32, 0), ir.Constant(_I32, i)]))
+                      for i in range(len(sig.args))])
+    tb_.ret(ir.Constant(voidp, None))
+    create = _declare(module, "pthread_create", ir.FunctionType(
+        _I32, [_I64.as_pointer(), voidp, thunk.type, voidp]))
+    join = _declare(module, "pthread_join", ir.FunctionType(_I32, [_I64, voidp.as_pointer()]))
+
+    ta, tb, m, n, k, a, lda, bm, ldb, c, ldc = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    rows = b.icmp_signed(">=", m, n)
+    half_m = _round_up(b, b.sdiv(b.add(m, _c64(1)), _c64(2)), shape.mr)
+    half_n = _round_up(b, b.sdiv(b.add(n, _c64(1)), _c64(2)), shape.nr)
+    m1 = b.select(rows, half_m, m)
+    n1 = b.select(rows, n, half_n)
+    m2 = b.select(rows, b.sub(m, m1), m)
+    n2 = b.select(rows, n, b.sub(n, n1))
+    work = b.mul(b.mul(m, n), k)
+    go = b.and_(b.icmp_signed(">=", b.load(threads), ir.Constant(_I32, 2)),
+                b.and_(b.icmp_signed(">=", work, _c64(PAR_MIN_WORK)),
+                       b.and_(b.icmp_signed(">", m2, _c64(0)), b.icmp_signed(">", n2, _c64(0)))))
+    with b.if_else(go, likely=False) as (split, whole):
+        with split:
+            ta_set = b.icmp_signed("!=", ta, ir.Constant(_I32, 0))
+            tb_set = b.icmp_signed("!=", tb, ir.Constant(_I32, 0))
+            # The second half: rows m1.. of op(A) and C, or columns n1.. of op(B) and C.
+            a_off = b.select(rows, b.select(ta_set, m1, b.mul(m1, lda)), _c64(0))
+            b_off = b.select(rows, _c64(0), b.select(tb_set, b.mul(n1, ldb), n1))
+            c_off = b.select(rows, b.mul(m1, ldc), n1)
+            second = [ta, tb, m2, n2, k, b.gep(a, [a_off]), lda, b.gep(bm, [b_off]), ldb,
+                      b.gep(c, [c_off]), ldc]
+            slot = b.alloca(args_t)
+            for i, v in enumerate(second):
+                b.store(v, b.gep(slot, [ir.Constant(_I32, 0), ir.Constant(_I32, i)]))
+            tid = b.alloca(_I64)
+            rc = b.call(create, [tid, ir.Constant(voidp, None), thunk, b.bitcast(slot, voidp)])
+            b.call(serial, [ta, tb, m1, n1, k, a, lda, bm, ldb, c, ldc])
+            with b.if_else(b.icmp_signed("==", rc, ir.Constant(_I32, 0)), likely=True) as (
+                    joined, alone):
+                with joined:
+                    b.call(join, [b.load(tid), ir.Constant(voidp.as_pointer(), None)])
+                with alone:
+                    b.call(serial, second)
+        with whole:
+            b.call(serial, list(fn.args))
+    b.ret_void()
+    return fn, threads
+
+
 def define_naive(module: ir.Module, dtype: str, t: ir.Type) -> ir.Function:
     """Unblocked `C = op(A) @ op(B)`: the fallback when the packing buffers cannot be had."""
     name = f"tj_gemm_{dtype}_naive"

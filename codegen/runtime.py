@@ -1,5 +1,6 @@
 """Library code compiled once per process and shared by every module: the builtin GEMM
-kernels (`gemm_kernel.define_blocked`).
+kernels (`gemm_kernel.define_blocked`, behind `gemm_kernel.define_parallel`, which splits
+large products between two threads; `threads()` sets how many it may use).
 
 A module that multiplies matrices on the builtin kernel declares `symbol(dtype)`
 external instead of carrying its own copy (130 ms of LLVM time each, more than the rest
@@ -20,8 +21,10 @@ Invariants:
 """
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -75,8 +78,9 @@ def _library_ir(dtype: str, name: str) -> str:
     info = engine.host_info()
     module.triple = info["triple"]
     module.data_layout = info["data_layout"]
-    fn = gemm_kernel.define_blocked(module, dtype, _TYPES[dtype], name=name)
-    fn.linkage = "external"
+    serial = gemm_kernel.define_blocked(module, dtype, _TYPES[dtype],
+                                        name=f"{name}_serial")
+    gemm_kernel.define_parallel(module, dtype, _TYPES[dtype], serial, name)
     return str(module)
 
 
@@ -99,6 +103,24 @@ def _load(dtype: str, name: str) -> engine.JitModule:
         # Written as explicit vector code: the code generator alone makes it as fast as
         # O3 does, in a third of the time (benchmarks/gemm_bench.py --compile).
         jm = engine.jit(_library_ir(dtype, name), on_object=store, optimize=False)
+    ctypes.c_int32.from_address(jm.global_address(f"{name}_threads")).value = threads()
     with engine.LLVM_LOCK:
         llvm.add_symbol(name, jm.address(name))
     return jm
+
+
+def threads() -> int:
+    """Threads a large matrix product may use: `TRACEJIT_NUM_THREADS` if set, else the
+    CPUs this process may run on, at most 2 (the kernel splits a product in two)."""
+    env = os.environ.get("TRACEJIT_NUM_THREADS", "").strip()
+    if env:
+        try:
+            return max(1, min(2, int(env)))
+        except ValueError:
+            log.warning("TRACEJIT_NUM_THREADS=%r is not an integer; using 1 thread", env)
+            return 1
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(2, n))

@@ -281,3 +281,46 @@ def test_micro_kernel_is_vector_code() -> None:
         asm = native("blocked", dtype).asm()   # the kernel the runtime library exports
         vector_ops = re.findall(rf"\bv?(?:fmadd\w*|mul){suffix}\s+[^\n]*%[xyz]mm", asm)
         assert vector_ops, f"no packed multiply in the {dtype} kernel"
+
+
+@pytest.mark.parametrize("dtype", ["f32", "f64"])
+def test_two_threads_give_the_serial_result_bit_for_bit(dtype: str) -> None:
+    """Large products are split between two threads (rows or columns, whichever side is
+    longer); every element is computed in the serial order, so the results are equal."""
+    from tracejit.codegen import runtime
+    name = runtime.load(dtype)
+    count = ctypes.c_int32.from_address(runtime._loaded[name].global_address(f"{name}_threads"))
+    fn = ctypes.CFUNCTYPE(None, *_ARGTYPES)(runtime._loaded[name].address(name))
+    npdt = np.float32 if dtype == "f32" else np.float64
+    rng = np.random.default_rng(5)
+    saved = count.value
+    try:
+        for m, n, k, ta, tb in [(700, 97, 300, 0, 0), (97, 700, 300, 1, 1), (513, 515, 70, 0, 1),
+                                (260, 260, 260, 1, 0)]:
+            assert m * n * k >= gemm_kernel.PAR_MIN_WORK
+            a = rng.standard_normal((k, m) if ta else (m, k)).astype(npdt)
+            b = rng.standard_normal((n, k) if tb else (k, n)).astype(npdt)
+            outs = []
+            for threads in (1, 2):
+                count.value = threads
+                c = np.full((m, n), np.nan, npdt)
+                run_gemm(fn, a, b, c, ta, tb)
+                outs.append(c)
+            np.testing.assert_array_equal(outs[0], outs[1])
+            want = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
+            np.testing.assert_allclose(outs[1], want, rtol=1e-4 if dtype == "f32" else 1e-10,
+                                       atol=1e-3 if dtype == "f32" else 1e-9)
+    finally:
+        count.value = saved
+
+
+def test_thread_count_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tracejit.codegen import runtime
+    monkeypatch.setenv("TRACEJIT_NUM_THREADS", "1")
+    assert runtime.threads() == 1
+    monkeypatch.setenv("TRACEJIT_NUM_THREADS", "8")
+    assert runtime.threads() == 2
+    monkeypatch.setenv("TRACEJIT_NUM_THREADS", "many")
+    assert runtime.threads() == 1
+    monkeypatch.delenv("TRACEJIT_NUM_THREADS")
+    assert 1 <= runtime.threads() <= 2
