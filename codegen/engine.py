@@ -83,20 +83,21 @@ class JitModule:
         self.optimized_ir = optimized_ir
 
     def address(self, name: str) -> int:
-        with LLVM_LOCK:
-            assert self._engine is not None, "JitModule is closed"
-            addr = self._engine.get_function_address(name)
-        if not addr:
-            raise LookupError(f"no function {name!r} in the compiled module")
-        return int(addr)
+        """The entry point of function `name`."""
+        return self._lookup(name, "function")
 
     def global_address(self, name: str) -> int:
-        """The address of global variable `name` in the compiled module."""
+        """The address of global variable `name`."""
+        return self._lookup(name, "global")
+
+    def _lookup(self, name: str, kind: str) -> int:
         with LLVM_LOCK:
             assert self._engine is not None, "JitModule is closed"
-            addr = self._engine.get_global_value_address(name)
+            get = (self._engine.get_function_address if kind == "function"
+                   else self._engine.get_global_value_address)
+            addr = get(name)
         if not addr:
-            raise LookupError(f"no global {name!r} in the compiled module")
+            raise LookupError(f"no {kind} {name!r} in the compiled module")
         return int(addr)
 
     def close(self) -> None:
