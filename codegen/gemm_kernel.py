@@ -230,10 +230,11 @@ def _define_pack(module: ir.Module, dtype: str, t: ir.Type, r: int, w: int) -> i
 
     Rows `q >= nq` of the last micro-panel are zero. Each step over p writes one vector of
     r elements: one vector load when the r source elements are contiguous (`sq == 1`).
-    Otherwise: a narrow panel (r <= `TRANSPOSE_MAX`, the A side) whose source is
+    Otherwise: a whole narrow panel (r <= `TRANSPOSE_MAX`, the A side) whose source is
     contiguous along p (`sp == 1`: a row-major A) takes a few steps at a time, vector
-    loads along p transposed in registers (`_pack_transposed`), and the remaining steps
-    r scalar loads each; a wide panel (a transposed B) takes r/w vector gathers per step.
+    loads along p transposed in registers (`_pack_transposed`), and what remains (the
+    last steps, a partial or strided panel) a plain loop over its valid rows; a wide
+    panel (a transposed B) takes r/w vector gathers per step.
     Written with explicit vectors, not scalar loops, so the kernel needs no optimization
     pipeline to be fast and compiles in a fraction of the time.
     """
@@ -261,27 +262,28 @@ def _define_pack(module: ir.Module, dtype: str, t: ir.Type, r: int, w: int) -> i
                 v = b.load(b.bitcast(b.gep(s, [b.mul(p, sp)]), vt.as_pointer()), align=align)
                 b.store(v, b.bitcast(b.gep(d, [b.mul(p, rc)]), vt.as_pointer()), align=align)
             with gather:
-                # Rows past the edge re-read the last valid row (always in bounds) and are
-                # then replaced by zero.
-                last = b.sub(rows, _c64(1))
-                offsets = [b.mul(_min(b, _c64(q), last), sq) for q in range(r)]
-                valid = [b.icmp_signed("<", _c64(q), rows) for q in range(r)]
-                zero = ir.Constant(t, 0.0)
-                unit = b.icmp_signed("==", sp, _c64(1))
                 if r > TRANSPOSE_MAX and r % w == 0:
-                    _pack_gathered(b, t, r, w, s, sp, kc, rows, last, sq, d, align)
+                    _pack_gathered(b, t, r, w, s, sp, kc, rows, b.sub(rows, _c64(1)), sq, d,
+                                   align)
                 else:
+                    # Whole panels contiguous along p: w steps at a time by transposes;
+                    # what remains (a partial panel, a strided source, the last steps)
+                    # by a plain loop over the valid rows, the rest zero.
                     g = _group(r, w)
-                    chunks = b.select(unit, b.sdiv(kc, _c64(g)), _c64(0))
-                    _pack_transposed(b, t, r, w, s, offsets, valid, chunks, d, align)
-                    with _for_range(b, b.mul(chunks, _c64(g)), kc, name="pg") as p:
-                        s_p = b.gep(s, [b.mul(p, sp)])
-                        v = ir.Constant(vt, ir.Undefined)
-                        for q in range(r):
-                            x = b.select(valid[q], b.load(b.gep(s_p, [offsets[q]])), zero)
-                            v = b.insert_element(v, x, ir.Constant(_I32, q))
-                        b.store(v, b.bitcast(b.gep(d, [b.mul(p, rc)]), vt.as_pointer()),
-                                align=align)
+                    whole_rows = b.and_(b.icmp_signed("==", rows, rc),
+                                        b.icmp_signed("==", sp, _c64(1)))
+                    chunks = b.select(whole_rows, b.sdiv(kc, _c64(g)), _c64(0))
+                    _pack_transposed(b, t, r, w, s, [b.mul(_c64(q), sq) for q in range(r)],
+                                     chunks, d, align)
+                    p0 = b.mul(chunks, _c64(g))
+                    with _for_range(b, p0, kc, name="pz") as p:
+                        b.store(ir.Constant(vt, None),
+                                b.bitcast(b.gep(d, [b.mul(p, rc)]), vt.as_pointer()), align=align)
+                    with _for_range(b, _c64(0), rows, name="qs") as q:
+                        row = b.gep(s, [b.mul(q, sq)])
+                        with _for_range(b, p0, kc, name="ps") as p:
+                            x = b.load(b.gep(row, [b.mul(p, sp)]), align=align)
+                            b.store(x, b.gep(d, [b.add(b.mul(p, rc), q)]), align=align)
     b.ret_void()
     return fn
 
@@ -344,20 +346,19 @@ def _transpose_square(b: ir.IRBuilder, rows: list[ir.Value]) -> list[ir.Value]:
 
 
 def _pack_transposed(b: ir.IRBuilder, t: ir.Type, r: int, w: int, s: ir.Value,
-                     offsets: list[ir.Value], valid: list[ir.Value], chunks: ir.Value,
-                     d: ir.Value, align: int) -> None:
-    """For c < chunks: d[(c*g + j)*r + q] = s[offsets[q] + c*g + j] (0 where not valid[q])
-    for j < g and q < r, with g = `_group(r, w)`: r row loads of g elements, transposed g
-    rows at a time (`_transpose_square`, zero rows padding the last group), one store
-    per column of each group."""
+                     offsets: list[ir.Value], chunks: ir.Value, d: ir.Value,
+                     align: int) -> None:
+    """For c < chunks: d[(c*g + j)*r + q] = s[offsets[q] + c*g + j] for j < g and q < r,
+    with g = `_group(r, w)`: r row loads of g elements, transposed g rows at a time
+    (`_transpose_square`, zero rows padding the last group), one store per column of
+    each group."""
     g = _group(r, w)
     gt = ir.VectorType(t, g)
     zero = ir.Constant(gt, None)
     with _for_range(b, _c64(0), chunks, name="pt") as c:
         p0 = b.mul(c, _c64(g))
-        rows = [b.select(valid[q], b.load(b.bitcast(b.gep(s, [b.add(offsets[q], p0)]),
-                                                    gt.as_pointer()), align=align), zero)
-                for q in range(r)]
+        rows = [b.load(b.bitcast(b.gep(s, [b.add(offsets[q], p0)]), gt.as_pointer()),
+                       align=align) for q in range(r)]
         for q0 in range(0, r, g):
             m = min(g, r - q0)
             cols = _transpose_square(b, rows[q0:q0 + m] + [zero] * (g - m))
