@@ -42,8 +42,10 @@ class EagerInterpreter(Interpreter):
 
     def apply(self, prim: Primitive, args: Sequence[Any], params: dict[str, Any]) -> Any:
         arrays = []
-        if any(type(a) is not Tensor for a in args):
-            args = [_as_tensor(a) for a in args]
+        for a in args:
+            if type(a) is not Tensor:
+                args = [_as_tensor(a) for a in args]
+                break
         for a in args:
             if a._data is None:
                 raise TracingError(
@@ -64,7 +66,7 @@ class EagerInterpreter(Interpreter):
             raise at_user_line(e) from None
         n = prim.n_outs(params)
         if n == 1:
-            res = Tensor._wrap(np.asarray(out))
+            res = Tensor._wrap(out if type(out) is np.ndarray else np.asarray(out))
             tapes = active_tapes.get()
             if tapes:
                 record(prim, args, params, (res,))
