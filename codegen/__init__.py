@@ -21,7 +21,15 @@ from .lower import LOWERINGS, LoweringError
 
 log = logging.getLogger("tracejit")
 
-__all__ = ["LOWERINGS", "Executable", "LoweringError", "compile_function"]
+__all__ = ["LOWERINGS", "Executable", "LoweringError", "compile_function", "fusion_plan"]
+
+
+def fusion_plan(fn: Function) -> str:
+    """The fusion plan of `fn` as text: its loop nests (what each stores, reduces and
+    computes), kernels, bounds checks and scratch buffers, with value numbers as
+    `print_function` shows `fn` (calls inlined first)."""
+    from .plan import format_plan, make_plan
+    return format_plan(make_plan(inline_calls(fn)))
 
 
 def compile_function(fn: Function, *, cache: bool = True) -> Executable:

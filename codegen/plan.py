@@ -465,6 +465,7 @@ def format_plan(plan: Plan) -> str:
     for k, ins in enumerate(plan.fn.instrs):
         for j, o in enumerate(ins.outs):
             names[id(o)] = f"%{k}" if len(ins.outs) == 1 else f"%{k}.{j}"
+    order = {id(ins): k for k, ins in enumerate(plan.fn.instrs)}
     lines = []
     for t in plan.tasks:
         if isinstance(t, LoopTask):
@@ -477,7 +478,8 @@ def format_plan(plan: Plan) -> str:
                     f"({ins.prim}" + (f"->out{plan.out_slot[id(ins.outs[0])]})"
                                       if id(ins.outs[0]) in plan.out_slot else ")")
             instrs, leaves = closure(plan, *t.roots(plan))
-            fused = " ".join(sorted(names[id(i.outs[0])] for i in instrs))
+            fused = " ".join(names[id(i.outs[0])]
+                             for i in sorted(instrs, key=lambda i: order[id(i)]))
             vs = t.vshape.get(id(t.key())) if t.vshape else None
             lines.append(f"loop {t.shape}{f' as {vs}' if vs else ''}: store {stores}; "
                          f"computes {fused}; reads {' '.join(names[id(v)] for v in leaves)}")

@@ -99,6 +99,30 @@ def test_native_stages(model: str, stage: str, needle: str) -> None:
     assert needle in r.stdout
 
 
+def test_plan_stage_shows_the_fusion(tmp_path: Path) -> None:
+    # W2's value and gradient: one loop storing the gradient and reducing the value.
+    src = tmp_path / "w2.py"
+    src.write_text(
+        "import tracejit as tj\n"
+        "def f(x):\n"
+        "    with tj.GradientTape() as t:\n"
+        "        t.watch(x)\n"
+        "        y = tj.reduce_sum(tj.tanh(x) * tj.exp(-x * x) + tj.sin(x) ** 2)\n"
+        "    return y, t.gradient(y, x)\n")
+    r = dump("dump", f"{src}:f", "--arg", "f32[1000]", "--stage", "plan")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("loop (1000,): store ")
+    assert "(reduce_sum->out0)" in lines[0] and "->out1" in lines[0]
+    assert lines[1] == "scratch: -"
+    ir_file = tmp_path / "f.tjir"
+    ir_file.write_text(dump("dump", f"{src}:f", "--arg", "f32[1000]").stdout)
+    r2 = dump("dump", str(ir_file), "--stage", "plan")
+    assert r2.returncode == 0 and r2.stdout.splitlines() == lines
+    assert "--format dot draws IR stages" in _error(dump("dump", str(ir_file), "--stage",
+                                                         "plan", "--format", "dot"))
+
+
 def test_dot_format(model: str, tmp_path: Path) -> None:
     out = tmp_path / "g.dot"
     r = dump("dump", f"{model}:loss", "--arg", "f32[3,2]", "--arg", "f32[4,3]", "--grad",

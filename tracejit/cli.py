@@ -21,7 +21,7 @@ from typing import Any, Callable, NoReturn
 
 import numpy as np
 
-STAGES = ("trace", "grad", "opt", "llvm", "asm")
+STAGES = ("trace", "grad", "opt", "plan", "llvm", "asm")
 _DTYPES = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "i64": np.int64,
            "bool": np.bool_}
 _SPEC = re.compile(r"^\s*(f32|f64|i32|i64|bool)\s*\[\s*([0-9,\s]*)\]\s*$")
@@ -195,6 +195,8 @@ def dump_ir_file(path: str, stage: str, grad: bool) -> list[Any] | str:
     if stage == "opt":
         return [f]
     from . import codegen
+    if stage == "plan":
+        return codegen.fusion_plan(f)
     exe = codegen.compile_function(f)
     return exe.llvm_ir if stage == "llvm" else exe.asm
 
@@ -254,8 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one per parameter: a tensor type (f32[4,3], i64[], bool[2]), a "
                    "Variable (var:f32[3]) or a Python literal for a static argument "
                    "(6, 0.5, 'name')")
-    d.add_argument("--stage", default=None, help="trace | grad | opt | llvm | asm "
-                   "(default: opt, or grad with --grad)")
+    d.add_argument("--stage", default=None, help="trace | grad | opt | plan | llvm | asm "
+                   "(default: opt, or grad with --grad; plan: the fusion of opt into loop "
+                   "nests and kernels)")
     d.add_argument("--grad", action="store_true",
                    help="differentiate a scalar-valued function w.r.t. its tensor arguments")
     d.add_argument("--format", default="text", help="text | dot (Graphviz; IR stages only)")
@@ -272,7 +275,7 @@ def run(argv: list[str]) -> str:
         raise UsageError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
     if args.format not in ("text", "dot"):
         raise UsageError(f"unknown format {args.format!r}; formats are text and dot")
-    if args.format == "dot" and stage in ("llvm", "asm"):
+    if args.format == "dot" and stage in ("plan", "llvm", "asm"):
         raise UsageError(f"--format dot draws IR stages (trace, grad, opt), not {stage}")
     if args.target.endswith(".tjir"):
         if args.arg:
@@ -283,9 +286,9 @@ def run(argv: list[str]) -> str:
         fns = res
     else:
         lowered = dump_python(args.target, args.arg, stage, args.grad)
-        if stage in ("llvm", "asm"):
+        if stage in ("plan", "llvm", "asm"):
             try:
-                return lowered.as_text(stage)
+                return lowered.as_text(stage) + ("\n" if stage == "plan" else "")
             except Exception as e:
                 raise UserError(f"code generation failed: {_one_line(e)}") from None
         fns = _functions_for(lowered, stage)

@@ -298,7 +298,7 @@ class CompiledFunction:
         return self.lower(*args, **kwargs).concrete
 
 
-STAGES = ("trace", "grad", "opt", "llvm", "asm")
+STAGES = ("trace", "grad", "opt", "plan", "llvm", "asm")
 
 
 class Lowered:
@@ -307,7 +307,8 @@ class Lowered:
 
     def as_text(self, stage: str = "opt") -> str:
         """`trace` (as traced, with replayed gradient code), `grad` (the gradient Functions
-        tapes made, before replay), `opt` (what codegen receives), `llvm`, `asm`."""
+        tapes made, before replay), `opt` (what codegen receives), `plan` (its fusion into
+        loop nests and kernels), `llvm`, `asm`."""
         from .ir.printer import print_function
         c = self.concrete
         if stage == "trace":
@@ -320,6 +321,9 @@ class Lowered:
             return "\n\n".join(print_function(g.fn) for g in c.grad_fns)
         if stage == "opt":
             return print_function(c.opt_fn)
+        if stage == "plan":
+            from .codegen import fusion_plan
+            return fusion_plan(c.opt_fn)
         if stage == "llvm":
             return c.executable().llvm_ir
         if stage == "asm":
