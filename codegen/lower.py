@@ -32,10 +32,11 @@ from llvmlite import ir
 
 from ..ir import Instr, Value
 from .loops import I64, ZERO, const, for_range, linear_index, loop_nest
-from .plan import CHECKED, CheckTask, KernelTask, LoopTask, Plan, size_of
+from .plan import CHECKED, ELEMENTWISE, CheckTask, KernelTask, LoopTask, Plan, closure, size_of
 
-# Loop tasks over (n, m) with m at most this run as one flat loop (`Lowerer.loop_task`).
-FLATTEN_ROWS = 32
+# Loop tasks over (n, m) with m in this range whose operands are only broadcast run as one
+# flat loop (`Lowerer.loop_task`); at m = 2 or 3 the nested loop is as fast.
+FLATTEN_ROWS = (4, 32)
 # Status codes besides 0 and instruction numbers (see build.py).
 LAYOUT = -2
 NOMEM = -3
@@ -320,11 +321,13 @@ class Lowerer:
                 stack.callback(lambda: [a.end_block() for a in accs if a.blocked])
                 j = stack.enter_context(for_range(b, hi, lo, name="j"))
                 idx = tuple(outer) + (j,)
-            elif len(shape) == 2 and 1 < shape[1] <= FLATTEN_ROWS and shape[0] > 1:
+            elif len(shape) == 2 and FLATTEN_ROWS[0] <= shape[1] <= FLATTEN_ROWS[1] and \
+                    shape[0] > 1 and self._broadcasts_only(task):
                 # Short rows (a softmax over 10 classes) under a row-broadcast operand:
                 # one flat loop, the row and column recomputed from the flat index, so
                 # LLVM sees one long contiguous loop instead of a short inner loop that
                 # it would fully unroll and then vectorize across rows with gathers.
+                # (With a transposed or reversed operand the nested loop is faster.)
                 (k,) = stack.enter_context(loop_nest(b, (shape[0] * shape[1],)))
                 m = const(shape[1])
                 idx = (b.udiv(k, m), b.urem(k, m))
@@ -340,6 +343,12 @@ class Lowerer:
                 a.add(em, idx)
         for a in accs:
             a.finish()
+
+    def _broadcasts_only(self, task: LoopTask) -> bool:
+        """Whether every value `task` computes is elementwise (operands read at their
+        broadcast index: contiguous or repeated, never transposed or reversed)."""
+        instrs, _ = closure(self.plan, *task.roots(self.plan))
+        return all(ins.prim in ELEMENTWISE or ins.prim == "constant" for ins in instrs)
 
     def check_task(self, task: CheckTask) -> None:
         ins = task.instr

@@ -181,3 +181,18 @@ def test_long_chains_are_cut_into_bounded_inline_depth():
     assert len(loop.stores) >= 900 // 40 and plan.scratch == []      # 900 instructions
     assert sum(s.keep for s in loop.stores) == 1
     check(fn, [np.random.default_rng(5).standard_normal(37).astype(F32)], rtol=1e-4)
+
+
+def test_short_rows_under_a_broadcast_run_as_one_flat_loop():
+    # (n, 10) + (10,): one flat loop (row and column from the flat index); with a
+    # transposed operand, or rows of 2, the nested loop stays (it is faster there).
+    from tracejit.codegen import compile_function
+    rng = np.random.default_rng(10)
+    flat = fn_of([((300, 10), F32), ((10,), F32)], lambda x, b: bind("add", x, b))
+    nested = fn_of([((10, 300), F32), ((10,), F32)],
+                   lambda x, b: bind("add", bind("transpose", x, perm=(1, 0)), b))
+    pairs = fn_of([((300, 2), F32), ((2,), F32)], lambda x, b: bind("add", x, b))
+    for fn, want in ((flat, True), (nested, False), (pairs, False)):
+        args = [rng.standard_normal(p.shape).astype(F32) for p in fn.params]
+        exe = check(fn, args)
+        assert ("udiv" in exe.llvm_ir_unoptimized) == want, fn
