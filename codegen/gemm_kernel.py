@@ -15,7 +15,12 @@ Goto/BLIS one:
 The micro-kernel holds its tile as MR x (NR/W) vectors of W lanes, broadcasts one packed
 element of A per row and multiplies it with NR/W contiguous vectors of packed B; each
 step is `fmul contract` + `fadd contract`, which the backend fuses into FMA where the CPU
-has it. W, MR and NR are picked from the host's vector width and register count.
+has it. W, MR and NR are picked from the host's vector width and register count; a
+panel's last columns go to the narrowest micro-kernel (1..NR/W vectors) that covers them.
+Everything is explicit vector code (packing by in-register transposes or gathers, edge
+tiles by masked loads and stores), so it is fast without LLVM's optimization pipeline
+(`codegen/runtime.py` compiles it straight to machine code). `define_parallel` splits a
+large product between two threads.
 
 Invariants:
 - Packed panels are contiguous: A's micro-panel p holds `MR` rows as `[kc][MR]`, B's
@@ -25,8 +30,8 @@ Invariants:
   never read before being overwritten.
 - The packing buffers come from `malloc` (one call per GEMM, 64-byte aligned) and are
   freed before returning; if `malloc` fails the kernel runs an unblocked loop nest, slower
-  but equal in result semantics. Every function defined here has internal linkage
-  (`runtime.py` makes the kernel itself external in the one module that exports it).
+  but equal in result semantics. Every function defined here has internal linkage except
+  the one `define_parallel` exports, with its thread-count global.
 """
 from __future__ import annotations
 

@@ -16,6 +16,9 @@ Invariants:
 - Elements live in registers as their dtype's LLVM type (`i1` for bool) and in memory as
   the NumPy layout (`i8` for bool); loads and stores are aligned to the element size only.
 - No fast-math flags other than `contract` (elementwise) and `reassoc` (reductions).
+- A task that computes sin/cos/tan is emitted twice, the second version running only for
+  arguments beyond the inline reduction's range (`Lowerer.task`); so every task reads
+  only buffers written before it and rewrites all it writes.
 - Each scratch buffer is a heap block of its own (`aligned_alloc`, 64 bytes: LLVM knows a
   fresh allocation aliases nothing else), allocated just before the task that writes it
   and freed right after the last task that reads it; every return path frees whatever is
