@@ -17,7 +17,10 @@ Invariants:
   with identical content).
 - The directory is created readable and writable by its owner only (0700), files 0600.
 - `TRACEJIT_CACHE=0` disables the cache; `TRACEJIT_CACHE_DIR` moves it (default
-  `~/.cache/tracejit`).
+  `~/.cache/tracejit`). It holds about `TRACEJIT_CACHE_MAX_MB` (default 1024) MB at
+  most: the first store of a process, and every 64th after, checks the size in a
+  background thread and deletes the least recently used entries (a hit counts as a use)
+  down to 3/4 of the limit.
 """
 from __future__ import annotations
 
@@ -107,6 +110,10 @@ def load(key: str) -> bytes | None:
         log.debug("disk cache entry %s is corrupt or foreign: rebuilding it", key[:16])
         return None
     log.debug("disk cache hit %s", key[:16])
+    try:
+        os.utime(p)                   # recently used: the last to be evicted
+    except OSError:
+        pass
     return payload
 
 
@@ -145,8 +152,63 @@ def store(key: str, obj: bytes) -> None:
                 pass
             raise
         log.debug("disk cache store %s (%d bytes)", key[:16], len(obj))
+        _maybe_evict()
     except OSError as e:
         log.debug("disk cache store failed for %s: %s", key[:16], e)
+
+
+_stores = [0]
+EVICT_EVERY = 64
+
+
+def _maybe_evict() -> None:
+    """At the first store of a process and every `EVICT_EVERY` stores after, check the
+    size limit in a background thread (a scan of a large cache takes milliseconds that a
+    compile should not wait for)."""
+    n = _stores[0]
+    _stores[0] = n + 1
+    if n % EVICT_EVERY == 0:
+        import threading
+        threading.Thread(target=evict, args=(max_bytes(),), name="tracejit-cache-evict",
+                         daemon=True).start()
+
+
+def max_bytes() -> int:
+    """The cache's size limit: `TRACEJIT_CACHE_MAX_MB` (default 1024) megabytes."""
+    try:
+        return int(float(os.environ.get("TRACEJIT_CACHE_MAX_MB", "1024")) * 2**20)
+    except ValueError:
+        return 1024 * 2**20
+
+
+def evict(limit: int) -> None:
+    """If the entries take more than `limit` bytes, delete the least recently used (by
+    modification time, which a hit refreshes) until they take at most 3/4 of it."""
+    entries = []
+    total = 0
+    root = cache_dir()
+    try:
+        subdirs = [d for d in os.scandir(root) if d.is_dir(follow_symlinks=False)]
+        for d in subdirs:
+            for e in os.scandir(d.path):
+                if e.name.endswith(".o") and not e.name.startswith(".tmp"):
+                    st = e.stat(follow_symlinks=False)
+                    entries.append((st.st_mtime, st.st_size, e.path))
+                    total += st.st_size
+    except OSError:
+        return
+    if total <= limit:
+        return
+    entries.sort()
+    for _, size, path in entries:
+        if total <= limit * 3 // 4:
+            break
+        try:
+            os.unlink(path)
+            total -= size
+            log.debug("disk cache evicted %s (%d bytes)", os.path.basename(path)[:16], size)
+        except OSError:
+            pass
 
 
 def _make_private_dir(d: Path) -> None:

@@ -192,3 +192,29 @@ def test_version_defined_once() -> None:
     meta = tomllib.loads((P(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     assert meta["project"]["version"] == tj.__version__
     assert f"tracejit={tj.__version__}" in objcache.environment()
+
+
+def test_eviction_keeps_the_most_recently_used_entries(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("TRACEJIT_CACHE", raising=False)
+    keys = [f"{k:064x}" for k in range(1, 11)]
+    for i, key in enumerate(keys):
+        objcache.store(key, bytes(1000))
+        os.utime(objcache._path(key), (1000 + i, 1000 + i))     # key 0 is the oldest
+    assert objcache.load(keys[0]) is not None                    # a hit makes it recent
+    total = sum(p.stat().st_size for p in entries(tmp_path))
+    objcache.evict(total - 1)                                    # over the limit by a byte
+    kept = {p.stem for p in entries(tmp_path)}
+    assert keys[0] in kept and keys[-1] in kept                  # used last, stored last
+    assert keys[1] not in kept and keys[2] not in kept           # the least recently used
+    assert sum(p.stat().st_size for p in entries(tmp_path)) <= (total - 1) * 3 // 4
+    objcache.evict(10**9)                                        # under the limit: no-op
+    assert {p.stem for p in entries(tmp_path)} == kept
+
+
+def test_cache_size_limit_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACEJIT_CACHE_MAX_MB", "0.5")
+    assert objcache.max_bytes() == 2**19
+    monkeypatch.setenv("TRACEJIT_CACHE_MAX_MB", "lots")
+    assert objcache.max_bytes() == 1024 * 2**20
