@@ -52,6 +52,21 @@ def test_one_huge_argument_anywhere_in_a_fused_task(dtype: type) -> None:
     check(fn, [x, y], atol=1e-5 if dtype == np.float32 else 1e-12, exe=exe)
 
 
+def test_huge_argument_in_a_flat_short_row_loop() -> None:
+    # (300, 10) under a row broadcast runs as one flat loop; its exact version too.
+    def body(x, b):
+        return bind("add", bind("sin", x), b)
+
+    rng = np.random.default_rng(33)
+    x = rng.standard_normal((300, 10)).astype(np.float32)
+    b = rng.standard_normal(10).astype(np.float32)
+    fn = fn_of([(x.shape, np.float32), (b.shape, np.float32)], body)
+    exe = check(fn, [x, b], atol=1e-6)
+    assert "udiv" in exe.llvm_ir_unoptimized
+    x[123, 7] = np.float32(-4e30)
+    check(fn, [x, b], atol=1e-6, exe=exe)
+
+
 def test_huge_argument_behind_a_bounds_checked_index() -> None:
     # gather's indices are computed from sin: the bounds check evaluates them too.
     def body(x, table):
