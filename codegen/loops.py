@@ -53,6 +53,20 @@ def for_range(builder: ir.IRBuilder, count: ir.Value | int, start: ir.Value | in
 
 
 @contextlib.contextmanager
+def block_ranges(builder: ir.IRBuilder, n: int, block: int) -> Iterator[tuple[ir.Value, ir.Value]]:
+    """The blocks of `block` indices that cover `range(n)`: yields each block's bounds
+    `(lo, hi)` with the builder in the body of the loop over blocks (no loop at all when
+    one block covers `n`), and leaves the builder after it."""
+    if n <= block:
+        yield ZERO, const(n)
+        return
+    with for_range(builder, -(-n // block), name="blk") as blk:
+        lo = builder.mul(blk, const(block))
+        hi = builder.add(lo, const(block))
+        yield lo, builder.select(builder.icmp_signed("<", hi, const(n)), hi, const(n))
+
+
+@contextlib.contextmanager
 def loop_nest(builder: ir.IRBuilder, shape: Sequence[int], name: str = "i"
               ) -> Iterator[tuple[ir.Value, ...]]:
     """Nested loops over `shape` in row-major order; yields one index per dimension.

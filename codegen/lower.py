@@ -34,7 +34,7 @@ import numpy as np
 from llvmlite import ir
 
 from ..ir import Instr, Value
-from .loops import I64, ZERO, const, for_range, linear_index, loop_nest
+from .loops import I64, ZERO, block_ranges, const, for_range, linear_index, loop_nest
 from .plan import CHECKED, ELEMENTWISE, CheckTask, KernelTask, LoopTask, Plan, closure, size_of
 
 # Loop tasks over (n, m) with m in this range whose operands are only broadcast run as one
@@ -309,15 +309,8 @@ class Lowerer:
         with contextlib.ExitStack() as stack:
             if blocks and shape:
                 # The innermost dimension runs in blocks: float sums add block totals.
-                n, blk_n = shape[-1], min(blocks)
                 outer = stack.enter_context(loop_nest(b, shape[:-1]))
-                if n > blk_n:
-                    blk = stack.enter_context(for_range(b, -(-n // blk_n), name="blk"))
-                    lo = b.mul(blk, const(blk_n))
-                    hi = b.add(lo, const(blk_n))
-                    hi = b.select(b.icmp_signed("<", hi, const(n)), hi, const(n))
-                else:
-                    lo, hi = ZERO, const(n)
+                lo, hi = stack.enter_context(block_ranges(b, shape[-1], min(blocks)))
                 for a in accs:
                     if a.blocked:
                         a.start_block()

@@ -28,7 +28,7 @@ from llvmlite import ir
 
 from ..ir import Instr
 from .gemm import declare_gemm
-from .loops import I64, const, for_range, linear_index, loop_nest
+from .loops import I64, block_ranges, const, for_range, linear_index, loop_nest
 from .lower import (
     F32,
     F64,
@@ -138,14 +138,7 @@ def reduce_loops(lw: Lowerer, S: tuple[int, ...], A: set[int], element: Element,
         with contextlib.ExitStack() as stack:
             tidx = tuple(stack.enter_context(loop_nest(b, T[:-1], "t")))
             if block:
-                n = T[-1]
-                if n > block:
-                    blk = stack.enter_context(for_range(b, -(-n // block), name="blk"))
-                    lo = b.mul(blk, const(block))
-                    hi = b.add(lo, const(block))
-                    hi = b.select(b.icmp_signed("<", hi, const(n)), hi, const(n))
-                else:
-                    lo, hi = const(0), const(n)
+                lo, hi = stack.enter_context(block_ranges(b, T[-1], block))
                 part = lw.alloca(reg_type(elt_dt), "part")
                 b.store(scalar_constant(0, elt_dt) if elt_dt != acc_dt else ident, part)
                 with for_range(b, hi, lo, name="j") as j:
