@@ -153,31 +153,14 @@ class CompiledFunction:
         if not kwargs and self._fast and not config._eager and _current.get() is None \
                 and not active_tapes.get():
             # Fast dispatch: flat arguments of a known signature, no trace around us and
-            # no tape to record on: one native call. The key is `_fast_key`'s, inlined:
-            # this is the hottest path there is.
+            # no tape to record on: one native call. `_fast_key`, with the commonest
+            # case (one tensor) inlined: this is the hottest path there is.
             if len(args) == 1 and type(args[0]) is Tensor and args[0]._data is not None:
                 d = args[0]._data
                 conc = self._fast.get((d.shape, d.dtype))
             else:
-                key: list[Any] = []
-                conc = None
-                for a in args:
-                    t = type(a)
-                    if t is Tensor:
-                        d = a._data
-                        if d is None:
-                            break
-                        key.append(d.shape)
-                        key.append(d.dtype)
-                    elif t is np.ndarray:
-                        key.append(a.shape)
-                        key.append(a.dtype)
-                    elif t in _STATIC_TYPES:
-                        key.append((t, a))
-                    else:
-                        break
-                else:
-                    conc = self._fast.get(tuple(key))
+                fk = _fast_key(args)
+                conc = None if fk is None else self._fast.get(fk)
             if conc is not None:
                 if log.isEnabledFor(DEBUG):
                     log.debug("%s: memory cache hit", self.__name__)
