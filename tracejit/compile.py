@@ -114,6 +114,19 @@ def _fast_key(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
     return tuple(key)
 
 
+def _convert_arrays(leaves: list[Any]) -> bool:
+    """Make array leaves what `tj.constant` makes of them, in place: arrays of other
+    integer dtypes (int8, uint16, ...) become int64, ndarray subclasses plain arrays;
+    unsupported dtypes raise its DTypeError. Returns whether any leaf changed."""
+    converted = False
+    for k, x in enumerate(leaves):
+        if isinstance(x, np.ndarray) and (type(x) is not np.ndarray
+                                          or x.dtype not in DTYPE_NAMES):
+            leaves[k] = _array_of(x)
+            converted = True
+    return converted
+
+
 def _describe(k: Any) -> str:
     if k[0] == "T":
         return f"a tensor of shape {tuple(k[1])} and dtype {np.dtype(k[2]).name}"
@@ -166,15 +179,7 @@ class CompiledFunction:
                     log.debug("%s: memory cache hit", self.__name__)
                 return conc.fast(args)
         leaves, tree = flatten((args, kwargs))
-        # Arrays of other integer dtypes (int8, uint16, ...) become int64, as tj.constant
-        # makes them eagerly; unsupported ones raise its DTypeError. Every path below
-        # sees the same arrays.
-        converted = False
-        for k, x in enumerate(leaves):
-            if isinstance(x, np.ndarray) and (type(x) is not np.ndarray
-                                              or x.dtype not in DTYPE_NAMES):
-                leaves[k] = _array_of(x)
-                converted = True
+        converted = _convert_arrays(leaves)     # every path below sees the same arrays
         if config._eager:
             # As traced: NumPy arrays arrive as tensors, so both modes run the same code.
             leaves = [Tensor._wrap(np.array(x)) if isinstance(x, np.ndarray) else x
@@ -266,13 +271,7 @@ class CompiledFunction:
     def lower(self, *args: Any, **kwargs: Any) -> "Lowered":
         """The compiler's view of a call with these arguments, for `as_text(stage)`."""
         leaves, tree = flatten((args, kwargs))
-        # Arrays of other integer dtypes (int8, uint16, ...) become int64, as tj.constant
-        # makes them eagerly; unsupported ones raise its DTypeError.
-        converted = False
-        for k, x in enumerate(leaves):
-            if type(x) is np.ndarray and x.dtype not in DTYPE_NAMES:
-                leaves[k] = _array_of(x)
-                converted = True
+        _convert_arrays(leaves)
         key = (tree, tuple(_leaf_key(x) for x in leaves))
         conc = self._cache.get(key) or self._get(key, leaves, tree)
         return Lowered(conc)
