@@ -165,38 +165,30 @@ class _Signature:
         (which checks the arguments itself). Anything unusual (conversions, copies,
         errors) goes to `slow`/`done`."""
         n_in = len(self.in_types)
-        env: dict[str, Any] = {"nd": np.ndarray, "empty": np.empty, "cfunc": self.cfunc,
-                               "status": _status, "slow": self.slow, "done": self.done,
-                               "check": self.check_memory}
-        allocs = []
-        for k, (shape, dt) in enumerate(self.out_types):
-            env[f"os{k}"], env[f"od{k}"] = shape, dt
-            allocs.append(f"o{k} = empty(os{k}, od{k})")
-        outs = [f"o{k}" for k in range(len(self.out_types))]
+        lines, env = self.call_source([f"args[{i}]" for i in range(n_in)], frozen=False)
+        env.update(slow=self.slow, done=self.done)
+        outs = ", ".join(f"_o{k}" for k in range(len(self.out_types)))
         src = "\n".join([
             "def call(self, *args):",
             f"    if len(args) != {n_in}:",
             "        return slow(args)",
-            *(["    check()"] if self.big else []),
-            *[f"    {a}" for a in allocs],
-            f"    t = args + ({', '.join(outs + ['status.arr', 'nd'])},)",
-            "    rc = cfunc(id(t))",
-            "    if rc == 0:",
-            f"        return [{', '.join(outs)}]",
-            f"    return done(rc, args, [{', '.join(outs)}])",
+            *lines,
+            "    if _rc == 0:",
+            f"        return [{outs}]",
+            f"    return done(_rc, args, [{outs}])",
         ])
         # Generated from our own signature only (no user text), like attrs or dataclasses.
         exec(compile(src, f"<tracejit call @{self.fn.name}>", "exec"), env)  # noqa: S102
         return env["call"]  # type: ignore[no-any-return]
 
-
-    def call_source(self, arrays: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
-        """For a caller that generates its own function specialized to this signature:
-        Python lines (indented by 4) that allocate the outputs `_o0, _o1, ...`, call the
-        native code once on the array expressions `arrays` and leave its status in `_rc`;
-        when `_rc == 0` the outputs hold the results, read-only. Otherwise the caller
-        must call the `Executable` instead (which converts, copies or raises). The
-        globals the lines need are returned with them (their names start with `_tj`)."""
+    def call_source(self, arrays: Sequence[str], frozen: bool = True
+                    ) -> tuple[list[str], dict[str, Any]]:
+        """For a function generated for this signature: Python lines (indented by 4) that
+        allocate the outputs `_o0, _o1, ...`, call the native code once on the array
+        expressions `arrays` and leave its status in `_rc`; when `_rc == 0` the outputs
+        hold the results (read-only if `frozen`). Otherwise the caller must call the
+        `Executable` instead (which converts, copies or raises). The globals the lines
+        need are returned with them (their names start with `_tj`)."""
         env: dict[str, Any] = {"_tjcfunc": self.cfunc, "_tjstatus": _status,
                                "_tjnd": np.ndarray, "_tjempty": np.empty,
                                "_tjcheck": self.check_memory}
@@ -206,7 +198,8 @@ class _Signature:
             env[f"_tjos{k}"], env[f"_tjod{k}"] = shape, dt
             lines.append(f"    _o{k} = _tjempty(_tjos{k}, _tjod{k})")
             outs.append(f"_o{k}")
-        items = ", ".join([*arrays, *outs, "_tjstatus.frozen", "_tjnd"])
+        status = "_tjstatus.frozen" if frozen else "_tjstatus.arr"
+        items = ", ".join([*arrays, *outs, status, "_tjnd"])
         lines += [f"    _t = ({items},)",
                   "    _rc = _tjcfunc(id(_t))"]
         return lines, env
