@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import llvmlite.binding as llvm
 import numpy as np
 from tracejit.codegen import Executable, compile_function
 from tracejit.ir import Function
@@ -21,6 +22,17 @@ from tests.strategies import build_function
 RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
 RTOL_MATH = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-14}
 ATOL_MATH = {np.dtype(np.float32): 1e-6, np.dtype(np.float64): 1e-14}
+
+
+def host_target_machine() -> llvm.TargetMachine:
+    """A new O3 target machine for the host CPU and all its features, for tests that
+    build and compile their own modules without tracejit's engine (an MCJIT engine takes
+    ownership of the one it is given, so each call makes a fresh one)."""
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    return llvm.Target.from_default_triple().create_target_machine(
+        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+        opt=3, jit=True)
 
 
 def fn_of(types: Sequence[tuple[Sequence[int], Any]], body: Any, name: str = "f") -> Function:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import functools
 import re
 from collections.abc import Callable
 
@@ -22,6 +21,8 @@ import pytest
 from llvmlite import binding as llvm
 from llvmlite import ir
 from tracejit.codegen import blas, gemm, gemm_kernel
+
+from tests.codegen.helpers import host_target_machine
 
 DTYPES = {"f32": np.float32, "f64": np.float64}
 TRANSPOSES = [(0, 0), (0, 1), (1, 0), (1, 1)]
@@ -42,15 +43,6 @@ _ARGTYPES = [ctypes.c_int32, ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, cty
 # ---------------------------------------------------------------- a tiny native module
 
 
-@functools.cache
-def _target_machine() -> llvm.TargetMachine:
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-    return llvm.Target.from_default_triple().create_target_machine(
-        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
-        opt=3, jit=True)
-
-
 class Native:
     """One module holding `entry`, a wrapper around the function `define(module)` returns."""
 
@@ -64,7 +56,7 @@ class Native:
         b.call(target, wrapper.args)
         b.ret_void()
         self.text = str(mod)
-        tm = _target_machine()
+        tm = host_target_machine()
         self.ctx = llvm.create_context()
         self.module = llvm.parse_assembly(self.text, context=self.ctx)
         self.module.verify()
@@ -79,7 +71,7 @@ class Native:
             self.engine.get_function_address("entry"))
 
     def asm(self) -> str:
-        return _target_machine().emit_assembly(self.module)
+        return host_target_machine().emit_assembly(self.module)
 
 
 def _declared(dtype: str) -> Callable[[ir.Module], ir.Function]:

@@ -24,20 +24,14 @@ from llvmlite import binding as llvm
 from llvmlite import ir
 from tracejit.codegen.mathlib import SUPPORTED, emit_math
 
+from tests.codegen.helpers import host_target_machine
+
 BOUND = 4.0                       # ulp, for every function and both dtypes
 NAMES = sorted(SUPPORTED)
 TRIG_LIMIT = {np.float32: 1e7, np.float64: 1e15}
 LD = np.longdouble if np.finfo(np.longdouble).nmant >= 63 else np.float64
 
 # ---------------------------------------------------------------- a tiny native module
-
-
-def _target_machine() -> llvm.TargetMachine:
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-    return llvm.Target.from_default_triple().create_target_machine(
-        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
-        opt=3, jit=True)
 
 
 def build_module(dtype: type, names: list[str]) -> str:
@@ -73,7 +67,7 @@ def build_module(dtype: type, names: list[str]) -> str:
 class Kernels:
     def __init__(self, dtype: type, names: list[str]) -> None:
         self.dtype = dtype
-        self.tm = _target_machine()
+        self.tm = host_target_machine()
         self.ctx = llvm.create_context()
         mod = llvm.parse_assembly(build_module(dtype, names), context=self.ctx)
         mod.verify()
