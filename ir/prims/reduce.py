@@ -4,6 +4,13 @@ Invariants: `axes` is a sorted tuple of distinct non-negative axes of the operan
 API normalizes negative axes and `None`); with `keepdims` the reduced axes stay as size 1.
 Reducing an empty axis gives the identity (0, 1, -inf for max, +inf for min), as
 TensorFlow does.
+
+reduce_max/reduce_min of floats follow IEEE 754-2019 `maximum`/`minimum`: NaN wins, and
++0.0 counts as greater than -0.0, so the sign of a zero result never depends on the order
+or the blocking of the reduction (native code's `llvm.maximum`/`llvm.minimum`). `np.max`
+itself has no such rule: its zero sign follows its SIMD lanes (`np.max([0., -0.])` is
+-0.0 but the maximum of eight zeros with one +0.0 can be -0.0), and TensorFlow's follows
+the element order, so the reference fixes the sign of zero results after `np.max`.
 """
 from __future__ import annotations
 
@@ -91,13 +98,23 @@ def _prod_vjp(g: Any, x: Any, *, out: Any, axes: tuple[int, ...], keepdims: bool
     return (ops.transpose(gx, inv),)
 
 
-def _with_identity(fn: Any, ident: Any) -> Any:
+def _with_identity(fn: Any, ident: Any, zero_sign: bool | None = None) -> Any:
+    """NumPy's reduction `fn` with `initial=ident(dtype)`. With `zero_sign` (max: False,
+    min: True) a float zero result takes that sign if any zero of its slice has it, else
+    the other one (IEEE 754-2019 maximum/minimum, independent of the order)."""
     def impl(x: np.ndarray, *, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
         x = np.asarray(x)
         kw: dict[str, Any] = {"axis": axes, "keepdims": keepdims}
         if ident is not None:
             kw["initial"] = ident(x.dtype)
-        return np.asarray(fn(x, **kw), dtype=x.dtype)
+        out = np.asarray(fn(x, **kw), dtype=x.dtype)
+        if zero_sign is not None and x.dtype.kind == "f" and np.any(zero := out == 0):
+            hit = np.any((x == 0) & (np.signbit(x) == zero_sign), axis=axes,
+                         keepdims=keepdims)
+            signed = np.where(hit == zero_sign, np.negative(np.zeros_like(out)),
+                              np.zeros_like(out))
+            out = np.where(zero, signed, out).astype(x.dtype)
+        return out
     return impl
 
 
@@ -105,10 +122,10 @@ _PARAMS = {"axes": (), "keepdims": False}
 register(Primitive("reduce_sum", kind="reduce", params=_PARAMS, shape_rule=_rule("reduce_sum"),
                    impl=_with_identity(np.sum, None), vjp=_sum_vjp, n_inputs=1))
 register(Primitive("reduce_max", kind="reduce", params=_PARAMS, shape_rule=_rule("reduce_max"),
-                   impl=_with_identity(np.max, _lowest), vjp=_minmax_vjp, n_inputs=1,
+                   impl=_with_identity(np.max, _lowest, False), vjp=_minmax_vjp, n_inputs=1,
                    doc="NaN-propagating max; -inf (or the lowest int) over an empty axis"))
 register(Primitive("reduce_min", kind="reduce", params=_PARAMS, shape_rule=_rule("reduce_min"),
-                   impl=_with_identity(np.min, _highest), vjp=_minmax_vjp, n_inputs=1))
+                   impl=_with_identity(np.min, _highest, True), vjp=_minmax_vjp, n_inputs=1))
 register(Primitive("reduce_prod", kind="reduce", params=_PARAMS,
                    shape_rule=_rule("reduce_prod"), impl=_with_identity(np.prod, None),
                    vjp=_prod_vjp, n_inputs=1))

@@ -1,0 +1,77 @@
+"""Op semantics pinned against an oracle written out in the test: the sign of zero in
+max/min reductions, and other per-op behaviours (byte order, one_hot out of range, ...)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tracejit as tj
+
+
+def _ieee_fold(row: np.ndarray, big: bool) -> float:
+    """IEEE 754-2019 maximum (minimum) of `row`, one element at a time: NaN wins and
+    +0.0 > -0.0, so the order of the elements does not matter."""
+    acc = -np.inf if big else np.inf
+    for v in row:
+        if np.isnan(acc) or np.isnan(v):
+            acc = np.nan
+        elif v == acc == 0:
+            neg = np.signbit(v) and np.signbit(acc) if big else np.signbit(v) or np.signbit(acc)
+            acc = -0.0 if neg else 0.0
+        else:
+            acc = max(acc, v) if big else min(acc, v)
+    return acc
+
+
+def _ieee_reduce(x: np.ndarray, axes: tuple[int, ...], big: bool) -> np.ndarray:
+    kept = [i for i in range(x.ndim) if i not in axes]
+    out_shape = tuple(x.shape[i] for i in kept)
+    n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    rows = np.transpose(x, kept + list(axes)).reshape(-1, n)
+    return np.array([_ieee_fold(r, big) for r in rows], x.dtype).reshape(out_shape)
+
+
+def _bits(a: Any) -> np.ndarray:
+    return np.asarray(a).view(np.uint8)
+
+
+@st.composite
+def _zeros_case(draw: Any) -> tuple[np.ndarray, tuple[int, ...]]:
+    shape = tuple(draw(st.lists(st.integers(1, 19), min_size=1, max_size=3)))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    pool = draw(st.sampled_from([[0.0, -0.0], [0.0, -0.0, -1.0], [0.0, -0.0, np.nan]]))
+    size = int(np.prod(shape))
+    x = np.array(draw(st.lists(st.sampled_from(pool), min_size=size, max_size=size)),
+                 dtype).reshape(shape)
+    axes = tuple(sorted(draw(st.sets(st.integers(0, len(shape) - 1), min_size=1))))
+    return x, axes
+
+
+_FORMS = {
+    "alone": lambda f, x, ax: f(x, ax),
+    "fused producer": lambda f, x, ax: f(x * 1.0, ax),
+    "fused consumer": lambda f, x, ax: f(x, ax) * 1.0,
+}
+
+
+@settings(max_examples=40)
+@given(case=_zeros_case(), form=st.sampled_from(sorted(_FORMS)))
+def test_reduce_max_min_of_signed_zeros_follow_ieee_maximum_everywhere(
+        case: tuple[np.ndarray, tuple[int, ...]], form: str) -> None:
+    # np.max's zero sign follows its SIMD lanes (the maximum of 8 float64 zeros with one
+    # +0.0 can be -0.0), so eager (NumPy reference) and native code, which orders -0.0
+    # below +0.0, disagreed in 28 of 1,744 fuzzed reductions. Both now give IEEE 754-2019
+    # maximum/minimum: +0.0 if any zero is +0.0 (max), -0.0 if any is -0.0 (min).
+    x, axes = case
+    for big, f in ((True, tj.reduce_max), (False, tj.reduce_min)):
+        want = _ieee_reduce(x, axes, big)
+        g = _FORMS[form]
+        eager = g(f, tj.constant(x), list(axes)).numpy()
+        compiled = tj.compile(lambda v: g(f, v, list(axes)))(x).numpy()
+        for got in (eager, compiled):
+            keep = ~np.isnan(want)
+            assert np.array_equal(np.isnan(got), ~keep), (got, want)
+            np.testing.assert_array_equal(_bits(got[keep]), _bits(want[keep]))
