@@ -5,8 +5,13 @@ Invariants:
   value (and Variable identity); each key is traced and compiled once, even when threads
   race (the first compiles, the others wait).
 - Variables and outside tensors read in the trace are parameters, passed by reference at
-  every call; nothing the user can change is baked into the code. Assignments inside the
-  trace are extra results written back after the native call, in program order.
+  every call, so assigning a Variable is seen by the next call. What Python computes while
+  tracing is baked at trace time, as in TensorFlow: a Python number captured by a closure
+  (or a global) and a NumPy array used inside (copied when the trace meets it; changing
+  it in place later changes nothing; logged at DEBUG) keep their trace-time values until
+  something in the call's key changes. Pass such values as arguments, or use a Variable.
+  Assignments inside the trace are extra results written back after the native call, in
+  program order.
 - Called where no tape watches its inputs, a compiled function is one native call. Under
   an eager tape it is one `call` instruction (recorded; its VJP is the compiled backward).
 """

@@ -10,13 +10,14 @@ TypeError); tensors of different dtypes are never promoted silently.
 """
 from __future__ import annotations
 
+import logging
 import math
 import numbers
 from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import at_user_line
+from .errors import at_user_line, user_frame
 from .ir.core import DTYPE_NAMES, DTYPES, TensorType, _current, bind, check_allocation
 from .ir.errors import DTypeError, ShapeError
 from .tensor import Tensor, TensorLike
@@ -26,6 +27,7 @@ float64 = np.dtype(np.float64)
 int32 = np.dtype(np.int32)
 int64 = np.dtype(np.int64)
 bool_ = np.dtype(np.bool_)
+_log = logging.getLogger("tracejit")
 float16 = np.dtype(np.float16)  # not supported: named so that using it gives a clear error
 
 _DEFAULT_FOR_KIND = {"f": float32, "i": int32, "u": int64, "b": bool_}
@@ -33,6 +35,22 @@ _DEFAULT_FOR_KIND = {"f": float32, "i": int32, "u": int64, "b": bool_}
 
 def _user_error(e: BaseException) -> BaseException:
     return at_user_line(e)
+
+
+def _note_baked(value: Any) -> None:
+    """Log at DEBUG that the NumPy array `value`, met inside a trace, is baked into it: it
+    is copied now, and changing it in place later does not change the compiled code."""
+    if not isinstance(value, np.ndarray) or not _log.isEnabledFor(logging.DEBUG):
+        return
+    from .context import TraceInterpreter
+    interp = _current.get()
+    if isinstance(interp, TraceInterpreter):
+        where = user_frame()
+        at = f" at {where[0]}:{where[1]}" if where else ""
+        _log.debug("%s: a NumPy array %s[%s] used%s is baked into the trace (copied now; "
+                   "changing it in place later does not change compiled calls)",
+                   interp.state.builder.name, value.dtype, ",".join(map(str, value.shape)),
+                   at)
 
 
 def _dtype(dtype: Any) -> np.dtype:
@@ -122,6 +140,7 @@ def constant(value: Any, dtype: Any = None, shape: Any = None, name: str | None 
     if isinstance(value, TensorLike):
         t = convert_to_tensor(value)
         return cast(t, dtype) if dtype is not None else identity(t)
+    _note_baked(value)
     a = _array_of(value, dtype)
     if shape is not None:
         shape = tuple(shape)
@@ -169,6 +188,7 @@ def convert_to_tensor(value: Any, dtype: Any = None, dtype_hint: Any = None,
         if isinstance(value, float) and dt.kind in "iub" and not float(value).is_integer():
             raise _user_error(TypeError(f"cannot convert {value!r} to {dt}"))
         return _literal(np.array(value, dtype=dt))
+    _note_baked(value)
     return _literal(_array_of(value, dtype))
 
 
