@@ -9,7 +9,9 @@ differentiating it again gives higher orders with no special case.
 
 Invariants: cotangents are summed over fan-out; each one is summed back to its operand's
 shape here (`ops.sum_to_shape`), never in a rule; only float values carry cotangents;
-a source the results do not depend on is reported as unconnected.
+the outputs of a primitive declared `gradient="none"` (TensorFlow registers no gradient
+for it: `floor`, `stop_gradient`, ...) are constants to the pass; a source the results do
+not depend on through differentiable instructions is reported as unconnected.
 """
 from __future__ import annotations
 
@@ -64,6 +66,8 @@ def vjp(fn: Function, sources: Sequence[Value], *, name: str | None = None,
     # Forward: which values depend on a source (only those carry cotangents).
     active = {id(s) for s in sources if _is_float(s)}
     for ins in fn.instrs:
+        if id(ins) not in rules and get_primitive(ins.prim).gradient == "none":
+            continue
         if any(id(x) in active for x in ins.inputs):
             active.update(id(o) for o in ins.outs if _is_float(o))
 

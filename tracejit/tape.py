@@ -89,7 +89,11 @@ class GradientTape:
 
     def __enter__(self) -> "GradientTape":
         if self._token is not None:
-            raise RuntimeError("this GradientTape is already in use (nested `with` on one tape)")
+            # TensorFlow: ValueError "Tape is still recording ... re-enter an already-active
+            # tape".
+            raise at_user_line(ValueError(
+                "this GradientTape is still recording: it cannot be entered again inside its "
+                "own `with` block (use a second tape to record a gradient computation)"))
         self._token = active_tapes.set(active_tapes.get() + (self,))
         self._recording = True
         return self
@@ -108,8 +112,11 @@ class GradientTape:
             elif isinstance(t, Tensor):
                 self._watched[id(t)] = t
             else:
-                raise TypeError(f"GradientTape.watch expects tensors or Variables, got "
-                                f"{type(t).__name__}")
+                # TensorFlow: ValueError "Passed in object ... of type ..., not tf.Tensor or
+                # tf.Variable".
+                raise at_user_line(ValueError(
+                    f"GradientTape.watch: {_short(t)} of type {type(t).__name__} is not a "
+                    "tensor or a Variable; convert it with tj.constant first"))
 
     def _watch_variable(self, var: Any, t: Tensor) -> None:
         self._variables.setdefault(id(var), var)
@@ -155,7 +162,9 @@ class GradientTape:
         self._used = False
 
     def watched_variables(self) -> tuple[Any, ...]:
-        return tuple(self._variables.values())
+        """The Variables this tape watches, in the order they were created (TensorFlow's
+        order, whatever the order they were read or watched in)."""
+        return tuple(sorted(self._variables.values(), key=lambda v: v._serial))
 
     # ---------------------------------------------------------------- gradients
 
@@ -168,9 +177,16 @@ class GradientTape:
 
     def gradient(self, target: Any, sources: Any, output_gradients: Any = None,
                  unconnected_gradients: Any = UnconnectedGradients.NONE) -> Any:
-        """d(sum of target) / d(each source), in the structure of `sources`."""
+        """d(sum of target) / d(each source), in the structure of `sources`.
+
+        Called inside the tape's own `with` block, a persistent tape records the gradient
+        computation too (so a second call differentiates it again), and a non-persistent
+        tape stops recording (TensorFlow's rules). A source that is itself a target gets
+        the target's seed (ones), watched or not."""
         self._check_use("gradient")
-        targets = [_tensor(t, "target") for t in flatten(target)[0]]
+        self._stop_if_spent()
+        target_leaves = flatten(target)[0]
+        targets = [_tensor(t, "target") for t in target_leaves]
         src_leaves, tree = flatten(sources)
         if output_gradients is not None:
             seeds = [None if g is None else _tensor(g, "output_gradients")
@@ -180,14 +196,28 @@ class GradientTape:
                     f"output_gradients has {len(seeds)} tensors for {len(targets)} targets"))
         else:
             seeds = [None] * len(targets)
-        prog = self._program(targets, src_leaves)
+        prog = self._program(targets, src_leaves, target_leaves)
         results = prog.replay(seeds)
         out = [self._finish(leaf, res, unconnected_gradients)
                for leaf, res in zip(src_leaves, results)]
         return unflatten(tree, out)
 
-    def _program(self, targets: list[Tensor], src_leaves: list[Any]) -> "_GradProgram":
-        return _GradProgram(self, targets, src_leaves)
+    def _stop_if_spent(self) -> None:
+        # TensorFlow pops a non-persistent tape that computes its gradient inside its own
+        # block: it can give no other gradient, so recording more would only cost memory.
+        if self._recording and not self._persistent:
+            self._recording = False
+
+    def _replaying(self) -> Any:
+        """The context a gradient is replayed in: a persistent tape inside its own block
+        records the replay (higher derivatives from one tape); otherwise the tape pauses."""
+        if self._recording and self._persistent:
+            return contextlib.nullcontext()
+        return self.stop_recording()
+
+    def _program(self, targets: list[Tensor], src_leaves: list[Any],
+                 target_leaves: list[Any] | None = None) -> "_GradProgram":
+        return _GradProgram(self, targets, src_leaves, target_leaves or targets)
 
     def _finish(self, leaf: Any, res: Any, unconnected: Any) -> Any:
         mode = getattr(unconnected, "value", unconnected)
@@ -209,9 +239,10 @@ class GradientTape:
         number of outputs."""
         from .ops import reshape, zeros
         self._check_use("jacobian")
+        self._stop_if_spent()
         t = _tensor(target, "target")
         src_leaves, tree = flatten(sources)
-        prog = self._program([t], src_leaves)
+        prog = self._program([t], src_leaves, [target])
         n = int(np.prod(t.shape, dtype=np.int64))
         res = prog.replay_batched(_identity_seeds(n, t.shape, t.dtype), n) if n else \
             [None] * len(src_leaves)
@@ -233,6 +264,7 @@ class GradientTape:
         One batched backward pass over the m = prod(target.shape[1:]) output columns."""
         from .ops import broadcast_to, reshape, transpose, zeros
         self._check_use("batch_jacobian")
+        self._stop_if_spent()
         t = _tensor(target, "target")
         s = source
         if t.ndim < 1 or len(s.shape) < 1 or t.shape[0] != s.shape[0]:
@@ -243,7 +275,7 @@ class GradientTape:
         m = int(np.prod(t.shape[1:], dtype=np.int64))
         shape = (b,) + tuple(t.shape[1:]) + tuple(s.shape[1:])
         zero = getattr(unconnected_gradients, "value", unconnected_gradients) == "zero"
-        prog = self._program([t], [s])
+        prog = self._program([t], [s], [target])
         if m == 0 or b == 0:
             (r,) = [None]
         else:
@@ -278,7 +310,8 @@ class _GradProgram:
     """The recorded computation of one tape as an IR Function, its gradient Function, and
     the tensors to feed it; `replay(seeds)` runs the gradient through `bind`."""
 
-    def __init__(self, tape: GradientTape, targets: list[Tensor], src_leaves: list[Any]):
+    def __init__(self, tape: GradientTape, targets: list[Tensor], src_leaves: list[Any],
+                 target_leaves: list[Any]):
         from .variable import Variable
         self.tape = tape
         self.targets = targets
@@ -299,7 +332,11 @@ class _GradProgram:
         self.leaf_sources: list[list[Tensor]] = []
         for leaf in src_leaves:
             if isinstance(leaf, Variable):
-                self.leaf_sources.append(list(tape._var_reads.get(id(leaf), [])))
+                reads = list(tape._var_reads.get(id(leaf), []))
+                # The Variable itself as a target: its value stands for it (d v / d v = 1).
+                reads += [t for t, raw in zip(targets, target_leaves)
+                          if raw is leaf and not any(t is r for r in reads)]
+                self.leaf_sources.append(reads)
             elif isinstance(leaf, Tensor):
                 self.leaf_sources.append([leaf])
             else:
@@ -342,8 +379,10 @@ class _GradProgram:
         interp = current_interpreter()
         if isinstance(interp, TraceInterpreter):
             interp.state.grad_functions.append(self.grad)
+        target_ids = {id(t) for t in targets}
         for leaf, srcs, idx in zip(src_leaves, self.leaf_sources, self.groups):
-            if isinstance(leaf, Tensor) and id(leaf) not in tape._watched:
+            if isinstance(leaf, Tensor) and id(leaf) not in tape._watched \
+                    and id(leaf) not in target_ids:
                 _warn_unwatched(leaf)
             elif isinstance(leaf, TensorLike) and leaf.dtype.kind != "f" and any(
                     id(s) in tape._watched for s in srcs):
@@ -363,7 +402,7 @@ class _GradProgram:
             bfn = vmap(gf.fn, flags, n, name=f"{gf.fn.name}_batched")
             self._batched[n] = bfn
         args = self.residual_tensors + self.extra_tensors + [seeds]
-        with self.tape.stop_recording():
+        with self.tape._replaying():
             outs = run(bfn, args)
         it = iter(outs)
         flat: list[Any] = [next(it) if c else None for c in gf.connected]
@@ -390,7 +429,7 @@ class _GradProgram:
                 s = cast(s, t.dtype)
             seed_tensors.append(s)
         args = self.residual_tensors + self.extra_tensors + seed_tensors
-        with self.tape.stop_recording():
+        with self.tape._replaying():
             outs = run(gf.fn, args)
         # Map back: connected sources in order; unconnected -> None; variables summed.
         it = iter(outs)
@@ -419,18 +458,19 @@ def _user_stacklevel() -> int:
     return level
 
 
-_warned_unwatched = [False]
-
-
 def _warn_unwatched(t: Tensor) -> None:
-    if _warned_unwatched[0]:
-        return
-    _warned_unwatched[0] = True
+    # Through `warnings` with the user's line as the location, so the default filter shows
+    # it once per call site: a second mistake at another line is reported too.
     warnings.warn(
         f"GradientTape.gradient: a source tensor (shape {t.shape}, dtype {t.dtype}) was never "
         "watched by this tape, so its gradient is None. Call tape.watch(x) inside the `with "
         "tj.GradientTape() as tape:` block before using x, or make x a tj.Variable (trainable "
         "Variables are watched automatically).", stacklevel=_user_stacklevel())
+
+
+def _short(x: Any) -> str:
+    r = repr(x)
+    return r if len(r) <= 60 else r[:57] + "..."
 
 
 def _custom_rule(grad_fn: Callable[..., Any], n_inputs: int, prog: _GradProgram

@@ -22,12 +22,13 @@ from .ir.core import current_interpreter
 from .tensor import Tensor, TensorLike
 
 _counter = itertools.count()
+_serial = itertools.count()     # creation order (`GradientTape.watched_variables` sorts by it)
 
 
 class Variable(TensorLike):
     """Example: `v = tj.Variable(3.0); v.assign_add(1.0); v.numpy() == 4.0`."""
 
-    __slots__ = ("_value", "trainable", "name", "__weakref__")
+    __slots__ = ("_value", "trainable", "name", "_serial", "__weakref__")
 
     def __init__(self, initial_value: Any, trainable: bool = True, name: str | None = None,
                  dtype: Any = None):
@@ -41,6 +42,7 @@ class Variable(TensorLike):
             raise TypeError("a Variable's initial value must be concrete; create Variables "
                             "outside compiled functions")
         self._value = t
+        self._serial = next(_serial)
         self.trainable = bool(trainable)
         self.name = (name or f"Variable_{next(_counter)}") + ":0"
 

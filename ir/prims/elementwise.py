@@ -52,18 +52,19 @@ def _same_dtype(name: str, *ts: TensorType) -> np.dtype:
 
 
 def unary(name: str, impl: Callable[..., Any], vjp: Callable[..., Any] | None,
-          allowed: tuple[np.dtype, ...] = FLOAT, doc: str = "") -> Primitive:
+          allowed: tuple[np.dtype, ...] = FLOAT, doc: str = "", gradient: str = "rule"
+          ) -> Primitive:
     def rule(x: TensorType) -> TensorType:
         _check_dtype(name, x, allowed)
         return x
 
     return register(Primitive(name, kind="elementwise", shape_rule=rule, impl=impl, vjp=vjp,
-                              n_inputs=1, doc=doc))
+                              n_inputs=1, doc=doc, gradient=gradient))
 
 
 def binary(name: str, impl: Callable[..., Any], vjp: Callable[..., Any] | None,
            allowed: tuple[np.dtype, ...] = NUM, out_bool: bool = False,
-           doc: str = "") -> Primitive:
+           doc: str = "", gradient: str = "rule") -> Primitive:
     def rule(x: TensorType, y: TensorType) -> TensorType:
         dt = _same_dtype(name, x, y)
         _check_dtype(name, x, allowed)
@@ -71,7 +72,7 @@ def binary(name: str, impl: Callable[..., Any], vjp: Callable[..., Any] | None,
         return TensorType.make(shape, _BOOL if out_bool else dt)
 
     return register(Primitive(name, kind="elementwise", shape_rule=rule, impl=impl, vjp=vjp,
-                              n_inputs=2, doc=doc))
+                              n_inputs=2, doc=doc, gradient=gradient))
 
 
 def _keep(dtype_like: Any, r: Any) -> np.ndarray:
@@ -96,8 +97,10 @@ unary("tanh", np.tanh,
 unary("sqrt", np.sqrt, lambda g, x, *, out: (ops.div(g, ops.scale(out, 2.0)),))
 # |x| has gradient sign(x), which is 0 at 0 (TensorFlow's subgradient).
 unary("abs", np.abs, lambda g, x, *, out: (ops.mul(g, ops.sign(x)),), allowed=NUM)
-unary("sign", np.sign, lambda g, x, *, out: (None,), allowed=NUM)
-unary("floor", np.floor, lambda g, x, *, out: (None,))
+# TensorFlow: sign has a registered gradient of zeros (sources stay connected); floor has
+# none (a source reachable only through it gets None).
+unary("sign", np.sign, lambda g, x, *, out: (None,), allowed=NUM, gradient="zero")
+unary("floor", np.floor, lambda g, x, *, out: (None,), gradient="none")
 
 
 def _logistic(x: np.ndarray) -> np.ndarray:
@@ -178,7 +181,7 @@ def _mod(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 binary("floordiv", _floordiv, lambda g, x, y, *, out: (None, None),
-       doc="floor(x / y); integer division by zero gives 0")
+       doc="floor(x / y); integer division by zero gives 0", gradient="none")
 binary("mod", _mod, lambda g, x, y, *, out: (
     g, ops.neg(ops.mul(g, ops.floordiv(x, y)))),
     doc="x - floor(x / y) * y (the sign of y, as Python's %); integer mod by zero gives 0")
@@ -187,14 +190,15 @@ binary("mod", _mod, lambda g, x, y, *, out: (
 
 for _name, _fn in [("eq", np.equal), ("ne", np.not_equal), ("lt", np.less),
                    ("le", np.less_equal), ("gt", np.greater), ("ge", np.greater_equal)]:
-    binary(_name, _fn, lambda g, x, y, *, out: (None, None), allowed=ANY, out_bool=True)
+    binary(_name, _fn, lambda g, x, y, *, out: (None, None), allowed=ANY, out_bool=True,
+           gradient="none")
 
 binary("logical_and", np.logical_and, lambda g, x, y, *, out: (None, None),
-       allowed=(np.dtype(np.bool_),))
+       allowed=(np.dtype(np.bool_),), gradient="none")
 binary("logical_or", np.logical_or, lambda g, x, y, *, out: (None, None),
-       allowed=(np.dtype(np.bool_),))
+       allowed=(np.dtype(np.bool_),), gradient="none")
 unary("logical_not", np.logical_not, lambda g, x, *, out: (None,),
-      allowed=(np.dtype(np.bool_),))
+      allowed=(np.dtype(np.bool_),), gradient="none")
 
 # ---------------------------------------------------------------- select, convert
 
@@ -248,4 +252,5 @@ register(Primitive("identity", kind="elementwise", shape_rule=lambda x: x,
                    n_inputs=1))
 register(Primitive("stop_gradient", kind="elementwise", shape_rule=lambda x: x,
                    impl=lambda x: np.array(x, copy=True), vjp=lambda g, x, *, out: (None,),
-                   n_inputs=1, doc="identity that no gradient flows through"))
+                   n_inputs=1, doc="identity that no gradient flows through",
+                   gradient="none"))

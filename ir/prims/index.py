@@ -99,5 +99,6 @@ register(Primitive("one_hot", kind="index",
                    params={"depth": 1, "dtype": np.dtype(np.float32), "on": 1.0, "off": 0.0},
                    shape_rule=_one_hot_rule, impl=_one_hot_impl,
                    vjp=lambda g, idx, *, out, depth, dtype, on, off: (None,), n_inputs=1,
-                   doc="one-hot rows along a new last axis; bounds-checked indices"))
+                   doc="one-hot rows along a new last axis; bounds-checked indices",
+                   gradient="none"))
 

@@ -153,7 +153,7 @@ def _arg_impl(fn: Any) -> Any:
 _ARG_PARAMS = {"axis": 0, "dtype": np.dtype(np.int64)}
 register(Primitive("argmax", kind="reduce", params=_ARG_PARAMS, shape_rule=_arg_rule("argmax"),
                    impl=_arg_impl(np.argmax), vjp=lambda g, x, *, out, axis, dtype: (None,),
-                   n_inputs=1, doc="index of the first maximum (NaN wins)"))
+                   n_inputs=1, doc="index of the first maximum (NaN wins)", gradient="none"))
 register(Primitive("argmin", kind="reduce", params=_ARG_PARAMS, shape_rule=_arg_rule("argmin"),
                    impl=_arg_impl(np.argmin), vjp=lambda g, x, *, out, axis, dtype: (None,),
-                   n_inputs=1, doc="index of the first minimum (NaN wins)"))
+                   n_inputs=1, doc="index of the first minimum (NaN wins)", gradient="none"))

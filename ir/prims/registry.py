@@ -2,8 +2,12 @@
 
 Invariants:
 - Every primitive has a name, a parameter list with defaults, a shape/dtype rule, a NumPy
-  reference implementation and a VJP rule (or is declared non-differentiable, in which case
-  its VJP gives no cotangent to any input).
+  reference implementation and a VJP rule, and says in `gradient` what TensorFlow registers
+  for the operation: `"rule"` (a gradient), `"zero"` (a gradient that is zero everywhere,
+  e.g. `sign`: sources stay connected and get zeros) or `"none"` (no gradient, e.g.
+  `floor`, `stop_gradient`: the autodiff pass treats its outputs as constants, so a source
+  reachable only through it is unconnected, `None` at the user API). The VJP rule of a
+  `"zero"` or `"none"` primitive gives no cotangent to any input.
 - VJP rules build their results with `bind` (through `ir.ops`), never with NumPy arrays, so
   a gradient is again a program of primitives and can be differentiated again.
 - Lowerings are not here: `codegen` keys its own table by `Primitive.name`.
@@ -18,6 +22,7 @@ from ..errors import ShapeError
 
 _REGISTRY: dict[str, "Primitive"] = {}
 INFER_CACHE = 4096      # memoized shape-rule results per primitive
+GRADIENT_KINDS = ("rule", "zero", "none")
 
 
 class Primitive:
@@ -26,8 +31,12 @@ class Primitive:
     def __init__(self, name: str, *, kind: str, params: dict[str, Any] | None = None,
                  shape_rule: Callable[..., Any], impl: Callable[..., Any],
                  vjp: Callable[..., Sequence[Any]] | None, n_outs: int | Callable[..., int] = 1,
-                 n_inputs: int | None = None, doc: str = ""):
+                 n_inputs: int | None = None, doc: str = "", gradient: str = "rule"):
+        if gradient not in GRADIENT_KINDS:
+            raise ValueError(f"primitive {name}: gradient must be one of {GRADIENT_KINDS}, "
+                             f"got {gradient!r}")
         self.name = name
+        self.gradient = gradient
         self.kind = kind
         self.param_defaults = dict(params or {})
         self.shape_rule = shape_rule

@@ -30,7 +30,8 @@ def _constant_rule(*, value: np.ndarray) -> TensorType:
 register(Primitive("constant", kind="shape", params={"value": np.zeros((), np.float32)},
                    shape_rule=_constant_rule, impl=lambda *, value: np.array(value, copy=True),
                    vjp=lambda g, *, out, value: (), n_inputs=0,
-                   doc="a literal array (scalars, mostly; captured tensors are parameters)"))
+                   doc="a literal array (scalars, mostly; captured tensors are parameters)",
+                   gradient="none"))
 
 
 def _iota_rule(*, shape: tuple[int, ...], dimension: int, dtype: np.dtype) -> TensorType:
@@ -48,7 +49,7 @@ register(Primitive("iota", kind="shape",
                    params={"shape": (1,), "dimension": 0, "dtype": np.dtype(np.int32)},
                    shape_rule=_iota_rule, impl=_iota_impl,
                    vjp=lambda g, *, out, shape, dimension, dtype: (), n_inputs=0,
-                   doc="0, 1, 2, ... along `dimension`, broadcast over `shape`"))
+                   doc="0, 1, 2, ... along `dimension`, broadcast over `shape`", gradient="none"))
 
 
 def _reshape_rule(x: TensorType, *, shape: tuple[int, ...]) -> TensorType:

@@ -256,13 +256,26 @@ def test_unconnected_sources_are_reported() -> None:
     assert vjp(fn, [x]).connected == [False]
 
 
-@pytest.mark.parametrize("prim", ["sign", "floor", "stop_gradient"])
-def test_connected_through_zero_gradient_gives_zeros(prim: str) -> None:
-    fn, (x,), _ = trace(lambda x: ops.scale(bind(prim, x), 3.0), t(2))
+def test_connected_through_zero_gradient_gives_zeros() -> None:
+    """TensorFlow's sign has a gradient of zeros: the source stays connected."""
+    fn, (x,), _ = trace(lambda x: ops.scale(bind("sign", x), 3.0), t(2))
     grad = vjp(fn, [x])
     assert grad.connected == [True]
     (gx,) = run_grad(fn, grad, [np.array([0.5, -1.5])])
     np.testing.assert_array_equal(gx, [0.0, 0.0])
+
+
+@pytest.mark.parametrize("prim", ["floor", "stop_gradient"])
+def test_only_through_a_primitive_without_gradient_is_unconnected(prim: str) -> None:
+    """TensorFlow registers no gradient for floor or stop_gradient: a source reachable only
+    through them is unconnected; another path still counts."""
+    fn, (x,), _ = trace(lambda x: ops.scale(bind(prim, x), 3.0), t(2))
+    assert vjp(fn, [x]).connected == [False]
+    fn, (x,), _ = trace(lambda x: ops.add(bind(prim, x), ops.scale(x, 2.0)), t(2))
+    grad = vjp(fn, [x])
+    assert grad.connected == [True]
+    (gx,) = run_grad(fn, grad, [np.array([0.5, -1.5])])
+    np.testing.assert_array_equal(gx, [2.0, 2.0])
 
 
 def test_integer_values_carry_no_cotangent() -> None:

@@ -7,13 +7,13 @@ hypothesis strategy drawing valid operands and params, and a kind.
   `sum(seed * f(x))` (order 1) and of the computed gradient (order 2), see
   `tests/gradcheck.py` for the tolerances. Values are drawn away from kinks and
   singularities by much more than the finite-difference step.
-- "zero": piecewise constant with float output (floor, sign, floordiv); the rule gives no
-  cotangent, the autodiff pass reports the operands connected with zero gradient, and finite
+- "zero": TensorFlow registers a gradient of zeros (sign): the rule gives no cotangent,
+  the autodiff pass reports float operands connected with zero gradient, and finite
   differences (away from the jumps) agree.
-- "nondiff": no gradient flows (comparisons, logical ops, argmax/argmin, one_hot, iota,
-  constant, stop_gradient): the rule gives `None` for every operand and the autodiff pass
-  reports each source unconnected, or connected with exact zeros when both the source and
-  the result are float.
+- "nondiff": TensorFlow registers no gradient (floor, floordiv, comparisons, logical ops,
+  argmax/argmin, one_hot, iota, constant, stop_gradient): the rule gives `None` for every
+  operand and the autodiff pass reports each source unconnected.
+The kinds agree with each primitive's registry field `gradient` (a test checks it).
 
 Shapes cover broadcasting between operands, size-1 and size-0 dimensions and scalars; each
 operand has at most ~30 elements so that per-element finite differences stay fast.
@@ -180,7 +180,7 @@ SPECS: dict[str, Spec] = {
     "sqrt": Spec(unary(POS)),
     "abs": Spec(unary(AWAY)),
     "sign": Spec(unary(AWAY), "zero"),
-    "floor": Spec(unary(off_integer), "zero"),
+    "floor": Spec(unary(off_integer), "nondiff"),
     "logistic": Spec(unary(uniform(-6, 6))),
     "softplus": Spec(unary(uniform(-6, 6))),
     "relu": Spec(unary(AWAY)),
@@ -196,7 +196,7 @@ SPECS: dict[str, Spec] = {
     "pow": Spec(nary(uniform(0.5, 2), U)),
     "maximum": Spec(nary(on_lattice(0.0), on_lattice(0.5))),
     "minimum": Spec(nary(on_lattice(0.5), on_lattice(0.0))),
-    "floordiv": Spec(nary(dividend, divisor), "zero"),
+    "floordiv": Spec(nary(dividend, divisor), "nondiff"),
     "mod": Spec(nary(dividend, divisor)),
     **{c: Spec(comparison(), "nondiff") for c in ["eq", "ne", "lt", "le", "gt", "ge"]},
     "logical_and": Spec(nary(_bool, _bool), "nondiff"),
@@ -240,6 +240,13 @@ def test_every_primitive_has_a_spec() -> None:
     assert set(SPECS) == registered, (
         f"missing specs: {sorted(registered - set(SPECS))}; "
         f"specs of unknown primitives: {sorted(set(SPECS) - registered)}")
+
+
+def test_spec_kinds_agree_with_the_registry_gradient_field() -> None:
+    want = {"diff": "rule", "zero": "zero", "nondiff": "none"}
+    wrong = {n: (s.kind, all_primitives()[n].gradient) for n, s in SPECS.items()
+             if want[s.kind] != all_primitives()[n].gradient}
+    assert not wrong, wrong
 
 
 def _apply(name: str, params: dict[str, Any]) -> Callable[..., Any]:
@@ -302,14 +309,15 @@ def test_rule_emits_ir_of_the_operand_types(name: str, data: st.DataObject) -> N
 @FAST
 @given(data=st.data())
 def test_autodiff_reports_no_gradient(name: str, data: st.DataObject) -> None:
-    """Through a primitive without a gradient, a float source of a float result is connected
-    with exact zeros (as TensorFlow's gradient through sign or floor); every other source is
-    reported unconnected."""
+    """Through a primitive with a zero gradient (TensorFlow's sign), a float source of a float
+    result is connected with exact zeros; through one without a gradient (TensorFlow's floor,
+    stop_gradient, comparisons, ...), and for every other source, it is unconnected."""
     args, params = data.draw(SPECS[name].cases, label="case")
     b, ps, out = _trace(name, args, params)
     fn = b.build([out])
     grad = vjp(fn, ps)
-    expected = [out.dtype.kind == "f" and p.dtype.kind == "f" for p in ps]
+    zero = all_primitives()[name].gradient == "zero"
+    expected = [zero and out.dtype.kind == "f" and p.dtype.kind == "f" for p in ps]
     assert grad.connected == expected
     residuals = evaluate(Function("res", fn.params, fn.instrs, grad.residuals), args)
     seed = np.ones(out.shape, out.dtype)
