@@ -67,7 +67,50 @@ def test_retrace_warning_names_the_argument() -> None:
         for n in range(7):
             f(x, float(n))
     msgs = [str(m.message) for m in w if "traced" in str(m.message)]
-    assert msgs and "n: the Python value 4.0 -> the Python value 5.0" in msgs[0]
+    assert msgs and "n: the Python value 3.0 -> the Python value 4.0" in msgs[0]
+
+
+def _retrace_warnings(calls: list[float]) -> list[int]:
+    """The call numbers (from 1) at which a compiled function warned about retracing."""
+    ns: dict[str, object] = {}
+    # A function of its own code: the warning counts calls per Python function code.
+    exec(f"def f(x, n):\n    return x * n * {len(calls)} * {sum(calls)}", ns)  # noqa: S102
+    f = tj.compile(ns["f"])
+    x = np.ones(2, np.float32)
+    warned = []
+    for i, n in enumerate(calls, 1):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            f(x, n)
+        if any("traced it" in str(m.message) for m in w):
+            warned.append(i)
+    return warned
+
+
+def test_retrace_warning_at_tensorflows_threshold() -> None:
+    # Measured with TensorFlow 2.21: a warning when the traces of the last 10 calls, with
+    # the trace before them, number 5 (the first trace counts); at most two per function.
+    assert _retrace_warnings([1.0, 2.0, 3.0, 4.0]) == []
+    assert _retrace_warnings([1.0, 2.0, 3.0, 4.0, 5.0]) == [5]
+    assert _retrace_warnings([float(n) for n in range(1, 20)]) == [5, 6]
+    assert _retrace_warnings([1.0] * 3 + [2.0] * 3 + [3.0] * 3 + [4.0] * 3 + [5.0]) == [13]
+    assert _retrace_warnings([1.0] * 4 + [2.0] * 3 + [3.0] * 3 + [4.0] * 3 + [5.0]) == [14]
+    spread = [1.0] * 3 + [2.0] * 3 + [3.0] * 3 + [4.0] * 3 + [5.0] * 3 + [6.0]
+    assert _retrace_warnings(spread) == [13, 16]
+    assert _retrace_warnings([1.0] * 5 + [2.0] * 5 + [3.0] * 5 + [4.0] * 5 + [5.0]) == []
+
+
+def test_retrace_warning_for_compiled_functions_made_in_a_loop() -> None:
+    ns: dict[str, object] = {}
+    exec("def g(x):\n    return x * 2.0 + 0.125", ns)  # noqa: S102
+    warned = []
+    for i in range(1, 8):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            tj.compile(ns["g"])(np.ones(2, np.float32))
+        if any("traced it" in str(m.message) for m in w):
+            warned.append(i)
+    assert warned == [5, 6]   # as TensorFlow 2.21
 
 
 def test_variables_are_read_by_reference() -> None:

@@ -1,17 +1,19 @@
 """`@tj.compile` (alias `tj.function`): trace Python into IR, optimize, run natively.
 
 Invariants:
-- A call is keyed by every Tensor/ndarray leaf's shape and dtype and every other leaf's
-  value (and Variable identity); each key is traced and compiled once, even when threads
-  race (the first compiles, the others wait).
-- Variables and outside tensors read in the trace are parameters, passed by reference at
-  every call, so assigning a Variable is seen by the next call. What Python computes while
-  tracing is baked at trace time, as in TensorFlow: a Python number captured by a closure
-  (or a global) and a NumPy array used inside (copied when the trace meets it; changing
-  it in place later changes nothing; logged at DEBUG) keep their trace-time values until
-  something in the call's key changes. Pass such values as arguments, or use a Variable.
-  Assignments inside the trace are extra results written back after the native call, in
-  program order.
+- A call is keyed as `keys.py` says (tensors by shape and dtype, Variable arguments by
+  shape, dtype and aliasing, Python values by value, floats bit for bit); each key is
+  traced and compiled once, even when threads race (the first compiles, the others wait).
+  Keyword order does not matter. Nothing in a trace or its key keeps an argument alive.
+- Variables (read from outside or passed as arguments) and outside tensors read in the
+  trace are parameters, passed by reference at every call, so assigning a Variable is
+  seen by the next call; a returned Variable is read at call time. What Python computes
+  while tracing is baked at trace time, as in TensorFlow: a Python number captured by a
+  closure (or a global) and a NumPy array used inside (copied when the trace meets it;
+  changing it in place later changes nothing; logged at DEBUG) keep their trace-time
+  values until something in the call's key changes. Pass such values as arguments, or
+  use a Variable. Assignments inside the trace are extra results written back after the
+  native call, in program order.
 - Called where no tape watches its inputs, a compiled function is one native call. Under
   an eager tape it is one `call` instruction (recorded; its VJP is the compiled backward).
 """
@@ -23,8 +25,9 @@ import logging
 from logging import DEBUG
 import os
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 import warnings
+import weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -32,6 +35,7 @@ import numpy as np
 from .context import EagerInterpreter, TraceInterpreter, TraceState, active_tapes
 from .errors import TracingError, at_user_line
 from .ir.core import DTYPE_NAMES, Function, _current, bind, current_interpreter, interpreting
+from .keys import describe, float_bits, identity, leaf_key
 from .nest import flatten, unflatten
 from .ops import _array_of
 from .tensor import Tensor
@@ -39,7 +43,58 @@ from .variable import Variable
 
 log = logging.getLogger("tracejit")
 
+# The retrace warning follows TensorFlow 2.21's rule (FREQUENT_TRACING_WARNING_* in its
+# polymorphic_function.py): a trace warns when the traces of the last RETRACE_WINDOW calls,
+# with the trace before them, number RETRACE_WARN or more (the first trace counts), at most
+# RETRACE_MAX_WARNINGS times. Calls are counted per Python function code, so a compiled
+# function created anew in a loop is caught too.
 RETRACE_WARN = 5
+RETRACE_WINDOW = 10
+RETRACE_MAX_WARNINGS = 2
+KEYS_KEPT = 8  # recent call signatures kept (as text) to say why a call retraced
+
+
+class _RetraceDetector:
+    """Counts calls and remembers the call numbers of recent traces."""
+
+    __slots__ = ("calls", "traces", "warned", "__weakref__")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.traces: deque[int] = deque(maxlen=RETRACE_WINDOW + 1)
+        self.warned = 0
+
+    def traced(self) -> tuple[int, int] | None:
+        """Note a trace in the current call; (traces, calls) when a warning is due."""
+        c = self.calls
+        self.traces.append(c)
+        recent = [t for t in self.traces if t > c - RETRACE_WINDOW]
+        older = [t for t in self.traces if t <= c - RETRACE_WINDOW]
+        kept = older[-1:] + recent
+        if len(kept) < RETRACE_WARN or self.warned >= RETRACE_MAX_WARNINGS:
+            return None
+        self.warned += 1
+        return len(kept), c - kept[0] + 1
+
+
+_DETECTORS: weakref.WeakKeyDictionary[Any, _RetraceDetector] = weakref.WeakKeyDictionary()
+_DETECTORS_LOCK = threading.Lock()
+
+
+def _detector_for(fn: Callable[..., Any]) -> _RetraceDetector:
+    target: Any = fn
+    while hasattr(target, "__wrapped__"):
+        target = target.__wrapped__
+    target = getattr(target, "__func__", target)
+    target = getattr(target, "__code__", target)
+    with _DETECTORS_LOCK:
+        try:
+            det = _DETECTORS.get(target)
+            if det is None:
+                det = _DETECTORS[target] = _RetraceDetector()
+            return det
+        except TypeError:  # neither hashable nor weakly referenceable: its own counter
+            return _RetraceDetector()
 
 
 class _Config:
@@ -74,25 +129,14 @@ def compile(fn: Callable[..., Any] | None = None, *, input_signature: Any = None
                                   "arguments of each call")
 
     def wrap(f: Callable[..., Any]) -> "CompiledFunction":
+        if not callable(f):
+            raise TypeError(f"tj.compile needs a function (a callable object), got {f!r} of "
+                            f"type {type(f).__name__}")
         return CompiledFunction(f, name)
     return wrap if fn is None else wrap(fn)
 
 
 function = compile
-
-
-def _leaf_key(x: Any) -> Any:
-    if isinstance(x, Tensor):
-        return ("T", x.shape, x.dtype.str)
-    if isinstance(x, np.ndarray):
-        return ("T", x.shape, x.dtype.str)
-    if isinstance(x, Variable):
-        return ("V", id(x))
-    try:
-        hash(x)
-        return ("S", type(x).__name__, x)
-    except TypeError:
-        return ("O", id(x))
 
 
 _STATIC_TYPES = (int, float, bool, str, type(None))
@@ -113,7 +157,9 @@ def _fast_key(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
             key.append(a.shape)
             key.append(a.dtype)
         elif t in _STATIC_TYPES:
-            key.append((t, a))
+            # Floats bit for bit: 0.0 == -0.0 and nan != nan would mislead the dict.
+            key.append((t, a) if t is not float or a == a and a != 0.0
+                       else (t, float_bits(a)))
         else:
             return None
     return tuple(key)
@@ -132,16 +178,6 @@ def _convert_arrays(leaves: list[Any]) -> bool:
     return converted
 
 
-def _describe(k: Any) -> str:
-    if k[0] == "T":
-        return f"a tensor of shape {tuple(k[1])} and dtype {np.dtype(k[2]).name}"
-    if k[0] == "V":
-        return "a different Variable"
-    if k[0] == "S":
-        return f"the Python value {k[2]!r}"
-    return "a different Python object"
-
-
 class CompiledFunction:
     """A Python function traced and compiled per call signature."""
 
@@ -154,7 +190,10 @@ class CompiledFunction:
         self._fast: dict[Any, "Concrete"] = {}
         self._pending: dict[Any, threading.Event] = {}
         self._lock = threading.Lock()
-        self._keys: list[Any] = []
+        # Retrace diagnostics: the last few signatures in words (never the arguments),
+        # the call numbers of the last traces, and how many warnings were given.
+        self._keys: deque[tuple[Any, list[str]]] = deque(maxlen=KEYS_KEPT)
+        self._detector = _detector_for(fn)
         self.trace_count = 0
         try:
             self._sig = inspect.signature(fn)
@@ -168,6 +207,7 @@ class CompiledFunction:
         return functools.partial(self.__call__, obj)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self._detector.calls += 1
         if not kwargs and self._fast and not config._eager and _current.get() is None \
                 and not active_tapes.get():
             # Fast dispatch: flat arguments of a known signature, no trace around us and
@@ -183,6 +223,8 @@ class CompiledFunction:
                 if log.isEnabledFor(DEBUG):
                     log.debug("%s: memory cache hit", self.__name__)
                 return conc.fast(args)
+        if kwargs:
+            args, kwargs = self._canonical(args, kwargs)
         leaves, tree = flatten((args, kwargs))
         converted = _convert_arrays(leaves)     # every path below sees the same arrays
         if config._eager:
@@ -196,17 +238,52 @@ class CompiledFunction:
             if converted:
                 args, kwargs = unflatten(tree, leaves)
             return self.python_function(*args, **kwargs)
-        key = (tree, tuple(_leaf_key(x) for x in leaves))
+        key = self._key(leaves, tree)
         conc = self._cache.get(key)
         if conc is None:
             conc = self._get(key, leaves, tree)
         else:
             log.debug("%s: memory cache hit", self.__name__)
+        if conc.fixed_vars and conc.aliases_capture(leaves):
+            # A Variable argument is also read from outside by the trace: trace the
+            # aliasing explicitly (reads and assignments of both names are one value).
+            key = (*key, tuple(identity(x) for x in leaves if isinstance(x, Variable)))
+            conc = self._cache.get(key) or self._get(key, leaves, tree)
         if not kwargs and not converted:
             fk = _fast_key(args)
             if fk is not None and len(self._fast) < CACHE_SIZE:
                 self._fast[fk] = conc
         return conc.call(leaves)
+
+    def _canonical(self, args: tuple[Any, ...], kwargs: dict[str, Any]
+                   ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Arguments in one order whatever order the keywords came in (as TensorFlow's
+        canonicalization): parameters given by name become positional where they can
+        be, and the remaining keywords are sorted."""
+        if self._sig is not None:
+            try:
+                bound = self._sig.bind(*args, **kwargs)
+            except TypeError:
+                pass  # the call itself raises Python's own error
+            else:
+                args, kwargs = bound.args, bound.kwargs
+        return args, dict(sorted(kwargs.items()))
+
+    def _key(self, leaves: list[Any], tree: Any) -> Any:
+        aliases: dict[int, int] = {}
+        names: list[str] = []
+
+        def describe_arg(i: int) -> Callable[[], str]:
+            def text() -> str:
+                if not names:
+                    names.extend(self._arg_names(leaves, tree))
+                return f"{self.__name__}: argument `{names[i]}`"
+            return text
+        try:
+            return (tree, tuple(leaf_key(x, aliases, i, describe_arg(i))
+                                for i, x in enumerate(leaves)))
+        except TypeError as e:
+            raise at_user_line(e) from None
 
     def _get(self, key: Any, leaves: list[Any], tree: Any) -> "Concrete":
         while True:
@@ -256,28 +333,33 @@ class CompiledFunction:
     def _trace(self, key: Any, leaves: list[Any], tree: Any) -> "Concrete":
         self.trace_count += 1
         prev = self._keys[-1] if self._keys else None
-        self._keys.append(key)
+        summary = (tree, [describe(k) for k in key[1]])
+        self._keys.append(summary)
         why = ""
         if prev is not None:
             names = self._arg_names(leaves, tree)
-            diffs = [f"{n}: {_describe(a)} -> {_describe(b)}"
-                     for n, a, b in zip(names, prev[1], key[1]) if a != b]
-            why = "; ".join(diffs) if prev[0] == key[0] else "the argument structure changed"
+            diffs = [f"{n}: {a} -> {b}" for n, a, b in zip(names, prev[1], summary[1])
+                     if a != b]
+            why = "; ".join(diffs) if prev[0] == tree else "the argument structure changed"
         log.debug("%s: tracing (trace #%d)%s", self.__name__, self.trace_count,
                   f" because {why}" if why else "")
-        if self.trace_count > RETRACE_WARN:
+        due = self._detector.traced()
+        if due is not None:
             warnings.warn(
-                f"tj.compile function {self.__name__!r} was traced {self.trace_count} times; "
-                f"this trace because {why or 'of a new call signature'}. Each new shape, "
-                "dtype or Python value retraces and recompiles: pass tensors instead of "
-                "Python numbers, or keep shapes fixed.", stacklevel=4)
+                f"{due[0]} of the last {due[1]} calls of tj.compile function "
+                f"{self.__name__!r} traced it; this trace because "
+                f"{why or 'of a new call signature'}. Each new shape, dtype or Python value "
+                "retraces and recompiles: pass tensors instead of Python numbers, keep "
+                "shapes fixed, and define compiled functions outside loops.", stacklevel=4)
         return Concrete.trace(self, leaves, tree)
 
     def lower(self, *args: Any, **kwargs: Any) -> "Lowered":
         """The compiler's view of a call with these arguments, for `as_text(stage)`."""
+        if kwargs:
+            args, kwargs = self._canonical(args, kwargs)
         leaves, tree = flatten((args, kwargs))
         _convert_arrays(leaves)
-        key = (tree, tuple(_leaf_key(x) for x in leaves))
+        key = self._key(leaves, tree)
         conc = self._cache.get(key) or self._get(key, leaves, tree)
         return Lowered(conc)
 
@@ -342,6 +424,13 @@ class Concrete:
                 self.dyn_idx.append(i)
             else:
                 traced_leaves.append(x)
+        # Variables passed as arguments: parameters after the tensors, passed by reference
+        # (the trace serves every Variable of the same shape and dtype).
+        var_args: dict[int, int] = {}       # id(Variable) -> leaf index
+        for i, x in enumerate(leaves):
+            if isinstance(x, Variable) and id(x) not in var_args:
+                var_args[id(x)] = i
+                st.read_var(x)
         args, kwargs = unflatten(tree, traced_leaves)
         n_dyn = len(self.dyn_idx)
         interp = TraceInterpreter(st)
@@ -352,12 +441,19 @@ class Concrete:
         finally:
             active_tapes.reset(saved_tapes)
             st.closed = True
+        _check_unmodified(owner, args, kwargs, tree, traced_leaves)
         out_leaves, self.out_tree = flatten(out)
         results = []
-        self.out_kind: list[Any] = []   # ("r", index) result, ("c", value) constant leaf
+        # ("r", index) a result; ("t", array) a number or array returned, made a new
+        # tensor at every call (as tf.function); ("c", value) any other Python leaf.
+        self.out_kind: list[Any] = []
         for o in out_leaves:
             if isinstance(o, Variable):
-                o = o._value if id(o) not in st.var_values else st.var_values[id(o)]
+                o = st.read_var(o)              # read at call time, after the assigns
+            elif isinstance(o, (bool, int, float, np.generic, np.ndarray)):
+                from .ops import convert_to_tensor
+                self.out_kind.append(("t", convert_to_tensor(o)._data))
+                continue
             if isinstance(o, Tensor) and o._trace is st:
                 self.out_kind.append(("r", len(results)))
                 results.append(o._val)
@@ -374,8 +470,21 @@ class Concrete:
         self.assigned = list(st.assigned.values())
         for var in self.assigned:
             results.append(st.var_values[id(var)]._val)
-        # Captured tensors and variables follow the dynamic arguments as parameters.
+        # Captured tensors and variables follow the dynamic arguments as parameters. Those
+        # passed as arguments are taken from each call's arguments (`*_src`: leaf index),
+        # and not kept: a trace holds no argument alive.
         self.captures = [obj for _, obj in st.captures]
+        self.capture_src = [var_args.get(id(obj)) if isinstance(obj, Variable) else None
+                            for obj in self.captures]
+        self.assigned_src = [var_args.get(id(var)) for var in self.assigned]
+        self.var_args = bool(var_args)
+        if var_args:
+            self.captures = [None if k is not None else obj
+                             for obj, k in zip(self.captures, self.capture_src)]
+            self.assigned = [None if k is not None else var
+                             for var, k in zip(self.assigned, self.assigned_src)]
+        self.fixed_vars = {id(obj) for obj in self.captures if isinstance(obj, Variable)} \
+            if var_args else set()
         params = st.builder.params
         self.trace_fn = Function(owner.__name__, params, st.builder.instrs, results)
         self.grad_fns = list(st.grad_functions)
@@ -431,6 +540,17 @@ class Concrete:
                     self.opt_fn._native = self._exe  # type: ignore[attr-defined]
         return self._exe
 
+    def aliases_capture(self, leaves: list[Any]) -> bool:
+        """Whether a Variable argument is also a Variable the trace read from outside."""
+        return any(id(x) in self.fixed_vars for x in leaves if isinstance(x, Variable))
+
+    def _captured(self, leaves: list[Any]) -> list[Any]:
+        """This call's captured objects: the trace's, with Variable arguments resolved."""
+        if not self.var_args:
+            return self.captures
+        return [obj if k is None else leaves[k]
+                for obj, k in zip(self.captures, self.capture_src)]
+
     def _inputs(self, leaves: list[Any]) -> list[Any]:
         if not self.captures:
             return [x._data if type(x) is Tensor else x
@@ -439,7 +559,7 @@ class Concrete:
         for i in self.dyn_idx:
             x = leaves[i]
             arrays.append(x._data if isinstance(x, Tensor) else x)
-        for obj in self.captures:
+        for obj in self._captured(leaves):
             if isinstance(obj, Variable):
                 arrays.append(obj._value._data)
             else:
@@ -453,12 +573,15 @@ class Concrete:
         outs = (self._exe or self.executable())(*self._inputs(leaves))
         if self._single:
             return Tensor._wrap(outs[0])
-        return self._finish([Tensor._wrap(o) for o in outs])
+        return self._finish([Tensor._wrap(o) for o in outs], leaves)
 
-    def _finish(self, outs: list[Tensor]) -> Any:
-        for var, t in zip(self.assigned, outs[self.n_out:]):
+    def _finish(self, outs: list[Tensor], leaves: list[Any]) -> Any:
+        assigned = self.assigned if not self.var_args else [
+            var if k is None else leaves[k] for var, k in zip(self.assigned, self.assigned_src)]
+        for var, t in zip(assigned, outs[self.n_out:]):
             var._value = t
-        res = [outs[k[1]] if k[0] == "r" else k[1] for k in self.out_kind]
+        res = [outs[k[1]] if k[0] == "r" else Tensor._wrap(k[1]) if k[0] == "t" else k[1]
+               for k in self.out_kind]
         return unflatten(self.out_tree, res)
 
     def _watched_by(self, tapes: Any, leaves: list[Any]) -> bool:
@@ -468,7 +591,7 @@ class Concrete:
             for i in self.dyn_idx:
                 if id(leaves[i]) in t._watched:
                     return True
-            for obj in self.captures:
+            for obj in self._captured(leaves):
                 if isinstance(obj, Variable):
                     if obj.trainable and t._watch_accessed or id(obj._value) in t._watched:
                         return True
@@ -479,11 +602,47 @@ class Concrete:
     def _call_recorded(self, leaves: list[Any]) -> Any:
         from .ops import convert_to_tensor
         ins = [convert_to_tensor(leaves[i]) for i in self.dyn_idx]
-        for obj in self.captures:
+        for obj in self._captured(leaves):
             ins.append(obj._read() if isinstance(obj, Variable) else obj)
         outs = bind("call", *ins, fn=self.opt_fn)
         outs = list(outs) if isinstance(outs, tuple) else [outs]
-        return self._finish(outs)
+        return self._finish(outs, leaves)
+
+
+def _check_unmodified(owner: CompiledFunction, args: tuple[Any, ...], kwargs: dict[str, Any],
+                      tree: Any, leaves: list[Any]) -> None:
+    """Refuse a function that changed its Python arguments (a list it appended to, a dict
+    it set a key of) while traced: its Python code runs only when tracing, so later calls
+    would silently skip the change (TensorFlow raises the same ValueError)."""
+    after, after_tree = flatten((args, kwargs))
+    if after_tree == tree and len(after) == len(leaves) and all(
+            a is b for a, b in zip(after, leaves)):
+        return
+    names = list(owner._sig.parameters) if owner._sig else []
+    (_, _, (args_t, kwargs_t)) = tree
+    changed: list[str] = []
+    start = 0
+    parts = [(names[i] if i < len(names) else f"args[{i}]", c, args[i] if i < len(args) else
+              None) for i, c in enumerate(args_t[2])]
+    parts += [(k, c, kwargs.get(k)) for k, c in zip(kwargs_t[1], kwargs_t[2])]
+    for name, sub, value in parts:
+        n = _count(sub)
+        now, now_tree = flatten(value)
+        if now_tree != sub or any(a is not b for a, b in zip(now, leaves[start:start + n])):
+            changed.append(name)
+        start += n
+    raise at_user_line(ValueError(
+        f"{owner.__name__}({', '.join(names)}) modified its Python input argument(s) "
+        f"{', '.join(changed) or '(structure)'} while traced. A compiled function runs its "
+        "Python code only when it traces, so later calls would not make the change: "
+        "modify a copy instead (e.g. `xs = list(xs)`), or return the new value."))
+
+
+def _count(tree: Any) -> int:
+    """The number of leaves of a `nest` tree."""
+    if tree is None:
+        return 1
+    return sum(_count(c) for c in tree[2])
 
 
 def _type(x: Any) -> Any:
