@@ -1,7 +1,8 @@
 """Inlining of `call` instructions before lowering: native code has no calls.
 
 Invariants: `inline_calls(fn)` returns a Function with the same parameters (the very same
-Value objects), the same result types, and no `call` instruction at any depth. Each
+Value objects), the same result types, and no `call` or `custom_vjp` instruction at any
+depth (a `custom_vjp` only matters to autodiff: natively it is its forward results). Each
 inlined copy of a callee gets fresh Values, so a callee called twice is two independent
 pieces of the flat function; `fn` itself is never modified.
 """
@@ -10,11 +11,14 @@ from __future__ import annotations
 from ..ir import Function, Instr, Value
 
 
+_GONE = ("call", "custom_vjp")
+
+
 def inline_calls(fn: Function) -> Function:
     """`fn` with every `call` replaced by the callee's instructions (recursively).
 
     Example: `flat = inline_calls(fn); assert all(i.prim != "call" for i in flat.instrs)`."""
-    if not any(ins.prim == "call" for ins in fn.instrs):
+    if not any(ins.prim in _GONE for ins in fn.instrs):
         return fn
     env: dict[int, Value] = {id(p): p for p in fn.params}
     instrs: list[Instr] = []
@@ -26,6 +30,11 @@ def _inline_into(fn: Function, env: dict[int, Value], instrs: list[Instr], fresh
     """Append `fn`'s instructions to `instrs`, mapping values through `env`."""
     for ins in fn.instrs:
         inputs = [env[id(x)] for x in ins.inputs]
+        if ins.prim == "custom_vjp":
+            n_in, n_out = ins.params["n_in"], ins.params["n_out"]
+            for o, y in zip(ins.outs, inputs[n_in:n_in + n_out]):
+                env[id(o)] = y
+            continue
         if ins.prim == "call":
             callee: Function = ins.params["fn"]
             inner: dict[int, Value] = {id(p): a for p, a in zip(callee.params, inputs)}

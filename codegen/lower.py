@@ -410,9 +410,10 @@ def kernel_rule(*names: str) -> Callable[[KernelRule], KernelRule]:
 
 
 
-@kernel_rule("call")
+@kernel_rule("call", "custom_vjp")
 def _call(lw: Lowerer, ins: Instr) -> None:
-    raise LoweringError("`call` reached the lowering; build_module inlines every call first")
+    raise LoweringError(f"`{ins.prim}` reached the lowering; build_module inlines every call "
+                        "and custom_vjp first")
 
 
 from . import lower_elementwise, lower_kernels, lower_shape  # noqa: F401  (rules)

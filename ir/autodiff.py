@@ -10,8 +10,10 @@ differentiating it again gives higher orders with no special case.
 Invariants: cotangents are summed over fan-out; each one is summed back to its operand's
 shape here (`ops.sum_to_shape`), never in a rule; only float values carry cotangents;
 the outputs of a primitive declared `gradient="none"` (TensorFlow registers no gradient
-for it: `floor`, `stop_gradient`, ...) are constants to the pass; a source the results do
-not depend on through differentiable instructions is reported as unconnected.
+for it: `floor`, `stop_gradient`, ...) are constants to the pass, and one declared
+`gradient="zero"` (`sign`) passes explicit zeros on; a source that receives no cotangent
+(the results do not depend on it through differentiable instructions, or the rules on
+the way give None for it) is reported as unconnected.
 """
 from __future__ import annotations
 
@@ -127,18 +129,24 @@ def vjp(fn: Function, sources: Sequence[Value], *, name: str | None = None,
             if len(cts) != len(ins.inputs):
                 raise IRError(f"VJP rule of {ins.prim} returned {len(cts)} cotangents for "
                               f"{len(ins.inputs)} operands")
+            # A primitive whose gradient is zero everywhere (TensorFlow's sign) keeps its
+            # operands connected: they get explicit zeros, which flow on like any cotangent.
+            zero = id(ins) not in rules and get_primitive(ins.prim).gradient == "zero"
             for x, c in zip(ins.inputs, cts):
+                if c is None and zero:
+                    c = ops.full(x.type.shape, 0, x.type.dtype)
                 if c is not None and id(x) in active:
                     accumulate(x, c)
 
+        # Connected = a cotangent arrived: a rule that gives None for an operand (a custom
+        # gradient's None, a callee result that does not depend on a parameter) leaves it
+        # unconnected unless another path reaches it, as in TensorFlow.
         results, connected = [], []
         for s in sources:
-            if id(s) not in reach:
-                connected.append(False)
-                continue
-            connected.append(True)
             c = ct.get(id(s))
-            results.append(c if c is not None else ops.full(s.type.shape, 0, s.type.dtype))
+            connected.append(c is not None)
+            if c is not None:
+                results.append(c)
 
     res_ids = {id(p) for p in residual_param.values()}
     extras = [p for p in b.params if id(p) not in res_ids]

@@ -406,3 +406,21 @@ def _call_rule(xs: Xs, bat: list[bool], bsize: int, *, fn: Function) -> Out:
     callee, out_bat = batched_callee(fn, bat, bsize)
     out = bind("call", *xs, fn=callee)
     return (list(out) if isinstance(out, tuple) else [out]), out_bat
+
+
+_CUSTOM: dict[tuple[int, int], tuple[Function, Function]] = {}
+
+
+@_register("custom_vjp")
+def _custom_vjp_rule(xs: Xs, bat: list[bool], bsize: int, *, bwd: Function, n_in: int,
+                     n_out: int, connected: tuple[bool, ...]) -> Out:
+    # Every operand batched (unbatched ones broadcast), so the batched gradient Function
+    # takes and returns values of the batched operands' types.
+    full = [_bcast(x, bt, bsize) for x, bt in zip(xs, bat)]
+    hit = _CUSTOM.get((id(bwd), bsize))
+    if hit is None or hit[0] is not bwd:
+        if len(_CUSTOM) > 4096:
+            _CUSTOM.clear()
+        hit = _CUSTOM[(id(bwd), bsize)] = (bwd, vmap(bwd, [True] * len(bwd.params), bsize))
+    out = bind("custom_vjp", *full, bwd=hit[1], n_in=n_in, n_out=n_out, connected=connected)
+    return (list(out) if isinstance(out, tuple) else [out]), [True] * n_out

@@ -14,7 +14,6 @@ non-persistent tape gives one set of gradients; it never records its own replay.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import sys
 import warnings
@@ -51,7 +50,8 @@ class _Record:
 
 CUSTOM = Primitive("custom_gradient", kind="custom", shape_rule=lambda *a, **k: (),
                    impl=lambda *a, **k: (), vjp=None,
-                   doc="a user function whose VJP is user-defined (tape-only, never traced)")
+                   doc="a user function whose VJP is user-defined (an eager tape's record; "
+                       "traced code has `custom_vjp` instructions instead)")
 
 
 @contextlib.contextmanager
@@ -473,11 +473,13 @@ def _short(x: Any) -> str:
     return r if len(r) <= 60 else r[:57] + "..."
 
 
-def _custom_rule(grad_fn: Callable[..., Any], n_inputs: int, prog: _GradProgram
+def _custom_rule(grads: Callable[..., list[Any]], n_inputs: int, prog: _GradProgram
                  ) -> Callable[..., Any]:
-    """A VJP rule (for the IR autodiff pass) that runs a user's gradient function as a
-    trace into the gradient Function being built; tensors it captures become extra
-    parameters of that Function."""
+    """A VJP rule (for the IR autodiff pass) that runs a user's gradient function (adapted
+    by `custom._Grads`: one gradient or None per recorded input) as a trace into the
+    gradient Function being built; tensors it captures become extra parameters of that
+    Function. A `custom_gradient` called inside it becomes a `custom_vjp` instruction, so
+    an outer tape replaying this gradient differentiates it with its own gradient."""
     def rule(g: Any, *ins: Any, out: Any) -> list[Any]:
         from .ops import convert_to_tensor
         builder = current_interpreter()
@@ -486,50 +488,23 @@ def _custom_rule(grad_fn: Callable[..., Any], n_inputs: int, prog: _GradProgram
         st.builder = builder  # type: ignore[assignment]
         gs = g if isinstance(g, tuple) else (g,)
         with interpreting(TraceInterpreter(st)), _no_tapes():
-            res = grad_fn(*[st.wrap(x) for x in gs])
-        res_list = list(res) if isinstance(res, (list, tuple)) else [res]
+            res_list = grads(*[st.wrap(x) for x in gs])
         if len(res_list) != n_inputs:
             raise at_user_line(ValueError(
                 f"a custom gradient function returned {len(res_list)} gradients for "
                 f"{n_inputs} inputs"))
-        prog.captured.append(list(st.captures))
         vals = []
-        for r in res_list:
+        for r, x in zip(res_list, ins[:n_inputs]):
             if r is None:
                 vals.append(None)
                 continue
             with interpreting(TraceInterpreter(st)):
-                vals.append(st.value_of(convert_to_tensor(r)))
-        prog.captured[-1] = list(st.captures)
+                t = convert_to_tensor(r, dtype_hint=x.dtype)
+                if t.dtype != x.dtype:
+                    raise at_user_line(TypeError(
+                        f"a custom gradient of dtype {t.dtype} for an input of dtype "
+                        f"{x.dtype}"))
+                vals.append(st.value_of(t))
+        prog.captured.append(list(st.captures))
         return vals
     return rule
-
-
-def custom_gradient(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorator with TensorFlow's convention: `f(*x)` returns `(y, grad_fn)` and
-    `grad_fn(*upstream)` returns one gradient per input x.
-
-    Example:
-        @tj.custom_gradient
-        def log1pexp(x):
-            e = tj.exp(x)
-            return tj.math.log(1 + e), lambda dy: dy * (1 - 1 / (1 + e))
-    """
-    @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .ops import convert_to_tensor, identity
-        tapes = active_tapes.get()
-        # The forward runs in view of the tapes, as in TensorFlow: a tensor it makes and
-        # grad_fn closes over (exp(x) in the example) stays connected to x, so an enclosing
-        # tape differentiates the gradient (second derivatives). Its outputs come only from
-        # the custom record below.
-        result, grad_fn = f(*args, **kwargs)
-        with _no_tapes():
-            leaves, tree = flatten(result)
-            outs = [identity(convert_to_tensor(o)) for o in leaves]
-        inputs = [a if isinstance(a, Tensor) else convert_to_tensor(a)
-                  for a in args if isinstance(a, TensorLike)]
-        for tape in tapes:
-            tape._record(CUSTOM, inputs, {}, outs, custom=grad_fn)
-        return unflatten(tree, outs)
-    return wrapper

@@ -6,7 +6,8 @@
   smooth ones for another).
 - The cases of the structural primitives, each drawn in a `Style`: `reshape_case`,
   `broadcast_case`, `transpose_case`, `concat_case`, `slice_case`, `pad_case`, `rev_case`,
-  `gather_case`, `scatter_case`, `one_hot_case`, `matmul_case` and `call_case`.
+  `gather_case`, `scatter_case`, `one_hot_case`, `matmul_case`, `call_case` and
+  `custom_vjp_case`.
 - `make_rng(draw)` and `subset(draw, rank)`, helpers of composite strategies.
 - `CALLEES` and `make_callee(name, shapes, bodies)`: small callees of `call`.
 """
@@ -218,3 +219,13 @@ def call_case(draw: Any, style: Style, bodies: Mapping[str, Body]) -> Case:
         sx = np.broadcast_shapes(sx, sy)  # the inner call's first result has this shape
     fn = make_callee(body, (sx, sy), bodies)
     return [style.fill(rng, sx), style.fill(rng, sy)], {"fn": fn}
+
+
+@st.composite
+def custom_vjp_case(draw: Any, style: Style) -> Case:
+    """`custom_vjp(x, y, r)` whose gradient Function gives x the cotangent `seed * r`."""
+    rng = make_rng(draw)
+    s = draw(style.shapes(0, 3))
+    bwd = build_function("bwd", [(s, F64), (s, F64)], lambda r, g: bind("mul", g, r))
+    return ([style.fill(rng, s) for _ in range(3)],
+            {"bwd": bwd, "n_in": 1, "n_out": 1, "connected": (True,)})

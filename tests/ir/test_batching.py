@@ -160,6 +160,7 @@ CASES: dict[str, st.SearchStrategy[Case]] = {
     "one_hot": cases.one_hot_case(STYLE, (I32, I64)),
     "matmul": cases.matmul_case(STYLE, plain_rhs=True),
     "call": cases.call_case(STYLE, _CALLEES),
+    "custom_vjp": cases.custom_vjp_case(STYLE),
 }
 
 #: Primitives whose NumPy results may round differently for different array shapes.

@@ -13,6 +13,9 @@ hypothesis strategy drawing valid operands and params, and a kind.
 - "nondiff": TensorFlow registers no gradient (floor, floordiv, comparisons, logical ops,
   argmax/argmin, one_hot, iota, constant, stop_gradient): the rule gives `None` for every
   operand and the autodiff pass reports each source unconnected.
+- "custom": `custom_vjp`, whose gradient is a given Function rather than the derivative
+  of what it computes (checked by the rule test here and end to end, against finite
+  differences, by `tests/test_custom_gradient.py`).
 The kinds agree with each primitive's registry field `gradient` (a test checks it).
 
 Shapes cover broadcasting between operands, size-1 and size-0 dimensions and scalars; each
@@ -159,7 +162,7 @@ def iota_case(draw: Any) -> Case:
 @dataclass(frozen=True)
 class Spec:
     cases: st.SearchStrategy[Case]
-    kind: str = "diff"  # "diff" | "zero" | "nondiff" (see the module docstring)
+    kind: str = "diff"  # "diff" | "zero" | "nondiff" | "custom" (see the module docstring)
 
 
 U = uniform(-2, 2)
@@ -227,10 +230,11 @@ SPECS: dict[str, Spec] = {
     "matmul": Spec(cases.matmul_case(STYLE, max_lead=4)),
     # functions
     "call": Spec(cases.call_case(STYLE, _CALLEES)),
+    "custom_vjp": Spec(cases.custom_vjp_case(STYLE), "custom"),
 }
 
-DIFFERENTIABLE = sorted(n for n, s in SPECS.items() if s.kind != "nondiff")
-NOT_DIFFERENTIABLE = sorted(n for n, s in SPECS.items() if s.kind != "diff")
+DIFFERENTIABLE = sorted(n for n, s in SPECS.items() if s.kind in ("diff", "zero"))
+NOT_DIFFERENTIABLE = sorted(n for n, s in SPECS.items() if s.kind in ("zero", "nondiff"))
 FAST = settings(deadline=None, max_examples=50, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow])
 
@@ -243,7 +247,7 @@ def test_every_primitive_has_a_spec() -> None:
 
 
 def test_spec_kinds_agree_with_the_registry_gradient_field() -> None:
-    want = {"diff": "rule", "zero": "zero", "nondiff": "none"}
+    want = {"diff": "rule", "zero": "zero", "nondiff": "none", "custom": "rule"}
     wrong = {n: (s.kind, all_primitives()[n].gradient) for n, s in SPECS.items()
              if want[s.kind] != all_primitives()[n].gradient}
     assert not wrong, wrong
@@ -287,7 +291,7 @@ def test_rule_emits_ir_of_the_operand_types(name: str, data: st.DataObject) -> N
     that sums back to the operand's shape; a non-differentiable primitive gives None for every
     operand."""
     args, params = data.draw(SPECS[name].cases, label="case")
-    if name != "call" and data.draw(st.booleans(), label="float32"):
+    if name not in ("call", "custom_vjp") and data.draw(st.booleans(), label="float32"):
         args = [a.astype(np.float32) if a.dtype == F64 else a for a in args]
     prim = all_primitives()[name]
     b, ps, out = _trace(name, args, params)
@@ -296,7 +300,7 @@ def test_rule_emits_ir_of_the_operand_types(name: str, data: st.DataObject) -> N
         cts = prim.vjp(g, *ps, out=out, **prim.canonical_params(params))
     assert len(cts) == len(ps)
     for p, c in zip(ps, cts):
-        if SPECS[name].kind != "diff" or p.dtype.kind != "f":
+        if SPECS[name].kind not in ("diff", "custom") or p.dtype.kind != "f":
             assert c is None
         if c is None:  # (a differentiable primitive may know an operand is unused)
             continue
