@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import sys
 
+import numpy as np
+
 from .ir.errors import DTypeError, IRError, ShapeError
 
 
@@ -27,8 +29,11 @@ def _our_dirs() -> tuple[str, ...]:
     if not _OUR_DIRS:
         from . import codegen, ir
         here = os.path.dirname(os.path.abspath(__file__))
+        # NumPy's own frames too: `np.sum(t)` reaches us through numpy/_core, and the
+        # line to show is the user's call of np.sum.
         dirs = {here, os.path.dirname(os.path.abspath(ir.__file__)),
-                os.path.dirname(os.path.abspath(codegen.__file__))}
+                os.path.dirname(os.path.abspath(codegen.__file__)),
+                os.path.dirname(os.path.abspath(np.__file__))}
         _OUR_DIRS = tuple(d + os.sep for d in dirs)
     return _OUR_DIRS
 

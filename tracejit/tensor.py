@@ -6,7 +6,11 @@ Invariants:
 - A traced Tensor holds an IR `Value` (`_val`) of the trace that made it (`_trace`); asking
   for its concrete value raises `TracingError` with an explanation.
 - Every operator goes through `tracejit.ops`, hence through `bind`: NumPy never computes
-  behind a tape's back (`__array_ufunc__ = None` makes `ndarray * tensor` come here).
+  behind a tape's back. `ndarray * tensor` (every binary operator with a NumPy operand on
+  the left) arrives in `__array_ufunc__` as the ufunc of that operator and is computed by
+  the tracejit op of the same name, recorded. Other NumPy functions (`np.exp(t)`,
+  `np.add.reduce(t)`) compute on the concrete values and return NumPy arrays, as with
+  TensorFlow's eager tensors; on a traced tensor they raise an error naming the tj op.
 """
 from __future__ import annotations
 
@@ -22,7 +26,16 @@ class TensorLike:
     """Operators shared by Tensor and Variable; each one calls the op of the same name."""
 
     __slots__ = ()
-    __array_ufunc__ = None  # ndarray (op) tensor -> our reflected operator, recorded
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """NumPy's hook. A binary operator's ufunc (what `ndarray * tensor` calls) runs
+        the tracejit op, recorded; any other ufunc runs in NumPy on the concrete values
+        and returns an ndarray (eager tensors only: a traced one raises, naming the tj
+        op). NumPy cannot tell `a * t` from `np.multiply(a, t)`, so both give a tensor."""
+        op = _OPERATOR_UFUNCS.get(ufunc.__name__)
+        if op is not None and method == "__call__" and len(inputs) == 2 and not kwargs:
+            return getattr(_ops(), op)(*inputs)
+        return _numpy_ufunc(ufunc, method, inputs, kwargs)
 
     def __add__(self, o: Any) -> "Tensor": return _ops().add(self, o)
     def __radd__(self, o: Any) -> "Tensor": return _ops().add(o, self)
@@ -74,6 +87,60 @@ class TensorLike:
     def __iter__(self) -> Any:
         for i in range(len(self)):
             yield self[i]
+
+
+# The ufuncs NumPy's binary operators call, and the tracejit op of each operator.
+_OPERATOR_UFUNCS = {
+    "add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "divide",
+    "true_divide": "divide", "floor_divide": "floordiv", "remainder": "mod",
+    "power": "pow", "matmul": "matmul", "less": "less", "less_equal": "less_equal",
+    "greater": "greater", "greater_equal": "greater_equal", "equal": "equal",
+    "not_equal": "not_equal", "bitwise_and": "logical_and", "bitwise_or": "logical_or"}
+# NumPy names whose tracejit op has another name.
+_TJ_NAMES = {"absolute": "abs", "fabs": "abs", "true_divide": "divide", "divide": "divide",
+             "remainder": "mod", "fmod": "mod", "floor_divide": "floordiv",
+             "power": "pow", "invert": "logical_not", "bitwise_and": "logical_and",
+             "bitwise_or": "logical_or", "arctan": "atan", "fmax": "maximum",
+             "fmin": "minimum"}
+_TJ_REDUCTIONS = {"add": "reduce_sum", "multiply": "reduce_prod", "maximum": "reduce_max",
+                  "minimum": "reduce_min", "logical_and": "reduce_all",
+                  "logical_or": "reduce_any"}
+
+
+def _numpy_ufunc(ufunc: Any, method: str, inputs: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> Any:
+    """Run a NumPy ufunc on eager tensors' values; refuse traced ones, naming the op."""
+    from .context import TraceInterpreter
+    from .ir.core import current_interpreter
+    tracing = isinstance(current_interpreter(), TraceInterpreter)
+    outs = tuple(kwargs.get("out") or ())
+    for x in (*inputs, *outs):
+        if isinstance(x, TensorLike) and (tracing or getattr(x, "_data", 0) is None):
+            raise _traced_ufunc_error(ufunc, method)
+    for x in outs:
+        if isinstance(x, TensorLike):
+            raise TypeError(f"np.{ufunc.__name__}(..., out=tensor): tracejit tensors are "
+                            "immutable; let NumPy allocate the result, or assign it to "
+                            "a Variable")
+    arrays = [np.asarray(x) if isinstance(x, TensorLike) else x for x in inputs]
+    return getattr(ufunc, method)(*arrays, **kwargs)
+
+
+def _traced_ufunc_error(ufunc: Any, method: str) -> BaseException:
+    from .errors import at_user_line
+    name = ufunc.__name__
+    call = f"np.{name}" if method == "__call__" else f"np.{name}.{method}"
+    tj_name = _TJ_REDUCTIONS.get(name) if method == "reduce" else (
+        None if method != "__call__" else _TJ_NAMES.get(name, name))
+    if tj_name is not None and hasattr(_ops(), tj_name):
+        use = f"use tj.{tj_name} instead"
+    else:
+        use = "write it with tj ops"
+    return at_user_line(TracingError(
+        f"{call} was called on a traced tensor (or a Variable, while tracing): NumPy "
+        "computes now, but inside a compiled "
+        f"function values are not known until the compiled code runs; {use} (it is "
+        "traced, compiled and differentiable)"))
 
 
 _OPS: Any = None
