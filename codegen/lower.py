@@ -34,6 +34,7 @@ import numpy as np
 from llvmlite import ir
 
 from ..ir import Instr, Value
+from . import mathcall
 from .loops import I64, ZERO, block_ranges, const, for_range, linear_index, loop_nest
 from .plan import CHECKED, ELEMENTWISE, CheckTask, KernelTask, LoopTask, Plan, closure, size_of
 
@@ -172,17 +173,31 @@ class Lowerer:
         for v in plan.scratch:     # buffers with no elements are never touched
             if id(v) not in plan.born:
                 self.ptrs[id(v)] = ir.Constant(mem_type(v.dtype).as_pointer(), None)
-        # Heap buffers allocated so far and not yet freed: every early return frees them.
-        self.live: dict[int, ir.Value] = {}
         self.alloca_block = self.fn.append_basic_block("allocas")
         start = self.fn.append_basic_block("start")
         self.b = ir.IRBuilder(start)
+        # Heap buffers live at any point are in a table of slots (null when free), which
+        # one shared exit block frees on every early return: the code per return path
+        # stays constant however many buffers are live (freeing each one there made the
+        # code quadratic in the number of scratch buffers).
+        n_slots = len(plan.scratch) + 2
+        self.slots = self.alloca(VOIDP, "slots", n_slots)
+        self.free_slots = list(range(n_slots - 1, -1, -1))
+        self.slot_of: dict[int, int] = {}
+        self.raw_of: dict[int, ir.Value] = {}
+        memset = module.declare_intrinsic("llvm.memset", [VOIDP, I64])
+        self.b.call(memset, [self.b.bitcast(self.slots, VOIDP), ir.Constant(I8, 0),
+                             const(n_slots * 8), ir.Constant(I1, 0)])
+        self.rc = self.alloca(I32, "rc")
+        self.exit_block: ir.Block | None = None
         self._globals = 0
         self.const_ptrs: dict[int, ir.Value] = {}
         # Versioning of tasks with sin/cos/tan (see `task`).
         self.trig_far = self.alloca(I1, "far")
         self.trig_seen = False
         self.trig_exact = False
+        # The current task calls math functions out of line (`mathcall`).
+        self.outline_math = False
 
     # ------------------------------------------------------------------ memory
 
@@ -203,9 +218,9 @@ class Lowerer:
     def load(self, v: Value, idx: Sequence[ir.Value], shape: Sequence[int]) -> ir.Value:
         return self.load_at(self.ptr(v), v.dtype, linear_index(self.b, idx, shape))
 
-    def alloca(self, ty: ir.Type, name: str = "acc") -> ir.Value:
+    def alloca(self, ty: ir.Type, name: str = "acc", count: int | None = None) -> ir.Value:
         with self.b.goto_block(self.alloca_block):
-            return self.b.alloca(ty, name=name)
+            return self.b.alloca(ty, size=None if count is None else const(count), name=name)
 
     def malloc(self, nbytes: int, ty: ir.Type) -> ir.Value:
         """A 64-byte aligned heap buffer; if allocation fails, everything live is freed
@@ -215,19 +230,34 @@ class Lowerer:
         with self.b.if_then(self.b.icmp_unsigned("==", raw, ir.Constant(VOIDP, None)),
                             likely=False):
             self.bail(ir.Constant(I32, NOMEM))
-        self.live[id(raw)] = raw
-        return self.b.bitcast(raw, ty.as_pointer())
+        k = self.free_slots.pop()
+        self.b.store(raw, self.b.gep(self.slots, [const(k)]))
+        p = self.b.bitcast(raw, ty.as_pointer())
+        self.slot_of[id(p)] = k
+        self.raw_of[id(p)] = raw
+        return p
 
     def free(self, p: ir.Value) -> None:
-        raw = self.b.bitcast(p, VOIDP) if p.type != VOIDP else p
-        self.live.pop(id(p.operands[0]) if isinstance(p, ir.CastInstr) else id(p), None)
-        self.b.call(libc(self.module, "free"), [raw])
+        """Free a buffer `malloc` returned."""
+        k = self.slot_of.pop(id(p))
+        self.free_slots.append(k)
+        self.b.call(libc(self.module, "free"), [self.raw_of.pop(id(p))])
+        self.b.store(ir.Constant(VOIDP, None), self.b.gep(self.slots, [const(k)]))
 
     def bail(self, code: ir.Value) -> None:
-        """Free every live heap buffer and return `code`."""
-        for raw in self.live.values():
-            self.b.call(libc(self.module, "free"), [raw])
-        self.b.ret(code)
+        """Free every live heap buffer and return `code` (through the shared exit)."""
+        if self.exit_block is None:
+            self.exit_block = self.fn.append_basic_block("exit")
+        self.b.store(code, self.rc)
+        self.b.branch(self.exit_block)
+
+    def _emit_exit(self) -> None:
+        if self.exit_block is None:
+            return
+        b = ir.IRBuilder(self.exit_block)
+        with for_range(b, len(self.free_slots) + len(self.slot_of), name="slot") as k:
+            b.call(libc(self.module, "free"), [b.load(b.gep(self.slots, [k]))])
+        b.ret(b.load(self.rc))
 
     def global_array(self, value: np.ndarray) -> ir.Value:
         """A private constant global holding `value` (C order), as a typed pointer."""
@@ -259,18 +289,25 @@ class Lowerer:
 
     def run(self) -> ir.Function:
         plan = self.plan
+        born: dict[int, list[Value]] = {}
+        dies: dict[int, list[Value]] = {}
+        for v in plan.scratch:
+            if id(v) in plan.born:      # buffers with no elements are never allocated
+                born.setdefault(plan.born[id(v)], []).append(v)
+                dies.setdefault(plan.dies[id(v)], []).append(v)
         for k, task in enumerate(plan.tasks):
-            for v in plan.scratch:
-                if plan.born.get(id(v)) == k:
-                    self.ptrs[id(v)] = self.malloc(size_of(v.shape) * v.dtype.itemsize,
-                                                   mem_type(v.dtype))
+            for v in born.get(k, ()):
+                self.ptrs[id(v)] = self.malloc(size_of(v.shape) * v.dtype.itemsize,
+                                               mem_type(v.dtype))
             self.task(task)
-            for v in plan.scratch:
-                if plan.dies.get(id(v)) == k:
-                    self.free(self.ptrs[id(v)])
-        self.bail(ir.Constant(I32, 0))
+            for v in dies.get(k, ()):
+                self.free(self.ptrs[id(v)])
+        assert not self.slot_of, "a scratch buffer is still allocated at the end"
+        self.b.ret(ir.Constant(I32, 0))
+        self._emit_exit()
         with self.b.goto_block(self.alloca_block):
             self.b.branch(self.fn.blocks[1])
+        mathcall.finish(self.module)
         return self.fn
 
     def task(self, task: LoopTask | KernelTask | CheckTask) -> None:
@@ -281,6 +318,7 @@ class Lowerer:
         buffers written before them and rewrite all they write, so running one again
         is safe."""
         self.trig_seen, self.trig_exact = False, False
+        self.outline_math = not isinstance(task, CheckTask) and task.outline
         self.b.store(ir.Constant(I1, 0), self.trig_far)
         self._task(task)
         if self.trig_seen:

@@ -25,6 +25,7 @@ from llvmlite import ir
 from ..ir import Instr
 from .loops import I64
 from .lower import F32, F64, I1, I32, Emitter, broadcast_index, element_rule, reg_type
+from . import mathcall
 from .mathlib import emit_math
 
 CONTRACT = ("contract",)
@@ -72,8 +73,12 @@ def _neg(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
     return b.fneg(a[0]) if _is_float(a[0].type) else b.sub(_c(a[0].type, 0), a[0])
 
 
-@scalar("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sqrt", "logistic",
-        "softplus", "pow")
+# Called out of line (`mathcall`) in tasks over the math budget (sqrt is one instruction).
+MATH = ("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "logistic", "softplus",
+        "pow")
+
+
+@scalar(*MATH, "sqrt")
 def _math(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
     return emit_math(b, ins.prim, a)
 
@@ -262,13 +267,9 @@ def elementwise(em: Emitter, ins: Instr, idx: tuple[ir.Value, ...]) -> ir.Value:
     """out[idx] = op(x[bidx], y[bidx], ...) with each operand's broadcast index."""
     shape = em.shape(ins.outs[0])
     args = [em.value(x, broadcast_index(idx, shape, em.shape(x))) for x in ins.inputs]
+    if em.lw.outline_math and ins.prim in MATH and _is_float(args[0].type):
+        return em.b.call(mathcall.function(em.lw.module, ins.prim, args[0].type), args)
     return SCALAR_OPS[ins.prim](em.b, ins, args)
-
-
-# The magnitudes up to which mathlib's inline argument reduction holds its bound.
-TRIG_LIMIT = {"float": 1e7, "double": 1e15}
-_LIBM = {("sin", "float"): "sinf", ("cos", "float"): "cosf", ("tan", "float"): "tanf",
-         ("sin", "double"): "sin", ("cos", "double"): "cos", ("tan", "double"): "tan"}
 
 
 @element_rule("sin", "cos", "tan")
@@ -276,28 +277,24 @@ def trig(em: Emitter, ins: Instr, idx: tuple[ir.Value, ...]) -> ir.Value:
     """The inline sin/cos/tan, for arguments of any size: in a task's first version
     (`Lowerer.task`) finite arguments beyond `TRIG_LIMIT` only raise the task's `far`
     flag; in its second version, run only when the flag is up, they go to the C
-    library's function (whose Payne-Hanek reduction is exact), one element at a time."""
+    library's function (whose Payne-Hanek reduction is exact), one element at a time.
+    In a task with out-of-line math the called function does both (`mathcall`)."""
     b, lw = em.b, em.lw
     y = elementwise(em, ins, idx)
+    if lw.outline_math:
+        return y
     shape = em.shape(ins.outs[0])
     x = em.value(ins.inputs[0], broadcast_index(idx, shape, em.shape(ins.inputs[0])))
-    ty = x.type
-    ax = overloaded(b, "llvm.fabs", x)
-    far = b.and_(b.fcmp_ordered(">", ax, _c(ty, TRIG_LIMIT[str(ty)])),
-                 b.fcmp_ordered("<", ax, _c(ty, float("inf"))))
+    far = mathcall.far_argument(b, x)
     if not lw.trig_exact:
         lw.trig_seen = True
         b.store(b.or_(b.load(lw.trig_far), far), lw.trig_far)
         return y
-    name = _LIBM[(ins.prim, str(ty))]
-    fn = lw.module.globals.get(name)
-    if fn is None:
-        fn = ir.Function(lw.module, ir.FunctionType(ty, [ty]), name)
     pre = b.block
     with b.if_then(far, likely=False):
-        exact = b.call(fn, [x])
+        exact = b.call(mathcall.libm(lw.module, ins.prim, x.type), [x])
         then = b.block
-    out = b.phi(ty)
+    out = b.phi(x.type)
     out.add_incoming(y, pre)
     out.add_incoming(exact, then)
     return out

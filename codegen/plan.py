@@ -56,6 +56,22 @@ CHEAP = FREE | frozenset({"add", "sub", "mul", "neg", "abs", "sign", "floor", "r
                           "concat", "gather", "one_hot"})
 MAX_CHEAP_CONTEXTS = 4
 MAX_INLINE_DEPTH = 40
+# LLVM's work grows faster than linearly with a loop body, so merged LoopTasks stop
+# growing at this many instructions (a longer chain passes values through scratch).
+MAX_TASK_INSTRS = 400
+# ... and at this many stores: the loop vectorizer's dependence analysis is quadratic in
+# the memory accesses of a loop (250 stores took seconds).
+MAX_TASK_STORES = 24
+# LLVM instructions of mathlib's inline code for float32 (float64: about 10% more);
+# sin/cos/tan count twice, as a task computing them is emitted twice (lower.Lowerer.task).
+MATH_COST = {"exp": 35, "expm1": 34, "log": 37, "log1p": 46, "tanh": 40, "logistic": 41,
+             "softplus": 70, "pow": 140, "sin": 136, "cos": 132, "tan": 132}
+# A task whose inline math would cost more than this, or would take the module's total
+# beyond MODULE_MATH_BUDGET, calls out-of-line math functions instead (`mathcall`): each
+# inline sin costs ~30 ms of LLVM time, an out-of-line function about as much once per
+# module, and each call of it ~0.2 ms.
+TASK_MATH_BUDGET = 1200
+MODULE_MATH_BUDGET = 3000
 # Reads one operand element per output element, at the broadcast index.
 ELEMENTWISE = frozenset({"neg", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh",
                          "sqrt", "abs", "sign", "floor", "logistic", "softplus", "relu", "add",
@@ -84,6 +100,8 @@ class LoopTask:
     vshape: dict[int, tuple[int, ...]] = field(default_factory=dict)
     # Full reductions of values of `shape`, accumulated in the same loop.
     reductions: list[Instr] = field(default_factory=list)
+    # Math functions are called out of line (`mathcall`) instead of emitted inline.
+    outline: bool = False
 
     def roots(self, plan: Plan) -> tuple[list[Value], list[Value]]:
         """(values computed from their expressions, values read from their buffers)."""
@@ -102,6 +120,7 @@ class LoopTask:
 @dataclass
 class KernelTask:
     instr: Instr
+    outline: bool = False
 
 
 @dataclass
@@ -274,6 +293,7 @@ def make_plan(fn: Function) -> Plan:
     plan = Plan(fn, producer, mat, out_slot, scratch, [], mm_ops)
     plan.tasks = _merge_loops(plan, tasks)
     _demote(plan)
+    _math_budget(plan)
     _lifetimes(plan)
     for t in plan.tasks:
         if isinstance(t, LoopTask):
@@ -319,9 +339,14 @@ def _merge_loops(plan: Plan, tasks: list[Task]) -> list[Task]:
     """Fuse adjacent LoopTasks of one shape when later stores and reductions read earlier
     stores only at the loop index, and no earlier reduction at all."""
     merged: list[Task] = []
+    size: dict[int, int] = {}
     for t in tasks:
         last = merged[-1] if merged else None
-        if isinstance(t, LoopTask) and isinstance(last, LoopTask) and last.shape == t.shape:
+        if isinstance(t, LoopTask):
+            size[id(t)] = len(closure(plan, *t.roots(plan))[0])
+        if isinstance(t, LoopTask) and isinstance(last, LoopTask) and last.shape == t.shape \
+                and size[id(last)] + size[id(t)] <= MAX_TASK_INSTRS \
+                and len(last.stores) + len(t.stores) <= MAX_TASK_STORES:
             stored = {id(s.value) for s in last.stores if s.compute}
             reduced = {id(ins.outs[0]) for ins in last.reductions}
             reads = [(s.value, s.compute) for s in t.stores]
@@ -337,6 +362,7 @@ def _merge_loops(plan: Plan, tasks: list[Task]) -> list[Task]:
             if ok:
                 last.stores.extend(t.stores)
                 last.reductions.extend(t.reductions)
+                size[id(last)] += size[id(t)]
                 continue
         merged.append(t)
     return merged
@@ -357,6 +383,29 @@ def task_reads(plan: Plan, t: Task) -> list[Value]:
     inline = [r for r in roots if id(r) not in plan.materialized]
     _, leaves = closure(plan, inline, [r for r in roots if id(r) in plan.materialized])
     return leaves
+
+
+def task_instrs(plan: Plan, t: Task) -> list[Instr]:
+    """The instructions task `t` emits (its own and those inlined into it)."""
+    if isinstance(t, LoopTask):
+        return closure(plan, *t.roots(plan))[0]
+    inline = [x for x in t.instr.inputs if id(x) not in plan.materialized]
+    return [t.instr] + (closure(plan, inline)[0] if inline else [])
+
+
+def _math_budget(plan: Plan) -> None:
+    """Mark the tasks that call math out of line: those whose inline math costs more
+    than TASK_MATH_BUDGET, and every task once the module's total would pass
+    MODULE_MATH_BUDGET."""
+    used = 0
+    for t in plan.tasks:
+        if isinstance(t, CheckTask):
+            continue
+        cost = sum(MATH_COST.get(ins.prim, 0) for ins in task_instrs(plan, t))
+        if cost > TASK_MATH_BUDGET or used + cost > MODULE_MATH_BUDGET:
+            t.outline = True
+        else:
+            used += cost
 
 
 def task_writes(t: Task) -> list[Value]:

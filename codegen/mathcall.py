@@ -1,0 +1,188 @@
+"""Out-of-line math: one scalar function and one vector variant per (function, type) and
+module, called from fused loops whose inline math would make LLVM's work too large.
+
+The inline functions of `mathlib` are 35-140 LLVM instructions each (sin/cos/tan twice
+over, with the task's exact-reduction version), and LLVM's O3 pipeline and code
+generator grow faster than linearly with a loop body: a chain of 500 inline sines took
+47 s to compile. A task whose inline math costs more than the plan's budget
+(`plan.TASK_MATH_BUDGET`, `plan.MODULE_MATH_BUDGET`) calls these functions instead, so each
+function is optimized and compiled once per module and every use costs one call.
+
+Invariants:
+- `function(module, name, ty)` returns the scalar function `tj.<name>.<f32|f64>`
+  (internal, `noinline`, `memory(none)`), defined once per module. It carries the
+  attribute `vector-function-abi-variant` naming its vector variant
+  `tj.<name>.<f32|f64>.v<W>` over `W` lanes (the host's widest vector register), so
+  LLVM's loop vectorizer replaces each call by one call of the variant per `W` elements.
+  The variant is kept alive until the vectorizer ran by `llvm.compiler.used`
+  (`finish(module)` emits it).
+- Both compute exactly what the inline code with the exact-reduction fallback computes
+  (`lower_elementwise.trig`): sin/cos/tan of a finite argument beyond `TRIG_LIMIT` come
+  from the C library's function, lane by lane, so results do not depend on the choice.
+- The variant is written as a loop over its lanes (inline scalar math through a stack
+  array), which the loop vectorizer turns into straight vector code.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+
+from . import engine
+from .loops import const, for_range
+from .mathlib import emit_math
+
+# The magnitudes up to which mathlib's inline argument reduction holds its bound.
+TRIG_LIMIT = {"float": 1e7, "double": 1e15}
+LIBM = {("sin", "float"): "sinf", ("cos", "float"): "cosf", ("tan", "float"): "tanf",
+        ("sin", "double"): "sin", ("cos", "double"): "cos", ("tan", "double"): "tan"}
+TRIG = frozenset({"sin", "cos", "tan"})
+I1 = ir.IntType(1)
+USED = "llvm.compiler.used"
+
+
+class _Function(ir.Function):
+    """An `ir.Function` whose definition carries attributes llvmlite does not know
+    (`memory(none)`, `willreturn`, string attributes)."""
+
+    extra = ""
+
+    def descr_prototype(self, buf: list[str]) -> None:
+        tmp: list[str] = []
+        super().descr_prototype(tmp)
+        line = tmp[0]
+        buf.append(line[:-1] + " " + self.extra + "\n" if self.extra else line)
+
+
+def lanes(ty: ir.Type) -> int:
+    """Elements of `ty` in the host's widest vector register."""
+    feats = engine.host_info()["features"].split(",")
+    bits = 512 if "+avx512f" in feats else 256 if "+avx" in feats else 128
+    return bits // (64 if isinstance(ty, ir.DoubleType) else 32)
+
+
+def _tag(ty: ir.Type) -> str:
+    return "f64" if isinstance(ty, ir.DoubleType) else "f32"
+
+
+def far_argument(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """Whether `x` is finite and beyond the inline reduction's range."""
+    ty = x.type
+    fabs = b.module.declare_intrinsic("llvm.fabs", [ty], ir.FunctionType(ty, [ty]))
+    ax = b.call(fabs, [x])
+    return b.and_(b.fcmp_ordered(">", ax, ir.Constant(ty, TRIG_LIMIT[str(ty)])),
+                  b.fcmp_ordered("<", ax, ir.Constant(ty, float("inf"))))
+
+
+def libm(module: ir.Module, name: str, ty: ir.Type) -> ir.Function:
+    """The C library's sin/cos/tan for `ty`, declared on first use."""
+    cname = LIBM[(name, str(ty))]
+    fn = module.globals.get(cname)
+    if fn is None:
+        fn = ir.Function(module, ir.FunctionType(ty, [ty]), cname)
+    return fn
+
+
+def _exact_if_far(b: ir.IRBuilder, name: str, x: ir.Value, y: ir.Value) -> ir.Value:
+    """`y`, or the C library's result where `x` is far (sin/cos/tan only)."""
+    if name not in TRIG:
+        return y
+    far = far_argument(b, x)
+    pre = b.block
+    with b.if_then(far, likely=False):
+        exact = b.call(libm(b.module, name, x.type), [x])
+        then = b.block
+    out = b.phi(x.type)
+    out.add_incoming(y, pre)
+    out.add_incoming(exact, then)
+    return out
+
+
+def function(module: ir.Module, name: str, ty: ir.Type) -> ir.Function:
+    """The scalar out-of-line `name` for `ty` (with its vector variant), defined in
+    `module` on first use. Example: `b.call(function(module, "sin", F32), [x])`."""
+    sname = f"tj.{name}.{_tag(ty)}"
+    fn = module.globals.get(sname)
+    if fn is not None:
+        return fn
+    nargs = 2 if name == "pow" else 1
+    w = lanes(ty)
+    wide = _define_vector(module, name, ty, w, nargs, f"{sname}.v{w}")
+    # Narrower variants (for the vectorizer's epilogue loops) pad to `w` lanes with
+    # zeros and call the widest one: without them each epilogue element is a scalar call.
+    maps = [f"_ZGV_LLVM_N{w}{'v' * nargs}_{sname}({sname}.v{w})"]
+    for n in (w // 2, w // 4):
+        if n >= 2:
+            _define_narrow(module, wide, ty, n, w, nargs, f"{sname}.v{n}")
+            maps.append(f"_ZGV_LLVM_N{n}{'v' * nargs}_{sname}({sname}.v{n})")
+    fn = _Function(module, ir.FunctionType(ty, [ty] * nargs), sname)
+    fn.linkage = "internal"
+    fn.attributes.add("noinline")
+    fn.attributes.add("nounwind")
+    fn.extra = f'memory(none) willreturn "vector-function-abi-variant"="{",".join(maps)}"'
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    args = list(fn.args)
+    b.ret(_exact_if_far(b, name, args[0], emit_math(b, name, args)))
+    return fn
+
+
+def _define_vector(module: ir.Module, name: str, ty: ir.Type, w: int, nargs: int,
+                   vname: str) -> ir.Function:
+    vty = ir.VectorType(ty, w)
+    aty = ir.ArrayType(ty, w)
+    fn = ir.Function(module, ir.FunctionType(vty, [vty] * nargs), vname)
+    fn.linkage = "internal"
+    fn.attributes.add("noinline")
+    fn.attributes.add("nounwind")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    srcs = []
+    for a in fn.args:
+        s = b.alloca(aty)
+        b.store(a, b.bitcast(s, vty.as_pointer()))
+        srcs.append(s)
+    dst = b.alloca(aty)
+    far = b.alloca(I1)
+    b.store(ir.Constant(I1, 0), far)
+    with for_range(b, w, name="lane") as i:
+        xs = [b.load(b.gep(s, [const(0), i])) for s in srcs]
+        b.store(emit_math(b, name, xs), b.gep(dst, [const(0), i]))
+        if name in TRIG:
+            b.store(b.or_(b.load(far), far_argument(b, xs[0])), far)
+    if name in TRIG:
+        with b.if_then(b.load(far), likely=False):
+            with for_range(b, w, name="exact") as i:
+                x = b.load(b.gep(srcs[0], [const(0), i]))
+                with b.if_then(far_argument(b, x), likely=False):
+                    b.store(b.call(libm(module, name, ty), [x]), b.gep(dst, [const(0), i]))
+    b.ret(b.load(b.bitcast(dst, vty.as_pointer())))
+    return fn
+
+
+def _define_narrow(module: ir.Module, wide: ir.Function, ty: ir.Type, n: int, w: int,
+                   nargs: int, vname: str) -> ir.Function:
+    vty = ir.VectorType(ty, n)
+    fn = ir.Function(module, ir.FunctionType(vty, [vty] * nargs), vname)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    zero = ir.Constant(vty, None)
+    pad = ir.Constant(ir.VectorType(ir.IntType(32), w), [k if k < n else n for k in range(w)])
+    args = [b.shuffle_vector(a, zero, pad) for a in fn.args]
+    r = b.call(wide, args)
+    b.ret(b.shuffle_vector(r, ir.Constant(r.type, None),
+                           ir.Constant(ir.VectorType(ir.IntType(32), n), list(range(n)))))
+    return fn
+
+
+def finish(module: ir.Module) -> None:
+    """Keep every vector variant of `module` alive until the vectorizer ran
+    (`llvm.compiler.used`); call once, after lowering."""
+    vecs = [g for g in module.global_values
+            if isinstance(g, ir.Function) and g.name.startswith("tj.")
+            and isinstance(g.ftype.return_type, ir.VectorType)]
+    if not vecs or USED in module.globals:
+        return
+    voidp = ir.IntType(8).as_pointer()
+    aty = ir.ArrayType(voidp, len(vecs))
+    g = ir.GlobalVariable(module, aty, USED)
+    g.linkage = "appending"
+    g.section = "llvm.metadata"
+    g.initializer = ir.Constant(aty, [f.bitcast(voidp) for f in vecs])
