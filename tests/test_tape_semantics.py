@@ -166,6 +166,7 @@ NON_DIFFERENTIABLE: dict[str, tuple[Callable[[Any], Any], Any]] = {
 }
 
 
+@pytest.mark.filterwarnings("ignore:.*traced it")      # one compile per op, on purpose
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
 @pytest.mark.parametrize("name", sorted(NON_DIFFERENTIABLE))
 def test_source_only_through_an_op_without_gradient_gets_none(name: str,
