@@ -63,9 +63,10 @@ def test_unwatched_constant_gives_none() -> None:
 
 
 def test_unwatched_source_warns_once_per_call_site(fresh_unwatched_warning: Any) -> None:
-    """TensorFlow logs a warning for an unwatched source; ours goes through `warnings` at the
-    user's line, so the default filter shows it once per call site: the same line again is
-    quiet, and a second mistake at another line is reported (not once per process)."""
+    """TensorFlow returns None for an unwatched source (silently; it logs only for integer
+    sources). tracejit also warns, through `warnings` at the user's line, so the default
+    filter shows it once per call site: the same line again is quiet, and a second mistake
+    at another line is reported (it was once per process)."""
     x = tj.ones((2,))
 
     def forgot() -> Any:
