@@ -36,7 +36,8 @@ from llvmlite import ir
 from ..ir import Instr, Value
 from . import mathcall
 from .loops import I64, ZERO, block_ranges, const, for_range, linear_index, loop_nest
-from .plan import CHECKED, ELEMENTWISE, CheckTask, KernelTask, LoopTask, Plan, closure, size_of
+from .plan import (ELEMENTWISE, CheckTask, KernelTask, LoopTask, Plan, checked_indices,
+                   closure, size_of)
 
 # Loop tasks over (n, m) with m in this range whose operands are only broadcast run as one
 # flat loop (`Lowerer.loop_task`); at m = 2 or 3 the nested loop is as fast.
@@ -386,7 +387,7 @@ class Lowerer:
 
     def check_task(self, task: CheckTask) -> None:
         ins = task.instr
-        idx_v = ins.inputs[CHECKED[ins.prim]]
+        idx_v = checked_indices(ins)
         bound = {"gather": lambda: ins.inputs[0].shape[ins.params["axis"]],
                  "one_hot": lambda: ins.params["depth"],
                  "scatter_add": lambda: ins.params["size"]}[ins.prim]()

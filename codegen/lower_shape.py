@@ -7,8 +7,10 @@ Invariants:
 - Every index a rule passes to an operand lies inside that operand's shape, including
   in the padding of `pad` and the pieces of `concat` not selected (indices are clamped
   there and the element is replaced by a `select`), so evaluating any rule is safe.
-- `gather`/`one_hot` read data-dependent indices only after the plan's `CheckTask` has
-  verified them, so they contain no test of their own.
+- `gather` reads data-dependent indices only after the plan's `CheckTask` has verified
+  them, so it contains no test of its own. `one_hot` never reads memory at an index: it
+  compares the index with the column, so an index outside [0, depth) (negative ones
+  sign-extended) matches no column and gives an all-`off` row.
 """
 from __future__ import annotations
 

@@ -44,8 +44,17 @@ from ..ir import Function, Instr, Value
 REDUCTIONS = frozenset({"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"})
 KERNELS = frozenset({"reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax",
                      "argmin", "matmul", "scatter_add"})
-# Instructions whose index operand (at this position) is bounds-checked by a CheckTask.
+# Instructions whose index operand (at this position) is bounds-checked by a CheckTask
+# (one_hot only with `checked`: otherwise an index out of range gives an all-`off` row).
 CHECKED = {"gather": 1, "one_hot": 0, "scatter_add": 1}
+
+
+def checked_indices(ins: Instr) -> Value | None:
+    """The operand of `ins` whose indices a CheckTask bounds-checks, if any."""
+    k = CHECKED.get(ins.prim)
+    if k is None or (ins.prim == "one_hot" and not ins.params["checked"]):
+        return None
+    return ins.inputs[k]
 # Index arithmetic plus at most one load: recomputing these is always fine.
 FREE = frozenset({"constant", "iota", "broadcast_to", "reshape", "transpose", "slice", "rev",
                   "identity", "stop_gradient"})
@@ -217,7 +226,7 @@ def make_plan(fn: Function) -> Plan:
                 continue
             acc = _Reads()
             for u in users.get(id(v), []):
-                if u.prim in CHECKED and u.inputs[CHECKED[u.prim]] is v:
+                if checked_indices(u) is v:
                     acc.add(("check", id(u)), size_of(v.shape), False)
                 if u.prim == "matmul":
                     continue      # reads a materialized operand, never `v` inline
@@ -275,7 +284,8 @@ def make_plan(fn: Function) -> Plan:
 
     tasks: list[Task] = []
     for ins in fn.instrs:
-        if ins.prim in CHECKED and size_of(ins.inputs[CHECKED[ins.prim]].shape) > 0:
+        chk = checked_indices(ins)
+        if chk is not None and size_of(chk.shape) > 0:
             tasks.append(CheckTask(ins))
         if ins.prim in KERNELS:
             if is_full_reduction(ins):
@@ -375,7 +385,7 @@ def task_reads(plan: Plan, t: Task) -> list[Value]:
         return leaves
     ins = t.instr
     if isinstance(t, CheckTask):
-        roots = [ins.inputs[CHECKED[ins.prim]]]
+        roots = [checked_indices(ins)]
     elif ins.prim == "matmul":
         roots = [x for x, _ in plan.matmul_operands[id(ins)]]
     else:

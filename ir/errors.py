@@ -15,3 +15,9 @@ class ShapeError(ValueError):
 
 class DTypeError(TypeError):
     """Operand dtypes that an operation cannot accept; the message names every dtype."""
+
+
+class AxisError(ShapeError, IndexError):
+    """An axis, list of axes or permutation out of range for the operand's rank (a
+    ValueError and an IndexError, as NumPy's AxisError); the message names the op, the
+    argument, its value and the rank."""

@@ -98,3 +98,59 @@ def test_numpy_array_and_python_float_captured_by_a_closure_are_baked_and_logged
     scale = 3.0
     np.testing.assert_array_equal(f(x).numpy(), np.arange(20) * 2.0)
     assert scale == 3.0
+
+
+def test_one_hot_out_of_range_index_gives_an_all_off_row_as_tensorflow() -> None:
+    # TensorFlow's "ignore this label" idiom: -1 (or depth, or any index outside
+    # [0, depth)) is a row of off_value. tj.one_hot raised IndexError.
+    from tracejit.ir import bind
+    from tracejit.ir.interp import evaluate
+    from tracejit.codegen import compile_function
+    from tests.codegen.test_index import fn_of
+
+    idx = np.array([[2, -1], [3, 0], [-7, 2**31 - 1]], np.int32)
+    want = np.zeros((3, 2, 3), np.float32) + 0.5
+    want[0, 0, 2] = want[1, 1, 0] = 4.0
+    eager = tj.one_hot(idx, 3, on_value=4.0, off_value=0.5)
+    compiled = tj.compile(lambda i: tj.one_hot(i, 3, on_value=4.0, off_value=0.5))(idx)
+    fn = fn_of([(idx.shape, np.int32)], lambda i: bind(
+        "one_hot", i, depth=3, dtype=np.dtype(np.float32), on=4.0, off=0.5))
+    for got in (eager.numpy(), compiled.numpy(), evaluate(fn, [idx])[0],
+                compile_function(fn)(idx)[0]):
+        np.testing.assert_array_equal(got, want)
+    # Gradients through it, and batching (jacobian vmaps the backward), are unaffected.
+    x = tj.constant(np.arange(6, dtype=np.float32).reshape(3, 2))
+    labels = np.array([1, -1, 2], np.int32)
+
+    def f(x: Any) -> Any:
+        return tj.reduce_sum(tj.transpose(tj.one_hot(labels, 2, axis=0)) * x * x)
+
+    for run in (lambda: f, lambda: tj.compile(f)):
+        with tj.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            y = tj.reduce_sum(run()(x) * 1.0)
+            rows = tj.one_hot(labels, 2) * x
+        g = tape.gradient(y, x).numpy()
+        mask = np.array([[0, 1], [0, 0], [0, 0]], np.float32)
+        np.testing.assert_array_equal(g, 2 * mask * x.numpy())
+        jac = tape.jacobian(rows, x).numpy()
+        assert jac.shape == (3, 2, 3, 2) and jac[1].sum() == 0 and jac[2].sum() == 0
+        assert jac[0, 1, 0, 1] == 1.0
+
+
+def test_one_hot_value_dtypes_follow_tensorflow() -> None:
+    # TensorFlow: on_value/off_value of different dtypes, or a float on_value with an int
+    # dtype, raise TypeError; the dtype defaults to on_value's. tj.one_hot took both as
+    # floats and made float32.
+    for bad in (dict(on_value=1.0, off_value=0), dict(on_value=1.0, dtype=tj.int32),
+                dict(off_value=0.0, dtype=tj.int32),
+                dict(on_value=np.float64(1.0), off_value=np.float32(0.0))):
+        try:
+            tj.one_hot([1, 2], 3, **bad)
+        except TypeError as e:
+            assert "one_hot" in str(e) and "does not match" in str(e)
+        else:
+            raise AssertionError(f"no TypeError for {bad}")
+    assert tj.one_hot([1, 2], 3, on_value=5, off_value=0).dtype == np.int32
+    assert tj.one_hot([1, 2], 3, on_value=5, dtype=tj.float32).dtype == np.float32
+    assert tj.one_hot([1, 2], 3, off_value=np.float64(-1.0)).dtype == np.float64

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import ops
 from .errors import at_user_line
+from .ir.core import bind
 from .ir.errors import ShapeError
 from .tensor import Tensor
 
@@ -21,6 +22,7 @@ tanh = ops.tanh
 
 def softmax(logits: Any, axis: int = -1, name: str | None = None) -> Tensor:
     x = ops.convert_to_tensor(logits)
+    axis = ops._axis("softmax", axis, x.ndim)
     m = ops.stop_gradient(ops.reduce_max(x, axis, keepdims=True))
     e = ops.exp(ops.subtract(x, m))
     return ops.divide(e, ops.reduce_sum(e, axis, keepdims=True))
@@ -28,6 +30,7 @@ def softmax(logits: Any, axis: int = -1, name: str | None = None) -> Tensor:
 
 def log_softmax(logits: Any, axis: int = -1, name: str | None = None) -> Tensor:
     x = ops.convert_to_tensor(logits)
+    axis = ops._axis("log_softmax", axis, x.ndim)
     return ops.subtract(x, ops.reduce_logsumexp(x, axis, keepdims=True))
 
 
@@ -36,6 +39,7 @@ def softmax_cross_entropy_with_logits(labels: Any, logits: Any, axis: int = -1,
     """-sum(labels * log_softmax(logits)) over `axis`; one value per example."""
     lg = ops.convert_to_tensor(logits)
     lb = ops.convert_to_tensor(labels, dtype_hint=lg.dtype)
+    axis = ops._axis("softmax_cross_entropy_with_logits", axis, lg.ndim)
     if lb.shape != lg.shape:
         raise at_user_line(ShapeError(
             f"softmax_cross_entropy_with_logits: labels of shape {lb.shape} and logits of "
@@ -55,7 +59,10 @@ def sparse_softmax_cross_entropy_with_logits(labels: Any, logits: Any,
         raise at_user_line(ShapeError(
             f"sparse_softmax_cross_entropy_with_logits: labels of shape {lb.shape} must "
             f"match logits of shape {lg.shape} without its last axis"))
-    hot = ops.one_hot(lb, lg.shape[-1], dtype=lg.dtype)
+    # Out-of-range labels raise (TensorFlow's CPU kernel does), where tj.one_hot gives
+    # an all-zero row: the primitive's `checked` form.
+    hot = bind("one_hot", lb, depth=lg.shape[-1], dtype=lg.dtype, on=1.0, off=0.0,
+               checked=True)
     return ops.negative(ops.reduce_sum(ops.multiply(hot, log_softmax(lg)), -1))
 
 

@@ -18,8 +18,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import at_user_line, user_frame
+from .ir.axes import normalize_axes, normalize_axis, normalize_perm
 from .ir.core import DTYPE_NAMES, DTYPES, TensorType, _current, bind, check_allocation
-from .ir.errors import DTypeError, ShapeError
+from .ir.errors import AxisError, DTypeError, ShapeError
 from .tensor import Tensor, TensorLike
 
 float32 = np.dtype(np.float32)
@@ -466,23 +467,23 @@ def add_n(inputs: Sequence[Any], name: str | None = None) -> Tensor:
 
 # ------------------------------------------------------------------ axes helpers
 
-def _axes(axis: Any, ndim: int, what: str = "axis") -> tuple[int, ...]:
-    if axis is None:
-        return tuple(builtins_range(ndim))
-    if isinstance(axis, TensorLike):
-        axis = np.asarray(axis).tolist()
-    items = list(axis) if isinstance(axis, (list, tuple)) else [axis]
-    out = []
-    for a in items:
-        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
-            raise _user_error(TypeError(f"{what} must be an int or a list of ints, got {a!r}"))
-        if not -ndim <= a < ndim:
-            raise _user_error(ShapeError(
-                f"{what} {a} is out of range for a tensor of rank {ndim}"))
-        out.append(int(a) % ndim if ndim else 0)
-    if len(set(out)) != len(out):
-        raise _user_error(ShapeError(f"repeated {what} in {axis!r}"))
-    return tuple(sorted(out))
+# Every axis, axes and perm argument a user passes goes through one of these (ir.axes: the
+# same checks as the primitives' declared axis parameters), never `% ndim`.
+
+def _axes(op: str, axis: Any, ndim: int, arg: str = "axis") -> tuple[int, ...]:
+    """Sorted distinct non-negative axes of a rank-`ndim` tensor (None: all of them)."""
+    try:
+        return normalize_axes(op, arg, axis, ndim)
+    except (TypeError, ValueError) as e:
+        raise _user_error(e) from None
+
+
+def _axis(op: str, axis: Any, ndim: int, arg: str = "axis", extra: int = 0) -> int:
+    """One non-negative axis of a rank-`ndim` tensor (`extra=1`: an insertion point)."""
+    try:
+        return normalize_axis(op, arg, axis, ndim, extra=extra)
+    except (TypeError, ValueError) as e:
+        raise _user_error(e) from None
 
 
 import builtins  # noqa: E402
@@ -492,7 +493,7 @@ builtins_range = builtins.range
 
 def _reduce(prim: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
     x = convert_to_tensor(x)
-    return bind(prim, x, axes=_axes(axis, x.ndim), keepdims=bool(keepdims))
+    return bind(prim, x, axes=_axes(prim, axis, x.ndim), keepdims=bool(keepdims))
 
 
 def reduce_sum(input_tensor: Any, axis: Any = None, keepdims: bool = False,
@@ -525,7 +526,7 @@ def _count(x: Tensor, axes: tuple[int, ...]) -> int:
 def reduce_mean(input_tensor: Any, axis: Any = None, keepdims: bool = False,
                 name: str | None = None) -> Tensor:
     x = convert_to_tensor(input_tensor)
-    axes = _axes(axis, x.ndim)
+    axes = _axes("reduce_mean", axis, x.ndim)
     s = bind("reduce_sum", x, axes=axes, keepdims=bool(keepdims))
     n = _count(x, axes)
     if x.dtype.kind in "iu":
@@ -538,6 +539,7 @@ def reduce_variance(input_tensor: Any, axis: Any = None, keepdims: bool = False,
     x = convert_to_tensor(input_tensor)
     if x.dtype.kind not in "f":
         raise _user_error(DTypeError(f"reduce_variance needs a float tensor, got {x.dtype}"))
+    axis = list(_axes("reduce_variance", axis, x.ndim))
     m = reduce_mean(x, axis, keepdims=True)
     d = subtract(x, m)
     return reduce_mean(multiply(d, d), axis, keepdims)
@@ -545,7 +547,8 @@ def reduce_variance(input_tensor: Any, axis: Any = None, keepdims: bool = False,
 
 def reduce_std(input_tensor: Any, axis: Any = None, keepdims: bool = False,
                name: str | None = None) -> Tensor:
-    return sqrt(reduce_variance(input_tensor, axis, keepdims))
+    x = convert_to_tensor(input_tensor)
+    return sqrt(reduce_variance(x, list(_axes("reduce_std", axis, x.ndim)), keepdims))
 
 
 def reduce_logsumexp(input_tensor: Any, axis: Any = None, keepdims: bool = False,
@@ -553,7 +556,7 @@ def reduce_logsumexp(input_tensor: Any, axis: Any = None, keepdims: bool = False
     """log(sum(exp(x))) without overflow: the max is subtracted first (and is a constant
     for the gradient, which is then exactly softmax)."""
     x = convert_to_tensor(input_tensor)
-    axes = _axes(axis, x.ndim)
+    axes = _axes("reduce_logsumexp", axis, x.ndim)
     m = stop_gradient(bind("reduce_max", x, axes=axes, keepdims=True))
     finite = less(abs(m), np.inf)
     m = where(finite, m, zeros_like(m))
@@ -567,20 +570,21 @@ def reduce_logsumexp(input_tensor: Any, axis: Any = None, keepdims: bool = False
 def argmax(input: Any, axis: Any = None, output_type: Any = int64,
            name: str | None = None) -> Tensor:  # noqa: A002
     x = convert_to_tensor(input)
-    (ax,) = _axes(0 if axis is None else axis, x.ndim)
+    ax = _axis("argmax", 0 if axis is None else axis, x.ndim)
     return bind("argmax", x, axis=ax, dtype=_dtype(output_type))
 
 
 def argmin(input: Any, axis: Any = None, output_type: Any = int64,
            name: str | None = None) -> Tensor:  # noqa: A002
     x = convert_to_tensor(input)
-    (ax,) = _axes(0 if axis is None else axis, x.ndim)
+    ax = _axis("argmin", 0 if axis is None else axis, x.ndim)
     return bind("argmin", x, axis=ax, dtype=_dtype(output_type))
 
 
 def norm(tensor: Any, ord: Any = "euclidean", axis: Any = None, keepdims: bool = False,
          name: str | None = None) -> Tensor:  # noqa: A002
     x = convert_to_tensor(tensor)
+    axis = list(_axes("norm", axis, x.ndim))
     if ord in ("euclidean", 2, 2.0, "fro"):
         return sqrt(reduce_sum(multiply(x, x), axis, keepdims))
     if ord in (1, 1.0):
@@ -624,7 +628,10 @@ def transpose(a: Any, perm: Any = None, conjugate: bool = False, name: str | Non
     x = convert_to_tensor(a)
     if perm is None:
         perm = tuple(reversed(builtins_range(x.ndim)))
-    perm = tuple(int(p) % x.ndim if x.ndim else int(p) for p in perm)
+    try:
+        perm = normalize_perm("transpose", "perm", perm, x.ndim)
+    except (TypeError, ValueError) as e:
+        raise _user_error(e) from None
     if perm == tuple(builtins_range(x.ndim)):
         return x
     return bind("transpose", x, perm=perm)
@@ -635,7 +642,7 @@ def squeeze(input: Any, axis: Any = None, name: str | None = None) -> Tensor:  #
     if axis is None:
         axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
     else:
-        axes = _axes(axis, x.ndim)
+        axes = _axes("squeeze", axis, x.ndim)
         for a in axes:
             if x.shape[a] != 1:
                 raise _user_error(ShapeError(
@@ -645,10 +652,7 @@ def squeeze(input: Any, axis: Any = None, name: str | None = None) -> Tensor:  #
 
 def expand_dims(input: Any, axis: int, name: str | None = None) -> Tensor:  # noqa: A002
     x = convert_to_tensor(input)
-    if not -x.ndim - 1 <= axis <= x.ndim:
-        raise _user_error(ShapeError(f"expand_dims: axis {axis} is out of range for a tensor "
-                                     f"of rank {x.ndim}"))
-    axis = axis % (x.ndim + 1)
+    axis = _axis("expand_dims", axis, x.ndim, extra=1)
     shape = list(x.shape)
     shape.insert(axis, 1)
     return bind("reshape", x, shape=tuple(shape))
@@ -658,7 +662,7 @@ def concat(values: Sequence[Any], axis: int, name: str | None = None) -> Tensor:
     xs = _operands("concat", *values)
     if not xs:
         raise _user_error(ValueError("concat needs at least one tensor"))
-    (ax,) = _axes(axis, xs[0].ndim)
+    ax = _axis("concat", axis, xs[0].ndim)
     if len(xs) == 1:
         return xs[0]
     return bind("concat", *xs, axis=ax)
@@ -672,14 +676,15 @@ def stack(values: Sequence[Any], axis: int = 0, name: str | None = None) -> Tens
     if len(shapes) > 1:
         raise _user_error(ShapeError(f"stack: all tensors must have one shape, got "
                                      + ", ".join(str(x.shape) for x in xs)))
-    xs = [expand_dims(x, axis) for x in xs]
-    return xs[0] if len(xs) == 1 else bind("concat", *xs, axis=axis % xs[0].ndim)
+    ax = _axis("stack", axis, xs[0].ndim, extra=1)
+    xs = [expand_dims(x, ax) for x in xs]
+    return xs[0] if len(xs) == 1 else bind("concat", *xs, axis=ax)
 
 
 def unstack(value: Any, num: Any = None, axis: int = 0, name: str | None = None
             ) -> list[Tensor]:
     x = convert_to_tensor(value)
-    (ax,) = _axes(axis, x.ndim)
+    ax = _axis("unstack", axis, x.ndim)
     perm = [ax] + [i for i in builtins_range(x.ndim) if i != ax]
     xt = transpose(x, perm)
     return [xt[i] for i in builtins_range(x.shape[ax])]
@@ -712,8 +717,8 @@ def tensordot(a: Any, b: Any, axes: Any, name: str | None = None) -> Tensor:
         ax_a, ax_b = axes
         ax_a = [ax_a] if isinstance(ax_a, (int, np.integer)) else list(ax_a)
         ax_b = [ax_b] if isinstance(ax_b, (int, np.integer)) else list(ax_b)
-    ax_a = [a_ % x.ndim for a_ in ax_a]
-    ax_b = [b_ % y.ndim for b_ in ax_b]
+    ax_a = [_axis("tensordot", a_, x.ndim, "axes[0]") for a_ in ax_a]
+    ax_b = [_axis("tensordot", b_, y.ndim, "axes[1]") for b_ in ax_b]
     if len(ax_a) != len(ax_b) or any(x.shape[i] != y.shape[j] for i, j in zip(ax_a, ax_b)):
         raise _user_error(ShapeError(f"tensordot: contracted axes {ax_a} of {x.shape} and "
                                      f"{ax_b} of {y.shape} do not match"))
@@ -736,20 +741,61 @@ def gather(params: Any, indices: Any, validate_indices: Any = None, axis: Any = 
                  else indices)
     if batch_dims:
         raise _user_error(ValueError("gather: batch_dims other than 0 is not supported"))
-    (ax,) = _axes(0 if axis is None else axis, x.ndim)
+    ax = _axis("gather", 0 if axis is None else axis, x.ndim)
     return bind("gather", x, idx, axis=ax)
+
+
+def _one_hot_value(op_arg: str, v: Any, hint: np.dtype | None) -> tuple[float, np.dtype]:
+    """(value, dtype) of one_hot's `on_value`/`off_value`, typed as TensorFlow types it:
+    `dtype` is only a hint (a Python int may become a float, never a float an int)."""
+    if isinstance(v, bool):
+        dt = bool_
+    elif isinstance(v, int) and not isinstance(v, np.integer):
+        dt = hint if hint is not None and hint.kind in "iuf" else int32
+    elif isinstance(v, float) and not isinstance(v, np.floating):
+        dt = hint if hint is not None and hint.kind == "f" else float32
+    else:
+        t = convert_to_tensor(v)
+        if t.ndim:
+            raise _user_error(ShapeError(f"one_hot: {op_arg} must be a scalar, got shape "
+                                         f"{t.shape}"))
+        return float(t.numpy()), t.dtype
+    return float(v), dt
 
 
 def one_hot(indices: Any, depth: int, on_value: Any = None, off_value: Any = None,
             axis: Any = None, dtype: Any = None, name: str | None = None) -> Tensor:
+    """One-hot rows: `on_value` where the index equals the column, else `off_value`. An
+    index outside [0, depth), -1 included, gives a row of `off_value` (TensorFlow's
+    "ignore this label" idiom). The dtype is `dtype`, else that of `on_value` or
+    `off_value`, else float32; `on_value` and `off_value` of other dtypes raise TypeError,
+    as in TensorFlow. Example: `tj.one_hot([0, -1], 2)` is [[1, 0], [0, 0]]."""
     idx = convert_to_tensor(indices)
-    dt = _dtype(dtype) if dtype is not None else float32
-    on = 1 if on_value is None else on_value
-    off = 0 if off_value is None else off_value
-    out = bind("one_hot", idx, depth=int(depth), dtype=dt, on=float(on), off=float(off))
+    want = _dtype(dtype) if dtype is not None else None
+    given = {arg: _one_hot_value(arg, v, want)
+             for arg, v in (("on_value", on_value), ("off_value", off_value)) if v is not None}
+    for arg, (_, dt) in given.items():
+        if want is not None and dt != want:
+            raise _user_error(DTypeError(f"one_hot: dtype {dt} of {arg} does not match the "
+                                         f"dtype parameter {want}"))
+    if len(given) == 2 and given["on_value"][1] != given["off_value"][1]:
+        raise _user_error(DTypeError(
+            f"one_hot: dtype {given['on_value'][1]} of on_value does not match dtype "
+            f"{given['off_value'][1]} of off_value"))
+    dt = want or next((d for _, d in given.values()), float32)
+    on = given.get("on_value", (1.0, dt))[0]
+    off = given.get("off_value", (0.0, dt))[0]
+    if axis is not None:
+        # TensorFlow's rule, narrower than an insertion point's: -1 or 0..rank.
+        if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+            raise _user_error(TypeError(f"one_hot: axis must be an int, got {axis!r}"))
+        if axis != -1 and not 0 <= axis <= idx.ndim:
+            raise _user_error(AxisError(
+                f"one_hot: axis={int(axis)} is out of range for indices of rank {idx.ndim} "
+                f"(valid: -1 or 0..{idx.ndim})"))
+    out = bind("one_hot", idx, depth=int(depth), dtype=dt, on=on, off=off)
     if axis is not None and axis != -1 and axis != out.ndim - 1:
-        ax = axis % out.ndim
         perm = list(builtins_range(out.ndim - 1))
-        perm.insert(ax, out.ndim - 1)
+        perm.insert(axis, out.ndim - 1)
         out = transpose(out, perm)
     return out

@@ -1,8 +1,11 @@
 """Data-dependent indexing: gather, its transpose scatter_add, and one_hot.
 
-Invariants: indices are int32 or int64 and must lie in [0, n) for an axis of size n;
-every implementation (the reference here, native code in codegen) raises IndexError
-naming the index and the bound, never clamps or wraps.
+Invariants: gather and scatter_add indices are int32 or int64 and must lie in [0, n) for
+an axis of size n; every implementation (the reference here, native code in codegen)
+raises IndexError naming the index and the bound, never clamps or wraps. one_hot gives an
+all-`off` row for an index outside [0, depth) (-1 included), as TensorFlow does (the
+"ignore this label" idiom), unless its `checked` parameter asks for the IndexError (the
+sparse cross-entropy's labels).
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import numpy as np
 from ..core import INT_DTYPES, TensorType, bind, dtype_name
 from ..errors import DTypeError
 from .elementwise import NUM, _check_dtype
-from .reduce import check_axes
+from ..axes import AxisParam
 from .registry import Primitive, register
 
 
@@ -33,7 +36,6 @@ def _int_indices(name: str, t: TensorType) -> None:
 
 def _gather_rule(x: TensorType, idx: TensorType, *, axis: int) -> TensorType:
     _int_indices("gather", idx)
-    check_axes(x.shape, (axis,))
     return TensorType(x.shape[:axis] + idx.shape + x.shape[axis + 1:], x.dtype)
 
 
@@ -48,6 +50,7 @@ def _gather_vjp(g: Any, x: Any, idx: Any, *, out: Any, axis: int) -> tuple[Any, 
 
 register(Primitive("gather", kind="index", params={"axis": 0}, shape_rule=_gather_rule,
                    impl=_gather_impl, vjp=_gather_vjp, n_inputs=2,
+                   axis_params={"axis": AxisParam("axis")},
                    doc="np.take(x, idx, axis), bounds-checked"))
 
 
@@ -77,28 +80,34 @@ def _scatter_vjp(g: Any, upd: Any, idx: Any, *, out: Any, axis: int, size: int
 
 register(Primitive("scatter_add", kind="index", params={"axis": 0, "size": 1},
                    shape_rule=_scatter_rule, impl=_scatter_impl, vjp=_scatter_vjp, n_inputs=2,
+                   axis_params={"axis": AxisParam(
+                       "axis", rank=lambda ts, p: max(0, ts[0].ndim - ts[1].ndim + 1))},
                    doc="zeros of `size` along `axis`, with updates added at idx (gather's VJP)"))
 
 
-def _one_hot_rule(idx: TensorType, *, depth: int, dtype: np.dtype, on: float, off: float
-                  ) -> TensorType:
+def _one_hot_rule(idx: TensorType, *, depth: int, dtype: np.dtype, on: float, off: float,
+                  checked: bool) -> TensorType:
     _int_indices("one_hot", idx)
     if depth < 0:
         raise ValueError(f"one_hot: depth must be >= 0, got {depth}")
     return TensorType(idx.shape + (depth,), dtype)
 
 
-def _one_hot_impl(idx: np.ndarray, *, depth: int, dtype: np.dtype, on: float, off: float
-                  ) -> np.ndarray:
-    check_indices(idx, depth, "one_hot")
+def _one_hot_impl(idx: np.ndarray, *, depth: int, dtype: np.dtype, on: float, off: float,
+                  checked: bool) -> np.ndarray:
+    if checked:
+        check_indices(idx, depth, "one_hot")
     hot = np.asarray(idx)[..., None] == np.arange(depth)
     return np.where(hot, np.asarray(on, dtype), np.asarray(off, dtype)).astype(dtype)
 
 
 register(Primitive("one_hot", kind="index",
-                   params={"depth": 1, "dtype": np.dtype(np.float32), "on": 1.0, "off": 0.0},
+                   params={"depth": 1, "dtype": np.dtype(np.float32), "on": 1.0, "off": 0.0,
+                           "checked": False},
                    shape_rule=_one_hot_rule, impl=_one_hot_impl,
-                   vjp=lambda g, idx, *, out, depth, dtype, on, off: (None,), n_inputs=1,
-                   doc="one-hot rows along a new last axis; bounds-checked indices",
+                   vjp=lambda g, idx, *, out, depth, dtype, on, off, checked: (None,),
+                   n_inputs=1,
+                   doc="one-hot rows along a new last axis; an index outside [0, depth) "
+                       "gives an all-`off` row (IndexError if `checked`)",
                    gradient="none"))
 

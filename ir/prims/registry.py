@@ -10,6 +10,9 @@ Invariants:
   `"zero"` or `"none"` primitive gives no cotangent to any input.
 - VJP rules build their results with `bind` (through `ir.ops`), never with NumPy arrays, so
   a gradient is again a program of primitives and can be differentiated again.
+- Every parameter that names axes is declared in `axis_params` and range-checked by
+  `ir.axes.check_params` before the shape rule runs (one check for every primitive; a
+  test iterates the registry for parameters named like axes that are not declared).
 - Lowerings are not here: `codegen` keys its own table by `Primitive.name`.
 """
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..axes import AxisParam, check_params
 from ..errors import ShapeError
 
 _REGISTRY: dict[str, "Primitive"] = {}
@@ -31,7 +35,8 @@ class Primitive:
     def __init__(self, name: str, *, kind: str, params: dict[str, Any] | None = None,
                  shape_rule: Callable[..., Any], impl: Callable[..., Any],
                  vjp: Callable[..., Sequence[Any]] | None, n_outs: int | Callable[..., int] = 1,
-                 n_inputs: int | None = None, doc: str = "", gradient: str = "rule"):
+                 n_inputs: int | None = None, doc: str = "", gradient: str = "rule",
+                 axis_params: dict[str, AxisParam] | None = None):
         if gradient not in GRADIENT_KINDS:
             raise ValueError(f"primitive {name}: gradient must be one of {GRADIENT_KINDS}, "
                              f"got {gradient!r}")
@@ -45,6 +50,7 @@ class Primitive:
         self._n_outs = n_outs
         self.n_inputs = n_inputs
         self.doc = doc
+        self.axis_params = dict(axis_params or {})
         self._inferred: dict[Any, tuple[Any, ...]] = {}
 
     def __repr__(self) -> str:
@@ -91,6 +97,8 @@ class Primitive:
         if self.n_inputs is not None and len(in_types) != self.n_inputs:
             raise TypeError(f"{self.name} takes {self.n_inputs} operand(s), got {len(in_types)}")
         try:
+            if self.axis_params:
+                check_params(self.name, self.axis_params, in_types, params)
             out = self.shape_rule(*in_types, **params)
         except (ShapeError, TypeError, ValueError) as e:
             shown = ", ".join(str(t) for t in in_types)

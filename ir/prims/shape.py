@@ -17,7 +17,7 @@ from .. import ops
 from ..core import TensorType, bind
 from ..errors import ShapeError
 from .elementwise import _same_dtype
-from .reduce import check_axes
+from ..axes import AxisParam
 from .registry import Primitive, register
 
 
@@ -35,7 +35,6 @@ register(Primitive("constant", kind="shape", params={"value": np.zeros((), np.fl
 
 
 def _iota_rule(*, shape: tuple[int, ...], dimension: int, dtype: np.dtype) -> TensorType:
-    check_axes(tuple(shape), (dimension,))
     return TensorType(shape, dtype)
 
 
@@ -49,7 +48,9 @@ register(Primitive("iota", kind="shape",
                    params={"shape": (1,), "dimension": 0, "dtype": np.dtype(np.int32)},
                    shape_rule=_iota_rule, impl=_iota_impl,
                    vjp=lambda g, *, out, shape, dimension, dtype: (), n_inputs=0,
-                   doc="0, 1, 2, ... along `dimension`, broadcast over `shape`", gradient="none"))
+                   doc="0, 1, 2, ... along `dimension`, broadcast over `shape`", gradient="none",
+                   axis_params={"dimension": AxisParam(
+                       "axis", rank=lambda ts, p: len(p["shape"]))}))
 
 
 def _reshape_rule(x: TensorType, *, shape: tuple[int, ...]) -> TensorType:
@@ -84,8 +85,6 @@ register(Primitive("broadcast_to", kind="shape", params={"shape": ()},
 
 
 def _transpose_rule(x: TensorType, *, perm: tuple[int, ...]) -> TensorType:
-    if sorted(perm) != list(range(x.ndim)):
-        raise ShapeError(f"transpose: perm {perm} is not a permutation of the axes of {x}")
     return TensorType(tuple(x.shape[p] for p in perm), x.dtype)
 
 
@@ -94,6 +93,7 @@ def _transpose_vjp(g: Any, x: Any, *, out: Any, perm: tuple[int, ...]) -> tuple[
 
 
 register(Primitive("transpose", kind="shape", params={"perm": ()}, shape_rule=_transpose_rule,
+                   axis_params={"perm": AxisParam("perm")},
                    impl=lambda x, *, perm: np.transpose(x, perm), vjp=_transpose_vjp,
                    n_inputs=1))
 
@@ -103,7 +103,6 @@ def _concat_rule(*xs: TensorType, axis: int) -> TensorType:
         raise ShapeError("concat needs at least one operand")
     _same_dtype("concat", *xs)
     first = xs[0]
-    check_axes(first.shape, (axis,))
     for t in xs[1:]:
         if t.ndim != first.ndim or any(
                 a != b for i, (a, b) in enumerate(zip(t.shape, first.shape)) if i != axis):
@@ -126,6 +125,7 @@ def _concat_vjp(g: Any, *xs: Any, out: Any, axis: int) -> tuple[Any, ...]:
 
 
 register(Primitive("concat", kind="shape", params={"axis": 0}, shape_rule=_concat_rule,
+                   axis_params={"axis": AxisParam("axis")},
                    impl=lambda *xs, axis: np.concatenate(xs, axis=axis), vjp=_concat_vjp))
 
 
@@ -196,11 +196,11 @@ register(Primitive("pad", kind="shape", params={"lo": (), "hi": (), "interior": 
 
 
 def _rev_rule(x: TensorType, *, axes: tuple[int, ...]) -> TensorType:
-    check_axes(x.shape, axes)
     return x
 
 
 register(Primitive("rev", kind="shape", params={"axes": ()}, shape_rule=_rev_rule,
+                   axis_params={"axes": AxisParam("axes")},
                    impl=lambda x, *, axes: np.array(np.flip(x, axes)),
                    vjp=lambda g, x, *, out, axes: (bind("rev", g, axes=axes),), n_inputs=1,
                    doc="reverse the order of elements along `axes`"))

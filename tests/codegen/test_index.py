@@ -48,7 +48,12 @@ def test_one_hot(ishape, depth, idt, dt, seed):
     rng = np.random.default_rng(seed)
     if depth == 0 and np.prod(ishape) > 0:
         ishape = (0,)
-    idx = rng.integers(0, max(depth, 1), ishape).astype(idt)
+    # Indices out of [0, depth), -1 and the extremes of the dtype included, give an all-off
+    # row (TensorFlow's one_hot), natively as in the reference.
+    idx = rng.integers(-2, depth + 3, ishape).astype(idt)
+    if idx.size:
+        idx.flat[0] = np.iinfo(idt).min
+        idx.flat[-1] = np.iinfo(idt).max
     fn = fn_of([(ishape, idt)], lambda i: (
         bind("one_hot", i, depth=depth, dtype=np.dtype(dt), on=1.0, off=0.0),
         bind("one_hot", i, depth=depth, dtype=np.dtype(dt), on=-2.5, off=7.0)))
@@ -82,7 +87,7 @@ def test_one_hot_and_scatter_index_errors():
     idx = np.array([[0, 1], [3, 9]], np.int64)
     fn = fn_of([((2, 2), np.int64)],
                lambda i: bind("one_hot", i, depth=4, dtype=np.dtype(np.float32),
-                              on=1.0, off=0.0))
+                              on=1.0, off=0.0, checked=True))
     with pytest.raises(IndexError, match="one_hot: index 9 is out of bounds for size 4"):
         compile_function(fn)(idx)
     g = np.ones((2, 2), np.float32)

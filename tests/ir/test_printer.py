@@ -92,7 +92,7 @@ func @h(%x: f32[2]) -> (i64[2,3], f32[5], f64[2,3]) {
   %0 = iota() {shape=(2,3), dimension=1, dtype=i64} : i64[2,3]
   %1 = pad(%x) {lo=(1,), hi=(0,), interior=(2,)} : f32[5]
   %2 = constant() {value=dense<[0, 2]>} : i32[2]
-  %3 = one_hot(%2) {depth=3, dtype=f64, on=-0.0, off=inf} : f64[2,3]
+  %3 = one_hot(%2) {depth=3, dtype=f64, on=-0.0, off=inf, checked=False} : f64[2,3]
   return %0, %1, %3
 }"""
 
