@@ -154,3 +154,49 @@ def test_one_hot_value_dtypes_follow_tensorflow() -> None:
     assert tj.one_hot([1, 2], 3, on_value=5, off_value=0).dtype == np.int32
     assert tj.one_hot([1, 2], 3, on_value=5, dtype=tj.float32).dtype == np.float32
     assert tj.one_hot([1, 2], 3, off_value=np.float64(-1.0)).dtype == np.float64
+
+
+def test_big_endian_arrays_keep_their_dtype_eagerly_and_compiled() -> None:
+    # A big-endian float64 was refused (with a hint to lose precision in float32) and a
+    # big-endian int32 became int64.
+    for dt in (">f8", ">f4", ">i4", ">i8", "<f8", "=i4"):
+        a = np.array([1.5, -2.0, 3.25, 2.0**40] if dt[1] == "f" else [1, -2, 3, 2**30],
+                     dtype=dt)
+        want = a.astype(a.dtype.newbyteorder("="))
+        for got in (tj.constant(a), tj.convert_to_tensor(a), tj.Variable(a).value(),
+                    tj.compile(lambda x: x * 1)(a), tj.compile(lambda: tj.constant(a))(),
+                    tj.constant(want) * 0 + a):
+            assert got.dtype == want.dtype and got.dtype.isnative, (dt, got.dtype)
+            np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_out_of_bounds_gather_in_compiled_code_names_gather_and_its_line() -> None:
+    # When only the gradient of a gather is used, optimization keeps only its
+    # scatter_add, and the error said "scatter_add: index 3 ..." with no line at all.
+    import inspect
+    x = np.ones((3, 4), np.float32)
+
+    @tj.compile
+    def grad(a: Any, i: Any) -> Any:
+        with tj.GradientTape() as tape:
+            tape.watch(a)
+            y = tj.reduce_sum(tj.gather(a, i) * 3.0)
+        return tape.gradient(y, a)
+
+    @tj.compile
+    def forward(a: Any, i: Any) -> Any:
+        return tj.gather(a, i) * 2.0
+
+    src = inspect.getsource(test_out_of_bounds_gather_in_compiled_code_names_gather_and_its_line)
+    for f, text in ((grad, "y = tj.reduce_sum(tj.gather(a, i) * 3.0)"),
+                    (forward, "return tj.gather(a, i) * 2.0")):
+        try:
+            f(x, np.array([1, 3], np.int64))
+        except IndexError as e:
+            msg = str(e)
+        else:
+            raise AssertionError("no IndexError")
+        assert msg.startswith("gather: index 3 is out of bounds for size 3"), msg
+        assert __file__ in msg and text in msg, msg
+        assert text in src
+    np.testing.assert_array_equal(grad(x, np.array([2], np.int64)).numpy()[2], [3.0] * 4)

@@ -32,7 +32,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .context import EagerInterpreter, TraceInterpreter, TraceState, active_tapes
+from .context import (EagerInterpreter, TraceInterpreter, TraceState, active_tapes,
+                      locate_index_error)
 from .errors import TracingError, at_user_line
 from .ir.core import DTYPE_NAMES, Function, _current, bind, current_interpreter, interpreting
 from .keys import describe, float_bits, identity, leaf_key
@@ -487,6 +488,7 @@ class Concrete:
             if var_args else set()
         params = st.builder.params
         self.trace_fn = Function(owner.__name__, params, st.builder.instrs, results)
+        self.origins = st.origins
         self.grad_fns = list(st.grad_functions)
         self.n_dyn = n_dyn
         from .ir.passes import optimize
@@ -567,18 +569,38 @@ class Concrete:
         return arrays
 
     def call(self, leaves: Any) -> Any:
+        if not self.assigned:
+            return self._call(leaves)
+        # Read, run and write back as one atomic update of the assigned Variables.
+        locks = Variable._locks_of(self._assigned_vars(leaves))
+        for lock in locks:
+            lock.acquire()
+        try:
+            return self._call(leaves)
+        finally:
+            for lock in reversed(locks):
+                lock.release()
+
+    def _call(self, leaves: Any) -> Any:
         tapes = active_tapes.get()
         if tapes and self._watched_by(tapes, leaves):
             return self._call_recorded(leaves)
-        outs = (self._exe or self.executable())(*self._inputs(leaves))
+        arrays = self._inputs(leaves)
+        try:
+            outs = (self._exe or self.executable())(*arrays)
+        except IndexError as e:
+            raise locate_index_error(self.trace_fn, arrays, self.origins, e) from None
         if self._single:
             return Tensor._wrap(outs[0])
         return self._finish([Tensor._wrap(o) for o in outs], leaves)
 
-    def _finish(self, outs: list[Tensor], leaves: list[Any]) -> Any:
-        assigned = self.assigned if not self.var_args else [
+    def _assigned_vars(self, leaves: list[Any]) -> list[Variable]:
+        """The Variables this call assigns (Variable arguments resolved)."""
+        return self.assigned if not self.var_args else [
             var if k is None else leaves[k] for var, k in zip(self.assigned, self.assigned_src)]
-        for var, t in zip(assigned, outs[self.n_out:]):
+
+    def _finish(self, outs: list[Tensor], leaves: list[Any]) -> Any:
+        for var, t in zip(self._assigned_vars(leaves), outs[self.n_out:]):
             var._value = t
         res = [outs[k[1]] if k[0] == "r" else Tensor._wrap(k[1]) if k[0] == "t" else k[1]
                for k in self.out_kind]

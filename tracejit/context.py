@@ -8,6 +8,9 @@ Invariants:
   records it (`record`), in both modes: that single rule is what makes tapes work inside
   compiled code and nested tapes give higher derivatives.
 - Errors from shape/dtype rules are re-raised with the user's own source line.
+- A trace remembers the user's line of each indexing operation (`TraceState.origins`), so
+  an index error found by native code names the op and the line that made it
+  (`locate_index_error`).
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import TracingError, at_user_line
+from .errors import TracingError, at_user_line, user_frame
 from .ir.core import (Builder, Interpreter, TensorType, Value, check_allocation,
                       set_default_interpreter)
 from .ir.errors import DTypeError, IRError, ShapeError
@@ -99,6 +102,7 @@ class TraceState:
         self.variables: dict[int, Any] = {}               # id(Variable) -> Variable
         self.assigned: dict[int, Any] = {}                # Variables assigned in the trace
         self.grad_functions: list[Any] = []               # GradFunctions made by tapes
+        self.origins: dict[int, str] = {}                 # id(out) -> user line (indexing)
         self.closed = False
 
     def wrap(self, v: Value) -> Tensor:
@@ -164,6 +168,11 @@ class TraceInterpreter(Interpreter):
         except _USER_ERRORS as e:
             raise at_user_line(e) from None
         res = tuple(Tensor(None, o, st) for o in outs)
+        if prim.kind == "index":
+            where = user_frame()
+            if where is not None:
+                file, line, text = where
+                st.origins[id(outs[0])] = f"{file}:{line}: {text}" if text else f"{file}:{line}"
         if active_tapes.get():
             record(prim, args, params, res)
         return res[0] if len(res) == 1 else res
@@ -171,3 +180,36 @@ class TraceInterpreter(Interpreter):
 
 EAGER = EagerInterpreter()
 set_default_interpreter(EAGER)
+
+
+def locate_index_error(fn: Any, arrays: Sequence[Any], origins: dict[int, str],
+                       err: IndexError) -> BaseException:
+    """The error to raise for `err`, an index error native code found running `fn` (as
+    traced, before optimization) on `arrays`: replay `fn` with the reference
+    implementations to find the first instruction that fails, which names the op the
+    user wrote (a gather whose forward value was optimized away fails in its gradient's
+    scatter_add natively), and add the line that made it. Only runs on the error path."""
+    from .ir.core import interpreting
+    from .ir.interp import NumpyInterpreter
+    env: dict[int, Any] = {id(p): np.asarray(a) for p, a in zip(fn.params, arrays)}
+    try:
+        with interpreting(NumpyInterpreter()):
+            for ins in fn.instrs:
+                try:
+                    out = _bind_reference(ins, env)
+                except IndexError as e:
+                    where = origins.get(id(ins.outs[0])) if ins.outs else None
+                    if where is None:
+                        return at_user_line(e)
+                    return IndexError(f"{e}\n  at {where}")
+                outs = out if len(ins.outs) != 1 else (out,)
+                for v, o in zip(ins.outs, outs):
+                    env[id(v)] = o
+    except Exception:   # the reference cannot replay it (memory, ...): the native error
+        pass
+    return at_user_line(err)
+
+
+def _bind_reference(ins: Any, env: dict[int, Any]) -> Any:
+    from .ir.core import bind
+    return bind(ins.prim, *[env[id(x)] for x in ins.inputs], **ins.params)

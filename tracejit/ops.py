@@ -71,7 +71,8 @@ def _is_scalar(x: Any) -> bool:
 
 def _array_of(value: Any, dtype: Any = None) -> np.ndarray:
     """A fresh NumPy array for a Python/NumPy value, with TensorFlow's default dtypes:
-    NumPy values keep their dtype, Python floats become float32 and ints int32."""
+    NumPy values keep their dtype (in native byte order), Python floats become float32 and
+    ints int32."""
     if isinstance(value, (list, tuple)) and any(isinstance(v, TensorLike)
                                                 for v in _flatten_list(value)):
         raise _user_error(TypeError("a list holding tensors cannot become a constant; use "
@@ -91,10 +92,15 @@ def _array_of(value: Any, dtype: Any = None) -> np.ndarray:
     if isinstance(value, (np.ndarray, np.generic)):
         if a.dtype in DTYPE_NAMES:
             return a
+        native = a.dtype.newbyteorder("=")
+        if native in DTYPE_NAMES:
+            # Byte-swapped (big-endian on this machine): same dtype, native byte order.
+            return a.astype(native)
         if a.dtype.kind in "iu":
             _check_int_range(a, int64)
             return a.astype(np.int64)
-        hint = "; convert it with .astype(np.float32)" if a.dtype.kind in "fc" else ""
+        hint = ("; convert it with .astype(np.float32) or .astype(np.float64)"
+                if a.dtype.kind in "fc" else "")
         raise _user_error(DTypeError(
             f"unsupported dtype {a.dtype}; tracejit supports "
             + ", ".join(str(d) for d in DTYPES.values()) + hint))

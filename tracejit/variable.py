@@ -9,10 +9,20 @@ Invariants:
   trainable and the tape watches accessed variables.
 - Inside a compiled function `assign*` takes effect in program order: later reads in the
   same call see the new value, and the value is written back when the call returns.
+- Atomicity (threads): each Variable has a lock. Eager `assign`, `assign_add` and
+  `assign_sub` hold it, so a read-modify-write is never interleaved with another update
+  of the same Variable. A compiled call that assigns Variables holds their locks (taken
+  in creation order, so two calls never deadlock) from reading its inputs until its
+  write-back: the whole call is one atomic update of the Variables it assigns. Reads
+  take no lock: a Variable only read by a compiled call, or read eagerly, gives the value
+  before or after a concurrent update, never a torn one, but a call that reads `v` and
+  assigns only `w` is not atomic with respect to updates of `v`.
 """
 from __future__ import annotations
 
 import itertools
+import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -28,7 +38,7 @@ _serial = itertools.count()     # creation order (`GradientTape.watched_variable
 class Variable(TensorLike):
     """Example: `v = tj.Variable(3.0); v.assign_add(1.0); v.numpy() == 4.0`."""
 
-    __slots__ = ("_value", "trainable", "name", "_serial", "__weakref__")
+    __slots__ = ("_value", "trainable", "name", "_serial", "_lock", "__weakref__")
 
     def __init__(self, initial_value: Any, trainable: bool = True, name: str | None = None,
                  dtype: Any = None):
@@ -42,6 +52,7 @@ class Variable(TensorLike):
             raise TypeError("a Variable's initial value must be concrete; create Variables "
                             "outside compiled functions")
         self._value = t
+        self._lock = threading.RLock()
         self._serial = next(_serial)
         self.trainable = bool(trainable)
         self.name = (name or f"Variable_{next(_counter)}") + ":0"
@@ -109,16 +120,33 @@ class Variable(TensorLike):
             if t._data is None:
                 raise TypeError("cannot assign a traced tensor to a Variable outside the "
                                 "compiled function that made it")
-            self._value = Tensor(t._data)
+            with self._lock:
+                self._value = Tensor(t._data)
         return self
+
+    def _update(self, op: Any, delta: Any) -> "Variable":
+        """`self.assign(op(self, delta))`, atomic per Variable when eager."""
+        if isinstance(current_interpreter(), TraceInterpreter):
+            return self.assign(op(self._read(), delta))
+        with self._lock:
+            return self.assign(op(self._read(), delta))
 
     def assign_add(self, delta: Any) -> "Variable":
         from .ops import add
-        return self.assign(add(self._read(), delta))
+        return self._update(add, delta)
 
     def assign_sub(self, delta: Any) -> "Variable":
         from .ops import subtract
-        return self.assign(subtract(self._read(), delta))
+        return self._update(subtract, delta)
+
+    @staticmethod
+    def _locks_of(variables: Sequence["Variable"]) -> list[Any]:
+        """The locks of `variables`, each once, in creation order: threads that take them
+        in this order never deadlock."""
+        if len(variables) == 1:
+            return [next(iter(variables))._lock]
+        return [v._lock for v in sorted({id(v): v for v in variables}.values(),
+                                        key=lambda v: v._serial)]
 
     def __repr__(self) -> str:
         return (f"<tj.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}, "
