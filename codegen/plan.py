@@ -12,8 +12,9 @@ value or kernel that reads it). Lowering then runs the tasks of a `Plan` in orde
 - `KernelTask`: a non-elementwise instruction with its own loop structure (partial
   reductions, argmax/argmin, matmul, scatter_add); it reads its inputs element by element too, so
   an elementwise producer fuses into a reduction.
-- `CheckTask`: the bounds check of the indices of gather / one_hot / scatter_add. It runs
-  before any task that reads those indices, so indexed loads need no test of their own.
+- `CheckTask`: the bounds check of the indices of gather / scatter_add / checked one_hot.
+  It runs before any task that reads those indices, so indexed loads need no test of their
+  own.
 
 Invariants of a plan:
 - Every parameter, result and kernel output is materialized; so is every operand that a

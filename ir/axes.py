@@ -133,8 +133,9 @@ def check_params(op: str, decl: dict[str, AxisParam], in_types: Sequence[Any],
             items = _items(op, name, value)
         for a in items:
             if not 0 <= a < rank:
+                valid = f"valid: 0..{rank - 1}" if rank else "a scalar has no axes"
                 raise AxisError(f"{op}: {name}={value!r} is out of range for an operand of "
-                                f"rank {rank} ({_valid(rank, 0).replace(str(-rank) + '..', '0..')})")
+                                f"rank {rank} ({valid})")
         if d.kind == "axes" and list(value) != sorted(set(value)):
             raise ShapeError(f"{op}: {name}={value!r} must be sorted and distinct")
         if d.kind == "perm" and sorted(value) != list(range(rank)):

@@ -114,10 +114,12 @@ _AXIS = {"axis": AxisParam("axis")}
 register(Primitive("reduce_sum", kind="reduce", params=_PARAMS, shape_rule=_rule("reduce_sum"),
                    impl=_with_identity(np.sum, None), vjp=_sum_vjp, n_inputs=1, axis_params=_AXES))
 register(Primitive("reduce_max", kind="reduce", params=_PARAMS, shape_rule=_rule("reduce_max"),
-                   impl=_with_identity(np.max, _lowest, False), vjp=_minmax_vjp, n_inputs=1, axis_params=_AXES,
+                   impl=_with_identity(np.max, _lowest, False), vjp=_minmax_vjp, n_inputs=1,
+                   axis_params=_AXES,
                    doc="NaN-propagating max; -inf (or the lowest int) over an empty axis"))
 register(Primitive("reduce_min", kind="reduce", params=_PARAMS, shape_rule=_rule("reduce_min"),
-                   impl=_with_identity(np.min, _highest, True), vjp=_minmax_vjp, n_inputs=1, axis_params=_AXES))
+                   impl=_with_identity(np.min, _highest, True), vjp=_minmax_vjp, n_inputs=1,
+                   axis_params=_AXES))
 register(Primitive("reduce_prod", kind="reduce", params=_PARAMS,
                    shape_rule=_rule("reduce_prod"), impl=_with_identity(np.prod, None),
                    vjp=_prod_vjp, n_inputs=1, axis_params=_AXES))
