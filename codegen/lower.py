@@ -34,7 +34,7 @@ import numpy as np
 from llvmlite import ir
 
 from ..ir import Instr, Value
-from . import mathcall
+from . import mathcall, segments
 from .loops import I64, ZERO, block_ranges, const, for_range, linear_index, loop_nest
 from .plan import (ELEMENTWISE, CheckTask, KernelTask, LoopTask, Plan, checked_indices,
                    closure, size_of)
@@ -191,6 +191,9 @@ class Lowerer:
                              const(n_slots * 8), ir.Constant(I1, 0)])
         self.rc = self.alloca(I32, "rc")
         self.exit_block: ir.Block | None = None
+        self.in_segment = False
+        self.value_slot: dict[int, int] = {}
+        self.instr_number = {id(ins): k for k, ins in enumerate(plan.fn.instrs)}
         self._globals = 0
         self.const_ptrs: dict[int, ir.Value] = {}
         # Versioning of tasks with sin/cos/tan (see `task`).
@@ -246,7 +249,11 @@ class Lowerer:
         self.b.store(ir.Constant(VOIDP, None), self.b.gep(self.slots, [const(k)]))
 
     def bail(self, code: ir.Value) -> None:
-        """Free every live heap buffer and return `code` (through the shared exit)."""
+        """Free every live heap buffer and return `code` (through the shared exit; in a
+        segment function, the body's exit after it returns)."""
+        if self.in_segment:
+            self.b.ret(code)
+            return
         if self.exit_block is None:
             self.exit_block = self.fn.append_basic_block("exit")
         self.b.store(code, self.rc)
@@ -281,7 +288,7 @@ class Lowerer:
 
     def fail_index(self, ins: Instr, index: ir.Value, bound: int) -> None:
         """Write (index, bound, code) to the status buffer and return the code."""
-        code = self.plan.fn.instrs.index(ins) + 1
+        code = self.instr_number[id(ins)] + 1
         for k, x in enumerate((index, const(bound), const(code))):
             self.b.store(x, self.b.gep(self.status, [const(k)], inbounds=True))
         self.bail(ir.Constant(I32, code))
@@ -290,19 +297,22 @@ class Lowerer:
 
     def run(self) -> ir.Function:
         plan = self.plan
-        born: dict[int, list[Value]] = {}
-        dies: dict[int, list[Value]] = {}
+        self.born_at: dict[int, list[Value]] = {}
+        self.dies_at: dict[int, list[Value]] = {}
         for v in plan.scratch:
             if id(v) in plan.born:      # buffers with no elements are never allocated
-                born.setdefault(plan.born[id(v)], []).append(v)
-                dies.setdefault(plan.dies[id(v)], []).append(v)
-        for k, task in enumerate(plan.tasks):
-            for v in born.get(k, ()):
-                self.ptrs[id(v)] = self.malloc(size_of(v.shape) * v.dtype.itemsize,
-                                               mem_type(v.dtype))
-            self.task(task)
-            for v in dies.get(k, ()):
-                self.free(self.ptrs[id(v)])
+                self.born_at.setdefault(plan.born[id(v)], []).append(v)
+                self.dies_at.setdefault(plan.dies[id(v)], []).append(v)
+        self.stack = segments.stack_scratch(plan)
+        segs, shared = segments.split(plan, self.stack)
+        for v in plan.scratch:      # stack buffers used by several segments: body's frame
+            if id(v) in shared:
+                self.ptrs[id(v)] = self.stack_buffer(v)
+        if len(segs) == 1:
+            self._tasks(0, len(plan.tasks))
+        else:
+            for k, seg in enumerate(segs):
+                self._segment(k, seg)
         assert not self.slot_of, "a scratch buffer is still allocated at the end"
         self.b.ret(ir.Constant(I32, 0))
         self._emit_exit()
@@ -310,6 +320,81 @@ class Lowerer:
             self.b.branch(self.fn.blocks[1])
         mathcall.finish(self.module)
         return self.fn
+
+    def _tasks(self, start: int, stop: int) -> None:
+        for k in range(start, stop):
+            for v in self.born_at.get(k, ()):
+                if id(v) not in self.stack:
+                    p = self.malloc(size_of(v.shape) * v.dtype.itemsize, mem_type(v.dtype))
+                    self.ptrs[id(v)] = p
+                    self.value_slot[id(v)] = self.slot_of[id(p)]
+                elif id(v) not in self.ptrs:
+                    self.ptrs[id(v)] = self.stack_buffer(v)
+            self.task(self.plan.tasks[k])
+            for v in self.dies_at.get(k, ()):
+                if id(v) not in self.stack:
+                    self.free(self.ptrs[id(v)])
+
+    def stack_buffer(self, v: Value) -> ir.Value:
+        """A buffer for `v` in the current function's frame, 64-byte aligned."""
+        ty = mem_type(v.dtype)
+        with self.b.goto_block(self.alloca_block):
+            a = self.b.alloca(ir.ArrayType(ty, max(1, size_of(v.shape))), name="stack")
+            a.align = 64
+            return self.b.bitcast(a, ty.as_pointer())
+
+    def _segment(self, k: int, seg: segments.Segment) -> None:
+        """Emit tasks `seg.start` to `seg.stop` into a function of their own, called from
+        the body: `seg_k(params.., outs.., status, slots, live_in..) -> i32`. Buffers the
+        segment allocates go into the body's slot table; a failure returns its code, and
+        the body frees whatever the table holds."""
+        body = (self.fn, self.b, self.alloca_block, self.ptrs, self.status, self.out_ptrs,
+                self.slots, self.const_ptrs, self.trig_far)
+        n_buf = len(self.buffers)
+        argtys = [a.type for a in self.fn.args] + [self.slots.type] + \
+            [mem_type(v.dtype).as_pointer() for v in seg.live_in]
+        fn = ir.Function(self.module, ir.FunctionType(I32, argtys), f"seg{k}")
+        fn.linkage = "internal"
+        fn.attributes.add("noinline")
+        for a in fn.args[:n_buf] + fn.args[n_buf + 2:]:
+            a.add_attribute("noalias")
+        self.fn = fn
+        self.alloca_block = fn.append_basic_block("allocas")
+        self.b = ir.IRBuilder(fn.append_basic_block("start"))
+        self.ptrs = {vid: p for vid, p in body[3].items() if isinstance(p, ir.Constant)}
+        args = list(fn.args)
+        for (v, _), a in zip(self.buffers, args):
+            self.ptrs.setdefault(id(v), a)
+        self.out_ptrs = args[len(self.plan.fn.params):n_buf]
+        for vid, slot in self.plan.out_slot.items():
+            self.ptrs[vid] = self.out_ptrs[slot]
+        self.status, self.slots = args[n_buf], args[n_buf + 1]
+        for v, a in zip(seg.live_in, args[n_buf + 2:]):
+            self.ptrs[id(v)] = a
+            if id(v) not in self.stack:
+                self.slot_of[id(a)] = self.value_slot[id(v)]
+                self.raw_of[id(a)] = self.b.bitcast(a, VOIDP)
+        self.const_ptrs = {}
+        self.trig_far = self.alloca(I1, "far")
+        self.in_segment = True
+        self._tasks(seg.start, seg.stop)
+        # Whatever is still allocated lives on in the slot table (the next segments get
+        # it as an argument).
+        self.slot_of.clear()
+        self.raw_of.clear()
+        self.b.ret(ir.Constant(I32, 0))
+        with self.b.goto_block(self.alloca_block):
+            self.b.branch(fn.blocks[1])
+        self.in_segment = False
+        (self.fn, self.b, self.alloca_block, self.ptrs, self.status, self.out_ptrs,
+         self.slots, self.const_ptrs, self.trig_far) = body
+        b = self.b
+        live = [self.ptrs[id(v)] if id(v) in self.stack else
+                b.bitcast(b.load(b.gep(self.slots, [const(self.value_slot[id(v)])])),
+                          mem_type(v.dtype).as_pointer()) for v in seg.live_in]
+        rc = b.call(fn, list(self.fn.args) + [self.slots] + live)
+        with b.if_then(b.icmp_signed("!=", rc, ir.Constant(I32, 0)), likely=False):
+            self.bail(rc)
 
     def task(self, task: LoopTask | KernelTask | CheckTask) -> None:
         """Emit `task`. A task that computes sin, cos or tan is emitted twice: the first

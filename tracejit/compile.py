@@ -38,6 +38,7 @@ from .errors import TracingError, at_user_line
 from .ir.core import DTYPE_NAMES, Function, _current, bind, current_interpreter, interpreting
 from .keys import describe, float_bits, identity, leaf_key
 from .nest import flatten, unflatten
+from .notice import Notice
 from .ops import _array_of
 from .tensor import Tensor
 from .variable import Variable
@@ -352,7 +353,13 @@ class CompiledFunction:
                 f"{why or 'of a new call signature'}. Each new shape, dtype or Python value "
                 "retraces and recompiles: pass tensors instead of Python numbers, keep "
                 "shapes fixed, and define compiled functions outside loops.", stacklevel=4)
-        return Concrete.trace(self, leaves, tree)
+        notice = Notice(self.__name__, "tracing")
+        try:
+            conc = Concrete.trace(self, leaves, tree)
+        finally:
+            notice.pause()
+        conc.notice = notice
+        return conc
 
     def lower(self, *args: Any, **kwargs: Any) -> "Lowered":
         """The compiler's view of a call with these arguments, for `as_text(stage)`."""
@@ -538,7 +545,8 @@ class Concrete:
         if self._exe is None:
             with self._exe_lock:
                 if self._exe is None:
-                    self._exe = native(self.opt_fn, keep=False)
+                    self._exe = native(self.opt_fn, keep=False,
+                                       notice=getattr(self, "notice", None))
                     self.opt_fn._native = self._exe  # type: ignore[attr-defined]
         return self._exe
 
@@ -711,7 +719,7 @@ _NATIVE = _LRU(32)
 CACHE_SIZE = 32  # traced signatures kept per compiled function (the oldest go first)
 
 
-def native(fn: Function, keep: bool = True) -> Any:
+def native(fn: Function, keep: bool = True, notice: Notice | None = None) -> Any:
     """The native executable of an optimized Function (compiled once per Function).
 
     A traced signature's own Function carries its executable (`fn._native`), so the code
@@ -725,10 +733,16 @@ def native(fn: Function, keep: bool = True) -> Any:
         return hit
     from . import codegen
     log.debug("compiling @%s (%d instructions) to native code", fn.name, len(fn.instrs))
+    if notice is None:
+        notice = Notice(fn.name, "compiling to native code", fn)
+    else:
+        notice.resume("compiling to native code", fn)
     try:
         exe = codegen.compile_function(fn)
     except (TypeError, ValueError, IndexError) as e:
         raise at_user_line(e) from None
+    finally:
+        notice.done()
     if keep:
         _NATIVE.put(fn, exe)
     return exe

@@ -1,0 +1,111 @@
+"""Splitting a plan's tasks into segments, each lowered into a function of its own.
+
+LLVM's function passes (GVN, instruction combining, the SLP vectorizer, ...) take more
+than linear time in the size of a function: one function of 300 small loops (a 100-step
+unrolled simulation with its gradient) spent 3 s in them, ten of 30 loops a fraction of
+that. So the tasks of a large plan are cut, in order, into segments of at most
+`SEGMENT_COST` estimated LLVM instructions; `Lowerer.run` emits each segment as an
+internal `noinline` function that the body calls in turn.
+
+Invariants:
+- Segments cover the tasks in order, without gaps or overlap; a plan that fits one
+  segment is one segment (lowered into the body itself, as before).
+- `Segment.live_in` holds exactly the scratch values allocated before the segment
+  (`born < start`) that one of its tasks reads, writes or frees (`dies` in it), plus the
+  stack buffers in the body's frame that it uses, in the order of `plan.scratch`;
+  everything else a segment touches is a parameter, an output or a buffer it allocates
+  itself (on the heap or in its own frame).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..ir import Value
+from .plan import (MATH_COST, CheckTask, KernelTask, Plan, size_of, task_instrs, task_reads,
+                   task_writes)
+
+# Estimated LLVM instructions per segment (see `task_cost`). At about this size O3's time
+# per instruction is still what it is on small functions.
+SEGMENT_COST = 2000
+# Scratch buffers of at most STACK_BYTES live on the stack (no allocation call, no failure
+# path, and LLVM can keep a buffer used within one function in registers), up to
+# STACK_TOTAL bytes per module.
+STACK_BYTES = 1024
+STACK_TOTAL = 128 << 10
+
+
+@dataclass
+class Segment:
+    start: int
+    stop: int
+    live_in: list[Value] = field(default_factory=list)
+
+
+def stack_scratch(plan: Plan) -> set[int]:
+    """The scratch values (ids) that get stack buffers: small ones, in plan order, while
+    the total stays within STACK_TOTAL."""
+    out: set[int] = set()
+    total = 0
+    for v in plan.scratch:
+        nbytes = -(-size_of(v.shape) * v.dtype.itemsize // 64) * 64
+        if id(v) in plan.born and nbytes <= STACK_BYTES and total + nbytes <= STACK_TOTAL:
+            out.add(id(v))
+            total += nbytes
+    return out
+
+
+def task_cost(plan: Plan, k: int) -> int:
+    """A rough count of the LLVM instructions task `k` lowers to (loop control and
+    addressing per loop, a few per inlined instruction, inline math at its cost)."""
+    t = plan.tasks[k]
+    instrs = task_instrs(plan, t)
+    cost = 20 + 3 * len(instrs)
+    if isinstance(t, KernelTask):
+        cost += 150
+    if not isinstance(t, CheckTask) and not t.outline:
+        cost += sum(MATH_COST.get(ins.prim, 0) for ins in instrs)
+    return cost
+
+
+def split(plan: Plan, stack: set[int], budget: int | None = None
+          ) -> tuple[list[Segment], set[int]]:
+    """The segments of `plan` (one when its estimated size is within `budget`), and the
+    stack buffers (of `stack`) used in more than one segment: those live in the body's
+    frame and are in the `live_in` of every segment that uses them, the one that writes
+    them first included."""
+    budget = SEGMENT_COST if budget is None else budget
+    n = len(plan.tasks)
+    bounds = [0]
+    acc = 0
+    for k in range(n):
+        c = task_cost(plan, k)
+        if acc and acc + c > budget:
+            bounds.append(k)
+            acc = 0
+        acc += c
+    bounds.append(n)
+    segs = [Segment(a, b) for a, b in zip(bounds, bounds[1:])]
+    if len(segs) <= 1:
+        return [Segment(0, n)], set()
+    seg_of = [0] * n
+    for s, seg in enumerate(segs):
+        for k in range(seg.start, seg.stop):
+            seg_of[k] = s
+    used: list[set[int]] = [set() for _ in segs]
+    for k, t in enumerate(plan.tasks):
+        for v in task_reads(plan, t) + task_writes(t):
+            used[seg_of[k]].add(id(v))
+    shared: set[int] = set()
+    for v in plan.scratch:
+        if id(v) not in plan.born:
+            continue
+        born, dies = plan.born[id(v)], plan.dies[id(v)]
+        used[seg_of[dies]].add(id(v))
+        first = seg_of[born] + 1
+        if id(v) in stack and seg_of[born] != seg_of[dies]:
+            shared.add(id(v))
+            first -= 1
+        for s in range(first, seg_of[dies] + 1):
+            if id(v) in used[s]:
+                segs[s].live_in.append(v)
+    return segs, shared

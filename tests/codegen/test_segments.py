@@ -1,0 +1,82 @@
+"""Large plans are lowered into several functions (`codegen/segments.py`): results, bounds
+errors and scratch memory must be what one function gives; small scratch lives on the
+stack, in the frame of the function that uses it or, when shared, of the body."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tracejit.codegen import compile_function, segments
+from tracejit.codegen.plan import make_plan
+from tracejit.ir import bind
+
+from tests.codegen.helpers import check, fn_of
+
+F64 = np.float64
+
+
+def _steps(x, n):
+    """n steps of a shifted-difference update: each step is its own small loop (the
+    slices read the previous value at other indices), and every value is kept for the
+    results' sum (scratch that lives across many tasks)."""
+    acc = x
+    for _ in range(n):
+        d = bind("sub", bind("slice", x, starts=(1,), limits=(8,), strides=(1,)),
+                 bind("slice", x, starts=(0,), limits=(7,), strides=(1,)))
+        x = bind("add", x, bind("mul", bind("pad", d, lo=(1,), hi=(0,), interior=(0,)),
+                                bind("constant", value=np.asarray(0.01))))
+        acc = bind("add", acc, bind("exp", bind("neg", bind("mul", x, x))))
+    return x, acc
+
+
+def test_many_small_loops_split_into_functions_with_the_same_results(monkeypatch):
+    monkeypatch.setattr(segments, "SEGMENT_COST", 300)
+    fn = fn_of([((8,), F64), ((4000,), F64)],
+               lambda x, big: (*_steps(x, 60), bind("mul", big, bind("reduce_sum", x,
+                                                                      axes=(0,)))))
+    plan = make_plan(fn)
+    segs, shared = segments.split(plan, segments.stack_scratch(plan))
+    assert len(segs) > 3 and segs[0].start == 0 and segs[-1].stop == len(plan.tasks)
+    assert all(a.stop == b.start for a, b in zip(segs, segs[1:]))
+    exe = check(fn, [np.linspace(0, 1, 8), np.ones(4000)])
+    text = exe.llvm_ir_unoptimized
+    assert text.count("define internal i32 @\"seg") == len(segs)
+
+
+def test_stack_scratch_is_small_and_bounded():
+    fn = fn_of([((8,), F64), ((4000,), F64)],
+               lambda x, big: (*_steps(x, 5), bind("exp", bind("exp", big))))
+    plan = make_plan(fn)
+    stack = segments.stack_scratch(plan)
+    sizes = {id(v): v.type.nbytes for v in plan.scratch}
+    assert stack and all(sizes[k] <= segments.STACK_BYTES for k in stack)
+    assert sum(sizes[k] for k in stack) <= segments.STACK_TOTAL
+
+
+def test_index_error_in_a_later_segment_frees_scratch_and_reports(monkeypatch):
+    monkeypatch.setattr(segments, "SEGMENT_COST", 200)
+
+    def body(x, i, big):
+        y, acc = _steps(x, 30)
+        e = bind("exp", big)                                  # heap scratch, 2 MB
+        g = bind("gather", bind("add", e, e), i, axis=0)      # checked after `e` exists
+        return acc, g, bind("reduce_sum", e, axes=(0, 1))
+
+    fn = fn_of([((8,), F64), ((3,), np.int64), ((512, 512), F64)], body)
+    plan = make_plan(fn)
+    assert len(segments.split(plan, segments.stack_scratch(plan))[0]) > 2
+    exe = compile_function(fn)
+    x, big = np.linspace(0, 1, 8), np.zeros((512, 512))
+
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096 / 1e6
+
+    for _ in range(10):
+        with pytest.raises(IndexError, match="gather: index 512 is out of bounds for size 512"):
+            exe(x, np.array([0, 1, 512]), big)
+    before = rss_mb()
+    for _ in range(200):      # 2 MB per call: a leak would show as 400 MB
+        with pytest.raises(IndexError):
+            exe(x, np.array([0, 1, 512]), big)
+    assert rss_mb() - before < 50
+    check(fn, [x, np.array([0, 1, 511]), np.full((512, 512), 0.5)], exe=exe)

@@ -1,0 +1,45 @@
+"""A long compilation is never silent: past NOTICE_AFTER seconds the `tracejit` logger
+says at INFO what is being compiled and how big it is, and points an unrolled Python loop
+to the structured loops."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import tracejit as tj
+from tracejit import notice
+
+
+def test_repeated_block_finds_the_loop_body():
+    prims = ["add"] * 7 + ["sin", "mul", "add", "slice", "sub"] * 200 + ["reduce_sum"]
+    assert notice.repeated_block(prims) == (5, 199)
+    assert notice.repeated_block(["sin", "mul", "exp", "log", "tanh", "add"] * 40) is None
+    rng = np.random.default_rng(0)
+    assert notice.repeated_block(list(rng.choice(["a", "b", "c"], 3000))) is None
+
+
+def test_slow_compile_logs_size_and_suggests_structured_loops(monkeypatch, caplog):
+    monkeypatch.setattr(notice, "NOTICE_AFTER", 0.0)
+
+    @tj.function
+    def f(x):
+        for _ in range(80):
+            x = tj.sin(x) * 1.001 + x[::-1] - 0.5
+        return tj.reduce_sum(x)
+
+    with caplog.at_level(logging.INFO, logger="tracejit"):
+        f(np.ones(4, np.float32))
+    text = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.INFO)
+    assert "f: compiling to native code" in text and "instructions" in text
+    assert "repeats" in text and "tj.fori_loop" in text and "tj.while_loop" in text
+    assert "traced and compiled in" in text
+
+
+def test_fast_compile_is_silent(caplog):
+    @tj.function
+    def g(x):
+        return x * 2.0
+
+    with caplog.at_level(logging.INFO, logger="tracejit"):
+        g(np.ones(3, np.float32))
+    assert not [r for r in caplog.records if r.levelno >= logging.INFO]
