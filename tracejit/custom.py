@@ -30,7 +30,8 @@ from .context import TraceInterpreter, TraceState, active_tapes
 from .errors import at_user_line
 from .ir.core import Function, TensorType, bind, current_interpreter, interpreting
 from .nest import flatten, unflatten
-from .tape import CUSTOM, GradientTape, _no_tapes
+from .replay import _no_tapes
+from .tape import CUSTOM, GradientTape
 from .tensor import Tensor, TensorLike
 
 
