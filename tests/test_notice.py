@@ -43,3 +43,21 @@ def test_fast_compile_is_silent(caplog):
     with caplog.at_level(logging.INFO, logger="tracejit"):
         g(np.ones(3, np.float32))
     assert not [r for r in caplog.records if r.levelno >= logging.INFO]
+
+
+def test_gc_paused_nests_and_restores():
+    import gc
+    assert gc.isenabled()
+    with notice.gc_paused():
+        assert not gc.isenabled()
+        with notice.gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with notice.gc_paused():
+            pass
+        assert not gc.isenabled()      # was off before: stays off
+    finally:
+        gc.enable()

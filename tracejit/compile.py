@@ -38,7 +38,7 @@ from .errors import TracingError, at_user_line
 from .ir.core import DTYPE_NAMES, Function, _current, bind, current_interpreter, interpreting
 from .keys import describe, float_bits, identity, leaf_key
 from .nest import flatten, unflatten
-from .notice import Notice
+from .notice import Notice, gc_paused
 from .ops import _array_of
 from .tensor import Tensor
 from .variable import Variable
@@ -355,7 +355,8 @@ class CompiledFunction:
                 "shapes fixed, and define compiled functions outside loops.", stacklevel=4)
         notice = Notice(self.__name__, "tracing")
         try:
-            conc = Concrete.trace(self, leaves, tree)
+            with gc_paused():
+                conc = Concrete.trace(self, leaves, tree)
         finally:
             notice.pause()
         conc.notice = notice
@@ -738,7 +739,8 @@ def native(fn: Function, keep: bool = True, notice: Notice | None = None) -> Any
     else:
         notice.resume("compiling to native code", fn)
     try:
-        exe = codegen.compile_function(fn)
+        with gc_paused():
+            exe = codegen.compile_function(fn)
     except (TypeError, ValueError, IndexError) as e:
         raise at_user_line(e) from None
     finally:
