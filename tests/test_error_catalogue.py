@@ -3,18 +3,37 @@ message says what went wrong, with the shapes or dtypes involved, and points at 
 user's own line, never at tracejit's internals."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 import tracejit as tj
+import tracejit.codegen
+import tracejit.ir
 
 HERE = __file__.rsplit("/", 1)[-1]
+# The installed package's own directories (tracejit, tracejit.ir, tracejit.codegen): an
+# error must point at the user's line, never into them. (Not the text "tracejit/": a clone
+# of the repository is itself a folder named tracejit.)
+PACKAGE_DIRS = tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep
+                     for m in (tj, tracejit.ir, tracejit.codegen))
+
+
+def _points_at_user(msg: str) -> bool:
+    where = msg.split("\n  at ")[-1]
+    return HERE in where and not os.path.abspath(where.split(":", 1)[0]).startswith(
+        PACKAGE_DIRS)
 
 
 def _names_this_file(e: pytest.ExceptionInfo[BaseException]) -> None:
-    msg = str(e.value)
-    assert HERE in msg, msg
-    assert "tracejit/" not in msg.split("\n  at ")[-1], msg
+    assert _points_at_user(str(e.value)), str(e.value)
+
+
+def test_location_check_tells_the_package_from_a_clone_named_tracejit() -> None:
+    assert _points_at_user(f"bad\n  at /home/u/tracejit/tests/{HERE}:3: y = f(x)")
+    assert not _points_at_user(f"bad\n  at {PACKAGE_DIRS[0]}ops.py:3: {HERE}")
+    assert not _points_at_user(f"bad\n  at {PACKAGE_DIRS[1]}core.py:9: x")
 
 
 @pytest.mark.parametrize("construct", ["if", "while", "bool", "float", "int", "numpy",
