@@ -65,3 +65,15 @@ math = _types.SimpleNamespace(
     log_softmax=nn.log_softmax, softmax=nn.softmax)
 linalg = _types.SimpleNamespace(matmul=matmul, norm=norm, tensordot=tensordot,
                                 matrix_transpose=matrix_transpose)
+
+
+# The public API: every name above that is not private or a helper module (keep this
+# last, so a name added above is public without a second list to update). `dir(tj)`
+# shows only these; the modules stay importable as tracejit.ops, tracejit.ir, ...
+__all__ = sorted([_n for _n, _v in list(globals().items())
+                  if not _n.startswith("_") and _n != "annotations"
+                  and not isinstance(_v, _types.ModuleType)] + ["errors", "nn"])
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__ + [n for n in globals() if n.startswith("__") and n.endswith("__")])

@@ -14,6 +14,16 @@ from .ir.core import bind
 from .ir.errors import ShapeError
 from .tensor import Tensor
 
+__all__ = ["l2_loss", "log_softmax", "relu", "sigmoid", "softmax",
+           "softmax_cross_entropy_with_logits", "softplus",
+           "sparse_softmax_cross_entropy_with_logits", "tanh"]
+
+
+def __dir__() -> list[str]:
+    """Only the public API (not the helpers this module imports)."""
+    return sorted(__all__ + [n for n in globals() if n.startswith("__") and n.endswith("__")])
+
+
 relu = ops.relu
 sigmoid = ops.sigmoid
 softplus = ops.softplus
