@@ -70,7 +70,8 @@ def test_stage_trace_of_tutorial() -> None:
 def test_stage_grad_shows_gradient_function() -> None:
     r = dump("dump", f"{TUTORIAL}:gradient_wrt_input", "--arg", "f32[2,2]", "--stage", "grad")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith("func @grad(")
+    assert r.stdout.startswith("// @grad's parameters: ")
+    assert r.stdout.splitlines()[1].startswith("func @grad(")
     assert "%seed: f32[]" in r.stdout and "-> f32[2,2]" in r.stdout
 
 
@@ -153,7 +154,51 @@ def test_ir_file_round_trip(model: str, tmp_path: Path) -> None:
     r3 = dump("dump", str(f), "--stage", "llvm")
     assert r3.returncode == 0 and "define" in r3.stdout
     r4 = dump("dump", str(f), "--grad", "--stage", "opt")
-    assert r4.returncode == 0 and "func @grad" in r4.stdout
+    assert r4.returncode == 0 and "func @loss_grad" in r4.stdout
+
+
+@pytest.mark.parametrize("stage", ["trace", "grad", "opt"])
+def test_grad_of_an_ir_file_is_shown_as_for_python_input(model: str, tmp_path: Path,
+                                                         stage: str) -> None:
+    # The value-and-gradient function, traced as for the Python function the IR came
+    # from (--grad --stage trace showed the forward only; the default showed a backward
+    # with unexplained residual parameters).
+    types = ["--arg", "f32[3,2]", "--arg", "f32[4,3]"]
+    f = tmp_path / "loss.tjir"
+    f.write_text(dump("dump", f"{model}:loss", *types, "--stage", "trace").stdout)
+    from_ir = dump("dump", str(f), "--grad", "--stage", stage)
+    from_py = dump("dump", f"{model}:loss", *types, "--grad", "--stage", stage)
+    assert from_ir.returncode == 0, from_ir.stderr
+    assert from_ir.stdout == from_py.stdout
+    if stage == "trace":
+        assert from_ir.stdout.startswith(
+            "func @loss_grad(%w: f32[3,2], %x: f32[4,3]) -> (f32[], f32[3,2], f32[4,3])")
+
+
+def test_grad_stage_says_what_each_parameter_is(model: str, tmp_path: Path) -> None:
+    r = dump("dump", f"{model}:loss", "--arg", "f32[3,2]", "--arg", "f32[4,3]", "--grad")
+    assert r.returncode == 0, r.stderr
+    first, second = r.stdout.splitlines()[:2]
+    # %1 of the trace is tanh(matmul(x, w)); x and w are the parameters.
+    assert first == ("// @grad's parameters: forward values of the trace (--stage trace): "
+                     "%arg0 = %1, %arg1 = %x, %arg2 = %w; %seed: the cotangent of each "
+                     "target (ones for a scalar)")
+    assert second.startswith("func @grad(%arg0: f32[4,2], %arg1: f32[4,3], %arg2: f32[3,2], "
+                             "%seed: f32[])")
+    g = tmp_path / "grad.tjir"      # the comment keeps the text parseable
+    g.write_text(r.stdout)
+    assert dump("dump", str(g), "--stage", "trace").stdout.startswith(second)
+
+
+def test_every_stage_of_an_ir_file_ends_with_a_newline(model: str, tmp_path: Path) -> None:
+    f = tmp_path / "loss.tjir"
+    f.write_text(dump("dump", f"{model}:loss", "--arg", "f32[3,2]", "--arg", "f32[4,3]",
+                      "--stage", "trace").stdout)
+    for extra in ([], ["--grad"]):
+        for stage in ("trace", "opt", "plan", "llvm", "asm"):
+            r = dump("dump", str(f), "--stage", stage, *extra)
+            assert r.returncode == 0, r.stderr
+            assert r.stdout.endswith("\n") and not r.stdout.endswith("\n\n"), (stage, extra)
 
 
 def _error(r: subprocess.CompletedProcess[str]) -> str:

@@ -139,6 +139,13 @@ def dump_python(target: str, specs: list[str], stage: str, grad: bool) -> Any:
     fn = load_function(target)
     args = [parse_arg_spec(s) for s in specs]
     args = [tj.constant(a) if isinstance(a, np.ndarray) else a for a in args]
+    return lower(fn, args, target, stage, grad)
+
+
+def lower(fn: Callable[..., Any], args: list[Any], target: str, stage: str,
+          grad: bool) -> Any:
+    """`fn` traced for `args` (as its value and gradient with `grad`), compiled lazily."""
+    import tracejit as tj
     if grad:
         fn = with_gradient(fn)
     compiled = tj.compile(fn)
@@ -169,8 +176,9 @@ def _functions_for(lowered: Any, stage: str) -> list[Any]:
     return [c.opt_fn]
 
 
-def dump_ir_file(path: str, stage: str, grad: bool) -> list[Any] | str:
-    from .ir.autodiff import vjp
+def dump_ir_file(path: str, stage: str, grad: bool) -> Any:
+    """The Functions (or text) of `stage` for an IR file; with `grad`, the Lowered value
+    and gradient of the function, exactly as for a Python function."""
     from .ir.parser import parse
     from .ir.passes import optimize
     if not os.path.isfile(path):
@@ -184,14 +192,12 @@ def dump_ir_file(path: str, stage: str, grad: bool) -> list[Any] | str:
         if len(fn.results) != 1 or fn.results[0].type.shape != ():
             raise UserError(f"--grad needs a function with one scalar result; @{fn.name} "
                             f"returns {', '.join(str(t) for t in fn.out_types)}")
-        fn_grad = vjp(fn, fn.params).fn
-    elif stage == "grad":
+        return lower(_replayer(fn), _sample_args(fn), path, stage, grad)
+    if stage == "grad":
         raise UsageError("an IR file has no tape, so there is no 'grad' stage: add --grad")
     if stage == "trace":
         return [fn]
-    if stage == "grad":
-        return [fn_grad]
-    f = optimize(fn_grad if grad else fn)
+    f = optimize(fn)
     if stage == "opt":
         return [f]
     from . import codegen
@@ -199,6 +205,50 @@ def dump_ir_file(path: str, stage: str, grad: bool) -> list[Any] | str:
         return codegen.fusion_plan(f)
     exe = codegen.compile_function(f)
     return exe.llvm_ir if stage == "llvm" else exe.asm
+
+
+def _replayer(fn: Any) -> Callable[..., Any]:
+    """A Python function that replays an IR Function through `bind` (so a tape records
+    it), with the Function's name and parameter names."""
+    from .ir.interp import run
+    from .ir.printer import value_names
+
+    def replay(*args: Any) -> Any:
+        return run(fn, args)[0]
+    names = value_names(fn)
+    replay.__name__ = fn.name
+    replay.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
+        inspect.Parameter(names[id(p)][1:], inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        for p in fn.params])
+    return replay
+
+
+def _sample_args(fn: Any) -> list[Any]:
+    import tracejit as tj
+    return [tj.constant(_sample(tuple(p.type.shape), np.dtype(p.type.dtype)))
+            for p in fn.params]
+
+
+def explain_grad(grad: Any, residuals: list[Any], trace_fn: Any) -> str:
+    """A comment line saying what each parameter of a gradient Function stands for: the
+    forward values it needs (residuals, named as in the trace), tensors a custom gradient
+    captured, and the seeds."""
+    from .ir.printer import value_names
+    fn = grad.fn
+    mine, theirs = value_names(fn), value_names(trace_fn)
+    n_res, n_extra = len(grad.residuals), len(grad.extra_params)
+    parts = []
+    for k, p in enumerate(fn.params[:n_res]):
+        t = residuals[k] if k < len(residuals) else None
+        v = getattr(t, "_val", None)
+        parts.append(f"{mine[id(p)]} = {theirs.get(id(v), 'a value from outside the trace')}")
+    for p in fn.params[n_res:n_res + n_extra]:
+        parts.append(f"{mine[id(p)]} = a tensor the custom gradient captured")
+    seeds = [mine[id(p)] for p in fn.params[n_res + n_extra:]]
+    text = f"// @{fn.name}'s parameters: "
+    if parts:
+        text += "forward values of the trace (--stage trace): " + ", ".join(parts) + "; "
+    return text + f"{', '.join(seeds)}: the cotangent of each target (ones for a scalar)\n"
 
 
 def to_dot(fns: list[Any]) -> str:
@@ -277,24 +327,34 @@ def run(argv: list[str]) -> str:
         raise UsageError(f"unknown format {args.format!r}; formats are text and dot")
     if args.format == "dot" and stage in ("plan", "llvm", "asm"):
         raise UsageError(f"--format dot draws IR stages (trace, grad, opt), not {stage}")
+    lowered = None
     if args.target.endswith(".tjir"):
         if args.arg:
             raise UsageError("an IR file declares its own parameter types: drop --arg")
         res = dump_ir_file(args.target, stage, args.grad)
         if isinstance(res, str):
-            return res
-        fns = res
+            return res if res.endswith("\n") else res + "\n"
+        if isinstance(res, list):
+            fns = res
+        else:
+            lowered = res
     else:
         lowered = dump_python(args.target, args.arg, stage, args.grad)
+    if lowered is not None:
         if stage in ("plan", "llvm", "asm"):
             try:
-                return lowered.as_text(stage) + ("\n" if stage == "plan" else "")
+                text = lowered.as_text(stage)
             except Exception as e:
                 raise UserError(f"code generation failed: {_one_line(e)}") from None
+            return text if text.endswith("\n") else text + "\n"
         fns = _functions_for(lowered, stage)
     if args.format == "dot":
         return to_dot(fns)
     from .ir.printer import print_function
+    if stage == "grad" and lowered is not None:
+        c = lowered.concrete
+        return "\n\n".join(explain_grad(g, c.grad_residuals.get(id(g), []), c.trace_fn)
+                            + print_function(g.fn) for g in c.grad_fns) + "\n"
     return "\n\n".join(print_function(f) for f in fns) + "\n"
 
 

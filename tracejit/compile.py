@@ -498,6 +498,7 @@ class Concrete:
         self.trace_fn = Function(owner.__name__, params, st.builder.instrs, results)
         self.origins = st.origins
         self.grad_fns = list(st.grad_functions)
+        self.grad_residuals = st.grad_residuals
         self.n_dyn = n_dyn
         from .ir.passes import optimize
         self.opt_fn = optimize(self.trace_fn)

@@ -103,6 +103,8 @@ class TraceState:
         self.assigned: dict[int, Any] = {}                # Variables assigned in the trace
         self.grad_functions: list[Any] = []               # GradFunctions made by tapes
         self.origins: dict[int, str] = {}                 # id(out) -> user line (indexing)
+        self.grad_residuals: dict[int, list[Any]] = {}    # id(GradFunction) -> residuals'
+        #                                                   tensors (to name them in dumps)
         self.closed = False
 
     def wrap(self, v: Value) -> Tensor:

@@ -118,6 +118,7 @@ class _GradProgram:
         interp = current_interpreter()
         if isinstance(interp, TraceInterpreter):
             interp.state.grad_functions.append(self.grad)
+            interp.state.grad_residuals[id(self.grad)] = self.residual_tensors
         target_ids = {id(t) for t in targets}
         for leaf, srcs, idx in zip(src_leaves, self.leaf_sources, self.groups):
             if isinstance(leaf, Tensor) and id(leaf) not in tape._watched \
