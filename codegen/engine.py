@@ -59,11 +59,40 @@ def host_info() -> dict[str, str]:
 
 
 def _optimize(mod: llvm.ModuleRef) -> None:
+    """Run the O3 pipeline on `mod`, then free the pipeline (see `close_pass_manager`).
+
+    Builder and pipeline are made anew for each module: LLVM's default pipeline runs once
+    (its inliner wrapper moves its passes out when it runs; a second run aborts), and
+    llvmlite registers instrumentation callbacks into the builder on every run that are
+    never removed (a reused builder makes each pass slower with every module: 12 -> 24 ms
+    a module after 1,000). A builder leaks about 1.5 KiB (llvmlite never frees its
+    `PassInstrumentationCallbacks`)."""
     pto = llvm.create_pipeline_tuning_options(speed_level=3)
     pto.loop_vectorization = True
     pto.slp_vectorization = True
     pb = llvm.create_pass_builder(_state["tm"], pto)
-    pb.getModulePassManager().run(mod, pb)
+    mpm = pb.getModulePassManager()
+    try:
+        mpm.run(mod, pb)
+    finally:
+        close_pass_manager(mpm)
+        pb.close()
+        pto.close()
+
+
+def close_pass_manager(pm: Any) -> None:
+    """Free a new-pass-manager pipeline (`ModulePassManager` or `FunctionPassManager`).
+
+    In llvmlite 0.50 their `close()` frees nothing: the no-op `ObjectRef._dispose` comes
+    before `NewPassManager._dispose` in their method resolution order. An O3 pipeline left
+    so keeps about 108 KiB of native memory per optimized module. Call the disposer
+    directly while that is so (and `close()` once llvmlite fixes it)."""
+    from llvmlite.binding import ffi, newpassmanagers
+    if type(pm)._dispose is ffi.ObjectRef._dispose:
+        newpassmanagers.NewPassManager._dispose(pm)
+        pm.detach()
+    else:
+        pm.close()
 
 
 def _parse(llvm_ir: str, ctx: llvm.ContextRef) -> llvm.ModuleRef:
