@@ -8,14 +8,21 @@ Invariants:
   optimized IR, the codegen ABI number, the versions of tracejit, llvmlite, NumPy and
   Python, the BLAS library, the CPython/NumPy object offsets native code reads, and the
   host triple, CPU name and features. An upgrade of any of them misses, never reuses.
-- An entry file is a header (magic, format version, key, payload length, payload SHA-256)
-  followed by the object file. Anything that does not check out (truncated, corrupt,
-  another key, another format) is ignored, and rebuilt and replaced, never trusted.
-  Nothing is ever unpickled.
+- An entry file is a header (magic, format version, key, payload length, MAC) followed by
+  the object file. The MAC is an HMAC-SHA256, under the cache directory's secret key
+  (`cachedir`), of the rest of the header and the object file: an entry written by
+  another cache, another user or anyone who knows the format but not the key is never
+  loaded, nor is an entry renamed to another key. Anything that does not check out
+  (truncated, corrupt, foreign, another key, another format) is ignored, and rebuilt and
+  replaced, never trusted. Nothing is ever unpickled.
+- The directory is trusted only if it is private to the user (`cachedir`: otherwise the
+  disk cache is off, with one warning); entries are read without following links, only
+  if they are regular files of ours of at most `MAX_ENTRY` bytes. Reading or writing the
+  cache never raises out of a compilation: the cache is an optimization.
 - Writes go to a temporary file in the same directory, then `os.replace`: readers see a
   whole entry or none, and concurrent writers of one key are safe (the last one wins,
   with identical content).
-- The directory is created readable and writable by its owner only (0700), files 0600.
+- Directories are created readable and writable by their owner only (0700), files 0600.
 - `TRACEJIT_CACHE=0` disables the cache; `TRACEJIT_CACHE_DIR` moves it (default
   `~/.cache/tracejit`). It holds about `TRACEJIT_CACHE_MAX_MB` (default 1024) MB at
   most: the first store of a process, and every 64th after, checks the size in a
@@ -25,19 +32,25 @@ Invariants:
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import os
+import secrets
 import struct
 import sys
-import tempfile
+from contextlib import AbstractContextManager
 from pathlib import Path
+
+from . import cachedir
 
 log = logging.getLogger("tracejit")
 
 CODEGEN_ABI = 1
 _MAGIC = b"TJOBJ\x00"
-_FORMAT = 1
-_HEADER = struct.Struct("<6sH32sQ32s")  # magic, format, key digest, length, payload digest
+_FORMAT = 2
+_PREFIX = struct.Struct("<6sH32sQ")     # magic, format, key digest, payload length
+_HEADER = struct.Struct("<6sH32sQ32s")  # ... and the MAC of the prefix and the payload
+MAX_ENTRY = 64 * 2**20                  # larger files are never read (nor written)
 
 
 def enabled() -> bool:
@@ -95,66 +108,115 @@ def _path(key: str) -> Path:
     return cache_dir() / key[:2] / f"{key}.o"
 
 
-def load(key: str) -> bytes | None:
-    """The object code stored under `key`, or None when absent or not trustworthy."""
-    if not enabled():
-        return None
-    p = _path(key)
-    try:
-        data = p.read_bytes()
-    except OSError:
-        log.debug("disk cache miss %s", key[:16])
-        return None
-    payload = _check(data, key)
-    if payload is None:
-        log.debug("disk cache entry %s is corrupt or foreign: rebuilding it", key[:16])
-        return None
-    log.debug("disk cache hit %s", key[:16])
-    try:
-        os.utime(p)                   # recently used: the last to be evicted
-    except OSError:
-        pass
-    return payload
+def _mac(secret: bytes, kdig: bytes, payload: bytes) -> bytes:
+    m = hmac.new(secret, _PREFIX.pack(_MAGIC, _FORMAT, kdig, len(payload)), hashlib.sha256)
+    m.update(payload)
+    return m.digest()
 
 
-def _check(data: bytes, key: str) -> bytes | None:
+def pack(key: str, obj: bytes, secret: bytes) -> bytes:
+    """The entry file of object code `obj` under `key`, authenticated with `secret`."""
+    kdig = bytes.fromhex(key)
+    return _HEADER.pack(_MAGIC, _FORMAT, kdig, len(obj), _mac(secret, kdig, obj)) + obj
+
+
+def _check(data: bytes, key: str, secret: bytes) -> bytes | None:
+    """The object code of entry file `data` if it is a whole entry of `key` written with
+    `secret`, else None."""
     if len(data) < _HEADER.size:
         return None
-    magic, fmt, kdig, length, pdig = _HEADER.unpack_from(data)
+    magic, fmt, kdig, length, mac = _HEADER.unpack_from(data)
     payload = data[_HEADER.size:]
     if (magic != _MAGIC or fmt != _FORMAT or kdig != bytes.fromhex(key)
-            or length != len(payload) or hashlib.sha256(payload).digest() != pdig):
+            or length != len(payload)
+            or not hmac.compare_digest(mac, _mac(secret, kdig, payload))):
         return None
     return payload
+
+
+def _opened(create: bool) -> AbstractContextManager[cachedir.Root | None]:
+    return cachedir.opened(str(cache_dir()), create)
+
+
+def load(key: str) -> bytes | None:
+    """The object code stored under `key`, or None when absent or not trustworthy. Never
+    raises (but a warning about the directory may be an error under `-W error`)."""
+    if not enabled() or not cachedir.SUPPORTED:
+        return None
+    try:
+        return _load(key)
+    except Warning:
+        raise
+    except Exception as e:
+        log.debug("disk cache entry %s cannot be read (%s)", key[:16], e)
+        return None
+
+
+def _load(key: str) -> bytes | None:
+    name = f"{key}.o"
+    with _opened(create=False) as root:
+        sub = root.subdir(key[:2], create=False) if root is not None else None
+        if root is None or sub is None:
+            log.debug("disk cache miss %s", key[:16])
+            return None
+        try:
+            data = cachedir.read_private(sub, name, MAX_ENTRY, os.path.join(root.path, key[:2]))
+            if data is None:
+                log.debug("disk cache miss %s", key[:16])
+                return None
+            payload = _check(data, key, root.secret or b"")
+            if payload is None:
+                log.debug("disk cache entry %s is corrupt or foreign: rebuilding it", key[:16])
+                return None
+            log.debug("disk cache hit %s", key[:16])
+            try:
+                os.utime(name, dir_fd=sub, follow_symlinks=False)  # the last to be evicted
+            except OSError:
+                pass
+            return payload
+        finally:
+            os.close(sub)
 
 
 def store(key: str, obj: bytes) -> None:
-    """Write `obj` under `key` atomically. Failures (read-only disk, full disk) are logged
-    and otherwise ignored: the cache is an optimization, never a requirement."""
-    if not enabled():
+    """Write `obj` under `key` atomically. Failures (read-only disk, full disk, a refused
+    directory) are logged and otherwise ignored: the cache is an optimization, never a
+    requirement."""
+    if not enabled() or not cachedir.SUPPORTED:
         return
-    p = _path(key)
+    if _HEADER.size + len(obj) > MAX_ENTRY:
+        log.debug("disk cache: %s is too large to store (%d bytes)", key[:16], len(obj))
+        return
     try:
-        _make_private_dir(p.parent)
-        header = _HEADER.pack(_MAGIC, _FORMAT, bytes.fromhex(key), len(obj),
-                              hashlib.sha256(obj).digest())
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".tmp-", suffix=".o")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(header)
-                fh.write(obj)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, p)
-        except BaseException:
+        with _opened(create=True) as root:
+            sub = root.subdir(key[:2], create=True) if root is not None else None
+            if root is None or sub is None:
+                return
             try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+                _write_entry(sub, f"{key}.o", pack(key, obj, root.secret or b""))
+            finally:
+                os.close(sub)
         log.debug("disk cache store %s (%d bytes)", key[:16], len(obj))
         _maybe_evict()
     except OSError as e:
         log.debug("disk cache store failed for %s: %s", key[:16], e)
+
+
+def _write_entry(sub: int, name: str, data: bytes) -> None:
+    tmp = f".tmp-{secrets.token_hex(8)}.o"
+    fd = cachedir.create_file(tmp, sub)
+    try:
+        try:
+            cachedir.write_all(fd, data)
+        finally:
+            os.close(fd)
+        os.replace(tmp, name, src_dir_fd=sub, dst_dir_fd=sub)
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=sub)
+        except OSError:
+            pass
+        raise
 
 
 _stores = [0]
@@ -184,36 +246,45 @@ def max_bytes() -> int:
 def evict(limit: int) -> None:
     """If the entries take more than `limit` bytes, delete the least recently used (by
     modification time, which a hit refreshes) until they take at most 3/4 of it."""
+    if not enabled() or not cachedir.SUPPORTED:
+        return
+    subs: dict[str, int] = {}
+    try:
+        with _opened(create=False) as root:
+            if root is None:
+                return
+            try:
+                _evict(root, subs, limit)
+            finally:
+                for fd in subs.values():
+                    os.close(fd)
+    except OSError as e:
+        log.debug("disk cache eviction failed: %s", e)
+
+
+def _evict(root: cachedir.Root, subs: dict[str, int], limit: int) -> None:
     entries = []
     total = 0
-    root = cache_dir()
-    try:
-        subdirs = [d for d in os.scandir(root) if d.is_dir(follow_symlinks=False)]
-        for d in subdirs:
-            for e in os.scandir(d.path):
+    for d in os.scandir(root.fd):
+        if len(d.name) == 2 and d.is_dir(follow_symlinks=False):
+            fd = root.subdir(d.name, create=False)
+            if fd is None:
+                return
+            subs[d.name] = fd
+            for e in os.scandir(fd):
                 if e.name.endswith(".o") and not e.name.startswith(".tmp"):
                     st = e.stat(follow_symlinks=False)
-                    entries.append((st.st_mtime, st.st_size, e.path))
+                    entries.append((st.st_mtime, st.st_size, d.name, e.name))
                     total += st.st_size
-    except OSError:
-        return
     if total <= limit:
         return
     entries.sort()
-    for _, size, path in entries:
+    for _, size, sub, name in entries:
         if total <= limit * 3 // 4:
             break
         try:
-            os.unlink(path)
+            os.unlink(name, dir_fd=subs[sub])
             total -= size
-            log.debug("disk cache evicted %s (%d bytes)", os.path.basename(path)[:16], size)
+            log.debug("disk cache evicted %s (%d bytes)", name[:16], size)
         except OSError:
             pass
-
-
-def _make_private_dir(d: Path) -> None:
-    root = cache_dir()
-    for q in (root, d):
-        if not q.exists():
-            q.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.chmod(q, 0o700)

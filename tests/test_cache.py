@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import tracejit as tj
-from tracejit.codegen import objcache
+from tracejit.codegen import cachedir, objcache
 
 PROGRAM = textwrap.dedent("""
     import logging, sys
@@ -95,6 +95,7 @@ def test_directory_and_files_are_private(tmp_path: Path) -> None:
     d = tmp_path / "c"
     run(d)
     assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    assert stat.S_IMODE((d / cachedir.KEY_NAME).stat().st_mode) == 0o600
     for p in entries(d):
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
         assert stat.S_IMODE(p.parent.stat().st_mode) == 0o700
@@ -122,7 +123,8 @@ def test_damaged_entries_are_rebuilt_not_trusted(tmp_path: Path, damage: str) ->
     r = run(tmp_path)
     assert "corrupt or foreign" in r.stderr and "disk cache store" in r.stderr
     assert r.stdout == good.stdout
-    assert objcache._check(entry.read_bytes(), entry.stem) is not None  # replaced
+    secret = (tmp_path / cachedir.KEY_NAME).read_bytes()
+    assert objcache._check(entry.read_bytes(), entry.stem, secret) is not None  # replaced
 
 
 def test_key_covers_versions_and_host(monkeypatch: pytest.MonkeyPatch) -> None:
