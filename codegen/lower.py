@@ -37,7 +37,7 @@ from ..ir import Instr, Value
 from . import mathcall, segments
 from .loops import I64, ZERO, block_ranges, const, for_range, linear_index, loop_nest
 from .plan import (ELEMENTWISE, CheckTask, KernelTask, LoopTask, Plan, checked_indices,
-                   closure, size_of)
+                   closure, region_buffers, size_of)
 
 # Loop tasks over (n, m) with m in this range whose operands are only broadcast run as one
 # flat loop (`Lowerer.loop_task`); at m = 2 or 3 the nested loop is as fast.
@@ -152,14 +152,14 @@ class Emitter:
 class Lowerer:
     """State while lowering one plan into one LLVM module."""
 
-    def __init__(self, plan: Plan, module: ir.Module):
+    def __init__(self, plan: Plan, module: ir.Module, name: str = "body"):
         self.plan = plan
         self.module = module
         fn = plan.fn
         self.buffers = ([(p, None) for p in fn.params] + [(r, k) for k, r in
                                                           enumerate(fn.results)])
         argtys = [mem_type(v.dtype).as_pointer() for v, _ in self.buffers] + [I64.as_pointer()]
-        self.fn = ir.Function(module, ir.FunctionType(I32, argtys), "body")
+        self.fn = ir.Function(module, ir.FunctionType(I32, argtys), name)
         self.fn.linkage = "internal"
         for a in self.fn.args:
             a.add_attribute("noalias")
@@ -181,7 +181,7 @@ class Lowerer:
         # one shared exit block frees on every early return: the code per return path
         # stays constant however many buffers are live (freeing each one there made the
         # code quadratic in the number of scratch buffers).
-        n_slots = len(plan.scratch) + 2
+        n_slots = len(plan.scratch) + 2 + region_buffers(fn)
         self.slots = self.alloca(VOIDP, "slots", n_slots)
         self.free_slots = list(range(n_slots - 1, -1, -1))
         self.slot_of: dict[int, int] = {}
@@ -274,7 +274,7 @@ class Lowerer:
             data = data.astype(np.uint8)
         raw = bytearray(data.tobytes())
         aty = ir.ArrayType(I8, max(1, len(raw)))
-        g = ir.GlobalVariable(self.module, aty, f"const.{self._globals}")
+        g = ir.GlobalVariable(self.module, aty, self.module.get_unique_name("const"))
         self._globals += 1
         g.linkage = "private"
         g.global_constant = True
@@ -540,4 +540,4 @@ def _call(lw: Lowerer, ins: Instr) -> None:
                         "and custom_vjp first")
 
 
-from . import lower_elementwise, lower_kernels, lower_shape  # noqa: F401  (rules)
+from . import lower_elementwise, lower_kernels, lower_region, lower_shape  # noqa: F401,E402

@@ -10,7 +10,8 @@ value or kernel that reads it). Lowering then runs the tasks of a `Plan` in orde
   expression of each stored or reduced value is emitted per element, down to materialized
   leaves.
 - `KernelTask`: a non-elementwise instruction with its own loop structure (partial
-  reductions, argmax/argmin, matmul, scatter_add); it reads its inputs element by element too, so
+  reductions, argmax/argmin, matmul, scatter_add, and the region instructions `while`,
+  `scan`, `cond`, which read every operand from its buffer); it reads its inputs element by element too, so
   an elementwise producer fuses into a reduction.
 - `CheckTask`: the bounds check of the indices of gather / scatter_add / checked one_hot.
   It runs before any task that reads those indices, so indexed loads need no test of their
@@ -43,8 +44,10 @@ from dataclasses import dataclass, field
 from ..ir import Function, Instr, Value
 
 REDUCTIONS = frozenset({"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"})
+# Region instructions (loops, branches): kernels that read every operand from its buffer.
+REGIONS = frozenset({"while", "scan", "cond"})
 KERNELS = frozenset({"reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax",
-                     "argmin", "matmul", "scatter_add"})
+                     "argmin", "matmul", "scatter_add"}) | REGIONS
 # Instructions whose index operand (at this position) is bounds-checked by a CheckTask
 # (one_hot only with `checked`: otherwise an index out of range gives an all-`off` row).
 CHECKED = {"gather": 1, "one_hot": 0, "scatter_add": 1}
@@ -217,6 +220,8 @@ def make_plan(fn: Function) -> Plan:
                 ops.append((x, bool(flag)))
                 forced.add(id(x))
             mm_ops[id(ins)] = ops
+        elif ins.prim in REGIONS:
+            forced.update(id(x) for x in ins.inputs)
 
     # Decide users before producers: a value's reads are known once all its users are.
     contexts: dict[int, dict[tuple[str, int], float]] = {}
@@ -291,7 +296,7 @@ def make_plan(fn: Function) -> Plan:
         if ins.prim in KERNELS:
             if is_full_reduction(ins):
                 tasks.append(LoopTask(ins.inputs[0].shape, [], reductions=[ins]))
-            elif size_of(ins.outs[0].shape) > 0:
+            elif ins.prim in REGIONS or size_of(ins.outs[0].shape) > 0:
                 tasks.append(KernelTask(ins))
             continue
         v = ins.outs[0]
@@ -313,11 +318,25 @@ def make_plan(fn: Function) -> Plan:
     return plan
 
 
+def region_buffers(fn: Function) -> int:
+    """The heap buffers the region instructions of `fn` hold at once at most: two per
+    loop-carried value (`lower_region`)."""
+    n = 0
+    for ins in fn.instrs:
+        if ins.prim == "while":
+            n = max(n, 2 * (len(ins.inputs) - ins.params["n_consts"]))
+        elif ins.prim == "scan":
+            n = max(n, 2 * ins.params["n_carry"])
+    return n
+
+
 def is_full_reduction(ins: Instr) -> bool:
     """A reduction over every axis of a non-empty operand: it runs as an accumulator in a
     LoopTask (and so fuses with the loops over its operand's shape)."""
+    if ins.prim not in REDUCTIONS:
+        return False
     x = ins.inputs[0]
-    return (ins.prim in REDUCTIONS and size_of(x.shape) > 0
+    return (size_of(x.shape) > 0
             and set(ins.params["axes"]) == set(range(len(x.shape))))
 
 

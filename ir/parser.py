@@ -16,7 +16,8 @@ Grammar (`//` starts a comment that runs to the end of the line; FUNC is a funct
     function := 'func' FUNC '(' [VALUE ':' type {',' VALUE ':' type}] ')' '->' types
                 '{' instr* 'return' [VALUE {',' VALUE}] '}'
     instr    := [VALUE {',' VALUE} '='] IDENT '(' [VALUE {',' VALUE}] ')'
-                ['{' [IDENT '=' param {',' IDENT '=' param}] '}'] ':' types
+                ['{' [IDENT '=' param {',' IDENT '=' param}] '}'] ':' types function*
+                (the trailing functions are a region instruction's, used in its params)
     types    := type | '(' [type {',' type}] ')'
     type     := DTYPE '[' [INT {',' INT}] ']'
     param    := INT | FLOAT | 'True' | 'False' | 'None' | STRING | DTYPE | FUNC
@@ -66,6 +67,14 @@ class _Dense:
 
     data: Any           # nested lists of Python scalars
     type: TensorType | None
+    token: Token
+
+
+@dataclass
+class _Label:
+    """A function label used before its definition (a region's Functions follow it)."""
+
+    key: str
     token: Token
 
 
@@ -279,6 +288,11 @@ class _Parser:
             self.expect("punct", "}")
         self.expect("punct", ":")
         printed = self.types()
+        # The Functions of a region instruction follow it (indented in printed text).
+        while self.at("ident", "func"):
+            key, fn = self.function()
+            self.module[key] = fn
+        raw = {k: self.resolve_labels(v) for k, v in raw.items()}
         params, inferred = self.check(op, inputs, raw, printed, first)
         if len(out_toks) != len(inferred):
             raise self.error(f"{op.text} has {len(inferred)} output(s), "
@@ -322,7 +336,7 @@ class _Parser:
             self.pos -= 1
             _, key, _ = self.func_label()
             if key not in self.module:
-                raise self.error(f"function {tok.text} is not defined above", tok)
+                return _Label(key, tok)    # defined right below a region instruction
             return self.module[key]
         if tok.kind == "punct" and tok.text == "-":
             return -self.special_float()
@@ -336,6 +350,17 @@ class _Parser:
             if tok.text == "dense":
                 return self.dense(tok)
         raise self.error(f"expected a param value, got {tok.text or 'end of input'!r}", tok)
+
+    def resolve_labels(self, v: Any) -> Any:
+        """Replace `_Label`s (also inside tuples) by the Functions they name."""
+        if isinstance(v, tuple):
+            return tuple(self.resolve_labels(e) for e in v)
+        if isinstance(v, _Label):
+            fn = self.module.get(v.key)
+            if fn is None:
+                raise self.error(f"function {v.token.text} is not defined above", v.token)
+            return fn
+        return v
 
     def special_float(self) -> float:
         tok = self.expect("ident")

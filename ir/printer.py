@@ -17,7 +17,9 @@ Invariants:
   so that it parses back equal (`core.params_equal`), floats bit-exact (NaN payloads aside).
 - A callee Function (a param value) prints as its own `func` block before its caller; the
   param prints as its label, `@name` (or `@name#1`, ... for a different function whose
-  name an earlier one took).
+  name an earlier one took). The Functions of a region instruction (`while`, `scan`,
+  `cond`) print instead right under that instruction, indented, the first time their
+  label appears.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ import numpy as np
 
 from .core import DTYPE_NAMES, Function, Instr, TensorType, Value, params_equal
 from .prims import get_primitive
+from .prims.control import REGIONS
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _ARG_NAME = re.compile(r"arg[0-9]+\Z")
@@ -218,28 +221,60 @@ def function_labels(fn: Function) -> tuple[list[Function], dict[int, str]]:
     labels: dict[int, str] = {}
     printed: list[Function] = []
     by_name: dict[str, list[tuple[Function, str]]] = {}
+    regions = _region_functions(found)
     for f in found:
         group = by_name.setdefault(f.name, [])
         label = next((lab for g, lab in group if g is f or params_equal(g, f)), None)
         if label is None:
             label = function_name(f.name) + (f"#{len(group)}" if group else "")
             group.append((f, label))
-            printed.append(f)
+            if id(f) not in regions or f is fn:
+                printed.append(f)
         labels[id(f)] = label
-    if printed[-1] is not fn:  # `fn` is equal to one of its callees: print it anyway
+    if not printed or printed[-1] is not fn:  # `fn` equals one of its callees: print it
         printed.append(fn)
     return printed, labels
 
 
-def _print_one(fn: Function, labels: Mapping[int, str]) -> str:
+def _region_functions(found: list[Function]) -> set[int]:
+    """The ids of the Functions that are params of region instructions (printed indented
+    under their instruction, not as top-level blocks)."""
+    out: set[int] = set()
+    for f in found:
+        for ins in f.instrs:
+            if ins.prim in REGIONS:
+                for v in ins.params.values():
+                    out.update(id(g) for g in _functions_in(v))
+    return out
+
+
+def _functions_in(v: Any) -> list[Function]:
+    if isinstance(v, Function):
+        return [v]
+    if isinstance(v, (tuple, list)):
+        return [g for e in v for g in _functions_in(e)]
+    return []
+
+
+def _print_one(fn: Function, labels: Mapping[int, str], done: set[str],
+               indent: str = "") -> str:
+    """`fn`'s block; the Functions of a region instruction follow that instruction,
+    indented, the first time their label is printed (`done` holds the printed labels)."""
+    done.add(labels[id(fn)])
     names = value_names(fn)
     params = ", ".join(f"{names[id(p)]}: {format_type(p.type)}" for p in fn.params)
     results = format_types([r.type for r in fn.results])
-    lines = [f"func {labels[id(fn)]}({params}) -> {results} {{"]
-    lines += ["  " + format_instr(ins, names, labels) for ins in fn.instrs]
+    lines = [f"{indent}func {labels[id(fn)]}({params}) -> {results} {{"]
+    for ins in fn.instrs:
+        lines.append(indent + "  " + format_instr(ins, names, labels))
+        if ins.prim in REGIONS:
+            for k in _param_order(ins):
+                for g in _functions_in(ins.params[k]):
+                    if labels[id(g)] not in done:
+                        lines.append(_print_one(g, labels, done, indent + "    "))
     ret = ", ".join(names.get(id(r), "%?") for r in fn.results)
-    lines.append("  return" + (" " + ret if ret else ""))
-    lines.append("}")
+    lines.append(indent + "  return" + (" " + ret if ret else ""))
+    lines.append(indent + "}")
     return "\n".join(lines)
 
 
@@ -247,4 +282,5 @@ def print_function(fn: Function) -> str:
     """The text of `fn`, preceded by the `func` blocks of its callees (blank-line
     separated, no trailing newline). Example: `print(print_function(f))`."""
     printed, labels = function_labels(fn)
-    return "\n\n".join(_print_one(f, labels) for f in printed)
+    done: set[str] = set()
+    return "\n\n".join(_print_one(f, labels, done) for f in printed)

@@ -196,8 +196,9 @@ class Tensor(TensorLike):
                 f"{what} needs the concrete value of a traced tensor "
                 f"(shape {self.shape}, dtype {self.dtype}), but inside a compiled function "
                 "values are not known until the compiled code runs. Python `if`, `while`, "
-                "`bool()`, `float()` and `.numpy()` cannot depend on them: use tj.where for "
-                "a data-dependent choice, or run the function eagerly with "
+                "`bool()`, `float()` and `.numpy()` cannot depend on them: use tj.cond (or "
+                "tj.where) for a data-dependent choice and tj.while_loop (or tj.fori_loop, "
+                "tj.scan) for a data-dependent loop, or run the function eagerly with "
                 "tj.config.run_functions_eagerly(True) to debug."))
         return self._data
 

@@ -11,15 +11,17 @@ from ..core import Function, Instr
 from .cse import cse
 from .dce import dce
 from .fold import fold
+from .regions import regions
 from .simplify import simplify
 
-__all__ = ["cse", "dce", "fold", "optimize", "simplify"]
+__all__ = ["cse", "dce", "fold", "optimize", "regions", "simplify"]
 
 
 def optimize(fn: Function, *, max_rounds: int = 10, check: bool = False) -> Function:
-    """simplify -> fold -> cse -> dce, repeated until nothing changes (at most
-    `max_rounds` rounds), after optimizing every callee Function (`call`'s `fn`) the same
-    way. With `check`, every intermediate Function is verified.
+    """simplify -> fold -> cse -> regions -> dce, repeated until nothing changes (at most
+    `max_rounds` rounds), optimizing every nested Function (`call`'s callee, loop bodies,
+    branches) the same way in each round. With `check`, every intermediate Function is
+    verified.
 
     Example: `optimize(f)` is what codegen receives."""
     return _optimize(fn, max_rounds, check, {})
@@ -30,14 +32,15 @@ def _optimize(fn: Function, max_rounds: int, check: bool, memo: dict[int, Functi
     cur = _with_optimized_callees(fn, max_rounds, check, memo)
     for _ in range(max_rounds):
         nxt = cur
-        for p in (simplify, fold, cse, dce):
+        for p in (simplify, fold, cse, regions, dce):
             nxt = p(nxt)
             if check:
                 from ..verify import verify
                 verify(nxt)
         if nxt == cur:
             return nxt
-        cur = nxt
+        # Region passes make new nested Functions (constants sunk into them, say).
+        cur = _with_optimized_callees(nxt, max_rounds, check, memo)
     return cur
 
 

@@ -2,7 +2,8 @@
 
 An instruction is folded when every input is the output of a `constant` instruction (or it
 has no inputs, as `iota`), every output has at most `max_elements` elements and its
-primitive's reference implementation succeeds; it is replaced by one `constant` per output,
+primitive's reference implementation succeeds, and no param holds a Function (calls,
+loops and branches are never run at compile time); it is replaced by one `constant` per output,
 defining the same output Values. Folding uses the same NumPy code as the reference
 interpreter (`Primitive.impl` under `np.errstate(all="ignore")`), so the results are
 identical there. An implementation that raises (an out-of-range `gather`, say) leaves the
@@ -31,7 +32,9 @@ def fold(fn: Function, max_elements: int = 64) -> Function:
             value = ins.params.get("value")
             if isinstance(value, np.ndarray) and len(ins.outs) == 1:
                 consts[id(ins.outs[0])] = value
-        elif (all(id(x) in consts for x in ins.inputs)
+        elif (not any(isinstance(v, (Function, tuple)) and _holds_function(v)
+                      for v in ins.params.values())
+              and all(id(x) in consts for x in ins.inputs)
               and all(o.type.size <= max_elements for o in ins.outs)
               and sum(consts[id(x)].size for x in ins.inputs) <= MAX_INPUT_ELEMENTS):
             values = _evaluate(ins, [consts[id(x)] for x in ins.inputs])
@@ -42,6 +45,14 @@ def fold(fn: Function, max_elements: int = 64) -> Function:
                 continue
         instrs.append(Instr(ins.prim, ins.inputs, ins.params, ins.outs))
     return Function(fn.name, fn.params, instrs, fn.results)
+
+
+def _holds_function(v: Any) -> bool:
+    """Whether a param holds a Function: calls and loops are never run at compile time (a
+    loop may run long, or forever)."""
+    if isinstance(v, Function):
+        return True
+    return isinstance(v, tuple) and any(_holds_function(e) for e in v)
 
 
 def _evaluate(ins: Instr, args: Sequence[np.ndarray]) -> list[np.ndarray] | None:

@@ -229,3 +229,67 @@ def custom_vjp_case(draw: Any, style: Style) -> Case:
     bwd = build_function("bwd", [(s, F64), (s, F64)], lambda r, g: bind("mul", g, r))
     return ([style.fill(rng, s) for _ in range(3)],
             {"bwd": bwd, "n_in": 1, "n_out": 1, "connected": (True,)})
+
+
+# --------------------------------------------------------------------------- regions
+# Loop trip counts depend on an integer counter only, so finite differences never change
+# them; data-dependent trip counts have tests of their own (tests/ir/test_control.py).
+
+
+def _i32(v: int) -> Any:
+    return bind("constant", value=np.array(v, np.int32))
+
+
+@st.composite
+def while_case(draw: Any, style: Style) -> Case:
+    """`while i < n: x = sin(x) * a + 0.5 * x; i += 1` with a const `a` (broadcasting into
+    `x`), `n` in {0, 1, 3} and maybe a smaller `max_iters`."""
+    rng = make_rng(draw)
+    sx, sa = draw(style.operand_shapes(2))
+    sx = np.broadcast_shapes(sx, sa)
+    n = draw(st.sampled_from([0, 1, 3]))
+    types = [(sa, F64), (sx, F64), ((), I32)]
+    cond = build_function("cond", types, lambda a, x, i: bind("lt", i, _i32(n)))
+    body = build_function("body", types, lambda a, x, i: (
+        bind("add", bind("mul", bind("sin", x), a),
+             bind("mul", x, bind("constant", value=np.array(0.5)))),
+        bind("add", i, _i32(1))))
+    max_iters = draw(st.sampled_from([None, None, 2]))
+    return ([style.fill(rng, sa), style.fill(rng, sx), np.array(0, np.int32)],
+            {"cond": cond, "body": body, "n_consts": 1, "max_iters": max_iters})
+
+
+@st.composite
+def scan_case(draw: Any, style: Style) -> Case:
+    """`c = c * tanh(x) + a; y = (c * x, sin(c))` over `xs` of length 0, 1 or 3, either
+    direction."""
+    rng = make_rng(draw)
+    sc, sa = draw(style.operand_shapes(2))
+    sc = np.broadcast_shapes(sc, sa)
+    length = draw(st.sampled_from([0, 1, 3]))
+    types = [(sa, F64), (sc, F64), (sc, F64)]
+
+    def step(a: Any, c: Any, x: Any) -> Any:
+        c2 = bind("add", bind("mul", c, bind("tanh", x)), a)
+        return c2, bind("mul", c, x), bind("sin", c)
+    body = build_function("body", types, step)
+    return ([style.fill(rng, sa), style.fill(rng, sc), style.fill(rng, (length,) + sc)],
+            {"body": body, "n_consts": 1, "n_carry": 1, "length": length,
+             "reverse": draw(st.booleans())})
+
+
+@st.composite
+def cond_case(draw: Any, style: Style) -> Case:
+    """Three branches of (x, y) with two results each; the index may be out of range (the
+    last branch runs)."""
+    rng = make_rng(draw)
+    sx, sy = draw(style.operand_shapes(2))
+    s = np.broadcast_shapes(sx, sy)
+    types = [(s, F64), (s, F64)]
+    branches = (
+        build_function("b0", types, lambda x, y: (bind("mul", x, y), bind("sin", x))),
+        build_function("b1", types, lambda x, y: (bind("add", x, y), bind("mul", x, x))),
+        build_function("b2", types, lambda x, y: (bind("exp", y), x)),
+    )
+    index = np.array(draw(st.sampled_from([0, 1, 2, -1, 5])), np.int32)
+    return [index, style.fill(rng, s), style.fill(rng, s)], {"branches": branches}

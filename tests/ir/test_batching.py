@@ -161,10 +161,16 @@ CASES: dict[str, st.SearchStrategy[Case]] = {
     "matmul": cases.matmul_case(STYLE, plain_rhs=True),
     "call": cases.call_case(STYLE, _CALLEES),
     "custom_vjp": cases.custom_vjp_case(STYLE),
+
+
+    "while": cases.while_case(STYLE),
+    "scan": cases.scan_case(STYLE),
+    "cond": cases.cond_case(STYLE),
 }
 
 #: Primitives whose NumPy results may round differently for different array shapes.
-INEXACT = frozenset(FLOAT_UNARY + ("pow", "reduce_sum", "reduce_prod", "matmul", "call"))
+INEXACT = frozenset(FLOAT_UNARY + ("pow", "reduce_sum", "reduce_prod", "matmul", "call",
+                                   "while", "scan", "cond"))
 
 # --------------------------------------------------------------------------- the oracle
 

@@ -231,6 +231,10 @@ SPECS: dict[str, Spec] = {
     # functions
     "call": Spec(cases.call_case(STYLE, _CALLEES)),
     "custom_vjp": Spec(cases.custom_vjp_case(STYLE), "custom"),
+    # regions
+    "while": Spec(cases.while_case(STYLE)),
+    "scan": Spec(cases.scan_case(STYLE)),
+    "cond": Spec(cases.cond_case(STYLE)),
 }
 
 DIFFERENTIABLE = sorted(n for n, s in SPECS.items() if s.kind in ("diff", "zero"))
@@ -291,7 +295,8 @@ def test_rule_emits_ir_of_the_operand_types(name: str, data: st.DataObject) -> N
     that sums back to the operand's shape; a non-differentiable primitive gives None for every
     operand."""
     args, params = data.draw(SPECS[name].cases, label="case")
-    if name not in ("call", "custom_vjp") and data.draw(st.booleans(), label="float32"):
+    if name not in ("call", "custom_vjp", "while", "scan", "cond") and data.draw(
+            st.booleans(), label="float32"):
         args = [a.astype(np.float32) if a.dtype == F64 else a for a in args]
     prim = all_primitives()[name]
     b, ps, out = _trace(name, args, params)

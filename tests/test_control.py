@@ -1,0 +1,238 @@
+"""Control flow through the user API: `tj.while_loop`, `cond`, `switch_case`, `scan`,
+`foldl`, `foldr`, `map_fn`, `fori_loop`.
+
+Oracles: TensorFlow's results (hard-coded, from TF 2.21), the same program run eagerly
+(plain Python loops), compiled, and compiled under an eager tape, and central finite
+differences in float64 for gradients of order 1 and 2.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+import tracejit as tj
+
+from tests.gradcheck import numerical_vjp
+
+F64 = tj.float64
+
+
+def c64(x: Any) -> tj.Tensor:
+    return tj.constant(x, F64)
+
+
+# --------------------------------------------------------------------------- semantics
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_results_match_tensorflow(compiled: bool) -> None:
+    def f(x: tj.Tensor) -> Any:
+        return (tj.scan(lambda a, e: a + e, x), tj.scan(lambda a, e: a + e, x, reverse=True),
+                tj.foldl(lambda a, e: a - e, x), tj.foldr(lambda a, e: a - e, x),
+                tj.map_fn(lambda e: e * 2.0, x),
+                tj.scan(lambda a, e: a * e, x, initializer=tj.constant(2.0)),
+                tj.while_loop(lambda i: i < 100, lambda i: [i + 1], [0],
+                              maximum_iterations=5))
+    g = tj.compile(f) if compiled else f
+    r = g(tj.constant([1.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(r[0].numpy(), [1, 3, 6])
+    np.testing.assert_array_equal(r[1].numpy(), [6, 5, 3])
+    assert float(r[2]) == -4.0 and float(r[3]) == 0.0
+    np.testing.assert_array_equal(r[4].numpy(), [2, 4, 6])
+    np.testing.assert_array_equal(r[5].numpy(), [2, 4, 12])
+    assert isinstance(r[6], list) and int(r[6][0]) == 5
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_switch_case_runs_the_last_branch_out_of_range(compiled: bool) -> None:
+    def f(i: tj.Tensor) -> tj.Tensor:
+        return tj.switch_case(i, [lambda: tj.constant(0), lambda: tj.constant(1),
+                                  lambda: tj.constant(2)])
+    g = tj.compile(f) if compiled else f
+    assert [int(g(tj.constant(i))) for i in (-1, 0, 1, 2, 7)] == [2, 0, 1, 2, 2]
+    h = tj.compile(lambda i: tj.switch_case(i, {1: lambda: tj.constant(1.0),
+                                                 0: lambda: tj.constant(0.0)},
+                                             default=lambda: tj.constant(9.0)))
+    assert [float(h(tj.constant(i))) for i in (0, 1, 5)] == [0.0, 1.0, 9.0]
+
+
+def test_nested_structures_and_variables() -> None:
+    v = tj.Variable(2.0)
+
+    def f(x: tj.Tensor) -> Any:
+        def body(s: dict) -> Any:
+            return [{"x": s["x"] * v, "n": s["n"] + 1}]
+        (out,) = tj.while_loop(lambda s: s["n"] < 3, body, [{"x": x, "n": 0}])
+        return out
+    cf = tj.compile(f)
+    for g in (f, cf):
+        out = g(tj.constant([1.0, 3.0]))
+        assert set(out) == {"x", "n"}
+        np.testing.assert_allclose(out["x"].numpy(), [8.0, 24.0])
+    v.assign(3.0)  # captured by reference: no retrace, the new value is used
+    np.testing.assert_allclose(cf(tj.constant([1.0, 3.0]))["x"].numpy(), [27.0, 81.0])
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_a_loop_variable_that_changes_shape_is_named() -> None:
+    def body(i: Any, x: Any) -> Any:
+        return i + 1, tj.concat([x, x], 0)
+    for g in (lambda x: tj.while_loop(lambda i, x: i < 2, body, (0, x)),
+              tj.compile(lambda x: tj.while_loop(lambda i, x: i < 2, body, (0, x)))):
+        with pytest.raises(TypeError) as e:
+            g(tj.constant([1.0, 2.0]))
+        msg = str(e.value)
+        assert "loop_vars[1]" in msg and "f32[2]" in msg and "f32[4]" in msg
+        assert "test_control.py" in msg
+
+
+def test_branches_of_different_types_are_named() -> None:
+    f = tj.compile(lambda x: tj.cond(tj.reduce_sum(x) > 0, lambda: x, lambda: x[0]))
+    with pytest.raises(TypeError) as e:
+        f(tj.constant([1.0, 2.0]))
+    msg = str(e.value)
+    assert "true_fn" in msg and "false_fn" in msg and "f32[2]" in msg and "f32[]" in msg
+
+
+def test_python_if_on_a_traced_value_suggests_cond_and_while_loop() -> None:
+    @tj.compile
+    def f(x: tj.Tensor) -> tj.Tensor:
+        if tj.reduce_sum(x) > 0:
+            return x
+        return -x
+    with pytest.raises(tj.TracingError, match="tj.cond.*tj.while_loop"):
+        f(tj.constant([1.0]))
+
+
+def test_assigning_a_variable_in_a_loop_body_is_refused() -> None:
+    v = tj.Variable(0.0)
+
+    @tj.compile
+    def f(x: tj.Tensor) -> Any:
+        def body(i: Any) -> Any:
+            v.assign_add(x)
+            return [i + 1]
+        return tj.while_loop(lambda i: i < 3, body, [0])
+    with pytest.raises(tj.TracingError, match="loop variable"):
+        f(tj.constant(1.0))
+
+
+# --------------------------------------------------------------------------- gradients
+
+
+def newton_cbrt(a: tj.Tensor, x0: tj.Tensor) -> tj.Tensor:
+    """x**3 = a by Newton's method until |x**3 - a| < 1e-12: a data-dependent trip count."""
+    def c(x: Any, i: Any) -> Any:
+        return tj.abs(x * x * x - a) > 1e-12
+    def b(x: Any, i: Any) -> Any:
+        return x - (x * x * x - a) / (3.0 * x * x), i + 1
+    x, _ = tj.while_loop(c, b, (x0, 0), maximum_iterations=50)
+    return x
+
+
+def program(a: tj.Tensor, x0: tj.Tensor) -> tj.Tensor:
+    y = newton_cbrt(a, x0)
+    z = tj.cond(y > 1.0, lambda: y * y, lambda: tj.sin(y))
+    s = tj.reduce_sum(tj.scan(lambda c, e: c * 0.5 + e * y, c64([1.0, 2.0, 3.0])))
+    w = tj.fori_loop(0, 5, lambda i, v: v * y + 1.0, c64(0.5))
+    k = tj.switch_case(tj.cast(y > 1.2, tj.int32), [lambda: y, lambda: tj.exp(y)])
+    return z + s + w + k
+
+
+def grads(f: Callable[..., Any], a: tj.Tensor, x0: tj.Tensor) -> list[Any]:
+    with tj.GradientTape() as t2:
+        t2.watch(a)
+        with tj.GradientTape() as t:
+            t.watch(a)
+            y = f(a, x0)
+        g = t.gradient(y, a)
+    return [y, g, t2.gradient(g, a)]
+
+
+def floats(xs: list[Any]) -> list[float]:
+    return [float(x) for x in xs]
+
+
+@pytest.mark.parametrize("a", [2.0, 0.5])
+def test_eager_compiled_and_compiled_under_tape_agree_with_finite_differences(a: float
+                                                                              ) -> None:
+    x0 = c64(1.0)
+    cp = tj.compile(program)
+    eager = floats(grads(program, c64(a), x0))
+    inside = tj.compile(lambda a, x0: grads(program, a, x0))
+    compiled = floats(inside(c64(a), x0))
+    under = floats(grads(cp, c64(a), x0))
+    np.testing.assert_allclose(compiled, eager, rtol=1e-12)
+    np.testing.assert_allclose(under, eager, rtol=1e-12)
+
+    def value(v: np.ndarray) -> np.ndarray:
+        return np.asarray(program(c64(v), x0).numpy())
+
+    def grad1(v: np.ndarray) -> np.ndarray:
+        return np.asarray(float(grads(program, c64(v), x0)[1]))
+    one = np.ones(())
+    d1 = numerical_vjp(value, [np.array(a)], [one], [0])[0]
+    d2 = numerical_vjp(grad1, [np.array(a)], [one], [0])[0]
+    np.testing.assert_allclose(eager[1], d1, rtol=1e-5)
+    np.testing.assert_allclose(eager[2], d2, rtol=1e-4)
+
+
+def test_jacobian_through_loops() -> None:
+    @tj.compile
+    def jac(x: tj.Tensor) -> tj.Tensor:
+        with tj.GradientTape() as t:
+            t.watch(x)
+            y = tj.scan(lambda c, e: c * e + tj.sin(c), x, initializer=c64(0.5))
+            y = tj.while_loop(lambda i, y: i < 3, lambda i, y: (i + 1, y * x), (0, y))[1]
+        return t.jacobian(y, x)
+    x = np.array([0.3, -0.7, 1.1])
+
+    def value(v: np.ndarray) -> np.ndarray:
+        y = tj.scan(lambda c, e: c * e + tj.sin(c), c64(v), initializer=c64(0.5))
+        return (y * c64(v) ** 3).numpy()
+    want = np.stack([numerical_vjp(value, [x], [np.eye(3)[i]], [0])[0] for i in range(3)])
+    np.testing.assert_allclose(jac(c64(x)).numpy(), want, rtol=1e-5, atol=1e-8)
+
+
+# --------------------------------------------------------------------------- compiled loops
+
+
+def test_optimized_ir_does_not_grow_with_the_trip_count() -> None:
+    def make(n: int) -> Any:
+        @tj.compile
+        def f(x: tj.Tensor, k: tj.Tensor) -> Any:
+            with tj.GradientTape() as t:
+                t.watch([x, k])
+                y = tj.fori_loop(0, n, lambda i, s: s + 0.001 * tj.sin(s) * k, x)
+                loss = tj.reduce_sum(y * y)
+            return loss, t.gradient(loss, [x, k])
+        return f
+    x, k = c64(np.linspace(0, 1, 8)), c64(2.0)
+    texts = [make(n).lower(x, k).as_text("opt") for n in (10, 10000)]
+    assert len(texts[0].splitlines()) == len(texts[1].splitlines())
+    assert texts[0] == re.sub(r"\b10000\b", "10", texts[1])   # lengths aside, the same
+    loss, (gx, gk) = make(1000)(x, k)
+
+    def value(xv: np.ndarray, kv: np.ndarray) -> np.ndarray:
+        s = xv.copy()
+        for _ in range(1000):
+            s = s + 0.001 * np.sin(s) * kv
+        return np.sum(s * s)
+    one = np.ones(())
+    nx, nk = numerical_vjp(value, [x.numpy().copy(), np.array(2.0)], [one], [0, 1])
+    np.testing.assert_allclose(gx.numpy(), nx, rtol=1e-6)
+    np.testing.assert_allclose(float(gk), nk, rtol=1e-6)
+
+
+def test_an_index_error_inside_a_loop_body_is_raised() -> None:
+    @tj.compile
+    def f(x: tj.Tensor, idx: tj.Tensor) -> Any:
+        return tj.fori_loop(0, 3, lambda i, s: s + tj.gather(x, idx + i), c64(0.0))
+    x = c64([1.0, 2.0, 3.0, 4.0])
+    assert float(f(x, tj.constant(1))) == 9.0
+    with pytest.raises(IndexError, match="out of bounds"):
+        f(x, tj.constant(2))
