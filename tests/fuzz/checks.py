@@ -241,15 +241,21 @@ def gradient_case(draw: Any) -> tuple[Any, list[np.ndarray], int]:
 # ------------------------------------------------------------------------- reports
 
 
+def text_of(fn: Function | str) -> str:
+    """A program as text: a Function's IR, or the source of a Python program
+    (`tests/fuzz/pyprogs.py`)."""
+    return fn if isinstance(fn, str) else print_function(fn)
+
+
 @dataclass
 class Mismatch:
     kind: str
     message: str
-    fn: Function
+    fn: Function | str     # the IR program, or a Python program's source
     args: list[np.ndarray]
 
     def key(self) -> str:
-        h = hashlib.sha1(print_function(self.fn).encode())
+        h = hashlib.sha1(text_of(self.fn).encode())
         for a in self.args:
             h.update(np.ascontiguousarray(a).tobytes())
         return f"{self.kind}-{h.hexdigest()[:12]}"
@@ -258,6 +264,7 @@ class Mismatch:
 @dataclass
 class Report:
     programs: int = 0
+    py_programs: int = 0      # of `programs`, compiled Python programs
     grad_programs: int = 0
     checks: int = 0
     unstable: int = 0
@@ -267,14 +274,14 @@ class Report:
     on_unstable: Callable[[Mismatch], None] | None = None
     seen: set[str] = field(default_factory=set)
 
-    def too_unstable(self, kind: str, message: str, fn: Function,
+    def too_unstable(self, kind: str, message: str, fn: Function | str,
                      args: Sequence[np.ndarray]) -> None:
         """Count a case too ill-conditioned to judge (and hand it to `on_unstable`)."""
         self.unstable += 1
         if self.on_unstable is not None:
             self.on_unstable(Mismatch(kind, message, fn, [np.array(a) for a in args]))
 
-    def fail(self, kind: str, message: str, fn: Function, args: Sequence[np.ndarray]) -> None:
+    def fail(self, kind: str, message: str, fn: Function | str, args: Sequence[np.ndarray]) -> None:
         """Record a mismatch (a second one of the same kind, program and inputs, which
         hypothesis sometimes draws again, only counts as a duplicate)."""
         m = Mismatch(kind, message, fn, [np.array(a, copy=True) for a in args])
@@ -286,11 +293,12 @@ class Report:
         if self.on_mismatch is not None:
             self.on_mismatch(m)
 
-    def crashed(self, kind: str, fn: Function, args: Sequence[np.ndarray]) -> None:
+    def crashed(self, kind: str, fn: Function | str, args: Sequence[np.ndarray]) -> None:
         self.fail(kind, "raised " + traceback.format_exc(limit=-6), fn, args)
 
     def merge(self, other: Report) -> None:
         self.programs += other.programs
+        self.py_programs += other.py_programs
         self.grad_programs += other.grad_programs
         self.checks += other.checks
         self.unstable += other.unstable
@@ -300,9 +308,15 @@ class Report:
 
 def save(m: Mismatch, directory: str) -> str:
     """Write `<kind>-<hash>.ir` (the printer's text, the message as `//` comments, so it
-    parses back) and `.npz` (the inputs, `arg0`, `arg1`, ...). Returns the .ir path."""
+    parses back) and `.npz` (the inputs, `arg0`, `arg1`, ...); or, for a Python program,
+    `<kind>-<hash>.py` (its source, the message as `#` comments). Returns the path."""
     os.makedirs(directory, exist_ok=True)
     base = os.path.join(directory, m.key())
+    if isinstance(m.fn, str):
+        comment = "".join(f"# {line}\n" for line in f"{m.kind}: {m.message}".splitlines())
+        with open(base + ".py", "w") as f:
+            f.write(comment + m.fn)
+        return base + ".py"
     comment = "".join(f"// {line}\n" for line in f"{m.kind}: {m.message}".splitlines())
     with open(base + ".ir", "w") as f:
         f.write(comment + print_function(m.fn) + "\n")

@@ -1,8 +1,10 @@
 """Differential fuzzing of tracejit: random programs, native code vs the reference
-interpreter, the optimize pipeline, and gradients vs finite differences.
+interpreter, the optimize pipeline, and gradients vs finite differences; and random
+compiled Python programs vs eager execution.
 
     python tests/fuzz/fuzz.py --programs 10000 --seed 0 [--jobs 2] [--grad-order 2]
     python tests/fuzz/fuzz.py --replay tests/fuzz/failures/native-0123abcd.ir
+    python tests/fuzz/fuzz.py --replay tests/fuzz/failures/py-result-0123abcd.py
 
 Each program is drawn by hypothesis (`tests/strategies.py`'s `programs`, in a seeded
 `@given` loop with shrinking off, so a run is reproducible) with a random configuration:
@@ -12,6 +14,10 @@ hundred elements along an axis so vector loops and their remainders run), specia
 guarded or unguarded math.
 Every third program is also paired with a smooth float64 program whose gradients are
 checked at orders 1..`--grad-order`. The checks are `tests/fuzz/checks.py`'s.
+Every `--python-every`-th program (default 4) is instead a Python function compiled with
+`tj.compile` (`tests/fuzz/pyprogs.py`): static arguments of every kind, Variables read,
+assigned, passed and returned, called several times and compared call by call with eager
+execution; it is saved as a `.py` module when it fails.
 
 The work is split into chunks of `--chunk` programs, each run by a worker process (at most
 `--jobs` at once), so a crash or hang in native code loses one program, not the run: the
@@ -45,6 +51,7 @@ from tracejit.ir.printer import print_function
 
 from tests.fuzz import checks
 from tests.fuzz.checks import forward_case, gradient_case
+from tests.fuzz.pyprogs import check_python, python_case
 
 # ------------------------------------------------------------------------- running
 
@@ -53,8 +60,9 @@ HANG_SECONDS = 300
 
 
 def run_chunk(seed: int, count: int, skip: int, grad_order: int, out: str,
-              inflight: str) -> checks.Report:
-    """Programs `skip`..`count-1` of the chunk drawn from `seed`."""
+              inflight: str, python_every: int = 4) -> checks.Report:
+    """Programs `skip`..`count-1` of the chunk drawn from `seed` (every `python_every`-th
+    a compiled Python program)."""
     report = checks.Report(on_mismatch=lambda m: _announce(m, out),
                            on_unstable=lambda m: checks.save(m, os.path.join(out, "unstable")))
     index = [0]
@@ -62,11 +70,16 @@ def run_chunk(seed: int, count: int, skip: int, grad_order: int, out: str,
     @hseed(seed)
     @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck), derandomize=False)
-    @given(forward_case(), st.integers(0, 2), gradient_case())
-    def body(case: Any, every: int, gcase: Any) -> None:
+    @given(forward_case(), st.integers(0, 2), gradient_case(), python_case())
+    def body(case: Any, every: int, gcase: Any, source: str) -> None:
         k = index[0]
         index[0] += 1
         if k < skip or k >= count:
+            return
+        if python_every and k % python_every == python_every - 1:
+            _mark(inflight, k, source, None)
+            check_python(source, report, seed=k)
+            _mark(inflight, k + 1, None, None)
             return
         fn, args, s = case
         _mark(inflight, k, fn, args)
@@ -84,20 +97,33 @@ def run_chunk(seed: int, count: int, skip: int, grad_order: int, out: str,
 def _mark(path: str, k: int, fn: Any, args: Any) -> None:
     """Save the program about to run (`path.ir`, `path.npz`) and its index in the chunk
     (`path`), so the parent can report it if this process dies."""
-    if fn is not None:
+    if isinstance(fn, str):   # a Python program's source
+        with open(path + ".py", "w") as f:
+            f.write(fn)
+        _remove(path + ".ir")
+    elif fn is not None:
         with open(path + ".ir", "w") as f:
             f.write(print_function(fn) + "\n")
         np.savez(path + ".npz", **{f"arg{i}": x for i, x in enumerate(args)})
+        _remove(path + ".py")
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump({"index": k}, f)
     os.replace(tmp, path)
 
 
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
 def _announce(m: checks.Mismatch, out: str) -> None:
     path = checks.save(m, out)
-    print(f"MISMATCH [{m.kind}] {m.message}\n  saved {path}\n{print_function(m.fn)}",
-          flush=True)
+    text = print_function(m.fn) if not isinstance(m.fn, str) else \
+        "(a compiled Python program; replay it with --replay)"
+    print(f"MISMATCH [{m.kind}] {m.message}\n  saved {path}\n{text}", flush=True)
 
 
 # ------------------------------------------------------------------------- driver
@@ -114,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--grad-order", type=int, default=2)
     ap.add_argument("--chunk", type=int, default=200)
+    ap.add_argument("--python-every", type=int, default=4,
+                    help="every N-th program is a compiled Python program (0: none)")
     ap.add_argument("--out", default=DEFAULT_OUT)
     ap.add_argument("--replay", nargs="*", help="re-check saved failures (.ir files)")
     ap.add_argument("--worker", nargs=3, type=int, metavar=("CHUNK", "COUNT", "SKIP"),
@@ -125,8 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.worker:
         chunk, count, skip = a.worker
         r = run_chunk(_chunk_seed(a.seed, chunk), count, skip, a.grad_order, a.out,
-                      a.inflight)
+                      a.inflight, a.python_every)
         print("RESULT " + json.dumps({"programs": r.programs, "duplicates": r.duplicates,
+                                      "py_programs": r.py_programs,
                                       "grad_programs": r.grad_programs, "checks": r.checks,
                                       "unstable": r.unstable,
                                       "mismatches": len(r.mismatches)}), flush=True)
@@ -138,18 +167,21 @@ def drive(a: argparse.Namespace) -> int:
     n_chunks = -(-a.programs // a.chunk)
     todo = [(c, min(a.chunk, a.programs - c * a.chunk), 0) for c in range(n_chunks)]
     running: list[tuple[subprocess.Popen[bytes], tuple[int, int, int], str]] = []
-    totals = {"programs": 0, "grad_programs": 0, "checks": 0, "unstable": 0,
+    totals = {"programs": 0, "py_programs": 0, "grad_programs": 0, "checks": 0, "unstable": 0,
               "mismatches": 0, "duplicates": 0}
     start = time.time()
     os.makedirs(a.out, exist_ok=True)
-    print(f"fuzz: {a.programs} programs, seed {a.seed}, {a.jobs} job(s), gradient order "
-          f"{a.grad_order}, failures in {a.out}", flush=True)
+    print(f"fuzz: {a.programs} programs (every {a.python_every or 'no'}-th a compiled Python "
+          f"program), seed {a.seed}, {a.jobs} job(s), gradient order {a.grad_order}, "
+          f"failures in {a.out}", flush=True)
     try:
         _loop(a, todo, running, totals, start)
     finally:
         for p, _, _ in running:  # interrupted: stop the workers too
             p.kill()
-    print(f"FUZZ DONE: seed {a.seed}: {totals['programs']} programs tried (plus "
+    print(f"FUZZ DONE: seed {a.seed}: {totals['programs']} programs tried ("
+          f"{totals['py_programs']} of them compiled Python programs, each called several "
+          f"times against eager execution; plus "
           f"{totals['grad_programs']} smooth programs for gradient checks), "
           f"{totals['checks']} checks done, {totals['unstable']} unstable (too "
           f"ill-conditioned to judge), {totals['mismatches']} mismatches (+"
@@ -166,6 +198,7 @@ def _loop(a: argparse.Namespace, todo: list[tuple[int, int, int]], running: list
             inflight = os.path.join(a.out, f".inflight-{a.seed}-{job[0]}")
             cmd = [sys.executable, os.path.abspath(__file__), "--seed", str(a.seed),
                    "--grad-order", str(a.grad_order), "--out", a.out, "--inflight", inflight,
+                   "--python-every", str(a.python_every),
                    "--worker", *map(str, job)]
             # Output to a file, not a pipe: a chatty worker never blocks on a full pipe.
             with open(inflight + ".log", "w") as log:
@@ -193,7 +226,8 @@ def _loop(a: argparse.Namespace, todo: list[tuple[int, int, int]], running: list
             if rc != 0:
                 # The worker died (segfault, OOM kill, hang): report the program it was
                 # running and resume its chunk after it.
-                k = _crashed_at(inflight, job)
+                # (never before where the chunk resumed: each death moves on)
+                k = max(_crashed_at(inflight, job), job[2])
                 kind = "hang" if rc == -999 else "crash"
                 _report_crash(inflight, kind, rc, a.out)
                 totals["mismatches"] += 1
@@ -203,7 +237,8 @@ def _loop(a: argparse.Namespace, todo: list[tuple[int, int, int]], running: list
             else:
                 _cleanup(inflight)
             done = totals["programs"]
-            print(f"fuzz: {done} programs (+{totals['grad_programs']} for gradients), "
+            print(f"fuzz: {done} programs ({totals['py_programs']} Python; "
+                  f"+{totals['grad_programs']} for gradients), "
                   f"{totals['checks']} checks, {totals['unstable']} "
                   f"unstable, {totals['mismatches']} mismatches "
                   f"({time.time() - start:.0f} s)", flush=True)
@@ -225,6 +260,12 @@ def _crashed_at(inflight: str, job: tuple[int, int, int]) -> int:
 
 
 def _report_crash(inflight: str, kind: str, rc: int, out: str) -> None:
+    if os.path.exists(inflight + ".py"):
+        with open(inflight + ".py") as f:
+            source = f.read()
+        _announce(checks.Mismatch(kind, f"the process died (status {rc}) running this "
+                                  "program", source, []), out)
+        return
     if not os.path.exists(inflight + ".ir"):
         print(f"MISMATCH [{kind}] worker exited with status {rc}; no program saved",
               flush=True)
@@ -235,7 +276,7 @@ def _report_crash(inflight: str, kind: str, rc: int, out: str) -> None:
 
 
 def _cleanup(inflight: str) -> None:
-    for suffix in ("", ".ir", ".npz", ".tmp", ".log"):
+    for suffix in ("", ".ir", ".py", ".npz", ".tmp", ".log"):
         try:
             os.remove(inflight + suffix)
         except OSError:
@@ -246,8 +287,17 @@ def replay(paths: list[str], grad_order: int) -> int:
     """Re-run the checks of saved failures and print what they find now."""
     bad = 0
     for path in paths:
-        fn, args = checks.load(path)
         report = checks.Report()
+        if path.endswith(".py"):
+            with open(path) as f:
+                check_python(f.read(), report)
+            status = "FAIL" if report.mismatches else "ok"
+            print(f"{status} {path}: {report.checks} checks, {report.unstable} unstable")
+            for m in report.mismatches:
+                print(f"  [{m.kind}] {m.message}")
+            bad += bool(report.mismatches)
+            continue
+        fn, args = checks.load(path)
         if os.path.basename(path).startswith("grad"):
             checks.check_gradients(fn, args, report, order=grad_order)
         else:
