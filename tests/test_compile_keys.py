@@ -207,6 +207,24 @@ def test_variable_argument_that_is_also_read_from_outside() -> None:
     assert float(f(g)) == 5.0 and float(g.numpy()) == 5.0   # g is v: sees the assign
 
 
+def test_trace_where_the_argument_is_the_outside_variable_serves_no_other_variable() -> None:
+    # The same as above, called in the other order: the first trace sees one Variable
+    # through both names; a later call with another Variable must not reuse it.
+    g = tj.Variable(1.0)
+
+    @tj.compile
+    def f(v):
+        v.assign(5.0)
+        return g * 1.0
+
+    assert float(f(g)) == 5.0 and float(g.numpy()) == 5.0   # g is v: sees the assign
+    g.assign(1.0)
+    other = tj.Variable(0.0)
+    assert float(f(other)) == 1.0                            # g, not the argument
+    assert float(other.numpy()) == 5.0 and float(g.numpy()) == 1.0
+    assert float(f(g)) == 5.0 and float(g.numpy()) == 5.0
+
+
 def test_variable_argument_gradient_under_a_tape() -> None:
     f = tj.compile(lambda v, x: tj.reduce_sum(v * x))
     v1, v2 = tj.Variable([1.0, 2.0]), tj.Variable([3.0, 4.0])

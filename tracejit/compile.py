@@ -250,7 +250,7 @@ class CompiledFunction:
             # A Variable argument is also read from outside by the trace: trace the
             # aliasing explicitly (reads and assignments of both names are one value).
             key = (*key, tuple(identity(x) for x in leaves if isinstance(x, Variable)))
-            conc = self._cache.get(key) or self._get(key, leaves, tree)
+            conc = self._cache.get(key) or self._get(key, leaves, tree, aliased=True)
         if not kwargs and not converted:
             fk = _fast_key(args)
             if fk is not None and len(self._fast) < CACHE_SIZE:
@@ -287,7 +287,8 @@ class CompiledFunction:
         except TypeError as e:
             raise at_user_line(e) from None
 
-    def _get(self, key: Any, leaves: list[Any], tree: Any) -> "Concrete":
+    def _get(self, key: Any, leaves: list[Any], tree: Any, aliased: bool = False
+             ) -> "Concrete":
         while True:
             with self._lock:
                 conc = self._cache.get(key)
@@ -300,7 +301,7 @@ class CompiledFunction:
                     break
             ev.wait()
         try:
-            conc = self._trace(key, leaves, tree)
+            conc = self._trace(key, leaves, tree, aliased)
             with self._lock:
                 self._cache[key] = conc
                 while len(self._cache) > CACHE_SIZE:
@@ -332,7 +333,8 @@ class CompiledFunction:
             walk(c, k)
         return names
 
-    def _trace(self, key: Any, leaves: list[Any], tree: Any) -> "Concrete":
+    def _trace(self, key: Any, leaves: list[Any], tree: Any, aliased: bool = False
+               ) -> "Concrete":
         self.trace_count += 1
         prev = self._keys[-1] if self._keys else None
         summary = (tree, [describe(k) for k in key[1]])
@@ -356,7 +358,7 @@ class CompiledFunction:
         notice = Notice(self.__name__, "tracing")
         try:
             with gc_paused():
-                conc = Concrete.trace(self, leaves, tree)
+                conc = Concrete.trace(self, leaves, tree, aliased)
         finally:
             notice.pause()
         conc.notice = notice
@@ -414,7 +416,13 @@ class Concrete:
     and how to map Python arguments in and results out."""
 
     @classmethod
-    def trace(cls, owner: CompiledFunction, leaves: list[Any], tree: Any) -> "Concrete":
+    def trace(cls, owner: CompiledFunction, leaves: list[Any], tree: Any,
+              aliased: bool = False) -> "Concrete":
+        """Trace `owner` for these arguments. Variable arguments are traced as stand-ins
+        (so reads through the parameter and reads of a Variable captured from outside stay
+        apart, and the trace serves any Variable of that shape and dtype), unless `aliased`:
+        the trace for a call where an argument is also a Variable the function reads from
+        outside, which treats them as the one Variable they are."""
         self = cls()
         self.name = owner.__name__
         st = TraceState(owner.__name__)
@@ -436,10 +444,16 @@ class Concrete:
         # Variables passed as arguments: parameters after the tensors, passed by reference
         # (the trace serves every Variable of the same shape and dtype).
         var_args: dict[int, int] = {}       # id(Variable) -> leaf index
+        stand_ins: dict[int, Variable] = {}
         for i, x in enumerate(leaves):
-            if isinstance(x, Variable) and id(x) not in var_args:
-                var_args[id(x)] = i
-                st.read_var(x)
+            if isinstance(x, Variable):
+                if not aliased:
+                    if id(x) not in stand_ins:
+                        stand_ins[id(x)] = _stand_in(x)
+                    x = traced_leaves[i] = stand_ins[id(x)]
+                if id(x) not in var_args:
+                    var_args[id(x)] = i
+                    st.read_var(x)
         args, kwargs = unflatten(tree, traced_leaves)
         n_dyn = len(self.dyn_idx)
         interp = TraceInterpreter(st)
@@ -675,6 +689,14 @@ def _count(tree: Any) -> int:
     if tree is None:
         return 1
     return sum(_count(c) for c in tree[2])
+
+
+def _stand_in(var: Variable) -> Variable:
+    """A Variable object that stands for the argument `var` in a trace (same value, name,
+    trainability and creation order; not kept after tracing)."""
+    s = object.__new__(Variable)
+    s._value, s.trainable, s.name, s._serial = var._value, var.trainable, var.name, var._serial
+    return s
 
 
 def _type(x: Any) -> Any:
