@@ -34,6 +34,7 @@ import logging
 import os
 import secrets
 import stat
+import sys
 import threading
 import time
 import warnings
@@ -161,7 +162,17 @@ def refuse(path: str, e: Untrusted) -> None:
         _forget(path)
     warnings.warn(f"tracejit: the disk cache {path} is not used: {e.path} {e.reason}, so "
                   f"others could plant machine code in it. To use it, {e.fix}. Compiled "
-                  f"code is not cached on disk in this process.", stacklevel=2)
+                  f"code is not cached on disk in this process.", stacklevel=_user_level())
+
+
+def _user_level() -> int:
+    """The `stacklevel` that points a warning given by our caller at the innermost frame
+    outside tracejit (and contextlib, whose frames our `with` blocks add)."""
+    f, level = sys._getframe(2), 2
+    while f.f_back is not None and f.f_globals.get("__name__", "").partition(".")[0] in (
+            "tracejit", "contextlib"):
+        f, level = f.f_back, level + 1
+    return level
 
 
 def _check_dir(st: os.stat_result, path: str) -> None:

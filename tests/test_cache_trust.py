@@ -100,6 +100,7 @@ def test_an_untrusted_cache_directory_is_not_used(tmp_path: Path, setup: str,
     assert len(caught) == 1, [str(w.message) for w in caught]           # once a process
     message = str(caught[0].message)
     assert str(d) in message and fix in message and "not used" in message
+    assert caught[0].filename == __file__                    # the user's line, not ours
     assert snapshot(d) == before      # nothing written, nothing chmod-ed, nothing created
     assert compile_twice(d, monkeypatch) == []                           # still once
 
