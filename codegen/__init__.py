@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from ..ir import Function
-from . import engine, objcache, runtime
+from . import engine, objcache, runtime, segments
 from .inline import inline_calls
 from .build import build_module
 from .call import ABI, Executable
@@ -56,4 +56,5 @@ def compile_function(fn: Function, *, cache: bool = True) -> Executable:
     text = str(module)
     runtime.ensure(text)
     store = (lambda obj, k=key: objcache.store(k, obj)) if key else None
-    return Executable(fn, engine.jit(text, on_object=store), text, flat=flat)
+    slp = module.plan_cost <= segments.SLP_MAX_COST
+    return Executable(fn, engine.jit(text, on_object=store, slp=slp), text, flat=flat)

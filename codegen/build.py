@@ -123,8 +123,9 @@ def _check_sizes(fn: Function) -> None:
 def build_module(fn: Function, abi: Abi, entry_name: str = ENTRY
                  ) -> tuple[ir.Module, Function]:
     """Lower `fn` to an llvmlite module exporting `entry_name` (see the module docstring).
-    Also returns the flat function (calls inlined) whose instruction numbers the status
-    codes refer to.
+    The module's `plan_cost` is the plan's estimated size in LLVM instructions
+    (`segments.split`). Also returns the flat function (calls inlined) whose instruction
+    numbers the status codes refer to.
 
     Example: `module, flat = build_module(fn, Abi(24, 16, 64))`."""
     fn = inline_calls(fn)
@@ -136,5 +137,6 @@ def build_module(fn: Function, abi: Abi, entry_name: str = ENTRY
     module.data_layout = info["data_layout"]
     lw = Lowerer(plan, module)
     lw.run()
+    module.plan_cost = plan.cost        # type: ignore[attr-defined]  (segments.split)
     _build_entry(lw, entry_name, abi)
     return module, fn

@@ -9,7 +9,8 @@ Invariants:
   optimized or compiled; a `JitModule` owns its engine (which owns the module and its own
   target machine) and its context, and disposes them in that order.
 - The pipeline is the new pass manager at O3 with loop and SLP vectorization (the
-  runtime library's explicit vector code skips it: `jit(optimize=False)`).
+  runtime library's explicit vector code skips it: `jit(optimize=False)`; very large
+  modules skip the SLP vectorizer: `jit(slp=False)`).
 """
 from __future__ import annotations
 
@@ -58,8 +59,9 @@ def host_info() -> dict[str, str]:
                 "cpu": _state["cpu"], "features": _state["features"]}
 
 
-def _optimize(mod: llvm.ModuleRef) -> None:
-    """Run the O3 pipeline on `mod`, then free the pipeline (see `close_pass_manager`).
+def _optimize(mod: llvm.ModuleRef, slp: bool = True) -> None:
+    """Run the O3 pipeline on `mod` (without the SLP vectorizer unless `slp`), then free
+    the pipeline (see `close_pass_manager`).
 
     Builder and pipeline are made anew for each module: LLVM's default pipeline runs once
     (its inliner wrapper moves its passes out when it runs; a second run aborts), and
@@ -69,7 +71,7 @@ def _optimize(mod: llvm.ModuleRef) -> None:
     `PassInstrumentationCallbacks`)."""
     pto = llvm.create_pipeline_tuning_options(speed_level=3)
     pto.loop_vectorization = True
-    pto.slp_vectorization = True
+    pto.slp_vectorization = slp
     pb = llvm.create_pass_builder(_state["tm"], pto)
     mpm = pb.getModulePassManager()
     try:
@@ -147,7 +149,7 @@ class JitModule:
             pass
 
 
-def _optimized(llvm_ir: str, emit_object: bool, optimize: bool = True
+def _optimized(llvm_ir: str, emit_object: bool, optimize: bool = True, slp: bool = True
                ) -> tuple[str, bytes | None]:
     """Parse `llvm_ir` into a fresh context, verify it, run the O3 pipeline (unless not
     `optimize`); return the optimized text and, if asked, the object code. Module and
@@ -158,7 +160,7 @@ def _optimized(llvm_ir: str, emit_object: bool, optimize: bool = True
         try:
             mod = _parse(llvm_ir, ctx)
             if optimize:
-                _optimize(mod)
+                _optimize(mod, slp)
             text = str(mod)
             obj = bytes(_state["tm"].emit_object(mod)) if emit_object else None
             mod.close()
@@ -168,15 +170,16 @@ def _optimized(llvm_ir: str, emit_object: bool, optimize: bool = True
 
 
 def jit(llvm_ir: str, on_object: Callable[[bytes], None] | None = None,
-        optimize: bool = True) -> JitModule:
+        optimize: bool = True, slp: bool = True) -> JitModule:
     """Parse, verify, optimize at O3 for the host, generate an object file and load it
     into MCJIT (so a live executable holds only its machine code). `on_object` receives
     the object code (for the disk cache). With `optimize=False` the IR goes straight to
     the code generator (for IR written as explicit vector code, which O3 cannot improve
-    but takes 2-3x as long to compile).
+    but takes 2-3x as long to compile); with `slp=False` without the SLP vectorizer
+    (for very large modules, `segments.SLP_MAX_COST`).
 
     Example: `jm = jit(str(module)); addr = jm.address("entry")`."""
-    optimized, obj = _optimized(llvm_ir, emit_object=True, optimize=optimize)
+    optimized, obj = _optimized(llvm_ir, emit_object=True, optimize=optimize, slp=slp)
     assert obj is not None
     if on_object is not None:
         on_object(obj)

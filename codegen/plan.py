@@ -156,6 +156,8 @@ class Plan:
     # Scratch lifetimes in task numbers: allocated before task `born`, freed after `dies`.
     born: dict[int, int] = field(default_factory=dict)
     dies: dict[int, int] = field(default_factory=dict)
+    # Estimated LLVM instructions of the lowered plan (`segments.split` sets it).
+    cost: int = 0
 
 
 def size_of(shape: tuple[int, ...]) -> int:

@@ -27,6 +27,10 @@ from .plan import (MATH_COST, CheckTask, KernelTask, Plan, size_of, task_instrs,
 # Estimated LLVM instructions per segment (see `task_cost`). At about this size O3's time
 # per instruction is still what it is on small functions.
 SEGMENT_COST = 2000
+# A module estimated beyond this (about four segments) is optimized without the SLP
+# vectorizer, whose time grows faster than the straight-line code it searches: it took
+# 45% of O3's time on 900 small unrolled loops (a 300-step spring chain with gradient).
+SLP_MAX_COST = 8000
 # Scratch buffers of at most STACK_BYTES live on the stack (no allocation call, no failure
 # path, and LLVM can keep a buffer used within one function in registers), up to
 # STACK_TOTAL bytes per module.
@@ -69,7 +73,8 @@ def task_cost(plan: Plan, k: int) -> int:
 
 def split(plan: Plan, stack: set[int], budget: int | None = None
           ) -> tuple[list[Segment], set[int]]:
-    """The segments of `plan` (one when its estimated size is within `budget`), and the
+    """The segments of `plan` (one when its estimated size is within `budget`; the
+    estimate of the whole plan is left in `plan.cost`), and the
     stack buffers (of `stack`) used in more than one segment: those live in the body's
     frame and are in the `live_in` of every segment that uses them, the one that writes
     them first included."""
@@ -77,8 +82,10 @@ def split(plan: Plan, stack: set[int], budget: int | None = None
     n = len(plan.tasks)
     bounds = [0]
     acc = 0
+    plan.cost = 0
     for k in range(n):
         c = task_cost(plan, k)
+        plan.cost += c
         if acc and acc + c > budget:
             bounds.append(k)
             acc = 0

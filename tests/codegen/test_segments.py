@@ -80,3 +80,20 @@ def test_index_error_in_a_later_segment_frees_scratch_and_reports(monkeypatch):
             exe(x, np.array([0, 1, 512]), big)
     assert rss_mb() - before < 50
     check(fn, [x, np.array([0, 1, 511]), np.full((512, 512), 0.5)], exe=exe)
+
+
+def test_very_large_modules_skip_the_slp_vectorizer(monkeypatch):
+    from tracejit.codegen import engine
+    seen = []
+    jit = engine.jit
+
+    def spy(text, **kw):
+        seen.append(kw.get("slp", True))
+        return jit(text, **kw)
+
+    monkeypatch.setattr(engine, "jit", spy)
+    fn = fn_of([((8,), F64)], lambda x: _steps(x, 10))
+    compile_function(fn, cache=False)
+    monkeypatch.setattr(segments, "SLP_MAX_COST", 100)
+    check(fn, [np.linspace(0, 1, 8)], exe=compile_function(fn, cache=False))
+    assert seen == [True, False]
