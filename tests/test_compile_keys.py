@@ -280,3 +280,25 @@ def test_trace_diagnostics_hold_no_arguments() -> None:
     gc.collect()
     assert sum(r() is not None for r in refs) == 0
     assert len(Model.__call__._keys) <= 8
+
+
+def test_slotted_and_self_referencing_objects_keyed_by_value() -> None:
+    class Slotted:
+        __slots__ = ("k", "unset")
+
+        def __init__(self, k: float) -> None:
+            self.k = k
+
+    class Node:
+        def __init__(self, k: float) -> None:
+            self.k = k
+            self.me = self          # a cycle: keyed without recursing forever
+
+        def __eq__(self, other: object) -> bool:
+            return NotImplemented
+
+    f = tj.compile(lambda x, a, b: x * a.k + b.k)
+    x = tj.constant(1.0)
+    for k in range(20):
+        assert float(f(x, Slotted(float(k % 2)), Node(float(k % 3)))) == k % 2 + k % 3
+    assert f.trace_count == 6

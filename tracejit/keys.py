@@ -93,7 +93,10 @@ def float_bits(x: Any) -> bytes:
     """The bits of a float scalar: the static-float key (`-0.0 != 0.0`, `nan == nan`)."""
     if isinstance(x, np.generic):
         return x.tobytes()
-    return struct.pack("<d", x)
+    return _PACK_DOUBLE(x)
+
+
+_PACK_DOUBLE = struct.Struct("<d").pack
 
 
 class _TooBig(Exception):
@@ -131,6 +134,48 @@ def leaf_key(x: Any, aliases: dict[int, int], pos: int,
         return ("I", identity(x))
 
 
+def _kind(t: type) -> str:
+    """How values of type `t` are keyed (cached per type: the ladder of isinstance checks
+    would otherwise run for every attribute of every call)."""
+    k = _KINDS.get(t)
+    if k is None:
+        if t in _SCALARS:
+            k = "S"
+        elif issubclass(t, (float, np.floating)):
+            k = "F"
+        elif issubclass(t, (complex, np.complexfloating)):
+            k = "C"
+        elif issubclass(t, np.generic):
+            k = "G"
+        elif issubclass(t, (Tensor, Variable, np.ndarray)):
+            k = "R"
+        elif issubclass(t, weakref.ref):
+            k = "W"
+        elif issubclass(t, _OPAQUE):
+            k = "I"
+        elif issubclass(t, (list, tuple)):
+            k = "seq"
+        elif issubclass(t, dict):
+            k = "dict"
+        elif issubclass(t, (set, frozenset)):
+            k = "set"
+        elif dataclasses.is_dataclass(t):
+            k = "O"
+        elif t.__eq__ is not object.__eq__ or t.__hash__ is not object.__hash__:
+            k = "H"                   # its own equality: used if it hashes
+        else:
+            k = "O"
+        if len(_KINDS) > _TYPES_KEPT:   # classes made at run time must not pile up
+            _KINDS.clear()
+            _SLOTS.clear()
+        _KINDS[t] = k
+    return k
+
+
+_KINDS: dict[type, str] = {}
+_TYPES_KEPT = 4096
+
+
 def static_key(x: Any, seen: dict[int, int], budget: list[int], depth: int,
                describe: Callable[[], str]) -> Any:
     """The key of a Python (static) value; see the module docstring for the rules."""
@@ -138,37 +183,37 @@ def static_key(x: Any, seen: dict[int, int], budget: list[int], depth: int,
     if budget[0] < 0 or depth > MAX_DEPTH:
         raise _TooBig
     t = type(x)
-    if t in _SCALARS:
+    k = _KINDS.get(t) or _kind(t)
+    if k == "S":
         return ("S", t, x)
-    if isinstance(x, (float, np.floating)):
-        return ("F", t, float_bits(x))
-    if isinstance(x, (complex, np.complexfloating)):
+    if k == "F":
+        return ("F", t, _PACK_DOUBLE(x) if t is float else float_bits(x))
+    if k == "C":
         return ("F", t, float_bits(x.real), float_bits(x.imag))
-    if isinstance(x, np.generic):
+    if k == "G":
         return ("S", t, x.item())
-    if isinstance(x, (Tensor, Variable, np.ndarray)):
+    if k == "R":
         # Read by the trace, these are captured (or, for arrays, baked): that very object.
         return ("R", identity(x))
-    if isinstance(x, weakref.ref):
+    if k == "W":
         obj = x()
         return ("W", None if obj is None else identity(obj))
-    if isinstance(x, _OPAQUE):
+    if k == "I":
         return ("I", identity(x))
     if id(x) in seen:                       # a cycle: name the object it points back to
         return ("cycle", seen[id(x)])
     seen[id(x)] = len(seen)
+    depth += 1
     try:
-        if isinstance(x, (list, tuple)):
-            return (t, tuple(static_key(e, seen, budget, depth + 1, describe) for e in x))
-        if isinstance(x, dict):
-            return (t, tuple((static_key(k, seen, budget, depth + 1, describe),
-                              static_key(v, seen, budget, depth + 1, describe))
-                             for k, v in x.items()))
-        if isinstance(x, (set, frozenset)):
-            return (t, frozenset(static_key(e, seen, budget, depth + 1, describe)
-                                 for e in x))
-        own_equality = t.__eq__ is not object.__eq__ or t.__hash__ is not object.__hash__
-        if own_equality and not dataclasses.is_dataclass(x):
+        if k == "seq":
+            return (t, tuple(static_key(e, seen, budget, depth, describe) for e in x))
+        if k == "dict":
+            return (t, tuple((static_key(a, seen, budget, depth, describe),
+                              static_key(v, seen, budget, depth, describe))
+                             for a, v in x.items()))
+        if k == "set":
+            return (t, frozenset(static_key(e, seen, budget, depth, describe) for e in x))
+        if k == "H":
             try:
                 hash(x)
                 return ("H", t, x)
@@ -176,14 +221,14 @@ def static_key(x: Any, seen: dict[int, int], budget: list[int], depth: int,
                 pass
         attrs = _attributes(x)
         if attrs is None:
-            if own_equality:
+            if k == "H":
                 raise TypeError(
                     f"{describe()} is an unhashable {t.__name__} without attributes to "
                     "compare, so a compiled function cannot tell whether a later call "
                     "passes the same value. Make it hashable (define __hash__ and __eq__, "
                     "or use a frozen dataclass), or pass its numbers as tensors.")
             return ("I", identity(x))
-        return ("O", t, tuple((name, static_key(v, seen, budget, depth + 1, describe))
+        return ("O", t, tuple((name, static_key(v, seen, budget, depth, describe))
                               for name, v in attrs))
     finally:
         del seen[id(x)]
@@ -192,27 +237,41 @@ def static_key(x: Any, seen: dict[int, int], budget: list[int], depth: int,
 def _attributes(x: Any) -> list[tuple[str, Any]] | None:
     """An object's instance attributes (`__dict__` and `__slots__`), or None if it has
     neither (a builtin or extension object)."""
-    out: list[tuple[str, Any]] = []
+    slots = _slots_of(type(x))
     d = getattr(x, "__dict__", None)
-    has = isinstance(d, dict)
-    if has:
-        out.extend(d.items())
-    for cls in type(x).__mro__:
+    if not isinstance(d, dict):
+        if slots is None:
+            return None
+        out: list[tuple[str, Any]] = []
+    else:
+        out = list(d.items())
+    for name in slots or ():
+        out.append((name, getattr(x, name, _UNSET)))
+    return out
+
+
+def _slots_of(t: type) -> tuple[str, ...] | None:
+    """The instance slots a class and its bases declare (None if none declares any)."""
+    hit = _SLOTS.get(t, _UNSET)
+    if hit is not _UNSET:
+        return hit  # type: ignore[return-value]
+    names: list[str] = []
+    declared = False
+    for cls in t.__mro__:
         slots = cls.__dict__.get("__slots__", ())
         if isinstance(slots, str):
             slots = (slots,)
-        for s in slots:
-            if s in ("__dict__", "__weakref__"):
-                continue
-            has = True
-            try:
-                out.append((s, getattr(x, s)))
-            except AttributeError:
-                out.append((s, _UNSET))
-    return out if has else None
+        for name in slots:
+            if name not in ("__dict__", "__weakref__"):
+                declared = True
+                names.append(name)
+    result = tuple(names) if declared else None
+    _SLOTS[t] = result
+    return result
 
 
-_UNSET = ("unset",)
+_UNSET: Any = ("unset",)
+_SLOTS: dict[type, tuple[str, ...] | None] = {}
 
 
 def describe(k: Any) -> str:
