@@ -236,3 +236,26 @@ def test_an_index_error_inside_a_loop_body_is_raised() -> None:
     assert float(f(x, tj.constant(1))) == 9.0
     with pytest.raises(IndexError, match="out of bounds"):
         f(x, tj.constant(2))
+
+
+def test_recompute_grad_gives_the_same_values_and_gradients() -> None:
+    w = tj.Variable(np.array([[0.5, -0.3], [0.2, 0.8]]), name="w")
+
+    def layer(x: tj.Tensor) -> tj.Tensor:
+        return tj.tanh(x @ w) @ w
+
+    def run(f: Callable[[tj.Tensor], tj.Tensor], x: tj.Tensor) -> list[Any]:
+        with tj.GradientTape() as t2:
+            t2.watch(x)
+            with tj.GradientTape(persistent=True) as t:
+                t.watch(x)
+                y = tj.fori_loop(0, 3, lambda i, h: f(h), x)
+                loss = tj.reduce_sum(y ** 2)
+            gx, gw = t.gradient(loss, [x, w])
+        return [loss, gx, gw, t2.gradient(gx, x)]
+    x = c64([[0.1, 0.7]])
+    want = [v.numpy() for v in run(layer, x)]
+    for g in (lambda x: run(tj.recompute_grad(layer), x),
+              tj.compile(lambda x: run(tj.recompute_grad(layer), x))):
+        for a, b in zip(g(x), want):
+            np.testing.assert_allclose(a.numpy(), b, rtol=1e-12)

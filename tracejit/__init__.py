@@ -32,6 +32,7 @@ from .tape import GradientTape, UnconnectedGradients
 from .tensor import Tensor
 from .variable import Variable
 from .compile import compile, config, function  # noqa: A004
+from .recompute import recompute_grad  # noqa: E402
 from .control import (cond, foldl, foldr, fori_loop, map_fn, scan, switch_case,  # noqa: E402
                       while_loop)
 from . import codegen as _codegen  # noqa: F401,E402  (loaded with the package: a first compiled
