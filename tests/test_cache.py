@@ -220,3 +220,21 @@ def test_cache_size_limit_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
     assert objcache.max_bytes() == 2**19
     monkeypatch.setenv("TRACEJIT_CACHE_MAX_MB", "lots")
     assert objcache.max_bytes() == 1024 * 2**20
+
+
+def test_cache_key_changes_with_the_code_generator_source(tmp_path):
+    """Two checkouts of one version (or an edited editable install) never share entries."""
+    import shutil
+    from pathlib import Path
+
+    from tracejit.codegen import objcache
+    here = Path(objcache.__file__).resolve().parent
+    shutil.copytree(here, tmp_path / "codegen", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(here.parent / "ir", tmp_path / "ir",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    assert objcache.source_digest(tmp_path / "codegen") == objcache.source_digest()
+    assert objcache.source_digest() in objcache.environment()
+    for changed in (tmp_path / "codegen" / "lower.py", tmp_path / "ir" / "core.py"):
+        before = objcache.source_digest(tmp_path / "codegen")
+        changed.write_text(changed.read_text() + "\n# changed\n")
+        assert objcache.source_digest(tmp_path / "codegen") != before
