@@ -3,6 +3,7 @@ exit status of every stage and every documented error path."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -140,6 +141,91 @@ def test_dot_format(model: str, tmp_path: Path) -> None:
         svg = subprocess.run([dot, "-Tsvg", str(out)], capture_output=True, text=True,
                              timeout=60)
         assert svg.returncode == 0 and "<svg" in svg.stdout
+
+
+def _dot_structure(text: str) -> tuple[list[tuple[str, str | None]], list[str],
+                                       list[tuple[str, str]]]:
+    """(cluster label, enclosing cluster label) per cluster, node ids in declaration order,
+    and edges, read from DOT text line by line (the layout `to_dot` writes)."""
+    clusters: list[tuple[str, str | None]] = []
+    stack: list[str] = []
+    nodes: list[str] = []
+    edges: list[tuple[str, str]] = []
+    for line in text.splitlines()[1:]:
+        s = line.strip()
+        m = re.match(r'subgraph cluster_\w+ \{ label="(.*)";$', s)
+        if m:
+            clusters.append((m.group(1), stack[-1] if stack else None))
+            stack.append(m.group(1))
+        elif s == "}":
+            if stack:
+                stack.pop()
+        elif m := re.match(r"(\w+) -> (\w+)( \[style=dashed\])?;$", s):
+            edges.append((m.group(1), m.group(2)))
+        elif m := re.match(r"(\w+) \[shape=", s):
+            nodes.append(m.group(1))
+    assert not stack
+    return clusters, nodes, edges
+
+
+def test_dot_draws_regions_as_nested_clusters(tmp_path: Path) -> None:
+    src = tmp_path / "loops.py"
+    src.write_text(textwrap.dedent("""
+        import tracejit as tj
+
+        def looped(x):
+            def step(i, c):
+                return tj.cond(tj.reduce_sum(c) > 0.0,
+                               lambda: tj.fori_loop(0, 2, lambda j, d: d * 0.5, c),
+                               lambda: c + 1.0)
+            y = tj.fori_loop(0, 3, step, x)
+            (z,) = tj.while_loop(lambda v: tj.reduce_sum(v) < 100.0, lambda v: (v * 2.0,),
+                                 (y + 1.0,))
+            return tj.reduce_sum(z)
+    """))
+    target = f"{src}:looped"
+    r = dump("dump", target, "--arg", "f32[3]", "--format", "dot")
+    assert r.returncode == 0, r.stderr
+    text = r.stdout
+    assert text.count("{") == text.count("}")
+    assert all(line.count('"') % 2 == 0 for line in text.splitlines())
+    clusters, nodes, edges = _dot_structure(text)
+    # one cluster per nested Function, as many as the text form indents
+    plain = dump("dump", target, "--arg", "f32[3]")
+    assert plain.returncode == 0, plain.stderr
+    nested = [ln for ln in plain.stdout.splitlines() if re.match(r"\s+func @", ln)]
+    assert len(nested) == 6 and len(clusters) == 1 + len(nested)
+    shapes = [(re.sub(r"%\d+", "%N", lab), re.sub(r"%\d+", "%N", par) if par else None)
+              for lab, par in clusters]
+    assert shapes == [
+        ("@looped", None),
+        ("scan %N: body (@step#1)", "@looped"),
+        ("cond %N: branch 0 (@false_fn)", "scan %N: body (@step#1)"),
+        ("cond %N: branch 1 (@true_fn)", "scan %N: body (@step#1)"),
+        ("scan %N: body (@step)", "cond %N: branch 1 (@true_fn)"),
+        ("while %N: cond (@cond)", "@looped"),
+        ("while %N: body (@body)", "@looped")]
+    # each cluster label names the instruction's first result, as the text form does
+    for lab, _ in clusters[1:]:
+        prim, name = lab.split(":")[0].split()
+        assert any(re.search(rf"{name}\b.* = {prim}\(", ln) for ln in plain.stdout.splitlines())
+    # node ids are unique across clusters, and every edge joins declared nodes
+    assert len(nodes) == len(set(nodes)) and len(nodes) > 40
+    declared = set(nodes)
+    assert all(a in declared and b in declared for a, b in edges)
+    # operands flow into every region (dashed edges into its parameters) and every
+    # region's return flows back to its instruction
+    dashed = re.findall(r"(\w+) -> (\w+) \[style=dashed\];", text)
+    rets = [n for n in nodes if n.endswith("_ret")]
+    assert len(rets) == len(clusters)
+    assert sum(1 for a, _ in dashed if a.endswith("_ret")) == len(nested)
+    fed = {m.group(1) for _, b in dashed if (m := re.fullmatch(r"(\w+)_p\d+", b))}
+    assert len(fed) == len(nested)
+    dot = shutil.which("dot")
+    if dot:
+        svg = subprocess.run([dot, "-Tsvg"], input=text, capture_output=True, text=True,
+                             timeout=60)
+        assert svg.returncode == 0 and "<svg" in svg.stdout, svg.stderr
 
 
 def test_ir_file_round_trip(model: str, tmp_path: Path) -> None:

@@ -251,42 +251,6 @@ def explain_grad(grad: Any, residuals: list[Any], trace_fn: Any) -> str:
     return text + f"{', '.join(seeds)}: the cotangent of each target (ones for a scalar)\n"
 
 
-def to_dot(fns: list[Any]) -> str:
-    """A Graphviz digraph: one node per parameter and instruction, SSA edges."""
-    from .ir.printer import format_instr
-    lines = ["digraph tracejit {", '  rankdir=TB;', '  node [fontname="monospace"];']
-    for k, fn in enumerate(fns):
-        lines.append(f'  subgraph cluster_{k} {{ label="@{_esc(fn.name)}";')
-        node: dict[int, str] = {}
-        for i, p in enumerate(fn.params):
-            nid = f"f{k}_p{i}"
-            node[id(p)] = nid
-            lines.append(f'    {nid} [shape=ellipse, label="{_esc(p.hint or f"arg{i}")}: '
-                         f'{p.type}"];')
-        for j, ins in enumerate(fn.instrs):
-            nid = f"f{k}_i{j}"
-            # "op {params} : type" (operands are the edges)
-            text = re.sub(r"^(\w+)\([^)]*\)", r"\1", format_instr(ins).split(" = ", 1)[-1])
-            lines.append(f'    {nid} [shape=box, label="{_esc(text)}"];')
-            for x in ins.inputs:
-                if id(x) in node:
-                    lines.append(f"    {node[id(x)]} -> {nid};")
-            for o in ins.outs:
-                node[id(o)] = nid
-        rid = f"f{k}_ret"
-        lines.append(f'    {rid} [shape=doublecircle, label="return"];')
-        for r in fn.results:
-            if id(r) in node:
-                lines.append(f"    {node[id(r)]} -> {rid};")
-        lines.append("  }")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-def _esc(s: str) -> str:
-    return s.replace("\\", "\\\\").replace('"', '\\"')
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
@@ -349,6 +313,7 @@ def run(argv: list[str]) -> str:
             return text if text.endswith("\n") else text + "\n"
         fns = _functions_for(lowered, stage)
     if args.format == "dot":
+        from .dot import to_dot
         return to_dot(fns)
     from .ir.printer import print_function
     if stage == "grad" and lowered is not None:
