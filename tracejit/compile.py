@@ -37,7 +37,7 @@ from .context import (EagerInterpreter, TraceInterpreter, TraceState, active_tap
 from .errors import TracingError, at_user_line
 from .ir.core import DTYPE_NAMES, Function, _current, bind, current_interpreter, interpreting
 from .keys import describe, float_bits, identity, leaf_key
-from .nest import flatten, unflatten
+from .nest import flatten, leaf_paths, unflatten
 from .notice import Notice, gc_paused
 from .ops import _array_of
 from .tensor import Tensor
@@ -315,22 +315,13 @@ class CompiledFunction:
 
     def _arg_names(self, leaves: list[Any], tree: Any) -> list[str]:
         """A readable name per leaf: the parameter name, with [i] / ['k'] for nesting."""
-        names: list[str] = []
-
-        def walk(t: Any, path: str) -> None:
-            if t is None:
-                names.append(path)
-                return
-            kind, aux, children = t
-            for i, c in enumerate(children):
-                walk(c, f"{path}[{aux[i]!r}]" if kind == "dict" else f"{path}[{i}]")
-
         (_, _, (args_t, kwargs_t)) = tree
         params = list(self._sig.parameters) if self._sig else []
+        names: list[str] = []
         for i, c in enumerate(args_t[2]):
-            walk(c, params[i] if i < len(params) else f"args[{i}]")
+            names += leaf_paths(c, params[i] if i < len(params) else f"args[{i}]")
         for k, c in zip(kwargs_t[1], kwargs_t[2]):
-            walk(c, k)
+            names += leaf_paths(c, k)
         return names
 
     def _trace(self, key: Any, leaves: list[Any], tree: Any, aliased: bool = False

@@ -20,8 +20,8 @@ import numpy as np
 
 from .errors import at_user_line
 from .ir.core import TensorType, bind
-from .nest import flatten, unflatten
-from .regions import (as_tensor, check_types, close, describe_types, fn_name, leaf_paths,
+from .nest import flatten, leaf_paths, unflatten
+from .regions import (as_tensor, check_types, close, describe_types, fn_name,
                       same_structure, trace_region, tracing, type_of)
 from .tensor import Tensor
 

@@ -40,3 +40,18 @@ def _unflatten(tree: Any, it: Any) -> Any:
     if kind == "namedtuple":
         return aux(*vals)
     return list(vals) if kind == "list" else tuple(vals)
+
+
+def leaf_paths(tree: Any, root: str) -> list[str]:
+    """A readable path per leaf of a `flatten` tree, e.g. `loop_vars[1]['h']`."""
+    out: list[str] = []
+
+    def walk(t: Any, path: str) -> None:
+        if t is None:
+            out.append(path)
+            return
+        kind, aux, children = t
+        for i, c in enumerate(children):
+            walk(c, f"{path}[{aux[i]!r}]" if kind == "dict" else f"{path}[{i}]")
+    walk(tree, root)
+    return out

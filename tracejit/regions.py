@@ -113,21 +113,6 @@ def describe_types(ts: Sequence[TensorType]) -> str:
     return "(" + ", ".join(str(t) for t in ts) + ")"
 
 
-def leaf_paths(tree: Any, root: str) -> list[str]:
-    """A readable path per leaf of a `nest.flatten` tree, e.g. `loop_vars[1]['h']`."""
-    out: list[str] = []
-
-    def walk(t: Any, path: str) -> None:
-        if t is None:
-            out.append(path)
-            return
-        kind, aux, children = t
-        for i, c in enumerate(children):
-            walk(c, f"{path}[{aux[i]!r}]" if kind == "dict" else f"{path}[{i}]")
-    walk(tree, root)
-    return out
-
-
 def check_types(what: str, paths: Sequence[str], want: Sequence[TensorType],
                 got: Sequence[TensorType], when: str) -> None:
     """Raise a TypeError naming the first leaf whose type differs."""
