@@ -65,7 +65,10 @@ def _combine(b: ir.IRBuilder, prim: str, acc: ir.Value, v: ir.Value) -> ir.Value
     if prim == "reduce_sum":
         return b.fadd(acc, v, flags=REASSOC) if is_float else b.add(acc, v)
     if prim == "reduce_prod":
-        return b.fmul(acc, v, flags=REASSOC) if is_float else b.mul(acc, v)
+        # In order, never reassociated: a reordered product lets one partial product
+        # overflow to inf and then meet another that holds a zero (0 * inf = NaN where
+        # NumPy's product of [0, 1, ..., 99] is 0).
+        return b.fmul(acc, v) if is_float else b.mul(acc, v)
     big = prim == "reduce_max"
     if is_float:
         return overloaded(b, "llvm.maximum" if big else "llvm.minimum", acc, v)

@@ -150,3 +150,16 @@ def test_float32_sum_accuracy_in_blocks(shape, axes):
     err_native = np.max(np.abs(g.astype(np.float64) - exact) / exact)
     err_numpy = np.max(np.abs(np.sum(sq, axis=axes).astype(np.float64) - exact) / exact)
     assert err_native <= max(2 * err_numpy, 2e-7), (err_native, err_numpy)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_product_with_a_zero_and_overflowing_partial_products_is_zero(dtype) -> None:
+    """A zero among factors whose partial products overflow: NumPy's 0, never 0 * inf = NaN
+    from a reordered product (alone and fused with its producer)."""
+    import tracejit as tj
+    x = np.arange(300, dtype=dtype)
+    alone = tj.compile(lambda x: tj.reduce_prod(x))
+    fused = tj.compile(lambda x: tj.reduce_prod(x * 1.0 + 0.0))
+    for f in (alone, fused):
+        got = f(x).numpy()
+        assert got == np.prod(x) == 0 and not np.signbit(got), got
