@@ -26,7 +26,8 @@ from ..ir import Instr
 from .loops import I64
 from .lower import F32, F64, I1, I32, Emitter, broadcast_index, element_rule, reg_type
 from . import mathcall
-from .mathlib import emit_math
+from .mathlib import SUPPORTED, emit_math
+from .plan import MATH_COST
 
 CONTRACT = ("contract",)
 _MANGLE = {F32: "f32", F64: "f64", I32: "i32", I64: "i64", I1: "i1"}
@@ -73,12 +74,12 @@ def _neg(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
     return b.fneg(a[0]) if _is_float(a[0].type) else b.sub(_c(a[0].type, 0), a[0])
 
 
-# Called out of line (`mathcall`) in tasks over the math budget (sqrt is one instruction).
-MATH = ("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "logistic", "softplus",
-        "pow")
+# Called out of line (`mathcall`) in tasks over the math budget: the functions of the
+# vector-math library that cost more than a call (sqrt is one instruction).
+MATH = frozenset(MATH_COST)
 
 
-@scalar(*MATH, "sqrt")
+@scalar(*SUPPORTED)
 def _math(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
     return emit_math(b, ins.prim, a)
 
@@ -272,7 +273,7 @@ def elementwise(em: Emitter, ins: Instr, idx: tuple[ir.Value, ...]) -> ir.Value:
     return SCALAR_OPS[ins.prim](em.b, ins, args)
 
 
-@element_rule("sin", "cos", "tan")
+@element_rule(*mathcall.TRIG)
 def trig(em: Emitter, ins: Instr, idx: tuple[ir.Value, ...]) -> ir.Value:
     """The inline sin/cos/tan, for arguments of any size: in a task's first version
     (`Lowerer.task`) finite arguments beyond `TRIG_LIMIT` only raise the task's `far`

@@ -34,7 +34,8 @@ from .mathlib import emit_math
 TRIG_LIMIT = {"float": 1e7, "double": 1e15}
 LIBM = {("sin", "float"): "sinf", ("cos", "float"): "cosf", ("tan", "float"): "tanf",
         ("sin", "double"): "sin", ("cos", "double"): "cos", ("tan", "double"): "tan"}
-TRIG = frozenset({"sin", "cos", "tan"})
+# The functions whose inline argument reduction has a range limit (the C library beyond).
+TRIG = frozenset(name for name, _ in LIBM)
 I1 = ir.IntType(1)
 USED = "llvm.compiler.used"
 

@@ -80,15 +80,12 @@ pow           0.98     1.02
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
 from llvmlite import ir
 
-SUPPORTED: frozenset[str] = frozenset({
-    "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "logistic", "softplus",
-    "sqrt", "pow"})
 
 Num: TypeAlias = "ir.Value | float"
 
@@ -532,24 +529,28 @@ def emit_math(builder: ir.IRBuilder, name: str, args: list[ir.Value]) -> ir.Valu
 
         y = emit_math(builder, "exp", [x])      # x: an ir.Value of type float or double
     """
-    if name not in SUPPORTED:
+    entry = FUNCTIONS.get(name)
+    if entry is None:
         raise NotImplementedError(f"emit_math: unknown function {name!r}; supported: "
                                   + ", ".join(sorted(SUPPORTED)))
-    want = 2 if name == "pow" else 1
+    want, fn = entry
     if len(args) != want:
         raise ValueError(f"emit_math: {name} takes {want} argument(s), got {len(args)}")
     ty = args[0].type
     if not isinstance(ty, (ir.FloatType, ir.DoubleType)) or any(a.type != ty for a in args):
         raise TypeError(f"emit_math: {name} needs float or double arguments of one type, got "
                         + ", ".join(str(a.type) for a in args))
-    m = _Em(builder, ty)
-    x = args[0]
-    if name == "sqrt":
-        return m._intr("llvm.sqrt", x)
-    if name in ("sin", "cos", "tan"):
-        return _trig(m, name, x)
-    if name == "pow":
-        return _pow(m, x, args[1])
-    fn = {"exp": _exp, "log": _log, "log1p": _log1p, "expm1": _expm1, "tanh": _tanh,
-          "logistic": _logistic, "softplus": _softplus}[name]
-    return fn(m, x)
+    return fn(_Em(builder, ty), *args)
+
+
+#: The library: name -> (number of arguments, emitter). Each name is the primitive it
+#: computes, so lowering dispatches every primitive named here to `emit_math`.
+FUNCTIONS: dict[str, tuple[int, Callable[..., ir.Value]]] = {
+    "exp": (1, _exp), "log": (1, _log), "log1p": (1, _log1p), "expm1": (1, _expm1),
+    "tanh": (1, _tanh), "logistic": (1, _logistic), "softplus": (1, _softplus),
+    "sin": (1, lambda m, x: _trig(m, "sin", x)), "cos": (1, lambda m, x: _trig(m, "cos", x)),
+    "tan": (1, lambda m, x: _trig(m, "tan", x)),
+    "sqrt": (1, lambda m, x: m._intr("llvm.sqrt", x)),
+    "pow": (2, _pow),
+}
+SUPPORTED: frozenset[str] = frozenset(FUNCTIONS)

@@ -38,16 +38,25 @@ Invariants of a plan:
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..ir import Function, Instr, Value
+from ..ir import Function, Instr, Value, all_primitives
+from ..ir.prims import Primitive
+from .mathlib import SUPPORTED as MATHLIB
 
-REDUCTIONS = frozenset({"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"})
+
+def _prims(test: Callable[[Primitive], bool]) -> frozenset[str]:
+    """The registered primitives passing `test` (fusion classes derive from the registry
+    entries' `kind` and `cost`; no list here names primitives)."""
+    return frozenset(n for n, p in all_primitives().items() if test(p))
+
+
+# Reductions over a set of axes: over every axis, one accumulates in a LoopTask.
+REDUCTIONS = _prims(lambda p: p.kind == "reduce" and "axes" in p.axis_params)
 # Region instructions (loops, branches): kernels that read every operand from its buffer.
-REGIONS = frozenset({"while", "scan", "cond"})
-KERNELS = frozenset({"reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax",
-                     "argmin", "matmul", "scatter_add"}) | REGIONS
+REGIONS = _prims(lambda p: p.kind == "region")
+KERNELS = _prims(lambda p: p.kind in ("reduce", "kernel", "region"))
 # Instructions whose index operand (at this position) is bounds-checked by a CheckTask
 # (one_hot only with `checked`: otherwise an index out of range gives an all-`off` row).
 CHECKED = {"gather": 1, "one_hot": 0, "scatter_add": 1}
@@ -59,14 +68,11 @@ def checked_indices(ins: Instr) -> Value | None:
     if k is None or (ins.prim == "one_hot" and not ins.params["checked"]):
         return None
     return ins.inputs[k]
-# Index arithmetic plus at most one load: recomputing these is always fine.
-FREE = frozenset({"constant", "iota", "broadcast_to", "reshape", "transpose", "slice", "rev",
-                  "identity", "stop_gradient"})
+# Index arithmetic plus at most one load (inline cost 0): recomputing these is always fine.
+FREE = _prims(lambda p: p.cost == 0)
 # A few instructions per element: recomputed rather than stored when read in a few places.
-CHEAP = FREE | frozenset({"add", "sub", "mul", "neg", "abs", "sign", "floor", "relu",
-                          "maximum", "minimum", "select", "convert", "eq", "ne", "lt", "le",
-                          "gt", "ge", "logical_and", "logical_or", "logical_not", "pad",
-                          "concat", "gather", "one_hot"})
+CHEAP_COST = 8
+CHEAP = _prims(lambda p: p.cost is not None and p.cost <= CHEAP_COST)
 MAX_CHEAP_CONTEXTS = 4
 MAX_INLINE_DEPTH = 40
 # LLVM's work grows faster than linearly with a loop body, so merged LoopTasks stop
@@ -75,10 +81,13 @@ MAX_TASK_INSTRS = 400
 # ... and at this many stores: the loop vectorizer's dependence analysis is quadratic in
 # the memory accesses of a loop (250 stores took seconds).
 MAX_TASK_STORES = 24
-# LLVM instructions of mathlib's inline code for float32 (float64: about 10% more);
-# sin/cos/tan count twice, as a task computing them is emitted twice (lower.Lowerer.task).
-MATH_COST = {"exp": 35, "expm1": 34, "log": 37, "log1p": 46, "tanh": 40, "logistic": 41,
-             "softplus": 70, "pow": 140, "sin": 136, "cos": 132, "tan": 132}
+# The vector-math functions worth calling out of line (more than OUTLINE_COST inline
+# instructions), with their inline cost: LLVM instructions of mathlib's code for float32
+# (float64: about 10% more); sin/cos/tan count twice, as a task computing them is emitted
+# twice (lower.Lowerer.task).
+OUTLINE_COST = 20
+MATH_COST = {n: p.cost for n, p in all_primitives().items()
+             if n in MATHLIB and p.cost is not None and p.cost > OUTLINE_COST}
 # A task whose inline math would cost more than this, or would take the module's total
 # beyond MODULE_MATH_BUDGET, calls out-of-line math functions instead (`mathcall`): each
 # inline sin costs ~30 ms of LLVM time, an out-of-line function about as much once per
@@ -86,12 +95,7 @@ MATH_COST = {"exp": 35, "expm1": 34, "log": 37, "log1p": 46, "tanh": 40, "logist
 TASK_MATH_BUDGET = 1200
 MODULE_MATH_BUDGET = 3000
 # Reads one operand element per output element, at the broadcast index.
-ELEMENTWISE = frozenset({"neg", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh",
-                         "sqrt", "abs", "sign", "floor", "logistic", "softplus", "relu", "add",
-                         "sub", "mul", "div", "pow", "maximum", "minimum", "floordiv", "mod",
-                         "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
-                         "logical_not", "select", "convert", "identity", "stop_gradient",
-                         "broadcast_to"})
+ELEMENTWISE = _prims(lambda p: p.kind == "elementwise")
 
 
 @dataclass

@@ -6,10 +6,11 @@ per output.
 becomes a pair (value, batched): a batched value has the batch axis first, of length `size`,
 then the original shape; an unbatched value keeps the original type and stands for the same
 array in every batch element. An instruction without batched operands is emitted as it is;
-otherwise its primitive's batching rule in `RULES` emits the batched form.
+otherwise its primitive's batching rule (`rule_for`) emits the batched form.
 
 Invariants:
-- `RULES` has one rule per registered primitive, all with one signature:
+- Every registered primitive has a batching rule (`rule_for`): its own in `RULES`, or the
+  standard one its kind implies (`standard_rule`). All have one signature:
   `rule(xs, bat, bsize, **params) -> (outs, outs_batched)`, where `xs` are the operands,
   `bat[i]` says whether `xs[i]` has a batch axis and `bsize` is the batch size (not called
   `size`: that is a parameter of `scatter_add`). `vmap` calls a rule only for instructions
@@ -43,10 +44,11 @@ import numpy as np
 from . import ops
 from .core import Builder, Function, TensorType, bind, interpreting
 from .errors import IRError
-from .prims import all_primitives
+from .prims import Primitive, all_primitives
 from .prims.elementwise import broadcast_shapes
 
-__all__ = ["RULES", "batch_values", "batched_callee", "missing_rules", "vmap"]
+__all__ = ["RULES", "batch_values", "batched_callee", "missing_rules", "rule_for",
+           "standard_rule", "vmap"]
 
 #: A rule's operands (Values, or whatever `bind` accepts in the current context).
 Xs = list[Any]
@@ -54,7 +56,7 @@ Xs = list[Any]
 Out = tuple[list[Any], list[bool]]
 Rule = Callable[..., Out]
 
-#: Batching rules, keyed by primitive name.
+#: The batching rules of primitives that need their own, keyed by primitive name.
 RULES: dict[str, Rule] = {}
 
 
@@ -98,7 +100,7 @@ def batch_values(fn: Function, args: Sequence[Any], batched: Sequence[bool], siz
         xs = [env[id(x)][0] for x in ins.inputs]
         bat = [env[id(x)][1] for x in ins.inputs]
         if any(bat):
-            rule = RULES.get(ins.prim)
+            rule = rule_for(ins.prim)
             if rule is None:
                 raise IRError(f"primitive {ins.prim} has no batching rule")
             outs, out_bat = rule(xs, bat, size, **ins.params)
@@ -145,8 +147,9 @@ def batched_callee(fn: Function, batched: Sequence[bool], size: int
 
 
 def missing_rules() -> list[str]:
-    """Registered primitives without a batching rule (a test keeps this empty)."""
-    return sorted(set(all_primitives()) - set(RULES))
+    """Registered primitives without a batching rule, their own or their kind's standard
+    one (a test keeps this empty)."""
+    return sorted(n for n in all_primitives() if rule_for(n) is None)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -201,17 +204,14 @@ def _register(*names: str) -> Callable[[Rule], Rule]:
     return deco
 
 
-# --------------------------------------------------------------------------- elementwise
-# A unary op maps the batch axis through. An n-ary op (arithmetic, comparisons, select)
-# broadcasts as NumPy does, so unbatched operands need nothing and only batched operands
-# of lower element rank are reshaped (`_lift_rank`).
-
-ELEMENTWISE_UNARY = ("neg", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh",
-                     "sqrt", "abs", "sign", "floor", "logistic", "softplus", "relu",
-                     "logical_not", "convert", "identity", "stop_gradient")
-ELEMENTWISE_NARY = ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "floordiv",
-                    "mod", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
-                    "select")
+# --------------------------------------------------------------------------- standard rules
+# Derived from the primitive's registry entry (`standard_rule`), as JAX's `standard_naryop`
+# derives batching from one call: no list here names primitives.
+# - "elementwise": a unary op maps the batch axis through; an n-ary op (arithmetic,
+#   comparisons, select) broadcasts as NumPy does, so unbatched operands need nothing and
+#   only batched operands of lower element rank are reshaped (`_lift_rank`).
+# - "reduce": every declared axis parameter shifts by one; the batch axis is never reduced.
+# - no operands (`constant`, `iota`): never batched, the same value in every element.
 
 
 def _unary(prim: str) -> Rule:
@@ -228,45 +228,49 @@ def _nary(prim: str) -> Rule:
     return rule
 
 
-for _name in ELEMENTWISE_UNARY:
-    RULES[_name] = _unary(_name)
-for _name in ELEMENTWISE_NARY:
-    RULES[_name] = _nary(_name)
-
-# --------------------------------------------------------------------------- reductions
-# Axes shift by one; the batch axis is never reduced.
-
-
-def _reduce(prim: str) -> Rule:
-    def rule(xs: Xs, bat: list[bool], bsize: int, *, axes: tuple[int, ...], keepdims: bool
-             ) -> Out:
-        return [bind(prim, xs[0], axes=tuple(a + 1 for a in axes), keepdims=keepdims)], [True]
+def _reduce(prim: str, axis_params: Sequence[str]) -> Rule:
+    def rule(xs: Xs, bat: list[bool], bsize: int, **params: Any) -> Out:
+        for k in axis_params:
+            v = params[k]
+            params[k] = tuple(a + 1 for a in v) if isinstance(v, tuple) else v + 1
+        return [bind(prim, xs[0], **params)], [True]
     return rule
-
-
-def _arg_reduce(prim: str) -> Rule:
-    def rule(xs: Xs, bat: list[bool], bsize: int, *, axis: int, dtype: Any) -> Out:
-        return [bind(prim, xs[0], axis=axis + 1, dtype=dtype)], [True]
-    return rule
-
-
-for _name in ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod"):
-    RULES[_name] = _reduce(_name)
-for _name in ("argmax", "argmin"):
-    RULES[_name] = _arg_reduce(_name)
-
-# --------------------------------------------------------------------------- shape
 
 
 def _nullary(prim: str) -> Rule:
-    # No operands, so never batched: the same value in every batch element.
     def rule(xs: Xs, bat: list[bool], bsize: int, **params: Any) -> Out:
         return [bind(prim, **params)], [False]
     return rule
 
 
-RULES["constant"] = _nullary("constant")
-RULES["iota"] = _nullary("iota")
+def standard_rule(prim: Primitive) -> Rule | None:
+    """The batching rule that `prim`'s kind implies, or None when it needs its own."""
+    if prim.n_inputs == 0:
+        return _nullary(prim.name)
+    if prim.kind == "elementwise":
+        return _unary(prim.name) if prim.n_inputs == 1 else _nary(prim.name)
+    if prim.kind == "reduce" and prim.n_inputs == 1 and prim.axis_params:
+        return _reduce(prim.name, tuple(prim.axis_params))
+    return None
+
+
+_STANDARD: dict[str, Rule] = {}
+
+
+def rule_for(name: str) -> Rule | None:
+    """The batching rule of primitive `name`: its own (`RULES`) or its kind's standard one."""
+    rule = RULES.get(name)
+    if rule is not None:
+        return rule
+    rule = _STANDARD.get(name)
+    if rule is None:
+        prims = all_primitives()
+        rule = standard_rule(prims[name]) if name in prims else None
+        if rule is not None:
+            _STANDARD[name] = rule
+    return rule
+
+# --------------------------------------------------------------------------- shape
 
 
 @_register("reshape")

@@ -45,10 +45,10 @@ class _Record:
         self.custom = custom
 
 
-CUSTOM = Primitive("custom_gradient", kind="custom", shape_rule=lambda *a, **k: (),
-                   impl=lambda *a, **k: (), vjp=None,
-                   doc="a user function whose VJP is user-defined (an eager tape's record; "
-                       "traced code has `custom_vjp` instructions instead)")
+# A user function whose VJP is user-defined: an eager tape's record, never registered
+# (traced code has `custom_vjp` instructions instead).
+CUSTOM = Primitive("custom_gradient", kind="call", shape_rule=lambda *a, **k: (),
+                   impl=lambda *a, **k: (), vjp=None)
 
 
 class GradientTape:

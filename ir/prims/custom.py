@@ -70,8 +70,8 @@ def _custom_vjp(g: Any, *ins: Any, out: Any, bwd: Function, n_in: int, n_out: in
     return cts
 
 
+# Results `ys` whose inputs' cotangents are `call(bwd, rs, seeds)`.
 register(Primitive("custom_vjp", kind="call",
                    params={"bwd": None, "n_in": 0, "n_out": 1, "connected": ()},
                    shape_rule=_custom_rule, impl=_custom_impl, vjp=_custom_vjp,
-                   n_outs=lambda bwd, n_in, n_out, connected: n_out,
-                   doc="results `ys` whose inputs' cotangents are `call(bwd, rs, seeds)`"))
+                   n_outs=lambda bwd, n_in, n_out, connected: n_out))

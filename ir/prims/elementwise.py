@@ -51,20 +51,24 @@ def _same_dtype(name: str, *ts: TensorType) -> np.dtype:
     return ts[0].dtype
 
 
-def unary(name: str, impl: Callable[..., Any], vjp: Callable[..., Any] | None,
-          allowed: tuple[np.dtype, ...] = FLOAT, doc: str = "", gradient: str = "rule"
-          ) -> Primitive:
+def unary(name: str, impl: Callable[..., Any], vjp: Callable[..., Any] | None, *, cost: int,
+          allowed: tuple[np.dtype, ...] = FLOAT, gradient: str = "rule") -> Primitive:
+    """Register the elementwise primitive `name(x)` over the dtypes `allowed`; the result
+    has x's type. `cost` is its inline cost (see `registry`)."""
     def rule(x: TensorType) -> TensorType:
         _check_dtype(name, x, allowed)
         return x
 
     return register(Primitive(name, kind="elementwise", shape_rule=rule, impl=impl, vjp=vjp,
-                              n_inputs=1, doc=doc, gradient=gradient))
+                              n_inputs=1, gradient=gradient, cost=cost, dtypes=allowed))
 
 
-def binary(name: str, impl: Callable[..., Any], vjp: Callable[..., Any] | None,
-           allowed: tuple[np.dtype, ...] = NUM, out_bool: bool = False,
-           doc: str = "", gradient: str = "rule") -> Primitive:
+def binary(name: str, impl: Callable[..., Any], vjp: Callable[..., Any] | None, *,
+           cost: int, allowed: tuple[np.dtype, ...] = NUM, out_bool: bool = False,
+           gradient: str = "rule") -> Primitive:
+    """Register the elementwise primitive `name(x, y)`: operands of one dtype from
+    `allowed`, broadcast as NumPy does; the result has their dtype (bool with
+    `out_bool`). `cost` is its inline cost (see `registry`)."""
     def rule(x: TensorType, y: TensorType) -> TensorType:
         dt = _same_dtype(name, x, y)
         _check_dtype(name, x, allowed)
@@ -72,7 +76,7 @@ def binary(name: str, impl: Callable[..., Any], vjp: Callable[..., Any] | None,
         return TensorType.make(shape, _BOOL if out_bool else dt)
 
     return register(Primitive(name, kind="elementwise", shape_rule=rule, impl=impl, vjp=vjp,
-                              n_inputs=2, doc=doc, gradient=gradient))
+                              n_inputs=2, gradient=gradient, cost=cost, dtypes=allowed))
 
 
 def _keep(dtype_like: Any, r: Any) -> np.ndarray:
@@ -81,26 +85,26 @@ def _keep(dtype_like: Any, r: Any) -> np.ndarray:
 
 # ---------------------------------------------------------------- unary math
 
-unary("neg", lambda x: np.negative(x), lambda g, x, *, out: (ops.neg(g),), allowed=NUM)
-unary("exp", np.exp, lambda g, x, *, out: (ops.mul(g, out),))
-unary("log", np.log, lambda g, x, *, out: (ops.div(g, x),))
+unary("neg", lambda x: np.negative(x), lambda g, x, *, out: (ops.neg(g),), allowed=NUM, cost=1)
+unary("exp", np.exp, lambda g, x, *, out: (ops.mul(g, out),), cost=35)
+unary("log", np.log, lambda g, x, *, out: (ops.div(g, x),), cost=37)
 unary("log1p", np.log1p,
-      lambda g, x, *, out: (ops.div(g, ops.add(ops.const(1, x.dtype), x)),))
+      lambda g, x, *, out: (ops.div(g, ops.add(ops.const(1, x.dtype), x)),), cost=46)
 unary("expm1", np.expm1,
-      lambda g, x, *, out: (ops.mul(g, ops.add(out, ops.const(1, x.dtype))),))
-unary("sin", np.sin, lambda g, x, *, out: (ops.mul(g, ops.cos(x)),))
-unary("cos", np.cos, lambda g, x, *, out: (ops.neg(ops.mul(g, ops.sin(x))),))
+      lambda g, x, *, out: (ops.mul(g, ops.add(out, ops.const(1, x.dtype))),), cost=34)
+unary("sin", np.sin, lambda g, x, *, out: (ops.mul(g, ops.cos(x)),), cost=136)
+unary("cos", np.cos, lambda g, x, *, out: (ops.neg(ops.mul(g, ops.sin(x))),), cost=132)
 unary("tan", np.tan,
-      lambda g, x, *, out: (ops.mul(g, ops.add(ops.const(1, x.dtype), ops.square(out))),))
+      lambda g, x, *, out: (ops.mul(g, ops.add(ops.const(1, x.dtype), ops.square(out))),), cost=132)
 unary("tanh", np.tanh,
-      lambda g, x, *, out: (ops.mul(g, ops.sub(ops.const(1, x.dtype), ops.square(out))),))
-unary("sqrt", np.sqrt, lambda g, x, *, out: (ops.div(g, ops.scale(out, 2.0)),))
+      lambda g, x, *, out: (ops.mul(g, ops.sub(ops.const(1, x.dtype), ops.square(out))),), cost=40)
+unary("sqrt", np.sqrt, lambda g, x, *, out: (ops.div(g, ops.scale(out, 2.0)),), cost=10)
 # |x| has gradient sign(x), which is 0 at 0 (TensorFlow's subgradient).
-unary("abs", np.abs, lambda g, x, *, out: (ops.mul(g, ops.sign(x)),), allowed=NUM)
+unary("abs", np.abs, lambda g, x, *, out: (ops.mul(g, ops.sign(x)),), allowed=NUM, cost=1)
 # TensorFlow: sign has a registered gradient of zeros (sources stay connected); floor has
 # none (a source reachable only through it gets None).
-unary("sign", np.sign, lambda g, x, *, out: (None,), allowed=NUM, gradient="zero")
-unary("floor", np.floor, lambda g, x, *, out: (None,), gradient="none")
+unary("sign", np.sign, lambda g, x, *, out: (None,), allowed=NUM, gradient="zero", cost=6)
+unary("floor", np.floor, lambda g, x, *, out: (None,), gradient="none", cost=1)
 
 
 def _logistic(x: np.ndarray) -> np.ndarray:
@@ -113,24 +117,23 @@ def _softplus(x: np.ndarray) -> np.ndarray:
     return _keep(x, np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x))))
 
 
+# sigmoid, 1 / (1 + exp(-x)), and softplus, log(1 + exp(x)): stable for any |x|.
 unary("logistic", _logistic, lambda g, x, *, out: (
-    ops.mul(g, ops.mul(out, ops.sub(ops.const(1, x.dtype), out))),),
-    doc="sigmoid, 1 / (1 + exp(-x)), stable for any |x|")
-unary("softplus", _softplus, lambda g, x, *, out: (ops.mul(g, ops.logistic(x)),),
-      doc="log(1 + exp(x)), stable for any |x|")
+    ops.mul(g, ops.mul(out, ops.sub(ops.const(1, x.dtype), out))),), cost=41)
+unary("softplus", _softplus, lambda g, x, *, out: (ops.mul(g, ops.logistic(x)),), cost=70)
 # relu keeps NaN (as maximum does) and has gradient 0 at 0 (TensorFlow's subgradient).
 unary("relu", lambda x: np.maximum(x, np.zeros((), x.dtype)),
       lambda g, x, *, out: (ops.select(ops.gt(x, ops.const(0, x.dtype)), g,
-                                       ops.zeros_like(g)),), allowed=NUM)
+                                       ops.zeros_like(g)),), allowed=NUM, cost=2)
 
 # ---------------------------------------------------------------- binary arithmetic
 
-binary("add", np.add, lambda g, x, y, *, out: (g, g))
-binary("sub", np.subtract, lambda g, x, y, *, out: (g, ops.neg(g)))
-binary("mul", np.multiply, lambda g, x, y, *, out: (ops.mul(g, y), ops.mul(g, x)))
+binary("add", np.add, lambda g, x, y, *, out: (g, g), cost=1)
+binary("sub", np.subtract, lambda g, x, y, *, out: (g, ops.neg(g)), cost=1)
+binary("mul", np.multiply, lambda g, x, y, *, out: (ops.mul(g, y), ops.mul(g, x)), cost=1)
 binary("div", np.divide, lambda g, x, y, *, out: (
     ops.div(g, y), ops.neg(ops.div(ops.mul(g, out), y))), allowed=FLOAT,
-    doc="true division of floats")
+    cost=10)  # true division of floats
 
 
 def _pow_vjp(g: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, Any]:
@@ -152,7 +155,7 @@ def _pow_vjp(g: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, Any]:
     return gx, gy
 
 
-binary("pow", np.power, _pow_vjp, allowed=FLOAT)
+binary("pow", np.power, _pow_vjp, allowed=FLOAT, cost=140)
 
 
 def _maximum_vjp(g: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, Any]:
@@ -168,8 +171,9 @@ def _minimum_vjp(g: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, Any]:
     return ops.select(first, g, z), ops.select(first, z, g)
 
 
-binary("maximum", np.maximum, _maximum_vjp, doc="NaN-propagating maximum")
-binary("minimum", np.minimum, _minimum_vjp, doc="NaN-propagating minimum")
+# NaN-propagating, as NumPy's.
+binary("maximum", np.maximum, _maximum_vjp, cost=3)
+binary("minimum", np.minimum, _minimum_vjp, cost=3)
 
 
 def _floordiv(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -180,25 +184,25 @@ def _mod(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return _keep(x, np.mod(x, y))
 
 
-binary("floordiv", _floordiv, lambda g, x, y, *, out: (None, None),
-       doc="floor(x / y); integer division by zero gives 0", gradient="none")
+# floordiv is floor(x / y), mod is x - floor(x / y) * y (the sign of y, as Python's %);
+# integer division or mod by zero gives 0.
+binary("floordiv", _floordiv, lambda g, x, y, *, out: (None, None), gradient="none", cost=25)
 binary("mod", _mod, lambda g, x, y, *, out: (
-    g, ops.neg(ops.mul(g, ops.floordiv(x, y)))),
-    doc="x - floor(x / y) * y (the sign of y, as Python's %); integer mod by zero gives 0")
+    g, ops.neg(ops.mul(g, ops.floordiv(x, y)))), cost=25)
 
 # ---------------------------------------------------------------- comparisons
 
 for _name, _fn in [("eq", np.equal), ("ne", np.not_equal), ("lt", np.less),
                    ("le", np.less_equal), ("gt", np.greater), ("ge", np.greater_equal)]:
     binary(_name, _fn, lambda g, x, y, *, out: (None, None), allowed=ANY, out_bool=True,
-           gradient="none")
+           gradient="none", cost=1)
 
 binary("logical_and", np.logical_and, lambda g, x, y, *, out: (None, None),
-       allowed=(np.dtype(np.bool_),), gradient="none")
+       allowed=(np.dtype(np.bool_),), gradient="none", cost=1)
 binary("logical_or", np.logical_or, lambda g, x, y, *, out: (None, None),
-       allowed=(np.dtype(np.bool_),), gradient="none")
+       allowed=(np.dtype(np.bool_),), gradient="none", cost=1)
 unary("logical_not", np.logical_not, lambda g, x, *, out: (None,),
-      allowed=(np.dtype(np.bool_),), gradient="none")
+      allowed=(np.dtype(np.bool_),), gradient="none", cost=1)
 
 # ---------------------------------------------------------------- select, convert
 
@@ -216,9 +220,10 @@ def _select_vjp(g: Any, c: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, Any, 
     return None, ops.select(c, g, z), ops.select(c, z, g)
 
 
+# where(c, x, y) with broadcasting
 register(Primitive("select", kind="elementwise", shape_rule=_select_rule,
                    impl=lambda c, x, y: np.where(c, x, y), vjp=_select_vjp, n_inputs=3,
-                   doc="where(c, x, y) with broadcasting"))
+                   cost=1))
 
 
 def _convert_impl(x: np.ndarray, *, dtype: np.dtype) -> np.ndarray:
@@ -242,15 +247,14 @@ def _convert_vjp(g: Any, x: Any, *, out: Any, dtype: np.dtype) -> tuple[Any]:
     return (None,)
 
 
+# cast; float to int saturates and NaN becomes 0
 register(Primitive("convert", kind="elementwise", params={"dtype": np.dtype(np.float32)},
                    shape_rule=lambda x, *, dtype: TensorType(x.shape, dtype),
-                   impl=_convert_impl, vjp=_convert_vjp, n_inputs=1,
-                   doc="cast; float to int saturates and NaN becomes 0"))
+                   impl=_convert_impl, vjp=_convert_vjp, n_inputs=1, cost=4, dtypes=ANY))
 
 register(Primitive("identity", kind="elementwise", shape_rule=lambda x: x,
                    impl=lambda x: np.array(x, copy=True), vjp=lambda g, x, *, out: (g,),
-                   n_inputs=1))
+                   n_inputs=1, cost=0, dtypes=ANY))
 register(Primitive("stop_gradient", kind="elementwise", shape_rule=lambda x: x,
                    impl=lambda x: np.array(x, copy=True), vjp=lambda g, x, *, out: (None,),
-                   n_inputs=1, doc="identity that no gradient flows through",
-                   gradient="none"))
+                   n_inputs=1, gradient="none", cost=0, dtypes=ANY))  # no gradient flows through

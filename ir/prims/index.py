@@ -48,10 +48,10 @@ def _gather_vjp(g: Any, x: Any, idx: Any, *, out: Any, axis: int) -> tuple[Any, 
     return bind("scatter_add", g, idx, axis=axis, size=x.shape[axis]), None
 
 
+# np.take(x, idx, axis), bounds-checked.
 register(Primitive("gather", kind="index", params={"axis": 0}, shape_rule=_gather_rule,
                    impl=_gather_impl, vjp=_gather_vjp, n_inputs=2,
-                   axis_params={"axis": AxisParam("axis")},
-                   doc="np.take(x, idx, axis), bounds-checked"))
+                   axis_params={"axis": AxisParam("axis")}, cost=3))
 
 
 def _scatter_rule(g: TensorType, idx: TensorType, *, axis: int, size: int) -> TensorType:
@@ -78,11 +78,11 @@ def _scatter_vjp(g: Any, upd: Any, idx: Any, *, out: Any, axis: int, size: int
     return bind("gather", g, idx, axis=axis), None
 
 
-register(Primitive("scatter_add", kind="index", params={"axis": 0, "size": 1},
+# Zeros of `size` along `axis`, with updates added at idx (gather's VJP).
+register(Primitive("scatter_add", kind="kernel", params={"axis": 0, "size": 1},
                    shape_rule=_scatter_rule, impl=_scatter_impl, vjp=_scatter_vjp, n_inputs=2,
                    axis_params={"axis": AxisParam(
-                       "axis", rank=lambda ts, p: max(0, ts[0].ndim - ts[1].ndim + 1))},
-                   doc="zeros of `size` along `axis`, with updates added at idx (gather's VJP)"))
+                       "axis", rank=lambda ts, p: max(0, ts[0].ndim - ts[1].ndim + 1))}))
 
 
 def _one_hot_rule(idx: TensorType, *, depth: int, dtype: np.dtype, on: float, off: float,
@@ -101,13 +101,12 @@ def _one_hot_impl(idx: np.ndarray, *, depth: int, dtype: np.dtype, on: float, of
     return np.where(hot, np.asarray(on, dtype), np.asarray(off, dtype)).astype(dtype)
 
 
+# One-hot rows along a new last axis; an index outside [0, depth) gives an all-`off` row
+# (IndexError if `checked`).
 register(Primitive("one_hot", kind="index",
                    params={"depth": 1, "dtype": np.dtype(np.float32), "on": 1.0, "off": 0.0,
                            "checked": False},
                    shape_rule=_one_hot_rule, impl=_one_hot_impl,
                    vjp=lambda g, idx, *, out, depth, dtype, on, off, checked: (None,),
-                   n_inputs=1,
-                   doc="one-hot rows along a new last axis; an index outside [0, depth) "
-                       "gives an all-`off` row (IndexError if `checked`)",
-                   gradient="none"))
+                   n_inputs=1, gradient="none", cost=3))
 

@@ -65,6 +65,6 @@ def _matmul_vjp(g: Any, a: Any, b: Any, *, out: Any, transpose_a: bool, transpos
     return mm(b, g, True, True), mm(g, a, True, True)
 
 
-register(Primitive("matmul", kind="linalg",
+register(Primitive("matmul", kind="kernel",
                    params={"transpose_a": False, "transpose_b": False},
                    shape_rule=_matmul_rule, impl=_matmul_impl, vjp=_matmul_vjp, n_inputs=2))

@@ -111,12 +111,12 @@ def _with_identity(fn: Any, ident: Any, zero_sign: bool | None = None) -> Any:
 _PARAMS = {"axes": (), "keepdims": False}
 _AXES = {"axes": AxisParam("axes")}
 _AXIS = {"axis": AxisParam("axis")}
+# reduce_max propagates NaN and gives -inf (or the lowest int) over an empty axis.
 register(Primitive("reduce_sum", kind="reduce", params=_PARAMS, shape_rule=_rule("reduce_sum"),
                    impl=_with_identity(np.sum, None), vjp=_sum_vjp, n_inputs=1, axis_params=_AXES))
 register(Primitive("reduce_max", kind="reduce", params=_PARAMS, shape_rule=_rule("reduce_max"),
                    impl=_with_identity(np.max, _lowest, False), vjp=_minmax_vjp, n_inputs=1,
-                   axis_params=_AXES,
-                   doc="NaN-propagating max; -inf (or the lowest int) over an empty axis"))
+                   axis_params=_AXES))
 register(Primitive("reduce_min", kind="reduce", params=_PARAMS, shape_rule=_rule("reduce_min"),
                    impl=_with_identity(np.min, _highest, True), vjp=_minmax_vjp, n_inputs=1,
                    axis_params=_AXES))
@@ -144,11 +144,12 @@ def _arg_impl(fn: Any) -> Any:
 
 
 _ARG_PARAMS = {"axis": 0, "dtype": np.dtype(np.int64)}
+# The index of the first maximum (minimum); NaN wins.
 register(Primitive("argmax", kind="reduce", params=_ARG_PARAMS, shape_rule=_arg_rule("argmax"),
                    impl=_arg_impl(np.argmax), vjp=lambda g, x, *, out, axis, dtype: (None,),
-                   n_inputs=1, axis_params=_AXIS, doc="index of the first maximum (NaN wins)",
+                   n_inputs=1, axis_params=_AXIS,
                    gradient="none"))
 register(Primitive("argmin", kind="reduce", params=_ARG_PARAMS, shape_rule=_arg_rule("argmin"),
                    impl=_arg_impl(np.argmin), vjp=lambda g, x, *, out, axis, dtype: (None,),
-                   n_inputs=1, axis_params=_AXIS, doc="index of the first minimum (NaN wins)",
+                   n_inputs=1, axis_params=_AXIS,
                    gradient="none"))

@@ -13,6 +13,25 @@ Invariants:
 - Every parameter that names axes is declared in `axis_params` and range-checked by
   `ir.axes.check_params` before the shape rule runs (one check for every primitive; a
   test iterates the registry for parameters named like axes that are not declared).
+- Every primitive states its `kind`, from which the rest of the system derives what it
+  needs, so no list elsewhere names primitives:
+  * `"elementwise"`: output element i reads each operand at its NumPy-broadcast index
+    of i (n-ary ops, `select`, `convert`, and `broadcast_to`); fuses into loops, and its
+    batching rule is the standard one (`ir.batching`) unless it registers its own;
+  * `"reduce"`: reduces the axes named by its declared axis parameters; its standard
+    batching rule shifts those axes past the batch axis;
+  * `"shape"`: moves elements without arithmetic (`reshape`, `slice`, `constant`, ...);
+  * `"index"`: reads at data-dependent indices, element by element (`gather`);
+  * `"kernel"`: has its own loop structure in native code (`matmul`, `scatter_add`);
+  * `"region"`: control flow holding nested Functions (`while`, `scan`, `cond`);
+  * `"call"`: a call of a Function, inlined before lowering (`call`, `custom_vjp`).
+- `cost` is the inline cost of one element in native code, about the LLVM instructions
+  it takes (a division or square root counts ~10 for its latency, the vector-math
+  functions their measured float32 size): 0 is index arithmetic and at most one load,
+  which is always worth recomputing. Reductions, kernels, regions and calls have none
+  (`None`): they are never inlined.
+- `dtypes` lists the operand dtypes an elementwise primitive accepts (its shape rule
+  enforces them; tests draw operands from them).
 - Lowerings are not here: `codegen` keys its own table by `Primitive.name`.
 """
 from __future__ import annotations
@@ -27,6 +46,8 @@ from ..errors import ShapeError
 _REGISTRY: dict[str, "Primitive"] = {}
 INFER_CACHE = 4096      # memoized shape-rule results per primitive
 GRADIENT_KINDS = ("rule", "zero", "none")
+KINDS = ("elementwise", "reduce", "shape", "index", "kernel", "region", "call")
+_INLINED = ("elementwise", "shape", "index")     # the kinds that have an inline cost
 
 
 class Primitive:
@@ -35,11 +56,17 @@ class Primitive:
     def __init__(self, name: str, *, kind: str, params: dict[str, Any] | None = None,
                  shape_rule: Callable[..., Any], impl: Callable[..., Any],
                  vjp: Callable[..., Sequence[Any]] | None, n_outs: int | Callable[..., int] = 1,
-                 n_inputs: int | None = None, doc: str = "", gradient: str = "rule",
-                 axis_params: dict[str, AxisParam] | None = None):
+                 n_inputs: int | None = None, gradient: str = "rule",
+                 axis_params: dict[str, AxisParam] | None = None, cost: int | None = None,
+                 dtypes: tuple[np.dtype, ...] | None = None):
         if gradient not in GRADIENT_KINDS:
             raise ValueError(f"primitive {name}: gradient must be one of {GRADIENT_KINDS}, "
                              f"got {gradient!r}")
+        if kind not in KINDS:
+            raise ValueError(f"primitive {name}: kind must be one of {KINDS}, got {kind!r}")
+        if (cost is None) == (kind in _INLINED):
+            raise ValueError(f"primitive {name}: a primitive of kind {kind!r} "
+                             + ("needs an inline cost" if cost is None else "has no cost"))
         self.name = name
         self.gradient = gradient
         self.kind = kind
@@ -49,7 +76,8 @@ class Primitive:
         self.vjp = vjp
         self._n_outs = n_outs
         self.n_inputs = n_inputs
-        self.doc = doc
+        self.cost = cost
+        self.dtypes = tuple(np.dtype(d) for d in dtypes) if dtypes is not None else None
         self.axis_params = dict(axis_params or {})
         self._inferred: dict[Any, tuple[Any, ...]] = {}
 

@@ -27,11 +27,10 @@ def _constant_rule(*, value: np.ndarray) -> TensorType:
     return TensorType(value.shape, value.dtype)
 
 
+# A literal array (scalars, mostly; captured tensors are parameters).
 register(Primitive("constant", kind="shape", params={"value": np.zeros((), np.float32)},
                    shape_rule=_constant_rule, impl=lambda *, value: np.array(value, copy=True),
-                   vjp=lambda g, *, out, value: (), n_inputs=0,
-                   doc="a literal array (scalars, mostly; captured tensors are parameters)",
-                   gradient="none"))
+                   vjp=lambda g, *, out, value: (), n_inputs=0, gradient="none", cost=0))
 
 
 def _iota_rule(*, shape: tuple[int, ...], dimension: int, dtype: np.dtype) -> TensorType:
@@ -44,11 +43,12 @@ def _iota_impl(*, shape: tuple[int, ...], dimension: int, dtype: np.dtype) -> np
     return np.ascontiguousarray(np.broadcast_to(idx, shape))
 
 
+# 0, 1, 2, ... along `dimension`, broadcast over `shape`.
 register(Primitive("iota", kind="shape",
                    params={"shape": (1,), "dimension": 0, "dtype": np.dtype(np.int32)},
                    shape_rule=_iota_rule, impl=_iota_impl,
                    vjp=lambda g, *, out, shape, dimension, dtype: (), n_inputs=0,
-                   doc="0, 1, 2, ... along `dimension`, broadcast over `shape`", gradient="none",
+                   gradient="none", cost=0,
                    axis_params={"dimension": AxisParam(
                        "axis", rank=lambda ts, p: len(p["shape"]))}))
 
@@ -65,7 +65,8 @@ def _reshape_rule(x: TensorType, *, shape: tuple[int, ...]) -> TensorType:
 
 register(Primitive("reshape", kind="shape", params={"shape": ()}, shape_rule=_reshape_rule,
                    impl=lambda x, *, shape: np.reshape(x, shape),
-                   vjp=lambda g, x, *, out, shape: (ops.reshape(g, x.shape),), n_inputs=1))
+                   vjp=lambda g, x, *, out, shape: (ops.reshape(g, x.shape),), n_inputs=1,
+                   cost=0))
 
 
 def _broadcast_rule(x: TensorType, *, shape: tuple[int, ...]) -> TensorType:
@@ -77,11 +78,13 @@ def _broadcast_rule(x: TensorType, *, shape: tuple[int, ...]) -> TensorType:
     return TensorType(shape, x.dtype)
 
 
-register(Primitive("broadcast_to", kind="shape", params={"shape": ()},
+# Elementwise: each output element is the operand's element at its broadcast index (so it
+# fuses like one; its batching rule is its own, for the `shape` parameter).
+register(Primitive("broadcast_to", kind="elementwise", params={"shape": ()},
                    shape_rule=_broadcast_rule,
                    impl=lambda x, *, shape: np.array(np.broadcast_to(x, shape)),
                    vjp=lambda g, x, *, out, shape: (ops.sum_to_shape(g, x.shape),),
-                   n_inputs=1))
+                   n_inputs=1, cost=0))
 
 
 def _transpose_rule(x: TensorType, *, perm: tuple[int, ...]) -> TensorType:
@@ -95,7 +98,7 @@ def _transpose_vjp(g: Any, x: Any, *, out: Any, perm: tuple[int, ...]) -> tuple[
 register(Primitive("transpose", kind="shape", params={"perm": ()}, shape_rule=_transpose_rule,
                    axis_params={"perm": AxisParam("perm")},
                    impl=lambda x, *, perm: np.transpose(x, perm), vjp=_transpose_vjp,
-                   n_inputs=1))
+                   n_inputs=1, cost=0))
 
 
 def _concat_rule(*xs: TensorType, axis: int) -> TensorType:
@@ -126,7 +129,8 @@ def _concat_vjp(g: Any, *xs: Any, out: Any, axis: int) -> tuple[Any, ...]:
 
 register(Primitive("concat", kind="shape", params={"axis": 0}, shape_rule=_concat_rule,
                    axis_params={"axis": AxisParam("axis")},
-                   impl=lambda *xs, axis: np.concatenate(xs, axis=axis), vjp=_concat_vjp))
+                   impl=lambda *xs, axis: np.concatenate(xs, axis=axis), vjp=_concat_vjp,
+                   cost=3))
 
 
 def slice_len(start: int, limit: int, stride: int) -> int:
@@ -161,7 +165,8 @@ def _slice_vjp(g: Any, x: Any, *, out: Any, starts: tuple[int, ...], limits: tup
 
 
 register(Primitive("slice", kind="shape", params={"starts": (), "limits": (), "strides": ()},
-                   shape_rule=_slice_rule, impl=_slice_impl, vjp=_slice_vjp, n_inputs=1))
+                   shape_rule=_slice_rule, impl=_slice_impl, vjp=_slice_vjp, n_inputs=1,
+                   cost=0))
 
 
 def _pad_rule(x: TensorType, *, lo: tuple[int, ...], hi: tuple[int, ...],
@@ -190,19 +195,21 @@ def _pad_vjp(g: Any, x: Any, *, out: Any, lo: tuple[int, ...], hi: tuple[int, ..
                  strides=tuple(i + 1 for i in interior)),)
 
 
+# Zero padding: lo/hi at each end, interior between elements.
 register(Primitive("pad", kind="shape", params={"lo": (), "hi": (), "interior": ()},
                    shape_rule=_pad_rule, impl=_pad_impl, vjp=_pad_vjp, n_inputs=1,
-                   doc="zero padding: lo/hi at each end, interior between elements"))
+                   cost=3))
 
 
 def _rev_rule(x: TensorType, *, axes: tuple[int, ...]) -> TensorType:
     return x
 
 
+# Reverse the order of elements along `axes`.
 register(Primitive("rev", kind="shape", params={"axes": ()}, shape_rule=_rev_rule,
                    axis_params={"axes": AxisParam("axes")},
                    impl=lambda x, *, axes: np.array(np.flip(x, axes)),
                    vjp=lambda g, x, *, out, axes: (bind("rev", g, axes=axes),), n_inputs=1,
-                   doc="reverse the order of elements along `axes`"))
+                   cost=0))
 
 

@@ -20,12 +20,35 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 from tracejit.ir import Function, bind
+from tracejit.ir.prims import Primitive
 
 from tests.strategies import F64, I32, I64, build_function
 
 Case = tuple[list[np.ndarray], dict[str, Any]]
 Fill = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
 Body = Callable[..., Any]
+
+
+def plain_elementwise(p: Primitive) -> bool:
+    """Whether `p` is an elementwise primitive whose cases follow from its registry entry
+    alone: no parameters, operands of one dtype from `p.dtypes`."""
+    return p.kind == "elementwise" and not p.param_defaults and p.dtypes is not None
+
+
+def accepted(p: Primitive, choices: Sequence[Any]) -> tuple[np.dtype, ...]:
+    """The dtypes of `choices` that `p` accepts (its registry entry's `dtypes`)."""
+    out = tuple(np.dtype(d) for d in choices if np.dtype(d) in (p.dtypes or ()))
+    assert out, f"{p.name} accepts none of {choices}"
+    return out
+
+
+def inexact(p: Primitive) -> bool:
+    """Whether NumPy's results of `p` may round differently for different array shapes
+    (transcendentals take SIMD or scalar paths; sums and products accumulate in
+    shape-dependent order), so comparisons across shapes need a tolerance."""
+    if p.kind == "elementwise":
+        return p.dtypes is not None and all(d.kind == "f" for d in p.dtypes)
+    return p.kind in ("reduce", "kernel", "call", "region")
 
 
 def make_rng(draw: Any) -> np.random.Generator:

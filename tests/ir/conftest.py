@@ -29,7 +29,7 @@ def _call_impl(*xs: np.ndarray, fn: Function, tag: Any, opts: Any) -> Any:
 
 @pytest.fixture
 def call_prim(monkeypatch: pytest.MonkeyPatch) -> Iterator[registry.Primitive]:
-    p = registry.Primitive("test_call", kind="test",
+    p = registry.Primitive("test_call", kind="call",
                            params={"fn": None, "tag": "", "opts": ()},
                            shape_rule=_call_rule, impl=_call_impl, vjp=None,
                            n_outs=lambda fn, tag, opts: len(fn.results))
