@@ -27,6 +27,9 @@ from dataclasses import dataclass
 
 import llvmlite.binding as llvm
 
+from ..ir import settings
+from ..ir.caches import on_clear
+
 # Symbol names by dtype, as exported by NumPy's bundled OpenBLAS (ILP64 interface).
 GEMM_SYMBOLS: dict[str, str] = {"f32": "scipy_cblas_sgemm64_", "f64": "scipy_cblas_dgemm64_"}
 _CONFIG_SYMBOL = "scipy_openblas_get_config64_"
@@ -57,7 +60,7 @@ def use_blas() -> bool:
     >>> use_blas() in (True, False)
     True
     """
-    if os.environ.get("TRACEJIT_BLAS", "1").strip().lower() in ("0", "false", "no", "off"):
+    if not settings.switch("TRACEJIT_BLAS"):
         return False
     return find_blas() is not None
 
@@ -81,6 +84,16 @@ def find_blas() -> BlasLibrary | None:
             _searched = True
             _found = _load_first(_candidate_paths())
         return _found
+
+
+def _forget_search() -> None:
+    """Search again at the next `find_blas()` (a loaded library stays loaded)."""
+    global _searched, _found
+    with _lock:
+        _searched, _found = False, None
+
+
+on_clear("BLAS library search", _forget_search)
 
 
 def _candidate_paths() -> list[str]:

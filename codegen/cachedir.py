@@ -40,6 +40,8 @@ import time
 import warnings
 from collections.abc import Iterator
 
+from ..ir.caches import on_clear
+
 log = logging.getLogger("tracejit")
 
 KEY_NAME = "hmac-key"
@@ -102,10 +104,24 @@ class Root:
 
 
 # Verified directories by configured path. Their descriptors are only used under `_lock`
-# or through a duplicate (`opened`), so forgetting one may close it.
+# or through a duplicate (`opened`), so forgetting one may close it. At most ROOTS_KEPT
+# of each are remembered (a process rarely uses more than one cache directory; a test
+# suite uses one per test): the oldest is forgotten first, and verified again if used.
+ROOTS_KEPT = 16
 _lock = threading.RLock()
 _roots: dict[str, Root] = {}
 _refused: dict[str, Untrusted] = {}
+
+
+def forget_all() -> None:
+    """Forget every verified and refused directory (each is checked again at next use)."""
+    with _lock:
+        for path in list(_roots):
+            _forget(path)
+        _refused.clear()
+
+
+on_clear("disk cache: verified directories", forget_all)
 
 
 @contextlib.contextmanager
@@ -136,6 +152,8 @@ def _open_root(path: str, create: bool) -> Root | None:
             found = _open_private_dir(path, create)
             if found is None:
                 return None
+            while len(_roots) >= ROOTS_KEPT:
+                _forget(next(iter(_roots)))
             root = _roots[path] = Root(*found, None, path)
         if root.secret is None:
             root.secret = _secret(root, create)
@@ -158,6 +176,8 @@ def refuse(path: str, e: Untrusted) -> None:
     with _lock:
         if path in _refused:
             return
+        if len(_refused) >= ROOTS_KEPT:
+            _refused.pop(next(iter(_refused)))
         _refused[path] = e
         _forget(path)
     warnings.warn(f"tracejit: the disk cache {path} is not used: {e.path} {e.reason}, so "

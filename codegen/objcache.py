@@ -38,9 +38,12 @@ import os
 import secrets
 import struct
 import sys
+import threading
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+from ..ir import settings
+from ..ir.caches import on_clear
 from . import cachedir
 
 log = logging.getLogger("tracejit")
@@ -54,16 +57,14 @@ MAX_ENTRY = 64 * 2**20                  # larger files are never read (nor writt
 
 
 def enabled() -> bool:
-    return os.environ.get("TRACEJIT_CACHE", "1").strip().lower() not in ("0", "false", "no",
-                                                                           "off")
+    """False when `TRACEJIT_CACHE` is off."""
+    return settings.switch("TRACEJIT_CACHE")
 
 
 def cache_dir() -> Path:
-    d = os.environ.get("TRACEJIT_CACHE_DIR")
-    if d:
-        return Path(d).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "tracejit"
+    """`TRACEJIT_CACHE_DIR`, else `tracejit` in the user's cache folder."""
+    d = settings.path("TRACEJIT_CACHE_DIR")
+    return Path(d) if d else Path(settings.cache_home()) / "tracejit"
 
 
 def _versions() -> str:
@@ -92,22 +93,32 @@ def source_digest(codegen_dir: Path | None = None) -> str:
     return h.hexdigest()[:16]
 
 
-_ENV_CACHE: list[str] = []
+_ENV_CACHE: list[str] = []     # at most one entry: the environment, once computed
+_ENV_LOCK = threading.Lock()
+
+
+def _forget_environment() -> None:
+    with _ENV_LOCK:
+        _ENV_CACHE.clear()
+
+
+on_clear("disk cache: environment key", _forget_environment)
 
 
 def environment() -> str:
     """Everything besides the IR that compiled code depends on (computed once)."""
     from .blas import blas_info
-    if not _ENV_CACHE:
-        from . import engine
-        from .build import ENTRY
-        from .call import ABI
-        info = engine.host_info()
-        _ENV_CACHE.append(";".join([
-            _versions(), f"entry={ENTRY}", f"abi={ABI.tuple_items},{ABI.data},{ABI.flags}",
-            f"triple={info['triple']}",
-            f"layout={info['data_layout']}", f"cpu={info['cpu']}",
-            f"features={info['features']}"]))
+    with _ENV_LOCK:
+        if not _ENV_CACHE:
+            from . import engine
+            from .build import ENTRY
+            from .call import ABI
+            info = engine.host_info()
+            _ENV_CACHE.append(";".join([
+                _versions(), f"entry={ENTRY}", f"abi={ABI.tuple_items},{ABI.data},{ABI.flags}",
+                f"triple={info['triple']}",
+                f"layout={info['data_layout']}", f"cpu={info['cpu']}",
+                f"features={info['features']}"]))
     # The BLAS choice can change within a process (TRACEJIT_BLAS): never cached.
     return f"{_ENV_CACHE[0]};blas={blas_info()}"
 
@@ -247,17 +258,14 @@ def _maybe_evict() -> None:
     n = _stores[0]
     _stores[0] = n + 1
     if n % EVICT_EVERY == 0:
-        import threading
         threading.Thread(target=evict, args=(max_bytes(),), name="tracejit-cache-evict",
                          daemon=True).start()
 
 
 def max_bytes() -> int:
     """The cache's size limit: `TRACEJIT_CACHE_MAX_MB` (default 1024) megabytes."""
-    try:
-        return int(float(os.environ.get("TRACEJIT_CACHE_MAX_MB", "1024")) * 2**20)
-    except ValueError:
-        return 1024 * 2**20
+    mb = settings.number("TRACEJIT_CACHE_MAX_MB")
+    return int((1024 if mb is None else mb) * 2**20)
 
 
 def evict(limit: int) -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 import llvmlite.binding as llvm
 from llvmlite import ir
 
+from ..ir import settings
 from . import engine, gemm_kernel, objcache
 
 log = logging.getLogger("tracejit")
@@ -113,13 +114,9 @@ def _load(dtype: str, name: str) -> engine.JitModule:
 def threads() -> int:
     """Threads a large matrix product may use: `TRACEJIT_NUM_THREADS` if set, else the
     CPUs this process may run on, at most 2 (the kernel splits a product in two)."""
-    env = os.environ.get("TRACEJIT_NUM_THREADS", "").strip()
-    if env:
-        try:
-            return max(1, min(2, int(env)))
-        except ValueError:
-            log.warning("TRACEJIT_NUM_THREADS=%r is not an integer; using 1 thread", env)
-            return 1
+    n = settings.integer("TRACEJIT_NUM_THREADS")
+    if n is not None:
+        return max(1, min(2, n))
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
+from .caches import Memo
 from .core import Builder, Function, TensorType, bind, interpreting
 from .errors import IRError
 from .prims import Primitive, all_primitives
@@ -121,7 +122,8 @@ def batch_values(fn: Function, args: Sequence[Any], batched: Sequence[bool], siz
     return [env[id(r)] for r in fn.results]
 
 
-_CALLEES: dict[tuple[int, tuple[bool, ...], int], tuple[Function, Function, list[bool]]] = {}
+_CALLEES: Memo[tuple[int, tuple[bool, ...], int], tuple[Function, Function, list[bool]]] = \
+    Memo("batching: batched callees")
 
 
 def batched_callee(fn: Function, batched: Sequence[bool], size: int
@@ -140,9 +142,7 @@ def batched_callee(fn: Function, batched: Sequence[bool], size: int
         outs = batch_values(fn, args, key[1], size)
     callee = b.build([v for v, _ in outs])
     flags = [bt for _, bt in outs]
-    if len(_CALLEES) > 4096:
-        _CALLEES.clear()
-    _CALLEES[key] = (fn, callee, flags)
+    _CALLEES.put(key, (fn, callee, flags))
     return callee, list(flags)
 
 
@@ -412,7 +412,8 @@ def _call_rule(xs: Xs, bat: list[bool], bsize: int, *, fn: Function) -> Out:
     return (list(out) if isinstance(out, tuple) else [out]), out_bat
 
 
-_CUSTOM: dict[tuple[int, int], tuple[Function, Function]] = {}
+_CUSTOM: Memo[tuple[int, int], tuple[Function, Function]] = \
+    Memo("batching: batched custom gradients")
 
 
 @_register("custom_vjp")
@@ -423,9 +424,7 @@ def _custom_vjp_rule(xs: Xs, bat: list[bool], bsize: int, *, bwd: Function, n_in
     full = [_bcast(x, bt, bsize) for x, bt in zip(xs, bat)]
     hit = _CUSTOM.get((id(bwd), bsize))
     if hit is None or hit[0] is not bwd:
-        if len(_CUSTOM) > 4096:
-            _CUSTOM.clear()
-        hit = _CUSTOM[(id(bwd), bsize)] = (bwd, vmap(bwd, [True] * len(bwd.params), bsize))
+        hit = _CUSTOM.put((id(bwd), bsize), (bwd, vmap(bwd, [True] * len(bwd.params), bsize)))
     out = bind("custom_vjp", *full, bwd=hit[1], n_in=n_in, n_out=n_out, connected=connected)
     return (list(out) if isinstance(out, tuple) else [out]), [True] * n_out
 

@@ -21,3 +21,8 @@ class AxisError(ShapeError, IndexError):
     """An axis, list of axes or permutation out of range for the operand's rank (a
     ValueError and an IndexError, as NumPy's AxisError); the message names the op, the
     argument, its value and the rank."""
+
+
+class SettingError(ValueError):
+    """A `TRACEJIT_*` environment variable holds a value tracejit does not accept; the
+    message names the variable, its value and what is accepted."""

@@ -218,8 +218,11 @@ def test_eviction_keeps_the_most_recently_used_entries(tmp_path: Path,
 def test_cache_size_limit_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRACEJIT_CACHE_MAX_MB", "0.5")
     assert objcache.max_bytes() == 2**19
-    monkeypatch.setenv("TRACEJIT_CACHE_MAX_MB", "lots")
+    monkeypatch.delenv("TRACEJIT_CACHE_MAX_MB")
     assert objcache.max_bytes() == 1024 * 2**20
+    monkeypatch.setenv("TRACEJIT_CACHE_MAX_MB", "lots")
+    with pytest.raises(tj.errors.SettingError, match="TRACEJIT_CACHE_MAX_MB='lots'"):
+        objcache.max_bytes()
 
 
 def test_cache_key_changes_with_the_code_generator_source(tmp_path):

@@ -47,6 +47,23 @@ def enable_eager_execution(*args: object, **kwargs: object) -> None:
     """Accepted for old TensorFlow code; eager execution is always the default."""
 
 
+def clear_caches() -> None:
+    """Empty every in-memory cache of the process: the traces and native code of every
+    compiled function (the next call traces again, and takes its machine code from the
+    disk cache when that is on), memoized shape rules, gradient and batched Functions,
+    eager scalar constants, the BLAS search and the verified cache directories. Each of
+    these is bounded anyway; this is for tests and for long-running processes that want
+    to release the memory at once (like `jax.clear_caches()`).
+
+    Example:
+        f = tj.function(lambda x: x * 2.0)
+        f(tj.constant(1.0))
+        tj.clear_caches()        # the next call of f traces again
+    """
+    from .ir.caches import clear_all
+    clear_all()
+
+
 def executing_eagerly() -> bool:
     """False while a compiled function is being traced, True otherwise."""
     from .context import TraceInterpreter

@@ -23,7 +23,6 @@ import builtins
 import inspect
 import logging
 from logging import DEBUG
-import os
 import threading
 from collections import OrderedDict, deque
 import warnings
@@ -35,6 +34,8 @@ import numpy as np
 from .context import (EagerInterpreter, TraceInterpreter, TraceState, active_tapes,
                       locate_index_error)
 from .errors import TracingError, at_user_line
+from .ir import settings
+from .ir.caches import on_clear
 from .ir.core import DTYPE_NAMES, Function, _current, bind, current_interpreter, interpreting
 from .keys import describe, float_bits, identity, leaf_key
 from .nest import flatten, leaf_paths, unflatten
@@ -81,6 +82,19 @@ class _RetraceDetector:
 
 _DETECTORS: weakref.WeakKeyDictionary[Any, _RetraceDetector] = weakref.WeakKeyDictionary()
 _DETECTORS_LOCK = threading.Lock()
+# Every live compiled function, so `tj.clear_caches()` can empty their trace caches.
+_LIVE: weakref.WeakSet[CompiledFunction] = weakref.WeakSet()
+
+
+def _clear_compiled() -> None:
+    with _DETECTORS_LOCK:
+        live = list(_LIVE)
+        _DETECTORS.clear()
+    for f in live:
+        f._clear_cache()
+
+
+on_clear("compiled functions: traces and retrace counts", _clear_compiled)
 
 
 def _detector_for(fn: Callable[..., Any]) -> _RetraceDetector:
@@ -103,7 +117,7 @@ class _Config:
     """`tj.config.run_functions_eagerly(True)` runs compiled functions as plain Python."""
 
     def __init__(self) -> None:
-        self._eager = os.environ.get("TRACEJIT_DISABLE_JIT", "") not in ("", "0")
+        self._eager = settings.switch("TRACEJIT_DISABLE_JIT")
 
     def run_functions_eagerly(self, run_eagerly: bool) -> None:
         self._eager = bool(run_eagerly)
@@ -201,6 +215,14 @@ class CompiledFunction:
             self._sig = inspect.signature(fn)
         except (TypeError, ValueError):
             self._sig = None
+        with _DETECTORS_LOCK:
+            _LIVE.add(self)
+
+    def _clear_cache(self) -> None:
+        """Forget every trace: the next call of each signature traces again."""
+        with self._lock:
+            self._cache.clear()
+            self._fast = {}
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         if obj is None:

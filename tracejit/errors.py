@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from .ir.errors import AxisError, DTypeError, IRError, ShapeError
+from .ir.errors import AxisError, DTypeError, IRError, SettingError, ShapeError
 
 
 class TracingError(TypeError):
@@ -69,5 +69,5 @@ def at_user_line(e: BaseException) -> BaseException:
     return new
 
 
-__all__ = ["AxisError", "CompileError", "DTypeError", "IRError", "ShapeError", "TracingError",
-           "at_user_line", "user_frame"]
+__all__ = ["AxisError", "CompileError", "DTypeError", "IRError", "SettingError", "ShapeError",
+           "TracingError", "at_user_line", "user_frame"]

@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .ir.caches import on_clear
 from .tensor import Tensor
 from .variable import Variable
 
@@ -272,6 +273,17 @@ def _slots_of(t: type) -> tuple[str, ...] | None:
 
 _UNSET: Any = ("unset",)
 _SLOTS: dict[type, tuple[str, ...] | None] = {}
+
+
+def _clear_type_memos() -> None:
+    _KINDS.clear()
+    _SLOTS.clear()
+
+
+# Plain dicts rather than locked Memos: they are read on every compiled call, each read or
+# write is one atomic dict operation, and an entry is a pure function of its type (two
+# threads computing it agree).
+on_clear("compile keys: kinds and slots of types", _clear_type_memos)
 
 
 def describe(k: Any) -> str:

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import at_user_line, user_frame
+from .ir.caches import on_clear
 from .ir.axes import normalize_axes, normalize_axis, normalize_perm
 from .ir.core import DTYPE_NAMES, DTYPES, TensorType, _current, bind, check_allocation
 from .ir.errors import AxisError, DTypeError, ShapeError
@@ -199,9 +200,11 @@ def convert_to_tensor(value: Any, dtype: Any = None, dtype_hint: Any = None,
     return _literal(_array_of(value, dtype))
 
 
-# Eager tensors for Python scalars in arithmetic (`x * 2`): immutable, so shared.
+# Eager tensors for Python scalars in arithmetic (`x * 2`): immutable, so shared. A plain
+# dict (one atomic operation per read or write, on the eager hot path), at most 512 entries.
 _SCALARS: dict[tuple[Any, ...], Tensor] = {}
 _SCALARS_MAX = 512
+on_clear("eager scalar constants", _SCALARS.clear)
 
 
 def _eager_scalar(x: int | float, dt: np.dtype) -> Tensor | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..caches import Memo
 from ..core import Builder, Function, TensorType, bind, interpreting
 from ..errors import IRError
 from .registry import Primitive, register
@@ -41,7 +42,7 @@ class Backward:
         self.connected = connected
 
 
-_BACKWARD: dict[int, tuple[Function, Backward]] = {}
+_BACKWARD: Memo[int, tuple[Function, Backward]] = Memo("call: backward Functions")
 
 
 def backward_of(fn: Function) -> Backward:
@@ -61,9 +62,7 @@ def backward_of(fn: Function) -> Backward:
         from ..interp import run
         outs = run(gf.fn, resid + seeds)
     bwd = Backward(dce(b.build(outs)), gf.connected)
-    if len(_BACKWARD) > 4096:
-        _BACKWARD.clear()
-    _BACKWARD[id(fn)] = (fn, bwd)
+    _BACKWARD.put(id(fn), (fn, bwd))
     return bwd
 
 

@@ -24,9 +24,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import ops
+from ..caches import Memo
 from ..core import FLOAT_DTYPES, Builder, Function, TensorType, Value, bind, interpreting
 
-_CT: dict[tuple[int, tuple[int, ...]], tuple[Function, Function]] = {}
+_CT: Memo[tuple[int, tuple[int, ...]], tuple[Function, Function]] = \
+    Memo("control flow: cotangent Functions")
 
 
 def _is_float(t: Any) -> bool:
@@ -54,9 +56,7 @@ def cotangent_fn(fn: Function, wrt: Sequence[int]) -> Function:
         res = [full[i] if full[i] is not None else
                ops.full(fn.params[i].type.shape, 0, fn.params[i].type.dtype) for i in wrt]
     ct = b.build(res)
-    if len(_CT) > 4096:
-        _CT.clear()
-    _CT[key] = (fn, ct)
+    _CT.put(key, (fn, ct))
     return ct
 
 

@@ -41,6 +41,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..axes import AxisParam, check_params
+from ..caches import Memo, on_clear
 from ..errors import ShapeError
 
 _REGISTRY: dict[str, "Primitive"] = {}
@@ -79,7 +80,8 @@ class Primitive:
         self.cost = cost
         self.dtypes = tuple(np.dtype(d) for d in dtypes) if dtypes is not None else None
         self.axis_params = dict(axis_params or {})
-        self._inferred: dict[Any, tuple[Any, ...]] = {}
+        self._inferred: Memo[Any, tuple[Any, ...]] = Memo(f"shape rule of {name}", INFER_CACHE,
+                                                          register=False)
 
     def __repr__(self) -> str:
         return f"<Primitive {self.name}>"
@@ -116,9 +118,7 @@ class Primitive:
             return list(hit)
         out = self._infer(in_types, params)
         if key is not None:
-            if len(self._inferred) >= INFER_CACHE:
-                self._inferred.clear()
-            self._inferred[key] = tuple(out)
+            self._inferred.put(key, tuple(out))
         return out
 
     def _infer(self, in_types: Sequence[Any], params: dict[str, Any]) -> list[Any]:
@@ -155,3 +155,11 @@ def get_primitive(name: str) -> Primitive:
 
 def all_primitives() -> dict[str, Primitive]:
     return dict(_REGISTRY)
+
+
+def _clear_shape_memos() -> None:
+    for p in list(_REGISTRY.values()):
+        p._inferred.clear()
+
+
+on_clear("shape-rule results", _clear_shape_memos)

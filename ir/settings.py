@@ -1,0 +1,140 @@
+"""Every `TRACEJIT_*` environment variable, read in this one module with one spelling rule.
+
+Invariants:
+- `SETTINGS` lists every variable tracejit reads; nothing else in `tracejit`, `codegen`
+  or `ir` reads `os.environ` (a test greps for it). The README's table of environment
+  variables is `table()`, checked by a test.
+- A switch is on for `1/true/yes/on` and off for `0/false/no/off` (any case, surrounding
+  blanks ignored); unset or empty means its default. Any other value raises
+  `SettingError` naming the variable, never a silent guess. Numbers follow the same rule:
+  a value that does not parse raises.
+- Values are read when used, not cached, so a change of the environment (a test's
+  `monkeypatch.setenv`) takes effect at the next use; the one exception is
+  `TRACEJIT_DISABLE_JIT`, which `tj.config` reads once, at import.
+
+This module sits in `ir` (imports only the standard library) so that `codegen` and the
+user API can both import it without breaking the layering `tracejit -> codegen -> ir`.
+
+    $ TRACEJIT_BLAS=off python train.py     # switch("TRACEJIT_BLAS") is False
+    $ TRACEJIT_BLAS=maybe python train.py   # SettingError: TRACEJIT_BLAS='maybe': expected ...
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import SettingError
+
+__all__ = ["SETTINGS", "Setting", "SettingError", "cache_home", "integer", "number", "path",
+           "switch", "table"]
+
+ON = ("1", "true", "yes", "on")
+OFF = ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its name, kind, default and what it does (for the docs)."""
+
+    name: str
+    kind: Literal["switch", "number", "integer", "path"]
+    default: str
+    effect: str
+
+
+SETTINGS: dict[str, Setting] = {s.name: s for s in (
+    Setting("TRACEJIT_DISABLE_JIT", "switch", "off",
+            "on: compiled functions run as plain Python on NumPy (like "
+            "`tj.config.run_functions_eagerly(True)`); read once, at import"),
+    Setting("TRACEJIT_CACHE", "switch", "on",
+            "off: no disk cache (every new process compiles again)"),
+    Setting("TRACEJIT_CACHE_DIR", "path", "`$XDG_CACHE_HOME/tracejit` or `~/.cache/tracejit`",
+            "where the disk cache lives"),
+    Setting("TRACEJIT_CACHE_MAX_MB", "number", "1024",
+            "the disk cache's size limit in megabytes (least recently used entries go first)"),
+    Setting("TRACEJIT_BLAS", "switch", "on",
+            "off: matrix products never call NumPy's OpenBLAS, only the builtin kernel"),
+    Setting("TRACEJIT_NUM_THREADS", "integer", "the CPUs this process may use, at most 2",
+            "threads the builtin matrix kernel may use (1 keeps a product on the calling "
+            "thread; values above 2 mean 2)"),
+)}
+
+
+def _raw(name: str, kind: str) -> str:
+    """The stripped text of variable `name`, which must be a setting of this kind."""
+    s = SETTINGS.get(name)
+    if s is None:
+        raise KeyError(f"{name} is not a tracejit setting (known: {', '.join(SETTINGS)})")
+    if s.kind != kind:
+        raise KeyError(f"{name} is a {s.kind} setting, not a {kind}")
+    return os.environ.get(name, "").strip()
+
+
+def switch(name: str) -> bool:
+    """The value of switch `name`: its default when unset or empty.
+
+    Example: `switch("TRACEJIT_CACHE")` is False after `TRACEJIT_CACHE=off`.
+    """
+    raw = _raw(name, "switch").lower()
+    if not raw:
+        return SETTINGS[name].default == "on"
+    if raw in ON:
+        return True
+    if raw in OFF:
+        return False
+    raise SettingError(f"{name}={os.environ[name]!r}: expected one of "
+                       f"{'/'.join(ON)} (on) or {'/'.join(OFF)} (off)")
+
+
+def number(name: str) -> float | None:
+    """The number in `name`, or None when unset or empty (the caller's default applies).
+
+    Example: `number("TRACEJIT_CACHE_MAX_MB")` is 0.5 after `TRACEJIT_CACHE_MAX_MB=0.5`.
+    """
+    raw = _raw(name, "number")
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingError(f"{name}={os.environ[name]!r}: expected a number") from None
+    if value != value or value in (float("inf"), float("-inf")) or value < 0:
+        raise SettingError(f"{name}={os.environ[name]!r}: expected a finite number >= 0")
+    return value
+
+
+def integer(name: str) -> int | None:
+    """The integer (>= 0) in `name`, or None when unset or empty.
+
+    Example: `integer("TRACEJIT_NUM_THREADS")` is 1 after `TRACEJIT_NUM_THREADS=1`.
+    """
+    raw = _raw(name, "integer")
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingError(f"{name}={os.environ[name]!r}: expected an integer") from None
+    if value < 0:
+        raise SettingError(f"{name}={os.environ[name]!r}: expected an integer >= 0")
+    return value
+
+
+def path(name: str) -> str | None:
+    """The path in `name` with `~` expanded, or None when unset or empty."""
+    raw = _raw(name, "path")
+    return os.path.expanduser(raw) if raw else None
+
+
+def cache_home() -> str:
+    """The user's cache folder: `$XDG_CACHE_HOME`, else `~/.cache` (the XDG rule)."""
+    return os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+
+
+def table() -> str:
+    """The Markdown table of every setting, as the README shows it."""
+    rows = ["| variable | kind | default | effect |", "| --- | --- | --- | --- |"]
+    for s in SETTINGS.values():
+        rows.append(f"| `{s.name}` | {s.kind} | {s.default} | {s.effect} |")
+    return "\n".join(rows) + "\n"
