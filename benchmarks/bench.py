@@ -1089,10 +1089,12 @@ def source_state() -> dict[str, Any]:
     root = os.path.dirname(HERE)
     try:
         head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=10, check=False).stdout.strip()
+                              capture_output=True, text=True, timeout=10,
+                              check=False).stdout.strip()
         dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--",
                                 "tracejit", "ir", "codegen"],
-                               capture_output=True, text=True, timeout=10, check=False).stdout.split("\n")
+                               capture_output=True, text=True, timeout=10,
+                               check=False).stdout.split("\n")
         return {"commit": head, "modified_sources": [ln[3:] for ln in dirty if ln.strip()]}
     except (OSError, subprocess.SubprocessError):
         return {}

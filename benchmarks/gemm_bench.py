@@ -7,7 +7,8 @@ Compares, in one process, per shape:
 - `tj_gemm` with the builtin blocked kernel (`TRACEJIT_BLAS=0`; always 1 thread);
 
 and prints times (best of several runs) and the builtin kernel's time as a ratio of
-single-threaded OpenBLAS (the builtin kernel is single-threaded). Native functions are called through ctypes with precomputed
+single-threaded OpenBLAS (the builtin kernel is single-threaded). Native functions are called
+through ctypes with precomputed
 pointers, so the ~1 us call overhead is included (it only matters for tiny shapes).
 
 Run it with the workplace's OpenBLAS overrides removed, in that command only:
@@ -175,7 +176,7 @@ def compile_section(budget: float) -> None:
             c = np.empty((m, n), NP_DTYPES[dt])
             args = (ta, tb, m, n, k, a.ctypes.data, a.shape[1], b.ctypes.data, b.shape[1],
                     c.ctypes.data, n)
-            times = {lb: best_time(lambda f=f: f(*args), budget) for lb, f in fns.items()}
+            times = {lb: best_time(lambda f=f: f(*args), budget) for lb, f in fns.items()}  # noqa: B023  (called in this iteration)
             print(f"  {m}x{k} @ {k}x{n} t{ta}{tb}: " + ", ".join(
                 f"{lb} {t * 1e3:.3f} ms" for lb, t in times.items()))
 

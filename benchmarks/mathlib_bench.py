@@ -68,7 +68,8 @@ def compile_kernels(dtype: type, names: list[str], extra_features: str = ""
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     tm = llvm.Target.from_default_triple().create_target_machine(
-        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten() + extra_features,
+        cpu=llvm.get_host_cpu_name(),
+        features=llvm.get_host_cpu_features().flatten() + extra_features,
         opt=3, jit=True)
     llmod = llvm.parse_assembly(str(mod), context=llvm.create_context())
     llmod.verify()

@@ -244,7 +244,8 @@ def w2(opts: argparse.Namespace) -> None:
     res["exe"] = timeit(lambda: exe(x), 1.0, 15)
     line("Executable(x) alone", res["exe"], ms)
     print(f"  -> {res['exe'][1] / n * 1e9:.2f} ns CPU per element")
-    for label, fn in (("tracejit f(x)", lambda: f(tx)), ("hand-written NumPy", lambda: bench.w2_numpy(x))):
+    for label, fn in (("tracejit f(x)", lambda: f(tx)),
+                      ("hand-written NumPy", lambda: bench.w2_numpy(x))):
         fn()
         r0 = resource.getrusage(resource.RUSAGE_SELF)
         for _ in range(20):
@@ -353,7 +354,8 @@ def w3(opts: argparse.Namespace) -> None:
     except ImportError:
         print("  (threadpoolctl not installed: no single-thread comparison)")
     print("  the 5 products compiled alone by tracejit (its matmul lowering, same shapes):")
-    tT = lambda a: tj.constant(np.ascontiguousarray(a))
+    def tT(a):
+        return tj.constant(np.ascontiguousarray(a))
     prods = [("X @ W1", lambda a, b: tj.matmul(a, b), Xa, W1),
              ("X.T @ dz", lambda a, b: tj.matmul(a, b, transpose_a=True), Xa, dz),
              ("h @ W2", lambda a, b: tj.matmul(a, b), h, W2),

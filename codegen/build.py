@@ -15,7 +15,8 @@ allocation failed; k > 0 when the bounds check of instruction k-1 of the flat fu
 failed, with (index, bound, k) written to the status array.
 
 Invariants: no field of an input is read before its type was checked, and no dimension
-before its rank; outputs and the status array are trusted (the caller allocates them); no value's byte
+before its rank; outputs and the status array are trusted (the caller allocates them); no value's
+byte
 size may overflow 64-bit index arithmetic (`MemoryError` at build time).
 """
 from __future__ import annotations

@@ -21,7 +21,8 @@ Invariants of every `tj_gemm_*`:
 - Every module gets its own internal `tj_gemm_*` wrapper; the blocked kernel it calls is
   compiled once per process (`runtime.symbol(dtype)`, see `codegen/runtime.py`), and a
   module built while BLAS is in use references the symbols `scipy_cblas_sgemm64_` /
-  `scipy_cblas_dgemm64_`, registered with LLVM by `blas.find_blas()`. `blas_info()` names which body new code gets
+  `scipy_cblas_dgemm64_`, registered with LLVM by `blas.find_blas()`. `blas_info()` names which
+  body new code gets
   and belongs in every compiled-object cache key.
 """
 from __future__ import annotations

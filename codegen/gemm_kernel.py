@@ -491,7 +491,6 @@ def define_parallel(module: ir.Module, dtype: str, t: ir.Type, serial: ir.Functi
     creation.
     """
     shape = host_kernel_shape(dtype)
-    pt = t.as_pointer()
     sig = serial.function_type
     fn = ir.Function(module, sig, name)
     fn.attributes.add("nounwind")

@@ -11,7 +11,8 @@ value or kernel that reads it). Lowering then runs the tasks of a `Plan` in orde
   leaves.
 - `KernelTask`: a non-elementwise instruction with its own loop structure (partial
   reductions, argmax/argmin, matmul, scatter_add, and the region instructions `while`,
-  `scan`, `cond`, which read every operand from its buffer); it reads its inputs element by element too, so
+  `scan`, `cond`, which read every operand from its buffer); it reads its inputs element by element
+  too, so
   an elementwise producer fuses into a reduction.
 - `CheckTask`: the bounds check of the indices of gather / scatter_add / checked one_hot.
   It runs before any task that reads those indices, so indexed loads need no test of their

@@ -5,7 +5,8 @@ large products between two threads; `threads()` sets how many it may use).
 A module that multiplies matrices on the builtin kernel declares `symbol(dtype)`
 external instead of carrying its own copy (which cost 130 ms of O3 and code generation
 in every such module, more than the rest of a typical training step; the library itself
-compiles in about 55 ms, without the O3 pipeline). Before object code that refers to a library symbol is
+compiles in about 55 ms, without the O3 pipeline). Before object code that refers to a library
+symbol is
 loaded, `ensure(code)` compiles that library (or loads it from the disk cache, like any
 other object) and registers its address with LLVM's process symbol table, through which
 MCJIT resolves the reference. Declaring the symbol (`gemm.declare_gemm`) loads the

@@ -111,7 +111,7 @@ def main() -> None:
     # Fit k by gradient descent (Newton-like step size from the curvature scale).
     k = tj.Variable(k0, dtype=tj.float64)
     lr = 1.0
-    for it in range(30):
+    for _ in range(30):
         loss, (_, gk) = loss_and_grads(tj.constant(x0), tj.constant(v0), k.value(),
                                        tj.constant(target))
         k.assign_sub(lr * gk)

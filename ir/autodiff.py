@@ -18,7 +18,8 @@ the way give None for it) is reported as unconnected.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 from . import ops
 from .core import FLOAT_DTYPES, Builder, Function, Instr, Value, interpreting

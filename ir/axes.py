@@ -15,7 +15,8 @@ raises TypeError; a repeated axis or a list that is no permutation raises ShapeE
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

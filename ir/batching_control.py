@@ -15,7 +15,8 @@ so batched backward passes (Jacobians) of loops stay loops.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -22,7 +22,8 @@ import contextlib
 import contextvars
 import math
 import os
-from typing import Any, Iterator, Sequence
+from typing import Any
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -68,7 +69,7 @@ class TensorType:
             raise ShapeError(f"negative dimension in shape {self.shape}")
 
     @classmethod
-    def of_array(cls, a: np.ndarray) -> "TensorType":
+    def of_array(cls, a: np.ndarray) -> TensorType:
         """The type of a NumPy array (its shape is already a tuple of non-negative ints);
         the hot path of eager execution, so it skips the conversions of `__init__`."""
         if a.dtype not in DTYPE_NAMES:
@@ -79,7 +80,7 @@ class TensorType:
         return t
 
     @classmethod
-    def make(cls, shape: tuple[int, ...], dtype: np.dtype) -> "TensorType":
+    def make(cls, shape: tuple[int, ...], dtype: np.dtype) -> TensorType:
         """A type from parts already known valid (a tuple of non-negative ints and one of
         `DTYPES`), as shape rules produce from their operands' types: no conversions."""
         t = object.__new__(cls)
@@ -159,10 +160,10 @@ def available_memory() -> int | None:
 
 def _bytes_text(n: int) -> str:
     x, unit = float(n), "bytes"
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"):
+    for u in ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"):
         if x < 1024:
             break
-        x /= 1024
+        x, unit = x / 1024, u
     return f"{n} bytes" if unit == "bytes" else f"{n} bytes ({x:.3g} {unit})"
 
 
@@ -339,7 +340,7 @@ def structurally_equal(f: Function, g: Function) -> bool:
 class Interpreter:
     """What `bind` hands an operation to. Subclasses define `apply`."""
 
-    def apply(self, prim: "Primitive", args: Sequence[Any], params: dict[str, Any]) -> Any:
+    def apply(self, prim: Primitive, args: Sequence[Any], params: dict[str, Any]) -> Any:
         raise NotImplementedError
 
 
@@ -372,7 +373,7 @@ def interpreting(interp: Interpreter) -> Iterator[Interpreter]:
         _current.reset(token)
 
 
-def bind(prim: "Primitive | str", *args: Any, **params: Any) -> Any:
+def bind(prim: Primitive | str, *args: Any, **params: Any) -> Any:
     """Run one primitive in the current context. Returns one result, or a tuple when the
     primitive has several outputs. Example: `bind("mul", x, y)`."""
     p = _REGISTRY.get(prim) if isinstance(prim, str) else prim
@@ -407,7 +408,7 @@ class Builder(Interpreter):
         self.defined.add(id(v))
         return v
 
-    def emit(self, prim: "Primitive", inputs: Sequence[Value], params: dict[str, Any]
+    def emit(self, prim: Primitive, inputs: Sequence[Value], params: dict[str, Any]
              ) -> list[Value]:
         for x in inputs:
             if not isinstance(x, Value):
@@ -420,7 +421,7 @@ class Builder(Interpreter):
         self.defined.update(id(o) for o in outs)
         return outs
 
-    def apply(self, prim: "Primitive", args: Sequence[Any], params: dict[str, Any]) -> Any:
+    def apply(self, prim: Primitive, args: Sequence[Any], params: dict[str, Any]) -> Any:
         outs = self.emit(prim, args, params)
         return outs[0] if prim.n_outs(params) == 1 else tuple(outs)
 

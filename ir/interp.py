@@ -6,7 +6,8 @@ tensors in the user API, or new instructions inside a `Builder` (inlining).
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -6,7 +6,8 @@ Operands must already share a dtype; `const` makes a scalar of a given dtype.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 

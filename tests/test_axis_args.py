@@ -10,7 +10,8 @@ the value and the rank, eagerly and compiled."""
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -126,8 +127,8 @@ def test_every_public_op_with_an_axis_argument_is_covered() -> None:
 def test_every_public_op_raises_axis_error_for_an_out_of_range_axis(op: str) -> None:
     call, arg, bads = USER_CALLS[op]
     for bad in bads:
-        for mode, run in (("eager", lambda: call(tj.constant(X3), bad)),
-                          ("compiled", lambda: tj.compile(lambda x: call(x, bad))(X3))):
+        for mode, run in (("eager", lambda: call(tj.constant(X3), bad)),  # noqa: B023  (called in this iteration)
+                          ("compiled", lambda: tj.compile(lambda x: call(x, bad))(X3))):  # noqa: B023  (called in this iteration)
             with pytest.raises(AxisError) as e:
                 run()
             msg = str(e.value)

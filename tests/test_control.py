@@ -8,7 +8,8 @@ differences in float64 for gradients of order 1 and 2.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import pytest

@@ -70,7 +70,7 @@ def test_reduce_max_min_of_signed_zeros_follow_ieee_maximum_everywhere(
         want = _ieee_reduce(x, axes, big)
         g = _FORMS[form]
         eager = g(f, tj.constant(x), list(axes)).numpy()
-        compiled = tj.compile(lambda v: g(f, v, list(axes)))(x).numpy()
+        compiled = tj.compile(lambda v: g(f, v, list(axes)))(x).numpy()  # noqa: B023  (called in this iteration)
         for got in (eager, compiled):
             keep = ~np.isnan(want)
             assert np.array_equal(np.isnan(got), ~keep), (got, want)
@@ -164,7 +164,7 @@ def test_big_endian_arrays_keep_their_dtype_eagerly_and_compiled() -> None:
                      dtype=dt)
         want = a.astype(a.dtype.newbyteorder("="))
         for got in (tj.constant(a), tj.convert_to_tensor(a), tj.Variable(a).value(),
-                    tj.compile(lambda x: x * 1)(a), tj.compile(lambda: tj.constant(a))(),
+                    tj.compile(lambda x: x * 1)(a), tj.compile(lambda: tj.constant(a))(),  # noqa: B023  (called in this iteration)
                     tj.constant(want) * 0 + a):
             assert got.dtype == want.dtype and got.dtype.isnative, (dt, got.dtype)
             np.testing.assert_array_equal(got.numpy(), want)

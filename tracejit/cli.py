@@ -17,7 +17,8 @@ import math
 import os
 import re
 import sys
-from typing import Any, Callable, NoReturn
+from typing import Any, NoReturn
+from collections.abc import Callable
 
 import numpy as np
 

@@ -27,7 +27,8 @@ import threading
 from collections import OrderedDict, deque
 import warnings
 import weakref
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
@@ -144,7 +145,7 @@ def compile(fn: Callable[..., Any] | None = None, *, input_signature: Any = None
         raise NotImplementedError("input_signature is not supported; shapes come from the "
                                   "arguments of each call")
 
-    def wrap(f: Callable[..., Any]) -> "CompiledFunction":
+    def wrap(f: Callable[..., Any]) -> CompiledFunction:
         if not callable(f):
             raise TypeError(f"tj.compile needs a function (a callable object), got {f!r} of "
                             f"type {type(f).__name__}")
@@ -202,8 +203,8 @@ class CompiledFunction:
         self.__name__ = name or getattr(fn, "__name__", "f")
         self.__doc__ = getattr(fn, "__doc__", None)
         self.__wrapped__ = fn
-        self._cache: dict[Any, "Concrete"] = {}
-        self._fast: dict[Any, "Concrete"] = {}
+        self._cache: dict[Any, Concrete] = {}
+        self._fast: dict[Any, Concrete] = {}
         self._pending: dict[Any, threading.Event] = {}
         self._lock = threading.Lock()
         # Retrace diagnostics: the last few signatures in words (never the arguments),
@@ -310,7 +311,7 @@ class CompiledFunction:
             raise at_user_line(e) from None
 
     def _get(self, key: Any, leaves: list[Any], tree: Any, aliased: bool = False
-             ) -> "Concrete":
+             ) -> Concrete:
         while True:
             with self._lock:
                 conc = self._cache.get(key)
@@ -347,7 +348,7 @@ class CompiledFunction:
         return names
 
     def _trace(self, key: Any, leaves: list[Any], tree: Any, aliased: bool = False
-               ) -> "Concrete":
+               ) -> Concrete:
         self.trace_count += 1
         prev = self._keys[-1] if self._keys else None
         summary = (tree, [describe(k) for k in key[1]])
@@ -377,7 +378,7 @@ class CompiledFunction:
         conc.notice = notice
         return conc
 
-    def lower(self, *args: Any, **kwargs: Any) -> "Lowered":
+    def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         """The compiler's view of a call with these arguments, for `as_text(stage)`."""
         if kwargs:
             args, kwargs = self._canonical(args, kwargs)
@@ -387,7 +388,7 @@ class CompiledFunction:
         conc = self._cache.get(key) or self._get(key, leaves, tree)
         return Lowered(conc)
 
-    def get_concrete_function(self, *args: Any, **kwargs: Any) -> "Concrete":
+    def get_concrete_function(self, *args: Any, **kwargs: Any) -> Concrete:
         return self.lower(*args, **kwargs).concrete
 
 
@@ -395,7 +396,7 @@ STAGES = ("trace", "grad", "opt", "plan", "llvm", "asm")
 
 
 class Lowered:
-    def __init__(self, conc: "Concrete"):
+    def __init__(self, conc: Concrete):
         self.concrete = conc
 
     def as_text(self, stage: str = "opt") -> str:
@@ -430,7 +431,7 @@ class Concrete:
 
     @classmethod
     def trace(cls, owner: CompiledFunction, leaves: list[Any], tree: Any,
-              aliased: bool = False) -> "Concrete":
+              aliased: bool = False) -> Concrete:
         """Trace `owner` for these arguments. Variable arguments are traced as stand-ins
         (so reads through the parameter and reads of a Variable captured from outside stay
         apart, and the trace serves any Variable of that shape and dtype), unless `aliased`:

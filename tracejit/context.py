@@ -15,7 +15,8 @@ Invariants:
 from __future__ import annotations
 
 import contextvars
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -14,7 +14,8 @@ and the user's line; the result has the structure of `loop_vars` (of the branche
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -133,7 +134,7 @@ def _check_invariants(inv: Any, types: list[TensorType], paths: list[str]) -> No
     for p, t, s in zip(paths, types, shapes):
         if s is None:
             continue
-        dims = tuple(getattr(s, "as_list", lambda: s)()) if not isinstance(s, tuple) else s
+        dims = s if isinstance(s, tuple) else tuple(s.as_list() if hasattr(s, "as_list") else s)
         if len(dims) != len(t.shape) or any(d is not None and d != e for d, e in
                                              zip(dims, t.shape)) or None in dims:
             raise at_user_line(ValueError(
@@ -348,7 +349,7 @@ def _stack_structures(items: list[Any]) -> Any:
     from .ops import stack
     leaves = [flatten(it)[0] for it in items]
     tree = flatten(items[0])[1]
-    return unflatten(tree, [stack([as_tensor(l[j]) for l in leaves], 0)
+    return unflatten(tree, [stack([as_tensor(leaf[j]) for leaf in leaves], 0)
                             for j in range(len(leaves[0]))])
 
 

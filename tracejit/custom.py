@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from .context import TraceInterpreter, TraceState, active_tapes
 from .errors import at_user_line

@@ -26,7 +26,8 @@ import functools
 import struct
 import types
 import weakref
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 

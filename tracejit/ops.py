@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import math
 import numbers
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -683,7 +684,7 @@ def stack(values: Sequence[Any], axis: int = 0, name: str | None = None) -> Tens
         raise _user_error(ValueError("stack needs at least one tensor"))
     shapes = {x.shape for x in xs}
     if len(shapes) > 1:
-        raise _user_error(ShapeError(f"stack: all tensors must have one shape, got "
+        raise _user_error(ShapeError("stack: all tensors must have one shape, got "
                                      + ", ".join(str(x.shape) for x in xs)))
     ax = _axis("stack", axis, xs[0].ndim, extra=1)
     xs = [expand_dims(x, ax) for x in xs]

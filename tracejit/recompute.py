@@ -12,7 +12,8 @@ equal those of `f` itself; tensor arguments only (as TensorFlow's).
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from .custom import custom_gradient
 from .nest import flatten

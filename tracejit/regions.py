@@ -14,7 +14,8 @@ constants of the expected dtype.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -79,7 +80,7 @@ def trace_region(f: Callable[..., Any], types: Sequence[TensorType], tree: Any, 
             for i, x in enumerate(leaves):
                 want = expect[i].dtype if expect is not None and i < len(expect) else None
                 t = as_tensor(x, want)
-                vals.append(st.value_of(t) if not (t._trace is st) else t._val)
+                vals.append(st.value_of(t) if t._trace is not st else t._val)
     finally:
         active_tapes.reset(saved)
         st.closed = True

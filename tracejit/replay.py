@@ -13,7 +13,8 @@ import contextlib
 import os
 import sys
 import warnings
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -101,7 +102,7 @@ class _GradProgram:
         results = [val(t) for t in targets]
         flat_sources: list[Value] = []
         self.groups: list[list[int]] = []
-        for leaf, srcs in zip(src_leaves, self.leaf_sources):
+        for srcs in self.leaf_sources:
             idx = []
             for s in srcs:
                 idx.append(len(flat_sources))
@@ -120,7 +121,7 @@ class _GradProgram:
             interp.state.grad_functions.append(self.grad)
             interp.state.grad_residuals[id(self.grad)] = self.residual_tensors
         target_ids = {id(t) for t in targets}
-        for leaf, srcs, idx in zip(src_leaves, self.leaf_sources, self.groups):
+        for leaf, srcs in zip(src_leaves, self.leaf_sources):
             if isinstance(leaf, Tensor) and id(leaf) not in tape._watched \
                     and id(leaf) not in target_ids:
                 _warn_unwatched(leaf)

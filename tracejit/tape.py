@@ -16,7 +16,8 @@ block (TensorFlow's rule: so one tape can give higher derivatives).
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -75,7 +76,7 @@ class GradientTape:
 
     # ---------------------------------------------------------------- recording
 
-    def __enter__(self) -> "GradientTape":
+    def __enter__(self) -> GradientTape:
         if self._token is not None:
             # TensorFlow: ValueError "Tape is still recording ... re-enter an already-active
             # tape".
@@ -204,7 +205,7 @@ class GradientTape:
         return self.stop_recording()
 
     def _program(self, targets: list[Tensor], src_leaves: list[Any],
-                 target_leaves: list[Any] | None = None) -> "_GradProgram":
+                 target_leaves: list[Any] | None = None) -> _GradProgram:
         return _GradProgram(self, targets, src_leaves, target_leaves or targets)
 
     def _finish(self, leaf: Any, res: Any, unconnected: Any) -> Any:

@@ -37,42 +37,42 @@ class TensorLike:
             return getattr(_ops(), op)(*inputs)
         return _numpy_ufunc(ufunc, method, inputs, kwargs)
 
-    def __add__(self, o: Any) -> "Tensor": return _ops().add(self, o)
-    def __radd__(self, o: Any) -> "Tensor": return _ops().add(o, self)
-    def __sub__(self, o: Any) -> "Tensor": return _ops().subtract(self, o)
-    def __rsub__(self, o: Any) -> "Tensor": return _ops().subtract(o, self)
-    def __mul__(self, o: Any) -> "Tensor": return _ops().multiply(self, o)
-    def __rmul__(self, o: Any) -> "Tensor": return _ops().multiply(o, self)
-    def __truediv__(self, o: Any) -> "Tensor": return _ops().divide(self, o)
-    def __rtruediv__(self, o: Any) -> "Tensor": return _ops().divide(o, self)
-    def __floordiv__(self, o: Any) -> "Tensor": return _ops().floordiv(self, o)
-    def __rfloordiv__(self, o: Any) -> "Tensor": return _ops().floordiv(o, self)
-    def __mod__(self, o: Any) -> "Tensor": return _ops().mod(self, o)
-    def __rmod__(self, o: Any) -> "Tensor": return _ops().mod(o, self)
-    def __pow__(self, o: Any) -> "Tensor": return _ops().pow(self, o)
-    def __rpow__(self, o: Any) -> "Tensor": return _ops().pow(o, self)
-    def __matmul__(self, o: Any) -> "Tensor": return _ops().matmul(self, o)
-    def __rmatmul__(self, o: Any) -> "Tensor": return _ops().matmul(o, self)
-    def __neg__(self) -> "Tensor": return _ops().negative(self)
-    def __pos__(self) -> "Tensor": return _ops().identity(self)
-    def __abs__(self) -> "Tensor": return _ops().abs(self)
-    def __lt__(self, o: Any) -> "Tensor": return _ops().less(self, o)
-    def __le__(self, o: Any) -> "Tensor": return _ops().less_equal(self, o)
-    def __gt__(self, o: Any) -> "Tensor": return _ops().greater(self, o)
-    def __ge__(self, o: Any) -> "Tensor": return _ops().greater_equal(self, o)
-    def __eq__(self, o: Any) -> "Tensor": return _ops().equal(self, o)  # type: ignore[override]
-    def __ne__(self, o: Any) -> "Tensor": return _ops().not_equal(self, o)  # type: ignore
-    def __and__(self, o: Any) -> "Tensor": return _ops().logical_and(self, o)
-    def __or__(self, o: Any) -> "Tensor": return _ops().logical_or(self, o)
-    def __invert__(self) -> "Tensor": return _ops().logical_not(self)
+    def __add__(self, o: Any) -> Tensor: return _ops().add(self, o)
+    def __radd__(self, o: Any) -> Tensor: return _ops().add(o, self)
+    def __sub__(self, o: Any) -> Tensor: return _ops().subtract(self, o)
+    def __rsub__(self, o: Any) -> Tensor: return _ops().subtract(o, self)
+    def __mul__(self, o: Any) -> Tensor: return _ops().multiply(self, o)
+    def __rmul__(self, o: Any) -> Tensor: return _ops().multiply(o, self)
+    def __truediv__(self, o: Any) -> Tensor: return _ops().divide(self, o)
+    def __rtruediv__(self, o: Any) -> Tensor: return _ops().divide(o, self)
+    def __floordiv__(self, o: Any) -> Tensor: return _ops().floordiv(self, o)
+    def __rfloordiv__(self, o: Any) -> Tensor: return _ops().floordiv(o, self)
+    def __mod__(self, o: Any) -> Tensor: return _ops().mod(self, o)
+    def __rmod__(self, o: Any) -> Tensor: return _ops().mod(o, self)
+    def __pow__(self, o: Any) -> Tensor: return _ops().pow(self, o)
+    def __rpow__(self, o: Any) -> Tensor: return _ops().pow(o, self)
+    def __matmul__(self, o: Any) -> Tensor: return _ops().matmul(self, o)
+    def __rmatmul__(self, o: Any) -> Tensor: return _ops().matmul(o, self)
+    def __neg__(self) -> Tensor: return _ops().negative(self)
+    def __pos__(self) -> Tensor: return _ops().identity(self)
+    def __abs__(self) -> Tensor: return _ops().abs(self)
+    def __lt__(self, o: Any) -> Tensor: return _ops().less(self, o)
+    def __le__(self, o: Any) -> Tensor: return _ops().less_equal(self, o)
+    def __gt__(self, o: Any) -> Tensor: return _ops().greater(self, o)
+    def __ge__(self, o: Any) -> Tensor: return _ops().greater_equal(self, o)
+    def __eq__(self, o: Any) -> Tensor: return _ops().equal(self, o)  # type: ignore[override]
+    def __ne__(self, o: Any) -> Tensor: return _ops().not_equal(self, o)  # type: ignore
+    def __and__(self, o: Any) -> Tensor: return _ops().logical_and(self, o)
+    def __or__(self, o: Any) -> Tensor: return _ops().logical_or(self, o)
+    def __invert__(self) -> Tensor: return _ops().logical_not(self)
     __hash__ = object.__hash__
 
-    def __getitem__(self, key: Any) -> "Tensor":
+    def __getitem__(self, key: Any) -> Tensor:
         from .indexing import getitem
         return getitem(self, key)
 
     @property
-    def T(self) -> "Tensor":
+    def T(self) -> Tensor:
         return _ops().transpose(self)
 
     @property
@@ -166,7 +166,7 @@ class Tensor(TensorLike):
         self._trace = trace
 
     @staticmethod
-    def _wrap(a: np.ndarray) -> "Tensor":
+    def _wrap(a: np.ndarray) -> Tensor:
         """An eager tensor owning `a` (made read-only; the caller gives up `a`)."""
         if type(a) is not np.ndarray:
             a = np.asarray(a)

@@ -106,7 +106,7 @@ class Variable(TensorLike):
                              f"{self.name} of shape {self.shape}")
         return t
 
-    def assign(self, value: Any) -> "Variable":
+    def assign(self, value: Any) -> Variable:
         t = self._check(value)
         # The new value is a new Tensor object: tapes see later reads as fresh reads of the
         # variable, never as the (recorded) computation that produced the value (as in
@@ -124,23 +124,23 @@ class Variable(TensorLike):
                 self._value = Tensor(t._data)
         return self
 
-    def _update(self, op: Any, delta: Any) -> "Variable":
+    def _update(self, op: Any, delta: Any) -> Variable:
         """`self.assign(op(self, delta))`, atomic per Variable when eager."""
         if isinstance(current_interpreter(), TraceInterpreter):
             return self.assign(op(self._read(), delta))
         with self._lock:
             return self.assign(op(self._read(), delta))
 
-    def assign_add(self, delta: Any) -> "Variable":
+    def assign_add(self, delta: Any) -> Variable:
         from .ops import add
         return self._update(add, delta)
 
-    def assign_sub(self, delta: Any) -> "Variable":
+    def assign_sub(self, delta: Any) -> Variable:
         from .ops import subtract
         return self._update(subtract, delta)
 
     @staticmethod
-    def _locks_of(variables: Sequence["Variable"]) -> list[Any]:
+    def _locks_of(variables: Sequence[Variable]) -> list[Any]:
         """The locks of `variables`, each once, in creation order: threads that take them
         in this order never deadlock."""
         if len(variables) == 1:

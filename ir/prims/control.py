@@ -23,7 +23,8 @@ the reference interpreter; the VJP rules (`control_ad`) emit region instructions
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -8,7 +8,8 @@ pass sums them back to each operand's shape (the one unbroadcast helper).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 

@@ -36,7 +36,8 @@ Invariants:
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -44,7 +45,7 @@ from ..axes import AxisParam, check_params
 from ..caches import Memo, on_clear
 from ..errors import ShapeError
 
-_REGISTRY: dict[str, "Primitive"] = {}
+_REGISTRY: dict[str, Primitive] = {}
 INFER_CACHE = 4096      # memoized shape-rule results per primitive
 GRADIENT_KINDS = ("rule", "zero", "none")
 KINDS = ("elementwise", "reduce", "shape", "index", "kernel", "region", "call")

@@ -109,8 +109,8 @@ def _concat_rule(*xs: TensorType, axis: int) -> TensorType:
     for t in xs[1:]:
         if t.ndim != first.ndim or any(
                 a != b for i, (a, b) in enumerate(zip(t.shape, first.shape)) if i != axis):
-            raise ShapeError("concat along axis %d needs equal other dimensions, got %s"
-                             % (axis, ", ".join(str(u) for u in xs)))
+            raise ShapeError(f"concat along axis {axis} needs equal other dimensions, got "
+                             f"{', '.join(str(u) for u in xs)}")
     shape = list(first.shape)
     shape[axis] = sum(t.shape[axis] for t in xs)
     return TensorType(shape, first.dtype)
@@ -142,16 +142,16 @@ def _slice_rule(x: TensorType, *, starts: tuple[int, ...], limits: tuple[int, ..
     if not len(starts) == len(limits) == len(strides) == x.ndim:
         raise ShapeError(f"slice of {x} needs {x.ndim} starts, limits and strides, got "
                          f"{starts}, {limits}, {strides}")
-    for d, s, l, k in zip(x.shape, starts, limits, strides):
-        if not (0 <= s <= l <= d and k >= 1):
+    for d, s, e, k in zip(x.shape, starts, limits, strides):
+        if not (0 <= s <= e <= d and k >= 1):
             raise ShapeError(f"slice bounds starts={starts} limits={limits} strides={strides} "
                              f"are out of range for {x}")
-    return TensorType([slice_len(s, l, k) for s, l, k in zip(starts, limits, strides)], x.dtype)
+    return TensorType([slice_len(s, e, k) for s, e, k in zip(starts, limits, strides)], x.dtype)
 
 
 def _slice_impl(x: np.ndarray, *, starts: tuple[int, ...], limits: tuple[int, ...],
                 strides: tuple[int, ...]) -> np.ndarray:
-    return np.array(x[tuple(slice(s, l, k) for s, l, k in zip(starts, limits, strides))])
+    return np.array(x[tuple(slice(s, e, k) for s, e, k in zip(starts, limits, strides))])
 
 
 def _slice_vjp(g: Any, x: Any, *, out: Any, starts: tuple[int, ...], limits: tuple[int, ...],

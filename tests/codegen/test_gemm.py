@@ -2,7 +2,8 @@
 
 Each variant is one small native module, independent of the engine: an external wrapper
 `entry(ta, tb, m, n, k, A, lda, B, ldb, C, ldc)` calling the function under test, O3 with
-loop and SLP vectorization for the host, MCJIT, ctypes. Operands are submatrix views of larger buffers (leading
+loop and SLP vectorization for the host, MCJIT, ctypes. Operands are submatrix views of larger
+buffers (leading
 dimensions larger than the column count) surrounded by sentinels that must survive, and
 C starts as NaN, which must never leak into the result.
 

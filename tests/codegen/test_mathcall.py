@@ -17,7 +17,7 @@ UNARY = ["exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "logistic"
 def _many(x, names, repeat):
     """A sum of `repeat` rounds of every function in `names` applied to x (and pow)."""
     acc = x
-    for k in range(repeat):
+    for _ in range(repeat):
         for n in names:
             acc = bind("add", acc, bind(n, x))
         acc = bind("add", acc, bind("pow", bind("abs", x), x))

@@ -190,7 +190,6 @@ def test_long_chains_are_cut_into_bounded_inline_depth():
 def test_short_rows_under_a_broadcast_run_as_one_flat_loop():
     # (n, 10) + (10,): one flat loop (row and column from the flat index); with a
     # transposed operand, or rows of 2, the nested loop stays (it is faster there).
-    from tracejit.codegen import compile_function
     rng = np.random.default_rng(10)
     flat = fn_of([((300, 10), F32), ((10,), F32)], lambda x, b: bind("add", x, b))
     nested = fn_of([((10, 300), F32), ((10,), F32)],

@@ -551,7 +551,7 @@ def _noisy_runs(ns: dict[str, Any], before: list[np.ndarray], k: int, n: int, se
         for name, value in zip(sorted(w), before):
             w[name].assign(value)
         f = ns["make"](w, tj.compile)
-        o = _outcome(lambda: ns["call"](f, w, k), True,
+        o = _outcome(lambda: ns["call"](f, w, k), True,  # noqa: B023  (called in this iteration)
                      NoisyEager(np.random.default_rng([seed, k, r])))
         if o[0] == "ok":
             runs.append((o, _state(w)))
@@ -590,13 +590,13 @@ def _check_module(source: str, ns: dict[str, Any], report: Report, seed: int,
     for k in range(ns["N_CALLS"]):
         ns["outside"](we, k)
         before = _state(we)
-        ref = _outcome(lambda: ns["call"](fe, we, k), True)
+        ref = _outcome(lambda: ns["call"](fe, we, k), True)  # noqa: B023  (called in this iteration)
         eager.append((before, ref, _state(we)))
         if ref[0] == "raise":
             break
     for k, (before, ref, rstate) in enumerate(eager):
         ns["outside"](wc, k)
-        got = _outcome(lambda: ns["call"](fc, wc, k), False)
+        got = _outcome(lambda: ns["call"](fc, wc, k), False)  # noqa: B023  (called in this iteration)
         report.checks += 1
         if ref[0] == "raise" or got[0] == "raise":
             if ref[:2] != got[:2]:
