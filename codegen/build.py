@@ -138,6 +138,6 @@ def build_module(fn: Function, abi: Abi, entry_name: str = ENTRY
     module.data_layout = info["data_layout"]
     lw = Lowerer(plan, module)
     lw.run()
-    module.plan_cost = plan.cost        # type: ignore[attr-defined]  (segments.split)
+    module.plan_cost = plan.cost        # read by segments.split
     _build_entry(lw, entry_name, abi)
     return module, fn

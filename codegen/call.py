@@ -73,7 +73,7 @@ def probe_abi() -> Abi:
     type_num = find(4, lambda off: all(int_at(id(d) + off) == d.num for d in kinds), 64)
     byteorder = find(1, lambda off: all(ctypes.c_char.from_address(id(d) + off).value
                                         == d.byteorder.encode() for d in kinds), 64)
-    canonical = {n: (np.dtype(n).num, ord(np.dtype(n).byteorder))
+    canonical: dict[str, tuple[int, int]] = {n: (np.dtype(n).num, ord(np.dtype(n).byteorder))
                  for n in ("float32", "float64", "int32", "int64", "bool")}
     return Abi(items, ob_type, nd, dims, descr, data, flags, type_num, byteorder, canonical)
 

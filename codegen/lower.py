@@ -438,7 +438,7 @@ class Lowerer:
                 for a in accs:
                     if a.blocked:
                         a.start_block()
-                stack.callback(lambda: [a.end_block() for a in accs if a.blocked])
+                stack.callback(_end_blocks, accs)
                 j = stack.enter_context(for_range(b, hi, lo, name="j"))
                 idx = tuple(outer) + (j,)
             elif len(shape) == 2 and FLATTEN_ROWS[0] <= shape[1] <= FLATTEN_ROWS[1] and \
@@ -473,6 +473,7 @@ class Lowerer:
     def check_task(self, task: CheckTask) -> None:
         ins = task.instr
         idx_v = checked_indices(ins)
+        assert idx_v is not None, ins
         bound = {"gather": lambda: ins.inputs[0].shape[ins.params["axis"]],
                  "one_hot": lambda: ins.params["depth"],
                  "scatter_add": lambda: ins.params["size"]}[ins.prim]()
@@ -541,3 +542,9 @@ def _call(lw: Lowerer, ins: Instr) -> None:
 
 
 from . import lower_elementwise, lower_kernels, lower_region, lower_shape  # noqa: F401,E402
+
+
+def _end_blocks(accs: list[lower_kernels.Accumulator]) -> None:
+    for a in accs:
+        if a.blocked:
+            a.end_block()

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 from llvmlite import ir
 
-from ..ir import Instr
+from ..ir import Instr, Value
 from .gemm import declare_gemm
 from .loops import I64, block_ranges, const, for_range, linear_index, loop_nest
 from .lower import (
@@ -80,7 +80,7 @@ def _fill(lw: Lowerer, ptr: ir.Value, dtype: np.dtype, n: int, value: ir.Value) 
         lw.store_at(ptr, dtype, i, value)
 
 
-def _operand_shape(lw: Lowerer, x: object, shape: tuple[int, ...], reduced: frozenset[int]
+def _operand_shape(lw: Lowerer, x: Value, shape: tuple[int, ...], reduced: frozenset[int]
                    ) -> tuple[dict[int, tuple[int, ...]], tuple[int, ...], set[int]]:
     """Coalesced (vshape, shape of x, reduced dimensions) for reading operand `x`."""
     plan = lw.plan

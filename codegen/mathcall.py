@@ -40,7 +40,7 @@ I1 = ir.IntType(1)
 USED = "llvm.compiler.used"
 
 
-class _Function(ir.Function):
+class _Function(ir.Function):  # type: ignore[misc]  # llvmlite has no type hints
     """An `ir.Function` whose definition carries attributes llvmlite does not know
     (`memory(none)`, `willreturn`, string attributes)."""
 

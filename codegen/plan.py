@@ -287,11 +287,11 @@ def make_plan(fn: Function) -> Plan:
 
     out_slot: dict[int, int] = {}
     copies: list[tuple[int, Value]] = []
-    for k, r in enumerate(fn.results):
-        if id(r) in params or id(r) in out_slot:
-            copies.append((k, r))
+    for k, res in enumerate(fn.results):
+        if id(res) in params or id(res) in out_slot:
+            copies.append((k, res))
         else:
-            out_slot[id(r)] = k
+            out_slot[id(res)] = k
     scratch = [o for ins in fn.instrs for o in ins.outs
                if id(o) in mat and id(o) not in out_slot]
 
@@ -309,9 +309,9 @@ def make_plan(fn: Function) -> Plan:
         v = ins.outs[0]
         if id(v) in mat and size_of(v.shape) > 0:
             tasks.append(LoopTask(v.shape, [Store(v, out_slot.get(id(v)), True)]))
-    for k, r in copies:
-        if size_of(r.shape) > 0:
-            tasks.append(LoopTask(r.shape, [Store(r, k, False)]))
+    for k, res in copies:
+        if size_of(res.shape) > 0:
+            tasks.append(LoopTask(res.shape, [Store(res, k, False)]))
 
     plan = Plan(fn, producer, mat, out_slot, scratch, [], mm_ops)
     plan.tasks = _merge_loops(plan, tasks)
@@ -412,7 +412,8 @@ def task_reads(plan: Plan, t: Task) -> list[Value]:
         return leaves
     ins = t.instr
     if isinstance(t, CheckTask):
-        roots = [checked_indices(ins)]
+        chk = checked_indices(ins)
+        roots = [] if chk is None else [chk]
     elif ins.prim == "matmul":
         roots = [x for x, _ in plan.matmul_operands[id(ins)]]
     else:

@@ -62,7 +62,8 @@ def ensure(code: str | bytes) -> None:
     """Make every library symbol `code` refers to resolvable by MCJIT."""
     for dtype in _TYPES:
         name = symbol(dtype)
-        if name not in _loaded and (name.encode() if isinstance(code, bytes) else name) in code:
+        found = name.encode() in code if isinstance(code, bytes) else name in code
+        if name not in _loaded and found:
             load(dtype)
 
 

@@ -375,7 +375,8 @@ def _matmul_rule(xs: Xs, bat: list[bool], bsize: int, *, transpose_a: bool,
     # Jacobian: seeds times the weights of a layer, or the weights' transpose times seeds.
     if bat[0] and not bat[1] and b.ndim == 2:
         # (L..., m, k) @ (k, n) = (L * m, k) @ (k, n), reshaped.
-        lead, m, k = tuple(a.shape[:-2]), *a.shape[-2:]
+        lead = tuple(a.shape[:-2])
+        m, k = a.shape[-2:]
         if transpose_a:
             a = ops.transpose(a, tuple(range(a.ndim - 2)) + (a.ndim - 1, a.ndim - 2))
             m, k = k, m

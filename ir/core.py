@@ -95,12 +95,14 @@ class TensorType:
     @property
     def size(self) -> int:
         """The number of elements, exact (a Python int: never wraps around)."""
-        return math.prod(self.shape)
+        n: int = math.prod(self.shape)
+        return n
 
     @property
     def nbytes(self) -> int:
         """The bytes of a dense array of this type, exact (never wraps around)."""
-        return math.prod(self.shape) * self.dtype.itemsize
+        itemsize: int = self.dtype.itemsize
+        return self.size * itemsize
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, TensorType) and self.shape == other.shape
@@ -227,7 +229,8 @@ class Value:
 
     @property
     def dtype(self) -> np.dtype:
-        return self.type.dtype
+        dt: np.dtype = self.type.dtype
+        return dt
 
     @property
     def ndim(self) -> int:
@@ -376,10 +379,13 @@ def interpreting(interp: Interpreter) -> Iterator[Interpreter]:
 def bind(prim: Primitive | str, *args: Any, **params: Any) -> Any:
     """Run one primitive in the current context. Returns one result, or a tuple when the
     primitive has several outputs. Example: `bind("mul", x, y)`."""
-    p = _REGISTRY.get(prim) if isinstance(prim, str) else prim
-    if p is None:
-        from .prims import get_primitive
-        p = get_primitive(prim)  # type: ignore[arg-type]  (raises the KeyError)
+    if isinstance(prim, str):
+        p = _REGISTRY.get(prim)
+        if p is None:
+            from .prims import get_primitive
+            p = get_primitive(prim)         # raises the KeyError
+    else:
+        p = prim
     params = p.canonical_params(params)
     interp = _current.get()
     if interp is None:

@@ -290,8 +290,8 @@ class _Parser:
         printed = self.types()
         # The Functions of a region instruction follow it (indented in printed text).
         while self.at("ident", "func"):
-            key, fn = self.function()
-            self.module[key] = fn
+            label, fn = self.function()
+            self.module[label] = fn
         raw = {k: self.resolve_labels(v) for k, v in raw.items()}
         params, inferred = self.check(op, inputs, raw, printed, first)
         if len(out_toks) != len(inferred):

@@ -200,7 +200,7 @@ class CompiledFunction:
 
     def __init__(self, fn: Callable[..., Any], name: str | None = None):
         self.python_function = fn
-        self.__name__ = name or getattr(fn, "__name__", "f")
+        self.__name__: str = name or str(getattr(fn, "__name__", "f"))
         self.__doc__ = getattr(fn, "__doc__", None)
         self.__wrapped__ = fn
         self._cache: dict[Any, Concrete] = {}
@@ -213,7 +213,7 @@ class CompiledFunction:
         self._detector = _detector_for(fn)
         self.trace_count = 0
         try:
-            self._sig = inspect.signature(fn)
+            self._sig: inspect.Signature | None = inspect.signature(fn)
         except (TypeError, ValueError):
             self._sig = None
         with _DETECTORS_LOCK:
@@ -429,6 +429,31 @@ class Concrete:
     """One traced signature: the traced and optimized Functions, the native executable,
     and how to map Python arguments in and results out."""
 
+    # Set by `trace`, the one constructor.
+    name: str
+    dyn_idx: list[int]                  # leaf index of each dynamic (tensor) argument
+    n_leaves: int
+    n_dyn: int
+    out_tree: Any
+    out_kind: list[Any]                 # per output leaf: ("r", i), ("t", array), ("c", v)
+    n_out: int
+    assigned: list[Any]                 # Variables the trace assigns (None: an argument)
+    assigned_src: list[int | None]
+    captures: list[Any]                 # captured tensors and Variables (None: an argument)
+    capture_src: list[int | None]
+    var_args: bool
+    fixed_vars: set[int]
+    trace_fn: Function
+    opt_fn: Function
+    origins: Any
+    grad_fns: list[Any]
+    grad_residuals: Any
+    fast: Callable[[tuple[Any, ...]], Any]
+    notice: Notice
+    _exe: Any
+    _single: bool
+    _exe_lock: threading.Lock
+
     @classmethod
     def trace(cls, owner: CompiledFunction, leaves: list[Any], tree: Any,
               aliased: bool = False) -> Concrete:
@@ -440,7 +465,7 @@ class Concrete:
         self = cls()
         self.name = owner.__name__
         st = TraceState(owner.__name__)
-        self.dyn_idx: list[int] = []
+        self.dyn_idx = []
         self.n_leaves = len(leaves)
         traced_leaves: list[Any] = []
         for i, x in enumerate(leaves):
@@ -480,10 +505,10 @@ class Concrete:
             st.closed = True
         _check_unmodified(owner, args, kwargs, tree, traced_leaves)
         out_leaves, self.out_tree = flatten(out)
-        results = []
+        results: list[Any] = []
         # ("r", index) a result; ("t", array) a number or array returned, made a new
         # tensor at every call (as tf.function); ("c", value) any other Python leaf.
-        self.out_kind: list[Any] = []
+        self.out_kind = []
         for o in out_leaves:
             if isinstance(o, Variable):
                 o = st.read_var(o)              # read at call time, after the assigns
@@ -531,7 +556,7 @@ class Concrete:
         from .ir.passes import optimize
         self.opt_fn = optimize(self.trace_fn)
         self.opt_fn._optimized = True  # type: ignore[attr-defined]
-        self._exe: Any = None
+        self._exe = None
         self.fast = self._first_fast
         # One tensor result, nothing assigned: no structure to rebuild.
         self._single = (self.out_tree is None and not self.assigned

@@ -38,7 +38,7 @@ def _returned(out: Any, loop_vars: Any) -> Any:
     """A body's result for one loop variable given as a bare tensor is accepted."""
     if isinstance(loop_vars, (list, tuple)) and len(loop_vars) == 1 and \
             not isinstance(out, (list, tuple)):
-        return type(loop_vars)([out]) if type(loop_vars) in (list, tuple) else [out]
+        return (out,) if type(loop_vars) is tuple else [out]
     return out
 
 
@@ -209,7 +209,8 @@ def switch_case(branch_index: Any, branch_fns: Any, default: Callable[[], Any] |
 
 
 def _branch_list(branch_fns: Any) -> list[Callable[[], Any]]:
-    items = list(branch_fns.items()) if isinstance(branch_fns, dict) else list(branch_fns)
+    items: list[Any] = (list(branch_fns.items()) if isinstance(branch_fns, dict)
+                        else list(branch_fns))
     if not items:
         raise at_user_line(ValueError("switch_case: branch_fns must not be empty"))
     if all(callable(f) for f in items):

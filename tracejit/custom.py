@@ -187,7 +187,7 @@ def _emit(name: str, xs: list[Tensor], ys: list[Tensor], grads: _Grads) -> list[
                         f"shape {x.shape}")) from None
             vals.append(bst.value_of(g))
     bst.closed = True
-    seed_vals = [s._val for s in seeds]
+    seed_vals: list[Any] = [s._val for s in seeds]
     params = [p for p, _ in bst.captures] + seed_vals
     bwd = Function(bst.builder.name, params, bst.builder.instrs,
                    [v for v in vals if v is not None])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from types import FrameType
 
 import numpy as np
 
@@ -41,7 +42,7 @@ def _our_dirs() -> tuple[str, ...]:
 def user_frame() -> tuple[str, int, str] | None:
     """(file, line, source text) of the innermost frame outside tracejit, if any."""
     dirs = _our_dirs()
-    f = sys._getframe(1)
+    f: FrameType | None = sys._getframe(1)
     while f is not None:
         fn = os.path.abspath(f.f_code.co_filename)
         if not fn.startswith(dirs) and not f.f_code.co_filename.startswith("<frozen") \

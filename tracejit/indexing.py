@@ -46,18 +46,22 @@ def getitem(x: Any, key: Any) -> Tensor:
             continue
         d = t.shape[axis]
         if _is_index_array(k):
-            starts.append(0), limits.append(d), strides.append(1)
+            starts.append(0)
+            limits.append(d)
+            strides.append(1)
             gather_at = (axis, k, len(out_shape))
             out_shape.append(d)
         elif isinstance(k, slice):
             start, stop, step = k.indices(d)
             m = len(range(start, stop, step))
             if step > 0:
-                starts.append(start if m else 0), limits.append(
-                    start + (m - 1) * step + 1 if m else 0), strides.append(step)
+                starts.append(start if m else 0)
+                limits.append(start + (m - 1) * step + 1 if m else 0)
+                strides.append(step)
             else:
                 first = start + (m - 1) * step if m else 0
-                starts.append(first), limits.append(start + 1 if m else 0)
+                starts.append(first)
+                limits.append(start + 1 if m else 0)
                 strides.append(-step)
                 rev_axes.append(axis)
             out_shape.append(m)
@@ -72,7 +76,9 @@ def getitem(x: Any, key: Any) -> Tensor:
                 raise at_user_line(IndexError(
                     f"index {i} is out of bounds for axis {axis} with size {d}"))
             i %= d
-            starts.append(i), limits.append(i + 1), strides.append(1)
+            starts.append(i)
+            limits.append(i + 1)
+            strides.append(1)
         axis += 1
 
     out = t

@@ -25,15 +25,15 @@ from .ir.core import DTYPE_NAMES, DTYPES, TensorType, _current, bind, check_allo
 from .ir.errors import AxisError, DTypeError, ShapeError
 from .tensor import Tensor, TensorLike
 
-float32 = np.dtype(np.float32)
-float64 = np.dtype(np.float64)
-int32 = np.dtype(np.int32)
-int64 = np.dtype(np.int64)
-bool_ = np.dtype(np.bool_)
+float32: np.dtype = np.dtype(np.float32)
+float64: np.dtype = np.dtype(np.float64)
+int32: np.dtype = np.dtype(np.int32)
+int64: np.dtype = np.dtype(np.int64)
+bool_: np.dtype = np.dtype(np.bool_)
 _log = logging.getLogger("tracejit")
 float16 = np.dtype(np.float16)  # not supported: named so that using it gives a clear error
 
-_DEFAULT_FOR_KIND = {"f": float32, "i": int32, "u": int64, "b": bool_}
+_DEFAULT_FOR_KIND: dict[str, np.dtype] = {"f": float32, "i": int32, "u": int64, "b": bool_}
 
 
 def _user_error(e: BaseException) -> BaseException:
@@ -717,6 +717,8 @@ def matrix_transpose(a: Any, name: str | None = None) -> Tensor:
 
 def tensordot(a: Any, b: Any, axes: Any, name: str | None = None) -> Tensor:
     x, y = _operands("tensordot", a, b)
+    ax_a: list[Any]
+    ax_b: list[Any]
     if isinstance(axes, (int, np.integer)):
         if not 0 <= axes <= min(x.ndim, y.ndim):
             raise _user_error(ShapeError(f"tensordot: cannot contract {int(axes)} axes of "
@@ -758,6 +760,7 @@ def gather(params: Any, indices: Any, validate_indices: Any = None, axis: Any = 
 def _one_hot_value(op_arg: str, v: Any, hint: np.dtype | None) -> tuple[float, np.dtype]:
     """(value, dtype) of one_hot's `on_value`/`off_value`, typed as TensorFlow types it:
     `dtype` is only a hint (a Python int may become a float, never a float an int)."""
+    dt: np.dtype
     if isinstance(v, bool):
         dt = bool_
     elif isinstance(v, int) and not isinstance(v, np.integer):

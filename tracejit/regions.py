@@ -76,7 +76,7 @@ def trace_region(f: Callable[..., Any], types: Sequence[TensorType], tree: Any, 
         with interpreting(TraceInterpreter(st)):
             out = call(f, args)
             leaves, out_tree = flatten(out)
-            vals = []
+            vals: list[Any] = []
             for i, x in enumerate(leaves):
                 want = expect[i].dtype if expect is not None and i < len(expect) else None
                 t = as_tensor(x, want)

@@ -147,7 +147,7 @@ class _GradProgram:
             outs = run(bfn, args)
         it = iter(outs)
         flat: list[Any] = [next(it) if c else None for c in gf.connected]
-        results = []
+        results: list[Any] = []
         for idx in self.groups:
             parts = [flat[i] for i in idx if flat[i] is not None]
             acc = parts[0] if parts else None
@@ -175,7 +175,7 @@ class _GradProgram:
         # Map back: connected sources in order; unconnected -> None; variables summed.
         it = iter(outs)
         flat: list[Any] = [next(it) if c else None for c in gf.connected]
-        results = []
+        results: list[Any] = []
         for idx in self.groups:
             parts = [flat[i] for i in idx if flat[i] is not None]
             if not parts:
@@ -229,7 +229,7 @@ def _custom_rule(grads: Callable[..., list[Any]], n_inputs: int, prog: _GradProg
             raise at_user_line(ValueError(
                 f"a custom gradient function returned {len(res_list)} gradients for "
                 f"{n_inputs} inputs"))
-        vals = []
+        vals: list[Value | None] = []
         for r, x in zip(res_list, ins[:n_inputs]):
             if r is None:
                 vals.append(None)

@@ -14,7 +14,7 @@ Invariants:
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,12 @@ class TensorLike:
     """Operators shared by Tensor and Variable; each one calls the op of the same name."""
 
     __slots__ = ()
+
+    if TYPE_CHECKING:  # what Tensor and Variable both provide
+        @property
+        def shape(self) -> tuple[int, ...]: ...
+        @property
+        def dtype(self) -> np.dtype: ...
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         """NumPy's hook. A binary operator's ufunc (what `ndarray * tensor` calls) runs
@@ -77,12 +83,12 @@ class TensorLike:
 
     @property
     def ndim(self) -> int:
-        return len(self.shape)  # type: ignore[attr-defined]
+        return len(self.shape)
 
     def __len__(self) -> int:
-        if not self.shape:  # type: ignore[attr-defined]
+        if not self.shape:
             raise TypeError("len() of a scalar tensor")
-        return int(self.shape[0])  # type: ignore[attr-defined]
+        return int(self.shape[0])
 
     def __iter__(self) -> Any:
         for i in range(len(self)):

@@ -172,7 +172,7 @@ def _prune(ins: Instr) -> Instr:
     if ins.prim == "cond":
         k = len(ins.inputs) - 1
     fns = _fns(ins)
-    used = set()
+    used: set[int] = set()
     for f in fns:
         reads = {id(x) for i in f.instrs for x in i.inputs} | {id(r) for r in f.results}
         used.update(j for j, p in enumerate(f.params[:k]) if id(p) in reads)

@@ -25,6 +25,7 @@ output, and rewritten instructions keep their output Values.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -180,7 +181,7 @@ def _constant(v: Value, defs: dict[int, Instr]) -> np.ndarray | None:
     return value if isinstance(value, np.ndarray) else None
 
 
-def _all(c: np.ndarray | None, pred: Callable[[np.ndarray], np.ndarray]) -> bool:
+def _all(c: np.ndarray | None, pred: Callable[[np.ndarray], Any]) -> bool:
     if c is None:
         return False
     with np.errstate(all="ignore"):

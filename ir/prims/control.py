@@ -81,7 +81,7 @@ def _while_rule(*ins: TensorType, cond: Function, body: Function, n_consts: int,
 
 
 def _while_impl(*arrays: Any, cond: Function, body: Function, n_consts: int,
-                max_iters: int | None) -> tuple[Any, ...]:
+                max_iters: int | None) -> Any:
     from ..interp import evaluate
     consts, state = list(arrays[:n_consts]), list(arrays[n_consts:])
     n = 0
@@ -116,7 +116,7 @@ def _scan_rule(*ins: TensorType, body: Function, n_consts: int, n_carry: int, le
 
 
 def _scan_impl(*arrays: Any, body: Function, n_consts: int, n_carry: int, length: int,
-               reverse: bool) -> tuple[Any, ...]:
+               reverse: bool) -> Any:
     from ..interp import evaluate
     k, m = n_consts, n_carry
     consts, carry, xs = list(arrays[:k]), list(arrays[k:k + m]), arrays[k + m:]

@@ -54,8 +54,11 @@ def cotangent_fn(fn: Function, wrt: Sequence[int]) -> Function:
         outs = run(bwd.fn, xs + seeds) if bwd.fn.results else []
         it = iter(outs)
         full = [next(it) if c else None for c in bwd.connected]
-        res = [full[i] if full[i] is not None else
-               ops.full(fn.params[i].type.shape, 0, fn.params[i].type.dtype) for i in wrt]
+        res = []
+        for i in wrt:
+            g = full[i]
+            res.append(g if g is not None else
+                       ops.full(fn.params[i].type.shape, 0, fn.params[i].type.dtype))
     ct = b.build(res)
     _CT.put(key, (fn, ct))
     return ct

@@ -49,7 +49,8 @@ def _same_dtype(name: str, *ts: TensorType) -> np.dtype:
         shown = " and ".join(dtype_name(t.dtype) for t in ts)
         raise DTypeError(f"{name}: operand dtypes {shown} differ; tracejit never promotes "
                          "tensor dtypes silently, use tj.cast")
-    return ts[0].dtype
+    dt: np.dtype = ts[0].dtype
+    return dt
 
 
 def unary(name: str, impl: Callable[..., Any], vjp: Callable[..., Any] | None, *, cost: int,
