@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 import tracejit as tj
-from tracejit.codegen.lower import LoweringError
 
 from tests.gradcheck import numerical_vjp
 
@@ -161,11 +160,6 @@ def floats(xs: list[Any]) -> list[float]:
 
 
 @pytest.mark.parametrize("a", [2.0, 0.5])
-@pytest.mark.xfail(raises=LoweringError, strict=False, reason=(
-    "known bug, order-dependent within a full suite run: the second-order while_loop "
-    "gradient under an eager tape is sometimes lowered with a backward loop whose body is "
-    "another loop's condition Function (`body=@b_upto_bwd_cond`: 'double* != i32*'); "
-    "alone it always passes"))
 def test_eager_compiled_and_compiled_under_tape_agree_with_finite_differences(a: float
                                                                               ) -> None:
     x0 = c64(1.0)

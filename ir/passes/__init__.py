@@ -27,8 +27,14 @@ def optimize(fn: Function, *, max_rounds: int = 10, check: bool = False) -> Func
     return _optimize(fn, max_rounds, check, {})
 
 
-def _optimize(fn: Function, max_rounds: int, check: bool, memo: dict[int, Function]
-              ) -> Function:
+#: Nested Functions already optimized in one `optimize` call: `id(original) -> (original,
+#: optimized)`. The original is held so that its address cannot be given to a Function made
+#: later in the same call (rounds make and drop nested Functions); a stale id would hand that
+#: newcomer another Function's optimized form (a loop body replaced by a loop condition).
+Memo = dict[int, tuple[Function, Function]]
+
+
+def _optimize(fn: Function, max_rounds: int, check: bool, memo: Memo) -> Function:
     cur = _with_optimized_callees(fn, max_rounds, check, memo)
     for _ in range(max_rounds):
         nxt = cur
@@ -45,12 +51,13 @@ def _optimize(fn: Function, max_rounds: int, check: bool, memo: dict[int, Functi
 
 
 def _with_optimized_callees(fn: Function, max_rounds: int, check: bool,
-                            memo: dict[int, Function]) -> Function:
+                            memo: Memo) -> Function:
     def opt(v: Any) -> Any:
         if isinstance(v, Function):
-            if id(v) not in memo:
-                memo[id(v)] = _optimize(v, max_rounds, check, memo)
-            return memo[id(v)]
+            hit = memo.get(id(v))
+            if hit is None or hit[0] is not v:
+                hit = memo[id(v)] = (v, _optimize(v, max_rounds, check, memo))
+            return hit[1]
         if isinstance(v, tuple):
             return tuple(opt(e) for e in v)
         return v
