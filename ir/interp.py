@@ -6,8 +6,9 @@ tensors in the user API, or new instructions inside a `Builder` (inlining).
 """
 from __future__ import annotations
 
-from typing import Any
+import contextvars
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -22,14 +23,24 @@ class NumpyInterpreter(Interpreter):
     def apply(self, prim: Primitive, args: Sequence[Any], params: dict[str, Any]) -> Any:
         arrays = [np.asarray(a) for a in args]
         types = prim.infer([_type(a) for a in arrays], params)  # same checks as traced code
-        with np.errstate(all="ignore"):
-            out = prim.impl(*arrays, **params)
+        token = _enclosing.set(self)
+        try:
+            with np.errstate(all="ignore"):
+                out = prim.impl(*arrays, **params)
+        finally:
+            _enclosing.reset(token)
         outs = [np.asarray(out)] if prim.n_outs(params) == 1 else [np.asarray(o) for o in out]
         for t, o in zip(types, outs):
             if o.shape != t.shape or o.dtype != t.dtype:
                 raise IRError(f"{prim.name}: the reference implementation gave "
                               f"{o.dtype}{list(o.shape)} where the shape rule says {t}")
         return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+#: The NumpyInterpreter running the instruction whose reference implementation is running
+#: (so nested Functions run under it too: `evaluate_nested`).
+_enclosing: contextvars.ContextVar[NumpyInterpreter | None] = contextvars.ContextVar(
+    "tracejit_enclosing_interpreter", default=None)
 
 
 def _type(a: np.ndarray) -> Any:
@@ -71,4 +82,14 @@ def evaluate(fn: Function, args: Sequence[Any]) -> list[np.ndarray]:
         return run(fn, arrays)
 
 
-
+def evaluate_nested(fn: Function, args: Sequence[Any]) -> list[np.ndarray]:
+    """`evaluate` for the reference implementation of an instruction that holds `fn` (a
+    callee, a loop body or condition, a branch): `fn` runs under the NumpyInterpreter that
+    runs the enclosing instruction, so a subclass's behaviour (e.g. the fuzzer's per-
+    operation rounding noise) reaches into nested Functions; a plain one if there is none."""
+    outer = _enclosing.get()
+    if outer is None:
+        return evaluate(fn, args)
+    arrays = [np.asarray(a) for a in args]
+    with interpreting(outer):
+        return [np.asarray(r) for r in run(fn, arrays)]

@@ -82,7 +82,7 @@ def _while_rule(*ins: TensorType, cond: Function, body: Function, n_consts: int,
 
 def _while_impl(*arrays: Any, cond: Function, body: Function, n_consts: int,
                 max_iters: int | None) -> Any:
-    from ..interp import evaluate
+    from ..interp import evaluate_nested as evaluate
     consts, state = list(arrays[:n_consts]), list(arrays[n_consts:])
     n = 0
     while (max_iters is None or n < max_iters) and bool(evaluate(cond, consts + state)[0]):
@@ -117,7 +117,7 @@ def _scan_rule(*ins: TensorType, body: Function, n_consts: int, n_carry: int, le
 
 def _scan_impl(*arrays: Any, body: Function, n_consts: int, n_carry: int, length: int,
                reverse: bool) -> Any:
-    from ..interp import evaluate
+    from ..interp import evaluate_nested as evaluate
     k, m = n_consts, n_carry
     consts, carry, xs = list(arrays[:k]), list(arrays[k:k + m]), arrays[k + m:]
     ys = [np.empty((length,) + r.type.shape, r.type.dtype) for r in body.results[m:]]
@@ -153,7 +153,7 @@ def branch_index(index: Any, n: int) -> int:
 
 
 def _cond_impl(index: Any, *arrays: Any, branches: tuple[Function, ...]) -> Any:
-    from ..interp import evaluate
+    from ..interp import evaluate_nested as evaluate
     outs = evaluate(branches[branch_index(index, len(branches))], list(arrays))
     return outs[0] if len(outs) == 1 else tuple(outs)
 
