@@ -353,7 +353,10 @@ class Lowerer:
         n_buf = len(self.buffers)
         argtys = [a.type for a in self.fn.args] + [self.slots.type] + \
             [mem_type(v.dtype).as_pointer() for v in seg.live_in]
-        fn = ir.Function(self.module, ir.FunctionType(I32, argtys), f"seg{k}")
+        # Unique in the module: a nested Function of a region is lowered into the same
+        # module and may be segmented too.
+        fn = ir.Function(self.module, ir.FunctionType(I32, argtys),
+                         self.module.get_unique_name(f"seg{k}"))
         fn.linkage = "internal"
         fn.attributes.add("noinline")
         for a in fn.args[:n_buf] + fn.args[n_buf + 2:]:
