@@ -27,7 +27,11 @@ Invariants of every drawn Function:
   `allow=SMOOTH_PRIMS` for gradient checks (no kinks, no integer or boolean values in
   between);
 - `call` instructions call small random callees (nested at most twice, drawn with the
-  same options); leave `"call"` out of `allow` to get flat programs.
+  same options); leave `"call"` out of `allow` to get flat programs;
+- `while`, `scan` and `cond` region instructions (`tests/strategies_regions.py`) hold
+  nested random programs drawn with the same options (nested at most twice), with
+  captured loop invariants, carried values of mixed types, zero-trip and data-dependent
+  loops, reverse scans and several branches; leave `REGIONS` out of `allow` to get none.
 
 Also here: `inputs(fn)`, a strategy of argument lists; `build_function(name, types, body)`,
 a Function from a Python body written with `bind`; `ALL_PRIMS`, `SMOOTH_PRIMS`.
@@ -43,6 +47,8 @@ import numpy as np
 from hypothesis import strategies as st
 from tracejit.ir import Builder, Function, TensorType, Value, bind, get_primitive, interpreting
 from tracejit.ir.prims.elementwise import broadcast_shapes
+
+from tests.strategies_regions import region_generators
 
 F32 = np.dtype(np.float32)
 F64 = np.dtype(np.float64)
@@ -64,10 +70,13 @@ SHAPE = ("reshape", "transpose", "broadcast_to", "slice", "pad", "rev", "concat"
 LOGICAL = ("logical_and", "logical_or", "logical_not")
 OTHER = ("select", "matmul", "constant", "iota", "convert", "gather", "scatter_add", "one_hot",
          "identity", "stop_gradient", "call")
+#: Region instructions (`tests/strategies_regions.py`): loops and branches whose nested
+#: Functions are random programs drawn with the same options.
+REGIONS = ("cond", "scan", "while")
 #: Every primitive the strategy draws, simplest first (failing examples shrink towards the
 #: front of this order).
 ORDER = BINARY_NUM + UNARY_NUM + BINARY_FLOAT + UNARY_FLOAT + SHAPE + REDUCE + COMPARE \
-    + LOGICAL + OTHER + ARG_REDUCE
+    + LOGICAL + OTHER + ARG_REDUCE + REGIONS
 ALL_PRIMS = frozenset(ORDER)
 #: Primitives that are smooth on floats (for finite-difference gradient checks).
 SMOOTH_PRIMS = ALL_PRIMS - {"floor", "abs", "sign", "relu", "maximum", "minimum", "floordiv",
@@ -90,9 +99,10 @@ class _Ctx:
     special_values: bool
     safe: bool
     pool: list[Value] = field(default_factory=list)
-    depth: int = 0                                          # of `call` nesting
+    depth: int = 0                                  # of `call` and region nesting
     callees: list[int] = field(default_factory=lambda: [0])  # shared callee counter
     min_dim: int = 1
+    regions: int = 0          # percent of operations drawn among the allowed REGIONS
 
     # ------------------------------------------------------------ drawing helpers
 
@@ -511,7 +521,7 @@ def _call(c: _Ctx, op: str) -> Value | None:
     c.callees[0] += 1
     sub = _Ctx(c.draw, Builder(name), c.dtypes, c.allow, c.max_rank, c.max_dim, c.max_size,
                c.allow_zero_dims, c.special_values, c.safe, depth=c.depth + 1,
-               callees=c.callees, min_dim=c.min_dim)
+               callees=c.callees, min_dim=c.min_dim, regions=c.regions)
     sub.pool = [sub.b.param(a.type, c.hint()) for a in args if a is not None]
     if not sub.pool:
         return None
@@ -541,6 +551,7 @@ GENERATORS: dict[str, Gen] = {
     **{op: _logical for op in LOGICAL}, "identity": _any_unary,
     "stop_gradient": _any_unary, "call": _call,
 }
+GENERATORS.update(region_generators())
 
 
 # --------------------------------------------------------------------------- strategies
@@ -552,20 +563,23 @@ def programs(draw: Callable[[st.SearchStrategy[Any]], Any], *,
              allow: Iterable[str] | None = None, max_rank: int = 3, max_dim: int = 4,
              max_size: int = 256, max_results: int = 3, allow_zero_dims: bool = True,
              special_values: bool = False, safe: bool = False, name: str = "f",
-             min_dim: int = 1) -> Function:
+             min_dim: int = 1, regions: float = 0.1) -> Function:
     """A random well-formed Function (see the module docstring for what is guaranteed).
 
     `dtypes`: dtypes of parameters, results and most values; `allow`: primitive names to
     draw from; `special_values`: constants may hold inf, -inf, NaN and -0.0; `safe`: guard
     the arguments of log, sqrt, div, pow, exp, ... (module docstring); `min_dim` > 1 makes
-    most arrays big (e.g. 100 for vector loops with a remainder)."""
+    most arrays big (e.g. 100 for vector loops with a remainder); `regions`: the share of
+    operations drawn among the allowed region instructions (else they are drawn like any
+    other operation)."""
     dts = tuple(np.dtype(d) for d in dtypes)
     allowed = frozenset(ALL_PRIMS if allow is None else allow)
     unknown = allowed - set(GENERATORS)
     if unknown:
         raise ValueError(f"programs(): no generator for {sorted(unknown)}")
     c = _Ctx(draw, Builder(name), dts, allowed, max_rank, max_dim, max_size, allow_zero_dims,
-             special_values, safe, min_dim=min(min_dim, max_dim))
+             special_values, safe, min_dim=min(min_dim, max_dim),
+             regions=round(100 * regions))
     for _ in range(draw(st.integers(1 if "constant" not in allowed else 0, max_params))):
         c.pool.append(c.b.param(TensorType(c.shape(), c.choice(dts)), c.hint()))
     if not c.pool:
@@ -577,9 +591,13 @@ def programs(draw: Callable[[st.SearchStrategy[Any]], Any], *,
 def _grow(c: _Ctx, n: int) -> None:
     """Draw `n` operations (a few tries each) and add their results to the pool."""
     ops = sorted(c.allow, key=ORDER.index)
+    regions = sorted(c.allow & set(REGIONS))
     for _ in range(n):
         for _attempt in range(3):
-            op = c.choice(ops)
+            if regions and c.regions and c.integer(1, 100) > 100 - c.regions:
+                op = c.choice(regions)
+            else:
+                op = c.choice(ops)
             v = GENERATORS[op](c, op)
             if v is not None:
                 c.pool.append(v)

@@ -9,16 +9,21 @@ from tracejit.ir.interp import evaluate
 from tracejit.ir.verify import verify
 
 from tests.strategies import ALL_PRIMS, GENERATORS, SMOOTH_PRIMS, inputs, programs, random_inputs
+from tests.strategies_regions import nested_functions
+
+#: What a region adds around its nested programs: the loop condition and counter, the
+#: branch index (piecewise constant, so gradient checks stay valid).
+REGION_CONTROL = {"lt", "le", "gt", "logical_and", "convert"}
 
 
 def all_instrs(fn: Function) -> list:
-    """Instructions of `fn` and of its callees, recursively."""
+    """Instructions of `fn` and of its nested Functions (callees, loop bodies and
+    conditions, branches), recursively."""
     out = []
     for ins in fn.instrs:
         out.append(ins)
-        callee = ins.params.get("fn")
-        if isinstance(callee, Function):
-            out += all_instrs(callee)
+    for f in nested_functions(fn):
+        out += all_instrs(f)
     return out
 
 
@@ -46,9 +51,9 @@ def test_allow_restricts_the_operations(fn: Function, fc: Function) -> None:
 def test_safe_programs_guard_domains(fn: Function, data: st.DataObject) -> None:
     defs: dict[int, str] = {}
     for ins in all_instrs(fn):
-        assert ins.prim in SMOOTH_PRIMS | {"constant", "tanh", "mul", "add"}
+        assert ins.prim in SMOOTH_PRIMS | {"constant", "tanh", "mul", "add"} | REGION_CONTROL
         for o in ins.outs:
-            assert o.type.dtype.kind == "f" or ins.prim == "constant"
+            assert o.type.dtype.kind in "fi" or ins.prim in {"constant"} | REGION_CONTROL
             defs[id(o)] = ins.prim
         guarded: list[Value] = []
         if ins.prim in ("log", "log1p", "sqrt"):

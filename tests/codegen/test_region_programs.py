@@ -1,97 +1,185 @@
-"""Random region programs: a random Function (`tests/strategies.programs`) becomes the body
-of a `scan` or `while` loop (its parameters are the carried state, which its results feed
-back into) or a branch of a `cond`; native code is compared with the reference
-interpreter, and reverse mode with central finite differences."""
+"""Random region programs: `tests/strategies.programs` with a high share of `while`, `scan`
+and `cond` instructions (nested, with captured loop invariants, carried values of mixed
+shapes and dtypes, zero-trip, data-dependent and `max_iters`-cut loops, reverse scans,
+switches of several branches; `tests/strategies_regions.py`).
+
+Checked as the fuzzer checks every program (`tests/fuzz/checks.py`): the reference
+interpreter is the oracle for the optimize pipeline and for native code of the optimized
+(fused) and of the unoptimized program, on unusual input layouts too; reverse mode at
+orders 1 and 2, by the interpreter and by native code, against central finite differences
+in float64.
+"""
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
-from hypothesis import assume, given, note, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tracejit.codegen import compile_function
 from tracejit.ir import Builder, Function, TensorType, bind, interpreting, ops
-from tracejit.ir.interp import evaluate, run
-from tracejit.ir.verify import verify
+from tracejit.ir.interp import evaluate
 
-from tests.codegen.helpers import assert_close
-from tests.gradcheck import check_ir_grads
-from tests.strategies import SMOOTH_PRIMS, programs, random_inputs
+from tests.fuzz import checks
+from tests.fuzz.checks import GRAD_PRIMS, Report, check_forward, check_gradients
+from tests.strategies import BOOL, F32, F64, FLOATS, I32, INTS, build_function, programs, \
+    random_inputs
+from tests.strategies_regions import nested_functions
 
-F64 = np.dtype(np.float64)
-I32 = np.dtype(np.int32)
-
-
-def _feedback(g: Function, c: list[Any]) -> tuple[list[Any], list[Any]]:
-    """(next state, g's results) for state `c`: g runs on the state, and a scalar of its
-    first result nudges every state value."""
-    r = run(g, c)
-    s = ops.mul(bind("tanh", ops.reduce_sum(r[0], tuple(range(len(r[0].shape))))),
-                ops.const(0.1, F64))
-    return [ops.add(ops.mul(x, ops.const(0.9, F64)), s) for x in c], list(r)
-
-
-def _body(name: str, g: Function, counter: bool, ys: bool) -> Function:
-    b = Builder(name)
-    c = [b.param(p.type) for p in g.params]
-    i = b.param(TensorType((), I32)) if counter else None
-    with interpreting(b):
-        new, r = _feedback(g, c)
-        res = new + ([ops.add(i, ops.const(1, I32))] if counter else []) + (r if ys else [])
-    return b.build(res)
+SETTINGS: dict[str, Any] = {"deadline": None,
+                             "suppress_health_check": [HealthCheck.too_slow,
+                                                       HealthCheck.data_too_large]}
 
 
 @st.composite
-def region_programs(draw: Any) -> Function:
-    g = draw(programs(dtypes=(np.float64,), max_size=24, max_rank=2, safe=True,
-                      allow=SMOOTH_PRIMS - {"call", "stop_gradient"}, max_params=2,
-                      max_results=2,
-                      max_instrs=5, name="g"))
-    kind = draw(st.sampled_from(["scan", "while", "cond"]))
-    b = Builder(f"{kind}_program")
-    xs = [b.param(p.type) for p in g.params]
-    with interpreting(b):
-        if kind == "scan":
-            length = draw(st.sampled_from([0, 1, 3]))
-            out = bind("scan", *xs, body=_body("body", g, False, True), n_consts=0,
-                       n_carry=len(xs), length=length, reverse=draw(st.booleans()))
-        elif kind == "while":
-            n = draw(st.sampled_from([0, 1, 3]))
-            tb = Builder("cond")
-            ps = [tb.param(p.type) for p in g.params] + [tb.param(TensorType((), I32))]
-            with interpreting(tb):
-                c = bind("lt", ps[-1], ops.const(n, I32))
-            out = bind("while", *xs, ops.const(0, I32), cond=tb.build([c]),
-                       body=_body("body", g, True, False), n_consts=0, max_iters=None)
-            out = out[:len(xs)]
-        else:
-            neg = Builder("negated")
-            ps = [neg.param(p.type) for p in g.params]
-            with interpreting(neg):
-                r = run(g, [ops.neg(p) for p in ps])
-            branches = (g, neg.build(list(r)))
-            index = ops.const(draw(st.sampled_from([0, 1, 2])), I32)
-            out = bind("cond", index, *xs, branches=branches)
-        out = list(out) if isinstance(out, tuple) else [out]
-    return b.build(out)
+def region_case(draw: Any) -> tuple[Function, list[np.ndarray], int]:
+    dtypes = draw(st.sampled_from([(F64,), FLOATS, (F32,) + INTS, FLOATS + INTS + (BOOL,)]))
+    special = draw(st.booleans())
+    fn = draw(programs(dtypes=dtypes, max_instrs=6, max_rank=2, max_dim=4, max_size=48,
+                       special_values=special, safe=draw(st.booleans()), regions=0.5))
+    seed = draw(st.integers(0, 2**32 - 1))
+    return fn, random_inputs(fn, np.random.default_rng(seed)), seed
 
 
-@settings(max_examples=12, deadline=None)
-@given(region_programs(), st.integers(0, 2**32 - 1))
-def test_native_region_programs_match_the_interpreter(fn: Function, seed: int) -> None:
-    verify(fn)
-    args = random_inputs(fn, np.random.default_rng(seed), -1.0, 1.0)
-    want = evaluate(fn, args)
-    got = compile_function(fn)(*args)
-    for k, (a, w) in enumerate(zip(got, want)):
-        assert_close(a, w, rtol=1e-9, atol=1e-12, what=f"result {k} of\n{fn}")
+@st.composite
+def smooth_region_case(draw: Any) -> tuple[Function, list[np.ndarray], int]:
+    fn = draw(programs(dtypes=(F64,), allow=GRAD_PRIMS, safe=True, max_instrs=5,
+                       max_params=2, max_dim=3, max_rank=2, max_size=12, name="g",
+                       regions=0.5).filter(lambda f: len(f.params) > 0))
+    seed = draw(st.integers(0, 2**32 - 1))
+    return fn, random_inputs(fn, np.random.default_rng(seed)), seed
 
 
-@settings(max_examples=10, deadline=None)
-@given(region_programs(), st.integers(0, 2**32 - 1))
-def test_region_programs_differentiate_like_finite_differences(fn: Function, seed: int
-                                                               ) -> None:
-    assume(fn.params)
-    note(str(fn))
-    args = random_inputs(fn, np.random.default_rng(seed), -1.0, 1.0)
-    check_ir_grads(lambda *xs: tuple(run(fn, list(xs))), args, order=1)
+def _explain(r: Report) -> str:
+    m = r.mismatches[0]
+    return f"[{m.kind}] {m.message}\n{checks.text_of(m.fn)}\ninputs: {m.args!r}"
+
+
+@settings(max_examples=20, **SETTINGS)
+@given(region_case())
+def test_native_region_programs_match_the_interpreter(
+        case: tuple[Function, list[np.ndarray], int]) -> None:
+    fn, args, seed = case
+    report = Report()
+    check_forward(fn, args, report, seed=seed)
+    assert not report.mismatches, _explain(report)
+
+
+@settings(max_examples=6, **SETTINGS)
+@given(smooth_region_case())
+def test_region_programs_differentiate_like_finite_differences(
+        case: tuple[Function, list[np.ndarray], int]) -> None:
+    fn, args, seed = case
+    report = Report()
+    check_gradients(fn, args, report, order=2, seed=seed)
+    assert not report.mismatches, _explain(report)
+
+
+# --------------------------------------------------------------------------- coverage
+
+
+def _features(fn: Function, depth: int = 0) -> Counter[str]:
+    """What a drawn program exercises (counted over all nested Functions)."""
+    out: Counter[str] = Counter()
+    for ins in fn.instrs:
+        p = ins.params
+        if ins.prim == "while":
+            k = p["n_consts"]
+            state = ins.inputs[k:]
+            out["while"] += 1
+            out["while captures"] += k > 0
+            out["while max_iters"] += p["max_iters"] is not None
+            out["while without counter"] += not any(v.type.dtype in INTS for v in state)
+            out["while data-dependent"] += any(i.prim == "reduce_sum"
+                                               for i in p["cond"].instrs)
+            out["while mixed carried"] += len({(v.type.shape, v.type.dtype)
+                                               for v in state}) > 1
+        elif ins.prim == "scan":
+            out["scan"] += 1
+            out["scan reverse"] += p["reverse"]
+            out["scan zero length"] += p["length"] == 0
+            out["scan captures"] += p["n_consts"] > 0
+            out["scan xs"] += len(ins.inputs) > p["n_consts"] + p["n_carry"]
+        elif ins.prim == "cond":
+            out["cond"] += 1
+            out["cond 3+ branches"] += len(p["branches"]) >= 3
+        if ins.prim in ("while", "scan", "cond") and depth:
+            out["nested"] += 1
+    for f in nested_functions(fn):
+        out += _features(f, depth + 1)
+    return out
+
+
+def test_region_programs_cover_loops_scans_and_switches() -> None:
+    seen: Counter[str] = Counter()
+
+    @settings(max_examples=60, database=None, **SETTINGS)
+    @given(st.one_of(region_case(), smooth_region_case()))
+    def draw(case: tuple[Function, list[np.ndarray], int]) -> None:
+        seen.update(_features(case[0]))
+    draw()
+    want = ["while", "while captures", "while max_iters", "while without counter",
+            "while data-dependent", "while mixed carried", "scan", "scan reverse",
+            "scan zero length", "scan captures", "scan xs", "cond", "cond 3+ branches",
+            "nested"]
+    assert [w for w in want if not seen[w]] == [], seen
+
+
+# --------------------------------------------------------------------------- regressions
+
+
+def _contract(x: Any, n: int) -> Any:
+    """n steps of x = x / 2 + sum(sin(x)) / 20: each step a reduction, so a plan of many
+    tasks (well conditioned for positive x)."""
+    for _ in range(n):
+        s = bind("reduce_sum", bind("sin", x), axes=(0,), keepdims=True)
+        x = bind("add", bind("mul", x, ops.const(0.5, F64)), bind("mul", s, ops.const(0.05, F64)))
+    return x
+
+
+def test_a_segmented_loop_body_inside_a_segmented_function_compiles(monkeypatch: Any
+                                                                    ) -> None:
+    """Both the function and a loop body are big enough to be lowered as several segment
+    functions into one module: their names collided (`DuplicatedNameError: seg0`)."""
+    from tracejit.codegen import segments
+    monkeypatch.setattr(segments, "SEGMENT_COST", 100)   # segments of a few tasks
+    n = 8
+    cb = Builder("c")
+    ps = [cb.param(TensorType((8,), F64)), cb.param(TensorType((), I32))]
+    with interpreting(cb):
+        fc = cb.build([bind("lt", ps[1], ops.const(2, I32))])
+    bb = Builder("b")
+    ps = [bb.param(TensorType((8,), F64)), bb.param(TensorType((), I32))]
+    with interpreting(bb):
+        fb = bb.build([_contract(ps[0], n), bind("add", ps[1], ops.const(1, I32))])
+
+    def body(x: Any) -> Any:
+        out = bind("while", _contract(x, n), ops.const(0, I32), cond=fc, body=fb,
+                   n_consts=0, max_iters=None)
+        return _contract(out[0], n)
+    fn = build_function("f", [((8,), F64)], body)
+    x = np.linspace(0.1, 1.0, 8)
+    np.testing.assert_allclose(compile_function(fn, cache=False)(x)[0],
+                               evaluate(fn, [x])[0], rtol=1e-12)
+
+
+def test_the_fuzzers_rounding_noise_reaches_into_loop_bodies() -> None:
+    """The tolerance of native results comes from noisy interpreter runs: the noise must
+    perturb a loop body's operations too (the reference implementation of `while` ran
+    its body under a fresh, noiseless interpreter)."""
+    cb = Builder("c")
+    ps = [cb.param(TensorType((3,), F64)), cb.param(TensorType((), I32))]
+    with interpreting(cb):
+        fc = cb.build([bind("lt", ps[1], ops.const(2, I32))])
+    bb = Builder("b")
+    ps = [bb.param(TensorType((3,), F64)), bb.param(TensorType((), I32))]
+    with interpreting(bb):
+        fb = bb.build([bind("exp", ps[0]), bind("add", ps[1], ops.const(1, I32))])
+    fn = build_function("f", [((3,), F64)], lambda x: bind(
+        "while", x, ops.const(0, I32), cond=fc, body=fb, n_consts=0, max_iters=None)[0])
+    x = np.array([0.1, 0.2, 0.3])
+    ref = evaluate(fn, [x])[0]
+    runs = [r[0] for r in checks.noisy_runs(fn, [x], 4, seed=0)]
+    assert any(not np.array_equal(r, ref) for r in runs)
+    assert all(np.allclose(r, ref, rtol=1e-13) for r in runs)
