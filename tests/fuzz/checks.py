@@ -265,6 +265,7 @@ class Mismatch:
 class Report:
     programs: int = 0
     py_programs: int = 0      # of `programs`, compiled Python programs
+    control_programs: int = 0  # of those, control-flow programs (`pycontrol.py`)
     grad_programs: int = 0
     checks: int = 0
     unstable: int = 0
@@ -299,6 +300,7 @@ class Report:
     def merge(self, other: Report) -> None:
         self.programs += other.programs
         self.py_programs += other.py_programs
+        self.control_programs += other.control_programs
         self.grad_programs += other.grad_programs
         self.checks += other.checks
         self.unstable += other.unstable

@@ -18,6 +18,12 @@ Every `--python-every`-th program (default 4) is instead a Python function compi
 `tj.compile` (`tests/fuzz/pyprogs.py`): static arguments of every kind, Variables read,
 assigned, passed and returned, called several times and compared call by call with eager
 execution; it is saved as a `.py` module when it fails.
+Every `--control-every`-th program (default 4, offset by one from the Python programs) is
+a Python program with control flow (`tests/fuzz/pycontrol.py`: `tj.cond`, `switch_case`,
+`while_loop`, `fori_loop`, `scan`, `foldl`/`foldr`, `map_fn`, nested), compared eager vs
+compiled, and its gradients (eager tape, tape inside the compiled function, compiled
+function under an eager tape, orders 1 and 2) with each other and with finite
+differences. The IR programs draw region instructions too (`tests/strategies_regions.py`).
 
 The work is split into chunks of `--chunk` programs, each run by a worker process (at most
 `--jobs` at once), so a crash or hang in native code loses one program, not the run: the
@@ -51,6 +57,7 @@ from tracejit.ir.printer import print_function
 
 from tests.fuzz import checks
 from tests.fuzz.checks import forward_case, gradient_case
+from tests.fuzz.pycontrol import MARKER, check_control, control_case
 from tests.fuzz.pyprogs import check_python, python_case
 
 # ------------------------------------------------------------------------- running
@@ -60,9 +67,9 @@ HANG_SECONDS = 300
 
 
 def run_chunk(seed: int, count: int, skip: int, grad_order: int, out: str,
-              inflight: str, python_every: int = 4) -> checks.Report:
+              inflight: str, python_every: int = 4, control_every: int = 4) -> checks.Report:
     """Programs `skip`..`count-1` of the chunk drawn from `seed` (every `python_every`-th
-    a compiled Python program)."""
+    a compiled Python program, every `control_every`-th a control-flow program)."""
     report = checks.Report(on_mismatch=lambda m: _announce(m, out),
                            on_unstable=lambda m: checks.save(m, os.path.join(out, "unstable")))
     index = [0]
@@ -70,11 +77,16 @@ def run_chunk(seed: int, count: int, skip: int, grad_order: int, out: str,
     @hseed(seed)
     @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck), derandomize=False)
-    @given(forward_case(), st.integers(0, 2), gradient_case(), python_case())
-    def body(case: Any, every: int, gcase: Any, source: str) -> None:
+    @given(forward_case(), st.integers(0, 2), gradient_case(), python_case(), control_case())
+    def body(case: Any, every: int, gcase: Any, source: str, control: str) -> None:
         k = index[0]
         index[0] += 1
         if k < skip or k >= count:
+            return
+        if control_every and k % control_every == (control_every - 2) % control_every:
+            _mark(inflight, k, control, None)
+            check_control(control, report, seed=k)
+            _mark(inflight, k + 1, None, None)
             return
         if python_every and k % python_every == python_every - 1:
             _mark(inflight, k, source, None)
@@ -142,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk", type=int, default=200)
     ap.add_argument("--python-every", type=int, default=4,
                     help="every N-th program is a compiled Python program (0: none)")
+    ap.add_argument("--control-every", type=int, default=4,
+                    help="every N-th program is a Python program with control flow, "
+                         "checked with its gradients (0: none)")
     ap.add_argument("--out", default=DEFAULT_OUT)
     ap.add_argument("--replay", nargs="*", help="re-check saved failures (.ir files)")
     ap.add_argument("--worker", nargs=3, type=int, metavar=("CHUNK", "COUNT", "SKIP"),
@@ -153,9 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.worker:
         chunk, count, skip = a.worker
         r = run_chunk(_chunk_seed(a.seed, chunk), count, skip, a.grad_order, a.out,
-                      a.inflight, a.python_every)
+                      a.inflight, a.python_every, a.control_every)
         print("RESULT " + json.dumps({"programs": r.programs, "duplicates": r.duplicates,
                                       "py_programs": r.py_programs,
+                                      "control_programs": r.control_programs,
                                       "grad_programs": r.grad_programs, "checks": r.checks,
                                       "unstable": r.unstable,
                                       "mismatches": len(r.mismatches)}), flush=True)
@@ -167,13 +183,14 @@ def drive(a: argparse.Namespace) -> int:
     n_chunks = -(-a.programs // a.chunk)
     todo = [(c, min(a.chunk, a.programs - c * a.chunk), 0) for c in range(n_chunks)]
     running: list[tuple[subprocess.Popen[bytes], tuple[int, int, int], str]] = []
-    totals = {"programs": 0, "py_programs": 0, "grad_programs": 0, "checks": 0, "unstable": 0,
-              "mismatches": 0, "duplicates": 0}
+    totals = {"programs": 0, "py_programs": 0, "control_programs": 0, "grad_programs": 0,
+              "checks": 0, "unstable": 0, "mismatches": 0, "duplicates": 0}
     start = time.time()
     os.makedirs(a.out, exist_ok=True)
     print(f"fuzz: {a.programs} programs (every {a.python_every or 'no'}-th a compiled Python "
-          f"program), seed {a.seed}, {a.jobs} job(s), gradient order {a.grad_order}, "
-          f"failures in {a.out}", flush=True)
+          f"program, every {a.control_every or 'no'}-th one with control flow), seed "
+          f"{a.seed}, {a.jobs} job(s), gradient order {a.grad_order}, failures in {a.out}",
+          flush=True)
     try:
         _loop(a, todo, running, totals, start)
     finally:
@@ -181,7 +198,8 @@ def drive(a: argparse.Namespace) -> int:
             p.kill()
     print(f"FUZZ DONE: seed {a.seed}: {totals['programs']} programs tried ("
           f"{totals['py_programs']} of them compiled Python programs, each called several "
-          f"times against eager execution; plus "
+          f"times against eager execution, {totals['control_programs']} of those with "
+          f"control flow and gradients; plus "
           f"{totals['grad_programs']} smooth programs for gradient checks), "
           f"{totals['checks']} checks done, {totals['unstable']} unstable (too "
           f"ill-conditioned to judge), {totals['mismatches']} mismatches (+"
@@ -199,6 +217,7 @@ def _loop(a: argparse.Namespace, todo: list[tuple[int, int, int]], running: list
             cmd = [sys.executable, os.path.abspath(__file__), "--seed", str(a.seed),
                    "--grad-order", str(a.grad_order), "--out", a.out, "--inflight", inflight,
                    "--python-every", str(a.python_every),
+                   "--control-every", str(a.control_every),
                    "--worker", *map(str, job)]
             # Output to a file, not a pipe: a chatty worker never blocks on a full pipe.
             with open(inflight + ".log", "w") as log:
@@ -237,7 +256,8 @@ def _loop(a: argparse.Namespace, todo: list[tuple[int, int, int]], running: list
             else:
                 _cleanup(inflight)
             done = totals["programs"]
-            print(f"fuzz: {done} programs ({totals['py_programs']} Python; "
+            print(f"fuzz: {done} programs ({totals['py_programs']} Python, "
+                  f"{totals['control_programs']} with control flow; "
                   f"+{totals['grad_programs']} for gradients), "
                   f"{totals['checks']} checks, {totals['unstable']} "
                   f"unstable, {totals['mismatches']} mismatches "
@@ -290,7 +310,8 @@ def replay(paths: list[str], grad_order: int) -> int:
         report = checks.Report()
         if path.endswith(".py"):
             with open(path) as f:
-                check_python(f.read(), report)
+                text = f.read()
+            (check_control if MARKER in text else check_python)(text, report)
             status = "FAIL" if report.mismatches else "ok"
             print(f"{status} {path}: {report.checks} checks, {report.unstable} unstable")
             for m in report.mismatches:
