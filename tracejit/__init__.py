@@ -45,7 +45,12 @@ from .ops import float16  # noqa: E402  (unsupported: using it raises DTypeError
 
 
 def enable_eager_execution(*args: object, **kwargs: object) -> None:
-    """Accepted for old TensorFlow code; eager execution is always the default."""
+    """Accepted for old TensorFlow code; eager execution is always the default.
+
+    >>> tj.enable_eager_execution()
+    >>> tj.executing_eagerly()
+    True
+    """
 
 
 def clear_caches() -> None:
@@ -56,17 +61,23 @@ def clear_caches() -> None:
     these is bounded anyway; this is for tests and for long-running processes that want
     to release the memory at once (like `jax.clear_caches()`).
 
-    Example:
-        f = tj.function(lambda x: x * 2.0)
-        f(tj.constant(1.0))
-        tj.clear_caches()        # the next call of f traces again
+    >>> f = tj.function(lambda x: x * 2.)
+    >>> _ = f(tj.constant(1.))
+    >>> tj.clear_caches()
+    >>> _ = f(tj.constant(1.))         # traced again
+    >>> f.trace_count
+    2
     """
     from .ir.caches import clear_all
     clear_all()
 
 
 def executing_eagerly() -> bool:
-    """False while a compiled function is being traced, True otherwise."""
+    """False while a compiled function is being traced, True otherwise.
+
+    >>> tj.function(lambda: tj.constant(tj.executing_eagerly()))().numpy()
+    array(False)
+    """
     from .context import TraceInterpreter
     from .ir.core import current_interpreter
     return not isinstance(current_interpreter(), TraceInterpreter)

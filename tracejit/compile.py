@@ -115,15 +115,28 @@ def _detector_for(fn: Callable[..., Any]) -> _RetraceDetector:
 
 
 class _Config:
-    """`tj.config.run_functions_eagerly(True)` runs compiled functions as plain Python."""
+    """Process-wide switches, as TensorFlow's `tf.config` (`tj.config`).
+
+    >>> tj.config.functions_run_eagerly()
+    False
+    """
 
     def __init__(self) -> None:
         self._eager = settings.switch("TRACEJIT_DISABLE_JIT")
 
     def run_functions_eagerly(self, run_eagerly: bool) -> None:
+        """With True, compiled functions run as plain Python on NumPy (for `pdb` and
+        `print`); the default is `TRACEJIT_DISABLE_JIT`, else False.
+
+        >>> tj.config.run_functions_eagerly(True)
+        >>> tj.function(lambda x: float(x) + 1)(tj.constant(1.))   # float() works eagerly
+        2.0
+        >>> tj.config.run_functions_eagerly(False)
+        """
         self._eager = bool(run_eagerly)
 
     def functions_run_eagerly(self) -> bool:
+        """Whether `run_functions_eagerly(True)` is in effect."""
         return self._eager
 
 

@@ -193,7 +193,12 @@ def switch_case(branch_index: Any, branch_fns: Any, default: Callable[[], Any] |
                 name: str | None = None) -> Any:
     """`branch_fns[branch_index]()`; an index out of range runs `default`, or the last
     branch without one (TensorFlow's rule). `branch_fns` is a list of callables, a list of
-    (int, callable) pairs or a dict with the keys 0..n-1."""
+    (int, callable) pairs or a dict with the keys 0..n-1.
+
+    >>> branches = [lambda: tj.constant(10.), lambda: tj.constant(20.)]
+    >>> tj.switch_case(tj.constant(1), branches).numpy()
+    array(20., dtype=float32)
+    """
     fns = _branch_list(branch_fns)
     if default is not None:
         fns = fns + [default]
@@ -302,7 +307,11 @@ def foldl(fn: Callable[[Any, Any], Any], elems: Any, initializer: Any = None,
 def foldr(fn: Callable[[Any, Any], Any], elems: Any, initializer: Any = None,
           parallel_iterations: int = 10, back_prop: bool = True, swap_memory: bool = False,
           name: str | None = None) -> Any:
-    """`foldl` from the last element to the first."""
+    """`foldl` from the last element to the first.
+
+    >>> tj.foldr(lambda acc, x: acc * 10. + x, tj.constant([1., 2., 3.])).numpy()
+    array(321., dtype=float32)
+    """
     return _scan_like("foldr", fn, elems, initializer, True, stacked=False)
 
 

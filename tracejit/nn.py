@@ -31,6 +31,11 @@ tanh = ops.tanh
 
 
 def softmax(logits: Any, axis: int = -1, name: str | None = None) -> Tensor:
+    """`exp(logits) / sum(exp(logits))` along `axis`; stable (the max is subtracted first).
+
+    >>> tj.nn.softmax(tj.constant([0., 0., 1000.])).numpy()
+    array([0., 0., 1.], dtype=float32)
+    """
     x = ops.convert_to_tensor(logits)
     axis = ops._axis("softmax", axis, x.ndim)
     m = ops.stop_gradient(ops.reduce_max(x, axis, keepdims=True))
@@ -39,6 +44,11 @@ def softmax(logits: Any, axis: int = -1, name: str | None = None) -> Tensor:
 
 
 def log_softmax(logits: Any, axis: int = -1, name: str | None = None) -> Tensor:
+    """`logits - reduce_logsumexp(logits)` along `axis`: the log of `softmax`, stable.
+
+    >>> tj.nn.log_softmax(tj.constant([0., 0.])).numpy()
+    array([-0.6931472, -0.6931472], dtype=float32)
+    """
     x = ops.convert_to_tensor(logits)
     axis = ops._axis("log_softmax", axis, x.ndim)
     return ops.subtract(x, ops.reduce_logsumexp(x, axis, keepdims=True))
@@ -46,7 +56,12 @@ def log_softmax(logits: Any, axis: int = -1, name: str | None = None) -> Tensor:
 
 def softmax_cross_entropy_with_logits(labels: Any, logits: Any, axis: int = -1,
                                       name: str | None = None) -> Tensor:
-    """-sum(labels * log_softmax(logits)) over `axis`; one value per example."""
+    """-sum(labels * log_softmax(logits)) over `axis`; one value per example.
+
+    >>> tj.nn.softmax_cross_entropy_with_logits(labels=tj.constant([[0., 1.]]),
+    ...                                         logits=tj.constant([[0., 0.]])).numpy()
+    array([0.6931472], dtype=float32)
+    """
     lg = ops.convert_to_tensor(logits)
     lb = ops.convert_to_tensor(labels, dtype_hint=lg.dtype)
     axis = ops._axis("softmax_cross_entropy_with_logits", axis, lg.ndim)
@@ -59,7 +74,12 @@ def softmax_cross_entropy_with_logits(labels: Any, logits: Any, axis: int = -1,
 
 def sparse_softmax_cross_entropy_with_logits(labels: Any, logits: Any,
                                              name: str | None = None) -> Tensor:
-    """Cross-entropy with integer class labels; labels out of range raise IndexError."""
+    """Cross-entropy with integer class labels; labels out of range raise IndexError.
+
+    >>> tj.nn.sparse_softmax_cross_entropy_with_logits(labels=tj.constant([1]),
+    ...                                                logits=tj.constant([[0., 0.]])).numpy()
+    array([0.6931472], dtype=float32)
+    """
     lg = ops.convert_to_tensor(logits)
     lb = ops.convert_to_tensor(labels)
     if lb.dtype.kind not in "iu":
@@ -77,5 +97,10 @@ def sparse_softmax_cross_entropy_with_logits(labels: Any, logits: Any,
 
 
 def l2_loss(t: Any, name: str | None = None) -> Tensor:
+    """`sum(t ** 2) / 2`, as TensorFlow's `tf.nn.l2_loss`.
+
+    >>> tj.nn.l2_loss(tj.constant([3., 4.])).numpy()
+    array(12.5, dtype=float32)
+    """
     x = ops.convert_to_tensor(t)
     return ops.divide(ops.reduce_sum(ops.multiply(x, x)), 2.0)

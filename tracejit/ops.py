@@ -145,7 +145,15 @@ def _flatten_list(v: Any) -> list[Any]:
 
 def constant(value: Any, dtype: Any = None, shape: Any = None, name: str | None = None
              ) -> Tensor:
-    """A tensor holding a copy of `value`. Example: `tj.constant([[1., 2.]])`."""
+    """A tensor holding a copy of `value` (a Python number, nested list or NumPy array),
+    converted to `dtype` when given; a single value fills `shape` when given. Python floats
+    become float32 and ints int32, as in TensorFlow.
+
+    >>> tj.constant([[1., 2.], [3., 4.]]).dtype
+    dtype('float32')
+    >>> tj.constant(0, dtype=tj.float64, shape=[2]).numpy()
+    array([0., 0.])
+    """
     if isinstance(value, TensorLike):
         t = convert_to_tensor(value)
         return cast(t, dtype) if dtype is not None else identity(t)
@@ -178,7 +186,12 @@ def _literal(a: np.ndarray) -> Tensor:
 
 def convert_to_tensor(value: Any, dtype: Any = None, dtype_hint: Any = None,
                       name: str | None = None) -> Tensor:
-    """`value` as a Tensor (Tensors pass through; Variables are read)."""
+    """`value` as a Tensor (Tensors pass through; Variables are read; Python floats become
+    float32 and ints int32, unless `dtype` or, for a Python number, `dtype_hint` says).
+
+    >>> tj.convert_to_tensor([1, 2]).dtype, tj.convert_to_tensor(1, dtype_hint=tj.float64).dtype
+    (dtype('int32'), dtype('float64'))
+    """
     if isinstance(value, Tensor):
         if dtype is not None and _dtype(dtype) != value.dtype:
             raise _user_error(DTypeError(
@@ -281,7 +294,8 @@ def _operands(name: str, *xs: Any) -> list[Tensor]:
 
 # ------------------------------------------------------------------ creation
 
-def fill(dims: Sequence[int], value: Any, dtype: Any = None) -> Tensor:
+def fill(dims: Sequence[int], value: Any, dtype: Any = None, name: str | None = None
+         ) -> Tensor:
     v = convert_to_tensor(value) if dtype is None else constant(value, dtype)
     return broadcast_to(v, _shape_arg(dims))
 
@@ -309,13 +323,13 @@ def zeros(shape: Any, dtype: Any = float32, name: str | None = None) -> Tensor:
     return fill(shape, 0, dtype)
 
 
-def ones_like(x: Any, dtype: Any = None, name: str | None = None) -> Tensor:
-    x = convert_to_tensor(x)
+def ones_like(input: Any, dtype: Any = None, name: str | None = None) -> Tensor:
+    x = convert_to_tensor(input)
     return fill(x.shape, 1, dtype or x.dtype)
 
 
-def zeros_like(x: Any, dtype: Any = None, name: str | None = None) -> Tensor:
-    x = convert_to_tensor(x)
+def zeros_like(input: Any, dtype: Any = None, name: str | None = None) -> Tensor:
+    x = convert_to_tensor(input)
     return fill(x.shape, 0, dtype or x.dtype)
 
 
@@ -424,10 +438,12 @@ def abs(x: Any, name: str | None = None) -> Tensor: return _unary("abs", x)  # n
 def sign(x: Any, name: str | None = None) -> Tensor: return _unary("sign", x)
 def floor(x: Any, name: str | None = None) -> Tensor: return _unary("floor", x)
 def sigmoid(x: Any, name: str | None = None) -> Tensor: return _unary("logistic", x)
-def softplus(x: Any, name: str | None = None) -> Tensor: return _unary("softplus", x)
-def relu(x: Any, name: str | None = None) -> Tensor: return _unary("relu", x)
-def identity(x: Any, name: str | None = None) -> Tensor: return _unary("identity", x)
-def stop_gradient(x: Any, name: str | None = None) -> Tensor: return _unary("stop_gradient", x)
+def softplus(features: Any, name: str | None = None) -> Tensor:
+    return _unary("softplus", features)
+def relu(features: Any, name: str | None = None) -> Tensor: return _unary("relu", features)
+def identity(input: Any, name: str | None = None) -> Tensor: return _unary("identity", input)
+def stop_gradient(input: Any, name: str | None = None) -> Tensor:
+    return _unary("stop_gradient", input)
 
 
 def square(x: Any, name: str | None = None) -> Tensor:
@@ -436,7 +452,13 @@ def square(x: Any, name: str | None = None) -> Tensor:
 
 
 def where(condition: Any, x: Any = None, y: Any = None, name: str | None = None) -> Tensor:
-    """Elementwise choice. The branch not taken gets exact zero gradients."""
+    """`x` where `condition` is True, else `y`, elementwise with broadcasting. The branch
+    not taken gets exact zero gradients (never NaN times zero).
+
+    >>> x = tj.constant([-1., 4.])
+    >>> tj.where(x > 0., tj.sqrt(tj.abs(x)), 0.).numpy()
+    array([0., 2.], dtype=float32)
+    """
     if x is None or y is None:
         raise _user_error(ValueError(
             "tj.where(condition) without x and y would return a data-dependent number of "
@@ -508,6 +530,13 @@ def _reduce(prim: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
 
 def reduce_sum(input_tensor: Any, axis: Any = None, keepdims: bool = False,
                name: str | None = None) -> Tensor:
+    """The sum over `axis` (an int, a list of ints, or None for all); bool counts as int32.
+
+    >>> x = tj.constant([[1., 2.], [3., 4.]])
+    >>> tj.reduce_sum(x).numpy(), tj.reduce_sum(x, axis=1, keepdims=True).numpy()
+    (array(10., dtype=float32), array([[3.],
+           [7.]], dtype=float32))
+    """
     x = convert_to_tensor(input_tensor)
     if x.dtype == bool_:
         x = cast(x, int32)
@@ -535,6 +564,12 @@ def _count(x: Tensor, axes: tuple[int, ...]) -> int:
 
 def reduce_mean(input_tensor: Any, axis: Any = None, keepdims: bool = False,
                 name: str | None = None) -> Tensor:
+    """The mean over `axis` (all axes when None); of an int tensor, the integer mean
+    (rounded toward zero), as in TensorFlow.
+
+    >>> tj.reduce_mean(tj.constant([[1., 2.], [3., 4.]]), axis=0).numpy()
+    array([2., 3.], dtype=float32)
+    """
     x = convert_to_tensor(input_tensor)
     axes = _axes("reduce_mean", axis, x.ndim)
     s = bind("reduce_sum", x, axes=axes, keepdims=bool(keepdims))
@@ -563,8 +598,12 @@ def reduce_std(input_tensor: Any, axis: Any = None, keepdims: bool = False,
 
 def reduce_logsumexp(input_tensor: Any, axis: Any = None, keepdims: bool = False,
                      name: str | None = None) -> Tensor:
-    """log(sum(exp(x))) without overflow: the max is subtracted first (and is a constant
-    for the gradient, which is then exactly softmax)."""
+    """log(sum(exp(x))) over `axis` without overflow: the max is subtracted first (and is
+    a constant for the gradient, which is then exactly softmax).
+
+    >>> tj.reduce_logsumexp(tj.constant([1000., 1000.])).numpy()
+    array(1000.6932, dtype=float32)
+    """
     x = convert_to_tensor(input_tensor)
     axes = _axes("reduce_logsumexp", axis, x.ndim)
     m = stop_gradient(bind("reduce_max", x, axes=axes, keepdims=True))
@@ -812,3 +851,18 @@ def one_hot(indices: Any, depth: int, on_value: Any = None, off_value: Any = Non
         perm.insert(axis, out.ndim - 1)
         out = transpose(out, perm)
     return out
+
+
+def _attach_docs() -> None:
+    """The one-line wrappers above take their docstrings (with examples) from opdocs.py,
+    which keeps this module a readable table. A wrapper with a docstring of its own must
+    not be listed there too."""
+    from .opdocs import DOCS
+    for name, doc in DOCS.items():
+        fn = globals()[name]
+        if fn.__doc__ is not None:
+            raise RuntimeError(f"tracejit.ops.{name} has a docstring and one in opdocs.py")
+        fn.__doc__ = doc
+
+
+_attach_docs()

@@ -30,6 +30,17 @@ from .tensor import Tensor
 
 
 class UnconnectedGradients:
+    """What `GradientTape.gradient` returns for a source the target does not depend on:
+    `NONE` (None, the default) or `ZERO` (zeros of the source's shape).
+
+    >>> x, y = tj.Variable(1.), tj.Variable(2.)
+    >>> with tj.GradientTape() as tape:
+    ...     z = x * 3.
+    >>> dx, dy = tape.gradient(z, [x, y], unconnected_gradients=tj.UnconnectedGradients.ZERO)
+    >>> float(dx), float(dy)
+    (3.0, 0.0)
+    """
+
     NONE = "none"
     ZERO = "zero"
 
@@ -93,7 +104,15 @@ class GradientTape:
         self._token = None
 
     def watch(self, tensor: Any) -> None:
-        """Record operations on `tensor` (a tensor, a Variable, or a nested list of them)."""
+        """Record operations on `tensor` (a tensor, a Variable, or a nested list of them).
+
+        >>> x = tj.constant(3.)
+        >>> with tj.GradientTape() as tape:
+        ...     tape.watch(x)
+        ...     y = x * x
+        >>> tape.gradient(y, x).numpy()
+        array(6., dtype=float32)
+        """
         from .variable import Variable
         for t in flatten(tensor)[0]:
             if isinstance(t, Variable):
@@ -134,7 +153,16 @@ class GradientTape:
 
     @contextlib.contextmanager
     def stop_recording(self) -> Iterator[None]:
-        """Operations inside this block are not recorded by this tape."""
+        """Operations inside this block are not recorded by this tape.
+
+        >>> x = tj.Variable(2.)
+        >>> with tj.GradientTape() as tape:
+        ...     with tape.stop_recording():
+        ...         c = x * x
+        ...     y = c * x
+        >>> tape.gradient(y, x).numpy()      # c is a constant to the tape
+        array(4., dtype=float32)
+        """
         was = self._recording
         self._recording = False
         try:
@@ -143,7 +171,16 @@ class GradientTape:
             self._recording = was
 
     def reset(self) -> None:
-        """Forget everything recorded and watched so far."""
+        """Forget everything recorded and watched so far.
+
+        >>> x = tj.Variable(2.)
+        >>> with tj.GradientTape() as tape:
+        ...     y = x * x
+        ...     tape.reset()
+        ...     y = x * 3.
+        >>> tape.gradient(y, x).numpy()
+        array(3., dtype=float32)
+        """
         self._records.clear()
         self._watched.clear()
         self._variables.clear()
@@ -152,7 +189,14 @@ class GradientTape:
 
     def watched_variables(self) -> tuple[Any, ...]:
         """The Variables this tape watches, in the order they were created (TensorFlow's
-        order, whatever the order they were read or watched in)."""
+        order, whatever the order they were read or watched in).
+
+        >>> a, b = tj.Variable(1., name="a"), tj.Variable(2., name="b")
+        >>> with tj.GradientTape() as tape:
+        ...     y = b * a
+        >>> [v.name for v in tape.watched_variables()]
+        ['a:0', 'b:0']
+        """
         return tuple(sorted(self._variables.values(), key=lambda v: v._serial))
 
     # ---------------------------------------------------------------- gradients
@@ -171,7 +215,16 @@ class GradientTape:
         Called inside the tape's own `with` block, a persistent tape records the gradient
         computation too (so a second call differentiates it again), and a non-persistent
         tape stops recording (TensorFlow's rules). A source that is itself a target gets
-        the target's seed (ones), watched or not."""
+        the target's seed (ones), watched or not.
+
+        >>> w = tj.Variable([1., 2.])
+        >>> b = tj.Variable(0.5)
+        >>> with tj.GradientTape() as tape:
+        ...     loss = tj.reduce_sum(w * w) + b
+        >>> grads = tape.gradient(loss, {"w": w, "b": b})
+        >>> grads["w"].numpy(), grads["b"].numpy()
+        (array([2., 4.], dtype=float32), array(1., dtype=float32))
+        """
         self._check_use("gradient")
         self._stop_if_spent()
         target_leaves = flatten(target)[0]
@@ -225,7 +278,15 @@ class GradientTape:
 
         One batched backward pass (the gradient Function vmapped over the rows of an
         identity seed), not one pass per output: traced code does not grow with the
-        number of outputs."""
+        number of outputs.
+
+        >>> x = tj.Variable([1., 2.])
+        >>> with tj.GradientTape() as tape:
+        ...     y = x * x
+        >>> tape.jacobian(y, x).numpy()
+        array([[2., 0.],
+               [0., 4.]], dtype=float32)
+        """
         from .ops import reshape, zeros
         self._check_use("jacobian")
         self._stop_if_spent()
@@ -250,7 +311,15 @@ class GradientTape:
                        ) -> Any:
         """For each batch row b: d target[b, i...] / d source[b, j...], shaped
         (B,) + target.shape[1:] + source.shape[1:]. Rows must not depend on each other.
-        One batched backward pass over the m = prod(target.shape[1:]) output columns."""
+        One batched backward pass over the m = prod(target.shape[1:]) output columns.
+
+        >>> x = tj.Variable([[1., 2.], [3., 4.]])     # a batch of two rows
+        >>> with tj.GradientTape() as tape:
+        ...     y = x * x
+        >>> tape.batch_jacobian(y, x).numpy()[1]
+        array([[6., 0.],
+               [0., 8.]], dtype=float32)
+        """
         from .ops import broadcast_to, reshape, transpose, zeros
         self._check_use("batch_jacobian")
         self._stop_if_spent()

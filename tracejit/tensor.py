@@ -79,10 +79,16 @@ class TensorLike:
 
     @property
     def T(self) -> Tensor:
+        """The transpose (dimensions reversed), as `tj.transpose(x)`.
+
+        >>> tj.constant([[1, 2, 3]]).T.shape
+        (3, 1)
+        """
         return _ops().transpose(self)
 
     @property
     def ndim(self) -> int:
+        """The rank: the number of dimensions (0 for a scalar)."""
         return len(self.shape)
 
     def __len__(self) -> int:
@@ -161,7 +167,17 @@ def _ops() -> Any:
 
 
 class Tensor(TensorLike):
-    """An immutable n-dimensional array. Example: `tj.constant([1., 2.]) * 2`."""
+    """An immutable n-dimensional array of one dtype: eager (holding a NumPy array) or,
+    inside a compiled function, traced (a value of the function being built). Made by
+    `tj.constant`, `tj.convert_to_tensor` and every op; has the arithmetic and comparison
+    operators, indexing and slicing.
+
+    >>> x = tj.constant([[1., 2.], [3., 4.]])
+    >>> (x @ x.T + 1.)[0].numpy()
+    array([ 6., 12.], dtype=float32)
+    >>> x.shape, x.dtype, x.ndim
+    ((2, 2), dtype('float32'), 2)
+    """
 
     __slots__ = ("_data", "_val", "_trace", "__weakref__")
 
@@ -185,14 +201,17 @@ class Tensor(TensorLike):
 
     @property
     def is_traced(self) -> bool:
+        """True for a tensor of a function being traced (its value is not known yet)."""
         return self._val is not None
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape, a tuple of ints (`()` for a scalar)."""
         return self._data.shape if self._data is not None else self._val.shape  # type: ignore
 
     @property
     def dtype(self) -> np.dtype:
+        """The dtype, a NumPy dtype such as `tj.float32`."""
         return self._data.dtype if self._data is not None else self._val.dtype  # type: ignore
 
     def _concrete(self, what: str) -> np.ndarray:
@@ -209,7 +228,11 @@ class Tensor(TensorLike):
         return self._data
 
     def numpy(self) -> np.ndarray:
-        """The value as a read-only NumPy array (eager tensors only)."""
+        """The value as a read-only NumPy array (eager tensors only).
+
+        >>> tj.constant([1., 2.]).numpy()
+        array([1., 2.], dtype=float32)
+        """
         return self._concrete(".numpy()")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:

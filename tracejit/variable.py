@@ -36,7 +36,16 @@ _serial = itertools.count()     # creation order (`GradientTape.watched_variable
 
 
 class Variable(TensorLike):
-    """Example: `v = tj.Variable(3.0); v.assign_add(1.0); v.numpy() == 4.0`."""
+    """A mutable tensor: model state that tapes watch and `assign*` updates in place.
+    Compiled functions read it by reference (each call sees the current value) and their
+    assignments take effect in program order, as in TensorFlow.
+
+    >>> v = tj.Variable([1., 2.], name="w")
+    >>> v.assign_add([10., 10.]).numpy()
+    array([11., 12.], dtype=float32)
+    >>> v.name, v.shape, v.dtype
+    ('w:0', (2,), dtype('float32'))
+    """
 
     __slots__ = ("_value", "trainable", "name", "_serial", "_lock", "__weakref__")
 
@@ -59,10 +68,12 @@ class Variable(TensorLike):
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape, a tuple of ints (fixed when the Variable is made)."""
         return self._value.shape
 
     @property
     def dtype(self) -> np.dtype:
+        """The dtype, a NumPy dtype (fixed when the Variable is made)."""
         return self._value.dtype
 
     def _read(self) -> Tensor:
@@ -84,12 +95,23 @@ class Variable(TensorLike):
         return self._value
 
     def value(self) -> Tensor:
+        """The current value as a Tensor (a read that tapes record).
+
+        >>> tj.Variable(2.).value() * 3.
+        <tj.Tensor: shape=(), dtype=float32, numpy=array(6., dtype=float32)>
+        """
         return self._read()
 
     def read_value(self) -> Tensor:
+        """The current value as a Tensor; the same as `value()`."""
         return self._read()
 
     def numpy(self) -> np.ndarray:
+        """The current value as a read-only NumPy array.
+
+        >>> tj.Variable([1, 2]).numpy()
+        array([1, 2], dtype=int32)
+        """
         return self._value.numpy()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -107,6 +129,13 @@ class Variable(TensorLike):
         return t
 
     def assign(self, value: Any) -> Variable:
+        """Replace the value with `value` (same shape and dtype; a Python number takes the
+        Variable's dtype) and return the Variable. Not differentiable, as in TensorFlow.
+
+        >>> v = tj.Variable([1., 2.])
+        >>> v.assign([3., 4.]).numpy()
+        array([3., 4.], dtype=float32)
+        """
         t = self._check(value)
         # The new value is a new Tensor object: tapes see later reads as fresh reads of the
         # variable, never as the (recorded) computation that produced the value (as in
@@ -132,10 +161,20 @@ class Variable(TensorLike):
             return self.assign(op(self._read(), delta))
 
     def assign_add(self, delta: Any) -> Variable:
+        """`v.assign(v + delta)`, atomic per Variable (threads lose no update).
+
+        >>> tj.Variable(1.).assign_add(0.5).numpy()
+        array(1.5, dtype=float32)
+        """
         from .ops import add
         return self._update(add, delta)
 
     def assign_sub(self, delta: Any) -> Variable:
+        """`v.assign(v - delta)`, atomic per Variable (threads lose no update).
+
+        >>> tj.Variable(1.).assign_sub(0.5).numpy()
+        array(0.5, dtype=float32)
+        """
         from .ops import subtract
         return self._update(subtract, delta)
 
