@@ -8,18 +8,31 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from tracejit.ir import bind
+from tracejit.codegen import mathlib
+from tracejit.ir import TensorType, all_primitives, bind
 
 from tests.codegen.helpers import ATOL_MATH, RTOL_MATH, check, floats, fn_of, ints
+from tests.ir.cases import plain_elementwise
 
 FLOATS = [np.float32, np.float64]
 INTS = [np.int32, np.int64]
-MATH = ["exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sqrt", "logistic",
-        "softplus"]
-EXACT_UNARY = ["neg", "abs", "sign", "floor", "relu", "identity", "stop_gradient"]
-INT_UNARY = ["neg", "abs", "sign", "relu", "identity", "stop_gradient"]
-ARITH = ["add", "sub", "mul", "maximum", "minimum", "floordiv", "mod"]
-COMPARE = ["eq", "ne", "lt", "le", "gt", "ge"]
+# The categories, from the registry: elementwise primitives without parameters by arity,
+# accepted dtypes and result dtype; the vector-math library's are the inexact ones.
+_PLAIN = {n: p for n, p in all_primitives().items() if plain_elementwise(p)}
+_F, _I, _B = np.dtype(np.float64), np.dtype(np.int32), np.dtype(np.bool_)
+
+
+def _names(arity: int, accepts: np.dtype, gives: np.dtype) -> list[str]:
+    return sorted(n for n, p in _PLAIN.items() if p.n_inputs == arity and accepts in p.dtypes
+                  and p.infer([TensorType((), accepts)] * arity, {})[0].dtype == gives)
+
+
+MATH = [n for n in _names(1, _F, _F) if n in mathlib.SUPPORTED]
+EXACT_UNARY = [n for n in _names(1, _F, _F) if n not in mathlib.SUPPORTED]
+INT_UNARY = _names(1, _I, _I)
+# Binary ops of ints and floats (div and pow, float-only, are tested on their own).
+ARITH = [n for n in _names(2, _I, _I) if _F in _PLAIN[n].dtypes]
+COMPARE = [n for n in _names(2, _F, _B) if _I in _PLAIN[n].dtypes]
 # Long enough for the vector loop, remainder loop and broadcasting to all run.
 BIG_SHAPES = [((103,), (103,)), ((7, 37), (37,)), ((5, 1, 29), (3, 1)), ((131,), ())]
 

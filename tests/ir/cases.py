@@ -9,6 +9,8 @@
   `gather_case`, `scatter_case`, `one_hot_case`, `matmul_case`, `call_case` and
   `custom_vjp_case`.
 - `make_rng(draw)` and `subset(draw, rank)`, helpers of composite strategies.
+- `plain_elementwise(p)`, `accepted(p, dtypes)`, `inexact(p)`: what a primitive's registry
+  entry says about its cases (so category lists are derived, never typed out).
 - `CALLEES` and `make_callee(name, shapes, bodies)`: small callees of `call`.
 """
 from __future__ import annotations

@@ -17,7 +17,6 @@ whose accumulation order may depend on the shape (`rtol = 1e-12` in float64).
 """
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -31,8 +30,8 @@ from tracejit.ir.interp import evaluate, run, run_env
 from tracejit.ir.parser import parse
 from tracejit.ir.verify import verify
 
-from tests.ir import cases
-from tests.ir.cases import CALLEES, Body, Case, Style, make_callee, make_rng, subset
+from tests.ir.cases import make_callee
+from tests.ir.prim_cases import TEST_CALLEES, CASES, INEXACT
 from tests.strategies import SMOOTH_PRIMS, build_function, programs, random_inputs
 
 F32 = np.dtype(np.float32)
@@ -43,122 +42,6 @@ BOOL = np.dtype(np.bool_)
 
 FAST = settings(deadline=None, max_examples=12, suppress_health_check=[HealthCheck.too_slow])
 
-# --------------------------------------------------------------------------- cases
-
-
-def values(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """Floats in [-2, 2) with some repeats (ties) and signed zeros, small ints, bools."""
-    dt = np.dtype(dtype)
-    if dt == BOOL:
-        return rng.random(shape) < 0.5
-    if dt.kind in "iu":
-        return rng.integers(-3, 4, shape).astype(dt)
-    a = rng.uniform(-2, 2, shape)
-    a = np.where(rng.random(shape) < 0.2, np.round(a), a)  # ties, -0.0, exact zeros
-    return a.astype(dt)
-
-
-STYLE = Style(partial(values, dtype=F64), sides=lambda rank: (1, 2, 3, 2, 3, 1, 0),
-              drops=(0, 0, 1, 2, 3))
-
-_CALLEES: dict[str, Body] = {
-    **CALLEES,
-    # y is unused, and the second result depends on no parameter.
-    "unused_param": lambda x, y: (bind("tanh", x), bind("iota", shape=(2,), dimension=0,
-                                                         dtype=F64)),
-}
-
-
-def nary(n: int, dtypes: tuple[Any, ...], **params: Any) -> st.SearchStrategy[Case]:
-    @st.composite
-    def case(draw: Any) -> Case:
-        rng = make_rng(draw)
-        dt = draw(st.sampled_from(dtypes))
-        return [values(rng, s, dt) for s in draw(STYLE.operand_shapes(n))], dict(params)
-    return case()
-
-
-@st.composite
-def select_case(draw: Any) -> Case:
-    rng = make_rng(draw)
-    sc, sx, sy = draw(STYLE.operand_shapes(3))
-    dt = draw(st.sampled_from([F64, I32]))
-    return [values(rng, sc, BOOL), values(rng, sx, dt), values(rng, sy, dt)], {}
-
-
-@st.composite
-def convert_case(draw: Any) -> Case:
-    src = draw(st.sampled_from([F64, F32, I32, BOOL]))
-    dst = draw(st.sampled_from([F64, F32, I32, I64, BOOL]))
-    return [values(make_rng(draw), draw(STYLE.shapes()), src)], {"dtype": dst}
-
-
-def reduction(dtypes: tuple[Any, ...]) -> st.SearchStrategy[Case]:
-    @st.composite
-    def case(draw: Any) -> Case:
-        shape = draw(STYLE.shapes())
-        params = {"axes": subset(draw, len(shape)), "keepdims": draw(st.booleans())}
-        return [values(make_rng(draw), shape, draw(st.sampled_from(dtypes)))], params
-    return case()
-
-
-@st.composite
-def arg_reduction(draw: Any) -> Case:
-    shape = draw(STYLE.shapes(1, 3, min_side=1))
-    params = {"axis": draw(st.integers(0, len(shape) - 1)),
-              "dtype": draw(st.sampled_from([I32, I64]))}
-    return [values(make_rng(draw), shape, draw(st.sampled_from([F64, I32])))], params
-
-
-@st.composite
-def constant_case(draw: Any) -> Case:
-    return [], {"value": values(make_rng(draw), draw(STYLE.shapes()),
-                                draw(st.sampled_from([F64, I32])))}
-
-
-@st.composite
-def iota_case(draw: Any) -> Case:
-    shape = draw(STYLE.shapes(1, 3))
-    return [], {"shape": shape, "dimension": draw(st.integers(0, len(shape) - 1)),
-                "dtype": draw(st.sampled_from([I32, I64, F64]))}
-
-
-PRIMS = all_primitives()
-
-CASES: dict[str, st.SearchStrategy[Case]] = {
-    # Every elementwise primitive without parameters, on the dtypes it accepts.
-    **{n: nary(p.n_inputs, cases.accepted(p, (F64, F32, I32, BOOL)))
-       for n, p in PRIMS.items() if cases.plain_elementwise(p)},
-    "convert": convert_case(),
-    "select": select_case(),
-    **{p: reduction((F64, I32)) for p in ("reduce_sum", "reduce_max", "reduce_min",
-                                          "reduce_prod")},
-    "argmax": arg_reduction(),
-    "argmin": arg_reduction(),
-    "constant": constant_case(),
-    "iota": iota_case(),
-    "reshape": cases.reshape_case(STYLE),
-    "broadcast_to": cases.broadcast_case(STYLE),
-    "transpose": cases.transpose_case(STYLE),
-    "concat": cases.concat_case(STYLE),
-    "slice": cases.slice_case(STYLE),
-    "pad": cases.pad_case(STYLE),
-    "rev": cases.rev_case(STYLE),
-    "gather": cases.gather_case(STYLE),
-    "scatter_add": cases.scatter_case(STYLE),
-    "one_hot": cases.one_hot_case(STYLE, (I32, I64)),
-    "matmul": cases.matmul_case(STYLE, plain_rhs=True),
-    "call": cases.call_case(STYLE, _CALLEES),
-    "custom_vjp": cases.custom_vjp_case(STYLE),
-
-
-    "while": cases.while_case(STYLE),
-    "scan": cases.scan_case(STYLE),
-    "cond": cases.cond_case(STYLE),
-}
-
-#: Primitives whose NumPy results may round differently for different array shapes.
-INEXACT = frozenset(n for n, p in PRIMS.items() if cases.inexact(p))
 
 # --------------------------------------------------------------------------- the oracle
 
@@ -460,7 +343,7 @@ def test_unbatched_results_are_broadcast() -> None:
 
 
 def test_call_keeps_unbatched_results_unbatched() -> None:
-    callee = make_callee("unused_param", ((3,), (2,)), _CALLEES)
+    callee = make_callee("unused_param", ((3,), (2,)), TEST_CALLEES)
     bc, flags = batched_callee(callee, [True, False], 5)
     assert flags == [True, False]
     assert bc.results[1].type.shape == (2,)
