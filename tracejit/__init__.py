@@ -17,9 +17,12 @@ import types as _types
 from . import context as _context  # noqa: F401  (installs the eager interpreter)
 from . import nn
 from .errors import CompileError, DTypeError, ShapeError, TracingError
+from . import exports as _exports
+# The ops and dtypes of `tj` itself, named here so that type checkers see them; a test
+# keeps this list equal to the table of public names (`exports.TABLE[""]`).
 from .ops import (abs, add, add_n, argmax, argmin, bool_, broadcast_to, cast, clip_by_value,
                   concat, constant, convert_to_tensor, cos, divide, equal, exp, expand_dims,
-                  expm1, fill, float32, float64, floor, floordiv, gather, greater,
+                  expm1, fill, float16, float32, float64, floor, floordiv, gather, greater,
                   greater_equal, identity, int32, int64, less, less_equal, log, log1p,
                   logical_and, logical_not, logical_or, matmul, matrix_transpose, maximum,
                   minimum, mod, multiply, negative, norm, not_equal, one_hot, ones, ones_like,
@@ -40,8 +43,6 @@ from . import codegen as _codegen  # noqa: F401,E402  (loaded with the package: 
 #                                    call should pay for tracing and compiling only)
 
 from .ir.version import VERSION as __version__  # noqa: E402
-
-from .ops import float16  # noqa: E402  (unsupported: using it raises DTypeError)
 
 
 def enable_eager_execution(*args: object, **kwargs: object) -> None:
@@ -83,20 +84,10 @@ def executing_eagerly() -> bool:
     return not isinstance(current_interpreter(), TraceInterpreter)
 
 
-math = _types.SimpleNamespace(
-    abs=abs, add=add, add_n=add_n, argmax=argmax, argmin=argmin, cos=cos, divide=divide,
-    equal=equal, exp=exp, expm1=expm1, floor=floor, floordiv=floordiv, greater=greater,
-    greater_equal=greater_equal, less=less, less_equal=less_equal, log=log, log1p=log1p,
-    logical_and=logical_and, logical_not=logical_not, logical_or=logical_or,
-    maximum=maximum, minimum=minimum, mod=mod, floormod=mod, multiply=multiply,
-    negative=negative, not_equal=not_equal, pow=pow, reduce_logsumexp=reduce_logsumexp,
-    reduce_max=reduce_max, reduce_mean=reduce_mean, reduce_min=reduce_min,
-    reduce_prod=reduce_prod, reduce_std=reduce_std, reduce_sum=reduce_sum,
-    reduce_variance=reduce_variance, sigmoid=sigmoid, sign=sign, sin=sin, softplus=softplus,
-    sqrt=sqrt, square=square, subtract=subtract, tan=tan, tanh=tanh, truediv=truediv,
-    log_softmax=nn.log_softmax, softmax=nn.softmax)
-linalg = _types.SimpleNamespace(matmul=matmul, norm=norm, tensordot=tensordot,
-                                matrix_transpose=matrix_transpose)
+# `tj.math` and `tj.linalg`: from the one table of public names (`exports`), where each
+# op is entered by the decorator on its definition.
+math = _exports.namespace("math", "`tj.math`: elementwise math, comparisons and reductions.")
+linalg = _exports.namespace("linalg", "`tj.linalg`: matrix products and norms.")
 
 
 # The public API: every name above that is not private or a helper module (keep this
@@ -104,7 +95,8 @@ linalg = _types.SimpleNamespace(matmul=matmul, norm=norm, tensordot=tensordot,
 # shows only these; the modules stay importable as tracejit.ops, tracejit.ir, ...
 __all__ = sorted([_n for _n, _v in list(globals().items())
                   if not _n.startswith("_") and _n != "annotations"
-                  and not isinstance(_v, _types.ModuleType)] + ["errors", "nn"])
+                  and not isinstance(_v, _types.ModuleType)]
+                 + ["errors", "linalg", "math", "nn"])
 
 
 def __dir__() -> list[str]:

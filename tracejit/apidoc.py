@@ -175,9 +175,10 @@ def render() -> str:
         else:
             out += _entry(f"tj.nn.{n}", f)
     for space in ("math", "linalg"):
-        ns: types.SimpleNamespace = getattr(tj, space)
+        ns: types.ModuleType = getattr(tj, space)
         out += [f"## `tj.{space}`", "", "Aliases, as TensorFlow's namespace of that name:", ""]
-        for n, f in sorted(vars(ns).items()):
+        for n in ns.__all__:
+            f = getattr(ns, n)
             target = next((f"tj.{k}" for k in public if getattr(tj, k) is f), None) \
                 or next((f"tj.nn.{k}" for k in nn.__all__ if getattr(nn, k) is f), "?")
             out.append(f"- `tj.{space}.{n}` = `{target}`")

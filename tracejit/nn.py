@@ -9,27 +9,26 @@ from __future__ import annotations
 from typing import Any
 
 from . import ops
+from . import exports
 from .errors import at_user_line
+from .exports import export
 from .ir.core import bind
 from .ir.errors import ShapeError
 from .tensor import Tensor
-
-__all__ = ["l2_loss", "log_softmax", "relu", "sigmoid", "softmax",
-           "softmax_cross_entropy_with_logits", "softplus",
-           "sparse_softmax_cross_entropy_with_logits", "tanh"]
-
 
 def __dir__() -> list[str]:
     """Only the public API (not the helpers this module imports)."""
     return sorted(__all__ + [n for n in globals() if n.startswith("__") and n.endswith("__")])
 
 
+# The primitives entered under "nn" where they are defined (`ops`).
 relu = ops.relu
 sigmoid = ops.sigmoid
 softplus = ops.softplus
 tanh = ops.tanh
 
 
+@export("nn.softmax", "math.softmax")
 def softmax(logits: Any, axis: int = -1, name: str | None = None) -> Tensor:
     """`exp(logits) / sum(exp(logits))` along `axis`; stable (the max is subtracted first).
 
@@ -43,6 +42,7 @@ def softmax(logits: Any, axis: int = -1, name: str | None = None) -> Tensor:
     return ops.divide(e, ops.reduce_sum(e, axis, keepdims=True))
 
 
+@export("nn.log_softmax", "math.log_softmax")
 def log_softmax(logits: Any, axis: int = -1, name: str | None = None) -> Tensor:
     """`logits - reduce_logsumexp(logits)` along `axis`: the log of `softmax`, stable.
 
@@ -54,6 +54,7 @@ def log_softmax(logits: Any, axis: int = -1, name: str | None = None) -> Tensor:
     return ops.subtract(x, ops.reduce_logsumexp(x, axis, keepdims=True))
 
 
+@export("nn.softmax_cross_entropy_with_logits")
 def softmax_cross_entropy_with_logits(labels: Any, logits: Any, axis: int = -1,
                                       name: str | None = None) -> Tensor:
     """-sum(labels * log_softmax(logits)) over `axis`; one value per example.
@@ -72,6 +73,7 @@ def softmax_cross_entropy_with_logits(labels: Any, logits: Any, axis: int = -1,
     return ops.negative(ops.reduce_sum(ops.multiply(lb, log_softmax(lg, axis)), axis))
 
 
+@export("nn.sparse_softmax_cross_entropy_with_logits")
 def sparse_softmax_cross_entropy_with_logits(labels: Any, logits: Any,
                                              name: str | None = None) -> Tensor:
     """Cross-entropy with integer class labels; labels out of range raise IndexError.
@@ -96,6 +98,7 @@ def sparse_softmax_cross_entropy_with_logits(labels: Any, logits: Any,
     return ops.negative(ops.reduce_sum(ops.multiply(hot, log_softmax(lg)), -1))
 
 
+@export("nn.l2_loss")
 def l2_loss(t: Any, name: str | None = None) -> Tensor:
     """`sum(t ** 2) / 2`, as TensorFlow's `tf.nn.l2_loss`.
 
@@ -104,3 +107,9 @@ def l2_loss(t: Any, name: str | None = None) -> Tensor:
     """
     x = ops.convert_to_tensor(t)
     return ops.divide(ops.reduce_sum(ops.multiply(x, x)), 2.0)
+
+
+# The public names, from the one table of public names (a test checks that each is
+# defined here); the docstring lists them.
+__all__ = exports.names("nn")
+__doc__ = f"{__doc__}\nNames:\n\n{exports.listing('nn')}\n"

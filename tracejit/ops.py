@@ -19,19 +19,21 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import at_user_line, user_frame
+from .exports import export, public
 from .ir.caches import on_clear
 from .ir.axes import normalize_axes, normalize_axis, normalize_perm
 from .ir.core import DTYPE_NAMES, DTYPES, TensorType, _current, bind, check_allocation
 from .ir.errors import AxisError, DTypeError, ShapeError
 from .tensor import Tensor, TensorLike
 
-float32: np.dtype = np.dtype(np.float32)
-float64: np.dtype = np.dtype(np.float64)
-int32: np.dtype = np.dtype(np.int32)
-int64: np.dtype = np.dtype(np.int64)
-bool_: np.dtype = np.dtype(np.bool_)
+float32: np.dtype = public(np.dtype(np.float32), "float32")
+float64: np.dtype = public(np.dtype(np.float64), "float64")
+int32: np.dtype = public(np.dtype(np.int32), "int32")
+int64: np.dtype = public(np.dtype(np.int64), "int64")
+bool_: np.dtype = public(np.dtype(np.bool_), "bool_")
 _log = logging.getLogger("tracejit")
-float16 = np.dtype(np.float16)  # not supported: named so that using it gives a clear error
+# Not supported: named so that using it gives a clear error.
+float16 = public(np.dtype(np.float16), "float16")
 
 _DEFAULT_FOR_KIND: dict[str, np.dtype] = {"f": float32, "i": int32, "u": int64, "b": bool_}
 
@@ -143,6 +145,7 @@ def _flatten_list(v: Any) -> list[Any]:
     return out
 
 
+@export("constant")
 def constant(value: Any, dtype: Any = None, shape: Any = None, name: str | None = None
              ) -> Tensor:
     """A tensor holding a copy of `value` (a Python number, nested list or NumPy array),
@@ -184,6 +187,7 @@ def _literal(a: np.ndarray) -> Tensor:
     return Tensor._wrap(a)
 
 
+@export("convert_to_tensor")
 def convert_to_tensor(value: Any, dtype: Any = None, dtype_hint: Any = None,
                       name: str | None = None) -> Tensor:
     """`value` as a Tensor (Tensors pass through; Variables are read; Python floats become
@@ -294,6 +298,7 @@ def _operands(name: str, *xs: Any) -> list[Tensor]:
 
 # ------------------------------------------------------------------ creation
 
+@export("fill")
 def fill(dims: Sequence[int], value: Any, dtype: Any = None, name: str | None = None
          ) -> Tensor:
     v = convert_to_tensor(value) if dtype is None else constant(value, dtype)
@@ -315,24 +320,29 @@ def _shape_arg(shape: Any) -> tuple[int, ...]:
     return dims
 
 
+@export("ones")
 def ones(shape: Any, dtype: Any = float32, name: str | None = None) -> Tensor:
     return fill(shape, 1, dtype)
 
 
+@export("zeros")
 def zeros(shape: Any, dtype: Any = float32, name: str | None = None) -> Tensor:
     return fill(shape, 0, dtype)
 
 
+@export("ones_like")
 def ones_like(input: Any, dtype: Any = None, name: str | None = None) -> Tensor:
     x = convert_to_tensor(input)
     return fill(x.shape, 1, dtype or x.dtype)
 
 
+@export("zeros_like")
 def zeros_like(input: Any, dtype: Any = None, name: str | None = None) -> Tensor:
     x = convert_to_tensor(input)
     return fill(x.shape, 0, dtype or x.dtype)
 
 
+@export("range")
 def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None,
           name: str | None = None) -> Tensor:  # noqa: A001  (TensorFlow's name)
     if limit is None:
@@ -376,35 +386,52 @@ def _binary(prim: str, x: Any, y: Any, name: str) -> Tensor:
     return bind(prim, a, b)
 
 
+@export("add", "math.add")
 def add(x: Any, y: Any, name: str | None = None) -> Tensor: return _binary("add", x, y, "add")
+@export("subtract", "math.subtract")
 def subtract(x: Any, y: Any, name: str | None = None) -> Tensor:
     return _binary("sub", x, y, "subtract")
+@export("multiply", "math.multiply")
 def multiply(x: Any, y: Any, name: str | None = None) -> Tensor:
     return _binary("mul", x, y, "multiply")
+@export("maximum", "math.maximum")
 def maximum(x: Any, y: Any, name: str | None = None) -> Tensor:
     return _binary("maximum", x, y, "maximum")
+@export("minimum", "math.minimum")
 def minimum(x: Any, y: Any, name: str | None = None) -> Tensor:
     return _binary("minimum", x, y, "minimum")
+@export("floordiv", "math.floordiv")
 def floordiv(x: Any, y: Any, name: str | None = None) -> Tensor:
     return _binary("floordiv", x, y, "floordiv")
+@export("mod", "math.mod", "math.floormod")
 def mod(x: Any, y: Any, name: str | None = None) -> Tensor: return _binary("mod", x, y, "mod")
+@export("equal", "math.equal")
 def equal(x: Any, y: Any, name: str | None = None) -> Tensor: return _binary("eq", x, y, "equal")
+@export("not_equal", "math.not_equal")
 def not_equal(x: Any, y: Any, name: str | None = None) -> Tensor:
     return _binary("ne", x, y, "not_equal")
+@export("less", "math.less")
 def less(x: Any, y: Any, name: str | None = None) -> Tensor: return _binary("lt", x, y, "less")
+@export("less_equal", "math.less_equal")
 def less_equal(x: Any, y: Any, name: str | None = None) -> Tensor:
     return _binary("le", x, y, "less_equal")
+@export("greater", "math.greater")
 def greater(x: Any, y: Any, name: str | None = None) -> Tensor:
     return _binary("gt", x, y, "greater")
+@export("greater_equal", "math.greater_equal")
 def greater_equal(x: Any, y: Any, name: str | None = None) -> Tensor:
     return _binary("ge", x, y, "greater_equal")
+@export("logical_and", "math.logical_and")
 def logical_and(x: Any, y: Any, name: str | None = None) -> Tensor:
     return _binary("logical_and", x, y, "logical_and")
+@export("logical_or", "math.logical_or")
 def logical_or(x: Any, y: Any, name: str | None = None) -> Tensor:
     return _binary("logical_or", x, y, "logical_or")
+@export("logical_not", "math.logical_not")
 def logical_not(x: Any, name: str | None = None) -> Tensor: return _unary("logical_not", x)
 
 
+@export("divide", "math.divide")
 def divide(x: Any, y: Any, name: str | None = None) -> Tensor:
     a, b = _operands("divide", x, y)
     if a.dtype.kind in "iub":
@@ -413,9 +440,10 @@ def divide(x: Any, y: Any, name: str | None = None) -> Tensor:
     return bind("div", a, b)
 
 
-truediv = divide
+truediv = public(divide, "truediv", "math.truediv")
 
 
+@export("pow", "math.pow")
 def pow(x: Any, y: Any, name: str | None = None) -> Tensor:  # noqa: A001
     a, b = _operands("pow", x, y)
     if a.dtype.kind in "iu":
@@ -424,33 +452,53 @@ def pow(x: Any, y: Any, name: str | None = None) -> Tensor:  # noqa: A001
     return bind("pow", a, b)
 
 
+@export("negative", "math.negative")
 def negative(x: Any, name: str | None = None) -> Tensor: return _unary("neg", x)
+@export("exp", "math.exp")
 def exp(x: Any, name: str | None = None) -> Tensor: return _unary("exp", x)
+@export("log", "math.log")
 def log(x: Any, name: str | None = None) -> Tensor: return _unary("log", x)
+@export("log1p", "math.log1p")
 def log1p(x: Any, name: str | None = None) -> Tensor: return _unary("log1p", x)
+@export("expm1", "math.expm1")
 def expm1(x: Any, name: str | None = None) -> Tensor: return _unary("expm1", x)
+@export("sin", "math.sin")
 def sin(x: Any, name: str | None = None) -> Tensor: return _unary("sin", x)
+@export("cos", "math.cos")
 def cos(x: Any, name: str | None = None) -> Tensor: return _unary("cos", x)
+@export("tan", "math.tan")
 def tan(x: Any, name: str | None = None) -> Tensor: return _unary("tan", x)
+@export("tanh", "math.tanh", "nn.tanh")
 def tanh(x: Any, name: str | None = None) -> Tensor: return _unary("tanh", x)
+@export("sqrt", "math.sqrt")
 def sqrt(x: Any, name: str | None = None) -> Tensor: return _unary("sqrt", x)
+@export("abs", "math.abs")
 def abs(x: Any, name: str | None = None) -> Tensor: return _unary("abs", x)  # noqa: A001
+@export("sign", "math.sign")
 def sign(x: Any, name: str | None = None) -> Tensor: return _unary("sign", x)
+@export("floor", "math.floor")
 def floor(x: Any, name: str | None = None) -> Tensor: return _unary("floor", x)
+@export("sigmoid", "math.sigmoid", "nn.sigmoid")
 def sigmoid(x: Any, name: str | None = None) -> Tensor: return _unary("logistic", x)
+@export("softplus", "math.softplus", "nn.softplus")
 def softplus(features: Any, name: str | None = None) -> Tensor:
     return _unary("softplus", features)
+@export("relu", "nn.relu")
 def relu(features: Any, name: str | None = None) -> Tensor: return _unary("relu", features)
+@export("identity")
 def identity(input: Any, name: str | None = None) -> Tensor: return _unary("identity", input)
+@export("stop_gradient")
 def stop_gradient(input: Any, name: str | None = None) -> Tensor:
     return _unary("stop_gradient", input)
 
 
+@export("square", "math.square")
 def square(x: Any, name: str | None = None) -> Tensor:
     x = convert_to_tensor(x)
     return bind("mul", x, x)
 
 
+@export("where")
 def where(condition: Any, x: Any = None, y: Any = None, name: str | None = None) -> Tensor:
     """`x` where `condition` is True, else `y`, elementwise with broadcasting. The branch
     not taken gets exact zero gradients (never NaN times zero).
@@ -470,6 +518,7 @@ def where(condition: Any, x: Any = None, y: Any = None, name: str | None = None)
     return bind("select", c, a, b)
 
 
+@export("cast")
 def cast(x: Any, dtype: Any, name: str | None = None) -> Tensor:
     x = convert_to_tensor(x)
     dt = _dtype(dtype)
@@ -478,11 +527,13 @@ def cast(x: Any, dtype: Any, name: str | None = None) -> Tensor:
     return bind("convert", x, dtype=dt)
 
 
+@export("clip_by_value")
 def clip_by_value(t: Any, clip_value_min: Any, clip_value_max: Any,
                   name: str | None = None) -> Tensor:
     return minimum(maximum(t, clip_value_min), clip_value_max)
 
 
+@export("add_n", "math.add_n")
 def add_n(inputs: Sequence[Any], name: str | None = None) -> Tensor:
     if not inputs:
         raise _user_error(ValueError("add_n needs at least one input"))
@@ -528,6 +579,7 @@ def _reduce(prim: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
     return bind(prim, x, axes=_axes(prim, axis, x.ndim), keepdims=bool(keepdims))
 
 
+@export("reduce_sum", "math.reduce_sum")
 def reduce_sum(input_tensor: Any, axis: Any = None, keepdims: bool = False,
                name: str | None = None) -> Tensor:
     """The sum over `axis` (an int, a list of ints, or None for all); bool counts as int32.
@@ -543,16 +595,19 @@ def reduce_sum(input_tensor: Any, axis: Any = None, keepdims: bool = False,
     return _reduce("reduce_sum", x, axis, keepdims)
 
 
+@export("reduce_max", "math.reduce_max")
 def reduce_max(input_tensor: Any, axis: Any = None, keepdims: bool = False,
                name: str | None = None) -> Tensor:
     return _reduce("reduce_max", input_tensor, axis, keepdims)
 
 
+@export("reduce_min", "math.reduce_min")
 def reduce_min(input_tensor: Any, axis: Any = None, keepdims: bool = False,
                name: str | None = None) -> Tensor:
     return _reduce("reduce_min", input_tensor, axis, keepdims)
 
 
+@export("reduce_prod", "math.reduce_prod")
 def reduce_prod(input_tensor: Any, axis: Any = None, keepdims: bool = False,
                 name: str | None = None) -> Tensor:
     return _reduce("reduce_prod", input_tensor, axis, keepdims)
@@ -562,6 +617,7 @@ def _count(x: Tensor, axes: tuple[int, ...]) -> int:
     return int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
 
 
+@export("reduce_mean", "math.reduce_mean")
 def reduce_mean(input_tensor: Any, axis: Any = None, keepdims: bool = False,
                 name: str | None = None) -> Tensor:
     """The mean over `axis` (all axes when None); of an int tensor, the integer mean
@@ -579,6 +635,7 @@ def reduce_mean(input_tensor: Any, axis: Any = None, keepdims: bool = False,
     return divide(s, float(n)) if n != 1 else s
 
 
+@export("reduce_variance", "math.reduce_variance")
 def reduce_variance(input_tensor: Any, axis: Any = None, keepdims: bool = False,
                     name: str | None = None) -> Tensor:
     x = convert_to_tensor(input_tensor)
@@ -590,12 +647,14 @@ def reduce_variance(input_tensor: Any, axis: Any = None, keepdims: bool = False,
     return reduce_mean(multiply(d, d), axis, keepdims)
 
 
+@export("reduce_std", "math.reduce_std")
 def reduce_std(input_tensor: Any, axis: Any = None, keepdims: bool = False,
                name: str | None = None) -> Tensor:
     x = convert_to_tensor(input_tensor)
     return sqrt(reduce_variance(x, list(_axes("reduce_std", axis, x.ndim)), keepdims))
 
 
+@export("reduce_logsumexp", "math.reduce_logsumexp")
 def reduce_logsumexp(input_tensor: Any, axis: Any = None, keepdims: bool = False,
                      name: str | None = None) -> Tensor:
     """log(sum(exp(x))) over `axis` without overflow: the max is subtracted first (and is
@@ -616,6 +675,7 @@ def reduce_logsumexp(input_tensor: Any, axis: Any = None, keepdims: bool = False
     return out
 
 
+@export("argmax", "math.argmax")
 def argmax(input: Any, axis: Any = None, output_type: Any = int64,
            name: str | None = None) -> Tensor:  # noqa: A002
     x = convert_to_tensor(input)
@@ -623,6 +683,7 @@ def argmax(input: Any, axis: Any = None, output_type: Any = int64,
     return bind("argmax", x, axis=ax, dtype=_dtype(output_type))
 
 
+@export("argmin", "math.argmin")
 def argmin(input: Any, axis: Any = None, output_type: Any = int64,
            name: str | None = None) -> Tensor:  # noqa: A002
     x = convert_to_tensor(input)
@@ -630,6 +691,7 @@ def argmin(input: Any, axis: Any = None, output_type: Any = int64,
     return bind("argmin", x, axis=ax, dtype=_dtype(output_type))
 
 
+@export("norm", "linalg.norm")
 def norm(tensor: Any, ord: Any = "euclidean", axis: Any = None, keepdims: bool = False,
          name: str | None = None) -> Tensor:  # noqa: A002
     x = convert_to_tensor(tensor)
@@ -645,6 +707,7 @@ def norm(tensor: Any, ord: Any = "euclidean", axis: Any = None, keepdims: bool =
 
 # ------------------------------------------------------------------ shapes
 
+@export("reshape")
 def reshape(tensor: Any, shape: Any, name: str | None = None) -> Tensor:
     x = convert_to_tensor(tensor)
     if isinstance(shape, TensorLike):
@@ -664,6 +727,7 @@ def reshape(tensor: Any, shape: Any, name: str | None = None) -> Tensor:
     return bind("reshape", x, shape=tuple(shape))
 
 
+@export("broadcast_to")
 def broadcast_to(input: Any, shape: Any, name: str | None = None) -> Tensor:  # noqa: A002
     x = convert_to_tensor(input)
     shape = _shape_arg(shape)
@@ -672,6 +736,7 @@ def broadcast_to(input: Any, shape: Any, name: str | None = None) -> Tensor:  # 
     return bind("broadcast_to", x, shape=shape)
 
 
+@export("transpose")
 def transpose(a: Any, perm: Any = None, conjugate: bool = False, name: str | None = None
               ) -> Tensor:
     x = convert_to_tensor(a)
@@ -686,6 +751,7 @@ def transpose(a: Any, perm: Any = None, conjugate: bool = False, name: str | Non
     return bind("transpose", x, perm=perm)
 
 
+@export("squeeze")
 def squeeze(input: Any, axis: Any = None, name: str | None = None) -> Tensor:  # noqa: A002
     x = convert_to_tensor(input)
     if axis is None:
@@ -699,6 +765,7 @@ def squeeze(input: Any, axis: Any = None, name: str | None = None) -> Tensor:  #
     return reshape(x, [d for i, d in enumerate(x.shape) if i not in axes])
 
 
+@export("expand_dims")
 def expand_dims(input: Any, axis: int, name: str | None = None) -> Tensor:  # noqa: A002
     x = convert_to_tensor(input)
     axis = _axis("expand_dims", axis, x.ndim, extra=1)
@@ -707,6 +774,7 @@ def expand_dims(input: Any, axis: int, name: str | None = None) -> Tensor:  # no
     return bind("reshape", x, shape=tuple(shape))
 
 
+@export("concat")
 def concat(values: Sequence[Any], axis: int, name: str | None = None) -> Tensor:
     xs = _operands("concat", *values)
     if not xs:
@@ -717,6 +785,7 @@ def concat(values: Sequence[Any], axis: int, name: str | None = None) -> Tensor:
     return bind("concat", *xs, axis=ax)
 
 
+@export("stack")
 def stack(values: Sequence[Any], axis: int = 0, name: str | None = None) -> Tensor:
     xs = _operands("stack", *values)
     if not xs:
@@ -730,6 +799,7 @@ def stack(values: Sequence[Any], axis: int = 0, name: str | None = None) -> Tens
     return xs[0] if len(xs) == 1 else bind("concat", *xs, axis=ax)
 
 
+@export("unstack")
 def unstack(value: Any, num: Any = None, axis: int = 0, name: str | None = None
             ) -> list[Tensor]:
     x = convert_to_tensor(value)
@@ -739,6 +809,7 @@ def unstack(value: Any, num: Any = None, axis: int = 0, name: str | None = None
     return [xt[i] for i in builtins_range(x.shape[ax])]
 
 
+@export("matmul", "linalg.matmul")
 def matmul(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False,
            adjoint_a: bool = False, adjoint_b: bool = False, name: str | None = None
            ) -> Tensor:
@@ -747,6 +818,7 @@ def matmul(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False,
                 transpose_b=bool(transpose_b or adjoint_b))
 
 
+@export("matrix_transpose", "linalg.matrix_transpose")
 def matrix_transpose(a: Any, name: str | None = None) -> Tensor:
     x = convert_to_tensor(a)
     if x.ndim < 2:
@@ -754,6 +826,7 @@ def matrix_transpose(a: Any, name: str | None = None) -> Tensor:
     return transpose(x, list(builtins_range(x.ndim - 2)) + [x.ndim - 1, x.ndim - 2])
 
 
+@export("tensordot", "linalg.tensordot")
 def tensordot(a: Any, b: Any, axes: Any, name: str | None = None) -> Tensor:
     x, y = _operands("tensordot", a, b)
     ax_a: list[Any]
@@ -784,6 +857,7 @@ def tensordot(a: Any, b: Any, axes: Any, name: str | None = None) -> Tensor:
     return reshape(out, [x.shape[i] for i in free_a] + [y.shape[j] for j in free_b])
 
 
+@export("gather")
 def gather(params: Any, indices: Any, validate_indices: Any = None, axis: Any = None,
            batch_dims: int = 0, name: str | None = None) -> Tensor:
     x = convert_to_tensor(params)
@@ -815,6 +889,7 @@ def _one_hot_value(op_arg: str, v: Any, hint: np.dtype | None) -> tuple[float, n
     return float(v), dt
 
 
+@export("one_hot")
 def one_hot(indices: Any, depth: int, on_value: Any = None, off_value: Any = None,
             axis: Any = None, dtype: Any = None, name: str | None = None) -> Tensor:
     """One-hot rows: `on_value` where the index equals the column, else `off_value`. An
