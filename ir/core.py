@@ -258,7 +258,24 @@ class Instr:
 
 
 class Function:
-    """A typed, straight-line SSA function. `parse(print(f)) == f` structurally."""
+    """A typed SSA function (region instructions hold nested Functions). Equality is
+    structural (`parse(print(f)) == f`: same name, types, ops, params and wiring) and the
+    hash agrees with it (name and parameter types). A Function is not changed once built.
+
+    >>> b = Builder("f")
+    >>> x = b.param(TensorType((), np.float32))
+    >>> with interpreting(b):
+    ...     y = bind("mul", x, x)
+    >>> f = b.build([y])
+    >>> from tracejit.ir.parser import parse
+    >>> g = parse(str(f))
+    >>> g == f and hash(g) == hash(f) and g is not f
+    True
+    """
+
+    # No other attribute can be set on a Function: what another package keeps about one
+    # (its executable, whether it is optimized) lives in that package's own maps.
+    __slots__ = ("name", "params", "instrs", "results", "_hash", "__weakref__")
 
     def __init__(self, name: str, params: Sequence[Value], instrs: Sequence[Instr],
                  results: Sequence[Value]):
@@ -266,6 +283,7 @@ class Function:
         self.params = list(params)
         self.instrs = list(instrs)
         self.results = list(results)
+        self._hash: int | None = None
 
     @property
     def in_types(self) -> list[TensorType]:
@@ -287,7 +305,10 @@ class Function:
             return NotImplemented
         return structurally_equal(self, other)
 
-    __hash__ = object.__hash__
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash((self.name, tuple(p.type for p in self.params)))
+        return self._hash
 
 
 def params_equal(a: Any, b: Any) -> bool:

@@ -167,7 +167,7 @@ NOT_CACHES = {
     "ir/caches.py:_clearers": "the registry of caches itself",
 }
 _CONTAINERS = ("dict", "list", "set", "OrderedDict", "WeakKeyDictionary",
-               "WeakValueDictionary", "WeakSet", "deque")
+               "WeakValueDictionary", "WeakSet", "deque", "_LRU")
 
 
 def _module_containers(tree: ast.Module) -> list[str]:

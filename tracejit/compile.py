@@ -146,13 +146,23 @@ config = _Config()
 def compile(fn: Callable[..., Any] | None = None, *, input_signature: Any = None,
             jit_compile: Any = None, reduce_retracing: bool = False, autograph: bool = True,
             name: str | None = None) -> Any:  # noqa: A001
-    """Decorator: trace `fn` per input shape/dtype, compile to native code, cache.
+    """Decorator: trace `fn` per input shape/dtype, compile to native code, cache (also
+    `tj.function`, so `@tf.function` code runs unchanged).
 
-    Example:
-        @tj.compile
-        def f(x):
-            return tj.reduce_sum(x * x)
-        f(np.ones(3, np.float32))   # traced and compiled once for f32[3]
+    Tensor and NumPy arguments are dynamic (keyed by shape and dtype), other Python values
+    static (keyed by value: a new value traces again). TensorFlow's other arguments are
+    accepted for such code and change nothing: `jit_compile` (the code is always
+    compiled), `reduce_retracing` (shapes are never relaxed: each new shape traces once)
+    and `autograph` (Python `if` and `for` on traced values are not converted: use
+    `tj.cond`, `tj.while_loop`, `tj.scan`). `input_signature` is not supported.
+
+    >>> @tj.function
+    ... def f(x):
+    ...     return tj.reduce_sum(x * x)
+    >>> f(np.ones(3, np.float32)).numpy()      # traced and compiled for f32[3]
+    array(3., dtype=float32)
+    >>> f(tj.constant([1., 2.])).numpy(), f.trace_count
+    (array(5., dtype=float32), 2)
     """
     if input_signature is not None:
         raise NotImplementedError("input_signature is not supported; shapes come from the "
@@ -568,7 +578,7 @@ class Concrete:
         self.n_dyn = n_dyn
         from .ir.passes import optimize
         self.opt_fn = optimize(self.trace_fn)
-        self.opt_fn._optimized = True  # type: ignore[attr-defined]
+        _OPTIMIZED_FNS.add(self.opt_fn)
         self._exe = None
         self.fast = self._first_fast
         # One tensor result, nothing assigned: no structure to rebuild.
@@ -615,7 +625,7 @@ class Concrete:
                 if self._exe is None:
                     self._exe = native(self.opt_fn, keep=False,
                                        notice=getattr(self, "notice", None))
-                    self.opt_fn._native = self._exe  # type: ignore[attr-defined]
+                    _NATIVE_OF[self.opt_fn] = weakref.ref(self._exe)
         return self._exe
 
     def aliases_capture(self, leaves: list[Any]) -> bool:
@@ -790,18 +800,28 @@ class _LRU:
             while len(self._d) > self.size:
                 self._d.popitem(last=False)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._d.clear()
+
 
 _NATIVE = _LRU(32)
 CACHE_SIZE = 32  # traced signatures kept per compiled function (the oldest go first)
+# The executable of each traced signature's optimized Function while its trace lives (the
+# trace owns it; held weakly here, since an executable refers to its Function, which would
+# otherwise keep the entry alive), and the Functions that are optimized already.
+_NATIVE_OF: weakref.WeakKeyDictionary[Function, weakref.ref[Any]] = weakref.WeakKeyDictionary()
+_OPTIMIZED_FNS: weakref.WeakSet[Function] = weakref.WeakSet()
 
 
 def native(fn: Function, keep: bool = True, notice: Notice | None = None) -> Any:
     """The native executable of an optimized Function (compiled once per Function).
 
-    A traced signature's own Function carries its executable (`fn._native`), so the code
+    A traced signature's own Function has its executable in `_NATIVE_OF`, so the code
     lives exactly as long as the trace that owns it; other Functions (backward passes of
     compiled calls) are kept in a small LRU map."""
-    exe = getattr(fn, "_native", None)
+    ref = _NATIVE_OF.get(fn)
+    exe = ref() if ref is not None else None
     if exe is not None:
         return exe
     hit = _NATIVE.get(fn)
@@ -829,7 +849,7 @@ def _eager_call(interp: EagerInterpreter, prim: Any, args: Any, params: dict[str
     fn = params["fn"]
     if fn is None or not isinstance(fn, Function):
         raise TypeError("call needs a Function")
-    opt = fn if getattr(fn, "_optimized", False) else _optimized(fn)
+    opt = fn if fn in _OPTIMIZED_FNS else _optimized(fn)
     arrays = []
     for a in args:
         t = a if isinstance(a, Tensor) else a._read()
@@ -851,9 +871,19 @@ def _optimized(fn: Function) -> Function:
         return hit
     from .ir.passes import optimize
     opt = optimize(fn)
-    opt._optimized = True  # type: ignore[attr-defined]
+    _OPTIMIZED_FNS.add(opt)
     _OPTIMIZED.put(fn, opt)
     return opt
+
+
+def _clear_function_maps() -> None:
+    _NATIVE.clear()
+    _OPTIMIZED.clear()
+    _NATIVE_OF.clear()      # the traces that own these are cleared too
+    _OPTIMIZED_FNS.clear()
+
+
+on_clear("compiled functions: executables and optimized Functions", _clear_function_maps)
 
 
 EagerInterpreter.native_call = staticmethod(_eager_call)  # type: ignore[attr-defined]
