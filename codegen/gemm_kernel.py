@@ -35,7 +35,6 @@ Invariants:
 """
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import llvmlite.binding as llvm
@@ -108,13 +107,6 @@ def _min(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     return b.select(b.icmp_signed("<", x, y), x, y)
 
 
-def _for_range(b: ir.IRBuilder, start: ir.Value, stop: ir.Value, step: int | ir.Value = 1,
-               name: str = "i") -> AbstractContextManager[ir.Value]:
-    """`for i in range(start, stop, step)` on i64 (`loops.for_range`, in this module's
-    argument order)."""
-    return for_range(b, stop, start, name=name, step=step)
-
-
 def _internal_function(module: ir.Module, name: str, fnty: ir.FunctionType,
                        inline: bool = True) -> ir.Function:
     fn = ir.Function(module, fnty, name)
@@ -133,9 +125,9 @@ def _declare(module: ir.Module, name: str, fnty: ir.FunctionType) -> ir.Function
 def emit_fill_zero(b: ir.IRBuilder, c: ir.Value, m: ir.Value, n: ir.Value, ldc: ir.Value) -> None:
     """C[i, j] = 0 for i < m, j < n (row stride ldc)."""
     zero = ir.Constant(c.type.pointee, 0.0)
-    with _for_range(b, _c64(0), m, name="zi") as i:
+    with for_range(b, _c64(0), m, name="zi") as i:
         row = b.gep(c, [b.mul(i, ldc)])
-        with _for_range(b, _c64(0), n, name="zj") as j:
+        with for_range(b, _c64(0), n, name="zj") as j:
             b.store(zero, b.gep(row, [j]))
 
 
@@ -186,22 +178,22 @@ def define_blocked(module: ir.Module, dtype: str, t: ir.Type,
     sai, sap = b.select(a_trans, one, lda), b.select(a_trans, lda, one)   # op(A)[i,p]
     sbp, sbj = b.select(b_trans, one, ldb), b.select(b_trans, ldb, one)   # op(B)[p,j]
 
-    with _for_range(b, _c64(0), n, shape.nc, name="jc") as jc:
+    with for_range(b, _c64(0), n, shape.nc, name="jc") as jc:
         nc = _min(b, _c64(shape.nc), b.sub(n, jc))
-        with _for_range(b, _c64(0), k, kcb, name="pc") as pc:
+        with for_range(b, _c64(0), k, kcb, name="pc") as pc:
             kc = _min(b, kcb, b.sub(k, pc))
             first = b.icmp_signed("==", pc, _c64(0))
             b_src = b.gep(bmat, [b.add(b.mul(pc, sbp), b.mul(jc, sbj))])
             b.call(pack_b, [b_src, sbj, sbp, nc, kc, bp])
-            with _for_range(b, _c64(0), m, shape.mc, name="ic") as ic:
+            with for_range(b, _c64(0), m, shape.mc, name="ic") as ic:
                 mc = _min(b, _c64(shape.mc), b.sub(m, ic))
                 a_src = b.gep(a, [b.add(b.mul(ic, sai), b.mul(pc, sap))])
                 b.call(pack_a, [a_src, sai, sap, mc, kc, ap])
                 c_blk = b.gep(c, [b.add(b.mul(ic, ldc), jc)])
-                with _for_range(b, _c64(0), nc, shape.nr, name="jr") as jr:
+                with for_range(b, _c64(0), nc, shape.nr, name="jr") as jr:
                     nr = _min(b, _c64(shape.nr), b.sub(nc, jr))
                     bpanel = b.gep(bp, [b.mul(jr, kc)])
-                    with _for_range(b, _c64(0), mc, shape.mr, name="ir") as ir_:
+                    with for_range(b, _c64(0), mc, shape.mr, name="ir") as ir_:
                         mr = _min(b, _c64(shape.mr), b.sub(mc, ir_))
                         apanel = b.gep(ap, [b.mul(ir_, kc)])
                         ctile = b.gep(c_blk, [b.add(b.mul(ir_, ldc), jr)])
@@ -257,13 +249,13 @@ def _define_pack(module: ir.Module, dtype: str, t: ir.Type, r: int, w: int) -> i
     align = 4 if dtype == "f32" else 8
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     rc = _c64(r)
-    with _for_range(b, _c64(0), nq, r, name="q0") as q0:
+    with for_range(b, _c64(0), nq, r, name="q0") as q0:
         s = b.gep(src, [b.mul(q0, sq)])
         d = b.gep(dst, [b.mul(q0, kc)])
         rows = _min(b, rc, b.sub(nq, q0))
         contiguous = b.and_(b.icmp_signed("==", rows, rc), b.icmp_signed("==", sq, _c64(1)))
         with b.if_else(contiguous) as (whole, gather):
-            with whole, _for_range(b, _c64(0), kc, name="p") as p:
+            with whole, for_range(b, _c64(0), kc, name="p") as p:
                 v = b.load(b.bitcast(b.gep(s, [b.mul(p, sp)]), vt.as_pointer()), align=align)
                 b.store(v, b.bitcast(b.gep(d, [b.mul(p, rc)]), vt.as_pointer()), align=align)
             with gather:
@@ -281,12 +273,12 @@ def _define_pack(module: ir.Module, dtype: str, t: ir.Type, r: int, w: int) -> i
                     _pack_transposed(b, t, r, w, s, [b.mul(_c64(q), sq) for q in range(r)],
                                      chunks, d, align)
                     p0 = b.mul(chunks, _c64(g))
-                    with _for_range(b, p0, kc, name="pz") as p:
+                    with for_range(b, p0, kc, name="pz") as p:
                         b.store(ir.Constant(vt, None),
                                 b.bitcast(b.gep(d, [b.mul(p, rc)]), vt.as_pointer()), align=align)
-                    with _for_range(b, _c64(0), rows, name="qs") as q:
+                    with for_range(b, _c64(0), rows, name="qs") as q:
                         row = b.gep(s, [b.mul(q, sq)])
-                        with _for_range(b, p0, kc, name="ps") as p:
+                        with for_range(b, p0, kc, name="ps") as p:
                             x = b.load(b.gep(row, [b.mul(p, sp)]), align=align)
                             b.store(x, b.gep(d, [b.add(b.mul(p, rc), q)]), align=align)
     b.ret_void()
@@ -315,7 +307,7 @@ def _pack_gathered(b: ir.IRBuilder, t: ir.Type, r: int, w: int, s: ir.Value, sp:
         q = ir.Constant(i64v, [v * w + lane for lane in range(w)])
         clamped = b.select(b.icmp_signed("<", q, last_v), q, last_v)
         parts.append((b.mul(clamped, sq_v), b.icmp_signed("<", q, rows_v)))
-    with _for_range(b, _c64(0), kc, name="pv") as p:
+    with for_range(b, _c64(0), kc, name="pv") as p:
         base = splat(b.ptrtoint(b.gep(s, [b.mul(p, sp)]), _I64))
         for v, (offs, mask) in enumerate(parts):
             ptrs = b.inttoptr(b.add(base, offs), ir.VectorType(t.as_pointer(), w))
@@ -361,7 +353,7 @@ def _pack_transposed(b: ir.IRBuilder, t: ir.Type, r: int, w: int, s: ir.Value,
     g = _group(r, w)
     gt = ir.VectorType(t, g)
     zero = ir.Constant(gt, None)
-    with _for_range(b, _c64(0), chunks, name="pt") as c:
+    with for_range(b, _c64(0), chunks, name="pt") as c:
         p0 = b.mul(c, _c64(g))
         rows = [b.load(b.bitcast(b.gep(s, [b.add(offsets[q], p0)]), gt.as_pointer()),
                        align=align) for q in range(r)]
@@ -567,12 +559,12 @@ def define_naive(module: ir.Module, dtype: str, t: ir.Type) -> ir.Function:
     sai, sap = b.select(a_trans, one, lda), b.select(a_trans, lda, one)
     sbp, sbj = b.select(b_trans, one, ldb), b.select(b_trans, ldb, one)
     emit_fill_zero(b, c, m, n, ldc)
-    with _for_range(b, _c64(0), m, name="i") as i:
+    with for_range(b, _c64(0), m, name="i") as i:
         c_row = b.gep(c, [b.mul(i, ldc)])
-        with _for_range(b, _c64(0), k, name="p") as p:
+        with for_range(b, _c64(0), k, name="p") as p:
             a_ip = b.load(b.gep(a, [b.add(b.mul(i, sai), b.mul(p, sap))]))
             b_row = b.gep(bmat, [b.mul(p, sbp)])
-            with _for_range(b, _c64(0), n, name="j") as j:
+            with for_range(b, _c64(0), n, name="j") as j:
                 ptr = b.gep(c_row, [j])
                 prod = b.fmul(a_ip, b.load(b.gep(b_row, [b.mul(j, sbj)])), flags=_FLAGS)
                 b.store(b.fadd(b.load(ptr), prod, flags=_FLAGS), ptr)

@@ -17,7 +17,6 @@ from llvmlite import ir
 
 I64 = ir.IntType(64)
 ZERO = ir.Constant(I64, 0)
-ONE = ir.Constant(I64, 1)
 NUW_NSW = ("nuw", "nsw")
 
 
@@ -26,12 +25,14 @@ def const(n: int) -> ir.Constant:
 
 
 @contextlib.contextmanager
-def for_range(builder: ir.IRBuilder, count: ir.Value | int, start: ir.Value | int = 0,
-              name: str = "i", step: ir.Value | int = 1) -> Iterator[ir.Value]:
-    """`for i in range(start, count, step)` (non-negative bounds, positive step): emits
-    the loop, yields `i` with the builder positioned in the body, and leaves the builder
-    after the loop."""
-    count = const(count) if isinstance(count, int) else count
+def for_range(builder: ir.IRBuilder, start: ir.Value | int, stop: ir.Value | int | None = None,
+              step: ir.Value | int = 1, name: str = "i") -> Iterator[ir.Value]:
+    """`for i in range(start, stop, step)`, or `range(stop)` with one bound, as Python's
+    `range` (non-negative bounds, positive step): emits the loop, yields `i` with the
+    builder positioned in the body, and leaves the builder after the loop."""
+    if stop is None:
+        start, stop = 0, start
+    count = const(stop) if isinstance(stop, int) else stop
     start = const(start) if isinstance(start, int) else start
     inc = const(step) if isinstance(step, int) else step
     fn = builder.function
@@ -108,13 +109,3 @@ def linear_index(builder: ir.IRBuilder, idx: Sequence[ir.Value], shape: Sequence
             off = term if off is None else builder.add(off, term, flags=NUW_NSW)
         stride *= d
     return ZERO if off is None else off
-
-
-def strides_of(shape: Sequence[int]) -> tuple[int, ...]:
-    """Row-major strides, in elements."""
-    out = []
-    s = 1
-    for d in reversed(shape):
-        out.append(s)
-        s *= d
-    return tuple(reversed(out))

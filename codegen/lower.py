@@ -442,7 +442,7 @@ class Lowerer:
                     if a.blocked:
                         a.start_block()
                 stack.callback(_end_blocks, accs)
-                j = stack.enter_context(for_range(b, hi, lo, name="j"))
+                j = stack.enter_context(for_range(b, lo, hi, name="j"))
                 idx = tuple(outer) + (j,)
             elif len(shape) == 2 and FLATTEN_ROWS[0] <= shape[1] <= FLATTEN_ROWS[1] and \
                     shape[0] > 1 and self._broadcasts_only(task):

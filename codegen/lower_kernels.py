@@ -144,7 +144,7 @@ def reduce_loops(lw: Lowerer, S: tuple[int, ...], A: set[int], element: Element,
                 lo, hi = stack.enter_context(block_ranges(b, T[-1], block))
                 part = lw.alloca(reg_type(elt_dt), "part")
                 b.store(scalar_constant(0, elt_dt) if elt_dt != acc_dt else ident, part)
-                with for_range(b, hi, lo, name="j") as j:
+                with for_range(b, lo, hi, name="j") as j:
                     b.store(combine(b.load(part), element(pidx + tidx + (j,), o)), part)
                 b.store(combine(b.load(acc), lift(b.load(part))), acc)
             else:

@@ -1,0 +1,45 @@
+"""`loops.for_range` follows Python's `range`: one bound is the stop, two are start and
+stop, with an optional step; the emitted loop visits exactly the indices `range` gives."""
+from __future__ import annotations
+
+import ctypes
+
+import llvmlite.binding as llvm
+import pytest
+from llvmlite import ir
+from tracejit.codegen.loops import I64, for_range
+
+from tests.codegen.helpers import host_target_machine
+
+
+def _visited(*bounds: int, step: int | None = None) -> list[int]:
+    """Run a loop `for_range(b, *bounds[, step])` that stores each index it visits."""
+    module = ir.Module(name="loops")
+    module.triple = llvm.get_process_triple()
+    fn = ir.Function(module, ir.FunctionType(I64, [I64.as_pointer()]), name="visit")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    out = fn.args[0]
+    n = b.alloca(I64)
+    b.store(ir.Constant(I64, 0), n)
+    kwargs = {} if step is None else {"step": step}
+    with for_range(b, *bounds, name="k", **kwargs) as i:
+        k = b.load(n)
+        b.store(i, b.gep(out, [k]))
+        b.store(b.add(k, ir.Constant(I64, 1)), n)
+    b.ret(b.load(n))
+    mod = llvm.parse_assembly(str(module))
+    mod.verify()
+    engine = llvm.create_mcjit_compiler(mod, host_target_machine())
+    engine.finalize_object()
+    buf = (ctypes.c_int64 * 64)()
+    count = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p)(
+        engine.get_function_address("visit"))(ctypes.addressof(buf))
+    return list(buf[:count])
+
+
+@pytest.mark.parametrize("bounds,step", [((5,), None), ((0,), None), ((3, 10), None),
+                                          ((3, 10), 2), ((0, 17), 5), ((7, 7), None),
+                                          ((9, 4), None)])
+def test_for_range_visits_what_range_gives(bounds: tuple[int, ...], step: int | None) -> None:
+    want = list(range(*bounds) if step is None else range(*bounds, step))
+    assert _visited(*bounds, step=step) == want
