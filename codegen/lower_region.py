@@ -14,7 +14,8 @@ Invariants:
   the final ones out once. A body therefore never reads memory it writes (its pointer
   arguments are `noalias`).
 - `scan` reads each step's `x` and writes each step's `y` in place, at the step's offset of
-  the `xs` operands and the `ys` outputs.
+  the `xs` operands and the `ys` outputs. A dynamic `scan` runs its clamped step count
+  and zeroes the rows of the `ys` it does not write (one memset each).
 - A failing status of a nested function (an index out of bounds, no memory) ends the
   enclosing function with the same status; an index error is reported against the region
   instruction.
@@ -151,11 +152,23 @@ def _while(lw: Lowerer, ins: Instr) -> None:
 def _scan(lw: Lowerer, ins: Instr) -> None:
     k, m = ins.params["n_consts"], ins.params["n_carry"]
     length, reverse = ins.params["length"], ins.params["reverse"]
+    operands = list(ins.inputs)
     body_fn = nested_function(lw, ins.params["body"])
     b = lw.b
-    consts = [lw.ptr(x) for x in ins.inputs[:k]]
-    state = _Carried(lw, list(ins.inputs[k:k + m]))
-    xs, ys = ins.inputs[k + m:], ins.outs[m:]
+    xs, ys = operands[k + m:], ins.outs[m:]
+    if ins.params.get("dynamic", False):
+        n = b.sext(b.load(lw.ptr(operands.pop(0))), I64)
+        n = b.select(b.icmp_signed("<", n, const(0)), const(0), n)
+        n = b.select(b.icmp_signed(">", n, const(length)), const(length), n)
+        xs = operands[k + m:]
+        for y in ys:
+            row = size_of(y.shape[1:]) * y.dtype.itemsize
+            _memset(lw, b.gep(b.bitcast(lw.ptr(y), VOIDP), [b.mul(n, const(row))]),
+                    b.mul(b.sub(const(length), n), const(row)))
+    else:
+        n = const(length)
+    consts = [lw.ptr(x) for x in operands[:k]]
+    state = _Carried(lw, operands[k:k + m])
     step = lw.alloca(I64, "step")
     b.store(const(0), step)
     head = b.append_basic_block("scan.head")
@@ -164,9 +177,9 @@ def _scan(lw: Lowerer, ins: Instr) -> None:
     b.branch(head)
     b.position_at_end(head)
     t = b.load(step)
-    b.cbranch(b.icmp_signed("<", t, const(length)), body, done)
+    b.cbranch(b.icmp_signed("<", t, n), body, done)
     b.position_at_end(body)
-    i = b.sub(const(length - 1), t) if reverse else t
+    i = b.sub(b.sub(n, const(1)), t) if reverse else t
 
     def at(v: Value) -> ir.Value:
         return b.gep(lw.ptr(v), [b.mul(i, const(size_of(v.shape[1:])))], inbounds=True)
@@ -177,6 +190,11 @@ def _scan(lw: Lowerer, ins: Instr) -> None:
     b.branch(head)
     b.position_at_end(done)
     state.finish(list(ins.outs[:m]))
+
+
+def _memset(lw: Lowerer, dst: ir.Value, nbytes: ir.Value) -> None:
+    fn = lw.module.declare_intrinsic("llvm.memset", [VOIDP, I64])
+    lw.b.call(fn, [dst, ir.Constant(I8, 0), nbytes, ir.Constant(I1, 0)])
 
 
 # --------------------------------------------------------------------------- cond

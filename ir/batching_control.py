@@ -6,6 +6,8 @@
 - `scan`: the batch axis of the `xs` moves behind the scanned axis (the body sees batched
   slices) and back in front of the `ys`; a carry is batched when its initial value or any
   step makes it so (a fixed point over the body's batching).
+  A dynamic `scan` with a batched step count runs the largest count; an element whose count
+  is reached keeps its carry and gets zero rows (`select` on the row index).
 - `while` with an unbatched condition batches the body like `scan`. With a batched
   condition the loop runs while any element's condition holds; an element whose condition
   fails keeps its state (`select`), and the trip count becomes one count per element.
@@ -98,7 +100,13 @@ def _time_major(x: Any) -> Any:
 
 @_register("scan")
 def _scan_rule(xs: Xs, bat: list[bool], bsize: int, *, body: Function, n_consts: int,
-               n_carry: int, length: int, reverse: bool) -> Out:
+               n_carry: int, length: int, reverse: bool, dynamic: bool = False) -> Out:
+    head_ops: list[Any] = []
+    if dynamic:
+        if bat[0]:
+            return _scan_batched_steps(xs, bat, bsize, body, n_consts, n_carry, length,
+                                       reverse)
+        head_ops, xs, bat = [xs[0]], xs[1:], bat[1:]
     k, m = n_consts, n_carry
     head, xflags = bat[:k], bat[k + m:]
     cflags = _scan_carry_flags(body, head, bat[k:k + m], xflags, bsize, m)
@@ -109,10 +117,39 @@ def _scan_rule(xs: Xs, bat: list[bool], bsize: int, *, body: Function, n_consts:
     carry = [_bcast(x, bt, bsize) if c and not bt else x
              for x, bt, c in zip(xs[k:k + m], bat[k:k + m], cflags)]
     seqs = [_time_major(x) if bt else x for x, bt in zip(xs[k + m:], xflags)]
-    res = _outs(bind("scan", *xs[:k], *carry, *seqs, body=new, n_consts=k, n_carry=m,
-                     length=length, reverse=reverse))
+    res = _outs(bind("scan", *head_ops, *xs[:k], *carry, *seqs, body=new, n_consts=k,
+                     n_carry=m, length=length, reverse=reverse, dynamic=dynamic))
     ys = [_time_major(y) if bt else y for y, bt in zip(res[m:], out[m:])]
     return res[:m] + ys, want
+
+
+def _scan_batched_steps(xs: Xs, bat: list[bool], bsize: int, body: Function, k: int, m: int,
+                        length: int, reverse: bool) -> Out:
+    steps, xs, bat = xs[0], xs[1:], bat[1:]
+    head, xflags = bat[:k], bat[k + m:]
+    types = [p.type for p in body.params]
+    i32 = np.dtype(np.int32)
+    b = Builder(f"{body.name}_vmap_steps")
+    cs = [b.param(_batched_type(t, bsize) if bt else t) for t, bt in zip(types[:k], head)]
+    own = b.param(TensorType((bsize,), i32), "steps")
+    st = [b.param(_batched_type(t, bsize)) for t in types[k:k + m]]
+    xp = [b.param(_batched_type(t, bsize) if bt else t) for t, bt in zip(types[k + m:], xflags)]
+    row = b.param(TensorType((), i32), "row")
+    with interpreting(b):
+        outs = batch_values(body, cs + st + xp, head + [True] * m + xflags, bsize)
+        new = [_bcast(v, bt, bsize) for v, bt in outs]
+        live = ops.gt(own, row)
+        res = [ops.select(_lift(live, len(v.shape) - 1), v,
+                          s if j < m else ops.full(tuple(v.shape), 0, v.dtype))
+               for j, (v, s) in enumerate(zip(new, st + new[m:]))]
+    fn = b.build(res)
+    carry = [_bcast(x, bt, bsize) for x, bt in zip(xs[k:k + m], bat[k:k + m])]
+    seqs = [_time_major(x) if bt else x for x, bt in zip(xs[k + m:], xflags)]
+    most = bind("reduce_max", steps, axes=(0,))
+    out = _outs(bind("scan", most, *xs[:k], steps, *carry, *seqs, ops.iota((length,), 0),
+                     body=fn, n_consts=k + 1, n_carry=m, length=length, reverse=reverse,
+                     dynamic=True))
+    return out[:m] + [_time_major(y) for y in out[m:]], [True] * len(out)
 
 
 def _scan_carry_flags(body: Function, head: list[bool], carry: list[bool], xflags: list[bool],

@@ -52,8 +52,9 @@ def _n_consts(ins: Instr) -> int:
 
 
 def _first_operand(ins: Instr) -> int:
-    """Index of the first const among the operands (`cond`'s index comes first)."""
-    return 1 if ins.prim == "cond" else 0
+    """Index of the first const among the operands (`cond`'s index and a dynamic `scan`'s
+    step count come first)."""
+    return 1 if ins.prim == "cond" or ins.params.get("dynamic", False) else 0
 
 
 def _fn_keys(ins: Instr) -> list[str]:
@@ -114,9 +115,10 @@ def _sink(ins: Instr, defs: dict[int, Instr]) -> Instr:
 
 
 def _hoist(ins: Instr, outer: list[Instr]) -> Instr:
-    k = _n_consts(ins)
+    first, k = _first_operand(ins), _n_consts(ins)
     body: Function = ins.params["body"]
-    outside: dict[int, Value] = {id(p): x for p, x in zip(body.params[:k], ins.inputs[:k])}
+    outside: dict[int, Value] = {id(p): x for p, x in zip(body.params[:k],
+                                                          ins.inputs[first:first + k])}
     hoisted: list[Instr] = []
     for i in body.instrs:
         if i.prim in CHECKED or any(id(x) not in outside for x in i.inputs):
@@ -160,7 +162,8 @@ def _hoist(ins: Instr, outer: list[Instr]) -> Instr:
         extra = [Value(v.type) for v in needed]
         fns.insert(0, Function(cond.name, list(cond.params[:k]) + extra + list(cond.params[k:]),
                                cond.instrs, cond.results))
-    inputs = list(ins.inputs[:k]) + [outside[id(v)] for v in needed] + list(ins.inputs[k:])
+    inputs = list(ins.inputs[:first + k]) + [outside[id(v)] for v in needed] + \
+        list(ins.inputs[first + k:])
     return _rebuild(ins, fns, inputs, k + len(needed))
 
 

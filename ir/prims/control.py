@@ -9,10 +9,14 @@ the IR stays SSA with no free variables.
   `cond(consts.., state..) -> bool[]`, `body(consts.., state..) -> state..`; runs `body`
   while `cond` holds (and, when `max_iters` is an int, at most that many times); the last
   output is the number of iterations run (`i32[]`), which reverse mode needs.
-- `scan(consts.., init.., xs..) {body, n_consts, n_carry, length, reverse}
+- `scan(consts.., init.., xs..) {body, n_consts, n_carry, length, reverse, dynamic}
   -> (final.., ys..)`: `body(consts.., carry.., x..) -> (carry.., y..)` over the leading
   axis (of size `length`) of every `xs`, last to first when `reverse`; each `ys` stacks
   the per-step `y` along a new leading axis (at the step's index, also when `reverse`).
+  With `dynamic`, a leading operand `steps: i32[]` (clamped to `[0, length]`) says how many
+  steps run: rows `0 .. steps-1` (from `steps-1` down when `reverse`); the other rows of
+  the `ys` are zero and those of the `xs` are not read. `length` is then a capacity: the
+  `ys` are preallocated buffers, which is how a `while` saves one state per iteration.
 - `cond(index, operands..) {branches} -> results`: runs `branches[index]` (an index outside
   `[0, len(branches))` runs the last branch, as `tf.switch_case` does); every branch takes
   the operands and returns results of one common list of types.
@@ -95,7 +99,15 @@ def _while_impl(*arrays: Any, cond: Function, body: Function, n_consts: int,
 
 
 def _scan_rule(*ins: TensorType, body: Function, n_consts: int, n_carry: int, length: int,
-               reverse: bool) -> list[TensorType]:
+               reverse: bool, dynamic: bool = False) -> list[TensorType]:
+    if not isinstance(dynamic, bool):
+        raise IRError(f"scan: dynamic must be a bool, got {dynamic!r}")
+    if dynamic:
+        if not ins or ins[0] != TensorType((), I32):
+            got = ins[0] if ins else "nothing"
+            raise IRError(f"scan: a dynamic scan's first operand is its step count, i32[]; "
+                          f"got {got}")
+        ins = ins[1:]
     k = _check_count("scan", "n_consts", n_consts, len(ins))
     m = _check_count("scan", "n_carry", n_carry, len(ins) - k)
     _check_count("scan", "length", length, 1 << 62)
@@ -116,12 +128,15 @@ def _scan_rule(*ins: TensorType, body: Function, n_consts: int, n_carry: int, le
 
 
 def _scan_impl(*arrays: Any, body: Function, n_consts: int, n_carry: int, length: int,
-               reverse: bool) -> Any:
+               reverse: bool, dynamic: bool = False) -> Any:
     from ..interp import evaluate_nested as evaluate
+    steps = length
+    if dynamic:
+        steps, arrays = min(max(int(arrays[0]), 0), length), arrays[1:]
     k, m = n_consts, n_carry
     consts, carry, xs = list(arrays[:k]), list(arrays[k:k + m]), arrays[k + m:]
-    ys = [np.empty((length,) + r.type.shape, r.type.dtype) for r in body.results[m:]]
-    for i in (range(length - 1, -1, -1) if reverse else range(length)):
+    ys = [np.zeros((length,) + r.type.shape, r.type.dtype) for r in body.results[m:]]
+    for i in (range(steps - 1, -1, -1) if reverse else range(steps)):
         outs = evaluate(body, consts + carry + [x[i] for x in xs])
         carry = list(outs[:m])
         for y, o in zip(ys, outs[m:]):
@@ -170,9 +185,10 @@ register(Primitive("while", kind="region",
                    n_outs=lambda cond, body, n_consts, max_iters: _n_results(body, 1)))
 register(Primitive("scan", kind="region",
                    params={"body": None, "n_consts": 0, "n_carry": 0, "length": 0,
-                           "reverse": False},
+                           "reverse": False, "dynamic": False},
                    shape_rule=_scan_rule, impl=_scan_impl, vjp=scan_vjp,
-                   n_outs=lambda body, n_consts, n_carry, length, reverse: _n_results(body)))
+                   n_outs=lambda body, n_consts, n_carry, length, reverse, dynamic=False:
+                   _n_results(body)))
 register(Primitive("cond", kind="region", params={"branches": ()},
                    shape_rule=_cond_rule, impl=_cond_impl, vjp=cond_vjp,
                    n_outs=lambda branches: _n_results(branches[0] if branches else None)))

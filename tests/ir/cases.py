@@ -287,7 +287,7 @@ def while_case(draw: Any, style: Style) -> Case:
 @st.composite
 def scan_case(draw: Any, style: Style) -> Case:
     """`c = c * tanh(x) + a; y = (c * x, sin(c))` over `xs` of length 0, 1 or 3, either
-    direction."""
+    direction, all steps or a dynamic step count (out of range too)."""
     rng = make_rng(draw)
     sc, sa = draw(style.operand_shapes(2))
     sc = np.broadcast_shapes(sc, sa)
@@ -298,9 +298,13 @@ def scan_case(draw: Any, style: Style) -> Case:
         c2 = bind("add", bind("mul", c, bind("tanh", x)), a)
         return c2, bind("mul", c, x), bind("sin", c)
     body = build_function("body", types, step)
-    return ([style.fill(rng, sa), style.fill(rng, sc), style.fill(rng, (length,) + sc)],
-            {"body": body, "n_consts": 1, "n_carry": 1, "length": length,
-             "reverse": draw(st.booleans())})
+    args = [style.fill(rng, sa), style.fill(rng, sc), style.fill(rng, (length,) + sc)]
+    params = {"body": body, "n_consts": 1, "n_carry": 1, "length": length,
+              "reverse": draw(st.booleans())}
+    if draw(st.booleans()):     # a dynamic step count, clamped to [0, length]
+        steps = draw(st.sampled_from([-1, 0, 1, length - 1, length, length + 2]))
+        return [np.array(steps, np.int32)] + args, dict(params, dynamic=True)
+    return args, params
 
 
 @st.composite

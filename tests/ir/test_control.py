@@ -197,3 +197,52 @@ def test_a_batched_loop_condition_runs_each_element_to_its_own_end() -> None:
     xs = np.array([0.1, 2.0, 30.0, 1.0])
     got = evaluate(fb, [xs])[0]
     np.testing.assert_allclose(got, [evaluate(f, [x])[0] for x in xs], rtol=1e-14)
+
+
+def test_the_gradient_of_a_batched_loop_runs_each_element_to_its_own_end() -> None:
+    """vmap of the gradient of Newton's method over values of `a` whose trip counts differ:
+    the backward pass is a dynamic `scan` with one step count per element."""
+    from tests.gradcheck import ir_vjp_of
+    b = Builder("g")
+    a = b.param(TensorType((), F64))
+    with interpreting(b):
+        (ga,) = ir_vjp_of(newton)(a, seed=np.array(1.0))
+    g = b.build([ga])
+    gb = vmap(g, [True], 4)
+    verify(gb)
+    xs = np.array([0.1, 2.0, 30.0, 1.0])
+    want = [evaluate(g, [x])[0] for x in xs]
+    np.testing.assert_allclose(evaluate(gb, [xs])[0], want, rtol=1e-13)
+    counts = []
+    for v in xs:                # Newton's iterations from x = 1, as `newton` runs them
+        x, n = 1.0, 0
+        while abs(x * x * x - v) > 1e-13 and n < 100:
+            x, n = x - (x * x * x - v) / (3.0 * x * x), n + 1
+        counts.append(n)
+    assert len(set(counts)) == 4          # each element runs to its own end
+
+
+def test_a_dynamic_scan_runs_its_step_count_and_zeroes_the_other_rows() -> None:
+    types = [((), F64), ((), F64), ((), F64)]
+    body = build_function("body", types, lambda a, c, x: (ops.add(ops.mul(c, a), x),
+                                                          ops.mul(c, x)))
+    xs = np.array([1.0, 2.0, 3.0, 4.0])
+    for steps, reverse in [(2, False), (2, True), (-3, False), (9, True), (0, True)]:
+        b = Builder("f")
+        n, a, c0, x = (b.param(TensorType((), I32)), b.param(TensorType((), F64)),
+                       b.param(TensorType((), F64)), b.param(TensorType((4,), F64)))
+        with interpreting(b):
+            c, ys = bind("scan", n, a, c0, x, body=body, n_consts=1, n_carry=1, length=4,
+                         reverse=reverse, dynamic=True)
+        f = b.build([c, ys])
+        verify(f)
+        assert parse(print_function(f)) == f
+        got_c, got_ys = evaluate(f, [np.array(steps, np.int32), np.array(0.5), np.array(1.0),
+                                     xs])
+        run_ = min(max(steps, 0), 4)
+        want_c, want_ys = 1.0, np.zeros(4)
+        for i in (range(run_ - 1, -1, -1) if reverse else range(run_)):
+            want_ys[i] = want_c * xs[i]
+            want_c = want_c * 0.5 + xs[i]
+        assert float(got_c) == want_c
+        np.testing.assert_array_equal(got_ys, want_ys)
