@@ -10,9 +10,12 @@
 
 Reports the first call (trace + compile + run) and the median steady call, each result
 checked against a NumPy float64 reference, and for tracejit the optimized IR size at 10
-and 10,000 steps and the peak RSS growth of the gradient at 2,500 and 10,000 steps (one
-subprocess each). Every peer is optional: run it with any interpreter; rows whose
-framework is missing are skipped. The project's own venv has tracejit, the peers venv
+and 10,000 steps, the steady time of a `while_loop` gradient with a data-dependent trip
+count at 1k, 10k and 100k iterations, and the peak RSS growth of one gradient call at
+10k, 40k and 160k steps for the chain written with `fori_loop` or `while_loop` (with and
+without `maximum_iterations` and `tj.recompute_grad` on the body; one subprocess each).
+Every peer is optional: run it with any interpreter; rows whose framework is missing are
+skipped. The project's own venv has tracejit, the peers venv
 (~/.cache/tracejit-peers-venv) the peers:
 
     .venv/bin/python benchmarks/loops_bench.py
@@ -81,29 +84,92 @@ def run_tracejit(want: np.ndarray) -> None:
         print(f"tracejit optimized IR at {steps:6d} steps: {n} lines")
 
 
-def peak_rss_of_gradient(steps: int) -> float:
-    """MiB of peak RSS growth over the import baseline of one gradient call (subprocess)."""
+#: How the subprocess of `peak_rss_of_gradient` writes the chain's loop. `n` is a tensor, so
+#: the `while_loop` forms have a data-dependent trip count.
+FORMS = {
+    "fori_loop": "x, _ = tj.fori_loop(0, steps, lambda i, s: sc.step(s[0], s[1], c), (a, b))",
+    "fori_loop + recompute_grad":
+        "x, _ = tj.fori_loop(0, steps, lambda i, s: tj.recompute_grad("
+        "lambda x, v: sc.step(x, v, c))(s[0], s[1]), (a, b))",
+    "while_loop, maximum_iterations":
+        "_, x, _ = tj.while_loop(lambda i, x, v: i < n, lambda i, x, v: (i + 1,) + "
+        "sc.step(x, v, c), (0, a, b), maximum_iterations=steps)",
+    "while_loop + recompute_grad, max_iter":
+        "_, x, _ = tj.while_loop(lambda i, x, v: i < n, lambda i, x, v: (i + 1,) + "
+        "tj.recompute_grad(lambda x, v: sc.step(x, v, c))(x, v), (0, a, b), "
+        "maximum_iterations=steps)",
+    "while_loop, no maximum_iterations":
+        "_, x, _ = tj.while_loop(lambda i, x, v: i < n, lambda i, x, v: (i + 1,) + "
+        "sc.step(x, v, c), (0, a, b))",
+}
+
+
+def peak_rss_of_gradient(steps: int, form: str = "fori_loop") -> float:
+    """MiB of peak RSS growth of one gradient call over the RSS before it (subprocess,
+    Linux: the peak is reset through /proc/self/clear_refs after compiling and a first call
+    with zero steps): the heap the call allocates, its stacks of saved states included."""
     code = f"""
-import resource, sys, os
+import sys, os
 sys.path.insert(0, {os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples")!r})
 import numpy as np, tracejit as tj, spring_chain as sc
 x0 = tj.constant(np.arange(1, 9, dtype=np.float64)); v0 = tj.constant(np.zeros(8))
 k = tj.constant(3.0, tj.float64)
+n = tj.constant({steps})
+steps = {steps}
 @tj.compile
-def grad(a, b, c):
+def grad(a, b, c, n):
     with tj.GradientTape() as t:
         t.watch([a, c])
-        loss = tj.reduce_sum(sc.simulate(a, b, c, {steps}) ** 2)
+        {FORMS[form]}
+        loss = tj.reduce_sum(x ** 2)
     return t.gradient(loss, [a, c])
-grad.lower(x0, v0, k).concrete.executable()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-grad(x0, v0, k)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print((after - before) / 1024)
+grad.lower(x0, v0, k, n).concrete.executable()
+grad(x0, v0, k, 0 * n)
+def status(key):
+    line = next(x for x in open("/proc/self/status") if x.startswith(key))
+    return int(line.split()[1])
+open("/proc/self/clear_refs", "w").write("5")       # peak RSS := current RSS (Linux)
+before = status("VmRSS:")
+grad(x0, v0, k, n)
+print((status("VmHWM:") - before) / 1024)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=dict(os.environ, TRACEJIT_CACHE="0"))
-    return float(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else float("nan")
+    if out.returncode != 0:
+        print(out.stderr[-2000:], file=sys.stderr)
+        return float("nan")
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def while_backward_times() -> None:
+    """Steady CPU time (best of 7) of the gradient of a `while_loop` whose trip count is a
+    tensor (data-dependent), at 1k, 10k and 100k iterations: linear when the time per
+    iteration stays flat."""
+    import tracejit as tj
+
+    def make(max_iters: int | None) -> Any:
+        @tj.compile
+        def grad(a: Any, n: Any) -> Any:
+            with tj.GradientTape() as t:
+                t.watch(a)
+                _, y = tj.while_loop(lambda i, y: i < n,
+                                     lambda i, y: (i + 1, y * 0.9999 + 1e-4 * tj.sin(a + y)),
+                                     (0, a), maximum_iterations=max_iters)
+            return t.gradient(y, a)
+        return grad
+    for max_iters in (None, 200_000):
+        grad = make(max_iters)
+        for n in (1_000, 10_000, 100_000):
+            a, nt = tj.constant(0.5, tj.float64), tj.constant(n)
+            grad(a, nt)
+            samples = []
+            for _ in range(7):  # CPU time of this process: the machine may be shared
+                t0 = time.process_time()
+                grad(a, nt)
+                samples.append(time.process_time() - t0)
+            best = min(samples)
+            print(f"tracejit while_loop gradient, maximum_iterations={max_iters!s:7s} "
+                  f"n={n:7d}: {best * 1e3:8.3f} ms CPU ({best / n * 1e9:6.1f} ns/iteration)")
 
 
 def run_numba(want: np.ndarray) -> None:
@@ -173,11 +239,13 @@ def main() -> None:
             print(f"{name:34s} skipped ({e.name} not installed)")
     try:
         import tracejit  # noqa: F401
-        for steps in (2_500, STEPS):
-            print(f"tracejit gradient peak RSS growth at {steps:6d} steps: "
-                  f"{peak_rss_of_gradient(steps):.1f} MiB")
     except ImportError:
-        pass
+        return
+    while_backward_times()
+    for form in FORMS:
+        rss = [peak_rss_of_gradient(steps, form) for steps in (10_000, 40_000, 160_000)]
+        print(f"tracejit gradient peak RSS growth, {form:38s} at 10k/40k/160k steps: "
+              + " / ".join(f"{r:.1f}" for r in rss) + " MiB")
 
 
 if __name__ == "__main__":

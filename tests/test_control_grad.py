@@ -90,7 +90,7 @@ def test_backward_time_is_linear_in_the_trip_count() -> None:
         with tj.GradientTape() as t:
             t.watch(a)
             _, y = tj.while_loop(lambda i, y: i < n,
-                                 lambda i, y: (i + 1, y * 0.9999 + tj.sin(a * y)), (0, a))
+                                 lambda i, y: (i + 1, y * 0.9999 + 1e-4 * tj.sin(a + y)), (0, a))
         return t.gradient(y, a)
 
     def best(n: int) -> float:
