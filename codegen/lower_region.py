@@ -18,7 +18,7 @@ Invariants:
   and zeroes the rows of the `ys` it does not write (one memset each).
 - A failing status of a nested function (an index out of bounds, no memory) ends the
   enclosing function with the same status; an index error is reported against the region
-  instruction.
+  instruction (the user API replays the trace to name the op inside and its line).
 """
 from __future__ import annotations
 

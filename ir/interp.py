@@ -60,7 +60,14 @@ def run_env(fn: Function, args: Sequence[Any]) -> dict[int, Any]:
         raise IRError(f"@{fn.name} takes {len(fn.params)} arguments, got {len(args)}")
     env: dict[int, Any] = {id(p): a for p, a in zip(fn.params, args)}
     for ins in fn.instrs:
-        out = bind(ins.prim, *[env[id(x)] for x in ins.inputs], **ins.params)
+        try:
+            out = bind(ins.prim, *[env[id(x)] for x in ins.inputs], **ins.params)
+        except IndexError as e:
+            # The innermost instruction that failed (inside a loop body, say), so that an
+            # index error can be reported against the op the user wrote.
+            if getattr(e, "instr", None) is None:
+                e.instr = ins  # type: ignore[attr-defined]
+            raise
         outs = out if len(ins.outs) != 1 else (out,)
         for v, o in zip(ins.outs, outs):
             env[id(v)] = o

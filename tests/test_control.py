@@ -230,14 +230,40 @@ def test_optimized_ir_does_not_grow_with_the_trip_count() -> None:
     np.testing.assert_allclose(float(gk), nk, rtol=1e-6)
 
 
-def test_an_index_error_inside_a_loop_body_is_raised() -> None:
-    @tj.compile
-    def f(x: tj.Tensor, idx: tj.Tensor) -> Any:
-        return tj.fori_loop(0, 3, lambda i, s: s + tj.gather(x, idx + i), c64(0.0))
+def test_an_index_error_inside_a_loop_body_names_the_op_and_its_line() -> None:
+    """The native code only knows the region instruction that failed; the error names the
+    op inside the body (here in a loop nested in a loop, and in a branch inside a scan) and
+    the user's line of that op, also for a compiled function called under a tape."""
     x = c64([1.0, 2.0, 3.0, 4.0])
-    assert float(f(x, tj.constant(1))) == 9.0
-    with pytest.raises(IndexError, match="out of bounds"):
-        f(x, tj.constant(2))
+
+    @tj.compile
+    def nested(idx: tj.Tensor, n: tj.Tensor) -> Any:
+        def inner(j: Any, s: Any) -> Any:
+            return j + 1, s + x[idx + j]
+
+        def outer(i: Any, s: Any) -> Any:
+            return i + 1, tj.while_loop(lambda j, s: j < n, inner, (0, s))[1]
+        return tj.while_loop(lambda i, s: i < 2, outer, (0, c64(0.0)))[1]
+
+    @tj.compile
+    def branch(idx: tj.Tensor) -> Any:
+        def body(c: Any, e: Any) -> Any:
+            return tj.cond(e > 0, lambda: c + tj.gather(x, idx + 1), lambda: c)
+        return tj.scan(body, c64([1.0, 2.0]), initializer=c64(0.0))
+    assert float(nested(tj.constant(0), tj.constant(3))) == 12.0
+    calls = [lambda: nested(tj.constant(2), tj.constant(3)), lambda: branch(tj.constant(3))]
+    ops = ["return j + 1, s + x[idx + j]", "lambda: c + tj.gather(x, idx + 1)"]
+    for call, line in zip(calls, ops):
+        with pytest.raises(IndexError) as e:
+            call()
+        msg = str(e.value)
+        assert msg.startswith("gather: index 4 is out of bounds for size 4"), msg
+        assert "test_control.py:" in msg and line in msg, msg
+        with tj.GradientTape() as t:
+            t.watch(x)
+            with pytest.raises(IndexError) as e:
+                call()
+        assert "test_control.py:" in str(e.value) and line in str(e.value), str(e.value)
 
 
 def test_recompute_grad_gives_the_same_values_and_gradients() -> None:

@@ -712,7 +712,11 @@ class Concrete:
         ins = [convert_to_tensor(leaves[i]) for i in self.dyn_idx]
         for obj in self._captured(leaves):
             ins.append(obj._read() if isinstance(obj, Variable) else obj)
-        outs = bind("call", *ins, fn=self.opt_fn)
+        try:
+            outs = bind("call", *ins, fn=self.opt_fn)
+        except IndexError as e:
+            raise locate_index_error(self.trace_fn, self._inputs(leaves), self.origins,
+                                     e) from None
         outs = list(outs) if isinstance(outs, tuple) else [outs]
         return self._finish(outs, leaves)
 

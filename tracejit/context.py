@@ -201,7 +201,8 @@ def locate_index_error(fn: Any, arrays: Sequence[Any], origins: dict[int, str],
                 try:
                     out = _bind_reference(ins, env)
                 except IndexError as e:
-                    where = origins.get(id(ins.outs[0])) if ins.outs else None
+                    inner = getattr(e, "instr", None) or ins    # an op of a loop body, say
+                    where = origins.get(id(inner.outs[0])) if inner.outs else None
                     if where is None:
                         return at_user_line(e)
                     return IndexError(f"{e}\n  at {where}")

@@ -6,10 +6,11 @@ enclosing trace, eager tensors and Variables that `f` reads become *captures*; a
 instruction passes them in as its leading operands (`consts`), and `close` gives every
 nested Function of one instruction the same leading parameters, one per capture.
 
-Invariants: tapes active outside never see the operations of a region's trace (the region
-instruction itself is what they record); a Variable assigned inside a region is refused
-(carry its value as a loop variable instead); results that are Python numbers become
-constants of the expected dtype.
+Invariants: tapes active outside never see the operations of a region's trace (the
+region instruction itself is what they record); the enclosing trace learns the user's line
+of every indexing op inside the region (`TraceState.origins`: it names an index error); a
+Variable assigned inside a region is refused (carry its value as a loop variable instead);
+results that are Python numbers become constants of the expected dtype.
 """
 from __future__ import annotations
 
@@ -84,6 +85,9 @@ def trace_region(f: Callable[..., Any], types: Sequence[TensorType], tree: Any, 
     finally:
         active_tapes.reset(saved)
         st.closed = True
+    outer = tracing()
+    if outer is not None:       # the user's lines of indexing ops inside the region too
+        outer.origins.update(st.origins)
     if st.assigned:
         names = ", ".join(repr(v.name) for v in st.assigned.values())
         raise at_user_line(TracingError(
