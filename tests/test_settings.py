@@ -151,6 +151,7 @@ def test_memo_is_bounded_and_safe_across_threads() -> None:
 NOT_CACHES = {
     "ir/prims/registry.py:_REGISTRY": "the primitive table",
     "ir/batching.py:RULES": "the batching rule table",
+    "tracejit/context.py:EAGER_RULES": "the table of eager rules (one: call)",
     "ir/batching.py:_STANDARD": "batching rules derived from kinds, at most one a primitive",
     "codegen/lower.py:ELEMENT_RULES": "the lowering table",
     "codegen/lower.py:KERNEL_RULES": "the lowering table",

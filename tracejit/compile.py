@@ -28,12 +28,12 @@ from collections import OrderedDict, deque
 import warnings
 import weakref
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .context import (EagerInterpreter, TraceInterpreter, TraceState, active_tapes,
-                      locate_index_error)
+from .context import (TraceInterpreter, TraceState, active_tapes, locate_index_error,
+                      register_eager_rule)
 from .errors import TracingError, at_user_line
 from .ir import settings
 from .ir.caches import on_clear
@@ -849,7 +849,8 @@ def native(fn: Function, keep: bool = True, notice: Notice | None = None) -> Any
     return exe
 
 
-def _eager_call(interp: EagerInterpreter, prim: Any, args: Any, params: dict[str, Any]) -> Any:
+def _eager_call(args: Sequence[Any], params: dict[str, Any]) -> Any:
+    """A `call` run eagerly: the callee optimized, compiled once, and run natively."""
     fn = params["fn"]
     if fn is None or not isinstance(fn, Function):
         raise TypeError("call needs a Function")
@@ -890,4 +891,4 @@ def _clear_function_maps() -> None:
 on_clear("compiled functions: executables and optimized Functions", _clear_function_maps)
 
 
-EagerInterpreter.native_call = staticmethod(_eager_call)  # type: ignore[attr-defined]
+register_eager_rule("call", _eager_call)

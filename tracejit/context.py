@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextvars
 from typing import Any
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -41,8 +41,21 @@ def record(prim: Primitive, args: Sequence[Tensor], params: dict[str, Any],
         tape._record(prim, args, params, outs)
 
 
+# Eager rules that replace a primitive's NumPy reference implementation (the `call` of a
+# compiled Function runs its native code; compile.py registers that one). A rule gets the
+# operands as eager Tensors and the canonical parameters and returns the output array(s).
+EagerRule = Callable[[Sequence[Tensor], dict[str, Any]], Any]
+EAGER_RULES: dict[str, EagerRule] = {}
+
+
+def register_eager_rule(name: str, rule: EagerRule) -> None:
+    """Run `rule` instead of primitive `name`'s NumPy implementation in eager mode."""
+    EAGER_RULES[name] = rule
+
+
 class EagerInterpreter(Interpreter):
-    """Runs each primitive's NumPy reference implementation at once."""
+    """Runs each primitive's NumPy reference implementation at once (or its rule in
+    `EAGER_RULES`)."""
 
     def apply(self, prim: Primitive, args: Sequence[Any], params: dict[str, Any]) -> Any:
         arrays = []
@@ -61,8 +74,9 @@ class EagerInterpreter(Interpreter):
             # Refuse what cannot fit before NumPy tries (it may overcommit, and the OOM
             # killer ends the process later instead of an exception now).
             check_allocation(types, prim.name)
-            if prim.name == "call":
-                out = self.native_call(self, prim, args, params)  # type: ignore[attr-defined]
+            rule = EAGER_RULES.get(prim.name)
+            if rule is not None:
+                out = rule(args, params)
             else:
                 with np.errstate(all="ignore"):
                     out = prim.impl(*arrays, **params)
