@@ -427,6 +427,9 @@ class Lowerer:
                 self.check_task(task)
 
     def loop_task(self, task: LoopTask) -> None:
+        if lower_vector.eligible(self.plan, task):
+            lower_vector.vector_task(self, task)
+            return
         b = self.b
         shape = task.vshape.get(id(task.key()), task.shape)
         accs = [lower_kernels.Accumulator(self, ins) for ins in task.reductions]
@@ -544,7 +547,8 @@ def _call(lw: Lowerer, ins: Instr) -> None:
                         "and custom_vjp first")
 
 
-from . import lower_elementwise, lower_kernels, lower_region, lower_shape  # noqa: F401,E402
+from . import (lower_elementwise, lower_kernels, lower_region, lower_shape,  # noqa: F401,E402
+               lower_vector)
 
 
 def _end_blocks(accs: list[lower_kernels.Accumulator]) -> None:

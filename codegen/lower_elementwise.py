@@ -41,12 +41,26 @@ def intrinsic(b: ir.IRBuilder, name: str, ret: ir.Type, args: list[ir.Value]) ->
     return b.call(fn, args)
 
 
+def mangle(ty: ir.Type) -> str:
+    """An intrinsic's type suffix: `f32`, or `v8f32` for a vector (`lower_vector`)."""
+    if isinstance(ty, ir.VectorType):
+        return f"v{ty.count}{_MANGLE[ty.element]}"
+    return _MANGLE[ty]
+
+
 def overloaded(b: ir.IRBuilder, base: str, *args: ir.Value) -> ir.Value:
     ty = args[0].type
-    return intrinsic(b, f"{base}.{_MANGLE[ty]}", ty, list(args))
+    return intrinsic(b, f"{base}.{mangle(ty)}", ty, list(args))
+
+
+def like(x: ir.Value, ty: ir.Type) -> ir.Type:
+    """`ty`, or a vector of `ty` as long as `x` when `x` is a vector."""
+    return ir.VectorType(ty, x.type.count) if isinstance(x.type, ir.VectorType) else ty
 
 
 def _is_float(ty: ir.Type) -> bool:
+    if isinstance(ty, ir.VectorType):
+        ty = ty.element
     return isinstance(ty, (ir.FloatType, ir.DoubleType))
 
 
@@ -89,7 +103,7 @@ def _abs(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
     x = a[0]
     if _is_float(x.type):
         return overloaded(b, "llvm.fabs", x)
-    return intrinsic(b, f"llvm.abs.{_MANGLE[x.type]}", x.type, [x, _c(I1, 0)])
+    return intrinsic(b, f"llvm.abs.{mangle(x.type)}", x.type, [x, _c(I1, 0)])
 
 
 @scalar("sign")
@@ -168,7 +182,7 @@ def _compare(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
     op = _CMP[ins.prim]
     if _is_float(x.type):
         return b.fcmp_unordered(op, x, y) if op == "!=" else b.fcmp_ordered(op, x, y)
-    if x.type == I1:
+    if x.type == I1 or isinstance(x.type, ir.VectorType) and x.type.element == I1:
         return b.icmp_unsigned(op, x, y)
     return b.icmp_signed(op, x, y)
 
@@ -230,7 +244,7 @@ def convert(b: ir.IRBuilder, x: ir.Value, src: Any, dst: Any) -> ir.Value:
     """Cast one element from dtype `src` to dtype `dst` with NumPy's `astype` results
     (float -> int saturating, NaN -> 0)."""
     src, dst = np.dtype(src), np.dtype(dst)
-    ty = reg_type(dst)
+    ty = like(x, reg_type(dst))
     if src == dst:
         return x
     if dst.kind == "b":
@@ -251,7 +265,7 @@ def convert(b: ir.IRBuilder, x: ir.Value, src: Any, dst: Any) -> ir.Value:
 def _fptosi_sat(b: ir.IRBuilder, x: ir.Value, src: np.dtype, dst: np.dtype) -> ir.Value:
     """`llvm.fptosi.sat` semantics (saturate, NaN -> 0) from compares, selects and a plain
     `fptosi` of an in-range value, which vectorizes where the intrinsic is scalarized."""
-    ty = reg_type(dst)
+    ty = like(x, reg_type(dst))
     info = np.iinfo(dst)
     lo = float(info.min)                                             # -2**(w-1): exact
     top = float(-info.min)                                           # 2**(w-1): exact
