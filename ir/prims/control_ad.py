@@ -197,6 +197,8 @@ def stack_plan(state: Sequence[TensorType], max_iters: int | None) -> tuple[int,
     c = 16
     while c < 4096 and 2 * c * nbytes <= STACK_BYTES:
         c *= 2
+    if cap <= c:                # a few iterations of a large state: one short stack
+        return max(1, cap), 0
     levels = 0
     while c ** (levels + 1) < cap:
         levels += 1

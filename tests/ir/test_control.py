@@ -246,3 +246,15 @@ def test_a_dynamic_scan_runs_its_step_count_and_zeroes_the_other_rows() -> None:
             want_c = want_c * 0.5 + xs[i]
         assert float(got_c) == want_c
         np.testing.assert_array_equal(got_ys, want_ys)
+
+
+def test_the_stacks_of_a_while_gradient_cover_every_trip_count() -> None:
+    from tracejit.ir.prims.control_ad import I32_MAX, STACK_BYTES, stack_plan
+    big = TensorType((1 << 20,), F64)               # 8 MiB a state
+    assert stack_plan([big], 5) == (5, 0)           # never more states than iterations
+    assert stack_plan([TensorType((), F64)], 1000) == (1000, 0)     # preallocated
+    for state, most in [([TensorType((), F64)], None), ([big], None), ([big], 10**6),
+                        ([TensorType((8,), F64), TensorType((), I32)], 10**8)]:
+        cap, levels = stack_plan(state, most)
+        assert cap ** (levels + 1) >= (I32_MAX if most is None else most)
+        assert cap == 16 or 2 * cap * sum(t.nbytes for t in state) <= STACK_BYTES
