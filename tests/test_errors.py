@@ -196,7 +196,7 @@ def test_constant_never_drops_a_fraction_silently() -> None:
     with pytest.raises(TypeError, match="1.5.*int32.*tj.cast"):
         tj.constant([1.5, 2.0], tj.int32)
     with pytest.raises(TypeError, match="int64"):
-        tj.fill([2], 2.5, tj.int64)
+        tj.fill([2], 2.5, dtype=tj.int64)
     with pytest.raises(ValueError, match="non-finite"):
         tj.constant([np.nan], tj.int32)
     np.testing.assert_array_equal(tj.constant([1.0, -2.0], tj.int32).numpy(), [1, -2])

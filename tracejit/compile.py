@@ -143,10 +143,10 @@ class _Config:
 config = _Config()
 
 
-def compile(fn: Callable[..., Any] | None = None, *, input_signature: Any = None,
+def compile(func: Callable[..., Any] | None = None, *, input_signature: Any = None,
             jit_compile: Any = None, reduce_retracing: bool = False, autograph: bool = True,
             name: str | None = None) -> Any:  # noqa: A001
-    """Decorator: trace `fn` per input shape/dtype, compile to native code, cache (also
+    """Decorator: trace `func` per input shape/dtype, compile to native code, cache (also
     `tj.function`, so `@tf.function` code runs unchanged).
 
     Tensor and NumPy arguments are dynamic (keyed by shape and dtype), other Python values
@@ -173,7 +173,7 @@ def compile(fn: Callable[..., Any] | None = None, *, input_signature: Any = None
             raise TypeError(f"tj.compile needs a function (a callable object), got {f!r} of "
                             f"type {type(f).__name__}")
         return CompiledFunction(f, name)
-    return wrap if fn is None else wrap(fn)
+    return wrap if func is None else wrap(func)
 
 
 function = compile

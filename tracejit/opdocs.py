@@ -343,7 +343,8 @@ one out of range raises `IndexError`, never clamps.
 >>> tj.gather(tj.constant([10., 20., 30.]), [2, 0]).numpy()
 array([30., 10.], dtype=float32)
 """,
-    "fill": """A tensor of shape `dims` with every element `value`.
+    "fill": """A tensor of shape `dims` with every element `value` (of `value`'s dtype, or
+`dtype`: an argument TensorFlow's `fill` does not have).
 
 >>> tj.fill([2, 2], 7).numpy()
 array([[7, 7],

@@ -299,7 +299,7 @@ def _operands(name: str, *xs: Any) -> list[Tensor]:
 # ------------------------------------------------------------------ creation
 
 @export("fill")
-def fill(dims: Sequence[int], value: Any, dtype: Any = None, name: str | None = None
+def fill(dims: Sequence[int], value: Any, name: str | None = None, *, dtype: Any = None
          ) -> Tensor:
     v = convert_to_tensor(value) if dtype is None else constant(value, dtype)
     return broadcast_to(v, _shape_arg(dims))
@@ -322,24 +322,24 @@ def _shape_arg(shape: Any) -> tuple[int, ...]:
 
 @export("ones")
 def ones(shape: Any, dtype: Any = float32, name: str | None = None) -> Tensor:
-    return fill(shape, 1, dtype)
+    return fill(shape, 1, dtype=dtype)
 
 
 @export("zeros")
 def zeros(shape: Any, dtype: Any = float32, name: str | None = None) -> Tensor:
-    return fill(shape, 0, dtype)
+    return fill(shape, 0, dtype=dtype)
 
 
 @export("ones_like")
 def ones_like(input: Any, dtype: Any = None, name: str | None = None) -> Tensor:
     x = convert_to_tensor(input)
-    return fill(x.shape, 1, dtype or x.dtype)
+    return fill(x.shape, 1, dtype=dtype or x.dtype)
 
 
 @export("zeros_like")
 def zeros_like(input: Any, dtype: Any = None, name: str | None = None) -> Tensor:
     x = convert_to_tensor(input)
-    return fill(x.shape, 0, dtype or x.dtype)
+    return fill(x.shape, 0, dtype=dtype or x.dtype)
 
 
 @export("range")
