@@ -6,15 +6,13 @@ exponential sees `x - max(x)`.
 """
 from __future__ import annotations
 
-from typing import Any
-
 from . import ops
 from . import exports
 from .errors import at_user_line
 from .exports import export
 from .ir.core import bind
 from .ir.errors import ShapeError
-from .tensor import Tensor
+from .tensor import Tensor, TensorInput
 
 def __dir__() -> list[str]:
     """Only the public API (not the helpers this module imports)."""
@@ -29,7 +27,7 @@ tanh = ops.tanh
 
 
 @export("nn.softmax", "math.softmax")
-def softmax(logits: Any, axis: int = -1, name: str | None = None) -> Tensor:
+def softmax(logits: TensorInput, axis: int = -1, name: str | None = None) -> Tensor:
     """`exp(logits) / sum(exp(logits))` along `axis`; stable (the max is subtracted first).
 
     >>> tj.nn.softmax(tj.constant([0., 0., 1000.])).numpy()
@@ -43,7 +41,7 @@ def softmax(logits: Any, axis: int = -1, name: str | None = None) -> Tensor:
 
 
 @export("nn.log_softmax", "math.log_softmax")
-def log_softmax(logits: Any, axis: int = -1, name: str | None = None) -> Tensor:
+def log_softmax(logits: TensorInput, axis: int = -1, name: str | None = None) -> Tensor:
     """`logits - reduce_logsumexp(logits)` along `axis`: the log of `softmax`, stable.
 
     >>> tj.nn.log_softmax(tj.constant([0., 0.])).numpy()
@@ -55,7 +53,7 @@ def log_softmax(logits: Any, axis: int = -1, name: str | None = None) -> Tensor:
 
 
 @export("nn.softmax_cross_entropy_with_logits")
-def softmax_cross_entropy_with_logits(labels: Any, logits: Any, axis: int = -1,
+def softmax_cross_entropy_with_logits(labels: TensorInput, logits: TensorInput, axis: int = -1,
                                       name: str | None = None) -> Tensor:
     """-sum(labels * log_softmax(logits)) over `axis`; one value per example.
 
@@ -74,7 +72,7 @@ def softmax_cross_entropy_with_logits(labels: Any, logits: Any, axis: int = -1,
 
 
 @export("nn.sparse_softmax_cross_entropy_with_logits")
-def sparse_softmax_cross_entropy_with_logits(labels: Any, logits: Any,
+def sparse_softmax_cross_entropy_with_logits(labels: TensorInput, logits: TensorInput,
                                              name: str | None = None) -> Tensor:
     """Cross-entropy with integer class labels; labels out of range raise IndexError.
 
@@ -99,7 +97,7 @@ def sparse_softmax_cross_entropy_with_logits(labels: Any, logits: Any,
 
 
 @export("nn.l2_loss")
-def l2_loss(t: Any, name: str | None = None) -> Tensor:
+def l2_loss(t: TensorInput, name: str | None = None) -> Tensor:
     """`sum(t ** 2) / 2`, as TensorFlow's `tf.nn.l2_loss`.
 
     >>> tj.nn.l2_loss(tj.constant([3., 4.])).numpy()

@@ -24,7 +24,7 @@ from .ir.caches import on_clear
 from .ir.axes import normalize_axes, normalize_axis, normalize_perm
 from .ir.core import DTYPE_NAMES, DTYPES, TensorType, _current, bind, check_allocation
 from .ir.errors import AxisError, DTypeError, ShapeError
-from .tensor import Tensor, TensorLike
+from .tensor import Tensor, TensorInput, TensorLike
 
 float32: np.dtype = public(np.dtype(np.float32), "float32")
 float64: np.dtype = public(np.dtype(np.float64), "float64")
@@ -146,7 +146,7 @@ def _flatten_list(v: Any) -> list[Any]:
 
 
 @export("constant")
-def constant(value: Any, dtype: Any = None, shape: Any = None, name: str | None = None
+def constant(value: TensorInput, dtype: Any = None, shape: Any = None, name: str | None = None
              ) -> Tensor:
     """A tensor holding a copy of `value` (a Python number, nested list or NumPy array),
     converted to `dtype` when given; a single value fills `shape` when given. Python floats
@@ -188,7 +188,7 @@ def _literal(a: np.ndarray) -> Tensor:
 
 
 @export("convert_to_tensor")
-def convert_to_tensor(value: Any, dtype: Any = None, dtype_hint: Any = None,
+def convert_to_tensor(value: TensorInput, dtype: Any = None, dtype_hint: Any = None,
                       name: str | None = None) -> Tensor:
     """`value` as a Tensor (Tensors pass through; Variables are read; Python floats become
     float32 and ints int32, unless `dtype` or, for a Python number, `dtype_hint` says).
@@ -299,7 +299,7 @@ def _operands(name: str, *xs: Any) -> list[Tensor]:
 # ------------------------------------------------------------------ creation
 
 @export("fill")
-def fill(dims: Sequence[int], value: Any, name: str | None = None, *, dtype: Any = None
+def fill(dims: Sequence[int], value: TensorInput, name: str | None = None, *, dtype: Any = None
          ) -> Tensor:
     v = convert_to_tensor(value) if dtype is None else constant(value, dtype)
     return broadcast_to(v, _shape_arg(dims))
@@ -331,13 +331,13 @@ def zeros(shape: Any, dtype: Any = float32, name: str | None = None) -> Tensor:
 
 
 @export("ones_like")
-def ones_like(input: Any, dtype: Any = None, name: str | None = None) -> Tensor:
+def ones_like(input: TensorInput, dtype: Any = None, name: str | None = None) -> Tensor:
     x = convert_to_tensor(input)
     return fill(x.shape, 1, dtype=dtype or x.dtype)
 
 
 @export("zeros_like")
-def zeros_like(input: Any, dtype: Any = None, name: str | None = None) -> Tensor:
+def zeros_like(input: TensorInput, dtype: Any = None, name: str | None = None) -> Tensor:
     x = convert_to_tensor(input)
     return fill(x.shape, 0, dtype=dtype or x.dtype)
 
@@ -387,52 +387,56 @@ def _binary(prim: str, x: Any, y: Any, name: str) -> Tensor:
 
 
 @export("add", "math.add")
-def add(x: Any, y: Any, name: str | None = None) -> Tensor: return _binary("add", x, y, "add")
+def add(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
+    return _binary("add", x, y, "add")
 @export("subtract", "math.subtract")
-def subtract(x: Any, y: Any, name: str | None = None) -> Tensor:
+def subtract(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
     return _binary("sub", x, y, "subtract")
 @export("multiply", "math.multiply")
-def multiply(x: Any, y: Any, name: str | None = None) -> Tensor:
+def multiply(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
     return _binary("mul", x, y, "multiply")
 @export("maximum", "math.maximum")
-def maximum(x: Any, y: Any, name: str | None = None) -> Tensor:
+def maximum(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
     return _binary("maximum", x, y, "maximum")
 @export("minimum", "math.minimum")
-def minimum(x: Any, y: Any, name: str | None = None) -> Tensor:
+def minimum(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
     return _binary("minimum", x, y, "minimum")
 @export("floordiv", "math.floordiv")
-def floordiv(x: Any, y: Any, name: str | None = None) -> Tensor:
+def floordiv(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
     return _binary("floordiv", x, y, "floordiv")
 @export("mod", "math.mod", "math.floormod")
-def mod(x: Any, y: Any, name: str | None = None) -> Tensor: return _binary("mod", x, y, "mod")
+def mod(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
+    return _binary("mod", x, y, "mod")
 @export("equal", "math.equal")
-def equal(x: Any, y: Any, name: str | None = None) -> Tensor: return _binary("eq", x, y, "equal")
+def equal(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
+    return _binary("eq", x, y, "equal")
 @export("not_equal", "math.not_equal")
-def not_equal(x: Any, y: Any, name: str | None = None) -> Tensor:
+def not_equal(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
     return _binary("ne", x, y, "not_equal")
 @export("less", "math.less")
-def less(x: Any, y: Any, name: str | None = None) -> Tensor: return _binary("lt", x, y, "less")
+def less(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
+    return _binary("lt", x, y, "less")
 @export("less_equal", "math.less_equal")
-def less_equal(x: Any, y: Any, name: str | None = None) -> Tensor:
+def less_equal(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
     return _binary("le", x, y, "less_equal")
 @export("greater", "math.greater")
-def greater(x: Any, y: Any, name: str | None = None) -> Tensor:
+def greater(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
     return _binary("gt", x, y, "greater")
 @export("greater_equal", "math.greater_equal")
-def greater_equal(x: Any, y: Any, name: str | None = None) -> Tensor:
+def greater_equal(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
     return _binary("ge", x, y, "greater_equal")
 @export("logical_and", "math.logical_and")
-def logical_and(x: Any, y: Any, name: str | None = None) -> Tensor:
+def logical_and(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
     return _binary("logical_and", x, y, "logical_and")
 @export("logical_or", "math.logical_or")
-def logical_or(x: Any, y: Any, name: str | None = None) -> Tensor:
+def logical_or(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
     return _binary("logical_or", x, y, "logical_or")
 @export("logical_not", "math.logical_not")
-def logical_not(x: Any, name: str | None = None) -> Tensor: return _unary("logical_not", x)
+def logical_not(x: TensorInput, name: str | None = None) -> Tensor: return _unary("logical_not", x)
 
 
 @export("divide", "math.divide")
-def divide(x: Any, y: Any, name: str | None = None) -> Tensor:
+def divide(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
     a, b = _operands("divide", x, y)
     if a.dtype.kind in "iub":
         # TensorFlow's true division of integers gives float64.
@@ -444,7 +448,7 @@ truediv = public(divide, "truediv", "math.truediv")
 
 
 @export("pow", "math.pow")
-def pow(x: Any, y: Any, name: str | None = None) -> Tensor:  # noqa: A001
+def pow(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:  # noqa: A001
     a, b = _operands("pow", x, y)
     if a.dtype.kind in "iu":
         raise _user_error(DTypeError(f"pow of {a.dtype.name} tensors is not supported; "
@@ -453,53 +457,55 @@ def pow(x: Any, y: Any, name: str | None = None) -> Tensor:  # noqa: A001
 
 
 @export("negative", "math.negative")
-def negative(x: Any, name: str | None = None) -> Tensor: return _unary("neg", x)
+def negative(x: TensorInput, name: str | None = None) -> Tensor: return _unary("neg", x)
 @export("exp", "math.exp")
-def exp(x: Any, name: str | None = None) -> Tensor: return _unary("exp", x)
+def exp(x: TensorInput, name: str | None = None) -> Tensor: return _unary("exp", x)
 @export("log", "math.log")
-def log(x: Any, name: str | None = None) -> Tensor: return _unary("log", x)
+def log(x: TensorInput, name: str | None = None) -> Tensor: return _unary("log", x)
 @export("log1p", "math.log1p")
-def log1p(x: Any, name: str | None = None) -> Tensor: return _unary("log1p", x)
+def log1p(x: TensorInput, name: str | None = None) -> Tensor: return _unary("log1p", x)
 @export("expm1", "math.expm1")
-def expm1(x: Any, name: str | None = None) -> Tensor: return _unary("expm1", x)
+def expm1(x: TensorInput, name: str | None = None) -> Tensor: return _unary("expm1", x)
 @export("sin", "math.sin")
-def sin(x: Any, name: str | None = None) -> Tensor: return _unary("sin", x)
+def sin(x: TensorInput, name: str | None = None) -> Tensor: return _unary("sin", x)
 @export("cos", "math.cos")
-def cos(x: Any, name: str | None = None) -> Tensor: return _unary("cos", x)
+def cos(x: TensorInput, name: str | None = None) -> Tensor: return _unary("cos", x)
 @export("tan", "math.tan")
-def tan(x: Any, name: str | None = None) -> Tensor: return _unary("tan", x)
+def tan(x: TensorInput, name: str | None = None) -> Tensor: return _unary("tan", x)
 @export("tanh", "math.tanh", "nn.tanh")
-def tanh(x: Any, name: str | None = None) -> Tensor: return _unary("tanh", x)
+def tanh(x: TensorInput, name: str | None = None) -> Tensor: return _unary("tanh", x)
 @export("sqrt", "math.sqrt")
-def sqrt(x: Any, name: str | None = None) -> Tensor: return _unary("sqrt", x)
+def sqrt(x: TensorInput, name: str | None = None) -> Tensor: return _unary("sqrt", x)
 @export("abs", "math.abs")
-def abs(x: Any, name: str | None = None) -> Tensor: return _unary("abs", x)  # noqa: A001
+def abs(x: TensorInput, name: str | None = None) -> Tensor: return _unary("abs", x)  # noqa: A001
 @export("sign", "math.sign")
-def sign(x: Any, name: str | None = None) -> Tensor: return _unary("sign", x)
+def sign(x: TensorInput, name: str | None = None) -> Tensor: return _unary("sign", x)
 @export("floor", "math.floor")
-def floor(x: Any, name: str | None = None) -> Tensor: return _unary("floor", x)
+def floor(x: TensorInput, name: str | None = None) -> Tensor: return _unary("floor", x)
 @export("sigmoid", "math.sigmoid", "nn.sigmoid")
-def sigmoid(x: Any, name: str | None = None) -> Tensor: return _unary("logistic", x)
+def sigmoid(x: TensorInput, name: str | None = None) -> Tensor: return _unary("logistic", x)
 @export("softplus", "math.softplus", "nn.softplus")
-def softplus(features: Any, name: str | None = None) -> Tensor:
+def softplus(features: TensorInput, name: str | None = None) -> Tensor:
     return _unary("softplus", features)
 @export("relu", "nn.relu")
-def relu(features: Any, name: str | None = None) -> Tensor: return _unary("relu", features)
+def relu(features: TensorInput, name: str | None = None) -> Tensor: return _unary("relu", features)
 @export("identity")
-def identity(input: Any, name: str | None = None) -> Tensor: return _unary("identity", input)
+def identity(input: TensorInput, name: str | None = None) -> Tensor:
+    return _unary("identity", input)
 @export("stop_gradient")
-def stop_gradient(input: Any, name: str | None = None) -> Tensor:
+def stop_gradient(input: TensorInput, name: str | None = None) -> Tensor:
     return _unary("stop_gradient", input)
 
 
 @export("square", "math.square")
-def square(x: Any, name: str | None = None) -> Tensor:
+def square(x: TensorInput, name: str | None = None) -> Tensor:
     x = convert_to_tensor(x)
     return bind("mul", x, x)
 
 
 @export("where")
-def where(condition: Any, x: Any = None, y: Any = None, name: str | None = None) -> Tensor:
+def where(condition: TensorInput, x: TensorInput | None = None, y: TensorInput | None = None,
+          name: str | None = None) -> Tensor:
     """`x` where `condition` is True, else `y`, elementwise with broadcasting. The branch
     not taken gets exact zero gradients (never NaN times zero).
 
@@ -519,7 +525,7 @@ def where(condition: Any, x: Any = None, y: Any = None, name: str | None = None)
 
 
 @export("cast")
-def cast(x: Any, dtype: Any, name: str | None = None) -> Tensor:
+def cast(x: TensorInput, dtype: Any, name: str | None = None) -> Tensor:
     x = convert_to_tensor(x)
     dt = _dtype(dtype)
     if x.dtype == dt:
@@ -528,7 +534,7 @@ def cast(x: Any, dtype: Any, name: str | None = None) -> Tensor:
 
 
 @export("clip_by_value")
-def clip_by_value(t: Any, clip_value_min: Any, clip_value_max: Any,
+def clip_by_value(t: TensorInput, clip_value_min: TensorInput, clip_value_max: TensorInput,
                   name: str | None = None) -> Tensor:
     return minimum(maximum(t, clip_value_min), clip_value_max)
 
@@ -580,7 +586,7 @@ def _reduce(prim: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
 
 
 @export("reduce_sum", "math.reduce_sum")
-def reduce_sum(input_tensor: Any, axis: Any = None, keepdims: bool = False,
+def reduce_sum(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
                name: str | None = None) -> Tensor:
     """The sum over `axis` (an int, a list of ints, or None for all); bool counts as int32.
 
@@ -596,19 +602,19 @@ def reduce_sum(input_tensor: Any, axis: Any = None, keepdims: bool = False,
 
 
 @export("reduce_max", "math.reduce_max")
-def reduce_max(input_tensor: Any, axis: Any = None, keepdims: bool = False,
+def reduce_max(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
                name: str | None = None) -> Tensor:
     return _reduce("reduce_max", input_tensor, axis, keepdims)
 
 
 @export("reduce_min", "math.reduce_min")
-def reduce_min(input_tensor: Any, axis: Any = None, keepdims: bool = False,
+def reduce_min(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
                name: str | None = None) -> Tensor:
     return _reduce("reduce_min", input_tensor, axis, keepdims)
 
 
 @export("reduce_prod", "math.reduce_prod")
-def reduce_prod(input_tensor: Any, axis: Any = None, keepdims: bool = False,
+def reduce_prod(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
                 name: str | None = None) -> Tensor:
     return _reduce("reduce_prod", input_tensor, axis, keepdims)
 
@@ -618,7 +624,7 @@ def _count(x: Tensor, axes: tuple[int, ...]) -> int:
 
 
 @export("reduce_mean", "math.reduce_mean")
-def reduce_mean(input_tensor: Any, axis: Any = None, keepdims: bool = False,
+def reduce_mean(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
                 name: str | None = None) -> Tensor:
     """The mean over `axis` (all axes when None); of an int tensor, the integer mean
     (rounded toward zero), as in TensorFlow.
@@ -636,7 +642,7 @@ def reduce_mean(input_tensor: Any, axis: Any = None, keepdims: bool = False,
 
 
 @export("reduce_variance", "math.reduce_variance")
-def reduce_variance(input_tensor: Any, axis: Any = None, keepdims: bool = False,
+def reduce_variance(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
                     name: str | None = None) -> Tensor:
     x = convert_to_tensor(input_tensor)
     if x.dtype.kind not in "f":
@@ -648,14 +654,14 @@ def reduce_variance(input_tensor: Any, axis: Any = None, keepdims: bool = False,
 
 
 @export("reduce_std", "math.reduce_std")
-def reduce_std(input_tensor: Any, axis: Any = None, keepdims: bool = False,
+def reduce_std(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
                name: str | None = None) -> Tensor:
     x = convert_to_tensor(input_tensor)
     return sqrt(reduce_variance(x, list(_axes("reduce_std", axis, x.ndim)), keepdims))
 
 
 @export("reduce_logsumexp", "math.reduce_logsumexp")
-def reduce_logsumexp(input_tensor: Any, axis: Any = None, keepdims: bool = False,
+def reduce_logsumexp(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
                      name: str | None = None) -> Tensor:
     """log(sum(exp(x))) over `axis` without overflow: the max is subtracted first (and is
     a constant for the gradient, which is then exactly softmax).
@@ -676,7 +682,7 @@ def reduce_logsumexp(input_tensor: Any, axis: Any = None, keepdims: bool = False
 
 
 @export("argmax", "math.argmax")
-def argmax(input: Any, axis: Any = None, output_type: Any = int64,
+def argmax(input: TensorInput, axis: Any = None, output_type: Any = int64,
            name: str | None = None) -> Tensor:  # noqa: A002
     x = convert_to_tensor(input)
     ax = _axis("argmax", 0 if axis is None else axis, x.ndim)
@@ -684,7 +690,7 @@ def argmax(input: Any, axis: Any = None, output_type: Any = int64,
 
 
 @export("argmin", "math.argmin")
-def argmin(input: Any, axis: Any = None, output_type: Any = int64,
+def argmin(input: TensorInput, axis: Any = None, output_type: Any = int64,
            name: str | None = None) -> Tensor:  # noqa: A002
     x = convert_to_tensor(input)
     ax = _axis("argmin", 0 if axis is None else axis, x.ndim)
@@ -692,7 +698,7 @@ def argmin(input: Any, axis: Any = None, output_type: Any = int64,
 
 
 @export("norm", "linalg.norm")
-def norm(tensor: Any, ord: Any = "euclidean", axis: Any = None, keepdims: bool = False,
+def norm(tensor: TensorInput, ord: Any = "euclidean", axis: Any = None, keepdims: bool = False,
          name: str | None = None) -> Tensor:  # noqa: A002
     x = convert_to_tensor(tensor)
     axis = list(_axes("norm", axis, x.ndim))
@@ -708,7 +714,7 @@ def norm(tensor: Any, ord: Any = "euclidean", axis: Any = None, keepdims: bool =
 # ------------------------------------------------------------------ shapes
 
 @export("reshape")
-def reshape(tensor: Any, shape: Any, name: str | None = None) -> Tensor:
+def reshape(tensor: TensorInput, shape: Any, name: str | None = None) -> Tensor:
     x = convert_to_tensor(tensor)
     if isinstance(shape, TensorLike):
         shape = np.asarray(shape).tolist()
@@ -728,7 +734,7 @@ def reshape(tensor: Any, shape: Any, name: str | None = None) -> Tensor:
 
 
 @export("broadcast_to")
-def broadcast_to(input: Any, shape: Any, name: str | None = None) -> Tensor:  # noqa: A002
+def broadcast_to(input: TensorInput, shape: Any, name: str | None = None) -> Tensor:  # noqa: A002
     x = convert_to_tensor(input)
     shape = _shape_arg(shape)
     if shape == x.shape:
@@ -737,7 +743,7 @@ def broadcast_to(input: Any, shape: Any, name: str | None = None) -> Tensor:  # 
 
 
 @export("transpose")
-def transpose(a: Any, perm: Any = None, conjugate: bool = False, name: str | None = None
+def transpose(a: TensorInput, perm: Any = None, conjugate: bool = False, name: str | None = None
               ) -> Tensor:
     x = convert_to_tensor(a)
     if perm is None:
@@ -752,7 +758,7 @@ def transpose(a: Any, perm: Any = None, conjugate: bool = False, name: str | Non
 
 
 @export("squeeze")
-def squeeze(input: Any, axis: Any = None, name: str | None = None) -> Tensor:  # noqa: A002
+def squeeze(input: TensorInput, axis: Any = None, name: str | None = None) -> Tensor:  # noqa: A002
     x = convert_to_tensor(input)
     if axis is None:
         axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
@@ -766,7 +772,7 @@ def squeeze(input: Any, axis: Any = None, name: str | None = None) -> Tensor:  #
 
 
 @export("expand_dims")
-def expand_dims(input: Any, axis: int, name: str | None = None) -> Tensor:  # noqa: A002
+def expand_dims(input: TensorInput, axis: int, name: str | None = None) -> Tensor:  # noqa: A002
     x = convert_to_tensor(input)
     axis = _axis("expand_dims", axis, x.ndim, extra=1)
     shape = list(x.shape)
@@ -800,7 +806,7 @@ def stack(values: Sequence[Any], axis: int = 0, name: str | None = None) -> Tens
 
 
 @export("unstack")
-def unstack(value: Any, num: Any = None, axis: int = 0, name: str | None = None
+def unstack(value: TensorInput, num: Any = None, axis: int = 0, name: str | None = None
             ) -> list[Tensor]:
     x = convert_to_tensor(value)
     ax = _axis("unstack", axis, x.ndim)
@@ -810,7 +816,7 @@ def unstack(value: Any, num: Any = None, axis: int = 0, name: str | None = None
 
 
 @export("matmul", "linalg.matmul")
-def matmul(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False,
+def matmul(a: TensorInput, b: TensorInput, transpose_a: bool = False, transpose_b: bool = False,
            adjoint_a: bool = False, adjoint_b: bool = False, name: str | None = None
            ) -> Tensor:
     x, y = _operands("matmul", a, b)
@@ -819,7 +825,7 @@ def matmul(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False,
 
 
 @export("matrix_transpose", "linalg.matrix_transpose")
-def matrix_transpose(a: Any, name: str | None = None) -> Tensor:
+def matrix_transpose(a: TensorInput, name: str | None = None) -> Tensor:
     x = convert_to_tensor(a)
     if x.ndim < 2:
         raise _user_error(ShapeError(f"matrix_transpose needs rank >= 2, got shape {x.shape}"))
@@ -827,7 +833,7 @@ def matrix_transpose(a: Any, name: str | None = None) -> Tensor:
 
 
 @export("tensordot", "linalg.tensordot")
-def tensordot(a: Any, b: Any, axes: Any, name: str | None = None) -> Tensor:
+def tensordot(a: TensorInput, b: TensorInput, axes: Any, name: str | None = None) -> Tensor:
     x, y = _operands("tensordot", a, b)
     ax_a: list[Any]
     ax_b: list[Any]
@@ -858,8 +864,8 @@ def tensordot(a: Any, b: Any, axes: Any, name: str | None = None) -> Tensor:
 
 
 @export("gather")
-def gather(params: Any, indices: Any, validate_indices: Any = None, axis: Any = None,
-           batch_dims: int = 0, name: str | None = None) -> Tensor:
+def gather(params: TensorInput, indices: TensorInput, validate_indices: Any = None,
+           axis: Any = None, batch_dims: int = 0, name: str | None = None) -> Tensor:
     x = convert_to_tensor(params)
     idx = convert_to_tensor(indices) if isinstance(indices, TensorLike) else \
         constant(np.asarray(indices, dtype=np.int64) if np.asarray(indices).dtype.kind in "iu"
@@ -890,7 +896,7 @@ def _one_hot_value(op_arg: str, v: Any, hint: np.dtype | None) -> tuple[float, n
 
 
 @export("one_hot")
-def one_hot(indices: Any, depth: int, on_value: Any = None, off_value: Any = None,
+def one_hot(indices: TensorInput, depth: int, on_value: Any = None, off_value: Any = None,
             axis: Any = None, dtype: Any = None, name: str | None = None) -> Tensor:
     """One-hot rows: `on_value` where the index equals the column, else `off_value`. An
     index outside [0, depth), -1 included, gives a row of `off_value` (TensorFlow's

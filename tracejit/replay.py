@@ -150,7 +150,7 @@ class _GradProgram:
         results: list[Any] = []
         for idx in self.groups:
             parts = [flat[i] for i in idx if flat[i] is not None]
-            acc = parts[0] if parts else None
+            acc: Any = parts[0] if parts else None
             for p in parts[1:]:
                 acc = add(acc, p)
             results.append(acc)

@@ -14,7 +14,8 @@ Invariants:
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
@@ -285,3 +286,8 @@ _new_tensor = object.__new__
 
 def _unpickle(a: np.ndarray) -> Tensor:
     return Tensor._wrap(a)
+
+
+# What the ops accept where TensorFlow accepts a tensor: a Tensor or Variable, a NumPy
+# array or scalar, a Python number or bool, or a (nested) list or tuple of them.
+TensorInput: TypeAlias = "TensorLike | np.ndarray | np.generic | float | Sequence[Any]"
