@@ -31,6 +31,8 @@ from .ops import (abs, add, add_n, argmax, argmin, bool_, broadcast_to, cast, cl
                   reduce_std, reduce_sum, reduce_variance, relu, reshape, sigmoid, sign, sin,
                   softplus, sqrt, square, squeeze, stack, stop_gradient, subtract, tan, tanh,
                   tensordot, transpose, truediv, unstack, where, zeros, zeros_like)
+from .hyperbolic import acosh, asinh, atanh, cosh, sinh
+from .reductions import reduce_all, reduce_any
 from .custom import custom_gradient
 from .tape import GradientTape, UnconnectedGradients
 from .tensor import Tensor

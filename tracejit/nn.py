@@ -107,6 +107,30 @@ def l2_loss(t: TensorInput, name: str | None = None) -> Tensor:
     return ops.divide(ops.reduce_sum(ops.multiply(x, x)), 2.0)
 
 
+
+_GELU_C = 0.7978845608028654       # sqrt(2 / pi)
+
+
+@export("nn.gelu")
+def gelu(features: TensorInput, approximate: bool = False, name: str | None = None) -> Tensor:
+    """The Gaussian error linear unit. `approximate=True` is the tanh form,
+    x / 2 * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))), computed as
+    x * sigmoid(2 * sqrt(2 / pi) * (x + 0.044715 * x**3)) (the same function without
+    1 + tanh's cancellation for negative x). `approximate=False` (TensorFlow's default,
+    x * Phi(x)) needs erf, which tracejit does not have yet: it raises NotImplementedError.
+
+    >>> tj.nn.gelu([-1., 0., 1.], approximate=True).numpy()
+    array([-0.158808,  0.      ,  0.841192], dtype=float32)
+    """
+    if not approximate:
+        raise at_user_line(NotImplementedError(
+            "tj.nn.gelu(approximate=False), x * Phi(x), needs erf, which tracejit does not "
+            "have yet; pass approximate=True for the tanh form (within 5e-4 of it)"))
+    x = ops._float_tensor("gelu", features)
+    z = ops.multiply(ops.add(x, ops.multiply(ops.multiply(ops.multiply(x, x), x), 0.044715)),
+                     2 * _GELU_C)
+    return ops.multiply(x, ops.sigmoid(z))
+
 # The public names, from the one table of public names (a test checks that each is
 # defined here); the docstring lists them.
 __all__ = exports.names("nn")

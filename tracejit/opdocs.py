@@ -1,6 +1,6 @@
-"""Docstrings of the op wrappers in `ops.py` whose definitions are one line each (kept here
-so that module stays a readable table); `ops.py` attaches them at import. Each example
-runs as a doctest in tests/test_apidoc.py, so it cannot go stale.
+"""Docstrings of the op wrappers whose definitions are one line each (kept here so their
+modules, `elementwise.py` mostly, stay readable tables); `ops.py` attaches them at import.
+Each example runs as a doctest in tests/test_apidoc.py, so it cannot go stale.
 """
 from __future__ import annotations
 

@@ -1,0 +1,78 @@
+"""Tensor creation: fill, ones, zeros (and their `_like` forms), range."""
+from __future__ import annotations
+
+import math
+from typing import Any
+from collections.abc import Sequence
+
+import numpy as np
+
+from .convert import (_dtype, _shape_arg, _user_error, constant, convert_to_tensor, float32,
+                      int32)
+from .exports import export
+from .ir.core import TensorType, check_allocation
+from .shapes import broadcast_to
+from .tensor import Tensor, TensorInput, TensorLike
+
+@export("fill")
+def fill(dims: Sequence[int], value: TensorInput, name: str | None = None, *, dtype: Any = None
+         ) -> Tensor:
+    v = convert_to_tensor(value) if dtype is None else constant(value, dtype)
+    return broadcast_to(v, _shape_arg(dims))
+
+
+
+
+@export("ones")
+def ones(shape: Any, dtype: Any = float32, name: str | None = None) -> Tensor:
+    return fill(shape, 1, dtype=dtype)
+
+
+@export("zeros")
+def zeros(shape: Any, dtype: Any = float32, name: str | None = None) -> Tensor:
+    return fill(shape, 0, dtype=dtype)
+
+
+@export("ones_like")
+def ones_like(input: TensorInput, dtype: Any = None, name: str | None = None) -> Tensor:
+    x = convert_to_tensor(input)
+    return fill(x.shape, 1, dtype=dtype or x.dtype)
+
+
+@export("zeros_like")
+def zeros_like(input: TensorInput, dtype: Any = None, name: str | None = None) -> Tensor:
+    x = convert_to_tensor(input)
+    return fill(x.shape, 0, dtype=dtype or x.dtype)
+
+
+@export("range")
+def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None,
+          name: str | None = None) -> Tensor:  # noqa: A001  (TensorFlow's name)
+    if limit is None:
+        start, limit = 0, start
+    vals = [np.asarray(v).item() if isinstance(v, (TensorLike, np.generic)) else v
+            for v in (start, limit, delta)]
+    if dtype is None:
+        dtype = float32 if any(isinstance(v, float) for v in vals) else int32
+    if vals[2] == 0:
+        raise _user_error(ValueError("range: delta must not be 0"))
+    dt = _dtype(dtype)
+    start, limit, delta = vals
+    if all(isinstance(v, (int, np.integer)) for v in vals):
+        n = max(0, -(-(limit - start) // delta))           # exact for any Python int
+    else:
+        n = max(0, math.ceil((limit - start) / delta))
+    # Check before NumPy allocates and fills: neither a huge length nor values that the
+    # dtype would wrap around.
+    try:
+        check_allocation([TensorType((n,), dt)], "range")
+    except MemoryError as e:
+        raise _user_error(e) from None
+    if n and dt.kind in "iu":
+        info = np.iinfo(dt)
+        for v in (start, start + (n - 1) * delta):
+            if not info.min <= v <= info.max:
+                raise _user_error(OverflowError(
+                    f"range: {v!r} is out of the range of {dt} [{info.min}, {info.max}]; "
+                    "pass dtype=tj.int64"))
+    return constant(np.arange(*vals).astype(dt))

@@ -1,0 +1,202 @@
+"""Reductions over axes: sums, extrema, products, means and moments, logsumexp, logical
+all/any and counts, argmax and argmin, norms.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .convert import (_axes, _axis, _dtype, _user_error, bool_, cast, convert_to_tensor,
+                      int32, int64)
+from .creation import zeros_like
+from .elementwise import (abs, add, divide, exp, floordiv, greater, less, log, multiply,
+                          not_equal, sqrt, stop_gradient, subtract, where)
+from .exports import export
+from .ir.core import bind
+from .ir.errors import DTypeError
+from .shapes import reshape
+from .tensor import Tensor, TensorInput
+
+def _reduce(prim: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
+    x = convert_to_tensor(x)
+    return bind(prim, x, axes=_axes(prim, axis, x.ndim), keepdims=bool(keepdims))
+
+
+@export("reduce_sum", "math.reduce_sum")
+def reduce_sum(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
+               name: str | None = None) -> Tensor:
+    """The sum over `axis` (an int, a list of ints, or None for all); bool counts as int32.
+
+    >>> x = tj.constant([[1., 2.], [3., 4.]])
+    >>> tj.reduce_sum(x).numpy(), tj.reduce_sum(x, axis=1, keepdims=True).numpy()
+    (array(10., dtype=float32), array([[3.],
+           [7.]], dtype=float32))
+    """
+    x = convert_to_tensor(input_tensor)
+    if x.dtype == bool_:
+        x = cast(x, int32)
+    return _reduce("reduce_sum", x, axis, keepdims)
+
+
+@export("reduce_max", "math.reduce_max")
+def reduce_max(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
+               name: str | None = None) -> Tensor:
+    return _reduce("reduce_max", input_tensor, axis, keepdims)
+
+
+@export("reduce_min", "math.reduce_min")
+def reduce_min(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
+               name: str | None = None) -> Tensor:
+    return _reduce("reduce_min", input_tensor, axis, keepdims)
+
+
+@export("reduce_prod", "math.reduce_prod")
+def reduce_prod(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
+                name: str | None = None) -> Tensor:
+    return _reduce("reduce_prod", input_tensor, axis, keepdims)
+
+
+def _count(x: Tensor, axes: tuple[int, ...]) -> int:
+    return int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+
+
+@export("reduce_mean", "math.reduce_mean")
+def reduce_mean(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
+                name: str | None = None) -> Tensor:
+    """The mean over `axis` (all axes when None); of an int tensor, the integer mean
+    (rounded toward zero), as in TensorFlow.
+
+    >>> tj.reduce_mean(tj.constant([[1., 2.], [3., 4.]]), axis=0).numpy()
+    array([2., 3.], dtype=float32)
+    """
+    x = convert_to_tensor(input_tensor)
+    axes = _axes("reduce_mean", axis, x.ndim)
+    s = bind("reduce_sum", x, axes=axes, keepdims=bool(keepdims))
+    n = _count(x, axes)
+    if x.dtype.kind in "iu":
+        return floordiv(s, n) if n else s  # TensorFlow: integer mean truncates
+    return divide(s, float(n)) if n != 1 else s
+
+
+@export("reduce_variance", "math.reduce_variance")
+def reduce_variance(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
+                    name: str | None = None) -> Tensor:
+    x = convert_to_tensor(input_tensor)
+    if x.dtype.kind not in "f":
+        raise _user_error(DTypeError(f"reduce_variance needs a float tensor, got {x.dtype}"))
+    axis = list(_axes("reduce_variance", axis, x.ndim))
+    m = reduce_mean(x, axis, keepdims=True)
+    d = subtract(x, m)
+    return reduce_mean(multiply(d, d), axis, keepdims)
+
+
+@export("reduce_std", "math.reduce_std")
+def reduce_std(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
+               name: str | None = None) -> Tensor:
+    x = convert_to_tensor(input_tensor)
+    return sqrt(reduce_variance(x, list(_axes("reduce_std", axis, x.ndim)), keepdims))
+
+
+@export("reduce_logsumexp", "math.reduce_logsumexp")
+def reduce_logsumexp(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
+                     name: str | None = None) -> Tensor:
+    """log(sum(exp(x))) over `axis` without overflow: the max is subtracted first (and is
+    a constant for the gradient, which is then exactly softmax).
+
+    >>> tj.reduce_logsumexp(tj.constant([1000., 1000.])).numpy()
+    array(1000.6932, dtype=float32)
+    """
+    x = convert_to_tensor(input_tensor)
+    axes = _axes("reduce_logsumexp", axis, x.ndim)
+    m = stop_gradient(bind("reduce_max", x, axes=axes, keepdims=True))
+    finite = less(abs(m), np.inf)
+    m = where(finite, m, zeros_like(m))
+    s = bind("reduce_sum", exp(subtract(x, m)), axes=axes, keepdims=True)
+    out = add(log(s), m)
+    if not keepdims:
+        out = reshape(out, [d for i, d in enumerate(x.shape) if i not in axes])
+    return out
+
+
+@export("argmax", "math.argmax")
+def argmax(input: TensorInput, axis: Any = None, output_type: Any = int64,
+           name: str | None = None) -> Tensor:  # noqa: A002
+    x = convert_to_tensor(input)
+    ax = _axis("argmax", 0 if axis is None else axis, x.ndim)
+    return bind("argmax", x, axis=ax, dtype=_dtype(output_type))
+
+
+@export("argmin", "math.argmin")
+def argmin(input: TensorInput, axis: Any = None, output_type: Any = int64,
+           name: str | None = None) -> Tensor:  # noqa: A002
+    x = convert_to_tensor(input)
+    ax = _axis("argmin", 0 if axis is None else axis, x.ndim)
+    return bind("argmin", x, axis=ax, dtype=_dtype(output_type))
+
+
+@export("norm", "linalg.norm")
+def norm(tensor: TensorInput, ord: Any = "euclidean", axis: Any = None, keepdims: bool = False,
+         name: str | None = None) -> Tensor:  # noqa: A002
+    x = convert_to_tensor(tensor)
+    axis = list(_axes("norm", axis, x.ndim))
+    if ord in ("euclidean", 2, 2.0, "fro"):
+        return sqrt(reduce_sum(multiply(x, x), axis, keepdims))
+    if ord in (1, 1.0):
+        return reduce_sum(abs(x), axis, keepdims)
+    if ord in (np.inf, "inf"):
+        return reduce_max(abs(x), axis, keepdims)
+    raise _user_error(ValueError(f"norm: ord must be 'euclidean', 2, 1 or np.inf, got {ord!r}"))
+
+
+def _logical(op: str, prim: str, input_tensor: TensorInput, axis: Any, keepdims: bool) -> Tensor:
+    """reduce_all (prim reduce_min) or reduce_any (reduce_max) of a bool tensor, as the
+    extremum of its int32 values: over an empty axis that is the int32 maximum (all: True)
+    or minimum (any: False), and `> 0` turns either back to bool."""
+    x = convert_to_tensor(input_tensor)
+    if x.dtype != bool_:
+        raise _user_error(DTypeError(f"{op} needs a bool tensor, got {x.dtype.name}; compare "
+                                     "or use tj.cast"))
+    axes = _axes(op, axis, x.ndim)
+    return greater(bind(prim, cast(x, int32), axes=axes, keepdims=bool(keepdims)), 0)
+
+
+@export("reduce_all", "math.reduce_all")
+def reduce_all(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
+               name: str | None = None) -> Tensor:
+    """The logical and of a bool tensor over `axis` (all axes when None); True over an
+    empty axis.
+
+    >>> x = tj.constant([[True, False], [True, True]])
+    >>> tj.reduce_all(x).numpy(), tj.reduce_all(x, axis=1).numpy()
+    (array(False), array([False,  True]))
+    """
+    return _logical("reduce_all", "reduce_min", input_tensor, axis, keepdims)
+
+
+@export("reduce_any", "math.reduce_any")
+def reduce_any(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
+               name: str | None = None) -> Tensor:
+    """The logical or of a bool tensor over `axis` (all axes when None); False over an
+    empty axis.
+
+    >>> x = tj.constant([[True, False], [False, False]])
+    >>> tj.reduce_any(x).numpy(), tj.reduce_any(x, axis=1).numpy()
+    (array(True), array([ True, False]))
+    """
+    return _logical("reduce_any", "reduce_max", input_tensor, axis, keepdims)
+
+
+@export("math.count_nonzero")
+def count_nonzero(input: TensorInput, axis: Any = None, keepdims: Any = None,  # noqa: A002
+                  dtype: Any = int64, name: str | None = None) -> Tensor:
+    """The number of elements that are not zero (NaN counts; for bool, the number of True)
+    over `axis` (all axes when None), as `dtype` (int64 by default).
+
+    >>> tj.math.count_nonzero([[0., 1.], [2., np.nan]], axis=0).numpy()
+    array([1, 2])
+    """
+    x = convert_to_tensor(input)
+    axes = _axes("count_nonzero", axis, x.ndim)
+    nz = cast(not_equal(x, False if x.dtype == bool_ else 0), dtype)
+    return bind("reduce_sum", nz, axes=axes, keepdims=bool(keepdims))
