@@ -201,14 +201,15 @@ SPECIALS = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e30, -1e30, 1e-40, 88.
 
 
 @st.composite
-def forward_case(draw: Any) -> tuple[Any, list[np.ndarray], int]:
-    """A random program of any primitives and inputs for it (maybe with special values)."""
+def forward_case(draw: Any, regions: float = 0.1) -> tuple[Any, list[np.ndarray], int]:
+    """A random program of any primitives and inputs for it (maybe with special values);
+    `regions`: the share of operations drawn among `while`, `scan` and `cond`."""
     dtypes = draw(st.sampled_from(DTYPE_SETS))
     min_dim, max_dim, max_rank, max_size = draw(st.sampled_from(SHAPES))
     special = draw(st.booleans())
     fn = draw(programs(dtypes=dtypes, max_instrs=draw(st.integers(4, 16)), max_dim=max_dim,
                        max_rank=max_rank, max_size=max_size, special_values=special,
-                       safe=draw(st.booleans()), min_dim=min_dim))
+                       safe=draw(st.booleans()), min_dim=min_dim, regions=regions))
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     scale = draw(st.sampled_from([2.0, 2.0, 30.0]))
@@ -228,11 +229,12 @@ def _int_specials(dtype: np.dtype) -> np.ndarray:
 
 
 @st.composite
-def gradient_case(draw: Any) -> tuple[Any, list[np.ndarray], int]:
+def gradient_case(draw: Any, regions: float = 0.1) -> tuple[Any, list[np.ndarray], int]:
     """A smooth, guarded float64 program with small inputs (finite differences are one
     evaluation per element)."""
     fn = draw(programs(dtypes=(F64,), allow=GRAD_PRIMS, safe=True, max_instrs=6,
-                       max_params=2, max_dim=3, max_rank=2, max_size=12, name="g")
+                       max_params=2, max_dim=3, max_rank=2, max_size=12, name="g",
+                       regions=regions)
               .filter(lambda f: len(f.params) > 0))
     seed = draw(st.integers(0, 2**32 - 1))
     return fn, random_inputs(fn, np.random.default_rng(seed)), seed

@@ -67,7 +67,8 @@ HANG_SECONDS = 300
 
 
 def run_chunk(seed: int, count: int, skip: int, grad_order: int, out: str,
-              inflight: str, python_every: int = 4, control_every: int = 4) -> checks.Report:
+              inflight: str, python_every: int = 4, control_every: int = 4,
+              regions: float = 0.1) -> checks.Report:
     """Programs `skip`..`count-1` of the chunk drawn from `seed` (every `python_every`-th
     a compiled Python program, every `control_every`-th a control-flow program)."""
     report = checks.Report(on_mismatch=lambda m: _announce(m, out),
@@ -77,7 +78,8 @@ def run_chunk(seed: int, count: int, skip: int, grad_order: int, out: str,
     @hseed(seed)
     @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck), derandomize=False)
-    @given(forward_case(), st.integers(0, 2), gradient_case(), python_case(), control_case())
+    @given(forward_case(regions), st.integers(0, 2), gradient_case(regions), python_case(),
+           control_case())
     def body(case: Any, every: int, gcase: Any, source: str, control: str) -> None:
         k = index[0]
         index[0] += 1
@@ -157,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--control-every", type=int, default=4,
                     help="every N-th program is a Python program with control flow, "
                          "checked with its gradients (0: none)")
+    ap.add_argument("--regions", type=float, default=0.1,
+                    help="share of the IR programs' operations drawn among the region "
+                         "instructions while, scan and cond")
     ap.add_argument("--out", default=DEFAULT_OUT)
     ap.add_argument("--replay", nargs="*", help="re-check saved failures (.ir files)")
     ap.add_argument("--worker", nargs=3, type=int, metavar=("CHUNK", "COUNT", "SKIP"),
@@ -168,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.worker:
         chunk, count, skip = a.worker
         r = run_chunk(_chunk_seed(a.seed, chunk), count, skip, a.grad_order, a.out,
-                      a.inflight, a.python_every, a.control_every)
+                      a.inflight, a.python_every, a.control_every, a.regions)
         print("RESULT " + json.dumps({"programs": r.programs, "duplicates": r.duplicates,
                                       "py_programs": r.py_programs,
                                       "control_programs": r.control_programs,
@@ -217,7 +222,7 @@ def _loop(a: argparse.Namespace, todo: list[tuple[int, int, int]], running: list
             cmd = [sys.executable, os.path.abspath(__file__), "--seed", str(a.seed),
                    "--grad-order", str(a.grad_order), "--out", a.out, "--inflight", inflight,
                    "--python-every", str(a.python_every),
-                   "--control-every", str(a.control_every),
+                   "--control-every", str(a.control_every), "--regions", str(a.regions),
                    "--worker", *map(str, job)]
             # Output to a file, not a pipe: a chatty worker never blocks on a full pipe.
             with open(inflight + ".log", "w") as log:
