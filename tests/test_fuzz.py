@@ -135,7 +135,9 @@ def test_python_programs_cover_every_static_kind_and_variable_use() -> None:
         assert constructor in calls, constructor
     for use in (".assign(", ".assign_add(", ".assign_sub(", "GradientTape", "class Model",
                 "[1][0]", "[1]\n",
-                "@dataclasses.dataclass\n", "tj.constant(", '=world["p0_alt"]', "*, "):
+                "@dataclasses.dataclass\n", "tj.constant(", '=world["p0_alt"]', "*, ",
+                "tj.cond(", "tj.switch_case(", "maximum_iterations=", "tj.fori_loop(0, s",
+                "lambda i, u: u * 0.5 + v", "lambda i, u: tj.sin(u) * u"):
         assert use in text, use
     # Variables returned directly and inside dicts.
     rets = [r for s in rng_sources for r in re.findall(r"^ +return (.*)$", s, re.M)

@@ -230,8 +230,11 @@ def _static_use(g: _Gen, kind: str, s: str, reveal: bool = False) -> None:
     if kind == "num":
         g.number_use(s, reveal)
     elif kind == "count":
-        g.emit(f"for _ in range({s}):")
-        g.emit("    y = y * 0.5 + 1.0")
+        if g.chance(0.5):
+            g.emit(f"for _ in range({s}):")
+            g.emit("    y = y * 0.5 + 1.0")
+        else:   # a static trip count of a compiled loop
+            g.emit(f"y = tj.fori_loop(0, {s}, lambda i, u: u * 0.5 + 1.0, y)")
     elif kind == "flag":
         g.emit(f"y = y + 1.0 if {s} else y * -2.0")
     elif kind == "opt":
@@ -260,13 +263,24 @@ def _tensor_op(g: _Gen, xs: list[str]) -> None:
            "y = tj.abs(y)", "y = tj.sqrt(tj.abs(y))", "y = y * y", "y = tj.nn.relu(y)",
            "y = tj.where(y > 0.0, y, y * 0.25)", "y = y - tj.reduce_mean(y)",
            "y = tj.nn.sigmoid(y)", "y = tj.reduce_sum(y)", "y = tj.reduce_max(y)",
-           *[f"y = y + {x}" for x in xs], *[f"y = y * {x}" for x in xs]]
+           *[f"y = y + {x}" for x in xs], *[f"y = y * {x}" for x in xs], *CONTROL_OPS]
     op = g.pick(ops)
     g.emit(op)
     if "reduce_sum(y)" in op or "reduce_max(y)" in op:
         g.yshape = ()
     elif "+ x" in op or "* x" in op:
         g.yshape = g.shape
+
+
+#: Control flow on `y` (keeping its shape): branches, fixed and data-dependent loops.
+CONTROL_OPS = [
+    "y = tj.cond(tj.reduce_sum(y) > 0.0, lambda: y * 2.0, lambda: tj.tanh(y) - 1.0)",
+    "y = tj.fori_loop(0, 3, lambda i, u: u * 0.5 + tj.cast(i, u.dtype), y)",
+    "y = tj.while_loop(lambda u, n: tj.reduce_sum(u) < 10.0, lambda u, n: (u + 1.5, n + 1), "
+    "(y, 0), maximum_iterations=4)[0]",
+    "y = tj.switch_case(tj.cast(tj.reduce_sum(y) > 1.0, tj.int32) + 1, "
+    "[lambda: y, lambda: -y, lambda: y * y])",
+]
 
 
 def _value_of_shape(g: _Gen, v: str, vshape: tuple[int, ...]) -> str:
@@ -284,8 +298,12 @@ def _value_of_shape(g: _Gen, v: str, vshape: tuple[int, ...]) -> str:
 def _variable_op(g: _Gen, v: str, vshape: tuple[int, ...]) -> None:
     what = g.pick(["read", "read", "assign", "assign_add", "assign_sub", "assign_then_use"])
     if what == "read":
-        g.emit(g.pick([f"y = y + {v}", f"y = y * {v}", f"y = tj.maximum(y, {v}.value())",
-                       f"y = y - {v}.read_value()"]))
+        reads = [f"y = y + {v}", f"y = y * {v}", f"y = tj.maximum(y, {v}.value())",
+                 f"y = y - {v}.read_value()"]
+        if g.yshape == vshape or not vshape:   # read inside a loop body and a branch
+            reads += [f"y = tj.fori_loop(0, 2, lambda i, u: u * 0.5 + {v}, y)",
+                      f"y = tj.cond(tj.reduce_sum(y) > 0.0, lambda: y * {v}, lambda: y)"]
+        g.emit(g.pick(reads))
         g.yshape = g.shape if vshape or g.yshape else ()
     elif what == "assign_then_use":
         g.emit(f"y = y + {v}.assign_add({_value_of_shape(g, v, vshape)})")
@@ -305,7 +323,10 @@ def _gradient(g: _Gen, vars_: list[tuple[str, tuple[int, ...]]]) -> None:
         g.emit(f"dy, dv = tape.gradient(w, [y, {v}])")
         g.emit("y = y + dy + tj.reduce_sum(dv)")
     else:
-        g.emit("    w = tj.reduce_sum(tj.sin(y) * y)")
+        g.emit(g.pick(["    w = tj.reduce_sum(tj.sin(y) * y)",
+                       "    w = tj.reduce_sum(tj.fori_loop(0, 2, lambda i, u: tj.sin(u) * u, y))",
+                       "    w = tj.reduce_sum(tj.cond(tj.reduce_sum(y) > 0.0, lambda: y * y, "
+                       "lambda: tj.sin(y)))"]))
         g.emit("y = y + tape.gradient(w, y)")
 
 
