@@ -63,7 +63,9 @@ from tests.fuzz.pyprogs import check_python, python_case
 # ------------------------------------------------------------------------- running
 
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "failures")
-HANG_SECONDS = 300
+#: A program running longer is reported as a hang (a second-order control-flow program
+#: compiles for a minute on a loaded machine).
+HANG_SECONDS = 900
 
 
 def run_chunk(seed: int, count: int, skip: int, grad_order: int, out: str,
@@ -224,6 +226,9 @@ def _loop(a: argparse.Namespace, todo: list[tuple[int, int, int]], running: list
                    "--python-every", str(a.python_every),
                    "--control-every", str(a.control_every), "--regions", str(a.regions),
                    "--worker", *map(str, job)]
+            # A hung worker's marker is old: the new worker's clock starts now (else every
+            # worker resuming the chunk was killed at once as hung, and so on to its end).
+            _cleanup(inflight)
             # Output to a file, not a pipe: a chatty worker never blocks on a full pipe.
             with open(inflight + ".log", "w") as log:
                 running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT),
@@ -270,6 +275,8 @@ def _loop(a: argparse.Namespace, todo: list[tuple[int, int, int]], running: list
 
 
 def _stale(inflight: str) -> bool:
+    """The worker has not moved on to a new program for `HANG_SECONDS` (a worker that has
+    not yet started its first one has no marker: it is never stale)."""
     try:
         return time.time() - os.path.getmtime(inflight) > HANG_SECONDS
     except OSError:
