@@ -16,12 +16,12 @@ from ..ir import Function
 from . import engine, objcache, runtime, segments
 from .inline import inline_calls
 from .build import build_module
-from .call import ABI, Executable
+from .call import ABI, Boxing, Executable
 from .lower import LOWERINGS, LoweringError
 
 log = logging.getLogger("tracejit")
 
-__all__ = ["LOWERINGS", "Executable", "LoweringError", "compile_function", "fusion_plan"]
+__all__ = ["LOWERINGS", "Boxing", "Executable", "LoweringError", "compile_function", "fusion_plan"]
 
 
 def fusion_plan(fn: Function) -> str:

@@ -23,8 +23,10 @@ Invariants:
 from __future__ import annotations
 
 import ctypes
+import keyword
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -165,10 +167,10 @@ class _Signature:
         (which checks the arguments itself). Anything unusual (conversions, copies,
         errors) goes to `slow`/`done`."""
         n_in = len(self.in_types)
-        lines, env = self.call_source([f"args[{i}]" for i in range(n_in)], frozen=False)
+        lines, env = self._call_lines([f"args[{i}]" for i in range(n_in)], frozen=False)
         env.update(slow=self.slow, done=self.done)
         outs = ", ".join(f"_o{k}" for k in range(len(self.out_types)))
-        src = "\n".join([
+        return _generated("call", f"<tracejit call @{self.fn.name}>", env, [
             "def call(self, *args):",
             f"    if len(args) != {n_in}:",
             "        return slow(args)",
@@ -177,11 +179,39 @@ class _Signature:
             f"        return [{outs}]",
             f"    return done(_rc, args, [{outs}])",
         ])
-        # Generated from our own signature only (no user text), like attrs or dataclasses.
-        exec(compile(src, f"<tracejit call @{self.fn.name}>", "exec"), env)  # noqa: S102
-        return env["call"]  # type: ignore[no-any-return]
 
-    def call_source(self, arrays: Sequence[str], frozen: bool = True
+    def fast_caller(self, positions: Sequence[int], boxing: Boxing,
+                    fallback: Callable[[tuple[Any, ...]], Any]
+                    ) -> Callable[[tuple[Any, ...]], Any]:
+        """See `Executable.fast_caller`."""
+        if len(positions) != len(self.in_types):
+            raise ValueError(f"@{self.fn.name} takes {len(self.in_types)} argument(s), "
+                             f"got {len(positions)} positions")
+        if len(self.out_types) != 1:
+            raise ValueError(f"@{self.fn.name} has {len(self.out_types)} results; a fast "
+                             "caller returns one")
+        field = boxing.field
+        arrays = [f"a{j}.{field} if type(a{j}) is _tjbox else a{j}"
+                  for j in range(len(positions))]
+        lines, env = self._call_lines(arrays, frozen=True)
+        env.update(_tjbox=boxing.type, _tjnew=object.__new__, _tjfallback=fallback)
+        init = []
+        for k, (name, value) in enumerate(boxing.init):
+            env[f"_tjinit{k}"] = value
+            init.append(f"    _b.{name} = _tjinit{k}")
+        return _generated("fast", f"<tracejit dispatch @{self.fn.name}>", env, [
+            "def fast(args):",
+            *[f"    a{j} = args[{i}]" for j, i in enumerate(positions)],
+            *lines,
+            "    if _rc:",
+            "        return _tjfallback(args)",
+            "    _b = _tjnew(_tjbox)",
+            f"    _b.{field} = _o0",
+            *init,
+            "    return _b",
+        ])
+
+    def _call_lines(self, arrays: Sequence[str], frozen: bool
                     ) -> tuple[list[str], dict[str, Any]]:
         """For a function generated for this signature: Python lines (indented by 4) that
         allocate the outputs `_o0, _o1, ...`, call the native code once on the array
@@ -203,6 +233,38 @@ class _Signature:
         lines += [f"    _t = ({items},)",
                   "    _rc = _tjcfunc(id(_t))"]
         return lines, env
+
+
+def _generated(name: str, filename: str, env: dict[str, Any], lines: list[str]
+               ) -> Callable[..., Any]:
+    """The function `name` defined by `lines`. The text is generated here from a
+    signature's types and positions only (never from user text), like attrs or
+    dataclasses do: a Python function specialized to one signature has no loops and
+    no lookups left, which is what makes a small native call cheap."""
+    exec(compile("\n".join(lines), filename, "exec"), env)  # noqa: S102
+    return env[name]  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Boxing:
+    """How a caller's own array objects wrap NumPy arrays, for `Executable.fast_caller`:
+    an argument of exactly `type` passes its attribute `field`, and the result is a new
+    `type` made by `object.__new__` with `field` set to the result array and each
+    `(attribute, value)` of `init` set (so no constructor runs on the hot path).
+
+    Example::
+
+        Boxing(Box, "array", (("extra", None),))
+    """
+
+    type: type
+    field: str
+    init: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in (self.field, *(n for n, _ in self.init)):
+            if not name.isidentifier() or keyword.iskeyword(name):
+                raise ValueError(f"Boxing: {name!r} is not an attribute name")
 
 
 def _scratch_bytes(flat: Function, out_bytes: int) -> int:
@@ -261,9 +323,24 @@ class Executable:
             self._asm = engine.assembly(self.llvm_ir)
         return self._asm
 
-    def call_source(self, arrays: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
-        """Source lines for a specialized caller: see `_Signature.call_source`."""
-        return self._sig.call_source(arrays)
+    def fast_caller(self, positions: Sequence[int], boxing: Boxing,
+                    fallback: Callable[[tuple[Any, ...]], Any]
+                    ) -> Callable[[tuple[Any, ...]], Any]:
+        """A function `fast(args)` specialized to this signature, for a caller whose
+        arguments arrive as a tuple: it takes the arrays at `positions` of `args`
+        (unboxing those of `boxing.type`), allocates the result, calls the native code
+        once and returns the result boxed as `boxing` says, read-only. When the native
+        code refuses the arguments (a dtype, shape or layout to convert, an index out of
+        bounds, no memory) it returns `fallback(args)` instead, which should take the
+        careful way (`exe(*arrays)`, which converts, copies or raises). For Functions
+        of one result.
+
+        Example::
+
+            fast = exe.fast_caller([0], Boxing(Box, "array"), slow_call)
+            y = fast((Box(np.ones(3, np.float32)),))
+        """
+        return self._sig.fast_caller(positions, boxing, fallback)
 
     def __call__(self, *arrays: Any) -> list[np.ndarray]:
         """Run the compiled code: one new array per result (replaced per instance by the

@@ -19,7 +19,6 @@ Invariants:
 """
 from __future__ import annotations
 
-import builtins
 import inspect
 import logging
 from logging import DEBUG
@@ -32,6 +31,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .codegen import Boxing
 from .context import (TraceInterpreter, TraceState, active_tapes, locate_index_error,
                       register_eager_rule)
 from .errors import TracingError, at_user_line
@@ -46,6 +46,9 @@ from .tensor import Tensor
 from .variable import Variable
 
 log = logging.getLogger("tracejit")
+
+# How a Tensor holds its array, for the fast callers codegen builds (`Tensor._wrap`).
+TENSOR_BOXING = Boxing(Tensor, "_data", (("_val", None), ("_trace", None)))
 
 # The retrace warning follows TensorFlow 2.21's rule (FREQUENT_TRACING_WARNING_* in its
 # polymorphic_function.py): a trace warns when the traces of the last RETRACE_WINDOW calls,
@@ -597,27 +600,14 @@ class Concrete:
 
     def _make_fast(self) -> Callable[[tuple[Any, ...]], Any]:
         """A call path specialized to this signature, for flat positional arguments with
-        no tape watching: the buffers, one native call (whose outputs come back
-        read-only), the result wrapped; anything unusual goes through `call`."""
+        no tape watching: built by the executable (the buffers, one native call whose
+        result comes back read-only, the result wrapped); anything unusual goes through
+        `call`."""
         if self.captures or not self._single:
             return self.call
-        arrays = [f"a{j}._data if type(a{j}) is T else a{j}" for j in range(len(self.dyn_idx))]
-        call_lines, env = self._exe.call_source(arrays)
-        env.update({"T": Tensor, "new": object.__new__, "call": self.call})
-        lines = ["def fast(args):"]
-        lines += [f"    a{j} = args[{i}]" for j, i in enumerate(self.dyn_idx)]
-        lines += call_lines
-        lines += ["    if _rc:",
-                  "        return call(list(args))",
-                  "    t = new(T)",                    # Tensor._wrap, inlined
-                  "    t._data = _o0",
-                  "    t._val = None",
-                  "    t._trace = None",
-                  "    return t"]
-        # Generated from the signature only (positions of tensor arguments), no user text.
-        code = builtins.compile("\n".join(lines), f"<tracejit dispatch @{self.name}>", "exec")
-        exec(code, env)  # noqa: S102
-        return env["fast"]  # type: ignore[no-any-return]
+        call = self.call
+        return self._exe.fast_caller(self.dyn_idx, TENSOR_BOXING,  # type: ignore[no-any-return]
+                                     lambda args: call(list(args)))
 
     def executable(self) -> Any:
         if self._exe is None:
