@@ -119,7 +119,7 @@ def _stage_timers() -> dict[str, float]:
     import importlib
     import tracejit.codegen as cg
     from tracejit.codegen import engine
-    tc = importlib.import_module("tracejit.compile")
+    tc = importlib.import_module("tracejit.tracing")
     stages = {"trace+passes": 0.0, "plan+lower": 0.0, "llvm": 0.0}
 
     def timed(name: str, f: Any) -> Any:
@@ -131,7 +131,7 @@ def _stage_timers() -> dict[str, float]:
                 stages[name] += time.perf_counter() - t0
         return g
 
-    tc.Concrete.trace = classmethod(timed("trace+passes", tc.Concrete.trace.__func__))
+    tc.trace = timed("trace+passes", tc.trace)
     cg.build_module = timed("plan+lower", cg.build_module)
     engine._optimized = timed("llvm", engine._optimized)
     engine.load_object = timed("llvm", engine.load_object)

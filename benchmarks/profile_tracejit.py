@@ -418,10 +418,11 @@ def wrap(mod, name, key):
 import tracejit.ir.passes as passes
 import tracejit.codegen as cg
 from tracejit.codegen import engine
-tjc = sys.modules["tracejit.compile"]
+import tracejit.executables as tje
+import tracejit.tracing as tjt
 wrap(passes, "optimize", "ir_optimize")
-wrap(tjc.Concrete, "trace", "trace_total")
-wrap(tjc, "native", "native_total")
+wrap(tjt, "trace", "trace_total")
+wrap(tje, "native", "native_total")
 for name, key in (("build_module", "lower_to_llvmlite"),):
     if hasattr(cg, name):
         wrap(cg, name, key)

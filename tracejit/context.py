@@ -42,7 +42,7 @@ def record(prim: Primitive, args: Sequence[Tensor], params: dict[str, Any],
 
 
 # Eager rules that replace a primitive's NumPy reference implementation (the `call` of a
-# compiled Function runs its native code; compile.py registers that one). A rule gets the
+# compiled Function runs its native code; executables.py registers that one). A rule gets the
 # operands as eager Tensors and the canonical parameters and returns the output array(s).
 EagerRule = Callable[[Sequence[Tensor], dict[str, Any]], Any]
 EAGER_RULES: dict[str, EagerRule] = {}

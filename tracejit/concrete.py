@@ -1,0 +1,189 @@
+"""One traced signature of a compiled function (`Concrete`) and how it is called.
+
+Invariants:
+- Called where no tape watches its inputs, a call is one native call: the fast path for
+  flat positional arguments is a function codegen builds (`Executable.fast_caller`).
+  Under an eager tape it is one `call` instruction (recorded; its VJP is the compiled
+  backward).
+- Variables and outside tensors read in the trace are passed by reference at every
+  call; the assignments of the trace are written back after the native call, in program
+  order, as one atomic update of the assigned Variables.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import executables
+from .codegen import Boxing
+from .context import active_tapes, locate_index_error
+from .ir.core import Function, bind
+from .nest import unflatten
+from .notice import Notice
+from .tensor import Tensor
+from .variable import Variable
+
+# How a Tensor holds its array, for the fast callers codegen builds (`Tensor._wrap`).
+TENSOR_BOXING = Boxing(Tensor, "_data", (("_val", None), ("_trace", None)))
+
+
+@dataclass(eq=False, repr=False)
+class Concrete:
+    """One traced signature: the traced and optimized Functions, the native executable,
+    and how to map Python arguments in and results out (built by `tracing.trace`)."""
+
+    name: str
+    dyn_idx: list[int]                  # leaf index of each dynamic (tensor) argument
+    n_leaves: int
+    n_dyn: int
+    out_tree: Any
+    out_kind: list[Any]                 # per output leaf: ("r", i), ("t", array), ("c", v)
+    n_out: int
+    assigned: list[Any]                 # Variables the trace assigns (None: an argument)
+    assigned_src: list[int | None]      # leaf index of an assigned Variable argument
+    captures: list[Any]                 # captured tensors and Variables (None: an argument)
+    capture_src: list[int | None]       # leaf index of a captured Variable argument
+    var_args: bool                      # whether any argument is a Variable
+    fixed_vars: set[int]                # ids of the Variables captured from outside
+    trace_fn: Function
+    opt_fn: Function
+    origins: Any
+    grad_fns: list[Any]
+    grad_residuals: Any
+    notice: Notice | None = None        # the progress notice of tracing, resumed to compile
+    fast: Callable[[tuple[Any, ...]], Any] = field(init=False)
+    _exe: Any = field(init=False, default=None)
+    _single: bool = field(init=False)
+    _exe_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        executables.OPTIMIZED_FNS.add(self.opt_fn)
+        self.fast = self._first_fast
+        # One tensor result, nothing assigned: no structure to rebuild.
+        self._single = (self.out_tree is None and not self.assigned
+                        and self.out_kind == [("r", 0)])
+
+    def __repr__(self) -> str:
+        return f"<Concrete @{self.name} {self.opt_fn.in_types} -> {self.opt_fn.out_types}>"
+
+    def _first_fast(self, args: tuple[Any, ...]) -> Any:
+        """`fast` before the code exists: compile, then specialize `fast` to it."""
+        self.executable()
+        self.fast = self._make_fast()
+        return self.fast(args)
+
+    def _make_fast(self) -> Callable[[tuple[Any, ...]], Any]:
+        """A call path specialized to this signature, for flat positional arguments with
+        no tape watching: built by the executable (the buffers, one native call whose
+        result comes back read-only, the result wrapped); anything unusual goes through
+        `call`."""
+        if self.captures or not self._single:
+            return self.call
+        call = self.call
+        return self._exe.fast_caller(self.dyn_idx, TENSOR_BOXING,  # type: ignore[no-any-return]
+                                     lambda args: call(list(args)))
+
+    def executable(self) -> Any:
+        if self._exe is None:
+            with self._exe_lock:
+                if self._exe is None:
+                    self._exe = executables.native(self.opt_fn, keep=False,
+                                                   notice=self.notice)
+                    executables.NATIVE_OF[self.opt_fn] = weakref.ref(self._exe)
+        return self._exe
+
+    def aliases_capture(self, leaves: list[Any]) -> bool:
+        """Whether a Variable argument is also a Variable the trace read from outside."""
+        return any(id(x) in self.fixed_vars for x in leaves if isinstance(x, Variable))
+
+    def _captured(self, leaves: list[Any]) -> list[Any]:
+        """This call's captured objects: the trace's, with Variable arguments resolved."""
+        if not self.var_args:
+            return self.captures
+        return [obj if k is None else leaves[k]
+                for obj, k in zip(self.captures, self.capture_src)]
+
+    def _inputs(self, leaves: list[Any]) -> list[Any]:
+        if not self.captures:
+            return [x._data if type(x) is Tensor else x
+                    for x in [leaves[i] for i in self.dyn_idx]]
+        arrays: list[Any] = []
+        for i in self.dyn_idx:
+            x = leaves[i]
+            arrays.append(x._data if isinstance(x, Tensor) else x)
+        for obj in self._captured(leaves):
+            if isinstance(obj, Variable):
+                arrays.append(obj._value._data)
+            else:
+                arrays.append(obj._data)
+        return arrays
+
+    def call(self, leaves: Any) -> Any:
+        if not self.assigned:
+            return self._call(leaves)
+        # Read, run and write back as one atomic update of the assigned Variables.
+        locks = Variable._locks_of(self._assigned_vars(leaves))
+        for lock in locks:
+            lock.acquire()
+        try:
+            return self._call(leaves)
+        finally:
+            for lock in reversed(locks):
+                lock.release()
+
+    def _call(self, leaves: Any) -> Any:
+        tapes = active_tapes.get()
+        if tapes and self._watched_by(tapes, leaves):
+            return self._call_recorded(leaves)
+        arrays = self._inputs(leaves)
+        try:
+            outs = (self._exe or self.executable())(*arrays)
+        except IndexError as e:
+            raise locate_index_error(self.trace_fn, arrays, self.origins, e) from None
+        if self._single:
+            return Tensor._wrap(outs[0])
+        return self._finish([Tensor._wrap(o) for o in outs], leaves)
+
+    def _assigned_vars(self, leaves: list[Any]) -> list[Variable]:
+        """The Variables this call assigns (Variable arguments resolved)."""
+        return self.assigned if not self.var_args else [
+            var if k is None else leaves[k] for var, k in zip(self.assigned, self.assigned_src)]
+
+    def _finish(self, outs: list[Tensor], leaves: list[Any]) -> Any:
+        for var, t in zip(self._assigned_vars(leaves), outs[self.n_out:]):
+            var._value = t
+        res = [outs[k[1]] if k[0] == "r" else Tensor._wrap(k[1]) if k[0] == "t" else k[1]
+               for k in self.out_kind]
+        return unflatten(self.out_tree, res)
+
+    def _watched_by(self, tapes: Any, leaves: list[Any]) -> bool:
+        for t in tapes:
+            if not t._recording:
+                continue
+            for i in self.dyn_idx:
+                if id(leaves[i]) in t._watched:
+                    return True
+            for obj in self._captured(leaves):
+                if isinstance(obj, Variable):
+                    if obj.trainable and t._watch_accessed or id(obj._value) in t._watched:
+                        return True
+                elif id(obj) in t._watched:
+                    return True
+        return False
+
+    def _call_recorded(self, leaves: list[Any]) -> Any:
+        from .ops import convert_to_tensor
+        ins = [convert_to_tensor(leaves[i]) for i in self.dyn_idx]
+        for obj in self._captured(leaves):
+            ins.append(obj._read() if isinstance(obj, Variable) else obj)
+        try:
+            outs = bind("call", *ins, fn=self.opt_fn)
+        except IndexError as e:
+            raise locate_index_error(self.trace_fn, self._inputs(leaves), self.origins,
+                                     e) from None
+        outs = list(outs) if isinstance(outs, tuple) else [outs]
+        return self._finish(outs, leaves)
+
