@@ -322,3 +322,25 @@ def test_module_entry_point_matches_console_script() -> None:
     r2 = subprocess.run([sys.executable, "-c", "from tracejit.cli import main; main()",
                          "--version"], capture_output=True, text=True, timeout=60, env=env)
     assert r.stdout == r2.stdout
+
+
+def test_the_cli_and_lower_as_text_show_the_same_stages(model: str) -> None:
+    """`tracejit dump` and `f.lower(...).as_text(stage)` are one stage pipeline."""
+    import importlib.util
+
+    import numpy as np
+    import tracejit as tj
+    spec = importlib.util.spec_from_file_location("_cli_model", model)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    lowered = tj.compile(mod.loss).lower(np.ones((3, 2), np.float32),
+                                         np.ones((4, 3), np.float32))
+    for stage in ("trace", "opt", "plan", "llvm"):
+        r = dump("dump", f"{model}:loss", "--arg", "f32[3,2]", "--arg", "f32[4,3]",
+                 "--stage", stage)
+        assert r.returncode == 0, r.stderr
+        text = lowered.as_text(stage)
+        assert r.stdout == (text if text.endswith("\n") else text + "\n"), stage
+    with pytest.raises(ValueError, match="stages are trace, grad, opt, plan, llvm, asm"):
+        lowered.as_text("ir")

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-STAGES = ("trace", "grad", "opt", "plan", "llvm", "asm")
+from .stages import IR_STAGES, STAGES, Pipeline
 _DTYPES = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "i64": np.int64,
            "bool": np.bool_}
 _SPEC = re.compile(r"^\s*(f32|f64|i32|i64|bool)\s*\[\s*([0-9,\s]*)\]\s*$")
@@ -168,20 +168,10 @@ def lower(fn: Callable[..., Any], args: list[Any], target: str, stage: str,
     return lowered
 
 
-def _functions_for(lowered: Any, stage: str) -> list[Any]:
-    c = lowered.concrete
-    if stage == "trace":
-        return [c.trace_fn]
-    if stage == "grad":
-        return [g.fn for g in c.grad_fns]
-    return [c.opt_fn]
-
-
-def dump_ir_file(path: str, stage: str, grad: bool) -> Any:
-    """The Functions (or text) of `stage` for an IR file; with `grad`, the Lowered value
-    and gradient of the function, exactly as for a Python function."""
+def dump_ir_file(path: str, stage: str, grad: bool) -> tuple[Pipeline, Any]:
+    """The stages of an IR file, and None; with `grad`, those of the Lowered value and
+    gradient of the function (exactly as for a Python function), and that Lowered."""
     from .ir.parser import parse
-    from .ir.passes import optimize
     if not os.path.isfile(path):
         raise UsageError(f"no such file: {path}")
     try:
@@ -193,19 +183,11 @@ def dump_ir_file(path: str, stage: str, grad: bool) -> Any:
         if len(fn.results) != 1 or fn.results[0].type.shape != ():
             raise UserError(f"--grad needs a function with one scalar result; @{fn.name} "
                             f"returns {', '.join(str(t) for t in fn.out_types)}")
-        return lower(_replayer(fn), _sample_args(fn), path, stage, grad)
+        lowered = lower(_replayer(fn), _sample_args(fn), path, stage, grad)
+        return Pipeline.of_concrete(lowered.concrete), lowered
     if stage == "grad":
         raise UsageError("an IR file has no tape, so there is no 'grad' stage: add --grad")
-    if stage == "trace":
-        return [fn]
-    f = optimize(fn)
-    if stage == "opt":
-        return [f]
-    from . import codegen
-    if stage == "plan":
-        return codegen.fusion_plan(f)
-    exe = codegen.compile_function(f)
-    return exe.llvm_ir if stage == "llvm" else exe.asm
+    return Pipeline.of_function(fn), None
 
 
 def _replayer(fn: Any) -> Callable[..., Any]:
@@ -290,29 +272,25 @@ def run(argv: list[str]) -> str:
         raise UsageError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
     if args.format not in ("text", "dot"):
         raise UsageError(f"unknown format {args.format!r}; formats are text and dot")
-    if args.format == "dot" and stage in ("plan", "llvm", "asm"):
+    if args.format == "dot" and stage not in IR_STAGES:
         raise UsageError(f"--format dot draws IR stages (trace, grad, opt), not {stage}")
-    lowered = None
     if args.target.endswith(".tjir"):
         if args.arg:
             raise UsageError("an IR file declares its own parameter types: drop --arg")
-        res = dump_ir_file(args.target, stage, args.grad)
-        if isinstance(res, str):
-            return res if res.endswith("\n") else res + "\n"
-        if isinstance(res, list):
-            fns = res
-        else:
-            lowered = res
+        pipeline, lowered = dump_ir_file(args.target, stage, args.grad)
     else:
         lowered = dump_python(args.target, args.arg, stage, args.grad)
-    if lowered is not None:
-        if stage in ("plan", "llvm", "asm"):
+        pipeline = Pipeline.of_concrete(lowered.concrete)
+    if stage not in IR_STAGES:
+        if lowered is None:     # an IR file: its compiler errors are internal errors
+            text = pipeline.text(stage)
+        else:
             try:
-                text = lowered.as_text(stage)
+                text = pipeline.text(stage)
             except Exception as e:
                 raise UserError(f"code generation failed: {_one_line(e)}") from None
-            return text if text.endswith("\n") else text + "\n"
-        fns = _functions_for(lowered, stage)
+        return text if text.endswith("\n") else text + "\n"
+    fns = pipeline.functions(stage)
     if args.format == "dot":
         from .dot import to_dot
         return to_dot(fns)
