@@ -14,11 +14,14 @@ Invariants:
 """
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import llvmlite.binding as llvm
+
+log = logging.getLogger("tracejit")
 
 LLVM_LOCK = threading.RLock()
 
@@ -80,6 +83,15 @@ def _optimize(mod: llvm.ModuleRef, slp: bool = True) -> None:
         close_pass_manager(mpm)
         pb.close()
         pto.close()
+
+
+def _valid(mod: llvm.ModuleRef) -> bool:
+    """Whether `mod` passes LLVM's verifier."""
+    try:
+        mod.verify()
+    except RuntimeError:
+        return False
+    return True
 
 
 def close_pass_manager(pm: Any) -> None:
@@ -152,8 +164,10 @@ class JitModule:
 def _optimized(llvm_ir: str, emit_object: bool, optimize: bool = True, slp: bool = True
                ) -> tuple[str, bytes | None]:
     """Parse `llvm_ir` into a fresh context, verify it, run the O3 pipeline (unless not
-    `optimize`); return the optimized text and, if asked, the object code. Module and
-    context are freed before returning, so nothing of the IR outlives this call."""
+    `optimize`) and verify its output (if SLP vectorizing broke it, optimize again without
+    the SLP vectorizer; if that breaks it too, keep the unoptimized module); return the
+    optimized text and, if asked, the object code. Module and context are freed before
+    returning, so nothing of the IR outlives this call."""
     with LLVM_LOCK:
         _init()
         ctx = llvm.create_context()
@@ -161,6 +175,22 @@ def _optimized(llvm_ir: str, emit_object: bool, optimize: bool = True, slp: bool
             mod = _parse(llvm_ir, ctx)
             if optimize:
                 _optimize(mod, slp)
+                if slp and not _valid(mod):
+                    # LLVM's SLP vectorizer can emit invalid IR (a use not dominated by
+                    # its definition, seen in the second-order gradient of two reverse
+                    # scans), on which the code generator aborts the process: optimize
+                    # again without it.
+                    mod.close()
+                    mod = _parse(llvm_ir, ctx)
+                    _optimize(mod, slp=False)
+                if not _valid(mod):
+                    # O3 without SLP can break it too (the same Hessian's module, once
+                    # small loops became straight-line vector code): generate code for
+                    # the unoptimized module, which was verified on parsing.
+                    log.warning("LLVM's optimizer produced invalid IR; this function is "
+                                "compiled without optimization")
+                    mod.close()
+                    mod = _parse(llvm_ir, ctx)
             text = str(mod)
             obj = bytes(_state["tm"].emit_object(mod)) if emit_object else None
             mod.close()

@@ -183,3 +183,68 @@ def test_the_fuzzers_rounding_noise_reaches_into_loop_bodies() -> None:
     runs = [r[0] for r in checks.noisy_runs(fn, [x], 4, seed=0)]
     assert any(not np.array_equal(r, ref) for r in runs)
     assert all(np.allclose(r, ref, rtol=1e-13) for r in runs)
+
+
+def test_a_module_the_slp_vectorizer_breaks_is_optimized_again_without_it(monkeypatch: Any
+                                                                          ) -> None:
+    """LLVM's SLP vectorizer made invalid IR of the Hessian of two reverse scans (`r .
+    jacobian` in tests/test_fuzz_control.py), and the code generator aborted the process:
+    a module that fails verification after O3 is optimized again without SLP."""
+    from tracejit.codegen import engine
+    runs: list[bool] = []
+    optimize, valid = engine._optimize, engine._valid
+
+    def recording(mod: Any, slp: bool = True) -> None:
+        runs.append(slp)
+        optimize(mod, slp)
+    monkeypatch.setattr(engine, "_optimize", recording)
+    monkeypatch.setattr(engine, "_valid", lambda mod: valid(mod) and len(runs) > 1)
+    fn = build_function("f", [((5,), F64)], lambda x: bind("mul", bind("sin", x), x))
+    x = np.linspace(-1.0, 1.0, 5)
+    np.testing.assert_array_equal(compile_function(fn, cache=False)(x)[0],
+                                  compile_function(fn, cache=False)(x)[0])
+    assert runs[:2] == [True, False]
+
+
+def test_a_module_the_optimizer_breaks_even_without_slp_runs_unoptimized(
+        monkeypatch: Any, caplog: Any) -> None:
+    """If O3 without the SLP vectorizer breaks the module too, the verified unoptimized
+    module is compiled (and a warning says so); the process never reaches LLVM's code
+    generator with invalid IR."""
+    from tracejit.codegen import engine
+    monkeypatch.setattr(engine, "_valid", lambda mod: False)
+    fn = build_function("f", [((5,), F64)], lambda x: bind("mul", bind("sin", x), x))
+    x = np.linspace(-1.0, 1.0, 5)
+    with caplog.at_level("WARNING", logger="tracejit"):
+        got = compile_function(fn, cache=False)(x)[0]
+    np.testing.assert_allclose(got, np.sin(x) * x, rtol=1e-15)
+    assert "compiled without optimization" in caplog.text
+
+
+def test_the_compiled_hessian_of_two_reverse_scans_matches_eager_mode() -> None:
+    """Found by the control-flow fuzzer: O3 (with and without the SLP vectorizer) made
+    invalid IR of this compiled `jacobian` of a gradient (a use not dominated by its
+    definition), and LLVM's code generator aborted the process."""
+    import tracejit as tj
+
+    def f(y: Any, w: Any) -> Any:
+        y = tj.scan(lambda u, e: (u[0] * 0.5 + e * u[1], u[1] * 0.9 + tj.reduce_sum(e) * 0.1),
+                    y, initializer=(y[0] * 0.5, w), reverse=True)[0]
+        y = tj.scan(lambda u, e: (u[0] / (1.0 + u[0] * u[0]) * 0.5 + e * u[1],
+                                  u[1] * 0.9 + tj.reduce_sum(e) * 0.1),
+                    y, initializer=(y[0] * 0.5, w), reverse=True)[0]
+        return tj.reduce_sum(tj.sin(y))
+
+    def hessian(x: Any, w: Any) -> Any:
+        with tj.GradientTape() as t2:
+            t2.watch(x)
+            with tj.GradientTape() as t:
+                t.watch(x)
+                loss = f(x, w)
+            g = t.gradient(loss, x)
+        return t2.jacobian(g, x)
+
+    x = tj.constant(np.array([1.44, 0.729, 0.427, -1.15]))
+    w = tj.constant(np.float64(-0.682))
+    np.testing.assert_allclose(tj.compile(hessian)(x, w).numpy(), hessian(x, w).numpy(),
+                               rtol=1e-9, atol=1e-12)
