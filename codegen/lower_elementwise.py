@@ -119,9 +119,14 @@ def _sign(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
     return b.sub(b.zext(b.icmp_signed(">", x, zero), ty), b.zext(b.icmp_signed("<", x, zero), ty))
 
 
-@scalar("floor")
-def _floor(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
-    return overloaded(b, "llvm.floor", a[0])
+# Rounding to an integer is one instruction each (`rint` rounds halves to even in the
+# default floating-point environment, which native code never changes).
+_ROUNDING = {"floor": "llvm.floor", "ceil": "llvm.ceil", "round": "llvm.rint"}
+
+
+@scalar(*_ROUNDING)
+def _rounding(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
+    return overloaded(b, _ROUNDING[ins.prim], a[0])
 
 
 @scalar("relu")

@@ -28,7 +28,7 @@ from llvmlite import ir
 
 from . import engine
 from .loops import const, for_range
-from .mathlib import emit_math
+from .mathlib import FUNCTIONS, emit_math
 
 # The magnitudes up to which mathlib's inline argument reduction holds its bound.
 TRIG_LIMIT = {"float": 1e7, "double": 1e15}
@@ -104,7 +104,7 @@ def function(module: ir.Module, name: str, ty: ir.Type) -> ir.Function:
     fn = module.globals.get(sname)
     if fn is not None:
         return fn
-    nargs = 2 if name == "pow" else 1
+    nargs = FUNCTIONS[name][0]
     w = lanes(ty)
     wide = _define_vector(module, name, ty, w, nargs, f"{sname}.v{w}")
     # Narrower variants (for the vectorizer's epilogue loops) pad to `w` lanes with

@@ -37,7 +37,12 @@ float-float for float32), so the error of ``log`` is not multiplied by ``|y log 
 ``pow(1, y) = 1`` even for NaN, ``pow(-1, +-inf) = 1``, a negative base with an odd integer
 exponent gives the negative result (``pow(-0.0, -1) = -inf``), a finite negative base
 with a finite non-integer exponent gives NaN. ``sqrt`` is ``llvm.sqrt`` (one instruction,
-correctly rounded).
+correctly rounded). ``atan2(y, x)``: ``r = min(|x|, |y|) / max(|x|, |y|)`` in ``[0, 1]``,
+``atan r = atan c + atan u`` with ``c = i/8`` the nearest eighth (``atan c`` tabulated as
+hi + lo) and ``u = (r - c) / (1 + r c)``, ``|u| <= 1/16``, where the Taylor series needs 3
+(float32) or 6 (float64) terms; the quadrant's ``0``, ``pi/2`` or ``pi`` is added with a
+two-sum, so the result rounds about once; C99's special cases (``atan2(+-0, -0) = +-pi``,
+``atan2(+-inf, -inf) = +-3pi/4``, NaN in, NaN out) by ``select``.
 
 Range claims. The inline ``sin``/``cos``/``tan`` hold the bound for ``|x| <= 1e7`` in
 float32 (and measured to 2.5e7, where ``q`` stops being an exact float32 integer) and for
@@ -53,7 +58,8 @@ bound over the whole range of the type, including subnormal inputs and results.
 Measured max error in ulp (the tested bound is 4 ulp for every function and type).
 float32 is measured against NumPy's float64 result (0.5 would be correct rounding):
 exhaustively over all 2^32 bit patterns for the one-argument functions (over every
-float32 in ``[0, 1e7]`` for sin/cos/tan, which are odd/even), and on random pairs for pow.
+float32 in ``[0, 1e7]`` for sin/cos/tan, which are odd/even), and on random pairs for pow
+and atan2 (atan2: 2.1 million pairs, random bit patterns, ratios near every eighth).
 float64 is measured against NumPy's long double (64-bit mantissa) result on several
 million points per function (log-spaced sweeps over every binade of both signs, random finite
 and random bit patterns, overflow/underflow thresholds, neighbours of multiples of pi/2,
@@ -76,6 +82,7 @@ logistic      2.40     2.31
 softplus      1.64     1.59
 sqrt          0.50     0.50
 pow           0.98     1.02
+atan2         2.69     2.06
 ==========  =======  =======
 """
 from __future__ import annotations
@@ -518,13 +525,82 @@ def _pow(m: _Em, x: ir.Value, y: ir.Value) -> ir.Value:
     return m.sel(m.cmp("==", y, 0.0), 1.0, r)
 
 
+# ---------------------------------------------------------------- atan2
+
+
+@dataclass(frozen=True)
+class _AtanConsts:
+    """``atan(i/8)`` for i = 0..8 as hi + lo, and the Taylor polynomial ``P`` (highest degree
+    first) with ``atan(u) = u + u z P(z)``, ``z = u^2``, on ``|u| <= 1/16``, where the first
+    term left out is below 2^-(p+2) of ``u`` (so no fit is needed)."""
+
+    hi: tuple[float, ...]
+    lo: tuple[float, ...]
+    P: tuple[float, ...]
+
+
+_ATAN = {
+    False: _AtanConsts(
+        hi=(0.0, 0.12435499578714371, 0.244978666305542, 0.3587706685066223,
+            0.46364760398864746, 0.5585992932319641, 0.6435011029243469, 0.7188299894332886,
+            0.7853981852531433),
+        lo=(0.0, -1.240382241363136e-09, -3.1786777654474463e-09, 1.7639498750554594e-09,
+            5.01215868808913e-09, 2.2111597886009804e-08, 5.868937336117597e-09,
+            1.0188335508587443e-08, -2.1855694143368964e-08),
+        P=(-1 / 7, 1 / 5, -1 / 3)),
+    True: _AtanConsts(
+        hi=(0.0, 0.12435499454676144, 0.24497866312686414, 0.35877067027057225,
+            0.4636476090008061, 0.5585993153435624, 0.6435011087932844, 0.7188299996216245,
+            0.7853981633974483),
+        lo=(0.0, -3.1253241424539383e-18, 1.0698755618734451e-17, -2.4623815582638635e-17,
+            2.2698777452961687e-17, -5.4556305485916264e-18, 1.5834785051444286e-17,
+            -2.1478388444456983e-17, 3.061616997868383e-17),
+        P=(1 / 13, -1 / 11, 1 / 9, -1 / 7, 1 / 5, -1 / 3)),
+}
+
+
+def _atan2(m: _Em, y: ir.Value, x: ir.Value) -> ir.Value:
+    """atan2(y, x) in (-pi, pi], C99's special cases included."""
+    b, k, t = m.b, m.k, _ATAN[m.is64]
+    ax, ay = m.abs(x), m.abs(y)
+    swap = m.cmp(">", ay, ax)                     # then atan2 = pi/2 -+ atan(|x| / |y|)
+    num, den = m.sel(swap, ax, ay), m.sel(swap, ay, ax)
+    r = m.div(num, den)                           # in [0, 1]
+    r = m.sel(m.cmp("==", den, 0.0), 0.0, r)      # both zero
+    r = m.sel(b.and_(m.isinf(x), m.isinf(y)), 1.0, r)
+    # atan(r) = atan(c) + atan(u), c = i/8 the nearest, u = (r - c) / (1 + r c), |u| <= 1/16
+    # (r - c is exact, 1 + r c rounds once).
+    fi = m.rint(m.mul(r, 8.0))
+    c = m.mul(fi, 0.125)
+    u = m.div(m.sub(r, c), m.fma(r, c, 1.0))
+    z = m.mul(u, u)
+    at_u = m.fma(m.mul(u, z), m.poly(z, t.P), u)
+    a_hi, a_lo = m.c(t.hi[0]), m.c(t.lo[0])
+    for j in range(1, 9):
+        hit = m.cmp("==", fi, float(j))
+        a_hi, a_lo = m.sel(hit, t.hi[j], a_hi), m.sel(hit, t.lo[j], a_lo)
+    # The quadrant: theta = base + sign * (atan(c) + atan(u)), summed as hi + lo.
+    neg_x = b.icmp_signed("<", m.bits(x), m.i(0))      # -0.0 too: atan2(0, -0) = pi
+    minus = b.xor(swap, neg_x)
+    pio2_hi, pio2_lo = k.pio2[0], k.pio2[1]
+    base_hi = m.sel(swap, pio2_hi, m.sel(neg_x, 2 * pio2_hi, 0.0))
+    base_lo = m.sel(swap, pio2_lo, m.sel(neg_x, 2 * pio2_lo, 0.0))
+    tail = m.add(a_lo, at_u)
+    t_hi, t_lo = m.sel(minus, m.neg(a_hi), a_hi), m.sel(minus, m.neg(tail), tail)
+    s, e = m.two_sum(base_hi, t_hi)
+    theta = m.add(s, m.add(m.add(e, base_lo), t_lo))
+    theta = m.copysign(theta, y)
+    return m.sel(b.or_(m.isnan(x), m.isnan(y)), m.add(x, y), theta)
+
+
 # ---------------------------------------------------------------- entry point
 
 
 def emit_math(builder: ir.IRBuilder, name: str, args: list[ir.Value]) -> ir.Value:
     """Emit ``name(*args)`` inline for scalar float or double values; returns the result.
 
-    ``name`` is one of ``SUPPORTED``; ``pow`` takes ``[x, y]``, the others ``[x]``. The code
+    ``name`` is one of ``SUPPORTED``; ``pow`` takes ``[x, y]``, ``atan2`` ``[y, x]``, the
+    others ``[x]`` (``FUNCTIONS`` has each one's count). The code
     is straight-line (see the module docstring), so a loop around it vectorizes::
 
         y = emit_math(builder, "exp", [x])      # x: an ir.Value of type float or double
@@ -552,5 +628,6 @@ FUNCTIONS: dict[str, tuple[int, Callable[..., ir.Value]]] = {
     "tan": (1, lambda m, x: _trig(m, "tan", x)),
     "sqrt": (1, lambda m, x: m._intr("llvm.sqrt", x)),
     "pow": (2, _pow),
+    "atan2": (2, _atan2),
 }
 SUPPORTED: frozenset[str] = frozenset(FUNCTIONS)

@@ -107,6 +107,10 @@ unary("abs", np.abs, lambda g, x, *, out: (ops.mul(g, ops.sign(x)),), allowed=NU
 # none (a source reachable only through it gets None).
 unary("sign", np.sign, lambda g, x, *, out: (None,), allowed=NUM, gradient="zero", cost=6)
 unary("floor", np.floor, lambda g, x, *, out: (None,), gradient="none", cost=1)
+# ceil and round (halves to even: NumPy's rint, TensorFlow's round) have no gradient in
+# TensorFlow either.
+unary("ceil", np.ceil, lambda g, x, *, out: (None,), gradient="none", cost=1)
+unary("round", np.rint, lambda g, x, *, out: (None,), gradient="none", cost=1)
 
 
 def _logistic(x: np.ndarray) -> np.ndarray:
@@ -158,6 +162,16 @@ def _pow_vjp(g: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, Any]:
 
 
 binary("pow", np.power, _pow_vjp, allowed=FLOAT, cost=140)
+
+
+def _atan2_vjp(g: Any, y: Any, x: Any, *, out: Any) -> tuple[Any, Any]:
+    # d/dy = x / (x^2 + y^2), d/dx = -y / (x^2 + y^2); NaN at the origin, as TensorFlow's.
+    r2 = ops.add(ops.square(x), ops.square(y))
+    return ops.div(ops.mul(g, x), r2), ops.neg(ops.div(ops.mul(g, y), r2))
+
+
+# atan2(y, x), the angle of (x, y) in (-pi, pi] (C99's special cases).
+binary("atan2", np.arctan2, _atan2_vjp, allowed=FLOAT, cost=75)
 
 
 def _maximum_vjp(g: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, Any]:

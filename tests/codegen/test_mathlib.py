@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from llvmlite import binding as llvm
 from llvmlite import ir
-from tracejit.codegen.mathlib import SUPPORTED, emit_math
+from tracejit.codegen.mathlib import FUNCTIONS, SUPPORTED, emit_math
 
 from tests.codegen.helpers import host_target_machine
 
@@ -53,7 +53,7 @@ def build_module(dtype: type, names: list[str]) -> str:
         i = b.phi(i64)
         i.add_incoming(i64(0), entry)
         args = [b.load(b.gep(xs, [i]))]
-        if name == "pow":
+        if FUNCTIONS[name][0] == 2:
             args.append(b.load(b.gep(ys, [i])))
         b.store(emit_math(b, name, args), b.gep(out, [i]))
         nxt = b.add(i, i64(1), flags=("nuw", "nsw"))
@@ -109,7 +109,7 @@ def _softplus(x: np.ndarray) -> np.ndarray:
 REF: dict[str, Callable[..., np.ndarray]] = {
     "exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "sin": np.sin,
     "cos": np.cos, "tan": np.tan, "tanh": np.tanh, "sqrt": np.sqrt, "pow": np.power,
-    "logistic": _logistic, "softplus": _softplus}
+    "logistic": _logistic, "softplus": _softplus, "atan2": np.arctan2}
 
 
 def reference(name: str, dtype: type, x: np.ndarray, y: np.ndarray | None) -> np.ndarray:
@@ -223,6 +223,26 @@ def pow_inputs(dtype: type, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
                 np.concatenate([np.asarray(v, dtype) for v in ys]))
 
 
+def atan2_inputs(dtype: type, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(y, x) pairs: random bit patterns, moderate values, every pair of special values,
+    tiny over moderate, and ratios |y/x| and |x/y| near every eighth (where the table
+    entry changes)."""
+    rng = np.random.default_rng(seed)
+    n = 200_000 if dtype == np.float32 else 100_000
+    s = specials(dtype).astype(np.float64)
+    sy, sx = np.meshgrid(s, s)
+    base = rng.uniform(0.1, 10, n)
+    ratio = (rng.integers(0, 9, n) + rng.uniform(-0.5, 0.5, n)) / 8
+    sign = lambda: rng.choice([-1.0, 1.0], n)  # noqa: E731
+    ys = [_finite_bits(dtype, n, rng), rng.uniform(-3, 3, n), sy.ravel(),
+          rng.uniform(-1, 1, n) * 1e-30, base * ratio * sign(), base * sign()]
+    xs = [_finite_bits(dtype, n, rng), rng.uniform(-3, 3, n), sx.ravel(),
+          rng.uniform(-1, 1, n), base * sign(), base * ratio * sign()]
+    with np.errstate(all="ignore"):
+        return (np.concatenate([np.asarray(v, dtype) for v in ys]),
+                np.concatenate([np.asarray(v, dtype) for v in xs]))
+
+
 # ---------------------------------------------------------------- measurement
 
 
@@ -231,6 +251,8 @@ def measure(name: str, dtype: type) -> tuple[float, np.ndarray, np.ndarray | Non
     k = kernels(dtype)
     if name == "pow":
         x, y = pow_inputs(dtype)
+    elif name == "atan2":
+        x, y = atan2_inputs(dtype)
     else:
         x, y = inputs(name, dtype), None
     got = k(name, x, y)
@@ -255,10 +277,10 @@ def test_special_values(name: str, dtype: type) -> None:
     """Where NumPy gives NaN, +-inf or a signed zero, the result is exactly that."""
     k = kernels(dtype)
     s = specials(dtype)
-    if name == "pow":
+    if FUNCTIONS[name][0] == 2:
         x, y = (a.ravel() for a in np.meshgrid(s, s))
         with np.errstate(all="ignore"):
-            want = np.power(x, y)
+            want = REF[name](x, y)
     else:
         x, y = s, None
         with np.errstate(all="ignore"):
@@ -306,7 +328,8 @@ def test_mpmath_spot_check_float64() -> None:
         "exp": mpmath.exp, "log": mpmath.log, "log1p": mpmath.log1p, "expm1": mpmath.expm1,
         "sin": mpmath.sin, "cos": mpmath.cos, "tan": mpmath.tan, "tanh": mpmath.tanh,
         "sqrt": mpmath.sqrt, "logistic": lambda v: 1 / (1 + mpmath.exp(-v)),
-        "softplus": lambda v: mpmath.log1p(mpmath.exp(v)), "pow": mpmath.power}
+        "softplus": lambda v: mpmath.log1p(mpmath.exp(v)), "pow": mpmath.power,
+        "atan2": mpmath.atan2}
     ranges = {"exp": (-740, 705), "expm1": (-40, 705), "log": (1e-300, 1e300),
               "log1p": (-0.999, 1e10), "sqrt": (0, 1e300), "tanh": (-20, 20),
               "logistic": (-700, 700), "softplus": (-700, 700)}
@@ -314,6 +337,9 @@ def test_mpmath_spot_check_float64() -> None:
         if name == "pow":
             x = rng.uniform(0, 20, 1500)
             y = rng.uniform(-200, 200, 1500)
+        elif name == "atan2":
+            x = rng.uniform(-10, 10, 1500) * 10.0 ** rng.integers(-5, 5, 1500)
+            y = rng.uniform(-10, 10, 1500)
         elif name in ("sin", "cos", "tan"):
             x = np.concatenate([rng.uniform(-10, 10, 750), rng.uniform(-1e15, 1e15, 750)])
             y = None
