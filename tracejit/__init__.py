@@ -15,6 +15,7 @@ from __future__ import annotations
 import types as _types
 
 from . import context as _context  # noqa: F401  (installs the eager interpreter)
+from . import mathops as _mathops  # noqa: F401  (enters tj.math's rounding, ... ops)
 from . import nn
 from .errors import CompileError, DTypeError, ShapeError, TracingError
 from . import exports as _exports
@@ -33,6 +34,7 @@ from .ops import (abs, add, add_n, argmax, argmin, bool_, broadcast_to, cast, cl
                   tensordot, transpose, truediv, unstack, where, zeros, zeros_like)
 from .hyperbolic import acosh, asinh, atanh, cosh, sinh
 from .reductions import reduce_all, reduce_any
+from .mathops import round  # noqa: A004
 from .custom import custom_gradient
 from .tape import GradientTape, UnconnectedGradients
 from .tensor import Tensor

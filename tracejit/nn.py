@@ -11,7 +11,7 @@ from . import exports
 from .errors import at_user_line
 from .exports import export
 from .ir.core import bind
-from .ir.errors import ShapeError
+from .ir.errors import DTypeError, ShapeError
 from .tensor import Tensor, TensorInput
 
 def __dir__() -> list[str]:
@@ -130,6 +130,97 @@ def gelu(features: TensorInput, approximate: bool = False, name: str | None = No
     z = ops.multiply(ops.add(x, ops.multiply(ops.multiply(ops.multiply(x, x), x), 0.044715)),
                      2 * _GELU_C)
     return ops.multiply(x, ops.sigmoid(z))
+# ------------------------------------------------------------------ activations
+# Compositions of primitives. Where one branch of a `where` could overflow (expm1 of a
+# large x), its argument is clamped, so the branch not taken never sends NaN into a
+# gradient (the where's zeros times an infinite derivative).
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _float(op: str, x: Any) -> Tensor:
+    t = ops.convert_to_tensor(x)
+    if t.dtype.kind != "f":
+        raise at_user_line(DTypeError(f"{op} needs a float tensor, got {t.dtype.name}; "
+                                      "use tj.cast"))
+    return t
+
+
+def _elu_neg(x: Tensor) -> Tensor:
+    """expm1(x) for x <= 0, and 0 for x > 0 (the negative branch of elu and selu)."""
+    return ops.expm1(ops.minimum(x, ops.zeros_like(x)))
+
+
+@export("nn.elu")
+def elu(features: Any, name: str | None = None) -> Tensor:
+    """x if x > 0 else exp(x) - 1; its gradient at 0 is 1 (TensorFlow's).
+
+    >>> tj.nn.elu([-1., 2.]).numpy()
+    array([-0.63212055,  2.        ], dtype=float32)
+    """
+    x = _float("elu", features)
+    return ops.where(ops.greater(x, 0.0), x, _elu_neg(x))
+
+
+@export("nn.selu")
+def selu(features: Any, name: str | None = None) -> Tensor:
+    """scale * (x if x > 0 else alpha * (exp(x) - 1)) with the self-normalizing constants
+    alpha = 1.6733 and scale = 1.0507 (Klambauer et al.; TensorFlow's).
+
+    >>> tj.nn.selu([-1., 2.]).numpy()
+    array([-1.1113307,  2.101402 ], dtype=float32)
+    """
+    x = _float("selu", features)
+    neg = ops.multiply(_elu_neg(x), _SELU_ALPHA)
+    return ops.multiply(ops.where(ops.greater(x, 0.0), x, neg), _SELU_SCALE)
+
+
+@export("nn.leaky_relu")
+def leaky_relu(features: Any, alpha: float = 0.2, name: str | None = None) -> Tensor:
+    """x if x > 0 else alpha * x; its gradient at 0 is alpha (TensorFlow's).
+
+    >>> tj.nn.leaky_relu([-1., 2.]).numpy()
+    array([-0.2,  2. ], dtype=float32)
+    """
+    x = _float("leaky_relu", features)
+    return ops.where(ops.greater(x, 0.0), x, ops.multiply(x, alpha))
+
+
+@export("nn.relu6")
+def relu6(features: Any, name: str | None = None) -> Tensor:
+    """min(max(x, 0), 6); gradient 1 strictly between 0 and 6, else 0 (TensorFlow's).
+
+    >>> tj.nn.relu6([-1., 3., 7.]).numpy()
+    array([0., 3., 6.], dtype=float32)
+    """
+    x = ops.convert_to_tensor(features)
+    return ops.where(ops.greater_equal(x, 6), ops.fill(x.shape, 6, x.dtype), ops.relu(x))
+
+
+@export("nn.silu", "nn.swish")
+def silu(features: Any, beta: float = 1.0, name: str | None = None) -> Tensor:
+    """x * sigmoid(beta * x) (also `tj.nn.swish`).
+
+    >>> tj.nn.silu([0., 1.]).numpy()
+    array([0.       , 0.7310586], dtype=float32)
+    """
+    x = _float("silu", features)
+    return ops.multiply(x, ops.sigmoid(ops.multiply(x, beta) if beta != 1.0 else x))
+
+
+swish = silu
+
+
+@export("nn.softsign")
+def softsign(features: Any, name: str | None = None) -> Tensor:
+    """x / (1 + |x|).
+
+    >>> tj.nn.softsign([-3., 1.]).numpy()
+    array([-0.75,  0.5 ], dtype=float32)
+    """
+    x = _float("softsign", features)
+    return ops.divide(x, ops.add(ops.abs(x), 1.0))
 
 # The public names, from the one table of public names (a test checks that each is
 # defined here); the docstring lists them.
