@@ -34,7 +34,7 @@ from .ops import (abs, add, add_n, argmax, argmin, bool_, broadcast_to, cast, cl
                   tensordot, transpose, truediv, unstack, where, zeros, zeros_like)
 from .hyperbolic import acosh, asinh, atanh, cosh, sinh
 from .reductions import reduce_all, reduce_any
-from .mathops import round  # noqa: A004
+from .mathops import acos, asin, atan, atan2, round  # noqa: A004
 from .custom import custom_gradient
 from .tape import GradientTape, UnconnectedGradients
 from .tensor import Tensor

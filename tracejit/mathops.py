@@ -84,7 +84,7 @@ def rsqrt(x: Any, name: str | None = None) -> Tensor:
     return ops.divide(ops.ones_like(t), ops.sqrt(t))
 
 
-@export("math.atan2")
+@export("atan2", "math.atan2")
 def atan2(y: Any, x: Any, name: str | None = None) -> Tensor:
     """The angle of the point (x, y) in (-pi, pi], elementwise with broadcasting, for
     floats (C99's and NumPy's special cases: `atan2(0., -0.)` is pi).
@@ -97,6 +97,36 @@ def atan2(y: Any, x: Any, name: str | None = None) -> Tensor:
         raise at_user_line(DTypeError(f"atan2 needs float tensors, got {a.dtype.name}; "
                                       "use tj.cast"))
     return bind("atan2", a, b)
+
+
+@export("atan", "math.atan")
+def atan(x: Any, name: str | None = None) -> Tensor:
+    """The inverse tangent, in [-pi/2, pi/2], for floats.
+
+    >>> tj.atan([1., -float("inf")]).numpy()
+    array([ 0.7853982, -1.5707964], dtype=float32)
+    """
+    return bind("atan", _float("atan", x))
+
+
+@export("asin", "math.asin")
+def asin(x: Any, name: str | None = None) -> Tensor:
+    """The inverse sine, in [-pi/2, pi/2]; NaN where |x| > 1. For floats.
+
+    >>> tj.asin([1., 0.5]).numpy()
+    array([1.5707964, 0.5235988], dtype=float32)
+    """
+    return bind("asin", _float("asin", x))
+
+
+@export("acos", "math.acos")
+def acos(x: Any, name: str | None = None) -> Tensor:
+    """The inverse cosine, in [0, pi]; NaN where |x| > 1. For floats.
+
+    >>> tj.acos([1., -1.]).numpy()
+    array([0.       , 3.1415927], dtype=float32)
+    """
+    return bind("acos", _float("acos", x))
 
 
 @export("math.squared_difference")

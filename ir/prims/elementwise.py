@@ -98,6 +98,16 @@ unary("sin", np.sin, lambda g, x, *, out: (ops.mul(g, ops.cos(x)),), cost=136)
 unary("cos", np.cos, lambda g, x, *, out: (ops.neg(ops.mul(g, ops.sin(x))),), cost=132)
 unary("tan", np.tan,
       lambda g, x, *, out: (ops.mul(g, ops.add(ops.const(1, x.dtype), ops.square(out))),), cost=132)
+# Inverse trigonometric functions: atan's gradient is 1 / (1 + x^2); asin's and acos'
+# +-1 / sqrt(1 - x^2) are infinite at +-1, as TensorFlow's.
+unary("atan", np.arctan,
+      lambda g, x, *, out: (ops.div(g, ops.add(ops.const(1, x.dtype), ops.square(x))),),
+      cost=75)
+unary("asin", np.arcsin, lambda g, x, *, out: (
+    ops.div(g, bind("sqrt", ops.sub(ops.const(1, x.dtype), ops.square(x)))),), cost=85)
+unary("acos", np.arccos, lambda g, x, *, out: (
+    ops.neg(ops.div(g, bind("sqrt", ops.sub(ops.const(1, x.dtype), ops.square(x))))),),
+    cost=85)
 unary("tanh", np.tanh,
       lambda g, x, *, out: (ops.mul(g, ops.sub(ops.const(1, x.dtype), ops.square(out))),), cost=40)
 unary("sqrt", np.sqrt, lambda g, x, *, out: (ops.div(g, ops.scale(out, 2.0)),), cost=10)

@@ -109,7 +109,8 @@ def _softplus(x: np.ndarray) -> np.ndarray:
 REF: dict[str, Callable[..., np.ndarray]] = {
     "exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "sin": np.sin,
     "cos": np.cos, "tan": np.tan, "tanh": np.tanh, "sqrt": np.sqrt, "pow": np.power,
-    "logistic": _logistic, "softplus": _softplus, "atan2": np.arctan2}
+    "logistic": _logistic, "softplus": _softplus, "atan2": np.arctan2, "atan": np.arctan,
+    "asin": np.arcsin, "acos": np.arccos}
 
 
 def reference(name: str, dtype: type, x: np.ndarray, y: np.ndarray | None) -> np.ndarray:
@@ -185,6 +186,9 @@ def inputs(name: str, dtype: type, seed: int = 0) -> np.ndarray:
                    -745.1332191019411]
         parts.append(np.concatenate([np.array(t, dtype) + np.arange(-50, 50) * fi.eps * abs(t)
                                      for t in thr]))
+    if name in ("asin", "acos"):
+        near = np.geomspace(tiny, 1, n // 2)
+        parts += [u(-1, 1, n), 1 - near, -1 + near, np.geomspace(tiny, 1, n // 4)]
     if name in ("log", "log1p"):
         parts += [1 + u(-0.5, 0.5, n), u(0, 10, n), np.geomspace(tiny, 1e-30, n // 4),
                   u(-1, 1, n), -1 + np.geomspace(1e-30, 1, n // 4)]
@@ -329,10 +333,12 @@ def test_mpmath_spot_check_float64() -> None:
         "sin": mpmath.sin, "cos": mpmath.cos, "tan": mpmath.tan, "tanh": mpmath.tanh,
         "sqrt": mpmath.sqrt, "logistic": lambda v: 1 / (1 + mpmath.exp(-v)),
         "softplus": lambda v: mpmath.log1p(mpmath.exp(v)), "pow": mpmath.power,
-        "atan2": mpmath.atan2}
+        "atan2": mpmath.atan2, "atan": mpmath.atan, "asin": mpmath.asin,
+        "acos": mpmath.acos}
     ranges = {"exp": (-740, 705), "expm1": (-40, 705), "log": (1e-300, 1e300),
               "log1p": (-0.999, 1e10), "sqrt": (0, 1e300), "tanh": (-20, 20),
-              "logistic": (-700, 700), "softplus": (-700, 700)}
+              "logistic": (-700, 700), "softplus": (-700, 700), "atan": (-1e3, 1e3),
+              "asin": (-1, 1), "acos": (-1, 1)}
     for name in NAMES:
         if name == "pow":
             x = rng.uniform(0, 20, 1500)
