@@ -139,7 +139,7 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def _float(op: str, x: Any) -> Tensor:
+def _float(op: str, x: TensorInput) -> Tensor:
     t = ops.convert_to_tensor(x)
     if t.dtype.kind != "f":
         raise at_user_line(DTypeError(f"{op} needs a float tensor, got {t.dtype.name}; "
@@ -153,7 +153,7 @@ def _elu_neg(x: Tensor) -> Tensor:
 
 
 @export("nn.elu")
-def elu(features: Any, name: str | None = None) -> Tensor:
+def elu(features: TensorInput, name: str | None = None) -> Tensor:
     """x if x > 0 else exp(x) - 1; its gradient at 0 is 1 (TensorFlow's).
 
     >>> tj.nn.elu([-1., 2.]).numpy()
@@ -164,7 +164,7 @@ def elu(features: Any, name: str | None = None) -> Tensor:
 
 
 @export("nn.selu")
-def selu(features: Any, name: str | None = None) -> Tensor:
+def selu(features: TensorInput, name: str | None = None) -> Tensor:
     """scale * (x if x > 0 else alpha * (exp(x) - 1)) with the self-normalizing constants
     alpha = 1.6733 and scale = 1.0507 (Klambauer et al.; TensorFlow's).
 
@@ -177,7 +177,7 @@ def selu(features: Any, name: str | None = None) -> Tensor:
 
 
 @export("nn.leaky_relu")
-def leaky_relu(features: Any, alpha: float = 0.2, name: str | None = None) -> Tensor:
+def leaky_relu(features: TensorInput, alpha: float = 0.2, name: str | None = None) -> Tensor:
     """x if x > 0 else alpha * x; its gradient at 0 is alpha (TensorFlow's).
 
     >>> tj.nn.leaky_relu([-1., 2.]).numpy()
@@ -188,7 +188,7 @@ def leaky_relu(features: Any, alpha: float = 0.2, name: str | None = None) -> Te
 
 
 @export("nn.relu6")
-def relu6(features: Any, name: str | None = None) -> Tensor:
+def relu6(features: TensorInput, name: str | None = None) -> Tensor:
     """min(max(x, 0), 6); gradient 1 strictly between 0 and 6, else 0 (TensorFlow's).
 
     >>> tj.nn.relu6([-1., 3., 7.]).numpy()
@@ -199,7 +199,7 @@ def relu6(features: Any, name: str | None = None) -> Tensor:
 
 
 @export("nn.silu", "nn.swish")
-def silu(features: Any, beta: float = 1.0, name: str | None = None) -> Tensor:
+def silu(features: TensorInput, beta: float = 1.0, name: str | None = None) -> Tensor:
     """x * sigmoid(beta * x) (also `tj.nn.swish`).
 
     >>> tj.nn.silu([0., 1.]).numpy()
@@ -213,7 +213,7 @@ swish = silu
 
 
 @export("nn.softsign")
-def softsign(features: Any, name: str | None = None) -> Tensor:
+def softsign(features: TensorInput, name: str | None = None) -> Tensor:
     """x / (1 + |x|).
 
     >>> tj.nn.softsign([-3., 1.]).numpy()
