@@ -181,7 +181,7 @@ def _x_times(op: str, x: Any, y: Any, log: Any, zero_arg: float) -> Tensor:
         raise at_user_line(DTypeError(f"{op} needs float tensors, got {a.dtype.name}; "
                                       "use tj.cast"))
     zero = ops.equal(a, 0.0)
-    safe = ops.where(zero, ops.fill(b.shape, zero_arg, b.dtype), b)
+    safe = ops.where(zero, ops.fill(b.shape, zero_arg, dtype=b.dtype), b)
     return ops.where(zero, ops.zeros_like(ops.multiply(a, safe)), ops.multiply(a, log(safe)))
 
 

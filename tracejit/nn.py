@@ -195,7 +195,7 @@ def relu6(features: TensorInput, name: str | None = None) -> Tensor:
     array([0., 3., 6.], dtype=float32)
     """
     x = ops.convert_to_tensor(features)
-    return ops.where(ops.greater_equal(x, 6), ops.fill(x.shape, 6, x.dtype), ops.relu(x))
+    return ops.where(ops.greater_equal(x, 6), ops.fill(x.shape, 6, dtype=x.dtype), ops.relu(x))
 
 
 @export("nn.silu", "nn.swish")
