@@ -20,13 +20,6 @@ from .ir.errors import DTypeError
 from .tensor import Tensor
 
 
-def _float(op: str, x: Any) -> Tensor:
-    t = ops.convert_to_tensor(x)
-    if t.dtype.kind != "f":
-        raise at_user_line(DTypeError(f"{op} needs a float tensor, got {t.dtype.name}; "
-                                      "use tj.cast"))
-    return t
-
 
 @export("math.ceil")
 def ceil(x: Any, name: str | None = None) -> Tensor:
@@ -35,7 +28,7 @@ def ceil(x: Any, name: str | None = None) -> Tensor:
     >>> tj.math.ceil([-1.5, 0.2]).numpy()
     array([-1.,  1.], dtype=float32)
     """
-    return bind("ceil", _float("ceil", x))
+    return bind("ceil", ops._float_tensor("ceil", x))
 
 
 @export("round", "math.round")
@@ -49,7 +42,7 @@ def round(x: Any, name: str | None = None) -> Tensor:  # noqa: A001
     t = ops.convert_to_tensor(x)
     if t.dtype.kind in "iu":
         return ops.identity(t)
-    return bind("round", _float("round", t))
+    return bind("round", ops._float_tensor("round", t))
 
 
 @export("math.rint")
@@ -59,7 +52,7 @@ def rint(x: Any, name: str | None = None) -> Tensor:
     >>> tj.math.rint([-1.5, 2.5]).numpy()
     array([-2.,  2.], dtype=float32)
     """
-    return bind("round", _float("rint", x))
+    return bind("round", ops._float_tensor("rint", x))
 
 
 @export("math.reciprocal")
@@ -69,7 +62,7 @@ def reciprocal(x: Any, name: str | None = None) -> Tensor:
     >>> tj.math.reciprocal([2., 0.]).numpy()
     array([0.5, inf], dtype=float32)
     """
-    t = _float("reciprocal", x)
+    t = ops._float_tensor("reciprocal", x)
     return ops.divide(ops.ones_like(t), t)
 
 
@@ -80,7 +73,7 @@ def rsqrt(x: Any, name: str | None = None) -> Tensor:
     >>> tj.math.rsqrt([4., 0.25]).numpy()
     array([0.5, 2. ], dtype=float32)
     """
-    t = _float("rsqrt", x)
+    t = ops._float_tensor("rsqrt", x)
     return ops.divide(ops.ones_like(t), ops.sqrt(t))
 
 
@@ -106,7 +99,7 @@ def atan(x: Any, name: str | None = None) -> Tensor:
     >>> tj.atan([1., -float("inf")]).numpy()
     array([ 0.7853982, -1.5707964], dtype=float32)
     """
-    return bind("atan", _float("atan", x))
+    return bind("atan", ops._float_tensor("atan", x))
 
 
 @export("asin", "math.asin")
@@ -116,7 +109,7 @@ def asin(x: Any, name: str | None = None) -> Tensor:
     >>> tj.asin([1., 0.5]).numpy()
     array([1.5707964, 0.5235988], dtype=float32)
     """
-    return bind("asin", _float("asin", x))
+    return bind("asin", ops._float_tensor("asin", x))
 
 
 @export("acos", "math.acos")
@@ -126,7 +119,7 @@ def acos(x: Any, name: str | None = None) -> Tensor:
     >>> tj.acos([1., -1.]).numpy()
     array([0.       , 3.1415927], dtype=float32)
     """
-    return bind("acos", _float("acos", x))
+    return bind("acos", ops._float_tensor("acos", x))
 
 
 @export("math.squared_difference")
@@ -147,7 +140,7 @@ def is_nan(x: Any, name: str | None = None) -> Tensor:
     >>> tj.math.is_nan([1., float("nan")]).numpy()
     array([False,  True])
     """
-    t = _float("is_nan", x)
+    t = ops._float_tensor("is_nan", x)
     return ops.not_equal(t, t)
 
 
@@ -158,7 +151,7 @@ def is_inf(x: Any, name: str | None = None) -> Tensor:
     >>> tj.math.is_inf([1., -float("inf")]).numpy()
     array([False,  True])
     """
-    t = _float("is_inf", x)
+    t = ops._float_tensor("is_inf", x)
     return ops.equal(ops.abs(t), np.inf)
 
 
@@ -169,7 +162,7 @@ def is_finite(x: Any, name: str | None = None) -> Tensor:
     >>> tj.math.is_finite([1., float("inf"), float("nan")]).numpy()
     array([ True, False, False])
     """
-    t = _float("is_finite", x)
+    t = ops._float_tensor("is_finite", x)
     return ops.less(ops.abs(t), np.inf)
 
 
@@ -212,4 +205,4 @@ def log_sigmoid(x: Any, name: str | None = None) -> Tensor:
     >>> tj.math.log_sigmoid([0.]).numpy()
     array([-0.6931472], dtype=float32)
     """
-    return ops.negative(ops.softplus(ops.negative(_float("log_sigmoid", x))))
+    return ops.negative(ops.softplus(ops.negative(ops._float_tensor("log_sigmoid", x))))

@@ -11,7 +11,7 @@ from . import exports
 from .errors import at_user_line
 from .exports import export
 from .ir.core import bind
-from .ir.errors import DTypeError, ShapeError
+from .ir.errors import ShapeError
 from .tensor import Tensor, TensorInput
 
 def __dir__() -> list[str]:
@@ -139,13 +139,6 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def _float(op: str, x: TensorInput) -> Tensor:
-    t = ops.convert_to_tensor(x)
-    if t.dtype.kind != "f":
-        raise at_user_line(DTypeError(f"{op} needs a float tensor, got {t.dtype.name}; "
-                                      "use tj.cast"))
-    return t
-
 
 def _elu_neg(x: Tensor) -> Tensor:
     """expm1(x) for x <= 0, and 0 for x > 0 (the negative branch of elu and selu)."""
@@ -159,7 +152,7 @@ def elu(features: TensorInput, name: str | None = None) -> Tensor:
     >>> tj.nn.elu([-1., 2.]).numpy()
     array([-0.63212055,  2.        ], dtype=float32)
     """
-    x = _float("elu", features)
+    x = ops._float_tensor("elu", features)
     return ops.where(ops.greater(x, 0.0), x, _elu_neg(x))
 
 
@@ -171,7 +164,7 @@ def selu(features: TensorInput, name: str | None = None) -> Tensor:
     >>> tj.nn.selu([-1., 2.]).numpy()
     array([-1.1113307,  2.101402 ], dtype=float32)
     """
-    x = _float("selu", features)
+    x = ops._float_tensor("selu", features)
     neg = ops.multiply(_elu_neg(x), _SELU_ALPHA)
     return ops.multiply(ops.where(ops.greater(x, 0.0), x, neg), _SELU_SCALE)
 
@@ -183,7 +176,7 @@ def leaky_relu(features: TensorInput, alpha: float = 0.2, name: str | None = Non
     >>> tj.nn.leaky_relu([-1., 2.]).numpy()
     array([-0.2,  2. ], dtype=float32)
     """
-    x = _float("leaky_relu", features)
+    x = ops._float_tensor("leaky_relu", features)
     return ops.where(ops.greater(x, 0.0), x, ops.multiply(x, alpha))
 
 
@@ -205,7 +198,7 @@ def silu(features: TensorInput, beta: float = 1.0, name: str | None = None) -> T
     >>> tj.nn.silu([0., 1.]).numpy()
     array([0.       , 0.7310586], dtype=float32)
     """
-    x = _float("silu", features)
+    x = ops._float_tensor("silu", features)
     return ops.multiply(x, ops.sigmoid(ops.multiply(x, beta) if beta != 1.0 else x))
 
 
@@ -219,7 +212,7 @@ def softsign(features: TensorInput, name: str | None = None) -> Tensor:
     >>> tj.nn.softsign([-3., 1.]).numpy()
     array([-0.75,  0.5 ], dtype=float32)
     """
-    x = _float("softsign", features)
+    x = ops._float_tensor("softsign", features)
     return ops.divide(x, ops.add(ops.abs(x), 1.0))
 
 # The public names, from the one table of public names (a test checks that each is
