@@ -32,6 +32,8 @@ from .ops import (abs, add, add_n, argmax, argmin, bool_, broadcast_to, cast, cl
                   reduce_std, reduce_sum, reduce_variance, relu, reshape, sigmoid, sign, sin,
                   softplus, sqrt, square, squeeze, stack, stop_gradient, subtract, tan, tanh,
                   tensordot, transpose, truediv, unstack, where, zeros, zeros_like)
+from .arrayops import (eye, linspace, rank, repeat, reverse, roll, shape, size, slice,  # noqa: A004
+                       split, tile)
 from .hyperbolic import acosh, asinh, atanh, cosh, sinh
 from .reductions import reduce_all, reduce_any
 from .mathops import acos, asin, atan, atan2, round  # noqa: A004

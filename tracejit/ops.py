@@ -49,7 +49,8 @@ __all__ = [
 
 # The modules that define `tj`'s ops (a test checks `tj`'s imports against the table by them).
 MODULES = ("tracejit.convert", "tracejit.elementwise", "tracejit.shapes",
-           "tracejit.creation", "tracejit.reductions", "tracejit.hyperbolic", "tracejit.mathops")
+           "tracejit.creation", "tracejit.reductions", "tracejit.arrayops",
+           "tracejit.hyperbolic", "tracejit.mathops")
 
 
 def _attach_docs() -> None:
