@@ -91,6 +91,8 @@ atan          1.83     1.89
 asin          2.64     2.11
 acos          2.37     2.64
 ==========  =======  =======
+
+``erf`` and ``erfc`` are in `mathspecial` (method and measured bounds there).
 """
 from __future__ import annotations
 
@@ -100,6 +102,7 @@ from typing import TypeAlias
 
 from llvmlite import ir
 
+from . import mathspecial
 
 Num: TypeAlias = "ir.Value | float"
 
@@ -653,5 +656,7 @@ FUNCTIONS: dict[str, tuple[int, Callable[..., ir.Value]]] = {
     "sqrt": (1, lambda m, x: m._intr("llvm.sqrt", x)),
     "pow": (2, _pow),
     "atan2": (2, _atan2), "atan": (1, _atan), "asin": (1, _asin), "acos": (1, _acos),
+    # special functions (`mathspecial`, with their own measured table)
+    "erf": (1, mathspecial._erf), "erfc": (1, mathspecial._erfc),
 }
 SUPPORTED: frozenset[str] = frozenset(FUNCTIONS)

@@ -16,6 +16,7 @@ import types as _types
 
 from . import context as _context  # noqa: F401  (installs the eager interpreter)
 from . import mathops as _mathops  # noqa: F401  (enters tj.math's rounding, ... ops)
+from . import special as _special  # noqa: F401  (enters tj.math's erf, ... )
 from . import nn
 from .errors import CompileError, DTypeError, ShapeError, TracingError
 from . import exports as _exports

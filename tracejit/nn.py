@@ -113,20 +113,22 @@ _GELU_C = 0.7978845608028654       # sqrt(2 / pi)
 
 @export("nn.gelu")
 def gelu(features: TensorInput, approximate: bool = False, name: str | None = None) -> Tensor:
-    """The Gaussian error linear unit. `approximate=True` is the tanh form,
-    x / 2 * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))), computed as
+    """The Gaussian error linear unit. `approximate=False` (TensorFlow's default) is exact,
+    x * Phi(x) = x / 2 * erfc(-x / sqrt(2)) (erfc rather than 1 + erf, as TensorFlow, so
+    the tiny values for very negative x keep their precision); `approximate=True` is the
+    tanh form, x / 2 * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))), computed as
     x * sigmoid(2 * sqrt(2 / pi) * (x + 0.044715 * x**3)) (the same function without
-    1 + tanh's cancellation for negative x). `approximate=False` (TensorFlow's default,
-    x * Phi(x)) needs erf, which tracejit does not have yet: it raises NotImplementedError.
+    1 + tanh's cancellation for negative x).
 
+    >>> tj.nn.gelu([-1., 0., 1.]).numpy()
+    array([-0.15865526,  0.        ,  0.8413447 ], dtype=float32)
     >>> tj.nn.gelu([-1., 0., 1.], approximate=True).numpy()
     array([-0.158808,  0.      ,  0.841192], dtype=float32)
     """
-    if not approximate:
-        raise at_user_line(NotImplementedError(
-            "tj.nn.gelu(approximate=False), x * Phi(x), needs erf, which tracejit does not "
-            "have yet; pass approximate=True for the tanh form (within 5e-4 of it)"))
     x = ops._float_tensor("gelu", features)
+    if not approximate:
+        return ops.multiply(ops.multiply(x, 0.5),
+                            bind("erfc", ops.multiply(x, -0.7071067811865476)))
     z = ops.multiply(ops.add(x, ops.multiply(ops.multiply(ops.multiply(x, x), x), 0.044715)),
                      2 * _GELU_C)
     return ops.multiply(x, ops.sigmoid(z))

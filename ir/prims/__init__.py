@@ -1,7 +1,8 @@
 """All primitives, registered on import, grouped by kind (one module each)."""
 from __future__ import annotations
 
-from . import call, control, custom, elementwise, index, linalg, reduce, shape  # noqa: F401
+from . import (call, control, custom, elementwise, index, linalg, reduce, shape,  # noqa: F401
+               special)
 from .registry import Primitive, all_primitives, get_primitive, register
 
 __all__ = ["Primitive", "all_primitives", "get_primitive", "register"]

@@ -191,6 +191,8 @@ SPECS: dict[str, Spec] = {
     "asin": Spec(unary(uniform(-0.9, 0.9))),
     "acos": Spec(unary(uniform(-0.9, 0.9))),
     "logistic": Spec(unary(uniform(-6, 6))),
+    "erf": Spec(unary(U)),
+    "erfc": Spec(unary(U)),
     "softplus": Spec(unary(uniform(-6, 6))),
     "relu": Spec(unary(AWAY)),
     "identity": Spec(unary(U)),
