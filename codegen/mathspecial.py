@@ -31,7 +31,8 @@ error below 2^-31 (float32's polynomials) and 2^-61 (float64's).
 Measured max error in ulp: float32 against float64 ``math.erf``/``math.erfc`` on the
 test's sweeps (800,000 points: log sweeps of both signs over every binade, random
 bit patterns, uniform on [-10.1, 10.1], the seams); float64 against mpmath at 80 bits on
-165,000 points per function (log sweeps over every binade of both signs, uniform on [-28, 28] and
+165,000 points per function (log sweeps over every binade of both signs, uniform on
+[-28, 28] and
 [0.8, 1.5], random bit patterns, the seams). ``tests/codegen/test_mathlib.py`` asserts
 4 ulp on a smaller sample.
 
