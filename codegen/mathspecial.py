@@ -32,8 +32,7 @@ Measured max error in ulp: float32 against float64 ``math.erf``/``math.erfc`` on
 test's sweeps (800,000 points: log sweeps of both signs over every binade, random
 bit patterns, uniform on [-10.1, 10.1], the seams); float64 against mpmath at 80 bits on
 165,000 points per function (log sweeps over every binade of both signs, uniform on
-[-28, 28] and
-[0.8, 1.5], random bit patterns, the seams). ``tests/codegen/test_mathlib.py`` asserts
+[-28, 28] and [0.8, 1.5], random bit patterns, the seams). ``tests/codegen/test_mathlib.py`` asserts
 4 ulp on a smaller sample.
 
 ==========  =======  =======
