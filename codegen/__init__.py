@@ -17,7 +17,9 @@ from . import engine, objcache, runtime, segments
 from .inline import inline_calls
 from .build import build_module
 from .call import ABI, Boxing, Executable
-from .lower import LOWERINGS, LoweringError
+from .rules import LOWERINGS, LoweringError
+# The rule modules: each enters its lowering rules into `rules.LOWERINGS` when imported.
+from . import lower_elementwise, lower_kernels, lower_region, lower_shape  # noqa: F401,E402
 
 log = logging.getLogger("tracejit")
 

@@ -27,7 +27,8 @@ from ..ir import Function
 from . import engine
 from .inline import inline_calls
 from .loops import I64, const
-from .lower import BADARGS, I1, I8, I32, LAYOUT, VOIDP, Lowerer, mem_type
+from .llvmtypes import I1, I8, I32, VOIDP, mem_type
+from .lower import BADARGS, LAYOUT, Lowerer
 from .plan import make_plan, size_of
 from .runtime import SOURCE_DIGEST
 

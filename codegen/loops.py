@@ -109,3 +109,10 @@ def linear_index(builder: ir.IRBuilder, idx: Sequence[ir.Value], shape: Sequence
             off = term if off is None else builder.add(off, term, flags=NUW_NSW)
         stride *= d
     return ZERO if off is None else off
+
+
+def broadcast_index(idx: Sequence[ir.Value], out_shape: Sequence[int],
+                    in_shape: Sequence[int]) -> tuple[ir.Value, ...]:
+    """The index into an operand of `in_shape` broadcast (NumPy rules) to `out_shape`."""
+    off = len(out_shape) - len(in_shape)
+    return tuple(ZERO if d == 1 else idx[off + i] for i, d in enumerate(in_shape))

@@ -1,4 +1,4 @@
-"""Lowering an IR `Function` into LLVM IR: the emitter, the task driver and the rule table.
+"""Lowering an IR `Function` into LLVM IR: the emitter and the task driver.
 
 `Lowerer` builds the internal function `body(p0.., out0.., status) -> i32`, with one
 `noalias` pointer per parameter and output, which runs the tasks of the fusion plan
@@ -7,12 +7,9 @@ k-1 failed (after writing index, bound and k to `status`). `build.py` wraps it i
 exported entry function.
 
 Invariants:
-- The rule table `LOWERINGS` is keyed by primitive name and has an entry for every
-  primitive of the registry. Element rules have the signature `rule(em, instr, idx)` and
-  return the element of the instruction's output at `idx`; kernel rules have the
-  signature `rule(lw, instr)` and fill the output buffer.
-- Every failure while lowering an instruction is re-raised as a `LoweringError` that
-  names that instruction.
+- Each instruction is lowered by its rule in `rules.LOWERINGS` (element rules inside a
+  loop task's loop, through `Emitter`; kernel rules as tasks of their own), and every
+  failure is re-raised as a `LoweringError` that names the instruction.
 - Elements live in registers as their dtype's LLVM type (`i1` for bool) and in memory as
   the NumPy layout (`i8` for bool); loads and stores are aligned to the element size only.
 - No fast-math flags other than `contract` (elementwise) and `reassoc` (reductions).
@@ -27,15 +24,18 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from llvmlite import ir
 
 from ..ir import Instr, Value
-from . import mathcall, segments
+from . import lower_vector, mathcall, segments
+from .accumulate import Accumulator, end_blocks
+from .llvmtypes import I1, I8, I32, VOIDP, mem_type
 from .loops import I64, ZERO, block_ranges, const, for_range, linear_index, loop_nest
+from .rules import ELEMENT_RULES, KERNEL_RULES, LoweringError, kernel_rule, lowering
 from .plan import (ELEMENTWISE, CheckTask, KernelTask, LoopTask, Plan, checked_indices,
                    closure, region_buffers, size_of)
 
@@ -47,71 +47,9 @@ LAYOUT = -2
 NOMEM = -3
 BADARGS = -4
 
-I1, I8, I32 = ir.IntType(1), ir.IntType(8), ir.IntType(32)
-F32, F64 = ir.FloatType(), ir.DoubleType()
-_REG = {"float32": F32, "float64": F64, "int32": I32, "int64": I64, "bool": I1}
-_MEM = dict(_REG, bool=I8)
-VOIDP = I8.as_pointer()
-
-
-class LoweringError(Exception):
-    """Lowering an instruction failed; the message names the instruction."""
-
-
-def reg_type(dtype: Any) -> ir.Type:
-    return _REG[np.dtype(dtype).name]
-
-
-def mem_type(dtype: Any) -> ir.Type:
-    return _MEM[np.dtype(dtype).name]
-
-
-def describe(ins: Instr) -> str:
-    try:
-        return repr(ins)
-    except (ImportError, AttributeError, KeyError, TypeError, ValueError):
-        # No printer for it: a plain rendering.
-        ins_t = ", ".join(str(x.type) for x in ins.inputs)
-        outs_t = ", ".join(str(o.type) for o in ins.outs)
-        params = {k: v for k, v in ins.params.items() if k != "value"}
-        return f"{ins.prim}({ins_t}) {params} : {outs_t}"
-
-
-@contextlib.contextmanager
-def lowering(ins: Instr) -> Iterator[None]:
-    """Error context: any failure inside names the instruction being lowered."""
-    try:
-        yield
-    except LoweringError:
-        raise
-    except Exception as e:
-        raise LoweringError(f"while lowering `{describe(ins)}`: {type(e).__name__}: {e}") \
-            from e
-
-
-def scalar_constant(value: Any, dtype: Any) -> ir.Constant:
-    dt = np.dtype(dtype)
-    ty = reg_type(dt)
-    if dt.kind == "f":
-        return ir.Constant(ty, float(np.asarray(value, dt)))
-    if dt.kind == "b":
-        return ir.Constant(ty, int(bool(value)))
-    return ir.Constant(ty, int(np.asarray(value, dt)))
-
-
-def broadcast_index(idx: Sequence[ir.Value], out_shape: Sequence[int],
-                    in_shape: Sequence[int]) -> tuple[ir.Value, ...]:
-    """The index into an operand of `in_shape` broadcast (NumPy rules) to `out_shape`."""
-    off = len(out_shape) - len(in_shape)
-    return tuple(ZERO if d == 1 else idx[off + i] for i, d in enumerate(in_shape))
-
 
 def _key(idx: Sequence[ir.Value]) -> tuple[Any, ...]:
     return tuple(("c", i.constant) if isinstance(i, ir.Constant) else id(i) for i in idx)
-
-
-ElementRule = Callable[["Emitter", Instr, tuple[ir.Value, ...]], ir.Value]
-KernelRule = Callable[["Lowerer", Instr], None]
 
 
 class Emitter:
@@ -432,7 +370,7 @@ class Lowerer:
             return
         b = self.b
         shape = task.vshape.get(id(task.key()), task.shape)
-        accs = [lower_kernels.Accumulator(self, ins) for ins in task.reductions]
+        accs = [Accumulator(self, ins) for ins in task.reductions]
         for a in accs:
             a.start()
         blocks = [a.block for a in accs if a.blocked]
@@ -444,7 +382,7 @@ class Lowerer:
                 for a in accs:
                     if a.blocked:
                         a.start_block()
-                stack.callback(_end_blocks, accs)
+                stack.callback(end_blocks, accs)
                 j = stack.enter_context(for_range(b, lo, hi, name="j"))
                 idx = tuple(outer) + (j,)
             elif len(shape) == 2 and FLATTEN_ROWS[0] <= shape[1] <= FLATTEN_ROWS[1] and \
@@ -517,41 +455,7 @@ def libc(module: ir.Module, name: str) -> ir.Function:
     return fn
 
 
-# The rule table. Filled by the rule modules below (imported for their side effect).
-ELEMENT_RULES: dict[str, ElementRule] = {}
-KERNEL_RULES: dict[str, KernelRule] = {}
-LOWERINGS: dict[str, ElementRule | KernelRule] = {}
-
-
-def element_rule(*names: str) -> Callable[[ElementRule], ElementRule]:
-    def deco(f: ElementRule) -> ElementRule:
-        for n in names:
-            ELEMENT_RULES[n] = LOWERINGS[n] = f
-        return f
-    return deco
-
-
-def kernel_rule(*names: str) -> Callable[[KernelRule], KernelRule]:
-    def deco(f: KernelRule) -> KernelRule:
-        for n in names:
-            KERNEL_RULES[n] = LOWERINGS[n] = f
-        return f
-    return deco
-
-
-
-
 @kernel_rule("call", "custom_vjp")
 def _call(lw: Lowerer, ins: Instr) -> None:
     raise LoweringError(f"`{ins.prim}` reached the lowering; build_module inlines every call "
                         "and custom_vjp first")
-
-
-from . import (lower_elementwise, lower_kernels, lower_region, lower_shape,  # noqa: F401,E402
-               lower_vector)
-
-
-def _end_blocks(accs: list[lower_kernels.Accumulator]) -> None:
-    for a in accs:
-        if a.blocked:
-            a.end_block()

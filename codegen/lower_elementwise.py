@@ -17,17 +17,21 @@ Invariants (the reference is each primitive's NumPy `impl`):
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from llvmlite import ir
 
 from ..ir import Instr
-from .loops import I64
-from .lower import F32, F64, I1, I32, Emitter, broadcast_index, element_rule, reg_type
+from .llvmtypes import F32, F64, I1, I32, reg_type
+from .loops import I64, broadcast_index
+from .rules import element_rule
 from . import mathcall
 from .mathlib import SUPPORTED, emit_math
 from .plan import MATH_COST
+
+if TYPE_CHECKING:
+    from .lower import Emitter
 
 CONTRACT = ("contract",)
 _MANGLE = {F32: "f32", F64: "f64", I32: "i32", I64: "i64", I1: "i1"}

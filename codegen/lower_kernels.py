@@ -22,58 +22,22 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from llvmlite import ir
 
 from ..ir import Instr, Value
 from .gemm import declare_gemm
-from .loops import I64, block_ranges, const, for_range, linear_index, loop_nest
-from .lower import (
-    F32,
-    F64,
-    I32,
-    Lowerer,
-    broadcast_index,
-    kernel_rule,
-    mem_type,
-    reg_type,
-    scalar_constant,
-)
+from .loops import I64, block_ranges, broadcast_index, const, for_range, linear_index, loop_nest
+from .accumulate import SUM_BLOCK, SUM_BLOCK_F32, combine, identity
+from .llvmtypes import F32, I32, mem_type, reg_type, scalar_constant
 from .lower_elementwise import overloaded
 from .plan import coalesce, size_of
+from .rules import kernel_rule
 
-REASSOC = ("reassoc",)
-SUM_BLOCK = 1024
-SUM_BLOCK_F32 = 256
-
-
-def _identity(prim: str, dtype: np.dtype) -> object:
-    if prim == "reduce_sum":
-        return 0
-    if prim == "reduce_prod":
-        return 1
-    big = prim == "reduce_max"
-    if dtype.kind == "f":
-        return -np.inf if big else np.inf
-    info = np.iinfo(dtype)
-    return info.min if big else info.max
-
-
-def _combine(b: ir.IRBuilder, prim: str, acc: ir.Value, v: ir.Value) -> ir.Value:
-    is_float = isinstance(acc.type, (ir.FloatType, ir.DoubleType))
-    if prim == "reduce_sum":
-        return b.fadd(acc, v, flags=REASSOC) if is_float else b.add(acc, v)
-    if prim == "reduce_prod":
-        # In order, never reassociated: a reordered product lets one partial product
-        # overflow to inf and then meet another that holds a zero (0 * inf = NaN where
-        # NumPy's product of [0, 1, ..., 99] is 0).
-        return b.fmul(acc, v) if is_float else b.mul(acc, v)
-    big = prim == "reduce_max"
-    if is_float:
-        return overloaded(b, "llvm.maximum" if big else "llvm.minimum", acc, v)
-    return overloaded(b, "llvm.smax" if big else "llvm.smin", acc, v)
-
+if TYPE_CHECKING:
+    from .lower import Lowerer
 
 def _fill(lw: Lowerer, ptr: ir.Value, dtype: np.dtype, n: int, value: ir.Value) -> None:
     with loop_nest(lw.b, (n,), "fill") as (i,):
@@ -172,61 +136,6 @@ def reduce_loops(lw: Lowerer, S: tuple[int, ...], A: set[int], element: Element,
         lw.free(buf)
 
 
-class Accumulator:
-    """A full reduction (`plan.is_full_reduction`) accumulated inside a LoopTask's loop:
-    `start` before the loop, `add` in its body, `finish` after it.
-
-    A float sum runs in blocks of the innermost dimension (`block`): each block is summed
-    from zero in the operand's own type, with vector accumulators, and added into a
-    float64 total. The block sums vectorize as wide as the loop's other work (a float64
-    accumulator in a float32 loop would halve its vector width), and the error is
-    a few ulp of the block plus float64 rounding, independent of the length."""
-
-    def __init__(self, lw: Lowerer, ins: Instr):
-        self.lw, self.ins = lw, ins
-        dt = ins.inputs[0].dtype
-        self.dt = dt
-        self.blocked = ins.prim == "reduce_sum" and dt.kind == "f"
-        self.total_dt = np.dtype(np.float64) if self.blocked else dt
-        self.total = lw.alloca(reg_type(self.total_dt), "total")
-        self.part = lw.alloca(reg_type(dt), "part")
-        self.cur = self.total
-
-    @property
-    def block(self) -> int:
-        return SUM_BLOCK if self.dt == np.float64 else SUM_BLOCK_F32
-
-    def start(self) -> None:
-        self.lw.b.store(scalar_constant(_identity(self.ins.prim, self.dt), self.total_dt),
-                        self.total)
-
-    def start_block(self) -> None:
-        self.lw.b.store(scalar_constant(_identity(self.ins.prim, self.dt), self.dt), self.part)
-        self.cur = self.part
-
-    def end_block(self) -> None:
-        b = self.lw.b
-        part = b.load(self.part)
-        if self.total_dt != self.dt:
-            part = b.fpext(part, F64)
-        b.store(_combine(b, self.ins.prim, b.load(self.total), part), self.total)
-
-    def add(self, em: object, idx: tuple[ir.Value, ...]) -> None:
-        b = self.lw.b
-        v = em.value(self.ins.inputs[0], idx)  # type: ignore[attr-defined]
-        if self.cur is self.total and self.total_dt != self.dt:     # a loop over ()
-            v = b.fpext(v, F64)
-        b.store(_combine(b, self.ins.prim, b.load(self.cur), v), self.cur)
-
-    def finish(self) -> None:
-        b = self.lw.b
-        v = b.load(self.total)
-        if self.total_dt != self.dt:
-            v = b.fptrunc(v, F32)
-        out = self.ins.outs[0]
-        self.lw.store_at(self.lw.ptr(out), out.dtype, const(0), v)
-
-
 @kernel_rule("reduce_sum", "reduce_max", "reduce_min", "reduce_prod")
 def reduce(lw: Lowerer, ins: Instr) -> None:
     b = lw.b
@@ -243,8 +152,8 @@ def reduce(lw: Lowerer, ins: Instr) -> None:
     block = 0
     if prim == "reduce_sum" and dt.kind == "f":
         block = SUM_BLOCK if dt == np.float64 else SUM_BLOCK_F32
-    reduce_loops(lw, S, A, element, lambda a, v: _combine(b, prim, a, v),
-                 scalar_constant(_identity(prim, dt), acc_dt), acc_dt, lw.ptr(out), dt,
+    reduce_loops(lw, S, A, element, lambda a, v: combine(b, prim, a, v),
+                 scalar_constant(identity(prim, dt), acc_dt), acc_dt, lw.ptr(out), dt,
                  (lambda v: b.fptrunc(v, F32)) if widen else None, block=block, elt_dt=dt)
 
 
@@ -269,8 +178,8 @@ def argextreme(lw: Lowerer, ins: Instr) -> None:
     def value(idx: tuple[ir.Value, ...], o: ir.Value) -> ir.Value:
         return lw.emitter(vshape).value(x, idx)
 
-    reduce_loops(lw, S, A, value, lambda acc, v: _combine(b, kind, acc, v),
-                 scalar_constant(_identity(kind, x.dtype), x.dtype), x.dtype, best, x.dtype)
+    reduce_loops(lw, S, A, value, lambda acc, v: combine(b, kind, acc, v),
+                 scalar_constant(identity(kind, x.dtype), x.dtype), x.dtype, best, x.dtype)
 
     def first(idx: tuple[ir.Value, ...], o: ir.Value) -> ir.Value:
         v = value(idx, o)

@@ -29,7 +29,9 @@ from llvmlite import ir
 from ..ir import Function, Instr, Value
 from .inline import inline_calls
 from .loops import I64, const
-from .lower import I1, I8, I32, NOMEM, VOIDP, Lowerer, kernel_rule, mem_type
+from .llvmtypes import I1, I8, I32, VOIDP, mem_type
+from .lower import NOMEM, Lowerer
+from .rules import kernel_rule
 from .plan import make_plan, size_of
 
 

@@ -14,13 +14,19 @@ Invariants:
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from llvmlite import ir
 
 from ..ir import Instr
 from .loops import I64, NUW_NSW, ZERO, const, linear_index
-from .lower import Emitter, element_rule, scalar_constant
+from .llvmtypes import scalar_constant
+from .rules import element_rule
 from .lower_elementwise import convert
+
+if TYPE_CHECKING:
+    from .lower import Emitter
 
 Idx = tuple[ir.Value, ...]
 

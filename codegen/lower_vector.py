@@ -25,7 +25,7 @@ Invariants:
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from llvmlite import ir
@@ -33,8 +33,12 @@ from llvmlite import ir
 from ..ir import Instr, Value
 from ..ir.prims.registry import get_primitive
 from .lower_elementwise import SCALAR_OPS
-from .lower import I8, I32, Lowerer, lowering, mem_type, reg_type, scalar_constant
+from .llvmtypes import I8, I32, mem_type, reg_type, scalar_constant
+from .rules import lowering
 from .plan import LoopTask, Plan, closure, size_of
+
+if TYPE_CHECKING:
+    from .lower import Lowerer
 
 # Tasks over at most this many elements, whose every value has at most this many
 # elements, become vector code (two AVX-512 registers of float32).

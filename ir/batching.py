@@ -429,5 +429,3 @@ def _custom_vjp_rule(xs: Xs, bat: list[bool], bsize: int, *, bwd: Function, n_in
     out = bind("custom_vjp", *full, bwd=hit[1], n_in=n_in, n_out=n_out, connected=connected)
     return (list(out) if isinstance(out, tuple) else [out]), [True] * n_out
 
-
-from . import batching_control  # noqa: E402,F401  (rules of the region instructions)

@@ -1,0 +1,77 @@
+"""The lowering rule table, keyed by primitive name, and the error every rule raises.
+
+Invariants:
+- `LOWERINGS` has an entry for every primitive of the registry once `tracejit.codegen`
+  is imported: the rule modules (`lower_elementwise`, `lower_shape`, `lower_kernels`,
+  `lower_region`) enter theirs with `element_rule` / `kernel_rule`, and the package
+  imports each of them by name. Element rules have the signature `rule(em, instr, idx)`
+  and return the element of the instruction's output at `idx`; kernel rules have the
+  signature `rule(lw, instr)` and fill the output buffer.
+- Every failure while lowering an instruction is re-raised as a `LoweringError` that
+  names that instruction (`lowering`).
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from llvmlite import ir
+
+from ..ir import Instr
+
+if TYPE_CHECKING:
+    from .lower import Emitter, Lowerer
+
+
+class LoweringError(Exception):
+    """Lowering an instruction failed; the message names the instruction."""
+
+
+def describe(ins: Instr) -> str:
+    try:
+        return repr(ins)
+    except (ImportError, AttributeError, KeyError, TypeError, ValueError):
+        # No printer for it: a plain rendering.
+        ins_t = ", ".join(str(x.type) for x in ins.inputs)
+        outs_t = ", ".join(str(o.type) for o in ins.outs)
+        params = {k: v for k, v in ins.params.items() if k != "value"}
+        return f"{ins.prim}({ins_t}) {params} : {outs_t}"
+
+
+@contextlib.contextmanager
+def lowering(ins: Instr) -> Iterator[None]:
+    """Error context: any failure inside names the instruction being lowered."""
+    try:
+        yield
+    except LoweringError:
+        raise
+    except Exception as e:
+        raise LoweringError(f"while lowering `{describe(ins)}`: {type(e).__name__}: {e}") \
+            from e
+
+
+ElementRule = Callable[["Emitter", Instr, tuple[ir.Value, ...]], ir.Value]
+KernelRule = Callable[["Lowerer", Instr], None]
+
+
+# The rule table (see the module's invariants for who fills it).
+ELEMENT_RULES: dict[str, ElementRule] = {}
+KERNEL_RULES: dict[str, KernelRule] = {}
+LOWERINGS: dict[str, ElementRule | KernelRule] = {}
+
+
+def element_rule(*names: str) -> Callable[[ElementRule], ElementRule]:
+    def deco(f: ElementRule) -> ElementRule:
+        for n in names:
+            ELEMENT_RULES[n] = LOWERINGS[n] = f
+        return f
+    return deco
+
+
+def kernel_rule(*names: str) -> Callable[[KernelRule], KernelRule]:
+    def deco(f: KernelRule) -> KernelRule:
+        for n in names:
+            KERNEL_RULES[n] = LOWERINGS[n] = f
+        return f
+    return deco
