@@ -38,6 +38,7 @@ from .arrayops import (eye, linspace, rank, repeat, reverse, roll, shape, size, 
 from .hyperbolic import acosh, asinh, atanh, cosh, sinh
 from .reductions import reduce_all, reduce_any
 from .mathops import acos, asin, atan, atan2, round  # noqa: A004
+from .einsum import einsum
 from .custom import custom_gradient
 from .tape import GradientTape, UnconnectedGradients
 from .tensor import Tensor

@@ -50,7 +50,8 @@ __all__ = [
 # The modules that define `tj`'s ops (a test checks `tj`'s imports against the table by them).
 MODULES = ("tracejit.convert", "tracejit.elementwise", "tracejit.shapes",
            "tracejit.creation", "tracejit.reductions", "tracejit.arrayops",
-           "tracejit.hyperbolic", "tracejit.mathops")
+           "tracejit.hyperbolic", "tracejit.mathops",
+           "tracejit.einsum")
 
 
 def _attach_docs() -> None:
