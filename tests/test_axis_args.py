@@ -111,6 +111,9 @@ USER_CALLS: dict[str, tuple[Callable[[Any, Any], Any], str, list[Any]]] = {
     "log_softmax": (lambda x, a: tj.nn.log_softmax(x, a), "axis", [3]),
     "softmax_cross_entropy_with_logits": (
         lambda x, a: tj.nn.softmax_cross_entropy_with_logits(x, x, axis=a), "axis", [3]),
+    "l2_normalize": (lambda x, a: tj.nn.l2_normalize(x, a), "axis", [3, [0, -4]]),
+    "moments": (lambda x, a: tj.nn.moments(x, a), "axes", [3, [1, 5]]),
+    "clip_by_norm": (lambda x, a: tj.clip_by_norm(x, 1.0, axes=a), "axes", [-4]),
 }
 
 

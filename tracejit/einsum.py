@@ -39,7 +39,7 @@ from .reductions import reduce_sum
 from .shapes import reshape, transpose
 from .tensor import Tensor, TensorInput
 
-LETTERS = set(string.ascii_letters)
+LETTERS = frozenset(string.ascii_letters)
 Term = tuple[Tensor, list[str]]
 
 

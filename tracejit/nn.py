@@ -52,25 +52,6 @@ def log_softmax(logits: TensorInput, axis: int = -1, name: str | None = None) ->
     return ops.subtract(x, ops.reduce_logsumexp(x, axis, keepdims=True))
 
 
-@export("nn.softmax_cross_entropy_with_logits")
-def softmax_cross_entropy_with_logits(labels: TensorInput, logits: TensorInput, axis: int = -1,
-                                      name: str | None = None) -> Tensor:
-    """-sum(labels * log_softmax(logits)) over `axis`; one value per example.
-
-    >>> tj.nn.softmax_cross_entropy_with_logits(labels=tj.constant([[0., 1.]]),
-    ...                                         logits=tj.constant([[0., 0.]])).numpy()
-    array([0.6931472], dtype=float32)
-    """
-    lg = ops.convert_to_tensor(logits)
-    lb = ops.convert_to_tensor(labels, dtype_hint=lg.dtype)
-    axis = ops._axis("softmax_cross_entropy_with_logits", axis, lg.ndim)
-    if lb.shape != lg.shape:
-        raise at_user_line(ShapeError(
-            f"softmax_cross_entropy_with_logits: labels of shape {lb.shape} and logits of "
-            f"shape {lg.shape} must have the same shape"))
-    return ops.negative(ops.reduce_sum(ops.multiply(lb, log_softmax(lg, axis)), axis))
-
-
 @export("nn.sparse_softmax_cross_entropy_with_logits")
 def sparse_softmax_cross_entropy_with_logits(labels: TensorInput, logits: TensorInput,
                                              name: str | None = None) -> Tensor:
@@ -216,6 +197,9 @@ def softsign(features: TensorInput, name: str | None = None) -> Tensor:
     """
     x = ops._float_tensor("softsign", features)
     return ops.divide(x, ops.add(ops.abs(x), 1.0))
+
+from .losses import (l2_normalize, moments, sigmoid_cross_entropy_with_logits,  # noqa: E402,F401
+                     softmax_cross_entropy_with_logits)
 
 # The public names, from the one table of public names (a test checks that each is
 # defined here); the docstring lists them.

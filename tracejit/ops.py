@@ -51,7 +51,7 @@ __all__ = [
 MODULES = ("tracejit.convert", "tracejit.elementwise", "tracejit.shapes",
            "tracejit.creation", "tracejit.reductions", "tracejit.arrayops",
            "tracejit.hyperbolic", "tracejit.mathops",
-           "tracejit.einsum")
+           "tracejit.einsum", "tracejit.losses")
 
 
 def _attach_docs() -> None:
