@@ -21,6 +21,8 @@ size may overflow 64-bit index arithmetic (`MemoryError` at build time).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from llvmlite import ir
 
 from ..ir import Function
@@ -42,25 +44,24 @@ WRITEABLE = 0x400     # NPY_ARRAY_WRITEABLE
 ENTRY = f"tracejit_entry_{SOURCE_DIGEST}"
 
 
+@dataclass(frozen=True)
 class Abi:
     """Where the entry function finds things in CPython and NumPy objects: byte offsets
     of a tuple's items, of an object's type, of an array's `nd`, `dimensions`, `descr`,
     `data` and `flags`, and of a dtype's `type_num` and `byteorder`; plus, per dtype name,
-    the (type_num, byteorder) of its canonical NumPy dtype."""
+    the (type_num, byteorder) of its canonical NumPy dtype (`call.probe_abi` measures
+    them in the running interpreter)."""
 
-    def __init__(self, tuple_items: int, ob_type: int, nd: int, dims: int, descr: int,
-                 data: int, flags: int, type_num: int, byteorder: int,
-                 dtypes: dict[str, tuple[int, int]]):
-        self.tuple_items = tuple_items
-        self.ob_type = ob_type
-        self.nd = nd
-        self.dims = dims
-        self.descr = descr
-        self.data = data
-        self.flags = flags
-        self.type_num = type_num
-        self.byteorder = byteorder
-        self.dtypes = dtypes
+    tuple_items: int
+    ob_type: int
+    nd: int
+    dims: int
+    descr: int
+    data: int
+    flags: int
+    type_num: int
+    byteorder: int
+    dtypes: dict[str, tuple[int, int]]
 
 
 def _build_entry(lw: Lowerer, name: str, abi: Abi) -> None:
@@ -129,7 +130,7 @@ def build_module(fn: Function, abi: Abi, entry_name: str = ENTRY
     (`segments.split`). Also returns the flat function (calls inlined) whose instruction
     numbers the status codes refer to.
 
-    Example: `module, flat = build_module(fn, Abi(24, 16, 64))`."""
+    Example: `module, flat = build_module(fn, call.ABI)`."""
     fn = inline_calls(fn)
     _check_sizes(fn)
     plan = make_plan(fn)

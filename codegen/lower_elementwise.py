@@ -23,6 +23,7 @@ import numpy as np
 from llvmlite import ir
 
 from ..ir import Instr
+from ..ir.tables import entering
 from .llvmtypes import F32, F64, I1, I32, reg_type
 from .loops import I64, broadcast_index
 from .rules import element_rule
@@ -77,11 +78,7 @@ SCALAR_OPS: dict[str, ScalarOp] = {}
 
 
 def scalar(*names: str) -> Callable[[ScalarOp], ScalarOp]:
-    def deco(f: ScalarOp) -> ScalarOp:
-        for n in names:
-            SCALAR_OPS[n] = f
-        return f
-    return deco
+    return entering(names, SCALAR_OPS)
 
 
 # ---------------------------------------------------------------- unary

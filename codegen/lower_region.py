@@ -123,12 +123,7 @@ def _while(lw: Lowerer, ins: Instr) -> None:
     flag = lw.alloca(I8, "flag")
     count = lw.alloca(I32, "count")
     b.store(ir.Constant(I32, 0), count)
-    head = b.append_basic_block("while.head")
-    test = b.append_basic_block("while.test")
-    body = b.append_basic_block("while.body")
-    done = b.append_basic_block("while.done")
-    b.branch(head)
-    b.position_at_end(head)
+    head, test, body, done = _enter_loop(b, "while", "head", "test", "body", "done")
     n = b.load(count)
     if max_iters is not None:
         b.cbranch(b.icmp_signed("<", n, ir.Constant(I32, max_iters)), test, done)
@@ -145,6 +140,15 @@ def _while(lw: Lowerer, ins: Instr) -> None:
     b.position_at_end(done)
     state.finish(list(ins.outs[:-1]))
     b.store(b.load(count), lw.ptr(ins.outs[-1]))
+
+
+def _enter_loop(b: ir.IRBuilder, kind: str, *names: str) -> list[ir.Block]:
+    """The blocks `kind.name` of a loop, in order; the builder branches into the first
+    and is left at its start."""
+    blocks = [b.append_basic_block(f"{kind}.{n}") for n in names]
+    b.branch(blocks[0])
+    b.position_at_end(blocks[0])
+    return blocks
 
 
 # --------------------------------------------------------------------------- scan
@@ -173,11 +177,7 @@ def _scan(lw: Lowerer, ins: Instr) -> None:
     state = _Carried(lw, operands[k:k + m])
     step = lw.alloca(I64, "step")
     b.store(const(0), step)
-    head = b.append_basic_block("scan.head")
-    body = b.append_basic_block("scan.body")
-    done = b.append_basic_block("scan.done")
-    b.branch(head)
-    b.position_at_end(head)
+    head, body, done = _enter_loop(b, "scan", "head", "body", "done")
     t = b.load(step)
     b.cbranch(b.icmp_signed("<", t, n), body, done)
     b.position_at_end(body)

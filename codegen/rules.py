@@ -13,12 +13,14 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from collections import ChainMap
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from llvmlite import ir
 
 from ..ir import Instr
+from ..ir.tables import entering
 
 if TYPE_CHECKING:
     from .lower import Emitter, Lowerer
@@ -58,20 +60,15 @@ KernelRule = Callable[["Lowerer", Instr], None]
 # The rule table (see the module's invariants for who fills it).
 ELEMENT_RULES: dict[str, ElementRule] = {}
 KERNEL_RULES: dict[str, KernelRule] = {}
-LOWERINGS: dict[str, ElementRule | KernelRule] = {}
+# Every rule, by primitive name (a view of both tables).
+LOWERINGS: Mapping[str, ElementRule | KernelRule] = ChainMap[str, Any](ELEMENT_RULES, KERNEL_RULES)
 
 
 def element_rule(*names: str) -> Callable[[ElementRule], ElementRule]:
-    def deco(f: ElementRule) -> ElementRule:
-        for n in names:
-            ELEMENT_RULES[n] = LOWERINGS[n] = f
-        return f
-    return deco
+    """Enter the decorated function as the element rule of primitives `names`."""
+    return entering(names, ELEMENT_RULES)
 
 
 def kernel_rule(*names: str) -> Callable[[KernelRule], KernelRule]:
-    def deco(f: KernelRule) -> KernelRule:
-        for n in names:
-            KERNEL_RULES[n] = LOWERINGS[n] = f
-        return f
-    return deco
+    """Enter the decorated function as the kernel rule of primitives `names`."""
+    return entering(names, KERNEL_RULES)

@@ -47,6 +47,7 @@ from .core import Builder, Function, TensorType, bind, interpreting
 from .errors import IRError
 from .prims import Primitive, all_primitives
 from .prims.elementwise import broadcast_shapes
+from .tables import entering
 
 __all__ = ["RULES", "batch_values", "batched_callee", "missing_rules", "rule_for",
            "standard_rule", "vmap"]
@@ -197,11 +198,7 @@ def _offset_indices(idx: Any, n: int, bsize: int) -> Any:
 
 
 def _register(*names: str) -> Callable[[Rule], Rule]:
-    def deco(rule: Rule) -> Rule:
-        for n in names:
-            RULES[n] = rule
-        return rule
-    return deco
+    return entering(names, RULES)
 
 
 # --------------------------------------------------------------------------- standard rules

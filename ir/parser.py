@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -39,6 +40,8 @@ from .errors import IRError
 from .prims import get_primitive
 from .printer import IDENTIFIER
 from .printer import format_types as _types
+
+T = TypeVar("T")
 
 _ARG_NAME = re.compile(r"arg[0-9]+\Z")
 _LABEL = re.compile(r"@(.*?)(#[0-9]+)?")
@@ -135,6 +138,16 @@ class _Parser:
             raise self.error(f"expected {want}, got {got}", tok)
         return self.next()
 
+    def separated(self, close: str, item: Callable[[], T]) -> list[T]:
+        """Items separated by commas up to the punctuation `close`, which is consumed."""
+        out: list[T] = []
+        while not self.at("punct", close):
+            if out:
+                self.expect("punct", ",")
+            out.append(item())
+        self.expect("punct", close)
+        return out
+
     def string(self, text: str, tok: Token) -> str:
         """The value of a double-quoted string literal (JSON escapes)."""
         try:
@@ -180,18 +193,17 @@ class _Parser:
 
     def function_rest(self, name: str) -> Function:
         env: dict[str, Value] = {}
-        params: list[Value] = []
         self.expect("punct", "(")
-        while not self.at("punct", ")"):
-            if params:
-                self.expect("punct", ",")
+
+        def param() -> Value:
             tok = self.expect("value")
             self.expect("punct", ":")
             t = self.type()
             hint = tok.text[1:]
             ok = IDENTIFIER.match(hint) and not _ARG_NAME.match(hint)
-            params.append(self.define(env, tok, Value(t, hint if ok else None)))
-        self.expect("punct", ")")
+            return self.define(env, tok, Value(t, hint if ok else None))
+
+        params = self.separated(")", param)
         self.expect("punct", "->")
         sig_tok = self.peek()
         out_types = self.types()
@@ -235,27 +247,19 @@ class _Parser:
             raise self.error(f"unknown dtype {tok.text!r}; expected one of "
                              + ", ".join(DTYPES), tok)
         self.expect("punct", "[")
-        dims: list[int] = []
-        while not self.at("punct", "]"):
-            if dims:
-                self.expect("punct", ",")
+
+        def dim() -> int:
             d = self.expect("number")
             if not d.text.isdigit():
                 raise self.error(f"bad dimension {d.text!r}", d)
-            dims.append(int(d.text))
-        self.expect("punct", "]")
-        return TensorType(dims, dtype)
+            return int(d.text)
+
+        return TensorType(self.separated("]", dim), dtype)
 
     def types(self) -> list[TensorType]:
         if not self.accept("punct", "("):
             return [self.type()]
-        out: list[TensorType] = []
-        while not self.at("punct", ")"):
-            if out:
-                self.expect("punct", ",")
-            out.append(self.type())
-        self.expect("punct", ")")
-        return out
+        return self.separated(")", self.type)
 
     # ---------------------------------------------------------------- instructions
 
@@ -269,12 +273,7 @@ class _Parser:
             self.expect("punct", "=")
         op = self.expect("ident")
         self.expect("punct", "(")
-        inputs: list[Value] = []
-        while not self.at("punct", ")"):
-            if inputs:
-                self.expect("punct", ",")
-            inputs.append(self.use(env, self.expect("value")))
-        self.expect("punct", ")")
+        inputs = self.separated(")", lambda: self.use(env, self.expect("value")))
         raw: dict[str, Any] = {}
         if self.accept("punct", "{"):
             while not self.at("punct", "}"):
@@ -390,13 +389,7 @@ class _Parser:
 
     def dense_body(self) -> Any:
         if self.accept("punct", "["):
-            items: list[Any] = []
-            while not self.at("punct", "]"):
-                if items:
-                    self.expect("punct", ",")
-                items.append(self.dense_body())
-            self.expect("punct", "]")
-            return items
+            return self.separated("]", self.dense_body)
         tok = self.next()
         if tok.kind == "number":
             return _number(tok.text)

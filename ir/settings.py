@@ -20,11 +20,15 @@ user API can both import it without breaking the layering `tracejit -> codegen -
 """
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from .errors import SettingError
+
+T = TypeVar("T", int, float)
 
 __all__ = ["SETTINGS", "Setting", "SettingError", "cache_home", "integer", "number", "path",
            "switch", "table"]
@@ -92,16 +96,8 @@ def number(name: str) -> float | None:
 
     Example: `number("TRACEJIT_CACHE_MAX_MB")` is 0.5 after `TRACEJIT_CACHE_MAX_MB=0.5`.
     """
-    raw = _raw(name, "number")
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingError(f"{name}={os.environ[name]!r}: expected a number") from None
-    if value != value or value in (float("inf"), float("-inf")) or value < 0:
-        raise SettingError(f"{name}={os.environ[name]!r}: expected a finite number >= 0")
-    return value
+    return _parse(name, "number", float, "a number", "a finite number >= 0",
+                  lambda v: math.isfinite(v) and v >= 0)
 
 
 def integer(name: str) -> int | None:
@@ -109,15 +105,20 @@ def integer(name: str) -> int | None:
 
     Example: `integer("TRACEJIT_NUM_THREADS")` is 1 after `TRACEJIT_NUM_THREADS=1`.
     """
-    raw = _raw(name, "integer")
+    return _parse(name, "integer", int, "an integer", "an integer >= 0", lambda v: v >= 0)
+
+
+def _parse(name: str, kind: str, convert: Callable[[str], T], what: str, bounded: str,
+           ok: Callable[[T], bool]) -> T | None:
+    raw = _raw(name, kind)
     if not raw:
         return None
     try:
-        value = int(raw)
+        value = convert(raw)
     except ValueError:
-        raise SettingError(f"{name}={os.environ[name]!r}: expected an integer") from None
-    if value < 0:
-        raise SettingError(f"{name}={os.environ[name]!r}: expected an integer >= 0")
+        raise SettingError(f"{name}={os.environ[name]!r}: expected {what}") from None
+    if not ok(value):
+        raise SettingError(f"{name}={os.environ[name]!r}: expected {bounded}")
     return value
 
 
