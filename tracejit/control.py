@@ -14,7 +14,7 @@ and the user's line; the result has the structure of `loop_vars` (of the branche
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -24,9 +24,12 @@ from .ir.core import TensorType, bind
 from .nest import flatten, leaf_paths, unflatten
 from .regions import (as_tensor, check_types, close, describe_types, fn_name,
                       same_structure, trace_region, tracing, type_of)
-from .tensor import Tensor
+from .tensor import Structure, Tensor, TensorInput
 
 I32 = np.dtype(np.int32)
+# `switch_case`'s branches: callables, (index, callable) pairs, or a dict by index.
+Branch: TypeAlias = "Callable[[], Structure]"
+BranchFns: TypeAlias = "Sequence[Branch] | Sequence[tuple[int, Branch]] | dict[int, Branch]"
 
 
 def _leaves(x: Any) -> tuple[list[Tensor], Any]:
@@ -53,10 +56,11 @@ def _scalar_bool(what: str, p: Any) -> Tensor:
 # --------------------------------------------------------------------------- while_loop
 
 
-def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: Any,
-               shape_invariants: Any = None, parallel_iterations: int = 10,
-               back_prop: bool = True, swap_memory: bool = False,
-               maximum_iterations: Any = None, name: str | None = None) -> Any:
+def while_loop(cond: Callable[..., TensorInput], body: Callable[..., Structure],
+               loop_vars: Structure, shape_invariants: Structure = None,
+               parallel_iterations: int = 10, back_prop: bool = True, swap_memory: bool = False,
+               maximum_iterations: TensorInput | None = None, name: str | None = None
+               ) -> Structure:
     """`while cond(*loop_vars): loop_vars = body(*loop_vars)`, at most
     `maximum_iterations` times. `parallel_iterations`, `back_prop` and `swap_memory` are
     accepted and ignored; `shape_invariants` may only repeat the loop variables' shapes
@@ -142,15 +146,15 @@ def _check_invariants(inv: Any, types: list[TensorType], paths: list[str]) -> No
                 f"tracejit shapes are static: a loop variable keeps its shape {t.shape}"))
 
 
-def fori_loop(lower: Any, upper: Any, body_fun: Callable[[Any, Any], Any], init_val: Any
-              ) -> Any:
+def fori_loop(lower: TensorInput, upper: TensorInput,
+              body_fun: Callable[[Tensor, Structure], Structure], init_val: Structure
+              ) -> Structure:
     """`val = body_fun(i, val)` for `i` in `range(lower, upper)` (JAX's `lax.fori_loop`);
     `i` is an int32 tensor. With Python int bounds the loop is a `scan` of static length
     (reverse mode saves one state per step); with tensor bounds it is a `while_loop`.
     Example: `tj.fori_loop(0, 100, lambda i, x: x * 0.5, x0)`."""
     from .ops import constant
-    static = all(isinstance(b, (int, np.integer)) for b in (lower, upper))
-    if static:
+    if isinstance(lower, (int, np.integer)) and isinstance(upper, (int, np.integer)):
         lo, hi = int(lower), int(upper)
         if tracing() is None:
             val = init_val
@@ -173,8 +177,8 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable[[Any, Any], Any], init_
 # --------------------------------------------------------------------------- cond
 
 
-def cond(pred: Any, true_fn: Callable[[], Any] | None = None,
-         false_fn: Callable[[], Any] | None = None, name: str | None = None) -> Any:
+def cond(pred: TensorInput, true_fn: Callable[[], Structure] | None = None,
+         false_fn: Callable[[], Structure] | None = None, name: str | None = None) -> Structure:
     """`true_fn()` if `pred` else `false_fn()`. Inside a compiled function with a traced
     `pred` both branches are traced and one runs. Example:
     `tj.cond(x > 0, lambda: x, lambda: -x)`."""
@@ -189,8 +193,9 @@ def cond(pred: Any, true_fn: Callable[[], Any] | None = None,
     return _traced_branches(index, [false_fn, true_fn], ["false_fn", "true_fn"], "cond")
 
 
-def switch_case(branch_index: Any, branch_fns: Any, default: Callable[[], Any] | None = None,
-                name: str | None = None) -> Any:
+def switch_case(branch_index: TensorInput, branch_fns: BranchFns,
+                default: Callable[[], Structure] | None = None, name: str | None = None
+                ) -> Structure:
     """`branch_fns[branch_index]()`; an index out of range runs `default`, or the last
     branch without one (TensorFlow's rule). `branch_fns` is a list of callables, a list of
     (int, callable) pairs or a dict with the keys 0..n-1.
@@ -286,9 +291,10 @@ def _scan_carry(step: Callable[[Any, Any], Any], init: Any, length: int, elems: 
     return unflatten(ctree, outs[:n_c]), unflatten(ytree, outs[n_c:])
 
 
-def scan(fn: Callable[[Any, Any], Any], elems: Any, initializer: Any = None,
-         parallel_iterations: int = 10, back_prop: bool = True, swap_memory: bool = False,
-         infer_shape: bool = True, reverse: bool = False, name: str | None = None) -> Any:
+def scan(fn: Callable[[Structure, Structure], Structure], elems: Structure,
+         initializer: Structure = None, parallel_iterations: int = 10, back_prop: bool = True,
+         swap_memory: bool = False, infer_shape: bool = True, reverse: bool = False,
+         name: str | None = None) -> Structure:
     """TensorFlow's `scan`: `a = fn(a, x)` over the leading axis of `elems`, returning
     every `a` stacked. Without `initializer` the first element (the last when `reverse`)
     starts the scan and is the first (last) output. Example:
@@ -296,17 +302,17 @@ def scan(fn: Callable[[Any, Any], Any], elems: Any, initializer: Any = None,
     return _scan_like("scan", fn, elems, initializer, reverse, stacked=True)
 
 
-def foldl(fn: Callable[[Any, Any], Any], elems: Any, initializer: Any = None,
-          parallel_iterations: int = 10, back_prop: bool = True, swap_memory: bool = False,
-          name: str | None = None) -> Any:
+def foldl(fn: Callable[[Structure, Structure], Structure], elems: Structure,
+          initializer: Structure = None, parallel_iterations: int = 10, back_prop: bool = True,
+          swap_memory: bool = False, name: str | None = None) -> Structure:
     """`a = fn(a, x)` over the leading axis of `elems`, first to last; returns the final
     `a`. Example: `tj.foldl(lambda a, x: a - x, tj.constant([1., 2., 3.]))` is -4."""
     return _scan_like("foldl", fn, elems, initializer, False, stacked=False)
 
 
-def foldr(fn: Callable[[Any, Any], Any], elems: Any, initializer: Any = None,
-          parallel_iterations: int = 10, back_prop: bool = True, swap_memory: bool = False,
-          name: str | None = None) -> Any:
+def foldr(fn: Callable[[Structure, Structure], Structure], elems: Structure,
+          initializer: Structure = None, parallel_iterations: int = 10, back_prop: bool = True,
+          swap_memory: bool = False, name: str | None = None) -> Structure:
     """`foldl` from the last element to the first.
 
     >>> tj.foldr(lambda acc, x: acc * 10. + x, tj.constant([1., 2., 3.])).numpy()
@@ -363,10 +369,10 @@ def _stack_structures(items: list[Any]) -> Any:
                             for j in range(len(leaves[0]))])
 
 
-def map_fn(fn: Callable[[Any], Any], elems: Any, dtype: Any = None,
+def map_fn(fn: Callable[[Structure], Structure], elems: Structure, dtype: Structure = None,
            parallel_iterations: int | None = None, back_prop: bool = True,
            swap_memory: bool = False, infer_shape: bool = True, name: str | None = None,
-           fn_output_signature: Any = None) -> Any:
+           fn_output_signature: Structure = None) -> Structure:
     """`fn` applied to each slice of `elems` along its leading axis, results stacked.
     Example: `tj.map_fn(lambda x: x * 2, tj.constant([1., 2.]))`."""
     xs, xtree = _leaves(elems)

@@ -16,7 +16,7 @@ block (TensorFlow's rule: so one tape can give higher derivatives).
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -26,7 +26,10 @@ from .errors import at_user_line
 from .ir.prims.registry import Primitive
 from .nest import flatten, unflatten
 from .replay import _GradProgram, _identity_seeds
-from .tensor import Tensor
+from .tensor import Structure, Tensor, TensorInput
+
+if TYPE_CHECKING:
+    from .variable import Variable
 
 
 class UnconnectedGradients:
@@ -103,7 +106,7 @@ class GradientTape:
         active_tapes.reset(self._token)
         self._token = None
 
-    def watch(self, tensor: Any) -> None:
+    def watch(self, tensor: Structure) -> None:
         """Record operations on `tensor` (a tensor, a Variable, or a nested list of them).
 
         >>> x = tj.constant(3.)
@@ -187,7 +190,7 @@ class GradientTape:
         self._var_reads.clear()
         self._used = False
 
-    def watched_variables(self) -> tuple[Any, ...]:
+    def watched_variables(self) -> tuple[Variable, ...]:
         """The Variables this tape watches, in the order they were created (TensorFlow's
         order, whatever the order they were read or watched in).
 
@@ -208,8 +211,10 @@ class GradientTape:
                 "create it with tj.GradientTape(persistent=True) to take several gradients"))
         self._used = True
 
-    def gradient(self, target: Any, sources: Any, output_gradients: Any = None,
-                 unconnected_gradients: Any = UnconnectedGradients.NONE) -> Any:
+    def gradient(self, target: Structure, sources: Structure,
+                 output_gradients: Structure = None,
+                 unconnected_gradients: UnconnectedGradients | str = UnconnectedGradients.NONE
+                 ) -> Structure:
         """d(sum of target) / d(each source), in the structure of `sources`.
 
         Called inside the tape's own `with` block, a persistent tape records the gradient
@@ -272,8 +277,10 @@ class GradientTape:
             return None
         return res
 
-    def jacobian(self, target: Any, sources: Any, unconnected_gradients: Any = "none",
-                 parallel_iterations: Any = None, experimental_use_pfor: bool = True) -> Any:
+    def jacobian(self, target: TensorInput, sources: Structure,
+                 unconnected_gradients: UnconnectedGradients | str = "none",
+                 parallel_iterations: int | None = None, experimental_use_pfor: bool = True
+                 ) -> Structure:
         """d target[i...] / d source[j...], shaped target.shape + source.shape.
 
         One batched backward pass (the gradient Function vmapped over the rows of an
@@ -306,9 +313,10 @@ class GradientTape:
                 out.append(reshape(r, shape))
         return unflatten(tree, out)
 
-    def batch_jacobian(self, target: Any, source: Any, unconnected_gradients: Any = "none",
-                       parallel_iterations: Any = None, experimental_use_pfor: bool = True
-                       ) -> Any:
+    def batch_jacobian(self, target: TensorInput, source: Tensor | Variable,
+                       unconnected_gradients: UnconnectedGradients | str = "none",
+                       parallel_iterations: int | None = None,
+                       experimental_use_pfor: bool = True) -> Tensor | None:
         """For each batch row b: d target[b, i...] / d source[b, j...], shaped
         (B,) + target.shape[1:] + source.shape[1:]. Rows must not depend on each other.
         One batched backward pass over the m = prod(target.shape[1:]) output columns.

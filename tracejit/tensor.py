@@ -14,7 +14,7 @@ Invariants:
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
@@ -44,33 +44,33 @@ class TensorLike:
             return getattr(_ops(), op)(*inputs)
         return _numpy_ufunc(ufunc, method, inputs, kwargs)
 
-    def __add__(self, o: Any) -> Tensor: return _ops().add(self, o)
-    def __radd__(self, o: Any) -> Tensor: return _ops().add(o, self)
-    def __sub__(self, o: Any) -> Tensor: return _ops().subtract(self, o)
-    def __rsub__(self, o: Any) -> Tensor: return _ops().subtract(o, self)
-    def __mul__(self, o: Any) -> Tensor: return _ops().multiply(self, o)
-    def __rmul__(self, o: Any) -> Tensor: return _ops().multiply(o, self)
-    def __truediv__(self, o: Any) -> Tensor: return _ops().divide(self, o)
-    def __rtruediv__(self, o: Any) -> Tensor: return _ops().divide(o, self)
-    def __floordiv__(self, o: Any) -> Tensor: return _ops().floordiv(self, o)
-    def __rfloordiv__(self, o: Any) -> Tensor: return _ops().floordiv(o, self)
-    def __mod__(self, o: Any) -> Tensor: return _ops().mod(self, o)
-    def __rmod__(self, o: Any) -> Tensor: return _ops().mod(o, self)
-    def __pow__(self, o: Any) -> Tensor: return _ops().pow(self, o)
-    def __rpow__(self, o: Any) -> Tensor: return _ops().pow(o, self)
-    def __matmul__(self, o: Any) -> Tensor: return _ops().matmul(self, o)
-    def __rmatmul__(self, o: Any) -> Tensor: return _ops().matmul(o, self)
+    def __add__(self, o: TensorInput) -> Tensor: return _ops().add(self, o)
+    def __radd__(self, o: TensorInput) -> Tensor: return _ops().add(o, self)
+    def __sub__(self, o: TensorInput) -> Tensor: return _ops().subtract(self, o)
+    def __rsub__(self, o: TensorInput) -> Tensor: return _ops().subtract(o, self)
+    def __mul__(self, o: TensorInput) -> Tensor: return _ops().multiply(self, o)
+    def __rmul__(self, o: TensorInput) -> Tensor: return _ops().multiply(o, self)
+    def __truediv__(self, o: TensorInput) -> Tensor: return _ops().divide(self, o)
+    def __rtruediv__(self, o: TensorInput) -> Tensor: return _ops().divide(o, self)
+    def __floordiv__(self, o: TensorInput) -> Tensor: return _ops().floordiv(self, o)
+    def __rfloordiv__(self, o: TensorInput) -> Tensor: return _ops().floordiv(o, self)
+    def __mod__(self, o: TensorInput) -> Tensor: return _ops().mod(self, o)
+    def __rmod__(self, o: TensorInput) -> Tensor: return _ops().mod(o, self)
+    def __pow__(self, o: TensorInput) -> Tensor: return _ops().pow(self, o)
+    def __rpow__(self, o: TensorInput) -> Tensor: return _ops().pow(o, self)
+    def __matmul__(self, o: TensorInput) -> Tensor: return _ops().matmul(self, o)
+    def __rmatmul__(self, o: TensorInput) -> Tensor: return _ops().matmul(o, self)
     def __neg__(self) -> Tensor: return _ops().negative(self)
     def __pos__(self) -> Tensor: return _ops().identity(self)
     def __abs__(self) -> Tensor: return _ops().abs(self)
-    def __lt__(self, o: Any) -> Tensor: return _ops().less(self, o)
-    def __le__(self, o: Any) -> Tensor: return _ops().less_equal(self, o)
-    def __gt__(self, o: Any) -> Tensor: return _ops().greater(self, o)
-    def __ge__(self, o: Any) -> Tensor: return _ops().greater_equal(self, o)
-    def __eq__(self, o: Any) -> Tensor: return _ops().equal(self, o)  # type: ignore[override]
-    def __ne__(self, o: Any) -> Tensor: return _ops().not_equal(self, o)  # type: ignore
-    def __and__(self, o: Any) -> Tensor: return _ops().logical_and(self, o)
-    def __or__(self, o: Any) -> Tensor: return _ops().logical_or(self, o)
+    def __lt__(self, o: TensorInput) -> Tensor: return _ops().less(self, o)
+    def __le__(self, o: TensorInput) -> Tensor: return _ops().less_equal(self, o)
+    def __gt__(self, o: TensorInput) -> Tensor: return _ops().greater(self, o)
+    def __ge__(self, o: TensorInput) -> Tensor: return _ops().greater_equal(self, o)
+    def __eq__(self, o: TensorInput) -> Tensor: return _ops().equal(self, o)  # type: ignore[override]
+    def __ne__(self, o: TensorInput) -> Tensor: return _ops().not_equal(self, o)  # type: ignore
+    def __and__(self, o: TensorInput) -> Tensor: return _ops().logical_and(self, o)
+    def __or__(self, o: TensorInput) -> Tensor: return _ops().logical_or(self, o)
     def __invert__(self) -> Tensor: return _ops().logical_not(self)
     __hash__ = object.__hash__
 
@@ -97,7 +97,7 @@ class TensorLike:
             raise TypeError("len() of a scalar tensor")
         return int(self.shape[0])
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Tensor]:
         for i in range(len(self)):
             yield self[i]
 
@@ -291,3 +291,10 @@ def _unpickle(a: np.ndarray) -> Tensor:
 # What the ops accept where TensorFlow accepts a tensor: a Tensor or Variable, a NumPy
 # array or scalar, a Python number or bool, or a (nested) list or tuple of them.
 TensorInput: TypeAlias = "TensorLike | np.ndarray | np.generic | float | Sequence[Any]"
+# A dtype where TensorFlow takes one: `tj.float32`, `np.float32`, `"float32"`, or None for
+# the default.
+DTypeLike: TypeAlias = "np.dtype[Any] | type | str | None"
+# A tensor, or a list, tuple, namedtuple or dict of structures (TensorFlow's `nest`): loop
+# variables, gradients of nested sources, the values functions return. Checked at run time
+# (`nest.flatten`), so the static type says no more than "any structure".
+Structure: TypeAlias = Any

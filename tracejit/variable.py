@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from .context import TraceInterpreter, active_tapes
 from .ir.core import current_interpreter
-from .tensor import Tensor, TensorLike
+from .tensor import DTypeLike, Tensor, TensorInput, TensorLike
 
 _counter = itertools.count()
 _serial = itertools.count()     # creation order (`GradientTape.watched_variables` sorts by it)
@@ -49,8 +49,8 @@ class Variable(TensorLike):
 
     __slots__ = ("_value", "trainable", "name", "_serial", "_lock", "__weakref__")
 
-    def __init__(self, initial_value: Any, trainable: bool = True, name: str | None = None,
-                 dtype: Any = None):
+    def __init__(self, initial_value: TensorInput | Callable[[], TensorInput],
+                 trainable: bool = True, name: str | None = None, dtype: DTypeLike = None):
         from .ops import cast, convert_to_tensor
         if callable(initial_value):
             initial_value = initial_value()
@@ -117,7 +117,7 @@ class Variable(TensorLike):
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return self._value.__array__(dtype, copy)
 
-    def _check(self, value: Any) -> Tensor:
+    def _check(self, value: TensorInput) -> Tensor:
         from .ops import convert_to_tensor
         t = convert_to_tensor(value, dtype_hint=self.dtype)
         if t.dtype != self.dtype:
@@ -128,7 +128,7 @@ class Variable(TensorLike):
                              f"{self.name} of shape {self.shape}")
         return t
 
-    def assign(self, value: Any) -> Variable:
+    def assign(self, value: TensorInput) -> Variable:
         """Replace the value with `value` (same shape and dtype; a Python number takes the
         Variable's dtype) and return the Variable. Not differentiable, as in TensorFlow.
 
@@ -160,7 +160,7 @@ class Variable(TensorLike):
         with self._lock:
             return self.assign(op(self._read(), delta))
 
-    def assign_add(self, delta: Any) -> Variable:
+    def assign_add(self, delta: TensorInput) -> Variable:
         """`v.assign(v + delta)`, atomic per Variable (threads lose no update).
 
         >>> tj.Variable(1.).assign_add(0.5).numpy()
@@ -169,7 +169,7 @@ class Variable(TensorLike):
         from .ops import add
         return self._update(add, delta)
 
-    def assign_sub(self, delta: Any) -> Variable:
+    def assign_sub(self, delta: TensorInput) -> Variable:
         """`v.assign(v - delta)`, atomic per Variable (threads lose no update).
 
         >>> tj.Variable(1.).assign_sub(0.5).numpy()
