@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from . import gemm_kernel, runtime
+from . import gemm_pack, runtime
 from .blas import GEMM_SYMBOLS, blas_info, use_blas
 
 __all__ = ["GEMM_DTYPES", "blas_info", "declare_gemm", "gemm_type"]
@@ -87,7 +87,7 @@ def declare_gemm(module: ir.Module, dtype: str, work: int | None = None) -> ir.F
     with builder.if_then(empty, likely=False):
         builder.ret_void()
     with builder.if_then(builder.icmp_signed("<=", k, zero), likely=False):
-        gemm_kernel.emit_fill_zero(builder, c, m, n, ldc)
+        gemm_pack.emit_fill_zero(builder, c, m, n, ldc)
         builder.ret_void()
 
     if blas:

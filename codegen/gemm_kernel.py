@@ -19,8 +19,8 @@ has it. W, MR and NR are picked from the host's vector width and register count;
 panel's last columns go to the narrowest micro-kernel (1..NR/W vectors) that covers them.
 Everything is explicit vector code (packing by in-register transposes or gathers, edge
 tiles by masked loads and stores), so it is fast without LLVM's optimization pipeline
-(`codegen/runtime.py` compiles it straight to machine code). `define_parallel` splits a
-large product between two threads.
+(`codegen/runtime.py` compiles it straight to machine code; the packing routines are in
+`gemm_pack.py`). `define_parallel` splits a large product between two threads.
 
 Invariants:
 - Packed panels are contiguous: A's micro-panel p holds `MR` rows as `[kc][MR]`, B's
@@ -40,15 +40,11 @@ from dataclasses import dataclass
 import llvmlite.binding as llvm
 from llvmlite import ir
 
+from .gemm_pack import (I1, I8, I32, I64, c64, declare, define_pack, emit_fill_zero,
+                        internal_function, smin, suffix)
 from .loops import for_range
 
-_I1 = ir.IntType(1)
-_I8 = ir.IntType(8)
-_I32 = ir.IntType(32)
-_I64 = ir.IntType(64)
 _FLAGS = ("contract",)
-# Micro-panels of at most this many rows are packed by in-register transposes.
-TRANSPOSE_MAX = 16
 
 
 @dataclass(frozen=True)
@@ -92,45 +88,6 @@ def host_kernel_shape(dtype: str) -> KernelShape:
     return KernelShape(w=w, mr=mr, nv=nv, kc=kc, mc=mr * (96 // mr), nc=nr * (2048 // nr))
 
 
-# --------------------------------------------------------------------------- small helpers
-
-def _c64(v: int) -> ir.Constant:
-    return ir.Constant(_I64, v)
-
-
-def _suffix(t: ir.Type) -> str:
-    """The element part of an intrinsic's vector type suffix: f32 or f64."""
-    return "f32" if isinstance(t, ir.FloatType) else "f64"
-
-
-def _min(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    return b.select(b.icmp_signed("<", x, y), x, y)
-
-
-def _internal_function(module: ir.Module, name: str, fnty: ir.FunctionType,
-                       inline: bool = True) -> ir.Function:
-    fn = ir.Function(module, fnty, name)
-    fn.linkage = "internal"
-    fn.attributes.add("nounwind")
-    if not inline:
-        fn.attributes.add("noinline")
-    return fn
-
-
-def _declare(module: ir.Module, name: str, fnty: ir.FunctionType) -> ir.Function:
-    existing = module.globals.get(name)
-    return existing if existing is not None else ir.Function(module, fnty, name)
-
-
-def emit_fill_zero(b: ir.IRBuilder, c: ir.Value, m: ir.Value, n: ir.Value, ldc: ir.Value) -> None:
-    """C[i, j] = 0 for i < m, j < n (row stride ldc)."""
-    zero = ir.Constant(c.type.pointee, 0.0)
-    with for_range(b, _c64(0), m, name="zi") as i:
-        row = b.gep(c, [b.mul(i, ldc)])
-        with for_range(b, _c64(0), n, name="zj") as j:
-            b.store(zero, b.gep(row, [j]))
-
-
 # --------------------------------------------------------------------------- kernel
 
 def define_blocked(module: ir.Module, dtype: str, t: ir.Type,
@@ -146,55 +103,55 @@ def define_blocked(module: ir.Module, dtype: str, t: ir.Type,
         return existing
     shape = shape or host_kernel_shape(dtype)
     pt = t.as_pointer()
-    fn = _internal_function(module, name, ir.FunctionType(
-        ir.VoidType(), [_I32, _I32, _I64, _I64, _I64, pt, _I64, pt, _I64, pt, _I64]))
+    fn = internal_function(module, name, ir.FunctionType(
+        ir.VoidType(), [I32, I32, I64, I64, I64, pt, I64, pt, I64, pt, I64]))
     ta, tb, m, n, k, a, lda, bmat, ldb, c, ldc = fn.args
-    pack_a = _define_pack(module, dtype, t, shape.mr, shape.w)
-    pack_b = _define_pack(module, dtype, t, shape.nr, shape.w)
+    pack_a = define_pack(module, dtype, t, shape.mr, shape.w)
+    pack_b = define_pack(module, dtype, t, shape.nr, shape.w)
     micros = [_define_micro(module, dtype, t, shape, nv) for nv in range(1, shape.nv + 1)]
     naive = define_naive(module, dtype, t)
-    malloc = _declare(module, "malloc", ir.FunctionType(_I8.as_pointer(), [_I64]))
-    free = _declare(module, "free", ir.FunctionType(ir.VoidType(), [_I8.as_pointer()]))
+    malloc = declare(module, "malloc", ir.FunctionType(I8.as_pointer(), [I64]))
+    free = declare(module, "free", ir.FunctionType(ir.VoidType(), [I8.as_pointer()]))
 
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     size = 4 if dtype == "f32" else 8
     # Balanced k-blocks: ceil(k / ceil(k / KC)), so no block is a sliver.
-    nkb = b.sdiv(b.add(k, _c64(shape.kc - 1)), _c64(shape.kc))
-    kcb = b.sdiv(b.add(k, b.sub(nkb, _c64(1))), nkb)
-    ncap = _min(b, _c64(shape.nc), _round_up(b, n, shape.nr))
-    mcap = _min(b, _c64(shape.mc), _round_up(b, m, shape.mr))
+    nkb = b.sdiv(b.add(k, c64(shape.kc - 1)), c64(shape.kc))
+    kcb = b.sdiv(b.add(k, b.sub(nkb, c64(1))), nkb)
+    ncap = smin(b, c64(shape.nc), _round_up(b, n, shape.nr))
+    mcap = smin(b, c64(shape.mc), _round_up(b, m, shape.mr))
     elems = b.mul(kcb, b.add(ncap, mcap))
-    raw = b.call(malloc, [b.add(b.mul(elems, _c64(size)), _c64(64))])
+    raw = b.call(malloc, [b.add(b.mul(elems, c64(size)), c64(64))])
     with b.if_then(b.icmp_unsigned("==", raw, ir.Constant(raw.type, None)), likely=False):
         b.call(naive, fn.args)
         b.ret_void()
-    aligned = b.and_(b.add(b.ptrtoint(raw, _I64), _c64(63)), _c64(-64))
+    aligned = b.and_(b.add(b.ptrtoint(raw, I64), c64(63)), c64(-64))
     bp = b.inttoptr(aligned, pt)
     ap = b.gep(bp, [b.mul(kcb, ncap)])
 
-    a_trans = b.icmp_signed("!=", ta, ir.Constant(_I32, 0))
-    b_trans = b.icmp_signed("!=", tb, ir.Constant(_I32, 0))
-    one = _c64(1)
+    a_trans = b.icmp_signed("!=", ta, ir.Constant(I32, 0))
+    b_trans = b.icmp_signed("!=", tb, ir.Constant(I32, 0))
+    one = c64(1)
     sai, sap = b.select(a_trans, one, lda), b.select(a_trans, lda, one)   # op(A)[i,p]
     sbp, sbj = b.select(b_trans, one, ldb), b.select(b_trans, ldb, one)   # op(B)[p,j]
 
-    with for_range(b, _c64(0), n, shape.nc, name="jc") as jc:
-        nc = _min(b, _c64(shape.nc), b.sub(n, jc))
-        with for_range(b, _c64(0), k, kcb, name="pc") as pc:
-            kc = _min(b, kcb, b.sub(k, pc))
-            first = b.icmp_signed("==", pc, _c64(0))
+    with for_range(b, c64(0), n, shape.nc, name="jc") as jc:
+        nc = smin(b, c64(shape.nc), b.sub(n, jc))
+        with for_range(b, c64(0), k, kcb, name="pc") as pc:
+            kc = smin(b, kcb, b.sub(k, pc))
+            first = b.icmp_signed("==", pc, c64(0))
             b_src = b.gep(bmat, [b.add(b.mul(pc, sbp), b.mul(jc, sbj))])
             b.call(pack_b, [b_src, sbj, sbp, nc, kc, bp])
-            with for_range(b, _c64(0), m, shape.mc, name="ic") as ic:
-                mc = _min(b, _c64(shape.mc), b.sub(m, ic))
+            with for_range(b, c64(0), m, shape.mc, name="ic") as ic:
+                mc = smin(b, c64(shape.mc), b.sub(m, ic))
                 a_src = b.gep(a, [b.add(b.mul(ic, sai), b.mul(pc, sap))])
                 b.call(pack_a, [a_src, sai, sap, mc, kc, ap])
                 c_blk = b.gep(c, [b.add(b.mul(ic, ldc), jc)])
-                with for_range(b, _c64(0), nc, shape.nr, name="jr") as jr:
-                    nr = _min(b, _c64(shape.nr), b.sub(nc, jr))
+                with for_range(b, c64(0), nc, shape.nr, name="jr") as jr:
+                    nr = smin(b, c64(shape.nr), b.sub(nc, jr))
                     bpanel = b.gep(bp, [b.mul(jr, kc)])
-                    with for_range(b, _c64(0), mc, shape.mr, name="ir") as ir_:
-                        mr = _min(b, _c64(shape.mr), b.sub(mc, ir_))
+                    with for_range(b, c64(0), mc, shape.mr, name="ir") as ir_:
+                        mr = smin(b, c64(shape.mr), b.sub(mc, ir_))
                         apanel = b.gep(ap, [b.mul(ir_, kc)])
                         ctile = b.gep(c_blk, [b.add(b.mul(ir_, ldc), jr)])
                         _call_micro(b, micros, shape.w, nr,
@@ -210,7 +167,7 @@ def _call_micro(b: ir.IRBuilder, micros: list[ir.Function], w: int, nr: ir.Value
     if len(micros) == 1:
         b.call(micros[0], args)
         return
-    wide = b.icmp_signed(">", nr, _c64((len(micros) - 1) * w))
+    wide = b.icmp_signed(">", nr, c64((len(micros) - 1) * w))
     with b.if_else(wide, likely=True) as (then, otherwise):
         with then:
             b.call(micros[-1], args)
@@ -219,153 +176,7 @@ def _call_micro(b: ir.IRBuilder, micros: list[ir.Function], w: int, nr: ir.Value
 
 
 def _round_up(b: ir.IRBuilder, x: ir.Value, multiple: int) -> ir.Value:
-    return b.mul(b.sdiv(b.add(x, _c64(multiple - 1)), _c64(multiple)), _c64(multiple))
-
-
-def _define_pack(module: ir.Module, dtype: str, t: ir.Type, r: int, w: int) -> ir.Function:
-    """`pack<r>(src, sq, sp, nq, kc, dst)`: dst[q // r][p][q % r] = src[q*sq + p*sp].
-
-    Rows `q >= nq` of the last micro-panel are zero. Each step over p writes one vector of
-    r elements: one vector load when the r source elements are contiguous (`sq == 1`).
-    Otherwise: a whole narrow panel (r <= `TRANSPOSE_MAX`, the A side) whose source is
-    contiguous along p (`sp == 1`: a row-major A) takes a few steps at a time, vector
-    loads along p transposed in registers (`_pack_transposed`), and what remains (the
-    last steps, a partial or strided panel) a plain loop over its valid rows; a wide
-    panel (a transposed B) takes r/w vector gathers per step.
-    Written with explicit vectors, not scalar loops, so the kernel needs no optimization
-    pipeline to be fast and compiles in a fraction of the time.
-    """
-    name = f"tj_gemm_{dtype}_pack{r}"
-    existing = module.globals.get(name)
-    if existing is not None:
-        return existing
-    pt = t.as_pointer()
-    vt = ir.VectorType(t, r)
-    fn = _internal_function(module, name, ir.FunctionType(
-        ir.VoidType(), [pt, _I64, _I64, _I64, _I64, pt]), inline=False)
-    src, sq, sp, nq, kc, dst = fn.args
-    for arg in (src, dst):
-        arg.add_attribute("noalias")
-    align = 4 if dtype == "f32" else 8
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    rc = _c64(r)
-    with for_range(b, _c64(0), nq, r, name="q0") as q0:
-        s = b.gep(src, [b.mul(q0, sq)])
-        d = b.gep(dst, [b.mul(q0, kc)])
-        rows = _min(b, rc, b.sub(nq, q0))
-        contiguous = b.and_(b.icmp_signed("==", rows, rc), b.icmp_signed("==", sq, _c64(1)))
-        with b.if_else(contiguous) as (whole, gather):
-            with whole, for_range(b, _c64(0), kc, name="p") as p:
-                v = b.load(b.bitcast(b.gep(s, [b.mul(p, sp)]), vt.as_pointer()), align=align)
-                b.store(v, b.bitcast(b.gep(d, [b.mul(p, rc)]), vt.as_pointer()), align=align)
-            with gather:
-                if r > TRANSPOSE_MAX and r % w == 0:
-                    _pack_gathered(b, t, r, w, s, sp, kc, rows, b.sub(rows, _c64(1)), sq, d,
-                                   align)
-                else:
-                    # Whole panels contiguous along p: w steps at a time by transposes;
-                    # what remains (a partial panel, a strided source, the last steps)
-                    # by a plain loop over the valid rows, the rest zero.
-                    g = _group(r, w)
-                    whole_rows = b.and_(b.icmp_signed("==", rows, rc),
-                                        b.icmp_signed("==", sp, _c64(1)))
-                    chunks = b.select(whole_rows, b.sdiv(kc, _c64(g)), _c64(0))
-                    _pack_transposed(b, t, r, w, s, [b.mul(_c64(q), sq) for q in range(r)],
-                                     chunks, d, align)
-                    p0 = b.mul(chunks, _c64(g))
-                    with for_range(b, p0, kc, name="pz") as p:
-                        b.store(ir.Constant(vt, None),
-                                b.bitcast(b.gep(d, [b.mul(p, rc)]), vt.as_pointer()), align=align)
-                    with for_range(b, _c64(0), rows, name="qs") as q:
-                        row = b.gep(s, [b.mul(q, sq)])
-                        with for_range(b, p0, kc, name="ps") as p:
-                            x = b.load(b.gep(row, [b.mul(p, sp)]), align=align)
-                            b.store(x, b.gep(d, [b.add(b.mul(p, rc), q)]), align=align)
-    b.ret_void()
-    return fn
-
-
-def _pack_gathered(b: ir.IRBuilder, t: ir.Type, r: int, w: int, s: ir.Value, sp: ir.Value,
-                   kc: ir.Value, rows: ir.Value, last: ir.Value, sq: ir.Value, d: ir.Value,
-                   align: int) -> None:
-    """For p < kc: d[p*r + q] = s[min(q, last)*sq + p*sp] (0 for q >= rows), with r/w
-    vector gathers per step (a wide micro-panel read across rows: a transposed B)."""
-    i64v, vt = ir.VectorType(_I64, w), ir.VectorType(t, w)
-    mask_t = ir.VectorType(_I1, w)
-    size = 4 if isinstance(t, ir.FloatType) else 8
-    gather = _declare(b.function.module, f"llvm.masked.gather.v{w}{_suffix(t)}.v{w}p0",
-                      ir.FunctionType(vt, [ir.VectorType(t.as_pointer(), w), _I32, mask_t, vt]))
-
-    def splat(x: ir.Value) -> ir.Value:
-        u = ir.Constant(i64v, ir.Undefined)
-        return b.shuffle_vector(b.insert_element(u, x, ir.Constant(_I32, 0)), u,
-                                ir.Constant(ir.VectorType(_I32, w), [0] * w))
-
-    last_v, rows_v, sq_v = splat(last), splat(rows), splat(b.mul(sq, _c64(size)))
-    parts = []
-    for v in range(r // w):
-        q = ir.Constant(i64v, [v * w + lane for lane in range(w)])
-        clamped = b.select(b.icmp_signed("<", q, last_v), q, last_v)
-        parts.append((b.mul(clamped, sq_v), b.icmp_signed("<", q, rows_v)))
-    with for_range(b, _c64(0), kc, name="pv") as p:
-        base = splat(b.ptrtoint(b.gep(s, [b.mul(p, sp)]), _I64))
-        for v, (offs, mask) in enumerate(parts):
-            ptrs = b.inttoptr(b.add(base, offs), ir.VectorType(t.as_pointer(), w))
-            x = b.call(gather, [ptrs, ir.Constant(_I32, align), mask, ir.Constant(vt, None)])
-            at = b.add(b.mul(p, _c64(r)), _c64(v * w))
-            b.store(x, b.bitcast(b.gep(d, [at]), vt.as_pointer()), align=align)
-
-
-def _group(r: int, w: int) -> int:
-    """Rows per transpose in `_pack_transposed`: a power of two, at most 4 (and at most
-    the vector width and what r needs): the x86 code generator takes 3x as long over
-    8 x 8 shuffle networks as over 4 x 4 ones, for no measurable speed."""
-    g = 1
-    while g * 2 <= min(w, 4) and g < r:
-        g *= 2
-    return g
-
-
-def _transpose_square(b: ir.IRBuilder, rows: list[ir.Value]) -> list[ir.Value]:
-    """The columns of the n x n matrix whose rows are `rows` (n vectors of n elements, n a
-    power of two): log2(n) rounds of `new[2i], new[2i+1] = interleave_lo/hi(rows[i],
-    rows[i + n/2])`, each a two-input shuffle the backend lowers to one instruction."""
-    n = len(rows)
-    h = n // 2
-    lo = ir.Constant(ir.VectorType(_I32, n), [x for i in range(h) for x in (i, n + i)])
-    hi = ir.Constant(ir.VectorType(_I32, n), [x for i in range(h, n) for x in (i, n + i)])
-    for _ in range(n.bit_length() - 1):
-        new: list[ir.Value] = []
-        for i in range(h):
-            new += [b.shuffle_vector(rows[i], rows[i + h], lo),
-                    b.shuffle_vector(rows[i], rows[i + h], hi)]
-        rows = new
-    return rows
-
-
-def _pack_transposed(b: ir.IRBuilder, t: ir.Type, r: int, w: int, s: ir.Value,
-                     offsets: list[ir.Value], chunks: ir.Value, d: ir.Value,
-                     align: int) -> None:
-    """For c < chunks: d[(c*g + j)*r + q] = s[offsets[q] + c*g + j] for j < g and q < r,
-    with g = `_group(r, w)`: r row loads of g elements, transposed g rows at a time
-    (`_transpose_square`, zero rows padding the last group), one store per column of
-    each group."""
-    g = _group(r, w)
-    gt = ir.VectorType(t, g)
-    zero = ir.Constant(gt, None)
-    with for_range(b, _c64(0), chunks, name="pt") as c:
-        p0 = b.mul(c, _c64(g))
-        rows = [b.load(b.bitcast(b.gep(s, [b.add(offsets[q], p0)]), gt.as_pointer()),
-                       align=align) for q in range(r)]
-        for q0 in range(0, r, g):
-            m = min(g, r - q0)
-            cols = _transpose_square(b, rows[q0:q0 + m] + [zero] * (g - m))
-            mt = ir.VectorType(t, m)
-            first = ir.Constant(ir.VectorType(_I32, m), list(range(m)))
-            for j, col in enumerate(cols):
-                out = col if m == g else b.shuffle_vector(col, col, first)
-                at = b.add(b.mul(b.add(p0, _c64(j)), _c64(r)), _c64(q0))
-                b.store(out, b.bitcast(b.gep(d, [at]), mt.as_pointer()), align=align)
+    return b.mul(b.sdiv(b.add(x, c64(multiple - 1)), c64(multiple)), c64(multiple))
 
 
 def _define_micro(module: ir.Module, dtype: str, t: ir.Type, shape: KernelShape,
@@ -385,8 +196,8 @@ def _define_micro(module: ir.Module, dtype: str, t: ir.Type, shape: KernelShape,
     pt = t.as_pointer()
     vt = ir.VectorType(t, shape.w)
     mr_, w, nr_ = shape.mr, shape.w, nv * shape.w
-    fn = _internal_function(module, name, ir.FunctionType(
-        ir.VoidType(), [_I64, pt, pt, pt, _I64, _I64, _I64, _I1]), inline=False)
+    fn = internal_function(module, name, ir.FunctionType(
+        ir.VoidType(), [I64, pt, pt, pt, I64, I64, I64, I1]), inline=False)
     kc, ap, bp, c, ldc, mr, nr, first = fn.args
     for arg in (ap, bp, c):
         arg.add_attribute("noalias")
@@ -399,63 +210,63 @@ def _define_micro(module: ir.Module, dtype: str, t: ir.Type, shape: KernelShape,
 
     b.position_at_end(loop)
     zero_v = ir.Constant(vt, [0.0] * w)
-    p = b.phi(_I64, name="p")
-    p.add_incoming(_c64(0), entry)
+    p = b.phi(I64, name="p")
+    p.add_incoming(c64(0), entry)
     accs = [[b.phi(vt, name=f"acc{r}_{v}") for v in range(nv)] for r in range(mr_)]
     for row in accs:
         for acc in row:
             acc.add_incoming(zero_v, entry)
-    b_row = b.gep(bp, [b.mul(p, _c64(shape.nr))])
-    bvec = [b.load(b.bitcast(b.gep(b_row, [_c64(v * w)]), vt.as_pointer()), align=elem_align)
+    b_row = b.gep(bp, [b.mul(p, c64(shape.nr))])
+    bvec = [b.load(b.bitcast(b.gep(b_row, [c64(v * w)]), vt.as_pointer()), align=elem_align)
             for v in range(nv)]
-    a_row = b.gep(ap, [b.mul(p, _c64(mr_))])
+    a_row = b.gep(ap, [b.mul(p, c64(mr_))])
     undef_v = ir.Constant(vt, ir.Undefined)
-    splat_mask = ir.Constant(ir.VectorType(_I32, w), [0] * w)
+    splat_mask = ir.Constant(ir.VectorType(I32, w), [0] * w)
     sums = [[zero_v] * nv for _ in range(mr_)]   # the tile after this step
     for r in range(mr_):
-        a_elem = b.load(b.gep(a_row, [_c64(r)]))
-        a_vec = b.shuffle_vector(b.insert_element(undef_v, a_elem, ir.Constant(_I32, 0)),
+        a_elem = b.load(b.gep(a_row, [c64(r)]))
+        a_vec = b.shuffle_vector(b.insert_element(undef_v, a_elem, ir.Constant(I32, 0)),
                                  undef_v, splat_mask)
         for v in range(nv):
             prod = b.fmul(a_vec, bvec[v], flags=_FLAGS)
             sums[r][v] = b.fadd(accs[r][v], prod, flags=_FLAGS)
             accs[r][v].add_incoming(sums[r][v], loop)
-    p_next = b.add(p, _c64(1), flags=["nsw"])
+    p_next = b.add(p, c64(1), flags=["nsw"])
     p.add_incoming(p_next, loop)
     b.cbranch(b.icmp_signed("<", p_next, kc), loop, done)
 
     b.position_at_end(done)
-    full = b.and_(b.icmp_signed("==", mr, _c64(mr_)), b.icmp_signed("==", nr, _c64(nr_)))
+    full = b.and_(b.icmp_signed("==", mr, c64(mr_)), b.icmp_signed("==", nr, c64(nr_)))
     with b.if_else(full, likely=True) as (whole, edge):
         with whole:
             for r in range(mr_):
-                c_row = b.gep(c, [b.mul(_c64(r), ldc)])
+                c_row = b.gep(c, [b.mul(c64(r), ldc)])
                 for v in range(nv):
-                    ptr = b.bitcast(b.gep(c_row, [_c64(v * w)]), vt.as_pointer())
+                    ptr = b.bitcast(b.gep(c_row, [c64(v * w)]), vt.as_pointer())
                     old = b.load(ptr, align=elem_align)
                     val = b.select(first, sums[r][v], b.fadd(old, sums[r][v]))
                     b.store(val, ptr, align=elem_align)
         with edge:
             # Masked vector loads and stores touch only the mr x nr valid entries.
-            mask_t = ir.VectorType(_I1, w)
-            i64v = ir.VectorType(_I64, w)
-            mload = _declare(module, f"llvm.masked.load.v{w}{_suffix(t)}.p0",
-                             ir.FunctionType(vt, [vt.as_pointer(), _I32, mask_t, vt]))
-            mstore = _declare(module, f"llvm.masked.store.v{w}{_suffix(t)}.p0",
-                              ir.FunctionType(ir.VoidType(), [vt, vt.as_pointer(), _I32,
+            mask_t = ir.VectorType(I1, w)
+            i64v = ir.VectorType(I64, w)
+            mload = declare(module, f"llvm.masked.load.v{w}{suffix(t)}.p0",
+                             ir.FunctionType(vt, [vt.as_pointer(), I32, mask_t, vt]))
+            mstore = declare(module, f"llvm.masked.store.v{w}{suffix(t)}.p0",
+                              ir.FunctionType(ir.VoidType(), [vt, vt.as_pointer(), I32,
                                                               mask_t]))
             nr_v = b.shuffle_vector(b.insert_element(ir.Constant(i64v, ir.Undefined), nr,
-                                                     ir.Constant(_I32, 0)),
+                                                     ir.Constant(I32, 0)),
                                     ir.Constant(i64v, ir.Undefined), splat_mask)
-            align32 = ir.Constant(_I32, elem_align)
+            align32 = ir.Constant(I32, elem_align)
             for r in range(mr_):
-                row_ok = b.icmp_signed("<", _c64(r), mr)
-                c_row = b.gep(c, [b.mul(_c64(r), ldc)])
+                row_ok = b.icmp_signed("<", c64(r), mr)
+                c_row = b.gep(c, [b.mul(c64(r), ldc)])
                 for v in range(nv):
                     cols = ir.Constant(i64v, [v * w + lane for lane in range(w)])
                     mask = b.select(row_ok, b.icmp_signed("<", cols, nr_v),
                                     ir.Constant(mask_t, [0] * w))
-                    ptr = b.bitcast(b.gep(c_row, [_c64(v * w)]), vt.as_pointer())
+                    ptr = b.bitcast(b.gep(c_row, [c64(v * w)]), vt.as_pointer())
                     old = b.call(mload, [ptr, align32, mask, zero_v])
                     val = b.select(first, sums[r][v], b.fadd(old, sums[r][v]))
                     b.call(mstore, [val, ptr, align32, mask])
@@ -486,51 +297,51 @@ def define_parallel(module: ir.Module, dtype: str, t: ir.Type, serial: ir.Functi
     sig = serial.function_type
     fn = ir.Function(module, sig, name)
     fn.attributes.add("nounwind")
-    threads = ir.GlobalVariable(module, _I32, f"{name}_threads")
-    threads.initializer = ir.Constant(_I32, 1)
+    threads = ir.GlobalVariable(module, I32, f"{name}_threads")
+    threads.initializer = ir.Constant(I32, 1)
     args_t = ir.LiteralStructType(list(sig.args))
-    voidp = _I8.as_pointer()
-    thunk = _internal_function(module, f"{name}_thunk", ir.FunctionType(voidp, [voidp]),
+    voidp = I8.as_pointer()
+    thunk = internal_function(module, f"{name}_thunk", ir.FunctionType(voidp, [voidp]),
                                inline=False)
     tb_ = ir.IRBuilder(thunk.append_basic_block("entry"))
     packed = tb_.bitcast(thunk.args[0], args_t.as_pointer())
-    tb_.call(serial, [tb_.load(tb_.gep(packed, [ir.Constant(_I32, 0), ir.Constant(_I32, i)]))
+    tb_.call(serial, [tb_.load(tb_.gep(packed, [ir.Constant(I32, 0), ir.Constant(I32, i)]))
                       for i in range(len(sig.args))])
     tb_.ret(ir.Constant(voidp, None))
-    create = _declare(module, "pthread_create", ir.FunctionType(
-        _I32, [_I64.as_pointer(), voidp, thunk.type, voidp]))
-    join = _declare(module, "pthread_join", ir.FunctionType(_I32, [_I64, voidp.as_pointer()]))
+    create = declare(module, "pthread_create", ir.FunctionType(
+        I32, [I64.as_pointer(), voidp, thunk.type, voidp]))
+    join = declare(module, "pthread_join", ir.FunctionType(I32, [I64, voidp.as_pointer()]))
 
     ta, tb, m, n, k, a, lda, bm, ldb, c, ldc = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     rows = b.icmp_signed(">=", m, n)
-    half_m = _round_up(b, b.sdiv(b.add(m, _c64(1)), _c64(2)), shape.mr)
-    half_n = _round_up(b, b.sdiv(b.add(n, _c64(1)), _c64(2)), shape.nr)
+    half_m = _round_up(b, b.sdiv(b.add(m, c64(1)), c64(2)), shape.mr)
+    half_n = _round_up(b, b.sdiv(b.add(n, c64(1)), c64(2)), shape.nr)
     m1 = b.select(rows, half_m, m)
     n1 = b.select(rows, n, half_n)
     m2 = b.select(rows, b.sub(m, m1), m)
     n2 = b.select(rows, n, b.sub(n, n1))
     work = b.mul(b.mul(m, n), k)
-    go = b.and_(b.icmp_signed(">=", b.load(threads), ir.Constant(_I32, 2)),
-                b.and_(b.icmp_signed(">=", work, _c64(PAR_MIN_WORK)),
-                       b.and_(b.icmp_signed(">", m2, _c64(0)), b.icmp_signed(">", n2, _c64(0)))))
+    go = b.and_(b.icmp_signed(">=", b.load(threads), ir.Constant(I32, 2)),
+                b.and_(b.icmp_signed(">=", work, c64(PAR_MIN_WORK)),
+                       b.and_(b.icmp_signed(">", m2, c64(0)), b.icmp_signed(">", n2, c64(0)))))
     with b.if_else(go, likely=False) as (split, whole):
         with split:
-            ta_set = b.icmp_signed("!=", ta, ir.Constant(_I32, 0))
-            tb_set = b.icmp_signed("!=", tb, ir.Constant(_I32, 0))
+            ta_set = b.icmp_signed("!=", ta, ir.Constant(I32, 0))
+            tb_set = b.icmp_signed("!=", tb, ir.Constant(I32, 0))
             # The second half: rows m1.. of op(A) and C, or columns n1.. of op(B) and C.
-            a_off = b.select(rows, b.select(ta_set, m1, b.mul(m1, lda)), _c64(0))
-            b_off = b.select(rows, _c64(0), b.select(tb_set, b.mul(n1, ldb), n1))
+            a_off = b.select(rows, b.select(ta_set, m1, b.mul(m1, lda)), c64(0))
+            b_off = b.select(rows, c64(0), b.select(tb_set, b.mul(n1, ldb), n1))
             c_off = b.select(rows, b.mul(m1, ldc), n1)
             second = [ta, tb, m2, n2, k, b.gep(a, [a_off]), lda, b.gep(bm, [b_off]), ldb,
                       b.gep(c, [c_off]), ldc]
             slot = b.alloca(args_t)
             for i, v in enumerate(second):
-                b.store(v, b.gep(slot, [ir.Constant(_I32, 0), ir.Constant(_I32, i)]))
-            tid = b.alloca(_I64)
+                b.store(v, b.gep(slot, [ir.Constant(I32, 0), ir.Constant(I32, i)]))
+            tid = b.alloca(I64)
             rc = b.call(create, [tid, ir.Constant(voidp, None), thunk, b.bitcast(slot, voidp)])
             b.call(serial, [ta, tb, m1, n1, k, a, lda, bm, ldb, c, ldc])
-            with b.if_else(b.icmp_signed("==", rc, ir.Constant(_I32, 0)), likely=True) as (
+            with b.if_else(b.icmp_signed("==", rc, ir.Constant(I32, 0)), likely=True) as (
                     joined, alone):
                 with joined:
                     b.call(join, [b.load(tid), ir.Constant(voidp.as_pointer(), None)])
@@ -549,22 +360,22 @@ def define_naive(module: ir.Module, dtype: str, t: ir.Type) -> ir.Function:
     if existing is not None:
         return existing
     pt = t.as_pointer()
-    fn = _internal_function(module, name, ir.FunctionType(
-        ir.VoidType(), [_I32, _I32, _I64, _I64, _I64, pt, _I64, pt, _I64, pt, _I64]), inline=False)
+    fn = internal_function(module, name, ir.FunctionType(
+        ir.VoidType(), [I32, I32, I64, I64, I64, pt, I64, pt, I64, pt, I64]), inline=False)
     ta, tb, m, n, k, a, lda, bmat, ldb, c, ldc = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    one = _c64(1)
-    a_trans = b.icmp_signed("!=", ta, ir.Constant(_I32, 0))
-    b_trans = b.icmp_signed("!=", tb, ir.Constant(_I32, 0))
+    one = c64(1)
+    a_trans = b.icmp_signed("!=", ta, ir.Constant(I32, 0))
+    b_trans = b.icmp_signed("!=", tb, ir.Constant(I32, 0))
     sai, sap = b.select(a_trans, one, lda), b.select(a_trans, lda, one)
     sbp, sbj = b.select(b_trans, one, ldb), b.select(b_trans, ldb, one)
     emit_fill_zero(b, c, m, n, ldc)
-    with for_range(b, _c64(0), m, name="i") as i:
+    with for_range(b, c64(0), m, name="i") as i:
         c_row = b.gep(c, [b.mul(i, ldc)])
-        with for_range(b, _c64(0), k, name="p") as p:
+        with for_range(b, c64(0), k, name="p") as p:
             a_ip = b.load(b.gep(a, [b.add(b.mul(i, sai), b.mul(p, sap))]))
             b_row = b.gep(bmat, [b.mul(p, sbp)])
-            with for_range(b, _c64(0), n, name="j") as j:
+            with for_range(b, c64(0), n, name="j") as j:
                 ptr = b.gep(c_row, [j])
                 prod = b.fmul(a_ip, b.load(b.gep(b_row, [b.mul(j, sbj)])), flags=_FLAGS)
                 b.store(b.fadd(b.load(ptr), prod, flags=_FLAGS), ptr)
