@@ -37,6 +37,7 @@ import numpy as np
 
 from .core import DTYPES, Function, Instr, TensorType, Value
 from .errors import IRError
+from .lexer import Token, tokenize
 from .prims import get_primitive
 from .printer import IDENTIFIER
 from .printer import format_types as _types
@@ -45,23 +46,6 @@ T = TypeVar("T")
 
 _ARG_NAME = re.compile(r"arg[0-9]+\Z")
 _LABEL = re.compile(r"@(.*?)(#[0-9]+)?")
-_STRING = r'"(?:[^"\\\n]|\\.)*"'
-_TOKEN = re.compile(rf"""
-     (?P<space>[ \t\r]+) | (?P<newline>\n) | (?P<comment>//[^\n]*)
-   | (?P<string>{_STRING})
-   | (?P<value>%[A-Za-z0-9_.]+)
-   | (?P<func>@(?:[A-Za-z0-9_.$]+|{_STRING})(?:\#[0-9]+)?)
-   | (?P<number>-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
-   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
-   | (?P<punct>->|[()\[\]{{}}<>,:=\-])
-""", re.VERBOSE)
-
-
-@dataclass
-class Token:
-    kind: str   # string, value, func, number, ident, punct, eof
-    text: str
-    line: int   # 1-based
 
 
 @dataclass
@@ -79,25 +63,6 @@ class _Label:
 
     key: str
     token: Token
-
-
-def tokenize(text: str) -> list[Token]:
-    """Split `text` into tokens, ending with one `eof` token; IRError on a stray character."""
-    lines = text.split("\n")
-    tokens, pos, line = [], 0, 1
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            raise IRError(f"line {line}: unexpected character {text[pos]!r}\n"
-                          f"    {lines[line - 1].strip()}")
-        kind = m.lastgroup or ""
-        if kind == "newline":
-            line += 1
-        elif kind not in ("space", "comment"):
-            tokens.append(Token(kind, m.group(), line))
-        pos = m.end()
-    tokens.append(Token("eof", "", line))
-    return tokens
 
 
 class _Parser:
