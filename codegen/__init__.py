@@ -13,17 +13,20 @@ from __future__ import annotations
 import logging
 
 from ..ir import Function
+from ..ir.errors import CompileError
 from . import engine, objcache, runtime, segments
 from .inline import inline_calls
 from .build import build_module
 from .call import ABI, Boxing, Executable
+from .parts import Parts
 from .rules import LOWERINGS, LoweringError
 # The rule modules: each enters its lowering rules into `rules.LOWERINGS` when imported.
 from . import lower_elementwise, lower_kernels, lower_region, lower_shape  # noqa: F401,E402
 
 log = logging.getLogger("tracejit")
 
-__all__ = ["LOWERINGS", "Boxing", "Executable", "LoweringError", "compile_function", "fusion_plan"]
+__all__ = ["LOWERINGS", "Boxing", "CompileError", "Executable", "LoweringError",
+           "compile_function", "fusion_plan"]
 
 
 def fusion_plan(fn: Function) -> str:
@@ -37,7 +40,8 @@ def fusion_plan(fn: Function) -> str:
 def compile_function(fn: Function, *, cache: bool = True) -> Executable:
     """Lower, optimize (O3, host CPU) and JIT-compile `fn`; with `cache`, reuse object
     code from the disk cache (`objcache`) when an earlier process compiled the same
-    Function on the same install and host.
+    Function on the same install and host. A large Function is compiled as several
+    modules at once, in worker processes (`parts.py`).
 
     Example: `compile_function(fn)(np.ones(3, np.float32))`."""
     key = None
@@ -49,14 +53,24 @@ def compile_function(fn: Function, *, cache: bool = True) -> Executable:
             try:
                 runtime.ensure(obj)
                 jm = engine.load_object(obj)
-                return Executable(fn, jm, None, flat=inline_calls(fn))
+                return Executable(fn, jm, None, flat=inline_calls(fn), slp=False)
             except Exception as e:  # unusable object code: rebuild and replace it
                 log.debug("disk cache entry %s cannot be loaded (%s): rebuilding it",
                           key[:16], e)
     log.debug("compiling @%s with LLVM", fn.name)
-    module, flat = build_module(fn, ABI)
-    text = str(module)
-    runtime.ensure(text)
-    store = (lambda obj, k=key: objcache.store(k, obj)) if key else None
-    slp = module.plan_cost <= segments.SLP_MAX_COST
-    return Executable(fn, engine.jit(text, on_object=store, slp=slp), text, flat=flat)
+    parts = Parts(fn.name)
+    try:
+        module, flat = build_module(fn, ABI, parts=parts)
+        text = str(module)
+        slp = module.plan_cost <= segments.SLP_MAX_COST
+        # The main module compiles here while the workers compile the other parts.
+        objs = [engine.compile_object(text, slp=slp)] + parts.objects()
+    finally:
+        parts.close()
+    texts = [text] + parts.texts
+    for t in texts:
+        runtime.ensure(t)
+    obj = engine.bundle(objs)
+    if key:
+        objcache.store(key, obj)
+    return Executable(fn, engine.load_object(obj), texts, flat=flat, slp=slp)

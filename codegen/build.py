@@ -31,6 +31,7 @@ from .inline import inline_calls
 from .loops import I64, const
 from .llvmtypes import I1, I8, I32, VOIDP, mem_type
 from .lower import BADARGS, LAYOUT, Lowerer
+from .parts import Parts
 from .plan import make_plan, size_of
 from .runtime import SOURCE_DIGEST
 
@@ -123,12 +124,14 @@ def _check_sizes(fn: Function) -> None:
             raise MemoryError(f"@{fn.name}: a value of type {v.type} would need {nbytes} bytes")
 
 
-def build_module(fn: Function, abi: Abi, entry_name: str = ENTRY
+def build_module(fn: Function, abi: Abi, entry_name: str = ENTRY, parts: Parts | None = None
                  ) -> tuple[ir.Module, Function]:
     """Lower `fn` to an llvmlite module exporting `entry_name` (see the module docstring).
     The module's `plan_cost` is the plan's estimated size in LLVM instructions
     (`segments.split`). Also returns the flat function (calls inlined) whose instruction
-    numbers the status codes refer to.
+    numbers the status codes refer to. With `parts`, a large plan's first segments go to
+    part modules handed to `parts` as they are finished (`parts.py`); the module returned
+    is then the main one, which calls them.
 
     Example: `module, flat = build_module(fn, call.ABI)`."""
     fn = inline_calls(fn)
@@ -138,7 +141,7 @@ def build_module(fn: Function, abi: Abi, entry_name: str = ENTRY
     info = engine.host_info()
     module.triple = info["triple"]
     module.data_layout = info["data_layout"]
-    lw = Lowerer(plan, module)
+    lw = Lowerer(plan, module, parts=parts)
     lw.run()
     module.plan_cost = plan.cost        # read by segments.split
     _build_entry(lw, entry_name, abi)

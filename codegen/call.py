@@ -289,11 +289,16 @@ class Executable:
         print(exe.asm)
     """
 
-    def __init__(self, fn: Function, jm: engine.JitModule, unoptimized_ir: str | None,
-                 entry: str = ENTRY, flat: Function | None = None):
+    def __init__(self, fn: Function, jm: engine.JitModule,
+                 unoptimized_ir: str | list[str] | None, entry: str = ENTRY,
+                 flat: Function | None = None, slp: bool = True):
         self.fn = fn
+        self._slp = slp         # whether O3 ran with the SLP vectorizer
         self._jm = jm
-        self._unoptimized = unoptimized_ir  # None when the code came from the disk cache
+        # The text of each module (the main one first; several when compiled in parts);
+        # None when the code came from the disk cache.
+        self._modules = [unoptimized_ir] if isinstance(unoptimized_ir, str) else unoptimized_ir
+        self._optimized: list[str] | None = None
         self._asm: str | None = None
         proto = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
         self._sig = _Signature(fn, proto(jm.address(entry)), flat or fn)
@@ -301,26 +306,44 @@ class Executable:
         # up on the type, hence a subclass per Executable): no extra Python frame.
         self.__class__ = type("Executable", (Executable,), {"__call__": self._sig.fast_path()})
 
+    def _texts(self) -> list[str]:
+        if self._modules is None:
+            from .build import build_module
+            from .segments import SLP_MAX_COST
+            module = build_module(self.fn, ABI)[0]
+            self._modules = [str(module)]
+            self._slp = module.plan_cost <= SLP_MAX_COST
+        return self._modules
+
+    @staticmethod
+    def _joined(texts: list[str]) -> str:
+        if len(texts) == 1:
+            return texts[0]
+        return "\n".join(f"; module {k + 1} of {len(texts)}\n{t}" for k, t in enumerate(texts))
+
     @property
     def llvm_ir_unoptimized(self) -> str:
-        """The LLVM IR as lowered, before the O3 pipeline."""
-        if self._unoptimized is None:
-            from .build import build_module
-            self._unoptimized = str(build_module(self.fn, ABI)[0])
-        return self._unoptimized
+        """The LLVM IR as lowered, before the O3 pipeline (the modules one after the
+        other, the main one first, when the Function was compiled in parts; one module
+        when the code came from the disk cache)."""
+        return self._joined(self._texts())
 
     @property
     def llvm_ir(self) -> str:
-        """The optimized LLVM IR (re-derived on request for code loaded from disk)."""
-        if not self._jm.optimized_ir:
-            self._jm.optimized_ir = engine.optimize_ir(self.llvm_ir_unoptimized)
-        return self._jm.optimized_ir
+        """The optimized LLVM IR (derived on request: the modules optimized again)."""
+        return self._joined(self._optimized_texts())
+
+    def _optimized_texts(self) -> list[str]:
+        if self._optimized is None:
+            texts = self._texts()
+            self._optimized = [engine.optimize_ir(t, self._slp) for t in texts]
+        return self._optimized
 
     @property
     def asm(self) -> str:
         """Host assembly of the optimized module."""
         if self._asm is None:
-            self._asm = engine.assembly(self.llvm_ir)
+            self._asm = self._joined([engine.assembly(t) for t in self._optimized_texts()])
         return self._asm
 
     def fast_caller(self, positions: Sequence[int], boxing: Boxing,

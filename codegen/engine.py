@@ -15,11 +15,14 @@ Invariants:
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import llvmlite.binding as llvm
+
+from . import llvmjob
 
 log = logging.getLogger("tracejit")
 
@@ -49,9 +52,7 @@ def _init() -> None:
 
 
 def _new_target_machine() -> llvm.TargetMachine:
-    target = llvm.Target.from_triple(llvm.get_process_triple())
-    return target.create_target_machine(cpu=_state["cpu"], features=_state["features"],
-                                        opt=3, jit=True)
+    return llvmjob.target_machine(llvm.get_process_triple(), _state["cpu"], _state["features"])
 
 
 def host_info() -> dict[str, str]:
@@ -62,57 +63,11 @@ def host_info() -> dict[str, str]:
                 "cpu": _state["cpu"], "features": _state["features"]}
 
 
-def _optimize(mod: llvm.ModuleRef, slp: bool = True) -> None:
-    """Run the O3 pipeline on `mod` (without the SLP vectorizer unless `slp`), then free
-    the pipeline (see `close_pass_manager`).
-
-    Builder and pipeline are made anew for each module: LLVM's default pipeline runs once
-    (its inliner wrapper moves its passes out when it runs; a second run aborts), and
-    llvmlite registers instrumentation callbacks into the builder on every run that are
-    never removed (a reused builder makes each pass slower with every module: 12 -> 24 ms
-    a module after 1,000). A builder leaks about 1.5 KiB (llvmlite never frees its
-    `PassInstrumentationCallbacks`)."""
-    pto = llvm.create_pipeline_tuning_options(speed_level=3)
-    pto.loop_vectorization = True
-    pto.slp_vectorization = slp
-    pb = llvm.create_pass_builder(_state["tm"], pto)
-    mpm = pb.getModulePassManager()
-    try:
-        mpm.run(mod, pb)
-    finally:
-        close_pass_manager(mpm)
-        pb.close()
-        pto.close()
-
-
-def _valid(mod: llvm.ModuleRef) -> bool:
-    """Whether `mod` passes LLVM's verifier."""
-    try:
-        mod.verify()
-    except RuntimeError:
-        return False
-    return True
-
-
-def close_pass_manager(pm: Any) -> None:
-    """Free a new-pass-manager pipeline (`ModulePassManager` or `FunctionPassManager`).
-
-    In llvmlite 0.50 their `close()` frees nothing: the no-op `ObjectRef._dispose` comes
-    before `NewPassManager._dispose` in their method resolution order. An O3 pipeline left
-    so keeps about 108 KiB of native memory per optimized module. Call the disposer
-    directly while that is so (and `close()` once llvmlite fixes it)."""
-    from llvmlite.binding import ffi, newpassmanagers
-    if type(pm)._dispose is ffi.ObjectRef._dispose:
-        newpassmanagers.NewPassManager._dispose(pm)
-        pm.detach()
-    else:
-        pm.close()
-
-
 def _parse(llvm_ir: str, ctx: llvm.ContextRef) -> llvm.ModuleRef:
-    mod = llvm.parse_assembly(llvm_ir, context=ctx)
-    mod.verify()
-    return mod
+    return llvmjob.parse(llvm_ir, ctx)
+
+
+close_pass_manager = llvmjob.close_pass_manager
 
 
 class JitModule:
@@ -161,42 +116,35 @@ class JitModule:
             pass
 
 
-def _optimized(llvm_ir: str, emit_object: bool, optimize: bool = True, slp: bool = True
-               ) -> tuple[str, bytes | None]:
-    """Parse `llvm_ir` into a fresh context, verify it, run the O3 pipeline (unless not
-    `optimize`) and verify its output (if SLP vectorizing broke it, optimize again without
-    the SLP vectorizer; if that breaks it too, keep the unoptimized module); return the
-    optimized text and, if asked, the object code. Module and context are freed before
-    returning, so nothing of the IR outlives this call."""
+def _optimized(llvm_ir: str, emit_object: bool, optimize: bool = True, slp: bool = True,
+               want_text: bool = True) -> tuple[str | None, bytes | None]:
+    """`llvmjob.compile_module` for the host, in this process: the optimized text (if
+    `want_text`) and the object code (if `emit_object`) of `llvm_ir`."""
     with LLVM_LOCK:
         _init()
-        ctx = llvm.create_context()
-        try:
-            mod = _parse(llvm_ir, ctx)
-            if optimize:
-                _optimize(mod, slp)
-                if slp and not _valid(mod):
-                    # LLVM's SLP vectorizer can emit invalid IR (a use not dominated by
-                    # its definition, seen in the second-order gradient of two reverse
-                    # scans), on which the code generator aborts the process: optimize
-                    # again without it.
-                    mod.close()
-                    mod = _parse(llvm_ir, ctx)
-                    _optimize(mod, slp=False)
-                if not _valid(mod):
-                    # O3 without SLP can break it too (the same Hessian's module, once
-                    # small loops became straight-line vector code): generate code for
-                    # the unoptimized module, which was verified on parsing.
-                    log.warning("LLVM's optimizer produced invalid IR; this function is "
-                                "compiled without optimization")
-                    mod.close()
-                    mod = _parse(llvm_ir, ctx)
-            text = str(mod)
-            obj = bytes(_state["tm"].emit_object(mod)) if emit_object else None
-            mod.close()
-        finally:
-            ctx.close()
-        return text, obj
+        obj, text, warnings = llvmjob.compile_module(llvm_ir, _state["tm"], optimize, slp,
+                                                     emit_object, want_text)
+    for w in warnings:
+        log.warning(w)
+    return text, obj
+
+
+def compile_object(llvm_ir: str, optimize: bool = True, slp: bool = True) -> bytes:
+    """The object code of `llvm_ir` for the host (O3 unless not `optimize`), made in this
+    process. Example: `load_object(compile_object(str(module)))`."""
+    obj = _optimized(llvm_ir, emit_object=True, optimize=optimize, slp=slp,
+                     want_text=False)[1]
+    assert obj is not None
+    return obj
+
+
+def job_header(optimize: bool = True, slp: bool = True) -> dict[str, Any]:
+    """The header of a worker request (`llvmjob.serve`) that compiles for this host exactly
+    as `compile_object` does."""
+    with LLVM_LOCK:
+        _init()
+        return {"triple": _state["triple"], "cpu": _state["cpu"],
+                "features": _state["features"], "optimize": optimize, "slp": slp}
 
 
 def jit(llvm_ir: str, on_object: Callable[[bytes], None] | None = None,
@@ -209,30 +157,66 @@ def jit(llvm_ir: str, on_object: Callable[[bytes], None] | None = None,
     (for very large modules, `segments.SLP_MAX_COST`).
 
     Example: `jm = jit(str(module)); addr = jm.address("entry")`."""
-    optimized, obj = _optimized(llvm_ir, emit_object=True, optimize=optimize, slp=slp)
-    assert obj is not None
+    obj = compile_object(llvm_ir, optimize=optimize, slp=slp)
     if on_object is not None:
         on_object(obj)
-    jm = load_object(obj)
-    jm.optimized_ir = optimized
-    return jm
+    return load_object(obj)
 
 
-def optimize_ir(llvm_ir: str) -> str:
-    """`llvm_ir` after the O3 pipeline, as text (no code generation)."""
-    return _optimized(llvm_ir, emit_object=False)[0]
+def optimize_ir(llvm_ir: str, slp: bool = True) -> str:
+    """`llvm_ir` after the O3 pipeline (without the SLP vectorizer unless `slp`), as text
+    (no code generation)."""
+    text = _optimized(llvm_ir, emit_object=False, slp=slp)[0]
+    assert text is not None
+    return text
+
+
+_BUNDLE = b"TJOBJS\x00"
+_COUNT = struct.Struct("<I")
+_LENGTH = struct.Struct("<Q")
+
+
+def bundle(objs: list[bytes]) -> bytes:
+    """Several object files as one byte string that `load_object` links in one engine (a
+    module compiled in parts, see `parts.py`); one object file stays as it is."""
+    if len(objs) == 1:
+        return objs[0]
+    return b"".join([_BUNDLE, _COUNT.pack(len(objs))] + [_LENGTH.pack(len(o)) for o in objs]
+                    + objs)
+
+
+def unbundle(data: bytes) -> list[bytes]:
+    """The object files of `bundle(objs)` (`[data]` for a plain object file); raises
+    ValueError when the bundle is cut short or too long."""
+    if not data.startswith(_BUNDLE):
+        return [data]
+    at = len(_BUNDLE)
+    (n,) = _COUNT.unpack_from(data, at)
+    at += _COUNT.size
+    sizes = [_LENGTH.unpack_from(data, at + k * _LENGTH.size)[0] for k in range(n)]
+    at += n * _LENGTH.size
+    if at + sum(sizes) != len(data):
+        raise ValueError("object bundle of the wrong length")
+    objs = []
+    for size in sizes:
+        objs.append(data[at:at + size])
+        at += size
+    return objs
 
 
 def load_object(obj: bytes) -> JitModule:
-    """A JitModule from object code that `jit` produced before (a disk-cache hit): no
-    parsing, optimization or code generation. Its optimized IR is not available."""
+    """A JitModule from object code that `jit` produced before (a disk-cache hit), or a
+    `bundle` of object files, linked together in one engine: no parsing, optimization or
+    code generation. Its optimized IR is not available."""
+    objs = unbundle(obj)
     with LLVM_LOCK:
         _init()
         ctx = llvm.create_context()
         try:
             empty = llvm.parse_assembly("", context=ctx)
             engine = llvm.create_mcjit_compiler(empty, _new_target_machine())
-            engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+            for o in objs:
+                engine.add_object_file(llvm.ObjectFileRef.from_data(o))
             engine.finalize_object()
         except BaseException:
             ctx.close()

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from llvmlite import ir
@@ -34,10 +34,14 @@ from ..ir import Instr, Value
 from . import lower_vector, mathcall, segments
 from .accumulate import Accumulator, end_blocks
 from .llvmtypes import I1, I8, I32, VOIDP, mem_type
+from .parts import assign as parts_of
 from .loops import I64, ZERO, block_ranges, const, for_range, linear_index, loop_nest
 from .rules import ELEMENT_RULES, KERNEL_RULES, LoweringError, kernel_rule, lowering
 from .plan import (ELEMENTWISE, CheckTask, KernelTask, LoopTask, Plan, checked_indices,
                    closure, region_buffers, size_of)
+
+if TYPE_CHECKING:
+    from .parts import Parts
 
 # Loop tasks over (n, m) with m in this range whose operands are only broadcast run as one
 # flat loop (`Lowerer.loop_task`); at m = 2 or 3 the nested loop is as fast.
@@ -90,9 +94,13 @@ class Emitter:
 class Lowerer:
     """State while lowering one plan into one LLVM module."""
 
-    def __init__(self, plan: Plan, module: ir.Module, name: str = "body"):
+    def __init__(self, plan: Plan, module: ir.Module, name: str = "body",
+                 parts: Parts | None = None):
         self.plan = plan
         self.module = module
+        # Where the segments of a large plan may go to be compiled in parallel (only the
+        # top-level body is split; region bodies stay in the module of their caller).
+        self.parts = parts
         fn = plan.fn
         self.buffers = ([(p, None) for p in fn.params] + [(r, k) for k, r in
                                                           enumerate(fn.results)])
@@ -249,8 +257,7 @@ class Lowerer:
         if len(segs) == 1:
             self._tasks(0, len(plan.tasks))
         else:
-            for k, seg in enumerate(segs):
-                self._segment(k, seg)
+            self._segments(segs)
         assert not self.slot_of, "a scratch buffer is still allocated at the end"
         self.b.ret(ir.Constant(I32, 0))
         self._emit_exit()
@@ -281,11 +288,34 @@ class Lowerer:
             a.align = 64
             return self.b.bitcast(a, ty.as_pointer())
 
-    def _segment(self, k: int, seg: segments.Segment) -> None:
+    def _segments(self, segs: list[segments.Segment]) -> None:
+        """Emit every segment: into this module, or, when `parts` splits the plan
+        (`parts.py`), the first ones into part modules, each handed to `parts.submit` as
+        soon as its last segment is emitted."""
+        n = 1
+        if self.parts is not None:
+            n = self.parts.plan(self.plan.cost, len(segs),
+                                slp=self.plan.cost <= segments.SLP_MAX_COST)
+        where = parts_of([s.cost for s in segs], n) if n > 1 else [0] * len(segs)
+        main = self.module
+        part: ir.Module | None = None
+        for k, seg in enumerate(segs):
+            if part is not None and (where[k] == 0 or where[k] != where[k - 1]):
+                mathcall.finish(part)
+                assert self.parts is not None
+                self.parts.submit(part)
+                part = None
+            if where[k] and part is None:
+                part = ir.Module(name=f"{main.name}.part{where[k]}")
+                part.triple, part.data_layout = main.triple, main.data_layout
+            self._segment(k, seg, part)
+
+    def _segment(self, k: int, seg: segments.Segment, part: ir.Module | None = None) -> None:
         """Emit tasks `seg.start` to `seg.stop` into a function of their own, called from
         the body: `seg_k(params.., outs.., status, slots, live_in..) -> i32`. Buffers the
         segment allocates go into the body's slot table; a failure returns its code, and
-        the body frees whatever the table holds."""
+        the body frees whatever the table holds. With `part`, the function is defined
+        there (external) and declared in this module."""
         body = (self.fn, self.b, self.alloca_block, self.ptrs, self.status, self.out_ptrs,
                 self.slots, self.const_ptrs, self.trig_far)
         n_buf = len(self.buffers)
@@ -293,9 +323,16 @@ class Lowerer:
             [mem_type(v.dtype).as_pointer() for v in seg.live_in]
         # Unique in the module: a nested Function of a region is lowered into the same
         # module and may be segmented too.
-        fn = ir.Function(self.module, ir.FunctionType(I32, argtys),
-                         self.module.get_unique_name(f"seg{k}"))
-        fn.linkage = "internal"
+        fnty = ir.FunctionType(I32, argtys)
+        name = self.module.get_unique_name(f"seg{k}")
+        main = self.module
+        if part is None:
+            fn = callee = ir.Function(self.module, fnty, name)
+            fn.linkage = "internal"
+        else:
+            fn = ir.Function(part, fnty, name)
+            callee = ir.Function(main, fnty, name)      # a declaration
+            self.module = part
         fn.attributes.add("noinline")
         for a in fn.args[:n_buf] + fn.args[n_buf + 2:]:
             a.add_attribute("noalias")
@@ -327,13 +364,14 @@ class Lowerer:
         with self.b.goto_block(self.alloca_block):
             self.b.branch(fn.blocks[1])
         self.in_segment = False
+        self.module = main
         (self.fn, self.b, self.alloca_block, self.ptrs, self.status, self.out_ptrs,
          self.slots, self.const_ptrs, self.trig_far) = body
         b = self.b
         live = [self.ptrs[id(v)] if id(v) in self.stack else
                 b.bitcast(b.load(b.gep(self.slots, [const(self.value_slot[id(v)])])),
                           mem_type(v.dtype).as_pointer()) for v in seg.live_in]
-        rc = b.call(fn, list(self.fn.args) + [self.slots] + live)
+        rc = b.call(callee, list(self.fn.args) + [self.slots] + live)
         with b.if_then(b.icmp_signed("!=", rc, ir.Constant(I32, 0)), likely=False):
             self.bail(rc)
 

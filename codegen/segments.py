@@ -43,6 +43,7 @@ class Segment:
     start: int
     stop: int
     live_in: list[Value] = field(default_factory=list)
+    cost: int = 0           # estimated LLVM instructions (`task_cost`)
 
 
 def stack_scratch(plan: Plan) -> set[int]:
@@ -81,6 +82,7 @@ def split(plan: Plan, stack: set[int], budget: int | None = None
     budget = SEGMENT_COST if budget is None else budget
     n = len(plan.tasks)
     bounds = [0]
+    costs = []
     acc = 0
     plan.cost = 0
     for k in range(n):
@@ -88,12 +90,14 @@ def split(plan: Plan, stack: set[int], budget: int | None = None
         plan.cost += c
         if acc and acc + c > budget:
             bounds.append(k)
+            costs.append(acc)
             acc = 0
         acc += c
     bounds.append(n)
-    segs = [Segment(a, b) for a, b in zip(bounds, bounds[1:])]
+    costs.append(acc)
+    segs = [Segment(a, b, cost=c) for a, b, c in zip(bounds, bounds[1:], costs)]
     if len(segs) <= 1:
-        return [Segment(0, n)], set()
+        return [Segment(0, n, cost=plan.cost)], set()
     seg_of = [0] * n
     for s, seg in enumerate(segs):
         for k in range(seg.start, seg.stop):

@@ -26,3 +26,9 @@ class AxisError(ShapeError, IndexError):
 class SettingError(ValueError):
     """A `TRACEJIT_*` environment variable holds a value tracejit does not accept; the
     message names the variable, its value and what is accepted."""
+
+
+class CompileError(RuntimeError):
+    """Native code generation failed for a traced function: for example, LLVM rejected a
+    part of a large function, or the worker process compiling it died. The message names
+    the function, the part and what happened."""

@@ -62,6 +62,11 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("TRACEJIT_NUM_THREADS", "integer", "the CPUs this process may use, at most 2",
             "threads the builtin matrix kernel may use (1 keeps a product on the calling "
             "thread; values above 2 mean 2)"),
+    Setting("TRACEJIT_COMPILE_WORKERS", "integer",
+            "the CPUs this process may use minus 1, at most 3",
+            "worker processes that compile the parts of a large function at once (LLVM "
+            "runs in them while this process lowers and compiles its own part); 0 "
+            "compiles everything in the calling process"),
 )}
 
 

@@ -95,7 +95,7 @@ def test_the_o3_pipeline_frees_its_native_memory() -> None:
     # 108 KiB a module); what remains is llvmlite's 1.5 KiB per PassBuilder.
     import ctypes
     import llvmlite.binding as llvm
-    from tracejit.codegen import engine
+    from tracejit.codegen import engine, llvmjob
     try:
         libc = ctypes.CDLL("libc.so.6")
         mallinfo2 = libc.mallinfo2
@@ -119,7 +119,7 @@ def test_the_o3_pipeline_frees_its_native_memory() -> None:
             engine._init()
             ctx = llvm.create_context()
             mod = engine._parse(text, ctx)
-            engine._optimize(mod)
+            llvmjob.optimize(mod, engine._state["tm"])
             mod.close()
             ctx.close()
 

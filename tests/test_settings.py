@@ -165,6 +165,7 @@ NOT_CACHES = {
     "tracejit/keys.py:_UNSET": "a sentinel",
     "tracejit/notice.py:_gc_state": "whether the collector is paused (under its lock)",
     "codegen/objcache.py:_stores": "a counter of stores",
+    "codegen/workers.py:_reaper": "the thread that closes idle compile workers",
     "ir/caches.py:_clearers": "the registry of caches itself",
 }
 _CONTAINERS = ("dict", "list", "set", "OrderedDict", "WeakKeyDictionary",

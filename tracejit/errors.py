@@ -11,15 +11,11 @@ from types import FrameType
 
 import numpy as np
 
-from .ir.errors import AxisError, DTypeError, IRError, SettingError, ShapeError
+from .ir.errors import AxisError, CompileError, DTypeError, IRError, SettingError, ShapeError
 
 
 class TracingError(TypeError):
     """A Python operation that needs a concrete value was applied to a traced tensor."""
-
-
-class CompileError(RuntimeError):
-    """Native code generation failed for a traced function."""
 
 
 _OUR_DIRS: tuple[str, ...] = ()

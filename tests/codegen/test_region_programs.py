@@ -190,15 +190,15 @@ def test_a_module_the_slp_vectorizer_breaks_is_optimized_again_without_it(monkey
     """LLVM's SLP vectorizer made invalid IR of the Hessian of two reverse scans (`r .
     jacobian` in tests/test_fuzz_control.py), and the code generator aborted the process:
     a module that fails verification after O3 is optimized again without SLP."""
-    from tracejit.codegen import engine
+    from tracejit.codegen import llvmjob
     runs: list[bool] = []
-    optimize, valid = engine._optimize, engine._valid
+    optimize, valid = llvmjob.optimize, llvmjob.valid
 
-    def recording(mod: Any, slp: bool = True) -> None:
+    def recording(mod: Any, tm: Any, slp: bool = True) -> None:
         runs.append(slp)
-        optimize(mod, slp)
-    monkeypatch.setattr(engine, "_optimize", recording)
-    monkeypatch.setattr(engine, "_valid", lambda mod: valid(mod) and len(runs) > 1)
+        optimize(mod, tm, slp)
+    monkeypatch.setattr(llvmjob, "optimize", recording)
+    monkeypatch.setattr(llvmjob, "valid", lambda mod: valid(mod) and len(runs) > 1)
     fn = build_function("f", [((5,), F64)], lambda x: bind("mul", bind("sin", x), x))
     x = np.linspace(-1.0, 1.0, 5)
     np.testing.assert_array_equal(compile_function(fn, cache=False)(x)[0],
@@ -211,8 +211,8 @@ def test_a_module_the_optimizer_breaks_even_without_slp_runs_unoptimized(
     """If O3 without the SLP vectorizer breaks the module too, the verified unoptimized
     module is compiled (and a warning says so); the process never reaches LLVM's code
     generator with invalid IR."""
-    from tracejit.codegen import engine
-    monkeypatch.setattr(engine, "_valid", lambda mod: False)
+    from tracejit.codegen import llvmjob
+    monkeypatch.setattr(llvmjob, "valid", lambda mod: False)
     fn = build_function("f", [((5,), F64)], lambda x: bind("mul", bind("sin", x), x))
     x = np.linspace(-1.0, 1.0, 5)
     with caplog.at_level("WARNING", logger="tracejit"):

@@ -85,13 +85,13 @@ def test_index_error_in_a_later_segment_frees_scratch_and_reports(monkeypatch):
 def test_very_large_modules_skip_the_slp_vectorizer(monkeypatch):
     from tracejit.codegen import engine
     seen = []
-    jit = engine.jit
+    compile_object = engine.compile_object
 
     def spy(text, **kw):
         seen.append(kw.get("slp", True))
-        return jit(text, **kw)
+        return compile_object(text, **kw)
 
-    monkeypatch.setattr(engine, "jit", spy)
+    monkeypatch.setattr(engine, "compile_object", spy)
     fn = fn_of([((8,), F64)], lambda x: _steps(x, 10))
     compile_function(fn, cache=False)
     monkeypatch.setattr(segments, "SLP_MAX_COST", 100)

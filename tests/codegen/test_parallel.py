@@ -1,0 +1,274 @@
+"""A large Function compiles as several LLVM modules at once, in worker processes
+(`codegen/parts.py`, `codegen/workers.py`): the results, the object code and the disk cache
+must be what one module gives; failures in a worker surface in the caller; threads and
+callers of the same signature stay safe."""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+import tracejit as tj
+from tracejit.codegen import CompileError, compile_function, engine, objcache, parts, segments
+from tracejit.codegen import workers
+from tracejit.ir import bind
+
+from tests.codegen.helpers import check, fn_of
+
+F64 = np.float64
+
+
+def _steps(x: Any, n: int) -> tuple[Any, Any]:
+    """n small loops (shifted differences) with sin in each: many segments, and out-of-line
+    math that every part module needs its own copy of."""
+    acc = x
+    for _ in range(n):
+        d = bind("sin", bind("sub", bind("slice", x, starts=(1,), limits=(40,), strides=(1,)),
+                             bind("slice", x, starts=(0,), limits=(39,), strides=(1,))))
+        x = bind("add", x, bind("mul", bind("pad", d, lo=(1,), hi=(0,), interior=(0,)),
+                                bind("constant", value=np.asarray(0.01))))
+        acc = bind("add", acc, bind("mul", x, x))
+    return x, acc
+
+
+def _big(n: int = 12, name: str = "f") -> Any:
+    return fn_of([((40,), F64), ((300,), F64)],
+                 lambda x, big: (*_steps(x, n), bind("exp", bind("neg", big))), name)
+
+
+ARGS = [np.linspace(-1.0, 1.0, 40), np.linspace(0.0, 3.0, 300)]
+
+
+@pytest.fixture
+def small_parts(monkeypatch: Any) -> None:
+    """Split small test programs like large ones: segments of 150 estimated instructions,
+    parts from 300, one worker."""
+    monkeypatch.setattr(segments, "SEGMENT_COST", 150)
+    monkeypatch.setattr(parts, "PARALLEL_MIN_COST", 300)
+    monkeypatch.setattr(parts, "PART_MIN_COST", 150)
+    monkeypatch.setenv("TRACEJIT_COMPILE_WORKERS", "1")
+    monkeypatch.setenv("TRACEJIT_CACHE", "0")
+
+
+class Spy:
+    """Records the jobs sent to workers and the object files linked."""
+
+    def __init__(self, monkeypatch: Any):
+        self.jobs: list[bytes] = []
+        self.bundles: list[list[bytes]] = []
+        submit, bundle = workers.Worker.submit, engine.bundle
+
+        def spy_submit(w: workers.Worker, header: Any, payload: bytes) -> Any:
+            self.jobs.append(payload)
+            return submit(w, header, payload)
+
+        def spy_bundle(objs: list[bytes]) -> bytes:
+            self.bundles.append(list(objs))
+            return bundle(objs)
+        monkeypatch.setattr(workers.Worker, "submit", spy_submit)
+        monkeypatch.setattr(engine, "bundle", spy_bundle)
+
+
+def _digests(objs: list[bytes]) -> list[str]:
+    return [hashlib.sha256(o).hexdigest()[:16] for o in objs]
+
+
+def test_assign_puts_the_first_segments_in_worker_parts() -> None:
+    assert parts.assign([10] * 5, 2) == [1, 1, 1, 0, 0]
+    where = parts.assign([10] * 12, 4)
+    assert where == sorted(where, key=lambda p: (p == 0, p)) and set(where) == {0, 1, 2, 3}
+    assert parts.assign([1000, 1], 3) == [1, 0]          # an empty part is dropped
+    assert parts.count(parts.PARALLEL_MIN_COST - 1, 10) == 1
+
+
+def test_a_large_function_compiles_in_parts_with_the_same_results(small_parts: None,
+                                                                   monkeypatch: Any) -> None:
+    from tracejit.codegen import plan
+    monkeypatch.setattr(plan, "MODULE_MATH_BUDGET", 0)      # sin out of line everywhere
+    spy = Spy(monkeypatch)
+    fn = _big()
+    exe = check(fn, ARGS, rtol=1e-14)
+    assert len(spy.jobs) == 1 and len(spy.bundles[0]) == 2
+    text = exe.llvm_ir_unoptimized
+    assert "; module 2 of 2" in text
+    main, part = text.split("; module 2 of 2")
+    assert "declare i32 @\"seg0\"" in main and "define i32 @\"seg0\"" in part
+    sin = "define internal double @\"tj.sin.f64\""
+    assert sin in part and sin in main                  # each module has its own copy
+    assert "@\"tracejit_entry_" in main and "tracejit_entry" not in part
+    assert "<" in exe.asm and exe.llvm_ir.count("; module") == 2
+
+
+def test_object_code_is_the_same_from_a_worker_and_in_process(small_parts: None,
+                                                              monkeypatch: Any) -> None:
+    """Deterministic: two compiles give the same object files, and a part compiled by the
+    caller (no worker free) is byte-identical to the worker's."""
+    spy = Spy(monkeypatch)
+    fn = _big()
+    compile_function(fn, cache=False)
+    compile_function(fn, cache=False)
+    monkeypatch.setattr(workers, "acquire", lambda n: [])
+    check(fn, ARGS, rtol=1e-14)
+    assert len(spy.jobs) == 2 and spy.jobs[0] == spy.jobs[1]
+    first, second, here = (_digests(b) for b in spy.bundles)
+    assert first == second == here and len(first) == 2
+
+
+def test_small_functions_start_no_worker(monkeypatch: Any) -> None:
+    monkeypatch.setenv("TRACEJIT_COMPILE_WORKERS", "2")
+    started: list[int] = []
+    monkeypatch.setattr(workers, "acquire", lambda n: started.append(n) or [])
+    fn = fn_of([((100,), F64)], lambda x: (bind("reduce_sum", bind("sin", x), axes=(0,)),))
+    check(fn, [np.linspace(0.0, 1.0, 100)], rtol=1e-14)
+    assert started == []
+
+
+def test_zero_workers_compiles_one_module_in_the_caller(small_parts: None,
+                                                        monkeypatch: Any) -> None:
+    monkeypatch.setenv("TRACEJIT_COMPILE_WORKERS", "0")
+    spy = Spy(monkeypatch)
+    exe = check(_big(), ARGS, rtol=1e-14)
+    assert spy.jobs == [] and len(spy.bundles[0]) == 1
+    assert "; module" not in exe.llvm_ir_unoptimized
+
+
+def test_an_llvm_error_in_a_worker_is_raised_in_the_caller(small_parts: None,
+                                                           monkeypatch: Any) -> None:
+    submit = workers.Worker.submit
+
+    def broken(w: workers.Worker, header: Any, payload: bytes) -> Any:
+        return submit(w, header, payload + b"\ndefine i32 @oops() {\n  ret float 1.0\n}\n")
+    monkeypatch.setattr(workers.Worker, "submit", broken)
+    with pytest.raises(CompileError, match=r"@f: compiling part 1 of 2 of its module in a "
+                                           r"worker process failed: LLVM: .*"):
+        compile_function(_big(), cache=False)
+    monkeypatch.setattr(workers.Worker, "submit", submit)
+    check(_big(), ARGS, rtol=1e-14)         # the worker is still usable
+
+
+def test_a_worker_that_dies_is_reported_and_replaced(small_parts: None,
+                                                     monkeypatch: Any) -> None:
+    submit = workers.Worker.submit
+    pids: list[int] = []
+
+    def killed(w: workers.Worker, header: Any, payload: bytes) -> Any:
+        pids.append(w.proc.pid)
+        w.proc.kill()
+        return submit(w, header, payload)
+    monkeypatch.setattr(workers.Worker, "submit", killed)
+    with pytest.raises(CompileError, match=r"died \(killed by SIGKILL\)"):
+        compile_function(_big(), cache=False)
+    monkeypatch.setattr(workers.Worker, "submit", submit)
+    spy = Spy(monkeypatch)
+    check(_big(), ARGS, rtol=1e-14)
+    assert len(spy.jobs) == 1 and pids
+
+
+def test_the_disk_cache_stores_and_loads_all_parts(small_parts: None, monkeypatch: Any,
+                                                   tmp_path: Any) -> None:
+    monkeypatch.setenv("TRACEJIT_CACHE", "1")
+    monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
+    spy = Spy(monkeypatch)
+    fn = _big(name="cached")
+    check(fn, ARGS, rtol=1e-14)
+    assert len(spy.jobs) == 1
+    key = objcache.key_for(__import__("tracejit.ir.printer", fromlist=["x"]).print_function(fn))
+    stored = objcache.load(key)
+    assert stored is not None and len(engine.unbundle(stored)) == 2
+    compiled: list[str] = []
+    monkeypatch.setattr(engine, "compile_object", lambda *a, **k: compiled.append("x"))
+    monkeypatch.setenv("TRACEJIT_COMPILE_WORKERS", "0")      # loading needs no worker
+    check(fn, ARGS, rtol=1e-14)
+    assert compiled == [] and len(spy.jobs) == 1
+
+
+def test_a_cut_bundle_is_refused() -> None:
+    data = engine.bundle([b"abc", b"defg"])
+    assert engine.unbundle(data) == [b"abc", b"defg"]
+    assert engine.unbundle(b"\x7fELF...") == [b"\x7fELF..."]
+    with pytest.raises(ValueError):
+        engine.unbundle(data[:-1])
+
+
+def test_threads_compile_different_functions_at_once(small_parts: None,
+                                                     monkeypatch: Any) -> None:
+    """Four threads, one worker allowed: each compile gets the worker or compiles its
+    parts itself; every result is right and no more workers than allowed ever live."""
+    most = [0]
+    acquire = workers.acquire
+
+    def counting(n: int) -> list[workers.Worker]:
+        got = acquire(n)
+        most[0] = max(most[0], workers._live[0])
+        return got
+    monkeypatch.setattr(workers, "acquire", counting)
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            check(_big(10 + i, name=f"f{i}"), ARGS, rtol=1e-14)
+        except BaseException as e:  # reported below
+            errors.append(e)
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors
+    assert most[0] == 1
+
+
+def test_a_second_caller_of_the_same_signature_waits_for_the_first(small_parts: None,
+                                                                   monkeypatch: Any) -> None:
+    """Two threads call a new signature at once: one traces and compiles (in parts), the
+    other waits for it and runs the same code."""
+    import tracejit.codegen as cg
+    calls: list[str] = []
+    compile_fn = cg.compile_function
+    entered = threading.Event()
+
+    def slow(fn: Any, **kw: Any) -> Any:
+        calls.append(fn.name)
+        entered.set()
+        return compile_fn(fn, **kw)
+    monkeypatch.setattr(cg, "compile_function", slow)
+    spy = Spy(monkeypatch)
+
+    @tj.compile
+    def chain(x: Any) -> Any:
+        for _ in range(20):
+            x = tj.sin(x[1:] - x[:-1]) * 1.001
+            x = tj.concat([x, x[:1]], 0)
+        return tj.reduce_sum(x)
+
+    x = np.linspace(-1.0, 1.0, 40)
+    out: list[float] = []
+    threads = [threading.Thread(target=lambda: out.append(float(chain(x)))) for _ in range(2)]
+    threads[0].start()
+    entered.wait(60)
+    threads[1].start()
+    [t.join() for t in threads]
+    assert chain.trace_count == 1 and len(calls) == 1
+    assert len(spy.jobs) == 1 and out[0] == out[1]
+    want = x.copy()
+    for _ in range(20):
+        want = np.sin(want[1:] - want[:-1]) * 1.001
+        want = np.concatenate([want, want[:1]])
+    np.testing.assert_allclose(out[0], want.sum(), rtol=1e-12)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_starts_its_own_workers(small_parts: None) -> None:
+    check(_big(), ARGS, rtol=1e-14)          # leaves an idle worker in this process
+    pid = os.fork()
+    if pid == 0:                             # the child: compile with workers of its own
+        code = 1
+        try:
+            check(_big(11), ARGS, rtol=1e-14)
+            code = 0 if workers._live[0] >= 1 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    check(_big(13), ARGS, rtol=1e-14)         # the parent's worker still works
