@@ -14,8 +14,9 @@ import tracejit as tj
 from tests.test_grad_ops import gradcheck, rand
 
 
-def same(op: Callable[..., Any], want: Any, *args: Any) -> None:
-    """`op(*args)` equals `want` (value, shape and dtype) eagerly and compiled."""
+def same(op: Callable[..., Any], want: Any, *args: Any, rtol: float = 0.0) -> None:
+    """`op(*args)` equals `want` (value, shape and dtype; values within `rtol`) eagerly and
+    compiled."""
     want = [np.asarray(w) for w in want] if isinstance(want, list) else np.asarray(want)
     for fn in (op, tj.function(op)):
         got = fn(*args)
@@ -23,7 +24,7 @@ def same(op: Callable[..., Any], want: Any, *args: Any) -> None:
         for g, w in zip(gots if isinstance(gots, list) else [gots],
                         want if isinstance(want, list) else [want]):
             assert g.dtype == w.dtype and g.shape == w.shape, (g.dtype, w.dtype, g.shape)
-            np.testing.assert_array_equal(g, w)
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=0)
 
 
 X = np.arange(24, dtype=np.float32).reshape(2, 3, 4)

@@ -124,9 +124,9 @@ def test_matmul_of_vectors_raises_as_tensorflow(sa: tuple[int, ...],
     assert "rank >= 2" in str(e.value)
 
 
-def test_matmul_of_ints_raises() -> None:
-    with pytest.raises(TypeError, match="float"):
-        tj.matmul(tj.ones((2, 2), tj.int32), tj.ones((2, 2), tj.int32))
+def test_matmul_of_bools_raises() -> None:
+    with pytest.raises(TypeError, match="float"):      # ints multiply, as in TensorFlow
+        tj.matmul(tj.ones((2, 2), tj.bool_), tj.ones((2, 2), tj.bool_))
 
 
 def test_other_shape_errors_name_the_shapes() -> None:

@@ -35,6 +35,8 @@ from .ops import (abs, add, add_n, argmax, argmin, bool_, broadcast_to, cast, cl
                   tensordot, transpose, truediv, unstack, where, zeros, zeros_like)
 from .arrayops import (eye, linspace, rank, repeat, reverse, roll, shape, size, slice,  # noqa: A004
                        split, tile)
+from .padding import pad
+from . import matrices as _matrices  # noqa: F401  (enters tj.linalg's diag, trace, ... ops)
 from .hyperbolic import acosh, asinh, atanh, cosh, sinh
 from .reductions import reduce_all, reduce_any
 from .mathops import acos, asin, atan, atan2, round  # noqa: A004

@@ -51,7 +51,8 @@ __all__ = [
 MODULES = ("tracejit.convert", "tracejit.elementwise", "tracejit.shapes",
            "tracejit.creation", "tracejit.reductions", "tracejit.arrayops",
            "tracejit.hyperbolic", "tracejit.mathops",
-           "tracejit.einsum", "tracejit.losses")
+           "tracejit.einsum", "tracejit.losses",
+           "tracejit.padding")
 
 
 def _attach_docs() -> None:

@@ -127,8 +127,37 @@ def matmul(a: TensorInput, b: TensorInput, transpose_a: bool = False, transpose_
            adjoint_a: bool = False, adjoint_b: bool = False, name: str | None = None
            ) -> Tensor:
     x, y = _operands("matmul", a, b)
-    return bind("matmul", x, y, transpose_a=bool(transpose_a or adjoint_a),
-                transpose_b=bool(transpose_b or adjoint_b))
+    ta, tb = bool(transpose_a or adjoint_a), bool(transpose_b or adjoint_b)
+    if x.dtype.kind in "iu" and x.dtype == y.dtype and x.ndim >= 2 and y.ndim >= 2:
+        return _int_matmul(x, y, ta, tb)
+    return bind("matmul", x, y, transpose_a=ta, transpose_b=tb)
+
+
+def _int_matmul(x: Tensor, y: Tensor, ta: bool, tb: bool) -> Tensor:
+    """Integer matmul (TensorFlow has it; wraps around on overflow as NumPy does): a sum
+    over k of broadcast products, which native code fuses into one loop nest with no
+    (m, k, n) intermediate. The float GEMM kernels never see integers."""
+    if ta:
+        x = matrix_transpose(x)
+    if tb:
+        y = matrix_transpose(y)
+    if x.shape[-1] != y.shape[-2]:
+        raise _user_error(ShapeError(
+            f"matmul inner dimensions differ: {x.dtype}{list(x.shape)} @ "
+            f"{y.dtype}{list(y.shape)} (after transpose_a={ta}, transpose_b={tb}) has "
+            f"{x.shape[-1]} != {y.shape[-2]}"))
+    prod = bind("mul", expand_dims(x, -1), expand_dims(y, -3)) if x.shape[:-2] == \
+        y.shape[:-2] else _broadcast_mul(expand_dims(x, -1), expand_dims(y, -3))
+    return bind("reduce_sum", prod, axes=(prod.ndim - 2,))
+
+
+def _broadcast_mul(x: Tensor, y: Tensor) -> Tensor:
+    from .elementwise import multiply
+    try:
+        return multiply(x, y)
+    except ShapeError:
+        raise _user_error(ShapeError(f"matmul batch dimensions do not broadcast: shapes "
+                                     f"{x.shape[:-3]} and {y.shape[:-3]}")) from None
 
 
 @export("matrix_transpose", "linalg.matrix_transpose")
@@ -166,7 +195,7 @@ def tensordot(a: TensorInput, b: TensorInput, axes: Any, name: str | None = None
                  [int(np.prod([x.shape[i] for i in free_a], dtype=np.int64)), 0])
     yb = reshape(transpose(y, ax_b + free_b), [k, int(np.prod([y.shape[j] for j in free_b],
                                                                dtype=np.int64))])
-    out = bind("matmul", xa, yb, transpose_a=False, transpose_b=False)
+    out = matmul(xa, yb)
     return reshape(out, [x.shape[i] for i in free_a] + [y.shape[j] for j in free_b])
 
 

@@ -1,0 +1,210 @@
+"""Matrix-structure ops of `tj.linalg`: diag, diag_part, trace, band_part, matvec, and
+the triangle masks (`keep_band`, `tril`, `triu`) that NumPy-style layers build on.
+
+All are composites: `diag_part` is a strided `slice` of the flattened matrices (element
+(i, i + k) sits at i * (cols + 1) + k), `diag` and `band_part` select by an iota mask, so
+native code computes them in one fused loop and their gradients are those of `slice`,
+`select` and `broadcast_to`. One diagonal `k` (an int) is supported; TensorFlow's band of
+diagonals `k = (lo, hi)` raises NotImplementedError.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .arrayops import static_ints
+from .convert import _operands, _user_error, convert_to_tensor
+from .exports import export
+from .ir.core import bind
+from .ir.errors import ShapeError
+from .shapes import expand_dims, matmul, reshape, squeeze
+from .tensor import Tensor, TensorInput
+
+I64 = np.dtype(np.int64)
+
+
+def _one_k(op: str, k: Any) -> int:
+    a = static_ints(op, "k", k)
+    if a.size != 1:
+        raise _user_error(NotImplementedError(
+            f"{op}: k={a.tolist()} (a band of diagonals) is not supported; pass one "
+            "diagonal k as an int and stack the results"))
+    return int(a.reshape(-1)[0])
+
+
+def _matrix(op: str, input: TensorInput) -> Tensor:  # noqa: A002
+    x = convert_to_tensor(input)
+    if x.ndim < 2:
+        raise _user_error(ShapeError(f"{op}: input must be at least 2-D, got shape {x.shape}"))
+    return x
+
+
+def _offset_mask(rows: int, cols: int, keep: Any) -> Any:
+    """`keep(j - i)` over a (rows, cols) grid of int64 iotas: a bool mask."""
+    i = bind("iota", shape=(rows, cols), dimension=0, dtype=I64)
+    j = bind("iota", shape=(rows, cols), dimension=1, dtype=I64)
+    return keep(bind("sub", j, i))
+
+
+def _c(v: int) -> Any:
+    return bind("constant", value=np.asarray(v, I64))
+
+
+def _fill_value(op: str, x: Tensor, value: Any) -> Any:
+    """A scalar of x's dtype (Python numbers take it); no gradient flows into it, as in
+    TensorFlow."""
+    _, v = _operands(op, x, value)
+    if v.ndim:
+        raise _user_error(ShapeError(f"{op}: the padding value must be a scalar, got shape "
+                                     f"{v.shape}"))
+    return bind("stop_gradient", v)
+
+
+@export("linalg.diag")
+def diag(diagonal: TensorInput, name: str | None = None, k: Any = 0, num_rows: int = -1,
+         num_cols: int = -1, padding_value: Any = 0, align: str = "RIGHT_LEFT") -> Tensor:
+    """Matrices with `diagonal` (shape [..., n]) on diagonal `k` (0 the main one, > 0
+    above it) and `padding_value` elsewhere; square unless `num_rows`/`num_cols` say
+    otherwise (TensorFlow's sizing rules).
+
+    >>> tj.linalg.diag(tj.constant([1, 2]), k=1).numpy()
+    array([[0, 1, 0],
+           [0, 0, 2],
+           [0, 0, 0]], dtype=int32)
+    """
+    v = convert_to_tensor(diagonal)
+    if v.ndim < 1:
+        raise _user_error(ShapeError(f"diag: diagonal must be at least 1-D, got shape "
+                                     f"{v.shape}"))
+    kk = _one_k("diag", k)
+    n = v.shape[-1]
+    min_rows, min_cols = n + max(0, -kk), n + max(0, kk)
+    rows, cols = int(num_rows), int(num_cols)
+    if rows == -1 and cols == -1:
+        rows = cols = max(min_rows, min_cols)
+    rows = min_rows if rows == -1 else rows
+    cols = min_cols if cols == -1 else cols
+    if rows < min_rows or cols < min_cols or (rows != min_rows and cols != min_cols):
+        raise _user_error(ValueError(
+            f"diag: {rows} rows and {cols} columns are not consistent with a diagonal of "
+            f"length {n} at k={kk} (needs rows >= {min_rows}, columns >= {min_cols}, and "
+            "one of them equal)"))
+    # Element (i, j) of diagonal k reads v[i] above the main diagonal, v[j] below it.
+    along = rows if kk >= 0 else cols
+    vp = v if along == n else bind("pad", v, lo=(0,) * v.ndim,
+                                   hi=(0,) * (v.ndim - 1) + (along - n,),
+                                   interior=(0,) * v.ndim)
+    vals = expand_dims(vp, -1 if kk >= 0 else -2)
+    shape = v.shape[:-1] + (rows, cols)
+    vals = bind("broadcast_to", vals, shape=shape) if vals.shape != shape else vals
+    mask = _offset_mask(rows, cols, lambda d: bind("eq", d, _c(kk)))
+    return bind("select", mask, vals, _fill_value("diag", v, padding_value))
+
+
+@export("linalg.diag_part")
+def diag_part(input: TensorInput, name: str | None = None, k: Any = 0,  # noqa: A002
+              padding_value: Any = 0, align: str = "RIGHT_LEFT") -> Tensor:
+    """Diagonal `k` of the innermost matrices of `input` (shape [..., rows, cols]), a
+    strided slice of each flattened matrix.
+
+    >>> tj.linalg.diag_part(tj.reshape(tj.range(6), [2, 3]), k=1).numpy()
+    array([1, 5], dtype=int32)
+    """
+    x = _matrix("diag_part", input)
+    kk = _one_k("diag_part", k)
+    rows, cols = x.shape[-2:]
+    if not -rows < kk < cols and (rows or cols):
+        raise _user_error(ValueError(f"diag_part: k={kk} is out of bounds for matrices of "
+                                     f"shape ({rows}, {cols}); it must be between {-rows} "
+                                     f"and {cols}, exclusive"))
+    n = max(0, min(rows + min(0, kk), cols - max(0, kk)))
+    batch = x.shape[:-2]
+    flat = reshape(x, batch + (rows * cols,))
+    start = kk if kk >= 0 else -kk * cols
+    limit = start + (n - 1) * (cols + 1) + 1 if n else start
+    nb = len(batch)
+    return bind("slice", flat, starts=(0,) * nb + (start,), limits=batch + (limit,),
+                strides=(1,) * nb + (cols + 1,))
+
+
+@export("linalg.trace")
+def trace(x: TensorInput, name: str | None = None) -> Tensor:
+    """The sum of the main diagonal of each innermost matrix.
+
+    >>> int(tj.linalg.trace(tj.reshape(tj.range(9), [3, 3])))
+    12
+    """
+    d = diag_part(_matrix("trace", x))
+    return bind("reduce_sum", d, axes=(d.ndim - 1,))
+
+
+def keep_band(x: Tensor, lower: int | None, upper: int | None) -> Tensor:
+    """`x` with the elements (i, j) of its innermost matrices outside `-lower <= j - i <=
+    upper` set to zero (None: no bound on that side). `tril(x, k)` is `keep_band(x, None,
+    k)` and `triu(x, k)` is `keep_band(x, -k, None)`."""
+    from .ops import logical_and
+    rows, cols = x.shape[-2:]
+    conds = []
+    if lower is not None:
+        conds.append(lambda d: bind("ge", d, _c(-lower)))
+    if upper is not None:
+        conds.append(lambda d: bind("le", d, _c(upper)))
+    if not conds:
+        return bind("identity", x)
+    mask = _offset_mask(rows, cols, lambda d: conds[0](d) if len(conds) == 1 else
+                        logical_and(conds[0](d), conds[1](d)))
+    zero = bind("constant", value=np.zeros((), x.dtype))
+    return bind("select", mask, x, zero)
+
+
+def tril(x: TensorInput, k: int = 0) -> Tensor:
+    """The lower triangle of each innermost matrix: elements with j - i <= k."""
+    return keep_band(_matrix("tril", x), None, int(k))
+
+
+def triu(x: TensorInput, k: int = 0) -> Tensor:
+    """The upper triangle of each innermost matrix: elements with j - i >= k."""
+    return keep_band(_matrix("triu", x), -int(k), None)
+
+
+@export("linalg.band_part")
+def band_part(input: TensorInput, num_lower: Any, num_upper: Any,  # noqa: A002
+              name: str | None = None) -> Tensor:
+    """`input` with everything outside a band of its innermost matrices set to zero:
+    `num_lower` diagonals below the main one and `num_upper` above it (negative: all).
+    `band_part(x, -1, 0)` is the lower triangle, `band_part(x, 0, -1)` the upper one.
+
+    >>> tj.linalg.band_part(tj.ones([3, 3], tj.int32), 1, 0).numpy()
+    array([[1, 0, 0],
+           [1, 1, 0],
+           [0, 1, 1]], dtype=int32)
+    """
+    x = _matrix("band_part", input)
+    rows, cols = x.shape[-2:]
+    lo = int(static_ints("band_part", "num_lower", num_lower))
+    hi = int(static_ints("band_part", "num_upper", num_upper))
+    if lo > rows:
+        raise _user_error(ValueError(f"band_part: num_lower must be negative or at most the "
+                                     f"number of rows ({rows}), got {lo}"))
+    if hi > cols:
+        raise _user_error(ValueError(f"band_part: num_upper must be negative or at most the "
+                                     f"number of columns ({cols}), got {hi}"))
+    return keep_band(x, lo if lo >= 0 else None, hi if hi >= 0 else None)
+
+
+@export("linalg.matvec")
+def matvec(a: TensorInput, b: TensorInput, transpose_a: bool = False, adjoint_a: bool = False,
+           a_is_sparse: bool = False, b_is_sparse: bool = False, name: str | None = None
+           ) -> Tensor:
+    """Matrix times vector over the innermost axes, batch axes broadcasting:
+    `matmul(a, b[..., None])[..., 0]`.
+
+    >>> tj.linalg.matvec(tj.constant([[1., 2.], [3., 4.]]), tj.constant([1., 1.])).numpy()
+    array([3., 7.], dtype=float32)
+    """
+    x, v = _operands("matvec", a, b)
+    if v.ndim < 1:
+        raise _user_error(ShapeError(f"matvec: b must be at least 1-D, got shape {v.shape}"))
+    return squeeze(matmul(x, expand_dims(v, -1), transpose_a=transpose_a,
+                          adjoint_a=adjoint_a), -1)
