@@ -239,13 +239,17 @@ def scatter_add(lw: Lowerer, ins: Instr) -> None:
     if size_of(g.shape) == 0:
         return  # no updates: the zeros are the result (an empty operand has no elements)
     # Memory order over the updates: each output element receives its updates in index
-    # order, as np.add.at adds them.
+    # order, as np.add.at adds them (mode "set": the last one stays).
     with loop_nest(b, g.shape, "upd") as gidx:
         em = lw.emitter()
         kk = em.value(ind, gidx[axis:axis + r])
         kk = kk if kk.type == I64 else b.sext(kk, I64)
         o = linear_index(b, gidx[:axis] + (kk,) + gidx[axis + r:], out.shape)
         v = em.value(g, gidx)
-        old = lw.load_at(lw.ptr(out), dt, o)
-        lw.store_at(lw.ptr(out), dt, o, b.fadd(old, v) if dt.kind == "f" else b.add(old, v))
+        if ins.params["mode"] == "set":         # in update order: the last one wins
+            lw.store_at(lw.ptr(out), dt, o, v)
+        else:
+            old = lw.load_at(lw.ptr(out), dt, o)
+            lw.store_at(lw.ptr(out), dt, o,
+                        b.fadd(old, v) if dt.kind == "f" else b.add(old, v))
 

@@ -335,10 +335,11 @@ def _gather_rule(xs: Xs, bat: list[bool], bsize: int, *, axis: int) -> Out:
 
 
 @_register("scatter_add")
-def _scatter_add_rule(xs: Xs, bat: list[bool], bsize: int, *, axis: int, size: int) -> Out:
+def _scatter_add_rule(xs: Xs, bat: list[bool], bsize: int, *, axis: int, size: int,
+                      mode: str) -> Out:
     g, idx = xs
     if not bat[1]:
-        return [bind("scatter_add", g, idx, axis=axis + 1, size=size)], [True]
+        return [bind("scatter_add", g, idx, axis=axis + 1, size=size, mode=mode)], [True]
     # Batched indices send each row's updates to their own places, so the updates need a
     # batch axis too; (B, size) is flattened into one axis of B * size with offset indices.
     g = _bcast(g, bat[0], bsize)
@@ -348,7 +349,7 @@ def _scatter_add_rule(xs: Xs, bat: list[bool], bsize: int, *, axis: int, size: i
             + tuple(range(axis + 1 + k, g.ndim)))
     moved = ops.transpose(g, perm)  # (B,) + s + pre + post
     out = bind("scatter_add", moved, _offset_indices(idx, size, bsize), axis=0,
-               size=bsize * size)
+               size=bsize * size, mode=mode)
     out = ops.reshape(out, (bsize, size) + pre + post)
     p = len(pre)
     back = (0,) + tuple(range(2, 2 + p)) + (1,) + tuple(range(2 + p, out.ndim))

@@ -24,6 +24,7 @@ relu = ops.relu
 sigmoid = ops.sigmoid
 softplus = ops.softplus
 tanh = ops.tanh
+from .scatter import embedding_lookup  # noqa: E402,F401  (entered under "nn" where defined)
 
 
 @export("nn.softmax", "math.softmax")

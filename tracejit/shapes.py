@@ -207,7 +207,11 @@ def gather(params: TensorInput, indices: TensorInput, validate_indices: Any = No
         constant(np.asarray(indices, dtype=np.int64) if np.asarray(indices).dtype.kind in "iu"
                  else indices)
     if batch_dims:
-        raise _user_error(ValueError("gather: batch_dims other than 0 is not supported"))
+        from .scatter import check_batch_dims, gather_batched
+        b = check_batch_dims("gather", batch_dims, x, idx)
+        if b:
+            return gather_batched(x, idx, _axis("gather", b if axis is None else axis, x.ndim),
+                                  b)
     ax = _axis("gather", 0 if axis is None else axis, x.ndim)
     return bind("gather", x, idx, axis=ax)
 

@@ -1,4 +1,5 @@
-"""Data-dependent indexing: gather, its transpose scatter_add, and one_hot.
+"""Data-dependent indexing: gather, its transpose scatter_add (which also overwrites, with
+mode "set"), and one_hot.
 
 Invariants: gather and scatter_add indices are int32 or int64 and must lie in [0, n) for
 an axis of size n; every implementation (the reference here, native code in codegen)
@@ -54,8 +55,14 @@ register(Primitive("gather", kind="index", params={"axis": 0}, shape_rule=_gathe
                    axis_params={"axis": AxisParam("axis")}, cost=3))
 
 
-def _scatter_rule(g: TensorType, idx: TensorType, *, axis: int, size: int) -> TensorType:
+SCATTER_MODES = ("add", "set")
+
+
+def _scatter_rule(g: TensorType, idx: TensorType, *, axis: int, size: int, mode: str
+                  ) -> TensorType:
     _int_indices("scatter_add", idx)
+    if mode not in SCATTER_MODES:
+        raise ValueError(f"scatter_add: mode must be one of {SCATTER_MODES}, got {mode!r}")
     _check_dtype("scatter_add", g, NUM)
     r = g.ndim - idx.ndim + 1
     if r < 1 or not 0 <= axis < r or g.shape[axis:axis + idx.ndim] != idx.shape:
@@ -63,23 +70,35 @@ def _scatter_rule(g: TensorType, idx: TensorType, *, axis: int, size: int) -> Te
     return TensorType(g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:], g.dtype)
 
 
-def _scatter_impl(g: np.ndarray, idx: np.ndarray, *, axis: int, size: int) -> np.ndarray:
+def _scatter_impl(g: np.ndarray, idx: np.ndarray, *, axis: int, size: int, mode: str
+                  ) -> np.ndarray:
     check_indices(idx, size, "scatter_add")
     out_shape = g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:]
     out = np.zeros(out_shape, g.dtype)
     gm = np.moveaxis(g.reshape(g.shape[:axis] + (idx.size,) + g.shape[axis + idx.ndim:]), axis, 0)
     om = np.moveaxis(out, axis, 0)
-    np.add.at(om, idx.reshape(-1), gm)
+    flat = idx.reshape(-1)
+    if mode == "add":
+        np.add.at(om, flat, gm)
+    elif flat.size:
+        # The last update of each index wins (NumPy leaves the order of a repeated fancy
+        # assignment unspecified, so keep only the last occurrence of each index).
+        _, first_from_end = np.unique(flat[::-1], return_index=True)
+        last = flat.size - 1 - first_from_end
+        om[flat[last]] = gm[last]
     return out
 
 
-def _scatter_vjp(g: Any, upd: Any, idx: Any, *, out: Any, axis: int, size: int
+def _scatter_vjp(g: Any, upd: Any, idx: Any, *, out: Any, axis: int, size: int, mode: str
                  ) -> tuple[Any, None]:
+    # mode "set": every update gets the cotangent at its index, duplicates overwritten by
+    # a later one included (TensorFlow's gradient of tensor_scatter_nd_update).
     return bind("gather", g, idx, axis=axis), None
 
 
-# Zeros of `size` along `axis`, with updates added at idx (gather's VJP).
-register(Primitive("scatter_add", kind="kernel", params={"axis": 0, "size": 1},
+# Zeros of `size` along `axis`, with updates added at idx (gather's VJP); with mode "set"
+# each index holds its last update instead of the sum (tensor_scatter_nd_update).
+register(Primitive("scatter_add", kind="kernel", params={"axis": 0, "size": 1, "mode": "add"},
                    shape_rule=_scatter_rule, impl=_scatter_impl, vjp=_scatter_vjp, n_inputs=2,
                    axis_params={"axis": AxisParam(
                        "axis", rank=lambda ts, p: max(0, ts[0].ndim - ts[1].ndim + 1))}))

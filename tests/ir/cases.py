@@ -198,10 +198,17 @@ def gather_case(draw: Any, style: Style) -> Case:
 
 
 @st.composite
-def scatter_case(draw: Any, style: Style) -> Case:
+def scatter_case(draw: Any, style: Style, distinct_set: bool = False) -> Case:
+    """Mode "add" or "set"; with `distinct_set`, a "set" case has no repeated index (where
+    repeats are overwritten, its gradient is TensorFlow's rule rather than the
+    derivative: every update gets the cotangent at its index)."""
     rng, shape, axis, idx = draw(_index_case(style))
+    mode = draw(st.sampled_from(["add", "set"]))
+    if mode == "set" and distinct_set:
+        n = min(idx.size, shape[axis])
+        idx = rng.permutation(shape[axis])[:n].astype(idx.dtype)
     upd = style.fill(rng, shape[:axis] + idx.shape + shape[axis + 1:])
-    return [upd, idx], {"axis": axis, "size": shape[axis]}
+    return [upd, idx], {"axis": axis, "size": shape[axis], "mode": mode}
 
 
 @st.composite

@@ -232,7 +232,7 @@ SPECS: dict[str, Spec] = {
     "rev": Spec(cases.rev_case(STYLE)),
     # indexing
     "gather": Spec(cases.gather_case(STYLE)),
-    "scatter_add": Spec(cases.scatter_case(STYLE)),
+    "scatter_add": Spec(cases.scatter_case(STYLE, distinct_set=True)),
     "one_hot": Spec(cases.one_hot_case(STYLE, (np.dtype(np.int32),)), "nondiff"),
     # linear algebra
     "matmul": Spec(cases.matmul_case(STYLE, max_lead=4)),

@@ -1,0 +1,122 @@
+"""gather with batch_dims, gather_nd, scatter_nd, tensor_scatter_nd_add/_update and
+nn.embedding_lookup: NumPy references eagerly and compiled, TensorFlow's values, errors
+and gradient rules, and gradients against central finite differences in float64 at orders
+1 and 2."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tracejit as tj
+from tests.test_array_ops import same
+from tests.test_grad_ops import gradcheck, rand
+
+P = np.arange(24, dtype=np.float64).reshape(2, 3, 4)
+
+
+def _np_gather_nd(x: np.ndarray, idx: np.ndarray, b: int = 0) -> np.ndarray:
+    if b:
+        return np.stack([_np_gather_nd(x[i], idx[i], b - 1) for i in range(x.shape[0])])
+    rows = idx.reshape(int(np.prod(idx.shape[:-1])), idx.shape[-1])
+    got = [x[tuple(r)] for r in rows]
+    return np.array(got, x.dtype).reshape(idx.shape[:-1] + x.shape[idx.shape[-1]:])
+
+
+def _np_gather(x: np.ndarray, i: np.ndarray, axis: int, b: int) -> np.ndarray:
+    if b == 0:
+        return np.take(x, i, axis=axis)
+    return np.stack([_np_gather(x[k], i[k], axis - 1, b - 1) for k in range(x.shape[0])])
+
+
+@pytest.mark.parametrize("axis,b,ishape", [(1, 1, (2, 4)), (2, 1, (2, 2, 3)),
+                                           (2, 2, (2, 3, 5)), (-1, -1, (2, 3)),
+                                           (None, 1, (2, 0))])
+def test_gather_batch_dims_matches_tensorflow(axis: int | None, b: int,
+                                              ishape: tuple[int, ...]) -> None:
+    bb = b % len(ishape)
+    ax = bb if axis is None else axis % 3
+    idx = np.random.default_rng(0).integers(0, P.shape[ax], ishape)
+    same(lambda x, i: tj.gather(x, i, axis=axis, batch_dims=b), _np_gather(P, idx, ax, bb),
+         P, idx)
+    gradcheck(lambda x: tj.gather(x, idx, axis=axis, batch_dims=b) ** 2, rand(1, P.shape))
+
+
+@pytest.mark.parametrize("shape,b", [((5, 2), 0), ((2, 3), 0), ((3, 1), 0), ((2, 0), 0),
+                                     ((2, 1), 1), ((2, 3, 2), 1)])
+def test_gather_nd_matches_numpy(shape: tuple[int, ...], b: int) -> None:
+    rng = np.random.default_rng(1)
+    k = shape[-1]
+    hi = np.array(P.shape[b:b + k] or (1,))[None]
+    idx = (rng.integers(0, 100, (int(np.prod(shape[:-1])), k)) % hi[:, :k] if k else
+           np.zeros((int(np.prod(shape[:-1])), 0), np.int64)).reshape(shape)
+    same(lambda x, i: tj.gather_nd(x, i, batch_dims=b), _np_gather_nd(P, idx, b), P, idx)
+    gradcheck(lambda x: tj.gather_nd(x, idx, batch_dims=b) ** 2, rand(2, P.shape))
+
+
+def test_gather_nd_bad_indices_raise_index_error_eagerly_and_compiled() -> None:
+    x = np.zeros((2, 3), np.float32)
+    for bad in ([[2, 0]], [[-1, 0]], [[0, 3]]):
+        with pytest.raises(IndexError, match=r"indices\[0\] = .* does not index into param"):
+            tj.gather_nd(x, bad)
+        with pytest.raises(IndexError, match="out of bounds"):
+            tj.function(lambda a, i: tj.gather_nd(a, i))(x, np.array(bad))
+    with pytest.raises(ValueError, match="exceed the rank"):
+        tj.gather_nd(x, [[0, 0, 0]])
+    with pytest.raises(TypeError, match="int32 or int64"):
+        tj.gather_nd(x, [[0.0, 1.0]])
+
+
+def test_scatter_nd_adds_duplicates_and_is_gather_nds_transpose() -> None:
+    idx = np.array([[1, 0], [0, 2], [1, 0]])
+    upd = rand(3, (3, 4))
+    want = np.zeros((2, 3, 4))
+    np.add.at(want, (idx[:, 0], idx[:, 1]), upd)
+    same(lambda i, u: tj.scatter_nd(i, u, [2, 3, 4]), want, idx, upd, rtol=1e-15)
+    gradcheck(lambda u: tj.scatter_nd(idx, u, [2, 3, 4]) ** 2, upd)
+    with pytest.raises(IndexError, match=r"indices\[0\] = \[3\] does not index into shape"):
+        tj.scatter_nd([[3]], [1.0], [3])
+    with pytest.raises(IndexError, match="out of bounds"):
+        tj.function(lambda i: tj.scatter_nd(i, tj.constant([1.0]), [3]))(np.array([[3]]))
+    with pytest.raises(ValueError, match="updates must have shape"):
+        tj.scatter_nd([[1]], [1.0, 2.0], [3])
+
+
+def test_tensor_scatter_nd_add_and_update() -> None:
+    t = rand(4, (4, 3))
+    idx = np.array([[2], [0], [2]])
+    upd = rand(5, (3, 3))
+    add = t.copy()
+    np.add.at(add, idx[:, 0], upd)
+    same(lambda a, i, u: tj.tensor_scatter_nd_add(a, i, u), add, t, idx, upd, rtol=1e-15)
+    new = t.copy()
+    new[0], new[2] = upd[1], upd[2]                  # the last duplicate wins (TF's CPU)
+    same(lambda a, i, u: tj.tensor_scatter_nd_update(a, i, u), new, t, idx, upd)
+    gradcheck(lambda a, u: tj.tensor_scatter_nd_add(a, idx, u) ** 2, t, upd)
+    uniq = np.array([[3], [0]])
+    gradcheck(lambda a, u: tj.tensor_scatter_nd_update(a, uniq, u) ** 2, t, upd[:2])
+
+
+def test_tensor_scatter_nd_update_gradient_follows_tensorflow() -> None:
+    """TensorFlow: the tensor gets the gradient where not overwritten, every update (a
+    duplicate overwritten by a later one too) the gradient at its index."""
+    t = tj.constant(np.ones(3))
+    u = tj.constant(np.array([1.0, 2.0, 3.0]))
+    with tj.GradientTape(persistent=True) as tape:
+        tape.watch([t, u])
+        y = tj.tensor_scatter_nd_update(t, [[1], [1], [2]], u) * tj.constant([5.0, 6.0, 7.0],
+                                                                             tj.float64)
+    np.testing.assert_array_equal(tape.gradient(y, t).numpy(), [5, 0, 0])
+    np.testing.assert_array_equal(tape.gradient(y, u).numpy(), [6, 6, 7])
+
+
+def test_embedding_lookup() -> None:
+    p = rand(6, (5, 3))
+    ids = np.array([[4, 0], [0, 2]])
+    same(lambda a, i: tj.nn.embedding_lookup(a, i), p[ids], p, ids)
+    same(lambda a, i: tj.nn.embedding_lookup([a], i), p[ids], p, ids)
+    norms = np.linalg.norm(p[ids], axis=-1, keepdims=True)
+    want = p[ids] * 1.0 / np.maximum(norms, 1.0)
+    same(lambda a, i: tj.nn.embedding_lookup(a, i, max_norm=1.0), want, p, ids, rtol=1e-12)
+    gradcheck(lambda a: tj.nn.embedding_lookup(a, ids, max_norm=1.0) ** 2, p)
+    with pytest.raises(NotImplementedError, match="sharded over 2"):
+        tj.nn.embedding_lookup([p, p], ids)
