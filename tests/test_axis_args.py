@@ -103,6 +103,8 @@ USER_CALLS: dict[str, tuple[Callable[[Any, Any], Any], str, list[Any]]] = {
                   [[[2], [7]], [[5], [0]]]),
     "one_hot": (lambda x, a: tj.one_hot(tj.argmax(x, 0), 3, axis=a), "axis", [5, 3, -2]),
     "softmax": (lambda x, a: tj.nn.softmax(x, a), "axis", [3]),
+    "boolean_mask": (lambda x, a: tj.boolean_mask(x, [True, False, True, True], a), "axis",
+                     [3, -4]),
     "linspace": (lambda x, a: tj.linspace(x, x, 3, axis=a), "axis", [4, -5]),
     "repeat": (lambda x, a: tj.repeat(x, 2, axis=a), "axis", [3, -4]),
     "reverse": (lambda x, a: tj.reverse(x, a), "axis", [[3], [0, -4]]),

@@ -486,7 +486,7 @@ def test_where_needs_bool_condition_and_both_branches() -> None:
     with pytest.raises(TypeError, match="bool"):
         tj.where(tj.constant([1.0, 0.0]), 1.0, 2.0)
     with pytest.raises(ValueError, match="x and y"):
-        tj.where(tj.constant([True]))
+        tj.where(tj.constant([True]), 1.0)
 
 
 @examples(20)
@@ -700,8 +700,8 @@ def test_indexing_errors() -> None:
         x[0, 0, 0]
     with pytest.raises(IndexError, match="ellipsis"):
         x[..., ...]
-    with pytest.raises(IndexError, match="where"):
-        x[np.array([True, False])]
+    with pytest.raises(IndexError, match="boolean mask"):
+        x[np.array([True, False]), 0]
     with pytest.raises(IndexError):
         x[1.5]
 

@@ -36,6 +36,7 @@ from .ops import (abs, add, add_n, argmax, argmin, bool_, broadcast_to, cast, cl
 from .arrayops import (eye, linspace, rank, repeat, reverse, roll, shape, size, slice,  # noqa: A004
                        split, tile)
 from .padding import pad
+from .masking import boolean_mask
 from .scatter import gather_nd, scatter_nd, tensor_scatter_nd_add, tensor_scatter_nd_update
 from . import matrices as _matrices  # noqa: F401  (enters tj.linalg's diag, trace, ... ops)
 from .hyperbolic import acosh, asinh, atanh, cosh, sinh

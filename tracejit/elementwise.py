@@ -143,16 +143,24 @@ def square(x: TensorInput, name: str | None = None) -> Tensor:
 def where(condition: TensorInput, x: TensorInput | None = None, y: TensorInput | None = None,
           name: str | None = None) -> Tensor:
     """`x` where `condition` is True, else `y`, elementwise with broadcasting. The branch
-    not taken gets exact zero gradients (never NaN times zero).
+    not taken gets exact zero gradients (never NaN times zero). With `condition` alone:
+    the int64 coordinates of its True (nonzero) elements, shape [n, rank]; n depends on
+    the values, so inside a compiled function the condition must be a constant (a traced
+    one raises TracingError naming the line).
 
     >>> x = tj.constant([-1., 4.])
     >>> tj.where(x > 0., tj.sqrt(tj.abs(x)), 0.).numpy()
     array([0., 2.], dtype=float32)
+    >>> tj.where([[True, False], [False, True]]).numpy()
+    array([[0, 0],
+           [1, 1]])
     """
+    if x is None and y is None:
+        from .masking import where_indices
+        return where_indices(condition)
     if x is None or y is None:
-        raise _user_error(ValueError(
-            "tj.where(condition) without x and y would return a data-dependent number of "
-            "coordinates, which tracejit does not support; pass both x and y"))
+        raise _user_error(ValueError("where: x and y must both be given, or neither (then "
+                                     "the coordinates of the True elements are returned)"))
     c = convert_to_tensor(condition)
     if c.dtype != bool_:
         raise _user_error(DTypeError(f"where: the condition must be bool, got {c.dtype}"))

@@ -1,5 +1,5 @@
-"""Python indexing of tensors: ints, slices (any step), None, Ellipsis, and one integer
-tensor/array index (a gather).
+"""Python indexing of tensors: ints, slices (any step), None, Ellipsis, one integer
+tensor/array index (a gather), and one boolean mask (`masking.mask_index`).
 
 Basic indexing becomes at most one `slice`, one `rev` (for negative steps) and one
 `reshape` (dropping int-indexed axes and inserting new ones); out-of-range int indices
@@ -18,7 +18,11 @@ from .tensor import Tensor, TensorLike
 
 def getitem(x: Any, key: Any) -> Tensor:
     from .ops import convert_to_tensor, gather
+    from .masking import mask_index
     t = convert_to_tensor(x)
+    masked = mask_index(t, key)
+    if masked is not None:
+        return masked
     items = list(key) if isinstance(key, tuple) else [key]
     n_real = sum(1 for k in items if k is not None and k is not Ellipsis)
     if sum(1 for k in items if k is Ellipsis) > 1:

@@ -52,7 +52,7 @@ MODULES = ("tracejit.convert", "tracejit.elementwise", "tracejit.shapes",
            "tracejit.creation", "tracejit.reductions", "tracejit.arrayops",
            "tracejit.hyperbolic", "tracejit.mathops",
            "tracejit.einsum", "tracejit.losses",
-           "tracejit.padding", "tracejit.scatter")
+           "tracejit.padding", "tracejit.scatter", "tracejit.masking")
 
 
 def _attach_docs() -> None:
