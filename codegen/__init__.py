@@ -21,7 +21,8 @@ from .call import ABI, Boxing, Executable
 from .parts import Parts
 from .rules import LOWERINGS, LoweringError
 # The rule modules: each enters its lowering rules into `rules.LOWERINGS` when imported.
-from . import lower_elementwise, lower_kernels, lower_region, lower_shape  # noqa: F401,E402
+from . import (lower_elementwise, lower_kernels, lower_random, lower_region,  # noqa: F401,E402
+               lower_shape)
 
 log = logging.getLogger("tracejit")
 

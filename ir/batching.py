@@ -360,6 +360,12 @@ def _scatter_add_rule(xs: Xs, bat: list[bool], bsize: int, *, axis: int, size: i
 def _one_hot_rule(xs: Xs, bat: list[bool], bsize: int, **params: Any) -> Out:
     return [bind("one_hot", xs[0], **params)], [True]
 
+
+@_register("philox")
+def _philox_rule(xs: Xs, bat: list[bool], bsize: int, **params: Any) -> Out:
+    # Keys and counters take leading batch dimensions: one draw per batch element.
+    return [bind("philox", *(_bcast(x, b, bsize) for x, b in zip(xs, bat)), **params)], [True]
+
 # --------------------------------------------------------------------------- linear algebra
 
 

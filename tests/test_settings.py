@@ -151,7 +151,11 @@ def test_memo_is_bounded_and_safe_across_threads() -> None:
 NOT_CACHES = {
     "ir/prims/registry.py:_REGISTRY": "the primitive table",
     "ir/batching.py:RULES": "the batching rule table",
-    "tracejit/context.py:EAGER_RULES": "the table of eager rules (one: call)",
+    "tracejit/context.py:EAGER_RULES": "the table of eager rules (call, philox)",
+    "tracejit/random.py:_GLOBAL": "the global random generator (state: clearing it would "
+                                  "repeat or change draws)",
+    "tracejit/random.py:_OP_GENERATORS": "the generators of op-level seeds (state; "
+                                         "set_seed empties it)",
     "ir/batching.py:_STANDARD": "batching rules derived from kinds, at most one a primitive",
     "codegen/rules.py:ELEMENT_RULES": "the lowering table",
     "codegen/rules.py:KERNEL_RULES": "the lowering table",

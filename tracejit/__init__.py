@@ -18,6 +18,7 @@ from . import context as _context  # noqa: F401  (installs the eager interpreter
 from . import mathops as _mathops  # noqa: F401  (enters tj.math's rounding, ... ops)
 from . import special as _special  # noqa: F401  (enters tj.math's erf, ... )
 from . import nn
+from . import random
 from .errors import CompileError, DTypeError, ShapeError, TracingError
 from . import exports as _exports
 # The ops and dtypes of `tj` itself, named here so that type checkers see them; a test
@@ -109,7 +110,7 @@ linalg = _exports.namespace("linalg", "`tj.linalg`: matrix products and norms.")
 __all__ = sorted([_n for _n, _v in list(globals().items())
                   if not _n.startswith("_") and _n != "annotations"
                   and not isinstance(_v, _types.ModuleType)]
-                 + ["errors", "linalg", "math", "nn"])
+                 + ["errors", "linalg", "math", "nn", "random"])
 
 
 def __dir__() -> list[str]:

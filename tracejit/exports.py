@@ -19,7 +19,7 @@ import types
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-NAMESPACES = ("", "math", "nn", "linalg")
+NAMESPACES = ("", "math", "nn", "linalg", "random")
 TABLE: dict[str, dict[str, Any]] = {ns: {} for ns in NAMESPACES}
 F = TypeVar("F")
 

@@ -1,9 +1,10 @@
 """Constant folding: evaluate small instructions whose inputs are all constants.
 
 An instruction is folded when every input is the output of a `constant` instruction (or it
-has no inputs, as `iota`), every output has at most `max_elements` elements and its
-primitive's reference implementation succeeds, and no param holds a Function (calls,
-loops and branches are never run at compile time); it is replaced by one `constant` per output,
+has no inputs, as `iota`), its primitive is `foldable`, every output has at most
+`max_elements` elements, its primitive's reference implementation succeeds, and no param
+holds a Function (calls, loops and branches are never run at compile time); it is
+replaced by one `constant` per output,
 defining the same output Values. Folding uses the same NumPy code as the reference
 interpreter (`Primitive.impl` under `np.errstate(all="ignore")`), so the results are
 identical there. An implementation that raises (an out-of-range `gather`, say) leaves the
@@ -32,7 +33,8 @@ def fold(fn: Function, max_elements: int = 64) -> Function:
             value = ins.params.get("value")
             if isinstance(value, np.ndarray) and len(ins.outs) == 1:
                 consts[id(ins.outs[0])] = value
-        elif (not any(isinstance(v, (Function, tuple)) and _holds_function(v)
+        elif (get_primitive(ins.prim).foldable
+              and not any(isinstance(v, (Function, tuple)) and _holds_function(v)
                       for v in ins.params.values())
               and all(id(x) in consts for x in ins.inputs)
               and all(o.type.size <= max_elements for o in ins.outs)

@@ -32,6 +32,10 @@ Invariants:
   (`None`): they are never inlined.
 - `dtypes` lists the operand dtypes an elementwise primitive accepts (its shape rule
   enforces them; tests draw operands from them).
+- `foldable` (default True) lets constant folding (`passes.fold`) replace an instruction
+  whose inputs are constants by the reference implementation's result; False where that
+  result must not stand in for native code's (`philox`: its normal draws would differ
+  from native code's in the last bits, and draws must be bit-identical everywhere).
 - Lowerings are not here: `codegen` keys its own table by `Primitive.name`.
 """
 from __future__ import annotations
@@ -60,7 +64,7 @@ class Primitive:
                  vjp: Callable[..., Sequence[Any]] | None, n_outs: int | Callable[..., int] = 1,
                  n_inputs: int | None = None, gradient: str = "rule",
                  axis_params: dict[str, AxisParam] | None = None, cost: int | None = None,
-                 dtypes: tuple[np.dtype, ...] | None = None):
+                 dtypes: tuple[np.dtype, ...] | None = None, foldable: bool = True):
         if gradient not in GRADIENT_KINDS:
             raise ValueError(f"primitive {name}: gradient must be one of {GRADIENT_KINDS}, "
                              f"got {gradient!r}")
@@ -79,6 +83,7 @@ class Primitive:
         self._n_outs = n_outs
         self.n_inputs = n_inputs
         self.cost = cost
+        self.foldable = foldable
         self.dtypes = tuple(np.dtype(d) for d in dtypes) if dtypes is not None else None
         self.axis_params = dict(axis_params or {})
         self._inferred: Memo[Any, tuple[Any, ...]] = Memo(f"shape rule of {name}", INFER_CACHE,

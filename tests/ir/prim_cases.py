@@ -103,6 +103,19 @@ def iota_case(draw: Any) -> Case:
                 "dtype": draw(st.sampled_from([I32, I64, F64]))}
 
 
+@st.composite
+def philox_case(draw: Any) -> Case:
+    """Keys of any 32-bit words and counters far from 0, under 0-2 batch dimensions."""
+    rng = make_rng(draw)
+    batch = draw(STYLE.shapes(0, 2))
+    key = rng.integers(0, 2**32, size=batch + (2,), dtype=np.int64)
+    counter = rng.integers(0, 2**40, size=batch, dtype=np.int64)
+    dtype, dist = draw(st.sampled_from([(I64, "bits"), (F32, "uniform"), (F64, "uniform"),
+                                        (F32, "normal"), (F64, "normal")]))
+    return [key, counter], {"shape": draw(STYLE.shapes(0, 3)), "dtype": np.dtype(dtype),
+                            "dist": dist}
+
+
 PRIMS = all_primitives()
 
 CASES: dict[str, st.SearchStrategy[Case]] = {
@@ -127,6 +140,7 @@ CASES: dict[str, st.SearchStrategy[Case]] = {
     "gather": cases.gather_case(STYLE),
     "scatter_add": cases.scatter_case(STYLE),
     "one_hot": cases.one_hot_case(STYLE, (I32, I64)),
+    "philox": philox_case(),
     "matmul": cases.matmul_case(STYLE, plain_rhs=True),
     "call": cases.call_case(STYLE, TEST_CALLEES),
     "custom_vjp": cases.custom_vjp_case(STYLE),

@@ -39,6 +39,7 @@ from tracejit.ir.interp import evaluate
 from tests.gradcheck import check_ir_grads
 from tests.ir import cases
 from tests.ir.cases import CALLEES, Body, Case, Style, make_callee, make_rng, subset
+from tests.ir.prim_cases import philox_case
 
 F64 = np.dtype(np.float64)
 Domain = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
@@ -234,6 +235,8 @@ SPECS: dict[str, Spec] = {
     "gather": Spec(cases.gather_case(STYLE)),
     "scatter_add": Spec(cases.scatter_case(STYLE, distinct_set=True)),
     "one_hot": Spec(cases.one_hot_case(STYLE, (np.dtype(np.int32),)), "nondiff"),
+    # random numbers
+    "philox": Spec(philox_case(), "nondiff"),
     # linear algebra
     "matmul": Spec(cases.matmul_case(STYLE, max_lead=4)),
     # functions
