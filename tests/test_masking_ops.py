@@ -58,3 +58,33 @@ def test_a_traced_mask_raises_naming_the_op_and_line() -> None:
                 as e:
             tj.function(f)(X)
         assert "test_masking_ops.py" in str(e.value)
+
+
+def test_a_size_bound_works_on_a_traced_mask_and_matches_eager() -> None:
+    f = tj.function(lambda a: tj.boolean_mask(a, a > 5, size=2, fill_value=-1))
+    for a in ([5, 6, 7, 8], [5, 1, 7, 0], [0, 0, 0, 0]):
+        x = np.array(a, np.int32)
+        want = np.concatenate([x[x > 5], [-1, -1]])[:2]
+        np.testing.assert_array_equal(f(x).numpy(), want)
+        np.testing.assert_array_equal(tj.boolean_mask(x, x > 5, size=2, fill_value=-1).numpy(),
+                                      want)
+    g = tj.function(lambda c: tj.where(c, size=3, fill_value=-1))
+    for c in (M, ~M, np.ones((2, 3), bool)):
+        want = np.concatenate([np.argwhere(c), np.full((3, 2), -1)])[:3]
+        np.testing.assert_array_equal(g(c).numpy(), want)
+        np.testing.assert_array_equal(tj.where(c, size=3, fill_value=-1).numpy(), want)
+    h = tj.function(lambda a: tj.boolean_mask(a, a[0, :, 0] > 3, axis=1, size=3))
+    np.testing.assert_array_equal(h(X).numpy(), np.concatenate(
+        [X[:, X[0, :, 0] > 3], np.zeros((2, 1, 4))], axis=1))
+    with pytest.raises(TypeError, match="non-negative Python int"):
+        tj.boolean_mask(X, M, size=-1)
+
+
+def test_a_size_bound_is_differentiable_at_orders_1_and_2() -> None:
+    x = rand(3, (2, 3, 4))
+    x[0, :, 0] = [1.0, -1.0, 1.0]       # the mask stays put under finite differences
+
+    def f(a: tj.Tensor) -> tj.Tensor:
+        return tj.boolean_mask(a, a[0, :, 0] > 0, axis=1, size=3, fill_value=0.5) ** 2
+    gradcheck(f, x)
+    gradcheck(tj.function(f), x)

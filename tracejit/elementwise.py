@@ -141,12 +141,14 @@ def square(x: TensorInput, name: str | None = None) -> Tensor:
 
 @export("where")
 def where(condition: TensorInput, x: TensorInput | None = None, y: TensorInput | None = None,
-          name: str | None = None) -> Tensor:
+          name: str | None = None, *, size: int | None = None, fill_value: Any = 0) -> Tensor:
     """`x` where `condition` is True, else `y`, elementwise with broadcasting. The branch
     not taken gets exact zero gradients (never NaN times zero). With `condition` alone:
     the int64 coordinates of its True (nonzero) elements, shape [n, rank]; n depends on
     the values, so inside a compiled function the condition must be a constant (a traced
-    one raises TracingError naming the line).
+    one raises TracingError naming the line) unless `size` bounds it: then exactly `size`
+    rows, the first ones and then rows of `fill_value` (a tracejit extension, as JAX's
+    `jnp.argwhere(size=...)`).
 
     >>> x = tj.constant([-1., 4.])
     >>> tj.where(x > 0., tj.sqrt(tj.abs(x)), 0.).numpy()
@@ -157,7 +159,7 @@ def where(condition: TensorInput, x: TensorInput | None = None, y: TensorInput |
     """
     if x is None and y is None:
         from .masking import where_indices
-        return where_indices(condition)
+        return where_indices(condition, size, fill_value)
     if x is None or y is None:
         raise _user_error(ValueError("where: x and y must both be given, or neither (then "
                                      "the coordinates of the True elements are returned)"))
