@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 # Plans estimated below this many LLVM instructions are one module. A part has its own
 # copy of the out-of-line math and a worker costs about 60 ms of CPU to start: the sin
-# chain of 1,000 (6,000) is the smallest W10 program where a second part paid.
+# chain of 1,000 (estimated 6,100, 0.3 s of LLVM) paid 0.1 s more CPU in all for a lower
+# wall time (benchmarks/RESULTS.md, W10 run 3); W3 (2,300) stays one module.
 PARALLEL_MIN_COST = 4000
 # No part is planned smaller than this.
 PART_MIN_COST = 2000
