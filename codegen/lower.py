@@ -38,7 +38,7 @@ from .parts import assign as parts_of
 from .loops import I64, ZERO, block_ranges, const, for_range, linear_index, loop_nest
 from .rules import ELEMENT_RULES, KERNEL_RULES, LoweringError, kernel_rule, lowering
 from .plan import (ELEMENTWISE, CheckTask, KernelTask, LoopTask, Plan, checked_indices,
-                   closure, region_buffers, size_of)
+                   closure, index_bound, region_buffers, size_of)
 
 if TYPE_CHECKING:
     from .parts import Parts
@@ -456,9 +456,7 @@ class Lowerer:
         ins = task.instr
         idx_v = checked_indices(ins)
         assert idx_v is not None, ins
-        bound = {"gather": lambda: ins.inputs[0].shape[ins.params["axis"]],
-                 "one_hot": lambda: ins.params["depth"],
-                 "scatter_add": lambda: ins.params["size"]}[ins.prim]()
+        bound = index_bound(ins)
         b = self.b
         bad = self.alloca(I1, "bad")
         b.store(ir.Constant(I1, 0), bad)

@@ -198,7 +198,8 @@ def _int_divmod(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> tuple[ir.Value, ir
     ty = x.type
     zero, one = _c(ty, 0), _c(ty, 1)
     by_zero = b.icmp_signed("==", y, zero)
-    mn = _c(ty, -(1 << (ty.width - 1)))
+    width = (ty.element if isinstance(ty, ir.VectorType) else ty).width
+    mn = _c(ty, -(1 << (width - 1)))
     overflow = b.and_(b.icmp_signed("==", x, mn), b.icmp_signed("==", y, _c(ty, -1)))
     d = b.select(b.or_(by_zero, overflow), one, y)
     q = b.sdiv(x, d)

@@ -31,10 +31,11 @@ import numpy as np
 from llvmlite import ir
 
 from ..ir import Instr, Value
-from ..ir.prims.registry import get_primitive
+from ..ir.prims.registry import all_primitives, get_primitive
 from .lower_elementwise import SCALAR_OPS
 from .llvmtypes import I8, I32, mem_type, reg_type, scalar_constant
 from .rules import lowering
+from .mathlib import SUPPORTED as MATHLIB
 from .plan import LoopTask, Plan, closure, size_of
 
 if TYPE_CHECKING:
@@ -43,15 +44,15 @@ if TYPE_CHECKING:
 # Tasks over at most this many elements, whose every value has at most this many
 # elements, become vector code (two AVX-512 registers of float32).
 VECTOR_MAX = 32
-# Elementwise primitives whose scalar rule is also correct on vectors.
-VECTOR_OPS = frozenset({"neg", "add", "sub", "mul", "div", "maximum", "minimum", "eq",
-                        "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
-                        "logical_not", "select", "convert", "identity", "stop_gradient",
-                        "abs", "sign", "floor", "relu"})
+# Elementwise primitives whose scalar rule also runs on vectors: all but the vector-math
+# functions (`mathlib` emits scalar code; tasks with math keep their loops).
+VECTOR_OPS = frozenset(n for n, p in all_primitives().items()
+                       if p.kind == "elementwise" and n not in MATHLIB)
 # Primitives that only move elements (their output element j is operand element m[j],
-# or zero for padding).
-SHUFFLES = frozenset({"slice", "concat", "pad", "rev", "reshape", "transpose",
-                      "broadcast_to"})
+# or zero for padding): the shape primitives with operands (`constant` and `iota` have
+# none and are emitted as constant vectors).
+SHUFFLES = frozenset(n for n, p in all_primitives().items()
+                     if p.kind == "shape" and p.n_inputs != 0)
 SUPPORTED = VECTOR_OPS | SHUFFLES | {"constant", "iota"}
 
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..ir import Function, Instr, Value, all_primitives
+from ..ir import Function, Instr, Value, all_primitives, get_primitive
 from ..ir.prims import Primitive
 from .mathlib import SUPPORTED as MATHLIB
 
@@ -58,17 +58,21 @@ REDUCTIONS = _prims(lambda p: p.kind == "reduce" and "axes" in p.axis_params)
 # Region instructions (loops, branches): kernels that read every operand from its buffer.
 REGIONS = _prims(lambda p: p.kind == "region")
 KERNELS = _prims(lambda p: p.kind in ("reduce", "kernel", "region"))
-# Instructions whose index operand (at this position) is bounds-checked by a CheckTask
-# (one_hot only with `checked`: otherwise an index out of range gives an all-`off` row).
-CHECKED = {"gather": 1, "one_hot": 0, "scatter_add": 1}
-
-
 def checked_indices(ins: Instr) -> Value | None:
-    """The operand of `ins` whose indices a CheckTask bounds-checks, if any."""
-    k = CHECKED.get(ins.prim)
-    if k is None or (ins.prim == "one_hot" and not ins.params["checked"]):
+    """The operand of `ins` whose indices a CheckTask bounds-checks, if any (the
+    primitive's registry field `indices`)."""
+    try:
+        spec = get_primitive(ins.prim).indices
+    except KeyError:        # an unknown primitive: lowering names it
         return None
-    return ins.inputs[k]
+    return None if spec is None else spec.operand_of(ins.params, ins.inputs)
+
+
+def index_bound(ins: Instr) -> int:
+    """The size that `checked_indices(ins)` index."""
+    spec = get_primitive(ins.prim).indices
+    assert spec is not None, ins
+    return int(spec.bound(ins.params, [x.type for x in ins.inputs]))
 # Index arithmetic plus at most one load (inline cost 0): recomputing these is always fine.
 FREE = _prims(lambda p: p.cost == 0)
 # A few instructions per element: recomputed rather than stored when read in a few places.

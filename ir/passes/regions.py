@@ -20,12 +20,13 @@ parameters; `fn` itself is never modified.
 from __future__ import annotations
 
 from ..core import Function, Instr, Value
+from ..prims import all_primitives
 from ..prims.control import REGIONS
 
 #: Constants up to this many elements are copied into the regions that read them.
 SINK_ELEMENTS = 64
 #: Never hoisted: a loop that runs zero times must not raise their bounds errors.
-CHECKED = frozenset({"gather", "one_hot", "scatter_add"})
+CHECKED = frozenset(n for n, p in all_primitives().items() if p.indices is not None)
 
 
 def regions(fn: Function) -> Function:

@@ -18,7 +18,7 @@ from ..core import INT_DTYPES, TensorType, bind, dtype_name
 from ..errors import DTypeError
 from .elementwise import NUM, _check_dtype
 from ..axes import AxisParam
-from .registry import Primitive, register
+from .registry import Indices, Primitive, register
 
 
 def check_indices(idx: np.ndarray, bound: int, what: str) -> None:
@@ -52,7 +52,8 @@ def _gather_vjp(g: Any, x: Any, idx: Any, *, out: Any, axis: int) -> tuple[Any, 
 # np.take(x, idx, axis), bounds-checked.
 register(Primitive("gather", kind="index", params={"axis": 0}, shape_rule=_gather_rule,
                    impl=_gather_impl, vjp=_gather_vjp, n_inputs=2,
-                   axis_params={"axis": AxisParam("axis")}, cost=3))
+                   axis_params={"axis": AxisParam("axis")}, cost=3,
+                   indices=Indices(1, lambda p, ts: ts[0].shape[p["axis"]])))
 
 
 SCATTER_MODES = ("add", "set")
@@ -101,7 +102,8 @@ def _scatter_vjp(g: Any, upd: Any, idx: Any, *, out: Any, axis: int, size: int, 
 register(Primitive("scatter_add", kind="kernel", params={"axis": 0, "size": 1, "mode": "add"},
                    shape_rule=_scatter_rule, impl=_scatter_impl, vjp=_scatter_vjp, n_inputs=2,
                    axis_params={"axis": AxisParam(
-                       "axis", rank=lambda ts, p: max(0, ts[0].ndim - ts[1].ndim + 1))}))
+                       "axis", rank=lambda ts, p: max(0, ts[0].ndim - ts[1].ndim + 1))},
+                   indices=Indices(1, lambda p, ts: p["size"])))
 
 
 def _one_hot_rule(idx: TensorType, *, depth: int, dtype: np.dtype, on: float, off: float,
@@ -127,5 +129,7 @@ register(Primitive("one_hot", kind="index",
                            "checked": False},
                    shape_rule=_one_hot_rule, impl=_one_hot_impl,
                    vjp=lambda g, idx, *, out, depth, dtype, on, off, checked: (None,),
-                   n_inputs=1, gradient="none", cost=3))
+                   n_inputs=1, gradient="none", cost=3,
+                   # Unchecked, an index out of range gives an all-`off` row (TensorFlow's).
+                   indices=Indices(0, lambda p, ts: p["depth"], lambda p: p["checked"])))
 

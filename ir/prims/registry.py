@@ -32,6 +32,10 @@ Invariants:
   (`None`): they are never inlined.
 - `dtypes` lists the operand dtypes an elementwise primitive accepts (its shape rule
   enforces them; tests draw operands from them).
+- `indices` (an `Indices`, or None) names the operand holding data-dependent indices and
+  the size they index: the reference implementation raises IndexError for one out of
+  range, and native code checks them all before using any (`codegen.plan`'s CheckTask;
+  the region passes never hoist such an instruction out of a loop).
 - `foldable` (default True) lets constant folding (`passes.fold`) replace an instruction
   whose inputs are constants by the reference implementation's result; False where that
   result must not stand in for native code's (`philox`: its normal draws would differ
@@ -40,6 +44,7 @@ Invariants:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable, Sequence
 
@@ -56,6 +61,22 @@ KINDS = ("elementwise", "reduce", "shape", "index", "kernel", "region", "call")
 _INLINED = ("elementwise", "shape", "index")     # the kinds that have an inline cost
 
 
+@dataclass(frozen=True)
+class Indices:
+    """Operand `operand` holds indices into a dimension of size `bound(params, in_types)`
+    (when `applies(params)`).
+
+    Example: gather's `Indices(1, lambda p, ts: ts[0].shape[p["axis"]])`."""
+
+    operand: int
+    bound: Callable[[dict[str, Any], Sequence[Any]], int]
+    applies: Callable[[dict[str, Any]], bool] = lambda params: True
+
+    def operand_of(self, prim_params: dict[str, Any], inputs: Sequence[Any]) -> Any | None:
+        """The index operand among `inputs`, or None when these params check nothing."""
+        return inputs[self.operand] if self.applies(prim_params) else None
+
+
 class Primitive:
     """One operation of the IR. Example: `get_primitive("mul").impl(a, b)`."""
 
@@ -64,7 +85,8 @@ class Primitive:
                  vjp: Callable[..., Sequence[Any]] | None, n_outs: int | Callable[..., int] = 1,
                  n_inputs: int | None = None, gradient: str = "rule",
                  axis_params: dict[str, AxisParam] | None = None, cost: int | None = None,
-                 dtypes: tuple[np.dtype, ...] | None = None, foldable: bool = True):
+                 dtypes: tuple[np.dtype, ...] | None = None, foldable: bool = True,
+                 indices: Indices | None = None):
         if gradient not in GRADIENT_KINDS:
             raise ValueError(f"primitive {name}: gradient must be one of {GRADIENT_KINDS}, "
                              f"got {gradient!r}")
@@ -84,6 +106,7 @@ class Primitive:
         self.n_inputs = n_inputs
         self.cost = cost
         self.foldable = foldable
+        self.indices = indices
         self.dtypes = tuple(np.dtype(d) for d in dtypes) if dtypes is not None else None
         self.axis_params = dict(axis_params or {})
         self._inferred: Memo[Any, tuple[Any, ...]] = Memo(f"shape rule of {name}", INFER_CACHE,

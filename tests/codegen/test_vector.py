@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from tracejit.codegen import compile_function, lower_vector
 from tracejit.codegen.plan import LoopTask, make_plan
-from tracejit.ir import bind
+from tracejit.ir import all_primitives, bind
 
 from tests.codegen.helpers import check, floats, fn_of, ints
 
@@ -69,9 +69,10 @@ def test_tasks_that_do_not_qualify_keep_their_loops():
     check(sliced_big, [floats(rng, (100,), F32)])
 
 
-UNARY = ["neg", "abs", "sign", "floor", "relu", "logical_not"]
-BINARY = ["add", "sub", "mul", "div", "maximum", "minimum", "eq", "ne", "lt", "le", "gt",
-          "ge", "logical_and", "logical_or"]
+# The vector ops without params and of one operand dtype (`convert`, `select` and
+# `broadcast_to` have tests of their own), from the registry.
+PLAIN = {n: all_primitives()[n] for n in sorted(lower_vector.VECTOR_OPS)
+         if n not in ("convert", "select", "broadcast_to")}
 
 
 def _arg(rng, shape, dt):
@@ -101,14 +102,19 @@ NUMBERS = [F32, F64, I32, I64]
 
 
 def _unary(dt):
-    return [p for p in UNARY if (p == "logical_not") == (dt is B)
-            and (p != "floor" or dt in (F32, F64))]
+    return [n for n, p in PLAIN.items() if p.n_inputs == 1 and np.dtype(dt) in p.dtypes]
 
 
 def _binary(dt):
-    return [p for p in BINARY if (p.startswith("logical") == (dt is B)
-                                  or p in ("eq", "ne", "lt", "gt"))
-            and (p != "div" or dt in (F32, F64))]
+    return [n for n, p in PLAIN.items() if p.n_inputs == 2 and np.dtype(dt) in p.dtypes]
+
+
+def test_the_vector_ops_are_the_registry_s_elementwise_primitives_without_math():
+    assert {"add", "floordiv", "logical_not", "relu"} <= lower_vector.VECTOR_OPS
+    assert not lower_vector.VECTOR_OPS & {"sin", "exp", "pow", "sqrt"}
+    assert {n for n in PLAIN if PLAIN[n].n_inputs not in (1, 2)} == set()
+    tested = {n for dt in NUMBERS + [B] for n in _unary(dt) + _binary(dt)}
+    assert tested == set(PLAIN), sorted(set(PLAIN) - tested)
 
 
 @pytest.mark.parametrize("dt", NUMBERS + [B])
