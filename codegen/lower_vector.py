@@ -135,11 +135,27 @@ class VectorEmitter:
         n = size_of(v.shape)
         ty = mem_type(v.dtype)
         vty = ty if n == 1 else _vec(ty, n)
-        x = self.b.load(self.b.bitcast(self.lw.ptr(v), vty.as_pointer()),
-                        align=v.dtype.itemsize)
+        if n > 1 and id(v) in self.lw.stack and self._from_region(v):
+            # A region's output in the frame, loaded element by element: one vector load
+            # of a stack buffer that a loop of region calls wrote piecewise made LLVM 20's
+            # O3 abort ("Referenced value not in value map", cloning after SROA); the
+            # element loads are combined again by the optimizer.
+            ptr = self.lw.ptr(v)
+            x = ir.Constant(vty, ir.Undefined)
+            for k in range(n):
+                e = self.b.load(self.b.gep(ptr, [ir.Constant(I32, k)], inbounds=True),
+                                align=v.dtype.itemsize)
+                x = self.b.insert_element(x, e, ir.Constant(I32, k))
+        else:
+            x = self.b.load(self.b.bitcast(self.lw.ptr(v), vty.as_pointer()),
+                            align=v.dtype.itemsize)
         if v.dtype.kind == "b":
             x = self.b.icmp_unsigned("!=", x, ir.Constant(vty, 0))
         return x
+
+    def _from_region(self, v: Value) -> bool:
+        ins = self.lw.plan.producer.get(id(v))
+        return ins is not None and get_primitive(ins.prim).kind == "region"
 
     def store(self, ptr: ir.Value, v: Value, x: ir.Value) -> None:
         n = size_of(v.shape)

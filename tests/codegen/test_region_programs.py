@@ -21,6 +21,8 @@ from tracejit.codegen import compile_function
 from tracejit.ir import Builder, Function, TensorType, bind, interpreting, ops
 from tracejit.ir.interp import evaluate
 
+import tracejit as tj
+
 from tests.fuzz import checks
 from tests.fuzz.checks import GRAD_PRIMS, Report, check_forward, check_gradients
 from tests.strategies import BOOL, F32, F64, FLOATS, I32, INTS, build_function, programs, \
@@ -251,3 +253,20 @@ def test_the_compiled_hessian_of_two_reverse_scans_matches_eager_mode() -> None:
     w = tj.constant(np.float64(-0.682))
     np.testing.assert_allclose(tj.compile(hessian)(x, w).numpy(), hessian(x, w).numpy(),
                                rtol=1e-9, atol=1e-12)
+
+
+def test_a_vector_task_reading_a_scan_s_stacked_outputs_compiles() -> None:
+    """A reverse scan without initializer (its outputs, stacked in a frame buffer by
+    the loop, joined to the last element by a small vector task) made LLVM's O3 abort the
+    process; found by the fuzzer."""
+    x = tj.constant(np.array([[0.203, -1.445], [1.114, -1.121], [0.78, 1.049]]))
+
+    def f(x: Any) -> Any:
+        y = tj.scan(lambda a, e: a * 0.5 + e, x, reverse=True)
+        z = tj.while_loop(lambda i, u: i < 1, lambda i, u: (
+            i + 1, tj.scan(lambda a, e: a / (1.0 + a * a) + e, u, reverse=True)),
+            (tj.constant(0), x))[1]
+        return y, z
+
+    for got, want in zip(tj.function(f)(x), f(x)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12)
