@@ -44,10 +44,14 @@ if TYPE_CHECKING:
 # Tasks over at most this many elements, whose every value has at most this many
 # elements, become vector code (two AVX-512 registers of float32).
 VECTOR_MAX = 32
-# Elementwise primitives whose scalar rule also runs on vectors: all but the vector-math
-# functions (`mathlib` emits scalar code; tasks with math keep their loops).
+# Elementwise primitives whose scalar rule also runs on vectors: the straight-line ones,
+# that is all but the vector-math functions (`mathlib` emits scalar code) and rules
+# costing more than VECTOR_COST instructions an element (math composed inline, as
+# logaddexp, or loops, as integer pow); tasks with those keep their loops.
+VECTOR_COST = 30
 VECTOR_OPS = frozenset(n for n, p in all_primitives().items()
-                       if p.kind == "elementwise" and n not in MATHLIB)
+                       if p.kind == "elementwise" and n not in MATHLIB
+                       and p.cost is not None and p.cost <= VECTOR_COST)
 # Primitives that only move elements (their output element j is operand element m[j],
 # or zero for padding): the shape primitives with operands (`constant` and `iota` have
 # none and are emitted as constant vectors).
