@@ -12,11 +12,14 @@ traces the same code, differentiates it as IR and runs it as native code.
 """
 from __future__ import annotations
 
+import builtins as _builtins
 import types as _types
 
 from . import context as _context  # noqa: F401  (installs the eager interpreter)
 from . import mathops as _mathops  # noqa: F401  (enters tj.math's rounding, ... ops)
 from . import special as _special  # noqa: F401  (enters tj.math's erf, ... )
+from . import arith as _arith  # noqa: F401  (enters tj.math's logaddexp, ... )
+from .convert import bool_ as bool  # noqa: A004  (TensorFlow's name of the dtype)
 from . import nn
 from . import random
 from .errors import CompileError, DTypeError, ShapeError, TracingError
@@ -87,7 +90,7 @@ def clear_caches() -> None:
     clear_all()
 
 
-def executing_eagerly() -> bool:
+def executing_eagerly() -> _builtins.bool:
     """False while a compiled function is being traced, True otherwise.
 
     >>> tj.function(lambda: tj.constant(tj.executing_eagerly()))().numpy()

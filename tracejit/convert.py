@@ -27,7 +27,7 @@ float32: np.dtype = public(np.dtype(np.float32), "float32")
 float64: np.dtype = public(np.dtype(np.float64), "float64")
 int32: np.dtype = public(np.dtype(np.int32), "int32")
 int64: np.dtype = public(np.dtype(np.int64), "int64")
-bool_: np.dtype = public(np.dtype(np.bool_), "bool_")
+bool_: np.dtype = public(np.dtype(np.bool_), "bool_", "bool")
 _log = logging.getLogger("tracejit")
 # Not supported: named so that using it gives a clear error.
 float16 = public(np.dtype(np.float16), "float16")

@@ -7,11 +7,13 @@ from __future__ import annotations
 from typing import Any
 from collections.abc import Sequence
 
+import numpy as np
+
 from .convert import _operands, _user_error, bool_, cast, convert_to_tensor, float64
 from .exports import export, public
 from .ir.core import bind
 from .ir.errors import DTypeError, ShapeError
-from .tensor import Tensor, TensorInput
+from .tensor import Tensor, TensorInput, TensorLike
 
 def _unary(prim: str, x: Any) -> Tensor:
     return bind(prim, convert_to_tensor(x))
@@ -87,8 +89,14 @@ truediv = public(divide, "truediv", "math.truediv")
 def pow(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:  # noqa: A001
     a, b = _operands("pow", x, y)
     if a.dtype.kind in "iu":
-        raise _user_error(DTypeError(f"pow of {a.dtype.name} tensors is not supported; "
-                                     "use tj.cast to a float dtype"))
+        # Integer powers wrap as NumPy's and TensorFlow's; a negative exponent is refused
+        # where its value is known (eagerly, or a constant), with TensorFlow's message.
+        known = (b.numpy() if not b.is_traced
+                 else None if isinstance(y, TensorLike) else np.asarray(y))
+        if known is not None and (known < 0).any():
+            raise _user_error(ValueError("pow: integers to negative integer powers are not "
+                                         f"allowed (exponent {known.min()})"))
+        return bind("ipow", a, b)
     return bind("pow", a, b)
 
 

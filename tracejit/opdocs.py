@@ -43,11 +43,15 @@ array([ 3, -4], dtype=int32)
 >>> tj.math.mod(tj.constant([7, -7]), 3).numpy()
 array([1, 2], dtype=int32)
 """,
-    "pow": """`x ** y` elementwise, for float tensors. The gradient of `x ** 2` is exact at
-`x = 0` to every order.
+    "pow": """`x ** y` elementwise. The gradient of `x ** 2` is exact at `x = 0` to every
+order. Integer powers wrap on overflow (as NumPy's and TensorFlow's) and have no gradient;
+a negative integer exponent raises ValueError where it is known (eagerly, or a Python
+number), as TensorFlow; a traced one gives the integer part of 1 / x^|y| (and 0 for x = 0).
 
 >>> tj.pow(tj.constant([2., 3.]), 2.).numpy()
 array([4., 9.], dtype=float32)
+>>> tj.pow(tj.constant([3, -2]), tj.constant([2, 3])).numpy()
+array([ 9, -8], dtype=int32)
 """,
     "maximum": """The larger of `x` and `y` elementwise; NaN propagates. At a tie the
 gradient goes to `x`.

@@ -115,6 +115,10 @@ def _bool(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return rng.random(shape) < 0.5
 
 
+def _small_int(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.integers(-3, 4, shape).astype(np.int32)
+
+
 @st.composite
 def comparison(draw: Any) -> Case:
     rng = make_rng(draw)
@@ -212,6 +216,9 @@ SPECS: dict[str, Spec] = {
     "mod": Spec(nary(dividend, divisor)),
     **{c: Spec(comparison(), "nondiff") for c in ["eq", "ne", "lt", "le", "gt", "ge"]},
     "logical_and": Spec(nary(_bool, _bool), "nondiff"),
+    "logaddexp": Spec(nary(U, U)),
+    "mul_no_nan": Spec(nary(U, U)),
+    "ipow": Spec(nary(_small_int, _small_int), "nondiff"),
     "logical_or": Spec(nary(_bool, _bool), "nondiff"),
     "select": Spec(nary(_bool, U, U)),
     # reductions
