@@ -24,7 +24,12 @@ _NAMES = ("logaddexp", "mul_no_nan", "ipow")
 
 @scalar("logaddexp")
 def _logaddexp(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
-    x, y = a
+    return logaddexp(b, *a)
+
+
+def logaddexp(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    """log(exp(x) + exp(y)) of two float or double values (also the step of
+    `cumlogsumexp`)."""
     ty = x.type
     d = b.fsub(x, y)
     m = b.select(b.fcmp_ordered(">", d, ir.Constant(ty, 0.0)), x, y)

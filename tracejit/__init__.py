@@ -19,6 +19,7 @@ from . import context as _context  # noqa: F401  (installs the eager interpreter
 from . import mathops as _mathops  # noqa: F401  (enters tj.math's rounding, ... ops)
 from . import special as _special  # noqa: F401  (enters tj.math's erf, ... )
 from . import arith as _arith  # noqa: F401  (enters tj.math's logaddexp, ... )
+from .scans import cumsum
 from .convert import bool_ as bool  # noqa: A004  (TensorFlow's name of the dtype)
 from . import nn
 from . import random

@@ -329,3 +329,15 @@ def cond_case(draw: Any, style: Style) -> Case:
     )
     index = np.array(draw(st.sampled_from([0, 1, 2, -1, 5])), np.int32)
     return [index, style.fill(rng, s), style.fill(rng, s)], {"branches": branches}
+
+
+@st.composite
+def cumulative_case(draw: Any, style: Style, dtypes: Sequence[Any] = (F64,)) -> Case:
+    """A scan (`cumsum`, ...) along a drawn axis, forwards or in reverse; integer dtypes
+    get the float operand rounded (small ints, so products do not overflow)."""
+    shape = draw(style.shapes(1, 3))
+    x = style.fill(make_rng(draw), shape)
+    dt = np.dtype(draw(st.sampled_from(list(dtypes))))
+    if dt.kind in "iu":
+        x = np.round(x).astype(dt)
+    return [x], {"axis": draw(st.integers(0, len(shape) - 1)), "reverse": draw(st.booleans())}

@@ -149,6 +149,9 @@ CASES: dict[str, st.SearchStrategy[Case]] = {
     "while": cases.while_case(STYLE),
     "scan": cases.scan_case(STYLE),
     "cond": cases.cond_case(STYLE),
+    "cumsum": cases.cumulative_case(STYLE, (F64, I32)),
+    "cumprod": cases.cumulative_case(STYLE, (F64, I32)),
+    "cumlogsumexp": cases.cumulative_case(STYLE),
 }
 
 #: Primitives whose NumPy results may round differently for different array shapes.

@@ -253,6 +253,10 @@ SPECS: dict[str, Spec] = {
     "while": Spec(cases.while_case(STYLE)),
     "scan": Spec(cases.scan_case(STYLE)),
     "cond": Spec(cases.cond_case(STYLE)),
+    # scans
+    "cumsum": Spec(cases.cumulative_case(STYLE)),
+    "cumprod": Spec(cases.cumulative_case(STYLE)),
+    "cumlogsumexp": Spec(cases.cumulative_case(STYLE)),
 }
 
 DIFFERENTIABLE = sorted(n for n, s in SPECS.items() if s.kind in ("diff", "zero"))

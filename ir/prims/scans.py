@@ -1,0 +1,104 @@
+"""Scans along one axis: `cumsum`, `cumprod`, `cumlogsumexp` (inclusive; `reverse` runs
+from the end of the axis). The user API builds the exclusive forms from these by
+shifting (`tracejit.scans`).
+
+Invariants: the result has the operand's type; element i along `axis` combines the
+elements 0..i (i..n-1 with `reverse`) in that order, as NumPy's `cumsum`/`cumprod` do
+(so float rounding matches a sequential loop). Kind "kernel": native code is a loop along
+the axis (`codegen.lower_scans`); batching shifts `axis` (`ir.batching_ops`). VJPs are
+written with `bind`; cumprod's is exact where the operand has zeros (TensorFlow's gives
+0 at the first zero: it divides by x), at first order (see `_cumprod_vjp` for the second).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import ops
+from ..axes import AxisParam
+from ..core import FLOAT_DTYPES, INT_DTYPES, TensorType, bind
+from .elementwise import _check_dtype
+from .registry import Primitive, register
+
+PARAMS = {"axis": 0, "reverse": False}
+
+
+def _rule(name: str, allowed: tuple[np.dtype, ...]) -> Any:
+    def rule(x: TensorType, *, axis: int, reverse: bool) -> TensorType:
+        _check_dtype(name, x, allowed)
+        return x
+    return rule
+
+
+def _along(fn: Any) -> Any:
+    """NumPy's scan `fn(x, axis)` with `reverse` (flip, scan, flip back)."""
+    def impl(x: np.ndarray, *, axis: int, reverse: bool) -> np.ndarray:
+        x = np.asarray(x)
+        with np.errstate(invalid="ignore", over="ignore"):
+            if reverse:
+                r = np.flip(fn(np.flip(x, axis), axis=axis, dtype=x.dtype), axis)
+            else:
+                r = fn(x, axis=axis, dtype=x.dtype)
+        return np.ascontiguousarray(r, dtype=x.dtype)
+    return impl
+
+
+def _logcumsumexp(x: np.ndarray, axis: int, dtype: np.dtype) -> np.ndarray:
+    return np.logaddexp.accumulate(x, axis=axis, dtype=dtype)
+
+
+def _cumsum(x: Any, axis: int, reverse: bool) -> Any:
+    return bind("cumsum", x, axis=axis, reverse=reverse)
+
+
+def _cumsum_vjp(g: Any, x: Any, *, out: Any, axis: int, reverse: bool) -> tuple[Any]:
+    return (_cumsum(g, axis, not reverse),)
+
+
+def _cumprod_vjp(g: Any, x: Any, *, out: Any, axis: int, reverse: bool) -> tuple[Any]:
+    """d out_j / d x_i = prod of x_k over k <= j, k != i (i <= j, in scan order). With z
+    the first zero of the line: for i < z that is out_j / x_i (x_i != 0 there; out_j = 0
+    for j >= z); for i == z it is cumprod of x with x_z replaced by 1; for i > z every
+    term has the factor x_z = 0. Exact at first order everywhere; the gradient after the
+    first zero is the constant 0, so second derivatives d2/dx_z dx_i (i > z) are 0 rather
+    than the product without x_z and x_i."""
+    zero = ops.eq(x, ops.zeros_like(x))
+    zi = ops.convert(zero, np.int32)
+    seen = ops.sub(_cumsum(zi, axis, reverse), zi)          # zeros strictly before i
+    none_before = ops.eq(seen, ops.zeros_like(seen))
+    first = bind("logical_and", zero, none_before)
+    before = bind("logical_and", bind("logical_not", zero), none_before)
+    one = ops.ones_like(x)
+    y1 = bind("cumprod", ops.select(first, one, x), axis=axis, reverse=reverse)
+    s = _cumsum(ops.mul(g, out), axis, not reverse)
+    s1 = _cumsum(ops.mul(g, y1), axis, not reverse)
+    gx = ops.select(before, ops.div(s, ops.select(zero, one, x)),
+                    ops.select(first, s1, ops.zeros_like(x)))
+    return (gx,)
+
+
+def _cumlogsumexp_vjp(g: Any, x: Any, *, out: Any, axis: int, reverse: bool) -> tuple[Any]:
+    # d out_j / d x_i = exp(x_i - out_j) for i <= j: the sum over j of g_j exp(x_i - out_j)
+    # in log space, the positive and negative parts of g apart (TensorFlow's formula). Where
+    # out_j = -inf every x_i (i <= j) is -inf and the term is taken as 0 (out_j counts as
+    # 0, so no -inf - -inf = NaN reaches this rule's own gradient).
+    ninf = ops.eq(out, ops.const(-np.inf, out.dtype))
+    out = ops.select(ninf, ops.zeros_like(out), out)
+
+    def part(gp: Any) -> Any:
+        acc = bind("cumlogsumexp", ops.sub(ops.log(gp), out), axis=axis, reverse=not reverse)
+        return ops.exp(ops.add(acc, x))
+    return (ops.sub(part(bind("relu", g)), part(bind("relu", ops.neg(g)))),)
+
+
+_AXIS = {"axis": AxisParam("axis")}
+NUM = FLOAT_DTYPES + INT_DTYPES
+register(Primitive("cumsum", kind="kernel", params=dict(PARAMS), shape_rule=_rule("cumsum", NUM),
+                   impl=_along(np.cumsum), vjp=_cumsum_vjp, n_inputs=1, axis_params=_AXIS))
+register(Primitive("cumprod", kind="kernel", params=dict(PARAMS),
+                   shape_rule=_rule("cumprod", NUM), impl=_along(np.cumprod), vjp=_cumprod_vjp,
+                   n_inputs=1, axis_params=_AXIS))
+register(Primitive("cumlogsumexp", kind="kernel", params=dict(PARAMS),
+                   shape_rule=_rule("cumlogsumexp", FLOAT_DTYPES), impl=_along(_logcumsumexp),
+                   vjp=_cumlogsumexp_vjp, n_inputs=1, axis_params=_AXIS))
