@@ -36,6 +36,8 @@ PRIM_EXAMPLES: dict[str, tuple[list[TensorType], dict[str, Any]]] = {
                     {"axis": 1, "size": 3}),
     "iota": ([], {"shape": (2, 3, 4), "dimension": 1}),
     "rev": ([TensorType((2, 3, 4), F32)], {"axes": (1,)}),
+    **{p: ([TensorType((2, 3, 4), F32)], {"axis": 1}) for p in ("cumsum", "cumprod",
+                                                                "cumlogsumexp")},
     "transpose": ([TensorType((2, 3, 4), F32)], {"perm": (2, 0, 1)}),
 }
 
@@ -90,6 +92,11 @@ USER_CALLS: dict[str, tuple[Callable[[Any, Any], Any], str, list[Any]]] = {
     "reduce_variance": (lambda x, a: tj.reduce_variance(x, a), "axis", [3]),
     "reduce_std": (lambda x, a: tj.reduce_std(x, a), "axis", [3]),
     "norm": (lambda x, a: tj.norm(x, axis=a), "axis", [3]),
+    "reduce_euclidean_norm": (lambda x, a: tj.math.reduce_euclidean_norm(x, a), "axis",
+                              [3, [0, -4]]),
+    "cumsum": (lambda x, a: tj.cumsum(x, a), "axis", [3, -4]),
+    "cumprod": (lambda x, a: tj.math.cumprod(x, a), "axis", [3]),
+    "cumulative_logsumexp": (lambda x, a: tj.math.cumulative_logsumexp(x, a), "axis", [-4]),
     "argmax": (lambda x, a: tj.argmax(x, a), "axis", [3, -4]),
     "argmin": (lambda x, a: tj.argmin(x, a), "axis", [3]),
     "concat": (lambda x, a: tj.concat([x, x], a), "axis", [3, -4]),

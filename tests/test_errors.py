@@ -207,7 +207,7 @@ def test_non_float_ops_on_the_wrong_dtypes() -> None:
     with pytest.raises(TypeError, match="exp.*(i32|int32)"):
         tj.exp(tj.constant([1, 2]))
     with pytest.raises(TypeError, match="int32"):
-        tj.constant([1, 2]) ** 2
+        tj.constant([1, 2]) ** 2.5
     with pytest.raises(TypeError, match="bool"):
         tj.logical_and(tj.constant([1.0]), tj.constant([True]))
     with pytest.raises(TypeError, match="bool"):

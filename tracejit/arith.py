@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import ops
-from .convert import _operands, _user_error, bool_, cast, convert_to_tensor, float64
+from .convert import _axes, _operands, _user_error, bool_, cast, convert_to_tensor, float64
 from .exports import export
 from .ir.core import bind
 from .ir.errors import DTypeError
@@ -94,7 +94,8 @@ def reduce_euclidean_norm(input_tensor: TensorInput, axis: Any = None, keepdims:
     x = convert_to_tensor(input_tensor)
     if x.dtype == bool_:
         raise _user_error(DTypeError("reduce_euclidean_norm needs a numeric tensor, got bool"))
-    s = ops.reduce_sum(ops.multiply(x, x), axis, keepdims)
+    axes = list(_axes("reduce_euclidean_norm", axis, x.ndim))
+    s = ops.reduce_sum(ops.multiply(x, x), axes, keepdims)
     if x.dtype.kind in "iu":
         return cast(ops.sqrt(cast(s, float64)), x.dtype)
     return ops.sqrt(s)
