@@ -52,7 +52,8 @@ MODULES = ("tracejit.convert", "tracejit.elementwise", "tracejit.shapes",
            "tracejit.creation", "tracejit.reductions", "tracejit.arrayops",
            "tracejit.hyperbolic", "tracejit.mathops",
            "tracejit.einsum", "tracejit.losses",
-           "tracejit.padding", "tracejit.scatter", "tracejit.masking")
+           "tracejit.padding", "tracejit.scatter", "tracejit.masking",
+           "tracejit.special", "tracejit.arith", "tracejit.scans")
 
 
 def _attach_docs() -> None:
