@@ -95,6 +95,8 @@ USER_CALLS: dict[str, tuple[Callable[[Any, Any], Any], str, list[Any]]] = {
     "reduce_euclidean_norm": (lambda x, a: tj.math.reduce_euclidean_norm(x, a), "axis",
                               [3, [0, -4]]),
     "cumsum": (lambda x, a: tj.cumsum(x, a), "axis", [3, -4]),
+    "sort": (lambda x, a: tj.sort(x, a), "axis", [3, -4]),
+    "argsort": (lambda x, a: tj.argsort(x, a), "axis", [3]),
     "cumprod": (lambda x, a: tj.math.cumprod(x, a), "axis", [3]),
     "cumulative_logsumexp": (lambda x, a: tj.math.cumulative_logsumexp(x, a), "axis", [-4]),
     "argmax": (lambda x, a: tj.argmax(x, a), "axis", [3, -4]),

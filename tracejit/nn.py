@@ -201,6 +201,7 @@ def softsign(features: TensorInput, name: str | None = None) -> Tensor:
 
 from .losses import (l2_normalize, moments, sigmoid_cross_entropy_with_logits,  # noqa: E402,F401
                      softmax_cross_entropy_with_logits)
+from .sorting import top_k  # noqa: E402,F401
 
 # The public names, from the one table of public names (a test checks that each is
 # defined here); the docstring lists them.

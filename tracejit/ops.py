@@ -53,7 +53,8 @@ MODULES = ("tracejit.convert", "tracejit.elementwise", "tracejit.shapes",
            "tracejit.hyperbolic", "tracejit.mathops",
            "tracejit.einsum", "tracejit.losses",
            "tracejit.padding", "tracejit.scatter", "tracejit.masking",
-           "tracejit.special", "tracejit.arith", "tracejit.scans")
+           "tracejit.special", "tracejit.arith", "tracejit.scans", "tracejit.sorting",
+           "tracejit.segment_ops")
 
 
 def _attach_docs() -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from . import (arith, call, control, custom, elementwise, index, linalg, random,  # noqa: F401
-               reduce, scans, shape, special)
+               reduce, scans, segments, shape, sorting, special)
 from .registry import Primitive, all_primitives, get_primitive, register
 
 __all__ = ["Primitive", "all_primitives", "get_primitive", "register"]

@@ -341,3 +341,30 @@ def cumulative_case(draw: Any, style: Style, dtypes: Sequence[Any] = (F64,)) -> 
     if dt.kind in "iu":
         x = np.round(x).astype(dt)
     return [x], {"axis": draw(st.integers(0, len(shape) - 1)), "reverse": draw(st.booleans())}
+
+
+@st.composite
+def sort_case(draw: Any, style: Style, dtypes: Sequence[Any] = (F64,)) -> Case:
+    """`sort` of a drawn operand of rank >= 1, ascending or descending."""
+    x = style.fill(make_rng(draw), draw(style.shapes(1, 3)))
+    dt = np.dtype(draw(st.sampled_from(list(dtypes))))
+    return [np.round(x).astype(dt) if dt.kind in "iu" else x], {
+        "descending": draw(st.booleans())}
+
+
+@st.composite
+def segment_case(draw: Any, style: Style, dtypes: Sequence[Any] = (F64,)) -> Case:
+    """A segment reduction: ids of a drawn prefix of the data's shape, in range, naming
+    every segment when there are ids enough (an empty segment's value is the dtype's
+    lowest or highest, which drowns finite differences)."""
+    shape = draw(style.shapes(1, 3))
+    k = draw(st.integers(1, len(shape)))
+    size = int(np.prod(shape[:k], dtype=np.int64))
+    n = min(draw(st.integers(1, 4)), max(size, 1))
+    rng = make_rng(draw)
+    x = style.fill(rng, shape)
+    dt = np.dtype(draw(st.sampled_from(list(dtypes))))
+    flat = rng.integers(0, n, size)
+    flat[:n] = rng.permutation(n)[:size]
+    ids = flat.reshape(shape[:k]).astype(draw(st.sampled_from([I32, I64])))
+    return [np.round(x).astype(dt) if dt.kind in "iu" else x, ids], {"num_segments": n}

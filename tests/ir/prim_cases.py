@@ -152,6 +152,9 @@ CASES: dict[str, st.SearchStrategy[Case]] = {
     "cumsum": cases.cumulative_case(STYLE, (F64, I32)),
     "cumprod": cases.cumulative_case(STYLE, (F64, I32)),
     "cumlogsumexp": cases.cumulative_case(STYLE),
+    "sort": cases.sort_case(STYLE, (F64, I32)),
+    **{p: cases.segment_case(STYLE, (F64, I32)) for p in ("segment_max", "segment_min",
+                                                          "segment_prod")},
 }
 
 #: Primitives whose NumPy results may round differently for different array shapes.

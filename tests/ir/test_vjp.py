@@ -257,6 +257,9 @@ SPECS: dict[str, Spec] = {
     "cumsum": Spec(cases.cumulative_case(STYLE)),
     "cumprod": Spec(cases.cumulative_case(STYLE)),
     "cumlogsumexp": Spec(cases.cumulative_case(STYLE)),
+    "sort": Spec(cases.sort_case(STYLE)),
+    **{p: Spec(cases.segment_case(STYLE)) for p in ("segment_max", "segment_min",
+                                                    "segment_prod")},
 }
 
 DIFFERENTIABLE = sorted(n for n, s in SPECS.items() if s.kind in ("diff", "zero"))

@@ -1,0 +1,97 @@
+"""Segment reductions: TensorFlow 2.21's values (empty segments, dropped negative ids,
+2-D ids, integer means), errors and gradients (ties shared, products with zeros), eager
+and compiled, and gradients against central finite differences in float64 at orders 1
+and 2."""
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+
+import tracejit as tj
+from tests.test_grad_ops import gradcheck
+
+D = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]], np.float32)
+F32MAX = float(np.finfo(np.float32).max)
+
+
+def test_tensorflow_values() -> None:
+    m = tj.math
+    ids = [0, 0, 2, 2]
+    assert m.segment_sum(D, ids).numpy().tolist() == [[4, 6], [0, 0], [12, 14]]
+    assert m.segment_max(D, ids).numpy().tolist() == [[3, 4], [0, 0], [7, 8]]
+    assert m.segment_min(D, ids).numpy().tolist() == [[1, 2], [0, 0], [5, 6]]
+    assert m.segment_prod(D, ids).numpy().tolist() == [[3, 8], [1, 1], [35, 48]]
+    assert m.segment_mean(D, ids).numpy().tolist() == [[2, 3], [0, 0], [6, 7]]
+    u = [0, -1, 2, 0]
+    for f in (lambda op, *a: op(*a), lambda op, *a: tj.function(op)(*a)):
+        assert f(m.unsorted_segment_sum, D, u, 3).numpy().tolist() == [[8, 10], [0, 0],
+                                                                       [5, 6]]
+        assert f(m.unsorted_segment_max, D, u, 3).numpy().tolist() == [
+            [7, 8], [-F32MAX, -F32MAX], [5, 6]]
+        assert f(m.unsorted_segment_min, D, u, 3).numpy().tolist() == [
+            [1, 2], [F32MAX, F32MAX], [5, 6]]
+        assert f(m.unsorted_segment_prod, D, u, 3).numpy().tolist() == [[7, 16], [1, 1],
+                                                                        [5, 6]]
+        assert f(m.unsorted_segment_mean, D, u, 3).numpy().tolist() == [[4, 5], [0, 0],
+                                                                        [5, 6]]
+        np.testing.assert_allclose(f(m.unsorted_segment_sqrt_n, D, u, 3).numpy(),
+                                   [[5.656854152679443, 7.071067810058594], [0, 0], [5, 6]])
+    assert m.unsorted_segment_max(tj.constant([1, 2]), [0, 0], 2).numpy().tolist() == [
+        2, -2147483648]
+    assert m.unsorted_segment_sum(D, [[0, 1], [1, 0], [0, 0], [1, 1]], 2).numpy().tolist() \
+        == [16, 20]
+    r = m.unsorted_segment_mean(tj.constant([1, 2, 4]), [0, 0, 0], 1)
+    assert r.dtype == tj.float64 and r.numpy().tolist() == [7 / 3]
+
+
+def test_tensorflow_gradients() -> None:
+    x = tj.constant([3.0, 1.0, 3.0, 2.0, 0.0, 5.0, 0.0], tj.float64)
+    ids = tj.constant([0, 0, 0, 1, 1, 2, 2])
+    m = tj.math
+    cases = [(lambda: m.segment_max(x, ids), [0.5, 0, 0.5, 1, 0, 1, 0]),
+             (lambda: m.unsorted_segment_max(x, ids, 3), [0.5, 0, 0.5, 1, 0, 1, 0]),
+             (lambda: m.segment_prod(x, ids), [3, 9, 3, 0, 2, 0, 5]),
+             (lambda: m.unsorted_segment_prod(x, ids, 4), [3, 9, 3, 0, 2, 0, 5]),
+             (lambda: m.unsorted_segment_mean(x, ids, 4), [1 / 3] * 3 + [0.5] * 4)]
+    for f, want in cases:
+        with tj.GradientTape() as t:
+            t.watch(x)
+            y = f()
+        np.testing.assert_allclose(t.gradient(y, x).numpy(), want, rtol=1e-12)
+
+
+def test_gradients_orders_1_and_2() -> None:
+    m = tj.math
+    rng = np.random.default_rng(0)
+    x = rng.permutation(15).reshape(5, 3) * 0.25 + 0.5          # distinct, nonzero
+    ids = np.array([1, -1, 0, 1, 3])             # segment 2 is empty, row 1 is dropped
+    for op in (m.unsorted_segment_sum, m.unsorted_segment_mean, m.unsorted_segment_sqrt_n,
+               m.unsorted_segment_prod):
+        gradcheck(lambda t, op=op: op(t, ids, 4), x)
+    full = np.array([1, -1, 0, 1, 2])            # no empty segment (its value is -/+max)
+    for op in (m.unsorted_segment_max, m.unsorted_segment_min):
+        gradcheck(lambda t, op=op: op(t, full, 3), x)
+    gradcheck(lambda t: m.segment_max(t, [0, 0, 2, 2, 2]), x)
+    gradcheck(lambda t: m.segment_prod(t, [0, 1, 1, 1, 2]) * 1.0, x)
+    z = x.copy()
+    z[0, 0] = 0.0
+    gradcheck(lambda t: m.unsorted_segment_prod(t, ids, 4), z, order=1)
+
+
+def test_errors() -> None:
+    m = tj.math
+    with pytest.raises(ValueError, match="segment ids are not increasing"):
+        m.segment_sum(D, [0, 2, 1, 1])
+    with pytest.raises(ValueError, match="segment id -1 is negative"):
+        m.segment_sum(D, [-1, 0, 1, 1])
+    with pytest.raises(ValueError, match="prefix"):
+        m.segment_sum(D, [0, 0, 1])
+    for f in (m.unsorted_segment_sum, m.unsorted_segment_max,
+              tj.function(m.unsorted_segment_sum)):
+        with pytest.raises(IndexError, match="out of bounds"):
+            f(D, tj.constant([0, 5, 2, 0]), 3)
+    with pytest.raises(tj.errors.TracingError, match="unsorted_segment_sum"):
+        tj.function(lambda d, i: m.segment_sum(d, i))(D, np.array([0, 0, 1, 1]))
+    with pytest.raises(tj.DTypeError, match="segment_ids must be int"):
+        m.unsorted_segment_sum(D, [0.0, 1.0, 0.0, 1.0], 2)

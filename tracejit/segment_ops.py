@@ -1,0 +1,237 @@
+"""Segment reductions of `tj.math`: `segment_sum/mean/prod/min/max` (sorted ids) and
+`unsorted_segment_sum/mean/sqrt_n/prod/min/max` (any ids, `num_segments` rows), with
+TensorFlow's semantics.
+
+Sums, means and square-root means are `scatter_add`; products, minima and maxima the
+`segment_*` primitives (`ir.prims.segments`). The unsorted ops drop rows whose id is
+negative, as TensorFlow: every id moves up by one and negative ones go to an extra first
+segment that is sliced off (an id >= num_segments still fails the bounds check with an
+IndexError). The sorted ops need the ids' values for their output size, so they run
+eagerly (inside a compiled function use the unsorted op with `num_segments`); they check
+that the ids are non-negative and sorted, as TensorFlow does, and give 0 for the empty
+segments of min and max (the unsorted ops: the lowest or highest value of the dtype).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import ops
+from .convert import _user_error, cast, convert_to_tensor, float64
+from .errors import TracingError
+from .exports import export
+from .ir.core import bind
+from .ir.errors import DTypeError, ShapeError
+from .tensor import Tensor, TensorInput
+
+
+def _operands(op: str, data: TensorInput, segment_ids: TensorInput) -> tuple[Tensor, Tensor]:
+    d = convert_to_tensor(data)
+    ids = convert_to_tensor(segment_ids)
+    if d.dtype.kind not in "fiu":
+        raise _user_error(DTypeError(f"{op} needs numeric data, got {d.dtype.name}"))
+    if ids.dtype.kind not in "iu":
+        raise _user_error(DTypeError(f"{op}: segment_ids must be int32 or int64, got "
+                                     f"{ids.dtype.name}"))
+    if ids.ndim == 0 or tuple(d.shape[:ids.ndim]) != tuple(ids.shape):
+        raise _user_error(ShapeError(f"{op}: segment_ids of shape {tuple(ids.shape)} must "
+                                     f"be a prefix of data's shape {tuple(d.shape)}"))
+    return d, ids
+
+
+def _unsorted(op: str, prim: str, data: TensorInput, segment_ids: TensorInput,
+              num_segments: Any) -> Tensor:
+    d, ids = _operands(op, data, segment_ids)
+    n = int(np.asarray(num_segments.numpy() if isinstance(num_segments, Tensor)
+                       else num_segments))
+    if n < 0:
+        raise _user_error(ValueError(f"{op}: num_segments must be >= 0, got {n}"))
+    zero = ops.zeros_like(ids)
+    shifted = ops.where(ops.less(ids, zero), zero, ops.add(ids, ops.ones_like(ids)))
+    if prim == "scatter_add":
+        r = bind("scatter_add", d, shifted, axis=0, size=n + 1)
+    else:
+        r = bind(prim, d, shifted, num_segments=n + 1)
+    starts = (1,) + (0,) * (r.ndim - 1)
+    return bind("slice", r, starts=starts, limits=tuple(r.shape),
+                strides=(1,) * r.ndim)
+
+
+def _counts(op: str, d: Tensor, ids: Tensor, n: Any) -> Tensor:
+    """The number of rows in each segment, shaped to broadcast against the result."""
+    c = _unsorted(op, "scatter_add", ops.ones(tuple(ids.shape), d.dtype), ids, n)
+    return ops.reshape(c, tuple(c.shape) + (1,) * (d.ndim - ids.ndim))
+
+
+def _mean(op: str, data: TensorInput, segment_ids: TensorInput, num_segments: Any,
+          root: bool) -> Tensor:
+    d, ids = _operands(op, data, segment_ids)
+    if d.dtype.kind != "f":
+        d = cast(d, float64)            # TensorFlow's mean of integers is float64
+    s = _unsorted(op, "scatter_add", d, ids, num_segments)
+    c = ops.maximum(_counts(op, d, ids, num_segments), 1.0)
+    return ops.divide(s, ops.sqrt(c) if root else c)
+
+
+@export("math.unsorted_segment_sum")
+def unsorted_segment_sum(data: TensorInput, segment_ids: TensorInput, num_segments: Any,
+                         name: str | None = None) -> Tensor:
+    """Row s of the result is the sum of the rows of `data` whose id is s (`num_segments`
+    rows; rows with a negative id are dropped; an empty segment gives 0).
+
+    >>> tj.math.unsorted_segment_sum([1., 2., 3., 4.], [0, 2, 0, -1], 3).numpy()
+    array([4., 0., 2.], dtype=float32)
+    """
+    return _unsorted("unsorted_segment_sum", "scatter_add", data, segment_ids, num_segments)
+
+
+@export("math.unsorted_segment_mean")
+def unsorted_segment_mean(data: TensorInput, segment_ids: TensorInput, num_segments: Any,
+                          name: str | None = None) -> Tensor:
+    """The mean of each segment's rows (0 for an empty segment; integers give float64, as
+    TensorFlow).
+
+    >>> tj.math.unsorted_segment_mean([1., 2., 3.], [0, 0, 1], 2).numpy()
+    array([1.5, 3. ], dtype=float32)
+    """
+    return _mean("unsorted_segment_mean", data, segment_ids, num_segments, root=False)
+
+
+@export("math.unsorted_segment_sqrt_n")
+def unsorted_segment_sqrt_n(data: TensorInput, segment_ids: TensorInput, num_segments: Any,
+                            name: str | None = None) -> Tensor:
+    """Each segment's sum divided by the square root of its number of rows (0 for an
+    empty segment).
+
+    >>> tj.math.unsorted_segment_sqrt_n([1., 3.], [0, 0], 1).numpy()
+    array([2.828427], dtype=float32)
+    """
+    return _mean("unsorted_segment_sqrt_n", data, segment_ids, num_segments, root=True)
+
+
+@export("math.unsorted_segment_max")
+def unsorted_segment_max(data: TensorInput, segment_ids: TensorInput, num_segments: Any,
+                         name: str | None = None) -> Tensor:
+    """The largest row of each segment (the lowest value of the dtype for an empty one);
+    the gradient goes to the maximal elements, shared equally among ties.
+
+    >>> tj.math.unsorted_segment_max([1., 5., 3.], [0, 0, 1], 3).numpy()
+    array([ 5.0000000e+00,  3.0000000e+00, -3.4028235e+38], dtype=float32)
+    """
+    return _unsorted("unsorted_segment_max", "segment_max", data, segment_ids, num_segments)
+
+
+@export("math.unsorted_segment_min")
+def unsorted_segment_min(data: TensorInput, segment_ids: TensorInput, num_segments: Any,
+                         name: str | None = None) -> Tensor:
+    """The smallest row of each segment (the highest value of the dtype for an empty one);
+    the gradient goes to the minimal elements, shared equally among ties.
+
+    >>> tj.math.unsorted_segment_min([1, 5, 3], [0, 0, 1], 2).numpy()
+    array([1, 3], dtype=int32)
+    """
+    return _unsorted("unsorted_segment_min", "segment_min", data, segment_ids, num_segments)
+
+
+@export("math.unsorted_segment_prod")
+def unsorted_segment_prod(data: TensorInput, segment_ids: TensorInput, num_segments: Any,
+                          name: str | None = None) -> Tensor:
+    """The product of each segment's rows (1 for an empty segment); its gradient is exact
+    where the data has zeros.
+
+    >>> tj.math.unsorted_segment_prod([2., 3., 4.], [0, 0, 2], 3).numpy()
+    array([6., 1., 4.], dtype=float32)
+    """
+    return _unsorted("unsorted_segment_prod", "segment_prod", data, segment_ids, num_segments)
+
+
+# ---------------------------------------------------------------- sorted segment ids
+
+
+def _sorted_count(op: str, data: TensorInput, segment_ids: TensorInput) -> tuple[Tensor, Tensor,
+                                                                                    int]:
+    d, ids = _operands(op, data, segment_ids)
+    if ids.is_traced:
+        raise _user_error(TracingError(
+            f"{op} needs the values of its segment ids (its number of segments is the last "
+            "id + 1), which a compiled function does not know while tracing; use "
+            f"tj.math.unsorted_{op} with num_segments there"))
+    v = ids.numpy()
+    if v.ndim != 1:
+        raise _user_error(ShapeError(f"{op}: segment_ids must be 1-D, got shape {v.shape}"))
+    if v.size and v.min() < 0:
+        raise _user_error(ValueError(f"{op}: segment id {int(v.min())} is negative"))
+    if v.size > 1 and (np.diff(v) < 0).any():
+        k = int(np.argmax(np.diff(v) < 0)) + 1
+        raise _user_error(ValueError(f"{op}: segment ids are not increasing (segment_ids[{k}]"
+                                     f" = {int(v[k])} after {int(v[k - 1])})"))
+    return d, ids, int(v[-1]) + 1 if v.size else 0
+
+
+def _sorted(op: str, prim: str, data: TensorInput, segment_ids: TensorInput) -> Tensor:
+    d, ids, n = _sorted_count(op, data, segment_ids)
+    if prim == "mean":
+        return _mean(op, d, ids, n, root=False)
+    r = _unsorted(op, prim, d, ids, n)
+    if prim in ("segment_max", "segment_min"):      # empty segments are 0 here
+        empty = ops.equal(_counts(op, d, ids, n), 0)
+        r = ops.where(empty, ops.zeros_like(r), r)
+    return r
+
+
+@export("math.segment_sum")
+def segment_sum(data: TensorInput, segment_ids: TensorInput, name: str | None = None
+                ) -> Tensor:
+    """The sum of each segment's rows, for sorted non-negative ids (last id + 1 rows; an
+    empty segment gives 0). Eager only: inside compiled code use unsorted_segment_sum.
+
+    >>> tj.math.segment_sum([1., 2., 3., 4.], [0, 0, 2, 2]).numpy()
+    array([3., 0., 7.], dtype=float32)
+    """
+    return _sorted("segment_sum", "scatter_add", data, segment_ids)
+
+
+@export("math.segment_mean")
+def segment_mean(data: TensorInput, segment_ids: TensorInput, name: str | None = None
+                 ) -> Tensor:
+    """The mean of each segment's rows, for sorted ids (0 for an empty segment).
+
+    >>> tj.math.segment_mean([1., 2., 3., 4.], [0, 0, 2, 2]).numpy()
+    array([1.5, 0. , 3.5], dtype=float32)
+    """
+    return _sorted("segment_mean", "mean", data, segment_ids)
+
+
+@export("math.segment_prod")
+def segment_prod(data: TensorInput, segment_ids: TensorInput, name: str | None = None
+                 ) -> Tensor:
+    """The product of each segment's rows, for sorted ids (1 for an empty segment).
+
+    >>> tj.math.segment_prod([1., 2., 3., 4.], [0, 0, 2, 2]).numpy()
+    array([ 2.,  1., 12.], dtype=float32)
+    """
+    return _sorted("segment_prod", "segment_prod", data, segment_ids)
+
+
+@export("math.segment_max")
+def segment_max(data: TensorInput, segment_ids: TensorInput, name: str | None = None
+                ) -> Tensor:
+    """The largest row of each segment, for sorted ids (0 for an empty segment); the
+    gradient is shared equally among tied maxima.
+
+    >>> tj.math.segment_max([1., 2., 3., 4.], [0, 0, 2, 2]).numpy()
+    array([2., 0., 4.], dtype=float32)
+    """
+    return _sorted("segment_max", "segment_max", data, segment_ids)
+
+
+@export("math.segment_min")
+def segment_min(data: TensorInput, segment_ids: TensorInput, name: str | None = None
+                ) -> Tensor:
+    """The smallest row of each segment, for sorted ids (0 for an empty segment).
+
+    >>> tj.math.segment_min([1., 2., 3., 4.], [0, 0, 2, 2]).numpy()
+    array([1., 0., 3.], dtype=float32)
+    """
+    return _sorted("segment_min", "segment_min", data, segment_ids)
