@@ -1,12 +1,13 @@
 """Kernel rule of `sort`: a stable bottom-up merge sort of each row (the last axis).
 
-Invariants: per row, the operand is read once (through an `Emitter`) into a key buffer
-and the indices 0..n-1 are merged in passes of width 1, 2, 4, ... between two index
-buffers; a merge takes from the right run only when its element is strictly before the
+Invariants: per row, the operand is read once (through an `Emitter`) into a key buffer,
+with the indices 0..n-1 beside it, and (key, index) pairs are merged in passes of width
+1, 2, 4, ... between two pairs of buffers (keys move with their indices, so every access
+is sequential); a merge takes from the right run only when its element is strictly before the
 left one's (`_before`: `<`, or `>` descending, with NaN after every number ascending and
 before it descending), so equal elements keep their order. Loads at a run's end read a
-clamped, in-bounds index whose value a `select` discards. The key buffer and the two index buffers
-(one block) are allocated once per kernel and freed at its end. O(n log n) comparisons per row.
+clamped, in-bounds index whose value a `select` discards. The buffers are
+allocated once per kernel and freed at its end. O(n log n) comparisons per row.
 """
 from __future__ import annotations
 
@@ -52,21 +53,26 @@ def sort_rows(lw: Lowerer, ins: Instr) -> None:
     dt = x.dtype
     is_float = dt.kind == "f"
     desc = bool(ins.params["descending"])
-    keys = lw.malloc(n * dt.itemsize, mem_type(dt))
-    both = lw.malloc(2 * n * 8, I64)          # the two index buffers (a kernel has two slots)
-    bufs = (both, b.gep(both, [const(n)], inbounds=True))
-    src = lw.alloca(I64.as_pointer(), "src")
-    dst = lw.alloca(I64.as_pointer(), "dst")
+    kty = mem_type(dt)
+    # Two key buffers and two index buffers (a kernel has two heap slots: one block each).
+    kblock = lw.malloc(2 * n * dt.itemsize, kty)
+    iblock = lw.malloc(2 * n * 8, I64)
+    keys = (kblock, b.gep(kblock, [const(n)], inbounds=True))
+    inds_buf = (iblock, b.gep(iblock, [const(n)], inbounds=True))
+    src_k, dst_k = lw.alloca(kty.as_pointer(), "srck"), lw.alloca(kty.as_pointer(), "dstk")
+    src_i, dst_i = lw.alloca(I64.as_pointer(), "srci"), lw.alloca(I64.as_pointer(), "dsti")
     width = lw.alloca(I64, "width")
     ii = lw.alloca(I64, "i")
     jj = lw.alloca(I64, "j")
     last = const(n - 1)
     with loop_nest(b, shape[:-1], "row") as row:
         with for_range(b, n, name="load") as k:
-            lw.store_at(keys, dt, k, lw.emitter().value(x, row + (k,)))
-            lw.store_at(bufs[0], "int64", k, k)
-        b.store(bufs[0], src)
-        b.store(bufs[1], dst)
+            lw.store_at(keys[0], dt, k, lw.emitter().value(x, row + (k,)))
+            lw.store_at(inds_buf[0], "int64", k, k)
+        b.store(keys[0], src_k)
+        b.store(keys[1], dst_k)
+        b.store(inds_buf[0], src_i)
+        b.store(inds_buf[1], dst_i)
         b.store(const(1), width)
         cond = b.append_basic_block("merge.pass")
         body = b.append_basic_block("merge.body")
@@ -76,37 +82,41 @@ def sort_rows(lw: Lowerer, ins: Instr) -> None:
         w = b.load(width)
         b.cbranch(b.icmp_signed("<", w, const(n)), body, done)
         b.position_at_end(body)
-        s, d = b.load(src), b.load(dst)
+        sk, dk, si, di = b.load(src_k), b.load(dst_k), b.load(src_i), b.load(dst_i)
         with for_range(b, 0, n, b.mul(w, const(2)), name="run") as lo:
             mid = _min(b, b.add(lo, w), const(n))
             hi = _min(b, b.add(mid, w), const(n))
             b.store(lo, ii)
             b.store(mid, jj)
             with for_range(b, lo, hi, name="k") as k:
+                # keys move with their indices, so every access here is sequential
                 i, j = b.load(ii), b.load(jj)
-                si = lw.load_at(s, "int64", _min(b, i, last))
-                sj = lw.load_at(s, "int64", _min(b, j, last))
-                right_first = _before(b, lw.load_at(keys, dt, sj), lw.load_at(keys, dt, si),
-                                      desc, is_float)
+                ci, cj = _min(b, i, last), _min(b, j, last)
+                ki, kj = lw.load_at(sk, dt, ci), lw.load_at(sk, dt, cj)
                 take_right = b.and_(b.icmp_signed("<", j, hi),
-                                    b.or_(b.icmp_signed(">=", i, mid), right_first))
-                lw.store_at(d, "int64", k, b.select(take_right, sj, si))
+                                    b.or_(b.icmp_signed(">=", i, mid),
+                                          _before(b, kj, ki, desc, is_float)))
+                lw.store_at(dk, dt, k, b.select(take_right, kj, ki))
+                lw.store_at(di, "int64", k, b.select(take_right, lw.load_at(si, "int64", cj),
+                                                     lw.load_at(si, "int64", ci)))
                 step = b.zext(take_right, I64)
                 b.store(b.add(j, step), jj)
                 b.store(b.add(i, b.sub(const(1), step)), ii)
-        b.store(d, src)
-        b.store(s, dst)
+        b.store(dk, src_k)
+        b.store(sk, dst_k)
+        b.store(di, src_i)
+        b.store(si, dst_i)
         b.store(b.mul(w, const(2)), width)
         b.branch(cond)
         b.position_at_end(done)
-        s = b.load(src)
+        sk, si = b.load(src_k), b.load(src_i)
+        base = b.mul(_row_offset(b, row, shape), const(n))
         with for_range(b, n, name="out") as k:
-            p = lw.load_at(s, "int64", k)
-            o = b.add(b.mul(_row_offset(b, row, shape), const(n)), k)
-            lw.store_at(lw.ptr(vals), dt, o, lw.load_at(keys, dt, p))
-            lw.store_at(lw.ptr(inds), "int32", o, b.trunc(p, I32))
-    lw.free(both)
-    lw.free(keys)
+            o = b.add(base, k)
+            lw.store_at(lw.ptr(vals), dt, o, lw.load_at(sk, dt, k))
+            lw.store_at(lw.ptr(inds), "int32", o, b.trunc(lw.load_at(si, "int64", k), I32))
+    lw.free(iblock)
+    lw.free(kblock)
 
 
 def _row_offset(b: ir.IRBuilder, row: tuple[ir.Value, ...], shape: tuple[int, ...]
