@@ -27,7 +27,7 @@ def test_api_reference_names_every_public_name_once() -> None:
     for n in tj.__all__:
         if isinstance(getattr(tj, n), np.dtype):
             assert f"`tj.{n}`" in text
-        elif n in ("errors", "nn", "math", "linalg"):
+        elif n in ("errors", "nn", "math", "linalg", "numpy", "experimental"):
             assert f"`tj.{n}" in text
         else:
             heads = [line for line in text.splitlines()
@@ -38,10 +38,20 @@ def test_api_reference_names_every_public_name_once() -> None:
 
 
 def _public() -> list[tuple[str, Any]]:
-    """Every public function, class and object of `tj` and `tj.nn`, by qualified name."""
+    """Every public function, class and object of `tj` and `tj.nn`, and every function public
+    only in `tj.math`, `tj.linalg` or `tj.numpy`, by qualified name."""
     out = [(f"tj.{n}", getattr(tj, n)) for n in tj.__all__
            if not isinstance(getattr(tj, n), (np.dtype, type(tj.math), type(tj)))]
     out += [(f"tj.nn.{n}", getattr(nn, n)) for n in nn.__all__]
+    # the functions public only in tj.math, tj.linalg or tj.numpy
+    seen = {id(o) for _, o in out}
+    for space in ("math", "linalg", "numpy"):
+        ns = getattr(tj, space)
+        for n in ns.__all__:
+            f = getattr(ns, n)
+            if id(f) not in seen:
+                seen.add(id(f))
+                out.append((f"tj.{space}.{n}", f))
     # tj.errors' exception classes (its helper functions are for tracejit's own modules).
     out += [(f"tj.errors.{n}", getattr(errors, n)) for n in errors.__all__
             if inspect.isclass(getattr(errors, n))]

@@ -51,6 +51,8 @@ from .reductions import reduce_all, reduce_any
 from .mathops import acos, asin, atan, atan2, round  # noqa: A004
 from .einsum import einsum
 from .losses import clip_by_global_norm, clip_by_norm
+from . import tnp_array as _tnp_array, tnp_math as _tnp_math  # noqa: F401  (enter tj.numpy)
+from . import tnp_shape as _tnp_shape  # noqa: F401
 from .custom import custom_gradient
 from .tape import GradientTape, UnconnectedGradients
 from .tensor import Tensor
@@ -108,6 +110,13 @@ def executing_eagerly() -> _builtins.bool:
 # op is entered by the decorator on its definition.
 math = _exports.namespace("math", "`tj.math`: elementwise math, comparisons and reductions.")
 linalg = _exports.namespace("linalg", "`tj.linalg`: matrix products and norms.")
+numpy = _exports.namespace("numpy", "`tj.numpy` (also `tj.experimental.numpy`, TensorFlow's "
+                           "NumPy API): NumPy's names and semantics over tracejit tensors, "
+                           "differentiable and compiled like every op.")
+experimental = _types.ModuleType("tracejit.experimental", "`tj.experimental.numpy`, as "
+                                 "TensorFlow's `tf.experimental.numpy` (also `tj.numpy`).")
+experimental.numpy = numpy  # type: ignore[attr-defined]
+experimental.__all__ = ["numpy"]  # type: ignore[attr-defined]
 
 
 # The public API: every name above that is not private or a helper module (keep this
@@ -116,7 +125,7 @@ linalg = _exports.namespace("linalg", "`tj.linalg`: matrix products and norms.")
 __all__ = sorted([_n for _n, _v in list(globals().items())
                   if not _n.startswith("_") and _n != "annotations"
                   and not isinstance(_v, _types.ModuleType)]
-                 + ["errors", "linalg", "math", "nn", "random"])
+                 + ["errors", "experimental", "linalg", "math", "nn", "numpy", "random"])
 
 
 def __dir__() -> list[str]:

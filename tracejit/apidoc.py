@@ -156,7 +156,7 @@ def render() -> str:
             placed.add(n)
     dtypes = sorted(n for n in public if isinstance(getattr(tj, n), np.dtype))
     placed.update(dtypes)
-    namespaces = ("errors", "nn", "math", "linalg")
+    namespaces = ("errors", "nn", "math", "linalg", "numpy", "experimental")
     placed.update(namespaces)
     placed.update(n for n in public if inspect.isclass(getattr(tj, n))
                   and issubclass(getattr(tj, n), BaseException))     # under "Errors"
@@ -174,15 +174,23 @@ def render() -> str:
             out += [f"### `tj.nn.{n}`", "", f"The same function as `tj.{n}`.", ""]
         else:
             out += _entry(f"tj.nn.{n}", f)
-    for space in ("math", "linalg"):
+    shown: dict[int, str] = {}      # function -> the heading it is documented under
+    for space in ("math", "linalg", "numpy"):
         ns: types.ModuleType = getattr(tj, space)
-        out += [f"## `tj.{space}`", "", "Aliases, as TensorFlow's namespace of that name:", ""]
+        title = f"`tj.{space}`" + (" (also `tj.experimental.numpy`)" if space == "numpy" else "")
+        out += [f"## {title}", "", "Aliases, as TensorFlow's namespace of that name:", ""]
+        own: list[str] = []
         for n in ns.__all__:
             f = getattr(ns, n)
             target = next((f"tj.{k}" for k in public if getattr(tj, k) is f), None) \
-                or next((f"tj.nn.{k}" for k in nn.__all__ if getattr(nn, k) is f), "?")
-            out.append(f"- `tj.{space}.{n}` = `{target}`")
-        out.append("")
+                or next((f"tj.nn.{k}" for k in nn.__all__ if getattr(nn, k) is f), None) \
+                or shown.get(id(f))
+            if target is None:          # public only here: its own entry, below
+                own += _entry(f"tj.{space}.{n}", f)
+                shown[id(f)] = f"tj.{space}.{n}"
+            else:
+                out.append(f"- `tj.{space}.{n}` = `{target}`")
+        out += [""] + own
     out += ["## Errors (`tj.errors`)", ""]
     for n in errors.__all__:
         obj = getattr(errors, n)

@@ -1,5 +1,5 @@
-"""The one table of public op names: which function or value `tj`, `tj.math`, `tj.nn` and
-`tj.linalg` show under which name.
+"""The one table of public op names: which function or value `tj`, `tj.math`, `tj.nn`,
+`tj.linalg` and `tj.numpy` (`tj.experimental.numpy`) show under which name.
 
 Each op is entered where it is defined, by a decorator naming every path it is public
 under (TensorFlow's `tf_export`)::
@@ -19,7 +19,7 @@ import types
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-NAMESPACES = ("", "math", "nn", "linalg", "random")
+NAMESPACES = ("", "math", "nn", "linalg", "random", "numpy")
 TABLE: dict[str, dict[str, Any]] = {ns: {} for ns in NAMESPACES}
 F = TypeVar("F")
 
