@@ -260,13 +260,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="differentiate a scalar-valued function w.r.t. its tensor arguments")
     d.add_argument("--format", default="text", help="text | dot (Graphviz; IR stages only)")
     d.add_argument("-o", "--output", default=None, help="write to this file instead of stdout")
+    o = sub.add_parser("ops", help="print the table of public ops and primitives",
+                       description="Print every public op with the namespaces it is public "
+                       "in and whether it has a gradient, and every primitive of the IR "
+                       "(the text of docs/ops.md).")
+    o.add_argument("-o", "--output", default=None, help="write to this file instead of stdout")
     return p
 
 
 def run(argv: list[str]) -> str:
     args = build_parser().parse_args(argv)
+    if args.command == "ops":
+        from .opstable import render
+        return render()
     if args.command != "dump":
-        raise UsageError("missing command: try `tracejit dump --help`")
+        raise UsageError("missing command: try `tracejit dump --help` or `tracejit ops`")
     stage = args.stage or ("grad" if args.grad else "opt")
     if stage not in STAGES:
         raise UsageError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")

@@ -353,6 +353,8 @@ array([30., 10.], dtype=float32)
 >>> tj.fill([2, 2], 7).numpy()
 array([[7, 7],
        [7, 7]], dtype=int32)
+>>> tj.fill([2], 0.5).numpy()
+array([0.5, 0.5], dtype=float32)
 """,
     "ones": """A tensor of shape `shape` filled with ones (float32 by default).
 

@@ -242,7 +242,12 @@ def one_hot(indices: TensorInput, depth: int, on_value: Any = None, off_value: A
     index outside [0, depth), -1 included, gives a row of `off_value` (TensorFlow's
     "ignore this label" idiom). The dtype is `dtype`, else that of `on_value` or
     `off_value`, else float32; `on_value` and `off_value` of other dtypes raise TypeError,
-    as in TensorFlow. Example: `tj.one_hot([0, -1], 2)` is [[1, 0], [0, 0]]."""
+    as in TensorFlow.
+
+    >>> tj.one_hot([0, -1], 2).numpy()
+    array([[1., 0.],
+           [0., 0.]], dtype=float32)
+    """
     idx = convert_to_tensor(indices)
     want = _dtype(dtype) if dtype is not None else None
     given = {arg: _one_hot_value(arg, v, want)
