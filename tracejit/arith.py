@@ -35,7 +35,7 @@ def logaddexp(x1: TensorInput, x2: TensorInput, name: str | None = None) -> Tens
     composition gives 1 and 0 there).
 
     >>> tj.math.logaddexp([0., 1000.], [0., 1000.]).numpy()
-    array([   0.6931472, 1000.6931   ], dtype=float32)
+    array([6.9314718e-01, 1.0006932e+03], dtype=float32)
     """
     return bind("logaddexp", *_float_operands("logaddexp", x1, x2))
 

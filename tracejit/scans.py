@@ -87,6 +87,6 @@ def cumulative_logsumexp(x: TensorInput, axis: Any = 0, exclusive: bool = False,
     floats only.
 
     >>> tj.math.cumulative_logsumexp([1., 2., 3.]).numpy()
-    array([1.       , 2.3132617, 3.407606 ], dtype=float32)
+    array([1.       , 2.3132617, 3.4076061], dtype=float32)
     """
     return _scan("cumulative_logsumexp", "cumlogsumexp", x, axis, exclusive, reverse, "f")
