@@ -85,6 +85,16 @@ CASES: list[tuple[str, list[Any], dict[str, Any]]] = [
     ("eye", [3], {"k": -1}), ("identity", [2], {}),
     ("linspace", [np.array(0.0), np.array(1.0)], {"num": 5, "endpoint": False}),
     ("linspace", [np.array(-1.0), np.array([1.0, 3.0])], {"num": 3, "axis": -1}),
+    ("logaddexp", [A2, A2[::-1]], {}), ("logaddexp2", [A2, 0.5], {}),
+    ("cumsum", [A2], {}), ("cumsum", [A2], {"axis": 1}), ("cumprod", [A2], {"axis": 0}),
+    ("cumprod", [V3], {}), ("sort", [A2], {}), ("sort", [A2], {"axis": 0}),
+    ("sort", [A2], {"axis": None}), ("argsort", [A2], {}), ("argsort", [A2], {"axis": 0}),
+    ("take", [A2, np.array([5, 0, 11])], {}), ("take", [A2, np.array([[1, 0]])], {"axis": 1}),
+    ("diag", [V3], {}), ("diag", [V3], {"k": -2}), ("diag", [A2], {"k": 1}),
+    ("diagonal", [r(6, 2, 3, 4)], {"offset": 1, "axis1": 2, "axis2": 1}),
+    ("pad", [A2, 1], {}), ("pad", [A2, ((1, 0), (2, 3))], {"mode": "reflect"}),
+    ("pad", [V3, (2, 3)], {"mode": "symmetric"}),
+    ("pad", [A2, (1, 2)], {"constant_values": 7.0}),
 ]
 
 def _np(name: str) -> Callable[..., Any]:
@@ -221,6 +231,11 @@ GRADS: list[tuple[str, Callable[..., Any], list[np.ndarray]]] = [
     ("deg2rad", lambda x: tnp.sin(tnp.deg2rad(x * 90)), [A2]),
     ("joins", lambda x, y: tnp.vstack([x, y]) * tnp.hstack([y, x])[0], [V3, W3]),
     ("clip_mean", lambda x: tnp.mean(tnp.clip(x * x, 0.5, 2.0), axis=0), [A2]),
+    ("logaddexp2", lambda x, y: tnp.logaddexp2(x * x, y), [A2, A2[::-1]]),
+    ("cumsum_cumprod", lambda x: tnp.cumsum(x * x, axis=1) + tnp.cumprod(x, axis=1), [A2]),
+    ("sort_take", lambda x: tnp.sort(x * x) + tnp.take(x, [[1, 0, 2, 3]]), [A2]),
+    ("diag_diagonal", lambda x: tnp.diag(tnp.diagonal(x * x, 1)), [A2]),
+    ("pad", lambda x: tnp.pad(x * x, ((1, 1), (2, 1)), mode="reflect"), [A2]),
 ]
 
 

@@ -52,7 +52,7 @@ from .mathops import acos, asin, atan, atan2, round  # noqa: A004
 from .einsum import einsum
 from .losses import clip_by_global_norm, clip_by_norm
 from . import tnp_array as _tnp_array, tnp_math as _tnp_math  # noqa: F401  (enter tj.numpy)
-from . import tnp_shape as _tnp_shape  # noqa: F401
+from . import tnp_shape as _tnp_shape, tnp_extra as _tnp_extra  # noqa: F401
 from .custom import custom_gradient
 from .tape import GradientTape, UnconnectedGradients
 from .tensor import Tensor
