@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import Function
-from ..ir.core import CHECK_ABOVE, check_allocation
+from ..ir.memory import CHECK_ABOVE, check_allocation
 from . import engine
 from .build import ENTRY, Abi
 from .lower import BADARGS, LAYOUT, NOMEM

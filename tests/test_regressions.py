@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tracejit.codegen import compile_function
-from tracejit.ir import TensorType, bind, core
+from tracejit.ir import TensorType, bind, memory
 from tracejit.ir.interp import evaluate
 
 import tracejit as tj
@@ -42,7 +42,7 @@ def test_compiled_output_beyond_available_memory_is_refused_before_allocation(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # A native call allocated its outputs with np.empty whatever their size: with
     # overcommit that succeeds, and the process is killed when the pages are touched.
-    monkeypatch.setattr(core, "available_memory", lambda: 1 << 20)
+    monkeypatch.setattr(memory, "available_memory", lambda: 1 << 20)
     fn = build_function("outer", [((3000,), np.float64)],
                         lambda x: bind("mul", bind("reshape", x, shape=(3000, 1)),
                                        bind("reshape", x, shape=(1, 3000))))

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tracejit.ir import core
+from tracejit.ir import core, memory
 
 import tracejit as tj
 
@@ -276,7 +276,7 @@ def test_eager_shapes_beyond_any_address_space_raise_memory_error(make: Callable
 @pytest.fixture
 def one_gib(monkeypatch: pytest.MonkeyPatch) -> int:
     """Pretend only 1 GiB of memory is available."""
-    monkeypatch.setattr(core, "available_memory", lambda: 1 << 30)
+    monkeypatch.setattr(memory, "available_memory", lambda: 1 << 30)
     return 1 << 30
 
 
@@ -326,8 +326,8 @@ def test_tensor_type_bytes_are_exact() -> None:
     assert core.TensorType((), F64).nbytes == 8
     assert core.TensorType((3, 0), np.bool_).nbytes == 0
     with pytest.raises(MemoryError, match=r"\(1099511627776, 1073741824\).*float32"):
-        core.check_allocation([t], "op")
-    core.check_allocation([core.TensorType((1000, 1000), F64)], "op")  # fits: no error
+        memory.check_allocation([t], "op")
+    memory.check_allocation([core.TensorType((1000, 1000), F64)], "op")  # fits: no error
 
 
 # ---------------------------------------------------------------- out-of-range indices

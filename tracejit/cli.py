@@ -65,7 +65,8 @@ def parse_arg_spec(spec: str) -> Any:
 def _sample(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     """Deterministic sample values (only types matter for the dump; values keep any
     data-dependent checks, e.g. indices, in range)."""
-    from .ir.core import TensorType, check_allocation
+    from .ir.core import TensorType
+    from .ir.memory import check_allocation
     try:  # before NumPy allocates and fills it
         check_allocation([TensorType(shape, dtype)], "sample argument")
     except MemoryError as e:

@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .errors import TracingError, at_user_line, user_frame
-from .ir.core import (Builder, Interpreter, TensorType, Value, check_allocation,
-                      set_default_interpreter)
+from .ir.core import Builder, Interpreter, TensorType, Value, set_default_interpreter
+from .ir.memory import check_allocation
 from .ir.errors import DTypeError, IRError, ShapeError
 from .ir.prims.registry import Primitive
 from .tensor import Tensor

@@ -19,7 +19,8 @@ from .errors import at_user_line, user_frame
 from .exports import export, public
 from .ir.caches import on_clear
 from .ir.axes import normalize_axes, normalize_axis
-from .ir.core import DTYPE_NAMES, DTYPES, TensorType, _current, bind, check_allocation
+from .ir.core import DTYPE_NAMES, DTYPES, TensorType, _current, bind
+from .ir.memory import check_allocation
 from .ir.errors import DTypeError, ShapeError
 from .tensor import Tensor, TensorInput, TensorLike
 

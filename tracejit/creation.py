@@ -10,7 +10,8 @@ import numpy as np
 from .convert import (_dtype, _shape_arg, _user_error, constant, convert_to_tensor, float32,
                       int32)
 from .exports import export
-from .ir.core import TensorType, check_allocation
+from .ir.core import TensorType
+from .ir.memory import check_allocation
 from .shapes import broadcast_to
 from .tensor import Tensor, TensorInput, TensorLike
 
