@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -126,19 +126,8 @@ class Generator:
                 dtype: DTypeLike = np.float32, name: str | None = None) -> Tensor:
         """Uniform samples in [minval, maxval) (maxval 1 for floats). Integer dtypes need
         `maxval` and take `minval + bits % (maxval - minval)`, as TensorFlow."""
-        dims = _shape(shape, "uniform")
-        dt = np.dtype(dtype)  # type: ignore[arg-type]
-        if dt.kind in "iu":
-            if maxval is None:
-                raise at_user_line(ValueError("uniform: an integer dtype needs maxval"))
-            lo, hi = ops.cast(minval, I64), ops.cast(maxval, I64)
-            bits = self._next(dims, I64, "bits")
-            return ops.cast(ops.add(lo, ops.mod(bits, ops.subtract(hi, lo))), dt)
-        dt = _float_dtype(dt, "uniform")
-        u = self._next(dims, dt, "uniform")
-        lo = ops.cast(minval, dt)
-        hi = ops.cast(1.0 if maxval is None else maxval, dt)
-        return ops.add(lo, ops.multiply(u, ops.subtract(hi, lo)))
+        return _uniform(lambda dt, dist: self._next(_shape(shape, "uniform"), dt, dist),
+                        minval, maxval, dtype, "uniform")
 
     def truncated_normal(self, shape: Any, mean: TensorInput = 0.0,
                          stddev: TensorInput = 1.0, dtype: DTypeLike = np.float32,
@@ -168,6 +157,24 @@ class Generator:
         bits = self._next((int(count), 2), I64, "bits").numpy()
         return [Generator(Variable(np.array([b[0], b[1], 0], np.int64), trainable=False,
                                    name="generator_state")) for b in bits]
+
+
+def _uniform(draw: Callable[[np.dtype, str], Tensor], minval: TensorInput,
+             maxval: TensorInput | None, dtype: DTypeLike, what: str) -> Tensor:
+    """Uniform samples in [minval, maxval) from `draw(dtype, dist)`: floats scale a [0, 1)
+    draw; integers take `minval + bits % (maxval - minval)` (TensorFlow's rule)."""
+    dt = np.dtype(dtype)  # type: ignore[arg-type]
+    if dt.kind in "iu":
+        if maxval is None:
+            raise at_user_line(ValueError(f"{what}: an integer dtype needs maxval"))
+        lo, hi = ops.cast(minval, I64), ops.cast(maxval, I64)
+        bits = draw(I64, "bits")
+        return ops.cast(ops.add(lo, ops.mod(bits, ops.subtract(hi, lo))), dt)
+    dt = _float_dtype(dt, what)
+    u = draw(dt, "uniform")
+    lo = ops.cast(minval, dt)
+    hi = ops.cast(1.0 if maxval is None else maxval, dt)
+    return ops.add(lo, ops.multiply(u, ops.subtract(hi, lo)))
 
 
 def _affine(z: Tensor, mean: TensorInput, stddev: TensorInput, dt: np.dtype) -> Tensor:
@@ -319,18 +326,8 @@ def stateless_uniform(shape: Any, seed: TensorInput, minval: TensorInput = 0,
     """
     dims = _shape(shape, "stateless_uniform")
     key = _seed_key(seed, "stateless_uniform")
-    dt = np.dtype(dtype)  # type: ignore[arg-type]
-    if dt.kind in "iu":
-        if maxval is None:
-            raise at_user_line(ValueError("stateless_uniform: an integer dtype needs maxval"))
-        lo, hi = ops.cast(minval, I64), ops.cast(maxval, I64)
-        bits = _draw(key, 0, dims, I64, "bits")
-        return ops.cast(ops.add(lo, ops.mod(bits, ops.subtract(hi, lo))), dt)
-    dt = _float_dtype(dt, "stateless_uniform")
-    u = _draw(key, 0, dims, dt, "uniform")
-    lo = ops.cast(minval, dt)
-    hi = ops.cast(1.0 if maxval is None else maxval, dt)
-    return ops.add(lo, ops.multiply(u, ops.subtract(hi, lo)))
+    return _uniform(lambda dt, dist: _draw(key, 0, dims, dt, dist), minval, maxval, dtype,
+                    "stateless_uniform")
 
 
 @export("random.stateless_truncated_normal")
