@@ -202,20 +202,25 @@ def render() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Print the reference, or with `--write` rewrite docs/api.md in the repository."""
+def doc_page_main(argv: list[str] | None, text: str, name: str, module: str) -> int:
+    """The command line of a generated docs page: print `text`, or with `--write`
+    rewrite docs/`name` in the repository."""
     args = sys.argv[1:] if argv is None else argv
-    text = render()
     if args == ["--write"]:
-        path = Path(__file__).resolve().parent.parent / "docs" / "api.md"
+        path = Path(__file__).resolve().parent.parent / "docs" / name
         path.write_text(text)
         print(f"wrote {path}")
     elif not args:
         sys.stdout.write(text)
     else:
-        print("usage: python -m tracejit.apidoc [--write]", file=sys.stderr)
+        print(f"usage: python -m {module} [--write]", file=sys.stderr)
         return 2
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the reference, or with `--write` rewrite docs/api.md in the repository."""
+    return doc_page_main(argv, render(), "api.md", "tracejit.apidoc")
 
 
 if __name__ == "__main__":

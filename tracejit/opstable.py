@@ -185,17 +185,8 @@ def path() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the table, or with `--write` rewrite docs/ops.md."""
-    args = sys.argv[1:] if argv is None else argv
-    text = render()
-    if args == ["--write"]:
-        path().write_text(text)
-        print(f"wrote {path()}")
-    elif not args:
-        sys.stdout.write(text)
-    else:
-        print("usage: python -m tracejit.opstable [--write]", file=sys.stderr)
-        return 2
-    return 0
+    from .apidoc import doc_page_main
+    return doc_page_main(argv, render(), "ops.md", "tracejit.opstable")
 
 
 if __name__ == "__main__":
