@@ -41,10 +41,12 @@ UNARY: list[tuple[str, Callable[..., Any], Callable[..., Any], tuple[float, floa
 ]
 
 
-def _check(got: Any, want: np.ndarray, dtype: Any) -> None:
+def _check(got: Any, want: np.ndarray, dtype: Any, rtol64: float = 1e-13) -> None:
+    """`got` has `want`'s shape and dtype and its values within 1e-5 (float32) or
+    `rtol64` (float64), relative and absolute."""
     got = np.asarray(got)
     assert got.shape == want.shape and got.dtype == want.dtype, (got.dtype, want.dtype)
-    rtol = 1e-5 if np.dtype(dtype) == np.float32 else 1e-13
+    rtol = 1e-5 if np.dtype(dtype) == np.float32 else rtol64
     np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
 
 

@@ -13,6 +13,7 @@ import pytest
 
 import tracejit as tj
 from tests.test_grad_ops import away, gradcheck, rand
+from tests.test_hyperbolic import _check as check_close
 
 SELU_A, SELU_S = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
@@ -62,10 +63,7 @@ def _values(seed: int, shape: tuple[int, ...], dom: tuple[float, float], dtype: 
 
 
 def _check(got: Any, want: np.ndarray, dtype: Any) -> None:
-    got = np.asarray(got)
-    assert got.shape == want.shape and got.dtype == want.dtype, (got.dtype, want.dtype)
-    rtol = 1e-5 if np.dtype(dtype) == np.float32 else 1e-12
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+    check_close(got, want, dtype, rtol64=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
