@@ -97,7 +97,8 @@ def ir_facts(tj: Any, f: Any, args: list[Any]) -> dict[str, Any]:
     facts["opt_prims"] = prim_histogram(opt)
     try:
         from tracejit.codegen.inline import inline_calls
-        from tracejit.codegen.plan import KernelTask, LoopTask, make_plan
+        from tracejit.codegen.fusion import make_plan
+        from tracejit.codegen.plan import KernelTask, LoopTask
         plan = make_plan(inline_calls(low.concrete.opt_fn))
         loops = [t for t in plan.tasks if isinstance(t, LoopTask)]
         kernels = [t for t in plan.tasks if isinstance(t, KernelTask)]

@@ -35,7 +35,8 @@ def fusion_plan(fn: Function) -> str:
     """The fusion plan of `fn` as text: its loop nests (what each stores, reduces and
     computes), kernels, bounds checks and scratch buffers, with value numbers as
     `print_function` shows `fn` (calls inlined first)."""
-    from .plan import format_plan, make_plan
+    from .fusion import make_plan
+    from .plan import format_plan
     return format_plan(make_plan(inline_calls(fn)))
 
 

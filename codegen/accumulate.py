@@ -1,4 +1,4 @@
-"""Reductions computed inside a loop task's loop (`plan.is_full_reduction`), and the
+"""Reductions computed inside a loop task's loop (`fusion.is_full_reduction`), and the
 combining step and identity every reduction kernel shares.
 
 Float sums run in blocks of the innermost reduced dimension (`SUM_BLOCK_F32` float32 or
@@ -54,7 +54,7 @@ def combine(b: ir.IRBuilder, prim: str, acc: ir.Value, v: ir.Value) -> ir.Value:
 
 
 class Accumulator:
-    """A full reduction (`plan.is_full_reduction`) accumulated inside a LoopTask's loop:
+    """A full reduction (`fusion.is_full_reduction`) accumulated inside a LoopTask's loop:
     `start` before the loop, `add` in its body, `finish` after it.
 
     A float sum runs in blocks of the innermost dimension (`block`): each block is summed

@@ -32,7 +32,8 @@ from .loops import I64, const
 from .llvmtypes import I1, I8, I32, VOIDP, mem_type
 from .lower import BADARGS, LAYOUT, Lowerer
 from .parts import Parts
-from .plan import make_plan, size_of
+from .fusion import make_plan
+from .plan import size_of
 from .runtime import SOURCE_DIGEST
 
 MAX_BYTES = 1 << 62

@@ -274,7 +274,7 @@ def _scratch_bytes(flat: Function, out_bytes: int) -> int:
     upper = sum(o.type.nbytes for ins in flat.instrs for o in ins.outs)
     if out_bytes + upper <= CHECK_ABOVE:
         return 0
-    from .plan import make_plan
+    from .fusion import make_plan
     scratch = make_plan(flat).scratch
     return sum(-(-v.type.nbytes // 64) * 64 for v in scratch) + 64 if scratch else 0
 

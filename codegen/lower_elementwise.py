@@ -29,7 +29,7 @@ from .loops import I64, broadcast_index
 from .rules import element_rule
 from . import mathcall
 from .mathlib import SUPPORTED, emit_math
-from .plan import MATH_COST
+from .fusion import MATH_COST
 
 if TYPE_CHECKING:
     from .lower import Emitter

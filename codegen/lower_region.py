@@ -32,7 +32,8 @@ from .loops import I64, const
 from .llvmtypes import I1, I8, I32, VOIDP, mem_type
 from .lower import NOMEM, Lowerer
 from .rules import kernel_rule
-from .plan import make_plan, size_of
+from .fusion import make_plan
+from .plan import size_of
 
 
 def nested_function(lw: Lowerer, fn: Function) -> ir.Function:

@@ -5,7 +5,7 @@ The inline functions of `mathlib` are 35-140 LLVM instructions each (sin/cos/tan
 over, with the task's exact-reduction version), and LLVM's O3 pipeline and code
 generator grow faster than linearly with a loop body: a chain of 500 inline sines took
 47 s to compile. A task whose inline math costs more than the plan's budget
-(`plan.TASK_MATH_BUDGET`, `plan.MODULE_MATH_BUDGET`) calls these functions instead, so each
+(`fusion.TASK_MATH_BUDGET`, `fusion.MODULE_MATH_BUDGET`) calls these functions instead, so each
 function is optimized and compiled once per module and every use costs one call.
 
 Invariants:

@@ -21,7 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..ir import Value
-from .plan import (MATH_COST, CheckTask, KernelTask, Plan, size_of, task_instrs, task_reads,
+from .fusion import MATH_COST
+from .plan import (CheckTask, KernelTask, Plan, size_of, task_instrs, task_reads,
                    task_writes)
 
 # Estimated LLVM instructions per segment (see `task_cost`). At about this size O3's time

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tracejit.codegen import LOWERINGS, compile_function, lower_vector, plan
+from tracejit.codegen import LOWERINGS, compile_function, fusion, lower_vector, plan
 from tracejit.codegen.lower_elementwise import SCALAR_OPS
 from tracejit.codegen.mathlib import SUPPORTED as MATHLIB
 from tracejit.ir import batching, bind
@@ -58,9 +58,9 @@ def test_every_index_primitive_names_its_indices_operand(
     assert NEVER_HOISTED == {n for n, p in prims.items() if p.indices is not None}
     fn = fn_of([((4, 3), np.float32), ((2,), np.int32)],
                lambda x, i: bind("gather", x, i, axis=0))
-    assert any(isinstance(t, plan.CheckTask) for t in plan.make_plan(fn).tasks)
+    assert any(isinstance(t, plan.CheckTask) for t in fusion.make_plan(fn).tasks)
     monkeypatch.setattr(get_primitive("gather"), "indices", None)
-    assert not any(isinstance(t, plan.CheckTask) for t in plan.make_plan(fn).tasks)
+    assert not any(isinstance(t, plan.CheckTask) for t in fusion.make_plan(fn).tasks)
 
 
 def test_vector_lowering_sets_follow_the_registry() -> None:

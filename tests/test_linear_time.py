@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import tracejit as tj
-from tracejit.codegen import build, call, plan
+from tracejit.codegen import build, call, fusion
 from tracejit.ir.passes import optimize
 from tracejit.ir.printer import print_function
 from tracejit.notice import gc_paused
@@ -44,7 +44,7 @@ def _stage_times(steps: int) -> tuple[int, dict[str, float]]:
 
     conc = timed("trace+autodiff+passes", _spring(steps).get_concrete_function, x, v)
     timed("passes", optimize, conc.trace_fn)
-    timed("plan", plan.make_plan, conc.opt_fn)
+    timed("plan", fusion.make_plan, conc.opt_fn)
     module, _ = timed("plan+lower", build.build_module, conc.opt_fn, call.ABI)
     timed("print IR", print_function, conc.opt_fn)
     timed("print LLVM IR", str, module)

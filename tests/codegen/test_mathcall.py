@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from tracejit.codegen import compile_function, mathcall, mathlib
-from tracejit.codegen.plan import MATH_COST, TASK_MATH_BUDGET, make_plan
+from tracejit.codegen.fusion import MATH_COST, TASK_MATH_BUDGET, make_plan
 from tracejit.ir import bind
 
 from tests.codegen.helpers import ATOL_MATH, RTOL_MATH, check, fn_of

@@ -86,8 +86,8 @@ def test_assign_puts_the_first_segments_in_worker_parts() -> None:
 
 def test_a_large_function_compiles_in_parts_with_the_same_results(small_parts: None,
                                                                    monkeypatch: Any) -> None:
-    from tracejit.codegen import plan
-    monkeypatch.setattr(plan, "MODULE_MATH_BUDGET", 0)      # sin out of line everywhere
+    from tracejit.codegen import fusion
+    monkeypatch.setattr(fusion, "MODULE_MATH_BUDGET", 0)      # sin out of line everywhere
     spy = Spy(monkeypatch)
     fn = _big()
     exe = check(fn, ARGS, rtol=1e-14)

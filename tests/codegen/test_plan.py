@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from tracejit.codegen.plan import KernelTask, LoopTask, format_plan, make_plan
+from tracejit.codegen.fusion import make_plan
+from tracejit.codegen.plan import KernelTask, LoopTask, format_plan
 from tracejit.ir import bind
 
 from tests.codegen.helpers import check, fn_of
@@ -174,7 +175,8 @@ def test_long_chains_are_cut_into_bounded_inline_depth():
             y = bind("add", bind("mul", y, _c(0.999)), x) if k % 2 else bind("neg", y)
         return y
 
-    from tracejit.codegen.plan import MAX_TASK_INSTRS, task_instrs
+    from tracejit.codegen.fusion import MAX_TASK_INSTRS
+    from tracejit.codegen.plan import task_instrs
     fn = fn_of([((37,), F32)], body)
     plan = _plan(fn)
     # The cut points stay in registers within a loop, and loops stop growing at

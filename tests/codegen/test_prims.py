@@ -29,7 +29,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tracejit.codegen import compile_function
-from tracejit.codegen.plan import LoopTask, make_plan
+from tracejit.codegen.fusion import make_plan
+from tracejit.codegen.plan import LoopTask
 from tracejit.ir import Function, all_primitives, bind
 from tracejit.ir.interp import evaluate
 

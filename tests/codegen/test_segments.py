@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from tracejit.codegen import compile_function, segments
-from tracejit.codegen.plan import make_plan
+from tracejit.codegen.fusion import make_plan
 from tracejit.ir import bind
 
 from tests.codegen.helpers import check, fn_of

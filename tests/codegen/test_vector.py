@@ -8,7 +8,8 @@ import re
 import numpy as np
 import pytest
 from tracejit.codegen import compile_function, lower_vector
-from tracejit.codegen.plan import LoopTask, make_plan
+from tracejit.codegen.fusion import make_plan
+from tracejit.codegen.plan import LoopTask
 from tracejit.ir import all_primitives, bind
 
 from tests.codegen.helpers import check, floats, fn_of, ints
