@@ -157,6 +157,7 @@ def child(impl: str, kind: str, n: int) -> dict[str, Any]:
         import jax  # noqa: F401
     f, args = build(impl, kind, n)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    load0 = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), time.process_time()
     out = f(*args)
     value = out[0] if isinstance(out, tuple) else out
@@ -174,6 +175,7 @@ def child(impl: str, kind: str, n: int) -> dict[str, Any]:
     return {"impl": impl, "row": f"{kind} {n}", "first_call_s": total,
             "cpu_s": cpu + workers_cpu, "workers_cpu_s": workers_cpu,
             "stages": stages, "peak_rss_mib": rss / 1024, "rss_before_mib": rss0 / 1024,
+            "load": [round(load0, 2), round(os.getloadavg()[0], 2)],
             "rel_err": abs(value - ref) / max(1.0, abs(ref))}
 
 

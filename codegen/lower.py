@@ -315,7 +315,8 @@ class Lowerer:
         the body: `seg_k(params.., outs.., status, slots, live_in..) -> i32`. Buffers the
         segment allocates go into the body's slot table; a failure returns its code, and
         the body frees whatever the table holds. With `part`, the function is defined
-        there (external) and declared in this module."""
+        there and the body calls it (or its entry, `_segment_entry`) through a
+        declaration."""
         body = (self.fn, self.b, self.alloca_block, self.ptrs, self.status, self.out_ptrs,
                 self.slots, self.const_ptrs, self.trig_far)
         n_buf = len(self.buffers)
@@ -324,14 +325,13 @@ class Lowerer:
         # Unique in the module: a nested Function of a region is lowered into the same
         # module and may be segmented too.
         fnty = ir.FunctionType(I32, argtys)
-        name = self.module.get_unique_name(f"seg{k}")
         main = self.module
-        if part is None:
-            fn = callee = ir.Function(self.module, fnty, name)
-            fn.linkage = "internal"
-        else:
-            fn = ir.Function(part, fnty, name)
-            callee = ir.Function(main, fnty, name)      # a declaration
+        name = main.get_unique_name(f"seg{k}")
+        fn = ir.Function(part or main, fnty, name)
+        heap_in = any(id(v) not in self.stack for v in seg.live_in)
+        if part is None or heap_in:
+            fn.linkage = "internal"     # called by its entry (below) or by the body
+        if part is not None:
             self.module = part
         fn.attributes.add("noinline")
         for a in fn.args[:n_buf] + fn.args[n_buf + 2:]:
@@ -364,16 +364,49 @@ class Lowerer:
         with self.b.goto_block(self.alloca_block):
             self.b.branch(fn.blocks[1])
         self.in_segment = False
+        entry, on_stack = self._segment_entry(fn, seg, part)
         self.module = main
         (self.fn, self.b, self.alloca_block, self.ptrs, self.status, self.out_ptrs,
          self.slots, self.const_ptrs, self.trig_far) = body
         b = self.b
-        live = [self.ptrs[id(v)] if id(v) in self.stack else
-                b.bitcast(b.load(b.gep(self.slots, [const(self.value_slot[id(v)])])),
-                          mem_type(v.dtype).as_pointer()) for v in seg.live_in]
+        callee = entry or fn
+        if part is not None:        # a declaration (the segment's name stays taken here)
+            if entry is not None:
+                main.scope.register(fn.name)
+            callee = ir.Function(main, callee.function_type, callee.name)
+        live = [self.ptrs[id(v)] for v in on_stack]
         rc = b.call(callee, list(self.fn.args) + [self.slots] + live)
         with b.if_then(b.icmp_signed("!=", rc, ir.Constant(I32, 0)), likely=False):
             self.bail(rc)
+
+    def _segment_entry(self, seg_fn: ir.Function, seg: segments.Segment,
+                       part: ir.Module | None) -> tuple[ir.Function | None, list[Value]]:
+        """The function the body calls for segment `seg_fn` when some of its live-in
+        buffers are on the heap: `enter.seg_k(params.., outs.., status, slots, stack
+        live-ins..)` loads those buffers' pointers from the slot table and calls
+        `seg_fn` (None when every live-in is a stack buffer of the body: the body calls
+        `seg_fn` itself). Loading them in the body instead made its size grow with the
+        whole program: LLVM's instruction combining took time quadratic in the uses of
+        the slot table there (2.8 s of 10 s of O3 for 50,000 instructions). Also
+        returns the live-ins the body passes: the stack buffers, in `live_in` order."""
+        on_stack = [v for v in seg.live_in if id(v) in self.stack]
+        if len(on_stack) == len(seg.live_in):
+            return None, on_stack
+        module = seg_fn.module
+        n_fixed = len(self.buffers) + 2     # buffers, status, slots
+        argtys = [a.type for a in seg_fn.args[:n_fixed]] + \
+            [mem_type(v.dtype).as_pointer() for v in on_stack]
+        entry = ir.Function(module, ir.FunctionType(I32, argtys), f"enter.{seg_fn.name}")
+        entry.linkage = "internal" if part is None else "external"
+        entry.attributes.add("noinline")
+        b = ir.IRBuilder(entry.append_basic_block("start"))
+        slots = entry.args[n_fixed - 1]
+        stack_args = iter(entry.args[n_fixed:])
+        live = [next(stack_args) if id(v) in self.stack else
+                b.bitcast(b.load(b.gep(slots, [const(self.value_slot[id(v)])])),
+                          mem_type(v.dtype).as_pointer()) for v in seg.live_in]
+        b.ret(b.call(seg_fn, list(entry.args[:n_fixed]) + live))
+        return entry, on_stack
 
     def task(self, task: LoopTask | KernelTask | CheckTask) -> None:
         """Emit `task`. A task that computes sin, cos or tan is emitted twice: the first

@@ -1,20 +1,28 @@
 """Compiling one large Function as several LLVM modules at once, in worker processes.
 
 A plan estimated beyond `PARALLEL_MIN_COST` LLVM instructions (`segments.task_cost`) is
-lowered into up to `1 + workers.max_workers()` modules: its first segments (`segments.py`)
-go, in order, into part modules 1 to n-1, each a run of segments defined as external
-functions there; the last segments, the body and the entry stay in the main module (part
-0), which declares the others' segments and calls them. Each part module carries its own
-copies of what its segments use (out-of-line math, constants, GEMM wrappers). The caller
-sends each part to a worker as soon as it is lowered, while it lowers the rest, then
-compiles the main module itself; the object files are linked in one engine
+lowered into several modules of about `PART_COST` estimated instructions each (at least
+two): its segments (`segments.py`) go, in order, into part modules 1 to n-1, each a run of
+segments defined there; the last segments, the body and the entry stay in the main module
+(part 0), which declares the others' segments (or their entries) and calls them. Each
+part module carries its own copies of what its segments use (out-of-line math,
+constants, GEMM wrappers). Each finished part goes into a queue as soon as it is lowered:
+the compile workers take parts from its front while the caller lowers the rest; the
+caller then compiles the main module itself and takes parts from the back until none is
+left, and waits for the workers' last ones. The object files are linked in one engine
 (`engine.bundle`, `engine.load_object`) and stored on disk as one cache entry.
+
+Parts of a bounded size keep LLVM's work per module bounded (its time per instruction
+grew by about 10% from modules of 4 segments to modules of 16) and the queue keeps the
+caller and the workers busy until the end, however the cost is spread over the program.
 
 Invariants:
 - The number of parts and which segments each holds depend only on the plan and on
-  `max_workers()` (never on how many workers are free): the object code of a Function is
-  the same from run to run. A part no worker took is compiled by the caller, like the
-  main module (byte-identical object code either way: `llvmjob.compile_module`).
+  whether `max_workers()` is 0 (never on how many workers are free or how fast they
+  are): the object code of a Function is the same from run to run. A part compiled by
+  the caller is byte-identical to a worker's (`llvmjob.compile_module`).
+- Each part is compiled exactly once, by whichever of the caller and the workers takes
+  it from the queue first.
 - Every worker taken is given back (`workers.release`) whatever happens; a failure in a
   worker is raised in the caller as a `CompileError` naming the Function and the part.
 - Small plans are one module, compiled in the calling process as before: no worker is
@@ -22,6 +30,8 @@ Invariants:
 """
 from __future__ import annotations
 
+import functools
+import threading
 from typing import TYPE_CHECKING
 
 from llvmlite import ir
@@ -37,6 +47,10 @@ if TYPE_CHECKING:
 # chain of 1,000 (estimated 6,100, 0.3 s of LLVM) paid 0.1 s more CPU in all for a lower
 # wall time (benchmarks/RESULTS.md, W10 run 3); W3 (2,300) stays one module.
 PARALLEL_MIN_COST = 4000
+# The estimated size of a part: about 5 segments, 0.5-1 s of LLVM. Each part costs a
+# fixed 0.05-0.1 s (its copy of the out-of-line math, a context, a job); LLVM's time per
+# instruction grows somewhat with the module beyond about 4 segments.
+PART_COST = 10000
 # No part is planned smaller than this.
 PART_MIN_COST = 2000
 # The main part's share of the work relative to a worker part's: the caller lowers and
@@ -45,10 +59,12 @@ MAIN_SHARE = 0.8
 
 
 def count(cost: int, n_segments: int) -> int:
-    """How many parts a plan of estimated `cost` in `n_segments` segments is compiled in."""
-    if cost < PARALLEL_MIN_COST or n_segments < 2:
+    """How many parts a plan of estimated `cost` in `n_segments` segments is compiled in:
+    one when it is small or no worker may run, else at least two, about `PART_COST`
+    each."""
+    if cost < PARALLEL_MIN_COST or n_segments < 2 or workers.max_workers() == 0:
         return 1
-    return max(1, min(1 + workers.max_workers(), n_segments, cost // PART_MIN_COST))
+    return max(2, min(n_segments, cost // PART_MIN_COST, round(cost / PART_COST)))
 
 
 def assign(costs: list[int], n: int) -> list[int]:
@@ -75,14 +91,21 @@ def assign(costs: list[int], n: int) -> list[int]:
 class Parts:
     """The parts of one Function's module while it is lowered and compiled (see the module
     docstring). `Lowerer.run` asks `plan` how many to make and calls `submit` with each
-    finished part module in turn; `objects` then waits for their object code."""
+    finished part module in turn; `objects` then compiles what no worker took and waits
+    for the rest."""
 
     def __init__(self, name: str):
         self.name = name
         self.workers: list[workers.Worker] = []
         self.texts: list[str] = []
-        self.futures: list[Future[tuple[bytes, list[str]]] | None] = []
         self.slp = True
+        self._lock = threading.Lock()
+        self._queue: list[int] = []             # parts no one has taken yet, in order
+        self._idle: list[workers.Worker] = []   # workers without a job
+        self._futures: dict[int, Future[tuple[bytes, list[str]]]] = {}
+        self._done: dict[int, bytes] = {}       # compiled by the caller
+        self._jobs: dict[int, Future[tuple[bytes, list[str]]]] = {}   # each worker's last
+        self._closed = False
 
     def plan(self, cost: int, n_segments: int, slp: bool) -> int:
         """The number of parts to make (1: one module); takes the workers for them."""
@@ -90,29 +113,63 @@ class Parts:
         self.slp = slp
         if n > 1:
             self.workers = workers.acquire(n - 1)
+            self._idle = list(self.workers)
         return n
 
     def submit(self, module: ir.Module) -> None:
-        """A finished part module: printed and sent to the next free worker, if any."""
+        """A finished part module: printed and queued; an idle worker takes it at once."""
         text = str(module)
-        k = len(self.texts)
-        self.texts.append(text)
-        fut = None
-        if k < len(self.workers):
-            fut = self.workers[k].submit(engine.job_header(slp=self.slp), text.encode())
-        self.futures.append(fut)
+        with self._lock:
+            self.texts.append(text)
+            self._queue.append(len(self.texts) - 1)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Give queued parts (from the front) to idle workers."""
+        from concurrent.futures import Future
+        while True:
+            with self._lock:
+                if self._closed or not self._queue or not self._idle:
+                    return
+                k, w = self._queue.pop(0), self._idle.pop()
+                fut: Future[tuple[bytes, list[str]]] = Future()
+                self._futures[k] = fut
+                self._jobs[id(w)] = fut
+            job = w.submit(engine.job_header(slp=self.slp), self.texts[k].encode())
+            job.add_done_callback(functools.partial(self._finished, w, fut=fut))
+
+    def _finished(self, w: workers.Worker, job: Future[tuple[bytes, list[str]]], *,
+                  fut: Future[tuple[bytes, list[str]]]) -> None:
+        """A worker's job ended: its part's result is set, and the worker takes the next
+        queued part, unless it broke."""
+        if not w.broken:
+            with self._lock:
+                self._idle.append(w)
+        exc = job.exception()
+        if exc is None:
+            fut.set_result(job.result())
+        else:
+            fut.set_exception(exc)
+        self._dispatch()
+
+    def _take_last(self) -> int | None:
+        with self._lock:
+            return self._queue.pop() if self._queue else None
 
     def objects(self) -> list[bytes]:
-        """The object code of every part sent to `submit`, in order: parts that went to a
-        worker as it replies, the others compiled here. Gives the workers back."""
-        out = []
+        """The object code of every part sent to `submit`, in order: the caller compiles
+        queued parts from the back while the workers take them from the front, then waits
+        for the workers' replies. Gives the workers back."""
         try:
-            for k, (text, fut) in enumerate(zip(self.texts, self.futures)):
-                if fut is None:
-                    out.append(engine.compile_object(text, slp=self.slp))
+            while (k := self._take_last()) is not None:
+                self._done[k] = engine.compile_object(self.texts[k], slp=self.slp)
+            out = []
+            for k in range(len(self.texts)):
+                if k in self._done:
+                    out.append(self._done[k])
                     continue
                 try:
-                    obj, warnings = fut.result()
+                    obj, warnings = self._futures[k].result()
                 except CompileError as e:
                     raise CompileError(f"@{self.name}: compiling part {k + 1} of "
                                        f"{len(self.texts) + 1} of its module in a worker "
@@ -126,8 +183,11 @@ class Parts:
 
     def close(self) -> None:
         """Give the workers back (killing any whose job is still running: the caller
-        stopped waiting, say because lowering failed)."""
-        ws, self.workers = self.workers, []
-        for k, w in enumerate(ws):
-            fut = self.futures[k] if k < len(self.futures) else None
-            workers.release([w], abandon=fut is not None and not fut.done())
+        stopped waiting, say because lowering failed). No part is dispatched after."""
+        with self._lock:
+            self._closed = True
+            ws, self.workers = self.workers, []
+            self._idle = []
+            busy = {id(w) for w in ws if id(w) in self._jobs and not self._jobs[id(w)].done()}
+        for w in ws:
+            workers.release([w], abandon=id(w) in busy)

@@ -103,21 +103,26 @@ def split(plan: Plan, stack: set[int], budget: int | None = None
     for s, seg in enumerate(segs):
         for k in range(seg.start, seg.stop):
             seg_of[k] = s
-    used: list[set[int]] = [set() for _ in segs]
+    # The segments that use each value, in increasing order (time linear in the uses: a
+    # scan over every segment a value lives through was quadratic for long programs).
+    used: dict[int, list[int]] = {}
     for k, t in enumerate(plan.tasks):
         for v in task_reads(plan, t) + task_writes(t):
-            used[seg_of[k]].add(id(v))
+            at = used.setdefault(id(v), [])
+            if not at or at[-1] != seg_of[k]:
+                at.append(seg_of[k])
     shared: set[int] = set()
     for v in plan.scratch:
         if id(v) not in plan.born:
             continue
-        born, dies = plan.born[id(v)], plan.dies[id(v)]
-        used[seg_of[dies]].add(id(v))
-        first = seg_of[born] + 1
-        if id(v) in stack and seg_of[born] != seg_of[dies]:
+        born, dies = seg_of[plan.born[id(v)]], seg_of[plan.dies[id(v)]]
+        first = born + 1
+        if id(v) in stack and born != dies:
             shared.add(id(v))
             first -= 1
-        for s in range(first, seg_of[dies] + 1):
-            if id(v) in used[s]:
-                segs[s].live_in.append(v)
+        at = [s for s in used.get(id(v), []) if first <= s <= dies]
+        if dies >= first and (not at or at[-1] != dies):
+            at.append(dies)         # it is freed there
+        for s in at:
+            segs[s].live_in.append(v)
     return segs, shared

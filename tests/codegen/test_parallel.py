@@ -117,6 +117,33 @@ def test_object_code_is_the_same_from_a_worker_and_in_process(small_parts: None,
     assert first == second == here and len(first) == 2
 
 
+def test_parts_are_bounded_and_shared_through_a_queue(small_parts: None,
+                                                      monkeypatch: Any) -> None:
+    """A plan several times `PART_COST` is cut into that many parts whatever the workers;
+    each part is compiled exactly once, by the worker (it takes the first as soon as it is
+    lowered) or by the caller (after its main module), and the object code is the same
+    as when the caller compiles every part."""
+    monkeypatch.setattr(parts, "PART_COST", 300)
+    spy = Spy(monkeypatch)
+    here: list[str] = []
+    compile_object = engine.compile_object
+
+    def spy_compile(text: str, **kw: Any) -> bytes:
+        here.append(text)
+        return compile_object(text, **kw)
+    monkeypatch.setattr(engine, "compile_object", spy_compile)
+    fn = _big(16)
+    check(fn, ARGS, rtol=1e-14)
+    n = len(spy.bundles[0])
+    assert n >= 4
+    jobs = [j.decode() for j in spy.jobs]
+    assert jobs and len(jobs) + len(here) == n                      # main + the parts
+    assert len(set(jobs) | set(here)) == n                          # none twice
+    monkeypatch.setattr(workers, "acquire", lambda k: [])
+    check(fn, ARGS, rtol=1e-14)
+    assert _digests(spy.bundles[0]) == _digests(spy.bundles[1])
+
+
 def test_small_functions_start_no_worker(monkeypatch: Any) -> None:
     monkeypatch.setenv("TRACEJIT_COMPILE_WORKERS", "2")
     started: list[int] = []

@@ -97,3 +97,35 @@ def test_very_large_modules_skip_the_slp_vectorizer(monkeypatch):
     monkeypatch.setattr(segments, "SLP_MAX_COST", 100)
     check(fn, [np.linspace(0, 1, 8)], exe=compile_function(fn, cache=False))
     assert seen == [True, False]
+
+
+def _function_text(text: str, name: str) -> str:
+    start = text.index(f'@"{name}"(')
+    start = text.rindex("\ndefine", 0, start)
+    return text[start:text.index("\n}\n", start)]
+
+
+def test_heap_buffers_reach_their_segments_through_entries_and_the_body_stays_small(
+        monkeypatch):
+    """Heap scratch that lives across segments is loaded from the slot table by a small
+    entry function per segment, not in the body: the body holds a call per segment, and
+    its size does not grow with the buffers live across segments (LLVM's instruction
+    combining took time quadratic in the slot table's uses when the body loaded them)."""
+    monkeypatch.setattr(segments, "SEGMENT_COST", 300)
+    monkeypatch.setattr(segments, "STACK_BYTES", 0)        # every buffer on the heap
+    monkeypatch.setenv("TRACEJIT_COMPILE_WORKERS", "0")
+    sizes = []
+    for n in (30, 90):
+        fn = fn_of([((8,), F64)], lambda x, n=n: _steps(x, n))
+        plan = make_plan(fn)
+        segs, _ = segments.split(plan, segments.stack_scratch(plan))
+        live = sum(len(s.live_in) for s in segs)
+        exe = check(fn, [np.linspace(0, 1, 8)], exe=compile_function(fn, cache=False))
+        text = exe.llvm_ir_unoptimized
+        assert live > 2 * len(segs) and text.count('define internal i32 @"enter.seg') > 3
+        body = _function_text(text, "body")
+        # (the loads left: the exit block's loop over the slot table and the code)
+        assert body.count(" call ") <= len(segs) + 4 and body.count(" = load ") <= 3
+        sizes.append((len(segs), body.count("\n")))
+    (s1, b1), (s2, b2) = sizes
+    assert b2 / s2 <= 1.2 * b1 / s1, sizes
