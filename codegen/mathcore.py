@@ -1,7 +1,7 @@
-"""The arithmetic the vector-math functions are written in: `Emitter`, and the
+"""The arithmetic the vector-math functions are written in: `MathEmitter`, and the
 constants of each precision (`F32`, `F64`).
 
-An `Emitter` wraps an ``IRBuilder`` for one float type: ``m.add(a, b)``, ``m.fma(a, b, c)``,
+A `MathEmitter` wraps an ``IRBuilder`` for one float type: ``m.add(a, b)``, ``m.fma(a, b, c)``,
 ``m.poly(z, coeffs)``, ``m.sel(cond, a, b)``, bit access and ``two_sum``, where a Python float
 operand becomes a constant of that type. Every operation is one LLVM instruction (or one
 intrinsic that is a single vector instruction), so code written with it is straight-line
@@ -103,7 +103,7 @@ F64 = Consts(
 # ---------------------------------------------------------------- typed emitter
 
 
-class Emitter:
+class MathEmitter:
     """Float arithmetic of one type over an IRBuilder; Python floats become constants.
 
     ``m.k`` holds the constants of the type's precision (`F32` or `F64`), ``m.ity`` the

@@ -2,7 +2,7 @@
 ``log``, ``log1p``, the functions composed of them (``tanh``, ``logistic``, ``softplus``)
 and ``pow``.
 
-Each emitter takes an `Emitter` and scalar values and returns the result, as straight-line
+Each emitter takes an `MathEmitter` and scalar values and returns the result, as straight-line
 code (the contract of `mathlib`, which dispatches to them), e.g. ``y = exp(m, x)``.
 
 Methods. ``exp``: ``x = n ln2 + r`` (``n ln2_hi`` is exact inside an ``fma``, and the
@@ -27,12 +27,12 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .mathcore import Emitter, Num
+from .mathcore import MathEmitter, Num
 
 # ---------------------------------------------------------------- exp family
 
 
-def exp_reduce(m: Emitter, x: ir.Value, lo_bound: float,
+def exp_reduce(m: MathEmitter, x: ir.Value, lo_bound: float,
                 lo: ir.Value | None = None) -> tuple[ir.Value, ir.Value]:
     """x (+ lo) = n ln2 + r with x clamped to [lo_bound, exp_hi]: returns n as an integer
     and e^r - 1."""
@@ -51,7 +51,7 @@ def exp_reduce(m: Emitter, x: ir.Value, lo_bound: float,
     return m.to_int(n), em1
 
 
-def exp(m: Emitter, x: ir.Value, lo: ir.Value | None = None) -> ir.Value:
+def exp(m: MathEmitter, x: ir.Value, lo: ir.Value | None = None) -> ir.Value:
     ni, em1 = exp_reduce(m, x, m.k.exp_lo, lo)
     p = m.add(em1, 1.0)
     # 2^n in two halves: each is a normal number and only the last product rounds.
@@ -61,7 +61,7 @@ def exp(m: Emitter, x: ir.Value, lo: ir.Value | None = None) -> ir.Value:
     return m.sel(m.isnan(x), x, y)
 
 
-def expm1(m: Emitter, x: ir.Value) -> ir.Value:
+def expm1(m: MathEmitter, x: ir.Value) -> ir.Value:
     ni, em1 = exp_reduce(m, x, m.k.expm1_lo)
     # 2^n e^r - 1 = 2 (h em1 + (h - 1/2)) with h = 2^(n-1); h - 1/2 is exact while it matters.
     h = m.pow2(m.b.sub(ni, m.i(1)))
@@ -75,7 +75,7 @@ def expm1(m: Emitter, x: ir.Value) -> ir.Value:
 # ---------------------------------------------------------------- log family
 
 
-def log_parts(m: Emitter, x: ir.Value, normal: bool = False) -> tuple[ir.Value, ir.Value]:
+def log_parts(m: MathEmitter, x: ir.Value, normal: bool = False) -> tuple[ir.Value, ir.Value]:
     """x = 2^k m with m in [sqrt(1/2), sqrt(2)), for finite x > 0: returns (k as float, m - 1).
 
     ``normal=True`` skips the rescaling of subnormal x (for callers whose x >= 1).
@@ -94,7 +94,7 @@ def log_parts(m: Emitter, x: ir.Value, normal: bool = False) -> tuple[ir.Value, 
     return m.to_float(e), f
 
 
-def log_kernel(m: Emitter, kf: ir.Value, f: ir.Value, c: Num = 0.0) -> ir.Value:
+def log_kernel(m: MathEmitter, kf: ir.Value, f: ir.Value, c: Num = 0.0) -> ir.Value:
     """k ln2 + log(1 + f) + c, for |f| <= sqrt(2) - 1 and a small correction c."""
     k = m.k
     s = m.div(f, m.add(f, 2.0))
@@ -106,7 +106,7 @@ def log_kernel(m: Emitter, kf: ir.Value, f: ir.Value, c: Num = 0.0) -> ir.Value:
     return m.fma(kf, k.ln2_hi, m.sub(f, m.sub(hfsq, tail)))
 
 
-def log(m: Emitter, x: ir.Value) -> ir.Value:
+def log(m: MathEmitter, x: ir.Value) -> ir.Value:
     kf, f = log_parts(m, x)
     y = log_kernel(m, kf, f)
     y = m.sel(m.cmp("==", x, 0.0), float("-inf"), y)
@@ -115,7 +115,7 @@ def log(m: Emitter, x: ir.Value) -> ir.Value:
     return m.sel(m.isnan(x), x, y)
 
 
-def log1p(m: Emitter, x: ir.Value) -> ir.Value:
+def log1p(m: MathEmitter, x: ir.Value) -> ir.Value:
     u, err = m.two_sum(m.c(1.0), x)             # u + err == 1 + x exactly
     kf, f = log_parts(m, u)
     y = log_kernel(m, kf, f, m.div(err, u))    # log(u + err) ~ log(u) + err/u
@@ -130,17 +130,17 @@ def log1p(m: Emitter, x: ir.Value) -> ir.Value:
 # ---------------------------------------------------------------- composed functions
 
 
-def tanh(m: Emitter, x: ir.Value) -> ir.Value:
+def tanh(m: MathEmitter, x: ir.Value) -> ir.Value:
     t = expm1(m, m.mul(m.abs(x), -2.0))        # in [-1, 0]
     return m.copysign(m.div(m.neg(t), m.add(t, 2.0)), x)
 
 
-def logistic(m: Emitter, x: ir.Value) -> ir.Value:
+def logistic(m: MathEmitter, x: ir.Value) -> ir.Value:
     e = exp(m, m.neg(m.abs(x)))                # never overflows
     return m.div(m.sel(m.cmp(">=", x, 0.0), 1.0, e), m.add(e, 1.0))
 
 
-def softplus(m: Emitter, x: ir.Value) -> ir.Value:
+def softplus(m: MathEmitter, x: ir.Value) -> ir.Value:
     # max(x, 0) + log1p(e) with e = exp(-|x|) in [0, 1]: log1p specialised to that range.
     e = exp(m, m.neg(m.abs(x)))
     u = m.add(e, 1.0)
@@ -153,7 +153,7 @@ def softplus(m: Emitter, x: ir.Value) -> ir.Value:
 # ---------------------------------------------------------------- pow
 
 
-def _log_dd(m: Emitter, x: ir.Value) -> tuple[ir.Value, ir.Value]:
+def _log_dd(m: MathEmitter, x: ir.Value) -> tuple[ir.Value, ir.Value]:
     """log(x) as an unevaluated sum hi + lo (double-double or float-float), finite x > 0.
 
     Its relative error is about 2^-66 in float64 and 2^-35 in float32: enough that
@@ -187,7 +187,7 @@ def _log_dd(m: Emitter, x: ir.Value) -> tuple[ir.Value, ir.Value]:
     return hi, m.sub(lo, m.sub(hi, h2))
 
 
-def _pow_abs(m: Emitter, ax: ir.Value, y: ir.Value) -> ir.Value:
+def _pow_abs(m: MathEmitter, ax: ir.Value, y: ir.Value) -> ir.Value:
     """|x|^y for |x| >= 0 and any y: exp(y log|x|) with y log|x| as hi + lo."""
     l_hi, l_lo = _log_dd(m, ax)
     l_hi = m.sel(m.cmp("==", ax, 0.0), float("-inf"), l_hi)
@@ -201,7 +201,7 @@ def _pow_abs(m: Emitter, ax: ir.Value, y: ir.Value) -> ir.Value:
     return exp(m, t_hi, t_lo)
 
 
-def power(m: Emitter, x: ir.Value, y: ir.Value) -> ir.Value:
+def power(m: MathEmitter, x: ir.Value, y: ir.Value) -> ir.Value:
     b = m.b
     ax = m.abs(x)
     mag = _pow_abs(m, ax, y)

@@ -16,7 +16,7 @@ Invariants:
 - every polynomial runs on a reduced argument, with Remez-style (Chebyshev-node) fitted
   coefficients; each table is written for its own precision.
 
-Where things are: `mathcore` holds the `Emitter` (float arithmetic of one type over an
+Where things are: `mathcore` holds the `MathEmitter` (float arithmetic of one type over an
 ``IRBuilder``) and the constants of each precision; `mathexp` the exponential and
 logarithm families, ``tanh``, ``logistic``, ``softplus`` and ``pow``; `mathtrig` ``sin``,
 ``cos``, ``tan`` and ``atan2``, ``atan``, ``asin``, ``acos``; `mathspecial` ``erf`` and
@@ -79,10 +79,10 @@ from collections.abc import Callable
 from llvmlite import ir
 
 from . import mathexp, mathspecial, mathtrig
-from .mathcore import Emitter
+from .mathcore import MathEmitter
 
 # The names `mathspecial` imports from here (its emitters are written over these).
-_Em = Emitter
+_Em = MathEmitter
 _exp_reduce = mathexp.exp_reduce
 
 # ---------------------------------------------------------------- entry point
@@ -108,7 +108,7 @@ def emit_math(builder: ir.IRBuilder, name: str, args: list[ir.Value]) -> ir.Valu
     if not isinstance(ty, (ir.FloatType, ir.DoubleType)) or any(a.type != ty for a in args):
         raise TypeError(f"emit_math: {name} needs float or double arguments of one type, got "
                         + ", ".join(str(a.type) for a in args))
-    return fn(Emitter(builder, ty), *args)
+    return fn(MathEmitter(builder, ty), *args)
 
 
 #: The library: name -> (number of arguments, emitter). Each name is the primitive it
@@ -120,7 +120,7 @@ FUNCTIONS: dict[str, tuple[int, Callable[..., ir.Value]]] = {
     "sin": (1, mathtrig.sin), "cos": (1, mathtrig.cos), "tan": (1, mathtrig.tan),
     "atan2": (2, mathtrig.atan2), "atan": (1, mathtrig.atan), "asin": (1, mathtrig.asin),
     "acos": (1, mathtrig.acos),
-    "sqrt": (1, Emitter.sqrt),
+    "sqrt": (1, MathEmitter.sqrt),
     # special functions (`mathspecial`, with their own measured table)
     "erf": (1, mathspecial._erf), "erfc": (1, mathspecial._erfc),
 }

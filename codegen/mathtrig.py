@@ -1,7 +1,7 @@
 """The trigonometric functions of the vector-math library: ``sin``, ``cos``, ``tan`` and
 the inverse functions ``atan2``, ``atan``, ``asin``, ``acos``.
 
-Each emitter takes an `Emitter` and scalar values and returns the result, as straight-line
+Each emitter takes an `MathEmitter` and scalar values and returns the result, as straight-line
 code (the contract of `mathlib`, which dispatches to them), e.g. ``y = sin(m, x)``.
 
 Methods. ``sin``/``cos``/``tan``: ``q`` = nearest integer to ``x 2/pi`` (from ``x 2/pi``
@@ -26,12 +26,12 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from .mathcore import Emitter
+from .mathcore import MathEmitter
 
 # ---------------------------------------------------------------- trigonometric
 
 
-def trig_reduce(m: Emitter, x: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
+def trig_reduce(m: MathEmitter, x: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
     """x = q pi/2 + r: returns (sin r, cos r, q as an integer)."""
     k = m.k
     # q = nearest integer to x 2/pi, from t = x 2/pi as t_hi + t_lo: rounding t_hi alone can
@@ -70,7 +70,7 @@ def trig_reduce(m: Emitter, x: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
     return sin_r, cos_r, m.to_int(q)            # its low two bits are q mod 4
 
 
-def _trig(m: Emitter, name: str, x: ir.Value) -> ir.Value:
+def _trig(m: MathEmitter, name: str, x: ir.Value) -> ir.Value:
     sin_r, cos_r, qi = trig_reduce(m, x)
     b = m.b
     odd = b.icmp_unsigned("!=", b.and_(qi, m.i(1)), m.i(0))
@@ -88,15 +88,15 @@ def _trig(m: Emitter, name: str, x: ir.Value) -> ir.Value:
 
 
 
-def sin(m: Emitter, x: ir.Value) -> ir.Value:
+def sin(m: MathEmitter, x: ir.Value) -> ir.Value:
     return _trig(m, "sin", x)
 
 
-def cos(m: Emitter, x: ir.Value) -> ir.Value:
+def cos(m: MathEmitter, x: ir.Value) -> ir.Value:
     return _trig(m, "cos", x)
 
 
-def tan(m: Emitter, x: ir.Value) -> ir.Value:
+def tan(m: MathEmitter, x: ir.Value) -> ir.Value:
     return _trig(m, "tan", x)
 
 
@@ -134,7 +134,7 @@ _ATAN = {
 }
 
 
-def atan2(m: Emitter, y: ir.Value, x: ir.Value) -> ir.Value:
+def atan2(m: MathEmitter, y: ir.Value, x: ir.Value) -> ir.Value:
     """atan2(y, x) in (-pi, pi], C99's special cases included."""
     b, k, t = m.b, m.k, _ATAN[m.is64]
     ax, ay = m.abs(x), m.abs(y)
@@ -168,19 +168,19 @@ def atan2(m: Emitter, y: ir.Value, x: ir.Value) -> ir.Value:
     return m.sel(b.or_(m.isnan(x), m.isnan(y)), m.add(x, y), theta)
 
 
-def atan(m: Emitter, x: ir.Value) -> ir.Value:
+def atan(m: MathEmitter, x: ir.Value) -> ir.Value:
     return atan2(m, x, m.c(1.0))
 
 
-def _sqrt_1mx2(m: Emitter, x: ir.Value) -> ir.Value:
+def _sqrt_1mx2(m: MathEmitter, x: ir.Value) -> ir.Value:
     """sqrt(1 - x^2) as sqrt((1 - x)(1 + x)): 1 - x is exact near 1, where 1 - x^2 is not."""
     return m.sqrt(m.mul(m.sub(1.0, x), m.add(1.0, x)))
 
 
-def asin(m: Emitter, x: ir.Value) -> ir.Value:
+def asin(m: MathEmitter, x: ir.Value) -> ir.Value:
     return atan2(m, x, _sqrt_1mx2(m, x))
 
 
-def acos(m: Emitter, x: ir.Value) -> ir.Value:
+def acos(m: MathEmitter, x: ir.Value) -> ir.Value:
     return atan2(m, _sqrt_1mx2(m, x), x)
 
