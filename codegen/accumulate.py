@@ -19,7 +19,8 @@ from .loops import const
 from .lower_elementwise import overloaded
 
 if TYPE_CHECKING:
-    from .lower import Emitter, Lowerer
+    from .emit import Emitter
+    from .lower import Lowerer
 
 REASSOC = ("reassoc",)
 SUM_BLOCK = 1024

@@ -1,4 +1,4 @@
-"""Lowering an IR `Function` into LLVM IR: the emitter and the task driver.
+"""Lowering an IR `Function` into LLVM IR: the `Lowerer`, its memory and the task driver.
 
 `Lowerer` builds the internal function `body(p0.., out0.., status) -> i32`, with one
 `noalias` pointer per parameter and output, which runs the tasks of the fusion plan
@@ -8,8 +8,9 @@ exported entry function.
 
 Invariants:
 - Each instruction is lowered by its rule in `rules.LOWERINGS` (element rules inside a
-  loop task's loop, through `Emitter`; kernel rules as tasks of their own), and every
-  failure is re-raised as a `LoweringError` that names the instruction.
+  loop task's loop, through an `emit.Emitter`; kernel rules as tasks of their own), and
+  every failure is re-raised as a `LoweringError` that names the instruction. Loop and
+  check tasks are lowered by `lower_tasks`.
 - Elements live in registers as their dtype's LLVM type (`i1` for bool) and in memory as
   the NumPy layout (`i8` for bool); loads and stores are aligned to the element size only.
 - No fast-math flags other than `contract` (elementwise) and `reassoc` (reductions).
@@ -23,7 +24,6 @@ Invariants:
 """
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,64 +31,21 @@ import numpy as np
 from llvmlite import ir
 
 from ..ir import Instr, Value
-from . import lower_vector, mathcall, segments
-from .accumulate import Accumulator, end_blocks
+from . import lower_tasks, mathcall, segments
+from .emit import Emitter
 from .llvmtypes import I1, I8, I32, VOIDP, mem_type
 from .parts import assign as parts_of
-from .loops import I64, ZERO, block_ranges, const, for_range, linear_index, loop_nest
-from .rules import ELEMENT_RULES, KERNEL_RULES, LoweringError, kernel_rule, lowering
-from .plan import (ELEMENTWISE, CheckTask, KernelTask, LoopTask, Plan, checked_indices,
-                   closure, index_bound, region_buffers, size_of)
+from .loops import I64, const, for_range, linear_index
+from .rules import KERNEL_RULES, LoweringError, kernel_rule, lowering
+from .plan import CheckTask, KernelTask, LoopTask, Plan, region_buffers, size_of
 
 if TYPE_CHECKING:
     from .parts import Parts
 
-# Loop tasks over (n, m) with m in this range whose operands are only broadcast run as one
-# flat loop (`Lowerer.loop_task`); at m = 2 or 3 the nested loop is as fast.
-FLATTEN_ROWS = (4, 32)
 # Status codes besides 0 and instruction numbers (see build.py).
 LAYOUT = -2
 NOMEM = -3
 BADARGS = -4
-
-
-def _key(idx: Sequence[ir.Value]) -> tuple[Any, ...]:
-    return tuple(("c", i.constant) if isinstance(i, ir.Constant) else id(i) for i in idx)
-
-
-class Emitter:
-    """Emits elements of values at an index, inside one straight-line block. Each
-    (value, index) is emitted once: later requests reuse the first result."""
-
-    def __init__(self, lw: Lowerer, vshape: dict[int, tuple[int, ...]] | None = None):
-        self.lw = lw
-        self.b = lw.b
-        self.vshape = vshape or {}
-        self.memo: dict[tuple[Any, ...], tuple[ir.Value, Sequence[ir.Value]]] = {}
-
-    def shape(self, v: Value) -> tuple[int, ...]:
-        return self.vshape.get(id(v), tuple(v.shape))
-
-    def value(self, v: Value, idx: Sequence[ir.Value]) -> ir.Value:
-        """The element of `v` at `idx` (indices into `self.shape(v)`)."""
-        key = (id(v),) + _key(idx)
-        hit = self.memo.get(key)
-        if hit is not None:
-            return hit[0]
-        if id(v) in self.lw.plan.materialized:
-            r = self.lw.load(v, idx, self.shape(v))
-            self.memo[key] = (r, idx)
-            return r
-        return self.compute(v, idx)
-
-    def compute(self, v: Value, idx: Sequence[ir.Value]) -> ir.Value:
-        """The element of `v` at `idx`, computed from its instruction (never loaded)."""
-        ins = self.lw.plan.producer[id(v)]
-        with lowering(ins):
-            rule = ELEMENT_RULES[ins.prim]
-            r = rule(self, ins, tuple(idx))
-        self.memo[(id(v),) + _key(idx)] = (r, idx)
-        return r
 
 
 class Lowerer:
@@ -427,91 +384,14 @@ class Lowerer:
 
     def _task(self, task: LoopTask | KernelTask | CheckTask) -> None:
         if isinstance(task, LoopTask):
-            self.loop_task(task)
+            lower_tasks.loop_task(self, task)
         elif isinstance(task, KernelTask):
             with lowering(task.instr):
                 KERNEL_RULES[task.instr.prim](self, task.instr)
         else:
             with lowering(task.instr):
-                self.check_task(task)
+                lower_tasks.check_task(self, task)
 
-    def loop_task(self, task: LoopTask) -> None:
-        if lower_vector.eligible(self.plan, task):
-            lower_vector.vector_task(self, task)
-            return
-        b = self.b
-        shape = task.vshape.get(id(task.key()), task.shape)
-        accs = [Accumulator(self, ins) for ins in task.reductions]
-        for a in accs:
-            a.start()
-        blocks = [a.block for a in accs if a.blocked]
-        with contextlib.ExitStack() as stack:
-            if blocks and shape:
-                # The innermost dimension runs in blocks: float sums add block totals.
-                outer = stack.enter_context(loop_nest(b, shape[:-1]))
-                lo, hi = stack.enter_context(block_ranges(b, shape[-1], min(blocks)))
-                for a in accs:
-                    if a.blocked:
-                        a.start_block()
-                stack.callback(end_blocks, accs)
-                j = stack.enter_context(for_range(b, lo, hi, name="j"))
-                idx = tuple(outer) + (j,)
-            elif len(shape) == 2 and FLATTEN_ROWS[0] <= shape[1] <= FLATTEN_ROWS[1] and \
-                    shape[0] > 1 and self._broadcasts_only(task):
-                # Short rows (a softmax over 10 classes) under a row-broadcast operand:
-                # one flat loop, the row and column recomputed from the flat index, so
-                # LLVM sees one long contiguous loop instead of a short inner loop that
-                # it would fully unroll and then vectorize across rows with gathers.
-                # (With a transposed or reversed operand the nested loop is faster.)
-                (k,) = stack.enter_context(loop_nest(b, (shape[0] * shape[1],)))
-                m = const(shape[1])
-                idx = (b.udiv(k, m), b.urem(k, m))
-            else:
-                idx = stack.enter_context(loop_nest(b, shape))
-            em = self.emitter(task.vshape)
-            for s in task.stores:
-                x = em.compute(s.value, idx) if s.compute else em.value(s.value, idx)
-                if s.keep:
-                    ptr = self.ptr(s.value) if s.slot is None else self.out_ptrs[s.slot]
-                    self.store_at(ptr, s.value.dtype, linear_index(b, idx, shape), x)
-            for a in accs:
-                a.add(em, idx)
-        for a in accs:
-            a.finish()
-
-    def _broadcasts_only(self, task: LoopTask) -> bool:
-        """Whether every value `task` computes is elementwise (operands read at their
-        broadcast index: contiguous or repeated, never transposed or reversed)."""
-        instrs, _ = closure(self.plan, *task.roots(self.plan))
-        return all(ins.prim in ELEMENTWISE or ins.prim == "constant" for ins in instrs)
-
-    def check_task(self, task: CheckTask) -> None:
-        ins = task.instr
-        idx_v = checked_indices(ins)
-        assert idx_v is not None, ins
-        bound = index_bound(ins)
-        b = self.b
-        bad = self.alloca(I1, "bad")
-        b.store(ir.Constant(I1, 0), bad)
-
-        def index_at(idx: tuple[ir.Value, ...]) -> ir.Value:
-            k = self.emitter().value(idx_v, idx)
-            return b.sext(k, I64) if k.type != I64 else k
-
-        with loop_nest(b, idx_v.shape, "chk") as idx:
-            k = index_at(idx)
-            b.store(b.or_(b.load(bad), b.icmp_unsigned(">=", k, const(bound))), bad)
-        with b.if_then(b.load(bad), likely=False):
-            found = self.alloca(I1, "found")
-            first = self.alloca(I64, "first")
-            b.store(ir.Constant(I1, 0), found)
-            b.store(ZERO, first)
-            with loop_nest(b, idx_v.shape, "find") as idx:
-                k = index_at(idx)
-                here = b.and_(b.icmp_unsigned(">=", k, const(bound)), b.not_(b.load(found)))
-                b.store(b.select(here, k, b.load(first)), first)
-                b.store(b.or_(here, b.load(found)), found)
-            self.fail_index(ins, b.load(first), bound)
 
 
 def libc(module: ir.Module, name: str) -> ir.Function:

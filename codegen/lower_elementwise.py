@@ -32,7 +32,7 @@ from .mathlib import SUPPORTED, emit_math
 from .fusion import MATH_COST
 
 if TYPE_CHECKING:
-    from .lower import Emitter
+    from .emit import Emitter
 
 CONTRACT = ("contract",)
 _MANGLE = {F32: "f32", F64: "f64", I32: "i32", I64: "i64", I1: "i1"}

@@ -26,7 +26,7 @@ from .rules import element_rule
 from .lower_elementwise import convert
 
 if TYPE_CHECKING:
-    from .lower import Emitter
+    from .emit import Emitter
 
 Idx = tuple[ir.Value, ...]
 

@@ -13,7 +13,7 @@ vectorizer and full unrolling spent about 5 ms on each, most of the compile. The
 work as vector code is a tenth of the instructions and has no loops to analyze.
 
 Invariants:
-- The same results as the loop version (`Lowerer.loop_task`): the elementwise code is
+- The same results as the loop version (`lower_tasks.loop_task`): the elementwise code is
   the scalar rule (`lower_elementwise.SCALAR_OPS`) applied to vectors, so the NumPy
   semantics of each primitive are shared, not restated; the shape masks come from the
   primitive's own NumPy `impl` applied to arrays of element numbers, so they follow

@@ -23,7 +23,8 @@ from ..ir import Instr
 from ..ir.tables import entering
 
 if TYPE_CHECKING:
-    from .lower import Emitter, Lowerer
+    from .emit import Emitter
+    from .lower import Lowerer
 
 
 class LoweringError(Exception):

@@ -1,0 +1,114 @@
+"""Lowering the plan's own tasks: a `LoopTask`'s fused loop nest and a `CheckTask`'s bounds
+check (a `KernelTask` is lowered by its primitive's rule in `rules.KERNEL_RULES`).
+
+Invariants: a loop task stores every kept value of its stores at the loop index, in the
+order of `task.stores`, and reads earlier stores of the same iteration from registers
+(`Emitter`'s memo), never from memory; its reductions accumulate in the same loop
+(`accumulate`). A check task writes nothing unless an index is out of range.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from llvmlite import ir
+
+from . import lower_vector
+from .accumulate import Accumulator, end_blocks
+from .llvmtypes import I1
+from .loops import I64, ZERO, block_ranges, const, for_range, linear_index, loop_nest
+from .plan import ELEMENTWISE, CheckTask, LoopTask, checked_indices, closure, index_bound
+
+if TYPE_CHECKING:
+    from .lower import Lowerer
+
+# Loop tasks over (n, m) with m in this range whose operands are only broadcast run as one
+# flat loop (`loop_task`); at m = 2 or 3 the nested loop is as fast.
+FLATTEN_ROWS = (4, 32)
+
+
+def loop_task(lw: Lowerer, task: LoopTask) -> None:
+    """Emit `task`'s loop nest: each store's element computed (or copied) and stored at
+    the loop index, each full reduction accumulated; short tasks of small vectors as
+    straight-line vector code instead (`lower_vector`)."""
+    if lower_vector.eligible(lw.plan, task):
+        lower_vector.vector_task(lw, task)
+        return
+    b = lw.b
+    shape = task.vshape.get(id(task.key()), task.shape)
+    accs = [Accumulator(lw, ins) for ins in task.reductions]
+    for a in accs:
+        a.start()
+    blocks = [a.block for a in accs if a.blocked]
+    with contextlib.ExitStack() as stack:
+        if blocks and shape:
+            # The innermost dimension runs in blocks: float sums add block totals.
+            outer = stack.enter_context(loop_nest(b, shape[:-1]))
+            lo, hi = stack.enter_context(block_ranges(b, shape[-1], min(blocks)))
+            for a in accs:
+                if a.blocked:
+                    a.start_block()
+            stack.callback(end_blocks, accs)
+            j = stack.enter_context(for_range(b, lo, hi, name="j"))
+            idx = tuple(outer) + (j,)
+        elif len(shape) == 2 and FLATTEN_ROWS[0] <= shape[1] <= FLATTEN_ROWS[1] and \
+                shape[0] > 1 and _broadcasts_only(lw, task):
+            # Short rows (a softmax over 10 classes) under a row-broadcast operand:
+            # one flat loop, the row and column recomputed from the flat index, so
+            # LLVM sees one long contiguous loop instead of a short inner loop that
+            # it would fully unroll and then vectorize across rows with gathers.
+            # (With a transposed or reversed operand the nested loop is faster.)
+            (k,) = stack.enter_context(loop_nest(b, (shape[0] * shape[1],)))
+            m = const(shape[1])
+            idx = (b.udiv(k, m), b.urem(k, m))
+        else:
+            idx = stack.enter_context(loop_nest(b, shape))
+        em = lw.emitter(task.vshape)
+        for s in task.stores:
+            x = em.compute(s.value, idx) if s.compute else em.value(s.value, idx)
+            if s.keep:
+                ptr = lw.ptr(s.value) if s.slot is None else lw.out_ptrs[s.slot]
+                lw.store_at(ptr, s.value.dtype, linear_index(b, idx, shape), x)
+        for a in accs:
+            a.add(em, idx)
+    for a in accs:
+        a.finish()
+
+
+def _broadcasts_only(lw: Lowerer, task: LoopTask) -> bool:
+    """Whether every value `task` computes is elementwise (operands read at their
+    broadcast index: contiguous or repeated, never transposed or reversed)."""
+    instrs, _ = closure(lw.plan, *task.roots(lw.plan))
+    return all(ins.prim in ELEMENTWISE or ins.prim == "constant" for ins in instrs)
+
+
+def check_task(lw: Lowerer, task: CheckTask) -> None:
+    """Emit the bounds check of `task`'s indices: one loop tests every index; only when
+    one is out of range, a second loop finds the first such, and the function returns
+    its instruction's code with (index, bound) in the status buffer."""
+    ins = task.instr
+    idx_v = checked_indices(ins)
+    assert idx_v is not None, ins
+    bound = index_bound(ins)
+    b = lw.b
+    bad = lw.alloca(I1, "bad")
+    b.store(ir.Constant(I1, 0), bad)
+
+    def index_at(idx: tuple[ir.Value, ...]) -> ir.Value:
+        k = lw.emitter().value(idx_v, idx)
+        return b.sext(k, I64) if k.type != I64 else k
+
+    with loop_nest(b, idx_v.shape, "chk") as idx:
+        k = index_at(idx)
+        b.store(b.or_(b.load(bad), b.icmp_unsigned(">=", k, const(bound))), bad)
+    with b.if_then(b.load(bad), likely=False):
+        found = lw.alloca(I1, "found")
+        first = lw.alloca(I64, "first")
+        b.store(ir.Constant(I1, 0), found)
+        b.store(ZERO, first)
+        with loop_nest(b, idx_v.shape, "find") as idx:
+            k = index_at(idx)
+            here = b.and_(b.icmp_unsigned(">=", k, const(bound)), b.not_(b.load(found)))
+            b.store(b.select(here, k, b.load(first)), first)
+            b.store(b.or_(here, b.load(found)), found)
+        lw.fail_index(ins, b.load(first), bound)
