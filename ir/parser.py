@@ -27,22 +27,17 @@ Grammar (`//` starts a comment that runs to the end of the line; FUNC is a funct
 """
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from .core import DTYPES, Function, Instr, TensorType, Value
-from .errors import IRError
-from .lexer import Token, tokenize
+from .lexer import Token, TokenStream
 from .prims import get_primitive
 from .printer import IDENTIFIER
 from .printer import format_types as _types
-
-T = TypeVar("T")
 
 _ARG_NAME = re.compile(r"arg[0-9]+\Z")
 _LABEL = re.compile(r"@(.*?)(#[0-9]+)?")
@@ -65,62 +60,13 @@ class _Label:
     token: Token
 
 
-class _Parser:
+class _Parser(TokenStream):
+    """Recursive descent over the grammar of the module docstring, on the token cursor
+    of `TokenStream`; `module` holds the functions parsed so far by label."""
+
     def __init__(self, text: str):
-        self.lines = text.split("\n")
-        self.tokens = tokenize(text)
-        self.pos = 0
+        super().__init__(text)
         self.module: dict[str, Function] = {}
-
-    # ---------------------------------------------------------------- token helpers
-
-    def error(self, msg: str, tok: Token | None = None) -> IRError:
-        tok = tok or self.peek()
-        shown = self.lines[tok.line - 1].strip() if tok.line <= len(self.lines) else ""
-        return IRError(f"line {tok.line}: {msg}\n    {shown}")
-
-    def peek(self) -> Token:
-        return self.tokens[self.pos]
-
-    def next(self) -> Token:
-        tok = self.tokens[self.pos]
-        if tok.kind != "eof":
-            self.pos += 1
-        return tok
-
-    def at(self, kind: str, text: str | None = None) -> bool:
-        tok = self.peek()
-        return tok.kind == kind and (text is None or tok.text == text)
-
-    def accept(self, kind: str, text: str | None = None) -> Token | None:
-        return self.next() if self.at(kind, text) else None
-
-    def expect(self, kind: str, text: str | None = None) -> Token:
-        if not self.at(kind, text):
-            tok = self.peek()
-            want = repr(text) if text is not None else kind
-            got = repr(tok.text) if tok.kind != "eof" else "end of input"
-            raise self.error(f"expected {want}, got {got}", tok)
-        return self.next()
-
-    def separated(self, close: str, item: Callable[[], T]) -> list[T]:
-        """Items separated by commas up to the punctuation `close`, which is consumed."""
-        out: list[T] = []
-        while not self.at("punct", close):
-            if out:
-                self.expect("punct", ",")
-            out.append(item())
-        self.expect("punct", close)
-        return out
-
-    def string(self, text: str, tok: Token) -> str:
-        """The value of a double-quoted string literal (JSON escapes)."""
-        try:
-            s = json.loads(text)
-        except ValueError as e:
-            raise self.error(f"bad string literal {text}: {e}", tok) from None
-        assert isinstance(s, str)
-        return s
 
     # ---------------------------------------------------------------- module, function
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 from tracejit.ir import IRError, bind
-from tracejit.ir.parser import parse, parse_module, tokenize
+from tracejit.ir.lexer import tokenize
+from tracejit.ir.parser import parse, parse_module
 from tracejit.ir.printer import print_function
 from tracejit.ir.verify import verify
 
