@@ -76,6 +76,19 @@ def test_stage_grad_shows_gradient_function() -> None:
     assert "%seed: f32[]" in r.stdout and "-> f32[2,2]" in r.stdout
 
 
+def test_stage_jvp_shows_the_tangent_function(tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text("import tracejit as tj\n"
+                   "def f(x, w):\n"
+                   "    return tj.reduce_sum(tj.tanh(x @ w))\n")
+    r = dump("dump", f"{src}:f", "--arg", "f32[2,3]", "--arg", "f32[3,2]", "--stage", "jvp")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("func @jvp_f(%x: f32[2,3], %w: f32[3,2], %x_t: f32[2,3], "
+                               "%w_t: f32[3,2]) -> (f32[], f32[]) {")
+    # product rule of x @ w: two matmuls of a tangent and a primal
+    assert "matmul(%x_t, %w)" in r.stdout and "matmul(%x, %w_t)" in r.stdout
+
+
 def test_stage_opt_static_argument() -> None:
     r = dump("dump", f"{TUTORIAL}:grad", "--arg", "f32[]", "--arg", "6", "--stage", "opt")
     assert r.returncode == 0, r.stderr
@@ -342,5 +355,5 @@ def test_the_cli_and_lower_as_text_show_the_same_stages(model: str) -> None:
         assert r.returncode == 0, r.stderr
         text = lowered.as_text(stage)
         assert r.stdout == (text if text.endswith("\n") else text + "\n"), stage
-    with pytest.raises(ValueError, match="stages are trace, grad, opt, plan, llvm, asm"):
+    with pytest.raises(ValueError, match="stages are trace, grad, jvp, opt, plan, llvm, asm"):
         lowered.as_text("ir")

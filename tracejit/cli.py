@@ -3,6 +3,7 @@
     tracejit dump examples/tutorial.py:gradient_wrt_input --arg f32[2,2] --stage grad
     tracejit dump model.py:loss --arg f32[4,3] --arg f32[3] --grad --stage opt
     tracejit dump kernel.tjir --stage llvm
+    tracejit dump model.py:loss --arg f32[4,3] --arg f32[3] --stage jvp
 
 Invariants: every failure is one line on stderr and a non-zero exit status (2 for a bad
 command line, 1 for an error in the user's code or the compiler), never a traceback.
@@ -254,9 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one per parameter: a tensor type (f32[4,3], i64[], bool[2]), a "
                    "Variable (var:f32[3]) or a Python literal for a static argument "
                    "(6, 0.5, 'name')")
-    d.add_argument("--stage", default=None, help="trace | grad | opt | plan | llvm | asm "
-                   "(default: opt, or grad with --grad; plan: the fusion of opt into loop "
-                   "nests and kernels)")
+    d.add_argument("--stage", default=None, help="trace | grad | jvp | opt | plan | llvm | "
+                   "asm (default: opt, or grad with --grad; jvp: forward mode, the tangent "
+                   "Function of the trace w.r.t. every float argument; plan: the fusion of "
+                   "opt into loop nests and kernels)")
     d.add_argument("--grad", action="store_true",
                    help="differentiate a scalar-valued function w.r.t. its tensor arguments")
     d.add_argument("--format", default="text", help="text | dot (Graphviz; IR stages only)")
@@ -282,7 +284,7 @@ def run(argv: list[str]) -> str:
     if args.format not in ("text", "dot"):
         raise UsageError(f"unknown format {args.format!r}; formats are text and dot")
     if args.format == "dot" and stage not in IR_STAGES:
-        raise UsageError(f"--format dot draws IR stages (trace, grad, opt), not {stage}")
+        raise UsageError(f"--format dot draws IR stages ({', '.join(IR_STAGES)}), not {stage}")
     if args.target.endswith(".tjir"):
         if args.arg:
             raise UsageError("an IR file declares its own parameter types: drop --arg")

@@ -1,6 +1,7 @@
 """The compiler's stages, one pipeline: `trace` (as traced, with replayed gradient code),
-`grad` (the gradient Functions tapes made, before replay), `opt` (what codegen
-receives), `plan` (its fusion into loop nests and kernels), `llvm`, `asm`.
+`grad` (the gradient Functions tapes made, before replay), `jvp` (forward mode: the
+tangent Function of the trace with respect to every float parameter), `opt` (what
+codegen receives), `plan` (its fusion into loop nests and kernels), `llvm`, `asm`.
 
 `Lowered.as_text(stage)` (from `f.lower(*args)`) and `tracejit dump` both show a stage
 through a `Pipeline`: of a traced signature (`Pipeline.of_concrete`) or of an IR
@@ -14,8 +15,8 @@ from typing import Any
 from .concrete import Concrete
 from .ir.core import Function
 
-STAGES = ("trace", "grad", "opt", "plan", "llvm", "asm")
-IR_STAGES = ("trace", "grad", "opt")    # stages that are IR Functions (printable, drawable)
+STAGES = ("trace", "grad", "jvp", "opt", "plan", "llvm", "asm")
+IR_STAGES = ("trace", "grad", "jvp", "opt")    # stages that are IR Functions (printable, drawable)
 
 
 def check_stage(stage: str) -> None:
@@ -60,7 +61,7 @@ class Pipeline:
         return cls(fn.name, fn, [], optimized, executable)
 
     def functions(self, stage: str) -> list[Function]:
-        """The Functions of an IR stage (`trace`, `grad`, `opt`)."""
+        """The Functions of an IR stage (`trace`, `grad`, `jvp`, `opt`)."""
         check_stage(stage)
         if stage == "trace":
             return [self.trace_fn]
@@ -70,6 +71,11 @@ class Pipeline:
                                  "tape.gradient inside it), so there is no 'grad' stage; "
                                  "differentiate it with a tape, or use `tracejit dump --grad`")
             return list(self.grad_fns)
+        if stage == "jvp":
+            from .ir.core import FLOAT_DTYPES
+            from .ir.jvp import jvp
+            flags = [p.type.dtype in FLOAT_DTYPES for p in self.trace_fn.params]
+            return [jvp(self.trace_fn, flags, name=f"jvp_{self.name}").fn]
         if stage == "opt":
             return [self._optimized()]
         raise ValueError(f"stage {stage!r} is not IR; the IR stages are "
@@ -96,6 +102,8 @@ class Lowered:
 
     def as_text(self, stage: str = "opt") -> str:
         """`trace` (as traced, with replayed gradient code), `grad` (the gradient Functions
-        tapes made, before replay), `opt` (what codegen receives), `plan` (its fusion into
-        loop nests and kernels), `llvm`, `asm`."""
+        tapes made, before replay), `jvp` (the trace's tangent Function: its parameters,
+        then one tangent per float parameter; its results, then their tangents), `opt`
+        (what codegen receives), `plan` (its fusion into loop nests and kernels), `llvm`,
+        `asm`."""
         return Pipeline.of_concrete(self.concrete).text(stage)

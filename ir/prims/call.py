@@ -13,6 +13,7 @@ from typing import Any
 from ..caches import Memo
 from ..core import Builder, Function, TensorType, bind, interpreting
 from ..errors import IRError
+from .control_jvp import call_jvp
 from .registry import Primitive, register
 
 
@@ -78,7 +79,7 @@ def _call_vjp(g: Any, *ins: Any, out: Any, fn: Function) -> list[Any]:
 
 
 register(Primitive("call", kind="call", params={"fn": None}, shape_rule=_call_rule,
-                   impl=_call_impl, vjp=_call_vjp,
+                   impl=_call_impl, vjp=_call_vjp, jvp=call_jvp,
                    n_outs=lambda fn: len(fn.results) if isinstance(fn, Function) else 1))
 
 

@@ -178,17 +178,18 @@ def _n_results(fn: Any, extra: int = 0) -> int:
 
 
 from .control_ad import cond_vjp, scan_vjp, while_vjp  # noqa: E402  (uses REGIONS)
+from .control_jvp import cond_jvp, scan_jvp, while_jvp  # noqa: E402
 
 register(Primitive("while", kind="region",
                    params={"cond": None, "body": None, "n_consts": 0, "max_iters": None},
-                   shape_rule=_while_rule, impl=_while_impl, vjp=while_vjp,
+                   shape_rule=_while_rule, impl=_while_impl, vjp=while_vjp, jvp=while_jvp,
                    n_outs=lambda cond, body, n_consts, max_iters: _n_results(body, 1)))
 register(Primitive("scan", kind="region",
                    params={"body": None, "n_consts": 0, "n_carry": 0, "length": 0,
                            "reverse": False, "dynamic": False},
-                   shape_rule=_scan_rule, impl=_scan_impl, vjp=scan_vjp,
+                   shape_rule=_scan_rule, impl=_scan_impl, vjp=scan_vjp, jvp=scan_jvp,
                    n_outs=lambda body, n_consts, n_carry, length, reverse, dynamic=False:
                    _n_results(body)))
 register(Primitive("cond", kind="region", params={"branches": ()},
-                   shape_rule=_cond_rule, impl=_cond_impl, vjp=cond_vjp,
+                   shape_rule=_cond_rule, impl=_cond_impl, vjp=cond_vjp, jvp=cond_jvp,
                    n_outs=lambda branches: _n_results(branches[0] if branches else None)))

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..core import Function, TensorType, bind
 from ..errors import IRError
+from .control_jvp import custom_jvp
 from .registry import Primitive, register
 
 
@@ -73,5 +74,5 @@ def _custom_vjp(g: Any, *ins: Any, out: Any, bwd: Function, n_in: int, n_out: in
 # Results `ys` whose inputs' cotangents are `call(bwd, rs, seeds)`.
 register(Primitive("custom_vjp", kind="call",
                    params={"bwd": None, "n_in": 0, "n_out": 1, "connected": ()},
-                   shape_rule=_custom_rule, impl=_custom_impl, vjp=_custom_vjp,
+                   shape_rule=_custom_rule, impl=_custom_impl, vjp=_custom_vjp, jvp=custom_jvp,
                    n_outs=lambda bwd, n_in, n_out, connected: n_out))

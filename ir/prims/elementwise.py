@@ -17,6 +17,7 @@ from .. import ops
 from ..core import FLOAT_DTYPES, INT_DTYPES, TensorType, bind, dtype_name
 from ..errors import DTypeError, ShapeError
 from .registry import Primitive, register
+from .tangents import linear, multilinear
 
 _BOOL = np.dtype(np.bool_)
 ANY = FLOAT_DTYPES + INT_DTYPES + (_BOOL,)
@@ -54,23 +55,27 @@ def _same_dtype(name: str, *ts: TensorType) -> np.dtype:
 
 
 def unary(name: str, impl: Callable[..., Any], vjp: Callable[..., Any] | None, *, cost: int,
-          allowed: tuple[np.dtype, ...] = FLOAT, gradient: str = "rule") -> Primitive:
+          allowed: tuple[np.dtype, ...] = FLOAT, gradient: str = "rule",
+          jvp: Callable[..., Any] | None = None) -> Primitive:
     """Register the elementwise primitive `name(x)` over the dtypes `allowed`; the result
-    has x's type. `cost` is its inline cost (see `registry`)."""
+    has x's type. `cost` is its inline cost (see `registry`); the JVP is derived from the
+    VJP unless `jvp` is given."""
     def rule(x: TensorType) -> TensorType:
         _check_dtype(name, x, allowed)
         return x
 
     return register(Primitive(name, kind="elementwise", shape_rule=rule, impl=impl, vjp=vjp,
-                              n_inputs=1, gradient=gradient, cost=cost, dtypes=allowed))
+                              n_inputs=1, gradient=gradient, cost=cost, dtypes=allowed,
+                              jvp=jvp))
 
 
 def binary(name: str, impl: Callable[..., Any], vjp: Callable[..., Any] | None, *,
            cost: int, allowed: tuple[np.dtype, ...] = NUM, out_bool: bool = False,
-           gradient: str = "rule") -> Primitive:
+           gradient: str = "rule", jvp: Callable[..., Any] | None = None) -> Primitive:
     """Register the elementwise primitive `name(x, y)`: operands of one dtype from
     `allowed`, broadcast as NumPy does; the result has their dtype (bool with
-    `out_bool`). `cost` is its inline cost (see `registry`)."""
+    `out_bool`). `cost` is its inline cost (see `registry`); the JVP is derived from the
+    VJP unless `jvp` is given."""
     def rule(x: TensorType, y: TensorType) -> TensorType:
         dt = _same_dtype(name, x, y)
         _check_dtype(name, x, allowed)
@@ -78,7 +83,8 @@ def binary(name: str, impl: Callable[..., Any], vjp: Callable[..., Any] | None, 
         return TensorType.make(shape, _BOOL if out_bool else dt)
 
     return register(Primitive(name, kind="elementwise", shape_rule=rule, impl=impl, vjp=vjp,
-                              n_inputs=2, gradient=gradient, cost=cost, dtypes=allowed))
+                              n_inputs=2, gradient=gradient, cost=cost, dtypes=allowed,
+                              jvp=jvp))
 
 
 def _keep(dtype_like: Any, r: Any) -> np.ndarray:
@@ -146,7 +152,10 @@ unary("relu", lambda x: np.maximum(x, np.zeros((), x.dtype)),
 
 binary("add", np.add, lambda g, x, y, *, out: (g, g), cost=1)
 binary("sub", np.subtract, lambda g, x, y, *, out: (g, ops.neg(g)), cost=1)
-binary("mul", np.multiply, lambda g, x, y, *, out: (ops.mul(g, y), ops.mul(g, x)), cost=1)
+# mul is linear in each operand: t_x * y + x * t_y (the derived rule would compute both
+# cotangents per tangent).
+binary("mul", np.multiply, lambda g, x, y, *, out: (ops.mul(g, y), ops.mul(g, x)), cost=1,
+       jvp=multilinear("mul"))
 binary("div", np.divide, lambda g, x, y, *, out: (
     ops.div(g, y), ops.neg(ops.div(ops.mul(g, out), y))), allowed=FLOAT,
     cost=10)  # true division of floats
@@ -247,9 +256,10 @@ def _select_vjp(g: Any, c: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, Any, 
 
 
 # where(c, x, y) with broadcasting
+# (linear in x and y jointly: its JVP selects between their tangents)
 register(Primitive("select", kind="elementwise", shape_rule=_select_rule,
                    impl=lambda c, x, y: np.where(c, x, y), vjp=_select_vjp, n_inputs=3,
-                   cost=1))
+                   cost=1, jvp=linear("select")))
 
 
 def _convert_impl(x: np.ndarray, *, dtype: np.dtype) -> np.ndarray:
@@ -276,7 +286,8 @@ def _convert_vjp(g: Any, x: Any, *, out: Any, dtype: np.dtype) -> tuple[Any]:
 # cast; float to int saturates and NaN becomes 0
 register(Primitive("convert", kind="elementwise", params={"dtype": np.dtype(np.float32)},
                    shape_rule=lambda x, *, dtype: TensorType(x.shape, dtype),
-                   impl=_convert_impl, vjp=_convert_vjp, n_inputs=1, cost=4, dtypes=ANY))
+                   impl=_convert_impl, vjp=_convert_vjp, n_inputs=1, cost=4, dtypes=ANY,
+                   jvp=linear("convert")))   # (a float -> int result gets no tangent)
 
 register(Primitive("identity", kind="elementwise", shape_rule=lambda x: x,
                    impl=lambda x: np.array(x, copy=True), vjp=lambda g, x, *, out: (g,),

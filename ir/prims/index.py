@@ -18,6 +18,7 @@ from ..core import INT_DTYPES, TensorType, bind, dtype_name
 from ..errors import DTypeError
 from .elementwise import NUM, _check_dtype
 from ..axes import AxisParam
+from .tangents import linear
 from .registry import Indices, Primitive, register
 
 
@@ -53,7 +54,8 @@ def _gather_vjp(g: Any, x: Any, idx: Any, *, out: Any, axis: int) -> tuple[Any, 
 register(Primitive("gather", kind="index", params={"axis": 0}, shape_rule=_gather_rule,
                    impl=_gather_impl, vjp=_gather_vjp, n_inputs=2,
                    axis_params={"axis": AxisParam("axis")}, cost=3,
-                   indices=Indices(1, lambda p, ts: ts[0].shape[p["axis"]])))
+                   indices=Indices(1, lambda p, ts: ts[0].shape[p["axis"]]),
+                   jvp=linear("gather")))
 
 
 SCATTER_MODES = ("add", "set")
@@ -103,7 +105,8 @@ register(Primitive("scatter_add", kind="kernel", params={"axis": 0, "size": 1, "
                    shape_rule=_scatter_rule, impl=_scatter_impl, vjp=_scatter_vjp, n_inputs=2,
                    axis_params={"axis": AxisParam(
                        "axis", rank=lambda ts, p: max(0, ts[0].ndim - ts[1].ndim + 1))},
-                   indices=Indices(1, lambda p, ts: p["size"])))
+                   indices=Indices(1, lambda p, ts: p["size"]),
+                   jvp=linear("scatter_add")))
 
 
 def _one_hot_rule(idx: TensorType, *, depth: int, dtype: np.dtype, on: float, off: float,

@@ -15,6 +15,7 @@ from .. import ops
 from ..core import FLOAT_DTYPES, TensorType, dtype_name
 from ..errors import DTypeError, ShapeError
 from .elementwise import _same_dtype, broadcast_shapes
+from .tangents import multilinear
 from .registry import Primitive, register
 
 
@@ -67,4 +68,5 @@ def _matmul_vjp(g: Any, a: Any, b: Any, *, out: Any, transpose_a: bool, transpos
 
 register(Primitive("matmul", kind="kernel",
                    params={"transpose_a": False, "transpose_b": False},
-                   shape_rule=_matmul_rule, impl=_matmul_impl, vjp=_matmul_vjp, n_inputs=2))
+                   shape_rule=_matmul_rule, impl=_matmul_impl, vjp=_matmul_vjp, n_inputs=2,
+                   jvp=multilinear("matmul")))

@@ -23,6 +23,7 @@ from ..core import FLOAT_DTYPES, INT_DTYPES, TensorType
 from ..errors import ShapeError
 from .elementwise import NUM, _check_dtype
 from ..axes import AxisParam
+from .tangents import linear, reduction
 from .registry import Primitive, register
 
 
@@ -108,21 +109,34 @@ def _with_identity(fn: Any, ident: Any, zero_sign: bool | None = None) -> Any:
     return impl
 
 
+def _sum(x: Any, *, axes: tuple[int, ...], keepdims: bool) -> Any:
+    return ops.reduce_sum(x, axes, keepdims)
+
+
+# The JVP is the sum over the axes of the tangent times the VJP's partial derivatives
+# (ties share equally; products exact at zeros).
+_REDUCE_JVP = {"reduce_max": reduction(_minmax_vjp, _sum),
+               "reduce_min": reduction(_minmax_vjp, _sum),
+               "reduce_prod": reduction(_prod_vjp, _sum)}
 _PARAMS = {"axes": (), "keepdims": False}
 _AXES = {"axes": AxisParam("axes")}
 _AXIS = {"axis": AxisParam("axis")}
 # reduce_max propagates NaN and gives -inf (or the lowest int) over an empty axis.
 register(Primitive("reduce_sum", kind="reduce", params=_PARAMS, shape_rule=_rule("reduce_sum"),
-                   impl=_with_identity(np.sum, None), vjp=_sum_vjp, n_inputs=1, axis_params=_AXES))
+                   impl=_with_identity(np.sum, None), vjp=_sum_vjp, n_inputs=1, axis_params=_AXES,
+                   jvp=linear("reduce_sum")))
 register(Primitive("reduce_max", kind="reduce", params=_PARAMS, shape_rule=_rule("reduce_max"),
                    impl=_with_identity(np.max, _lowest, False), vjp=_minmax_vjp, n_inputs=1,
-                   axis_params=_AXES))
+                   axis_params=_AXES,
+                   jvp=_REDUCE_JVP["reduce_max"]))
 register(Primitive("reduce_min", kind="reduce", params=_PARAMS, shape_rule=_rule("reduce_min"),
                    impl=_with_identity(np.min, _highest, True), vjp=_minmax_vjp, n_inputs=1,
-                   axis_params=_AXES))
+                   axis_params=_AXES,
+                   jvp=_REDUCE_JVP["reduce_min"]))
 register(Primitive("reduce_prod", kind="reduce", params=_PARAMS,
                    shape_rule=_rule("reduce_prod"), impl=_with_identity(np.prod, None),
-                   vjp=_prod_vjp, n_inputs=1, axis_params=_AXES))
+                   vjp=_prod_vjp, n_inputs=1, axis_params=_AXES,
+                   jvp=_REDUCE_JVP["reduce_prod"]))
 
 
 def _arg_rule(name: str) -> Any:

@@ -10,6 +10,13 @@ Invariants:
   `"zero"` or `"none"` primitive gives no cotangent to any input.
 - VJP rules build their results with `bind` (through `ir.ops`), never with NumPy arrays, so
   a gradient is again a program of primitives and can be differentiated again.
+- Every primitive has a JVP rule (forward mode), also written with `bind`:
+  `jvp(ts, *ins, out=..., **params)` takes one tangent per operand (None for an operand
+  without one) and returns one tangent per output (None: no tangent), each of the output's
+  type. A `"none"` primitive's outputs have no tangent and a `"zero"` primitive's get
+  zeros (as its VJP gives none, resp. zeros); an elementwise `"rule"` primitive derives its
+  JVP from its VJP (`tangents.from_vjp`) unless it registers its own; every other
+  primitive registers one (`tangents` holds the shared forms: linear, multilinear, ...).
 - Every parameter that names axes is declared in `axis_params` and range-checked by
   `ir.axes.check_params` before the shape rule runs (one check for every primitive; a
   test iterates the registry for parameters named like axes that are not declared).
@@ -86,7 +93,7 @@ class Primitive:
                  n_inputs: int | None = None, gradient: str = "rule",
                  axis_params: dict[str, AxisParam] | None = None, cost: int | None = None,
                  dtypes: tuple[np.dtype, ...] | None = None, foldable: bool = True,
-                 indices: Indices | None = None):
+                 indices: Indices | None = None, jvp: Callable[..., Sequence[Any]] | None = None):
         if gradient not in GRADIENT_KINDS:
             raise ValueError(f"primitive {name}: gradient must be one of {GRADIENT_KINDS}, "
                              f"got {gradient!r}")
@@ -102,6 +109,10 @@ class Primitive:
         self.shape_rule = shape_rule
         self.impl = impl
         self.vjp = vjp
+        if jvp is None:
+            from .tangents import derived_jvp
+            jvp = derived_jvp(self)
+        self.jvp = jvp
         self._n_outs = n_outs
         self.n_inputs = n_inputs
         self.cost = cost

@@ -19,6 +19,7 @@ from .. import ops
 from ..axes import AxisParam
 from ..core import FLOAT_DTYPES, INT_DTYPES, TensorType, bind
 from .elementwise import _check_dtype
+from .tangents import linear
 from .registry import Primitive, register
 
 PARAMS = {"axis": 0, "reverse": False}
@@ -92,13 +93,51 @@ def _cumlogsumexp_vjp(g: Any, x: Any, *, out: Any, axis: int, reverse: bool) -> 
     return (ops.sub(part(bind("relu", g)), part(bind("relu", ops.neg(g)))),)
 
 
+def _cumprod_jvp(ts: Any, x: Any, *, out: Any, axis: int, reverse: bool) -> list[Any]:
+    """d out_j = sum over i <= j of t_i prod(x_k, k <= j, k != i). With z the first zero
+    of the line (as in `_cumprod_vjp`): before z that is out_j * sum(t_i / x_i); from z on
+    every term but i = z has the factor x_z = 0, so it is t_z * cumprod(x with x_z := 1)_j.
+    Exact at zeros, no division by one."""
+    (t,) = ts
+    zero = ops.eq(x, ops.zeros_like(x))
+    zi = ops.convert(zero, np.int32)
+    seen = ops.sub(_cumsum(zi, axis, reverse), zi)
+    none_before = ops.eq(seen, ops.zeros_like(seen))
+    first = bind("logical_and", zero, none_before)
+    before = bind("logical_and", bind("logical_not", zero), none_before)
+    one = ops.ones_like(x)
+    y1 = bind("cumprod", ops.select(first, one, x), axis=axis, reverse=reverse)
+    z = ops.zeros_like(x)
+    head = ops.mul(out, _cumsum(ops.select(before, ops.div(t, ops.select(zero, one, x)), z),
+                                axis, reverse))
+    tail = ops.mul(y1, _cumsum(ops.select(first, t, z), axis, reverse))
+    return [ops.select(before, head, tail)]
+
+
+def _cumlogsumexp_jvp(ts: Any, x: Any, *, out: Any, axis: int, reverse: bool) -> list[Any]:
+    # d out_j = sum over i <= j of t_i exp(x_i - out_j), summed in log space with the
+    # positive and negative parts of t apart (as the VJP); where out_j = -inf every x_i is
+    # -inf and the term is 0.
+    (t,) = ts
+    ninf = ops.eq(out, ops.const(-np.inf, out.dtype))
+    safe = ops.select(ninf, ops.zeros_like(out), out)
+
+    def part(tp: Any) -> Any:
+        acc = bind("cumlogsumexp", ops.add(x, ops.log(tp)), axis=axis, reverse=reverse)
+        return ops.exp(ops.sub(acc, safe))
+    return [ops.sub(part(bind("relu", t)), part(bind("relu", ops.neg(t))))]
+
+
 _AXIS = {"axis": AxisParam("axis")}
 NUM = FLOAT_DTYPES + INT_DTYPES
 register(Primitive("cumsum", kind="kernel", params=dict(PARAMS), shape_rule=_rule("cumsum", NUM),
-                   impl=_along(np.cumsum), vjp=_cumsum_vjp, n_inputs=1, axis_params=_AXIS))
+                   impl=_along(np.cumsum), vjp=_cumsum_vjp, n_inputs=1, axis_params=_AXIS,
+                   jvp=linear("cumsum")))
 register(Primitive("cumprod", kind="kernel", params=dict(PARAMS),
                    shape_rule=_rule("cumprod", NUM), impl=_along(np.cumprod), vjp=_cumprod_vjp,
-                   n_inputs=1, axis_params=_AXIS))
+                   n_inputs=1, axis_params=_AXIS,
+                   jvp=_cumprod_jvp))
 register(Primitive("cumlogsumexp", kind="kernel", params=dict(PARAMS),
                    shape_rule=_rule("cumlogsumexp", FLOAT_DTYPES), impl=_along(_logcumsumexp),
-                   vjp=_cumlogsumexp_vjp, n_inputs=1, axis_params=_AXIS))
+                   vjp=_cumlogsumexp_vjp, n_inputs=1, axis_params=_AXIS,
+                   jvp=_cumlogsumexp_jvp))

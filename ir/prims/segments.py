@@ -23,6 +23,7 @@ from ..errors import ShapeError
 from .elementwise import _check_dtype
 from .index import _int_indices, check_indices
 from .registry import Indices, Primitive, register
+from .tangents import reduction
 
 _UFUNC = {"segment_max": np.maximum, "segment_min": np.minimum, "segment_prod": np.multiply}
 
@@ -91,8 +92,15 @@ def _prod_vjp(g: Any, data: Any, ids: Any, *, out: Any, num_segments: int
     return ops.mul(_gather_rows(g, ids), partial), None
 
 
+def _segment_sum(x: Any, ids: Any, *, num_segments: int) -> Any:
+    return bind("scatter_add", x, ids, axis=0, size=num_segments)
+
+
+# JVP: the segment sum of the tangent times the VJP's partial derivatives (ties shared
+# equally, products exact at zeros).
 for _name, _vjp in [("segment_max", _minmax_vjp), ("segment_min", _minmax_vjp),
                     ("segment_prod", _prod_vjp)]:
     register(Primitive(_name, kind="kernel", params={"num_segments": 1},
                        shape_rule=_rule(_name), impl=_impl(_name), vjp=_vjp, n_inputs=2,
-                       indices=Indices(1, lambda p, ts: p["num_segments"])))
+                       indices=Indices(1, lambda p, ts: p["num_segments"]),
+                       jvp=reduction(_vjp, _segment_sum)))

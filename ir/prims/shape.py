@@ -19,6 +19,7 @@ from ..errors import ShapeError
 from .elementwise import _same_dtype
 from ..axes import AxisParam
 from .registry import Primitive, register
+from .tangents import linear
 
 
 def _constant_rule(*, value: np.ndarray) -> TensorType:
@@ -66,7 +67,8 @@ def _reshape_rule(x: TensorType, *, shape: tuple[int, ...]) -> TensorType:
 register(Primitive("reshape", kind="shape", params={"shape": ()}, shape_rule=_reshape_rule,
                    impl=lambda x, *, shape: np.reshape(x, shape),
                    vjp=lambda g, x, *, out, shape: (ops.reshape(g, x.shape),), n_inputs=1,
-                   cost=0))
+                   cost=0,
+                   jvp=linear("reshape")))
 
 
 def _broadcast_rule(x: TensorType, *, shape: tuple[int, ...]) -> TensorType:
@@ -84,7 +86,8 @@ register(Primitive("broadcast_to", kind="elementwise", params={"shape": ()},
                    shape_rule=_broadcast_rule,
                    impl=lambda x, *, shape: np.array(np.broadcast_to(x, shape)),
                    vjp=lambda g, x, *, out, shape: (ops.sum_to_shape(g, x.shape),),
-                   n_inputs=1, cost=0))
+                   n_inputs=1, cost=0,
+                   jvp=linear("broadcast_to")))
 
 
 def _transpose_rule(x: TensorType, *, perm: tuple[int, ...]) -> TensorType:
@@ -98,7 +101,8 @@ def _transpose_vjp(g: Any, x: Any, *, out: Any, perm: tuple[int, ...]) -> tuple[
 register(Primitive("transpose", kind="shape", params={"perm": ()}, shape_rule=_transpose_rule,
                    axis_params={"perm": AxisParam("perm")},
                    impl=lambda x, *, perm: np.transpose(x, perm), vjp=_transpose_vjp,
-                   n_inputs=1, cost=0))
+                   n_inputs=1, cost=0,
+                   jvp=linear("transpose")))
 
 
 def _concat_rule(*xs: TensorType, axis: int) -> TensorType:
@@ -130,7 +134,8 @@ def _concat_vjp(g: Any, *xs: Any, out: Any, axis: int) -> tuple[Any, ...]:
 register(Primitive("concat", kind="shape", params={"axis": 0}, shape_rule=_concat_rule,
                    axis_params={"axis": AxisParam("axis")},
                    impl=lambda *xs, axis: np.concatenate(xs, axis=axis), vjp=_concat_vjp,
-                   cost=3))
+                   cost=3,
+                   jvp=linear("concat")))
 
 
 def slice_len(start: int, limit: int, stride: int) -> int:
@@ -166,7 +171,8 @@ def _slice_vjp(g: Any, x: Any, *, out: Any, starts: tuple[int, ...], limits: tup
 
 register(Primitive("slice", kind="shape", params={"starts": (), "limits": (), "strides": ()},
                    shape_rule=_slice_rule, impl=_slice_impl, vjp=_slice_vjp, n_inputs=1,
-                   cost=0))
+                   cost=0,
+                   jvp=linear("slice")))
 
 
 def _pad_rule(x: TensorType, *, lo: tuple[int, ...], hi: tuple[int, ...],
@@ -198,7 +204,8 @@ def _pad_vjp(g: Any, x: Any, *, out: Any, lo: tuple[int, ...], hi: tuple[int, ..
 # Zero padding: lo/hi at each end, interior between elements.
 register(Primitive("pad", kind="shape", params={"lo": (), "hi": (), "interior": ()},
                    shape_rule=_pad_rule, impl=_pad_impl, vjp=_pad_vjp, n_inputs=1,
-                   cost=3))
+                   cost=3,
+                   jvp=linear("pad")))
 
 
 def _rev_rule(x: TensorType, *, axes: tuple[int, ...]) -> TensorType:
@@ -210,6 +217,7 @@ register(Primitive("rev", kind="shape", params={"axes": ()}, shape_rule=_rev_rul
                    axis_params={"axes": AxisParam("axes")},
                    impl=lambda x, *, axes: np.array(np.flip(x, axes)),
                    vjp=lambda g, x, *, out, axes: (bind("rev", g, axes=axes),), n_inputs=1,
-                   cost=0))
+                   cost=0,
+                   jvp=linear("rev")))
 
 

@@ -59,5 +59,22 @@ def _sort_vjp(g: Any, x: Any, *, out: Any, descending: bool) -> tuple[Any]:
     return (scatter_rows(g_values, out[1]),)
 
 
+def gather_rows(t: Any, idx: Any) -> Any:
+    """t[..., idx[..., k]] along the last axis (one gather of the flattened rows)."""
+    shape = tuple(t.shape)
+    n = shape[-1]
+    total = int(np.prod(shape, dtype=np.int64))
+    rows = ops.iota((total // n if n else 0, n), 0, I32)
+    flat = ops.add(ops.reshape(idx, (total,)),
+                   ops.reshape(ops.mul(rows, ops.const(n, I32)), (total,)))
+    return ops.reshape(bind("gather", ops.reshape(t, (total,)), flat, axis=0), shape)
+
+
+def _sort_jvp(ts: Any, x: Any, *, out: Any, descending: bool) -> list[Any]:
+    # The values move with their tangents; the indices have none.
+    return [gather_rows(ts[0], out[1]), None]
+
+
 register(Primitive("sort", kind="kernel", params={"descending": False}, shape_rule=_sort_rule,
-                   impl=_sort_impl, vjp=_sort_vjp, n_inputs=1, n_outs=2))
+                   impl=_sort_impl, vjp=_sort_vjp, n_inputs=1, n_outs=2,
+                   jvp=_sort_jvp))
