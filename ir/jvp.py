@@ -14,7 +14,8 @@ current context (a Builder, the NumPy interpreter, or the user API's tensors): t
 Invariants: only float values carry tangents; a value without a tangent (None) has a zero
 derivative, and a tangent is never materialized as zeros unless `instantiate` asks for
 it; the outputs of a `gradient="none"` primitive have no tangent (constants, as in the
-VJP pass) and those of a `"zero"` one get zeros; every tangent has exactly its value's
+VJP pass), nor those of a `"zero"` one (`sign`: TensorFlow's forward mode gives None
+through it, where its reverse mode gives zeros); every tangent has exactly its value's
 type (a rule's tangent of a smaller shape is broadcast here, the one place that does);
 dead tangents are pruned by `dce`.
 """
@@ -58,7 +59,7 @@ def apply_jvp(prim: Primitive, ts: Sequence[Any], ins: Sequence[Any], out: Any,
     """The tangents of one application of `prim` (inputs `ins`, outputs `out`, tangents
     `ts` of the inputs, None for none), each of its output's type, or None."""
     outs = _outs(out)
-    if prim.gradient == "none" or not any(_is_float(o) for o in outs):
+    if prim.gradient != "rule" or not any(_is_float(o) for o in outs):
         return [None] * len(outs)
     if prim.jvp is None:
         raise IRError(f"primitive {prim.name} has no JVP rule")

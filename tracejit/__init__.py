@@ -55,6 +55,7 @@ from . import tnp_array as _tnp_array, tnp_math as _tnp_math  # noqa: F401  (ent
 from . import tnp_shape as _tnp_shape, tnp_extra as _tnp_extra  # noqa: F401
 from .custom import custom_gradient
 from .tape import GradientTape, UnconnectedGradients
+from . import forward as _forward, jacfwd as _jacfwd  # noqa: F401  (enter tj.autodiff)
 from .tensor import Tensor
 from .variable import Variable
 from .compile import compile, config, function  # noqa: A004
@@ -113,6 +114,8 @@ linalg = _exports.namespace("linalg", "`tj.linalg`: matrix products and norms.")
 numpy = _exports.namespace("numpy", "`tj.numpy` (also `tj.experimental.numpy`, TensorFlow's "
                            "NumPy API): NumPy's names and semantics over tracejit tensors, "
                            "differentiable and compiled like every op.")
+autodiff = _exports.namespace("autodiff", "`tj.autodiff`: forward mode (TensorFlow's "
+                              "`tf.autodiff`): ForwardAccumulator, and jvp, hvp and jacfwd.")
 experimental = _types.ModuleType("tracejit.experimental", "`tj.experimental.numpy`, as "
                                  "TensorFlow's `tf.experimental.numpy` (also `tj.numpy`).")
 experimental.numpy = numpy  # type: ignore[attr-defined]
@@ -125,7 +128,8 @@ experimental.__all__ = ["numpy"]  # type: ignore[attr-defined]
 __all__ = sorted([_n for _n, _v in list(globals().items())
                   if not _n.startswith("_") and _n != "annotations"
                   and not isinstance(_v, _types.ModuleType)]
-                 + ["errors", "experimental", "linalg", "math", "nn", "numpy", "random"])
+                 + ["autodiff", "errors", "experimental", "linalg", "math", "nn", "numpy",
+                    "random"])
 
 
 def __dir__() -> list[str]:

@@ -156,7 +156,7 @@ def render() -> str:
             placed.add(n)
     dtypes = sorted(n for n in public if isinstance(getattr(tj, n), np.dtype))
     placed.update(dtypes)
-    namespaces = ("errors", "nn", "math", "linalg", "numpy", "experimental")
+    namespaces = ("errors", "nn", "math", "linalg", "numpy", "experimental", "autodiff")
     placed.update(namespaces)
     placed.update(n for n in public if inspect.isclass(getattr(tj, n))
                   and issubclass(getattr(tj, n), BaseException))     # under "Errors"
@@ -191,6 +191,10 @@ def render() -> str:
             else:
                 out.append(f"- `tj.{space}.{n}` = `{target}`")
         out += [""] + own
+    out += ["## `tj.autodiff`", "", "Forward mode, as TensorFlow's `tf.autodiff` (whose "
+            "GradientTape is `tj.GradientTape`).", ""]
+    for n in tj.autodiff.__all__:
+        out += _entry(f"tj.autodiff.{n}", getattr(tj.autodiff, n))
     out += ["## Errors (`tj.errors`)", ""]
     for n in errors.__all__:
         obj = getattr(errors, n)

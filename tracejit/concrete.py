@@ -168,7 +168,7 @@ class Concrete:
                     return True
             for obj in self._captured(leaves):
                 if isinstance(obj, Variable):
-                    if obj.trainable and t._watch_accessed or id(obj._value) in t._watched:
+                    if t._watches_variable(obj):
                         return True
                 elif id(obj) in t._watched:
                     return True

@@ -9,7 +9,10 @@ arguments, `grad_fn(*dresult, variables=[...])` receives them and returns
 How it is recorded:
 - eagerly, each recording tape gets one record whose VJP calls `grad_fn` when the gradient
   is taken (traced into the gradient Function, so an enclosing tape records what it
-  computes: second derivatives through a custom gradient);
+  computes: second derivatives through a custom gradient); each active
+  `ForwardAccumulator` gives the results the tangents of what computed them, or, where
+  those have none, `grad_fn` transposed (TensorFlow's forward mode, see
+  `ForwardAccumulator._custom`);
 - while tracing (inside `tj.function`, or inside a gradient function being built), `grad_fn`
   is traced at once into its own Function and the results become a `custom_vjp`
   instruction, so the custom gradient survives in the IR: a tape inside the trace, an
@@ -28,6 +31,7 @@ from typing import Any
 from collections.abc import Callable
 
 from .context import TraceInterpreter, TraceState, active_tapes
+from .forward import ForwardAccumulator
 from .errors import at_user_line
 from .ir.core import Function, TensorType, bind, current_interpreter, interpreting
 from .nest import flatten, unflatten
@@ -130,7 +134,8 @@ def custom_gradient(f: Callable[..., Any] | None = None) -> Any:
             active_tapes.reset(token)
         tracing = isinstance(current_interpreter(), TraceInterpreter)
         recording = [t for t in tapes if isinstance(t, GradientTape) and t._recording]
-        if not tracing and not recording:
+        accumulating = [t for t in tapes if isinstance(t, ForwardAccumulator) and t._recording]
+        if not tracing and not recording and not accumulating:
             return result
         name = getattr(f, "__name__", "custom_gradient")
         variables = [v for v in watcher.variables.values()
@@ -154,6 +159,9 @@ def custom_gradient(f: Callable[..., Any] | None = None) -> Any:
                 outs = [identity(convert_to_tensor(o)) for o in leaves]
             for tape in recording:
                 tape._record(CUSTOM, inputs, {}, outs, custom=grads)
+            results = [convert_to_tensor(o) for o in leaves]
+            for acc in accumulating:
+                acc._custom(inputs, variables, results, outs, grads)
         return unflatten(tree, outs)
     return wrapper
 

@@ -19,7 +19,7 @@ import types
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-NAMESPACES = ("", "math", "nn", "linalg", "random", "numpy")
+NAMESPACES = ("", "math", "nn", "linalg", "random", "numpy", "autodiff")
 TABLE: dict[str, dict[str, Any]] = {ns: {} for ns in NAMESPACES}
 F = TypeVar("F")
 

@@ -136,6 +136,10 @@ class GradientTape:
             reads.append(t)
         self._watched[id(t)] = t
 
+    def _watches_variable(self, var: Any) -> bool:
+        """Whether an operation reading `var` inside the block is recorded."""
+        return bool(var.trainable and self._watch_accessed or id(var._value) in self._watched)
+
     def _read_variable(self, var: Any, t: Tensor) -> None:
         if self._recording and self._watch_accessed and var.trainable:
             self._watch_variable(var, t)

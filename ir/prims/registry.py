@@ -13,8 +13,8 @@ Invariants:
 - Every primitive has a JVP rule (forward mode), also written with `bind`:
   `jvp(ts, *ins, out=..., **params)` takes one tangent per operand (None for an operand
   without one) and returns one tangent per output (None: no tangent), each of the output's
-  type. A `"none"` primitive's outputs have no tangent and a `"zero"` primitive's get
-  zeros (as its VJP gives none, resp. zeros); an elementwise `"rule"` primitive derives its
+  type. The outputs of a `"none"` or `"zero"` primitive have no tangent (TensorFlow's
+  forward mode gives None through `sign`); an elementwise `"rule"` primitive derives its
   JVP from its VJP (`tangents.from_vjp`) unless it registers its own; every other
   primitive registers one (`tangents` holds the shared forms: linear, multilinear, ...).
 - Every parameter that names axes is declared in `axis_params` and range-checked by

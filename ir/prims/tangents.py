@@ -6,8 +6,11 @@ and the result one tangent per output (None: no tangent). Rules build tangents w
 (through `ir.ops`), so a tangent program is again primitives, differentiable in both modes.
 
 The forms, each sound for the primitives that use it:
-- `no_tangent` (`gradient="none"`: outputs are constants) and `zero_tangent`
-  (`gradient="zero"`: float outputs get zeros, as the VJP gives zeros);
+- `no_tangent`: outputs are constants. For `gradient="none"` primitives as in the VJP
+  pass; also for `gradient="zero"` ones (`sign`), whose VJP gives zeros: TensorFlow's
+  `ForwardAccumulator` gives `None` through `tf.sign` (it transposes the gradient, and
+  zeros that do not depend on the cotangent transpose to no tangent), and forward mode
+  follows it;
 - `from_vjp` (elementwise `"rule"` primitives): the Jacobian of an elementwise primitive is
   diagonal in the broadcast shape, and its VJP rule multiplies the cotangent by that
   diagonal without summing (the autodiff pass unbroadcasts), so the VJP applied to the
@@ -50,11 +53,6 @@ def _outs(out: Any) -> list[Any]:
 def no_tangent(ts: Sequence[Any], *ins: Any, out: Any, **params: Any) -> list[Any]:
     """The outputs are constants to autodiff (TensorFlow registers no gradient)."""
     return [None] * len(_outs(out))
-
-
-def zero_tangent(ts: Sequence[Any], *ins: Any, out: Any, **params: Any) -> list[Any]:
-    """Float outputs get zeros: connected, with a derivative that is zero everywhere."""
-    return [ops.zeros_like(o) if o.dtype in FLOAT_DTYPES else None for o in _outs(out)]
 
 
 def from_vjp(vjp: Callable[..., Sequence[Any]]) -> JvpRule:
@@ -116,10 +114,8 @@ def reduction(vjp: Callable[..., Sequence[Any]], reduce: Callable[..., Any]) -> 
 def derived_jvp(prim: Any) -> JvpRule | None:
     """The JVP rule a primitive gets when it registers none: from its gradient kind, or
     from its VJP for an elementwise primitive; None (a registry test fails) otherwise."""
-    if prim.gradient == "none":
+    if prim.gradient in ("none", "zero"):
         return no_tangent
-    if prim.gradient == "zero":
-        return zero_tangent
     if prim.kind == "elementwise" and prim.vjp is not None:
         return from_vjp(prim.vjp)
     return None

@@ -71,7 +71,8 @@ def _trace(name: str, args: list[np.ndarray], params: dict[str, Any]
 def test_rule_gives_tangents_of_the_output_types(name: str, data: st.DataObject) -> None:
     """With a tangent for every float operand, the pass gives each float output a tangent of
     its exact type (float32 too) built as IR, none to an integer output; a primitive without
-    a gradient gives none at all, one with a zero gradient (sign) exact zeros."""
+    a gradient gives none at all, nor one with a zero gradient (sign: TensorFlow's forward
+    mode gives None through it)."""
     args, params = data.draw(SPECS[name].cases, label="case")
     if name not in ("call", "custom_vjp", "while", "scan", "cond") and data.draw(
             st.booleans(), label="float32"):
@@ -83,18 +84,12 @@ def test_rule_gives_tangents_of_the_output_types(name: str, data: st.DataObject)
     jf = jvp(fn, flags)
     kind = SPECS[name].kind
     for o, c in zip(outs, jf.out_tangents):
-        if kind == "nondiff" or o.dtype.kind != "f" or not any(flags):
+        if kind in ("nondiff", "zero") or o.dtype.kind != "f" or not any(flags):
             assert not c
-        elif kind == "zero":
-            assert c
     n = len(outs)
     assert [r.type for r in jf.fn.results[:n]] == [o.type for o in outs]
     tangents = [r for r in jf.fn.results[n:]]
     assert [t.type for t in tangents] == [o.type for o, c in zip(outs, jf.out_tangents) if c]
-    if kind == "zero" and tangents:
-        ts = [np.ones(a.shape, a.dtype) for a, f in zip(args, flags) if f]
-        for t in evaluate(jf.fn, list(args) + ts)[n:]:
-            assert not np.any(t), "expected exact zeros"
 
 
 def test_custom_vjp_tangent_is_the_transposed_custom_gradient() -> None:
