@@ -5,6 +5,9 @@ examples run unchanged with `import tracejit as tf`.
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -277,3 +280,14 @@ def test_gradient_of_a_jacfwd_under_a_tape() -> None:
     x0, x1 = 0.5, -0.25
     want = [-np.sin(x0) * x0 + np.cos(x0) + np.cos(x0) + np.cos(x1), -np.sin(x1) * x0 + np.cos(x1)]
     np.testing.assert_allclose(g, want, rtol=1e-12)
+
+
+def test_newton_example_converges_with_forward_over_reverse() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    import newton
+    x = newton.newton_cg(np.zeros(4), verbose=False, hvp=newton.hvp_forward)
+    np.testing.assert_allclose(x, np.ones(4), atol=1e-8)
+    v = np.array([0.5, -1.0, 2.0, 0.25])
+    xs = np.array([0.3, 0.8, 1.1, -0.4])
+    np.testing.assert_allclose(newton.hvp_forward(xs, v).numpy(), newton.hvp(xs, v).numpy(),
+                               rtol=1e-12)
