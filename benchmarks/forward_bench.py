@@ -63,6 +63,13 @@ def hvp_reference(x: np.ndarray, v: np.ndarray) -> np.ndarray:
     return (6 * x * np.sin(x) + 6 * x * x * np.cos(x) - x ** 3 * np.sin(x)) * v
 
 
+def _blocking(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    """A call of the JAX function `fn` on `args` that waits for its result."""
+    def call() -> Any:
+        return fn(*args).block_until_ready()
+    return call
+
+
 def rows(quick: bool) -> list[tuple[str, Callable[[], Any], Callable[[], Any] | None, Any, Any]]:
     """(name, tracejit call, JAX call or None, reference, check tolerance)."""
     rng = np.random.default_rng(0)
@@ -87,8 +94,7 @@ def rows(quick: bool) -> list[tuple[str, Callable[[], Any], Callable[[], Any] | 
         xt, vt = tj.constant(x), tj.constant(v)
         call_jax = None
         if jax is not None:
-            xj, vj = jnp.asarray(x), jnp.asarray(v)
-            call_jax = (lambda xj=xj, vj=vj: hvp_jax(xj, vj).block_until_ready())
+            call_jax = _blocking(hvp_jax, jnp.asarray(x), jnp.asarray(v))
         out.append((f"hvp n={n:,}", lambda xt=xt, vt=vt: hvp_tj(xt, vt), call_jax,
                     hvp_reference(x, v), 1e-4))
 
@@ -107,9 +113,7 @@ def rows(quick: bool) -> list[tuple[str, Callable[[], Any], Callable[[], Any] | 
 
         def g_jax(x: Any) -> Any:
             return jnp.tanh(wj @ x) * jnp.sum(x * x)
-        jac_jax = jax.jit(jax.jacfwd(g_jax))
-        xj10 = jnp.asarray(x10)
-        call_jax = (lambda: jac_jax(xj10).block_until_ready())
+        call_jax = _blocking(jax.jit(jax.jacfwd(g_jax)), jnp.asarray(x10))
     xd, wd = x10.astype(np.float64), w.astype(np.float64)
     t = np.tanh(wd @ xd)
     ref = (1 - t * t)[:, None] * wd * np.sum(xd * xd) + t[:, None] * 2 * xd[None, :]

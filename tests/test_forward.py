@@ -291,3 +291,33 @@ def test_newton_example_converges_with_forward_over_reverse() -> None:
     xs = np.array([0.3, 0.8, 1.1, -0.4])
     np.testing.assert_allclose(newton.hvp_forward(xs, v).numpy(), newton.hvp(xs, v).numpy(),
                                rtol=1e-12)
+
+
+def test_nestings_inside_compiled_code_match_eager() -> None:
+    """Inside tj.function: a tape around an accumulator (reverse over forward) and two
+    accumulators (forward over forward) give the eager values, which are the closed forms
+    of d/dx [3 x^2 t] = 6 x t and d2/dx2 of x^3.5."""
+    def rev_fwd(x, t):
+        with tj.GradientTape() as tape:
+            tape.watch(x)
+            with tj.autodiff.ForwardAccumulator(x, t) as acc:
+                y = tj.reduce_sum(x ** 3.)
+            j = acc.jvp(y)
+        return tape.gradient(j, x)
+
+    def fwd_fwd(x):
+        with tj.autodiff.ForwardAccumulator(x, tj.ones_like(x)) as outer:
+            with tj.autodiff.ForwardAccumulator(x, tj.ones_like(x)) as inner:
+                y = x ** 3.5
+            d1 = inner.jvp(y)
+        return d1, outer.jvp(d1)
+
+    x = tj.constant([1.1, 0.5], tj.float64)
+    t = tj.constant([1., -2.], tj.float64)
+    xv, tv = x.numpy(), t.numpy()
+    for f in (rev_fwd, tj.function(rev_fwd)):
+        np.testing.assert_allclose(f(x, t).numpy(), 6 * xv * tv, rtol=1e-12)
+    for f in (fwd_fwd, tj.function(fwd_fwd)):
+        d1, d2 = f(x)
+        np.testing.assert_allclose(d1.numpy(), 3.5 * xv ** 2.5, rtol=1e-12)
+        np.testing.assert_allclose(d2.numpy(), 3.5 * 2.5 * xv ** 1.5, rtol=1e-12)
