@@ -10,7 +10,8 @@ Invariants:
 - Each instruction is lowered by its rule in `rules.LOWERINGS` (element rules inside a
   loop task's loop, through an `emit.Emitter`; kernel rules as tasks of their own), and
   every failure is re-raised as a `LoweringError` that names the instruction. Loop and
-  check tasks are lowered by `lower_tasks`.
+  check tasks are lowered by `lower_tasks`; a large plan's tasks go into segment
+  functions (`lower_segments`).
 - Elements live in registers as their dtype's LLVM type (`i1` for bool) and in memory as
   the NumPy layout (`i8` for bool); loads and stores are aligned to the element size only.
 - No fast-math flags other than `contract` (elementwise) and `reassoc` (reductions).
@@ -31,10 +32,9 @@ import numpy as np
 from llvmlite import ir
 
 from ..ir import Instr, Value
-from . import lower_tasks, mathcall, segments
+from . import lower_segments, lower_tasks, mathcall, segments
 from .emit import Emitter
 from .llvmtypes import I1, I8, I32, VOIDP, mem_type
-from .parts import assign as parts_of
 from .loops import I64, const, for_range, linear_index
 from .rules import KERNEL_RULES, LoweringError, kernel_rule, lowering
 from .plan import CheckTask, KernelTask, LoopTask, Plan, region_buffers, size_of
@@ -212,9 +212,9 @@ class Lowerer:
             if id(v) in shared:
                 self.ptrs[id(v)] = self.stack_buffer(v)
         if len(segs) == 1:
-            self._tasks(0, len(plan.tasks))
+            self.run_tasks(0, len(plan.tasks))
         else:
-            self._segments(segs)
+            lower_segments.emit_segments(self, segs)
         assert not self.slot_of, "a scratch buffer is still allocated at the end"
         self.b.ret(ir.Constant(I32, 0))
         self._emit_exit()
@@ -223,7 +223,10 @@ class Lowerer:
         mathcall.finish(self.module)
         return self.fn
 
-    def _tasks(self, start: int, stop: int) -> None:
+    def run_tasks(self, start: int, stop: int) -> None:
+        """Emit tasks `start` to `stop` of the plan into the current function, each scratch
+        buffer allocated before the first task that writes it and freed after the last
+        that reads it."""
         for k in range(start, stop):
             for v in self.born_at.get(k, ()):
                 if id(v) not in self.stack:
@@ -244,126 +247,6 @@ class Lowerer:
             a = self.b.alloca(ir.ArrayType(ty, max(1, size_of(v.shape))), name="stack")
             a.align = 64
             return self.b.bitcast(a, ty.as_pointer())
-
-    def _segments(self, segs: list[segments.Segment]) -> None:
-        """Emit every segment: into this module, or, when `parts` splits the plan
-        (`parts.py`), the first ones into part modules, each handed to `parts.submit` as
-        soon as its last segment is emitted."""
-        n = 1
-        if self.parts is not None:
-            n = self.parts.plan(self.plan.cost, len(segs),
-                                slp=self.plan.cost <= segments.SLP_MAX_COST)
-        where = parts_of([s.cost for s in segs], n) if n > 1 else [0] * len(segs)
-        main = self.module
-        part: ir.Module | None = None
-        for k, seg in enumerate(segs):
-            if part is not None and (where[k] == 0 or where[k] != where[k - 1]):
-                mathcall.finish(part)
-                assert self.parts is not None
-                self.parts.submit(part)
-                part = None
-            if where[k] and part is None:
-                part = ir.Module(name=f"{main.name}.part{where[k]}")
-                part.triple, part.data_layout = main.triple, main.data_layout
-            self._segment(k, seg, part)
-
-    def _segment(self, k: int, seg: segments.Segment, part: ir.Module | None = None) -> None:
-        """Emit tasks `seg.start` to `seg.stop` into a function of their own, called from
-        the body: `seg_k(params.., outs.., status, slots, live_in..) -> i32`. Buffers the
-        segment allocates go into the body's slot table; a failure returns its code, and
-        the body frees whatever the table holds. With `part`, the function is defined
-        there and the body calls it (or its entry, `_segment_entry`) through a
-        declaration."""
-        body = (self.fn, self.b, self.alloca_block, self.ptrs, self.status, self.out_ptrs,
-                self.slots, self.const_ptrs, self.trig_far)
-        n_buf = len(self.buffers)
-        argtys = [a.type for a in self.fn.args] + [self.slots.type] + \
-            [mem_type(v.dtype).as_pointer() for v in seg.live_in]
-        # Unique in the module: a nested Function of a region is lowered into the same
-        # module and may be segmented too.
-        fnty = ir.FunctionType(I32, argtys)
-        main = self.module
-        name = main.get_unique_name(f"seg{k}")
-        fn = ir.Function(part or main, fnty, name)
-        heap_in = any(id(v) not in self.stack for v in seg.live_in)
-        if part is None or heap_in:
-            fn.linkage = "internal"     # called by its entry (below) or by the body
-        if part is not None:
-            self.module = part
-        fn.attributes.add("noinline")
-        for a in fn.args[:n_buf] + fn.args[n_buf + 2:]:
-            a.add_attribute("noalias")
-        self.fn = fn
-        self.alloca_block = fn.append_basic_block("allocas")
-        self.b = ir.IRBuilder(fn.append_basic_block("start"))
-        self.ptrs = {vid: p for vid, p in body[3].items() if isinstance(p, ir.Constant)}
-        args = list(fn.args)
-        for (v, _), a in zip(self.buffers, args):
-            self.ptrs.setdefault(id(v), a)
-        self.out_ptrs = args[len(self.plan.fn.params):n_buf]
-        for vid, slot in self.plan.out_slot.items():
-            self.ptrs[vid] = self.out_ptrs[slot]
-        self.status, self.slots = args[n_buf], args[n_buf + 1]
-        for v, a in zip(seg.live_in, args[n_buf + 2:]):
-            self.ptrs[id(v)] = a
-            if id(v) not in self.stack:
-                self.slot_of[id(a)] = self.value_slot[id(v)]
-                self.raw_of[id(a)] = self.b.bitcast(a, VOIDP)
-        self.const_ptrs = {}
-        self.trig_far = self.alloca(I1, "far")
-        self.in_segment = True
-        self._tasks(seg.start, seg.stop)
-        # Whatever is still allocated lives on in the slot table (the next segments get
-        # it as an argument).
-        self.slot_of.clear()
-        self.raw_of.clear()
-        self.b.ret(ir.Constant(I32, 0))
-        with self.b.goto_block(self.alloca_block):
-            self.b.branch(fn.blocks[1])
-        self.in_segment = False
-        entry, on_stack = self._segment_entry(fn, seg, part)
-        self.module = main
-        (self.fn, self.b, self.alloca_block, self.ptrs, self.status, self.out_ptrs,
-         self.slots, self.const_ptrs, self.trig_far) = body
-        b = self.b
-        callee = entry or fn
-        if part is not None:        # a declaration (the segment's name stays taken here)
-            if entry is not None:
-                main.scope.register(fn.name)
-            callee = ir.Function(main, callee.function_type, callee.name)
-        live = [self.ptrs[id(v)] for v in on_stack]
-        rc = b.call(callee, list(self.fn.args) + [self.slots] + live)
-        with b.if_then(b.icmp_signed("!=", rc, ir.Constant(I32, 0)), likely=False):
-            self.bail(rc)
-
-    def _segment_entry(self, seg_fn: ir.Function, seg: segments.Segment,
-                       part: ir.Module | None) -> tuple[ir.Function | None, list[Value]]:
-        """The function the body calls for segment `seg_fn` when some of its live-in
-        buffers are on the heap: `enter.seg_k(params.., outs.., status, slots, stack
-        live-ins..)` loads those buffers' pointers from the slot table and calls
-        `seg_fn` (None when every live-in is a stack buffer of the body: the body calls
-        `seg_fn` itself). Loading them in the body instead made its size grow with the
-        whole program: LLVM's instruction combining took time quadratic in the uses of
-        the slot table there (2.8 s of 10 s of O3 for 50,000 instructions). Also
-        returns the live-ins the body passes: the stack buffers, in `live_in` order."""
-        on_stack = [v for v in seg.live_in if id(v) in self.stack]
-        if len(on_stack) == len(seg.live_in):
-            return None, on_stack
-        module = seg_fn.module
-        n_fixed = len(self.buffers) + 2     # buffers, status, slots
-        argtys = [a.type for a in seg_fn.args[:n_fixed]] + \
-            [mem_type(v.dtype).as_pointer() for v in on_stack]
-        entry = ir.Function(module, ir.FunctionType(I32, argtys), f"enter.{seg_fn.name}")
-        entry.linkage = "internal" if part is None else "external"
-        entry.attributes.add("noinline")
-        b = ir.IRBuilder(entry.append_basic_block("start"))
-        slots = entry.args[n_fixed - 1]
-        stack_args = iter(entry.args[n_fixed:])
-        live = [next(stack_args) if id(v) in self.stack else
-                b.bitcast(b.load(b.gep(slots, [const(self.value_slot[id(v)])])),
-                          mem_type(v.dtype).as_pointer()) for v in seg.live_in]
-        b.ret(b.call(seg_fn, list(entry.args[:n_fixed]) + live))
-        return entry, on_stack
 
     def task(self, task: LoopTask | KernelTask | CheckTask) -> None:
         """Emit `task`. A task that computes sin, cos or tan is emitted twice: the first
