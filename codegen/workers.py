@@ -107,12 +107,7 @@ class Worker:
 
     def _death(self) -> str:
         """Why the worker gave no reply: its exit status and the end of its stderr."""
-        import subprocess
-        try:
-            code = self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
+        code = self._wait(5)
         how = (f"killed by {signal.Signals(-code).name}" if code < 0
                else f"exit status {code}")
         try:
@@ -124,21 +119,31 @@ class Worker:
         return (f"the compile worker process {self.proc.pid} died ({how})"
                 + (f": {tail}" if tail else ""))
 
-    def close(self, wait: bool = True) -> None:
-        """End the worker (end of its input; killed if it does not exit within a second)."""
+    def _wait(self, timeout: float) -> int:
+        """The worker's exit status, once it exits; killed if it has not within `timeout`
+        seconds."""
+        import subprocess
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def close_pipes(self) -> None:
+        """Close this process's ends of the worker's input and output: the worker sees
+        the end of its input and exits (unless another process still holds them)."""
         for f in (self.proc.stdin, self.proc.stdout):
             try:
                 if f is not None:
                     f.close()
             except OSError:
                 pass
+
+    def close(self, wait: bool = True) -> None:
+        """End the worker (end of its input; killed if it does not exit within a second)."""
+        self.close_pipes()
         if wait:
-            import subprocess
-            try:
-                self.proc.wait(timeout=1)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            self._wait(1)
         self._stderr.close()
 
     def kill(self) -> None:
@@ -229,12 +234,7 @@ def _forget_after_fork() -> None:
     """In a forked child: the workers are the parent's. Close the child's copies of their
     pipes (so they still see the end of input when the parent ends) and forget them."""
     for w in _idle:
-        for f in (w.proc.stdin, w.proc.stdout):
-            try:
-                if f is not None:
-                    f.close()
-            except OSError:
-                pass
+        w.close_pipes()
     _idle.clear()
     _live[0] = 0
     _reaper.clear()
