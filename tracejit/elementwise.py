@@ -4,73 +4,69 @@ docstrings from `opdocs.py` (attached by `tracejit.ops`).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 from collections.abc import Sequence
 
 import numpy as np
 
 from .convert import _operands, _user_error, bool_, cast, convert_to_tensor, float64
-from .exports import export, public
+from .exports import export, named, public
 from .ir.core import bind
 from .ir.errors import DTypeError, ShapeError
 from .tensor import Tensor, TensorInput, TensorLike
+
 
 def _unary(prim: str, x: Any) -> Tensor:
     return bind(prim, convert_to_tensor(x))
 
 
-def _binary(prim: str, x: Any, y: Any, name: str) -> Tensor:
-    a, b = _operands(name, x, y)
-    return bind(prim, a, b)
+class UnaryOp(Protocol):
+    """A one-primitive unary op, TensorFlow's signature (`name` is accepted and ignored)."""
+
+    def __call__(self, x: TensorInput, name: str | None = None) -> Tensor: ...
 
 
-@export("add", "math.add")
-def add(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
-    return _binary("add", x, y, "add")
-@export("subtract", "math.subtract")
-def subtract(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
-    return _binary("sub", x, y, "subtract")
-@export("multiply", "math.multiply")
-def multiply(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
-    return _binary("mul", x, y, "multiply")
-@export("maximum", "math.maximum")
-def maximum(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
-    return _binary("maximum", x, y, "maximum")
-@export("minimum", "math.minimum")
-def minimum(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
-    return _binary("minimum", x, y, "minimum")
-@export("floordiv", "math.floordiv")
-def floordiv(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
-    return _binary("floordiv", x, y, "floordiv")
-@export("mod", "math.mod", "math.floormod")
-def mod(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
-    return _binary("mod", x, y, "mod")
-@export("equal", "math.equal")
-def equal(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
-    return _binary("eq", x, y, "equal")
-@export("not_equal", "math.not_equal")
-def not_equal(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
-    return _binary("ne", x, y, "not_equal")
-@export("less", "math.less")
-def less(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
-    return _binary("lt", x, y, "less")
-@export("less_equal", "math.less_equal")
-def less_equal(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
-    return _binary("le", x, y, "less_equal")
-@export("greater", "math.greater")
-def greater(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
-    return _binary("gt", x, y, "greater")
-@export("greater_equal", "math.greater_equal")
-def greater_equal(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
-    return _binary("ge", x, y, "greater_equal")
-@export("logical_and", "math.logical_and")
-def logical_and(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
-    return _binary("logical_and", x, y, "logical_and")
-@export("logical_or", "math.logical_or")
-def logical_or(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
-    return _binary("logical_or", x, y, "logical_or")
-@export("logical_not", "math.logical_not")
-def logical_not(x: TensorInput, name: str | None = None) -> Tensor: return _unary("logical_not", x)
+class BinaryOp(Protocol):
+    """A one-primitive binary op: operands under the dtype policy, then broadcasting."""
+
+    def __call__(self, x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor: ...
+
+
+def _unary_op(prim: str, *paths: str) -> UnaryOp:
+    """The public op `paths[0]` that converts `x` to a tensor and binds `prim` to it."""
+    def op(x: TensorInput, name: str | None = None) -> Tensor:
+        return _unary(prim, x)
+    return named(op, *paths)
+
+
+def _binary_op(prim: str, *paths: str) -> BinaryOp:
+    """The public op `paths[0]` that converts `x` and `y` under the dtype policy (a Python
+    number takes the tensor's dtype; two dtypes raise, naming the op) and binds `prim`."""
+    short = paths[0].rpartition(".")[2]
+
+    def op(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
+        a, b = _operands(short, x, y)
+        return bind(prim, a, b)
+    return named(op, *paths)
+
+
+# arithmetic, extrema, comparisons, logic
+add = _binary_op("add", "add", "math.add")
+subtract = _binary_op("sub", "subtract", "math.subtract")
+multiply = _binary_op("mul", "multiply", "math.multiply")
+floordiv = _binary_op("floordiv", "floordiv", "math.floordiv")
+mod = _binary_op("mod", "mod", "math.mod", "math.floormod")
+maximum = _binary_op("maximum", "maximum", "math.maximum")
+minimum = _binary_op("minimum", "minimum", "math.minimum")
+equal = _binary_op("eq", "equal", "math.equal")
+not_equal = _binary_op("ne", "not_equal", "math.not_equal")
+less = _binary_op("lt", "less", "math.less")
+less_equal = _binary_op("le", "less_equal", "math.less_equal")
+greater = _binary_op("gt", "greater", "math.greater")
+greater_equal = _binary_op("ge", "greater_equal", "math.greater_equal")
+logical_and = _binary_op("logical_and", "logical_and", "math.logical_and")
+logical_or = _binary_op("logical_or", "logical_or", "math.logical_or")
+logical_not = _unary_op("logical_not", "logical_not", "math.logical_not")
 
 
 @export("divide", "math.divide")
@@ -100,34 +96,23 @@ def pow(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:  # n
     return bind("pow", a, b)
 
 
-@export("negative", "math.negative")
-def negative(x: TensorInput, name: str | None = None) -> Tensor: return _unary("neg", x)
-@export("exp", "math.exp")
-def exp(x: TensorInput, name: str | None = None) -> Tensor: return _unary("exp", x)
-@export("log", "math.log")
-def log(x: TensorInput, name: str | None = None) -> Tensor: return _unary("log", x)
-@export("log1p", "math.log1p")
-def log1p(x: TensorInput, name: str | None = None) -> Tensor: return _unary("log1p", x)
-@export("expm1", "math.expm1")
-def expm1(x: TensorInput, name: str | None = None) -> Tensor: return _unary("expm1", x)
-@export("sin", "math.sin")
-def sin(x: TensorInput, name: str | None = None) -> Tensor: return _unary("sin", x)
-@export("cos", "math.cos")
-def cos(x: TensorInput, name: str | None = None) -> Tensor: return _unary("cos", x)
-@export("tan", "math.tan")
-def tan(x: TensorInput, name: str | None = None) -> Tensor: return _unary("tan", x)
-@export("tanh", "math.tanh", "nn.tanh")
-def tanh(x: TensorInput, name: str | None = None) -> Tensor: return _unary("tanh", x)
-@export("sqrt", "math.sqrt")
-def sqrt(x: TensorInput, name: str | None = None) -> Tensor: return _unary("sqrt", x)
-@export("abs", "math.abs")
-def abs(x: TensorInput, name: str | None = None) -> Tensor: return _unary("abs", x)  # noqa: A001
-@export("sign", "math.sign")
-def sign(x: TensorInput, name: str | None = None) -> Tensor: return _unary("sign", x)
-@export("floor", "math.floor")
-def floor(x: TensorInput, name: str | None = None) -> Tensor: return _unary("floor", x)
-@export("sigmoid", "math.sigmoid", "nn.sigmoid")
-def sigmoid(x: TensorInput, name: str | None = None) -> Tensor: return _unary("logistic", x)
+# signs and rounding, exponentials and logarithms, trigonometric and logistic
+negative = _unary_op("neg", "negative", "math.negative")
+abs = _unary_op("abs", "abs", "math.abs")  # noqa: A001
+sign = _unary_op("sign", "sign", "math.sign")
+floor = _unary_op("floor", "floor", "math.floor")
+sqrt = _unary_op("sqrt", "sqrt", "math.sqrt")
+exp = _unary_op("exp", "exp", "math.exp")
+expm1 = _unary_op("expm1", "expm1", "math.expm1")
+log = _unary_op("log", "log", "math.log")
+log1p = _unary_op("log1p", "log1p", "math.log1p")
+sin = _unary_op("sin", "sin", "math.sin")
+cos = _unary_op("cos", "cos", "math.cos")
+tan = _unary_op("tan", "tan", "math.tan")
+tanh = _unary_op("tanh", "tanh", "math.tanh", "nn.tanh")
+sigmoid = _unary_op("logistic", "sigmoid", "math.sigmoid", "nn.sigmoid")
+
+
 @export("softplus", "math.softplus", "nn.softplus")
 def softplus(features: TensorInput, name: str | None = None) -> Tensor:
     return _unary("softplus", features)

@@ -15,6 +15,7 @@ Invariants: a path is entered once (a second entry raises); a namespace is one o
 """
 from __future__ import annotations
 
+import inspect
 import types
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 NAMESPACES = ("", "math", "nn", "linalg", "random", "numpy", "autodiff")
 TABLE: dict[str, dict[str, Any]] = {ns: {} for ns in NAMESPACES}
 F = TypeVar("F")
+G = TypeVar("G", bound=Callable[..., Any])
 
 
 def public(obj: F, *paths: str) -> F:
@@ -42,6 +44,29 @@ def export(*paths: str) -> Callable[[F], F]:
     def deco(fn: F) -> F:
         return public(fn, *paths)
     return deco
+
+
+def named(fn: G, *paths: str, doc: str | None = None) -> G:
+    """Enter `fn`, a function that a factory made for one op, under `paths` (see `public`),
+    named after the first path (its `__name__`, `__qualname__` and code) and with the docstring
+    `doc` (its indentation removed) when one is given. The op wrappers that differ only in
+    the primitive they bind are made so, one line each::
+
+        def _unary_op(prim: str, *paths: str) -> UnaryOp:
+            def op(x: TensorInput, name: str | None = None) -> Tensor:
+                return bind(prim, convert_to_tensor(x))
+            return named(op, *paths)
+
+        exp = _unary_op("exp", "exp", "math.exp")
+    """
+    short = paths[0].rpartition(".")[2]
+    fn.__name__ = fn.__qualname__ = short
+    # A code object of its own, named after the op: tracebacks show the op's name, and
+    # tools that tell functions apart by their code (`opstable`'s profiler) see one each.
+    fn.__code__ = fn.__code__.replace(co_name=short)
+    if doc is not None:
+        fn.__doc__ = inspect.cleandoc(doc)
+    return public(fn, *paths)
 
 
 def names(ns: str) -> list[str]:

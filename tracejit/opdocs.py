@@ -246,6 +246,20 @@ array([1., 2.], dtype=float32)
 >>> tj.reduce_prod(x, axis=0).numpy()
 array([3., 8.], dtype=float32)
 """,
+    "reduce_all": """The logical and of a bool tensor over `axis` (all axes when None);
+True over an empty axis.
+
+>>> x = tj.constant([[True, False], [True, True]])
+>>> tj.reduce_all(x).numpy(), tj.reduce_all(x, axis=1).numpy()
+(array(False), array([False,  True]))
+""",
+    "reduce_any": """The logical or of a bool tensor over `axis` (all axes when None);
+False over an empty axis.
+
+>>> x = tj.constant([[True, False], [False, False]])
+>>> tj.reduce_any(x).numpy(), tj.reduce_any(x, axis=1).numpy()
+(array(True), array([ True, False]))
+""",
     "reduce_variance": """The population variance over `axis` (all axes when None).
 
 >>> tj.math.reduce_variance(tj.constant([1., 2., 3., 4.])).numpy()

@@ -27,8 +27,9 @@ from .elementwise import (abs, add, add_n, clip_by_value, cos, divide, equal,  #
                           logical_or, maximum, minimum, mod, multiply, negative, not_equal,
                           pow, relu, sigmoid, sign, sin, softplus, sqrt, square,
                           stop_gradient, subtract, tan, tanh, truediv, where)
-from .reductions import (argmax, argmin, norm, reduce_logsumexp, reduce_max, reduce_mean,
-                         reduce_min, reduce_prod, reduce_std, reduce_sum, reduce_variance)
+from .reductions import (argmax, argmin, norm, reduce_all, reduce_any, reduce_logsumexp,
+                         reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_std,
+                         reduce_sum, reduce_variance)
 from .shapes import (broadcast_to, concat, expand_dims, gather, matmul, matrix_transpose,
                      one_hot, reshape, squeeze, stack, tensordot, transpose, unstack)
 
@@ -40,9 +41,10 @@ __all__ = [
     "floordiv", "gather", "greater", "greater_equal", "identity", "int32", "int64", "less",
     "less_equal", "log", "log1p", "logical_and", "logical_not", "logical_or", "matmul",
     "matrix_transpose", "maximum", "minimum", "mod", "multiply", "negative", "norm",
-    "not_equal", "one_hot", "ones", "ones_like", "pow", "range", "reduce_logsumexp",
-    "reduce_max", "reduce_mean", "reduce_min", "reduce_prod", "reduce_std", "reduce_sum",
-    "reduce_variance", "relu", "reshape", "sigmoid", "sign", "sin", "softplus", "sqrt",
+    "not_equal", "one_hot", "ones", "ones_like", "pow", "range", "reduce_all", "reduce_any",
+    "reduce_logsumexp", "reduce_max", "reduce_mean", "reduce_min", "reduce_prod",
+    "reduce_std", "reduce_sum", "reduce_variance", "relu", "reshape", "sigmoid", "sign",
+    "sin", "softplus", "sqrt",
     "square", "squeeze", "stack", "stop_gradient", "subtract", "tan", "tanh", "tensordot",
     "transpose", "truediv", "unstack", "where", "zeros", "zeros_like",
 ]

@@ -3,7 +3,7 @@ all/any and counts, argmax and argmin, norms.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from .convert import (_axes, _axis, _dtype, _user_error, bool_, cast, convert_to
 from .creation import zeros_like
 from .elementwise import (abs, add, divide, exp, floordiv, greater, less, log, multiply,
                           not_equal, sqrt, stop_gradient, subtract, where)
-from .exports import export
+from .exports import export, named
 from .ir.core import bind
 from .ir.errors import DTypeError
 from .shapes import reshape
@@ -39,22 +39,24 @@ def reduce_sum(input_tensor: TensorInput, axis: Any = None, keepdims: bool = Fal
     return _reduce("reduce_sum", x, axis, keepdims)
 
 
-@export("reduce_max", "math.reduce_max")
-def reduce_max(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
-               name: str | None = None) -> Tensor:
-    return _reduce("reduce_max", input_tensor, axis, keepdims)
+class Reduction(Protocol):
+    """A reduction over axes: TensorFlow's signature."""
+
+    def __call__(self, input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
+                 name: str | None = None) -> Tensor: ...
 
 
-@export("reduce_min", "math.reduce_min")
-def reduce_min(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
-               name: str | None = None) -> Tensor:
-    return _reduce("reduce_min", input_tensor, axis, keepdims)
+def _reduce_op(prim: str, *paths: str) -> Reduction:
+    """The public op `paths[0]`: the primitive reduction `prim` over `axis`."""
+    def op(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
+           name: str | None = None) -> Tensor:
+        return _reduce(prim, input_tensor, axis, keepdims)
+    return named(op, *paths)
 
 
-@export("reduce_prod", "math.reduce_prod")
-def reduce_prod(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
-                name: str | None = None) -> Tensor:
-    return _reduce("reduce_prod", input_tensor, axis, keepdims)
+reduce_max = _reduce_op("reduce_max", "reduce_max", "math.reduce_max")
+reduce_min = _reduce_op("reduce_min", "reduce_min", "math.reduce_min")
+reduce_prod = _reduce_op("reduce_prod", "reduce_prod", "math.reduce_prod")
 
 
 def _count(x: Tensor, axes: tuple[int, ...]) -> int:
@@ -119,20 +121,26 @@ def reduce_logsumexp(input_tensor: TensorInput, axis: Any = None, keepdims: bool
     return out
 
 
-@export("argmax", "math.argmax")
-def argmax(input: TensorInput, axis: Any = None, output_type: Any = int64,
-           name: str | None = None) -> Tensor:  # noqa: A002
-    x = convert_to_tensor(input)
-    ax = _axis("argmax", 0 if axis is None else axis, x.ndim)
-    return bind("argmax", x, axis=ax, dtype=_dtype(output_type))
+class ArgReduction(Protocol):
+    """`tj.argmax` and `tj.argmin`: TensorFlow's signature."""
+
+    def __call__(self, input: TensorInput, axis: Any = None,  # noqa: A002
+                 output_type: Any = int64, name: str | None = None) -> Tensor: ...
 
 
-@export("argmin", "math.argmin")
-def argmin(input: TensorInput, axis: Any = None, output_type: Any = int64,
-           name: str | None = None) -> Tensor:  # noqa: A002
-    x = convert_to_tensor(input)
-    ax = _axis("argmin", 0 if axis is None else axis, x.ndim)
-    return bind("argmin", x, axis=ax, dtype=_dtype(output_type))
+def _arg_op(prim: str, *paths: str) -> ArgReduction:
+    """The public op `paths[0]`: the index of the extremum `prim` along `axis` (0 when
+    None), as `output_type`."""
+    def op(input: TensorInput, axis: Any = None, output_type: Any = int64,  # noqa: A002
+           name: str | None = None) -> Tensor:
+        x = convert_to_tensor(input)
+        ax = _axis(prim, 0 if axis is None else axis, x.ndim)
+        return bind(prim, x, axis=ax, dtype=_dtype(output_type))
+    return named(op, *paths)
+
+
+argmax = _arg_op("argmax", "argmax", "math.argmax")
+argmin = _arg_op("argmin", "argmin", "math.argmin")
 
 
 @export("norm", "linalg.norm")
@@ -161,30 +169,25 @@ def _logical(op: str, prim: str, input_tensor: TensorInput, axis: Any, keepdims:
     return greater(bind(prim, cast(x, int32), axes=axes, keepdims=bool(keepdims)), 0)
 
 
-@export("reduce_all", "math.reduce_all")
-def reduce_all(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
-               name: str | None = None) -> Tensor:
-    """The logical and of a bool tensor over `axis` (all axes when None); True over an
-    empty axis.
+class LogicalReduction(Protocol):
+    """`tj.reduce_all` and `tj.reduce_any`: TensorFlow's signature."""
 
-    >>> x = tj.constant([[True, False], [True, True]])
-    >>> tj.reduce_all(x).numpy(), tj.reduce_all(x, axis=1).numpy()
-    (array(False), array([False,  True]))
-    """
-    return _logical("reduce_all", "reduce_min", input_tensor, axis, keepdims)
+    def __call__(self, input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
+                 name: str | None = None) -> Tensor: ...
 
 
-@export("reduce_any", "math.reduce_any")
-def reduce_any(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
-               name: str | None = None) -> Tensor:
-    """The logical or of a bool tensor over `axis` (all axes when None); False over an
-    empty axis.
+def _logical_op(prim: str, *paths: str) -> LogicalReduction:
+    """The public op `paths[0]`: `_logical` with the reduction `prim`."""
+    op = paths[0].rpartition(".")[2]
 
-    >>> x = tj.constant([[True, False], [False, False]])
-    >>> tj.reduce_any(x).numpy(), tj.reduce_any(x, axis=1).numpy()
-    (array(True), array([ True, False]))
-    """
-    return _logical("reduce_any", "reduce_max", input_tensor, axis, keepdims)
+    def fn(input_tensor: TensorInput, axis: Any = None, keepdims: bool = False,
+           name: str | None = None) -> Tensor:
+        return _logical(op, prim, input_tensor, axis, keepdims)
+    return named(fn, *paths)
+
+
+reduce_all = _logical_op("reduce_min", "reduce_all", "math.reduce_all")
+reduce_any = _logical_op("reduce_max", "reduce_any", "math.reduce_any")
 
 
 @export("math.count_nonzero")

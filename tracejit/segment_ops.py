@@ -13,14 +13,14 @@ segments of min and max (the unsorted ops: the lowest or highest value of the dt
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from . import ops
 from .convert import _user_error, cast, convert_to_tensor, float64
 from .errors import TracingError
-from .exports import export
+from .exports import named
 from .ir.core import bind
 from .ir.errors import DTypeError, ShapeError
 from .tensor import Tensor, TensorInput
@@ -74,76 +74,87 @@ def _mean(op: str, data: TensorInput, segment_ids: TensorInput, num_segments: An
     return ops.divide(s, ops.sqrt(c) if root else c)
 
 
-@export("math.unsorted_segment_sum")
-def unsorted_segment_sum(data: TensorInput, segment_ids: TensorInput, num_segments: Any,
-                         name: str | None = None) -> Tensor:
-    """Row s of the result is the sum of the rows of `data` whose id is s (`num_segments`
+
+class UnsortedSegmentOp(Protocol):
+    """`tj.math.unsorted_segment_*`: TensorFlow's signature."""
+
+    def __call__(self, data: TensorInput, segment_ids: TensorInput, num_segments: Any,
+                 name: str | None = None) -> Tensor: ...
+
+
+class SortedSegmentOp(Protocol):
+    """`tj.math.segment_*`: TensorFlow's signature."""
+
+    def __call__(self, data: TensorInput, segment_ids: TensorInput,
+                 name: str | None = None) -> Tensor: ...
+
+
+def _unsorted_op(how: str, path: str, doc: str) -> UnsortedSegmentOp:
+    """The public op at `path` that reduces the rows of each of `num_segments` segments by
+    `how`: a primitive (`scatter_add`, `segment_max/min/prod`), or "mean" / "sqrt_n" (the
+    sum divided by the count or by its square root)."""
+    op = path.rpartition(".")[2]
+
+    def fn(data: TensorInput, segment_ids: TensorInput, num_segments: Any,
+           name: str | None = None) -> Tensor:
+        if how in ("mean", "sqrt_n"):
+            return _mean(op, data, segment_ids, num_segments, root=how == "sqrt_n")
+        return _unsorted(op, how, data, segment_ids, num_segments)
+    return named(fn, path, doc=doc)
+
+
+unsorted_segment_sum = _unsorted_op("scatter_add", "math.unsorted_segment_sum", """
+    Row s of the result is the sum of the rows of `data` whose id is s (`num_segments`
     rows; rows with a negative id are dropped; an empty segment gives 0).
 
     >>> tj.math.unsorted_segment_sum([1., 2., 3., 4.], [0, 2, 0, -1], 3).numpy()
     array([4., 0., 2.], dtype=float32)
-    """
-    return _unsorted("unsorted_segment_sum", "scatter_add", data, segment_ids, num_segments)
+    """)
 
 
-@export("math.unsorted_segment_mean")
-def unsorted_segment_mean(data: TensorInput, segment_ids: TensorInput, num_segments: Any,
-                          name: str | None = None) -> Tensor:
-    """The mean of each segment's rows (0 for an empty segment; integers give float64, as
+unsorted_segment_mean = _unsorted_op("mean", "math.unsorted_segment_mean", """
+    The mean of each segment's rows (0 for an empty segment; integers give float64, as
     TensorFlow).
 
     >>> tj.math.unsorted_segment_mean([1., 2., 3.], [0, 0, 1], 2).numpy()
     array([1.5, 3. ], dtype=float32)
-    """
-    return _mean("unsorted_segment_mean", data, segment_ids, num_segments, root=False)
+    """)
 
 
-@export("math.unsorted_segment_sqrt_n")
-def unsorted_segment_sqrt_n(data: TensorInput, segment_ids: TensorInput, num_segments: Any,
-                            name: str | None = None) -> Tensor:
-    """Each segment's sum divided by the square root of its number of rows (0 for an
+unsorted_segment_sqrt_n = _unsorted_op("sqrt_n", "math.unsorted_segment_sqrt_n", """
+    Each segment's sum divided by the square root of its number of rows (0 for an
     empty segment).
 
     >>> tj.math.unsorted_segment_sqrt_n([1., 3.], [0, 0], 1).numpy()
     array([2.828427], dtype=float32)
-    """
-    return _mean("unsorted_segment_sqrt_n", data, segment_ids, num_segments, root=True)
+    """)
 
 
-@export("math.unsorted_segment_max")
-def unsorted_segment_max(data: TensorInput, segment_ids: TensorInput, num_segments: Any,
-                         name: str | None = None) -> Tensor:
-    """The largest row of each segment (the lowest value of the dtype for an empty one);
+unsorted_segment_max = _unsorted_op("segment_max", "math.unsorted_segment_max", """
+    The largest row of each segment (the lowest value of the dtype for an empty one);
     the gradient goes to the maximal elements, shared equally among ties.
 
     >>> tj.math.unsorted_segment_max([1., 5., 3.], [0, 0, 1], 3).numpy()
     array([ 5.0000000e+00,  3.0000000e+00, -3.4028235e+38], dtype=float32)
-    """
-    return _unsorted("unsorted_segment_max", "segment_max", data, segment_ids, num_segments)
+    """)
 
 
-@export("math.unsorted_segment_min")
-def unsorted_segment_min(data: TensorInput, segment_ids: TensorInput, num_segments: Any,
-                         name: str | None = None) -> Tensor:
-    """The smallest row of each segment (the highest value of the dtype for an empty one);
+unsorted_segment_min = _unsorted_op("segment_min", "math.unsorted_segment_min", """
+    The smallest row of each segment (the highest value of the dtype for an empty one);
     the gradient goes to the minimal elements, shared equally among ties.
 
     >>> tj.math.unsorted_segment_min([1, 5, 3], [0, 0, 1], 2).numpy()
     array([1, 3], dtype=int32)
-    """
-    return _unsorted("unsorted_segment_min", "segment_min", data, segment_ids, num_segments)
+    """)
 
 
-@export("math.unsorted_segment_prod")
-def unsorted_segment_prod(data: TensorInput, segment_ids: TensorInput, num_segments: Any,
-                          name: str | None = None) -> Tensor:
-    """The product of each segment's rows (1 for an empty segment); its gradient is exact
+unsorted_segment_prod = _unsorted_op("segment_prod", "math.unsorted_segment_prod", """
+    The product of each segment's rows (1 for an empty segment); its gradient is exact
     where the data has zeros.
 
     >>> tj.math.unsorted_segment_prod([2., 3., 4.], [0, 0, 2], 3).numpy()
     array([6., 1., 4.], dtype=float32)
-    """
-    return _unsorted("unsorted_segment_prod", "segment_prod", data, segment_ids, num_segments)
+    """)
 
 
 # ---------------------------------------------------------------- sorted segment ids
@@ -180,58 +191,54 @@ def _sorted(op: str, prim: str, data: TensorInput, segment_ids: TensorInput) -> 
     return r
 
 
-@export("math.segment_sum")
-def segment_sum(data: TensorInput, segment_ids: TensorInput, name: str | None = None
-                ) -> Tensor:
-    """The sum of each segment's rows, for sorted non-negative ids (last id + 1 rows; an
+
+def _sorted_op(how: str, path: str, doc: str) -> SortedSegmentOp:
+    """The public op at `path` that reduces the rows of each segment of sorted ids by
+    `how` (as `_unsorted_op`), eagerly (see the module docstring)."""
+    op = path.rpartition(".")[2]
+
+    def fn(data: TensorInput, segment_ids: TensorInput, name: str | None = None) -> Tensor:
+        return _sorted(op, how, data, segment_ids)
+    return named(fn, path, doc=doc)
+
+
+segment_sum = _sorted_op("scatter_add", "math.segment_sum", """
+    The sum of each segment's rows, for sorted non-negative ids (last id + 1 rows; an
     empty segment gives 0). Eager only: inside compiled code use unsorted_segment_sum.
 
     >>> tj.math.segment_sum([1., 2., 3., 4.], [0, 0, 2, 2]).numpy()
     array([3., 0., 7.], dtype=float32)
-    """
-    return _sorted("segment_sum", "scatter_add", data, segment_ids)
+    """)
 
 
-@export("math.segment_mean")
-def segment_mean(data: TensorInput, segment_ids: TensorInput, name: str | None = None
-                 ) -> Tensor:
-    """The mean of each segment's rows, for sorted ids (0 for an empty segment).
+segment_mean = _sorted_op("mean", "math.segment_mean", """
+    The mean of each segment's rows, for sorted ids (0 for an empty segment).
 
     >>> tj.math.segment_mean([1., 2., 3., 4.], [0, 0, 2, 2]).numpy()
     array([1.5, 0. , 3.5], dtype=float32)
-    """
-    return _sorted("segment_mean", "mean", data, segment_ids)
+    """)
 
 
-@export("math.segment_prod")
-def segment_prod(data: TensorInput, segment_ids: TensorInput, name: str | None = None
-                 ) -> Tensor:
-    """The product of each segment's rows, for sorted ids (1 for an empty segment).
+segment_prod = _sorted_op("segment_prod", "math.segment_prod", """
+    The product of each segment's rows, for sorted ids (1 for an empty segment).
 
     >>> tj.math.segment_prod([1., 2., 3., 4.], [0, 0, 2, 2]).numpy()
     array([ 2.,  1., 12.], dtype=float32)
-    """
-    return _sorted("segment_prod", "segment_prod", data, segment_ids)
+    """)
 
 
-@export("math.segment_max")
-def segment_max(data: TensorInput, segment_ids: TensorInput, name: str | None = None
-                ) -> Tensor:
-    """The largest row of each segment, for sorted ids (0 for an empty segment); the
+segment_max = _sorted_op("segment_max", "math.segment_max", """
+    The largest row of each segment, for sorted ids (0 for an empty segment); the
     gradient is shared equally among tied maxima.
 
     >>> tj.math.segment_max([1., 2., 3., 4.], [0, 0, 2, 2]).numpy()
     array([2., 0., 4.], dtype=float32)
-    """
-    return _sorted("segment_max", "segment_max", data, segment_ids)
+    """)
 
 
-@export("math.segment_min")
-def segment_min(data: TensorInput, segment_ids: TensorInput, name: str | None = None
-                ) -> Tensor:
-    """The smallest row of each segment, for sorted ids (0 for an empty segment).
+segment_min = _sorted_op("segment_min", "math.segment_min", """
+    The smallest row of each segment, for sorted ids (0 for an empty segment).
 
     >>> tj.math.segment_min([1., 2., 3., 4.], [0, 0, 2, 2]).numpy()
     array([1., 0., 3.], dtype=float32)
-    """
-    return _sorted("segment_min", "segment_min", data, segment_ids)
+    """)

@@ -11,12 +11,12 @@ promoting, and Python floats are float32 (TensorFlow's NumPy API does the same w
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from . import hyperbolic, mathops, ops, reductions
-from .exports import export, public
+from .exports import export, named, public
 from .tensor import Tensor, TensorInput, TensorLike
 
 # Functions whose TensorFlow form already has NumPy's semantics for the arguments NumPy
@@ -101,48 +101,50 @@ def rad2deg(x: TensorInput) -> Tensor:
 
 # ---------------------------------------------------------------------------- reductions
 
-def _reduce(fn: Any, a: TensorInput, axis: Any, keepdims: bool) -> Tensor:
-    return fn(a, axis=axis, keepdims=keepdims)
+
+class Reduction(Protocol):
+    """A reduction of `tj.numpy`: NumPy's signature (no `dtype` or `out`)."""
+
+    def __call__(self, a: TensorInput, axis: Any = None, keepdims: bool = False) -> Tensor: ...
 
 
-@export("numpy.sum")
-def sum_(a: TensorInput, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """The sum over `axis` (all axes when None).
+def _reduction(fn: Any, *paths: str, doc: str) -> Reduction:
+    """The public op `paths[0]`: tracejit's reduction `fn` under NumPy's argument names."""
+    def op(a: TensorInput, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return fn(a, axis=axis, keepdims=keepdims)
+    return named(op, *paths, doc=doc)
+
+
+sum_ = _reduction(ops.reduce_sum, "numpy.sum", doc="""
+    The sum over `axis` (all axes when None).
 
     >>> tj.numpy.sum([[1., 2.], [3., 4.]], axis=0).numpy()
     array([4., 6.], dtype=float32)
-    """
-    return _reduce(ops.reduce_sum, a, axis, keepdims)
+    """)
 
 
-@export("numpy.prod")
-def prod(a: TensorInput, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """The product over `axis` (all axes when None).
+prod = _reduction(ops.reduce_prod, "numpy.prod", doc="""
+    The product over `axis` (all axes when None).
 
     >>> tj.numpy.prod([[1., 2.], [3., 4.]]).numpy()
     array(24., dtype=float32)
-    """
-    return _reduce(ops.reduce_prod, a, axis, keepdims)
+    """)
 
 
-@export("numpy.max", "numpy.amax")
-def max_(a: TensorInput, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """The maximum over `axis` (all axes when None); NaN propagates.
+max_ = _reduction(ops.reduce_max, "numpy.max", "numpy.amax", doc="""
+    The maximum over `axis` (all axes when None); NaN propagates.
 
     >>> tj.numpy.max([[1., 5.], [3., 4.]], axis=1).numpy()
     array([5., 4.], dtype=float32)
-    """
-    return _reduce(ops.reduce_max, a, axis, keepdims)
+    """)
 
 
-@export("numpy.min", "numpy.amin")
-def min_(a: TensorInput, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """The minimum over `axis` (all axes when None); NaN propagates.
+min_ = _reduction(ops.reduce_min, "numpy.min", "numpy.amin", doc="""
+    The minimum over `axis` (all axes when None); NaN propagates.
 
     >>> tj.numpy.min([[1., 5.], [3., 4.]], axis=1).numpy()
     array([1., 3.], dtype=float32)
-    """
-    return _reduce(ops.reduce_min, a, axis, keepdims)
+    """)
 
 
 @export("numpy.all")
