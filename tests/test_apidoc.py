@@ -39,14 +39,12 @@ def test_api_reference_names_every_public_name_once() -> None:
 
 def _public() -> list[tuple[str, Any]]:
     """Every public function, class and object of `tj` and `tj.nn`, and every function public
-    only in `tj.numpy`, by qualified name."""
+    only in `tj.numpy`, `tj.math`, `tj.linalg` or `tj.random`, by qualified name."""
     out = [(f"tj.{n}", getattr(tj, n)) for n in tj.__all__
            if not isinstance(getattr(tj, n), (np.dtype, type(tj.math), type(tj)))]
     out += [(f"tj.nn.{n}", getattr(nn, n)) for n in nn.__all__]
-    # the functions public only in tj.numpy (those only in tj.math or tj.linalg have
-    # entries too; their examples are not run here yet)
     seen = {id(o) for _, o in out}
-    for space in ("numpy",):
+    for space in ("numpy", "math", "linalg", "random"):
         ns = getattr(tj, space)
         for n in ns.__all__:
             f = getattr(ns, n)
