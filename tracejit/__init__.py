@@ -53,6 +53,7 @@ from .einsum import einsum
 from .losses import clip_by_global_norm, clip_by_norm
 from . import tnp_array as _tnp_array, tnp_math as _tnp_math  # noqa: F401  (enter tj.numpy)
 from . import tnp_shape as _tnp_shape, tnp_extra as _tnp_extra  # noqa: F401
+from . import tnp_products as _tnp_products  # noqa: F401
 from .custom import custom_gradient
 from .tape import GradientTape, UnconnectedGradients
 from . import forward as _forward, jacfwd as _jacfwd  # noqa: F401  (enter tj.autodiff)
