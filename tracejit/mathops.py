@@ -17,12 +17,12 @@ from .errors import at_user_line
 from .exports import export
 from .ir.core import bind
 from .ir.errors import DTypeError
-from .tensor import Tensor
+from .tensor import Tensor, TensorInput
 
 
 
 @export("math.ceil")
-def ceil(x: Any, name: str | None = None) -> Tensor:
+def ceil(x: TensorInput, name: str | None = None) -> Tensor:
     """The smallest integer not less than x, elementwise (no gradient, as in TensorFlow).
 
     >>> tj.math.ceil([-1.5, 0.2]).numpy()
@@ -32,7 +32,7 @@ def ceil(x: Any, name: str | None = None) -> Tensor:
 
 
 @export("round", "math.round")
-def round(x: Any, name: str | None = None) -> Tensor:  # noqa: A001
+def round(x: TensorInput, name: str | None = None) -> Tensor:  # noqa: A001
     """x rounded to the nearest integer, halves to even (banker's rounding, as TensorFlow
     and NumPy); integer tensors are returned as they are. No gradient.
 
@@ -46,7 +46,7 @@ def round(x: Any, name: str | None = None) -> Tensor:  # noqa: A001
 
 
 @export("math.rint")
-def rint(x: Any, name: str | None = None) -> Tensor:
+def rint(x: TensorInput, name: str | None = None) -> Tensor:
     """x rounded to the nearest integer, halves to even (`tj.round` for floats).
 
     >>> tj.math.rint([-1.5, 2.5]).numpy()
@@ -56,7 +56,7 @@ def rint(x: Any, name: str | None = None) -> Tensor:
 
 
 @export("math.reciprocal")
-def reciprocal(x: Any, name: str | None = None) -> Tensor:
+def reciprocal(x: TensorInput, name: str | None = None) -> Tensor:
     """1 / x elementwise, for floats.
 
     >>> tj.math.reciprocal([2., 0.]).numpy()
@@ -67,7 +67,7 @@ def reciprocal(x: Any, name: str | None = None) -> Tensor:
 
 
 @export("math.rsqrt")
-def rsqrt(x: Any, name: str | None = None) -> Tensor:
+def rsqrt(x: TensorInput, name: str | None = None) -> Tensor:
     """1 / sqrt(x) elementwise, for floats.
 
     >>> tj.math.rsqrt([4., 0.25]).numpy()
@@ -78,7 +78,7 @@ def rsqrt(x: Any, name: str | None = None) -> Tensor:
 
 
 @export("atan2", "math.atan2")
-def atan2(y: Any, x: Any, name: str | None = None) -> Tensor:
+def atan2(y: TensorInput, x: TensorInput, name: str | None = None) -> Tensor:
     """The angle of the point (x, y) in (-pi, pi], elementwise with broadcasting, for
     floats (C99's and NumPy's special cases: `atan2(0., -0.)` is pi).
 
@@ -93,7 +93,7 @@ def atan2(y: Any, x: Any, name: str | None = None) -> Tensor:
 
 
 @export("atan", "math.atan")
-def atan(x: Any, name: str | None = None) -> Tensor:
+def atan(x: TensorInput, name: str | None = None) -> Tensor:
     """The inverse tangent, in [-pi/2, pi/2], for floats.
 
     >>> tj.atan([1., -float("inf")]).numpy()
@@ -103,7 +103,7 @@ def atan(x: Any, name: str | None = None) -> Tensor:
 
 
 @export("asin", "math.asin")
-def asin(x: Any, name: str | None = None) -> Tensor:
+def asin(x: TensorInput, name: str | None = None) -> Tensor:
     """The inverse sine, in [-pi/2, pi/2]; NaN where |x| > 1. For floats.
 
     >>> tj.asin([1., 0.5]).numpy()
@@ -113,7 +113,7 @@ def asin(x: Any, name: str | None = None) -> Tensor:
 
 
 @export("acos", "math.acos")
-def acos(x: Any, name: str | None = None) -> Tensor:
+def acos(x: TensorInput, name: str | None = None) -> Tensor:
     """The inverse cosine, in [0, pi]; NaN where |x| > 1. For floats.
 
     >>> tj.acos([1., -1.]).numpy()
@@ -123,7 +123,7 @@ def acos(x: Any, name: str | None = None) -> Tensor:
 
 
 @export("math.squared_difference")
-def squared_difference(x: Any, y: Any, name: str | None = None) -> Tensor:
+def squared_difference(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
     """(x - y) ** 2 elementwise, with broadcasting; ints and floats.
 
     >>> tj.math.squared_difference([1, 2], 5).numpy()
@@ -134,7 +134,7 @@ def squared_difference(x: Any, y: Any, name: str | None = None) -> Tensor:
 
 
 @export("math.is_nan")
-def is_nan(x: Any, name: str | None = None) -> Tensor:
+def is_nan(x: TensorInput, name: str | None = None) -> Tensor:
     """Whether each element is NaN (bool), for floats.
 
     >>> tj.math.is_nan([1., float("nan")]).numpy()
@@ -145,7 +145,7 @@ def is_nan(x: Any, name: str | None = None) -> Tensor:
 
 
 @export("math.is_inf")
-def is_inf(x: Any, name: str | None = None) -> Tensor:
+def is_inf(x: TensorInput, name: str | None = None) -> Tensor:
     """Whether each element is +inf or -inf (bool), for floats.
 
     >>> tj.math.is_inf([1., -float("inf")]).numpy()
@@ -156,7 +156,7 @@ def is_inf(x: Any, name: str | None = None) -> Tensor:
 
 
 @export("math.is_finite")
-def is_finite(x: Any, name: str | None = None) -> Tensor:
+def is_finite(x: TensorInput, name: str | None = None) -> Tensor:
     """Whether each element is finite (neither inf nor NaN; bool), for floats.
 
     >>> tj.math.is_finite([1., float("inf"), float("nan")]).numpy()
@@ -179,7 +179,7 @@ def _x_times(op: str, x: Any, y: Any, log: Any, zero_arg: float) -> Tensor:
 
 
 @export("math.xlogy")
-def xlogy(x: Any, y: Any, name: str | None = None) -> Tensor:
+def xlogy(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
     """x * log(y), and 0 where x is 0 (even for y = 0), with broadcasting.
 
     >>> tj.math.xlogy([0., 2.], [0., 1.]).numpy()
@@ -189,7 +189,7 @@ def xlogy(x: Any, y: Any, name: str | None = None) -> Tensor:
 
 
 @export("math.xlog1py")
-def xlog1py(x: Any, y: Any, name: str | None = None) -> Tensor:
+def xlog1py(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
     """x * log1p(y), and 0 where x is 0 (even for y = -1), with broadcasting.
 
     >>> tj.math.xlog1py([0., 2.], [-1., 0.]).numpy()
@@ -199,7 +199,7 @@ def xlog1py(x: Any, y: Any, name: str | None = None) -> Tensor:
 
 
 @export("math.log_sigmoid")
-def log_sigmoid(x: Any, name: str | None = None) -> Tensor:
+def log_sigmoid(x: TensorInput, name: str | None = None) -> Tensor:
     """log(sigmoid(x)) = -softplus(-x), stable for any |x|.
 
     >>> tj.math.log_sigmoid([0.]).numpy()

@@ -17,6 +17,7 @@ dimension and the user's line.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -117,8 +118,8 @@ def gather_batched(x: Tensor, idx: Tensor, axis: int, batch_dims: int) -> Tensor
 
 
 @export("gather_nd")
-def gather_nd(params: TensorInput, indices: Any, batch_dims: int = 0, name: str | None = None
-              ) -> Tensor:
+def gather_nd(params: TensorInput, indices: TensorInput, batch_dims: int = 0,
+              name: str | None = None) -> Tensor:
     """Slices of `params` at index rows: `indices[..., :]` indexes the first
     `indices.shape[-1]` dimensions (after `batch_dims` shared batch dimensions), so the
     result has shape `indices.shape[:-1] + params.shape[batch_dims + K:]`. An index out of
@@ -171,7 +172,7 @@ def _scatter(op: str, idx: Tensor, upd: Tensor, shape: tuple[int, ...], mode: st
 
 
 @export("scatter_nd")
-def scatter_nd(indices: Any, updates: TensorInput, shape: Any, name: str | None = None
+def scatter_nd(indices: TensorInput, updates: TensorInput, shape: Any, name: str | None = None
                ) -> Tensor:
     """Zeros of `shape` with `updates` added at the index rows of `indices` (duplicates
     add up): the transpose of `gather_nd`.
@@ -192,7 +193,7 @@ def _tensor_and_updates(op: str, tensor: TensorInput, updates: TensorInput
 
 
 @export("tensor_scatter_nd_add")
-def tensor_scatter_nd_add(tensor: TensorInput, indices: Any, updates: TensorInput,
+def tensor_scatter_nd_add(tensor: TensorInput, indices: TensorInput, updates: TensorInput,
                           name: str | None = None) -> Tensor:
     """`tensor` with `updates` added at the index rows of `indices` (duplicates add up).
 
@@ -205,7 +206,7 @@ def tensor_scatter_nd_add(tensor: TensorInput, indices: Any, updates: TensorInpu
 
 
 @export("tensor_scatter_nd_update")
-def tensor_scatter_nd_update(tensor: TensorInput, indices: Any, updates: TensorInput,
+def tensor_scatter_nd_update(tensor: TensorInput, indices: TensorInput, updates: TensorInput,
                              name: str | None = None) -> Tensor:
     """`tensor` with the elements (or slices) at the index rows of `indices` replaced by
     `updates`; of duplicate rows the last one wins (what TensorFlow's CPU kernel does;
@@ -229,8 +230,8 @@ def tensor_scatter_nd_update(tensor: TensorInput, indices: Any, updates: TensorI
 
 
 @export("nn.embedding_lookup")
-def embedding_lookup(params: Any, ids: Any, max_norm: Any = None, name: str | None = None
-                     ) -> Tensor:
+def embedding_lookup(params: TensorInput | Sequence[TensorInput], ids: TensorInput,
+                     max_norm: Any = None, name: str | None = None) -> Tensor:
     """Rows of `params` (one tensor, or a list holding one) at `ids`: `gather(params, ids)`.
     With `max_norm`, each looked-up embedding whose L2 norm exceeds it is scaled down to
     it, as TensorFlow's `clip_by_norm` does.
