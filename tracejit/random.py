@@ -104,7 +104,14 @@ class Generator:
         return cls.from_seed(int.from_bytes(os.urandom(8), "little"))
 
     def reset_from_seed(self, seed: int) -> None:
-        """Key `seed`, counter 0 (the same Variable: compiled functions see it)."""
+        """Key `seed`, counter 0 (the same Variable: compiled functions see it).
+
+        >>> g = tj.random.Generator.from_seed(7)
+        >>> a = g.normal([2])
+        >>> g.reset_from_seed(7)
+        >>> bool(tj.reduce_all(g.normal([2]) == a))
+        True
+        """
         k0, k1 = _key(seed)
         self.state.assign(np.array([k0, k1, 0], np.int64))
 
@@ -117,7 +124,11 @@ class Generator:
 
     def normal(self, shape: Any, mean: TensorInput = 0.0, stddev: TensorInput = 1.0,
                dtype: DTypeLike = np.float32, name: str | None = None) -> Tensor:
-        """Normal samples of `shape`: `mean + stddev * z`."""
+        """Normal samples of `shape`: `mean + stddev * z`.
+
+        >>> tj.random.Generator.from_seed(1).normal([2, 3], stddev=2.).shape
+        (2, 3)
+        """
         dt = _float_dtype(dtype, "normal")
         z = self._next(_shape(shape, "normal"), dt, "normal")
         return _affine(z, mean, stddev, dt)
@@ -125,14 +136,24 @@ class Generator:
     def uniform(self, shape: Any, minval: TensorInput = 0, maxval: TensorInput | None = None,
                 dtype: DTypeLike = np.float32, name: str | None = None) -> Tensor:
         """Uniform samples in [minval, maxval) (maxval 1 for floats). Integer dtypes need
-        `maxval` and take `minval + bits % (maxval - minval)`, as TensorFlow."""
+        `maxval` and take `minval + bits % (maxval - minval)`, as TensorFlow.
+
+        >>> x = tj.random.Generator.from_seed(1).uniform([100], 0, 10, dtype=tj.int32)
+        >>> bool(tj.reduce_all((x >= 0) & (x < 10)))
+        True
+        """
         return _uniform(lambda dt, dist: self._next(_shape(shape, "uniform"), dt, dist),
                         minval, maxval, dtype, "uniform")
 
     def truncated_normal(self, shape: Any, mean: TensorInput = 0.0,
                          stddev: TensorInput = 1.0, dtype: DTypeLike = np.float32,
                          name: str | None = None) -> Tensor:
-        """Normal samples redrawn until within two standard deviations of the mean."""
+        """Normal samples redrawn until within two standard deviations of the mean.
+
+        >>> x = tj.random.Generator.from_seed(1).truncated_normal([1000])
+        >>> bool(tj.reduce_all(tj.abs(x) <= 2.))
+        True
+        """
         dt = _float_dtype(dtype, "truncated_normal")
         dims = _shape(shape, "truncated_normal")
         z = self._next((TRUNCATED_TRIES,) + dims, dt, "normal")
@@ -141,7 +162,11 @@ class Generator:
     def categorical(self, logits: TensorInput, num_samples: int,
                     dtype: DTypeLike = np.int64, name: str | None = None) -> Tensor:
         """`num_samples` class indices per row of `logits` (batch, classes), drawn with
-        probabilities softmax(logits) (the Gumbel-max trick)."""
+        probabilities softmax(logits) (the Gumbel-max trick).
+
+        >>> tj.random.Generator.from_seed(1).categorical([[0., -1e9]], 3).numpy()
+        array([[0, 0, 0]])
+        """
         lg = ops.convert_to_tensor(logits)
         if lg.ndim != 2:
             raise at_user_line(ValueError(f"categorical: logits must be (batch, classes), "
@@ -153,7 +178,11 @@ class Generator:
         return ops.argmax(scores, axis=2, output_type=np.dtype(dtype))  # type: ignore[arg-type]
 
     def split(self, count: int = 1) -> list[Generator]:
-        """`count` new generators with keys drawn from this one."""
+        """`count` new generators with keys drawn from this one.
+
+        >>> len(tj.random.Generator.from_seed(1).split(3))
+        3
+        """
         bits = self._next((int(count), 2), I64, "bits").numpy()
         return [Generator(Variable(np.array([b[0], b[1], 0], np.int64), trainable=False,
                                    name="generator_state")) for b in bits]

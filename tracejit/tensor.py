@@ -202,17 +202,29 @@ class Tensor(TensorLike):
 
     @property
     def is_traced(self) -> bool:
-        """True for a tensor of a function being traced (its value is not known yet)."""
+        """True for a tensor of a function being traced (its value is not known yet).
+
+        >>> tj.constant(1.).is_traced
+        False
+        """
         return self._val is not None
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """The shape, a tuple of ints (`()` for a scalar)."""
+        """The shape, a tuple of ints (`()` for a scalar).
+
+        >>> tj.zeros([2, 3]).shape
+        (2, 3)
+        """
         return self._data.shape if self._data is not None else self._val.shape  # type: ignore
 
     @property
     def dtype(self) -> np.dtype:
-        """The dtype, a NumPy dtype such as `tj.float32`."""
+        """The dtype, a NumPy dtype such as `tj.float32`.
+
+        >>> tj.constant([1, 2]).dtype
+        dtype('int32')
+        """
         return self._data.dtype if self._data is not None else self._val.dtype  # type: ignore
 
     def _concrete(self, what: str) -> np.ndarray:

@@ -68,12 +68,20 @@ class Variable(TensorLike):
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """The shape, a tuple of ints (fixed when the Variable is made)."""
+        """The shape, a tuple of ints (fixed when the Variable is made).
+
+        >>> tj.Variable([[1., 2.]]).shape
+        (1, 2)
+        """
         return self._value.shape
 
     @property
     def dtype(self) -> np.dtype:
-        """The dtype, a NumPy dtype (fixed when the Variable is made)."""
+        """The dtype, a NumPy dtype (fixed when the Variable is made).
+
+        >>> tj.Variable(1.).dtype
+        dtype('float32')
+        """
         return self._value.dtype
 
     def _read(self) -> Tensor:
@@ -103,7 +111,12 @@ class Variable(TensorLike):
         return self._read()
 
     def read_value(self) -> Tensor:
-        """The current value as a Tensor; the same as `value()`."""
+        """The current value as a Tensor; the same as `value()`.
+
+        >>> v = tj.Variable(1.)
+        >>> v.assign_add(2.).read_value().numpy()
+        array(3., dtype=float32)
+        """
         return self._read()
 
     def numpy(self) -> np.ndarray:
