@@ -27,7 +27,9 @@ Invariants:
   `~/.cache/tracejit`). It holds about `TRACEJIT_CACHE_MAX_MB` (default 1024) MB at
   most: the first store of a process, and every 64th after, checks the size in a
   background thread and deletes the least recently used entries (a hit counts as a use)
-  down to 3/4 of the limit.
+  down to 3/4 of the limit, and the temporary files of writes that never finished (a
+  process killed while writing), once untouched for `STALE_TMP_SECONDS`: never a file
+  another process is still writing.
 """
 from __future__ import annotations
 
@@ -36,9 +38,11 @@ import hmac
 import logging
 import os
 import secrets
+import stat
 import struct
 import sys
 import threading
+import time
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -249,6 +253,10 @@ def _write_entry(sub: int, name: str, data: bytes) -> None:
 
 _stores = [0]
 EVICT_EVERY = 64
+# A temporary entry file (`_write_entry`) untouched for this long belongs to no live
+# writer: a write of the largest entry takes seconds, and every write refreshes the
+# modification time. Eviction deletes such files (a killed writer leaves them behind).
+STALE_TMP_SECONDS = 3600.0
 
 
 def _maybe_evict() -> None:
@@ -287,9 +295,22 @@ def evict(limit: int) -> None:
         log.debug("disk cache eviction failed: %s", e)
 
 
+def _unlink_stale(sub: int, name: str, st: os.stat_result) -> None:
+    """Delete the temporary file `name` that a writer left behind (killed between
+    creating and renaming it), if it is still the very file that was found stale."""
+    try:
+        now = os.stat(name, dir_fd=sub, follow_symlinks=False)
+        if (now.st_ino, now.st_mtime_ns) == (st.st_ino, st.st_mtime_ns):
+            os.unlink(name, dir_fd=sub)
+            log.debug("disk cache: removed a stale temporary file %s", name)
+    except OSError:
+        pass
+
+
 def _evict(root: cachedir.Root, subs: dict[str, int], limit: int) -> None:
     entries = []
     total = 0
+    now = time.time()
     for d in os.scandir(root.fd):
         if len(d.name) == 2 and d.is_dir(follow_symlinks=False):
             fd = root.subdir(d.name, create=False)
@@ -297,10 +318,14 @@ def _evict(root: cachedir.Root, subs: dict[str, int], limit: int) -> None:
                 return
             subs[d.name] = fd
             for e in os.scandir(fd):
-                if e.name.endswith(".o") and not e.name.startswith(".tmp"):
-                    st = e.stat(follow_symlinks=False)
+                if not e.name.endswith(".o"):
+                    continue
+                st = e.stat(follow_symlinks=False)
+                if not e.name.startswith(".tmp-"):
                     entries.append((st.st_mtime, st.st_size, d.name, e.name))
                     total += st.st_size
+                elif stat.S_ISREG(st.st_mode) and now - st.st_mtime > STALE_TMP_SECONDS:
+                    _unlink_stale(fd, e.name, st)
     if total <= limit:
         return
     entries.sort()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -213,6 +214,31 @@ def test_eviction_keeps_the_most_recently_used_entries(tmp_path: Path,
     assert sum(p.stat().st_size for p in entries(tmp_path)) <= (total - 1) * 3 // 4
     objcache.evict(10**9)                                        # under the limit: no-op
     assert {p.stem for p in entries(tmp_path)} == kept
+
+
+def test_eviction_removes_stale_temporary_files_only(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer killed between creating its temporary file and renaming it leaves the file
+    behind: a scan deletes it once untouched for STALE_TMP_SECONDS, whether or not the
+    cache is over its limit, and never a recent one (another process may be writing it),
+    an entry, or anything that is not a regular file."""
+    monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("TRACEJIT_CACHE", raising=False)
+    key = f"{7:064x}"
+    objcache.store(key, bytes(100))
+    sub = objcache._path(key).parent
+    old, fresh, odd = sub / ".tmp-0123456789abcdef.o", sub / ".tmp-fedcba9876543210.o", \
+        sub / ".tmp-dir.o"
+    old.write_bytes(b"half an entry")
+    fresh.write_bytes(b"being written")
+    odd.mkdir()
+    ago = time.time() - objcache.STALE_TMP_SECONDS - 60
+    os.utime(old, (ago, ago))
+    os.utime(odd, (ago, ago))
+    os.utime(objcache._path(key), (ago, ago))
+    objcache.evict(10**9)                                        # under the limit
+    assert not old.exists() and fresh.exists() and odd.is_dir()
+    assert objcache.load(key) == bytes(100)
 
 
 def test_cache_size_limit_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
