@@ -109,7 +109,17 @@ class Lowerer:
     # ------------------------------------------------------------------ memory
 
     def ptr(self, v: Value) -> ir.Value:
-        return self.ptrs[id(v)]
+        p = self.ptrs.get(id(v))
+        if p is None:
+            # An arena buffer: its address is computed once per function, in the entry
+            # block (after the arena's address), so it dominates every use.
+            off = self.arena_off[id(v)]
+            assert self.arena is not None
+            with self.b.goto_block(self.alloca_block):
+                p = self.b.bitcast(self.b.gep(self.arena, [const(off)], inbounds=True),
+                                   mem_type(v.dtype).as_pointer())
+            self.ptrs[id(v)] = p
+        return p
 
     def load_at(self, ptr: ir.Value, dtype: Any, off: ir.Value) -> ir.Value:
         dt = np.dtype(dtype)
@@ -207,14 +217,18 @@ class Lowerer:
                 self.born_at.setdefault(plan.born[id(v)], []).append(v)
                 self.dies_at.setdefault(plan.dies[id(v)], []).append(v)
         self.stack = segments.stack_scratch(plan)
-        segs, shared = segments.split(plan, self.stack)
+        self.arena_off, arena_size = segments.arena_scratch(plan, self.stack)
+        segs, shared = segments.split(plan, self.stack, arena=self.arena_off)
         for v in plan.scratch:      # stack buffers used by several segments: body's frame
             if id(v) in shared:
                 self.ptrs[id(v)] = self.stack_buffer(v)
+        arena_raw = self._open_arena(arena_size)
         if len(segs) == 1:
             self.run_tasks(0, len(plan.tasks))
         else:
             lower_segments.emit_segments(self, segs)
+        if arena_raw is not None:
+            self.free(arena_raw)
         assert not self.slot_of, "a scratch buffer is still allocated at the end"
         self.b.ret(ir.Constant(I32, 0))
         self._emit_exit()
@@ -223,12 +237,36 @@ class Lowerer:
         mathcall.finish(self.module)
         return self.fn
 
+    def _open_arena(self, size: int) -> ir.Value | None:
+        """Allocate the arena of `size` bytes (`segments.arena_scratch`) in the body: the
+        call in the entry block (so the buffers' addresses computed there follow it), the
+        failure test and its slot in the table at the start. Returns it (None when no
+        buffer is in the arena)."""
+        self.arena: ir.Value | None = None
+        self.arena_slot: int | None = None
+        if not size:
+            return None
+        with self.b.goto_block(self.alloca_block):
+            raw = self.b.call(libc(self.module, "aligned_alloc"),
+                              [const(64), const(-(-size // 64) * 64)])
+        with self.b.if_then(self.b.icmp_unsigned("==", raw, ir.Constant(VOIDP, None)),
+                            likely=False):
+            self.bail(ir.Constant(I32, NOMEM))
+        k = self.free_slots.pop()
+        self.b.store(raw, self.b.gep(self.slots, [const(k)]))
+        self.slot_of[id(raw)] = k
+        self.raw_of[id(raw)] = raw
+        self.arena, self.arena_slot = raw, k
+        return raw
+
     def run_tasks(self, start: int, stop: int) -> None:
         """Emit tasks `start` to `stop` of the plan into the current function, each scratch
         buffer allocated before the first task that writes it and freed after the last
         that reads it."""
         for k in range(start, stop):
             for v in self.born_at.get(k, ()):
+                if id(v) in self.arena_off:
+                    continue
                 if id(v) not in self.stack:
                     p = self.malloc(size_of(v.shape) * v.dtype.itemsize, mem_type(v.dtype))
                     self.ptrs[id(v)] = p
@@ -237,7 +275,7 @@ class Lowerer:
                     self.ptrs[id(v)] = self.stack_buffer(v)
             self.task(self.plan.tasks[k])
             for v in self.dies_at.get(k, ()):
-                if id(v) not in self.stack:
+                if id(v) not in self.stack and id(v) not in self.arena_off:
                     self.free(self.ptrs[id(v)])
 
     def stack_buffer(self, v: Value) -> ir.Value:

@@ -56,7 +56,7 @@ def _segment(lw: Lowerer, k: int, seg: segments.Segment, part: ir.Module | None 
     there and the body calls it (or its entry, `_segment_entry`) through a
     declaration."""
     body = (lw.fn, lw.b, lw.alloca_block, lw.ptrs, lw.status, lw.out_ptrs,
-            lw.slots, lw.const_ptrs, lw.trig_far)
+            lw.slots, lw.const_ptrs, lw.trig_far, lw.arena)
     n_buf = len(lw.buffers)
     argtys = [a.type for a in lw.fn.args] + [lw.slots.type] + \
         [mem_type(v.dtype).as_pointer() for v in seg.live_in]
@@ -85,6 +85,8 @@ def _segment(lw: Lowerer, k: int, seg: segments.Segment, part: ir.Module | None 
     for vid, slot in lw.plan.out_slot.items():
         lw.ptrs[vid] = lw.out_ptrs[slot]
     lw.status, lw.slots = args[n_buf], args[n_buf + 1]
+    body_slots = lw.slot_of, lw.raw_of      # the body's own (the arena)
+    lw.slot_of, lw.raw_of = {}, {}
     for v, a in zip(seg.live_in, args[n_buf + 2:]):
         lw.ptrs[id(v)] = a
         if id(v) not in lw.stack:
@@ -92,12 +94,14 @@ def _segment(lw: Lowerer, k: int, seg: segments.Segment, part: ir.Module | None 
             lw.raw_of[id(a)] = lw.b.bitcast(a, VOIDP)
     lw.const_ptrs = {}
     lw.trig_far = lw.alloca(I1, "far")
+    if lw.arena_slot is not None:     # the arena's address, from the slot table
+        with lw.b.goto_block(lw.alloca_block):
+            lw.arena = lw.b.load(lw.b.gep(lw.slots, [const(lw.arena_slot)]))
     lw.in_segment = True
     lw.run_tasks(seg.start, seg.stop)
     # Whatever is still allocated lives on in the slot table (the next segments get
     # it as an argument).
-    lw.slot_of.clear()
-    lw.raw_of.clear()
+    lw.slot_of, lw.raw_of = body_slots
     lw.b.ret(ir.Constant(I32, 0))
     with lw.b.goto_block(lw.alloca_block):
         lw.b.branch(fn.blocks[1])
@@ -105,7 +109,7 @@ def _segment(lw: Lowerer, k: int, seg: segments.Segment, part: ir.Module | None 
     entry, on_stack = _segment_entry(lw, fn, seg, part)
     lw.module = main
     (lw.fn, lw.b, lw.alloca_block, lw.ptrs, lw.status, lw.out_ptrs,
-     lw.slots, lw.const_ptrs, lw.trig_far) = body
+     lw.slots, lw.const_ptrs, lw.trig_far, lw.arena) = body
     b = lw.b
     callee = entry or fn
     if part is not None:        # a declaration (the segment's name stays taken here)

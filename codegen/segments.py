@@ -12,12 +12,16 @@ Invariants:
   segment is one segment (lowered into the body itself, as before).
 - `Segment.live_in` holds exactly the scratch values allocated before the segment
   (`born < start`) that one of its tasks reads, writes or frees (`dies` in it), plus the
-  stack buffers in the body's frame that it uses, in the order of `plan.scratch`;
-  everything else a segment touches is a parameter, an output or a buffer it allocates
-  itself (on the heap or in its own frame).
+  stack buffers in the body's frame that it uses, in the order of `plan.scratch`, less
+  the buffers in the arena; everything else a segment touches is a parameter, an
+  output, an arena buffer or a buffer it allocates itself (on the heap or in its own
+  frame).
+- Arena buffers whose lifetimes (born to dies, in tasks) overlap never overlap in the
+  arena.
 """
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, field
 
 from ..ir import Value
@@ -37,6 +41,13 @@ SLP_MAX_COST = 8000
 # STACK_TOTAL bytes per module.
 STACK_BYTES = 1024
 STACK_TOTAL = 128 << 10
+# The other small scratch buffers share one heap block per call of the function (the
+# arena, at most ARENA_MAX bytes), at offsets fixed at compile time: one allocation and one
+# failure test per call instead of one per buffer. Allocating each one made the code of a
+# long program's segments about 3x as large as with stack buffers (an allocation call, a
+# failure path and slot-table stores per buffer), so the share of buffers that fit the
+# stack budget changed LLVM's time per instruction with the program's length.
+ARENA_MAX = 64 << 20
 
 
 @dataclass
@@ -60,6 +71,39 @@ def stack_scratch(plan: Plan) -> set[int]:
     return out
 
 
+def _rounded(v: Value) -> int:
+    return -(-size_of(v.shape) * v.dtype.itemsize // 64) * 64
+
+
+def arena_scratch(plan: Plan, stack: set[int]) -> tuple[dict[int, int], int]:
+    """The byte offsets in the arena of the small scratch buffers (at most STACK_BYTES,
+    64-byte aligned) not in `stack`, and the arena's size. A buffer reuses the bytes of
+    one of the same size that died in an earlier task (a task's buffers are placed before
+    the buffers it reads last are released), so the arena holds about the most small
+    buffers live at once; buffers past ARENA_MAX stay separate heap buffers."""
+    born_at: dict[int, list[Value]] = {}
+    dies_at: dict[int, list[Value]] = {}
+    for v in plan.scratch:
+        if id(v) in plan.born and id(v) not in stack and _rounded(v) <= STACK_BYTES:
+            born_at.setdefault(plan.born[id(v)], []).append(v)
+            dies_at.setdefault(plan.dies[id(v)], []).append(v)
+    offsets: dict[int, int] = {}
+    free: dict[int, list[int]] = {}
+    size = 0
+    for k in sorted(set(born_at) | set(dies_at)):
+        for v in born_at.get(k, ()):
+            n = _rounded(v)
+            if free.get(n):
+                offsets[id(v)] = free[n].pop()
+            elif size + n <= ARENA_MAX:
+                offsets[id(v)] = size
+                size += n
+        for v in dies_at.get(k, ()):
+            if id(v) in offsets:
+                free.setdefault(_rounded(v), []).append(offsets[id(v)])
+    return offsets, size
+
+
 def task_cost(plan: Plan, k: int) -> int:
     """A rough count of the LLVM instructions task `k` lowers to (loop control and
     addressing per loop, a few per inlined instruction, inline math at its cost)."""
@@ -73,13 +117,14 @@ def task_cost(plan: Plan, k: int) -> int:
     return cost
 
 
-def split(plan: Plan, stack: set[int], budget: int | None = None
-          ) -> tuple[list[Segment], set[int]]:
+def split(plan: Plan, stack: set[int], budget: int | None = None,
+          arena: Container[int] = ()) -> tuple[list[Segment], set[int]]:
     """The segments of `plan` (one when its estimated size is within `budget`; the
     estimate of the whole plan is left in `plan.cost`), and the
     stack buffers (of `stack`) used in more than one segment: those live in the body's
     frame and are in the `live_in` of every segment that uses them, the one that writes
-    them first included."""
+    them first included. Buffers in the `arena` are in no `live_in` (each function finds
+    them at their offset in the arena)."""
     budget = SEGMENT_COST if budget is None else budget
     n = len(plan.tasks)
     bounds = [0]
@@ -113,7 +158,7 @@ def split(plan: Plan, stack: set[int], budget: int | None = None
                 at.append(seg_of[k])
     shared: set[int] = set()
     for v in plan.scratch:
-        if id(v) not in plan.born:
+        if id(v) not in plan.born or id(v) in arena:
             continue
         born, dies = seg_of[plan.born[id(v)]], seg_of[plan.dies[id(v)]]
         first = born + 1

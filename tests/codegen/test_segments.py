@@ -129,3 +129,30 @@ def test_heap_buffers_reach_their_segments_through_entries_and_the_body_stays_sm
         sizes.append((len(segs), body.count("\n")))
     (s1, b1), (s2, b2) = sizes
     assert b2 / s2 <= 1.2 * b1 / s1, sizes
+
+
+def test_small_buffers_beyond_the_stack_share_one_arena(monkeypatch):
+    """Small scratch that does not fit the stack budget lives in one heap block per call
+    at offsets fixed at compile time: buffers live at the same time never overlap, dead
+    ones' bytes are reused, the code has one allocation for all of them, and results,
+    across segments too, are what the interpreter gives."""
+    monkeypatch.setattr(segments, "SEGMENT_COST", 300)
+    monkeypatch.setattr(segments, "STACK_TOTAL", 256)         # 4 buffers of 64 bytes
+    monkeypatch.setenv("TRACEJIT_COMPILE_WORKERS", "0")
+    fn = fn_of([((8,), F64)], lambda x: _steps(x, 40))
+    plan = make_plan(fn)
+    stack = segments.stack_scratch(plan)
+    offsets, size = segments.arena_scratch(plan, stack)
+    small = [v for v in plan.scratch if id(v) in plan.born and id(v) not in stack]
+    assert len(stack) == 4 and small and {id(v) for v in small} == set(offsets)
+    spans = sorted((plan.born[id(v)], plan.dies[id(v)], offsets[id(v)]) for v in small)
+    for i, (b1, d1, o1) in enumerate(spans):
+        for b2, d2, o2 in spans[i + 1:]:
+            if b2 <= d1:                                       # live at once
+                assert abs(o1 - o2) >= 64, (b1, d1, o1, b2, d2, o2)
+    assert size % 64 == 0 and size < 64 * len(small)           # bytes were reused
+    segs, _ = segments.split(plan, stack, arena=offsets)
+    assert len(segs) > 3 and not any(id(v) in offsets for s in segs for v in s.live_in)
+    exe = check(fn, [np.linspace(0, 1, 8)], exe=compile_function(fn, cache=False))
+    text = exe.llvm_ir_unoptimized
+    assert text.count("call i8* @\"aligned_alloc\"") == 1, text.count("aligned_alloc")
