@@ -125,6 +125,15 @@ def function(module: ir.Module, name: str, ty: ir.Type) -> ir.Function:
     return fn
 
 
+def _aligned_alloca(b: ir.IRBuilder, aty: ir.Type, vty: ir.VectorType) -> ir.Value:
+    """A stack array aligned as the vector type it is loaded and stored as: those loads and
+    stores assume the vector's ABI alignment (its size), and an array of its elements is
+    only element-aligned (an aligned vector move to it faults)."""
+    s = b.alloca(aty)
+    s.align = vty.count * (8 if isinstance(vty.element, ir.DoubleType) else 4)
+    return s
+
+
 def _define_vector(module: ir.Module, name: str, ty: ir.Type, w: int, nargs: int,
                    vname: str) -> ir.Function:
     vty = ir.VectorType(ty, w)
@@ -136,10 +145,10 @@ def _define_vector(module: ir.Module, name: str, ty: ir.Type, w: int, nargs: int
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     srcs = []
     for a in fn.args:
-        s = b.alloca(aty)
+        s = _aligned_alloca(b, aty, vty)
         b.store(a, b.bitcast(s, vty.as_pointer()))
         srcs.append(s)
-    dst = b.alloca(aty)
+    dst = _aligned_alloca(b, aty, vty)
     far = b.alloca(I1)
     b.store(ir.Constant(I1, 0), far)
     with for_range(b, w, name="lane") as i:

@@ -70,7 +70,8 @@ asin          2.64     2.11
 acos          2.37     2.64
 ==========  =======  =======
 
-``erf`` and ``erfc`` are in `mathspecial` (method and measured bounds there).
+``erf`` and ``erfc`` are in `mathspecial`, ``lgamma``, ``digamma`` and ``polygamma`` in
+`mathgamma` (method and measured bounds there).
 """
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
-from . import mathexp, mathspecial, mathtrig
+from . import mathexp, mathgamma, mathspecial, mathtrig
 from .mathcore import MathEmitter
 
 # The names `mathspecial` imports from here (its emitters are written over these).
@@ -123,5 +124,7 @@ FUNCTIONS: dict[str, tuple[int, Callable[..., ir.Value]]] = {
     "sqrt": (1, MathEmitter.sqrt),
     # special functions (`mathspecial`, with their own measured table)
     "erf": (1, mathspecial._erf), "erfc": (1, mathspecial._erfc),
+    # the gamma family (`mathgamma`, with its own measured table)
+    **mathgamma.FUNCTIONS,
 }
 SUPPORTED: frozenset[str] = frozenset(FUNCTIONS)

@@ -116,6 +116,18 @@ def philox_case(draw: Any) -> Case:
                             "dist": dist}
 
 
+@st.composite
+def polygamma_case(draw: Any) -> Case:
+    """polygamma(a, x) with integer orders 0..3 (other orders give NaN everywhere) and
+    some invalid ones."""
+    rng = make_rng(draw)
+    dt = draw(st.sampled_from([F64, F32]))
+    sa, sx = draw(STYLE.operand_shapes(2))
+    a = rng.integers(0, 4, sa).astype(dt)
+    a = np.where(rng.random(sa) < 0.1, dt.type(-0.5), a).astype(dt)
+    return [a, values(rng, sx, dt)], {}
+
+
 PRIMS = all_primitives()
 
 CASES: dict[str, st.SearchStrategy[Case]] = {
@@ -124,6 +136,7 @@ CASES: dict[str, st.SearchStrategy[Case]] = {
        for n, p in PRIMS.items() if cases.plain_elementwise(p)},
     "convert": convert_case(),
     "select": select_case(),
+    "polygamma": polygamma_case(),
     **{p: reduction((F64, I32)) for p in ("reduce_sum", "reduce_max", "reduce_min",
                                           "reduce_prod")},
     "argmax": arg_reduction(),

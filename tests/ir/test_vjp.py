@@ -59,6 +59,17 @@ def off_integer(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return rng.integers(-3, 4, shape) + rng.uniform(0.1, 0.9, shape)
 
 
+def gamma_argument(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Positive, or negative at least 0.15 away from the poles (the integers <= 0)."""
+    x = rng.uniform(-2.7, 3.5, shape)
+    frac = x - np.floor(x)
+    return np.where(x > 0.15, x, np.floor(x) + 0.15 + 0.7 * frac)
+
+
+def polygamma_order(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.integers(0, 4, shape).astype(np.float64)
+
+
 def on_lattice(offset: float) -> Domain:
     # maximum/minimum operands: one on k + [-0.2, 0.2], the other on k + 0.5 + [-0.2, 0.2],
     # so they are never within 0.1 of each other and either may be the larger one.
@@ -168,6 +179,8 @@ def iota_case(draw: Any) -> Case:
 class Spec:
     cases: st.SearchStrategy[Case]
     kind: str = "diff"  # "diff" | "zero" | "nondiff" | "custom" (see the module docstring)
+    # the float operands the rule differentiates (default: all); the others get None
+    wrt: tuple[int, ...] | None = None
 
 
 U = uniform(-2, 2)
@@ -198,6 +211,10 @@ SPECS: dict[str, Spec] = {
     "logistic": Spec(unary(uniform(-6, 6))),
     "erf": Spec(unary(U)),
     "erfc": Spec(unary(U)),
+    "lgamma": Spec(unary(gamma_argument)),
+    "digamma": Spec(unary(gamma_argument)),
+    # the order is an integer-valued float without a gradient (TensorFlow's None)
+    "polygamma": Spec(nary(polygamma_order, gamma_argument), wrt=(1,)),
     "softplus": Spec(unary(uniform(-6, 6))),
     "relu": Spec(unary(AWAY)),
     "identity": Spec(unary(U)),
@@ -291,7 +308,7 @@ def _apply(name: str, params: dict[str, Any]) -> Callable[..., Any]:
 @given(data=st.data())
 def test_vjp_matches_finite_differences(name: str, data: st.DataObject) -> None:
     args, params = data.draw(SPECS[name].cases, label="case")
-    check_ir_grads(_apply(name, params), args, order=1, what=name)
+    check_ir_grads(_apply(name, params), args, order=1, what=name, wrt=SPECS[name].wrt)
 
 
 @pytest.mark.parametrize("name", DIFFERENTIABLE)
@@ -299,7 +316,7 @@ def test_vjp_matches_finite_differences(name: str, data: st.DataObject) -> None:
 @given(data=st.data())
 def test_vjp_of_vjp_matches_finite_differences(name: str, data: st.DataObject) -> None:
     args, params = data.draw(SPECS[name].cases, label="case")
-    check_ir_grads(_apply(name, params), args, order=2, what=name)
+    check_ir_grads(_apply(name, params), args, order=2, what=name, wrt=SPECS[name].wrt)
 
 
 def _trace(name: str, args: list[np.ndarray], params: dict[str, Any]
