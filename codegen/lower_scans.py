@@ -1,4 +1,5 @@
-"""Kernel rule of the scans (`cumsum`, `cumprod`, `cumlogsumexp`): a loop along the axis.
+"""Kernel rule of the scans (`cumsum`, `cumprod`, `cumlogsumexp`) and of the linear
+recurrence `linrec` (``h_i = a_i h_prev + b_i``): a loop along the axis.
 
 Invariants: for each index before the axis, the first element along the scan (the last
 with `reverse`) is the operand's; each following one combines the output's previous
@@ -32,10 +33,10 @@ def _combine(b: ir.IRBuilder, prim: str, acc: ir.Value, v: ir.Value, is_float: b
     return logaddexp(b, acc, v)
 
 
-@kernel_rule("cumsum", "cumprod", "cumlogsumexp")
+@kernel_rule("cumsum", "cumprod", "cumlogsumexp", "linrec")
 def scan_along_axis(lw: Lowerer, ins: Instr) -> None:
     b = lw.b
-    x, out = ins.inputs[0], ins.outs[0]
+    x, out = ins.inputs[-1], ins.outs[0]       # linrec: the first element is b's
     axis, reverse = ins.params["axis"], ins.params["reverse"]
     shape = tuple(out.shape)
     if size_of(shape) == 0:
@@ -55,5 +56,9 @@ def scan_along_axis(lw: Lowerer, ins: Instr) -> None:
                 idx = pre + (kk,) + post
                 acc = lw.load_at(po, dt, linear_index(b, pre + (prev,) + post, shape))
                 v = lw.emitter().value(x, idx)
-                lw.store_at(po, dt, linear_index(b, idx, shape),
-                            _combine(b, ins.prim, acc, v, dt.kind == "f"))
+                if ins.prim == "linrec":
+                    coef = lw.emitter().value(ins.inputs[0], idx)
+                    r = b.fadd(b.fmul(coef, acc), v)
+                else:
+                    r = _combine(b, ins.prim, acc, v, dt.kind == "f")
+                lw.store_at(po, dt, linear_index(b, idx, shape), r)

@@ -1,8 +1,8 @@
-"""Batching rules of the scans, `sort` and the segment reductions; see `batching`. The
-scans' parameters name one axis of their operand: the batch axis comes first, so the axis
-moves up by one. `sort` sorts the last axis, which a batch axis in front leaves alone.
-Segment reductions with batched ids treat the batch as one more id dimension whose
-segments are apart (`_offset_indices` keeps an invalid id invalid)."""
+"""Batching rules of the scans (and `linrec`), `sort` and the segment reductions; see
+`batching`. The scans' parameters name one axis of their operand: the batch axis comes
+first, so the axis moves up by one. `sort` sorts the last axis, which a batch axis in
+front leaves alone. Segment reductions with batched ids treat the batch as one more id
+dimension whose segments are apart (`_offset_indices` keeps an invalid id invalid)."""
 from __future__ import annotations
 
 from typing import Any
@@ -20,6 +20,12 @@ def _along_axis(prim: str) -> Rule:
 
 for _name in ("cumsum", "cumprod", "cumlogsumexp"):
     _register(_name)(_along_axis(_name))
+
+
+@_register("linrec")
+def _linrec(xs: Xs, bat: list[bool], bsize: int, *, axis: int, reverse: bool) -> Out:
+    a, b = (_bcast(x, bt, bsize) for x, bt in zip(xs, bat))
+    return [bind("linrec", a, b, axis=axis + 1, reverse=reverse)], [True]
 
 
 @_register("sort")

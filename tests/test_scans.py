@@ -87,16 +87,38 @@ def test_cumprod_gradient_is_exact_at_zeros() -> None:
     np.testing.assert_array_equal(t.gradient(y, x).numpy(), [3, 1, 8, 0, 0, 0])
     xs = np.array([[1.0, 0.0, 2.0, 0.0, 3.0], [0.0, 1.5, 0.0, 0.0, 2.0],
                    [0.5, 1.5, 2.0, -1.0, 0.0]])
-    for axis, exclusive, reverse in [(1, False, False), (1, True, True), (0, False, True)]:
+    for axis, exclusive, reverse in [(1, False, False), (1, True, False), (1, False, True),
+                                     (1, True, True), (0, False, True), (0, True, False)]:
         def g(t: Any, a: int = axis, e: bool = exclusive, r: bool = reverse) -> Any:
             return tj.math.cumprod(t, a, e, r)
-        gradcheck(g, xs, order=1)
+        gradcheck(g, xs, order=2)                 # zeros anywhere, also after a zero
         gradcheck(tj.function(g), xs, order=1)
-    # Second order is exact where no element follows a zero in scan order (the gradient
-    # of an element after the first zero is taken as the constant 0 there).
-    last = np.array([[1.0, 2.0, -1.5, 0.0], [0.5, 1.5, 2.0, 1.0]])
-    gradcheck(lambda t: tj.math.cumprod(t, axis=1), last)
-    gradcheck(lambda t: tj.math.cumprod(t, axis=1, reverse=True), last[:, ::-1])
+
+
+def test_cumprod_second_derivative_is_exact_after_a_zero() -> None:
+    """The Hessian rows of sum(cumprod(x)) at a zero, by hand: for x = [1, 2, 0, 3],
+    d/dx_2 = x_0 x_1 (1 + x_3), so its row is [x_1 (1 + x_3), x_0 (1 + x_3), 0, x_0 x_1]
+    = [8, 4, 0, 2]; a VJP that divides by x, or takes the gradient after the first zero as
+    the constant 0, gives 0 for the element after the zero."""
+    def hessian_row(x: np.ndarray, i: int, **kw: Any) -> np.ndarray:
+        v = tj.constant(x)
+        with tj.GradientTape() as t2:
+            t2.watch(v)
+            with tj.GradientTape() as t1:
+                t1.watch(v)
+                y = tj.reduce_sum(tj.math.cumprod(v, **kw))
+            gi = t1.gradient(y, v)[i]
+        return t2.gradient(gi, v).numpy()
+
+    np.testing.assert_array_equal(hessian_row(np.array([1.0, 2, 0, 3]), 2), [8, 4, 0, 2])
+    # d/dx_2 = x_0 x_1 (1 + x_3 + x_3 x_4)
+    np.testing.assert_array_equal(hessian_row(np.array([1.0, 2, 0, 3, 5]), 2),
+                                  [38, 19, 0, 12, 6])
+    # reverse: d/dx_1 = x_2 x_3 (1 + x_0)
+    np.testing.assert_array_equal(hessian_row(np.array([3.0, 0, 2, 1]), 1, reverse=True),
+                                  [2, 0, 4, 8])
+    # two zeros: d/dx_0 = 1 + x_1 + x_1 x_2
+    np.testing.assert_array_equal(hessian_row(np.array([0.0, 0, 2]), 0), [0, 3, 0])
 
 
 def test_tensorflow_values_dtypes_and_gradients() -> None:

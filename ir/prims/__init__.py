@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from . import (arith, call, control, custom, elementwise, gamma, index, linalg,  # noqa: F401
-               random, reduce, scans, segments, shape, sorting, special)
+               random, recurrence, reduce, scans, segments, shape, sorting,
+               special)
 from .registry import Primitive, all_primitives, get_primitive, register
 
 __all__ = ["Primitive", "all_primitives", "get_primitive", "register"]

@@ -6,8 +6,9 @@ Invariants: the result has the operand's type; element i along `axis` combines t
 elements 0..i (i..n-1 with `reverse`) in that order, as NumPy's `cumsum`/`cumprod` do
 (so float rounding matches a sequential loop). Kind "kernel": native code is a loop along
 the axis (`codegen.lower_scans`); batching shifts `axis` (`ir.batching_ops`). VJPs are
-written with `bind`; cumprod's is exact where the operand has zeros (TensorFlow's gives
-0 at the first zero: it divides by x), at first order (see `_cumprod_vjp` for the second).
+written with `bind`; cumprod's is a linear recurrence (`recurrence.linrec`), exact at every
+order where the operand has zeros (TensorFlow's gives 0 at the first zero: it divides by
+x).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from .. import ops
 from ..axes import AxisParam
 from ..core import FLOAT_DTYPES, INT_DTYPES, TensorType, bind
 from .elementwise import _check_dtype
+from .recurrence import shifted
 from .tangents import linear
 from .registry import Primitive, register
 
@@ -58,25 +60,15 @@ def _cumsum_vjp(g: Any, x: Any, *, out: Any, axis: int, reverse: bool) -> tuple[
 
 
 def _cumprod_vjp(g: Any, x: Any, *, out: Any, axis: int, reverse: bool) -> tuple[Any]:
-    """d out_j / d x_i = prod of x_k over k <= j, k != i (i <= j, in scan order). With z
-    the first zero of the line: for i < z that is out_j / x_i (x_i != 0 there; out_j = 0
-    for j >= z); for i == z it is cumprod of x with x_z replaced by 1; for i > z every
-    term has the factor x_z = 0. Exact at first order everywhere; the gradient after the
-    first zero is the constant 0, so second derivatives d2/dx_z dx_i (i > z) are 0 rather
-    than the product without x_z and x_i."""
-    zero = ops.eq(x, ops.zeros_like(x))
-    zi = ops.convert(zero, np.int32)
-    seen = ops.sub(_cumsum(zi, axis, reverse), zi)          # zeros strictly before i
-    none_before = ops.eq(seen, ops.zeros_like(seen))
-    first = bind("logical_and", zero, none_before)
-    before = bind("logical_and", bind("logical_not", zero), none_before)
-    one = ops.ones_like(x)
-    y1 = bind("cumprod", ops.select(first, one, x), axis=axis, reverse=reverse)
-    s = _cumsum(ops.mul(g, out), axis, not reverse)
-    s1 = _cumsum(ops.mul(g, y1), axis, not reverse)
-    gx = ops.select(before, ops.div(s, ops.select(zero, one, x)),
-                    ops.select(first, s1, ops.zeros_like(x)))
-    return (gx,)
+    """d out_j / d x_i = E_i prod_{i < k <= j} x_k (in scan order) with E_i the product of
+    the elements before i, so the cotangent of x_i is E_i s_i with s_i = g_i + x_n s_n
+    (n the next index in scan order): a linear recurrence run backwards. No division, so
+    it is exact where x has zeros, and it is built of `linrec`, shifts and products, so
+    it differentiates again exactly (TensorFlow's divides by x and gives 0 at the first
+    zero)."""
+    before = shifted(out, axis, not reverse, 1.0)                  # E
+    s = bind("linrec", shifted(x, axis, reverse, 0.0), g, axis=axis, reverse=not reverse)
+    return (ops.mul(before, s),)
 
 
 def _cumlogsumexp_vjp(g: Any, x: Any, *, out: Any, axis: int, reverse: bool) -> tuple[Any]:

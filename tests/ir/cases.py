@@ -344,6 +344,16 @@ def cumulative_case(draw: Any, style: Style, dtypes: Sequence[Any] = (F64,)) -> 
 
 
 @st.composite
+def linrec_case(draw: Any, style: Style, dtypes: Sequence[Any] = (F64,)) -> Case:
+    """`linrec(a, b)` of two operands of one drawn shape, along a drawn axis, either way."""
+    shape = draw(style.shapes(1, 3))
+    rng = make_rng(draw)
+    dt = np.dtype(draw(st.sampled_from(list(dtypes))))
+    a, b = style.fill(rng, shape).astype(dt), style.fill(rng, shape).astype(dt)
+    return [a, b], {"axis": draw(st.integers(0, len(shape) - 1)), "reverse": draw(st.booleans())}
+
+
+@st.composite
 def sort_case(draw: Any, style: Style, dtypes: Sequence[Any] = (F64,)) -> Case:
     """`sort` of a drawn operand of rank >= 1, ascending or descending."""
     x = style.fill(make_rng(draw), draw(style.shapes(1, 3)))

@@ -165,6 +165,7 @@ CASES: dict[str, st.SearchStrategy[Case]] = {
     "cumsum": cases.cumulative_case(STYLE, (F64, I32)),
     "cumprod": cases.cumulative_case(STYLE, (F64, I32)),
     "cumlogsumexp": cases.cumulative_case(STYLE),
+    "linrec": cases.linrec_case(STYLE, (F64, F32)),
     "sort": cases.sort_case(STYLE, (F64, I32)),
     **{p: cases.segment_case(STYLE, (F64, I32)) for p in ("segment_max", "segment_min",
                                                           "segment_prod")},

@@ -273,6 +273,7 @@ SPECS: dict[str, Spec] = {
     # scans
     "cumsum": Spec(cases.cumulative_case(STYLE)),
     "cumprod": Spec(cases.cumulative_case(STYLE)),
+    "linrec": Spec(cases.linrec_case(STYLE)),
     "cumlogsumexp": Spec(cases.cumulative_case(STYLE)),
     "sort": Spec(cases.sort_case(STYLE)),
     **{p: Spec(cases.segment_case(STYLE)) for p in ("segment_max", "segment_min",
