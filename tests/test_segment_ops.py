@@ -95,3 +95,25 @@ def test_errors() -> None:
         tj.function(lambda d, i: m.segment_sum(d, i))(D, np.array([0, 0, 1, 1]))
     with pytest.raises(tj.DTypeError, match="segment_ids must be int"):
         m.unsorted_segment_sum(D, [0.0, 1.0, 0.0, 1.0], 2)
+
+
+@pytest.mark.parametrize("op", ["segment_sum", "segment_mean", "segment_prod", "segment_min",
+                                "segment_max"])
+def test_sorted_ops_compile_with_known_ids_and_name_the_alternative_otherwise(op: str) -> None:
+    """Ids given as Python/NumPy values are known while tracing (the output size is the
+    last id + 1); ids that are a traced tensor raise TracingError naming unsorted_<op>
+    with num_segments, and that alternative compiles and agrees."""
+    fn = getattr(tj.math, op)
+    data = np.arange(10.0).reshape(5, 2) - 3.0
+    ids = [0, 0, 2, 2, 3]
+    want = fn(data, ids).numpy()
+    np.testing.assert_array_equal(tj.function(lambda d: fn(d, ids))(data).numpy(), want)
+    np.testing.assert_array_equal(
+        tj.function(lambda d: fn(d, np.array(ids)))(data).numpy(), want)
+    with pytest.raises(tj.errors.TracingError, match=f"unsorted_{op}.*num_segments"):
+        tj.function(lambda d, i: fn(d, i))(data, np.array(ids))
+    alt = getattr(tj.math, f"unsorted_{op}")
+    got = tj.function(lambda d, i: alt(d, i, 4))(data, np.array(ids)).numpy().copy()
+    if op in ("segment_min", "segment_max"):     # empty segments: 0 sorted, dtype bound unsorted
+        got[1] = 0.0
+    np.testing.assert_allclose(got, want, rtol=1e-6)

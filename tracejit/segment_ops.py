@@ -6,8 +6,9 @@ Sums, means and square-root means are `scatter_add`; products, minima and maxima
 `segment_*` primitives (`ir.prims.segments`). The unsorted ops drop rows whose id is
 negative, as TensorFlow: every id moves up by one and negative ones go to an extra first
 segment that is sliced off (an id >= num_segments still fails the bounds check with an
-IndexError). The sorted ops need the ids' values for their output size, so they run
-eagerly (inside a compiled function use the unsorted op with `num_segments`); they check
+IndexError). The sorted ops need the ids' values for their output size: eagerly, or
+inside a compiled function when the ids are Python or NumPy values (a traced tensor of ids
+raises TracingError naming the unsorted op with `num_segments`); they check
 that the ids are non-negative and sorted, as TensorFlow does, and give 0 for the empty
 segments of min and max (the unsorted ops: the lowest or highest value of the dtype).
 """
@@ -23,7 +24,7 @@ from .errors import TracingError
 from .exports import named
 from .ir.core import bind
 from .ir.errors import DTypeError, ShapeError
-from .tensor import Tensor, TensorInput
+from .tensor import Tensor, TensorInput, TensorLike
 
 
 def _operands(op: str, data: TensorInput, segment_ids: TensorInput) -> tuple[Tensor, Tensor]:
@@ -162,13 +163,16 @@ unsorted_segment_prod = _unsorted_op("segment_prod", "math.unsorted_segment_prod
 
 def _sorted_count(op: str, data: TensorInput, segment_ids: TensorInput) -> tuple[Tensor, Tensor,
                                                                                     int]:
+    # ids given as Python or NumPy values are known while tracing, a tensor's only eagerly
+    known = None if isinstance(segment_ids, TensorLike) else np.asarray(segment_ids)
     d, ids = _operands(op, data, segment_ids)
-    if ids.is_traced:
+    if known is None and ids.is_traced:
         raise _user_error(TracingError(
             f"{op} needs the values of its segment ids (its number of segments is the last "
             "id + 1), which a compiled function does not know while tracing; use "
-            f"tj.math.unsorted_{op} with num_segments there"))
-    v = ids.numpy()
+            f"tj.math.unsorted_{op} with num_segments there, or give the ids as a Python "
+            "list or NumPy array inside the function"))
+    v = known if known is not None else ids.numpy()
     if v.ndim != 1:
         raise _user_error(ShapeError(f"{op}: segment_ids must be 1-D, got shape {v.shape}"))
     if v.size and v.min() < 0:
@@ -194,7 +198,7 @@ def _sorted(op: str, prim: str, data: TensorInput, segment_ids: TensorInput) -> 
 
 def _sorted_op(how: str, path: str, doc: str) -> SortedSegmentOp:
     """The public op at `path` that reduces the rows of each segment of sorted ids by
-    `how` (as `_unsorted_op`), eagerly (see the module docstring)."""
+    `how` (as `_unsorted_op`), eagerly or with known ids (see the module docstring)."""
     op = path.rpartition(".")[2]
 
     def fn(data: TensorInput, segment_ids: TensorInput, name: str | None = None) -> Tensor:
@@ -204,7 +208,8 @@ def _sorted_op(how: str, path: str, doc: str) -> SortedSegmentOp:
 
 segment_sum = _sorted_op("scatter_add", "math.segment_sum", """
     The sum of each segment's rows, for sorted non-negative ids (last id + 1 rows; an
-    empty segment gives 0). Eager only: inside compiled code use unsorted_segment_sum.
+    empty segment gives 0). Inside compiled code the ids must be Python or NumPy values
+    (else use unsorted_segment_sum with num_segments).
 
     >>> tj.math.segment_sum([1., 2., 3., 4.], [0, 0, 2, 2]).numpy()
     array([3., 0., 7.], dtype=float32)
