@@ -183,11 +183,15 @@ def _define_narrow(module: ir.Module, wide: ir.Function, ty: ir.Type, n: int, w:
 
 
 def finish(module: ir.Module) -> None:
-    """Keep every vector variant of `module` alive until the vectorizer ran
-    (`llvm.compiler.used`); call once, after lowering."""
+    """Keep every vector variant of `module` alive until the vectorizer ran, and every
+    scalar function's signature as its variants' names say (`llvm.compiler.used`); call
+    once, after lowering."""
+    # The scalar functions too: an internal function whose address is not taken may lose
+    # an argument that every call passes as the same constant (IPSCCP and dead argument
+    # elimination: `polygamma(1.0, x)`), and its vector-variant attribute, naming two
+    # arguments, then fails verification.
     vecs = [g for g in module.global_values
-            if isinstance(g, ir.Function) and g.name.startswith("tj.")
-            and isinstance(g.ftype.return_type, ir.VectorType)]
+            if isinstance(g, ir.Function) and g.name.startswith("tj.") and g.blocks]
     if not vecs or USED in module.globals:
         return
     voidp = ir.IntType(8).as_pointer()

@@ -33,11 +33,13 @@ Methods (``p`` is the positive argument: ``x``, or ``1 - x`` for the reflection)
 - ``polygamma(n, x)``, ``n >= 1``: ``(-1)^(n+1) n! Z(n + 1, x)`` with
   ``Z(s, x) = sum_k (x + k)^-s``; for ``x > 0`` that is Hurwitz's zeta, for ``x < 0``
   ``Z(s, x) = zeta(s, f) + (-1)^s (zeta(s, 1 - f) - zeta(s, 1 - x))`` with
-  ``f = x - floor(x)``. Hurwitz's zeta: ``sum_{j < N} (q + j)^-s`` plus the
-  Euler-Maclaurin tail at ``w = q + N`` (no shift once ``q`` is large against ``s``), every
-  ``q + j`` carried as hi + lo into the power to first order; ``n!`` is an exact
-  double-double product (orders up to 170; beyond, ``n!`` overflows and the result is
-  +-inf, as TensorFlow's).
+  ``f = x - floor(x)`` (``zeta(s, 1 - x)`` is the part of ``zeta(s, 1 - f)``'s sum from
+  the ``-floor(x)``-th term on, or Euler-Maclaurin's tail alone beyond the shifted
+  terms). Hurwitz's zeta: ``sum_{j < N} (q + j)^-s`` plus the Euler-Maclaurin tail at
+  ``w = q + N`` (no shift once ``q`` is large against ``s``), every ``q + j`` carried as
+  hi + lo into the power to first order; ``n!`` is ``(10k)!`` from a table of hi + lo
+  constants times the remaining factors, an exact double-double product (orders up to
+  170; beyond, ``n!`` overflows and the result is +-inf, as TensorFlow's).
 
 Fits: polynomials interpolated at Chebyshev nodes with mpmath at 200 bits (relative
 error below 1e-16 before rounding the coefficients).
@@ -63,7 +65,9 @@ polygamma     0.50     3.02
 (21,000 points per function, on log sweeps over the whole range of both signs, uniform
 on [0, 12] and [-30, 0], around 1 and 2, next to the integers up to 60 of both signs and
 random bit patterns; polygamma on 2,200 points per order n = 1..20; its worst order is
-n = 6, the others are within 2.7 ulp.)
+n = 6, the others are within 2.8 ulp.) Results of polygamma that are subnormal (high
+orders at large x, e.g. ``polygamma(30, 2.4e11) = -2.6e-311``) keep about 12 digits, not
+the last bit.
 """
 from __future__ import annotations
 
@@ -72,7 +76,8 @@ from collections.abc import Callable
 from llvmlite import ir
 
 from .mathcore import MathEmitter as _Em
-from .mathexp import _log_dd, _pow_abs
+from .mathexp import _log_dd
+from .mathexp import exp as _exp
 from .mathexp import log as _log
 
 _INF = float("inf")
@@ -138,10 +143,29 @@ _EM = (0.08333333333333333, -0.001388888888888889, 3.306878306878307e-05,
        -2.1748686985580617e-16, 5.5090028283602295e-18, -1.3954464685812522e-19)
 #: Hurwitz zeta: terms summed before the Euler-Maclaurin tail, and the arguments beyond
 #: which the tail alone is used (q >= ZETA_FAR + ZETA_FAR_S s).
-ZETA_SHIFT = 12
+ZETA_SHIFT = 8
 ZETA_FAR = 16.0
 ZETA_FAR_S = 1.0
-#: n! is exact as a double-double product up to this order; beyond it overflows.
+#: (10k)! as hi + lo, k = 0..17
+_FACT10 = ((1.0, 0.0),
+            (3628800.0, 0.0),
+            (2.43290200817664e+18, 0.0),
+            (2.6525285981219107e+32, -9581293239009280.0),
+            (8.159152832478977e+47, 5.055006274829492e+31),
+            (3.0414093201713376e+64, 2.467245641759317e+48),
+            (8.32098711274139e+81, 2.4921661177717873e+65),
+            (1.1978571669969892e+100, -4.165219629645988e+83),
+            (7.156945704626381e+118, -3.4141987765091054e+102),
+            (1.4857159644817615e+138, -1.7608564698848314e+121),
+            (9.332621544394415e+157, 1.716052534060313e+141),
+            (1.588245541522743e+178, -8.832292783108172e+161),
+            (6.689502913449127e+198, -6.292118137709166e+181),
+            (6.466855489220474e+219, -4.74854729876235e+203),
+            (1.3462012475717526e+241, -1.1363583462763976e+225),
+            (5.713383956445855e+262, -9.351617682362424e+245),
+            (4.7147236359920616e+284, -2.871145013595789e+268),
+            (7.257415615307999e+306, -6.760368134125985e+289))
+#: n! overflows beyond this order.
 MAX_ORDER = 170
 
 
@@ -288,18 +312,24 @@ def _digamma64(m: _Em, x: ir.Value) -> ir.Value:
 # ---------------------------------------------------------------- polygamma
 
 
-def _pow_neg(m: _Em, qh: ir.Value, ql: ir.Value, s: ir.Value) -> ir.Value:
-    """(qh + ql)^-s for qh > 0: mathlib's power of qh, times (1 - s ql / qh)."""
-    pw = _pow_abs(m, qh, m.neg(s))
-    return m.fma(pw, m.mul(m.neg(s), m.div(ql, qh)), pw)
+def _pow_neg(m: _Em, qh: ir.Value, ql: ir.Value, s: ir.Value, e: ir.Value) -> ir.Value:
+    """2^e (qh + ql)^-s for qh > 0: exp(e ln2 - s log(q)) with the exponent as hi + lo
+    (log q a double-double, ql entering to first order as -s ql / qh), so the power of a
+    large s neither loses the last bits of log q nor underflows before the scaling by
+    n! = 2^e M."""
+    l_hi, l_lo = _log_dd(m, qh)
+    ns = m.neg(s)
+    t_hi = m.mul(ns, l_hi)
+    t_lo = m.fma(ns, l_lo, m.fma(ns, l_hi, m.neg(t_hi)))
+    h, err = m.two_sum(t_hi, m.mul(e, m.k.ln2_hi_k))          # e ln2_hi_k is exact
+    lo = m.add(m.add(t_lo, err), m.fma(e, m.k.ln2_lo_k, m.mul(ns, m.div(ql, qh))))
+    lo = m.sel(m.cmp("<", m.abs(h), 1000.0), lo, 0.0)
+    return _exp(m, h, lo)
 
 
-def _zeta(m: _Em, s: ir.Value, qh: ir.Value, ql: ir.Value) -> ir.Value:
-    """Hurwitz's zeta(s, qh + ql) for qh > 0 and an integer s >= 2."""
-    shift = m.cmp("<", qh, m.fma(s, ZETA_FAR_S, ZETA_FAR))
-    wh, we = m.two_sum(qh, m.sel(shift, float(ZETA_SHIFT), 0.0))
-    wl = m.add(we, ql)
-    # Euler-Maclaurin tail at w: w^-s (w / (s - 1) + 1/2 + sum_k c_k (s)_{2k-1} / w^(2k-1))
+def _em_tail(m: _Em, s: ir.Value, wh: ir.Value, wl: ir.Value, e: ir.Value) -> ir.Value:
+    """2^e times Euler-Maclaurin's tail of zeta(s, .) from w = wh + wl on:
+    w^-s (w / (s - 1) + 1/2 + sum_k c_k (s)_{2k-1} / w^(2k-1))."""
     iw = m.div(1.0, wh)
     iw2 = m.mul(iw, iw)
     pk = m.mul(s, iw)
@@ -311,26 +341,46 @@ def _zeta(m: _Em, s: ir.Value, qh: ir.Value, ql: ir.Value) -> ir.Value:
     acc = m.c(0.0)
     for tk in reversed(terms):
         acc = m.add(acc, tk)
+    # as w^(1-s) (1 / (s - 1) + (1/2 + the sum) / w): w^-s alone may underflow where the
+    # tail does not
     sm1 = m.sub(s, 1.0)
-    lead = m.add(m.div(wh, sm1), m.div(wl, sm1))
-    bracket = m.add(lead, m.add(0.5, acc))
-    total = m.mul(_pow_neg(m, wh, wl, s), bracket)
+    bracket = m.add(m.div(1.0, sm1), m.mul(iw, m.add(0.5, acc)))
+    return m.mul(_pow_neg(m, wh, wl, sm1, e), bracket)
+
+
+def _zeta(m: _Em, s: ir.Value, qh: ir.Value, ql: ir.Value, e: ir.Value,
+          cut: ir.Value | None = None) -> tuple[ir.Value, ir.Value]:
+    """2^e times Hurwitz's zeta(s, qh + ql) for qh > 0 and an integer s >= 2, and the part
+    of it from the `cut`-th term on (sum_{j >= cut} (q + j)^-s; meaningful for cut <= ZETA_SHIFT
+    where q is shifted), summed in the same order whatever `cut` is."""
+    shift = m.cmp("<", qh, m.fma(s, ZETA_FAR_S, ZETA_FAR))
+    wh, we = m.two_sum(qh, m.sel(shift, float(ZETA_SHIFT), 0.0))
+    total = _em_tail(m, s, wh, m.add(we, ql), e)
+    rest = total
     for j in reversed(range(ZETA_SHIFT)):
-        h, e = m.two_sum(qh, m.c(float(j)))
-        term = _pow_neg(m, h, m.add(e, ql), s)
-        total = m.add(total, m.sel(shift, term, 0.0))
-    return total
+        h, lo_j = m.two_sum(qh, m.c(float(j)))
+        term = m.sel(shift, _pow_neg(m, h, m.add(lo_j, ql), s, e), 0.0)
+        total = m.add(total, term)
+        if cut is not None:
+            rest = m.add(rest, m.sel(m.cmp("<", m.c(float(j)), cut), 0.0, term))
+    return total, rest
 
 
-def _factorial(m: _Em, n: ir.Value) -> ir.Value:
-    """n! for an integer-valued n >= 0 (an exact double-double product, rounded once;
-    inf beyond MAX_ORDER)."""
+def _factorial(m: _Em, n: ir.Value) -> tuple[ir.Value, ir.Value]:
+    """n! as hi + lo for an integer-valued n in [0, MAX_ORDER]: (10k)! from a table of
+    hi + lo constants times the at most 9 factors after it, an exact double-double
+    product."""
+    tens = m.floor(m.mul(n, 0.1))
+    base = m.mul(tens, 10.0)
+    base = m.sel(m.cmp(">", base, n), m.sub(base, 10.0), base)   # n / 10 rounded up
     fh, fl = m.c(1.0), m.c(0.0)
-    for i in range(2, MAX_ORDER + 1):
-        f = m.sel(m.cmp("<=", m.c(float(i)), n), float(i), 1.0)
-        fh, fl = _mul_dd(m, fh, fl, f)
-    r = m.add(fh, fl)
-    return m.sel(m.cmp(">", n, float(MAX_ORDER)), _INF, r)
+    for k, (hi, lo) in enumerate(_FACT10):
+        at = m.cmp("==", base, float(10 * k))
+        fh, fl = m.sel(at, hi, fh), m.sel(at, lo, fl)
+    for r in range(1, 10):
+        i = m.add(base, float(r))
+        fh, fl = _mul_dd(m, fh, fl, m.sel(m.cmp("<=", i, n), i, 1.0))
+    return fh, fl
 
 
 def _polygamma64(m: _Em, n: ir.Value, x: ir.Value) -> ir.Value:
@@ -347,16 +397,29 @@ def _polygamma64(m: _Em, n: ir.Value, x: ir.Value) -> ir.Value:
     # the arguments of the negative-x terms are kept positive for positive x (unused there)
     q2h = m.sel(neg, q2h, 1.0)
     q3h = m.sel(neg, q3h, 2.0)
-    z1 = _zeta(m, s, m.sel(m.cmp(">", q1h, 0.0), q1h, 1.0), q1l)
-    z2 = _zeta(m, s, q2h, m.sel(neg, q2l, 0.0))
-    z3 = _zeta(m, s, q3h, m.sel(neg, q3l, 0.0))
+    # n! = 2^e M with M in [1, 2): the zetas are scaled by 2^e inside their powers
+    nc = m.sel(m.cmp("<=", n, float(MAX_ORDER)), n, 0.0)
+    f_hi, f_lo = _factorial(m, nc)
+    ei = m.b.sub(m.b.lshr(m.bits(f_hi), m.i(m.mant)), m.i(m.bias))
+    e = m.to_float(ei)
+    unscale = m.pow2(m.b.neg(ei))
+    mant = m.add(m.mul(f_hi, unscale), m.mul(f_lo, unscale))
+    z1, _ = _zeta(m, s, m.sel(m.cmp(">", q1h, 0.0), q1h, 1.0), q1l, e)
+    # zeta(s, 1 - x) = zeta(s, 1 - f + mm), mm = -floor(x): the terms of zeta(s, 1 - f) from
+    # the mm-th on, or beyond the shifted ones Euler-Maclaurin's tail alone (1 - x > N,
+    # where it is small against zeta(s, 1 - f) >= 1)
+    mm = m.neg(m.floor(x))
+    z2, z3 = _zeta(m, s, q2h, m.sel(neg, q2l, 0.0), e, mm)
+    far = m.cmp(">", mm, float(ZETA_SHIFT))
+    z3 = m.sel(far, _em_tail(m, s, m.sel(far, q3h, 20.0), m.sel(far, q3l, 0.0), e), z3)
     half_s = m.mul(s, 0.5)
     s_odd = m.cmp("!=", m.floor(half_s), half_s)           # (-1)^s = -1
     # (z1 + (-1)^s z2) first: for odd s its leading terms f^-s and (1 - f)^-s cancel (they
     # are equal at f = 1/2, next to the zero of an even order)
     d = m.add(z1, m.sel(s_odd, m.neg(z2), z2))
     z = m.sel(neg, m.sub(d, m.sel(s_odd, m.neg(z3), z3)), z1)
-    mag = m.mul(_factorial(m, n), z)
+    mag = m.mul(mant, z)
+    mag = m.sel(m.cmp(">", n, float(MAX_ORDER)), _INF, mag)
     y = m.sel(s_odd, m.neg(mag), mag)                      # (-1)^(n+1) = (-1)^s
     # poles (0, negative integers, -inf): +inf for odd n, NaN for even n
     pole = b.and_(m.cmp("<=", x, 0.0), b.or_(m.cmp("==", x, m.floor(x)), m.isinf(x)))

@@ -144,4 +144,4 @@ def _polygamma_vjp(g: Any, a: Any, x: Any, *, out: Any) -> tuple[Any, Any]:
 unary("lgamma", _rounded(_lgamma), lambda g, x, *, out: (ops.mul(g, bind("digamma", x)),),
       cost=408)
 unary("digamma", _rounded(_digamma), _digamma_vjp, cost=355)
-binary("polygamma", _rounded(_polygamma), _polygamma_vjp, allowed=FLOAT, cost=7034)
+binary("polygamma", _rounded(_polygamma), _polygamma_vjp, allowed=FLOAT, cost=3489)

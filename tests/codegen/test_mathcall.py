@@ -58,3 +58,22 @@ def test_small_tasks_keep_inline_math():
     assert not task.outline
     exe = compile_function(fn)
     assert "@tj.sin" not in exe.llvm_ir_unoptimized
+
+
+def test_an_outlined_function_called_with_a_constant_argument_stays_valid(caplog):
+    """polygamma(1, x) is outlined; every call passes the constant 1, so without its address
+    kept (llvm.compiler.used) LLVM drops that argument and the two-argument vector-variant
+    attribute fails verification (the module was then compiled unoptimized, with a
+    warning in the log)."""
+    import logging
+
+    import tracejit as tj
+    from tracejit.codegen.llvmjob import INVALID_AFTER_O3
+
+    x = np.linspace(0.1, 5, 100)
+    f = tj.function(lambda v: tj.math.polygamma(1.0, v))
+    with caplog.at_level(logging.WARNING):
+        got = f.lower(x).as_text("asm")
+    assert INVALID_AFTER_O3 not in caplog.text
+    assert "tj.polygamma.f64" in got
+    np.testing.assert_allclose(f(x).numpy(), tj.math.polygamma(1.0, x).numpy(), rtol=1e-13)
