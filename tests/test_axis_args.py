@@ -38,6 +38,7 @@ PRIM_EXAMPLES: dict[str, tuple[list[TensorType], dict[str, Any]]] = {
     "rev": ([TensorType((2, 3, 4), F32)], {"axes": (1,)}),
     **{p: ([TensorType((2, 3, 4), F32)], {"axis": 1}) for p in ("cumsum", "cumprod",
                                                                 "cumlogsumexp")},
+    "linrec": ([TensorType((2, 3, 4), F32)] * 2, {"axis": 1}),
     "transpose": ([TensorType((2, 3, 4), F32)], {"perm": (2, 0, 1)}),
 }
 
