@@ -80,6 +80,17 @@ def _vjp(g: Any, a: Any, b: Any, *, out: Any, axis: int, reverse: bool) -> tuple
     return ops.mul(lam, shifted(out, axis, not reverse, 0.0)), lam
 
 
+def _jvp(ts: Any, a: Any, b: Any, *, out: Any, axis: int, reverse: bool) -> list[Any]:
+    # h' = a h'_prev + (a' h_prev + b'): the same recurrence, driven by the tangents
+    ta, tb = ts
+    drive = None if ta is None else ops.mul(ta, shifted(out, axis, not reverse, 0.0))
+    if tb is not None:
+        drive = tb if drive is None else ops.add(drive, tb)
+    if drive is None:
+        return [None]
+    return [bind("linrec", a, drive, axis=axis, reverse=reverse)]
+
+
 register(Primitive("linrec", kind="kernel", params={"axis": 0, "reverse": False},
                    shape_rule=_rule, impl=_impl, vjp=_vjp, n_inputs=2,
-                   axis_params={"axis": AxisParam("axis")}))
+                   axis_params={"axis": AxisParam("axis")}, jvp=_jvp))

@@ -86,24 +86,12 @@ def _cumlogsumexp_vjp(g: Any, x: Any, *, out: Any, axis: int, reverse: bool) -> 
 
 
 def _cumprod_jvp(ts: Any, x: Any, *, out: Any, axis: int, reverse: bool) -> list[Any]:
-    """d out_j = sum over i <= j of t_i prod(x_k, k <= j, k != i). With z the first zero
-    of the line (as in `_cumprod_vjp`): before z that is out_j * sum(t_i / x_i); from z on
-    every term but i = z has the factor x_z = 0, so it is t_z * cumprod(x with x_z := 1)_j.
-    Exact at zeros, no division by one."""
+    """out_i = x_i out_prev, so d out_i = t_i out_prev + x_i d out_prev: a linear
+    recurrence driven by t times the exclusive product (no division: exact at zeros, and
+    differentiable again in both modes)."""
     (t,) = ts
-    zero = ops.eq(x, ops.zeros_like(x))
-    zi = ops.convert(zero, np.int32)
-    seen = ops.sub(_cumsum(zi, axis, reverse), zi)
-    none_before = ops.eq(seen, ops.zeros_like(seen))
-    first = bind("logical_and", zero, none_before)
-    before = bind("logical_and", bind("logical_not", zero), none_before)
-    one = ops.ones_like(x)
-    y1 = bind("cumprod", ops.select(first, one, x), axis=axis, reverse=reverse)
-    z = ops.zeros_like(x)
-    head = ops.mul(out, _cumsum(ops.select(before, ops.div(t, ops.select(zero, one, x)), z),
-                                axis, reverse))
-    tail = ops.mul(y1, _cumsum(ops.select(first, t, z), axis, reverse))
-    return [ops.select(before, head, tail)]
+    return [bind("linrec", x, ops.mul(t, shifted(out, axis, not reverse, 1.0)), axis=axis,
+                 reverse=reverse)]
 
 
 def _cumlogsumexp_jvp(ts: Any, x: Any, *, out: Any, axis: int, reverse: bool) -> list[Any]:

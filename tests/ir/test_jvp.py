@@ -44,7 +44,7 @@ def test_every_primitive_has_a_jvp_rule() -> None:
 @given(data=st.data())
 def test_jvp_matches_finite_differences(name: str, data: st.DataObject) -> None:
     args, params = data.draw(SPECS[name].cases, label="case")
-    check_ir_jvp(_apply(name, params), args, what=name)
+    check_ir_jvp(_apply(name, params), args, what=name, wrt=SPECS[name].wrt)
 
 
 @pytest.mark.parametrize("name", DIFFERENTIABLE)
@@ -53,7 +53,8 @@ def test_jvp_matches_finite_differences(name: str, data: st.DataObject) -> None:
 def test_second_order_matches_finite_differences(name: str, data: st.DataObject) -> None:
     """Forward over forward, forward over reverse and reverse over forward."""
     args, params = data.draw(SPECS[name].cases, label="case")
-    check_second_order(on_numpy(_apply(name, params)), args, ir_jvp_of, ir_vjp_of, what=name)
+    check_second_order(on_numpy(_apply(name, params)), args, ir_jvp_of, ir_vjp_of, what=name,
+                       wrt=SPECS[name].wrt)
 
 
 def _trace(name: str, args: list[np.ndarray], params: dict[str, Any]
