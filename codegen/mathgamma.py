@@ -76,7 +76,7 @@ from collections.abc import Callable
 from llvmlite import ir
 
 from .mathcore import MathEmitter as _Em
-from .mathexp import _log_dd
+from .mathexp import log_dd as _log_dd
 from .mathexp import exp as _exp
 from .mathexp import log as _log
 

@@ -67,6 +67,6 @@ def polygamma(a: TensorInput, x: TensorInput, name: str | None = None) -> Tensor
     none (None), as in TensorFlow.
 
     >>> tj.math.polygamma(1., [1., 2.]).numpy()
-    array([1.644934 , 0.6449341], dtype=float32)
+    array([1.644934  , 0.64493406], dtype=float32)
     """
     return bind("polygamma", *_float_operands("polygamma", a, x))
