@@ -36,6 +36,7 @@ from ..ir.memory import CHECK_ABOVE, check_allocation
 from . import engine
 from .build import ENTRY, Abi
 from .lower import BADARGS, LAYOUT, NOMEM
+from .rules import FAILURES
 
 
 def probe_abi() -> Abi:
@@ -159,6 +160,9 @@ class _Signature:
         if rc > 0:
             ins = self.flat.instrs[rc - 1]
             index, bound = int(_status.arr[0]), int(_status.arr[1])
+            failure = FAILURES.get(ins.prim)
+            if failure is not None:
+                raise failure(ins, index, bound)
             raise IndexError(f"{ins.prim}: index {index} is out of bounds for size {bound}")
         raise RuntimeError(f"@{self.fn.name}: native code returned status {rc}")
 

@@ -160,6 +160,7 @@ NOT_CACHES = {
     "codegen/rules.py:ELEMENT_RULES": "the lowering table",
     "codegen/rules.py:KERNEL_RULES": "the lowering table",
     "codegen/rules.py:LOWERINGS": "the lowering table",
+    "codegen/rules.py:FAILURES": "the table of kernel failure rules",
     "codegen/llvmtypes.py:_MEM": "a constant type map",
     "codegen/lower_elementwise.py:SCALAR_OPS": "the scalar lowering table",
     "codegen/runtime.py:_loaded": "runtime libraries whose symbols compiled code calls",

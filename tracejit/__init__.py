@@ -46,6 +46,7 @@ from .padding import pad
 from .masking import boolean_mask
 from .scatter import gather_nd, scatter_nd, tensor_scatter_nd_add, tensor_scatter_nd_update
 from . import matrices as _matrices  # noqa: F401  (enters tj.linalg's diag, trace, ... ops)
+from . import linalg_solve as _linalg_solve  # noqa: F401  (enters tj.linalg's cholesky, solve, ... ops)
 from .hyperbolic import acosh, asinh, atanh, cosh, sinh
 from .reductions import reduce_all, reduce_any
 from .mathops import acos, asin, atan, atan2, round  # noqa: A004

@@ -11,7 +11,8 @@ from types import FrameType
 
 import numpy as np
 
-from .ir.errors import AxisError, CompileError, DTypeError, IRError, SettingError, ShapeError
+from .ir.errors import (AxisError, CompileError, DTypeError, IRError, LinAlgError, SettingError,
+                        ShapeError)
 
 
 class TracingError(TypeError):
@@ -66,5 +67,5 @@ def at_user_line(e: BaseException) -> BaseException:
     return new
 
 
-__all__ = ["AxisError", "CompileError", "DTypeError", "IRError", "SettingError", "ShapeError",
-           "TracingError", "at_user_line", "user_frame"]
+__all__ = ["AxisError", "CompileError", "DTypeError", "IRError", "LinAlgError", "SettingError",
+           "ShapeError", "TracingError", "at_user_line", "user_frame"]
