@@ -81,14 +81,15 @@ def copy_in(lw: Lowerer, x: Value, bidx: tuple[ir.Value, ...], dst: ir.Value,
 
 
 def copy_out(lw: Lowerer, out: Value, number: ir.Value, src: ir.Value, ld: int,
-             value: Any = None) -> None:
-    """The matrix `number` of out = src (column-major, leading dimension ld), each element
-    passed through `value(i, j, element)` when given."""
+             value: Any = None, transpose: bool = False) -> None:
+    """The matrix `number` of out = src (column-major, leading dimension ld; or its
+    transpose), each element passed through `value(i, j, element)` when given."""
     b = lw.b
     rows, cols = out.shape[-2:]
     base = b.mul(number, const(rows * cols))
     with loop_nest(b, (rows, cols), "out") as (i, j):
-        v = lw.load_at(src, out.dtype, b.add(i, b.mul(j, const(ld))))
+        r, c = (j, i) if transpose else (i, j)
+        v = lw.load_at(src, out.dtype, b.add(r, b.mul(c, const(ld))))
         if value is not None:
             v = value(i, j, v)
         lw.store_at(lw.ptr(out), out.dtype, b.add(base, b.add(b.mul(i, const(cols)), j)), v)

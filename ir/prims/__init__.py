@@ -1,8 +1,8 @@
 """All primitives, registered on import, grouped by kind (one module each)."""
 from __future__ import annotations
 
-from . import (arith, call, control, custom, elementwise, index, lapack, linalg,  # noqa: F401
-               random, reduce, scans, segments, shape, sorting, special)
+from . import (arith, call, control, custom, elementwise, index, lapack, lapack_decomp,  # noqa: F401
+               linalg, random, reduce, scans, segments, shape, sorting, special)
 from .registry import Primitive, all_primitives, get_primitive, register
 
 __all__ = ["Primitive", "all_primitives", "get_primitive", "register"]

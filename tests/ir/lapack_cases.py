@@ -79,3 +79,52 @@ def symmetric_input(x: Any) -> Any:
     symmetric one are checked against finite differences of f(sym(x))."""
     from tracejit.ir.prims.matrix_util import sym
     return sym(x)
+
+
+def _orthogonal(rng: np.random.Generator, batch: tuple[int, ...], n: int) -> np.ndarray:
+    q, r = np.linalg.qr(rng.standard_normal(batch + (n, n)))
+    return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+
+
+def separated(rng: np.random.Generator, batch: tuple[int, ...], n: int) -> np.ndarray:
+    """Values 0.3-1 apart, ascending, starting in [-2, 0)."""
+    return rng.uniform(-2, 0, batch + (1,)) + np.cumsum(rng.uniform(0.3, 1, batch + (n,)), -1)
+
+
+def symmetric(rng: np.random.Generator, batch: tuple[int, ...], n: int,
+              junk_above: bool = True) -> np.ndarray:
+    """Q diag(e) Q^T with eigenvalues e 0.3 apart; with `junk_above`, the strict upper
+    triangle is replaced by other values (eigh reads the lower one only)."""
+    q = _orthogonal(rng, batch, n)
+    a = (q * separated(rng, batch, n)[..., None, :]) @ np.swapaxes(q, -1, -2)
+    if junk_above:
+        a = np.where(np.tri(n, dtype=bool), a, rng.uniform(-2, 2, a.shape))
+    return a
+
+
+def rectangular(rng: np.random.Generator, batch: tuple[int, ...], m: int, n: int
+                ) -> np.ndarray:
+    """U diag(s) V^T with singular values 0.5 + (0.3-1 apart): full rank, distinct."""
+    k = min(m, n)
+    u = _orthogonal(rng, batch, m)[..., :k]
+    v = _orthogonal(rng, batch, n)[..., :k]
+    s = 0.5 + np.cumsum(rng.uniform(0.3, 1, batch + (k,)), -1)
+    return (u * s[..., None, :]) @ np.swapaxes(v, -1, -2)
+
+
+def decomposition_case(prim: str, dtypes: tuple[np.dtype, ...] = (F64,),
+                       for_gradients: bool = False) -> st.SearchStrategy[Case]:
+    """`qr` or `svd` of an m x n matrix (m, n in 1-4). With `for_gradients`, only the
+    params whose gradient is defined and unique: `full_matrices` only where it changes
+    nothing for qr (m <= n), never for svd (the extra singular vectors are arbitrary)."""
+    @st.composite
+    def case(draw: Any) -> Case:
+        rng = make_rng(draw)
+        batch, m, n = _batch(draw), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+        a = rectangular(rng, batch, m, n).astype(_dtype(draw, dtypes))
+        full = draw(st.booleans())
+        if prim == "qr":
+            return [a], {"full_matrices": full and (m <= n or not for_gradients)}
+        uv = draw(st.booleans())
+        return [a], {"full_matrices": full and uv and not for_gradients, "compute_uv": uv}
+    return case()

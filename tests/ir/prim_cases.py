@@ -159,6 +159,9 @@ CASES: dict[str, st.SearchStrategy[Case]] = {
     "triangular_solve": lc.solve_case("triangular_solve", (F64, F32)),
     "solve": lc.solve_case("solve", (F64, F32)),
     "slogdet": lc.unary_case(lc.general, (F64, F32)),
+    "eigh": lc.unary_case(lc.symmetric, (F64, F32)),
+    "qr": lc.decomposition_case("qr", (F64, F32)),
+    "svd": lc.decomposition_case("svd", (F64, F32)),
 }
 
 #: Primitives whose NumPy results may round differently for different array shapes.

@@ -268,6 +268,9 @@ SPECS: dict[str, Spec] = {
     "triangular_solve": Spec(lc.solve_case("triangular_solve")),
     "solve": Spec(lc.solve_case("solve")),
     "slogdet": Spec(lc.unary_case(lc.general)),
+    "eigh": Spec(lc.unary_case(lc.symmetric)),
+    "qr": Spec(lc.decomposition_case("qr", for_gradients=True)),
+    "svd": Spec(lc.decomposition_case("svd", for_gradients=True)),
 }
 
 DIFFERENTIABLE = sorted(n for n, s in SPECS.items() if s.kind in ("diff", "zero"))
