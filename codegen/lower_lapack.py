@@ -1,4 +1,5 @@
-"""Kernel rules of `cholesky`, `triangular_solve`, `solve` and `slogdet`: LAPACK calls.
+"""Kernel rules of `cholesky`, `triangular_solve`, `solve`, `slogdet` and `lu`: LAPACK
+calls.
 
 Invariants:
 - Per matrix of the batch, the operands are read through an `Emitter` (so an inlined
@@ -12,9 +13,9 @@ Invariants:
   'L', `gesv`, `getrf`) plus BLAS `trsm`, so results agree with the reference
   implementations to rounding, and bit for bit where NumPy calls the same routine.
 - `info` is checked after every call: `cholesky` writes NaN into the lower triangle of a
-  matrix that is not positive definite (TensorFlow's result); `solve` of a singular
-  matrix fails with `lw.status = (info, batch number)`, which `FAILURES` turns into
-  `LinAlgError` with the eager message; `slogdet` of one gives sign 0, log|det| -inf.
+  matrix that is not positive definite (TensorFlow's result); `solve` and `lu` of a
+  singular matrix fail with `lw.status = (info, batch number)`, which `FAILURES` turns
+  into `LinAlgError` with the eager message; `slogdet` of one gives sign 0, log|det| -inf.
 """
 from __future__ import annotations
 
@@ -155,7 +156,7 @@ def solve(lw: Lowerer, ins: Instr) -> None:
     lw.free(block)
 
 
-@failure_rule("solve")
+@failure_rule("solve", "lu")
 def _singular(ins: Instr, info: int, batch: int) -> Exception:
     a = ins.inputs[0]
     return LinAlgError(singular_message(ins.prim, tuple(a.shape), a.dtype, batch))
@@ -197,4 +198,35 @@ def slogdet(lw: Lowerer, ins: Instr) -> None:
         lw.store_at(lw.ptr(sign_out), dt, k, b.select(singular, zero, b.load(sign)))
         lw.store_at(lw.ptr(log_out), dt, k,
                     b.select(singular, scalar_constant(-np.inf, dt), b.load(acc)))
+    lw.free(block)
+
+
+@kernel_rule("lu")
+def lu(lw: Lowerer, ins: Instr) -> None:
+    """getrf; the row interchanges ipiv (1-based, applied in order) become the permutation
+    p with a[p] = L U (TensorFlow's)."""
+    b = lw.b
+    x = ins.inputs[0]
+    lu_out, p_out = ins.outs
+    dt = x.dtype
+    n = x.shape[-1]
+    block, (work, ipiv, perm, info) = arena(lw, [(n * n, dt), (n, np.int64), (n, np.int64),
+                                                 (1, np.int64)])
+    with batch_loop(lw, x) as (bidx, k):
+        copy_in(lw, x, bidx, work)
+        lapack.call(lw, "getrf", dt, [n, n, work, n, ipiv, info])
+        with b.if_then(b.icmp_signed("!=", b.load(info), const(0)), likely=False):
+            fail(lw, ins, b.load(info), k)
+        copy_out(lw, lu_out, k, work, n)
+        with for_range(b, n, name="iota") as i:
+            lw.store_at(perm, np.int64, i, i)
+        with for_range(b, n, name="swap") as i:
+            j = b.sub(lw.load_at(ipiv, np.int64, i), const(1))
+            pi, pj = lw.load_at(perm, np.int64, i), lw.load_at(perm, np.int64, j)
+            lw.store_at(perm, np.int64, i, pj)
+            lw.store_at(perm, np.int64, j, pi)
+        base = b.mul(k, const(n))
+        with for_range(b, n, name="perm") as i:
+            lw.store_at(lw.ptr(p_out), np.int32, b.add(base, i),
+                        b.trunc(lw.load_at(perm, np.int64, i), I32))
     lw.free(block)

@@ -194,3 +194,34 @@ def test_empty_matrices() -> None:
         assert f(tj.zeros([3, 0, 0])).shape == (3, 0, 0)
     np.testing.assert_array_equal(tj.function(tj.linalg.det)(tj.zeros([2, 0, 0])).numpy(),
                                   [1.0, 1.0])
+
+
+# ------------------------------------------------------------------ lu
+
+
+def test_lu_packs_l_and_u_with_tensorflows_permutation() -> None:
+    a = np.array([[1., 2., 0.], [3., 4., 1.], [0., 5., 6.]])
+    for packed, p in both(lambda x: tuple(tj.linalg.lu(x)), a):
+        # TensorFlow 2.21's result for this matrix
+        np.testing.assert_array_equal(p.numpy(), [1, 2, 0])
+        np.testing.assert_allclose(packed.numpy(), [[3., 4., 1.], [0., 5., 6.],
+                                                    [1 / 3, 2 / 15, -17 / 15]], rtol=1e-14)
+    x = np.stack([A[0][[2, 0, 3, 1]], A[1]])
+    packed, p = tj.function(lambda t: tuple(tj.linalg.lu(t)))(tj.constant(x))
+    lo = np.tril(packed.numpy(), -1) + np.eye(4)
+    up = np.triu(packed.numpy())
+    np.testing.assert_allclose(lo @ up, np.take_along_axis(x, p.numpy()[..., None], -2),
+                               rtol=1e-13)
+    assert tj.linalg.lu(tj.constant(x), output_idx_type=tj.int64).p.dtype == np.int64
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_lu_of_singular_matrix_raises(compiled: bool) -> None:
+    f = tj.function(lambda a: tuple(tj.linalg.lu(a))) if compiled else tj.linalg.lu
+    with pytest.raises(tj.errors.LinAlgError, match="lu: .*not invertible"):
+        f(tj.constant(np.zeros((2, 2))))
+
+
+def test_lu_gradients_orders_1_and_2() -> None:
+    x = A[0][[2, 0, 3, 1]]
+    gradcheck(lambda a: tj.linalg.lu(a).lu, x, order=2)

@@ -1,8 +1,8 @@
 """Dense linear algebra of `tj.linalg` on LAPACK: cholesky, triangular_solve,
-cholesky_solve, solve, inv, det, slogdet, logdet (TensorFlow's names and arguments).
+cholesky_solve, solve, inv, det, slogdet, logdet, lu (TensorFlow's names and arguments).
 
-Four primitives do the work (`ir/prims/lapack.py`: `cholesky`, `triangular_solve`,
-`solve`, `slogdet`, each a LAPACK call in native code); the rest are compositions of them
+Five primitives do the work (`ir/prims/lapack.py`: `cholesky`, `triangular_solve`,
+`solve`, `slogdet`, `lu`, each a LAPACK call in native code); the rest are compositions of them
 with `bind`, so their gradients are those of the primitives, to any order:
 `cholesky_solve` is two triangular solves, `inv` a solve with the identity, `det` is
 `sign * exp(log|det|)`, `logdet` twice the sum of the logs of the Cholesky diagonal
@@ -17,6 +17,9 @@ log|det| -inf.
 from __future__ import annotations
 
 import collections
+from typing import Any
+
+import numpy as np
 
 from .convert import _operands, _user_error, convert_to_tensor
 from .exports import export
@@ -25,6 +28,7 @@ from .ir.errors import DTypeError, ShapeError
 from .tensor import Tensor, TensorInput
 
 Slogdet = collections.namedtuple("Slogdet", ["sign", "log_abs_determinant"])
+Lu = collections.namedtuple("Lu", ["lu", "p"])
 
 
 def _matrix(op: str, x: TensorInput, square: bool = True) -> Tensor:
@@ -62,7 +66,6 @@ def _pair(op: str, matrix: TensorInput, rhs: TensorInput) -> tuple[Tensor, Tenso
 
 
 def _broadcast_shapes(s: tuple[int, ...], t: tuple[int, ...]) -> tuple[int, ...]:
-    import numpy as np
     return tuple(np.broadcast_shapes(s, t))
 
 
@@ -182,3 +185,23 @@ def logdet(matrix: TensorInput, name: str | None = None) -> Tensor:
     d = diag_part(lo)
     s = bind("reduce_sum", bind("log", d), axes=(d.ndim - 1,))
     return bind("add", s, s)
+
+
+@export("linalg.lu")
+def lu(input: TensorInput, output_idx_type: Any = np.int32,  # noqa: A002
+       name: str | None = None) -> Lu:
+    """(lu, p): the LU decomposition with partial pivoting of each square matrix, packed as
+    TensorFlow's: L (unit diagonal) below the diagonal of `lu` and U on and above it, with
+    `input[..., p, :] = L @ U`. A singular matrix raises `tj.errors.LinAlgError`
+    (TensorFlow: "Input is not invertible").
+
+    >>> lu, p = tj.linalg.lu(tj.constant([[1., 2.], [3., 4.]]))
+    >>> p.numpy(), lu.numpy().round(4)
+    (array([1, 0], dtype=int32), array([[3.    , 4.    ],
+           [0.3333, 0.6667]], dtype=float32))
+    """
+    packed, p = bind("lu", _matrix("lu", input))
+    dt = np.dtype(output_idx_type)
+    if dt not in (np.dtype(np.int32), np.dtype(np.int64)):
+        raise _user_error(DTypeError(f"lu: output_idx_type must be int32 or int64, got {dt}"))
+    return Lu(packed, p if dt == np.int32 else bind("convert", p, dtype=dt))

@@ -208,3 +208,57 @@ def _slogdet_vjp(g: Any, a: Any, *, out: Any) -> tuple[Any]:
 
 register(Primitive("slogdet", kind="kernel", shape_rule=_slogdet_rule, impl=_slogdet_impl,
                    vjp=_slogdet_vjp, n_inputs=1, n_outs=2))
+
+# --------------------------------------------------------------------------- lu
+
+
+def _lu_rule(a: TensorType) -> list[TensorType]:
+    check_matrix("lu", a)
+    return [a, TensorType(tuple(a.shape[:-1]), np.dtype(np.int32))]
+
+
+def _lu_impl(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """LU with partial pivoting (LAPACK's getrf: the first largest |pivot|), packed as
+    TensorFlow's `lu`: L's strict lower triangle (unit diagonal) and U, and the permutation
+    p with a[..., p, :] = L U. A zero pivot raises LinAlgError (TensorFlow: "Input is not
+    invertible")."""
+    a = np.asarray(a)
+    n = a.shape[-1]
+    flat = a.reshape((-1, n, n)).copy()
+    perm = np.tile(np.arange(n, dtype=np.int32), (flat.shape[0], 1))
+    for b, m in enumerate(flat):
+        for k in range(n):
+            p = k + int(np.argmax(np.abs(m[k:, k])))
+            if m[p, k] == 0:
+                raise LinAlgError(singular_message("lu", a.shape, a.dtype, b))
+            if p != k:
+                m[[k, p]] = m[[p, k]]
+                perm[b, [k, p]] = perm[b, [p, k]]
+            m[k + 1:, k] /= m[k, k]
+            m[k + 1:, k + 1:] -= np.outer(m[k + 1:, k], m[k, k + 1:])
+    return flat.reshape(a.shape), perm.reshape(a.shape[:-1])
+
+
+def _lu_vjp(g: Any, a: Any, *, out: Any) -> tuple[Any]:
+    # TensorFlow's LuGrad (square matrices): with P A = L U,
+    # gA = P^T L^-T (tril(L^T gL, -1) + triu(gU U^T)) U^-T.
+    glu, _ = g
+    lu, perm = out
+    n = a.shape[-1]
+    ident = eye(n, a.dtype)
+    strict = ops.sub(band(lu, lower=True), ops.mul(lu, ident))
+    lo = ops.add(strict, ident)
+    up = band(lu, lower=False)
+    gl = ops.sub(band(glu, lower=True), ops.mul(glu, ident))
+    gu = band(glu, lower=False)
+    lhg = ops.matmul(lo, gl, transpose_a=True)
+    f = ops.add(ops.sub(band(lhg, lower=True), ops.mul(lhg, ident)),
+                band(ops.matmul(gu, up, transpose_b=True), lower=False))
+    x = bind("triangular_solve", lo, f, lower=True, adjoint=True)             # L^-T f
+    x = mT(bind("triangular_solve", up, mT(x), lower=False, adjoint=False))   # x U^-T
+    p = bind("one_hot", perm, depth=n, dtype=a.dtype, on=1.0, off=0.0, checked=False)
+    return (ops.matmul(p, x, transpose_a=True),)
+
+
+register(Primitive("lu", kind="kernel", shape_rule=_lu_rule, impl=_lu_impl, vjp=_lu_vjp,
+                   n_inputs=1, n_outs=2))

@@ -128,3 +128,11 @@ def decomposition_case(prim: str, dtypes: tuple[np.dtype, ...] = (F64,),
         uv = draw(st.booleans())
         return [a], {"full_matrices": full and uv and not for_gradients, "compute_uv": uv}
     return case()
+
+
+def pivoting(rng: np.random.Generator, batch: tuple[int, ...], n: int) -> np.ndarray:
+    """`general` matrices with their rows shuffled: LU's partial pivoting swaps rows, each
+    pivot far larger than the other candidates (so the choice is stable)."""
+    a = general(rng, batch, n)
+    order = np.argsort(rng.random(batch + (n,)), axis=-1)
+    return np.take_along_axis(a, order[..., None], axis=-2)

@@ -162,6 +162,7 @@ CASES: dict[str, st.SearchStrategy[Case]] = {
     "eigh": lc.unary_case(lc.symmetric, (F64, F32)),
     "qr": lc.decomposition_case("qr", (F64, F32)),
     "svd": lc.decomposition_case("svd", (F64, F32)),
+    "lu": lc.unary_case(lc.pivoting, (F64, F32)),
 }
 
 #: Primitives whose NumPy results may round differently for different array shapes.

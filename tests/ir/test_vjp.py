@@ -271,6 +271,7 @@ SPECS: dict[str, Spec] = {
     "eigh": Spec(lc.unary_case(lc.symmetric)),
     "qr": Spec(lc.decomposition_case("qr", for_gradients=True)),
     "svd": Spec(lc.decomposition_case("svd", for_gradients=True)),
+    "lu": Spec(lc.unary_case(lc.pivoting)),
 }
 
 DIFFERENTIABLE = sorted(n for n, s in SPECS.items() if s.kind in ("diff", "zero"))
