@@ -48,6 +48,7 @@ from .scatter import gather_nd, scatter_nd, tensor_scatter_nd_add, tensor_scatte
 from . import matrices as _matrices  # noqa: F401  (enters tj.linalg's diag, trace, ... ops)
 from . import linalg_solve as _linalg_solve  # noqa: F401  (enters tj.linalg's cholesky, solve, ...)
 from . import linalg_decomp as _linalg_decomp  # noqa: F401  (enters tj.linalg's eigh, qr, svd, lstsq)
+from . import linalg_expm as _linalg_expm  # noqa: F401  (enters tj.linalg.expm)
 from .hyperbolic import acosh, asinh, atanh, cosh, sinh
 from .reductions import reduce_all, reduce_any
 from .mathops import acos, asin, atan, atan2, round  # noqa: A004
