@@ -76,8 +76,8 @@ def rows(rng: np.random.Generator) -> dict[str, list[Callable[[], object]]]:
             ja, jb = jnp.asarray(a), jnp.asarray(b)
             jchol = jax.jit(jnp.linalg.cholesky)
             jsolve = jax.jit(jnp.linalg.solve)
-            fns.append(lambda ja=ja: jchol(ja).block_until_ready())
-            sfns.append(lambda ja=ja, jb=jb: jsolve(ja, jb).block_until_ready())
+            fns.append(lambda ja=ja, f=jchol: f(ja).block_until_ready())
+            sfns.append(lambda ja=ja, jb=jb, f=jsolve: f(ja, jb).block_until_ready())
         out[f"cholesky {label}"] = fns
         out[f"solve {label}"] = sfns
     return out
