@@ -11,7 +11,9 @@ Invariants:
   true row counts (>= 1: no kernel runs for an empty output).
 - The routines are those NumPy's `linalg` calls on the same column-major data (`potrf`
   'L', `gesv`, `getrf`) plus BLAS `trsm`, so results agree with the reference
-  implementations to rounding, and bit for bit where NumPy calls the same routine.
+  implementations to rounding, and bit for bit where NumPy calls the same routine; LU
+  of n <= `SMALL_LU` runs our own kernel instead (`lower_lapack_small`: getrf's
+  overhead dominates there), with LAPACK's pivots and `info`.
 - `info` is checked after every call: `cholesky` writes NaN into the lower triangle of a
   matrix that is not positive definite (TensorFlow's result); `solve` and `lu` of a
   singular matrix fail with `lw.status = (info, batch number)`, which `FAILURES` turns
@@ -30,6 +32,7 @@ from ..ir import Instr, Value
 from ..ir.errors import LinAlgError
 from ..ir.prims.lapack import singular_message
 from . import lapack
+from .lower_lapack_small import SMALL_LU, emit_lu, emit_lu_solve
 from .llvmtypes import I32, mem_type, scalar_constant
 from .loops import const, for_range, linear_index, loop_nest
 from .plan import size_of
@@ -96,6 +99,15 @@ def copy_out(lw: Lowerer, out: Value, number: ir.Value, src: ir.Value, ld: int,
         lw.store_at(lw.ptr(out), out.dtype, b.add(base, b.add(b.mul(i, const(cols)), j)), v)
 
 
+def _getrf(lw: Lowerer, a: ir.Value, n: int, dt: Any, ipiv: ir.Value, info: ir.Value
+           ) -> None:
+    """LU with partial pivoting in place: our kernel for small n, else LAPACK's getrf."""
+    if n <= SMALL_LU:
+        emit_lu(lw, a, n, dt, ipiv, info)
+    else:
+        lapack.call(lw, "getrf", dt, [n, n, a, n, ipiv, info])
+
+
 def _nan(dt: np.dtype) -> ir.Constant:
     return scalar_constant(np.nan, dt)
 
@@ -149,9 +161,14 @@ def solve(lw: Lowerer, ins: Instr) -> None:
     with batch_loop(lw, a) as (bidx, k):
         copy_in(lw, a, bidx, wa, transpose=bool(ins.params["adjoint"]))
         copy_in(lw, rhs, bidx, wb)
-        lapack.call(lw, "gesv", dt, [n, m, wa, n, ipiv, wb, n, info])
+        if n <= SMALL_LU:
+            emit_lu(lw, wa, n, dt, ipiv, info)
+        else:
+            lapack.call(lw, "gesv", dt, [n, m, wa, n, ipiv, wb, n, info])
         with b.if_then(b.icmp_signed("!=", b.load(info), const(0)), likely=False):
             fail(lw, ins, b.load(info), k)
+        if n <= SMALL_LU:
+            emit_lu_solve(lw, wa, n, dt, ipiv, wb, m)
         copy_out(lw, out, k, wb, n)
     lw.free(block)
 
@@ -184,7 +201,7 @@ def slogdet(lw: Lowerer, ins: Instr) -> None:
     sign, acc = lw.alloca(t, "sign"), lw.alloca(t, "logdet")
     with batch_loop(lw, x) as (bidx, k):
         copy_in(lw, x, bidx, work)
-        lapack.call(lw, "getrf", dt, [n, n, work, n, ipiv, info])
+        _getrf(lw, work, n, dt, ipiv, info)
         b.store(one, sign)
         b.store(zero, acc)
         with for_range(b, n, name="diag") as i:
@@ -214,7 +231,7 @@ def lu(lw: Lowerer, ins: Instr) -> None:
                                                  (1, np.int64)])
     with batch_loop(lw, x) as (bidx, k):
         copy_in(lw, x, bidx, work)
-        lapack.call(lw, "getrf", dt, [n, n, work, n, ipiv, info])
+        _getrf(lw, work, n, dt, ipiv, info)
         with b.if_then(b.icmp_signed("!=", b.load(info), const(0)), likely=False):
             fail(lw, ins, b.load(info), k)
         copy_out(lw, lu_out, k, work, n)

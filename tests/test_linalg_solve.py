@@ -225,3 +225,22 @@ def test_lu_of_singular_matrix_raises(compiled: bool) -> None:
 def test_lu_gradients_orders_1_and_2() -> None:
     x = A[0][[2, 0, 3, 1]]
     gradcheck(lambda a: tj.linalg.lu(a).lu, x, order=2)
+
+
+def test_large_matrices_take_lapacks_path() -> None:
+    # n > SMALL_LU: getrf/gesv instead of our own small-matrix kernel
+    from tracejit.codegen.lower_lapack_small import SMALL_LU
+    n = SMALL_LU + 8
+    rng = np.random.default_rng(5)
+    a = general(rng, (), n)
+    b = rng.uniform(-1, 1, (n, 2))
+    got = tj.function(lambda x, y: (tj.linalg.solve(x, y), tj.linalg.slogdet(x)[1],
+                                    tj.linalg.lu(x).lu))(tj.constant(a), tj.constant(b))
+    np.testing.assert_allclose(got[0].numpy(), np.linalg.solve(a, b), rtol=1e-10)
+    np.testing.assert_allclose(got[1].numpy(), np.linalg.slogdet(a)[1], rtol=1e-12)
+    lo, up = np.tril(got[2].numpy(), -1) + np.eye(n), np.triu(got[2].numpy())
+    np.testing.assert_allclose(lo @ up, a, atol=1e-12 * n)     # no pivoting: dominant diagonal
+    singular = a.copy()
+    singular[:, 3] = 0.0
+    with pytest.raises(tj.errors.LinAlgError, match="not invertible"):
+        tj.function(tj.linalg.inv)(tj.constant(singular))
