@@ -2,7 +2,9 @@
 """Dense linear algebra: `tj.linalg.cholesky` and `tj.linalg.solve` inside a compiled
 function (native code calling NumPy's bundled OpenBLAS/LAPACK) against `np.linalg` and
 `jax.jit` of `jnp.linalg` (when JAX is installed), float64, in one process: interleaved
-rounds, the median time per call of each, and the ratios tracejit / NumPy and
+rounds, the best time per call of each over the rounds (on a loaded machine a call's time
+varies tenfold between rounds, and the best is the one that measures the code rather than
+the scheduler; `--median` for medians), and the ratios tracejit / NumPy and
 tracejit / JAX (targets: <= 1.2 against NumPy, < 1 against JAX).
 
 Rows: one n x n matrix for n = 100, 512 and 1000, and a batch of 64 matrices 32 x 32;
@@ -29,7 +31,7 @@ SHAPES = [("100", (100, 100)), ("512", (512, 512)), ("1000", (1000, 1000)),
           ("64 x 32x32", (64, 32, 32))]
 
 
-def _sample(fn: Callable[[], object], min_seconds: float = 0.05) -> float:
+def _sample(fn: Callable[[], object], min_seconds: float = 0.02) -> float:
     """Seconds per call of `fn`, from back-to-back calls filling `min_seconds`."""
     k, t0 = 0, time.perf_counter()
     while True:
@@ -86,6 +88,7 @@ def rows(rng: np.random.Generator) -> dict[str, list[Callable[[], object]]]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--median", action="store_true", help="medians instead of the best")
     args = ap.parse_args()
     table = rows(np.random.default_rng(0))
     times: dict[str, list[list[float]]] = {k: [[] for _ in v] for k, v in table.items()}
@@ -101,7 +104,7 @@ def main() -> None:
                                                              else "")
     print(head + f"{'/NumPy':>9}" + (f"{'/JAX':>8}" if has_jax else ""))
     for name, ts in times.items():
-        med = [statistics.median(t) for t in ts]
+        med = [statistics.median(t) if args.median else min(t) for t in ts]
         line = f"{name:<22}" + "".join(f"{m * 1e3:>10.3f}ms" for m in med)
         line += f"{med[0] / med[1]:>9.2f}"
         if len(med) == 3:
