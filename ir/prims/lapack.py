@@ -18,6 +18,8 @@ Invariants:
   is told and its VJP is zero outside it; `solve` and `slogdet` follow Giles 2008 ("An
   extended collection of matrix derivative results"). Every rule is written with `bind`,
   so gradients are differentiable again.
+- JVP rules (`lapack_jvp`, also for `lapack_decomp`) are the VJPs' transposes, so forward
+  and reverse mode agree.
 - Batching maps the batch axis through (a new leading batch axis); an unbatched operand of
   a two-operand primitive is broadcast to the batch.
 """
@@ -32,6 +34,7 @@ from ..core import TensorType, bind
 from ..errors import LinAlgError, ShapeError
 from .elementwise import _same_dtype
 from .matrix_util import band, check_matrix, eye, halve_diag, mT, sym
+from . import lapack_jvp as jv
 from .registry import Primitive, register
 
 
@@ -102,7 +105,7 @@ def _cholesky_vjp(g: Any, a: Any, *, out: Any) -> tuple[Any]:
 
 
 register(Primitive("cholesky", kind="kernel", shape_rule=_cholesky_rule, impl=_cholesky_impl,
-                   vjp=_cholesky_vjp, n_inputs=1))
+                   vjp=_cholesky_vjp, jvp=jv.cholesky_jvp, n_inputs=1))
 
 # --------------------------------------------------------------------------- triangular_solve
 
@@ -150,7 +153,7 @@ def _trisolve_vjp(g: Any, a: Any, b: Any, *, out: Any, lower: bool, adjoint: boo
 
 register(Primitive("triangular_solve", kind="kernel", params={"lower": True, "adjoint": False},
                    shape_rule=_trisolve_rule, impl=_trisolve_impl, vjp=_trisolve_vjp,
-                   n_inputs=2))
+                   jvp=jv.triangular_solve_jvp, n_inputs=2))
 
 # --------------------------------------------------------------------------- solve
 
@@ -179,7 +182,7 @@ def _solve_vjp(g: Any, a: Any, b: Any, *, out: Any, adjoint: bool) -> tuple[Any,
 
 
 register(Primitive("solve", kind="kernel", params={"adjoint": False}, shape_rule=_solve_rule,
-                   impl=_solve_impl, vjp=_solve_vjp, n_inputs=2))
+                   impl=_solve_impl, vjp=_solve_vjp, jvp=jv.solve_jvp, n_inputs=2))
 
 # --------------------------------------------------------------------------- slogdet
 
@@ -207,7 +210,7 @@ def _slogdet_vjp(g: Any, a: Any, *, out: Any) -> tuple[Any]:
 
 
 register(Primitive("slogdet", kind="kernel", shape_rule=_slogdet_rule, impl=_slogdet_impl,
-                   vjp=_slogdet_vjp, n_inputs=1, n_outs=2))
+                   vjp=_slogdet_vjp, jvp=jv.slogdet_jvp, n_inputs=1, n_outs=2))
 
 # --------------------------------------------------------------------------- lu
 
@@ -261,4 +264,4 @@ def _lu_vjp(g: Any, a: Any, *, out: Any) -> tuple[Any]:
 
 
 register(Primitive("lu", kind="kernel", shape_rule=_lu_rule, impl=_lu_impl, vjp=_lu_vjp,
-                   n_inputs=1, n_outs=2))
+                   jvp=jv.lu_jvp, n_inputs=1, n_outs=2))

@@ -28,6 +28,7 @@ from .. import ops
 from ..core import TensorType, bind
 from ..errors import LinAlgError
 from .matrix_util import (band, check_matrix, diag_embed, lower_form, mT, slice_last)
+from . import lapack_jvp as jv
 from .registry import Primitive, register
 
 
@@ -81,7 +82,7 @@ def _eigh_vjp(g: Any, a: Any, *, out: Any) -> tuple[Any]:
 
 
 register(Primitive("eigh", kind="kernel", shape_rule=_eigh_rule, impl=_eigh_impl,
-                   vjp=_eigh_vjp, n_inputs=1, n_outs=2))
+                   vjp=_eigh_vjp, jvp=jv.eigh_jvp, n_inputs=1, n_outs=2))
 
 # --------------------------------------------------------------------------- qr
 
@@ -137,7 +138,7 @@ def _qr_vjp(g: Any, a: Any, *, out: Any, full_matrices: bool) -> tuple[Any]:
 
 
 register(Primitive("qr", kind="kernel", params={"full_matrices": False}, shape_rule=_qr_rule,
-                   impl=_qr_impl, vjp=_qr_vjp, n_inputs=1, n_outs=2))
+                   impl=_qr_impl, vjp=_qr_vjp, jvp=jv.qr_jvp, n_inputs=1, n_outs=2))
 
 # --------------------------------------------------------------------------- svd
 
@@ -205,5 +206,6 @@ def _svd_vjp(g: Any, a: Any, *, out: Any, full_matrices: bool, compute_uv: bool
 
 
 register(Primitive("svd", kind="kernel", params={"full_matrices": False, "compute_uv": True},
-                   shape_rule=_svd_rule, impl=_svd_impl, vjp=_svd_vjp, n_inputs=1,
+                   shape_rule=_svd_rule, impl=_svd_impl, vjp=_svd_vjp, jvp=jv.svd_jvp,
+                   n_inputs=1,
                    n_outs=lambda full_matrices, compute_uv: 3 if compute_uv else 1))
