@@ -304,6 +304,9 @@ class Executable:
         self._modules = [unoptimized_ir] if isinstance(unoptimized_ir, str) else unoptimized_ir
         self._optimized: list[str] | None = None
         self._asm: str | None = None
+        # The object code the machine code was loaded from (set by `compile_function`),
+        # for exporting it: loading it again on this host and install skips LLVM.
+        self.object_code: bytes | None = None
         proto = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
         self._sig = _Signature(fn, proto(jm.address(entry)), flat or fn)
         # The specialized call is this object's own `__call__` (special methods are looked

@@ -19,6 +19,11 @@ class TracingError(TypeError):
     """A Python operation that needs a concrete value was applied to a traced tensor."""
 
 
+class ArtifactError(ValueError):
+    """An exported artifact (`tj.load`) that is damaged, truncated, of another format
+    version or malformed: it is refused, and nothing in it runs."""
+
+
 _OUR_DIRS: tuple[str, ...] = ()
 
 
