@@ -10,9 +10,9 @@ Invariants:
   host triple, CPU name and features. An upgrade of any of them misses, never reuses.
 - An entry file is a `sealed` string: a header (magic, format version, key, payload
   length, MAC) followed by the object file. The MAC is an HMAC-SHA256, under the cache
-  directory's secret key (`cachedir`), of the rest of the header and the object file: an entry written by
-  another cache, another user or anyone who knows the format but not the key is never
-  loaded, nor is an entry renamed to another key. Anything that does not check out
+  directory's secret key (`cachedir`), of the rest of the header and the object file:
+  an entry written by another cache, another user or anyone who knows the format but not
+  the key is never loaded, nor is an entry renamed to another key. Anything that does not check out
   (truncated, corrupt, foreign, another key, another format) is ignored, and rebuilt and
   replaced, never trusted. Nothing is ever unpickled.
 - The directory is trusted only if it is private to the user (`cachedir`: otherwise the

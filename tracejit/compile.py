@@ -383,6 +383,15 @@ class CompiledFunction:
         >>> tj.load(data)(tj.constant([1., 2., 3.])).numpy()
         array([2., 4., 6.], dtype=float32)
         """
+        data, _ = self._export(args, kwargs, backward)
+        if path is not None:
+            with open(path, "wb") as fh:
+                fh.write(data)
+        return data
+
+    def _export(self, args: tuple[Any, ...], kwargs: dict[str, Any], backward: bool = False
+                ) -> tuple[bytes, list[Variable]]:
+        """`export`'s artifact and the Variables it holds, in its order."""
         from .export import example_of, export_signatures
         if kwargs:
             args, kwargs = self._canonical(args, kwargs)
@@ -391,11 +400,7 @@ class CompiledFunction:
         _convert_arrays(leaves)
         key = self._key(leaves, tree)
         conc = self._cache.get(key) or self._get(key, leaves, tree)
-        data, _ = export_signatures(self.__name__, self._sig, [(key, conc)], backward)
-        if path is not None:
-            with open(path, "wb") as fh:
-                fh.write(data)
-        return data
+        return export_signatures(self.__name__, self._sig, [(key, conc)], backward)
 
     def __reduce__(self) -> Any:
         """Pickled by value, as the artifact of every signature traced so far (never its
