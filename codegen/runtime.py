@@ -37,6 +37,7 @@ import llvmlite.binding as llvm
 from llvmlite import ir
 
 from ..ir import settings
+from ..ir.caches import on_clear
 from . import engine, gemm_kernel, objcache
 
 log = logging.getLogger("tracejit")
@@ -56,6 +57,7 @@ _lock = threading.Lock()
 _loaded: dict[str, engine.JitModule] = {}
 _objects: dict[str, tuple[str, bytes]] = {}     # name -> (key, object code) of each loaded
 _offered: dict[str, bytes] = {}                 # name -> object code to load instead
+on_clear("runtime libraries: object code offered by artifacts", _offered.clear)
 
 
 def symbol(dtype: str) -> str:

@@ -233,3 +233,19 @@ def test_export_refuses_what_it_cannot_rebuild() -> None:
         f.export(tj.TensorSpec([2]), object())
     with pytest.raises(TypeError, match="needs a path or the bytes"):
         tj.load(3)
+
+
+def test_variable_arguments_and_captured_constants_round_trip() -> None:
+    table = tj.constant(np.arange(3, dtype=np.float32))
+
+    @tj.compile
+    def bump(x, acc):
+        acc.assign_add(x * table)                # a Variable argument, assigned
+        return acc.read_value() * 2.0
+    a = tj.Variable(np.ones(3, np.float32))
+    x = np.full(3, 2.0, np.float32)
+    g = tj.load(bump.export(x, a))
+    assert g.variables == []                     # arguments are not stored
+    b = tj.Variable(np.ones(3, np.float32))
+    assert np.array_equal(g(x, b).numpy(), bump(x, a).numpy())
+    assert np.array_equal(b.numpy(), a.numpy()) and np.array_equal(b.numpy(), [1, 3, 5])

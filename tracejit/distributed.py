@@ -30,6 +30,7 @@ import numpy as np
 
 from .compile import CompiledFunction
 from .export import TensorSpec
+from .ir.caches import on_clear
 from .nest import flatten, unflatten
 from .tensor import Tensor
 from .variable import Variable
@@ -61,6 +62,7 @@ def scatter_shards(client: Any, shards: Sequence[Sequence[Any]]) -> list[Shard]:
 # of the artifact's bytes, the Variables it reads, in its order).
 _SENT: weakref.WeakKeyDictionary[CompiledFunction, dict[Any, tuple[Any, list[Variable]]]] = \
     weakref.WeakKeyDictionary()
+on_clear("distributed: artifacts sent to clusters", _SENT.clear)
 
 
 def _sent(client: Any, f: CompiledFunction, specs: Any) -> tuple[Any, list[Variable]]:
@@ -77,6 +79,7 @@ def _sent(client: Any, f: CompiledFunction, specs: Any) -> tuple[Any, list[Varia
 
 _WORKER_LOCK = threading.Lock()
 _WORKER_FNS: dict[str, Any] = {}        # artifact digest -> loaded function (per worker)
+on_clear("distributed: functions loaded on this worker", _WORKER_FNS.clear)
 
 
 def _run_shard(data: bytes, shard: tuple[Any, ...], values: list[np.ndarray]) -> Any:

@@ -268,6 +268,7 @@ class LoadedFunction(CompiledFunction):
                  variables: list[Variable], keep: list[Any], built_with: dict[str, str],
                  digest: str):
         super().__init__(self._run_in_trace, name)
+        self.__doc__ = f"{name}, loaded from an exported artifact."
         self._sig = _signature_from(params)
         self._cache = dict(sigs)
         self.variables = variables
