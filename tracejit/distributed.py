@@ -9,8 +9,8 @@ Invariants:
   artifact (`f.export`): workers load it (object code when their CPU and install match
   the client's, else its IR compiled once per worker process) and never trace.
 - Shards are scattered once and stay on the workers; a step sends only the current
-  values of the Variables the function reads (broadcast once per step) and gathers the
-  results.
+  values of the Variables the function reads (with each task when they are small,
+  `INLINE_BYTES`, else broadcast once per step) and gathers the results.
 - A worker runs one shard at a time per loaded function (its Variables are set to the
   step's values, then the function is called, under one lock), so results never mix the
   values of two steps.
@@ -77,6 +77,7 @@ def _sent(client: Any, f: CompiledFunction, specs: Any) -> tuple[Any, list[Varia
     return hit
 
 
+INLINE_BYTES = 4 * 2**20    # Variable values up to this size are sent with each task
 _WORKER_LOCK = threading.Lock()
 _WORKER_FNS: dict[str, Any] = {}        # artifact digest -> loaded function (per worker)
 on_clear("distributed: functions loaded on this worker", _WORKER_FNS.clear)
@@ -121,7 +122,11 @@ def map_gradients(client: Any, f: CompiledFunction, shards: Sequence[Shard]) -> 
         raise ValueError("map_gradients needs at least one shard")
     sent = {s.specs: _sent(client, f, s.specs) for s in shards}
     variables = next(iter(sent.values()))[1]
-    values = client.scatter([v.numpy() for v in variables], broadcast=True, hash=False)
+    arrays = [v.numpy() for v in variables]
+    # Small values ride with the tasks (a broadcast scatter costs more round trips than
+    # the step's tasks themselves); large ones are broadcast once per step.
+    values: Any = arrays if sum(a.nbytes for a in arrays) <= INLINE_BYTES else \
+        client.scatter(arrays, broadcast=True, hash=False)
     futures = [client.submit(_run_shard, sent[s.specs][0], s.future, values, pure=False)
                for s in shards]
     results = client.gather(futures)
