@@ -24,11 +24,12 @@ from .rules import LOWERINGS, LoweringError
 from . import (lower_elementwise, lower_kernels, lower_random, lower_region,  # noqa: F401,E402
                lower_shape)
 from . import lower_arith, lower_scans, lower_segment_ops, lower_sorting  # noqa: F401,E402
+from . import lower_lapack, lower_lapack_decomp  # noqa: F401,E402
 
 log = logging.getLogger("tracejit")
 
 __all__ = ["LOWERINGS", "Boxing", "CompileError", "Executable", "LoweringError",
-           "compile_function", "fusion_plan"]
+           "compile_function", "fusion_plan", "load_executable"]
 
 
 def fusion_plan(fn: Function) -> str:
@@ -54,9 +55,7 @@ def compile_function(fn: Function, *, cache: bool = True) -> Executable:
         obj = objcache.load(key)
         if obj is not None:
             try:
-                runtime.ensure(obj)
-                jm = engine.load_object(obj)
-                return Executable(fn, jm, None, flat=inline_calls(fn), slp=False)
+                return load_executable(fn, obj)
             except Exception as e:  # unusable object code: rebuild and replace it
                 log.debug("disk cache entry %s cannot be loaded (%s): rebuilding it",
                           key[:16], e)
@@ -76,4 +75,18 @@ def compile_function(fn: Function, *, cache: bool = True) -> Executable:
     obj = engine.bundle(objs)
     if key:
         objcache.store(key, obj)
-    return Executable(fn, engine.load_object(obj), texts, flat=flat, slp=slp)
+    exe = Executable(fn, engine.load_object(obj), texts, flat=flat, slp=slp)
+    exe.object_code = obj
+    return exe
+
+
+def load_executable(fn: Function, obj: bytes) -> Executable:
+    """The executable of `fn` from object code compiled for it before on this host and
+    install (`Executable.object_code`; the caller checks that with `objcache.key_for`):
+    no lowering, optimization or code generation.
+
+    Example: `load_executable(fn, compile_function(fn).object_code)(*arrays)`."""
+    runtime.ensure(obj)
+    exe = Executable(fn, engine.load_object(obj), None, flat=inline_calls(fn), slp=False)
+    exe.object_code = obj
+    return exe

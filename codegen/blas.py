@@ -32,6 +32,10 @@ from ..ir.caches import on_clear
 
 # Symbol names by dtype, as exported by NumPy's bundled OpenBLAS (ILP64 interface).
 GEMM_SYMBOLS: dict[str, str] = {"f32": "scipy_cblas_sgemm64_", "f64": "scipy_cblas_dgemm64_"}
+# The LAPACK routines (and BLAS `trsm`) `codegen.lower_lapack` calls, in the Fortran ILP64
+# interface: `scipy_<s|d><routine>_64_`. Whichever of them the library exports are
+# registered with LLVM when it is loaded (cached object code may reference them).
+LAPACK_ROUTINES = ("potrf", "trsm", "gesv", "getrf", "syevd", "geqrf", "orgqr", "gesdd")
 _CONFIG_SYMBOL = "scipy_openblas_get_config64_"
 _LIB_PATTERNS = ("libscipy_openblas*.so*", "libscipy_openblas*.dylib", "libscipy_openblas*.dll")
 
@@ -69,11 +73,12 @@ def blas_info() -> str:
     """Which GEMM new code will call; part of every compiled-object cache key.
 
     `"scipy_openblas64 OpenBLAS 0.3.x at /path/libscipy_openblas64_-....so"` or `"builtin"`.
-    Calling it also registers the BLAS symbols with LLVM, so object code loaded from a disk
+    Calling it also registers the BLAS and LAPACK symbols with LLVM (LAPACK is called even
+    when `TRACEJIT_BLAS=0` selects the builtin GEMM), so object code loaded from a disk
     cache under this key links.
     """
-    lib = find_blas() if use_blas() else None
-    return lib.describe() if lib is not None else "builtin"
+    lib = find_blas()
+    return lib.describe() if lib is not None and use_blas() else "builtin"
 
 
 def find_blas() -> BlasLibrary | None:
@@ -147,8 +152,28 @@ def _load_first(paths: list[str]) -> BlasLibrary | None:
             continue
         for name, address in addresses.items():
             llvm.add_symbol(name, address)
+        for name in lapack_symbols():
+            address = _address(handle, name)
+            if address:
+                llvm.add_symbol(name, address)
         return BlasLibrary(path=path, version=_version(handle), handle=handle)
     return None
+
+
+def lapack_symbol(routine: str, dtype: str) -> str:
+    """The exported name of LAPACK `routine` for dtype "f32"/"f64": `scipy_dpotrf_64_`."""
+    return f"scipy_{'s' if dtype == 'f32' else 'd'}{routine}_64_"
+
+
+def lapack_symbols() -> list[str]:
+    return [lapack_symbol(r, d) for r in LAPACK_ROUTINES for d in ("f32", "f64")]
+
+
+def _address(handle: ctypes.CDLL, name: str) -> int | None:
+    try:
+        return ctypes.cast(getattr(handle, name), ctypes.c_void_p).value
+    except AttributeError:
+        return None
 
 
 def _version(handle: ctypes.CDLL) -> str:

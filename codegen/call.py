@@ -36,6 +36,7 @@ from ..ir.memory import CHECK_ABOVE, check_allocation
 from . import engine
 from .build import ENTRY, Abi
 from .lower import BADARGS, LAYOUT, NOMEM
+from .rules import FAILURES
 
 
 def probe_abi() -> Abi:
@@ -159,6 +160,9 @@ class _Signature:
         if rc > 0:
             ins = self.flat.instrs[rc - 1]
             index, bound = int(_status.arr[0]), int(_status.arr[1])
+            failure = FAILURES.get(ins.prim)
+            if failure is not None:
+                raise failure(ins, index, bound)
             raise IndexError(f"{ins.prim}: index {index} is out of bounds for size {bound}")
         raise RuntimeError(f"@{self.fn.name}: native code returned status {rc}")
 
@@ -300,6 +304,9 @@ class Executable:
         self._modules = [unoptimized_ir] if isinstance(unoptimized_ir, str) else unoptimized_ir
         self._optimized: list[str] | None = None
         self._asm: str | None = None
+        # The object code the machine code was loaded from (set by `compile_function`),
+        # for exporting it: loading it again on this host and install skips LLVM.
+        self.object_code: bytes | None = None
         proto = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
         self._sig = _Signature(fn, proto(jm.address(entry)), flat or fn)
         # The specialized call is this object's own `__call__` (special methods are looked

@@ -8,11 +8,11 @@ Invariants:
   optimized IR, the codegen ABI number, the versions of tracejit, llvmlite, NumPy and
   Python, the BLAS library, the CPython/NumPy object offsets native code reads, and the
   host triple, CPU name and features. An upgrade of any of them misses, never reuses.
-- An entry file is a header (magic, format version, key, payload length, MAC) followed by
-  the object file. The MAC is an HMAC-SHA256, under the cache directory's secret key
-  (`cachedir`), of the rest of the header and the object file: an entry written by
-  another cache, another user or anyone who knows the format but not the key is never
-  loaded, nor is an entry renamed to another key. Anything that does not check out
+- An entry file is a `sealed` string: a header (magic, format version, key, payload
+  length, MAC) followed by the object file. The MAC is an HMAC-SHA256, under the cache
+  directory's secret key (`cachedir`), of the rest of the header and the object file:
+  an entry written by another cache, another user or anyone who knows the format but not
+  the key is never loaded, nor is an entry renamed to another key. Anything that does not check out
   (truncated, corrupt, foreign, another key, another format) is ignored, and rebuilt and
   replaced, never trusted. Nothing is ever unpickled.
 - The directory is trusted only if it is private to the user (`cachedir`: otherwise the
@@ -34,12 +34,10 @@ Invariants:
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import os
 import secrets
 import stat
-import struct
 import sys
 import threading
 import time
@@ -48,15 +46,14 @@ from pathlib import Path
 
 from ..ir import settings
 from ..ir.caches import on_clear
-from . import cachedir
+from . import cachedir, sealed
 
 log = logging.getLogger("tracejit")
 
 CODEGEN_ABI = 1
 _MAGIC = b"TJOBJ\x00"
 _FORMAT = 2
-_PREFIX = struct.Struct("<6sH32sQ")     # magic, format, key digest, payload length
-_HEADER = struct.Struct("<6sH32sQ32s")  # ... and the MAC of the prefix and the payload
+_HEADER = sealed.HEADER
 MAX_ENTRY = 64 * 2**20                  # larger files are never read (nor written)
 
 
@@ -140,30 +137,20 @@ def _path(key: str) -> Path:
     return cache_dir() / key[:2] / f"{key}.o"
 
 
-def _mac(secret: bytes, kdig: bytes, payload: bytes) -> bytes:
-    m = hmac.new(secret, _PREFIX.pack(_MAGIC, _FORMAT, kdig, len(payload)), hashlib.sha256)
-    m.update(payload)
-    return m.digest()
-
-
 def pack(key: str, obj: bytes, secret: bytes) -> bytes:
     """The entry file of object code `obj` under `key`, authenticated with `secret`."""
-    kdig = bytes.fromhex(key)
-    return _HEADER.pack(_MAGIC, _FORMAT, kdig, len(obj), _mac(secret, kdig, obj)) + obj
+    return sealed.seal(_MAGIC, _FORMAT, bytes.fromhex(key), obj, secret)
 
 
 def _check(data: bytes, key: str, secret: bytes) -> bytes | None:
     """The object code of entry file `data` if it is a whole entry of `key` written with
     `secret`, else None."""
-    if len(data) < _HEADER.size:
+    try:
+        return sealed.unseal(data, _MAGIC, _FORMAT, secret, bytes.fromhex(key),
+                             what="disk cache entry")
+    except sealed.Damaged as e:
+        log.debug("disk cache entry %s: %s", key[:16], e.reason)
         return None
-    magic, fmt, kdig, length, mac = _HEADER.unpack_from(data)
-    payload = data[_HEADER.size:]
-    if (magic != _MAGIC or fmt != _FORMAT or kdig != bytes.fromhex(key)
-            or length != len(payload)
-            or not hmac.compare_digest(mac, _mac(secret, kdig, payload))):
-        return None
-    return payload
 
 
 def _opened(create: bool) -> AbstractContextManager[cachedir.Root | None]:

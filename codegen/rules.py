@@ -65,6 +65,14 @@ KERNEL_RULES: dict[str, KernelRule] = {}
 LOWERINGS: Mapping[str, ElementRule | KernelRule] = ChainMap[str, Any](ELEMENT_RULES, KERNEL_RULES)
 
 
+#: How a kernel's failure status becomes an exception, by primitive name:
+#: `FAILURES[name](instr, detail0, detail1)`, with the two numbers the kernel wrote to the
+#: status buffer (`Lowerer.fail`). A primitive without an entry fails with IndexError
+#: (the bounds checks: index and bound).
+FailureRule = Callable[[Instr, int, int], Exception]
+FAILURES: dict[str, FailureRule] = {}
+
+
 def element_rule(*names: str) -> Callable[[ElementRule], ElementRule]:
     """Enter the decorated function as the element rule of primitives `names`."""
     return entering(names, ELEMENT_RULES)
@@ -73,3 +81,8 @@ def element_rule(*names: str) -> Callable[[ElementRule], ElementRule]:
 def kernel_rule(*names: str) -> Callable[[KernelRule], KernelRule]:
     """Enter the decorated function as the kernel rule of primitives `names`."""
     return entering(names, KERNEL_RULES)
+
+
+def failure_rule(*names: str) -> Callable[[FailureRule], FailureRule]:
+    """Enter the decorated function as the failure rule of primitives `names`."""
+    return entering(names, FAILURES)

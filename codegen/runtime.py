@@ -20,6 +20,9 @@ Invariants:
 - `ensure` looks for the symbol's name in the code it is given (LLVM IR text or an
   object file, whose string table names every undefined symbol), so a module that does
   not multiply matrices never pays for the kernels.
+- A library's object code is kept with its key (`objcache.key_for` of its name and tile
+  shape), so an exported artifact can carry it (`libraries_of`); object code offered
+  back (`offer`) is used instead of compiling only under the same key here.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ import llvmlite.binding as llvm
 from llvmlite import ir
 
 from ..ir import settings
+from ..ir.caches import on_clear
 from . import engine, gemm_kernel, objcache
 
 log = logging.getLogger("tracejit")
@@ -51,6 +55,9 @@ SOURCE_DIGEST = _source_digest()
 _TYPES: dict[str, ir.Type] = {"f32": ir.FloatType(), "f64": ir.DoubleType()}
 _lock = threading.Lock()
 _loaded: dict[str, engine.JitModule] = {}
+_objects: dict[str, tuple[str, bytes]] = {}     # name -> (key, object code) of each loaded
+_offered: dict[str, bytes] = {}                 # name -> object code to load instead
+on_clear("runtime libraries: object code offered by artifacts", _offered.clear)
 
 
 def symbol(dtype: str) -> str:
@@ -65,6 +72,35 @@ def ensure(code: str | bytes) -> None:
         found = name.encode() in code if isinstance(code, bytes) else name in code
         if name not in _loaded and found:
             load(dtype)
+
+
+def _dtype_of(name: str) -> str | None:
+    return next((d for d in _TYPES if symbol(d) == name), None)
+
+
+def _key(dtype: str, name: str) -> str:
+    # The IR is a function of the sources (in `name`), the host's tile shape and what
+    # every cache key covers (versions, host): key by those, without building it.
+    shape = gemm_kernel.host_kernel_shape(dtype)
+    return objcache.key_for(f"runtime library {name} {shape}")
+
+
+def libraries_of(code: bytes) -> list[tuple[str, str, bytes]]:
+    """(symbol, key, object code) of each library object code `code` refers to (loaded
+    in this process by `ensure`)."""
+    ensure(code)
+    return [(name, *_objects[name]) for name in sorted(_objects) if name.encode() in code]
+
+
+def offer(name: str, key: str, obj: bytes) -> bool:
+    """Use `obj` (from `libraries_of` in another process) as library `name` when it is
+    first needed, if it was made under the key this host and install give it; returns
+    whether it was accepted."""
+    dtype = _dtype_of(name)
+    if dtype is None or name in _loaded or key != _key(dtype, name):
+        return False
+    _offered[name] = obj
+    return True
 
 
 def load(dtype: str) -> str:
@@ -90,20 +126,24 @@ def _library_ir(dtype: str, name: str) -> str:
 
 def _load(dtype: str, name: str) -> engine.JitModule:
     jm = None
-    # The IR is a function of the sources (in `name`), the host's tile shape and what
-    # every cache key covers (versions, host): key by those, without building it.
-    shape = gemm_kernel.host_kernel_shape(dtype)
-    key = objcache.key_for(f"runtime library {name} {shape}") if objcache.enabled() else None
-    obj = objcache.load(key) if key else None
+    key = _key(dtype, name)
+    obj = _offered.pop(name, None)
+    if obj is None and objcache.enabled():
+        obj = objcache.load(key)
     if obj is not None:
         try:
             jm = engine.load_object(obj)
-            log.debug("runtime library %s: disk cache hit", name)
+            _objects[name] = (key, obj)
+            log.debug("runtime library %s: loaded from object code", name)
         except Exception as e:  # unusable object code: rebuild and replace it
-            log.debug("runtime library %s: cache entry cannot be loaded (%s)", name, e)
+            log.debug("runtime library %s: object code cannot be loaded (%s)", name, e)
     if jm is None:
         log.debug("compiling runtime library %s with LLVM", name)
-        store = (lambda o, k=key: objcache.store(k, o)) if key else None
+
+        def store(o: bytes) -> None:
+            _objects[name] = (key, o)
+            if objcache.enabled():
+                objcache.store(key, o)
         # Written as explicit vector code: the code generator alone makes it as fast as
         # O3 does, in a third of the time (benchmarks/gemm_bench.py --compile).
         jm = engine.jit(_library_ir(dtype, name), on_object=store, optimize=False)

@@ -4,6 +4,8 @@ Each subclasses the builtin a user would catch (`ValueError`, `TypeError`), so c
 written against NumPy or TensorFlow error types keeps working."""
 from __future__ import annotations
 
+import numpy as np
+
 
 class IRError(ValueError):
     """A malformed Function or instruction (found by the builder, parser or verifier)."""
@@ -32,3 +34,9 @@ class CompileError(RuntimeError):
     """Native code generation failed for a traced function: for example, LLVM rejected a
     part of a large function, or the worker process compiling it died. The message names
     the function, the part and what happened."""
+
+
+class LinAlgError(np.linalg.LinAlgError):
+    """A linear-algebra operation failed on its input (a singular matrix for `solve`,
+    `inv`, `lu`; an eigensolver that did not converge); a ValueError and NumPy's
+    `LinAlgError`. The message names the operation, the matrix shape and what failed."""

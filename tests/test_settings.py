@@ -160,9 +160,12 @@ NOT_CACHES = {
     "codegen/rules.py:ELEMENT_RULES": "the lowering table",
     "codegen/rules.py:KERNEL_RULES": "the lowering table",
     "codegen/rules.py:LOWERINGS": "the lowering table",
+    "codegen/rules.py:FAILURES": "the table of kernel failure rules",
     "codegen/llvmtypes.py:_MEM": "a constant type map",
     "codegen/lower_elementwise.py:SCALAR_OPS": "the scalar lowering table",
     "codegen/runtime.py:_loaded": "runtime libraries whose symbols compiled code calls",
+    "codegen/runtime.py:_objects": "the object code of the loaded runtime libraries (lives "
+                                   "with them: exports carry it)",
     "codegen/engine.py:_state": "the host's target machine",
     "codegen/engine.py:_contexts": "LLVM contexts in use by live modules",
     "ir/core.py:_default": "the default interpreter",

@@ -46,6 +46,9 @@ from .padding import pad
 from .masking import boolean_mask
 from .scatter import gather_nd, scatter_nd, tensor_scatter_nd_add, tensor_scatter_nd_update
 from . import matrices as _matrices  # noqa: F401  (enters tj.linalg's diag, trace, ... ops)
+from . import linalg_solve as _linalg_solve  # noqa: F401  (enters tj.linalg's cholesky, solve, ...)
+from . import linalg_decomp as _linalg_decomp  # noqa: F401  (enters tj.linalg's eigh, qr, svd, lstsq)
+from . import linalg_expm as _linalg_expm  # noqa: F401  (enters tj.linalg.expm)
 from .hyperbolic import acosh, asinh, atanh, cosh, sinh
 from .reductions import reduce_all, reduce_any
 from .mathops import acos, asin, atan, atan2, round  # noqa: A004
@@ -60,6 +63,8 @@ from . import forward as _forward, jacfwd as _jacfwd  # noqa: F401  (enter tj.au
 from .tensor import Tensor
 from .variable import Variable
 from .compile import compile, config, function  # noqa: A004
+from .export import TensorSpec
+from .loading import load
 from .recompute import recompute_grad  # noqa: E402
 from .control import (cond, foldl, foldr, fori_loop, map_fn, scan, switch_case,  # noqa: E402
                       while_loop)

@@ -300,6 +300,7 @@ class CompiledFunction:
             ev.wait()
         try:
             conc = self._trace(key, leaves, tree, aliased)
+            conc.key, conc.python_signature = key, self._sig
             with self._lock:
                 self._cache[key] = conc
                 while len(self._cache) > CACHE_SIZE:
@@ -364,5 +365,46 @@ class CompiledFunction:
         return Lowered(conc)
 
     def get_concrete_function(self, *args: Any, **kwargs: Any) -> Concrete:
+        """The traced signature for these arguments (traced now if new), callable with
+        arguments of the same shapes, dtypes and Python values."""
         return self.lower(*args, **kwargs).concrete
+
+    def export(self, *args: Any, path: Any = None, backward: bool = False,
+               **kwargs: Any) -> bytes:
+        """The artifact of this function for these arguments (tensors, arrays or
+        `tj.TensorSpec`s; Python values as in a call), for `tj.load` in this or another
+        process: the optimized IR, the object code for this CPU, the argument and result
+        structure, the Variables read with their values, and the versions it was built
+        with (format: `tracejit.artifact`). With `backward`, also the backward Function
+        a tape differentiates a call with (compiled now). Written to `path` if given.
+
+        >>> f = tj.function(lambda x: x * 2.)
+        >>> data = f.export(tj.TensorSpec([3]))
+        >>> tj.load(data)(tj.constant([1., 2., 3.])).numpy()
+        array([2., 4., 6.], dtype=float32)
+        """
+        data, _ = self._export(args, kwargs, backward)
+        if path is not None:
+            with open(path, "wb") as fh:
+                fh.write(data)
+        return data
+
+    def _export(self, args: tuple[Any, ...], kwargs: dict[str, Any], backward: bool = False
+                ) -> tuple[bytes, list[Variable]]:
+        """`export`'s artifact and the Variables it holds, in its order."""
+        from .export import example_of, export_signatures
+        if kwargs:
+            args, kwargs = self._canonical(args, kwargs)
+        leaves, tree = flatten((args, kwargs))
+        leaves = [example_of(x) for x in leaves]
+        _convert_arrays(leaves)
+        key = self._key(leaves, tree)
+        conc = self._cache.get(key) or self._get(key, leaves, tree)
+        return export_signatures(self.__name__, self._sig, [(key, conc)], backward)
+
+    def __reduce__(self) -> Any:
+        """Pickled by value, as the artifact of every signature traced so far (never its
+        Python code): unpickling loads it (`tj.load`), so workers never trace."""
+        from .export import reduce_compiled
+        return reduce_compiled(self)
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from . import executables
 from .codegen import Boxing
-from .context import active_tapes, locate_index_error
-from .ir.core import Function, bind
+from .context import TraceInterpreter, active_tapes, locate_index_error
+from .ir.core import Function, bind, current_interpreter
 from .nest import unflatten
 from .notice import Notice
 from .tensor import Tensor
@@ -54,6 +54,8 @@ class Concrete:
     grad_fns: list[Any]
     grad_residuals: Any
     notice: Notice | None = None        # the progress notice of tracing, resumed to compile
+    key: Any = None                     # the call key it was traced for (`keys.py`)
+    python_signature: Any = None        # the traced Python function's inspect.Signature
     fast: Callable[[tuple[Any, ...]], Any] = field(init=False)
     _exe: Any = field(init=False, default=None)
     _single: bool = field(init=False)
@@ -94,6 +96,60 @@ class Concrete:
                                                    notice=self.notice)
                     executables.NATIVE_OF[self.opt_fn] = weakref.ref(self._exe)
         return self._exe
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call this signature (TensorFlow's concrete function): the arguments must have
+        the shapes, dtypes and Python values it was traced for.
+
+        >>> f = tj.function(lambda x: x * 2.)
+        >>> f.get_concrete_function(tj.constant([1., 2.]))(tj.constant([3., 4.])).numpy()
+        array([6., 8.], dtype=float32)
+        """
+        from .compile import _convert_arrays
+        from .keys import leaf_key
+        from .nest import flatten
+        if kwargs:
+            if self.python_signature is not None:
+                try:
+                    bound = self.python_signature.bind(*args, **kwargs)
+                    args, kwargs = bound.args, bound.kwargs
+                except TypeError:
+                    pass
+            kwargs = dict(sorted(kwargs.items()))
+        leaves, tree = flatten((args, kwargs))
+        _convert_arrays(leaves)
+        aliases: dict[int, int] = {}
+        key = (tree, tuple(leaf_key(x, aliases, i, lambda: f"{self.name}: an argument")
+                           for i, x in enumerate(leaves)))
+        if key != self.key:
+            from .keys import describe
+            raise TypeError(f"concrete function {self.name} takes ("
+                            + ", ".join(describe(k) for k in self.key[1]) + "), not ("
+                            + ", ".join(describe(k) for k in key[1]) + ")")
+        if isinstance(current_interpreter(), TraceInterpreter):
+            return self.call_instruction(leaves)
+        return self.call(leaves)
+
+    def __reduce__(self) -> Any:
+        """Pickled by value as an artifact of this signature (`tj.load`); unpickling
+        loads its object code, or compiles its IR on another host (never traces)."""
+        from .export import reduce_concrete
+        return reduce_concrete(self)
+
+    def call_instruction(self, leaves: list[Any]) -> Any:
+        """This signature called inside another trace: one `call` instruction of the
+        optimized Function (assignments in program order), as when called under a tape."""
+        from .ops import convert_to_tensor
+        ins = [convert_to_tensor(leaves[i]) for i in self.dyn_idx]
+        ins += [obj._read() if isinstance(obj, Variable) else obj
+                for obj in self._captured(leaves)]
+        outs = bind("call", *ins, fn=self.opt_fn)
+        outs = list(outs) if isinstance(outs, tuple) else [outs]
+        for var, t in zip(self._assigned_vars(leaves), outs[self.n_out:]):
+            var.assign(t)
+        res = [outs[k[1]] if k[0] == "r" else Tensor._wrap(k[1]) if k[0] == "t" else k[1]
+               for k in self.out_kind]
+        return unflatten(self.out_tree, res)
 
     def aliases_capture(self, leaves: list[Any]) -> bool:
         """Whether a Variable argument is also a Variable the trace read from outside."""

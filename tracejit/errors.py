@@ -11,11 +11,17 @@ from types import FrameType
 
 import numpy as np
 
-from .ir.errors import AxisError, CompileError, DTypeError, IRError, SettingError, ShapeError
+from .ir.errors import (AxisError, CompileError, DTypeError, IRError, LinAlgError, SettingError,
+                        ShapeError)
 
 
 class TracingError(TypeError):
     """A Python operation that needs a concrete value was applied to a traced tensor."""
+
+
+class ArtifactError(ValueError):
+    """An exported artifact (`tj.load`) that is damaged, truncated, of another format
+    version or malformed: it is refused, and nothing in it runs."""
 
 
 _OUR_DIRS: tuple[str, ...] = ()
@@ -66,5 +72,5 @@ def at_user_line(e: BaseException) -> BaseException:
     return new
 
 
-__all__ = ["AxisError", "CompileError", "DTypeError", "IRError", "SettingError", "ShapeError",
-           "TracingError", "at_user_line", "user_frame"]
+__all__ = ["AxisError", "CompileError", "DTypeError", "IRError", "LinAlgError", "SettingError",
+           "ShapeError", "TracingError", "at_user_line", "user_frame"]

@@ -66,6 +66,10 @@ class Variable(TensorLike):
         self.trainable = bool(trainable)
         self.name = (name or f"Variable_{next(_counter)}") + ":0"
 
+    def __reduce__(self) -> Any:
+        """Pickled by value: its value, trainability and name."""
+        return _unpickle, (self.numpy(), self.trainable, self.name)
+
     @property
     def shape(self) -> tuple[int, ...]:
         """The shape, a tuple of ints (fixed when the Variable is made).
@@ -215,3 +219,8 @@ class Variable(TensorLike):
 
     def __index__(self) -> int:
         return self._read().__index__()
+
+
+def _unpickle(value: np.ndarray, trainable: bool, name: str) -> Variable:
+    """A pickled Variable (`Variable.__reduce__`)."""
+    return Variable(value, trainable=trainable, name=name[:-2] if name.endswith(":0") else name)

@@ -67,6 +67,12 @@ def backward_of(fn: Function) -> Backward:
     return bwd
 
 
+def set_backward(fn: Function, bwd: Backward) -> None:
+    """Use `bwd` as the backward Function of `fn` (one built before, e.g. in the process
+    that exported `fn`), instead of differentiating `fn` again."""
+    _BACKWARD.put(id(fn), (fn, bwd))
+
+
 def _call_vjp(g: Any, *ins: Any, out: Any, fn: Function) -> list[Any]:
     gs = list(g) if isinstance(g, tuple) else [g]
     bwd = backward_of(fn)

@@ -17,7 +17,7 @@ import numpy as np
 from hypothesis import strategies as st
 from tracejit.ir import all_primitives, bind
 
-from tests.ir import cases
+from tests.ir import cases, lapack_cases as lc
 from tests.ir.cases import CALLEES, Body, Case, Style, make_rng, subset
 
 F32 = np.dtype(np.float32)
@@ -169,6 +169,14 @@ CASES: dict[str, st.SearchStrategy[Case]] = {
     "sort": cases.sort_case(STYLE, (F64, I32)),
     **{p: cases.segment_case(STYLE, (F64, I32)) for p in ("segment_max", "segment_min",
                                                           "segment_prod")},
+    "cholesky": lc.unary_case(lc.spd, (F64, F32)),
+    "triangular_solve": lc.solve_case("triangular_solve", (F64, F32)),
+    "solve": lc.solve_case("solve", (F64, F32)),
+    "slogdet": lc.unary_case(lc.general, (F64, F32)),
+    "eigh": lc.unary_case(lc.symmetric, (F64, F32)),
+    "qr": lc.decomposition_case("qr", (F64, F32)),
+    "svd": lc.decomposition_case("svd", (F64, F32)),
+    "lu": lc.unary_case(lc.pivoting, (F64, F32)),
 }
 
 #: Primitives whose NumPy results may round differently for different array shapes.

@@ -31,6 +31,9 @@ SECOND = settings(deadline=None, max_examples=5, suppress_health_check=[HealthCh
 
 
 def _apply(name: str, params: dict[str, Any]) -> Any:
+    prep = SPECS[name].prepare
+    if prep is not None:      # e.g. cholesky(sym(x)): see test_vjp's Spec
+        return lambda *xs: bind(name, *map(prep, xs), **params)
     return lambda *xs: bind(name, *xs, **params)
 
 

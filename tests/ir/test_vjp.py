@@ -37,7 +37,7 @@ from tracejit.ir.core import Function
 from tracejit.ir.interp import evaluate
 
 from tests.gradcheck import check_ir_grads
-from tests.ir import cases
+from tests.ir import cases, lapack_cases as lc
 from tests.ir.cases import CALLEES, Body, Case, Style, make_callee, make_rng, subset
 from tests.ir.prim_cases import philox_case
 
@@ -181,6 +181,9 @@ class Spec:
     kind: str = "diff"  # "diff" | "zero" | "nondiff" | "custom" (see the module docstring)
     # the float operands the rule differentiates (default: all); the others get None
     wrt: tuple[int, ...] | None = None
+    # Applied to each operand before the primitive (with bind): `symmetric_input` for the
+    # primitives whose gradient is TensorFlow's symmetric one (cholesky).
+    prepare: Callable[[Any], Any] | None = None
 
 
 U = uniform(-2, 2)
@@ -278,6 +281,15 @@ SPECS: dict[str, Spec] = {
     "sort": Spec(cases.sort_case(STYLE)),
     **{p: Spec(cases.segment_case(STYLE)) for p in ("segment_max", "segment_min",
                                                     "segment_prod")},
+    # linear algebra on LAPACK
+    "cholesky": Spec(lc.unary_case(lc.spd), prepare=lc.symmetric_input),
+    "triangular_solve": Spec(lc.solve_case("triangular_solve")),
+    "solve": Spec(lc.solve_case("solve")),
+    "slogdet": Spec(lc.unary_case(lc.general)),
+    "eigh": Spec(lc.unary_case(lc.symmetric)),
+    "qr": Spec(lc.decomposition_case("qr", for_gradients=True)),
+    "svd": Spec(lc.decomposition_case("svd", for_gradients=True)),
+    "lu": Spec(lc.unary_case(lc.pivoting)),
 }
 
 DIFFERENTIABLE = sorted(n for n, s in SPECS.items() if s.kind in ("diff", "zero"))
@@ -301,6 +313,9 @@ def test_spec_kinds_agree_with_the_registry_gradient_field() -> None:
 
 
 def _apply(name: str, params: dict[str, Any]) -> Callable[..., Any]:
+    prep = SPECS[name].prepare
+    if prep is not None:
+        return lambda *xs: bind(name, *map(prep, xs), **params)
     return lambda *xs: bind(name, *xs, **params)
 
 
