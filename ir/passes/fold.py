@@ -9,6 +9,12 @@ defining the same output Values. Folding uses the same NumPy code as the referen
 interpreter (`Primitive.impl` under `np.errstate(all="ignore")`), so the results are
 identical there. An implementation that raises (an out-of-range `gather`, say) leaves the
 instruction alone, so the error still happens when the function runs.
+
+An elementwise instruction whose inputs are all constants, some of them broadcast to its
+shape by `broadcast_to`, is folded on the small constants even when its output is large:
+it becomes the small result (a `constant`) broadcast to the output's shape. So `3 - 1` on
+a scalar broadcast to a million elements folds to `broadcast_to(2)`, which `simplify`
+sees through (a VJP of `x ** 3` computes `pow(x, 3 - 1)`: this makes it `x * x`).
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import Function, Instr
+from ..core import Function, Instr, TensorType, Value
 from ..prims import get_primitive
 
 #: Inputs larger than this (elements, summed) are not folded, to bound compile time.
@@ -27,12 +33,23 @@ MAX_INPUT_ELEMENTS = 1 << 16
 def fold(fn: Function, max_elements: int = 64) -> Function:
     """Example: `mul(constant 2.0, constant 3.0)` becomes `constant 6.0`."""
     consts: dict[int, np.ndarray] = {}
+    broadcast: dict[int, np.ndarray] = {}    # broadcast_to(constant): the small constant
     instrs: list[Instr] = []
     for ins in fn.instrs:
         if ins.prim == "constant":
             value = ins.params.get("value")
             if isinstance(value, np.ndarray) and len(ins.outs) == 1:
                 consts[id(ins.outs[0])] = value
+        elif (ins.prim == "broadcast_to" and id(ins.inputs[0]) in consts
+              and consts[id(ins.inputs[0])].size <= max_elements
+              and ins.outs[0].type.size > max_elements):
+            broadcast[id(ins.outs[0])] = consts[id(ins.inputs[0])]
+            instrs.append(Instr(ins.prim, ins.inputs, ins.params, ins.outs))
+            continue
+        elif (folded := _fold_broadcast(ins, consts, broadcast, max_elements)) is not None:
+            instrs.extend(folded)
+            broadcast[id(ins.outs[0])] = folded[0].params["value"]
+            continue
         elif (get_primitive(ins.prim).foldable
               and not any(isinstance(v, (Function, tuple)) and _holds_function(v)
                       for v in ins.params.values())
@@ -47,6 +64,35 @@ def fold(fn: Function, max_elements: int = 64) -> Function:
                 continue
         instrs.append(Instr(ins.prim, ins.inputs, ins.params, ins.outs))
     return Function(fn.name, fn.params, instrs, fn.results)
+
+
+def _fold_broadcast(ins: Instr, consts: dict[int, np.ndarray],
+                    broadcast: dict[int, np.ndarray], max_elements: int) -> list[Instr] | None:
+    """`[constant r, broadcast_to(r)]` for an elementwise `ins` whose inputs are constants,
+    at least one broadcast from a small one, with `r` computed on the small constants; or
+    None."""
+    prim = get_primitive(ins.prim)
+    if (prim.kind != "elementwise" or ins.prim == "broadcast_to" or not prim.foldable
+            or len(ins.outs) != 1 or ins.outs[0].type.size <= max_elements
+            or not any(id(x) in broadcast for x in ins.inputs)):
+        return None
+    small = [broadcast.get(id(x), consts.get(id(x))) for x in ins.inputs]
+    if any(a is None or a.size > max_elements for a in small):
+        return None
+    args = [a for a in small if a is not None]
+    out = ins.outs[0]
+    try:
+        shape = np.broadcast_shapes(*(a.shape for a in args))
+    except ValueError:
+        return None
+    if len(shape) > len(out.type.shape):
+        return None
+    small_out = Value(TensorType(shape, out.type.dtype), out.hint)
+    values = _evaluate(Instr(ins.prim, ins.inputs, ins.params, [small_out]), args)
+    if values is None:
+        return None
+    return [Instr("constant", [], {"value": values[0]}, [small_out]),
+            Instr("broadcast_to", [small_out], {"shape": out.type.shape}, [out])]
 
 
 def _holds_function(v: Any) -> bool:

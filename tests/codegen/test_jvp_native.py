@@ -48,7 +48,9 @@ def _check(name: str, args: list[np.ndarray], params: dict[str, Any], with_grad:
     flags = [p.type.dtype.kind == "f" for p in fn.params[:len(args)]] + \
         [False] * (len(fn.params) - len(args))
     jf = jvp(fn, flags)
-    extra = [rng.standard_normal(p.type.shape) for p in fn.params[len(args):]]
+    extra = [rng.standard_normal(p.type.shape).astype(p.type.dtype) if p.type.dtype.kind == "f"
+             else np.zeros(p.type.shape, p.type.dtype)      # an integer output's seed (lu's pivots)
+             for p in fn.params[len(args):]]
     ts = [rng.standard_normal(a.shape) for a, f in zip(args, flags) if f]
     inputs = list(args) + extra + ts
     with np.errstate(all="ignore"):

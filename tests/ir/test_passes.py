@@ -152,6 +152,23 @@ return %0, %3, %5"""
         evaluate(fold(build_function("f", [], body)), [])
 
 
+def test_fold_large_elementwise_results_of_broadcast_constants() -> None:
+    # 3 - 1 on a scalar broadcast to 100 elements (a VJP of x**3) folds to 2 broadcast,
+    # which simplify sees through: pow(x, 2) becomes x * x.
+    def body(x: Any) -> Any:
+        three = bind("broadcast_to", const(3.0), shape=(100,))
+        one = bind("broadcast_to", const(1.0), shape=(100,))
+        return bind("pow", x, bind("sub", three, one)), bind("mul", three, const(2.0))
+
+    f = build_function("f", [((100,), F32)], body, ["x"])
+    text = body_text(dce(fold(f)))
+    assert "sub" not in text and "dense<2.0>" in text and "dense<6.0>" in text, text
+    assert body_text(dce(optimize(f))).splitlines()[0] == "%0 = mul(%x, %x) : f32[100]"
+    x = np.linspace(-2, 2, 100, dtype=np.float32)
+    for got, want in zip(evaluate(fold(f), [x]), evaluate(f, [x])):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_fold_result_owns_its_memory() -> None:
     f = build_function("f", [], lambda: bind("reshape", const([1.0, 2.0]), shape=(2, 1)))
     g = fold(f)
