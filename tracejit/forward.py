@@ -29,11 +29,11 @@ from .exports import export, public
 from .ir.jvp import apply_jvp
 from .ir.prims.registry import Primitive
 from .nest import flatten, unflatten
-from .tape import UnconnectedGradients
+from .tape import Recorder, UnconnectedGradients
 from .tensor import Structure, Tensor
 
 
-class ForwardAccumulator:
+class ForwardAccumulator(Recorder):
     """Computes Jacobian-vector products (forward-mode derivatives) of the operations run
     inside its `with` block, as `tf.autodiff.ForwardAccumulator`.
 
@@ -47,6 +47,9 @@ class ForwardAccumulator:
     >>> acc.jvp(y).numpy()
     array(12., dtype=float32)
     """
+
+    _REENTERED = ("this ForwardAccumulator is already active: it cannot be entered again "
+                  "inside its own `with` block")
 
     _watch_accessed = False     # (read by compiled calls: variables are watched by name)
 
@@ -89,20 +92,6 @@ class ForwardAccumulator:
                 self._tangents[id(p)] = (p, tangent)
 
     # ---------------------------------------------------------------- recording
-
-    def __enter__(self) -> ForwardAccumulator:
-        if self._token is not None:
-            raise at_user_line(ValueError(
-                "this ForwardAccumulator is already active: it cannot be entered again "
-                "inside its own `with` block"))
-        self._token = active_tapes.set(active_tapes.get() + (self,))
-        self._recording = True
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._recording = False
-        active_tapes.reset(self._token)
-        self._token = None
 
     @property
     def _watched(self) -> dict[int, tuple[Tensor, Tensor]]:

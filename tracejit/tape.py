@@ -16,7 +16,7 @@ block (TensorFlow's rule: so one tape can give higher derivatives).
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -66,7 +66,32 @@ CUSTOM = Primitive("custom_gradient", kind="call", shape_rule=lambda *a, **k: ()
                    impl=lambda *a, **k: (), vjp=None)
 
 
-class GradientTape:
+_R = TypeVar("_R", bound="Recorder")
+
+
+class Recorder:
+    """A `with` block that sees every operation bound inside it (`GradientTape`,
+    `ForwardAccumulator`): entering pushes it on `active_tapes`, leaving pops it; entering
+    it again inside its own block is a ValueError with `_REENTERED`."""
+
+    _REENTERED = ""
+    _recording: bool
+    _token: Any
+
+    def __enter__(self: _R) -> _R:
+        if self._token is not None:
+            raise at_user_line(ValueError(self._REENTERED))
+        self._token = active_tapes.set(active_tapes.get() + (self,))
+        self._recording = True
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._recording = False
+        active_tapes.reset(self._token)
+        self._token = None
+
+
+class GradientTape(Recorder):
     """Records operations on watched tensors so that gradients can be taken.
 
     Example:
@@ -76,6 +101,10 @@ class GradientTape:
             y = x * x
         t.gradient(y, x)  # 6.0
     """
+
+    # TensorFlow: ValueError "Tape is still recording ... re-enter an already-active tape".
+    _REENTERED = ("this GradientTape is still recording: it cannot be entered again inside "
+                  "its own `with` block (use a second tape to record a gradient computation)")
 
     def __init__(self, persistent: bool = False, watch_accessed_variables: bool = True):
         self._persistent = bool(persistent)
@@ -89,22 +118,6 @@ class GradientTape:
         self._used = False
 
     # ---------------------------------------------------------------- recording
-
-    def __enter__(self) -> GradientTape:
-        if self._token is not None:
-            # TensorFlow: ValueError "Tape is still recording ... re-enter an already-active
-            # tape".
-            raise at_user_line(ValueError(
-                "this GradientTape is still recording: it cannot be entered again inside its "
-                "own `with` block (use a second tape to record a gradient computation)"))
-        self._token = active_tapes.set(active_tapes.get() + (self,))
-        self._recording = True
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._recording = False
-        active_tapes.reset(self._token)
-        self._token = None
 
     def watch(self, tensor: Structure) -> None:
         """Record operations on `tensor` (a tensor, a Variable, or a nested list of them).

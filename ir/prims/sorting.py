@@ -44,14 +44,21 @@ def _sort_impl(x: np.ndarray, *, descending: bool) -> tuple[np.ndarray, np.ndarr
 def scatter_rows(g: Any, idx: Any) -> Any:
     """out[..., idx[..., k]] += g[..., k] along the last axis (one scatter_add of the
     flattened rows, each index offset by its row's start)."""
-    shape = tuple(g.shape)
+    shape, total, flat = _flat_row_indices(g, idx)
+    out = bind("scatter_add", ops.reshape(g, (total,)), flat, axis=0, size=total)
+    return ops.reshape(out, shape)
+
+
+def _flat_row_indices(t: Any, idx: Any) -> tuple[tuple[int, ...], int, Any]:
+    """(t's shape, its size, `idx` as indices into t flattened: each of idx's last-axis
+    indices offset by its row's start)."""
+    shape = tuple(t.shape)
     n = shape[-1]
     total = int(np.prod(shape, dtype=np.int64))
     rows = ops.iota((total // n if n else 0, n), 0, I32)
     flat = ops.add(ops.reshape(idx, (total,)),
                    ops.reshape(ops.mul(rows, ops.const(n, I32)), (total,)))
-    out = bind("scatter_add", ops.reshape(g, (total,)), flat, axis=0, size=total)
-    return ops.reshape(out, shape)
+    return shape, total, flat
 
 
 def _sort_vjp(g: Any, x: Any, *, out: Any, descending: bool) -> tuple[Any]:
@@ -61,12 +68,7 @@ def _sort_vjp(g: Any, x: Any, *, out: Any, descending: bool) -> tuple[Any]:
 
 def gather_rows(t: Any, idx: Any) -> Any:
     """t[..., idx[..., k]] along the last axis (one gather of the flattened rows)."""
-    shape = tuple(t.shape)
-    n = shape[-1]
-    total = int(np.prod(shape, dtype=np.int64))
-    rows = ops.iota((total // n if n else 0, n), 0, I32)
-    flat = ops.add(ops.reshape(idx, (total,)),
-                   ops.reshape(ops.mul(rows, ops.const(n, I32)), (total,)))
+    shape, total, flat = _flat_row_indices(t, idx)
     return ops.reshape(bind("gather", ops.reshape(t, (total,)), flat, axis=0), shape)
 
 
