@@ -79,7 +79,7 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
-from . import mathexp, mathgamma, mathspecial, mathtrig
+from . import mathexp, mathgamma, mathspecial, mathtrig, mathzeta
 from .mathcore import MathEmitter
 
 # The names `mathspecial` imports from here (its emitters are written over these).
@@ -126,5 +126,6 @@ FUNCTIONS: dict[str, tuple[int, Callable[..., ir.Value]]] = {
     "erf": (1, mathspecial._erf), "erfc": (1, mathspecial._erfc),
     # the gamma family (`mathgamma`, with its own measured table)
     **mathgamma.FUNCTIONS,
+    **mathzeta.FUNCTIONS,
 }
 SUPPORTED: frozenset[str] = frozenset(FUNCTIONS)
