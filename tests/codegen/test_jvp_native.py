@@ -12,12 +12,12 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tracejit.codegen import compile_function
-from tracejit.ir import Builder, Function, TensorType, bind, interpreting
+from tracejit.ir import Function, bind, interpreting
 from tracejit.ir.interp import evaluate
 from tracejit.ir.jvp import jvp
 
 from tests.gradcheck import ir_vjp_of
-from tests.ir.test_vjp import DIFFERENTIABLE, SPECS
+from tests.ir.test_vjp import DIFFERENTIABLE, SPECS, trace_primitive
 
 SAMPLED = settings(deadline=None, max_examples=10, suppress_health_check=[HealthCheck.too_slow])
 
@@ -29,13 +29,11 @@ def _close(got: np.ndarray, ref: np.ndarray, what: str) -> None:
 
 def _trace(name: str, args: list[np.ndarray], params: dict[str, Any], with_grad: bool
            ) -> Function:
-    b = Builder(name)
-    ps = [b.param(TensorType(a.shape, a.dtype)) for a in args]
+    b, ps, out = trace_primitive(name, args, params)
+    outs = list(out) if isinstance(out, tuple) else [out]
+    if not with_grad:
+        return b.build(outs)
     with interpreting(b):
-        out = bind(name, *ps, **params)
-        outs = list(out) if isinstance(out, tuple) else [out]
-        if not with_grad:
-            return b.build(outs)
         seeds = [b.param(o.type, "seed") for o in outs]
         cts = ir_vjp_of(lambda *xs: bind(name, *xs, **params))(
             *ps, seed=seeds[0] if len(seeds) == 1 else tuple(seeds))

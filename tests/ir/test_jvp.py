@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tracejit.ir import Builder, TensorType, Value, all_primitives, bind, interpreting
+from tracejit.ir import Builder, TensorType, all_primitives, bind, interpreting
 from tracejit.ir.core import Function
 from tracejit.ir.errors import IRError
 from tracejit.ir.interp import evaluate
@@ -23,7 +23,7 @@ from tracejit.ir.jvp import jvp
 from tracejit.ir.printer import print_function
 
 from tests.gradcheck import ir_vjp_of, on_numpy
-from tests.ir.test_vjp import DIFFERENTIABLE, SPECS
+from tests.ir.test_vjp import DIFFERENTIABLE, SPECS, trace_primitive
 from tests.jvpcheck import check_ir_jvp, check_second_order, ir_jvp_of
 
 FAST = settings(deadline=None, max_examples=12, suppress_health_check=[HealthCheck.too_slow])
@@ -60,15 +60,6 @@ def test_second_order_matches_finite_differences(name: str, data: st.DataObject)
                        wrt=SPECS[name].wrt)
 
 
-def _trace(name: str, args: list[np.ndarray], params: dict[str, Any]
-           ) -> tuple[Builder, list[Value], Any]:
-    b = Builder(name)
-    ps = [b.param(TensorType(a.shape, a.dtype)) for a in args]
-    with interpreting(b):
-        out = bind(name, *ps, **params)
-    return b, ps, out
-
-
 @pytest.mark.parametrize("name", sorted(SPECS))
 @FAST
 @given(data=st.data())
@@ -81,7 +72,7 @@ def test_rule_gives_tangents_of_the_output_types(name: str, data: st.DataObject)
     if name not in ("call", "custom_vjp", "while", "scan", "cond") and data.draw(
             st.booleans(), label="float32"):
         args = [a.astype(np.float32) if a.dtype == np.float64 else a for a in args]
-    b, ps, out = _trace(name, args, params)
+    b, ps, out = trace_primitive(name, args, params)
     outs = list(out) if isinstance(out, tuple) else [out]
     fn = b.build(outs)
     flags = [p.dtype.kind == "f" for p in ps]

@@ -335,8 +335,9 @@ def test_vjp_of_vjp_matches_finite_differences(name: str, data: st.DataObject) -
     check_ir_grads(_apply(name, params), args, order=2, what=name, wrt=SPECS[name].wrt)
 
 
-def _trace(name: str, args: list[np.ndarray], params: dict[str, Any]
-           ) -> tuple[Builder, list[Value], Value]:
+def trace_primitive(name: str, args: list[np.ndarray], params: dict[str, Any]
+                    ) -> tuple[Builder, list[Value], Any]:
+    """(a Builder, its parameters typed as `args`, the output(s) of `name` bound on them)."""
     b = Builder(name)
     ps = [b.param(TensorType(a.shape, a.dtype)) for a in args]
     with interpreting(b):
@@ -357,7 +358,7 @@ def test_rule_emits_ir_of_the_operand_types(name: str, data: st.DataObject) -> N
             st.booleans(), label="float32"):
         args = [a.astype(np.float32) if a.dtype == F64 else a for a in args]
     prim = all_primitives()[name]
-    b, ps, out = _trace(name, args, params)
+    b, ps, out = trace_primitive(name, args, params)
     g = tuple(b.param(o.type, "g") for o in out) if isinstance(out, tuple) else b.param(out.type)
     with interpreting(b):
         cts = prim.vjp(g, *ps, out=out, **prim.canonical_params(params))
@@ -380,7 +381,7 @@ def test_autodiff_reports_no_gradient(name: str, data: st.DataObject) -> None:
     result is connected with exact zeros; through one without a gradient (TensorFlow's floor,
     stop_gradient, comparisons, ...), and for every other source, it is unconnected."""
     args, params = data.draw(SPECS[name].cases, label="case")
-    b, ps, out = _trace(name, args, params)
+    b, ps, out = trace_primitive(name, args, params)
     fn = b.build([out])
     grad = vjp(fn, ps)
     zero = all_primitives()[name].gradient == "zero"
@@ -401,7 +402,7 @@ def test_autodiff_reports_no_gradient(name: str, data: st.DataObject) -> None:
 def test_broadcast_to_a_scalar_keeps_rank_0_regression() -> None:
     """The reference impl used np.ascontiguousarray, which turns a 0-d result into shape
     (1,): its gradient then had the wrong shape."""
-    b, _, out = _trace("broadcast_to", [np.ones(())], {"shape": ()})
+    b, _, out = trace_primitive("broadcast_to", [np.ones(())], {"shape": ()})
     (value,) = evaluate(b.build([out]), [np.array(2.0)])
     assert value.shape == ()
 
