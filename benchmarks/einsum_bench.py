@@ -36,6 +36,7 @@ import warnings
 import numpy as np
 
 import tracejit as tj
+from timing import calibrate
 
 # one compiled lambda per form and kind, on purpose
 warnings.filterwarnings("ignore", message=".*traced it")
@@ -71,17 +72,6 @@ def _body(f: Any, args: list[Any]) -> list[str]:
     names: dict[str, str] = {}
     return [re.sub(r"%[\w.]+", lambda m: names.setdefault(m.group(), f"%v{len(names)}"), ln)
             for ln in lines]
-
-
-def calibrate(fn: Callable[[], Any], target_s: float = 2e-3) -> int:
-    n = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        if time.perf_counter() - t0 >= target_s or n >= 1 << 16:
-            return n
-        n *= 2
 
 
 def sample(fn: Callable[[], Any], number: int, budget_s: float) -> list[float]:
@@ -120,7 +110,7 @@ def main() -> None:
                 raise SystemExit(f"{eq} {kind}: MISMATCH (shape {got.shape}, error {err:.2e})")
             rows.append((eq, kind, lambda f=f, args=args: f(*args)))
         same[eq] = _body(ein, args) == _body(hw, args)
-    numbers = [calibrate(fn) for _, _, fn in rows]
+    numbers = [calibrate(fn, cap=1 << 16) for _, _, fn in rows]
     samples: list[list[float]] = [[] for _ in rows]
     for r in range(opts.rounds):
         order = list(range(len(rows)))

@@ -33,17 +33,7 @@ import numpy as np
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import tracejit as tj  # noqa: E402
-
-
-def calibrate(fn: Callable[[], Any], target_s: float = 2e-3) -> int:
-    n = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        if time.perf_counter() - t0 >= target_s or n >= 1 << 20:
-            return n
-        n *= 2
+from timing import calibrate  # noqa: E402
 
 
 def sample(fn: Callable[[], Any], n: int) -> float:

@@ -19,27 +19,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 import tracejit as tj
+from timing import seconds_per_call
 
 SHAPES = [("100", (100, 100)), ("512", (512, 512)), ("1000", (1000, 1000)),
           ("64 x 32x32", (64, 32, 32))]
-
-
-def _sample(fn: Callable[[], object], min_seconds: float = 0.02) -> float:
-    """Seconds per call of `fn`, from back-to-back calls filling `min_seconds`."""
-    k, t0 = 0, time.perf_counter()
-    while True:
-        fn()
-        k += 1
-        dt = time.perf_counter() - t0
-        if dt >= min_seconds:
-            return dt / k
 
 
 def _spd(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
@@ -98,7 +87,7 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, fns in table.items():
             for k, fn in enumerate(fns):
-                times[name][k].append(_sample(fn))
+                times[name][k].append(seconds_per_call(fn, 0.02))
     has_jax = any(len(v) == 3 for v in table.values())
     head = f"{'float64':<22}{'tracejit':>12}{'NumPy':>12}" + (f"{'jax.jit':>12}" if has_jax
                                                              else "")

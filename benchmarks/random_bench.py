@@ -10,23 +10,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
 
 import tracejit as tj
-
-
-def _sample(fn: Callable[[], object], min_seconds: float = 0.01) -> float:
-    """Seconds per call of `fn`, from back-to-back calls filling `min_seconds`."""
-    k, t0 = 0, time.perf_counter()
-    while True:
-        fn()
-        k += 1
-        dt = time.perf_counter() - t0
-        if dt >= min_seconds:
-            return dt / k
+from timing import seconds_per_call
 
 
 def main() -> None:
@@ -50,7 +39,7 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, fns in rows.items():
             for k, fn in enumerate(fns):
-                times[name][k].append(_sample(fn))
+                times[name][k].append(seconds_per_call(fn, 0.01))
     print(f"{'draws of ' + str(n):<22}{'tracejit':>12}{'NumPy':>12}{'ratio':>8}")
     for name, (ours, numpy_) in times.items():
         a, b = statistics.median(ours), statistics.median(numpy_)
