@@ -114,10 +114,11 @@ class Reader:
         except sealed.Damaged as e:
             raise ArtifactError(f"{source} is refused: {e.reason}. Nothing in it was "
                                 "loaded or run.") from None
-        if hashlib.sha256(content).digest() != sealed.header_key(data):
+        content_digest = hashlib.sha256(content).digest()
+        if content_digest != sealed.header_key(data):
             raise ArtifactError(f"{source} is refused: damaged: its content digest does "
                                 "not match")
-        self.digest = hashlib.sha256(content).hexdigest()
+        self.digest = content_digest.hex()
         try:
             (n,) = _LENGTH.unpack_from(content)
             self.manifest: dict[str, Any] = json.loads(content[8:8 + n].decode())
