@@ -24,7 +24,7 @@ import numpy as np
 
 from . import ops
 from .batching import Out, Xs, _batched_type, _bcast, _register, batch_values, batched_callee
-from .core import Builder, Function, TensorType, bind, interpreting
+from .core import Builder, Function, TensorType, bind, interpreting, results_list
 
 
 def _forced(fn: Function, flags: Sequence[bool], size: int, want: Sequence[bool]) -> Function:
@@ -55,10 +55,6 @@ def _carry_flags(body: Function, head: list[bool], carry: list[bool], size: int,
         flags = new
 
 
-def _outs(x: Any) -> list[Any]:
-    return list(x) if isinstance(x, tuple) else [x]
-
-
 def _lift(c: Any, rank: int) -> Any:
     """A batched (B,) mask reshaped to broadcast over values of element rank `rank`."""
     return ops.reshape(c, (c.shape[0],) + (1,) * rank)
@@ -77,7 +73,7 @@ def _cond_rule(xs: Xs, bat: list[bool], bsize: int, *, branches: tuple[Function,
             _, out = batched_callee(br, flags, bsize)
             want = [a or b for a, b in zip(want, out)]
         new = tuple(_forced(br, flags, bsize, want) for br in branches)
-        return _outs(bind("cond", index, *ops_, branches=new)), want
+        return results_list(bind("cond", index, *ops_, branches=new)), want
     results = []
     for br in branches:
         outs = batch_values(br, ops_, flags, bsize)
@@ -117,7 +113,7 @@ def _scan_rule(xs: Xs, bat: list[bool], bsize: int, *, body: Function, n_consts:
     carry = [_bcast(x, bt, bsize) if c and not bt else x
              for x, bt, c in zip(xs[k:k + m], bat[k:k + m], cflags)]
     seqs = [_time_major(x) if bt else x for x, bt in zip(xs[k + m:], xflags)]
-    res = _outs(bind("scan", *head_ops, *xs[:k], *carry, *seqs, body=new, n_consts=k,
+    res = results_list(bind("scan", *head_ops, *xs[:k], *carry, *seqs, body=new, n_consts=k,
                      n_carry=m, length=length, reverse=reverse, dynamic=dynamic))
     ys = [_time_major(y) if bt else y for y, bt in zip(res[m:], out[m:])]
     return res[:m] + ys, want
@@ -146,7 +142,7 @@ def _scan_batched_steps(xs: Xs, bat: list[bool], bsize: int, body: Function, k: 
     carry = [_bcast(x, bt, bsize) for x, bt in zip(xs[k:k + m], bat[k:k + m])]
     seqs = [_time_major(x) if bt else x for x, bt in zip(xs[k + m:], xflags)]
     most = bind("reduce_max", steps, axes=(0,))
-    out = _outs(bind("scan", most, *xs[:k], steps, *carry, *seqs, ops.iota((length,), 0),
+    out = results_list(bind("scan", most, *xs[:k], steps, *carry, *seqs, ops.iota((length,), 0),
                      body=fn, n_consts=k + 1, n_carry=m, length=length, reverse=reverse,
                      dynamic=True))
     return out[:m] + [_time_major(y) for y in out[m:]], [True] * len(out)
@@ -178,7 +174,7 @@ def _while_rule(xs: Xs, bat: list[bool], bsize: int, *, cond: Function, body: Fu
         new_cond = _forced(cond, head + cflags, bsize, [False])
         carry = [_bcast(x, bt, bsize) if c and not bt else x
                  for x, bt, c in zip(xs[k:], bat[k:], cflags)]
-        res = _outs(bind("while", *xs[:k], *carry, cond=new_cond, body=new_body,
+        res = results_list(bind("while", *xs[:k], *carry, cond=new_cond, body=new_body,
                          n_consts=k, max_iters=max_iters))
         return res, cflags + [False]
     return _while_batched_pred(xs, bat, bsize, cond, body, k, max_iters)
@@ -222,6 +218,6 @@ def _while_batched_pred(xs: Xs, bat: list[bool], bsize: int, cond: Function, bod
 
     carry = [_bcast(x, bt, bsize) for x, bt in zip(xs[k:], bat[k:])]
     zero = ops.full((bsize,), 0, i32)
-    res = _outs(bind("while", *xs[:k], *carry, zero, cond=new_cond, body=new_body,
+    res = results_list(bind("while", *xs[:k], *carry, zero, cond=new_cond, body=new_body,
                      n_consts=k, max_iters=None))
     return res[:n] + [res[n]], [True] * (n + 1)

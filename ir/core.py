@@ -327,6 +327,12 @@ def bind(prim: Primitive | str, *args: Any, **params: Any) -> Any:
     return interp.apply(p, args, params)
 
 
+def results_list(out: Any) -> list[Any]:
+    """`bind`'s result as a list of outputs (one, or the tuple of several).
+    Example: `results_list(bind("sort", x))` is `[values, indices]`."""
+    return list(out) if isinstance(out, tuple) else [out]
+
+
 # --------------------------------------------------------------------------- building
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from collections.abc import Sequence
 
 from . import ops
-from .core import FLOAT_DTYPES, Builder, Function, interpreting
+from .core import FLOAT_DTYPES, Builder, Function, interpreting, results_list
 from .errors import IRError
 from .passes.dce import dce
 from .prims import get_primitive
@@ -46,10 +46,6 @@ class JvpFunction:
     with_primals: bool = True
 
 
-def _outs(out: Any) -> list[Any]:
-    return list(out) if isinstance(out, tuple) else [out]
-
-
 def _is_float(x: Any) -> bool:
     return x.dtype in FLOAT_DTYPES
 
@@ -58,7 +54,7 @@ def apply_jvp(prim: Primitive, ts: Sequence[Any], ins: Sequence[Any], out: Any,
               params: dict[str, Any]) -> list[Any]:
     """The tangents of one application of `prim` (inputs `ins`, outputs `out`, tangents
     `ts` of the inputs, None for none), each of its output's type, or None."""
-    outs = _outs(out)
+    outs = results_list(out)
     if prim.gradient != "rule" or not any(_is_float(o) for o in outs):
         return [None] * len(outs)
     if prim.jvp is None:
@@ -96,7 +92,7 @@ def jvp_run(fn: Function, primals: Sequence[Any], tangents: Sequence[Any]
     for ins in fn.instrs:
         args = [env[id(x)] for x in ins.inputs]
         out = bind(ins.prim, *args, **ins.params)
-        outs = _outs(out) if len(ins.outs) != 1 else [out]
+        outs = results_list(out) if len(ins.outs) != 1 else [out]
         ts = [tan.get(id(x)) for x in ins.inputs]
         if any(t is not None for t in ts):
             res = apply_jvp(get_primitive(ins.prim), ts, args, out, ins.params)

@@ -31,7 +31,8 @@ import numpy as np
 
 from .. import ops
 from ..caches import Memo
-from ..core import FLOAT_DTYPES, Builder, Function, TensorType, Value, bind, interpreting
+from ..core import (FLOAT_DTYPES, Builder, Function, TensorType, Value, bind, interpreting,
+                    results_list)
 
 _CT: Memo[tuple[int, tuple[int, ...]], tuple[Function, Function]] = \
     Memo("control flow: cotangent Functions")
@@ -73,10 +74,6 @@ def _zeros(t: Any) -> Any:
     return ops.full(tuple(t.shape), 0, t.dtype)
 
 
-def _outs(x: Any) -> list[Any]:
-    return list(x) if isinstance(x, tuple) else [x]
-
-
 def _spread(ins: Sequence[Any], wrt: Sequence[int], cts: Sequence[Any]) -> list[Any]:
     out: list[Any] = [None] * len(ins)
     for i, c in zip(wrt, cts):
@@ -92,9 +89,9 @@ def cond_vjp(g: Any, index: Any, *ins: Any, out: Any, branches: tuple[Function, 
     wrt = [i for i, x in enumerate(ins) if _is_float(x)]
     if not wrt:
         return [None] * (len(ins) + 1)
-    gs = _outs(g)
+    gs = results_list(g)
     bwd = tuple(cotangent_fn(br, wrt) for br in branches)
-    cts = _outs(bind("cond", index, *ins, *gs, branches=bwd))
+    cts = results_list(bind("cond", index, *ins, *gs, branches=bwd))
     return [None] + _spread(ins, wrt, cts)
 
 
@@ -117,11 +114,11 @@ def scan_vjp(g: Any, *ins: Any, out: Any, body: Function, n_consts: int, n_carry
     wrt = [i for i, x in enumerate(ins) if _is_float(x)]
     if not wrt:
         return [None] * (len(head) + len(ins))
-    gs = _outs(g)
+    gs = results_list(g)
     carry_t = [x.type if isinstance(x, Value) else TensorType(np.shape(x), x.dtype)
                for x in ins[k:k + m]]
     # Forward again, stacking the carry that enters each step.
-    fwd = _outs(bind("scan", *head, *ins, body=_with_carry_ys(body, k, m), n_consts=k,
+    fwd = results_list(bind("scan", *head, *ins, body=_with_carry_ys(body, k, m), n_consts=k,
                      n_carry=m, length=length, reverse=reverse, dynamic=dynamic))
     states = fwd[len(body.results):]
     step = cotangent_fn(body, wrt)
@@ -148,7 +145,7 @@ def scan_vjp(g: Any, *ins: Any, out: Any, body: Function, n_consts: int, n_carry
     init_ct = [gs[i - k] for i in wm]
     init_acc = [_zeros(ins[i]) for i in wc]
     gys = gs[m:m + n_y]
-    res = _outs(bind("scan", *head, *ins[:k], *init_ct, *init_acc, *states, *ins[k + m:],
+    res = results_list(bind("scan", *head, *ins[:k], *init_ct, *init_acc, *states, *ins[k + m:],
                      *gys, body=bstep, n_consts=k, n_carry=len(wm) + len(wc), length=length,
                      reverse=not reverse, dynamic=dynamic))
     ct_init, ct_consts, ct_xs = res[:len(wm)], res[len(wm):len(wm) + len(wc)], \
@@ -210,8 +207,8 @@ def while_vjp(g: Any, *ins: Any, out: Any, cond: Function, body: Function, n_con
     k = n_consts
     if not any(_is_float(x) for x in ins):
         return [None] * len(ins)
-    gs = _outs(g)[:-1]                       # the trip count has no cotangent
-    count = _outs(out)[-1]
+    gs = results_list(g)[:-1]                       # the trip count has no cotangent
+    count = results_list(out)[-1]
     types = [p.type for p in body.params]
     cap, levels = stack_plan(types[k:], max_iters)
     return _segment_vjp(body, list(ins[:k]), list(ins[k:]), count, gs, cap, levels)
@@ -251,11 +248,11 @@ def _segment_vjp(body: Function, consts: list[Any], init: list[Any], steps: Any,
     st = [bf.param(t, "state") for t in types[k:]]
     j = bf.param(i32, "segment")
     with interpreting(bf):
-        run_ = _outs(bind("while", *cs, seg_len(total, j), ops.const(0, np.int32), *st,
+        run_ = results_list(bind("while", *cs, seg_len(total, j), ops.const(0, np.int32), *st,
                           cond=up_cond, body=up_body, n_consts=k, max_iters=None))
         nxt = list(run_[2:2 + m]) + [_inc(j)]
     fwd = bf.build(nxt + list(st))
-    res = _outs(bind("scan", n_seg, *consts, steps, *init, ops.const(0, np.int32), body=fwd,
+    res = results_list(bind("scan", n_seg, *consts, steps, *init, ops.const(0, np.int32), body=fwd,
                      n_consts=k + 1, n_carry=m + 1, length=cap, reverse=False, dynamic=True))
     starts = res[m + 1:]
 
@@ -280,7 +277,7 @@ def _segment_vjp(body: Function, consts: list[Any], init: list[Any], steps: Any,
     init_ct = [seeds[i] for i in wm]
     init_acc = [_zeros(types[i]) for i in wc]
     last = ops.sub(n_seg, ops.const(1, np.int32))
-    out = _outs(bind("scan", n_seg, *consts, steps, *init_ct, *init_acc, last, *starts,
+    out = results_list(bind("scan", n_seg, *consts, steps, *init_ct, *init_acc, last, *starts,
                      body=bwd, n_consts=k + 1, n_carry=len(wm) + len(wc) + 1, length=cap,
                      reverse=True, dynamic=True))
     ct_init, ct_consts = out[:len(wm)], out[len(wm):len(wm) + len(wc)]

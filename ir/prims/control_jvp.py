@@ -30,14 +30,10 @@ from collections.abc import Sequence
 
 from .. import ops
 from ..caches import Memo
-from ..core import Builder, Function, Value, bind, interpreting
+from ..core import Builder, Function, Value, bind, interpreting, results_list
 from .tangents import WithPrimals
 
 _JVP: Memo[tuple[Any, ...], tuple[Function, Any]] = Memo("forward mode: tangent Functions")
-
-
-def _outs(x: Any) -> list[Any]:
-    return list(x) if isinstance(x, tuple) else [x]
 
 
 def tangent_fn(fn: Function, active: Sequence[bool], *, with_primals: bool = True,
@@ -70,7 +66,7 @@ def call_jvp(ts: Sequence[Any], *ins: Any, out: Any, fn: Function) -> list[Any]:
     jf = tangent_fn(fn, _active(ts), with_primals=False)
     if not any(jf.out_tangents):
         return [None] * len(fn.results)
-    it = iter(_outs(bind("call", *ins, *_present(ts), fn=jf.fn)))
+    it = iter(results_list(bind("call", *ins, *_present(ts), fn=jf.fn)))
     return [next(it) if c else None for c in jf.out_tangents]
 
 
@@ -111,7 +107,7 @@ def custom_jvp(ts: Sequence[Any], *ins: Any, out: Any, bwd: Function, n_in: int,
     if not any(active):
         return [None] * n_out
     rs = ins[n_in + n_out:]
-    return _outs(bind("call", *rs, *_present(by_result),
+    return results_list(bind("call", *rs, *_present(by_result),
                       fn=_transposed(bwd, n_out, active)))
 
 
@@ -172,7 +168,7 @@ def while_jvp(ts: Sequence[Any], *ins: Any, out: Any, cond: Function, body: Func
     tm = [t if t is not None else ops.zeros_like(x) for t, x in zip(ts[k:], ins[k:])]
     operands = list(ins[:k]) + _present(ts[:k]) + list(ins[k:]) + \
         [t for t, a in zip(tm, am) if a]
-    res = _outs(bind("while", *operands, cond=new_cond, body=new_body,
+    res = results_list(bind("while", *operands, cond=new_cond, body=new_body,
                      n_consts=k + sum(ac), max_iters=max_iters))
     prim, tang, count = res[:m], res[m:-1], res[-1]
     it = iter(tang)
@@ -201,7 +197,7 @@ def scan_jvp(ts: Sequence[Any], *ins: Any, out: Any, body: Function, n_consts: i
     tm = [t if t is not None else ops.zeros_like(x) for t, x in zip(ts[k:k + m], ins[k:k + m])]
     operands = list(ins[:k]) + _present(ts[:k]) + list(ins[k:k + m]) + \
         [t for t, a in zip(tm, am) if a] + list(ins[k + m:]) + _present(ts[k + m:])
-    res = _outs(bind("scan", *head, *operands, body=new_body, n_consts=k + sum(ac),
+    res = results_list(bind("scan", *head, *operands, body=new_body, n_consts=k + sum(ac),
                      n_carry=m + nt_m, length=length, reverse=reverse, dynamic=dynamic))
     carry, tcarry = res[:m], res[m:m + nt_m]
     ys, tys = res[m + nt_m:m + nt_m + n_y], res[m + nt_m + n_y:]
@@ -217,7 +213,7 @@ def cond_jvp(ts: Sequence[Any], index: Any, *ins: Any, out: Any,
     for br in branches:
         union = [a or b for a, b in zip(union, tangent_fn(br, act).out_tangents)]
     new = tuple(tangent_fn(br, act, instantiate=union).fn for br in branches)
-    res = _outs(bind("cond", index, *ins, *_present(ts[1:]), branches=new))
+    res = results_list(bind("cond", index, *ins, *_present(ts[1:]), branches=new))
     n = len(branches[0].results)
     it = iter(res[n:])
     return WithPrimals([next(it) if a else None for a in union], res[:n])

@@ -31,7 +31,7 @@ from typing import Any
 from collections.abc import Callable, Sequence
 
 from .. import ops
-from ..core import FLOAT_DTYPES, bind
+from ..core import FLOAT_DTYPES, bind, results_list
 
 JvpRule = Callable[..., Sequence[Any]]
 
@@ -46,13 +46,9 @@ class WithPrimals(list):  # type: ignore[type-arg]
         self.primals = list(primals)
 
 
-def _outs(out: Any) -> list[Any]:
-    return list(out) if isinstance(out, tuple) else [out]
-
-
 def no_tangent(ts: Sequence[Any], *ins: Any, out: Any, **params: Any) -> list[Any]:
     """The outputs are constants to autodiff (TensorFlow registers no gradient)."""
-    return [None] * len(_outs(out))
+    return [None] * len(results_list(out))
 
 
 def from_vjp(vjp: Callable[..., Sequence[Any]]) -> JvpRule:
@@ -82,7 +78,7 @@ def linear(name: str) -> JvpRule:
     def rule(ts: Sequence[Any], *ins: Any, out: Any, **params: Any) -> list[Any]:
         args = [_tangent_or_zeros(t, x) if x.dtype in FLOAT_DTYPES else x
                 for t, x in zip(ts, ins)]
-        return _outs(bind(name, *args, **params))
+        return results_list(bind(name, *args, **params))
     return rule
 
 
