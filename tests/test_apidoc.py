@@ -27,8 +27,11 @@ def test_api_reference_names_every_public_name_once() -> None:
     for n in tj.__all__:
         if isinstance(getattr(tj, n), np.dtype):
             assert f"`tj.{n}`" in text
-        elif n in ("errors", "nn", "math", "linalg", "numpy", "experimental", "autodiff"):
+        elif n in ("errors", "nn", "math", "linalg", "numpy", "experimental", "autodiff",
+                   "random"):
             assert f"`tj.{n}" in text
+            if n == "random":
+                assert "## `tj.random`" in text and "### `tj.random.shuffle(" in text
         else:
             heads = [line for line in text.splitlines()
                      if line.startswith((f"### `tj.{n}(", f"### `tj.{n}`"))]

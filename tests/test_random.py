@@ -86,7 +86,39 @@ def _draws() -> list[tj.Tensor]:
             tj.random.uniform([9]), tj.random.uniform([4], 0, 100, dtype=tj.int64),
             tj.random.truncated_normal([6]), g.categorical([[0.0, 1.0, 2.0]], 5),
             tj.random.stateless_normal([5], seed=[4, 5]),
-            tj.random.stateless_uniform([5], seed=[-1, 7], dtype=tj.float64)]
+            tj.random.stateless_uniform([5], seed=[-1, 7], dtype=tj.float64),
+            tj.random.shuffle(tj.reshape(tj.range(24), [8, 3]))]
+
+
+def test_shuffle_permutes_rows_uniformly() -> None:
+    tj.random.set_seed(5)
+    counts: dict[tuple[int, ...], int] = {}
+    rows = np.arange(8.0).reshape(4, 2)
+    for _ in range(4800):
+        y = tj.random.shuffle(rows).numpy()
+        perm = tuple(int(r) for r in y[:, 0] // 2)
+        np.testing.assert_array_equal(y, rows[list(perm)])      # whole rows move
+        counts[perm] = counts.get(perm, 0) + 1
+    assert len(counts) == 24
+    observed = np.array(list(counts.values()), np.float64)
+    chi2 = float(((observed - 200.0) ** 2 / 200.0).sum())
+    assert chi2 < 49.7                      # 23 degrees of freedom, p = 0.001
+
+
+def test_shuffle_edge_cases_and_gradient() -> None:
+    assert float(tj.random.shuffle(5.0)) == 5.0
+    assert tj.random.shuffle(tj.zeros([0, 3])).shape == (0, 3)
+    assert tj.random.shuffle(tj.constant([1, 2, 3])).dtype == np.int32
+    x = tj.Variable([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    with tj.GradientTape() as tape:
+        y = tj.random.shuffle(x, seed=1)
+        loss = tj.reduce_sum(y * y)
+    assert sorted(y.numpy()[:, 0].tolist()) == [1.0, 3.0, 5.0]
+    assert tape.gradient(loss, x) is None   # as TensorFlow: no gradient through shuffle
+    tj.random.set_seed(9)
+    a = tj.random.shuffle(tj.range(50), seed=2).numpy()
+    tj.random.set_seed(9)
+    np.testing.assert_array_equal(tj.random.shuffle(tj.range(50), seed=2).numpy(), a)
 
 
 def test_eager_and_compiled_draws_are_bit_identical() -> None:

@@ -156,7 +156,8 @@ def render() -> str:
             placed.add(n)
     dtypes = sorted(n for n in public if isinstance(getattr(tj, n), np.dtype))
     placed.update(dtypes)
-    namespaces = ("errors", "nn", "math", "linalg", "numpy", "experimental", "autodiff")
+    namespaces = ("errors", "nn", "math", "linalg", "numpy", "experimental", "autodiff",
+                  "random")
     placed.update(namespaces)
     placed.update(n for n in public if inspect.isclass(getattr(tj, n))
                   and issubclass(getattr(tj, n), BaseException))     # under "Errors"
@@ -195,6 +196,9 @@ def render() -> str:
             "GradientTape is `tj.GradientTape`).", ""]
     for n in tj.autodiff.__all__:
         out += _entry(f"tj.autodiff.{n}", getattr(tj.autodiff, n))
+    out += ["## `tj.random`", "", _doc_text(tj.random).split("\nNames:")[0].strip(), ""]
+    for n in tj.random.__all__:
+        out += _entry(f"tj.random.{n}", getattr(tj.random, n))
     out += ["## Errors (`tj.errors`)", ""]
     for n in errors.__all__:
         obj = getattr(errors, n)
