@@ -46,6 +46,8 @@ def test_every_op_has_a_known_gradient_and_the_column_is_right() -> None:
     assert rows["tj.exp"][1] == rows["tj.matmul"][1] == rows["tj.einsum"][1] == "yes"
     assert rows["tj.nn.softmax_cross_entropy_with_logits"][1] == "yes"
     assert rows["tj.sign"][1] == "zero"
+    # a transformation's result is called in its example: jacfwd(f)(x) is differentiable
+    assert rows["tj.autodiff.jacfwd"][1] == rows["tj.autodiff.hvp"][1] == "yes"
     for op in ("tj.equal", "tj.floor", "tj.argmax", "tj.math.is_nan", "tj.ones"):
         assert rows[op][1] == "no", op
     # one row per function: tj.exp and tj.math.exp are one op

@@ -132,6 +132,10 @@ def gradients() -> dict[int, str]:
                 outer.pop()
                 result[code] = max([rec.status(v) for v in _leaves(arg)] + [result[code]],
                                    key=_RANK.__getitem__)
+                made = getattr(arg, "__code__", None)   # a transformation's function
+                if made is not None and made not in watch:
+                    watch[made] = watch[code]           # (jacfwd): calls of it count
+
         if code in converters and outer:
             if event == "call":
                 vals = _leaves(frame.f_locals.get("value"), containers=True)
@@ -152,7 +156,11 @@ def gradients() -> dict[int, str]:
     finally:
         sys.setprofile(old)
     names = {"rule": "yes", "zero": "zero", None: "no"}
-    return {k: names[result[code]] if code in result else "?" for code, k in watch.items()}
+    best: dict[int, str | None] = {}
+    for code, k in watch.items():
+        if code in result:
+            best[k] = max(result[code], best.get(k), key=_RANK.__getitem__)
+    return {k: names[best[k]] if k in best else "?" for k in fns}
 
 
 def render() -> str:
