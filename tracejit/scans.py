@@ -3,8 +3,8 @@
 `exclusive` and `reverse`.
 
 Each is one scan primitive (`ir.prims.scans`: a loop along the axis in native code, exact
-gradients, batching); the exclusive forms shift the inclusive scan of all but the last
-element (first, with `reverse`) by one and put the identity (0, 1 or -inf) in front.
+gradients, batching); the exclusive forms shift the inclusive scan by one element
+(`ir.prims.recurrence.shifted`) and put the identity (0, 1 or -inf) in front.
 """
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from . import ops
 from .convert import _axis, _user_error, convert_to_tensor
 from .exports import export
 from .ir.core import bind
 from .ir.errors import DTypeError
+from .ir.prims.recurrence import shifted
 from .tensor import Tensor, TensorInput
 
 _IDENTITY = {"cumsum": 0.0, "cumprod": 1.0, "cumlogsumexp": -np.inf}
@@ -30,27 +30,11 @@ def _scan(op: str, prim: str, x: TensorInput, axis: Any, exclusive: bool, revers
         raise _user_error(DTypeError(f"{op} needs {want} tensor, got {t.dtype.name}"))
     ax = _axis(op, axis, t.ndim)
     reverse = bool(reverse)
-    n = t.shape[ax]
-    if not exclusive or n == 0:
-        return bind(prim, t, axis=ax, reverse=reverse)
-    # exclusive: scan n - 1 elements, shift them by one, the identity at the start
-    starts = [0] * t.ndim
-    limits = list(t.shape)
-    if reverse:
-        starts[ax] = 1
-    else:
-        limits[ax] = n - 1
-    part = bind("slice", t, starts=tuple(starts), limits=tuple(limits), strides=(1,) * t.ndim)
-    scanned = bind(prim, part, axis=ax, reverse=reverse)
-    lo = [0] * t.ndim
-    hi = [0] * t.ndim
-    (hi if reverse else lo)[ax] = 1
-    y = bind("pad", scanned, lo=tuple(lo), hi=tuple(hi), interior=(0,) * t.ndim)
-    if prim == "cumsum":
+    y = bind(prim, t, axis=ax, reverse=reverse)
+    if not exclusive:
         return y
-    pos = bind("iota", shape=tuple(t.shape), dimension=ax, dtype=np.dtype(np.int32))
-    edge = ops.equal(pos, n - 1 if reverse else 0)
-    return ops.where(edge, ops.fill(t.shape, _IDENTITY[prim], dtype=t.dtype), y)
+    # exclusive: the inclusive scan moved one step on, the identity where nothing precedes
+    return shifted(y, ax, not reverse, _IDENTITY[prim])
 
 
 @export("cumsum", "math.cumsum")
