@@ -14,7 +14,10 @@ For tracejit the child also reports where the time went: trace (with autodiff) a
 passes, fusion plan + lowering to LLVM IR (Python), and LLVM (parse, O3, code
 generation, loading, and waiting for the compile workers). Each process also reports its
 CPU time (all threads, plus tracejit's compile worker processes, also shown alone), which
-a loaded machine inflates less than the wall-clock time. The growth exponent between two sizes is
+a loaded machine inflates less than the wall-clock time; for tracejit also the calling
+thread's CPU time beside the workers', and how many parts of a module compiled in parts
+(`codegen/parts.py`) each side compiled, with the LLVM CPU time it spent on them; and the
+load average at the start and end of each process. The growth exponent between two sizes is
 log(t2 / t1) / log(n2 / n1) (1 = linear).
 
     python benchmarks/compile_bench.py                       # all rows, all peers
@@ -158,22 +161,31 @@ def child(impl: str, kind: str, n: int) -> dict[str, Any]:
     f, args = build(impl, kind, n)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     load0 = os.getloadavg()[0]
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0, th0 = time.perf_counter(), time.process_time(), time.thread_time()
     out = f(*args)
     value = out[0] if isinstance(out, tuple) else out
     value = float(np.asarray(value))
     total, cpu = time.perf_counter() - t0, time.process_time() - c0
+    caller_cpu = time.thread_time() - th0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     workers_cpu = 0.0
+    split: dict[str, Any] = {}
     if impl == "tracejit":
         # The compile workers' CPU time counts too: end them, then read it.
-        from tracejit.codegen import workers
+        from tracejit.codegen import parts, workers
         workers.shutdown()
         ch = resource.getrusage(resource.RUSAGE_CHILDREN)
         workers_cpu = ch.ru_utime + ch.ru_stime
+        st = parts.last_stats
+        split = {"caller_parts": st.caller_parts, "caller_llvm_cpu_s": st.caller_cpu,
+                 "worker_parts": st.worker_parts, "worker_llvm_cpu_s": st.worker_cpu}
     ref = reference(kind, n)
     return {"impl": impl, "row": f"{kind} {n}", "first_call_s": total,
             "cpu_s": cpu + workers_cpu, "workers_cpu_s": workers_cpu,
+            # The calling thread alone, and the process's other threads (a framework's
+            # own compile threads; tracejit's only wait on its workers' pipes).
+            "caller_thread_cpu_s": caller_cpu, "other_threads_cpu_s": cpu - caller_cpu,
+            "parts": split,
             "stages": stages, "peak_rss_mib": rss / 1024, "rss_before_mib": rss0 / 1024,
             "load": [round(load0, 2), round(os.getloadavg()[0], 2)],
             "rel_err": abs(value - ref) / max(1.0, abs(ref))}
@@ -200,12 +212,27 @@ def growth(results: list[dict[str, Any]], impl: str, kind: str, n1: int, n2: int
     return math.log(b / a) / math.log(n2 / n1) if a and b else None
 
 
+def _cpu_split(r: dict[str, Any]) -> str:
+    """A tracejit row's CPU seconds by thread: the calling thread, the compile workers,
+    and how many parts of the module each side compiled with the LLVM CPU time it spent
+    on them (an uneven split leaves a core idle)."""
+    if "caller_thread_cpu_s" not in r:
+        return "-"
+    text = f"{r['caller_thread_cpu_s']:.2f} / {r['workers_cpu_s']:.2f} s"
+    p = r.get("parts") or {}
+    if p.get("worker_parts") or p.get("caller_parts", 0) > 1:
+        text += (f" ({p['caller_parts']} parts {p['caller_llvm_cpu_s']:.2f} s / "
+                 f"{p['worker_parts']} parts {p['worker_llvm_cpu_s']:.2f} s)")
+    return text
+
+
 def markdown(results: list[dict[str, Any]]) -> str:
     by = {(r["impl"], r["row"]): r for r in results}
     rows = list(dict.fromkeys(r["row"] for r in results))
     impls = [i for i in IMPLS if any(r["impl"] == i for r in results)]
     head = ["program"] + [f"{i} first call" for i in impls] + \
-        ["tracejit: trace+passes / plan+lower / LLVM", "tracejit peak RSS"]
+        ["tracejit: trace+passes / plan+lower / LLVM", "tracejit CPU: caller thread / "
+         "workers (LLVM parts: caller / workers)", "tracejit peak RSS", "load"]
     out = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for row in rows:
         cells = [row]
@@ -218,7 +245,10 @@ def markdown(results: list[dict[str, Any]]) -> str:
         st = r.get("stages") or {}
         cells.append(" / ".join(f"{st[k]:.2f}" for k in ("trace+passes", "plan+lower", "llvm"))
                      if st else "-")
+        cells.append(_cpu_split(r))
         cells.append(f"{r['peak_rss_mib']:.0f} MiB" if "peak_rss_mib" in r else "-")
+        loads = [x for i in impls for x in by.get((i, row), {}).get("load", [])]
+        cells.append(f"{min(loads):.1f}-{max(loads):.1f}" if loads else "-")
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
     for kind, n1, n2 in (("sin", 1000, 10000), ("sin-grad", 1000, 10000),

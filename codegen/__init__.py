@@ -66,7 +66,7 @@ def compile_function(fn: Function, *, cache: bool = True) -> Executable:
         text = str(module)
         slp = module.plan_cost <= segments.SLP_MAX_COST
         # The main module compiles here while the workers compile the other parts.
-        objs = [engine.compile_object(text, slp=slp)] + parts.objects()
+        objs = parts.objects(text, slp)
     finally:
         parts.close()
     texts = [text] + parts.texts

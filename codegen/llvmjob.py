@@ -23,6 +23,7 @@ import json
 import os
 import struct
 import sys
+import time
 from typing import IO, Any
 
 import llvmlite.binding as llvm
@@ -185,10 +186,12 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
             key = (header["triple"], header["cpu"], header["features"])
             if key not in machines:
                 machines[key] = target_machine(*key)
+            cpu = time.process_time()
             obj, _, warnings = compile_module(payload.decode(), machines[key],
                                               bool(header["optimize"]), bool(header["slp"]))
             assert obj is not None
-            write_frame(out, {"ok": True, "warnings": warnings}, obj)
+            write_frame(out, {"ok": True, "warnings": warnings,
+                              "cpu": time.process_time() - cpu}, obj)
         except Exception as e:
             write_frame(out, {"ok": False, "error": f"{type(e).__name__}: {e}"}, b"")
 

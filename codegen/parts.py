@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import TYPE_CHECKING
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from llvmlite import ir
 
@@ -88,23 +90,44 @@ def assign(costs: list[int], n: int) -> list[int]:
     return [renumber.get(p, 0) for p in raw]
 
 
+Reply = tuple[bytes, list[str], float]      # a worker's: object code, warnings, CPU s
+
+
+@dataclass
+class Stats:
+    """Who compiled the parts of the last module compiled in parts (`last_stats`): how
+    many each side compiled and the CPU seconds it spent in LLVM on them (the caller's
+    from its own thread's clock, the workers' as they report it). For benchmarks: an
+    uneven split shows here."""
+
+    caller_parts: int = 0
+    caller_cpu: float = 0.0
+    worker_parts: int = 0
+    worker_cpu: float = 0.0
+
+
+last_stats = Stats()
+
+
 class Parts:
     """The parts of one Function's module while it is lowered and compiled (see the module
     docstring). `Lowerer.run` asks `plan` how many to make and calls `submit` with each
-    finished part module in turn; `objects` then compiles what no worker took and waits
-    for the rest."""
+    finished part module in turn; `objects` then compiles the main module and what no
+    worker took, and waits for the rest."""
 
     def __init__(self, name: str):
         self.name = name
         self.workers: list[workers.Worker] = []
         self.texts: list[str] = []
         self.slp = True
+        self.stats = Stats()
+        self._header: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._queue: list[int] = []             # parts no one has taken yet, in order
         self._idle: list[workers.Worker] = []   # workers without a job
-        self._futures: dict[int, Future[tuple[bytes, list[str]]]] = {}
+        self._futures: dict[int, Future[Reply]] = {}
         self._done: dict[int, bytes] = {}       # compiled by the caller
-        self._jobs: dict[int, Future[tuple[bytes, list[str]]]] = {}   # each worker's last
+        self._jobs: dict[int, Future[Reply]] = {}   # each worker's last
         self._closed = False
 
     def plan(self, cost: int, n_segments: int, slp: bool) -> int:
@@ -112,6 +135,11 @@ class Parts:
         n = count(cost, n_segments)
         self.slp = slp
         if n > 1:
+            # Made here, once: `engine.job_header` takes the LLVM lock, which the caller
+            # holds while it compiles a part. Made in `_dispatch`, a worker's reply waited
+            # for the caller's part to finish before the worker got its next one (at
+            # 10,000 ops with gradient the worker compiled 6 of 19 parts).
+            self._header = engine.job_header(slp=slp)
             self.workers = workers.acquire(n - 1)
             self._idle = list(self.workers)
         return n
@@ -125,21 +153,22 @@ class Parts:
         self._dispatch()
 
     def _dispatch(self) -> None:
-        """Give queued parts (from the front) to idle workers."""
+        """Give queued parts (from the front) to idle workers. Takes no lock the caller
+        holds while it compiles (a worker's reply calls this)."""
         from concurrent.futures import Future
         while True:
             with self._lock:
                 if self._closed or not self._queue or not self._idle:
                     return
                 k, w = self._queue.pop(0), self._idle.pop()
-                fut: Future[tuple[bytes, list[str]]] = Future()
+                fut: Future[Reply] = Future()
                 self._futures[k] = fut
                 self._jobs[id(w)] = fut
-            job = w.submit(engine.job_header(slp=self.slp), self.texts[k].encode())
+            job = w.submit(self._header, self.texts[k].encode())
             job.add_done_callback(functools.partial(self._finished, w, fut=fut))
 
-    def _finished(self, w: workers.Worker, job: Future[tuple[bytes, list[str]]], *,
-                  fut: Future[tuple[bytes, list[str]]]) -> None:
+    def _finished(self, w: workers.Worker, job: Future[Reply], *,
+                  fut: Future[Reply]) -> None:
         """A worker's job ended: its part's result is set, and the worker takes the next
         queued part, unless it broke."""
         if not w.broken:
@@ -156,29 +185,42 @@ class Parts:
         with self._lock:
             return self._queue.pop() if self._queue else None
 
-    def objects(self) -> list[bytes]:
-        """The object code of every part sent to `submit`, in order: the caller compiles
-        queued parts from the back while the workers take them from the front, then waits
-        for the workers' replies. Gives the workers back."""
+    def _compile_here(self, text: str, slp: bool) -> bytes:
+        cpu = time.thread_time()
+        obj = engine.compile_object(text, slp=slp)
+        self.stats.caller_parts += 1
+        self.stats.caller_cpu += time.thread_time() - cpu
+        return obj
+
+    def objects(self, main: str, slp: bool) -> list[bytes]:
+        """The object code of the main module `main` (compiled here, with the SLP
+        vectorizer if `slp`) and then of every part sent to `submit`, in order: the
+        caller compiles queued parts from the back while the workers take them from the
+        front, then waits for the workers' replies. Gives the workers back."""
+        global last_stats
         try:
+            out = [self._compile_here(main, slp)]
             while (k := self._take_last()) is not None:
-                self._done[k] = engine.compile_object(self.texts[k], slp=self.slp)
-            out = []
+                self._done[k] = self._compile_here(self.texts[k], self.slp)
             for k in range(len(self.texts)):
                 if k in self._done:
                     out.append(self._done[k])
                     continue
                 try:
-                    obj, warnings = self._futures[k].result()
+                    obj, warnings, cpu = self._futures[k].result()
                 except CompileError as e:
                     raise CompileError(f"@{self.name}: compiling part {k + 1} of "
                                        f"{len(self.texts) + 1} of its module in a worker "
                                        f"process failed: {e}") from None
                 for w in warnings:
                     engine.log.warning(w)
+                self.stats.worker_parts += 1
+                self.stats.worker_cpu += cpu
                 out.append(obj)
         finally:
             self.close()
+        if self.texts:
+            last_stats = self.stats
         return out
 
     def close(self) -> None:

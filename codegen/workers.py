@@ -66,7 +66,7 @@ def max_workers() -> int:
 
 class Worker:
     """One worker process (see the module docstring). `submit` sends a job; the reply
-    arrives in the returned future as (object code, warnings)."""
+    arrives in the returned future as (object code, warnings, CPU seconds)."""
 
     def __init__(self) -> None:
         import subprocess      # here: most processes never start a worker
@@ -79,13 +79,14 @@ class Worker:
         self.broken = False
 
     def submit(self, header: dict[str, Any], payload: bytes
-               ) -> Future[tuple[bytes, list[str]]]:
+               ) -> Future[tuple[bytes, list[str], float]]:
         """Send one job (`llvmjob.serve`'s request) on a thread of its own (a large
-        request fills the pipe before the worker reads it) and return its future. An
+        request fills the pipe before the worker reads it) and return its future: the
+        object code, the warnings and the CPU seconds the job took in the worker. An
         LLVM error sets the future's exception to a `CompileError` and leaves the worker
         usable; a worker that died or garbled its reply is marked broken."""
         from concurrent.futures import Future
-        fut: Future[tuple[bytes, list[str]]] = Future()
+        fut: Future[tuple[bytes, list[str], float]] = Future()
 
         def run() -> None:
             try:
@@ -98,7 +99,8 @@ class Worker:
                 self.broken = True
                 fut.set_exception(CompileError(self._death()))
             elif reply[0].get("ok"):
-                fut.set_result((reply[1], list(reply[0].get("warnings", []))))
+                fut.set_result((reply[1], list(reply[0].get("warnings", [])),
+                                float(reply[0].get("cpu", 0.0))))
             else:
                 fut.set_exception(CompileError(f"LLVM: {reply[0].get('error')}"))
 

@@ -144,6 +144,42 @@ def test_parts_are_bounded_and_shared_through_a_queue(small_parts: None,
     assert _digests(spy.bundles[0]) == _digests(spy.bundles[1])
 
 
+def _tiny_module(name: str) -> Any:
+    from llvmlite import ir as llir
+    m = llir.Module(name=name)
+    info = engine.host_info()
+    m.triple, m.data_layout = info["triple"], info["data_layout"]
+    f = llir.Function(m, llir.FunctionType(llir.IntType(32), []), name)
+    llir.IRBuilder(f.append_basic_block()).ret(llir.Constant(llir.IntType(32), 7))
+    return m
+
+
+def test_a_worker_takes_its_next_part_while_the_caller_compiles(monkeypatch: Any) -> None:
+    """A worker's reply hands it the next queued part at once, even while the caller is
+    inside LLVM (holding the engine's lock) compiling a part of its own; the split of the
+    work is reported in `parts.last_stats`."""
+    monkeypatch.setenv("TRACEJIT_COMPILE_WORKERS", "1")
+    monkeypatch.setattr(parts, "count", lambda cost, n: 3)
+    spy = Spy(monkeypatch)
+    p = parts.Parts("t")
+    try:
+        assert p.plan(10 ** 6, 10, slp=True) == 3 and len(p.workers) == 1
+        with engine.LLVM_LOCK:          # as in `engine.compile_object`, for as long as it takes
+            p.submit(_tiny_module("a"))
+            p.submit(_tiny_module("b"))
+            for _ in range(600):
+                if len(spy.jobs) == 2:
+                    break
+                threading.Event().wait(0.05)
+            assert len(spy.jobs) == 2, "the worker waited for the caller's LLVM lock"
+        objs = p.objects(str(_tiny_module("main")), slp=True)
+    finally:
+        p.close()
+    assert len(objs) == 3 and all(o.startswith(b"\x7fELF") for o in objs)
+    st = parts.last_stats
+    assert (st.caller_parts, st.worker_parts) == (1, 2) and st.worker_cpu >= 0.0
+
+
 def test_small_functions_start_no_worker(monkeypatch: Any) -> None:
     monkeypatch.setenv("TRACEJIT_COMPILE_WORKERS", "2")
     started: list[int] = []
