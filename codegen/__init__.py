@@ -19,6 +19,7 @@ from .inline import inline_calls
 from .build import build_module
 from .call import ABI, Boxing, Executable
 from .parts import Parts
+from .poly import PolyExecutable
 from .rules import LOWERINGS, LoweringError
 # The rule modules: each enters its lowering rules into `rules.LOWERINGS` when imported.
 from . import (lower_elementwise, lower_kernels, lower_random, lower_region,  # noqa: F401,E402
@@ -28,7 +29,7 @@ from . import lower_lapack, lower_lapack_decomp  # noqa: F401,E402
 
 log = logging.getLogger("tracejit")
 
-__all__ = ["LOWERINGS", "Boxing", "CompileError", "Executable", "LoweringError",
+__all__ = ["LOWERINGS", "Boxing", "CompileError", "Executable", "LoweringError", "PolyExecutable",
            "compile_function", "fusion_plan", "load_executable"]
 
 

@@ -1,8 +1,9 @@
 """The SSA IR: types, values, instructions, functions, and `bind`.
 
 Invariants:
-- A `TensorType` is immutable and hashable: a shape (tuple of non-negative ints) and a
-  NumPy dtype drawn from `DTYPES`.
+- A `TensorType` is immutable and hashable: a shape (tuple of non-negative ints, or
+  `dims.Dim` symbols for sizes known only at run time) and a NumPy dtype drawn from
+  `DTYPES`.
 - A `Value` has identity (two values are equal only if they are the same object) and a
   type that never changes. It is defined exactly once: as a parameter of one `Function`
   or as an output of one `Instr`.
@@ -26,6 +27,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from .dims import is_dim
 from .errors import IRError, ShapeError
 
 # --------------------------------------------------------------------------- dtypes
@@ -61,10 +63,10 @@ class TensorType:
     __slots__ = ("shape", "dtype")
 
     def __init__(self, shape: Sequence[int], dtype: Any):
-        self.shape = tuple(int(d) for d in shape)
+        self.shape = tuple(d if is_dim(d) else int(d) for d in shape)
         self.dtype = np.dtype(dtype)
         dtype_name(self.dtype)  # validates
-        if any(d < 0 for d in self.shape):
+        if any(not is_dim(d) and d < 0 for d in self.shape):
             raise ShapeError(f"negative dimension in shape {self.shape}")
 
     @classmethod
@@ -93,7 +95,8 @@ class TensorType:
 
     @property
     def size(self) -> int:
-        """The number of elements, exact (a Python int: never wraps around)."""
+        """The number of elements, exact (a Python int: never wraps around); a `Dim`
+        monomial when a dimension is unknown (`symbolic`)."""
         n: int = math.prod(self.shape)
         return n
 
@@ -102,6 +105,11 @@ class TensorType:
         """The bytes of a dense array of this type, exact (never wraps around)."""
         itemsize: int = self.dtype.itemsize
         return self.size * itemsize
+
+    @property
+    def symbolic(self) -> bool:
+        """Whether a dimension is unknown (a `Dim`, known only at run time)."""
+        return any(is_dim(d) for d in self.shape)
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, TensorType) and self.shape == other.shape

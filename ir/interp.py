@@ -15,6 +15,7 @@ import numpy as np
 from .core import Function, Interpreter, bind, interpreting
 from .errors import IRError
 from .prims.registry import Primitive
+from .specialize import bind_arguments, is_symbolic, specialize
 
 
 class NumpyInterpreter(Interpreter):
@@ -79,6 +80,9 @@ def evaluate(fn: Function, args: Sequence[Any]) -> list[np.ndarray]:
 
     Example: `evaluate(f, [np.ones((2, 2), np.float32)])`."""
     arrays = []
+    if len(args) == len(fn.params) and is_symbolic(fn):
+        # Unknown dimensions: bound by the arguments, checked by the shape rules.
+        fn = specialize(fn, bind_arguments(fn, [np.shape(a) for a in args]))
     for p, a in zip(fn.params, args):
         a = np.asarray(a)
         if a.shape != p.type.shape or a.dtype != p.type.dtype:
@@ -98,5 +102,7 @@ def evaluate_nested(fn: Function, args: Sequence[Any]) -> list[np.ndarray]:
     if outer is None:
         return evaluate(fn, args)
     arrays = [np.asarray(a) for a in args]
+    if len(args) == len(fn.params) and is_symbolic(fn):
+        fn = specialize(fn, bind_arguments(fn, [a.shape for a in arrays]))
     with interpreting(outer):
         return [np.asarray(r) for r in run(fn, arrays)]

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from . import dims
 from .core import DTYPES, Function, Instr, TensorType, Value
 from .lexer import Token, TokenStream
 from .prims import get_primitive
@@ -67,6 +68,7 @@ class _Parser(TokenStream):
     def __init__(self, text: str):
         super().__init__(text)
         self.module: dict[str, Function] = {}
+        self.symbols: set[str] = set()      # the dimension symbols the types name so far
 
     # ---------------------------------------------------------------- module, function
 
@@ -159,13 +161,24 @@ class _Parser(TokenStream):
                              + ", ".join(DTYPES), tok)
         self.expect("punct", "[")
 
-        def dim() -> int:
-            d = self.expect("number")
-            if not d.text.isdigit():
-                raise self.error(f"bad dimension {d.text!r}", d)
-            return int(d.text)
+        return TensorType(self.separated("]", self.dim), dtype)
 
-        return TensorType(self.separated("]", dim), dtype)
+    def dim(self, first: Token | None = None) -> Any:
+        """A dimension: `784`, a symbol `n0`, or a product `n0*n1*2` (`dims.Dim`)."""
+        factors: list[Token] = [first or self.next()]
+        while self.accept("punct", "*"):
+            factors.append(self.next())
+        coef, syms = 1, []
+        for d in factors:
+            if d.kind == "number" and d.text.isdigit():
+                coef *= int(d.text)
+            elif d.kind == "ident" and dims.NAME.match(d.text) and d.text not in DTYPES \
+                    and d.text not in _KEYWORDS:
+                syms.append(d.text)
+                self.symbols.add(d.text)
+            else:
+                raise self.error(f"bad dimension {d.text or 'end of input'!r}", d)
+        return dims.monomial(coef, syms)
 
     def types(self) -> list[TensorType]:
         if not self.accept("punct", "("):
@@ -239,6 +252,8 @@ class _Parser(TokenStream):
     def param(self) -> Any:
         tok = self.next()
         if tok.kind == "number":
+            if self.at("punct", "*"):
+                return self.dim(tok)
             return _number(tok.text)
         if tok.kind == "string":
             return self.string(tok.text, tok)
@@ -259,6 +274,8 @@ class _Parser(TokenStream):
                 return DTYPES[tok.text]
             if tok.text == "dense":
                 return self.dense(tok)
+            if tok.text in self.symbols:    # a dimension named in a type above
+                return self.dim(tok)
         raise self.error(f"expected a param value, got {tok.text or 'end of input'!r}", tok)
 
     def resolve_labels(self, v: Any) -> Any:
@@ -303,6 +320,8 @@ class _Parser(TokenStream):
             return self.separated("]", self.dense_body)
         tok = self.next()
         if tok.kind == "number":
+            if self.at("punct", "*"):
+                return self.dim(tok)
             return _number(tok.text)
         if tok.kind == "punct" and tok.text == "-":
             return -self.special_float()

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .dims import Dim
 from .core import DTYPE_NAMES, Function, Instr, TensorType, Value, params_equal
 from .prims import get_primitive
 from .prims.control import REGIONS
@@ -129,7 +130,7 @@ def format_param(v: Any, out_type: TensorType | None = None,
         v = v.item()  # NumPy scalars print (and parse back) as Python scalars
     if v is None or isinstance(v, bool):
         return repr(v)
-    if isinstance(v, int):
+    if isinstance(v, (int, Dim)):
         return str(v)
     if isinstance(v, float):
         return _float_text(v)

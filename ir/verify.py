@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .dims import Dim
 from .core import DTYPE_NAMES, Function, Instr, TensorType, Value
 from .errors import IRError
 from .prims import get_primitive
@@ -108,7 +109,7 @@ def _hint(v: Any) -> str:
 
 def _bad_param(v: Any) -> str | None:
     """None if `v` is a canonical param value, else a description of the culprit."""
-    if v is None or isinstance(v, (bool, str, Function)):
+    if v is None or isinstance(v, (bool, str, Function, Dim)):
         return None
     if isinstance(v, (int, float)) and not isinstance(v, np.generic):
         return None

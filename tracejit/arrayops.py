@@ -19,6 +19,7 @@ from .convert import _axis, _dtype, _user_error, constant, convert_to_tensor, fl
 from .errors import TracingError
 from .exports import export
 from .ir.core import bind
+from .ir.dims import Dim
 from .ir.errors import ShapeError
 from .shapes import concat, reshape
 from .tensor import Tensor, TensorInput, TensorLike
@@ -51,12 +52,18 @@ def _out_int_type(op: str, out_type: Any) -> np.dtype:
 def shape(input: TensorInput, out_type: Any = int32, name: str | None = None  # noqa: A002
           ) -> Tensor:
     """The shape of `input` as a 1-D int32 (or `out_type`) tensor, as `tf.shape` returns
-    it; shapes are static in tracejit, so inside a compiled function it is a constant.
+    it. Inside a compiled function it is a constant, except for the dimensions unknown
+    until run time (`input_signature` with None), which native code reads at each call.
 
     >>> tj.shape(tj.zeros([2, 3])).numpy()
     array([2, 3], dtype=int32)
     """
-    return constant(np.array(convert_to_tensor(input).shape, _out_int_type("shape", out_type)))
+    x = convert_to_tensor(input)
+    dt = _out_int_type("shape", out_type)
+    if not any(type(d) is Dim for d in x.shape):
+        return constant(np.array(x.shape, dt))
+    from .dimvalues import dim_value
+    return concat([reshape(dim_value(d, dt), (1,)) for d in x.shape], 0)
 
 
 @export("size")

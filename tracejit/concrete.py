@@ -56,6 +56,7 @@ class Concrete:
     notice: Notice | None = None        # the progress notice of tracing, resumed to compile
     key: Any = None                     # the call key it was traced for (`keys.py`)
     python_signature: Any = None        # the traced Python function's inspect.Signature
+    symbolic: bool = False              # traced with unknown dims: serves every shape
     fast: Callable[[tuple[Any, ...]], Any] = field(init=False)
     _exe: Any = field(init=False, default=None)
     _single: bool = field(init=False)
@@ -71,6 +72,13 @@ class Concrete:
     def __repr__(self) -> str:
         return f"<Concrete @{self.name} {self.opt_fn.in_types} -> {self.opt_fn.out_types}>"
 
+    @property
+    def in_shapes(self) -> list[tuple[int | None, ...]]:
+        """The shape of each dynamic argument, None for a dimension unknown until run
+        time (`input_signature` with None)."""
+        from .ir.dims import as_none
+        return [as_none(p.type.shape) for p in self.trace_fn.params[:self.n_dyn]]
+
     def _first_fast(self, args: tuple[Any, ...]) -> Any:
         """`fast` before the code exists: compile, then specialize `fast` to it."""
         self.executable()
@@ -82,7 +90,7 @@ class Concrete:
         no tape watching: built by the executable (the buffers, one native call whose
         result comes back read-only, the result wrapped); anything unusual goes through
         `call`."""
-        if self.captures or not self._single:
+        if self.captures or not self._single or self.symbolic:
             return self.call
         call = self.call
         return self._exe.fast_caller(self.dyn_idx, TENSOR_BOXING,  # type: ignore[no-any-return]

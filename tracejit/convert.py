@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .ir.dims import Dim
 from .errors import at_user_line, user_frame
 from .exports import export, public
 from .ir.caches import on_clear
@@ -318,17 +319,18 @@ def cast(x: TensorInput, dtype: Any, name: str | None = None) -> Tensor:
 
 
 
-def _shape_arg(shape: Any) -> tuple[int, ...]:
+def _shape_arg(shape: Any) -> tuple[Any, ...]:
     if isinstance(shape, TensorLike):
         shape = np.asarray(shape)
     if isinstance(shape, (int, np.integer)):
         return (int(shape),)
     try:
-        dims = tuple(int(d) for d in shape)
+        # A `Dim` is a dimension unknown until run time (another tensor's .shape entry).
+        dims = tuple(d if type(d) is Dim else int(d) for d in shape)
     except (TypeError, ValueError):
         raise _user_error(TypeError(f"a shape must be a sequence of ints, got {shape!r}")) \
             from None
-    if any(d < 0 for d in dims):
+    if any(type(d) is not Dim and d < 0 for d in dims):
         raise _user_error(ShapeError(f"negative dimension in shape {dims}"))
     return dims
 

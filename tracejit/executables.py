@@ -22,6 +22,7 @@ from .context import register_eager_rule
 from .errors import at_user_line
 from .ir.caches import on_clear
 from .ir.core import Function
+from .ir.specialize import is_symbolic
 from .notice import Notice, gc_paused
 from .tensor import Tensor
 
@@ -88,7 +89,10 @@ def native(fn: Function, keep: bool = True, notice: Notice | None = None) -> Any
         notice.resume("compiling to native code", fn)
     try:
         with gc_paused():
-            exe = codegen.compile_function(fn)
+            if is_symbolic(fn):         # unknown dimensions: one executable, every shape
+                exe = codegen.PolyExecutable(fn, codegen.compile_function)
+            else:
+                exe = codegen.compile_function(fn)
     except (TypeError, ValueError, IndexError) as e:
         raise at_user_line(e) from None
     finally:

@@ -6,6 +6,7 @@ exponential sees `x - max(x)`.
 """
 from __future__ import annotations
 
+from .ir.dims import compatible
 from . import ops
 from . import exports
 from .errors import at_user_line
@@ -67,7 +68,7 @@ def sparse_softmax_cross_entropy_with_logits(labels: TensorInput, logits: Tensor
     if lb.dtype.kind not in "iu":
         raise at_user_line(TypeError(f"sparse_softmax_cross_entropy_with_logits: labels "
                                      f"must be integers, got {lb.dtype}"))
-    if lg.ndim < 1 or lb.shape != lg.shape[:-1]:
+    if lg.ndim < 1 or not compatible(tuple(lb.shape), tuple(lg.shape[:-1])):
         raise at_user_line(ShapeError(
             f"sparse_softmax_cross_entropy_with_logits: labels of shape {lb.shape} must "
             f"match logits of shape {lg.shape} without its last axis"))

@@ -13,7 +13,9 @@ from .creation import zeros_like
 from .elementwise import (abs, add, divide, exp, floordiv, greater, less, log, multiply,
                           not_equal, sqrt, stop_gradient, subtract, where)
 from .exports import export, named
+from .dimvalues import dim_value
 from .ir.core import bind
+from .ir.dims import Dim
 from .ir.errors import DTypeError
 from .shapes import reshape
 from .tensor import Tensor, TensorInput
@@ -59,8 +61,12 @@ reduce_min = _reduce_op("reduce_min", "reduce_min", "math.reduce_min")
 reduce_prod = _reduce_op("reduce_prod", "reduce_prod", "math.reduce_prod")
 
 
-def _count(x: Tensor, axes: tuple[int, ...]) -> int:
-    return int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+def _count(x: Tensor, axes: tuple[int, ...]) -> Any:
+    """The number of elements over `axes`: an int, or a `Dim` when one is unknown."""
+    n: Any = 1
+    for a in axes:
+        n = n * x.shape[a]
+    return n if type(n) is Dim else int(n)
 
 
 @export("reduce_mean", "math.reduce_mean")
@@ -76,6 +82,8 @@ def reduce_mean(input_tensor: TensorInput, axis: Any = None, keepdims: bool = Fa
     axes = _axes("reduce_mean", axis, x.ndim)
     s = bind("reduce_sum", x, axes=axes, keepdims=bool(keepdims))
     n = _count(x, axes)
+    if type(n) is Dim:                  # known at run time only
+        return (floordiv if x.dtype.kind in "iu" else divide)(s, dim_value(n, x.dtype))
     if x.dtype.kind in "iu":
         return floordiv(s, n) if n else s  # TensorFlow: integer mean truncates
     return divide(s, float(n)) if n != 1 else s

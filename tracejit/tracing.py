@@ -18,6 +18,7 @@ import numpy as np
 from .concrete import Concrete
 from .context import TraceInterpreter, TraceState, active_tapes
 from .errors import TracingError, at_user_line
+from .ir import dims
 from .ir.core import Function, TensorType, interpreting
 from .nest import flatten, unflatten
 from .tensor import Tensor
@@ -30,17 +31,22 @@ log = logging.getLogger("tracejit")
 
 
 def trace(owner: CompiledFunction, leaves: list[Any], tree: Any,
-          aliased: bool = False) -> Concrete:
+          aliased: bool = False, shapes: list[Any] | None = None) -> Concrete:
     """Trace `owner` for these arguments (`leaves` of the `nest` tree `tree`).
 
     Variable arguments are traced as stand-ins (so reads through the parameter and reads
     of a Variable captured from outside stay apart, and the trace serves any Variable of
     that shape and dtype), unless `aliased`: the trace for a call where an argument is
     also a Variable the function reads from outside, which treats them as the one
-    Variable they are."""
+    Variable they are.
+
+    `shapes` (one entry per leaf, or None) traces a tensor leaf with the shape given by
+    its entry, where `None` is a dimension unknown until run time (a symbol `n0`,
+    `n1`, ... in the IR, one per `None`): the Concrete then serves every shape that
+    matches (`input_signature` with `None`)."""
     name = owner.__name__
     st = TraceState(name)
-    traced_leaves, dyn_idx, var_args = _parameters(st, owner, leaves, tree, aliased)
+    traced_leaves, dyn_idx, var_args = _parameters(st, owner, leaves, tree, aliased, shapes)
     args, kwargs = unflatten(tree, traced_leaves)
     interp = TraceInterpreter(st)
     saved_tapes = active_tapes.set(())
@@ -79,22 +85,28 @@ def trace(owner: CompiledFunction, leaves: list[Any], tree: Any,
         assigned_src=assigned_src, captures=captures, capture_src=capture_src,
         var_args=bool(var_args), fixed_vars=fixed_vars, trace_fn=trace_fn, opt_fn=opt_fn,
         origins=st.origins, grad_fns=list(st.grad_functions),
-        grad_residuals=st.grad_residuals)
+        grad_residuals=st.grad_residuals,
+        symbolic=any(p.type.symbolic for p in trace_fn.params))
 
 
 def _parameters(st: TraceState, owner: CompiledFunction, leaves: list[Any], tree: Any,
-                aliased: bool) -> tuple[list[Any], list[int], dict[int, int]]:
+                aliased: bool, shapes: list[Any] | None = None
+                ) -> tuple[list[Any], list[int], dict[int, int]]:
     """The leaves as the trace sees them, the leaf index of each dynamic (tensor)
     argument, and the leaf index of each Variable argument by its id."""
     dyn_idx: list[int] = []
     traced_leaves: list[Any] = []
+    n_sym = 0
     for i, x in enumerate(leaves):
         if isinstance(x, (Tensor, np.ndarray)):
             if isinstance(x, Tensor) and x._data is None:
                 raise TracingError("a traced tensor from another trace was passed in")
             from .ops import _dtype
             _dtype(x.dtype)
-            v = st.builder.param(TensorType(x.shape, x.dtype),
+            shape: tuple[Any, ...] = tuple(x.shape)
+            if shapes is not None and shapes[i] is not None:
+                shape, n_sym = _symbolic_shape(shapes[i], shape, n_sym)
+            v = st.builder.param(TensorType(shape, x.dtype),
                                  _leaf_hint(owner, i, leaves, tree))
             traced_leaves.append(st.wrap(v))
             dyn_idx.append(i)
@@ -198,3 +210,21 @@ def _leaf_hint(owner: CompiledFunction, i: int, leaves: list[Any], tree: Any) ->
         return None
     return name if name.isidentifier() else None
 
+
+
+def _symbolic_shape(spec: Any, actual: tuple[int, ...], n_sym: int
+                    ) -> tuple[tuple[Any, ...], int]:
+    """`spec` (a shape with None for unknown dims) as a parameter shape: a new symbol per
+    None, numbered from `n_sym`; the next free number follows."""
+    spec = tuple(spec)
+    if len(spec) != len(actual):
+        raise ValueError(f"a shape {dims.as_text(spec)} was given for an argument of "
+                         f"shape {actual}")
+    out: list[Any] = []
+    for d in spec:
+        if d is None:
+            out.append(dims.symbol(f"n{n_sym}"))
+            n_sym += 1
+        else:
+            out.append(int(d))
+    return tuple(out), n_sym

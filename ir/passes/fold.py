@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..dims import at_most
 from ..core import Function, Instr, TensorType, Value
 from ..prims import get_primitive
 
@@ -42,7 +43,7 @@ def fold(fn: Function, max_elements: int = 64) -> Function:
                 consts[id(ins.outs[0])] = value
         elif (ins.prim == "broadcast_to" and id(ins.inputs[0]) in consts
               and consts[id(ins.inputs[0])].size <= max_elements
-              and ins.outs[0].type.size > max_elements):
+              and not at_most(ins.outs[0].type.size, max_elements)):
             broadcast[id(ins.outs[0])] = consts[id(ins.inputs[0])]
             instrs.append(Instr(ins.prim, ins.inputs, ins.params, ins.outs))
             continue
@@ -54,7 +55,7 @@ def fold(fn: Function, max_elements: int = 64) -> Function:
               and not any(isinstance(v, (Function, tuple)) and _holds_function(v)
                       for v in ins.params.values())
               and all(id(x) in consts for x in ins.inputs)
-              and all(o.type.size <= max_elements for o in ins.outs)
+              and all(at_most(o.type.size, max_elements) for o in ins.outs)
               and sum(consts[id(x)].size for x in ins.inputs) <= MAX_INPUT_ELEMENTS):
             values = _evaluate(ins, [consts[id(x)] for x in ins.inputs])
             if values is not None:
@@ -73,7 +74,7 @@ def _fold_broadcast(ins: Instr, consts: dict[int, np.ndarray],
     None."""
     prim = get_primitive(ins.prim)
     if (prim.kind != "elementwise" or ins.prim == "broadcast_to" or not prim.foldable
-            or len(ins.outs) != 1 or ins.outs[0].type.size <= max_elements
+            or len(ins.outs) != 1 or at_most(ins.outs[0].type.size, max_elements)
             or not any(id(x) in broadcast for x in ins.inputs)):
         return None
     small = [broadcast.get(id(x), consts.get(id(x))) for x in ins.inputs]

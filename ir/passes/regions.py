@@ -19,6 +19,7 @@ parameters; `fn` itself is never modified.
 """
 from __future__ import annotations
 
+from ..dims import at_most
 from ..core import Function, Instr, Value
 from ..prims import all_primitives
 from ..prims.control import REGIONS
@@ -97,7 +98,7 @@ def _sink(ins: Instr, defs: dict[int, Instr]) -> Instr:
     consts = ins.inputs[first:first + k]
     sink = [j for j, x in enumerate(consts)
             if (d := defs.get(id(x))) is not None and d.prim == "constant"
-            and x.type.size <= SINK_ELEMENTS]
+            and at_most(x.type.size, SINK_ELEMENTS)]
     if not sink:
         return ins
     fns = []

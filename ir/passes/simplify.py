@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..dims import at_most
 from ..core import Function, Instr, Value
 from ..prims import get_primitive
 
@@ -91,7 +92,7 @@ def _rewrite(ins: Instr, defs: dict[int, Instr], signed_zeros: bool) -> Value | 
         cy = _constant(y, defs)
         if _all(cy, lambda c: c == 1) and x.type == out.type:
             return x                           # x**1 is x exactly, NaN included
-        if _all(cy, lambda c: c == 0) and x.type == out.type and out.type.size <= 64:
+        if _all(cy, lambda c: c == 0) and x.type == out.type and at_most(out.type.size, 64):
             # x**0 is 1 for every x, NaN included (NumPy and IEEE pown)
             return Instr("constant", [], {"value": np.ones(out.type.shape, out.type.dtype)},
                          [out])

@@ -20,10 +20,15 @@ from .registry import Primitive, register
 def _call_rule(*ins: TensorType, fn: Function) -> list[TensorType]:
     if not isinstance(fn, Function):
         raise IRError(f"call: parameter fn must be a Function, got {type(fn).__name__}")
-    if len(ins) != len(fn.params) or any(a != p.type for a, p in zip(ins, fn.params)):
+    if len(ins) == len(fn.params) and all(a == p.type for a, p in zip(ins, fn.params)):
+        return [r.type for r in fn.results]
+    # A callee with unknown dimensions serves every operand shape that matches them.
+    from ..specialize import bind_call, substitute_type
+    env = bind_call(fn, ins) if any(p.type.symbolic for p in fn.params) else None
+    if env is None:
         raise IRError(f"call of @{fn.name}: operand types ({', '.join(map(str, ins))}) do not "
                       f"match its parameters ({', '.join(str(p.type) for p in fn.params)})")
-    return [r.type for r in fn.results]
+    return [substitute_type(r.type, env) for r in fn.results]
 
 
 def _call_impl(*arrays: Any, fn: Function) -> Any:

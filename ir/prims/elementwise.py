@@ -26,14 +26,25 @@ FLOAT = FLOAT_DTYPES
 
 
 def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """NumPy's broadcast of `shapes`. An unknown dimension (`Dim`) against a number > 1
+    gives the number, against another unknown one the first: `dims.specialize` checks at
+    run time that the concrete shapes agree."""
     nd = max((len(s) for s in shapes), default=0)
-    out = []
+    out: list[Any] = []
     for i in range(nd):
         dims = {s[i - nd + len(s)] for s in shapes if i - nd + len(s) >= 0}
         dims.discard(1)
         if len(dims) > 1:
-            raise ShapeError("incompatible shapes for broadcasting: "
-                             + " and ".join(str(tuple(s)) for s in shapes))
+            known = {d for d in dims if type(d) is int}
+            if len(known) > 1:
+                raise ShapeError("incompatible shapes for broadcasting: "
+                                 + " and ".join(str(tuple(s)) for s in shapes))
+            if known:
+                out.append(known.pop())
+                continue
+            first = [s[i - nd + len(s)] for s in shapes if i - nd + len(s) >= 0]
+            out.append(next(d for d in first if d != 1))
+            continue
         out.append(dims.pop() if dims else 1)
     return tuple(out)
 

@@ -14,6 +14,7 @@ import numpy as np
 from .. import ops
 from ..core import FLOAT_DTYPES, TensorType, dtype_name
 from ..errors import DTypeError, ShapeError
+from ..dims import dims_equal
 from .elementwise import _same_dtype, broadcast_shapes
 from .tangents import multilinear
 from .registry import Primitive, register
@@ -29,7 +30,7 @@ def _matmul_rule(a: TensorType, b: TensorType, *, transpose_a: bool, transpose_b
                          "use tj.reshape or tj.tensordot for vectors")
     m, k = (a.shape[-1], a.shape[-2]) if transpose_a else (a.shape[-2], a.shape[-1])
     k2, n = (b.shape[-1], b.shape[-2]) if transpose_b else (b.shape[-2], b.shape[-1])
-    if k != k2:
+    if dims_equal(k, k2) is False:   # unknown dims: checked at run time (dims.specialize)
         raise ShapeError(f"matmul inner dimensions differ: {a} @ {b} "
                          f"(transpose_a={transpose_a}, transpose_b={transpose_b}) has "
                          f"{k} != {k2}")

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import ops
 from ..core import TensorType, bind
+from ..dims import dims_equal, is_dim
 from ..errors import ShapeError
 from .elementwise import _same_dtype
 from ..axes import AxisParam
@@ -55,10 +56,11 @@ register(Primitive("iota", kind="shape",
 
 
 def _reshape_rule(x: TensorType, *, shape: tuple[int, ...]) -> TensorType:
-    if any(not isinstance(d, (int, np.integer)) or d < 0 for d in shape):
+    if any(not is_dim(d) and (not isinstance(d, (int, np.integer)) or d < 0)
+           for d in shape):
         raise ShapeError(f"reshape: bad target shape {shape}")
     n = math.prod(shape)  # exact: an int64 product wraps around (2**32 * 2**32 == 0)
-    if n != x.size:
+    if dims_equal(n, x.size) is False:
         raise ShapeError(f"cannot reshape {x} ({x.size} elements) to shape {tuple(shape)} "
                          f"({n} elements)")
     return TensorType(shape, x.dtype)
@@ -74,7 +76,8 @@ register(Primitive("reshape", kind="shape", params={"shape": ()}, shape_rule=_re
 def _broadcast_rule(x: TensorType, *, shape: tuple[int, ...]) -> TensorType:
     shape = tuple(shape)
     ok = len(shape) >= x.ndim and all(
-        d == 1 or d == shape[len(shape) - x.ndim + i] for i, d in enumerate(x.shape))
+        d == 1 or dims_equal(d, shape[len(shape) - x.ndim + i]) is not False
+        for i, d in enumerate(x.shape))
     if not ok:
         raise ShapeError(f"cannot broadcast {x} to shape {shape}")
     return TensorType(shape, x.dtype)
@@ -148,10 +151,16 @@ def _slice_rule(x: TensorType, *, starts: tuple[int, ...], limits: tuple[int, ..
         raise ShapeError(f"slice of {x} needs {x.ndim} starts, limits and strides, got "
                          f"{starts}, {limits}, {strides}")
     for d, s, e, k in zip(x.shape, starts, limits, strides):
+        if is_dim(d) or is_dim(e):
+            if s == 0 and e is d and k == 1:
+                continue            # the whole of an unknown dimension
+            raise ShapeError(f"slice bounds starts={starts} limits={limits} strides={strides} "
+                             f"of {x}: an unknown dimension can only be taken whole")
         if not (0 <= s <= e <= d and k >= 1):
             raise ShapeError(f"slice bounds starts={starts} limits={limits} strides={strides} "
                              f"are out of range for {x}")
-    return TensorType([slice_len(s, e, k) for s, e, k in zip(starts, limits, strides)], x.dtype)
+    return TensorType([e if is_dim(e) else slice_len(s, e, k)
+                       for s, e, k in zip(starts, limits, strides)], x.dtype)
 
 
 def _slice_impl(x: np.ndarray, *, starts: tuple[int, ...], limits: tuple[int, ...],
@@ -164,6 +173,9 @@ def _slice_vjp(g: Any, x: Any, *, out: Any, starts: tuple[int, ...], limits: tup
     lo, hi = [], []
     for d, s, n, k in zip(x.shape, starts, out.shape, strides):
         lo.append(s)
+        if is_dim(d):
+            hi.append(0)            # taken whole (the shape rule allows nothing else)
+            continue
         hi.append(d - (s + (n - 1) * k + 1) if n > 0 else d - s)
     return (bind("pad", g, lo=tuple(lo), hi=tuple(hi),
                  interior=tuple(k - 1 for k in strides)),)
@@ -180,7 +192,11 @@ def _pad_rule(x: TensorType, *, lo: tuple[int, ...], hi: tuple[int, ...],
     if not len(lo) == len(hi) == len(interior) == x.ndim or min(lo + hi + interior,
                                                                   default=0) < 0:
         raise ShapeError(f"pad of {x}: bad lo={lo} hi={hi} interior={interior}")
-    return TensorType([a + b + d + max(0, d - 1) * i
+    if any(is_dim(d) and (a, b, i) != (0, 0, 0)
+           for d, a, b, i in zip(x.shape, lo, hi, interior)):
+        raise ShapeError(f"pad of {x}: lo={lo} hi={hi} interior={interior} pads an unknown "
+                         "dimension")
+    return TensorType([d if is_dim(d) else a + b + d + max(0, d - 1) * i
                        for d, a, b, i in zip(x.shape, lo, hi, interior)], x.dtype)
 
 

@@ -1,0 +1,119 @@
+"""Shape polymorphism end to end: a function traced once with unknown dimensions
+(`tracing.trace(..., shapes=...)`, what `input_signature` with None uses) runs every
+matching shape natively, equal to eager mode, and refuses the others with ValueError."""
+from __future__ import annotations
+
+from typing import Any
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+import tracejit as tj
+from tracejit.codegen import poly
+from tracejit.ir.dims import Dim
+from tracejit.nest import flatten
+from tracejit.tracing import trace
+from tests.gradcheck import numerical_vjp
+
+
+class Poly:
+    """`fn` traced once for the argument shapes `specs` (None: unknown)."""
+
+    def __init__(self, fn: Callable[..., Any], *specs: tuple[tuple[Any, ...], Any]):
+        self.fn = fn
+        self.compiled = tj.function(fn)
+        examples = [np.zeros(tuple(2 if d is None else d for d in s), dt) for s, dt in specs]
+        leaves, tree = flatten((tuple(examples), {}))
+        self.concrete = trace(self.compiled, leaves, tree, shapes=[s for s, _ in specs])
+
+    def __call__(self, *arrays: np.ndarray) -> Any:
+        return self.concrete.call(flatten((arrays, {}))[0])
+
+
+def counts() -> dict[str, int]:
+    return dict(poly.COUNTS)
+
+
+def test_mlp_step_one_trace_every_batch_size() -> None:
+    rng = np.random.default_rng(0)
+    ws = [tj.Variable(rng.normal(size=s).astype(np.float32) * 0.05)
+          for s in [(784, 32), (32,), (32, 10), (10,)]]
+
+    def step(x: Any, y: Any) -> Any:
+        with tj.GradientTape() as t:
+            h = tj.nn.relu(x @ ws[0] + ws[1])
+            logits = h @ ws[2] + ws[3]
+            loss = tj.reduce_mean(
+                tj.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+        return loss, t.gradient(loss, ws)
+
+    f = Poly(step, ((None, 784), np.float32), ((None,), np.int32))
+    assert f.concrete.symbolic and f.concrete.in_shapes == [(None, 784), (None,)]
+    assert "%x: f32[n0,784]" in str(f.concrete.opt_fn)
+    for n in (1, 7, 128, 1000):
+        x = rng.normal(size=(n, 784)).astype(np.float32)
+        y = rng.integers(0, 10, n).astype(np.int32)
+        loss, grads = f(x, y)
+        want_loss, want = step(tj.constant(x), tj.constant(y))
+        np.testing.assert_allclose(loss.numpy(), want_loss.numpy(), rtol=1e-5)
+        for g, w in zip(grads, want):
+            np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_runtime_shape_mismatches_raise_value_error() -> None:
+    f = Poly(lambda x, w: x @ w, ((None, 4), np.float32), ((4, None), np.float32))
+    np.testing.assert_allclose(f(np.ones((3, 4), np.float32), np.ones((4, 5), np.float32))
+                               .numpy(), np.full((3, 5), 4.0))
+    with pytest.raises(ValueError, match=r"expected a shape \(None, 4\), got \(3, 5\)"):
+        f(np.ones((3, 5), np.float32), np.ones((4, 5), np.float32))
+    g = Poly(lambda x, y: x * 2.0 + y, ((None,), np.float32), ((None,), np.float32))
+    np.testing.assert_allclose(g(np.ones(3, np.float32), np.ones(3, np.float32)).numpy(),
+                               [3.0, 3.0, 3.0])
+    with pytest.raises(ValueError, match=r"incompatible shapes for broadcasting: \(3,\) and "
+                                         r"\(4,\)"):
+        g(np.ones(3, np.float32), np.ones(4, np.float32))
+    with pytest.raises(ValueError, match="trace assumed"):
+        g(np.ones(1, np.float32), np.ones(4, np.float32))
+    with pytest.raises(ValueError, match="matmul inner dimensions differ"):
+        Poly(lambda x, w: x @ w, ((None, 4), np.float32), ((None, 3), np.float32))(
+            np.ones((2, 4), np.float32), np.ones((5, 3), np.float32))
+
+
+def test_shape_inside_trace_and_runtime_shape_tensor() -> None:
+    seen: list[Any] = []
+
+    def fn(x: Any) -> Any:
+        seen.append(x.shape)
+        n = tj.shape(x)
+        return tj.cast(n, tj.float32), tj.reduce_mean(x, axis=0), tj.zeros_like(x) + 1.0
+
+    f = Poly(fn, ((None, 3), np.float32))
+    assert type(seen[0][0]) is Dim and seen[0][1] == 3
+    for n in (1, 5):
+        x = np.arange(3 * n, dtype=np.float32).reshape(n, 3)
+        shape, mean, ones = f(x)
+        np.testing.assert_array_equal(shape.numpy(), [n, 3])
+        np.testing.assert_allclose(mean.numpy(), x.mean(0), rtol=1e-6)
+        np.testing.assert_array_equal(ones.numpy(), np.ones((n, 3)))
+
+
+def test_gradients_match_central_differences() -> None:
+    def loss(x: Any, w: Any) -> Any:
+        return tj.reduce_sum(tj.tanh(x @ w) * tj.reduce_mean(x, axis=1, keepdims=True))
+
+    def value_and_grad(x: Any, w: Any) -> Any:
+        with tj.GradientTape() as t:
+            t.watch([x, w])
+            v = loss(x, w)
+        return v, t.gradient(v, [x, w])
+
+    f = Poly(value_and_grad, ((None, 3), np.float64), ((3, None), np.float64))
+    rng = np.random.default_rng(1)
+    for n, m in ((1, 2), (4, 5)):
+        x, w = rng.normal(size=(n, 3)), rng.normal(size=(3, m))
+        _, (gx, gw) = f(x, w)
+        num = numerical_vjp(lambda a, b: loss(tj.constant(a), tj.constant(b)).numpy(),
+                            [x, w], [np.ones(())], [0, 1])
+        np.testing.assert_allclose(gx.numpy(), num[0], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(gw.numpy(), num[1], rtol=1e-5, atol=1e-7)
