@@ -56,8 +56,12 @@ def gemm_type(dtype: str) -> ir.FunctionType:
                            [_I32, _I32, _I64, _I64, _I64, pt, _I64, pt, _I64, pt, _I64])
 
 
-def declare_gemm(module: ir.Module, dtype: str, work: int | None = None) -> ir.Function:
-    """Return `tj_gemm_<dtype>` in `module`, defining it on first use.
+def declare_gemm(module: ir.Module, dtype: str, work: int | None = None,
+                 wait: bool = True) -> ir.Function:
+    """Return `tj_gemm_<dtype>` in `module`, defining it on first use. A builtin kernel
+    it calls is loaded before this returns, unless not `wait`: then it may still be
+    compiling in a worker, and `runtime.ensure` must be called before code that calls
+    it is loaded (`compile_function` does).
 
     The body calls BLAS if NumPy's OpenBLAS is available and `TRACEJIT_BLAS` is not `0`,
     else the builtin blocked kernel. `work` (multiply-adds of the call site, when known)
@@ -95,7 +99,8 @@ def declare_gemm(module: ir.Module, dtype: str, work: int | None = None) -> ir.F
     else:
         kernel = module.globals.get(runtime.symbol(dtype))
         if kernel is None:
-            kernel = ir.Function(module, gemm_type(dtype), runtime.load(dtype))
+            kernel = ir.Function(module, gemm_type(dtype), runtime.load(dtype) if wait
+                                 else runtime.request(dtype))
             kernel.attributes.add("nounwind")
         builder.call(kernel, fn.args)
     builder.ret_void()

@@ -205,8 +205,9 @@ def matmul(lw: Lowerer, ins: Instr) -> None:
     rb, cb = bm.shape[-2:]
     m, k = (ca, ra) if ta else (ra, ca)
     n = rb if tb else cb
+    # Not waiting for the builtin kernel: `compile_function` loads it before the code.
     gemm = declare_gemm(lw.module, "f32" if out.dtype == np.float32 else "f64",
-                        work=size_of(out.shape) * k)
+                        work=size_of(out.shape) * k, wait=False)
     pa, pb, pc = lw.ptr(a), lw.ptr(bm), lw.ptr(out)
     batch = out.shape[:-2]
     nb = size_of(batch)

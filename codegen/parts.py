@@ -90,9 +90,6 @@ def assign(costs: list[int], n: int) -> list[int]:
     return [renumber.get(p, 0) for p in raw]
 
 
-Reply = tuple[bytes, list[str], float]      # a worker's: object code, warnings, CPU s
-
-
 @dataclass
 class Stats:
     """Who compiled the parts of the last module compiled in parts (`last_stats`): how
@@ -125,9 +122,9 @@ class Parts:
         self._lock = threading.Lock()
         self._queue: list[int] = []             # parts no one has taken yet, in order
         self._idle: list[workers.Worker] = []   # workers without a job
-        self._futures: dict[int, Future[Reply]] = {}
+        self._futures: dict[int, Future[workers.Reply]] = {}
         self._done: dict[int, bytes] = {}       # compiled by the caller
-        self._jobs: dict[int, Future[Reply]] = {}   # each worker's last
+        self._jobs: dict[int, Future[workers.Reply]] = {}   # each worker's last
         self._closed = False
 
     def plan(self, cost: int, n_segments: int, slp: bool) -> int:
@@ -161,14 +158,14 @@ class Parts:
                 if self._closed or not self._queue or not self._idle:
                     return
                 k, w = self._queue.pop(0), self._idle.pop()
-                fut: Future[Reply] = Future()
+                fut: Future[workers.Reply] = Future()
                 self._futures[k] = fut
                 self._jobs[id(w)] = fut
             job = w.submit(self._header, self.texts[k].encode())
             job.add_done_callback(functools.partial(self._finished, w, fut=fut))
 
-    def _finished(self, w: workers.Worker, job: Future[Reply], *,
-                  fut: Future[Reply]) -> None:
+    def _finished(self, w: workers.Worker, job: Future[workers.Reply], *,
+                  fut: Future[workers.Reply]) -> None:
         """A worker's job ended: its part's result is set, and the worker takes the next
         queued part, unless it broke."""
         if not w.broken:

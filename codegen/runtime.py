@@ -10,13 +10,19 @@ symbol is
 loaded, `ensure(code)` compiles that library (or loads it from the disk cache, like any
 other object) and registers its address with LLVM's process symbol table, through which
 MCJIT resolves the reference. Declaring the symbol (`gemm.declare_gemm`) loads the
-library too, so any module built in this process can be loaded by any engine.
+library too, so any module built in this process can be loaded by any engine; lowering
+(which `compile_function` follows with `ensure`) only `request`s it: when it is not in the
+disk cache, a compile worker (`workers.py`) compiles it while the caller lowers and
+compiles the function's own module (the library took 75 of the 330 ms of a small training
+step's first call in a fresh process, W5).
 
 Invariants:
 - A symbol's name carries `SOURCE_DIGEST`, a digest of codegen's sources: object code
   made by another version (from a disk cache) cannot bind to this version's kernel.
-- Each library is compiled at most once per process, under a lock, and lives (with its
-  registered address) until the process ends.
+- Each library is compiled at most once per process (in this process or by one worker
+  job), and lives (with its registered address) until the process ends. Object code
+  from a worker is the same as compiled here (`llvmjob.compile_module`); when the worker
+  fails, it is compiled here.
 - `ensure` looks for the symbol's name in the code it is given (LLVM IR text or an
   object file, whose string table names every undefined symbol), so a module that does
   not multiply matrices never pays for the kernels.
@@ -32,13 +38,18 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import llvmlite.binding as llvm
 from llvmlite import ir
 
 from ..ir import settings
 from ..ir.caches import on_clear
-from . import engine, gemm_kernel, objcache
+from ..ir.errors import CompileError
+from . import engine, gemm_kernel, objcache, workers
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 log = logging.getLogger("tracejit")
 
@@ -57,6 +68,7 @@ _lock = threading.Lock()
 _loaded: dict[str, engine.JitModule] = {}
 _objects: dict[str, tuple[str, bytes]] = {}     # name -> (key, object code) of each loaded
 _offered: dict[str, bytes] = {}                 # name -> object code to load instead
+_pending: dict[str, Future[workers.Reply]] = {}    # name -> its worker job
 on_clear("runtime libraries: object code offered by artifacts", _offered.clear)
 
 
@@ -104,12 +116,37 @@ def offer(name: str, key: str, obj: bytes) -> bool:
 
 
 def load(dtype: str) -> str:
-    """Compile (once) the library for `dtype` and register it; returns its symbol."""
+    """Compile (once) the library for `dtype` and register it (waiting for the worker
+    that `request` gave it to, if any); returns its symbol."""
     name = symbol(dtype)
     if name not in _loaded:
         with _lock:
             if name not in _loaded:
-                _loaded[name] = _load(dtype, name)
+                _loaded[name] = _load(dtype, name, _pending.pop(name, None))
+    return name
+
+
+def request(dtype: str) -> str:
+    """The symbol of the library for `dtype`, usable by code loaded after the next
+    `ensure` or `load`: loaded now if it is loaded, offered or in the disk cache, else
+    compiled by a compile worker meanwhile (or now, when no worker can be had)."""
+    name = symbol(dtype)
+    if name in _loaded:
+        return name
+    with _lock:
+        if name in _loaded or name in _pending:
+            return name
+        stored = name in _offered or (objcache.enabled()
+                                      and objcache.load(_key(dtype, name)) is not None)
+        got = [] if stored else workers.acquire(1)
+        if not got:
+            _loaded[name] = _load(dtype, name)
+            return name
+        w = got[0]
+        log.debug("compiling runtime library %s with LLVM in a compile worker", name)
+        job = w.submit(engine.job_header(optimize=False), _library_ir(dtype, name).encode())
+        job.add_done_callback(lambda _: workers.release([w]))
+        _pending[name] = job
     return name
 
 
@@ -124,16 +161,28 @@ def _library_ir(dtype: str, name: str) -> str:
     return str(module)
 
 
-def _load(dtype: str, name: str) -> engine.JitModule:
+def _load(dtype: str, name: str, job: Future[workers.Reply] | None = None
+          ) -> engine.JitModule:
+    """The library loaded: from the reply of worker `job`, offered object code or the
+    disk cache, else compiled here."""
     jm = None
     key = _key(dtype, name)
-    obj = _offered.pop(name, None)
+    obj, fresh = None, False
+    if job is not None:
+        try:
+            obj, fresh = job.result()[0], True
+        except CompileError as e:
+            log.debug("runtime library %s: the compile worker failed (%s)", name, e)
+    if obj is None:
+        obj = _offered.pop(name, None)
     if obj is None and objcache.enabled():
         obj = objcache.load(key)
     if obj is not None:
         try:
             jm = engine.load_object(obj)
             _objects[name] = (key, obj)
+            if fresh and objcache.enabled():
+                objcache.store(key, obj)
             log.debug("runtime library %s: loaded from object code", name)
         except Exception as e:  # unusable object code: rebuild and replace it
             log.debug("runtime library %s: object code cannot be loaded (%s)", name, e)
@@ -164,3 +213,8 @@ def threads() -> int:
     except (AttributeError, OSError):
         n = os.cpu_count() or 1
     return max(1, min(2, n))
+
+
+if hasattr(os, "register_at_fork"):
+    # A forked child has none of its parent's workers: it compiles what is pending itself.
+    os.register_at_fork(after_in_child=_pending.clear)

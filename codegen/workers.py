@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tracejit")
 
+Reply = tuple[bytes, list[str], float]      # a job's object code, warnings, CPU seconds
+
 IDLE_SECONDS = 30.0
 # Loads the worker module by its path: `python -c` with an import of `tracejit...` would
 # run tracejit's package __init__ (hundreds of milliseconds), and running the file as a
@@ -79,14 +81,14 @@ class Worker:
         self.broken = False
 
     def submit(self, header: dict[str, Any], payload: bytes
-               ) -> Future[tuple[bytes, list[str], float]]:
+               ) -> Future[Reply]:
         """Send one job (`llvmjob.serve`'s request) on a thread of its own (a large
         request fills the pipe before the worker reads it) and return its future: the
         object code, the warnings and the CPU seconds the job took in the worker. An
         LLVM error sets the future's exception to a `CompileError` and leaves the worker
         usable; a worker that died or garbled its reply is marked broken."""
         from concurrent.futures import Future
-        fut: Future[tuple[bytes, list[str], float]] = Future()
+        fut: Future[Reply] = Future()
 
         def run() -> None:
             try:

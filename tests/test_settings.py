@@ -166,6 +166,8 @@ NOT_CACHES = {
     "codegen/runtime.py:_loaded": "runtime libraries whose symbols compiled code calls",
     "codegen/runtime.py:_objects": "the object code of the loaded runtime libraries (lives "
                                    "with them: exports carry it)",
+    "codegen/runtime.py:_pending": "runtime libraries a compile worker is making for "
+                                   "code already lowered",
     "codegen/engine.py:_state": "the host's target machine",
     "codegen/engine.py:_contexts": "LLVM contexts in use by live modules",
     "ir/core.py:_default": "the default interpreter",

@@ -180,6 +180,80 @@ def test_a_worker_takes_its_next_part_while_the_caller_compiles(monkeypatch: Any
     assert (st.caller_parts, st.worker_parts) == (1, 2) and st.worker_cpu >= 0.0
 
 
+_RETIRED: list[Any] = []      # runtime libraries replaced by a test: their code stays alive
+
+
+def _fresh_runtime(monkeypatch: Any, tmp_path: Any) -> str:
+    """A process state in which the f64 GEMM runtime library was never loaded, with an
+    empty disk cache, one worker allowed and the builtin kernel for every product."""
+    from tracejit.codegen import runtime
+    monkeypatch.setenv("TRACEJIT_COMPILE_WORKERS", "1")
+    monkeypatch.setenv("TRACEJIT_CACHE", "1")
+    monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TRACEJIT_BLAS", "0")
+    name = runtime.symbol("f64")
+    if name in runtime._loaded:      # code compiled before still calls the old copy
+        _RETIRED.append(runtime._loaded.pop(name))
+    return name
+
+
+def _matmul_fn(name: str) -> Any:
+    return fn_of([((5, 7), F64), ((7, 3), F64)],
+                 lambda a, b: (bind("matmul", a, b, transpose_a=False, transpose_b=False),),
+                 name)
+
+
+MATMUL_ARGS = [np.linspace(-1.0, 1.0, 35).reshape(5, 7), np.linspace(0.0, 2.0, 21).reshape(7, 3)]
+
+
+def test_the_gemm_runtime_compiles_in_a_worker_while_the_caller_goes_on(
+        monkeypatch: Any, tmp_path: Any) -> None:
+    """Lowering a product on the builtin kernel hands the runtime library to a worker and
+    goes on; the caller loads the worker's object code, byte-identical to compiling it
+    here, before the function's own code, and stores it in the disk cache."""
+    from tracejit.codegen import runtime
+    name = _fresh_runtime(monkeypatch, tmp_path)
+    spy = Spy(monkeypatch)
+    order: list[str] = []
+    compile_object, load = engine.compile_object, runtime._load
+
+    def compiled(text: str, **kw: Any) -> bytes:
+        order.append("runtime here" if name + "_serial" in text else "function")
+        return compile_object(text, **kw)
+
+    def loaded(*a: Any) -> Any:
+        order.append("runtime loaded")
+        return load(*a)
+    monkeypatch.setattr(engine, "compile_object", compiled)
+    monkeypatch.setattr(runtime, "_load", loaded)
+    check(_matmul_fn("mm_async"), MATMUL_ARGS, rtol=1e-12)
+    assert order == ["function", "runtime loaded"]
+    assert len(spy.jobs) == 1 and name.encode() in spy.jobs[0]
+    key, obj = runtime._objects[name]
+    assert obj == compile_object(spy.jobs[0].decode(), optimize=False)
+    assert objcache.load(key) == obj
+
+
+def test_a_failed_runtime_job_is_compiled_by_the_caller(monkeypatch: Any,
+                                                        tmp_path: Any) -> None:
+    name = _fresh_runtime(monkeypatch, tmp_path)
+    submit, compile_object = workers.Worker.submit, engine.compile_object
+    sent: list[bytes] = []
+    here: list[str] = []
+
+    def broken(w: workers.Worker, header: Any, payload: bytes) -> Any:
+        sent.append(payload)
+        return submit(w, header, payload + b"\ndefine i32 @oops() {\n  ret float 1.0\n}\n")
+
+    def compiled(text: str, **kw: Any) -> bytes:
+        here.append(text)
+        return compile_object(text, **kw)
+    monkeypatch.setattr(workers.Worker, "submit", broken)
+    monkeypatch.setattr(engine, "compile_object", compiled)
+    check(_matmul_fn("mm_fallback"), MATMUL_ARGS, rtol=1e-12)
+    assert len(sent) == 1 and [t for t in here if name + "_serial" in t] == [sent[0].decode()]
+
+
 def test_small_functions_start_no_worker(monkeypatch: Any) -> None:
     monkeypatch.setenv("TRACEJIT_COMPILE_WORKERS", "2")
     started: list[int] = []
