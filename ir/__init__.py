@@ -8,6 +8,7 @@ from . import batching_control  # noqa: F401  (enters the region instructions' b
 from . import batching_rules  # noqa: F401  (enters the core primitives' batching rules)
 from . import batching_ops  # noqa: F401  (enters the scans' batching rules)
 from . import batching_lapack  # noqa: F401  (enters the LAPACK primitives' batching rules)
+from . import batching_conv  # noqa: F401  (enters the convolution and pooling batching rules)
 from .core import (DTYPES, Builder, Function, Instr, Interpreter, TensorType, Value, bind,
                    current_interpreter, interpreting, set_default_interpreter)
 from .errors import DTypeError, IRError, ShapeError

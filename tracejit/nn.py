@@ -203,6 +203,9 @@ def softsign(features: TensorInput, name: str | None = None) -> Tensor:
 from .losses import (l2_normalize, moments, sigmoid_cross_entropy_with_logits,  # noqa: E402,F401
                      softmax_cross_entropy_with_logits)
 from .sorting import top_k  # noqa: E402,F401
+from .conv import conv1d, conv2d, conv2d_transpose, depthwise_conv2d  # noqa: E402,F401
+from .pooling import (avg_pool, avg_pool1d, avg_pool2d, max_pool, max_pool1d,  # noqa: E402,F401
+                      max_pool2d)
 
 # The public names, from the one table of public names (a test checks that each is
 # defined here); the docstring lists them.

@@ -1,8 +1,8 @@
 """All primitives, registered on import, grouped by kind (one module each)."""
 from __future__ import annotations
 
-from . import (arith, call, control, custom, elementwise, gamma, index, lapack,  # noqa: F401
-               lapack_decomp, linalg, random, recurrence, reduce, scans, segments, shape,
+from . import (arith, call, control, conv, custom, elementwise, gamma, index, lapack,  # noqa: F401
+               lapack_decomp, linalg, pool, random, recurrence, reduce, scans, segments, shape,
                sorting, special)
 from .registry import Primitive, all_primitives, get_primitive, register
 

@@ -17,7 +17,7 @@ import numpy as np
 from hypothesis import strategies as st
 from tracejit.ir import all_primitives, bind
 
-from tests.ir import cases, lapack_cases as lc
+from tests.ir import cases, conv_cases as cc, lapack_cases as lc
 from tests.ir.cases import CALLEES, Body, Case, Style, make_rng, subset
 
 F32 = np.dtype(np.float32)
@@ -177,6 +177,9 @@ CASES: dict[str, st.SearchStrategy[Case]] = {
     "qr": lc.decomposition_case("qr", (F64, F32)),
     "svd": lc.decomposition_case("svd", (F64, F32)),
     "lu": lc.unary_case(lc.pivoting, (F64, F32)),
+    "conv": cc.conv_case((F64, F32), batch=(0, 1, 2), channels=5),
+    **{p: cc.pool_case((F64, F32), batch=(0, 1, 2)) for p in ("max_pool", "max_pool_argmax",
+                                                              "avg_pool")},
 }
 
 #: Primitives whose NumPy results may round differently for different array shapes.

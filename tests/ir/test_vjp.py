@@ -37,7 +37,7 @@ from tracejit.ir.core import Function
 from tracejit.ir.interp import evaluate
 
 from tests.gradcheck import check_ir_grads
-from tests.ir import cases, lapack_cases as lc
+from tests.ir import cases, conv_cases as cc, lapack_cases as lc
 from tests.ir.cases import CALLEES, Body, Case, Style, make_callee, make_rng, subset
 from tests.ir.prim_cases import philox_case
 
@@ -290,6 +290,11 @@ SPECS: dict[str, Spec] = {
     "qr": Spec(lc.decomposition_case("qr", for_gradients=True)),
     "svd": Spec(lc.decomposition_case("svd", for_gradients=True)),
     "lu": Spec(lc.unary_case(lc.pivoting)),
+    # convolution and pooling (max_pool away from ties)
+    "conv": Spec(cc.conv_case()),
+    "max_pool": Spec(cc.pool_case(ties=False)),
+    "max_pool_argmax": Spec(cc.pool_case(), "nondiff"),
+    "avg_pool": Spec(cc.pool_case()),
 }
 
 DIFFERENTIABLE = sorted(n for n, s in SPECS.items() if s.kind in ("diff", "zero"))

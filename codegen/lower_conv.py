@@ -1,0 +1,275 @@
+"""Kernel rules of `conv`, `max_pool`, `max_pool_argmax` and `avg_pool` (`ir.prims.conv`,
+`ir.prims.pool`): channels-last loops, and im2col + GEMM for convolutions with enough
+channels per group.
+
+Invariants:
+- Operands are read from their buffers; an operand the plan does not materialize (an
+  inlined transpose, say) is first copied into scratch through an `Emitter`. All scratch
+  of a kernel is one heap block (`lower_lapack.arena`), freed at the end.
+- An input position is read only when it lies inside the input: for output position q,
+  window offset k, `t = q * stride + k * rhs_dilation - pad_lo` must be in
+  `[0, (S - 1) * lhs_dilation]` and a multiple of `lhs_dilation` (one unsigned compare
+  covers t < 0); every other position contributes zero (conv, avg_pool) or is skipped
+  (max_pool), so padding and dilation are never materialized.
+- `conv` through GEMM (`gemm_eligible`): rows of output positions are gathered chunk by
+  chunk into an im2col buffer `col[row, group, k, c]` (zeros outside the input) of about
+  `CHUNK_BYTES`, then one `tj_gemm` per group multiplies it by the filter viewed as a
+  `(K * C/groups, O)` row-major matrix, writing the output rows directly. Otherwise the
+  direct loops accumulate, per output position, over window offsets and channels with the
+  output channels innermost (the loop that vectorizes). Measured on the conv benchmark
+  (benchmarks/conv_bench.py): see `benchmarks/RESULTS.md`.
+- max_pool visits window positions in row-major order and keeps `v > best` (TensorFlow:
+  the first max wins, NaN never wins, the running max starts at the lowest finite value),
+  exactly as the reference;
+  `max_pool_argmax` records the flat input index of the position kept (the first real
+  position starts a window); avg_pool divides the sum by the number of positions inside
+  the input.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from llvmlite import ir
+
+from ..ir import Instr, Value
+from .gemm import declare_gemm
+from .llvmtypes import mem_type, scalar_constant
+from .loops import const, for_range, linear_index, loop_nest
+from .lower_lapack import arena
+from .plan import size_of
+from .rules import kernel_rule
+
+if TYPE_CHECKING:
+    from .lower import Lowerer
+
+CHUNK_BYTES = 1 << 20       # im2col rows gathered per GEMM call (about L2's size)
+MIN_ROWS = 128              # but at least this many rows, so each GEMM call has work
+
+
+def gemm_eligible(ci: int, window: int, og: int) -> bool:
+    """Whether a convolution goes through im2col + GEMM: per group, a reduction of at least
+    8 and at least 4 output channels (below that GEMM's packing costs more than it saves)."""
+    return ci * window >= 8 and og >= 4
+
+
+def _staged(lw: Lowerer, xs: Sequence[Value], extra: Sequence[tuple[int, Any]]
+            ) -> tuple[ir.Value | None, list[ir.Value], list[ir.Value]]:
+    """(scratch block or None, a pointer to each operand, the `extra` scratch buffers): an
+    operand the plan inlines is copied into scratch first."""
+    copies = [x for x in xs if id(x) not in lw.plan.materialized]
+    parts = [(size_of(x.shape), x.dtype) for x in copies] + list(extra)
+    block, ptrs = arena(lw, parts) if parts else (None, [])
+    where = dict(zip((id(x) for x in copies), ptrs))
+    for x in copies:
+        em_shape = tuple(x.shape)
+        with loop_nest(lw.b, em_shape, "stage") as idx:
+            lw.store_at(where[id(x)], x.dtype, linear_index(lw.b, idx, em_shape),
+                        lw.emitter().value(x, idx))
+    return block, [where[id(x)] if id(x) in where else lw.ptr(x) for x in xs], ptrs[len(copies):]
+
+
+def _position(b: ir.IRBuilder, q: ir.Value, k: ir.Value, stride: int, rd: int, lo: int,
+              ld: int, size: int) -> tuple[ir.Value, ir.Value]:
+    """(inside the input?, input index) of output position q, window offset k on one axis."""
+    t = b.sub(b.add(b.mul(q, const(stride)), b.mul(k, const(rd))), const(lo))
+    if ld == 1:
+        return b.icmp_unsigned("<", t, const(size)), t
+    inside = b.icmp_unsigned("<", t, const((size - 1) * ld + 1))
+    aligned = b.icmp_unsigned("==", b.urem(t, const(ld)), const(0))
+    return b.and_(inside, aligned), b.udiv(t, const(ld))
+
+
+def _window_position(b: ir.IRBuilder, qs: Sequence[ir.Value], ks: Sequence[ir.Value],
+                     params: dict[str, Any], spatial: Sequence[int]
+                     ) -> tuple[ir.Value, list[ir.Value]]:
+    nsp = len(spatial)
+    ld = params.get("lhs_dilation", (1,) * nsp)
+    rd = params.get("rhs_dilation", (1,) * nsp)
+    ok: ir.Value = ir.Constant(ir.IntType(1), 1)
+    pos = []
+    for i in range(nsp):
+        inside, p = _position(b, qs[i], ks[i], params["strides"][i], rd[i],
+                              params["pad_lo"][i], ld[i], spatial[i])
+        ok = b.and_(ok, inside)
+        pos.append(p)
+    return ok, pos
+
+
+def _fma(b: ir.IRBuilder, acc: ir.Value, x: ir.Value, y: ir.Value) -> ir.Value:
+    return b.fadd(acc, b.fmul(x, y, flags=("contract",)), flags=("contract",))
+
+
+def _fill(lw: Lowerer, ptr: ir.Value, dt: Any, start: ir.Value, n: int, v: ir.Value) -> None:
+    with for_range(lw.b, n, name="z") as i:
+        lw.store_at(ptr, dt, lw.b.add(start, i), v)
+
+
+@kernel_rule("conv")
+def conv(lw: Lowerer, ins: Instr) -> None:
+    x, w = ins.inputs
+    out = ins.outs[0]
+    p = ins.params
+    nsp = x.ndim - 2
+    window = tuple(w.shape[:nsp])
+    ci, o = w.shape[nsp:]
+    groups = p["groups"]
+    og = o // groups
+    dt = out.dtype
+    zero = scalar_constant(0, dt)
+    if size_of(out.shape) == 0:
+        return
+    if size_of(x.shape) == 0 or size_of(w.shape) == 0:
+        _fill(lw, lw.ptr(out), dt, const(0), size_of(out.shape), zero)
+        return
+    kc = size_of(window) * ci
+    if gemm_eligible(ci, size_of(window), og):
+        _conv_gemm(lw, ins, kc)
+        return
+    block, (px, pw), _ = _staged(lw, [x, w], [])
+    b = lw.b
+    n, spatial, c = x.shape[0], tuple(x.shape[1:-1]), x.shape[-1]
+    rows = (n,) + tuple(out.shape[1:-1])
+    po = lw.ptr(out)
+    with loop_nest(b, rows, "row") as ridx:
+        obase = b.mul(linear_index(b, ridx, rows), const(o))
+        _fill(lw, po, dt, obase, o, zero)
+        with loop_nest(b, window, "k") as kidx:
+            ok, pos = _window_position(b, ridx[1:], kidx, p, spatial)
+            with b.if_then(ok):
+                xbase = b.mul(linear_index(b, (ridx[0],) + tuple(pos), (n,) + spatial),
+                              const(c))
+                wbase = b.mul(linear_index(b, kidx, window), const(ci * o))
+                with loop_nest(b, (groups, ci, og), "gcj") as (g, cc, j):
+                    xv = lw.load_at(px, dt, b.add(xbase, b.add(b.mul(g, const(ci)), cc)))
+                    oo = b.add(b.mul(g, const(og)), j)
+                    wv = lw.load_at(pw, dt, b.add(wbase, b.add(b.mul(cc, const(o)), oo)))
+                    at = b.add(obase, oo)
+                    lw.store_at(po, dt, at, _fma(b, lw.load_at(po, dt, at), xv, wv))
+    if block is not None:
+        lw.free(block)
+
+
+def _conv_gemm(lw: Lowerer, ins: Instr, kc: int) -> None:
+    """im2col in chunks of lines (an image's rows of output positions with equal first
+    spatial index), one GEMM per group and chunk."""
+    x, w = ins.inputs
+    out = ins.outs[0]
+    p = ins.params
+    b = lw.b
+    dt = out.dtype
+    nsp = x.ndim - 2
+    window = tuple(w.shape[:nsp])
+    ci, o = w.shape[nsp:]
+    groups = p["groups"]
+    og = o // groups
+    n, spatial, c = x.shape[0], tuple(x.shape[1:-1]), x.shape[-1]
+    q = tuple(out.shape[1:-1])
+    line = size_of(q[1:])                       # output positions per line
+    lines = n * q[0]
+    row_bytes = groups * kc * dt.itemsize
+    per_chunk = max(1, CHUNK_BYTES // max(1, line * row_bytes), -(-MIN_ROWS // line))
+    per_chunk = min(per_chunk, lines)
+    block, (px, pw), (col,) = _staged(lw, [x, w], [(per_chunk * line * groups * kc, dt)])
+    po = lw.ptr(out)
+    zero = scalar_constant(0, dt)
+    gemm = declare_gemm(lw.module, "f32" if dt == np.float32 else "f64",
+                        work=per_chunk * line * og * kc)
+    with for_range(b, 0, lines, per_chunk, name="chunk") as start:
+        left = b.sub(const(lines), start)
+        count = b.select(b.icmp_unsigned("<", left, const(per_chunk)), left, const(per_chunk))
+        with for_range(b, count, name="line") as li:
+            at = b.add(start, li)
+            img, q0 = b.udiv(at, const(q[0])), b.urem(at, const(q[0]))
+            with loop_nest(b, q[1:], "q") as qrest:
+                row = b.add(b.mul(li, const(line)), linear_index(b, qrest, q[1:]))
+                with loop_nest(b, window, "k") as kidx:
+                    ok, pos = _window_position(b, (q0,) + tuple(qrest), kidx, p, spatial)
+                    kl = linear_index(b, kidx, window)
+                    dst0 = b.add(b.mul(row, const(groups * kc)), b.mul(kl, const(ci)))
+                    with b.if_else(ok) as (inside, outside):
+                        with inside:
+                            src = b.mul(linear_index(b, (img,) + tuple(pos), (n,) + spatial),
+                                        const(c))
+                            with loop_nest(b, (groups, ci), "gc") as (g, cc):
+                                v = lw.load_at(px, dt, b.add(src, b.add(b.mul(g, const(ci)),
+                                                                        cc)))
+                                lw.store_at(col, dt, b.add(dst0, b.add(b.mul(g, const(kc)),
+                                                                        cc)), v)
+                        with outside:
+                            with loop_nest(b, (groups, ci), "gz") as (g, cc):
+                                lw.store_at(col, dt, b.add(dst0, b.add(b.mul(g, const(kc)),
+                                                                        cc)), zero)
+        m = b.mul(count, const(line))
+        obase = b.mul(b.mul(start, const(line)), const(o))
+        for g in range(groups):
+            b.call(gemm, [ir.Constant(ir.IntType(32), 0), ir.Constant(ir.IntType(32), 0),
+                          m, const(og), const(kc), b.gep(col, [const(g * kc)]),
+                          const(groups * kc), b.gep(pw, [const(g * og)]), const(o),
+                          b.gep(po, [b.add(obase, const(g * og))]), const(o)])
+    if block is not None:
+        lw.free(block)
+
+
+@kernel_rule("max_pool", "max_pool_argmax", "avg_pool")
+def pool(lw: Lowerer, ins: Instr) -> None:
+    x, out = ins.inputs[0], ins.outs[0]
+    p = ins.params
+    b = lw.b
+    dt, odt = x.dtype, out.dtype
+    n, spatial, c = x.shape[0], tuple(x.shape[1:-1]), x.shape[-1]
+    rows = (n,) + tuple(out.shape[1:-1])
+    window = p["window"]
+    if size_of(out.shape) == 0:
+        return
+    kind = ins.prim
+    extra = [(c, dt)] if kind == "max_pool_argmax" else []
+    block, (px,), scratch = _staged(lw, [x], extra)
+    po = lw.ptr(out)
+    best = scratch[0] if scratch else po
+    lowest = scalar_constant(np.finfo(dt).min, dt)
+    count = lw.alloca(mem_type(dt), "count")
+    with loop_nest(b, rows, "row") as ridx:
+        obase = b.mul(linear_index(b, ridx, rows), const(c))
+        bbase = const(0) if scratch else obase
+        _fill(lw, best, dt, bbase, c, scalar_constant(0, dt) if kind == "avg_pool" else lowest)
+        if kind == "max_pool_argmax":
+            _fill(lw, po, odt, obase, c, scalar_constant(-1, odt))
+        b.store(scalar_constant(0, dt), count)
+        with loop_nest(b, window, "k") as kidx:
+            ok, pos = _window_position(b, ridx[1:], kidx, p, spatial)
+            with b.if_then(ok):
+                xbase = b.mul(linear_index(b, (ridx[0],) + tuple(pos), (n,) + spatial),
+                              const(c))
+                b.store(b.fadd(b.load(count), scalar_constant(1, dt)), count)
+                with for_range(b, c, name="c") as cc:
+                    v = lw.load_at(px, dt, b.add(xbase, cc))
+                    at = b.add(bbase, cc)
+                    cur = lw.load_at(best, dt, at)
+                    if kind == "avg_pool":
+                        lw.store_at(best, dt, at, b.fadd(cur, v))
+                    elif kind == "max_pool":
+                        lw.store_at(best, dt, at, b.select(b.fcmp_ordered(">", v, cur), v, cur))
+                    else:
+                        _argmax_step(lw, po, odt, b.add(obase, cc), best, dt, at, v, cur,
+                                     b.add(xbase, cc))
+        if kind == "avg_pool":
+            total = b.load(count)
+            with for_range(b, c, name="c") as cc:
+                at = b.add(obase, cc)
+                lw.store_at(po, dt, at, b.fdiv(lw.load_at(po, dt, at), total))
+    if block is not None:
+        lw.free(block)
+
+
+def _argmax_step(lw: Lowerer, po: ir.Value, odt: Any, oat: ir.Value, best: ir.Value, dt: Any,
+                 at: ir.Value, v: ir.Value, cur: ir.Value, index: ir.Value) -> None:
+    """Keep position `index` if it is the window's first real one or strictly greater."""
+    b = lw.b
+    arg = lw.load_at(po, odt, oat)
+    gt = b.fcmp_ordered(">", v, cur)
+    take = b.or_(gt, b.icmp_signed("<", arg, scalar_constant(0, odt)))
+    idx = index if odt == np.int64 else b.trunc(index, ir.IntType(32))
+    lw.store_at(po, odt, oat, b.select(take, idx, arg))
+    lw.store_at(best, dt, at, b.select(gt, v, cur))
