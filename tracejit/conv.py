@@ -79,8 +79,9 @@ def conv1d(input: TensorInput, filters: TensorInput, stride: Any, padding: Any,
     """1-D convolution of `input` `[batch, width, in_channels]` with `filters`
     `[width, in_channels / groups, out_channels]`; `padding` 'SAME' or 'VALID'.
 
-    >>> tj.nn.conv1d(tj.ones([1, 5, 1]), tj.ones([3, 1, 1]), 1, "SAME").numpy().ravel()
-    array([2., 3., 3., 3., 2.], dtype=float32)
+    >>> x = tj.reshape(tj.range(5.), [1, 5, 1])
+    >>> tj.nn.conv1d(x, tj.ones([3, 1, 1]), 1, "SAME").numpy().ravel()
+    array([1., 3., 6., 9., 7.], dtype=float32)
     """
     op = "conv1d"
     first = ca.channels_first(op, data_format, 1)
@@ -100,9 +101,9 @@ def depthwise_conv2d(input: TensorInput, filter: TensorInput, strides: Any, padd
     `in_channels * channel_multiplier` output channels (channel `c * M + m`).
     `strides` must have 4 entries `[1, sh, sw, 1]`; `dilations` 2 (the rate).
 
-    >>> x = tj.ones([1, 3, 3, 2])
+    >>> x = tj.reshape(tj.range(18.), [1, 3, 3, 2])
     >>> tj.nn.depthwise_conv2d(x, tj.ones([3, 3, 2, 1]), [1, 1, 1, 1], "VALID").numpy()
-    array([[[[9., 9.]]]], dtype=float32)
+    array([[[[72., 81.]]]], dtype=float32)
     """
     op = "depthwise_conv2d"
     first = ca.channels_first(op, data_format, 2)
@@ -132,10 +133,14 @@ def conv2d_transpose(input: TensorInput, filters: TensorInput, output_shape: Any
     where `conv2d` of an `output_shape` tensor with `filters`, `strides`, `padding` and
     `dilations` has `input`'s shape.
 
-    >>> y = tj.nn.conv2d_transpose(tj.ones([1, 2, 2, 1]), tj.ones([2, 2, 1, 1]),
-    ...                            [1, 4, 4, 1], strides=2, padding="VALID")
-    >>> y.numpy().ravel()[:4]
-    array([1., 1., 1., 1.], dtype=float32)
+    >>> x = tj.reshape(tj.range(1., 5.), [1, 2, 2, 1])
+    >>> y = tj.nn.conv2d_transpose(x, tj.ones([2, 2, 1, 1]), [1, 4, 4, 1], strides=2,
+    ...                            padding="VALID")
+    >>> y.numpy()[0, :, :, 0]
+    array([[1., 1., 2., 2.],
+           [1., 1., 2., 2.],
+           [3., 3., 4., 4.],
+           [3., 3., 4., 4.]], dtype=float32)
     """
     op = "conv2d_transpose"
     first = ca.channels_first(op, data_format, 2)

@@ -91,8 +91,8 @@ def max_pool(input: TensorInput, ksize: Any, strides: Any, padding: Any,
              data_format: str | None = None, name: str | None = None) -> Tensor:
     """Max pooling over 1, 2 or 3 spatial axes, from the input's rank (3, 4 or 5).
 
-    >>> tj.nn.max_pool(tj.ones([1, 4, 4, 4, 1]), 2, 2, "VALID").numpy().shape
-    (1, 2, 2, 2, 1)
+    >>> tj.nn.max_pool(tj.reshape(tj.range(8.), [1, 2, 2, 2, 1]), 2, 2, "VALID").numpy().ravel()
+    array([7.], dtype=float32)
     """
     return _pool("max_pool", "max_pool", input, ksize, strides, padding, data_format,
                  (3, 4, 5))
@@ -103,8 +103,8 @@ def avg_pool(input: TensorInput, ksize: Any, strides: Any, padding: Any,
              data_format: str | None = None, name: str | None = None) -> Tensor:
     """Average pooling over 1, 2 or 3 spatial axes, from the input's rank (3, 4 or 5).
 
-    >>> tj.nn.avg_pool(tj.ones([1, 4, 4, 1]), 2, 2, "SAME").numpy().shape
-    (1, 2, 2, 1)
+    >>> tj.nn.avg_pool(tj.reshape(tj.range(4.), [1, 4, 1]), 2, 2, "SAME").numpy().ravel()
+    array([0.5, 2.5], dtype=float32)
     """
     return _pool("avg_pool", "avg_pool", input, ksize, strides, padding, data_format,
                  (3, 4, 5))
