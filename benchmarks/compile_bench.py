@@ -16,7 +16,8 @@ generation, loading, and waiting for the compile workers). Each process also rep
 CPU time (all threads, plus tracejit's compile worker processes, also shown alone), which
 a loaded machine inflates less than the wall-clock time; for tracejit also the calling
 thread's CPU time beside the workers', and how many parts of a module compiled in parts
-(`codegen/parts.py`) each side compiled, with the LLVM CPU time it spent on them; and the
+(`codegen/parts.py`) each side compiled, with the LLVM CPU time it spent on them and how
+long the caller waited for the workers' last parts (an uneven split shows there); and the
 load average at the start and end of each process. The growth exponent between two sizes is
 log(t2 / t1) / log(n2 / n1) (1 = linear).
 
@@ -176,9 +177,11 @@ def child(impl: str, kind: str, n: int) -> dict[str, Any]:
         workers.shutdown()
         ch = resource.getrusage(resource.RUSAGE_CHILDREN)
         workers_cpu = ch.ru_utime + ch.ru_stime
-        st = parts.last_stats
-        split = {"caller_parts": st.caller_parts, "caller_llvm_cpu_s": st.caller_cpu,
-                 "worker_parts": st.worker_parts, "worker_llvm_cpu_s": st.worker_cpu}
+        st = getattr(parts, "last_stats", None)      # None: code older than the split stats
+        if st is not None:
+            split = {"caller_parts": st.caller_parts, "caller_llvm_cpu_s": st.caller_cpu,
+                     "worker_parts": st.worker_parts, "worker_llvm_cpu_s": st.worker_cpu,
+                     "caller_wait_s": st.caller_wait}
     ref = reference(kind, n)
     return {"impl": impl, "row": f"{kind} {n}", "first_call_s": total,
             "cpu_s": cpu + workers_cpu, "workers_cpu_s": workers_cpu,
@@ -222,7 +225,8 @@ def _cpu_split(r: dict[str, Any]) -> str:
     p = r.get("parts") or {}
     if p.get("worker_parts") or p.get("caller_parts", 0) > 1:
         text += (f" ({p['caller_parts']} parts {p['caller_llvm_cpu_s']:.2f} s / "
-                 f"{p['worker_parts']} parts {p['worker_llvm_cpu_s']:.2f} s)")
+                 f"{p['worker_parts']} parts {p['worker_llvm_cpu_s']:.2f} s; caller waited "
+                 f"{p.get('caller_wait_s', 0.0):.2f} s)")
     return text
 
 

@@ -57,11 +57,12 @@ def gemm_type(dtype: str) -> ir.FunctionType:
 
 
 def declare_gemm(module: ir.Module, dtype: str, work: int | None = None,
-                 wait: bool = True) -> ir.Function:
+                 module_cost: int | None = None) -> ir.Function:
     """Return `tj_gemm_<dtype>` in `module`, defining it on first use. A builtin kernel
-    it calls is loaded before this returns, unless not `wait`: then it may still be
-    compiling in a worker, and `runtime.ensure` must be called before code that calls
-    it is loaded (`compile_function` does).
+    it calls is loaded before this returns, unless `module_cost` (the estimated size of
+    the module being lowered) is given: then it may still be compiling in a worker
+    (`runtime.request`), and `runtime.ensure` must be called before code that calls it
+    is loaded (`compile_function` does).
 
     The body calls BLAS if NumPy's OpenBLAS is available and `TRACEJIT_BLAS` is not `0`,
     else the builtin blocked kernel. `work` (multiply-adds of the call site, when known)
@@ -99,8 +100,9 @@ def declare_gemm(module: ir.Module, dtype: str, work: int | None = None,
     else:
         kernel = module.globals.get(runtime.symbol(dtype))
         if kernel is None:
-            kernel = ir.Function(module, gemm_type(dtype), runtime.load(dtype) if wait
-                                 else runtime.request(dtype))
+            kernel = ir.Function(module, gemm_type(dtype), runtime.load(dtype)
+                                 if module_cost is None
+                                 else runtime.request(dtype, module_cost))
             kernel.attributes.add("nounwind")
         builder.call(kernel, fn.args)
     builder.ret_void()

@@ -207,7 +207,7 @@ def matmul(lw: Lowerer, ins: Instr) -> None:
     n = rb if tb else cb
     # Not waiting for the builtin kernel: `compile_function` loads it before the code.
     gemm = declare_gemm(lw.module, "f32" if out.dtype == np.float32 else "f64",
-                        work=size_of(out.shape) * k, wait=False)
+                        work=size_of(out.shape) * k, module_cost=lw.plan.cost)
     pa, pb, pc = lw.ptr(a), lw.ptr(bm), lw.ptr(out)
     batch = out.shape[:-2]
     nb = size_of(batch)

@@ -94,13 +94,14 @@ def assign(costs: list[int], n: int) -> list[int]:
 class Stats:
     """Who compiled the parts of the last module compiled in parts (`last_stats`): how
     many each side compiled and the CPU seconds it spent in LLVM on them (the caller's
-    from its own thread's clock, the workers' as they report it). For benchmarks: an
-    uneven split shows here."""
+    from its own thread's clock, the workers' as they report it), and how long the caller
+    then waited for the workers. For benchmarks: an uneven split shows here."""
 
     caller_parts: int = 0
     caller_cpu: float = 0.0
     worker_parts: int = 0
     worker_cpu: float = 0.0
+    caller_wait: float = 0.0    # seconds the caller waited for workers after its last part
 
 
 last_stats = Stats()
@@ -204,7 +205,9 @@ class Parts:
                     out.append(self._done[k])
                     continue
                 try:
+                    waited = time.perf_counter()
                     obj, warnings, cpu = self._futures[k].result()
+                    self.stats.caller_wait += time.perf_counter() - waited
                 except CompileError as e:
                     raise CompileError(f"@{self.name}: compiling part {k + 1} of "
                                        f"{len(self.texts) + 1} of its module in a worker "

@@ -126,10 +126,19 @@ def load(dtype: str) -> str:
     return name
 
 
-def request(dtype: str) -> str:
+# A worker is started for a library only for a module estimated at least this large
+# (`segments.task_cost`): starting one takes about 60 ms and the library 55-75 ms to
+# compile, so only a module that compiles for longer than both (W3's, estimated 2,300,
+# about 140 ms) gains; a smaller one would wait longer than compiling it here takes.
+# An idle worker is used whatever the size.
+WORKER_MIN_COST = 1500
+
+
+def request(dtype: str, module_cost: int = WORKER_MIN_COST) -> str:
     """The symbol of the library for `dtype`, usable by code loaded after the next
     `ensure` or `load`: loaded now if it is loaded, offered or in the disk cache, else
-    compiled by a compile worker meanwhile (or now, when no worker can be had)."""
+    compiled by a compile worker meanwhile (an idle one, or a new one for a module of
+    estimated `module_cost` from `WORKER_MIN_COST`), else now."""
     name = symbol(dtype)
     if name in _loaded:
         return name
@@ -138,7 +147,7 @@ def request(dtype: str) -> str:
             return name
         stored = name in _offered or (objcache.enabled()
                                       and objcache.load(_key(dtype, name)) is not None)
-        got = [] if stored else workers.acquire(1)
+        got = [] if stored else workers.acquire(1, start=module_cost >= WORKER_MIN_COST)
         if not got:
             _loaded[name] = _load(dtype, name)
             return name

@@ -165,16 +165,16 @@ _live: list[int] = [0]          # workers alive: idle plus checked out
 _reaper: list[threading.Thread] = []
 
 
-def acquire(n: int) -> list[Worker]:
-    """Up to `n` workers for the caller alone (idle ones first, then new ones while fewer
-    than `max_workers()` live); fewer, or none, when the limit is reached or a process
-    cannot be started. Give them back with `release`."""
+def acquire(n: int, start: bool = True) -> list[Worker]:
+    """Up to `n` workers for the caller alone (idle ones first, then, if `start`, new ones
+    while fewer than `max_workers()` live); fewer, or none, when the limit is reached or a
+    process cannot be started. Give them back with `release`."""
     cap = max_workers()
     out: list[Worker] = []
     with _lock:
         while _idle and len(out) < n:
             out.append(_idle.pop())
-        new = max(0, min(n - len(out), cap - _live[0]))
+        new = max(0, min(n - len(out), cap - _live[0])) if start else 0
         _live[0] += new
     for k in range(new):
         try:

@@ -191,6 +191,7 @@ def _fresh_runtime(monkeypatch: Any, tmp_path: Any) -> str:
     monkeypatch.setenv("TRACEJIT_CACHE", "1")
     monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("TRACEJIT_BLAS", "0")
+    monkeypatch.setattr(runtime, "WORKER_MIN_COST", 0)     # any module starts a worker
     name = runtime.symbol("f64")
     if name in runtime._loaded:      # code compiled before still calls the old copy
         _RETIRED.append(runtime._loaded.pop(name))
@@ -252,6 +253,24 @@ def test_a_failed_runtime_job_is_compiled_by_the_caller(monkeypatch: Any,
     monkeypatch.setattr(engine, "compile_object", compiled)
     check(_matmul_fn("mm_fallback"), MATMUL_ARGS, rtol=1e-12)
     assert len(sent) == 1 and [t for t in here if name + "_serial" in t] == [sent[0].decode()]
+
+
+def test_a_small_module_starts_no_worker_for_the_runtime(monkeypatch: Any,
+                                                         tmp_path: Any) -> None:
+    """Below `WORKER_MIN_COST` the library compiles in the caller, unless a worker is
+    idle already."""
+    from tracejit.codegen import runtime
+    _fresh_runtime(monkeypatch, tmp_path)
+    monkeypatch.setattr(runtime, "WORKER_MIN_COST", 10 ** 9)
+    workers.shutdown()
+    spy = Spy(monkeypatch)
+    check(_matmul_fn("mm_small"), MATMUL_ARGS, rtol=1e-12)
+    assert spy.jobs == [] and workers._live[0] == 0
+    _fresh_runtime(monkeypatch, tmp_path / "again")
+    monkeypatch.setattr(runtime, "WORKER_MIN_COST", 10 ** 9)
+    workers.release(workers.acquire(1))             # one idle worker
+    check(_matmul_fn("mm_idle"), MATMUL_ARGS, rtol=1e-12)
+    assert len(spy.jobs) == 1
 
 
 def test_small_functions_start_no_worker(monkeypatch: Any) -> None:
