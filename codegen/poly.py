@@ -6,9 +6,9 @@
 assume (`ir.specialize.specialize` runs every shape rule again on the concrete shapes and
 raises the eager error). Then:
 
-- when every instruction lowers with runtime sizes (`runtime_sizes_blocker` finds none),
-  the one native code of `fn` runs for every shape (`lower_dims.py`: the dims are read
-  from the argument arrays at run time);
+- when every instruction lowers with runtime sizes (`lower_poly.blocker` finds none),
+  the one native code of `fn` runs for every shape (`lower_poly.py`: the dims are passed
+  to it at each call);
 - otherwise each new set of dimension values compiles `fn` specialized to them (the
   fallback: correct, one compile per shape; an INFO log names the primitive that needs
   it).
@@ -19,7 +19,9 @@ small LRU map (`SPECIALIZED_MAX`).
 """
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -28,6 +30,9 @@ from typing import Any
 import numpy as np
 
 from ..ir import Function, dims
+from . import engine, lower_poly, runtime
+from .lower import NOMEM
+from .rules import FAILURES
 from ..ir.errors import ShapeError
 from ..ir.specialize import bind_arguments, specialize
 
@@ -47,19 +52,21 @@ class PolyExecutable:
         self.fn = fn
         self._compile = compile_static
         self._lock = threading.Lock()
-        self._checked: dict[tuple[int, ...], Function] = {}
+        self._checked: dict[tuple[int, ...], tuple[Function, bool]] = {}
         self._specialized: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self.blocker = runtime_sizes_blocker(fn)
+        self.requires = lower_poly.requirements(fn) if self.blocker is None else []
         self._runtime: Any = None
-        self.names = sorted({s for p in fn.params for s in dims.symbols(p.type.shape)})
+        self.names = lower_poly.symbol_names(fn)
         if self.blocker is not None:
             log.info("@%s: %s does not lower with runtime sizes yet; compiling once per "
                      "shape of the unknown dimensions %s", fn.name, self.blocker,
                      ", ".join(self.names))
 
-    def bind(self, arrays: tuple[Any, ...]) -> tuple[tuple[int, ...], Function]:
-        """The values of the symbols for these arguments and `fn` specialized to them
-        (checked: ValueError naming the shapes when they do not match)."""
+    def bind(self, arrays: tuple[Any, ...]) -> tuple[tuple[int, ...], tuple[Function, bool]]:
+        """The values of the symbols for these arguments, `fn` specialized to them
+        (checked: ValueError naming the shapes when they do not match), and whether the
+        runtime-sized code serves them."""
         if len(arrays) != len(self.fn.params):
             raise TypeError(f"@{self.fn.name} takes {len(self.fn.params)} argument(s), "
                             f"got {len(arrays)}")
@@ -67,7 +74,9 @@ class PolyExecutable:
         key = tuple(env[s] for s in self.names)
         hit = self._checked.get(key)
         if hit is None:
-            hit = specialize(self.fn, env)      # raises the eager shape error
+            static = specialize(self.fn, env)      # raises the eager shape error
+            hit = (static, self.blocker is None and all(
+                dims.evaluate(a, env) == dims.evaluate(b, env) for a, b in self.requires))
             with self._lock:
                 if len(self._checked) >= 4 * SPECIALIZED_MAX:
                     self._checked.clear()
@@ -76,18 +85,19 @@ class PolyExecutable:
 
     def __call__(self, *arrays: Any) -> list[np.ndarray]:
         try:
-            key, static = self.bind(arrays)
+            key, (static, native) = self.bind(arrays)
         except ShapeError as e:
             raise ShapeError(f"@{self.fn.name}: {e}") from None
-        if self.blocker is None:
-            return self.runtime()(*arrays)   # type: ignore[no-any-return]
+        if native:
+            env = dict(zip(self.names, key))
+            return self.runtime().run(key, env, arrays)  # type: ignore[no-any-return]
         return self.specialized(key, static)(*arrays)  # type: ignore[no-any-return]
 
     def runtime(self) -> Any:
         if self._runtime is None:
             with self._lock:
                 if self._runtime is None:
-                    self._runtime = self._compile(self.fn)
+                    self._runtime = RuntimeSized(self.fn)
                     COUNTS["runtime"] += 1
         return self._runtime
 
@@ -98,7 +108,8 @@ class PolyExecutable:
                 self._specialized.move_to_end(key)
                 return exe
         log.info("@%s: compiling for %s (%s needs concrete sizes)", self.fn.name,
-                 ", ".join(f"{s}={v}" for s, v in zip(self.names, key)), self.blocker)
+                 ", ".join(f"{s}={v}" for s, v in zip(self.names, key)),
+                 self.blocker or "broadcasting an unknown dimension of 1")
         exe = self._compile(static)
         with self._lock:
             COUNTS["specialized"] += 1
@@ -114,5 +125,53 @@ class PolyExecutable:
 def runtime_sizes_blocker(fn: Function) -> str | None:
     """None when every instruction of `fn` lowers with runtime sizes, else the name of
     (the first) primitive that does not."""
-    from .lower_dims import blocker
-    return blocker(fn)
+    if os.environ.get("TRACEJIT_POLY_NATIVE", "1") == "0":
+        return "TRACEJIT_POLY_NATIVE=0"
+    return lower_poly.blocker(fn)
+
+
+class RuntimeSized:
+    """The one native code of a Function with unknown dimensions (`lower_poly`):
+    `run(values, env, arrays)` with the symbols' values (in `lower_poly.symbol_names`
+    order) already bound and checked."""
+
+    def __init__(self, fn: Function):
+        self.fn = fn
+        text, self.flat = lower_poly.build_poly(fn)
+        obj = engine.compile_object(text)
+        runtime.ensure(text)
+        self.llvm_ir = text
+        self._jm = engine.load_object(engine.bundle([obj]))
+        proto = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
+                                 ctypes.c_void_p)
+        self._cfunc = proto(self._jm.address(lower_poly.ENTRY))
+        self._in = [(p.type.dtype, p.hint or f"argument {k}") for k, p in enumerate(fn.params)]
+        self._n = len(fn.params) + len(fn.results)
+
+    def run(self, values: tuple[int, ...], env: dict[str, int], arrays: tuple[Any, ...]
+            ) -> list[np.ndarray]:
+        conv = []
+        for a, (dt, name) in zip(arrays, self._in):
+            a = np.asarray(a)
+            if a.dtype != dt:
+                raise TypeError(f"@{self.fn.name}: {name} must have dtype {dt}, got an array "
+                                f"of dtype {a.dtype} and shape {a.shape}")
+            if not (a.flags.c_contiguous and a.flags.aligned):
+                a = np.array(a, order="C", copy=True)
+            conv.append(a)
+        outs = [np.empty(tuple(dims.evaluate(d, env) for d in r.type.shape), r.type.dtype)
+                for r in self.fn.results]
+        ptrs = (ctypes.c_void_p * self._n)(*[x.ctypes.data for x in conv + outs])
+        dim_values = np.array(values or (0,), np.int64)
+        status = np.zeros(4, np.int64)
+        rc = self._cfunc(dim_values.ctypes.data, ctypes.addressof(ptrs), status.ctypes.data)
+        if rc == 0:
+            return outs
+        if rc == NOMEM:
+            raise MemoryError(f"@{self.fn.name}: cannot allocate scratch memory")
+        ins = self.flat.instrs[rc - 1]
+        index, bound = int(status[0]), int(status[1])
+        failure = FAILURES.get(ins.prim)
+        if failure is not None:
+            raise failure(ins, index, bound)
+        raise IndexError(f"{ins.prim}: index {index} is out of bounds for size {bound}")

@@ -1,0 +1,102 @@
+"""Every registered primitive with its leading dimension unknown (`input_signature` with
+None), against the same primitive with shapes fixed: the registry-iterating oracle of
+shape polymorphism.
+
+For each primitive, hypothesis draws a case (`tests/ir/prim_cases.py`); the leading
+dimension of the operands of highest rank becomes the symbol `n0` (and a `shape` or
+`limits` param entry that names it). When the primitive's shape rule accepts that, the
+symbolic Function must give the reference interpreter's results on the case's arrays:
+through the reference interpreter (which binds n0) and, for the primitives that lower with
+runtime sizes (`lower_poly.supported()`), through the one native code compiled for every
+size. `NOT_YET` lists the primitives that still compile once per shape: a primitive
+gaining runtime-size support must leave it (the list only shrinks).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tracejit.codegen import compile_function, lower_poly
+from tracejit.codegen.poly import PolyExecutable
+from tracejit.ir import Function, all_primitives, bind, dims
+from tracejit.ir.core import Builder, TensorType, interpreting
+from tracejit.ir.interp import evaluate
+
+from tests.codegen.test_prims import _outs, _tolerance
+from tests.codegen.helpers import assert_close
+from tests.ir.prim_cases import CASES
+
+PRIMS = all_primitives()
+POLY = settings(deadline=None, max_examples=3, suppress_health_check=[HealthCheck.too_slow])
+N0 = dims.symbol("n0")
+
+# The primitives whose lowering does not take runtime sizes yet (a Function using one on
+# an unknown dimension compiles once per shape of it).
+NOT_YET = sorted(set(PRIMS) - lower_poly.supported())
+PARTIAL = {"matmul (batched)"}
+
+
+def _symbolic(name: str, args: list[np.ndarray], params: dict[str, Any]
+              ) -> tuple[Function | None, dict[str, Any]]:
+    """The primitive applied to operands whose leading dimension is n0 (see the module
+    docstring), or None when its shape rule does not accept that."""
+    rank = max((a.ndim for a in args), default=0)
+    if rank == 0:
+        return None, params
+    d0 = next(a.shape[0] for a in args if a.ndim == rank)
+    types = [TensorType((N0,) + a.shape[1:] if a.ndim == rank and a.shape[0] == d0
+                        else a.shape, a.dtype) for a in args]
+    p = dict(params)
+    if isinstance(p.get("shape"), tuple) and p["shape"][:1] == (d0,):
+        p["shape"] = (N0,) + p["shape"][1:]
+    if isinstance(p.get("limits"), tuple) and p["limits"][:1] == (d0,) and \
+            p["starts"][:1] == (0,) and p["strides"][:1] == (1,):
+        p["limits"] = (N0,) + p["limits"][1:]
+    b = Builder(f"{name}_poly")
+    xs = [b.param(t) for t in types]
+    try:
+        with interpreting(b):
+            outs = _outs(bind(name, *xs, **p))
+    except (ValueError, TypeError):
+        return None, p
+    if not any(x.type.symbolic for x in xs):
+        return None, p
+    return b.build(outs), p
+
+
+def test_not_yet_lists_the_primitives_without_runtime_sizes() -> None:
+    assert lower_poly.supported() <= set(PRIMS)
+    assert len(NOT_YET) + len(lower_poly.supported()) == len(PRIMS)
+
+
+@pytest.mark.parametrize("name", sorted(PRIMS))
+@POLY
+@given(data=st.data())
+def test_primitive_with_unknown_leading_dim(name: str, data: st.DataObject) -> None:
+    args, params = data.draw(CASES[name], label="case")
+    fn, sparams = _symbolic(name, list(args), params)
+    if fn is None:
+        return
+    b = Builder(name)
+    xs = [b.param(TensorType(a.shape, a.dtype)) for a in args]
+    with interpreting(b):
+        static = b.build(_outs(bind(name, *xs, **params)))
+    with np.errstate(all="ignore"):
+        ref = evaluate(static, list(args))
+        got = evaluate(fn, list(args))
+    for k, (g, r) in enumerate(zip(got, ref)):
+        assert_close(g, r, *_tolerance(name, r.dtype), what=f"{name}: interpreted {k}")
+    if name not in lower_poly.supported():
+        return
+    exe = PolyExecutable(fn, compile_function)
+    # Supported, or a documented partial case (batched matmul) compiled per shape.
+    assert exe.blocker is None or exe.blocker in PARTIAL, (name, exe.blocker)
+    before = [np.array(a, copy=True) for a in args]
+    got = exe(*args)
+    for a, c in zip(args, before):
+        np.testing.assert_array_equal(a, c, err_msg=f"{name}: an input was modified")
+    for k, (g, r) in enumerate(zip(got, ref)):
+        assert_close(g, r, *_tolerance(name, r.dtype), what=f"{name}: native result {k}")
