@@ -29,9 +29,10 @@ from llvmlite import ir
 from . import engine
 from .loops import const, for_range
 from .mathlib import FUNCTIONS, emit_math
+from .mathtrig import FAST32_LIMIT
 
 # The magnitudes up to which mathlib's inline argument reduction holds its bound.
-TRIG_LIMIT = {"float": 1e7, "double": 1e15}
+TRIG_LIMIT = {"float": FAST32_LIMIT, "double": 1e15}
 LIBM = {("sin", "float"): "sinf", ("cos", "float"): "cosf", ("tan", "float"): "tanf",
         ("sin", "double"): "sin", ("cos", "double"): "cos", ("tan", "double"): "tan"}
 # The functions whose inline argument reduction has a range limit (the C library beyond).

@@ -24,11 +24,11 @@ logarithm families, ``tanh``, ``logistic``, ``softplus`` and ``pow``; `mathtrig`
 the table `FUNCTIONS`: a new function is an emitter in the module of its family and one
 entry here. ``sqrt`` is ``llvm.sqrt`` (one instruction, correctly rounded).
 
-Range claims. The inline ``sin``/``cos``/``tan`` hold the bound for ``|x| <= 1e7`` in
-float32 (and measured to 2.5e7, where ``q`` stops being an exact float32 integer) and for
-``|x| <= 1e15`` in float64 (measured to 1.26e16, the same limit at 2^53). Beyond that the
-reduced argument is clamped to the polynomial's interval (any finite argument still
-gives a value in ``[-1, 1]`` for sin and cos, a finite one for tan; +-inf gives NaN), and
+Range claims. The inline ``sin``/``cos``/``tan`` hold the bound for ``|x| <= 1e5`` in
+float32 and for ``|x| <= 1e15`` in float64 (measured to 1.26e16, where ``q`` stops being
+an exact integer at 2^53). Beyond that the float64 reduced argument is clamped to the
+polynomial's interval and the float32 result is 0 (any finite argument still gives a
+value in ``[-1, 1]`` for sin and cos, a finite one for tan; +-inf gives NaN), and
 compiled code does not use it there: lowering (``lower_elementwise.trig``) notes such
 arguments and recomputes their task with the C library's ``sin``/``sinf``/... for them,
 whose Payne-Hanek reduction is exact, so compiled sin/cos/tan hold the bound over the
@@ -38,7 +38,7 @@ bound over the whole range of the type, including subnormal inputs and results.
 Measured max error in ulp (the tested bound is 4 ulp for every function and type).
 float32 is measured against NumPy's float64 result (0.5 would be correct rounding):
 exhaustively over all 2^32 bit patterns for the one-argument functions (over every
-float32 in ``[0, 1e7]`` for sin/cos/tan, which are odd/even), and on random pairs for pow
+float32 in ``[0, 1e5]`` for sin/cos/tan, which are odd/even), and on random pairs for pow
 and atan2 (atan2: 2.1 million pairs, random bit patterns, ratios near every eighth);
 atan, asin and acos on 2.4 million points (random bit patterns, all of [-1, 1], near +-1
 and 0 on log scales).
@@ -56,9 +56,9 @@ exp           0.99     0.97
 log           0.84     0.82
 log1p         0.84     0.83
 expm1         1.44     1.79
-sin           0.76     0.81
-cos           0.75     0.82
-tan           2.19     2.13
+sin           1.49     0.81
+cos           1.49     0.82
+tan           2.28     2.13
 tanh          2.50     2.52
 logistic      2.40     2.31
 softplus      1.64     1.59

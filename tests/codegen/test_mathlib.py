@@ -25,6 +25,7 @@ from llvmlite import binding as llvm
 from llvmlite import ir
 from tracejit.codegen.mathgamma import FUNCTIONS as GAMMA
 from tracejit.codegen.mathzeta import FUNCTIONS as ZETA
+from tracejit.codegen import mathcall
 from tracejit.codegen.mathlib import FUNCTIONS, SUPPORTED, emit_math
 
 from tests.codegen.helpers import host_target_machine
@@ -32,7 +33,8 @@ from tests.codegen.helpers import host_target_machine
 BOUND = 4.0                       # ulp, for every function and both dtypes
 #: the gamma family is measured by test_mathgamma (mpmath oracles, absolute error near zeros)
 NAMES = sorted(SUPPORTED - set(GAMMA) - set(ZETA))
-TRIG_LIMIT = {np.float32: 1e7, np.float64: 1e15}
+TRIG_LIMIT = {np.float32: mathcall.TRIG_LIMIT["float"],
+              np.float64: mathcall.TRIG_LIMIT["double"]}
 LD = np.longdouble if np.finfo(np.longdouble).nmant >= 63 else np.float64
 
 # ---------------------------------------------------------------- a tiny native module
