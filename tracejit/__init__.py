@@ -61,9 +61,10 @@ from .custom import custom_gradient
 from .tape import GradientTape, UnconnectedGradients
 from . import forward as _forward, jacfwd as _jacfwd  # noqa: F401  (enter tj.autodiff)
 from .tensor import Tensor
+from .tensorshape import TensorShape
 from .variable import Variable
 from .compile import compile, config, function  # noqa: A004
-from .export import TensorSpec
+from .tensorspec import TensorSpec
 from .loading import load
 from .recompute import recompute_grad  # noqa: E402
 from .control import (cond, foldl, foldr, fori_loop, map_fn, scan, switch_case,  # noqa: E402

@@ -27,6 +27,7 @@ from .ir.printer import print_function
 from .ir.version import VERSION
 from .keys import describe
 from .tensor import Tensor
+from .tensorspec import TensorSpec
 from .variable import Variable
 
 if TYPE_CHECKING:
@@ -36,27 +37,16 @@ if TYPE_CHECKING:
 _STATIC_TYPES: dict[str, type] = {"bool": bool, "int": int, "str": str, "NoneType": type(None)}
 
 
-class TensorSpec:
-    """The shape and dtype of a tensor argument, for `f.export` without data (as
-    TensorFlow's `tf.TensorSpec`; every dimension must be known).
-
-    >>> tj.TensorSpec((2, 3), tj.float32)
-    TensorSpec(shape=(2, 3), dtype=float32)
-    """
-
-    def __init__(self, shape: Any, dtype: Any = np.float32, name: str | None = None):
-        self.shape = tuple(int(d) for d in shape)
-        self.dtype = np.dtype(dtype)
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"TensorSpec(shape={self.shape}, dtype={self.dtype.name})"
-
-
 def example_of(x: Any) -> Any:
     """An argument to trace with for `x` (zeros for a `TensorSpec`, else `x` itself)."""
     if isinstance(x, TensorSpec):
-        return np.zeros(x.shape, x.dtype)
+        if not x.shape.is_fully_defined():
+            raise ValueError(
+                f"export needs every dimension known, but {x!r} has "
+                f"{'an unknown rank' if x.shape.rank is None else 'a None dimension'}: "
+                "an exported signature is compiled for one shape. Export with the "
+                "shape the loaded function will be called with.")
+        return np.zeros(tuple(x.shape), x.dtype)
     return x
 
 

@@ -32,7 +32,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .ir.caches import on_clear
-from .tensor import Tensor
+from .tensor import Tensor, raw_shape
 from .variable import Variable
 
 # Plain objects with more attribute values than this (in all, recursively) or nested
@@ -111,12 +111,12 @@ def leaf_key(x: Any, aliases: dict[int, int], pos: int,
     to the first position it was passed at; `describe()` names the argument in errors."""
     t = type(x)
     if t is Tensor or isinstance(x, Tensor):
-        return ("T", x.shape, x.dtype.str)
+        return ("T", raw_shape(x), x.dtype.str)
     if t is np.ndarray or isinstance(x, np.ndarray):
         return ("T", x.shape, x.dtype.str)
     if isinstance(x, Variable):
         first = aliases.setdefault(id(x), pos)
-        return ("V", x.shape, x.dtype.str, x.trainable, first)
+        return ("V", raw_shape(x), x.dtype.str, x.trainable, first)
     if t in _SCALARS:
         return ("S", t, x)
     if isinstance(x, set):

@@ -300,7 +300,7 @@ array([[ 5., 11.],
     "matrix_transpose": """`a` with its last two dimensions swapped.
 
 >>> tj.linalg.matrix_transpose(tj.constant([[1, 2, 3]])).shape
-(3, 1)
+TensorShape([3, 1])
 """,
     "tensordot": """The sum of products of `a` and `b` over `axes`: an int (the last `axes`
 dimensions of `a` with the first of `b`) or a pair of axis lists.
@@ -313,7 +313,7 @@ array([[ 7., 10.],
     "transpose": """`a` with its dimensions permuted by `perm` (reversed when None).
 
 >>> tj.transpose(tj.zeros([2, 3, 4]), perm=[2, 0, 1]).shape
-(4, 2, 3)
+TensorShape([4, 2, 3])
 """,
     "reshape": """`tensor` with a new `shape` of as many elements; one dimension may be -1.
 
@@ -331,12 +331,12 @@ array([[1, 2],
     "squeeze": """`input` without its size-1 dimensions (only those in `axis` when given).
 
 >>> tj.squeeze(tj.zeros([1, 3, 1])).shape
-(3,)
+TensorShape([3])
 """,
     "expand_dims": """`input` with a new size-1 dimension at `axis`.
 
 >>> tj.expand_dims(tj.zeros([3]), axis=0).shape
-(1, 3)
+TensorShape([1, 3])
 """,
     "concat": """The tensors of `values` joined along an existing `axis`.
 
@@ -373,7 +373,7 @@ array([0.5, 0.5], dtype=float32)
     "ones": """A tensor of shape `shape` filled with ones (float32 by default).
 
 >>> tj.ones([2, 3]).shape
-(2, 3)
+TensorShape([2, 3])
 """,
     "zeros": """A tensor of shape `shape` filled with zeros (float32 by default).
 

@@ -87,7 +87,7 @@ def normal(shape: Any, mean: TensorInput = 0.0, stddev: TensorInput = 1.0,
     """Normal samples from the global generator (or the op's own, with `seed`).
 
     >>> tj.random.normal([2, 3]).shape
-    (2, 3)
+    TensorShape([2, 3])
     """
     return _generator(seed).normal(shape, mean, stddev, dtype)
 

@@ -115,7 +115,7 @@ class Generator:
         """Normal samples of `shape`: `mean + stddev * z`.
 
         >>> tj.random.Generator.from_seed(1).normal([2, 3], stddev=2.).shape
-        (2, 3)
+        TensorShape([2, 3])
         """
         dt = _float_dtype(dtype, "normal")
         z = self._next(_shape(shape, "normal"), dt, "normal")

@@ -21,6 +21,9 @@ import numpy as np
 
 from .errors import TracingError
 from .ir.core import DTYPE_NAMES, Value
+from .tensorshape import TensorShape, shape_of
+
+_shape_new = tuple.__new__
 
 
 class TensorLike:
@@ -30,7 +33,7 @@ class TensorLike:
 
     if TYPE_CHECKING:  # what Tensor and Variable both provide
         @property
-        def shape(self) -> tuple[int, ...]: ...
+        def shape(self) -> TensorShape: ...
         @property
         def dtype(self) -> np.dtype: ...
 
@@ -83,7 +86,7 @@ class TensorLike:
         """The transpose (dimensions reversed), as `tj.transpose(x)`.
 
         >>> tj.constant([[1, 2, 3]]).T.shape
-        (3, 1)
+        TensorShape([3, 1])
         """
         return _ops().transpose(self)
 
@@ -177,7 +180,7 @@ class Tensor(TensorLike):
     >>> (x @ x.T + 1.)[0].numpy()
     array([ 6., 12.], dtype=float32)
     >>> x.shape, x.dtype, x.ndim
-    ((2, 2), dtype('float32'), 2)
+    (TensorShape([2, 2]), dtype('float32'), 2)
     """
 
     __slots__ = ("_data", "_val", "_trace", "__weakref__")
@@ -210,13 +213,19 @@ class Tensor(TensorLike):
         return self._val is not None
 
     @property
-    def shape(self) -> tuple[int, ...]:
-        """The shape, a tuple of ints (`()` for a scalar).
+    def shape(self) -> TensorShape:
+        """The shape, a `tj.TensorShape`: a tuple of ints (`()` for a scalar) with
+        TensorFlow's methods, and None for a size known only at run time.
 
         >>> tj.zeros([2, 3]).shape
-        (2, 3)
+        TensorShape([2, 3])
+        >>> tj.zeros([2, 3]).shape == (2, 3), tj.zeros([2, 3]).shape.as_list()
+        (True, [2, 3])
         """
-        return self._data.shape if self._data is not None else self._val.shape  # type: ignore
+        d = self._data
+        if d is not None:
+            return _shape_new(TensorShape, d.shape)
+        return shape_of(self._val.shape)  # type: ignore[union-attr]
 
     @property
     def dtype(self) -> np.dtype:
@@ -294,6 +303,15 @@ class Tensor(TensorLike):
 
 
 _new_tensor = object.__new__
+
+
+def raw_shape(t: Any) -> tuple[Any, ...]:
+    """The shape of a Tensor or Variable as the library keeps it: the plain tuple of its
+    array or IR type (symbolic dimensions kept), not the user's `TensorShape`."""
+    if type(t) is not Tensor:
+        t = getattr(t, "_value", t)        # a Variable's current value
+    d = t._data
+    return d.shape if d is not None else t._val.shape  # type: ignore[no-any-return]
 
 
 def _unpickle(a: np.ndarray) -> Tensor:

@@ -51,7 +51,7 @@ def vsplit(ary: TensorInput, indices_or_sections: Any) -> list[Tensor]:
     """`split` along axis 0 (of an array of rank >= 2).
 
     >>> [t.shape for t in tj.numpy.vsplit(tj.ones((4, 2)), 2)]
-    [(2, 2), (2, 2)]
+    [TensorShape([2, 2]), TensorShape([2, 2])]
     """
     x = ops.convert_to_tensor(ary)
     if x.ndim < 2:
@@ -64,7 +64,7 @@ def hsplit(ary: TensorInput, indices_or_sections: Any) -> list[Tensor]:
     """`split` along axis 1 (axis 0 of a 1-D array).
 
     >>> [t.shape for t in tj.numpy.hsplit(tj.ones((2, 4)), [1])]
-    [(2, 1), (2, 3)]
+    [TensorShape([2, 1]), TensorShape([2, 3])]
     """
     x = ops.convert_to_tensor(ary)
     if x.ndim == 0:

@@ -37,7 +37,7 @@ def transpose(a: TensorInput, axes: Any = None) -> Tensor:
     """`a` with its axes permuted by `axes` (reversed when None).
 
     >>> tj.numpy.transpose(tj.ones((2, 3, 4)), (1, 0, 2)).shape
-    (3, 2, 4)
+    TensorShape([3, 2, 4])
     """
     return ops.transpose(a, axes)
 
@@ -57,7 +57,7 @@ def swapaxes(a: TensorInput, axis1: int, axis2: int) -> Tensor:
     """`a` with two axes interchanged.
 
     >>> tj.numpy.swapaxes(tj.ones((2, 3, 4)), 0, 2).shape
-    (4, 3, 2)
+    TensorShape([4, 3, 2])
     """
     x = ops.convert_to_tensor(a)
     i, j = ops._axis("swapaxes", axis1, x.ndim, "axis1"), ops._axis("swapaxes", axis2,
@@ -72,7 +72,7 @@ def moveaxis(a: TensorInput, source: Any, destination: Any) -> Tensor:
     """`a` with axes `source` moved to positions `destination` (the others keep order).
 
     >>> tj.numpy.moveaxis(tj.ones((2, 3, 4)), 0, -1).shape
-    (3, 4, 2)
+    TensorShape([3, 4, 2])
     """
     x = ops.convert_to_tensor(a)
     src = [ops._axis("moveaxis", s, x.ndim, "source") for s in np.atleast_1d(source)]
@@ -122,7 +122,7 @@ def atleast_1d(*arys: TensorInput) -> Any:
     one argument, else a list.
 
     >>> tj.numpy.atleast_1d(3.).shape
-    (1,)
+    TensorShape([1])
     """
     return _each(1, arys)
 
@@ -132,7 +132,7 @@ def atleast_2d(*arys: TensorInput) -> Any:
     """Each argument with at least two axes: (N,) becomes (1, N).
 
     >>> tj.numpy.atleast_2d([1., 2.]).shape
-    (1, 2)
+    TensorShape([1, 2])
     """
     return _each(2, arys)
 
@@ -142,7 +142,7 @@ def atleast_3d(*arys: TensorInput) -> Any:
     """Each argument with at least three axes: (N,) becomes (1, N, 1), (M, N) (M, N, 1).
 
     >>> tj.numpy.atleast_3d([[1., 2.]]).shape
-    (1, 2, 1)
+    TensorShape([1, 2, 1])
     """
     return _each(3, arys)
 
@@ -198,7 +198,7 @@ def dstack(tup: Sequence[TensorInput]) -> Tensor:
     """Depth-wise join: the arrays as at least 3-D, concatenated along axis 2.
 
     >>> tj.numpy.dstack([[1, 2], [3, 4]]).shape
-    (1, 2, 2)
+    TensorShape([1, 2, 2])
     """
     return ops.concat([_atleast(x, 3) for x in _tensors("dstack", tup)], 2)
 

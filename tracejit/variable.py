@@ -30,6 +30,9 @@ import numpy as np
 from .context import TraceInterpreter, active_tapes
 from .ir.core import current_interpreter
 from .tensor import DTypeLike, Tensor, TensorInput, TensorLike
+from .tensorshape import TensorShape
+
+_shape_new = tuple.__new__
 
 _counter = itertools.count()
 _serial = itertools.count()     # creation order (`GradientTape.watched_variables` sorts by it)
@@ -44,7 +47,7 @@ class Variable(TensorLike):
     >>> v.assign_add([10., 10.]).numpy()
     array([11., 12.], dtype=float32)
     >>> v.name, v.shape, v.dtype
-    ('w:0', (2,), dtype('float32'))
+    ('w:0', TensorShape([2]), dtype('float32'))
     """
 
     __slots__ = ("_value", "trainable", "name", "_serial", "_lock", "__weakref__")
@@ -71,13 +74,13 @@ class Variable(TensorLike):
         return _unpickle, (self.numpy(), self.trainable, self.name)
 
     @property
-    def shape(self) -> tuple[int, ...]:
-        """The shape, a tuple of ints (fixed when the Variable is made).
+    def shape(self) -> TensorShape:
+        """The shape, a `tj.TensorShape` of ints (fixed when the Variable is made).
 
         >>> tj.Variable([[1., 2.]]).shape
-        (1, 2)
+        TensorShape([1, 2])
         """
-        return self._value.shape
+        return _shape_new(TensorShape, self._value._data.shape)
 
     @property
     def dtype(self) -> np.dtype:
