@@ -63,6 +63,7 @@ from . import forward as _forward, jacfwd as _jacfwd  # noqa: F401  (enter tj.au
 from .tensor import Tensor
 from .tensorshape import TensorShape
 from .variable import Variable
+from .module import Module, name_scope
 from .compile import compile, config, function  # noqa: A004
 from .tensorspec import TensorSpec
 from .loading import load

@@ -44,6 +44,8 @@ from .nest import flatten, leaf_paths, unflatten
 from .notice import Notice, gc_paused
 from .ops import _array_of
 from .retrace import KEYS_KEPT, detector_for
+from .signature import (InputSignature, check_input_signature, key_matches, leaf_shapes,
+                        poly_key, relaxed_shapes)
 from .stages import Lowered
 from .tensor import Tensor
 from .variable import Variable
@@ -98,16 +100,23 @@ config = _Config()
 
 def compile(func: Callable[..., Any] | None = None, *, input_signature: Any = None,
             jit_compile: Any = None, reduce_retracing: bool = False, autograph: bool = True,
-            name: str | None = None) -> Any:  # noqa: A001
+            name: str | None = None, experimental_relax_shapes: bool | None = None,
+            **unused: Any) -> Any:  # noqa: A001
     """Decorator: trace `func` per input shape/dtype, compile to native code, cache (also
     `tj.function`, so `@tf.function` code runs unchanged).
 
     Tensor and NumPy arguments are dynamic (keyed by shape and dtype), other Python values
-    static (keyed by value: a new value traces again). TensorFlow's other arguments are
-    accepted for such code and change nothing: `jit_compile` (the code is always
-    compiled), `reduce_retracing` (shapes are never relaxed: each new shape traces once)
-    and `autograph` (Python `if` and `for` on traced values are not converted: use
-    `tj.cond`, `tj.while_loop`, `tj.scan`). `input_signature` is not supported.
+    static (keyed by value: a new value traces again). `input_signature=[tj.TensorSpec(
+    ...), ...]` fixes what the function accepts: each call is checked against it (a
+    TypeError names the argument, the spec and what was passed) and its arguments
+    converted to the specs' dtypes; `None` in a spec's shape accepts any size there.
+    `reduce_retracing=True` (TensorFlow's older name: `experimental_relax_shapes`)
+    generalizes a dimension seen with two sizes to `None`. Until the shape-polymorphic
+    trace is available, a `None` dimension still traces once per size it is called with.
+    Variables may be created on the first call only (TensorFlow's rule). TensorFlow's
+    other arguments are accepted and change nothing: `jit_compile` (the code is always
+    compiled) and `autograph` (Python `if` and `for` on traced values are not converted:
+    use `tj.cond`, `tj.while_loop`, `tj.scan`).
 
     >>> @tj.function
     ... def f(x):
@@ -117,19 +126,30 @@ def compile(func: Callable[..., Any] | None = None, *, input_signature: Any = No
     >>> f(tj.constant([1., 2.])).numpy(), f.trace_count
     (array(5., dtype=float32), 2)
     """
+    unknown = set(unused) - _TF_OPTIONS
+    if unknown:
+        raise TypeError(f"tj.function got unexpected keyword argument(s) "
+                        f"{', '.join(sorted(unknown))}")
     if input_signature is not None:
-        raise NotImplementedError("input_signature is not supported; shapes come from the "
-                                  "arguments of each call")
+        input_signature = check_input_signature(input_signature)
+    relax = bool(reduce_retracing or experimental_relax_shapes)
 
     def wrap(f: Callable[..., Any]) -> CompiledFunction:
         if not callable(f):
             raise TypeError(f"tj.compile needs a function (a callable object), got {f!r} of "
                             f"type {type(f).__name__}")
-        return CompiledFunction(f, name)
+        return CompiledFunction(f, name, input_signature, relax)
     return wrap if func is None else wrap(func)
 
 
 function = compile
+
+# tf.function's remaining arguments, accepted for TensorFlow code (they change nothing).
+_TF_OPTIONS = {"experimental_implements", "experimental_autograph_options",
+               "experimental_attributes", "experimental_compile",
+               "experimental_follow_type_hints"}
+# Whether `tracing.trace` takes `shapes` (the shape-polymorphic trace).
+_POLY = "shapes" in inspect.signature(tracing.trace).parameters
 
 
 _STATIC_TYPES = (int, float, bool, str, type(None))
@@ -174,7 +194,9 @@ def _convert_arrays(leaves: list[Any]) -> bool:
 class CompiledFunction:
     """A Python function traced and compiled per call signature."""
 
-    def __init__(self, fn: Callable[..., Any], name: str | None = None):
+    def __init__(self, fn: Callable[..., Any], name: str | None = None,
+                 input_signature: tuple[Any, ...] | None = None,
+                 reduce_retracing: bool = False, method: bool = False):
         self.python_function = fn
         self.__name__: str = name or str(getattr(fn, "__name__", "f"))
         self.__doc__ = getattr(fn, "__doc__", None)
@@ -192,6 +214,21 @@ class CompiledFunction:
             self._sig: inspect.Signature | None = inspect.signature(fn)
         except (TypeError, ValueError):
             self._sig = None
+        self.input_signature = input_signature
+        self._reduce_retracing = reduce_retracing
+        self._method = method               # a method's function for one instance
+        self._input_sig: InputSignature | None = None
+        if input_signature is not None:
+            sig = self._sig
+            if method and sig is not None:
+                sig = sig.replace(parameters=list(sig.parameters.values())[1:])
+            self._input_sig = InputSignature(input_signature, sig, self.__name__)
+        self._general: list[Any] = []      # keys with None sizes (shape-polymorphic traces)
+        self._initialized = False           # traced once: Variables may no longer be made
+        self._mode = "first"                # the Variable-creation policy of the next trace
+        self._last_created: list[Variable] = []
+        self._created_variables: list[Variable] = []   # made in the first trace, kept
+        self._instances: dict[int, Any] = {}           # id(obj) -> (weakref, bound method)
         with _LIVE_LOCK:
             _LIVE.add(self)
 
@@ -202,9 +239,35 @@ class CompiledFunction:
             self._fast = {}
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        """A compiled method: one compiled function per instance (its own traces, trace
+        count and first-call Variables, as TensorFlow's), kept while the instance lives."""
         if obj is None:
             return self
-        return functools.partial(self.__call__, obj)
+        hit = self._instances.get(id(obj))
+        if hit is not None and hit[0]() is obj:
+            return hit[1]
+        from .methods import bind_method
+        bound = bind_method(self, obj)
+        if bound is None:                   # cannot be weakly referenced: share this one
+            return functools.partial(self.__call__, obj)
+        return bound
+
+    def _creating(self, state: Any, arrays: list[Any]) -> Any:
+        """The Variable-creation policy of the trace being made (`firstcall`)."""
+        from .firstcall import Creation, creating
+        c = Creation(self._mode, state, arrays)
+        self._last_created = c.created
+        return creating(c)
+
+    def experimental_get_tracing_count(self) -> int:
+        """How many times this function has been traced (TensorFlow's name).
+
+        >>> f = tj.function(lambda x: x + 1.)
+        >>> _ = f(tj.constant(1.)); _ = f(tj.constant(2.)); _ = f(tj.constant([1.]))
+        >>> f.experimental_get_tracing_count()
+        2
+        """
+        return self.trace_count
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self._detector.calls += 1
@@ -223,7 +286,9 @@ class CompiledFunction:
                 if log.isEnabledFor(DEBUG):
                     log.debug("%s: memory cache hit", self.__name__)
                 return conc.fast(args)
-        if kwargs:
+        if self._input_sig is not None:
+            args, kwargs = self._bind_signature(args, kwargs), {}
+        elif kwargs:
             args, kwargs = self._canonical(args, kwargs)
         leaves, tree = flatten((args, kwargs))
         converted = _convert_arrays(leaves)     # every path below sees the same arrays
@@ -241,7 +306,7 @@ class CompiledFunction:
         key = self._key(leaves, tree)
         conc = self._cache.get(key)
         if conc is None:
-            conc = self._get(key, leaves, tree)
+            conc = self._lookup(key, leaves, tree)
         else:
             log.debug("%s: memory cache hit", self.__name__)
         if conc.fixed_vars and conc.aliases_capture(leaves):
@@ -254,6 +319,43 @@ class CompiledFunction:
             if fk is not None and len(self._fast) < CACHE_SIZE:
                 self._fast[fk] = conc
         return conc.call(leaves)
+
+    def _bind_signature(self, args: tuple[Any, ...], kwargs: dict[str, Any],
+                        specs: bool = False) -> tuple[Any, ...]:
+        """The call bound to the input signature (a method's instance stays first)."""
+        assert self._input_sig is not None
+        if self._method:
+            return (args[0], *self._input_sig.bind(args[1:], kwargs, specs))
+        return self._input_sig.bind(args, kwargs, specs)
+
+    def _lookup(self, key: Any, leaves: list[Any], tree: Any) -> Concrete:
+        """The trace for a call whose exact key has none: a shape-polymorphic trace that
+        serves it (from the input signature, `reduce_retracing` or `get_concrete_function`
+        with None sizes), else a new trace of its exact key."""
+        if _POLY:
+            shapes: list[Any] | None = None
+            if self._input_sig is not None:
+                shapes = leaf_shapes(self._input_sig)
+                if self._method:
+                    shapes = [None] * (len(leaves) - len(shapes)) + shapes
+                if all(s is None for s in shapes):
+                    shapes = None
+            if shapes is None:
+                for general in self._general:
+                    conc = self._cache.get(general)
+                    if conc is not None and key_matches(general, key):
+                        return conc
+                if self._reduce_retracing:
+                    shapes = relaxed_shapes(key, list(self._cache))
+            if shapes is not None:
+                pkey = poly_key(key, shapes)
+                conc = self._cache.get(pkey)
+                if conc is None:
+                    conc = self._get(pkey, leaves, tree, shapes=shapes)
+                    if pkey not in self._general:
+                        self._general.append(pkey)
+                return conc
+        return self._get(key, leaves, tree)
 
     def _canonical(self, args: tuple[Any, ...], kwargs: dict[str, Any]
                    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -285,8 +387,8 @@ class CompiledFunction:
         except TypeError as e:
             raise at_user_line(e) from None
 
-    def _get(self, key: Any, leaves: list[Any], tree: Any, aliased: bool = False
-             ) -> Concrete:
+    def _get(self, key: Any, leaves: list[Any], tree: Any, aliased: bool = False,
+             shapes: list[Any] | None = None) -> Concrete:
         while True:
             with self._lock:
                 conc = self._cache.get(key)
@@ -299,8 +401,25 @@ class CompiledFunction:
                     break
             ev.wait()
         try:
-            conc = self._trace(key, leaves, tree, aliased)
+            conc = self._trace(key, leaves, tree, aliased, shapes)
+            if self._last_created:
+                # Variables were made on the first call: trace again with them (it must
+                # make none), keyed by the arguments as they are now (an instance holding
+                # the new Variables), as TensorFlow does.
+                self._created_variables.extend(self._last_created)
+                key = self._key(leaves, tree) if shapes is None else \
+                    poly_key(self._key(leaves, tree), shapes)
+                self._mode = "verify"
+                try:
+                    conc = self._trace(key, leaves, tree, aliased, shapes, again=True)
+                finally:
+                    self._mode = "later"
+            self._initialized = True
+            self._mode = "later"
             conc.key, conc.python_signature = key, self._sig
+            conc.input_signature = self.input_signature
+            if self._method:
+                conc.instance = weakref.ref(leaves[0])
             with self._lock:
                 self._cache[key] = conc
                 while len(self._cache) > CACHE_SIZE:
@@ -323,8 +442,8 @@ class CompiledFunction:
             names += leaf_paths(c, k)
         return names
 
-    def _trace(self, key: Any, leaves: list[Any], tree: Any, aliased: bool = False
-               ) -> Concrete:
+    def _trace(self, key: Any, leaves: list[Any], tree: Any, aliased: bool = False,
+               shapes: list[Any] | None = None, again: bool = False) -> Concrete:
         self.trace_count += 1
         prev = self._keys[-1] if self._keys else None
         summary = (tree, [describe(k) for k in key[1]])
@@ -337,7 +456,7 @@ class CompiledFunction:
             why = "; ".join(diffs) if prev[0] == tree else "the argument structure changed"
         log.debug("%s: tracing (trace #%d)%s", self.__name__, self.trace_count,
                   f" because {why}" if why else "")
-        due = self._detector.traced()
+        due = None if again else self._detector.traced()   # one per call, as TensorFlow
         if due is not None:
             warnings.warn(
                 f"{due[0]} of the last {due[1]} calls of tj.compile function "
@@ -348,26 +467,68 @@ class CompiledFunction:
         notice = Notice(self.__name__, "tracing")
         try:
             with gc_paused():
-                conc = tracing.trace(self, leaves, tree, aliased)
+                conc = (tracing.trace(self, leaves, tree, aliased, shapes=shapes)  # type: ignore[call-arg]
+                        if shapes is not None else tracing.trace(self, leaves, tree, aliased))
         finally:
             notice.pause()
         conc.notice = notice
         return conc
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
-        """The compiler's view of a call with these arguments, for `as_text(stage)`."""
-        if kwargs:
-            args, kwargs = self._canonical(args, kwargs)
-        leaves, tree = flatten((args, kwargs))
-        _convert_arrays(leaves)
-        key = self._key(leaves, tree)
-        conc = self._cache.get(key) or self._get(key, leaves, tree)
-        return Lowered(conc)
+        """The compiler's view of a call with these arguments (tensors, arrays or
+        `tj.TensorSpec`s), for `as_text(stage)`."""
+        return Lowered(self.get_concrete_function(*args, **kwargs))
 
     def get_concrete_function(self, *args: Any, **kwargs: Any) -> Concrete:
-        """The traced signature for these arguments (traced now if new), callable with
-        arguments of the same shapes, dtypes and Python values."""
-        return self.lower(*args, **kwargs).concrete
+        """The trace for these arguments (tensors, arrays or `tj.TensorSpec`s; Python
+        values as in a call), traced now if new: a concrete function, callable with
+        tensors of the traced shapes and dtypes, with TensorFlow's
+        `structured_input_signature`, `structured_outputs`, `output_shapes` and
+        `output_dtypes`. With an `input_signature`, no arguments means the signature.
+
+        >>> f = tj.function(lambda x, k: x * k)
+        >>> c = f.get_concrete_function(tj.TensorSpec([2]), 3.)
+        >>> c.structured_input_signature
+        ((TensorSpec(shape=(2,), dtype=tj.float32, name='x'), 3.0), {})
+        >>> c(tj.constant([1., 2.])).numpy(), c.output_shapes
+        (array([3., 6.], dtype=float32), TensorShape([2]))
+        """
+        from .export import example_of
+        from .tensorspec import TensorSpec
+        if self._input_sig is not None:
+            if not args and not kwargs or self._method and len(args) == 1 and not kwargs:
+                args = (*args[:1 if self._method else 0], *self._input_sig.specs)
+            # Specs and tensors are checked against the signature; its specs are traced.
+            self._bind_signature(args, kwargs, specs=True)
+            args = (*args[:1 if self._method else 0], *self._input_sig.specs)
+            kwargs = {}
+        elif kwargs:
+            args, kwargs = self._canonical(args, kwargs)
+        leaves, tree = flatten((args, kwargs))
+        specs = [x if isinstance(x, TensorSpec) else None for x in leaves]
+        shapes = [None if s is None or s.shape.is_fully_defined() else
+                  (None if s.shape.rank is None else tuple(s.shape)) for s in specs]
+        if any(s is not None and s.shape.rank is None for s in specs):
+            raise ValueError(f"{self.__name__}.get_concrete_function: a TensorSpec of unknown "
+                             "rank (shape=None) cannot be traced: give its rank")
+        if any(s is not None for s in shapes):
+            if not _POLY:
+                raise ValueError(
+                    f"{self.__name__}.get_concrete_function: a TensorSpec with None sizes "
+                    "needs the shape-polymorphic trace, which this build does not have; "
+                    "give every size")
+            leaves = [np.zeros(tuple(1 if d is None else d for d in s.shape), s.dtype)
+                      if s is not None else x for x, s in zip(leaves, specs)]
+        leaves = [example_of(x) for x in leaves]
+        _convert_arrays(leaves)
+        key = self._key(leaves, tree)
+        if any(s is not None for s in shapes):
+            key = poly_key(key, shapes)
+            conc = self._cache.get(key) or self._get(key, leaves, tree, shapes=shapes)
+            if key not in self._general:
+                self._general.append(key)
+            return conc
+        return self._cache.get(key) or self._lookup(key, leaves, tree)
 
     def export(self, *args: Any, path: Any = None, backward: bool = False,
                **kwargs: Any) -> bytes:

@@ -57,6 +57,8 @@ class Concrete:
     key: Any = None                     # the call key it was traced for (`keys.py`)
     python_signature: Any = None        # the traced Python function's inspect.Signature
     symbolic: bool = False              # traced with unknown dims: serves every shape
+    input_signature: Any = None         # the function's input_signature (or None)
+    instance: Any = None                # weakref to a method's instance (its first arg)
     fast: Callable[[tuple[Any, ...]], Any] = field(init=False)
     _exe: Any = field(init=False, default=None)
     _single: bool = field(init=False)
@@ -116,27 +118,60 @@ class Concrete:
         from .compile import _convert_arrays
         from .keys import leaf_key
         from .nest import flatten
-        if kwargs:
-            if self.python_signature is not None:
-                try:
-                    bound = self.python_signature.bind(*args, **kwargs)
-                    args, kwargs = bound.args, bound.kwargs
-                except TypeError:
-                    pass
-            kwargs = dict(sorted(kwargs.items()))
+        from .signature import key_matches
+        if self.instance is not None:
+            obj = self.instance()
+            if obj is None:
+                raise ReferenceError(f"the instance of concrete method {self.name} is gone")
+            args = (obj, *args)
+        if self.python_signature is not None and self.key is not None:
+            from .concrete_info import fill_static
+            args, kwargs = fill_static(self, args, kwargs)
+        kwargs = dict(sorted(kwargs.items()))
         leaves, tree = flatten((args, kwargs))
         _convert_arrays(leaves)
         aliases: dict[int, int] = {}
         key = (tree, tuple(leaf_key(x, aliases, i, lambda: f"{self.name}: an argument")
                            for i, x in enumerate(leaves)))
-        if key != self.key:
+        if key != self.key and not key_matches(self.key, key):
             from .keys import describe
-            raise TypeError(f"concrete function {self.name} takes ("
-                            + ", ".join(describe(k) for k in self.key[1]) + "), not ("
-                            + ", ".join(describe(k) for k in key[1]) + ")")
+            raise TypeError(f"Binding inputs to concrete function {self.name} failed: it "
+                            "takes (" + ", ".join(describe(k) for k in self.key[1])
+                            + "), not (" + ", ".join(describe(k) for k in key[1]) + ")")
         if isinstance(current_interpreter(), TraceInterpreter):
             return self.call_instruction(leaves)
         return self.call(leaves)
+
+    @property
+    def structured_input_signature(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """(args, kwargs) as traced: a `TensorSpec` per tensor argument (named after its
+        parameter), the value of each Python argument (TensorFlow's)."""
+        from .concrete_info import input_signature
+        return input_signature(self)
+
+    @property
+    def structured_outputs(self) -> Any:
+        """The structure the function returns, a `TensorSpec` per tensor."""
+        from .concrete_info import outputs
+        return outputs(self)
+
+    @property
+    def output_shapes(self) -> Any:
+        """The structure the function returns, a `tj.TensorShape` per tensor."""
+        from .concrete_info import output_shapes
+        return output_shapes(self)
+
+    @property
+    def output_dtypes(self) -> Any:
+        """The structure the function returns, a dtype per tensor."""
+        from .concrete_info import output_dtypes
+        return output_dtypes(self)
+
+    def lower(self) -> Any:
+        """The compiler's view of this trace, for `as_text(stage)` (`tj.function`'s
+        `lower`)."""
+        from .stages import Lowered
+        return Lowered(self)
 
     def __reduce__(self) -> Any:
         """Pickled by value as an artifact of this signature (`tj.load`); unpickling

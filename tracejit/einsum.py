@@ -277,7 +277,7 @@ def einsum(equation: str, *inputs: TensorInput, **kwargs: Any) -> Tensor:
     if not inputs:
         raise _user_error(ValueError("einsum needs at least one operand"))
     xs = _operands("einsum", *inputs)
-    shapes = [x.shape for x in xs]
+    shapes = [tuple(x.shape) for x in xs]
     if xs[0].dtype == bool_:
         raise _error(equation, shapes, "needs numeric operands, got bool")
     try:

@@ -285,8 +285,8 @@ class LoadedFunction(CompiledFunction):
     def _clear_cache(self) -> None:
         pass        # its signatures cannot be traced again: `tj.clear_caches` keeps them
 
-    def _trace(self, key: Any, leaves: list[Any], tree: Any, aliased: bool = False
-               ) -> Concrete:
+    def _trace(self, key: Any, leaves: list[Any], tree: Any, aliased: bool = False,
+               shapes: list[Any] | None = None, again: bool = False) -> Concrete:
         def words(k: Any) -> str:
             return "(" + ", ".join(describe(x) for x in k[1]) + ")"
         have = "; ".join(words(k) for k in self._cache)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 import os
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import ops
-from .context import register_eager_rule
+from .context import EAGER, register_eager_rule
 from .errors import at_user_line
 from .executables import native
 from .ir.caches import Memo
@@ -61,6 +62,15 @@ def _draw(key: TensorInput, counter: TensorInput, shape: tuple[int, ...], dtype:
     return out
 
 
+# The state Variable of every live Generator, by id.
+_STATES: weakref.WeakValueDictionary[int, Variable] = weakref.WeakValueDictionary()
+
+
+def is_generator_state(var: Variable) -> bool:
+    """Whether `var` is the state Variable of a `Generator`."""
+    return _STATES.get(id(var)) is var
+
+
 class Generator:
     """A random-number generator: `normal`, `uniform`, `truncated_normal` and
     `categorical` draw, `split` makes independent generators. Its state is the int64
@@ -78,13 +88,15 @@ class Generator:
             raise TypeError(f"Generator: state must be an int64 Variable of shape (3,), "
                             f"got {state.dtype} {state.shape}")
         self.state = state
+        _STATES[id(state)] = state
 
     @classmethod
     def from_seed(cls, seed: int, alg: Any = None) -> Generator:
         """A generator whose key is `seed` (a Python int), counter 0."""
         k0, k1 = _key(seed)
-        return cls(Variable(np.array([k0, k1, 0], np.int64), trainable=False,
-                            name="generator_state"))
+        with interpreting(EAGER):      # a generator's state is never the user's Variable
+            return cls(Variable(np.array([k0, k1, 0], np.int64), trainable=False,
+                                name="generator_state"))
 
     @classmethod
     def from_non_deterministic_state(cls, alg: Any = None) -> Generator:

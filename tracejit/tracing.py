@@ -50,8 +50,9 @@ def trace(owner: CompiledFunction, leaves: list[Any], tree: Any,
     args, kwargs = unflatten(tree, traced_leaves)
     interp = TraceInterpreter(st)
     saved_tapes = active_tapes.set(())
+    arrays = [getattr(leaves[i], "_data", leaves[i]) for i in dyn_idx]
     try:
-        with interpreting(interp):
+        with interpreting(interp), owner._creating(st, arrays):
             out = owner.python_function(*args, **kwargs)
     finally:
         active_tapes.reset(saved_tapes)

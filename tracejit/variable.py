@@ -20,6 +20,7 @@ Invariants:
 """
 from __future__ import annotations
 
+import contextvars
 import itertools
 import threading
 from collections.abc import Callable, Sequence
@@ -35,6 +36,10 @@ from .tensorshape import TensorShape
 _shape_new = tuple.__new__
 
 _counter = itertools.count()
+# The name scope Variables are made in (`tj.name_scope`, `tj.Module.name_scope`): a prefix
+# such as "outer/inner/", or "".
+_NAME_SCOPE: contextvars.ContextVar[str] = contextvars.ContextVar("tracejit_name_scope",
+                                                                  default="")
 _serial = itertools.count()     # creation order (`GradientTape.watched_variables` sorts by it)
 
 
@@ -60,14 +65,19 @@ class Variable(TensorLike):
         t = convert_to_tensor(initial_value)
         if dtype is not None and np.dtype(dtype) != t.dtype:
             t = cast(t, dtype)
-        if t._data is None:
+        interp = current_interpreter()
+        if isinstance(interp, TraceInterpreter):
+            # Inside a compiled function: allowed on its first call only (`firstcall`).
+            from .firstcall import on_create
+            t = on_create(self, t, interp.state)
+        elif t._data is None:
             raise TypeError("a Variable's initial value must be concrete; create Variables "
                             "outside compiled functions")
         self._value = t
         self._lock = threading.RLock()
         self._serial = next(_serial)
         self.trainable = bool(trainable)
-        self.name = (name or f"Variable_{next(_counter)}") + ":0"
+        self.name = _NAME_SCOPE.get() + (name or f"Variable_{next(_counter)}") + ":0"
 
     def __reduce__(self) -> Any:
         """Pickled by value: its value, trainability and name."""
@@ -80,7 +90,7 @@ class Variable(TensorLike):
         >>> tj.Variable([[1., 2.]]).shape
         TensorShape([1, 2])
         """
-        return _shape_new(TensorShape, self._value._data.shape)
+        return _shape_new(TensorShape, self._value._data.shape)  # type: ignore[union-attr]
 
     @property
     def dtype(self) -> np.dtype:
