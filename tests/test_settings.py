@@ -154,8 +154,8 @@ NOT_CACHES = {
     "tracejit/context.py:EAGER_RULES": "the table of eager rules (call, philox)",
     "tracejit/random.py:_GLOBAL": "the global random generator (state: clearing it would "
                                   "repeat or change draws)",
-    "tracejit/random_generator.py:_STATES": "which Variables are generator states (weak; a fact about "
-                                  "live objects, not a cache)",
+    "tracejit/random_generator.py:_STATES": "which Variables are generator states (weak; "
+                                            "a fact about live objects, not a cache)",
     "tracejit/random.py:_OP_GENERATORS": "the generators of op-level seeds (state; "
                                          "set_seed empties it)",
     "ir/batching.py:_STANDARD": "batching rules derived from kinds, at most one a primitive",

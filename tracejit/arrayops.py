@@ -22,7 +22,7 @@ from .ir.core import bind
 from .ir.dims import Dim
 from .ir.errors import ShapeError
 from .shapes import concat, reshape
-from .tensor import Tensor, TensorInput, TensorLike
+from .tensor import Tensor, TensorInput, TensorLike, raw_shape
 
 brange = builtins.range
 
@@ -60,10 +60,11 @@ def shape(input: TensorInput, out_type: Any = int32, name: str | None = None  # 
     """
     x = convert_to_tensor(input)
     dt = _out_int_type("shape", out_type)
-    if not any(type(d) is Dim for d in x.shape):
-        return constant(np.array(x.shape, dt))
+    dims = raw_shape(x)                 # with the `Dim`s that `x.shape` shows as None
+    if not any(type(d) is Dim for d in dims):
+        return constant(np.array(dims, dt))
     from .dimvalues import dim_value
-    return concat([reshape(dim_value(d, dt), (1,)) for d in x.shape], 0)
+    return concat([reshape(dim_value(d, dt), (1,)) for d in dims], 0)
 
 
 @export("size")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .nest import unflatten
-from .tensorshape import TensorShape, shape_of
+from .tensorshape import TensorShape, as_none
 from .tensorspec import TensorSpec
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def _names(tree: Any, sig: inspect.Signature | None) -> list[str]:
 def _leaf_value(k: Any, name: str) -> Any:
     kind = k[0]
     if kind in ("T", "V"):
-        return TensorSpec(shape_of(tuple(k[1])), np.dtype(k[2]), name)
+        return TensorSpec(as_none(tuple(k[1])), np.dtype(k[2]), name)
     if kind == "S":
         return k[2]
     if kind == "F" and k[1] is float:
@@ -81,7 +81,7 @@ def _out_leaves(conc: Concrete) -> list[Any]:
     for kind, v in conc.out_kind:
         if kind == "r":
             t = conc.trace_fn.results[v].type
-            out.append(TensorSpec(shape_of(tuple(t.shape)), t.dtype))
+            out.append(TensorSpec(as_none(tuple(t.shape)), t.dtype))
         elif kind == "t":
             out.append(TensorSpec(v.shape, v.dtype))
         else:

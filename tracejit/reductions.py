@@ -18,7 +18,7 @@ from .ir.core import bind
 from .ir.dims import Dim
 from .ir.errors import DTypeError
 from .shapes import reshape
-from .tensor import Tensor, TensorInput
+from .tensor import Tensor, TensorInput, raw_shape
 
 def _reduce(prim: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
     x = convert_to_tensor(x)
@@ -65,7 +65,7 @@ def _count(x: Tensor, axes: tuple[int, ...]) -> Any:
     """The number of elements over `axes`: an int, or a `Dim` when one is unknown."""
     n: Any = 1
     for a in axes:
-        n = n * x.shape[a]
+        n = n * raw_shape(x)[a]
     return n if type(n) is Dim else int(n)
 
 

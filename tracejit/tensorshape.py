@@ -100,7 +100,7 @@ class TensorShape(tuple):  # type: ignore[type-arg]
 
     def is_fully_defined(self) -> bool:
         """Whether the rank and every dimension are known."""
-        return None not in self
+        return all(type(d) is int for d in self)
 
     def num_elements(self) -> int | None:
         """The number of elements, or None when a dimension is unknown.
@@ -110,7 +110,7 @@ class TensorShape(tuple):  # type: ignore[type-arg]
         """
         n = 1
         for d in self:
-            if d is None:
+            if type(d) is not int:
                 return None
             n *= d
         return n
@@ -126,7 +126,7 @@ class TensorShape(tuple):  # type: ignore[type-arg]
         if other.rank is None:
             return True
         return len(self) == len(other) and all(
-            a is None or b is None or a == b for a, b in zip(self, other))
+            type(a) is not int or type(b) is not int or a == b for a, b in zip(self, other))
 
     def assert_is_compatible_with(self, other: Any) -> None:
         """Raise ValueError unless `is_compatible_with(other)`."""
@@ -145,7 +145,7 @@ class TensorShape(tuple):  # type: ignore[type-arg]
             return self
         if not self.is_compatible_with(other):
             raise ValueError(f"Shapes {self} and {other} are not compatible")
-        return _tuple_new(TensorShape, tuple(b if a is None else a
+        return _tuple_new(TensorShape, tuple(b if type(a) is not int else a
                                              for a, b in zip(self, other)))
 
     def most_specific_compatible_shape(self, other: Any) -> TensorShape:
@@ -158,7 +158,7 @@ class TensorShape(tuple):  # type: ignore[type-arg]
         other = as_shape(other)
         if other.rank is None or len(other) != len(self):
             return _UNKNOWN
-        return _tuple_new(TensorShape, tuple(a if a == b else None
+        return _tuple_new(TensorShape, tuple(a if type(a) is int and a == b else None
                                              for a, b in zip(self, other)))
 
     def concatenate(self, other: Any) -> TensorShape:
@@ -335,9 +335,12 @@ def as_shape(x: Any) -> TensorShape:
 
 
 def shape_of(dims: tuple[Any, ...]) -> TensorShape:
-    """The TensorShape of a type's shape: ints stay, a symbolic dimension becomes None."""
-    for d in dims:
-        if type(d) is not int:
-            return _tuple_new(TensorShape, tuple(d if type(d) is int else None
-                                                 for d in dims))
-    return _tuple_new(TensorShape, dims)
+    """The TensorShape of a type's shape. A dimension known only at run time stays the
+    IR's symbol (`n0`, a `Dim`), which ops accept where a size goes (`tj.zeros(x.shape)`
+    inside a shape-polymorphic trace); TensorShape's methods treat it as unknown."""
+    return _tuple_new(TensorShape, tuple(dims))
+
+
+def as_none(shape: Any) -> TensorShape:
+    """`shape` with every dimension that is not an int (a symbol) as None."""
+    return _tuple_new(TensorShape, tuple(d if type(d) is int else None for d in shape))
