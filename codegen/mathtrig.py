@@ -82,28 +82,33 @@ def trig_reduce(m: MathEmitter, x: ir.Value) -> tuple[ir.Value, ir.Value, ir.Val
 # float32: 1.5 * 2^23; t + MAGIC rounds t to an integer, left in the low mantissa bits
 # (for |t| < 2^22), and its low two bits are t's quadrant.
 MAGIC32 = 12582912.0
-MAGIC64 = 6755399441055744.0                    # 1.5 * 2^52, the same for double
 # float32 inline reduction holds the bound up to this magnitude (`mathcall.TRIG_LIMIT`).
 FAST32_LIMIT = 1e5
 
 
-def _trig32(m: MathEmitter, name: str, x: ir.Value) -> ir.Value:
-    """sin, cos or tan of float32 ``x`` (see the module docstring): ``q`` by the magic-
-    number rounding of one fma, ``r = x - q pi/2`` by three fmas (the first exact), one
-    polynomial each for sin r and cos r. Beyond `FAST32_LIMIT` (and for inf, NaN) ``x``
-    is replaced by 0 and the result by ``x - x`` (0 for finite, NaN otherwise)."""
-    b, k = m.b, m.k
+def _reduce32(m: MathEmitter, x: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
+    """float32 ``x = q pi/2 + r``: ``q`` by the magic-number rounding of one fma, ``r`` by
+    three fmas (the first exact). Returns (|x| <= FAST32_LIMIT, q's bits, whose low two are
+    the quadrant, r); beyond the limit (and for inf, NaN) x is replaced by 0."""
+    k = m.k
     ok = m.cmp("<=", m.abs(x), FAST32_LIMIT)
     xi = m.sel(ok, x, 0.0)
     qm = m.fma(xi, k.two_over_pi[0], MAGIC32)
     q = m.sub(qm, MAGIC32)
     r = m.fma(q, -k.pio2[0], xi)                # exact
     r = m.fma(q, -k.pio2[1], r)
-    r = m.fma(q, -k.pio2[2], r)
+    return ok, m.bits(qm), m.fma(q, -k.pio2[2], r)
+
+
+def _trig32(m: MathEmitter, name: str, x: ir.Value) -> ir.Value:
+    """sin or cos of float32 ``x`` (see the module docstring): one polynomial each for
+    sin r and cos r. Beyond `FAST32_LIMIT` (and for inf, NaN) the result is ``x - x``
+    (0 for finite, NaN otherwise)."""
+    b, k = m.b, m.k
+    ok, qi, r = _reduce32(m, x)
     z = m.mul(r, r)
     sin_r = m.fma(m.mul(r, z), m.poly(z, k.S), r)
     cos_r = m.fma(z, m.fma(z, m.poly(z, k.C), -0.5), 1.0)
-    qi = m.bits(qm)
     odd = b.icmp_unsigned("!=", b.and_(qi, m.i(1)), m.i(0))
     shift = m.i(0 if name == "sin" else 1)
     y = m.sel(odd, cos_r, sin_r) if name == "sin" else m.sel(odd, sin_r, cos_r)
@@ -120,13 +125,7 @@ def _tan32(m: MathEmitter, x: ir.Value) -> ir.Value:
     and of the quotient carried into one correction (a plain quotient of the two
     rounded values would carry all three)."""
     b, k = m.b, m.k
-    ok = m.cmp("<=", m.abs(x), FAST32_LIMIT)
-    xi = m.sel(ok, x, 0.0)
-    qm = m.fma(xi, k.two_over_pi[0], MAGIC32)
-    q = m.sub(qm, MAGIC32)
-    r = m.fma(q, -k.pio2[0], xi)                # exact
-    r = m.fma(q, -k.pio2[1], r)
-    r = m.fma(q, -k.pio2[2], r)
+    ok, qi, r = _reduce32(m, x)
     z = m.mul(r, r)
     rz, s_p = m.mul(r, z), m.poly(z, k.S)
     sin_r = m.fma(rz, s_p, r)
@@ -134,7 +133,7 @@ def _tan32(m: MathEmitter, x: ir.Value) -> ir.Value:
     c_p = m.fma(z, m.poly(z, k.C), -0.5)
     cos_r = m.fma(z, c_p, 1.0)
     cos_lo = m.fma(z, c_p, m.sub(1.0, cos_r))  # exact for cos r in [1/2, 1]
-    odd = b.icmp_unsigned("!=", b.and_(m.bits(qm), m.i(1)), m.i(0))
+    odd = b.icmp_unsigned("!=", b.and_(qi, m.i(1)), m.i(0))
     num, num_lo = m.sel(odd, m.neg(cos_r), sin_r), m.sel(odd, m.neg(cos_lo), sin_lo)
     den, den_lo = m.sel(odd, sin_r, cos_r), m.sel(odd, sin_lo, cos_lo)
     rcp = m.div(1.0, den)
