@@ -151,9 +151,23 @@ def conv(lw: Lowerer, ins: Instr) -> None:
         lw.free(block)
 
 
+def _chunks(lines: int, line: int, row_bytes: int, k0: int, k0_bytes: int
+            ) -> tuple[int, int]:
+    """(lines per chunk, first-axis window offsets per chunk): about `CHUNK_BYTES` of
+    im2col per chunk, at least `MIN_ROWS` rows when there are that many, chunks of equal
+    size; the window is split along its first axis only when even those rows are too wide
+    (a filter gradient: few rows, a window as large as the image)."""
+    per = max(1, CHUNK_BYTES // max(1, line * row_bytes), -(-MIN_ROWS // line))
+    per = min(per, lines)
+    per = -(-lines // -(-lines // per))                 # balance the chunks
+    kb = max(1, min(k0, CHUNK_BYTES // max(1, per * line * k0_bytes)))
+    return per, kb
+
+
 def _conv_gemm(lw: Lowerer, ins: Instr, kc: int) -> None:
     """im2col in chunks of lines (an image's rows of output positions with equal first
-    spatial index), one GEMM per group and chunk."""
+    spatial index) and of window offsets along the first window axis, one GEMM per group
+    and chunk; the products of later window chunks are added to the first one's."""
     x, w = ins.inputs
     out = ins.outs[0]
     p = ins.params
@@ -164,52 +178,98 @@ def _conv_gemm(lw: Lowerer, ins: Instr, kc: int) -> None:
     ci, o = w.shape[nsp:]
     groups = p["groups"]
     og = o // groups
-    n, spatial, c = x.shape[0], tuple(x.shape[1:-1]), x.shape[-1]
+    n = x.shape[0]
     q = tuple(out.shape[1:-1])
     line = size_of(q[1:])                       # output positions per line
     lines = n * q[0]
-    row_bytes = groups * kc * dt.itemsize
-    per_chunk = max(1, CHUNK_BYTES // max(1, line * row_bytes), -(-MIN_ROWS // line))
-    per_chunk = min(per_chunk, lines)
-    block, (px, pw), (col,) = _staged(lw, [x, w], [(per_chunk * line * groups * kc, dt)])
+    krest = size_of(window[1:]) * ci            # columns per first-axis window offset
+    per, kb = _chunks(lines, line, groups * kc * dt.itemsize, window[0],
+                      groups * krest * dt.itemsize)
+    width = kb * krest                          # im2col columns per group and chunk
+    extra = [(per * line * groups * width, dt)]
+    if kb < window[0]:
+        extra.append((per * line * o, dt))
+    block, (px, pw), scratch = _staged(lw, [x, w], extra)
+    col = scratch[0]
     po = lw.ptr(out)
     zero = scalar_constant(0, dt)
     gemm = declare_gemm(lw.module, "f32" if dt == np.float32 else "f64",
-                        work=per_chunk * line * og * kc)
-    with for_range(b, 0, lines, per_chunk, name="chunk") as start:
+                        work=per * line * og * width)
+    i32 = ir.IntType(32)
+    with for_range(b, 0, lines, per, name="chunk") as start:
         left = b.sub(const(lines), start)
-        count = b.select(b.icmp_unsigned("<", left, const(per_chunk)), left, const(per_chunk))
-        with for_range(b, count, name="line") as li:
-            at = b.add(start, li)
-            img, q0 = b.udiv(at, const(q[0])), b.urem(at, const(q[0]))
-            with loop_nest(b, q[1:], "q") as qrest:
-                row = b.add(b.mul(li, const(line)), linear_index(b, qrest, q[1:]))
-                with loop_nest(b, window, "k") as kidx:
-                    ok, pos = _window_position(b, (q0,) + tuple(qrest), kidx, p, spatial)
-                    kl = linear_index(b, kidx, window)
-                    dst0 = b.add(b.mul(row, const(groups * kc)), b.mul(kl, const(ci)))
-                    with b.if_else(ok) as (inside, outside):
-                        with inside:
-                            src = b.mul(linear_index(b, (img,) + tuple(pos), (n,) + spatial),
-                                        const(c))
-                            with loop_nest(b, (groups, ci), "gc") as (g, cc):
-                                v = lw.load_at(px, dt, b.add(src, b.add(b.mul(g, const(ci)),
-                                                                        cc)))
-                                lw.store_at(col, dt, b.add(dst0, b.add(b.mul(g, const(kc)),
-                                                                        cc)), v)
-                        with outside:
-                            with loop_nest(b, (groups, ci), "gz") as (g, cc):
-                                lw.store_at(col, dt, b.add(dst0, b.add(b.mul(g, const(kc)),
-                                                                        cc)), zero)
+        count = b.select(b.icmp_unsigned("<", left, const(per)), left, const(per))
         m = b.mul(count, const(line))
         obase = b.mul(b.mul(start, const(line)), const(o))
-        for g in range(groups):
-            b.call(gemm, [ir.Constant(ir.IntType(32), 0), ir.Constant(ir.IntType(32), 0),
-                          m, const(og), const(kc), b.gep(col, [const(g * kc)]),
-                          const(groups * kc), b.gep(pw, [const(g * og)]), const(o),
-                          b.gep(po, [b.add(obase, const(g * og))]), const(o)])
+        with for_range(b, 0, window[0], kb, name="kchunk") as k0s:
+            kleft = b.sub(const(window[0]), k0s)
+            kcount = b.select(b.icmp_unsigned("<", kleft, const(kb)), kleft, const(kb))
+            _im2col(lw, p, px, col, tuple(x.shape), window, q, groups, ci, start, count,
+                    k0s, kcount, kb, zero)
+            first = b.icmp_unsigned("==", k0s, const(0))
+            dest = po if kb == window[0] else b.select(first, b.gep(po, [obase]), scratch[1])
+            ld = const(o)
+            for g in range(groups):
+                b.call(gemm, [ir.Constant(i32, 0), ir.Constant(i32, 0), m, const(og),
+                              b.mul(kcount, const(krest)), b.gep(col, [const(g * width)]),
+                              const(groups * width),
+                              b.gep(pw, [b.add(b.mul(k0s, const(krest * o)), const(g * og))]),
+                              const(o),
+                              b.gep(dest, [b.add(const(0) if kb < window[0] else obase,
+                                                 const(g * og))]), ld])
+            if kb < window[0]:
+                with b.if_then(b.not_(first)):
+                    with for_range(b, b.mul(m, const(o)), name="acc") as i:
+                        oi = b.add(obase, i)
+                        lw.store_at(po, dt, oi, b.fadd(lw.load_at(po, dt, oi),
+                                                       lw.load_at(scratch[1], dt, i)))
     if block is not None:
         lw.free(block)
+
+
+def _im2col(lw: Lowerer, p: dict[str, Any], px: ir.Value, col: ir.Value,
+            x_shape: tuple[int, ...], window: tuple[int, ...], q: tuple[int, ...], groups: int,
+            ci: int, start: ir.Value, count: ir.Value, k0s: ir.Value, kcount: ir.Value, kb: int,
+            zero: ir.Value) -> None:
+    """col[row, group, (k0 - k0s, *k_rest), c] for the `count` lines from `start` (an
+    image's output positions with equal first spatial index; `row` counts from the chunk's
+    first) and the first-axis window offsets k0s .. k0s + kcount (`kb` slots)."""
+    b = lw.b
+    n, spatial, c = x_shape[0], tuple(x_shape[1:-1]), x_shape[-1]
+    line = size_of(q[1:])
+    width = kb * size_of(window[1:]) * ci
+    with for_range(b, count, name="line") as li:
+        at = b.add(start, li)
+        img, q0 = b.udiv(at, const(q[0])), b.urem(at, const(q[0]))
+        with loop_nest(b, q[1:], "q") as qrest:
+            row = b.add(b.mul(li, const(line)), linear_index(b, qrest, q[1:]))
+            with for_range(b, kcount, name="k0") as kk0:
+                with loop_nest(b, window[1:], "k") as krs:
+                    kidx = (b.add(k0s, kk0),) + tuple(krs)
+                    ok, pos = _window_position(b, (q0,) + tuple(qrest), kidx, p, spatial)
+                    kl = linear_index(b, (kk0,) + tuple(krs), (kb,) + window[1:])
+                    dst0 = b.add(b.mul(row, const(groups * width)), b.mul(kl, const(ci)))
+                    _gather_channels(lw, ok, px, col, img, pos, dst0, n, spatial, c, groups,
+                                     ci, width, zero)
+
+
+def _gather_channels(lw: Lowerer, ok: ir.Value, px: ir.Value, col: ir.Value,
+                     img: ir.Value, pos: list[ir.Value], dst0: ir.Value, n: int,
+                     spatial: tuple[int, ...], c: int, groups: int, ci: int, width: int,
+                     zero: ir.Value) -> None:
+    """col[dst0 + g * width + cc] = x[img, pos, g * ci + cc] for every group and channel,
+    or zeros when the position is outside the input."""
+    b = lw.b
+    dt = _dtype_of(zero)
+    with b.if_else(ok) as (inside, outside):
+        with inside:
+            src = b.mul(linear_index(b, (img,) + tuple(pos), (n,) + spatial), const(c))
+            with loop_nest(b, (groups, ci), "gc") as (g, cc):
+                v = lw.load_at(px, dt, b.add(src, b.add(b.mul(g, const(ci)), cc)))
+                lw.store_at(col, dt, b.add(dst0, b.add(b.mul(g, const(width)), cc)), v)
+        with outside:
+            with loop_nest(b, (groups, ci), "gz") as (g, cc):
+                lw.store_at(col, dt, b.add(dst0, b.add(b.mul(g, const(width)), cc)), zero)
 
 
 @kernel_rule("max_pool", "max_pool_argmax", "avg_pool")
@@ -273,3 +333,59 @@ def _argmax_step(lw: Lowerer, po: ir.Value, odt: Any, oat: ir.Value, best: ir.Va
     idx = index if odt == np.int64 else b.trunc(index, ir.IntType(32))
     lw.store_at(po, odt, oat, b.select(take, idx, arg))
     lw.store_at(best, dt, at, b.select(gt, v, cur))
+
+
+def _dtype_of(v: ir.Value) -> np.dtype:
+    return np.dtype(np.float32 if isinstance(v.type, ir.FloatType) else np.float64)
+
+
+@kernel_rule("conv_filter_grad")
+def conv_filter_grad(lw: Lowerer, ins: Instr) -> None:
+    """The forward's im2col of the input in chunks of rows, times the cotangent's rows
+    (`op(A) = col^T`), per group; chunks after the first are added through a scratch
+    product (the GEMM overwrites its output)."""
+    x, g = ins.inputs
+    out = ins.outs[0]
+    p = ins.params
+    b = lw.b
+    dt = out.dtype
+    window = tuple(p["window"])
+    ci, o = out.shape[-2:]
+    groups = p["groups"]
+    og = o // groups
+    zero = scalar_constant(0, dt)
+    if size_of(out.shape) == 0:
+        return
+    q = tuple(g.shape[1:-1])
+    if size_of(x.shape) == 0 or size_of(g.shape) == 0:
+        _fill(lw, lw.ptr(out), dt, const(0), size_of(out.shape), zero)
+        return
+    kc = size_of(window) * ci
+    line = size_of(q[1:])
+    lines = x.shape[0] * q[0]
+    per, _ = _chunks(lines, line, groups * kc * dt.itemsize, window[0], 0)
+    block, (px, pg), (col, tmp) = _staged(lw, [x, g], [(per * line * groups * kc, dt),
+                                                        (kc * o, dt)])
+    po = lw.ptr(out)
+    gemm = declare_gemm(lw.module, "f32" if dt == np.float32 else "f64",
+                        work=per * line * og * kc)
+    i32 = ir.IntType(32)
+    with for_range(b, 0, lines, per, name="chunk") as start:
+        left = b.sub(const(lines), start)
+        count = b.select(b.icmp_unsigned("<", left, const(per)), left, const(per))
+        _im2col(lw, p, px, col, tuple(x.shape), window, q, groups, ci, start, count,
+                const(0), const(window[0]), window[0], zero)
+        first = b.icmp_unsigned("==", start, const(0))
+        dest = b.select(first, po, tmp)
+        rows = b.mul(count, const(line))
+        gbase = b.mul(b.mul(start, const(line)), const(o))
+        for gi in range(groups):
+            b.call(gemm, [ir.Constant(i32, 1), ir.Constant(i32, 0), const(kc), const(og), rows,
+                          b.gep(col, [const(gi * kc)]), const(groups * kc),
+                          b.gep(pg, [b.add(gbase, const(gi * og))]), const(o),
+                          b.gep(dest, [const(gi * og)]), const(o)])
+        with b.if_then(b.not_(first)):
+            with for_range(b, kc * o, name="acc") as i:
+                lw.store_at(po, dt, i, b.fadd(lw.load_at(po, dt, i), lw.load_at(tmp, dt, i)))
+    if block is not None:
+        lw.free(block)

@@ -9,7 +9,8 @@ from typing import Any
 
 from . import ops
 from .batching import Out, Xs, _bcast, _register
-from .core import bind
+from .core import TensorType, bind
+from .prims import get_primitive
 from .prims.pool import index_dtype
 
 
@@ -24,9 +25,19 @@ def _unfold(y: Any, bsize: int, x: Any) -> Any:
     return ops.reshape(y, (bsize, x.shape[1]) + tuple(y.shape)[1:])
 
 
+def _empty_batch(prim: str, xs: Xs, bat: list[bool], params: dict[str, Any]) -> Out:
+    """The result for a batch of size 0: zeros of the element result's type, batched."""
+    elems = [TensorType(tuple(x.shape)[1:] if bt else tuple(x.shape), x.dtype)
+             for x, bt in zip(xs, bat)]
+    t = get_primitive(prim).infer(elems, params)[0]
+    return [ops.full((0,) + tuple(t.shape), 0, t.dtype)], [True]
+
+
 @_register("conv")
 def _conv_rule(xs: Xs, bat: list[bool], bsize: int, **params: Any) -> Out:
     x, w = xs
+    if bsize == 0:
+        return _empty_batch("conv", xs, bat, params)
     if not bat[1]:
         return [_unfold(bind("conv", _fold(x), w, **params), bsize, x)], [True]
     x = _bcast(x, bat[0], bsize)                       # (B, N, *S, C)
@@ -39,6 +50,25 @@ def _conv_rule(xs: Xs, bat: list[bool], bsize: int, **params: Any) -> Out:
     groups = params.pop("groups")
     y = bind("conv", xt, wt, groups=groups * bsize, **params)   # (N, *Q, B * O)
     y = ops.reshape(y, tuple(y.shape[:-1]) + (bsize, w.shape[-1]))
+    yd = y.ndim
+    return [ops.transpose(y, (yd - 2,) + tuple(range(yd - 2)) + (yd - 1,))], [True]
+
+
+@_register("conv_filter_grad")
+def _filter_rule(xs: Xs, bat: list[bool], bsize: int, **params: Any) -> Out:
+    # The filter gradient sums over N, so the batch folds into the feature groups: B
+    # problems with G groups each are one with B * G groups, channels stacked batch-major.
+    if bsize == 0:
+        return _empty_batch("conv_filter_grad", xs, bat, params)
+    x, g = (_bcast(v, bt, bsize) for v, bt in zip(xs, bat))     # (B, N, *S, C), (B, N, *Q, O)
+
+    def stack(v: Any) -> Any:
+        t = ops.transpose(v, tuple(range(1, v.ndim - 1)) + (0, v.ndim - 1))
+        return ops.reshape(t, tuple(t.shape[:-2]) + (bsize * v.shape[-1],))
+    groups = params.pop("groups")
+    y = bind("conv_filter_grad", stack(x), stack(g), groups=groups * bsize, **params)
+    o = g.shape[-1]
+    y = ops.reshape(y, tuple(y.shape[:-1]) + (bsize, o))          # (*K, Ci, B, O)
     yd = y.ndim
     return [ops.transpose(y, (yd - 2,) + tuple(range(yd - 2)) + (yd - 1,))], [True]
 

@@ -17,12 +17,12 @@ is a depthwise convolution). Each spatial output size is
 Invariants:
 - Operands have one float dtype; every spatial parameter has one entry per spatial axis
   (at least one); strides and dilations are >= 1, `groups` divides C and O.
-- The VJP for either operand is itself a `conv` (JAX's `_conv_general_dilated_transpose_*`
-  rules in this fixed layout, with transposes and reshapes around it): the input's
-  cotangent is the cotangent convolved with the spatially reversed filter, strides becoming
-  lhs dilation; the filter's is the input (channels as batch, batch as channels) convolved
-  with the cotangent as filter, strides becoming rhs dilation. Both are bilinear again, so
-  gradients of every order are convolutions. The JVP is the multilinear form.
+- The input's cotangent is itself a `conv` (JAX's `_conv_general_dilated_transpose_lhs`
+  in this fixed layout): the cotangent convolved with the spatially reversed filter, its
+  channels swapped within each group, strides becoming lhs dilation. The filter's is
+  `conv_filter_grad` (`prims.conv_filter`), the correlation of the input with the
+  cotangent, whose own VJPs are `conv` and the input's transpose again; so gradients of
+  every order are these two bilinear primitives. The JVP is the multilinear form.
 - The reference implementation sums window offset by window offset with `einsum` in the
   operands' dtype; native code (`codegen.lower_conv`) computes the same sums in another
   order.
@@ -174,33 +174,10 @@ def lhs_transpose(g: Any, rhs: Any, lhs_shape: Sequence[int], *, strides: Sequen
                 rhs_dilation=rhs_dilation, groups=groups)
 
 
-def rhs_transpose(g: Any, lhs: Any, rhs_shape: Sequence[int], *, strides: Sequence[int],
-                  pad_lo: Sequence[int], pad_hi: Sequence[int], lhs_dilation: Sequence[int],
-                  rhs_dilation: Sequence[int], groups: int) -> Any:
-    """The cotangent of conv's filter for output cotangent `g`: the input with channels as
-    batch and (group, batch) as channels, convolved with `g` as the filter, strides becoming
-    rhs dilation."""
-    nsp = len(rhs_shape) - 2
-    n, c = lhs.shape[0], lhs.shape[-1]
-    ci = c // groups
-    sp = tuple(range(1, nsp + 1))
-    if 0 in tuple(g.shape[1:-1]):
-        return ops.full(rhs_shape, 0, g.dtype)
-    x = ops.reshape(lhs, tuple(lhs.shape[:-1]) + (groups, ci))
-    x = ops.transpose(x, (nsp + 2,) + sp + (nsp + 1, 0))
-    x = ops.reshape(x, (ci,) + tuple(lhs.shape[1:-1]) + (groups * n,))
-    w = ops.transpose(g, tuple(a + 1 for a in range(nsp)) + (0, nsp + 1))
-    hi = [dilated(q, st) - dilated(s, ld) + dilated(k, rd) - a - 1
-          for s, k, q, st, a, ld, rd in zip(lhs.shape[1:-1], rhs_shape[:nsp], g.shape[1:-1],
-                                            strides, pad_lo, lhs_dilation, rhs_dilation)]
-    r = conv(x, w, strides=rhs_dilation, pad_lo=pad_lo, pad_hi=hi, lhs_dilation=lhs_dilation,
-             rhs_dilation=strides, groups=groups)
-    return ops.transpose(r, sp + (0, nsp + 1))      # (Ci, *K, O) -> (*K, Ci, O)
-
-
 def _conv_vjp(g: Any, lhs: Any, rhs: Any, *, out: Any, **params: Any) -> tuple[Any, Any]:
+    window = tuple(rhs.shape[:lhs.ndim - 2])
     return (lhs_transpose(g, rhs, tuple(lhs.shape), **params),
-            rhs_transpose(g, lhs, tuple(rhs.shape), **params))
+            bind("conv_filter_grad", lhs, g, window=window, **params))
 
 
 register(Primitive("conv", kind="kernel", params=dict(CONV_PARAMS), shape_rule=_conv_rule,

@@ -74,3 +74,18 @@ def pool_case(dtypes: tuple[np.dtype, ...] = (F64,), max_side: int = 5, ties: bo
         x = np.round(rng.uniform(-2, 2, shape)) if ties else distinct(rng, shape)
         return [x.astype(dt)], params
     return case()
+
+
+def filter_grad_case(dtypes: tuple[np.dtype, ...] = (F64,), **kw: Any
+                     ) -> st.SearchStrategy[Case]:
+    """`conv_filter_grad` operands: a conv case's input and a cotangent of its output's
+    shape; the filter's spatial shape becomes the `window` param."""
+    from tracejit.ir.prims.conv import _conv_impl
+
+    @st.composite
+    def case(draw: Any) -> Case:
+        (x, w), params = draw(conv_case(dtypes, **kw))
+        y = _conv_impl(x, w, **params)
+        g = make_rng(draw).uniform(-2, 2, y.shape).astype(x.dtype)
+        return [x, g], {**params, "window": tuple(w.shape[:x.ndim - 2])}
+    return case()

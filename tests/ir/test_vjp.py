@@ -292,6 +292,7 @@ SPECS: dict[str, Spec] = {
     "lu": Spec(lc.unary_case(lc.pivoting)),
     # convolution and pooling (max_pool away from ties)
     "conv": Spec(cc.conv_case()),
+    "conv_filter_grad": Spec(cc.filter_grad_case()),
     "max_pool": Spec(cc.pool_case(ties=False)),
     "max_pool_argmax": Spec(cc.pool_case(), "nondiff"),
     "avg_pool": Spec(cc.pool_case()),
