@@ -318,6 +318,8 @@ W = np.ones((3, 3, 3, 4), np.float32)
      ValueError, "4 dimensions"),
     (lambda: tj.nn.depthwise_conv2d(X, np.ones((3, 3, 2, 2), np.float32), [1, 1, 1, 1],
                                     "SAME"), ValueError, "input depth 3"),
+    (lambda: tj.nn.depthwise_conv2d(X, np.ones((3, 3, 3, 2), np.float32), [1, 2, 2, 1],
+                                    "SAME", dilations=[2, 2]), ValueError, "strides must be 1"),
     (lambda: tj.nn.conv2d_transpose(np.ones((2, 3, 3, 3), np.float32),
                                     np.ones((3, 3, 4, 3), np.float32), [2, 5, 5, 4], 2, "VALID"),
      ValueError, "output_shape [2, 5, 5, 4]"),

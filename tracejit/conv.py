@@ -114,6 +114,12 @@ def depthwise_conv2d(input: TensorInput, filter: TensorInput, strides: Any, padd
                                  f"dimensions, got strides={strides!r}"))
     s = ca.per_axis(op, "strides", strides, 2, first)
     d = ca.per_axis(op, "dilations", dilations, 2, first)
+    if max(d) > 1 and max(s) > 1:
+        # TensorFlow warns and computes through space-to-batch something that is not the
+        # strided dilated convolution; refuse instead.
+        raise ca.fail(ValueError(f"{op}: when dilation rate is greater than 1, then all "
+                                 f"values of strides must be 1; got strides {list(s)}, "
+                                 f"dilations {list(d)}"))
     c = x.shape[-1]
     if w.shape[2] != c:
         raise ca.fail(ShapeError(f"{op}: input depth {c} must equal the filter's in_channels "
