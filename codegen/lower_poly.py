@@ -4,13 +4,18 @@
 
     i32 tj_poly_entry(i64* dims, i8** bufs, i64* status)
 
-where `dims` holds the value of each symbol (`symbol_names(fn)` order), `bufs` the data
-pointers of the arguments then of the results (C-contiguous, allocated by the caller for
-the result shapes the symbols give). Loop bounds, strides and scratch sizes are computed
-from `dims` at run time; one compile serves every shape.
+(and, given an `Abi`, `tj_poly_call(i64* dims, tuple)`, which reads and checks the
+arrays of a Python tuple natively, as `build.py`'s entry does), where `dims` holds the
+value of each symbol (`symbol_names(fn)` order), `bufs` the data pointers of the
+arguments then of the results (C-contiguous, allocated by the caller for the result
+shapes the symbols give). Loop bounds, strides and scratch sizes are computed from
+`dims` at run time; one compile serves every shape.
 
-Each instruction is its own loop nest (no fusion across instructions; elementwise ops on
-operands of one shape run as one flat loop, which LLVM vectorizes). Matrix products call
+Each instruction is its own loop nest, except elementwise values read only by
+elementwise ops and reductions (`_virtual`): they are computed inside their readers'
+loops. Elementwise loops over operands of one shape run flat (one loop, which LLVM
+vectorizes); reductions over leading axes add row after row into an accumulator row
+(`_reduce_rows`), other reductions keep a register accumulator. Matrix products call
 `tj_gemm_*` with runtime m, n, k (BLAS for large products, the builtin kernel else, as
 fixed-shape code chooses). Scratch lives in one heap block sized at run time.
 
@@ -30,7 +35,7 @@ from typing import Any
 import numpy as np
 from llvmlite import ir
 
-from ..ir import Function, Instr, Value, dims
+from ..ir import Function, Instr, TensorType, Value, dims
 from ..ir.dims import Dim
 from . import engine
 from .accumulate import combine, identity
@@ -39,14 +44,18 @@ from .gemm import BLAS_MIN_WORK, declare_gemm
 from .inline import inline_calls
 from .llvmtypes import I8, I32, VOIDP, mem_type, reg_type, scalar_constant
 from .loops import I64, NUW_NSW, ZERO, const, for_range
-from .lower import NOMEM, libc
-from .lower_elementwise import SCALAR_OPS, convert
+from .lower import BADARGS, LAYOUT, NOMEM, libc
+from .lower_elementwise import MATH, SCALAR_OPS, convert
 
 ENTRY = "tj_poly_entry"
+CALLER = "tj_poly_call"
 _TRIG = {"sin", "cos", "tan"}     # their element rules need the two-version task
 _OWN = {"call", "custom_vjp",       # inlined first
         "constant", "iota", "reshape", "transpose", "matmul", "gather", "one_hot",
         "reduce_sum", "reduce_max", "reduce_min", "reduce_prod"}
+
+
+_REDUCE = {"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"}
 
 
 def supported() -> frozenset[str]:
@@ -92,6 +101,43 @@ def requirements(fn: Function) -> list[tuple[Any, Any]]:
     return list(pairs)
 
 
+def _row_reduction(ins: Instr) -> bool:
+    """Whether `ins` reduces leading axes only (and keeps at least one)."""
+    if ins.prim not in _REDUCE:
+        return False
+    axes = sorted(ins.params["axes"])
+    return bool(axes) and axes == list(range(len(axes))) and len(axes) < ins.inputs[0].ndim
+
+
+def _virtual(fn: Function) -> set[int]:
+    """The values computed where they are read instead of stored (fused into their
+    consumers' loops): outputs of elementwise instructions (and one-element constants)
+    read only by elementwise instructions and reductions, not results of `fn`; when
+    read more than once, only the cheap ones (no math function)."""
+    uses: dict[int, list[Instr]] = {}
+    for ins in fn.instrs:
+        for x in ins.inputs:
+            uses.setdefault(id(x), []).append(ins)
+    results = {id(r) for r in fn.results}
+    out: set[int] = set()
+    for ins in fn.instrs:
+        if len(ins.outs) != 1 or id(ins.outs[0]) in results:
+            continue
+        v = ins.outs[0]
+        if ins.prim == "constant":
+            if np.asarray(ins.params["value"]).size != 1:
+                continue
+        elif ins.prim not in SCALAR_OPS or ins.prim in _TRIG:
+            continue
+        us = uses.get(id(v), [])
+        if not us or any(u.prim not in SCALAR_OPS and u.prim not in _REDUCE for u in us):
+            continue
+        if len(us) > 1 and ins.prim in MATH:
+            continue
+        out.add(id(v))
+    return out
+
+
 class _Poly:
     """State while lowering one Function with runtime sizes."""
 
@@ -113,6 +159,8 @@ class _Poly:
         self.ptrs: dict[int, ir.Value] = {}
         self.arena: ir.Value | None = None
         self.number = {id(ins): k for k, ins in enumerate(fn.instrs)}
+        self.producer = {id(o): ins for ins in fn.instrs for o in ins.outs}
+        self.virtual = _virtual(fn)
 
     # ------------------------------------------------------------------ sizes
 
@@ -176,7 +224,14 @@ class _Poly:
                 self.ptrs[id(r)] = self._buf(n_in + k, r)
                 self.direct.add(id(r))
         scratch = [o for ins in fn.instrs if ins.prim != "reshape" for o in ins.outs
-                   if id(o) not in self.ptrs]
+                   if id(o) not in self.ptrs and id(o) not in self.virtual]
+        # Float64 accumulators of float32 sums over leading axes (`_reduce_rows`).
+        self.acc: dict[int, Value] = {}
+        for ins in fn.instrs:
+            if _row_reduction(ins) and ins.inputs[0].dtype == np.float32 and \
+                    ins.prim == "reduce_sum":
+                self.acc[id(ins)] = Value(TensorType(ins.outs[0].type.shape, np.float64))
+                scratch.append(self.acc[id(ins)])
         offs: list[ir.Value] = []
         total: ir.Value = ZERO
         for v in scratch:
@@ -235,32 +290,55 @@ class _Poly:
     # ------------------------------------------------------------------ instructions
 
     def lower(self, ins: Instr) -> None:
+        if ins.outs and all(id(o) in self.virtual for o in ins.outs):
+            return                  # computed where it is read (`value_at`)
         getattr(self, "_" + ins.prim, self._elementwise)(ins)
+
+    def value_at(self, v: Value, idx: Sequence[ir.Value] | ir.Value) -> ir.Value:
+        """The element of `v` at `idx` (an index per dimension, or the linear index when
+        every buffer it reads has `v`'s shape or one element: `_flat`), loaded, or
+        computed when `v` is virtual."""
+        if id(v) not in self.virtual:
+            if isinstance(idx, ir.Value):
+                return self.load(v, idx if v.type.shape else ZERO)
+            return self.load(v, self.offset(idx, v.type.shape))
+        ins = self.producer[id(v)]
+        if ins.prim == "constant":
+            return scalar_constant(np.asarray(ins.params["value"]).reshape(-1)[0], v.dtype)
+        args = []
+        for x in ins.inputs:
+            if isinstance(idx, ir.Value):
+                xi: Any = idx if x.type.shape == v.type.shape else ZERO
+            else:
+                lead = len(v.type.shape) - x.ndim
+                xi = [ZERO if (isinstance(d, int) and d == 1) else idx[lead + i]
+                      for i, d in enumerate(x.type.shape)]   # equal dims: `requirements`
+            args.append(self.value_at(x, xi))
+        return SCALAR_OPS[ins.prim](self.b, ins, args)
+
+    def _flat(self, v: Value) -> bool:
+        """Whether every buffer the element of `v` reads has `v`'s shape or one element."""
+        ins = self.producer.get(id(v))
+        for x in ins.inputs if ins is not None else ():
+            if id(x) in self.virtual:
+                if x.type.shape != v.type.shape or not self._flat(x):
+                    return False
+            elif x.type.shape != v.type.shape and dims.size(x.type.shape) != 1:
+                return False
+        return True
 
     def _elementwise(self, ins: Instr) -> None:
         out = ins.outs[0]
-        oshape = out.type.shape
-        flat = all(x.type.shape == oshape or dims.size(x.type.shape) == 1 for x in ins.inputs)
-        b = self.b
-
-        def body(idx: tuple[ir.Value, ...], lin: ir.Value | None = None) -> None:
-            args = []
-            for x in ins.inputs:
-                if flat:
-                    off = lin if x.type.shape == oshape else ZERO
-                else:
-                    lead = len(oshape) - x.ndim
-                    xi = [ZERO if (isinstance(d, int) and d == 1) else idx[lead + i]
-                          for i, d in enumerate(x.type.shape)]   # equal dims: `requirements`
-                    off = self.offset(xi, x.type.shape)
-                args.append(self.load(x, off))
-            y = SCALAR_OPS[ins.prim](b, ins, args)
-            self.store(out, lin if lin is not None else self.offset(idx, oshape), y)
-
-        if flat:
-            self.nest([self.count(out)], lambda idx: body(idx, idx[0]))
-        else:
-            self.nest(self.shape(out), body)
+        self.virtual.add(id(out))       # its element as `value_at` computes it
+        try:
+            if self._flat(out):
+                self.nest([self.count(out)], lambda idx: self.store(
+                    out, idx[0], self.value_at(out, idx[0])))
+            else:
+                self.nest(self.shape(out), lambda idx: self.store(
+                    out, self.offset(idx, out.type.shape), self.value_at(out, idx)))
+        finally:
+            self.virtual.discard(id(out))
 
     def _constant(self, ins: Instr) -> None:
         out = ins.outs[0]
@@ -304,6 +382,9 @@ class _Poly:
         self.nest(self.shape(out), body)
 
     def _reduce(self, ins: Instr) -> None:
+        if _row_reduction(ins):
+            self._reduce_rows(ins)
+            return
         x, out = ins.inputs[0], ins.outs[0]
         axes, keep = set(ins.params["axes"]), ins.params["keepdims"]
         prim, dt = ins.prim, x.dtype
@@ -325,7 +406,7 @@ class _Poly:
                     xi[k] = i
                 for k, i in zip(red, ridx):
                     xi[k] = i
-                v = self.load(x, self.offset(xi, x.type.shape))
+                v = self.value_at(x, xi)
                 if widen:
                     v = b.fpext(v, reg_type(acc_dt))
                 b.store(combine(b, prim, b.load(acc), v), acc)
@@ -339,6 +420,49 @@ class _Poly:
         self.nest([xs[k] for k in kept], outer, "o")
 
     _reduce_sum = _reduce_max = _reduce_min = _reduce_prod = _reduce
+
+    def _reduce_rows(self, ins: Instr) -> None:
+        """A reduction over leading axes: rows combined into an accumulator row in turn,
+        so the inner loop runs along contiguous memory (and vectorizes)."""
+        x, out, prim = ins.inputs[0], ins.outs[0], ins.prim
+        acc = self.acc.get(id(ins), out)
+        acc_dt = acc.dtype
+        b = self.b
+        r = len(ins.params["axes"])
+        xs = self.shape(x)
+        rows = self.dim(dims.size(x.type.shape[:r]))
+        cols = self.dim(dims.size(x.type.shape[r:]))
+        start = scalar_constant(identity(prim, x.dtype), acc_dt)
+        self.nest([cols], lambda j: self.store(acc, j[0], start), "z")
+        flat = self._flat(x) if id(x) in self.virtual else True
+        del xs
+
+        def row(i: tuple[ir.Value, ...]) -> None:
+            base = b.mul(i[0], cols)
+
+            def col(j: tuple[ir.Value, ...]) -> None:
+                if flat:
+                    v = self.value_at(x, b.add(base, j[0]))
+                else:
+                    idx = self._unflatten(b.add(base, j[0]), x)
+                    v = self.value_at(x, idx)
+                if acc_dt != x.dtype:
+                    v = b.fpext(v, reg_type(acc_dt))
+                self.store(acc, j[0], combine(b, prim, self.load(acc, j[0]), v))
+            self.nest([cols], col, "c")
+        self.nest([rows], row, "r")
+        if acc is not out:
+            self.nest([cols], lambda j: self.store(
+                out, j[0], b.fptrunc(self.load(acc, j[0]), reg_type(out.dtype))), "t")
+
+    def _unflatten(self, lin: ir.Value, v: Value) -> list[ir.Value]:
+        """The index per dimension of linear index `lin` in `v`'s shape."""
+        out: list[ir.Value] = []
+        for d in reversed(v.type.shape):
+            dv = self.dim(d)
+            out.append(self.b.urem(lin, dv))
+            lin = self.b.udiv(lin, dv)
+        return out[::-1]
 
     def _matmul(self, ins: Instr) -> None:
         a, bm = ins.inputs
@@ -403,7 +527,45 @@ class _Poly:
         self.nest(self.shape(out), body)
 
 
-def build_poly(fn: Function) -> tuple[str, Function]:
+def _build_caller(lw: _Poly, abi: Any) -> None:
+    """`tj_poly_call(i64* dims, tuple) -> i32` with `tuple = (in0.., out0.., status,
+    ndarray)`: checks that every input is an ndarray of its parameter's canonical dtype
+    (else BADARGS), C-contiguous and aligned (else LAYOUT), then calls the entry with the
+    arrays' data pointers (read natively, at the `abi` offsets; shapes are the caller's
+    to check, as the dims are)."""
+    fn, module = lw.fn, lw.module
+    n_in, n_out = len(fn.params), len(fn.results)
+    f = ir.Function(module, ir.FunctionType(I32, [I64.as_pointer(), VOIDP]), CALLER)
+    b = ir.IRBuilder(f.append_basic_block("entry"))
+    bufs = b.alloca(VOIDP, size=const(max(1, n_in + n_out)), name="bufs")
+    items = b.bitcast(b.gep(f.args[1], [const(abi.tuple_items)]), VOIDP.as_pointer())
+    objs = [b.load(b.gep(items, [const(k)]), align=8) for k in range(n_in + n_out + 2)]
+
+    def field(obj: ir.Value, offset: int, ty: ir.Type) -> ir.Value:
+        return b.load(b.bitcast(b.gep(obj, [const(offset)]), ty.as_pointer()), align=1)
+
+    def require(ok: ir.Value, code: int) -> None:
+        with b.if_then(b.not_(ok), likely=False):
+            b.ret(ir.Constant(I32, code))
+
+    need = ir.Constant(I32, 0x1 | 0x100)   # NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED
+    for o, p in zip(objs[:n_in], fn.params):
+        require(b.icmp_unsigned("==", field(o, abi.ob_type, VOIDP), objs[-1]), BADARGS)
+        descr = field(o, abi.descr, VOIDP)
+        num, order = abi.dtypes[p.dtype.name]
+        require(b.and_(
+            b.icmp_signed("==", field(descr, abi.type_num, I32), ir.Constant(I32, num)),
+            b.icmp_unsigned("==", field(descr, abi.byteorder, I8), ir.Constant(I8, order))),
+            BADARGS)
+        flags = field(o, abi.flags, I32)
+        require(b.icmp_unsigned("==", b.and_(flags, need), need), LAYOUT)
+    for k, o in enumerate(objs[:n_in + n_out]):
+        b.store(field(o, abi.data, VOIDP), b.gep(bufs, [const(k)]))
+    status = b.bitcast(field(objs[-2], abi.data, VOIDP), I64.as_pointer())
+    b.ret(b.call(lw.ll, [f.args[0], bufs, status]))
+
+
+def build_poly(fn: Function, abi: Any = None) -> tuple[str, Function]:
     """The LLVM IR text of `fn` lowered with runtime sizes (see the module docstring), and
     the flat Function (calls inlined) whose instruction numbers its codes refer to."""
     flat = inline_calls(fn)
@@ -416,6 +578,8 @@ def build_poly(fn: Function) -> tuple[str, Function]:
     for ins in flat.instrs:
         lw.lower(ins)
     lw.finish()
+    if abi is not None:
+        _build_caller(lw, abi)
     ir.IRBuilder(lw.alloca_block).branch(lw.start)
     ir.IRBuilder(lw.start).branch(lw.start.function.blocks[2])
     return str(module), flat

@@ -31,7 +31,8 @@ import numpy as np
 
 from ..ir import Function, dims
 from . import engine, lower_poly, runtime
-from .lower import NOMEM
+from .call import ABI
+from .lower import BADARGS, LAYOUT, NOMEM
 from .rules import FAILURES
 from ..ir.errors import ShapeError
 from ..ir.specialize import bind_arguments, specialize
@@ -57,6 +58,8 @@ class PolyExecutable:
         self.blocker = runtime_sizes_blocker(fn)
         self.requires = lower_poly.requirements(fn) if self.blocker is None else []
         self._runtime: Any = None
+        # Argument shapes seen before (checked, runtime-sized) -> `RuntimeSized.sizes`.
+        self._by_shape: dict[tuple[Any, ...], Any] = {}
         self.names = lower_poly.symbol_names(fn)
         if self.blocker is not None:
             log.info("@%s: %s does not lower with runtime sizes yet; compiling once per "
@@ -85,12 +88,25 @@ class PolyExecutable:
 
     def __call__(self, *arrays: Any) -> list[np.ndarray]:
         try:
+            hit = self._by_shape.get(tuple([a.shape for a in arrays]))
+        except AttributeError:
+            hit = None
+        if hit is not None:
+            outs = self._runtime.fast(hit, arrays)
+            if outs is not None:
+                return outs     # type: ignore[no-any-return]
+        try:
             key, (static, native) = self.bind(arrays)
         except ShapeError as e:
             raise ShapeError(f"@{self.fn.name}: {e}") from None
         if native:
             env = dict(zip(self.names, key))
-            return self.runtime().run(key, env, arrays)  # type: ignore[no-any-return]
+            rt = self.runtime()
+            sizes = rt.sizes(key, env)
+            if len(self._by_shape) > 4 * SPECIALIZED_MAX:
+                self._by_shape.clear()
+            self._by_shape[tuple(np.shape(a) for a in arrays)] = sizes
+            return rt.run(key, env, arrays)  # type: ignore[no-any-return]
         return self.specialized(key, static)(*arrays)  # type: ignore[no-any-return]
 
     def runtime(self) -> Any:
@@ -137,7 +153,7 @@ class RuntimeSized:
 
     def __init__(self, fn: Function):
         self.fn = fn
-        text, self.flat = lower_poly.build_poly(fn)
+        text, self.flat = lower_poly.build_poly(fn, ABI)
         obj = engine.compile_object(text)
         runtime.ensure(text)
         self.llvm_ir = text
@@ -145,8 +161,47 @@ class RuntimeSized:
         proto = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
                                  ctypes.c_void_p)
         self._cfunc = proto(self._jm.address(lower_poly.ENTRY))
+        self._caller = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p)(
+            self._jm.address(lower_poly.CALLER))
         self._in = [(p.type.dtype, p.hint or f"argument {k}") for k, p in enumerate(fn.params)]
         self._n = len(fn.params) + len(fn.results)
+        # Per set of dimension values: the result shapes and the dims array (kept alive).
+        self._sizes: dict[tuple[int, ...], Any] = {}
+
+    def sizes(self, values: tuple[int, ...], env: dict[str, int]) -> Any:
+        """The result shapes and the dims array for these dimension values (cached)."""
+        sizes = self._sizes.get(values)
+        if sizes is None:
+            if len(self._sizes) > 64:
+                self._sizes.clear()
+            shapes = [(tuple(dims.evaluate(d, env) for d in r.type.shape), r.type.dtype)
+                      for r in self.fn.results]
+            dim_values = np.array(values or (0,), np.int64)
+            sizes = self._sizes[values] = (shapes, dim_values, dim_values.ctypes.data)
+        return sizes
+
+    def fast(self, sizes: Any, arrays: tuple[Any, ...]) -> list[np.ndarray] | None:
+        """One native call that reads the arrays natively; None when it refuses them (a
+        dtype to convert, a layout to copy: `run` does that), else the results."""
+        outs = [np.empty(shape, dt) for shape, dt in sizes[0]]
+        status = np.zeros(4, np.int64)
+        t = (*arrays, *outs, status, np.ndarray)
+        rc = self._caller(sizes[2], id(t))
+        if rc == 0:
+            return outs
+        if rc in (BADARGS, LAYOUT):
+            return None
+        return self._failed(rc, status)  # type: ignore[no-any-return]
+
+    def _failed(self, rc: int, status: np.ndarray) -> Any:
+        if rc == NOMEM:
+            raise MemoryError(f"@{self.fn.name}: cannot allocate scratch memory")
+        ins = self.flat.instrs[rc - 1]
+        index, bound = int(status[0]), int(status[1])
+        failure = FAILURES.get(ins.prim)
+        if failure is not None:
+            raise failure(ins, index, bound)
+        raise IndexError(f"{ins.prim}: index {index} is out of bounds for size {bound}")
 
     def run(self, values: tuple[int, ...], env: dict[str, int], arrays: tuple[Any, ...]
             ) -> list[np.ndarray]:
@@ -159,19 +214,11 @@ class RuntimeSized:
             if not (a.flags.c_contiguous and a.flags.aligned):
                 a = np.array(a, order="C", copy=True)
             conv.append(a)
-        outs = [np.empty(tuple(dims.evaluate(d, env) for d in r.type.shape), r.type.dtype)
-                for r in self.fn.results]
+        sizes = self.sizes(values, env)
+        outs = [np.empty(shape, dt) for shape, dt in sizes[0]]
         ptrs = (ctypes.c_void_p * self._n)(*[x.ctypes.data for x in conv + outs])
-        dim_values = np.array(values or (0,), np.int64)
         status = np.zeros(4, np.int64)
-        rc = self._cfunc(dim_values.ctypes.data, ctypes.addressof(ptrs), status.ctypes.data)
+        rc = self._cfunc(sizes[2], ctypes.addressof(ptrs), status.ctypes.data)
         if rc == 0:
             return outs
-        if rc == NOMEM:
-            raise MemoryError(f"@{self.fn.name}: cannot allocate scratch memory")
-        ins = self.flat.instrs[rc - 1]
-        index, bound = int(status[0]), int(status[1])
-        failure = FAILURES.get(ins.prim)
-        if failure is not None:
-            raise failure(ins, index, bound)
-        raise IndexError(f"{ins.prim}: index {index} is out of bounds for size {bound}")
+        return self._failed(rc, status)  # type: ignore[no-any-return]

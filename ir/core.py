@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from .dims import is_dim
+from .dims import Dim, is_dim
 from .errors import IRError, ShapeError
 
 # --------------------------------------------------------------------------- dtypes
@@ -63,10 +63,12 @@ class TensorType:
     __slots__ = ("shape", "dtype")
 
     def __init__(self, shape: Sequence[int], dtype: Any):
-        self.shape = tuple(d if is_dim(d) else int(d) for d in shape)
+        self.shape = tuple(d if type(d) is Dim else int(d)  # type: ignore[comparison-overlap]
+                           for d in shape)
         self.dtype = np.dtype(dtype)
         dtype_name(self.dtype)  # validates
-        if any(not is_dim(d) and d < 0 for d in self.shape):
+        if any(type(d) is not Dim and d < 0  # type: ignore[comparison-overlap]
+               for d in self.shape):
             raise ShapeError(f"negative dimension in shape {self.shape}")
 
     @classmethod
