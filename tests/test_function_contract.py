@@ -219,3 +219,49 @@ def test_tensorflow_options_accepted() -> None:
         assert g(tj.ones([n])).shape == (n,)
     with pytest.raises(TypeError, match="unexpected keyword argument"):
         tj.function(lambda x: x, no_such_option=1)
+
+
+def test_one_trace_for_every_matching_shape() -> None:
+    f = _sig_fn()
+    for n in (1, 7, 128, 1000):
+        x = np.arange(3 * n, dtype=np.float32).reshape(n, 3)
+        assert float(f(x)) == pytest.approx(float(x.sum()), rel=1e-6)
+    assert f.experimental_get_tracing_count() == 1
+    c = f.get_concrete_function()
+    assert c.structured_input_signature == ((tj.TensorSpec([None, 3], name="x"),), {})
+    assert c.output_shapes == ()
+
+
+def test_concrete_function_with_unknown_sizes_serves_later_calls() -> None:
+    @tj.function
+    def one(x):
+        return x * 2.
+    c = one.get_concrete_function(tj.TensorSpec([None]))
+    np.testing.assert_array_equal(c(tj.ones(5)).numpy(), np.full(5, 2.))
+    np.testing.assert_array_equal(one(tj.ones(3)).numpy(), np.full(3, 2.))
+    assert one.experimental_get_tracing_count() == 1         # as TensorFlow
+    with pytest.raises(TypeError, match="Binding inputs to concrete function one"):
+        c(tj.ones([2, 2]))
+
+
+@pytest.mark.filterwarnings("ignore:.*traced it")
+def test_reduce_retracing_counts_as_tensorflow() -> None:
+    seen = []
+
+    @tj.function(reduce_retracing=True)
+    def f(x):
+        seen.append(x.shape.as_list())
+        return tj.reduce_sum(x)
+    for n in (1, 2, 3, 4):
+        assert float(f(tj.ones([n, 3]))) == 3. * n
+    assert f.experimental_get_tracing_count() == 2
+    assert float(f(tj.ones([5, 4]))) == 20.
+    assert f.experimental_get_tracing_count() == 3
+    assert seen == [[1, 3], [None, 3], [None, None]]          # TensorFlow's traces
+
+    @tj.function(reduce_retracing=True)
+    def g(x, k):
+        return x * k
+    for n, k in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 4)):
+        np.testing.assert_array_equal(g(tj.ones([n]), k).numpy(), np.full(n, k))
+    assert g.experimental_get_tracing_count() == 5           # a new Python value: exact

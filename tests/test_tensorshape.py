@@ -90,6 +90,18 @@ def test_variable_and_traced_shapes() -> None:
     f(tj.ones([3, 4]))
     assert type(seen[0]) is TensorShape and seen[0].as_list() == [3, 4]
 
+    views = []
+
+    @tj.function(input_signature=[tj.TensorSpec([None, 3])])
+    def g(x):
+        s = x.shape
+        views.append((repr(s), str(s), s.as_list(), s.is_fully_defined(), s.num_elements(),
+                      s.rank, s.is_compatible_with([7, 3]), s.merge_with([7, 3])))
+        return tj.zeros(x.shape) + x        # the symbolic size works where a size goes
+    assert g(tj.ones([2, 3])).shape == (2, 3) and g(tj.ones([5, 3])).shape == (5, 3)
+    assert views == [("TensorShape([None, 3])", "(None, 3)", [None, 3], False, None, 2, True,
+                      (7, 3))]
+
 
 def test_tensorspec_like_tensorflow() -> None:
     spec = tj.TensorSpec([None, 3], tj.float32, name="x")

@@ -109,10 +109,10 @@ def compile(func: Callable[..., Any] | None = None, *, input_signature: Any = No
     static (keyed by value: a new value traces again). `input_signature=[tj.TensorSpec(
     ...), ...]` fixes what the function accepts: each call is checked against it (a
     TypeError names the argument, the spec and what was passed) and its arguments
-    converted to the specs' dtypes; `None` in a spec's shape accepts any size there.
-    `reduce_retracing=True` (TensorFlow's older name: `experimental_relax_shapes`)
-    generalizes a dimension seen with two sizes to `None`. Until the shape-polymorphic
-    trace is available, a `None` dimension still traces once per size it is called with.
+    converted to the specs' dtypes; `None` in a spec's shape accepts any size there, and
+    one shape-polymorphic trace serves them all. `reduce_retracing=True` (TensorFlow's
+    older name: `experimental_relax_shapes`) generalizes a dimension seen with two sizes
+    to `None`, so a third size does not trace again.
     Variables may be created on the first call only (TensorFlow's rule). TensorFlow's
     other arguments are accepted and change nothing: `jit_compile` (the code is always
     compiled) and `autograph` (Python `if` and `for` on traced values are not converted:

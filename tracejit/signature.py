@@ -106,7 +106,6 @@ class InputSignature:
              ) -> tuple[Any, ...]:
         """The call's arguments as the signature's tensors, in parameter order (with
         `specs`, a TensorSpec compatible with the signature's is accepted as it is)."""
-        self._specs = specs
         n = len(self.specs)
         if self.sig is None:
             if kwargs or len(args) != n:
@@ -135,18 +134,18 @@ class InputSignature:
             if len(values) != n:
                 raise self.fail(f"expected {n} positional arguments, got {len(values)}",
                                 args, kwargs)
-        return tuple(self._match(s, v, path, args, kwargs)
+        return tuple(self._match(s, v, path, args, kwargs, specs)
                      for s, v, path in zip(self.specs, values, self.names))
 
     def _match(self, spec: Any, value: Any, path: str, args: tuple[Any, ...],
-               kwargs: dict[str, Any]) -> Any:
+               kwargs: dict[str, Any], specs: bool) -> Any:
         if isinstance(spec, TensorSpec):
-            return self._leaf(spec, value, path, args, kwargs)
+            return self._leaf(spec, value, path, args, kwargs, specs)
         if isinstance(spec, dict):
             if not isinstance(value, dict) or set(value) != set(spec):
                 raise self.fail(f"argument `{path}`: {_short(value)} does not have the keys "
                                 f"of {_spec_text(spec)}", args, kwargs)
-            return {k: self._match(s, value[k], f"{path}[{k!r}]", args, kwargs)
+            return {k: self._match(s, value[k], f"{path}[{k!r}]", args, kwargs, specs)
                     for k, s in spec.items()}
         named = hasattr(spec, "_fields")
         if (type(value) is not type(spec)) if named else not (
@@ -157,14 +156,14 @@ class InputSignature:
         if len(value) != len(spec):
             raise self.fail(f"argument `{path}`: {_short(value)} has {len(value)} elements, "
                             f"the signature {len(spec)}: {_spec_text(spec)}", args, kwargs)
-        items = [self._match(s, v, f"{path}[{i}]", args, kwargs)
+        items = [self._match(s, v, f"{path}[{i}]", args, kwargs, specs)
                  for i, (s, v) in enumerate(zip(spec, value))]
         return type(spec)(*items) if named else type(spec)(items)
 
     def _leaf(self, spec: TensorSpec, value: Any, path: str, args: tuple[Any, ...],
-              kwargs: dict[str, Any]) -> Tensor:
+              kwargs: dict[str, Any], specs: bool) -> Tensor:
         from .ops import convert_to_tensor
-        if isinstance(value, TensorSpec) and self._specs:
+        if isinstance(value, TensorSpec) and specs:
             if not spec.is_compatible_with(value):
                 raise self.fail(f"argument `{path}`: Can not cast {value!r} to {spec!r}",
                                 args, kwargs)

@@ -11,6 +11,10 @@ Invariants:
   TensorFlow.
 - Tensors build a TensorShape only when `.shape` is read; the library itself keeps plain
   tuples (`Tensor._data.shape`, IR types), so eager and compiled calls pay nothing.
+- Inside a shape-polymorphic trace, a size known only at run time is the IR's symbol
+  (a `Dim`) as an item (`x.shape[0]`, iteration: ops compute with it and take it where a
+  size goes), and None in TensorFlow's views: `as_list()`, `dims`, `repr`, `str`;
+  the methods treat it as unknown.
 """
 from __future__ import annotations
 
@@ -88,15 +92,16 @@ class TensorShape(tuple):  # type: ignore[type-arg]
     @property
     def dims(self) -> list[int | None] | None:
         """The dimensions as a list (ints or None); None when the rank is unknown."""
-        return list(self)
+        return self.as_list()
 
     def as_list(self) -> list[int | None]:
-        """The dimensions as a list of ints and Nones.
+        """The dimensions as a list of ints and Nones (None for a size known only at run
+        time).
 
         >>> tj.zeros([2, 3]).shape.as_list()
         [2, 3]
         """
-        return list(self)
+        return [d if type(d) is int else None for d in self]
 
     def is_fully_defined(self) -> bool:
         """Whether the rank and every dimension are known."""
@@ -235,10 +240,10 @@ class TensorShape(tuple):  # type: ignore[type-arg]
         return as_shape(other).concatenate(self)
 
     def __repr__(self) -> str:
-        return f"TensorShape({list(self)!r})"
+        return f"TensorShape({self.as_list()!r})"
 
     def __str__(self) -> str:
-        return tuple.__repr__(self)
+        return tuple.__repr__(tuple(self.as_list()))
 
     def __reduce__(self) -> Any:
         return (TensorShape, (tuple(self),))
