@@ -36,6 +36,23 @@ def test_broadcast_mismatch_names_both_shapes_and_the_user_line() -> None:
     assert isinstance(e.value, tj.ShapeError)
 
 
+def test_eager_checks_are_remembered_only_for_what_passed() -> None:
+    # A repeated eager op skips its shape rule (context._CHECKED); a failing one, another
+    # shape, another dtype or other parameters still raise every time.
+    from tracejit import context
+    a, b = tj.ones((2, 3)), tj.ones((3,))
+    (a + b).numpy()
+    assert any(k[0].name == "add" for k in context._CHECKED)
+    for _ in range(2):
+        with pytest.raises(tj.ShapeError, match=r"\(4,\)"):
+            a + tj.ones((4,))
+        with pytest.raises(TypeError):
+            a + tj.ones((3,), tj.int32)
+        with pytest.raises(ValueError):
+            tj.reshape(a, (4, 2))
+    assert tj.reshape(a, (3, 2)).shape == (3, 2)
+
+
 def test_shape_error_inside_a_user_function_points_at_that_function() -> None:
     def model(x: tj.Tensor, w: tj.Tensor) -> tj.Tensor:
         return tj.multiply(x, w)

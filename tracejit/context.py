@@ -22,7 +22,8 @@ import numpy as np
 
 from .errors import TracingError, at_user_line, user_frame
 from .ir.core import Builder, Interpreter, TensorType, Value, set_default_interpreter
-from .ir.memory import check_allocation
+from .ir.caches import on_clear
+from .ir.memory import CHECK_ABOVE, check_allocation
 from .ir.errors import DTypeError, IRError, ShapeError
 from .ir.prims.registry import Primitive
 from .tensor import Tensor
@@ -53,6 +54,28 @@ def register_eager_rule(name: str, rule: EagerRule) -> None:
     EAGER_RULES[name] = rule
 
 
+# Eager applications whose shape rule passed and whose results need at most CHECK_ABOVE
+# bytes (so `check_allocation` makes no system call), by primitive, operand shapes and
+# dtypes and parameters: a repeated op skips both checks, which cost more than NumPy's own
+# work on small arrays.
+_CHECKED: dict[Any, bool] = {}
+CHECKED_MAX = 4096
+on_clear("eager shape checks", _CHECKED.clear)
+
+
+def _checked_key(prim: Primitive, arrays: Sequence[np.ndarray],
+                 params: dict[str, Any]) -> Any:
+    """The `_CHECKED` key of an application, or None for unhashable parameters."""
+    # Parameter types are part of the key: 1, 1.0 and True are equal but not the same.
+    key = (prim, tuple((a.shape, a.dtype) for a in arrays),
+           tuple((k, type(v), v) for k, v in params.items()) if params else ())
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
 class EagerInterpreter(Interpreter):
     """Runs each primitive's NumPy reference implementation at once (or its rule in
     `EAGER_RULES`)."""
@@ -70,10 +93,16 @@ class EagerInterpreter(Interpreter):
                     "function that made it; return it from that function instead")
             arrays.append(a._data)
         try:
-            types = prim.infer([TensorType.of_array(x) for x in arrays], params)
-            # Refuse what cannot fit before NumPy tries (it may overcommit, and the OOM
-            # killer ends the process later instead of an exception now).
-            check_allocation(types, prim.name)
+            key = _checked_key(prim, arrays, params)
+            if key is None or key not in _CHECKED:
+                types = prim.infer([TensorType.of_array(x) for x in arrays], params)
+                # Refuse what cannot fit before NumPy tries (it may overcommit, and the OOM
+                # killer ends the process later instead of an exception now).
+                check_allocation(types, prim.name)
+                if key is not None and sum(t.nbytes for t in types) <= CHECK_ABOVE:
+                    if len(_CHECKED) >= CHECKED_MAX:
+                        _CHECKED.clear()
+                    _CHECKED[key] = True
             rule = EAGER_RULES.get(prim.name)
             if rule is not None:
                 out = rule(args, params)
