@@ -130,6 +130,8 @@ class Primitive:
         return self._n_outs(**params) if callable(self._n_outs) else self._n_outs
 
     def canonical_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params and not self.param_defaults:
+            return {}                   # most elementwise ops: the eager hot path
         unknown = set(params) - set(self.param_defaults)
         if unknown:
             raise TypeError(f"{self.name}: unknown parameter(s) {sorted(unknown)}; "
