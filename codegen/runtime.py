@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+from concurrent import futures
 import logging
 import os
 import threading
@@ -68,7 +69,8 @@ _lock = threading.Lock()
 _loaded: dict[str, engine.JitModule] = {}
 _objects: dict[str, tuple[str, bytes]] = {}     # name -> (key, object code) of each loaded
 _offered: dict[str, bytes] = {}                 # name -> object code to load instead
-_pending: dict[str, Future[workers.Reply]] = {}    # name -> its worker job
+# name -> (its worker job, its LLVM IR)
+_pending: dict[str, tuple[Future[workers.Reply], str]] = {}
 on_clear("runtime libraries: object code offered by artifacts", _offered.clear)
 
 
@@ -132,6 +134,8 @@ def load(dtype: str) -> str:
 # about 140 ms) gains; a smaller one would wait longer than compiling it here takes.
 # An idle worker is used whatever the size.
 WORKER_MIN_COST = 1500
+# How long code about to be loaded waits for a worker's library before compiling it here.
+WAIT_FOR_WORKER = 0.02
 
 
 def request(dtype: str, module_cost: int = WORKER_MIN_COST) -> str:
@@ -153,9 +157,10 @@ def request(dtype: str, module_cost: int = WORKER_MIN_COST) -> str:
             return name
         w = got[0]
         log.debug("compiling runtime library %s with LLVM in a compile worker", name)
-        job = w.submit(engine.job_header(optimize=False), _library_ir(dtype, name).encode())
+        text = _library_ir(dtype, name)
+        job = w.submit(engine.job_header(optimize=False), text.encode())
         job.add_done_callback(lambda _: workers.release([w]))
-        _pending[name] = job
+        _pending[name] = job, text
     return name
 
 
@@ -170,18 +175,23 @@ def _library_ir(dtype: str, name: str) -> str:
     return str(module)
 
 
-def _load(dtype: str, name: str, job: Future[workers.Reply] | None = None
-          ) -> engine.JitModule:
-    """The library loaded: from the reply of worker `job`, offered object code or the
-    disk cache, else compiled here."""
+def _load(dtype: str, name: str,
+          pending: tuple[Future[workers.Reply], str] | None = None) -> engine.JitModule:
+    """The library loaded: from the reply of a worker's `pending` job if it comes within
+    `WAIT_FOR_WORKER` seconds, offered object code or the disk cache, else compiled here
+    (a loaded machine can delay a worker's start far beyond the library's own compile:
+    the caller then compiles it itself; the worker's late reply is dropped)."""
     jm = None
     key = _key(dtype, name)
-    obj, fresh = None, False
-    if job is not None:
+    obj, fresh, text = None, False, None
+    if pending is not None:
+        job, text = pending
         try:
-            obj, fresh = job.result()[0], True
+            obj, fresh = job.result(timeout=WAIT_FOR_WORKER)[0], True
         except CompileError as e:
             log.debug("runtime library %s: the compile worker failed (%s)", name, e)
+        except futures.TimeoutError:       # the builtin TimeoutError from Python 3.11
+            log.debug("runtime library %s: the compile worker is not done", name)
     if obj is None:
         obj = _offered.pop(name, None)
     if obj is None and objcache.enabled():
@@ -204,7 +214,7 @@ def _load(dtype: str, name: str, job: Future[workers.Reply] | None = None
                 objcache.store(key, o)
         # Written as explicit vector code: the code generator alone makes it as fast as
         # O3 does, in a third of the time (benchmarks/gemm_bench.py --compile).
-        jm = engine.jit(_library_ir(dtype, name), on_object=store, optimize=False)
+        jm = engine.jit(text or _library_ir(dtype, name), on_object=store, optimize=False)
     ctypes.c_int32.from_address(jm.global_address(f"{name}_threads")).value = threads()
     with engine.LLVM_LOCK:
         llvm.add_symbol(name, jm.address(name))

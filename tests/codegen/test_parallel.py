@@ -192,6 +192,7 @@ def _fresh_runtime(monkeypatch: Any, tmp_path: Any) -> str:
     monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("TRACEJIT_BLAS", "0")
     monkeypatch.setattr(runtime, "WORKER_MIN_COST", 0)     # any module starts a worker
+    monkeypatch.setattr(runtime, "WAIT_FOR_WORKER", 120.0)   # and its reply is awaited
     name = runtime.symbol("f64")
     if name in runtime._loaded:      # code compiled before still calls the old copy
         _RETIRED.append(runtime._loaded.pop(name))
@@ -252,6 +253,36 @@ def test_a_failed_runtime_job_is_compiled_by_the_caller(monkeypatch: Any,
     monkeypatch.setattr(workers.Worker, "submit", broken)
     monkeypatch.setattr(engine, "compile_object", compiled)
     check(_matmul_fn("mm_fallback"), MATMUL_ARGS, rtol=1e-12)
+    assert len(sent) == 1 and [t for t in here if name + "_serial" in t] == [sent[0].decode()]
+
+
+def test_the_caller_compiles_the_runtime_when_the_worker_is_late(monkeypatch: Any,
+                                                                 tmp_path: Any) -> None:
+    """A worker that has not replied within `WAIT_FOR_WORKER` (here: one that never
+    does) does not hold the caller up: it compiles the library itself, from the same IR."""
+    from concurrent.futures import Future
+
+    from tracejit.codegen import runtime
+    name = _fresh_runtime(monkeypatch, tmp_path)
+    monkeypatch.setattr(runtime, "WAIT_FOR_WORKER", 0.0)
+    sent: list[bytes] = []
+    here: list[str] = []
+    compile_object = engine.compile_object
+    late: Future[Any] = Future()
+
+    def never(w: workers.Worker, header: Any, payload: bytes) -> Any:
+        sent.append(payload)
+        return late
+
+    def compiled(text: str, **kw: Any) -> bytes:
+        here.append(text)
+        return compile_object(text, **kw)
+    monkeypatch.setattr(workers.Worker, "submit", never)
+    monkeypatch.setattr(engine, "compile_object", compiled)
+    try:
+        check(_matmul_fn("mm_late"), MATMUL_ARGS, rtol=1e-12)
+    finally:
+        late.set_exception(CompileError("too late"))     # gives the worker back
     assert len(sent) == 1 and [t for t in here if name + "_serial" in t] == [sent[0].decode()]
 
 
