@@ -37,7 +37,7 @@ def test_lazily_built_layer() -> None:
     np.testing.assert_allclose(d(x).numpy(), x @ w.numpy() + d.b.numpy(), rtol=1e-6)
     d.b.assign([1., 2., 3., 4.])                         # read by reference afterwards
     np.testing.assert_allclose(d(x).numpy(), x @ w.numpy() + [1., 2., 3., 4.], rtol=1e-6)
-    assert list(d.__call__.variables) == [d.w, d.b]      # kept by the function too
+    assert d.__call__._function._created_variables == [d.w, d.b]   # kept by the function
     d2 = Dense(4)
     d2(tj.ones([1, 3]))                                  # another instance: its own first call
     assert not np.allclose(d2.w.numpy(), w.numpy())

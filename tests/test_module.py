@@ -106,3 +106,28 @@ def test_keras_style_example_builds_lazily_and_trains() -> None:
     assert step.experimental_get_tracing_count() in (2, 3)
     with pytest.raises(TypeError, match=r"argument `x`: Can not cast TensorSpec\(shape=\(4, 5\)"):
         step(np.ones([4, 5], np.float32), np.ones([4, 1], np.float32))
+
+
+def test_gradient_through_a_compiled_call_of_a_module() -> None:
+    class Affine(tj.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tj.Variable([[1.0, -2.0], [0.5, 3.0]], name="w")
+            self.b = tj.Variable([0.25, -0.5], name="b")
+
+        @tj.function
+        def __call__(self, x):
+            return tj.tanh(tj.matmul(x, self.w) + self.b)
+
+    m = Affine()
+    x = tj.constant([[0.3, -0.7], [1.1, 0.2], [-0.4, 0.9]])
+    with tj.GradientTape() as tape:
+        loss = tj.reduce_sum(tj.square(m(x)))
+    grads = tape.gradient(loss, m.trainable_variables)
+    with tj.GradientTape() as tape:          # the same function run eagerly
+        loss_e = tj.reduce_sum(tj.square(m.__call__.python_function(m, x)))
+    expected = tape.gradient(loss_e, m.trainable_variables)
+    assert [v.name for v in m.trainable_variables] == ["b:0", "w:0"]
+    np.testing.assert_allclose(float(loss), float(loss_e), rtol=1e-6)
+    for g, e in zip(grads, expected):
+        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-6)

@@ -131,5 +131,11 @@ def test_export_refuses_unknown_sizes() -> None:
     f = tj.function(lambda x: x * 2.)
     with pytest.raises(ValueError, match=r"export needs every dimension known.*None"):
         f.export(tj.TensorSpec([None]))
+    g = tj.function(lambda x: x * 2., input_signature=[tj.TensorSpec([None])])
+    g(tj.ones(3))
+    with pytest.raises(TypeError, match="only shape-polymorphic traces.*cannot be pickled"):
+        pickle.dumps(g)
+    with pytest.raises(TypeError, match=r"shape \(None,\): a shape-polymorphic trace"):
+        pickle.dumps(g.get_concrete_function())
     out = tj.load(f.export(tj.TensorSpec([3])))(tj.constant([1., 2., 3.]))
     np.testing.assert_array_equal(out.numpy(), [2., 4., 6.])

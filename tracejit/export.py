@@ -99,6 +99,12 @@ def leaf_to_json(k: Any, where: str) -> dict[str, Any]:
     """The manifest entry of an argument key (`keys.leaf_key`)."""
     kind = k[0]
     if kind == "T":
+        if not all(type(d) is int for d in k[1]):
+            raise TypeError(
+                f"{where} is a tensor of shape {tuple(k[1])}: a shape-polymorphic trace "
+                "(from an input_signature, reduce_retracing or a TensorSpec with None) "
+                "cannot be exported yet; export it for the shapes it will be called with, "
+                "e.g. f.export(tj.TensorSpec([...]))")
         return {"kind": "tensor", "shape": list(k[1]), "dtype": k[2]}
     if kind == "V":
         return {"kind": "variable", "shape": list(k[1]), "dtype": k[2], "trainable": k[3],
@@ -250,7 +256,13 @@ def reduce_compiled(owner: CompiledFunction) -> Any:
     """`__reduce__` of a compiled function: every signature it has traced, as an artifact
     (the Variables pickled alongside as themselves, so that they stay shared with other
     objects of the same pickle)."""
-    items = [(k, c) for k, c in list(owner._cache.items()) if len(k) == 2]
+    items = [(k, c) for k, c in list(owner._cache.items()) if len(k) == 2
+             and all(x[0] != "T" or all(type(d) is int for d in x[1]) for x in k[1])]
+    if not items and owner._cache:
+        raise TypeError(f"tj.compile function {owner.__name__!r} has only shape-polymorphic "
+                        "traces (from an input_signature, reduce_retracing or a TensorSpec "
+                        "with None), which cannot be pickled yet: pickle a function traced "
+                        "for fixed shapes (or f.export(tj.TensorSpec([...])))")
     if not items:
         raise TypeError(f"tj.compile function {owner.__name__!r} cannot be pickled before "
                         "it is traced: pickling sends its compiled signatures, not its "

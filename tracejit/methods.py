@@ -48,11 +48,6 @@ class BoundCompiledFunction:
     def trace_count(self) -> int:
         return self._function.trace_count
 
-    @property
-    def variables(self) -> list[Any]:
-        """The Variables this method created on its first call."""
-        return list(self._function._created_variables)
-
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._function(self._obj(), *args, **kwargs)
 
