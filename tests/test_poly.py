@@ -141,3 +141,52 @@ def test_gradients_match_central_differences() -> None:
                             [x, w], [np.ones(())], [0, 1])
         np.testing.assert_allclose(gx.numpy(), num[0], rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(gw.numpy(), num[1], rtol=1e-5, atol=1e-7)
+
+
+def test_input_signature_training_loop_one_trace_one_compile() -> None:
+    """The acceptance test: an MLP training step with input_signature [None, 784], [None]
+    runs batches of 1, 7, 128 and 1000 rows with one trace and one compile, and trains
+    exactly as the same step run eagerly."""
+    rng = np.random.default_rng(2)
+    init = [rng.normal(size=s).astype(np.float32) * 0.05
+            for s in [(784, 32), (32,), (32, 10), (10,)]]
+
+    def make_step(ws: list[Any]) -> Callable[[Any, Any], Any]:
+        def step(x: Any, y: Any) -> Any:
+            with tj.GradientTape() as t:
+                logits = tj.nn.relu(x @ ws[0] + ws[1]) @ ws[2] + ws[3]
+                loss = tj.reduce_mean(
+                    tj.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+            for w, g in zip(ws, t.gradient(loss, ws)):
+                w.assign_sub(0.1 * g)
+            return loss
+        return step
+
+    compiled_ws = [tj.Variable(w) for w in init]
+    eager_ws = [tj.Variable(w) for w in init]
+    step = tj.function(make_step(compiled_ws), input_signature=[
+        tj.TensorSpec([None, 784], tj.float32), tj.TensorSpec([None], tj.int32)])
+    eager = make_step(eager_ws)
+    before = counts()
+    for n in (1, 7, 128, 1000):
+        x = rng.normal(size=(n, 784)).astype(np.float32)
+        y = rng.integers(0, 10, n).astype(np.int32)
+        np.testing.assert_allclose(step(x, y).numpy(), eager(tj.constant(x),
+                                                             tj.constant(y)).numpy(),
+                                   rtol=1e-5)
+        for c, e in zip(compiled_ws, eager_ws):
+            np.testing.assert_allclose(c.numpy(), e.numpy(), rtol=1e-4, atol=1e-6)
+    assert step.experimental_get_tracing_count() == 1
+    after = counts()
+    assert (after["runtime"] - before["runtime"], after["specialized"]
+            - before["specialized"]) == (1, 0)
+    with pytest.raises(TypeError, match="Can not cast"):     # TensorFlow's error type
+        step(np.ones((3, 783), np.float32), np.zeros(3, np.int32))
+    # Unknown dims the trace had to assume equal: checked at run time, eager's message.
+    with pytest.raises(ValueError, match="sparse_softmax|incompatible shapes|assumed"):
+        step(np.ones((3, 784), np.float32), np.zeros(4, np.int32))
+    add = tj.function(lambda a, b: a + b, input_signature=[
+        tj.TensorSpec([None], tj.float32), tj.TensorSpec([None], tj.float32)])
+    with pytest.raises(ValueError, match=r"incompatible shapes for broadcasting: \(3,\) and "
+                                         r"\(4,\)"):
+        add(np.ones(3, np.float32), np.ones(4, np.float32))

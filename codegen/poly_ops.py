@@ -1,0 +1,210 @@
+"""The instructions' rules of runtime-sized lowering (`lower_poly.py`): each one loop nest
+(or a gemm call) over sizes known at run time, on the buffers `PolyCore` lays out.
+"""
+from __future__ import annotations
+
+
+import numpy as np
+from llvmlite import ir
+
+from ..ir import Instr, Value, dims
+from .accumulate import combine, identity
+from .blas import use_blas
+from .gemm import BLAS_MIN_WORK, declare_gemm
+from .llvmtypes import I32, mem_type, reg_type, scalar_constant
+from .loops import I64, ZERO, const
+from .lower_elementwise import convert
+from .poly_core import PolyCore, row_reduction
+
+
+class PolyLowerer(PolyCore):
+    """`PolyCore` with a rule per primitive (`_<name>`; elementwise ones share
+    `PolyCore._elementwise`)."""
+
+    def _constant(self, ins: Instr) -> None:
+        out = ins.outs[0]
+        value = np.ascontiguousarray(ins.params["value"])
+        flat = value.reshape(-1)
+        if flat.size <= 1 or bool((flat.view(np.uint8).reshape(flat.size, -1)
+                                   == flat[:1].view(np.uint8)).all()):
+            c = scalar_constant(flat[0] if flat.size else 0, out.dtype)
+            self.nest([self.count(out)], lambda idx: self.store(out, idx[0], c))
+            return
+        data = value.astype(np.uint8) if value.dtype.kind == "b" else value
+        aty = ir.ArrayType(mem_type(value.dtype), flat.size)
+        g = ir.GlobalVariable(self.module, aty, self.module.get_unique_name("const"))
+        g.linkage, g.global_constant = "private", True
+        g.initializer = ir.Constant(aty, bytearray(data.tobytes()))
+        src = self.b.bitcast(g, mem_type(value.dtype).as_pointer())
+
+        def body(idx: tuple[ir.Value, ...]) -> None:
+            x = self.b.load(self.b.gep(src, [idx[0]]), align=value.dtype.itemsize)
+            self.b.store(x, self.b.gep(self.ptr(out), [idx[0]]), align=value.dtype.itemsize)
+        self.nest([const(flat.size)], body)
+
+    def _iota(self, ins: Instr) -> None:
+        out, d = ins.outs[0], ins.params["dimension"]
+        self.nest(self.shape(out), lambda idx: self.store(
+            out, self.offset(idx, out.type.shape), convert(self.b, idx[d], np.int64, out.dtype)))
+
+    def _reshape(self, ins: Instr) -> None:
+        self.ptrs[id(ins.outs[0])] = self.b.bitcast(
+            self.ptr(ins.inputs[0]), mem_type(ins.outs[0].dtype).as_pointer())
+
+    def _transpose(self, ins: Instr) -> None:
+        x, out, perm = ins.inputs[0], ins.outs[0], ins.params["perm"]
+
+        def body(idx: tuple[ir.Value, ...]) -> None:
+            xi = [ZERO] * x.ndim
+            for i, p in enumerate(perm):
+                xi[p] = idx[i]
+            self.store(out, self.offset(idx, out.type.shape),
+                       self.load(x, self.offset(xi, x.type.shape)))
+        self.nest(self.shape(out), body)
+
+    def _reduce(self, ins: Instr) -> None:
+        if row_reduction(ins):
+            self._reduce_rows(ins)
+            return
+        x, out = ins.inputs[0], ins.outs[0]
+        axes, keep = set(ins.params["axes"]), ins.params["keepdims"]
+        prim, dt = ins.prim, x.dtype
+        widen = prim == "reduce_sum" and dt == np.float32
+        acc_dt = np.dtype(np.float64) if widen else dt
+        kept = [k for k in range(x.ndim) if k not in axes]
+        red = sorted(axes)
+        b = self.b
+        xs = self.shape(x)
+        with b.goto_block(self.alloca_block):
+            acc = b.alloca(reg_type(acc_dt), name="acc")
+
+        def outer(oidx: tuple[ir.Value, ...]) -> None:
+            b.store(scalar_constant(identity(prim, dt), acc_dt), acc)
+
+            def inner(ridx: tuple[ir.Value, ...]) -> None:
+                xi = [ZERO] * x.ndim
+                for k, i in zip(kept, oidx):
+                    xi[k] = i
+                for k, i in zip(red, ridx):
+                    xi[k] = i
+                v = self.value_at(x, xi)
+                if widen:
+                    v = b.fpext(v, reg_type(acc_dt))
+                b.store(combine(b, prim, b.load(acc), v), acc)
+            self.nest([xs[k] for k in red], inner, "r")
+            r = b.load(acc)
+            if widen:
+                r = b.fptrunc(r, reg_type(dt))
+            full = list(oidx) if not keep else [
+                ZERO if k in axes else oidx[kept.index(k)] for k in range(x.ndim)]
+            self.store(out, self.offset(full, out.type.shape), r)
+        self.nest([xs[k] for k in kept], outer, "o")
+
+    _reduce_sum = _reduce_max = _reduce_min = _reduce_prod = _reduce
+
+    def _reduce_rows(self, ins: Instr) -> None:
+        """A reduction over leading axes: rows combined into an accumulator row in turn,
+        so the inner loop runs along contiguous memory (and vectorizes)."""
+        x, out, prim = ins.inputs[0], ins.outs[0], ins.prim
+        acc = self.acc.get(id(ins), out)
+        acc_dt = acc.dtype
+        b = self.b
+        r = len(ins.params["axes"])
+        xs = self.shape(x)
+        rows = self.dim(dims.size(x.type.shape[:r]))
+        cols = self.dim(dims.size(x.type.shape[r:]))
+        start = scalar_constant(identity(prim, x.dtype), acc_dt)
+        self.nest([cols], lambda j: self.store(acc, j[0], start), "z")
+        flat = self._flat(x) if id(x) in self.virtual else True
+        del xs
+
+        def row(i: tuple[ir.Value, ...]) -> None:
+            base = b.mul(i[0], cols)
+
+            def col(j: tuple[ir.Value, ...]) -> None:
+                if flat:
+                    v = self.value_at(x, b.add(base, j[0]))
+                else:
+                    idx = self._unflatten(b.add(base, j[0]), x)
+                    v = self.value_at(x, idx)
+                if acc_dt != x.dtype:
+                    v = b.fpext(v, reg_type(acc_dt))
+                self.store(acc, j[0], combine(b, prim, self.load(acc, j[0]), v))
+            self.nest([cols], col, "c")
+        self.nest([rows], row, "r")
+        if acc is not out:
+            self.nest([cols], lambda j: self.store(
+                out, j[0], b.fptrunc(self.load(acc, j[0]), reg_type(out.dtype))), "t")
+
+    def _unflatten(self, lin: ir.Value, v: Value) -> list[ir.Value]:
+        """The index per dimension of linear index `lin` in `v`'s shape."""
+        out: list[ir.Value] = []
+        for d in reversed(v.type.shape):
+            dv = self.dim(d)
+            out.append(self.b.urem(lin, dv))
+            lin = self.b.udiv(lin, dv)
+        return out[::-1]
+
+    def _matmul(self, ins: Instr) -> None:
+        a, bm = ins.inputs
+        ta, tb = ins.params["transpose_a"], ins.params["transpose_b"]
+        out, b = ins.outs[0], self.b
+        ra, ca = self.shape(a)
+        rb, cb = self.shape(bm)
+        m, k = (ca, ra) if ta else (ra, ca)
+        n = rb if tb else cb
+        dt = "f32" if out.dtype == np.float32 else "f64"
+        args = [ir.Constant(I32, int(ta)), ir.Constant(I32, int(tb)), m, n, k,
+                self.ptr(a), ca, self.ptr(bm), cb, self.ptr(out), n]
+        small = declare_gemm(self.module, dt, work=0)
+        if not use_blas():
+            b.call(small, args)
+            return
+        work = b.mul(b.mul(m, n), k)
+        with b.if_else(b.icmp_signed(">=", work, const(BLAS_MIN_WORK))) as (big, little):
+            with big:
+                b.call(declare_gemm(self.module, dt), args)
+            with little:
+                b.call(small, args)
+
+    def _check(self, ins: Instr, idx_v: Value, bound: ir.Value) -> None:
+        """Return the failure code when an index of `idx_v` is outside [0, bound)."""
+        b = self.b
+
+        def body(idx: tuple[ir.Value, ...]) -> None:
+            k = self.load(idx_v, idx[0])
+            k = b.sext(k, I64) if k.type != I64 else k
+            with b.if_then(b.icmp_unsigned(">=", k, bound), likely=False):
+                self.fail_index(ins, k, bound)
+        self.nest([self.count(idx_v)], body, "chk")
+
+    def _gather(self, ins: Instr) -> None:
+        x, idx_v = ins.inputs
+        out, axis = ins.outs[0], ins.params["axis"]
+        bound = self.dim(x.type.shape[axis])
+        self._check(ins, idx_v, bound)
+        b, r = self.b, idx_v.ndim
+
+        def body(idx: tuple[ir.Value, ...]) -> None:
+            k = self.load(idx_v, self.offset(idx[axis:axis + r], idx_v.type.shape))
+            k = b.sext(k, I64) if k.type != I64 else k
+            xi = list(idx[:axis]) + [k] + list(idx[axis + r:])
+            self.store(out, self.offset(idx, out.type.shape),
+                       self.load(x, self.offset(xi, x.type.shape)))
+        self.nest(self.shape(out), body)
+
+    def _one_hot(self, ins: Instr) -> None:
+        (idx_v,), out, p = ins.inputs, ins.outs[0], ins.params
+        if p["checked"]:
+            self._check(ins, idx_v, const(p["depth"]))
+        b = self.b
+        on, off = scalar_constant(p["on"], out.dtype), scalar_constant(p["off"], out.dtype)
+
+        def body(idx: tuple[ir.Value, ...]) -> None:
+            k = self.load(idx_v, self.offset(idx[:-1], idx_v.type.shape))
+            k = b.sext(k, I64) if k.type != I64 else k
+            self.store(out, self.offset(idx, out.type.shape),
+                       b.select(b.icmp_signed("==", k, idx[-1]), on, off))
+        self.nest(self.shape(out), body)
+
+
