@@ -49,7 +49,8 @@ __all__ = ["CALLER", "ENTRY", "blocker", "build_poly", "requirements", "supporte
 CALLER = "tj_poly_call"
 _OWN = {"call", "custom_vjp",       # inlined first
         "constant", "iota", "reshape", "transpose", "matmul", "gather", "one_hot",
-        "reduce_sum", "reduce_max", "reduce_min", "reduce_prod"}
+        "reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax", "argmin",
+        "scatter_add", "slice", "rev", "pad", "concat"}
 
 
 def supported() -> frozenset[str]:

@@ -12,7 +12,7 @@ from .accumulate import combine, identity
 from .blas import use_blas
 from .gemm import BLAS_MIN_WORK, declare_gemm
 from .llvmtypes import I32, mem_type, reg_type, scalar_constant
-from .loops import I64, ZERO, const
+from .loops import I64, ZERO, const, for_range
 from .lower_elementwise import convert
 from .poly_core import PolyCore, row_reduction
 
@@ -208,3 +208,108 @@ class PolyLowerer(PolyCore):
         self.nest(self.shape(out), body)
 
 
+    def _argmax(self, ins: Instr) -> None:
+        """The index of the first extreme along `axis`; NaN wins (NumPy's rule)."""
+        x, out, axis = ins.inputs[0], ins.outs[0], ins.params["axis"]
+        b, big = self.b, ins.prim == "argmax"
+        xs = self.shape(x)
+        kept = [k for k in range(x.ndim) if k != axis]
+        is_float = x.dtype.kind == "f"
+        with b.goto_block(self.alloca_block):
+            best = b.alloca(reg_type(x.dtype), name="best")
+            at = b.alloca(I64, name="at")
+
+        def outer(oidx: tuple[ir.Value, ...]) -> None:
+            def xi(i: ir.Value) -> list[ir.Value]:
+                full = [ZERO] * x.ndim
+                for k, j in zip(kept, oidx):
+                    full[k] = j
+                full[axis] = i
+                return full
+            b.store(self.load(x, self.offset(xi(ZERO), x.type.shape)), best)
+            b.store(ZERO, at)
+            with for_range(b, const(1), xs[axis], name="a") as i:
+                v, cur = self.load(x, self.offset(xi(i), x.type.shape)), b.load(best)
+                if is_float:
+                    wins = b.or_(b.fcmp_ordered(">" if big else "<", v, cur), b.and_(
+                        b.fcmp_unordered("uno", v, v), b.fcmp_ordered("ord", cur, cur)))
+                else:
+                    wins = b.icmp_signed(">" if big else "<", v, cur)
+                b.store(b.select(wins, v, cur), best)
+                b.store(b.select(wins, i, b.load(at)), at)
+            self.store(out, self.offset(oidx, out.type.shape),
+                       convert(b, b.load(at), np.int64, out.dtype))
+        self.nest([xs[k] for k in kept], outer, "o")
+
+    _argmin = _argmax
+
+    def _scatter_add(self, ins: Instr) -> None:
+        """Zeros of `size` along `axis`, each update added (mode "add") or stored, the
+        last one winning (mode "set"), at its index; indices checked first."""
+        g, idx_v = ins.inputs
+        out, p = ins.outs[0], ins.params
+        axis, r = p["axis"], idx_v.ndim
+        b = self.b
+        self._check(ins, idx_v, self.dim(p["size"]))
+        zero = scalar_constant(0, out.dtype)
+        self.nest([self.count(out)], lambda i: self.store(out, i[0], zero), "z")
+
+        def body(idx: tuple[ir.Value, ...]) -> None:
+            k = self.load(idx_v, self.offset(idx[axis:axis + r], idx_v.type.shape))
+            k = b.sext(k, I64) if k.type != I64 else k
+            off = self.offset(list(idx[:axis]) + [k] + list(idx[axis + r:]), out.type.shape)
+            v = self.load(g, self.offset(idx, g.type.shape))
+            if p["mode"] == "add":
+                v = combine(b, "reduce_sum", self.load(out, off), v)
+            self.store(out, off, v)
+        self.nest(self.shape(g), body)
+
+    def _slice(self, ins: Instr) -> None:
+        x, out, p = ins.inputs[0], ins.outs[0], ins.params
+        b = self.b
+
+        def body(idx: tuple[ir.Value, ...]) -> None:
+            xi = [i if (s, k) == (0, 1) else b.add(const(s), b.mul(i, const(k)))
+                  for i, s, k in zip(idx, p["starts"], p["strides"])]
+            self.store(out, self.offset(idx, out.type.shape),
+                       self.load(x, self.offset(xi, x.type.shape)))
+        self.nest(self.shape(out), body)
+
+    def _rev(self, ins: Instr) -> None:
+        x, out, axes = ins.inputs[0], ins.outs[0], set(ins.params["axes"])
+        b = self.b
+        xs = self.shape(x)
+
+        def body(idx: tuple[ir.Value, ...]) -> None:
+            xi = [b.sub(b.sub(xs[k], const(1)), i) if k in axes else i
+                  for k, i in enumerate(idx)]
+            self.store(out, self.offset(idx, out.type.shape),
+                       self.load(x, self.offset(xi, x.type.shape)))
+        self.nest(self.shape(out), body)
+
+    def _pad(self, ins: Instr) -> None:
+        """Zeros, then each element of the operand stored at its padded place."""
+        x, out, p = ins.inputs[0], ins.outs[0], ins.params
+        b = self.b
+        zero = scalar_constant(0, out.dtype)
+        self.nest([self.count(out)], lambda i: self.store(out, i[0], zero), "z")
+
+        def body(idx: tuple[ir.Value, ...]) -> None:
+            oi = [i if (lo, k) == (0, 0) else b.add(const(lo), b.mul(i, const(k + 1)))
+                  for i, lo, k in zip(idx, p["lo"], p["interior"])]
+            self.store(out, self.offset(oi, out.type.shape),
+                       self.load(x, self.offset(idx, x.type.shape)))
+        self.nest(self.shape(x), body)
+
+    def _concat(self, ins: Instr) -> None:
+        out, axis = ins.outs[0], ins.params["axis"]
+        b = self.b
+        start: ir.Value = ZERO
+        for x in ins.inputs:
+            def body(idx: tuple[ir.Value, ...], x: Value = x, start: ir.Value = start) -> None:
+                oi = list(idx)
+                oi[axis] = b.add(idx[axis], start)
+                self.store(out, self.offset(oi, out.type.shape),
+                           self.load(x, self.offset(idx, x.type.shape)))
+            self.nest(self.shape(x), body)
+            start = b.add(start, self.dim(x.type.shape[axis]))

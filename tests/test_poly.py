@@ -190,3 +190,31 @@ def test_input_signature_training_loop_one_trace_one_compile() -> None:
     with pytest.raises(ValueError, match=r"incompatible shapes for broadcasting: \(3,\) and "
                                          r"\(4,\)"):
         add(np.ones(3, np.float32), np.ones(4, np.float32))
+
+
+def test_embedding_gradient_argmax_concat_and_slices_one_compile() -> None:
+    table = tj.Variable(np.arange(20, dtype=np.float32).reshape(10, 2))
+
+    def fn(i: Any) -> Any:
+        with tj.GradientTape() as t:
+            e = tj.gather(table, i)
+            loss = tj.reduce_sum(e * e) + tj.cast(tj.reduce_sum(tj.argmax(e, axis=1)),
+                                                  tj.float32)
+            z = tj.concat([e, e[:, :1], tj.reverse(e, [0])], axis=1)
+        return loss, t.gradient(loss, table), z
+
+    f = tj.function(fn, input_signature=[tj.TensorSpec([None], tj.int32)])
+    before = counts()
+    for n in (1, 4, 9, 0):
+        i = (np.arange(n, dtype=np.int32) * 7) % 10
+        got = f(i)
+        want = fn(tj.constant(i))
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-6)
+    assert counts()["runtime"] - before["runtime"] == 1
+    assert counts()["specialized"] == before["specialized"]
+    with pytest.raises(IndexError, match="index 10 is out of bounds for size 10"):
+        f(np.array([10], np.int32))
+    with pytest.raises(IndexError, match="only `:` takes it whole"):
+        tj.function(lambda x: x[1:], input_signature=[tj.TensorSpec([None])])(
+            np.ones(3, np.float32))

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .ir.dims import is_dim
 from .errors import at_user_line
 from .ir.core import bind
 from .tensor import Tensor, TensorLike
@@ -54,6 +55,15 @@ def getitem(x: Any, key: Any) -> Tensor:
             limits.append(d)
             strides.append(1)
             gather_at = (axis, k, len(out_shape))
+            out_shape.append(d)
+        elif isinstance(k, slice) and is_dim(d):
+            if k not in (slice(None), slice(None, None, 1), slice(0, None)):
+                raise at_user_line(IndexError(
+                    f"slicing {k} of a dimension unknown until run time (a None in the "
+                    "input signature) is not supported; only `:` takes it whole"))
+            starts.append(0)
+            limits.append(d)
+            strides.append(1)
             out_shape.append(d)
         elif isinstance(k, slice):
             start, stop, step = k.indices(d)
