@@ -40,7 +40,7 @@ from .llvmtypes import I8, I32, VOIDP
 from .loops import I64, const
 from .lower import BADARGS, LAYOUT
 from .lower_elementwise import SCALAR_OPS
-from .poly_core import ENTRY, TRIG, symbol_names
+from .poly_core import ENTRY, symbol_names
 from .poly_ops import PolyLowerer
 
 __all__ = ["CALLER", "ENTRY", "blocker", "build_poly", "requirements", "supported",
@@ -56,7 +56,7 @@ _OWN = {"call", "custom_vjp",       # inlined first
 def supported() -> frozenset[str]:
     """The primitives `build_poly` lowers: its own rules, and the elementwise ones with a
     scalar rule (`SCALAR_OPS`, complete once every rule module is imported)."""
-    return frozenset(SCALAR_OPS).difference(TRIG) | _OWN
+    return frozenset(SCALAR_OPS) | _OWN
 
 
 def blocker(fn: Function) -> str | None:
@@ -69,26 +69,26 @@ def blocker(fn: Function) -> str | None:
         for v in list(ins.inputs) + list(ins.outs):
             if any(s not in known for s in dims.symbols(v.type.shape)):
                 return f"{ins.prim} (a dimension no argument gives)"
-        if ins.prim == "matmul" and ins.outs[0].ndim != 2:
-            return "matmul (batched)"
     return None
 
 
 def requirements(fn: Function) -> list[tuple[Any, Any]]:
     """Pairs of dimensions that must be equal at run time for the code of `build_poly`:
-    an elementwise operand's unknown dimension against the result's (equal, or the
-    operand would need broadcasting from 1, which that code does not do; the caller
-    runs such a call through code specialized to its shapes instead)."""
+    an elementwise operand's (or a matmul's batch) unknown dimension against the
+    result's (equal, or the operand would need broadcasting from 1, which that code does
+    not do; the caller runs such a call through code specialized to its shapes)."""
     pairs: dict[tuple[Any, Any], None] = {}
     for ins in inline_calls(fn).instrs:
-        if ins.prim in SCALAR_OPS:
+        if ins.prim in SCALAR_OPS or ins.prim == "matmul":
             out = ins.outs[0].type.shape
             for x in ins.inputs:
                 lead = len(out) - x.ndim
-                for i, d in enumerate(x.type.shape):
+                for i, d in enumerate(x.type.shape[:-2] if ins.prim == "matmul"
+                                      else x.type.shape):
                     if dims.is_dim(d) and d is not out[lead + i]:
                         pairs[(d, out[lead + i])] = None
     return list(pairs)
+
 
 def _build_caller(lw: PolyLowerer, abi: Any) -> None:
     """`tj_poly_call(i64* dims, tuple) -> i32` with `tuple = (in0.., out0.., status,

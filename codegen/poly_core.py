@@ -14,11 +14,12 @@ from ..ir import Function, Instr, TensorType, Value, dims
 from ..ir.dims import Dim
 from .llvmtypes import I8, I32, VOIDP, mem_type, scalar_constant
 from .loops import I64, NUW_NSW, ZERO, const, for_range
+from . import mathcall
 from .lower import NOMEM, libc
 from .lower_elementwise import MATH, SCALAR_OPS
 
 ENTRY = "tj_poly_entry"
-TRIG = {"sin", "cos", "tan"}     # their element rules need the two-version task
+TRIG = {"sin", "cos", "tan"}     # beyond the inline range: the C library's (`_exact_far`)
 REDUCE = {"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"}
 
 
@@ -53,7 +54,7 @@ def virtual(fn: Function) -> set[int]:
         if ins.prim == "constant":
             if np.asarray(ins.params["value"]).size != 1:
                 continue
-        elif ins.prim not in SCALAR_OPS or ins.prim in TRIG:
+        elif ins.prim not in SCALAR_OPS:
             continue
         us = uses.get(id(v), [])
         if not us or any(u.prim not in SCALAR_OPS and u.prim not in REDUCE for u in us):
@@ -239,7 +240,25 @@ class PolyCore:
                 xi = [ZERO if (isinstance(d, int) and d == 1) else idx[lead + i]
                       for i, d in enumerate(x.type.shape)]   # equal dims: `requirements`
             args.append(self.value_at(x, xi))
-        return SCALAR_OPS[ins.prim](self.b, ins, args)
+        y = SCALAR_OPS[ins.prim](self.b, ins, args)
+        if ins.prim in TRIG:
+            y = self._exact_far(ins.prim, args[0], y)
+        return y
+
+    def _exact_far(self, prim: str, x: ir.Value, y: ir.Value) -> ir.Value:
+        """The inline sin/cos/tan `y` of `x`, or the C library's (exact reduction) when `x`
+        is beyond the inline reduction's range (a branch per element: such loops do not
+        vectorize, unlike fixed-shape code's two-version tasks)."""
+        b = self.b
+        far = mathcall.far_argument(b, x)
+        pre = b.block
+        with b.if_then(far, likely=False):
+            exact = b.call(mathcall.libm(self.module, prim, x.type), [x])
+            then = b.block
+        out = b.phi(x.type)
+        out.add_incoming(y, pre)
+        out.add_incoming(exact, then)
+        return out
 
     def _flat(self, v: Value) -> bool:
         """Whether every buffer the element of `v` reads has `v`'s shape or one element."""

@@ -146,26 +146,47 @@ class PolyLowerer(PolyCore):
         return out[::-1]
 
     def _matmul(self, ins: Instr) -> None:
+        """One gemm call with runtime m, n, k; over the batch dimensions (broadcast as
+        NumPy does) one call per matrix."""
         a, bm = ins.inputs
         ta, tb = ins.params["transpose_a"], ins.params["transpose_b"]
         out, b = ins.outs[0], self.b
-        ra, ca = self.shape(a)
-        rb, cb = self.shape(bm)
+        ra, ca = self.shape(a)[-2:]
+        rb, cb = self.shape(bm)[-2:]
         m, k = (ca, ra) if ta else (ra, ca)
         n = rb if tb else cb
         dt = "f32" if out.dtype == np.float32 else "f64"
-        args = [ir.Constant(I32, int(ta)), ir.Constant(I32, int(tb)), m, n, k,
-                self.ptr(a), ca, self.ptr(bm), cb, self.ptr(out), n]
         small = declare_gemm(self.module, dt, work=0)
-        if not use_blas():
-            b.call(small, args)
-            return
         work = b.mul(b.mul(m, n), k)
-        with b.if_else(b.icmp_signed(">=", work, const(BLAS_MIN_WORK))) as (big, little):
-            with big:
-                b.call(declare_gemm(self.module, dt), args)
-            with little:
+
+        def call(pa: ir.Value, pb: ir.Value, pc: ir.Value) -> None:
+            args = [ir.Constant(I32, int(ta)), ir.Constant(I32, int(tb)), m, n, k,
+                    pa, ca, pb, cb, pc, n]
+            if not use_blas():
                 b.call(small, args)
+                return
+            with b.if_else(b.icmp_signed(">=", work, const(BLAS_MIN_WORK))) as (big, little):
+                with big:
+                    b.call(declare_gemm(self.module, dt), args)
+                with little:
+                    b.call(small, args)
+
+        batch = out.type.shape[:-2]
+        if not batch:
+            call(self.ptr(a), self.ptr(bm), self.ptr(out))
+            return
+
+        def one(idx: tuple[ir.Value, ...]) -> None:
+            ptrs = []
+            for op, size in ((a, b.mul(ra, ca)), (bm, b.mul(rb, cb))):
+                bshape = op.type.shape[:-2]
+                lead = len(batch) - len(bshape)
+                bi = [ZERO if (isinstance(d, int) and d == 1) else idx[lead + i]
+                      for i, d in enumerate(bshape)]      # equal dims: `requirements`
+                ptrs.append(b.gep(self.ptr(op), [b.mul(self.offset(bi, bshape), size)]))
+            coff = b.mul(self.offset(idx, batch), b.mul(m, n))
+            call(ptrs[0], ptrs[1], b.gep(self.ptr(out), [coff]))
+        self.nest([self.dim(d) for d in batch], one, "batch")
 
     def _check(self, ins: Instr, idx_v: Value, bound: ir.Value) -> None:
         """Return the failure code when an index of `idx_v` is outside [0, bound)."""

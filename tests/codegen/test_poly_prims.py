@@ -36,7 +36,6 @@ N0 = dims.symbol("n0")
 # The primitives whose lowering does not take runtime sizes yet (a Function using one on
 # an unknown dimension compiles once per shape of it).
 NOT_YET = sorted(set(PRIMS) - lower_poly.supported())
-PARTIAL = {"matmul (batched)"}
 
 
 def _symbolic(name: str, args: list[np.ndarray], params: dict[str, Any]
@@ -92,8 +91,7 @@ def test_primitive_with_unknown_leading_dim(name: str, data: st.DataObject) -> N
     if name not in lower_poly.supported():
         return
     exe = PolyExecutable(fn, compile_function)
-    # Supported, or a documented partial case (batched matmul) compiled per shape.
-    assert exe.blocker is None or exe.blocker in PARTIAL, (name, exe.blocker)
+    assert exe.blocker is None, (name, exe.blocker)
     before = [np.array(a, copy=True) for a in args]
     got = exe(*args)
     for a, c in zip(args, before):
