@@ -237,6 +237,17 @@ def locate_index_error(fn: Any, arrays: Sequence[Any], origins: dict[int, str],
     scatter_add natively), and add the line that made it. Only runs on the error path."""
     from .ir.core import interpreting
     from .ir.interp import NumpyInterpreter
+    from .ir.specialize import bind_arguments, is_symbolic, specialize
+    if is_symbolic(fn):
+        # Unknown dimensions: replay the trace specialized to these arguments' shapes,
+        # whose instructions stand in order for the trace's (origins are keyed by those).
+        try:
+            spec = specialize(fn, bind_arguments(fn, [np.shape(a) for a in arrays]))
+        except Exception:   # noqa: BLE001  (the native error is still right)
+            return at_user_line(err)
+        where = {id(o): origins[id(i.outs[0])] for i, s in zip(fn.instrs, spec.instrs)
+                 if i.outs and id(i.outs[0]) in origins for o in s.outs[:1]}
+        fn, origins = spec, where
     env: dict[int, Any] = {id(p): np.asarray(a) for p, a in zip(fn.params, arrays)}
     try:
         with interpreting(NumpyInterpreter()):
