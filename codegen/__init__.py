@@ -25,7 +25,7 @@ from .rules import LOWERINGS, LoweringError
 from . import (lower_elementwise, lower_kernels, lower_random, lower_region,  # noqa: F401,E402
                lower_shape)
 from . import lower_arith, lower_scans, lower_segment_ops, lower_sorting  # noqa: F401,E402
-from . import lower_conv, lower_lapack, lower_lapack_decomp  # noqa: F401,E402
+from . import lower_conv, lower_lapack, lower_lapack_decomp, lower_pool  # noqa: F401,E402
 
 log = logging.getLogger("tracejit")
 

@@ -1,6 +1,6 @@
-"""Kernel rules of `conv`, `max_pool`, `max_pool_argmax` and `avg_pool` (`ir.prims.conv`,
-`ir.prims.pool`): channels-last loops, and im2col + GEMM for convolutions with enough
-channels per group.
+"""Kernel rules of `conv` and `conv_filter_grad` (`ir.prims.conv`, `ir.prims.conv_filter`):
+im2col + GEMM for convolutions with enough channels per group, channels-last direct loops
+otherwise (the pools' rules, `lower_pool`, share the window arithmetic).
 
 Invariants:
 - Operands are read from their buffers; an operand the plan does not materialize (an
@@ -18,12 +18,9 @@ Invariants:
   direct loops accumulate, per output position, over window offsets and channels with the
   output channels innermost (the loop that vectorizes). Measured on the conv benchmark
   (benchmarks/conv_bench.py): see `benchmarks/RESULTS.md`.
-- max_pool visits window positions in row-major order and keeps `v > best` (TensorFlow:
-  the first max wins, NaN never wins, the running max starts at the lowest finite value),
-  exactly as the reference;
-  `max_pool_argmax` records the flat input index of the position kept (the first real
-  position starts a window); avg_pool divides the sum by the number of positions inside
-  the input.
+- `conv_filter_grad` multiplies the same im2col rows, transposed, by the cotangent's rows
+  (GEMM, chunks after the first added through scratch), or accumulates by direct loops
+  when `gemm_eligible` says no (depthwise).
 """
 from __future__ import annotations
 
@@ -35,7 +32,7 @@ from llvmlite import ir
 
 from ..ir import Instr, Value
 from .gemm import declare_gemm
-from .llvmtypes import mem_type, scalar_constant
+from .llvmtypes import scalar_constant
 from .loops import const, for_range, linear_index, loop_nest
 from .lower_lapack import arena
 from .plan import size_of
@@ -54,7 +51,7 @@ def gemm_eligible(ci: int, window: int, og: int) -> bool:
     return ci * window >= 8 and og >= 4
 
 
-def _staged(lw: Lowerer, xs: Sequence[Value], extra: Sequence[tuple[int, Any]]
+def staged(lw: Lowerer, xs: Sequence[Value], extra: Sequence[tuple[int, Any]]
             ) -> tuple[ir.Value | None, list[ir.Value], list[ir.Value]]:
     """(scratch block or None, a pointer to each operand, the `extra` scratch buffers): an
     operand the plan inlines is copied into scratch first."""
@@ -81,7 +78,7 @@ def _position(b: ir.IRBuilder, q: ir.Value, k: ir.Value, stride: int, rd: int, l
     return b.and_(inside, aligned), b.udiv(t, const(ld))
 
 
-def _window_position(b: ir.IRBuilder, qs: Sequence[ir.Value], ks: Sequence[ir.Value],
+def window_position(b: ir.IRBuilder, qs: Sequence[ir.Value], ks: Sequence[ir.Value],
                      params: dict[str, Any], spatial: Sequence[int]
                      ) -> tuple[ir.Value, list[ir.Value]]:
     nsp = len(spatial)
@@ -101,7 +98,8 @@ def _fma(b: ir.IRBuilder, acc: ir.Value, x: ir.Value, y: ir.Value) -> ir.Value:
     return b.fadd(acc, b.fmul(x, y, flags=("contract",)), flags=("contract",))
 
 
-def _fill(lw: Lowerer, ptr: ir.Value, dt: Any, start: ir.Value, n: int, v: ir.Value) -> None:
+def fill_range(lw: Lowerer, ptr: ir.Value, dt: Any, start: ir.Value, n: int, v: ir.Value
+               ) -> None:
     with for_range(lw.b, n, name="z") as i:
         lw.store_at(ptr, dt, lw.b.add(start, i), v)
 
@@ -121,22 +119,22 @@ def conv(lw: Lowerer, ins: Instr) -> None:
     if size_of(out.shape) == 0:
         return
     if size_of(x.shape) == 0 or size_of(w.shape) == 0:
-        _fill(lw, lw.ptr(out), dt, const(0), size_of(out.shape), zero)
+        fill_range(lw, lw.ptr(out), dt, const(0), size_of(out.shape), zero)
         return
     kc = size_of(window) * ci
     if gemm_eligible(ci, size_of(window), og):
         _conv_gemm(lw, ins, kc)
         return
-    block, (px, pw), _ = _staged(lw, [x, w], [])
+    block, (px, pw), _ = staged(lw, [x, w], [])
     b = lw.b
     n, spatial, c = x.shape[0], tuple(x.shape[1:-1]), x.shape[-1]
     rows = (n,) + tuple(out.shape[1:-1])
     po = lw.ptr(out)
     with loop_nest(b, rows, "row") as ridx:
         obase = b.mul(linear_index(b, ridx, rows), const(o))
-        _fill(lw, po, dt, obase, o, zero)
+        fill_range(lw, po, dt, obase, o, zero)
         with loop_nest(b, window, "k") as kidx:
-            ok, pos = _window_position(b, ridx[1:], kidx, p, spatial)
+            ok, pos = window_position(b, ridx[1:], kidx, p, spatial)
             with b.if_then(ok):
                 xbase = b.mul(linear_index(b, (ridx[0],) + tuple(pos), (n,) + spatial),
                               const(c))
@@ -189,7 +187,7 @@ def _conv_gemm(lw: Lowerer, ins: Instr, kc: int) -> None:
     extra = [(per * line * groups * width, dt)]
     if kb < window[0]:
         extra.append((per * line * o, dt))
-    block, (px, pw), scratch = _staged(lw, [x, w], extra)
+    block, (px, pw), scratch = staged(lw, [x, w], extra)
     col = scratch[0]
     po = lw.ptr(out)
     zero = scalar_constant(0, dt)
@@ -246,7 +244,7 @@ def _im2col(lw: Lowerer, p: dict[str, Any], px: ir.Value, col: ir.Value,
             with for_range(b, kcount, name="k0") as kk0:
                 with loop_nest(b, window[1:], "k") as krs:
                     kidx = (b.add(k0s, kk0),) + tuple(krs)
-                    ok, pos = _window_position(b, (q0,) + tuple(qrest), kidx, p, spatial)
+                    ok, pos = window_position(b, (q0,) + tuple(qrest), kidx, p, spatial)
                     kl = linear_index(b, (kk0,) + tuple(krs), (kb,) + window[1:])
                     dst0 = b.add(b.mul(row, const(groups * width)), b.mul(kl, const(ci)))
                     _gather_channels(lw, ok, px, col, img, pos, dst0, n, spatial, c, groups,
@@ -272,69 +270,6 @@ def _gather_channels(lw: Lowerer, ok: ir.Value, px: ir.Value, col: ir.Value,
                 lw.store_at(col, dt, b.add(dst0, b.add(b.mul(g, const(width)), cc)), zero)
 
 
-@kernel_rule("max_pool", "max_pool_argmax", "avg_pool")
-def pool(lw: Lowerer, ins: Instr) -> None:
-    x, out = ins.inputs[0], ins.outs[0]
-    p = ins.params
-    b = lw.b
-    dt, odt = x.dtype, out.dtype
-    n, spatial, c = x.shape[0], tuple(x.shape[1:-1]), x.shape[-1]
-    rows = (n,) + tuple(out.shape[1:-1])
-    window = p["window"]
-    if size_of(out.shape) == 0:
-        return
-    kind = ins.prim
-    extra = [(c, dt)] if kind == "max_pool_argmax" else []
-    block, (px,), scratch = _staged(lw, [x], extra)
-    po = lw.ptr(out)
-    best = scratch[0] if scratch else po
-    lowest = scalar_constant(np.finfo(dt).min, dt)
-    count = lw.alloca(mem_type(dt), "count")
-    with loop_nest(b, rows, "row") as ridx:
-        obase = b.mul(linear_index(b, ridx, rows), const(c))
-        bbase = const(0) if scratch else obase
-        _fill(lw, best, dt, bbase, c, scalar_constant(0, dt) if kind == "avg_pool" else lowest)
-        if kind == "max_pool_argmax":
-            _fill(lw, po, odt, obase, c, scalar_constant(-1, odt))
-        b.store(scalar_constant(0, dt), count)
-        with loop_nest(b, window, "k") as kidx:
-            ok, pos = _window_position(b, ridx[1:], kidx, p, spatial)
-            with b.if_then(ok):
-                xbase = b.mul(linear_index(b, (ridx[0],) + tuple(pos), (n,) + spatial),
-                              const(c))
-                b.store(b.fadd(b.load(count), scalar_constant(1, dt)), count)
-                with for_range(b, c, name="c") as cc:
-                    v = lw.load_at(px, dt, b.add(xbase, cc))
-                    at = b.add(bbase, cc)
-                    cur = lw.load_at(best, dt, at)
-                    if kind == "avg_pool":
-                        lw.store_at(best, dt, at, b.fadd(cur, v))
-                    elif kind == "max_pool":
-                        lw.store_at(best, dt, at, b.select(b.fcmp_ordered(">", v, cur), v, cur))
-                    else:
-                        _argmax_step(lw, po, odt, b.add(obase, cc), best, dt, at, v, cur,
-                                     b.add(xbase, cc))
-        if kind == "avg_pool":
-            total = b.load(count)
-            with for_range(b, c, name="c") as cc:
-                at = b.add(obase, cc)
-                lw.store_at(po, dt, at, b.fdiv(lw.load_at(po, dt, at), total))
-    if block is not None:
-        lw.free(block)
-
-
-def _argmax_step(lw: Lowerer, po: ir.Value, odt: Any, oat: ir.Value, best: ir.Value, dt: Any,
-                 at: ir.Value, v: ir.Value, cur: ir.Value, index: ir.Value) -> None:
-    """Keep position `index` if it is the window's first real one or strictly greater."""
-    b = lw.b
-    arg = lw.load_at(po, odt, oat)
-    gt = b.fcmp_ordered(">", v, cur)
-    take = b.or_(gt, b.icmp_signed("<", arg, scalar_constant(0, odt)))
-    idx = index if odt == np.int64 else b.trunc(index, ir.IntType(32))
-    lw.store_at(po, odt, oat, b.select(take, idx, arg))
-    lw.store_at(best, dt, at, b.select(gt, v, cur))
-
-
 def _dtype_of(v: ir.Value) -> np.dtype:
     return np.dtype(np.float32 if isinstance(v.type, ir.FloatType) else np.float64)
 
@@ -358,13 +293,16 @@ def conv_filter_grad(lw: Lowerer, ins: Instr) -> None:
         return
     q = tuple(g.shape[1:-1])
     if size_of(x.shape) == 0 or size_of(g.shape) == 0:
-        _fill(lw, lw.ptr(out), dt, const(0), size_of(out.shape), zero)
+        fill_range(lw, lw.ptr(out), dt, const(0), size_of(out.shape), zero)
         return
     kc = size_of(window) * ci
+    if not gemm_eligible(ci, size_of(window), og):
+        _filter_direct(lw, ins)
+        return
     line = size_of(q[1:])
     lines = x.shape[0] * q[0]
     per, _ = _chunks(lines, line, groups * kc * dt.itemsize, window[0], 0)
-    block, (px, pg), (col, tmp) = _staged(lw, [x, g], [(per * line * groups * kc, dt),
+    block, (px, pg), (col, tmp) = staged(lw, [x, g], [(per * line * groups * kc, dt),
                                                         (kc * o, dt)])
     po = lw.ptr(out)
     gemm = declare_gemm(lw.module, "f32" if dt == np.float32 else "f64",
@@ -387,5 +325,41 @@ def conv_filter_grad(lw: Lowerer, ins: Instr) -> None:
         with b.if_then(b.not_(first)):
             with for_range(b, kc * o, name="acc") as i:
                 lw.store_at(po, dt, i, b.fadd(lw.load_at(po, dt, i), lw.load_at(tmp, dt, i)))
+    if block is not None:
+        lw.free(block)
+
+
+def _filter_direct(lw: Lowerer, ins: Instr) -> None:
+    """conv_filter_grad by loops: per output position and window offset inside the input,
+    out[k, c, o] += x[n, position, group(o) * ci + c] * g[n, q, o], output channels
+    innermost (depthwise: the channels are the groups, contiguous in x, g and out)."""
+    x, gy = ins.inputs
+    out = ins.outs[0]
+    p = ins.params
+    b = lw.b
+    dt = out.dtype
+    window = tuple(p["window"])
+    ci, o = out.shape[-2:]
+    groups = p["groups"]
+    og = o // groups
+    n, spatial, c = x.shape[0], tuple(x.shape[1:-1]), x.shape[-1]
+    rows = (n,) + tuple(gy.shape[1:-1])
+    block, (px, pg), _ = staged(lw, [x, gy], [])
+    po = lw.ptr(out)
+    fill_range(lw, po, dt, const(0), size_of(out.shape), scalar_constant(0, dt))
+    with loop_nest(b, rows, "row") as ridx:
+        gbase = b.mul(linear_index(b, ridx, rows), const(o))
+        with loop_nest(b, window, "k") as kidx:
+            ok, pos = window_position(b, ridx[1:], kidx, p, spatial)
+            with b.if_then(ok):
+                xbase = b.mul(linear_index(b, (ridx[0],) + tuple(pos), (n,) + spatial),
+                              const(c))
+                obase = b.mul(linear_index(b, kidx, window), const(ci * o))
+                with loop_nest(b, (groups, ci, og), "gcj") as (g, cc, j):
+                    xv = lw.load_at(px, dt, b.add(xbase, b.add(b.mul(g, const(ci)), cc)))
+                    oo = b.add(b.mul(g, const(og)), j)
+                    gv = lw.load_at(pg, dt, b.add(gbase, oo))
+                    at = b.add(obase, b.add(b.mul(cc, const(o)), oo))
+                    lw.store_at(po, dt, at, _fma(b, lw.load_at(po, dt, at), xv, gv))
     if block is not None:
         lw.free(block)
