@@ -8,12 +8,14 @@ import numpy as np
 from llvmlite import ir
 
 from ..ir import Instr, Value, dims
+from ..ir.prims.segments import identity as segment_identity
 from .accumulate import combine, identity
 from .blas import use_blas
 from .gemm import BLAS_MIN_WORK, declare_gemm
 from .llvmtypes import I32, mem_type, reg_type, scalar_constant
 from .loops import I64, ZERO, const, for_range
 from .lower_elementwise import convert
+from .lower_scans import _combine as scan_combine
 from .poly_core import PolyCore, row_reduction
 
 
@@ -334,3 +336,61 @@ class PolyLowerer(PolyCore):
                            self.load(x, self.offset(idx, x.type.shape)))
             self.nest(self.shape(x), body)
             start = b.add(start, self.dim(x.type.shape[axis]))
+
+    def _cumsum(self, ins: Instr) -> None:
+        """A loop along the axis: the first element is the operand's, each next one
+        combines the previous result with the operand's (NumPy's sequential order)."""
+        x, out = ins.inputs[-1], ins.outs[0]       # linrec: the first element is b's
+        axis, reverse = ins.params["axis"], ins.params["reverse"]
+        shape = self.shape(out)
+        n = shape[axis]
+        b = self.b
+        last = b.sub(n, const(1))
+
+        def pre_body(pre: tuple[ir.Value, ...]) -> None:
+            first = last if reverse else ZERO
+            self.nest(shape[axis + 1:], lambda post: self.store(
+                out, self.offset(pre + (first,) + post, out.type.shape),
+                self.value_at(x, pre + (first,) + post)), "first")
+            with for_range(b, const(1), n, name="scan") as k:
+                kk = b.sub(last, k) if reverse else k
+                prev = b.add(kk, const(1)) if reverse else b.sub(kk, const(1))
+
+                def post_body(post: tuple[ir.Value, ...]) -> None:
+                    idx = pre + (kk,) + post
+                    acc = self.load(out, self.offset(pre + (prev,) + post, out.type.shape))
+                    v = self.value_at(x, idx)
+                    if ins.prim == "linrec":
+                        r = b.fadd(b.fmul(self.value_at(ins.inputs[0], idx), acc), v)
+                    else:
+                        r = scan_combine(b, ins.prim, acc, v, out.dtype.kind == "f")
+                    self.store(out, self.offset(idx, out.type.shape), r)
+                self.nest(shape[axis + 1:], post_body, "post")
+
+        with b.if_then(b.icmp_signed(">", n, ZERO)):
+            self.nest(shape[:axis], pre_body, "pre")
+
+    _cumprod = _cumlogsumexp = _linrec = _cumsum
+
+    def _segment_max(self, ins: Instr) -> None:
+        """The identity (the lowest or highest finite value: an empty segment's result) in
+        every segment, then each row of data combined into its segment's (ids checked
+        first)."""
+        data, ids = ins.inputs
+        out, b = ins.outs[0], self.b
+        red = {"segment_max": "reduce_max", "segment_min": "reduce_min",
+               "segment_prod": "reduce_prod"}[ins.prim]
+        self._check(ins, ids, const(ins.params["num_segments"]))
+        start = scalar_constant(segment_identity(ins.prim, data.dtype), out.dtype)
+        self.nest([self.count(out)], lambda i: self.store(out, i[0], start), "z")
+        r = ids.ndim
+
+        def body(idx: tuple[ir.Value, ...]) -> None:
+            s = self.load(ids, self.offset(idx[:r], ids.type.shape))
+            s = b.sext(s, I64) if s.type != I64 else s
+            off = self.offset((s,) + idx[r:], out.type.shape)
+            v = self.load(data, self.offset(idx, data.type.shape))
+            self.store(out, off, combine(b, red, self.load(out, off), v))
+        self.nest(self.shape(data), body)
+
+    _segment_min = _segment_prod = _segment_max

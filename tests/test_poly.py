@@ -76,13 +76,13 @@ def test_index_errors_and_fallback_per_shape() -> None:
     with pytest.raises(IndexError, match=r"index 4 is out of bounds for size 4\n  at .*"
                                          r"test_poly.py:\d+: f = Poly"):
         f(table, np.array([1, 4], np.int32))      # the line of the user's gather
-    # cumsum has no runtime-size lowering yet: compiled once per shape, still right.
+    # sort has no runtime-size lowering yet: compiled once per shape, still right.
     before = counts()
-    g = Poly(lambda x: tj.cumsum(x) + 1.0, ((None,), np.float64))
+    g = Poly(lambda x: tj.sort(x) + 1.0, ((None,), np.float64))
     for n in (3, 5, 3):
-        x = np.linspace(-1, 1, n)
-        np.testing.assert_allclose(g(x).numpy(), np.cumsum(x) + 1, rtol=1e-12)
-    assert g.concrete.executable().blocker == "cumsum"
+        x = np.linspace(1, -1, n)
+        np.testing.assert_allclose(g(x).numpy(), np.sort(x) + 1, rtol=1e-12)
+    assert g.concrete.executable().blocker == "sort"
     assert counts()["specialized"] - before["specialized"] == 2
     # sin, with arguments beyond the inline reduction's range (the C library's sin).
     h = Poly(lambda x: tj.sin(x) * 2.0, ((None,), np.float32))
@@ -223,6 +223,20 @@ def test_embedding_gradient_argmax_concat_and_slices_one_compile() -> None:
     with pytest.raises(IndexError, match="only `:` takes it whole"):
         tj.function(lambda x: x[1:], input_signature=[tj.TensorSpec([None])])(
             np.ones(3, np.float32))
+
+
+def test_scans_and_segments_with_unknown_length() -> None:
+    f = Poly(lambda x, ids: (tj.cumsum(x, axis=0), tj.math.cumprod(x, axis=0, reverse=True),
+                             tj.math.unsorted_segment_max(x, ids, num_segments=3)),
+             ((None, 2), np.float64), ((None,), np.int32))
+    rng = np.random.default_rng(4)
+    for n in (1, 6, 0):
+        x, ids = rng.normal(size=(n, 2)), np.sort(rng.integers(0, 3, n)).astype(np.int32)
+        want = [tj.cumsum(x, axis=0), tj.math.cumprod(x, axis=0, reverse=True),
+                tj.math.unsorted_segment_max(x, ids, num_segments=3)]
+        for g, w in zip(f(x, ids), want):
+            np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-12)
+    assert f.concrete.executable().blocker is None
 
 
 def test_batched_matmul_with_unknown_batch() -> None:

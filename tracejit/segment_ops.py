@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .ir.dims import compatible
 from . import ops
 from .convert import _user_error, cast, convert_to_tensor, float64
 from .errors import TracingError
@@ -35,7 +36,7 @@ def _operands(op: str, data: TensorInput, segment_ids: TensorInput) -> tuple[Ten
     if ids.dtype.kind not in "iu":
         raise _user_error(DTypeError(f"{op}: segment_ids must be int32 or int64, got "
                                      f"{ids.dtype.name}"))
-    if ids.ndim == 0 or tuple(d.shape[:ids.ndim]) != tuple(ids.shape):
+    if ids.ndim == 0 or not compatible(tuple(d.shape[:ids.ndim]), tuple(ids.shape)):
         raise _user_error(ShapeError(f"{op}: segment_ids of shape {tuple(ids.shape)} must "
                                      f"be a prefix of data's shape {tuple(d.shape)}"))
     return d, ids

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..dims import compatible
 from .. import ops
 from ..core import FLOAT_DTYPES, INT_DTYPES, TensorType, bind
 from ..errors import ShapeError
@@ -39,7 +40,7 @@ def _rule(prim: str) -> Any:
     def rule(data: TensorType, ids: TensorType, *, num_segments: int) -> TensorType:
         _check_dtype(prim, data, FLOAT_DTYPES + INT_DTYPES)
         _int_indices(prim, ids)
-        if data.shape[:ids.ndim] != ids.shape or ids.ndim == 0:
+        if not compatible(data.shape[:ids.ndim], ids.shape) or ids.ndim == 0:
             raise ShapeError(f"{prim}: segment ids {ids} must have a shape that is a "
                              f"non-empty prefix of the data's {data}")
         if num_segments < 0:
