@@ -245,9 +245,9 @@ def locate_index_error(fn: Any, arrays: Sequence[Any], origins: dict[int, str],
             spec = specialize(fn, bind_arguments(fn, [np.shape(a) for a in arrays]))
         except Exception:   # noqa: BLE001  (the native error is still right)
             return at_user_line(err)
-        where = {id(o): origins[id(i.outs[0])] for i, s in zip(fn.instrs, spec.instrs)
+        lines = {id(o): origins[id(i.outs[0])] for i, s in zip(fn.instrs, spec.instrs)
                  if i.outs and id(i.outs[0]) in origins for o in s.outs[:1]}
-        fn, origins = spec, where
+        fn, origins = spec, lines
     env: dict[int, Any] = {id(p): np.asarray(a) for p, a in zip(fn.params, arrays)}
     try:
         with interpreting(NumpyInterpreter()):
