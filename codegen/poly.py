@@ -134,6 +134,31 @@ class PolyExecutable:
                 self._specialized.popitem(last=False)
         return exe
 
+    def _note(self) -> str:
+        return (f"; @{self.fn.name}: {self.blocker} needs concrete sizes: compiled once per "
+                f"shape of {', '.join(self.names)} when called\n")
+
+    @property
+    def llvm_ir_unoptimized(self) -> str:
+        """The runtime-sized module as lowered (a comment when `fn` compiles per shape)."""
+        if self.blocker is not None:
+            return self._note()
+        return self.runtime().llvm_ir  # type: ignore[no-any-return]
+
+    @property
+    def llvm_ir(self) -> str:
+        """The runtime-sized module after the O3 pipeline."""
+        if self.blocker is not None:
+            return self._note()
+        return engine.optimize_ir(self.llvm_ir_unoptimized)
+
+    @property
+    def asm(self) -> str:
+        """Host assembly of the runtime-sized module."""
+        if self.blocker is not None:
+            return self._note()
+        return engine.assembly(self.llvm_ir)
+
     def __repr__(self) -> str:
         return f"<PolyExecutable @{self.fn.name} {self.fn.in_types} -> {self.fn.out_types}>"
 
