@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from ..ir import Function, dims
-from . import engine, lower_poly, runtime
+from . import engine, lower_poly, objcache, runtime
+from .inline import inline_calls
 from .call import ABI
 from .lower import BADARGS, LAYOUT, NOMEM
 from .rules import FAILURES
@@ -178,11 +179,22 @@ class RuntimeSized:
 
     def __init__(self, fn: Function):
         self.fn = fn
-        text, self.flat = lower_poly.build_poly(fn, ABI)
-        obj = engine.compile_object(text)
-        runtime.ensure(text)
-        self.llvm_ir = text
-        self._jm = engine.load_object(engine.bundle([obj]))
+        key, obj = None, None
+        if objcache.enabled():      # object code of an earlier process, as compile_function
+            from ..ir.printer import print_function
+            key = objcache.key_for("runtime-sized\n" + print_function(fn))
+            obj = objcache.load(key)
+        self._text: str | None = None
+        if obj is None:
+            self._text, self.flat = lower_poly.build_poly(fn, ABI)
+            obj = engine.bundle([engine.compile_object(self._text)])
+            runtime.ensure(self._text)
+            if key:
+                objcache.store(key, obj)
+        else:
+            runtime.ensure(obj)
+            self.flat = inline_calls(fn)
+        self._jm = engine.load_object(obj)
         proto = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
                                  ctypes.c_void_p)
         self._cfunc = proto(self._jm.address(lower_poly.ENTRY))
@@ -192,6 +204,13 @@ class RuntimeSized:
         self._n = len(fn.params) + len(fn.results)
         # Per set of dimension values: the result shapes and the dims array (kept alive).
         self._sizes: dict[tuple[int, ...], Any] = {}
+
+    @property
+    def llvm_ir(self) -> str:
+        """The module as lowered (lowered again when the code came from the disk cache)."""
+        if self._text is None:
+            self._text = lower_poly.build_poly(self.fn, ABI)[0]
+        return self._text
 
     def sizes(self, values: tuple[int, ...], env: dict[str, int]) -> Any:
         """The result shapes and the dims array for these dimension values (cached)."""
