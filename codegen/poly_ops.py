@@ -12,7 +12,7 @@ from ..ir.prims.segments import identity as segment_identity
 from .accumulate import combine, identity
 from .blas import use_blas
 from .gemm import BLAS_MIN_WORK, declare_gemm
-from .llvmtypes import I32, mem_type, reg_type, scalar_constant
+from .llvmtypes import I8, I32, mem_type, reg_type, scalar_constant
 from .loops import I64, ZERO, const, for_range
 from .lower_elementwise import convert
 from .lower_scans import _combine as scan_combine
@@ -33,10 +33,10 @@ class PolyLowerer(PolyCore):
             self.nest([self.count(out)], lambda idx: self.store(out, idx[0], c))
             return
         data = value.astype(np.uint8) if value.dtype.kind == "b" else value
-        aty = ir.ArrayType(mem_type(value.dtype), flat.size)
+        aty = ir.ArrayType(I8, max(1, data.nbytes))
         g = ir.GlobalVariable(self.module, aty, self.module.get_unique_name("const"))
         g.linkage, g.global_constant = "private", True
-        g.initializer = ir.Constant(aty, bytearray(data.tobytes()))
+        g.initializer = ir.Constant(aty, bytearray(data.tobytes()) or bytearray(1))
         src = self.b.bitcast(g, mem_type(value.dtype).as_pointer())
 
         def body(idx: tuple[ir.Value, ...]) -> None:
@@ -394,3 +394,37 @@ class PolyLowerer(PolyCore):
         self.nest(self.shape(data), body)
 
     _segment_min = _segment_prod = _segment_max
+
+    def _philox(self, ins: Instr) -> None:
+        """Counter-based random numbers (`lower_random`'s scheme, so the draws are
+        bit-identical to fixed-shape code's) for a shape known at run time: whole blocks
+        of a Philox call, then the last block's first lanes."""
+        from ..ir.prims.random import per_block
+        from .lower_random import U32, _elements, _words
+        b = self.b
+        key, counter = ins.inputs
+        out = ins.outs[0]
+        dtype, dist = np.dtype(ins.params["dtype"]), ins.params["dist"]
+        n = self.dim(dims.size(ins.params["shape"]))
+        k = per_block(dtype, dist)
+        full, rest = b.udiv(n, const(k)), b.urem(n, const(k))
+
+        def row(r: tuple[ir.Value, ...]) -> None:
+            k0 = b.and_(self.value_at(key, r + (ZERO,)), const(U32))
+            k1 = b.and_(self.value_at(key, r + (const(1),)), const(U32))
+            c0 = self.value_at(counter, r)
+            base = b.mul(self.offset(r, counter.type.shape), n)
+
+            def block(j: ir.Value, lanes: ir.Value | None) -> None:
+                vals = _elements(b, _words(b, k0, k1, b.add(c0, j)), dtype, dist)
+                at = b.add(base, b.mul(j, const(k)))
+                for lane in range(k):
+                    if lanes is None:
+                        self.store(out, b.add(at, const(lane)), vals[lane])
+                        continue
+                    with b.if_then(b.icmp_unsigned("<", const(lane), lanes)):
+                        self.store(out, b.add(at, const(lane)), vals[lane])
+            with for_range(b, full, name="blk") as j:
+                block(j, None)
+            block(full, rest)
+        self.nest(self.shape(counter), row, "row")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .ir.dims import is_dim
 from . import ops
 from .context import EAGER, register_eager_rule
 from .errors import at_user_line
@@ -41,8 +42,12 @@ def _key(seed: int) -> tuple[int, int]:
 def _shape(shape: Any, what: str) -> tuple[int, ...]:
     if isinstance(shape, Tensor):
         shape = shape.numpy()
-    dims = tuple(int(d) for d in np.atleast_1d(np.asarray(shape, np.int64)))
-    if any(d < 0 for d in dims):
+    if isinstance(shape, (tuple, list)) and any(is_dim(d) for d in shape):
+        # Sizes known only at run time (another tensor's .shape in a polymorphic trace).
+        dims: tuple[Any, ...] = tuple(d if is_dim(d) else int(d) for d in shape)
+    else:
+        dims = tuple(int(d) for d in np.atleast_1d(np.asarray(shape, np.int64)))
+    if any(not is_dim(d) and d < 0 for d in dims):
         raise at_user_line(ValueError(f"{what}: a shape has no negative dimensions, got {dims}"))
     return dims
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..dims import is_dim
 from ..core import TensorType
 from ..errors import ShapeError
 from .registry import Primitive, register
@@ -68,7 +69,7 @@ def _philox_rule(key: TensorType, counter: TensorType, *, shape: tuple[int, ...]
     if not key.shape or key.shape[-1] != 2 or tuple(key.shape[:-1]) != tuple(counter.shape):
         raise ShapeError(f"philox: needs a key of shape batch + (2,) and a counter of shape "
                          f"batch, got {key} and {counter}")
-    if any(not isinstance(d, (int, np.integer)) or d < 0 for d in shape):
+    if any(not is_dim(d) and (not isinstance(d, (int, np.integer)) or d < 0) for d in shape):
         raise ShapeError(f"philox: bad shape {shape}")
     return TensorType(tuple(counter.shape) + tuple(shape), dtype)
 
