@@ -258,11 +258,11 @@ def test_random_draws_and_constants_equal_fixed_shape_code() -> None:
         return x * u * tj.constant([1.0, 2.0, 3.0, 4.0, 5.0]), z
 
     f = tj.function(fn, input_signature=[tj.TensorSpec([None, 5])])
-    g = tj.function(fn)                          # traced for each shape alone
+    per_shape = tj.function(fn)                  # traced for each shape alone
     before = counts()
     for n in (1, 3, 7, 0):
         x = np.ones((n, 5), np.float32)
-        fixed = g(x)
+        fixed = per_shape(x)
         for g, w in zip(f(x), fixed):
             np.testing.assert_array_equal(g.numpy(), w.numpy())   # bit-identical draws
     assert (counts()["runtime"] - before["runtime"], counts()["specialized"]
