@@ -260,7 +260,7 @@ def test_random_draws_and_constants_equal_fixed_shape_code() -> None:
     f = tj.function(fn, input_signature=[tj.TensorSpec([None, 5])])
     per_shape = tj.function(fn)                  # traced for each shape alone
     before = counts()
-    for n in (1, 3, 7, 0):
+    for n in (1, 7, 0):
         x = np.ones((n, 5), np.float32)
         fixed = per_shape(x)
         for g, w in zip(f(x), fixed):
