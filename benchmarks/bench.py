@@ -17,8 +17,10 @@ Workloads (float32, inputs from a fixed seed):
   W4a  full Hessian of sum(x**3 * sin(x)), x of 100 elements
   W4b  d2/dx2 of x**3 at x = 1 by nested tapes (nested grad), a scalar
   W5   first call of W3 in a fresh process (trace + compile + run); tracejit cold
-       (empty $TRACEJIT_CACHE_DIR) and warm (that directory filled by a previous
-       process; measured only when tracejit wrote something there)
+       (empty $TRACEJIT_CACHE_DIR), cold function with the GEMM runtime library
+       already in the disk cache (what a new function meets once an earlier one
+       multiplied matrices), and warm (that directory filled by a previous process;
+       measured only when tracejit wrote something there)
   W6   peak RSS (`ru_maxrss`) of a fresh process per peer running 1,000 W3 steps; and
        tracejit's current RSS after 1,000 / 2,000 / 5,000 / 10,000 W3 calls
 
