@@ -30,8 +30,10 @@ from typing import Any
 import numpy as np
 
 from ..ir import Function, dims
+from ..ir.memory import CHECK_ABOVE, check_allocation
 from . import engine, lower_poly, objcache, runtime
 from .inline import inline_calls
+from .poly_core import virtual
 from .call import ABI
 from .lower import BADARGS, LAYOUT, NOMEM
 from .rules import FAILURES
@@ -58,6 +60,10 @@ class PolyExecutable:
         self._specialized: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self.blocker = runtime_sizes_blocker(fn)
         self.requires = lower_poly.requirements(fn) if self.blocker is None else []
+        # The instructions whose values runtime-sized code never stores (fused).
+        fused = virtual(fn) if self.blocker is None else set()
+        self._fused = {k for k, ins in enumerate(fn.instrs)
+                       if ins.outs and all(id(o) in fused for o in ins.outs)}
         self._runtime: Any = None
         # Argument shapes seen before (checked, runtime-sized) -> `RuntimeSized.sizes`.
         self._by_shape: dict[tuple[Any, ...], Any] = {}
@@ -79,6 +85,7 @@ class PolyExecutable:
         hit = self._checked.get(key)
         if hit is None:
             static = specialize(self.fn, env)      # raises the eager shape error
+            _check_memory(static, self._fused)
             hit = (static, self.blocker is None and all(
                 dims.evaluate(a, env) == dims.evaluate(b, env) for a, b in self.requires))
             with self._lock:
@@ -162,6 +169,19 @@ class PolyExecutable:
 
     def __repr__(self) -> str:
         return f"<PolyExecutable @{self.fn.name} {self.fn.in_types} -> {self.fn.out_types}>"
+
+
+def _check_memory(static: Function, fused: set[int]) -> None:
+    """MemoryError, before anything is allocated, when a value of `fn` at these sizes
+    would overflow 64-bit index arithmetic, or its results and scratch (the values of
+    the instructions not numbered in `fused`) exceed the memory available (the checks
+    fixed-shape code makes when it is built and called)."""
+    from .build import _check_sizes
+    _check_sizes(static)
+    scratch = sum(o.type.nbytes for k, ins in enumerate(static.instrs) if k not in fused
+                  for o in ins.outs)
+    if sum(t.nbytes for t in static.out_types) + scratch > CHECK_ABOVE:
+        check_allocation(static.out_types, f"@{static.name}", scratch)
 
 
 def runtime_sizes_blocker(fn: Function) -> str | None:

@@ -267,3 +267,13 @@ def test_random_draws_and_constants_equal_fixed_shape_code() -> None:
             np.testing.assert_array_equal(g.numpy(), w.numpy())   # bit-identical draws
     assert (counts()["runtime"] - before["runtime"], counts()["specialized"]
             - before["specialized"]) == (1, 0)
+
+
+def test_sizes_too_large_raise_memory_error_before_running() -> None:
+    # An outer product of two unknown-length vectors: 2**31 x 2**31 float64 elements.
+    f = Poly(lambda a, b: tj.reduce_sum(a[:, None] * b[None, :]),
+             ((None,), np.float64), ((None,), np.float64))
+    big = np.broadcast_to(np.zeros((), np.float64), (2**31,))
+    with pytest.raises(MemoryError):
+        f(big, big)
+    np.testing.assert_allclose(f(np.ones(3), np.ones(4)).numpy(), 12.0)
