@@ -51,7 +51,8 @@ _OWN = {"call", "custom_vjp",       # inlined first
         "constant", "iota", "reshape", "transpose", "matmul", "gather", "one_hot",
         "reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax", "argmin",
         "scatter_add", "slice", "rev", "pad", "concat", "cumsum", "cumprod",
-        "cumlogsumexp", "linrec", "segment_max", "segment_min", "segment_prod", "philox"}
+        "cumlogsumexp", "linrec", "segment_max", "segment_min", "segment_prod", "philox",
+        "sort"}
 
 
 def supported() -> frozenset[str]:

@@ -158,6 +158,15 @@ class PolyCore:
                     ins.prim == "reduce_sum":
                 self.acc[id(ins)] = Value(TensorType(ins.outs[0].type.shape, np.float64))
                 scratch.append(self.acc[id(ins)])
+        # Sort's two pairs of key and index rows (`_sort`).
+        self.pairs: dict[int, tuple[Value, Value]] = {}
+        for ins in fn.instrs:
+            if ins.prim == "sort":
+                x = ins.inputs[0]
+                n2 = 2 * x.type.shape[-1] if x.ndim else 2
+                self.pairs[id(ins)] = (Value(TensorType((n2,), x.dtype)),
+                                       Value(TensorType((n2,), np.int64)))
+                scratch.extend(self.pairs[id(ins)])
         offs: list[ir.Value] = []
         total: ir.Value = ZERO
         for v in scratch:

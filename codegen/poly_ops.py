@@ -428,3 +428,81 @@ class PolyLowerer(PolyCore):
                 block(j, None)
             block(full, rest)
         self.nest(self.shape(counter), row, "row")
+
+    def _sort(self, ins: Instr) -> None:
+        """`lower_sorting`'s stable bottom-up merge sort of each row, with the row length
+        known at run time (two key rows and two index rows from the scratch block)."""
+        from .lower_sorting import _before, _min
+        b = self.b
+        x = ins.inputs[0]
+        vals, inds = ins.outs
+        dt, is_float = x.dtype, x.dtype.kind == "f"
+        desc = bool(ins.params["descending"])
+        shape = self.shape(x)
+        n = shape[-1]
+        kbuf, ibuf = (self.ptr(v) for v in self.pairs[id(ins)])
+        keys = (kbuf, b.gep(kbuf, [n], inbounds=True))
+        idxs = (ibuf, b.gep(ibuf, [n], inbounds=True))
+        kty, ity = keys[0].type, idxs[0].type
+        with b.goto_block(self.alloca_block):
+            src_k, dst_k = b.alloca(kty, name="srck"), b.alloca(kty, name="dstk")
+            src_i, dst_i = b.alloca(ity, name="srci"), b.alloca(ity, name="dsti")
+            width, ii, jj = (b.alloca(I64, name=nm) for nm in ("width", "i", "j"))
+        last = b.sub(n, const(1))
+
+        def ld(p: ir.Value, k: ir.Value) -> ir.Value:
+            return b.load(b.gep(p, [k], inbounds=True))
+
+        def st(p: ir.Value, k: ir.Value, v: ir.Value) -> None:
+            b.store(v, b.gep(p, [k], inbounds=True))
+
+        def row(r: tuple[ir.Value, ...]) -> None:
+            with for_range(b, n, name="load") as k:
+                v = self.value_at(x, r + (k,))
+                st(keys[0], k, b.zext(v, mem_type(dt)) if dt.kind == "b" else v)
+                st(idxs[0], k, k)
+            for p, v in ((src_k, keys[0]), (dst_k, keys[1]), (src_i, idxs[0]),
+                         (dst_i, idxs[1])):
+                b.store(v, p)
+            b.store(const(1), width)
+            cond = b.append_basic_block("merge.pass")
+            body = b.append_basic_block("merge.body")
+            done = b.append_basic_block("merge.done")
+            b.branch(cond)
+            b.position_at_end(cond)
+            w = b.load(width)
+            b.cbranch(b.icmp_signed("<", w, n), body, done)
+            b.position_at_end(body)
+            sk, dk, si, di = b.load(src_k), b.load(dst_k), b.load(src_i), b.load(dst_i)
+            with for_range(b, ZERO, n, b.mul(w, const(2)), name="run") as lo:
+                mid = _min(b, b.add(lo, w), n)
+                hi = _min(b, b.add(mid, w), n)
+                b.store(lo, ii)
+                b.store(mid, jj)
+                with for_range(b, lo, hi, name="k") as k:
+                    i, j = b.load(ii), b.load(jj)
+                    ci, cj = _min(b, i, last), _min(b, j, last)
+                    ki, kj = ld(sk, ci), ld(sk, cj)
+                    if dt.kind == "b":
+                        ki, kj = (b.icmp_unsigned("!=", z, ir.Constant(I8, 0)) for z in (ki, kj))
+                    take_right = b.and_(b.icmp_signed("<", j, hi),
+                                        b.or_(b.icmp_signed(">=", i, mid),
+                                              _before(b, kj, ki, desc, is_float)))
+                    pick = b.select(take_right, kj, ki)
+                    st(dk, k, b.zext(pick, I8) if dt.kind == "b" else pick)
+                    st(di, k, b.select(take_right, ld(si, cj), ld(si, ci)))
+                    step = b.zext(take_right, I64)
+                    b.store(b.add(j, step), jj)
+                    b.store(b.add(i, b.sub(const(1), step)), ii)
+            for p, v in ((src_k, dk), (dst_k, sk), (src_i, di), (dst_i, si)):
+                b.store(v, p)
+            b.store(b.mul(w, const(2)), width)
+            b.branch(cond)
+            b.position_at_end(done)
+            sk, si = b.load(src_k), b.load(src_i)
+            base = b.mul(self.offset(r, vals.type.shape[:-1]), n)
+            with for_range(b, n, name="out") as k:
+                o = b.add(base, k)
+                b.store(ld(sk, k), b.gep(self.ptr(vals), [o], inbounds=True))
+                self.store(inds, o, convert(b, ld(si, k), np.int64, inds.dtype))
+        self.nest(shape[:-1], row, "row")

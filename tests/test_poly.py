@@ -76,13 +76,13 @@ def test_index_errors_and_fallback_per_shape() -> None:
     with pytest.raises(IndexError, match=r"index 4 is out of bounds for size 4\n  at .*"
                                          r"test_poly.py:\d+: f = Poly"):
         f(table, np.array([1, 4], np.int32))      # the line of the user's gather
-    # sort has no runtime-size lowering yet: compiled once per shape, still right.
+    # cholesky has no runtime-size lowering yet: compiled once per shape, still right.
     before = counts()
-    g = Poly(lambda x: tj.sort(x) + 1.0, ((None,), np.float64))
+    g = Poly(lambda x: tj.linalg.cholesky(x) + 1.0, ((None, 2, 2), np.float64))
     for n in (3, 5, 3):
-        x = np.linspace(1, -1, n)
-        np.testing.assert_allclose(g(x).numpy(), np.sort(x) + 1, rtol=1e-12)
-    assert g.concrete.executable().blocker == "sort"
+        x = np.broadcast_to(np.array([[4.0, 2.0], [2.0, 3.0]]), (n, 2, 2)).copy()
+        np.testing.assert_allclose(g(x).numpy(), np.linalg.cholesky(x) + 1, rtol=1e-12)
+    assert g.concrete.executable().blocker == "cholesky"
     assert counts()["specialized"] - before["specialized"] == 2
     # sin, with arguments beyond the inline reduction's range (the C library's sin).
     h = Poly(lambda x: tj.sin(x) * 2.0, ((None,), np.float32))
@@ -223,6 +223,20 @@ def test_embedding_gradient_argmax_concat_and_slices_one_compile() -> None:
     with pytest.raises(IndexError, match="only `:` takes it whole"):
         tj.function(lambda x: x[1:], input_signature=[tj.TensorSpec([None])])(
             np.ones(3, np.float32))
+
+
+def test_sort_rows_of_unknown_count_and_length() -> None:
+    f = Poly(lambda x: (tj.sort(x, direction="DESCENDING"), tj.argsort(x)),
+             ((None, None), np.float32))
+    rng = np.random.default_rng(5)
+    for shape in ((1, 1), (3, 7), (2, 16), (4, 0)):
+        x = np.round(rng.normal(size=shape), 1).astype(np.float32)   # ties: stable order
+        if x.size:
+            x.flat[0] = np.nan
+        s, i = f(x)
+        np.testing.assert_array_equal(s.numpy(), tj.sort(x, direction="DESCENDING").numpy())
+        np.testing.assert_array_equal(i.numpy(), tj.argsort(x).numpy())
+    assert f.concrete.executable().blocker is None
 
 
 def test_scans_and_segments_with_unknown_length() -> None:
