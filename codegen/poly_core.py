@@ -293,3 +293,13 @@ class PolyCore:
         finally:
             self.virtual.discard(id(out))
 
+    def _check(self, ins: Instr, idx_v: Value, bound: ir.Value) -> None:
+        """Return the failure code when an index of `idx_v` is outside [0, bound)."""
+        b = self.b
+
+        def body(idx: tuple[ir.Value, ...]) -> None:
+            k = self.load(idx_v, idx[0])
+            k = b.sext(k, I64) if k.type != I64 else k
+            with b.if_then(b.icmp_unsigned(">=", k, bound), likely=False):
+                self.fail_index(ins, k, bound)
+        self.nest([self.count(idx_v)], body, "chk")
