@@ -295,8 +295,15 @@ def test_a_small_module_starts_no_worker_for_the_runtime(monkeypatch: Any,
     monkeypatch.setattr(runtime, "WORKER_MIN_COST", 10 ** 9)
     workers.shutdown()
     spy = Spy(monkeypatch)
+    asked: list[bool] = []
+    acquire = workers.acquire
+
+    def acquiring(n: int, start: bool = True) -> list[workers.Worker]:
+        asked.append(start)
+        return acquire(n, start)
+    monkeypatch.setattr(workers, "acquire", acquiring)
     check(_matmul_fn("mm_small"), MATMUL_ARGS, rtol=1e-12)
-    assert spy.jobs == [] and workers._live[0] == 0
+    assert spy.jobs == [] and asked == [False]
     _fresh_runtime(monkeypatch, tmp_path / "again")
     monkeypatch.setattr(runtime, "WORKER_MIN_COST", 10 ** 9)
     workers.release(workers.acquire(1))             # one idle worker
