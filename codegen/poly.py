@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -187,8 +186,6 @@ def _check_memory(static: Function, fused: set[int]) -> None:
 def runtime_sizes_blocker(fn: Function) -> str | None:
     """None when every instruction of `fn` lowers with runtime sizes, else the name of
     (the first) primitive that does not."""
-    if os.environ.get("TRACEJIT_POLY_NATIVE", "1") == "0":
-        return "TRACEJIT_POLY_NATIVE=0"
     return lower_poly.blocker(fn)
 
 

@@ -3,8 +3,9 @@ None), against the same primitive with shapes fixed: the registry-iterating orac
 shape polymorphism.
 
 For each primitive, hypothesis draws a case (`tests/ir/prim_cases.py`); the leading
-dimension of the operands of highest rank becomes the symbol `n0` (and a `shape` or
-`limits` param entry that names it). When the primitive's shape rule accepts that, the
+dimension of the operands of highest rank becomes the symbol `n0`, or every dimension
+of theirs (larger than 1) a symbol `n<axis>` (and the `shape` or `limits` param entries
+that name them). When the primitive's shape rule accepts that, the
 symbolic Function must give the reference interpreter's results on the case's arrays:
 through the reference interpreter (which binds n0) and, for the primitives that lower with
 runtime sizes (`lower_poly.supported()`), through the one native code compiled for every
@@ -30,7 +31,7 @@ from tests.codegen.helpers import assert_close
 from tests.ir.prim_cases import CASES
 
 PRIMS = all_primitives()
-POLY = settings(deadline=None, max_examples=3, suppress_health_check=[HealthCheck.too_slow])
+POLY = settings(deadline=None, max_examples=4, suppress_health_check=[HealthCheck.too_slow])
 N0 = dims.symbol("n0")
 
 # The primitives whose lowering does not take runtime sizes yet (a Function using one on
@@ -38,22 +39,32 @@ N0 = dims.symbol("n0")
 NOT_YET = sorted(set(PRIMS) - lower_poly.supported())
 
 
-def _symbolic(name: str, args: list[np.ndarray], params: dict[str, Any]
+def _symbolic(name: str, args: list[np.ndarray], params: dict[str, Any], every: bool = False
               ) -> tuple[Function | None, dict[str, Any]]:
     """The primitive applied to operands whose leading dimension is n0 (see the module
-    docstring), or None when its shape rule does not accept that."""
+    docstring), or with `every`, whose every dimension (of size > 1, where the operands
+    of highest rank agree) is a symbol `n<axis>`; None when its shape rule does not
+    accept that."""
     rank = max((a.ndim for a in args), default=0)
     if rank == 0:
         return None, params
-    d0 = next(a.shape[0] for a in args if a.ndim == rank)
-    types = [TensorType((N0,) + a.shape[1:] if a.ndim == rank and a.shape[0] == d0
-                        else a.shape, a.dtype) for a in args]
+    top = [a.shape for a in args if a.ndim == rank]
+    sym: dict[int, Any] = {}
+    for i in range(rank if every else 1):
+        sizes = {s[i] for s in top}
+        if len(sizes) == 1 and (not every or sizes != {1}):
+            sym[i] = (dims.symbol(f"n{i}"), sizes.pop())
+    types = [TensorType(tuple(sym[i][0] if a.ndim == rank and i in sym and d == sym[i][1]
+                              else d for i, d in enumerate(a.shape)), a.dtype) for a in args]
     p = dict(params)
-    if isinstance(p.get("shape"), tuple) and p["shape"][:1] == (d0,):
-        p["shape"] = (N0,) + p["shape"][1:]
-    if isinstance(p.get("limits"), tuple) and p["limits"][:1] == (d0,) and \
-            p["starts"][:1] == (0,) and p["strides"][:1] == (1,):
-        p["limits"] = (N0,) + p["limits"][1:]
+    if isinstance(p.get("shape"), tuple) and len(p["shape"]) >= rank:
+        lead = len(p["shape"]) - rank
+        p["shape"] = tuple(sym[i - lead][0] if i - lead in sym and d == sym[i - lead][1]
+                           else d for i, d in enumerate(p["shape"]))
+    if isinstance(p.get("limits"), tuple) and len(p["limits"]) == rank:
+        p["limits"] = tuple(sym[i][0] if i in sym and e == sym[i][1] and s == 0 and k == 1
+                            else e for i, (s, e, k) in enumerate(
+                                zip(p["starts"], p["limits"], p["strides"])))
     b = Builder(f"{name}_poly")
     xs = [b.param(t) for t in types]
     try:
@@ -76,7 +87,8 @@ def test_not_yet_lists_the_primitives_without_runtime_sizes() -> None:
 @given(data=st.data())
 def test_primitive_with_unknown_leading_dim(name: str, data: st.DataObject) -> None:
     args, params = data.draw(CASES[name], label="case")
-    fn, sparams = _symbolic(name, list(args), params)
+    every = data.draw(st.booleans(), label="every dimension unknown")
+    fn, sparams = _symbolic(name, list(args), params, every)
     if fn is None:
         return
     b = Builder(name)
