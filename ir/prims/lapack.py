@@ -228,17 +228,26 @@ def _lu_impl(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     a = np.asarray(a)
     n = a.shape[-1]
     flat = a.reshape((-1, n, n)).copy()
-    perm = np.tile(np.arange(n, dtype=np.int32), (flat.shape[0], 1))
-    for b, m in enumerate(flat):
-        for k in range(n):
-            p = k + int(np.argmax(np.abs(m[k:, k])))
-            if m[p, k] == 0:
-                raise LinAlgError(singular_message("lu", a.shape, a.dtype, b))
-            if p != k:
-                m[[k, p]] = m[[p, k]]
-                perm[b, [k, p]] = perm[b, [p, k]]
-            m[k + 1:, k] /= m[k, k]
-            m[k + 1:, k + 1:] -= np.outer(m[k + 1:, k], m[k, k + 1:])
+    nb = flat.shape[0]
+    perm = np.tile(np.arange(n, dtype=np.int32), (nb, 1))
+    rows = np.arange(nb)
+    singular = np.zeros(nb, bool)
+    for k in range(n):                  # every matrix of the batch at once
+        p = k + np.argmax(np.abs(flat[:, k:, k]), axis=1)
+        zero = flat[rows, p, k] == 0    # (NaN pivots go on, as LAPACK's do)
+        singular |= zero
+        flat[rows[zero], p[zero], k] = 1.0      # a singular matrix's result is unused
+        top = flat[:, k, :].copy()
+        flat[:, k, :] = flat[rows, p, :]
+        flat[rows, p, :] = top
+        pk = perm[:, k].copy()
+        perm[:, k] = perm[rows, p]
+        perm[rows, p] = pk
+        flat[:, k + 1:, k] /= flat[:, k:k + 1, k]
+        flat[:, k + 1:, k + 1:] -= flat[:, k + 1:, k, None] * flat[:, k, None, k + 1:]
+    if singular.any():                  # the first singular matrix, as one at a time
+        b = int(np.flatnonzero(singular)[0])
+        raise LinAlgError(singular_message("lu", a.shape, a.dtype, b))
     return flat.reshape(a.shape), perm.reshape(a.shape[:-1])
 
 
