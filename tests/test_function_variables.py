@@ -63,6 +63,56 @@ def test_creating_on_a_later_trace_is_refused() -> None:
         sometimes(tj.ones(2), True)
 
 
+def test_a_second_unbuilt_layer_is_refused_not_waited_for() -> None:
+    # The first call's Variables change its key; the call key it was traced for must
+    # not stay pending (a later call with that key waited on it forever).
+    import threading
+
+    class Lazy(tj.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = None
+
+        def __call__(self, x):
+            if self.w is None:
+                self.w = tj.Variable(tj.ones([x.shape[-1], 2]))
+            return tj.matmul(x, self.w)
+
+    f = tj.function(lambda m, x: m(x))
+    x = tj.ones([3, 4])
+    assert float(tj.reduce_sum(f(Lazy(), x))) == 24.0
+    assert not f._pending
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            f(Lazy(), x)
+        except ValueError as e:
+            errors.append(e)
+    t = threading.Thread(target=second, daemon=True)
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "the second call hangs"
+    assert len(errors) == 1 and NON_FIRST in str(errors[0])
+
+
+def test_threads_making_the_first_call_together() -> None:
+    import threading
+    d = Dense(2)
+    x = tj.ones([3, 4])
+    out: list[tj.Tensor] = []
+    ts = [threading.Thread(target=lambda: out.append(d(x)), daemon=True) for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert not any(t.is_alive() for t in ts), "a first call hangs"
+    assert len(out) == 2
+    np.testing.assert_allclose(out[0].numpy(), out[1].numpy())
+    np.testing.assert_allclose(out[0].numpy(), x.numpy() @ d.w.numpy() + d.b.numpy(),
+                               rtol=1e-6)
+
+
 def test_initial_value_from_the_arguments() -> None:
     vs = []
 

@@ -400,6 +400,7 @@ class CompiledFunction:
                     self._pending[key] = ev
                     break
             ev.wait()
+        pending_key = key       # `key` changes below when the first call makes Variables
         try:
             conc = self._trace(key, leaves, tree, aliased, shapes)
             if self._last_created:
@@ -428,7 +429,7 @@ class CompiledFunction:
             return conc
         finally:
             with self._lock:
-                self._pending.pop(key, None)
+                self._pending.pop(pending_key, None)
             ev.set()
 
     def _arg_names(self, leaves: list[Any], tree: Any) -> list[str]:
