@@ -79,6 +79,26 @@ class Dim:
 
     __radd__ = __add__
 
+    def __sub__(self, other: Any) -> DimLike:
+        if isinstance(other, Dim) and other.syms == self.syms and other.coef <= self.coef:
+            return monomial(self.coef - other.coef, self.syms)
+        if isinstance(other, int) and other == 0:
+            return self
+        if isinstance(other, (int, Dim)):
+            raise ShapeError(f"the difference of dimensions {self} and {other} is not "
+                             "supported with unknown dimensions")
+        return NotImplemented
+
+    def __rsub__(self, other: Any) -> DimLike:
+        if isinstance(other, int):
+            raise ShapeError(f"the difference of dimensions {other} and {self} is not "
+                             "supported with unknown dimensions")
+        return NotImplemented
+
+    def __neg__(self) -> DimLike:
+        raise ShapeError(f"the negative of dimension {self} is not supported with unknown "
+                         "dimensions")
+
     def __floordiv__(self, other: Any) -> DimLike:
         q = exact_quotient(self, other)
         if q is None:

@@ -342,3 +342,22 @@ def test_error_points_at_the_users_line() -> None:
     with pytest.raises(ValueError) as info:
         tj.nn.conv2d(np.ones((2, 5, 5, 2), np.float32), W, 1, "SAME")
     assert "test_conv.py" in str(info.value)
+
+
+def test_unknown_spatial_sizes_are_refused_and_an_unknown_batch_compiles() -> None:
+    spec = tj.TensorSpec([None, None, None, 3])
+    conv = tj.function(lambda a: tj.nn.conv2d(a, tj.ones([3, 3, 3, 4]), 1, "SAME"),
+                       input_signature=[spec])
+    pool = tj.function(lambda a: tj.nn.max_pool2d(a, 2, 2, "SAME"), input_signature=[spec])
+    x = np.ones((2, 8, 8, 3), np.float32)
+    for f in (conv, pool):
+        with pytest.raises(tj.ShapeError, match="only the batch dimension may be None"):
+            f(x)
+    batch = tj.function(lambda a: tj.nn.conv2d(a, tj.ones([3, 3, 3, 4]), 1, "SAME"),
+                        input_signature=[tj.TensorSpec([None, 8, 8, 3])])
+    for n in (1, 3):
+        xn = np.random.default_rng(n).standard_normal((n, 8, 8, 3)).astype(np.float32)
+        np.testing.assert_allclose(batch(xn).numpy(),
+                                   tj.nn.conv2d(xn, tj.ones([3, 3, 3, 4]), 1, "SAME").numpy(),
+                                   rtol=1e-5, atol=1e-5)
+    assert batch.experimental_get_tracing_count() == 1

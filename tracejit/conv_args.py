@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .convert import _user_error, convert_to_tensor
+from .ir.dims import is_dim
 from .ir.errors import DTypeError, ShapeError
 from .ir.prims.conv import dilated
 from .tensor import Tensor, TensorInput
@@ -84,6 +85,11 @@ def padding_of(op: str, padding: Any, sizes: Sequence[int], window: Sequence[int
     [before, after] pairs (one per dimension of the input; batch and channels 0).
     SAME pads to `ceil(size / stride)` outputs, the odd element at the end (TensorFlow)."""
     nsp = len(sizes)
+    if any(is_dim(s) for s in sizes):
+        raise fail(ShapeError(
+            f"{op}: the spatial sizes of the input must be known, got "
+            f"{[None if is_dim(s) else s for s in sizes]}; only the batch dimension may be "
+            "None in an input_signature for convolutions and pooling"))
     if isinstance(padding, str):
         mode = padding.upper()
         if mode == "VALID":

@@ -35,8 +35,11 @@ POLY = settings(deadline=None, max_examples=4, suppress_health_check=[HealthChec
 N0 = dims.symbol("n0")
 
 # The primitives whose lowering does not take runtime sizes yet (a Function using one on
-# an unknown dimension compiles once per shape of it).
-NOT_YET = sorted(set(PRIMS) - lower_poly.supported())
+# an unknown dimension compiles once per shape of it). Written out: a new primitive
+# without runtime sizes must be added here, and one that gains them removed.
+NOT_YET = ["avg_pool", "cholesky", "cond", "conv", "conv_filter_grad", "eigh", "lu",
+           "max_pool", "max_pool_argmax", "qr", "scan", "slogdet", "solve", "svd",
+           "triangular_solve", "while"]
 
 
 def _symbolic(name: str, args: list[np.ndarray], params: dict[str, Any], every: bool = False
@@ -79,7 +82,7 @@ def _symbolic(name: str, args: list[np.ndarray], params: dict[str, Any], every: 
 
 def test_not_yet_lists_the_primitives_without_runtime_sizes() -> None:
     assert lower_poly.supported() <= set(PRIMS)
-    assert len(NOT_YET) + len(lower_poly.supported()) == len(PRIMS)
+    assert set(PRIMS) - lower_poly.supported() == set(NOT_YET)
 
 
 @pytest.mark.parametrize("name", sorted(PRIMS))

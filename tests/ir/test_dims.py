@@ -141,3 +141,12 @@ def test_specialize_binds_types_params_and_callees() -> None:
     np.testing.assert_array_equal(evaluate(f, [x])[0], x.reshape(-1))
     with pytest.raises(ShapeError, match=r"expected a shape \(None, 3\)"):
         bind_arguments(callee, [(5, 4)])
+
+
+def test_sums_and_differences_of_unknown_dims_are_shape_errors() -> None:
+    n0, n1 = dims.symbol("n0"), dims.symbol("n1")
+    assert (3 * n0) - n0 == 2 * n0 and n0 - 0 is n0 and n0 - n0 == 0
+    for bad in (lambda: n0 - 1, lambda: 5 - n0, lambda: -n0, lambda: n0 - n1,
+                lambda: n0 - 2 * n0, lambda: n0 + 1):
+        with pytest.raises(ShapeError, match="unknown dimensions"):
+            bad()
