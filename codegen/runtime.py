@@ -132,7 +132,9 @@ def load(dtype: str) -> str:
 # (`segments.task_cost`): starting one takes about 60 ms and the library 55-75 ms to
 # compile, so only a module that compiles for longer than both (W3's, estimated 2,300,
 # about 140 ms) gains; a smaller one would wait longer than compiling it here takes.
-# An idle worker is used whatever the size.
+# An idle worker is used whatever the size; a new one is started only while a CPU looks
+# idle (`workers.core_idle`): on a loaded machine the worker's start and the caller take
+# turns, and W5's first call took 590 ms instead of 453 (8 runs each, load 5).
 WORKER_MIN_COST = 1500
 # How long code about to be loaded waits for a worker's library before compiling it here.
 WAIT_FOR_WORKER = 0.02
@@ -142,7 +144,7 @@ def request(dtype: str, module_cost: int = WORKER_MIN_COST) -> str:
     """The symbol of the library for `dtype`, usable by code loaded after the next
     `ensure` or `load`: loaded now if it is loaded, offered or in the disk cache, else
     compiled by a compile worker meanwhile (an idle one, or a new one for a module of
-    estimated `module_cost` from `WORKER_MIN_COST`), else now."""
+    estimated `module_cost` from `WORKER_MIN_COST` while a CPU looks idle), else now."""
     name = symbol(dtype)
     if name in _loaded:
         return name
@@ -151,7 +153,8 @@ def request(dtype: str, module_cost: int = WORKER_MIN_COST) -> str:
             return name
         stored = name in _offered or (objcache.enabled()
                                       and objcache.load(_key(dtype, name)) is not None)
-        got = [] if stored else workers.acquire(1, start=module_cost >= WORKER_MIN_COST)
+        start = module_cost >= WORKER_MIN_COST and workers.core_idle()
+        got = [] if stored else workers.acquire(1, start=start)
         if not got:
             _loaded[name] = _load(dtype, name)
             return name

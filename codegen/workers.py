@@ -52,6 +52,13 @@ _BOOT = ("import importlib.util, json, sys; sys.path[:] = json.loads(sys.argv[1]
          "m = importlib.util.module_from_spec(s); s.loader.exec_module(m); m.main()")
 
 
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def max_workers() -> int:
     """How many worker processes may run at once: `TRACEJIT_COMPILE_WORKERS` if set (0
     compiles everything in the calling process), else one less than the CPUs this
@@ -59,11 +66,18 @@ def max_workers() -> int:
     n = settings.integer("TRACEJIT_COMPILE_WORKERS")
     if n is not None:
         return n
+    return max(0, min(3, _cpus() - 1))
+
+
+def core_idle() -> bool:
+    """Whether a CPU of this process's looks idle: the 1-minute load average is below
+    the CPUs it may run on less a half. A new worker's start (about 60 ms of CPU) only
+    pays for a short job when it runs beside the caller, not in turn with it."""
     try:
-        cpus = len(os.sched_getaffinity(0))
+        load = os.getloadavg()[0]
     except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return max(0, min(3, cpus - 1))
+        return True
+    return load < _cpus() - 0.5
 
 
 class Worker:

@@ -181,6 +181,7 @@ def test_a_worker_takes_its_next_part_while_the_caller_compiles(monkeypatch: Any
 
 
 _RETIRED: list[Any] = []      # runtime libraries replaced by a test: their code stays alive
+_CORE_IDLE = workers.core_idle
 
 
 def _fresh_runtime(monkeypatch: Any, tmp_path: Any) -> str:
@@ -192,6 +193,7 @@ def _fresh_runtime(monkeypatch: Any, tmp_path: Any) -> str:
     monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("TRACEJIT_BLAS", "0")
     monkeypatch.setattr(runtime, "WORKER_MIN_COST", 0)     # any module starts a worker
+    monkeypatch.setattr(workers, "core_idle", lambda: True)   # however loaded the machine
     monkeypatch.setattr(runtime, "WAIT_FOR_WORKER", 120.0)   # and its reply is awaited
     name = runtime.symbol("f64")
     if name in runtime._loaded:      # code compiled before still calls the old copy
@@ -309,6 +311,20 @@ def test_a_small_module_starts_no_worker_for_the_runtime(monkeypatch: Any,
     workers.release(workers.acquire(1))             # one idle worker
     check(_matmul_fn("mm_idle"), MATMUL_ARGS, rtol=1e-12)
     assert len(spy.jobs) == 1
+
+
+def test_a_loaded_machine_starts_no_worker_for_the_runtime(monkeypatch: Any,
+                                                           tmp_path: Any) -> None:
+    """While no CPU looks idle the library compiles in the caller, whatever the size."""
+    from tracejit.codegen import runtime
+    _fresh_runtime(monkeypatch, tmp_path)
+    monkeypatch.setattr(workers.os, "getloadavg", lambda: (64.0, 64.0, 64.0))
+    monkeypatch.setattr(workers, "core_idle", _CORE_IDLE)
+    assert not workers.core_idle()
+    workers.shutdown()
+    spy = Spy(monkeypatch)
+    check(_matmul_fn("mm_loaded"), MATMUL_ARGS, rtol=1e-12)
+    assert spy.jobs == [] and runtime.symbol("f64") in runtime._loaded
 
 
 def test_small_functions_start_no_worker(monkeypatch: Any) -> None:
