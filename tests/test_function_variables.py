@@ -3,6 +3,8 @@ TensorFlow 2.21's semantics and messages (checked by running the same code with
 `import tensorflow as tf`)."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -187,3 +189,43 @@ def test_names_under_a_module_scope() -> None:
     layer = Layer(name="lay")
     layer(tj.ones([2, 3]))
     assert layer.v.name == "lay/v:0" and layer.variables == (layer.v,)
+
+
+def test_first_calls_of_two_signatures_in_two_threads_create_once() -> None:
+    import threading
+    import time
+
+    class Lazy(tj.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = None
+            self.made = 0
+
+        @tj.function
+        def __call__(self, x):
+            if self.w is None:
+                time.sleep(0.05)            # both threads' traces get here unserialized
+                self.made += 1
+                self.w = tj.Variable(tj.ones([x.shape[-1], 2]))
+            return tj.matmul(x, self.w)
+
+    for _ in range(3):
+        m = Lazy()
+        out: dict[int, Any] = {}
+        errors: list[BaseException] = []
+
+        def call(rows: int, m: Lazy = m, out: dict[int, Any] = out,
+                 errors: list[BaseException] = errors) -> None:
+            try:
+                out[rows] = m(tj.ones([rows, 4])).numpy()
+            except BaseException as e:      # noqa: BLE001  (reported below)
+                errors.append(e)
+        ts = [threading.Thread(target=call, args=(r,), daemon=True) for r in (3, 5)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        assert not errors and sorted(out) == [3, 5]
+        assert m.made == 1 and len(m.__call__._function._created_variables) == 1
+        for rows, y in out.items():
+            np.testing.assert_allclose(y, np.full((rows, 2), 4.0))

@@ -227,6 +227,9 @@ class CompiledFunction:
         self._initialized = False           # traced once: Variables may no longer be made
         self._mode = "first"                # the Variable-creation policy of the next trace
         self._last_created: list[Variable] = []
+        # Held while a trace may still create Variables: traces of different keys on the
+        # first calls run one at a time, so only the first creates them.
+        self._first_lock = threading.RLock()
         self._created_variables: list[Variable] = []   # made in the first trace, kept
         self._instances: dict[int, Any] = {}           # id(obj) -> (weakref, bound method)
         with _LIVE_LOCK:
@@ -401,6 +404,9 @@ class CompiledFunction:
                     break
             ev.wait()
         pending_key = key       # `key` changes below when the first call makes Variables
+        first = None if self._initialized else self._first_lock
+        if first is not None:
+            first.acquire()
         try:
             conc = self._trace(key, leaves, tree, aliased, shapes)
             if self._last_created:
@@ -428,6 +434,8 @@ class CompiledFunction:
                     self._fast = {k: v for k, v in self._fast.items() if v is not old}
             return conc
         finally:
+            if first is not None:
+                first.release()
             with self._lock:
                 self._pending.pop(pending_key, None)
             ev.set()

@@ -80,8 +80,12 @@ def bind_method(owner: CompiledFunction, obj: Any) -> BoundCompiledFunction | No
         ref = weakref.ref(obj, gone)
     except TypeError:
         return None
-    fn = CompiledFunction(owner.python_function, owner.__name__, owner.input_signature,
-                          owner._reduce_retracing, method=True)
-    bound = BoundCompiledFunction(fn, obj)
-    table[key] = (ref, bound)
+    with owner._lock:                   # two threads' first `obj.method`: one function
+        hit = table.get(key)
+        if hit is not None and hit[0]() is obj:
+            return hit[1]               # type: ignore[no-any-return]
+        fn = CompiledFunction(owner.python_function, owner.__name__, owner.input_signature,
+                              owner._reduce_retracing, method=True)
+        bound = BoundCompiledFunction(fn, obj)
+        table[key] = (ref, bound)
     return bound
