@@ -11,6 +11,7 @@ allocated once per kernel and freed at its end. O(n log n) comparisons per row.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from llvmlite import ir
@@ -41,6 +42,55 @@ def _min(b: ir.IRBuilder, a: ir.Value, c: ir.Value) -> ir.Value:
     return b.select(b.icmp_signed("<", a, c), a, c)
 
 
+def merge_passes(b: ir.IRBuilder, n: ir.Value, slots: tuple[ir.Value, ...],
+                 load_key: Callable[[ir.Value, ir.Value], ir.Value],
+                 store_key: Callable[[ir.Value, ir.Value, ir.Value], None],
+                 load_index: Callable[[ir.Value, ir.Value], ir.Value],
+                 store_index: Callable[[ir.Value, ir.Value, ir.Value], None],
+                 descending: bool, is_float: bool) -> tuple[ir.Value, ir.Value]:
+    """The merge passes of one row of `n` (key, index) pairs (see the module docstring).
+    `slots` are the stack slots (source keys, destination keys, source indices,
+    destination indices, width, i, j), the first four holding the buffers with the row in
+    the source ones; `load_*(buffer, k)` and `store_*(buffer, k, value)` access element k.
+    Returns the (keys, indices) buffers that hold the sorted row."""
+    src_k, dst_k, src_i, dst_i, width, ii, jj = slots
+    last = b.sub(n, const(1))
+    b.store(const(1), width)
+    cond = b.append_basic_block("merge.pass")
+    body = b.append_basic_block("merge.body")
+    done = b.append_basic_block("merge.done")
+    b.branch(cond)
+    b.position_at_end(cond)
+    w = b.load(width)
+    b.cbranch(b.icmp_signed("<", w, n), body, done)
+    b.position_at_end(body)
+    sk, dk, si, di = b.load(src_k), b.load(dst_k), b.load(src_i), b.load(dst_i)
+    with for_range(b, const(0), n, b.mul(w, const(2)), name="run") as lo:
+        mid = _min(b, b.add(lo, w), n)
+        hi = _min(b, b.add(mid, w), n)
+        b.store(lo, ii)
+        b.store(mid, jj)
+        with for_range(b, lo, hi, name="k") as k:
+            # keys move with their indices, so every access here is sequential
+            i, j = b.load(ii), b.load(jj)
+            ci, cj = _min(b, i, last), _min(b, j, last)
+            ki, kj = load_key(sk, ci), load_key(sk, cj)
+            take_right = b.and_(b.icmp_signed("<", j, hi),
+                                b.or_(b.icmp_signed(">=", i, mid),
+                                      _before(b, kj, ki, descending, is_float)))
+            store_key(dk, k, b.select(take_right, kj, ki))
+            store_index(di, k, b.select(take_right, load_index(si, cj), load_index(si, ci)))
+            step = b.zext(take_right, I64)
+            b.store(b.add(j, step), jj)
+            b.store(b.add(i, b.sub(const(1), step)), ii)
+    for slot, v in ((src_k, dk), (dst_k, sk), (src_i, di), (dst_i, si)):
+        b.store(v, slot)
+    b.store(b.mul(w, const(2)), width)
+    b.branch(cond)
+    b.position_at_end(done)
+    return b.load(src_k), b.load(src_i)
+
+
 @kernel_rule("sort")
 def sort_rows(lw: Lowerer, ins: Instr) -> None:
     b = lw.b
@@ -64,7 +114,7 @@ def sort_rows(lw: Lowerer, ins: Instr) -> None:
     width = lw.alloca(I64, "width")
     ii = lw.alloca(I64, "i")
     jj = lw.alloca(I64, "j")
-    last = const(n - 1)
+    slots = (src_k, dst_k, src_i, dst_i, width, ii, jj)
     with loop_nest(b, shape[:-1], "row") as row:
         with for_range(b, n, name="load") as k:
             lw.store_at(keys[0], dt, k, lw.emitter().value(x, row + (k,)))
@@ -73,43 +123,10 @@ def sort_rows(lw: Lowerer, ins: Instr) -> None:
         b.store(keys[1], dst_k)
         b.store(inds_buf[0], src_i)
         b.store(inds_buf[1], dst_i)
-        b.store(const(1), width)
-        cond = b.append_basic_block("merge.pass")
-        body = b.append_basic_block("merge.body")
-        done = b.append_basic_block("merge.done")
-        b.branch(cond)
-        b.position_at_end(cond)
-        w = b.load(width)
-        b.cbranch(b.icmp_signed("<", w, const(n)), body, done)
-        b.position_at_end(body)
-        sk, dk, si, di = b.load(src_k), b.load(dst_k), b.load(src_i), b.load(dst_i)
-        with for_range(b, 0, n, b.mul(w, const(2)), name="run") as lo:
-            mid = _min(b, b.add(lo, w), const(n))
-            hi = _min(b, b.add(mid, w), const(n))
-            b.store(lo, ii)
-            b.store(mid, jj)
-            with for_range(b, lo, hi, name="k") as k:
-                # keys move with their indices, so every access here is sequential
-                i, j = b.load(ii), b.load(jj)
-                ci, cj = _min(b, i, last), _min(b, j, last)
-                ki, kj = lw.load_at(sk, dt, ci), lw.load_at(sk, dt, cj)
-                take_right = b.and_(b.icmp_signed("<", j, hi),
-                                    b.or_(b.icmp_signed(">=", i, mid),
-                                          _before(b, kj, ki, desc, is_float)))
-                lw.store_at(dk, dt, k, b.select(take_right, kj, ki))
-                lw.store_at(di, "int64", k, b.select(take_right, lw.load_at(si, "int64", cj),
-                                                     lw.load_at(si, "int64", ci)))
-                step = b.zext(take_right, I64)
-                b.store(b.add(j, step), jj)
-                b.store(b.add(i, b.sub(const(1), step)), ii)
-        b.store(dk, src_k)
-        b.store(sk, dst_k)
-        b.store(di, src_i)
-        b.store(si, dst_i)
-        b.store(b.mul(w, const(2)), width)
-        b.branch(cond)
-        b.position_at_end(done)
-        sk, si = b.load(src_k), b.load(src_i)
+        sk, si = merge_passes(
+            b, const(n), slots, lambda p, k: lw.load_at(p, dt, k),
+            lambda p, k, v: lw.store_at(p, dt, k, v), lambda p, k: lw.load_at(p, "int64", k),
+            lambda p, k, v: lw.store_at(p, "int64", k, v), desc, is_float)
         base = b.mul(_row_offset(b, row, shape), const(n))
         with for_range(b, n, name="out") as k:
             o = b.add(base, k)

@@ -114,7 +114,7 @@ class PolyRows(PolyCore):
     def _sort(self, ins: Instr) -> None:
         """`lower_sorting`'s stable bottom-up merge sort of each row, with the row length
         known at run time (two key rows and two index rows from the scratch block)."""
-        from .lower_sorting import _before, _min
+        from .lower_sorting import merge_passes
         b = self.b
         x = ins.inputs[0]
         vals, inds = ins.outs
@@ -130,7 +130,6 @@ class PolyRows(PolyCore):
             src_k, dst_k = b.alloca(kty, name="srck"), b.alloca(kty, name="dstk")
             src_i, dst_i = b.alloca(ity, name="srci"), b.alloca(ity, name="dsti")
             width, ii, jj = (b.alloca(I64, name=nm) for nm in ("width", "i", "j"))
-        last = b.sub(n, const(1))
 
         def ld(p: ir.Value, k: ir.Value) -> ir.Value:
             return b.load(b.gep(p, [k], inbounds=True))
@@ -146,42 +145,17 @@ class PolyRows(PolyCore):
             for p, v in ((src_k, keys[0]), (dst_k, keys[1]), (src_i, idxs[0]),
                          (dst_i, idxs[1])):
                 b.store(v, p)
-            b.store(const(1), width)
-            cond = b.append_basic_block("merge.pass")
-            body = b.append_basic_block("merge.body")
-            done = b.append_basic_block("merge.done")
-            b.branch(cond)
-            b.position_at_end(cond)
-            w = b.load(width)
-            b.cbranch(b.icmp_signed("<", w, n), body, done)
-            b.position_at_end(body)
-            sk, dk, si, di = b.load(src_k), b.load(dst_k), b.load(src_i), b.load(dst_i)
-            with for_range(b, ZERO, n, b.mul(w, const(2)), name="run") as lo:
-                mid = _min(b, b.add(lo, w), n)
-                hi = _min(b, b.add(mid, w), n)
-                b.store(lo, ii)
-                b.store(mid, jj)
-                with for_range(b, lo, hi, name="k") as k:
-                    i, j = b.load(ii), b.load(jj)
-                    ci, cj = _min(b, i, last), _min(b, j, last)
-                    ki, kj = ld(sk, ci), ld(sk, cj)
-                    if dt.kind == "b":
-                        ki, kj = (b.icmp_unsigned("!=", z, ir.Constant(I8, 0)) for z in (ki, kj))
-                    take_right = b.and_(b.icmp_signed("<", j, hi),
-                                        b.or_(b.icmp_signed(">=", i, mid),
-                                              _before(b, kj, ki, desc, is_float)))
-                    pick = b.select(take_right, kj, ki)
-                    st(dk, k, b.zext(pick, I8) if dt.kind == "b" else pick)
-                    st(di, k, b.select(take_right, ld(si, cj), ld(si, ci)))
-                    step = b.zext(take_right, I64)
-                    b.store(b.add(j, step), jj)
-                    b.store(b.add(i, b.sub(const(1), step)), ii)
-            for p, v in ((src_k, dk), (dst_k, sk), (src_i, di), (dst_i, si)):
-                b.store(v, p)
-            b.store(b.mul(w, const(2)), width)
-            b.branch(cond)
-            b.position_at_end(done)
-            sk, si = b.load(src_k), b.load(src_i)
+            if dt.kind == "b":      # bools are bytes in memory, i1 in the comparison
+
+                def load_key(p: ir.Value, k: ir.Value) -> ir.Value:
+                    return b.icmp_unsigned("!=", ld(p, k), ir.Constant(I8, 0))
+
+                def store_key(p: ir.Value, k: ir.Value, v: ir.Value) -> None:
+                    st(p, k, b.zext(v, I8))
+            else:
+                load_key, store_key = ld, st
+            sk, si = merge_passes(b, n, (src_k, dst_k, src_i, dst_i, width, ii, jj),
+                                  load_key, store_key, ld, st, desc, is_float)
             base = b.mul(self.offset(r, vals.type.shape[:-1]), n)
             with for_range(b, n, name="out") as k:
                 o = b.add(base, k)
