@@ -24,7 +24,7 @@ Invariants:
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -127,24 +127,15 @@ def conv(lw: Lowerer, ins: Instr) -> None:
         return
     block, (px, pw), _ = staged(lw, [x, w], [])
     b = lw.b
-    n, spatial, c = x.shape[0], tuple(x.shape[1:-1]), x.shape[-1]
-    rows = (n,) + tuple(out.shape[1:-1])
     po = lw.ptr(out)
-    with loop_nest(b, rows, "row") as ridx:
-        obase = b.mul(linear_index(b, ridx, rows), const(o))
-        fill_range(lw, po, dt, obase, o, zero)
-        with loop_nest(b, window, "k") as kidx:
-            ok, pos = window_position(b, ridx[1:], kidx, p, spatial)
-            with b.if_then(ok):
-                xbase = b.mul(linear_index(b, (ridx[0],) + tuple(pos), (n,) + spatial),
-                              const(c))
-                wbase = b.mul(linear_index(b, kidx, window), const(ci * o))
-                with loop_nest(b, (groups, ci, og), "gcj") as (g, cc, j):
-                    xv = lw.load_at(px, dt, b.add(xbase, b.add(b.mul(g, const(ci)), cc)))
-                    oo = b.add(b.mul(g, const(og)), j)
-                    wv = lw.load_at(pw, dt, b.add(wbase, b.add(b.mul(cc, const(o)), oo)))
-                    at = b.add(obase, oo)
-                    lw.store_at(po, dt, at, _fma(b, lw.load_at(po, dt, at), xv, wv))
+
+    def body(rbase: ir.Value, kbase: ir.Value, cc: ir.Value, oo: ir.Value, xv: ir.Value
+             ) -> None:
+        wv = lw.load_at(pw, dt, b.add(kbase, b.add(b.mul(cc, const(o)), oo)))
+        at = b.add(rbase, oo)
+        lw.store_at(po, dt, at, _fma(b, lw.load_at(po, dt, at), xv, wv))
+    _direct_loops(lw, x, px, p, window, ci, o, groups, (x.shape[0],) + tuple(out.shape[1:-1]),
+                  body, lambda rbase: fill_range(lw, po, dt, rbase, o, zero))
     if block is not None:
         lw.free(block)
 
@@ -329,6 +320,35 @@ def conv_filter_grad(lw: Lowerer, ins: Instr) -> None:
         lw.free(block)
 
 
+def _direct_loops(lw: Lowerer, x: Value, px: ir.Value, p: dict[str, Any],
+                  window: tuple[int, ...], ci: int, o: int, groups: int,
+                  rows: tuple[int, ...], body: Callable[..., None],
+                  start_row: Callable[[ir.Value], None] | None = None) -> None:
+    """The loops of a convolution by direct loops (`conv` and `conv_filter_grad`): per
+    row of output positions `rows` (batch, then the spatial positions), window offset
+    whose input position is inside the input, group, input channel of the group and output
+    channel of the group, `body(rbase, kbase, cc, oo, xv)` with rbase = the row's number
+    times o, kbase = the window offset's number times ci * o, cc the input channel in its
+    group, oo the output channel and xv the input element. `start_row(rbase)` runs first
+    in each row."""
+    b = lw.b
+    og = o // groups
+    n, spatial, c = x.shape[0], tuple(x.shape[1:-1]), x.shape[-1]
+    with loop_nest(b, rows, "row") as ridx:
+        rbase = b.mul(linear_index(b, ridx, rows), const(o))
+        if start_row is not None:
+            start_row(rbase)
+        with loop_nest(b, window, "k") as kidx:
+            ok, pos = window_position(b, ridx[1:], kidx, p, spatial)
+            with b.if_then(ok):
+                xbase = b.mul(linear_index(b, (ridx[0],) + tuple(pos), (n,) + spatial),
+                              const(c))
+                kbase = b.mul(linear_index(b, kidx, window), const(ci * o))
+                with loop_nest(b, (groups, ci, og), "gcj") as (g, cc, j):
+                    xv = lw.load_at(px, x.dtype, b.add(xbase, b.add(b.mul(g, const(ci)), cc)))
+                    body(rbase, kbase, cc, b.add(b.mul(g, const(og)), j), xv)
+
+
 def _filter_direct(lw: Lowerer, ins: Instr) -> None:
     """conv_filter_grad by loops: per output position and window offset inside the input,
     out[k, c, o] += x[n, position, group(o) * ci + c] * g[n, q, o], output channels
@@ -338,28 +358,17 @@ def _filter_direct(lw: Lowerer, ins: Instr) -> None:
     p = ins.params
     b = lw.b
     dt = out.dtype
-    window = tuple(p["window"])
     ci, o = out.shape[-2:]
-    groups = p["groups"]
-    og = o // groups
-    n, spatial, c = x.shape[0], tuple(x.shape[1:-1]), x.shape[-1]
-    rows = (n,) + tuple(gy.shape[1:-1])
     block, (px, pg), _ = staged(lw, [x, gy], [])
     po = lw.ptr(out)
     fill_range(lw, po, dt, const(0), size_of(out.shape), scalar_constant(0, dt))
-    with loop_nest(b, rows, "row") as ridx:
-        gbase = b.mul(linear_index(b, ridx, rows), const(o))
-        with loop_nest(b, window, "k") as kidx:
-            ok, pos = window_position(b, ridx[1:], kidx, p, spatial)
-            with b.if_then(ok):
-                xbase = b.mul(linear_index(b, (ridx[0],) + tuple(pos), (n,) + spatial),
-                              const(c))
-                obase = b.mul(linear_index(b, kidx, window), const(ci * o))
-                with loop_nest(b, (groups, ci, og), "gcj") as (g, cc, j):
-                    xv = lw.load_at(px, dt, b.add(xbase, b.add(b.mul(g, const(ci)), cc)))
-                    oo = b.add(b.mul(g, const(og)), j)
-                    gv = lw.load_at(pg, dt, b.add(gbase, oo))
-                    at = b.add(obase, b.add(b.mul(cc, const(o)), oo))
-                    lw.store_at(po, dt, at, _fma(b, lw.load_at(po, dt, at), xv, gv))
+
+    def body(rbase: ir.Value, kbase: ir.Value, cc: ir.Value, oo: ir.Value, xv: ir.Value
+             ) -> None:
+        gv = lw.load_at(pg, dt, b.add(rbase, oo))
+        at = b.add(kbase, b.add(b.mul(cc, const(o)), oo))
+        lw.store_at(po, dt, at, _fma(b, lw.load_at(po, dt, at), xv, gv))
+    _direct_loops(lw, x, px, p, tuple(p["window"]), ci, o, p["groups"],
+                  (x.shape[0],) + tuple(gy.shape[1:-1]), body)
     if block is not None:
         lw.free(block)
