@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .nest import unflatten
+from .nest import leaf_paths, unflatten
 from .tensorshape import TensorShape, as_none
 from .tensorspec import TensorSpec
 
@@ -29,18 +29,10 @@ def _names(tree: Any, sig: inspect.Signature | None) -> list[str]:
     (_, _, (args_t, kwargs_t)) = tree
     params = list(sig.parameters) if sig is not None else []
     out: list[str] = []
-
-    def walk(t: Any, path: str) -> None:
-        if t is None:
-            out.append(path)
-            return
-        kind, aux, children = t
-        for i, c in enumerate(children):
-            walk(c, f"{path}_{aux[i]}" if kind == "dict" else f"{path}_{i}")
     for i, c in enumerate(args_t[2]):
-        walk(c, params[i] if i < len(params) else f"args_{i}")
+        out += leaf_paths(c, params[i] if i < len(params) else f"args_{i}", tf_names=True)
     for k, c in zip(kwargs_t[1], kwargs_t[2]):
-        walk(c, k)
+        out += leaf_paths(c, k, tf_names=True)
     return out
 
 

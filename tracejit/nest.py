@@ -42,8 +42,9 @@ def _unflatten(tree: Any, it: Any) -> Any:
     return list(vals) if kind == "list" else tuple(vals)
 
 
-def leaf_paths(tree: Any, root: str) -> list[str]:
-    """A readable path per leaf of a `flatten` tree, e.g. `loop_vars[1]['h']`."""
+def leaf_paths(tree: Any, root: str, tf_names: bool = False) -> list[str]:
+    """A readable path per leaf of a `flatten` tree, e.g. `loop_vars[1]['h']`; with
+    `tf_names`, TensorFlow's argument names for nested specs, e.g. `loop_vars_1_h`."""
     out: list[str] = []
 
     def walk(t: Any, path: str) -> None:
@@ -52,6 +53,8 @@ def leaf_paths(tree: Any, root: str) -> list[str]:
             return
         kind, aux, children = t
         for i, c in enumerate(children):
-            walk(c, f"{path}[{aux[i]!r}]" if kind == "dict" else f"{path}[{i}]")
+            key = aux[i] if kind == "dict" else i
+            walk(c, f"{path}_{key}" if tf_names else
+                 f"{path}[{key!r}]" if kind == "dict" else f"{path}[{i}]")
     walk(tree, root)
     return out
