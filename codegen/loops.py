@@ -49,8 +49,31 @@ def for_range(builder: ir.IRBuilder, start: ir.Value | int, stop: ir.Value | int
     yield idx
     nxt = builder.add(idx, inc, name=f"{name}.next", flags=NUW_NSW)
     idx.add_incoming(nxt, builder.block)
-    builder.branch(cond)
+    latch = builder.branch(cond)
+    if not isinstance(count, ir.Constant) or int(count.constant) >= UNROLL_MAX_TRIPS:
+        latch.set_metadata("llvm.loop", no_unroll(builder.module))
     builder.position_at_end(end)
+
+
+# Loops of at least this many iterations (or of a trip count known only at run time) are
+# never unrolled by LLVM (`llvm.loop.unroll.disable`): the vectorizer still widens and
+# interleaves them, and unrolling the vector loop again bought nothing measurable on
+# W2, W3 or the vector math of 1M elements, while it made W3's module 2.2x larger and
+# cost 45 of its 140 ms of LLVM time (benchmarks/profile_tracejit.py w5). Shorter loops
+# may still be unrolled in full, where that does pay.
+UNROLL_MAX_TRIPS = 4
+
+
+def no_unroll(module: ir.Module) -> ir.MDValue:
+    """A new loop ID (a self-referential node, as LLVM requires of each loop's own ID)
+    that asks LLVM not to unroll its loop."""
+    flag = module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")])
+    # A unique placeholder makes a new node (`add_metadata` reuses equal ones); its first
+    # operand then becomes the node itself.
+    loop_id = module.add_metadata([ir.MetaDataString(module, f"tj.loop.{len(module.metadata)}"),
+                                   flag])
+    loop_id.operands = (loop_id, flag)
+    return loop_id
 
 
 @contextlib.contextmanager
