@@ -14,7 +14,9 @@ Run it in the peers' venv for the JAX and PyTorch columns, with this tree import
         benchmarks/conv_bench.py [--rounds 9] [--threads 1]
 
 `--threads N` sets PyTorch's intra-op threads (`torch.set_num_threads`) and XLA's
-(`--xla_cpu_multi_thread_eigen=false` for 1); tracejit's kernels are single-threaded.
+(`--xla_cpu_multi_thread_eigen=false` for 1), and tracejit's (`TRACEJIT_NUM_THREADS`:
+its convolution kernels split lines between at most 2 threads); 0 leaves every library
+at its default.
 """
 from __future__ import annotations
 
@@ -33,12 +35,14 @@ SHAPE, FILTER = (32, 32, 32, 16), (3, 3, 16, 32)
 def _parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=9)
-    ap.add_argument("--threads", type=int, default=0, help="peers' threads (0: default)")
+    ap.add_argument("--threads", type=int, default=0, help="threads of every library (0: defaults)")
     ap.add_argument("--median", action="store_true")
     return ap.parse_args()
 
 
 ARGS = _parse()
+if ARGS.threads:
+    os.environ["TRACEJIT_NUM_THREADS"] = str(ARGS.threads)
 if ARGS.threads == 1:
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                                + " --xla_cpu_multi_thread_eigen=false"
@@ -129,8 +133,8 @@ def main() -> None:
     pick = statistics.median if ARGS.median else min
     names = list(live)
     print(f"conv2d {SHAPE} * {FILTER} float32 SAME, {'median' if ARGS.median else 'best'} "
-          f"of {ARGS.rounds} rounds, load {os.getloadavg()[0]:.1f}, peers' threads "
-          f"{ARGS.threads or 'default'}", file=sys.stderr)
+          f"of {ARGS.rounds} rounds, load {os.getloadavg()[0]:.1f}, threads "
+          f"{ARGS.threads or 'default'} (every library)", file=sys.stderr)
     head = "".join(f"{n:>12}" for n in names)
     ratios = "".join(f"{'tj / ' + n:>16}" for n in names[1:])
     print(f"{'':<18}{head}{ratios}")

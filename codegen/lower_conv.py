@@ -1,6 +1,8 @@
 """Kernel rules of `conv` and `conv_filter_grad` (`ir.prims.conv`, `ir.prims.conv_filter`):
-im2col + GEMM for convolutions with enough channels per group, channels-last direct loops
-otherwise (the pools' rules, `lower_pool`, share the window arithmetic).
+register-tiled direct kernels (`conv_direct`, on up to two threads) when a group's output
+channels fill vectors and the input is not dilated, else im2col + GEMM for convolutions
+with enough channels per group, channels-last direct loops otherwise (the pools' rules,
+`lower_pool`, share the window arithmetic).
 
 Invariants:
 - Operands are read from their buffers; an operand the plan does not materialize (an
@@ -31,6 +33,7 @@ import numpy as np
 from llvmlite import ir
 
 from ..ir import Instr, Value
+from . import conv_direct
 from .gemm import declare_gemm
 from .llvmtypes import scalar_constant
 from .loops import const, for_range, linear_index, loop_nest
@@ -122,6 +125,13 @@ def conv(lw: Lowerer, ins: Instr) -> None:
         fill_range(lw, lw.ptr(out), dt, const(0), size_of(out.shape), zero)
         return
     kc = size_of(window) * ci
+    geo = conv_direct.direct_plan(tuple(x.shape), window, ci, o, p, tuple(out.shape[1:-1]), dt)
+    if geo is not None:
+        block, (px, pw), _ = staged(lw, [x, w], [])
+        conv_direct.conv_forward(lw, ins, geo, px, pw)
+        if block is not None:
+            lw.free(block)
+        return
     if gemm_eligible(ci, size_of(window), og):
         _conv_gemm(lw, ins, kc)
         return
@@ -287,6 +297,14 @@ def conv_filter_grad(lw: Lowerer, ins: Instr) -> None:
         fill_range(lw, lw.ptr(out), dt, const(0), size_of(out.shape), zero)
         return
     kc = size_of(window) * ci
+    geo = conv_direct.direct_plan(tuple(x.shape), window, ci, o, p, q, dt)
+    if geo is not None:
+        split = geo.lines >= conv_direct.PARTS
+        block, (px, pg), extra = staged(lw, [x, g], [(size_of(out.shape), dt)] if split else [])
+        conv_direct.filter_grad(lw, ins, geo, px, pg, extra[0] if split else None)
+        if block is not None:
+            lw.free(block)
+        return
     if not gemm_eligible(ci, size_of(window), og):
         _filter_direct(lw, ins)
         return

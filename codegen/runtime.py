@@ -47,7 +47,7 @@ from llvmlite import ir
 from ..ir import settings
 from ..ir.caches import on_clear
 from ..ir.errors import CompileError
-from . import engine, gemm_kernel, objcache, workers
+from . import engine, gemm_kernel, objcache, split_threads, workers
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -80,7 +80,11 @@ def symbol(dtype: str) -> str:
 
 
 def ensure(code: str | bytes) -> None:
-    """Make every library symbol `code` refers to resolvable by MCJIT."""
+    """Make every library symbol `code` refers to resolvable by MCJIT (and the thread
+    count of `split_threads`)."""
+    name_t = split_threads.THREADS_SYMBOL
+    if (name_t.encode() in code if isinstance(code, bytes) else name_t in code):
+        split_threads.register(threads())
     for dtype in _TYPES:
         name = symbol(dtype)
         found = name.encode() in code if isinstance(code, bytes) else name in code

@@ -14,7 +14,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tracejit.codegen import compile_function
+from tracejit.ir import bind
+from tracejit.ir.interp import evaluate
+
 import tracejit as tj
+from tests.ir import conv_cases as cc
+from tests.strategies import build_function
 from tests.test_grad_ops import examples, gradcheck
 
 # --------------------------------------------------------------------------- references
@@ -126,7 +132,7 @@ def test_conv_matches_loops(nsp: int, data: st.DataObject) -> None:
 
 
 @pytest.mark.parametrize("shape,filt,strides,padding", [
-    ((2, 9, 8, 16), (3, 3, 16, 32), 1, "SAME"),     # im2col + GEMM, several chunks of rows
+    ((2, 9, 8, 16), (3, 3, 16, 30), 1, "SAME"),     # im2col + GEMM, several chunks of rows
     ((3, 7, 7, 6), (2, 3, 6, 8), 2, "VALID"),
     ((2, 6, 6, 8), (3, 3, 4, 8), 1, "SAME"),         # two groups through GEMM
 ])
@@ -138,6 +144,91 @@ def test_gemm_path_matches_loops(shape: Any, filt: Any, strides: int, padding: s
                      pads_of(padding, shape[1:3], filt[:2], (strides,) * 2, (1, 1)), (1, 1))
     for f in both(lambda a, b: tj.nn.conv2d(a, b, strides, padding)):
         np.testing.assert_allclose(f(x, w).numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+DIRECT = [   # output channels per group a multiple of 8: the direct register-tiled kernels
+    ("SAME, tiles with a remainder", (2, 9, 13, 16), (3, 3, 16, 32), 1, "SAME", 1),
+    ("stride 2, 3 vectors of outputs", (2, 7, 30, 8), (3, 3, 8, 48), 2, "SAME", 1),
+    ("two groups", (2, 6, 6, 8), (3, 3, 4, 32), 1, "SAME", 1),
+    ("dilated, VALID", (1, 9, 11, 5), (2, 3, 5, 16), 1, "VALID", 2),
+    ("explicit cropping and padding", (2, 6, 7, 4), (2, 2, 4, 8), 1,
+     [[0, 0], [2, 0], [0, 1], [0, 0]], 1),
+]
+
+
+@RETRACES
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name,shape,filt,strides,padding,dil", DIRECT,
+                         ids=[d[0] for d in DIRECT])
+def test_direct_path_matches_loops(name: str, shape: Any, filt: Any, strides: int,
+                                   padding: Any, dil: int, dtype: Any) -> None:
+    """Values, and the compiled gradients for input and filter against eager NumPy."""
+    rng = np.random.default_rng(2)
+    x, w = rng.uniform(-1, 1, shape), rng.uniform(-1, 1, filt)
+    pads = pads_of(padding, shape[1:3], filt[:2], (strides,) * 2, (dil,) * 2)
+    want = loop_conv(x, w, (strides,) * 2, pads, (dil,) * 2)
+    gy = rng.uniform(-1, 1, want.shape)
+    x, w, gy = x.astype(dtype), w.astype(dtype), gy.astype(dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+
+    def f(a: Any, b: Any, g: Any) -> Any:
+        with tj.GradientTape() as tape:
+            tape.watch([a, b])
+            y = tj.nn.conv2d(a, b, strides, padding, dilations=dil)
+        return y, tape.gradient(y, [a, b], output_gradients=g)
+    y, grads = tj.function(f)(x, w, gy)
+    np.testing.assert_allclose(y.numpy(), want, rtol=tol, atol=tol)
+    for got, ref in zip(grads, f(*map(tj.constant, (x, w, gy)))[1]):
+        np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=tol, atol=tol)
+
+
+def test_direct_path_is_the_same_on_one_thread_or_two() -> None:
+    """Large enough to split (work >= `split_threads.MIN_WORK`): the forward's lines and the
+    filter gradient's fixed halves give the same bits whatever the thread count."""
+    from tracejit.codegen import runtime, split_threads
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, (8, 16, 16, 16)).astype(np.float32)
+    w = rng.uniform(-1, 1, (3, 3, 16, 32)).astype(np.float32)
+    gy = rng.uniform(-1, 1, (8, 16, 16, 32)).astype(np.float32)
+    assert 8 * 16 * 16 * 32 * 9 * 16 >= split_threads.MIN_WORK
+
+    @tj.function
+    def f(a: Any, b: Any, g: Any) -> Any:
+        with tj.GradientTape() as tape:
+            tape.watch([a, b])
+            y = tj.nn.conv2d(a, b, 1, "SAME")
+        return y, tape.gradient(y, [a, b], output_gradients=g)
+    f(x, w, gy)
+    results = []
+    try:
+        for n in (1, 2):
+            split_threads.register(n)
+            y, (gx, gw) = f(x, w, gy)
+            results.append([y.numpy(), gx.numpy(), gw.numpy()])
+    finally:
+        split_threads.register(runtime.threads())
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)
+    want = loop_conv(x[:1, :5, :5].astype(float), w.astype(float), (1, 1), [(1, 1)] * 2,
+                     (1, 1))
+    np.testing.assert_allclose(results[0][0][:1, :4, :4], want[:, :4, :4], rtol=1e-5,
+                               atol=1e-5)
+
+
+@examples(20)
+@given(kind=st.sampled_from(["conv", "conv_filter_grad"]), data=st.data())
+def test_direct_kernels_match_the_reference(kind: str, data: st.DataObject) -> None:
+    """The primitives with every parameter the direct kernels take (cropping pads,
+    strides, filter dilation, groups, 1 or 2 spatial axes), native against the reference
+    interpreter."""
+    draw = (cc.conv_case if kind == "conv" else cc.filter_grad_case)(
+        (cc.F64, cc.F32), channels=5, direct=True)
+    args, params = data.draw(draw, label="case")
+    fn = build_function(kind, [(a.shape, a.dtype) for a in args],
+                        lambda *xs: [bind(kind, *xs, **params)])
+    want = evaluate(fn, list(args))[0]
+    tol = 1e-5 if want.dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(compile_function(fn)(*args)[0], want, rtol=tol, atol=tol)
 
 
 def test_depthwise_matches_loops() -> None:

@@ -24,9 +24,13 @@ def _spatial(draw: Any, nsp: int, lo: int, hi: int) -> tuple[int, ...]:
 
 
 def conv_case(dtypes: tuple[np.dtype, ...] = (F64,), max_side: int = 4, batch: tuple[int, ...]
-              = (1, 2), channels: int = 2) -> st.SearchStrategy[Case]:
+              = (1, 2), channels: int = 2, wide: bool = False, direct: bool = False
+              ) -> st.SearchStrategy[Case]:
     """Conv operands and params; `channels` > 2 also reaches native code's GEMM path (at
-    least 8 products per output and 4 output channels per group)."""
+    least 8 products per output and 4 output channels per group); `wide` also draws 8 or
+    16 output channels per group, which reach its direct register-tiled kernels, and
+    `direct` only those (with at least 8 input channels per group and no input dilation,
+    so that they take every case)."""
     @st.composite
     def case(draw: Any) -> Case:
         rng = make_rng(draw)
@@ -34,13 +38,15 @@ def conv_case(dtypes: tuple[np.dtype, ...] = (F64,), max_side: int = 4, batch: t
         nsp = draw(st.integers(1, 2))
         side = max_side if nsp == 1 else max(2, max_side - 1)
         groups = draw(st.sampled_from([1, 1, 2]))
-        ci, og = draw(st.integers(1, channels)), draw(st.integers(1, channels))
+        ci = draw(st.integers(8, 11) if direct else st.integers(1, channels))
+        wides = [8, 16] if wide or direct else []
+        og = draw(st.sampled_from(wides if direct else list(range(1, channels + 1)) + wides))
         n = draw(st.sampled_from(batch))
         s = _spatial(draw, nsp, 1, side)
         k = _spatial(draw, nsp, 1, 3)
         params = {"strides": _spatial(draw, nsp, 1, 2), "pad_lo": _spatial(draw, nsp, -1, 2),
                   "pad_hi": _spatial(draw, nsp, -1, 2),
-                  "lhs_dilation": _spatial(draw, nsp, 1, 2),
+                  "lhs_dilation": _spatial(draw, nsp, 1, 1 if direct else 2),
                   "rhs_dilation": _spatial(draw, nsp, 1, 2), "groups": groups}
         x = rng.uniform(-2, 2, (n,) + s + (ci * groups,)).astype(dt)
         w = rng.uniform(-2, 2, k + (ci, og * groups)).astype(dt)

@@ -177,8 +177,9 @@ CASES: dict[str, st.SearchStrategy[Case]] = {
     "qr": lc.decomposition_case("qr", (F64, F32)),
     "svd": lc.decomposition_case("svd", (F64, F32)),
     "lu": lc.unary_case(lc.pivoting, (F64, F32)),
-    "conv": cc.conv_case((F64, F32), batch=(0, 1, 2), channels=5),
-    "conv_filter_grad": cc.filter_grad_case((F64, F32), batch=(0, 1, 2), channels=5),
+    "conv": cc.conv_case((F64, F32), batch=(0, 1, 2), channels=5, wide=True),
+    "conv_filter_grad": cc.filter_grad_case((F64, F32), batch=(0, 1, 2), channels=5,
+                                            wide=True),
     **{p: cc.pool_case((F64, F32), batch=(0, 1, 2)) for p in ("max_pool", "max_pool_argmax",
                                                               "avg_pool")},
 }
