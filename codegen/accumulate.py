@@ -15,7 +15,7 @@ from llvmlite import ir
 
 from ..ir import Instr
 from .llvmtypes import F32, F64, reg_type, scalar_constant
-from .loops import const
+from .loops import const, for_range
 from .lower_elementwise import overloaded
 
 if TYPE_CHECKING:
@@ -107,6 +107,34 @@ class Accumulator:
             v = b.fptrunc(v, F32)
         out = self.ins.outs[0]
         self.lw.store_at(self.lw.ptr(out), out.dtype, const(0), v)
+
+    # A reduction split into chunks (`lower_parallel`): each chunk's total goes to its
+    # slot of the partials, which the caller then combines in chunk order.
+
+    @property
+    def partial_type(self) -> ir.Type:
+        """The LLVM type of one chunk's total (a float64 for a blocked float sum)."""
+        return reg_type(self.total_dt)
+
+    def finish_partial(self, partials: ir.Value, chunk: ir.Value) -> None:
+        """Store this chunk's total into `partials[chunk]`."""
+        b = self.lw.b
+        b.store(b.load(self.total), b.gep(partials, [chunk], inbounds=True))
+
+    def combine_partials(self, partials: ir.Value, n: int) -> None:
+        """The reduction's result from the totals of its `n` chunks, combined in chunk
+        order from the identity (plain IEEE additions, never reassociated, so the result
+        depends only on the chunks), stored like `finish`."""
+        b = self.lw.b
+        self.start()
+        with for_range(b, n, name="part") as k:
+            part = b.load(b.gep(partials, [k], inbounds=True))
+            total = b.load(self.total)
+            if self.ins.prim == "reduce_sum" and self.total_dt.kind == "f":
+                b.store(b.fadd(total, part), self.total)
+            else:
+                b.store(combine(b, self.ins.prim, total, part), self.total)
+        self.finish()
 
 
 def end_blocks(accs: Sequence[Accumulator]) -> None:

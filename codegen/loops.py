@@ -77,10 +77,19 @@ def no_unroll(module: ir.Module) -> ir.MDValue:
 
 
 @contextlib.contextmanager
-def block_ranges(builder: ir.IRBuilder, n: int, block: int) -> Iterator[tuple[ir.Value, ir.Value]]:
+def block_ranges(builder: ir.IRBuilder, n: int, block: int,
+                 span: tuple[ir.Value, ir.Value] | None = None
+                 ) -> Iterator[tuple[ir.Value, ir.Value]]:
     """The blocks of `block` indices that cover `range(n)`: yields each block's bounds
     `(lo, hi)` with the builder in the body of the loop over blocks (no loop at all when
-    one block covers `n`), and leaves the builder after it."""
+    one block covers `n`), and leaves the builder after it. With `span = (start, stop)`
+    (`start` a multiple of `block`), only the blocks covering `range(start, stop)`."""
+    if span is not None:
+        start, stop = span
+        with for_range(builder, start, stop, block, name="blk") as lo:
+            hi = builder.add(lo, const(block))
+            yield lo, builder.select(builder.icmp_signed("<", hi, stop), hi, stop)
+        return
     if n <= block:
         yield ZERO, const(n)
         return
@@ -91,9 +100,12 @@ def block_ranges(builder: ir.IRBuilder, n: int, block: int) -> Iterator[tuple[ir
 
 
 @contextlib.contextmanager
-def loop_nest(builder: ir.IRBuilder, shape: Sequence[int], name: str = "i"
+def loop_nest(builder: ir.IRBuilder, shape: Sequence[int], name: str = "i",
+              span: tuple[int, ir.Value, ir.Value] | None = None
               ) -> Iterator[tuple[ir.Value, ...]]:
     """Nested loops over `shape` in row-major order; yields one index per dimension.
+    With `span = (d, start, stop)`, dimension `d` runs over `range(start, stop)` only
+    (a chunk of the nest).
 
     Example::
 
@@ -101,6 +113,20 @@ def loop_nest(builder: ir.IRBuilder, shape: Sequence[int], name: str = "i"
             ...  # body, run 12 times
     """
     shape = tuple(int(d) for d in shape)
+    if span is not None:
+        d0, start, stop = span
+        with contextlib.ExitStack() as stack:
+            idx = []
+            for k, d in enumerate(shape):
+                if k == d0:
+                    idx.append(stack.enter_context(for_range(builder, start, stop,
+                                                             name=f"{name}{k}")))
+                elif d == 1:
+                    idx.append(ZERO)
+                else:
+                    idx.append(stack.enter_context(for_range(builder, d, name=f"{name}{k}")))
+            yield tuple(idx)
+        return
     if any(d == 0 for d in shape):
         fn = builder.function
         dead = fn.append_basic_block(f"{name}.empty")

@@ -32,7 +32,7 @@ import numpy as np
 from llvmlite import ir
 
 from ..ir import Instr, Value
-from . import lower_segments, lower_tasks, mathcall, segments
+from . import lower_parallel, lower_segments, lower_tasks, mathcall, segments
 from .emit import Emitter
 from .llvmtypes import I1, I8, I32, VOIDP, mem_type
 from .loops import I64, const, for_range, linear_index
@@ -40,6 +40,7 @@ from .rules import KERNEL_RULES, LoweringError, kernel_rule, lowering
 from .plan import CheckTask, KernelTask, LoopTask, Plan, region_buffers, size_of
 
 if TYPE_CHECKING:
+    from .lower_parallel import Chunk
     from .parts import Parts
 
 # Status codes besides 0 and instruction numbers (see build.py).
@@ -105,6 +106,8 @@ class Lowerer:
         self.trig_exact = False
         # The current task calls math functions out of line (`mathcall`).
         self.outline_math = False
+        # The chunk of a loop task being emitted into a chunk function (`lower_parallel`).
+        self.chunk: Chunk | None = None
 
     # ------------------------------------------------------------------ memory
 
@@ -292,7 +295,10 @@ class Lowerer:
         the inline reduction's range; only then the second version runs, and recomputes
         the whole task with exact reductions for those arguments. Tasks read only
         buffers written before them and rewrite all they write, so running one again
-        is safe."""
+        is safe. A large loop task runs in chunks on the thread pool (`lower_parallel`),
+        each chunk in both versions."""
+        if isinstance(task, LoopTask) and lower_parallel.parallel_task(self, task):
+            return
         self.trig_seen, self.trig_exact = False, False
         self.outline_math = not isinstance(task, CheckTask) and task.outline
         self.b.store(ir.Constant(I1, 0), self.trig_far)

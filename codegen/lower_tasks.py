@@ -30,12 +30,16 @@ FLATTEN_ROWS = (4, 32)
 def loop_task(lw: Lowerer, task: LoopTask) -> None:
     """Emit `task`'s loop nest: each store's element computed (or copied) and stored at
     the loop index, each full reduction accumulated; short tasks of small vectors as
-    straight-line vector code instead (`lower_vector`)."""
-    if lower_vector.eligible(lw.plan, task):
+    straight-line vector code instead (`lower_vector`). Inside a chunk function
+    (`lw.chunk`, see `lower_parallel`) only the chunk's part of the split dimension runs
+    and each reduction's total goes to the chunk's slot of its partials."""
+    if lw.chunk is None and lower_vector.eligible(lw.plan, task):
         lower_vector.vector_task(lw, task)
         return
     b = lw.b
     shape = task.vshape.get(id(task.key()), task.shape)
+    chunk = lw.chunk
+    span = None if chunk is None else (chunk.dim, chunk.start, chunk.stop)
     accs = [Accumulator(lw, ins) for ins in task.reductions]
     for a in accs:
         a.start()
@@ -43,8 +47,12 @@ def loop_task(lw: Lowerer, task: LoopTask) -> None:
     with contextlib.ExitStack() as stack:
         if blocks and shape:
             # The innermost dimension runs in blocks: float sums add block totals.
-            outer = stack.enter_context(loop_nest(b, shape[:-1]))
-            lo, hi = stack.enter_context(block_ranges(b, shape[-1], min(blocks)))
+            last = len(shape) - 1
+            inner = span is not None and span[0] == last
+            outer = stack.enter_context(loop_nest(b, shape[:-1],
+                                                  span=None if inner else span))
+            lo, hi = stack.enter_context(block_ranges(
+                b, shape[-1], min(blocks), span=(span[1], span[2]) if inner and span else None))
             for a in accs:
                 if a.blocked:
                     a.start_block()
@@ -58,11 +66,15 @@ def loop_task(lw: Lowerer, task: LoopTask) -> None:
             # LLVM sees one long contiguous loop instead of a short inner loop that
             # it would fully unroll and then vectorize across rows with gathers.
             # (With a transposed or reversed operand the nested loop is faster.)
-            (k,) = stack.enter_context(loop_nest(b, (shape[0] * shape[1],)))
             m = const(shape[1])
+            if span is None:
+                (k,) = stack.enter_context(loop_nest(b, (shape[0] * shape[1],)))
+            else:               # a chunk of rows (the split dimension is 0)
+                k = stack.enter_context(for_range(b, b.mul(span[1], m), b.mul(span[2], m),
+                                                  name="k"))
             idx = (b.udiv(k, m), b.urem(k, m))
         else:
-            idx = stack.enter_context(loop_nest(b, shape))
+            idx = stack.enter_context(loop_nest(b, shape, span=span))
         em = lw.emitter(task.vshape)
         for s in task.stores:
             x = em.compute(s.value, idx) if s.compute else em.value(s.value, idx)
@@ -71,8 +83,11 @@ def loop_task(lw: Lowerer, task: LoopTask) -> None:
                 lw.store_at(ptr, s.value.dtype, linear_index(b, idx, shape), x)
         for a in accs:
             a.add(em, idx)
-    for a in accs:
-        a.finish()
+    for k, a in enumerate(accs):
+        if chunk is None:
+            a.finish()
+        else:
+            a.finish_partial(chunk.partials[k], chunk.index)
 
 
 def _broadcasts_only(lw: Lowerer, task: LoopTask) -> bool:

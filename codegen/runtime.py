@@ -1,6 +1,8 @@
 """Library code compiled once per process and shared by every module: the builtin GEMM
 kernels (`gemm_kernel.define_blocked`, behind `gemm_kernel.define_parallel`, which splits
-large products between two threads; `threads()` sets how many it may use).
+large products between two threads; `threads()` sets how many it may use) and the thread
+pool that runs large fused loops in chunks (`threads.define_pool`, `pool_symbol()`;
+`pool_threads()` is its thread count, `set_pool_threads` changes it at run time).
 
 A module that multiplies matrices on the builtin kernel declares `symbol(dtype)`
 external instead of carrying its own copy (which cost 130 ms of O3 and code generation
@@ -47,7 +49,7 @@ from llvmlite import ir
 from ..ir import settings
 from ..ir.caches import on_clear
 from ..ir.errors import CompileError
-from . import engine, gemm_kernel, objcache, split_threads, workers
+from . import engine, gemm_kernel, objcache, split_threads, threads as pool, workers
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -65,6 +67,9 @@ def _source_digest() -> str:
 
 SOURCE_DIGEST = _source_digest()
 _TYPES: dict[str, ir.Type] = {"f32": ir.FloatType(), "f64": ir.DoubleType()}
+# The libraries: the GEMM kernel of each dtype, and the thread pool.
+POOL = "pool"
+_KINDS = (*_TYPES, POOL)
 _lock = threading.Lock()
 _loaded: dict[str, engine.JitModule] = {}
 _objects: dict[str, tuple[str, bytes]] = {}     # name -> (key, object code) of each loaded
@@ -75,8 +80,28 @@ on_clear("runtime libraries: object code offered by artifacts", _offered.clear)
 
 
 def symbol(dtype: str) -> str:
-    """The exported name of the builtin GEMM kernel for `dtype` ("f32" or "f64")."""
+    """The exported name of the builtin GEMM kernel for `dtype` ("f32" or "f64"), or of
+    the thread pool's `parallel_for` for `POOL`."""
+    if dtype == POOL:
+        return pool_symbol()
     return f"tj_gemm_{dtype}_blocked_{SOURCE_DIGEST}"
+
+
+def pool_symbol() -> str:
+    """The exported name of the thread pool's `parallel_for` (`threads.py`)."""
+    return f"tj_parallel_for_{SOURCE_DIGEST}"
+
+
+def declare_parallel_for(module: ir.Module) -> ir.Function:
+    """`parallel_for(fn, ctx, n)` of the thread pool, declared in `module`; the pool
+    library is loaded by the `ensure` that precedes loading code calling it.
+
+    Example::
+
+        pfor = declare_parallel_for(module)
+        builder.call(pfor, [chunk_fn, ctx, ir.Constant(I64, n_chunks)])
+    """
+    return pool.declare_parallel_for(module, pool_symbol())
 
 
 def ensure(code: str | bytes) -> None:
@@ -85,21 +110,21 @@ def ensure(code: str | bytes) -> None:
     name_t = split_threads.THREADS_SYMBOL
     if (name_t.encode() in code if isinstance(code, bytes) else name_t in code):
         split_threads.register(threads())
-    for dtype in _TYPES:
-        name = symbol(dtype)
+    for kind in _KINDS:
+        name = symbol(kind)
         found = name.encode() in code if isinstance(code, bytes) else name in code
         if name not in _loaded and found:
-            load(dtype)
+            load(kind)
 
 
 def _dtype_of(name: str) -> str | None:
-    return next((d for d in _TYPES if symbol(d) == name), None)
+    return next((d for d in _KINDS if symbol(d) == name), None)
 
 
 def _key(dtype: str, name: str) -> str:
     # The IR is a function of the sources (in `name`), the host's tile shape and what
     # every cache key covers (versions, host): key by those, without building it.
-    shape = gemm_kernel.host_kernel_shape(dtype)
+    shape = "" if dtype == POOL else gemm_kernel.host_kernel_shape(dtype)
     return objcache.key_for(f"runtime library {name} {shape}")
 
 
@@ -176,6 +201,9 @@ def _library_ir(dtype: str, name: str) -> str:
     info = engine.host_info()
     module.triple = info["triple"]
     module.data_layout = info["data_layout"]
+    if dtype == POOL:
+        pool.define_pool(module, name, info["triple"])
+        return str(module)
     serial = gemm_kernel.define_blocked(module, dtype, _TYPES[dtype],
                                         name=f"{name}_serial")
     gemm_kernel.define_parallel(module, dtype, _TYPES[dtype], serial, name)
@@ -222,25 +250,68 @@ def _load(dtype: str, name: str,
         # Written as explicit vector code: the code generator alone makes it as fast as
         # O3 does, in a third of the time (benchmarks/gemm_bench.py --compile).
         jm = engine.jit(text or _library_ir(dtype, name), on_object=store, optimize=False)
-    ctypes.c_int32.from_address(jm.global_address(f"{name}_threads")).value = threads()
+    ctypes.c_int32.from_address(jm.global_address(f"{name}_threads")).value = (
+        pool_threads() if dtype == POOL else threads())
     with engine.LLVM_LOCK:
         llvm.add_symbol(name, jm.address(name))
     return jm
+
+
+def _available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def threads() -> int:
     """Threads a large matrix product may use: `TRACEJIT_NUM_THREADS` if set, else the
     CPUs this process may run on, at most 2 (the kernel splits a product in two)."""
     n = settings.integer("TRACEJIT_NUM_THREADS")
-    if n is not None:
-        return max(1, min(2, n))
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        n = os.cpu_count() or 1
-    return max(1, min(2, n))
+    return max(1, min(2, _available_cpus() if n is None else n))
+
+
+def pool_threads() -> int:
+    """Threads a large fused loop may use, the calling thread included:
+    `TRACEJIT_NUM_THREADS` if set, else the CPUs this process may run on (read when the
+    pool library is loaded; `set_pool_threads` changes it later)."""
+    n = settings.integer("TRACEJIT_NUM_THREADS")
+    return max(1, min(pool.MAX_WORKERS + 1, _available_cpus() if n is None else n))
+
+
+def _pool_global(suffix: str) -> ctypes.c_int32 | None:
+    name = pool_symbol()
+    jm = _loaded.get(name)
+    return None if jm is None else ctypes.c_int32.from_address(
+        jm.global_address(f"{name}_{suffix}"))
+
+
+def set_pool_threads(n: int | None) -> int:
+    """Set the threads of the loaded pool to `n` (None: `pool_threads()`), loading the
+    pool library first; returns the previous count. Code compiled before keeps working:
+    it reads the count at every call."""
+    load(POOL)
+    count = _pool_global("threads")
+    assert count is not None
+    old = count.value
+    count.value = pool_threads() if n is None else max(1, min(pool.MAX_WORKERS + 1, n))
+    return int(old)
+
+
+def pool_workers() -> int:
+    """Worker threads the pool has started (0 until a large loop first runs on it)."""
+    workers_started = _pool_global("workers")
+    return 0 if workers_started is None else int(workers_started.value)
+
+
+def _after_fork_in_child() -> None:
+    # A forked child has none of its parent's workers: it compiles what is pending itself,
+    # and its pool starts empty.
+    _pending.clear()
+    jm = _loaded.get(pool_symbol())
+    if jm is not None:
+        ctypes.CFUNCTYPE(None)(jm.address(f"{pool_symbol()}_after_fork"))()
 
 
 if hasattr(os, "register_at_fork"):
-    # A forked child has none of its parent's workers: it compiles what is pending itself.
-    os.register_at_fork(after_in_child=_pending.clear)
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -59,9 +59,12 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "the disk cache's size limit in megabytes (least recently used entries go first)"),
     Setting("TRACEJIT_BLAS", "switch", "on",
             "off: matrix products never call NumPy's OpenBLAS, only the builtin kernel"),
-    Setting("TRACEJIT_NUM_THREADS", "integer", "the CPUs this process may use, at most 2",
-            "threads the builtin matrix kernel may use (1 keeps a product on the calling "
-            "thread; values above 2 mean 2)"),
+    Setting("TRACEJIT_NUM_THREADS", "integer",
+            "the CPUs this process may use (`os.sched_getaffinity`)",
+            "threads, the calling one included, that a fused loop of at least 262,144 "
+            "elements is split across (results are the same bit for bit for any count) "
+            "and that the builtin matrix kernel uses (at most 2); 1 runs everything on "
+            "the calling thread and starts no thread"),
     Setting("TRACEJIT_COMPILE_WORKERS", "integer",
             "the CPUs this process may use minus 1, at most 3",
             "worker processes that compile the parts of a large function at once (LLVM "
