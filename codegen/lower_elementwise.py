@@ -297,7 +297,7 @@ def elementwise(em: Emitter, ins: Instr, idx: tuple[ir.Value, ...]) -> ir.Value:
 @element_rule(*mathcall.TRIG)
 def trig(em: Emitter, ins: Instr, idx: tuple[ir.Value, ...]) -> ir.Value:
     """The inline sin/cos/tan, for arguments of any size: in a task's first version
-    (`Lowerer.task`) finite arguments beyond `TRIG_LIMIT` only raise the task's `far`
+    (`Lowerer.task`) finite arguments beyond `mathcall.limit` only raise the task's `far`
     flag; in its second version, run only when the flag is up, they go to the C
     library's function (whose Payne-Hanek reduction is exact), one element at a time.
     In a task with out-of-line math the called function does both (`mathcall`)."""
@@ -307,7 +307,7 @@ def trig(em: Emitter, ins: Instr, idx: tuple[ir.Value, ...]) -> ir.Value:
         return y
     shape = em.shape(ins.outs[0])
     x = em.value(ins.inputs[0], broadcast_index(idx, shape, em.shape(ins.inputs[0])))
-    far = mathcall.far_argument(b, x)
+    far = mathcall.far_argument(b, x, ins.prim)
     if not lw.trig_exact:
         lw.trig_seen = True
         b.store(b.or_(b.load(lw.trig_far), far), lw.trig_far)

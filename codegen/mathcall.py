@@ -17,7 +17,7 @@ Invariants:
   The variant is kept alive until the vectorizer ran by `llvm.compiler.used`
   (`finish(module)` emits it).
 - Both compute exactly what the inline code with the exact-reduction fallback computes
-  (`lower_elementwise.trig`): sin/cos/tan of a finite argument beyond `TRIG_LIMIT` come
+  (`lower_elementwise.trig`): sin/cos/tan of a finite argument beyond `limit(name, type)` come
   from the C library's function, lane by lane, so results do not depend on the choice.
 - The variant is written as a loop over its lanes (inline scalar math through a stack
   array), which the loop vectorizer turns into straight vector code.
@@ -29,10 +29,12 @@ from llvmlite import ir
 from . import engine
 from .loops import const, for_range
 from .mathlib import FUNCTIONS, emit_math
-from .mathtrig import FAST32_LIMIT
+from .mathtrig import FAST32_LIMIT, TAN64_LIMIT
 
-# The magnitudes up to which mathlib's inline argument reduction holds its bound.
+# The magnitudes up to which mathlib's inline argument reduction holds its bound, per
+# type, and where one function's differs (float64 tan shares float32's fast reduction).
 TRIG_LIMIT = {"float": FAST32_LIMIT, "double": 1e15}
+LIMIT_OF = {("tan", "double"): TAN64_LIMIT}
 LIBM = {("sin", "float"): "sinf", ("cos", "float"): "cosf", ("tan", "float"): "tanf",
         ("sin", "double"): "sin", ("cos", "double"): "cos", ("tan", "double"): "tan"}
 # The functions whose inline argument reduction has a range limit (the C library beyond).
@@ -65,12 +67,18 @@ def _tag(ty: ir.Type) -> str:
     return "f64" if isinstance(ty, ir.DoubleType) else "f32"
 
 
-def far_argument(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    """Whether `x` is finite and beyond the inline reduction's range."""
+def limit(name: str, ty: ir.Type) -> float:
+    """The magnitude up to which the inline `name` (sin, cos or tan) of type `ty` holds
+    the bound."""
+    return LIMIT_OF.get((name, str(ty)), TRIG_LIMIT[str(ty)])
+
+
+def far_argument(b: ir.IRBuilder, x: ir.Value, name: str) -> ir.Value:
+    """Whether `x` is finite and beyond the inline `name`'s reduction range."""
     ty = x.type
     fabs = b.module.declare_intrinsic("llvm.fabs", [ty], ir.FunctionType(ty, [ty]))
     ax = b.call(fabs, [x])
-    return b.and_(b.fcmp_ordered(">", ax, ir.Constant(ty, TRIG_LIMIT[str(ty)])),
+    return b.and_(b.fcmp_ordered(">", ax, ir.Constant(ty, limit(name, ty))),
                   b.fcmp_ordered("<", ax, ir.Constant(ty, float("inf"))))
 
 
@@ -87,7 +95,7 @@ def _exact_if_far(b: ir.IRBuilder, name: str, x: ir.Value, y: ir.Value) -> ir.Va
     """`y`, or the C library's result where `x` is far (sin/cos/tan only)."""
     if name not in TRIG:
         return y
-    far = far_argument(b, x)
+    far = far_argument(b, x, name)
     pre = b.block
     with b.if_then(far, likely=False):
         exact = b.call(libm(b.module, name, x.type), [x])
@@ -156,12 +164,12 @@ def _define_vector(module: ir.Module, name: str, ty: ir.Type, w: int, nargs: int
         xs = [b.load(b.gep(s, [const(0), i])) for s in srcs]
         b.store(emit_math(b, name, xs), b.gep(dst, [const(0), i]))
         if name in TRIG:
-            b.store(b.or_(b.load(far), far_argument(b, xs[0])), far)
+            b.store(b.or_(b.load(far), far_argument(b, xs[0], name)), far)
     if name in TRIG:
         with b.if_then(b.load(far), likely=False):
             with for_range(b, w, name="exact") as i:
                 x = b.load(b.gep(srcs[0], [const(0), i]))
-                with b.if_then(far_argument(b, x), likely=False):
+                with b.if_then(far_argument(b, x, name), likely=False):
                     b.store(b.call(libm(module, name, ty), [x]), b.gep(dst, [const(0), i]))
     b.ret(b.load(b.bitcast(dst, vty.as_pointer())))
     return fn

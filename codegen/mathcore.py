@@ -16,10 +16,12 @@ Invariants:
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from llvmlite import binding as llvm
 from llvmlite import ir
 
 Num: TypeAlias = "ir.Value | float"
@@ -34,7 +36,8 @@ class Consts:
     Polynomials are listed highest degree first: ``P`` is ``(e^r - 1 - r) / r^2`` on
     ``|r| <= ln2/2``; ``T`` is ``(log((1+s)/(1-s)) - 2s) / s^3`` and ``U`` (for pow)
     ``(log((1+s)/(1-s)) - 2s - 2s^3/3) / s^5``, both in ``z = s^2`` for
-    ``|s| <= 3 - 2 sqrt(2)``; ``S`` is ``(sin r - r) / r^3`` and ``C``
+    ``|s| <= 3 - 2 sqrt(2)``; ``G`` (float32 only) ``(log(1+f) - f) / f^2`` for ``f`` in
+    ``[sqrt(1/2) - 1, sqrt(2) - 1]``; ``S`` is ``(sin r - r) / r^3`` and ``C``
     ``(cos r - 1 + r^2/2) / r^4`` in ``z = r^2`` for ``|r| <= trig_bound`` (a margin over
     pi/4). Each is a near-minimax fit (Chebyshev nodes) whose error is well below half an
     ulp of the final result once scaled by the terms in front of it.
@@ -60,6 +63,9 @@ class Consts:
     exp_hi: float
     sqrt_half_bits: int            # bit pattern of sqrt(1/2) in the type
     sub_scale: int                 # log multiplies subnormal x by 2^sub_scale
+    # float32 only: G with log(1+f) = f + f^2 G(f) for f in [sqrt(1/2) - 1, sqrt(2) - 1]
+    # (no division; float64 keeps T, whose division costs less than the ~12 more terms)
+    G: tuple[float, ...] = ()
 
 
 F32 = Consts(
@@ -75,6 +81,8 @@ F32 = Consts(
     trig_bound=0.8,
     exp_lo=-104.0, expm1_lo=-30.0, exp_hi=89.0,
     sqrt_half_bits=0x3F3504F3, sub_scale=25,
+    G=(-0.07673641, 0.12722673, -0.13127555, 0.14204855, -0.16626646, 0.20001234,
+       -0.2500078, 0.3333333, -0.5),
 )
 F64 = Consts(
     P=(2.091483135138041e-09, 2.5105419192016337e-08, 2.7557273295539724e-07,
@@ -103,16 +111,28 @@ F64 = Consts(
 # ---------------------------------------------------------------- typed emitter
 
 
+@functools.cache
+def host_avx512() -> bool:
+    """Whether the host has AVX-512F, where ``llvm.ldexp`` is one ``vscalefps/pd`` per
+    vector (elsewhere LLVM expands it to a C library call per element)."""
+    return "+avx512f" in llvm.get_host_cpu_features().flatten().split(",")
+
+
+
 class MathEmitter:
     """Float arithmetic of one type over an IRBuilder; Python floats become constants.
 
     ``m.k`` holds the constants of the type's precision (`F32` or `F64`), ``m.ity`` the
     integer type of the same width. For example, ``m.poly(z, m.k.S)`` emits Horner's rule
-    with ``fma`` for sin's polynomial in ``z``.
+    with ``fma`` for sin's polynomial in ``z``. ``avx512`` (default: the host's) lets
+    emitters use ``ldexp`` (`scale`), which is a single instruction only there; code is
+    compiled for the host, so the default is right everywhere but in tests of the generic
+    path.
     """
 
-    def __init__(self, b: ir.IRBuilder, ty: ir.Type) -> None:
+    def __init__(self, b: ir.IRBuilder, ty: ir.Type, avx512: bool | None = None) -> None:
         self.b = b
+        self.avx512 = host_avx512() if avx512 is None else avx512
         self.ty = ty
         self.is64 = isinstance(ty, ir.DoubleType)
         self.ity = ir.IntType(64 if self.is64 else 32)
@@ -202,6 +222,15 @@ class MathEmitter:
     def pow2(self, n: ir.Value) -> ir.Value:
         """2^n for an integer n in the normal exponent range."""
         return self.from_bits(self.b.shl(self.b.add(n, self.i(self.bias)), self.i(self.mant)))
+
+    def scale(self, a: ir.Value, n: ir.Value) -> ir.Value:
+        """a 2^n rounded once (subnormal and overflowing results included) for a float n
+        holding an integer of magnitude below 2^31: ``llvm.ldexp``, one ``vscalef`` on
+        AVX-512 (use it only where ``self.avx512``)."""
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(self.ty, [self.ty, i32])
+        fn = self.b.module.declare_intrinsic("llvm.ldexp", [self.ty, i32], fnty)
+        return self.b.call(fn, [a, self.b.fptosi(n, i32)])
 
     def two_sum(self, a: ir.Value, b: ir.Value) -> tuple[ir.Value, ir.Value]:
         """s + e == a + b exactly, s = fl(a + b) (Knuth's branch-free two-sum)."""

@@ -32,14 +32,19 @@ from .mathcore import MathEmitter, Num
 # ---------------------------------------------------------------- exp family
 
 
+def _clamp(m: MathEmitter, x: ir.Value, lo_bound: float) -> ir.Value:
+    """x clamped to [lo_bound, exp_hi]; ordered compares send NaN to the bound (callers
+    select NaN back at the end)."""
+    xc = m.sel(m.cmp("<=", x, m.k.exp_hi), x, m.k.exp_hi)
+    return m.sel(m.cmp(">=", xc, lo_bound), xc, lo_bound)
+
+
 def exp_reduce(m: MathEmitter, x: ir.Value, lo_bound: float,
                 lo: ir.Value | None = None) -> tuple[ir.Value, ir.Value]:
     """x (+ lo) = n ln2 + r with x clamped to [lo_bound, exp_hi]: returns n as an integer
     and e^r - 1."""
     k = m.k
-    # Ordered compares send NaN to the bound; callers select NaN back at the end.
-    xc = m.sel(m.cmp("<=", x, k.exp_hi), x, k.exp_hi)
-    xc = m.sel(m.cmp(">=", xc, lo_bound), xc, lo_bound)
+    xc = _clamp(m, x, lo_bound)
     n = m.rint(m.mul(xc, k.log2e))
     nn = m.neg(n)
     r_hi = m.fma(nn, k.ln2_hi, xc)           # exact: the difference fits the format
@@ -52,6 +57,18 @@ def exp_reduce(m: MathEmitter, x: ir.Value, lo_bound: float,
 
 
 def exp(m: MathEmitter, x: ir.Value, lo: ir.Value | None = None) -> ir.Value:
+    if lo is None and m.avx512:
+        # r = x - n ln2 rounds once (n ln2_hi is exact inside the fma and so is the
+        # difference): at most a quarter ulp more than carrying r's error, and 2^n is one
+        # vscalef, which rounds a subnormal result once.
+        k = m.k
+        xc = _clamp(m, x, k.exp_lo)
+        n = m.rint(m.mul(xc, k.log2e))
+        nn = m.neg(n)
+        r = m.fma(nn, k.ln2_lo, m.fma(nn, k.ln2_hi, xc))
+        p = m.fma(m.mul(r, r), m.poly(r, k.P), r)
+        y = m.scale(m.add(p, 1.0), n)
+        return m.sel(m.isnan(x), x, y)
     ni, em1 = exp_reduce(m, x, m.k.exp_lo, lo)
     p = m.add(em1, 1.0)
     # 2^n in two halves: each is a normal number and only the last product rounds.
@@ -78,7 +95,8 @@ def expm1(m: MathEmitter, x: ir.Value) -> ir.Value:
 def log_parts(m: MathEmitter, x: ir.Value, normal: bool = False) -> tuple[ir.Value, ir.Value]:
     """x = 2^k m with m in [sqrt(1/2), sqrt(2)), for finite x > 0: returns (k as float, m - 1).
 
-    ``normal=True`` skips the rescaling of subnormal x (for callers whose x >= 1).
+    ``normal=True`` skips the rescaling of subnormal x (for callers whose x is never
+    subnormal).
     """
     k = m.k
     xs = x
@@ -97,6 +115,12 @@ def log_parts(m: MathEmitter, x: ir.Value, normal: bool = False) -> tuple[ir.Val
 def log_kernel(m: MathEmitter, kf: ir.Value, f: ir.Value, c: Num = 0.0) -> ir.Value:
     """k ln2 + log(1 + f) + c, for |f| <= sqrt(2) - 1 and a small correction c."""
     k = m.k
+    if not m.is64:
+        # float32: log(1+f) = f + f^2 G(f), no division. One fma with ln2 rounded to
+        # float32 suffices: for k != 0 the result is at least ln2/2, so k times ln2's
+        # rounding error stays below 0.1 ulp.
+        t = m.fma(m.mul(f, f), m.poly(f, k.G), c)
+        return m.fma(kf, k.ln2_hi, m.add(f, t))
     s = m.div(f, m.add(f, 2.0))
     z = m.mul(s, s)
     r = m.mul(z, m.poly(z, k.T))
@@ -109,29 +133,50 @@ def log_kernel(m: MathEmitter, kf: ir.Value, f: ir.Value, c: Num = 0.0) -> ir.Va
 def log(m: MathEmitter, x: ir.Value) -> ir.Value:
     kf, f = log_parts(m, x)
     y = log_kernel(m, kf, f)
+    y = m.sel(m.b.fcmp_unordered("<", x, m.c(0.0)), float("nan"), y)   # x < 0 or NaN
     y = m.sel(m.cmp("==", x, 0.0), float("-inf"), y)
-    y = m.sel(m.cmp("<", x, 0.0), float("nan"), y)
-    y = m.sel(m.cmp("==", x, float("inf")), x, y)
-    return m.sel(m.isnan(x), x, y)
+    return m.sel(m.cmp("==", x, float("inf")), x, y)
 
 
 def log1p(m: MathEmitter, x: ir.Value) -> ir.Value:
     u, err = m.two_sum(m.c(1.0), x)             # u + err == 1 + x exactly
-    kf, f = log_parts(m, u)
+    # u is 0 or at least 2^-(p+1): never subnormal
+    kf, f = log_parts(m, u, normal=True)
     y = log_kernel(m, kf, f, m.div(err, u))    # log(u + err) ~ log(u) + err/u
     y = m.sel(m.cmp("==", x, 0.0), x, y)        # keeps -0.0
     y = m.sel(m.cmp("==", u, 0.0), float("-inf"), y)
-    y = m.sel(m.cmp("<", x, -1.0), float("nan"), y)
-    y = m.sel(m.cmp("==", x, float("inf")), x, y)
-    return m.sel(m.isnan(x), x, y)
+    y = m.sel(m.b.fcmp_unordered("<", x, m.c(-1.0)), float("nan"), y)  # x < -1 or NaN
+    return m.sel(m.cmp("==", x, float("inf")), x, y)
 
 
 
 # ---------------------------------------------------------------- composed functions
 
 
+# 1.5 * 2^p: v + MAGIC rounds v to an integer n left in the low mantissa bits (|n| < 2^22)
+MAGIC = {False: 12582912.0, True: 6755399441055744.0}
+# tanh clamps -2|x| here: beyond, tanh(x) is +-1 in both types, and 2^n stays normal.
+TANH_LO = -40.0
+
+
 def tanh(m: MathEmitter, x: ir.Value) -> ir.Value:
-    t = expm1(m, m.mul(m.abs(x), -2.0))        # in [-1, 0]
+    """tanh(x) = -t / (t + 2) with t = e^(-2|x|) - 1 = q (e^r - 1) + (q - 1), q = 2^n.
+
+    n comes from one fma with `MAGIC` (no conversion to an integer: NaN flows through as
+    bits, and every step is defined for it), r = v - n ln2 by two fmas, so NaN needs no
+    select; the sign by ``copysign`` (keeps -0.0); tiny x gives t = -2|x| exactly and
+    the quotient rounds to x itself.
+    """
+    k, b = m.k, m.b
+    v = m.mul(m.abs(x), -2.0)
+    v = m.sel(m.cmp("<", v, TANH_LO), TANH_LO, v)   # NaN stays NaN
+    magic = MAGIC[m.is64]
+    nm = m.fma(v, k.log2e, magic)
+    nn = m.sub(magic, nm)                           # -n, exact
+    r = m.fma(nn, k.ln2_lo, m.fma(nn, k.ln2_hi, v))
+    em1 = m.fma(m.mul(r, r), m.poly(r, k.P), r)
+    q = m.from_bits(b.shl(b.add(m.bits(nm), m.i(m.bias)), m.i(m.mant)))
+    t = m.fma(q, em1, m.sub(q, 1.0))
     return m.copysign(m.div(m.neg(t), m.add(t, 2.0)), x)
 
 

@@ -26,14 +26,15 @@ entry here. ``sqrt`` is ``llvm.sqrt`` (one instruction, correctly rounded).
 
 Range claims. The inline ``sin``/``cos``/``tan`` hold the bound for ``|x| <= 1e5`` in
 float32 and for ``|x| <= 1e15`` in float64 (measured to 1.26e16, where ``q`` stops being
-an exact integer at 2^53). Beyond that the float64 reduced argument is clamped to the
-polynomial's interval and the float32 result is 0 (any finite argument still gives a
-value in ``[-1, 1]`` for sin and cos, a finite one for tan; +-inf gives NaN), and
-compiled code does not use it there: lowering (``lower_elementwise.trig``) notes such
-arguments and recomputes their task with the C library's ``sin``/``sinf``/... for them,
-whose Payne-Hanek reduction is exact, so compiled sin/cos/tan hold the bound over the
-whole range (``tests/codegen/test_trig_range.py``). Every other function here holds its
-bound over the whole range of the type, including subnormal inputs and results.
+an exact integer at 2^53), float64 ``tan`` for ``|x| <= 1e6`` (`mathcall.limit`). Beyond
+that the float64 sin/cos reduced argument is clamped to the polynomial's interval and the
+float32 (and float64 tan) result is 0 (any finite argument still gives a value in
+``[-1, 1]`` for sin and cos, a finite one for tan; +-inf gives NaN), and compiled code
+does not use it there: lowering (``lower_elementwise.trig``) notes such arguments and
+recomputes their task with the C library's ``sin``/``sinf``/... for them, whose
+Payne-Hanek reduction is exact, so compiled sin/cos/tan hold the bound over the whole
+range (``tests/codegen/test_trig_range.py``). Every other function here holds its bound
+over the whole range of the type, including subnormal inputs and results.
 
 Measured max error in ulp (the tested bound is 4 ulp for every function and type).
 float32 is measured against NumPy's float64 result (0.5 would be correct rounding):
@@ -89,11 +90,14 @@ _exp_reduce = mathexp.exp_reduce
 # ---------------------------------------------------------------- entry point
 
 
-def emit_math(builder: ir.IRBuilder, name: str, args: list[ir.Value]) -> ir.Value:
+def emit_math(builder: ir.IRBuilder, name: str, args: list[ir.Value],
+              avx512: bool | None = None) -> ir.Value:
     """Emit ``name(*args)`` inline for scalar float or double values; returns the result.
 
     ``name`` is one of ``SUPPORTED``; ``pow`` takes ``[x, y]``, ``atan2`` ``[y, x]``, the
-    others ``[x]`` (``FUNCTIONS`` has each one's count). The code
+    others ``[x]`` (``FUNCTIONS`` has each one's count). ``avx512`` (default: whether the
+    host has AVX-512F) selects the code that uses ``llvm.ldexp`` (one ``vscalef``); tests
+    pass False to check the generic code on any host. The code
     is straight-line (see the module docstring), so a loop around it vectorizes::
 
         y = emit_math(builder, "exp", [x])      # x: an ir.Value of type float or double
@@ -109,7 +113,7 @@ def emit_math(builder: ir.IRBuilder, name: str, args: list[ir.Value]) -> ir.Valu
     if not isinstance(ty, (ir.FloatType, ir.DoubleType)) or any(a.type != ty for a in args):
         raise TypeError(f"emit_math: {name} needs float or double arguments of one type, got "
                         + ", ".join(str(a.type) for a in args))
-    return fn(MathEmitter(builder, ty), *args)
+    return fn(MathEmitter(builder, ty, avx512), *args)
 
 
 #: The library: name -> (number of arguments, emitter). Each name is the primitive it

@@ -259,7 +259,7 @@ class PolyCore:
         is beyond the inline reduction's range (a branch per element: such loops do not
         vectorize, unlike fixed-shape code's two-version tasks)."""
         b = self.b
-        far = mathcall.far_argument(b, x)
+        far = mathcall.far_argument(b, x, prim)
         pre = b.block
         with b.if_then(far, likely=False):
             exact = b.call(mathcall.libm(self.module, prim, x.type), [x])

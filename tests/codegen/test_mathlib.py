@@ -26,6 +26,7 @@ from llvmlite import ir
 from tracejit.codegen.mathgamma import FUNCTIONS as GAMMA
 from tracejit.codegen.mathzeta import FUNCTIONS as ZETA
 from tracejit.codegen import mathcall
+from tracejit.codegen.mathcore import host_avx512
 from tracejit.codegen.mathlib import FUNCTIONS, SUPPORTED, emit_math
 
 from tests.codegen.helpers import host_target_machine
@@ -33,15 +34,19 @@ from tests.codegen.helpers import host_target_machine
 BOUND = 4.0                       # ulp, for every function and both dtypes
 #: the gamma family is measured by test_mathgamma (mpmath oracles, absolute error near zeros)
 NAMES = sorted(SUPPORTED - set(GAMMA) - set(ZETA))
-TRIG_LIMIT = {np.float32: mathcall.TRIG_LIMIT["float"],
-              np.float64: mathcall.TRIG_LIMIT["double"]}
+def trig_limit(name: str, dtype: type) -> float:
+    """Where the inline sin/cos/tan hold the bound (beyond, compiled code calls libm)."""
+    return mathcall.limit(name, ir.FloatType() if dtype == np.float32 else ir.DoubleType())
+
+
 LD = np.longdouble if np.finfo(np.longdouble).nmant >= 63 else np.float64
 
 # ---------------------------------------------------------------- a tiny native module
 
 
-def build_module(dtype: type, names: list[str]) -> str:
-    """LLVM IR with ``void k_<name>(T* x, T* y, T* out, i64 n)``: out[i] = name(x[i], y[i])."""
+def build_module(dtype: type, names: list[str], avx512: bool | None = None) -> str:
+    """LLVM IR with ``void k_<name>(T* x, T* y, T* out, i64 n)``: out[i] = name(x[i], y[i]);
+    ``avx512=False`` emits the generic code (`emit_math`) whatever the host."""
     ty = ir.FloatType() if dtype == np.float32 else ir.DoubleType()
     i64 = ir.IntType(64)
     mod = ir.Module(name=f"mathlib_{np.dtype(dtype).name}")
@@ -61,7 +66,7 @@ def build_module(dtype: type, names: list[str]) -> str:
         args = [b.load(b.gep(xs, [i]))]
         if FUNCTIONS[name][0] == 2:
             args.append(b.load(b.gep(ys, [i])))
-        b.store(emit_math(b, name, args), b.gep(out, [i]))
+        b.store(emit_math(b, name, args, avx512), b.gep(out, [i]))
         nxt = b.add(i, i64(1), flags=("nuw", "nsw"))
         i.add_incoming(nxt, loop)
         b.cbranch(b.icmp_signed("<", nxt, n), loop, done)
@@ -71,11 +76,11 @@ def build_module(dtype: type, names: list[str]) -> str:
 
 
 class Kernels:
-    def __init__(self, dtype: type, names: list[str]) -> None:
+    def __init__(self, dtype: type, names: list[str], avx512: bool | None = None) -> None:
         self.dtype = dtype
         self.tm = host_target_machine()
         self.ctx = llvm.create_context()
-        mod = llvm.parse_assembly(build_module(dtype, names), context=self.ctx)
+        mod = llvm.parse_assembly(build_module(dtype, names, avx512), context=self.ctx)
         mod.verify()
         pto = llvm.create_pipeline_tuning_options(speed_level=3)
         pb = llvm.create_pass_builder(self.tm, pto)
@@ -98,6 +103,16 @@ class Kernels:
 @functools.cache
 def kernels(dtype: type) -> Kernels:
     return Kernels(dtype, NAMES)
+
+
+#: The functions with AVX-512-only code (``ldexp``, one ``vscalef``): their generic code is
+#: tested too, on every host.
+SCALE_USERS = ["exp", "logistic", "softplus"]
+
+
+@functools.cache
+def generic_kernels(dtype: type) -> Kernels:
+    return Kernels(dtype, SCALE_USERS, avx512=False)
 
 
 # ---------------------------------------------------------------- references
@@ -227,7 +242,7 @@ def inputs(name: str, dtype: type, seed: int = 0) -> np.ndarray:
         parts += [1 + u(-0.5, 0.5, n), u(0, 10, n), np.geomspace(tiny, 1e-30, n // 4),
                   u(-1, 1, n), -1 + np.geomspace(1e-30, 1, n // 4)]
     if name in ("sin", "cos", "tan"):
-        lim = TRIG_LIMIT[dtype]
+        lim = trig_limit(name, dtype)
         k = np.concatenate([np.arange(-200, 200), rng.integers(-int(lim / 1.6), int(lim / 1.6),
                                                                n // 4)])
         mult = (k * (np.pi / 2)).astype(dtype)
@@ -284,9 +299,10 @@ def atan2_inputs(dtype: type, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------- measurement
 
 
-def measure(name: str, dtype: type) -> tuple[float, np.ndarray, np.ndarray | None]:
+def measure(name: str, dtype: type, k: Kernels | None = None
+            ) -> tuple[float, np.ndarray, np.ndarray | None]:
     """Max ulp error over the claimed range; returns it with the worst input(s)."""
-    k = kernels(dtype)
+    k = kernels(dtype) if k is None else k
     if name == "pow":
         x, y = pow_inputs(dtype)
     elif name == "atan2":
@@ -296,7 +312,7 @@ def measure(name: str, dtype: type) -> tuple[float, np.ndarray, np.ndarray | Non
     got = k(name, x, y)
     err = ulp_error(dtype, got, reference(name, dtype, x, y))
     if name in ("sin", "cos", "tan"):
-        err = np.where(np.abs(x) <= TRIG_LIMIT[dtype], err, 0.0)
+        err = np.where(np.abs(x) <= trig_limit(name, dtype), err, 0.0)
     i = int(np.argmax(err))
     return float(err[i]), x[i], None if y is None else y[i]
 
@@ -310,10 +326,24 @@ def test_ulp_bound(name: str, dtype: type) -> None:
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("name", SCALE_USERS)
+def test_generic_code_ulp_bound(name: str, dtype: type) -> None:
+    """The code for hosts without AVX-512 holds the bound too (and uses no ``ldexp``)."""
+    k = generic_kernels(dtype)
+    assert "llvm.ldexp" not in k.optimized_ir
+    worst, x, _ = measure(name, dtype, k)
+    assert worst <= BOUND, f"{name} {np.dtype(dtype).name}: {worst:.2f} ulp at x={x!r}"
+    _check_special_values(name, dtype, k)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("name", NAMES)
 def test_special_values(name: str, dtype: type) -> None:
     """Where NumPy gives NaN, +-inf or a signed zero, the result is exactly that."""
-    k = kernels(dtype)
+    _check_special_values(name, dtype, kernels(dtype))
+
+
+def _check_special_values(name: str, dtype: type, k: Kernels) -> None:
     s = specials(dtype)
     if FUNCTIONS[name][0] == 2:
         x, y = (a.ravel() for a in np.meshgrid(s, s))
@@ -330,7 +360,7 @@ def test_special_values(name: str, dtype: type) -> None:
                                   np.signbit(want[exact & ~np.isnan(want)]))
     err = ulp_error(dtype, got, reference(name, dtype, x, y))
     if name in ("sin", "cos", "tan"):
-        err = np.where(np.abs(x) <= TRIG_LIMIT[dtype], err, 0.0)
+        err = np.where(np.abs(x) <= trig_limit(name, dtype), err, 0.0)
     assert err.max() <= BOUND
 
 
@@ -350,7 +380,7 @@ def test_tiny_arguments_are_returned_exactly(name: str, dtype: type) -> None:
 def test_trig_huge_arguments_stay_bounded(name: str, dtype: type) -> None:
     rng = np.random.default_rng(1)
     x = _finite_bits(dtype, 50_000, rng)
-    x = x[np.abs(x) > TRIG_LIMIT[dtype]]
+    x = x[np.abs(x) > trig_limit(name, dtype)]
     got = kernels(dtype)(name, x)
     assert np.isfinite(got).all()
     if name != "tan":
@@ -382,7 +412,8 @@ def test_mpmath_spot_check_float64() -> None:
             x = rng.uniform(-10, 10, 1500) * 10.0 ** rng.integers(-5, 5, 1500)
             y = rng.uniform(-10, 10, 1500)
         elif name in ("sin", "cos", "tan"):
-            x = np.concatenate([rng.uniform(-10, 10, 750), rng.uniform(-1e15, 1e15, 750)])
+            lim = trig_limit(name, np.float64)
+            x = np.concatenate([rng.uniform(-10, 10, 750), rng.uniform(-lim, lim, 750)])
             y = None
         else:
             lo, hi = ranges[name]
@@ -399,7 +430,7 @@ def test_mpmath_spot_check_float64() -> None:
 
 ALLOWED_CALLS = ("llvm.fma.", "llvm.fabs.", "llvm.rint.", "llvm.nearbyint.", "llvm.floor.",
                  "llvm.copysign.", "llvm.sqrt.", "llvm.minnum.", "llvm.maxnum.",
-                 "llvm.is.fpclass.")
+                 "llvm.is.fpclass.") + (("llvm.ldexp.",) if host_avx512() else ())
 
 
 def _functions(text: str) -> dict[str, str]:
@@ -414,6 +445,19 @@ def test_exp_loop_vectorizes(dtype: type) -> None:
     assert re.search(rf"<(8|16) x {width}>" if dtype == np.float32 else
                      rf"<(4|8) x {width}>", text), "no vector code in the exp loop"
     assert not re.search(r"@(expf?|llvm\.exp\.)\b", text), "the exp loop calls libm"
+
+
+@pytest.mark.skipif(not host_avx512(), reason="ldexp is vscalef only with AVX-512")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_exp_scales_with_vscalef(dtype: type) -> None:
+    """On AVX-512 hosts exp's 2^n is one vscalef per vector: never a call of ldexp."""
+    tm = host_target_machine()
+    mod = llvm.parse_assembly(build_module(dtype, ["exp"]), context=llvm.create_context())
+    pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=3))
+    pb.getModulePassManager().run(mod, pb)
+    asm = tm.emit_assembly(mod)
+    assert re.search(r"vscalefp[sd]\s+%[yz]mm", asm), "exp's vector loop has no vscalef"
+    assert not re.search(r"\bcall", asm), "exp calls a function"
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])

@@ -1,6 +1,6 @@
 """sin, cos and tan over the whole range of float32 and float64 in compiled code.
 
-mathlib's inline argument reduction holds its bound up to `TRIG_LIMIT`; beyond, lowering
+mathlib's inline argument reduction holds its bound up to `mathcall.limit`; beyond, lowering
 reruns the task with the C library's functions for those elements (`Lowerer.task`).
 These tests check the 4-ulp bound on finite arguments of every binade, the special
 values, that a task whose huge argument appears anywhere (fused into other stores,
