@@ -252,6 +252,11 @@ def _load(dtype: str, name: str,
         jm = engine.jit(text or _library_ir(dtype, name), on_object=store, optimize=False)
     ctypes.c_int32.from_address(jm.global_address(f"{name}_threads")).value = (
         pool_threads() if dtype == POOL else threads())
+    if dtype == POOL:
+        # The pool's workers run its code until the process ends (after their last job
+        # they spin in it, then sleep in it): it must never be freed, not even when
+        # the interpreter tears down its modules at exit. One reference is never dropped.
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(jm))
     with engine.LLVM_LOCK:
         llvm.add_symbol(name, jm.address(name))
     return jm

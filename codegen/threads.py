@@ -29,8 +29,10 @@ Invariants:
   of the next job are written only after every chunk of this one has finished), so a
   worker never runs a chunk with another job's fields.
 - Workers never hold or take the GIL; they are never joined (they live until the
-  process ends) and a forked child starts with none (`{name}_after_fork`, which
-  `runtime` calls in the child).
+  process ends, so `runtime` never frees this library's code) and a forked child starts
+  with none (`{name}_after_fork`, which `runtime` calls in the child).
+- A job of `2**32 - 1` chunks or more runs on the calling thread (`ticket` counts chunks
+  in 32 bits).
 - Exported: `{name}`, the globals `{name}_threads` (threads a job may use, the caller
   included; 1 until the loader sets it) and `{name}_workers` (workers started), and
   `{name}_after_fork()`; everything else is internal.
@@ -248,7 +250,8 @@ def _define_parallel_for(pool: _Pool, claim: ir.Function, worker: ir.Function) -
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     serial = fn.append_basic_block("serial")
     threads = b.load_atomic(pool.threads, "monotonic", 4)
-    wide = b.and_(b.icmp_signed(">=", n, const(2)),
+    # (n must fit the 32 bits of `ticket` that count chunks.)
+    wide = b.and_(b.and_(b.icmp_signed(">=", n, const(2)), b.icmp_signed("<", n, const(_LOW))),
                   b.icmp_signed(">=", threads, ir.Constant(I32, 2)))
     with b.if_then(b.not_(wide)):
         b.branch(serial)

@@ -289,3 +289,29 @@ def test_thread_count_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch
     assert runtime.pool_threads() == 5
     monkeypatch.delenv("TRACEJIT_NUM_THREADS")
     assert runtime.pool_threads() == len(os.sched_getaffinity(0))
+
+
+EXIT_PROGRAM = textwrap.dedent("""
+    import gc, time
+    import numpy as np
+    import tracejit as tj
+    from tracejit.codegen import runtime
+
+    f = tj.compile(lambda x: tj.reduce_sum(tj.exp(-x * x)))
+    x = np.linspace(-2, 2, 400_000, dtype=np.float32)
+    for _ in range(3):
+        f(x)
+    # What interpreter shutdown does to every module: drop the library (its workers are
+    # still spinning in its code right after the job).
+    runtime._loaded.clear()
+    gc.collect()
+    time.sleep(0.05)
+    print("ok")
+""")
+
+
+def test_the_pool_code_outlives_every_reference_to_it(tmp_path: Path) -> None:
+    env = {**os.environ, "TRACEJIT_CACHE_DIR": str(tmp_path), "TRACEJIT_NUM_THREADS": "2"}
+    r = subprocess.run([sys.executable, "-c", EXIT_PROGRAM], capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert r.returncode == 0 and r.stdout.split() == ["ok"], (r.returncode, r.stderr[-2000:])
