@@ -35,7 +35,7 @@ GEMM_SYMBOLS: dict[str, str] = {"f32": "scipy_cblas_sgemm64_", "f64": "scipy_cbl
 # The LAPACK routines (and BLAS `trsm`) `codegen.lower_lapack` calls, in the Fortran ILP64
 # interface: `scipy_<s|d><routine>_64_`. Whichever of them the library exports are
 # registered with LLVM when it is loaded (cached object code may reference them).
-LAPACK_ROUTINES = ("potrf", "trsm", "gesv", "getrf", "syevd", "geqrf", "orgqr", "gesdd")
+LAPACK_ROUTINES = ("potrf", "trsm", "gesv", "getrf", "getrs", "syevd", "geqrf", "orgqr", "gesdd")
 _CONFIG_SYMBOL = "scipy_openblas_get_config64_"
 _LIB_PATTERNS = ("libscipy_openblas*.so*", "libscipy_openblas*.dylib", "libscipy_openblas*.dll")
 

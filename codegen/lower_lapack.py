@@ -9,11 +9,14 @@ Invariants:
   O(n^3), and NumPy's `linalg` makes the same ones. All scratch is one heap block per
   kernel, allocated before the batch loop and freed after it; leading dimensions are the
   true row counts (>= 1: no kernel runs for an empty output).
-- The routines are those NumPy's `linalg` calls on the same column-major data (`potrf`
-  'L', `gesv`, `getrf`) plus BLAS `trsm`, so results agree with the reference
-  implementations to rounding, and bit for bit where NumPy calls the same routine; LU
-  of n <= `SMALL_LU` runs our own kernel instead (`lower_lapack_small`: getrf's
-  overhead dominates there), with LAPACK's pivots and `info`.
+- The routines are those NumPy's `linalg` calls (`potrf`, `gesv`, `getrf`) plus
+  `getrs` and BLAS `trsm`, so results agree with the reference implementations to
+  rounding. Two kernels skip the transposing copies by reading a row-major matrix as
+  LAPACK's column-major transpose: `cholesky` factors in the output buffer with `potrf`
+  'U' (U = L^T), and `solve` of n > `SMALL_LU` factors a^T (`gesv` for the adjoint,
+  `getrf` + `getrs` 'T' otherwise). LU of n <= `SMALL_LU` runs our own kernel instead
+  (`lower_lapack_small`: getrf's overhead dominates there), with LAPACK's pivots and
+  `info`.
 - `info` is checked after every call: `cholesky` writes NaN into the lower triangle of a
   matrix that is not positive definite (TensorFlow's result); `solve` and `lu` of a
   singular matrix fail with `lw.status = (info, batch number)`, which `FAILURES` turns
@@ -114,21 +117,29 @@ def _nan(dt: np.dtype) -> ir.Constant:
 
 @kernel_rule("cholesky")
 def cholesky(lw: Lowerer, ins: Instr) -> None:
+    """In the output: the lower triangle of x, zeros above, in x's row-major layout, which
+    is column-major x^T, whose upper triangle `potrf` 'U' factors as U = L^T in place;
+    read row-major again, that is L (no transposing copy: at n = 512 the two copies
+    through LAPACK's column-major layout cost more than `potrf` itself)."""
     b = lw.b
     x, out = ins.inputs[0], ins.outs[0]
     dt = x.dtype
     n = x.shape[-1]
-    block, (work, info) = arena(lw, [(n * n, dt), (1, np.int64)])
+    po = lw.ptr(out)
+    info = lw.alloca(ir.IntType(64), "info")
+    zero = scalar_constant(0, dt)
     with batch_loop(lw, x) as (bidx, k):
-        copy_in(lw, x, bidx, work)
-        lapack.call(lw, "potrf", dt, ["L", n, work, n, info])
-        failed = b.icmp_signed("!=", b.load(info), const(0))
-
-        def value(i: ir.Value, j: ir.Value, v: ir.Value) -> ir.Value:
-            return b.select(b.icmp_signed("<=", j, i), b.select(failed, _nan(dt), v),
-                            scalar_constant(0, dt))
-        copy_out(lw, out, k, work, n, value)
-    lw.free(block)
+        base = b.mul(k, const(n * n))
+        em = lw.emitter()
+        with loop_nest(b, (n, n), "in") as (i, j):
+            lower = b.icmp_signed("<=", j, i)
+            at = b.add(base, b.add(b.mul(i, const(n)), j))
+            lw.store_at(po, dt, at, b.select(lower, em.value(x, bidx + (i, j)), zero))
+        lapack.call(lw, "potrf", dt, ["U", n, b.gep(po, [base]), n, info])
+        with b.if_then(b.icmp_signed("!=", b.load(info), const(0)), likely=False):
+            with loop_nest(b, (n, n), "nan") as (i, j):
+                with b.if_then(b.icmp_signed("<=", j, i)):
+                    lw.store_at(po, dt, b.add(base, b.add(b.mul(i, const(n)), j)), _nan(dt))
 
 
 @kernel_rule("triangular_solve")
@@ -158,17 +169,28 @@ def solve(lw: Lowerer, ins: Instr) -> None:
     n, m = rhs.shape[-2:]
     block, (wa, wb, ipiv, info) = arena(lw, [(n * n, dt), (n * m, dt), (n, np.int64),
                                              (1, np.int64)])
+    adjoint = bool(ins.params["adjoint"])
     with batch_loop(lw, a) as (bidx, k):
-        copy_in(lw, a, bidx, wa, transpose=bool(ins.params["adjoint"]))
-        copy_in(lw, rhs, bidx, wb)
         if n <= SMALL_LU:
+            copy_in(lw, a, bidx, wa, transpose=adjoint)
+            copy_in(lw, rhs, bidx, wb)
             emit_lu(lw, wa, n, dt, ipiv, info)
         else:
-            lapack.call(lw, "gesv", dt, [n, m, wa, n, ipiv, wb, n, info])
+            # a's row-major layout is column-major a^T (a contiguous copy; a transposing
+            # one cost a third of a 512 x 512 solve): gesv solves a^T x = b directly, and
+            # a x = b is getrs 'T' on the LU of a^T.
+            copy_in(lw, a, bidx, wa, transpose=True)
+            copy_in(lw, rhs, bidx, wb)
+            if adjoint:
+                lapack.call(lw, "gesv", dt, [n, m, wa, n, ipiv, wb, n, info])
+            else:
+                lapack.call(lw, "getrf", dt, [n, n, wa, n, ipiv, info])
         with b.if_then(b.icmp_signed("!=", b.load(info), const(0)), likely=False):
             fail(lw, ins, b.load(info), k)
         if n <= SMALL_LU:
             emit_lu_solve(lw, wa, n, dt, ipiv, wb, m)
+        elif not adjoint:
+            lapack.call(lw, "getrs", dt, ["T", n, m, wa, n, ipiv, wb, n, info])
         copy_out(lw, out, k, wb, n)
     lw.free(block)
 

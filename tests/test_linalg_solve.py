@@ -235,8 +235,10 @@ def test_large_matrices_take_lapacks_path() -> None:
     a = general(rng, (), n)
     b = rng.uniform(-1, 1, (n, 2))
     got = tj.function(lambda x, y: (tj.linalg.solve(x, y), tj.linalg.slogdet(x)[1],
-                                    tj.linalg.lu(x).lu))(tj.constant(a), tj.constant(b))
+                                    tj.linalg.lu(x).lu, tj.linalg.solve(x, y, adjoint=True))
+                      )(tj.constant(a), tj.constant(b))
     np.testing.assert_allclose(got[0].numpy(), np.linalg.solve(a, b), rtol=1e-10)
+    np.testing.assert_allclose(got[3].numpy(), np.linalg.solve(a.T, b), rtol=1e-10)
     np.testing.assert_allclose(got[1].numpy(), np.linalg.slogdet(a)[1], rtol=1e-12)
     lo, up = np.tril(got[2].numpy(), -1) + np.eye(n), np.triu(got[2].numpy())
     np.testing.assert_allclose(lo @ up, a, atol=1e-12 * n)     # no pivoting: dominant diagonal
@@ -244,3 +246,18 @@ def test_large_matrices_take_lapacks_path() -> None:
     singular[:, 3] = 0.0
     with pytest.raises(tj.errors.LinAlgError, match="not invertible"):
         tj.function(tj.linalg.inv)(tj.constant(singular))
+
+
+def test_large_cholesky_reads_the_lower_triangle_and_marks_failure() -> None:
+    # Native code factors the row-major lower triangle in place ('U' of its transpose).
+    rng = np.random.default_rng(6)
+    n = 70
+    m = rng.uniform(-1, 1, (n, n))
+    spd = m @ m.T / n + np.eye(n)
+    junk = np.tril(spd) + np.triu(rng.uniform(5, 9, (n, n)), 1)
+    bad = spd.copy()
+    bad[40, 40] = -1.0
+    got = tj.function(tj.linalg.cholesky)(tj.constant(np.stack([junk, bad]))).numpy()
+    np.testing.assert_allclose(got[0], np.linalg.cholesky(spd), rtol=1e-12, atol=1e-14)
+    assert np.isnan(got[1][np.tril_indices(n)]).all()
+    assert (got[1][np.triu_indices(n, 1)] == 0).all()
