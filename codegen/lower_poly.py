@@ -41,6 +41,7 @@ from .loops import I64, const
 from .lower import BADARGS, LAYOUT
 from .lower_elementwise import SCALAR_OPS
 from .poly_core import ENTRY, symbol_names
+from .poly_kernels import BATCH, kernel_blocker
 from .poly_ops import PolyLowerer
 
 __all__ = ["CALLER", "ENTRY", "blocker", "build_poly", "requirements", "supported",
@@ -52,7 +53,7 @@ _OWN = {"call", "custom_vjp",       # inlined first
         "reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax", "argmin",
         "scatter_add", "slice", "rev", "pad", "concat", "cumsum", "cumprod",
         "cumlogsumexp", "linrec", "segment_max", "segment_min", "segment_prod", "philox",
-        "sort"}
+        "sort", *BATCH}
 
 
 def supported() -> frozenset[str]:
@@ -68,6 +69,10 @@ def blocker(fn: Function) -> str | None:
     for ins in inline_calls(fn).instrs:
         if ins.prim not in ok:
             return ins.prim
+        if ins.prim in BATCH:
+            why = kernel_blocker(ins)
+            if why is not None:
+                return why
         for v in list(ins.inputs) + list(ins.outs):
             if any(s not in known for s in dims.symbols(v.type.shape)):
                 return f"{ins.prim} (a dimension no argument gives)"

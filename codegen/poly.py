@@ -238,7 +238,8 @@ class RuntimeSized:
             shapes = [(tuple(dims.evaluate(d, env) for d in r.type.shape), r.type.dtype)
                       for r in self.fn.results]
             dim_values = np.array(values or (0,), np.int64)
-            sizes = self._sizes[values] = (shapes, dim_values, dim_values.ctypes.data)
+            sizes = self._sizes[values] = (shapes, dim_values, dim_values.ctypes.data,
+                                           dict(env))
         return sizes
 
     def fast(self, sizes: Any, arrays: tuple[Any, ...]) -> list[np.ndarray] | None:
@@ -252,12 +253,14 @@ class RuntimeSized:
             return outs
         if rc in (BADARGS, LAYOUT):
             return None
-        return self._failed(rc, status)  # type: ignore[no-any-return]
+        return self._failed(rc, status, sizes[3])  # type: ignore[no-any-return]
 
-    def _failed(self, rc: int, status: np.ndarray) -> Any:
+    def _failed(self, rc: int, status: np.ndarray, env: dict[str, int]) -> Any:
         if rc == NOMEM:
             raise MemoryError(f"@{self.fn.name}: cannot allocate scratch memory")
-        ins = self.flat.instrs[rc - 1]
+        # The failing instruction with the shapes of this call (the messages name them,
+        # as fixed-shape code's do).
+        ins = inline_calls(specialize(self.fn, env)).instrs[rc - 1]
         index, bound = int(status[0]), int(status[1])
         failure = FAILURES.get(ins.prim)
         if failure is not None:
@@ -282,4 +285,4 @@ class RuntimeSized:
         rc = self._cfunc(sizes[2], ctypes.addressof(ptrs), status.ctypes.data)
         if rc == 0:
             return outs
-        return self._failed(rc, status)  # type: ignore[no-any-return]
+        return self._failed(rc, status, env)  # type: ignore[no-any-return]

@@ -167,6 +167,13 @@ class PolyCore:
                 self.pairs[id(ins)] = (Value(TensorType((n2,), x.dtype)),
                                        Value(TensorType((n2,), np.int64)))
                 scratch.extend(self.pairs[id(ins)])
+        # Scratch an instruction's rule asks for (`temporaries`).
+        self.temps: dict[int, list[Value]] = {}
+        for ins in fn.instrs:
+            extra = self.temporaries(ins)
+            if extra:
+                self.temps[id(ins)] = extra
+                scratch.extend(extra)
         offs: list[ir.Value] = []
         total: ir.Value = ZERO
         for v in scratch:
@@ -180,6 +187,11 @@ class PolyCore:
             self.arena = raw
             for v, off in zip(scratch, offs):
                 self.ptrs[id(v)] = b.bitcast(b.gep(raw, [off]), mem_type(v.dtype).as_pointer())
+
+    def temporaries(self, ins: Instr) -> list[Value]:
+        """Scratch buffers the rule of `ins` uses (in `self.temps[id(ins)]`, from the one
+        scratch block); none unless a rule says so."""
+        return []
 
     def _buf(self, k: int, v: Value) -> ir.Value:
         raw = self.b.load(self.b.gep(self.bufs, [const(k)]), align=8)

@@ -15,12 +15,13 @@ from .llvmtypes import I8, I32, mem_type, reg_type, scalar_constant
 from .loops import I64, ZERO, const, for_range
 from .lower_elementwise import convert
 from .poly_core import row_reduction
-from .poly_rows import PolyRows
+from .poly_kernels import PolyKernels
 
 
-class PolyLowerer(PolyRows):
+class PolyLowerer(PolyKernels):
     """`PolyCore` with a rule per primitive (`_<name>`; elementwise ones share
-    `PolyCore._elementwise`; scans, segments, random draws and sort are `PolyRows`')."""
+    `PolyCore._elementwise`; scans, segments, random draws and sort are `PolyRows`',
+    convolutions, pools and LAPACK kernels `PolyKernels`')."""
 
     def _constant(self, ins: Instr) -> None:
         out = ins.outs[0]

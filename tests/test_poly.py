@@ -76,13 +76,17 @@ def test_index_errors_and_fallback_per_shape() -> None:
     with pytest.raises(IndexError, match=r"index 4 is out of bounds for size 4\n  at .*"
                                          r"test_poly.py:\d+: f = Poly"):
         f(table, np.array([1, 4], np.int32))      # the line of the user's gather
-    # cholesky has no runtime-size lowering yet: compiled once per shape, still right.
+    # A pool with an unknown number of channels has no runtime-size lowering (only its
+    # batch dimension may be unknown): compiled once per shape, still right.
     before = counts()
-    g = Poly(lambda x: tj.linalg.cholesky(x) + 1.0, ((None, 2, 2), np.float64))
-    for n in (3, 5, 3):
-        x = np.broadcast_to(np.array([[4.0, 2.0], [2.0, 3.0]]), (n, 2, 2)).copy()
-        np.testing.assert_allclose(g(x).numpy(), np.linalg.cholesky(x) + 1, rtol=1e-12)
-    assert g.concrete.executable().blocker == "cholesky"
+    g = Poly(lambda x: tj.nn.avg_pool2d(x, 2, 2, "VALID") + 1.0,
+             ((None, 4, 4, None), np.float64))
+    for n, c in ((3, 2), (2, 5), (3, 2)):
+        x = np.arange(16.0 * n * c).reshape(n, 4, 4, c) ** 2
+        want = x.reshape(n, 2, 2, 2, 2, c).mean(axis=(2, 4)) + 1
+        np.testing.assert_allclose(g(x).numpy(), want, rtol=1e-12)
+    assert g.concrete.executable().blocker == \
+        "avg_pool (an unknown dimension other than a batch dimension)"
     assert counts()["specialized"] - before["specialized"] == 2
     # sin, with arguments beyond the inline reduction's range (the C library's sin).
     h = Poly(lambda x: tj.sin(x) * 2.0, ((None,), np.float32))

@@ -25,6 +25,7 @@ from .convert import _operands, _user_error, convert_to_tensor
 from .exports import export
 from .ir.core import bind
 from .ir.errors import DTypeError, ShapeError
+from .ir.prims.elementwise import broadcast_shapes
 from .tensor import Tensor, TensorInput
 
 Slogdet = collections.namedtuple("Slogdet", ["sign", "log_abs_determinant"])
@@ -66,7 +67,9 @@ def _pair(op: str, matrix: TensorInput, rhs: TensorInput) -> tuple[Tensor, Tenso
 
 
 def _broadcast_shapes(s: tuple[int, ...], t: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(np.broadcast_shapes(s, t))
+    # NumPy's rule; unknown batch dimensions (a symbolic trace) broadcast as elementwise
+    # operands' do (assumed equal, checked at run time).
+    return broadcast_shapes(tuple(s), tuple(t))
 
 
 @export("linalg.cholesky")

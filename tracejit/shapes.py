@@ -12,6 +12,7 @@ import numpy as np
 from .convert import (_axes, _axis, _dtype, _operands, _shape_arg, _user_error, bool_,
                       constant, convert_to_tensor, float32, int32)
 from .exports import export
+from .ir import dims
 from .ir.axes import normalize_perm
 from .ir.core import bind
 from .ir.errors import AxisError, DTypeError, ShapeError
@@ -25,16 +26,20 @@ def reshape(tensor: TensorInput, shape: Any, name: str | None = None) -> Tensor:
     x = convert_to_tensor(tensor)
     if isinstance(shape, TensorLike):
         shape = np.asarray(shape).tolist()
-    shape = [int(d) for d in ([shape] if isinstance(shape, (int, np.integer)) else shape)]
+    shape = [d if dims.is_dim(d) else int(d)
+             for d in ([shape] if isinstance(shape, (int, np.integer)) else shape)]
     if shape.count(-1) > 1:
         raise _user_error(ShapeError(f"reshape: at most one -1 in shape {shape}"))
     if -1 in shape:
-        known = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
-        size = int(np.prod(x.shape, dtype=np.int64))
-        if known == 0 or size % known:
+        # Exact products (an unknown dimension of a symbolic trace stays a symbol: the -1
+        # is then the quotient for every value of it, or the reshape is refused).
+        known = dims.size([d for d in shape if d != -1])
+        size = dims.size(x.shape)
+        rest = dims.exact_quotient(size, known) if known != 0 else None
+        if rest is None:
             raise _user_error(ShapeError(
                 f"cannot reshape a tensor of shape {x.shape} ({size} elements) to {shape}"))
-        shape[shape.index(-1)] = size // known
+        shape[shape.index(-1)] = rest
     if tuple(shape) == x.shape:
         return x
     return bind("reshape", x, shape=tuple(shape))

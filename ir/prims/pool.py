@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import ops
+from .. import dims, ops
 from ..core import FLOAT_DTYPES, TensorType, bind, dtype_name
 from ..errors import DTypeError, ShapeError
 from .conv import check_spatial, dilate_pad, lhs_transpose, out_size, windows
@@ -88,7 +88,12 @@ def _max_scan(x: np.ndarray, window: tuple[int, ...], strides: tuple[int, ...],
     return best, arg
 
 
-def index_dtype(n: int) -> np.dtype:
+def index_dtype(n: Any) -> np.dtype:
+    """int32 when `n` elements can be numbered in it, else int64. An unknown size (a
+    symbolic trace) is assumed to fit: binding it to one that does not raises ShapeError
+    before the code runs (`specialize`, which re-runs this rule on the concrete shape)."""
+    if dims.is_dim(n):
+        return np.dtype(np.int32)
     return np.dtype(np.int32) if n < 2**31 else np.dtype(np.int64)
 
 
@@ -102,18 +107,18 @@ def _argmax_impl(x: np.ndarray, **params: Any) -> np.ndarray:
 
 def _argmax_rule(x: TensorType, **params: Any) -> TensorType:
     t = _pool_rule(x, op="max_pool_argmax", **params)
-    return TensorType(t.shape, index_dtype(int(np.prod(x.shape))))
+    return TensorType(t.shape, index_dtype(dims.size(x.shape)))
 
 
 def _max_pool_vjp(g: Any, x: Any, *, out: Any, **params: Any) -> tuple[Any]:
     idx = bind("max_pool_argmax", x, **params)
-    n = int(np.prod(x.shape))
+    n = dims.size(x.shape)
     return (ops.reshape(bind("scatter_add", g, idx, axis=0, size=n), tuple(x.shape)),)
 
 
 def _max_pool_jvp(ts: Any, x: Any, *, out: Any, **params: Any) -> list[Any]:
     idx = bind("max_pool_argmax", x, **params)
-    n = int(np.prod(x.shape))
+    n: Any = dims.size(x.shape)
     return [bind("gather", ops.reshape(ts[0], (n,)), idx, axis=0)]
 
 
