@@ -33,7 +33,7 @@ from typing import Any
 
 from llvmlite import ir
 
-from ..ir import Function, dims
+from ..ir import Function, Instr, dims
 from . import engine
 from .inline import inline_calls
 from .llvmtypes import I8, I32, VOIDP
@@ -53,7 +53,7 @@ _OWN = {"call", "custom_vjp",       # inlined first
         "reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax", "argmin",
         "scatter_add", "slice", "rev", "pad", "concat", "cumsum", "cumprod",
         "cumlogsumexp", "linrec", "segment_max", "segment_min", "segment_prod", "philox",
-        "sort", *BATCH}
+        "sort", "while", "cond", "scan", *BATCH}
 
 
 def supported() -> frozenset[str]:
@@ -62,9 +62,20 @@ def supported() -> frozenset[str]:
     return frozenset(SCALAR_OPS) | _OWN
 
 
-def blocker(fn: Function) -> str | None:
-    """None when `build_poly` lowers `fn`, else what stops it (a primitive's name)."""
-    known = set(symbol_names(fn))
+def _nested(ins: Instr) -> list[Function]:
+    """The Functions a region instruction holds (its body, condition, branches)."""
+    out: list[Function] = []
+    for v in ins.params.values():
+        for g in (v if isinstance(v, tuple) else (v,)):
+            if isinstance(g, Function):
+                out.append(g)
+    return out
+
+
+def blocker(fn: Function, known: set[str] | None = None) -> str | None:
+    """None when `build_poly` lowers `fn`, else what stops it (a primitive's name). The
+    Functions of region instructions are checked too, against the symbols of `fn`."""
+    known = set(symbol_names(fn)) if known is None else known
     ok = supported()
     for ins in inline_calls(fn).instrs:
         if ins.prim not in ok:
@@ -76,6 +87,10 @@ def blocker(fn: Function) -> str | None:
         for v in list(ins.inputs) + list(ins.outs):
             if any(s not in known for s in dims.symbols(v.type.shape)):
                 return f"{ins.prim} (a dimension no argument gives)"
+        for g in _nested(ins) if ins.prim in ("while", "cond", "scan") else ():
+            why = blocker(g, known)
+            if why is not None:
+                return why
     return None
 
 
@@ -83,9 +98,13 @@ def requirements(fn: Function) -> list[tuple[Any, Any]]:
     """Pairs of dimensions that must be equal at run time for the code of `build_poly`:
     an elementwise operand's (or a matmul's batch) unknown dimension against the
     result's (equal, or the operand would need broadcasting from 1, which that code does
-    not do; the caller runs such a call through code specialized to its shapes)."""
+    not do; the caller runs such a call through code specialized to its shapes); region
+    bodies' included."""
     pairs: dict[tuple[Any, Any], None] = {}
     for ins in inline_calls(fn).instrs:
+        if ins.prim in ("while", "cond", "scan"):
+            for g in _nested(ins):
+                pairs.update(dict.fromkeys(requirements(g)))
         if ins.prim in SCALAR_OPS or ins.prim == "matmul":
             out = ins.outs[0].type.shape
             for x in ins.inputs:
@@ -144,12 +163,7 @@ def build_poly(fn: Function, abi: Any = None) -> tuple[str, Function]:
     module.triple = info["triple"]
     module.data_layout = info["data_layout"]
     lw = PolyLowerer(flat, module)
-    lw.buffers()
-    for ins in flat.instrs:
-        lw.lower(ins)
-    lw.finish()
+    lw.run()
     if abi is not None:
         _build_caller(lw, abi)
-    ir.IRBuilder(lw.alloca_block).branch(lw.start)
-    ir.IRBuilder(lw.start).branch(lw.start.function.blocks[2])
     return str(module), flat

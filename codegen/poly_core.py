@@ -67,19 +67,25 @@ def virtual(fn: Function) -> set[int]:
 class PolyCore:
     """State while lowering one Function with runtime sizes."""
 
-    def __init__(self, fn: Function, module: ir.Module):
+    def __init__(self, fn: Function, module: ir.Module, name: str = ENTRY,
+                 names: list[str] | None = None):
+        """`fn` lowered into function `name` of `module`; `names`: the symbols in the order
+        of `dims` (a region body's are its enclosing function's), else `fn`'s own."""
         self.fn = fn
         self.module = module
+        self.names = symbol_names(fn) if names is None else names
         fty = ir.FunctionType(I32, [I64.as_pointer(), VOIDP.as_pointer(), I64.as_pointer()])
-        self.ll = ir.Function(module, fty, ENTRY)
+        self.ll = ir.Function(module, fty, name)
+        if name != ENTRY:
+            self.ll.linkage = "internal"
         # Allocas and the dims (and products of them) first, in blocks that dominate all.
         self.alloca_block = self.ll.append_basic_block("allocas")
         self.start = self.ll.append_basic_block("dims")
         body = self.ll.append_basic_block("body")
         self.b = ir.IRBuilder(self.start)
-        dims_p, self.bufs, self.status = self.ll.args
-        self.sym = {s: self.b.load(self.b.gep(dims_p, [const(k)]), align=8)
-                    for k, s in enumerate(symbol_names(fn))}
+        self.dims_p, self.bufs, self.status = self.ll.args
+        self.sym = {s: self.b.load(self.b.gep(self.dims_p, [const(k)]), align=8)
+                    for k, s in enumerate(self.names)}
         self.b.position_at_end(body)
         self.dim_values: dict[Dim, ir.Value] = {}
         self.ptrs: dict[int, ir.Value] = {}
@@ -210,6 +216,17 @@ class PolyCore:
             b.call(memcpy, [dst, src, nbytes, ir.Constant(ir.IntType(1), 0)])
         self.release()
         b.ret(ir.Constant(I32, 0))
+
+    def run(self) -> ir.Function:
+        """Lower every instruction of `fn` into `self.ll` (complete: it returns 0 at the
+        end) and return it."""
+        self.buffers()
+        for ins in self.fn.instrs:
+            self.lower(ins)
+        self.finish()
+        ir.IRBuilder(self.alloca_block).branch(self.start)
+        ir.IRBuilder(self.start).branch(self.ll.blocks[2])
+        return self.ll
 
     def release(self) -> None:
         if self.arena is not None:

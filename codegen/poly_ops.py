@@ -15,13 +15,13 @@ from .llvmtypes import I8, I32, mem_type, reg_type, scalar_constant
 from .loops import I64, ZERO, const, for_range
 from .lower_elementwise import convert
 from .poly_core import row_reduction
-from .poly_kernels import PolyKernels
+from .poly_regions import PolyRegions
 
 
-class PolyLowerer(PolyKernels):
+class PolyLowerer(PolyRegions):
     """`PolyCore` with a rule per primitive (`_<name>`; elementwise ones share
     `PolyCore._elementwise`; scans, segments, random draws and sort are `PolyRows`',
-    convolutions, pools and LAPACK kernels `PolyKernels`')."""
+    convolutions, pools and LAPACK kernels `PolyKernels`', while/cond/scan `PolyRegions`')."""
 
     def _constant(self, ins: Instr) -> None:
         out = ins.outs[0]

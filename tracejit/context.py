@@ -245,9 +245,7 @@ def locate_index_error(fn: Any, arrays: Sequence[Any], origins: dict[int, str],
             spec = specialize(fn, bind_arguments(fn, [np.shape(a) for a in arrays]))
         except Exception:   # noqa: BLE001  (the native error is still right)
             return at_user_line(err)
-        lines = {id(o): origins[id(i.outs[0])] for i, s in zip(fn.instrs, spec.instrs)
-                 if i.outs and id(i.outs[0]) in origins for o in s.outs[:1]}
-        fn, origins = spec, lines
+        fn, origins = spec, _paired_origins(fn, spec, origins, {})
     env: dict[int, Any] = {id(p): np.asarray(a) for p, a in zip(fn.params, arrays)}
     try:
         with interpreting(NumpyInterpreter()):
@@ -266,6 +264,24 @@ def locate_index_error(fn: Any, arrays: Sequence[Any], origins: dict[int, str],
     except Exception:   # the reference cannot replay it (memory, ...): the native error
         pass
     return at_user_line(err)
+
+
+def _paired_origins(fn: Any, spec: Any, origins: dict[int, str], lines: dict[int, str]
+                    ) -> dict[int, str]:
+    """`origins` (keyed by the outputs of `fn`'s instructions) keyed by the outputs of the
+    instructions of `spec`, which stand in order for `fn`'s, nested Functions (loop bodies,
+    branches) included."""
+    from .ir.core import Function
+    for i, s in zip(fn.instrs, spec.instrs):
+        if i.outs and s.outs and id(i.outs[0]) in origins:
+            lines[id(s.outs[0])] = origins[id(i.outs[0])]
+        for key, v in i.params.items():
+            w = s.params.get(key)
+            pairs = zip(v, w) if isinstance(v, tuple) and isinstance(w, tuple) else [(v, w)]
+            for f, g in pairs:
+                if isinstance(f, Function) and isinstance(g, Function) and f is not g:
+                    _paired_origins(f, g, origins, lines)
+    return lines
 
 
 def _bind_reference(ins: Any, env: dict[int, Any]) -> Any:

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .. import ops
+from .. import dims, ops
 from ..caches import Memo
 from ..core import (FLOAT_DTYPES, Builder, Function, TensorType, Value, bind, interpreting,
                     results_list)
@@ -184,10 +184,23 @@ STACK_BYTES = 1 << 20
 I32_MAX = (1 << 31) - 1
 
 
+#: The size an unknown dimension (a symbolic trace) is taken to have when planning the
+#: stacks: the plan is fixed at trace time, the stacks' bytes follow the runtime sizes.
+PLANNED_DIM = 1024
+
+
+def _planned_nbytes(t: TensorType) -> int:
+    if not t.symbolic:
+        return int(t.nbytes)
+    env = {s: PLANNED_DIM for s in dims.symbols(t.shape)}
+    return dims.evaluate(dims.size(t.shape), env) * int(t.dtype.itemsize)
+
+
 def stack_plan(state: Sequence[TensorType], max_iters: int | None) -> tuple[int, int]:
     """`(C, L)`: the capacity of each stack of states and the number of segment levels
-    for a `while` whose state has these types (see the module docstring)."""
-    nbytes = max(1, sum(t.nbytes for t in state))
+    for a `while` whose state has these types (see the module docstring; an unknown
+    dimension counts as `PLANNED_DIM`)."""
+    nbytes = max(1, sum(_planned_nbytes(t) for t in state))
     if max_iters is not None and max_iters * nbytes <= STACK_BYTES_KNOWN:
         return max(1, max_iters), 0
     cap = I32_MAX if max_iters is None else max_iters

@@ -5,7 +5,8 @@ shape polymorphism.
 For each primitive, hypothesis draws a case (`tests/ir/prim_cases.py`); the leading
 dimension of the operands of highest rank becomes the symbol `n0`, or every dimension
 of theirs (larger than 1) a symbol `n<axis>` (and the `shape` or `limits` param entries
-that name them). When the primitive's shape rule accepts that, the
+that name them); a region instruction's nested Functions are traced again for the
+symbolic operands (a scan's step axis keeps its size). When the shape rule accepts that, the
 symbolic Function must give the reference interpreter's results on the case's arrays:
 through the reference interpreter (which binds n0) and, for the primitives that lower with
 runtime sizes (`lower_poly.supported()`), through the one native code compiled for every
@@ -39,7 +40,7 @@ N0 = dims.symbol("n0")
 # The primitives whose lowering does not take runtime sizes yet (a Function using one on
 # an unknown dimension compiles once per shape of it). Written out: a new primitive
 # without runtime sizes must be added here, and one that gains them removed.
-NOT_YET = ["cond", "scan", "while"]
+NOT_YET: list[str] = []
 
 # Batched kernels whose batch dimensions may be unknown, with the leading axes of their
 # operands that are batch axes (every unknown dimension of a Function of only batch
@@ -58,16 +59,54 @@ def _only_batch_unknown(name: str, fn: Function) -> bool:
     return not any(dims.is_symbolic(p.type.shape[r:]) for p, r in zip(fn.params, axes))
 
 
+def _skipped_axes(name: str, n: int, params: dict[str, Any]) -> list[int]:
+    """Per operand, the leading axes that keep their size: a scan's step axis of `xs`."""
+    if name != "scan":
+        return [0] * n
+    first = int(params.get("dynamic", False)) + params["n_consts"] + params["n_carry"]
+    return [int(j >= first) for j in range(n)]
+
+
+def _retype(fn: Function, types: list[TensorType]) -> Function:
+    """`fn` traced again with parameters of `types` (each instruction bound anew)."""
+    b = Builder(fn.name)
+    vals = {id(p): b.param(t) for p, t in zip(fn.params, types)}
+    with interpreting(b):
+        for ins in fn.instrs:
+            outs = _outs(bind(ins.prim, *[vals[id(x)] for x in ins.inputs], **ins.params))
+            vals.update(zip(map(id, ins.outs), outs))
+    return b.build([vals[id(r)] for r in fn.results])
+
+
+def _retyped_regions(name: str, types: list[TensorType], params: dict[str, Any]
+                     ) -> dict[str, Any]:
+    """The nested Functions of a region instruction traced again for operands of `types`
+    (a while's condition and body take the operands, a cond's branches all but the index,
+    a scan's body the operands with one step's rows of `xs`)."""
+    if name == "while":
+        return {k: _retype(params[k], types) for k in ("cond", "body")}
+    if name == "cond":
+        return {"branches": tuple(_retype(f, types[1:]) for f in params["branches"])}
+    if name == "scan":
+        ops = types[int(params.get("dynamic", False)):]
+        first = params["n_consts"] + params["n_carry"]
+        rows = ops[:first] + [TensorType(t.shape[1:], t.dtype) for t in ops[first:]]
+        return {"body": _retype(params["body"], rows)}
+    return {}
+
+
 def _symbolic(name: str, args: list[np.ndarray], params: dict[str, Any], every: bool = False
               ) -> tuple[Function | None, dict[str, Any]]:
     """The primitive applied to operands whose leading dimension is n0 (see the module
     docstring), or with `every`, whose every dimension (of size > 1, where the operands
     of highest rank agree) is a symbol `n<axis>`; None when its shape rule does not
     accept that."""
-    rank = max((a.ndim for a in args), default=0)
+    skip = _skipped_axes(name, len(args), params)
+    views = [a.shape[k:] for a, k in zip(args, skip)]
+    rank = max((len(v) for v in views), default=0)
     if rank == 0:
         return None, params
-    top = [a.shape for a in args if a.ndim == rank]
+    top = [v for v in views if len(v) == rank]
     sym: dict[int, Any] = {}
     for i in range(rank if every else 1):
         sizes = {s[i] for s in top}
@@ -77,9 +116,14 @@ def _symbolic(name: str, args: list[np.ndarray], params: dict[str, Any], every: 
             # Operands that differ there (a batch against a filter): those with the first
             # one's size (a 1 that broadcasts stays).
             sym[i] = (dims.symbol(f"n{i}"), top[0][i])
-    types = [TensorType(tuple(sym[i][0] if a.ndim == rank and i in sym and d == sym[i][1]
-                              else d for i, d in enumerate(a.shape)), a.dtype) for a in args]
+    types = [TensorType(a.shape[:k] + tuple(
+        sym[i][0] if len(v) == rank and i in sym and d == sym[i][1] else d
+        for i, d in enumerate(v)), a.dtype) for a, k, v in zip(args, skip, views)]
     p = dict(params)
+    try:
+        p.update(_retyped_regions(name, types, params))
+    except (ValueError, TypeError):
+        return None, p
     if isinstance(p.get("shape"), tuple) and len(p["shape"]) >= rank:
         lead = len(p["shape"]) - rank
         p["shape"] = tuple(sym[i - lead][0] if i - lead in sym and d == sym[i - lead][1]
