@@ -129,3 +129,48 @@ def test_singular_and_not_positive_definite_as_in_fixed_shape_code() -> None:
     want = tj.linalg.cholesky(tj.constant(a)).numpy()
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     assert np.isnan(got[33]).any() and not np.isnan(got[:33]).any()
+
+
+def _gp_loss(xy: Any) -> Any:
+    """A Gaussian process's negative log marginal likelihood of targets `xy[:, 2]` at
+    inputs `xy[:, :2]`: the kernel matrix is n x n with n known only at run time."""
+    x, y = xy[:, :2], xy[:, 2:]
+    d2 = tj.reduce_sum(tj.square(x[:, None, :] - x[None, :, :]), axis=-1)
+    k = tj.exp(-0.5 * d2) + 0.1 * tj.cast(d2 == 0.0, tj.float64)
+    chol = tj.linalg.cholesky(k)
+    alpha = tj.linalg.triangular_solve(chol, y, lower=True)
+    _, logdet = tj.linalg.slogdet(k)
+    return 0.5 * tj.reduce_sum(tj.square(alpha)) + 0.5 * logdet + \
+        tj.reduce_sum(tj.linalg.solve(k, y))
+
+
+def test_matrices_of_unknown_order_one_compile() -> None:
+    def step(xy: Any) -> Any:
+        with tj.GradientTape() as t:
+            t.watch(xy)
+            loss = _gp_loss(xy)
+        return loss, t.gradient(loss, xy)
+
+    f = tj.function(step, input_signature=[tj.TensorSpec([None, 3], tj.float64)])
+    rng = np.random.default_rng(4)
+    before = _counts()
+    for n in (1, 7, 70, 0):
+        xy = rng.normal(size=(n, 3))
+        loss, grad = f(xy)
+        want_loss, want = step(tj.constant(xy))
+        np.testing.assert_allclose(loss.numpy(), want_loss.numpy(), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(grad.numpy(), want.numpy(), rtol=1e-7, atol=1e-10)
+        if n == 7:
+            num = numerical_vjp(lambda a: _gp_loss(tj.constant(a)).numpy(), [xy],
+                                [np.ones(())], [0])
+            np.testing.assert_allclose(grad.numpy(), num[0], rtol=1e-5, atol=1e-7)
+    assert _counts() == (before[0] + 1, before[1])
+    # A singular matrix of unknown order: the LinAlgError eager mode raises.
+    lu = tj.function(lambda x: tj.linalg.lu(x @ tj.transpose(x))[0],
+                     input_signature=[tj.TensorSpec([None, 2], tj.float64)])
+    with pytest.raises(tj.errors.LinAlgError) as native:
+        lu(np.ones((3, 2)))
+    with pytest.raises(tj.errors.LinAlgError) as eager:
+        tj.linalg.lu(tj.constant(np.full((3, 3), 2.0)))
+    message = str(native.value).splitlines()[0]
+    assert message == str(eager.value).splitlines()[0] and "f64[3,3]" in message

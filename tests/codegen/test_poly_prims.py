@@ -13,7 +13,8 @@ runtime sizes (`lower_poly.supported()`), through the one native code compiled f
 size. `NOT_YET` lists the primitives that still compile once per shape: a primitive
 gaining runtime-size support must leave it (the list only shrinks). `BATCH_ONLY` lists the
 kernels that take unknown batch dimensions only (their other unknown dimensions compile
-per shape; the results are checked either way).
+per shape; the results are checked either way). Axes of a LAPACK kernel's operands of one
+size share a symbol, so square matrices may have an unknown order.
 """
 from __future__ import annotations
 
@@ -42,15 +43,16 @@ N0 = dims.symbol("n0")
 # without runtime sizes must be added here, and one that gains them removed.
 NOT_YET: list[str] = []
 
-# Batched kernels whose batch dimensions may be unknown, with the leading axes of their
-# operands that are batch axes (every unknown dimension of a Function of only batch
-# dimensions must lower with runtime sizes; another unknown dimension, a matrix size or a
-# channel count, compiles per shape).
+# Batched kernels of which only the batch dimensions may be unknown, with the leading
+# axes of their operands that are batch axes (every unknown dimension of a Function of only
+# batch dimensions must lower with runtime sizes; another unknown dimension, a channel
+# count or a matrix size, compiles per shape). The other LAPACK kernels take an unknown
+# matrix order too.
 LAPACK = ["cholesky", "eigh", "lu", "qr", "slogdet", "solve", "svd", "triangular_solve"]
 BATCH_ONLY: dict[str, Any] = {
     "conv": lambda a: [1, 0], "conv_filter_grad": lambda a: [1, 1],
     "avg_pool": lambda a: [1], "max_pool": lambda a: [1], "max_pool_argmax": lambda a: [1],
-    **{p: (lambda a: [a[0].ndim - 2] * len(a)) for p in LAPACK},
+    **{p: (lambda a: [a[0].ndim - 2] * len(a)) for p in ("eigh", "qr", "svd")},
 }
 
 
@@ -116,6 +118,10 @@ def _symbolic(name: str, args: list[np.ndarray], params: dict[str, Any], every: 
             # Operands that differ there (a batch against a filter): those with the first
             # one's size (a 1 that broadcasts stays).
             sym[i] = (dims.symbol(f"n{i}"), top[0][i])
+    if name in LAPACK:
+        # Square matrices: axes of one size share their symbol (an unknown order n x n).
+        first = {size: d for d, size in reversed(list(sym.values()))}
+        sym = {i: (first[size], size) for i, (_, size) in sym.items()}
     types = [TensorType(a.shape[:k] + tuple(
         sym[i][0] if len(v) == rank and i in sym and d == sym[i][1] else d
         for i, d in enumerate(v)), a.dtype) for a, k, v in zip(args, skip, views)]
