@@ -43,6 +43,13 @@ def exp_reduce(m: MathEmitter, x: ir.Value, lo_bound: float,
                 lo: ir.Value | None = None) -> tuple[ir.Value, ir.Value]:
     """x (+ lo) = n ln2 + r with x clamped to [lo_bound, exp_hi]: returns n as an integer
     and e^r - 1."""
+    n, em1 = _reduce(m, x, lo_bound, lo)
+    return m.to_int(n), em1
+
+
+def _reduce(m: MathEmitter, x: ir.Value, lo_bound: float,
+            lo: ir.Value | None = None) -> tuple[ir.Value, ir.Value]:
+    """`exp_reduce` with n as a float."""
     k = m.k
     xc = _clamp(m, x, lo_bound)
     n = m.rint(m.mul(xc, k.log2e))
@@ -53,7 +60,7 @@ def exp_reduce(m: MathEmitter, x: ir.Value, lo_bound: float,
     r_err = m.sub(r_lo, m.sub(r, r_hi))         # what the rounding of r dropped
     em1 = m.fma(m.mul(r, r), m.poly(r, k.P), r)
     em1 = m.fma(em1, r_err, m.add(em1, r_err))  # e^(r + d) - 1 ~ em1 + d (1 + em1)
-    return m.to_int(n), em1
+    return n, em1
 
 
 def exp(m: MathEmitter, x: ir.Value, lo: ir.Value | None = None) -> ir.Value:
@@ -69,6 +76,9 @@ def exp(m: MathEmitter, x: ir.Value, lo: ir.Value | None = None) -> ir.Value:
         p = m.fma(m.mul(r, r), m.poly(r, k.P), r)
         y = m.scale(m.add(p, 1.0), n)
         return m.sel(m.isnan(x), x, y)
+    if m.avx512:
+        nf, em1 = _reduce(m, x, m.k.exp_lo, lo)
+        return m.sel(m.isnan(x), x, m.scale(m.add(em1, 1.0), nf))
     ni, em1 = exp_reduce(m, x, m.k.exp_lo, lo)
     p = m.add(em1, 1.0)
     # 2^n in two halves: each is a normal number and only the last product rounds.
@@ -208,8 +218,11 @@ def log_dd(m: MathEmitter, x: ir.Value) -> tuple[ir.Value, ir.Value]:
     kf, f = log_parts(m, x)
     d_hi = m.add(f, 2.0)
     d_lo = m.sub(f, m.sub(d_hi, 2.0))           # exact: |f| < 2
-    s_hi = m.div(f, d_hi)
-    s_lo = m.div(m.sub(m.fma(m.neg(s_hi), d_hi, f), m.mul(s_hi, d_lo)), d_hi)
+    # s = f / d as s_hi + s_lo: one division; s_hi need not be the rounded quotient, the
+    # exact residual f - s_hi d_hi (by fma) carries the rest into s_lo
+    rcp = m.div(1.0, d_hi)
+    s_hi = m.mul(f, rcp)
+    s_lo = m.mul(m.sub(m.fma(m.neg(s_hi), d_hi, f), m.mul(s_hi, d_lo)), rcp)
     z_hi = m.mul(s_hi, s_hi)
     z_lo = m.fma(s_hi, s_hi, m.neg(z_hi))
     z_lo = m.fma(m.mul(s_hi, 2.0), s_lo, z_lo)
