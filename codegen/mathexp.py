@@ -5,14 +5,20 @@ and ``pow``.
 Each emitter takes an `MathEmitter` and scalar values and returns the result, as straight-line
 code (the contract of `mathlib`, which dispatches to them), e.g. ``y = exp(m, x)``.
 
-Methods. ``exp``: ``x = n ln2 + r`` (``n ln2_hi`` is exact inside an ``fma``, and the
-rounding of ``r`` is carried to first order), a polynomial for ``e^r - 1``, then ``2^n``
-applied in two halves, each a normal power of two, so a subnormal result is rounded once.
-``log``: ``x = 2^k m`` with ``m`` in ``[sqrt(1/2), sqrt(2))`` read off the bits (subnormal
-``x`` rescaled first), ``log(m) = 2s + s R(s^2)`` with ``s = (m-1)/(m+1)``. ``log1p``: the
-same on ``u = 1 + x`` plus ``err/u`` for the exact rounding error ``err`` of that sum.
+Methods. ``exp``: ``x = n ln2 + r`` (``n ln2_hi`` is exact inside an ``fma``), a
+polynomial for ``e^r - 1``, then ``2^n``: on AVX-512 hosts one ``vscalef`` (``llvm.ldexp``,
+`MathEmitter.scale`), which rounds a subnormal result once; elsewhere (the generic code,
+where ``ldexp`` would be a C library call) the rounding of ``r`` is carried to first order
+and ``2^n`` is applied in two halves, each a normal power of two.
+``log``: ``x = 2^k m`` with ``m`` in ``[sqrt(1/2), sqrt(2))`` read off the bits
+(subnormal ``x`` rescaled first), ``f = m - 1`` exact; float64:
+``log(m) = 2s + s R(s^2) = f + s (s R(s^2) - f)`` with ``s = f/(2 + f)``; float32: a
+polynomial ``f + f^2 G(f)`` (no division). ``log1p``: the same on ``u = 1 + x`` plus
+``err/u`` for the exact rounding error ``err`` of that sum.
 ``expm1``: ``2 (h (e^r - 1) + (h - 1/2))`` with ``h = 2^(n-1)``, one ``fma``, exact near 0.
-``tanh(x) = -t / (t + 2)`` with ``t = expm1(-2|x|)``, sign restored by ``copysign``.
+``tanh(x) = -t / (t + 2)`` with ``t = e^(-2|x|) - 1 = q (e^r - 1) + (q - 1)``, ``q = 2^n``
+(``n`` by a magic-number ``fma``, no float-to-integer conversion, so NaN needs no
+select), sign restored by ``copysign``.
 ``logistic`` and ``softplus`` only evaluate ``exp(-|x|)``:
 ``logistic = (x >= 0 ? 1 : e) / (1 + e)``, ``softplus = max(x, 0) + log1p(e)``.
 ``pow``: ``|x|^y = exp(y log|x|)`` where ``log|x|`` and the product ``y log|x|`` are
@@ -133,11 +139,11 @@ def log_kernel(m: MathEmitter, kf: ir.Value, f: ir.Value, c: Num = 0.0) -> ir.Va
         return m.fma(kf, k.ln2_hi, m.add(f, t))
     s = m.div(f, m.add(f, 2.0))
     z = m.mul(s, s)
-    r = m.mul(z, m.poly(z, k.T))
-    hfsq = m.mul(m.mul(f, f), 0.5)
-    # log(1+f) = f - hfsq + s (hfsq + R), since f - hfsq (1 - s) = 2s exactly in real numbers.
-    tail = m.fma(s, m.add(hfsq, r), m.fma(kf, k.ln2_lo, c))
-    return m.fma(kf, k.ln2_hi, m.sub(f, m.sub(hfsq, tail)))
+    # log(1+f) = 2s + s z T(z) = f + s (z T(z) - f), since 2s = f - s f exactly in real
+    # numbers: f is exact and the rounding errors of s (and of 2 + f) only reach the
+    # small second term.
+    w = m.fma(s, m.fma(z, m.poly(z, k.T), m.neg(f)), m.fma(kf, k.ln2_lo, c))
+    return m.fma(kf, k.ln2_hi, m.add(f, w))
 
 
 def log(m: MathEmitter, x: ir.Value) -> ir.Value:
