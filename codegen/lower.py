@@ -297,7 +297,7 @@ class Lowerer:
         buffers written before them and rewrite all they write, so running one again
         is safe. A large loop task runs in chunks on the thread pool (`lower_parallel`),
         each chunk in both versions."""
-        if isinstance(task, LoopTask) and lower_parallel.parallel_task(self, task):
+        if not isinstance(task, CheckTask) and lower_parallel.parallel_task(self, task):
             return
         self.trig_seen, self.trig_exact = False, False
         self.outline_math = not isinstance(task, CheckTask) and task.outline

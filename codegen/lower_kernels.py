@@ -117,10 +117,13 @@ def reduce_loops(lw: Lowerer, S: tuple[int, ...], A: set[int], element: Element,
         return b.load(acc)
 
     if T and not any(d in A for d in range(t0)):
-        with loop_nest(b, P, "p") as pidx:
+        chunk = lw.chunk        # rows of P split into chunks (`lower_parallel`)
+        span = None if chunk is None else (chunk.dim, chunk.start, chunk.stop)
+        with loop_nest(b, P, "p", span=span) as pidx:
             o = out_offset(pidx)
             lw.store_at(dst, dst_dt, o, fin(inner(pidx, o)))
         return
+    assert lw.chunk is None, "only independent rows of a reduction are split into chunks"
     # A reduced dimension lies outside the trailing block: accumulate into a buffer over
     # the output, in memory order (vectorizing across the kept inner dimensions).
     direct = finish is None and acc_dt == dst_dt
@@ -134,6 +137,23 @@ def reduce_loops(lw: Lowerer, S: tuple[int, ...], A: set[int], element: Element,
         with loop_nest(b, (n_out,), "fin") as (i,):
             lw.store_at(dst, dst_dt, i, fin(lw.load_at(buf, acc_dt, i)))
         lw.free(buf)
+
+
+def independent_rows(lw: Lowerer, ins: Instr) -> tuple[tuple[int, ...], int] | None:
+    """For a reduction kernel (`reduce`) whose reduced dimensions all follow its kept
+    ones (after coalescing): the kept shape P, whose elements `reduce_loops` computes
+    one by one, each from the same loops over the reduced ones, and the number of
+    operand elements per element of P; None for any other reduction."""
+    if ins.prim not in ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod"):
+        return None
+    x = ins.inputs[0]
+    _, S, A = _operand_shape(lw, x, x.shape, frozenset(ins.params["axes"]))
+    t0 = len(S)
+    while t0 > 0 and (t0 - 1) in A:
+        t0 -= 1
+    if t0 == len(S) or not A or any(d in A for d in range(t0)) or size_of(S) == 0:
+        return None
+    return S[:t0], size_of(S[t0:])
 
 
 @kernel_rule("reduce_sum", "reduce_max", "reduce_min", "reduce_prod")

@@ -15,6 +15,11 @@ A `LoopTask` over at least `PAR_MIN_ELEMENTS` elements is emitted as a chunk fun
   slot; after `parallel_for` returns the body combines the slots in chunk order
   (`Accumulator.combine_partials`) and stores each result.
 
+A reduction kernel whose kept dimensions all precede its reduced ones (a row-wise sum,
+max, ..., `lower_kernels.independent_rows`) over at least `PAR_MIN_ELEMENTS` operand
+elements is split the same way over its kept dimensions: each chunk computes whole
+output elements, each in the order one thread would.
+
 Invariants:
 - The partition depends only on the loop's shape, and a chunk computes the same bits on
   any thread, so results are bit-identical for every thread count (`TRACEJIT_NUM_THREADS`,
@@ -36,7 +41,8 @@ from . import runtime
 from .accumulate import SUM_BLOCK, Accumulator
 from .llvmtypes import I1, VOIDP
 from .loops import I64, const
-from .plan import LoopTask, size_of, task_reads
+from .lower_kernels import independent_rows
+from .plan import KernelTask, LoopTask, size_of, task_reads, task_writes
 from .threads import CHUNK_FN
 
 if TYPE_CHECKING:
@@ -63,17 +69,19 @@ class Chunk:
     partials: list[ir.Value]
 
 
-def partition(shape: tuple[int, ...], blocked: bool) -> tuple[int, int, int] | None:
+def partition(shape: tuple[int, ...], blocked: bool, per: int = 1
+              ) -> tuple[int, int, int] | None:
     """(split dimension, its indices per chunk, number of chunks) for a loop over
-    `shape` (None when it is too small to split). With `blocked` (a float sum, summed in
-    blocks of the innermost dimension) a split innermost dimension gets whole blocks."""
-    if size_of(shape) < PAR_MIN_ELEMENTS:
+    `shape` whose every index does `per` elements' work (None when it is too small to
+    split). With `blocked` (a float sum, summed in blocks of the innermost dimension) a
+    split innermost dimension gets whole blocks."""
+    if size_of(shape) * per < PAR_MIN_ELEMENTS:
         return None
     dim = next((d for d, n in enumerate(shape) if n > 1), None)
     if dim is None:
         return None
     n = shape[dim]
-    inner = size_of(shape[dim + 1:])
+    inner = size_of(shape[dim + 1:]) * per
     rows = max(-(-CHUNK_ELEMENTS // inner), -(-n // MAX_CHUNKS))
     if blocked and dim == len(shape) - 1:
         rows = -(-rows // SUM_BLOCK) * SUM_BLOCK
@@ -81,9 +89,12 @@ def partition(shape: tuple[int, ...], blocked: bool) -> tuple[int, int, int] | N
     return (dim, rows, chunks) if chunks >= 2 else None
 
 
-def _split(lw: Lowerer, task: LoopTask) -> tuple[int, int, int] | None:
-    if lw.chunk is not None or not isinstance(task, LoopTask):
+def _split(lw: Lowerer, task: LoopTask | KernelTask) -> tuple[int, int, int] | None:
+    if lw.chunk is not None:
         return None
+    if isinstance(task, KernelTask):
+        rows = independent_rows(lw, task.instr)
+        return None if rows is None else partition(rows[0], False, per=rows[1])
     accs = task.reductions
     if any(ins.prim == "reduce_prod" and ins.inputs[0].dtype.kind == "f" for ins in accs):
         return None
@@ -93,28 +104,39 @@ def _split(lw: Lowerer, task: LoopTask) -> tuple[int, int, int] | None:
     return partition(tuple(shape), blocked)
 
 
-def parallel_task(lw: Lowerer, task: LoopTask) -> bool:
-    """Emit `task` as chunks run by the pool, if it is large enough and every reduction
-    in it can be split; returns whether it did (else the caller emits it whole)."""
+def parallel_task(lw: Lowerer, task: LoopTask | KernelTask) -> bool:
+    """Emit `task` as chunks run by the pool, if it is large enough and can be split (a
+    loop task whose every reduction can be split, or a reduction kernel over independent
+    rows, `lower_kernels.independent_rows`); returns whether it did (else the caller
+    emits it whole)."""
     split = _split(lw, task)
     if split is None:
         return False
     dim, rows, n_chunks = split
     # The buffers the chunk touches, as the body sees them.
     values: dict[int, Value] = {id(v): v for v in task_reads(lw.plan, task)}
-    for s in task.stores:
+    if isinstance(task, KernelTask):
+        values.update((id(v), v) for v in task_writes(task))
+    stores = task.stores if isinstance(task, LoopTask) else []
+    for s in stores:
         if s.keep and s.slot is None:
             values[id(s.value)] = s.value
-    slots = sorted({s.slot for s in task.stores if s.keep and s.slot is not None})
+    slots = sorted({s.slot for s in stores if s.keep and s.slot is not None})
     outer = [lw.ptr(v) for v in values.values()] + [lw.out_ptrs[k] for k in slots]
-    accs = [Accumulator(lw, ins) for ins in task.reductions]
+    reductions = task.reductions if isinstance(task, LoopTask) else []
+    accs = [Accumulator(lw, ins) for ins in reductions]
     partials = [lw.alloca(a.partial_type, "partials", n_chunks) for a in accs]
     args = outer + partials
 
     name = lw.module.get_unique_name("par")
-    size = task.vshape.get(id(task.key()), task.shape)[dim]
-    body = _chunk_body(lw, task, name, [a.type for a in args], values, slots, dim, rows,
-                       size)
+    if isinstance(task, LoopTask):
+        size = task.vshape.get(id(task.key()), task.shape)[dim]
+    else:
+        shape = independent_rows(lw, task.instr)
+        assert shape is not None
+        size = shape[0][dim]
+    body = _chunk_body(lw, task, name, [a.type for a in args], values, slots, len(accs),
+                       dim, rows, size)
     chunk = ir.Function(lw.module, CHUNK_FN, name)
     chunk.linkage = "internal"
     cb = ir.IRBuilder(chunk.append_basic_block("entry"))
@@ -135,9 +157,9 @@ def parallel_task(lw: Lowerer, task: LoopTask) -> bool:
     return True
 
 
-def _chunk_body(lw: Lowerer, task: LoopTask, name: str, argtys: list[ir.Type],
-                values: dict[int, Value], slots: list[int], dim: int, rows: int,
-                size: int) -> ir.Function:
+def _chunk_body(lw: Lowerer, task: LoopTask | KernelTask, name: str, argtys: list[ir.Type],
+                values: dict[int, Value], slots: list[int], n_partials: int, dim: int,
+                rows: int, size: int) -> ir.Function:
     """`name.body(buffers.., partials.., i)`: chunk `i` of `task`, emitted by the
     Lowerer's own task lowering with its state pointed at this function."""
     fn = ir.Function(lw.module, ir.FunctionType(ir.VoidType(), argtys + [I64]),
@@ -158,11 +180,12 @@ def _chunk_body(lw: Lowerer, task: LoopTask, name: str, argtys: list[ir.Type],
     for k in slots:
         out_ptrs[k] = next(ptr_args)
     lw.out_ptrs = out_ptrs
-    partials = [next(ptr_args) for _ in task.reductions]
+    partials = [next(ptr_args) for _ in range(n_partials)]
     index = fn.args[-1]
     lw.const_ptrs = {}
     lw.trig_far = lw.alloca(I1, "far")
-    # Loop tasks never fail; a status pointer that is not an argument would not verify.
+    # Neither loop tasks nor row reductions fail; a status pointer that is not an
+    # argument of this function would not verify.
     lw.status = ir.Constant(I64.as_pointer(), None)
     b = lw.b
     start = b.mul(index, const(rows))
