@@ -3,8 +3,8 @@ the kernels `lower_conv` uses when the output channels of a group fill whole vec
 (`direct_plan`) and no input dilation is involved.
 
 A *line* is one image's output positions that share every spatial index but the last;
-the kernels work line by line, and a line's range `[lo, hi)` is what a kernel function is
-called with, so two threads can take halves (`split_threads.both`).
+the kernels work line by line, and a kernel function is called with a range of lines
+`[lo, hi)`, so the thread pool (`threads.py`) can run `chunks` of lines at once.
 
 Invariants:
 - `conv`: a tile of `mr` consecutive output positions of a line times `nvb` vectors of
@@ -13,12 +13,13 @@ Invariants:
   `ci` input channels (contiguous in NHWC) or, outside the input, at a buffer of zeros;
   per channel, the `mr` inputs are broadcast and multiplied with `nvb` filter vectors
   (HWIO: the output channels are contiguous). Output rows are written by exactly one
-  call, so splitting lines between threads changes nothing bit for bit.
+  chunk, so the thread count changes nothing bit for bit.
 - `conv_filter_grad`: a tile of `mr` input channels times `nvb` output-channel vectors of
   one window offset is loaded from the result, accumulated over the valid positions of a
   line (a range computed from the offset, so padding is skipped), and stored back. The
-  sum over lines is always split in `PARTS` fixed halves, each summed in order into its
-  own buffer, then added: the same bits whether one thread or two compute them.
+  sum over lines is split in `filter_parts` chunks chosen from the shape alone, each
+  summed in order into its own buffer, then added in chunk order: the same bits for any
+  thread count.
 - Every position read lies inside the input (the checks are unsigned compares of
   `q * stride + k * rhs_dilation - pad_lo` against the input's size).
 """
@@ -31,16 +32,23 @@ import numpy as np
 from llvmlite import ir
 
 from ..ir import Instr
+from . import runtime
 from .gemm_kernel import host_kernel_shape
-from .llvmtypes import mem_type
+from .llvmtypes import VOIDP, mem_type
 from .loops import const, for_range, linear_index, loop_nest
 from .plan import size_of
-from .split_threads import both
+from .threads import CHUNK_FN
 
 if TYPE_CHECKING:
     from .lower import Lowerer
 
-PARTS = 2           # the filter gradient's sum over lines: fixed halves (see invariants)
+# A chunk of lines (one call of a kernel on the pool) has at least this many
+# multiply-adds (about 50 us on one core): the pool's hand-over costs a few microseconds.
+CHUNK_WORK = 1 << 21
+MAX_CHUNKS = 16
+# The filter gradient's partial sums: at most this many, and this many bytes in all.
+MAX_PARTS = 8
+PARTIAL_BYTES = 4 << 20
 _I32 = ir.IntType(32)
 _FLAGS = ("contract",)
 
@@ -311,31 +319,86 @@ def _filter_tile(k: _Kernel, line: ir.Value, row: ir.Value, base: ir.Value, kidx
             b.store(b.load(k.slot(r, v)), dst(r, v), align=k.align)
 
 
+def chunks(geo: Geometry, work: int, limit: int = MAX_CHUNKS) -> int:
+    """Chunks of lines a kernel is split into: from the shape alone (never the thread
+    count), each at least `CHUNK_WORK` multiply-adds, at most `limit`."""
+    return max(1, min(geo.lines, limit, work // CHUNK_WORK))
+
+
+def _chunk_function(module: ir.Module, kern: ir.Function, lines: int, n: int,
+                    partial: int) -> ir.Function:
+    """`chunk(ctx, i)` for the pool: ctx holds the kernel's three pointers and a scratch
+    pointer; chunk i runs lines [i * per, min(lines, (i + 1) * per)). With `partial`
+    (elements of a filter gradient), chunk i > 0 writes to scratch[(i - 1) * partial]."""
+    fn = ir.Function(module, CHUNK_FN, module.get_unique_name(f"{kern.name}.chunk"))
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    ctx, i = fn.args
+    slots = b.bitcast(ctx, VOIDP.as_pointer())
+    pt = kern.function_type.args[0]
+    x, w, out, scratch = (b.bitcast(b.load(b.gep(slots, [const(k)])), pt) for k in range(4))
+    if partial:
+        at = b.gep(scratch, [b.mul(b.sub(i, const(1)), const(partial))])
+        out = b.select(b.icmp_signed("==", i, const(0)), out, at)
+    per = -(-lines // n)
+    lo = b.mul(i, const(per))
+    hi = b.add(lo, const(per))
+    hi = b.select(b.icmp_signed("<", hi, const(lines)), hi, const(lines))
+    b.call(kern, [x, w, out, lo, hi])
+    b.ret_void()
+    return fn
+
+
+def _run(lw: Lowerer, kern: ir.Function, ptrs: list[ir.Value], lines: int, n: int,
+         partial: int = 0) -> None:
+    """kern over every line: directly when n == 1, else as n chunks on the pool."""
+    b = lw.b
+    if n == 1:
+        b.call(kern, ptrs[:3] + [const(0), const(lines)])
+        return
+    ctx = lw.alloca(ir.ArrayType(VOIDP, 4), "conv_ctx")
+    for k, p in enumerate(ptrs + [ir.Constant(ptrs[0].type, None)] * (4 - len(ptrs))):
+        b.store(b.bitcast(p, VOIDP), b.gep(ctx, [const(0), const(k)]))
+    chunk = _chunk_function(lw.module, kern, lines, n, partial)
+    b.call(runtime.declare_parallel_for(lw.module), [chunk, b.bitcast(ctx, VOIDP), const(n)])
+
+
 def conv_forward(lw: Lowerer, ins: Instr, geo: Geometry, px: ir.Value, pw: ir.Value) -> None:
-    """Emit the direct `conv` of `ins` (operands at px, pw): lines split in two halves."""
+    """Emit the direct `conv` of `ins` (operands at px, pw), its lines in `chunks`."""
     kern = _forward_kernel(lw.module, geo, ins.outs[0].dtype)
-    po = lw.ptr(ins.outs[0])
-    half = const(geo.lines // 2)
     work = size_of(ins.outs[0].shape) * geo.ci * size_of(geo.window)
-    both(lw.b, kern, [px, pw, po, const(0), half], [px, pw, po, half, const(geo.lines)], work)
+    _run(lw, kern, [px, pw, lw.ptr(ins.outs[0])], geo.lines, chunks(geo, work))
+
+
+def filter_parts(geo: Geometry, dtype: Any) -> int:
+    """Chunks of the filter gradient's sum over lines (each but the first sums into its
+    own scratch, at most `PARTIAL_BYTES` in all)."""
+    size = size_of(geo.window) * geo.ci * geo.o
+    work = geo.lines * size_of(geo.q[-1:]) * size
+    room = 1 + PARTIAL_BYTES // max(1, size * np.dtype(dtype).itemsize)
+    return chunks(geo, work, min(MAX_PARTS, room))
 
 
 def filter_grad(lw: Lowerer, ins: Instr, geo: Geometry, px: ir.Value, pg: ir.Value,
                 scratch: ir.Value | None) -> None:
-    """Emit the direct `conv_filter_grad` of `ins`: with `scratch` (as large as the
-    result; required when there are at least `PARTS` lines) the lines' two halves are
-    summed separately, then added."""
+    """Emit the direct `conv_filter_grad` of `ins` in `filter_parts` chunks: chunk 0 sums
+    its lines into the result, chunk i > 0 into scratch part i - 1 (`scratch` holds
+    parts - 1 results, None for one part), and the parts are added in order after."""
     out = ins.outs[0]
     kern = _filter_kernel(lw.module, geo, out.dtype)
     po = lw.ptr(out)
     b = lw.b
-    if scratch is None:
-        b.call(kern, [px, pg, po, const(0), const(geo.lines)])
+    n = filter_parts(geo, out.dtype)
+    size = size_of(out.shape)
+    _run(lw, kern, [px, pg, po] + ([scratch] if scratch is not None else []), geo.lines, n,
+         size)
+    if n == 1:
         return
-    half = const(geo.lines // PARTS)
-    work = size_of(ins.inputs[1].shape) * geo.ci * size_of(geo.window)
-    both(b, kern, [px, pg, po, const(0), half], [px, pg, scratch, half, const(geo.lines)],
-         work)
-    with for_range(b, size_of(out.shape), name="sum") as i:
+    assert scratch is not None
+    with for_range(b, size, name="sum") as i:
         at = b.gep(po, [i])
-        b.store(b.fadd(b.load(at), b.load(b.gep(scratch, [i]))), at)
+        total = b.load(at)
+        for k in range(n - 1):
+            total = b.fadd(total, b.load(b.gep(scratch, [b.add(i, const(k * size))])))
+        b.store(total, at)

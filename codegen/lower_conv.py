@@ -299,9 +299,10 @@ def conv_filter_grad(lw: Lowerer, ins: Instr) -> None:
     kc = size_of(window) * ci
     geo = conv_direct.direct_plan(tuple(x.shape), window, ci, o, p, q, dt)
     if geo is not None:
-        split = geo.lines >= conv_direct.PARTS
-        block, (px, pg), extra = staged(lw, [x, g], [(size_of(out.shape), dt)] if split else [])
-        conv_direct.filter_grad(lw, ins, geo, px, pg, extra[0] if split else None)
+        parts = conv_direct.filter_parts(geo, dt)
+        block, (px, pg), extra = staged(lw, [x, g], [((parts - 1) * size_of(out.shape), dt)]
+                                        if parts > 1 else [])
+        conv_direct.filter_grad(lw, ins, geo, px, pg, extra[0] if extra else None)
         if block is not None:
             lw.free(block)
         return

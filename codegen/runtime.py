@@ -49,7 +49,7 @@ from llvmlite import ir
 from ..ir import settings
 from ..ir.caches import on_clear
 from ..ir.errors import CompileError
-from . import engine, gemm_kernel, objcache, split_threads, threads as pool, workers
+from . import engine, gemm_kernel, objcache, threads as pool, workers
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -105,11 +105,7 @@ def declare_parallel_for(module: ir.Module) -> ir.Function:
 
 
 def ensure(code: str | bytes) -> None:
-    """Make every library symbol `code` refers to resolvable by MCJIT (and the thread
-    count of `split_threads`)."""
-    name_t = split_threads.THREADS_SYMBOL
-    if (name_t.encode() in code if isinstance(code, bytes) else name_t in code):
-        split_threads.register(threads())
+    """Make every library symbol `code` refers to resolvable by MCJIT."""
     for kind in _KINDS:
         name = symbol(kind)
         found = name.encode() in code if isinstance(code, bytes) else name in code

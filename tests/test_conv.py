@@ -183,14 +183,14 @@ def test_direct_path_matches_loops(name: str, shape: Any, filt: Any, strides: in
 
 
 def test_direct_path_is_the_same_on_one_thread_or_two() -> None:
-    """Large enough to split (work >= `split_threads.MIN_WORK`): the forward's lines and the
-    filter gradient's fixed halves give the same bits whatever the thread count."""
-    from tracejit.codegen import runtime, split_threads
+    """Large enough to run in chunks on the thread pool: the forward's lines and the
+    filter gradient's partial sums give the same bits whatever the thread count."""
+    from tracejit.codegen import conv_direct, runtime
     rng = np.random.default_rng(3)
     x = rng.uniform(-1, 1, (8, 16, 16, 16)).astype(np.float32)
     w = rng.uniform(-1, 1, (3, 3, 16, 32)).astype(np.float32)
     gy = rng.uniform(-1, 1, (8, 16, 16, 32)).astype(np.float32)
-    assert 8 * 16 * 16 * 32 * 9 * 16 >= split_threads.MIN_WORK
+    assert 8 * 16 * 16 * 32 * 9 * 16 >= 4 * conv_direct.CHUNK_WORK
 
     @tj.function
     def f(a: Any, b: Any, g: Any) -> Any:
@@ -200,15 +200,17 @@ def test_direct_path_is_the_same_on_one_thread_or_two() -> None:
         return y, tape.gradient(y, [a, b], output_gradients=g)
     f(x, w, gy)
     results = []
+    old = runtime.set_pool_threads(1)
     try:
-        for n in (1, 2):
-            split_threads.register(n)
+        for n in (1, 2, 3):
+            runtime.set_pool_threads(n)
             y, (gx, gw) = f(x, w, gy)
             results.append([y.numpy(), gx.numpy(), gw.numpy()])
     finally:
-        split_threads.register(runtime.threads())
-    for one, two in zip(*results):
-        np.testing.assert_array_equal(one, two)
+        runtime.set_pool_threads(old)
+    for other in results[1:]:
+        for one, more in zip(results[0], other):
+            np.testing.assert_array_equal(one, more)
     want = loop_conv(x[:1, :5, :5].astype(float), w.astype(float), (1, 1), [(1, 1)] * 2,
                      (1, 1))
     np.testing.assert_allclose(results[0][0][:1, :4, :4], want[:, :4, :4], rtol=1e-5,
