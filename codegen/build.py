@@ -44,6 +44,8 @@ WRITEABLE = 0x400     # NPY_ARRAY_WRITEABLE
 # other version of codegen (say, from a disk cache) cannot be bound to this version's
 # calling convention: looking its entry up fails instead.
 ENTRY = f"tracejit_entry_{SOURCE_DIGEST}"
+# The items entry of a module (see `_build_entry`) is exported under ENTRY + VECTOR_SUFFIX.
+VECTOR_SUFFIX = "_items"
 
 
 @dataclass(frozen=True)
@@ -69,15 +71,36 @@ class Abi:
 def _build_entry(lw: Lowerer, name: str, abi: Abi) -> None:
     """`entry(t)` with `t = (in0.., out0.., status, ndarray)`: checks every input
     (an ndarray of the exact shape and dtype, else `BADARGS`; C-contiguous and aligned,
-    else `LAYOUT`), reads data pointers and calls `body`."""
+    else `LAYOUT`), reads data pointers and calls `body`. The same work on an array of
+    object pointers `(in0.., out0..)`, a status array and the ndarray type is exported
+    as `name + VECTOR_SUFFIX` (`items_entry(items, status, ndarray)`), for the native
+    dispatcher (`dispatch.py`)."""
     fn = lw.plan.fn
     n_in, n_out = len(fn.params), len(fn.results)
     module = lw.module
+    inner_type = ir.FunctionType(I32, [VOIDP.as_pointer(), I64.as_pointer(), VOIDP])
+    inner = ir.Function(module, inner_type,
+                        name + VECTOR_SUFFIX)
+    _build_items_entry(lw, inner, abi)
     entry = ir.Function(module, ir.FunctionType(I32, [VOIDP]), name)
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     items = b.bitcast(b.gep(entry.args[0], [const(abi.tuple_items)]), VOIDP.as_pointer())
-    objs = [b.load(b.gep(items, [const(k)]), align=8) for k in range(n_in + n_out + 2)]
-    ndarray = objs[-1]
+    st = b.load(b.gep(items, [const(n_in + n_out)]), align=8)
+    status = b.bitcast(b.load(b.bitcast(b.gep(st, [const(abi.data)]), VOIDP.as_pointer()),
+                              align=1), I64.as_pointer())
+    ndarray = b.load(b.gep(items, [const(n_in + n_out + 1)]), align=8)
+    b.ret(b.call(inner, [items, status, ndarray]))
+
+
+def _build_items_entry(lw: Lowerer, entry: ir.Function, abi: Abi) -> None:
+    """`items_entry(items, status, ndarray)` with `items = (in0.., out0..)`: the checks
+    and the call of `body` (see `_build_entry`)."""
+    fn = lw.plan.fn
+    n_in, n_out = len(fn.params), len(fn.results)
+    b = ir.IRBuilder(entry.append_basic_block("entry"))
+    items = entry.args[0]
+    objs = [b.load(b.gep(items, [const(k)]), align=8) for k in range(n_in + n_out)]
+    ndarray = entry.args[2]
 
     def field(obj: ir.Value, offset: int, ty: ir.Type) -> ir.Value:
         return b.load(b.bitcast(b.gep(obj, [const(offset)]), ty.as_pointer()), align=1)
@@ -106,7 +129,7 @@ def _build_entry(lw: Lowerer, name: str, abi: Abi) -> None:
     require(layout_ok, LAYOUT)
     args = [b.bitcast(field(o, abi.data, VOIDP), mem_type(v.dtype).as_pointer())
             for o, (v, _) in zip(objs[:n_in + n_out], lw.buffers)]
-    status = b.bitcast(field(objs[-2], abi.data, VOIDP), I64.as_pointer())
+    status = entry.args[1]
     rc = b.call(lw.fn, args + [status])
     freeze = b.icmp_signed("!=", b.load(b.gep(status, [const(3)]), align=8), const(0))
     with b.if_then(b.and_(freeze, b.icmp_signed("==", rc, ir.Constant(I32, 0)))):

@@ -34,7 +34,7 @@ import numpy as np
 from ..ir import Function
 from ..ir.memory import CHECK_ABOVE, check_allocation
 from . import engine
-from .build import ENTRY, Abi
+from .build import ENTRY, VECTOR_SUFFIX, Abi
 from .lower import BADARGS, LAYOUT, NOMEM
 from .rules import FAILURES
 
@@ -309,6 +309,11 @@ class Executable:
         self.object_code: bytes | None = None
         proto = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
         self._sig = _Signature(fn, proto(jm.address(entry)), flat or fn)
+        try:
+            # `items_entry(items, status, ndarray)` for the native dispatcher (`dispatch`).
+            self.items_entry: int | None = jm.address(entry + VECTOR_SUFFIX)
+        except LookupError:     # object code exported by a version without it
+            self.items_entry = None
         # The specialized call is this object's own `__call__` (special methods are looked
         # up on the type, hence a subclass per Executable): no extra Python frame.
         self.__class__ = type("Executable", (Executable,), {"__call__": self._sig.fast_path()})
@@ -371,6 +376,12 @@ class Executable:
             y = fast((Box(np.ones(3, np.float32)),))
         """
         return self._sig.fast_caller(positions, boxing, fallback)
+
+    @property
+    def checks_memory(self) -> bool:
+        """Whether a call looks at free memory before allocating (large outputs or
+        scratch): such calls must go through `__call__`, never `items_entry` alone."""
+        return self._sig.big
 
     def __call__(self, *arrays: Any) -> list[np.ndarray]:
         """Run the compiled code: one new array per result (replaced per instance by the

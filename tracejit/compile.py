@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from . import tracing
+from . import native, tracing
 from .concrete import Concrete
 from .context import TraceInterpreter, active_tapes
 from .errors import at_user_line
@@ -89,6 +89,8 @@ class _Config:
         >>> tj.config.run_functions_eagerly(False)
         """
         self._eager = bool(run_eagerly)
+        if self._eager:
+            native.forget_all()
 
     def functions_run_eagerly(self) -> bool:
         """Whether `run_functions_eagerly(True)` is in effect."""
@@ -194,6 +196,9 @@ def _convert_arrays(leaves: list[Any]) -> bool:
 class CompiledFunction:
     """A Python function traced and compiled per call signature."""
 
+    # `_native`: the table of the native dispatcher (`native.py`), or None.
+    __slots__ = ("__dict__", "__weakref__", "_native")
+
     def __init__(self, fn: Callable[..., Any], name: str | None = None,
                  input_signature: tuple[Any, ...] | None = None,
                  reduce_retracing: bool = False, method: bool = False):
@@ -203,6 +208,8 @@ class CompiledFunction:
         self.__wrapped__ = fn
         self._cache: dict[Any, Concrete] = {}
         self._fast: dict[Any, Concrete] = {}
+        self._native: Any = None
+        self._native_entries: dict[Any, Any] = {}     # fast key -> native.Entry
         self._pending: dict[Any, threading.Event] = {}
         self._lock = threading.Lock()
         # Retrace diagnostics: the last few signatures in words (never the arguments),
@@ -240,6 +247,7 @@ class CompiledFunction:
         with self._lock:
             self._cache.clear()
             self._fast = {}
+            native.forget(self)
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         """A compiled method: one compiled function per instance (its own traces, trace
@@ -272,8 +280,11 @@ class CompiledFunction:
         """
         return self.trace_count
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self._detector.calls += 1
+    def _python_call(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the function (`__call__`): the native dispatcher (`native.py`) handles a
+        call of a known signature with tensor or array arguments; everything else comes
+        here."""
+        self._detector._calls += 1
         if not kwargs and self._fast and not config._eager and _current.get() is None \
                 and not active_tapes.get():
             # Fast dispatch: flat arguments of a known signature, no trace around us and
@@ -281,14 +292,18 @@ class CompiledFunction:
             # case (one tensor) inlined: this is the hottest path there is.
             if len(args) == 1 and type(args[0]) is Tensor and args[0]._data is not None:
                 d = args[0]._data
-                conc = self._fast.get((d.shape, d.dtype))
+                fk: Any = (d.shape, d.dtype)
+                conc = self._fast.get(fk)
             else:
                 fk = _fast_key(args)
                 conc = None if fk is None else self._fast.get(fk)
             if conc is not None:
                 if log.isEnabledFor(DEBUG):
                     log.debug("%s: memory cache hit", self.__name__)
-                return conc.fast(args)
+                out = conc.fast(args)
+                if fk not in self._native_entries:
+                    native.offer(self, fk, conc, args)
+                return out
         if self._input_sig is not None:
             args, kwargs = self._bind_signature(args, kwargs), {}
         elif kwargs:
@@ -322,6 +337,8 @@ class CompiledFunction:
             if fk is not None and len(self._fast) < CACHE_SIZE:
                 self._fast[fk] = conc
         return conc.call(leaves)
+
+    __call__ = _python_call     # until the native dispatcher is installed
 
     def _bind_signature(self, args: tuple[Any, ...], kwargs: dict[str, Any],
                         specs: bool = False) -> tuple[Any, ...]:
@@ -432,6 +449,7 @@ class CompiledFunction:
                 while len(self._cache) > CACHE_SIZE:
                     old = self._cache.pop(next(iter(self._cache)))
                     self._fast = {k: v for k, v in self._fast.items() if v is not old}
+                    native.forget(self)
             return conc
         finally:
             if first is not None:

@@ -8,6 +8,7 @@ function created anew in a loop is caught too.
 """
 from __future__ import annotations
 
+import ctypes
 import threading
 import weakref
 from collections import deque
@@ -25,12 +26,23 @@ KEYS_KEPT = 8  # recent call signatures kept (as text) to say why a call retrace
 class RetraceDetector:
     """Counts calls and remembers the call numbers of recent traces."""
 
-    __slots__ = ("calls", "traces", "warned", "__weakref__")
+    __slots__ = ("_calls", "native", "traces", "warned", "__weakref__")
 
     def __init__(self) -> None:
-        self.calls = 0
+        self._calls = 0
+        # Calls the native dispatcher made (it increments this cell, never `_calls`).
+        self.native = ctypes.c_int64(0)
         self.traces: deque[int] = deque(maxlen=RETRACE_WINDOW + 1)
         self.warned = 0
+
+    @property
+    def calls(self) -> int:
+        """Calls so far, from Python and from the native dispatcher."""
+        return self._calls + self.native.value
+
+    @calls.setter
+    def calls(self, value: int) -> None:
+        self._calls = value - self.native.value
 
     def traced(self) -> tuple[int, int] | None:
         """Note a trace in the current call; (traces, calls) when a warning is due."""

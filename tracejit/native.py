@@ -1,0 +1,114 @@
+"""Which calls of compiled functions the native dispatcher serves (`codegen/dispatch.py`).
+
+A compiled function's `__call__` is the native dispatcher once any function has a
+table: a call with positional tensor or array arguments of a signature in the
+function's table (no keywords, no trace, no tape) runs without Python; anything else
+calls `CompiledFunction._python_call`, the Python path, which is what every call was
+before.
+
+Invariants:
+- A signature enters a function's table only after the Python path served it (`offer`
+  from its fast path), and only when that path is one native call whose arguments are
+  all tensors or arrays: one tensor result, no captured tensors or Variables, fixed
+  shapes, outputs too small to need a look at free memory. The table matches exactly
+  the shapes and dtypes the Python path's key matched, so both paths pick the same code.
+- Whatever empties or changes a function's fast signatures (`_clear_cache`, eviction,
+  running functions eagerly) empties its table (`forget`); the Python path then fills
+  it again.
+- The dispatcher counts its calls in the function's `RetraceDetector.native`.
+- If the dispatcher cannot be built here (another Python or NumPy layout), `__call__`
+  stays the Python path: nothing else changes.
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import weakref
+from typing import Any
+
+import numpy as np
+
+from .concrete import TENSOR_BOXING, Concrete
+from .context import active_tapes
+from .ir.core import _current
+from .tensor import Tensor
+
+log = logging.getLogger("tracejit")
+
+# Calls whose inputs, intermediates and results total at least this many bytes release
+# the GIL around the native code; smaller ones keep it (releasing costs more than they
+# run).
+RELEASE_GIL_BYTES = 1 << 15
+# The dispatcher is built (or loaded from the disk cache: 10-30 ms) once the Python fast
+# path has served this many calls in the process, so a short script never pays for it.
+NATIVE_AFTER = 256
+
+_state: dict[str, Any] = {}
+_TABLED: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _dispatcher() -> Any:
+    """The dispatcher, installed as `CompiledFunction.__call__` (built on first use);
+    None when it cannot be built."""
+    if "d" not in _state:
+        from .codegen.dispatch import Dispatcher
+        from .compile import CompiledFunction
+        d: Any
+        try:
+            d = Dispatcher(CompiledFunction, "_native", CompiledFunction._python_call,
+                           TENSOR_BOXING, _current, active_tapes)
+        except Exception as e:   # another ABI than the one it is written for
+            log.debug("native dispatch is not available: %s", e)
+            d = None
+        else:
+            setattr(CompiledFunction, "__call__", d.method)   # noqa: B010 (a slot)
+        _state["d"] = d
+    return _state["d"]
+
+
+def _entry(conc: Concrete, args: tuple[Any, ...]) -> Any:
+    """The table entry of `conc` for calls like `args`, or None when it cannot have one."""
+    from .codegen.dispatch import MAX_ARGS, Entry
+    exe = conc._exe
+    if (exe is None or getattr(exe, "items_entry", None) is None or exe.checks_memory
+            or conc.captures or not conc._single or conc.symbolic
+            or len(args) > MAX_ARGS or conc.n_leaves != len(args)
+            or conc.dyn_idx != list(range(len(args)))
+            or not all(type(a) is Tensor or type(a) is np.ndarray for a in args)):
+        return None
+    fn = exe.fn
+    nbytes = sum(p.type.nbytes for p in fn.params) + sum(
+        o.type.nbytes for ins in fn.instrs for o in ins.outs)
+    return Entry(exe, [(p.shape, np.dtype(p.dtype.name)) for p in fn.params],
+                 [(r.shape, np.dtype(r.dtype.name)) for r in fn.results],
+                 release_gil=nbytes >= RELEASE_GIL_BYTES)
+
+
+def offer(f: Any, key: Any, conc: Concrete, args: tuple[Any, ...]) -> None:
+    """Called by `f`'s Python fast path after it served `args` (fast key `key`) with
+    `conc`: add the signature to `f`'s native table when it qualifies."""
+    if "d" not in _state:
+        _state["offers"] = _state.get("offers", 0) + 1
+        if _state["offers"] < NATIVE_AFTER:
+            return
+    entry = _entry(conc, args)
+    f._native_entries[key] = entry          # None: do not ask again
+    if entry is None or _dispatcher() is None:
+        return
+    from .codegen.dispatch import Dispatcher
+    entries = [e for e in f._native_entries.values() if e is not None]
+    counter = ctypes.addressof(f._detector.native)
+    f._native = Dispatcher.table(counter, entries)
+    _TABLED.add(f)
+
+
+def forget(f: Any) -> None:
+    """Empty `f`'s native table (its fast signatures changed)."""
+    f._native = None
+    f._native_entries = {}
+
+
+def forget_all() -> None:
+    """Empty every native table (functions now run eagerly)."""
+    for f in list(_TABLED):
+        forget(f)
