@@ -21,12 +21,15 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .errors import TracingError, at_user_line, user_frame
-from .ir.core import Builder, Interpreter, TensorType, Value, set_default_interpreter
+from .ir.core import (Builder, Interpreter, TensorType, Value, _current, bind,
+                      set_default_interpreter)
 from .ir.caches import on_clear
 from .ir.memory import CHECK_ABOVE, check_allocation
 from .ir.errors import DTypeError, IRError, ShapeError
 from .ir.prims.registry import Primitive
 from .tensor import Tensor
+
+_new_tensor = object.__new__
 
 _USER_ERRORS = (ShapeError, DTypeError, IRError, TypeError, ValueError, IndexError,
                 MemoryError)
@@ -76,11 +79,78 @@ def _checked_key(prim: Primitive, arrays: Sequence[np.ndarray],
     return key
 
 
+# Applications of primitives without parameters or an eager rule, with one result, on one
+# or two operands, that passed the checks above: (prim, shape, dtype[, shape, dtype]) ->
+# True. They run on `EagerInterpreter.apply`'s short path (at most CHECKED_MAX entries).
+_SHORT: dict[Any, bool] = {}
+on_clear("eager short-path signatures", _SHORT.clear)
+
+
+def _numpy_ignoring_errors() -> tuple[Any, Any] | None:
+    """(NumPy's error-state context variable, its value under `np.errstate(all="ignore")`):
+    setting that variable is what `np.errstate` does, at a tenth of its cost. None when
+    this NumPy keeps its error state elsewhere (then `np.errstate` is used)."""
+    try:
+        from numpy._core import _ufunc_config as uc
+        var = getattr(uc, "_extobj_contextvar")     # noqa: B009 (private: may be missing)
+        with np.errstate(all="ignore"):
+            value = var.get()
+        return var, value
+    except (ImportError, AttributeError):
+        return None
+
+
+_IGNORE = _numpy_ignoring_errors()
+
+
+def _short_apply(prim: Primitive, arrays: tuple[np.ndarray, ...]) -> Any:
+    """`prim.impl(*arrays)` with NumPy's floating-point errors ignored."""
+    if _IGNORE is None:
+        with np.errstate(all="ignore"):
+            return prim.impl(*arrays)
+    var, value = _IGNORE
+    token = var.set(value)
+    try:
+        return prim.impl(*arrays)
+    finally:
+        var.reset(token)
+
+
 class EagerInterpreter(Interpreter):
     """Runs each primitive's NumPy reference implementation at once (or its rule in
     `EAGER_RULES`)."""
 
     def apply(self, prim: Primitive, args: Sequence[Any], params: dict[str, Any]) -> Any:
+        # The short path (eager arithmetic on small arrays is dominated by this Python):
+        # one or two eager tensors, a signature checked before, no parameters, one result.
+        n_args = len(args)
+        if not params and 0 < n_args <= 2 and type(args[0]) is Tensor:
+            x = args[0]._data
+            if n_args == 1:
+                key: Any = None if x is None else (prim, x.shape, x.dtype)
+                arrays: Any = (x,)
+            else:
+                y = args[1]
+                y = y._data if type(y) is Tensor else None
+                key = None if x is None or y is None else (prim, x.shape, x.dtype,
+                                                          y.shape, y.dtype)
+                arrays = (x, y)
+            if key is not None and key in _SHORT:
+                try:
+                    out = _short_apply(prim, arrays)
+                except _USER_ERRORS as e:
+                    raise at_user_line(e) from None
+                if type(out) is not np.ndarray:
+                    out = np.asarray(out)
+                out.setflags(write=False)
+                res = _new_tensor(Tensor)
+                res._data, res._val, res._trace = out, None, None
+                if active_tapes.get():
+                    record(prim, args, params, (res,))
+                return res
+        return self._apply(prim, args, params)
+
+    def _apply(self, prim: Primitive, args: Sequence[Any], params: dict[str, Any]) -> Any:
         arrays = []
         for a in args:
             if type(a) is not Tensor:
@@ -103,6 +173,12 @@ class EagerInterpreter(Interpreter):
                     if len(_CHECKED) >= CHECKED_MAX:
                         _CHECKED.clear()
                     _CHECKED[key] = True
+                    if (not params and 0 < len(arrays) <= 2 and len(types) == 1
+                            and prim.name not in EAGER_RULES and prim.n_outs(params) == 1):
+                        if len(_SHORT) >= CHECKED_MAX:
+                            _SHORT.clear()
+                        short = (prim,) + tuple(v for a in arrays for v in (a.shape, a.dtype))
+                        _SHORT[short] = True
             rule = EAGER_RULES.get(prim.name)
             if rule is not None:
                 out = rule(args, params)
@@ -122,6 +198,18 @@ class EagerInterpreter(Interpreter):
         if active_tapes.get():
             record(prim, args, params, outs)
         return outs
+
+
+def bind_plain(prim: Primitive, *args: Any) -> Any:
+    """`bind(prim, *args)` for a primitive without parameters, skipping `bind`'s lookups:
+    with no interpreter current, the eager interpreter (the default) applies it, as
+    `bind` would."""
+    if _current.get() is None:
+        return EAGER.apply(prim, args, _NO_PARAMS)
+    return bind(prim, *args)
+
+
+_NO_PARAMS: dict[str, Any] = {}
 
 
 def _as_tensor(a: Any) -> Tensor:

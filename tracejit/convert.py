@@ -232,7 +232,8 @@ def _eager_scalar(x: int | float, dt: np.dtype) -> Tensor | None:
     (a float with an int tensor, a bool tensor, an int out of range)."""
     if _current.get() is not None:
         return None
-    key = (type(x), x, math.copysign(1.0, x), dt)
+    # Floats with their sign (0.0 == -0.0); an int is its own key.
+    key = (int, x, dt) if type(x) is int else (float, x, math.copysign(1.0, x), dt)
     t = _SCALARS.get(key)
     if t is None:
         if dt.kind == "f" or (dt.kind == "i" and type(x) is int

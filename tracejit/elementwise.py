@@ -11,7 +11,9 @@ import numpy as np
 
 from .convert import _operands, _user_error, bool_, cast, convert_to_tensor, float64
 from .exports import export, named, public
+from .context import bind_plain
 from .ir.core import bind
+from .ir.prims import get_primitive
 from .ir.errors import DTypeError, ShapeError
 from .tensor import Tensor, TensorInput, TensorLike
 
@@ -43,10 +45,15 @@ def _binary_op(prim: str, *paths: str) -> BinaryOp:
     """The public op `paths[0]` that converts `x` and `y` under the dtype policy (a Python
     number takes the tensor's dtype; two dtypes raise, naming the op) and binds `prim`."""
     short = paths[0].rpartition(".")[2]
-
-    def op(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
-        a, b = _operands(short, x, y)
-        return bind(prim, a, b)
+    p = get_primitive(prim)
+    if p.param_defaults:
+        def op(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
+            a, b = _operands(short, x, y)
+            return bind(p, a, b)
+    else:
+        def op(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
+            a, b = _operands(short, x, y)
+            return bind_plain(p, a, b)      # type: ignore[no-any-return]
     return named(op, *paths)
 
 
