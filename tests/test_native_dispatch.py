@@ -245,3 +245,65 @@ def test_the_retrace_warning_counts_native_calls() -> None:
             f(tj.constant(np.ones(n, np.float32)))
             for _ in range(20):
                 f(x)
+
+
+def test_variables_are_read_and_assigned_natively_in_program_order() -> None:
+    v = tj.Variable(np.zeros(3, np.float32))
+    w = tj.Variable(np.ones(3, np.float32))
+    c = tj.constant(np.full(3, 10, np.float32))
+
+    @tj.function
+    def step(x):
+        v.assign_add(x)
+        w.assign(w * 2. + v)            # reads v as just assigned
+        return tj.reduce_sum(v + c)
+    x = tj.constant(np.ones(3, np.float32))
+    warm(step, x)
+    v.assign(np.zeros(3, np.float32))   # assigned from outside: the next call sees it
+    w.assign(np.ones(3, np.float32))
+    n = native_calls(step)
+    vv, ww = np.zeros(3, np.float32), np.ones(3, np.float32)
+    for _ in range(50):
+        old = weakref.ref(v._value)
+        got = step(x)
+        vv = vv + 1
+        ww = ww * 2 + vv
+        assert old() is None, "the replaced value was not released"
+        assert float(got) == float((vv + 10).sum())
+    np.testing.assert_array_equal(v.numpy(), vv)
+    np.testing.assert_array_equal(w.numpy(), ww)
+    assert native_calls(step) - n == 50
+    with v._lock:                       # a held lock: the Python path, which takes it
+        step(x)
+    assert native_calls(step) - n == 50
+    np.testing.assert_array_equal(v.numpy(), vv + 1)
+
+
+def test_assignments_from_many_threads_lose_no_update() -> None:
+    v = tj.Variable(np.zeros((), np.int64))
+    big = tj.constant(np.random.default_rng(0).random(1 << 16).astype(np.float32))
+
+    @tj.function
+    def bump(x, big):
+        # Long enough that another thread runs while the Python path computes.
+        s = tj.reduce_sum(tj.exp(tj.sin(big)))
+        v.assign_add(x + tj.cast(s > 1e30, tj.int64))
+        return v + 0
+    one = tj.constant(np.ones((), np.int64))
+    warm(bump, one, big)
+    assert bump._native_entries and all(bump._native_entries.values())
+    start, n = int(v.numpy()), native_calls(bump)
+
+    def work() -> None:
+        for k in range(200):
+            if k % 2:
+                bump(one, big)
+            else:
+                bump(one, big=big)     # a keyword: the Python path, with the lock
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert int(v.numpy()) == start + 1600
+    assert 0 < native_calls(bump) - n <= 800

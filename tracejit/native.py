@@ -9,9 +9,12 @@ before.
 Invariants:
 - A signature enters a function's table only after the Python path served it (`offer`
   from its fast path), and only when that path is one native call whose arguments are
-  all tensors or arrays: one tensor result, no captured tensors or Variables, fixed
-  shapes, outputs too small to need a look at free memory. The table matches exactly
-  the shapes and dtypes the Python path's key matched, so both paths pick the same code.
+  all tensors or arrays: one tensor result, fixed shapes, outputs too small to need a
+  look at free memory; captured tensors and Variables are read at each call, assigned
+  Variables written in program order after it, with the GIL held throughout and only
+  while none of their locks is held (else the Python path takes the locks). The table
+  matches exactly the shapes and dtypes the Python path's key matched, so both paths
+  pick the same code.
 - Whatever empties or changes a function's fast signatures (`_clear_cache`, eviction,
   running functions eagerly) empties its table (`forget`); the Python path then fills
   it again.
@@ -32,6 +35,7 @@ from .concrete import TENSOR_BOXING, Concrete
 from .context import active_tapes
 from .ir.core import _current
 from .tensor import Tensor
+from .variable import Variable
 
 log = logging.getLogger("tracejit")
 
@@ -39,6 +43,10 @@ log = logging.getLogger("tracejit")
 # the GIL around the native code; smaller ones keep it (releasing costs more than they
 # run).
 RELEASE_GIL_BYTES = 1 << 15
+# A call that assigns Variables holds the GIL through the native code (that is what makes
+# its read-run-write atomic without taking the Variables' locks); bigger ones than this
+# take the Python path, which takes the locks and releases the GIL.
+HOLD_GIL_BYTES = 1 << 20
 # The dispatcher is built (or loaded from the disk cache: 10-30 ms) once the Python fast
 # path has served this many calls in the process, so a short script never pays for it.
 NATIVE_AFTER = 256
@@ -68,20 +76,40 @@ def _dispatcher() -> Any:
 
 def _entry(conc: Concrete, args: tuple[Any, ...]) -> Any:
     """The table entry of `conc` for calls like `args`, or None when it cannot have one."""
-    from .codegen.dispatch import MAX_ARGS, Entry
+    from .codegen.dispatch import MAX_ARGS, Entry, slot_offset
     exe = conc._exe
+    one_result = conc._single or (conc.out_tree is None and conc.n_out == 1
+                                  and conc.out_kind == [("r", 0)])
     if (exe is None or getattr(exe, "items_entry", None) is None or exe.checks_memory
-            or conc.captures or not conc._single or conc.symbolic
+            or not one_result or conc.symbolic or conc.var_args
             or len(args) > MAX_ARGS or conc.n_leaves != len(args)
             or conc.dyn_idx != list(range(len(args)))
             or not all(type(a) is Tensor or type(a) is np.ndarray for a in args)):
         return None
+    data = slot_offset(Tensor, "_data")
+    value = slot_offset(Variable, "_value")
+    captures: list[tuple[Any, int, int]] = []
+    for obj in conc.captures:
+        if type(obj) is Variable:
+            captures.append((obj, value, data))
+        elif type(obj) is Tensor and obj._data is not None:
+            captures.append((obj, data, -1))
+        else:
+            return None
+    assigns: list[tuple[Any, int, Any]] = []
+    for var in conc.assigned:
+        if type(var) is not Variable:
+            return None
+        assigns.append((var, value, var._lock))
     fn = exe.fn
     nbytes = sum(p.type.nbytes for p in fn.params) + sum(
         o.type.nbytes for ins in fn.instrs for o in ins.outs)
-    return Entry(exe, [(p.shape, np.dtype(p.dtype.name)) for p in fn.params],
+    if assigns and nbytes >= HOLD_GIL_BYTES:
+        return None     # holding the GIL that long would stall other threads
+    return Entry(exe, [(p.shape, np.dtype(p.dtype.name)) for p in fn.params[:len(args)]],
                  [(r.shape, np.dtype(r.dtype.name)) for r in fn.results],
-                 release_gil=nbytes >= RELEASE_GIL_BYTES)
+                 release_gil=not assigns and nbytes >= RELEASE_GIL_BYTES,
+                 captures=captures, assigns=assigns)
 
 
 def offer(f: Any, key: Any, conc: Concrete, args: tuple[Any, ...]) -> None:
