@@ -1397,6 +1397,14 @@ def check_targets(results: list[dict]) -> list[dict]:
         t["median_us"] <= 2.0 if t else None)
     add("W1", "<= 0.3x jax.jit", f"{t['x_jax']:.2f}x" if t and "x_jax" in t else "n/a",
         t["x_jax"] <= 0.3 if t and "x_jax" in t else None)
+    # Issue 21: the native dispatch path against numba, eager mode against PyTorch's.
+    for label, mine, peer in (("W1", "tracejit.compile (tj.constant input)", "numba.njit"),
+                              ("W1e", "tracejit eager", "torch eager")):
+        a = get(results, "W1", lambda r, n=mine: r["peer"] == n)
+        b = get(results, "W1", lambda r, n=peer: r["peer"] == n)
+        ratio = a["median_us"] / b["median_us"] if a and b else None
+        add(label, f"<= 1.0x {peer}", f"{ratio:.2f}x" if ratio is not None else "n/a",
+            ratio <= 1.0 if ratio is not None else None)
     t = prim["W2"]
     add("W2", "<= 1.0x jax.jit(value_and_grad)",
         f"{t['x_jax']:.2f}x" if t and "x_jax" in t else "n/a",
