@@ -171,6 +171,10 @@ NOT_CACHES = {
     "codegen/runtime.py:_pending": "runtime libraries a compile worker is making for "
                                    "code already lowered",
     "codegen/engine.py:_state": "the host's target machine",
+    "codegen/dispatch.py:_state": "the native dispatcher's code (lives with the method)",
+    "tracejit/native.py:_state": "the native dispatcher, built and installed once",
+    "tracejit/native.py:_TABLED": "functions with a native table (weak); clearing a "
+                                  "function's traces empties its table",
     "codegen/engine.py:_contexts": "LLVM contexts in use by live modules",
     "ir/core.py:_default": "the default interpreter",
     "tracejit/keys.py:_UNSET": "a sentinel",

@@ -205,11 +205,8 @@ def bind_plain(prim: Primitive, *args: Any) -> Any:
     with no interpreter current, the eager interpreter (the default) applies it, as
     `bind` would."""
     if _current.get() is None:
-        return EAGER.apply(prim, args, _NO_PARAMS)
+        return EAGER.apply(prim, args, {})
     return bind(prim, *args)
-
-
-_NO_PARAMS: dict[str, Any] = {}
 
 
 def _as_tensor(a: Any) -> Tensor:
