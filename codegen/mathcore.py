@@ -36,7 +36,7 @@ class Consts:
     Polynomials are listed highest degree first: ``P`` is ``(e^r - 1 - r) / r^2`` on
     ``|r| <= ln2/2``; ``T`` is ``(log((1+s)/(1-s)) - 2s) / s^3`` and ``U`` (for pow)
     ``(log((1+s)/(1-s)) - 2s - 2s^3/3) / s^5``, both in ``z = s^2`` for
-    ``|s| <= 3 - 2 sqrt(2)``; ``G`` (float32 only) ``(log(1+f) - f) / f^2`` for ``f`` in
+    ``|s| <= 3 - 2 sqrt(2)``; ``H`` (float32 only) ``log(1+f) / f`` for ``f`` in
     ``[sqrt(1/2) - 1, sqrt(2) - 1]``; ``S`` is ``(sin r - r) / r^3`` and ``C``
     ``(cos r - 1 + r^2/2) / r^4`` in ``z = r^2`` for ``|r| <= trig_bound`` (a margin over
     pi/4). Each is a near-minimax fit (Chebyshev nodes) whose error is well below half an
@@ -63,9 +63,10 @@ class Consts:
     exp_hi: float
     sqrt_half_bits: int            # bit pattern of sqrt(1/2) in the type
     sub_scale: int                 # log multiplies subnormal x by 2^sub_scale
-    # float32 only: G with log(1+f) = f + f^2 G(f) for f in [sqrt(1/2) - 1, sqrt(2) - 1]
-    # (no division; float64 keeps T, whose division costs less than the ~12 more terms)
-    G: tuple[float, ...] = ()
+    # float32 only: H with log(1+f) = f H(f) for f in [sqrt(1/2) - 1, sqrt(2) - 1], its
+    # last two coefficients 1 and -1/2 exact (no division; float64 keeps T, whose division
+    # costs less than the ~12 more terms it would take)
+    H: tuple[float, ...] = ()
 
 
 F32 = Consts(
@@ -81,16 +82,16 @@ F32 = Consts(
     trig_bound=0.8,
     exp_lo=-104.0, expm1_lo=-30.0, exp_hi=89.0,
     sqrt_half_bits=0x3F3504F3, sub_scale=25,
-    G=(-0.07673641, 0.12722673, -0.13127555, 0.14204855, -0.16626646, 0.20001234,
-       -0.2500078, 0.3333333, -0.5),
+    H=(0.090487845, -0.14030892, 0.147039, -0.16602719, 0.19984223, -0.25000703,
+       0.33333415, -0.5, 1.0),
 )
 F64 = Consts(
     P=(2.091483135138041e-09, 2.5105419192016337e-08, 2.7557273295539724e-07,
        2.75572549134867e-06, 2.4801587325822283e-05, 0.00019841269875205077,
        0.001388888888888367, 0.008333333333326025, 0.04166666666666667,
        0.1666666666666667, 0.5),
-    T=(0.13088034850927555, 0.13268638369266825, 0.15386244737621665, 0.18181795547521137,
-       0.22222222392581045, 0.28571428570799784, 0.40000000000000885, 0.6666666666666666),
+    T=(0.14616721179861816, 0.15331699633543858, 0.18182889786191042, 0.2222221112572281,
+       0.28571428626031065, 0.3999999999989938, 0.666666666666667),
     U=(0.11724327060846747, 0.11706126464563398, 0.1333480879881234, 0.1538459488700718,
        0.18181818336099848, 0.22222222221652765, 0.2857142857142937, 0.4),
     S=(1.591784866512194e-10, -2.505112794596564e-08, 2.755731608382574e-06,
