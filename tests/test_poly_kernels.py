@@ -174,3 +174,26 @@ def test_matrices_of_unknown_order_one_compile() -> None:
         tj.linalg.lu(tj.constant(np.full((3, 3), 2.0)))
     message = str(native.value).splitlines()[0]
     assert message == str(eager.value).splitlines()[0] and "f64[3,3]" in message
+
+
+def test_independent_unknown_sizes_of_a_system_are_checked_at_run_time() -> None:
+    # Two Nones are two symbols: the trace assumes the sizes a solve needs equal and each
+    # new set of sizes checks it (eager mode's ValueError when they are not).
+    solve = tj.function(tj.linalg.solve, input_signature=[
+        tj.TensorSpec([None, None], tj.float64), tj.TensorSpec([None, 1], tj.float64)])
+    batched = tj.function(tj.linalg.solve, input_signature=[
+        tj.TensorSpec([None, 2, 2], tj.float64), tj.TensorSpec([None, 2, 1], tj.float64)])
+    before = _counts()
+    for n in (3, 6):
+        a = np.eye(n) * 2.0 + 0.1
+        b = np.arange(n, dtype=np.float64)[:, None]
+        np.testing.assert_allclose(solve(a, b).numpy(), np.linalg.solve(a, b), rtol=1e-12)
+        c = np.stack([np.eye(2) * 2.0] * n)
+        np.testing.assert_allclose(batched(c, np.ones((n, 2, 1))).numpy(), 0.5)
+    assert _counts() == (before[0] + 2, before[1])
+    with pytest.raises(ValueError, match="rhs has 4 rows, the matrix 3"):
+        solve(np.eye(3), np.ones((4, 1)))
+    with pytest.raises(ValueError, match="square"):
+        solve(np.ones((3, 2)), np.ones((3, 1)))
+    with pytest.raises(ValueError, match=r"\(4, 2, 1\)|\[4, 2, 1\]|f64\[4,2,1\]"):
+        batched(np.stack([np.eye(2)] * 3), np.ones((4, 2, 1)))

@@ -23,6 +23,7 @@ import numpy as np
 
 from .convert import _operands, _user_error, convert_to_tensor
 from .exports import export
+from .ir import dims
 from .ir.core import bind
 from .ir.errors import DTypeError, ShapeError
 from .ir.prims.elementwise import broadcast_shapes
@@ -37,7 +38,7 @@ def _matrix(op: str, x: TensorInput, square: bool = True) -> Tensor:
     if t.dtype.kind != "f":
         raise _user_error(DTypeError(f"{op} needs float32 or float64 matrices, got "
                                      f"{t.dtype.name}"))
-    if t.ndim < 2 or (square and t.shape[-1] != t.shape[-2]):
+    if t.ndim < 2 or (square and dims.dims_equal(t.shape[-1], t.shape[-2]) is False):
         what = "square matrices" if square else "matrices"
         raise _user_error(ShapeError(f"{op} needs {what} (rank >= 2, the last two axes), "
                                      f"got shape {list(t.shape)}"))
@@ -50,7 +51,7 @@ def _pair(op: str, matrix: TensorInput, rhs: TensorInput) -> tuple[Tensor, Tenso
     if b.ndim < 2:
         raise _user_error(ShapeError(f"{op}: rhs must have rank >= 2 ([..., M, K]), got "
                                      f"shape {list(b.shape)}"))
-    if b.shape[-2] != a.shape[-1]:
+    if dims.dims_equal(b.shape[-2], a.shape[-1]) is False:
         raise _user_error(ShapeError(f"{op}: rhs has {b.shape[-2]} rows, the matrix "
                                      f"{a.shape[-1]} (shapes {list(a.shape)} and "
                                      f"{list(b.shape)})"))

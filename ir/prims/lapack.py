@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import ops
+from .. import dims, ops
 from ..core import TensorType, bind
 from ..errors import LinAlgError, ShapeError
 from .elementwise import _same_dtype
@@ -62,9 +62,12 @@ def first_failure(test: Any, a: np.ndarray) -> int:
 
 
 def _batch_of(op: str, *ts: TensorType) -> tuple[Any, ...]:
+    """The operands' common batch shape. Unknown dimensions that may be equal are
+    assumed to be (`specialize` checks them with the concrete shapes, at run time)."""
     batch = tuple(ts[0].shape[:-2])
     for t in ts[1:]:
-        if tuple(t.shape[:-2]) != batch:
+        if len(t.shape) != len(ts[0].shape) or any(
+                dims.dims_equal(d, e) is False for d, e in zip(t.shape[:-2], batch)):
             raise ShapeError(f"{op}: batch dimensions differ: " + " and ".join(map(str, ts)))
     return batch
 
@@ -116,7 +119,7 @@ def _two_rule(op: str, a: TensorType, b: TensorType) -> TensorType:
     if b.ndim != a.ndim:
         raise ShapeError(f"{op}: rhs must have the matrix's rank, got {a} and {b}")
     _batch_of(op, a, b)
-    if b.shape[-2] != a.shape[-1]:
+    if dims.dims_equal(b.shape[-2], a.shape[-1]) is False:
         raise ShapeError(f"{op}: rhs has {b.shape[-2]} rows, the matrix {a.shape[-1]} "
                          f"(operands {a} and {b})")
     return TensorType(tuple(b.shape), dt)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import ops
+from .. import dims, ops
 from ..core import FLOAT_DTYPES, TensorType, bind, dtype_name
 from ..errors import DTypeError, ShapeError
 
@@ -25,7 +25,8 @@ def check_matrix(op: str, a: TensorType, square: bool = True) -> None:
     if a.ndim < 2:
         raise ShapeError(f"{op} needs a tensor of rank >= 2 (matrices in the last two axes), "
                          f"got {a}")
-    if square and a.shape[-1] != a.shape[-2]:
+    if square and dims.dims_equal(a.shape[-1], a.shape[-2]) is False:
+        # (two unknown sizes are assumed equal; `specialize` checks them at run time)
         raise ShapeError(f"{op} needs square matrices, got {a}")
 
 
