@@ -57,8 +57,8 @@ BATCH: dict[str, Callable[[Instr], tuple[list[int], list[int]]]] = {
 }
 
 #: Items per block: about this many output rows (positions, matrix elements) per call.
-BLOCK_WORK = 256
-BLOCK_MAX = 32
+BLOCK_WORK = 1024
+BLOCK_MAX = 64
 
 
 def kernel_blocker(ins: Instr) -> str | None:

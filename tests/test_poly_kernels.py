@@ -42,15 +42,16 @@ def test_cnn_gradients_with_unknown_batch_one_compile() -> None:
     rng = np.random.default_rng(0)
     w, d = rng.normal(size=(3, 3, 2, 4)) * 0.3, rng.normal(size=(2, 2, 4, 1)) * 0.3
     before = _counts()
-    # 40 images: whole blocks of the kernels and single images after them.
-    for n in (1, 3, 40, 0):
+    # 70 images: a whole block of each kernel (41 images of the 3x3 conv, 64 of the
+    # others: `poly_kernels._block`) and single images after it.
+    for n in (1, 3, 70, 0):
         x = rng.normal(size=(n, 5, 5, 2))
         loss, grads = f(x, w, d)
         want_loss, want = step(tj.constant(x), tj.constant(w), tj.constant(d))
         np.testing.assert_allclose(loss.numpy(), want_loss.numpy(), rtol=1e-12, atol=1e-12)
         for g, e in zip(grads, want):
             np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-10, atol=1e-12)
-        if n == 40:
+        if n == 70:
             num = numerical_vjp(lambda *a: _cnn_loss(*map(tj.constant, a)).numpy(),
                                 [x, w, d], [np.ones(())], [1, 2])
             np.testing.assert_allclose(grads[1].numpy(), num[0], rtol=1e-5, atol=1e-7)
@@ -95,14 +96,14 @@ def test_lapack_gradients_with_unknown_batch_one_compile() -> None:
                                            tj.TensorSpec([None, 3, 2], tj.float64)])
     rng = np.random.default_rng(2)
     before = _counts()
-    for n in (1, 30, 0):
+    for n in (1, 70, 0):
         a, b = rng.normal(size=(n, 3, 3)), rng.normal(size=(n, 3, 2))
         loss, grads = f(a, b)
         want_loss, want = step(tj.constant(a), tj.constant(b))
         np.testing.assert_allclose(loss.numpy(), want_loss.numpy(), rtol=1e-11)
         for g, e in zip(grads, want):
             np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-9, atol=1e-12)
-        if n == 30:
+        if n == 70:
             num = numerical_vjp(lambda *v: _chol_loss(*map(tj.constant, v)).numpy(),
                                 [a, b], [np.ones(())], [0, 1])
             np.testing.assert_allclose(grads[0].numpy(), num[0], rtol=1e-5, atol=1e-7)
@@ -111,24 +112,24 @@ def test_lapack_gradients_with_unknown_batch_one_compile() -> None:
 
 
 def test_singular_and_not_positive_definite_as_in_fixed_shape_code() -> None:
-    solve = tj.function(tj.linalg.solve, input_signature=[
+    solve = tj.function(lambda a, b: tj.linalg.solve(a, b), input_signature=[
         tj.TensorSpec([None, 2, 2], tj.float64), tj.TensorSpec([None, 2, 1], tj.float64)])
-    chol = tj.function(tj.linalg.cholesky,
+    chol = tj.function(lambda a: tj.linalg.cholesky(a),
                        input_signature=[tj.TensorSpec([None, 2, 2], tj.float64)])
-    a = np.stack([np.eye(2)] * 40)
-    a[33] = [[1.0, 2.0], [2.0, 4.0]]            # singular, not positive definite
-    b = np.ones((40, 2, 1))
+    a = np.stack([np.eye(2)] * 140)             # blocks of 64 matrices, then 12 single ones
+    a[100] = [[1.0, 2.0], [2.0, 4.0]]           # singular, not positive definite
+    b = np.ones((140, 2, 1))
     with pytest.raises(tj.errors.LinAlgError) as eager:
         tj.linalg.solve(tj.constant(a), tj.constant(b))
     with pytest.raises(tj.errors.LinAlgError) as native:
         solve(a, b)
     message = str(native.value).splitlines()[0]
-    assert message == str(eager.value).splitlines()[0] and "index (33,)" in message
-    assert "f64[40,2,2]" in message
+    assert message == str(eager.value).splitlines()[0] and "index (100,)" in message
+    assert "f64[140,2,2]" in message
     got = chol(a).numpy()
     want = tj.linalg.cholesky(tj.constant(a)).numpy()
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
-    assert np.isnan(got[33]).any() and not np.isnan(got[:33]).any()
+    assert np.isnan(got[100]).any() and np.isnan(got).sum() == 3
 
 
 def _gp_loss(xy: Any) -> Any:
@@ -179,9 +180,9 @@ def test_matrices_of_unknown_order_one_compile() -> None:
 def test_independent_unknown_sizes_of_a_system_are_checked_at_run_time() -> None:
     # Two Nones are two symbols: the trace assumes the sizes a solve needs equal and each
     # new set of sizes checks it (eager mode's ValueError when they are not).
-    solve = tj.function(tj.linalg.solve, input_signature=[
+    solve = tj.function(lambda a, b: tj.linalg.solve(a, b), input_signature=[
         tj.TensorSpec([None, None], tj.float64), tj.TensorSpec([None, 1], tj.float64)])
-    batched = tj.function(tj.linalg.solve, input_signature=[
+    batched = tj.function(lambda a, b: tj.linalg.solve(a, b), input_signature=[
         tj.TensorSpec([None, 2, 2], tj.float64), tj.TensorSpec([None, 2, 1], tj.float64)])
     before = _counts()
     for n in (3, 6):
@@ -190,7 +191,9 @@ def test_independent_unknown_sizes_of_a_system_are_checked_at_run_time() -> None
         np.testing.assert_allclose(solve(a, b).numpy(), np.linalg.solve(a, b), rtol=1e-12)
         c = np.stack([np.eye(2) * 2.0] * n)
         np.testing.assert_allclose(batched(c, np.ones((n, 2, 1))).numpy(), 0.5)
-    assert _counts() == (before[0] + 2, before[1])
+    # No compile per size (the runtime-sized code may be shared with an equal trace of
+    # another test: at most these two).
+    assert _counts()[1] == before[1] and _counts()[0] - before[0] <= 2
     with pytest.raises(ValueError, match="rhs has 4 rows, the matrix 3"):
         solve(np.eye(3), np.ones((4, 1)))
     with pytest.raises(ValueError, match="square"):
