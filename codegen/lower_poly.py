@@ -41,7 +41,7 @@ from .loops import I64, const
 from .lower import BADARGS, LAYOUT
 from .lower_elementwise import SCALAR_OPS
 from .poly_core import ENTRY, symbol_names
-from .poly_kernels import BATCH, kernel_blocker
+from .poly_kernels import BATCH, POOLS, kernel_blocker
 from .poly_lapack import ORDER
 from .poly_ops import PolyLowerer
 
@@ -81,7 +81,7 @@ def blocker(fn: Function, known: set[str] | None = None) -> str | None:
     for ins in inline_calls(fn).instrs:
         if ins.prim not in ok:
             return ins.prim
-        if ins.prim in BATCH and ins.prim not in ORDER:
+        if ins.prim in BATCH and ins.prim not in ORDER + POOLS:
             why = kernel_blocker(ins)
             if why is not None:
                 return why

@@ -29,7 +29,7 @@ from .inline import inline_calls
 from .llvmtypes import I1, I8, I32, VOIDP
 from .loops import I64, const, for_range
 from .lower import NOMEM
-from .poly_lapack import PolyLapack
+from .poly_pool import PolyPools
 
 
 def _carried(ins: Instr) -> list[Value]:
@@ -41,7 +41,7 @@ def _carried(ins: Instr) -> list[Value]:
     return ops[p["n_consts"]:p["n_consts"] + p["n_carry"]]
 
 
-class PolyRegions(PolyLapack):
+class PolyRegions(PolyPools):
     """The region rules (see the module docstring)."""
 
     def temporaries(self, ins: Instr) -> list[Value]:

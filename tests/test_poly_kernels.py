@@ -200,3 +200,23 @@ def test_independent_unknown_sizes_of_a_system_are_checked_at_run_time() -> None
         solve(np.ones((3, 2)), np.ones((3, 1)))
     with pytest.raises(ValueError, match=r"\(4, 2, 1\)|\[4, 2, 1\]|f64\[4,2,1\]"):
         batched(np.stack([np.eye(2)] * 3), np.ones((4, 2, 1)))
+
+
+def test_pools_with_unknown_channels_one_compile() -> None:
+    def step(x: Any) -> Any:
+        with tj.GradientTape() as t:
+            t.watch(x)
+            y = tj.nn.max_pool2d(x, 2, 2, "SAME")
+            loss = tj.reduce_sum(tj.sin(y))
+        # (avg_pool's gradient is a depthwise conv: its groups must be known)
+        return y, t.gradient(loss, x), tj.nn.avg_pool2d(x, 3, 2, "SAME")
+
+    f = tj.function(step, input_signature=[tj.TensorSpec([None, 5, 5, None], tj.float64)])
+    rng = np.random.default_rng(5)
+    before = _counts()
+    for n, c in ((2, 3), (1, 1), (3, 7), (0, 2)):
+        x = rng.normal(size=(n, 5, 5, c))
+        x[..., 0, 0, :] = x[..., 0, 1, :]       # ties: the first maximum wins
+        for g, e in zip(f(x), step(tj.constant(x))):
+            np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-12, atol=1e-14)
+    assert _counts() == (before[0] + 1, before[1])

@@ -46,12 +46,11 @@ NOT_YET: list[str] = []
 # Batched kernels of which only the batch dimensions may be unknown, with the leading
 # axes of their operands that are batch axes (every unknown dimension of a Function of only
 # batch dimensions must lower with runtime sizes; another unknown dimension, a channel
-# count or a matrix size, compiles per shape). The other LAPACK kernels take an unknown
-# matrix order too.
+# count or a matrix size, compiles per shape). The pools take unknown channels, and the
+# other LAPACK kernels an unknown matrix order, too.
 LAPACK = ["cholesky", "eigh", "lu", "qr", "slogdet", "solve", "svd", "triangular_solve"]
 BATCH_ONLY: dict[str, Any] = {
     "conv": lambda a: [1, 0], "conv_filter_grad": lambda a: [1, 1],
-    "avg_pool": lambda a: [1], "max_pool": lambda a: [1], "max_pool_argmax": lambda a: [1],
     **{p: (lambda a: [a[0].ndim - 2] * len(a)) for p in ("eigh", "qr", "svd")},
 }
 
@@ -97,12 +96,12 @@ def _retyped_regions(name: str, types: list[TensorType], params: dict[str, Any]
     return {}
 
 
-def _symbolic(name: str, args: list[np.ndarray], params: dict[str, Any], every: bool = False
-              ) -> tuple[Function | None, dict[str, Any]]:
+def _symbolic(name: str, args: list[np.ndarray], params: dict[str, Any], every: bool = False,
+              axes: tuple[int, ...] | None = None) -> tuple[Function | None, dict[str, Any]]:
     """The primitive applied to operands whose leading dimension is n0 (see the module
     docstring), or with `every`, whose every dimension (of size > 1, where the operands
-    of highest rank agree) is a symbol `n<axis>`; None when its shape rule does not
-    accept that."""
+    of highest rank agree; only the first and last when the rule refuses that, or those
+    of `axes`) is a symbol `n<axis>`; None when its shape rule does not accept that."""
     skip = _skipped_axes(name, len(args), params)
     views = [a.shape[k:] for a, k in zip(args, skip)]
     rank = max((len(v) for v in views), default=0)
@@ -110,7 +109,7 @@ def _symbolic(name: str, args: list[np.ndarray], params: dict[str, Any], every: 
         return None, params
     top = [v for v in views if len(v) == rank]
     sym: dict[int, Any] = {}
-    for i in range(rank if every else 1):
+    for i in axes if axes is not None else range(rank if every else 1):
         sizes = {s[i] for s in top}
         if len(sizes) == 1 and (not every or sizes != {1}):
             sym[i] = (dims.symbol(f"n{i}"), sizes.pop())
@@ -144,6 +143,9 @@ def _symbolic(name: str, args: list[np.ndarray], params: dict[str, Any], every: 
         with interpreting(b):
             outs = _outs(bind(name, *xs, **p))
     except (ValueError, TypeError):
+        if every and axes is None and rank >= 3:
+            # Sizes the rule needs known (a pool's spatial ones): only the outer axes.
+            return _symbolic(name, args, params, True, (0, rank - 1))
         return None, p
     if not any(x.type.symbolic for x in xs):
         return None, p
