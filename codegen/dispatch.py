@@ -12,12 +12,15 @@ CPython and NumPy C APIs and installs it as `owner.__call__`, a real method desc
 3. unboxes each argument (an object of exactly `boxing.type`: its `boxing.field`; an
    `ndarray` as is) and requires an `ndarray` of exactly that type;
 4. finds the first table entry whose inputs have exactly the arguments' ranks, shapes,
-   dtype numbers and byte orders;
+   dtype numbers and byte orders; reads the entry's captured arrays (`Entry.captures`)
+   and requires the locks of its assigned objects (`Entry.assigns`) to be free;
 5. allocates the entry's outputs with `PyArray_NewFromDescr`, calls the executable's
    `items_entry` (which checks every input again, contiguity and alignment included,
    and makes the outputs read-only on success), releasing the GIL around it when the
-   entry says so;
-6. counts the call (`*counter += 1`) and returns the result boxed as `boxing` says.
+   entry says so (never for an entry that assigns);
+6. boxes output 0 (the result) and the assigned outputs as `boxing` says, stores the
+   latter in their objects in order, counts the call (`*counter += 1`) and returns the
+   result.
 
 Any miss or failure in 1-5 (keywords, a tape, a new shape, a non-array, a strided
 array, an index out of bounds, no memory) returns `fallback(obj, *args, **kwargs)`
@@ -30,7 +33,11 @@ Invariants:
 - References: arguments and their arrays are borrowed (the caller holds them); outputs
   are new and either returned (boxed) or released; the table tuple is held across a
   call that releases the GIL, so the executables it keeps alive stay loaded.
-- An entry's table holds pointers to objects (`descr`s) that the table tuple keeps.
+- An entry's table holds pointers to objects (`descr`s, captured and assigned objects,
+  locks) that the table tuple keeps.
+- A call that assigns holds the GIL from its reads to its stores, and starts only while
+  no assigned object's lock is held: it is atomic with respect to the Python path, which
+  takes those locks.
 """
 from __future__ import annotations
 
