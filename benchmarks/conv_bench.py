@@ -15,8 +15,10 @@ Run it in the peers' venv for the JAX and PyTorch columns, with this tree import
 
 `--threads N` sets PyTorch's intra-op threads (`torch.set_num_threads`) and XLA's
 (`--xla_cpu_multi_thread_eigen=false` for 1), and tracejit's (`TRACEJIT_NUM_THREADS`:
-its convolution kernels split lines between at most 2 threads); 0 leaves every library
-at its default.
+its convolution kernels run chunks of lines on its thread pool); 0 leaves every library
+at its default. `--cpu` measures CPU time per call (`time.process_time`, summed over a
+process's threads) instead of the wall clock: with `--threads 1` it is what a loaded
+machine disturbs least.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import argparse
 import os
 import statistics
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +40,9 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--threads", type=int, default=0, help="threads of every library (0: defaults)")
     ap.add_argument("--median", action="store_true")
+    ap.add_argument("--cpu", action="store_true",
+                    help="CPU time per call (process_time) instead of wall-clock time; "
+                         "with --threads 1, steadier on a loaded machine")
     return ap.parse_args()
 
 
@@ -129,12 +135,14 @@ def main() -> None:
     for _ in range(ARGS.rounds):
         for r in rows:
             for p, row in live.items():
-                times[p, r].append(seconds_per_call(row[r], 0.2))
+                times[p, r].append(seconds_per_call(
+                    row[r], 0.2, time.process_time if ARGS.cpu else time.perf_counter))
     pick = statistics.median if ARGS.median else min
     names = list(live)
     print(f"conv2d {SHAPE} * {FILTER} float32 SAME, {'median' if ARGS.median else 'best'} "
           f"of {ARGS.rounds} rounds, load {os.getloadavg()[0]:.1f}, threads "
-          f"{ARGS.threads or 'default'} (every library)", file=sys.stderr)
+          f"{ARGS.threads or 'default'} (every library)"
+          f"{', CPU time' if ARGS.cpu else ''}", file=sys.stderr)
     head = "".join(f"{n:>12}" for n in names)
     ratios = "".join(f"{'tj / ' + n:>16}" for n in names[1:])
     print(f"{'':<18}{head}{ratios}")

@@ -14,11 +14,17 @@ venv for the JAX column, with this tree importable:
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=<tree laid out as installed> \\
         ~/.cache/tracejit-peers-venv/bin/python benchmarks/linalg_bench.py [--rounds 7]
+
+`--cpu` measures CPU time (`time.process_time`) instead of the wall clock: with
+`OPENBLAS_NUM_THREADS=1` it is what a loaded machine disturbs least; `--only 512` keeps
+the rows of the sizes named.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -46,12 +52,15 @@ def _jax() -> Any:
         return None
 
 
-def rows(rng: np.random.Generator) -> dict[str, list[Callable[[], object]]]:
+def rows(rng: np.random.Generator, only: list[str] | None = None
+         ) -> dict[str, list[Callable[[], object]]]:
     jax = _jax()
     out: dict[str, list[Callable[[], object]]] = {}
     chol = tj.function(tj.linalg.cholesky)
     solve = tj.function(tj.linalg.solve)
     for label, shape in SHAPES:
+        if only and label not in only:
+            continue
         a = _spd(shape, rng)
         b = rng.standard_normal(shape[:-1] + (1,))
         ta, tb = tj.constant(a), tj.constant(b)
@@ -78,8 +87,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--median", action="store_true", help="medians instead of the best")
+    ap.add_argument("--cpu", action="store_true",
+                    help="CPU time per call (process_time) instead of wall-clock time; "
+                         "with OPENBLAS_NUM_THREADS=1, steadier on a loaded machine")
+    ap.add_argument("--only", nargs="*", default=None,
+                    help="rows of these sizes only: 100 512 1000 '64 x 32x32'")
     args = ap.parse_args()
-    table = rows(np.random.default_rng(0))
+    table = rows(np.random.default_rng(0), args.only)
+    clock = time.process_time if args.cpu else time.perf_counter
     times: dict[str, list[list[float]]] = {k: [[] for _ in v] for k, v in table.items()}
     for fns in table.values():
         for fn in fns:
@@ -87,10 +102,12 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, fns in table.items():
             for k, fn in enumerate(fns):
-                times[name][k].append(seconds_per_call(fn, 0.02))
+                times[name][k].append(seconds_per_call(fn, 0.02, clock))
     has_jax = any(len(v) == 3 for v in table.values())
     head = f"{'float64':<22}{'tracejit':>12}{'NumPy':>12}" + (f"{'jax.jit':>12}" if has_jax
                                                              else "")
+    print(f"{'median' if args.median else 'best'} of {args.rounds} rounds, "
+          f"{'CPU' if args.cpu else 'wall-clock'} time per call, load {os.getloadavg()[0]:.1f}")
     print(head + f"{'/NumPy':>9}" + (f"{'/JAX':>8}" if has_jax else ""))
     for name, ts in times.items():
         med = [statistics.median(t) if args.median else min(t) for t in ts]
