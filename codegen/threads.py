@@ -25,9 +25,11 @@ Invariants:
   has returned; what a chunk computes cannot depend on the thread that runs it, so the
   results are the same for any thread count when chunks write disjoint memory.
 - A worker reads a job's fields before its claiming compare-and-swap; the swap succeeds
-  only while that job's chunk is unclaimed, i.e. while the job is current (the fields
-  of the next job are written only after every chunk of this one has finished), so a
-  worker never runs a chunk with another job's fields.
+  only while that job's chunk is unclaimed, i.e. while the job is current: the caller
+  closes the old ticket (chunk number 2**32 - 1, beyond every n) before it writes the
+  next job's fields, so a worker that read the old ticket after its last claim and the
+  next job's n fails its swap, and a worker never runs a chunk with another job's
+  fields (`tests/codegen/test_threads.py::test_jobs_of_alternating_sizes_never_run_a_chunk_twice`).
 - Workers never hold or take the GIL; they are never joined (they live until the
   process ends, so `runtime` never frees this library's code) and a forked child starts
   with none (`{name}_after_fork`, which `runtime` calls in the child).
@@ -149,9 +151,11 @@ def _define_claim(pool: _Pool) -> ir.Function:
     current = b.icmp_unsigned("==", b.lshr(tk, const(32)), gen)
     b.cbranch(current, race, out)
     b.position_at_end(race)
-    job = b.load_atomic(pool.job_fn, "monotonic", 8)
-    ctx = b.load_atomic(pool.job_ctx, "monotonic", 8)
-    n = b.load_atomic(pool.job_n, "monotonic", 8)
+    # Acquire: a job field written for a later job comes after that job's closing of
+    # this one's ticket (`_define_parallel_for`), so the swap below then fails.
+    job = b.load_atomic(pool.job_fn, "acquire", 8)
+    ctx = b.load_atomic(pool.job_ctx, "acquire", 8)
+    n = b.load_atomic(pool.job_n, "acquire", 8)
     left = b.icmp_unsigned("<", i, n)
     with b.if_then(b.not_(left)):
         b.branch(out)
@@ -277,9 +281,16 @@ def _define_parallel_for(pool: _Pool, claim: ir.Function, worker: ir.Function) -
         b.store_atomic(ir.Constant(I32, 0), pool.busy, "release", 4)
         b.branch(serial)
 
-    b.store_atomic(job, pool.job_fn, "monotonic", 8)
-    b.store_atomic(ctx, pool.job_ctx, "monotonic", 8)
-    b.store_atomic(n, pool.job_n, "monotonic", 8)
+    # Close the previous job's ticket before its fields change: a worker that read the
+    # ticket after that job's last claim (chunk number = its n) and then read the new,
+    # larger n would otherwise claim a chunk of no job with a swap that still succeeds,
+    # running it with the new job's fields and counting it in the new job's `done`
+    # (which then never equals n: a hang). A closed ticket's chunk number (2**32 - 1)
+    # is at least every job's n, and any swap from the old value fails.
+    b.store_atomic(b.or_(b.shl(old_gen, const(32)), const(_LOW)), pool.ticket, "seq_cst", 8)
+    b.store_atomic(job, pool.job_fn, "release", 8)
+    b.store_atomic(ctx, pool.job_ctx, "release", 8)
+    b.store_atomic(n, pool.job_n, "release", 8)
     b.store_atomic(b.trunc(want, I32), pool.job_workers, "monotonic", 4)
     b.store_atomic(const(0), pool.done, "monotonic", 8)
     gen = b.and_(b.add(old_gen, const(1)), const(_LOW))

@@ -343,3 +343,19 @@ def test_the_pool_code_outlives_every_reference_to_it(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-c", EXIT_PROGRAM], capture_output=True, text=True,
                        timeout=120, env=env)
     assert r.returncode == 0 and r.stdout.split() == ["ok"], (r.returncode, r.stderr[-2000:])
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_jobs_of_alternating_sizes_never_run_a_chunk_twice(threads: int) -> None:
+    """Jobs of 2 and 9 chunks back to back (`pool_stress.py`): a worker that read the
+    ticket right after the 2-chunk job's last claim used to claim chunk 2 of the 9-chunk
+    job with the old ticket, running it twice and leaving the caller waiting forever
+    (found in seconds of this loop: 7 double runs in 14M rounds, or a hang)."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        r = subprocess.run([sys.executable, "-m", "tests.codegen.pool_stress", str(threads),
+                            "3"], cwd=root, capture_output=True, text=True, timeout=90)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the pool hung: a job never saw all its chunks done")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.startswith("ok "), r.stdout
