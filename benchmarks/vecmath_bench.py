@@ -10,7 +10,11 @@ back-to-back calls filling `--seconds`; the table shows the median over the roun
 ratio of medians tracejit / NumPy (< 1: tracejit is faster). Inputs span each function's
 useful range (sin, cos, tan on [-100, 100]: both sides do a full range reduction).
 
-    python benchmarks/vecmath_bench.py [--rounds 7] [--seconds 0.2] [--only sin,tanh]
+    python benchmarks/vecmath_bench.py [--rounds 7] [--seconds 0.2] [--only sin,tanh] [--cpu]
+
+``--cpu`` times with the process's CPU time instead of the wall clock (for a shared
+machine; only meaningful single-threaded, so set ``TRACEJIT_NUM_THREADS=1``: the
+functions are measured per core).
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import argparse
 import os
 import statistics
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -77,7 +82,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=0.2)
     ap.add_argument("--only", default="", help="comma-separated function names")
     ap.add_argument("--dtypes", default="float32,float64")
+    ap.add_argument("--cpu", action="store_true", help="time with process CPU time")
     opts = ap.parse_args()
+    clock = time.process_time if opts.cpu else time.perf_counter
     names = opts.only.split(",") if opts.only else NAMES
     ref, what = _numpy()
     rng = np.random.default_rng(0)
@@ -95,9 +102,11 @@ def main() -> None:
         (n, d): ([], []) for n, d, _, _ in rows}
     for _ in range(opts.rounds):
         for n, d, ours, theirs in rows:
-            times[n, d][0].append(seconds_per_call(ours, opts.seconds))
-            times[n, d][1].append(seconds_per_call(theirs, opts.seconds))
-    print(f"1M elements, medians of {opts.rounds} rounds, load {os.getloadavg()[0]:.1f}")
+            times[n, d][0].append(seconds_per_call(ours, opts.seconds, clock))
+            times[n, d][1].append(seconds_per_call(theirs, opts.seconds, clock))
+    print(f"1M elements, medians of {opts.rounds} rounds, load {os.getloadavg()[0]:.1f}, "
+          f"{'CPU' if opts.cpu else 'wall'} time, "
+          f"TRACEJIT_NUM_THREADS={os.environ.get('TRACEJIT_NUM_THREADS', '(default)')}")
     print(f"{'function':10} {'dtype':8} {'tracejit':>10} {'NumPy':>10} {'tj/NumPy':>9}  NumPy's")
     for n, d, _, _ in rows:
         a, b = (statistics.median(v) for v in times[n, d])

@@ -116,13 +116,16 @@ def log_parts(m: MathEmitter, x: ir.Value, normal: bool = False) -> tuple[ir.Val
     """
     k = m.k
     xs = x
+    # ix = bits(x) - bits(sqrt(1/2)): its arithmetic shift is k (the bias cancels), its
+    # low bits plus bits(sqrt(1/2)) are m's bits
+    shift: ir.Value = m.i(-k.sqrt_half_bits)
     if not normal:
         sub = m.cmp("<", x, 2.0 ** (-1022 if m.is64 else -126))
         xs = m.sel(sub, m.mul(x, 2.0 ** k.sub_scale), x)
-    ix = m.b.add(m.bits(xs), m.i((m.bias << m.mant) - k.sqrt_half_bits))
-    e = m.b.sub(m.b.ashr(ix, m.i(m.mant)), m.i(m.bias))
-    if not normal:
-        e = m.b.sub(e, m.b.select(sub, m.i(k.sub_scale), m.i(0)))
+        # the rescaling's exponent comes off in the same integer add
+        shift = m.b.select(sub, m.i(-k.sqrt_half_bits - (k.sub_scale << m.mant)), shift)
+    ix = m.b.add(m.bits(xs), shift)
+    e = m.b.ashr(ix, m.i(m.mant))
     mb = m.b.add(m.b.and_(ix, m.i((1 << m.mant) - 1)), m.i(k.sqrt_half_bits))
     f = m.sub(m.from_bits(mb), 1.0)             # exact (Sterbenz)
     return m.to_float(e), f
@@ -136,13 +139,16 @@ def log_kernel(m: MathEmitter, kf: ir.Value, f: ir.Value, c: Num = 0.0) -> ir.Va
         # with f + f^2 G(f) measured 1.0 ulp and took 10% more time). One fma with ln2
         # rounded to float32 suffices: for k != 0 the result is at least ln2/2, so k times
         # ln2's rounding error stays below 0.1 ulp.
-        return m.fma(kf, k.ln2_hi, m.fma(f, m.poly(f, k.H), c))
+        lf = m.mul(f, m.poly(f, k.H)) if isinstance(c, float) and c == 0.0 else \
+            m.fma(f, m.poly(f, k.H), c)
+        return m.fma(kf, k.ln2_hi, lf)
     s = m.div(f, m.add(f, 2.0))
     z = m.mul(s, s)
     # log(1+f) = 2s + s z T(z) = f + s (z T(z) - f), since 2s = f - s f exactly in real
     # numbers: f is exact and the rounding errors of s (and of 2 + f) only reach the
     # small second term.
-    w = m.fma(s, m.fma(z, m.poly(z, k.T), m.neg(f)), m.fma(kf, k.ln2_lo, c))
+    lo = m.mul(kf, k.ln2_lo) if isinstance(c, float) and c == 0.0 else m.fma(kf, k.ln2_lo, c)
+    w = m.fma(s, m.fma(z, m.poly(z, k.T), m.neg(f)), lo)
     return m.fma(kf, k.ln2_hi, m.add(f, w))
 
 
