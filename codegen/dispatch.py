@@ -133,8 +133,16 @@ _state: dict[str, Any] = {}
 def _load() -> tuple[int, int]:
     """(address of the dispatcher, address of its globals pointer), compiled once per
     process (or loaded from the disk cache)."""
-    if "addr" in _state:
-        return _state["addr"], _state["globals"]
+    with _load_lock:    # one build: a second one would drop the first one's code
+        if "addr" not in _state:
+            _build()
+    return _state["addr"], _state["globals"]
+
+
+_load_lock = threading.Lock()
+
+
+def _build() -> None:
     _check_ob_size()
     with engine.LLVM_LOCK:
         for n in _CAPI:
@@ -152,7 +160,6 @@ def _load() -> tuple[int, int]:
                         if objcache.enabled() else None)
     _state["jm"] = jm
     _state["addr"], _state["globals"] = jm.address(NAME), jm.global_address(GLOBALS)
-    return _state["addr"], _state["globals"]
 
 
 class _MethodDef(ctypes.Structure):

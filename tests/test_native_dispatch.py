@@ -307,3 +307,33 @@ def test_assignments_from_many_threads_lose_no_update() -> None:
         t.join()
     assert int(v.numpy()) == start + 1600
     assert 0 < native_calls(bump) - n <= 800
+
+
+_FIRST_CALLS = """
+import threading, numpy as np, tracejit as tj
+from tracejit import native
+@tj.compile
+def g(x):
+    return x * 2.0
+x = np.ones(4, np.float32)
+g(x)
+def work():
+    for _ in range(native.NATIVE_AFTER + 50):
+        assert float(g(x)[0]) == 2.0
+ts = [threading.Thread(target=work) for _ in range(4)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+assert native._dispatcher() is not None
+print("ok")
+"""
+
+
+def test_first_calls_from_four_threads_build_one_dispatcher() -> None:
+    """Four threads' first calls reach the dispatcher's build at once: one is built and
+    kept (two builds dropped the first one's code under a running call: a crash in 3
+    of 10 processes). In fresh processes, so a crash fails this test, not the run."""
+    import subprocess
+    for _ in range(4):
+        r = subprocess.run([sys.executable, "-c", _FIRST_CALLS], capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import threading
 import weakref
 from typing import Any
 
@@ -52,25 +53,29 @@ HOLD_GIL_BYTES = 1 << 20
 NATIVE_AFTER = 256
 
 _state: dict[str, Any] = {}
+_build_lock = threading.Lock()
 _TABLED: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def _dispatcher() -> Any:
     """The dispatcher, installed as `CompiledFunction.__call__` (built on first use);
     None when it cannot be built."""
-    if "d" not in _state:
-        from .codegen.dispatch import Dispatcher
-        from .compile import CompiledFunction
-        d: Any
-        try:
-            d = Dispatcher(CompiledFunction, "_native", CompiledFunction._python_call,
-                           TENSOR_BOXING, _current, active_tapes)
-        except Exception as e:   # another ABI than the one it is written for
-            log.debug("native dispatch is not available: %s", e)
-            d = None
-        else:
-            setattr(CompiledFunction, "__call__", d.method)   # noqa: B010 (a slot)
-        _state["d"] = d
+    if "d" in _state:
+        return _state["d"]
+    with _build_lock:       # two threads' first calls build one dispatcher, not two
+        if "d" not in _state:
+            from .codegen.dispatch import Dispatcher
+            from .compile import CompiledFunction
+            d: Any
+            try:
+                d = Dispatcher(CompiledFunction, "_native", CompiledFunction._python_call,
+                               TENSOR_BOXING, _current, active_tapes)
+            except Exception as e:   # another ABI than the one it is written for
+                log.debug("native dispatch is not available: %s", e)
+                d = None
+            else:
+                setattr(CompiledFunction, "__call__", d.method)   # noqa: B010 (a slot)
+            _state["d"] = d
     return _state["d"]
 
 
