@@ -11,10 +11,11 @@ Invariants:
   true row counts (>= 1: no kernel runs for an empty output).
 - The routines are those NumPy's `linalg` calls (`potrf`, `gesv`, `getrf`) plus
   `getrs` and BLAS `trsm`, so results agree with the reference implementations to
-  rounding. Two kernels skip the transposing copies by reading a row-major matrix as
-  LAPACK's column-major transpose: `cholesky` factors in the output buffer with `potrf`
-  'U' (U = L^T), and `solve` of n > `SMALL_LU` factors a^T (`gesv` for the adjoint,
-  `getrf` + `getrs` 'T' otherwise). LU of n <= `SMALL_LU` runs our own kernel instead
+  rounding. `cholesky` skips the transposing copies by reading a row-major matrix as
+  LAPACK's column-major transpose: it factors in the output buffer with `potrf` 'U'
+  (U = L^T). `solve` factors a as NumPy does (a tiled transposing copy, then `gesv`):
+  the same pivots, so results and singular matrices agree with eager mode. LU of
+  n <= `SMALL_LU` runs our own kernel instead
   (`lower_lapack_small`: getrf's overhead dominates there), with LAPACK's pivots and
   `info`.
 - `info` is checked after every call: `cholesky` writes NaN into the lower triangle of a
@@ -81,10 +82,34 @@ def copy_in(lw: Lowerer, x: Value, bidx: tuple[ir.Value, ...], dst: ir.Value,
     transpose: then dst holds x's row-major layout)."""
     rows, cols = x.shape[-2:]
     em = lw.emitter()
-    with loop_nest(lw.b, (rows, cols), "in") as (i, j):
-        off = lw.b.add(lw.b.mul(i, const(cols)), j) if transpose else \
-            lw.b.add(i, lw.b.mul(j, const(rows)))
-        lw.store_at(dst, x.dtype, off, em.value(x, bidx + (i, j)))
+    b = lw.b
+    if transpose or rows * cols < _TILED_COPY_MIN:
+        with loop_nest(b, (rows, cols), "in") as (i, j):
+            off = b.add(b.mul(i, const(cols)), j) if transpose else \
+                b.add(i, b.mul(j, const(rows)))
+            lw.store_at(dst, x.dtype, off, em.value(x, bidx + (i, j)))
+        return
+    # Into column-major order tile by tile: the strided stores of one tile stay in cache
+    # (a row-by-row copy of a 512 x 512 float64 matrix took a fifth of its solve).
+    t = _COPY_TILE
+    with loop_nest(b, (-(-rows // t), -(-cols // t)), "tile") as (ti, tj):
+        i0, j0 = b.mul(ti, const(t)), b.mul(tj, const(t))
+        i1 = _min(b, b.add(i0, const(t)), const(rows))
+        j1 = _min(b, b.add(j0, const(t)), const(cols))
+        with for_range(b, i0, i1, name="in_i") as i:
+            with for_range(b, j0, j1, name="in_j") as j:
+                lw.store_at(dst, x.dtype, b.add(i, b.mul(j, const(rows))),
+                            em.value(x, bidx + (i, j)))
+
+
+# Matrices of at least this many elements are copied into column-major order in square
+# tiles of `_COPY_TILE`.
+_TILED_COPY_MIN = 64 * 64
+_COPY_TILE = 16
+
+
+def _min(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    return b.select(b.icmp_signed("<", x, y), x, y)
 
 
 def copy_out(lw: Lowerer, out: Value, number: ir.Value, src: ir.Value, ld: int,
@@ -171,26 +196,21 @@ def solve(lw: Lowerer, ins: Instr) -> None:
                                              (1, np.int64)])
     adjoint = bool(ins.params["adjoint"])
     with batch_loop(lw, a) as (bidx, k):
+        # The LU of a (of a^T for the adjoint), as NumPy's solve factors it: the same
+        # pivots, so the same result, or the same singular matrix, as eager mode.
+        # (Factoring the row-major a as column-major a^T, getrs 'T', saves the
+        # transposing copy but pivots differently: a matrix with two equal rows then
+        # raised LinAlgError where NumPy returns its huge result.)
+        copy_in(lw, a, bidx, wa, transpose=adjoint)
+        copy_in(lw, rhs, bidx, wb)
         if n <= SMALL_LU:
-            copy_in(lw, a, bidx, wa, transpose=adjoint)
-            copy_in(lw, rhs, bidx, wb)
             emit_lu(lw, wa, n, dt, ipiv, info)
         else:
-            # a's row-major layout is column-major a^T (a contiguous copy; a transposing
-            # one cost a third of a 512 x 512 solve): gesv solves a^T x = b directly, and
-            # a x = b is getrs 'T' on the LU of a^T.
-            copy_in(lw, a, bidx, wa, transpose=True)
-            copy_in(lw, rhs, bidx, wb)
-            if adjoint:
-                lapack.call(lw, "gesv", dt, [n, m, wa, n, ipiv, wb, n, info])
-            else:
-                lapack.call(lw, "getrf", dt, [n, n, wa, n, ipiv, info])
+            lapack.call(lw, "gesv", dt, [n, m, wa, n, ipiv, wb, n, info])
         with b.if_then(b.icmp_signed("!=", b.load(info), const(0)), likely=False):
             fail(lw, ins, b.load(info), k)
         if n <= SMALL_LU:
             emit_lu_solve(lw, wa, n, dt, ipiv, wb, m)
-        elif not adjoint:
-            lapack.call(lw, "getrs", dt, ["T", n, m, wa, n, ipiv, wb, n, info])
         copy_out(lw, out, k, wb, n)
     lw.free(block)
 

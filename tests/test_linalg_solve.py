@@ -261,3 +261,20 @@ def test_large_cholesky_reads_the_lower_triangle_and_marks_failure() -> None:
     np.testing.assert_allclose(got[0], np.linalg.cholesky(spd), rtol=1e-12, atol=1e-14)
     assert np.isnan(got[1][np.tril_indices(n)]).all()
     assert (got[1][np.triu_indices(n, 1)] == 0).all()
+
+
+def test_a_numerically_singular_solve_agrees_with_eager_mode() -> None:
+    """Two equal rows (equal points of a kernel matrix): NumPy's LU of a meets no exact
+    zero pivot and returns its huge result; compiled code factors a the same way and
+    returns the same, instead of the LinAlgError an LU of a^T gives."""
+    rng = np.random.default_rng(7)
+    u = rng.standard_normal((130, 3)) * 2
+    u[-1] = u[0]
+    d2 = ((u[:, None, :] - u[None, :, :]) ** 2).sum(-1)
+    a = np.exp(-0.5 * d2) + 0.1 * (d2 == 0) + 0.3 * u[:, :1]
+    b = u[:, 1:3].copy()
+    want = np.linalg.solve(a, b)
+    eager = tj.linalg.solve(tj.constant(a), tj.constant(b)).numpy()
+    got = np.asarray(tj.compile(tj.linalg.solve)(a, b))
+    np.testing.assert_array_equal(eager, want)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
