@@ -49,7 +49,7 @@ from llvmlite import ir
 from ..ir import settings
 from ..ir.caches import on_clear
 from ..ir.errors import CompileError
-from . import engine, gemm_kernel, objcache, threads as pool, workers
+from . import cpus, engine, gemm_kernel, objcache, threads as pool, workers
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -259,10 +259,7 @@ def _load(dtype: str, name: str,
 
 
 def _available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    return cpus.available()
 
 
 def threads() -> int:

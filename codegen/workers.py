@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from ..ir import settings
 from ..ir.caches import on_clear
 from ..ir.errors import CompileError
-from . import llvmjob
+from . import cpus, llvmjob
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -53,10 +53,7 @@ _BOOT = ("import importlib.util, json, sys; sys.path[:] = json.loads(sys.argv[1]
 
 
 def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    return cpus.available()
 
 
 def max_workers() -> int:

@@ -60,7 +60,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("TRACEJIT_BLAS", "switch", "on",
             "off: matrix products never call NumPy's OpenBLAS, only the builtin kernel"),
     Setting("TRACEJIT_NUM_THREADS", "integer",
-            "the CPUs this process may use (`os.sched_getaffinity`)",
+            "the CPUs this process may use (its affinity mask, capped by a cgroup CPU quota)",
             "threads, the calling one included, that a fused loop of at least 262,144 "
             "elements is split across (results are the same bit for bit for any count) "
             "and that the builtin matrix kernel uses (at most 2); 1 runs everything on "
