@@ -162,7 +162,7 @@ def _group(r: int, w: int) -> int:
     return g
 
 
-def _transpose_square(b: ir.IRBuilder, rows: list[ir.Value]) -> list[ir.Value]:
+def transpose_square(b: ir.IRBuilder, rows: list[ir.Value]) -> list[ir.Value]:
     """The columns of the n x n matrix whose rows are `rows` (n vectors of n elements, n a
     power of two): log2(n) rounds of `new[2i], new[2i+1] = interleave_lo/hi(rows[i],
     rows[i + n/2])`, each a two-input shuffle the backend lowers to one instruction."""
@@ -184,7 +184,7 @@ def _pack_transposed(b: ir.IRBuilder, t: ir.Type, r: int, w: int, s: ir.Value,
                      align: int) -> None:
     """For c < chunks: d[(c*g + j)*r + q] = s[offsets[q] + c*g + j] for j < g and q < r,
     with g = `_group(r, w)`: r row loads of g elements, transposed g rows at a time
-    (`_transpose_square`, zero rows padding the last group), one store per column of
+    (`transpose_square`, zero rows padding the last group), one store per column of
     each group."""
     g = _group(r, w)
     gt = ir.VectorType(t, g)
@@ -195,7 +195,7 @@ def _pack_transposed(b: ir.IRBuilder, t: ir.Type, r: int, w: int, s: ir.Value,
                        align=align) for q in range(r)]
         for q0 in range(0, r, g):
             m = min(g, r - q0)
-            cols = _transpose_square(b, rows[q0:q0 + m] + [zero] * (g - m))
+            cols = transpose_square(b, rows[q0:q0 + m] + [zero] * (g - m))
             mt = ir.VectorType(t, m)
             first = ir.Constant(ir.VectorType(I32, m), list(range(m)))
             for j, col in enumerate(cols):

@@ -278,3 +278,18 @@ def test_a_numerically_singular_solve_agrees_with_eager_mode() -> None:
     got = np.asarray(tj.compile(tj.linalg.solve)(a, b))
     np.testing.assert_array_equal(eager, want)
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_batched_solve_copies_each_matrix(dtype: Any) -> None:
+    # n a multiple of 8: the 8 x 8 register-transposing copy into LAPACK's layout, per
+    # matrix of the batch; `2 * a` is computed inside the copy (the element-wise path).
+    rng = np.random.default_rng(7)
+    n = 72
+    a = np.stack([general(rng, (), n) for _ in range(2)]).astype(dtype)
+    b = rng.uniform(-1, 1, (2, n, 3)).astype(dtype)
+    got = tj.function(lambda x, y: (tj.linalg.solve(x, y), tj.linalg.solve(2 * x, y)))(a, b)
+    want = np.linalg.solve(a.astype(float), b.astype(float))
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(got[0].numpy(), want, rtol=tol, atol=tol)
+    np.testing.assert_allclose(got[1].numpy(), want / 2, rtol=tol, atol=tol)
