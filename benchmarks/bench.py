@@ -1427,6 +1427,15 @@ def check_targets(results: list[dict]) -> list[dict]:
         t = prim[w]
         add(w, what, f"{t['x_jax']:.2f}x" if t and "x_jax" in t else "n/a",
             t["x_jax"] <= 1.0 if t and "x_jax" in t else None)
+    # Issue 21: W3 against the fastest of NumPy and PyTorch eager in the same run.
+    t = prim["W3"]
+    fast = [r for r in results if r["workload"] == "W3" and r["status"] == "ok"
+            and not r["tracejit"] and "1 thread" not in r["peer"]
+            and r["peer"].startswith(("numpy", "torch eager"))]
+    best = min(fast, key=lambda r: r["median_us"]) if fast else None
+    add("W3", "<= 1.0x the fastest of NumPy and PyTorch eager",
+        f"{t['median_us'] / best['median_us']:.2f}x ({best['peer']})" if t and best else "n/a",
+        t["median_us"] <= best["median_us"] if t and best else None)
     cold = get(results, "W5", lambda r: r["peer"].startswith("tracejit") and "cold" in r["peer"])
     warm = get(results, "W5", lambda r: r["peer"] == "tracejit.compile, warm disk cache")
     j = jaxr["W5"]
@@ -1437,6 +1446,16 @@ def check_targets(results: list[dict]) -> list[dict]:
         fmt_time(warm["median_us"]) if warm
         else "not measured (no disk cache written)" if cold else "n/a",
         warm["median_us"] <= 30e3 if warm else None)
+    # Issue 21: a 100 ms cold first call (the empty disk cache, and a cache holding only
+    # the GEMM runtime library, which any earlier process that multiplied matrices left)
+    # and 10 ms with a warm disk cache.
+    for peer in ("tracejit.compile, cold disk cache",
+                 "tracejit.compile, cold function, GEMM runtime in the disk cache"):
+        r = get(results, "W5", lambda r, n=peer: r["peer"] == n)
+        add("W5", f"<= 100 ms: {peer.split(', ', 1)[1]}",
+            fmt_time(r["median_us"]) if r else "n/a", r["median_us"] <= 100e3 if r else None)
+    add("W5", "<= 10 ms with a warm disk cache", fmt_time(warm["median_us"]) if warm else "n/a",
+        warm["median_us"] <= 10e3 if warm else None)
     tw = get(results, "W6", lambda r: r["primary"])
     jw = get(results, "W6", lambda r: r["jax_ref"])
     add("W6", "peak RSS of 1,000 W3 steps <= JAX's",
