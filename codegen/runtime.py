@@ -1,7 +1,7 @@
 """Library code compiled once per process and shared by every module: the builtin GEMM
 kernels (`gemm_kernel.define_blocked`, behind `gemm_kernel.define_parallel`, which splits
-large products between two threads; `threads()` sets how many it may use) and the thread
-pool that runs large fused loops in chunks (`threads.define_pool`, `pool_symbol()`;
+large products in two halves on the thread pool; `threads()` sets whether it may) and the
+thread pool that runs large fused loops in chunks (`threads.define_pool`, `pool_symbol()`;
 `pool_threads()` is its thread count, `set_pool_threads` changes it at run time).
 
 A module that multiplies matrices on the builtin kernel declares `symbol(dtype)`
@@ -70,7 +70,7 @@ _TYPES: dict[str, ir.Type] = {"f32": ir.FloatType(), "f64": ir.DoubleType()}
 # The libraries: the GEMM kernel of each dtype, and the thread pool.
 POOL = "pool"
 _KINDS = (*_TYPES, POOL)
-_lock = threading.Lock()
+_lock = threading.RLock()     # re-entered: loading a GEMM kernel loads the pool
 _loaded: dict[str, engine.JitModule] = {}
 _objects: dict[str, tuple[str, bytes]] = {}     # name -> (key, object code) of each loaded
 _offered: dict[str, bytes] = {}                 # name -> object code to load instead
@@ -125,10 +125,19 @@ def _key(dtype: str, name: str) -> str:
 
 
 def libraries_of(code: bytes) -> list[tuple[str, str, bytes]]:
-    """(symbol, key, object code) of each library object code `code` refers to (loaded
-    in this process by `ensure`)."""
+    """(symbol, key, object code) of each library object code `code` refers to, directly
+    or through another library (a GEMM kernel refers to the pool), loaded in this process
+    by `ensure`."""
     ensure(code)
-    return [(name, *_objects[name]) for name in sorted(_objects) if name.encode() in code]
+    names: set[str] = set()
+    todo = [code]
+    while todo:
+        c = todo.pop()
+        for name in _objects:
+            if name not in names and name.encode() in c:
+                names.add(name)
+                todo.append(_objects[name][1])
+    return [(name, *_objects[name]) for name in sorted(names)]
 
 
 def offer(name: str, key: str, obj: bytes) -> bool:
@@ -202,7 +211,8 @@ def _library_ir(dtype: str, name: str) -> str:
         return str(module)
     serial = gemm_kernel.define_blocked(module, dtype, _TYPES[dtype],
                                         name=f"{name}_serial")
-    gemm_kernel.define_parallel(module, dtype, _TYPES[dtype], serial, name)
+    gemm_kernel.define_parallel(module, dtype, _TYPES[dtype], serial, name,
+                                pool.declare_parallel_for(module, pool_symbol()))
     return str(module)
 
 
@@ -212,6 +222,8 @@ def _load(dtype: str, name: str,
     `WAIT_FOR_WORKER` seconds, offered object code or the disk cache, else compiled here
     (a loaded machine can delay a worker's start far beyond the library's own compile:
     the caller then compiles it itself; the worker's late reply is dropped)."""
+    if dtype != POOL:
+        load(POOL)          # the GEMM kernels split large products on the pool
     jm = None
     key = _key(dtype, name)
     obj, fresh, text = None, False, None

@@ -75,12 +75,12 @@ def test_the_shared_gemm_kernel_is_cached_and_damage_is_rebuilt(tmp_path: Path) 
     env = {"TRACEJIT_BLAS": "0"}
     first = run(tmp_path, env, MATMUL)
     assert "compiling runtime library" in first.stderr
-    assert len(entries(tmp_path)) == 2
+    assert len(entries(tmp_path)) == 3      # the program, the kernel, the pool it splits on
     second = run(tmp_path, env, MATMUL)
     assert "runtime library" in second.stderr and "disk cache hit" in second.stderr
     assert "with LLVM" not in second.stderr and second.stdout == first.stdout
-    small, lib = sorted(entries(tmp_path), key=lambda p: p.stat().st_size)
-    assert lib.stat().st_size > 3 * small.stat().st_size     # the kernel is the big one
+    *small, lib = sorted(entries(tmp_path), key=lambda p: p.stat().st_size)
+    assert lib.stat().st_size > 2 * small[-1].stat().st_size     # the kernel is the big one
     lib.write_bytes(lib.read_bytes()[:1000])
     third = run(tmp_path, env, MATMUL)
     assert "compiling runtime library" in third.stderr and third.stdout == first.stdout

@@ -279,10 +279,12 @@ def test_micro_kernel_is_vector_code() -> None:
 
 @pytest.mark.parametrize("dtype", ["f32", "f64"])
 def test_two_threads_give_the_serial_result_bit_for_bit(dtype: str) -> None:
-    """Large products are split between two threads (rows or columns, whichever side is
-    longer); every element is computed in the serial order, so the results are equal."""
+    """Large products are split in two halves run on the thread pool (rows or columns,
+    whichever side is longer); every element is computed in the serial order, so the
+    results are equal."""
     from tracejit.codegen import runtime
     name = runtime.load(dtype)
+    pool_saved = runtime.set_pool_threads(2)
     count = ctypes.c_int32.from_address(runtime._loaded[name].global_address(f"{name}_threads"))
     fn = ctypes.CFUNCTYPE(None, *_ARGTYPES)(runtime._loaded[name].address(name))
     npdt = np.float32 if dtype == "f32" else np.float64
@@ -306,6 +308,7 @@ def test_two_threads_give_the_serial_result_bit_for_bit(dtype: str) -> None:
                                        atol=1e-3 if dtype == "f32" else 1e-9)
     finally:
         count.value = saved
+        runtime.set_pool_threads(pool_saved)
 
 
 def test_thread_count_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
