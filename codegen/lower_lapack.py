@@ -13,11 +13,13 @@ Invariants:
   `getrs` and BLAS `trsm`, so results agree with the reference implementations to
   rounding. `cholesky` skips the transposing copies by reading a row-major matrix as
   LAPACK's column-major transpose: it factors in the output buffer with `potrf` 'U'
-  (U = L^T). `solve` factors a as NumPy does (a tiled transposing copy, then `gesv`):
-  the same pivots, so results and singular matrices agree with eager mode. LU of
-  n <= `SMALL_LU` runs our own kernel instead
-  (`lower_lapack_small`: getrf's overhead dominates there), with LAPACK's pivots and
-  `info`.
+  (U = L^T). `solve` of n > `SMALL_LU` factors a as NumPy does (a tiled transposing
+  copy, then `gesv`): the same routine on the same matrix, so a numerically singular
+  matrix gives eager mode's result or error. LU of n <= `SMALL_LU` runs our own kernel
+  instead (`lower_lapack_small`: getrf's overhead dominates there), with LAPACK's
+  pivoting rule and `info` but its own order of operations: on a matrix that is
+  singular to rounding it can meet an exact zero pivot where LAPACK does not (a
+  LinAlgError where NumPy returns a huge result), or the reverse.
 - `info` is checked after every call: `cholesky` writes NaN into the lower triangle of a
   matrix that is not positive definite (TensorFlow's result); `solve` and `lu` of a
   singular matrix fail with `lw.status = (info, batch number)`, which `FAILURES` turns

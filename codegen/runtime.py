@@ -316,7 +316,11 @@ def pool_workers() -> int:
 
 def _after_fork_in_child() -> None:
     # A forked child has none of its parent's workers: it compiles what is pending itself,
-    # and its pool starts empty.
+    # and its pool starts empty. A lock another thread of the parent held at the fork
+    # (loading a library, compiling) has no owner here: it starts free, and a library
+    # whose load was under way is loaded again when first needed.
+    _lock._at_fork_reinit()         # type: ignore[attr-defined]
+    engine.LLVM_LOCK._at_fork_reinit()   # type: ignore[attr-defined]
     _pending.clear()
     jm = _loaded.get(pool_symbol())
     if jm is not None:

@@ -359,3 +359,45 @@ def test_jobs_of_alternating_sizes_never_run_a_chunk_twice(threads: int) -> None
         pytest.fail("the pool hung: a job never saw all its chunks done")
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.startswith("ok "), r.stdout
+
+
+_FORK_WHILE_LOADING = """
+import os, sys, threading, time
+from tracejit.codegen import runtime
+hold = threading.Event()
+release = threading.Event()
+def holder():
+    with runtime._lock:          # as a first library load does while it compiles
+        hold.set()
+        release.wait()
+t = threading.Thread(target=holder, daemon=True)
+t.start()
+hold.wait()
+pid = os.fork()
+if pid == 0:
+    runtime.load("f64")           # must not wait for the parent's thread
+    os._exit(0)
+for _ in range(300):
+    p, status = os.waitpid(pid, os.WNOHANG)
+    if p:
+        break
+    time.sleep(0.1)
+else:
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    print("hung")
+    os._exit(1)
+release.set()
+t.join()
+print("ok" if status == 0 else f"child status {status}")
+"""
+
+
+def test_a_child_forked_during_a_library_load_loads_its_own() -> None:
+    """A fork while another thread holds the library lock (a first load compiling): the
+    child's lock starts free (it used to wait forever for a thread it does not have)."""
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork")
+    r = subprocess.run([sys.executable, "-W", "ignore", "-c", _FORK_WHILE_LOADING],
+                       capture_output=True, text=True, timeout=120)
+    assert r.stdout.strip() == "ok", (r.stdout, r.stderr[-2000:])
