@@ -41,6 +41,8 @@ Invariants:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from llvmlite import ir
 
 from .gemm_pack import declare, internal_function
@@ -186,43 +188,13 @@ def _define_worker(pool: _Pool, claim: ir.Function) -> ir.Function:
     spins = b.alloca(I32, name="spins")
     b.store(b.lshr(arg, const(32)), seen)
     wait = fn.append_basic_block("wait")
-    spin = fn.append_basic_block("spin")
-    sleep = fn.append_basic_block("sleep")
-    sleep_test = fn.append_basic_block("sleep.test")
-    sleep_wait = fn.append_basic_block("sleep.wait")
-    woke = fn.append_basic_block("woke")
     got = fn.append_basic_block("got")
     b.branch(wait)
 
     b.position_at_end(wait)
-    b.store(ir.Constant(I32, 0), spins)
-    b.branch(spin)
-
-    b.position_at_end(spin)
-    gen = b.lshr(b.load_atomic(pool.ticket, "acquire", 8), const(32))
-    new = b.icmp_unsigned("!=", gen, b.load(seen))
-    with b.if_then(new):
-        b.branch(got)
-    s = b.load(spins)
-    with b.if_then(b.icmp_signed(">=", s, ir.Constant(I32, SPIN_ROUNDS))):
-        b.branch(sleep)
-    b.store(b.add(s, ir.Constant(I32, 1)), spins)
-    pool.pause(b)
-    b.branch(spin)
-
-    b.position_at_end(sleep)
-    b.call(pool.lock, [pool.ptr(pool.mutex, b)])
-    b.branch(sleep_test)
-    b.position_at_end(sleep_test)
-    gen = b.lshr(b.load_atomic(pool.ticket, "acquire", 8), const(32))
-    idle = b.icmp_unsigned("==", gen, b.load(seen))
-    b.cbranch(idle, sleep_wait, woke)
-    b.position_at_end(sleep_wait)
-    b.call(pool.wait, [pool.ptr(pool.wake, b), pool.ptr(pool.mutex, b)])
-    b.branch(sleep_test)
-    b.position_at_end(woke)
-    b.call(pool.unlock, [pool.ptr(pool.mutex, b)])
-    b.branch(got)
+    _wait_until(pool, b, lambda b: b.icmp_unsigned(
+        "!=", b.lshr(b.load_atomic(pool.ticket, "acquire", 8), const(32)), b.load(seen)),
+        pool.wake, spins, got, "wait")
 
     b.position_at_end(got)
     gen = b.lshr(b.load_atomic(pool.ticket, "acquire", 8), const(32))
@@ -232,6 +204,43 @@ def _define_worker(pool: _Pool, claim: ir.Function) -> ir.Function:
         b.call(claim, [gen, ir.Constant(I1, 1)])
     b.branch(wait)
     return fn
+
+
+def _wait_until(pool: _Pool, b: ir.IRBuilder, ready: Callable[[ir.IRBuilder], ir.Value],
+                cond: ir.GlobalVariable, spins: ir.Value, after: ir.Block, name: str
+                ) -> None:
+    """Wait until `ready(b)` holds, then continue at `after`: test it up to `SPIN_ROUNDS`
+    times with a pause between, then sleep on `cond` under the pool's mutex, testing it
+    again at each wake-up (the signal is sent under the same mutex after the state
+    changes, so none is lost). `spins` is an i32 slot outside any loop."""
+    fn = b.function
+    spin = fn.append_basic_block(f"{name}.spin")
+    sleep = fn.append_basic_block(f"{name}.sleep")
+    sleep_test = fn.append_basic_block(f"{name}.test")
+    sleep_wait = fn.append_basic_block(f"{name}.wait")
+    woke = fn.append_basic_block(f"{name}.woke")
+    b.store(ir.Constant(I32, 0), spins)
+    b.branch(spin)
+    b.position_at_end(spin)
+    with b.if_then(ready(b)):
+        b.branch(after)
+    s = b.load(spins)
+    with b.if_then(b.icmp_signed(">=", s, ir.Constant(I32, SPIN_ROUNDS))):
+        b.branch(sleep)
+    b.store(b.add(s, ir.Constant(I32, 1)), spins)
+    pool.pause(b)
+    b.branch(spin)
+    b.position_at_end(sleep)
+    b.call(pool.lock, [pool.ptr(pool.mutex, b)])
+    b.branch(sleep_test)
+    b.position_at_end(sleep_test)
+    b.cbranch(ready(b), woke, sleep_wait)
+    b.position_at_end(sleep_wait)
+    b.call(pool.wait, [pool.ptr(cond, b), pool.ptr(pool.mutex, b)])
+    b.branch(sleep_test)
+    b.position_at_end(woke)
+    b.call(pool.unlock, [pool.ptr(pool.mutex, b)])
+    b.branch(after)
 
 
 def _define_after_fork(pool: _Pool) -> None:
@@ -341,36 +350,8 @@ def _start_workers(pool: _Pool, b: ir.IRBuilder, worker: ir.Function, want: ir.V
 
 def _wait_done(pool: _Pool, b: ir.IRBuilder, n: ir.Value) -> None:
     """Wait until `done` counts `n` chunks: spin, then sleep on `finished`."""
-    fn = b.function
     spins = b.alloca(I32, name="spins")
-    b.store(ir.Constant(I32, 0), spins)
-    spin = fn.append_basic_block("done.spin")
-    sleep = fn.append_basic_block("done.sleep")
-    sleep_test = fn.append_basic_block("done.test")
-    sleep_wait = fn.append_basic_block("done.wait")
-    woke = fn.append_basic_block("done.woke")
-    after = fn.append_basic_block("done.end")
-    b.branch(spin)
-    b.position_at_end(spin)
-    all_done = b.icmp_unsigned("==", b.load_atomic(pool.done, "acquire", 8), n)
-    with b.if_then(all_done):
-        b.branch(after)
-    s = b.load(spins)
-    with b.if_then(b.icmp_signed(">=", s, ir.Constant(I32, SPIN_ROUNDS))):
-        b.branch(sleep)
-    b.store(b.add(s, ir.Constant(I32, 1)), spins)
-    pool.pause(b)
-    b.branch(spin)
-    b.position_at_end(sleep)
-    b.call(pool.lock, [pool.ptr(pool.mutex, b)])
-    b.branch(sleep_test)
-    b.position_at_end(sleep_test)
-    all_done = b.icmp_unsigned("==", b.load_atomic(pool.done, "acquire", 8), n)
-    b.cbranch(all_done, woke, sleep_wait)
-    b.position_at_end(sleep_wait)
-    b.call(pool.wait, [pool.ptr(pool.finished, b), pool.ptr(pool.mutex, b)])
-    b.branch(sleep_test)
-    b.position_at_end(woke)
-    b.call(pool.unlock, [pool.ptr(pool.mutex, b)])
-    b.branch(after)
+    after = b.function.append_basic_block("done.end")
+    _wait_until(pool, b, lambda b: b.icmp_unsigned(
+        "==", b.load_atomic(pool.done, "acquire", 8), n), pool.finished, spins, after, "done")
     b.position_at_end(after)
