@@ -102,32 +102,21 @@ def _build_items_entry(lw: Lowerer, entry: ir.Function, abi: Abi) -> None:
     objs = [b.load(b.gep(items, [const(k)]), align=8) for k in range(n_in + n_out)]
     ndarray = entry.args[2]
 
-    def field(obj: ir.Value, offset: int, ty: ir.Type) -> ir.Value:
-        return b.load(b.bitcast(b.gep(obj, [const(offset)]), ty.as_pointer()), align=1)
-
-    def require(ok: ir.Value, code: int) -> None:
-        with b.if_then(b.not_(ok), likely=False):
-            b.ret(ir.Constant(I32, code))
-
-    need = ir.Constant(I32, 0x1 | 0x100)   # NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED
     layout_ok = ir.Constant(I1, 1)
     for o, p in zip(objs[:n_in], fn.params):
         # Only an ndarray's fields may be read: test the type first, then the rank.
-        require(b.icmp_unsigned("==", field(o, abi.ob_type, VOIDP), ndarray), BADARGS)
-        require(b.icmp_signed("==", field(o, abi.nd, I32), ir.Constant(I32, p.ndim)), BADARGS)
-        dims = b.bitcast(field(o, abi.dims, VOIDP), I64.as_pointer())
-        descr = field(o, abi.descr, VOIDP)
-        num, order = abi.dtypes[p.dtype.name]
-        ok = b.and_(b.icmp_signed("==", field(descr, abi.type_num, I32), ir.Constant(I32, num)),
-                    b.icmp_unsigned("==", field(descr, abi.byteorder, I8), ir.Constant(I8, order)))
+        require(b, b.icmp_unsigned("==", load_field(b, o, abi.ob_type, VOIDP), ndarray), BADARGS)
+        require(b, b.icmp_signed("==", load_field(b, o, abi.nd, I32), ir.Constant(I32, p.ndim)),
+                BADARGS)
+        dims = b.bitcast(load_field(b, o, abi.dims, VOIDP), I64.as_pointer())
+        ok = dtype_matches(b, abi, o, p.dtype.name)
         for k, d in enumerate(p.shape):
             ok = b.and_(ok, b.icmp_signed("==", b.load(b.gep(dims, [const(k)]), align=8),
                                           const(d)))
-        require(ok, BADARGS)
-        flags = field(o, abi.flags, I32)
-        layout_ok = b.and_(layout_ok, b.icmp_unsigned("==", b.and_(flags, need), need))
-    require(layout_ok, LAYOUT)
-    args = [b.bitcast(field(o, abi.data, VOIDP), mem_type(v.dtype).as_pointer())
+        require(b, ok, BADARGS)
+        layout_ok = b.and_(layout_ok, layout_matches(b, abi, o))
+    require(b, layout_ok, LAYOUT)
+    args = [b.bitcast(load_field(b, o, abi.data, VOIDP), mem_type(v.dtype).as_pointer())
             for o, (v, _) in zip(objs[:n_in + n_out], lw.buffers)]
     status = entry.args[1]
     rc = b.call(lw.fn, args + [status])
@@ -137,6 +126,35 @@ def _build_items_entry(lw: Lowerer, entry: ir.Function, abi: Abi) -> None:
             ptr = b.bitcast(b.gep(o, [const(abi.flags)]), I32.as_pointer())
             b.store(b.and_(b.load(ptr, align=1), ir.Constant(I32, ~WRITEABLE)), ptr, align=1)
     b.ret(rc)
+
+
+# ---- reading an ndarray's fields natively (the entries here and `lower_poly`'s caller)
+
+def load_field(b: ir.IRBuilder, obj: ir.Value, offset: int, ty: ir.Type) -> ir.Value:
+    """The `ty` at byte `offset` of the object `obj` points to (`Abi`'s offsets)."""
+    return b.load(b.bitcast(b.gep(obj, [const(offset)]), ty.as_pointer()), align=1)
+
+
+def require(b: ir.IRBuilder, ok: ir.Value, code: int) -> None:
+    """Return the status `code` unless `ok`."""
+    with b.if_then(b.not_(ok), likely=False):
+        b.ret(ir.Constant(I32, code))
+
+
+def dtype_matches(b: ir.IRBuilder, abi: Abi, arr: ir.Value, dtype: str) -> ir.Value:
+    """Whether ndarray `arr`'s descr is `dtype`'s canonical one (type number and byte
+    order)."""
+    descr = load_field(b, arr, abi.descr, VOIDP)
+    num, order = abi.dtypes[dtype]
+    return b.and_(
+        b.icmp_signed("==", load_field(b, descr, abi.type_num, I32), ir.Constant(I32, num)),
+        b.icmp_unsigned("==", load_field(b, descr, abi.byteorder, I8), ir.Constant(I8, order)))
+
+
+def layout_matches(b: ir.IRBuilder, abi: Abi, arr: ir.Value) -> ir.Value:
+    """Whether ndarray `arr` is C-contiguous and aligned."""
+    need = ir.Constant(I32, 0x1 | 0x100)   # NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED
+    return b.icmp_unsigned("==", b.and_(load_field(b, arr, abi.flags, I32), need), need)
 
 
 def _check_sizes(fn: Function) -> None:

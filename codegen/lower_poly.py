@@ -35,8 +35,9 @@ from llvmlite import ir
 
 from ..ir import Function, Instr, dims
 from . import engine
+from .build import dtype_matches, layout_matches, load_field, require
 from .inline import inline_calls
-from .llvmtypes import I8, I32, VOIDP
+from .llvmtypes import I32, VOIDP
 from .loops import I64, const
 from .lower import BADARGS, LAYOUT
 from .lower_elementwise import SCALAR_OPS
@@ -131,27 +132,14 @@ def _build_caller(lw: PolyLowerer, abi: Any) -> None:
     items = b.bitcast(b.gep(f.args[1], [const(abi.tuple_items)]), VOIDP.as_pointer())
     objs = [b.load(b.gep(items, [const(k)]), align=8) for k in range(n_in + n_out + 2)]
 
-    def field(obj: ir.Value, offset: int, ty: ir.Type) -> ir.Value:
-        return b.load(b.bitcast(b.gep(obj, [const(offset)]), ty.as_pointer()), align=1)
-
-    def require(ok: ir.Value, code: int) -> None:
-        with b.if_then(b.not_(ok), likely=False):
-            b.ret(ir.Constant(I32, code))
-
-    need = ir.Constant(I32, 0x1 | 0x100)   # NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED
     for o, p in zip(objs[:n_in], fn.params):
-        require(b.icmp_unsigned("==", field(o, abi.ob_type, VOIDP), objs[-1]), BADARGS)
-        descr = field(o, abi.descr, VOIDP)
-        num, order = abi.dtypes[p.dtype.name]
-        require(b.and_(
-            b.icmp_signed("==", field(descr, abi.type_num, I32), ir.Constant(I32, num)),
-            b.icmp_unsigned("==", field(descr, abi.byteorder, I8), ir.Constant(I8, order))),
-            BADARGS)
-        flags = field(o, abi.flags, I32)
-        require(b.icmp_unsigned("==", b.and_(flags, need), need), LAYOUT)
+        require(b, b.icmp_unsigned("==", load_field(b, o, abi.ob_type, VOIDP), objs[-1]),
+                BADARGS)
+        require(b, dtype_matches(b, abi, o, p.dtype.name), BADARGS)
+        require(b, layout_matches(b, abi, o), LAYOUT)
     for k, o in enumerate(objs[:n_in + n_out]):
-        b.store(field(o, abi.data, VOIDP), b.gep(bufs, [const(k)]))
-    status = b.bitcast(field(objs[-2], abi.data, VOIDP), I64.as_pointer())
+        b.store(load_field(b, o, abi.data, VOIDP), b.gep(bufs, [const(k)]))
+    status = b.bitcast(load_field(b, objs[-2], abi.data, VOIDP), I64.as_pointer())
     b.ret(b.call(lw.ll, [f.args[0], bufs, status]))
 
 
