@@ -36,7 +36,7 @@ from ..ir import Instr, Value
 from . import conv_direct
 from .gemm import declare_gemm
 from .llvmtypes import scalar_constant
-from .loops import const, for_range, linear_index, loop_nest
+from .loops import block_ranges, const, for_range, linear_index, loop_nest
 from .lower_lapack import arena
 from .plan import size_of
 from .rules import kernel_rule
@@ -195,14 +195,12 @@ def _conv_gemm(lw: Lowerer, ins: Instr, kc: int) -> None:
     gemm = declare_gemm(lw.module, "f32" if dt == np.float32 else "f64",
                         work=per * line * og * width)
     i32 = ir.IntType(32)
-    with for_range(b, 0, lines, per, name="chunk") as start:
-        left = b.sub(const(lines), start)
-        count = b.select(b.icmp_unsigned("<", left, const(per)), left, const(per))
+    with block_ranges(b, lines, per) as (start, end):
+        count = b.sub(end, start)
         m = b.mul(count, const(line))
         obase = b.mul(b.mul(start, const(line)), const(o))
-        with for_range(b, 0, window[0], kb, name="kchunk") as k0s:
-            kleft = b.sub(const(window[0]), k0s)
-            kcount = b.select(b.icmp_unsigned("<", kleft, const(kb)), kleft, const(kb))
+        with block_ranges(b, window[0], kb) as (k0s, kend):
+            kcount = b.sub(kend, k0s)
             _im2col(lw, p, px, col, tuple(x.shape), window, q, groups, ci, start, count,
                     k0s, kcount, kb, zero)
             first = b.icmp_unsigned("==", k0s, const(0))
@@ -318,9 +316,8 @@ def conv_filter_grad(lw: Lowerer, ins: Instr) -> None:
     gemm = declare_gemm(lw.module, "f32" if dt == np.float32 else "f64",
                         work=per * line * og * kc)
     i32 = ir.IntType(32)
-    with for_range(b, 0, lines, per, name="chunk") as start:
-        left = b.sub(const(lines), start)
-        count = b.select(b.icmp_unsigned("<", left, const(per)), left, const(per))
+    with block_ranges(b, lines, per) as (start, end):
+        count = b.sub(end, start)
         _im2col(lw, p, px, col, tuple(x.shape), window, q, groups, ci, start, count,
                 const(0), const(window[0]), window[0], zero)
         first = b.icmp_unsigned("==", start, const(0))
