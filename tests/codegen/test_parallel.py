@@ -186,8 +186,11 @@ _CORE_IDLE = workers.core_idle
 
 def _fresh_runtime(monkeypatch: Any, tmp_path: Any) -> str:
     """A process state in which the f64 GEMM runtime library was never loaded, with an
-    empty disk cache, one worker allowed and the builtin kernel for every product."""
+    empty disk cache, one worker allowed and the builtin kernel for every product. The
+    thread pool, which a GEMM kernel's loading loads first, is loaded before: it is not
+    the library under test."""
     from tracejit.codegen import runtime
+    runtime.load(runtime.POOL)
     monkeypatch.setenv("TRACEJIT_COMPILE_WORKERS", "1")
     monkeypatch.setenv("TRACEJIT_CACHE", "1")
     monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
