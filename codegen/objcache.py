@@ -33,6 +33,7 @@ Invariants:
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -88,9 +89,20 @@ def source_digest(codegen_dir: Path | None = None) -> str:
     an entry is never taken for the output of other code. A copy that keeps sizes and
     times (`shutil.copytree`) shares entries; a reinstall that rewrites the files only
     costs one compile of each Function. Reading every file instead took 3.4 ms of a
-    warm first call (W5), this about 0.6 ms, once a process.
+    warm first call (W5), this about 0.6 ms, once a process (`runtime.SOURCE_DIGEST`,
+    in the names of the runtime libraries' symbols, is the same value).
     """
-    here = codegen_dir or Path(__file__).resolve().parent
+    if codegen_dir is None:
+        return _own_source_digest()
+    return _digest_of(codegen_dir)
+
+
+@functools.cache
+def _own_source_digest() -> str:
+    return _digest_of(Path(__file__).resolve().parent)
+
+
+def _digest_of(here: Path) -> str:
     h = hashlib.sha256()
     for pkg in (here, here.parent / "ir"):
         for rel, size, mtime in sorted(_source_files(pkg)):

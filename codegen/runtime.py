@@ -35,12 +35,10 @@ Invariants:
 from __future__ import annotations
 
 import ctypes
-import hashlib
 from concurrent import futures
 import logging
 import os
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import llvmlite.binding as llvm
@@ -57,15 +55,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("tracejit")
 
 
-def _source_digest() -> str:
-    h = hashlib.sha256()
-    for f in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(f.name.encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
-
-
-SOURCE_DIGEST = _source_digest()
+# The fingerprint of the code generator's sources that disk-cache keys carry too.
+SOURCE_DIGEST = objcache.source_digest()
 _TYPES: dict[str, ir.Type] = {"f32": ir.FloatType(), "f64": ir.DoubleType()}
 # The libraries: the GEMM kernel of each dtype, and the thread pool.
 POOL = "pool"
