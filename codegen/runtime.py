@@ -261,15 +261,11 @@ def _load(dtype: str, name: str,
     return jm
 
 
-def _available_cpus() -> int:
-    return cpus.available()
-
-
 def threads() -> int:
     """Threads a large matrix product may use: `TRACEJIT_NUM_THREADS` if set, else the
     CPUs this process may run on, at most 2 (the kernel splits a product in two)."""
     n = settings.integer("TRACEJIT_NUM_THREADS")
-    return max(1, min(2, _available_cpus() if n is None else n))
+    return max(1, min(2, cpus.available() if n is None else n))
 
 
 def pool_threads() -> int:
@@ -277,7 +273,7 @@ def pool_threads() -> int:
     `TRACEJIT_NUM_THREADS` if set, else the CPUs this process may run on (read when the
     pool library is loaded; `set_pool_threads` changes it later)."""
     n = settings.integer("TRACEJIT_NUM_THREADS")
-    return max(1, min(pool.MAX_WORKERS + 1, _available_cpus() if n is None else n))
+    return max(1, min(pool.MAX_WORKERS + 1, cpus.available() if n is None else n))
 
 
 def _pool_global(suffix: str) -> ctypes.c_int32 | None:

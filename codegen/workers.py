@@ -52,10 +52,6 @@ _BOOT = ("import importlib.util, json, sys; sys.path[:] = json.loads(sys.argv[1]
          "m = importlib.util.module_from_spec(s); s.loader.exec_module(m); m.main()")
 
 
-def _cpus() -> int:
-    return cpus.available()
-
-
 def max_workers() -> int:
     """How many worker processes may run at once: `TRACEJIT_COMPILE_WORKERS` if set (0
     compiles everything in the calling process), else one less than the CPUs this
@@ -63,7 +59,7 @@ def max_workers() -> int:
     n = settings.integer("TRACEJIT_COMPILE_WORKERS")
     if n is not None:
         return n
-    return max(0, min(3, _cpus() - 1))
+    return max(0, min(3, cpus.available() - 1))
 
 
 def core_idle() -> bool:
@@ -74,7 +70,7 @@ def core_idle() -> bool:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
         return True
-    return load < _cpus() - 0.5
+    return load < cpus.available() - 0.5
 
 
 class Worker:
