@@ -152,12 +152,12 @@ def _build() -> None:
     jm = None
     if obj is not None:
         try:
-            jm = engine.load_object(obj)
+            jm = engine.load_object(obj, permanent=True)
         except Exception:  # unusable object code: rebuild and replace it
             jm = None
     if jm is None:
         jm = engine.jit(module_ir(), on_object=lambda o: objcache.store(key, o)
-                        if objcache.enabled() else None)
+                        if objcache.enabled() else None, permanent=True)
     _state["jm"] = jm
     _state["addr"], _state["globals"] = jm.address(NAME), jm.global_address(GLOBALS)
 

@@ -8,12 +8,22 @@ Invariants:
 - Each module is parsed into its own `llvm.create_context()` and verified before it is
   optimized or compiled; a `JitModule` owns its engine (which owns the module and its own
   target machine) and its context, and disposes them in that order.
+- An engine only links object files made before (`load_object`): its empty module's
+  code is the first object file, handed to MCJIT through its object cache, so nothing
+  is compiled and its target machine is the triple's generic CPU (`_loader_machine`).
+  A load cost 1.0 ms with a host target machine compiling the empty module, 0.2 now.
+- Code that lives as long as the process (the runtime libraries, the native dispatcher)
+  is linked into ONE engine (`load_object(permanent=True)`), made once and never freed
+  (not even at interpreter exit: thread pool workers run its code until the process
+  ends); its objects must define distinct global names. Each further object costs only
+  its own linking (0.1 instead of 0.4 ms).
 - The pipeline is the new pass manager at O3 with loop and SLP vectorization (the
   runtime library's explicit vector code skips it: `jit(optimize=False)`; very large
   modules skip the SLP vectorizer: `jit(slp=False)`).
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import struct
 import threading
@@ -47,7 +57,6 @@ def _init() -> None:
             features += ",-prefer-256-bit"
         _state["features"] = features
         _state["triple"] = llvm.get_process_triple()
-        _state["tm"] = _new_target_machine()
         _state["ready"] = True
 
 
@@ -55,11 +64,39 @@ def _new_target_machine() -> llvm.TargetMachine:
     return llvmjob.target_machine(llvm.get_process_triple(), _state["cpu"], _state["features"])
 
 
+def host_machine() -> llvm.TargetMachine:
+    """The host's target machine code is compiled with (made at its first use: loading
+    object code from the disk cache never needs it)."""
+    with LLVM_LOCK:
+        _init()
+        if "tm" not in _state:
+            _state["tm"] = _new_target_machine()
+        return _state["tm"]
+
+
+def _loader_machine() -> llvm.TargetMachine:
+    """A new target machine for an engine that only links object files: the generic CPU
+    of the host's triple at code generation level 0 (see the invariants)."""
+    return llvm.Target.from_triple(_state["triple"]).create_target_machine(opt=0, jit=True)
+
+
 def host_info() -> dict[str, str]:
     """The triple, data layout, CPU name and feature string code is compiled for."""
     with LLVM_LOCK:
         _init()
-        return {"triple": _state["triple"], "data_layout": str(_state["tm"].target_data),
+        return {"triple": _state["triple"], "data_layout": str(host_machine().target_data),
+                "cpu": _state["cpu"], "features": _state["features"]}
+
+
+def key_info() -> dict[str, str]:
+    """What the object code compiled here depends on for `objcache`'s key: `host_info()`
+    but the data layout of the triple's generic CPU (the same layout: LLVM derives it
+    from the triple alone), without making the host's target machine."""
+    with LLVM_LOCK:
+        _init()
+        if "layout" not in _state:
+            _state["layout"] = str(_loader_machine().target_data)
+        return {"triple": _state["triple"], "data_layout": _state["layout"],
                 "cpu": _state["cpu"], "features": _state["features"]}
 
 
@@ -74,10 +111,14 @@ class JitModule:
     """A module compiled to machine code in memory. `address(name)` gives a function's
     entry point; the code lives until `close()` (or garbage collection)."""
 
-    def __init__(self, engine: llvm.ExecutionEngine, ctx: llvm.ContextRef, optimized_ir: str):
+    def __init__(self, engine: llvm.ExecutionEngine, ctx: llvm.ContextRef | None,
+                 optimized_ir: str):
+        """`ctx` None: the engine is the permanent one (`load_object(permanent=True)`),
+        which `close()` leaves alone."""
         self._engine: llvm.ExecutionEngine | None = engine
-        self._key: int | None = id(ctx)
-        _contexts[id(ctx)] = ctx
+        self._key: int | None = None if ctx is None else id(ctx)
+        if ctx is not None:
+            _contexts[id(ctx)] = ctx
         self.optimized_ir = optimized_ir
 
     def address(self, name: str) -> int:
@@ -101,7 +142,8 @@ class JitModule:
     def close(self) -> None:
         with LLVM_LOCK:
             if self._engine is not None:
-                self._engine.close()
+                if self._key is not None:
+                    self._engine.close()
                 self._engine = None
             if self._key is not None:
                 _contexts.pop(self._key).close()
@@ -121,8 +163,7 @@ def _optimized(llvm_ir: str, emit_object: bool, optimize: bool = True, slp: bool
     """`llvmjob.compile_module` for the host, in this process: the optimized text (if
     `want_text`) and the object code (if `emit_object`) of `llvm_ir`."""
     with LLVM_LOCK:
-        _init()
-        obj, text, warnings = llvmjob.compile_module(llvm_ir, _state["tm"], optimize, slp,
+        obj, text, warnings = llvmjob.compile_module(llvm_ir, host_machine(), optimize, slp,
                                                      emit_object, want_text)
     for w in warnings:
         log.warning(w)
@@ -148,19 +189,19 @@ def job_header(optimize: bool = True, slp: bool = True) -> dict[str, Any]:
 
 
 def jit(llvm_ir: str, on_object: Callable[[bytes], None] | None = None,
-        optimize: bool = True, slp: bool = True) -> JitModule:
+        optimize: bool = True, slp: bool = True, permanent: bool = False) -> JitModule:
     """Parse, verify, optimize at O3 for the host, generate an object file and load it
     into MCJIT (so a live executable holds only its machine code). `on_object` receives
     the object code (for the disk cache). With `optimize=False` the IR goes straight to
     the code generator (for IR written as explicit vector code, which O3 cannot improve
     but takes 2-3x as long to compile); with `slp=False` without the SLP vectorizer
-    (for very large modules, `segments.SLP_MAX_COST`).
+    (for very large modules, `segments.SLP_MAX_COST`); `permanent` as `load_object`'s.
 
     Example: `jm = jit(str(module)); addr = jm.address("entry")`."""
     obj = compile_object(llvm_ir, optimize=optimize, slp=slp)
     if on_object is not None:
         on_object(obj)
-    return load_object(obj)
+    return load_object(obj, permanent=permanent)
 
 
 def optimize_ir(llvm_ir: str, slp: bool = True) -> str:
@@ -204,18 +245,21 @@ def unbundle(data: bytes) -> list[bytes]:
     return objs
 
 
-def load_object(obj: bytes) -> JitModule:
+def load_object(obj: bytes, permanent: bool = False) -> JitModule:
     """A JitModule from object code that `jit` produced before (a disk-cache hit), or a
     `bundle` of object files, linked together in one engine: no parsing, optimization or
-    code generation. Its optimized IR is not available."""
+    code generation. Its optimized IR is not available. With `permanent`, the code is
+    linked into the process's permanent engine instead and lives until the process ends
+    (for code every later module may call: its global names must be unique there)."""
     objs = unbundle(obj)
     with LLVM_LOCK:
         _init()
+        if permanent:
+            return _load_permanent(objs)
         ctx = llvm.create_context()
         try:
-            empty = llvm.parse_assembly("", context=ctx)
-            engine = llvm.create_mcjit_compiler(empty, _new_target_machine())
-            for o in objs:
+            engine = _linking_engine(ctx, objs[0])
+            for o in objs[1:]:
                 engine.add_object_file(llvm.ObjectFileRef.from_data(o))
             engine.finalize_object()
         except BaseException:
@@ -224,14 +268,43 @@ def load_object(obj: bytes) -> JitModule:
         return JitModule(engine, ctx, "")
 
 
+def _linking_engine(ctx: llvm.ContextRef, first: bytes) -> llvm.ExecutionEngine:
+    """An engine whose (empty) module's object code is `first`: MCJIT asks its object
+    cache for a module's code before compiling it, so the next `finalize_object` links
+    `first` and never builds a code generation pipeline (that cost 0.2 ms a load, and
+    1 ms for the first of a process). Called under the lock."""
+    pending = [first]
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly("", context=ctx),
+                                        _loader_machine())
+    engine.set_object_cache(getbuffer_func=lambda _module: pending.pop() if pending else None)
+    return engine
+
+
+def _load_permanent(objs: list[bytes]) -> JitModule:
+    """`objs` linked into the permanent engine (made at the first call; called under the
+    lock)."""
+    engine = _state.get("permanent")
+    if engine is None:
+        ctx = llvm.create_context()
+        engine = _linking_engine(ctx, objs[0])
+        objs = objs[1:]
+        # Never freed, not even when the interpreter clears this module at exit.
+        for keep in (ctx, engine):
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(keep))
+        _state["permanent"] = engine
+    for o in objs:
+        engine.add_object_file(llvm.ObjectFileRef.from_data(o))
+    engine.finalize_object()
+    return JitModule(engine, None, "")
+
+
 def assembly(llvm_ir: str) -> str:
     """Host assembly for (already optimized) LLVM IR text."""
     with LLVM_LOCK:
-        _init()
         ctx = llvm.create_context()
         try:
             mod = _parse(llvm_ir, ctx)
-            text = str(_state["tm"].emit_assembly(mod))
+            text = str(host_machine().emit_assembly(mod))
             mod.close()
         finally:
             ctx.close()

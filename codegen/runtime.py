@@ -232,7 +232,7 @@ def _load(dtype: str, name: str,
         obj = objcache.load(key)
     if obj is not None:
         try:
-            jm = engine.load_object(obj)
+            jm = engine.load_object(obj, permanent=True)
             _objects[name] = (key, obj)
             if fresh and objcache.enabled():
                 objcache.store(key, obj)
@@ -248,7 +248,8 @@ def _load(dtype: str, name: str,
                 objcache.store(key, o)
         # Written as explicit vector code: the code generator alone makes it as fast as
         # O3 does, in a third of the time (benchmarks/gemm_bench.py --compile).
-        jm = engine.jit(text or _library_ir(dtype, name), on_object=store, optimize=False)
+        jm = engine.jit(text or _library_ir(dtype, name), on_object=store, optimize=False,
+                        permanent=True)
     ctypes.c_int32.from_address(jm.global_address(f"{name}_threads")).value = (
         pool_threads() if dtype == POOL else threads())
     if dtype == POOL:

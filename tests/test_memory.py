@@ -116,10 +116,9 @@ def test_the_o3_pipeline_frees_its_native_memory() -> None:
         text = (f"define double @f{i}(double %x) {{\n  %y = fmul double %x, {i}.0\n"
                 f"  %z = fadd double %y, 1.0\n  ret double %z\n}}\n")
         with engine.LLVM_LOCK:
-            engine._init()
             ctx = llvm.create_context()
             mod = engine._parse(text, ctx)
-            llvmjob.optimize(mod, engine._state["tm"])
+            llvmjob.optimize(mod, engine.host_machine())
             mod.close()
             ctx.close()
 

@@ -1,0 +1,68 @@
+"""The engine's object loading: linking without code generation, the permanent engine."""
+from __future__ import annotations
+
+import ctypes
+import uuid
+
+import pytest
+
+from tracejit.codegen import engine, runtime
+
+
+def _function(name: str, body: str = "%y = mul i64 %x, 3\n  ret i64 %y",
+              extra: str = "") -> bytes:
+    """The object code of `i64 name(i64 x)` (with `body`), plus `extra` declarations."""
+    return engine.compile_object(f"{extra}\ndefine i64 @{name}(i64 %x) {{\n  {body}\n}}\n")
+
+
+def _call(jm: engine.JitModule, name: str, x: int) -> int:
+    return int(ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64)(jm.address(name))(x))
+
+
+def _unique(stem: str) -> str:
+    # The permanent engine lives as long as the test process: every name is new.
+    return f"{stem}_{uuid.uuid4().hex}"
+
+
+def test_a_loaded_bundle_links_its_objects_to_each_other() -> None:
+    f, g = _unique("f"), _unique("g")
+    first = _function(f)
+    second = _function(g, f"%y = call i64 @{f}(i64 %x)\n  %z = add i64 %y, 1\n  ret i64 %z",
+                       extra=f"declare i64 @{f}(i64)")
+    for objs in ([first, second], [second, first]):
+        jm = engine.load_object(engine.bundle(objs))
+        assert _call(jm, f, 5) == 15 and _call(jm, g, 5) == 16
+        jm.close()
+
+
+def test_engines_are_separate_unless_permanent() -> None:
+    f = _unique("f")
+    a, b = engine.load_object(_function(f)), engine.load_object(_function(f))
+    assert a._engine is not b._engine and _call(a, f, 2) == _call(b, f, 2) == 6
+    a.close()
+    assert _call(b, f, 4) == 12          # closing one engine leaves the other's code alone
+    b.close()
+    with pytest.raises(AssertionError, match="closed"):
+        b.address(f)
+
+
+def test_permanent_code_shares_one_engine_and_outlives_close() -> None:
+    f, g = _unique("f"), _unique("g")
+    jf = engine.load_object(_function(f), permanent=True)
+    jg = engine.load_object(_function(g, f"%y = call i64 @{f}(i64 %x)\n  ret i64 %y",
+                                      extra=f"declare i64 @{f}(i64)"), permanent=True)
+    assert jf._engine is jg._engine is engine._state["permanent"]
+    addr = jf.address(f)
+    jf.close()                           # a handle goes; the code stays
+    assert int(ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64)(addr)(7)) == 21
+    assert _call(jg, g, 7) == 21
+
+
+def test_the_runtime_libraries_share_the_permanent_engine() -> None:
+    runtime.load("f32")                  # loads the pool first
+    gemm, pool = runtime._loaded[runtime.symbol("f32")], runtime._loaded[runtime.pool_symbol()]
+    assert gemm._engine is pool._engine is engine._state["permanent"]
+
+
+def test_the_key_names_the_host_data_layout_without_its_target_machine() -> None:
+    assert engine.key_info() == engine.host_info()
