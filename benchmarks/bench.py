@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""tracejit side by side with the tools a user would pick instead: W1-W6.
+"""tracejit side by side with the tools a user would pick instead: W1-W6, W8, W9.
 
 Run it in an environment that has the peers installed next to tracejit (each peer is
 optional: one that does not import is a SKIP row), with this machine's OpenBLAS
@@ -7,8 +7,9 @@ overrides removed in this command only (they select a slower kernel in a current
 NumPy's OpenBLAS, which both NumPy and tracejit's matmul call):
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench.py [--quick]
+        [--only W5,W8]
 
-Workloads (float32, inputs from a fixed seed):
+Workloads (float32 unless said, inputs from a fixed seed; `--only` runs a subset):
 
   W1   call of a tiny compiled function `x * 2 + 1` on a 1-element array
   W2   sum(tanh(x) * exp(-x*x) + sin(x)**2) and its gradient, 1,000,000 elements;
@@ -25,9 +26,24 @@ Workloads (float32, inputs from a fixed seed):
        measured only when tracejit wrote something there)
   W6   peak RSS (`ru_maxrss`) of a fresh process per peer running 1,000 W3 steps; and
        tracejit's current RSS after 1,000 / 2,000 / 5,000 / 10,000 W3 calls
+  W8   vector math: each of sin cos tan tanh exp log log1p expm1 sigmoid softplus erf pow
+       sqrt alone in a compiled function (`tj.compile(tj.sin)(x)`, a new result per call),
+       1,000,000 elements, float32 and float64, beside NumPy's allocating call on the same
+       array (SciPy's expit and erf for sigmoid and erf, np.logaddexp(0, x) for softplus):
+       `benchmarks/vecmath_bench.py`'s functions and inputs. ONE THREAD EACH: these rows
+       run in a child process with TRACEJIT_NUM_THREADS=1 (NumPy's ufuncs are
+       single-threaded), timed there as below with 0.4 x --budget per row (52 rows).
+       Errors are in ulp of the result type, against NumPy in float64 (float32 rows) or
+       in long double (float64 rows; float64 erf against SciPy's float64 erf)
+  W9   one training step of an MLP, batch 32, 64-32-10, tanh, softmax cross-entropy, SGD
+       on the four parameters (`benchmarks/mlp_step_bench.py`'s steps: tracejit compiled
+       with Variables updated inside the step, hand-written NumPy, PyTorch eager, jax.jit);
+       a step changes the parameters, so the first step's loss is checked against float64
+       NumPy and the last one (after the timing) must be finite and below it
 
 tracejit's rows are written as a TensorFlow user would write them: `tj.GradientTape`
-inside `@tj.compile` functions. W1-W4 run in ONE process, interleaved: every row is
+inside `@tj.compile` functions. W1-W4 and W9 run in ONE process (W8 likewise, in its
+child), interleaved within a workload: every row is
 timed in each of `--rounds` rounds (the order rotates), so a burst of load from other
 processes hits several rows a little rather than one row a lot. A row is warmed up,
 then timed in samples of back-to-back calls (each sample >= ~1 ms) with the GC off;
@@ -36,10 +52,11 @@ call and last call) is checked against a float64 NumPy reference: a wrong answer
 MISMATCH and gets no time. Child processes of tracejit (W5, W6) run with compiled
 bytecode in a private PYTHONPYCACHEPREFIX, as an installed package has it.
 
-Ratios: `x best` = median / the best non-tracejit median of the workload; `x jax` =
-median / the jax.jit median. Targets (the project's "Speed" issue) are checked at the
-end. Output: tables, then the JSON record (`--json`, default benchmarks/results.json
-for a full run, none for --quick unless given).
+Ratios: `x best` = median / the best non-tracejit median of the workload (in W8: of the
+same function and dtype, i.e. tracejit / NumPy); `x jax` = median / the jax.jit median.
+Targets (the project's "Speed" issues) are checked at the end. Output: tables, then the
+JSON record (`--json`, default benchmarks/results.json for a full run, none for --quick
+unless given).
 """
 from __future__ import annotations
 
@@ -72,6 +89,8 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:           # W8 and W9 import their scripts' functions
+    sys.path.append(HERE)
 SEED = 0
 F32 = np.float32
 TOL = 1e-3                      # max |got - ref| / max |ref| accepted for float32 results
@@ -81,8 +100,12 @@ N_W4 = 100
 W6_STEPS = 1_000
 W6_GROWTH_CALLS = (1_000, 2_000, 5_000, 10_000)
 W6_GROWTH_LIMIT_MIB = 2.0       # "no growth": RSS after 10,000 calls within this of 1,000
+W8_DTYPES = ("float32", "float64")
+W8_ULP = 4.0                    # issue 21: every function within 4 ulp
+W8_WRONG_ULP = 64.0             # beyond: a wrong answer (MISMATCH, no time)
+W8_BUDGET_SHARE = 0.4           # each of W8's 52 rows gets this share of --budget
 
-WORKLOADS = ("W1", "W2", "W3", "W4a", "W4b", "W5", "W6")
+WORKLOADS = ("W1", "W2", "W3", "W4a", "W4b", "W5", "W6", "W8", "W9")
 TITLES = {
     "W1": "call of a compiled x * 2 + 1 on a 1-element f32 array",
     "W2": "value + gradient of sum(tanh(x)*exp(-x*x) + sin(x)**2), 1M f32",
@@ -91,6 +114,9 @@ TITLES = {
     "W4b": "d2/dx2 of x**3 at x = 1 by nested tapes, scalar f32",
     "W5": "first call of W3 in a fresh process (trace + compile + run)",
     "W6": "peak RSS of a fresh process running 1,000 W3 steps",
+    "W8": "each vector-math function alone, compiled, 1M elements, f32 and f64; one thread "
+          "each (TRACEJIT_NUM_THREADS=1)",
+    "W9": "MLP training step, batch 32, 64-32-10, tanh, softmax cross-entropy, SGD",
 }
 
 
@@ -132,6 +158,7 @@ def make_data() -> dict[str, Any]:
     )
     d["w4a_x"] = rng.uniform(-2, 2, N_W4).astype(F32)
     d["w4b_x"] = F32(1.0)
+    d["w9"] = importlib.import_module("mlp_step_bench").data()     # x, y, params
     return d
 
 
@@ -177,8 +204,11 @@ def references(d: dict[str, Any]) -> dict[str, Any]:
     l3, g3 = w3_numpy(p64, d["w3_X"].astype(np.float64), d["w3_y"])
     x4 = d["w4a_x"].astype(np.float64)
     h4 = np.diag(6 * x4 * np.sin(x4) + 6 * x4 ** 2 * np.cos(x4) - x4 ** 3 * np.sin(x4))
+    x9, y9, p9 = d["w9"]
+    l9 = importlib.import_module("mlp_step_bench").numpy_step(
+        x9.astype(np.float64), y9, [p.astype(np.float64) for p in p9])()
     return {"W1": x1 * 2 + 1, "W2": [v2, g2], "W3": [l3, list(g3)], "W4a": h4,
-            "W4b": np.float64(6.0)}
+            "W4b": np.float64(6.0), "W9": np.float64(l9)}
 
 
 def to_numpy(x: Any) -> Any:
@@ -208,6 +238,21 @@ def rel_err(got: Any, ref: Any) -> float:
         return float("inf")
     scale = max(float(np.max(np.abs(r))), 1e-30)
     return float(np.max(np.abs(g - r))) / scale
+
+
+def ulp_error(got: Any, ref: Any, dtype: Any) -> float:
+    """max |got - ref| in ulp of `dtype` at ref's binade (`ref` in a wider type); equal
+    infinities and NaN against NaN count as 0, any other non-finite mismatch as inf."""
+    fi = np.finfo(dtype)
+    r = np.asarray(ref)
+    g = np.asarray(got).astype(r.dtype).reshape(r.shape)
+    with np.errstate(all="ignore"):
+        _, e = np.frexp(r)
+        step = np.ldexp(r.dtype.type(1), np.maximum(e - 1, fi.minexp) - fi.nmant)
+        err = np.abs(g - r) / step
+    same = (g == r) | (np.isnan(g) & np.isnan(r))
+    err = np.where(same, 0.0, np.where(np.isfinite(err), err, np.inf))
+    return float(np.max(err)) if err.size else 0.0
 
 
 # ------------------------------------------------------------------------------ timing
@@ -264,12 +309,22 @@ def sample(fn: Callable[[], Any], number: int, budget_s: float, min_samples: int
 # (what is timed); post(out) turns its result into the reference's structure (not timed).
 
 class Row:
+    """One timed row. `group`: rows compared with each other within a workload (W8: one
+    function and dtype); `ref`: its key in the references (default: the workload);
+    `check(got, ref)` -> error, a MISMATCH above `tol` (`err_unit` names its unit);
+    `stateful`: each call changes state (a training step), so after the timing the result
+    is checked to be finite and no larger than the first call's instead."""
+
     def __init__(self, workload: str, name: str, builder: Callable[..., Any],
                  tracejit: bool = False, jax_ref: bool = False, primary: bool = False,
-                 blas_threads: int | None = None):
+                 blas_threads: int | None = None, group: str = "", ref: str = "",
+                 check: Callable[[Any, Any], float] | None = None, tol: float = TOL,
+                 err_unit: str = "relative", stateful: bool = False):
         self.workload, self.name, self.builder = workload, name, builder
         self.tracejit, self.jax_ref, self.primary = tracejit, jax_ref, primary
         self.blas_threads = blas_threads
+        self.group, self.ref, self.check, self.tol = group, ref or workload, check, tol
+        self.err_unit, self.stateful = err_unit, stateful
 
 
 ROWS: list[Row] = []
@@ -883,6 +938,91 @@ def _(d: dict, o: Any) -> Any:
     return (lambda: f(x)), to_numpy
 
 
+# ---- W8 (built in its child process, see run_w8) --------------------------------------
+
+def w8_setup(opts: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
+    """W8's rows, a tracejit row and a NumPy row per function and dtype (each pair next to
+    each other, so a round times them back to back), and their references: NumPy in
+    float64 for float32 rows, in long double for float64 rows where the function has a
+    long double loop (all but SciPy's erf)."""
+    vm = importlib.import_module("vecmath_bench")
+    theirs, what = vm.numpy_functions()
+    wide = {"float32": np.float64, "float64": np.longdouble}
+    rng = np.random.default_rng(SEED)          # vecmath_bench's order: the same inputs
+    rows: list[Row] = []
+    refs: dict[str, Any] = {}
+    for dt in W8_DTYPES:
+        for name in vm.NAMES:
+            args = vm.inputs(name, np.dtype(dt), rng)
+            group = f"{name} {dt}"
+            ours_name = f"tracejit.compile {group}"
+            np_name = f"{what.get(name, 'np.' + name)} {dt}"
+            if not (selected(opts, ours_name) or selected(opts, np_name)):
+                continue
+            try:
+                refs[group] = theirs[name](*(a.astype(wide[dt]) for a in args))
+            except TypeError:                  # no long double loop (scipy.special.erf)
+                refs[group] = theirs[name](*(a.astype(np.float64) for a in args))
+
+            def check(got: Any, ref: Any, dt: str = dt) -> float:
+                return ulp_error(got, ref, np.dtype(dt))
+
+            def ours(d: dict, o: Any, name: str = name, args: tuple = args) -> Any:
+                tj = need("tracejit")
+                f = tj.compile(vm.tracejit_functions()[name])
+                targs = [tj.constant(a) for a in args]
+                return (lambda: f(*targs)), to_numpy
+
+            def numpy_row(d: dict, o: Any, g: Any = theirs[name], args: tuple = args) -> Any:
+                return (lambda: g(*args)), np.asarray
+
+            kw = {"group": group, "ref": group, "check": check, "tol": W8_WRONG_ULP,
+                  "err_unit": "ulp"}
+            rows.append(Row("W8", ours_name, ours, tracejit=True, primary=True, **kw))
+            rows.append(Row("W8", np_name, numpy_row, **kw))
+    return rows, refs
+
+
+# ---- W9 ------------------------------------------------------------------------------
+
+def mlp() -> Any:
+    return importlib.import_module("mlp_step_bench")
+
+
+def w9_start(d: dict) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """W9's data with a private copy of the initial parameters (a step updates them)."""
+    x, y, p = d["w9"]
+    return x, y, [a.copy() for a in p]
+
+
+def loss_value(o: Any) -> float:
+    return float(to_numpy(o))
+
+
+@row("W9", "tracejit.compile (Variables, SGD inside the step)", tracejit=True, primary=True,
+     stateful=True)
+def _(d: dict, o: Any) -> Any:
+    need("tracejit")
+    return mlp().tracejit_step(*w9_start(d)), loss_value
+
+
+@row("W9", "numpy (hand-written backward + SGD)", stateful=True)
+def _(d: dict, o: Any) -> Any:
+    return mlp().numpy_step(*w9_start(d)), loss_value
+
+
+@row("W9", "torch eager autograd.grad + SGD", stateful=True)
+def _(d: dict, o: Any) -> Any:
+    need("torch")
+    return mlp().torch_step(*w9_start(d)), loss_value
+
+
+@row("W9", "jax.jit(value_and_grad) + SGD", jax_ref=True, stateful=True)
+def _(d: dict, o: Any) -> Any:
+    need("jax")
+    return mlp().jax_step(*w9_start(d)), loss_value
+
+
 # ------------------------------------------------------------- W5 / W6: child processes
 # A child is this script run as `--child KIND:PEER`; it prints one line "CHILD {json}".
 
@@ -966,8 +1106,15 @@ def maxrss_mib() -> float:
     return r / 2 ** 20 if sys.platform == "darwin" else r / 1024   # bytes on macOS, KiB else
 
 
-def child(spec: str) -> None:
+def child(spec: str, opts: argparse.Namespace) -> None:
     kind, peer = spec.split(":", 1)
+    if kind == "w8":            # W8's timed rows (run_w8 sets TRACEJIT_NUM_THREADS=1)
+        rows, refs = w8_setup(opts)
+        results: list[dict] = []
+        with contextlib.redirect_stdout(sys.stderr):
+            run_timed(opts, {}, refs, "W8", results, rows)
+        print("CHILD " + json.dumps({"results": results}, default=float), flush=True)
+        return
     if kind == "runtime":       # fill the disk cache with W3's GEMM runtime library only
         importlib.import_module("tracejit.codegen.runtime").load("f32")
         print("CHILD {}", flush=True)
@@ -1008,13 +1155,13 @@ def child(spec: str) -> None:
     print("CHILD " + json.dumps(res), flush=True)
 
 
-def run_child(spec: str, env_extra: dict[str, str] | None = None, timeout: float = 900
-              ) -> dict[str, Any]:
+def run_child(spec: str, env_extra: dict[str, str] | None = None, timeout: float = 900,
+              args: list[str] | None = None) -> dict[str, Any]:
     env = dict(os.environ)
     env.update(env_extra or {})
     if spec.endswith(":tracejit"):
         env.update(bytecode_env())
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", spec]
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", spec] + (args or [])
     if os.path.exists("/bin/sh"):
         # Linux carries a process's peak RSS across fork + exec (ru_maxrss starts at the
         # parent's, here with every framework loaded): a small shell in between forks the
@@ -1139,10 +1286,12 @@ def versions() -> dict[str, str]:
 # ------------------------------------------------------------------------------ driver
 
 def run_timed(opts: argparse.Namespace, data: dict, refs: dict, workload: str,
-              results: list[dict]) -> None:
+              results: list[dict], rows: list[Row] | None = None) -> None:
+    """Build, check and time the rows of `workload` (default: those registered by @row)
+    in interleaved rounds; append their result dicts to `results`."""
     print(f"\n[{workload}] {TITLES[workload]}   (load {load()})", flush=True)
-    live = []        # [result dict, fn, post, samples, round medians, number]
-    for r in ROWS:
+    live = []        # [result dict, fn, post, samples, round medians, number, row, first]
+    for r in ROWS if rows is None else rows:
         if r.workload != workload or not selected(opts, r.name):
             continue
         res: dict[str, Any] = {"workload": workload, "peer": r.name, "tracejit": r.tracejit,
@@ -1150,6 +1299,11 @@ def run_timed(opts: argparse.Namespace, data: dict, refs: dict, workload: str,
         results.append(res)
         if r.blas_threads is not None:
             res["blas_threads"] = r.blas_threads
+        if r.group:
+            res["group"] = r.group
+        if r.err_unit != "relative":
+            res["err_unit"] = r.err_unit
+        check = r.check or rel_err
         try:
             gc.collect()
             with blas_limit(r.blas_threads):
@@ -1157,8 +1311,9 @@ def run_timed(opts: argparse.Namespace, data: dict, refs: dict, workload: str,
                 t0 = time.perf_counter()
                 out = fn()
                 res["first_call_s"] = time.perf_counter() - t0
-                res["err"] = rel_err(post(out), refs[workload])
-                if res["err"] > TOL:
+                first = post(out)
+                res["err"] = check(first, refs[r.ref])
+                if res["err"] > r.tol:
                     res["status"] = "mismatch"
                     continue
                 res["status"] = "ok"
@@ -1168,7 +1323,7 @@ def run_timed(opts: argparse.Namespace, data: dict, refs: dict, workload: str,
                     fn()
                     n += 1
                 number = calibrate(fn)
-            live.append([res, fn, post, [], [], number])
+            live.append([res, fn, post, [], [], number, r, first])
         except Skip as e:
             res.update(status="skip", note=str(e))
         except Exception as e:  # noqa: BLE001  (a peer may fail in any way)
@@ -1187,27 +1342,63 @@ def run_timed(opts: argparse.Namespace, data: dict, refs: dict, workload: str,
                 item[4].append(statistics.median(s))
             except Exception as e:  # noqa: BLE001  (a peer may fail in any way)
                 res.update(status="error", note="while timing: " + str(e)[:200])
-    for res, fn, post, smp, rmeds, number in live:
+    for res, fn, post, smp, rmeds, number, r, first in live:
         if res["status"] != "ok":
             continue
-        res["err_last"] = rel_err(post(fn()), refs[workload])
-        if res["err_last"] > TOL:
-            res["status"] = "mismatch"
-            continue
+        last = post(fn())
+        if r.stateful:
+            # A training step: the loss after the timed steps, finite and not above the first.
+            res["last_value"] = float(last)
+            if not (np.isfinite(last) and last <= first):
+                res.update(status="mismatch", note=f"the last step's value {last:.6g} is not "
+                           f"finite and at most the first's ({first:.6g})")
+                continue
+        else:
+            res["err_last"] = (r.check or rel_err)(last, refs[r.ref])
+            if res["err_last"] > r.tol:
+                res["status"] = "mismatch"
+                continue
         res.update(median_us=statistics.median(smp) * 1e6, min_us=min(smp) * 1e6,
                    samples=len(smp), calls_per_sample=number,
                    round_medians_us=[round(m * 1e6, 3) for m in rmeds],
                    spread=(max(rmeds) / min(rmeds) - 1) if len(rmeds) > 1 else 0.0)
-    rows = [x for x in results if x["workload"] == workload]
+    print_rows([x for x in results if x["workload"] == workload])
+
+
+def fmt_err(x: dict) -> str:
+    return f"{x['err']:.2f} ulp" if x.get("err_unit") == "ulp" else f"{x['err']:.1e}"
+
+
+def print_rows(rows: list[dict]) -> None:
     for x in rows:
         if x["status"] == "ok":
             print(f"  {x['peer']:<54} {fmt_time(x['median_us']):>10} (min "
                   f"{fmt_time(x['min_us'])}, {x['samples']}x{x['calls_per_sample']}, "
-                  f"err {x['err']:.1e})", flush=True)
+                  f"err {fmt_err(x)})", flush=True)
         else:
-            err = f" err {x['err']:.1e}" if x["status"] == "mismatch" else ""
+            err = f" err {fmt_err(x)}" if x["status"] == "mismatch" and "err" in x else ""
             print(f"  {x['peer']:<54} {x['status'].upper()} {x.get('note', '')}{err}",
                   flush=True)
+
+
+def run_w8(opts: argparse.Namespace, results: list[dict]) -> None:
+    """W8 in a child process with TRACEJIT_NUM_THREADS=1 (one thread each: NumPy's ufuncs
+    are single-threaded), timed there by run_timed with W8_BUDGET_SHARE of --budget."""
+    print(f"\n[W8] {TITLES['W8']}   (load {load()}; in a child process)", flush=True)
+    args = ["--budget", repr(opts.budget * W8_BUDGET_SHARE), "--rounds", str(opts.rounds),
+            "--peers", opts.peers]
+    try:
+        r = run_child("w8:tracejit", {"TRACEJIT_NUM_THREADS": "1"}, args=args)
+    except Exception as e:  # noqa: BLE001  (the child may fail in any way)
+        res = {"workload": "W8", "peer": "tracejit.compile, every function", "tracejit": True,
+               "jax_ref": False, "primary": True, "status": "error", "note": str(e)[:240]}
+        results.append(res)
+        print(f"  {res['peer']:<54} ERROR {res['note']}", flush=True)
+        return
+    for x in r["results"]:
+        x["threads"] = 1
+    results.extend(r["results"])
+    print_rows(r["results"])
 
 
 def run_w5(opts: argparse.Namespace, results: list[dict]) -> None:
@@ -1356,9 +1547,12 @@ def selected(opts: argparse.Namespace, name: str) -> bool:
 
 
 def add_ratios(results: list[dict]) -> None:
-    for w in WORKLOADS:
-        rows = [r for r in results if r["workload"] == w and r["status"] == "ok"
-                and "median_us" in r]
+    """x_best_peer and x_jax of each timed row, within its workload and group."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in results:
+        if r["status"] == "ok" and "median_us" in r:
+            groups.setdefault((r["workload"], r.get("group", "")), []).append(r)
+    for rows in groups.values():
         best = [r["median_us"] for r in rows if not r["tracejit"]]
         jax = [r["median_us"] for r in rows if r["jax_ref"]]
         for r in rows:
@@ -1380,6 +1574,79 @@ def _cpus() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def w8_targets(results: list[dict], functions: tuple[str, ...] | None = None) -> list[dict]:
+    """Issue 21's W8 targets per dtype: every function's tracejit / NumPy <= 1.0, and every
+    function within W8_ULP ulp on the benchmark's inputs. A function whose tracejit row
+    failed (error, mismatch) misses; one without both rows, or not run (`functions`,
+    default vecmath_bench's, names those expected), leaves the target unknown."""
+    if functions is None:
+        functions = tuple(importlib.import_module("vecmath_bench").NAMES)
+    out = []
+    for dt in W8_DTYPES:
+        mine = [r for r in results if r["workload"] == "W8" and r["tracejit"]
+                and r.get("group", "").endswith(" " + dt)]
+        if not mine:
+            for what in ("<= 1.0x NumPy", f"within {W8_ULP:g} ulp"):
+                out.append({"workload": "W8", "target": f"{dt}: every function {what}",
+                            "value": "n/a", "met": None})
+            continue
+        slow, failed, unknown, ratios, ulps = [], [], [], [], []
+        not_run = [f for f in functions if f"{f} {dt}" not in {r["group"] for r in mine}]
+        for r in mine:
+            fn = r["group"].split(" ")[0]
+            if r["status"] in ("error", "mismatch"):
+                failed.append(f"{fn} {r['status'].upper()}")
+            elif "x_best_peer" not in r:
+                unknown.append(fn)
+            else:
+                ratios.append((r["x_best_peer"], fn))
+                if r["x_best_peer"] > 1.0:
+                    slow.append(f"{fn} {r['x_best_peer']:.2f}x")
+            if "err" in r and r["status"] != "error":
+                ulps.append((max(r["err"], r.get("err_last", 0.0)), fn))
+        parts = [f"{len(ratios) - len(slow)} of {len(mine)} ahead"]
+        if slow or failed:
+            parts.append("behind: " + ", ".join(slow + failed))
+        elif ratios:
+            ratio, fn = max(ratios)
+            parts.append(f"slowest {fn} {ratio:.2f}x")
+        if unknown:
+            parts.append("no ratio: " + ", ".join(unknown))
+        if not_run:
+            parts.append("not run: " + (", ".join(not_run) if len(not_run) <= 3
+                                        else f"{len(not_run)} functions"))
+        out.append({"workload": "W8", "target": f"{dt}: every function <= 1.0x NumPy",
+                    "value": "; ".join(parts),
+                    "met": False if slow or failed else None if unknown or not_run else True})
+        bad = [f"{fn} {u:.2f}" for u, fn in ulps if u > W8_ULP]
+        if bad:
+            value, met = "over: " + ", ".join(bad), False
+        elif ulps:
+            worst, fn = max(ulps)
+            value = f"max {worst:.2f} ulp ({fn})"
+            met = True if len(ulps) == len(mine) and not not_run else None
+        else:
+            value, met = "n/a", None
+        out.append({"workload": "W8", "target": f"{dt}: every function within {W8_ULP:g} ulp",
+                    "value": value, "met": met})
+    return out
+
+
+def w9_targets(results: list[dict]) -> list[dict]:
+    """Issue 21's W9 targets: tracejit's step <= 0.5x hand-written NumPy's and <= 1.0x
+    PyTorch eager's."""
+    out = []
+    t = get(results, "W9", lambda r: r["primary"])
+    for prefix, limit in (("numpy", 0.5), ("torch eager", 1.0)):
+        p = get(results, "W9", lambda r, s=prefix: r["peer"].startswith(s))
+        ratio = t["median_us"] / p["median_us"] if t and p else None
+        out.append({"workload": "W9", "target": f"<= {limit:.1f}x {p['peer'] if p else prefix}",
+                    "value": (f"{ratio:.2f}x ({fmt_time(t['median_us'])} vs "
+                              f"{fmt_time(p['median_us'])})" if ratio is not None else "n/a"),
+                    "met": ratio <= limit if ratio is not None else None})
+    return out
 
 
 def check_targets(results: list[dict]) -> list[dict]:
@@ -1465,7 +1732,8 @@ def check_targets(results: list[dict]) -> list[dict]:
     add("W6", f"no RSS growth from 1,000 to 10,000 calls (<= {W6_GROWTH_LIMIT_MIB:g} MiB)",
         f"{g['growth_mib']:+.1f} MiB" if g else "n/a",
         g["growth_mib"] <= W6_GROWTH_LIMIT_MIB if g else None)
-    return out
+    # Issue 21: vector math against NumPy (one thread each) and the small MLP's step.
+    return out + w8_targets(results) + w9_targets(results)
 
 
 def print_summary(results: list[dict], targets: list[dict]) -> None:
@@ -1539,7 +1807,8 @@ def main() -> None:
                     help="interleaved timing rounds (default 5; quick 2)")
     ap.add_argument("--w5-runs", type=int, default=None,
                     help="fresh processes per W5 case (default 3; quick 1)")
-    ap.add_argument("--workloads", default=",".join(WORKLOADS), help="e.g. W2,W3")
+    ap.add_argument("--only", "--workloads", dest="workloads", default=",".join(WORKLOADS),
+                    help="the workloads to run, e.g. W5,W8 (default: all)")
     ap.add_argument("--peers", default="", help="comma list of substrings of row names")
     ap.add_argument("--no-torch-compile", action="store_true",
                     help="skip torch.compile rows (each compiles C++ for tens of seconds)")
@@ -1550,7 +1819,7 @@ def main() -> None:
     ap.add_argument("--child", default="", help=argparse.SUPPRESS)
     opts = ap.parse_args()
     if opts.child:
-        return child(opts.child)
+        return child(opts.child, opts)
     if opts.markdown:
         print(markdown(opts.markdown))
         return None
@@ -1594,6 +1863,8 @@ def main() -> None:
             run_w5(opts, results)
         elif w == "W6":
             run_w6(opts, results)
+        elif w == "W8":
+            run_w8(opts, results)
         else:
             run_timed(opts, data, refs, w, results)
         sections[w] = {"wall_s": round(time.perf_counter() - t0, 1), "load_start": l0,

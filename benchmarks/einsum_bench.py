@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""W8: `tj.einsum` against the same computation written by hand in tracejit, both
-compiled (`@tj.function`), float32, for the common forms:
+"""W12 (W8 before issue 21's vector math took that name): `tj.einsum` against the same
+computation written by hand in tracejit, both compiled (`@tj.function`), float32, for
+the common forms:
 
     ij,jk->ik        tj.matmul(a, b)                          256x256 @ 256x256
     bij,bjk->bik     tj.matmul(a, b)                          32 x (64x64 @ 64x64)

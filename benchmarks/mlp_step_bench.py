@@ -7,7 +7,9 @@ returned), in one process, interleaved rounds, medians of back-to-back steps. Ev
 implementation starts from the same parameters and data; after the timing each one's loss
 is checked against NumPy's step from the same start (float32, rtol 1e-4).
 
-Targets (issue 21): tracejit <= 0.5x hand-written NumPy and <= 1.0x PyTorch eager.
+Targets (issue 21): tracejit <= 0.5x hand-written NumPy and <= 1.0x PyTorch eager;
+`benchmarks/bench.py` runs these four steps as its workload W9 and checks them there
+(`bench.py --only W9`).
 
     python benchmarks/mlp_step_bench.py [--rounds 7] [--seconds 0.2] [--threads 1]
 
@@ -25,7 +27,6 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tracejit as tj  # noqa: E402
 from timing import seconds_per_call  # noqa: E402
 
 BATCH, INPUTS, HIDDEN, CLASSES = 32, 64, 32, 10
@@ -67,6 +68,7 @@ def numpy_step(x: np.ndarray, y: np.ndarray, p: list[np.ndarray]) -> Callable[[]
 
 
 def tracejit_step(x: np.ndarray, y: np.ndarray, p: list[np.ndarray]) -> Callable[[], Any]:
+    import tracejit as tj
     v = [tj.Variable(a) for a in p]
     xt, yt = tj.constant(x), tj.constant(y)
 

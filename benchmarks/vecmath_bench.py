@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""W12, vector math: each of `sin cos tan tanh exp log log1p expm1 sigmoid softplus erf pow
+"""W8, vector math: each of `sin cos tan tanh exp log log1p expm1 sigmoid softplus erf pow
 sqrt` alone in a compiled function (`tj.compile(tj.sin)(x)`, a new result each call) on 1M
 elements, float32 and float64, against NumPy's allocating call on the same array in the
 same process (for `sigmoid` and `erf`, SciPy's `special.expit` and `special.erf` when SciPy
@@ -11,6 +11,9 @@ ratio of medians tracejit / NumPy (< 1: tracejit is faster). Inputs span each fu
 useful range (sin, cos, tan on [-100, 100]: both sides do a full range reduction).
 
     python benchmarks/vecmath_bench.py [--rounds 7] [--seconds 0.2] [--only sin,tanh] [--cpu]
+
+`benchmarks/bench.py` runs the same rows as its workload W8 (its own timing scheme, one
+thread, targets checked, errors in ulp): `bench.py --only W8`.
 
 ``--cpu`` times with the process's CPU time instead of the wall clock (for a shared
 machine; only meaningful single-threaded, so set ``TRACEJIT_NUM_THREADS=1``: the
@@ -29,20 +32,24 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tracejit as tj  # noqa: E402
 from timing import seconds_per_call  # noqa: E402
 
 N = 1_000_000
 NAMES = ["sin", "cos", "tan", "tanh", "exp", "log", "log1p", "expm1", "sigmoid", "softplus",
          "erf", "pow", "sqrt"]
-TJ: dict[str, Callable[..., Any]] = {
-    "sin": tj.sin, "cos": tj.cos, "tan": tj.tan, "tanh": tj.tanh, "exp": tj.exp,
-    "log": tj.math.log, "log1p": tj.math.log1p, "expm1": tj.math.expm1,
-    "sigmoid": tj.sigmoid, "softplus": tj.math.softplus, "erf": tj.math.erf, "pow": tj.pow,
-    "sqrt": tj.sqrt}
 
 
-def _numpy() -> tuple[dict[str, Callable[..., Any]], dict[str, str]]:
+def tracejit_functions() -> dict[str, Callable[..., Any]]:
+    """tracejit's function for each name (tracejit is imported here, not at import)."""
+    import tracejit as tj
+    return {"sin": tj.sin, "cos": tj.cos, "tan": tj.tan, "tanh": tj.tanh, "exp": tj.exp,
+            "log": tj.math.log, "log1p": tj.math.log1p, "expm1": tj.math.expm1,
+            "sigmoid": tj.sigmoid, "softplus": tj.math.softplus, "erf": tj.math.erf,
+            "pow": tj.pow, "sqrt": tj.sqrt}
+
+
+def numpy_functions() -> tuple[dict[str, Callable[..., Any]], dict[str, str]]:
+    """NumPy's (or SciPy's) function for each name, and what each is, for the table."""
     fns: dict[str, Callable[..., Any]] = {
         n: getattr(np, n) for n in ("sin", "cos", "tan", "tanh", "exp", "log", "log1p",
                                     "expm1", "sqrt")}
@@ -86,14 +93,16 @@ def main() -> None:
     opts = ap.parse_args()
     clock = time.process_time if opts.cpu else time.perf_counter
     names = opts.only.split(",") if opts.only else NAMES
-    ref, what = _numpy()
+    import tracejit as tj
+    ours = tracejit_functions()
+    ref, what = numpy_functions()
     rng = np.random.default_rng(0)
     rows: list[tuple[str, str, Callable[[], Any], Callable[[], Any]]] = []
     for dt_name in opts.dtypes.split(","):
         dt = np.dtype(dt_name)
         for name in names:
             args = inputs(name, dt, rng)
-            f = tj.compile(TJ[name])
+            f = tj.compile(ours[name])
             targs = [tj.constant(a) for a in args]
             f(*targs)
             g = ref[name]
