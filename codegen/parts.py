@@ -1,4 +1,5 @@
-"""Compiling one large Function as several LLVM modules at once, in worker processes.
+"""Compiling one large Function as several LLVM modules at once, in worker processes (or,
+for a medium one, on a thread of this process).
 
 A plan estimated beyond `PARALLEL_MIN_COST` LLVM instructions (`segments.task_cost`) is
 lowered into several modules of about `PART_COST` estimated instructions each (at least
@@ -11,6 +12,11 @@ the compile workers take parts from its front while the caller lowers the rest; 
 caller then compiles the main module itself and takes parts from the back until none is
 left, and waits for the workers' last ones. The object files are linked in one engine
 (`engine.bundle`, `engine.load_object`) and stored on disk as one cache entry.
+
+A medium plan (from `THREAD_MIN_COST` to `PARALLEL_MIN_COST`) is two modules, cut by
+`segments.split` so that each is about half the work: the first is compiled on a thread
+of this process (`llvmthreads`, which passes llvmlite's process-wide lock) while the
+caller compiles the main module; no process is started for it.
 
 Parts of a bounded size keep LLVM's work per module bounded (its time per instruction
 grew by about 10% from modules of 4 segments to modules of 16) and the queue keeps the
@@ -26,7 +32,8 @@ Invariants:
 - Every worker taken is given back (`workers.release`) whatever happens; a failure in a
   worker is raised in the caller as a `CompileError` naming the Function and the part.
 - Small plans are one module, compiled in the calling process as before: no worker is
-  started for them.
+  started for them. Medium ones start no process either; when llvmlite's lock cannot
+  be passed (`llvmthreads.gate()` is False) the caller compiles both parts.
 """
 from __future__ import annotations
 
@@ -39,16 +46,24 @@ from typing import TYPE_CHECKING, Any
 from llvmlite import ir
 
 from ..ir.errors import CompileError
-from . import engine, workers
+from . import engine, llvmthreads, workers
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
+
+# What compiles a part: a worker process, or a thread of this process.
+AnyWorker = workers.Worker | llvmthreads.ThreadWorker
 
 # Plans estimated below this many LLVM instructions are one module. A part has its own
 # copy of the out-of-line math and a worker costs about 60 ms of CPU to start: the sin
 # chain of 1,000 (estimated 6,100, 0.3 s of LLVM) paid 0.1 s more CPU in all for a lower
 # wall time (benchmarks/RESULTS.md, W10 run 3); W3 (2,300) stays one module.
 PARALLEL_MIN_COST = 4000
+# From this estimated size up, a plan of two or more segments is compiled in two parts,
+# the first on a thread of this process (`llvmthreads`: no process to start): W3's
+# module (estimated 2,300; 85-95 ms of LLVM, its first segment about 55) then takes
+# about 60 ms of wall time on two cores.
+THREAD_MIN_COST = 1500
 # The estimated size of a part: about 5 segments, 0.5-1 s of LLVM. Each part costs a
 # fixed 0.05-0.1 s (its copy of the out-of-line math, a context, a job); LLVM's time per
 # instruction grows somewhat with the module beyond about 4 segments.
@@ -64,8 +79,10 @@ def count(cost: int, n_segments: int) -> int:
     """How many parts a plan of estimated `cost` in `n_segments` segments is compiled in:
     one when it is small or no worker may run, else at least two, about `PART_COST`
     each."""
-    if cost < PARALLEL_MIN_COST or n_segments < 2 or workers.max_workers() == 0:
+    if n_segments < 2 or workers.max_workers() == 0:
         return 1
+    if cost < PARALLEL_MIN_COST:
+        return 2 if cost >= THREAD_MIN_COST else 1
     return max(2, min(n_segments, cost // PART_MIN_COST, round(cost / PART_COST)))
 
 
@@ -115,14 +132,14 @@ class Parts:
 
     def __init__(self, name: str):
         self.name = name
-        self.workers: list[workers.Worker] = []
+        self.workers: list[AnyWorker] = []
         self.texts: list[str] = []
         self.slp = True
         self.stats = Stats()
         self._header: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._queue: list[int] = []             # parts no one has taken yet, in order
-        self._idle: list[workers.Worker] = []   # workers without a job
+        self._idle: list[AnyWorker] = []   # workers without a job
         self._futures: dict[int, Future[workers.Reply]] = {}
         self._done: dict[int, bytes] = {}       # compiled by the caller
         self._jobs: dict[int, Future[workers.Reply]] = {}   # each worker's last
@@ -138,7 +155,10 @@ class Parts:
             # for the caller's part to finish before the worker got its next one (at
             # 10,000 ops with gradient the worker compiled 6 of 19 parts).
             self._header = engine.job_header(slp=slp)
-            self.workers = workers.acquire(n - 1)
+            if cost < PARALLEL_MIN_COST:
+                self.workers = [llvmthreads.ThreadWorker()] if llvmthreads.gate() else []
+            else:
+                self.workers = list(workers.acquire(n - 1))
             self._idle = list(self.workers)
         return n
 
@@ -165,7 +185,7 @@ class Parts:
             job = w.submit(self._header, self.texts[k].encode())
             job.add_done_callback(functools.partial(self._finished, w, fut=fut))
 
-    def _finished(self, w: workers.Worker, job: Future[workers.Reply], *,
+    def _finished(self, w: AnyWorker, job: Future[workers.Reply], *,
                   fut: Future[workers.Reply]) -> None:
         """A worker's job ended: its part's result is set, and the worker takes the next
         queued part, unless it broke."""
@@ -225,11 +245,13 @@ class Parts:
 
     def close(self) -> None:
         """Give the workers back (killing any whose job is still running: the caller
-        stopped waiting, say because lowering failed). No part is dispatched after."""
+        stopped waiting, say because lowering failed; a thread's job runs to its end and
+        is dropped). No part is dispatched after."""
         with self._lock:
             self._closed = True
             ws, self.workers = self.workers, []
             self._idle = []
             busy = {id(w) for w in ws if id(w) in self._jobs and not self._jobs[id(w)].done()}
         for w in ws:
-            workers.release([w], abandon=id(w) in busy)
+            if not isinstance(w, llvmthreads.ThreadWorker):
+                workers.release([w], abandon=id(w) in busy)

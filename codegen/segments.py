@@ -25,6 +25,7 @@ from collections.abc import Container
 from dataclasses import dataclass, field
 
 from ..ir import Value
+from . import parts
 from .fusion import MATH_COST
 from .plan import (CheckTask, KernelTask, Plan, size_of, task_instrs, task_reads,
                    task_writes)
@@ -36,6 +37,10 @@ SEGMENT_COST = 2000
 # vectorizer, whose time grows faster than the straight-line code it searches: it took
 # 45% of O3's time on 900 small unrolled loops (a 300-step spring chain with gradient).
 SLP_MAX_COST = 8000
+# The estimated LLVM instructions of what a main module holds besides its segments (the
+# body and the entry functions: W3's took 15-20 ms of LLVM): a plan compiled in two
+# parts at once (`parts.THREAD_MIN_COST`) is cut so that both take about as long.
+MAIN_EXTRA_COST = 600
 # Scratch buffers of at most STACK_BYTES live on the stack (no allocation call, no failure
 # path, and LLVM can keep a buffer used within one function in registers), up to
 # STACK_TOTAL bytes per module.
@@ -125,15 +130,19 @@ def split(plan: Plan, stack: set[int], budget: int | None = None,
     frame and are in the `live_in` of every segment that uses them, the one that writes
     them first included. Buffers in the `arena` are in no `live_in` (each function finds
     them at their offset in the arena)."""
-    budget = SEGMENT_COST if budget is None else budget
     n = len(plan.tasks)
+    task_costs = [task_cost(plan, k) for k in range(n)]
+    plan.cost = sum(task_costs)
+    if budget is None:
+        budget = SEGMENT_COST
+        if parts.THREAD_MIN_COST <= plan.cost < parts.PARALLEL_MIN_COST:
+            # Two parts compiled at once (`parts.count`): the first segment in one, the
+            # second with the body and the entry in the other, each about half the work.
+            budget = min(budget, (plan.cost + MAIN_EXTRA_COST) // 2)
     bounds = [0]
     costs = []
     acc = 0
-    plan.cost = 0
-    for k in range(n):
-        c = task_cost(plan, k)
-        plan.cost += c
+    for k, c in enumerate(task_costs):
         if acc and acc + c > budget:
             bounds.append(k)
             costs.append(acc)

@@ -1,10 +1,12 @@
 """Compile worker processes: LLVM jobs (`llvmjob`) run in child processes, so that the
 parts of a large module (`parts.py`) compile on several cores at once.
 
-Threads cannot do this: llvmlite runs every call into LLVM under one process-wide lock
-(`llvmlite.binding.ffi`), so two threads optimizing two modules take turns
-(`benchmarks/llvm_threads.py`). Processes need no private API and give true parallelism;
-a worker starts in about 60 ms, while the caller is still lowering.
+llvmlite runs every call into LLVM under one process-wide lock (`llvmlite.binding.ffi`),
+so two threads optimizing two modules take turns (`benchmarks/llvm_threads.py`) unless
+one passes the lock through a private attribute (`llvmthreads.py`, used for medium
+modules, whose one part does not pay for a process start). Processes need no private
+API and give true parallelism; a worker starts in about 60 ms, while the caller is still
+lowering.
 
 Invariants:
 - A worker runs `llvmjob.main` under this Python with this process's `sys.path`, and

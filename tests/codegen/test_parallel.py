@@ -81,7 +81,9 @@ def test_assign_puts_the_first_segments_in_worker_parts() -> None:
     where = parts.assign([10] * 12, 4)
     assert where == sorted(where, key=lambda p: (p == 0, p)) and set(where) == {0, 1, 2, 3}
     assert parts.assign([1000, 1], 3) == [1, 0]          # an empty part is dropped
-    assert parts.count(parts.PARALLEL_MIN_COST - 1, 10) == 1
+    assert parts.count(parts.THREAD_MIN_COST - 1, 10) == 1
+    # A medium plan: two parts, the first compiled on a thread (`llvmthreads`).
+    assert parts.count(parts.PARALLEL_MIN_COST - 1, 10) == (2 if workers.max_workers() else 1)
 
 
 def test_a_large_function_compiles_in_parts_with_the_same_results(small_parts: None,

@@ -30,6 +30,7 @@ def _steps(x, n):
 
 def test_many_small_loops_split_into_functions_with_the_same_results(monkeypatch):
     monkeypatch.setattr(segments, "SEGMENT_COST", 300)
+    monkeypatch.setenv("TRACEJIT_COMPILE_WORKERS", "0")     # one module (not parts.py's)
     fn = fn_of([((8,), F64), ((4000,), F64)],
                lambda x, big: (*_steps(x, 60), bind("mul", big, bind("reduce_sum", x,
                                                                       axes=(0,)))))

@@ -1,0 +1,138 @@
+"""Compiling a part module (`parts.py`) on a thread of this process, beside the caller.
+
+llvmlite runs every call into LLVM inside one process-wide lock (`llvmlite.binding.ffi`:
+each wrapped C function runs `with lib._lock`), so two threads compiling two modules take
+turns. LLVM itself compiles separate modules at once when each has its own context and
+target machine (`benchmarks/llvm_threads.py`: object code byte-identical to sequential
+compilation), and ctypes releases the GIL during each call. `gate()` puts a thread-aware
+gate in front of llvmlite's lock: a thread running `compile_part` passes it, every other
+thread takes the lock as before. A part compiled here costs no process start (a compile
+worker costs about 60 ms of CPU to start), so a medium module (W3's, about 90 ms of LLVM)
+is compiled in two halves at once on two cores.
+
+Invariants:
+- A job touches only objects of its own: a context, a module parsed into it and a target
+  machine made for its thread (`llvmjob.target_machine`); it never touches an engine, the
+  process symbol table or any object another thread uses. Object code is the same as
+  `llvmjob.compile_module` gives in any thread or worker process.
+- When llvmlite's lock is not built as this module expects (another llvmlite version),
+  `gate()` installs nothing and returns False: parts are then compiled by the caller.
+- A thread passes the gate only inside `compile_part`; the gate never changes how other
+  threads lock (callbacks registered with `llvmlite.binding.ffi.register_lock_callback`
+  still run for them).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any
+
+from . import llvmjob
+
+Reply = tuple[bytes, list[str], float]      # as `workers.Reply`
+
+_local = threading.local()
+_installed: list[bool] = []
+_install_lock = threading.Lock()
+
+
+class _Gate:
+    """Stands in for the `threading.RLock` inside llvmlite's `_LLVMLock`: a thread inside
+    `compile_part` passes, any other acquires and releases the real lock."""
+
+    def __init__(self, lock: Any) -> None:
+        self._real = lock
+
+    def acquire(self, *args: Any, **kwargs: Any) -> bool:
+        if getattr(_local, "free", False):
+            return True
+        return bool(self._real.acquire(*args, **kwargs))
+
+    def release(self) -> None:
+        if not getattr(_local, "free", False):
+            self._real.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+    def _at_fork_reinit(self) -> None:
+        self._real._at_fork_reinit()
+
+
+def gate() -> bool:
+    """Install the gate in front of llvmlite's lock (once); whether threads may compile
+    parts at once."""
+    with _install_lock:
+        if not _installed:
+            _installed.append(_install())
+        return _installed[0]
+
+
+def _install() -> bool:
+    try:
+        from llvmlite.binding import ffi
+        outer = ffi.lib._lock
+        inner = outer._lock
+    except (ImportError, AttributeError):
+        return False
+    if isinstance(inner, _Gate):
+        return True
+    if not (hasattr(inner, "acquire") and hasattr(inner, "release")
+            and type(outer).__name__ == "_LLVMLock"):
+        return False
+    outer._lock = _Gate(inner)
+    return True
+
+
+# Target machines no job is using, by (triple, cpu, features): each job takes one for
+# itself (LLVM's code generator is not meant to share one between threads).
+_machines: dict[tuple[str, str, str], list[Any]] = {}
+
+
+def compile_part(text: str, header: dict[str, Any]) -> Reply:
+    """Compile one part (`llvmjob.serve`'s request: `header` names the target and the
+    options) on the calling thread, past llvmlite's lock; returns what a worker replies
+    (object code, warnings, CPU seconds)."""
+    key = (header["triple"], header["cpu"], header["features"])
+    with _install_lock:
+        free = _machines.setdefault(key, [])
+        tm = free.pop() if free else None
+    if tm is None:
+        tm = llvmjob.target_machine(*key)   # under llvmlite's lock (not yet passed)
+    _local.free = True
+    try:
+        cpu = time.thread_time()
+        obj, _, warnings = llvmjob.compile_module(text, tm, bool(header["optimize"]),
+                                                  bool(header["slp"]))
+        assert obj is not None
+        return obj, warnings, time.thread_time() - cpu
+    finally:
+        _local.free = False
+        with _install_lock:
+            _machines[key].append(tm)
+
+
+class ThreadWorker:
+    """A compile worker (`workers.Worker`'s `submit` and `broken`) that runs each job on
+    a new thread of this process (`compile_part`)."""
+
+    broken = False
+
+    def submit(self, header: dict[str, Any], payload: bytes) -> Future[Reply]:
+        """Compile `payload` (LLVM IR text) on a thread; the future gets the reply or
+        the exception (a `CompileError` for an LLVM error, as from a worker process)."""
+        from ..ir.errors import CompileError
+        fut: Future[Reply] = Future()
+
+        def run() -> None:
+            try:
+                fut.set_result(compile_part(payload.decode(), header))
+            except Exception as e:      # noqa: BLE001  (reported in the caller)
+                fut.set_exception(CompileError(f"LLVM: {type(e).__name__}: {e}"))
+
+        threading.Thread(target=run, name="tracejit-compile-part", daemon=True).start()
+        return fut

@@ -1,0 +1,145 @@
+"""A medium Function compiles as two LLVM modules at once, the first on a thread of this
+process past llvmlite's lock (`codegen/llvmthreads.py`, `parts.THREAD_MIN_COST`): the
+results and the object code must be what the caller compiling both parts gives, other
+threads must still take llvmlite's lock, and without the gate the caller compiles both."""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+import tracejit as tj
+from llvmlite.binding import ffi
+from tracejit.codegen import (CompileError, engine, llvmthreads, parts, runtime, segments,
+                              workers)
+
+N, D, H, C = 16, 12, 8, 3
+
+
+def _step(W1: Any, b1: Any, W2: Any, b2: Any, X: Any, Y: Any) -> Any:
+    """W3's training step (bench.py) on small shapes: a plan of about 2,300 estimated
+    LLVM instructions, in two segments."""
+    params = [W1, b1, W2, b2]
+    with tj.GradientTape() as tape:
+        tape.watch(params)
+        h = tj.tanh(tj.matmul(X, W1) + b1)
+        logits = tj.matmul(h, W2) + b2
+        loss = tj.reduce_mean(tj.nn.softmax_cross_entropy_with_logits(labels=Y, logits=logits))
+    return loss, tape.gradient(loss, params)
+
+
+def _args() -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    Y = np.eye(C, dtype=np.float32)[rng.integers(0, C, N)]
+    return [rng.standard_normal(s).astype(np.float32) * 0.3
+            for s in ((D, H), (H,), (H, C), (C,), (N, D))] + [Y]
+
+
+def _run(monkeypatch: Any, env: dict[str, str]) -> tuple[list[np.ndarray], list[list[bytes]]]:
+    """The step's outputs, compiled afresh under `env`, and the object files linked."""
+    monkeypatch.setenv("TRACEJIT_CACHE", "0")
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    bundles: list[list[bytes]] = []
+    bundle = engine.bundle
+    monkeypatch.setattr(engine, "bundle", lambda objs: bundles.append(list(objs)) or bundle(objs))
+    tj.clear_caches()           # compile afresh (not from this process's own caches)
+    loss, grads = tj.compile(_step)(*_args())
+    return [np.asarray(loss)] + [np.asarray(g) for g in grads], bundles
+
+
+@pytest.fixture
+def spy_threads(monkeypatch: Any) -> list[str]:
+    """The names of the threads that ran `llvmthreads.compile_part`."""
+    names: list[str] = []
+    run = llvmthreads.compile_part
+
+    def spy(text: str, header: Any) -> Any:
+        names.append(threading.current_thread().name)
+        return run(text, header)
+    monkeypatch.setattr(llvmthreads, "compile_part", spy)
+    return names
+
+
+def test_a_medium_function_compiles_its_first_part_on_a_thread(monkeypatch: Any,
+                                                               spy_threads: list[str]) -> None:
+    monkeypatch.setenv("TRACEJIT_COMPILE_WORKERS", "1")
+    runtime.load("f32")         # the GEMM library is not what this test watches
+    acquired: list[int] = []
+    monkeypatch.setattr(workers, "acquire", lambda n, start=True: acquired.append(n) or [])
+    threaded, bundles = _run(monkeypatch, {})
+    assert spy_threads == ["tracejit-compile-part"] and acquired == []   # no process
+    assert len(bundles) == 1 and len(bundles[0]) == 2
+    assert parts.last_stats.worker_parts == 1 and parts.last_stats.caller_parts == 1
+    # The same segments compiled by the caller alone (no gate): identical object code.
+    monkeypatch.setattr(llvmthreads, "_installed", [False])
+    here, bundles_here = _run(monkeypatch, {})
+    assert [o for o in bundles_here[0]] == bundles[0]
+    # One module in the caller (no workers at all): the same results, bit for bit.
+    single, bundles_single = _run(monkeypatch, {"TRACEJIT_COMPILE_WORKERS": "0"})
+    assert len(bundles_single[0]) == 1
+    for a, b, c in zip(threaded, here, single):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    ref = _reference()
+    for a, r in zip(threaded, ref):
+        np.testing.assert_allclose(a, r, rtol=2e-5, atol=1e-6)
+
+
+def _reference() -> list[np.ndarray]:
+    W1, b1, W2, b2, X, Y = (a.astype(np.float64) for a in _args())
+    h = np.tanh(X @ W1 + b1)
+    z = h @ W2 + b2
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    loss = np.mean(-(Y * np.log(p)).sum(axis=1))
+    dz = (p - Y) / N
+    dh = dz @ W2.T * (1 - h * h)
+    return [np.asarray(loss), X.T @ dh, dh.sum(0), h.T @ dz, dz.sum(0)]
+
+
+def test_the_segments_of_a_medium_plan_split_about_evenly(monkeypatch: Any) -> None:
+    """The first segment holds about half of plan and main module (`MAIN_EXTRA_COST`)."""
+    seen: list[tuple[int, list[int]]] = []
+    split = segments.split
+
+    def spy(plan: Any, *a: Any, **k: Any) -> Any:
+        segs, shared = split(plan, *a, **k)
+        seen.append((plan.cost, [s.cost for s in segs]))
+        return segs, shared
+    monkeypatch.setattr(segments, "split", spy)
+    _run(monkeypatch, {"TRACEJIT_COMPILE_WORKERS": "0"})
+    (cost, costs), = seen
+    assert parts.THREAD_MIN_COST <= cost < parts.PARALLEL_MIN_COST
+    half = (cost + segments.MAIN_EXTRA_COST) // 2
+    assert len(costs) == 2 and costs[0] <= half < costs[0] + 200
+
+
+def test_a_part_compiles_while_another_thread_holds_llvmlites_lock() -> None:
+    """The gate lets `compile_part` past the lock; any other thread still waits for it."""
+    assert llvmthreads.gate()
+    text = "define i32 @f(i32 %x) {\n  %y = mul i32 %x, 3\n  ret i32 %y\n}\n"
+    header = engine.job_header()
+    llvmthreads.compile_part(text, header)      # a target machine ready for the thread
+    got: list[Any] = []
+    other: list[Any] = []
+    with ffi.lib._lock:                 # as any llvmlite call in this thread holds it
+        t = threading.Thread(target=lambda: got.append(llvmthreads.compile_part(text, header)))
+        t.start()
+        t.join(60)
+        u = threading.Thread(target=lambda: other.append(ffi.lib.LLVMPY_GetVersionInfo()))
+        u.start()
+        u.join(0.3)
+        assert got and not other and u.is_alive()     # the other thread is waiting
+    u.join(60)
+    assert other
+    obj, warnings, cpu = got[0]
+    assert obj == engine.compile_object(text) and warnings == [] and cpu >= 0.0
+
+
+def test_an_llvm_error_on_the_thread_is_a_compile_error() -> None:
+    header = engine.job_header()
+    fut = llvmthreads.ThreadWorker().submit(header, b"define i32 @f( {")
+    with pytest.raises(CompileError, match="LLVM"):
+        fut.result(60)
