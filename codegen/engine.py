@@ -80,23 +80,20 @@ def _loader_machine() -> llvm.TargetMachine:
     return llvm.Target.from_triple(_state["triple"]).create_target_machine(opt=0, jit=True)
 
 
-def host_info() -> dict[str, str]:
-    """The triple, data layout, CPU name and feature string code is compiled for."""
+def host_info(machine: bool = True) -> dict[str, str]:
+    """The triple, data layout, CPU name and feature string code is compiled for. Without
+    `machine`, the data layout is that of the triple's generic CPU: the same (LLVM derives
+    it from the triple alone), without making the host's target machine (for `objcache`'s
+    key on a disk-cache hit, which never compiles)."""
     with LLVM_LOCK:
         _init()
-        return {"triple": _state["triple"], "data_layout": str(host_machine().target_data),
-                "cpu": _state["cpu"], "features": _state["features"]}
-
-
-def key_info() -> dict[str, str]:
-    """What the object code compiled here depends on for `objcache`'s key: `host_info()`
-    but the data layout of the triple's generic CPU (the same layout: LLVM derives it
-    from the triple alone), without making the host's target machine."""
-    with LLVM_LOCK:
-        _init()
-        if "layout" not in _state:
-            _state["layout"] = str(_loader_machine().target_data)
-        return {"triple": _state["triple"], "data_layout": _state["layout"],
+        if machine:
+            layout = str(host_machine().target_data)
+        else:
+            if "layout" not in _state:
+                _state["layout"] = str(_loader_machine().target_data)
+            layout = _state["layout"]
+        return {"triple": _state["triple"], "data_layout": layout,
                 "cpu": _state["cpu"], "features": _state["features"]}
 
 

@@ -147,7 +147,7 @@ def environment() -> str:
             from . import engine
             from .build import ENTRY
             from .call import ABI
-            info = engine.key_info()
+            info = engine.host_info(machine=False)
             _ENV_CACHE.append(";".join([
                 _versions(), f"entry={ENTRY}", f"abi={ABI.tuple_items},{ABI.data},{ABI.flags}",
                 f"triple={info['triple']}",

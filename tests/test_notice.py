@@ -61,3 +61,38 @@ def test_gc_paused_nests_and_restores():
         assert not gc.isenabled()      # was off before: stays off
     finally:
         gc.enable()
+
+
+def test_tracing_and_compiling_share_one_timer_thread(monkeypatch):
+    started = []
+
+    class Counting(notice.threading.Timer):
+        def start(self):
+            started.append(self)
+            super().start()
+    monkeypatch.setattr(notice.threading, "Timer", Counting)
+
+    @tj.function
+    def h(x):
+        return tj.reduce_sum(tj.exp(x) * 3.0)
+
+    h(np.arange(5, dtype=np.float32))
+    assert len(started) == 1 and started[0].finished.is_set()     # cancelled when done
+
+
+def test_paused_time_does_not_count(monkeypatch, caplog):
+    import time
+    monkeypatch.setattr(notice, "NOTICE_AFTER", 0.15)
+    with caplog.at_level(logging.INFO, logger="tracejit"):
+        n = notice.Notice("slow")
+        n.pause()
+        time.sleep(0.3)                 # the timer goes off while paused: nothing yet
+        assert not n.fired and n.elapsed < 0.15
+        n.resume("compiling to native code")
+        deadline = time.monotonic() + 10
+        while not n.fired and time.monotonic() < deadline:
+            time.sleep(0.01)
+        n.done()
+    assert n.fired and n.elapsed >= 0.15
+    text = " ".join(r.getMessage() for r in caplog.records)
+    assert "slow: compiling to native code" in text and "traced and compiled in" in text

@@ -36,6 +36,7 @@ from . import native, tracing
 from .concrete import Concrete
 from .context import TraceInterpreter, active_tapes
 from .errors import at_user_line
+from .firstcall import Creation, creating
 from .ir import settings
 from .ir.caches import on_clear
 from .ir.core import DTYPE_NAMES, _current, current_interpreter
@@ -265,7 +266,6 @@ class CompiledFunction:
 
     def _creating(self, state: Any, arrays: list[Any]) -> Any:
         """The Variable-creation policy of the trace being made (`firstcall`)."""
-        from .firstcall import Creation, creating
         c = Creation(self._mode, state, arrays)
         self._last_created = c.created
         return creating(c)

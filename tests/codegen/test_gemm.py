@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import glob
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -265,6 +267,21 @@ def test_library_without_ilp64_symbols_is_rejected() -> None:
     if libm is None:
         pytest.skip("no system C library to try")
     assert blas._load_first([libm, "/nonexistent/libscipy_openblas64_.so"]) is None
+
+
+def test_bundled_library_files_are_found_as_glob_found_them(tmp_path: Path) -> None:
+    """One listing of the folder finds what the globs `libscipy_openblas*.so*`, `*.dylib`
+    and `*.dll` found, in their order."""
+    names = ["libscipy_openblas64_-b.so", "libscipy_openblas64_-a.so", "libscipy_openblas.so.0",
+             "libscipy_openblas64_.dylib", "libscipy_openblasX.dll", "libopenblas.so",
+             "libscipy_openblas_notes.txt", "libscipy_openblas.dll.bak", "xlibscipy_openblas.so"]
+    for n in names:
+        (tmp_path / n).write_bytes(b"")
+    expected = [p for pattern in ("libscipy_openblas*.so*", "libscipy_openblas*.dylib",
+                                  "libscipy_openblas*.dll")
+                for p in sorted(glob.glob(str(tmp_path / pattern)))]
+    assert blas._bundled_in(str(tmp_path)) == expected and len(expected) == 5
+    assert blas._bundled_in(str(tmp_path / "missing")) == []
 
 
 def test_micro_kernel_is_vector_code() -> None:
