@@ -1,13 +1,16 @@
 """Time a compiled loop over 1M elements for each codegen/mathlib function against NumPy.
 
     python benchmarks/mathlib_bench.py [--dtype float32|float64] [--n 1000000] [--zmm]
+                                       [--only log,pow]
 
 Prints, per function, the best-of-20 time of the native loop, of the NumPy ufunc writing
 into a preallocated output (for logistic/softplus, the stable NumPy expression, which
 allocates temporaries) and their ratio (NumPy / native: > 1 means the native loop is
 faster). Single thread, same process, same input. The kernels are compiled for the host
 CPU and its features at O3; ``--zmm`` adds ``-prefer-256-bit`` so that on AVX-512 hosts
-whose tuning prefers 256-bit vectors the loops use 512-bit ones.
+whose tuning prefers 256-bit vectors the loops use 512-bit ones. A function with an
+explicit AVX-512 vector body on this host (`codegen/mathvec.py`) gets a second row,
+``name*``: the loop calling `mathcall`'s out-of-line function, as compiled code does.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from collections.abc import Callable
 import numpy as np
 from llvmlite import binding as llvm
 from llvmlite import ir
+from tracejit.codegen import mathcall, mathvec
 from tracejit.codegen.mathlib import SUPPORTED, emit_math
 
 
@@ -44,9 +48,11 @@ def compile_kernels(dtype: type, names: list[str], extra_features: str = ""
     i64 = ir.IntType(64)
     mod = ir.Module(name="mathlib_bench")
     mod.triple = llvm.get_process_triple()
-    for name in names:
+    for kname in names:
+        name = kname.rstrip("*")
         p = ty.as_pointer()
-        fn = ir.Function(mod, ir.FunctionType(ir.VoidType(), [p, p, p, i64]), name=f"k_{name}")
+        fn = ir.Function(mod, ir.FunctionType(ir.VoidType(), [p, p, p, i64]),
+                         name=f"k_{name}{'_x' if kname != name else ''}")
         for a in fn.args[:3]:
             a.add_attribute("noalias")
         xs, ys, out, n = fn.args
@@ -59,12 +65,17 @@ def compile_kernels(dtype: type, names: list[str], extra_features: str = ""
         args = [b.load(b.gep(xs, [i]))]
         if name == "pow":
             args.append(b.load(b.gep(ys, [i])))
-        b.store(emit_math(b, name, args), b.gep(out, [i]))
+        if kname != name:
+            y = b.call(mathcall.function(mod, name, ty), args)
+        else:
+            y = emit_math(b, name, args)
+        b.store(y, b.gep(out, [i]))
         nxt = b.add(i, i64(1), flags=("nuw", "nsw"))
         i.add_incoming(nxt, loop)
         b.cbranch(b.icmp_signed("<", nxt, n), loop, done)
         b.position_at_end(done)
         b.ret_void()
+    mathcall.finish(mod)
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     tm = llvm.Target.from_default_triple().create_target_machine(
@@ -79,7 +90,8 @@ def compile_kernels(dtype: type, names: list[str], extra_features: str = ""
     engine.finalize_object()
     proto = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
                              ctypes.c_int64)
-    return engine, {n: proto(engine.get_function_address(f"k_{n}")) for n in names}
+    return engine, {n: proto(engine.get_function_address(
+        f"k_{n.rstrip('*')}{'_x' if n.endswith('*') else ''}")) for n in names}
 
 
 def best_of(fn: Callable[[], object], repeat: int = 20) -> float:
@@ -123,17 +135,21 @@ def main() -> None:
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--zmm", action="store_true", help="compile with -prefer-256-bit")
+    ap.add_argument("--only", default="", help="comma-separated function names")
     opts = ap.parse_args()
     dtype = np.float32 if opts.dtype == "float32" else np.float64
-    names = sorted(n for n in SUPPORTED if n in NUMPY)
+    ty = ir.FloatType() if dtype == np.float32 else ir.DoubleType()
+    names = sorted(n for n in SUPPORTED if n in NUMPY
+                   and (not opts.only or n in opts.only.split(",")))
+    names = [k for n in names for k in ([n, n + "*"] if mathvec.explicit(n, ty) else [n])]
     _engine, fns = compile_kernels(dtype, names, ",-prefer-256-bit" if opts.zmm else "")
-    rng = np.random.default_rng(0)
     print(f"{opts.n} x {opts.dtype}, host cpu {llvm.get_host_cpu_name()}"
           + (", -prefer-256-bit" if opts.zmm else ""))
     print(f"{'function':10} {'native ms':>10} {'numpy ms':>10} {'numpy/native':>13}")
     for name in names:
-        args = inputs(name, dtype, opts.n, rng)
-        t_native, t_numpy = time_one(fns[name], NUMPY[name], name in UFUNCS, args)
+        base = name.rstrip("*")
+        args = inputs(base, dtype, opts.n, np.random.default_rng(0))
+        t_native, t_numpy = time_one(fns[name], NUMPY[base], base in UFUNCS, args)
         print(f"{name:10} {t_native * 1e3:10.3f} {t_numpy * 1e3:10.3f} "
               f"{t_numpy / t_native:13.2f}")
 

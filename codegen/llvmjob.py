@@ -65,16 +65,27 @@ def optimize(mod: llvm.ModuleRef, tm: llvm.TargetMachine, slp: bool = True) -> N
     llvmlite registers instrumentation callbacks into the builder on every run that are
     never removed (a reused builder makes each pass slower with every module: 12 -> 24 ms
     a module after 1,000). A builder leaks about 1.5 KiB (llvmlite never frees its
-    `PassInstrumentationCallbacks`)."""
+    `PassInstrumentationCallbacks`).
+
+    After O3, calls to `alwaysinline` functions are inlined once more: the loop
+    vectorizer makes new calls to the vector variants of `mathcall`'s functions, and the
+    explicit AVX-512 ones (`mathvec`) are meant to be part of the loop that calls them
+    (their tables and constants then stay in registers across iterations)."""
     pto = llvm.create_pipeline_tuning_options(speed_level=3)
     pto.loop_vectorization = True
     pto.slp_vectorization = slp
     pb = llvm.create_pass_builder(tm, pto)
     mpm = pb.getModulePassManager()
+    post = None
     try:
         mpm.run(mod, pb)
+        post = llvm.create_new_module_pass_manager()
+        post.add_always_inliner_pass()
+        post.run(mod, pb)
     finally:
         close_pass_manager(mpm)
+        if post is not None:
+            close_pass_manager(post)
         pb.close()
         pto.close()
 

@@ -27,7 +27,7 @@ from ..ir.tables import entering
 from .llvmtypes import F32, F64, I1, I32, reg_type
 from .loops import I64, broadcast_index
 from .rules import element_rule
-from . import mathcall
+from . import mathcall, mathvec
 from .mathlib import SUPPORTED, emit_math
 from .fusion import MATH_COST
 
@@ -96,6 +96,10 @@ MATH = frozenset(MATH_COST)
 
 @scalar(*SUPPORTED)
 def _math(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
+    # Functions with an explicit vector body on this host (`mathvec`) are always called
+    # out of line: the vectorized loop then runs that body once per vector.
+    if mathvec.explicit(ins.prim, a[0].type):
+        return b.call(mathcall.function(b.module, ins.prim, a[0].type), a)
     return emit_math(b, ins.prim, a)
 
 

@@ -20,13 +20,16 @@ Invariants:
   (`lower_elementwise.trig`): sin/cos/tan of a finite argument beyond `limit(name, type)` come
   from the C library's function, lane by lane, so results do not depend on the choice.
 - The variant is written as a loop over its lanes (inline scalar math through a stack
-  array), which the loop vectorizer turns into straight vector code.
+  array), which the loop vectorizer turns into straight vector code; or, where `mathvec`
+  has an explicit body for the function and type on this host, it is that body, and the
+  scalar function is lane 0 of it (so an element's result does not depend on whether its
+  loop was vectorized).
 """
 from __future__ import annotations
 
 from llvmlite import ir
 
-from . import engine
+from . import engine, mathvec
 from .loops import const, for_range
 from .mathlib import FUNCTIONS, emit_math
 from .mathtrig import FAST32_LIMIT, TAN64_LIMIT
@@ -40,6 +43,7 @@ LIBM = {("sin", "float"): "sinf", ("cos", "float"): "cosf", ("tan", "float"): "t
 # The functions whose inline argument reduction has a range limit (the C library beyond).
 TRIG = frozenset(name for name, _ in LIBM)
 I1 = ir.IntType(1)
+I32 = ir.IntType(32)
 USED = "llvm.compiler.used"
 
 
@@ -130,6 +134,12 @@ def function(module: ir.Module, name: str, ty: ir.Type) -> ir.Function:
     fn.extra = f'memory(none) willreturn "vector-function-abi-variant"="{",".join(maps)}"'
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     args = list(fn.args)
+    if mathvec.body(name, ty) is not None:
+        # lane 0 of the explicit vector body: the same result wherever an element falls
+        vty = ir.VectorType(ty, w)
+        vargs = [b.insert_element(ir.Constant(vty, None), a, I32(0)) for a in args]
+        b.ret(b.extract_element(b.call(wide, vargs), I32(0)))
+        return fn
     b.ret(_exact_if_far(b, name, args[0], emit_math(b, name, args)))
     return fn
 
@@ -152,6 +162,14 @@ def _define_vector(module: ir.Module, name: str, ty: ir.Type, w: int, nargs: int
     fn.attributes.add("noinline")
     fn.attributes.add("nounwind")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
+    explicit = mathvec.body(name, ty)
+    if explicit is not None and w == mathvec.width(ty):
+        # inlined into the vectorized loops after O3 (`llvmjob.optimize`), where their
+        # constants and tables stay in registers across iterations
+        fn.attributes.discard("noinline")
+        fn.attributes.add("alwaysinline")
+        b.ret(explicit(b, list(fn.args)))
+        return fn
     srcs = []
     for a in fn.args:
         s = _aligned_alloca(b, aty, vty)

@@ -272,9 +272,16 @@ def pow_abs(m: MathEmitter, ax: ir.Value, y: ir.Value) -> ir.Value:
 
 
 def power(m: MathEmitter, x: ir.Value, y: ir.Value) -> ir.Value:
+    return pow_special(m, x, y, pow_abs(m, m.abs(x), y))
+
+
+def pow_special(m: MathEmitter, x: ir.Value, y: ir.Value, mag: ir.Value) -> ir.Value:
+    """x^y from mag = |x|^y computed as exp(y log|x|) (which gives 0 or inf for |x| = 0
+    or inf and NaN for NaN): C99's special cases and the sign, by ``select``. Written
+    over `MathEmitter` operations only, so vector emitters (`mathvec_ops.VecEmitter`) run
+    it on whole vectors."""
     b = m.b
     ax = m.abs(x)
-    mag = pow_abs(m, ax, y)
     fy = m.floor(y)
     y_int = m.cmp("==", fy, y)                  # true for +-inf, false for NaN
     half = m.mul(y, 0.5)
