@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -122,15 +123,18 @@ class ThreadWorker:
 
     broken = False
 
-    def submit(self, header: dict[str, Any], payload: bytes) -> Future[Reply]:
-        """Compile `payload` (LLVM IR text) on a thread; the future gets the reply or
-        the exception (a `CompileError` for an LLVM error, as from a worker process)."""
+    def submit(self, header: dict[str, Any], payload: bytes | Callable[[], bytes]
+               ) -> Future[Reply]:
+        """Compile `payload` (LLVM IR text, or a function that makes it, called on the
+        thread) on a thread; the future gets the reply or the exception (a
+        `CompileError` for an LLVM error, as from a worker process)."""
         from ..ir.errors import CompileError
         fut: Future[Reply] = Future()
 
         def run() -> None:
             try:
-                fut.set_result(compile_part(payload.decode(), header))
+                text = payload if isinstance(payload, bytes) else payload()
+                fut.set_result(compile_part(text.decode(), header))
             except Exception as e:      # noqa: BLE001  (reported in the caller)
                 fut.set_exception(CompileError(f"LLVM: {type(e).__name__}: {e}"))
 

@@ -14,7 +14,8 @@ other object) and registers its address with LLVM's process symbol table, throug
 MCJIT resolves the reference. Declaring the symbol (`gemm.declare_gemm`) loads the
 library too, so any module built in this process can be loaded by any engine; lowering
 (which `compile_function` follows with `ensure`) only `request`s it: when it is not in the
-disk cache, a compile worker (`workers.py`) compiles it while the caller lowers and
+disk cache, a thread of this process (`llvmthreads.py`; where llvmlite's lock cannot be
+passed, a compile worker process, `workers.py`) compiles it while the caller lowers and
 compiles the function's own module (the library took 75 of the 330 ms of a small training
 step's first call in a fresh process, W5).
 
@@ -23,7 +24,7 @@ Invariants:
   made by another version (from a disk cache) cannot bind to this version's kernel.
 - Each library is compiled at most once per process (in this process or by one worker
   job), and lives (with its registered address) until the process ends. Object code
-  from a worker is the same as compiled here (`llvmjob.compile_module`); when the worker
+  from a worker or a thread is the same as compiled here (`llvmjob.compile_module`); when the worker
   fails, it is compiled here.
 - `ensure` looks for the symbol's name in the code it is given (LLVM IR text or an
   object file, whose string table names every undefined symbol), so a module that does
@@ -47,7 +48,7 @@ from llvmlite import ir
 from ..ir import settings
 from ..ir.caches import on_clear
 from ..ir.errors import CompileError
-from . import cpus, engine, gemm_kernel, objcache, threads as pool, workers
+from . import cpus, engine, gemm_kernel, llvmthreads, objcache, threads as pool, workers
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -65,8 +66,9 @@ _lock = threading.RLock()     # re-entered: loading a GEMM kernel loads the pool
 _loaded: dict[str, engine.JitModule] = {}
 _objects: dict[str, tuple[str, bytes]] = {}     # name -> (key, object code) of each loaded
 _offered: dict[str, bytes] = {}                 # name -> object code to load instead
-# name -> (its worker job, its LLVM IR)
-_pending: dict[str, tuple[Future[workers.Reply], str]] = {}
+# name -> (its job, its LLVM IR unless the job builds it, whether the job runs on a thread
+# of this process)
+_pending: dict[str, tuple[Future[workers.Reply], str | None, bool]] = {}
 on_clear("runtime libraries: object code offered by artifacts", _offered.clear)
 
 
@@ -173,28 +175,45 @@ def request(dtype: str, module_cost: int = WORKER_MIN_COST) -> str:
     name = symbol(dtype)
     if name in _loaded:
         return name
+    if dtype != POOL and llvmthreads.gate():
+        request(POOL, module_cost)      # the GEMM kernels call it: on a thread too
     with _lock:
         if name in _loaded or name in _pending:
             return name
         stored = name in _offered or (objcache.enabled()
                                       and objcache.load(_key(dtype, name)) is not None)
-        start = module_cost >= WORKER_MIN_COST and workers.core_idle()
-        got = [] if stored else workers.acquire(1, start=start)
+        on_thread = not stored and llvmthreads.gate()
+        if on_thread:
+            got: list[workers.Worker | llvmthreads.ThreadWorker] = [llvmthreads.ThreadWorker()]
+        else:
+            start = module_cost >= WORKER_MIN_COST and workers.core_idle()
+            got = [] if stored else list(workers.acquire(1, start=start))
         if not got:
             _loaded[name] = _load(dtype, name)
             return name
         w = got[0]
-        log.debug("compiling runtime library %s with LLVM in a compile worker", name)
-        text = _library_ir(dtype, name)
-        job = w.submit(engine.job_header(optimize=False), text.encode())
-        job.add_done_callback(lambda _: workers.release([w]))
-        _pending[name] = job, text
+        log.debug("compiling runtime library %s with LLVM in a %s", name,
+                  "thread" if on_thread else "compile worker")
+        header = engine.job_header(optimize=False)
+        if isinstance(w, workers.Worker):
+            text: str | None = _library_ir(dtype, name)
+            assert text is not None
+            job = w.submit(header, text.encode())
+            job.add_done_callback(lambda _: workers.release([w]))
+        else:
+            # The thread builds the IR too (Python, about 20 ms for a GEMM kernel), while
+            # this one lowers its module and then runs LLVM on it without the GIL.
+            info = engine.host_info()
+            text = None
+            job = w.submit(header, lambda: _library_ir(dtype, name, info).encode())
+        _pending[name] = job, text, on_thread
     return name
 
 
-def _library_ir(dtype: str, name: str) -> str:
+def _library_ir(dtype: str, name: str, info: dict[str, str] | None = None) -> str:
+    """The library's LLVM IR (`info`: `engine.host_info()`, which takes the LLVM lock)."""
     module = ir.Module(name=f"tracejit_runtime_{dtype}")
-    info = engine.host_info()
+    info = info or engine.host_info()
     module.triple = info["triple"]
     module.data_layout = info["data_layout"]
     if dtype == POOL:
@@ -208,20 +227,22 @@ def _library_ir(dtype: str, name: str) -> str:
 
 
 def _load(dtype: str, name: str,
-          pending: tuple[Future[workers.Reply], str] | None = None) -> engine.JitModule:
+          pending: tuple[Future[workers.Reply], str | None, bool] | None = None
+          ) -> engine.JitModule:
     """The library loaded: from the reply of a worker's `pending` job if it comes within
-    `WAIT_FOR_WORKER` seconds, offered object code or the disk cache, else compiled here
-    (a loaded machine can delay a worker's start far beyond the library's own compile:
-    the caller then compiles it itself; the worker's late reply is dropped)."""
+    `WAIT_FOR_WORKER` seconds (a thread's whenever it comes: it is already compiling on
+    this machine), offered object code or the disk cache, else compiled here (a loaded
+    machine can delay a worker's start far beyond the library's own compile: the caller
+    then compiles it itself; the worker's late reply is dropped)."""
     if dtype != POOL:
         load(POOL)          # the GEMM kernels split large products on the pool
     jm = None
     key = _key(dtype, name)
     obj, fresh, text = None, False, None
     if pending is not None:
-        job, text = pending
+        job, text, on_thread = pending
         try:
-            obj, fresh = job.result(timeout=WAIT_FOR_WORKER)[0], True
+            obj, fresh = job.result(timeout=None if on_thread else WAIT_FOR_WORKER)[0], True
         except CompileError as e:
             log.debug("runtime library %s: the compile worker failed (%s)", name, e)
         except futures.TimeoutError:       # the builtin TimeoutError from Python 3.11

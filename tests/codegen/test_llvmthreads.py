@@ -5,14 +5,15 @@ threads must still take llvmlite's lock, and without the gate the caller compile
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import numpy as np
 import pytest
 import tracejit as tj
 from llvmlite.binding import ffi
-from tracejit.codegen import (CompileError, engine, llvmthreads, parts, runtime, segments,
-                              workers)
+from tracejit.codegen import (CompileError, engine, llvmthreads, objcache, parts, runtime,
+                              segments, workers)
 
 N, D, H, C = 16, 12, 8, 3
 
@@ -143,3 +144,50 @@ def test_an_llvm_error_on_the_thread_is_a_compile_error() -> None:
     fut = llvmthreads.ThreadWorker().submit(header, b"define i32 @f( {")
     with pytest.raises(CompileError, match="LLVM"):
         fut.result(60)
+
+
+def test_the_gemm_runtime_compiles_on_a_thread(monkeypatch: Any, tmp_path: Any) -> None:
+    """With an empty disk cache the library is built and compiled on a thread (no
+    process started, however small the module); the caller waits for it, however long
+    (`WAIT_FOR_WORKER` is for processes), and its object code is what compiling it here
+    gives, stored in the disk cache; a failed job is compiled here instead."""
+    from tests.codegen.test_parallel import MATMUL_ARGS, _fresh_runtime, _matmul_fn
+    from tests.codegen.helpers import check
+    name = _fresh_runtime(monkeypatch, tmp_path, thread=True)
+    monkeypatch.setattr(runtime, "WAIT_FOR_WORKER", 0.0)
+    monkeypatch.setattr(runtime, "WORKER_MIN_COST", 10 ** 9)
+    monkeypatch.setattr(workers, "acquire", lambda n, start=True: pytest.fail("a process"))
+    jobs: list[str] = []
+    here: list[str] = []
+    compile_part, compile_object = llvmthreads.compile_part, engine.compile_object
+
+    def on_thread(text: str, header: Any) -> Any:
+        jobs.append(text)
+        time.sleep(0.3)                 # late: the caller waits all the same
+        return compile_part(text, header)
+
+    def compiled(text: str, **kw: Any) -> bytes:
+        here.append(text)
+        return compile_object(text, **kw)
+    monkeypatch.setattr(llvmthreads, "compile_part", on_thread)
+    monkeypatch.setattr(engine, "compile_object", compiled)
+    check(_matmul_fn("mm_thread"), MATMUL_ARGS, rtol=1e-12)
+    assert len(jobs) == 1 and name in jobs[0] and not any(name + "_serial" in t for t in here)
+    key, obj = runtime._objects[name]
+    assert obj == compile_object(jobs[0], optimize=False)
+    assert objcache.load(key) == obj
+    # A job that fails (here: its IR cannot be built) leaves the library to the caller.
+    name = _fresh_runtime(monkeypatch, tmp_path / "again", thread=True)
+    monkeypatch.setattr(runtime, "_library_ir", _failing(runtime._library_ir))
+    here.clear()
+    check(_matmul_fn("mm_thread_failed"), MATMUL_ARGS, rtol=1e-12)
+    assert [t for t in here if name + "_serial" in t] and name in runtime._loaded
+
+
+def _failing(library_ir: Any) -> Any:
+    """`runtime._library_ir` that fails on a thread (as a job's LLVM error would)."""
+    def build(*a: Any) -> str:
+        if threading.current_thread().name == "tracejit-compile-part":
+            raise RuntimeError("no IR on this thread")
+        return str(library_ir(*a))
+    return build

@@ -186,13 +186,16 @@ _RETIRED: list[Any] = []      # runtime libraries replaced by a test: their code
 _CORE_IDLE = workers.core_idle
 
 
-def _fresh_runtime(monkeypatch: Any, tmp_path: Any) -> str:
+def _fresh_runtime(monkeypatch: Any, tmp_path: Any, thread: bool = False) -> str:
     """A process state in which the f64 GEMM runtime library was never loaded, with an
     empty disk cache, one worker allowed and the builtin kernel for every product. The
     thread pool, which a GEMM kernel's loading loads first, is loaded before: it is not
-    the library under test."""
-    from tracejit.codegen import runtime
+    the library under test. Unless `thread`, llvmlite's lock cannot be passed, so the
+    library goes to a worker process (`test_llvmthreads.py` tests the thread)."""
+    from tracejit.codegen import llvmthreads, runtime
     runtime.load(runtime.POOL)
+    if not thread:
+        monkeypatch.setattr(llvmthreads, "_installed", [False])
     monkeypatch.setenv("TRACEJIT_COMPILE_WORKERS", "1")
     monkeypatch.setenv("TRACEJIT_CACHE", "1")
     monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
