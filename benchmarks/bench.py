@@ -1350,8 +1350,8 @@ def run_timed(opts: argparse.Namespace, data: dict, refs: dict, workload: str,
             # A training step: the loss after the timed steps, finite and not above the first.
             res["last_value"] = float(last)
             if not (np.isfinite(last) and last <= first):
-                res.update(status="mismatch", note=f"the last step's value {last:.6g} is not "
-                           f"finite and at most the first's ({first:.6g})")
+                res.update(status="mismatch", note=f"the last step's value {last:.6g} is "
+                           f"not finite or above the first's ({first:.6g})")
                 continue
         else:
             res["err_last"] = (r.check or rel_err)(last, refs[r.ref])

@@ -115,3 +115,31 @@ def test_ulp_error_in_units_of_the_result_type() -> None:
     if np.finfo(np.longdouble).nmant >= 63:                        # x86's 80-bit long double
         ld = np.array([1.0], dtype=np.longdouble) + np.longdouble(2.0) ** -60
         assert bench.ulp_error(np.array([1.0]), ld, np.float64) == 2.0 ** -8
+
+
+def test_stateful_rows_are_checked_first_against_the_reference_then_for_progress() -> None:
+    """A training step's first value must match the reference; after the timing its value
+    must be finite and no larger than the first (a diverging step is a MISMATCH)."""
+    import argparse
+
+    def stepper(factor: float) -> Any:
+        def build(d: dict, o: Any) -> Any:
+            state = [2.0]
+
+            def step() -> float:
+                value = state[0]
+                state[0] *= factor
+                return value
+            return step, float
+        return build
+
+    rows = [bench.Row("W9", "converging", stepper(0.999), stateful=True),
+            bench.Row("W9", "diverging", stepper(1.001), stateful=True),
+            bench.Row("W9", "wrong start", stepper(0.5), stateful=True, ref="other")]
+    opts = argparse.Namespace(budget=0.02, rounds=2, peers="")
+    results: list[dict] = []
+    bench.run_timed(opts, {}, {"W9": 2.0, "other": 3.0}, "W9", results, rows)
+    status = {r["peer"]: r["status"] for r in results}
+    assert status == {"converging": "ok", "diverging": "mismatch", "wrong start": "mismatch"}
+    ok = results[0]
+    assert ok["last_value"] < 2.0 and ok["median_us"] > 0 and "err_last" not in ok
