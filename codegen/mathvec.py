@@ -33,7 +33,7 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
-from . import engine, mathvec_log
+from . import engine, mathvec_log, mathvec_pow
 
 Body = Callable[[ir.IRBuilder, list[ir.Value]], ir.Value]
 
@@ -41,6 +41,7 @@ Body = Callable[[ir.IRBuilder, list[ir.Value]], ir.Value]
 BODIES: dict[tuple[str, str], Body] = {
     ("log", "double"): mathvec_log.log64,
     ("pow", "float"): mathvec_log.pow32,
+    ("pow", "double"): mathvec_pow.pow64,
 }
 
 
