@@ -35,6 +35,7 @@ Invariants:
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from llvmlite import ir
@@ -63,8 +64,11 @@ class KernelShape:
         return self.nv * self.w
 
 
+@functools.cache
 def _host_features() -> dict[str, bool]:
-    """The host CPU's features, as the engine asked LLVM for them once (0.2 ms a call)."""
+    """The host CPU's features, as the engine asked LLVM for them once (0.2 ms a call);
+    cached, so that a thread building a GEMM library's IR (`runtime.request`) need not
+    wait for the engine's lock, which the caller holds while it compiles."""
     return {f[1:]: f[0] == "+" for f in engine.host_info(machine=False)["features"].split(",")
             if f}
 

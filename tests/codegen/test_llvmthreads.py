@@ -191,3 +191,17 @@ def _failing(library_ir: Any) -> Any:
             raise RuntimeError("no IR on this thread")
         return str(library_ir(*a))
     return build
+
+
+def test_a_library_is_built_on_a_thread_while_the_caller_holds_the_engines_lock() -> None:
+    """The caller holds `engine.LLVM_LOCK` while it compiles its own module: a thread
+    building a library's IR (`runtime.request`) must not need it."""
+    name = runtime.symbol("f32")
+    info = engine.host_info()
+    runtime._key("f32", name)           # what `request` computes before the thread starts
+    built: list[str] = []
+    with engine.LLVM_LOCK:
+        t = threading.Thread(target=lambda: built.append(runtime._library_ir("f32", name, info)))
+        t.start()
+        t.join(20)
+        assert built and name in built[0]
