@@ -33,14 +33,14 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
-from . import engine, mathvec_log, mathvec_pow
+from . import engine, mathvec_log, mathvec_pow, mathvec_pow32
 
 Body = Callable[[ir.IRBuilder, list[ir.Value]], ir.Value]
 
 #: (function name, "double" | "float") -> explicit 512-bit vector body
 BODIES: dict[tuple[str, str], Body] = {
     ("log", "double"): mathvec_log.log64,
-    ("pow", "float"): mathvec_log.pow32,
+    ("pow", "float"): mathvec_pow32.pow32,
     ("pow", "double"): mathvec_pow.pow64,
 }
 

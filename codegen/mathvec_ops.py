@@ -13,8 +13,8 @@ Invariants:
 - `VecEmitter` keeps `MathEmitter`'s contract (no fast-math flags, Python floats become
   constants, splatted across the lanes), so a scalar emitter's special-case code
   (`mathexp.pow_special`) runs unchanged on whole vectors;
-- tables are 16 Python floats, indexed by the low 4 bits of each lane's integer index
-  (higher bits are ignored by the instruction).
+- tables are 16 (float64) or 16 or 32 (float32) Python floats, indexed by the low 4 or 5
+  bits of each lane's integer index (higher bits are ignored by the instruction).
 """
 from __future__ import annotations
 
@@ -89,6 +89,12 @@ class VecEmitter(MathEmitter):
         """a 2^floor(q), rounded once (subnormal and overflowing results included)."""
         return self._x86("scalef", [a, q, a, self.mask, I32(CUR_DIRECTION)])
 
+    def clamp(self, x: ir.Value, bound: float) -> ir.Value:
+        """x with its magnitude capped at `bound`, x's sign kept (``vrange``, AVX-512DQ: the
+        smaller magnitude). NaN gives +-bound on some CPUs (AMD Zen 4): not kept."""
+        return self._x86("range", [x, self.c(bound), I32(0b0010), x, self.mask,
+                                   I32(CUR_DIRECTION)])
+
     def fixup(self, y: ir.Value, x: ir.Value, table: int) -> ir.Value:
         """``vfixupimm``: y, except where x is special: `table` holds a 4-bit response per
         class of x (bits 4c..4c+3 for class c: 0 QNaN, 1 SNaN, 2 +-0, 3 +1, 4 -inf, 5 +inf,
@@ -99,15 +105,20 @@ class VecEmitter(MathEmitter):
                                       self.mask, I32(CUR_DIRECTION)])
 
     def table(self, values: Sequence[float], idx: ir.Value) -> ir.Value:
-        """values[idx & 15] per lane: one ``vpermi2var`` over the table held in two
-        registers (float64), or one single-source permute (float32, 16 lanes)."""
-        if len(values) != 16:
-            raise ValueError(f"table: 16 entries needed, got {len(values)}")
-        if self.is64:
-            lo, hi = ir.Constant(self.ty, list(values[:8])), ir.Constant(self.ty, list(values[8:]))
-            return intrinsic(self.b, "llvm.x86.avx512.vpermi2var.pd.512", self.ty, [lo, idx, hi])
-        tbl = ir.Constant(self.ty, [float(v) for v in values])
-        return intrinsic(self.b, "llvm.x86.avx512.permvar.sf.512", self.ty, [tbl, idx])
+        """values[idx mod len(values)] per lane: a table of 2 registers (``vpermi2var``:
+        16 doubles or 32 floats) or of one (``vpermps``: 16 floats)."""
+        n = len(values)
+        if n == self.n:
+            if self.is64:
+                raise ValueError("table: a float64 table has 16 entries")
+            tbl = ir.Constant(self.ty, [float(v) for v in values])
+            return intrinsic(self.b, "llvm.x86.avx512.permvar.sf.512", self.ty, [tbl, idx])
+        if n != 2 * self.n:
+            raise ValueError(f"table: {self.n} or {2 * self.n} entries, got {n}")
+        lo = ir.Constant(self.ty, [float(v) for v in values[:self.n]])
+        hi = ir.Constant(self.ty, [float(v) for v in values[self.n:]])
+        return intrinsic(self.b, f"llvm.x86.avx512.vpermi2var.{self.sfx}.512", self.ty,
+                         [lo, idx, hi])
 
     def fpclass(self, x: ir.Value, imm: int) -> ir.Value:
         """Per lane, whether x is in one of the classes of `imm` (``vfpclass``, AVX-512DQ):
@@ -121,16 +132,3 @@ class VecEmitter(MathEmitter):
         bits = self.b.bitcast(lanes, ir.IntType(self.n))
         return self.b.icmp_unsigned("!=", bits, ir.Constant(ir.IntType(self.n), 0))
 
-
-def half(b: ir.IRBuilder, v: ir.Value, k: int) -> ir.Value:
-    """Lanes 8k .. 8k+7 of a ``<16 x float>`` widened to ``<8 x double>`` (exact)."""
-    idx = ir.Constant(ir.VectorType(I32, 8), list(range(8 * k, 8 * k + 8)))
-    part = b.shuffle_vector(v, ir.Constant(v.type, None), idx)
-    return b.fpext(part, ir.VectorType(F64, 8))
-
-
-def join(b: ir.IRBuilder, lo: ir.Value, hi: ir.Value) -> ir.Value:
-    """Two ``<8 x double>`` rounded to float32 and joined into a ``<16 x float>``."""
-    vty = ir.VectorType(F32, 8)
-    a, c = b.fptrunc(lo, vty), b.fptrunc(hi, vty)
-    return b.shuffle_vector(a, c, ir.Constant(ir.VectorType(I32, 16), list(range(16))))
