@@ -11,6 +11,8 @@ Depends on `tracejit.ir` only (never on the user API).
 from __future__ import annotations
 
 import logging
+import struct
+from collections.abc import Callable
 
 from ..ir import Function
 from ..ir.errors import CompileError
@@ -30,7 +32,7 @@ from . import lower_conv, lower_lapack, lower_lapack_decomp, lower_pool  # noqa:
 log = logging.getLogger("tracejit")
 
 __all__ = ["LOWERINGS", "Boxing", "CompileError", "Executable", "LoweringError", "PolyExecutable",
-           "compile_function", "fusion_plan", "load_executable"]
+           "compile_function", "fusion_plan", "load_executable", "load_traced"]
 
 
 def fusion_plan(fn: Function) -> str:
@@ -42,11 +44,14 @@ def fusion_plan(fn: Function) -> str:
     return format_plan(make_plan(inline_calls(fn)))
 
 
-def compile_function(fn: Function, *, cache: bool = True) -> Executable:
+def compile_function(fn: Function, *, cache: bool = True,
+                     traced: Function | None = None) -> Executable:
     """Lower, optimize (O3, host CPU) and JIT-compile `fn`; with `cache`, reuse object
     code from the disk cache (`objcache`) when an earlier process compiled the same
     Function on the same install and host. A large Function is compiled as several
-    modules at once, in worker processes (`parts.py`).
+    modules at once, in worker processes (`parts.py`). `traced`: the Function `fn` is
+    the IR-optimized form of, under whose key the code is found next time without
+    optimizing it again (`load_traced`).
 
     Example: `compile_function(fn)(np.ones(3, np.float32))`."""
     key = None
@@ -56,10 +61,14 @@ def compile_function(fn: Function, *, cache: bool = True) -> Executable:
         obj = objcache.load(key)
         if obj is not None:
             try:
-                return load_executable(fn, obj)
+                exe = load_executable(fn, obj)
             except Exception as e:  # unusable object code: rebuild and replace it
                 log.debug("disk cache entry %s cannot be loaded (%s): rebuilding it",
                           key[:16], e)
+            else:
+                if traced is not None:
+                    _store_alias(traced, fn, key, exe)
+                return exe
     log.debug("compiling @%s with LLVM", fn.name)
     parts = Parts(fn.name)
     try:
@@ -78,6 +87,8 @@ def compile_function(fn: Function, *, cache: bool = True) -> Executable:
         objcache.store(key, obj)
     exe = Executable(fn, engine.load_object(obj), texts, flat=flat, slp=slp)
     exe.object_code = obj
+    if key and traced is not None:
+        _store_alias(traced, fn, key, exe)
     return exe
 
 
@@ -89,5 +100,52 @@ def load_executable(fn: Function, obj: bytes) -> Executable:
     Example: `load_executable(fn, compile_function(fn).object_code)(*arrays)`."""
     runtime.ensure(obj)
     exe = Executable(fn, engine.load_object(obj), None, flat=inline_calls(fn), slp=False)
+    exe.object_code = obj
+    return exe
+
+
+# A traced Function's disk-cache entry (an alias): the key of its optimized Function's
+# object code and the bytes of its scratch arena.
+_ALIAS = struct.Struct("<32sQ")
+ALIAS = "disk cache alias"      # how the log names such entries
+
+
+def _alias_key(traced: Function) -> str:
+    from ..ir.printer import print_function
+    # Tagged: a trace the passes leave as it is has the same text as its optimized form.
+    return objcache.key_for("traced Function, before the IR passes\0" + print_function(traced))
+
+
+def _store_alias(traced: Function, fn: Function, key: str, exe: Executable) -> None:
+    """Record that `traced` optimizes to `fn`, whose object code is under `key`. The IR
+    passes are a function of the traced IR and of `ir`'s sources, which every key
+    covers, so the next process can skip them (`load_traced`)."""
+    if traced.in_types == fn.in_types and traced.out_types == fn.out_types:
+        objcache.store(_alias_key(traced), _ALIAS.pack(bytes.fromhex(key), exe._sig.scratch),
+                       ALIAS)
+
+
+def load_traced(traced: Function, optimized: Callable[[], Function]) -> Executable | None:
+    """The executable of the IR-optimized form of `traced` from the disk cache, found by
+    the traced Function's key (stored by `compile_function(..., traced=traced)` in this
+    or an earlier process): no IR passes, lowering or LLVM. `optimized()` makes the
+    optimized Function when the executable first needs it (see `Executable`). None when
+    the cache has no such entry or its object code cannot be loaded."""
+    if not objcache.enabled():
+        return None
+    alias = objcache.load(_alias_key(traced), ALIAS)
+    if alias is None or len(alias) != _ALIAS.size:
+        return None
+    digest, scratch = _ALIAS.unpack(alias)
+    obj = objcache.load(digest.hex())
+    if obj is None:
+        return None
+    try:
+        runtime.ensure(obj)
+        exe = Executable(traced, engine.load_object(obj), None, slp=False,
+                         optimized=optimized, scratch=scratch)
+    except Exception as e:  # unusable object code: the caller compiles (and replaces it)
+        log.debug("disk cache entry %s cannot be loaded (%s)", digest.hex()[:16], e)
+        return None
     exe.object_code = obj
     return exe

@@ -101,15 +101,29 @@ class _Signature:
     reference to its `Executable`, so the fast path forms no reference cycle and
     compiled code is freed as soon as the `Executable` is dropped."""
 
-    def __init__(self, fn: Function, cfunc: Any, flat: Function):
+    def __init__(self, fn: Function, cfunc: Any, flat: Function | Callable[[], Function],
+                 scratch: int | None = None):
+        """`fn` gives the types (the optimized Function, or the traced one it was made
+        from: the same parameter and result types); `flat` is the optimized Function with
+        its calls inlined, or what makes it when first needed (only a failed call's
+        status names one of its instructions), then `scratch` is given."""
         self.fn = fn
-        self.flat = flat
+        self._flat = flat
         self.cfunc = cfunc
         self.in_types = [(p.shape, np.dtype(p.dtype.name)) for p in fn.params]
         self.out_types = [(r.shape, np.dtype(r.dtype.name)) for r in fn.results]
-        self.scratch = _scratch_bytes(flat, sum(t.nbytes for t in fn.out_types))
+        if scratch is None:
+            assert isinstance(flat, Function)
+            scratch = _scratch_bytes(flat, sum(t.nbytes for t in fn.out_types))
+        self.scratch = scratch
         # Small enough never to need a look at free memory (the common case: no cost).
         self.big = sum(t.nbytes for t in fn.out_types) + self.scratch > CHECK_ABOVE
+
+    @property
+    def flat(self) -> Function:
+        if not isinstance(self._flat, Function):
+            self._flat = self._flat()
+        return self._flat
 
     def check_memory(self) -> None:
         check_allocation(self.fn.out_types, f"@{self.fn.name}", self.scratch)
@@ -295,8 +309,14 @@ class Executable:
 
     def __init__(self, fn: Function, jm: engine.JitModule,
                  unoptimized_ir: str | list[str] | None, entry: str = ENTRY,
-                 flat: Function | None = None, slp: bool = True):
-        self.fn = fn
+                 flat: Function | None = None, slp: bool = True,
+                 optimized: Callable[[], Function] | None = None, scratch: int = 0):
+        """With `optimized`, `fn` is the traced Function the code was optimized from
+        (code from the disk cache, found by the traced Function): `optimized()` makes the
+        optimized one when it is first needed (`fn`, a failed call's status, the IR
+        texts), and `scratch` is the bytes of the scratch arena."""
+        self._fn: Function | None = None if optimized is not None else fn
+        self._make_fn = optimized
         self._slp = slp         # whether O3 ran with the SLP vectorizer
         self._jm = jm
         # The text of each module (the main one first; several when compiled in parts);
@@ -308,7 +328,13 @@ class Executable:
         # for exporting it: loading it again on this host and install skips LLVM.
         self.object_code: bytes | None = None
         proto = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
-        self._sig = _Signature(fn, proto(jm.address(entry)), flat or fn)
+        if optimized is not None:
+            from .inline import inline_calls
+            make = optimized        # (no reference to self: see `_Signature`)
+            self._sig = _Signature(fn, proto(jm.address(entry)),
+                                   lambda: inline_calls(make()), scratch)
+        else:
+            self._sig = _Signature(fn, proto(jm.address(entry)), flat or fn)
         try:
             # `items_entry(items, status, ndarray)` for the native dispatcher (`dispatch`).
             self.items_entry: int | None = jm.address(entry + VECTOR_SUFFIX)
@@ -317,6 +343,14 @@ class Executable:
         # The specialized call is this object's own `__call__` (special methods are looked
         # up on the type, hence a subclass per Executable): no extra Python frame.
         self.__class__ = type("Executable", (Executable,), {"__call__": self._sig.fast_path()})
+
+    @property
+    def fn(self) -> Function:
+        """The optimized Function this is the code of."""
+        if self._fn is None:
+            assert self._make_fn is not None
+            self._fn = self._make_fn()
+        return self._fn
 
     def _texts(self) -> list[str]:
         if self._modules is None:

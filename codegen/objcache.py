@@ -190,13 +190,14 @@ def _opened(create: bool) -> AbstractContextManager[cachedir.Root | None]:
     return cachedir.opened(str(cache_dir()), create)
 
 
-def load(key: str) -> bytes | None:
+def load(key: str, what: str = "disk cache") -> bytes | None:
     """The object code stored under `key`, or None when absent or not trustworthy. Never
-    raises (but a warning about the directory may be an error under `-W error`)."""
+    raises (but a warning about the directory may be an error under `-W error`). `what`
+    names the entry in the log ("disk cache alias" for a traced Function's)."""
     if not enabled() or not cachedir.SUPPORTED:
         return None
     try:
-        return _load(key)
+        return _load(key, what)
     except Warning:
         raise
     except Exception as e:
@@ -204,23 +205,23 @@ def load(key: str) -> bytes | None:
         return None
 
 
-def _load(key: str) -> bytes | None:
+def _load(key: str, what: str) -> bytes | None:
     name = f"{key}.o"
     with _opened(create=False) as root:
         sub = root.subdir(key[:2], create=False) if root is not None else None
         if root is None or sub is None:
-            log.debug("disk cache miss %s", key[:16])
+            log.debug("%s miss %s", what, key[:16])
             return None
         try:
             data = cachedir.read_private(sub, name, MAX_ENTRY, os.path.join(root.path, key[:2]))
             if data is None:
-                log.debug("disk cache miss %s", key[:16])
+                log.debug("%s miss %s", what, key[:16])
                 return None
             payload = _check(data, key, root.secret or b"")
             if payload is None:
-                log.debug("disk cache entry %s is corrupt or foreign: rebuilding it", key[:16])
+                log.debug("%s entry %s is corrupt or foreign: rebuilding it", what, key[:16])
                 return None
-            log.debug("disk cache hit %s", key[:16])
+            log.debug("%s hit %s", what, key[:16])
             try:
                 os.utime(name, dir_fd=sub, follow_symlinks=False)  # the last to be evicted
             except OSError:
@@ -230,10 +231,10 @@ def _load(key: str) -> bytes | None:
             os.close(sub)
 
 
-def store(key: str, obj: bytes) -> None:
+def store(key: str, obj: bytes, what: str = "disk cache") -> None:
     """Write `obj` under `key` atomically. Failures (read-only disk, full disk, a refused
     directory) are logged and otherwise ignored: the cache is an optimization, never a
-    requirement."""
+    requirement. `what` names the entry in the log, as `load`'s."""
     if not enabled() or not cachedir.SUPPORTED:
         return
     if _HEADER.size + len(obj) > MAX_ENTRY:
@@ -248,7 +249,7 @@ def store(key: str, obj: bytes) -> None:
                 _write_entry(sub, f"{key}.o", pack(key, obj, root.secret or b""))
             finally:
                 os.close(sub)
-        log.debug("disk cache store %s (%d bytes)", key[:16], len(obj))
+        log.debug("%s store %s (%d bytes)", what, key[:16], len(obj))
         _maybe_evict()
     except OSError as e:
         log.debug("disk cache store failed for %s: %s", key[:16], e)

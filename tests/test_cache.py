@@ -56,10 +56,51 @@ def entries(d: Path) -> list[Path]:
 def test_fresh_process_hits_the_disk_cache(tmp_path: Path) -> None:
     first = run(tmp_path)
     assert "disk cache miss" in first.stderr and "disk cache store" in first.stderr
-    assert len(entries(tmp_path)) == 1
+    assert "disk cache alias miss" in first.stderr and "disk cache alias store" in first.stderr
+    assert len(entries(tmp_path)) == 2      # the object code, the trace's alias of its key
     second = run(tmp_path)
-    assert "disk cache hit" in second.stderr and "disk cache store" not in second.stderr
+    assert "disk cache alias hit" in second.stderr and "disk cache hit" in second.stderr
+    assert "disk cache store" not in second.stderr and "store" not in second.stderr
     assert second.stdout == first.stdout
+
+
+def test_a_hit_skips_the_ir_passes_until_they_are_needed(tmp_path: Path) -> None:
+    """Found by the traced Function, the code runs without the IR passes; a tape over the
+    call (which records the optimized Function) still gets it, and the same gradient."""
+    program = PROGRAM + textwrap.dedent("""
+        import tracejit.ir.passes as passes
+        calls = []
+        original = passes.optimize
+        passes.optimize = lambda fn, **kw: calls.append(fn.name) or original(fn, **kw)
+        step2 = tj.compile(step.python_function)
+        loss2, g2 = step2(w, x)
+        print("passes", len(calls), float(loss2) == float(loss))
+        with tj.GradientTape() as tape:
+            wt = tj.constant(w)
+            tape.watch(wt)
+            loss3, _ = step2(wt, x)
+        print("tape", len(calls) > 0, tape.gradient(loss3, wt).numpy().tolist()
+              == g.numpy().tolist())
+    """)
+    first = run(tmp_path, program=program)
+    assert "with LLVM" in first.stderr and "passes 0 True" in first.stdout  # step's code
+    second = run(tmp_path, program=program)
+    assert "passes 0 True" in second.stdout and "tape True True" in second.stdout
+    assert "with LLVM" not in second.stderr
+
+
+def test_a_damaged_alias_or_a_missing_object_falls_back(tmp_path: Path) -> None:
+    good = run(tmp_path)
+    alias, obj = sorted(entries(tmp_path), key=lambda p: p.stat().st_size)
+    alias.write_bytes(alias.read_bytes()[:-1])
+    r = run(tmp_path)               # found by the optimized Function, alias written again
+    assert "disk cache alias entry" in r.stderr and "corrupt or foreign" in r.stderr
+    assert "disk cache hit" in r.stderr and "with LLVM" not in r.stderr
+    assert "disk cache alias store" in r.stderr and r.stdout == good.stdout
+    obj.unlink()
+    r = run(tmp_path)               # the alias names object code that is gone: compiled
+    assert "disk cache alias hit" in r.stderr and "with LLVM" in r.stderr
+    assert r.stdout == good.stdout and len(entries(tmp_path)) == 2
 
 
 MATMUL = PROGRAM.replace("tj.tanh(x * w)", "tj.tanh(tj.matmul(x, w))").replace(
@@ -75,7 +116,8 @@ def test_the_shared_gemm_kernel_is_cached_and_damage_is_rebuilt(tmp_path: Path) 
     env = {"TRACEJIT_BLAS": "0"}
     first = run(tmp_path, env, MATMUL)
     assert "compiling runtime library" in first.stderr
-    assert len(entries(tmp_path)) == 3      # the program, the kernel, the pool it splits on
+    # The program (and its trace's alias), the kernel, the pool it splits on.
+    assert len(entries(tmp_path)) == 4
     second = run(tmp_path, env, MATMUL)
     assert "runtime library" in second.stderr and "disk cache hit" in second.stderr
     assert "with LLVM" not in second.stderr and second.stdout == first.stdout
@@ -105,7 +147,7 @@ def test_directory_and_files_are_private(tmp_path: Path) -> None:
 @pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty", "other_key"])
 def test_damaged_entries_are_rebuilt_not_trusted(tmp_path: Path, damage: str) -> None:
     good = run(tmp_path)
-    (entry,) = entries(tmp_path)
+    entry = max(entries(tmp_path), key=lambda p: p.stat().st_size)     # the object code
     data = entry.read_bytes()
     if damage == "truncate":
         entry.write_bytes(data[: len(data) // 2])
@@ -186,7 +228,7 @@ def test_logging_explains_retraces(caplog: pytest.LogCaptureFixture) -> None:
     assert "tracing (trace #1)" in text
     assert "because x: a tensor of shape (2,) and dtype float32 -> a tensor of shape (3,)" \
         in text.replace("<lambda>", "") or "shape (2,)" in text
-    assert "compiling" in text
+    assert "compiling" in text or "loaded from the disk cache, found by its trace" in text
 
 
 def test_version_defined_once() -> None:
@@ -267,3 +309,26 @@ def test_cache_key_changes_with_the_code_generator_source(tmp_path):
         before = objcache.source_digest(tmp_path / "codegen")
         changed.write_text(changed.read_text() + "\n# changed\n")
         assert objcache.source_digest(tmp_path / "codegen") != before
+
+
+def test_code_found_by_its_trace_reports_failures_like_compiled_code(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed call of code found by the traced Function names the failing instruction
+    (from the optimized Function, made then): the same error as freshly compiled code."""
+    monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("TRACEJIT_CACHE", raising=False)
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+
+    def pick(a: tj.Tensor, i: tj.Tensor) -> tj.Tensor:
+        return tj.gather(a * 2.0, i)
+
+    ok, bad = np.array([2, 0], np.int64), np.array([0, 5], np.int64)
+    first = tj.compile(pick)
+    expected = first(x, ok).numpy()
+    again = tj.compile(pick)
+    assert np.array_equal(again(x, ok).numpy(), expected)
+    (conc,) = again._cache.values()
+    assert conc.optimized is None          # found by its trace: the IR passes never ran
+    with pytest.raises(IndexError, match="index 5 is out of bounds for size 3"):
+        again(x, bad)
+    assert conc.optimized is not None and conc.executable().fn is conc.opt_fn

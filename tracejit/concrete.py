@@ -49,7 +49,7 @@ class Concrete:
     var_args: bool                      # whether any argument is a Variable
     fixed_vars: set[int]                # ids of the Variables captured from outside
     trace_fn: Function
-    opt_fn: Function
+    optimized: Function | None          # `opt_fn` once made (None: not yet)
     origins: Any
     grad_fns: list[Any]
     grad_residuals: Any
@@ -63,9 +63,11 @@ class Concrete:
     _exe: Any = field(init=False, default=None)
     _single: bool = field(init=False)
     _exe_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _opt_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        executables.OPTIMIZED_FNS.add(self.opt_fn)
+        if self.optimized is not None:
+            executables.OPTIMIZED_FNS.add(self.optimized)
         self.fast = self._first_fast
         # One tensor result, nothing assigned: no structure to rebuild.
         self._single = (self.out_tree is None and not self.assigned
@@ -98,13 +100,39 @@ class Concrete:
         return self._exe.fast_caller(self.dyn_idx, TENSOR_BOXING,  # type: ignore[no-any-return]
                                      lambda args: call(list(args)))
 
+    @property
+    def opt_fn(self) -> Function:
+        """The traced Function after the IR passes (`ir.passes.optimize`), made when first
+        needed: code found in the disk cache by the traced Function needs it only for a
+        call that fails, a tape, an export or the IR texts."""
+        opt = self.optimized
+        if opt is None:
+            with self._opt_lock:
+                opt = self.optimized
+                if opt is None:
+                    from .ir.passes import optimize
+                    opt = optimize(self.trace_fn)
+                    executables.OPTIMIZED_FNS.add(opt)
+                    self.optimized = opt
+            exe = self._exe
+            if exe is not None:
+                executables.NATIVE_OF[opt] = weakref.ref(exe)
+        return opt
+
     def executable(self) -> Any:
         if self._exe is None:
             with self._exe_lock:
                 if self._exe is None:
-                    self._exe = executables.native(self.opt_fn, keep=False,
-                                                   notice=self.notice)
-                    executables.NATIVE_OF[self.opt_fn] = weakref.ref(self._exe)
+                    exe = None
+                    if self.optimized is None and not self.symbolic:
+                        exe = executables.cached(self.trace_fn, _optimizer(self),
+                                                 self.notice)
+                    if exe is None:
+                        exe = executables.native(self.opt_fn, keep=False,
+                                                 notice=self.notice, traced=self.trace_fn)
+                    self._exe = exe
+                    if self.optimized is not None:
+                        executables.NATIVE_OF[self.optimized] = weakref.ref(exe)
         return self._exe
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -286,3 +314,16 @@ class Concrete:
         outs = list(outs) if isinstance(outs, tuple) else [outs]
         return self._finish(outs, leaves)
 
+
+def _optimizer(conc: Concrete) -> Callable[[], Function]:
+    """`conc.opt_fn` as a function that holds no reference to `conc` (an executable keeps
+    it: a reference would make a cycle): after `conc` is gone, the passes run again."""
+    ref, traced = weakref.ref(conc), conc.trace_fn
+
+    def optimized() -> Function:
+        c = ref()
+        if c is not None:
+            return c.opt_fn
+        from .ir.passes import optimize
+        return optimize(traced)
+    return optimized

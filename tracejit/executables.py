@@ -13,7 +13,7 @@ import logging
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -68,12 +68,14 @@ NATIVE_OF: weakref.WeakKeyDictionary[Function, weakref.ref[Any]] = weakref.WeakK
 OPTIMIZED_FNS: weakref.WeakSet[Function] = weakref.WeakSet()
 
 
-def native(fn: Function, keep: bool = True, notice: Notice | None = None) -> Any:
+def native(fn: Function, keep: bool = True, notice: Notice | None = None,
+           traced: Function | None = None) -> Any:
     """The native executable of an optimized Function (compiled once per Function).
 
     A traced signature's own Function has its executable in `NATIVE_OF`, so the code
     lives exactly as long as the trace that owns it; other Functions (backward passes of
-    compiled calls) are kept in a small LRU map."""
+    compiled calls) are kept in a small LRU map. `traced`: the Function `fn` was
+    optimized from, under whose key the disk cache finds the code next time (`cached`)."""
     ref = NATIVE_OF.get(fn)
     exe = ref() if ref is not None else None
     if exe is not None:
@@ -92,7 +94,7 @@ def native(fn: Function, keep: bool = True, notice: Notice | None = None) -> Any
             if is_symbolic(fn):         # unknown dimensions: one executable, every shape
                 exe = codegen.PolyExecutable(fn, codegen.compile_function)
             else:
-                exe = codegen.compile_function(fn)
+                exe = codegen.compile_function(fn, traced=traced)
     except (TypeError, ValueError, IndexError) as e:
         raise at_user_line(e) from None
     finally:
@@ -100,6 +102,27 @@ def native(fn: Function, keep: bool = True, notice: Notice | None = None) -> Any
     if keep:
         _NATIVE.put(fn, exe)
     return exe
+
+
+def cached(traced: Function, optimized: Callable[[], Function],
+           notice: Notice | None = None) -> Any:
+    """The executable of a trace from the disk cache, found by the traced Function
+    (`codegen.load_traced`: its IR passes are not run), or None. `optimized()` gives the
+    optimized Function if the executable needs it later."""
+    from . import codegen
+    if notice is not None:
+        notice.resume("loading native code", traced)
+    exe = None
+    try:
+        with gc_paused():
+            exe = codegen.load_traced(traced, optimized)
+        if exe is not None:
+            log.debug("@%s: native code loaded from the disk cache, found by its trace",
+                      traced.name)
+        return exe
+    finally:
+        if notice is not None:      # a miss goes on to compile, under the same notice
+            notice.done() if exe is not None else notice.pause()
 
 
 def _eager_call(args: Sequence[Any], params: dict[str, Any]) -> Any:

@@ -188,7 +188,7 @@ def _concrete(r: artifact.Reader, name: str, params: Any, s: dict[str, Any],
         assigned=[obj for obj, _ in assigned], assigned_src=[k for _, k in assigned],
         captures=captures, capture_src=[k for _, k in caps], var_args=var_args,
         fixed_vars={id(o) for o in captures if isinstance(o, Variable)} if var_args else set(),
-        trace_fn=fn, opt_fn=fn, origins={}, grad_fns=[], grad_residuals={})
+        trace_fn=fn, optimized=fn, origins={}, grad_fns=[], grad_residuals={})
     conc._exe = exe
     conc.key = key
     if s.get("backward"):

@@ -76,15 +76,14 @@ def trace(owner: CompiledFunction, leaves: list[Any], tree: Any,
     fixed_vars = {id(obj) for obj in captures if isinstance(obj, Variable)} \
         if var_args else set()
     trace_fn = Function(name, st.builder.params, st.builder.instrs, results)
-    from .ir.passes import optimize
-    opt_fn = optimize(trace_fn)
-    log.debug("%s: traced %d instructions, %d after optimization", name,
-              len(trace_fn.instrs), len(opt_fn.instrs))
+    # The IR passes run when the optimized Function is first needed (`Concrete.opt_fn`):
+    # code in the disk cache is found by the traced Function.
+    log.debug("%s: traced %d instructions", name, len(trace_fn.instrs))
     return Concrete(
         name=name, dyn_idx=dyn_idx, n_leaves=len(leaves), n_dyn=len(dyn_idx),
         out_tree=out_tree, out_kind=out_kind, n_out=n_out, assigned=assigned,
         assigned_src=assigned_src, captures=captures, capture_src=capture_src,
-        var_args=bool(var_args), fixed_vars=fixed_vars, trace_fn=trace_fn, opt_fn=opt_fn,
+        var_args=bool(var_args), fixed_vars=fixed_vars, trace_fn=trace_fn, optimized=None,
         origins=st.origins, grad_fns=list(st.grad_functions),
         grad_residuals=st.grad_residuals,
         symbolic=any(p.type.symbolic for p in trace_fn.params))
