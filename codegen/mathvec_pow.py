@@ -1,5 +1,5 @@
 """Explicit AVX-512 body of float64 ``pow`` (`mathvec`'s contract:
-``body(builder, [x, y]) -> x^y`` over ``<8 x double>``): 0.95 ulp measured (8 million
+``body(builder, [x, y]) -> x^y`` over ``<8 x double>``): 0.89 ulp measured (8 million
 points against long double, ``tests/codegen/test_mathvec_pow.py``'s inputs and seeds).
 
 Method: ``|x|^y = e^t`` with ``t = y log|x|`` carried as ``hi + lo``.
@@ -7,31 +7,31 @@ Method: ``|x|^y = e^t`` with ``t = y log|x|`` carried as ``hi + lo``.
 log: ``|x| = 2^(e+1) z`` with ``e = vgetexp(x)`` and ``z = vgetmant(x)`` in ``[1/2, 1)``
 (exact for subnormals, no bit games). The index ``J = round(30 z)`` (15..30, the low 4
 bits of ``z 30 + 1.5 2^52`` by one ``fma``) picks ``inv ~ 1/c`` with ``c ~ J/30`` from a
-16-entry table held in two registers (``vpermi2var``): ``inv`` is exactly 2 for ``J = 15``
-and 1 for ``J = 30``, so near ``x = 1`` the reduced argument is ``x - 1`` itself and
-``log x`` keeps its relative accuracy. ``r = z inv - 1 = (p - 1) + p_lo`` exactly
-(``p = z inv``, ``p_lo`` its ``fma`` residual, ``|r| <= 1/30``). Then
+16-entry table held in two registers (``vpermi2var``); ``inv`` has 5 significant bits,
+so ``r = z inv - 1`` is exact in one ``fma`` (``|r| <= 0.0407``), and it is exactly 2
+for ``J = 15`` and 1 for ``J = 30``, so near ``x = 1`` ``r`` is ``x - 1`` itself and
+``log x`` keeps its relative accuracy. Then
 ``log|x| = t1 + r - r^2/2 + r^3 Q(r) + lo1`` with ``t1 = e ln2_hi + g_hi`` exact
 (``g = ln2 - log(inv) = g_hi + g_lo``, ``g_hi`` and ``ln2_hi`` on a grid of 2^-43, and
 ``|t1| < 2^10``), ``lo1 = e ln2_lo + g_lo``; ``t1 + r`` and ``+ (-r^2/2 + r^3 Q)`` are
 fast two-sums (``|t1| > |r|`` unless ``t1 = 0``), ``-r^2/2`` is exact as ``ar2 + lo3``
-(``fma``), ``Q`` has degree 8. The result ``hi + lo`` has ``|lo| < 2^-43 |hi|``.
+(``fma``), ``Q`` has degree 9. The result ``hi + lo`` has ``|lo| < 2^-43 |hi|``.
 Product: ``t = y hi + y lo`` as ``ehi + elo`` (``fma`` residual).
 
-exp: ``t = kd ln2/16 + r``, ``kd`` the nearest integer to ``16 t / ln2`` (low bits of
-``fma(ehi, 16/ln2, 1.5 2^52)``), ``r = (ehi - kd ln2_hi/16) + (elo - kd ln2_lo/16)``,
-the first part exact; ``|r| <= ln2/32 + 2^-30``. ``e^t = 2^floor(kd/16) 2^(j/16) e^r``,
-``j = kd mod 16`` the same low bits: ``2^(j/16) = T_hi + T_lo`` from two more register
-tables, ``e^r - 1 = r + r^2 P(r)`` (degree 7), ``res = T_hi + (T_hi (e^r - 1) + T_lo)``
-and ``vscalefpd(res, kd/16)`` multiplies by ``2^floor(kd/16)`` and rounds once: overflow
-to inf, gradual underflow and the subnormal results come from the instruction.
+exp: ``t = kd ln2 + r`` with ``kd`` the nearest sixteenth to ``t / ln2``
+(``fma(ehi, 1/ln2, 1.5 2^48)``, whose low 4 bits are ``j = 16 kd mod 16``),
+``r = (ehi - kd ln2_hi) + (elo - kd ln2_lo)``, the first part exact, ``|r| <= ln2/32 +
+2^-30``; ``e^t = 2^floor(kd) 2^(j/16) e^r``: ``2^(j/16) = T_hi + T_lo`` from two more
+register tables, ``e^r - 1 = r + r^2 P(r)`` (degree 7), ``res = T_hi + (T_hi (e^r - 1) +
+T_lo)``, and ``vscalefpd(res, kd)`` multiplies by ``2^floor(kd)`` and rounds once:
+overflow to inf, gradual underflow and the subnormal results come from the instruction.
 
-Error budget (ulp of the result): the log's relative error is below 2^-64 (``Q``'s
-fit 2^-69.9 absolute at ``|r| = 1/30``, where ``|log|x|| >= 0.033`` unless ``t1 = 0``;
-the rounding of ``r^3 Q``, ``lo``'s sums, ``p_lo``'s second order term), so ``y`` times
-it moves ``t`` by at most ``|t| 2^-64 <= 2^-54`` while ``|t| < 1000``: 0.04-0.1 ulp; the
-exp: ``P``'s fit 2^-64.4, ``r``'s rounding 2^-58.5, the table 2^-106, and the final
-roundings of ``res`` (0.5 ulp) and of a subnormal result.
+Error budget: the log's absolute error is below 2^-70 (``Q``'s fit, the roundings of
+``r^3 Q`` and of ``lo``'s sums), relative below 2^-64 since ``|log|x|| >= 1/60`` unless
+``t1 = 0`` (then ``log|x| ~ r``); so ``t`` moves by at most ``|t| 2^-64 <= 2^-54.5``
+for a finite result (``|t| < 745``), under 0.2 ulp. The exp: ``P``'s fit 2^-64.4,
+``r``'s rounding 2^-58.5, the table 2^-106, then the roundings of ``res`` (0.5 ulp) and
+of a subnormal result.
 
 Invariants:
 - the fast path covers every lane with ``x > 0`` finite, ``y`` finite and ``|t| < 1000``:
@@ -58,28 +58,33 @@ ROUND52 = 1.5 * 2.0 ** 52          # v + ROUND52: v rounded to an integer, in th
 ROUND48 = 1.5 * 2.0 ** 48          # v + ROUND48: v rounded to a sixteenth (|v| < 2^46)
 T_LIMIT = 1000.0                   # |t| beyond: 0 or inf (the slow path), scalef's range
 
-# log: entry J mod 16 for J = round(30 z), z in [1/2, 1): INV ~ 30/J (2 and 1 exactly at
-# J = 15 and 30); G = ln2 - log(INV) = G_HI + G_LO with G_HI on a grid of 2^-43.
-INV = (1.875, 1.7647058823529411, 1.6666666666666667, 1.5789473684210527, 1.5,
-       1.4285714285714286, 1.3636363636363635, 1.3043478260869565, 1.25, 1.2,
-       1.1538461538461537, 1.1111111111111112, 1.0714285714285714, 1.0344827586206897,
-       1.0, 2.0)
-G_HI = (0.0645385211375924, 0.1251631429539657, 0.1823215567939087, 0.23638877806422443,
-        0.28768207245173016, 0.3364722366212618, 0.38299225225614464, 0.4274440148269605,
-        0.47000362924575256, 0.5108256237659816, 0.5500463369193085, 0.5877866649020689,
-        0.624154309072992, 0.6592456288842641, 0.6931471805598903, 0.0)
-G_LO = (-2.1225608044809997e-14, 4.035462923276433e-14, 4.586952327983658e-14,
-        5.9540306310236576e-15, 5.076326383153408e-14, -4.88915824988312e-14,
-        -3.8777024488674314e-14, -2.0873325321308172e-14, -1.7009641689260365e-14,
-        9.102305420416298e-15, -3.641897514212974e-14, 5.0085489635386213e-14,
-        1.923491740518719e-15, -1.8423226844520875e-16, 5.497923018708371e-14, 0.0)
+# log: entry J mod 16 for J = round(30 z), z in [1/2, 1): INV ~ 30/J with 5 significant
+# bits (a multiple of 1/32 where that keeps |z INV - 1| < 1/32 on J's interval, else of
+# 1/16 with |z INV - 1| < 1/16), so that z INV - 1 is a multiple of 2^-58 (2^-57) below
+# 2^-5 (2^-4): exact in a double; |z INV - 1| <= 0.0407; exactly 2 and 1 at J = 15 and 30.
+# G = ln2 - log(INV) = G_HI + G_LO with G_HI on a grid of 2^-43.
+# The code looks up INV/2: r/2 = z INV/2 - 1/2 is as exact, and r = r/2 + r/2 an addition
+# where -r/2 would be a multiplication.
+INV = (1.875, 1.75, 1.6875, 1.5625, 1.5, 1.4375, 1.375, 1.3125, 1.25, 1.1875, 1.15625,
+       1.125, 1.0625, 1.03125, 1.0, 2.0)
+G_HI = (0.0645385211375924, 0.13353139262449076, 0.16989903679541385, 0.2468600779315011,
+        0.28768207245173016, 0.33024168687052224, 0.3746934494414518, 0.4212134650763346,
+        0.47000362924575256, 0.5212969236332583, 0.5479651707154289, 0.575364144903574,
+        0.632522558743517, 0.6623755218931819, 0.6931471805598903, 0.0)
+G_LO = (-2.1225608044809997e-14, 3.1859736349078334e-14, -1.6376276414097503e-14,
+        2.4688324156011588e-14, 5.076326383153408e-14, 5.4612144489920215e-14,
+        -4.1082176222359656e-14, -3.1063837541003616e-14, -1.7009641689260365e-14,
+        2.7784788537588388e-14, 1.8472405833748667e-14, -1.2160310058547871e-14,
+        -6.5714011431672766e-15, 9.681087609174425e-15, 5.497923018708371e-14, 0.0)
+INV_HALF = tuple(v / 2 for v in INV)
 LN2_HI = 0.6931471805598903        # ln2 on the grid of 2^-43 (G_HI[14])
 LN2_LO = 5.497923018708371e-14
-# (log1p(r) - r + r^2/2) / r^3 times -2 (the code multiplies by -r^3/2), |r| <= 0.0336,
-# highest degree first; absolute error of r^3 Q 2^-69.9
-LOG_Q = (-0.18061412711047953, 0.20039049827832495, -0.22222482454162026,
-         0.2499996940691703, -0.285714284166035, 0.3333333334224502, -0.40000000000028063,
-         0.49999999999999295, -0.6666666666666666)
+# (log1p(r) - r + r^2/2) / r^3 times 2 (the code multiplies by r^3/2), |r| <= 0.0407,
+# highest degree first; a weighted minimax fit (Lawson): absolute error of r^3 Q 2^-71.1
+# for |r| <= 0.0336, 2^-70.3 beyond (only J = 17..19 reach there, where |log x| > 0.09)
+LOG_Q = (-0.1674591427274107, 0.18255745189753847, -0.19999831633198292,
+         0.2222208906677424, -0.25000000170092584, 0.28571428682255656,
+         -0.3333333333325248, 0.3999999999995838, -0.5000000000000001, 0.6666666666666667)
 
 # exp: 2^(j/16) = EXP_HI + EXP_LO
 EXP_HI = (1.0, 1.0442737824274138, 1.0905077326652577, 1.1387886347566916,
@@ -103,26 +108,22 @@ def _log_hi_lo(m: VecEmitter, x: ir.Value, imm: int) -> tuple[ir.Value, ir.Value
     z = m.getmant(x, imm)
     e = m.getexp(x)
     u = m.bits(m.fma(z, 30.0, ROUND52))
-    inv, g_hi, g_lo = m.table(INV, u), m.table(G_HI, u), m.table(G_LO, u)
-    p = m.mul(z, inv)
-    p_lo = m.fma(z, inv, m.neg(p))
-    r = m.sub(p, 1.0)                           # exact: p in [0.96, 1.04]
+    inv_half, g_hi, g_lo = m.table(INV_HALF, u), m.table(G_HI, u), m.table(G_LO, u)
+    h = m.fma(z, inv_half, -0.5)                # r/2, exact (see INV)
+    r = m.add(h, h)
     t1 = m.fma(e, LN2_HI, g_hi)                 # exact
     t2 = m.add(t1, r)
-    lo2 = m.add(m.add(m.sub(t1, t2), r), p_lo)  # (t1 - t2) + r exact, plus r's low part
-    ar = m.mul(r, -0.5)
-    ar2 = m.mul(r, ar)
-    lo3 = m.fma(ar, r, m.neg(ar2))              # -r^2/2 = ar2 + lo3 exactly
-    ar3 = m.mul(r, ar2)
+    lo2 = m.add(m.sub(t1, t2), r)               # exact: |t1| > |r| or t1 = 0
+    b2 = m.mul(r, h)
+    b2_lo = m.fma(r, h, m.neg(b2))              # r^2/2 = b2 + b2_lo exactly
+    b3 = m.mul(r, b2)
     q = m.poly(r, LOG_Q)
-    w = m.fma(ar3, q, ar2)                      # -r^2/2 + r^3 Q rounded once
-    w_lo = m.fma(ar3, q, m.add(m.sub(ar2, w), lo3))
+    w = m.fma(b3, q, m.neg(b2))                 # -r^2/2 + r^3 Q rounded once
+    # its rounding error (b2 + w exact: w ~ -b2), with the -b2_lo left out of it
+    w_lo = m.fma(b3, q, m.neg(m.add(m.add(b2, w), b2_lo)))
     hi = m.add(t2, w)
     lo4 = m.add(m.sub(t2, hi), w)
-    lo = m.add(m.add(m.fma(e, LN2_LO, g_lo), lo2), m.add(lo4, w_lo))
-    # log(1 + r + p_lo) = log1p(r) + p_lo (1 - r + r^2 - ..): p_lo is in lo2, and
-    # r - r^2 = r + 2 ar2 by additions (the multiplier's ports are the busier ones)
-    return hi, m.fma(m.neg(p_lo), m.add(r, m.add(ar2, ar2)), lo)
+    return hi, m.add(m.add(m.fma(e, LN2_LO, g_lo), lo2), m.add(lo4, w_lo))
 
 
 def _pow_abs(m: VecEmitter, x: ir.Value, y: ir.Value, imm: int) -> tuple[ir.Value, ir.Value]:

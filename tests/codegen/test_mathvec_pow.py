@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import functools
 from decimal import Decimal, getcontext
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -25,7 +26,7 @@ from tests.codegen.test_mathlib import pow_inputs, reference, specials, ulp_erro
 pytestmark = pytest.mark.skipif(not mathvec.host_avx512(),
                                 reason="the explicit body is for AVX-512 hosts")
 
-#: measured 0.95 (x near 1.03, |t| near 700: the log's last 2^-63); the library's bound
+#: measured 0.89 (x near 1.03, |t| near 700: the log's last 2^-64); the library's bound
 #: is 4 ulp, this one pins the method's
 BOUND = 1.0
 V8 = ir.VectorType(ir.DoubleType(), 8)
@@ -146,9 +147,11 @@ def test_special_values_match_numpy() -> None:
 
 
 def test_tables_match_their_definitions() -> None:
-    """INV ~ 30/J (exactly 2 and 1 at J = 15, 30), G = ln2 - log(INV) = G_HI + G_LO with
-    G_HI and LN2_HI on the grid of 2^-43 (so e ln2_hi + G_HI is exact), 2^(j/16) =
-    EXP_HI + EXP_LO, the ln2 split and 1/ln2 rounded to nearest."""
+    """INV: 5 significant bits, z INV - 1 exact (a multiple of 2^-58 below 2^-5 or of
+    2^-57 below 2^-4) and within 0.0407 on J's interval of z, exactly 2 and 1 at J = 15
+    and 30; G = ln2 - log(INV) = G_HI + G_LO with G_HI and LN2_HI on the grid of 2^-43
+    (so e ln2_hi + G_HI is exact); 2^(j/16) = EXP_HI + EXP_LO; the ln2 split and 1/ln2
+    rounded to nearest."""
     getcontext().prec = 60
     ln2 = Decimal(2).ln()
     grid = Decimal(2) ** -43
@@ -159,7 +162,12 @@ def test_tables_match_their_definitions() -> None:
     for j in range(15, 31):
         k = j % 16
         inv = P.INV[k]
-        assert inv == {15: 2.0, 30: 1.0}.get(j, float(Decimal(30) / j))
+        lo, hi = max(0.5, (j - 0.5) / 30), min(1.0, (j + 0.5) / 30)
+        r = max(abs(lo * inv - 1), abs(hi * inv - 1))
+        assert r <= 0.0407
+        assert (inv * 32 % 1 == 0 and r < 1 / 32) or (inv * 16 % 1 == 0 and r < 1 / 16)
+        if j in (15, 30):
+            assert inv == {15: 2.0, 30: 1.0}[j]
         g = ln2 - Decimal(inv).ln()
         assert Decimal(P.G_HI[k]) % grid == 0
         assert abs(g - Decimal(P.G_HI[k])) <= grid / 2
@@ -168,3 +176,15 @@ def test_tables_match_their_definitions() -> None:
         v = (ln2 * j / 16).exp()
         assert P.EXP_HI[j] == float(v)
         assert P.EXP_LO[j] == float(v - Decimal(P.EXP_HI[j]))
+
+
+def test_reduced_argument_is_exact() -> None:
+    """r = z INV - 1 by one fma equals the exact value for z all over each interval
+    (both ends, and random z): the property the method's accuracy rests on."""
+    rng = np.random.default_rng(3)
+    for j in range(15, 31):
+        inv = mathvec_pow.INV[j % 16]
+        lo, hi = max(0.5, (j - 0.5) / 30), np.nextafter(min(1.0, (j + 0.5) / 30), 0)
+        for z in [lo, hi, *rng.uniform(lo, hi, 200)]:
+            exact = Fraction(z) * Fraction(inv) - 1
+            assert Fraction(float(exact)) == exact, (j, z)
