@@ -29,6 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+from ..ir.caches import on_clear
 from . import llvmjob
 
 Reply = tuple[bytes, list[str], float]      # as `workers.Reply`
@@ -92,6 +93,7 @@ def _install() -> bool:
 # Target machines no job is using, by (triple, cpu, features): each job takes one for
 # itself (LLVM's code generator is not meant to share one between threads).
 _machines: dict[tuple[str, str, str], list[Any]] = {}
+on_clear("compile threads: idle target machines", _machines.clear)
 
 
 def compile_part(text: str, header: dict[str, Any]) -> Reply:
@@ -114,7 +116,7 @@ def compile_part(text: str, header: dict[str, Any]) -> Reply:
     finally:
         _local.free = False
         with _install_lock:
-            _machines[key].append(tm)
+            _machines.setdefault(key, []).append(tm)
 
 
 class ThreadWorker:

@@ -181,6 +181,7 @@ NOT_CACHES = {
     "tracejit/notice.py:_gc_state": "whether the collector is paused (under its lock)",
     "codegen/objcache.py:_stores": "a counter of stores",
     "codegen/workers.py:_reaper": "the thread that closes idle compile workers",
+    "codegen/llvmthreads.py:_installed": "whether llvmlite's lock has the gate (a state)",
     "ir/caches.py:_clearers": "the registry of caches itself",
 }
 _CONTAINERS = ("dict", "list", "set", "OrderedDict", "WeakKeyDictionary",
