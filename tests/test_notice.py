@@ -20,6 +20,7 @@ def test_repeated_block_finds_the_loop_body():
 
 def test_slow_compile_logs_size_and_suggests_structured_loops(monkeypatch, caplog):
     monkeypatch.setattr(notice, "NOTICE_AFTER", 0.0)
+    monkeypatch.setenv("TRACEJIT_CACHE", "0")   # compiled, not found in the disk cache
 
     @tj.function
     def f(x):
@@ -63,21 +64,19 @@ def test_gc_paused_nests_and_restores():
         gc.enable()
 
 
-def test_tracing_and_compiling_share_one_timer_thread(monkeypatch):
+def test_one_watcher_thread_serves_every_compile(monkeypatch):
     started = []
+    start = notice._thread.start_new_thread
+    monkeypatch.setattr(notice._thread, "start_new_thread",
+                        lambda *a: started.append(a) or start(*a))
+    monkeypatch.setattr(notice, "_WATCHER", notice._Watcher())
 
-    class Counting(notice.threading.Timer):
-        def start(self):
-            started.append(self)
-            super().start()
-    monkeypatch.setattr(notice.threading, "Timer", Counting)
-
-    @tj.function
-    def h(x):
-        return tj.reduce_sum(tj.exp(x) * 3.0)
-
-    h(np.arange(5, dtype=np.float32))
-    assert len(started) == 1 and started[0].finished.is_set()     # cancelled when done
+    for k in range(3):
+        @tj.function
+        def h(x, scale=float(k + 3)):
+            return tj.reduce_sum(tj.exp(x) * scale)
+        h(np.arange(5, dtype=np.float32))
+    assert len(started) == 1 and not notice._WATCHER._due     # none left watched
 
 
 def test_paused_time_does_not_count(monkeypatch, caplog):

@@ -21,9 +21,11 @@ compiling together count towards one threshold; nothing is logged for fast compi
 """
 from __future__ import annotations
 
+import _thread
 import contextlib
 import gc
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -92,14 +94,68 @@ def describe(fn: Any) -> str:
     return text
 
 
+class _Watcher:
+    """One daemon thread that fires the notices of the whole process when they are due
+    (a thread per compile cost 0.2 ms of a first call that loads its code from the
+    disk cache, and several under load: `threading.Thread.start` waits until the new
+    thread runs). Started at the first notice, without waiting for it to run."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._due: dict[int, tuple[float, Notice]] = {}     # id -> (when, notice)
+        self._running = False
+
+    def watch(self, n: Notice, delay: float) -> None:
+        """Call `n._due()` in `delay` seconds (unless `forget(n)` comes first)."""
+        with self._cond:
+            self._due[id(n)] = (time.monotonic() + max(0.0, delay), n)
+            if not self._running:
+                self._running = True
+                _thread.start_new_thread(self._run, ())
+            else:
+                self._cond.notify()
+
+    def forget(self, n: Notice) -> None:
+        with self._cond:
+            self._due.pop(id(n), None)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    now = time.monotonic()
+                    due = [n for when, n in self._due.values() if when <= now]
+                    if due:
+                        for n in due:
+                            del self._due[id(n)]
+                        break
+                    soonest = min((when for when, _ in self._due.values()), default=None)
+                    self._cond.wait(None if soonest is None else soonest - now)
+            for n in due:
+                try:
+                    n._due()
+                except Exception:       # a notice must never take the watcher down
+                    log.debug("notice of %s failed", n.name, exc_info=True)
+
+
+_WATCHER = _Watcher()
+
+
+def _after_fork_in_child() -> None:
+    global _WATCHER
+    _WATCHER = _Watcher()       # the parent's thread does not exist here
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Notice:
     """A timer that logs a notice if compiling `name` takes longer than NOTICE_AFTER.
 
-    One timer thread serves the whole compile: `pause()` (tracing done) leaves it
-    running, and it checks the time counted when it goes off (arming itself again for
-    what is left, or leaving the next `resume()` to), so tracing then compiling starts
-    one thread, not two (a thread start is 0.2 ms, and under load several, of a first
-    call that loads its code from the disk cache)."""
+    The process's one watcher thread (`_Watcher`) serves every notice; `pause()`
+    (tracing done) leaves the notice watched, and it checks the time counted when it is
+    due (watched again for what is left, or left to the next `resume()`)."""
 
     def __init__(self, name: str, stage: str = "tracing", fn: Any = None):
         self.name = name
@@ -107,7 +163,7 @@ class Notice:
         self.elapsed = 0.0
         self.fired = False
         self._t0: float | None = None
-        self._timer: threading.Timer | None = None
+        self._armed = False
         self._lock = threading.Lock()
         self._finished = False
         self.resume(stage, fn)
@@ -121,26 +177,22 @@ class Notice:
             if not self.fired and NOTICE_AFTER - self.elapsed <= 0:
                 self.fired = True
             elif not self.fired:
-                if self._timer is None:
-                    self._arm(NOTICE_AFTER - self.elapsed)
+                if not self._armed:
+                    self._armed = True
+                    _WATCHER.watch(self, NOTICE_AFTER - self.elapsed)
                 return
         self._log()
 
-    def _arm(self, delay: float) -> None:
-        """Start the timer (under the lock)."""
-        self._timer = threading.Timer(max(0.0, delay), self._due)
-        self._timer.daemon = True
-        self._timer.start()
-
     def _due(self) -> None:
-        """The timer went off (in its thread): fire if the time counted is up."""
+        """Called by the watcher: fire if the time counted is up."""
         with self._lock:
-            self._timer = None
+            self._armed = False
             if self.fired or self._finished or self._t0 is None:
-                return              # done, or paused: the next resume arms a timer
+                return              # done, or paused: the next resume watches again
             left = NOTICE_AFTER - self._now()
             if left > 0:            # time was paused meanwhile
-                self._arm(left)
+                self._armed = True
+                _WATCHER.watch(self, left)
                 return
             self.fired = True
         self._log()
@@ -157,9 +209,9 @@ class Notice:
                 self.elapsed += time.perf_counter() - self._t0
                 self._t0 = None
             self._finished = True
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            if self._armed:
+                self._armed = False
+                _WATCHER.forget(self)
         if self.fired:
             log.info("%s: traced and compiled in %.1f s", self.name, self.elapsed)
 
