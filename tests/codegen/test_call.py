@@ -206,3 +206,32 @@ def test_equal_but_not_canonical_dtypes_and_subclasses():
     np.testing.assert_array_equal(out[0], -np.arange(5))
     np.testing.assert_allclose(out[1], np.exp(np.ones((2, 3))))
     assert type(out[1]) is np.ndarray
+
+
+def test_the_first_call_is_checked_then_the_call_is_specialized():
+    """A new executable's first call checks its arguments in Python (making the
+    specialized call costs more than that once); the second makes the specialized call;
+    results and errors are the same on both ways."""
+    from tracejit.codegen.call import _Fresh
+    fn = fn_of([((7, 9), np.float64), ((9,), np.float64)],
+               lambda x, y: (bind("add", bind("mul", x, x), y), bind("reduce_sum", x, axes=(1,))))
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((7, 9)), rng.standard_normal(9)
+    for bad_first in (False, True):
+        exe = compile_function(fn, cache=False)
+        assert type(exe) is _Fresh
+        if bad_first:
+            with pytest.raises(ValueError, match=r"argument 0 .*shape \(9, 7\)"):
+                exe(np.zeros((9, 7)), y)
+        else:
+            first = exe(x, y)
+            assert type(exe) is _Fresh
+        second = exe(x, y)
+        assert type(exe) is not _Fresh and type(exe).__call__ is not _Fresh.__call__
+        for a, b in zip(second, [x * x + y, x.sum(axis=1)]):
+            np.testing.assert_allclose(a, b, rtol=1e-13)
+        if not bad_first:
+            for a, b in zip(first, second):
+                np.testing.assert_array_equal(a, b)
+        with pytest.raises(ValueError, match=r"argument 0 .*shape \(9, 7\)"):
+            exe(np.zeros((9, 7)), y)
