@@ -13,7 +13,9 @@ Sections (all by default):
   w3  native time against the BLAS floor of its matrix products (NumPy's own matmul of
       the same shapes); the optimized IR; where the matrix products go
   w5  the first call in a fresh process split into trace, IR optimization, lowering and
-      LLVM (parse / O3 / machine code), with an empty and then a filled disk cache
+      LLVM (parse / O3 / machine code), with an empty and then a filled disk cache;
+      `llvm_on_compile_threads` is the LLVM work of compile threads (codegen/llvmthreads:
+      a medium module's first part, missing runtime libraries), beside the caller's own
 
 Times are medians over repeats; "cpu" columns are this thread's CPU time
 (`time.thread_time`), which other processes' load disturbs much less than wall time.
@@ -431,6 +433,11 @@ for name, key in (("_parse", "llvm_parse_verify"), ("_optimize", "llvm_O3"),
                   ("jit", "llvm_jit_total"), ("load_object", "load_cached_object")):
     if hasattr(engine, name):
         wrap(engine, name, key)
+try:
+    from tracejit.codegen import llvmthreads     # parts and libraries compiled on threads
+    wrap(llvmthreads, "compile_part", "llvm_on_compile_threads")
+except ImportError:
+    pass
 if hasattr(cg, "objcache"):
     wrap(cg.objcache, "load", "disk_cache_lookup")
     wrap(cg.objcache, "store", "disk_cache_store")
