@@ -11,6 +11,7 @@ Depends on `tracejit.ir` only (never on the user API).
 from __future__ import annotations
 
 import logging
+import re
 import struct
 from collections.abc import Callable
 
@@ -110,19 +111,27 @@ _ALIAS = struct.Struct("<32sQ")
 ALIAS = "disk cache alias"      # how the log names such entries
 
 
-def _alias_key(traced: Function) -> str:
+# A parameter the printer cannot write out (`<array of dtype ...>`, `<type repr>`): the
+# text does not determine the Function, so it has no alias.
+_UNPRINTABLE = re.compile(r"[=(,]<")
+
+
+def _alias_key(traced: Function) -> str | None:
     from ..ir.printer import print_function
+    text = print_function(traced)
+    if _UNPRINTABLE.search(text):
+        return None
     # Tagged: a trace the passes leave as it is has the same text as its optimized form.
-    return objcache.key_for("traced Function, before the IR passes\0" + print_function(traced))
+    return objcache.key_for("traced Function, before the IR passes\0" + text)
 
 
 def _store_alias(traced: Function, fn: Function, key: str, exe: Executable) -> None:
     """Record that `traced` optimizes to `fn`, whose object code is under `key`. The IR
     passes are a function of the traced IR and of `ir`'s sources, which every key
     covers, so the next process can skip them (`load_traced`)."""
-    if traced.in_types == fn.in_types and traced.out_types == fn.out_types:
-        objcache.store(_alias_key(traced), _ALIAS.pack(bytes.fromhex(key), exe._sig.scratch),
-                       ALIAS)
+    alias = _alias_key(traced)
+    if alias and traced.in_types == fn.in_types and traced.out_types == fn.out_types:
+        objcache.store(alias, _ALIAS.pack(bytes.fromhex(key), exe._sig.scratch), ALIAS)
 
 
 def load_traced(traced: Function, optimized: Callable[[], Function]) -> Executable | None:
@@ -131,9 +140,10 @@ def load_traced(traced: Function, optimized: Callable[[], Function]) -> Executab
     or an earlier process): no IR passes, lowering or LLVM. `optimized()` makes the
     optimized Function when the executable first needs it (see `Executable`). None when
     the cache has no such entry or its object code cannot be loaded."""
-    if not objcache.enabled():
+    key = _alias_key(traced) if objcache.enabled() else None
+    if key is None:
         return None
-    alias = objcache.load(_alias_key(traced), ALIAS)
+    alias = objcache.load(key, ALIAS)
     if alias is None or len(alias) != _ALIAS.size:
         return None
     digest, scratch = _ALIAS.unpack(alias)

@@ -332,3 +332,16 @@ def test_code_found_by_its_trace_reports_failures_like_compiled_code(
     with pytest.raises(IndexError, match="index 5 is out of bounds for size 3"):
         again(x, bad)
     assert conc.optimized is not None and conc.executable().fn is conc.opt_fn
+
+
+def test_a_trace_whose_text_does_not_determine_it_has_no_alias() -> None:
+    from tracejit import codegen
+    from tracejit.ir import Function, Instr, TensorType, Value
+    from tracejit.ir.printer import print_function
+    x, y = Value(TensorType((2,), np.float32)), Value(TensorType((2,), np.float32))
+    plain = Function("f", [x], [Instr("neg", [x], {}, [y])], [y])
+    key = codegen._alias_key(plain)
+    assert key is not None and key != objcache.key_for(print_function(plain))  # tagged
+    for odd in (object(), (1, object()), np.zeros(2, np.complex64)):
+        f = Function("f", [x], [Instr("neg", [x], {"extra": odd}, [y])], [y])
+        assert codegen._alias_key(f) is None, odd
