@@ -69,7 +69,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "the CPUs this process may use minus 1, at most 3",
             "worker processes that compile the parts of a large function at once (LLVM "
             "runs in them while this process lowers and compiles its own part); 0 "
-            "compiles everything in the calling process"),
+            "starts none and compiles each function as one module (no second part on a "
+            "thread either)"),
 )}
 
 
