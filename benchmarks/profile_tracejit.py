@@ -426,6 +426,14 @@ import tracejit.tracing as tjt
 wrap(passes, "optimize", "ir_optimize")
 wrap(tjt, "trace", "trace_total")
 wrap(tje, "native", "native_total")
+if hasattr(tje, "cached"):        # code found by the traced Function (no IR passes)
+    wrap(tje, "cached", "load_by_trace_total")
+import tracejit.codegen.objcache as oc
+import tracejit.codegen.runtime as rt
+import tracejit.ir.printer as pr
+wrap(oc, "environment", "cache_key_environment")
+wrap(pr, "print_function", "print_ir_for_key")
+wrap(rt, "ensure", "runtime_libraries_load")
 for name, key in (("build_module", "lower_to_llvmlite"),):
     if hasattr(cg, name):
         wrap(cg, name, key)
