@@ -34,13 +34,13 @@ for a finite result (``|t| < 745``), under 0.2 ulp. The exp: ``P``'s fit 2^-64.4
 of a subnormal result.
 
 Invariants:
-- the fast path covers every lane with ``x > 0`` finite, ``y`` finite and ``|t| < 1000``:
-  ``y = 0`` and ``x = 1`` give ``e^0 = 1`` exactly there; ``vgetmant``'s sign control
-  turns a negative ``x`` into NaN, and 0, inf or NaN in ``x`` or ``y`` make ``ehi``
-  infinite or NaN, so one range test of ``ehi`` finds every other lane;
-- only when some lane is outside it (one ``kortest`` and a branch), the same code runs
-  again on ``|x|``, ``ehi >= 1000`` / ``<= -1000`` become inf / 0, and C99's special
-  cases and the sign come from the generic code's selects (`mathexp.pow_special`);
+- the magnitude is computed for ``|x|`` in every lane; the fast path covers every lane
+  with ``x > 0`` finite, ``y`` finite and ``|t| < 1000``: ``y = 0`` and ``x = 1`` give
+  ``e^0 = 1`` exactly there; 0, inf or NaN in ``x`` or ``y`` make ``ehi`` infinite or
+  NaN, so a sign test of ``x`` and a range test of ``ehi`` find every other lane;
+- only when some lane is outside it (one ``kortest`` and a branch), ``ehi >= 1000`` /
+  ``<= -1000`` become inf / 0, and C99's special cases and the sign come from the
+  generic code's selects (`mathexp.pow_special`) on the same magnitudes;
 - no fast-math flags, no C library call; every table index is the low 4 bits of a lane.
 """
 from __future__ import annotations
@@ -50,10 +50,8 @@ from llvmlite import ir
 from . import mathexp
 from .mathvec_ops import F64, VecEmitter
 
-# vgetmant immediates: interval [1/2, 1) (bits 1:0 = 2); sign control (bits 3:2) 1 = |x|,
-# 2 = NaN for a negative x
+# vgetmant's immediate: interval [1/2, 1) (bits 1:0 = 2), sign cleared (bits 3:2 = 1)
 MANT_HALF_ABS = 0b0110
-MANT_HALF_NAN_IF_NEG = 0b1010
 ROUND52 = 1.5 * 2.0 ** 52          # v + ROUND52: v rounded to an integer, in the low bits
 ROUND48 = 1.5 * 2.0 ** 48          # v + ROUND48: v rounded to a sixteenth (|v| < 2^46)
 T_LIMIT = 1000.0                   # |t| beyond: 0 or inf (the slow path), scalef's range
@@ -102,10 +100,9 @@ EXP_P = (0.00019841464166458136, 0.0013889063781745215, 0.008333333332990755,
          0.04166666666358346, 0.16666666666666669, 0.5000000000000001)
 
 
-def _log_hi_lo(m: VecEmitter, x: ir.Value, imm: int) -> tuple[ir.Value, ir.Value]:
-    """log|x| = hi + lo for finite x != 0 (-inf / inf for 0 / inf, NaN for NaN and, with
-    `imm` = MANT_HALF_NAN_IF_NEG, for negative x)."""
-    z = m.getmant(x, imm)
+def _log_hi_lo(m: VecEmitter, x: ir.Value) -> tuple[ir.Value, ir.Value]:
+    """log|x| = hi + lo for finite x != 0 (-inf / inf for +-0 / +-inf, NaN for NaN)."""
+    z = m.getmant(x, MANT_HALF_ABS)
     e = m.getexp(x)
     u = m.bits(m.fma(z, 30.0, ROUND52))
     inv_half, g_hi, g_lo = m.table(INV_HALF, u), m.table(G_HI, u), m.table(G_LO, u)
@@ -126,9 +123,9 @@ def _log_hi_lo(m: VecEmitter, x: ir.Value, imm: int) -> tuple[ir.Value, ir.Value
     return hi, m.add(m.add(m.fma(e, LN2_LO, g_lo), lo2), m.add(lo4, w_lo))
 
 
-def _pow_abs(m: VecEmitter, x: ir.Value, y: ir.Value, imm: int) -> tuple[ir.Value, ir.Value]:
+def _pow_abs(m: VecEmitter, x: ir.Value, y: ir.Value) -> tuple[ir.Value, ir.Value]:
     """(|x|^y, t) for lanes with |t| < T_LIMIT: e^t with t = y log|x| = ehi + elo."""
-    hi, lo = _log_hi_lo(m, x, imm)
+    hi, lo = _log_hi_lo(m, x)
     ehi = m.mul(y, hi)
     elo = m.fma(y, lo, m.fma(y, hi, m.neg(ehi)))
     v = m.fma(ehi, INV_LN2, ROUND48)
@@ -148,14 +145,14 @@ def pow64(b: ir.IRBuilder, args: list[ir.Value]) -> ir.Value:
     """x^y for ``<8 x double>`` x and y."""
     x, y = args
     m = VecEmitter(b, F64)
-    mag, t = _pow_abs(m, x, y, MANT_HALF_NAN_IF_NEG)
-    inside = b.and_(m.cmp("<", t, T_LIMIT), m.cmp(">", t, -T_LIMIT))   # false for NaN
+    mag, t = _pow_abs(m, x, y)
+    # ordered compares: false for NaN (-0.0 >= 0 holds, but its t is infinite)
+    inside = b.and_(m.cmp(">=", x, 0.0), m.cmp("<", m.abs(t), T_LIMIT))
     pre = b.block
     with b.if_then(m.any(b.not_(inside)), likely=False):
-        amag, at = _pow_abs(m, x, y, MANT_HALF_ABS)
-        amag = m.sel(m.cmp(">=", at, T_LIMIT), float("inf"), amag)
-        amag = m.sel(m.cmp("<=", at, -T_LIMIT), 0.0, amag)
-        fixed = mathexp.pow_special(m, x, y, amag)
+        mag2 = m.sel(m.cmp(">=", t, T_LIMIT), float("inf"), mag)
+        mag2 = m.sel(m.cmp("<=", t, -T_LIMIT), 0.0, mag2)
+        fixed = mathexp.pow_special(m, x, y, mag2)
         then = b.block
     out = b.phi(m.ty)
     out.add_incoming(mag, pre)
