@@ -138,7 +138,7 @@ def function(module: ir.Module, name: str, ty: ir.Type) -> ir.Function:
         # lane 0 of the explicit vector body: the same result wherever an element falls
         vty = ir.VectorType(ty, w)
         vargs = [b.insert_element(ir.Constant(vty, None), a, I32(0)) for a in args]
-        b.ret(b.extract_element(b.call(wide, vargs), I32(0)))
+        b.ret(b.extract_element(b.call(wide, vargs, attrs=("noinline",)), I32(0)))
         return fn
     b.ret(_exact_if_far(b, name, args[0], emit_math(b, name, args)))
     return fn
@@ -165,7 +165,9 @@ def _define_vector(module: ir.Module, name: str, ty: ir.Type, w: int, nargs: int
     explicit = mathvec.body(name, ty)
     if explicit is not None and w == mathvec.width(ty):
         # inlined into the vectorized loops after O3 (`llvmjob.optimize`), where their
-        # constants and tables stay in registers across iterations
+        # constants and tables stay in registers across iterations; the scalar function
+        # and the narrow variants call it (call sites marked `noinline`: one more copy
+        # of the body per module, not one per caller)
         fn.attributes.discard("noinline")
         fn.attributes.add("alwaysinline")
         b.ret(explicit(b, list(fn.args)))
@@ -203,7 +205,8 @@ def _define_narrow(module: ir.Module, wide: ir.Function, ty: ir.Type, n: int, w:
     zero = ir.Constant(vty, None)
     pad = ir.Constant(ir.VectorType(ir.IntType(32), w), [k if k < n else n for k in range(w)])
     args = [b.shuffle_vector(a, zero, pad) for a in fn.args]
-    r = b.call(wide, args)
+    # (never inlined: an explicit body is inlined only where the vectorizer calls it)
+    r = b.call(wide, args, attrs=("noinline",))
     b.ret(b.shuffle_vector(r, ir.Constant(r.type, None),
                            ir.Constant(ir.VectorType(ir.IntType(32), n), list(range(n)))))
     return fn
