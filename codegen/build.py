@@ -53,7 +53,7 @@ class Abi:
     """Where the entry function finds things in CPython and NumPy objects: byte offsets
     of a tuple's items, of an object's type, of an array's `nd`, `dimensions`, `descr`,
     `data` and `flags`, and of a dtype's `type_num` and `byteorder`; plus, per dtype name,
-    the (type_num, byteorder) of its canonical NumPy dtype (`call.probe_abi` measures
+    the (type_num, byteorder) of its canonical NumPy dtype (`abi.probe_abi` measures
     them in the running interpreter)."""
 
     tuple_items: int
