@@ -345,3 +345,39 @@ def test_a_trace_whose_text_does_not_determine_it_has_no_alias() -> None:
     for odd in (object(), (1, object()), np.zeros(2, np.complex64)):
         f = Function("f", [x], [Instr("neg", [x], {"extra": odd}, [y])], [y])
         assert codegen._alias_key(f) is None, odd
+
+
+def test_code_is_found_by_its_trace_only_for_the_same_trace_and_install(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An alias hit skips the IR passes (`optimized` stays None); another shape, dtype,
+    function or version misses it (the passes run)."""
+    monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("TRACEJIT_CACHE", raising=False)
+
+    def f(x: tj.Tensor) -> tj.Tensor:
+        return tj.exp(x) * 2.0
+
+    def g(x: tj.Tensor) -> tj.Tensor:
+        return tj.exp(x) * 3.0
+
+    def found_by_trace(fn: object, x: np.ndarray) -> bool:
+        c = tj.compile(fn)
+        c(x)
+        (conc,) = c._cache.values()
+        return conc.optimized is None
+
+    x = np.linspace(0, 1, 3, dtype=np.float32)
+    tj.compile(f)(x)                                   # compiles, stores the alias
+    assert found_by_trace(f, x)
+    assert not found_by_trace(f, np.ones(4, np.float32))
+    assert not found_by_trace(f, x.astype(np.float64))
+    assert not found_by_trace(g, x)
+    versions = objcache._versions
+    with monkeypatch.context() as m:
+        m.setattr(objcache, "_versions", lambda: versions() + ";another=1")
+        objcache._forget_environment()
+        try:
+            assert not found_by_trace(f, x)
+        finally:
+            objcache._forget_environment()
+    assert found_by_trace(f, x)
