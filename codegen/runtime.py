@@ -170,23 +170,27 @@ WAIT_FOR_WORKER = 0.02
 def request(dtype: str, module_cost: int = WORKER_MIN_COST) -> str:
     """The symbol of the library for `dtype`, usable by code loaded after the next
     `ensure` or `load`: loaded now if it is loaded, offered or in the disk cache, else
-    compiled by a compile worker meanwhile (an idle one, or a new one for a module of
-    estimated `module_cost` from `WORKER_MIN_COST` while a CPU looks idle), else now."""
+    compiled meanwhile while a CPU looks idle, on a thread (`llvmthreads`) or, where
+    llvmlite's lock cannot be passed, by a compile worker (an idle one, or a new one for a
+    module of estimated `module_cost` from `WORKER_MIN_COST`), else now. (On a loaded
+    machine the threads' turns at the GIL and at the CPUs made W5's first call with an
+    empty cache slower: 395-420 ms against 328-352 compiling here, load 4.5.)"""
     name = symbol(dtype)
     if name in _loaded:
         return name
-    if dtype != POOL and llvmthreads.gate():
+    idle = workers.core_idle()
+    if dtype != POOL and idle and llvmthreads.gate():
         request(POOL, module_cost)      # the GEMM kernels call it: on a thread too
     with _lock:
         if name in _loaded or name in _pending:
             return name
         stored = name in _offered or (objcache.enabled()
                                       and objcache.load(_key(dtype, name)) is not None)
-        on_thread = not stored and llvmthreads.gate()
+        on_thread = not stored and idle and llvmthreads.gate()
         if on_thread:
             got: list[workers.Worker | llvmthreads.ThreadWorker] = [llvmthreads.ThreadWorker()]
         else:
-            start = module_cost >= WORKER_MIN_COST and workers.core_idle()
+            start = module_cost >= WORKER_MIN_COST and idle
             got = [] if stored else list(workers.acquire(1, start=start))
         if not got:
             _loaded[name] = _load(dtype, name)

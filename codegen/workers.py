@@ -65,14 +65,31 @@ def max_workers() -> int:
 
 
 def core_idle() -> bool:
-    """Whether a CPU of this process's looks idle: the 1-minute load average is below
-    the CPUs it may run on less a half. A new worker's start (about 60 ms of CPU) only
-    pays for a short job when it runs beside the caller, not in turn with it."""
+    """Whether a CPU of this process's looks idle: fewer threads other than the caller
+    are running now than the CPUs it may run on (`running_now`), or, where that count
+    is not available, the 1-minute load average is below those CPUs less a half. A new
+    worker's start (about 60 ms of CPU) only pays for a short job when it runs beside
+    the caller, not in turn with it, and so does a compile thread. (The load average
+    alone still counted a benchmark's previous, finished multi-threaded rows for a
+    minute.)"""
+    running = running_now()
+    if running is not None:
+        return running - 1 < cpus.available()
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
         return True
     return load < cpus.available() - 0.5
+
+
+def running_now() -> int | None:
+    """The threads running or ready to run on the machine now, the caller included
+    (Linux's `/proc/loadavg`), or None where that is not available."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            return int(f.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class Worker:

@@ -147,16 +147,18 @@ def test_an_llvm_error_on_the_thread_is_a_compile_error() -> None:
 
 
 def test_the_gemm_runtime_compiles_on_a_thread(monkeypatch: Any, tmp_path: Any) -> None:
-    """With an empty disk cache the library is built and compiled on a thread (no
-    process started, however small the module); the caller waits for it, however long
-    (`WAIT_FOR_WORKER` is for processes), and its object code is what compiling it here
-    gives, stored in the disk cache; a failed job is compiled here instead."""
+    """With an empty disk cache and an idle CPU the library is built and compiled on a
+    thread (no process started, however small the module); the caller waits for it,
+    however long (`WAIT_FOR_WORKER` is for processes), and its object code is what
+    compiling it here gives, stored in the disk cache; a failed job is compiled here
+    instead, and so is the library while no CPU looks idle."""
     from tests.codegen.test_parallel import MATMUL_ARGS, _fresh_runtime, _matmul_fn
     from tests.codegen.helpers import check
     name = _fresh_runtime(monkeypatch, tmp_path, thread=True)
     monkeypatch.setattr(runtime, "WAIT_FOR_WORKER", 0.0)
     monkeypatch.setattr(runtime, "WORKER_MIN_COST", 10 ** 9)
-    monkeypatch.setattr(workers, "acquire", lambda n, start=True: pytest.fail("a process"))
+    monkeypatch.setattr(workers, "acquire",        # no new process (an idle one may serve)
+                        lambda n, start=True: pytest.fail("a process") if start else [])
     jobs: list[str] = []
     here: list[str] = []
     compile_part, compile_object = llvmthreads.compile_part, engine.compile_object
@@ -182,6 +184,13 @@ def test_the_gemm_runtime_compiles_on_a_thread(monkeypatch: Any, tmp_path: Any) 
     here.clear()
     check(_matmul_fn("mm_thread_failed"), MATMUL_ARGS, rtol=1e-12)
     assert [t for t in here if name + "_serial" in t] and name in runtime._loaded
+    # While no CPU looks idle the caller compiles it itself, with no thread.
+    name = _fresh_runtime(monkeypatch, tmp_path / "loaded", thread=True)
+    monkeypatch.setattr(workers, "core_idle", lambda: False)
+    jobs.clear()
+    here.clear()
+    check(_matmul_fn("mm_thread_loaded"), MATMUL_ARGS, rtol=1e-12)
+    assert jobs == [] and [t for t in here if name + "_serial" in t]
 
 
 def _failing(library_ir: Any) -> Any:

@@ -326,13 +326,29 @@ def test_a_loaded_machine_starts_no_worker_for_the_runtime(monkeypatch: Any,
     """While no CPU looks idle the library compiles in the caller, whatever the size."""
     from tracejit.codegen import runtime
     _fresh_runtime(monkeypatch, tmp_path)
-    monkeypatch.setattr(workers.os, "getloadavg", lambda: (64.0, 64.0, 64.0))
+    monkeypatch.setattr(workers, "running_now", lambda: 64)
     monkeypatch.setattr(workers, "core_idle", _CORE_IDLE)
     assert not workers.core_idle()
     workers.shutdown()
     spy = Spy(monkeypatch)
     check(_matmul_fn("mm_loaded"), MATMUL_ARGS, rtol=1e-12)
     assert spy.jobs == [] and runtime.symbol("f64") in runtime._loaded
+
+
+def test_a_core_looks_idle_by_the_threads_running_now(monkeypatch: Any) -> None:
+    """Running now, this thread included: fewer others than CPUs is idle; without the
+    count, the 1-minute load average decides."""
+    monkeypatch.setattr(workers.cpus, "available", lambda: 2)
+    for running, idle in ((1, True), (2, True), (3, False), (9, False)):
+        monkeypatch.setattr(workers, "running_now", lambda r=running: r)
+        assert workers.core_idle() is idle
+    monkeypatch.setattr(workers, "running_now", lambda: None)
+    monkeypatch.setattr(workers.os, "getloadavg", lambda: (64.0, 64.0, 64.0))
+    assert not workers.core_idle()
+    monkeypatch.setattr(workers.os, "getloadavg", lambda: (0.2, 3.0, 3.0))
+    assert workers.core_idle()
+    got = workers.running_now()
+    assert got is None or got >= 1
 
 
 def test_small_functions_start_no_worker(monkeypatch: Any) -> None:
