@@ -14,8 +14,9 @@ for ``J = 15`` and 1 for ``J = 30``, so near ``x = 1`` ``r`` is ``x - 1`` itself
 ``log|x| = t1 + r - r^2/2 + r^3 Q(r) + lo1`` with ``t1 = e ln2_hi + g_hi`` exact
 (``g = ln2 - log(inv) = g_hi + g_lo``, ``g_hi`` and ``ln2_hi`` on a grid of 2^-43, and
 ``|t1| < 2^10``), ``lo1 = e ln2_lo + g_lo``; ``t1 + r`` and ``+ (-r^2/2 + r^3 Q)`` are
-fast two-sums (``|t1| > |r|`` unless ``t1 = 0``), ``-r^2/2`` is exact as ``ar2 + lo3``
-(``fma``), ``Q`` has degree 9. The result ``hi + lo`` has ``|lo| < 2^-43 |hi|``.
+fast two-sums (``|t1| > |r|`` unless ``t1 = 0``), ``r^2/2`` is exact as ``b2 + b2_lo``
+(``fma``; the table holds ``inv/2``, so the ``fma`` gives ``r/2`` and ``r = r/2 + r/2``),
+``Q`` has degree 9. The result ``hi + lo`` has ``|lo| < 2^-43 |hi|``.
 Product: ``t = y hi + y lo`` as ``ehi + elo`` (``fma`` residual).
 
 exp: ``t = kd ln2 + r`` with ``kd`` the nearest sixteenth to ``t / ln2``
