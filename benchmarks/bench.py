@@ -1639,10 +1639,19 @@ def w9_targets(results: list[dict]) -> list[dict]:
     PyTorch eager's."""
     out = []
     t = get(results, "W9", lambda r: r["primary"])
+    # A tracejit row that ran but failed (a wrong first loss, a diverging step) misses
+    # every target; only a row that never ran leaves them unknown.
+    failed = next((r for r in results if r["workload"] == "W9" and r.get("primary")
+                   and r["status"] not in ("ok", "skip")), None)
     for prefix, limit in (("numpy", 0.5), ("torch eager", 1.0)):
         p = get(results, "W9", lambda r, s=prefix: r["peer"].startswith(s))
         ratio = t["median_us"] / p["median_us"] if t and p else None
-        out.append({"workload": "W9", "target": f"<= {limit:.1f}x {p['peer'] if p else prefix}",
+        target = f"<= {limit:.1f}x {p['peer'] if p else prefix}"
+        if failed is not None:
+            out.append({"workload": "W9", "target": target,
+                        "value": f"tracejit row {failed['status']}", "met": False})
+            continue
+        out.append({"workload": "W9", "target": target,
                     "value": (f"{ratio:.2f}x ({fmt_time(t['median_us'])} vs "
                               f"{fmt_time(p['median_us'])})" if ratio is not None else "n/a"),
                     "met": ratio <= limit if ratio is not None else None})

@@ -34,7 +34,7 @@ import numpy as np
 from ..ir import Function
 from ..ir.memory import CHECK_ABOVE, check_allocation
 from . import engine
-from .abi import ABI, probe_abi  # noqa: F401  (ABI is imported from here)
+from .abi import ABI as ABI, probe_abi as probe_abi  # re-exported: imported from here
 from .build import ENTRY, VECTOR_SUFFIX
 from .lower import BADARGS, LAYOUT, NOMEM
 from .rules import FAILURES

@@ -138,21 +138,47 @@ class JitModule:
 
     def close(self) -> None:
         with LLVM_LOCK:
-            if self._engine is not None:
-                if self._key is not None:
-                    self._engine.close()
-                self._engine = None
-            if self._key is not None:
-                _contexts.pop(self._key).close()
-                self._key = None
+            _free(self._engine, self._key)
+            self._engine = self._key = None
+            _close_deferred()
 
     def __del__(self) -> None:
         # At interpreter shutdown llvmlite (and even this module's globals) may already be
-        # torn down: nothing to free then.
+        # torn down: nothing to free then. The garbage collector runs this on whatever
+        # thread allocates: one that must not wait for the engine's lock (a thread whose
+        # result the lock's holder is waiting for: a deadlock) or that runs past
+        # llvmlite's lock (`llvmthreads`) leaves the freeing to the next load or close.
         try:
-            self.close()
+            if getattr(llvmjob.thread_state, "free", False) or not LLVM_LOCK.acquire(
+                    blocking=False):
+                _deferred.append((self._engine, self._key))
+                self._engine = self._key = None
+                return
+            try:
+                self.close()
+            finally:
+                LLVM_LOCK.release()
         except Exception:
             pass
+
+
+# Engines and contexts of JitModules collected where they could not be freed at once
+# (`JitModule.__del__`); freed under the lock by the next `load_object` or `close`.
+_deferred: list[tuple[llvm.ExecutionEngine | None, int | None]] = []
+
+
+def _free(engine: llvm.ExecutionEngine | None, key: int | None) -> None:
+    """Free a JitModule's own engine and context (the permanent engine has no key and is
+    never freed). Under `LLVM_LOCK`."""
+    if engine is not None and key is not None:
+        engine.close()
+    if key is not None:
+        _contexts.pop(key).close()
+
+
+def _close_deferred() -> None:
+    while _deferred:
+        _free(*_deferred.pop())
 
 
 def _optimized(llvm_ir: str, emit_object: bool, optimize: bool = True, slp: bool = True,
@@ -251,6 +277,7 @@ def load_object(obj: bytes, permanent: bool = False) -> JitModule:
     objs = unbundle(obj)
     with LLVM_LOCK:
         _init()
+        _close_deferred()
         if permanent:
             return _load_permanent(objs)
         ctx = llvm.create_context()

@@ -23,12 +23,16 @@ import json
 import os
 import struct
 import sys
+import threading
 import time
 from typing import IO, Any
 
 import llvmlite.binding as llvm
 
 _PREFIX = struct.Struct("<II")
+# Per thread: `free` is True while the thread compiles past llvmlite's lock
+# (`llvmthreads.compile_part`); such a thread must not free objects other threads made.
+thread_state = threading.local()
 INVALID_AFTER_O3 = ("LLVM's optimizer produced invalid IR; this function is compiled "
                     "without optimization")
 

@@ -17,9 +17,16 @@ Invariants:
   `llvmjob.compile_module` gives in any thread or worker process.
 - When llvmlite's lock is not built as this module expects (another llvmlite version),
   `gate()` installs nothing and returns False: parts are then compiled by the caller.
-- A thread passes the gate only inside `compile_part`; the gate never changes how other
-  threads lock (callbacks registered with `llvmlite.binding.ffi.register_lock_callback`
-  still run for them).
+- A thread passes the gate only inside `compile_part`, and only while no callback is
+  registered with `llvmlite.binding.ffi.register_lock_callback` (numba registers some):
+  llvmlite runs those at every acquire, including the gate's, and promises them one
+  holder at a time, so with callbacks present the job takes the real lock (its half is
+  then compiled in turn with the caller's). Other threads lock as before.
+- A forked child starts with llvmlite's lock and this module's free
+  (`after_fork_in_child`, called first by `runtime`'s fork handler): a compile thread of
+  the parent that held them does not exist in the child.
+- When no thread can be started (the OS's thread limit), `submit` compiles the job on
+  the calling thread before it returns: slower, never a failed compile.
 """
 from __future__ import annotations
 
@@ -34,7 +41,7 @@ from . import llvmjob
 
 Reply = tuple[bytes, list[str], float]      # as `workers.Reply`
 
-_local = threading.local()
+_local = llvmjob.thread_state     # `free`: this thread passes the gate
 _installed: list[bool] = []
 _install_lock = threading.Lock()
 
@@ -74,6 +81,31 @@ def gate() -> bool:
         return _installed[0]
 
 
+def _callbacks() -> bool:
+    """Whether lock callbacks are registered with llvmlite (the gate must not be passed)."""
+    try:
+        from llvmlite.binding import ffi
+        return bool(ffi.lib._lock._cblist)
+    except (ImportError, AttributeError):
+        return True
+
+
+def after_fork_in_child() -> None:
+    """Make llvmlite's lock and this module's lock free in a forked child: a compile thread
+    of the parent may have held them at the fork (the child would hang at its first call
+    into LLVM)."""
+    global _install_lock
+    _install_lock = threading.Lock()
+    try:
+        from llvmlite.binding import ffi
+        inner = ffi.lib._lock._lock
+    except (ImportError, AttributeError):
+        return
+    reinit = getattr(inner, "_at_fork_reinit", None)
+    if reinit is not None:
+        reinit()
+
+
 def _install() -> bool:
     try:
         from llvmlite.binding import ffi
@@ -106,7 +138,7 @@ def compile_part(text: str, header: dict[str, Any]) -> Reply:
         tm = free.pop() if free else None
     if tm is None:
         tm = llvmjob.target_machine(*key)   # under llvmlite's lock (not yet passed)
-    _local.free = True
+    _local.free = not _callbacks()
     try:
         cpu = time.thread_time()
         obj, _, warnings = llvmjob.compile_module(text, tm, bool(header["optimize"]),
@@ -140,5 +172,8 @@ class ThreadWorker:
             except Exception as e:      # noqa: BLE001  (reported in the caller)
                 fut.set_exception(CompileError(f"LLVM: {type(e).__name__}: {e}"))
 
-        threading.Thread(target=run, name="tracejit-compile-part", daemon=True).start()
+        try:
+            threading.Thread(target=run, name="tracejit-compile-part", daemon=True).start()
+        except RuntimeError:            # the OS's thread limit: compiled by the caller
+            run()
         return fut

@@ -23,7 +23,8 @@ needed to about 2^-28 absolute, ``log2|x|`` to about 2^-35 relative: float-float
   Erel)`` from two 16-entry tables (``vpermps``), ``2^f - 1 = f E(f)`` (degree 2,
   2^-22.8), ``Eh + Eh (Erel + f E(f))`` rounded once, ``2^floor(q)`` by ``vscalefps``.
 
-Measured: 0.9 ulp (against float64, ``tests/codegen/test_mathvec.py``'s inputs). C99's
+Measured: 0.9 ulp against float64 on ``tests/codegen/test_mathvec.py``'s inputs, 1.10 ulp
+at most in a fuzz of 2.4M pairs (x = 1.0171994, y = -5059.364, now among those inputs). C99's
 special cases run only where some lane of the vector has a zero, negative, infinite or
 NaN ``x`` or a non-finite ``y`` (`mathexp.pow_special` after the magnitude is made exact
 for 0, inf and NaN); elsewhere the magnitude is the result (``y = 0`` and ``x = 1`` give

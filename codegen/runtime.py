@@ -332,6 +332,7 @@ def _after_fork_in_child() -> None:
     # and its pool starts empty. A lock another thread of the parent held at the fork
     # (loading a library, compiling) has no owner here: it starts free, and a library
     # whose load was under way is loaded again when first needed.
+    llvmthreads.after_fork_in_child()     # llvmlite's lock first: everything below calls LLVM
     _lock._at_fork_reinit()         # type: ignore[attr-defined]
     engine.LLVM_LOCK._at_fork_reinit()   # type: ignore[attr-defined]
     _pending.clear()

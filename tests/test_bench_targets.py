@@ -98,6 +98,17 @@ def test_w9_targets_half_of_numpy_and_at_most_torch_eager() -> None:
     assert t[0]["met"] is True and t[1]["met"] is None and t[1]["value"] == "n/a"
 
 
+def test_w9_failed_tracejit_row_misses_every_target() -> None:
+    """A step that ran but gave a wrong first loss (or diverged) is a miss, not unknown."""
+    rows = w9_rows(14.0, 35.0, 180.0)
+    rows[0].update(status="mismatch", err=1.0)
+    t = bench.w9_targets(rows)
+    assert [x["met"] for x in t] == [False, False]
+    assert all("mismatch" in x["value"] for x in t)
+    rows[0].update(status="skip")                       # never ran: unknown
+    assert [x["met"] for x in bench.w9_targets(rows)] == [None, None]
+
+
 def test_ulp_error_in_units_of_the_result_type() -> None:
     ref = np.array([1.0, 3.0, -0.75, 0.0, np.inf, np.nan])
     got = ref.astype(np.float32)

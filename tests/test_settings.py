@@ -182,6 +182,7 @@ NOT_CACHES = {
     "codegen/objcache.py:_stores": "a counter of stores",
     "codegen/workers.py:_reaper": "the thread that closes idle compile workers",
     "codegen/llvmthreads.py:_installed": "whether llvmlite's lock has the gate (a state)",
+    "codegen/engine.py:_deferred": "engines a finalizer left to the next load (a state)",
     "ir/caches.py:_clearers": "the registry of caches itself",
 }
 _CONTAINERS = ("dict", "list", "set", "OrderedDict", "WeakKeyDictionary",

@@ -214,3 +214,133 @@ def test_a_library_is_built_on_a_thread_while_the_caller_holds_the_engines_lock(
         t.start()
         t.join(20)
         assert built and name in built[0]
+
+
+def _medium_ir(functions: int = 40) -> str:
+    """LLVM IR of `functions` small loops: tens of milliseconds of O3 and code generation,
+    so that jobs on several threads overlap."""
+    out = []
+    for k in range(functions):
+        out.append(
+            f"define void @f{k}(ptr noalias %a, ptr noalias %b, i64 %n) {{\n"
+            "entry:\n  br label %loop\n"
+            "loop:\n  %i = phi i64 [0, %entry], [%j, %loop]\n"
+            "  %p = getelementptr double, ptr %a, i64 %i\n  %x = load double, ptr %p\n"
+            f"  %y = fmul double %x, {k + 1}.0\n  %z = fadd double %y, %x\n"
+            "  %w = fmul double %z, %z\n"
+            "  %q = getelementptr double, ptr %b, i64 %i\n  store double %w, ptr %q\n"
+            "  %j = add i64 %i, 1\n  %c = icmp ult i64 %j, %n\n"
+            "  br i1 %c, label %loop, label %done\n"
+            "done:\n  ret void\n}\n")
+    return "".join(out)
+
+
+def test_a_child_forked_while_llvmlites_lock_is_held_can_call_llvm() -> None:
+    """A compile thread that holds llvmlite's lock at a fork does not exist in the child:
+    the child's fork handler frees the lock, and its first LLVM call returns."""
+    import os
+    import signal
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork")
+    import llvmlite.binding as llvm
+    llvmthreads.gate()
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with ffi.lib._lock:
+            held.set()
+            release.wait(30)
+    t = threading.Thread(target=hold)
+    t.start()
+    held.wait(10)
+    try:
+        pid = os.fork()
+        if pid == 0:                            # pragma: no cover  (the child)
+            signal.alarm(20)
+            try:
+                llvm.get_host_cpu_name()
+                f = tj.compile(lambda x: x * 2.0 + 1.0)
+                ok = float(np.asarray(f(np.float64(3.0)))) == 7.0
+            except BaseException:
+                ok = False
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        release.set()
+        t.join()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+
+
+def test_with_lock_callbacks_registered_a_job_takes_the_real_lock() -> None:
+    """llvmlite promises its lock callbacks one holder at a time; with callbacks present
+    (numba registers some) a compile thread does not pass the gate."""
+    if not llvmthreads.gate():
+        pytest.skip("llvmlite's lock is not as llvmthreads expects")
+    holders: list[int] = []
+    most: list[int] = [0]
+    guard = threading.Lock()
+
+    def acq() -> None:
+        with guard:
+            holders.append(1)
+            most[0] = max(most[0], len(holders))
+
+    def rel() -> None:
+        with guard:
+            holders.pop()
+    header = engine.job_header()
+    text = _medium_ir()
+    ffi.register_lock_callback(acq, rel)
+    try:
+        futs = [llvmthreads.ThreadWorker().submit(header, text.encode()) for _ in range(3)]
+        objs = [f.result(timeout=120)[0] for f in futs]
+    finally:
+        ffi.unregister_lock_callback(acq, rel)
+    assert most[0] == 1 and not holders
+    assert objs[0] == objs[1] == objs[2]
+    assert not llvmthreads._callbacks()
+
+
+def test_without_a_thread_the_job_is_compiled_by_the_caller(
+        monkeypatch: Any) -> None:
+    def refuse(self: Any) -> None:
+        raise RuntimeError("can't start new thread")
+    monkeypatch.setattr(llvmthreads.threading.Thread, "start", refuse)
+    text = _medium_ir(4)
+    fut = llvmthreads.ThreadWorker().submit(engine.job_header(), text.encode())
+    assert fut.done() and fut.result()[0] == engine.compile_object(text)
+    # A medium function still compiles (its first part on the calling thread) and is right.
+    monkeypatch.setenv("TRACEJIT_CACHE", "0")
+    tj.clear_caches()
+    loss, grads = tj.compile(_step)(*_args())
+    np.testing.assert_allclose(np.asarray(loss), _reference()[0], rtol=2e-5, atol=1e-6)
+
+
+def test_a_module_collected_on_a_thread_that_cannot_take_the_lock_is_freed_later() -> None:
+    """The garbage collector runs `JitModule.__del__` on whatever thread allocates: while
+    another thread holds the engine's lock (a caller compiling, waiting for that thread)
+    the finalizer must not wait for it, and a compile thread past llvmlite's lock must not
+    free another thread's engine; the next load frees what they left."""
+    import gc
+    text = "define i32 @g(i32 %x) {\n  %y = add i32 %x, 1\n  ret i32 %y\n}\n"
+    obj = engine.compile_object(text)
+    gc.collect()
+    engine.load_object(obj).close()     # nothing deferred from earlier garbage
+    before = len(engine._contexts)
+    gc.disable()
+    try:
+        jm = engine.load_object(obj)
+        cycle: list[Any] = [jm]
+        cycle.append(cycle)             # freed only by the collector
+        del jm, cycle
+        done: list[int] = []
+        with engine.LLVM_LOCK:
+            t = threading.Thread(target=lambda: done.append(gc.collect()))
+            t.start()
+            t.join(20)
+            assert done, "the finalizer waited for the engine's lock"
+        assert engine._deferred and len(engine._contexts) >= before + 1
+        engine.load_object(obj).close()  # frees the deferred engine
+        assert not engine._deferred and len(engine._contexts) == before
+    finally:
+        gc.enable()
