@@ -5,7 +5,10 @@ scalar table lookup into a register permute (``vpermt2pd``), nor bit manipulatio
 ``vgetexp``/``vgetmant``. For the (function, type) pairs in `BODIES`, `mathcall` defines
 the vector variant of its out-of-line function with the registered body instead of its
 lane loop, and lowering calls that out-of-line function for every elementwise use
-(`explicit`), so a vectorized loop runs the body once per vector.
+(`explicit`). The vectorizer replaces those calls by calls of the variant, which is
+`alwaysinline`: `llvmjob.optimize` inlines it after O3, so the loop holds the body with its
+tables and constants in registers. The scalar function (lane 0 of the body, for loops
+that were not vectorized) and the narrow variants (epilogues) call one standalone copy.
 
 The contract of a body (``BODIES[(name, type)]``, type ``"double"`` or ``"float"``):
 
@@ -16,10 +19,10 @@ The contract of a body (``BODIES[(name, type)]``, type ``"double"`` or ``"float"
 - it computes `mathlib`'s function lane by lane to within the library's bound (4 ulp;
   measured in ``tests/codegen/test_mathvec.py``, which runs every registered body), with
   NumPy's results for NaN, +-inf, +-0, subnormals and every C99 special case, and needs
-  AVX-512F (plus DQ for ``vfpclass``) only: `body` offers it on such hosts alone;
+  AVX-512F and DQ only: `body` offers it on such hosts alone;
 - it uses no fast-math flags and no C library call; x86 intrinsics by name
-  (`mathvec_ops.VecEmitter`: ``vgetexp``, ``vgetmant``, 16-entry register tables,
-  ``vscalef``, ``vfixupimm``, ``vfpclass``);
+  (`mathvec_ops.VecEmitter`: ``vgetexp``, ``vgetmant``, register tables, ``vscalef``,
+  ``vfixupimm``, ``vfpclass``, ``vrange``);
 - every lane's result depends on that lane's arguments only (the other lanes may be
   padding: `mathcall`'s narrow variants and its scalar function fill them with zeros).
 
