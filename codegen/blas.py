@@ -13,7 +13,9 @@ Invariants:
   settings are shared with `np.matmul`.
 - Its GEMM addresses are handed to LLVM with `llvm.add_symbol` exactly once per process,
   before `find_blas()` returns them, so any module (or cached object code) that references
-  the symbol names links against them.
+  the symbol names links against them. Its LAPACK addresses are registered once, by
+  `ensure_lapack(code)` (which `runtime.ensure` calls before any code is linked), when
+  code may call one.
 - `TRACEJIT_BLAS=0` is read on every `use_blas()` call, never cached: it selects the builtin
   kernel for code generated from then on and makes `blas_info()` say `"builtin"`.
 """
@@ -33,7 +35,7 @@ from ..ir.caches import on_clear
 GEMM_SYMBOLS: dict[str, str] = {"f32": "scipy_cblas_sgemm64_", "f64": "scipy_cblas_dgemm64_"}
 # The LAPACK routines (and BLAS `trsm`) `codegen.lower_lapack` calls, in the Fortran ILP64
 # interface: `scipy_<s|d><routine>_64_`. Whichever of them the library exports are
-# registered with LLVM when it is loaded (cached object code may reference them).
+# registered with LLVM before the first code that may call one links (`ensure_lapack`).
 LAPACK_ROUTINES = ("potrf", "trsm", "gesv", "getrf", "getrs", "syevd", "geqrf", "orgqr", "gesdd")
 _CONFIG_SYMBOL = "scipy_openblas_get_config64_"
 # The bundled library's file name: this prefix, then one of these (`.so` may carry a version).
@@ -175,12 +177,31 @@ def _load_first(paths: list[str]) -> BlasLibrary | None:
             continue
         for name, address in addresses.items():
             llvm.add_symbol(name, address)
-        for name in lapack_symbols():
-            address = _address(handle, name)
-            if address:
-                llvm.add_symbol(name, address)
         return BlasLibrary(path=path, version=_version(handle), handle=handle)
     return None
+
+
+_lapack_registered: set[str] = set()    # libraries whose LAPACK symbols LLVM knows
+
+
+def ensure_lapack(code: str | bytes) -> None:
+    """Register the LAPACK symbols with LLVM if `code` (LLVM IR text or object code about
+    to be linked) may call one: each `scipy_<s|d><routine>_64_` name contains `_64_`, no
+    GEMM name does. Looking up and registering the 18 symbols cost 0.2 ms of a warm first
+    call that never calls LAPACK."""
+    if b"_64_" not in code if isinstance(code, bytes) else "_64_" not in code:
+        return
+    lib = find_blas()
+    if lib is None:
+        return
+    with _lock:
+        if lib.path in _lapack_registered:
+            return
+        for name in lapack_symbols():
+            address = _address(lib.handle, name)
+            if address:
+                llvm.add_symbol(name, address)
+        _lapack_registered.add(lib.path)
 
 
 def lapack_symbol(routine: str, dtype: str) -> str:

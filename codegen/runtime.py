@@ -48,7 +48,7 @@ from llvmlite import ir
 from ..ir import settings
 from ..ir.caches import on_clear
 from ..ir.errors import CompileError
-from . import cpus, engine, gemm_kernel, llvmthreads, objcache, threads as pool, workers
+from . import blas, cpus, engine, gemm_kernel, llvmthreads, objcache, threads as pool, workers
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -98,7 +98,9 @@ def declare_parallel_for(module: ir.Module) -> ir.Function:
 
 
 def ensure(code: str | bytes) -> None:
-    """Make every library symbol `code` refers to resolvable by MCJIT."""
+    """Make every library symbol `code` refers to resolvable by MCJIT (the runtime
+    libraries' and LAPACK's)."""
+    blas.ensure_lapack(code)
     for kind in _KINDS:
         name = symbol(kind)
         found = name.encode() in code if isinstance(code, bytes) else name in code

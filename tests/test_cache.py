@@ -103,6 +103,33 @@ def test_a_damaged_alias_or_a_missing_object_falls_back(tmp_path: Path) -> None:
     assert r.stdout == good.stdout and len(entries(tmp_path)) == 2
 
 
+LAPACK = textwrap.dedent("""
+    import logging, sys
+    import numpy as np
+    import tracejit as tj
+    from tracejit.codegen import blas
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(message)s")
+    step = tj.compile(lambda x: tj.reduce_sum(tj.tanh(x) * 2.0))
+    print("other", step(np.ones(3, np.float32)).numpy(), sorted(blas._lapack_registered))
+    a = np.array([[4.0, 2.0, 0.6], [2.0, 5.0, 1.0], [0.6, 1.0, 3.0]])
+    print(repr(tj.compile(tj.linalg.cholesky)(a).numpy().tolist()))
+    print("linked", len(blas._lapack_registered))
+""")
+
+
+def test_lapack_symbols_are_registered_when_code_that_calls_them_links(tmp_path: Path
+                                                                       ) -> None:
+    """Compiled or loaded from the disk cache, code calling LAPACK links (its symbols are
+    registered first); code that calls none leaves them unregistered (0.2 ms saved)."""
+    first = run(tmp_path, program=LAPACK)
+    second = run(tmp_path, program=LAPACK)
+    assert "with LLVM" in first.stderr and "with LLVM" not in second.stderr
+    assert second.stdout == first.stdout and "other 4.569" in first.stdout
+    assert "[]" in first.stdout.splitlines()[0] and "linked 1" in first.stdout
+    chol = np.linalg.cholesky(np.array([[4.0, 2.0, 0.6], [2.0, 5.0, 1.0], [0.6, 1.0, 3.0]]))
+    assert np.allclose(eval(first.stdout.splitlines()[1]), chol, rtol=1e-12)
+
+
 MATMUL = PROGRAM.replace("tj.tanh(x * w)", "tj.tanh(tj.matmul(x, w))").replace(
     "x = np.linspace(0, 1, 12, dtype=np.float32).reshape(4, 3)",
     "x = np.linspace(0, 1, 8, dtype=np.float32).reshape(2, 4)")
