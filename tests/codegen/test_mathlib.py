@@ -17,6 +17,7 @@ import ctypes
 import functools
 import math
 import re
+from typing import Any
 from collections.abc import Callable
 
 import numpy as np
@@ -85,8 +86,12 @@ class Kernels:
         pto = llvm.create_pipeline_tuning_options(speed_level=3)
         pb = llvm.create_pass_builder(self.tm, pto)
         pb.getModulePassManager().run(mod, pb)
+        self._link(mod, self.tm, names)
+
+    def _link(self, mod: Any, tm: Any, names: list[str]) -> None:
+        """Keep the optimized IR of `mod`, compile it with `tm` and find each `k_<name>`."""
         self.optimized_ir = str(mod)
-        self.engine = llvm.create_mcjit_compiler(mod, self.tm)
+        self.engine = llvm.create_mcjit_compiler(mod, tm)
         self.engine.finalize_object()
         proto = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
                                  ctypes.c_int64)

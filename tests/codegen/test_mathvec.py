@@ -10,7 +10,6 @@ On hosts without AVX-512 `mathvec` offers no body and the generic code is what
 """
 from __future__ import annotations
 
-import ctypes
 import functools
 import re
 
@@ -21,6 +20,7 @@ from llvmlite import ir
 from tracejit.codegen import engine, llvmjob, mathcall, mathvec
 from tracejit.codegen.mathlib import FUNCTIONS
 
+from tests.codegen import test_mathlib
 from tests.codegen.test_mathlib import BOUND, _check_special_values, measure, pow_inputs
 
 BODIES = sorted(mathvec.BODIES)
@@ -65,7 +65,7 @@ def build_module(dtype: type, names: list[str]) -> str:
     return str(mod)
 
 
-class Kernels:
+class Kernels(test_mathlib.Kernels):
     """The module of `build_module`, optimized as the engine does and run by MCJIT."""
 
     def __init__(self, dtype: type, names: list[str]) -> None:
@@ -76,20 +76,8 @@ class Kernels:
         mod = llvmjob.parse(build_module(dtype, names), self.ctx)
         llvmjob.optimize(mod, tm)
         mod.verify()
-        self.optimized_ir = str(mod)
         self.asm = tm.emit_assembly(mod)
-        self.engine = llvm.create_mcjit_compiler(mod, tm)
-        self.engine.finalize_object()
-        proto = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                                 ctypes.c_int64)
-        self.fns = {n: proto(self.engine.get_function_address(f"k_{n}")) for n in names}
-
-    def __call__(self, name: str, x: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
-        x = np.ascontiguousarray(x, self.dtype)
-        y = x if y is None else np.ascontiguousarray(np.broadcast_to(y, x.shape), self.dtype)
-        out = np.empty_like(x)
-        self.fns[name](x.ctypes.data, y.ctypes.data, out.ctypes.data, x.size)
-        return out
+        self._link(mod, tm, names)
 
 
 @functools.cache
