@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import textwrap
 from pathlib import Path
 
@@ -53,9 +54,12 @@ def test_version_and_help() -> None:
 
 
 def test_console_script_is_installed() -> None:
-    exe = shutil.which("tracejit")
+    # pip puts the script in this interpreter's scripts directory; a `tracejit` found
+    # first on PATH may belong to another Python (a version manager's shim).
+    scripts = sysconfig.get_path("scripts")
+    exe = shutil.which("tracejit", path=scripts) if scripts else None
     if exe is None:
-        pytest.skip("console script not on PATH (package not installed with pip)")
+        pytest.skip(f"no console script in {scripts} (package not installed with pip)")
     r = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "tracejit" in r.stdout
 
