@@ -9,15 +9,13 @@ probed (the cache key includes them).
 """
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 from llvmlite import ir
 
 from . import engine
 from .call import ABI
-from .loops import I64, const
+from .loops import I64, const, for_range
 from .llvmtypes import I8, I32, VOIDP
 from .runtime import SOURCE_DIGEST
 
@@ -132,34 +130,25 @@ def module_ir() -> str:
 
     # 3: unbox the arguments into items[0:nargs].
     ndarray, box_type = gp(G_NDARRAY), gp(G_BOX_TYPE)
-    i = counter("i")
-    loop, body, done = (fn.append_basic_block(n) for n in ("unbox", "unbox_body", "unboxed"))
-    b.branch(loop)
-    b.position_at_end(loop)
-    k = b.load(i)
-    b.cbranch(b.icmp_signed("<", k, nargs), body, done)
-    b.position_at_end(body)
-    o = b.load(b.gep(args, [k]))
-    t = at(o, ABI.ob_type)
-    boxed = b.icmp_unsigned("==", t, box_type)
-    with b.if_else(boxed) as (then, other):
-        with then:
-            a1 = at(o, g(G_BOX_FIELD))
-            bb1 = b.block
-        with other:
-            require(b.icmp_unsigned("==", t, ndarray), "is_ndarray")
-            bb2 = b.block
-    a = b.phi(P)
-    a.add_incoming(a1, bb1)
-    a.add_incoming(o, bb2)
-    require(b.icmp_unsigned("!=", a, null), "has_array")
-    require(b.icmp_unsigned("==", at(a, ABI.ob_type), ndarray), "array_is_ndarray")
-    b.store(a, b.gep(arrs, [k]))
-    b.store(b.add(k, one), i)
-    b.branch(loop)
+    with for_range(b, nargs, name="unbox") as k:
+        o = b.load(b.gep(args, [k]))
+        t = at(o, ABI.ob_type)
+        boxed = b.icmp_unsigned("==", t, box_type)
+        with b.if_else(boxed) as (then, other):
+            with then:
+                a1 = at(o, g(G_BOX_FIELD))
+                bb1 = b.block
+            with other:
+                require(b.icmp_unsigned("==", t, ndarray), "is_ndarray")
+                bb2 = b.block
+        a = b.phi(P)
+        a.add_incoming(a1, bb1)
+        a.add_incoming(o, bb2)
+        require(b.icmp_unsigned("!=", a, null), "has_array")
+        require(b.icmp_unsigned("==", at(a, ABI.ob_type), ndarray), "array_is_ndarray")
+        b.store(a, b.gep(arrs, [k]))
 
     # 4: the first entry whose inputs match exactly.
-    b.position_at_end(done)
     n_entries = b.load(b.gep(tab, [one]))
     e_idx = counter("entry")
     b.store(b.gep(tab, [const(2)]), cur)
@@ -215,26 +204,12 @@ def module_ir() -> str:
     def word(k: int) -> ir.Value:
         return b.load(b.gep(e, [const(k)]))
 
-    @contextlib.contextmanager
-    def for_range(count: ir.Value, name: str) -> Iterator[ir.Value]:
-        c = counter(name)
-        head, body, end = (fn.append_basic_block(name + s) for s in ("", "_body", "_end"))
-        b.branch(head)
-        b.position_at_end(head)
-        cc = b.load(c)
-        b.cbranch(b.icmp_signed("<", cc, count), body, end)
-        b.position_at_end(body)
-        yield cc
-        b.store(b.add(cc, one), c)
-        b.branch(head)
-        b.position_at_end(end)
-
     # 4b: the captured arrays (items[nargs:nargs + n_cap]): `obj.off1` (an ndarray), or
     # `obj.off1.off2` when off2 >= 0 (a box of one); and no assigned object's lock held.
     b.position_at_end(found)
     e = b.load(cur)
     n_cap, n_asg = word(R_N_CAP), word(R_N_ASG)
-    with for_range(n_cap, "capture") as c:
+    with for_range(b, n_cap, name="capture") as c:
         rec = b.gep(e, [b.add(word(R_CAP), b.mul(c, const(3)))])
         obj = b.inttoptr(b.load(rec), P)
         v = at(obj, b.load(b.gep(rec, [one])))
@@ -254,7 +229,7 @@ def module_ir() -> str:
         require(b.icmp_unsigned("!=", arr_c, null), "capture_array")
         require(b.icmp_unsigned("==", at(arr_c, ABI.ob_type), ndarray), "capture_ndarray")
         b.store(arr_c, b.gep(arrs, [b.add(nargs, c)]))
-    with for_range(n_asg, "unlocked") as a:
+    with for_range(b, n_asg, name="unlocked") as a:
         rec = b.gep(e, [b.add(word(R_ASG), b.mul(a, const(3)))])
         lock = b.inttoptr(b.load(b.gep(rec, [const(2)])), P)
         require(b.icmp_signed("==", at(lock, g(G_RLOCK_COUNT), I64), zero), "lock_free")
@@ -285,17 +260,8 @@ def module_ir() -> str:
     b.cbranch(b.icmp_unsigned("==", out, null), oerr, oloop)
 
     def release_outputs(count: ir.Value) -> None:
-        r = counter("r")
-        rl, rb, rd = (fn.append_basic_block(n) for n in ("free", "free_body", "freed"))
-        b.branch(rl)
-        b.position_at_end(rl)
-        rr = b.load(r)
-        b.cbranch(b.icmp_signed("<", rr, count), rb, rd)
-        b.position_at_end(rb)
-        b.call(capi["Py_DecRef"], [b.load(b.gep(arrs, [b.add(base, rr)]))])
-        b.store(b.add(rr, one), r)
-        b.branch(rl)
-        b.position_at_end(rd)
+        with for_range(b, count, name="free") as r:
+            b.call(capi["Py_DecRef"], [b.load(b.gep(arrs, [b.add(base, r)]))])
 
     b.position_at_end(oerr)
     b.call(capi["PyErr_Clear"], [])
@@ -332,16 +298,16 @@ def module_ir() -> str:
     # changes nothing), store the assigned values, count the call.
     b.position_at_end(ran)
     n_box = b.add(n_asg, one)
-    with for_range(n_box, "box") as k:
+    with for_range(b, n_box, name="box") as k:
         box = b.call(capi["PyType_GenericAlloc"], [box_type, zero])
         b.store(box, b.gep(boxes, [k]))
         with b.if_then(b.icmp_unsigned("==", box, null), likely=False):
-            with for_range(k, "unbox_failed") as m:
+            with for_range(b, k, name="unbox_failed") as m:
                 b.call(capi["Py_DecRef"], [b.load(b.gep(boxes, [m]))])
             release_outputs(n_out)
             b.ret(null)                            # MemoryError is set
     n_init = g(G_INIT_N)
-    with for_range(n_box, "fill") as k:
+    with for_range(b, n_box, name="fill") as k:
         box = b.load(b.gep(boxes, [k]))
         b.store(b.load(b.gep(arrs, [b.add(base, k)])),
                 b.bitcast(b.gep(box, [g(G_BOX_FIELD)]), PP))
@@ -350,7 +316,7 @@ def module_ir() -> str:
                 val = gp(G_INIT + 2 * w + 1)
                 b.call(capi["Py_IncRef"], [val])
                 b.store(val, b.bitcast(b.gep(box, [g(G_INIT + 2 * w)]), PP))
-    with for_range(n_asg, "assign") as k:          # in program order
+    with for_range(b, n_asg, name="assign") as k:          # in program order
         rec = b.gep(e, [b.add(word(R_ASG), b.mul(k, const(3)))])
         obj = b.inttoptr(b.load(rec), P)
         field = b.bitcast(b.gep(obj, [b.load(b.gep(rec, [one]))]), PP)
@@ -369,17 +335,8 @@ def module_ir() -> str:
     total = b.add(nargs, n_kw)
     stack = b.alloca(P, size=b.add(total, one), name="stack")
     b.store(self_, stack)
-    m = counter("m")
-    cl, cb, cd = (fn.append_basic_block(n) for n in ("copy", "copy_body", "copied"))
-    b.branch(cl)
-    b.position_at_end(cl)
-    mm = b.load(m)
-    b.cbranch(b.icmp_signed("<", mm, total), cb, cd)
-    b.position_at_end(cb)
-    b.store(b.load(b.gep(args, [mm])), b.gep(stack, [b.add(mm, one)]))
-    b.store(b.add(mm, one), m)
-    b.branch(cl)
-    b.position_at_end(cd)
+    with for_range(b, total, name="copy") as m:
+        b.store(b.load(b.gep(args, [m])), b.gep(stack, [b.add(m, one)]))
     b.ret(b.call(capi["PyObject_Vectorcall"], [gp(G_FALLBACK), stack, b.add(nargs, one),
                                                 kwnames]))
     return str(module)
