@@ -45,9 +45,17 @@ LD = np.longdouble if np.finfo(np.longdouble).nmant >= 63 else np.float64
 # ---------------------------------------------------------------- a tiny native module
 
 
-def build_module(dtype: type, names: list[str], avx512: bool | None = None) -> str:
-    """LLVM IR with ``void k_<name>(T* x, T* y, T* out, i64 n)``: out[i] = name(x[i], y[i]);
-    ``avx512=False`` emits the generic code (`emit_math`) whatever the host."""
+Emit = Callable[[ir.IRBuilder, str, list[ir.Value]], ir.Value]
+
+
+def build_module(dtype: type, names: list[str], avx512: bool | None = None,
+                 emit: Emit | None = None) -> str:
+    """LLVM IR with ``void k_<name>(T* x, T* y, T* out, i64 n)``: out[i] = name(x[i], y[i])
+    as `emit(builder, name, args)` makes it (default: the inline `emit_math`;
+    ``avx512=False`` emits its generic code whatever the host)."""
+    if emit is None:
+        def emit(b: ir.IRBuilder, name: str, args: list[ir.Value]) -> ir.Value:
+            return emit_math(b, name, args, avx512)
     ty = ir.FloatType() if dtype == np.float32 else ir.DoubleType()
     i64 = ir.IntType(64)
     mod = ir.Module(name=f"mathlib_{np.dtype(dtype).name}")
@@ -67,12 +75,13 @@ def build_module(dtype: type, names: list[str], avx512: bool | None = None) -> s
         args = [b.load(b.gep(xs, [i]))]
         if FUNCTIONS[name][0] == 2:
             args.append(b.load(b.gep(ys, [i])))
-        b.store(emit_math(b, name, args, avx512), b.gep(out, [i]))
+        b.store(emit(b, name, args), b.gep(out, [i]))
         nxt = b.add(i, i64(1), flags=("nuw", "nsw"))
         i.add_incoming(nxt, loop)
         b.cbranch(b.icmp_signed("<", nxt, n), loop, done)
         b.position_at_end(done)
         b.ret_void()
+    mathcall.finish(mod)        # out-of-line functions kept until the vectorizer ran
     return str(mod)
 
 

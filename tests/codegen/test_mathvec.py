@@ -36,33 +36,9 @@ def _ty(dtype: type) -> ir.Type:
 def build_module(dtype: type, names: list[str]) -> str:
     """``void k_<name>(T* x, T* y, T* out, i64 n)``: out[i] = name(x[i], y[i]) through
     `mathcall.function` (the route lowering takes for a function with a body)."""
-    ty = _ty(dtype)
-    i64 = ir.IntType(64)
-    mod = ir.Module(name=f"mathvec_{np.dtype(dtype).name}")
-    mod.triple = engine.host_info()["triple"]
-    p = ty.as_pointer()
-    for name in names:
-        fn = ir.Function(mod, ir.FunctionType(ir.VoidType(), [p, p, p, i64]), name=f"k_{name}")
-        xs, ys, out, n = fn.args
-        for a in (xs, ys, out):
-            a.add_attribute("noalias")
-        entry, loop, done = (fn.append_basic_block(s) for s in ("entry", "loop", "done"))
-        b = ir.IRBuilder(entry)
-        b.cbranch(b.icmp_signed(">", n, i64(0)), loop, done)
-        b.position_at_end(loop)
-        i = b.phi(i64)
-        i.add_incoming(i64(0), entry)
-        args = [b.load(b.gep(xs, [i]))]
-        if FUNCTIONS[name][0] == 2:
-            args.append(b.load(b.gep(ys, [i])))
-        b.store(b.call(mathcall.function(mod, name, ty), args), b.gep(out, [i]))
-        nxt = b.add(i, i64(1), flags=("nuw", "nsw"))
-        i.add_incoming(nxt, loop)
-        b.cbranch(b.icmp_signed("<", nxt, n), loop, done)
-        b.position_at_end(done)
-        b.ret_void()
-    mathcall.finish(mod)
-    return str(mod)
+    def call(b: ir.IRBuilder, name: str, args: list[ir.Value]) -> ir.Value:
+        return b.call(mathcall.function(b.module, name, args[0].type), args)
+    return test_mathlib.build_module(dtype, names, emit=call)
 
 
 class Kernels(test_mathlib.Kernels):
