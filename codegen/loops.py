@@ -11,7 +11,7 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from llvmlite import ir
 
@@ -62,6 +62,20 @@ def for_range(builder: ir.IRBuilder, start: ir.Value | int, stop: ir.Value | int
 # cost 45 of its 140 ms of LLVM time (benchmarks/profile_tracejit.py w5). Shorter loops
 # may still be unrolled in full, where that does pay.
 UNROLL_MAX_TRIPS = 4
+
+
+def unless_rare(builder: ir.IRBuilder, rare: ir.Value, usual: ir.Value,
+                make: Callable[[], ir.Value]) -> ir.Value:
+    """`usual`, or the value `make()` emits where the i1 `rare` holds: `make` runs in a
+    branch marked unlikely (a slow path for special inputs), joined by a phi."""
+    pre = builder.block
+    with builder.if_then(rare, likely=False):
+        slow = make()
+        then = builder.block
+    out = builder.phi(usual.type)
+    out.add_incoming(usual, pre)
+    out.add_incoming(slow, then)
+    return out
 
 
 def no_unroll(module: ir.Module) -> ir.MDValue:

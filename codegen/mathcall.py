@@ -30,7 +30,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from . import engine, mathvec
-from .loops import const, for_range
+from .loops import const, for_range, unless_rare
 from .mathlib import FUNCTIONS, emit_math
 from .mathtrig import FAST32_LIMIT, TAN64_LIMIT
 
@@ -99,15 +99,8 @@ def _exact_if_far(b: ir.IRBuilder, name: str, x: ir.Value, y: ir.Value) -> ir.Va
     """`y`, or the C library's result where `x` is far (sin/cos/tan only)."""
     if name not in TRIG:
         return y
-    far = far_argument(b, x, name)
-    pre = b.block
-    with b.if_then(far, likely=False):
-        exact = b.call(libm(b.module, name, x.type), [x])
-        then = b.block
-    out = b.phi(x.type)
-    out.add_incoming(y, pre)
-    out.add_incoming(exact, then)
-    return out
+    return unless_rare(b, far_argument(b, x, name), y,
+                       lambda: b.call(libm(b.module, name, x.type), [x]))
 
 
 def function(module: ir.Module, name: str, ty: ir.Type) -> ir.Function:

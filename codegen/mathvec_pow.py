@@ -49,6 +49,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from . import mathexp
+from .loops import unless_rare
 from .mathvec_ops import F64, VecEmitter
 
 # vgetmant's immediate: interval [1/2, 1) (bits 1:0 = 2), sign cleared (bits 3:2 = 1)
@@ -149,13 +150,9 @@ def pow64(b: ir.IRBuilder, args: list[ir.Value]) -> ir.Value:
     mag, t = _pow_abs(m, x, y)
     # ordered compares: false for NaN (-0.0 >= 0 holds, but its t is infinite)
     inside = b.and_(m.cmp(">=", x, 0.0), m.cmp("<", m.abs(t), T_LIMIT))
-    pre = b.block
-    with b.if_then(m.any(b.not_(inside)), likely=False):
+
+    def special() -> ir.Value:
         mag2 = m.sel(m.cmp(">=", t, T_LIMIT), float("inf"), mag)
         mag2 = m.sel(m.cmp("<=", t, -T_LIMIT), 0.0, mag2)
-        fixed = mathexp.pow_special(m, x, y, mag2)
-        then = b.block
-    out = b.phi(m.ty)
-    out.add_incoming(mag, pre)
-    out.add_incoming(fixed, then)
-    return out
+        return mathexp.pow_special(m, x, y, mag2)
+    return unless_rare(b, m.any(b.not_(inside)), mag, special)

@@ -35,6 +35,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from . import mathexp
+from .loops import unless_rare
 from .mathvec_ops import F32, VecEmitter
 
 # Entry j mod 32 for j = round(32 M) in 24..48 (entries 17-23 unused). inv = n / 2^a with
@@ -123,17 +124,13 @@ def pow32(b: ir.IRBuilder, args: list[ir.Value]) -> ir.Value:
     m = VecEmitter(b, F32)
     mag = pow_abs(m, x, y)
     special = m.any(b.or_(m.fpclass(x, X_SPECIAL), m.fpclass(y, Y_SPECIAL)))
-    pre = b.block
-    with b.if_then(special, likely=False):
+
+    def fixed() -> ir.Value:
         # |x| = 0 or inf: the magnitude is 0 or inf by the sign of y; NaN from NaN
         ax = m.abs(x)
         neg_y = m.cmp("<", y, 0.0)
-        fixed = m.sel(m.cmp("==", ax, 0.0), m.sel(neg_y, float("inf"), 0.0), mag)
-        fixed = m.sel(m.cmp("==", ax, float("inf")), m.sel(neg_y, 0.0, float("inf")), fixed)
-        fixed = m.sel(b.fcmp_unordered("uno", x, y), float("nan"), fixed)
-        fixed = mathexp.pow_special(m, x, y, fixed)
-        then = b.block
-    out = b.phi(m.ty)
-    out.add_incoming(mag, pre)
-    out.add_incoming(fixed, then)
-    return out
+        out = m.sel(m.cmp("==", ax, 0.0), m.sel(neg_y, float("inf"), 0.0), mag)
+        out = m.sel(m.cmp("==", ax, float("inf")), m.sel(neg_y, 0.0, float("inf")), out)
+        out = m.sel(b.fcmp_unordered("uno", x, y), float("nan"), out)
+        return mathexp.pow_special(m, x, y, out)
+    return unless_rare(b, special, mag, fixed)
