@@ -20,7 +20,9 @@ panel's last columns go to the narrowest micro-kernel (1..NR/W vectors) that cov
 Everything is explicit vector code (packing by in-register transposes or gathers, edge
 tiles by masked loads and stores), so it is fast without LLVM's optimization pipeline
 (`codegen/runtime.py` compiles it straight to machine code; the packing routines are in
-`gemm_pack.py`). `define_parallel` splits a large product in two halves run on the thread pool.
+`gemm_pack.py`); the code that runs per call or per tile (driver loops, thread split,
+fallback) is compiled without the code generator's optimizations (`gemm_pack.mark_cold`).
+`define_parallel` splits a large product in two halves run on the thread pool.
 
 Invariants:
 - Packed panels are contiguous: A's micro-panel p holds `MR` rows as `[kc][MR]`, B's
@@ -42,7 +44,7 @@ from llvmlite import ir
 
 from . import engine
 from .gemm_pack import (I1, I8, I32, I64, c64, declare, define_pack, emit_fill_zero,
-                        internal_function, smin, suffix)
+                        internal_function, mark_cold, smin, suffix)
 from .loops import for_range
 
 _FLAGS = ("contract",)
@@ -111,7 +113,7 @@ def define_blocked(module: ir.Module, dtype: str, t: ir.Type,
     shape = shape or host_kernel_shape(dtype)
     pt = t.as_pointer()
     fn = internal_function(module, name, ir.FunctionType(
-        ir.VoidType(), [I32, I32, I64, I64, I64, pt, I64, pt, I64, pt, I64]))
+        ir.VoidType(), [I32, I32, I64, I64, I64, pt, I64, pt, I64, pt, I64]), cold=True)
     ta, tb, m, n, k, a, lda, bmat, ldb, c, ldc = fn.args
     pack_a = define_pack(module, dtype, t, shape.mr, shape.w)
     pack_b = define_pack(module, dtype, t, shape.nr, shape.w)
@@ -311,6 +313,7 @@ def define_parallel(module: ir.Module, dtype: str, t: ir.Type, serial: ir.Functi
     sig = serial.function_type
     fn = ir.Function(module, sig, name)
     fn.attributes.add("nounwind")
+    mark_cold(fn)
     threads = ir.GlobalVariable(module, I32, f"{name}_threads")
     threads.initializer = ir.Constant(I32, 1)
     args_t = ir.LiteralStructType(list(sig.args))
@@ -318,7 +321,7 @@ def define_parallel(module: ir.Module, dtype: str, t: ir.Type, serial: ir.Functi
     voidp = I8.as_pointer()
     # chunk(ctx, i): the product of half i, ctx = the two halves' arguments.
     chunk = internal_function(module, f"{name}_half", ir.FunctionType(
-        ir.VoidType(), [voidp, I64]), inline=False)
+        ir.VoidType(), [voidp, I64]), cold=True)
     cb = ir.IRBuilder(chunk.append_basic_block("entry"))
     halves = cb.bitcast(chunk.args[0], halves_t.as_pointer())
     packed = cb.gep(halves, [ir.Constant(I32, 0), chunk.args[1]])
@@ -370,7 +373,7 @@ def define_naive(module: ir.Module, dtype: str, t: ir.Type) -> ir.Function:
         return existing
     pt = t.as_pointer()
     fn = internal_function(module, name, ir.FunctionType(
-        ir.VoidType(), [I32, I32, I64, I64, I64, pt, I64, pt, I64, pt, I64]), inline=False)
+        ir.VoidType(), [I32, I32, I64, I64, I64, pt, I64, pt, I64, pt, I64]), cold=True)
     ta, tb, m, n, k, a, lda, bmat, ldb, c, ldc = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     one = c64(1)

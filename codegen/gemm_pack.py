@@ -32,13 +32,27 @@ def smin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
 
 
 def internal_function(module: ir.Module, name: str, fnty: ir.FunctionType,
-                       inline: bool = True) -> ir.Function:
+                      inline: bool = True, cold: bool = False) -> ir.Function:
+    """A function with internal linkage; `inline=False`: never inlined; `cold`: see
+    `mark_cold`."""
     fn = ir.Function(module, fnty, name)
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
-    if not inline:
+    if cold:
+        mark_cold(fn)
+    elif not inline:
         fn.attributes.add("noinline")
     return fn
+
+
+def mark_cold(fn: ir.Function) -> None:
+    """Compile `fn` without the code generator's optimizations (`optnone`, which needs
+    `noinline`: fast instruction selection, no loop strength reduction), for code that
+    runs per call or per register tile, never per element: the GEMM library's driver
+    loops, thread split and fallback took about 11 of its 55 ms of code generation (float32,
+    AVX-512), and gave the same speed either way (benchmarks/gemm_bench.py --compile)."""
+    fn.attributes.add("noinline")
+    fn.attributes.add("optnone")
 
 
 def declare(module: ir.Module, name: str, fnty: ir.FunctionType) -> ir.Function:
