@@ -1,7 +1,11 @@
-"""IR-to-IR passes; each takes a Function and returns a new one (inputs are never mutated).
+"""IR-to-IR passes; each takes a Function and returns one (inputs are never mutated).
 
 Each pass preserves what the Function computes (the reference interpreter gives the same
-results) and keeps it well-formed (`verify`). `optimize` runs them to a fixed point.
+results) and keeps it well-formed (`verify`). A pass that changes nothing returns its input
+itself, and the Functions it returns share the input's unchanged `Instr`s (an `Instr`, like
+a `Function`, is not changed once built): so the last round of `optimize`'s fixed point
+compares by identity instead of structurally, and copies nothing. `optimize` runs them to
+a fixed point.
 """
 from __future__ import annotations
 
@@ -24,7 +28,9 @@ def optimize(fn: Function, *, max_rounds: int = 10, check: bool = False) -> Func
     verified.
 
     Example: `optimize(f)` is what codegen receives."""
-    return _optimize(fn, max_rounds, check, {})
+    out = _optimize(fn, max_rounds, check, {})
+    # Always a Function of its own, as callers may key the traced and optimized forms apart.
+    return Function(fn.name, fn.params, fn.instrs, fn.results) if out is fn else out
 
 
 #: Nested Functions already optimized in one `optimize` call: `id(original) -> (original,
@@ -43,7 +49,7 @@ def _optimize(fn: Function, max_rounds: int, check: bool, memo: Memo) -> Functio
             if check:
                 from ..verify import verify
                 verify(nxt)
-        if nxt == cur:
+        if nxt is cur or nxt == cur:
             return nxt
         # Region passes make new nested Functions (constants sunk into them, say).
         cur = _with_optimized_callees(nxt, max_rounds, check, memo)
@@ -52,6 +58,7 @@ def _optimize(fn: Function, max_rounds: int, check: bool, memo: Memo) -> Functio
 
 def _with_optimized_callees(fn: Function, max_rounds: int, check: bool,
                             memo: Memo) -> Function:
+    """`fn` with every nested Function optimized (`fn` itself when none changes)."""
     def opt(v: Any) -> Any:
         if isinstance(v, Function):
             hit = memo.get(id(v))
@@ -59,11 +66,16 @@ def _with_optimized_callees(fn: Function, max_rounds: int, check: bool,
                 hit = memo[id(v)] = (v, _optimize(v, max_rounds, check, memo))
             return hit[1]
         if isinstance(v, tuple):
-            return tuple(opt(e) for e in v)
+            new = tuple(opt(e) for e in v)
+            return v if all(a is b for a, b in zip(new, v)) else new
         return v
 
-    instrs = []
-    for ins in fn.instrs:
-        params = {k: opt(v) for k, v in ins.params.items()}
-        instrs.append(Instr(ins.prim, ins.inputs, params, ins.outs))
-    return Function(fn.name, fn.params, instrs, fn.results)
+    instrs: list[Instr] | None = None
+    for k, ins in enumerate(fn.instrs):
+        params = {key: opt(v) for key, v in ins.params.items()}
+        if all(params[key] is v for key, v in ins.params.items()):
+            continue
+        if instrs is None:
+            instrs = list(fn.instrs)
+        instrs[k] = Instr(ins.prim, ins.inputs, params, ins.outs)
+    return fn if instrs is None else Function(fn.name, fn.params, instrs, fn.results)

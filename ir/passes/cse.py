@@ -44,7 +44,7 @@ def cse(fn: Function) -> Function:
     seen: dict[Hashable, list[Instr]] = {}
     instrs: list[Instr] = []
     for ins in fn.instrs:
-        inputs = [subst.get(id(x), x) for x in ins.inputs]
+        inputs = [subst.get(id(x), x) for x in ins.inputs] if subst else ins.inputs
         key = (ins.prim, tuple(id(x) for x in inputs), len(ins.outs),
                tuple(sorted((k, param_key(v)) for k, v in ins.params.items())))
         bucket = seen.setdefault(key, [])
@@ -53,9 +53,12 @@ def cse(fn: Function) -> Function:
             for old, new in zip(ins.outs, twin.outs):
                 subst[id(old)] = new
             continue
-        new_ins = Instr(ins.prim, inputs, ins.params, ins.outs)
-        bucket.append(new_ins)
-        instrs.append(new_ins)
+        if inputs is not ins.inputs and any(a is not b for a, b in zip(inputs, ins.inputs)):
+            ins = Instr(ins.prim, inputs, ins.params, ins.outs)
+        bucket.append(ins)
+        instrs.append(ins)
+    if not subst:
+        return fn
     results = [subst.get(id(r), r) for r in fn.results]
     return Function(fn.name, fn.params, instrs, results)
 

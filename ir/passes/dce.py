@@ -17,6 +17,8 @@ def dce(fn: Function, prune_params: bool = False) -> Function:
         if any(id(o) in live for o in ins.outs):
             kept.append(ins)
             live.update(id(x) for x in ins.inputs)
+    if len(kept) == len(fn.instrs) and not prune_params:
+        return fn
     kept.reverse()
     params = [p for p in fn.params if id(p) in live] if prune_params else fn.params
     return Function(fn.name, params, kept, fn.results)

@@ -36,6 +36,7 @@ def fold(fn: Function, max_elements: int = 64) -> Function:
     consts: dict[int, np.ndarray] = {}
     broadcast: dict[int, np.ndarray] = {}    # broadcast_to(constant): the small constant
     instrs: list[Instr] = []
+    changed = False
     for ins in fn.instrs:
         if ins.prim == "constant":
             value = ins.params.get("value")
@@ -45,11 +46,12 @@ def fold(fn: Function, max_elements: int = 64) -> Function:
               and consts[id(ins.inputs[0])].size <= max_elements
               and not at_most(ins.outs[0].type.size, max_elements)):
             broadcast[id(ins.outs[0])] = consts[id(ins.inputs[0])]
-            instrs.append(Instr(ins.prim, ins.inputs, ins.params, ins.outs))
+            instrs.append(ins)
             continue
         elif (folded := _fold_broadcast(ins, consts, broadcast, max_elements)) is not None:
             instrs.extend(folded)
             broadcast[id(ins.outs[0])] = folded[0].params["value"]
+            changed = True
             continue
         elif (get_primitive(ins.prim).foldable
               and not any(isinstance(v, (Function, tuple)) and _holds_function(v)
@@ -62,9 +64,10 @@ def fold(fn: Function, max_elements: int = 64) -> Function:
                 for o, v in zip(ins.outs, values):
                     instrs.append(Instr("constant", [], {"value": v}, [o]))
                     consts[id(o)] = v
+                changed = True
                 continue
-        instrs.append(Instr(ins.prim, ins.inputs, ins.params, ins.outs))
-    return Function(fn.name, fn.params, instrs, fn.results)
+        instrs.append(ins)
+    return Function(fn.name, fn.params, instrs, fn.results) if changed else fn
 
 
 def _fold_broadcast(ins: Instr, consts: dict[int, np.ndarray],

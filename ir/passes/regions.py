@@ -36,14 +36,19 @@ def regions(fn: Function) -> Function:
         return fn
     defs = {id(o): ins for ins in fn.instrs for o in ins.outs}
     instrs: list[Instr] = []
+    changed = False
     for ins in fn.instrs:
         if ins.prim in REGIONS:
-            ins = _sink(ins, defs)
-            if ins.prim in ("while", "scan"):
-                ins = _hoist(ins, instrs)
-            ins = _prune(ins)
+            new = _sink(ins, defs)
+            if new.prim in ("while", "scan"):
+                n = len(instrs)
+                new = _hoist(new, instrs)
+                changed = changed or len(instrs) != n
+            new = _prune(new)
+            changed = changed or new is not ins
+            ins = new
         instrs.append(ins)
-    return Function(fn.name, fn.params, instrs, fn.results)
+    return Function(fn.name, fn.params, instrs, fn.results) if changed else fn
 
 
 # --------------------------------------------------------------------------- helpers

@@ -39,17 +39,24 @@ def simplify(fn: Function, *, signed_zeros: bool = True) -> Function:
     subst: dict[int, Value] = {}
     defs: dict[int, Instr] = {}
     instrs: list[Instr] = []
+    changed = False
     for ins in fn.instrs:
-        new = Instr(ins.prim, [subst.get(id(x), x) for x in ins.inputs], ins.params, ins.outs)
+        new = ins
+        if subst and any(id(x) in subst for x in ins.inputs):
+            new = Instr(ins.prim, [subst.get(id(x), x) for x in ins.inputs], ins.params,
+                        ins.outs)
         r = _rewrite(new, defs, signed_zeros) if len(ins.outs) == 1 else None
         if isinstance(r, Value):
             subst[id(ins.outs[0])] = r
             continue
         if r is not None:
             new = r
+        changed = changed or new is not ins
         instrs.append(new)
         for o in new.outs:
             defs[id(o)] = new
+    if not (changed or subst):
+        return fn
     return Function(fn.name, fn.params, instrs, [subst.get(id(r), r) for r in fn.results])
 
 
