@@ -16,7 +16,8 @@ The micro-kernel holds its tile as MR x (NR/W) vectors of W lanes, broadcasts on
 element of A per row and multiplies it with NR/W contiguous vectors of packed B; each
 step is `fmul contract` + `fadd contract`, which the backend fuses into FMA where the CPU
 has it. W, MR and NR are picked from the host's vector width and register count; a
-panel's last columns go to the narrowest micro-kernel (1..NR/W vectors) that covers them.
+panel's last columns go to the full-width micro-kernel if they need all NR/W vectors,
+else to the one-vector micro-kernel, one strip of W columns at a time.
 Everything is explicit vector code (packing by in-register transposes or gathers, edge
 tiles by masked loads and stores), so it is fast without LLVM's optimization pipeline
 (`codegen/runtime.py` compiles it straight to machine code; the packing routines are in
@@ -117,7 +118,7 @@ def define_blocked(module: ir.Module, dtype: str, t: ir.Type,
     ta, tb, m, n, k, a, lda, bmat, ldb, c, ldc = fn.args
     pack_a = define_pack(module, dtype, t, shape.mr, shape.w)
     pack_b = define_pack(module, dtype, t, shape.nr, shape.w)
-    micros = [_define_micro(module, dtype, t, shape, nv) for nv in range(1, shape.nv + 1)]
+    micros = [_define_micro(module, dtype, t, shape, nv) for nv in sorted({1, shape.nv})]
     naive = define_naive(module, dtype, t)
     malloc = declare(module, "malloc", ir.FunctionType(I8.as_pointer(), [I64]))
     free = declare(module, "free", ir.FunctionType(ir.VoidType(), [I8.as_pointer()]))
@@ -163,25 +164,34 @@ def define_blocked(module: ir.Module, dtype: str, t: ir.Type,
                         mr = smin(b, c64(shape.mr), b.sub(mc, ir_))
                         apanel = b.gep(ap, [b.mul(ir_, kc)])
                         ctile = b.gep(c_blk, [b.add(b.mul(ir_, ldc), jr)])
-                        _call_micro(b, micros, shape.w, nr,
+                        _call_micro(b, micros, shape, nr,
                                     [kc, apanel, bpanel, ctile, ldc, mr, nr, first])
     b.call(free, [raw])
     b.ret_void()
     return fn
 
 
-def _call_micro(b: ir.IRBuilder, micros: list[ir.Function], w: int, nr: ir.Value,
-                args: list[ir.Value]) -> None:
-    """Call the narrowest micro-kernel (`micros[v]` is v+1 vectors wide) covering nr."""
+def _call_micro(b: ir.IRBuilder, micros: list[ir.Function], shape: KernelShape,
+                nr: ir.Value, args: list[ir.Value]) -> None:
+    """Call the full-width micro-kernel (`micros[-1]`) for a panel wider than NV-1
+    vectors, else the one-vector one (`micros[0]`) on each strip of W columns.
+
+    (A kernel per width between them, as before, bought nothing measurable: 32 of 48
+    columns took the same time as two one-vector strips (float32, AVX-512, 512 x 32 x
+    1024 and W3's products), and each cost 7 ms of the library's code generation.)
+    """
     if len(micros) == 1:
         b.call(micros[0], args)
         return
-    wide = b.icmp_signed(">", nr, c64((len(micros) - 1) * w))
+    kc, ap, bp, ct, ldc, mr, _, first = args
+    w = shape.w
+    wide = b.icmp_signed(">", nr, c64((shape.nv - 1) * w))
     with b.if_else(wide, likely=True) as (then, otherwise):
         with then:
             b.call(micros[-1], args)
-        with otherwise:
-            _call_micro(b, micros[:-1], w, nr, args)
+        with otherwise, for_range(b, c64(0), nr, w, name="js") as js:
+            b.call(micros[0], [kc, ap, b.gep(bp, [js]), b.gep(ct, [js]), ldc, mr,
+                               smin(b, c64(w), b.sub(nr, js)), first])
 
 
 def _round_up(b: ir.IRBuilder, x: ir.Value, multiple: int) -> ir.Value:
@@ -191,8 +201,9 @@ def _round_up(b: ir.IRBuilder, x: ir.Value, multiple: int) -> ir.Value:
 def _define_micro(module: ir.Module, dtype: str, t: ir.Type, shape: KernelShape,
                   nv: int) -> ir.Function:
     """`micro<nv>(kc, ap, bp, c, ldc, mr, nr, first)`: C[:mr, :nr] (=|+=) Apanel @ Bpanel
-    for a tile of MR x nv*W (nv <= NV: the narrower kernels serve a panel's last columns,
-    which would otherwise be computed on zero padding).
+    for a tile of MR x nv*W (nv = NV or 1: the one-vector kernel serves a panel's last
+    columns in strips, which would otherwise be computed on zero padding). B's packed
+    rows are NR apart whatever nv is, so a strip is the panel's pointer plus its column.
 
     The tile is accumulated in vector registers over the whole k-block, then stored
     (`first`) or added to C; an edge tile uses masked vector loads and stores, so only

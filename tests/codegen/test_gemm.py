@@ -194,8 +194,8 @@ def test_host_blocking_sizes(variant: str, dtype: str) -> None:
 
 
 def _panel_widths(shape: gemm_kernel.KernelShape) -> list[int]:
-    """Column counts whose last B micro-panel selects each micro-kernel width (1..nv
-    vectors), each as a whole and as a part of its vectors, after one full panel."""
+    """Column counts whose last B micro-panel is 1..nv vectors wide, each whole and with a
+    partial last vector, after one full panel."""
     return [shape.nr + n for v in range(1, shape.nv + 1)
             for n in sorted({(v - 1) * shape.w + 1, v * shape.w - 1, v * shape.w}) if n > 0]
 
@@ -203,9 +203,10 @@ def _panel_widths(shape: gemm_kernel.KernelShape) -> list[int]:
 @pytest.mark.parametrize("variant", ["builtin", "avx2-tile"])
 @pytest.mark.parametrize("dtype", ["f32", "f64"])
 def test_every_micro_kernel_width(variant: str, dtype: str) -> None:
-    """Each micro-kernel the library defines (one per width of a panel's last columns) is
-    selected by some product and matches NumPy there, on full and partial row tiles, in
-    the first k-block (stored) and a later one (added)."""
+    """Every way a panel's last columns are computed (the full-width micro-kernel, one or
+    more one-vector strips, whole or partial vectors) is selected by some product and
+    matches NumPy there, on full and partial row tiles, in the first k-block (stored) and
+    a later one (added)."""
     fn = native(variant, dtype).fn
     shape = gemm_kernel.host_kernel_shape(dtype) if variant == "builtin" else AVX2_SHAPE
     for i, n in enumerate(_panel_widths(shape)):
