@@ -143,16 +143,46 @@ def test_the_shared_gemm_kernel_is_cached_and_damage_is_rebuilt(tmp_path: Path) 
     env = {"TRACEJIT_BLAS": "0"}
     first = run(tmp_path, env, MATMUL)
     assert "compiling runtime library" in first.stderr
-    # The program (and its trace's alias), the kernel, the pool it splits on.
-    assert len(entries(tmp_path)) == 4
+    # The program (and its trace's alias), the kernel, the pool it splits on, and the
+    # joint entry of the kernel and the pool.
+    assert len(entries(tmp_path)) == 5
     second = run(tmp_path, env, MATMUL)
-    assert "runtime library" in second.stderr and "disk cache hit" in second.stderr
+    assert "loaded from joint object code" in second.stderr and "store" not in second.stderr
     assert "with LLVM" not in second.stderr and second.stdout == first.stdout
-    *small, lib = sorted(entries(tmp_path), key=lambda p: p.stat().st_size)
+    *small, lib, pair = sorted(entries(tmp_path), key=lambda p: p.stat().st_size)
     assert lib.stat().st_size > 2 * small[-1].stat().st_size     # the kernel is the big one
-    lib.write_bytes(lib.read_bytes()[:1000])
+    assert pair.stat().st_size > lib.stat().st_size
+    # A damaged joint entry: both load from their own entries, and it is written again.
+    pair.write_bytes(pair.read_bytes()[:1000])
     third = run(tmp_path, env, MATMUL)
-    assert "compiling runtime library" in third.stderr and third.stdout == first.stdout
+    assert "corrupt or foreign" in third.stderr and "with LLVM" not in third.stderr
+    assert "disk cache (runtime libraries) store" in third.stderr
+    assert "runtime library" in third.stderr and third.stdout == first.stdout
+    assert "loaded from joint object code" in run(tmp_path, env, MATMUL).stderr
+    # A damaged kernel (and joint entry) is compiled again.
+    lib.write_bytes(lib.read_bytes()[:1000])
+    pair.write_bytes(pair.read_bytes()[:1000])
+    fourth = run(tmp_path, env, MATMUL)
+    assert "compiling runtime library" in fourth.stderr and fourth.stdout == first.stdout
+    assert "loaded from joint object code" in run(tmp_path, env, MATMUL).stderr
+
+
+def test_a_joint_runtime_entry_of_the_wrong_content_is_not_linked(tmp_path: Path) -> None:
+    """A joint entry that checks out but does not hold the pool and then the kernel (as
+    a bug writing it would leave) is refused before anything is linked, and rewritten."""
+    env = {"TRACEJIT_BLAS": "0"}
+    first = run(tmp_path, env, MATMUL)
+    swap = textwrap.dedent("""
+        from tracejit.codegen import engine, objcache, runtime
+        gemm, pool = runtime.symbol("f32"), runtime.pool_symbol()
+        objs = [objcache.load(runtime._key(d, n)) for d, n in (("f32", gemm), ("pool", pool))]
+        objcache.store(runtime._pair_key("f32", gemm), engine.bundle(objs))   # kernel first
+    """)
+    run(tmp_path, env, swap)
+    r = run(tmp_path, env, MATMUL)
+    assert "joint object code cannot be loaded" in r.stderr and "with LLVM" not in r.stderr
+    assert "disk cache (runtime libraries) store" in r.stderr and r.stdout == first.stdout
+    assert "loaded from joint object code" in run(tmp_path, env, MATMUL).stderr
 
 
 def test_cache_can_be_turned_off(tmp_path: Path) -> None:
