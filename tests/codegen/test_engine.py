@@ -66,3 +66,13 @@ def test_the_runtime_libraries_share_the_permanent_engine() -> None:
 
 def test_the_key_names_the_host_data_layout_without_its_target_machine() -> None:
     assert engine.host_info(machine=False) == engine.host_info()
+
+
+def test_the_host_features_are_llvms_flattened_map() -> None:
+    """The feature string code is compiled for (and every cache key carries) is what
+    `FeatureMap.flatten()` gives, with 512-bit vectors preferred where AVX-512 is."""
+    import llvmlite.binding as llvm
+    want = llvm.get_host_cpu_features().flatten()
+    if "+avx512f" in want.split(","):
+        want += ",-prefer-256-bit"
+    assert engine.host_info(machine=False)["features"] == want

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import glob
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -304,6 +305,17 @@ def test_bundled_library_files_are_found_as_glob_found_them(tmp_path: Path) -> N
                 for p in sorted(glob.glob(str(tmp_path / pattern)))]
     assert blas._bundled_in(str(tmp_path)) == expected and len(expected) == 5
     assert blas._bundled_in(str(tmp_path / "missing")) == []
+
+
+def test_candidate_libraries_are_the_bundled_ones_then_the_mapped_ones_once() -> None:
+    """The first search takes the bundled files as listed (no repeats possible); the
+    second adds the mapped ones, each real file once."""
+    bundled = blas._candidate_paths(mapped=False)
+    every = blas._candidate_paths()
+    assert len(set(every)) == len(every)
+    assert [os.path.realpath(p) for p in bundled] == every[:len(bundled)]
+    if blas.find_blas() is not None:
+        assert blas.find_blas().path in bundled + every
 
 
 def test_micro_kernel_is_vector_code() -> None:
