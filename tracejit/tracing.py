@@ -97,6 +97,7 @@ def _parameters(st: TraceState, owner: CompiledFunction, leaves: list[Any], tree
     dyn_idx: list[int] = []
     traced_leaves: list[Any] = []
     n_sym = 0
+    names: list[str | None] | None = None
     for i, x in enumerate(leaves):
         if isinstance(x, (Tensor, np.ndarray)):
             if isinstance(x, Tensor) and x._data is None:
@@ -106,8 +107,9 @@ def _parameters(st: TraceState, owner: CompiledFunction, leaves: list[Any], tree
             shape: tuple[Any, ...] = tuple(x.shape)
             if shapes is not None and shapes[i] is not None:
                 shape, n_sym = _symbolic_shape(shapes[i], shape, n_sym)
-            v = st.builder.param(TensorType(shape, x.dtype),
-                                 _leaf_hint(owner, i, leaves, tree))
+            if names is None:
+                names = _leaf_names(owner, leaves, tree)
+            v = st.builder.param(TensorType(shape, x.dtype), names[i])
             traced_leaves.append(st.wrap(v))
             dyn_idx.append(i)
         else:
@@ -203,12 +205,14 @@ def _stand_in(var: Variable) -> Variable:
     return s
 
 
-def _leaf_hint(owner: CompiledFunction, i: int, leaves: list[Any], tree: Any) -> str | None:
+def _leaf_names(owner: CompiledFunction, leaves: list[Any], tree: Any) -> list[str | None]:
+    """The parameter name of each leaf where it is an identifier (the IR's value hints),
+    else None."""
     try:
-        name = owner._arg_names(leaves, tree)[i]
+        names = owner._arg_names(leaves, tree)
     except Exception:
-        return None
-    return name if name.isidentifier() else None
+        return [None] * len(leaves)
+    return [n if n.isidentifier() else None for n in names] + [None] * (len(leaves) - len(names))
 
 
 
