@@ -140,6 +140,25 @@ def opened(path: str, create: bool) -> Iterator[Root | None]:
             os.close(view.fd)
 
 
+@contextlib.contextmanager
+def opened_subdir(path: str, sub: str) -> Iterator[tuple[int, bytes, str] | None]:
+    """A descriptor of the existing subdirectory `sub` of the verified cache directory at
+    `path` (valid in the block), with the directory's secret key and the subdirectory's
+    real path; None when either does not exist or is refused. What `opened` and
+    `Root.subdir` give a reader, looked up under the lock: the cache directory's own
+    descriptor is not duplicated (two system calls fewer per disk-cache read)."""
+    with _lock:
+        root = _open_root(path, False)
+        fd = None if root is None else root.subdir(sub, create=False)
+        found = None if root is None or fd is None else (
+            fd, root.secret or b"", os.path.join(root.path, sub))
+    try:
+        yield found
+    finally:
+        if found is not None:
+            os.close(found[0])
+
+
 def _open_root(path: str, create: bool) -> Root | None:
     if path in _refused:
         return None
@@ -263,6 +282,13 @@ def _check_parents(real: str) -> None:
 def read_private(dir_fd: int, name: str, max_bytes: int, where: str) -> bytes | None:
     """The content of file `name` in `dir_fd` if it is a regular file of ours that nobody
     else can write, of at most `max_bytes` bytes; else None (with the reason at DEBUG)."""
+    found = read_private_file(dir_fd, name, max_bytes, where)
+    return None if found is None else found[0]
+
+
+def read_private_file(dir_fd: int, name: str, max_bytes: int, where: str
+                      ) -> tuple[bytes, float] | None:
+    """`read_private`'s content of `name`, with the file's modification time."""
     try:
         fd = os.open(name, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC, dir_fd=dir_fd)
     except FileNotFoundError:
@@ -276,7 +302,8 @@ def read_private(dir_fd: int, name: str, max_bytes: int, where: str) -> bytes | 
         if problem:
             log.debug("disk cache: refusing %s/%s: %s", where, name, problem)
             return None
-        return _read(fd, st.st_size)
+        data = _read(fd, st.st_size)
+        return None if data is None else (data, st.st_mtime)
     finally:
         os.close(fd)
 
@@ -294,14 +321,19 @@ def _file_problem(st: os.stat_result, max_bytes: int) -> str | None:
 
 
 def _read(fd: int, size: int) -> bytes | None:
-    """Exactly `size` bytes of `fd`, or None if the file is shorter or longer now."""
+    """Exactly `size` bytes of `fd`, or None if the file is shorter or longer now. (A
+    read of a regular file returns fewer bytes than asked for only at its end: one read
+    of `size + 1` bytes usually answers, without a second read to find the end.)"""
     chunks, got = [], 0
     while got <= size:
-        b = os.read(fd, size + 1 - got)
+        want = size + 1 - got
+        b = os.read(fd, want)
         if not b:
             break
         chunks.append(b)
         got += len(b)
+        if len(b) < want:
+            break
     return b"".join(chunks) if got == size else None
 
 

@@ -135,7 +135,8 @@ MATMUL = PROGRAM.replace("tj.tanh(x * w)", "tj.tanh(tj.matmul(x, w))").replace(
     "x = np.linspace(0, 1, 8, dtype=np.float32).reshape(2, 4)")
 
 
-def test_the_shared_gemm_kernel_is_cached_and_damage_is_rebuilt(tmp_path: Path) -> None:
+def test_the_shared_gemm_kernel_is_cached_and_damage_is_rebuilt(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A program that multiplies matrices on the builtin kernel (TRACEJIT_BLAS=0) links the
     # runtime library (codegen/runtime.py): a second disk entry, also hit by a fresh
     # process; a damaged library entry is rebuilt, and the results never change.
@@ -149,8 +150,13 @@ def test_the_shared_gemm_kernel_is_cached_and_damage_is_rebuilt(tmp_path: Path) 
     second = run(tmp_path, env, MATMUL)
     assert "loaded from joint object code" in second.stderr and "store" not in second.stderr
     assert "with LLVM" not in second.stderr and second.stdout == first.stdout
-    *small, lib, pair = sorted(entries(tmp_path), key=lambda p: p.stat().st_size)
-    assert lib.stat().st_size > 2 * small[-1].stat().st_size     # the kernel is the big one
+    from tracejit.codegen import runtime
+    monkeypatch.setenv("TRACEJIT_BLAS", "0")        # the keys the program's process uses
+    monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
+    gemm = runtime.symbol("f32")
+    lib = objcache._path(runtime._key("f32", gemm))
+    pair = objcache._path(runtime._pair_key("f32", gemm))
+    assert lib in entries(tmp_path) and pair in entries(tmp_path)
     assert pair.stat().st_size > lib.stat().st_size
     # A damaged joint entry: both load from their own entries, and it is written again.
     pair.write_bytes(pair.read_bytes()[:1000])
@@ -313,6 +319,24 @@ def test_eviction_keeps_the_most_recently_used_entries(tmp_path: Path,
     assert sum(p.stat().st_size for p in entries(tmp_path)) <= (total - 1) * 3 // 4
     objcache.evict(10**9)                                        # under the limit: no-op
     assert {p.stem for p in entries(tmp_path)} == kept
+
+
+def test_a_hit_refreshes_the_entry_time_only_when_it_is_old(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """Eviction's use times are kept to within `REFRESH_AFTER`: a hit on an entry used
+    (or written) in the last minutes does not write its time again; an older one's, or
+    one from the future (a clock set back), is set to now."""
+    monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("TRACEJIT_CACHE", raising=False)
+    key = f"{7:064x}"
+    objcache.store(key, b"x" * 100)
+    path = objcache._path(key)
+    for when, refreshed in ((time.time() - 60, False), (1000.0, True),
+                            (time.time() + 7200, True)):
+        os.utime(path, (when, when))
+        assert objcache.load(key) == b"x" * 100
+        assert (abs(path.stat().st_mtime - time.time()) < 30) == refreshed
 
 
 def test_eviction_removes_stale_temporary_files_only(tmp_path: Path,
