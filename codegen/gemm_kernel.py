@@ -21,8 +21,8 @@ else to the one-vector micro-kernel, one strip of W columns at a time.
 Everything is explicit vector code (packing by in-register transposes or gathers, edge
 tiles by masked loads and stores), so it is fast without LLVM's optimization pipeline
 (`codegen/runtime.py` compiles it straight to machine code; the packing routines are in
-`gemm_pack.py`); the code that runs per call or per tile (driver loops, thread split,
-fallback) is compiled without the code generator's optimizations (`gemm_pack.mark_cold`).
+`gemm_pack.py`); the code that runs per call or per tile (driver loops, thread split)
+is compiled without the code generator's optimizations (`gemm_pack.mark_cold`).
 `define_parallel` splits a large product in two halves run on the thread pool.
 
 Invariants:
@@ -32,9 +32,11 @@ Invariants:
 - The first k-block stores its tile into C, later blocks add to it: C's old contents are
   never read before being overwritten.
 - The packing buffers come from `malloc` (one call per GEMM, 64-byte aligned) and are
-  freed before returning; if `malloc` fails the kernel runs an unblocked loop nest, slower
-  but equal in result semantics. Every function defined here has internal linkage except
-  the one `define_parallel` exports, with its thread-count global.
+  freed before returning; if `malloc` fails, the same loops run with B panels and A
+  blocks of one register tile, packed on the stack (at most 56 KiB for the host tiles):
+  slower, and the same result bit for bit (every element of C sees the same k-blocks,
+  micro-panel boundaries and order of operations). Every function defined here has
+  internal linkage except the one `define_parallel` exports, with its thread-count global.
 """
 from __future__ import annotations
 
@@ -44,8 +46,8 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from . import engine
-from .gemm_pack import (I1, I8, I32, I64, c64, declare, define_pack, emit_fill_zero,
-                        internal_function, mark_cold, smin, suffix)
+from .gemm_pack import (I1, I8, I32, I64, c64, declare, define_pack, internal_function,
+                        mark_cold, smin, suffix)
 from .loops import for_range
 
 _FLAGS = ("contract",)
@@ -119,7 +121,6 @@ def define_blocked(module: ir.Module, dtype: str, t: ir.Type,
     pack_a = define_pack(module, dtype, t, shape.mr, shape.w)
     pack_b = define_pack(module, dtype, t, shape.nr, shape.w)
     micros = [_define_micro(module, dtype, t, shape, nv) for nv in sorted({1, shape.nv})]
-    naive = define_naive(module, dtype, t)
     malloc = declare(module, "malloc", ir.FunctionType(I8.as_pointer(), [I64]))
     free = declare(module, "free", ir.FunctionType(ir.VoidType(), [I8.as_pointer()]))
 
@@ -132,12 +133,22 @@ def define_blocked(module: ir.Module, dtype: str, t: ir.Type,
     mcap = smin(b, c64(shape.mc), _round_up(b, m, shape.mr))
     elems = b.mul(kcb, b.add(ncap, mcap))
     raw = b.call(malloc, [b.add(b.mul(elems, c64(size)), c64(64))])
-    with b.if_then(b.icmp_unsigned("==", raw, ir.Constant(raw.type, None)), likely=False):
-        b.call(naive, fn.args)
-        b.ret_void()
-    aligned = b.and_(b.add(b.ptrtoint(raw, I64), c64(63)), c64(-64))
-    bp = b.inttoptr(aligned, pt)
-    ap = b.gep(bp, [b.mul(kcb, ncap)])
+    failed = b.icmp_unsigned("==", raw, ir.Constant(raw.type, None))
+    with b.if_else(failed, likely=False) as (then, otherwise):
+        with then:
+            # No heap memory: the same loops, with packing buffers for one register
+            # tile (kc x (NR + MR) elements, at most 56 KiB) on the stack.
+            stack = b.alloca(t, size=b.mul(kcb, c64(shape.nr + shape.mr)))
+            on_stack = b.block
+        with otherwise:
+            heap = b.inttoptr(b.and_(b.add(b.ptrtoint(raw, I64), c64(63)), c64(-64)), pt)
+            on_heap = b.block
+    bp = b.phi(pt)
+    bp.add_incoming(stack, on_stack)
+    bp.add_incoming(heap, on_heap)
+    nstep = b.select(failed, c64(shape.nr), c64(shape.nc))    # columns of a B panel
+    mstep = b.select(failed, c64(shape.mr), c64(shape.mc))    # rows of an A block
+    ap = b.gep(bp, [b.mul(kcb, smin(b, nstep, _round_up(b, n, shape.nr)))])
 
     a_trans = b.icmp_signed("!=", ta, ir.Constant(I32, 0))
     b_trans = b.icmp_signed("!=", tb, ir.Constant(I32, 0))
@@ -145,15 +156,15 @@ def define_blocked(module: ir.Module, dtype: str, t: ir.Type,
     sai, sap = b.select(a_trans, one, lda), b.select(a_trans, lda, one)   # op(A)[i,p]
     sbp, sbj = b.select(b_trans, one, ldb), b.select(b_trans, ldb, one)   # op(B)[p,j]
 
-    with for_range(b, c64(0), n, shape.nc, name="jc") as jc:
-        nc = smin(b, c64(shape.nc), b.sub(n, jc))
+    with for_range(b, c64(0), n, nstep, name="jc") as jc:
+        nc = smin(b, nstep, b.sub(n, jc))
         with for_range(b, c64(0), k, kcb, name="pc") as pc:
             kc = smin(b, kcb, b.sub(k, pc))
             first = b.icmp_signed("==", pc, c64(0))
             b_src = b.gep(bmat, [b.add(b.mul(pc, sbp), b.mul(jc, sbj))])
             b.call(pack_b, [b_src, sbj, sbp, nc, kc, bp])
-            with for_range(b, c64(0), m, shape.mc, name="ic") as ic:
-                mc = smin(b, c64(shape.mc), b.sub(m, ic))
+            with for_range(b, c64(0), m, mstep, name="ic") as ic:
+                mc = smin(b, mstep, b.sub(m, ic))
                 a_src = b.gep(a, [b.add(b.mul(ic, sai), b.mul(pc, sap))])
                 b.call(pack_a, [a_src, sai, sap, mc, kc, ap])
                 c_blk = b.gep(c, [b.add(b.mul(ic, ldc), jc)])
@@ -166,7 +177,7 @@ def define_blocked(module: ir.Module, dtype: str, t: ir.Type,
                         ctile = b.gep(c_blk, [b.add(b.mul(ir_, ldc), jr)])
                         _call_micro(b, micros, shape, nr,
                                     [kc, apanel, bpanel, ctile, ldc, mr, nr, first])
-    b.call(free, [raw])
+    b.call(free, [raw])     # (nothing when it is null)
     b.ret_void()
     return fn
 
@@ -374,33 +385,3 @@ def define_parallel(module: ir.Module, dtype: str, t: ir.Type, serial: ir.Functi
             b.call(serial, list(fn.args))
     b.ret_void()
     return fn, threads
-
-
-def define_naive(module: ir.Module, dtype: str, t: ir.Type) -> ir.Function:
-    """Unblocked `C = op(A) @ op(B)`: the fallback when the packing buffers cannot be had."""
-    name = f"tj_gemm_{dtype}_naive"
-    existing = module.globals.get(name)
-    if existing is not None:
-        return existing
-    pt = t.as_pointer()
-    fn = internal_function(module, name, ir.FunctionType(
-        ir.VoidType(), [I32, I32, I64, I64, I64, pt, I64, pt, I64, pt, I64]), cold=True)
-    ta, tb, m, n, k, a, lda, bmat, ldb, c, ldc = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    one = c64(1)
-    a_trans = b.icmp_signed("!=", ta, ir.Constant(I32, 0))
-    b_trans = b.icmp_signed("!=", tb, ir.Constant(I32, 0))
-    sai, sap = b.select(a_trans, one, lda), b.select(a_trans, lda, one)
-    sbp, sbj = b.select(b_trans, one, ldb), b.select(b_trans, ldb, one)
-    emit_fill_zero(b, c, m, n, ldc)
-    with for_range(b, c64(0), m, name="i") as i:
-        c_row = b.gep(c, [b.mul(i, ldc)])
-        with for_range(b, c64(0), k, name="p") as p:
-            a_ip = b.load(b.gep(a, [b.add(b.mul(i, sai), b.mul(p, sap))]))
-            b_row = b.gep(bmat, [b.mul(p, sbp)])
-            with for_range(b, c64(0), n, name="j") as j:
-                ptr = b.gep(c_row, [j])
-                prod = b.fmul(a_ip, b.load(b.gep(b_row, [b.mul(j, sbj)])), flags=_FLAGS)
-                b.store(b.fadd(b.load(ptr), prod, flags=_FLAGS), ptr)
-    b.ret_void()
-    return fn

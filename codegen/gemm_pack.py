@@ -49,8 +49,8 @@ def mark_cold(fn: ir.Function) -> None:
     """Compile `fn` without the code generator's optimizations (`optnone`, which needs
     `noinline`: fast instruction selection, no loop strength reduction), for code that
     runs per call or per register tile, never per element: the GEMM library's driver
-    loops, thread split and fallback took about 11 of its 55 ms of code generation (float32,
-    AVX-512), and gave the same speed either way (benchmarks/gemm_bench.py --compile)."""
+    loops, thread split and unblocked fallback took about 11 of its 55 ms of code
+    generation (float32, AVX-512), and gave the same speed either way."""
     fn.attributes.add("noinline")
     fn.attributes.add("optnone")
 

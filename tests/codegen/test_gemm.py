@@ -87,8 +87,17 @@ def _blocked(dtype: str, shape: gemm_kernel.KernelShape) -> Callable[[ir.Module]
     return lambda mod: gemm_kernel.define_blocked(mod, dtype, gemm.GEMM_DTYPES[dtype], shape)
 
 
-def _naive(dtype: str) -> Callable[[ir.Module], ir.Function]:
-    return lambda mod: gemm_kernel.define_naive(mod, dtype, gemm.GEMM_DTYPES[dtype])
+def _without_heap(dtype: str, shape: gemm_kernel.KernelShape
+                  ) -> Callable[[ir.Module], ir.Function]:
+    """The blocked kernel in a module whose `malloc` always fails (returns null)."""
+    def define(mod: ir.Module) -> ir.Function:
+        malloc = ir.Function(mod, ir.FunctionType(ir.IntType(8).as_pointer(),
+                                                  [ir.IntType(64)]), "malloc")
+        malloc.linkage = "internal"
+        ir.IRBuilder(malloc.append_basic_block()).ret(
+            ir.Constant(ir.IntType(8).as_pointer(), None))
+        return _blocked(dtype, shape)(mod)
+    return define
 
 
 _BUILT: dict[tuple[str, str], Native] = {}
@@ -114,8 +123,13 @@ def native(variant: str, dtype: str) -> Native:
             _BUILT[key] = Native(dtype, _blocked(dtype, AVX2_SHAPE), optimize=False)
         elif variant == "avx2-tile-O3":
             _BUILT[key] = Native(dtype, _blocked(dtype, AVX2_SHAPE))
+        elif variant == "no-heap":      # host tile shape, malloc fails
+            _BUILT[key] = Native(dtype, _without_heap(dtype, gemm_kernel.host_kernel_shape(
+                dtype)), optimize=False)
+        elif variant == "no-heap-small-blocks":
+            _BUILT[key] = Native(dtype, _without_heap(dtype, SMALL_SHAPE), optimize=False)
         else:
-            _BUILT[key] = Native(dtype, _naive(dtype))
+            raise ValueError(variant)
     return _BUILT[key]
 
 
@@ -168,7 +182,9 @@ def check(fn: GemmFn, dtype: type, m: int, n: int, k: int, ta: int, tb: int,
 
 # ---------------------------------------------------------------- tests
 
-VARIANTS = ["blas", "builtin", "small-blocks", "avx2-tile", "avx2-tile-O3", "naive"]
+VARIANTS = ["blas", "builtin", "small-blocks", "avx2-tile", "avx2-tile-O3", "no-heap",
+            "no-heap-small-blocks"]
+KERNELS_ONLY = ("small-blocks", "avx2-tile", "avx2-tile-O3", "no-heap", "no-heap-small-blocks")
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -177,7 +193,7 @@ VARIANTS = ["blas", "builtin", "small-blocks", "avx2-tile", "avx2-tile-O3", "nai
 def test_matches_numpy(variant: str, dtype: str, ta: int, tb: int) -> None:
     fn = native(variant, dtype).fn
     for m, n, k in SHAPES:
-        if variant in ("small-blocks", "avx2-tile", "avx2-tile-O3", "naive") and 0 in (m, n, k):
+        if variant in KERNELS_ONLY and 0 in (m, n, k):
             continue   # the kernels themselves assume a non-empty product
         check(fn, DTYPES[dtype], m, n, k, ta, tb)
 
@@ -214,6 +230,23 @@ def test_every_micro_kernel_width(variant: str, dtype: str) -> None:
         for m, k in [(2 * shape.mr, 3), (shape.mr + 1, shape.kc + 2)]:
             ta, tb = TRANSPOSES[(i + m) % 4]
             check(fn, DTYPES[dtype], m, n, k, ta, tb, seed=n)
+
+
+@pytest.mark.parametrize("dtype", ["f32", "f64"])
+def test_without_heap_memory_the_result_is_the_same_bit_for_bit(dtype: str) -> None:
+    """When `malloc` fails, the kernel packs one register tile at a time on the stack and
+    gives the library's result bit for bit, across k-blocks, A blocks and B panels."""
+    shape = gemm_kernel.host_kernel_shape(dtype)
+    rng = np.random.default_rng(5)
+    for m, n, k in [(shape.mc + shape.mr + 1, shape.nc + shape.nr + 5, 2 * shape.kc + 7),
+                    (shape.mr - 1, 2 * shape.w + 1, 3)]:
+        for ta, tb in TRANSPOSES:
+            a = rng.standard_normal((k, m) if ta else (m, k)).astype(DTYPES[dtype])
+            b = rng.standard_normal((n, k) if tb else (k, n)).astype(DTYPES[dtype])
+            got = [np.full((m, n), np.nan, DTYPES[dtype]) for _ in range(2)]
+            for variant, c in zip(("builtin", "no-heap"), got, strict=True):
+                run_gemm(native(variant, dtype).fn, a, b, c, ta, tb)
+            np.testing.assert_array_equal(got[0], got[1])
 
 
 @pytest.mark.parametrize("variant", ["blas", "builtin"])
