@@ -205,6 +205,11 @@ def _call_micro(b: ir.IRBuilder, micros: list[ir.Function], shape: KernelShape,
                                smin(b, c64(w), b.sub(nr, js)), first])
 
 
+def _vector(b: ir.IRBuilder, vectors: ir.Value, v: int) -> ir.Value:
+    """A pointer to vector `v` of the vectors at `vectors` (a vector pointer)."""
+    return vectors if v == 0 else b.gep(vectors, [c64(v)])
+
+
 def _round_up(b: ir.IRBuilder, x: ir.Value, multiple: int) -> ir.Value:
     return b.mul(b.sdiv(b.add(x, c64(multiple - 1)), c64(multiple)), c64(multiple))
 
@@ -248,9 +253,8 @@ def _define_micro(module: ir.Module, dtype: str, t: ir.Type, shape: KernelShape,
     for row in accs:
         for acc in row:
             acc.add_incoming(zero_v, entry)
-    b_row = b.gep(bp, [b.mul(p, c64(shape.nr))])
-    bvec = [b.load(b.bitcast(b.gep(b_row, [c64(v * w)]), vt.as_pointer()), align=elem_align)
-            for v in range(nv)]
+    b_row = b.bitcast(b.gep(bp, [b.mul(p, c64(shape.nr))]), vt.as_pointer())
+    bvec = [b.load(_vector(b, b_row, v), align=elem_align) for v in range(nv)]
     a_row = b.gep(ap, [b.mul(p, c64(mr_))])
     undef_v = ir.Constant(vt, ir.Undefined)
     splat_mask = ir.Constant(ir.VectorType(I32, w), [0] * w)
@@ -271,10 +275,12 @@ def _define_micro(module: ir.Module, dtype: str, t: ir.Type, shape: KernelShape,
     full = b.and_(b.icmp_signed("==", mr, c64(mr_)), b.icmp_signed("==", nr, c64(nr_)))
     with b.if_else(full, likely=True) as (whole, edge):
         with whole:
+            c_row = c
             for r in range(mr_):
-                c_row = b.gep(c, [b.mul(c64(r), ldc)])
+                c_row = c_row if r == 0 else b.gep(c_row, [ldc])
+                c_vecs = b.bitcast(c_row, vt.as_pointer())
                 for v in range(nv):
-                    ptr = b.bitcast(b.gep(c_row, [c64(v * w)]), vt.as_pointer())
+                    ptr = _vector(b, c_vecs, v)
                     old = b.load(ptr, align=elem_align)
                     val = b.select(first, sums[r][v], b.fadd(old, sums[r][v]))
                     b.store(val, ptr, align=elem_align)
@@ -299,10 +305,10 @@ def _define_micro(module: ir.Module, dtype: str, t: ir.Type, shape: KernelShape,
                                    nr_v) for v in range(nv)]
             align32 = ir.Constant(I32, elem_align)
             with for_range(b, c64(0), mr, name="r") as r:
-                c_row = b.gep(c, [b.mul(r, ldc)])
+                c_vecs = b.bitcast(b.gep(c, [b.mul(r, ldc)]), vt.as_pointer())
                 for v in range(nv):
                     part = b.load(b.gep(tile, [c64(0), r, c64(v)]), align=elem_align)
-                    ptr = b.bitcast(b.gep(c_row, [c64(v * w)]), vt.as_pointer())
+                    ptr = _vector(b, c_vecs, v)
                     old = b.call(mload, [ptr, align32, masks[v], zero_v])
                     val = b.select(first, part, b.fadd(old, part))
                     b.call(mstore, [val, ptr, align32, masks[v]])

@@ -120,8 +120,7 @@ def define_pack(module: ir.Module, dtype: str, t: ir.Type, r: int, w: int) -> ir
                     whole_rows = b.and_(b.icmp_signed("==", rows, rc),
                                         b.icmp_signed("==", sp, c64(1)))
                     chunks = b.select(whole_rows, b.sdiv(kc, c64(g)), c64(0))
-                    _pack_transposed(b, t, r, w, s, [b.mul(c64(q), sq) for q in range(r)],
-                                     chunks, d, align)
+                    _pack_transposed(b, t, r, w, s, sq, chunks, d, align)
                     p0 = b.mul(chunks, c64(g))
                     with for_range(b, p0, kc, name="pz") as p:
                         b.store(ir.Constant(vt, None),
@@ -194,19 +193,22 @@ def transpose_square(b: ir.IRBuilder, rows: list[ir.Value]) -> list[ir.Value]:
 
 
 def _pack_transposed(b: ir.IRBuilder, t: ir.Type, r: int, w: int, s: ir.Value,
-                     offsets: list[ir.Value], chunks: ir.Value, d: ir.Value,
-                     align: int) -> None:
-    """For c < chunks: d[(c*g + j)*r + q] = s[offsets[q] + c*g + j] for j < g and q < r,
+                     sq: ir.Value, chunks: ir.Value, d: ir.Value, align: int) -> None:
+    """For c < chunks: d[(c*g + j)*r + q] = s[q*sq + c*g + j] for j < g and q < r,
     with g = `_group(r, w)`: r row loads of g elements, transposed g rows at a time
     (`transpose_square`, zero rows padding the last group), one store per column of
     each group."""
     g = _group(r, w)
     gt = ir.VectorType(t, g)
     zero = ir.Constant(gt, None)
+    starts = [s]                                    # the source rows
+    for _ in range(r - 1):
+        starts.append(b.gep(starts[-1], [sq]))
     with for_range(b, c64(0), chunks, name="pt") as c:
         p0 = b.mul(c, c64(g))
-        rows = [b.load(b.bitcast(b.gep(s, [b.add(offsets[q], p0)]), gt.as_pointer()),
-                       align=align) for q in range(r)]
+        rows = [b.load(b.bitcast(b.gep(row, [p0]), gt.as_pointer()), align=align)
+                for row in starts]
+        out_at = b.gep(d, [b.mul(p0, c64(r))])     # step p0 of the packed panel
         for q0 in range(0, r, g):
             m = min(g, r - q0)
             cols = transpose_square(b, rows[q0:q0 + m] + [zero] * (g - m))
@@ -214,5 +216,5 @@ def _pack_transposed(b: ir.IRBuilder, t: ir.Type, r: int, w: int, s: ir.Value,
             first = ir.Constant(ir.VectorType(I32, m), list(range(m)))
             for j, col in enumerate(cols):
                 out = col if m == g else b.shuffle_vector(col, col, first)
-                at = b.add(b.mul(b.add(p0, c64(j)), c64(r)), c64(q0))
-                b.store(out, b.bitcast(b.gep(d, [at]), mt.as_pointer()), align=align)
+                ptr = b.gep(out_at, [c64(j * r + q0)]) if j * r + q0 else out_at
+                b.store(out, b.bitcast(ptr, mt.as_pointer()), align=align)
