@@ -181,6 +181,11 @@ def _fast_key(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
     return tuple(key)
 
 
+def _described(k: Any) -> str:
+    """A retrace summary's entry in words (see `CompiledFunction._keys`)."""
+    return k if isinstance(k, str) else describe(k)
+
+
 def _convert_arrays(leaves: list[Any]) -> bool:
     """Make array leaves what `tj.constant` makes of them, in place: arrays of other
     integer dtypes (int8, uint16, ...) become int64, ndarray subclasses plain arrays;
@@ -213,9 +218,11 @@ class CompiledFunction:
         self._native_entries: dict[Any, Any] = {}     # fast key -> native.Entry
         self._pending: dict[Any, threading.Event] = {}
         self._lock = threading.Lock()
-        # Retrace diagnostics: the last few signatures in words (never the arguments),
-        # the call numbers of the last traces, and how many warnings were given.
-        self._keys: deque[tuple[Any, list[str]]] = deque(maxlen=KEYS_KEPT)
+        # Retrace diagnostics: the last few signatures (never the arguments: in words,
+        # or a tensor's key, its shape and dtype, which `_described` puts in words when a
+        # retrace is explained), the call numbers of the last traces, and how many
+        # warnings were given.
+        self._keys: deque[tuple[Any, list[Any]]] = deque(maxlen=KEYS_KEPT)
         self._detector = detector_for(fn)
         self.trace_count = 0
         try:
@@ -473,13 +480,14 @@ class CompiledFunction:
                shapes: list[Any] | None = None, again: bool = False) -> Concrete:
         self.trace_count += 1
         prev = self._keys[-1] if self._keys else None
-        summary = (tree, [describe(k) for k in key[1]])
+        # (Words for tensors cost 0.1 ms of a first call: NumPy's dtype names.)
+        summary = (tree, [k if k[0] == "T" else describe(k) for k in key[1]])
         self._keys.append(summary)
         why = ""
         if prev is not None:
             names = self._arg_names(leaves, tree)
-            diffs = [f"{n}: {a} -> {b}" for n, a, b in zip(names, prev[1], summary[1])
-                     if a != b]
+            diffs = [f"{n}: {a} -> {b}" for n, a, b in zip(
+                names, map(_described, prev[1]), map(_described, summary[1])) if a != b]
             why = "; ".join(diffs) if prev[0] == tree else "the argument structure changed"
         log.debug("%s: tracing (trace #%d)%s", self.__name__, self.trace_count,
                   f" because {why}" if why else "")
