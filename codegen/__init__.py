@@ -19,7 +19,7 @@ from ..ir import Function
 from ..ir.errors import CompileError
 from . import engine, objcache, runtime, segments
 from .inline import inline_calls
-from .build import build_module
+from .build import ENTRY_CODEGEN, build_module
 from .call import ABI, Boxing, Executable
 from .parts import Parts
 from .poly import PolyExecutable
@@ -80,7 +80,9 @@ def compile_function(fn: Function, *, cache: bool = True,
         objs = parts.objects(text, slp)
     finally:
         parts.close()
-    texts = [text] + parts.texts
+    entry_text = str(module.entry_module)
+    objs.append(engine.compile_object(entry_text, optimize=False, level=ENTRY_CODEGEN))
+    texts = [text] + parts.texts + [entry_text]
     for t in texts:
         runtime.ensure(t)
     obj = engine.bundle(objs)

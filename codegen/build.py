@@ -14,6 +14,12 @@ cases nothing ran: the caller converts or copies and calls again); `NOMEM` when 
 allocation failed; k > 0 when the bounds check of instruction k-1 of the flat function
 failed, with (index, bound, k) written to the status array.
 
+The entries are a module of their own, compiled without the O3 pipeline and at code
+generation level 0 (`ENTRY_CODEGEN`): they are straight-line loads, compares and one
+call, which O3 cannot make faster in any way that matters beside the body's work, but
+on which it spent 15-20 ms of W3's 50 ms main module (their checks make one basic
+block each). Code generation level 0 turns them into machine code in about 2 ms.
+
 Invariants: no field of an input is read before its type was checked, and no dimension
 before its rank; outputs and the status array are trusted (the caller allocates them); no value's
 byte
@@ -37,6 +43,8 @@ from .plan import size_of
 from .runtime import SOURCE_DIGEST
 
 MAX_BYTES = 1 << 62
+# The code generation level of the entry module (see the module docstring).
+ENTRY_CODEGEN = 0
 WRITEABLE = 0x400     # NPY_ARRAY_WRITEABLE
 
 
@@ -68,20 +76,22 @@ class Abi:
     dtypes: dict[str, tuple[int, int]]
 
 
-def _build_entry(lw: Lowerer, name: str, abi: Abi) -> None:
-    """`entry(t)` with `t = (in0.., out0.., status, ndarray)`: checks every input
-    (an ndarray of the exact shape and dtype, else `BADARGS`; C-contiguous and aligned,
-    else `LAYOUT`), reads data pointers and calls `body`. The same work on an array of
-    object pointers `(in0.., out0..)`, a status array and the ndarray type is exported
-    as `name + VECTOR_SUFFIX` (`items_entry(items, status, ndarray)`), for the native
-    dispatcher (`dispatch.py`)."""
+def _build_entry(lw: Lowerer, module: ir.Module, name: str, abi: Abi) -> None:
+    """`entry(t)` with `t = (in0.., out0.., status, ndarray)`, defined in `module`:
+    checks every input (an ndarray of the exact shape and dtype, else `BADARGS`;
+    C-contiguous and aligned, else `LAYOUT`), reads data pointers and calls `body`. The
+    same work on an array of object pointers `(in0.., out0..)`, a status array and the
+    ndarray type is exported as `name + VECTOR_SUFFIX` (`items_entry(items, status,
+    ndarray)`), for the native dispatcher (`dispatch.py`)."""
     fn = lw.plan.fn
     n_in, n_out = len(fn.params), len(fn.results)
-    module = lw.module
     inner_type = ir.FunctionType(I32, [VOIDP.as_pointer(), I64.as_pointer(), VOIDP])
     inner = ir.Function(module, inner_type,
                         name + VECTOR_SUFFIX)
-    _build_items_entry(lw, inner, abi)
+    body = lw.fn
+    if module is not lw.module:     # the entry module: `body` is the main module's
+        body = ir.Function(module, lw.fn.function_type, lw.fn.name)
+    _build_items_entry(lw, inner, body, abi)
     entry = ir.Function(module, ir.FunctionType(I32, [VOIDP]), name)
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     items = b.bitcast(b.gep(entry.args[0], [const(abi.tuple_items)]), VOIDP.as_pointer())
@@ -92,7 +102,8 @@ def _build_entry(lw: Lowerer, name: str, abi: Abi) -> None:
     b.ret(b.call(inner, [items, status, ndarray]))
 
 
-def _build_items_entry(lw: Lowerer, entry: ir.Function, abi: Abi) -> None:
+def _build_items_entry(lw: Lowerer, entry: ir.Function, body: ir.Function, abi: Abi
+                       ) -> None:
     """`items_entry(items, status, ndarray)` with `items = (in0.., out0..)`: the checks
     and the call of `body` (see `_build_entry`)."""
     fn = lw.plan.fn
@@ -119,7 +130,7 @@ def _build_items_entry(lw: Lowerer, entry: ir.Function, abi: Abi) -> None:
     args = [b.bitcast(load_field(b, o, abi.data, VOIDP), mem_type(v.dtype).as_pointer())
             for o, (v, _) in zip(objs[:n_in + n_out], lw.buffers)]
     status = entry.args[1]
-    rc = b.call(lw.fn, args + [status])
+    rc = b.call(body, args + [status])
     freeze = b.icmp_signed("!=", b.load(b.gep(status, [const(3)]), align=8), const(0))
     with b.if_then(b.and_(freeze, b.icmp_signed("==", rc, ir.Constant(I32, 0)))):
         for o in objs[n_in:n_in + n_out]:
@@ -168,23 +179,27 @@ def _check_sizes(fn: Function) -> None:
 
 def build_module(fn: Function, abi: Abi, entry_name: str = ENTRY, parts: Parts | None = None
                  ) -> tuple[ir.Module, Function]:
-    """Lower `fn` to an llvmlite module exporting `entry_name` (see the module docstring).
-    The module's `plan_cost` is the plan's estimated size in LLVM instructions
-    (`segments.split`). Also returns the flat function (calls inlined) whose instruction
-    numbers the status codes refer to. With `parts`, a large plan's first segments go to
-    part modules handed to `parts` as they are finished (`parts.py`); the module returned
-    is then the main one, which calls them.
+    """Lower `fn` to an llvmlite module defining `body` (see the module docstring), whose
+    `entry_module` attribute is the module of the exported entries (`entry_name` and its
+    items form), which calls `body`. The module's `plan_cost` is the plan's estimated
+    size in LLVM instructions (`segments.split`). Also returns the flat function (calls
+    inlined) whose instruction numbers the status codes refer to. With `parts`, a large
+    plan's first segments go to part modules handed to `parts` as they are finished
+    (`parts.py`); the module returned is then the main one, which calls them.
 
     Example: `module, flat = build_module(fn, call.ABI)`."""
     fn = inline_calls(fn)
     _check_sizes(fn)
     plan = make_plan(fn)
-    module = ir.Module(name=fn.name)
     info = engine.host_info()
-    module.triple = info["triple"]
-    module.data_layout = info["data_layout"]
+    module, entries = ir.Module(name=fn.name), ir.Module(name=fn.name + ".entry")
+    for m in (module, entries):
+        m.triple = info["triple"]
+        m.data_layout = info["data_layout"]
     lw = Lowerer(plan, module, parts=parts)
     lw.run()
+    lw.fn.linkage = ""                  # called from the entry module
     module.plan_cost = plan.cost        # read by segments.split
-    _build_entry(lw, entry_name, abi)
+    _build_entry(lw, entries, entry_name, abi)
+    module.entry_module = entries
     return module, fn

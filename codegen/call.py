@@ -35,7 +35,7 @@ from ..ir import Function
 from ..ir.memory import CHECK_ABOVE, check_allocation
 from . import engine
 from .abi import ABI as ABI, probe_abi as probe_abi  # re-exported: imported from here
-from .build import ENTRY, VECTOR_SUFFIX
+from .build import ENTRY, ENTRY_CODEGEN, VECTOR_SUFFIX
 from .lower import BADARGS, LAYOUT, NOMEM
 from .rules import FAILURES
 
@@ -277,8 +277,9 @@ class Executable:
         self._make_fn = optimized
         self._slp = slp         # whether O3 ran with the SLP vectorizer
         self._jm = jm
-        # The text of each module (the main one first; several when compiled in parts);
-        # None when the code came from the disk cache.
+        # The text of each module: the main one first, then the parts when it was
+        # compiled in parts, and last the entry module (`build.py`, compiled without
+        # optimization); None when the code came from the disk cache.
         self._modules = [unoptimized_ir] if isinstance(unoptimized_ir, str) else unoptimized_ir
         self._optimized: list[str] | None = None
         self._asm: str | None = None
@@ -318,7 +319,7 @@ class Executable:
             from .build import build_module
             from .segments import SLP_MAX_COST
             module = build_module(self.fn, ABI)[0]
-            self._modules = [str(module)]
+            self._modules = [str(module), str(module.entry_module)]
             self._slp = module.plan_cost <= SLP_MAX_COST
         return self._modules
 
@@ -330,27 +331,31 @@ class Executable:
 
     @property
     def llvm_ir_unoptimized(self) -> str:
-        """The LLVM IR as lowered, before the O3 pipeline (the modules one after the
-        other, the main one first, when the Function was compiled in parts; one module
-        when the code came from the disk cache)."""
+        """The LLVM IR as lowered, before the O3 pipeline: the modules one after the
+        other, the main one first, then its parts when the Function was compiled in
+        parts (not when the code came from the disk cache), and last the entry module."""
         return self._joined(self._texts())
 
     @property
     def llvm_ir(self) -> str:
-        """The optimized LLVM IR (derived on request: the modules optimized again)."""
+        """The optimized LLVM IR (derived on request: the modules optimized again; the
+        entry module, which is compiled without optimization, as it is)."""
         return self._joined(self._optimized_texts())
 
     def _optimized_texts(self) -> list[str]:
         if self._optimized is None:
-            texts = self._texts()
-            self._optimized = [engine.optimize_ir(t, self._slp) for t in texts]
+            *texts, entry = self._texts()
+            self._optimized = [engine.optimize_ir(t, self._slp) for t in texts] + [entry]
         return self._optimized
 
     @property
     def asm(self) -> str:
-        """Host assembly of the optimized module."""
+        """Host assembly of the optimized modules (the entry module's at its own code
+        generation level)."""
         if self._asm is None:
-            self._asm = self._joined([engine.assembly(t) for t in self._optimized_texts()])
+            *texts, entry = self._optimized_texts()
+            self._asm = self._joined([engine.assembly(t) for t in texts]
+                                     + [engine.assembly(entry, ENTRY_CODEGEN)])
         return self._asm
 
     def fast_caller(self, positions: Sequence[int], boxing: Boxing,

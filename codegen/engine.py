@@ -62,18 +62,20 @@ def _init() -> None:
         _state["ready"] = True
 
 
-def _new_target_machine() -> llvm.TargetMachine:
-    return llvmjob.target_machine(llvm.get_process_triple(), _state["cpu"], _state["features"])
+def _new_target_machine(level: int = 3) -> llvm.TargetMachine:
+    return llvmjob.target_machine(llvm.get_process_triple(), _state["cpu"], _state["features"],
+                                  level)
 
 
-def host_machine() -> llvm.TargetMachine:
-    """The host's target machine code is compiled with (made at its first use: loading
-    object code from the disk cache never needs it)."""
+def host_machine(level: int = 3) -> llvm.TargetMachine:
+    """The host's target machine code is compiled with, at code generation level `level`
+    (made at its first use: loading object code from the disk cache never needs it)."""
     with LLVM_LOCK:
         _init()
-        if "tm" not in _state:
-            _state["tm"] = _new_target_machine()
-        return _state["tm"]
+        key = "tm" if level == 3 else f"tm{level}"
+        if key not in _state:
+            _state[key] = _new_target_machine(level)
+        return _state[key]
 
 
 def _loader_machine() -> llvm.TargetMachine:
@@ -192,22 +194,25 @@ def _close_deferred() -> None:
 
 
 def _optimized(llvm_ir: str, emit_object: bool, optimize: bool = True, slp: bool = True,
-               want_text: bool = True) -> tuple[str | None, bytes | None]:
+               want_text: bool = True, level: int = 3) -> tuple[str | None, bytes | None]:
     """`llvmjob.compile_module` for the host, in this process: the optimized text (if
-    `want_text`) and the object code (if `emit_object`) of `llvm_ir`."""
+    `want_text`) and the object code (if `emit_object`, at code generation level
+    `level`) of `llvm_ir`."""
     with LLVM_LOCK:
-        obj, text, warnings = llvmjob.compile_module(llvm_ir, host_machine(), optimize, slp,
-                                                     emit_object, want_text)
+        obj, text, warnings = llvmjob.compile_module(llvm_ir, host_machine(level), optimize,
+                                                     slp, emit_object, want_text)
     for w in warnings:
         log.warning(w)
     return text, obj
 
 
-def compile_object(llvm_ir: str, optimize: bool = True, slp: bool = True) -> bytes:
-    """The object code of `llvm_ir` for the host (O3 unless not `optimize`), made in this
-    process. Example: `load_object(compile_object(str(module)))`."""
+def compile_object(llvm_ir: str, optimize: bool = True, slp: bool = True, level: int = 3
+                   ) -> bytes:
+    """The object code of `llvm_ir` for the host (O3 unless not `optimize`; code
+    generation level `level`), made in this process.
+    Example: `load_object(compile_object(str(module)))`."""
     obj = _optimized(llvm_ir, emit_object=True, optimize=optimize, slp=slp,
-                     want_text=False)[1]
+                     want_text=False, level=level)[1]
     assert obj is not None
     return obj
 
@@ -332,13 +337,14 @@ def _load_permanent(objs: list[bytes]) -> JitModule:
     return JitModule(engine, None, "")
 
 
-def assembly(llvm_ir: str) -> str:
-    """Host assembly for (already optimized) LLVM IR text."""
+def assembly(llvm_ir: str, level: int = 3) -> str:
+    """Host assembly for (already optimized) LLVM IR text, at code generation level
+    `level`."""
     with LLVM_LOCK:
         ctx = llvm.create_context()
         try:
             mod = _parse(llvm_ir, ctx)
-            text = str(host_machine().emit_assembly(mod))
+            text = str(host_machine(level).emit_assembly(mod))
             mod.close()
         finally:
             ctx.close()

@@ -37,12 +37,14 @@ INVALID_AFTER_O3 = ("LLVM's optimizer produced invalid IR; this function is comp
                     "without optimization")
 
 
-def target_machine(triple: str, cpu: str, features: str) -> llvm.TargetMachine:
-    """The target machine code is generated for (O3, JIT code model)."""
+def target_machine(triple: str, cpu: str, features: str, level: int = 3
+                   ) -> llvm.TargetMachine:
+    """The target machine code is generated for (JIT code model), at code generation
+    level `level` (3 for everything but the entry functions, see `build.ENTRY_CODEGEN`)."""
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     target = llvm.Target.from_triple(triple)
-    return target.create_target_machine(cpu=cpu, features=features, opt=3, jit=True)
+    return target.create_target_machine(cpu=cpu, features=features, opt=level, jit=True)
 
 
 def close_pass_manager(pm: Any) -> None:

@@ -37,9 +37,12 @@ SEGMENT_COST = 2000
 # vectorizer, whose time grows faster than the straight-line code it searches: it took
 # 45% of O3's time on 900 small unrolled loops (a 300-step spring chain with gradient).
 SLP_MAX_COST = 8000
-# The estimated LLVM instructions of what a main module holds besides its segments (the
-# body and the entry functions: W3's took 15-20 ms of LLVM): a plan compiled in two
-# parts at once (`parts.THREAD_MIN_COST`) is cut so that both take about as long.
+# The estimated LLVM instructions that stand for what the caller does besides compiling
+# the main module's segments, while the thread compiles the first part: lowering and
+# printing the main module, and compiling the entry module (`build.py`); about 20 ms
+# for W3 (thread CPU: its first part 58-65 ms, the caller 19 + 36-44 + 4-6 ms). A plan
+# compiled in two parts at once (`parts.THREAD_MIN_COST`) is cut so that both take
+# about as long.
 MAIN_EXTRA_COST = 600
 # Scratch buffers of at most STACK_BYTES live on the stack (no allocation call, no failure
 # path, and LLVM can keep a buffer used within one function in registers), up to

@@ -71,7 +71,8 @@ def test_a_medium_function_compiles_its_first_part_on_a_thread(monkeypatch: Any,
     monkeypatch.setattr(workers, "acquire", lambda n, start=True: acquired.append(n) or [])
     threaded, bundles = _run(monkeypatch, {})
     assert spy_threads == ["tracejit-compile-part"] and acquired == []   # no process
-    assert len(bundles) == 1 and len(bundles[0]) == 2
+    # The two parts and the entry module (`build.py`).
+    assert len(bundles) == 1 and len(bundles[0]) == 3
     assert parts.last_stats.worker_parts == 1 and parts.last_stats.caller_parts == 1
     # The same segments compiled by the caller alone (no gate): identical object code.
     monkeypatch.setattr(llvmthreads, "_installed", [False])
@@ -79,7 +80,7 @@ def test_a_medium_function_compiles_its_first_part_on_a_thread(monkeypatch: Any,
     assert [o for o in bundles_here[0]] == bundles[0]
     # One module in the caller (no workers at all): the same results, bit for bit.
     single, bundles_single = _run(monkeypatch, {"TRACEJIT_COMPILE_WORKERS": "0"})
-    assert len(bundles_single[0]) == 1
+    assert len(bundles_single[0]) == 2       # one module and the entry module
     for a, b, c in zip(threaded, here, single):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
@@ -344,3 +345,35 @@ def test_a_module_collected_on_a_thread_that_cannot_take_the_lock_is_freed_later
         assert not engine._deferred and len(engine._contexts) == before
     finally:
         gc.enable()
+
+
+def test_while_a_job_runs_the_switch_interval_is_short_and_restored_after() -> None:
+    """A job waits for the GIL at every return from LLVM: while one runs, the caller's
+    Python gives the GIL up after at most `JOB_SWITCH_INTERVAL`; the interval the first
+    job found is back once the last one ends."""
+    before = threading.Event()
+    release = threading.Event()
+    text = _medium_ir(2)
+    seen: list[float] = []
+
+    def payload() -> bytes:
+        before.set()
+        release.wait(20)
+        seen.append(__import__("sys").getswitchinterval())
+        return text.encode()
+
+    import sys
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(0.004)
+    try:
+        jobs = [llvmthreads.ThreadWorker().submit(engine.job_header(), payload)
+                for _ in range(2)]
+        assert before.wait(20)
+        assert sys.getswitchinterval() == pytest.approx(llvmthreads.JOB_SWITCH_INTERVAL)
+        release.set()
+        objs = [j.result(60)[0] for j in jobs]
+        assert objs[0] == objs[1] == engine.compile_object(text)
+        assert seen == [pytest.approx(llvmthreads.JOB_SWITCH_INTERVAL)] * 2
+        assert sys.getswitchinterval() == pytest.approx(0.004)
+    finally:
+        sys.setswitchinterval(old)

@@ -93,15 +93,17 @@ def test_a_large_function_compiles_in_parts_with_the_same_results(small_parts: N
     spy = Spy(monkeypatch)
     fn = _big()
     exe = check(fn, ARGS, rtol=1e-14)
-    assert len(spy.jobs) == 1 and len(spy.bundles[0]) == 2
+    # The main module, the part and the entry module (`build.py`).
+    assert len(spy.jobs) == 1 and len(spy.bundles[0]) == 3
     text = exe.llvm_ir_unoptimized
-    assert "; module 2 of 2" in text
-    main, part = text.split("; module 2 of 2")
+    assert "; module 2 of 3" in text and "; module 3 of 3" in text
+    main, rest = text.split("; module 2 of 3")
+    part, entries = rest.split("; module 3 of 3")
     assert "declare i32 @\"seg0\"" in main and "define i32 @\"seg0\"" in part
     sin = "define internal double @\"tj.sin.f64\""
     assert sin in part and sin in main                  # each module has its own copy
-    assert "@\"tracejit_entry_" in main and "tracejit_entry" not in part
-    assert "<" in exe.asm and exe.llvm_ir.count("; module") == 2
+    assert "@\"tracejit_entry_" in entries and "tracejit_entry" not in main + part
+    assert "<" in exe.asm and exe.llvm_ir.count("; module") == 3
 
 
 def test_object_code_is_the_same_from_a_worker_and_in_process(small_parts: None,
@@ -116,7 +118,7 @@ def test_object_code_is_the_same_from_a_worker_and_in_process(small_parts: None,
     check(fn, ARGS, rtol=1e-14)
     assert len(spy.jobs) == 2 and spy.jobs[0] == spy.jobs[1]
     first, second, here = (_digests(b) for b in spy.bundles)
-    assert first == second == here and len(first) == 2
+    assert first == second == here and len(first) == 3   # with the entry module
 
 
 def test_parts_are_bounded_and_shared_through_a_queue(small_parts: None,
@@ -239,7 +241,7 @@ def test_the_gemm_runtime_compiles_in_a_worker_while_the_caller_goes_on(
     monkeypatch.setattr(engine, "compile_object", compiled)
     monkeypatch.setattr(runtime, "_load", loaded)
     check(_matmul_fn("mm_async"), MATMUL_ARGS, rtol=1e-12)
-    assert order == ["function", "runtime loaded"]
+    assert order == ["function", "function", "runtime loaded"]    # main, entry module
     assert len(spy.jobs) == 1 and name.encode() in spy.jobs[0]
     key, obj = runtime._objects[name]
     assert obj == compile_object(spy.jobs[0].decode(), optimize=False)
@@ -365,8 +367,9 @@ def test_zero_workers_compiles_one_module_in_the_caller(small_parts: None,
     monkeypatch.setenv("TRACEJIT_COMPILE_WORKERS", "0")
     spy = Spy(monkeypatch)
     exe = check(_big(), ARGS, rtol=1e-14)
-    assert spy.jobs == [] and len(spy.bundles[0]) == 1
-    assert "; module" not in exe.llvm_ir_unoptimized
+    assert spy.jobs == [] and len(spy.bundles[0]) == 2      # one module, the entry module
+    assert exe.llvm_ir_unoptimized.count("; module") == 2
+    assert "@\"seg0\"(" in exe.llvm_ir_unoptimized.split("; module 2 of 2")[0]
 
 
 def test_an_llvm_error_in_a_worker_is_raised_in_the_caller(small_parts: None,
@@ -411,7 +414,7 @@ def test_the_disk_cache_stores_and_loads_all_parts(small_parts: None, monkeypatc
     assert len(spy.jobs) == 1
     key = objcache.key_for(__import__("tracejit.ir.printer", fromlist=["x"]).print_function(fn))
     stored = objcache.load(key)
-    assert stored is not None and len(engine.unbundle(stored)) == 2
+    assert stored is not None and len(engine.unbundle(stored)) == 3
     compiled: list[str] = []
     monkeypatch.setattr(engine, "compile_object", lambda *a, **k: compiled.append("x"))
     monkeypatch.setenv("TRACEJIT_COMPILE_WORKERS", "0")      # loading needs no worker

@@ -32,7 +32,7 @@ def _spring_step(p, v):
 
 
 def _body(ir_text: str) -> str:
-    return "\n".join(re.findall(r"define internal i32 @\"?body.*?^}", ir_text, re.S | re.M))
+    return "\n".join(re.findall(r"define (?:internal )?i32 @\"?body.*?^}", ir_text, re.S | re.M))
 
 
 def test_small_steps_are_vector_code_without_loops():
