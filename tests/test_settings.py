@@ -182,6 +182,8 @@ NOT_CACHES = {
     "codegen/objcache.py:_stores": "a counter of stores",
     "codegen/workers.py:_reaper": "the thread that closes idle compile workers",
     "codegen/llvmthreads.py:_installed": "whether llvmlite's lock has the gate (a state)",
+    "codegen/llvmthreads.py:_switch_state": "compile jobs running and the switch interval "
+                                            "to restore (a state)",
     "codegen/engine.py:_deferred": "engines a finalizer left to the next load (a state)",
     "codegen/blas.py:_lapack_registered": "libraries whose symbols LLVM knows (a state)",
     "ir/caches.py:_clearers": "the registry of caches itself",
