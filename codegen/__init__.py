@@ -74,14 +74,14 @@ def compile_function(fn: Function, *, cache: bool = True,
     parts = Parts(fn.name)
     try:
         module, flat = build_module(fn, ABI, parts=parts)
-        text = str(module)
+        text, entry_text = str(module), str(module.entry_module)
         slp = module.plan_cost <= segments.SLP_MAX_COST
-        # The main module compiles here while the workers compile the other parts.
-        objs = parts.objects(text, slp)
+        # The entry module and the main module compile here while the workers compile
+        # the other parts (the entry module first: not after waiting for them).
+        entry_obj = engine.compile_object(entry_text, optimize=False, level=ENTRY_CODEGEN)
+        objs = parts.objects(text, slp) + [entry_obj]
     finally:
         parts.close()
-    entry_text = str(module.entry_module)
-    objs.append(engine.compile_object(entry_text, optimize=False, level=ENTRY_CODEGEN))
     texts = [text] + parts.texts + [entry_text]
     for t in texts:
         runtime.ensure(t)
