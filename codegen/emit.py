@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from llvmlite import ir
 
 from ..ir import Value
+from .loops import linear_index
 from .rules import ELEMENT_RULES, lowering
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class Emitter:
         self.b = lw.b
         self.vshape = vshape or {}
         self.memo: dict[tuple[Any, ...], tuple[ir.Value, Sequence[ir.Value]]] = {}
+        self.offsets: dict[tuple[Any, ...], tuple[ir.Value, Sequence[ir.Value]]] = {}
 
     def shape(self, v: Value) -> tuple[int, ...]:
         return self.vshape.get(id(v), tuple(v.shape))
@@ -45,10 +47,22 @@ class Emitter:
         if hit is not None:
             return hit[0]
         if id(v) in self.lw.plan.materialized:
-            r = self.lw.load(v, idx, self.shape(v))
+            r = self.lw.load_at(self.lw.ptr(v), v.dtype, self.offset(idx, self.shape(v)))
             self.memo[key] = (r, idx)
             return r
         return self.compute(v, idx)
+
+    def offset(self, idx: Sequence[ir.Value], shape: Sequence[int]) -> ir.Value:
+        """The row-major offset of `idx` in an array of `shape` (`loops.linear_index`),
+        emitted once per (index, shape): the loads and stores of one element share it."""
+        key = _key(idx) + tuple(shape)
+        hit = self.offsets.get(key)
+        if hit is not None:
+            return hit[0]
+        off = linear_index(self.b, idx, shape)
+        # The index is kept alive with its offset: the key holds the ids of its values.
+        self.offsets[key] = (off, idx)
+        return off
 
     def compute(self, v: Value, idx: Sequence[ir.Value]) -> ir.Value:
         """The element of `v` at `idx`, computed from its instruction (never loaded)."""

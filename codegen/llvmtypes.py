@@ -19,12 +19,19 @@ _MEM = dict(_REG, bool=I8)
 VOIDP = I8.as_pointer()
 
 
+# The same keyed by the dtypes themselves (the common case: no `np.dtype` call).
+_REG_DT = {np.dtype(k): v for k, v in _REG.items()}
+_MEM_DT = {np.dtype(k): v for k, v in _MEM.items()}
+
+
 def reg_type(dtype: Any) -> ir.Type:
-    return _REG[np.dtype(dtype).name]
+    t = _REG_DT.get(dtype) if isinstance(dtype, np.dtype) else None
+    return t if t is not None else _REG[np.dtype(dtype).name]
 
 
 def mem_type(dtype: Any) -> ir.Type:
-    return _MEM[np.dtype(dtype).name]
+    t = _MEM_DT.get(dtype) if isinstance(dtype, np.dtype) else None
+    return t if t is not None else _MEM[np.dtype(dtype).name]
 
 
 def scalar_constant(value: Any, dtype: Any) -> ir.Constant:

@@ -21,7 +21,18 @@ NUW_NSW = ("nuw", "nsw")
 
 
 def const(n: int) -> ir.Constant:
-    return ZERO if n == 0 else ir.Constant(I64, n)
+    """The i64 constant `n`. Shared: one object per value (llvmlite caches a constant's
+    text on it, so a module prints each distinct constant once)."""
+    c = _CONSTS.get(n)
+    if c is None:
+        c = ir.Constant(I64, int(n))
+        if len(_CONSTS) < _MAX_CONSTS:
+            _CONSTS[int(n)] = c
+    return c
+
+
+_CONSTS: dict[int, ir.Constant] = {0: ZERO}
+_MAX_CONSTS = 4096
 
 
 @contextlib.contextmanager

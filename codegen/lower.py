@@ -35,7 +35,7 @@ from ..ir import Instr, Value
 from . import lower_parallel, lower_segments, lower_tasks, mathcall, segments
 from .emit import Emitter
 from .llvmtypes import I1, I8, I32, VOIDP, mem_type
-from .loops import I64, const, for_range, linear_index
+from .loops import I64, ZERO, const, for_range, linear_index
 from .rules import KERNEL_RULES, LoweringError, kernel_rule, lowering
 from .plan import CheckTask, KernelTask, LoopTask, Plan, region_buffers, size_of
 
@@ -100,8 +100,9 @@ class Lowerer:
         self.instr_number = {id(ins): k for k, ins in enumerate(plan.fn.instrs)}
         self._globals = 0
         self.const_ptrs: dict[int, ir.Value] = {}
-        # Versioning of tasks with sin/cos/tan (see `task`).
-        self.trig_far = self.alloca(I1, "far")
+        # Versioning of tasks with sin/cos/tan (see `task`): the current function's flag,
+        # made by `far_flag` on first use (None until then).
+        self.trig_far: ir.Value | None = None
         self.trig_seen = False
         self.trig_exact = False
         # The current task calls math functions out of line (`mathcall`).
@@ -125,15 +126,17 @@ class Lowerer:
         return p
 
     def load_at(self, ptr: ir.Value, dtype: Any, off: ir.Value) -> ir.Value:
-        dt = np.dtype(dtype)
-        x = self.b.load(self.b.gep(ptr, [off], inbounds=True), align=dt.itemsize)
+        dt = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
+        x = self.b.load(self.b.gep(ptr, [off], inbounds=True) if off is not ZERO else ptr,
+                        align=dt.itemsize)
         return self.b.icmp_unsigned("!=", x, ir.Constant(I8, 0)) if dt.kind == "b" else x
 
     def store_at(self, ptr: ir.Value, dtype: Any, off: ir.Value, x: ir.Value) -> None:
-        dt = np.dtype(dtype)
+        dt = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
         if dt.kind == "b":
             x = self.b.zext(x, I8)
-        self.b.store(x, self.b.gep(ptr, [off], inbounds=True), align=dt.itemsize)
+        self.b.store(x, self.b.gep(ptr, [off], inbounds=True) if off is not ZERO else ptr,
+                     align=dt.itemsize)
 
     def load(self, v: Value, idx: Sequence[ir.Value], shape: Sequence[int]) -> ir.Value:
         return self.load_at(self.ptr(v), v.dtype, linear_index(self.b, idx, shape))
@@ -151,7 +154,7 @@ class Lowerer:
                             likely=False):
             self.bail(ir.Constant(I32, NOMEM))
         k = self.free_slots.pop()
-        self.b.store(raw, self.b.gep(self.slots, [const(k)]))
+        self.b.store(raw, self.slot(k))
         p = self.b.bitcast(raw, ty.as_pointer())
         self.slot_of[id(p)] = k
         self.raw_of[id(p)] = raw
@@ -162,7 +165,11 @@ class Lowerer:
         k = self.slot_of.pop(id(p))
         self.free_slots.append(k)
         self.b.call(libc(self.module, "free"), [self.raw_of.pop(id(p))])
-        self.b.store(ir.Constant(VOIDP, None), self.b.gep(self.slots, [const(k)]))
+        self.b.store(ir.Constant(VOIDP, None), self.slot(k))
+
+    def slot(self, k: int) -> ir.Value:
+        """The address of slot `k` of the table of live heap buffers."""
+        return self.slots if k == 0 else self.b.gep(self.slots, [const(k)])
 
     def bail(self, code: ir.Value) -> None:
         """Free every live heap buffer and return `code` (through the shared exit; in a
@@ -256,7 +263,7 @@ class Lowerer:
                             likely=False):
             self.bail(ir.Constant(I32, NOMEM))
         k = self.free_slots.pop()
-        self.b.store(raw, self.b.gep(self.slots, [const(k)]))
+        self.b.store(raw, self.slot(k))
         self.slot_of[id(raw)] = k
         self.raw_of[id(raw)] = raw
         self.arena, self.arena_slot = raw, k
@@ -301,13 +308,34 @@ class Lowerer:
             return
         self.trig_seen, self.trig_exact = False, False
         self.outline_math = not isinstance(task, CheckTask) and task.outline
-        self.b.store(ir.Constant(I1, 0), self.trig_far)
+        start, at = self.b.block, len(self.b.block.instructions)
         self._task(task)
         if self.trig_seen:
-            with self.b.if_then(self.b.load(self.trig_far), likely=False):
+            far = self.far_flag()
+            # The flag is cleared where the task starts (only in tasks that raise it).
+            first = ir.IRBuilder(start)
+            first.position_before(start.instructions[at])
+            first.store(ir.Constant(I1, 0), far)
+            if self.b.block is start:     # straight-line code: still at the block's end
+                self.b.position_at_end(start)
+            with self.b.if_then(self.b.load(far), likely=False):
                 self.trig_exact = True
                 self._task(task)
                 self.trig_exact = False
+
+    def far_flag(self) -> ir.Value:
+        """The current function's flag of sin/cos/tan arguments beyond the inline
+        reduction's range (`task`), made on first use: an `alloca` first in the entry
+        block (in the body, after the slot table's), where it always was, so the code
+        LLVM makes of it is unchanged."""
+        if self.trig_far is None:
+            ab = ir.IRBuilder(self.alloca_block)
+            if self.rc in self.alloca_block.instructions:
+                ab.position_after(self.rc)
+            else:
+                ab.position_at_start(self.alloca_block)
+            self.trig_far = ab.alloca(I1, name="far")
+        return self.trig_far
 
     def _task(self, task: LoopTask | KernelTask | CheckTask) -> None:
         if isinstance(task, LoopTask):

@@ -314,7 +314,8 @@ def trig(em: Emitter, ins: Instr, idx: tuple[ir.Value, ...]) -> ir.Value:
     far = mathcall.far_argument(b, x, ins.prim)
     if not lw.trig_exact:
         lw.trig_seen = True
-        b.store(b.or_(b.load(lw.trig_far), far), lw.trig_far)
+        flag = lw.far_flag()
+        b.store(b.or_(b.load(flag), far), flag)
         return y
     pre = b.block
     with b.if_then(far, likely=False):

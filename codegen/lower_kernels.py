@@ -29,7 +29,8 @@ from llvmlite import ir
 
 from ..ir import Instr, Value
 from .gemm import declare_gemm
-from .loops import I64, block_ranges, broadcast_index, const, for_range, linear_index, loop_nest
+from .loops import (I64, ZERO, block_ranges, broadcast_index, const, for_range, linear_index,
+                    loop_nest)
 from .accumulate import SUM_BLOCK, SUM_BLOCK_F32, combine, identity
 from .llvmtypes import F32, I32, mem_type, reg_type, scalar_constant
 from .lower_elementwise import overloaded
@@ -237,15 +238,19 @@ def matmul(lw: Lowerer, ins: Instr) -> None:
         b.call(gemm, flags + [const(nb * m), const(n), const(k), pa, const(ca), pb, const(cb),
                               pc, const(n)])
         return
+    def at(p: ir.Value, off: ir.Value, size: int) -> ir.Value:
+        """`p` advanced by `off` matrices of `size` elements (`p` itself at offset 0)."""
+        return p if off is ZERO else b.gep(p, [b.mul(off, const(size))])
+
     with loop_nest(b, batch, "batch") as bidx:
-        offs = []
-        for op, rows, cols in ((a, ra, ca), (bm, rb, cb)):
+        ptrs = []
+        for p, op, rows, cols in ((pa, a, ra, ca), (pb, bm, rb, cb)):
             bshape = op.shape[:-2]
             off = linear_index(b, broadcast_index(bidx, batch, bshape), bshape)
-            offs.append(b.mul(off, const(rows * cols)))
-        coff = b.mul(linear_index(b, bidx, batch), const(m * n))
-        b.call(gemm, flags + [const(m), const(n), const(k), b.gep(pa, [offs[0]]), const(ca),
-                              b.gep(pb, [offs[1]]), const(cb), b.gep(pc, [coff]), const(n)])
+            ptrs.append(at(p, off, rows * cols))
+        cptr = at(pc, linear_index(b, bidx, batch), m * n)
+        b.call(gemm, flags + [const(m), const(n), const(k), ptrs[0], const(ca),
+                              ptrs[1], const(cb), cptr, const(n)])
 
 
 @kernel_rule("scatter_add")

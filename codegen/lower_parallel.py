@@ -39,7 +39,7 @@ from llvmlite import ir
 
 from . import runtime
 from .accumulate import SUM_BLOCK, Accumulator
-from .llvmtypes import I1, VOIDP
+from .llvmtypes import VOIDP
 from .loops import I64, const
 from .lower_kernels import independent_rows
 from .plan import KernelTask, LoopTask, size_of, task_reads, task_writes
@@ -183,7 +183,7 @@ def _chunk_body(lw: Lowerer, task: LoopTask | KernelTask, name: str, argtys: lis
     partials = [next(ptr_args) for _ in range(n_partials)]
     index = fn.args[-1]
     lw.const_ptrs = {}
-    lw.trig_far = lw.alloca(I1, "far")
+    lw.trig_far = None          # made on first use (`far_flag`)
     # Neither loop tasks nor row reductions fail; a status pointer that is not an
     # argument of this function would not verify.
     lw.status = ir.Constant(I64.as_pointer(), None)

@@ -17,7 +17,7 @@ from llvmlite import ir
 
 from ..ir import Value
 from . import mathcall, segments
-from .llvmtypes import I1, I32, VOIDP, mem_type
+from .llvmtypes import I32, VOIDP, mem_type
 from .loops import const
 from .parts import assign as parts_of
 
@@ -93,7 +93,7 @@ def _segment(lw: Lowerer, k: int, seg: segments.Segment, part: ir.Module | None 
             lw.slot_of[id(a)] = lw.value_slot[id(v)]
             lw.raw_of[id(a)] = lw.b.bitcast(a, VOIDP)
     lw.const_ptrs = {}
-    lw.trig_far = lw.alloca(I1, "far")
+    lw.trig_far = None          # made on first use (`far_flag`)
     if lw.arena_slot is not None:     # the arena's address, from the slot table
         with lw.b.goto_block(lw.alloca_block):
             lw.arena = lw.b.load(lw.b.gep(lw.slots, [const(lw.arena_slot)]))

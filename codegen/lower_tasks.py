@@ -16,7 +16,7 @@ from llvmlite import ir
 from . import lower_vector
 from .accumulate import Accumulator, end_blocks
 from .llvmtypes import I1
-from .loops import I64, ZERO, block_ranges, const, for_range, linear_index, loop_nest
+from .loops import I64, ZERO, block_ranges, const, for_range, loop_nest
 from .plan import ELEMENTWISE, CheckTask, LoopTask, checked_indices, closure, index_bound
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def loop_task(lw: Lowerer, task: LoopTask) -> None:
             x = em.compute(s.value, idx) if s.compute else em.value(s.value, idx)
             if s.keep:
                 ptr = lw.ptr(s.value) if s.slot is None else lw.out_ptrs[s.slot]
-                lw.store_at(ptr, s.value.dtype, linear_index(b, idx, shape), x)
+                lw.store_at(ptr, s.value.dtype, em.offset(idx, shape), x)
         for a in accs:
             a.add(em, idx)
     for k, a in enumerate(accs):

@@ -111,6 +111,11 @@ F64 = Consts(
 
 # ---------------------------------------------------------------- typed emitter
 
+# Float constants, one object per (width, value) (see `loops.const`); not 0.0 or NaN,
+# which compare equal to other values' constants or unequal to their own.
+_FLOATS: dict[tuple[bool, float], ir.Constant] = {}
+_MAX_FLOATS = 4096
+
 
 @functools.cache
 def host_avx512() -> bool:
@@ -140,17 +145,31 @@ class MathEmitter:
         self.mant = 52 if self.is64 else 23
         self.bias = 1023 if self.is64 else 127
         self.k = F64 if self.is64 else F32
+        self._fntys: dict[int, ir.FunctionType] = {}
 
     # values
     def c(self, v: Num) -> ir.Value:
-        return v if isinstance(v, ir.Value) else ir.Constant(self.ty, float(v))
+        if isinstance(v, ir.Value):
+            return v
+        f = float(v)
+        if f == 0.0 or f != f:      # 0.0 and -0.0 compare equal, NaNs unequal: not shared
+            return ir.Constant(self.ty, f)
+        key = (self.is64, f)
+        c = _FLOATS.get(key)
+        if c is None:
+            c = ir.Constant(self.ty, f)
+            if len(_FLOATS) < _MAX_FLOATS:
+                _FLOATS[key] = c
+        return c
 
     def i(self, v: int) -> ir.Constant:
         return ir.Constant(self.ity, v)
 
     def _intr(self, name: str, *args: Num) -> ir.Value:
         vals = [self.c(a) for a in args]
-        fnty = ir.FunctionType(self.ty, [self.ty] * len(vals))
+        fnty = self._fntys.get(len(vals))
+        if fnty is None:
+            fnty = self._fntys[len(vals)] = ir.FunctionType(self.ty, [self.ty] * len(vals))
         return self.b.call(self.b.module.declare_intrinsic(name, [self.ty], fnty), vals)
 
     # arithmetic (no fast-math flags, see the module docstring)
