@@ -11,6 +11,7 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 
 from llvmlite import ir
@@ -89,10 +90,18 @@ def unless_rare(builder: ir.IRBuilder, rare: ir.Value, usual: ir.Value,
     return out
 
 
+# Each module's `llvm.loop.unroll.disable` node (`add_metadata` would find it again, after
+# making a new string for the lookup).
+_UNROLL_FLAGS: weakref.WeakKeyDictionary[ir.Module, ir.MDValue] = weakref.WeakKeyDictionary()
+
+
 def no_unroll(module: ir.Module) -> ir.MDValue:
     """A new loop ID (a self-referential node, as LLVM requires of each loop's own ID)
     that asks LLVM not to unroll its loop."""
-    flag = module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")])
+    flag = _UNROLL_FLAGS.get(module)
+    if flag is None:
+        flag = _UNROLL_FLAGS[module] = module.add_metadata(
+            [ir.MetaDataString(module, "llvm.loop.unroll.disable")])
     # A unique placeholder makes a new node (`add_metadata` reuses equal ones); its first
     # operand then becomes the node itself.
     loop_id = module.add_metadata([ir.MetaDataString(module, f"tj.loop.{len(module.metadata)}"),
