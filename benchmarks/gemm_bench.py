@@ -157,6 +157,7 @@ def compile_section(budget: float) -> None:
     """The runtime library (codegen/runtime.py) as it is built, straight to the code
     generator, against the same IR through the O3 pipeline: compile time and speed."""
     from tracejit.codegen import engine, runtime
+    runtime.load(runtime.POOL)      # the kernels' large-product split calls it
     for dt in NP_DTYPES:
         name = runtime.symbol(dt)
         text = runtime._library_ir(dt, name)
