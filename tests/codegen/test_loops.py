@@ -39,7 +39,24 @@ def _visited(*bounds: int, step: int | None = None) -> list[int]:
 
 @pytest.mark.parametrize("bounds,step", [((5,), None), ((0,), None), ((3, 10), None),
                                           ((3, 10), 2), ((0, 17), 5), ((7, 7), None),
-                                          ((9, 4), None)])
+                                          ((9, 4), None), ((1,), None), ((4, 5), 3)])
 def test_for_range_visits_what_range_gives(bounds: tuple[int, ...], step: int | None) -> None:
     want = list(range(*bounds) if step is None else range(*bounds, step))
     assert _visited(*bounds, step=step) == want
+
+
+def test_a_loop_of_a_constant_nonzero_trip_count_tests_at_its_bottom() -> None:
+    # Two blocks and no test before the first iteration (LLVM's rotated form, whose
+    # optimized code is the same); a count known only at run time keeps the test first.
+    module = ir.Module(name="loops")
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64]), name="f")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    with for_range(b, 5, name="k"):
+        pass
+    with for_range(b, fn.args[0], name="n"):
+        pass
+    b.ret_void()
+    text = str(module)
+    assert "k.cond:" not in text and 'icmp slt i64 %"k.next", 5' in text
+    assert "n.cond:" in text
+    llvm.parse_assembly(text).verify()
