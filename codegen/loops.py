@@ -15,10 +15,11 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 
 from llvmlite import ir
+
+from ..ir.caches import on_clear
 
 I64 = ir.IntType(64)
 ZERO = ir.Constant(I64, 0)
@@ -38,6 +39,14 @@ def const(n: int) -> ir.Constant:
 
 _CONSTS: dict[int, ir.Constant] = {0: ZERO}
 _MAX_CONSTS = 4096
+
+
+def _forget_constants() -> None:
+    _CONSTS.clear()
+    _CONSTS[0] = ZERO
+
+
+on_clear("codegen: shared i64 constants", _forget_constants)
 
 
 @contextlib.contextmanager
@@ -112,18 +121,15 @@ def unless_rare(builder: ir.IRBuilder, rare: ir.Value, usual: ir.Value,
     return out
 
 
-# Each module's `llvm.loop.unroll.disable` node (`add_metadata` would find it again, after
-# making a new string for the lookup).
-_UNROLL_FLAGS: weakref.WeakKeyDictionary[ir.Module, ir.MDValue] = weakref.WeakKeyDictionary()
-
-
 def no_unroll(module: ir.Module) -> ir.MDValue:
     """A new loop ID (a self-referential node, as LLVM requires of each loop's own ID)
     that asks LLVM not to unroll its loop."""
-    flag = _UNROLL_FLAGS.get(module)
+    # The module's `llvm.loop.unroll.disable` node, kept on the module (`add_metadata`
+    # would find it again, but only after making a new string to look it up with).
+    flag: ir.MDValue | None = getattr(module, "tj_unroll_disable", None)
     if flag is None:
-        flag = _UNROLL_FLAGS[module] = module.add_metadata(
-            [ir.MetaDataString(module, "llvm.loop.unroll.disable")])
+        flag = module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")])
+        module.tj_unroll_disable = flag     # type: ignore[attr-defined]
     # A unique placeholder makes a new node (`add_metadata` reuses equal ones); its first
     # operand then becomes the node itself.
     loop_id = module.add_metadata([ir.MetaDataString(module, f"tj.loop.{len(module.metadata)}"),

@@ -24,6 +24,8 @@ from typing import TypeAlias
 from llvmlite import binding as llvm
 from llvmlite import ir
 
+from ..ir.caches import on_clear
+
 Num: TypeAlias = "ir.Value | float"
 
 # ---------------------------------------------------------------- constants per precision
@@ -115,6 +117,7 @@ F64 = Consts(
 # which compare equal to other values' constants or unequal to their own.
 _FLOATS: dict[tuple[bool, float], ir.Constant] = {}
 _MAX_FLOATS = 4096
+on_clear("codegen: shared float constants", _FLOATS.clear)
 
 
 @functools.cache
