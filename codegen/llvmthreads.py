@@ -95,11 +95,16 @@ def _callbacks() -> bool:
 
 
 def after_fork_in_child() -> None:
-    """Make llvmlite's lock and this module's lock free in a forked child: a compile thread
-    of the parent may have held them at the fork (the child would hang at its first call
-    into LLVM)."""
-    global _install_lock
+    """Make llvmlite's lock and this module's locks free in a forked child: a compile
+    thread of the parent may have held them at the fork (the child would hang at its
+    first call into LLVM); give the child the switch interval its parent's jobs found."""
+    global _install_lock, _switch_lock
     _install_lock = threading.Lock()
+    # No job of the parent runs here: the interval it shortened is the child's to restore.
+    _switch_lock = threading.Lock()
+    if _switch_state[0] and _switch_state[1] is not None:
+        sys.setswitchinterval(_switch_state[1])
+    _switch_state[:] = [0, None]
     try:
         from llvmlite.binding import ffi
         inner = ffi.lib._lock._lock

@@ -129,7 +129,7 @@ def no_unroll(module: ir.Module) -> ir.MDValue:
     flag: ir.MDValue | None = getattr(module, "tj_unroll_disable", None)
     if flag is None:
         flag = module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")])
-        module.tj_unroll_disable = flag     # type: ignore[attr-defined]
+        module.tj_unroll_disable = flag
     # A unique placeholder makes a new node (`add_metadata` reuses equal ones); its first
     # operand then becomes the node itself.
     loop_id = module.add_metadata([ir.MetaDataString(module, f"tj.loop.{len(module.metadata)}"),

@@ -192,6 +192,8 @@ def request(dtype: str, module_cost: int = WORKER_MIN_COST) -> str:
     name = symbol(dtype)
     if name in _loaded:
         return name
+    if dtype != POOL and _pair_applies(name) and objcache.load(_pair_key(dtype, name)):
+        return name     # the joint entry has both (its hits keep it, not theirs, recent)
     idle = workers.core_idle()
     if dtype != POOL and idle and llvmthreads.gate():
         request(POOL, module_cost)      # the GEMM kernels call it: on a thread too
@@ -336,7 +338,12 @@ def _load_pair(dtype: str, name: str, pair: str) -> engine.JitModule | None:
     pool_name = pool_symbol()
     try:
         objs = engine.unbundle(data)
-        if len(objs) != 2 or pool_name.encode() not in objs[0] or name.encode() not in objs[1]:
+        # Names only the defining library has (a GEMM library's code names the pool it
+        # calls): a wrong pair would abort the process when linked.
+        if (len(objs) != 2 or f"{pool_name}_after_fork".encode() not in objs[0]
+                or f"{name}_serial".encode() in objs[0]
+                or f"{name}_serial".encode() not in objs[1]
+                or f"{pool_name}_after_fork".encode() in objs[1]):
             raise ValueError("not the pool's and the GEMM library's object code")
         jm = engine.load_object(data, permanent=True)
     except Exception as e:  # unusable object code: load them one by one, rewrite the entry

@@ -134,6 +134,9 @@ MATMUL = PROGRAM.replace("tj.tanh(x * w)", "tj.tanh(tj.matmul(x, w))").replace(
     "x = np.linspace(0, 1, 12, dtype=np.float32).reshape(4, 3)",
     "x = np.linspace(0, 1, 8, dtype=np.float32).reshape(2, 4)")
 
+# The same in float64: the other GEMM library (and its joint entry with the pool).
+MATMUL_F64 = MATMUL.replace("np.float32", "np.float64")
+
 
 def test_the_shared_gemm_kernel_is_cached_and_damage_is_rebuilt(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -173,16 +176,23 @@ def test_the_shared_gemm_kernel_is_cached_and_damage_is_rebuilt(
     assert "loaded from joint object code" in run(tmp_path, env, MATMUL).stderr
 
 
-def test_a_joint_runtime_entry_of_the_wrong_content_is_not_linked(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pair", [("f32", "pool"), ("f64", "f32")])
+def test_a_joint_runtime_entry_of_the_wrong_content_is_not_linked(tmp_path: Path,
+                                                                  pair: tuple[str, str]) -> None:
     """A joint entry that checks out but does not hold the pool and then the kernel (as
-    a bug writing it would leave) is refused before anything is linked, and rewritten."""
+    a bug writing it would leave: the kernel first, or another dtype's kernel, whose code
+    also names the pool, in the pool's place) is refused before anything is linked (the
+    link would abort the process), and rewritten."""
     env = {"TRACEJIT_BLAS": "0"}
+    run(tmp_path, env, MATMUL_F64)
     first = run(tmp_path, env, MATMUL)
-    swap = textwrap.dedent("""
+    swap = textwrap.dedent(f"""
         from tracejit.codegen import engine, objcache, runtime
-        gemm, pool = runtime.symbol("f32"), runtime.pool_symbol()
-        objs = [objcache.load(runtime._key(d, n)) for d, n in (("f32", gemm), ("pool", pool))]
-        objcache.store(runtime._pair_key("f32", gemm), engine.bundle(objs))   # kernel first
+        names = {{d: runtime.pool_symbol() if d == "pool" else runtime.symbol(d)
+                  for d in {pair!r}}}
+        objs = [objcache.load(runtime._key(d, names[d])) for d in {pair!r}]
+        assert None not in objs
+        objcache.store(runtime._pair_key("f32", runtime.symbol("f32")), engine.bundle(objs))
     """)
     run(tmp_path, env, swap)
     r = run(tmp_path, env, MATMUL)

@@ -377,3 +377,40 @@ def test_while_a_job_runs_the_switch_interval_is_short_and_restored_after() -> N
         assert sys.getswitchinterval() == pytest.approx(0.004)
     finally:
         sys.setswitchinterval(old)
+
+
+def test_a_child_forked_while_a_job_runs_gets_its_switch_interval_back() -> None:
+    """The parent's job does not exist in a forked child: the child starts with no job
+    counted and the interval the parent's first job found, and its own jobs restore it."""
+    import os
+    import sys
+    text = _medium_ir(2)
+    started, release = threading.Event(), threading.Event()
+
+    def payload() -> bytes:
+        started.set()
+        release.wait(30)
+        return text.encode()
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(0.004)
+    try:
+        job = llvmthreads.ThreadWorker().submit(engine.job_header(), payload)
+        assert started.wait(30)
+        pid = os.fork()
+        if pid == 0:        # the child: exit code 0 only if every check holds
+            ok = (sys.getswitchinterval() == pytest.approx(0.004)
+                  and llvmthreads._switch_state == [0, None])
+            mine = llvmthreads.ThreadWorker().submit(engine.job_header(), text.encode())
+            ok = ok and mine.result(60)[0] == engine.compile_object(text)
+            time.sleep(0.1)
+            ok = ok and sys.getswitchinterval() == pytest.approx(0.004)
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        release.set()
+        job.result(60)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert sys.getswitchinterval() == pytest.approx(0.004)
+    finally:
+        release.set()
+        sys.setswitchinterval(old)
