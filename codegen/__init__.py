@@ -73,8 +73,8 @@ def compile_function(fn: Function, *, cache: bool = True,
     log.debug("compiling @%s with LLVM", fn.name)
     parts = Parts(fn.name)
     try:
-        module, flat = build_module(fn, ABI, parts=parts)
-        text, entry_text = str(module), str(module.entry_module)
+        module, flat, entries = build_module(fn, ABI, parts=parts)
+        text, entry_text = str(module), str(entries)
         slp = module.plan_cost <= segments.SLP_MAX_COST
         # The entry module and the main module compile here while the workers compile
         # the other parts (the entry module first: not after waiting for them).

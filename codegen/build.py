@@ -28,6 +28,7 @@ size may overflow 64-bit index arithmetic (`MemoryError` at build time).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from llvmlite import ir
 
@@ -177,17 +178,26 @@ def _check_sizes(fn: Function) -> None:
             raise MemoryError(f"@{fn.name}: a value of type {v.type} would need {nbytes} bytes")
 
 
-def build_module(fn: Function, abi: Abi, entry_name: str = ENTRY, parts: Parts | None = None
-                 ) -> tuple[ir.Module, Function]:
-    """Lower `fn` to an llvmlite module defining `body` (see the module docstring), whose
-    `entry_module` attribute is the module of the exported entries (`entry_name` and its
-    items form), which calls `body`. The module's `plan_cost` is the plan's estimated
-    size in LLVM instructions (`segments.split`). Also returns the flat function (calls
-    inlined) whose instruction numbers the status codes refer to. With `parts`, a large
-    plan's first segments go to part modules handed to `parts` as they are finished
-    (`parts.py`); the module returned is then the main one, which calls them.
+class Lowered(NamedTuple):
+    """What `build_module` makes: the module defining `body` (the main module when the
+    plan was cut into parts), the flat Function (calls inlined) whose instruction
+    numbers the status codes refer to, and the entry module, which calls `body`."""
 
-    Example: `module, flat = build_module(fn, call.ABI)`."""
+    module: ir.Module
+    flat: Function
+    entries: ir.Module
+
+
+def build_module(fn: Function, abi: Abi, entry_name: str = ENTRY, parts: Parts | None = None
+                 ) -> Lowered:
+    """Lower `fn` to an llvmlite module defining `body` (see the module docstring) and an
+    entry module exporting `entry_name` and its items form, which call `body`. The
+    module's `plan_cost` is the plan's estimated size in LLVM instructions
+    (`segments.split`). With `parts`, a large plan's first segments go to part modules
+    handed to `parts` as they are finished (`parts.py`); the module returned is then the
+    main one, which calls them.
+
+    Example: `module, flat, entries = build_module(fn, call.ABI)`."""
     fn = inline_calls(fn)
     _check_sizes(fn)
     plan = make_plan(fn)
@@ -201,5 +211,4 @@ def build_module(fn: Function, abi: Abi, entry_name: str = ENTRY, parts: Parts |
     lw.fn.linkage = ""                  # called from the entry module
     module.plan_cost = plan.cost        # read by segments.split
     _build_entry(lw, entries, entry_name, abi)
-    module.entry_module = entries
-    return module, fn
+    return Lowered(module, fn, entries)

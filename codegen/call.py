@@ -318,8 +318,8 @@ class Executable:
         if self._modules is None:
             from .build import build_module
             from .segments import SLP_MAX_COST
-            module = build_module(self.fn, ABI)[0]
-            self._modules = [str(module), str(module.entry_module)]
+            module, _, entries = build_module(self.fn, ABI)
+            self._modules = [str(module), str(entries)]
             self._slp = module.plan_cost <= SLP_MAX_COST
         return self._modules
 

@@ -45,7 +45,7 @@ def _stage_times(steps: int) -> tuple[int, dict[str, float]]:
     conc = timed("trace+autodiff+passes", _spring(steps).get_concrete_function, x, v)
     timed("passes", optimize, conc.trace_fn)
     timed("plan", fusion.make_plan, conc.opt_fn)
-    module, _ = timed("plan+lower", build.build_module, conc.opt_fn, call.ABI)
+    module = timed("plan+lower", build.build_module, conc.opt_fn, call.ABI).module
     timed("print IR", print_function, conc.opt_fn)
     timed("print LLVM IR", str, module)
     return len(conc.trace_fn.instrs), out
