@@ -39,11 +39,12 @@ SEGMENT_COST = 2000
 SLP_MAX_COST = 8000
 # The estimated LLVM instructions that stand for what the caller does besides compiling
 # the main module's segments, while the thread compiles the first part: lowering and
-# printing the main module, and compiling the entry module (`build.py`); about 20 ms
-# for W3 (thread CPU: its first part 58-65 ms, the caller 19 + 36-44 + 4-6 ms). A plan
-# compiled in two parts at once (`parts.THREAD_MIN_COST`) is cut so that both take
-# about as long.
-MAIN_EXTRA_COST = 600
+# printing the main module, and compiling the entry module (`build.py`). A plan compiled
+# in two parts at once (`parts.THREAD_MIN_COST`) is cut so that both take about as long.
+# For W3 (fresh process, quiet machine, thread CPU), at 600 the thread's part took 58-77
+# ms and ended 10-20 ms after the caller's 7 + 39-43; at 300 (one task fewer in the
+# first part) 61-65 against 7 + 41-49, ending together.
+MAIN_EXTRA_COST = 300
 # Scratch buffers of at most STACK_BYTES live on the stack (no allocation call, no failure
 # path, and LLVM can keep a buffer used within one function in registers), up to
 # STACK_TOTAL bytes per module.
