@@ -78,7 +78,8 @@ class Abi:
 
 
 def _build_entry(lw: Lowerer, module: ir.Module, name: str, abi: Abi) -> None:
-    """`entry(t)` with `t = (in0.., out0.., status, ndarray)`, defined in `module`:
+    """`entry(t)` with `t = (in0.., out0.., status, ndarray)`, defined in `module` (the
+    entry module, which declares the main module's `body`):
     checks every input (an ndarray of the exact shape and dtype, else `BADARGS`;
     C-contiguous and aligned, else `LAYOUT`), reads data pointers and calls `body`. The
     same work on an array of object pointers `(in0.., out0..)`, a status array and the
@@ -89,9 +90,7 @@ def _build_entry(lw: Lowerer, module: ir.Module, name: str, abi: Abi) -> None:
     inner_type = ir.FunctionType(I32, [VOIDP.as_pointer(), I64.as_pointer(), VOIDP])
     inner = ir.Function(module, inner_type,
                         name + VECTOR_SUFFIX)
-    body = lw.fn
-    if module is not lw.module:     # the entry module: `body` is the main module's
-        body = ir.Function(module, lw.fn.function_type, lw.fn.name)
+    body = ir.Function(module, lw.fn.function_type, lw.fn.name)    # the main module's
     _build_items_entry(lw, inner, body, abi)
     entry = ir.Function(module, ir.FunctionType(I32, [VOIDP]), name)
     b = ir.IRBuilder(entry.append_basic_block("entry"))
