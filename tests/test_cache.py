@@ -201,6 +201,28 @@ def test_a_joint_runtime_entry_of_the_wrong_content_is_not_linked(tmp_path: Path
     assert "loaded from joint object code" in run(tmp_path, env, MATMUL).stderr
 
 
+
+def test_a_new_function_finds_the_kernel_in_the_joint_entry_after_eviction(
+        tmp_path: Path) -> None:
+    """Hits of the joint entry keep it recent, not the libraries' own entries, so eviction
+    takes those first: a new function that multiplies matrices then links the kernel
+    and the pool from the joint entry, on a quiet machine too (no LLVM for them)."""
+    env = {"TRACEJIT_BLAS": "0"}
+    quiet = "from tracejit.codegen import workers\nworkers.core_idle = lambda: True\n"
+    run(tmp_path, env, quiet + MATMUL)
+    evict = textwrap.dedent("""
+        from tracejit.codegen import objcache, runtime
+        for key in (runtime._key("f32", runtime.symbol("f32")),
+                    runtime._key("pool", runtime.pool_symbol())):
+            objcache._path(key).unlink()
+    """)
+    run(tmp_path, env, evict)
+    new = MATMUL.replace("tj.tanh(tj.matmul(x, w))", "tj.sin(tj.matmul(x, w))")
+    assert new != MATMUL
+    r = run(tmp_path, env, quiet + new)
+    assert "loaded from joint object code" in r.stderr
+    assert "compiling runtime library" not in r.stderr
+
 def test_cache_can_be_turned_off(tmp_path: Path) -> None:
     r = run(tmp_path, {"TRACEJIT_CACHE": "0"})
     assert "disk cache" not in r.stderr
