@@ -62,37 +62,26 @@ def for_range(builder: ir.IRBuilder, start: ir.Value | int, stop: ir.Value | int
     inc = const(step) if isinstance(step, int) else step
     fn = builder.function
     pre = builder.block
-    if (isinstance(count, ir.Constant) and isinstance(start, ir.Constant)
-            and isinstance(inc, ir.Constant) and 0 <= int(start.constant) < int(count.constant)
-            and int(inc.constant) > 0):
-        # At least one iteration: the test at the bottom (see the module docstring).
-        body = fn.append_basic_block(f"{name}.body")
-        end = fn.append_basic_block(f"{name}.end")
-        builder.branch(body)
-        builder.position_at_end(body)
-        idx = builder.phi(I64, name=name)
-        idx.add_incoming(start, pre)
-        yield idx
-        nxt = builder.add(idx, inc, name=f"{name}.next", flags=NUW_NSW)
-        idx.add_incoming(nxt, builder.block)
-        latch = builder.cbranch(builder.icmp_signed("<", nxt, count), body, end)
-        if int(count.constant) >= UNROLL_MAX_TRIPS:
-            latch.set_metadata("llvm.loop", no_unroll(builder.module))
-        builder.position_at_end(end)
-        return
-    cond = fn.append_basic_block(f"{name}.cond")
+    # At least one iteration: the test at the bottom (see the module docstring).
+    bottom = (isinstance(count, ir.Constant) and isinstance(start, ir.Constant)
+              and isinstance(inc, ir.Constant) and 0 <= int(start.constant) < int(count.constant)
+              and int(inc.constant) > 0)
+    cond = None if bottom else fn.append_basic_block(f"{name}.cond")
     body = fn.append_basic_block(f"{name}.body")
     end = fn.append_basic_block(f"{name}.end")
-    builder.branch(cond)
-    builder.position_at_end(cond)
+    head = body if cond is None else cond
+    builder.branch(head)
+    builder.position_at_end(head)
     idx = builder.phi(I64, name=name)
     idx.add_incoming(start, pre)
-    builder.cbranch(builder.icmp_signed("<", idx, count), body, end)
-    builder.position_at_end(body)
+    if cond is not None:
+        builder.cbranch(builder.icmp_signed("<", idx, count), body, end)
+        builder.position_at_end(body)
     yield idx
     nxt = builder.add(idx, inc, name=f"{name}.next", flags=NUW_NSW)
     idx.add_incoming(nxt, builder.block)
-    latch = builder.branch(cond)
+    latch = (builder.branch(cond) if cond is not None
+             else builder.cbranch(builder.icmp_signed("<", nxt, count), body, end))
     if not isinstance(count, ir.Constant) or int(count.constant) >= UNROLL_MAX_TRIPS:
         latch.set_metadata("llvm.loop", no_unroll(builder.module))
     builder.position_at_end(end)
@@ -107,18 +96,25 @@ def for_range(builder: ir.IRBuilder, start: ir.Value | int, stop: ir.Value | int
 UNROLL_MAX_TRIPS = 4
 
 
+def value_where(builder: ir.IRBuilder, cond: ir.Value, usual: ir.Value,
+                make: Callable[[], ir.Value], likely: bool | None = None) -> ir.Value:
+    """`usual`, or the value `make()` emits where the i1 `cond` holds: `make` runs in a
+    branch (`likely`: its hint, as `IRBuilder.if_then`'s), joined by a phi."""
+    pre = builder.block
+    with builder.if_then(cond, likely=likely):
+        made = make()
+        then = builder.block
+    out = builder.phi(usual.type)
+    out.add_incoming(usual, pre)
+    out.add_incoming(made, then)
+    return out
+
+
 def unless_rare(builder: ir.IRBuilder, rare: ir.Value, usual: ir.Value,
                 make: Callable[[], ir.Value]) -> ir.Value:
     """`usual`, or the value `make()` emits where the i1 `rare` holds: `make` runs in a
     branch marked unlikely (a slow path for special inputs), joined by a phi."""
-    pre = builder.block
-    with builder.if_then(rare, likely=False):
-        slow = make()
-        then = builder.block
-    out = builder.phi(usual.type)
-    out.add_incoming(usual, pre)
-    out.add_incoming(slow, then)
-    return out
+    return value_where(builder, rare, usual, make, likely=False)
 
 
 def no_unroll(module: ir.Module) -> ir.MDValue:
