@@ -15,7 +15,7 @@ from llvmlite import ir
 
 from . import engine
 from .call import ABI
-from .loops import I64, const, for_range
+from .loops import I64, const, for_range, value_where
 from .llvmtypes import I8, I32, VOIDP
 from .runtime import SOURCE_DIGEST
 
@@ -132,18 +132,9 @@ def module_ir() -> str:
     ndarray, box_type = gp(G_NDARRAY), gp(G_BOX_TYPE)
     with for_range(b, nargs, name="unbox") as k:
         o = b.load(b.gep(args, [k]))
-        t = at(o, ABI.ob_type)
-        boxed = b.icmp_unsigned("==", t, box_type)
-        with b.if_else(boxed) as (then, other):
-            with then:
-                a1 = at(o, g(G_BOX_FIELD))
-                bb1 = b.block
-            with other:
-                require(b.icmp_unsigned("==", t, ndarray), "is_ndarray")
-                bb2 = b.block
-        a = b.phi(P)
-        a.add_incoming(a1, bb1)
-        a.add_incoming(o, bb2)
+        boxed = b.icmp_unsigned("==", at(o, ABI.ob_type), box_type)
+        # A box's array, or the argument itself, which must then be an ndarray (below).
+        a = value_where(b, boxed, o, lambda: at(o, g(G_BOX_FIELD)))
         require(b.icmp_unsigned("!=", a, null), "has_array")
         require(b.icmp_unsigned("==", at(a, ABI.ob_type), ndarray), "array_is_ndarray")
         b.store(a, b.gep(arrs, [k]))
@@ -216,16 +207,11 @@ def module_ir() -> str:
         require(b.icmp_unsigned("!=", v, null), "capture_set")
         off2 = b.load(b.gep(rec, [const(2)]))
         chained = b.icmp_signed(">=", off2, zero)
-        with b.if_else(chained) as (then, other):
-            with then:
-                require(b.icmp_unsigned("==", at(v, ABI.ob_type), box_type), "capture_boxed")
-                v2 = at(v, off2)
-                bb1 = b.block
-            with other:
-                bb2 = b.block
-        arr_c = b.phi(P)
-        arr_c.add_incoming(v2, bb1)
-        arr_c.add_incoming(v, bb2)
+
+        def boxed_array() -> ir.Value:
+            require(b.icmp_unsigned("==", at(v, ABI.ob_type), box_type), "capture_boxed")
+            return at(v, off2)
+        arr_c = value_where(b, chained, v, boxed_array)
         require(b.icmp_unsigned("!=", arr_c, null), "capture_array")
         require(b.icmp_unsigned("==", at(arr_c, ABI.ob_type), ndarray), "capture_ndarray")
         b.store(arr_c, b.gep(arrs, [b.add(nargs, c)]))
