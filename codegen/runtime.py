@@ -192,8 +192,15 @@ def request(dtype: str, module_cost: int = WORKER_MIN_COST) -> str:
     name = symbol(dtype)
     if name in _loaded:
         return name
-    if dtype != POOL and _pair_applies(name) and objcache.load(_pair_key(dtype, name)):
-        return name     # the joint entry has both (its hits keep it, not theirs, recent)
+    if dtype != POOL and _pair_applies(name):
+        # The joint entry has both (its hits keep it, not theirs, recent): linked now, as
+        # `load` would (one read, not a look here and a read there).
+        with _lock:
+            if name not in _loaded and _pair_applies(name):
+                jm = _load_pair(dtype, name, _pair_key(dtype, name))
+                if jm is not None:
+                    _loaded[name] = jm
+                    return name
     idle = workers.core_idle()
     if dtype != POOL and idle and llvmthreads.gate():
         request(POOL, module_cost)      # the GEMM kernels call it: on a thread too
