@@ -279,16 +279,11 @@ def _check_parents(real: str) -> None:
         parent = up
 
 
-def read_private(dir_fd: int, name: str, max_bytes: int, where: str) -> bytes | None:
-    """The content of file `name` in `dir_fd` if it is a regular file of ours that nobody
-    else can write, of at most `max_bytes` bytes; else None (with the reason at DEBUG)."""
-    found = read_private_file(dir_fd, name, max_bytes, where)
-    return None if found is None else found[0]
-
-
-def read_private_file(dir_fd: int, name: str, max_bytes: int, where: str
-                      ) -> tuple[bytes, float] | None:
-    """`read_private`'s content of `name`, with the file's modification time."""
+def read_private(dir_fd: int, name: str, max_bytes: int, where: str
+                 ) -> tuple[bytes, float] | None:
+    """The content and modification time of file `name` in `dir_fd` if it is a regular
+    file of ours that nobody else can write, of at most `max_bytes` bytes; else None
+    (with the reason at DEBUG)."""
     try:
         fd = os.open(name, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC, dir_fd=dir_fd)
     except FileNotFoundError:

@@ -218,7 +218,7 @@ def _load(key: str, what: str) -> bytes | None:
             log.debug("%s miss %s", what, key[:16])
             return None
         sub, secret, where = found
-        got = cachedir.read_private_file(sub, name, MAX_ENTRY, where)
+        got = cachedir.read_private(sub, name, MAX_ENTRY, where)
         if got is None:
             log.debug("%s miss %s", what, key[:16])
             return None
