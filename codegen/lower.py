@@ -25,7 +25,6 @@ Invariants:
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,7 +34,7 @@ from ..ir import Instr, Value
 from . import lower_parallel, lower_segments, lower_tasks, mathcall, segments
 from .emit import Emitter
 from .llvmtypes import I1, I8, I32, VOIDP, mem_type
-from .loops import I64, ZERO, const, for_range, linear_index
+from .loops import I64, ZERO, const, for_range
 from .rules import KERNEL_RULES, LoweringError, kernel_rule, lowering
 from .plan import CheckTask, KernelTask, LoopTask, Plan, region_buffers, size_of
 
@@ -137,9 +136,6 @@ class Lowerer:
             x = self.b.zext(x, I8)
         self.b.store(x, self.b.gep(ptr, [off], inbounds=True) if off is not ZERO else ptr,
                      align=dt.itemsize)
-
-    def load(self, v: Value, idx: Sequence[ir.Value], shape: Sequence[int]) -> ir.Value:
-        return self.load_at(self.ptr(v), v.dtype, linear_index(self.b, idx, shape))
 
     def alloca(self, ty: ir.Type, name: str = "acc", count: int | None = None) -> ir.Value:
         with self.b.goto_block(self.alloca_block):
