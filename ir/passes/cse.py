@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..core import Function, Instr, Value, params_equal
+from .subst import substituted
 
 
 def param_key(v: Any) -> Hashable:
@@ -44,8 +45,8 @@ def cse(fn: Function) -> Function:
     seen: dict[Hashable, list[Instr]] = {}
     instrs: list[Instr] = []
     for ins in fn.instrs:
-        inputs = [subst.get(id(x), x) for x in ins.inputs] if subst else ins.inputs
-        key = (ins.prim, tuple(id(x) for x in inputs), len(ins.outs),
+        ins = substituted(ins, subst)
+        key = (ins.prim, tuple(id(x) for x in ins.inputs), len(ins.outs),
                tuple(sorted((k, param_key(v)) for k, v in ins.params.items())))
         bucket = seen.setdefault(key, [])
         twin = next((other for other in bucket if _same_params(other, ins)), None)
@@ -53,8 +54,6 @@ def cse(fn: Function) -> Function:
             for old, new in zip(ins.outs, twin.outs):
                 subst[id(old)] = new
             continue
-        if inputs is not ins.inputs and any(a is not b for a, b in zip(inputs, ins.inputs)):
-            ins = Instr(ins.prim, inputs, ins.params, ins.outs)
         bucket.append(ins)
         instrs.append(ins)
     if not subst:

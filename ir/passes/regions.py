@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from ..dims import at_most
 from ..core import Function, Instr, Value
+from .subst import substituted
 from ..prims import all_primitives
 from ..prims.control import REGIONS
 
@@ -88,8 +89,7 @@ def _rebuild(ins: Instr, fns: list[Function], inputs: list[Value], n_consts: int
 
 def _with_params(fn: Function, params: list[Value], prefix: list[Instr],
                  subst: dict[int, Value]) -> Function:
-    instrs = prefix + [Instr(i.prim, [subst.get(id(x), x) for x in i.inputs], i.params, i.outs)
-                       for i in fn.instrs]
+    instrs = prefix + [substituted(i, subst) for i in fn.instrs]
     return Function(fn.name, params, instrs, [subst.get(id(r), r) for r in fn.results])
 
 
@@ -160,8 +160,7 @@ def _hoist(ins: Instr, outer: list[Instr]) -> Instr:
     new_params = [Value(v.type, v.hint) for v in needed]
     subst = {id(v): p for v, p in zip(needed, new_params)}
     new_body = Function(body.name, list(body.params[:k]) + new_params + list(body.params[k:]),
-                        [Instr(i.prim, [subst.get(id(x), x) for x in i.inputs], i.params,
-                               i.outs) for i in inner],
+                        [substituted(i, subst) for i in inner],
                         [subst.get(id(r), r) for r in body.results])
     fns = [new_body]
     if ins.prim == "while":

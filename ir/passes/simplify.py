@@ -31,6 +31,7 @@ import numpy as np
 
 from ..dims import at_most
 from ..core import Function, Instr, Value
+from .subst import substituted
 from ..prims import get_primitive
 
 
@@ -41,10 +42,7 @@ def simplify(fn: Function, *, signed_zeros: bool = True) -> Function:
     instrs: list[Instr] = []
     changed = False
     for ins in fn.instrs:
-        new = ins
-        if subst and any(id(x) in subst for x in ins.inputs):
-            new = Instr(ins.prim, [subst.get(id(x), x) for x in ins.inputs], ins.params,
-                        ins.outs)
+        new = substituted(ins, subst)
         r = _rewrite(new, defs, signed_zeros) if len(ins.outs) == 1 else None
         if isinstance(r, Value):
             subst[id(ins.outs[0])] = r
