@@ -73,9 +73,9 @@ def compile_function(fn: Function, *, cache: bool = True,
     log.debug("compiling @%s with LLVM", fn.name)
     parts = Parts(fn.name)
     try:
-        module, flat, entries = build_module(fn, ABI, parts=parts)
+        module, flat, entries, plan_cost = build_module(fn, ABI, parts=parts)
         text, entry_text = str(module), str(entries)
-        slp = module.plan_cost <= segments.SLP_MAX_COST
+        slp = plan_cost <= segments.SLP_MAX_COST
         # The entry module and the main module compile here while the workers compile
         # the other parts (the entry module first: not after waiting for them).
         entry_obj = engine.compile_object(entry_text, optimize=False, level=ENTRY_CODEGEN)

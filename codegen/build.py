@@ -180,23 +180,23 @@ def _check_sizes(fn: Function) -> None:
 class Lowered(NamedTuple):
     """What `build_module` makes: the module defining `body` (the main module when the
     plan was cut into parts), the flat Function (calls inlined) whose instruction
-    numbers the status codes refer to, and the entry module, which calls `body`."""
+    numbers the status codes refer to, the entry module, which calls `body`, and the
+    plan's estimated size in LLVM instructions (`segments.split`, `SLP_MAX_COST`)."""
 
     module: ir.Module
     flat: Function
     entries: ir.Module
+    plan_cost: int
 
 
 def build_module(fn: Function, abi: Abi, entry_name: str = ENTRY, parts: Parts | None = None
                  ) -> Lowered:
     """Lower `fn` to an llvmlite module defining `body` (see the module docstring) and an
-    entry module exporting `entry_name` and its items form, which call `body`. The
-    module's `plan_cost` is the plan's estimated size in LLVM instructions
-    (`segments.split`). With `parts`, a large plan's first segments go to part modules
-    handed to `parts` as they are finished (`parts.py`); the module returned is then the
-    main one, which calls them.
+    entry module exporting `entry_name` and its items form, which call `body`. With
+    `parts`, a large plan's first segments go to part modules handed to `parts` as they
+    are finished (`parts.py`); the module returned is then the main one, which calls them.
 
-    Example: `module, flat, entries = build_module(fn, call.ABI)`."""
+    Example: `module, flat, entries, plan_cost = build_module(fn, call.ABI)`."""
     fn = inline_calls(fn)
     _check_sizes(fn)
     plan = make_plan(fn)
@@ -208,6 +208,5 @@ def build_module(fn: Function, abi: Abi, entry_name: str = ENTRY, parts: Parts |
     lw = Lowerer(plan, module, parts=parts)
     lw.run()
     lw.fn.linkage = ""                  # called from the entry module
-    module.plan_cost = plan.cost        # read by segments.split
     _build_entry(lw, entries, entry_name, abi)
-    return Lowered(module, fn, entries)
+    return Lowered(module, fn, entries, plan.cost)

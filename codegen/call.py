@@ -318,9 +318,9 @@ class Executable:
         if self._modules is None:
             from .build import build_module
             from .segments import SLP_MAX_COST
-            module, _, entries = build_module(self.fn, ABI)
+            module, _, entries, plan_cost = build_module(self.fn, ABI)
             self._modules = [str(module), str(entries)]
-            self._slp = module.plan_cost <= SLP_MAX_COST
+            self._slp = plan_cost <= SLP_MAX_COST
         return self._modules
 
     @staticmethod

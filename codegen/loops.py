@@ -15,6 +15,7 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 
 from llvmlite import ir
@@ -117,15 +118,19 @@ def unless_rare(builder: ir.IRBuilder, rare: ir.Value, usual: ir.Value,
     return value_where(builder, rare, usual, make, likely=False)
 
 
+# Each module's `llvm.loop.unroll.disable` node, made once per module (`add_metadata`
+# would find it again, but only after making a new string to look it up with). Weak:
+# an entry goes with its module.
+_UNROLL_DISABLE: weakref.WeakKeyDictionary[ir.Module, ir.MDValue] = weakref.WeakKeyDictionary()
+
+
 def no_unroll(module: ir.Module) -> ir.MDValue:
     """A new loop ID (a self-referential node, as LLVM requires of each loop's own ID)
     that asks LLVM not to unroll its loop."""
-    # The module's `llvm.loop.unroll.disable` node, kept on the module (`add_metadata`
-    # would find it again, but only after making a new string to look it up with).
-    flag: ir.MDValue | None = getattr(module, "tj_unroll_disable", None)
+    flag = _UNROLL_DISABLE.get(module)
     if flag is None:
         flag = module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")])
-        module.tj_unroll_disable = flag
+        _UNROLL_DISABLE[module] = flag
     # A unique placeholder makes a new node (`add_metadata` reuses equal ones); its first
     # operand then becomes the node itself.
     loop_id = module.add_metadata([ir.MetaDataString(module, f"tj.loop.{len(module.metadata)}"),

@@ -3,6 +3,7 @@ stop, with an optional step; the emitted loop visits exactly the indices `range`
 from __future__ import annotations
 
 import ctypes
+import re
 
 import llvmlite.binding as llvm
 import pytest
@@ -60,3 +61,29 @@ def test_a_loop_of_a_constant_nonzero_trip_count_tests_at_its_bottom() -> None:
     assert "k.cond:" not in text and 'icmp slt i64 %"k.next", 5' in text
     assert "n.cond:" in text
     llvm.parse_assembly(text).verify()
+
+
+def test_loops_share_one_unroll_disable_node_per_module_and_leave_the_module_alone() -> None:
+    # Every loop not to unroll gets its own loop ID naming one shared flag node per module
+    # (kept beside the module, never as an attribute set on llvmlite's object).
+    fresh = set(vars(ir.Module(name="fresh")))
+    texts = []
+    for _ in range(2):
+        module = ir.Module(name="loops")
+        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64]), name="f")
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        for name in ("a", "b", "c"):
+            with for_range(b, fn.args[0], name=name):
+                pass
+        b.ret_void()
+        assert set(vars(module)) == fresh
+        text = str(module)
+        assert text.count('= !{ !"llvm.loop.unroll.disable" }') == 1
+        flag = re.search(r'^(!\d+) = !\{ !"llvm.loop.unroll.disable" \}$', text, re.M)
+        assert flag is not None
+        # Three self-referential loop IDs, each naming the one flag node.
+        ids = re.findall(rf"^(!\d+) = !\{{ \1, {flag[1]} \}}$", text, re.M)
+        assert len(ids) == 3
+        texts.append(text)
+    assert texts[0] == texts[1]     # a second module makes its own node, numbered alike
+    llvm.parse_assembly(texts[0]).verify()

@@ -101,6 +101,18 @@ def test_very_large_modules_skip_the_slp_vectorizer(monkeypatch):
     assert seen == [True, False]
 
 
+def test_the_plan_cost_comes_with_the_lowered_module_not_on_it():
+    # `build_module` hands the plan's cost over in what it returns; llvmlite's module
+    # carries only llvmlite's own attributes.
+    from llvmlite import ir
+    from tracejit.codegen.build import build_module
+    from tracejit.codegen.call import ABI
+    fn = fn_of([((8,), F64)], lambda x: _steps(x, 10))
+    lowered = build_module(fn, ABI)
+    assert lowered.plan_cost > 100      # what the test above lowers SLP_MAX_COST to
+    assert set(vars(lowered.module)) == set(vars(ir.Module(name="fresh")))
+
+
 def _function_text(text: str, name: str) -> str:
     start = text.index(f'@"{name}"(')
     start = text.rindex("\ndefine", 0, start)
