@@ -122,6 +122,7 @@ def unless_rare(builder: ir.IRBuilder, rare: ir.Value, usual: ir.Value,
 # would find it again, but only after making a new string to look it up with). Weak:
 # an entry goes with its module.
 _UNROLL_DISABLE: weakref.WeakKeyDictionary[ir.Module, ir.MDValue] = weakref.WeakKeyDictionary()
+on_clear("codegen: the unroll-disable node of each module", _UNROLL_DISABLE.clear)
 
 
 def no_unroll(module: ir.Module) -> ir.MDValue:
