@@ -232,8 +232,11 @@ def _eager_scalar(x: int | float, dt: np.dtype) -> Tensor | None:
     (a float with an int tensor, a bool tensor, an int out of range)."""
     if _current.get() is not None:
         return None
-    # Floats with their sign (0.0 == -0.0); an int is its own key.
-    key = (int, x, dt) if type(x) is int else (float, x, math.copysign(1.0, x), dt)
+    # (type, value, dtype): 1 == 1.0, but an int and a float are different keys. A zero
+    # float's key has its sign as well (0.0 == -0.0), so `_SCALARS.get((float, x, dt))`
+    # (eager_ops' lookup) never finds a zero of the other sign.
+    key = ((float, x, math.copysign(1.0, x), dt) if type(x) is float and x == 0.0
+           else (type(x), x, dt))
     t = _SCALARS.get(key)
     if t is None:
         if dt.kind == "f" or (dt.kind == "i" and type(x) is int

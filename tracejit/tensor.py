@@ -6,9 +6,11 @@ Invariants:
 - A traced Tensor holds an IR `Value` (`_val`) of the trace that made it (`_trace`); asking
   for its concrete value raises `TracingError` with an explanation.
 - Every operator goes through `tracejit.ops`, hence through `bind`: NumPy never computes
-  behind a tape's back. `ndarray * tensor` (every binary operator with a NumPy operand on
-  the left) arrives in `__array_ufunc__` as the ufunc of that operator and is computed by
-  the tracejit op of the same name, recorded. Other NumPy functions (`np.exp(t)`,
+  behind a tape's back (`eager_ops` puts one-frame versions of that route for repeated
+  eager arithmetic and comparisons on Tensor; they record on tapes the same way).
+  `ndarray * tensor` (every binary operator with a NumPy operand on the left) arrives in
+  `__array_ufunc__` as the ufunc of that operator and is computed by the tracejit op of
+  the same name, recorded. Other NumPy functions (`np.exp(t)`,
   `np.add.reduce(t)`) compute on the concrete values and return NumPy arrays, as with
   TensorFlow's eager tensors; on a traced tensor they raise an error naming the tj op.
 """
@@ -196,7 +198,7 @@ class Tensor(TensorLike):
         """An eager tensor owning `a` (made read-only; the caller gives up `a`)."""
         if type(a) is not np.ndarray:
             a = np.asarray(a)
-        a.setflags(write=False)
+        a.setflags(False)  # type: ignore[call-arg]  # write=False (positional: faster)
         t = _new_tensor(Tensor)
         t._data = a
         t._val = None

@@ -1,0 +1,134 @@
+"""Tensor's operators on eager tensors (`tracejit.eager_ops`, one frame each) against the
+ops they stand for (`tj.multiply`, ...): same values, dtypes, errors and tape records,
+whether the short route or the general one runs."""
+from __future__ import annotations
+
+import operator
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tracejit as tj
+from tracejit import ops
+from tracejit.eager_ops import _BINARY, _UNARY
+
+# operator -> the op it stands for
+OPERATORS = [(getattr(operator, name.replace("__r", "__", 1)), reflected, op)
+             for name, (_, op, reflected) in _BINARY.items()]
+
+
+def _apply(fn: Any, reflected: bool, a: Any, b: Any) -> Any:
+    return fn(b, a) if reflected else fn(a, b)
+
+
+def _outcome(fn: Any) -> Any:
+    """(values, dtype, read-only) of fn(), or (error type, message); a warning fails."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            r = fn()
+    except Exception as e:   # noqa: BLE001  (the error is what is compared)
+        return type(e), str(e).split("\n  at ")[0]
+    a = r.numpy()
+    return a.tobytes(), a.shape, a.dtype, a.flags.writeable
+
+
+OPERANDS = [
+    (np.array([1.5, -2.0, 0.0], np.float32), 2),
+    (np.array([1.5, -2.0, 0.0], np.float32), 2.5),
+    (np.array([1.5, -2.0, 3.0], np.float64), -0.0),
+    (np.array([1.5, -2.0, 3.0], np.float64), 0.0),
+    (np.array([1.5, -2.0, 3.0], np.float32), float("nan")),
+    (np.array([1.5, -2.0, 3.0], np.float32), 1e40),            # inf in float32
+    (np.array([[1.5], [-2.0]], np.float32), np.array([1.0, 2.0, 4.0], np.float32)),
+    (np.array([3, -7, 0], np.int32), 2),
+    (np.array([3, -7, 0], np.int32), 2 ** 40),                 # out of int32's range
+    (np.array([3, -7, 0], np.int32), 2.5),                     # a float with an int tensor
+    (np.array([3, -7, 1], np.int64), np.array([2, 3, 5], np.int64)),
+    (np.array([True, False]), 1),                              # a number with a bool tensor
+    (np.array([1.0, 2.0], np.float32), np.array([1.0, 2.0], np.float64)),  # two dtypes
+    (np.array([1.0, 2.0], np.float32), np.ones(3, np.float32)),           # shapes
+    (np.array(4.0, np.float64), np.array([1.0, 2.0], np.float64)),
+]
+
+
+@pytest.mark.parametrize("fn,reflected,op", OPERATORS, ids=[n for n in _BINARY])
+@pytest.mark.parametrize("x,y", OPERANDS, ids=range(len(OPERANDS)))
+def test_binary_operators_give_their_ops_results_and_errors(
+        fn: Any, reflected: bool, op: str, x: np.ndarray, y: Any) -> None:
+    a = tj.constant(x)
+    b = tj.constant(y) if isinstance(y, np.ndarray) else y
+    expected = _outcome(lambda: _apply(getattr(ops, op), reflected, a, b))
+    for _ in range(3):      # the first application checks; the later ones take the short route
+        assert _outcome(lambda: _apply(fn, reflected, a, b)) == expected
+
+
+@pytest.mark.parametrize("name", list(_UNARY))
+@pytest.mark.parametrize("x", [np.array([1.5, -2.0, -0.0], np.float32),
+                               np.array([3, -7, 0], np.int64), np.array([True, False])])
+def test_unary_operators_give_their_ops_results_and_errors(name: str, x: np.ndarray) -> None:
+    a = tj.constant(x)
+    expected = _outcome(lambda: getattr(ops, _UNARY[name][1])(a))
+    for _ in range(3):
+        assert _outcome(lambda: getattr(operator, name.strip("_"))(a)) == expected
+
+
+def test_repeated_operators_skip_the_op_and_still_record_on_tapes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    x = tj.constant(np.array([1.0, 2.0, 3.0], np.float32))
+    calls: list[str] = []
+    for op in ("multiply", "add", "subtract", "negative", "divide"):
+        real = getattr(ops, op)
+        monkeypatch.setattr(ops, op,
+                            lambda *a, _r=real, _n=op, **k: calls.append(_n) or _r(*a, **k))
+    for i in range(3):
+        with tj.GradientTape() as outer:
+            outer.watch(x)
+            with tj.GradientTape() as inner:
+                inner.watch(x)
+                y = -(x * x * 2 + 1) / x - (1 - x)      # -2x - 1/x + x - 1
+            g = inner.gradient(y, x)
+        # The first round checks each signature through the op; later ones skip the op.
+        assert (calls == []) == (i > 0), calls
+        calls.clear()
+        np.testing.assert_allclose(g.numpy(), -1 + 1 / x.numpy() ** 2, rtol=1e-5)
+        np.testing.assert_allclose(outer.gradient(g, x).numpy(), -2 / x.numpy() ** 3,
+                                   rtol=1e-5)
+    x * 3.5                          # a new scalar of a known signature
+    assert calls == []
+    z = tj.constant(np.ones(4, np.float32))
+    z * 3.5                          # a new signature: the op checks it
+    z * 3.5
+    assert calls == ["multiply"]
+
+
+def test_operators_on_a_watched_variable_and_a_scalar_record() -> None:
+    v = tj.Variable(np.array([1.0, 2.0], np.float32))
+    for _ in range(3):
+        with tj.GradientTape() as tape:
+            y = tj.reduce_sum(v * 3.0 + v.read_value() * v)
+        np.testing.assert_allclose(tape.gradient(y, v).numpy(), 3 + 2 * v.numpy())
+
+
+def test_a_signed_zero_scalar_keeps_its_sign() -> None:
+    x = tj.constant(np.array([1.0, -1.0], np.float32))
+    for _ in range(3):
+        assert list(np.signbit((x * 0.0).numpy())) == [False, True]
+        assert list(np.signbit((x * -0.0).numpy())) == [True, False]
+        assert list(np.signbit((0.0 - x * 0.0).numpy())) == [False, False]
+
+
+def test_operators_inside_a_compiled_function_are_traced() -> None:
+    x = tj.constant(np.array([1.0, 2.0], np.float32))
+    x * 2 + 1                         # the eager signature is known
+    seen: list[bool] = []
+
+    @tj.compile
+    def f(t: tj.Tensor) -> tj.Tensor:
+        y = t * 2 + 1
+        seen.append(y.is_traced)
+        return -y / t
+    np.testing.assert_allclose(f(x).numpy(), -(x.numpy() * 2 + 1) / x.numpy())
+    assert seen == [True]
