@@ -154,13 +154,13 @@ def measure(shape: tuple[int, int, int, int, int, str],
 
 
 def compile_section(budget: float) -> None:
-    """The runtime library (codegen/runtime.py) as it is built, straight to the code
+    """The runtime library (codegen/runtime_build.py) as it is built, straight to the code
     generator, against the same IR through the O3 pipeline: compile time and speed."""
-    from tracejit.codegen import engine, runtime
+    from tracejit.codegen import engine, runtime, runtime_build
     runtime.load(runtime.POOL)      # the kernels' large-product split calls it
     for dt in NP_DTYPES:
         name = runtime.symbol(dt)
-        text = runtime._library_ir(dt, name)
+        text = runtime_build.library_ir(dt, name)
         fns = {}
         for label, optimize in (("no pipeline (as built)", False), ("O3", True)):
             t0 = time.perf_counter()

@@ -1,15 +1,15 @@
 """Library code compiled once per process and shared by every module: the builtin GEMM
-kernels (`gemm_kernel.define_blocked`, behind `gemm_kernel.define_parallel`, which splits
-large products in two halves on the thread pool; `threads()` sets whether it may) and the
-thread pool that runs large fused loops in chunks (`threads.define_pool`, `pool_symbol()`;
-`pool_threads()` is its thread count, `set_pool_threads` changes it at run time).
+kernels (which split large products in two halves on the thread pool; `threads()` sets
+whether they may) and the thread pool that runs large fused loops in chunks
+(`pool_symbol()`; `pool_threads()` is its thread count, `set_pool_threads` changes it at
+run time). What each library is (its symbol, disk-cache key and IR, and the job that
+compiles it elsewhere) is `runtime_build.py`; the joint entry of the pool and a GEMM
+library, `runtime_pair.py`. This module holds the libraries this process has loaded.
 
 A module that multiplies matrices on the builtin kernel declares `symbol(dtype)`
 external instead of carrying its own copy (which cost 130 ms of O3 and code generation
 in every such module, more than the rest of a typical training step; the library itself
-compiles in about 35 ms, without the O3 pipeline, after 13 ms of Python building its
-IR: float32, AVX-512). Before object code that refers to a library
-symbol is
+compiles in about 35 ms). Before object code that refers to a library symbol is
 loaded, `ensure(code)` compiles that library (or loads it from the disk cache, like any
 other object) and registers its address with LLVM's process symbol table, through which
 MCJIT resolves the reference. Declaring the symbol (`gemm.declare_gemm`) loads the
@@ -21,22 +21,20 @@ compiles the function's own module (the library took 75 of the 330 ms of a small
 step's first call in a fresh process, W5).
 
 Invariants:
-- A symbol's name carries `SOURCE_DIGEST`, a digest of codegen's sources: object code
-  made by another version (from a disk cache) cannot bind to this version's kernel.
 - Each library is compiled at most once per process (in this process or by one worker
   job), and lives (with its registered address) until the process ends. Object code
-  from a worker or a thread is the same as compiled here (`llvmjob.compile_module`); when the worker
-  fails, it is compiled here.
+  from a worker or a thread is the same as compiled here (`llvmjob.compile_module`);
+  when the worker fails, it is compiled here.
 - `ensure` looks for the symbol's name in the code it is given (LLVM IR text or an
   object file, whose string table names every undefined symbol), so a module that does
   not multiply matrices never pays for the kernels.
-- A library's object code is kept with its key (`objcache.key_for` of its name and tile
-  shape), so an exported artifact can carry it (`libraries_of`); object code offered
-  back (`offer`) is used instead of compiling only under the same key here.
-- A GEMM library and the pool also have a joint disk-cache entry (`_pair_key`: a bundle,
-  the pool first), written when either was missing from it; when neither is loaded yet
-  (nor on its way, nor offered) both are loaded from it with one read and one link. An
-  entry that is missing or does not load is never fatal: they load one by one.
+- A library's object code is kept with its key (`runtime_build.key`), so an exported
+  artifact can carry it (`libraries_of`); object code offered back (`offer`) is used
+  instead of compiling only under the same key here.
+- A GEMM library and the pool also have a joint disk-cache entry (`runtime_pair`),
+  written when either was missing from it; when neither is loaded yet (nor on its way,
+  nor offered) both are loaded from it with one read and one link. An entry that is
+  missing or does not load is never fatal: they load one by one.
 """
 from __future__ import annotations
 
@@ -53,7 +51,10 @@ from llvmlite import ir
 from ..ir import settings
 from ..ir.caches import on_clear
 from ..ir.errors import CompileError
-from . import blas, cpus, engine, gemm_kernel, llvmthreads, objcache, threads as pool, workers
+from . import blas, cpus, engine, llvmthreads, objcache, runtime_build as build, runtime_pair
+from . import threads as pool, workers
+from .runtime_build import KINDS, POOL as POOL, SOURCE_DIGEST as SOURCE_DIGEST
+from .runtime_build import pool_symbol as pool_symbol, symbol as symbol
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -61,12 +62,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("tracejit")
 
 
-# The fingerprint of the code generator's sources that disk-cache keys carry too.
-SOURCE_DIGEST = objcache.source_digest()
-_TYPES: dict[str, ir.Type] = {"f32": ir.FloatType(), "f64": ir.DoubleType()}
-# The libraries: the GEMM kernel of each dtype, and the thread pool.
-POOL = "pool"
-_KINDS = (*_TYPES, POOL)
 _lock = threading.RLock()     # re-entered: loading a GEMM kernel loads the pool
 _loaded: dict[str, engine.JitModule] = {}
 _objects: dict[str, tuple[str, bytes]] = {}     # name -> (key, object code) of each loaded
@@ -75,19 +70,6 @@ _offered: dict[str, bytes] = {}                 # name -> object code to load in
 # of this process)
 _pending: dict[str, tuple[Future[workers.Reply], str | None, bool]] = {}
 on_clear("runtime libraries: object code offered by artifacts", _offered.clear)
-
-
-def symbol(dtype: str) -> str:
-    """The exported name of the builtin GEMM kernel for `dtype` ("f32" or "f64"), or of
-    the thread pool's `parallel_for` for `POOL`."""
-    if dtype == POOL:
-        return pool_symbol()
-    return f"tj_gemm_{dtype}_blocked_{SOURCE_DIGEST}"
-
-
-def pool_symbol() -> str:
-    """The exported name of the thread pool's `parallel_for` (`threads.py`)."""
-    return f"tj_parallel_for_{SOURCE_DIGEST}"
 
 
 def declare_parallel_for(module: ir.Module) -> ir.Function:
@@ -106,29 +88,11 @@ def ensure(code: str | bytes) -> None:
     """Make every library symbol `code` refers to resolvable by MCJIT (the runtime
     libraries' and LAPACK's)."""
     blas.ensure_lapack(code)
-    for kind in _KINDS:
+    for kind in KINDS:
         name = symbol(kind)
         found = name.encode() in code if isinstance(code, bytes) else name in code
         if name not in _loaded and found:
             load(kind)
-
-
-def _dtype_of(name: str) -> str | None:
-    return next((d for d in _KINDS if symbol(d) == name), None)
-
-
-def _key(dtype: str, name: str) -> str:
-    # The IR is a function of the sources (in `name`), the host's tile shape and what
-    # every cache key covers (versions, host): key by those, without building it.
-    shape = "" if dtype == POOL else gemm_kernel.host_kernel_shape(dtype)
-    return objcache.key_for(f"runtime library {name} {shape}")
-
-
-def _pair_key(dtype: str, name: str) -> str:
-    """The key of the joint entry of the pool and the GEMM library `name` of `dtype`: a
-    `bundle` of their object code, the pool's first (what both keys cover, together)."""
-    shape = gemm_kernel.host_kernel_shape(dtype)
-    return objcache.key_for(f"runtime libraries {pool_symbol()} and {name} {shape}")
 
 
 def libraries_of(code: bytes) -> list[tuple[str, str, bytes]]:
@@ -151,8 +115,8 @@ def offer(name: str, key: str, obj: bytes) -> bool:
     """Use `obj` (from `libraries_of` in another process) as library `name` when it is
     first needed, if it was made under the key this host and install give it; returns
     whether it was accepted."""
-    dtype = _dtype_of(name)
-    if dtype is None or name in _loaded or key != _key(dtype, name):
+    dtype = build.dtype_of(name)
+    if dtype is None or name in _loaded or key != build.key(dtype, name):
         return False
     _offered[name] = obj
     return True
@@ -197,7 +161,7 @@ def request(dtype: str, module_cost: int = WORKER_MIN_COST) -> str:
         # `load` would (one read, not a look here and a read there).
         with _lock:
             if name not in _loaded and _pair_applies(name):
-                jm = _load_pair(dtype, name, _pair_key(dtype, name))
+                jm = _load_pair(dtype, name, runtime_pair.key(dtype, name))
                 if jm is not None:
                     _loaded[name] = jm
                     return name
@@ -208,7 +172,7 @@ def request(dtype: str, module_cost: int = WORKER_MIN_COST) -> str:
         if name in _loaded or name in _pending:
             return name
         stored = name in _offered or (objcache.enabled()
-                                      and objcache.load(_key(dtype, name)) is not None)
+                                      and objcache.load(build.key(dtype, name)) is not None)
         on_thread = not stored and idle and llvmthreads.gate()
         if on_thread:
             got: list[workers.Worker | llvmthreads.ThreadWorker] = [llvmthreads.ThreadWorker()]
@@ -218,39 +182,11 @@ def request(dtype: str, module_cost: int = WORKER_MIN_COST) -> str:
         if not got:
             _loaded[name] = _load(dtype, name)
             return name
-        w = got[0]
         log.debug("compiling runtime library %s with LLVM in a %s", name,
                   "thread" if on_thread else "compile worker")
-        header = engine.job_header(optimize=False)
-        if isinstance(w, workers.Worker):
-            text: str | None = _library_ir(dtype, name)
-            assert text is not None
-            job = w.submit(header, text.encode())
-            job.add_done_callback(lambda _: workers.release([w]))
-        else:
-            # The thread builds the IR too (Python, about 13 ms for a GEMM kernel), while
-            # this one lowers its module and then runs LLVM on it without the GIL.
-            info = engine.host_info()
-            text = None
-            job = w.submit(header, lambda: _library_ir(dtype, name, info).encode())
+        job, text = build.submit(got[0], dtype, name)
         _pending[name] = job, text, on_thread
     return name
-
-
-def _library_ir(dtype: str, name: str, info: dict[str, str] | None = None) -> str:
-    """The library's LLVM IR (`info`: `engine.host_info()`, which takes the LLVM lock)."""
-    module = ir.Module(name=f"tracejit_runtime_{dtype}")
-    info = info or engine.host_info()
-    module.triple = info["triple"]
-    module.data_layout = info["data_layout"]
-    if dtype == POOL:
-        pool.define_pool(module, name, info["triple"])
-        return str(module)
-    serial = gemm_kernel.define_blocked(module, dtype, _TYPES[dtype],
-                                        name=f"{name}_serial")
-    gemm_kernel.define_parallel(module, dtype, _TYPES[dtype], serial, name,
-                                pool.declare_parallel_for(module, pool_symbol()))
-    return str(module)
 
 
 def _load(dtype: str, name: str,
@@ -264,13 +200,13 @@ def _load(dtype: str, name: str,
     pair = None
     if dtype != POOL:
         if pending is None and _pair_applies(name):
-            pair = _pair_key(dtype, name)
+            pair = runtime_pair.key(dtype, name)
             jm = _load_pair(dtype, name, pair)
             if jm is not None:
                 return jm
         load(POOL)          # the GEMM kernels split large products on the pool
     jm = None
-    key = _key(dtype, name)
+    key = build.key(dtype, name)
     obj, fresh, text = None, False, None
     if pending is not None:
         job, text, on_thread = pending
@@ -302,13 +238,13 @@ def _load(dtype: str, name: str,
                 objcache.store(key, o)
         # Written as explicit vector code: the code generator alone makes it as fast as
         # O3 does, in a third of the time (benchmarks/gemm_bench.py --compile).
-        jm = engine.jit(text or _library_ir(dtype, name), on_object=store, optimize=False,
-                        permanent=True)
+        jm = engine.jit(text or build.library_ir(dtype, name), on_object=store,
+                        optimize=False, permanent=True)
         fresh = True
     _register(dtype, name, jm)
     if dtype != POOL and (pair is not None or fresh):
         # The joint entry was missing, or this GEMM library is new: write it.
-        _store_pair(pair or _pair_key(dtype, name), name)
+        _store_pair(pair or runtime_pair.key(dtype, name), name)
     return jm
 
 
@@ -336,29 +272,15 @@ def _pair_applies(name: str) -> bool:
 
 def _load_pair(dtype: str, name: str, pair: str) -> engine.JitModule | None:
     """The pool and GEMM library `name` linked together from their joint disk-cache entry
-    `pair` (one read and one link instead of two each: 0.15 ms of a warm first call),
-    both registered; None if the entry is missing or unusable (the caller loads them one
-    by one and writes it again)."""
-    data = objcache.load(pair)
-    if data is None:
+    `pair` (`runtime_pair`), both registered; None if the entry is missing or unusable
+    (the caller loads them one by one and writes it again)."""
+    got = runtime_pair.load(name, pair)
+    if got is None:
         return None
+    jm, pool_obj, gemm_obj = got
     pool_name = pool_symbol()
-    try:
-        objs = engine.unbundle(data)
-        # Names only the defining library has (a GEMM library's code names the pool it
-        # calls): a wrong pair would abort the process when linked.
-        if (len(objs) != 2 or f"{pool_name}_after_fork".encode() not in objs[0]
-                or f"{name}_serial".encode() in objs[0]
-                or f"{name}_serial".encode() not in objs[1]
-                or f"{pool_name}_after_fork".encode() in objs[1]):
-            raise ValueError("not the pool's and the GEMM library's object code")
-        jm = engine.load_object(data, permanent=True)
-    except Exception as e:  # unusable object code: load them one by one, rewrite the entry
-        log.debug("runtime libraries %s and %s: joint object code cannot be loaded (%s)",
-                  pool_name, name, e)
-        return None
-    _objects[pool_name] = (_key(POOL, pool_name), objs[0])
-    _objects[name] = (_key(dtype, name), objs[1])
+    _objects[pool_name] = (build.key(POOL, pool_name), pool_obj)
+    _objects[name] = (build.key(dtype, name), gemm_obj)
     _register(POOL, pool_name, jm)
     _loaded[pool_name] = jm
     _register(dtype, name, jm)
@@ -369,10 +291,10 @@ def _load_pair(dtype: str, name: str, pair: str) -> engine.JitModule | None:
 def _store_pair(pair: str, name: str) -> None:
     """Write the joint entry of the pool and GEMM library `name` (both loaded from
     object code this process holds), for the next process's `_load_pair`."""
-    pool = _objects.get(pool_symbol())
+    pool_entry = _objects.get(pool_symbol())
     gemm = _objects.get(name)
-    if pool is not None and gemm is not None and objcache.enabled():
-        objcache.store(pair, engine.bundle([pool[1], gemm[1]]), "disk cache (runtime libraries)")
+    if pool_entry is not None and gemm is not None:
+        runtime_pair.store(pair, pool_entry[1], gemm[1])
 
 
 def threads() -> int:

@@ -153,12 +153,12 @@ def test_the_shared_gemm_kernel_is_cached_and_damage_is_rebuilt(
     second = run(tmp_path, env, MATMUL)
     assert "loaded from joint object code" in second.stderr and "store" not in second.stderr
     assert "with LLVM" not in second.stderr and second.stdout == first.stdout
-    from tracejit.codegen import runtime
+    from tracejit.codegen import runtime, runtime_build, runtime_pair
     monkeypatch.setenv("TRACEJIT_BLAS", "0")        # the keys the program's process uses
     monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
     gemm = runtime.symbol("f32")
-    lib = objcache._path(runtime._key("f32", gemm))
-    pair = objcache._path(runtime._pair_key("f32", gemm))
+    lib = objcache._path(runtime_build.key("f32", gemm))
+    pair = objcache._path(runtime_pair.key("f32", gemm))
     assert lib in entries(tmp_path) and pair in entries(tmp_path)
     assert pair.stat().st_size > lib.stat().st_size
     # A damaged joint entry: both load from their own entries, and it is written again.
@@ -187,12 +187,12 @@ def test_a_joint_runtime_entry_of_the_wrong_content_is_not_linked(tmp_path: Path
     run(tmp_path, env, MATMUL_F64)
     first = run(tmp_path, env, MATMUL)
     swap = textwrap.dedent(f"""
-        from tracejit.codegen import engine, objcache, runtime
+        from tracejit.codegen import engine, objcache, runtime, runtime_build, runtime_pair
         names = {{d: runtime.pool_symbol() if d == "pool" else runtime.symbol(d)
                   for d in {pair!r}}}
-        objs = [objcache.load(runtime._key(d, names[d])) for d in {pair!r}]
+        objs = [objcache.load(runtime_build.key(d, names[d])) for d in {pair!r}]
         assert None not in objs
-        objcache.store(runtime._pair_key("f32", runtime.symbol("f32")), engine.bundle(objs))
+        objcache.store(runtime_pair.key("f32", runtime.symbol("f32")), engine.bundle(objs))
     """)
     run(tmp_path, env, swap)
     r = run(tmp_path, env, MATMUL)
@@ -211,9 +211,9 @@ def test_a_new_function_finds_the_kernel_in_the_joint_entry_after_eviction(
     quiet = "from tracejit.codegen import workers\nworkers.core_idle = lambda: True\n"
     run(tmp_path, env, quiet + MATMUL)
     evict = textwrap.dedent("""
-        from tracejit.codegen import objcache, runtime
-        for key in (runtime._key("f32", runtime.symbol("f32")),
-                    runtime._key("pool", runtime.pool_symbol())):
+        from tracejit.codegen import objcache, runtime, runtime_build
+        for key in (runtime_build.key("f32", runtime.symbol("f32")),
+                    runtime_build.key("pool", runtime.pool_symbol())):
             objcache._path(key).unlink()
     """)
     run(tmp_path, env, evict)

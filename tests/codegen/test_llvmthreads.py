@@ -13,7 +13,7 @@ import pytest
 import tracejit as tj
 from llvmlite.binding import ffi
 from tracejit.codegen import (CompileError, engine, llvmthreads, objcache, parts, runtime,
-                              segments, workers)
+                              runtime_build, segments, workers)
 
 N, D, H, C = 16, 12, 8, 3
 
@@ -181,7 +181,7 @@ def test_the_gemm_runtime_compiles_on_a_thread(monkeypatch: Any, tmp_path: Any) 
     assert objcache.load(key) == obj
     # A job that fails (here: its IR cannot be built) leaves the library to the caller.
     name = _fresh_runtime(monkeypatch, tmp_path / "again", thread=True)
-    monkeypatch.setattr(runtime, "_library_ir", _failing(runtime._library_ir))
+    monkeypatch.setattr(runtime_build, "library_ir", _failing(runtime_build.library_ir))
     here.clear()
     check(_matmul_fn("mm_thread_failed"), MATMUL_ARGS, rtol=1e-12)
     assert [t for t in here if name + "_serial" in t] and name in runtime._loaded
@@ -195,7 +195,7 @@ def test_the_gemm_runtime_compiles_on_a_thread(monkeypatch: Any, tmp_path: Any) 
 
 
 def _failing(library_ir: Any) -> Any:
-    """`runtime._library_ir` that fails on a thread (as a job's LLVM error would)."""
+    """`runtime_build.library_ir` that fails on a thread (as a job's LLVM error would)."""
     def build(*a: Any) -> str:
         if threading.current_thread().name == "tracejit-compile-part":
             raise RuntimeError("no IR on this thread")
@@ -208,10 +208,11 @@ def test_a_library_is_built_on_a_thread_while_the_caller_holds_the_engines_lock(
     building a library's IR (`runtime.request`) must not need it."""
     name = runtime.symbol("f32")
     info = engine.host_info()
-    runtime._key("f32", name)           # what `request` computes before the thread starts
+    runtime_build.key("f32", name)      # what `request` computes before the thread starts
     built: list[str] = []
     with engine.LLVM_LOCK:
-        t = threading.Thread(target=lambda: built.append(runtime._library_ir("f32", name, info)))
+        t = threading.Thread(target=lambda: built.append(runtime_build.library_ir("f32", name,
+                                                                                 info)))
         t.start()
         t.join(20)
         assert built and name in built[0]
