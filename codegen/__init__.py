@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from ..ir import Function
 from ..ir.errors import CompileError
-from . import engine, objcache, runtime, segments
+from . import engine, irtext, objcache, runtime, segments
 from .inline import inline_calls
 from .build import ENTRY_CODEGEN, build_module
 from .call import ABI, Boxing, Executable
@@ -74,7 +74,7 @@ def compile_function(fn: Function, *, cache: bool = True,
     parts = Parts(fn.name)
     try:
         module, flat, entries, plan_cost = build_module(fn, ABI, parts=parts)
-        text, entry_text = str(module), str(entries)
+        text, entry_text = irtext.module_text(module), irtext.module_text(entries)
         slp = plan_cost <= segments.SLP_MAX_COST
         # The entry module and the main module compile here while the workers compile
         # the other parts (the entry module first: not after waiting for them).

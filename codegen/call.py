@@ -317,9 +317,10 @@ class Executable:
     def _texts(self) -> list[str]:
         if self._modules is None:
             from .build import build_module
+            from .irtext import module_text
             from .segments import SLP_MAX_COST
             module, _, entries, plan_cost = build_module(self.fn, ABI)
-            self._modules = [str(module), str(entries)]
+            self._modules = [module_text(module), module_text(entries)]
             self._slp = plan_cost <= SLP_MAX_COST
         return self._modules
 

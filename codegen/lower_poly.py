@@ -37,6 +37,7 @@ from ..ir import Function, Instr, dims
 from . import engine
 from .build import dtype_matches, layout_matches, load_field, require
 from .inline import inline_calls
+from .irtext import module_text
 from .llvmtypes import I32, VOIDP
 from .loops import I64, const
 from .lower import BADARGS, LAYOUT
@@ -155,4 +156,4 @@ def build_poly(fn: Function, abi: Any = None) -> tuple[str, Function]:
     lw.run()
     if abi is not None:
         _build_caller(lw, abi)
-    return str(module), flat
+    return module_text(module), flat

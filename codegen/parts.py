@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from llvmlite import ir
 
 from ..ir.errors import CompileError
-from . import engine, llvmthreads, workers
+from . import engine, irtext, llvmthreads, workers
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -164,7 +164,7 @@ class Parts:
 
     def submit(self, module: ir.Module) -> None:
         """A finished part module: printed and queued; an idle worker takes it at once."""
-        text = str(module)
+        text = irtext.module_text(module)
         with self._lock:
             self.texts.append(text)
             self._queue.append(len(self.texts) - 1)
