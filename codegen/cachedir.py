@@ -14,11 +14,9 @@ Invariants:
   parent of it is writable by everyone without the sticky bit. Otherwise the disk cache
   is off for this process, after one warning that names the directory, the reason and the
   fix. Only directories this process has just created are ever chmod-ed (to 0700).
-- A file is read only through `open(O_NOFOLLOW | O_NONBLOCK)` and an `fstat` showing a
-  regular file owned by the effective user, writable by nobody else and at most the
-  caller's size bound; then at most that many bytes are read. A symbolic link (to
-  `/dev/zero` or anything else), a FIFO, a device, a huge or a foreign file is refused
-  without blocking and without reading it.
+- A file in it is read and created only as `cachefiles` does (a regular file of ours
+  that nobody else can write, opened without following links or blocking; created new,
+  0600).
 - The secret key (`KEY_NAME`, `KEY_BYTES` random bytes) is a regular file of mode 0600
   owned by the user. It is written to a private temporary file and published with a hard
   link, which fails if another process published one first (then that key is used by
@@ -41,16 +39,15 @@ import warnings
 from collections.abc import Iterator
 
 from ..ir.caches import on_clear
+from .cachefiles import (CLOEXEC, NOFOLLOW, NONBLOCK, create_file, file_problem, read_exact,
+                         user_name, write_all)
 
 log = logging.getLogger("tracejit")
 
 KEY_NAME = "hmac-key"
 KEY_BYTES = 32
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
-_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
-SUPPORTED = bool(_NOFOLLOW and _DIRECTORY and os.open in os.supports_dir_fd)
+SUPPORTED = bool(NOFOLLOW and _DIRECTORY and os.open in os.supports_dir_fd)
 
 
 class Untrusted(Exception):
@@ -81,7 +78,7 @@ class Root:
             except FileExistsError:
                 pass
         try:
-            fd = os.open(sub, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, dir_fd=self.fd)
+            fd = os.open(sub, os.O_RDONLY | _DIRECTORY | NOFOLLOW | CLOEXEC, dir_fd=self.fd)
         except FileNotFoundError:
             return None
         except OSError as e:
@@ -218,20 +215,13 @@ def _check_dir(st: os.stat_result, path: str) -> None:
     if not stat.S_ISDIR(st.st_mode):
         raise Untrusted(path, "is not a directory", "set TRACEJIT_CACHE_DIR to a directory")
     if st.st_uid != os.geteuid():
-        raise Untrusted(path, f"is owned by {_user(st.st_uid)}, not by {_user(os.geteuid())}",
+        raise Untrusted(path, f"is owned by {user_name(st.st_uid)}, not by "
+                        f"{user_name(os.geteuid())}",
                         "set TRACEJIT_CACHE_DIR to a directory of your own (tracejit never "
                         "changes the permissions of a directory it did not create)")
     if st.st_mode & 0o022:
         raise Untrusted(path, f"is writable by its group or others (mode "
                         f"{stat.S_IMODE(st.st_mode):o})", f"make it private: chmod 700 {path}")
-
-
-def _user(uid: int) -> str:
-    try:
-        import pwd
-        return f"user {pwd.getpwuid(uid).pw_name!r} (uid {uid})"
-    except (ImportError, KeyError):
-        return f"uid {uid}"
 
 
 def _open_private_dir(path: str, create: bool) -> tuple[str, int] | None:
@@ -245,7 +235,7 @@ def _open_private_dir(path: str, create: bool) -> tuple[str, int] | None:
         except FileExistsError:
             pass
     try:
-        fd = os.open(real, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC)
+        fd = os.open(real, os.O_RDONLY | _DIRECTORY | NOFOLLOW | CLOEXEC)
     except FileNotFoundError:
         return None
     except OSError as e:
@@ -279,65 +269,12 @@ def _check_parents(real: str) -> None:
         parent = up
 
 
-def read_private(dir_fd: int, name: str, max_bytes: int, where: str
-                 ) -> tuple[bytes, float] | None:
-    """The content and modification time of file `name` in `dir_fd` if it is a regular
-    file of ours that nobody else can write, of at most `max_bytes` bytes; else None
-    (with the reason at DEBUG)."""
-    try:
-        fd = os.open(name, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC, dir_fd=dir_fd)
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        log.debug("disk cache: refusing %s/%s: %s", where, name, e)
-        return None
-    try:
-        st = os.fstat(fd)
-        problem = _file_problem(st, max_bytes)
-        if problem:
-            log.debug("disk cache: refusing %s/%s: %s", where, name, problem)
-            return None
-        data = _read(fd, st.st_size)
-        return None if data is None else (data, st.st_mtime)
-    finally:
-        os.close(fd)
-
-
-def _file_problem(st: os.stat_result, max_bytes: int) -> str | None:
-    if not stat.S_ISREG(st.st_mode):
-        return "not a regular file"
-    if st.st_uid != os.geteuid():
-        return f"owned by {_user(st.st_uid)}"
-    if st.st_mode & 0o022:
-        return f"writable by others (mode {stat.S_IMODE(st.st_mode):o})"
-    if st.st_size > max_bytes:
-        return f"{st.st_size} bytes, more than {max_bytes}"
-    return None
-
-
-def _read(fd: int, size: int) -> bytes | None:
-    """Exactly `size` bytes of `fd`, or None if the file is shorter or longer now. (A
-    read of a regular file returns fewer bytes than asked for only at its end: one read
-    of `size + 1` bytes usually answers, without a second read to find the end.)"""
-    chunks, got = [], 0
-    while got <= size:
-        want = size + 1 - got
-        b = os.read(fd, want)
-        if not b:
-            break
-        chunks.append(b)
-        got += len(b)
-        if len(b) < want:
-            break
-    return b"".join(chunks) if got == size else None
-
-
 def _secret(root: Root, create: bool) -> bytes | None:
     """The directory's key: read, or made and published if absent and `create`."""
     where = os.path.join(root.path, KEY_NAME)
     for _ in range(100):
         try:
-            fd = os.open(KEY_NAME, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC,
+            fd = os.open(KEY_NAME, os.O_RDONLY | NOFOLLOW | NONBLOCK | CLOEXEC,
                          dir_fd=root.fd)
         except FileNotFoundError:
             if not create:
@@ -350,14 +287,14 @@ def _secret(root: Root, create: bool) -> bytes | None:
             raise
         try:
             st = os.fstat(fd)
-            problem = _file_problem(st, KEY_BYTES)
+            problem = file_problem(st, KEY_BYTES)
             if problem is None and stat.S_IMODE(st.st_mode) & 0o077:
                 problem = f"readable by others (mode {stat.S_IMODE(st.st_mode):o})"
             if problem is not None:
                 raise Untrusted(where, f"is {problem}, not a 0600 file of yours",
                                 f"remove it (rm {where}; a new key is made)")
             if st.st_size == KEY_BYTES:
-                key = _read(fd, KEY_BYTES)
+                key = read_exact(fd, KEY_BYTES)
                 if key is not None:
                     return key
         finally:
@@ -398,22 +335,3 @@ def _create_key_in_place(dir_fd: int) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def create_file(name: str, dir_fd: int) -> int:
-    """A descriptor of new file `name` in `dir_fd`, 0600, open for writing; raises
-    `FileExistsError` if anything (a link included) has that name."""
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600,
-                 dir_fd=dir_fd)
-    try:
-        os.fchmod(fd, 0o600)       # whatever the umask
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]

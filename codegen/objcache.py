@@ -47,7 +47,7 @@ from pathlib import Path
 
 from ..ir import settings
 from ..ir.caches import on_clear
-from . import cachedir, sealed
+from . import cachedir, cachefiles, sealed
 
 log = logging.getLogger("tracejit")
 
@@ -218,7 +218,7 @@ def _load(key: str, what: str) -> bytes | None:
             log.debug("%s miss %s", what, key[:16])
             return None
         sub, secret, where = found
-        got = cachedir.read_private(sub, name, MAX_ENTRY, where)
+        got = cachefiles.read_private(sub, name, MAX_ENTRY, where)
         if got is None:
             log.debug("%s miss %s", what, key[:16])
             return None
@@ -262,10 +262,10 @@ def store(key: str, obj: bytes, what: str = "disk cache") -> None:
 
 def _write_entry(sub: int, name: str, data: bytes) -> None:
     tmp = f".tmp-{secrets.token_hex(8)}.o"
-    fd = cachedir.create_file(tmp, sub)
+    fd = cachefiles.create_file(tmp, sub)
     try:
         try:
-            cachedir.write_all(fd, data)
+            cachefiles.write_all(fd, data)
         finally:
             os.close(fd)
         os.replace(tmp, name, src_dir_fd=sub, dst_dir_fd=sub)

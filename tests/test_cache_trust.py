@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import tracejit as tj
-from tracejit.codegen import cachedir, objcache
+from tracejit.codegen import cachedir, cachefiles, objcache
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs to chown files")
 NOBODY = 65534
@@ -132,7 +132,7 @@ def test_only_private_regular_files_are_read(tmp_path: Path, kind: str) -> None:
     make(tmp_path / "entry.o")
     fd = os.open(tmp_path, os.O_RDONLY)
     try:
-        got = cachedir.read_private(fd, "entry.o", 100, str(tmp_path))   # never blocks
+        got = cachefiles.read_private(fd, "entry.o", 100, str(tmp_path))   # never blocks
     finally:
         os.close(fd)
     assert (None if got is None else got[0]) == (b"x" * 100 if readable else None)
