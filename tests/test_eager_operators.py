@@ -132,3 +132,17 @@ def test_operators_inside_a_compiled_function_are_traced() -> None:
         return -y / t
     np.testing.assert_allclose(f(x).numpy(), -(x.numpy() * 2 + 1) / x.numpy())
     assert seen == [True]
+
+
+def test_a_known_pair_of_shapes_is_not_taken_for_another_dtype() -> None:
+    a = tj.constant(np.ones(2, np.float32))
+    b = tj.constant(np.ones(2, np.float64))
+    for _ in range(3):
+        a * a, a * 2.0
+    with pytest.raises(tj.DTypeError, match="different dtypes"):
+        a * b
+    i = tj.constant(np.ones(2, np.int32))
+    with pytest.raises(tj.DTypeError, match="float"):
+        i * 2.0
+    assert (i * 2).dtype == np.int32 and (a * 2).dtype == np.float32
+

@@ -31,6 +31,7 @@ import numpy as np
 from .context import _IGNORE, _SHORT, _USER_ERRORS, active_tapes, record
 from .convert import _SCALARS, _eager_scalar
 from .errors import at_user_line
+from .ir.caches import on_clear
 from .ir.core import _current
 from .ir.prims import get_primitive
 from .tensor import Tensor, _ops
@@ -58,6 +59,22 @@ _BINARY = {
 _UNARY = {"__neg__": ("neg", "negative"), "__abs__": ("abs", "abs")}
 
 
+# Each operator's operand signatures known to be on `context._SHORT`, so that a repeated
+# operator makes one lookup: (shape, scalar type, scalar, dtype) -> the scalar's tensor
+# (`convert._eager_scalar`'s), or (shape, other shape, dtype) -> True for two tensors.
+# A zero float is never a key (0.0 == -0.0): it takes `_eager_scalar`, which keeps its sign.
+_KNOWN: list[dict[Any, Any]] = []
+KNOWN_MAX = 512
+
+
+def _clear_known() -> None:
+    for known in _KNOWN:
+        known.clear()
+
+
+on_clear("eager operator signatures", _clear_known)
+
+
 def _binary(name: str, prim_name: str, op_name: str, reflected: bool
             ) -> Callable[[Tensor, Any], Any]:
     """The operator method `name` binding `prim_name` (the op `op_name` on the general
@@ -65,40 +82,60 @@ def _binary(name: str, prim_name: str, op_name: str, reflected: bool
     prim = get_primitive(prim_name)
     impl = prim.impl
     assert not prim.param_defaults and prim.n_outs({}) == 1, prim_name
-    current, tapes, scalars = _current.get, active_tapes.get, _SCALARS.get
+    current, tapes = _current.get, active_tapes.get
     var, ignore = _IGNORE if _IGNORE is not None else (None, None)
+    known: dict[Any, Any] = {}
+    _KNOWN.append(known)
+    lookup = known.get
 
     def general(self: Tensor, o: Any) -> Any:
         op = getattr(_ops(), op_name)
         return op(o, self) if reflected else op(self, o)
+
+    def learn(x: np.ndarray, o: Any, y: np.ndarray | None) -> Any:
+        """Whether `x` and Python scalar `o` (or array `y`) have a checked signature: the
+        scalar's tensor (or True), else None; remembered in `known`."""
+        dt = x.dtype
+        c: Any = True
+        key: tuple[Any, ...]
+        if y is None:
+            c = _SCALARS.get((type(o), o, dt))
+            if c is None:
+                c = _eager_scalar(o, dt)
+                if c is None:
+                    return None
+            y, key = c._data, (x.shape, type(o), o, dt)
+        else:
+            key = (x.shape, y.shape, dt)       # (the caller checked y's dtype)
+        ys: tuple[int, ...] = y.shape  # type: ignore[union-attr]
+        if (prim, *((ys, dt, x.shape, dt) if reflected else (x.shape, dt, ys, dt))
+                ) not in _SHORT:
+            return None
+        if not (type(o) is float and o == 0.0):
+            if len(known) >= KNOWN_MAX:
+                known.clear()
+            known[key] = c
+        return c
 
     def method(self: Tensor, o: Any) -> Any:
         x = self._data
         if x is None or var is None or current() is not None:
             return general(self, o)
         to = type(o)
-        dt = x.dtype
-        if to is Tensor:
-            y = o._data
-            if y is None or y.dtype is not dt:
-                return general(self, o)
-            other = o
-        elif to is float or to is int:
-            other = scalars((to, o, dt))
+        if to is float or to is int:
+            other = lookup((x.shape, to, o, x.dtype))
             if other is None:
-                other = _eager_scalar(o, dt)
+                other = learn(x, o, None)
                 if other is None:
                     return general(self, o)
             y = other._data
+        elif to is Tensor:
+            y = o._data
+            if y is None or y.dtype is not x.dtype or (
+                    lookup((x.shape, y.shape, x.dtype)) is None and learn(x, o, y) is None):
+                return general(self, o)
+            other = o
         else:
-            return general(self, o)
-        if reflected:
-            key: Any = (prim, y.shape, dt, x.shape, dt)
-            args: Any = (other, self)
-        else:
-            key = (prim, x.shape, dt, y.shape, dt)
-            args = (self, other)
-        if key not in _SHORT:
             return general(self, o)
         token = var.set(ignore)
         try:
@@ -113,7 +150,7 @@ def _binary(name: str, prim_name: str, op_name: str, reflected: bool
         res = _new_tensor(Tensor)
         res._data, res._val, res._trace = out, None, None
         if tapes():
-            record(prim, args, {}, (res,))
+            record(prim, (other, self) if reflected else (self, other), {}, (res,))
         return res
 
     method.__name__, method.__qualname__ = name, f"Tensor.{name}"
