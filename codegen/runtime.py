@@ -43,7 +43,7 @@ from concurrent import futures
 import logging
 import os
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import llvmlite.binding as llvm
 from llvmlite import ir
@@ -156,6 +156,7 @@ def request(dtype: str, module_cost: int = WORKER_MIN_COST) -> str:
     name = symbol(dtype)
     if name in _loaded:
         return name
+    pair_tried = False
     if dtype != POOL and _pair_applies(name):
         # The joint entry has both (its hits keep it, not theirs, recent): linked now, as
         # `load` would (one read, not a look here and a read there).
@@ -165,14 +166,17 @@ def request(dtype: str, module_cost: int = WORKER_MIN_COST) -> str:
                 if jm is not None:
                     _loaded[name] = jm
                     return name
+                pair_tried = True
     idle = workers.core_idle()
     if dtype != POOL and idle and llvmthreads.gate():
         request(POOL, module_cost)      # the GEMM kernels call it: on a thread too
     with _lock:
         if name in _loaded or name in _pending:
             return name
-        stored = name in _offered or (objcache.enabled()
-                                      and objcache.load(build.key(dtype, name)) is not None)
+        own = None
+        if name not in _offered and objcache.enabled():
+            own = objcache.load(build.key(dtype, name))
+        stored = name in _offered or own is not None
         on_thread = not stored and idle and llvmthreads.gate()
         if on_thread:
             got: list[workers.Worker | llvmthreads.ThreadWorker] = [llvmthreads.ThreadWorker()]
@@ -180,7 +184,7 @@ def request(dtype: str, module_cost: int = WORKER_MIN_COST) -> str:
             start = module_cost >= WORKER_MIN_COST and idle
             got = [] if stored else list(workers.acquire(1, start=start))
         if not got:
-            _loaded[name] = _load(dtype, name)
+            _loaded[name] = _load(dtype, name, found=_Found(own, pair_tried))
             return name
         log.debug("compiling runtime library %s with LLVM in a %s", name,
                   "thread" if on_thread else "compile worker")
@@ -189,19 +193,30 @@ def request(dtype: str, module_cost: int = WORKER_MIN_COST) -> str:
     return name
 
 
+class _Found(NamedTuple):
+    """What `request` found in the disk cache just before it calls `_load`, which does not
+    look again: the library's own object code (None: not there), and whether the joint
+    entry was tried (and was missing or unusable)."""
+
+    own: bytes | None
+    pair_tried: bool
+
+
 def _load(dtype: str, name: str,
-          pending: tuple[Future[workers.Reply], str | None, bool] | None = None
-          ) -> engine.JitModule:
+          pending: tuple[Future[workers.Reply], str | None, bool] | None = None,
+          found: _Found | None = None) -> engine.JitModule:
     """The library loaded: from the reply of a worker's `pending` job if it comes within
     `WAIT_FOR_WORKER` seconds (a thread's whenever it comes: it is already compiling on
-    this machine), offered object code or the disk cache, else compiled here (a loaded
-    machine can delay a worker's start far beyond the library's own compile: the caller
-    then compiles it itself; the worker's late reply is dropped)."""
+    this machine), offered object code or the disk cache (what `request` `found` there,
+    if it looked), else compiled here (a loaded machine can delay a worker's start far
+    beyond the library's own compile: the caller then compiles it itself; the worker's
+    late reply is dropped)."""
     pair = None
     if dtype != POOL:
         if pending is None and _pair_applies(name):
             pair = runtime_pair.key(dtype, name)
-            jm = _load_pair(dtype, name, pair)
+            tried = found is not None and found.pair_tried
+            jm = None if tried else _load_pair(dtype, name, pair)
             if jm is not None:
                 return jm
         load(POOL)          # the GEMM kernels split large products on the pool
@@ -219,7 +234,8 @@ def _load(dtype: str, name: str,
     if obj is None:
         obj = _offered.pop(name, None)
     if obj is None and objcache.enabled():
-        obj = objcache.load(key)
+        # (`request` looked unless the library was offered, and then `obj` is that.)
+        obj = objcache.load(key) if found is None else found.own
     if obj is not None:
         try:
             jm = engine.load_object(obj, permanent=True)

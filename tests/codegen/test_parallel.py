@@ -235,9 +235,9 @@ def test_the_gemm_runtime_compiles_in_a_worker_while_the_caller_goes_on(
         order.append("runtime here" if name + "_serial" in text else "function")
         return compile_object(text, **kw)
 
-    def loaded(*a: Any) -> Any:
+    def loaded(*a: Any, **kw: Any) -> Any:
         order.append("runtime loaded")
-        return load(*a)
+        return load(*a, **kw)
     monkeypatch.setattr(engine, "compile_object", compiled)
     monkeypatch.setattr(runtime, "_load", loaded)
     check(_matmul_fn("mm_async"), MATMUL_ARGS, rtol=1e-12)
