@@ -116,6 +116,19 @@ def _short_apply(prim: Primitive, arrays: tuple[np.ndarray, ...]) -> Any:
         var.reset(token)
 
 
+def _run_impl(prim: Primitive, arrays: Sequence[np.ndarray], params: dict[str, Any]) -> Any:
+    """`prim.impl(*arrays, **params)` with NumPy's floating-point errors ignored."""
+    if _IGNORE is None:
+        with np.errstate(all="ignore"):
+            return prim.impl(*arrays, **params)
+    var, value = _IGNORE
+    token = var.set(value)
+    try:
+        return prim.impl(*arrays, **params)
+    finally:
+        var.reset(token)
+
+
 class EagerInterpreter(Interpreter):
     """Runs each primitive's NumPy reference implementation at once (or its rule in
     `EAGER_RULES`)."""
@@ -183,8 +196,7 @@ class EagerInterpreter(Interpreter):
             if rule is not None:
                 out = rule(args, params)
             else:
-                with np.errstate(all="ignore"):
-                    out = prim.impl(*arrays, **params)
+                out = _run_impl(prim, arrays, params)
         except _USER_ERRORS as e:
             raise at_user_line(e) from None
         n = prim.n_outs(params)

@@ -36,8 +36,14 @@ class BinaryOp(Protocol):
 
 def _unary_op(prim: str, *paths: str) -> UnaryOp:
     """The public op `paths[0]` that converts `x` to a tensor and binds `prim` to it."""
-    def op(x: TensorInput, name: str | None = None) -> Tensor:
-        return _unary(prim, x)
+    p = get_primitive(prim)
+    if p.param_defaults:
+        def op(x: TensorInput, name: str | None = None) -> Tensor:
+            return _unary(prim, x)
+    else:
+        def op(x: TensorInput, name: str | None = None) -> Tensor:
+            t = x if type(x) is Tensor else convert_to_tensor(x)
+            return bind_plain(p, t)     # type: ignore[no-any-return]
     return named(op, *paths)
 
 
