@@ -18,7 +18,9 @@ workers and takes chunks itself. Each chunk is claimed by one compare-and-swap o
 `done` counts all `n`, spinning briefly, then blocking on a condition variable that the
 worker finishing the last chunk signals. A worker that has no job spins on `ticket` for
 `SPIN_ROUNDS` pauses (a job that follows soon starts without a system call), then
-sleeps on a condition variable that every new job is broadcast on.
+for `YIELD_ROUNDS` calls of `sched_yield` (a few milliseconds, as OpenBLAS's threads
+do: see `_wait_until`), then sleeps on a condition variable that every new job is
+broadcast on.
 
 The functions that run once per job or per thread (`parallel_for`, `worker`,
 `after_fork`) are compiled without the code generator's optimizations
@@ -60,9 +62,12 @@ CHUNK_FN = ir.FunctionType(ir.VoidType(), [VOIDP, I64])
 PARALLEL_FOR = ir.FunctionType(ir.VoidType(), [CHUNK_FN.as_pointer(), VOIDP, I64])
 # Workers a pool starts at most (a larger thread count uses this many).
 MAX_WORKERS = 255
-# Pause instructions a waiting thread spins before it sleeps: about 50 us in all (a pause
+# Pause instructions a waiting thread spins before it yields: about 50 us in all (a pause
 # took 24 ns on a 2.6 GHz znver4).
 SPIN_ROUNDS = 2000
+# Then `sched_yield` calls before it sleeps: about 3.5 ms on an idle CPU (0.7 us each on a
+# 2-vCPU KVM guest); on a busy one each lets the other threads run first.
+YIELD_ROUNDS = 5000
 # Room for a pthread mutex or condition variable (40-64 bytes on the platforms we know).
 _SYNC_BYTES = 128
 _LOW = (1 << 32) - 1
@@ -98,6 +103,7 @@ class _Pool:
         self.lock = declare(module, "pthread_mutex_lock", mutex_fn)
         self.unlock = declare(module, "pthread_mutex_unlock", mutex_fn)
         self.broadcast = declare(module, "pthread_cond_broadcast", mutex_fn)
+        self.sched_yield = declare(module, "sched_yield", ir.FunctionType(I32, []))
         self.wait = declare(module, "pthread_cond_wait", ir.FunctionType(I32, [VOIDP, VOIDP]))
         self.mutex_init = declare(module, "pthread_mutex_init",
                                   ir.FunctionType(I32, [VOIDP, VOIDP]))
@@ -216,9 +222,19 @@ def _wait_until(pool: _Pool, b: ir.IRBuilder, ready: Callable[[ir.IRBuilder], ir
                 cond: ir.GlobalVariable, spins: ir.Value, after: ir.Block, name: str
                 ) -> None:
     """Wait until `ready(b)` holds, then continue at `after`: test it up to `SPIN_ROUNDS`
-    times with a pause between, then sleep on `cond` under the pool's mutex, testing it
-    again at each wake-up (the signal is sent under the same mutex after the state
-    changes, so none is lost). `spins` is an i32 slot outside any loop."""
+    times with a pause between, then `YIELD_ROUNDS` times with a `sched_yield` between,
+    then sleep on `cond` under the pool's mutex, testing it again at each wake-up (the
+    signal is sent under the same mutex after the state changes, so none is lost).
+    `spins` is an i32 slot outside any loop.
+
+    Why yield before sleeping: a sleeping worker costs each job a wake-up, and on a
+    2-vCPU VM that was the caller's futex call (3-10 us), the worker's start 10-30 us
+    later, and, whenever the other vCPU was busy, the woken worker preempting the caller
+    on its own vCPU and running both halves of a product while the caller waited (W3's
+    two large products took the single-thread time in about half its calls at load 3).
+    A yielding worker is never woken: it takes a job within about a microsecond, and
+    gives its vCPU to any other thread that wants it meanwhile (W3's median call: 1043
+    and 1089 against 1205 and 1206 us, alternating processes at load 3)."""
     fn = b.function
     spin = fn.append_basic_block(f"{name}.spin")
     sleep = fn.append_basic_block(f"{name}.sleep")
@@ -231,10 +247,14 @@ def _wait_until(pool: _Pool, b: ir.IRBuilder, ready: Callable[[ir.IRBuilder], ir
     with b.if_then(ready(b)):
         b.branch(after)
     s = b.load(spins)
-    with b.if_then(b.icmp_signed(">=", s, ir.Constant(I32, SPIN_ROUNDS))):
+    with b.if_then(b.icmp_signed(">=", s, ir.Constant(I32, SPIN_ROUNDS + YIELD_ROUNDS))):
         b.branch(sleep)
     b.store(b.add(s, ir.Constant(I32, 1)), spins)
-    pool.pause(b)
+    with b.if_else(b.icmp_signed("<", s, ir.Constant(I32, SPIN_ROUNDS))) as (pause, yield_):
+        with pause:
+            pool.pause(b)
+        with yield_:
+            b.call(pool.sched_yield, [])
     b.branch(spin)
     b.position_at_end(sleep)
     b.call(pool.lock, [pool.ptr(pool.mutex, b)])
