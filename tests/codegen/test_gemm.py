@@ -364,8 +364,9 @@ def test_micro_kernel_is_vector_code() -> None:
 @pytest.mark.parametrize("dtype", ["f32", "f64"])
 def test_two_threads_give_the_serial_result_bit_for_bit(dtype: str) -> None:
     """Large products are split in two halves run on the thread pool (rows or columns,
-    whichever side is longer); every element is computed in the serial order, so the
-    results are equal."""
+    whichever side is longer; columns at a multiple of the vector width, which may fall
+    inside a register tile's panel, as in W3's 128 x 256 x 784); every element is
+    computed in the serial order, so the results are equal."""
     from tracejit.codegen import runtime
     name = runtime.load(dtype)
     pool_saved = runtime.set_pool_threads(2)
@@ -376,7 +377,8 @@ def test_two_threads_give_the_serial_result_bit_for_bit(dtype: str) -> None:
     saved = count.value
     try:
         for m, n, k, ta, tb in [(700, 97, 300, 0, 0), (97, 700, 300, 1, 1), (513, 515, 70, 0, 1),
-                                (260, 260, 260, 1, 0)]:
+                                (260, 260, 260, 1, 0), (128, 256, 784, 0, 0),
+                                (784, 256, 128, 1, 0)]:
             assert m * n * k >= gemm_kernel.PAR_MIN_WORK
             a = rng.standard_normal((k, m) if ta else (m, k)).astype(npdt)
             b = rng.standard_normal((n, k) if tb else (k, n)).astype(npdt)
