@@ -15,7 +15,6 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 
 from llvmlite import ir
@@ -118,20 +117,18 @@ def unless_rare(builder: ir.IRBuilder, rare: ir.Value, usual: ir.Value,
     return value_where(builder, rare, usual, make, likely=False)
 
 
-# Each module's `llvm.loop.unroll.disable` node, made once per module (`add_metadata`
-# would find it again, but only after making a new string to look it up with). Weak:
-# an entry goes with its module.
-_UNROLL_DISABLE: weakref.WeakKeyDictionary[ir.Module, ir.MDValue] = weakref.WeakKeyDictionary()
-on_clear("codegen: the unroll-disable node of each module", _UNROLL_DISABLE.clear)
+# The operands of the `llvm.loop.unroll.disable` node, to find a module's node in its own
+# metadata cache (`Module.add_metadata` keys nodes by their operands, compared by value):
+# no table of modules to keep (a table's node would refer to its module and keep it).
+_UNROLL_DISABLE_KEY = (ir.MetaDataString(ir.Module(), "llvm.loop.unroll.disable"),)
 
 
 def no_unroll(module: ir.Module) -> ir.MDValue:
     """A new loop ID (a self-referential node, as LLVM requires of each loop's own ID)
     that asks LLVM not to unroll its loop."""
-    flag = _UNROLL_DISABLE.get(module)
+    flag = module._metadatacache.get(_UNROLL_DISABLE_KEY)
     if flag is None:
         flag = module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")])
-        _UNROLL_DISABLE[module] = flag
     # A unique placeholder makes a new node (`add_metadata` reuses equal ones); its first
     # operand then becomes the node itself.
     loop_id = module.add_metadata([ir.MetaDataString(module, f"tj.loop.{len(module.metadata)}"),
