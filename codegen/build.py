@@ -35,6 +35,7 @@ from llvmlite import ir
 from ..ir import Function
 from . import engine
 from .inline import inline_calls
+from .irbuild import Builder, new_function
 from .loops import I64, const
 from .llvmtypes import I1, I8, I32, VOIDP, mem_type
 from .lower import BADARGS, LAYOUT, Lowerer
@@ -88,12 +89,12 @@ def _build_entry(lw: Lowerer, module: ir.Module, name: str, abi: Abi) -> None:
     fn = lw.plan.fn
     n_in, n_out = len(fn.params), len(fn.results)
     inner_type = ir.FunctionType(I32, [VOIDP.as_pointer(), I64.as_pointer(), VOIDP])
-    inner = ir.Function(module, inner_type,
+    inner = new_function(module, inner_type,
                         name + VECTOR_SUFFIX)
-    body = ir.Function(module, lw.fn.function_type, lw.fn.name)    # the main module's
+    body = new_function(module, lw.fn.function_type, lw.fn.name)    # the main module's
     _build_items_entry(lw, inner, body, abi)
-    entry = ir.Function(module, ir.FunctionType(I32, [VOIDP]), name)
-    b = ir.IRBuilder(entry.append_basic_block("entry"))
+    entry = new_function(module, ir.FunctionType(I32, [VOIDP]), name)
+    b = Builder(entry.append_basic_block("entry"))
     items = b.bitcast(b.gep(entry.args[0], [const(abi.tuple_items)]), VOIDP.as_pointer())
     st = b.load(b.gep(items, [const(n_in + n_out)]), align=8)
     status = b.bitcast(b.load(b.bitcast(b.gep(st, [const(abi.data)]), VOIDP.as_pointer()),
@@ -108,7 +109,7 @@ def _build_items_entry(lw: Lowerer, entry: ir.Function, body: ir.Function, abi: 
     and the call of `body` (see `_build_entry`)."""
     fn = lw.plan.fn
     n_in, n_out = len(fn.params), len(fn.results)
-    b = ir.IRBuilder(entry.append_basic_block("entry"))
+    b = Builder(entry.append_basic_block("entry"))
     items = entry.args[0]
     objs = [b.load(b.gep(items, [const(k)]), align=8) for k in range(n_in + n_out)]
     ndarray = entry.args[2]

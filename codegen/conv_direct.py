@@ -34,6 +34,7 @@ from llvmlite import ir
 from ..ir import Instr
 from . import runtime
 from .gemm_kernel import host_kernel_shape
+from .irbuild import Builder, new_function
 from .llvmtypes import VOIDP, mem_type
 from .loops import const, for_range, linear_index, loop_nest
 from .plan import size_of
@@ -137,7 +138,7 @@ class _Kernel:
         self.vt = ir.VectorType(self.t, geo.lanes)
         self.align = np.dtype(dtype).itemsize
         pt = self.t.as_pointer()
-        self.fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [pt, pt, pt, ir.IntType(64),
+        self.fn = new_function(module, ir.FunctionType(ir.VoidType(), [pt, pt, pt, ir.IntType(64),
                                                                        ir.IntType(64)]),
                               module.get_unique_name(name))
         self.fn.linkage = "internal"
@@ -146,7 +147,7 @@ class _Kernel:
         for a in self.fn.args[:3]:
             a.add_attribute("noalias")
         self.entry = self.fn.append_basic_block("entry")
-        self.b = ir.IRBuilder(self.fn.append_basic_block("start"))
+        self.b = Builder(self.fn.append_basic_block("start"))
         self.acc = self.alloca(ir.ArrayType(self.vt, geo.mr_max * geo.nvb))
 
     def alloca(self, ty: ir.Type) -> ir.Value:
@@ -330,10 +331,10 @@ def _chunk_function(module: ir.Module, kern: ir.Function, lines: int, n: int,
     """`chunk(ctx, i)` for the pool: ctx holds the kernel's three pointers and a scratch
     pointer; chunk i runs lines [i * per, min(lines, (i + 1) * per)). With `partial`
     (elements of a filter gradient), chunk i > 0 writes to scratch[(i - 1) * partial]."""
-    fn = ir.Function(module, CHUNK_FN, module.get_unique_name(f"{kern.name}.chunk"))
+    fn = new_function(module, CHUNK_FN, module.get_unique_name(f"{kern.name}.chunk"))
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    b = Builder(fn.append_basic_block("entry"))
     ctx, i = fn.args
     slots = b.bitcast(ctx, VOIDP.as_pointer())
     pt = kern.function_type.args[0]

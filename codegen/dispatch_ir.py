@@ -15,6 +15,8 @@ from llvmlite import ir
 
 from . import engine
 from .call import ABI
+from .irbuild import Builder, new_function
+from .irtext import module_text
 from .loops import I64, const, for_range, value_where
 from .llvmtypes import I8, I32, VOIDP
 from .runtime import SOURCE_DIGEST
@@ -57,12 +59,12 @@ def module_ir() -> str:
         "PyEval_SaveThread": ir.FunctionType(P, []),
         "PyEval_RestoreThread": ir.FunctionType(ir.VoidType(), [P]),
     }
-    capi = {n: ir.Function(module, t, n) for n, t in decl.items()}
+    capi = {n: new_function(module, t, n) for n, t in decl.items()}
     new_descr_t = ir.FunctionType(P, [P, P, I32, i64p, i64p, P, I32, P])
     entry_t = ir.FunctionType(I32, [PP, i64p, P])
-    fn = ir.Function(module, ir.FunctionType(P, [P, PP, I64, P]), NAME)
+    fn = new_function(module, ir.FunctionType(P, [P, PP, I64, P]), NAME)
     self_, args, nargs, kwnames = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    b = Builder(fn.append_basic_block("entry"))
     fallback = fn.append_basic_block("fallback")
     null = ir.Constant(P, None)
     zero, one = const(0), const(1)
@@ -325,4 +327,4 @@ def module_ir() -> str:
         b.store(b.load(b.gep(args, [m])), b.gep(stack, [b.add(m, one)]))
     b.ret(b.call(capi["PyObject_Vectorcall"], [gp(G_FALLBACK), stack, b.add(nargs, one),
                                                 kwnames]))
-    return str(module)
+    return module_text(module)

@@ -31,6 +31,7 @@ from llvmlite import ir
 
 from . import gemm_pack, runtime
 from .blas import GEMM_SYMBOLS, blas_info, use_blas
+from .irbuild import Builder, new_function
 
 __all__ = ["GEMM_DTYPES", "blas_info", "declare_gemm", "gemm_type"]
 
@@ -81,11 +82,11 @@ def declare_gemm(module: ir.Module, dtype: str, work: int | None = None,
     existing = module.globals.get(name)
     if existing is not None:
         return existing
-    fn = ir.Function(module, gemm_type(dtype), name)
+    fn = new_function(module, gemm_type(dtype), name)
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
     m, n, k, c, ldc = fn.args[2], fn.args[3], fn.args[4], fn.args[9], fn.args[10]
-    builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    builder = Builder(fn.append_basic_block("entry"))
     zero = ir.Constant(_I64, 0)
 
     empty = builder.or_(builder.icmp_signed("<=", m, zero), builder.icmp_signed("<=", n, zero))
@@ -100,7 +101,7 @@ def declare_gemm(module: ir.Module, dtype: str, work: int | None = None,
     else:
         kernel = module.globals.get(runtime.symbol(dtype))
         if kernel is None:
-            kernel = ir.Function(module, gemm_type(dtype), runtime.load(dtype)
+            kernel = new_function(module, gemm_type(dtype), runtime.load(dtype)
                                  if module_cost is None
                                  else runtime.request(dtype, module_cost))
             kernel.attributes.add("nounwind")
@@ -134,7 +135,7 @@ def _declare_cblas(module: ir.Module, dtype: str) -> ir.Function:
     pt = t.as_pointer()
     fnty = ir.FunctionType(ir.VoidType(), [_I32, _I32, _I32, _I64, _I64, _I64, t, pt, _I64,
                                            pt, _I64, t, pt, _I64])
-    fn = ir.Function(module, fnty, name)
+    fn = new_function(module, fnty, name)
     fn.attributes.add("nounwind")
     return fn
 

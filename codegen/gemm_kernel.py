@@ -48,6 +48,7 @@ from llvmlite import ir
 from . import engine
 from .gemm_pack import (I1, I8, I32, I64, c64, declare, define_pack, internal_function,
                         mark_cold, smin, suffix)
+from .irbuild import Builder, new_function
 from .loops import for_range
 
 _FLAGS = ("contract",)
@@ -124,7 +125,7 @@ def define_blocked(module: ir.Module, dtype: str, t: ir.Type,
     malloc = declare(module, "malloc", ir.FunctionType(I8.as_pointer(), [I64]))
     free = declare(module, "free", ir.FunctionType(ir.VoidType(), [I8.as_pointer()]))
 
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    b = Builder(fn.append_basic_block("entry"))
     size = 4 if dtype == "f32" else 8
     # Balanced k-blocks: ceil(k / ceil(k / KC)), so no block is a sliver.
     nkb = b.sdiv(b.add(k, c64(shape.kc - 1)), c64(shape.kc))
@@ -241,7 +242,7 @@ def _define_micro(module: ir.Module, dtype: str, t: ir.Type, shape: KernelShape,
     entry = fn.append_basic_block("entry")
     loop = fn.append_basic_block("k")
     done = fn.append_basic_block("store")
-    b = ir.IRBuilder(entry)
+    b = Builder(entry)
     if nv > 1:
         tile = b.alloca(ir.ArrayType(ir.ArrayType(vt, nv), mr_))   # an edge tile's values
     b.branch(loop)
@@ -359,7 +360,7 @@ def define_parallel(module: ir.Module, dtype: str, t: ir.Type, serial: ir.Functi
     """
     shape = host_kernel_shape(dtype)
     sig = serial.function_type
-    fn = ir.Function(module, sig, name)
+    fn = new_function(module, sig, name)
     fn.attributes.add("nounwind")
     mark_cold(fn)
     threads = ir.GlobalVariable(module, I32, f"{name}_threads")
@@ -370,7 +371,7 @@ def define_parallel(module: ir.Module, dtype: str, t: ir.Type, serial: ir.Functi
     # chunk(ctx, i): the product of half i, ctx = the two halves' arguments.
     chunk = internal_function(module, f"{name}_half", ir.FunctionType(
         ir.VoidType(), [voidp, I64]), cold=True)
-    cb = ir.IRBuilder(chunk.append_basic_block("entry"))
+    cb = Builder(chunk.append_basic_block("entry"))
     halves = cb.bitcast(chunk.args[0], halves_t.as_pointer())
     packed = cb.gep(halves, [ir.Constant(I32, 0), chunk.args[1]])
     cb.call(serial, [cb.load(cb.gep(packed, [ir.Constant(I32, 0), ir.Constant(I32, i)]))
@@ -378,7 +379,7 @@ def define_parallel(module: ir.Module, dtype: str, t: ir.Type, serial: ir.Functi
     cb.ret_void()
 
     ta, tb, m, n, k, a, lda, bm, ldb, c, ldc = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    b = Builder(fn.append_basic_block("entry"))
     rows = b.icmp_signed(">=", m, n)
     half_m = _round_up(b, b.sdiv(b.add(m, c64(1)), c64(2)), shape.mr)
     half_n = _round_up(b, b.sdiv(b.add(n, c64(1)), c64(2)), shape.w)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
+from .irbuild import Builder, new_function
 from .loops import for_range
 
 I1 = ir.IntType(1)
@@ -35,7 +36,7 @@ def internal_function(module: ir.Module, name: str, fnty: ir.FunctionType,
                       inline: bool = True, cold: bool = False) -> ir.Function:
     """A function with internal linkage; `inline=False`: never inlined; `cold`: see
     `mark_cold`."""
-    fn = ir.Function(module, fnty, name)
+    fn = new_function(module, fnty, name)
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
     if cold:
@@ -57,7 +58,7 @@ def mark_cold(fn: ir.Function) -> None:
 
 def declare(module: ir.Module, name: str, fnty: ir.FunctionType) -> ir.Function:
     existing = module.globals.get(name)
-    return existing if existing is not None else ir.Function(module, fnty, name)
+    return existing if existing is not None else new_function(module, fnty, name)
 
 
 def emit_fill_zero(b: ir.IRBuilder, c: ir.Value, m: ir.Value, n: ir.Value, ldc: ir.Value) -> None:
@@ -97,7 +98,7 @@ def define_pack(module: ir.Module, dtype: str, t: ir.Type, r: int, w: int) -> ir
     for arg in (src, dst):
         arg.add_attribute("noalias")
     align = 4 if dtype == "f32" else 8
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    b = Builder(fn.append_basic_block("entry"))
     rc = c64(r)
     with for_range(b, c64(0), nq, r, name="q0") as q0:
         s = b.gep(src, [b.mul(q0, sq)])

@@ -27,6 +27,7 @@ import numpy as np
 from llvmlite import ir
 
 from .blas import find_blas, lapack_symbol
+from .irbuild import new_function
 from .llvmtypes import I8, mem_type
 from .loops import I64, const
 from .rules import LoweringError
@@ -64,7 +65,7 @@ def declare(module: ir.Module, routine: str, dtype: Any, n_args: int, n_chars: i
     fn = module.globals.get(name)
     if fn is None:
         fty = ir.FunctionType(ir.VoidType(), [I8.as_pointer()] * n_args + [I64] * n_chars)
-        fn = ir.Function(module, fty, name)
+        fn = new_function(module, fty, name)
         fn.attributes.add("nounwind")
     return fn
 

@@ -60,15 +60,14 @@ def for_range(builder: ir.IRBuilder, start: ir.Value | int, stop: ir.Value | int
     count = const(stop) if isinstance(stop, int) else stop
     start = const(start) if isinstance(start, int) else start
     inc = const(step) if isinstance(step, int) else step
-    fn = builder.function
     pre = builder.block
     # At least one iteration: the test at the bottom (see the module docstring).
     bottom = (isinstance(count, ir.Constant) and isinstance(start, ir.Constant)
               and isinstance(inc, ir.Constant) and 0 <= int(start.constant) < int(count.constant)
               and int(inc.constant) > 0)
-    cond = None if bottom else fn.append_basic_block(f"{name}.cond")
-    body = fn.append_basic_block(f"{name}.body")
-    end = fn.append_basic_block(f"{name}.end")
+    cond = None if bottom else builder.append_basic_block(f"{name}.cond")
+    body = builder.append_basic_block(f"{name}.body")
+    end = builder.append_basic_block(f"{name}.end")
     head = body if cond is None else cond
     builder.branch(head)
     builder.position_at_end(head)

@@ -33,6 +33,7 @@ from llvmlite import ir
 from ..ir import Instr, Value
 from . import lower_parallel, lower_segments, lower_tasks, mathcall, segments
 from .emit import Emitter
+from .irbuild import Builder, new_function
 from .llvmtypes import I1, I8, I32, VOIDP, mem_type
 from .loops import I64, ZERO, const, for_range
 from .rules import KERNEL_RULES, LoweringError, kernel_rule, lowering
@@ -62,7 +63,7 @@ class Lowerer:
         self.buffers = ([(p, None) for p in fn.params] + [(r, k) for k, r in
                                                           enumerate(fn.results)])
         argtys = [mem_type(v.dtype).as_pointer() for v, _ in self.buffers] + [I64.as_pointer()]
-        self.fn = ir.Function(module, ir.FunctionType(I32, argtys), name)
+        self.fn = new_function(module, ir.FunctionType(I32, argtys), name)
         self.fn.linkage = "internal"
         for a in self.fn.args:
             a.add_attribute("noalias")
@@ -79,7 +80,7 @@ class Lowerer:
                 self.ptrs[id(v)] = ir.Constant(mem_type(v.dtype).as_pointer(), None)
         self.alloca_block = self.fn.append_basic_block("allocas")
         start = self.fn.append_basic_block("start")
-        self.b = ir.IRBuilder(start)
+        self.b = Builder(start)
         # Heap buffers live at any point are in a table of slots (null when free), which
         # one shared exit block frees on every early return: the code per return path
         # stays constant however many buffers are live (freeing each one there made the
@@ -181,7 +182,7 @@ class Lowerer:
     def _emit_exit(self) -> None:
         if self.exit_block is None:
             return
-        b = ir.IRBuilder(self.exit_block)
+        b = Builder(self.exit_block)
         with for_range(b, len(self.free_slots) + len(self.slot_of), name="slot") as k:
             b.call(libc(self.module, "free"), [b.load(b.gep(self.slots, [k]))])
         b.ret(b.load(self.rc))
@@ -309,7 +310,7 @@ class Lowerer:
         if self.trig_seen:
             far = self.far_flag()
             # The flag is cleared where the task starts (only in tasks that raise it).
-            first = ir.IRBuilder(start)
+            first = Builder(start)
             first.position_before(start.instructions[at])
             first.store(ir.Constant(I1, 0), far)
             if self.b.block is start:     # straight-line code: still at the block's end
@@ -325,7 +326,7 @@ class Lowerer:
         block (in the body, after the slot table's), where it always was, so the code
         LLVM makes of it is unchanged."""
         if self.trig_far is None:
-            ab = ir.IRBuilder(self.alloca_block)
+            ab = Builder(self.alloca_block)
             if self.rc in self.alloca_block.instructions:
                 ab.position_after(self.rc)
             else:
@@ -351,7 +352,7 @@ def libc(module: ir.Module, name: str) -> ir.Function:
     if fn is None:
         ty = (ir.FunctionType(VOIDP, [I64, I64]) if name == "aligned_alloc"
               else ir.FunctionType(ir.VoidType(), [VOIDP]))
-        fn = ir.Function(module, ty, name)
+        fn = new_function(module, ty, name)
     return fn
 
 

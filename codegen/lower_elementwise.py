@@ -24,6 +24,7 @@ from llvmlite import ir
 
 from ..ir import Instr
 from ..ir.tables import entering
+from .irbuild import new_function
 from .llvmtypes import F32, F64, I1, I32, reg_type
 from .loops import I64, broadcast_index
 from .rules import element_rule
@@ -42,7 +43,7 @@ def intrinsic(b: ir.IRBuilder, name: str, ret: ir.Type, args: list[ir.Value]) ->
     """Call the LLVM intrinsic `name` (fully mangled), declaring it on first use."""
     fn = b.module.globals.get(name)
     if fn is None:
-        fn = ir.Function(b.module, ir.FunctionType(ret, [a.type for a in args]), name)
+        fn = new_function(b.module, ir.FunctionType(ret, [a.type for a in args]), name)
     return b.call(fn, args)
 
 

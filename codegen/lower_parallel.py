@@ -39,6 +39,7 @@ from llvmlite import ir
 
 from . import runtime
 from .accumulate import SUM_BLOCK, Accumulator
+from .irbuild import Builder, new_function
 from .llvmtypes import VOIDP
 from .loops import I64, const
 from .lower_kernels import independent_rows
@@ -137,9 +138,9 @@ def parallel_task(lw: Lowerer, task: LoopTask | KernelTask) -> bool:
         size = shape[0][dim]
     body = _chunk_body(lw, task, name, [a.type for a in args], values, slots, len(accs),
                        dim, rows, size)
-    chunk = ir.Function(lw.module, CHUNK_FN, name)
+    chunk = new_function(lw.module, CHUNK_FN, name)
     chunk.linkage = "internal"
-    cb = ir.IRBuilder(chunk.append_basic_block("entry"))
+    cb = Builder(chunk.append_basic_block("entry"))
     table = cb.bitcast(chunk.args[0], VOIDP.as_pointer())
     loaded = [cb.bitcast(cb.load(cb.gep(table, [const(k)])), a.type)
               for k, a in enumerate(args)]
@@ -162,7 +163,7 @@ def _chunk_body(lw: Lowerer, task: LoopTask | KernelTask, name: str, argtys: lis
                 rows: int, size: int) -> ir.Function:
     """`name.body(buffers.., partials.., i)`: chunk `i` of `task`, emitted by the
     Lowerer's own task lowering with its state pointed at this function."""
-    fn = ir.Function(lw.module, ir.FunctionType(ir.VoidType(), argtys + [I64]),
+    fn = new_function(lw.module, ir.FunctionType(ir.VoidType(), argtys + [I64]),
                      f"{name}.body")
     fn.linkage = "internal"
     fn.attributes.add("noinline")
@@ -173,7 +174,7 @@ def _chunk_body(lw: Lowerer, task: LoopTask | KernelTask, name: str, argtys: lis
              lw.trig_far, lw.status)
     lw.fn = fn
     lw.alloca_block = fn.append_basic_block("allocas")
-    lw.b = ir.IRBuilder(fn.append_basic_block("start"))
+    lw.b = Builder(fn.append_basic_block("start"))
     ptr_args = iter(fn.args)
     lw.ptrs = {vid: next(ptr_args) for vid in values}
     out_ptrs: list[ir.Value] = list(lw.out_ptrs)

@@ -37,6 +37,7 @@ from ..ir import Function, Instr, dims
 from . import engine
 from .build import dtype_matches, layout_matches, load_field, require
 from .inline import inline_calls
+from .irbuild import Builder, new_function
 from .irtext import module_text
 from .llvmtypes import I32, VOIDP
 from .loops import I64, const
@@ -127,8 +128,8 @@ def _build_caller(lw: PolyLowerer, abi: Any) -> None:
     to check, as the dims are)."""
     fn, module = lw.fn, lw.module
     n_in, n_out = len(fn.params), len(fn.results)
-    f = ir.Function(module, ir.FunctionType(I32, [I64.as_pointer(), VOIDP]), CALLER)
-    b = ir.IRBuilder(f.append_basic_block("entry"))
+    f = new_function(module, ir.FunctionType(I32, [I64.as_pointer(), VOIDP]), CALLER)
+    b = Builder(f.append_basic_block("entry"))
     bufs = b.alloca(VOIDP, size=const(max(1, n_in + n_out)), name="bufs")
     items = b.bitcast(b.gep(f.args[1], [const(abi.tuple_items)]), VOIDP.as_pointer())
     objs = [b.load(b.gep(items, [const(k)]), align=8) for k in range(n_in + n_out + 2)]

@@ -17,6 +17,7 @@ from llvmlite import ir
 
 from ..ir import Value
 from . import mathcall, segments
+from .irbuild import Builder, new_function
 from .llvmtypes import I32, VOIDP, mem_type
 from .loops import const
 from .parts import assign as parts_of
@@ -65,7 +66,7 @@ def _segment(lw: Lowerer, k: int, seg: segments.Segment, part: ir.Module | None 
     fnty = ir.FunctionType(I32, argtys)
     main = lw.module
     name = main.get_unique_name(f"seg{k}")
-    fn = ir.Function(part or main, fnty, name)
+    fn = new_function(part or main, fnty, name)
     heap_in = any(id(v) not in lw.stack for v in seg.live_in)
     if part is None or heap_in:
         fn.linkage = "internal"     # called by its entry (below) or by the body
@@ -76,7 +77,7 @@ def _segment(lw: Lowerer, k: int, seg: segments.Segment, part: ir.Module | None 
         a.add_attribute("noalias")
     lw.fn = fn
     lw.alloca_block = fn.append_basic_block("allocas")
-    lw.b = ir.IRBuilder(fn.append_basic_block("start"))
+    lw.b = Builder(fn.append_basic_block("start"))
     lw.ptrs = {vid: p for vid, p in body[3].items() if isinstance(p, ir.Constant)}
     args = list(fn.args)
     for (v, _), a in zip(lw.buffers, args):
@@ -115,7 +116,7 @@ def _segment(lw: Lowerer, k: int, seg: segments.Segment, part: ir.Module | None 
     if part is not None:        # a declaration (the segment's name stays taken here)
         if entry is not None:
             main.scope.register(fn.name)
-        callee = ir.Function(main, callee.function_type, callee.name)
+        callee = new_function(main, callee.function_type, callee.name)
     live = [lw.ptrs[id(v)] for v in on_stack]
     rc = b.call(callee, list(lw.fn.args) + [lw.slots] + live)
     with b.if_then(b.icmp_signed("!=", rc, ir.Constant(I32, 0)), likely=False):
@@ -139,10 +140,10 @@ def _segment_entry(lw: Lowerer, seg_fn: ir.Function, seg: segments.Segment,
     n_fixed = len(lw.buffers) + 2     # buffers, status, slots
     argtys = [a.type for a in seg_fn.args[:n_fixed]] + \
         [mem_type(v.dtype).as_pointer() for v in on_stack]
-    entry = ir.Function(module, ir.FunctionType(I32, argtys), f"enter.{seg_fn.name}")
+    entry = new_function(module, ir.FunctionType(I32, argtys), f"enter.{seg_fn.name}")
     entry.linkage = "internal" if part is None else "external"
     entry.attributes.add("noinline")
-    b = ir.IRBuilder(entry.append_basic_block("start"))
+    b = Builder(entry.append_basic_block("start"))
     slots = entry.args[n_fixed - 1]
     stack_args = iter(entry.args[n_fixed:])
     live = [next(stack_args) if id(v) in lw.stack else

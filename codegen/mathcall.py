@@ -30,6 +30,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from . import engine, mathvec
+from .irbuild import Builder, new_function
 from .loops import const, for_range, unless_rare
 from .mathlib import FUNCTIONS, emit_math
 from .mathtrig import FAST32_LIMIT, TAN64_LIMIT
@@ -91,7 +92,7 @@ def libm(module: ir.Module, name: str, ty: ir.Type) -> ir.Function:
     cname = LIBM[(name, str(ty))]
     fn = module.globals.get(cname)
     if fn is None:
-        fn = ir.Function(module, ir.FunctionType(ty, [ty]), cname)
+        fn = new_function(module, ir.FunctionType(ty, [ty]), cname)
     return fn
 
 
@@ -125,7 +126,7 @@ def function(module: ir.Module, name: str, ty: ir.Type) -> ir.Function:
     fn.attributes.add("noinline")
     fn.attributes.add("nounwind")
     fn.extra = f'memory(none) willreturn "vector-function-abi-variant"="{",".join(maps)}"'
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    b = Builder(fn.append_basic_block("entry"))
     args = list(fn.args)
     if mathvec.body(name, ty) is not None:
         # lane 0 of the explicit vector body: the same result wherever an element falls
@@ -150,11 +151,11 @@ def _define_vector(module: ir.Module, name: str, ty: ir.Type, w: int, nargs: int
                    vname: str) -> ir.Function:
     vty = ir.VectorType(ty, w)
     aty = ir.ArrayType(ty, w)
-    fn = ir.Function(module, ir.FunctionType(vty, [vty] * nargs), vname)
+    fn = new_function(module, ir.FunctionType(vty, [vty] * nargs), vname)
     fn.linkage = "internal"
     fn.attributes.add("noinline")
     fn.attributes.add("nounwind")
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    b = Builder(fn.append_basic_block("entry"))
     explicit = mathvec.body(name, ty)
     if explicit is not None and w == mathvec.width(ty):
         # inlined into the vectorized loops after O3 (`llvmjob.optimize`), where their
@@ -191,10 +192,10 @@ def _define_vector(module: ir.Module, name: str, ty: ir.Type, w: int, nargs: int
 def _define_narrow(module: ir.Module, wide: ir.Function, ty: ir.Type, n: int, w: int,
                    nargs: int, vname: str) -> ir.Function:
     vty = ir.VectorType(ty, n)
-    fn = ir.Function(module, ir.FunctionType(vty, [vty] * nargs), vname)
+    fn = new_function(module, ir.FunctionType(vty, [vty] * nargs), vname)
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    b = Builder(fn.append_basic_block("entry"))
     zero = ir.Constant(vty, None)
     pad = ir.Constant(ir.VectorType(ir.IntType(32), w), [k if k < n else n for k in range(w)])
     args = [b.shuffle_vector(a, zero, pad) for a in fn.args]

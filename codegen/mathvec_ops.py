@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 from llvmlite import ir
 
+from .irbuild import new_function
 from .mathcore import MathEmitter, Num
 
 F32 = ir.FloatType()
@@ -42,7 +43,7 @@ def intrinsic(b: ir.IRBuilder, name: str, ret: ir.Type, args: Sequence[ir.Value]
     """Call the LLVM intrinsic `name` (declared in the module on first use)."""
     fn = b.module.globals.get(name)
     if fn is None:
-        fn = ir.Function(b.module, ir.FunctionType(ret, [a.type for a in args]), name)
+        fn = new_function(b.module, ir.FunctionType(ret, [a.type for a in args]), name)
     return b.call(fn, list(args))
 
 

@@ -12,6 +12,7 @@ from llvmlite import ir
 
 from ..ir import Function, Instr, TensorType, Value, dims
 from ..ir.dims import Dim
+from .irbuild import Builder, new_function
 from .llvmtypes import I8, I32, VOIDP, mem_type, scalar_constant
 from .loops import I64, NUW_NSW, ZERO, const, for_range
 from . import mathcall
@@ -75,14 +76,14 @@ class PolyCore:
         self.module = module
         self.names = symbol_names(fn) if names is None else names
         fty = ir.FunctionType(I32, [I64.as_pointer(), VOIDP.as_pointer(), I64.as_pointer()])
-        self.ll = ir.Function(module, fty, name)
+        self.ll = new_function(module, fty, name)
         if name != ENTRY:
             self.ll.linkage = "internal"
         # Allocas and the dims (and products of them) first, in blocks that dominate all.
         self.alloca_block = self.ll.append_basic_block("allocas")
         self.start = self.ll.append_basic_block("dims")
         body = self.ll.append_basic_block("body")
-        self.b = ir.IRBuilder(self.start)
+        self.b = Builder(self.start)
         self.dims_p, self.bufs, self.status = self.ll.args
         self.sym = {s: self.b.load(self.b.gep(self.dims_p, [const(k)]), align=8)
                     for k, s in enumerate(self.names)}
@@ -224,8 +225,8 @@ class PolyCore:
         for ins in self.fn.instrs:
             self.lower(ins)
         self.finish()
-        ir.IRBuilder(self.alloca_block).branch(self.start)
-        ir.IRBuilder(self.start).branch(self.ll.blocks[2])
+        Builder(self.alloca_block).branch(self.start)
+        Builder(self.start).branch(self.ll.blocks[2])
         return self.ll
 
     def release(self) -> None:

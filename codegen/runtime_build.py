@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from llvmlite import ir
 
 from . import engine, gemm_kernel, llvmthreads, objcache, threads as pool, workers
+from .irtext import module_text
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -70,12 +71,12 @@ def library_ir(dtype: str, name: str, info: dict[str, str] | None = None) -> str
     module.data_layout = info["data_layout"]
     if dtype == POOL:
         pool.define_pool(module, name, info["triple"])
-        return str(module)
+        return module_text(module)
     serial = gemm_kernel.define_blocked(module, dtype, TYPES[dtype],
                                         name=f"{name}_serial")
     gemm_kernel.define_parallel(module, dtype, TYPES[dtype], serial, name,
                                 pool.declare_parallel_for(module, pool_symbol()))
-    return str(module)
+    return module_text(module)
 
 
 def submit(w: workers.Worker | llvmthreads.ThreadWorker, dtype: str, name: str

@@ -54,6 +54,7 @@ from collections.abc import Callable
 from llvmlite import ir
 
 from .gemm_pack import declare, internal_function, mark_cold
+from .irbuild import Builder, new_function
 from .llvmtypes import I1, I8, I32, VOIDP
 from .loops import I64, const, for_range
 
@@ -157,7 +158,7 @@ def _define_claim(pool: _Pool) -> ir.Function:
     race = fn.append_basic_block("race")
     run = fn.append_basic_block("run")
     out = fn.append_basic_block("out")
-    b = ir.IRBuilder(entry)
+    b = Builder(entry)
     b.branch(top)
     b.position_at_end(top)
     tk = b.load_atomic(pool.ticket, "acquire", 8)
@@ -193,7 +194,7 @@ def _define_worker(pool: _Pool, claim: ir.Function) -> ir.Function:
     part when k < the job's worker count, and waits again, forever."""
     fn = internal_function(pool.module, f"{pool.name}.worker",
                            ir.FunctionType(VOIDP, [VOIDP]), cold=True)
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    b = Builder(fn.append_basic_block("entry"))
     arg = b.ptrtoint(fn.args[0], I64)
     k = b.trunc(b.and_(arg, const(_LOW)), I32)
     seen = b.alloca(I64, name="seen")
@@ -273,22 +274,22 @@ def _define_after_fork(pool: _Pool) -> None:
     """`{name}_after_fork()`: the state of a fresh pool, for a forked child (which has
     none of its parent's workers, and whose parent may have held the pool or its mutex
     while forking)."""
-    fn = ir.Function(pool.module, ir.FunctionType(ir.VoidType(), []),
+    fn = new_function(pool.module, ir.FunctionType(ir.VoidType(), []),
                      f"{pool.name}_after_fork")
     fn.attributes.add("nounwind")
     mark_cold(fn)
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    b = Builder(fn.append_basic_block("entry"))
     for g in (pool.busy, pool.inited, pool.workers):
         b.store(ir.Constant(I32, 0), g)
     b.ret_void()
 
 
 def _define_parallel_for(pool: _Pool, claim: ir.Function, worker: ir.Function) -> ir.Function:
-    fn = ir.Function(pool.module, PARALLEL_FOR, pool.name)
+    fn = new_function(pool.module, PARALLEL_FOR, pool.name)
     fn.attributes.add("nounwind")
     mark_cold(fn)
     job, ctx, n = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    b = Builder(fn.append_basic_block("entry"))
     serial = fn.append_basic_block("serial")
     threads = b.load_atomic(pool.threads, "monotonic", 4)
     # (n must fit the 32 bits of `ticket` that count chunks.)

@@ -1,9 +1,13 @@
-"""`irtext.module_text` prints exactly what llvmlite's `str(module)` prints: on the modules
-of every primitive's lowering (main and entry modules), on a program lowered in parts, and
-on each instruction form it formats itself, with every flag, attribute and metadata
+"""The fast paths around llvmlite print exactly what llvmlite itself prints:
+`irtext.module_text` what `str(module)` prints, and modules made with `irbuild.Builder`
+what modules made with `ir.IRBuilder` print. Checked on the modules of every primitive's
+lowering (main and entry modules), on a program lowered in parts, and on each
+instruction form `module_text` formats itself, with every flag, attribute and metadata
 variant that changes llvmlite's text."""
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -12,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from llvmlite import ir
 from tracejit.codegen import ABI, build_module
+from tracejit.codegen.irbuild import FAST_METHODS, Builder
 from tracejit.codegen.irtext import module_text
 from tracejit.ir import all_primitives, bind
 
@@ -29,11 +34,24 @@ def _same(m: ir.Module) -> None:
         assert got == want
 
 
+@contextlib.contextmanager
+def llvmlite_builder() -> Iterator[None]:
+    """`Builder` without its fast paths: llvmlite's own methods."""
+    saved = {k: vars(Builder)[k] for k in FAST_METHODS}
+    try:
+        for k in FAST_METHODS:
+            setattr(Builder, k, getattr(ir.IRBuilder, k))
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(Builder, k, v)
+
+
 @pytest.mark.parametrize("name", PRIMS)
 @settings(deadline=None, max_examples=2, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_every_primitive_lowering_prints_as_llvmlite_does(name: str, data: st.DataObject
-                                                          ) -> None:
+def test_every_primitive_lowering_prints_as_with_llvmlite_alone(name: str,
+                                                                 data: st.DataObject) -> None:
     args, params = data.draw(CASES[name], label="case")
     types = [(a.shape, a.dtype) for a in args]
 
@@ -41,9 +59,13 @@ def test_every_primitive_lowering_prints_as_llvmlite_does(name: str, data: st.Da
         r = bind(name, *xs, **params)
         return list(r) if isinstance(r, (tuple, list)) else [r]
 
-    module, _, entries, _ = build_module(build_function(name, types, body), ABI)
+    fn = build_function(name, types, body)
+    with llvmlite_builder():
+        want = [str(m) for m in build_module(fn, ABI)[::2]]
+    module, _, entries, _ = build_module(fn, ABI)
     _same(module)
     _same(entries)
+    assert [module_text(module), module_text(entries)] == want
 
 
 class _Parts:
@@ -53,7 +75,7 @@ class _Parts:
         self.modules: list[ir.Module] = []
 
     def plan(self, cost: int, n_segments: int, slp: bool) -> int:
-        return 3 if n_segments >= 3 else n_segments
+        return min(n_segments, 3)
 
     def submit(self, module: ir.Module) -> None:
         self.modules.append(module)
@@ -62,16 +84,24 @@ class _Parts:
 def test_a_program_lowered_in_parts_prints_as_llvmlite_does() -> None:
     f32 = np.dtype(np.float32)
 
-    def body(x: Any, w: Any) -> Any:
-        h = bind("tanh", bind("matmul", x, w))
-        s = bind("reduce_sum", bind("exp", h), axes=(1,))
-        return [bind("log", s), bind("matmul", h, bind("transpose", w, perm=(1, 0)))]
+    def body(x: Any, w: Any) -> Any:     # estimated beyond parts.THREAD_MIN_COST
+        h, outs = bind("tanh", bind("matmul", x, w)), []
+        for _ in range(6):
+            h = bind("exp", bind("neg", bind("tanh", bind("matmul", h, w))))
+            outs.append(bind("reduce_sum", bind("log", h), axes=(1,)))
+        return outs
 
     fn = build_function("parts", [((64, 48), f32), ((48, 48), f32)], body)
+    with llvmlite_builder():
+        slow = _Parts()
+        module, _, entries, _ = build_module(fn, ABI, parts=slow)  # type: ignore[arg-type]
+        want = [str(m) for m in slow.modules + [module, entries]]
     parts = _Parts()
     module, _, entries, _ = build_module(fn, ABI, parts=parts)  # type: ignore[arg-type]
+    assert len(parts.modules) == 1
     for m in parts.modules + [module, entries]:
         _same(m)
+    assert [module_text(m) for m in parts.modules + [module, entries]] == want
 
 
 def _forms_module() -> ir.Module:
