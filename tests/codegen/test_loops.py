@@ -3,7 +3,9 @@ stop, with an optional step; the emitted loop visits exactly the indices `range`
 from __future__ import annotations
 
 import ctypes
+import gc
 import re
+import weakref
 
 import llvmlite.binding as llvm
 import pytest
@@ -87,3 +89,18 @@ def test_loops_share_one_unroll_disable_node_per_module_and_leave_the_module_alo
         texts.append(text)
     assert texts[0] == texts[1]     # a second module makes its own node, numbered alike
     llvm.parse_assembly(texts[0]).verify()
+
+
+def test_a_module_with_loops_is_freed_with_its_unroll_disable_entry() -> None:
+    # Nothing may keep the module's unroll-disable node beside it (the node refers to its
+    # module: a table of nodes kept every compiled module alive, 64 KiB a compilation).
+    module = ir.Module(name="loops")
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64]), name="f")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    with for_range(b, fn.args[0], name="k"):
+        pass
+    b.ret_void()
+    ref = weakref.ref(module)
+    del module, fn, b
+    gc.collect()
+    assert ref() is None
