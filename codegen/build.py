@@ -201,7 +201,7 @@ def build_module(fn: Function, abi: Abi, entry_name: str = ENTRY, parts: Parts |
     fn = inline_calls(fn)
     _check_sizes(fn)
     plan = make_plan(fn)
-    info = engine.host_info()
+    info = engine.host_info(machine=False)   # the same triple and layout, no target machine made
     module, entries = ir.Module(name=fn.name), ir.Module(name=fn.name + ".entry")
     for m in (module, entries):
         m.triple = info["triple"]

@@ -150,7 +150,7 @@ def build_poly(fn: Function, abi: Any = None) -> tuple[str, Function]:
     the flat Function (calls inlined) whose instruction numbers its codes refer to."""
     flat = inline_calls(fn)
     module = ir.Module(name=fn.name)
-    info = engine.host_info()
+    info = engine.host_info(machine=False)   # the same triple and layout, no target machine made
     module.triple = info["triple"]
     module.data_layout = info["data_layout"]
     lw = PolyLowerer(flat, module)

@@ -63,7 +63,7 @@ class _Function(ir.Function):  # type: ignore[misc]  # llvmlite has no type hint
 
 def lanes(ty: ir.Type) -> int:
     """Elements of `ty` in the host's widest vector register."""
-    feats = engine.host_info()["features"].split(",")
+    feats = engine.host_info(machine=False)["features"].split(",")
     bits = 512 if "+avx512f" in feats else 256 if "+avx" in feats else 128
     return bits // (64 if isinstance(ty, ir.DoubleType) else 32)
 

@@ -52,7 +52,7 @@ BODIES: dict[tuple[str, str], Body] = {
 def host_avx512() -> bool:
     """Whether code for this host may use AVX-512F and DQ instructions (the engine's
     feature string, which compiled code is generated for)."""
-    feats = engine.host_info()["features"].split(",")
+    feats = engine.host_info(machine=False)["features"].split(",")
     return "+avx512f" in feats and "+avx512dq" in feats
 
 
