@@ -207,7 +207,7 @@ def _define_worker(pool: _Pool, claim: ir.Function) -> ir.Function:
     b.position_at_end(wait)
     _wait_until(pool, b, lambda b: b.icmp_unsigned(
         "!=", b.lshr(b.load_atomic(pool.ticket, "acquire", 8), const(32)), b.load(seen)),
-        pool.wake, spins, got, "wait")
+        pool.wake, spins, got, "wait", yields=YIELD_ROUNDS)
 
     b.position_at_end(got)
     gen = b.lshr(b.load_atomic(pool.ticket, "acquire", 8), const(32))
@@ -220,22 +220,29 @@ def _define_worker(pool: _Pool, claim: ir.Function) -> ir.Function:
 
 
 def _wait_until(pool: _Pool, b: ir.IRBuilder, ready: Callable[[ir.IRBuilder], ir.Value],
-                cond: ir.GlobalVariable, spins: ir.Value, after: ir.Block, name: str
-                ) -> None:
+                cond: ir.GlobalVariable, spins: ir.Value, after: ir.Block, name: str,
+                yields: int = 0) -> None:
     """Wait until `ready(b)` holds, then continue at `after`: test it up to `SPIN_ROUNDS`
-    times with a pause between, then `YIELD_ROUNDS` times with a `sched_yield` between,
-    then sleep on `cond` under the pool's mutex, testing it again at each wake-up (the
-    signal is sent under the same mutex after the state changes, so none is lost).
-    `spins` is an i32 slot outside any loop.
+    times with a pause between, then `yields` times with a `sched_yield` between, then
+    sleep on `cond` under the pool's mutex, testing it again at each wake-up (the signal
+    is sent under the same mutex after the state changes, so none is lost). `spins` is
+    an i32 slot outside any loop.
 
-    Why yield before sleeping: a sleeping worker costs each job a wake-up, and on a
-    2-vCPU VM that was the caller's futex call (3-10 us), the worker's start 10-30 us
-    later, and, whenever the other vCPU was busy, the woken worker preempting the caller
-    on its own vCPU and running both halves of a product while the caller waited (W3's
-    two large products took the single-thread time in about half its calls at load 3).
-    A yielding worker is never woken: it takes a job within about a microsecond, and
-    gives its vCPU to any other thread that wants it meanwhile (W3's median call: 1043
-    and 1089 against 1205 and 1206 us, alternating processes at load 3)."""
+    Only an idle worker yields (`YIELD_ROUNDS`), never the caller waiting for a job's
+    last chunks: under Linux's EEVDF scheduler each `sched_yield` moves the thread's
+    deadline a time slice later until it next sleeps, so a caller that yielded would
+    then lose its vCPU to every other runnable thread; the worker's next sleep resets it.
+
+    Why an idle worker yields before sleeping: a sleeping worker costs each job a
+    wake-up, and on a 2-vCPU VM that was the caller's futex call (3-10 us), the worker's
+    start 10-30 us later, and, whenever the other vCPU was busy, the woken worker
+    preempting the caller on its own vCPU and running both halves of a product while
+    the caller waited (W3's two large products took the single-thread time in about half
+    its calls at load 3). A yielding worker is never woken: on an idle vCPU it takes a
+    job within about a microsecond; on a busy one it takes it late or not at all, and
+    the caller, never preempted by it, runs the job's chunks itself (W3's median call
+    1043 and 1089 against 1205 and 1206 us, alternating processes at load 3, about the
+    time of one thread: the machine had no second vCPU to give)."""
     fn = b.function
     spin = fn.append_basic_block(f"{name}.spin")
     sleep = fn.append_basic_block(f"{name}.sleep")
@@ -248,14 +255,17 @@ def _wait_until(pool: _Pool, b: ir.IRBuilder, ready: Callable[[ir.IRBuilder], ir
     with b.if_then(ready(b)):
         b.branch(after)
     s = b.load(spins)
-    with b.if_then(b.icmp_signed(">=", s, ir.Constant(I32, SPIN_ROUNDS + YIELD_ROUNDS))):
+    with b.if_then(b.icmp_signed(">=", s, ir.Constant(I32, SPIN_ROUNDS + yields))):
         b.branch(sleep)
     b.store(b.add(s, ir.Constant(I32, 1)), spins)
-    with b.if_else(b.icmp_signed("<", s, ir.Constant(I32, SPIN_ROUNDS))) as (pause, yield_):
-        with pause:
-            pool.pause(b)
-        with yield_:
-            b.call(pool.sched_yield, [])
+    if yields:
+        with b.if_else(b.icmp_signed("<", s, ir.Constant(I32, SPIN_ROUNDS))) as (pause, yield_):
+            with pause:
+                pool.pause(b)
+            with yield_:
+                b.call(pool.sched_yield, [])
+    else:
+        pool.pause(b)
     b.branch(spin)
     b.position_at_end(sleep)
     b.call(pool.lock, [pool.ptr(pool.mutex, b)])
