@@ -67,16 +67,16 @@ on_clear("eager shape checks", _CHECKED.clear)
 
 
 def _checked_key(prim: Primitive, arrays: Sequence[np.ndarray],
-                 params: dict[str, Any]) -> Any:
-    """The `_CHECKED` key of an application, or None for unhashable parameters."""
+                 params: dict[str, Any]) -> tuple[Any, bool]:
+    """(the `_CHECKED` key of an application, whether it is there); (None, False) for
+    unhashable parameters."""
     # Parameter types are part of the key: 1, 1.0 and True are equal but not the same.
-    key = (prim, tuple((a.shape, a.dtype) for a in arrays),
-           tuple((k, type(v), v) for k, v in params.items()) if params else ())
+    key = (prim, tuple([(a.shape, a.dtype) for a in arrays]),
+           tuple([(k, type(v), v) for k, v in params.items()]) if params else ())
     try:
-        hash(key)
+        return key, key in _CHECKED
     except TypeError:
-        return None
-    return key
+        return None, False
 
 
 # Applications of primitives without parameters or an eager rule, with one result, on one
@@ -176,8 +176,8 @@ class EagerInterpreter(Interpreter):
                     "function that made it; return it from that function instead")
             arrays.append(a._data)
         try:
-            key = _checked_key(prim, arrays, params)
-            if key is None or key not in _CHECKED:
+            key, checked = _checked_key(prim, arrays, params)
+            if not checked:
                 types = prim.infer([TensorType.of_array(x) for x in arrays], params)
                 # Refuse what cannot fit before NumPy tries (it may overcommit, and the OOM
                 # killer ends the process later instead of an exception now).

@@ -90,9 +90,11 @@ def _prod_vjp(g: Any, x: Any, *, out: Any, axes: tuple[int, ...], keepdims: bool
 
 
 def _with_identity(fn: Any, ident: Any, zero_sign: bool | None = None) -> Any:
-    """NumPy's reduction `fn` with `initial=ident(dtype)`. With `zero_sign` (max: False,
-    min: True) a float zero result takes that sign if any zero of its slice has it, else
-    the other one (IEEE 754-2019 maximum/minimum, independent of the order)."""
+    """NumPy's reduction `fn` (a ufunc's `reduce`: what `np.sum` and the like call on an
+    ndarray, without their Python wrapper) with `initial=ident(dtype)`. With `zero_sign`
+    (max: False, min: True) a float zero result takes that sign if any zero of its slice
+    has it, else the other one (IEEE 754-2019 maximum/minimum, independent of the
+    order)."""
     def impl(x: np.ndarray, *, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
         x = np.asarray(x)
         kw: dict[str, Any] = {"axis": axes, "keepdims": keepdims}
@@ -123,18 +125,18 @@ _AXES = {"axes": AxisParam("axes")}
 _AXIS = {"axis": AxisParam("axis")}
 # reduce_max propagates NaN and gives -inf (or the lowest int) over an empty axis.
 register(Primitive("reduce_sum", kind="reduce", params=_PARAMS, shape_rule=_rule("reduce_sum"),
-                   impl=_with_identity(np.sum, None), vjp=_sum_vjp, n_inputs=1, axis_params=_AXES,
-                   jvp=linear("reduce_sum")))
+                   impl=_with_identity(np.add.reduce, None), vjp=_sum_vjp, n_inputs=1,
+                   axis_params=_AXES, jvp=linear("reduce_sum")))
 register(Primitive("reduce_max", kind="reduce", params=_PARAMS, shape_rule=_rule("reduce_max"),
-                   impl=_with_identity(np.max, _lowest, False), vjp=_minmax_vjp, n_inputs=1,
-                   axis_params=_AXES,
+                   impl=_with_identity(np.maximum.reduce, _lowest, False), vjp=_minmax_vjp,
+                   n_inputs=1, axis_params=_AXES,
                    jvp=_REDUCE_JVP["reduce_max"]))
 register(Primitive("reduce_min", kind="reduce", params=_PARAMS, shape_rule=_rule("reduce_min"),
-                   impl=_with_identity(np.min, _highest, True), vjp=_minmax_vjp, n_inputs=1,
-                   axis_params=_AXES,
+                   impl=_with_identity(np.minimum.reduce, _highest, True), vjp=_minmax_vjp,
+                   n_inputs=1, axis_params=_AXES,
                    jvp=_REDUCE_JVP["reduce_min"]))
 register(Primitive("reduce_prod", kind="reduce", params=_PARAMS,
-                   shape_rule=_rule("reduce_prod"), impl=_with_identity(np.prod, None),
+                   shape_rule=_rule("reduce_prod"), impl=_with_identity(np.multiply.reduce, None),
                    vjp=_prod_vjp, n_inputs=1, axis_params=_AXES,
                    jvp=_REDUCE_JVP["reduce_prod"]))
 

@@ -132,8 +132,8 @@ class Primitive:
     def canonical_params(self, params: dict[str, Any]) -> dict[str, Any]:
         if not params and not self.param_defaults:
             return {}                   # most elementwise ops: the eager hot path
-        unknown = set(params) - set(self.param_defaults)
-        if unknown:
+        if not params.keys() <= self.param_defaults.keys():
+            unknown = set(params) - set(self.param_defaults)
             raise TypeError(f"{self.name}: unknown parameter(s) {sorted(unknown)}; "
                             f"expected {sorted(self.param_defaults)}")
         out = {}
