@@ -19,9 +19,40 @@ from typing import Any
 
 from llvmlite import ir
 from llvmlite.ir import instructions as ins
-from llvmlite.ir import types
+from llvmlite.ir import types, values
+
+from ..ir.caches import on_clear
 
 Formatter = Callable[[Any], str]
+
+# llvmlite keeps a value's reference (its text as an operand) in this attribute, made on
+# the value's first `get_reference()` through an AttributeError raised and caught: a third
+# of the time of printing W3's modules. `_ref` makes a named value's reference itself
+# (`NamedValue._get_reference`'s text) and keeps it where llvmlite would.
+_CACHE = "_StringReferenceCaching__cached_refstr"
+# Per class: whether its reference is `NamedValue`'s (`%"name"`, `@"name"`).
+_PLAIN: dict[type, bool] = {}
+on_clear("codegen: which llvmlite classes print NamedValue's reference", _PLAIN.clear)
+
+
+def _ref(v: Any) -> str:
+    """`v.get_reference()`: the same text, kept in the same cache."""
+    r = getattr(v, _CACHE, None)
+    if r is not None:
+        return r  # type: ignore[no-any-return]
+    cls = type(v)
+    plain = _PLAIN.get(cls)
+    if plain is None:
+        plain = _PLAIN[cls] = (isinstance(v, values.NamedValue)
+                               and cls._get_reference is values.NamedValue._get_reference)
+    if not plain:
+        return v.get_reference()  # type: ignore[no-any-return]
+    name = v._name
+    if "\\" in name or '"' in name:
+        name = name.replace("\\", "\\5c").replace('"', "\\22")
+    r = f'{v.name_prefix}"{name}"'
+    setattr(v, _CACHE, r)
+    return r
 
 
 def _meta(i: Any) -> str:
@@ -39,69 +70,69 @@ def _generic(i: Any) -> str:
     op = i.opname
     if i.flags:
         op = " ".join([op] + i.flags)
-    refs = ", ".join([o.get_reference() for o in i.operands])
+    refs = ", ".join([_ref(o) for o in i.operands])
     return f"{op} {i.type} {refs}{_meta(i)}"
 
 
 def _cast(i: Any) -> str:
     (v,) = i.operands
-    return f"{i.opname} {v.type} {v.get_reference()} to {i.type} {_meta(i)}"
+    return f"{i.opname} {v.type} {_ref(v)} to {i.type} {_meta(i)}"
 
 
 def _compare(i: Any) -> str:
     a, b = i.operands
     flags = "".join([" " + f for f in i.flags])
-    return f"{i.opname}{flags} {i.op} {a.type} {a.get_reference()}, {b.get_reference()} {_meta(i)}"
+    return f"{i.opname}{flags} {i.op} {a.type} {_ref(a)}, {_ref(b)} {_meta(i)}"
 
 
 def _load(i: Any) -> str:
     (p,) = i.operands
     align = "" if i.align is None else f", align {i.align:d}"
-    return f"load {i.type}, {p.type} {p.get_reference()}{align}{_meta(i)}"
+    return f"load {i.type}, {p.type} {_ref(p)}{align}{_meta(i)}"
 
 
 def _store(i: Any) -> str:
     v, p = i.operands
     align = "" if i.align is None else f", align {i.align:d}"
-    return f"store {v.type} {v.get_reference()}, {p.type} {p.get_reference()}{align}{_meta(i)}"
+    return f"store {v.type} {_ref(v)}, {p.type} {_ref(p)}{align}{_meta(i)}"
 
 
 def _gep(i: Any) -> str:
-    idx = ", ".join([f"{x.type} {x.get_reference()}" for x in i.indices])
+    idx = ", ".join([f"{x.type} {_ref(x)}" for x in i.indices])
     op = "getelementptr inbounds" if i.inbounds else "getelementptr"
     p = i.pointer
-    return f"{op} {i.source_etype}, {p.type} {p.get_reference()}, {idx} {_meta(i)}"
+    return f"{op} {i.source_etype}, {p.type} {_ref(p)}, {idx} {_meta(i)}"
 
 
 def _terminator(i: Any) -> str:
-    refs = ", ".join([f"{o.type} {o.get_reference()}" for o in i.operands])
+    refs = ", ".join([f"{o.type} {_ref(o)}" for o in i.operands])
     return f"{i.opname} {refs}{_meta(i)}"
 
 
 def _ret(i: Any) -> str:
     if i.operands:
         (v,) = i.operands
-        return f"{i.opname} {v.type} {v.get_reference()}{_meta(i)}"
+        return f"{i.opname} {v.type} {_ref(v)}{_meta(i)}"
     return f"{i.opname}{_meta(i)}"
 
 
 def _phi(i: Any) -> str:
-    incoming = ", ".join([f"[{v.get_reference()}, {b.get_reference()}]"
+    incoming = ", ".join([f"[{_ref(v)}, {_ref(b)}]"
                           for v, b in i.incomings])
     return f"phi {' '.join(i.flags)} {i.type} {incoming} {_meta(i)}"
 
 
 def _select(i: Any) -> str:
     c, a, b = i.operands
-    return (f"select {' '.join(i.flags)} {c.type} {c.get_reference()}, "
-            f"{a.type} {a.get_reference()}, {b.type} {b.get_reference()} {_meta(i)}")
+    return (f"select {' '.join(i.flags)} {c.type} {_ref(c)}, "
+            f"{a.type} {_ref(a)}, {b.type} {_ref(b)} {_meta(i)}")
 
 
 def _alloca(i: Any) -> str:
     text = f"{i.opname} {i.allocated_type}"
     if i.operands:
         (n,) = i.operands
-        text += f", {n.type} {n.get_reference()}"
+        text += f", {n.type} {_ref(n)}"
     if i.align is not None:
         text += f", align {i.align}"
     return text + _meta(i)
@@ -113,10 +144,10 @@ def _call(i: Any) -> str:
     callee = i.operands[0]
     fnty = callee.function_type
     ty = fnty if fnty.var_arg else fnty.return_type
-    args = ", ".join([f"{a.type} {a.get_reference()}" for a in i.operands[1:]])
+    args = ", ".join([f"{a.type} {_ref(a)}" for a in i.operands[1:]])
     tail = f"{i.tail} " if i.tail else ""
     fm = " " + " ".join(i.fastmath._to_list(fnty.return_type)) if i.fastmath else ""
-    return f"{tail}{i.opname}{fm} {ty} {callee.get_reference()}({args}){_meta(i)}"
+    return f"{tail}{i.opname}{fm} {ty} {_ref(callee)}({args}){_meta(i)}"
 
 
 # Keyed by the exact class: a subclass (InvokeInstr, SwitchInstr, ...) has its own descr.
@@ -144,7 +175,7 @@ def _function(f: ir.Function) -> str:
             elif isinstance(i.type, void):
                 buf.append(f"  {fmt(i).rstrip()}\n")
             else:
-                buf.append(f"  {i.get_reference()} = {fmt(i).rstrip()}\n")
+                buf.append(f"  {_ref(i)} = {fmt(i).rstrip()}\n")
     buf.append("}\n")
     return "".join(buf)
 
