@@ -17,6 +17,10 @@ Invariants:
 - Anything else goes to llvmlite's own method: opaque pointers or an explicit element
   type, debug metadata on the builder, call attributes or calling conventions, metadata
   arguments, operands of mismatched types (llvmlite raises its error).
+- The fast paths copy the private layout of llvmlite's classes in the releases of
+  `VERIFIED` (the ones the tests above ran on). Under any other release `FAST` is False:
+  `Builder` is llvmlite's own `IRBuilder`, `new_function` and `set_weights` call
+  llvmlite, and `irtext.module_text` is `str(module)`; slower, never wrong.
 """
 from __future__ import annotations
 
@@ -24,10 +28,22 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import llvmlite
 from llvmlite import ir
 from llvmlite.ir import instructions as ins
 from llvmlite.ir import types
 from llvmlite.ir.builder import _label_suffix
+
+# llvmlite releases (major.minor) whose classes the fast paths were checked against.
+VERIFIED = ("0.50",)
+
+
+def verified(version: str) -> bool:
+    """Whether llvmlite `version` is one of `VERIFIED`."""
+    return ".".join(version.split(".")[:2]) in VERIFIED
+
+
+FAST = verified(llvmlite.__version__)
 
 _new = object.__new__
 _Base = ir.IRBuilder
@@ -76,7 +92,7 @@ _WEIGHTS = {w: (ir.MetaDataString(ir.Module(), "branch_weights"),
 def set_weights(br: Any, weights: tuple[int, int]) -> None:
     """`br.set_weights(weights)`, reusing the module's node when it has one."""
     module = br.parent.parent.module
-    md = module._metadatacache.get(_WEIGHTS.get(weights))
+    md = module._metadatacache.get(_WEIGHTS.get(weights)) if FAST else None
     if md is None:
         br.set_weights(list(weights))
         return
@@ -99,6 +115,8 @@ def _argument(cls: type, fn: Any, typ: Any) -> Any:
 def new_function(module: ir.Module, ftype: ir.FunctionType, name: str) -> ir.Function:
     """`ir.Function(module, ftype, name)`, as `Function.__init__` makes it, each argument
     in one call (a function of a dozen arguments took a dozen chains of five)."""
+    if not FAST:
+        return ir.Function(module, ftype, name)
     f: Any = _new(ir.Function)
     f.parent = module
     f.type = ftype.as_pointer()
@@ -348,3 +366,6 @@ FAST_METHODS = tuple(k for k, v in vars(Builder).items()
                      if callable(v) and not k.startswith("__") and k not in ("_put",
                                                                             "_terminate",
                                                                             "_fcmp"))
+
+if not FAST:
+    Builder = ir.IRBuilder  # type: ignore[misc]  # noqa: F811

@@ -22,6 +22,7 @@ from llvmlite.ir import instructions as ins
 from llvmlite.ir import types, values
 
 from ..ir.caches import on_clear
+from .irbuild import FAST
 
 Formatter = Callable[[Any], str]
 
@@ -184,6 +185,8 @@ def module_text(m: ir.Module) -> str:
     """`str(m)`, byte for byte (see the module docstring).
 
     Example: `engine.compile_object(module_text(module))`."""
+    if not FAST:
+        return str(m)
     lines = [f'; ModuleID = "{m.name}"', f'target triple = "{m.triple}"',
              f'target datalayout = "{m.data_layout}"', ""]
     lines += [t.get_declaration() for t in m.get_identified_types().values()]
