@@ -18,7 +18,8 @@ Invariants:
   type, debug metadata on the builder, call attributes or calling conventions, metadata
   arguments, operands of mismatched types (llvmlite raises its error).
 - The fast paths copy the private layout of llvmlite's classes in the releases of
-  `VERIFIED` (the ones the tests above ran on). Under any other release `FAST` is False:
+  `VERIFIED` (the ones the tests above ran on). Under any other release, or one without
+  the private helper imported below, `FAST` is False:
   `Builder` is llvmlite's own `IRBuilder`, `new_function` and `set_weights` call
   llvmlite, and `irtext.module_text` is `str(module)`; slower, never wrong.
 """
@@ -32,7 +33,12 @@ import llvmlite
 from llvmlite import ir
 from llvmlite.ir import instructions as ins
 from llvmlite.ir import types
-from llvmlite.ir.builder import _label_suffix
+
+try:        # private: a release without it takes llvmlite's own builder (FAST is False)
+    from llvmlite.ir.builder import _label_suffix
+    _PRIVATE_HELPERS = True
+except ImportError:
+    _PRIVATE_HELPERS = False
 
 # llvmlite releases (major.minor) whose classes the fast paths were checked against.
 VERIFIED = ("0.50",)
@@ -43,7 +49,7 @@ def verified(version: str) -> bool:
     return ".".join(version.split(".")[:2]) in VERIFIED
 
 
-FAST = verified(llvmlite.__version__)
+FAST = verified(llvmlite.__version__) and _PRIVATE_HELPERS
 
 _new = object.__new__
 _Base = ir.IRBuilder

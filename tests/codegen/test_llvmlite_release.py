@@ -11,6 +11,8 @@ import sys
 import textwrap
 
 import llvmlite
+import numpy as np
+import pytest
 from tracejit.codegen import irbuild
 
 PROGRAM = textwrap.dedent('''
@@ -74,3 +76,43 @@ def test_another_llvmlite_release_makes_the_same_code_without_the_fast_paths() -
     assert here["fast"] == irbuild.FAST
     assert other["llvm"] == here["llvm"]
     assert other["values"] == here["values"]
+
+
+WITHOUT_PRIVATE = textwrap.dedent('''
+    import json, sys, types
+    import llvmlite
+    import llvmlite.ir.builder as real
+    # A release whose builder module has no `_label_suffix` (a private helper the fast
+    # builder imports): llvmlite's own code keeps its globals, importers do not see it.
+    proxy = types.ModuleType(real.__name__)
+    proxy.__dict__.update({k: v for k, v in vars(real).items() if k != "_label_suffix"})
+    sys.modules[real.__name__] = proxy
+    llvmlite.__version__ = sys.argv[1]
+    import numpy as np
+    import tracejit as tj
+    from tracejit.codegen import irbuild
+
+    @tj.compile
+    def f(v):
+        return tj.where(v > 0, tj.exp(-v), v * 2.0), tj.cumsum(v, axis=0)
+
+    x = tj.constant(np.linspace(-2, 2, 300, dtype=np.float32).reshape(100, 3))
+    print(json.dumps({"fast": irbuild.FAST, "values": [np.asarray(t).tolist() for t in f(x)]}))
+''')
+
+
+@pytest.mark.parametrize("version", ["0.99.0", llvmlite.__version__])
+def test_a_release_without_a_private_helper_still_imports_and_compiles(version: str) -> None:
+    """The fast builder's private imports are optional: without them tracejit imports and
+    compiles with llvmlite's own builder (the same numbers), whatever the version says."""
+    env = dict(os.environ, TRACEJIT_CACHE="0")
+    run = subprocess.run([sys.executable, "-c", WITHOUT_PRIVATE, version], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = json.loads(run.stdout.splitlines()[-1])
+    assert out["fast"] is False
+    v = np.linspace(-2, 2, 300, dtype=np.float32).reshape(100, 3)
+    want = [np.where(v > 0, np.exp(-v), v * 2), np.cumsum(v, axis=0)]
+    for got, w in zip(out["values"], want):
+        np.testing.assert_allclose(np.array(got, np.float32), w, rtol=1e-6, atol=1e-6)
+
