@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -116,3 +117,15 @@ def test_a_release_without_a_private_helper_still_imports_and_compiles(version: 
     for got, w in zip(out["values"], want):
         np.testing.assert_allclose(np.array(got, np.float32), w, rtol=1e-6, atol=1e-6)
 
+
+# The oldest llvmlite release tracejit was checked on. 0.44.0 has no
+# `ModulePassManager.add_always_inliner_pass` (llvmjob.optimize): every compile failed.
+OLDEST_CHECKED = (0, 45)
+
+
+def test_pyproject_allows_no_llvmlite_older_than_the_oldest_checked() -> None:
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "pyproject.toml")) as f:
+        bound = re.search(r'"llvmlite>=(\d+)\.(\d+)', f.read())
+    assert bound is not None
+    assert (int(bound[1]), int(bound[2])) >= OLDEST_CHECKED
