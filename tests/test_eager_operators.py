@@ -1,6 +1,6 @@
-"""Tensor's operators on eager tensors (`tracejit.eager_ops`, one frame each) against the
-ops they stand for (`tj.multiply`, ...): same values, dtypes, errors and tape records,
-whether the short route or the general one runs."""
+"""Eager elementwise ops and Tensor's operators on their short route (`tracejit.eager_ops`,
+one frame each) against their general route: same values, dtypes, errors and tape
+records."""
 from __future__ import annotations
 
 import operator
@@ -11,12 +11,28 @@ import numpy as np
 import pytest
 
 import tracejit as tj
-from tracejit import ops
-from tracejit.eager_ops import _BINARY, _UNARY
+from tracejit import context, eager_ops, ops
 
-# operator -> the op it stands for
+BINARY = {name: spec for name, spec in eager_ops.INSTALLED.items()
+          if name not in ("__neg__", "__abs__", "__invert__")}
+UNARY = {name: spec for name, spec in eager_ops.INSTALLED.items() if name not in BINARY}
+# (the operator as a function, reflected, the op it stands for)
 OPERATORS = [(getattr(operator, name.replace("__r", "__", 1)), reflected, op)
-             for name, (_, op, reflected) in _BINARY.items()]
+             for name, (op, reflected) in BINARY.items()]
+
+
+def test_the_operators_on_the_short_route() -> None:
+    assert set(eager_ops.INSTALLED) == {
+        f"__{r}{n}__" for n in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow")
+        for r in ("", "r")} | {f"__{n}__" for n in ("lt", "le", "gt", "ge", "eq", "ne", "and",
+                                                    "or", "neg", "abs", "invert")}
+
+
+def _general(fn: Any) -> Any:
+    """fn() on the general route: no signature is known to the short route."""
+    context._SHORT.clear()
+    eager_ops._clear_known()
+    return _outcome(fn)
 
 
 def _apply(fn: Any, reflected: bool, a: Any, b: Any) -> Any:
@@ -54,55 +70,82 @@ OPERANDS = [
 ]
 
 
-@pytest.mark.parametrize("fn,reflected,op", OPERATORS, ids=[n for n in _BINARY])
+@pytest.mark.parametrize("fn,reflected,op", OPERATORS, ids=list(BINARY))
 @pytest.mark.parametrize("x,y", OPERANDS, ids=range(len(OPERANDS)))
 def test_binary_operators_give_their_ops_results_and_errors(
         fn: Any, reflected: bool, op: str, x: np.ndarray, y: Any) -> None:
     a = tj.constant(x)
     b = tj.constant(y) if isinstance(y, np.ndarray) else y
-    expected = _outcome(lambda: _apply(getattr(ops, op), reflected, a, b))
-    for _ in range(3):      # the first application checks; the later ones take the short route
+    expected = _general(lambda: _apply(getattr(ops, op), reflected, a, b))
+    for _ in range(2):      # the operator and the op, each on its short route where it can
         assert _outcome(lambda: _apply(fn, reflected, a, b)) == expected
+        assert _outcome(lambda: _apply(getattr(ops, op), reflected, a, b)) == expected
 
 
-@pytest.mark.parametrize("name", list(_UNARY))
+@pytest.mark.parametrize("name", list(UNARY))
 @pytest.mark.parametrize("x", [np.array([1.5, -2.0, -0.0], np.float32),
                                np.array([3, -7, 0], np.int64), np.array([True, False])])
 def test_unary_operators_give_their_ops_results_and_errors(name: str, x: np.ndarray) -> None:
     a = tj.constant(x)
-    expected = _outcome(lambda: getattr(ops, _UNARY[name][1])(a))
-    for _ in range(3):
+    op = getattr(ops, UNARY[name][0])
+    expected = _general(lambda: op(a))
+    for _ in range(2):
         assert _outcome(lambda: getattr(operator, name.strip("_"))(a)) == expected
+        assert _outcome(lambda: op(a)) == expected
 
 
-def test_repeated_operators_skip_the_op_and_still_record_on_tapes(
+@pytest.mark.parametrize("op", ["exp", "tanh", "sqrt", "sigmoid", "sign", "floor"])
+@pytest.mark.parametrize("x", [np.array([1.5, -2.0, -0.0, 1e30], np.float32),
+                               np.array([3, -7, 0], np.int32)])
+def test_unary_ops_give_their_general_results_and_errors(op: str, x: np.ndarray) -> None:
+    a = tj.constant(x)
+    fn = getattr(tj, op)
+    expected = _general(lambda: fn(a))
+    for _ in range(2):
+        assert _outcome(lambda: fn(a)) == expected
+
+
+@pytest.mark.parametrize("op", ["maximum", "minimum", "multiply", "divide", "pow", "less"])
+@pytest.mark.parametrize("b", ["a", 2.0, 3, -0.0, [1.0, 2.0, 3.0]])
+def test_binary_ops_called_as_functions_give_their_general_results(op: str, b: Any) -> None:
+    a = tj.constant(np.array([1.5, -2.0, 0.0], np.float32))
+    b = a if b == "a" else b
+    fn = getattr(tj, op)
+    expected = _general(lambda: fn(a, b)), _general(lambda: fn(b, a))
+    for _ in range(2):
+        assert (_outcome(lambda: fn(a, b)), _outcome(lambda: fn(b, a))) == expected
+
+
+def test_repeated_operators_skip_the_general_route_and_still_record_on_tapes(
         monkeypatch: pytest.MonkeyPatch) -> None:
     tj.clear_caches()                # no signature is known yet
     x = tj.constant(np.array([1.0, 2.0, 3.0], np.float32))
-    calls: list[str] = []
-    for op in ("multiply", "add", "subtract", "negative", "divide"):
-        real = getattr(ops, op)
-        monkeypatch.setattr(ops, op,
-                            lambda *a, _r=real, _n=op, **k: calls.append(_n) or _r(*a, **k))
+    calls: list[str] = []            # the general route's applications
+    real = context.EAGER.apply
+    monkeypatch.setattr(context.EAGER, "apply",
+                        lambda p, *a: calls.append(p.name) or real(p, *a))
     for i in range(3):
         with tj.GradientTape() as outer:
             outer.watch(x)
             with tj.GradientTape() as inner:
                 inner.watch(x)
-                y = -(x * x * 2 + 1) / x - (1 - x)      # -2x - 1/x + x - 1
+                calls.clear()
+                y = -(x * x * 2 + 1) / x - (1 - x) + tj.exp(x) ** 2.0
+                # The first round checks each signature; later ones take the short route.
+                assert (calls == []) == (i > 0), calls
             g = inner.gradient(y, x)
-        # The first round checks each signature through the op; later ones skip the op.
-        assert (calls == []) == (i > 0), calls
-        calls.clear()
-        np.testing.assert_allclose(g.numpy(), -1 + 1 / x.numpy() ** 2, rtol=1e-5)
-        np.testing.assert_allclose(outer.gradient(g, x).numpy(), -2 / x.numpy() ** 3,
-                                   rtol=1e-5)
+        want = -1 + 1 / x.numpy() ** 2 + 2 * np.exp(2 * x.numpy())
+        np.testing.assert_allclose(g.numpy(), want, rtol=1e-5)
+        np.testing.assert_allclose(outer.gradient(g, x).numpy(),
+                                   -2 / x.numpy() ** 3 + 4 * np.exp(2 * x.numpy()), rtol=1e-5)
+    calls.clear()
     x * 3.5                          # a new scalar of a known signature
+    tj.multiply(x, 3.5)
     assert calls == []
     z = tj.constant(np.ones(4, np.float32))
-    z * 3.5                          # a new signature: the op checks it
+    z * 3.5                          # a new signature: the general route checks it
     z * 3.5
-    assert calls == ["multiply"]
+    assert calls == ["mul"]
 
 
 def test_operators_on_a_watched_variable_and_a_scalar_record() -> None:

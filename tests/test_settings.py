@@ -152,6 +152,7 @@ NOT_CACHES = {
     "ir/prims/registry.py:_REGISTRY": "the primitive table",
     "ir/batching.py:RULES": "the batching rule table",
     "tracejit/context.py:EAGER_RULES": "the table of eager rules (call, philox)",
+    "tracejit/eager_ops.py:INSTALLED": "which Tensor operators take the short route",
     "tracejit/random.py:_GLOBAL": "the global random generator (state: clearing it would "
                                   "repeat or change draws)",
     "tracejit/random_generator.py:_STATES": "which Variables are generator states (weak; "

@@ -16,7 +16,6 @@ import builtins as _builtins
 import types as _types
 
 from . import context as _context  # noqa: F401  (installs the eager interpreter)
-from . import eager_ops as _eager_ops  # noqa: F401  (installs Tensor's operators)
 from . import mathops as _mathops  # noqa: F401  (enters tj.math's rounding, ... ops)
 from . import special as _special  # noqa: F401  (enters tj.math's erf, ... )
 from . import arith as _arith  # noqa: F401  (enters tj.math's logaddexp, ... )

@@ -1,13 +1,15 @@
-"""Python's arithmetic and comparison operators on eager tensors, in one function each.
+"""Eager parameterless elementwise ops on Tensors in one frame each: Tensor's arithmetic
+and comparison operators and the ops behind them (`tj.multiply(x, 2)`, `tj.exp(x)`).
 
 `x * 2`, `x + y`, `x < 0.5` on eager tensors spend most of their time in Python (NumPy's
-own work on a small array is ~0.3 us). The general route is five calls deep: the operator
-calls the op (`tj.multiply`), which converts the operands (`convert._operands`, a Python
-scalar taking the tensor's dtype from `convert._eager_scalar`'s cache), then binds the
-eager interpreter (`context.bind_plain`), whose short path (`EagerInterpreter.apply`) runs
-the primitive's NumPy implementation for an operand signature whose checks passed before
-(`context._SHORT`). The operators installed on `Tensor` here do exactly that in one
-frame, and take the general route for everything else:
+own work on a small array is ~0.3 us). The general route is several calls deep: the op
+(`tj.multiply`) converts the operands (`convert._operands`, a Python scalar taking the
+tensor's dtype from `convert._eager_scalar`'s cache), then binds the eager interpreter
+(`context.bind_plain`), whose short path (`EagerInterpreter.apply`) runs the primitive's
+NumPy implementation for an operand signature whose checks passed before
+(`context._SHORT`). The functions made here (`binary`, `unary`; `elementwise` makes the
+ops and Tensor's operators with them) do exactly that in one frame, and take the general
+route for everything else:
 
 - when an interpreter is current (tracing, the IR builder, a recording profiler);
 - for an operand that is not a Tensor or a Python int or float (Variables, arrays, bools,
@@ -33,38 +35,22 @@ from .convert import _SCALARS, _eager_scalar
 from .errors import at_user_line
 from .ir.caches import on_clear
 from .ir.core import _current
-from .ir.prims import get_primitive
-from .tensor import Tensor, _ops
+from .ir.prims.registry import Primitive
+from .tensor import Tensor
 
 _new_tensor = object.__new__
 _ndarray = np.ndarray
 
-# operator method -> (primitive, the op it stands for, reflected)
-_BINARY = {
-    "__add__": ("add", "add", False), "__radd__": ("add", "add", True),
-    "__sub__": ("sub", "subtract", False), "__rsub__": ("sub", "subtract", True),
-    "__mul__": ("mul", "multiply", False), "__rmul__": ("mul", "multiply", True),
-    # divide and pow bind these primitives for float operands; ints (other primitives,
-    # or a cast first) never have a signature in _SHORT under these names.
-    "__truediv__": ("div", "divide", False), "__rtruediv__": ("div", "divide", True),
-    "__pow__": ("pow", "pow", False), "__rpow__": ("pow", "pow", True),
-    "__lt__": ("lt", "less", False), "__le__": ("le", "less_equal", False),
-    "__gt__": ("gt", "greater", False), "__ge__": ("ge", "greater_equal", False),
-    "__eq__": ("eq", "equal", False), "__ne__": ("ne", "not_equal", False),
-    "__floordiv__": ("floordiv", "floordiv", False),
-    "__rfloordiv__": ("floordiv", "floordiv", True),
-    "__mod__": ("mod", "mod", False), "__rmod__": ("mod", "mod", True),
-}
-# operator method -> (primitive, the op it stands for)
-_UNARY = {"__neg__": ("neg", "negative"), "__abs__": ("abs", "abs")}
-
-
-# Each operator's operand signatures known to be on `context._SHORT`, so that a repeated
-# operator makes one lookup: (shape, scalar type, scalar, dtype) -> the scalar's tensor
-# (`convert._eager_scalar`'s), or (shape, other shape, dtype) -> True for two tensors.
-# A zero float is never a key (0.0 == -0.0): it takes `_eager_scalar`, which keeps its sign.
+# Each fast function's checked operand signatures (those on `context._SHORT`), so that a
+# repeated operation makes one lookup: (shape, scalar type, scalar, dtype) -> the scalar's
+# tensor (`convert._eager_scalar`'s), or (shape, other shape, dtype) -> True for two
+# tensors. A zero float is never a key (0.0 == -0.0): it takes `_eager_scalar`, which
+# keeps its sign.
 _KNOWN: list[dict[Any, Any]] = []
 KNOWN_MAX = 512
+
+# Tensor's operator methods installed here: name -> the op it stands for, reflected.
+INSTALLED: dict[str, tuple[str, bool]] = {}
 
 
 def _clear_known() -> None:
@@ -75,22 +61,18 @@ def _clear_known() -> None:
 on_clear("eager operator signatures", _clear_known)
 
 
-def _binary(name: str, prim_name: str, op_name: str, reflected: bool
-            ) -> Callable[[Tensor, Any], Any]:
-    """The operator method `name` binding `prim_name` (the op `op_name` on the general
-    route)."""
-    prim = get_primitive(prim_name)
+def binary(prim: Primitive, general: Callable[[Any, Any], Any], reflected: bool = False
+           ) -> Callable[[Tensor, Any], Any]:
+    """`f(x, o)`, for an eager Tensor `x`: `general(x, o)` (`general(o, x)` reflected),
+    the op that converts its operands and binds parameterless `prim`, on the short route
+    when it can (see the module docstring)."""
     impl = prim.impl
-    assert not prim.param_defaults and prim.n_outs({}) == 1, prim_name
+    assert not prim.param_defaults and prim.n_outs({}) == 1, prim.name
     current, tapes = _current.get, active_tapes.get
     var, ignore = _IGNORE if _IGNORE is not None else (None, None)
     known: dict[Any, Any] = {}
     _KNOWN.append(known)
     lookup = known.get
-
-    def general(self: Tensor, o: Any) -> Any:
-        op = getattr(_ops(), op_name)
-        return op(o, self) if reflected else op(self, o)
 
     def learn(x: np.ndarray, o: Any, y: np.ndarray | None) -> Any:
         """Whether `x` and Python scalar `o` (or array `y`) have a checked signature: the
@@ -117,26 +99,26 @@ def _binary(name: str, prim_name: str, op_name: str, reflected: bool
             known[key] = c
         return c
 
-    def method(self: Tensor, o: Any) -> Any:
+    def fast(self: Tensor, o: Any) -> Any:
         x = self._data
         if x is None or var is None or current() is not None:
-            return general(self, o)
+            return general(o, self) if reflected else general(self, o)
         to = type(o)
         if to is float or to is int:
             other = lookup((x.shape, to, o, x.dtype))
             if other is None:
                 other = learn(x, o, None)
                 if other is None:
-                    return general(self, o)
+                    return general(o, self) if reflected else general(self, o)
             y = other._data
         elif to is Tensor:
             y = o._data
             if y is None or y.dtype is not x.dtype or (
                     lookup((x.shape, y.shape, x.dtype)) is None and learn(x, o, y) is None):
-                return general(self, o)
+                return general(o, self) if reflected else general(self, o)
             other = o
         else:
-            return general(self, o)
+            return general(o, self) if reflected else general(self, o)
         token = var.set(ignore)
         try:
             out = impl(y, x) if reflected else impl(x, y)
@@ -153,24 +135,22 @@ def _binary(name: str, prim_name: str, op_name: str, reflected: bool
             record(prim, (other, self) if reflected else (self, other), {}, (res,))
         return res
 
-    method.__name__, method.__qualname__ = name, f"Tensor.{name}"
-    return method
+    return fast
 
 
-def _unary(name: str, prim_name: str, op_name: str) -> Callable[[Tensor], Any]:
-    """The operator method `name` binding `prim_name` (the op `op_name` on the general
-    route)."""
-    prim = get_primitive(prim_name)
+def unary(prim: Primitive, general: Callable[[Any], Any]) -> Callable[[Tensor], Any]:
+    """`f(x)`, for an eager Tensor `x`: `general(x)`, the op that binds parameterless
+    `prim`, on the short route when it can."""
     impl = prim.impl
-    assert not prim.param_defaults and prim.n_outs({}) == 1, prim_name
+    assert not prim.param_defaults and prim.n_outs({}) == 1, prim.name
     current, tapes = _current.get, active_tapes.get
     var, ignore = _IGNORE if _IGNORE is not None else (None, None)
 
-    def method(self: Tensor) -> Any:
+    def fast(self: Tensor) -> Any:
         x = self._data
         if (x is None or var is None or current() is not None
                 or (prim, x.shape, x.dtype) not in _SHORT):
-            return getattr(_ops(), op_name)(self)
+            return general(self)
         token = var.set(ignore)
         try:
             out = impl(x)
@@ -187,16 +167,11 @@ def _unary(name: str, prim_name: str, op_name: str) -> Callable[[Tensor], Any]:
             record(prim, (self,), {}, (res,))
         return res
 
-    method.__name__, method.__qualname__ = name, f"Tensor.{name}"
-    return method
+    return fast
 
 
-def install() -> None:
-    """Put the operators on `Tensor` (Variables keep `TensorLike`'s general ones)."""
-    for name, spec in _BINARY.items():
-        setattr(Tensor, name, _binary(name, *spec))
-    for name, uspec in _UNARY.items():
-        setattr(Tensor, name, _unary(name, *uspec))
-
-
-install()
+def install(name: str, method: Callable[..., Any], op: str, reflected: bool = False) -> None:
+    """Make `method` (made by `binary` or `unary` for the op `op`) Tensor's operator
+    `name` (Variables keep `TensorLike`'s, which call the op)."""
+    setattr(Tensor, name, method)
+    INSTALLED[name] = (op, reflected)

@@ -11,6 +11,7 @@ import numpy as np
 
 from .convert import _operands, _user_error, bool_, cast, convert_to_tensor, float64
 from .exports import export, named, public
+from . import eager_ops
 from .context import bind_plain
 from .ir.core import bind
 from .ir.prims import get_primitive
@@ -34,56 +35,79 @@ class BinaryOp(Protocol):
     def __call__(self, x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor: ...
 
 
-def _unary_op(prim: str, *paths: str) -> UnaryOp:
-    """The public op `paths[0]` that converts `x` to a tensor and binds `prim` to it."""
+def _unary_op(prim: str, *paths: str, operator: str | None = None) -> UnaryOp:
+    """The public op `paths[0]` that converts `x` to a tensor and binds `prim` to it (and
+    Tensor's `operator` method, if given)."""
     p = get_primitive(prim)
     if p.param_defaults:
-        def op(x: TensorInput, name: str | None = None) -> Tensor:
+        def op_with_params(x: TensorInput, name: str | None = None) -> Tensor:
             return _unary(prim, x)
-    else:
-        def op(x: TensorInput, name: str | None = None) -> Tensor:
-            t = x if type(x) is Tensor else convert_to_tensor(x)
-            return bind_plain(p, t)     # type: ignore[no-any-return]
+        return named(op_with_params, *paths)
+
+    def general(x: TensorInput) -> Tensor:
+        t = x if type(x) is Tensor else convert_to_tensor(x)
+        return bind_plain(p, t)     # type: ignore[no-any-return]
+    fast = eager_ops.unary(p, general)
+
+    def op(x: TensorInput, name: str | None = None) -> Tensor:
+        return fast(x) if type(x) is Tensor else general(x)  # type: ignore[arg-type]
+    if operator is not None:
+        eager_ops.install(operator, fast, paths[0])
     return named(op, *paths)
 
 
-def _binary_op(prim: str, *paths: str) -> BinaryOp:
+def _binary_op(prim: str, *paths: str, operators: Sequence[str] = ()) -> BinaryOp:
     """The public op `paths[0]` that converts `x` and `y` under the dtype policy (a Python
-    number takes the tensor's dtype; two dtypes raise, naming the op) and binds `prim`."""
+    number takes the tensor's dtype; two dtypes raise, naming the op) and binds `prim`;
+    and Tensor's `operators` (a method and its reflected one, `__add__` and `__radd__`)."""
     short = paths[0].rpartition(".")[2]
     p = get_primitive(prim)
     if p.param_defaults:
-        def op(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
+        def op_with_params(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
             a, b = _operands(short, x, y)
             return bind(p, a, b)
-    else:
-        def op(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
-            a, b = _operands(short, x, y)
-            return bind_plain(p, a, b)      # type: ignore[no-any-return]
+        return named(op_with_params, *paths)
+
+    def general(x: TensorInput, y: TensorInput) -> Tensor:
+        a, b = _operands(short, x, y)
+        return bind_plain(p, a, b)      # type: ignore[no-any-return]
+    fast = eager_ops.binary(p, general)
+
+    def op(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
+        return fast(x, y) if type(x) is Tensor else general(x, y)  # type: ignore[arg-type]
+    _install(operators, p, general, fast, short)
     return named(op, *paths)
 
 
+def _install(operators: Sequence[str], p: Any, general: Any, fast: Any, op: str) -> None:
+    """Tensor's `operators[0]` is `fast`; `operators[1]`, if given, its reflected form."""
+    for i, name in enumerate(operators):
+        eager_ops.install(name, fast if i == 0 else eager_ops.binary(p, general, True), op, i == 1)
+
+
 # arithmetic, extrema, comparisons, logic
-add = _binary_op("add", "add", "math.add")
-subtract = _binary_op("sub", "subtract", "math.subtract")
-multiply = _binary_op("mul", "multiply", "math.multiply")
-floordiv = _binary_op("floordiv", "floordiv", "math.floordiv")
-mod = _binary_op("mod", "mod", "math.mod", "math.floormod")
+add = _binary_op("add", "add", "math.add", operators=("__add__", "__radd__"))
+subtract = _binary_op("sub", "subtract", "math.subtract", operators=("__sub__", "__rsub__"))
+multiply = _binary_op("mul", "multiply", "math.multiply", operators=("__mul__", "__rmul__"))
+floordiv = _binary_op("floordiv", "floordiv", "math.floordiv",
+                      operators=("__floordiv__", "__rfloordiv__"))
+mod = _binary_op("mod", "mod", "math.mod", "math.floormod", operators=("__mod__", "__rmod__"))
 maximum = _binary_op("maximum", "maximum", "math.maximum")
 minimum = _binary_op("minimum", "minimum", "math.minimum")
-equal = _binary_op("eq", "equal", "math.equal")
-not_equal = _binary_op("ne", "not_equal", "math.not_equal")
-less = _binary_op("lt", "less", "math.less")
-less_equal = _binary_op("le", "less_equal", "math.less_equal")
-greater = _binary_op("gt", "greater", "math.greater")
-greater_equal = _binary_op("ge", "greater_equal", "math.greater_equal")
-logical_and = _binary_op("logical_and", "logical_and", "math.logical_and")
-logical_or = _binary_op("logical_or", "logical_or", "math.logical_or")
-logical_not = _unary_op("logical_not", "logical_not", "math.logical_not")
+equal = _binary_op("eq", "equal", "math.equal", operators=("__eq__",))
+not_equal = _binary_op("ne", "not_equal", "math.not_equal", operators=("__ne__",))
+less = _binary_op("lt", "less", "math.less", operators=("__lt__",))
+less_equal = _binary_op("le", "less_equal", "math.less_equal", operators=("__le__",))
+greater = _binary_op("gt", "greater", "math.greater", operators=("__gt__",))
+greater_equal = _binary_op("ge", "greater_equal", "math.greater_equal", operators=("__ge__",))
+logical_and = _binary_op("logical_and", "logical_and", "math.logical_and",
+                         operators=("__and__",))
+logical_or = _binary_op("logical_or", "logical_or", "math.logical_or", operators=("__or__",))
+logical_not = _unary_op("logical_not", "logical_not", "math.logical_not",
+                        operator="__invert__")
 
 
-@export("divide", "math.divide")
-def divide(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
+def _divide(x: TensorInput, y: TensorInput) -> Tensor:
     a, b = _operands("divide", x, y)
     if a.dtype.kind in "iub":
         # TensorFlow's true division of integers gives float64.
@@ -91,11 +115,7 @@ def divide(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
     return bind("div", a, b)
 
 
-truediv = public(divide, "truediv", "math.truediv")
-
-
-@export("pow", "math.pow")
-def pow(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:  # noqa: A001
+def _pow(x: TensorInput, y: TensorInput) -> Tensor:
     a, b = _operands("pow", x, y)
     if a.dtype.kind in "iu":
         # Integer powers wrap as NumPy's and TensorFlow's; a negative exponent is refused
@@ -109,9 +129,30 @@ def pow(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:  # n
     return bind("pow", a, b)
 
 
+# The short route binds div and pow, the primitives of float operands: integers never
+# have a signature of those in context._SHORT, so they take the general route.
+_div_fast = eager_ops.binary(get_primitive("div"), _divide)
+_pow_fast = eager_ops.binary(get_primitive("pow"), _pow)
+_install(("__truediv__", "__rtruediv__"), get_primitive("div"), _divide, _div_fast, "divide")
+_install(("__pow__", "__rpow__"), get_primitive("pow"), _pow, _pow_fast, "pow")
+
+
+@export("divide", "math.divide")
+def divide(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
+    return _div_fast(x, y) if type(x) is Tensor else _divide(x, y)  # type: ignore[arg-type]
+
+
+truediv = public(divide, "truediv", "math.truediv")
+
+
+@export("pow", "math.pow")
+def pow(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:  # noqa: A001
+    return _pow_fast(x, y) if type(x) is Tensor else _pow(x, y)  # type: ignore[arg-type]
+
+
 # signs and rounding, exponentials and logarithms, trigonometric and logistic
-negative = _unary_op("neg", "negative", "math.negative")
-abs = _unary_op("abs", "abs", "math.abs")  # noqa: A001
+negative = _unary_op("neg", "negative", "math.negative", operator="__neg__")
+abs = _unary_op("abs", "abs", "math.abs", operator="__abs__")  # noqa: A001
 sign = _unary_op("sign", "sign", "math.sign")
 floor = _unary_op("floor", "floor", "math.floor")
 sqrt = _unary_op("sqrt", "sqrt", "math.sqrt")
