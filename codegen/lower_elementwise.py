@@ -10,7 +10,8 @@ Invariants (the reference is each primitive's NumPy `impl`):
   nan. The only fast-math flag used is `contract`.
 - Integer arithmetic wraps; integer `floordiv`/`mod` by zero give 0 and `MIN // -1` gives
   `MIN` (NumPy's results) through a divisor that is never 0 or -1 with `MIN`, so no
-  division can trap. Float `floordiv`/`mod` follow NumPy's `npy_divmod` step by step.
+  division can trap. Float `floordiv` is `floor(x / y)` and `mod` is `fmod(x, y)` plus
+  `y` when nonzero with the other sign (TensorFlow's FloorDiv and FloorMod).
 - `convert` from float to int saturates with NaN -> 0 (`llvm.fptosi.sat`'s semantics,
   spelled out so that it vectorizes), to bool is `!= 0` (NaN -> True), from bool is 0/1.
 """
@@ -216,24 +217,14 @@ def _int_divmod(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> tuple[ir.Value, ir
 
 
 def _float_divmod(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> tuple[ir.Value, ir.Value]:
-    """NumPy's npy_floor_divide / npy_remainder for floats."""
-    ty = x.type
-    zero, one = _c(ty, 0.0), _c(ty, 1.0)
-    mod = b.frem(x, y)
-    quot = b.fdiv(x, y)
-    div = b.fdiv(b.fsub(x, mod), y)
-    mod_nz = b.fcmp_unordered("!=", mod, zero)           # C truthiness: NaN is true
-    flip = b.icmp_unsigned("!=", b.fcmp_ordered("<", y, zero), b.fcmp_ordered("<", mod, zero))
-    adjust = b.and_(mod_nz, flip)
-    signed_zero = overloaded(b, "llvm.copysign", zero, y)
-    mod2 = b.select(adjust, b.fadd(mod, y), b.select(mod_nz, mod, signed_zero))
-    div = b.select(adjust, b.fsub(div, one), div)
-    fl = overloaded(b, "llvm.floor", div)
-    fl = b.select(b.fcmp_ordered(">", b.fsub(div, fl), _c(ty, 0.5)), b.fadd(fl, one), fl)
-    floordiv = b.select(b.fcmp_unordered("!=", div, zero), fl,
-                        overloaded(b, "llvm.copysign", zero, quot))
-    y_zero = b.fcmp_ordered("==", y, zero)
-    return b.select(y_zero, quot, floordiv), b.select(y_zero, mod, mod2)
+    """TensorFlow's FloorDiv and FloorMod for floats: floor(x / y), and r = fmod(x, y)
+    plus y where r is nonzero (or NaN) and differs from y in sign."""
+    zero = _c(x.type, 0.0)
+    r = b.frem(x, y)
+    adjust = b.and_(b.fcmp_unordered("!=", r, zero),      # C truthiness: NaN is true
+                    b.icmp_unsigned("!=", b.fcmp_ordered("<", y, zero),
+                                    b.fcmp_ordered("<", r, zero)))
+    return overloaded(b, "llvm.floor", b.fdiv(x, y)), b.select(adjust, b.fadd(r, y), r)
 
 
 @scalar("floordiv", "mod")

@@ -149,12 +149,24 @@ def test_operators_unary() -> None:
 
 # ---------------------------------------------------------------------------- binary
 
+def _tf_floordiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """TensorFlow's FloorDiv of floats: floor(a / b) (NumPy's floor_divide differs)."""
+    return np.floor(a / b)
+
+
+def _tf_floormod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """TensorFlow's FloorMod of floats: fmod, plus b when nonzero with the other sign."""
+    r = np.fmod(a, b)
+    return np.where((r != 0) & ((b < 0) != (r < 0)), r + b, r)
+
+
 BINARY = [
     ("add", np.add, None), ("subtract", np.subtract, None), ("multiply", np.multiply, None),
     ("divide", np.divide, "nonzero"), ("truediv", np.divide, "nonzero"),
     ("pow", np.power, "pos_base"), ("maximum", np.maximum, None),
-    ("minimum", np.minimum, None), ("floordiv", np.floor_divide, "nonzero"),
-    ("mod", np.mod, "nonzero"), ("equal", np.equal, "ties"), ("not_equal", np.not_equal, "ties"),
+    ("minimum", np.minimum, None), ("floordiv", _tf_floordiv, "nonzero"),
+    ("mod", _tf_floormod, "nonzero"), ("equal", np.equal, "ties"),
+    ("not_equal", np.not_equal, "ties"),
     ("less", np.less, "ties"), ("less_equal", np.less_equal, "ties"),
     ("greater", np.greater, "ties"), ("greater_equal", np.greater_equal, "ties"),
 ]

@@ -223,15 +223,23 @@ binary("minimum", np.minimum, _minimum_vjp, cost=3)
 
 
 def _floordiv(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    if np.asarray(x).dtype.kind == "f":
+        return _keep(x, np.floor(np.divide(x, y)))
     return _keep(x, np.floor_divide(x, y))
 
 
 def _mod(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    if np.asarray(x).dtype.kind == "f":
+        r = np.fmod(x, y)
+        return _keep(x, np.where((r != 0) & ((y < 0) != (r < 0)), r + y, r))
     return _keep(x, np.mod(x, y))
 
 
-# floordiv is floor(x / y), mod is x - floor(x / y) * y (the sign of y, as Python's %);
-# integer division or mod by zero gives 0.
+# TensorFlow's FloorDiv and FloorMod. Floats: floordiv is floor(x / y) (Python's and
+# NumPy's // differ: 1.0 // 0.1 is 9.0 there, 10.0 here, and -1.0 // inf is -1.0 there,
+# -0.0 here); mod is r = fmod(x, y), plus y when r is nonzero and its sign differs from
+# y's (so a zero result keeps x's sign, and mod by 0 is NaN). Integers: floor quotient
+# and the remainder with the sign of y, as Python's; division or mod by zero gives 0.
 binary("floordiv", _floordiv, lambda g, x, y, *, out: (None, None), gradient="none", cost=25)
 binary("mod", _mod, lambda g, x, y, *, out: (
     g, ops.neg(ops.mul(g, ops.floordiv(x, y)))), cost=25)

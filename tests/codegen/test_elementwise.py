@@ -122,18 +122,30 @@ def test_int_division_edge_cases(dtype):
     check(fn, [x, y])
 
 
+def tf_floordiv_floormod(x, y):
+    """TensorFlow's float FloorDiv and FloorMod (TF 2.21 gives exactly these on the values
+    below): floor(x / y); r = fmod(x, y), plus y when r is nonzero with the other sign."""
+    with np.errstate(all="ignore"):
+        r = np.fmod(x, y)
+        return np.floor(x / y), np.where((r != 0) & ((y < 0) != (r < 0)), r + y, r)
+
+
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_float_division_edge_cases(dtype):
-    vals = np.array([5.0, -5.0, 0.0, -0.0, np.inf, -np.inf, np.nan, 1e30, 7.5, -7.5, 1e-30])
+    vals = np.array([5.0, -5.0, 0.0, -0.0, np.inf, -np.inf, np.nan, 1e30, 7.5, -7.5, 1e-30,
+                     1.0, 0.1, -0.1, 0.7, 7.0])
     x, y = np.meshgrid(vals, vals)
     x, y = x.astype(dtype).ravel(), y.astype(dtype).ravel()
     fn = _binary_fn(["floordiv", "mod", "div", "maximum", "minimum"], x.shape, y.shape, dtype)
     exe = check(fn, [x, y])
     q, r, _, mx, mn = exe(x, y)
-    # Signs of zeros are part of np.mod's and np.floor_divide's contract.
-    with np.errstate(all="ignore"):
-        np.testing.assert_array_equal(np.signbit(r), np.signbit(np.mod(x, y)))
-        np.testing.assert_array_equal(np.signbit(q), np.signbit(np.floor_divide(x, y)))
+    # TensorFlow's values, signs of zeros included (1.0 // 0.1 is 10, not Python's 9;
+    # -0.0 % 3 is -0.0; -1 // inf is -0.0).
+    want_q, want_r = tf_floordiv_floormod(x, y)
+    for got, want in ((q, want_q), (r, want_r)):
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    assert q[(x == 1) & (y == dtype(0.1))] == 10
     assert np.isnan(mx[np.isnan(x) | np.isnan(y)]).all()
     assert np.isnan(mn[np.isnan(x) | np.isnan(y)]).all()
 
