@@ -190,3 +190,22 @@ def test_a_known_pair_of_shapes_is_not_taken_for_another_dtype() -> None:
         i * 2.0
     assert (i * 2).dtype == np.int32 and (a * 2).dtype == np.float32
 
+
+
+@pytest.mark.parametrize("make", [
+    lambda i: i * 2 ** 40, lambda i: 2 ** 31 + i, lambda i: i - np.int64(2 ** 32),
+    lambda i: tj.add(i, np.int64(2 ** 32)), lambda i: i < -2 ** 31 - 1,
+    lambda i: tj.cast(i, tj.float32) * 10 ** 400])
+def test_an_integer_operand_out_of_the_tensors_range_is_refused_naming_the_op(make: Any
+                                                                             ) -> None:
+    """A Python or NumPy integer an int32 tensor's dtype cannot hold raised NumPy's bare
+    OverflowError (no op, no user line), and a NumPy integer wrapped around silently
+    (`i + np.int64(2**32)` added 0): both now raise one clear OverflowError, on the
+    operators' fast route and the general one alike (an int beyond every float too)."""
+    i = tj.constant(np.array([3, -7, 0], np.int32))
+    for _ in range(2):
+        with pytest.raises(OverflowError, match=r"^(add|subtract|multiply|less): .* is out "
+                                                r"of the range of (int32|float32)") as e:
+            make(i)
+        assert "test_eager_operators.py" in str(e.value)     # the user's line
+    assert (i + (2 ** 31 - 1 - 3)).numpy()[0] == 2 ** 31 - 1   # the edge of the range

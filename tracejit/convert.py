@@ -241,12 +241,37 @@ def _eager_scalar(x: int | float, dt: np.dtype) -> Tensor | None:
     if t is None:
         if dt.kind == "f" or (dt.kind == "i" and type(x) is int
                               and np.iinfo(dt).min <= x <= np.iinfo(dt).max):
-            t = Tensor._wrap(np.array(x, dtype=dt))
+            try:
+                t = Tensor._wrap(np.array(x, dtype=dt))
+            except OverflowError:       # an int beyond every float: `_operands` says so
+                return None
         else:
             return None
         if len(_SCALARS) < _SCALARS_MAX:
             _SCALARS[key] = t
     return t
+
+
+def _scalar_array(name: str, x: Any, dt: np.dtype) -> np.ndarray:
+    """Python or NumPy scalar `x` of op `name` as a 0-d array of its tensor's dtype `dt`;
+    an OverflowError naming the op and the range for an integer `dt` cannot hold (NumPy
+    raised its own without the op or the user's line for a Python int, and wrapped a NumPy
+    integer around silently: `int32_tensor + np.int64(2**32)` added 0) or an int beyond
+    every float."""
+    integral = isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+    shown = f"an int of {int(x).bit_length()} bits" if integral and int(x).bit_length() > 64 \
+        else repr(x)
+    if dt.kind in "iu" and integral:
+        info = np.iinfo(dt)
+        if not info.min <= int(x) <= info.max:
+            raise _user_error(OverflowError(
+                f"{name}: {shown} is out of the range of {dt} [{info.min}, {info.max}]; it "
+                "would wrap around"))
+    try:
+        return np.array(x, dtype=dt)
+    except OverflowError:
+        raise _user_error(OverflowError(f"{name}: {shown} is out of the range of {dt}")
+                          ) from None
 
 
 def _float_tensor(op: str, x: Any) -> Tensor:
@@ -298,7 +323,7 @@ def _operands(name: str, *xs: Any) -> list[Tensor]:
             if strong == bool_ and not isinstance(x, (bool, np.bool_)):
                 raise _user_error(DTypeError(
                     f"{name}: a Python number ({x!r}) cannot be combined with a bool tensor"))
-            out.append(_literal(np.array(x, dtype=strong)))
+            out.append(_literal(_scalar_array(name, x, strong)))
         else:
             out.append(convert_to_tensor(x))
     dts = {t.dtype for t in out}
