@@ -66,6 +66,7 @@ def _run(version: str) -> dict:
 
 def test_only_checked_llvmlite_releases_take_the_fast_paths() -> None:
     assert irbuild.verified("0.50.0") and irbuild.verified("0.50.1")
+    assert irbuild.verified("0.45.1") and irbuild.verified("0.49.0")
     assert not irbuild.verified("0.51.0") and not irbuild.verified("0.44.0")
     assert irbuild.FAST == irbuild.verified(llvmlite.__version__)
 
