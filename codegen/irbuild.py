@@ -233,23 +233,23 @@ class Builder(ir.IRBuilder):  # type: ignore[misc]
         i.op = op
         return self._put(i)
 
-    def fcmp_ordered(self, cmpop: str, lhs: Any, rhs: Any, name: str = "",
-                     flags: Sequence[str] = ()) -> Any:
-        op = "o" + _CMP[cmpop] if cmpop in _CMP else cmpop
+    def _fcmp_or_slow(self, prefix: str, slow: Any, cmpop: str, lhs: Any, rhs: Any,
+                      name: str, flags: Sequence[str]) -> Any:
+        """`_fcmp`, or llvmlite's `slow` method where the fast path does not apply."""
+        op = prefix + _CMP[cmpop] if cmpop in _CMP else cmpop
         if (self.debug_metadata is not None or op not in ins.FCMPInstr.VALID_OP
                 or isinstance(lhs.type, types.VectorType)
                 or any(f not in ins.FCMPInstr.VALID_FLAG for f in flags)):
-            return _Base.fcmp_ordered(self, cmpop, lhs, rhs, name, flags)
-        return self._fcmp("o", cmpop, lhs, rhs, name, flags)
+            return slow(self, cmpop, lhs, rhs, name, flags)
+        return self._fcmp(prefix, cmpop, lhs, rhs, name, flags)
+
+    def fcmp_ordered(self, cmpop: str, lhs: Any, rhs: Any, name: str = "",
+                     flags: Sequence[str] = ()) -> Any:
+        return self._fcmp_or_slow("o", _Base.fcmp_ordered, cmpop, lhs, rhs, name, flags)
 
     def fcmp_unordered(self, cmpop: str, lhs: Any, rhs: Any, name: str = "",
                        flags: Sequence[str] = ()) -> Any:
-        op = "u" + _CMP[cmpop] if cmpop in _CMP else cmpop
-        if (self.debug_metadata is not None or op not in ins.FCMPInstr.VALID_OP
-                or isinstance(lhs.type, types.VectorType)
-                or any(f not in ins.FCMPInstr.VALID_FLAG for f in flags)):
-            return _Base.fcmp_unordered(self, cmpop, lhs, rhs, name, flags)
-        return self._fcmp("u", cmpop, lhs, rhs, name, flags)
+        return self._fcmp_or_slow("u", _Base.fcmp_unordered, cmpop, lhs, rhs, name, flags)
 
     def select(self, cond: Any, lhs: Any, rhs: Any, name: str = "",
                flags: Sequence[str] = ()) -> Any:
@@ -372,7 +372,8 @@ class Builder(ir.IRBuilder):  # type: ignore[misc]
 FAST_METHODS = tuple(k for k, v in vars(Builder).items()
                      if callable(v) and not k.startswith("__") and k not in ("_put",
                                                                             "_terminate",
-                                                                            "_fcmp"))
+                                                                            "_fcmp",
+                                                                            "_fcmp_or_slow"))
 
 if not FAST:
     Builder = ir.IRBuilder  # type: ignore[misc]  # noqa: F811

@@ -147,6 +147,8 @@ def unary(prim: Primitive, general: Callable[[Any], Any]) -> Callable[[Tensor], 
     var, ignore = _IGNORE if _IGNORE is not None else (None, None)
 
     def fast(self: Tensor) -> Any:
+        # The steps after the checks are `binary`'s, written out again: a shared helper
+        # would be one more Python call on the path this module exists to shorten.
         x = self._data
         if (x is None or var is None or current() is not None
                 or (prim, x.shape, x.dtype) not in _SHORT):
