@@ -209,3 +209,20 @@ def test_an_integer_operand_out_of_the_tensors_range_is_refused_naming_the_op(ma
             make(i)
         assert "test_eager_operators.py" in str(e.value)     # the user's line
     assert (i + (2 ** 31 - 1 - 3)).numpy()[0] == 2 ** 31 - 1   # the edge of the range
+
+
+def test_a_python_number_beyond_the_float_range_is_inf_without_a_warning() -> None:
+    """TensorFlow converts `x * 1e40` for a float32 `x` to inf silently; NumPy's cast
+    warned "overflow encountered in cast" (an error under -W error), eagerly and when
+    traced. A number that rounds to the largest finite value stays finite."""
+    x = tj.constant(np.ones(2, np.float32))
+    f = tj.compile(lambda v: v * 1e40 - (-1e40) * v)
+    top = float(np.finfo(np.float32).max)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(2):      # the general route, then the operators' remembered one
+            assert np.isposinf((x * 1e40).numpy()).all()
+            assert np.isneginf(tj.multiply(x, -1e40).numpy()).all()
+            assert np.isposinf((x * 10 ** 39).numpy()).all()
+            assert np.isposinf(f(x).numpy()).all()
+            assert ((x * top).numpy() == top).all()

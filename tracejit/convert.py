@@ -226,6 +226,27 @@ _SCALARS_MAX = 512
 on_clear("eager scalar constants", _SCALARS.clear)
 
 
+# The largest finite value of each float dtype, for `_scalar_cast`.
+_FLOAT_MAX = {np.dtype(t): float(np.finfo(t).max) for t in (np.float32, np.float64)}
+
+
+def _scalar_cast(x: Any, dt: np.dtype) -> np.ndarray:
+    """`np.array(x, dtype=dt)` for an operand scalar: a Python number beyond the range of
+    float dtype `dt` rounds to +-inf, as TensorFlow converts it, without NumPy's "overflow
+    encountered in cast" warning (an error under `-W error`). A NumPy scalar keeps NumPy's
+    warning, as in TensorFlow."""
+    big = _FLOAT_MAX.get(dt)
+    if big is not None and type(x) in (float, int):
+        try:
+            beyond = abs(float(x)) > big
+        except OverflowError:       # an int beyond every float: np.array says so below
+            beyond = False
+        if beyond:
+            with np.errstate(over="ignore"):
+                return np.array(x, dtype=dt)
+    return np.array(x, dtype=dt)
+
+
 def _eager_scalar(x: int | float, dt: np.dtype) -> Tensor | None:
     """The eager tensor of Python scalar `x` in float dtype `dt` (or an int in an int
     dtype), from a small cache; None when tracing or when the general path must judge
@@ -242,7 +263,7 @@ def _eager_scalar(x: int | float, dt: np.dtype) -> Tensor | None:
         if dt.kind == "f" or (dt.kind == "i" and type(x) is int
                               and np.iinfo(dt).min <= x <= np.iinfo(dt).max):
             try:
-                t = Tensor._wrap(np.array(x, dtype=dt))
+                t = Tensor._wrap(_scalar_cast(x, dt))
             except OverflowError:       # an int beyond every float: `_operands` says so
                 return None
         else:
@@ -268,7 +289,7 @@ def _scalar_array(name: str, x: Any, dt: np.dtype) -> np.ndarray:
                 f"{name}: {shown} is out of the range of {dt} [{info.min}, {info.max}]; it "
                 "would wrap around"))
     try:
-        return np.array(x, dtype=dt)
+        return _scalar_cast(x, dt)
     except OverflowError:
         raise _user_error(OverflowError(f"{name}: {shown} is out of the range of {dt}")
                           ) from None
