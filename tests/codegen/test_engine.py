@@ -76,3 +76,19 @@ def test_the_host_features_are_llvms_flattened_map() -> None:
     if "+avx512f" in want.split(","):
         want += ",-prefer-256-bit"
     assert engine.host_info(machine=False)["features"] == want
+
+
+def test_an_engine_llvmlite_refuses_to_dispose_does_not_fail_the_free() -> None:
+    """`_free` of an engine whose `close` raises (llvmlite's handle already detached)
+    keeps the engine and its context and returns: a load or close freeing deferred
+    engines never fails because of one."""
+    from tracejit.codegen import engine as eng
+
+    class Refusing:
+        def close(self) -> None:
+            raise TypeError("Don't know how to convert parameter 1")
+
+    key = -12345
+    eng._contexts[key] = object()     # never closed: the engine may still use it
+    eng._free(Refusing(), key)        # type: ignore[arg-type]
+    assert key not in eng._contexts
