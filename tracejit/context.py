@@ -103,28 +103,16 @@ def _numpy_ignoring_errors() -> tuple[Any, Any] | None:
 _IGNORE = _numpy_ignoring_errors()
 
 
-def _short_apply(prim: Primitive, arrays: tuple[np.ndarray, ...]) -> Any:
-    """`prim.impl(*arrays)` with NumPy's floating-point errors ignored."""
-    if _IGNORE is None:
-        with np.errstate(all="ignore"):
-            return prim.impl(*arrays)
-    var, value = _IGNORE
-    token = var.set(value)
-    try:
-        return prim.impl(*arrays)
-    finally:
-        var.reset(token)
-
-
-def _run_impl(prim: Primitive, arrays: Sequence[np.ndarray], params: dict[str, Any]) -> Any:
+def _run_impl(prim: Primitive, arrays: Sequence[np.ndarray],
+              params: dict[str, Any] | None = None) -> Any:
     """`prim.impl(*arrays, **params)` with NumPy's floating-point errors ignored."""
     if _IGNORE is None:
         with np.errstate(all="ignore"):
-            return prim.impl(*arrays, **params)
+            return prim.impl(*arrays, **params) if params else prim.impl(*arrays)
     var, value = _IGNORE
     token = var.set(value)
     try:
-        return prim.impl(*arrays, **params)
+        return prim.impl(*arrays, **params) if params else prim.impl(*arrays)
     finally:
         var.reset(token)
 
@@ -150,7 +138,7 @@ class EagerInterpreter(Interpreter):
                 arrays = (x, y)
             if key is not None and key in _SHORT:
                 try:
-                    out = _short_apply(prim, arrays)
+                    out = _run_impl(prim, arrays)
                 except _USER_ERRORS as e:
                     raise at_user_line(e) from None
                 if type(out) is not np.ndarray:
