@@ -149,10 +149,8 @@ def _binop(method: str, opname: str) -> Any:
         t = lhs.type
         if self.debug_metadata is not None or (t is not rhs.type and t != rhs.type):
             return slow(self, lhs, rhs, name, flags)
-        i = _make(ins.Instruction, self._block, t, opname, (lhs, rhs), name, flags)
-        self._block.instructions.insert(self._anchor, i)
-        self._anchor += 1
-        return i
+        return self._put(_make(ins.Instruction, self._block, t, opname, (lhs, rhs), name,
+                               flags))
     return op
 
 
@@ -162,10 +160,7 @@ def _cast(method: str) -> Any:
     def op(self: Builder, val: Any, typ: Any, name: str = "") -> Any:
         if val.type is typ or self.debug_metadata is not None or val.type == typ:
             return slow(self, val, typ, name)
-        i = _make(ins.CastInstr, self._block, typ, method, [val], name)
-        self._block.instructions.insert(self._anchor, i)
-        self._anchor += 1
-        return i
+        return self._put(_make(ins.CastInstr, self._block, typ, method, [val], name))
     return op
 
 
