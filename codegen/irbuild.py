@@ -88,6 +88,13 @@ def _make(cls: type, block: Any, typ: Any, opname: str, operands: Any, name: str
     return i
 
 
+def known_metadata(module: ir.Module, operands: tuple[Any, ...] | None) -> Any:
+    """The node of `module` that `module.add_metadata(list(operands))` would return, if it
+    made one already (llvmlite's metadata cache, keyed by the operands' values), else
+    None; always None without the fast paths. It spares making the operands again."""
+    return module._metadatacache.get(operands) if FAST else None
+
+
 # The operands of a branch-weights node (`PredictableInstr.set_weights`), to find a
 # module's node without making them again: equal operands are one key of the module's
 # metadata cache (`Module.add_metadata`).
@@ -99,7 +106,7 @@ _WEIGHTS = {w: (ir.MetaDataString(ir.Module(), "branch_weights"),
 def set_weights(br: Any, weights: tuple[int, int]) -> None:
     """`br.set_weights(weights)`, reusing the module's node when it has one."""
     module = br.parent.parent.module
-    md = module._metadatacache.get(_WEIGHTS.get(weights)) if FAST else None
+    md = known_metadata(module, _WEIGHTS.get(weights))
     if md is None:
         br.set_weights(list(weights))
         return

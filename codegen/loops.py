@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from llvmlite import ir
 
 from ..ir.caches import on_clear
-from .irbuild import FAST
+from .irbuild import known_metadata
 
 I64 = ir.IntType(64)
 ZERO = ir.Constant(I64, 0)
@@ -126,7 +126,7 @@ _UNROLL_DISABLE_KEY = (ir.MetaDataString(ir.Module(), "llvm.loop.unroll.disable"
 def no_unroll(module: ir.Module) -> ir.MDValue:
     """A new loop ID (a self-referential node, as LLVM requires of each loop's own ID)
     that asks LLVM not to unroll its loop."""
-    flag = module._metadatacache.get(_UNROLL_DISABLE_KEY) if FAST else None
+    flag = known_metadata(module, _UNROLL_DISABLE_KEY)
     if flag is None:
         flag = module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")])
     # A unique placeholder makes a new node (`add_metadata` reuses equal ones); its first
