@@ -179,6 +179,11 @@ class JitModule:
 _deferred: list[tuple[llvm.ExecutionEngine | None, int | None]] = []
 
 
+# Engines `_free` could not dispose, with their contexts: referenced until the process
+# ends, so that the garbage collector does not free a context its engine still uses.
+_kept: list[tuple[Any, Any]] = []
+
+
 def _free(engine: llvm.ExecutionEngine | None, key: int | None) -> None:
     """Free a JitModule's own engine and context (the permanent engine has no key and is
     never freed). Under `LLVM_LOCK`. An engine llvmlite refuses to dispose (seen once in
@@ -190,7 +195,7 @@ def _free(engine: llvm.ExecutionEngine | None, key: int | None) -> None:
             engine.close()
         except Exception as e:      # noqa: BLE001
             log.debug("an execution engine could not be disposed (%s); kept", e)
-            _contexts.pop(key, None)
+            _kept.append((engine, _contexts.pop(key, None)))   # (dropped, they would be freed)
             return
     if key is not None:
         _contexts.pop(key).close()

@@ -89,6 +89,10 @@ def test_an_engine_llvmlite_refuses_to_dispose_does_not_fail_the_free() -> None:
             raise TypeError("Don't know how to convert parameter 1")
 
     key = -12345
-    eng._contexts[key] = object()     # never closed: the engine may still use it
-    eng._free(Refusing(), key)        # type: ignore[arg-type]
+    context = object()
+    eng._contexts[key] = context      # never closed: the engine may still use it
+    engine = Refusing()
+    eng._free(engine, key)            # type: ignore[arg-type]
     assert key not in eng._contexts
+    assert (engine, context) in eng._kept       # still referenced: never collected
+    eng._kept.remove((engine, context))
