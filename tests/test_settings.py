@@ -186,6 +186,8 @@ NOT_CACHES = {
     "codegen/llvmthreads.py:_switch_state": "compile jobs running and the switch interval "
                                             "to restore (a state)",
     "codegen/engine.py:_deferred": "engines a finalizer left to the next load (a state)",
+    "codegen/engine.py:_kept": "engines that could not be disposed, kept alive with their "
+                               "contexts (a state: clearing it would free them)",
     "codegen/blas.py:_lapack_registered": "libraries whose symbols LLVM knows (a state)",
     "ir/caches.py:_clearers": "the registry of caches itself",
 }
