@@ -62,7 +62,7 @@ from .tape import GradientTape, UnconnectedGradients
 from . import forward as _forward, jacfwd as _jacfwd  # noqa: F401  (enter tj.autodiff)
 from .tensor import Tensor
 from .tensorshape import TensorShape
-from .variable import Variable
+from .variable import Variable, VariableAggregation, VariableSynchronization
 from .module import Module, name_scope
 from .compile import compile, config, function  # noqa: A004
 from .tensorspec import TensorSpec

@@ -20,7 +20,8 @@ import numpy as np
 
 # Groups in the order the reference shows them; "Operations" takes the remaining functions.
 GROUPS: list[tuple[str, list[str]]] = [
-    ("Tensors and Variables", ["Tensor", "constant", "convert_to_tensor", "Variable", "fill",
+    ("Tensors and Variables", ["Tensor", "constant", "convert_to_tensor", "Variable",
+                               "VariableSynchronization", "VariableAggregation", "fill",
                                "ones", "zeros", "ones_like", "zeros_like", "range"]),
     ("Gradients", ["GradientTape", "UnconnectedGradients", "custom_gradient",
                    "recompute_grad", "stop_gradient"]),

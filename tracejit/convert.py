@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .ir.dims import Dim
-from .errors import at_user_line, user_frame
+from .errors import ConversionError, at_user_line, user_frame
 from .exports import export, public
 from .ir.caches import on_clear
 from .ir.axes import normalize_axes, normalize_axis
@@ -196,15 +196,14 @@ def convert_to_tensor(value: TensorInput, dtype: Any = None, dtype_hint: Any = N
     >>> tj.convert_to_tensor([1, 2]).dtype, tj.convert_to_tensor(1, dtype_hint=tj.float64).dtype
     (dtype('int32'), dtype('float64'))
     """
-    if isinstance(value, Tensor):
-        if dtype is not None and _dtype(dtype) != value.dtype:
-            raise _user_error(DTypeError(
-                f"tensor of dtype {value.dtype} cannot be converted to {np.dtype(dtype)}; "
-                "use tj.cast"))
-        return value
     from .variable import Variable
-    if isinstance(value, Variable):
-        return value._read()
+    if isinstance(value, (Tensor, Variable)):
+        t = value if isinstance(value, Tensor) else value._read()
+        if dtype is not None and _dtype(dtype) != t.dtype:
+            raise _user_error(ConversionError(
+                f"{'tensor' if t is value else 'Variable'} of dtype {t.dtype} cannot be "
+                f"converted to {np.dtype(dtype)}; use tj.cast"))
+        return t
     if isinstance(value, (list, tuple)) and any(isinstance(v, TensorLike)
                                                 for v in _flatten_list(value)):
         from .shapes import stack

@@ -19,6 +19,12 @@ class TracingError(TypeError):
     """A Python operation that needs a concrete value was applied to a traced tensor."""
 
 
+class ConversionError(DTypeError, ValueError):
+    """A tensor or Variable asked to convert to another dtype (`convert_to_tensor(x,
+    dtype=...)`, a Variable's `assign`): a DTypeError and, as TensorFlow raises for it, a
+    ValueError."""
+
+
 class ArtifactError(ValueError):
     """An exported artifact (`tj.load`) that is damaged, truncated, of another format
     version or malformed: it is refused, and nothing in it runs."""
@@ -72,5 +78,6 @@ def at_user_line(e: BaseException) -> BaseException:
     return new
 
 
-__all__ = ["AxisError", "CompileError", "DTypeError", "IRError", "LinAlgError", "SettingError",
-           "ShapeError", "TracingError", "at_user_line", "user_frame"]
+__all__ = ["AxisError", "CompileError", "ConversionError", "DTypeError", "IRError",
+           "LinAlgError", "SettingError", "ShapeError", "TracingError", "at_user_line",
+           "user_frame"]

@@ -97,6 +97,48 @@ class TensorLike:
         """The rank: the number of dimensions (0 for a scalar)."""
         return len(self.shape)
 
+    def get_shape(self) -> TensorShape:
+        """The shape, as `x.shape` (TensorFlow's older spelling).
+
+        >>> tj.zeros([2, 3]).get_shape().as_list()
+        [2, 3]
+        """
+        return self.shape
+
+    def set_shape(self, shape: Any) -> None:
+        """Check that the shape is compatible with `shape` (None for a size left open), as
+        TensorFlow's `set_shape`; a ValueError if it is not. Unlike TensorFlow's, it does
+        not refine a size that a traced tensor knows only at run time (`x.shape` keeps None
+        there), and adds no run-time check of it.
+
+        >>> tj.zeros([2, 3]).set_shape([None, 3])
+        """
+        from .errors import at_user_line
+        from .tensorshape import as_shape
+        want = as_shape(shape)
+        if not self.shape.is_compatible_with(want):
+            raise at_user_line(ValueError(f"Tensor's shape {self.shape} is not compatible "
+                                          f"with supplied shape {want}."))
+
+    def ref(self) -> Reference:
+        """A hashable reference to this tensor or Variable, for dict keys and sets: equal
+        to another only when both refer to the same object; `deref()` gives the object
+        back. As TensorFlow's (`experimental_ref` is the same).
+
+        >>> x = tj.constant(1.)
+        >>> {x.ref(): "x"}[x.ref()], x.ref().deref() is x
+        ('x', True)
+        """
+        return Reference(self)
+
+    experimental_ref = ref
+
+    @property
+    def device(self) -> str:
+        """The device that holds the value: always the host's CPU, in TensorFlow's
+        notation (tracejit computes on the CPU of this process)."""
+        return CPU_DEVICE
+
     def __len__(self) -> int:
         if not self.shape:
             raise TypeError("len() of a scalar tensor")
@@ -105,6 +147,34 @@ class TensorLike:
     def __iter__(self) -> Iterator[Tensor]:
         for i in range(len(self)):
             yield self[i]
+
+
+# The device string of every tensor and Variable (`TensorLike.device`), TensorFlow's for
+# the host CPU.
+CPU_DEVICE = "/job:localhost/replica:0/task:0/device:CPU:0"
+
+
+class Reference:
+    """A hashable reference to a tensor or Variable (`TensorLike.ref()`): equal to a
+    reference to the same object only, hashed by the object's identity."""
+
+    __slots__ = ("_obj",)
+
+    def __init__(self, obj: TensorLike):
+        self._obj = obj
+
+    def deref(self) -> TensorLike:
+        """The tensor or Variable referred to."""
+        return self._obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Reference) and other._obj is self._obj
+
+    def __hash__(self) -> int:
+        return id(self._obj)
+
+    def __repr__(self) -> str:
+        return f"<Reference wrapping {self._obj!r}>"
 
 
 # The ufuncs NumPy's binary operators call, and the tracejit op of each operator.
