@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .convert import _axis, _dtype, _user_error, constant, convert_to_tensor, float32, int32
+from .convert import (_axis, _dtype, _user_error, constant, convert_to_tensor, float32, int32,
+                      static_int)
 from .errors import TracingError
 from .exports import export
 from .ir.core import bind
@@ -287,8 +288,8 @@ def eye(num_rows: int, num_columns: int | None = None, batch_shape: Any = None,
            [0, 1, 0]], dtype=int32)
     """
     dt = _dtype(dtype)
-    n = int(num_rows)
-    m = n if num_columns is None else int(num_columns)
+    n = static_int("eye", "num_rows", num_rows)
+    m = n if num_columns is None else static_int("eye", "num_columns", num_columns)
     batch = () if batch_shape is None else tuple(
         static_ints("eye", "batch_shape", batch_shape).reshape(-1).tolist())
     if n < 0 or m < 0 or any(b < 0 for b in batch):

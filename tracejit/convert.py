@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+import operator
 from typing import Any
 
 import numpy as np
 
 from .ir.dims import Dim
-from .errors import ConversionError, at_user_line, user_frame
+from .errors import ConversionError, TracingError, at_user_line, user_frame
 from .exports import export, public
 from .ir.caches import on_clear
 from .ir.axes import normalize_axes, normalize_axis
@@ -368,14 +369,45 @@ def cast(x: TensorInput, dtype: Any, name: str | None = None) -> Tensor:
 
 
 
+def _shape_dim(d: Any) -> Any:
+    """One dimension of a shape argument: a `Dim` (a dimension unknown until run time,
+    another tensor's .shape entry) or an int (a Python int, bool or NumPy integer). A
+    float, even 2.0, or a string raises TypeError: `int()` would make [2.5] a shape of 2
+    silently (TensorFlow refuses both)."""
+    if type(d) is Dim:
+        return d
+    if isinstance(d, (float, np.floating, str, bytes)):
+        raise TypeError(d)
+    return operator.index(d)
+
+
+def static_int(op: str, arg: str, v: Any) -> int:
+    """The int value of an argument that decides a shape (`depth`, `k`, `num_segments`,
+    `num_rows`): a Python int, NumPy integer, or integer 0-d array or eager tensor. A
+    float (even 2.0) or a string raises TypeError naming `op` and `arg`, where `int()`
+    would truncate 2.5 to 2 silently.
+
+    >>> static_int("one_hot", "depth", np.int64(3))
+    3
+    """
+    try:
+        a = np.asarray(v)
+    except TracingError:
+        raise _user_error(TypeError(
+            f"{op}: {arg} decides the output's shape, so it must be known when the op runs "
+            "(a Python value, NumPy array or eager tensor), not a traced tensor")) from None
+    if a.ndim != 0 or a.dtype.kind not in "iub":
+        raise _user_error(TypeError(f"{op}: {arg} must be an integer, got {v!r}"))
+    return int(a)
+
+
 def _shape_arg(shape: Any) -> tuple[Any, ...]:
     if isinstance(shape, TensorLike):
         shape = np.asarray(shape)
     if isinstance(shape, (int, np.integer)):
         return (int(shape),)
     try:
-        # A `Dim` is a dimension unknown until run time (another tensor's .shape entry).
-        dims = tuple(d if type(d) is Dim else int(d) for d in shape)
+        dims = tuple(_shape_dim(d) for d in shape)
     except (TypeError, ValueError):
         raise _user_error(TypeError(f"a shape must be a sequence of ints, got {shape!r}")) \
             from None

@@ -18,6 +18,7 @@ import numpy as np
 from .ir.dims import is_dim
 from . import ops
 from .context import EAGER, register_eager_rule
+from .convert import _shape_dim
 from .errors import at_user_line
 from .executables import native
 from .ir.caches import Memo
@@ -42,11 +43,15 @@ def _key(seed: int) -> tuple[int, int]:
 def _shape(shape: Any, what: str) -> tuple[int, ...]:
     if isinstance(shape, Tensor):
         shape = shape.numpy()
-    if isinstance(shape, (tuple, list)) and any(is_dim(d) for d in shape):
-        # Sizes known only at run time (another tensor's .shape in a polymorphic trace).
-        dims: tuple[Any, ...] = tuple(d if is_dim(d) else int(d) for d in shape)
-    else:
-        dims = tuple(int(d) for d in np.atleast_1d(np.asarray(shape, np.int64)))
+    try:
+        if isinstance(shape, (tuple, list)) and any(is_dim(d) for d in shape):
+            # Sizes known only at run time (another tensor's .shape in a polymorphic trace).
+            dims: tuple[Any, ...] = tuple(_shape_dim(d) for d in shape)
+        else:
+            dims = tuple(_shape_dim(d) for d in np.atleast_1d(np.asarray(shape)).tolist())
+    except (TypeError, ValueError):
+        raise at_user_line(TypeError(f"{what}: a shape must be a sequence of ints, got "
+                                     f"{shape!r}")) from None
     if any(not is_dim(d) and d < 0 for d in dims):
         raise at_user_line(ValueError(f"{what}: a shape has no negative dimensions, got {dims}"))
     return dims

@@ -20,7 +20,7 @@ import numpy as np
 
 from .ir.dims import compatible
 from . import ops
-from .convert import _user_error, cast, convert_to_tensor, float64
+from .convert import _user_error, cast, convert_to_tensor, float64, static_int
 from .errors import TracingError
 from .exports import named
 from .ir.core import bind
@@ -45,8 +45,8 @@ def _operands(op: str, data: TensorInput, segment_ids: TensorInput) -> tuple[Ten
 def _unsorted(op: str, prim: str, data: TensorInput, segment_ids: TensorInput,
               num_segments: Any) -> Tensor:
     d, ids = _operands(op, data, segment_ids)
-    n = int(np.asarray(num_segments.numpy() if isinstance(num_segments, Tensor)
-                       else num_segments))
+    n = static_int(op, "num_segments", num_segments.numpy() if isinstance(num_segments, Tensor)
+                   else num_segments)
     if n < 0:
         raise _user_error(ValueError(f"{op}: num_segments must be >= 0, got {n}"))
     zero = ops.zeros_like(ids)

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .convert import (_axes, _axis, _dtype, _operands, _shape_arg, _user_error, bool_,
-                      constant, convert_to_tensor, float32, int32)
+from .convert import (_axes, _axis, _dtype, _operands, _shape_arg, _shape_dim, _user_error,
+                      bool_, constant, convert_to_tensor, float32, int32, static_int)
 from .exports import export
 from .ir import dims
 from .ir.axes import normalize_perm
@@ -26,8 +26,12 @@ def reshape(tensor: TensorInput, shape: Any, name: str | None = None) -> Tensor:
     x = convert_to_tensor(tensor)
     if isinstance(shape, TensorLike):
         shape = np.asarray(shape).tolist()
-    shape = [d if dims.is_dim(d) else int(d)
-             for d in ([shape] if isinstance(shape, (int, np.integer)) else shape)]
+    try:
+        shape = [_shape_dim(d)
+                 for d in ([shape] if isinstance(shape, (int, np.integer)) else shape)]
+    except (TypeError, ValueError):
+        raise _user_error(TypeError(f"reshape: shape must be a sequence of ints, got "
+                                    f"{shape!r}")) from None
     if shape.count(-1) > 1:
         raise _user_error(ShapeError(f"reshape: at most one -1 in shape {shape}"))
     if -1 in shape:
@@ -276,7 +280,8 @@ def one_hot(indices: TensorInput, depth: int, on_value: Any = None, off_value: A
             raise _user_error(AxisError(
                 f"one_hot: axis={int(axis)} is out of range for indices of rank {idx.ndim} "
                 f"(valid: -1 or 0..{idx.ndim})"))
-    out = bind("one_hot", idx, depth=int(depth), dtype=dt, on=on, off=off)
+    out = bind("one_hot", idx, depth=static_int("one_hot", "depth", depth), dtype=dt, on=on,
+               off=off)
     if axis is not None and axis != -1 and axis != out.ndim - 1:
         perm = list(builtins_range(out.ndim - 1))
         perm.insert(axis, out.ndim - 1)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .convert import _axis, _user_error, cast, convert_to_tensor, int32
+from .convert import _axis, _user_error, cast, convert_to_tensor, int32, static_int
 from .exports import export
 from .ir.core import bind
 from .ir.errors import DTypeError, ShapeError
@@ -83,7 +83,7 @@ def top_k(input: TensorInput, k: Any = 1, sorted: bool = True,  # noqa: A002
     (array([5., 5.], dtype=float32), array([1, 3], dtype=int32))
     """
     x = convert_to_tensor(input)
-    kk = int(np.asarray(k.numpy() if isinstance(k, Tensor) else k))
+    kk = static_int("top_k", "k", k.numpy() if isinstance(k, Tensor) else k)
     if x.ndim == 0:
         raise _user_error(ShapeError("top_k: input must be >= 1-D, got shape ()"))
     n = x.shape[-1]

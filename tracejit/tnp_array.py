@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import arrayops, ops
+from .convert import static_int
 from .errors import at_user_line
 from .exports import export
 from .ir.core import bind
@@ -125,7 +126,8 @@ def eye(N: int, M: int | None = None, k: int = 0, dtype: Any = np.float32  # noq
     """
     if k == 0:
         return arrayops.eye(N, M, dtype=dtype)
-    n, m = int(N), int(N if M is None else M)
+    n = static_int("eye", "N", N)
+    m = n if M is None else static_int("eye", "M", M)
     if n < 0 or m < 0:
         raise at_user_line(ValueError(f"eye: dimensions must be >= 0, got {n} and {m}"))
     i = bind("iota", shape=(n, m), dimension=0, dtype=np.dtype(np.int64))

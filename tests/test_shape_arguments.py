@@ -1,0 +1,71 @@
+"""Arguments that decide an output's shape (`shape`, `depth`, `k`, `num_segments`,
+`num_rows`) take integers only: a float such as 2.5 (or even 2.0) or a string raises
+TypeError naming the argument, as TensorFlow refuses them, where `int()` would make a
+shape of 2 silently. Python ints, NumPy integers, bools and integer arrays or tensors
+keep working, eagerly and while tracing.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tracejit as tj
+
+X = np.arange(12, dtype=np.float32).reshape(3, 4)
+
+BAD: dict[str, Callable[[], Any]] = {
+    "zeros": lambda: tj.zeros([2.5]),
+    "zeros_str": lambda: tj.zeros(["2"]),
+    "ones": lambda: tj.ones([2.0, 1]),
+    "ones_np_float": lambda: tj.ones([np.float32(2.0)]),
+    "fill": lambda: tj.fill([2.5], 1.0),
+    "constant": lambda: tj.constant(1.0, shape=[2.5]),
+    "broadcast_to": lambda: tj.broadcast_to(X, [3.5, 4]),
+    "broadcast_to_array": lambda: tj.broadcast_to(X, np.array([3.0, 4.0])),
+    "reshape": lambda: tj.reshape(X, [2.5, 6]),
+    "reshape_tensor": lambda: tj.reshape(X, tj.constant([2.0, 6.0])),
+    "random_normal": lambda: tj.random.normal([2.5]),
+    "random_uniform_array": lambda: tj.random.uniform(np.array([2.0])),
+    "eye": lambda: tj.eye(2.5),
+    "eye_columns": lambda: tj.eye(2, 3.5),
+    "numpy_eye": lambda: tj.numpy.eye(2.5, k=1),
+    "one_hot": lambda: tj.one_hot([0], 2.5),
+    "top_k": lambda: tj.math.top_k(X, k=1.5),
+    "unsorted_segment_sum": lambda: tj.math.unsorted_segment_sum(tj.ones([3]), [0, 0, 1], 2.5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_a_float_where_a_size_is_expected_raises_type_error(name: str) -> None:
+    with pytest.raises(TypeError, match="int"):
+        BAD[name]()
+
+
+@pytest.mark.parametrize("name", ["reshape", "one_hot", "top_k"])
+def test_a_float_size_raises_while_tracing_too(name: str) -> None:
+    @tj.compile
+    def f(x: Any) -> Any:
+        if name == "reshape":
+            return tj.reshape(x, [6.0, 2])
+        if name == "one_hot":
+            return tj.one_hot(tj.cast(x[0], tj.int32), 4.0)
+        return tj.math.top_k(x, k=2.0).values
+    with pytest.raises(TypeError, match="int"):
+        f(X)
+
+
+def test_integer_sizes_of_every_kind_still_work() -> None:
+    assert tj.zeros([np.int64(2), True]).shape == (2, 1)
+    assert tj.ones(np.array([2, 3], np.int32)).shape == (2, 3)
+    assert tj.fill(tj.constant([2]), 1.0).shape == (2,)
+    assert tj.reshape(X, tj.constant([2, -1])).shape == (2, 6)
+    assert tj.reshape(X, np.int64(12)).shape == (12,)
+    assert tj.random.normal(np.array([3], np.int64)).shape == (3,)
+    np.testing.assert_array_equal(tj.eye(np.int32(2)).numpy(), np.eye(2, dtype=np.float32))
+    np.testing.assert_array_equal(tj.one_hot([1], np.int64(3)).numpy(), [[0.0, 1.0, 0.0]])
+    assert tj.math.top_k(X, k=tj.constant(2)).values.shape == (3, 2)
+    got = tj.math.unsorted_segment_sum(tj.ones([3]), [0, 0, 1], np.int64(2)).numpy()
+    np.testing.assert_array_equal(got, [2.0, 1.0])
