@@ -69,3 +69,20 @@ def test_integer_sizes_of_every_kind_still_work() -> None:
     assert tj.math.top_k(X, k=tj.constant(2)).values.shape == (3, 2)
     got = tj.math.unsorted_segment_sum(tj.ones([3]), [0, 0, 1], np.int64(2)).numpy()
     np.testing.assert_array_equal(got, [2.0, 1.0])
+
+
+@pytest.mark.parametrize("repeats", [-1, [-2], np.array([-1])])
+def test_one_negative_repeats_for_every_element_raises(repeats: Any) -> None:
+    # TensorFlow: InvalidArgumentError from its Tile ("Expected multiples[1] >= 0").
+    with pytest.raises(ValueError, match="repeats must be >= 0"):
+        tj.repeat(X, repeats, axis=0)
+    with pytest.raises(ValueError, match="repeats must be >= 0"):
+        tj.compile(lambda x: tj.repeat(x, repeats, axis=0))(X)
+
+
+def test_negative_per_element_repeats_count_as_zero() -> None:
+    # TensorFlow's rule (tf.repeat([1, 2], [2, -1]) is [1, 1]), eagerly and compiled.
+    want = np.repeat(X, [1, 0, 2], axis=0)
+    np.testing.assert_array_equal(tj.repeat(X, [1, -1, 2], axis=0).numpy(), want)
+    got = tj.compile(lambda x: tj.repeat(x, [1, -1, 2], axis=0))(X)
+    np.testing.assert_array_equal(np.asarray(got), want)

@@ -210,7 +210,8 @@ def repeat(input: TensorInput, repeats: Any, axis: Any = None, name: str | None 
     """Each element of `input` repeated along `axis` (flattened first when `axis` is
     None): `repeats` times, or `repeats[i]` times for element i. A scalar `repeats` is a
     broadcast and a reshape; per-element repeats are a gather with constant indices.
-    Negative repeats count as 0, as in TensorFlow.
+    Negative per-element repeats count as 0, as in TensorFlow; one negative `repeats` for
+    every element raises ValueError, as TensorFlow's does (InvalidArgumentError).
 
     >>> tj.repeat(tj.constant([1, 2]), [2, 1], axis=0).numpy()
     array([1, 1, 2], dtype=int32)
@@ -220,7 +221,10 @@ def repeat(input: TensorInput, repeats: Any, axis: Any = None, name: str | None 
         x, ax = reshape(x, [-1]), 0
     else:
         ax = _axis("repeat", axis, x.ndim)
-    r = np.maximum(static_ints("repeat", "repeats", repeats), 0)
+    r = static_ints("repeat", "repeats", repeats)
+    if r.size == 1 and int(r.reshape(-1)[0]) < 0:
+        raise _user_error(ValueError(f"repeat: repeats must be >= 0, got {int(r.reshape(-1)[0])}"))
+    r = np.maximum(r, 0)
     d = x.shape[ax]
     if r.ndim > 1 or (r.ndim == 1 and r.size not in (1, d)):
         raise _user_error(ShapeError(f"repeat: repeats of shape {r.shape} do not match "
