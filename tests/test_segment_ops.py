@@ -87,14 +87,31 @@ def test_errors() -> None:
         m.segment_sum(D, [-1, 0, 1, 1])
     with pytest.raises(ValueError, match="prefix"):
         m.segment_sum(D, [0, 0, 1])
-    for f in (m.unsorted_segment_sum, m.unsorted_segment_max,
-              tj.function(m.unsorted_segment_sum)):
-        with pytest.raises(IndexError, match="out of bounds"):
+    for f in (m.unsorted_segment_sum, m.unsorted_segment_max):
+        with pytest.raises(IndexError, match=r"segment_ids\[1\] = 5 is out of range \[0, 3\)"):
             f(D, tj.constant([0, 5, 2, 0]), 3)
     with pytest.raises(tj.errors.TracingError, match="unsorted_segment_sum"):
         tj.function(lambda d, i: m.segment_sum(d, i))(D, np.array([0, 0, 1, 1]))
     with pytest.raises(tj.DTypeError, match="segment_ids must be int"):
         m.unsorted_segment_sum(D, [0.0, 1.0, 0.0, 1.0], 2)
+
+
+@pytest.mark.parametrize("op", ["unsorted_segment_sum", "unsorted_segment_mean",
+                                "unsorted_segment_max", "unsorted_segment_prod"])
+@pytest.mark.parametrize("bad", [3, 5, 2**40, 2**63 - 1])
+def test_unsorted_id_out_of_range_names_the_id_and_num_segments(op: str, bad: int) -> None:
+    # The ids move up by one inside (negative ones go to a dropped first row): an error
+    # must still name the id the user gave and num_segments, never id + 1 and
+    # num_segments + 1 (nor the wrapped-around id + 1 of the int64 maximum).
+    f = getattr(tj.math, op)
+    ids = np.array([0, -1, bad, 1], np.int64)
+    with pytest.raises(IndexError, match=rf"segment_ids\[2\] = {bad} is out of range \[0, 3\)"):
+        f(D, ids, 3)
+    with pytest.raises(IndexError, match=rf"index {bad} is out of bounds for size 3\b"):
+        tj.function(lambda d, i: f(d, i, 3))(D, ids)
+    ok = np.array([0, -1, 2, 1], np.int64)          # negative ids are still dropped
+    np.testing.assert_allclose(np.asarray(tj.function(lambda d, i: f(d, i, 3))(D, ok)),
+                               np.asarray(f(D, ok, 3)), rtol=1e-6)
 
 
 @pytest.mark.parametrize("op", ["segment_sum", "segment_mean", "segment_prod", "segment_min",

@@ -21,6 +21,7 @@ import numpy as np
 from .ir.dims import compatible
 from . import ops
 from .convert import _user_error, cast, convert_to_tensor, float64, static_int
+from .arrayops import is_concrete
 from .errors import TracingError
 from .exports import named
 from .ir.core import bind
@@ -50,7 +51,23 @@ def _unsorted(op: str, prim: str, data: TensorInput, segment_ids: TensorInput,
     if n < 0:
         raise _user_error(ValueError(f"{op}: num_segments must be >= 0, got {n}"))
     zero = ops.zeros_like(ids)
-    shifted = ops.where(ops.less(ids, zero), zero, ops.add(ids, ops.ones_like(ids)))
+    negative = ops.less(ids, zero)
+    if is_concrete(ids):
+        v = np.asarray(ids)
+        bad = v >= n
+        if bad.any():
+            at = np.unravel_index(int(np.argmax(bad)), v.shape)
+            raise _user_error(IndexError(
+                f"{op}: segment_ids[{', '.join(str(int(i)) for i in at)}] = {int(v[at])} is "
+                f"out of range [0, {n})"))
+    elif n:
+        # Bounds-check each id against num_segments itself (a gather from an iota is the
+        # identity on valid ids, and raises IndexError naming the id and num_segments):
+        # the scatter into n + 1 rows would name id + 1 and n + 1, and id + 1 wraps
+        # around at the int64 maximum.
+        ids = bind("gather", bind("iota", shape=(n,), dimension=0, dtype=ids.dtype),
+                   ops.where(negative, zero, ids), axis=0)
+    shifted = ops.where(negative, zero, ops.add(ids, ops.ones_like(ids)))
     if prim == "scatter_add":
         r = bind("scatter_add", d, shifted, axis=0, size=n + 1)
     else:
