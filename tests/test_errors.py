@@ -181,6 +181,31 @@ def test_out_of_bounds_data_dependent_indices_raise_index_error() -> None:
         x[3]
 
 
+def test_a_run_time_shape_mismatch_of_unknown_dimensions_names_the_call() -> None:
+    @tj.function(input_signature=[tj.TensorSpec([None], tj.float32)] * 2)
+    def f(x: tj.Tensor, y: tj.Tensor) -> tj.Tensor:
+        return x + y
+    f(np.ones(3, np.float32), np.ones(3, np.float32))
+    for _ in range(2):                      # the first call's path, then the cached one
+        with pytest.raises(tj.ShapeError) as e:
+            n = line()
+            f(np.ones(3, np.float32), np.ones(4, np.float32))
+        assert "(3,)" in str(e.value) and "(4,)" in str(e.value)
+        assert_points_here(e, n)
+
+
+def test_errors_of_a_cached_call_never_point_into_generated_code() -> None:
+    # A repeated call runs through a call wrapper generated for its signature; the line
+    # an error names is the user's, never one of that wrapper's.
+    f = tj.function(lambda d, i: tj.math.unsorted_segment_sum(d, i, 0))
+    d = np.ones(3, np.float32)
+    f(d, np.array([-1, -2, -3], np.int32))
+    f(d, np.array([-1, -2, -3], np.int32))
+    with pytest.raises(IndexError) as e:
+        f(d, np.array([-1, 0, -3], np.int32))
+    assert "<tracejit" not in str(e.value) and f"{HERE}:" in str(e.value), str(e.value)
+
+
 # ---------------------------------------------------------------------------- dtypes
 
 

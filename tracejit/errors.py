@@ -53,7 +53,9 @@ def user_frame() -> tuple[str, int, str] | None:
     f: FrameType | None = sys._getframe(1)
     while f is not None:
         fn = os.path.abspath(f.f_code.co_filename)
-        if not fn.startswith(dirs) and not f.f_code.co_filename.startswith("<frozen") \
+        # "<tracejit ...>": the call wrappers codegen generates for one signature.
+        if not fn.startswith(dirs) and not f.f_code.co_filename.startswith(("<frozen",
+                                                                            "<tracejit ")) \
                 and "contextlib" not in fn and os.sep + "threading.py" not in fn:
             import linecache
             line = linecache.getline(fn, f.f_lineno).strip()
