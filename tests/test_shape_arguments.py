@@ -86,3 +86,26 @@ def test_negative_per_element_repeats_count_as_zero() -> None:
     np.testing.assert_array_equal(tj.repeat(X, [1, -1, 2], axis=0).numpy(), want)
     got = tj.compile(lambda x: tj.repeat(x, [1, -1, 2], axis=0))(X)
     np.testing.assert_array_equal(np.asarray(got), want)
+
+
+def test_constant_gives_a_tensor_value_its_shape_argument() -> None:
+    # TensorFlow reshapes a tensor to `shape` (or fills it from one element), as it does
+    # an array; the shape was ignored, giving a tensor of the wrong shape silently.
+    v = np.arange(4, dtype=np.float32)
+    for value in (tj.constant(v), tj.Variable(v)):
+        got = tj.constant(value, shape=[2, 2])
+        assert got.shape == (2, 2)
+        np.testing.assert_array_equal(got.numpy(), v.reshape(2, 2))
+    got = tj.constant(tj.constant([7.0]), shape=[2, 3], dtype=tj.float64)
+    np.testing.assert_array_equal(got.numpy(), np.full((2, 3), 7.0))
+    got = tj.compile(lambda x: tj.constant(x, shape=[2, 2]))(v)
+    np.testing.assert_array_equal(np.asarray(got), v.reshape(2, 2))
+    np.testing.assert_array_equal(tj.constant([[5.0]], shape=[]).numpy(), np.float32(5.0))
+
+
+@pytest.mark.parametrize("value", [[1.0, 2.0, 3.0], np.ones(2, np.float32),
+                                   tj.ones([4])], ids=["list", "array", "tensor"])
+def test_constant_of_the_wrong_element_count_raises_type_error(value: Any) -> None:
+    # TensorFlow: TypeError ("Eager execution of tf.constant with unsupported shape").
+    with pytest.raises(TypeError, match=r"cannot take the shape \(3, 2\) \(6 elements\)"):
+        tj.constant(value, shape=[3, 2])

@@ -160,20 +160,45 @@ def constant(value: TensorInput, dtype: Any = None, shape: Any = None, name: str
     if isinstance(value, TensorLike):
         from .elementwise import identity
         t = convert_to_tensor(value)
-        return cast(t, dtype) if dtype is not None else identity(t)
+        t = cast(t, dtype) if dtype is not None else identity(t)
+        if shape is None or t.shape == (dims := _shape_arg(shape)):
+            return t
+        if _fills(t.shape, dims) == "fill":
+            return bind("broadcast_to", bind("reshape", t, shape=()), shape=dims)
+        return bind("reshape", t, shape=dims)
     _note_baked(value)
     a = _array_of(value, dtype)
     if shape is not None:
-        shape = tuple(shape)
-        if a.size == 1:
+        dims = _shape_arg(shape)
+        if _fills(a.shape, dims) == "fill":
             try:  # before NumPy allocates and fills it
-                check_allocation([TensorType(_shape_arg(shape), a.dtype)], "constant")
+                check_allocation([TensorType(dims, a.dtype)], "constant")
             except MemoryError as e:
                 raise _user_error(e) from None
-            a = np.broadcast_to(a, shape).copy()
+            a = np.broadcast_to(a.reshape(()), dims).copy()
         else:
-            a = a.reshape(shape)
+            a = a.reshape(dims)
     return _literal(a)
+
+
+def _fills(have: tuple[Any, ...], dims: tuple[Any, ...]) -> str:
+    """How `constant` gives a value of shape `have` the shape `dims`, as TensorFlow's: one
+    element fills it ("fill"), as many elements are reshaped ("reshape"); any other count
+    raises TypeError (TensorFlow's error), where NumPy's reshape error named no line and a
+    tensor's `shape` was ignored."""
+    n = 1
+    for d in have:
+        n *= d
+    m = 1
+    for d in dims:
+        m *= d
+    if n == 1 and not any(type(d) is Dim for d in have):
+        return "fill"
+    if n == m:
+        return "reshape"
+    raise _user_error(TypeError(f"constant: a value of shape {tuple(have)} ({n} elements) "
+                                f"cannot take the shape {tuple(dims)} ({m} elements): give "
+                                "one element to fill it, or as many elements as it has"))
 
 
 def _literal(a: np.ndarray) -> Tensor:
