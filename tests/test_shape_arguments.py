@@ -109,3 +109,17 @@ def test_constant_of_the_wrong_element_count_raises_type_error(value: Any) -> No
     # TensorFlow: TypeError ("Eager execution of tf.constant with unsupported shape").
     with pytest.raises(TypeError, match=r"cannot take the shape \(3, 2\) \(6 elements\)"):
         tj.constant(value, shape=[3, 2])
+
+
+@pytest.mark.parametrize("logits, n, error, match", [
+    ([[0.0, 1.0]], 2.5, TypeError, "num_samples must be an integer"),
+    ([[0.0, 1.0]], -1, ValueError, "num_samples must be >= 0"),
+    (np.zeros((2, 0), np.float32), 3, ValueError, "at least one class"),
+], ids=["float-samples", "negative-samples", "no-classes"])
+def test_categorical_arguments(logits: Any, n: Any, error: type, match: str) -> None:
+    # TensorFlow: TypeError, and InvalidArgumentError ("num_samples should be
+    # nonnegative", "num_classes should be positive"); the errors were about a shape
+    # (-1 samples) or an argmax over an empty axis (no classes), or 2.5 drew 2 samples.
+    with pytest.raises(error, match=match):
+        tj.random.categorical(logits, n)
+    assert tj.random.categorical([[0.0, 1.0]], np.int64(3)).shape == (1, 3)

@@ -18,7 +18,7 @@ import numpy as np
 from .ir.dims import is_dim
 from . import ops
 from .context import EAGER, register_eager_rule
-from .convert import _shape_dim
+from .convert import _shape_dim, static_int
 from .errors import at_user_line
 from .executables import native
 from .ir.caches import Memo
@@ -181,8 +181,14 @@ class Generator:
         if lg.ndim != 2:
             raise at_user_line(ValueError(f"categorical: logits must be (batch, classes), "
                                           f"got shape {lg.shape}"))
+        if lg.shape[1] == 0:    # TensorFlow: InvalidArgumentError
+            raise at_user_line(ValueError("categorical: logits need at least one class, got "
+                                          f"shape {lg.shape}"))
         dt = lg.dtype if lg.dtype in FLOATS else np.dtype(np.float32)
-        u = self._next((lg.shape[0], int(num_samples), lg.shape[1]), dt, "uniform")
+        n = static_int("categorical", "num_samples", num_samples)
+        if n < 0:
+            raise at_user_line(ValueError(f"categorical: num_samples must be >= 0, got {n}"))
+        u = self._next((lg.shape[0], n, lg.shape[1]), dt, "uniform")
         gumbel = ops.negative(ops.log(ops.negative(ops.log(u))))
         scores = ops.add(ops.expand_dims(ops.cast(lg, dt), 1), gumbel)
         return ops.argmax(scores, axis=2, output_type=np.dtype(dtype))  # type: ignore[arg-type]
