@@ -123,3 +123,11 @@ def test_categorical_arguments(logits: Any, n: Any, error: type, match: str) -> 
     with pytest.raises(error, match=match):
         tj.random.categorical(logits, n)
     assert tj.random.categorical([[0.0, 1.0]], np.int64(3)).shape == (1, 3)
+
+
+@pytest.mark.parametrize("shape", [[-3], [2, -1]])
+def test_scatter_nd_of_a_negative_shape_says_so(shape: list[int]) -> None:
+    # It said that index [0] "does not index into shape [-3]", or asked for updates of
+    # shape (1, -1).
+    with pytest.raises(ValueError, match="negative dimension in shape"):
+        tj.scatter_nd([[0]], [1.0], shape)

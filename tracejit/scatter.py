@@ -182,6 +182,8 @@ def scatter_nd(indices: TensorInput, updates: TensorInput, shape: Any, name: str
     """
     idx = _indices("scatter_nd", indices)
     dims = tuple(static_ints("scatter_nd", "shape", shape).reshape(-1).tolist())
+    if any(d < 0 for d in dims):        # TensorFlow: InvalidArgumentError
+        raise _user_error(ShapeError(f"scatter_nd: negative dimension in shape {dims}"))
     return _scatter("scatter_nd", idx, convert_to_tensor(updates), dims, "add")
 
 
