@@ -131,3 +131,13 @@ def test_scatter_nd_of_a_negative_shape_says_so(shape: list[int]) -> None:
     # shape (1, -1).
     with pytest.raises(ValueError, match="negative dimension in shape"):
         tj.scatter_nd([[0]], [1.0], shape)
+
+
+@pytest.mark.parametrize("args", [(0.0, float("nan")), (0.0, float("inf")),
+                                  (float("-inf"), 1.0), (0.0, 1.0, float("nan"))])
+def test_range_of_a_non_finite_bound_says_so(args: tuple[float, ...]) -> None:
+    # The errors were Python's "cannot convert float NaN to integer" (ValueError) and
+    # "cannot convert float infinity to integer" (OverflowError), naming no line.
+    with pytest.raises(ValueError, match="must be finite") as e:
+        tj.range(*args)
+    assert "test_shape_arguments.py" in str(e.value)

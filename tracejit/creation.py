@@ -57,6 +57,11 @@ def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None,
         dtype = float32 if any(isinstance(v, float) for v in vals) else int32
     if vals[2] == 0:
         raise _user_error(ValueError("range: delta must not be 0"))
+    if any(isinstance(v, float) and not math.isfinite(v) for v in vals):
+        # TensorFlow: InvalidArgumentError; math.ceil raised ValueError or OverflowError
+        # about converting a float to an integer.
+        raise _user_error(ValueError(f"range: start, limit and delta must be finite, got "
+                                     f"{vals[0]!r}, {vals[1]!r}, {vals[2]!r}"))
     dt = _dtype(dtype)
     start, limit, delta = vals
     if all(isinstance(v, (int, np.integer)) for v in vals):
