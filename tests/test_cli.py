@@ -330,6 +330,12 @@ def test_errors_are_one_line(model: str, tmp_path: Path) -> None:
     bad.write_text("func @f(%x: f32[2]) -> f32[2] {\n  %0 = nope(%x) : f32[2]\n"
                    "  return %0\n}\n")
     assert "bad.tjir" in _error(dump("dump", str(bad)))
+    # Types too big for any memory are the file's, not the compiler's, fault.
+    huge = tmp_path / "huge.tjir"
+    huge.write_text("func @f(%x: f32[99999999999,99999999999]) -> f32[99999999999,99999999999]"
+                    " {\n  %0 = mul(%x, %x) : f32[99999999999,99999999999]\n  return %0\n}\n")
+    msg = _error(dump("dump", str(huge), "--stage", "asm"))
+    assert msg.startswith("tracejit: error: ") and "huge.tjir" in msg and "bytes" in msg, msg
     assert _error(dump("dump", f"{model}:loss", "--arg", "f32[3,2]")).startswith("tracejit")
 
 

@@ -294,7 +294,10 @@ def run(argv: list[str]) -> str:
         pipeline = Pipeline.of_concrete(lowered.concrete)
     if stage not in IR_STAGES:
         if lowered is None:     # an IR file: its compiler errors are internal errors
-            text = pipeline.text(stage)
+            try:
+                text = pipeline.text(stage)
+            except MemoryError as e:    # but its types are the user's: too big to run
+                raise UserError(f"{args.target}: {_one_line(e)}") from None
         else:
             try:
                 text = pipeline.text(stage)
