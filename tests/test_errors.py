@@ -194,6 +194,16 @@ def test_a_run_time_shape_mismatch_of_unknown_dimensions_names_the_call() -> Non
         assert_points_here(e, n)
 
 
+def test_a_singular_matrix_in_compiled_code_names_the_call() -> None:
+    f = tj.function(lambda a: tj.linalg.inv(a))
+    f(np.eye(2, dtype=np.float32))
+    for _ in range(2):
+        with pytest.raises(np.linalg.LinAlgError, match="not invertible") as e:
+            n = line()
+            f(np.zeros((2, 2), np.float32))
+        assert_points_here(e, n)
+
+
 def test_errors_of_a_cached_call_never_point_into_generated_code() -> None:
     # A repeated call runs through a call wrapper generated for its signature; the line
     # an error names is the user's, never one of that wrapper's.

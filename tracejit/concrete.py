@@ -22,7 +22,7 @@ from .codegen import Boxing
 from .context import TraceInterpreter, active_tapes, locate_index_error
 from .errors import at_user_line
 from .ir.core import Function, bind, current_interpreter
-from .ir.errors import ShapeError
+from .ir.errors import LinAlgError, ShapeError
 from .nest import unflatten
 from .notice import Notice
 from .tensor import Tensor
@@ -272,8 +272,8 @@ class Concrete:
             outs = (self._exe or self.executable())(*arrays)
         except IndexError as e:
             raise locate_index_error(self.trace_fn, arrays, self.origins, e) from None
-        except ShapeError as e:     # dimensions unknown until run time that do not agree
-            raise at_user_line(e) from None
+        except (ShapeError, LinAlgError) as e:  # unknown dimensions that do not agree, a
+            raise at_user_line(e) from None        # singular matrix: name the call
         if self._single:
             return Tensor._wrap(outs[0])
         return self._finish([Tensor._wrap(o) for o in outs], leaves)
