@@ -141,3 +141,25 @@ def test_range_of_a_non_finite_bound_says_so(args: tuple[float, ...]) -> None:
     with pytest.raises(ValueError, match="must be finite") as e:
         tj.range(*args)
     assert "test_shape_arguments.py" in str(e.value)
+
+
+BEYOND_INT64: dict[str, Callable[[], Any]] = {
+    "zeros": lambda: tj.zeros([2**63, 0]),
+    "zeros_huge": lambda: tj.zeros([0, 2**70]),
+    "broadcast_to": lambda: tj.broadcast_to(tj.zeros([0, 1]), [0, 2**64]),
+    "reshape": lambda: tj.reshape(tj.zeros([0]), [2**63, 0]),
+    "random_normal": lambda: tj.random.normal([2**63, 0]),
+    "one_hot": lambda: tj.one_hot(tj.zeros([0], tj.int32), 2**64),
+    "one_hot_uint64": lambda: tj.one_hot(tj.zeros([0], tj.int32), 2**63),
+    "compiled_zeros": lambda: tj.compile(lambda: tj.zeros([0, 2**64]))(),
+    "compiled_one_hot": lambda: tj.compile(lambda i: tj.one_hot(i, 2**63))(np.zeros(0, np.int32)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BEYOND_INT64))
+def test_a_size_beyond_int64_says_so(name: str) -> None:
+    # Even with no elements NumPy refuses such a shape, with "Maximum allowed dimension
+    # exceeded" (and a depth of 2**64 was "not an integer").
+    with pytest.raises(ValueError, match="int64") as e:
+        BEYOND_INT64[name]()
+    assert "test_shape_arguments.py" in str(e.value)

@@ -421,9 +421,27 @@ def static_int(op: str, arg: str, v: Any) -> int:
         raise _user_error(TypeError(
             f"{op}: {arg} decides the output's shape, so it must be known when the op runs "
             "(a Python value, NumPy array or eager tensor), not a traced tensor")) from None
-    if a.ndim != 0 or a.dtype.kind not in "iub":
+    if a.ndim == 0 and a.dtype == object and isinstance(v, numbers.Integral):
+        a = np.asarray(int(v), object)          # a Python int beyond 64 bits
+    elif a.ndim != 0 or a.dtype.kind not in "iub":
         raise _user_error(TypeError(f"{op}: {arg} must be an integer, got {v!r}"))
-    return int(a)
+    n = int(a)
+    if not _INT64_MIN <= n <= _INT64_MAX:
+        raise _user_error(ValueError(f"{op}: {arg} = {n} is outside the int64 range"))
+    return n
+
+
+_INT64_MIN, _INT64_MAX = -2**63, 2**63 - 1
+
+
+def _check_dims(op: str, dims: tuple[Any, ...]) -> None:
+    """ShapeError for a dimension beyond the int64 range: NumPy refuses it even in an
+    array of no elements ("Maximum allowed dimension exceeded"), and native code counts
+    elements in int64."""
+    for d in dims:
+        if type(d) is not Dim and d > _INT64_MAX:
+            raise _user_error(ShapeError(f"{op}dimension {d} of shape {dims} is larger than "
+                                         f"the largest int64 ({_INT64_MAX})"))
 
 
 def _shape_arg(shape: Any) -> tuple[Any, ...]:
@@ -438,6 +456,7 @@ def _shape_arg(shape: Any) -> tuple[Any, ...]:
             from None
     if any(type(d) is not Dim and d < 0 for d in dims):
         raise _user_error(ShapeError(f"negative dimension in shape {dims}"))
+    _check_dims("", dims)
     return dims
 
 

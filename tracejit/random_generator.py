@@ -18,7 +18,7 @@ import numpy as np
 from .ir.dims import is_dim
 from . import ops
 from .context import EAGER, register_eager_rule
-from .convert import _shape_dim, static_int
+from .convert import _check_dims, _shape_dim, static_int
 from .errors import at_user_line
 from .executables import native
 from .ir.caches import Memo
@@ -44,8 +44,9 @@ def _shape(shape: Any, what: str) -> tuple[int, ...]:
     if isinstance(shape, Tensor):
         shape = shape.numpy()
     try:
-        if isinstance(shape, (tuple, list)) and any(is_dim(d) for d in shape):
-            # Sizes known only at run time (another tensor's .shape in a polymorphic trace).
+        if isinstance(shape, (tuple, list)):
+            # (Sizes known only at run time stay: another tensor's .shape in a polymorphic
+            # trace.)
             dims: tuple[Any, ...] = tuple(_shape_dim(d) for d in shape)
         else:
             dims = tuple(_shape_dim(d) for d in np.atleast_1d(np.asarray(shape)).tolist())
@@ -54,6 +55,7 @@ def _shape(shape: Any, what: str) -> tuple[int, ...]:
                                      f"{shape!r}")) from None
     if any(not is_dim(d) and d < 0 for d in dims):
         raise at_user_line(ValueError(f"{what}: a shape has no negative dimensions, got {dims}"))
+    _check_dims(f"{what}: ", dims)
     return dims
 
 

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .convert import (_axes, _axis, _dtype, _operands, _shape_arg, _shape_dim, _user_error,
-                      bool_, constant, convert_to_tensor, float32, int32, static_int)
+from .convert import (_axes, _axis, _check_dims, _dtype, _operands, _shape_arg, _shape_dim,
+                      _user_error, bool_, constant, convert_to_tensor, float32, int32,
+                      static_int)
 from .exports import export
 from .ir import dims
 from .ir.axes import normalize_perm
@@ -34,6 +35,7 @@ def reshape(tensor: TensorInput, shape: Any, name: str | None = None) -> Tensor:
                                     f"{shape!r}")) from None
     if shape.count(-1) > 1:
         raise _user_error(ShapeError(f"reshape: at most one -1 in shape {shape}"))
+    _check_dims("reshape: ", tuple(shape))
     if -1 in shape:
         # Exact products (an unknown dimension of a symbolic trace stays a symbol: the -1
         # is then the quotient for every value of it, or the reshape is refused).
