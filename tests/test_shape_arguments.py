@@ -163,3 +163,16 @@ def test_a_size_beyond_int64_says_so(name: str) -> None:
     with pytest.raises(ValueError, match="int64") as e:
         BEYOND_INT64[name]()
     assert "test_shape_arguments.py" in str(e.value)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: tj.numpy.linspace(0.0, 1.0, 2.5),
+    lambda: tj.numpy.tile(tj.ones([2]), 2.5),
+    lambda: tj.numpy.diag(tj.ones([3]), k=2.5),
+    lambda: tj.numpy.diag(tj.ones([3, 3]), k=1.5),
+    lambda: tj.numpy.diagonal(tj.ones([3, 3]), offset=0.5),
+], ids=["linspace", "tile", "diag", "diag_part", "diagonal"])
+def test_numpy_api_sizes_are_integers(call: Callable[[], Any]) -> None:
+    # NumPy raises TypeError for each; they gave 2 points, 4 elements and a 5x5 matrix.
+    with pytest.raises(TypeError, match="integer"):
+        call()

@@ -83,7 +83,7 @@ def tile(A: TensorInput, reps: Any) -> Tensor:  # noqa: N803  (NumPy's name)
            [1, 2, 1, 2]], dtype=int32)
     """
     x = ops.convert_to_tensor(A)
-    r = [int(k) for k in np.atleast_1d(np.asarray(reps)).tolist()]
+    r = np.atleast_1d(arrayops.static_ints("tile", "reps", reps)).tolist()
     nd = max(x.ndim, len(r))
     x = ops.reshape(x, [1] * (nd - x.ndim) + list(x.shape))
     return arrayops.tile(x, [1] * (nd - len(r)) + r)
@@ -155,7 +155,7 @@ def linspace(start: TensorInput, stop: TensorInput, num: int = 50, endpoint: boo
     >>> tj.numpy.linspace(0., 1., 3).numpy()
     array([0. , 0.5, 1. ], dtype=float32)
     """
-    n = int(num)
+    n = static_int("linspace", "num", num)
     if n < 0:
         raise at_user_line(ValueError(f"linspace: num must be >= 0, got {n}"))
     a, b = (ops.convert_to_tensor(v, dtype_hint=ops.float32) for v in (start, stop))

@@ -102,9 +102,9 @@ def diag(v: TensorInput, k: int = 0) -> Tensor:
     """
     x = ops.convert_to_tensor(v)
     if x.ndim == 1:
-        return matrices.diag(x, k=int(k))
+        return matrices.diag(x, k=k)
     if x.ndim == 2:
-        return matrices.diag_part(x, k=int(k))
+        return matrices.diag_part(x, k=k)
     raise at_user_line(ShapeError(f"diag needs a 1-D or 2-D array, got shape {x.shape}"))
 
 
@@ -122,7 +122,7 @@ def diagonal(a: TensorInput, offset: int = 0, axis1: int = 0, axis2: int = 1) ->
     if i == j:
         raise at_user_line(ValueError("diagonal: axis1 and axis2 must differ"))
     rest = [d for d in range(x.ndim) if d not in (i, j)]
-    return matrices.diag_part(ops.transpose(x, rest + [i, j]), k=int(offset))
+    return matrices.diag_part(ops.transpose(x, rest + [i, j]), k=offset)
 
 
 @export("numpy.pad")
