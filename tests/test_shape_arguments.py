@@ -176,3 +176,21 @@ def test_numpy_api_sizes_are_integers(call: Callable[[], Any]) -> None:
     # NumPy raises TypeError for each; they gave 2 points, 4 elements and a 5x5 matrix.
     with pytest.raises(TypeError, match="integer"):
         call()
+
+
+@pytest.mark.parametrize("num", [2, 5])
+def test_unstack_checks_num_against_the_dimension(num: int) -> None:
+    # TensorFlow: InvalidArgumentError ("Input shape axis 0 must equal 5"); num was
+    # ignored, giving 3 tensors for num=5.
+    with pytest.raises(ValueError, match=f"num={num} does not match axis 0"):
+        tj.unstack(X, num=num)
+    assert [t.shape for t in tj.unstack(X, num=np.int64(4), axis=1)] == [(3,)] * 4
+
+
+def test_add_n_of_one_tensor_adds_its_rows() -> None:
+    # TensorFlow iterates a tensor given as the list (tf.add_n(x) is the sum of x's rows);
+    # the error was "the truth value of a tensor of shape (3, 4) is ambiguous".
+    np.testing.assert_array_equal(tj.add_n(tj.constant(X)).numpy(), X.sum(axis=0))
+    np.testing.assert_array_equal(tj.add_n(X).numpy(), X.sum(axis=0))
+    got = tj.compile(lambda x: tj.add_n(x))(X)
+    np.testing.assert_array_equal(np.asarray(got), X.sum(axis=0))

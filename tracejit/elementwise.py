@@ -227,6 +227,11 @@ def clip_by_value(t: TensorInput, clip_value_min: TensorInput, clip_value_max: T
 
 @export("add_n", "math.add_n")
 def add_n(inputs: Sequence[Any], name: str | None = None) -> Tensor:
+    if isinstance(inputs, (TensorLike, np.ndarray)):
+        # One tensor is the list of its rows, as TensorFlow iterates it (`if not inputs`
+        # raised "the truth value of a tensor ... is ambiguous").
+        from .shapes import unstack
+        inputs = unstack(inputs)
     if not inputs:
         raise _user_error(ValueError("add_n needs at least one input"))
     xs = _operands("add_n", *inputs)

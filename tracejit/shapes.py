@@ -128,6 +128,11 @@ def unstack(value: TensorInput, num: Any = None, axis: int = 0, name: str | None
             ) -> list[Tensor]:
     x = convert_to_tensor(value)
     ax = _axis("unstack", axis, x.ndim)
+    if num is not None and not dims.is_dim(x.shape[ax]):
+        n = static_int("unstack", "num", num)
+        if n != x.shape[ax]:    # TensorFlow: InvalidArgumentError
+            raise _user_error(ShapeError(f"unstack: num={n} does not match axis {ax} of "
+                                         f"shape {x.shape} (size {x.shape[ax]})"))
     perm = [ax] + [i for i in builtins_range(x.ndim) if i != ax]
     xt = transpose(x, perm)
     return [xt[i] for i in builtins_range(x.shape[ax])]
