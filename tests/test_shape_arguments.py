@@ -194,3 +194,24 @@ def test_add_n_of_one_tensor_adds_its_rows() -> None:
     np.testing.assert_array_equal(tj.add_n(X).numpy(), X.sum(axis=0))
     got = tj.compile(lambda x: tj.add_n(x))(X)
     np.testing.assert_array_equal(np.asarray(got), X.sum(axis=0))
+
+
+@pytest.mark.parametrize("call", [
+    lambda: tj.zeros([2], dtype=None),
+    lambda: tj.ones([2], None),
+    lambda: tj.random.normal([2], dtype=None),
+    lambda: tj.random.uniform([2], dtype=None),
+    lambda: tj.random.truncated_normal([2], dtype=None),
+    lambda: tj.TensorSpec([2], None),
+], ids=["zeros", "ones", "normal", "uniform", "truncated_normal", "TensorSpec"])
+def test_a_dtype_of_none_raises_where_one_is_needed(call: Callable[[], Any]) -> None:
+    # TensorFlow: TypeError ("Cannot convert ... None to a TensorFlow DType"). zeros and
+    # ones gave int32 and the others float64 (np.dtype(None)), silently.
+    with pytest.raises(TypeError, match="dtype must not be None"):
+        call()
+
+
+def test_the_numpy_api_takes_a_dtype_of_none_as_its_default() -> None:
+    # NumPy's rule (the default float; float32 here, as Python floats): it gave int32.
+    assert tj.numpy.zeros(2, None).dtype == np.float32
+    assert tj.numpy.ones((2,), dtype=None).dtype == np.float32

@@ -60,7 +60,7 @@ def _note_baked(value: Any) -> None:
 
 def _dtype(dtype: Any) -> np.dtype:
     if dtype is None:
-        raise TypeError("dtype must not be None")
+        raise _user_error(TypeError("dtype must not be None"))
     dt = np.dtype(getattr(dtype, "as_numpy_dtype", dtype))
     if dt not in DTYPE_NAMES:
         raise _user_error(DTypeError(

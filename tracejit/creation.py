@@ -26,12 +26,12 @@ def fill(dims: Sequence[int], value: TensorInput, name: str | None = None, *, dt
 
 @export("ones")
 def ones(shape: Any, dtype: Any = float32, name: str | None = None) -> Tensor:
-    return fill(shape, 1, dtype=dtype)
+    return fill(shape, 1, dtype=_dtype(dtype))   # (None: TypeError, as TensorFlow's)
 
 
 @export("zeros")
 def zeros(shape: Any, dtype: Any = float32, name: str | None = None) -> Tensor:
-    return fill(shape, 0, dtype=dtype)
+    return fill(shape, 0, dtype=_dtype(dtype))
 
 
 @export("ones_like")

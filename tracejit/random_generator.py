@@ -60,6 +60,8 @@ def _shape(shape: Any, what: str) -> tuple[int, ...]:
 
 
 def _float_dtype(dtype: DTypeLike, what: str) -> np.dtype:
+    if dtype is None:   # np.dtype(None) is float64
+        raise at_user_line(TypeError(f"{what}: dtype must not be None"))
     dt = np.dtype(dtype)  # type: ignore[arg-type]
     if dt not in FLOATS:
         raise at_user_line(TypeError(f"{what}: dtype must be float32 or float64, got {dt.name}"))
@@ -210,6 +212,8 @@ def _uniform(draw: Callable[[np.dtype, str], Tensor], minval: TensorInput,
              maxval: TensorInput | None, dtype: DTypeLike, what: str) -> Tensor:
     """Uniform samples in [minval, maxval) from `draw(dtype, dist)`: floats scale a [0, 1)
     draw; integers take `minval + bits % (maxval - minval)` (TensorFlow's rule)."""
+    if dtype is None:   # np.dtype(None) is float64
+        raise at_user_line(TypeError(f"{what}: dtype must not be None"))
     dt = np.dtype(dtype)  # type: ignore[arg-type]
     if dt.kind in "iu":
         if maxval is None:

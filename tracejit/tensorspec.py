@@ -22,6 +22,8 @@ from .variable import Variable
 
 
 def _dtype(dtype: Any) -> np.dtype:
+    if dtype is None:   # np.dtype(None) is float64
+        raise TypeError("TensorSpec: dtype must not be None")
     try:
         dt = np.dtype(dtype)
     except TypeError:

@@ -270,7 +270,7 @@ def zeros(shape: Any, dtype: Any = np.float32) -> Tensor:
     >>> tj.numpy.zeros((2,)).numpy()
     array([0., 0.], dtype=float32)
     """
-    return ops.zeros(shape, dtype)
+    return ops.zeros(shape, np.float32 if dtype is None else dtype)  # None: the default
 
 
 @export("numpy.ones")
@@ -280,7 +280,7 @@ def ones(shape: Any, dtype: Any = np.float32) -> Tensor:
     >>> tj.numpy.ones((2,), dtype=tj.int32).numpy()
     array([1, 1], dtype=int32)
     """
-    return ops.ones(shape, dtype)
+    return ops.ones(shape, np.float32 if dtype is None else dtype)
 
 
 @export("numpy.full")
