@@ -326,6 +326,23 @@ def test_reduce_ints_and_bools() -> None:
     check(tj.reduce_sum(tj.constant([True, False, True])), np.int32(2))
 
 
+def test_reduce_mean_of_negative_ints_rounds_toward_zero() -> None:
+    # TensorFlow's integer mean truncates: mean([-1, 0]) is 0 and mean([-7, 0, 0]) is -2,
+    # where floor division gives -1 and -3.
+    a = np.array([[2, -2, -1], [3, -3, 0], [-7, 0, 0], [-6, 0, 0]], np.int32)
+
+    def ref(axis: int | None) -> np.ndarray:
+        s = a.sum(axis=axis, dtype=np.int64)
+        n = a.size if axis is None else a.shape[axis]
+        return (np.sign(s) * (np.abs(s) // n)).astype(np.int32)
+
+    for axis in (None, 0, 1):
+        check(tj.reduce_mean(a, axis), ref(axis))
+        check(tj.compile(lambda x, axis=axis: tj.reduce_mean(x, axis))(a), ref(axis))
+    spec = [tj.TensorSpec([None, 3], tj.int32)]
+    check(tj.compile(lambda x: tj.reduce_mean(x, 0), input_signature=spec)(a), ref(0))
+
+
 @pytest.mark.parametrize("fn,ref", [(tj.argmax, np.argmax), (tj.argmin, np.argmin)])
 @examples(15)
 @given(shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4), seed=SEEDS,

@@ -10,8 +10,8 @@ import numpy as np
 from .convert import (_axes, _axis, _dtype, _user_error, bool_, cast, convert_to_tensor,
                       int32, int64)
 from .creation import zeros_like
-from .elementwise import (abs, add, divide, exp, floordiv, greater, less, log, multiply,
-                          not_equal, sqrt, stop_gradient, subtract, where)
+from .elementwise import (abs, add, divide, exp, floordiv, greater, less, log, logical_and,
+                          multiply, not_equal, sqrt, stop_gradient, subtract, where)
 from .exports import export, named
 from .dimvalues import dim_value
 from .ir.core import bind
@@ -83,10 +83,19 @@ def reduce_mean(input_tensor: TensorInput, axis: Any = None, keepdims: bool = Fa
     s = bind("reduce_sum", x, axes=axes, keepdims=bool(keepdims))
     n = _count(x, axes)
     if type(n) is Dim:                  # known at run time only
-        return (floordiv if x.dtype.kind in "iu" else divide)(s, dim_value(n, x.dtype))
+        n = dim_value(n, x.dtype)
+        return _truncdiv(s, n) if x.dtype.kind in "iu" else divide(s, n)
     if x.dtype.kind in "iu":
-        return floordiv(s, n) if n else s  # TensorFlow: integer mean truncates
+        return _truncdiv(s, n) if n else s
     return divide(s, float(n)) if n != 1 else s
+
+
+def _truncdiv(s: Tensor, n: Any) -> Tensor:
+    """`s / n` rounded toward zero for a positive count `n` (TensorFlow's integer mean:
+    the mean of [-1, 0] is 0), where `floordiv` rounds down (-1)."""
+    q = floordiv(s, n)
+    inexact = logical_and(less(s, zeros_like(s)), not_equal(multiply(q, n), s))
+    return where(inexact, add(q, 1), q)
 
 
 @export("reduce_variance", "math.reduce_variance")
