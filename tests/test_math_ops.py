@@ -6,6 +6,7 @@ differences in float64 at orders 1 and 2, and errors for dtypes TensorFlow refus
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -151,6 +152,34 @@ def test_tensorflow_values_at_the_special_points() -> None:
         t.watch(big)
         y = tj.nn.selu(big)
     np.testing.assert_allclose(t.gradient(y, big).numpy(), [SELU_S, SELU_S], rtol=1e-6)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_elu_and_selu_take_the_x_branch_at_zero(compiled: bool) -> None:
+    # TensorFlow's EluGrad and SeluGrad test `outputs < 0`: at 0 the gradient is the x
+    # branch's (selu: scale, not scale * alpha = 1.758) and so is elu's second derivative
+    # (0, not exp(0) = 1).
+    x = tj.constant([-1.0, 0.0, 2.0], tj.float64)
+
+    def grads(op: Callable[..., Any], x: tj.Tensor) -> tuple[tj.Tensor, tj.Tensor]:
+        with tj.GradientTape() as t2:
+            t2.watch(x)
+            with tj.GradientTape() as t1:
+                t1.watch(x)
+                y = op(x)
+            g = t1.gradient(y, x)
+        return g, t2.gradient(g, x)
+
+    def run(op: Callable[..., Any]) -> tuple[tj.Tensor, tj.Tensor]:
+        return (tj.compile(lambda x: grads(op, x)) if compiled else partial(grads, op))(x)
+
+    g, g2 = run(tj.nn.selu)
+    e = np.exp(-1.0)
+    np.testing.assert_allclose(g.numpy(), [SELU_S * SELU_A * e, SELU_S, SELU_S], rtol=1e-12)
+    np.testing.assert_allclose(g2.numpy(), [SELU_S * SELU_A * e, 0, 0], rtol=1e-12)
+    g, g2 = run(tj.nn.elu)
+    np.testing.assert_allclose(g.numpy(), [e, 1, 1], rtol=1e-12)
+    np.testing.assert_allclose(g2.numpy(), [e, 0, 0], rtol=1e-12)
 
 
 @pytest.mark.parametrize("op", [tj.math.ceil, tj.math.rint, tj.math.atan2, tj.math.reciprocal,

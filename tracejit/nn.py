@@ -132,18 +132,19 @@ def _elu_neg(x: Tensor) -> Tensor:
 
 @export("nn.elu")
 def elu(features: TensorInput, name: str | None = None) -> Tensor:
-    """x if x > 0 else exp(x) - 1; its gradient at 0 is 1 (TensorFlow's).
+    """exp(x) - 1 if x < 0 else x; at 0 (and NaN) its gradients are those of the x branch,
+    1 and then 0, as TensorFlow's EluGrad (`outputs < 0 ? ... : dy`) gives.
 
     >>> tj.nn.elu([-1., 2.]).numpy()
     array([-0.63212055,  2.        ], dtype=float32)
     """
     x = ops._float_tensor("elu", features)
-    return ops.where(ops.greater(x, 0.0), x, _elu_neg(x))
+    return ops.where(ops.less(x, 0.0), _elu_neg(x), x)
 
 
 @export("nn.selu")
 def selu(features: TensorInput, name: str | None = None) -> Tensor:
-    """scale * (x if x > 0 else alpha * (exp(x) - 1)) with the self-normalizing constants
+    """scale * (alpha * (exp(x) - 1) if x < 0 else x) with the self-normalizing constants
     alpha = 1.6733 and scale = 1.0507 (Klambauer et al.; TensorFlow's).
 
     >>> tj.nn.selu([-1., 2.]).numpy()
@@ -151,7 +152,9 @@ def selu(features: TensorInput, name: str | None = None) -> Tensor:
     """
     x = ops._float_tensor("selu", features)
     neg = ops.multiply(_elu_neg(x), _SELU_ALPHA)
-    return ops.multiply(ops.where(ops.greater(x, 0.0), x, neg), _SELU_SCALE)
+    # The x branch at 0: the gradient there is scale (TensorFlow's SeluGrad), not the
+    # negative branch's scale * alpha.
+    return ops.multiply(ops.where(ops.less(x, 0.0), neg, x), _SELU_SCALE)
 
 
 @export("nn.leaky_relu")
