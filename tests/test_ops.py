@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tracejit as tj
+from tests.test_grad_ops import gradcheck
 
 
 def examples(n: int) -> settings:
@@ -373,6 +374,40 @@ def test_norm(sak: object, seed: int, ord: object) -> None:
         want = np.full(want.shape, -np.inf)  # the max over nothing
     check(got, want, np.float64, composite=True)
     check(tj.linalg.norm(tj.constant([3.0, 4.0])), np.float32(5.0))
+
+
+@pytest.mark.filterwarnings("ignore:.*traced it:UserWarning")
+@pytest.mark.parametrize("ord", ["fro", "euclidean", 1, 2, np.inf])
+@pytest.mark.parametrize("axis", [(0, 1), (1, 0), (-1, 0), (0, 2), (2, 1)])
+def test_norm_over_two_axes_is_a_matrix_norm(ord: object, axis: tuple[int, int]) -> None:
+    # TensorFlow (and NumPy): ord=1 is the largest column sum, np.inf the largest row sum,
+    # 2 the largest singular value, over the matrices formed by the two axes (rows first);
+    # they were the entrywise 1-norm, max and Frobenius norm.
+    a = rand(3, (3, 4, 5), np.float64)
+    want = np.linalg.norm(a, ord=ord if ord != "euclidean" else "fro", axis=axis)
+    check(tj.norm(a, ord=ord, axis=axis), want, np.float64, composite=True)
+    kept = tj.norm(a, ord=ord, axis=list(axis), keepdims=True)
+    check(kept, np.linalg.norm(a, ord=ord if ord != "euclidean" else "fro", axis=axis,
+                               keepdims=True), np.float64, composite=True)
+    compiled = tj.compile(lambda x: tj.norm(x, ord=ord, axis=axis))
+    check(compiled(a), want, np.float64, composite=True)
+    gradcheck(lambda x: tj.norm(x, ord=ord, axis=axis), a)
+
+
+def test_norm_of_other_orders() -> None:
+    a = rand(4, (3, 4), np.float64)
+    for p in (3, 0.5, 1.5):
+        want = np.sum(np.abs(a) ** p, axis=1) ** (1 / p)
+        check(tj.norm(a, ord=p, axis=1), want, np.float64, composite=True)
+    for bad in (0, -1, "nuc"):
+        with pytest.raises(ValueError, match="ord"):
+            tj.norm(a, ord=bad)
+    with pytest.raises(ValueError, match="ord"):
+        tj.norm(a, ord=3, axis=[0, 1])
+    with pytest.raises(ValueError, match="axes"):
+        tj.norm(a, axis=[1, -1])
+    with pytest.raises(ValueError, match="axis"):
+        tj.norm(rand(4, (2, 3, 4), np.float64), axis=[0, 1, 2])
 
 
 # ---------------------------------------------------------------------------- shapes

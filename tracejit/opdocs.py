@@ -283,11 +283,17 @@ array([1, 0])
 >>> tj.argmin(tj.constant([[1., 5.], [3., 2.]]), axis=0).numpy()
 array([0, 1])
 """,
-    "norm": """The Euclidean norm over `axis` (all elements when None); `ord` 'euclidean',
-1, 2 or inf on vectors.
+    "norm": """TensorFlow's norm. Over `axis` (an int, or None for all elements) the
+vector norm of order `ord`: 'euclidean' or 2, 1, np.inf, or any p > 0 ((sum |x|^p)^(1/p)).
+Over a pair of axes `[rows, cols]` the matrix norm: 'fro' or 'euclidean' (Frobenius), 1
+(the largest column sum of |x|), np.inf (the largest row sum), 2 (the largest singular
+value).
 
 >>> tj.norm(tj.constant([3., 4.])).numpy()
 array(5., dtype=float32)
+>>> a = tj.constant([[1., -2.], [3., 4.]])
+>>> tj.norm(a, ord=1, axis=[0, 1]).numpy(), tj.norm(a, ord=np.inf, axis=[0, 1]).numpy()
+(array(6., dtype=float32), array(7., dtype=float32))
 """,
     "matmul": """The matrix product `a @ b` (rank >= 2; leading dimensions are batch
 dimensions and broadcast), optionally transposing either operand. Float32 and float64; calls

@@ -11,13 +11,13 @@ from .convert import (_axes, _axis, _dtype, _user_error, bool_, cast, convert_to
                       int32, int64)
 from .creation import zeros_like
 from .elementwise import (abs, add, divide, exp, floordiv, greater, less, log, logical_and,
-                          multiply, not_equal, sqrt, stop_gradient, subtract, where)
+                          multiply, not_equal, pow, sqrt, stop_gradient, subtract, where)
 from .exports import export, named
 from .dimvalues import dim_value
 from .ir.core import bind
 from .ir.dims import Dim
 from .ir.errors import DTypeError
-from .shapes import reshape
+from .shapes import expand_dims, reshape, squeeze, transpose
 from .tensor import Tensor, TensorInput, raw_shape
 
 def _reduce(prim: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
@@ -164,14 +164,53 @@ argmin = _arg_op("argmin", "argmin", "math.argmin")
 def norm(tensor: TensorInput, ord: Any = "euclidean", axis: Any = None, keepdims: bool = False,
          name: str | None = None) -> Tensor:  # noqa: A002
     x = convert_to_tensor(tensor)
-    axis = list(_axes("norm", axis, x.ndim))
-    if ord in ("euclidean", 2, 2.0, "fro"):
-        return sqrt(reduce_sum(multiply(x, x), axis, keepdims))
-    if ord in (1, 1.0):
-        return reduce_sum(abs(x), axis, keepdims)
-    if ord in (np.inf, "inf"):
-        return reduce_max(abs(x), axis, keepdims)
-    raise _user_error(ValueError(f"norm: ord must be 'euclidean', 2, 1 or np.inf, got {ord!r}"))
+    if isinstance(axis, (list, tuple)) and len(axis) == 2:
+        return _matrix_norm(x, ord, axis, keepdims)
+    if isinstance(axis, (list, tuple)) and len(axis) > 2:
+        raise _user_error(ValueError(f"norm: axis must be None, an int or a pair of distinct "
+                                     f"ints, got {axis!r}"))
+    axes = list(_axes("norm", axis, x.ndim))
+    if isinstance(ord, str) and ord in ("euclidean", "fro") or _is(ord, 2):
+        return sqrt(reduce_sum(multiply(x, x), axes, keepdims))
+    if _is(ord, 1):
+        return reduce_sum(abs(x), axes, keepdims)
+    if _is(ord, np.inf):
+        return reduce_max(abs(x), axes, keepdims)
+    if isinstance(ord, (int, float)) and not isinstance(ord, bool) and ord > 0:
+        p = float(ord)
+        return pow(reduce_sum(pow(abs(x), p), axes, keepdims), 1.0 / p)
+    raise _user_error(ValueError(f"norm: ord must be 'euclidean', 'fro', np.inf or a positive "
+                                 f"number for a vector norm, got {ord!r}"))
+
+
+def _is(ord: Any, value: float) -> bool:
+    return not isinstance(ord, (str, bool)) and isinstance(ord, (int, float, np.number)) \
+        and float(ord) == value
+
+
+def _matrix_norm(x: Tensor, ord: Any, axis: Any, keepdims: bool) -> Tensor:
+    """The matrix norm over the axes `axis = [rows, cols]` (see `norm`)."""
+    rows, cols = (_axis("norm", a, x.ndim) for a in axis)
+    if rows == cols:
+        raise _user_error(ValueError(f"norm: the two axes of a matrix norm must differ, got "
+                                     f"{list(axis)!r}"))
+    if isinstance(ord, str) and ord in ("euclidean", "fro"):
+        return sqrt(reduce_sum(multiply(x, x), [rows, cols], keepdims))
+    if _is(ord, 1) or _is(ord, np.inf):
+        summed, largest = (rows, cols) if _is(ord, 1) else (cols, rows)
+        r = reduce_max(reduce_sum(abs(x), summed, keepdims=True), largest, keepdims=True)
+        return r if keepdims else squeeze(r, [rows, cols])
+    if _is(ord, 2):
+        from .linalg_decomp import svd
+        rest = [a for a in range(x.ndim) if a not in (rows, cols)]
+        s = svd(transpose(x, rest + [rows, cols]), compute_uv=False)
+        r = reduce_max(s, -1)
+        if keepdims:
+            for a in sorted((rows, cols)):
+                r = expand_dims(r, a)
+        return r
+    raise _user_error(ValueError(f"norm: ord must be 'fro', 'euclidean', 1, 2 or np.inf for a "
+                                 f"matrix norm, got {ord!r}"))
 
 
 def _logical(op: str, prim: str, input_tensor: TensorInput, axis: Any, keepdims: bool) -> Tensor:
