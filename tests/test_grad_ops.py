@@ -133,6 +133,34 @@ def test_where_gives_zeros_not_nan_to_the_branch_not_taken() -> None:
     np.testing.assert_array_equal(t.gradient(y, x).numpy(), [0.0, 0.0, 0.25])
 
 
+@pytest.mark.parametrize("compiled", [False, True])
+def test_sqrt_gives_zero_gradient_where_its_cotangent_is_zero(compiled: bool) -> None:
+    # TensorFlow's SqrtGrad is 0 where the upstream gradient is 0, so a where with sqrt in
+    # one branch only (or a norm masked out) has a finite gradient at 0 and below, where
+    # the cotangent 0 / (2 sqrt(0)) was NaN.
+    def first(x: tj.Tensor) -> tj.Tensor:
+        with tj.GradientTape() as t:
+            t.watch(x)
+            y = tj.reduce_sum(tj.where(x > 0, tj.sqrt(x), tj.zeros_like(x)))
+            y = y + tj.where(x[0] > 0, tj.norm(x[:2]), 0.0)
+        return t.gradient(y, x)
+
+    def mixed(x: tj.Tensor, w: tj.Tensor) -> tj.Tensor:
+        # d2/dx dw of sum(w sqrt(x)) at w = 0 is 1 / (2 sqrt(x)): the zero cotangent must
+        # not make the gradient's own derivative 0
+        with tj.GradientTape(persistent=True) as t:
+            t.watch([x, w])
+            y = tj.reduce_sum(w * tj.sqrt(x))
+            gx = tj.reduce_sum(t.gradient(y, x))
+        return t.gradient(gx, w)
+
+    run1, run2 = (tj.compile(first), tj.compile(mixed)) if compiled else (first, mixed)
+    x = tj.constant([0.0, -1.0, 4.0], tj.float64)
+    np.testing.assert_array_equal(run1(x).numpy(), [0.0, 0.0, 0.25])
+    got = run2(tj.constant([1.0, 4.0], tj.float64), tj.constant([0.0, 0.0], tj.float64))
+    np.testing.assert_allclose(got.numpy(), [0.5, 0.25], rtol=1e-15)
+
+
 def test_clip_by_value_grads() -> None:
     a = np.array([[-3.0, -0.5, 0.25], [0.7, 2.0, -1.7]])
     gradcheck(lambda x: tj.clip_by_value(x, -1.0, 1.0) * x, a)

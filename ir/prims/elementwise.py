@@ -127,7 +127,12 @@ unary("acos", np.arccos, lambda g, x, *, out: (
     cost=85)
 unary("tanh", np.tanh,
       lambda g, x, *, out: (ops.mul(g, ops.sub(ops.const(1, x.dtype), ops.square(out))),), cost=40)
-unary("sqrt", np.sqrt, lambda g, x, *, out: (ops.div(g, ops.scale(out, 2.0)),), cost=10)
+# sqrt's gradient is 0 where the cotangent is 0, even at x = 0 or x < 0 (TensorFlow's
+# SqrtGrad kernel), so `where(x > 0, sqrt(x), 0)` has a finite gradient at 0. mul_no_nan
+# gives that and keeps d/dg = 1 / (2 sqrt(x)) at g = 0 for higher orders (a select on g == 0
+# would make it 0 there).
+unary("sqrt", np.sqrt, lambda g, x, *, out: (
+    bind("mul_no_nan", ops.div(ops.const(0.5, x.dtype), out), g),), cost=10)
 # |x| has gradient sign(x), which is 0 at 0 (TensorFlow's subgradient).
 unary("abs", np.abs, lambda g, x, *, out: (ops.mul(g, ops.sign(x)),), allowed=NUM, cost=1)
 # TensorFlow: sign has a registered gradient of zeros (sources stay connected); floor has
