@@ -161,6 +161,29 @@ def test_sqrt_gives_zero_gradient_where_its_cotangent_is_zero(compiled: bool) ->
     np.testing.assert_allclose(got.numpy(), [0.5, 0.25], rtol=1e-15)
 
 
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("op", [tj.nn.relu, tj.nn.relu6, tj.nn.leaky_relu])
+def test_second_derivative_of_relus_is_zeros_not_none(op: Callable[..., Any],
+                                                      compiled: bool) -> None:
+    # TensorFlow registers gradients of zeros for ReluGrad, Relu6Grad and LeakyReluGrad,
+    # so x stays connected: tj gave None.
+    def grads(x: tj.Tensor, dy: tj.Tensor) -> tuple[tj.Tensor, tj.Tensor]:
+        with tj.GradientTape(persistent=True) as t:
+            t.watch(x)
+            g = t.gradient(op(x), x, output_gradients=dy)
+        return g, t.gradient(g, x)
+
+    run = tj.compile(grads) if compiled else grads
+    x = tj.constant([-2.0, -0.0, 0.0, 0.5, 7.0, np.nan, -1.0])
+    dy = tj.constant([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0])
+    g, g2 = run(x, dy)
+    slope = {tj.nn.relu: 0.0, tj.nn.relu6: 0.0, tj.nn.leaky_relu: 0.2}[op]
+    top = 0.0 if op is tj.nn.relu6 else 1.0
+    np.testing.assert_allclose(g.numpy(), [slope, slope, slope, 1, top, slope, 2 * slope])
+    assert g2 is not None
+    np.testing.assert_array_equal(g2.numpy(), np.zeros(7))
+
+
 def test_clip_by_value_grads() -> None:
     a = np.array([[-3.0, -0.5, 0.25], [0.7, 2.0, -1.7]])
     gradcheck(lambda x: tj.clip_by_value(x, -1.0, 1.0) * x, a)

@@ -165,7 +165,9 @@ def leaky_relu(features: TensorInput, alpha: float = 0.2, name: str | None = Non
     array([-0.2,  2. ], dtype=float32)
     """
     x = ops._float_tensor("leaky_relu", features)
-    return ops.where(ops.greater(x, 0.0), x, ops.multiply(x, alpha))
+    # relu(x) is x where it is taken; through relu's gradient a second derivative is
+    # zeros, not None (TensorFlow's LeakyReluGrad has a gradient of zeros for x).
+    return ops.where(ops.greater(x, 0.0), ops.relu(x), ops.multiply(x, alpha))
 
 
 @export("nn.relu6")

@@ -159,10 +159,18 @@ def _softplus(x: np.ndarray) -> np.ndarray:
 unary("logistic", _logistic, lambda g, x, *, out: (
     ops.mul(g, ops.mul(out, ops.sub(ops.const(1, x.dtype), out))),), cost=41)
 unary("softplus", _softplus, lambda g, x, *, out: (ops.mul(g, ops.logistic(x)),), cost=70)
+def _relu_vjp(g: Any, x: Any, *, out: Any) -> tuple[Any]:
+    # dy where x > 0, else 0 (also at 0 and NaN: TensorFlow's ReluGrad). TensorFlow gives
+    # ReluGrad a gradient of zeros for x, so a second derivative through relu is zeros, not
+    # None: the zeros of the branch not taken are sign(0), which depends on x through sign
+    # (whose gradient is zero) and never NaN.
+    pos = ops.gt(x, ops.const(0, x.dtype))
+    zero = ops.sign(ops.select(pos, x, ops.zeros_like(x)))
+    return (ops.select(pos, g, zero),)
+
+
 # relu keeps NaN (as maximum does) and has gradient 0 at 0 (TensorFlow's subgradient).
-unary("relu", lambda x: np.maximum(x, np.zeros((), x.dtype)),
-      lambda g, x, *, out: (ops.select(ops.gt(x, ops.const(0, x.dtype)), g,
-                                       ops.zeros_like(g)),), allowed=NUM, cost=2)
+unary("relu", lambda x: np.maximum(x, np.zeros((), x.dtype)), _relu_vjp, allowed=NUM, cost=2)
 
 # ---------------------------------------------------------------- binary arithmetic
 
