@@ -45,6 +45,22 @@ def test_tensorflow_values() -> None:
     assert r.dtype == tj.float64 and r.numpy().tolist() == [7 / 3]
 
 
+@pytest.mark.parametrize("dtype", [tj.int32, tj.int64])
+def test_sorted_segment_mean_of_integers_is_an_integer_rounded_toward_zero(dtype: object) -> None:
+    # TensorFlow's SegmentMean keeps the integer dtype and truncates (its
+    # UnsortedSegmentMean gives float64): tj gave float64 -3.67 for [-7, -3, -1].
+    x = np.array([[-7, 2], [-3, 4], [-1, 5], [1, 1], [2, 1]])
+    ids = [0, 0, 0, 2, 2]
+    s = np.array([x[:3].sum(0), [0, 0], x[3:].sum(0)])
+    n = np.array([[3], [1], [2]])
+    want = np.sign(s) * (np.abs(s) // n)
+    for run in (lambda d: tj.math.segment_mean(d, ids),
+                tj.function(lambda d: tj.math.segment_mean(d, ids))):
+        r = run(tj.constant(x, dtype))
+        assert r.dtype == dtype
+        np.testing.assert_array_equal(r.numpy(), want)
+
+
 def test_tensorflow_gradients() -> None:
     x = tj.constant([3.0, 1.0, 3.0, 2.0, 0.0, 5.0, 0.0], tj.float64)
     ids = tj.constant([0, 0, 0, 1, 1, 2, 2])

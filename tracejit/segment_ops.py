@@ -26,6 +26,7 @@ from .errors import TracingError
 from .exports import named
 from .ir.core import bind
 from .ir.errors import DTypeError, ShapeError
+from .reductions import _truncdiv
 from .tensor import Tensor, TensorInput, TensorLike
 
 
@@ -204,6 +205,12 @@ def _sorted_count(op: str, data: TensorInput, segment_ids: TensorInput) -> tuple
 
 def _sorted(op: str, prim: str, data: TensorInput, segment_ids: TensorInput) -> Tensor:
     d, ids, n = _sorted_count(op, data, segment_ids)
+    if prim == "mean" and d.dtype.kind in "iu":
+        # TensorFlow's SegmentMean of integers is an integer, rounded toward zero (its
+        # UnsortedSegmentMean gives float64)
+        s = _unsorted(op, "scatter_add", d, ids, n)
+        c = ops.maximum(_counts(op, d, ids, n), ops.ones((), d.dtype))
+        return _truncdiv(s, c)
     if prim == "mean":
         return _mean(op, d, ids, n, root=False)
     r = _unsorted(op, prim, d, ids, n)
@@ -235,7 +242,8 @@ segment_sum = _sorted_op("scatter_add", "math.segment_sum", """
 
 
 segment_mean = _sorted_op("mean", "math.segment_mean", """
-    The mean of each segment's rows, for sorted ids (0 for an empty segment).
+    The mean of each segment's rows, for sorted ids (0 for an empty segment); of
+    integers, the integer mean rounded toward zero, as TensorFlow's.
 
     >>> tj.math.segment_mean([1., 2., 3., 4.], [0, 0, 2, 2]).numpy()
     array([1.5, 0. , 3.5], dtype=float32)
