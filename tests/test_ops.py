@@ -608,6 +608,17 @@ def test_range_of_tensors_keeps_their_kind() -> None:
     check(tj.range(np.float32(2.0)), np.array([0.0, 1.0], np.float32))
 
 
+def test_range_takes_the_widest_dtype_of_its_arguments() -> None:
+    # TensorFlow: int32 < int64 < float32 < float64 over the arguments' dtypes (Python
+    # ints int32, floats float32); a float64 start gave float32 steps of 0.1.
+    check(tj.range(tj.constant(0.0, tj.float64), 1.0, 0.1), np.arange(0.0, 1.0, 0.1))
+    check(tj.range(np.float64(2.0)), np.array([0.0, 1.0]))
+    check(tj.range(tj.constant(5, tj.int64)), np.arange(5, dtype=np.int64))
+    check(tj.range(np.int64(1), 4), np.arange(1, 4, dtype=np.int64))
+    check(tj.range(tj.constant(1, tj.int64), 3.0), np.array([1.0, 2.0], np.float32))
+    check(tj.range(2, tj.constant(4, tj.int32), np.int64(1)), np.arange(2, 4, dtype=np.int64))
+
+
 def test_creation_functions() -> None:
     check(tj.ones((2, 3)), np.ones((2, 3), np.float32))
     check(tj.zeros([0, 2]), np.zeros((0, 2), np.float32))

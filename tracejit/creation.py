@@ -7,8 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .convert import (_dtype, _shape_arg, _user_error, constant, convert_to_tensor, float32,
-                      int32)
+from .convert import (_dtype, _shape_arg, _user_error, constant, convert_to_tensor, float32)
 from .exports import export
 from .ir.core import TensorType
 from .ir.memory import check_allocation
@@ -46,15 +45,33 @@ def zeros_like(input: TensorInput, dtype: Any = None, name: str | None = None) -
     return fill(x.shape, 0, dtype=dtype or x.dtype)
 
 
+# TensorFlow's range takes the widest of its arguments' dtypes in this order (a tensor or
+# NumPy scalar brings its own, a Python float float32, a Python int int32).
+_RANGE_DTYPES = [np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.float32),
+                 np.dtype(np.float64)]
+
+
+def _range_dtype(args: Sequence[Any], vals: Sequence[Any]) -> Any:
+    kinds = []
+    for a, v in zip(args, vals):
+        dt = getattr(a, "dtype", None)
+        if dt is not None and np.dtype(dt) in _RANGE_DTYPES:
+            kinds.append(np.dtype(dt))
+        else:
+            kinds.append(np.dtype(np.float32) if isinstance(v, float) else np.dtype(np.int32))
+    return max(kinds, key=_RANGE_DTYPES.index)
+
+
 @export("range")
 def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None,
           name: str | None = None) -> Tensor:  # noqa: A001  (TensorFlow's name)
     if limit is None:
         start, limit = 0, start
+    args = (start, limit, delta)
     vals = [np.asarray(v).item() if isinstance(v, (TensorLike, np.generic)) else v
-            for v in (start, limit, delta)]
+            for v in args]
     if dtype is None:
-        dtype = float32 if any(isinstance(v, float) for v in vals) else int32
+        dtype = _range_dtype(args, vals)
     if vals[2] == 0:
         raise _user_error(ValueError("range: delta must not be 0"))
     if any(isinstance(v, float) and not math.isfinite(v) for v in vals):
