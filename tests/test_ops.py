@@ -810,6 +810,20 @@ def test_numpy_values_keep_their_dtype() -> None:
     assert tj.constant(np.ones(2, np.float32)).dtype == np.float32
 
 
+@pytest.mark.parametrize("value,dtype", [
+    ([np.float64(1.5), 2.0], np.float64), ([[np.float64(1.0)], [2.0]], np.float64),
+    ((np.float64(2.0), 1), np.float64), ([np.array([1.0, 2.0]), [3.0, 4.0]], np.float64),
+    ([np.float32(1.5), 2.0], np.float32), ([np.int64(1), 2.5], np.float32),
+    ([np.int64(1), 2], np.int32), ([np.array([1, 2], np.int32), [3.5, 4]], np.float32)])
+def test_a_list_takes_tensorflows_dtype(value: object, dtype: object) -> None:
+    # TensorFlow makes a list float64 when it holds a float64 NumPy value (tj gave float32,
+    # rounding the values); otherwise Python's defaults hold.
+    for convert in (tj.constant, tj.convert_to_tensor):
+        t = convert(value)
+        assert t.dtype == dtype, (value, t.dtype)
+        np.testing.assert_array_equal(t.numpy(), np.array(value, dtype=dtype))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
 def test_weak_python_scalars_take_the_tensor_dtype(dtype: object) -> None:
     x = tj.constant(np.array([1, 2], dtype))

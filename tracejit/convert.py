@@ -77,8 +77,8 @@ def _array_of(value: Any, dtype: Any = None) -> np.ndarray:
     """A fresh NumPy array for a Python/NumPy value, with TensorFlow's default dtypes:
     NumPy values keep their dtype (in native byte order), Python floats become float32 and
     ints int32."""
-    if isinstance(value, (list, tuple)) and any(isinstance(v, TensorLike)
-                                                for v in _flatten_list(value)):
+    leaves = _flatten_list(value) if isinstance(value, (list, tuple)) else []
+    if any(isinstance(v, TensorLike) for v in leaves):
         raise _user_error(TypeError("a list holding tensors cannot become a constant; use "
                                     "tj.stack"))
     if dtype is not None:
@@ -117,6 +117,8 @@ def _array_of(value: Any, dtype: Any = None) -> np.ndarray:
         return a.astype(np.int64)
     if kind == "u":
         _check_int_range(a, int64)
+    if kind == "f" and any(getattr(v, "dtype", None) == np.float64 for v in leaves):
+        return a    # TensorFlow: a float64 NumPy value in a list makes it float64
     return a.astype(_DEFAULT_FOR_KIND[kind])
 
 
