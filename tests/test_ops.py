@@ -657,6 +657,9 @@ def test_softmax_log_softmax_and_cross_entropies(shape: tuple[int, ...], seed: i
     check(tj.nn.softmax(a, axis=axis), np.exp(ls), dtype, composite=True)
     check(tj.nn.log_softmax(a, axis=axis), ls, dtype, composite=True)
     check(tj.nn.softmax(tj.constant(a)), np.exp(_np_log_softmax(a, -1)), dtype, True)
+    # TensorFlow's axis=None is the last axis
+    check(tj.nn.softmax(a, axis=None), np.exp(_np_log_softmax(a, -1)), dtype, True)
+    check(tj.nn.log_softmax(a, axis=None), _np_log_softmax(a, -1), dtype, True)
     labels = np.exp(_np_log_softmax(rand(seed + 1, shape, dtype), -1)).astype(dtype)
     want = -np.sum(labels * _np_log_softmax(a, -1), axis=-1)
     check(tj.nn.softmax_cross_entropy_with_logits(labels=labels, logits=a), want, dtype, True)

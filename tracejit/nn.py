@@ -29,28 +29,30 @@ from .scatter import embedding_lookup  # noqa: E402,F401  (entered under "nn" wh
 
 
 @export("nn.softmax", "math.softmax")
-def softmax(logits: TensorInput, axis: int = -1, name: str | None = None) -> Tensor:
-    """`exp(logits) / sum(exp(logits))` along `axis`; stable (the max is subtracted first).
+def softmax(logits: TensorInput, axis: int | None = None, name: str | None = None) -> Tensor:
+    """`exp(logits) / sum(exp(logits))` along `axis` (the last when None); stable (the max is
+    subtracted first).
 
     >>> tj.nn.softmax(tj.constant([0., 0., 1000.])).numpy()
     array([0., 0., 1.], dtype=float32)
     """
     x = ops.convert_to_tensor(logits)
-    axis = ops._axis("softmax", axis, x.ndim)
+    axis = ops._axis("softmax", -1 if axis is None else axis, x.ndim)   # TensorFlow: None is -1
     m = ops.stop_gradient(ops.reduce_max(x, axis, keepdims=True))
     e = ops.exp(ops.subtract(x, m))
     return ops.divide(e, ops.reduce_sum(e, axis, keepdims=True))
 
 
 @export("nn.log_softmax", "math.log_softmax")
-def log_softmax(logits: TensorInput, axis: int = -1, name: str | None = None) -> Tensor:
-    """`logits - reduce_logsumexp(logits)` along `axis`: the log of `softmax`, stable.
+def log_softmax(logits: TensorInput, axis: int | None = None, name: str | None = None) -> Tensor:
+    """`logits - reduce_logsumexp(logits)` along `axis` (the last when None): the log of
+    `softmax`, stable.
 
     >>> tj.nn.log_softmax(tj.constant([0., 0.])).numpy()
     array([-0.6931472, -0.6931472], dtype=float32)
     """
     x = ops.convert_to_tensor(logits)
-    axis = ops._axis("log_softmax", axis, x.ndim)
+    axis = ops._axis("log_softmax", -1 if axis is None else axis, x.ndim)   # TensorFlow: None is -1
     return ops.subtract(x, ops.reduce_logsumexp(x, axis, keepdims=True))
 
 
