@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..core import FLOAT_DTYPES, INT_DTYPES, TensorType
+from ..core import FLOAT_DTYPES, INT_DTYPES, TensorType, bind
 from ..errors import ShapeError
 from .elementwise import NUM, _check_dtype
+from .recurrence import shifted
 from ..axes import AxisParam
 from .tangents import linear, reduction
 from .registry import Primitive, register
@@ -65,9 +66,10 @@ def _minmax_vjp(g: Any, x: Any, *, out: Any, axes: tuple[int, ...], keepdims: bo
 
 def _prod_vjp(g: Any, x: Any, *, out: Any, axes: tuple[int, ...], keepdims: bool
               ) -> tuple[Any]:
-    # d prod / d x_i = product of the other elements, computed without dividing by x_i so
-    # that zeros are exact: move the reduced axes last, flatten them to n, and take the
-    # product over an (n, n) matrix whose diagonal is 1.
+    # d prod / d x_i = the product of the other elements: move the reduced axes last,
+    # flatten them to n, and multiply the exclusive products from the left and from the
+    # right (TensorFlow's ProdGrad). O(n) and without dividing by x_i, so zeros are exact;
+    # cumprod's own gradient is exact at zeros too, so this differentiates again.
     if not axes:
         return (g,)
     keep = [i for i in range(x.ndim) if i not in axes]
@@ -76,10 +78,10 @@ def _prod_vjp(g: Any, x: Any, *, out: Any, axes: tuple[int, ...], keepdims: bool
     kept_shape = [x.shape[i] for i in keep]
     n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
     xf = ops.reshape(xt, kept_shape + [n])
-    rows = ops.broadcast_to(ops.reshape(xf, kept_shape + [1, n]), kept_shape + [n, n])
-    eye = ops.eq(ops.iota((n, n), 0), ops.iota((n, n), 1))
-    others = ops.select(eye, ops.ones_like(rows), rows)
-    prod_others = ops.reduce_prod(others, (len(kept_shape) + 1,))
+    last = len(kept_shape)
+    left = shifted(bind("cumprod", xf, axis=last, reverse=False), last, True, 1.0)
+    right = shifted(bind("cumprod", xf, axis=last, reverse=True), last, False, 1.0)
+    prod_others = ops.mul(left, right)
     gk = ops.reshape(g, kept_shape + [1])
     gx = ops.mul(gk, prod_others)
     gx = ops.reshape(gx, kept_shape + [x.shape[a] for a in axes])
