@@ -107,6 +107,12 @@ def test_eye_and_linspace_match_tensorflow() -> None:
     same(lambda: tj.linspace(2.0, 5.0, 0), np.zeros(0, np.float32))
     # the last value is `stop` exactly
     assert tj.linspace(0.1, 0.7, 7).numpy()[-1] == np.float32(0.7)
+    # a number `stop` takes a float start's dtype, as TensorFlow converts it (these raised
+    # TypeError: "start is float64 and stop float32")
+    same(lambda: tj.linspace(np.float64(0.0), 1.0, 3), np.array([0.0, 0.5, 1.0]))
+    same(lambda: tj.linspace(tj.constant([0.0, 1.0], tj.float64), [1.0, 2.0], 2),
+         np.array([[0.0, 1.0], [1.0, 2.0]]))
+    same(lambda: tj.linspace(0.0, np.float64(1.0), 3), np.array([0.0, 0.5, 1.0], np.float32))
 
 
 def test_gradients_orders_1_and_2() -> None:

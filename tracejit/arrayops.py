@@ -318,7 +318,10 @@ def linspace(start: TensorInput, stop: TensorInput, num: Any, name: str | None =
     """
     from .ops import add, broadcast_to, cast, divide, expand_dims, multiply, subtract
     a = convert_to_tensor(start)
-    b = convert_to_tensor(stop)
+    # TensorFlow converts `stop` to start's dtype: a Python or NumPy number takes a float
+    # start's dtype (tj.linspace(np.float64(0), 1., 3) is float64)
+    weak = a.dtype.kind == "f" and not isinstance(stop, TensorLike)
+    b = convert_to_tensor(stop, dtype=a.dtype) if weak else convert_to_tensor(stop)
     if a.dtype.kind != "f":
         a = cast(a, np.float64)
     if b.dtype.kind != "f":
