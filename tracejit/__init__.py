@@ -43,8 +43,11 @@ from .ops import (abs, add, add_n, argmax, argmin, bool_, broadcast_to, cast, cl
 from .arrayops import (eye, linspace, rank, repeat, reverse, roll, shape, size, slice,  # noqa: A004
                        split, tile)
 from .padding import pad
-from .masking import boolean_mask
-from .scatter import gather_nd, scatter_nd, tensor_scatter_nd_add, tensor_scatter_nd_update
+from .masking import boolean_mask, sequence_mask
+from .scatter import (gather_nd, scatter_nd, tensor_scatter_nd_add, tensor_scatter_nd_sub,
+                      tensor_scatter_nd_update)
+from .shapes import meshgrid
+from .convert import get_static_value, is_tensor
 from . import matrices as _matrices  # noqa: F401  (enters tj.linalg's diag, trace, ... ops)
 from . import linalg_solve as _linalg_solve  # noqa: F401  (enters tj.linalg's cholesky, solve, ...)
 from . import linalg_decomp as _linalg_decomp  # noqa: F401  (enters tj.linalg's eigh, qr, svd, lstsq)
@@ -74,6 +77,9 @@ from . import codegen as _codegen  # noqa: F401,E402  (loaded with the package: 
 #                                    call should pay for tracing and compiling only)
 
 from .ir.version import VERSION as __version__  # noqa: E402
+
+# `x[:, tj.newaxis]` adds an axis, as NumPy's and TensorFlow's `newaxis`.
+newaxis = None
 
 
 def enable_eager_execution(*args: object, **kwargs: object) -> None:

@@ -157,6 +157,8 @@ def render() -> str:
             placed.add(n)
     dtypes = sorted(n for n in public if isinstance(getattr(tj, n), np.dtype))
     placed.update(dtypes)
+    constants = sorted(n for n in public if getattr(tj, n) is None)
+    placed.update(constants)
     namespaces = ("errors", "nn", "math", "linalg", "numpy", "experimental", "autodiff",
                   "random")
     placed.update(namespaces)
@@ -169,6 +171,10 @@ def render() -> str:
     out += ["## Data types", "",
             "NumPy dtypes: " + ", ".join(f"`tj.{n}`" for n in dtypes)
             + ". `tj.float16` is named so that using it raises `DTypeError`.", ""]
+    out += ["## Constants", "",
+            ", ".join(f"`tj.{n}`" for n in constants)
+            + ": None, so that `x[:, tj.newaxis]` adds an axis, as NumPy's and TensorFlow's.",
+            ""]
     out += ["## `tj.nn`", ""]
     for n in nn.__all__:
         f = getattr(nn, n)

@@ -67,6 +67,21 @@ def divide_no_nan(x: TensorInput, y: TensorInput, name: str | None = None) -> Te
     return ops.where(zero, ops.zeros_like(a), ops.divide(a, safe))
 
 
+@export("math.reciprocal_no_nan")
+def reciprocal_no_nan(x: TensorInput, name: str | None = None) -> Tensor:
+    """1 / x, but 0 where x is 0 (either sign), as `divide_no_nan(1, x)`; float tensors
+    only, as TensorFlow's.
+
+    >>> tj.math.reciprocal_no_nan([0., 2., -0.]).numpy()
+    array([0. , 0.5, 0. ], dtype=float32)
+    """
+    t = ops.convert_to_tensor(x)
+    if t.dtype.kind != "f":
+        raise _user_error(DTypeError(f"reciprocal_no_nan: x must be a float tensor, got "
+                                     f"{t.dtype}"))
+    return divide_no_nan(ops.ones_like(t), t)
+
+
 @export("math.logical_xor")
 def logical_xor(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
     """x != y for bool tensors, elementwise with broadcasting.

@@ -246,6 +246,34 @@ def convert_to_tensor(value: TensorInput, dtype: Any = None, dtype_hint: Any = N
     return _literal(_array_of(value, dtype))
 
 
+@export("is_tensor")
+def is_tensor(x: Any) -> bool:
+    """Whether `x` is a tracejit tensor or Variable (not a NumPy array or Python number),
+    as TensorFlow's `is_tensor`.
+
+    >>> tj.is_tensor(tj.constant(1.)), tj.is_tensor(tj.Variable(1.)), tj.is_tensor(1.)
+    (True, True, False)
+    """
+    return isinstance(x, TensorLike)
+
+
+@export("get_static_value")
+def get_static_value(tensor: Any, partial: bool = False) -> Any:
+    """The value of `tensor` if it is known now, as TensorFlow's: an eager tensor's NumPy
+    array, None for a tensor traced in a compiled function and for a Variable (whose value
+    can change), anything that is not a tensor as it is.
+
+    >>> tj.get_static_value(tj.constant([1, 2]))
+    array([1, 2], dtype=int32)
+    """
+    from .variable import Variable
+    if isinstance(tensor, Variable):
+        return None
+    if isinstance(tensor, Tensor):
+        return tensor._data
+    return tensor
+
+
 # Eager tensors for Python scalars in arithmetic (`x * 2`): immutable, so shared. A plain
 # dict (one atomic operation per read or write, on the eager hot path), at most 512 entries.
 _SCALARS: dict[tuple[Any, ...], Tensor] = {}

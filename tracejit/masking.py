@@ -201,3 +201,46 @@ def _is_bool_mask(k: Any) -> bool:
     if isinstance(k, (list, np.ndarray)):
         return bool(np.asarray(k).dtype == np.bool_)
     return False
+
+
+@export("sequence_mask")
+def sequence_mask(lengths: TensorInput, maxlen: Any = None, dtype: Any = np.bool_,
+                  name: str | None = None) -> Tensor:
+    """`mask[..., j] = j < lengths[...]` for `j < maxlen`, as TensorFlow's: shape
+    `lengths.shape + (maxlen,)`, cast to `dtype`. Without `maxlen` it is the largest
+    length, whose value must then be known (not a tensor traced in a compiled function).
+
+    >>> tj.sequence_mask([1, 3, 2], 4).numpy().astype(int).tolist()
+    [[1, 0, 0, 0], [1, 1, 1, 0], [1, 1, 0, 0]]
+    """
+    from .convert import cast
+    from .creation import range as tj_range
+    from .shapes import expand_dims
+    n = convert_to_tensor(lengths)
+    if n.dtype.kind not in "iuf":
+        raise _user_error(TypeError(f"sequence_mask: lengths must be integers or floats, got "
+                                    f"{n.dtype}"))
+    if maxlen is None:
+        known = _known_value("sequence_mask", n, "lengths", "pass maxlen")
+        m = int(known.max()) if known.size else 0
+    else:
+        known = _known_value("sequence_mask", maxlen, "maxlen", "pass a Python int")
+        if known.ndim != 0:
+            raise _user_error(ValueError(f"sequence_mask: maxlen must be a scalar, got shape "
+                                         f"{known.shape}"))
+        m = int(known)
+    if m < 0:
+        raise _user_error(ValueError(f"sequence_mask: maxlen must not be negative, got {m}"))
+    row = cast(tj_range(m), n.dtype)
+    mask = bind("lt", row, expand_dims(n, -1))
+    return mask if np.dtype(dtype) == np.bool_ else cast(mask, dtype)
+
+
+def _known_value(op: str, value: Any, what: str, instead: str) -> np.ndarray:
+    """The NumPy value of `value`, which sets an output size; TracingError when traced."""
+    try:
+        return np.asarray(value)
+    except TracingError:
+        raise _user_error(TracingError(
+            f"{op}: {what} sets the output's size, and its value is not known while tracing "
+            f"a compiled function (tracejit's shapes are static): {instead}")) from None

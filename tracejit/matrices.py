@@ -208,3 +208,24 @@ def matvec(a: TensorInput, b: TensorInput, transpose_a: bool = False, adjoint_a:
         raise _user_error(ShapeError(f"matvec: b must be at least 1-D, got shape {v.shape}"))
     return squeeze(matmul(x, expand_dims(v, -1), transpose_a=transpose_a,
                           adjoint_a=adjoint_a), -1)
+
+
+@export("linalg.cross")
+def cross(a: TensorInput, b: TensorInput, name: str | None = None) -> Tensor:
+    """The cross product of 3-element vectors along the last axis of `a` and `b` (the same
+    shape, as TensorFlow's; no broadcasting).
+
+    >>> tj.linalg.cross([1., 0., 0.], [0., 1., 0.]).numpy()
+    array([0., 0., 1.], dtype=float32)
+    """
+    from .shapes import gather, stack
+    x, y = _operands("cross", a, b)
+    if x.shape != y.shape:
+        raise _user_error(ShapeError(f"cross: a and b must have the same shape, got "
+                                     f"{x.shape} and {y.shape}"))
+    if not x.shape or x.shape[-1] != 3:
+        raise _user_error(ShapeError(f"cross: the last dimension must be 3 (vectors in 3-D "
+                                     f"space), got shape {x.shape}"))
+    x0, x1, x2 = (gather(x, i, axis=-1) for i in range(3))
+    y0, y1, y2 = (gather(y, i, axis=-1) for i in range(3))
+    return stack([x1 * y2 - x2 * y1, x2 * y0 - x0 * y2, x0 * y1 - x1 * y0], axis=-1)

@@ -81,6 +81,75 @@ def sparse_softmax_cross_entropy_with_logits(labels: TensorInput, logits: Tensor
     return ops.negative(ops.reduce_sum(ops.multiply(hot, log_softmax(lg)), -1))
 
 
+@export("nn.bias_add")
+def bias_add(value: TensorInput, bias: TensorInput, data_format: str | None = None,
+             name: str | None = None) -> Tensor:
+    """`value + bias` along the channel axis: the last one for `data_format` None or of the
+    form `N...C` (NHWC), axis 1 for `NC...` (NCHW); `bias` is 1-D, one entry per channel,
+    of `value`'s dtype, and `value` has rank 2 or more, as TensorFlow's.
+
+    >>> tj.nn.bias_add(tj.ones([2, 3]), [1., 2., 3.]).numpy()
+    array([[2., 3., 4.],
+           [2., 3., 4.]], dtype=float32)
+    """
+    x = ops.convert_to_tensor(value)
+    b = ops.convert_to_tensor(bias, dtype=x.dtype)     # as TensorFlow's (a list takes it)
+    channels_first = data_format is not None and data_format.startswith("NC")
+    if data_format is not None and not channels_first and not (
+            data_format.startswith("N") and data_format.endswith("C")):
+        raise at_user_line(ValueError(f"bias_add: data_format must be of the form 'N...C' or "
+                                      f"'NC...', got {data_format!r}"))
+    if x.ndim < 2:
+        raise at_user_line(ShapeError(f"bias_add: value must have rank 2 or more, got shape "
+                                      f"{x.shape}"))
+    if b.ndim != 1:
+        raise at_user_line(ShapeError(f"bias_add: bias must be 1-D, got shape {b.shape}"))
+    axis = 1 if channels_first else x.ndim - 1
+    if not compatible((b.shape[0],), (x.shape[axis],)):
+        raise at_user_line(ShapeError(
+            f"bias_add: bias has {b.shape[0]} entries, value's channel axis {axis} has "
+            f"{x.shape[axis]} (value shape {x.shape}, data_format {data_format!r})"))
+    if channels_first:
+        b = ops.reshape(b, (-1,) + (1,) * (x.ndim - 2))
+    return ops.add(x, b)
+
+
+@export("nn.dropout")
+def dropout(x: TensorInput, rate: TensorInput, noise_shape: object = None,
+            seed: int | None = None, name: str | None = None) -> Tensor:
+    """Each element (or each slice of `noise_shape`, which broadcasts to `x`'s shape) set to
+    0 with probability `rate`, the others scaled by `1 / (1 - rate)`, as TensorFlow's:
+    `x` is a float tensor, a Python `rate` is in [0, 1) (0 returns `x`); the draws come
+    from `tj.random` (`seed` as its op seed), so they are not TensorFlow's numbers.
+    Gradients flow to the kept elements, scaled.
+
+    >>> y = tj.nn.dropout([1.] * 1000, 0.5, seed=1)
+    >>> sorted(set(y.numpy().tolist()))
+    [0.0, 2.0]
+    """
+    from .random import uniform
+    t = ops.convert_to_tensor(x)
+    if t.dtype.kind != "f":
+        raise at_user_line(ValueError(f"dropout: x must be a float tensor (it is scaled), got "
+                                      f"{t.dtype}"))
+    if isinstance(rate, (int, float)) and not isinstance(rate, bool):
+        if rate < 0 or rate >= 1:
+            raise at_user_line(ValueError(f"dropout: rate must be in [0, 1), got {rate}"))
+        if rate == 0:
+            return t
+        scaled = ops.multiply(t, 1.0 / (1.0 - rate))
+        r = ops.convert_to_tensor(float(rate), dtype=t.dtype)
+    else:
+        r = ops.convert_to_tensor(rate, dtype_hint=t.dtype)
+        if r.ndim != 0:
+            raise at_user_line(ValueError(f"dropout: rate must be a scalar, got shape "
+                                          f"{r.shape}"))
+        scaled = ops.divide(t, ops.subtract(1.0, r))
+    shape = t.shape if noise_shape is None else noise_shape
+    keep = ops.greater_equal(uniform(shape, dtype=t.dtype, seed=seed), r)
+    return ops.where(keep, scaled, ops.zeros_like(scaled))
+
+
 @export("nn.l2_loss")
 def l2_loss(t: TensorInput, name: str | None = None) -> Tensor:
     """`sum(t ** 2) / 2`, as TensorFlow's `tf.nn.l2_loss`.

@@ -207,6 +207,20 @@ def tensor_scatter_nd_add(tensor: TensorInput, indices: TensorInput, updates: Te
     return bind("add", t, _scatter("tensor_scatter_nd_add", idx, u, t.shape, "add"))
 
 
+@export("tensor_scatter_nd_sub")
+def tensor_scatter_nd_sub(tensor: TensorInput, indices: TensorInput, updates: TensorInput,
+                          name: str | None = None) -> Tensor:
+    """`tensor` with `updates` subtracted at the index rows of `indices` (duplicates add
+    up).
+
+    >>> tj.tensor_scatter_nd_sub(tj.ones([3]), [[1], [1]], tj.constant([1., 2.])).numpy()
+    array([ 1., -2.,  1.], dtype=float32)
+    """
+    t, u = _tensor_and_updates("tensor_scatter_nd_sub", tensor, updates)
+    idx = _indices("tensor_scatter_nd_sub", indices)
+    return bind("sub", t, _scatter("tensor_scatter_nd_sub", idx, u, t.shape, "add"))
+
+
 @export("tensor_scatter_nd_update")
 def tensor_scatter_nd_update(tensor: TensorInput, indices: TensorInput, updates: TensorInput,
                              name: str | None = None) -> Tensor:

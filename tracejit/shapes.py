@@ -123,6 +123,44 @@ def stack(values: Sequence[Any], axis: int = 0, name: str | None = None) -> Tens
     return xs[0] if len(xs) == 1 else bind("concat", *xs, axis=ax)
 
 
+@export("meshgrid")
+def meshgrid(*args: TensorInput, **kwargs: Any) -> list[Tensor]:
+    """N-D coordinate grids from N vectors (any other rank is flattened first), as
+    TensorFlow's and NumPy's `meshgrid`: `indexing="xy"` (the default) makes the first
+    two outputs' axes (len(y), len(x), ...), `"ij"` (len(x), len(y), ...). Every
+    argument must have one dtype.
+
+    >>> X, Y = tj.meshgrid([1, 2, 3], [4, 5])
+    >>> X.numpy().tolist(), Y.numpy().tolist()
+    ([[1, 2, 3], [1, 2, 3]], [[4, 4, 4], [5, 5, 5]])
+    """
+    from .errors import at_user_line
+    from .ir.errors import DTypeError
+    indexing = kwargs.pop("indexing", "xy")
+    kwargs.pop("name", None)
+    if kwargs:
+        raise at_user_line(TypeError(f"meshgrid: unexpected keyword argument(s) "
+                                     f"{', '.join(sorted(kwargs))}"))
+    if indexing not in ("xy", "ij"):
+        raise at_user_line(ValueError(f"meshgrid: indexing must be 'xy' or 'ij', got "
+                                      f"{indexing!r}"))
+    vecs = [reshape(convert_to_tensor(a), [-1]) for a in args]
+    if len({v.dtype for v in vecs}) > 1:
+        raise at_user_line(DTypeError("meshgrid: the arguments must have one dtype, got "
+                                      + ", ".join(str(v.dtype) for v in vecs)))
+    n = len(vecs)
+    sizes = [v.shape[0] for v in vecs]
+    if indexing == "xy" and n > 1:
+        sizes[0], sizes[1] = sizes[1], sizes[0]
+    out = []
+    for i, v in enumerate(vecs):
+        axis = (1 if i == 0 else 0 if i == 1 else i) if indexing == "xy" and n > 1 else i
+        shape = [1] * n
+        shape[axis] = -1
+        out.append(broadcast_to(reshape(v, shape), sizes))
+    return out
+
+
 @export("unstack")
 def unstack(value: TensorInput, num: Any = None, axis: int = 0, name: str | None = None
             ) -> list[Tensor]:
