@@ -36,6 +36,13 @@ def test_dir_of_tj_shows_only_the_public_api() -> None:
     assert _public(list(star)) == names
 
 
+@pytest.mark.parametrize("space", ["random", "errors"])
+def test_dir_of_tj_random_and_errors_shows_only_their_public_names(space: str) -> None:
+    ns = getattr(tj, space)
+    assert _public(dir(ns)) == set(ns.__all__)
+    assert not _public(dir(ns)) & {"np", "threading", "exports", "export", "annotations", "Any"}
+
+
 def test_dir_of_tj_nn_shows_only_the_public_api() -> None:
     names = _public(dir(tj.nn))
     assert names == set(exports.names("nn")) == set(tj.nn.__all__)

@@ -80,6 +80,11 @@ def at_user_line(e: BaseException) -> BaseException:
     return new
 
 
-__all__ = ["AxisError", "CompileError", "ConversionError", "DTypeError", "IRError",
-           "LinAlgError", "SettingError", "ShapeError", "TracingError", "at_user_line",
-           "user_frame"]
+__all__ = ["ArtifactError", "AxisError", "CompileError", "ConversionError", "DTypeError",
+           "IRError", "LinAlgError", "SettingError", "ShapeError", "TracingError",
+           "at_user_line", "user_frame"]
+
+
+def __dir__() -> list[str]:
+    """`dir(tj.errors)`: the public names only (not this module's imports)."""
+    return sorted(__all__ + [n for n in globals() if n.startswith("__") and n.endswith("__")])

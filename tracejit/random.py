@@ -208,4 +208,9 @@ def stateless_truncated_normal(shape: Any, seed: TensorInput, mean: TensorInput 
 exports.public(Generator, "random.Generator")
 
 __all__ = exports.names("random")
+
+
+def __dir__() -> list[str]:
+    """`dir(tj.random)`: the public names only (not this module's imports)."""
+    return sorted(__all__ + [n for n in globals() if n.startswith("__") and n.endswith("__")])
 __doc__ = f"{__doc__}\nNames:\n\n{exports.listing('random')}\n"
