@@ -48,6 +48,7 @@ from .scatter import (gather_nd, scatter_nd, tensor_scatter_nd_add, tensor_scatt
                       tensor_scatter_nd_update)
 from .shapes import meshgrid
 from .convert import get_static_value, is_tensor
+from .ordering import control_dependencies, group, identity_n, no_op
 from . import matrices as _matrices  # noqa: F401  (enters tj.linalg's diag, trace, ... ops)
 from . import linalg_solve as _linalg_solve  # noqa: F401  (enters tj.linalg's cholesky, solve, ...)
 from . import linalg_decomp as _linalg_decomp  # noqa: F401  (enters tj.linalg's eigh, qr, svd, lstsq)

@@ -82,6 +82,42 @@ def reciprocal_no_nan(x: TensorInput, name: str | None = None) -> Tensor:
     return divide_no_nan(ops.ones_like(t), t)
 
 
+@export("math.xdivy")
+def xdivy(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
+    """x / y, but 0 where x is 0 (even where y is 0), as TensorFlow's; where x is 0 both
+    gradients are 0.
+
+    >>> tj.math.xdivy([0., 1., 0., 2.], [0., 0., 2., 4.]).numpy()
+    array([0. , inf, 0. , 0.5], dtype=float32)
+    """
+    a, b = _operands("xdivy", x, y)
+    if a.dtype.kind != "f":
+        raise _user_error(DTypeError(f"xdivy: x and y must be float tensors, got {a.dtype}"))
+    zero = ops.equal(a, 0)
+    safe = ops.where(zero, ops.ones_like(b), b)
+    return ops.where(zero, ops.zeros_like(ops.divide(a, safe)), ops.divide(a, safe))
+
+
+@export("math.polyval")
+def polyval(coeffs: Any, x: TensorInput, name: str | None = None) -> Tensor:
+    """`coeffs[0] * x**(n-1) + ... + coeffs[n-1]` by Horner's rule, as TensorFlow's:
+    `coeffs` is a Python list (of numbers or tensors); an empty one gives zeros like `x`.
+
+    >>> tj.math.polyval([1., 2., 3.], tj.constant([0., 1., 2.])).numpy()
+    array([ 3.,  6., 11.], dtype=float32)
+    """
+    if not isinstance(coeffs, list):
+        raise _user_error(ValueError(f"polyval: coeffs must be a list, got "
+                                     f"{type(coeffs).__name__}"))
+    t = convert_to_tensor(x)
+    if not coeffs:
+        return ops.zeros_like(t)
+    p = convert_to_tensor(coeffs[0], dtype_hint=t.dtype)
+    for c in coeffs[1:]:
+        p = ops.add(c, ops.multiply(p, t))
+    return p
+
+
 @export("math.logical_xor")
 def logical_xor(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
     """x != y for bool tensors, elementwise with broadcasting.

@@ -142,6 +142,96 @@ def moments(x: TensorInput, axes: Any, shift: Any = None, keepdims: bool = False
     return mean, var
 
 
+@export("nn.normalize_moments")
+def normalize_moments(counts: TensorInput, mean_ss: TensorInput, variance_ss: TensorInput,
+                      shift: TensorInput | None, name: str | None = None
+                      ) -> tuple[Tensor, Tensor]:
+    """`(mean, variance)` from sufficient statistics (a count, the sum of the values and of
+    their squares, each about `shift` if given), as TensorFlow computes them:
+    `mean = mean_ss / counts (+ shift)`, `variance = variance_ss / counts - (mean_ss /
+    counts)**2`.
+
+    >>> m, v = tj.nn.normalize_moments(4., tj.constant([4., 8.]), tj.constant([10., 30.]), None)
+    >>> m.numpy(), v.numpy()
+    (array([1., 2.], dtype=float32), array([1.5, 3.5], dtype=float32))
+    """
+    ss = ops.convert_to_tensor(mean_ss)
+    divisor = ops.divide(ops.ones_like(ss), ops.convert_to_tensor(counts, dtype_hint=ss.dtype))
+    shifted_mean = ops.multiply(ss, divisor)
+    mean = shifted_mean if shift is None else ops.add(shifted_mean, shift)
+    variance = ops.subtract(ops.multiply(variance_ss, divisor), ops.square(shifted_mean))
+    return mean, variance
+
+
+@export("nn.weighted_moments")
+def weighted_moments(x: TensorInput, axes: Any, frequency_weights: TensorInput,
+                     keepdims: bool = False, name: str | None = None
+                     ) -> tuple[Tensor, Tensor]:
+    """`(mean, variance)` of `x` over `axes`, each element counted `frequency_weights` times
+    (a tensor that broadcasts to `x`), as TensorFlow computes them.
+
+    >>> m, v = tj.nn.weighted_moments(tj.constant([1., 3.]), [0], tj.constant([1., 3.]))
+    >>> m.numpy(), v.numpy()
+    (array(2.5, dtype=float32), array(0.75, dtype=float32))
+    """
+    y = ops.convert_to_tensor(x)
+    w = ops.convert_to_tensor(frequency_weights, dtype_hint=y.dtype)
+    ax = list(ops._axes("weighted_moments", axes, y.ndim, "axes"))
+    total = ops.reduce_sum(ops.multiply(w, y), ax, keepdims=True)
+    weight = ops.reduce_sum(ops.add(w, ops.zeros_like(y)), ax, keepdims=True)
+    divisor = ops.divide(ops.ones_like(weight), weight)
+    mean = ops.multiply(total, divisor)
+    dist = ops.reduce_sum(ops.multiply(w, ops.square(ops.subtract(y, mean))), ax,
+                          keepdims=True)
+    variance = ops.multiply(dist, divisor)
+    if not keepdims:
+        mean, variance = ops.squeeze(mean, ax), ops.squeeze(variance, ax)
+    return mean, variance
+
+
+@export("nn.weighted_cross_entropy_with_logits")
+def weighted_cross_entropy_with_logits(labels: TensorInput, logits: TensorInput,
+                                       pos_weight: TensorInput, name: str | None = None
+                                       ) -> Tensor:
+    """Sigmoid cross-entropy with the positive term weighted by `pos_weight`, elementwise,
+    as TensorFlow computes it (stable for large |logits|): `(1 - labels) * logits +
+    (1 + (pos_weight - 1) * labels) * (log1p(exp(-|logits|)) + relu(-logits))`.
+
+    >>> tj.nn.weighted_cross_entropy_with_logits([0., 1.], [-1., 2.], pos_weight=2.).numpy()
+    array([0.31326163, 0.253856  ], dtype=float32)
+    """
+    z = ops.convert_to_tensor(logits)
+    t = ops.convert_to_tensor(labels, dtype_hint=z.dtype)
+    if t.shape != z.shape:
+        raise at_user_line(ShapeError(f"weighted_cross_entropy_with_logits: logits and labels "
+                                      f"must have the same shape, got {z.shape} and {t.shape}"))
+    q = ops.convert_to_tensor(pos_weight, dtype_hint=z.dtype)
+    log_weight = ops.add(1.0, ops.multiply(ops.subtract(q, 1.0), t))
+    soft = ops.add(ops.log1p(ops.exp(ops.negative(ops.abs(z)))), ops.relu(ops.negative(z)))
+    return ops.add(ops.multiply(ops.subtract(1.0, t), z), ops.multiply(log_weight, soft))
+
+
+@export("nn.compute_average_loss")
+def compute_average_loss(per_example_loss: TensorInput, sample_weight: TensorInput | None = None,
+                         global_batch_size: int | None = None) -> Tensor:
+    """The sum of the (weighted) per-example losses divided by the global batch size (by
+    default the first dimension's size: one process, one replica), as TensorFlow's.
+
+    >>> tj.nn.compute_average_loss([1., 2., 3., 6.], global_batch_size=8).numpy()
+    array(1.5, dtype=float32)
+    """
+    loss = ops.convert_to_tensor(per_example_loss)
+    if sample_weight is not None:
+        loss = ops.multiply(loss, ops.convert_to_tensor(sample_weight, dtype_hint=loss.dtype))
+    if global_batch_size is None:
+        if loss.ndim == 0:
+            raise at_user_line(ShapeError("compute_average_loss: per_example_loss must have a "
+                                          "batch dimension (rank 1 or more), got a scalar"))
+        global_batch_size = loss.shape[0]
+    return ops.divide(ops.reduce_sum(loss), ops.cast(global_batch_size, loss.dtype)
+                      if loss.dtype.kind == "f" else global_batch_size)
+
+
 @export("clip_by_norm")
 def clip_by_norm(t: TensorInput, clip_norm: TensorInput, axes: Any = None,
                  name: str | None = None) -> Tensor:

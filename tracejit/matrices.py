@@ -229,3 +229,31 @@ def cross(a: TensorInput, b: TensorInput, name: str | None = None) -> Tensor:
     x0, x1, x2 = (gather(x, i, axis=-1) for i in range(3))
     y0, y1, y2 = (gather(y, i, axis=-1) for i in range(3))
     return stack([x1 * y2 - x2 * y1, x2 * y0 - x0 * y2, x0 * y1 - x1 * y0], axis=-1)
+
+
+@export("linalg.adjoint")
+def adjoint(matrix: TensorInput, name: str | None = None) -> Tensor:
+    """The conjugate transpose of the last two dimensions; for tracejit's real dtypes, the
+    transpose (`matrix_transpose`).
+
+    >>> tj.linalg.adjoint([[1., 2., 3.]]).shape
+    TensorShape([3, 1])
+    """
+    from .shapes import matrix_transpose
+    return matrix_transpose(matrix)
+
+
+@export("linalg.normalize")
+def normalize(tensor: TensorInput, ord: Any = "euclidean", axis: Any = None,  # noqa: A002
+              name: str | None = None) -> tuple[Tensor, Tensor]:
+    """`(tensor / norm, norm)` with `norm = tj.norm(tensor, ord, axis, keepdims=True)`, as
+    TensorFlow's (a zero norm gives NaN).
+
+    >>> v, n = tj.linalg.normalize([3., 4.])
+    >>> v.numpy(), n.numpy()
+    (array([0.6, 0.8], dtype=float32), array([5.], dtype=float32))
+    """
+    from .ops import divide, norm
+    t = convert_to_tensor(tensor)
+    n = norm(t, ord=ord, axis=axis, keepdims=True)
+    return divide(t, n), n

@@ -150,6 +150,87 @@ def dropout(x: TensorInput, rate: TensorInput, noise_shape: object = None,
     return ops.where(keep, scaled, ops.zeros_like(scaled))
 
 
+@export("nn.batch_normalization")
+def batch_normalization(x: TensorInput, mean: TensorInput, variance: TensorInput,
+                        offset: TensorInput | None, scale: TensorInput | None,
+                        variance_epsilon: float, name: str | None = None) -> Tensor:
+    """`(x - mean) / sqrt(variance + variance_epsilon) * scale + offset` (scale and offset
+    may be None), computed as TensorFlow computes it: `x * inv + (offset - mean * inv)`
+    with `inv = rsqrt(variance + variance_epsilon) * scale`.
+
+    >>> tj.nn.batch_normalization(tj.constant([1., 3.]), 2., 1., None, None, 0.).numpy()
+    array([-1.,  1.], dtype=float32)
+    """
+    from .mathops import rsqrt
+    t = ops.convert_to_tensor(x)
+    inv = rsqrt(ops.add(ops.convert_to_tensor(variance, dtype_hint=t.dtype),
+                            variance_epsilon))
+    if scale is not None:
+        inv = ops.multiply(inv, scale)
+    shift = ops.negative(ops.multiply(mean, inv)) if offset is None else \
+        ops.subtract(offset, ops.multiply(mean, inv))
+    return ops.add(ops.multiply(t, inv), shift)
+
+
+def _block(op: str, block_size: int) -> int:
+    if not isinstance(block_size, int) or isinstance(block_size, bool) or block_size < 2:
+        raise at_user_line(ValueError(f"{op}: block_size must be an int of at least 2, got "
+                                      f"{block_size!r}"))
+    return block_size
+
+
+def _channels_last(op: str, x: Tensor, data_format: str) -> tuple[Tensor, bool]:
+    """`x` (rank 4) in NHWC, and whether it came in NCHW."""
+    if data_format not in ("NHWC", "NCHW"):
+        raise at_user_line(ValueError(f"{op}: data_format must be 'NHWC' or 'NCHW', got "
+                                      f"{data_format!r}"))
+    if x.ndim != 4:
+        raise at_user_line(ShapeError(f"{op}: input must have rank 4, got shape {x.shape}"))
+    first = data_format == "NCHW"
+    return (ops.transpose(x, [0, 2, 3, 1]) if first else x), first
+
+
+@export("nn.depth_to_space")
+def depth_to_space(input: TensorInput, block_size: int, data_format: str = "NHWC",  # noqa: A002
+                   name: str | None = None) -> Tensor:
+    """Rearrange depth into spatial blocks (pixel shuffle): each position's
+    `block_size**2 * c` channels become a `block_size x block_size` patch of `c` channels,
+    as TensorFlow's.
+
+    >>> tj.nn.depth_to_space(tj.reshape(tj.range(8.), [1, 1, 1, 8]), 2).shape
+    TensorShape([1, 2, 2, 2])
+    """
+    b = _block("depth_to_space", block_size)
+    x, first = _channels_last("depth_to_space", ops.convert_to_tensor(input), data_format)
+    n, h, w, c = x.shape
+    if c % (b * b):
+        raise at_user_line(ShapeError(f"depth_to_space: the depth {c} must be divisible by "
+                                      f"block_size**2 = {b * b}"))
+    y = ops.reshape(x, [n, h, w, b, b, c // (b * b)])
+    y = ops.reshape(ops.transpose(y, [0, 1, 3, 2, 4, 5]), [n, h * b, w * b, c // (b * b)])
+    return ops.transpose(y, [0, 3, 1, 2]) if first else y
+
+
+@export("nn.space_to_depth")
+def space_to_depth(input: TensorInput, block_size: int, data_format: str = "NHWC",  # noqa: A002
+                   name: str | None = None) -> Tensor:
+    """Rearrange spatial `block_size x block_size` patches into depth, the inverse of
+    `depth_to_space`, as TensorFlow's.
+
+    >>> tj.nn.space_to_depth(tj.reshape(tj.range(8.), [1, 2, 2, 2]), 2).shape
+    TensorShape([1, 1, 1, 8])
+    """
+    b = _block("space_to_depth", block_size)
+    x, first = _channels_last("space_to_depth", ops.convert_to_tensor(input), data_format)
+    n, h, w, c = x.shape
+    if h % b or w % b:
+        raise at_user_line(ShapeError(f"space_to_depth: height {h} and width {w} must be "
+                                      f"divisible by block_size {b}"))
+    y = ops.reshape(x, [n, h // b, b, w // b, b, c])
+    y = ops.reshape(ops.transpose(y, [0, 1, 3, 2, 4, 5]), [n, h // b, w // b, b * b * c])
+    return ops.transpose(y, [0, 3, 1, 2]) if first else y
+
+
 @export("nn.l2_loss")
 def l2_loss(t: TensorInput, name: str | None = None) -> Tensor:
     """`sum(t ** 2) / 2`, as TensorFlow's `tf.nn.l2_loss`.
@@ -266,7 +347,7 @@ def silu(features: TensorInput, beta: float = 1.0, name: str | None = None) -> T
 swish = silu
 
 
-@export("nn.softsign")
+@export("nn.softsign", "math.softsign")
 def softsign(features: TensorInput, name: str | None = None) -> Tensor:
     """x / (1 + |x|).
 
@@ -276,8 +357,10 @@ def softsign(features: TensorInput, name: str | None = None) -> Tensor:
     x = ops._float_tensor("softsign", features)
     return ops.divide(x, ops.add(ops.abs(x), 1.0))
 
-from .losses import (l2_normalize, moments, sigmoid_cross_entropy_with_logits,  # noqa: E402,F401
-                     softmax_cross_entropy_with_logits)
+from .losses import (compute_average_loss, l2_normalize, moments,  # noqa: E402,F401
+                     normalize_moments, sigmoid_cross_entropy_with_logits,
+                     softmax_cross_entropy_with_logits, weighted_cross_entropy_with_logits,
+                     weighted_moments)
 from .sorting import top_k  # noqa: E402,F401
 from .conv import conv1d, conv2d, conv2d_transpose, depthwise_conv2d  # noqa: E402,F401
 from .pooling import (avg_pool, avg_pool1d, avg_pool2d, max_pool, max_pool1d,  # noqa: E402,F401

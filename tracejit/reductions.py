@@ -259,3 +259,16 @@ def count_nonzero(input: TensorInput, axis: Any = None, keepdims: Any = None,  #
     axes = _axes("count_nonzero", axis, x.ndim)
     nz = cast(not_equal(x, False if x.dtype == bool_ else 0), dtype)
     return bind("reduce_sum", nz, axes=axes, keepdims=bool(keepdims))
+
+
+@export("math.zero_fraction")
+def zero_fraction(value: TensorInput, name: str | None = None) -> Tensor:
+    """The fraction of `value`'s elements that are 0, as float32 (NaN for an empty
+    tensor), as TensorFlow's.
+
+    >>> tj.math.zero_fraction([0., 1., 0., 2.]).numpy()
+    array(0.5, dtype=float32)
+    """
+    from .elementwise import equal
+    x = convert_to_tensor(value)
+    return reduce_mean(cast(equal(x, zeros_like(x)), np.float32))
