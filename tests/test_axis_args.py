@@ -126,6 +126,8 @@ USER_CALLS: dict[str, tuple[Callable[[Any, Any], Any], str, list[Any]]] = {
     "l2_normalize": (lambda x, a: tj.nn.l2_normalize(x, a), "axis", [3, [0, -4]]),
     "moments": (lambda x, a: tj.nn.moments(x, a), "axes", [3, [1, 5]]),
     "clip_by_norm": (lambda x, a: tj.clip_by_norm(x, 1.0, axes=a), "axes", [-4]),
+    "normalize": (lambda x, a: tj.linalg.normalize(x, axis=a), "axis", [3, [0, 5]]),
+    "weighted_moments": (lambda x, a: tj.nn.weighted_moments(x, a, 1.0), "axes", [3, [1, 5]]),
 }
 
 

@@ -253,7 +253,10 @@ def normalize(tensor: TensorInput, ord: Any = "euclidean", axis: Any = None,  # 
     >>> v.numpy(), n.numpy()
     (array([0.6, 0.8], dtype=float32), array([5.], dtype=float32))
     """
+    from .convert import _axes
     from .ops import divide, norm
     t = convert_to_tensor(tensor)
+    if axis is not None:
+        _axes("normalize", axis, t.ndim, "axis")
     n = norm(t, ord=ord, axis=axis, keepdims=True)
     return divide(t, n), n
