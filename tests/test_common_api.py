@@ -348,3 +348,22 @@ def test_ordering_api_orders_nothing_and_runs_everything() -> None:
         tape.watch(x)
         z = tj.reduce_sum(tj.identity_n([x * x])[0])
     assert tape.gradient(z, x).numpy().tolist() == [2.0, 4.0]
+
+
+def test_softmax_cross_entropy_casts_labels_to_the_logits_dtype_as_tensorflow() -> None:
+    lg = tj.constant([[1.0, 2.0, 0.5]], tj.float64)
+    want = 0.4643687841079449                   # TensorFlow 2.21, float64
+    for labels in ([[0.0, 1.0, 0.0]], tj.constant([[0.0, 1.0, 0.0]]),
+                   tj.constant([[0, 1, 0]]), np.array([[0.0, 1.0, 0.0]], np.float32)):
+        got = tj.nn.softmax_cross_entropy_with_logits(labels=labels, logits=lg)
+        assert got.dtype == np.float64 and got.numpy().tolist() == [want]
+    f32 = tj.nn.softmax_cross_entropy_with_logits(labels=tj.constant([[0, 1, 0]]),
+                                                  logits=tj.constant([[1.0, 2.0, 0.5]]))
+    assert f32.dtype == np.float32 and abs(float(f32[0]) - want) < 1e-7
+    lb = tj.constant([[0.2, 0.8, 0.0]], tj.float32)
+    with tj.GradientTape() as tape:
+        tape.watch([lb, lg])
+        loss = tj.nn.softmax_cross_entropy_with_logits(labels=lb, logits=lg)
+    g_lb, g_lg = tape.gradient(loss, [lb, lg])
+    assert g_lb.dtype == np.float32 and g_lg.dtype == np.float64
+    np.testing.assert_allclose(g_lb.numpy(), -tj.nn.log_softmax(lg).numpy(), rtol=1e-6)

@@ -40,8 +40,10 @@ def _broadcast_shape(op: str, a: Tensor, b: Tensor, what: str) -> tuple[int, ...
 def softmax_cross_entropy_with_logits(labels: TensorInput, logits: TensorInput, axis: int = -1,
                                       name: str | None = None) -> Tensor:
     """`-sum(labels * log_softmax(logits))` over `axis` (labels and logits broadcast); one
-    value per example. The gradient is TensorFlow's: `softmax(logits) - labels` for the
-    logits and `-log_softmax(logits)` for the labels.
+    value per example. Labels of another dtype are cast to the logits' (one-hot int32
+    labels, float32 labels with float64 logits), as TensorFlow casts them. The gradient is
+    TensorFlow's: `softmax(logits) - labels` for the logits and `-log_softmax(logits)` for
+    the labels.
 
     >>> tj.nn.softmax_cross_entropy_with_logits(labels=tj.constant([[0., 1.]]),
     ...                                         logits=tj.constant([[0., 0.]])).numpy()
@@ -49,7 +51,8 @@ def softmax_cross_entropy_with_logits(labels: TensorInput, logits: TensorInput, 
     """
     lg = ops._float_tensor("softmax_cross_entropy_with_logits", logits)
     lb = ops.convert_to_tensor(labels, dtype_hint=lg.dtype)
-    lb, lg = ops._operands("softmax_cross_entropy_with_logits", lb, lg)
+    if lb.dtype != lg.dtype:
+        lb = ops.cast(lb, lg.dtype)
     shape = _broadcast_shape("softmax_cross_entropy_with_logits", lb, lg, "labels and logits")
     axis = ops._axis("softmax_cross_entropy_with_logits", axis, len(shape))
     return _softmax_xent(ops.broadcast_to(lb, shape), ops.broadcast_to(lg, shape), axis)
