@@ -889,8 +889,29 @@ def test_ndarray_matmul_tensor_is_a_tensor() -> None:
 
 
 def test_ndarray_of_another_dtype_is_not_promoted() -> None:
-    with pytest.raises(TypeError, match="float64"):
-        np.ones(2) * tj.constant([1.0, 2.0])
+    # As TensorFlow's operators: a NumPy array or a list beside a tensor converts to the
+    # tensor's dtype (no promotion to float64); a tensor of another dtype is refused.
+    for got in (np.ones(2) * tj.constant([1.0, 2.0]), tj.constant([1.0, 2.0]) * np.ones(2),
+                tj.constant([1.0, 2.0]) * [1, 1], [1, 1] * tj.constant([1.0, 2.0]),
+                tj.constant([1.0, 2.0]) * np.array([1, 1], np.int64)):
+        assert got.dtype == np.float32 and got.numpy().tolist() == [1.0, 2.0]
+    assert (tj.constant([1, 2]) + np.array([1.0, 2.0])).dtype == np.int32      # exact: fine
+    assert (tj.maximum(tj.constant([1.0, 2.0]), [[0], [3]])).numpy().tolist() == [
+        [1.0, 2.0], [3.0, 3.0]]
+    with pytest.raises(TypeError, match="fractional part"):
+        tj.constant([1, 2]) + np.array([1.5, 2.0])                             # TF truncates
+    with pytest.raises(TypeError, match="fractional part"):
+        tj.constant([1, 2]) + [1.5, 2]
+    with pytest.raises(tj.errors.DTypeError, match="float64"):
+        tj.constant([1.0, 2.0]) * tj.constant([1.0, 2.0], tj.float64)
+    with pytest.raises(tj.errors.DTypeError, match="float64"):
+        tj.constant([1.0, 2.0]) * [tj.constant(1.0, tj.float64)] * 2           # holds tensors
+
+    @tj.function
+    def f(x: tj.Tensor) -> tj.Tensor:
+        return x * np.arange(2) + [1, 2]
+
+    assert f(tj.constant([1.0, 2.0])).numpy().tolist() == [1.0, 4.0]
 
 
 # ---------------------------------------------------------------------------- Tensor object

@@ -380,6 +380,11 @@ def _operands(name: str, *xs: Any) -> list[Tensor]:
         if isinstance(x, TensorLike):
             strong = x.dtype
             break
+    # A list of numbers or a NumPy array beside a numeric tensor converts to the tensor's
+    # dtype, as TensorFlow's operators convert it (`x_f32 + [1, 2]`,
+    # `x_f32 * np.arange(3)`): never losing an integer's fractional part or range (that is
+    # refused, see `convert_to_tensor`).
+    to = strong if strong is not None and strong.kind in "iuf" else None
     if strong is None:
         for x in xs:
             if isinstance(x, np.ndarray):
@@ -400,6 +405,10 @@ def _operands(name: str, *xs: Any) -> list[Tensor]:
                 raise _user_error(DTypeError(
                     f"{name}: a Python number ({x!r}) cannot be combined with a bool tensor"))
             out.append(_literal(_scalar_array(name, x, strong)))
+        elif to is not None and (isinstance(x, (np.ndarray, np.generic)) or (
+                isinstance(x, (list, tuple))
+                and not any(isinstance(v, TensorLike) for v in _flatten_list(x)))):
+            out.append(convert_to_tensor(x, dtype=to))
         else:
             out.append(convert_to_tensor(x))
     dts = {t.dtype for t in out}
