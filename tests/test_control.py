@@ -48,6 +48,24 @@ def test_results_match_tensorflow(compiled: bool) -> None:
 
 
 @pytest.mark.parametrize("compiled", [False, True])
+def test_scans_over_no_elements_give_no_rows(compiled: bool) -> None:
+    # TensorFlow: the initializer's structure with a leading axis of 0 (scan), the
+    # initializer itself (foldl); map_fn's rows have the type fn returns for one slice
+    def f(e: tj.Tensor, m: tj.Tensor) -> Any:
+        init = (tj.ones((2,)), tj.constant(3))
+        return (tj.scan(lambda a, x: (a[0] + x, a[1] + 1), e, initializer=init),
+                tj.scan(lambda a, x: a * x, e, initializer=tj.ones((2, 3)), reverse=True),
+                tj.foldl(lambda a, x: a + x, e, initializer=tj.ones((2,))),
+                tj.map_fn(lambda r: (r * 2.0, tj.reduce_sum(r) > 0.0), m))
+    g = tj.compile(f) if compiled else f
+    (s0, s1), s2, fl, (m0, m1) = g(tj.zeros((0,)), tj.zeros((0, 3)))
+    assert (s0.shape, s0.dtype, s1.shape, s1.dtype) == ((0, 2), tj.float32, (0,), tj.int32)
+    assert (s2.shape, s2.dtype) == ((0, 2, 3), tj.float32)
+    np.testing.assert_array_equal(fl.numpy(), [1.0, 1.0])
+    assert (m0.shape, m0.dtype, m1.shape, m1.dtype) == ((0, 3), tj.float32, (0,), tj.bool_)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
 def test_switch_case_runs_the_last_branch_out_of_range(compiled: bool) -> None:
     def f(i: tj.Tensor) -> tj.Tensor:
         return tj.switch_case(i, [lambda: tj.constant(0), lambda: tj.constant(1),

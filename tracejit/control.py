@@ -346,6 +346,9 @@ def _scan_like(what: str, fn: Callable[[Any, Any], Any], elems: Any, initializer
         ys = ys[::-1] if reverse else ys
         if first is not None:
             ys = ys + [first] if reverse else [first] + ys
+        if not ys:      # no elements: the initializer's structure with no rows
+            leaves, tree = _leaves(initializer)
+            return unflatten(tree, [_no_rows(type_of(t)) for t in leaves])
         return _stack_structures(ys)
     acc, ys = _scan_carry(lambda a, x: (lambda r: (r, r))(fn(a, x)), initializer, n,
                           unflatten(xtree, xs), reverse, what)
@@ -359,6 +362,11 @@ def _scan_like(what: str, fn: Callable[[Any, Any], Any], elems: Any, initializer
                      else [expand_dims(as_tensor(f), 0), y], 0)
               for y, f in zip(y_leaves, f_leaves)]
     return unflatten(ytree, joined)
+
+
+def _no_rows(t: TensorType) -> Tensor:
+    from .ops import zeros
+    return zeros((0,) + t.shape, t.dtype)
 
 
 def _stack_structures(items: list[Any]) -> Any:
@@ -380,6 +388,12 @@ def map_fn(fn: Callable[[Structure], Structure], elems: Structure, dtype: Struct
         raise at_user_line(ValueError("map_fn: elems must be tensors with a leading axis"))
     n = xs[0].shape[0]
     if tracing() is None:
+        if n == 0:
+            # no slice to call `fn` on: its result types come from a trace of it, as
+            # inside a compiled function
+            xtypes = [TensorType(x.shape[1:], x.dtype) for x in xs]
+            r = trace_region(fn, xtypes, xtree, fn_name(fn, "fn"), lambda f, e: f(e))
+            return unflatten(r.out_tree, [_no_rows(v.type) for v in r.results])
         return _stack_structures([fn(unflatten(xtree, [x[i] for x in xs])) for i in range(n)])
     _, ys = _scan_carry(lambda c, x: (c, fn(x)), (), n, unflatten(xtree, xs), False, "map_fn")
     return ys
