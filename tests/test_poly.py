@@ -293,3 +293,51 @@ def test_sizes_too_large_raise_memory_error_before_running() -> None:
     with pytest.raises(MemoryError):
         f(big, big)
     np.testing.assert_allclose(f(np.ones(3), np.ones(4)).numpy(), 12.0)
+
+
+@pytest.mark.parametrize("spec", [(None, 3), (4, None), (None, None)])
+def test_int_and_tensor_indices_on_unknown_dimensions(spec: tuple[Any, ...]) -> None:
+    # an int (or int tensor) index on a size known only at run time is a gather whose
+    # negative index is wrapped by the runtime size and whose bound is checked natively
+    keys: list[Any] = [0, -1, (0, 1), (slice(None), -3), (None, -2), (Ellipsis, 1),
+                       (1, slice(None), None)]
+
+    def fn(x: tj.Tensor) -> Any:
+        with tj.GradientTape() as t:
+            t.watch(x)
+            ys = [x[k] for k in keys] + [x[tj.constant(-2)]]
+            loss = tj.add_n([tj.reduce_sum(y * y) * (k + 1.0) for k, y in enumerate(ys)])
+        return ys, t.gradient(loss, x)
+
+    f = tj.function(fn, input_signature=[tj.TensorSpec(spec, tj.float64)])
+    x = np.arange(12.0).reshape(4, 3) - 5.0
+    (ys, g), (_, gw) = f(x), fn(tj.constant(x))
+    for y, k in zip(ys, keys + [-2]):
+        assert y.shape == x[k].shape
+        np.testing.assert_array_equal(y.numpy(), x[k])
+    np.testing.assert_array_equal(g.numpy(), gw.numpy())
+    bad = 4 if spec[0] is None else (0, 3)
+    with pytest.raises(IndexError, match="out of bounds"):
+        tj.function(lambda x: x[bad], input_signature=[tj.TensorSpec(spec, tj.float64)])(x)
+
+
+def test_scans_over_an_unknown_leading_axis_are_refused_by_name() -> None:
+    # the user-level error (it was an IRError from the scan's shape rule), and the loop
+    # it suggests runs
+    sig = [tj.TensorSpec([None], tj.float64)]
+    x = np.arange(5.0)
+    for name, fn in [("map_fn", lambda x: tj.map_fn(lambda e: e * 2.0, x)),
+                     ("scan", lambda x: tj.scan(lambda a, e: a + e, x)),
+                     ("foldr", lambda x: tj.foldr(lambda a, e: a + e, x, initializer=x[0]))]:
+        with pytest.raises(TypeError, match=f"{name}: the leading axis of elems has a size "
+                                            "unknown while tracing"):
+            tj.function(fn, input_signature=sig)(x)
+    f = tj.function(lambda x: tj.while_loop(lambda i, a: i < tj.shape(x)[0],
+                                            lambda i, a: (i + 1, a * 0.5 + x[i]),
+                                            (0, tj.constant(0.0, tj.float64)))[1],
+                    input_signature=sig)
+    for n in (0, 1, 5):
+        want = 0.0
+        for v in x[:n]:
+            want = want * 0.5 + v
+        assert float(f(x[:n])) == want

@@ -21,6 +21,7 @@ import numpy as np
 
 from .errors import at_user_line
 from .ir.core import TensorType, bind
+from .ir.dims import is_dim
 from .nest import flatten, leaf_paths, unflatten
 from .regions import (as_tensor, check_types, close, describe_types, fn_name,
                       same_structure, trace_region, tracing, type_of)
@@ -253,10 +254,22 @@ def _traced_branches(index: Any, fns: Sequence[Callable[[], Any]], names: list[s
 # --------------------------------------------------------------------------- scan
 
 
+def _known_length(what: str, n: Any) -> int:
+    """The number of steps of a scan: its IR loop (and reverse mode's stack) is sized
+    while tracing, so a leading axis unknown until run time is refused by name."""
+    if is_dim(n):
+        raise at_user_line(TypeError(
+            f"{what}: the leading axis of elems has a size unknown while tracing ({n}, a None "
+            "in the input signature), and a scan's length must be known; give the size in "
+            "the signature, or loop with tj.while_loop up to tj.shape(elems)[0]"))
+    return int(n)
+
+
 def _scan_carry(step: Callable[[Any, Any], Any], init: Any, length: int, elems: Any = None,
                 reverse: bool = False, what: str = "scan") -> tuple[Any, Any]:
     """`carry, y = step(carry, x)` over the leading axis of `elems` (or `length` times
     with `x = None`); returns (final carry, stacked ys) with the structures `step` gives."""
+    length = _known_length(what, length)
     c0, ctree = _leaves(init)
     ctypes = [type_of(t) for t in c0]
     xs, xtree = _leaves(elems) if elems is not None else ([], None)
@@ -327,7 +340,7 @@ def _scan_like(what: str, fn: Callable[[Any, Any], Any], elems: Any, initializer
     xs, xtree = _leaves(elems)
     if not xs or any(not x.shape for x in xs):
         raise at_user_line(ValueError(f"{what}: elems must be tensors with a leading axis"))
-    n = xs[0].shape[0]
+    n = _known_length(what, xs[0].shape[0])
     first = None
     if initializer is None:
         if n == 0:
@@ -386,7 +399,7 @@ def map_fn(fn: Callable[[Structure], Structure], elems: Structure, dtype: Struct
     xs, xtree = _leaves(elems)
     if not xs or any(not x.shape for x in xs):
         raise at_user_line(ValueError("map_fn: elems must be tensors with a leading axis"))
-    n = xs[0].shape[0]
+    n = _known_length("map_fn", xs[0].shape[0])
     if tracing() is None:
         if n == 0:
             # no slice to call `fn` on: its result types come from a trace of it, as

@@ -38,6 +38,17 @@ def getitem(x: Any, key: Any) -> Tensor:
         items += [slice(None)] * (t.ndim - n_real)
 
     advanced = [i for i, k in enumerate(items) if _is_index_array(k)]
+    at = _int_on_unknown(t, items)
+    if at is not None:
+        # an int on a size known only at run time: a gather, bounds-checked in native code
+        j, axis, i = at
+        if advanced:
+            raise at_user_line(IndexError(
+                f"an int index on a dimension unknown until run time ({t.shape[axis]}) "
+                "together with a tensor/array index is not supported; apply tj.gather "
+                "repeatedly"))
+        idx = _wrap_negative(convert_to_tensor(np.asarray(i, np.int32)), t, axis)
+        return getitem(gather(t, idx, axis=axis), tuple(items[:j] + items[j + 1:]))
     if len(advanced) > 1:
         raise at_user_line(IndexError("only one tensor/array index per subscript is "
                                       "supported; apply tj.gather repeatedly"))
@@ -105,7 +116,7 @@ def getitem(x: Any, key: Any) -> Tensor:
     if gather_at is not None:
         ax, idx, _ = gather_at
         flat = list(out.shape)
-        idx = _wrap_negative(idx, t.shape[ax])
+        idx = _wrap_negative(idx, t, ax)
         out = gather(out, idx, axis=ax)
         # reshape: int-indexed axes drop, None axes insert; the index's dims sit where the
         # index was, as in NumPy.
@@ -145,16 +156,40 @@ def getitem(x: Any, key: Any) -> Tensor:
     return out
 
 
-def _wrap_negative(idx: Any, d: int) -> Any:
-    """An index array with negative entries counted from the end (as NumPy does); entries
-    still out of range are left for gather's bounds check to report."""
+def _int_on_unknown(t: Tensor, items: list[Any]) -> tuple[int, int, int] | None:
+    """(position in `items`, axis of `t`, value) of the first int index on a dimension
+    unknown until run time, or None."""
+    axis = 0
+    for j, k in enumerate(items):
+        if k is None:
+            continue
+        if not isinstance(k, slice) and not _is_index_array(k) and is_dim(t.shape[axis]):
+            try:
+                return j, axis, int(k.__index__())
+            except (TypeError, AttributeError):
+                raise at_user_line(IndexError(
+                    f"invalid index {k!r}: use ints, slices, None, ... or an int tensor")) \
+                    from None
+        axis += 1
+    return None
+
+
+def _wrap_negative(idx: Any, x: Tensor, axis: int) -> Any:
+    """An index array into `x` along `axis` with negative entries counted from the end (as
+    NumPy does); entries still out of range are left for gather's bounds check to report.
+    A size unknown until run time is read at run time."""
+    from .dimvalues import dim_value
     from .ops import add, convert_to_tensor, greater_equal, less, logical_and, where
+    d = x.shape[axis]
+    if is_dim(d) and not isinstance(idx, TensorLike):
+        idx = convert_to_tensor(np.asarray(idx).astype(np.int64))
     if isinstance(idx, TensorLike):
         t = convert_to_tensor(idx)
         if t.dtype.kind not in "iu":
             raise at_user_line(IndexError(f"tensor indices must be integers, got {t.dtype}"))
+        n = dim_value(d, t.dtype) if is_dim(d) else d
         # Below -d the index stays as written, so the bounds check names the user's index.
-        return where(logical_and(less(t, 0), greater_equal(t, -d)), add(t, d), t)
+        return where(logical_and(less(t, 0), greater_equal(t, -n)), add(t, n), t)
     a = np.asarray(idx)
     if a.size == 0:
         a = a.astype(np.int64)
