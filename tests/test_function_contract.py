@@ -245,6 +245,34 @@ def test_concrete_function_with_unknown_sizes_serves_later_calls() -> None:
 
 
 @pytest.mark.filterwarnings("ignore:.*traced it")
+def test_reduce_retracing_never_breaks_a_function_that_runs_with_fixed_shapes() -> None:
+    # A relaxed trace is a hint: what unknown sizes cannot trace (a slice, a scan along
+    # the axis) or a call whose sizes break what the relaxed trace assumed (unknown sizes
+    # broadcast against each other are taken as equal) gets a trace of its own shapes.
+    @tj.function(reduce_retracing=True)
+    def f(x):
+        return tj.scan(lambda a, e: a + e, x[1:]) * 2.0
+    for n in (2, 3, 4, 5):
+        x = np.arange(float(n))
+        np.testing.assert_array_equal(f(x).numpy(), np.cumsum(x[1:]) * 2.0)
+    # one trace per shape, plus one relaxed trace tried once
+    assert f.experimental_get_tracing_count() == 5
+
+    add = tj.function(lambda a, b: a + b, reduce_retracing=True)
+    for n, m in [(3, 3), (4, 4), (1, 5), (5, 1), (1, 5)]:
+        np.testing.assert_array_equal(add(np.ones(n), np.full(m, 2.0)).numpy(), np.full(
+            max(n, m), 3.0))
+    assert add.experimental_get_tracing_count() == 3
+    with pytest.raises(ValueError, match=r"incompatible shapes for broadcasting: \(2,\) and "
+                                         r"\(3,\)[^\n]*\n  at .*test_function_contract"):
+        add(np.ones(2), np.ones(3))
+    # an input signature promises the error
+    sig = tj.function(lambda a, b: a + b, input_signature=[tj.TensorSpec([None], tj.float64)] * 2)
+    with pytest.raises(ValueError, match="the trace assumed"):
+        sig(np.ones(1), np.ones(5))
+
+
+@pytest.mark.filterwarnings("ignore:.*traced it")
 def test_reduce_retracing_counts_as_tensorflow() -> None:
     seen = []
 

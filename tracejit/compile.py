@@ -40,6 +40,7 @@ from .firstcall import Creation, creating
 from .ir import settings
 from .ir.caches import on_clear
 from .ir.core import DTYPE_NAMES, _current, current_interpreter
+from .ir.errors import ShapeError
 from .keys import describe, float_bits, identity, leaf_key
 from .nest import flatten, leaf_paths, unflatten
 from .notice import Notice, gc_paused
@@ -239,6 +240,9 @@ class CompiledFunction:
                 sig = sig.replace(parameters=list(sig.parameters.values())[1:])
             self._input_sig = InputSignature(input_signature, sig, self.__name__)
         self._general: list[Any] = []      # keys with None sizes (shape-polymorphic traces)
+        # keys with None sizes that `reduce_retracing` could not trace: calls they would
+        # serve trace their exact shapes
+        self._unrelaxable: set[Any] = set()
         self._initialized = False           # traced once: Variables may no longer be made
         self._mode = "first"                # the Variable-creation policy of the next trace
         self._last_created: list[Variable] = []
@@ -339,11 +343,22 @@ class CompiledFunction:
             # aliasing explicitly (reads and assignments of both names are one value).
             key = (*key, tuple(identity(x) for x in leaves if isinstance(x, Variable)))
             conc = self._cache.get(key) or self._get(key, leaves, tree, aliased=True)
+        try:
+            out = conc.call(leaves)
+        except ShapeError:
+            if self._input_sig is not None or conc.key not in self._general:
+                raise
+            # A shape-polymorphic trace (`reduce_retracing`, a concrete function with None
+            # sizes) whose assumptions these shapes break (unknown sizes that broadcast
+            # against each other were assumed equal): only the input signature promises
+            # that error; otherwise the call gets a trace of its own shapes.
+            conc = self._get(key, leaves, tree)
+            out = conc.call(leaves)
         if not kwargs and not converted:
             fk = _fast_key(args)
             if fk is not None and len(self._fast) < CACHE_SIZE:
                 self._fast[fk] = conc
-        return conc.call(leaves)
+        return out
 
     __call__ = _python_call     # until the native dispatcher is installed
 
@@ -374,15 +389,29 @@ class CompiledFunction:
                         return conc
                 if self._reduce_retracing:
                     shapes = relaxed_shapes(key, list(self._cache))
+                    if shapes is not None and poly_key(key, shapes) in self._unrelaxable:
+                        shapes = None
+                    elif shapes is not None:
+                        # `reduce_retracing` is a hint: a function that cannot be traced
+                        # with unknown sizes (a slice or a scan of one) traces its shapes
+                        pkey = poly_key(key, shapes)
+                        try:
+                            return self._general_trace(pkey, leaves, tree, shapes)
+                        except Exception:  # noqa: BLE001  (the exact trace raises its own)
+                            self._unrelaxable.add(pkey)
+                            return self._get(key, leaves, tree)
             if shapes is not None:
-                pkey = poly_key(key, shapes)
-                conc = self._cache.get(pkey)
-                if conc is None:
-                    conc = self._get(pkey, leaves, tree, shapes=shapes)
-                    if pkey not in self._general:
-                        self._general.append(pkey)
-                return conc
+                return self._general_trace(poly_key(key, shapes), leaves, tree, shapes)
         return self._get(key, leaves, tree)
+
+    def _general_trace(self, pkey: Any, leaves: list[Any], tree: Any, shapes: list[Any]
+                       ) -> Concrete:
+        conc = self._cache.get(pkey)
+        if conc is None:
+            conc = self._get(pkey, leaves, tree, shapes=shapes)
+            if pkey not in self._general:
+                self._general.append(pkey)
+        return conc
 
     def _canonical(self, args: tuple[Any, ...], kwargs: dict[str, Any]
                    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
