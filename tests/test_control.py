@@ -110,6 +110,36 @@ def test_a_loop_variable_that_changes_shape_is_named() -> None:
         assert "test_control.py" in msg
 
 
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_scan_step_that_changes_its_accumulator_is_refused_in_both_modes(
+        compiled: bool) -> None:
+    # TensorFlow's eager scan refuses these too; tracejit's eager scan returned them
+    x = tj.constant([1.0, 2.0], F64)
+    cases = [
+        (lambda x: tj.scan(lambda a, e: (a, a), x, initializer=c64(0.0)),
+         "scan: the function returns a structure that differs"),
+        (lambda x: tj.foldl(lambda a, e: tj.stack([a, e]), x, initializer=c64(0.0)),
+         r"foldl: carry has type f64\[\] on entry but f64\[2\] after"),
+        (lambda x: tj.foldr(lambda a, e: tj.cast(a, tj.float32), x),
+         r"foldr: carry has type f64\[\] on entry but f32\[\] after"),
+        (lambda x: tj.fori_loop(0, 2, lambda i, v: (v, v), x),
+         "fori_loop: the function returns a structure that differs"),
+        (lambda x: tj.fori_loop(0, 2, lambda i, v: v[0], x),
+         r"fori_loop: carry(\[1\])? has type f64\[2\] on entry but f64\[\] after"),
+    ]
+    for f, msg in cases:
+        with pytest.raises(TypeError, match=msg):
+            (tj.compile(f) if compiled else f)(x)
+
+
+def test_branches_of_different_structures_show_them() -> None:
+    f = tj.compile(lambda x: tj.cond(tj.reduce_sum(x) > 0, lambda: (x, {"a": x}),
+                                     lambda: [x, {"a": x}]))
+    with pytest.raises(TypeError, match=r"false_fn returns \[f32\[2\], \{'a': f32\[2\]\}\] but "
+                                        r"true_fn returns \(f32\[2\], \{'a': f32\[2\]\}\)"):
+        f(tj.constant([1.0, 2.0]))
+
+
 def test_branches_of_different_types_are_named() -> None:
     f = tj.compile(lambda x: tj.cond(tj.reduce_sum(x) > 0, lambda: x, lambda: x[0]))
     with pytest.raises(TypeError) as e:

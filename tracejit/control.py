@@ -23,7 +23,7 @@ from .errors import at_user_line
 from .ir.core import TensorType, bind
 from .ir.dims import is_dim
 from .nest import flatten, leaf_paths, unflatten
-from .regions import (as_tensor, check_types, close, describe_types, fn_name,
+from .regions import (as_tensor, check_types, close, describe_structure, fn_name,
                       same_structure, trace_region, tracing, type_of)
 from .tensor import Structure, Tensor, TensorInput
 
@@ -159,15 +159,18 @@ def fori_loop(lower: TensorInput, upper: TensorInput,
         lo, hi = int(lower), int(upper)
         if tracing() is None:
             val = init_val
+            init, tree = _leaves(init_val)
+            types = [type_of(t) for t in init]
             for i in range(lo, hi):
-                val = body_fun(constant(i, dtype=np.int32), val)
+                val = _same_as_init("fori_loop", body_fun(constant(i, dtype=np.int32), val),
+                                    tree, types, i - lo)
             return val
 
         def step(carry: Any, _: Any) -> Any:
             i, val = carry
             return (i + 1, body_fun(i, val)), ()
         (_, val), _ = _scan_carry(step, (constant(lo, dtype=np.int32), init_val),
-                                  max(0, hi - lo))
+                                  max(0, hi - lo), what="fori_loop")
         return val
     lo_t, hi_t = as_tensor(lower, I32), as_tensor(upper, I32)
     _, val = while_loop(lambda i, v: i < hi_t, lambda i, v: (i + 1, body_fun(i, v)),
@@ -241,10 +244,11 @@ def _traced_branches(index: Any, fns: Sequence[Callable[[], Any]], names: list[s
     for r, n in zip(regions[1:], names[1:]):
         if not same_structure(r.out_tree, first.out_tree) or \
                 [v.type for v in r.results] != [v.type for v in first.results]:
+            want = describe_structure(first.out_tree, [v.type for v in first.results])
+            got = describe_structure(r.out_tree, [v.type for v in r.results])
             raise at_user_line(TypeError(
-                f"{what}: {names[0]} returns {describe_types([v.type for v in first.results])}"
-                f" but {n} returns {describe_types([v.type for v in r.results])}; every "
-                "branch must return the same structure of the same shapes and dtypes"))
+                f"{what}: {names[0]} returns {want} but {n} returns {got}; every branch must "
+                "return the same structure of the same shapes and dtypes"))
     fns_, consts = close(regions)
     outs = bind("cond", index, *consts, branches=tuple(fns_))
     outs = list(outs) if isinstance(outs, tuple) else [outs]
@@ -351,8 +355,11 @@ def _scan_like(what: str, fn: Callable[[Any, Any], Any], elems: Any, initializer
         initializer, xs, n = first, rest, n - 1
     if tracing() is None:
         acc, ys = initializer, []
-        for i in (range(n - 1, -1, -1) if reverse else range(n)):
-            acc = fn(acc, unflatten(xtree, [x[i] for x in xs]))
+        init, itree = _leaves(initializer)
+        itypes = [type_of(t) for t in init]
+        for step, i in enumerate(range(n - 1, -1, -1) if reverse else range(n)):
+            acc = _same_as_init(what, fn(acc, unflatten(xtree, [x[i] for x in xs])), itree,
+                                itypes, step)
             ys.append(acc)
         if not stacked:
             return acc
@@ -375,6 +382,19 @@ def _scan_like(what: str, fn: Callable[[Any, Any], Any], elems: Any, initializer
                      else [expand_dims(as_tensor(f), 0), y], 0)
               for y, f in zip(y_leaves, f_leaves)]
     return unflatten(ytree, joined)
+
+
+def _same_as_init(what: str, out: Any, tree: Any, types: list[TensorType], step: int
+                  ) -> Any:
+    """An eager step's result, held to the checks a traced step gets (the same errors)."""
+    leaves, out_tree = flatten(out)
+    if not same_structure(out_tree, tree):
+        raise at_user_line(TypeError(f"{what}: the function returns a structure that "
+                                     "differs from its accumulator's"))
+    new = [as_tensor(x, t.dtype) for x, t in zip(leaves, types)]
+    check_types(what, leaf_paths(tree, "carry"), types, [type_of(t) for t in new],
+                f"after step {step + 1}")
+    return unflatten(tree, new)
 
 
 def _no_rows(t: TensorType) -> Tensor:

@@ -118,6 +118,24 @@ def describe_types(ts: Sequence[TensorType]) -> str:
     return "(" + ", ".join(str(t) for t in ts) + ")"
 
 
+def describe_structure(tree: Any, types: Sequence[TensorType]) -> str:
+    """A `flatten` tree written out with the leaves' types, e.g. `[f64[2], {'n': i32[]}]`."""
+    it = iter(types)
+
+    def walk(t: Any) -> str:
+        if t is None:
+            return str(next(it, "?"))
+        kind, aux, children = t
+        parts = [walk(c) for c in children]
+        if kind == "dict":
+            return "{" + ", ".join(f"{k!r}: {p}" for k, p in zip(aux, parts)) + "}"
+        if kind == "list":
+            return "[" + ", ".join(parts) + "]"
+        name = aux.__name__ if kind == "namedtuple" else ""
+        return name + "(" + ", ".join(parts) + ("," if len(parts) == 1 and not name else "") + ")"
+    return walk(tree)
+
+
 def check_types(what: str, paths: Sequence[str], want: Sequence[TensorType],
                 got: Sequence[TensorType], when: str) -> None:
     """Raise a TypeError naming the first leaf whose type differs."""
