@@ -47,6 +47,12 @@ def test_control_flow_programs_cover_every_construct() -> None:
     assert re.search(r"while_loop\(lambda y\d+, n\d+: tj\.reduce_sum\(y\d+\) < ", text)
     assert re.search(r"< 0, lambda", text)
     assert re.search(r"lambda [^\n]*tj\.(cond|while_loop|fori_loop|scan|switch_case)\(", text)
+    # Loops carrying several values of different shapes and dtypes (an int32 among
+    # them), with a trip count that is a tensor of the data, over every loop kind.
+    assert re.search(r"\(lambda a\d+, s\d+, m\d+, k\d+: ", text)
+    for construct in ["tj.cast(tj.reduce_sum(y) > 0.0, tj.int32) + ", ", tj.range(",
+                      "tj.reduce_mean(m", "tj.foldl(lambda c, i", "tj.scan(lambda c, i"]:
+        assert construct in text, construct
 
 
 def test_check_control_reports_a_wrong_gradient() -> None:
@@ -69,7 +75,7 @@ W = np.float64(0.7)
 '''
     report = Report()
     check_control(good, report)
-    assert not report.mismatches and report.checks == 7
+    assert not report.mismatches and report.checks == 10
     # Every tape agrees on a wrong gradient (a custom gradient twice the true one): only
     # finite differences can tell.
     bad = good.replace("    def f(x, w):", '''    @tj.custom_gradient
