@@ -24,6 +24,7 @@ import numpy as np
 from .. import ops
 from ..axes import AxisParam
 from ..core import FLOAT_DTYPES, TensorType, bind
+from ..dims import is_dim
 from ..errors import ShapeError
 from .elementwise import _check_dtype, _same_dtype
 from .registry import Primitive, register
@@ -34,6 +35,8 @@ def shifted(x: Any, axis: int, later: bool, fill: float) -> Any:
     and the element with no source is `fill`. Built of slice, pad and select (all
     differentiable)."""
     n = x.shape[axis]
+    if is_dim(n):
+        return _shifted_unknown(x, axis, later, fill)
     if n == 0:
         return x
     starts, limits = [0] * x.ndim, list(x.shape)
@@ -51,6 +54,21 @@ def shifted(x: Any, axis: int, later: bool, fill: float) -> Any:
     pos = ops.iota(tuple(x.shape), axis)
     edge = ops.eq(pos, ops.full(tuple(x.shape), 0 if later else n - 1, np.int32))
     return ops.select(edge, ops.full(tuple(x.shape), fill, x.dtype), y)
+
+
+def _shifted_unknown(x: Any, axis: int, later: bool, fill: float) -> Any:
+    """`shifted` along an axis whose size is known only at run time, where slice and pad
+    must take it whole: element i gathers element max(i - 1, 0), and element 0 becomes
+    `fill`; the other direction is this one on the reversed axis."""
+    if not later:
+        return bind("rev", _shifted_unknown(bind("rev", x, axes=(axis,)), axis, True, fill),
+                    axes=(axis,))
+    n = x.shape[axis]
+    prev = bind("maximum", ops.sub(ops.iota((n,), 0), ops.full((n,), 1, np.int32)),
+                ops.full((n,), 0, np.int32))
+    y = bind("gather", x, prev, axis=axis)
+    first = ops.eq(ops.iota(tuple(x.shape), axis), ops.full(tuple(x.shape), 0, np.int32))
+    return ops.select(first, ops.full(tuple(x.shape), fill, x.dtype), y)
 
 
 def _rule(a: TensorType, b: TensorType, *, axis: int, reverse: bool) -> TensorType:

@@ -211,7 +211,8 @@ def _pad_impl(x: np.ndarray, *, lo: tuple[int, ...], hi: tuple[int, ...],
 
 def _pad_vjp(g: Any, x: Any, *, out: Any, lo: tuple[int, ...], hi: tuple[int, ...],
              interior: tuple[int, ...]) -> tuple[Any]:
-    limits = tuple(a + max(0, d - 1) * (i + 1) + 1 if d else a
+    # (an unknown dimension is never padded, `_pad_rule`: it is taken whole)
+    limits = tuple(d if is_dim(d) else a + max(0, d - 1) * (i + 1) + 1 if d else a
                    for d, a, i in zip(x.shape, lo, interior))
     return (bind("slice", g, starts=tuple(lo), limits=limits,
                  strides=tuple(i + 1 for i in interior)),)
