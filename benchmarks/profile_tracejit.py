@@ -16,6 +16,11 @@ Sections (all by default):
       LLVM (parse / O3 / machine code), with an empty and then a filled disk cache;
       `llvm_on_compile_threads` is the LLVM work of compile threads (codegen/llvmthreads:
       a medium module's first part, missing runtime libraries), beside the caller's own
+  w5work  the work of W5's first call with an empty disk cache, job by job: each LLVM
+      job's CPU time in the call and compiled again alone (one after the other, same
+      process), the libraries' IR built in Python, the caller's own Python; then the
+      same LLVM jobs again, all at once on threads as the call runs them and on as many
+      threads as CPUs; and the wall time two CPUs could reach at best
 
 Times are medians over repeats; "cpu" columns are this thread's CPU time
 (`time.thread_time`), which other processes' load disturbs much less than wall time.
@@ -515,18 +520,138 @@ def w5(opts: argparse.Namespace) -> None:
             print("\n".join("    " + ln for ln in cp.stdout.splitlines()[:38]))
 
 
+W5WORK_CHILD = r'''
+import json, os, resource, sys, threading, time
+sys.path.insert(0, HERE)
+import bench
+d = bench.make_data()
+import tracejit as tj
+from tracejit.codegen import engine, llvmjob, llvmthreads, runtime_build
+levels, jobs, lib_ir = {}, [], []
+make_tm = llvmjob.target_machine
+def target_machine(*a, **k):
+    tm = make_tm(*a, **k)
+    levels[id(tm)] = k.get("level", a[3] if len(a) > 3 else 3)
+    return tm
+llvmjob.target_machine = target_machine
+compile_module = llvmjob.compile_module
+def recorded(text, tm, optimize_=True, slp=True, *a, **k):
+    c = time.thread_time()
+    try:
+        return compile_module(text, tm, optimize_, slp, *a, **k)
+    finally:
+        jobs.append({"chars": len(text), "optimize": bool(optimize_), "slp": bool(slp),
+                     "level": levels.get(id(tm), 3), "caller": threading.current_thread()
+                     is threading.main_thread(), "cpu": time.thread_time() - c, "text": text})
+llvmjob.compile_module = recorded
+library_ir = runtime_build.library_ir
+def timed_ir(*a, **k):
+    c = time.thread_time()
+    try:
+        return library_ir(*a, **k)
+    finally:
+        lib_ir.append(time.thread_time() - c)
+runtime_build.library_ir = timed_ir
+f = tj.compile(bench.tj_w3(tj))
+args = bench.w3_tj_args(tj, d)
+r0 = resource.getrusage(resource.RUSAGE_SELF)
+t0, c0 = time.perf_counter(), time.thread_time()
+f(*args)
+wall, caller = time.perf_counter() - t0, time.thread_time() - c0
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+process = r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime
+llvmjob.compile_module = compile_module
+tm = {lv: make_tm(*(engine.host_info()[k] for k in ("triple", "cpu", "features")), level=lv)
+      for lv in {j["level"] for j in jobs}}
+for j in jobs:               # each job again, alone: the best of two
+    best = None
+    for _ in range(2):
+        c = time.thread_time()
+        compile_module(j["text"], tm[j["level"]], j["optimize"], j["slp"])
+        best = min(best or 1e9, time.thread_time() - c)
+    j["alone"] = best
+header = engine.job_header()
+replayed = [j for j in jobs if j["level"] == 3]
+def at_once(lanes):
+    """The level-3 jobs on `lanes` threads (None: one thread each), largest first."""
+    todo = sorted(replayed, key=lambda j: -j["alone"])
+    lock = threading.Lock()
+    def lane():
+        while True:
+            with lock:
+                if not todo:
+                    return
+                j = todo.pop(0)
+            llvmthreads.compile_part(j["text"], dict(header, optimize=j["optimize"],
+                                                     slp=j["slp"]))
+    n = len(todo) if lanes is None else lanes
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    ts = [threading.Thread(target=lane) for _ in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    return time.perf_counter() - t0, r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime
+llvmthreads.gate()
+out = {"wall": wall, "caller": caller, "process": process, "lib_ir": lib_ir,
+       "jobs": [{k: v for k, v in j.items() if k != "text"} for j in jobs],
+       "replayed_alone": sum(j["alone"] for j in replayed), "cpus": os.cpu_count(),
+       "one_thread_each": at_once(None), "one_lane": at_once(1), "two_lanes": at_once(2)}
+print("WORK " + json.dumps(out))
+'''
+
+
+def w5work(opts: argparse.Namespace) -> None:
+    print("\n== W5's first call with an empty disk cache: its work, job by job (ms of CPU "
+          "unless said)")
+    src = W5WORK_CHILD.replace("HERE", repr(HERE))
+    for run in range(opts.w5_runs):
+        with tempfile.TemporaryDirectory() as cdir:
+            cp = subprocess.run([sys.executable, "-c", src], capture_output=True, text=True,
+                                env=dict(os.environ, TRACEJIT_CACHE_DIR=cdir,
+                                         **bench.bytecode_env()), check=False, timeout=600)
+        lines = [ln for ln in cp.stdout.splitlines() if ln.startswith("WORK ")]
+        if not lines:
+            print(f"  run {run + 1}: failed: {cp.stderr[-400:]}")
+            continue
+        r = json.loads(lines[-1][5:])
+        jobs = r["jobs"]
+        caller_llvm = sum(j["cpu"] for j in jobs if j["caller"])
+        python = r["caller"] - caller_llvm
+        alone = sum(j["alone"] for j in jobs)
+        print(f"  run {run + 1}: first call {r['wall'] * 1e3:.1f} ms wall; process CPU "
+              f"{r['process'] * 1e3:.1f} (caller {r['caller'] * 1e3:.1f}, of it Python "
+              f"{python * 1e3:.1f})")
+        for j in jobs:
+            kind = "O3 + code" if j["optimize"] else "code only"
+            print(f"    {'caller' if j['caller'] else 'thread':<6} {kind:<9} level {j['level']} "
+                  f"{j['chars']:>6} chars: {j['cpu'] * 1e3:5.1f} in the call, "
+                  f"{j['alone'] * 1e3:5.1f} alone")
+        print(f"    libraries' IR in Python: {sum(r['lib_ir']) * 1e3:.1f}")
+        serial = python + sum(r["lib_ir"]) + alone
+        print(f"    all of it, one job after another: {serial * 1e3:.1f} "
+              f"(LLVM {alone * 1e3:.1f}); two CPUs at best: {serial / 2 * 1e3:.1f} ms wall")
+        for label, key in (("one thread each (as the call)", "one_thread_each"),
+                           ("one thread", "one_lane"), ("two threads", "two_lanes")):
+            w, c = r[key]
+            print(f"    the level-3 LLVM jobs again ({r['replayed_alone'] * 1e3:.1f} alone), "
+                  f"{label}: {w * 1e3:.1f} ms wall, {c * 1e3:.1f} CPU")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("sections", nargs="*", type=str.lower,
-                    help="w1 w2 w3 w5 (any case; all when none is named)")
+                    help="w1 w2 w3 w5 w5work (any case; all when none is named)")
     ap.add_argument("--cprofile", action="store_true", help="add cProfile listings")
     ap.add_argument("--show-ir", action="store_true", help="print the optimized IR of W2/W3")
     ap.add_argument("--w5-runs", type=int, default=3)
     opts = ap.parse_args()
-    sections = {"w1": w1, "w2": w2, "w3": w3, "w5": w5}
+    sections = {"w1": w1, "w2": w2, "w3": w3, "w5": w5, "w5work": w5work}
     unknown = [s for s in opts.sections if s not in sections]
     if unknown:
-        ap.error(f"unknown section(s) {', '.join(unknown)}; choose from w1 w2 w3 w5")
+        ap.error(f"unknown section(s) {', '.join(unknown)}; choose from w1 w2 w3 w5 w5work")
     print(f"load average {os.getloadavg()}")
     try:
         for s in opts.sections or list(sections):
