@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .convert import (_axis, _dtype, _user_error, constant, convert_to_tensor, float32, int32,
-                      static_int)
+                      shape_value, static_int)
 from .errors import TracingError
 from .exports import export
 from .ir.core import bind
@@ -31,12 +31,7 @@ brange = builtins.range
 def static_ints(op: str, arg: str, v: Any) -> np.ndarray:
     """The integer array of an argument that decides a shape (a Python int or list, a
     NumPy array or an eager tensor); a traced tensor raises TypeError naming `arg`."""
-    try:
-        a = np.asarray(v)
-    except TracingError:
-        raise _user_error(TypeError(
-            f"{op}: {arg} decides the output's shape, so it must be known when the op runs "
-            "(a Python value, NumPy array or eager tensor), not a traced tensor")) from None
+    a = shape_value(op, arg, v)
     if a.size and a.dtype.kind not in "iu":
         raise _user_error(TypeError(f"{op}: {arg} must be integers, got {a.dtype} {v!r}"))
     return a.astype(np.int64)

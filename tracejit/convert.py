@@ -445,6 +445,17 @@ def _shape_dim(d: Any) -> Any:
     return operator.index(d)
 
 
+def shape_value(op: str, arg: str, v: Any) -> np.ndarray:
+    """`np.asarray(v)` for an argument that decides a shape; a traced tensor raises
+    TypeError naming `op` and `arg` (its value is not known while tracing)."""
+    try:
+        return np.asarray(v)
+    except TracingError:
+        raise _user_error(TypeError(
+            f"{op}: {arg} decides the output's shape, so it must be known when the op runs "
+            "(a Python value, NumPy array or eager tensor), not a traced tensor")) from None
+
+
 def static_int(op: str, arg: str, v: Any) -> int:
     """The int value of an argument that decides a shape (`depth`, `k`, `num_segments`,
     `num_rows`): a Python int, NumPy integer, or integer 0-d array or eager tensor. A
@@ -454,12 +465,7 @@ def static_int(op: str, arg: str, v: Any) -> int:
     >>> static_int("one_hot", "depth", np.int64(3))
     3
     """
-    try:
-        a = np.asarray(v)
-    except TracingError:
-        raise _user_error(TypeError(
-            f"{op}: {arg} decides the output's shape, so it must be known when the op runs "
-            "(a Python value, NumPy array or eager tensor), not a traced tensor")) from None
+    a = shape_value(op, arg, v)
     if a.ndim == 0 and a.dtype == object and isinstance(v, numbers.Integral):
         a = np.asarray(int(v), object)          # a Python int beyond 64 bits
     elif a.ndim != 0 or a.dtype.kind not in "iub":
