@@ -105,6 +105,13 @@ def _math(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
     return emit_math(b, ins.prim, a)
 
 
+@scalar("rsqrt", "reciprocal")
+def _reciprocal(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
+    x = a[0]
+    d = overloaded(b, "llvm.sqrt", x) if ins.prim == "rsqrt" else x
+    return b.fdiv(_c(x.type, 1.0), d)
+
+
 @scalar("abs")
 def _abs(b: ir.IRBuilder, ins: Instr, a: list[ir.Value]) -> ir.Value:
     x = a[0]

@@ -162,6 +162,47 @@ def test_sqrt_gives_zero_gradient_where_its_cotangent_is_zero(compiled: bool) ->
 
 
 @pytest.mark.parametrize("compiled", [False, True])
+def test_rsqrt_and_reciprocal_give_zero_gradient_where_their_cotangent_is_zero(
+        compiled: bool) -> None:
+    # TensorFlow's RsqrtGrad and ReciprocalGrad are 0 where the upstream gradient is 0, as
+    # SqrtGrad: `where(x > 0, rsqrt(x), 0)` had a NaN gradient at 0 and below (1 / sqrt(x)
+    # through division).
+    def first(x: tj.Tensor) -> tj.Tensor:
+        with tj.GradientTape() as t:
+            t.watch(x)
+            y = tj.reduce_sum(tj.where(x > 0, tj.math.rsqrt(x), tj.zeros_like(x)))
+            y = y + tj.reduce_sum(tj.where(x > 0, tj.math.reciprocal(x), tj.zeros_like(x)))
+        return t.gradient(y, x)
+
+    def mixed(x: tj.Tensor, w: tj.Tensor) -> tj.Tensor:
+        # d2/dx dw of sum(w rsqrt(x) + w / x) at w = 0 is -1/2 x^-3/2 - x^-2: not 0
+        with tj.GradientTape(persistent=True) as t:
+            t.watch([x, w])
+            y = tj.reduce_sum(w * tj.math.rsqrt(x) + w * tj.math.reciprocal(x))
+            gx = tj.reduce_sum(t.gradient(y, x))
+        return t.gradient(gx, w)
+
+    run1, run2 = (tj.compile(first), tj.compile(mixed)) if compiled else (first, mixed)
+    x = tj.constant([0.0, -1.0, 4.0], tj.float64)
+    np.testing.assert_allclose(run1(x).numpy(), [0.0, 0.0, -1 / 16 - 1 / 16], rtol=1e-15)
+    got = run2(tj.constant([1.0, 4.0], tj.float64), tj.constant([0.0, 0.0], tj.float64))
+    np.testing.assert_allclose(got.numpy(), [-1.5, -1 / 16 - 1 / 16], rtol=1e-15)
+    # the values are the division's, bit for bit, eagerly and compiled
+    v = tj.constant(np.linspace(0.01, 50.0, 301, dtype=np.float32))
+    want_r, want_q = 1 / np.sqrt(v.numpy()), 1 / v.numpy()
+    f = tj.compile(lambda a: (tj.math.rsqrt(a), tj.math.reciprocal(a))) if compiled else \
+        (lambda a: (tj.math.rsqrt(a), tj.math.reciprocal(a)))
+    r, q = f(v)
+    np.testing.assert_array_equal(r.numpy(), want_r)
+    np.testing.assert_array_equal(q.numpy(), want_q)
+
+
+def test_rsqrt_and_reciprocal_gradients_to_second_order() -> None:
+    gradcheck(tj.math.rsqrt, rand(30, (5,), 0.5, 3.0))
+    gradcheck(tj.math.reciprocal, away(rand(31, (5,)), 0.3))
+
+
+@pytest.mark.parametrize("compiled", [False, True])
 @pytest.mark.parametrize("op", [tj.nn.relu, tj.nn.relu6, tj.nn.leaky_relu])
 def test_second_derivative_of_relus_is_zeros_not_none(op: Callable[..., Any],
                                                       compiled: bool) -> None:

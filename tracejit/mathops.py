@@ -62,8 +62,7 @@ def reciprocal(x: TensorInput, name: str | None = None) -> Tensor:
     >>> tj.math.reciprocal([2., 0.]).numpy()
     array([0.5, inf], dtype=float32)
     """
-    t = ops._float_tensor("reciprocal", x)
-    return ops.divide(ops.ones_like(t), t)
+    return bind("reciprocal", ops._float_tensor("reciprocal", x))
 
 
 @export("math.rsqrt")
@@ -73,8 +72,7 @@ def rsqrt(x: TensorInput, name: str | None = None) -> Tensor:
     >>> tj.math.rsqrt([4., 0.25]).numpy()
     array([0.5, 2. ], dtype=float32)
     """
-    t = ops._float_tensor("rsqrt", x)
-    return ops.divide(ops.ones_like(t), ops.sqrt(t))
+    return bind("rsqrt", ops._float_tensor("rsqrt", x))
 
 
 @export("atan2", "math.atan2")

@@ -133,6 +133,16 @@ unary("tanh", np.tanh,
 # would make it 0 there).
 unary("sqrt", np.sqrt, lambda g, x, *, out: (
     bind("mul_no_nan", ops.div(ops.const(0.5, x.dtype), out), g),), cost=10)
+# rsqrt and reciprocal: the gradient is 0 where the cotangent is 0, as sqrt's (TensorFlow's
+# RsqrtGrad and ReciprocalGrad kernels), so `where(x > 0, rsqrt(x), 0)` has a finite
+# gradient at 0 where `1 / sqrt(x)` through division gives NaN. Computed as the division
+# (1 / sqrt(x), 1 / x): the same bits.
+unary("rsqrt", lambda x: np.divide(1, np.sqrt(x), dtype=np.asarray(x).dtype),
+      lambda g, x, *, out: (
+          bind("mul_no_nan", ops.mul(ops.const(-0.5, x.dtype), ops.mul(out, ops.square(out))),
+               g),), cost=12)
+unary("reciprocal", lambda x: np.divide(1, x, dtype=np.asarray(x).dtype),
+      lambda g, x, *, out: (bind("mul_no_nan", ops.neg(ops.square(out)), g),), cost=3)
 # |x| has gradient sign(x), which is 0 at 0 (TensorFlow's subgradient).
 unary("abs", np.abs, lambda g, x, *, out: (ops.mul(g, ops.sign(x)),), allowed=NUM, cost=1)
 # TensorFlow: sign has a registered gradient of zeros (sources stay connected); floor has

@@ -202,6 +202,8 @@ SPECS: dict[str, Spec] = {
     "tan": Spec(unary(uniform(-1.2, 1.2))),
     "tanh": Spec(unary(U)),
     "sqrt": Spec(unary(POS)),
+    "rsqrt": Spec(unary(POS)),
+    "reciprocal": Spec(unary(AWAY)),
     "abs": Spec(unary(AWAY)),
     "sign": Spec(unary(AWAY), "zero"),
     "floor": Spec(unary(off_integer), "nondiff"),
