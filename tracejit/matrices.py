@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 
 from .arrayops import static_ints
-from .convert import _operands, _user_error, convert_to_tensor
+from .convert import _axes, _operands, _user_error, convert_to_tensor
 from .exports import export
 from .ir.core import bind
 from .ir.errors import ShapeError
-from .shapes import expand_dims, matmul, reshape, squeeze
+from .shapes import expand_dims, gather, matmul, matrix_transpose, reshape, squeeze, stack
 from .tensor import Tensor, TensorInput
 
 I64 = np.dtype(np.int64)
@@ -218,7 +218,6 @@ def cross(a: TensorInput, b: TensorInput, name: str | None = None) -> Tensor:
     >>> tj.linalg.cross([1., 0., 0.], [0., 1., 0.]).numpy()
     array([0., 0., 1.], dtype=float32)
     """
-    from .shapes import gather, stack
     x, y = _operands("cross", a, b)
     if x.shape != y.shape:
         raise _user_error(ShapeError(f"cross: a and b must have the same shape, got "
@@ -239,7 +238,6 @@ def adjoint(matrix: TensorInput, name: str | None = None) -> Tensor:
     >>> tj.linalg.adjoint([[1., 2., 3.]]).shape
     TensorShape([3, 1])
     """
-    from .shapes import matrix_transpose
     return matrix_transpose(matrix)
 
 
@@ -253,7 +251,6 @@ def normalize(tensor: TensorInput, ord: Any = "euclidean", axis: Any = None,  # 
     >>> v.numpy(), n.numpy()
     (array([0.6, 0.8], dtype=float32), array([5.], dtype=float32))
     """
-    from .convert import _axes
     from .ops import divide, norm
     t = convert_to_tensor(tensor)
     if axis is not None:

@@ -10,8 +10,9 @@ import numpy as np
 from .convert import (_axes, _axis, _dtype, _user_error, bool_, cast, convert_to_tensor,
                       int32, int64)
 from .creation import zeros_like
-from .elementwise import (abs, add, divide, exp, floordiv, greater, less, log, logical_and,
-                          multiply, not_equal, pow, sqrt, stop_gradient, subtract, where)
+from .elementwise import (abs, add, divide, equal, exp, floordiv, greater, less, log,
+                          logical_and, multiply, not_equal, pow, sqrt, stop_gradient, subtract,
+                          where)
 from .exports import export, named
 from .dimvalues import dim_value
 from .ir.core import bind
@@ -269,6 +270,5 @@ def zero_fraction(value: TensorInput, name: str | None = None) -> Tensor:
     >>> tj.math.zero_fraction([0., 1., 0., 2.]).numpy()
     array(0.5, dtype=float32)
     """
-    from .elementwise import equal
     x = convert_to_tensor(value)
     return reduce_mean(cast(equal(x, zeros_like(x)), np.float32))

@@ -134,19 +134,17 @@ def meshgrid(*args: TensorInput, **kwargs: Any) -> list[Tensor]:
     >>> X.numpy().tolist(), Y.numpy().tolist()
     ([[1, 2, 3], [1, 2, 3]], [[4, 4, 4], [5, 5, 5]])
     """
-    from .errors import at_user_line
-    from .ir.errors import DTypeError
     indexing = kwargs.pop("indexing", "xy")
     kwargs.pop("name", None)
     if kwargs:
-        raise at_user_line(TypeError(f"meshgrid: unexpected keyword argument(s) "
+        raise _user_error(TypeError(f"meshgrid: unexpected keyword argument(s) "
                                      f"{', '.join(sorted(kwargs))}"))
     if indexing not in ("xy", "ij"):
-        raise at_user_line(ValueError(f"meshgrid: indexing must be 'xy' or 'ij', got "
+        raise _user_error(ValueError(f"meshgrid: indexing must be 'xy' or 'ij', got "
                                       f"{indexing!r}"))
     vecs = [reshape(convert_to_tensor(a), [-1]) for a in args]
     if len({v.dtype for v in vecs}) > 1:
-        raise at_user_line(DTypeError("meshgrid: the arguments must have one dtype, got "
+        raise _user_error(DTypeError("meshgrid: the arguments must have one dtype, got "
                                       + ", ".join(str(v.dtype) for v in vecs)))
     n = len(vecs)
     sizes = [v.shape[0] for v in vecs]
