@@ -231,14 +231,14 @@ class Variable(TensorLike):
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return self._value.__array__(dtype, copy)
 
-    def _check(self, value: TensorInput, what: str = "value") -> Tensor:
+    def _check(self, value: TensorInput) -> Tensor:
         """`value` converted to the Variable's dtype as TensorFlow's `assign` converts it
         (`convert_to_tensor(value, dtype=...)`: a NumPy array is cast, a Python int list
         suits a float Variable, a float refuses an int one, a tensor of another dtype is a
         ValueError), of the Variable's shape."""
         from .ops import convert_to_tensor
         t = convert_to_tensor(value, dtype=self.dtype)
-        if what == "value" and t.shape != self.shape:
+        if t.shape != self.shape:
             raise _user_error(ValueError(
                 f"cannot assign a value of shape {t.shape} to Variable {self.name} of shape "
                 f"{self.shape}"))
@@ -275,7 +275,8 @@ class Variable(TensorLike):
     def _update(self, op: Any, delta: Any, read_value: bool = True) -> Variable | None:
         """`self.assign(op(self, delta))` for `delta` converted to the Variable's dtype,
         atomic per Variable when eager."""
-        d = self._check(delta, "delta")
+        from .ops import convert_to_tensor
+        d = convert_to_tensor(delta, dtype=self.dtype)    # (it may broadcast)
         if isinstance(current_interpreter(), TraceInterpreter):
             return self.assign(op(self._read(), d), read_value=read_value)
         with self._lock:
