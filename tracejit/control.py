@@ -367,8 +367,7 @@ def _scan_like(what: str, fn: Callable[[Any, Any], Any], elems: Any, initializer
         if first is not None:
             ys = ys + [first] if reverse else [first] + ys
         if not ys:      # no elements: the initializer's structure with no rows
-            leaves, tree = _leaves(initializer)
-            return unflatten(tree, [_no_rows(type_of(t)) for t in leaves])
+            return unflatten(itree, [_no_rows(t) for t in itypes])
         return _stack_structures(ys)
     acc, ys = _scan_carry(lambda a, x: (lambda r: (r, r))(fn(a, x)), initializer, n,
                           unflatten(xtree, xs), reverse, what)
