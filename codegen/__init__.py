@@ -30,6 +30,12 @@ from . import (lower_elementwise, lower_kernels, lower_random, lower_region,  # 
 from . import lower_arith, lower_scans, lower_segment_ops, lower_sorting  # noqa: F401,E402
 from . import lower_conv, lower_lapack, lower_lapack_decomp, lower_pool  # noqa: F401,E402
 
+# The runtime libraries compile on a background thread while the rest of tracejit imports,
+# unless the disk cache has them (`runtime.prefetch`). Every module of codegen is loaded
+# first, so that each import the thread runs finds its module loaded (a module two
+# threads import at once can reach one of them half made when their imports form a cycle).
+runtime.prefetch()
+
 log = logging.getLogger("tracejit")
 
 __all__ = ["LOWERINGS", "Boxing", "CompileError", "Executable", "LoweringError", "PolyExecutable",

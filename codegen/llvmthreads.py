@@ -85,7 +85,7 @@ def gate() -> bool:
         return _installed[0]
 
 
-def _callbacks() -> bool:
+def callbacks() -> bool:
     """Whether lock callbacks are registered with llvmlite (the gate must not be passed)."""
     try:
         from llvmlite.binding import ffi
@@ -147,7 +147,7 @@ def compile_part(text: str, header: dict[str, Any]) -> Reply:
         tm = free.pop() if free else None
     if tm is None:
         tm = llvmjob.target_machine(*key)   # under llvmlite's lock (not yet passed)
-    _local.free = not _callbacks()
+    _local.free = not callbacks()
     try:
         cpu = time.thread_time()
         obj, _, warnings = llvmjob.compile_module(text, tm, bool(header["optimize"]),

@@ -236,6 +236,17 @@ def _load(key: str, what: str) -> bytes | None:
         return payload
 
 
+def present(key: str) -> bool:
+    """Whether an entry file for `key` exists (one `stat`; whether it is whole and
+    trustworthy is `load`'s to find out). False when the cache is off."""
+    if not enabled():
+        return False
+    try:
+        return _path(key).is_file()
+    except OSError:
+        return False
+
+
 def store(key: str, obj: bytes, what: str = "disk cache") -> None:
     """Write `obj` under `key` atomically. Failures (read-only disk, full disk, a refused
     directory) are logged and otherwise ignored: the cache is an optimization, never a

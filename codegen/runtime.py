@@ -18,7 +18,11 @@ library too, so any module built in this process can be loaded by any engine; lo
 disk cache, a thread of this process (`llvmthreads.py`; where llvmlite's lock cannot be
 passed, a compile worker process, `workers.py`) compiles it while the caller lowers and
 compiles the function's own module (the library took 75 of the 330 ms of a small training
-step's first call in a fresh process, W5).
+step's first call in a fresh process, W5). Before that, at import, `prefetch` starts
+compiling the pool and the float32 GEMM library on a background thread when the disk
+cache has neither: the first call that needs them then finds them compiled, or on their
+way, instead of starting them itself (W5's first call with an empty disk cache: 104-136
+ms without, 79 ms with it).
 
 Invariants:
 - Each library is compiled at most once per process (in this process or by one worker
@@ -50,7 +54,7 @@ from llvmlite import ir
 
 from ..ir import settings
 from ..ir.caches import on_clear
-from ..ir.errors import CompileError
+from ..ir.errors import CompileError, SettingError
 from . import blas, cpus, engine, llvmthreads, objcache, runtime_build as build, runtime_pair
 from . import threads as pool, workers
 from .runtime_build import KINDS, POOL as POOL, SOURCE_DIGEST as SOURCE_DIGEST
@@ -191,6 +195,85 @@ def request(dtype: str, module_cost: int = WORKER_MIN_COST) -> str:
         job, text = build.submit(got[0], dtype, name)
         _pending[name] = job, text, on_thread
     return name
+
+
+# The GEMM libraries `prefetch` compiles: float32's, TensorFlow's default float dtype.
+PREFETCH = ("f32",)
+
+
+def prefetch() -> threading.Thread | None:
+    """Start compiling the thread pool and the GEMM libraries of `PREFETCH` on a
+    background thread when the disk cache is on and has neither them nor their joint
+    entry, so that the first compiled call that needs them finds them ready (`import
+    tracejit` calls this as soon as codegen is loaded: the rest of the import runs
+    beside it). The thread compiles each library once for this machine and version
+    (the disk cache keeps it for every later process), on threads past llvmlite's lock
+    as `request` does, then links it and writes it to the disk cache. Returns the
+    thread, or None when nothing is started: `TRACEJIT_PREFETCH` or the disk cache is
+    off, this process may use
+    one CPU or one thread (`TRACEJIT_NUM_THREADS=1`), compiles nothing in parallel
+    (`TRACEJIT_COMPILE_WORKERS=0`) or runs nothing native (`TRACEJIT_DISABLE_JIT`), or a
+    setting is misspelled (the error comes where it is used). The thread itself stops
+    at once when the libraries are in the disk cache (the first call that needs them
+    loads them) or llvmlite's lock cannot be passed (numba's lock callbacks).
+    The thread is not a daemon: the interpreter's exit waits for it (tens of
+    milliseconds), so that no LLVM code runs while the process tears down; `os.fork`
+    waits for it too (at most `FORK_WAITS_FOR_PREFETCH` seconds), so that the child
+    gets no lock of LLVM's that the thread held."""
+    try:
+        if (not settings.switch("TRACEJIT_PREFETCH") or not objcache.enabled()
+                or settings.switch("TRACEJIT_DISABLE_JIT")
+                or threads() < 2 or pool_threads() < 2 or workers.max_workers() == 0):
+            return None
+    except SettingError:        # reported where the setting is used, not at import
+        return None
+    t = threading.Thread(target=_prefetch, name="tracejit-prefetch", daemon=False)
+    try:
+        t.start()
+    except RuntimeError:        # the OS's thread limit: the first call compiles them
+        return None
+    _prefetching.append(t)
+    return t
+
+
+_prefetching: list[threading.Thread] = []
+# How long a fork waits for `prefetch`'s thread (it takes tens of milliseconds; a fork
+# while LLVM runs on another thread could leave the child one of LLVM's locks held).
+FORK_WAITS_FOR_PREFETCH = 10.0
+
+
+def _prefetch() -> None:
+    try:
+        if not llvmthreads.gate() or llvmthreads.callbacks():
+            return
+        jobs = []
+        with _lock:
+            for kind in (POOL, *PREFETCH):
+                name = symbol(kind)
+                if not _stored(kind):
+                    # On a thread past llvmlite's lock whether or not a CPU looks idle
+                    # (the import keeps one busy): never in turn with the caller's LLVM.
+                    log.debug("compiling runtime library %s with LLVM in a thread, "
+                              "ahead of any call", name)
+                    job, text = build.submit(llvmthreads.ThreadWorker(), kind, name)
+                    _pending[name] = job, text, True
+                    jobs.append((kind, job))
+        for kind, job in jobs:
+            futures.wait([job])                 # outside `_lock`: the caller may request
+            load(kind)                          # link it and write the disk cache
+    except Exception as e:  # noqa: BLE001  (the first call that needs them tries again)
+        log.debug("prefetching the runtime libraries failed: %s", e)
+
+
+def _stored(kind: str) -> bool:
+    """Whether this process has library `kind` (or has it on its way), or the disk
+    cache has it, alone or in a joint entry `prefetch` would write."""
+    name = symbol(kind)
+    if name in _loaded or name in _pending or name in _offered:
+        return True
+    pairs = PREFETCH if kind == POOL else (kind,)
+    return (any(objcache.present(runtime_pair.key(d, symbol(d))) for d in pairs)
+            or objcache.present(build.key(kind, name)))
 
 
 class _Found(NamedTuple):
@@ -353,6 +436,12 @@ def pool_workers() -> int:
     return 0 if workers_started is None else int(workers_started.value)
 
 
+def _before_fork() -> None:
+    for t in _prefetching:
+        if t.is_alive() and t is not threading.current_thread():
+            t.join(FORK_WAITS_FOR_PREFETCH)
+
+
 def _after_fork_in_child() -> None:
     # A forked child has none of its parent's workers: it compiles what is pending itself,
     # and its pool starts empty. A lock another thread of the parent held at the fork
@@ -362,10 +451,11 @@ def _after_fork_in_child() -> None:
     _lock._at_fork_reinit()         # type: ignore[attr-defined]
     engine.LLVM_LOCK._at_fork_reinit()   # type: ignore[attr-defined]
     _pending.clear()
+    _prefetching.clear()
     jm = _loaded.get(pool_symbol())
     if jm is not None:
         ctypes.CFUNCTYPE(None)(jm.address(f"{pool_symbol()}_after_fork"))()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)

@@ -65,6 +65,10 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "elements is split across (results are the same bit for bit for any count) "
             "and that the builtin matrix kernel uses (at most 2); 1 runs everything on "
             "the calling thread and starts no thread"),
+    Setting("TRACEJIT_PREFETCH", "switch", "on",
+            "off: `import tracejit` does not start compiling the thread pool and the "
+            "float32 matrix kernel on a background thread when the disk cache lacks them "
+            "(the first compiled function that needs them compiles them)"),
     Setting("TRACEJIT_COMPILE_WORKERS", "integer",
             "the CPUs this process may use minus 1, at most 3",
             "worker processes that compile the parts of a large function at once (LLVM "

@@ -41,7 +41,12 @@ PROGRAM = textwrap.dedent("""
 
 def run(cache_dir: Path, env: dict[str, str] | None = None, program: str = PROGRAM
         ) -> subprocess.CompletedProcess[str]:
-    e = {**os.environ, "TRACEJIT_CACHE_DIR": str(cache_dir), **(env or {})}
+    """Run `program` in a fresh process on disk cache `cache_dir`. The import's prefetch
+    of the runtime libraries (`runtime.prefetch`, tests/codegen/test_prefetch.py) is off
+    unless `env` sets `TRACEJIT_PREFETCH`: these tests follow the libraries a first call
+    compiles, loads and stores itself."""
+    e = {**os.environ, "TRACEJIT_CACHE_DIR": str(cache_dir), "TRACEJIT_PREFETCH": "off",
+         **(env or {})}
     e.pop("TRACEJIT_CACHE", None) if env is None or "TRACEJIT_CACHE" not in env else None
     r = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
                        timeout=120, env=e)

@@ -171,6 +171,7 @@ NOT_CACHES = {
                                    "with them: exports carry it)",
     "codegen/runtime.py:_pending": "runtime libraries a compile worker is making for "
                                    "code already lowered",
+    "codegen/runtime.py:_prefetching": "the import's prefetch thread (a fork waits for it)",
     "codegen/engine.py:_state": "the host's target machine",
     "codegen/dispatch.py:_state": "the native dispatcher's code (lives with the method)",
     "tracejit/native.py:_state": "the native dispatcher, built and installed once",

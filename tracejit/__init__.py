@@ -16,6 +16,9 @@ import builtins as _builtins
 import types as _types
 
 from . import context as _context  # noqa: F401  (installs the eager interpreter)
+from . import codegen as _codegen  # noqa: F401  (loaded with the package, and early: a first
+#   compiled call pays for tracing and compiling only, and the runtime libraries' prefetch,
+#   when the disk cache lacks them, runs beside the rest of the import)
 from . import mathops as _mathops  # noqa: F401  (enters tj.math's rounding, ... ops)
 from . import special as _special  # noqa: F401  (enters tj.math's erf, ... )
 from . import arith as _arith  # noqa: F401  (enters tj.math's logaddexp, ... )
@@ -74,8 +77,6 @@ from .loading import load
 from .recompute import recompute_grad  # noqa: E402
 from .control import (cond, foldl, foldr, fori_loop, map_fn, scan, switch_case,  # noqa: E402
                       while_loop)
-from . import codegen as _codegen  # noqa: F401,E402  (loaded with the package: a first compiled
-#                                    call should pay for tracing and compiling only)
 
 from .ir.version import VERSION as __version__  # noqa: E402
 

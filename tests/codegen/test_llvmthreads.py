@@ -300,7 +300,7 @@ def test_with_lock_callbacks_registered_a_job_takes_the_real_lock() -> None:
         ffi.unregister_lock_callback(acq, rel)
     assert most[0] == 1 and not holders
     assert objs[0] == objs[1] == objs[2]
-    assert not llvmthreads._callbacks()
+    assert not llvmthreads.callbacks()
 
 
 def test_without_a_thread_the_job_is_compiled_by_the_caller(
