@@ -20,7 +20,9 @@ Sections (all by default):
       job's CPU time in the call and compiled again alone (one after the other, same
       process), the libraries' IR built in Python, the caller's own Python; then the
       same LLVM jobs again, all at once on threads as the call runs them and on as many
-      threads as CPUs; and the wall time two CPUs could reach at best
+      threads as CPUs; and the wall time two CPUs could reach at best. Its processes
+      run with TRACEJIT_PREFETCH=off, so that the call does all of that work (by default
+      the import starts the runtime libraries, codegen/runtime.py `prefetch`)
 
 Times are medians over repeats; "cpu" columns are this thread's CPU time
 (`time.thread_time`), which other processes' load disturbs much less than wall time.
@@ -611,7 +613,8 @@ def w5work(opts: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory() as cdir:
             cp = subprocess.run([sys.executable, "-c", src], capture_output=True, text=True,
                                 env=dict(os.environ, TRACEJIT_CACHE_DIR=cdir,
-                                         **bench.bytecode_env()), check=False, timeout=600)
+                                         TRACEJIT_PREFETCH="off", **bench.bytecode_env()),
+                                check=False, timeout=600)
         lines = [ln for ln in cp.stdout.splitlines() if ln.startswith("WORK ")]
         if not lines:
             print(f"  run {run + 1}: failed: {cp.stderr[-400:]}")

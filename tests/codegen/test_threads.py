@@ -275,7 +275,9 @@ PROGRAM = textwrap.dedent("""
 
 
 def _run(cache: Path, threads: str) -> tuple[list[str], str]:
-    env = {**os.environ, "TRACEJIT_CACHE_DIR": str(cache), "TRACEJIT_NUM_THREADS": threads}
+    # (No prefetch at import: this follows what the calls themselves load and compile.)
+    env = {**os.environ, "TRACEJIT_CACHE_DIR": str(cache), "TRACEJIT_NUM_THREADS": threads,
+           "TRACEJIT_PREFETCH": "off"}
     env.pop("TRACEJIT_CACHE", None)
     r = subprocess.run([sys.executable, "-c",
                         "import logging, sys; logging.basicConfig(level=logging.DEBUG, "
