@@ -247,6 +247,18 @@ def present(key: str) -> bool:
         return False
 
 
+def writable() -> bool:
+    """Whether `store` can write entries: the cache is on, and its directory exists (made
+    now if missing), is trusted and is writable."""
+    if not enabled() or not cachedir.SUPPORTED:
+        return False
+    try:
+        with _opened(create=True) as root:
+            return root is not None and os.access(cache_dir(), os.W_OK)
+    except OSError:
+        return False
+
+
 def store(key: str, obj: bytes, what: str = "disk cache") -> None:
     """Write `obj` under `key` atomically. Failures (read-only disk, full disk, a refused
     directory) are logged and otherwise ignored: the cache is an optimization, never a

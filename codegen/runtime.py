@@ -215,7 +215,8 @@ def prefetch() -> threading.Thread | None:
     (`TRACEJIT_COMPILE_WORKERS=0`) or runs nothing native (`TRACEJIT_DISABLE_JIT`), or a
     setting is misspelled (the error comes where it is used). The thread itself stops
     at once when the libraries are in the disk cache (the first call that needs them
-    loads them) or llvmlite's lock cannot be passed (numba's lock callbacks).
+    loads them), when the disk cache cannot be written (every process would compile them
+    again) or when llvmlite's lock cannot be passed (numba's lock callbacks).
     The thread is not a daemon: the interpreter's exit waits for it (tens of
     milliseconds), so that no LLVM code runs while the process tears down; `os.fork`
     waits for it too (at most `FORK_WAITS_FOR_PREFETCH` seconds), so that the child
@@ -244,8 +245,8 @@ FORK_WAITS_FOR_PREFETCH = 10.0
 
 def _prefetch() -> None:
     try:
-        if not llvmthreads.gate() or llvmthreads.callbacks():
-            return
+        if not llvmthreads.gate() or llvmthreads.callbacks() or not objcache.writable():
+            return      # (a cache it cannot write would have every process compile them)
         jobs = []
         with _lock:
             for kind in (POOL, *PREFETCH):

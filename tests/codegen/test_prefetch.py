@@ -140,3 +140,12 @@ def test_nothing_starts_on_one_cpu(tmp_path: Path) -> None:
     names, started = r.stdout.split("THREADS ", 1)[1].rsplit(" ", 1)
     assert "tracejit-prefetch" not in json.loads(names) and started.strip() == "0"
     assert entries(tmp_path) == []
+
+
+def test_nothing_is_compiled_into_a_cache_that_cannot_be_written(tmp_path: Path) -> None:
+    # A cache directory below a file cannot be made: every process would compile the
+    # libraries again for nothing.
+    (tmp_path / "file").write_text("")
+    r = run(tmp_path / "file" / "cache", {"TRACEJIT_PREFETCH": "on"}, THREADS)
+    assert r.stdout.split("THREADS ", 1)[1].split()[-1] == "1"     # the thread started
+    assert "compiling runtime library" not in r.stderr, r.stderr
