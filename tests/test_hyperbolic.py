@@ -238,6 +238,20 @@ def test_gradients_at_nan_are_nan(name: str, compiled: bool) -> None:
     assert np.isnan(g.numpy()[:2]).all() and np.isnan(h.numpy()[:2]).all()
 
 
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("name,x", [("asinh", [np.inf, -np.inf]), ("acosh", [np.inf]),
+                                    ("atanh", [np.inf, -np.inf])])
+def test_derivatives_at_infinity_are_the_limits(name: str, x: Any, compiled: bool) -> None:
+    """README: at +-inf the second derivatives of asinh and acosh are their limits, 0
+    (TensorFlow: NaN), and atanh's derivatives 0 (TensorFlow: -0.0 and NaN)."""
+    op = getattr(tj.math, name)
+    g, h = (tj.function(lambda t: _grads(op, t)) if compiled else
+            lambda t: _grads(op, tj.constant(t)))(np.array(x))
+    if name == "atanh":
+        np.testing.assert_array_equal(g.numpy(), np.zeros(len(x)))
+    np.testing.assert_array_equal(h.numpy(), np.zeros(len(x)))
+
+
 def test_gelu_tanh_form_matches_tensorflow() -> None:
     """TensorFlow's 0.5 x (1 + tanh(..)), computed without 1 + tanh's cancellation: equal
     where TensorFlow's float64 is accurate, and accurate in the left tail where
