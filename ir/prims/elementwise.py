@@ -262,7 +262,8 @@ def _mod(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 # NumPy's // differ: 1.0 // 0.1 is 9.0 there, 10.0 here, and -1.0 // inf is -1.0 there,
 # -0.0 here); mod is r = fmod(x, y), plus y when r is nonzero and its sign differs from
 # y's (so a zero result keeps x's sign, and mod by 0 is NaN). Integers: floor quotient
-# and the remainder with the sign of y, as Python's; division or mod by zero gives 0.
+# and the remainder with the sign of y, as Python's; division or mod by zero gives 0
+# (TensorFlow raises; the user API refuses a zero divisor whose value it knows).
 binary("floordiv", _floordiv, lambda g, x, y, *, out: (None, None), gradient="none", cost=25)
 binary("mod", _mod, lambda g, x, y, *, out: (
     g, ops.neg(ops.mul(g, ops.floordiv(x, y)))), cost=25)
