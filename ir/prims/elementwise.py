@@ -214,7 +214,21 @@ def _pow_vjp(g: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, Any]:
     return gx, gy
 
 
-binary("pow", np.power, _pow_vjp, allowed=FLOAT, cost=140)
+def _pow(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """IEEE 754 pow, as native code and TensorFlow compute it. NumPy's loop takes sqrt for
+    an exponent 0.5 given as a scalar (or broadcast with stride 0), so it gave -0.0 at -0.0
+    and NaN at -inf, where pow gives +0.0 and +inf (and NumPy itself for an array of
+    0.5s)."""
+    r = np.power(x, y)
+    half = np.asarray(y) == 0.5
+    if half.any():
+        fix = half & ((x == 0) | (x == -np.inf))
+        if fix.any():
+            r = np.where(fix, np.abs(x), r).astype(r.dtype)
+    return r
+
+
+binary("pow", _pow, _pow_vjp, allowed=FLOAT, cost=140)
 
 
 def _atan2_vjp(g: Any, y: Any, x: Any, *, out: Any) -> tuple[Any, Any]:
