@@ -206,3 +206,28 @@ def test_pow_of_a_scalar_half_is_ieee_pow_eagerly_as_compiled(dtype: Any) -> Non
             g = got.numpy()
             np.testing.assert_array_equal(g, want)
             np.testing.assert_array_equal(np.signbit(g[:4]), np.signbit(want[:4]))
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_pow_derivatives_at_zero_are_exact(compiled: bool) -> None:
+    """README: d/dx x**0 = 0 and d2/dx2 x**1 = 0 at x = 0 (TensorFlow: NaN); the oracle is
+    the derivatives of the polynomials, y * x**(y-1) and y * (y-1) * x**(y-2) taken as 0
+    where the coefficient is 0."""
+    def grads(x: Any, y: float) -> Any:
+        with tj.GradientTape() as t2:
+            t2.watch(x)
+            with tj.GradientTape() as t1:
+                t1.watch(x)
+                r = tj.pow(x, y)
+            g = t1.gradient(r, x)
+        return g, t2.gradient(g, x)
+
+    x = np.array([0.0, 2.0])
+    for y in (0.0, 1.0, 2.0, 3.0):
+        run = tj.function(lambda a, y=y: grads(a, y)) if compiled else (
+            lambda a, y=y: grads(tj.constant(a), y))
+        g, h = run(x)
+        d1 = y * x ** (y - 1) if y else np.zeros(2)
+        d2 = y * (y - 1) * x ** (y - 2) if y not in (0.0, 1.0) else np.zeros(2)
+        np.testing.assert_array_equal(g.numpy(), d1)
+        np.testing.assert_array_equal(h.numpy(), d2)
