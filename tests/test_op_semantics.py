@@ -231,6 +231,12 @@ def test_softmax_and_log_softmax_of_rows_with_inf_or_nan(dtype: Any) -> None:
         y = tj.nn.log_softmax(row) * w
     g = t.gradient(y, row).numpy()
     assert g[0, 0] == 1.0 and g[0, 2] == 3.0 and np.isnan(g[0, 1])
+    labels = tj.constant([[0.25, 0.25, 0.5]], dtype)
+    with tj.GradientTape() as t:
+        t.watch(row)
+        loss = tj.nn.softmax_cross_entropy_with_logits(labels=labels, logits=row)
+    g = t.gradient(loss, row).numpy()
+    assert g[0, 0] == -0.25 and g[0, 2] == -0.5 and np.isnan(g[0, 1])
 
 
 def _saturated(v: float, dtype: Any) -> int:
@@ -254,3 +260,29 @@ def test_float_to_int_cast_saturates_and_nan_is_zero(src: Any, dst: Any) -> None
     for got in (tj.cast(x, dst), tj.function(lambda a: tj.cast(a, dst))(x)):
         assert got.dtype == dst
         assert got.numpy().tolist() == want
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_cumulative_logsumexp_propagates_nan_and_inf(compiled: bool) -> None:
+    """README: NumPy's logaddexp.accumulate is the oracle for the values (NaN runs on to
+    the end of the line, +inf stays +inf; TensorFlow drops a NaN or takes it for another
+    value and gives NaN after a second +inf); an element at -inf has gradient
+    sum_i exp(x_j - out_i) = 0 (TensorFlow: NaN where the running result is -inf)."""
+    nan, inf = np.nan, np.inf
+    x = np.array([[-inf, -inf, -inf], [inf, inf, 1], [1, inf, inf], [nan, 1, 2],
+                  [1, nan, 2], [-inf, 0, -inf], [0.5, -1, 2]])
+
+    def f(a: Any) -> Any:
+        with tj.GradientTape() as t:
+            t.watch(a)
+            y = tj.math.cumulative_logsumexp(a, axis=1)
+        return y, t.gradient(y, a)
+
+    y, g = (tj.function(f) if compiled else lambda a: f(tj.constant(a)))(x)
+    np.testing.assert_allclose(y.numpy(), np.logaddexp.accumulate(x, axis=1), rtol=1e-14)
+    out = np.logaddexp.accumulate(x[[0, 5, 6]], axis=1)
+    with np.errstate(invalid="ignore"):
+        w = np.exp(x[[0, 5, 6]][:, :, None] - out[:, None, :])       # [row, j, i]
+    w = np.where(np.isneginf(x[[0, 5, 6]])[:, :, None], 0.0, w)
+    want = np.where(np.triu(np.ones((3, 3), bool))[None], w, 0.0).sum(axis=2)   # i >= j
+    np.testing.assert_allclose(g.numpy()[[0, 5, 6]], want, rtol=1e-14)
