@@ -51,6 +51,16 @@ def le(x: Any, y: Any) -> Any: return bind("le", x, y)
 def convert(x: Any, dtype: Any) -> Any: return bind("convert", x, dtype=np.dtype(dtype))
 
 
+def zero_gradient_link(g: Any, x: Any) -> Any:
+    """`g` itself, with `x` (of `g`'s shape and dtype) joined to it through a select that
+    never takes `x`: the value is `g` exactly and the gradient for `x` exact zeros (never
+    NaN times 0). A VJP rule returns it where TensorFlow's gradient has a gradient of zeros
+    for an operand the rule's result otherwise does not depend on, so that a second
+    derivative is zeros, not None; the optimizer folds the select away.
+    Example: `max_pool`'s VJP, `zero_gradient_link(g, out)`."""
+    return select(full(tuple(g.shape), False, np.bool_), x, g)
+
+
 def scale(x: Any, c: float) -> Any:
     return mul(x, const(c, x.dtype))
 

@@ -145,3 +145,52 @@ def test_errors_name_the_op() -> None:
             op(tj.constant([1]), tj.constant([2]))
     with pytest.raises(tj.DTypeError, match="differ"):
         tj.math.divide_no_nan(tj.constant([1.0]), tj.constant([0.0], tj.float64))
+
+
+INT_DIVISIONS: list[tuple[str, Callable[..., Any], Callable[..., Any]]] = [
+    ("floordiv", tj.math.floordiv, np.floor_divide),
+    ("mod", tj.math.floormod, np.mod),
+    ("floordiv", lambda a, b: a // b, np.floor_divide),
+    ("mod", lambda a, b: a % b, np.mod),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("i", range(len(INT_DIVISIONS)))
+def test_integer_division_by_zero_raises_where_the_divisor_is_known(i: int, dtype: Any
+                                                                    ) -> None:
+    """TensorFlow raises for an integer divisor with a zero (eagerly and in tf.function);
+    tj gave 0. Eagerly every divisor is checked (also on the short route that operators
+    take once an operand signature is known); while tracing, a Python or NumPy one."""
+    name, op, ref = INT_DIVISIONS[i]
+    x = tj.constant(np.array([7, -7, 5, 0], dtype))
+    ok = np.array([2, 2, -3, 1], dtype)
+    zero = np.array([2, 2, 0, 1], dtype)
+    for _ in range(2):      # the second call takes the short route of a known signature
+        np.testing.assert_array_equal(op(x, tj.constant(ok)).numpy(), ref(x.numpy(), ok))
+        with pytest.raises(ZeroDivisionError, match=f"{name}: integer division by zero"):
+            op(x, tj.constant(zero))
+        with pytest.raises(ZeroDivisionError, match="test_arith_ops.py"):
+            op(x, 0)
+        with pytest.raises(ZeroDivisionError, match=name):
+            op(7, tj.constant(zero))
+        np.testing.assert_array_equal(op(9, tj.constant(ok)).numpy(), ref(9, ok))
+    with pytest.raises(ZeroDivisionError, match=name):
+        tj.function(lambda a: op(a, 0))(x)
+    with pytest.raises(ZeroDivisionError, match=name):
+        tj.function(lambda a: op(a, zero))(x)
+    np.testing.assert_array_equal(tj.function(lambda a: op(a, ok))(x).numpy(),
+                                  ref(x.numpy(), ok))
+
+
+@pytest.mark.parametrize("i", range(len(INT_DIVISIONS)))
+def test_traced_integer_divisor_zero_gives_zero(i: int) -> None:
+    """README: a divisor known only at run time gives 0 where it is 0 (native code cannot
+    raise; TensorFlow raises), as NumPy's integer division does."""
+    _, op, ref = INT_DIVISIONS[i]
+    x, y = np.array([7, -7, 5, 0, 9], np.int32), np.array([2, 0, -3, 0, 4], np.int32)
+    with np.errstate(divide="ignore"):
+        want = ref(x, y)
+    np.testing.assert_array_equal(tj.function(lambda a, b: op(a, b))(x, y).numpy(), want)
+    np.testing.assert_array_equal(tj.function(lambda b: op(7, b))(y).numpy(),
+                                  np.where(y == 0, 0, ref(7, np.where(y == 0, 1, y))))

@@ -335,3 +335,31 @@ def test_recompute_grad_gives_the_same_values_and_gradients() -> None:
               tj.compile(lambda x: run(tj.recompute_grad(layer), x))):
         for a, b in zip(g(x), want):
             np.testing.assert_allclose(a.numpy(), b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_cond_and_while_loop_predicates_of_one_element_or_more(compiled: bool) -> None:
+    """A bool predicate of one element of any rank is taken as a scalar (TensorFlow takes
+    it); more elements raise ValueError (TensorFlow's eager error; tj raised TypeError), a
+    dtype other than bool TypeError."""
+    x = tj.constant([1.5, -2.0])
+
+    def branch(p: Any, a: Any) -> Any:
+        return tj.cond(p, lambda: a * 2.0, lambda: -a)
+
+    def loop(a: Any, shape: Any) -> Any:
+        return tj.while_loop(lambda i: tj.broadcast_to(i < 3, shape), lambda i: i + 1, [a])[0]
+
+    run_branch = tj.function(branch) if compiled else branch
+    run_loop = tj.function(loop) if compiled else loop
+    for p, want in [([True], [3.0, -4.0]), ([[False]], [-1.5, 2.0]), (True, [3.0, -4.0])]:
+        np.testing.assert_array_equal(run_branch(tj.constant(p), x).numpy(), want)
+    assert int(run_loop(tj.constant(0), [1, 1])) == 3
+    with pytest.raises(ValueError, match=r"cond: pred must be a scalar bool.*bool\[2\]"):
+        run_branch(tj.constant([True, False]), x)
+    with pytest.raises(ValueError, match=r"cond: pred must be a scalar bool.*bool\[0\]"):
+        run_branch(tj.constant(np.zeros(0, bool)), x)
+    with pytest.raises(TypeError, match=r"cond: pred must be a scalar bool tensor, got i32"):
+        run_branch(tj.constant(1), x)
+    with pytest.raises(ValueError, match=r"while_loop: cond's result .*bool\[2\]"):
+        run_loop(tj.constant(0), [2])

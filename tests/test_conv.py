@@ -19,6 +19,7 @@ from tracejit.ir import bind
 from tracejit.ir.interp import evaluate
 
 import tracejit as tj
+from tests.gradcheck import numerical_vjp
 from tests.ir import conv_cases as cc
 from tests.strategies import build_function
 from tests.test_grad_ops import examples, gradcheck
@@ -363,6 +364,33 @@ def test_conv_gradients_of_order_two(name: str, f: Any, xs: Any, ws: Any) -> Non
 def test_pool_gradients_of_order_two(op: Any) -> None:
     x = (np.random.default_rng(5).permutation(32) * 0.1).reshape(1, 4, 4, 2)  # no ties
     gradcheck(lambda a: op(a, 3, 2, "SAME"), x, order=2)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("op,shape", [(tj.nn.max_pool1d, (1, 9, 2)),
+                                      (tj.nn.max_pool2d, (1, 3, 3, 2)),
+                                      (tj.nn.max_pool, (1, 3, 3, 2, 1))])
+def test_second_derivative_of_max_pool_is_zeros_not_none(op: Any, shape: Any,
+                                                         compiled: bool) -> None:
+    # TensorFlow's MaxPoolGrad has a gradient of zeros for the pool's input; the
+    # gradient's only path to x was the argmax indices, so tj gave None.
+    def grads(a: tj.Tensor) -> tuple[tj.Tensor, tj.Tensor]:
+        with tj.GradientTape() as t2:
+            t2.watch(a)
+            with tj.GradientTape() as t1:
+                t1.watch(a)
+                y = tj.reduce_sum(op(a, 2, 1, "SAME"))
+            g = t1.gradient(y, a)
+        return g, t2.gradient(g, a)
+
+    x = (np.random.default_rng(7).permutation(int(np.prod(shape))) * 0.1).reshape(shape)
+    g, h = (tj.compile(grads) if compiled else grads)(tj.constant(x))
+    # The oracle: central differences of the gradient's sum (how many windows each
+    # element wins: piecewise constant, so zeros away from ties).
+    want = numerical_vjp(lambda a: tj.reduce_sum(grads(tj.constant(a))[0]).numpy(),
+                         [x], [np.ones(())], [0])[0]
+    assert h is not None
+    np.testing.assert_array_equal(h.numpy(), want)
 
 
 def test_compiled_gradient_matches_eager() -> None:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tracejit as tj
-from tests.gradcheck import check_grads
+from tests.gradcheck import check_grads, numerical_vjp
 
 
 def examples(n: int) -> settings:
@@ -292,6 +292,30 @@ def test_reduce_prod_gradient_is_linear_in_the_number_of_elements(compiled: bool
     a[5, 7] = 2.0
     g = (tj.compile(grad) if compiled else grad)(tj.constant(a)).numpy()
     np.testing.assert_allclose(g, np.prod(a) / a, rtol=1e-10)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("x,axis", [(2.5, None), ([2.5, -4.0], []), ([[2.5, -4.0]], 0)])
+def test_second_derivative_of_reduce_prod_over_nothing_is_zeros_not_none(
+        x: Any, axis: Any, compiled: bool) -> None:
+    # A product of one factor (a 0-d operand, or no axes) has gradient 1 and second
+    # derivative 0 (TensorFlow: zeros); with no axes the VJP was g itself, so tj gave None.
+    def grads(a: tj.Tensor) -> tuple[tj.Tensor, tj.Tensor]:
+        with tj.GradientTape() as t2:
+            t2.watch(a)
+            with tj.GradientTape() as t1:
+                t1.watch(a)
+                y = tj.reduce_prod(a, axis=axis)
+            g = t1.gradient(y, a)
+        return g, t2.gradient(g, a)
+
+    a = np.array(x, np.float64)
+    g, h = (tj.compile(grads) if compiled else grads)(tj.constant(a))
+    np.testing.assert_array_equal(g.numpy(), np.ones_like(a))
+    want = numerical_vjp(lambda v: grads(tj.constant(v))[0].numpy(), [a], [np.ones_like(a)],
+                         [0])[0]
+    assert h is not None
+    np.testing.assert_array_equal(h.numpy(), want)
 
 
 def test_reduce_max_ties_share_the_gradient_equally() -> None:

@@ -208,6 +208,50 @@ def test_no_nan_gradient_from_the_branch_not_taken() -> None:
         np.testing.assert_allclose(got, ref, rtol=1e-5)
 
 
+# First and second derivatives in float64 NumPy.
+DERIVATIVES = {
+    "sinh": (np.cosh, np.sinh),
+    "cosh": (np.sinh, np.cosh),
+    "asinh": (lambda a: 1 / np.sqrt(a * a + 1), lambda a: -a / (a * a + 1) ** 1.5),
+    "acosh": (lambda a: 1 / np.sqrt(a * a - 1), lambda a: -a / (a * a - 1) ** 1.5),
+    "atanh": (lambda a: 1 / (1 - a * a), lambda a: 2 * a / (1 - a * a) ** 2),
+}
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("name", sorted(DERIVATIVES))
+def test_gradients_at_nan_are_nan(name: str, compiled: bool) -> None:
+    """A NaN input has NaN derivatives of both orders (TensorFlow's too): the clamps that
+    keep the branch not taken finite sent minimum's gradient to their constant, so sinh,
+    cosh, asinh and acosh gave 0 there. Beside it the values at and around the branch
+    points (20 and 2**28) are NumPy's."""
+    op = getattr(tj.math, name)
+    x = np.array([np.nan, -np.nan, 0.25, -0.5] if name == "atanh" else
+                 [np.nan, -np.nan, 1.5, 20.0, 21.0, 2.0**28, -20.0, 3.0])
+    if name == "acosh":
+        x = np.abs(x)
+    g, h = (tj.function(lambda t: _grads(op, t)) if compiled else
+            lambda t: _grads(op, tj.constant(t)))(x)
+    d1, d2 = DERIVATIVES[name]
+    np.testing.assert_allclose(g.numpy(), d1(x), rtol=1e-14)
+    np.testing.assert_allclose(h.numpy(), d2(x), rtol=1e-14, atol=1e-300)
+    assert np.isnan(g.numpy()[:2]).all() and np.isnan(h.numpy()[:2]).all()
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("name,x", [("asinh", [np.inf, -np.inf]), ("acosh", [np.inf]),
+                                    ("atanh", [np.inf, -np.inf])])
+def test_derivatives_at_infinity_are_the_limits(name: str, x: Any, compiled: bool) -> None:
+    """README: at +-inf the second derivatives of asinh and acosh are their limits, 0
+    (TensorFlow: NaN), and atanh's derivatives 0 (TensorFlow: -0.0 and NaN)."""
+    op = getattr(tj.math, name)
+    g, h = (tj.function(lambda t: _grads(op, t)) if compiled else
+            lambda t: _grads(op, tj.constant(t)))(np.array(x))
+    if name == "atanh":
+        np.testing.assert_array_equal(g.numpy(), np.zeros(len(x)))
+    np.testing.assert_array_equal(h.numpy(), np.zeros(len(x)))
+
+
 def test_gelu_tanh_form_matches_tensorflow() -> None:
     """TensorFlow's 0.5 x (1 + tanh(..)), computed without 1 + tanh's cancellation: equal
     where TensorFlow's float64 is accurate, and accurate in the left tail where

@@ -189,3 +189,45 @@ def test_integer_operands_are_refused_naming_the_op(op: Callable[..., Any]) -> N
     args = [tj.constant([1, 2])] * (2 if op is tj.math.atan2 else 1)
     with pytest.raises(tj.DTypeError, match=op.__name__):
         op(*args)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pow_of_a_scalar_half_is_ieee_pow_eagerly_as_compiled(dtype: Any) -> None:
+    """pow(-0.0, 0.5) is +0.0 and pow(-inf, 0.5) +inf (IEEE 754, TensorFlow, native code);
+    eagerly tj gave -0.0 and NaN, NumPy's sqrt for a scalar exponent 0.5. The oracle is
+    NumPy's pow with an array of exponents, which does not take that shortcut."""
+    x = np.array([-0.0, 0.0, -np.inf, np.inf, 4.0, 2.0, -1.0, np.nan], dtype)
+    for y in (0.5, -0.5, 2.0, 3.0, 1 / 3):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            want = np.power(x, np.array([y] * len(x), dtype))
+        e = dtype(y)
+        compiled = tj.function(lambda a, e=e: (tj.pow(a, e), a ** e))(x)
+        for got in (tj.pow(x, e), tj.constant(x) ** e, *compiled):
+            g = got.numpy()
+            np.testing.assert_array_equal(g, want)
+            np.testing.assert_array_equal(np.signbit(g[:4]), np.signbit(want[:4]))
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_pow_derivatives_at_zero_are_exact(compiled: bool) -> None:
+    """README: d/dx x**0 = 0 and d2/dx2 x**1 = 0 at x = 0 (TensorFlow: NaN); the oracle is
+    the derivatives of the polynomials, y * x**(y-1) and y * (y-1) * x**(y-2) taken as 0
+    where the coefficient is 0."""
+    def grads(x: Any, y: float) -> Any:
+        with tj.GradientTape() as t2:
+            t2.watch(x)
+            with tj.GradientTape() as t1:
+                t1.watch(x)
+                r = tj.pow(x, y)
+            g = t1.gradient(r, x)
+        return g, t2.gradient(g, x)
+
+    x = np.array([0.0, 2.0])
+    for y in (0.0, 1.0, 2.0, 3.0):
+        run = tj.function(lambda a, y=y: grads(a, y)) if compiled else (
+            lambda a, y=y: grads(tj.constant(a), y))
+        g, h = run(x)
+        d1 = y * x ** (y - 1) if y else np.zeros(2)
+        d2 = y * (y - 1) * x ** (y - 2) if y not in (0.0, 1.0) else np.zeros(2)
+        np.testing.assert_array_equal(g.numpy(), d1)
+        np.testing.assert_array_equal(h.numpy(), d2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -200,3 +201,88 @@ def test_out_of_bounds_gather_in_compiled_code_names_gather_and_its_line() -> No
         assert __file__ in msg and text in msg, msg
         assert text in src
     np.testing.assert_array_equal(grad(x, np.array([2], np.int64)).numpy()[2], [3.0] * 4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_and_log_softmax_of_rows_with_inf_or_nan(dtype: Any) -> None:
+    """README: softmax is NaN throughout a row holding NaN or +inf (TensorFlow's float32
+    kernel gives 0 beside the NaN); log_softmax is x - reduce_logsumexp(x), -inf at the
+    finite entries of a row holding +inf (TensorFlow: NaN throughout). NumPy's formulas
+    are the oracle, eagerly and compiled; the finite rows are plain values."""
+    nan, inf = np.nan, np.inf
+    x = np.array([[1, inf, 2], [inf, inf, 0], [-inf, 0, 1], [-inf, -inf, -inf],
+                  [1, nan, 2], [inf, -inf, nan], [-inf, -inf, 0], [1e30, -1e30, 0]], dtype)
+    with np.errstate(invalid="ignore", over="ignore"):
+        m = np.max(x, axis=1, keepdims=True)
+        e = np.exp(x - m)
+        soft = e / e.sum(axis=1, keepdims=True)
+        lse = np.logaddexp.reduce(x, axis=1, keepdims=True)
+        lse = np.where(np.isnan(x).any(axis=1, keepdims=True), nan, lse)
+        logsoft = x - lse
+    f = tj.function(lambda a: (tj.nn.softmax(a), tj.nn.log_softmax(a)))
+    for s, ls in ((tj.nn.softmax(x), tj.nn.log_softmax(x)), f(x)):
+        np.testing.assert_allclose(s.numpy(), soft, rtol=1e-6)
+        np.testing.assert_allclose(ls.numpy(), logsoft, rtol=1e-6)
+    assert np.isnan(soft[[0, 1, 3, 4, 5]]).all()
+    assert (logsoft[0, [0, 2]] == -inf).all()
+    row, w = tj.constant(x[:1]), tj.constant([[1.0, 2.0, 3.0]], dtype)
+    with tj.GradientTape() as t:
+        t.watch(row)
+        y = tj.nn.log_softmax(row) * w
+    g = t.gradient(y, row).numpy()
+    assert g[0, 0] == 1.0 and g[0, 2] == 3.0 and np.isnan(g[0, 1])
+    labels = tj.constant([[0.25, 0.25, 0.5]], dtype)
+    with tj.GradientTape() as t:
+        t.watch(row)
+        loss = tj.nn.softmax_cross_entropy_with_logits(labels=labels, logits=row)
+    g = t.gradient(loss, row).numpy()
+    assert g[0, 0] == -0.25 and g[0, 2] == -0.5 and np.isnan(g[0, 1])
+
+
+def _saturated(v: float, dtype: Any) -> int:
+    """Float to int rounding toward zero, saturating, NaN to 0 (the oracle, in Python)."""
+    info = np.iinfo(dtype)
+    if np.isnan(v):
+        return 0
+    if np.isinf(v):
+        return int(info.max if v > 0 else info.min)
+    return min(max(int(v), int(info.min)), int(info.max))
+
+
+@pytest.mark.parametrize("src", [np.float32, np.float64])
+@pytest.mark.parametrize("dst", [np.int32, np.int64])
+def test_float_to_int_cast_saturates_and_nan_is_zero(src: Any, dst: Any) -> None:
+    """README: out-of-range values saturate and NaN becomes 0 (TensorFlow on x86 gives the
+    lowest integer for all of them: cast(3e9, int32) is -2147483648)."""
+    x = np.array([3e9, -3e9, 1e20, -1e20, np.inf, -np.inf, np.nan, 2147483647.0,
+                  2147483520.0, -2147483648.0, 2.5, -2.5, 9.3e18, -9.3e18], src)
+    want = [_saturated(float(v), dst) for v in x]
+    for got in (tj.cast(x, dst), tj.function(lambda a: tj.cast(a, dst))(x)):
+        assert got.dtype == dst
+        assert got.numpy().tolist() == want
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_cumulative_logsumexp_propagates_nan_and_inf(compiled: bool) -> None:
+    """README: NumPy's logaddexp.accumulate is the oracle for the values (NaN runs on to
+    the end of the line, +inf stays +inf; TensorFlow drops a NaN or takes it for another
+    value and gives NaN after a second +inf); an element at -inf has gradient
+    sum_i exp(x_j - out_i) = 0 (TensorFlow: NaN where the running result is -inf)."""
+    nan, inf = np.nan, np.inf
+    x = np.array([[-inf, -inf, -inf], [inf, inf, 1], [1, inf, inf], [nan, 1, 2],
+                  [1, nan, 2], [-inf, 0, -inf], [0.5, -1, 2]])
+
+    def f(a: Any) -> Any:
+        with tj.GradientTape() as t:
+            t.watch(a)
+            y = tj.math.cumulative_logsumexp(a, axis=1)
+        return y, t.gradient(y, a)
+
+    y, g = (tj.function(f) if compiled else lambda a: f(tj.constant(a)))(x)
+    np.testing.assert_allclose(y.numpy(), np.logaddexp.accumulate(x, axis=1), rtol=1e-14)
+    out = np.logaddexp.accumulate(x[[0, 5, 6]], axis=1)
+    with np.errstate(invalid="ignore"):
+        w = np.exp(x[[0, 5, 6]][:, :, None] - out[:, None, :])       # [row, j, i]
+    w = np.where(np.isneginf(x[[0, 5, 6]])[:, :, None], 0.0, w)
+    want = np.where(np.triu(np.ones((3, 3), bool))[None], w, 0.0).sum(axis=2)   # i >= j
+    np.testing.assert_allclose(g.numpy()[[0, 5, 6]], want, rtol=1e-14)

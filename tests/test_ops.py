@@ -6,6 +6,8 @@ rtol=1e-12 where the op is a single NumPy call and looser where it is a composit
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -355,6 +357,27 @@ def test_argmax_argmin(fn: object, ref: object, shape: tuple[int, ...], seed: in
     want = ref(a, axis=0 if axis is None else axis)  # TensorFlow: axis None means 0
     check(fn(a, axis), want, np.int64)
     check(fn(a, axis, output_type=tj.int32), want, np.int32)
+
+
+@pytest.mark.parametrize("fn,ref,red", [(tj.argmax, np.argmax, tj.reduce_max),
+                                        (tj.argmin, np.argmin, tj.reduce_min)])
+def test_argmax_argmin_take_the_first_nan(fn: Any, ref: Any, red: Any) -> None:
+    """README: NumPy's rule, the index of reduce_max's (NaN) result (TensorFlow's CPU
+    kernels skip NaN: argmax([1, nan, 3]) is 2 there), eagerly and compiled; in float32
+    and float64, along rows of 100 (vector loops) too."""
+    nan, inf = np.nan, np.inf
+    rows = [[1, nan, 3, 0], [nan, 1, 3, nan], [1, 3, 0, nan], [nan, nan, nan, nan],
+            [-inf, nan, inf, 2], [3, 3, nan, 1], [inf, -inf, 1, 2], [-inf, -inf, 5, 5]]
+    big = np.tile(np.linspace(-1, 1, 100), (3, 1))
+    big[0, 37], big[1, 99], big[2, [5, 60]] = nan, nan, nan
+    for a in (np.array(rows), big):
+        for dt in (np.float32, np.float64):
+            x = a.astype(dt)
+            want = ref(x, axis=1)
+            compiled = tj.function(lambda t: (fn(t, 1), red(t, 1)))(x)
+            for got, top in ((fn(x, 1), red(x, 1)), compiled):
+                np.testing.assert_array_equal(got.numpy(), want)
+                np.testing.assert_array_equal(x[np.arange(len(x)), want], top.numpy())
 
 
 @examples(20)

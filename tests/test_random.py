@@ -4,6 +4,7 @@ for bit, and TensorFlow's seed and generator semantics."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -226,3 +227,20 @@ def test_bad_arguments_raise_clear_errors(call: object, message: str) -> None:
     with pytest.raises((TypeError, ValueError), match=message.replace("[", r"\[")
                        .replace("(", r"\(").replace(")", r"\)")):
         call()  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("draw", [
+    lambda lo, hi: tj.random.uniform([50], lo, hi, dtype=tj.int32),
+    lambda lo, hi: tj.random.Generator.from_seed(3).uniform([50], lo, hi, dtype=tj.int64),
+    lambda lo, hi: tj.random.stateless_uniform([50], [1, 2], lo, hi, dtype=tj.int32),
+])
+def test_integer_uniform_needs_minval_below_maxval(draw: Any, compiled: bool) -> None:
+    """As TensorFlow (InvalidArgumentError): minval >= maxval raised ZeroDivisionError
+    (equal) or gave numbers outside [minval, maxval) (minval 5, maxval 3: 4 and 5)."""
+    run = tj.function(draw) if compiled else draw
+    for lo, hi in [(3, 3), (5, 3), ([0, 4], [3, 4])]:
+        with pytest.raises(ValueError, match="need minval < maxval, got [0-9]+ >= [0-9]+"):
+            run(lo, hi)
+    got = np.asarray(run(-2, 3))
+    assert got.min() >= -2 and got.max() < 3 and len(set(got.tolist())) == 5

@@ -4,6 +4,8 @@ and gradient rules, and gradients against central finite differences in float64 
 1 and 2."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -120,3 +122,27 @@ def test_embedding_lookup() -> None:
     gradcheck(lambda a: tj.nn.embedding_lookup(a, ids, max_norm=1.0) ** 2, p)
     with pytest.raises(NotImplementedError, match="sharded over 2"):
         tj.nn.embedding_lookup([p, p], ids)
+
+
+@pytest.mark.parametrize("op,call", [
+    ("gather_nd", lambda t, i, u: tj.gather_nd(t, i)),
+    ("scatter_nd", lambda t, i, u: tj.scatter_nd(i, u, [4, 3])),
+    ("tensor_scatter_nd_add", lambda t, i, u: tj.tensor_scatter_nd_add(t, i, u)),
+    ("tensor_scatter_nd_sub", lambda t, i, u: tj.tensor_scatter_nd_sub(t, i, u)),
+    ("tensor_scatter_nd_update", lambda t, i, u: tj.tensor_scatter_nd_update(t, i, u)),
+])
+def test_compiled_index_errors_name_the_op_called(op: str, call: Any) -> None:
+    """Compiled, an index row component out of range named `gather` (the primitive that
+    checks it) for every one of these ops."""
+    t, u = np.zeros((4, 3), np.float32), np.ones((2, 3), np.float32)
+    f = tj.function(call)
+    f(t, np.array([[1, 2], [3, 0]]), np.ones((2,), np.float32))   # in range: no error
+    for bad, index, size in [([[1, 0], [4, 1]], 4, 4), ([[1, -1], [0, 0]], -1, 3)]:
+        with pytest.raises(IndexError) as e:
+            f(t, np.array(bad), np.ones((2,), np.float32))
+        first = str(e.value).splitlines()[0]
+        assert first == (f"{op}: index {index} is out of bounds for size {size} "
+                         "(a component of an index row)")
+        assert "test_scatter_ops.py" in str(e.value)
+    with pytest.raises(IndexError, match=f"^{op}: index 4 is out"):
+        tj.function(call)(t, np.array([[4], [0]]), u)

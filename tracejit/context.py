@@ -8,15 +8,17 @@ Invariants:
   records it (`record`), in both modes: that single rule is what makes tapes work inside
   compiled code and nested tapes give higher derivatives.
 - Errors from shape/dtype rules are re-raised with the user's own source line.
-- A trace remembers the user's line of each indexing operation (`TraceState.origins`), so
-  an index error found by native code names the op and the line that made it
-  (`locate_index_error`).
+- A trace remembers the user's line of each indexing operation (`TraceState.origins`), and
+  the op the user called when a composite checks its indices with it (`index_op`: the
+  gathers that bounds-check `scatter_nd`'s index rows), so an index error found by native
+  code names that op and the line that made it (`locate_index_error`).
 """
 from __future__ import annotations
 
 import contextvars
+from contextlib import contextmanager
 from typing import Any
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -33,6 +35,22 @@ _new_tensor = object.__new__
 
 _USER_ERRORS = (ShapeError, DTypeError, IRError, TypeError, ValueError, IndexError,
                 MemoryError)
+
+# The public op whose indices the indexing operations bound now check (None: their own).
+_INDEX_OP: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "tracejit_index_op", default=None)
+
+
+@contextmanager
+def index_op(op: str) -> Iterator[None]:
+    """Index errors of the operations bound inside name `op` (the composite the user
+    called, e.g. `scatter_nd`), not the primitive (`gather`) that checks its indices."""
+    token = _INDEX_OP.set(op)
+    try:
+        yield
+    finally:
+        _INDEX_OP.reset(token)
+
 
 # Tapes currently inside their `with` block, innermost last.
 active_tapes: contextvars.ContextVar[tuple[Any, ...]] = contextvars.ContextVar(
@@ -231,7 +249,8 @@ class TraceState:
         self.variables: dict[int, Any] = {}               # id(Variable) -> Variable
         self.assigned: dict[int, Any] = {}                # Variables assigned in the trace
         self.grad_functions: list[Any] = []               # GradFunctions made by tapes
-        self.origins: dict[int, str] = {}                 # id(out) -> user line (indexing)
+        # id(out) -> (user line, the op the user called or None), of indexing operations
+        self.origins: dict[int, tuple[str, str | None]] = {}
         self.grad_residuals: dict[int, list[Any]] = {}    # id(GradFunction) -> residuals'
         #                                                   tensors (to name them in dumps)
         self.closed = False
@@ -303,7 +322,8 @@ class TraceInterpreter(Interpreter):
             where = user_frame()
             if where is not None:
                 file, line, text = where
-                st.origins[id(outs[0])] = f"{file}:{line}: {text}" if text else f"{file}:{line}"
+                st.origins[id(outs[0])] = (f"{file}:{line}: {text}" if text else
+                                           f"{file}:{line}", _INDEX_OP.get())
         if active_tapes.get():
             record(prim, args, params, res)
         return res[0] if len(res) == 1 else res
@@ -313,7 +333,8 @@ EAGER = EagerInterpreter()
 set_default_interpreter(EAGER)
 
 
-def locate_index_error(fn: Any, arrays: Sequence[Any], origins: dict[int, str],
+def locate_index_error(fn: Any, arrays: Sequence[Any],
+                       origins: dict[int, tuple[str, str | None]],
                        err: IndexError) -> BaseException:
     """The error to raise for `err`, an index error native code found running `fn` (as
     traced, before optimization) on `arrays`: replay `fn` with the reference
@@ -339,10 +360,14 @@ def locate_index_error(fn: Any, arrays: Sequence[Any], origins: dict[int, str],
                     out = _bind_reference(ins, env)
                 except IndexError as e:
                     inner = getattr(e, "instr", None) or ins    # an op of a loop body, say
-                    where = origins.get(id(inner.outs[0])) if inner.outs else None
-                    if where is None:
+                    origin = origins.get(id(inner.outs[0])) if inner.outs else None
+                    if origin is None:
                         return at_user_line(e)
-                    return IndexError(f"{e}\n  at {where}")
+                    where, op = origin
+                    msg = str(e)
+                    if op is not None:      # "gather: index 5 ..." of a component check
+                        msg = f"{op}: {msg.partition(': ')[2]} (a component of an index row)"
+                    return IndexError(f"{msg}\n  at {where}")
                 outs = out if len(ins.outs) != 1 else (out,)
                 for v, o in zip(ins.outs, outs):
                     env[id(v)] = o
@@ -351,8 +376,9 @@ def locate_index_error(fn: Any, arrays: Sequence[Any], origins: dict[int, str],
     return at_user_line(err)
 
 
-def _paired_origins(fn: Any, spec: Any, origins: dict[int, str], lines: dict[int, str]
-                    ) -> dict[int, str]:
+def _paired_origins(fn: Any, spec: Any, origins: dict[int, tuple[str, str | None]],
+                    lines: dict[int, tuple[str, str | None]]
+                    ) -> dict[int, tuple[str, str | None]]:
     """`origins` (keyed by the outputs of `fn`'s instructions) keyed by the outputs of the
     instructions of `spec`, which stand in order for `fn`'s, nested Functions (loop bodies,
     branches) included."""

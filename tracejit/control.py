@@ -47,10 +47,18 @@ def _returned(out: Any, loop_vars: Any) -> Any:
 
 
 def _scalar_bool(what: str, p: Any) -> Tensor:
+    """`p` as a scalar bool tensor. A bool tensor of one element (`[True]`) is reshaped
+    to a scalar, as TensorFlow accepts it; another dtype is a TypeError, another number
+    of elements a ValueError (TensorFlow's eager error; InvalidArgumentError in graphs)."""
     p = as_tensor(p)
-    if p.shape != () or p.dtype != np.bool_:
-        raise at_user_line(TypeError(f"{what} must return a scalar bool tensor, got "
+    if p.dtype != np.bool_:
+        raise at_user_line(TypeError(f"{what} must be a scalar bool tensor, got "
                                      f"{type_of(p)}"))
+    if p.shape != ():
+        if not all(type(d) is int and d == 1 for d in p.shape):
+            raise at_user_line(ValueError(f"{what} must be a scalar bool tensor (or one "
+                                          f"element), got {type_of(p)}"))
+        p = bind("reshape", p, shape=())
     return p
 
 
@@ -80,7 +88,7 @@ def while_loop(cond: Callable[..., TensorInput], body: Callable[..., Structure],
         return _eager_while(cond, body, loop_vars, init, tree, types, paths, max_iters)
 
     def call_cond(f: Any, args: Any) -> Any:
-        return _scalar_bool("while_loop: cond", f(*args))
+        return _scalar_bool("while_loop: cond's result", f(*args))
 
     def call_body(f: Any, args: Any) -> Any:
         return _returned(f(*args), loop_vars)
@@ -104,7 +112,7 @@ def _eager_while(cond: Any, body: Any, loop_vars: Any, init: list[Tensor], tree:
     state = unflatten(tree, init)
     n = 0
     while (max_iters is None or n < max_iters) and \
-            bool(_scalar_bool("while_loop: cond", cond(*state))):
+            bool(_scalar_bool("while_loop: cond's result", cond(*state))):
         out = _returned(body(*state), loop_vars)
         leaves, out_tree = flatten(out)
         if not same_structure(out_tree, tree):
@@ -183,8 +191,9 @@ def fori_loop(lower: TensorInput, upper: TensorInput,
 
 def cond(pred: TensorInput, true_fn: Callable[[], Structure] | None = None,
          false_fn: Callable[[], Structure] | None = None, name: str | None = None) -> Structure:
-    """`true_fn()` if `pred` else `false_fn()`. Inside a compiled function with a traced
-    `pred` both branches are traced and one runs. Example:
+    """`true_fn()` if `pred` else `false_fn()`. `pred` is a bool scalar or a bool tensor of
+    one element (more elements raise ValueError, another dtype TypeError). Inside a
+    compiled function with a traced `pred` both branches are traced and one runs. Example:
     `tj.cond(x > 0, lambda: x, lambda: -x)`."""
     if true_fn is None or false_fn is None:
         raise at_user_line(TypeError("cond: true_fn and false_fn are required"))

@@ -61,12 +61,13 @@ def _clear_known() -> None:
 on_clear("eager operator signatures", _clear_known)
 
 
-def binary(prim: Primitive, general: Callable[[Any, Any], Any], reflected: bool = False
-           ) -> Callable[[Tensor, Any], Any]:
+def binary(prim: Primitive, general: Callable[[Any, Any], Any], reflected: bool = False,
+           impl: Callable[[Any, Any], Any] | None = None) -> Callable[[Tensor, Any], Any]:
     """`f(x, o)`, for an eager Tensor `x`: `general(x, o)` (`general(o, x)` reflected),
     the op that converts its operands and binds parameterless `prim`, on the short route
-    when it can (see the module docstring)."""
-    impl = prim.impl
+    when it can (see the module docstring). The short route runs `impl` (default: the
+    primitive's), which may check the operands as `general` does."""
+    impl = impl or prim.impl
     assert not prim.param_defaults and prim.n_outs({}) == 1, prim.name
     current, tapes = _current.get, active_tapes.get
     var, ignore = _IGNORE if _IGNORE is not None else (None, None)

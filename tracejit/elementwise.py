@@ -56,10 +56,29 @@ def _unary_op(prim: str, *paths: str, operator: str | None = None) -> UnaryOp:
     return named(op, *paths)
 
 
-def _binary_op(prim: str, *paths: str, operators: Sequence[str] = ()) -> BinaryOp:
+def _check_divisor(op: str, y: np.ndarray) -> None:
+    if not np.all(y):
+        raise _user_error(ZeroDivisionError(f"{op}: integer division by zero"))
+
+
+def _checked_division(op: str, impl: Any) -> Any:
+    """`impl` (floordiv's or mod's NumPy implementation) refusing a zero integer divisor,
+    as TensorFlow's kernels do (InvalidArgumentError); the primitive itself gives 0, as
+    native code does."""
+    def checked(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        if y.dtype.kind in "iu":
+            _check_divisor(op, y)
+        return impl(x, y)  # type: ignore[no-any-return]
+    return checked
+
+
+def _binary_op(prim: str, *paths: str, operators: Sequence[str] = (),
+               int_divisor: bool = False) -> BinaryOp:
     """The public op `paths[0]` that converts `x` and `y` under the dtype policy (a Python
     number takes the tensor's dtype; two dtypes raise, naming the op) and binds `prim`;
-    and Tensor's `operators` (a method and its reflected one, `__add__` and `__radd__`)."""
+    and Tensor's `operators` (a method and its reflected one, `__add__` and `__radd__`).
+    With `int_divisor` (floordiv, mod), an integer `y` whose value is known (eagerly, or a
+    Python or NumPy value while tracing) must have no zeros."""
     short = paths[0].rpartition(".")[2]
     p = get_primitive(prim)
     if p.param_defaults:
@@ -70,19 +89,28 @@ def _binary_op(prim: str, *paths: str, operators: Sequence[str] = ()) -> BinaryO
 
     def general(x: TensorInput, y: TensorInput) -> Tensor:
         a, b = _operands(short, x, y)
+        if int_divisor and a.dtype.kind in "iu":
+            # Eagerly, or a Python or NumPy divisor while tracing (native code gives 0).
+            known = (b.numpy() if not b.is_traced
+                     else None if isinstance(y, TensorLike) else np.asarray(y))
+            if known is not None:
+                _check_divisor(short, known)
         return bind_plain(p, a, b)      # type: ignore[no-any-return]
-    fast = eager_ops.binary(p, general)
+    impl = _checked_division(short, p.impl) if int_divisor else None
+    fast = eager_ops.binary(p, general, impl=impl)
 
     def op(x: TensorInput, y: TensorInput, name: str | None = None) -> Tensor:
         return fast(x, y) if type(x) is Tensor else general(x, y)  # type: ignore[arg-type]
-    _install(operators, p, general, fast, short)
+    _install(operators, p, general, fast, short, impl)
     return named(op, *paths)
 
 
-def _install(operators: Sequence[str], p: Any, general: Any, fast: Any, op: str) -> None:
+def _install(operators: Sequence[str], p: Any, general: Any, fast: Any, op: str,
+             impl: Any = None) -> None:
     """Tensor's `operators[0]` is `fast`; `operators[1]`, if given, its reflected form."""
     for i, name in enumerate(operators):
-        eager_ops.install(name, fast if i == 0 else eager_ops.binary(p, general, True), op, i == 1)
+        eager_ops.install(name, fast if i == 0 else eager_ops.binary(p, general, True, impl),
+                          op, i == 1)
 
 
 # arithmetic, extrema, comparisons, logic
@@ -90,8 +118,9 @@ add = _binary_op("add", "add", "math.add", operators=("__add__", "__radd__"))
 subtract = _binary_op("sub", "subtract", "math.subtract", operators=("__sub__", "__rsub__"))
 multiply = _binary_op("mul", "multiply", "math.multiply", operators=("__mul__", "__rmul__"))
 floordiv = _binary_op("floordiv", "floordiv", "math.floordiv",
-                      operators=("__floordiv__", "__rfloordiv__"))
-mod = _binary_op("mod", "mod", "math.mod", "math.floormod", operators=("__mod__", "__rmod__"))
+                      operators=("__floordiv__", "__rfloordiv__"), int_divisor=True)
+mod = _binary_op("mod", "mod", "math.mod", "math.floormod", operators=("__mod__", "__rmod__"),
+                 int_divisor=True)
 maximum = _binary_op("maximum", "maximum", "math.maximum")
 minimum = _binary_op("minimum", "minimum", "math.minimum")
 equal = _binary_op("eq", "equal", "math.equal", operators=("__eq__",))

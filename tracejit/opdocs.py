@@ -33,13 +33,15 @@ array([0.5, 1.5], dtype=float32)
 """,
     "floordiv": """`x // y` elementwise: the quotient rounded toward minus infinity, as
 TensorFlow's `floordiv`: `floor(x / y)` for floats (Python's `1.0 // 0.1` is 9.0; here,
-as in TensorFlow, 10.0).
+as in TensorFlow, 10.0). An integer divisor with a zero raises ZeroDivisionError where it
+is known (eagerly, or a Python or NumPy value); one known only at run time gives 0 there.
 
 >>> tj.floordiv(tj.constant([7, -7]), 2).numpy()
 array([ 3, -4], dtype=int32)
 """,
     "mod": """`x % y` elementwise, with the sign of `y` (as TensorFlow's `floormod`; a
-float zero result keeps the sign of `x`, as there).
+float zero result keeps the sign of `x`, as there). An integer divisor with a zero is
+refused as `floordiv`'s is.
 
 >>> tj.math.mod(tj.constant([7, -7]), 3).numpy()
 array([1, 2], dtype=int32)

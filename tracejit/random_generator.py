@@ -17,6 +17,7 @@ import numpy as np
 
 from .ir.dims import is_dim
 from . import ops
+from .arrayops import is_concrete
 from .context import EAGER, register_eager_rule
 from .convert import _check_dims, _shape_dim, static_int
 from .errors import at_user_line
@@ -218,6 +219,14 @@ def _uniform(draw: Callable[[np.dtype, str], Tensor], minval: TensorInput,
     if dt.kind in "iu":
         if maxval is None:
             raise at_user_line(ValueError(f"{what}: an integer dtype needs maxval"))
+        if is_concrete(minval) and is_concrete(maxval):
+            # TensorFlow: InvalidArgumentError; bits % (maxval - minval) gave minval or
+            # numbers above maxval. Bounds known only at run time are not checked.
+            a, b = np.broadcast_arrays(np.asarray(minval), np.asarray(maxval))
+            if not np.all(a < b):
+                k = int(np.argmax(a >= b))
+                raise at_user_line(ValueError(f"{what}: need minval < maxval, got "
+                                              f"{a.flat[k]} >= {b.flat[k]}"))
         lo, hi = ops.cast(minval, I64), ops.cast(maxval, I64)
         bits = draw(I64, "bits")
         return ops.cast(ops.add(lo, ops.mod(bits, ops.subtract(hi, lo))), dt)

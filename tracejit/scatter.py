@@ -11,8 +11,8 @@ and `scatter_add`: the gradient of gather_nd is a scatter_nd (duplicates add up)
 of a scatter is a gather, as in TensorFlow.
 
 Eagerly, a bad index row raises IndexError quoting the whole row and the shape, as
-TensorFlow's message does; in compiled code the error names the component's index and
-dimension and the user's line.
+TensorFlow's message does; in compiled code the error names the op the user called, the
+component's index and dimension and the user's line.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .arrayops import is_concrete, static_ints
+from .context import index_op
 from .convert import _user_error, constant, convert_to_tensor
 from .exports import export
 from .ir.core import INT_DTYPES, bind
@@ -148,8 +149,9 @@ def gather_nd(params: TensorInput, indices: TensorInput, batch_dims: int = 0,
     rest = x.shape[b + k:]
     flat = reshape(x, (nb * math.prod(dims),) + rest)
     inner = idx.shape[b:-1]
-    lin = linear_index(reshape(idx, (nb,) + inner + (k,)) if b else idx, dims, batch=nb if b
-                       else 0)
+    with index_op("gather_nd"):
+        lin = linear_index(reshape(idx, (nb,) + inner + (k,)) if b else idx, dims,
+                           batch=nb if b else 0)
     return reshape(bind("gather", flat, lin, axis=0), batch + inner + rest)
 
 
@@ -165,7 +167,8 @@ def _scatter(op: str, idx: Tensor, upd: Tensor, shape: tuple[int, ...], mode: st
     dims = shape[:k]
     _check_rows(op, idx, dims, "shape")
     n = math.prod(idx.shape[:-1])
-    lin = reshape(linear_index(idx, dims), (n,))
+    with index_op(op):
+        lin = reshape(linear_index(idx, dims), (n,))
     flat = reshape(upd, (n,) + shape[k:])
     out = bind("scatter_add", flat, lin, axis=0, size=math.prod(dims), mode=mode)
     return reshape(out, shape)

@@ -214,7 +214,21 @@ def _pow_vjp(g: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, Any]:
     return gx, gy
 
 
-binary("pow", np.power, _pow_vjp, allowed=FLOAT, cost=140)
+def _pow(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """IEEE 754 pow, as native code and TensorFlow compute it. NumPy's loop takes sqrt for
+    an exponent 0.5 given as a scalar (or broadcast with stride 0), so it gave -0.0 at -0.0
+    and NaN at -inf, where pow gives +0.0 and +inf (and NumPy itself for an array of
+    0.5s)."""
+    r = np.power(x, y)
+    half = np.asarray(y) == 0.5
+    if half.any():
+        fix = half & ((x == 0) | (x == -np.inf))
+        if fix.any():
+            r = np.where(fix, np.abs(x), r).astype(r.dtype)
+    return r
+
+
+binary("pow", _pow, _pow_vjp, allowed=FLOAT, cost=140)
 
 
 def _atan2_vjp(g: Any, y: Any, x: Any, *, out: Any) -> tuple[Any, Any]:
@@ -262,7 +276,8 @@ def _mod(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 # NumPy's // differ: 1.0 // 0.1 is 9.0 there, 10.0 here, and -1.0 // inf is -1.0 there,
 # -0.0 here); mod is r = fmod(x, y), plus y when r is nonzero and its sign differs from
 # y's (so a zero result keeps x's sign, and mod by 0 is NaN). Integers: floor quotient
-# and the remainder with the sign of y, as Python's; division or mod by zero gives 0.
+# and the remainder with the sign of y, as Python's; division or mod by zero gives 0
+# (TensorFlow raises; the user API refuses a zero divisor whose value it knows).
 binary("floordiv", _floordiv, lambda g, x, y, *, out: (None, None), gradient="none", cost=25)
 binary("mod", _mod, lambda g, x, y, *, out: (
     g, ops.neg(ops.mul(g, ops.floordiv(x, y)))), cost=25)

@@ -113,6 +113,10 @@ def _argmax_rule(x: TensorType, **params: Any) -> TensorType:
 def _max_pool_vjp(g: Any, x: Any, *, out: Any, **params: Any) -> tuple[Any]:
     idx = bind("max_pool_argmax", x, **params)
     n = dims.size(x.shape)
+    # TensorFlow's MaxPoolGrad has a gradient of zeros for the pool's input, so a second
+    # derivative through max_pool is zeros, not None; the indices alone (no gradient)
+    # would leave `x` unconnected.
+    g = ops.zero_gradient_link(g, out)
     return (ops.reshape(bind("scatter_add", g, idx, axis=0, size=n), tuple(x.shape)),)
 
 

@@ -71,7 +71,9 @@ def _prod_vjp(g: Any, x: Any, *, out: Any, axes: tuple[int, ...], keepdims: bool
     # right (TensorFlow's ProdGrad). O(n) and without dividing by x_i, so zeros are exact;
     # cumprod's own gradient is exact at zeros too, so this differentiates again.
     if not axes:
-        return (g,)
+        # Nothing is multiplied: the gradient is g, and its gradient for x zeros, not None
+        # (TensorFlow's ProdGrad computes the ones from x).
+        return (ops.zero_gradient_link(g, x),)
     keep = [i for i in range(x.ndim) if i not in axes]
     perm = keep + list(axes)
     xt = ops.transpose(x, perm)
