@@ -44,8 +44,8 @@ from .arrayops import (eye, linspace, rank, repeat, reverse, roll, shape, size, 
                        split, tile)
 from .padding import pad
 from .masking import boolean_mask, sequence_mask
-from .scatter import (gather_nd, scatter_nd, tensor_scatter_nd_add, tensor_scatter_nd_sub,
-                      tensor_scatter_nd_update)
+from .scatter import (gather_nd, scatter_nd, tensor_scatter_nd_add, tensor_scatter_nd_max,
+                      tensor_scatter_nd_min, tensor_scatter_nd_sub, tensor_scatter_nd_update)
 from .shapes import meshgrid
 from .convert import get_static_value, is_tensor
 from .ordering import control_dependencies, group, identity_n, no_op
