@@ -49,6 +49,7 @@ from .scatter import (gather_nd, scatter_nd, tensor_scatter_nd_add, tensor_scatt
 from .shapes import meshgrid
 from .convert import get_static_value, is_tensor
 from .ordering import control_dependencies, group, identity_n, no_op
+from .debugging import assert_equal, assert_greater, assert_less, assert_rank, ensure_shape
 from . import matrices as _matrices  # noqa: F401  (enters tj.linalg's diag, trace, ... ops)
 from . import linalg_solve as _linalg_solve  # noqa: F401  (enters tj.linalg's cholesky, solve, ...)
 from . import linalg_decomp as _linalg_decomp  # noqa: F401  (enters tj.linalg's eigh, qr, svd, lstsq)
@@ -131,6 +132,8 @@ numpy = _exports.namespace("numpy", "`tj.numpy` (also `tj.experimental.numpy`, T
                            "differentiable and compiled like every op.")
 autodiff = _exports.namespace("autodiff", "`tj.autodiff`: forward mode (TensorFlow's "
                               "`tf.autodiff`): ForwardAccumulator, and jvp, hvp and jacfwd.")
+debugging = _exports.namespace("debugging", "`tj.debugging`: TensorFlow's checks of shapes "
+                               "(statically) and values (where they are known).")
 experimental = _types.ModuleType("tracejit.experimental", "`tj.experimental.numpy`, as "
                                  "TensorFlow's `tf.experimental.numpy` (also `tj.numpy`).")
 experimental.numpy = numpy  # type: ignore[attr-defined]
@@ -143,8 +146,8 @@ experimental.__all__ = ["numpy"]  # type: ignore[attr-defined]
 __all__ = sorted([_n for _n, _v in list(globals().items())
                   if not _n.startswith("_") and _n != "annotations"
                   and not isinstance(_v, _types.ModuleType)]
-                 + ["autodiff", "errors", "experimental", "linalg", "math", "nn", "numpy",
-                    "random"])
+                 + ["autodiff", "debugging", "errors", "experimental", "linalg", "math", "nn",
+                    "numpy", "random"])
 
 
 def __dir__() -> list[str]:
