@@ -20,7 +20,7 @@ from . import mathops as _mathops  # noqa: F401  (enters tj.math's rounding, ...
 from . import special as _special  # noqa: F401  (enters tj.math's erf, ... )
 from . import arith as _arith  # noqa: F401  (enters tj.math's logaddexp, ... )
 from .scans import cumsum
-from .sorting import argsort, sort
+from .sorting import argsort, searchsorted, sort
 from . import segment_ops as _segment_ops  # noqa: F401  (enters tj.math's segment ops)
 from .convert import bool_ as bool  # noqa: A004  (TensorFlow's name of the dtype)
 from . import nn
