@@ -49,6 +49,7 @@ from .scatter import (gather_nd, scatter_nd, tensor_scatter_nd_add, tensor_scatt
 from .shapes import meshgrid
 from .convert import get_static_value, is_tensor
 from .ordering import control_dependencies, group, identity_n, no_op
+from .counting import unique, unique_with_counts
 from .debugging import assert_equal, assert_greater, assert_less, assert_rank, ensure_shape
 from . import matrices as _matrices  # noqa: F401  (enters tj.linalg's diag, trace, ... ops)
 from . import linalg_solve as _linalg_solve  # noqa: F401  (enters tj.linalg's cholesky, solve, ...)
