@@ -135,7 +135,10 @@ def bincount(arr: TensorInput, weights: TensorInput | None = None, minlength: An
     elif t.dtype.kind not in "iu":
         raise _user_error(DTypeError(f"{op}: arr must be an integer tensor, got {t.dtype}"))
     if axis not in (None, 0, -1):
-        raise _user_error(ValueError(f"{op}: axis must be None, 0 or -1, got {axis}"))
+        from .convert import _axis
+        _axis(op, axis, t.ndim)                 # AxisError when out of range
+        raise _user_error(ValueError(f"{op}: unsupported value for argument axis={axis}. "
+                                     "Only 0 and -1 are currently supported."))
     rows = axis == -1 and t.ndim == 2
     if axis == -1 and t.ndim > 2:
         raise _user_error(ValueError(f"{op}: axis=-1 needs arr of rank 2 at most, got shape "
