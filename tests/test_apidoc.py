@@ -28,10 +28,13 @@ def test_api_reference_names_every_public_name_once() -> None:
         if isinstance(getattr(tj, n), np.dtype) or getattr(tj, n) is None:
             assert f"`tj.{n}`" in text
         elif n in ("errors", "nn", "math", "linalg", "numpy", "experimental", "autodiff",
-                   "random"):
+                   "random", "debugging"):
             assert f"`tj.{n}" in text
             if n == "random":
                 assert "## `tj.random`" in text and "### `tj.random.shuffle(" in text
+            if n == "debugging":
+                assert "## `tj.debugging`" in text and \
+                    "### `tj.debugging.assert_shapes(" in text
         else:
             heads = [line for line in text.splitlines()
                      if line.startswith((f"### `tj.{n}(", f"### `tj.{n}`"))]
@@ -42,12 +45,13 @@ def test_api_reference_names_every_public_name_once() -> None:
 
 def _public() -> list[tuple[str, Any]]:
     """Every public function, class and object of `tj` and `tj.nn`, and every function public
-    only in `tj.numpy`, `tj.math`, `tj.linalg` or `tj.random`, by qualified name."""
+    only in `tj.numpy`, `tj.math`, `tj.linalg`, `tj.random` or `tj.debugging`, by qualified
+    name."""
     out = [(f"tj.{n}", getattr(tj, n)) for n in tj.__all__
            if not isinstance(getattr(tj, n), (np.dtype, type(tj.math), type(tj), type(None)))]
     out += [(f"tj.nn.{n}", getattr(nn, n)) for n in nn.__all__]
     seen = {id(o) for _, o in out}
-    for space in ("numpy", "math", "linalg", "random"):
+    for space in ("numpy", "math", "linalg", "random", "debugging"):
         ns = getattr(tj, space)
         for n in ns.__all__:
             f = getattr(ns, n)

@@ -90,6 +90,7 @@ USER_CALLS: dict[str, tuple[Callable[[Any, Any], Any], str, list[Any]]] = {
     "reduce_all": (lambda x, a: tj.reduce_all(x > 0, a), "axis", [3]),
     "reduce_any": (lambda x, a: tj.reduce_any(x > 0, a), "axis", [-4]),
     "count_nonzero": (lambda x, a: tj.math.count_nonzero(x, a), "axis", [3]),
+    "bincount": (lambda x, a: tj.math.bincount(x, axis=a), "axis", [3, -4]),
     "reduce_variance": (lambda x, a: tj.reduce_variance(x, a), "axis", [3]),
     "reduce_std": (lambda x, a: tj.reduce_std(x, a), "axis", [3]),
     "norm": (lambda x, a: tj.norm(x, axis=a), "axis", [3]),

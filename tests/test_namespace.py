@@ -56,7 +56,8 @@ def test_dir_of_tj_nn_shows_only_the_public_api() -> None:
 def test_namespaces_are_the_table_of_public_names() -> None:
     """tj, tj.math, tj.nn and tj.linalg hold exactly the names the table enters under them
     (each the same object), and each namespace's docstring lists every one of its names."""
-    spaces = {"": tj, "math": tj.math, "nn": tj.nn, "linalg": tj.linalg, "numpy": tj.numpy}
+    spaces = {"": tj, "math": tj.math, "nn": tj.nn, "linalg": tj.linalg, "numpy": tj.numpy,
+              "debugging": tj.debugging}
     # tj's own ops are imported by name (for type checkers): exactly the table's.
     from_ops = {n for n, v in vars(tj).items() if not n.startswith("_")
                 and (getattr(v, "__module__", None) in ops.MODULES

@@ -1,5 +1,5 @@
-"""pad (constant, reflect, symmetric), linalg.diag, diag_part, trace, band_part, matvec
-and integer matmul/tensordot: NumPy references eagerly and compiled, TensorFlow's values
+"""pad (constant, reflect, symmetric), linalg.diag, diag_part, set_diag, trace, band_part,
+matvec and integer matmul/tensordot: NumPy references eagerly and compiled, TensorFlow's values
 and errors, gradients against central finite differences in float64 at orders 1 and 2."""
 from __future__ import annotations
 
@@ -96,6 +96,86 @@ def test_diag_part_and_trace_match_numpy(k: int) -> None:
     same(lambda t: tj.linalg.trace(t), np.trace(x, axis1=1, axis2=2), x)
     same(lambda t: tj.linalg.trace(t), np.int32(12), np.arange(9, dtype=np.int32).reshape(3, 3))
     gradcheck(lambda t: tj.linalg.trace(t * t), x)
+
+
+def _np_set_diag(x: np.ndarray, v: np.ndarray, k: int) -> np.ndarray:
+    out = x.copy()
+    for i in range(v.shape[-1]):
+        out[..., i - min(k, 0), i + max(k, 0)] = v[..., i]
+    return out
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, -1, -2])
+def test_set_diag_matches_numpy(k: int) -> None:
+    x = rand(9, (2, 3, 4))
+    n = np.diagonal(x[0], k).size
+    v = rand(10, (2, n))
+    same(lambda t, d: tj.linalg.set_diag(t, d, k=k), _np_set_diag(x, v, k), x, v)
+    gradcheck(lambda t, d: tj.linalg.set_diag(t * t, d * t[:, 0, :n], k=k) ** 2, x, v)
+    ints = np.arange(12, dtype=np.int32).reshape(3, 4)
+    same(lambda t: tj.linalg.set_diag(t, [7] * np.diagonal(ints, k).size, k=k),
+         _np_set_diag(ints, np.full(np.diagonal(ints, k).size, 7, np.int32), k), ints)
+
+
+def test_set_diag_gradient_and_values_tensorflow_gives() -> None:
+    """TensorFlow 2.21: the input's gradient is the upstream one with the diagonal zeroed,
+    the diagonal's the upstream one's diagonal part; a list takes the input's dtype."""
+    x = tj.constant(np.arange(12.0).reshape(3, 4))
+    d = tj.constant([1.0, 2.0, 3.0], tj.float64)
+    w = tj.constant(np.arange(12.0).reshape(3, 4))
+    with tj.GradientTape() as tape:
+        tape.watch([x, d])
+        y = tj.reduce_sum(tj.linalg.set_diag(x, d, k=1) * w)
+    gx, gd = tape.gradient(y, [x, d])
+    assert gx.numpy().tolist() == [[0, 0, 2, 3], [4, 5, 0, 7], [8, 9, 10, 0]]
+    assert gd.numpy().tolist() == [1, 6, 11]
+    got = tj.linalg.set_diag(tj.zeros([2, 2]), [1, 2])
+    assert got.dtype == np.float32 and got.numpy().tolist() == [[1, 0], [0, 2]]
+    b = tj.linalg.set_diag(tj.zeros([2, 2, 2], tj.bool_), [[True, True], [False, True]])
+    assert b.numpy().tolist() == [[[True, False], [False, True]],
+                                  [[False, False], [False, True]]]
+
+
+def test_diagonals_of_empty_matrices_follow_tensorflow() -> None:
+    """TensorFlow 2.21's bound on k: -rows < k < cols, or k = 0 (the empty main diagonal of
+    empty matrices); diag_part of a (0, 3) matrix raised ValueError, at k = 1 ShapeError."""
+    for shape, ks in [((0, 3), (0, 1, 2)), ((3, 0), (-2, -1, 0)), ((0, 0), (0,)),
+                      ((2, 1, 0), (0,))]:
+        x = np.zeros(shape, np.float32)
+        d = np.zeros(shape[:-2] + (0,), np.float32)
+        for k in range(-3, 4):
+            if k in ks:
+                same(lambda t, k=k: tj.linalg.diag_part(t, k=k), d, x)
+                same(lambda t, v, k=k: tj.linalg.set_diag(t, v, k=k), x, x, d)
+            else:
+                with pytest.raises(ValueError, match=f"k={k} is out of bounds"):
+                    tj.linalg.diag_part(x, k=k)
+                with pytest.raises(ValueError, match=f"k={k} is out of bounds"):
+                    tj.linalg.set_diag(x, d, k=k)
+
+
+def test_set_diag_errors() -> None:
+    x = tj.zeros([3, 4])
+    with pytest.raises(ValueError, match=r"diagonal k=-1 .* has length 2, so diagonal must "
+                                         r"have shape \(2,\), got \(3,\)"):
+        tj.linalg.set_diag(x, [1.0, 2.0, 3.0], k=-1)
+    with pytest.raises(ValueError, match=r"must have shape \(2, 2\), got \(2,\)"):
+        tj.linalg.set_diag(tj.zeros([2, 2, 2]), [1.0, 2.0])          # no broadcasting
+    with pytest.raises(ValueError, match="between -3 and 4"):
+        tj.linalg.set_diag(x, [1.0], k=4)
+    with pytest.raises(ValueError, match="input must be at least 2-D"):
+        tj.linalg.set_diag(tj.zeros([2]), [1.0])
+    with pytest.raises(ValueError, match="diagonal must be at least 1-D"):
+        tj.linalg.set_diag(tj.zeros([2, 2]), 1.0)
+    with pytest.raises(tj.errors.DTypeError, match="float32 and float64"):
+        tj.linalg.set_diag(tj.zeros([2, 2]), tj.constant([1.0, 2.0], tj.float64))
+    with pytest.raises(NotImplementedError, match="band of diagonals"):
+        tj.linalg.set_diag(tj.zeros([3, 3]), [[0.0, 1.0, 2.0], [3.0, 4.0, 0.0]], k=(0, 1))
+    for op, args in [(tj.linalg.set_diag, (x, [1.0, 2.0, 3.0])), (tj.linalg.diag_part, (x,)),
+                     (tj.linalg.diag, ([1.0],))]:
+        with pytest.raises(ValueError, match="align must be one of LEFT_RIGHT"):
+            op(*args, align="left_right")
+        op(*args, align="LEFT_LEFT")
 
 
 @pytest.mark.parametrize("lo,hi", [(1, 0), (-1, 1), (0, -1), (-1, -1), (2, 3)])

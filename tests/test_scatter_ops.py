@@ -1,4 +1,4 @@
-"""gather with batch_dims, gather_nd, scatter_nd, tensor_scatter_nd_add/_update and
+"""gather with batch_dims, gather_nd, scatter_nd, tensor_scatter_nd_add/_update/_max/_min and
 nn.embedding_lookup: NumPy references eagerly and compiled, TensorFlow's values, errors
 and gradient rules, and gradients against central finite differences in float64 at orders
 1 and 2."""
@@ -146,3 +146,106 @@ def test_compiled_index_errors_name_the_op_called(op: str, call: Any) -> None:
         assert "test_scatter_ops.py" in str(e.value)
     with pytest.raises(IndexError, match=f"^{op}: index 4 is out"):
         tj.function(call)(t, np.array([[4], [0]]), u)
+
+
+def _np_scatter_extreme(t: np.ndarray, idx: np.ndarray, upd: np.ndarray, fn: Any
+                        ) -> np.ndarray:
+    out = t.copy()
+    k = idx.shape[-1]
+    rows = idx.reshape(-1, k)
+    u = upd.reshape((rows.shape[0],) + t.shape[k:])
+    for r, v in zip(rows, u):
+        out[tuple(r)] = fn(out[tuple(r)], v)
+    return out
+
+
+@pytest.mark.parametrize("op,fn", [(tj.tensor_scatter_nd_max, np.maximum),
+                                   (tj.tensor_scatter_nd_min, np.minimum)])
+def test_tensor_scatter_nd_max_min_match_numpy(op: Any, fn: Any) -> None:
+    t = rand(7, (4, 3))
+    idx = np.array([[2], [0], [2], [3]])
+    upd = rand(8, (4, 3))
+    same(lambda a, i, u: op(a, i, u), _np_scatter_extreme(t, idx, upd, fn), t, idx, upd)
+    idx2 = np.array([[[1, 2], [0, 0]], [[1, 2], [3, 1]]])          # whole index rows
+    upd2 = rand(9, (2, 2))
+    same(lambda a, i, u: op(a, i, u), _np_scatter_extreme(t, idx2, upd2, fn), t, idx2, upd2)
+    ti = np.array([[1, 5], [-3, 0]], np.int64)
+    same(lambda a, i, u: op(a, i, u),
+         _np_scatter_extreme(ti, np.array([[1], [1]]), np.array([[4, -9], [2, 7]]), fn),
+         ti, np.array([[1], [1]]), np.array([[4, -9], [2, 7]], np.int64))
+    # no updates: the tensor itself; Python lists take the tensor's dtype (TensorFlow's)
+    same(lambda a: op(a, np.zeros((0, 1), np.int32), np.zeros((0, 3))), t, t)
+    got = op(tj.constant([1.0, 5.0]), [[0], [1]], [4, 2])
+    assert got.dtype == np.float32 and got.numpy().tolist() == [fn(1, 4), fn(5, 2)]
+
+
+def test_tensor_scatter_nd_max_min_values_tensorflow_gives() -> None:
+    """The results TensorFlow 2.21 gives, written out (NaN in the tensor stays NaN)."""
+    t = tj.constant([1.0, 5.0, 3.0, 0.0])
+    idx = [[0], [1], [0], [3]]
+    assert tj.tensor_scatter_nd_max(t, idx, [4.0, 2.0, 7.0, -1.0]).numpy().tolist() == \
+        [7.0, 5.0, 3.0, 0.0]
+    assert tj.tensor_scatter_nd_min(t, idx, [4.0, 2.0, 7.0, -1.0]).numpy().tolist() == \
+        [1.0, 2.0, 3.0, -1.0]
+    got = tj.tensor_scatter_nd_max(tj.constant([np.nan, 1.0]), [[0], [1]], [4.0, 2.0])
+    assert np.isnan(got.numpy()[0]) and got.numpy()[1] == 2.0
+    assert tj.tensor_scatter_nd_max(tj.zeros([2, 3]), [[1]], [[1.0, -2.0, 3.0]]).numpy(
+    ).tolist() == [[0.0, 0.0, 0.0], [1.0, 0.0, 3.0]]
+    # a NaN update propagates (TensorFlow's CPU kernel skips it: README lists this)
+    got = tj.tensor_scatter_nd_max(tj.constant([0.0, 1.0]), [[0], [0]], [np.nan, 2.0])
+    assert np.isnan(got.numpy()[0])
+
+
+def test_tensor_scatter_nd_max_min_gradients_follow_tensorflow() -> None:
+    """TensorFlow's: the elements equal to the result share its gradient equally (the
+    tensor's element and the updates at its row); the gradient of the gradient is None."""
+    x = tj.constant([1.0, 5.0, 3.0, 2.0])
+    y = tj.constant([4.0, 5.0, 7.0, 1.0])
+    w = tj.constant([1.0, 2.0, 3.0, 4.0])
+    for compiled in (False, True):
+        def grads(x: tj.Tensor, y: tj.Tensor) -> Any:
+            with tj.GradientTape(persistent=True) as outer:
+                outer.watch([x, y])
+                with tj.GradientTape() as tape:
+                    tape.watch([x, y])
+                    s = tj.reduce_sum(tj.tensor_scatter_nd_max(x, [[0], [1], [0], [3]], y) * w)
+                gx, gy = tape.gradient(s, [x, y])
+            return gx, gy, outer.gradient(gx, [x, y]), outer.gradient(gy, [x, y])
+        gx, gy, ggx, ggy = (tj.function(grads) if compiled else grads)(x, y)
+        assert gx.numpy().tolist() == [0.0, 1.0, 3.0, 4.0]        # x[1], y[1] tie at 5
+        assert gy.numpy().tolist() == [0.0, 1.0, 1.0, 0.0]
+        assert ggx == [None, None] and ggy == [None, None]
+    y = tj.constant([5.0, 5.0, 5.0, 1.0])
+    with tj.GradientTape() as tape:
+        tape.watch([x, y])
+        out = tj.tensor_scatter_nd_max(x, [[1], [1], [1], [3]], y)
+    gx, gy = tape.gradient(out, [x, y])
+    assert gx.numpy().tolist() == [1.0, 0.25, 1.0, 1.0]
+    assert gy.numpy().tolist() == [0.25, 0.25, 0.25, 0.0]
+    t = rand(10, (4, 3))
+    upd = rand(11, (3, 3))
+    idx = np.array([[2], [0], [2]])
+    gradcheck(lambda a, u: tj.tensor_scatter_nd_max(a * a, idx, u) ** 2, t, upd)
+    gradcheck(lambda a, u: tj.tensor_scatter_nd_min(a, idx, u * a[1]), t, upd)
+
+
+def test_tensor_scatter_nd_max_min_errors() -> None:
+    t = tj.constant([1.0, 5.0, 3.0, 0.0])
+    for op in (tj.tensor_scatter_nd_max, tj.tensor_scatter_nd_min):
+        name = op.__name__
+        with pytest.raises(tj.errors.DTypeError, match=f"{name}: tensor must be a float or "
+                                                      "integer tensor, got bool"):
+            op(tj.constant([True, False]), [[0]], [False])
+        with pytest.raises(tj.errors.DTypeError, match="float32 and float64"):
+            op(t, [[0]], tj.constant([4.0], tj.float64))
+        with pytest.raises(IndexError, match=r"indices\[1\] = \[4\] does not index into "
+                                             r"shape \[4\]"):
+            op(t, [[0], [4]], [1.0, 1.0])
+        with pytest.raises(IndexError, match=r"indices\[0\] = \[-1\]"):
+            op(t, [[-1]], [1.0])
+        with pytest.raises(IndexError, match="out of bounds"):
+            tj.function(lambda a, i, f=op: f(a, i, tj.constant([1.0])))(t, np.array([[4]]))
+        with pytest.raises(ValueError, match="updates must have shape"):
+            op(tj.zeros([2, 3]), [[1]], [1.0, 2.0])
+        with pytest.raises(TypeError, match="int32 or int64"):
+            op(t, [[1.0]], [1.0])

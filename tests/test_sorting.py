@@ -1,5 +1,5 @@
-"""sort, argsort and top_k: NumPy's stable order eagerly and compiled (every axis, both
-directions, ties, NaN, size 0), TensorFlow's values, tie order, errors and gradients, and
+"""sort, argsort, top_k and searchsorted: NumPy's stable order eagerly and compiled (every
+axis, both directions, ties, NaN, size 0), TensorFlow's values, tie order, errors and gradients, and
 gradients against central finite differences in float64 at orders 1 and 2."""
 from __future__ import annotations
 
@@ -94,3 +94,63 @@ def test_errors() -> None:
         tj.sort(tj.constant([True, False]))
     with pytest.raises(tj.errors.AxisError):
         tj.argsort(tj.constant([1, 2]), axis=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
+def test_searchsorted_matches_numpy(dtype: Any) -> None:
+    rng = np.random.default_rng(5)
+    seq = np.sort(rng.integers(-20, 20, (3, 2, 37)), axis=-1).astype(dtype)  # duplicates
+    vals = rng.integers(-25, 25, (3, 2, 101)).astype(dtype)
+    for side in ("left", "right"):
+        want = np.stack([np.searchsorted(r, q, side=side) for r, q in
+                         zip(seq.reshape(6, 37), vals.reshape(6, 101))]).reshape(vals.shape)
+        for f in (tj.searchsorted, tj.function(tj.searchsorted)):
+            got = f(seq, vals, side=side)
+            assert got.dtype == np.int32 and got.shape == vals.shape
+            np.testing.assert_array_equal(got.numpy(), want)
+        got = tj.searchsorted(seq, vals, side=side, out_type=tj.int64)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_searchsorted_values_tensorflow_gives() -> None:
+    """TensorFlow 2.21's results, written out: rows over the leading dimensions, NaN at 0
+    (left) or the end (right), -0.0 equal to 0.0, empty sequences and values."""
+    s = tj.constant([[0.0, 3.0, 9.0, 9.0, 10.0], [1.0, 2.0, 3.0, 4.0, 5.0]])
+    v = tj.constant([[2.0, 9.0, 10.0, -1.0], [0.0, 6.0, 4.0, 3.0]])
+    assert tj.searchsorted(s, v).numpy().tolist() == [[1, 2, 4, 0], [0, 5, 3, 2]]
+    assert tj.searchsorted(s, v, side="right").numpy().tolist() == [[1, 4, 5, 0],
+                                                                    [0, 5, 4, 3]]
+    assert tj.searchsorted([[1, 3, 5]], [0, 3]).numpy().tolist() == [0, 1]
+    for side, at in (("left", 0), ("right", 2)):
+        assert tj.searchsorted([1.0, 2.0], [np.nan, 1.5], side=side).numpy().tolist() == \
+            [at, 1]
+    assert tj.searchsorted([-np.inf, 0.0, np.inf], [np.inf, -np.inf]).numpy().tolist() == \
+        [2, 0]
+    assert tj.searchsorted([-0.0, 0.0], [0.0]).numpy().tolist() == [0]
+    assert tj.searchsorted([-0.0, 0.0], [-0.0], side="right").numpy().tolist() == [2]
+    assert tj.searchsorted(tj.zeros([2, 0]), v).numpy().tolist() == [[0] * 4] * 2
+    assert tj.searchsorted(s, tj.zeros([2, 0])).shape == (2, 0)
+    x = tj.constant([1.0, 2.0])
+    with tj.GradientTape() as tape:
+        tape.watch(x)
+        r = tj.searchsorted(x, [1.5])
+    assert tape.gradient(r, x) is None
+
+
+def test_searchsorted_errors() -> None:
+    s = tj.constant([[1.0, 2.0], [3.0, 4.0]])
+    with pytest.raises(ValueError, match="`side` must be either 'right' or 'left'"):
+        tj.searchsorted(s, s, side="middle")
+    with pytest.raises(TypeError, match="out_type must be int32 or int64, got float32"):
+        tj.searchsorted(s, s, out_type=tj.float32)
+    with pytest.raises(ValueError, match="same number of rows"):
+        tj.searchsorted(s, s[:1])
+    with pytest.raises(ValueError, match="same number of rows"):
+        tj.searchsorted([1, 3, 5], [[0, 3], [6, 1]])
+    with pytest.raises(ValueError, match="rank >= 1"):
+        tj.searchsorted([1, 3, 5], 3)
+    with pytest.raises(TypeError, match="float32 and int32"):
+        tj.searchsorted(s, tj.constant([[1, 2], [3, 4]]))
+    with pytest.raises(TypeError, match="numeric tensors, got bool"):
+        tj.searchsorted([False, True], [True])

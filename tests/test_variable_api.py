@@ -132,6 +132,16 @@ def test_variable_scatters() -> None:
     with pytest.raises(ValueError):
         w.scatter_nd_update([[0]], tj.constant([1.0], tj.float64))
     assert w.numpy().tolist() == [13.0, -3.0, 30.0, 4.0]     # a failed update changes nothing
+    assert w.scatter_nd_max([[0], [1], [1]], [1.0, 5.0, -7.0]) is w
+    assert w.numpy().tolist() == [13.0, 5.0, 30.0, 4.0]
+    assert w.scatter_nd_min([[2], [3], [2]], np.array([20.0, 9.0, 25.0])) is w
+    assert w.numpy().tolist() == [13.0, 5.0, 20.0, 4.0]
+    m.scatter_nd_max([[1, 0], [0, 1]], [3, 4])
+    m.scatter_nd_min([[1]], [[9, 0, 9]])
+    assert m.numpy().tolist() == [[0, 4, 2], [7, 0, 9]]
+    with pytest.raises(IndexError, match="does not index into shape"):
+        w.scatter_nd_max([[0], [4]], [99.0, 1.0])
+    assert w.numpy().tolist() == [13.0, 5.0, 20.0, 4.0]
 
 
 def test_variable_scatter_in_a_compiled_function_and_its_gradient_flow() -> None:

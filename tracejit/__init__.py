@@ -23,7 +23,7 @@ from . import mathops as _mathops  # noqa: F401  (enters tj.math's rounding, ...
 from . import special as _special  # noqa: F401  (enters tj.math's erf, ... )
 from . import arith as _arith  # noqa: F401  (enters tj.math's logaddexp, ... )
 from .scans import cumsum
-from .sorting import argsort, sort
+from .sorting import argsort, searchsorted, sort
 from . import segment_ops as _segment_ops  # noqa: F401  (enters tj.math's segment ops)
 from .convert import bool_ as bool  # noqa: A004  (TensorFlow's name of the dtype)
 from . import nn
@@ -47,11 +47,13 @@ from .arrayops import (eye, linspace, rank, repeat, reverse, roll, shape, size, 
                        split, tile)
 from .padding import pad
 from .masking import boolean_mask, sequence_mask
-from .scatter import (gather_nd, scatter_nd, tensor_scatter_nd_add, tensor_scatter_nd_sub,
-                      tensor_scatter_nd_update)
+from .scatter import (gather_nd, scatter_nd, tensor_scatter_nd_add, tensor_scatter_nd_max,
+                      tensor_scatter_nd_min, tensor_scatter_nd_sub, tensor_scatter_nd_update)
 from .shapes import meshgrid
 from .convert import get_static_value, is_tensor
 from .ordering import control_dependencies, group, identity_n, no_op
+from .counting import unique, unique_with_counts
+from .debugging import assert_equal, assert_greater, assert_less, assert_rank, ensure_shape
 from . import matrices as _matrices  # noqa: F401  (enters tj.linalg's diag, trace, ... ops)
 from . import linalg_solve as _linalg_solve  # noqa: F401  (enters tj.linalg's cholesky, solve, ...)
 from . import linalg_decomp as _linalg_decomp  # noqa: F401  (enters tj.linalg's eigh, qr, svd, lstsq)
@@ -132,6 +134,8 @@ numpy = _exports.namespace("numpy", "`tj.numpy` (also `tj.experimental.numpy`, T
                            "differentiable and compiled like every op.")
 autodiff = _exports.namespace("autodiff", "`tj.autodiff`: forward mode (TensorFlow's "
                               "`tf.autodiff`): ForwardAccumulator, and jvp, hvp and jacfwd.")
+debugging = _exports.namespace("debugging", "`tj.debugging`: TensorFlow's checks of shapes "
+                               "(statically) and values (where they are known).")
 experimental = _types.ModuleType("tracejit.experimental", "`tj.experimental.numpy`, as "
                                  "TensorFlow's `tf.experimental.numpy` (also `tj.numpy`).")
 experimental.numpy = numpy  # type: ignore[attr-defined]
@@ -144,8 +148,8 @@ experimental.__all__ = ["numpy"]  # type: ignore[attr-defined]
 __all__ = sorted([_n for _n, _v in list(globals().items())
                   if not _n.startswith("_") and _n != "annotations"
                   and not isinstance(_v, _types.ModuleType)]
-                 + ["autodiff", "errors", "experimental", "linalg", "math", "nn", "numpy",
-                    "random"])
+                 + ["autodiff", "debugging", "errors", "experimental", "linalg", "math", "nn",
+                    "numpy", "random"])
 
 
 def __dir__() -> list[str]:

@@ -160,7 +160,7 @@ def render() -> str:
     constants = sorted(n for n in public if getattr(tj, n) is None)
     placed.update(constants)
     namespaces = ("errors", "nn", "math", "linalg", "numpy", "experimental", "autodiff",
-                  "random")
+                  "random", "debugging")
     placed.update(namespaces)
     placed.update(n for n in public if inspect.isclass(getattr(tj, n))
                   and issubclass(getattr(tj, n), BaseException))     # under "Errors"
@@ -183,7 +183,7 @@ def render() -> str:
         else:
             out += _entry(f"tj.nn.{n}", f)
     shown: dict[int, str] = {}      # function -> the heading it is documented under
-    for space in ("math", "linalg", "numpy"):
+    for space in ("math", "linalg", "numpy", "debugging"):
         ns: types.ModuleType = getattr(tj, space)
         title = f"`tj.{space}`" + (" (also `tj.experimental.numpy`)" if space == "numpy" else "")
         out += [f"## {title}", "", "Aliases, as TensorFlow's namespace of that name:", ""]

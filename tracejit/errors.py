@@ -25,6 +25,12 @@ class ConversionError(DTypeError, ValueError):
     ValueError."""
 
 
+class InvalidArgumentError(ValueError):
+    """A run-time check failed: a `tj.debugging` assertion on values, or `tj.ensure_shape`
+    (TensorFlow's `InvalidArgumentError`, here a ValueError as the errors tracejit raises
+    where TensorFlow raises that one)."""
+
+
 class ArtifactError(ValueError):
     """An exported artifact (`tj.load`) that is damaged, truncated, of another format
     version or malformed: it is refused, and nothing in it runs."""
@@ -81,8 +87,8 @@ def at_user_line(e: BaseException) -> BaseException:
 
 
 __all__ = ["ArtifactError", "AxisError", "CompileError", "ConversionError", "DTypeError",
-           "IRError", "LinAlgError", "SettingError", "ShapeError", "TracingError",
-           "at_user_line", "user_frame"]
+           "IRError", "InvalidArgumentError", "LinAlgError", "SettingError", "ShapeError",
+           "TracingError", "at_user_line", "user_frame"]
 
 
 def __dir__() -> list[str]:

@@ -20,7 +20,7 @@ import types
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-NAMESPACES = ("", "math", "nn", "linalg", "random", "numpy", "autodiff")
+NAMESPACES = ("", "math", "nn", "linalg", "random", "numpy", "autodiff", "debugging")
 TABLE: dict[str, dict[str, Any]] = {ns: {} for ns in NAMESPACES}
 F = TypeVar("F")
 G = TypeVar("G", bound=Callable[..., Any])

@@ -1,10 +1,10 @@
-"""Matrix-structure ops of `tj.linalg`: diag, diag_part, trace, band_part, matvec, and
-the triangle masks (`keep_band`, `tril`, `triu`) that NumPy-style layers build on.
+"""Matrix-structure ops of `tj.linalg`: diag, diag_part, set_diag, trace, band_part, matvec,
+and the triangle masks (`keep_band`, `tril`, `triu`) that NumPy-style layers build on.
 
 All are composites: `diag_part` is a strided `slice` of the flattened matrices (element
-(i, i + k) sits at i * (cols + 1) + k), `diag` and `band_part` select by an iota mask, so
-native code computes them in one fused loop and their gradients are those of `slice`,
-`select` and `broadcast_to`. One diagonal `k` (an int) is supported; TensorFlow's band of
+(i, i + k) sits at i * (cols + 1) + k), `diag`, `set_diag` and `band_part` select by an
+iota mask, so native code computes them in one fused loop and their gradients are those of
+`slice`, `select` and `broadcast_to`. One diagonal `k` (an int) is supported; TensorFlow's band of
 diagonals `k = (lo, hi)` raises NotImplementedError.
 """
 from __future__ import annotations
@@ -31,6 +31,16 @@ def _one_k(op: str, k: Any) -> int:
             f"{op}: k={a.tolist()} (a band of diagonals) is not supported; pass one "
             "diagonal k as an int and stack the results"))
     return int(a.reshape(-1)[0])
+
+
+ALIGNS = ("LEFT_RIGHT", "RIGHT_LEFT", "LEFT_LEFT", "RIGHT_RIGHT")
+
+
+def _check_align(op: str, align: Any) -> None:
+    """TensorFlow's four alignments of a band's diagonals (one diagonal needs none)."""
+    if align not in ALIGNS:
+        raise _user_error(ValueError(f"{op}: align must be one of {', '.join(ALIGNS)}, got "
+                                     f"{align!r}"))
 
 
 def _matrix(op: str, input: TensorInput) -> Tensor:  # noqa: A002
@@ -77,6 +87,7 @@ def diag(diagonal: TensorInput, name: str | None = None, k: Any = 0, num_rows: i
     if v.ndim < 1:
         raise _user_error(ShapeError(f"diag: diagonal must be at least 1-D, got shape "
                                      f"{v.shape}"))
+    _check_align("diag", align)
     kk = _one_k("diag", k)
     n = v.shape[-1]
     min_rows, min_cols = n + max(0, -kk), n + max(0, kk)
@@ -90,6 +101,15 @@ def diag(diagonal: TensorInput, name: str | None = None, k: Any = 0, num_rows: i
             f"diag: {rows} rows and {cols} columns are not consistent with a diagonal of "
             f"length {n} at k={kk} (needs rows >= {min_rows}, columns >= {min_cols}, and "
             "one of them equal)"))
+    mask, vals = _on_diagonal(v, kk, rows, cols)
+    return bind("select", mask, vals, _fill_value("diag", v, padding_value))
+
+
+def _on_diagonal(v: Tensor, kk: int, rows: int, cols: int) -> tuple[Any, Any]:
+    """The (rows, cols) mask of diagonal `kk`, and matrices of shape v.shape[:-1] + (rows,
+    cols) holding `v` (whose length must be the diagonal's) on it (other elements are
+    copies of v's entries, for the mask to discard)."""
+    n = v.shape[-1]
     # Element (i, j) of diagonal k reads v[i] above the main diagonal, v[j] below it.
     along = rows if kk >= 0 else cols
     vp = v if along == n else bind("pad", v, lo=(0,) * v.ndim,
@@ -98,8 +118,47 @@ def diag(diagonal: TensorInput, name: str | None = None, k: Any = 0, num_rows: i
     vals = expand_dims(vp, -1 if kk >= 0 else -2)
     shape = v.shape[:-1] + (rows, cols)
     vals = bind("broadcast_to", vals, shape=shape) if vals.shape != shape else vals
-    mask = _offset_mask(rows, cols, lambda d: bind("eq", d, _c(kk)))
-    return bind("select", mask, vals, _fill_value("diag", v, padding_value))
+    return _offset_mask(rows, cols, lambda d: bind("eq", d, _c(kk))), vals
+
+
+def _diagonal_length(op: str, rows: int, cols: int, kk: int) -> int:
+    """The length of diagonal `kk` of (rows, cols) matrices; ValueError if there is no
+    such diagonal (TensorFlow's bound: -rows < k < cols, and k = 0 always, so that empty
+    matrices have an empty main diagonal)."""
+    if not (-rows < kk < cols or kk == 0):
+        raise _user_error(ValueError(f"{op}: k={kk} is out of bounds for matrices of "
+                                     f"shape ({rows}, {cols}); it must be between {-rows} "
+                                     f"and {cols}, exclusive"))
+    return max(0, min(rows + min(0, kk), cols - max(0, kk)))
+
+
+@export("linalg.set_diag")
+def set_diag(input: TensorInput, diagonal: TensorInput, name: str | None = None,  # noqa: A002
+             k: Any = 0, align: str = "RIGHT_LEFT") -> Tensor:
+    """`input` (shape [..., rows, cols]) with diagonal `k` of its innermost matrices
+    replaced by `diagonal` (shape [..., n]: the same batch shape, n the diagonal's
+    length). Gradients as TensorFlow's: `input` gets the upstream gradient off the
+    diagonal, `diagonal` its diagonal part.
+
+    >>> tj.linalg.set_diag(tj.zeros([2, 3]), tj.constant([1., 2.]), k=1).numpy()
+    array([[0., 1., 0.],
+           [0., 0., 2.]], dtype=float32)
+    """
+    x = _matrix("set_diag", input)
+    x, v = _operands("set_diag", x, diagonal)
+    if v.ndim < 1:
+        raise _user_error(ShapeError(f"set_diag: diagonal must be at least 1-D, got shape "
+                                     f"{v.shape}"))
+    _check_align("set_diag", align)
+    kk = _one_k("set_diag", k)
+    rows, cols = x.shape[-2:]
+    n = _diagonal_length("set_diag", rows, cols, kk)
+    if v.shape != x.shape[:-2] + (n,):
+        raise _user_error(ShapeError(
+            f"set_diag: diagonal k={kk} of input of shape {x.shape} has length {n}, so "
+            f"diagonal must have shape {x.shape[:-2] + (n,)}, got {v.shape}"))
+    mask, vals = _on_diagonal(v, kk, rows, cols)
+    return bind("select", mask, vals, x)
 
 
 @export("linalg.diag_part")
@@ -112,16 +171,13 @@ def diag_part(input: TensorInput, name: str | None = None, k: Any = 0,  # noqa: 
     array([1, 5], dtype=int32)
     """
     x = _matrix("diag_part", input)
+    _check_align("diag_part", align)
     kk = _one_k("diag_part", k)
     rows, cols = x.shape[-2:]
-    if not -rows < kk < cols and (rows or cols):
-        raise _user_error(ValueError(f"diag_part: k={kk} is out of bounds for matrices of "
-                                     f"shape ({rows}, {cols}); it must be between {-rows} "
-                                     f"and {cols}, exclusive"))
-    n = max(0, min(rows + min(0, kk), cols - max(0, kk)))
+    n = _diagonal_length("diag_part", rows, cols, kk)
     batch = x.shape[:-2]
     flat = reshape(x, batch + (rows * cols,))
-    start = kk if kk >= 0 else -kk * cols
+    start = (kk if kk >= 0 else -kk * cols) if n else 0
     limit = start + (n - 1) * (cols + 1) + 1 if n else start
     nb = len(batch)
     return bind("slice", flat, starts=(0,) * nb + (start,), limits=batch + (limit,),

@@ -56,7 +56,8 @@ MODULES = ("tracejit.convert", "tracejit.elementwise", "tracejit.shapes",
            "tracejit.einsum", "tracejit.losses",
            "tracejit.padding", "tracejit.scatter", "tracejit.masking",
            "tracejit.special", "tracejit.arith", "tracejit.scans", "tracejit.sorting",
-           "tracejit.segment_ops", "tracejit.ordering")
+           "tracejit.segment_ops", "tracejit.ordering", "tracejit.debugging",
+           "tracejit.counting")
 
 
 def _attach_docs() -> None:

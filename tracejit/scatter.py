@@ -1,5 +1,5 @@
 """N-dimensional gathers and scatters: gather with `batch_dims`, gather_nd, scatter_nd,
-tensor_scatter_nd_add / _update, and nn.embedding_lookup.
+tensor_scatter_nd_add / _sub / _update / _max / _min, and nn.embedding_lookup.
 
 All are composites of `gather` and `scatter_add` over a flattened leading block: an index
 row (i_0, ..., i_{K-1}) into dimensions (d_0, ..., d_{K-1}) becomes the linear index
@@ -8,7 +8,9 @@ sum_k i_k * stride_k. Each component is first bounds-checked against its own dim
 IndexError naming the index and the dimension otherwise), so an out-of-range component
 can never alias another element. Gradients, batching and lowering are those of `gather`
 and `scatter_add`: the gradient of gather_nd is a scatter_nd (duplicates add up) and that
-of a scatter is a gather, as in TensorFlow.
+of a scatter is a gather, as in TensorFlow. tensor_scatter_nd_max/_min are a `segment_max`
+(`segment_min`) over the tensor's rows followed by the updates, with TensorFlow's gradient
+(ties share equally) from that primitive.
 
 Eagerly, a bad index row raises IndexError quoting the whole row and the shape, as
 TensorFlow's message does; in compiled code the error names the op the user called, the
@@ -155,7 +157,10 @@ def gather_nd(params: TensorInput, indices: TensorInput, batch_dims: int = 0,
     return reshape(bind("gather", flat, lin, axis=0), batch + inner + rest)
 
 
-def _scatter(op: str, idx: Tensor, upd: Tensor, shape: tuple[int, ...], mode: str) -> Tensor:
+def _rows(op: str, idx: Tensor, upd: Tensor, shape: tuple[int, ...]
+          ) -> tuple[Tensor, Tensor, int]:
+    """The checked scatter operands flattened: the int64 linear index of each of the n
+    index rows (shape (n,)), the updates as n rows of shape `shape[k:]`, and k."""
     k = idx.shape[-1] if idx.ndim else 0
     if idx.ndim < 1 or k > len(shape):
         raise _user_error(ShapeError(f"{op}: indices of shape {idx.shape} need rank >= 1 and "
@@ -169,8 +174,12 @@ def _scatter(op: str, idx: Tensor, upd: Tensor, shape: tuple[int, ...], mode: st
     n = math.prod(idx.shape[:-1])
     with index_op(op):
         lin = reshape(linear_index(idx, dims), (n,))
-    flat = reshape(upd, (n,) + shape[k:])
-    out = bind("scatter_add", flat, lin, axis=0, size=math.prod(dims), mode=mode)
+    return lin, reshape(upd, (n,) + shape[k:]), k
+
+
+def _scatter(op: str, idx: Tensor, upd: Tensor, shape: tuple[int, ...], mode: str) -> Tensor:
+    lin, flat, k = _rows(op, idx, upd, shape)
+    out = bind("scatter_add", flat, lin, axis=0, size=math.prod(shape[:k]), mode=mode)
     return reshape(out, shape)
 
 
@@ -222,6 +231,54 @@ def tensor_scatter_nd_sub(tensor: TensorInput, indices: TensorInput, updates: Te
     t, u = _tensor_and_updates("tensor_scatter_nd_sub", tensor, updates)
     idx = _indices("tensor_scatter_nd_sub", indices)
     return bind("sub", t, _scatter("tensor_scatter_nd_sub", idx, u, t.shape, "add"))
+
+
+def _scatter_extreme(op: str, prim: str, tensor: TensorInput, indices: TensorInput,
+                     updates: TensorInput) -> Tensor:
+    """`tensor` with each element (or slice) at an index row replaced by the max (min) of
+    itself and the updates at that row: a `segment_max` (`segment_min`) whose segments are
+    the tensor's rows, each holding its own row and the updates aimed at it."""
+    t, u = _tensor_and_updates(op, tensor, updates)
+    if t.dtype.kind not in "iuf":       # TensorFlow: NotFoundError (no bool kernel)
+        raise _user_error(DTypeError(f"{op}: tensor must be a float or integer tensor, got "
+                                     f"{t.dtype}"))
+    idx = _indices(op, indices)
+    lin, flat, k = _rows(op, idx, u, t.shape)
+    n = math.prod(t.shape[:k])
+    rows = reshape(t, (n,) + t.shape[k:])
+    data = bind("concat", rows, flat, axis=0)
+    ids = bind("concat", bind("iota", shape=(n,), dimension=0, dtype=I64), lin, axis=0)
+    return reshape(bind(prim, data, ids, num_segments=n), t.shape)
+
+
+@export("tensor_scatter_nd_max")
+def tensor_scatter_nd_max(tensor: TensorInput, indices: TensorInput, updates: TensorInput,
+                          name: str | None = None) -> Tensor:
+    """`tensor` with each element (or slice) at the index rows of `indices` replaced by the
+    maximum of itself and the `updates` at that row (duplicates included). Gradients as
+    TensorFlow's: each of the elements equal to the result gets an equal share. NaN
+    propagates (TensorFlow's CPU kernel keeps a NaN of `tensor` but skips a NaN update).
+
+    >>> tj.tensor_scatter_nd_max(tj.constant([1., 5., 3.]), [[0], [1], [0]],
+    ...                          tj.constant([4., 2., 7.])).numpy()
+    array([7., 5., 3.], dtype=float32)
+    """
+    return _scatter_extreme("tensor_scatter_nd_max", "segment_max", tensor, indices, updates)
+
+
+@export("tensor_scatter_nd_min")
+def tensor_scatter_nd_min(tensor: TensorInput, indices: TensorInput, updates: TensorInput,
+                          name: str | None = None) -> Tensor:
+    """`tensor` with each element (or slice) at the index rows of `indices` replaced by the
+    minimum of itself and the `updates` at that row (duplicates included). Gradients as
+    TensorFlow's: each of the elements equal to the result gets an equal share. NaN
+    propagates (TensorFlow's CPU kernel keeps a NaN of `tensor` but skips a NaN update).
+
+    >>> tj.tensor_scatter_nd_min(tj.constant([1., 5., 3.]), [[0], [1], [0]],
+    ...                          tj.constant([4., 2., 7.])).numpy()
+    array([1., 2., 3.], dtype=float32)
+    """
+    return _scatter_extreme("tensor_scatter_nd_min", "segment_min", tensor, indices, updates)
 
 
 @export("tensor_scatter_nd_update")

@@ -342,6 +342,32 @@ class Variable(TensorLike):
         self._update(lambda x, u: tensor_scatter_nd_add(x, indices, negative(u)), updates)
         return self
 
+    def scatter_nd_max(self, indices: TensorInput, updates: TensorInput,
+                       name: str | None = None) -> Variable:
+        """Replace the elements (or slices) at the index rows of `indices` by the maximum
+        of themselves and `updates`, as `tj.tensor_scatter_nd_max` of the value; atomic
+        per Variable; returns the Variable.
+
+        >>> tj.Variable([1., 2.]).scatter_nd_max([[0], [1]], [5., 0.]).numpy()
+        array([5., 2.], dtype=float32)
+        """
+        from .scatter import tensor_scatter_nd_max
+        self._update(lambda x, u: tensor_scatter_nd_max(x, indices, u), updates)
+        return self
+
+    def scatter_nd_min(self, indices: TensorInput, updates: TensorInput,
+                       name: str | None = None) -> Variable:
+        """Replace the elements (or slices) at the index rows of `indices` by the minimum
+        of themselves and `updates`, as `tj.tensor_scatter_nd_min` of the value; atomic
+        per Variable; returns the Variable.
+
+        >>> tj.Variable([1., 2.]).scatter_nd_min([[0], [1]], [5., 0.]).numpy()
+        array([1., 0.], dtype=float32)
+        """
+        from .scatter import tensor_scatter_nd_min
+        self._update(lambda x, u: tensor_scatter_nd_min(x, indices, u), updates)
+        return self
+
     @staticmethod
     def _locks_of(variables: Sequence[Variable]) -> list[Any]:
         """The locks of `variables`, each once, in creation order: threads that take them

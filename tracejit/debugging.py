@@ -1,0 +1,268 @@
+"""Run-time checks of `tj.debugging` (TensorFlow's `tf.debugging`) and `tj.ensure_shape`.
+
+Shape checks (`ensure_shape`, `assert_rank*`, `assert_shapes`) read only static shapes, so
+they run the same eagerly and while tracing: a shape that breaks them raises at once
+(inside a compiled function, at trace time). A dimension a trace knows only at run time
+(`input_signature` with None) is not checked against a number: shapes are never refined.
+
+Value checks (`assert_equal`, `assert_less`, ..., `assert_near`) compare their operands'
+values when those exist: eagerly, or inside a compiled function for operands that are
+Python or NumPy values. A traced operand is not checked (compiled code makes no Python
+callbacks, and TensorFlow's XLA compilation drops assertions too); its shapes and dtypes
+still are. A failed value check raises `tj.errors.InvalidArgumentError` (a ValueError)
+with TensorFlow's message; every check returns None, as TensorFlow's do eagerly.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .arrayops import is_concrete, static_ints
+from .convert import _operands, _user_error, convert_to_tensor
+from .errors import InvalidArgumentError
+from .exports import export
+from .ir import dims
+from .ir.errors import DTypeError, ShapeError
+from .tensor import Tensor, TensorInput, TensorLike
+
+
+def _prefix(message: Any) -> str:
+    return f"{message}\n" if message else ""
+
+
+def _shape_text(shape: tuple[Any, ...]) -> str:
+    return "[" + ",".join("?" if dims.is_dim(d) else str(d) for d in shape) + "]"
+
+
+@export("ensure_shape")
+def ensure_shape(x: TensorInput, shape: Any, name: str | None = None) -> Tensor:
+    """`x`, after checking that its shape is compatible with `shape` (a list with None for
+    a size left open, or None for any shape); InvalidArgumentError (a ValueError) if not.
+    The gradient passes through. A size known only at run time is not checked.
+
+    >>> tj.ensure_shape(tj.constant([[1., 2.]]), [None, 2]).numpy()
+    array([[1., 2.]], dtype=float32)
+    """
+    from .elementwise import identity
+    from .tensorshape import as_shape
+    t = convert_to_tensor(x)
+    want = as_shape(shape)
+    if want.rank is not None:
+        wanted = tuple(want.as_list())
+        ok = len(wanted) == t.ndim and all(
+            w is None or dims.is_dim(d) or d == w for d, w in zip(t.shape, wanted))
+        if not ok:
+            raise _user_error(InvalidArgumentError(
+                f"Shape of tensor input {_shape_text(t.shape)} is not compatible with "
+                f"expected shape [{','.join('?' if w is None else str(w) for w in wanted)}]."))
+    return identity(x)
+
+
+def _static_rank(op: str, rank: Any) -> int:
+    if isinstance(rank, Tensor) and rank.dtype.kind != "i":
+        raise _user_error(DTypeError(f"{op}: rank must be an integer, got {rank.dtype}"))
+    return int(static_ints(op, "rank", rank))
+
+
+def _received(t: Tensor) -> str:
+    return f"Received rank {t.ndim}, shape {dims.as_none(t.shape)}"
+
+
+@export("assert_rank", "debugging.assert_rank")
+def assert_rank(x: TensorInput, rank: Any, message: Any = None, name: str | None = None
+                ) -> None:
+    """ValueError unless `x` has rank `rank` (checked statically, also while tracing).
+
+    >>> tj.debugging.assert_rank(tj.zeros([2, 3]), 2)
+    """
+    t = convert_to_tensor(x)
+    r = _static_rank("assert_rank", rank)
+    if t.ndim != r:
+        raise _user_error(ValueError(f"{_prefix(message)}Tensor must have rank {r}. "
+                                     f"{_received(t)}"))
+
+
+@export("debugging.assert_rank_at_least")
+def assert_rank_at_least(x: TensorInput, rank: Any, message: Any = None,
+                         name: str | None = None) -> None:
+    """ValueError unless `x` has rank `rank` or more (checked statically).
+
+    >>> tj.debugging.assert_rank_at_least(tj.zeros([2, 3]), 1)
+    """
+    t = convert_to_tensor(x)
+    r = _static_rank("assert_rank_at_least", rank)
+    if t.ndim < r:
+        raise _user_error(ValueError(f"{_prefix(message)}Tensor must have rank at least "
+                                     f"{r}. {_received(t)}"))
+
+
+@export("debugging.assert_rank_in")
+def assert_rank_in(x: TensorInput, ranks: Any, message: Any = None, name: str | None = None
+                   ) -> None:
+    """ValueError unless the rank of `x` is one of `ranks` (checked statically).
+
+    >>> tj.debugging.assert_rank_in(tj.zeros([2, 3]), [1, 2])
+    """
+    t = convert_to_tensor(x)
+    rs = tuple(_static_rank("assert_rank_in", r) for r in ranks)
+    if t.ndim not in rs:
+        raise _user_error(ValueError(f"{_prefix(message)}Tensor must have rank in {rs}. "
+                                     f"{_received(t)}"))
+
+
+@export("debugging.assert_shapes")
+def assert_shapes(shapes: Any, data: Any = None, summarize: Any = None, message: Any = None,
+                  name: str | None = None) -> None:
+    """ValueError unless every tensor has its shape spec: a list of `(tensor, spec)` pairs
+    (or a dict from tensors to specs), each spec a sequence (or string) of sizes: an int,
+    a name that must be the same size wherever it appears, None or `"."` for any size,
+    and a leading `"..."` for any number of leading dimensions. Checked statically.
+
+    >>> x, y = tj.zeros([4, 2, 3]), tj.zeros([2])
+    >>> tj.debugging.assert_shapes([(x, ("...", "N", "D")), (y, ("N",))])
+    """
+    pairs = list(shapes.items()) if isinstance(shapes, dict) else list(shapes)
+    sizes: dict[str, tuple[Any, str]] = {}
+    for x, spec in pairs:
+        t = convert_to_tensor(x)
+        spec = list(spec)
+        lead = bool(spec) and spec[0] == "..."
+        if lead:
+            spec = spec[1:]
+        if t.ndim < len(spec) if lead else t.ndim != len(spec):
+            raise _user_error(ValueError(
+                f"{_prefix(message)}Tensor of shape {dims.as_none(t.shape)} must have rank "
+                f"{'at least ' if lead else ''}{len(spec)}. Received rank {t.ndim}"))
+        got = t.shape[t.ndim - len(spec):]
+        for i, (d, s) in enumerate(zip(got, spec)):
+            axis = t.ndim - len(spec) + i
+            if s is None or s == "." or dims.is_dim(d):
+                continue
+            if isinstance(s, str):
+                if s not in sizes:
+                    sizes[s] = (d, f"tensor of shape {dims.as_none(t.shape)} dimension {axis}")
+                    continue
+                want, where = sizes[s]
+                if dims.is_dim(want):
+                    continue
+            else:
+                want, where = int(s), "the spec"
+            if d != want:
+                raise _user_error(ValueError(
+                    f"{_prefix(message)}Specified by {where}: tensor of shape "
+                    f"{dims.as_none(t.shape)} dimension {axis} must have size {want}. "
+                    f"Received size {d}"))
+
+
+def _value(raw: Any, t: Tensor) -> np.ndarray | None:
+    """The value of operand `raw` (converted to `t`), if it has one now: an eager tensor,
+    or a Python or NumPy value (which a trace holds as a constant)."""
+    if is_concrete(t):
+        return np.asarray(t)
+    if not isinstance(raw, TensorLike):
+        return np.asarray(raw).astype(t.dtype)
+    return None
+
+
+def _values_check(op: str, cond: str, test: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                  x: TensorInput, y: TensorInput, summarize: Any, message: Any,
+                  kinds: str = "iufb") -> None:
+    """The shared body of the comparison asserts: operands converted as an operator's,
+    their shapes broadcast (checked also while tracing), and where both have values, the
+    elements where `test` fails reported in TensorFlow's format."""
+    tx, ty = _operands(op, x, y)
+    if tx.dtype.kind not in kinds:
+        raise _user_error(DTypeError(f"{op}: operands must be numeric, got {tx.dtype}"))
+    try:
+        shape = np.broadcast_shapes(tx.shape, ty.shape)
+    except ValueError:
+        raise _user_error(ShapeError(
+            f"{op}: incompatible shapes {tx.shape} and {ty.shape}")) from None
+    except TypeError:
+        return                                  # a size known only at run time
+    va, vb = _value(x, tx), _value(y, ty)
+    if va is None or vb is None:
+        return
+    a = np.broadcast_to(va, shape)
+    b = np.broadcast_to(vb, shape)
+    with np.errstate(invalid="ignore"):
+        bad = ~test(a, b)
+    if not bad.any():
+        return
+    n = 3 if summarize is None else int(summarize)
+    where = np.argwhere(bad)[:n]
+    picked = tuple(where.T)
+    raise _user_error(InvalidArgumentError(
+        f"{_prefix(message)}Condition x {cond} y did not hold.\n"
+        f"Indices of first {len(where)} different values:\n{where}\n"
+        f"Corresponding x values:\n{a[picked]}\nCorresponding y values:\n{b[picked]}\n"
+        f"First {min(n, a.size)} elements of x:\n{a.reshape(-1)[:n]}\n"
+        f"First {min(n, b.size)} elements of y:\n{b.reshape(-1)[:n]}"))
+
+
+def _comparison(path: str, aliases: tuple[str, ...], cond: str,
+                test: Callable[[np.ndarray, np.ndarray], np.ndarray], kinds: str,
+                doc: str) -> Callable[..., None]:
+    op = path.rpartition(".")[2]
+
+    def check(x: TensorInput, y: TensorInput, data: Any = None, summarize: Any = None,
+              message: Any = None, name: str | None = None) -> None:
+        _values_check(op, cond, test, x, y, summarize, message, kinds)
+
+    from .exports import named
+    return named(check, path, *aliases, doc=doc)
+
+
+_DOC = """InvalidArgumentError (a ValueError) unless `x {cond} y` holds for every element
+    (the operands broadcast against each other); the message names the first elements
+    where it fails. Inside a compiled function, traced operands are not checked.
+
+    >>> tj.debugging.{op}(tj.constant([1, 2]), {example})
+    """
+
+assert_equal = _comparison(
+    "debugging.assert_equal", ("assert_equal",), "==", np.equal, "iufb",
+    _DOC.format(cond="==", op="assert_equal", example="[1, 2]"))
+assert_none_equal = _comparison(
+    "debugging.assert_none_equal", (), "!=", np.not_equal, "iufb",
+    _DOC.format(cond="!=", op="assert_none_equal", example="[2, 1]"))
+assert_less = _comparison(
+    "debugging.assert_less", ("assert_less",), "<", np.less, "iuf",
+    _DOC.format(cond="<", op="assert_less", example="[2, 3]"))
+assert_less_equal = _comparison(
+    "debugging.assert_less_equal", (), "<=", np.less_equal, "iuf",
+    _DOC.format(cond="<=", op="assert_less_equal", example="[1, 3]"))
+assert_greater = _comparison(
+    "debugging.assert_greater", ("assert_greater",), ">", np.greater, "iuf",
+    _DOC.format(cond=">", op="assert_greater", example="[0, 1]"))
+assert_greater_equal = _comparison(
+    "debugging.assert_greater_equal", (), ">=", np.greater_equal, "iuf",
+    _DOC.format(cond=">=", op="assert_greater_equal", example="[1, 1]"))
+
+
+@export("debugging.assert_near")
+def assert_near(x: TensorInput, y: TensorInput, rtol: Any = None, atol: Any = None,
+                data: Any = None, summarize: Any = None, message: Any = None,
+                name: str | None = None) -> None:
+    """InvalidArgumentError (a ValueError) unless `|x - y| <= atol + rtol * |y|` for every
+    element of the float tensors `x` and `y` (broadcast); `rtol` and `atol` default to 10
+    times the dtype's machine epsilon, as TensorFlow's. NaN is never near anything.
+    Inside a compiled function, traced operands are not checked.
+
+    >>> tj.debugging.assert_near(tj.constant([1., 2.]), [1.000001, 2.])
+    """
+    tx, ty = _operands("assert_near", x, y)
+    if tx.dtype.kind != "f":
+        raise _user_error(DTypeError(f"assert_near: x and y must be float tensors, got "
+                                     f"{tx.dtype}"))
+    eps = 10 * np.finfo(tx.dtype).eps
+    rt = tx.dtype.type(eps if rtol is None else rtol)
+    at = tx.dtype.type(eps if atol is None else atol)
+
+    def near(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.abs(a - b) <= at + rt * np.abs(b)
+
+    _values_check("assert_near", f"~= (rtol={rt}, atol={at})", near, tx, ty, summarize,
+                  message, "f")
