@@ -77,8 +77,12 @@ class _Recorder(Interpreter):
         st = None if prim.gradient == "none" or best is None else \
             "zero" if "zero" in (prim.gradient, best) else "rule"
         out = self.inner.apply(prim, args, params)
+        # An integer result made from float operands (sort's indices, a cast to int) has
+        # no gradient; one made from the examples' integers stands for the float case.
+        floats = any(np.dtype(getattr(a, "dtype", "O")).kind in "fc" for a in args)
         for o in out if isinstance(out, tuple) else (out,):
-            self.made[id(o)] = (o, st if np.dtype(o.dtype).kind != "b" else None)
+            kind = np.dtype(o.dtype).kind
+            self.made[id(o)] = (o, None if kind == "b" or (kind in "iu" and floats) else st)
         return out
 
 

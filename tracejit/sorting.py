@@ -65,7 +65,7 @@ def argsort(values: TensorInput, axis: Any = -1, direction: str = "ASCENDING",
     """The int32 indices that sort `values` along `axis`: always a stable sort (equal
     values keep their order, in both directions), which `stable=False` also allows.
 
-    >>> tj.argsort([3, 1, 3, 2], direction="DESCENDING").numpy()
+    >>> tj.argsort([3., 1., 3., 2.], direction="DESCENDING").numpy()
     array([0, 2, 3, 1], dtype=int32)
     """
     return _sorted("argsort", values, axis, direction)[1]
