@@ -7,7 +7,10 @@ Invariants:
 - Code targets the host: `llvm.get_host_cpu_name()` and its features, never a fixed CPU.
 - Each module is parsed into its own `llvm.create_context()` and verified before it is
   optimized or compiled; a `JitModule` owns its engine (which owns the module and its own
-  target machine) and its context, and disposes them in that order.
+  target machine) and its context, and disposes them in that order, under the lock. Both
+  stay referenced from `_live` until then, so the garbage collector never finalizes
+  them itself: llvmlite's own finalizer would dispose the engine without the lock, on
+  the collecting thread, and concurrently with the `_free` of its deferred JitModule.
 - An engine only links object files made before (`load_object`): its empty module's
   code is the first object file, handed to MCJIT through its object cache, so nothing
   is compiled and its target machine is the triple's generic CPU (`_loader_machine`).
@@ -39,9 +42,14 @@ log = logging.getLogger("tracejit")
 LLVM_LOCK = threading.RLock()
 
 _state: dict[str, Any] = {}
-# Contexts of live engines. A context must outlive its engine, and garbage collection may
-# finalize objects of a cycle in any order, so only `JitModule.close` releases one.
-_contexts: dict[int, llvm.ContextRef] = {}
+# The engine and context of every JitModule not yet freed, by the context's id. A context
+# must outlive its engine, and garbage collection finalizes the objects of a cycle in any
+# order: an engine only a collected JitModule referenced had llvmlite's `__del__` dispose
+# it on the collecting thread, without the lock, while the JitModule's own finalizer
+# deferred it and the next load disposed it too ("Exception ignored in ObjectRef.__del__
+# ... Don't know how to convert parameter 1", or a double free). Referenced from here, an
+# engine and its context are never garbage: only `_free` releases them.
+_live: dict[int, tuple[llvm.ExecutionEngine, llvm.ContextRef]] = {}
 
 
 def _init() -> None:
@@ -127,7 +135,7 @@ class JitModule:
         self._engine: llvm.ExecutionEngine | None = engine
         self._key: int | None = None if ctx is None else id(ctx)
         if ctx is not None:
-            _contexts[id(ctx)] = ctx
+            _live[id(ctx)] = (engine, ctx)
         self.optimized_ir = optimized_ir
 
     def address(self, name: str) -> int:
@@ -150,7 +158,7 @@ class JitModule:
 
     def close(self) -> None:
         with LLVM_LOCK:
-            _free(self._engine, self._key)
+            _free(self._key)
             self._engine = self._key = None
             _close_deferred()
 
@@ -163,7 +171,7 @@ class JitModule:
         try:
             if getattr(llvmjob.thread_state, "free", False) or not LLVM_LOCK.acquire(
                     blocking=False):
-                _deferred.append((self._engine, self._key))
+                _deferred.append(self._key)
                 self._engine = self._key = None
                 return
             try:
@@ -174,9 +182,9 @@ class JitModule:
             pass
 
 
-# Engines and contexts of JitModules collected where they could not be freed at once
+# Keys (in `_live`) of JitModules collected where they could not be freed at once
 # (`JitModule.__del__`); freed under the lock by the next `load_object` or `close`.
-_deferred: list[tuple[llvm.ExecutionEngine | None, int | None]] = []
+_deferred: list[int | None] = []
 
 
 # Engines `_free` could not dispose, with their contexts: referenced until the process
@@ -184,26 +192,27 @@ _deferred: list[tuple[llvm.ExecutionEngine | None, int | None]] = []
 _kept: list[tuple[Any, Any]] = []
 
 
-def _free(engine: llvm.ExecutionEngine | None, key: int | None) -> None:
-    """Free a JitModule's own engine and context (the permanent engine has no key and is
-    never freed). Under `LLVM_LOCK`. An engine llvmlite refuses to dispose (seen once in
-    a full test run: its handle already detached, "Don't know how to convert parameter
-    1") is left to the process, and so is its context, which the engine may still use:
-    freeing memory never fails the load or close that does it."""
-    if engine is not None and key is not None:
-        try:
-            engine.close()
-        except Exception as e:      # noqa: BLE001
-            log.debug("an execution engine could not be disposed (%s); kept", e)
-            _kept.append((engine, _contexts.pop(key, None)))   # (dropped, they would be freed)
-            return
-    if key is not None:
-        _contexts.pop(key).close()
+def _free(key: int | None) -> None:
+    """Free the engine and context `_live` holds under `key`, a JitModule's (the permanent
+    engine has no key and is never freed). Under `LLVM_LOCK`. An engine llvmlite refuses
+    to dispose (its handle already detached) is left to the process, and so is its
+    context, which the engine may still use: freeing memory never fails the load or close
+    that does it."""
+    if key is None:
+        return
+    engine, ctx = _live.pop(key)
+    try:
+        engine.close()
+    except Exception as e:      # noqa: BLE001
+        log.debug("an execution engine could not be disposed (%s); kept", e)
+        _kept.append((engine, ctx))     # (dropped, they would be freed)
+        return
+    ctx.close()
 
 
 def _close_deferred() -> None:
     while _deferred:
-        _free(*_deferred.pop())
+        _free(_deferred.pop())
 
 
 def _optimized(llvm_ir: str, emit_object: bool, optimize: bool = True, slp: bool = True,
@@ -309,12 +318,15 @@ def load_object(obj: bytes, permanent: bool = False) -> JitModule:
         if permanent:
             return _load_permanent(objs)
         ctx = llvm.create_context()
+        engine = None
         try:
             engine = _linking_engine(ctx, objs[0])
             for o in objs[1:]:
                 engine.add_object_file(llvm.ObjectFileRef.from_data(o))
             engine.finalize_object()
         except BaseException:
+            if engine is not None:
+                engine.close()          # before the context its module lives in
             ctx.close()
             raise
         return JitModule(engine, ctx, "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import sys
 import threading
+import time
 import warnings
 import weakref
 
@@ -68,17 +69,31 @@ def test_a_million_calls_keep_every_reference_count() -> None:
     f(a)
     dt = np.dtype(np.float32)
     objs = [x, x._data, a, f, dt, tj.Tensor]
-    gc.collect()
-    counts = [sys.getrefcount(o) for o in objs]
-    nones = sys.getrefcount(None)
-    before = native_calls(f)
-    for _ in range(500_000):
-        f(x)
-        f(a)
-    assert native_calls(f) - before == 1_000_000
-    assert [sys.getrefcount(o) for o in objs] == counts
+    # The counts are this thread's: other threads of the process (the test runner's, a
+    # finalizer's, a compile's) reference dtypes, types and None too, and under load the
+    # loop is slow enough for them to run between the two readings. A switch interval
+    # longer than the loop keeps them waiting (nothing here blocks or releases the GIL);
+    # the sleep lets a thread already waiting with the old interval take its turn first.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(10.0)
+    try:
+        time.sleep(0.05)
+        gc.collect()
+        counts = [sys.getrefcount(o) for o in objs]
+        nones = sys.getrefcount(None)
+        before = native_calls(f)
+        for _ in range(500_000):
+            f(x)
+            f(a)
+        calls = native_calls(f) - before
+        after = [sys.getrefcount(o) for o in objs]
+        nones_after = sys.getrefcount(None)
+    finally:
+        sys.setswitchinterval(interval)
+    assert calls == 1_000_000
+    assert after == counts
     # None is shared by everything the interpreter does; a leak here would be millions.
-    assert abs(sys.getrefcount(None) - nones) < 100
+    assert abs(nones_after - nones) < 100
     y = f(x)
     # y: the name and the argument; its array: the tensor, the expression, the argument
     assert sys.getrefcount(y) == 2 and sys.getrefcount(y._data) == 3

@@ -177,7 +177,7 @@ NOT_CACHES = {
     "tracejit/native.py:_state": "the native dispatcher, built and installed once",
     "tracejit/native.py:_TABLED": "functions with a native table (weak); clearing a "
                                   "function's traces empties its table",
-    "codegen/engine.py:_contexts": "LLVM contexts in use by live modules",
+    "codegen/engine.py:_live": "the engines and LLVM contexts of live modules",
     "ir/core.py:_default": "the default interpreter",
     "tracejit/keys.py:_UNSET": "a sentinel",
     "tracejit/notice.py:_gc_state": "whether the collector is paused (under its lock)",

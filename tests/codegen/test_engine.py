@@ -89,10 +89,55 @@ def test_an_engine_llvmlite_refuses_to_dispose_does_not_fail_the_free() -> None:
             raise TypeError("Don't know how to convert parameter 1")
 
     key = -12345
-    context = object()
-    eng._contexts[key] = context      # never closed: the engine may still use it
     engine = Refusing()
-    eng._free(engine, key)            # type: ignore[arg-type]
-    assert key not in eng._contexts
+    context = object()          # never closed: the engine may still use it
+    eng._live[key] = (engine, context)      # type: ignore[assignment]
+    eng._free(key)
+    assert key not in eng._live
     assert (engine, context) in eng._kept       # still referenced: never collected
     eng._kept.remove((engine, context))
+
+
+def test_a_collected_module_disposes_its_engine_only_under_the_lock(monkeypatch) -> None:
+    """A JitModule in a reference cycle, collected on a thread that cannot take the
+    engine's lock, defers its engine to the next load; the collector must not dispose
+    that engine itself (llvmlite's own finalizer, run on the collecting thread without
+    the lock, raced the deferred free: "Exception ignored in ObjectRef.__del__ ... Don't
+    know how to convert parameter 1", or a double free). Every disposal happens under
+    the lock, exactly once, and the next load frees what was deferred."""
+    import gc
+    import threading
+
+    import llvmlite.binding as llvm
+    disposals: list[tuple[int, bool]] = []
+    real = llvm.ExecutionEngine._dispose
+
+    def dispose(self: llvm.ExecutionEngine) -> None:
+        disposals.append((id(self), engine.LLVM_LOCK._is_owned()))   # type: ignore[attr-defined]
+        real(self)
+
+    monkeypatch.setattr(llvm.ExecutionEngine, "_dispose", dispose)
+    obj = _function(_unique("f"))
+    gc.collect()
+    engine.load_object(obj).close()     # nothing deferred from earlier garbage
+    disposals.clear()
+    gc.disable()
+    try:
+        jm = engine.load_object(obj)
+        ee = id(jm._engine)
+        cycle: list[object] = [jm]
+        cycle.append(cycle)             # freed only by the collector
+        del jm, cycle
+        with engine.LLVM_LOCK:
+            t = threading.Thread(target=gc.collect)
+            t.start()
+            t.join(20)
+            assert not t.is_alive()
+        assert engine._deferred
+        assert disposals == [], "the collector disposed an engine without the lock"
+        engine.load_object(obj).close()     # frees the deferred engine, then its own
+        assert not engine._deferred
+        assert [d for d in disposals if d[0] == ee] == [(ee, True)]
+        assert all(locked for _, locked in disposals)
+    finally:
+        gc.enable()

@@ -328,7 +328,7 @@ def test_a_module_collected_on_a_thread_that_cannot_take_the_lock_is_freed_later
     obj = engine.compile_object(text)
     gc.collect()
     engine.load_object(obj).close()     # nothing deferred from earlier garbage
-    before = len(engine._contexts)
+    before = len(engine._live)
     gc.disable()
     try:
         jm = engine.load_object(obj)
@@ -341,9 +341,9 @@ def test_a_module_collected_on_a_thread_that_cannot_take_the_lock_is_freed_later
             t.start()
             t.join(20)
             assert done, "the finalizer waited for the engine's lock"
-        assert engine._deferred and len(engine._contexts) >= before + 1
+        assert engine._deferred and len(engine._live) >= before + 1
         engine.load_object(obj).close()  # frees the deferred engine
-        assert not engine._deferred and len(engine._contexts) == before
+        assert not engine._deferred and len(engine._live) == before
     finally:
         gc.enable()
 
