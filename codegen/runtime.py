@@ -22,7 +22,7 @@ step's first call in a fresh process, W5). Before that, at import, `prefetch` st
 compiling the pool and the float32 GEMM library on a background thread when the disk
 cache has neither: the first call that needs them then finds them compiled, or on their
 way, instead of starting them itself (W5's first call with an empty disk cache: 104-136
-ms without, 79 ms with it).
+ms without, runs 20-21; 88-97 ms with it, runs 22-23).
 
 Invariants:
 - Each library is compiled at most once per process (in this process or by one worker
