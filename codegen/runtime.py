@@ -210,10 +210,10 @@ def prefetch() -> threading.Thread | None:
     (the disk cache keeps it for every later process), on threads past llvmlite's lock
     as `request` does, then links it and writes it to the disk cache. Returns the
     thread, or None when nothing is started: `TRACEJIT_PREFETCH` or the disk cache is
-    off, this process may use
-    one CPU or one thread (`TRACEJIT_NUM_THREADS=1`), compiles nothing in parallel
-    (`TRACEJIT_COMPILE_WORKERS=0`) or runs nothing native (`TRACEJIT_DISABLE_JIT`), or a
-    setting is misspelled (the error comes where it is used). The thread itself stops
+    off, this process may use one CPU or one thread (`TRACEJIT_NUM_THREADS=1`), compiles
+    nothing in parallel (`TRACEJIT_COMPILE_WORKERS=0`) or runs nothing native
+    (`TRACEJIT_DISABLE_JIT`), or a setting is misspelled (the error comes where it is
+    used). The thread itself stops
     at once when the libraries are in the disk cache (the first call that needs them
     loads them), when the disk cache cannot be written (every process would compile them
     again) or when llvmlite's lock cannot be passed (numba's lock callbacks).
