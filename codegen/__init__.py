@@ -17,24 +17,25 @@ from collections.abc import Callable
 
 from ..ir import Function
 from ..ir.errors import CompileError
-from . import engine, irtext, objcache, runtime, segments
-from .inline import inline_calls
-from .build import ENTRY_CODEGEN, build_module
-from .call import ABI, Boxing, Executable
-from .parts import Parts
-from .poly import PolyExecutable
-from .rules import LOWERINGS, LoweringError
+from . import engine, irtext, objcache, runtime
+# The runtime libraries compile on a background thread while the rest of tracejit imports,
+# unless the disk cache has them (`runtime.prefetch`). Started as soon as `runtime` is
+# loaded: every import the thread runs finds its module loaded by then (their disk-cache
+# keys do not need `build` and `call`, `objcache.environment`), for a module two threads
+# import at once can reach one of them half made when their imports form a cycle.
+runtime.prefetch()
+from . import segments  # noqa: E402
+from .inline import inline_calls  # noqa: E402
+from .build import ENTRY_CODEGEN, build_module  # noqa: E402
+from .call import ABI, Boxing, Executable  # noqa: E402
+from .parts import Parts  # noqa: E402
+from .poly import PolyExecutable  # noqa: E402
+from .rules import LOWERINGS, LoweringError  # noqa: E402
 # The rule modules: each enters its lowering rules into `rules.LOWERINGS` when imported.
 from . import (lower_elementwise, lower_kernels, lower_random, lower_region,  # noqa: F401,E402
                lower_shape)
 from . import lower_arith, lower_scans, lower_segment_ops, lower_sorting  # noqa: F401,E402
 from . import lower_conv, lower_lapack, lower_lapack_decomp, lower_pool  # noqa: F401,E402
-
-# The runtime libraries compile on a background thread while the rest of tracejit imports,
-# unless the disk cache has them (`runtime.prefetch`). Every module of codegen is loaded
-# first, so that each import the thread runs finds its module loaded (a module two
-# threads import at once can reach one of them half made when their imports form a cycle).
-runtime.prefetch()
 
 log = logging.getLogger("tracejit")
 

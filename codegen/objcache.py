@@ -45,9 +45,13 @@ import time
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+import llvmlite
+import numpy
+
 from ..ir import settings
 from ..ir.caches import on_clear
-from . import cachedir, cachefiles, sealed
+from ..ir.version import VERSION
+from . import blas, cachedir, cachefiles, engine, sealed
 
 log = logging.getLogger("tracejit")
 
@@ -70,10 +74,7 @@ def cache_dir() -> Path:
 
 
 def _versions() -> str:
-    import llvmlite
-    import numpy
-    from ..ir.version import VERSION as tj
-    return (f"tracejit={tj};codegen-abi={CODEGEN_ABI};source={source_digest()};"
+    return (f"tracejit={VERSION};codegen-abi={CODEGEN_ABI};source={source_digest()};"
             f"llvmlite={llvmlite.__version__};"
             f"numpy={numpy.__version__};python={sys.version.split()[0]};"
             f"impl={sys.implementation.name}")
@@ -127,7 +128,9 @@ def _source_files(pkg: Path) -> list[tuple[str, int, int]]:
     return found
 
 
-_ENV_CACHE: list[str] = []     # at most one entry: the environment, once computed
+# The environment's parts, each computed once: "host" (versions, target) and "entries"
+# (the entry functions' convention and ABI).
+_ENV_CACHE: dict[str, str] = {}
 _ENV_LOCK = threading.Lock()
 
 
@@ -139,28 +142,32 @@ def _forget_environment() -> None:
 on_clear("disk cache: environment key", _forget_environment)
 
 
-def environment() -> str:
-    """Everything besides the IR that compiled code depends on (computed once)."""
-    from .blas import blas_info
+def environment(entries: bool = True) -> str:
+    """Everything besides the IR that compiled code depends on (computed once); without
+    `entries`, what a runtime library's code depends on: the same less the convention
+    and ABI of compiled functions' entries, which libraries do not have (and without
+    importing `build` and `call`, which define them: `runtime.prefetch`'s thread asks
+    while the package may still be importing them)."""
     with _ENV_LOCK:
-        if not _ENV_CACHE:
-            from . import engine
+        if "host" not in _ENV_CACHE:
+            info = engine.host_info(machine=False)
+            _ENV_CACHE["host"] = ";".join([
+                _versions(), f"triple={info['triple']}", f"layout={info['data_layout']}",
+                f"cpu={info['cpu']}", f"features={info['features']}"])
+        if entries and "entries" not in _ENV_CACHE:
             from .build import ENTRY
             from .call import ABI
-            info = engine.host_info(machine=False)
-            _ENV_CACHE.append(";".join([
-                _versions(), f"entry={ENTRY}", f"abi={ABI.tuple_items},{ABI.data},{ABI.flags}",
-                f"triple={info['triple']}",
-                f"layout={info['data_layout']}", f"cpu={info['cpu']}",
-                f"features={info['features']}"]))
+            _ENV_CACHE["entries"] = f"entry={ENTRY};abi={ABI.tuple_items},{ABI.data},{ABI.flags}"
+        parts = [_ENV_CACHE["host"], *([_ENV_CACHE["entries"]] if entries else [])]
     # The BLAS choice can change within a process (TRACEJIT_BLAS): never cached.
-    return f"{_ENV_CACHE[0]};blas={blas_info()}"
+    return ";".join([*parts, f"blas={blas.blas_info()}"])
 
 
-def key_for(ir_text: str) -> str:
-    """The cache key of a Function's printed, optimized IR on this host and install."""
+def key_for(ir_text: str, entries: bool = True) -> str:
+    """The cache key of a Function's printed, optimized IR on this host and install
+    (without `entries`, of a runtime library: see `environment`)."""
     h = hashlib.sha256()
-    h.update(environment().encode())
+    h.update(environment(entries).encode())
     h.update(b"\x00")
     h.update(ir_text.encode())
     return h.hexdigest()

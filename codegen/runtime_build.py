@@ -60,7 +60,7 @@ def dtype_of(name: str) -> str | None:
 def key(dtype: str, name: str) -> str:
     """The disk-cache key of library `name` of kind `dtype` (see the module docstring)."""
     shape = "" if dtype == POOL else gemm_kernel.host_kernel_shape(dtype)
-    return objcache.key_for(f"runtime library {name} {shape}")
+    return objcache.key_for(f"runtime library {name} {shape}", entries=False)
 
 
 def library_ir(dtype: str, name: str, info: dict[str, str] | None = None) -> str:

@@ -25,7 +25,8 @@ log = logging.getLogger("tracejit")
 def key(dtype: str, name: str) -> str:
     """The key of the joint entry of the pool and the GEMM library `name` of `dtype`."""
     shape = gemm_kernel.host_kernel_shape(dtype)
-    return objcache.key_for(f"runtime libraries {pool_symbol()} and {name} {shape}")
+    return objcache.key_for(f"runtime libraries {pool_symbol()} and {name} {shape}",
+                           entries=False)
 
 
 def load(name: str, pair: str) -> tuple[engine.JitModule, bytes, bytes] | None:

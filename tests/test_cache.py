@@ -279,8 +279,11 @@ def test_key_covers_versions_and_host(monkeypatch: pytest.MonkeyPatch) -> None:
     for needle in ("tracejit=", "llvmlite=", "numpy=", "codegen-abi=", "cpu=", "features=",
                    "blas=", "python="):
         assert needle in env
-    monkeypatch.setattr(objcache, "_ENV_CACHE", [objcache._ENV_CACHE[0] + ";numpy=9.9"])
-    assert objcache.key_for(text) != k
+    lib = objcache.key_for(text, entries=False)
+    assert lib != k and "entry=" not in objcache.environment(entries=False)
+    host = objcache._ENV_CACHE["host"] + ";numpy=9.9"
+    monkeypatch.setattr(objcache, "_ENV_CACHE", {**objcache._ENV_CACHE, "host": host})
+    assert objcache.key_for(text) != k and objcache.key_for(text, entries=False) != lib
     monkeypatch.setenv("TRACEJIT_BLAS", "0")
     assert "blas=builtin" in objcache.environment()
 

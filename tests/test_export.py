@@ -113,7 +113,8 @@ def test_other_host_or_versions_compile_the_stored_ir(monkeypatch: pytest.Monkey
     want = f(x).numpy()
     tj.clear_caches()                            # no executable of this process is reused
     objcache.environment()
-    monkeypatch.setattr(objcache, "_ENV_CACHE", [objcache._ENV_CACHE[0] + ";cpu=other"])
+    host = objcache._ENV_CACHE["host"] + ";cpu=other"
+    monkeypatch.setattr(objcache, "_ENV_CACHE", {**objcache._ENV_CACHE, "host": host})
     del llvm_calls[:]
     g = tj.load(data)
     # Its entry module (no optimization, `build.py`), then the function's module (O3).

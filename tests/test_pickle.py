@@ -57,7 +57,8 @@ def test_unpickling_for_another_host_compiles_the_ir_once(
     tj.clear_caches()
     monkeypatch.setenv("TRACEJIT_CACHE", "0")
     objcache.environment()
-    monkeypatch.setattr(objcache, "_ENV_CACHE", [objcache._ENV_CACHE[0] + ";cpu=other"])
+    host = objcache._ENV_CACHE["host"] + ";cpu=other"
+    monkeypatch.setattr(objcache, "_ENV_CACHE", {**objcache._ENV_CACHE, "host": host})
     calls: list[int] = []
     orig = llvmjob.compile_module
     monkeypatch.setattr(llvmjob, "compile_module", lambda *a, **k: calls.append(1)

@@ -119,7 +119,7 @@ def test_clear_caches_retraces_and_empties_the_memos() -> None:
     assert f.trace_count == 1                               # cached
     tj.clear_caches()
     assert len(call._BACKWARD) == 0 and len(get_primitive("mul")._inferred) == 0
-    assert objcache._ENV_CACHE == []
+    assert objcache._ENV_CACHE == {}
     assert float(f(x)) == pytest.approx(2 * 2.718281828)
     assert f.trace_count == 2
 

@@ -149,3 +149,46 @@ def test_nothing_is_compiled_into_a_cache_that_cannot_be_written(tmp_path: Path)
     r = run(tmp_path / "file" / "cache", {"TRACEJIT_PREFETCH": "on"}, THREADS)
     assert r.stdout.split("THREADS ", 1)[1].split()[-1] == "1"     # the thread started
     assert "compiling runtime library" not in r.stderr, r.stderr
+
+
+def test_the_thread_imports_no_module_of_tracejit_still_loading(tmp_path: Path) -> None:
+    # It starts while the package is still importing; a module that the main thread and
+    # the thread import at once can reach one of them half made (import cycles), so every
+    # module of tracejit its import statements name must be loaded before it starts.
+    program = textwrap.dedent("""
+        import builtins, importlib.util, sys, threading
+        loading = []
+        real = builtins.__import__
+        def watched(name, globals=None, locals=None, fromlist=(), level=0):
+            if threading.current_thread() is not threading.main_thread():
+                package = (globals or {}).get("__package__") or ""
+                full = importlib.util.resolve_name("." * level + name, package) if level \\
+                    else name
+                # The module itself (`from . import engine` waits for the package
+                # while it is still loading), and a submodule a from-import names.
+                for m in [full] + [f"{full}.{f}" for f in fromlist or ()
+                                   if f"{full}.{f}" in sys.modules]:
+                    spec = getattr(sys.modules.get(m), "__spec__", None)
+                    if m.split(".")[0] == "tracejit" and (
+                            m not in sys.modules or getattr(spec, "_initializing", False)):
+                        loading.append(m)
+            return real(name, globals, locals, fromlist, level)
+        builtins.__import__ = watched
+        import importlib.abc, time
+        class Late(importlib.abc.MetaPathFinder):
+            # The main thread pauses just after `runtime.prefetch()`: the thread then
+            # runs its imports while the rest of codegen is still to be loaded.
+            def find_spec(self, name, path, target=None):
+                if name == "tracejit.codegen.segments":
+                    time.sleep(0.3)
+                return None
+        sys.meta_path.insert(0, Late())
+        import tracejit
+        from tracejit.codegen import runtime
+        for t in runtime._prefetching:
+            t.join()
+        print("LOADING", sorted(set(loading)))
+    """)
+    r = run(tmp_path, {"TRACEJIT_PREFETCH": "on"}, LOGGING + program)
+    assert len(_compiles(r.stderr, "gemm_f32")) == 1, r.stderr      # the thread compiled
+    assert r.stdout.split("LOADING ", 1)[1].strip() == "[]", r.stdout
