@@ -22,7 +22,8 @@ step's first call in a fresh process, W5). Before that, at import, `prefetch` st
 compiling the pool and the float32 GEMM library on a background thread when the disk
 cache has neither: the first call that needs them then finds them compiled, or on their
 way, instead of starting them itself (W5's first call with an empty disk cache: 104-136
-ms without, runs 20-21; 88-97 ms with it, runs 22-23).
+ms without, runs 20-21; 88-97 ms with the prefetch started after all of codegen, runs
+22-23; 69 ms, W5 alone, with it started here, as soon as this module is loaded).
 
 Invariants:
 - Each library is compiled at most once per process (in this process or by one worker
@@ -204,9 +205,9 @@ PREFETCH = ("f32",)
 def prefetch() -> threading.Thread | None:
     """Start compiling the thread pool and the GEMM libraries of `PREFETCH` on a
     background thread when the disk cache is on and has neither them nor their joint
-    entry, so that the first compiled call that needs them finds them ready (`import
-    tracejit` calls this as soon as codegen is loaded: the rest of the import runs
-    beside it). The thread compiles each library once for this machine and version
+    entry, so that the first compiled call that needs them finds them ready (codegen's
+    package calls this as soon as this module is loaded, about halfway into `import
+    tracejit`: the rest of the import runs beside it). The thread compiles each library once for this machine and version
     (the disk cache keeps it for every later process), on threads past llvmlite's lock
     as `request` does, then links it and writes it to the disk cache. Returns the
     thread, or None when nothing is started: `TRACEJIT_PREFETCH` or the disk cache is
