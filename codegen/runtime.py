@@ -203,25 +203,25 @@ PREFETCH = ("f32",)
 
 
 def prefetch() -> threading.Thread | None:
-    """Start compiling the thread pool and the GEMM libraries of `PREFETCH` on a
-    background thread when the disk cache is on and has neither them nor their joint
-    entry, so that the first compiled call that needs them finds them ready (codegen's
-    package calls this as soon as this module is loaded, about halfway into `import
-    tracejit`: the rest of the import runs beside it). The thread compiles each library once for this machine and version
-    (the disk cache keeps it for every later process), on threads past llvmlite's lock
-    as `request` does, then links it and writes it to the disk cache. Returns the
-    thread, or None when nothing is started: `TRACEJIT_PREFETCH` or the disk cache is
-    off, this process may use one CPU or one thread (`TRACEJIT_NUM_THREADS=1`), compiles
-    nothing in parallel (`TRACEJIT_COMPILE_WORKERS=0`) or runs nothing native
-    (`TRACEJIT_DISABLE_JIT`), or a setting is misspelled (the error comes where it is
-    used). The thread itself stops
-    at once when the libraries are in the disk cache (the first call that needs them
-    loads them), when the disk cache cannot be written (every process would compile them
-    again) or when llvmlite's lock cannot be passed (numba's lock callbacks).
-    The thread is not a daemon: the interpreter's exit waits for it (tens of
-    milliseconds), so that no LLVM code runs while the process tears down; `os.fork`
-    waits for it too (at most `FORK_WAITS_FOR_PREFETCH` seconds), so that the child
-    gets no lock of LLVM's that the thread held."""
+    """Start compiling the thread pool and the GEMM libraries of `PREFETCH` on a background
+    thread when the disk cache is on and has neither them nor their joint entry, so that
+    the first compiled call that needs them finds them ready (codegen's package calls
+    this as soon as this module is loaded, about halfway into `import tracejit`: the
+    rest of the import runs beside it). The thread compiles each library once for this
+    machine and version (the disk cache keeps it for every later process), on threads
+    past llvmlite's lock as `request` does, then links it and writes it to the disk
+    cache. Returns the thread, or None when nothing is started: `TRACEJIT_PREFETCH` or
+    the disk cache is off, this process may use one CPU or one thread
+    (`TRACEJIT_NUM_THREADS=1`), compiles nothing in parallel
+    (`TRACEJIT_COMPILE_WORKERS=0`) or runs nothing native (`TRACEJIT_DISABLE_JIT`), or a
+    setting is misspelled (the error comes where it is used). The thread itself stops at
+    once when the libraries are in the disk cache (the first call that needs them loads
+    them), when the disk cache cannot be written (every process would compile them
+    again) or when llvmlite's lock cannot be passed (numba's lock callbacks). The thread
+    is not a daemon: the interpreter's exit waits for it (tens of milliseconds), so that
+    no LLVM code runs while the process tears down; `os.fork` waits for it too (at most
+    `FORK_WAITS_FOR_PREFETCH` seconds), so that the child gets no lock of LLVM's that
+    the thread held."""
     try:
         if (not settings.switch("TRACEJIT_PREFETCH") or not objcache.enabled()
                 or settings.switch("TRACEJIT_DISABLE_JIT")
