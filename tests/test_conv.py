@@ -22,7 +22,7 @@ import tracejit as tj
 from tests.gradcheck import numerical_vjp
 from tests.ir import conv_cases as cc
 from tests.strategies import build_function
-from tests.test_grad_ops import examples, gradcheck
+from tests.test_grad_ops import examples, first_and_second, gradcheck
 
 # --------------------------------------------------------------------------- references
 
@@ -375,13 +375,7 @@ def test_second_derivative_of_max_pool_is_zeros_not_none(op: Any, shape: Any,
     # TensorFlow's MaxPoolGrad has a gradient of zeros for the pool's input; the
     # gradient's only path to x was the argmax indices, so tj gave None.
     def grads(a: tj.Tensor) -> tuple[tj.Tensor, tj.Tensor]:
-        with tj.GradientTape() as t2:
-            t2.watch(a)
-            with tj.GradientTape() as t1:
-                t1.watch(a)
-                y = tj.reduce_sum(op(a, 2, 1, "SAME"))
-            g = t1.gradient(y, a)
-        return g, t2.gradient(g, a)
+        return first_and_second(lambda t: tj.reduce_sum(op(t, 2, 1, "SAME")), a)
 
     x = (np.random.default_rng(7).permutation(int(np.prod(shape))) * 0.1).reshape(shape)
     g, h = (tj.compile(grads) if compiled else grads)(tj.constant(x))

@@ -13,6 +13,7 @@ import pytest
 
 import tracejit as tj
 from tests.gradcheck import check_grads
+from tests.test_grad_ops import first_and_second
 
 
 def val(t: Any) -> np.ndarray:
@@ -93,13 +94,7 @@ def test_custom_gradient_second_order_follows_the_ops_of_the_gradient_function(
     f = _log1pexp2(lambda ddy, e: ddy * (1 - e))
 
     def second(x: Any) -> Any:
-        with tj.GradientTape() as t2:
-            t2.watch(x)
-            with tj.GradientTape() as t1:
-                t1.watch(x)
-                y = tj.compile(f)(x) if where == "compiled" else f(x)
-            g = t1.gradient(y, x)
-        return g, t2.gradient(g, x)
+        return first_and_second(lambda t: tj.compile(f)(t) if where == "compiled" else f(t), x)
 
     run = tj.compile(second) if where == "tapes inside compiled" else second
     for a, want in [(1.0, -1.7182817), (3.0, -19.085537), (10.0, -22025.465)]:
@@ -115,14 +110,8 @@ def test_second_order_through_a_custom_gradient_differentiates_what_it_computes(
     def cube(x: Any) -> Any:
         return x ** 3, lambda dy: dy * 3.0 * x * x
 
-    x = tj.constant(2.0)
-    with tj.GradientTape() as t2:
-        t2.watch(x)
-        with tj.GradientTape() as t1:
-            t1.watch(x)
-            y = cube(x)
-        g = t1.gradient(y, x)
-    assert (val(g), val(t2.gradient(g, x))) == (12.0, 12.0)
+    g, h = first_and_second(cube, tj.constant(2.0))
+    assert (val(g), val(h)) == (12.0, 12.0)
 
 
 # ------------------------------------------------------------------ arguments, Variables

@@ -48,6 +48,18 @@ def gradcheck(f: Callable[..., Any], *args: Any, order: int = 2, **kw: Any) -> N
     check_grads(f, [np.asarray(a) for a in args], tape_vjp_of, order=order, **kw)
 
 
+def first_and_second(f: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
+    """f'(x) and the gradient of that gradient (its sum's), by two nested tapes watching
+    `x`: eagerly, or inside a compiled function."""
+    with tj.GradientTape() as t2:
+        t2.watch(x)
+        with tj.GradientTape() as t1:
+            t1.watch(x)
+            y = f(x)
+        g = t1.gradient(y, x)
+    return g, t2.gradient(g, x)
+
+
 def rand(seed: int, shape: tuple[int, ...], lo: float = -2.0, hi: float = 2.0) -> np.ndarray:
     return np.random.default_rng(seed).uniform(lo, hi, shape)
 
@@ -301,13 +313,7 @@ def test_second_derivative_of_reduce_prod_over_nothing_is_zeros_not_none(
     # A product of one factor (a 0-d operand, or no axes) has gradient 1 and second
     # derivative 0 (TensorFlow: zeros); with no axes the VJP was g itself, so tj gave None.
     def grads(a: tj.Tensor) -> tuple[tj.Tensor, tj.Tensor]:
-        with tj.GradientTape() as t2:
-            t2.watch(a)
-            with tj.GradientTape() as t1:
-                t1.watch(a)
-                y = tj.reduce_prod(a, axis=axis)
-            g = t1.gradient(y, a)
-        return g, t2.gradient(g, a)
+        return first_and_second(lambda t: tj.reduce_prod(t, axis=axis), a)
 
     a = np.array(x, np.float64)
     g, h = (tj.compile(grads) if compiled else grads)(tj.constant(a))

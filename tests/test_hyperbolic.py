@@ -13,7 +13,7 @@ import pytest
 
 import tracejit as tj
 from tests.codegen.test_mathlib import ulp_error
-from tests.test_grad_ops import gradcheck, rand
+from tests.test_grad_ops import first_and_second, gradcheck, rand
 
 
 def _gelu_tanh(x: np.ndarray) -> np.ndarray:
@@ -165,16 +165,6 @@ TF_GRADS = {
 }
 
 
-def _grads(op: Callable[..., Any], x: Any) -> tuple[Any, Any]:
-    with tj.GradientTape() as t2:
-        t2.watch(x)
-        with tj.GradientTape() as t1:
-            t1.watch(x)
-            y = op(x)
-        g = t1.gradient(y, x)
-    return g, t2.gradient(g, x)
-
-
 @pytest.mark.parametrize("name", sorted(TF_GRADS))
 def test_gradients_at_special_points_are_tensorflows(name: str) -> None:
     """At 0 the derivative of an odd function is 1 and cosh''(0) = 1 (|x| inside has
@@ -183,8 +173,8 @@ def test_gradients_at_special_points_are_tensorflows(name: str) -> None:
     op = getattr(tj.math, name)
     x = np.array([0.0, 1.0, -1.0, 2.0])
     d1, d2 = (np.array(v) for v in TF_GRADS[name])
-    g, h = _grads(op, tj.constant(x))
-    cg, ch = tj.function(lambda t: _grads(op, t))(x)
+    g, h = first_and_second(op, tj.constant(x))
+    cg, ch = tj.function(lambda t: first_and_second(op, t))(x)
     if name == "acosh":
         d2[1] = np.nan         # TensorFlow's is -inf: here inf - inf through the composition
     for got1, got2 in ((g, h), (cg, ch)):
@@ -230,8 +220,8 @@ def test_gradients_at_nan_are_nan(name: str, compiled: bool) -> None:
                  [np.nan, -np.nan, 1.5, 20.0, 21.0, 2.0**28, -20.0, 3.0])
     if name == "acosh":
         x = np.abs(x)
-    g, h = (tj.function(lambda t: _grads(op, t)) if compiled else
-            lambda t: _grads(op, tj.constant(t)))(x)
+    g, h = (tj.function(lambda t: first_and_second(op, t)) if compiled else
+            lambda t: first_and_second(op, tj.constant(t)))(x)
     d1, d2 = DERIVATIVES[name]
     np.testing.assert_allclose(g.numpy(), d1(x), rtol=1e-14)
     np.testing.assert_allclose(h.numpy(), d2(x), rtol=1e-14, atol=1e-300)
@@ -245,8 +235,8 @@ def test_derivatives_at_infinity_are_the_limits(name: str, x: Any, compiled: boo
     """README: at +-inf the second derivatives of asinh and acosh are their limits, 0
     (TensorFlow: NaN), and atanh's derivatives 0 (TensorFlow: -0.0 and NaN)."""
     op = getattr(tj.math, name)
-    g, h = (tj.function(lambda t: _grads(op, t)) if compiled else
-            lambda t: _grads(op, tj.constant(t)))(np.array(x))
+    g, h = (tj.function(lambda t: first_and_second(op, t)) if compiled else
+            lambda t: first_and_second(op, tj.constant(t)))(np.array(x))
     if name == "atanh":
         np.testing.assert_array_equal(g.numpy(), np.zeros(len(x)))
     np.testing.assert_array_equal(h.numpy(), np.zeros(len(x)))

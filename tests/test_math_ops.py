@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tracejit as tj
-from tests.test_grad_ops import away, gradcheck, rand
+from tests.test_grad_ops import away, first_and_second, gradcheck, rand
 from tests.test_hyperbolic import _check as check_close
 
 SELU_A, SELU_S = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
@@ -161,17 +161,9 @@ def test_elu_and_selu_take_the_x_branch_at_zero(compiled: bool) -> None:
     # (0, not exp(0) = 1).
     x = tj.constant([-1.0, 0.0, 2.0], tj.float64)
 
-    def grads(op: Callable[..., Any], x: tj.Tensor) -> tuple[tj.Tensor, tj.Tensor]:
-        with tj.GradientTape() as t2:
-            t2.watch(x)
-            with tj.GradientTape() as t1:
-                t1.watch(x)
-                y = op(x)
-            g = t1.gradient(y, x)
-        return g, t2.gradient(g, x)
-
     def run(op: Callable[..., Any]) -> tuple[tj.Tensor, tj.Tensor]:
-        return (tj.compile(lambda x: grads(op, x)) if compiled else partial(grads, op))(x)
+        return (tj.compile(lambda x: first_and_second(op, x)) if compiled
+                else partial(first_and_second, op))(x)
 
     g, g2 = run(tj.nn.selu)
     e = np.exp(-1.0)
@@ -214,13 +206,7 @@ def test_pow_derivatives_at_zero_are_exact(compiled: bool) -> None:
     the derivatives of the polynomials, y * x**(y-1) and y * (y-1) * x**(y-2) taken as 0
     where the coefficient is 0."""
     def grads(x: Any, y: float) -> Any:
-        with tj.GradientTape() as t2:
-            t2.watch(x)
-            with tj.GradientTape() as t1:
-                t1.watch(x)
-                r = tj.pow(x, y)
-            g = t1.gradient(r, x)
-        return g, t2.gradient(g, x)
+        return first_and_second(lambda a: tj.pow(a, y), x)
 
     x = np.array([0.0, 2.0])
     for y in (0.0, 1.0, 2.0, 3.0):
