@@ -172,11 +172,9 @@ unary("softplus", _softplus, lambda g, x, *, out: (ops.mul(g, ops.logistic(x)),)
 def _relu_vjp(g: Any, x: Any, *, out: Any) -> tuple[Any]:
     # dy where x > 0, else 0 (also at 0 and NaN: TensorFlow's ReluGrad). TensorFlow gives
     # ReluGrad a gradient of zeros for x, so a second derivative through relu is zeros, not
-    # None: the zeros of the branch not taken are sign(0), which depends on x through sign
-    # (whose gradient is zero) and never NaN.
+    # None: x is joined to the result by `zero_gradient_link`.
     pos = ops.gt(x, ops.const(0, x.dtype))
-    zero = ops.sign(ops.select(pos, x, ops.zeros_like(x)))
-    return (ops.select(pos, g, zero),)
+    return (ops.select(pos, ops.zero_gradient_link(g, x), ops.zeros_like(g)),)
 
 
 # relu keeps NaN (as maximum does) and has gradient 0 at 0 (TensorFlow's subgradient).
