@@ -19,11 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from .convert import _user_error, cast, constant, convert_to_tensor
+from .arrayops import static_ints
+from .convert import _axis, _user_error, cast, constant, convert_to_tensor
 from .errors import InvalidArgumentError, TracingError
 from .exports import export
 from .ir.core import bind
 from .ir.errors import DTypeError, ShapeError
+from .ir.ops import const
 from .tensor import Tensor, TensorInput, TensorLike
 
 Unique = collections.namedtuple("Unique", ["y", "idx"])
@@ -110,7 +112,6 @@ def _length(a: Any, minlength: Any, maxlength: Any) -> int:
 def _static_length(op: str, v: Any) -> Any:
     if v is None:
         return None
-    from .arrayops import static_ints
     return int(static_ints(op, "minlength/maxlength", v))
 
 
@@ -135,7 +136,6 @@ def bincount(arr: TensorInput, weights: TensorInput | None = None, minlength: An
     elif t.dtype.kind not in "iu":
         raise _user_error(DTypeError(f"{op}: arr must be an integer tensor, got {t.dtype}"))
     if axis not in (None, 0, -1):
-        from .convert import _axis
         _axis(op, axis, t.ndim)                 # AxisError when out of range
         raise _user_error(ValueError(f"{op}: unsupported value for argument axis={axis}. "
                                      "Only 0 and -1 are currently supported."))
@@ -187,22 +187,18 @@ def _bins(t: Tensor, w: Tensor | None, n: int, out: np.dtype, rows: bool,
     nr = t.shape[0] if rows else 1
     size = math.prod(t.shape)
     flat = bind("reshape", t, shape=(size,))
-    ids = bind("select", bind("lt", flat, _c(n, flat.dtype)), flat, _c(n, flat.dtype))
+    ids = bind("select", bind("lt", flat, const(n, flat.dtype)), flat, const(n, flat.dtype))
     if rows:
         row = bind("iota", shape=t.shape, dimension=0, dtype=flat.dtype)
         ids = bind("add", ids, bind("mul", bind("reshape", row, shape=(size,)),
-                                    _c(n + 1, flat.dtype)))
+                                    const(n + 1, flat.dtype)))
         # A negative value stays itself, out of bounds, not in the row before.
-        ids = bind("select", bind("lt", flat, _c(0, flat.dtype)), flat, ids)
-    upd = (bind("broadcast_to", _c(1, out), shape=(size,)) if w is None
+        ids = bind("select", bind("lt", flat, const(0, flat.dtype)), flat, ids)
+    upd = (bind("broadcast_to", const(1, out), shape=(size,)) if w is None
            else bind("reshape", w, shape=(size,)))
     counts = bind("scatter_add", upd, ids, axis=0, size=nr * (n + 1))
     counts = bind("reshape", counts, shape=(nr, n + 1))
     counts = bind("slice", counts, starts=(0, 0), limits=(nr, n), strides=(1, 1))
     if binary_output:
-        counts = bind("convert", bind("gt", counts, _c(0, out)), dtype=out)
+        counts = bind("convert", bind("gt", counts, const(0, out)), dtype=out)
     return bind("reshape", counts, shape=(nr, n) if rows else (n,))
-
-
-def _c(v: int, dtype: np.dtype) -> Any:
-    return bind("constant", value=np.asarray(v, dtype))

@@ -19,6 +19,7 @@ import numpy as np
 from .control import while_loop
 from .exports import export
 from .ir.core import bind
+from .ir.ops import const
 from .linalg_solve import _matrix
 from .tensor import Tensor, TensorInput
 
@@ -44,8 +45,6 @@ _PLAN = {
 }
 
 
-def _c(v: float, dtype: Any) -> Any:
-    return bind("constant", value=np.asarray(v, dtype))
 
 
 def _mm(a: Any, b: Any) -> Any:
@@ -56,7 +55,7 @@ def _lin(terms: list[tuple[float, Any]], ident: Any) -> Any:
     """sum of c * X over `terms` (X None for the identity)."""
     out = None
     for c, x in terms:
-        t = bind("mul", _c(c, ident.dtype), ident if x is None else x)
+        t = bind("mul", const(c, ident.dtype), ident if x is None else x)
         out = t if out is None else bind("add", out, t)
     return out
 
@@ -103,13 +102,13 @@ def expm(input: TensorInput, name: str | None = None) -> Tensor:  # noqa: A002
                                     keepdims=True))                   # [..., 1, 1]
     if n == 0:
         return a
-    sq = bind("maximum", bind("floor", bind("div", bind("log", bind("div", l1, _c(maxnorm, dt))),
-                                            _c(math.log(2.0), dt))), _c(0.0, dt))
-    scaled = bind("div", a, bind("pow", _c(2.0, dt), sq))
+    sq = bind("maximum", bind("floor", bind("div", bind("log", bind("div", l1, const(maxnorm, dt))),
+                                            const(math.log(2.0), dt))), const(0.0, dt))
+    scaled = bind("div", a, bind("pow", const(2.0, dt), sq))
     pairs = [_pade(a, m, ident) for m in degrees[:-1]] + [_pade(scaled, degrees[-1], ident)]
     u, v = pairs[-1]
     for (pu, pv), bound in reversed(list(zip(pairs[:-1], cases))):
-        small = bind("lt", l1, _c(bound, dt))
+        small = bind("lt", l1, const(bound, dt))
         u, v = bind("select", small, pu, u), bind("select", small, pv, v)
     shape = lead + (n, n)
     result = bind("solve", bind("broadcast_to", bind("sub", v, u), shape=shape),
@@ -118,7 +117,7 @@ def expm(input: TensorInput, name: str | None = None) -> Tensor:  # noqa: A002
 
     def body(i: Tensor, r: Tensor) -> list[Tensor]:
         squared = bind("matmul", r, r, transpose_a=False, transpose_b=False)
-        return [bind("add", i, _c(1.0, dt)), bind("select", bind("lt", i, sq), squared, r)]
+        return [bind("add", i, const(1.0, dt)), bind("select", bind("lt", i, sq), squared, r)]
 
-    _, result = while_loop(lambda i, r: bind("lt", i, max_sq), body, [_c(0.0, dt), result])
+    _, result = while_loop(lambda i, r: bind("lt", i, max_sq), body, [const(0.0, dt), result])
     return result

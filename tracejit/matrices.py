@@ -18,6 +18,7 @@ from .convert import _axes, _operands, _user_error, convert_to_tensor
 from .exports import export
 from .ir.core import bind
 from .ir.errors import ShapeError
+from .ir.ops import const
 from .shapes import expand_dims, gather, matmul, matrix_transpose, reshape, squeeze, stack
 from .tensor import Tensor, TensorInput
 
@@ -57,8 +58,6 @@ def _offset_mask(rows: int, cols: int, keep: Any) -> Any:
     return keep(bind("sub", j, i))
 
 
-def _c(v: int) -> Any:
-    return bind("constant", value=np.asarray(v, I64))
 
 
 def _fill_value(op: str, x: Tensor, value: Any) -> Any:
@@ -118,7 +117,7 @@ def _on_diagonal(v: Tensor, kk: int, rows: int, cols: int) -> tuple[Any, Any]:
     vals = expand_dims(vp, -1 if kk >= 0 else -2)
     shape = v.shape[:-1] + (rows, cols)
     vals = bind("broadcast_to", vals, shape=shape) if vals.shape != shape else vals
-    return _offset_mask(rows, cols, lambda d: bind("eq", d, _c(kk))), vals
+    return _offset_mask(rows, cols, lambda d: bind("eq", d, const(kk, I64))), vals
 
 
 def _diagonal_length(op: str, rows: int, cols: int, kk: int) -> int:
@@ -203,9 +202,9 @@ def keep_band(x: Tensor, lower: int | None, upper: int | None) -> Tensor:
     rows, cols = x.shape[-2:]
     conds = []
     if lower is not None:
-        conds.append(lambda d: bind("ge", d, _c(-lower)))
+        conds.append(lambda d: bind("ge", d, const(-lower, I64)))
     if upper is not None:
-        conds.append(lambda d: bind("le", d, _c(upper)))
+        conds.append(lambda d: bind("le", d, const(upper, I64)))
     if not conds:
         return bind("identity", x)
     mask = _offset_mask(rows, cols, lambda d: conds[0](d) if len(conds) == 1 else

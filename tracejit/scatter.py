@@ -30,6 +30,7 @@ from .convert import _user_error, constant, convert_to_tensor
 from .exports import export
 from .ir.core import INT_DTYPES, bind
 from .ir.errors import DTypeError, ShapeError
+from .ir.ops import const
 from .shapes import reshape, transpose
 from .tensor import Tensor, TensorInput, TensorLike
 
@@ -77,20 +78,18 @@ def linear_index(idx: Tensor, dims: tuple[int, ...], batch: int = 0) -> Tensor:
         if comp.dtype != I64:
             comp = bind("convert", comp, dtype=I64)
         comp = bind("gather", bind("iota", shape=(d,), dimension=0, dtype=I64), comp, axis=0)
-        term = comp if stride == 1 else bind("mul", comp, _c(stride))
+        term = comp if stride == 1 else bind("mul", comp, const(stride, I64))
         total = term if total is None else bind("add", total, term)
         stride *= d
     if batch:
         rows = bind("iota", shape=lead, dimension=0, dtype=I64)
-        term = rows if stride == 1 else bind("mul", rows, _c(stride))
+        term = rows if stride == 1 else bind("mul", rows, const(stride, I64))
         total = term if total is None else bind("add", total, term)
     if total is None:
-        total = bind("broadcast_to", _c(0), shape=lead)
+        total = bind("broadcast_to", const(0, I64), shape=lead)
     return total
 
 
-def _c(v: int) -> Any:
-    return bind("constant", value=np.asarray(v, I64))
 
 
 def gather_batched(x: Tensor, idx: Tensor, axis: int, batch_dims: int) -> Tensor:
