@@ -445,6 +445,15 @@ def _shape_dim(d: Any) -> Any:
     return operator.index(d)
 
 
+def known_value(raw: Any, t: Tensor) -> np.ndarray | None:
+    """The value of operand `raw` (converted: `t`) if it has one now: an eager tensor's, or
+    a Python or NumPy value as given (a trace holds it as a constant); None for a traced
+    tensor."""
+    if not t.is_traced:
+        return t.numpy()
+    return None if isinstance(raw, TensorLike) else np.asarray(raw)
+
+
 def shape_value(op: str, arg: str, v: Any) -> np.ndarray:
     """`np.asarray(v)` for an argument that decides a shape; a traced tensor raises
     TypeError naming `op` and `arg` (its value is not known while tracing)."""

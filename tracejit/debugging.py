@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from .arrayops import is_concrete, static_ints
-from .convert import _operands, _user_error, convert_to_tensor
+from .arrayops import static_ints
+from .convert import _operands, _user_error, convert_to_tensor, known_value
 from .errors import InvalidArgumentError
 from .exports import export
 from .ir import dims
 from .ir.errors import DTypeError, ShapeError
-from .tensor import Tensor, TensorInput, TensorLike
+from .tensor import Tensor, TensorInput
 
 
 def _prefix(message: Any) -> str:
@@ -157,13 +157,9 @@ def assert_shapes(shapes: Any, data: Any = None, summarize: Any = None, message:
 
 
 def _value(raw: Any, t: Tensor) -> np.ndarray | None:
-    """The value of operand `raw` (converted to `t`), if it has one now: an eager tensor,
-    or a Python or NumPy value (which a trace holds as a constant)."""
-    if is_concrete(t):
-        return np.asarray(t)
-    if not isinstance(raw, TensorLike):
-        return np.asarray(raw).astype(t.dtype)
-    return None
+    """`known_value` of operand `raw`, in the dtype it was converted to (`t`'s)."""
+    v = known_value(raw, t)
+    return None if v is None else v.astype(t.dtype)
 
 
 def _values_check(op: str, cond: str, test: Callable[[np.ndarray, np.ndarray], np.ndarray],

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .convert import _operands, _user_error, bool_, cast, convert_to_tensor, float64
+from .convert import (_operands, _user_error, bool_, cast, convert_to_tensor, float64,
+                      known_value)
 from .exports import export, named, public
 from . import eager_ops
 from .context import bind_plain
@@ -91,8 +92,7 @@ def _binary_op(prim: str, *paths: str, operators: Sequence[str] = (),
         a, b = _operands(short, x, y)
         if int_divisor and a.dtype.kind in "iu":
             # Eagerly, or a Python or NumPy divisor while tracing (native code gives 0).
-            known = (b.numpy() if not b.is_traced
-                     else None if isinstance(y, TensorLike) else np.asarray(y))
+            known = known_value(y, b)
             if known is not None:
                 _check_divisor(short, known)
         return bind_plain(p, a, b)      # type: ignore[no-any-return]
@@ -149,8 +149,7 @@ def _pow(x: TensorInput, y: TensorInput) -> Tensor:
     if a.dtype.kind in "iu":
         # Integer powers wrap as NumPy's and TensorFlow's; a negative exponent is refused
         # where its value is known (eagerly, or a constant), with TensorFlow's message.
-        known = (b.numpy() if not b.is_traced
-                 else None if isinstance(y, TensorLike) else np.asarray(y))
+        known = known_value(y, b)
         if known is not None and (known < 0).any():
             raise _user_error(ValueError("pow: integers to negative integer powers are not "
                                          f"allowed (exponent {known.min()})"))
