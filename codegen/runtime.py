@@ -225,7 +225,7 @@ def prefetch() -> threading.Thread | None:
     try:
         if (not settings.switch("TRACEJIT_PREFETCH") or not objcache.enabled()
                 or settings.switch("TRACEJIT_DISABLE_JIT")
-                or threads() < 2 or pool_threads() < 2 or workers.max_workers() == 0):
+                or threads() < 2 or workers.max_workers() == 0):
             return None
     except SettingError:        # reported where the setting is used, not at import
         return None
