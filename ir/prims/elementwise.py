@@ -217,7 +217,7 @@ def _pow(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     an exponent 0.5 given as a scalar (or broadcast with stride 0), so it gave -0.0 at -0.0
     and NaN at -inf, where pow gives +0.0 and +inf (and NumPy itself for an array of
     0.5s)."""
-    r = np.power(x, y)
+    r: np.ndarray = np.power(x, y)
     half = np.asarray(y) == 0.5
     if half.any():
         fix = half & ((x == 0) | (x == -np.inf))
