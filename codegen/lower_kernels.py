@@ -1,4 +1,4 @@
-"""Kernel rules: reductions, argmax/argmin, matmul and scatter_add.
+"""Kernel rules: reductions, argmax/argmin, matmul, scatter_add and assert.
 
 Invariants:
 - A kernel writes every element of its output buffer and reads its operands through an
@@ -28,14 +28,16 @@ import numpy as np
 from llvmlite import ir
 
 from ..ir import Instr, Value
+from ..ir.prims.checks import assert_failure
 from .gemm import declare_gemm
 from .loops import (I64, ZERO, block_ranges, broadcast_index, const, for_range, linear_index,
                     loop_nest)
 from .accumulate import SUM_BLOCK, SUM_BLOCK_F32, combine, identity
-from .llvmtypes import F32, I32, mem_type, reg_type, scalar_constant
+from .llvmtypes import F32, I1, I32, mem_type, reg_type, scalar_constant
 from .lower_elementwise import overloaded
 from .plan import coalesce, size_of
-from .rules import kernel_rule
+from .lower_tasks import fail_first
+from .rules import failure_rule, kernel_rule
 
 if TYPE_CHECKING:
     from .lower import Lowerer
@@ -215,6 +217,27 @@ def argextreme(lw: Lowerer, ins: Instr) -> None:
     reduce_loops(lw, S, A, first, lambda acc, v: overloaded(b, "llvm.smin", acc, v), const(n),
                  i64, lw.ptr(out), odt, None if odt == i64 else (lambda v: b.trunc(v, I32)))
     lw.free(best)
+
+
+@kernel_rule("assert")
+def assert_all(lw: Lowerer, ins: Instr) -> None:
+    """Fail unless every element of the bool operand is true (reporting the first false
+    one's flat index, as the reference does); the result is true."""
+    b = lw.b
+    x, out = ins.inputs[0], ins.outs[0]
+    em = lw.emitter()
+
+    def false_at(idx: tuple[ir.Value, ...]) -> tuple[ir.Value, ir.Value]:
+        return b.not_(em.value(x, idx)), linear_index(b, idx, x.shape)
+
+    fail_first(lw, ins, x.shape, false_at, size_of(x.shape))
+    lw.store_at(lw.ptr(out), out.dtype, ZERO, ir.Constant(I1, 1))
+
+
+@failure_rule("assert")
+def _assert_failed(ins: Instr, index: int, size: int) -> Exception:
+    return assert_failure(ins.params["message"], ins.params["error"], index,
+                          ins.inputs[0].shape)
 
 
 @kernel_rule("matmul")

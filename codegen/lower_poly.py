@@ -57,7 +57,7 @@ _OWN = {"call", "custom_vjp",       # inlined first
         "reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax", "argmin",
         "scatter_add", "slice", "rev", "pad", "concat", "cumsum", "cumprod",
         "cumlogsumexp", "linrec", "segment_max", "segment_min", "segment_prod", "philox",
-        "sort", "while", "cond", "scan", *BATCH}
+        "sort", "while", "cond", "scan", "assert", *BATCH}
 
 
 def supported() -> frozenset[str]:

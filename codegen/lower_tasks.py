@@ -9,6 +9,7 @@ order of `task.stores`, and reads earlier stores of the same iteration from regi
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from llvmlite import ir
@@ -20,6 +21,7 @@ from .loops import I64, ZERO, block_ranges, const, for_range, loop_nest
 from .plan import ELEMENTWISE, CheckTask, LoopTask, checked_indices, closure, index_bound
 
 if TYPE_CHECKING:
+    from ..ir import Instr
     from .lower import Lowerer
 
 # Loop tasks over (n, m) with m in this range whose operands are only broadcast run as one
@@ -106,24 +108,39 @@ def check_task(lw: Lowerer, task: CheckTask) -> None:
     assert idx_v is not None, ins
     bound = index_bound(ins)
     b = lw.b
-    bad = lw.alloca(I1, "bad")
-    b.store(ir.Constant(I1, 0), bad)
 
     def index_at(idx: tuple[ir.Value, ...]) -> ir.Value:
         k = lw.emitter().value(idx_v, idx)
         return b.sext(k, I64) if k.type != I64 else k
 
-    with loop_nest(b, idx_v.shape, "chk") as idx:
+    def out_of_range(idx: tuple[ir.Value, ...]) -> tuple[ir.Value, ir.Value]:
         k = index_at(idx)
-        b.store(b.or_(b.load(bad), b.icmp_unsigned(">=", k, const(bound))), bad)
+        return b.icmp_unsigned(">=", k, const(bound)), k
+
+    fail_first(lw, ins, idx_v.shape, out_of_range, bound)
+
+
+def fail_first(lw: Lowerer, ins: Instr, shape: tuple[int, ...],
+               bad_at: Callable[[tuple[ir.Value, ...]], tuple[ir.Value, ir.Value]],
+               detail: int) -> None:
+    """Fail with `ins`'s code if any element of `shape` is bad: `bad_at(idx)` gives (an i1,
+    true where the element is bad; an i64 to report for it). One loop tests every element
+    (it vectorizes); only when one is bad, a second loop finds the first such in row-major
+    order, and the function returns the code with (its report, `detail`) in the status
+    buffer."""
+    b = lw.b
+    bad = lw.alloca(I1, "bad")
+    b.store(ir.Constant(I1, 0), bad)
+    with loop_nest(b, shape, "chk") as idx:
+        b.store(b.or_(b.load(bad), bad_at(idx)[0]), bad)
     with b.if_then(b.load(bad), likely=False):
         found = lw.alloca(I1, "found")
         first = lw.alloca(I64, "first")
         b.store(ir.Constant(I1, 0), found)
         b.store(ZERO, first)
-        with loop_nest(b, idx_v.shape, "find") as idx:
-            k = index_at(idx)
-            here = b.and_(b.icmp_unsigned(">=", k, const(bound)), b.not_(b.load(found)))
-            b.store(b.select(here, k, b.load(first)), first)
+        with loop_nest(b, shape, "find") as idx:
+            is_bad, report = bad_at(idx)
+            here = b.and_(is_bad, b.not_(b.load(found)))
+            b.store(b.select(here, report, b.load(first)), first)
             b.store(b.or_(here, b.load(found)), found)
-        lw.fail_index(ins, b.load(first), bound)
+        lw.fail_index(ins, b.load(first), detail)

@@ -11,7 +11,7 @@ from ..ir import Instr, Value, dims
 from .accumulate import combine, identity
 from .blas import use_blas
 from .gemm import BLAS_MIN_WORK, declare_gemm
-from .llvmtypes import I8, I32, mem_type, reg_type, scalar_constant
+from .llvmtypes import I1, I8, I32, mem_type, reg_type, scalar_constant
 from .loops import I64, ZERO, const, for_range
 from .lower_elementwise import convert
 from .poly_core import row_reduction
@@ -189,6 +189,18 @@ class PolyLowerer(PolyRegions):
             coff = b.mul(self.offset(idx, batch), b.mul(m, n))
             call(ptrs[0], ptrs[1], b.gep(self.ptr(out), [coff]))
         self.nest([self.dim(d) for d in batch], one, "batch")
+
+    def _assert(self, ins: Instr) -> None:
+        """Fail at the first false element (its flat index reported, as the reference
+        does); the result is true."""
+        x, out = ins.inputs[0], ins.outs[0]
+        b = self.b
+
+        def body(idx: tuple[ir.Value, ...]) -> None:
+            with b.if_then(b.not_(self.load(x, idx[0])), likely=False):
+                self.fail_index(ins, idx[0], self.count(x))
+        self.nest([self.count(x)], body, "chk")
+        self.store(out, ZERO, ir.Constant(I1, 1))
 
     def _gather(self, ins: Instr) -> None:
         x, idx_v = ins.inputs

@@ -1,6 +1,7 @@
 """Batching rules of the core primitives whose kind implies none (see `batching`): shape
 ops (the batch axis in front shifts their axis parameters), indexing (`gather`,
-`scatter_add`, `one_hot`), `philox`, `matmul` and the calls (`call`, `custom_vjp`).
+`scatter_add`, `one_hot`), `philox`, `matmul`, `assert` and the calls (`call`,
+`custom_vjp`).
 
 Invariants: each rule keeps an unbatched operand unbatched where the primitive can
 broadcast it; batched indices are offset per batch element (`_offset_indices`), so an
@@ -113,6 +114,12 @@ def _scatter_add_rule(xs: Xs, bat: list[bool], bsize: int, *, axis: int, size: i
 @_register("one_hot")
 def _one_hot_rule(xs: Xs, bat: list[bool], bsize: int, **params: Any) -> Out:
     return [bind("one_hot", xs[0], **params)], [True]
+
+
+@_register("assert")
+def _assert_rule(xs: Xs, bat: list[bool], bsize: int, **params: Any) -> Out:
+    # One check of every element of every batch member: its result is not batched.
+    return [bind("assert", xs[0], **params)], [False]
 
 
 @_register("philox")

@@ -30,6 +30,17 @@ class SettingError(ValueError):
     message names the variable, its value and what is accepted."""
 
 
+class InvalidArgumentError(ValueError):
+    """A run-time check failed: a `tj.debugging` assertion on values, `tj.ensure_shape`, or
+    an `assert` instruction in compiled code (TensorFlow's `InvalidArgumentError`, here a
+    ValueError as the errors tracejit raises where TensorFlow raises that one)."""
+
+
+class DivisionByZeroError(InvalidArgumentError, ZeroDivisionError):
+    """An integer division or remainder (`floordiv`, `mod`) by zero: TensorFlow's
+    `InvalidArgumentError`, and Python's `ZeroDivisionError`."""
+
+
 class CompileError(RuntimeError):
     """Native code generation failed for a traced function: for example, LLVM rejected a
     part of a large function, or the worker process compiling it died. The message names

@@ -183,14 +183,23 @@ def test_integer_division_by_zero_raises_where_the_divisor_is_known(i: int, dtyp
                                   ref(x.numpy(), ok))
 
 
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
 @pytest.mark.parametrize("i", range(len(INT_DIVISIONS)))
-def test_traced_integer_divisor_zero_gives_zero(i: int) -> None:
-    """README: a divisor known only at run time gives 0 where it is 0 (native code cannot
-    raise; TensorFlow raises), as NumPy's integer division does."""
-    _, op, ref = INT_DIVISIONS[i]
-    x, y = np.array([7, -7, 5, 0, 9], np.int32), np.array([2, 0, -3, 0, 4], np.int32)
-    with np.errstate(divide="ignore"):
-        want = ref(x, y)
-    np.testing.assert_array_equal(tj.function(lambda a, b: op(a, b))(x, y).numpy(), want)
-    np.testing.assert_array_equal(tj.function(lambda b: op(7, b))(y).numpy(),
-                                  np.where(y == 0, 0, ref(7, np.where(y == 0, 1, y))))
+def test_traced_integer_divisor_zero_raises_when_the_code_runs(i: int, dtype: Any) -> None:
+    """A divisor known only at run time is checked by compiled code (an `assert`):
+    TensorFlow's InvalidArgumentError, also a ZeroDivisionError, naming the op, the first
+    zero's index and the user's line; a divisor without zeros computes as before."""
+    name, op, ref = INT_DIVISIONS[i]
+    x = np.array([7, -7, 5, 0, 9], dtype)
+    ok, zero = np.array([2, 3, -3, 1, 4], dtype), np.array([2, 1, -3, 0, 4], dtype)
+    f = tj.function(lambda a, b: op(a, b))
+    np.testing.assert_array_equal(f(x, ok).numpy(), ref(x, ok))
+    for err in (ZeroDivisionError, tj.errors.InvalidArgumentError,
+                tj.errors.DivisionByZeroError):
+        with pytest.raises(err, match=rf"{name}: integer division by zero \(first failing "
+                                      r"element: index \[3\]\)\n  at .*test_arith_ops.py"):
+            f(x, zero)
+    g = tj.function(lambda b: op(7, b))     # a Python number divided by a traced divisor
+    np.testing.assert_array_equal(g(ok).numpy(), ref(7, ok))
+    with pytest.raises(ZeroDivisionError, match=r"index \[3\]"):
+        g(zero)

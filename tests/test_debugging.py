@@ -104,10 +104,14 @@ def test_value_assertion_messages_are_tensorflows() -> None:
 def test_value_assertions_in_compiled_functions() -> None:
     @tj.function
     def traced(a: tj.Tensor, b: tj.Tensor) -> tj.Tensor:
-        tj.debugging.assert_equal(a, b)     # traced operands: not checked (README)
+        tj.debugging.assert_equal(a, b)     # traced operands: checked when the code runs
         return a + b
 
-    assert traced(tj.constant([1]), tj.constant([2])).numpy().tolist() == [3]
+    assert traced(tj.constant([1, 2]), tj.constant([1, 2])).numpy().tolist() == [2, 4]
+    with pytest.raises(IAE, match=r"^Condition x == y did not hold \(first failing element: "
+                                  r"index \[1\]\)\n  at .*test_debugging.py:\d+: "
+                                  r"tj.debugging.assert_equal\(a, b\)"):
+        traced(tj.constant([1, 2]), tj.constant([1, 3]))
 
     @tj.function
     def known(a: tj.Tensor) -> tj.Tensor:

@@ -28,6 +28,7 @@ The manifest (JSON object):
       out_tree    the result structure; out_kind per result leaf: ["r", index] a result of
                   the code, ["t", array] a constant, ["c", JSON value] a Python value
       n_out       results of the code before the values of assigned Variables
+      n_checks    results of its `assert`s, after those values (absent: 0)
       captures    per parameter after the tensor arguments: {"variable": index} |
                   {"leaf": argument leaf index} | {"constant": array}
       assigned    per assigned Variable: {"variable": index} | {"leaf": index}

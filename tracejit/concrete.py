@@ -60,6 +60,7 @@ class Concrete:
     python_signature: Any = None        # the traced Python function's inspect.Signature
     symbolic: bool = False              # traced with unknown dims: serves every shape
     input_signature: Any = None         # the function's input_signature (or None)
+    n_checks: int = 0                   # results of `assert`s after the Variables' values
     instance: Any = None                # weakref to a method's instance (its first arg)
     fast: Callable[[tuple[Any, ...]], Any] = field(init=False)
     _exe: Any = field(init=False, default=None)
@@ -71,8 +72,8 @@ class Concrete:
         if self.optimized is not None:
             executables.OPTIMIZED_FNS.add(self.optimized)
         self.fast = self._first_fast
-        # One tensor result, nothing assigned: no structure to rebuild.
-        self._single = (self.out_tree is None and not self.assigned
+        # One tensor result, nothing assigned or checked: no structure to rebuild.
+        self._single = (self.out_tree is None and not self.assigned and not self.n_checks
                         and self.out_kind == [("r", 0)])
 
     def __repr__(self) -> str:
@@ -220,6 +221,11 @@ class Concrete:
         outs = list(outs) if isinstance(outs, tuple) else [outs]
         for var, t in zip(self._assigned_vars(leaves), outs[self.n_out:]):
             var.assign(t)
+        if self.n_checks:
+            from .regions import tracing
+            st = tracing()
+            if st is not None:      # the callee's asserts stay results of this trace
+                st.checks += [st.value_of(t) for t in outs[len(outs) - self.n_checks:]]
         res = [outs[k[1]] if k[0] == "r" else Tensor._wrap(k[1]) if k[0] == "t" else k[1]
                for k in self.out_kind]
         return unflatten(self.out_tree, res)

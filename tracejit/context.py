@@ -8,6 +8,10 @@ Invariants:
   records it (`record`), in both modes: that single rule is what makes tapes work inside
   compiled code and nested tapes give higher derivatives.
 - Errors from shape/dtype rules are re-raised with the user's own source line.
+- A value check that needs run-time values (`run_time_check`) is an `assert` instruction
+  whose result the trace keeps in `TraceState.checks`: the traced Function returns it
+  after the Variables' values (a region joins it into its own results), so it is never
+  pruned; the call drops it.
 - A trace remembers the user's line of each indexing operation (`TraceState.origins`), and
   the op the user called when a composite checks its indices with it (`index_op`: the
   gathers that bounds-check `scatter_nd`'s index rows), so an index error found by native
@@ -24,10 +28,10 @@ import numpy as np
 
 from .errors import TracingError, at_user_line, user_frame
 from .ir.core import (Builder, Interpreter, TensorType, Value, _current, bind,
-                      set_default_interpreter)
+                      current_interpreter, set_default_interpreter)
 from .ir.caches import on_clear
 from .ir.memory import CHECK_ABOVE, check_allocation
-from .ir.errors import DTypeError, IRError, ShapeError
+from .ir.errors import DTypeError, InvalidArgumentError, IRError, ShapeError
 from .ir.prims.registry import Primitive
 from .tensor import Tensor
 
@@ -253,6 +257,10 @@ class TraceState:
         self.origins: dict[int, tuple[str, str | None]] = {}
         self.grad_residuals: dict[int, list[Any]] = {}    # id(GradFunction) -> residuals'
         #                                                   tensors (to name them in dumps)
+        # The results of the trace's `assert` instructions (bool scalars): results of the
+        # traced Function after the Variables' values, or joined into a region's
+        # (`regions.join_checks`), so that no pass prunes them.
+        self.checks: list[Value] = []
         self.closed = False
 
     def wrap(self, v: Value) -> Tensor:
@@ -292,6 +300,25 @@ class TraceState:
         self.read_var(var)  # the variable is an input even if only written
         self.var_values[id(var)] = value
         self.assigned[id(var)] = var
+
+
+def tracing() -> TraceState | None:
+    """The state of the trace being built, or None when running eagerly."""
+    interp = current_interpreter()
+    return interp.state if isinstance(interp, TraceInterpreter) else None
+
+
+def run_time_check(st: TraceState, cond: Tensor, message: str,
+                   error: str = "invalid_argument") -> None:
+    """Trace an `assert` of the bool tensor `cond` into `st`: at run time, unless every
+    element is true, the call raises `error`'s exception (`ir.prims.checks.ERRORS`) with
+    `message` and the user's line."""
+    where = user_frame()
+    if where is not None:
+        file, line, text = where
+        message = f"{message}\n  at {file}:{line}" + (f": {text}" if text else "")
+    ok = bind("assert", cond, message=message, error=error)
+    st.checks.append(st.value_of(ok))
 
 
 def _hint(name: str | None) -> str | None:
@@ -340,7 +367,9 @@ def locate_index_error(fn: Any, arrays: Sequence[Any],
     traced, before optimization) on `arrays`: replay `fn` with the reference
     implementations to find the first instruction that fails, which names the op the
     user wrote (a gather whose forward value was optimized away fails in its gradient's
-    scatter_add natively), and add the line that made it. Only runs on the error path."""
+    scatter_add natively), and add the line that made it; an `assert` inside a region
+    (native code reports the region instruction) gives its own error. Only runs on the
+    error path."""
     from .ir.core import interpreting
     from .ir.interp import NumpyInterpreter
     from .ir.specialize import bind_arguments, is_symbolic, specialize
@@ -358,6 +387,8 @@ def locate_index_error(fn: Any, arrays: Sequence[Any],
             for ins in fn.instrs:
                 try:
                     out = _bind_reference(ins, env)
+                except InvalidArgumentError as e:
+                    return e        # an `assert` in a region: its message has the line
                 except IndexError as e:
                     inner = getattr(e, "instr", None) or ins    # an op of a loop body, say
                     origin = origins.get(id(inner.outs[0])) if inner.outs else None

@@ -20,11 +20,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .errors import at_user_line
-from .ir.core import TensorType, bind
+from .ir.core import TensorType, Value, bind
+from .ir.prims.registry import get_primitive
 from .ir.dims import is_dim
 from .nest import flatten, leaf_paths, unflatten
-from .regions import (as_tensor, check_types, close, describe_structure, fn_name,
-                      same_structure, trace_region, tracing, type_of)
+from .regions import (BOOL, as_tensor, check_types, close, describe_structure, fn_name,
+                      join_checks, same_structure, trace_region, tracing, true_in, type_of)
 from .tensor import Structure, Tensor, TensorInput
 
 I32 = np.dtype(np.int32)
@@ -101,10 +102,24 @@ def while_loop(cond: Callable[..., TensorInput], body: Callable[..., Structure],
             f"differs from loop_vars' ({len(types)})"))
     check_types("while_loop", paths, types, [r.type for r in rb.results],
                 "after one iteration")
+    n = len(init)
+    ok_cond, ok_body = join_checks(rc), join_checks(rb)
+    if ok_cond is not None:     # the condition's asserts: joined into its predicate
+        (rc.results[0],) = rc.state.builder.emit(get_primitive("logical_and"),
+                                                 [rc.results[0], ok_cond], {})
+    checked = ok_cond is not None or ok_body is not None
+    if checked:     # the body's: one more loop variable, true while they pass (which the
+        #             enclosing trace keeps, and with it the loop)
+        rc.params.append(Value(BOOL))
+        rb.params.append(Value(BOOL))
+        rb.results.append(true_in(rb) if ok_body is None else ok_body)
+        init = init + [bind("constant", value=np.array(True))]
     (fc, fb), consts = close([rc, rb])
     outs = bind("while", *consts, *init, cond=fc, body=fb, n_consts=len(consts),
                 max_iters=max_iters)
-    return unflatten(tree, list(outs[:-1]))
+    if checked:
+        st.checks.append(st.value_of(outs[n]))
+    return unflatten(tree, list(outs[:n]))
 
 
 def _eager_while(cond: Any, body: Any, loop_vars: Any, init: list[Tensor], tree: Any,
@@ -258,9 +273,18 @@ def _traced_branches(index: Any, fns: Sequence[Callable[[], Any]], names: list[s
             raise at_user_line(TypeError(
                 f"{what}: {names[0]} returns {want} but {n} returns {got}; every branch must "
                 "return the same structure of the same shapes and dtypes"))
+    oks = [join_checks(r) for r in regions]
+    checked = any(ok is not None for ok in oks)
+    if checked:                 # the asserts of the branch taken: one more result
+        for r, ok in zip(regions, oks):
+            r.results.append(true_in(r) if ok is None else ok)
     fns_, consts = close(regions)
     outs = bind("cond", index, *consts, branches=tuple(fns_))
     outs = list(outs) if isinstance(outs, tuple) else [outs]
+    if checked:
+        st = tracing()
+        assert st is not None
+        st.checks.append(st.value_of(outs.pop()))
     return unflatten(first.out_tree, outs)
 
 
@@ -310,10 +334,19 @@ def _scan_carry(step: Callable[[Any, Any], Any], init: Any, length: int, elems: 
         raise at_user_line(TypeError(f"{what}: the function returns a structure that "
                                      "differs from its accumulator's"))
     check_types(what, paths, ctypes, [v.type for v in r.results[:n_c]], "after one step")
+    ok = join_checks(r)
+    if ok is not None:          # the step's asserts: one more carry, true while they pass
+        r.params.insert(n_c, Value(BOOL))
+        r.results.insert(n_c, ok)
+        c0 = c0 + [bind("constant", value=np.array(True))]
     (fb,), consts = close([r])
-    outs = bind("scan", *consts, *c0, *xs, body=fb, n_consts=len(consts), n_carry=n_c,
+    outs = bind("scan", *consts, *c0, *xs, body=fb, n_consts=len(consts), n_carry=len(c0),
                 length=length, reverse=reverse)
     outs = list(outs) if isinstance(outs, tuple) else [outs]
+    if ok is not None:
+        st = tracing()
+        assert st is not None
+        st.checks.append(st.value_of(outs.pop(n_c)))
     return unflatten(ctree, outs[:n_c]), unflatten(ytree, outs[n_c:])
 
 

@@ -7,10 +7,11 @@ they run the same eagerly and while tracing: a shape that breaks them raises at 
 
 Value checks (`assert_equal`, `assert_less`, ..., `assert_near`) compare their operands'
 values when those exist: eagerly, or inside a compiled function for operands that are
-Python or NumPy values. A traced operand is not checked (compiled code makes no Python
-callbacks, and TensorFlow's XLA compilation drops assertions too); its shapes and dtypes
-still are. A failed value check raises `tj.errors.InvalidArgumentError` (a ValueError)
-with TensorFlow's message; every check returns None, as TensorFlow's do eagerly.
+Python or NumPy values, with TensorFlow's message. For a traced operand they trace an
+`assert` (`context.run_time_check`) that compiled code checks when it runs, inside loops
+and branches too; its failure names the condition, the index of the first element where
+it fails and the user's line. Either raises `tj.errors.InvalidArgumentError` (a
+ValueError); every check returns None, as TensorFlow's do eagerly.
 """
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ from typing import Any
 import numpy as np
 
 from .arrayops import static_ints
+from .context import run_time_check
 from .convert import _operands, _user_error, convert_to_tensor, known_value
 from .errors import InvalidArgumentError
 from .exports import export
+from .regions import tracing
 from .ir import dims
 from .ir.errors import DTypeError, ShapeError
 from .tensor import Tensor, TensorInput
@@ -163,11 +166,12 @@ def _value(raw: Any, t: Tensor) -> np.ndarray | None:
 
 
 def _values_check(op: str, cond: str, test: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                  x: TensorInput, y: TensorInput, summarize: Any, message: Any,
-                  kinds: str = "iufb") -> None:
+                  traced: Callable[[Tensor, Tensor], Tensor], x: TensorInput,
+                  y: TensorInput, summarize: Any, message: Any, kinds: str = "iufb") -> None:
     """The shared body of the comparison asserts: operands converted as an operator's,
     their shapes broadcast (checked also while tracing), and where both have values, the
-    elements where `test` fails reported in TensorFlow's format."""
+    elements where `test` fails reported in TensorFlow's format; otherwise (a traced
+    operand) an `assert` of `traced(x, y)` that compiled code checks at run time."""
     tx, ty = _operands(op, x, y)
     if tx.dtype.kind not in kinds:
         raise _user_error(DTypeError(f"{op}: operands must be numeric, got {tx.dtype}"))
@@ -177,9 +181,15 @@ def _values_check(op: str, cond: str, test: Callable[[np.ndarray, np.ndarray], n
         raise _user_error(ShapeError(
             f"{op}: incompatible shapes {tx.shape} and {ty.shape}")) from None
     except TypeError:
-        return                                  # a size known only at run time
+        shape = None                            # a size known only at run time
     va, vb = _value(x, tx), _value(y, ty)
     if va is None or vb is None:
+        st = tracing()
+        if st is not None:
+            run_time_check(st, traced(tx, ty),
+                           f"{_prefix(message)}Condition x {cond} y did not hold")
+        return
+    if shape is None:
         return
     a = np.broadcast_to(va, shape)
     b = np.broadcast_to(vb, shape)
@@ -203,17 +213,27 @@ def _comparison(path: str, aliases: tuple[str, ...], cond: str,
                 doc: str) -> Callable[..., None]:
     op = path.rpartition(".")[2]
 
+    def traced(a: Tensor, b: Tensor) -> Tensor:
+        from . import elementwise
+        return getattr(elementwise, _TRACED[cond])(a, b)  # type: ignore[no-any-return]
+
     def check(x: TensorInput, y: TensorInput, data: Any = None, summarize: Any = None,
               message: Any = None, name: str | None = None) -> None:
-        _values_check(op, cond, test, x, y, summarize, message, kinds)
+        _values_check(op, cond, test, traced, x, y, summarize, message, kinds)
 
     from .exports import named
     return named(check, path, *aliases, doc=doc)
 
 
+# The traced comparison of each condition, by its name in `elementwise` (imported at use:
+# it imports this module's siblings).
+_TRACED = {"==": "equal", "!=": "not_equal", "<": "less", "<=": "less_equal",
+           ">": "greater", ">=": "greater_equal"}
+
 _DOC = """InvalidArgumentError (a ValueError) unless `x {cond} y` holds for every element
     (the operands broadcast against each other); the message names the first elements
-    where it fails. Inside a compiled function, traced operands are not checked.
+    where it fails (inside a compiled function, for traced operands, the index of the
+    first: compiled code checks them when it runs).
 
     >>> tj.debugging.{op}(tj.constant([1, 2]), {example})
     """
@@ -260,5 +280,9 @@ def assert_near(x: TensorInput, y: TensorInput, rtol: Any = None, atol: Any = No
     def near(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.abs(a - b) <= at + rt * np.abs(b)
 
-    _values_check("assert_near", f"~= (rtol={rt}, atol={at})", near, tx, ty, summarize,
-                  message, "f")
+    def traced(a: Tensor, b: Tensor) -> Tensor:
+        from .elementwise import less_equal
+        return less_equal(abs(a - b), at + rt * abs(b))
+
+    _values_check("assert_near", f"~= (rtol={rt}, atol={at})", near, traced, tx, ty,
+                  summarize, message, "f")

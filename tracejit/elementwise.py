@@ -13,10 +13,10 @@ from .convert import (_operands, _user_error, bool_, cast, convert_to_tensor, fl
                       known_value)
 from .exports import export, named, public
 from . import eager_ops
-from .context import bind_plain
+from .context import bind_plain, run_time_check, tracing
 from .ir.core import bind
 from .ir.prims import get_primitive
-from .ir.errors import DTypeError, ShapeError
+from .ir.errors import DivisionByZeroError, DTypeError, ShapeError
 from .tensor import Tensor, TensorInput, TensorLike
 
 
@@ -57,15 +57,19 @@ def _unary_op(prim: str, *paths: str, operator: str | None = None) -> UnaryOp:
     return named(op, *paths)
 
 
+def _zero(dtype: np.dtype) -> Tensor:
+    return bind("constant", value=np.zeros((), dtype))  # type: ignore[no-any-return]
+
+
 def _check_divisor(op: str, y: np.ndarray) -> None:
     if not np.all(y):
-        raise _user_error(ZeroDivisionError(f"{op}: integer division by zero"))
+        raise _user_error(DivisionByZeroError(f"{op}: integer division by zero"))
 
 
 def _checked_division(op: str, impl: Any) -> Any:
     """`impl` (floordiv's or mod's NumPy implementation) refusing a zero integer divisor,
-    as TensorFlow's kernels do (InvalidArgumentError); the primitive itself gives 0, as
-    native code does."""
+    as TensorFlow's kernels do (InvalidArgumentError; here `DivisionByZeroError`, also a
+    ZeroDivisionError); the primitive itself gives 0."""
     def checked(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if y.dtype.kind in "iu":
             _check_divisor(op, y)
@@ -91,10 +95,16 @@ def _binary_op(prim: str, *paths: str, operators: Sequence[str] = (),
     def general(x: TensorInput, y: TensorInput) -> Tensor:
         a, b = _operands(short, x, y)
         if int_divisor and a.dtype.kind in "iu":
-            # Eagerly, or a Python or NumPy divisor while tracing (native code gives 0).
+            # Eagerly, or a Python or NumPy divisor while tracing; a traced one is
+            # checked by compiled code when it runs.
             known = known_value(y, b)
             if known is not None:
                 _check_divisor(short, known)
+            else:
+                st = tracing()
+                if st is not None:
+                    run_time_check(st, bind_plain(get_primitive("ne"), b, _zero(b.dtype)),
+                                   f"{short}: integer division by zero", "division_by_zero")
         return bind_plain(p, a, b)      # type: ignore[no-any-return]
     impl = _checked_division(short, p.impl) if int_divisor else None
     fast = eager_ops.binary(p, general, impl=impl)

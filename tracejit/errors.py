@@ -11,8 +11,8 @@ from types import FrameType
 
 import numpy as np
 
-from .ir.errors import (AxisError, CompileError, DTypeError, IRError, LinAlgError, SettingError,
-                        ShapeError)
+from .ir.errors import (AxisError, CompileError, DivisionByZeroError, DTypeError, IRError,
+                        InvalidArgumentError, LinAlgError, SettingError, ShapeError)
 
 
 class TracingError(TypeError):
@@ -23,12 +23,6 @@ class ConversionError(DTypeError, ValueError):
     """A tensor or Variable asked to convert to another dtype (`convert_to_tensor(x,
     dtype=...)`, a Variable's `assign`): a DTypeError and, as TensorFlow raises for it, a
     ValueError."""
-
-
-class InvalidArgumentError(ValueError):
-    """A run-time check failed: a `tj.debugging` assertion on values, or `tj.ensure_shape`
-    (TensorFlow's `InvalidArgumentError`, here a ValueError as the errors tracejit raises
-    where TensorFlow raises that one)."""
 
 
 class ArtifactError(ValueError):
@@ -86,7 +80,8 @@ def at_user_line(e: BaseException) -> BaseException:
     return new
 
 
-__all__ = ["ArtifactError", "AxisError", "CompileError", "ConversionError", "DTypeError",
+__all__ = ["ArtifactError", "AxisError", "CompileError", "ConversionError", "DivisionByZeroError",
+           "DTypeError",
            "IRError", "InvalidArgumentError", "LinAlgError", "SettingError", "ShapeError",
            "TracingError", "at_user_line", "user_frame"]
 

@@ -224,7 +224,8 @@ class _Exporter:
                    "connected": list(b.connected)}
         return {"in_tree": tree_to_json(tree), "leaves": leaves,
                 "out_tree": tree_to_json(conc.out_tree), "out_kind": out_kind,
-                "n_out": conc.n_out, "captures": captures, "assigned": assigned,
+                "n_out": conc.n_out, "n_checks": conc.n_checks, "captures": captures,
+                "assigned": assigned,
                 "forward": fwd, "backward": bwd}
 
 

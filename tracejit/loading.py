@@ -188,7 +188,8 @@ def _concrete(r: artifact.Reader, name: str, params: Any, s: dict[str, Any],
         assigned=[obj for obj, _ in assigned], assigned_src=[k for _, k in assigned],
         captures=captures, capture_src=[k for _, k in caps], var_args=var_args,
         fixed_vars={id(o) for o in captures if isinstance(o, Variable)} if var_args else set(),
-        trace_fn=fn, optimized=fn, origins={}, grad_fns=[], grad_residuals={})
+        trace_fn=fn, optimized=fn, origins={}, grad_fns=[], grad_residuals={},
+        n_checks=int(s.get("n_checks", 0)))
     conc._exe = exe
     conc.key = key
     if s.get("backward"):
@@ -217,11 +218,12 @@ def _check_signature(r: artifact.Reader, fn: Function, leaf_keys: tuple[Any, ...
         else:
             want.append((tuple(obj.shape), np.dtype(obj.dtype)))
     got = [(tuple(p.type.shape), np.dtype(p.type.dtype)) for p in fn.params]
-    n_out = int(s["n_out"])
-    if got != want or len(fn.results) != n_out + n_assigned or any(
+    n_out, n_checks = int(s["n_out"]), int(s.get("n_checks", 0))
+    if got != want or n_checks < 0 or len(fn.results) != n_out + n_assigned + n_checks or any(
             k[0] == "r" and not 0 <= int(k[1]) < n_out for k in s["out_kind"]):
         raise r.malformed(f"@{fn.name} takes {got} and returns {len(fn.results)} values; "
-                          f"its argument map passes {want} and reads {n_out} + {n_assigned}")
+                          f"its argument map passes {want} and reads {n_out} + {n_assigned}"
+                          f" + {n_checks}")
 
 
 def _build(r: artifact.Reader, object_code: bool, given: list[Variable] | None

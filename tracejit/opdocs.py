@@ -33,8 +33,9 @@ array([0.5, 1.5], dtype=float32)
 """,
     "floordiv": """`x // y` elementwise: the quotient rounded toward minus infinity, as
 TensorFlow's `floordiv`: `floor(x / y)` for floats (Python's `1.0 // 0.1` is 9.0; here,
-as in TensorFlow, 10.0). An integer divisor with a zero raises ZeroDivisionError where it
-is known (eagerly, or a Python or NumPy value); one known only at run time gives 0 there.
+as in TensorFlow, 10.0). An integer divisor with a zero raises DivisionByZeroError (an
+InvalidArgumentError and a ZeroDivisionError): at once where it is known (eagerly, or a
+Python or NumPy value), else when compiled code runs.
 
 >>> tj.floordiv(tj.constant([7, -7]), 2).numpy()
 array([ 3, -4], dtype=int32)

@@ -10,7 +10,9 @@ Invariants: tapes active outside never see the operations of a region's trace (t
 region instruction itself is what they record); the enclosing trace learns the user's line
 of every indexing op inside the region (`TraceState.origins`: it names an index error); a
 Variable assigned inside a region is refused (carry its value as a loop variable instead);
-results that are Python numbers become constants of the expected dtype.
+results that are Python numbers become constants of the expected dtype. The `assert`s a
+region traced (`TraceState.checks`) leave it as one extra bool result (`join_checks`):
+the region instruction returns it and the enclosing trace keeps it among its own checks.
 """
 from __future__ import annotations
 
@@ -20,9 +22,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .context import TraceInterpreter, TraceState, active_tapes
+from .context import TraceInterpreter, TraceState, active_tapes, tracing
 from .errors import TracingError, at_user_line
-from .ir.core import Function, TensorType, Value, current_interpreter, interpreting
+from .ir.core import Function, TensorType, Value, interpreting
+from .ir.prims.registry import get_primitive
 from .nest import flatten, unflatten
 from .tensor import Tensor
 from .variable import Variable
@@ -36,12 +39,6 @@ class Region:
     results: list[Value]
     out_tree: Any
     name: str
-
-
-def tracing() -> TraceState | None:
-    """The state of the trace being built, or None when running eagerly."""
-    interp = current_interpreter()
-    return interp.state if isinstance(interp, TraceInterpreter) else None
 
 
 def type_of(t: Any) -> TensorType:
@@ -94,6 +91,30 @@ def trace_region(f: Callable[..., Any], types: Sequence[TensorType], tree: Any, 
             f"{name}: assigning Variable(s) {names} inside a loop body or branch is not "
             "supported; carry the value as a loop variable and assign after the loop"))
     return Region(st, params, vals, out_tree, name)
+
+
+BOOL = TensorType((), np.dtype(np.bool_))
+
+
+def join_checks(r: Region) -> Value | None:
+    """One bool scalar of `r`'s trace that is true when all its `assert`s passed (their
+    results joined by logical_and), or None when it has none. The region instruction
+    returns it and the enclosing trace keeps it (`TraceState.checks`), so the asserts are
+    never pruned."""
+    checks = r.state.checks
+    if not checks:
+        return None
+    ok = checks[0]
+    for c in checks[1:]:
+        (ok,) = r.state.builder.emit(get_primitive("logical_and"), [ok, c], {})
+    return ok
+
+
+def true_in(r: Region) -> Value:
+    """A constant true bool scalar in `r`'s trace (the joined checks of a region that has
+    none, beside one that has)."""
+    (v,) = r.state.builder.emit(get_primitive("constant"), [], {"value": np.array(True)})
+    return v
 
 
 def close(regions: Sequence[Region]) -> tuple[list[Function], list[Any]]:

@@ -63,6 +63,7 @@ def trace(owner: CompiledFunction, leaves: list[Any], tree: Any,
     assigned: list[Any] = list(st.assigned.values())
     for var in assigned:
         results.append(st.var_values[id(var)]._val)
+    results += st.checks        # kept alive as results; the call drops them
     # Captured tensors and variables follow the dynamic arguments as parameters. Those
     # passed as arguments are taken from each call's arguments (`*_src`: leaf index),
     # and not kept: a trace holds no argument alive.
@@ -84,6 +85,7 @@ def trace(owner: CompiledFunction, leaves: list[Any], tree: Any,
         out_tree=out_tree, out_kind=out_kind, n_out=n_out, assigned=assigned,
         assigned_src=assigned_src, captures=captures, capture_src=capture_src,
         var_args=bool(var_args), fixed_vars=fixed_vars, trace_fn=trace_fn, optimized=None,
+        n_checks=len(st.checks),
         origins=st.origins, grad_fns=list(st.grad_functions),
         grad_residuals=st.grad_residuals,
         symbolic=any(p.type.symbolic for p in trace_fn.params))

@@ -27,8 +27,10 @@ from ..prims.control import REGIONS
 
 #: Constants up to this many elements are copied into the regions that read them.
 SINK_ELEMENTS = 64
-#: Never hoisted: a loop that runs zero times must not raise their bounds errors.
-CHECKED = frozenset(n for n, p in all_primitives().items() if p.indices is not None)
+#: Never hoisted: a loop that runs zero times must not raise their bounds errors (or
+#: their assertions' errors).
+CHECKED = frozenset(n for n, p in all_primitives().items()
+                    if p.indices is not None or p.raises)
 
 
 def regions(fn: Function) -> Function:

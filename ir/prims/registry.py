@@ -43,6 +43,8 @@ Invariants:
   the size they index: the reference implementation raises IndexError for one out of
   range, and native code checks them all before using any (`codegen.plan`'s CheckTask;
   the region passes never hoist such an instruction out of a loop).
+- `raises` (default False): the instruction fails at run time on some operand values
+  (`assert`); like one with `indices`, it is never hoisted out of a loop.
 - `foldable` (default True) lets constant folding (`passes.fold`) replace an instruction
   whose inputs are constants by the reference implementation's result; False where that
   result must not stand in for native code's (`philox`: its normal draws would differ
@@ -93,7 +95,8 @@ class Primitive:
                  n_inputs: int | None = None, gradient: str = "rule",
                  axis_params: dict[str, AxisParam] | None = None, cost: int | None = None,
                  dtypes: tuple[np.dtype, ...] | None = None, foldable: bool = True,
-                 indices: Indices | None = None, jvp: Callable[..., Sequence[Any]] | None = None):
+                 indices: Indices | None = None, jvp: Callable[..., Sequence[Any]] | None = None,
+                 raises: bool = False):
         if gradient not in GRADIENT_KINDS:
             raise ValueError(f"primitive {name}: gradient must be one of {GRADIENT_KINDS}, "
                              f"got {gradient!r}")
@@ -118,6 +121,7 @@ class Primitive:
         self.cost = cost
         self.foldable = foldable
         self.indices = indices
+        self.raises = raises
         self.dtypes = tuple(np.dtype(d) for d in dtypes) if dtypes is not None else None
         self.axis_params = dict(axis_params or {})
         self._inferred: Memo[Any, tuple[Any, ...]] = Memo(f"shape rule of {name}", INFER_CACHE,

@@ -128,6 +128,13 @@ def polygamma_case(draw: Any) -> Case:
     return [a, values(rng, sx, dt)], {}
 
 
+@st.composite
+def assert_case(draw: Any) -> Case:
+    """A bool operand of any shape, all true (a failing one raises: its own tests)."""
+    return [np.ones(draw(STYLE.shapes(0, 3)), BOOL)], {"message": "m", "error": draw(
+        st.sampled_from(["invalid_argument", "division_by_zero"]))}
+
+
 PRIMS = all_primitives()
 
 CASES: dict[str, st.SearchStrategy[Case]] = {
@@ -141,6 +148,7 @@ CASES: dict[str, st.SearchStrategy[Case]] = {
                                           "reduce_prod")},
     "argmax": arg_reduction(),
     "argmin": arg_reduction(),
+    "assert": assert_case(),
     "constant": constant_case(),
     "iota": iota_case(),
     "reshape": cases.reshape_case(STYLE),

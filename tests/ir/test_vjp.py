@@ -39,7 +39,7 @@ from tracejit.ir.interp import evaluate
 from tests.gradcheck import check_ir_grads
 from tests.ir import cases, conv_cases as cc, lapack_cases as lc
 from tests.ir.cases import CALLEES, Body, Case, Style, make_callee, make_rng, subset
-from tests.ir.prim_cases import philox_case
+from tests.ir.prim_cases import assert_case, philox_case
 
 F64 = np.dtype(np.float64)
 Domain = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
@@ -249,6 +249,7 @@ SPECS: dict[str, Spec] = {
     "reduce_min": Spec(reduction(distinct)),
     "reduce_prod": Spec(reduction(away_from_zero(0.5, 1.5))),
     "argmax": Spec(arg_reduction(), "nondiff"),
+    "assert": Spec(assert_case(), "nondiff"),
     "argmin": Spec(arg_reduction(), "nondiff"),
     # shape
     "constant": Spec(constant_case(), "nondiff"),

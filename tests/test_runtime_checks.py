@@ -1,0 +1,310 @@
+"""Checks of values that exist only when compiled code runs (the `assert` primitive):
+`tj.debugging`'s value assertions on traced operands and integer division by a traced
+divisor. Native code and the reference raise the same error; the check survives every
+pass, runs inside loops and branches exactly when its code runs, and is kept by nested
+calls, gradients and exported artifacts."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pytest
+from tracejit.codegen import compile_function
+from tracejit.ir import bind
+from tracejit.ir.interp import evaluate
+
+import tracejit as tj
+from tests.codegen.helpers import fn_of
+
+IAE = tj.errors.InvalidArgumentError
+F32 = np.float32
+
+
+def _error(f: Any, *args: Any) -> BaseException:
+    with pytest.raises(Exception) as info:
+        f(*args)
+    return info.value
+
+
+@pytest.mark.parametrize("shape, bad", [((), None), ((), ()), ((7,), (0,)), ((7,), (6,)),
+                                        ((3, 4), (2, 1)), ((0, 3), None),
+                                        ((2, 3, 5), (1, 2, 4))])
+def test_native_assert_raises_what_the_reference_raises(shape: tuple[int, ...],
+                                                        bad: tuple[int, ...] | None) -> None:
+    """The operand fused in (`x > 0` computed inside the check's loop); the first failing
+    element in row-major order is reported, with the message's location line last."""
+    fn = fn_of([(shape, F32)], lambda x: (bind("mul", x, x), bind(
+        "assert", bind("gt", x, bind("constant", value=np.zeros((), F32))),
+        message="x > 0\n  at here.py:3", error="invalid_argument")))
+    x = np.ones(shape, F32)
+    if bad is not None:
+        x[bad] = -1.0
+        if x.size > 1 and bad != tuple(d - 1 for d in shape):
+            x.reshape(-1)[-1] = -2.0    # a later failing element: not the one reported
+    exe = compile_function(fn)
+    if bad is None:
+        got = exe(x)
+        np.testing.assert_array_equal(got[0], x * x)
+        assert got[1] == np.True_
+        assert [r.tolist() for r in evaluate(fn, [x])] == [r.tolist() for r in got]
+        return
+    native, ref = _error(exe, x), _error(evaluate, fn, [x])
+    assert type(native) is type(ref) is IAE
+    assert str(native) == str(ref)
+    index = f" (first failing element: index {list(bad)})" if shape else ""
+    assert str(native) == f"x > 0{index}\n  at here.py:3"
+
+
+def test_division_error_is_both_invalid_argument_and_zero_division() -> None:
+    fn = fn_of([((4,), np.int32)], lambda y: bind(
+        "assert", bind("ne", y, bind("constant", value=np.zeros((), np.int32))),
+        message="floordiv: integer division by zero", error="division_by_zero"))
+    e = _error(compile_function(fn), np.array([1, 2, 0, 0], np.int32))
+    assert isinstance(e, ZeroDivisionError) and isinstance(e, IAE)
+    assert str(e) == "floordiv: integer division by zero (first failing element: index [2])"
+
+
+COMPARISONS = [
+    (tj.debugging.assert_equal, "==", [1., 2., 3.], [1., 2., 3.], [1., 5., 3.], 1),
+    (tj.debugging.assert_none_equal, "!=", [1., 2., 3.], [0., 0., 0.], [0., 0., 3.], 2),
+    (tj.debugging.assert_less, "<", [1., 2., 3.], [2., 3., 4.], [2., 2., 4.], 1),
+    (tj.debugging.assert_less_equal, "<=", [1., 2., 3.], [1., 2., 3.], [0., 2., 3.], 0),
+    (tj.debugging.assert_greater, ">", [1., 2., 3.], [0., 1., 2.], [0., 1., 3.], 2),
+    (tj.debugging.assert_greater_equal, ">=", [1., 2., 3.], [1., 2., 3.], [1., 3., 3.], 1),
+    (tj.debugging.assert_near, "~=", [1., 2., 3.], [1., 2.0000001, 3.], [1., 2.1, 3.], 1),
+]
+
+
+@pytest.mark.parametrize("signature", [None, [tj.TensorSpec([None], tj.float32)] * 2])
+@pytest.mark.parametrize("case", range(len(COMPARISONS)))
+def test_value_assertions_on_traced_operands_run_in_compiled_code(case: int,
+                                                                  signature: Any) -> None:
+    """Fixed shapes and shapes known only at run time (one native code for all sizes):
+    a passing call returns, a failing one raises InvalidArgumentError with the user's
+    message, the condition, the first failing index and the line; eagerly the same call
+    raises TensorFlow's detailed message."""
+    check, cond, x, ok, bad, index = COMPARISONS[case]
+
+    def f(a: tj.Tensor, b: tj.Tensor) -> tj.Tensor:
+        check(a, b, message="inputs")
+        return a * 2.0
+
+    g = tj.function(f, input_signature=signature)
+    xs, oks, bads = (np.array(v, F32) for v in (x, ok, bad))
+    np.testing.assert_array_equal(g(xs, oks).numpy(), xs * 2)
+    e = _error(g, xs, bads)
+    assert type(e) is IAE
+    assert re.fullmatch(rf"inputs\nCondition x {re.escape(cond)}.* y did not hold \(first "
+                        rf"failing element: index \[{index}\]\)\n  at .*test_runtime_checks"
+                        rf"\.py:\d+: check\(a, b, message=\"inputs\"\)", str(e)), str(e)
+    eager = _error(f, tj.constant(xs), tj.constant(bads))
+    assert type(eager) is IAE and "Indices of first 1 different values" in str(eager)
+    tj.config.run_functions_eagerly(True)
+    try:
+        assert "Indices of first" in str(_error(g, xs, bads))
+    finally:
+        tj.config.run_functions_eagerly(False)
+
+
+def test_an_assert_whose_result_nothing_uses_still_runs() -> None:
+    """The check is a result of the traced Function (dropped at the call), so no pass
+    prunes it, even where the function returns nothing computed from the operand."""
+    @tj.function
+    def f(x: tj.Tensor, y: tj.Tensor) -> tj.Tensor:
+        tj.debugging.assert_greater(x, 0.0)
+        return y + 1.0
+
+    one = np.ones(3, F32)
+    np.testing.assert_array_equal(f(one, one).numpy(), one + 1)
+    with pytest.raises(IAE, match=r"Condition x > y did not hold \(first failing element: "
+                                  r"index \[0\]\)"):
+        f(-one, one)
+
+
+def _while_body_check(x: tj.Tensor) -> Any:
+    def body(i: tj.Tensor, s: tj.Tensor) -> list[tj.Tensor]:
+        tj.debugging.assert_greater(s, 0.0, message="s stays positive")
+        return [i + 1, s - 1.0]
+    return tj.while_loop(lambda i, s: i < 3, body, [0, x])[1]
+
+
+def _while_cond_check(x: tj.Tensor) -> Any:
+    def cond(i: tj.Tensor, s: tj.Tensor) -> tj.Tensor:
+        tj.debugging.assert_greater(s, 0.0, message="s stays positive")
+        return i < 3
+    return tj.while_loop(cond, lambda i, s: [i + 1, s - 1.0], [0, x])[1]
+
+
+def _cond_check(x: tj.Tensor) -> Any:
+    def positive() -> tj.Tensor:
+        tj.debugging.assert_greater(x, 2.0, message="s stays positive")
+        return x * 2.0
+    return tj.cond(x > 0.0, positive, lambda: -x)
+
+
+def _switch_check(x: tj.Tensor) -> Any:
+    def checked() -> tj.Tensor:
+        tj.debugging.assert_greater(x, 2.0, message="s stays positive")
+        return x
+    return tj.switch_case(tj.cast(x > 0.0, tj.int32), [lambda: -x, checked])
+
+
+def _scan_check(x: tj.Tensor) -> Any:
+    def step(c: tj.Tensor, e: tj.Tensor) -> tj.Tensor:
+        tj.debugging.assert_greater(c + e, 0.0, message="s stays positive")
+        return c + e
+    return tj.scan(step, tj.stack([x, x - 1.0, x - 2.0]), initializer=tj.constant(0.0))
+
+
+def _map_fn_check(x: tj.Tensor) -> Any:
+    def fn(e: tj.Tensor) -> tj.Tensor:
+        tj.debugging.assert_greater(e, 0.0, message="s stays positive")
+        return e * 2.0
+    return tj.map_fn(fn, tj.stack([x, x - 2.0]))
+
+
+# (function, an operand that passes, one that fails, one whose failing check never runs)
+REGIONS = [
+    (_while_body_check, 5.0, 1.5, None),
+    (_while_cond_check, 5.0, 2.5, None),
+    (_cond_check, 3.0, 1.0, -1.0),          # the branch not taken checks nothing
+    (_switch_check, 3.0, 1.0, -1.0),
+    (_scan_check, 5.0, 0.5, None),
+    (_map_fn_check, 5.0, 1.0, None),
+]
+
+
+@pytest.mark.parametrize("case", range(len(REGIONS)))
+def test_assertions_inside_loops_and_branches(case: int) -> None:
+    fn, ok, bad, untaken = REGIONS[case]
+    g = tj.function(fn)
+    want = fn(tj.constant(ok, F32)).numpy()     # eagerly
+    np.testing.assert_array_equal(g(tj.constant(ok, F32)).numpy(), want)
+    e = _error(g, tj.constant(bad, F32))
+    assert type(e) is IAE, repr(e)
+    assert str(e).startswith("s stays positive\nCondition x > y did not hold")
+    assert "test_runtime_checks.py" in str(e)
+    assert type(_error(fn, tj.constant(bad, F32))) is IAE       # eagerly too
+    if untaken is not None:
+        np.testing.assert_array_equal(g(tj.constant(untaken, F32)).numpy(),
+                                      fn(tj.constant(untaken, F32)).numpy())
+
+
+def test_a_loop_that_runs_zero_times_checks_nothing() -> None:
+    """An assert is never hoisted out of its loop (its operand is loop-invariant here)."""
+    @tj.function
+    def f(x: tj.Tensor, n: tj.Tensor) -> tj.Tensor:
+        def body(i: tj.Tensor, s: tj.Tensor) -> list[tj.Tensor]:
+            tj.debugging.assert_greater(x, 0.0)
+            return [i + 1, s + x]
+        return tj.while_loop(lambda i, s: i < n, body, [0, tj.zeros_like(x)])[1]
+
+    x = np.array([-1.0, 2.0], F32)
+    np.testing.assert_array_equal(f(x, tj.constant(0)).numpy(), [0.0, 0.0])
+    with pytest.raises(IAE, match=r"index \[0\]"):
+        f(x, tj.constant(2))
+
+
+def test_integer_division_by_a_traced_divisor_inside_a_loop() -> None:
+    @tj.function
+    def f(x: tj.Tensor, d: tj.Tensor) -> tj.Tensor:
+        return tj.while_loop(lambda i, s: i < 3, lambda i, s: [i + 1, s // (d - i)],
+                             [0, x])[1]
+
+    x = np.array([100, 50], np.int32)
+    np.testing.assert_array_equal(f(x, tj.constant(5)).numpy(), x // 5 // 4 // 3)
+    with pytest.raises(ZeroDivisionError, match="floordiv: integer division by zero"):
+        f(x, tj.constant(2))
+
+
+def test_a_compiled_function_called_inside_another_keeps_its_checks() -> None:
+    @tj.function
+    def inner(x: tj.Tensor) -> tj.Tensor:
+        tj.debugging.assert_less(x, 10.0, message="inner")
+        return x + 1.0
+
+    @tj.function
+    def outer(x: tj.Tensor) -> tj.Tensor:
+        inner(x)                    # its result unused: the check still runs
+        return x * 3.0
+
+    np.testing.assert_array_equal(outer(np.array([1.0], F32)).numpy(), [3.0])
+    with pytest.raises(IAE, match=r"^inner\nCondition x < y did not hold"):
+        outer(np.array([1.0, 11.0], F32))
+
+
+def test_gradients_of_functions_with_checks() -> None:
+    """An assert has no gradient and changes none: under a tape inside the compiled
+    function, and a compiled function watched by a tape outside it (whose call records
+    the checks too)."""
+    @tj.function
+    def f(x: tj.Tensor) -> tj.Tensor:
+        tj.debugging.assert_greater(x, 0.0)
+        return tj.reduce_sum(tj.math.log(x) * x)
+
+    @tj.function
+    def grad(x: tj.Tensor) -> tj.Tensor:
+        with tj.GradientTape() as t:
+            t.watch(x)
+            y = f(x)
+        return t.gradient(y, x)
+
+    x = np.array([0.5, 2.0], F32)
+    np.testing.assert_allclose(grad(x).numpy(), np.log(x) + 1, rtol=1e-6)
+    with pytest.raises(IAE):
+        grad(-x)
+    v = tj.Variable(x)
+    with tj.GradientTape() as t:
+        y = f(v)
+    np.testing.assert_allclose(t.gradient(y, v).numpy(), np.log(x) + 1, rtol=1e-6)
+    v.assign(-x)
+    with pytest.raises(IAE), tj.GradientTape():
+        f(v)
+
+
+def test_a_failed_check_assigns_no_variable() -> None:
+    """The call fails as a whole: Variables keep their values (README: TensorFlow has
+    made the assignments that ran before its failing assertion)."""
+    v = tj.Variable(np.zeros(2, F32))
+
+    @tj.function
+    def step(x: tj.Tensor) -> tj.Tensor:
+        v.assign_add(x)
+        tj.debugging.assert_greater_equal(x, 0.0)
+        return v.read_value()
+
+    np.testing.assert_array_equal(step(np.ones(2, F32)).numpy(), [1.0, 1.0])
+    with pytest.raises(IAE):
+        step(np.array([1.0, -1.0], F32))
+    np.testing.assert_array_equal(v.numpy(), [1.0, 1.0])
+
+
+def test_exported_functions_keep_their_checks() -> None:
+    @tj.function
+    def f(x: tj.Tensor) -> tj.Tensor:
+        tj.debugging.assert_less(x, 1.0, message="exported")
+        return x * 2.0
+
+    x = np.zeros(3, F32)
+    g = tj.load(f.export(x))
+    np.testing.assert_array_equal(g(x).numpy(), x * 2)
+    with pytest.raises(IAE, match=r"^exported\nCondition x < y did not hold \(first failing "
+                                  r"element: index \[2\]\)"):
+        g(np.array([0.0, 0.5, 3.0], F32))
+
+
+@pytest.mark.parametrize("case", range(len(REGIONS)))
+def test_a_region_whose_results_nothing_uses_still_runs_its_checks(case: int) -> None:
+    """The region returns its checks' joined result, which the enclosing trace keeps:
+    without it the loop or branch would be pruned with its unused results."""
+    fn, ok, bad, _ = REGIONS[case]
+
+    @tj.function
+    def g(x: tj.Tensor) -> tj.Tensor:
+        fn(x)
+        return x + 1.0
+
+    assert g(tj.constant(ok, F32)).numpy() == ok + 1
+    with pytest.raises(IAE, match="^s stays positive"):
+        g(tj.constant(bad, F32))
