@@ -308,3 +308,19 @@ def test_a_region_whose_results_nothing_uses_still_runs_its_checks(case: int) ->
     assert g(tj.constant(ok, F32)).numpy() == ok + 1
     with pytest.raises(IAE, match="^s stays positive"):
         g(tj.constant(bad, F32))
+
+
+def test_integer_uniform_bounds_known_only_at_run_time_are_checked() -> None:
+    """TensorFlow raises for minval >= maxval; a traced bound is checked when the code
+    runs (bits % (maxval - minval) gave minval or numbers above maxval)."""
+    @tj.function
+    def f(lo: tj.Tensor, hi: tj.Tensor) -> tj.Tensor:
+        return tj.random.stateless_uniform([64], seed=[1, 2], minval=lo, maxval=hi,
+                                           dtype=tj.int32)
+
+    r = f(tj.constant(3), tj.constant(10)).numpy()
+    assert r.min() >= 3 and r.max() < 10
+    for lo, hi in [(3, 3), (5, 2)]:
+        with pytest.raises(ValueError, match=r"^stateless_uniform: need minval < maxval\n"
+                                             r"  at .*test_runtime_checks.py"):
+            f(tj.constant(lo), tj.constant(hi))

@@ -18,7 +18,7 @@ import numpy as np
 from .ir.dims import is_dim
 from . import ops
 from .arrayops import is_concrete
-from .context import EAGER, register_eager_rule
+from .context import EAGER, register_eager_rule, run_time_check, tracing
 from .convert import _check_dims, _shape_dim, static_int
 from .errors import at_user_line
 from .executables import native
@@ -219,15 +219,19 @@ def _uniform(draw: Callable[[np.dtype, str], Tensor], minval: TensorInput,
     if dt.kind in "iu":
         if maxval is None:
             raise at_user_line(ValueError(f"{what}: an integer dtype needs maxval"))
+        lo, hi = ops.cast(minval, I64), ops.cast(maxval, I64)
         if is_concrete(minval) and is_concrete(maxval):
             # TensorFlow: InvalidArgumentError; bits % (maxval - minval) gave minval or
-            # numbers above maxval. Bounds known only at run time are not checked.
+            # numbers above maxval.
             a, b = np.broadcast_arrays(np.asarray(minval), np.asarray(maxval))
             if not np.all(a < b):
                 k = int(np.argmax(a >= b))
                 raise at_user_line(ValueError(f"{what}: need minval < maxval, got "
                                               f"{a.flat[k]} >= {b.flat[k]}"))
-        lo, hi = ops.cast(minval, I64), ops.cast(maxval, I64)
+        else:       # bounds known only when compiled code runs: checked then
+            st = tracing()
+            if st is not None:
+                run_time_check(st, ops.less(lo, hi), f"{what}: need minval < maxval")
         bits = draw(I64, "bits")
         return ops.cast(ops.add(lo, ops.mod(bits, ops.subtract(hi, lo))), dt)
     dt = _float_dtype(dt, what)
