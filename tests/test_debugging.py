@@ -193,3 +193,85 @@ def test_assert_shapes() -> None:
     assert f(tj.ones([2]), tj.ones([2])).numpy().tolist() == [2.0, 2.0]
     with pytest.raises(ValueError, match="must have size 2"):
         f(tj.ones([2]), tj.ones([1]))
+
+
+SIGNS = [(tj.debugging.assert_positive, ">", [1.0, 2.0]),
+         (tj.debugging.assert_negative, "<", [-1.0, -2.0]),
+         (tj.debugging.assert_non_negative, ">=", [0.0, 2.0]),
+         (tj.debugging.assert_non_positive, "<=", [0.0, -2.0])]
+
+
+@pytest.mark.parametrize("case", range(len(SIGNS)))
+def test_sign_assertions(case: int) -> None:
+    """TensorFlow 2.21's eager message, word for word; NaN fails; a traced operand is
+    checked when the compiled code runs."""
+    check, cond, ok = SIGNS[case]
+    assert check(tj.constant(ok)) is None
+    assert check(tj.constant([int(v) for v in ok], tj.int32)) is None
+    bad = [1.0, -2.0, 3.0]
+    want = (f"msg.  \nCondition x {cond} 0 did not hold element-wise:\nx (shape=(3,) "
+            "dtype=float32) = \n['1.0', '-2.0', '3.0']")
+    with pytest.raises(IAE) as info:
+        check(tj.constant(bad), message="msg")
+    assert str(info.value).startswith(want), str(info.value)
+    with pytest.raises(IAE):
+        check(tj.constant([ok[0], np.nan]))
+    with pytest.raises(TypeError, match="must be numeric"):
+        check(tj.constant([True]))
+
+    @tj.function
+    def f(x: tj.Tensor) -> tj.Tensor:
+        check(x)
+        return x + 1.0
+
+    np.testing.assert_array_equal(f(np.array(ok, np.float32)).numpy(), np.add(ok, 1.0))
+    flipped = np.array(ok, np.float32)
+    flipped[0] = -1.0 if cond in (">", ">=") else 1.0    # fails at index 0
+    with pytest.raises(IAE, match=rf"^Condition x {cond} 0 did not hold element-wise "
+                                  r"\(first failing element: index \[0\]\)\n  at "):
+        f(flipped)
+
+
+def test_check_numerics_and_assert_all_finite() -> None:
+    """TensorFlow's messages ("NaN" before "Inf"); the tensor comes back, its gradient
+    passes through (orders 1 and 2); float tensors only."""
+    x = tj.constant([1.0, 2.0])
+    np.testing.assert_array_equal(tj.debugging.check_numerics(x, "m").numpy(), [1.0, 2.0])
+    np.testing.assert_array_equal(tj.debugging.assert_all_finite(x, "m").numpy(), [1.0, 2.0])
+    with pytest.raises(IAE, match=r"^bad : Tensor had NaN values"):
+        tj.debugging.check_numerics(tj.constant([np.inf, np.nan]), "bad")
+    with pytest.raises(IAE, match=r"^bad : Tensor had Inf values"):
+        tj.debugging.assert_all_finite(tj.constant([1.0, -np.inf]), "bad")
+    with pytest.raises(TypeError, match="must be a float tensor"):
+        tj.debugging.check_numerics(tj.constant([1, 2]), "m")
+    gradcheck(lambda a: tj.debugging.check_numerics(a * a, "m") * a, rand(2, (3,)))
+
+    @tj.function
+    def loss(a: tj.Tensor) -> tj.Tensor:
+        return tj.reduce_sum(tj.debugging.check_numerics(tj.math.log(a), "log(a)"))
+
+    assert loss(np.array([1.0, 1.0], np.float32)).numpy() == 0.0
+    with pytest.raises(IAE, match=r"^log\(a\) : Tensor had NaN values \(first failing "
+                                  r"element: index \[1\]\)\n  at .*test_debugging.py"):
+        loss(np.array([1.0, -1.0], np.float32))
+    with pytest.raises(IAE, match=r"^log\(a\) : Tensor had Inf values"):
+        loss(np.array([0.0, 1.0], np.float32))
+
+
+def test_Assert() -> None:  # noqa: N802
+    x = tj.constant([1.0, -2.0, 3.0])
+    assert tj.debugging.Assert(tj.constant(True), [x]) is None
+    with pytest.raises(IAE, match=r"^Expected the condition to be true. Summarized data: "
+                                  r"1.0, -2.0, \.\.\."):
+        tj.debugging.Assert(tj.constant(False), [x], summarize=2)
+    with pytest.raises(TypeError, match="bool scalar"):
+        tj.debugging.Assert(tj.constant([True, True]), [x])
+
+    @tj.function
+    def f(a: tj.Tensor) -> tj.Tensor:
+        tj.debugging.Assert(tj.reduce_all(a > 0.0), [a])
+        return a
+
+    np.testing.assert_array_equal(f(np.ones(2, np.float32)).numpy(), [1.0, 1.0])
+    with pytest.raises(IAE, match=r"^Assert: the condition is false\n  at .*test_debugging"):
+        f(np.array([1.0, -1.0], np.float32))

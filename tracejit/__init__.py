@@ -135,7 +135,8 @@ numpy = _exports.namespace("numpy", "`tj.numpy` (also `tj.experimental.numpy`, T
 autodiff = _exports.namespace("autodiff", "`tj.autodiff`: forward mode (TensorFlow's "
                               "`tf.autodiff`): ForwardAccumulator, and jvp, hvp and jacfwd.")
 debugging = _exports.namespace("debugging", "`tj.debugging`: TensorFlow's checks of shapes "
-                               "(statically) and values (where they are known).")
+                               "(statically) and values (where they are known, else when "
+                               "compiled code runs).")
 experimental = _types.ModuleType("tracejit.experimental", "`tj.experimental.numpy`, as "
                                  "TensorFlow's `tf.experimental.numpy` (also `tj.numpy`).")
 experimental.numpy = numpy  # type: ignore[attr-defined]

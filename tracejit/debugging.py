@@ -27,6 +27,7 @@ from .errors import InvalidArgumentError
 from .exports import export
 from .regions import tracing
 from .ir import dims
+from .ir.core import bind
 from .ir.errors import DTypeError, ShapeError
 from .tensor import Tensor, TensorInput
 
@@ -286,3 +287,132 @@ def assert_near(x: TensorInput, y: TensorInput, rtol: Any = None, atol: Any = No
 
     _values_check("assert_near", f"~= (rtol={rt}, atol={at})", near, traced, tx, ty,
                   summarize, message, "f")
+
+
+def _summary(a: np.ndarray, n: int) -> str:
+    return str([str(v) for v in a.reshape(-1)[:n]])
+
+
+def _sign_check(path: str, cond: str, test: Callable[[np.ndarray], np.ndarray],
+                traced: str, doc: str) -> Callable[..., None]:
+    """`assert_positive` and kin: `x cond 0` for every element, TensorFlow's message."""
+    op = path.rpartition(".")[2]
+
+    def check(x: TensorInput, data: Any = None, summarize: Any = None, message: Any = None,
+              name: str | None = None) -> None:
+        t = convert_to_tensor(x)
+        if t.dtype.kind not in "iuf":
+            raise _user_error(DTypeError(f"{op}: x must be numeric, got {t.dtype}"))
+        head = f"{message}.  \n" if message else ""
+        v = _value(x, t)
+        if v is None:
+            st = tracing()
+            if st is not None:
+                from . import elementwise
+                zero = bind("constant", value=np.zeros((), t.dtype))
+                run_time_check(st, getattr(elementwise, traced)(t, zero),
+                               f"{head}Condition x {cond} 0 did not hold element-wise")
+            return
+        with np.errstate(invalid="ignore"):
+            ok = test(v)
+        if not np.all(ok):
+            n = 3 if summarize is None else int(summarize)
+            raise _user_error(InvalidArgumentError(
+                f"{head}Condition x {cond} 0 did not hold element-wise:\nx (shape="
+                f"{v.shape} dtype={v.dtype}) = \n{_summary(v, n)}"))
+
+    from .exports import named
+    return named(check, path, doc=doc)
+
+
+_SIGN_DOC = """InvalidArgumentError (a ValueError) unless `x {cond} 0` for every element
+    (NaN fails); inside a compiled function a traced `x` is checked when the code runs.
+
+    >>> tj.debugging.{op}(tj.constant([{example}]))
+    """
+
+assert_positive = _sign_check("debugging.assert_positive", ">", lambda v: v > 0, "greater",
+                              _SIGN_DOC.format(cond=">", op="assert_positive",
+                                               example="1., 2."))
+assert_negative = _sign_check("debugging.assert_negative", "<", lambda v: v < 0, "less",
+                              _SIGN_DOC.format(cond="<", op="assert_negative",
+                                               example="-1., -2."))
+assert_non_negative = _sign_check("debugging.assert_non_negative", ">=", lambda v: v >= 0,
+                                  "greater_equal", _SIGN_DOC.format(
+                                      cond=">=", op="assert_non_negative", example="0., 2."))
+assert_non_positive = _sign_check("debugging.assert_non_positive", "<=", lambda v: v <= 0,
+                                  "less_equal", _SIGN_DOC.format(
+                                      cond="<=", op="assert_non_positive", example="0., -2."))
+
+
+@export("debugging.check_numerics")
+def check_numerics(tensor: TensorInput, message: Any, name: str | None = None) -> Tensor:
+    """`tensor`, after checking that it has no NaN and no infinity (InvalidArgumentError
+    "message : Tensor had NaN values", or "Inf values", if it does); float tensors only.
+    Inside a compiled function a traced tensor is checked when the code runs. The
+    gradient passes through.
+
+    >>> tj.debugging.check_numerics(tj.constant([1., 2.]), "loss").numpy()
+    array([1., 2.], dtype=float32)
+    """
+    from .elementwise import identity, logical_not
+    from .mathops import is_inf, is_nan
+    t = convert_to_tensor(tensor)
+    if t.dtype.kind != "f":
+        raise _user_error(DTypeError(f"check_numerics: tensor must be a float tensor, got "
+                                     f"{t.dtype}"))
+    v = _value(tensor, t)
+    if v is None:
+        st = tracing()
+        if st is not None:
+            run_time_check(st, logical_not(is_nan(t)), f"{message} : Tensor had NaN values")
+            run_time_check(st, logical_not(is_inf(t)), f"{message} : Tensor had Inf values")
+    else:
+        for bad, what in ((np.isnan(v), "NaN"), (np.isinf(v), "Inf")):
+            if bad.any():
+                raise _user_error(InvalidArgumentError(f"{message} : Tensor had {what} "
+                                                       "values"))
+    return identity(t)
+
+
+@export("debugging.assert_all_finite")
+def assert_all_finite(t: TensorInput, msg: Any, name: str | None = None, x: Any = None,
+                      message: Any = None) -> Tensor:
+    """`check_numerics(t, msg)`: `t` after checking it has no NaN and no infinity.
+
+    >>> tj.debugging.assert_all_finite(tj.constant([1., 2.]), "ok").numpy()
+    array([1., 2.], dtype=float32)
+    """
+    return check_numerics(t if x is None else x, msg if message is None else message)
+
+
+@export("debugging.Assert")
+def Assert(condition: TensorInput, data: Any, summarize: Any = None,  # noqa: N802
+           name: str | None = None) -> None:
+    """InvalidArgumentError unless the bool scalar `condition` is true, naming the first
+    `summarize` (default 3) values of each tensor in `data`; inside a compiled function a
+    traced condition is checked when the code runs (the message then names the
+    condition, not the data's values). Returns None, as TensorFlow's does eagerly.
+
+    >>> tj.debugging.Assert(tj.constant(True), [tj.constant([1., 2.])])
+    """
+    c = convert_to_tensor(condition)
+    if c.dtype != np.bool_ or c.ndim != 0:
+        raise _user_error(DTypeError(f"Assert: condition must be a bool scalar, got {c.dtype} "
+                                     f"of shape {c.shape}"))
+    items = list(data) if isinstance(data, (list, tuple)) else [data]
+    v = _value(condition, c)
+    if v is None:
+        st = tracing()
+        if st is not None:
+            run_time_check(st, c, "Assert: the condition is false")
+        return
+    if not bool(v):
+        n = 3 if summarize is None else int(summarize)
+        shown = []
+        for it in items:
+            iv = _value(it, convert_to_tensor(it)) if not isinstance(it, str) else None
+            shown.append(it if iv is None else ", ".join(str(e) for e in iv.reshape(-1)[:n])
+                         + (", ..." if iv.size > n else ""))
+        raise _user_error(InvalidArgumentError(
+            f"Expected the condition to be true. Summarized data: {', '.join(shown)}"))
