@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .core import Function, Interpreter, bind, interpreting
-from .errors import IRError
+from .errors import InvalidArgumentError, IRError
 from .prims.registry import Primitive
 from .specialize import bind_arguments, is_symbolic, specialize
 
@@ -63,11 +63,13 @@ def run_env(fn: Function, args: Sequence[Any]) -> dict[int, Any]:
     for ins in fn.instrs:
         try:
             out = bind(ins.prim, *[env[id(x)] for x in ins.inputs], **ins.params)
-        except IndexError as e:
-            # The innermost instruction that failed (inside a loop body, say), so that an
-            # index error can be reported against the op the user wrote.
+        except (IndexError, InvalidArgumentError) as e:
+            # The innermost instruction that failed (inside a loop body, say) and the
+            # values there, so that an index error can be reported against the op the
+            # user wrote, and a failed assert with its operands' values.
             if getattr(e, "instr", None) is None:
-                e.instr = ins  # type: ignore[attr-defined]
+                setattr(e, "instr", ins)  # noqa: B010 (an attribute exceptions lack)
+                setattr(e, "env", env)  # noqa: B010
             raise
         outs = out if len(ins.outs) != 1 else (out,)
         for v, o in zip(ins.outs, outs):

@@ -367,3 +367,26 @@ def test_the_cli_and_lower_as_text_show_the_same_stages(model: str) -> None:
         assert r.stdout == (text if text.endswith("\n") else text + "\n"), stage
     with pytest.raises(ValueError, match="stages are trace, grad, jvp, opt, plan, llvm, asm"):
         lowered.as_text("ir")
+
+
+def test_grad_of_an_ir_file_with_checks(tmp_path: Path) -> None:
+    """A traced function's results end with its checks' (`assert`s): --grad of its IR
+    file takes the scalar as the value and keeps the checks, as for the Python input."""
+    src = tmp_path / "checked.py"
+    src.write_text(textwrap.dedent("""\
+        import tracejit as tj
+
+        def f(x):
+            tj.debugging.assert_greater(x, 0.)
+            return tj.reduce_sum(x * x)
+        """))
+    trace = dump("dump", f"{src}:f", "--arg", "f32[3]", "--stage", "trace")
+    assert trace.returncode == 0, trace.stderr
+    assert trace.stdout.startswith("func @f(%x: f32[3]) -> (f32[], bool[])")
+    ir_file = tmp_path / "f.tjir"
+    ir_file.write_text(trace.stdout)
+    from_ir = dump("dump", str(ir_file), "--grad", "--stage", "opt")
+    from_py = dump("dump", f"{src}:f", "--arg", "f32[3]", "--grad", "--stage", "opt")
+    assert from_ir.returncode == 0, from_ir.stderr
+    assert "assert(" in from_ir.stdout and "-> (f32[], f32[3], bool[])" in from_ir.stdout
+    assert from_ir.stdout == from_py.stdout     # the message names the Python line

@@ -182,7 +182,10 @@ def dump_ir_file(path: str, stage: str, grad: bool) -> tuple[Pipeline, Any]:
     except Exception as e:
         raise UserError(f"{path}: {_one_line(e)}") from None
     if grad:
-        if len(fn.results) != 1 or fn.results[0].type.shape != ():
+        # After the scalar, a traced function's results may hold its checks' (`assert`s).
+        checks = {id(o) for i in fn.instrs if i.prim == "assert" for o in i.outs}
+        if not fn.results or fn.results[0].type.shape != () or any(
+                id(r) not in checks for r in fn.results[1:]):
             raise UserError(f"--grad needs a function with one scalar result; @{fn.name} "
                             f"returns {', '.join(str(t) for t in fn.out_types)}")
         lowered = lower(_replayer(fn), _sample_args(fn), path, stage, grad)
@@ -195,11 +198,16 @@ def dump_ir_file(path: str, stage: str, grad: bool) -> tuple[Pipeline, Any]:
 def _replayer(fn: Any) -> Callable[..., Any]:
     """A Python function that replays an IR Function through `bind` (so a tape records
     it), with the Function's name and parameter names."""
+    from .context import tracing
     from .ir.interp import run
     from .ir.printer import value_names
 
     def replay(*args: Any) -> Any:
-        return run(fn, args)[0]
+        outs = run(fn, args)
+        st = tracing()
+        if st is not None:      # the checks stay results of the trace (`dump_ir_file`)
+            st.checks += [st.value_of(t) for t in outs[1:]]
+        return outs[0]
     names = value_names(fn)
     replay.__name__ = fn.name
     replay.__signature__ = inspect.Signature([  # type: ignore[attr-defined]

@@ -36,7 +36,7 @@ from . import native, tracing
 from .concrete import Concrete
 from .context import TraceInterpreter, active_tapes
 from .errors import at_user_line
-from .firstcall import Creation, creating
+from .firstcall import Creation, check_first_trace, creating
 from .ir import settings
 from .ir.caches import on_clear
 from .ir.core import DTYPE_NAMES, _current, current_interpreter
@@ -246,6 +246,7 @@ class CompiledFunction:
         self._initialized = False           # traced once: Variables may no longer be made
         self._mode = "first"                # the Variable-creation policy of the next trace
         self._last_created: list[Variable] = []
+        self._last_creation: Creation | None = None
         # Held while a trace may still create Variables: traces of different keys on the
         # first calls run one at a time, so only the first creates them.
         self._first_lock = threading.RLock()
@@ -279,6 +280,7 @@ class CompiledFunction:
         """The Variable-creation policy of the trace being made (`firstcall`)."""
         c = Creation(self._mode, state, arrays)
         self._last_created = c.created
+        self._last_creation = c
         return creating(c)
 
     def experimental_get_tracing_count(self) -> int:
@@ -462,7 +464,9 @@ class CompiledFunction:
             first.acquire()
         try:
             conc = self._trace(key, leaves, tree, aliased, shapes)
+            made = None
             if self._last_created:
+                made = self._last_creation
                 # Variables were made on the first call: trace again with them (it must
                 # make none), keyed by the arguments as they are now (an instance holding
                 # the new Variables), as TensorFlow does.
@@ -486,6 +490,8 @@ class CompiledFunction:
                     old = self._cache.pop(next(iter(self._cache)))
                     self._fast = {k: v for k, v in self._fast.items() if v is not old}
                     native.forget(self)
+            if made is not None:    # the first trace's checks, which the call runs
+                check_first_trace(made)
             return conc
         finally:
             if first is not None:

@@ -22,7 +22,7 @@ from .codegen import Boxing
 from .context import TraceInterpreter, active_tapes, locate_index_error
 from .errors import at_user_line
 from .ir.core import Function, bind, current_interpreter
-from .ir.errors import LinAlgError, ShapeError
+from .ir.errors import InvalidArgumentError, LinAlgError, ShapeError
 from .nest import unflatten
 from .notice import Notice
 from .tensor import Tensor
@@ -61,6 +61,7 @@ class Concrete:
     symbolic: bool = False              # traced with unknown dims: serves every shape
     input_signature: Any = None         # the function's input_signature (or None)
     n_checks: int = 0                   # results of `assert`s after the Variables' values
+    explain: Any = None                 # `TraceState.explain` (failed checks' values)
     instance: Any = None                # weakref to a method's instance (its first arg)
     fast: Callable[[tuple[Any, ...]], Any] = field(init=False)
     _exe: Any = field(init=False, default=None)
@@ -276,13 +277,20 @@ class Concrete:
         arrays = self._inputs(leaves)
         try:
             outs = (self._exe or self.executable())(*arrays)
-        except IndexError as e:
-            raise locate_index_error(self.trace_fn, arrays, self.origins, e) from None
+        except (IndexError, InvalidArgumentError) as e:
+            raise self._located(e, arrays) from None
         except (ShapeError, LinAlgError) as e:  # unknown dimensions that do not agree, a
             raise at_user_line(e) from None        # singular matrix: name the call
         if self._single:
             return Tensor._wrap(outs[0])
         return self._finish([Tensor._wrap(o) for o in outs], leaves)
+
+    def _located(self, e: Exception, arrays: Any) -> BaseException:
+        """The error to raise for `e`, an index error or failed check of native code
+        (`locate_index_error`: the op and line, a failed check's values)."""
+        if isinstance(e, InvalidArgumentError) and not self.explain:
+            return e        # its message names the check and the line already
+        return locate_index_error(self.trace_fn, arrays, self.origins, e, self.explain)
 
     def _assigned_vars(self, leaves: list[Any]) -> list[Variable]:
         """The Variables this call assigns (Variable arguments resolved)."""
@@ -318,9 +326,8 @@ class Concrete:
             ins.append(obj._read() if isinstance(obj, Variable) else obj)
         try:
             outs = bind("call", *ins, fn=self.opt_fn)
-        except IndexError as e:
-            raise locate_index_error(self.trace_fn, self._inputs(leaves), self.origins,
-                                     e) from None
+        except (IndexError, InvalidArgumentError) as e:
+            raise self._located(e, self._inputs(leaves)) from None
         outs = list(outs) if isinstance(outs, tuple) else [outs]
         return self._finish(outs, leaves)
 

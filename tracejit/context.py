@@ -261,6 +261,9 @@ class TraceState:
         # traced Function after the Variables' values, or joined into a region's
         # (`regions.join_checks`), so that no pass prunes them.
         self.checks: list[Value] = []
+        # id(an assert's result) -> (the text of its failure from its operands' values, or
+        # None where they pass; those operands), to name the values when a check fails
+        self.explain: dict[int, tuple[Callable[[list[Any]], str | None], list[Value]]] = {}
         self.closed = False
 
     def wrap(self, v: Value) -> Tensor:
@@ -309,16 +312,22 @@ def tracing() -> TraceState | None:
 
 
 def run_time_check(st: TraceState, cond: Tensor, message: str,
-                   error: str = "invalid_argument") -> None:
+                   error: str = "invalid_argument",
+                   explain: tuple[Callable[[list[Any]], str | None], Sequence[Tensor]]
+                   | None = None) -> None:
     """Trace an `assert` of the bool tensor `cond` into `st`: at run time, unless every
     element is true, the call raises `error`'s exception (`ir.prims.checks.ERRORS`) with
-    `message` and the user's line."""
+    `message` and the user's line. With `explain = (text, tensors)`, a failure replays the
+    trace to give `text(values of tensors)` instead of `message` (`locate_error`): the
+    eager message, which names the values."""
     where = user_frame()
     if where is not None:
         file, line, text = where
         message = f"{message}\n  at {file}:{line}" + (f": {text}" if text else "")
-    ok = bind("assert", cond, message=message, error=error)
-    st.checks.append(st.value_of(ok))
+    ok = st.value_of(bind("assert", cond, message=message, error=error))
+    st.checks.append(ok)
+    if explain is not None:
+        st.explain[id(ok)] = (explain[0], [st.value_of(t) for t in explain[1]])
 
 
 def _hint(name: str | None) -> str | None:
@@ -362,14 +371,16 @@ set_default_interpreter(EAGER)
 
 def locate_index_error(fn: Any, arrays: Sequence[Any],
                        origins: dict[int, tuple[str, str | None]],
-                       err: IndexError) -> BaseException:
+                       err: Exception, explain: dict[int, Any] | None = None
+                       ) -> BaseException:
     """The error to raise for `err`, an index error native code found running `fn` (as
     traced, before optimization) on `arrays`: replay `fn` with the reference
     implementations to find the first instruction that fails, which names the op the
     user wrote (a gather whose forward value was optimized away fails in its gradient's
-    scatter_add natively), and add the line that made it; an `assert` inside a region
-    (native code reports the region instruction) gives its own error. Only runs on the
-    error path."""
+    scatter_add natively), and add the line that made it. A failed `assert` (native code
+    reports one inside a region against the region instruction) gives its own error, with
+    the text `explain` makes from its operands' values where it has an entry
+    (`TraceState.explain`). Only runs on the error path."""
     from .ir.core import interpreting
     from .ir.interp import NumpyInterpreter
     from .ir.specialize import bind_arguments, is_symbolic, specialize
@@ -380,7 +391,12 @@ def locate_index_error(fn: Any, arrays: Sequence[Any],
             spec = specialize(fn, bind_arguments(fn, [np.shape(a) for a in arrays]))
         except Exception:   # noqa: BLE001  (the native error is still right)
             return at_user_line(err)
-        fn, origins = spec, _paired_origins(fn, spec, origins, {})
+        pairs = _paired_values(fn, spec, {})
+        origins = {id(pairs[k]): v for k, v in origins.items() if k in pairs}
+        explain = {id(pairs[k]): (text, [pairs[id(v)] for v in operands])
+                   for k, (text, operands) in (explain or {}).items()
+                   if k in pairs and all(id(v) in pairs for v in operands)}
+        fn = spec
     env: dict[int, Any] = {id(p): np.asarray(a) for p, a in zip(fn.params, arrays)}
     try:
         with interpreting(NumpyInterpreter()):
@@ -388,7 +404,8 @@ def locate_index_error(fn: Any, arrays: Sequence[Any],
                 try:
                     out = _bind_reference(ins, env)
                 except InvalidArgumentError as e:
-                    return e        # an `assert` in a region: its message has the line
+                    return _explained(e, getattr(e, "instr", None) or ins,
+                                      getattr(e, "env", None) or env, explain or {})
                 except IndexError as e:
                     inner = getattr(e, "instr", None) or ins    # an op of a loop body, say
                     origin = origins.get(id(inner.outs[0])) if inner.outs else None
@@ -407,23 +424,48 @@ def locate_index_error(fn: Any, arrays: Sequence[Any],
     return at_user_line(err)
 
 
-def _paired_origins(fn: Any, spec: Any, origins: dict[int, tuple[str, str | None]],
-                    lines: dict[int, tuple[str, str | None]]
-                    ) -> dict[int, tuple[str, str | None]]:
-    """`origins` (keyed by the outputs of `fn`'s instructions) keyed by the outputs of the
-    instructions of `spec`, which stand in order for `fn`'s, nested Functions (loop bodies,
-    branches) included."""
+def explained(e: InvalidArgumentError, explain: dict[int, Any]) -> BaseException:
+    """The error for `e`, a failed `assert` of a reference run (`ir.interp.run_env` set
+    its instruction and values), with its `explain` text where it has one."""
+    ins, env = getattr(e, "instr", None), getattr(e, "env", None)
+    return e if ins is None or env is None else _explained(e, ins, env, explain)
+
+
+def _explained(e: InvalidArgumentError, ins: Any, env: dict[int, Any],
+               explain: dict[int, Any]) -> BaseException:
+    """The error of `assert` instruction `ins` that failed with `e` in a replay whose
+    values are `env`: its `explain` text (the user's line kept), else `e`."""
+    entry = explain.get(id(ins.outs[0])) if ins.outs else None
+    if entry is None:
+        return e
+    text, operands = entry
+    try:
+        msg = text([np.asarray(env[id(v)]) for v in operands])
+    except Exception:   # noqa: BLE001  (the error stands without the values)
+        return e
+    if msg is None:
+        return e
+    _, sep, line = str(e).rpartition("\n  at ")
+    return type(e)(f"{msg}{sep}{line}")
+
+
+def _paired_values(fn: Any, spec: Any, pairs: dict[int, Any]) -> dict[int, Any]:
+    """Each parameter and instruction output of `fn` (nested Functions, loop bodies and
+    branches, included), by id, paired with the Value of `spec` that stands for it:
+    `spec`'s instructions stand in order for `fn`'s."""
     from .ir.core import Function
+    for p, q in zip(fn.params, spec.params):
+        pairs[id(p)] = q
     for i, s in zip(fn.instrs, spec.instrs):
-        if i.outs and s.outs and id(i.outs[0]) in origins:
-            lines[id(s.outs[0])] = origins[id(i.outs[0])]
+        for o, t in zip(i.outs, s.outs):
+            pairs[id(o)] = t
         for key, v in i.params.items():
             w = s.params.get(key)
-            pairs = zip(v, w) if isinstance(v, tuple) and isinstance(w, tuple) else [(v, w)]
-            for f, g in pairs:
+            both = zip(v, w) if isinstance(v, tuple) and isinstance(w, tuple) else [(v, w)]
+            for f, g in both:
                 if isinstance(f, Function) and isinstance(g, Function) and f is not g:
-                    _paired_origins(f, g, origins, lines)
-    return lines
+                    _paired_values(f, g, pairs)
+    return pairs
 
 
 def _bind_reference(ins: Any, env: dict[int, Any]) -> Any:

@@ -184,29 +184,44 @@ def _values_check(op: str, cond: str, test: Callable[[np.ndarray, np.ndarray], n
     except TypeError:
         shape = None                            # a size known only at run time
     va, vb = _value(x, tx), _value(y, ty)
+    head = _prefix(message)
+
+    def explain(values: list[np.ndarray]) -> str | None:
+        return _comparison_failure(head, cond, test, values[0], values[1], summarize)
+
     if va is None or vb is None:
         st = tracing()
         if st is not None:
-            run_time_check(st, traced(tx, ty),
-                           f"{_prefix(message)}Condition x {cond} y did not hold")
+            run_time_check(st, traced(tx, ty), f"{head}Condition x {cond} y did not hold",
+                           explain=(explain, [tx, ty]))
         return
     if shape is None:
         return
+    text = explain([va, vb])
+    if text is not None:
+        raise _user_error(InvalidArgumentError(text))
+
+
+def _comparison_failure(head: str, cond: str,
+                        test: Callable[[np.ndarray, np.ndarray], np.ndarray], va: np.ndarray,
+                        vb: np.ndarray, summarize: Any) -> str | None:
+    """TensorFlow's message for the elements of `va` and `vb` (broadcast) where `test`
+    fails, or None when it holds everywhere."""
+    shape = np.broadcast_shapes(va.shape, vb.shape)
     a = np.broadcast_to(va, shape)
     b = np.broadcast_to(vb, shape)
     with np.errstate(invalid="ignore"):
         bad = ~test(a, b)
     if not bad.any():
-        return
+        return None
     n = 3 if summarize is None else int(summarize)
     where = np.argwhere(bad)[:n]
     picked = tuple(where.T)
-    raise _user_error(InvalidArgumentError(
-        f"{_prefix(message)}Condition x {cond} y did not hold.\n"
-        f"Indices of first {len(where)} different values:\n{where}\n"
-        f"Corresponding x values:\n{a[picked]}\nCorresponding y values:\n{b[picked]}\n"
-        f"First {min(n, a.size)} elements of x:\n{a.reshape(-1)[:n]}\n"
-        f"First {min(n, b.size)} elements of y:\n{b.reshape(-1)[:n]}"))
+    return (f"{head}Condition x {cond} y did not hold.\n"
+            f"Indices of first {len(where)} different values:\n{where}\n"
+            f"Corresponding x values:\n{a[picked]}\nCorresponding y values:\n{b[picked]}\n"
+            f"First {min(n, a.size)} elements of x:\n{a.reshape(-1)[:n]}\n"
+            f"First {min(n, b.size)} elements of y:\n{b.reshape(-1)[:n]}")
 
 
 def _comparison(path: str, aliases: tuple[str, ...], cond: str,
@@ -304,6 +319,17 @@ def _sign_check(path: str, cond: str, test: Callable[[np.ndarray], np.ndarray],
         if t.dtype.kind not in "iuf":
             raise _user_error(DTypeError(f"{op}: x must be numeric, got {t.dtype}"))
         head = f"{message}.  \n" if message else ""
+
+        def explain(values: list[np.ndarray]) -> str | None:
+            v = values[0]
+            with np.errstate(invalid="ignore"):
+                ok = test(v)
+            if np.all(ok):
+                return None
+            n = 3 if summarize is None else int(summarize)
+            return (f"{head}Condition x {cond} 0 did not hold element-wise:\nx (shape="
+                    f"{v.shape} dtype={v.dtype}) = \n{_summary(v, n)}")
+
         v = _value(x, t)
         if v is None:
             st = tracing()
@@ -311,15 +337,12 @@ def _sign_check(path: str, cond: str, test: Callable[[np.ndarray], np.ndarray],
                 from . import elementwise
                 zero = bind("constant", value=np.zeros((), t.dtype))
                 run_time_check(st, getattr(elementwise, traced)(t, zero),
-                               f"{head}Condition x {cond} 0 did not hold element-wise")
+                               f"{head}Condition x {cond} 0 did not hold element-wise",
+                               explain=(explain, [t]))
             return
-        with np.errstate(invalid="ignore"):
-            ok = test(v)
-        if not np.all(ok):
-            n = 3 if summarize is None else int(summarize)
-            raise _user_error(InvalidArgumentError(
-                f"{head}Condition x {cond} 0 did not hold element-wise:\nx (shape="
-                f"{v.shape} dtype={v.dtype}) = \n{_summary(v, n)}"))
+        text = explain([v])
+        if text is not None:
+            raise _user_error(InvalidArgumentError(text))
 
     from .exports import named
     return named(check, path, doc=doc)
@@ -401,18 +424,30 @@ def Assert(condition: TensorInput, data: Any, summarize: Any = None,  # noqa: N8
         raise _user_error(DTypeError(f"Assert: condition must be a bool scalar, got {c.dtype} "
                                      f"of shape {c.shape}"))
     items = list(data) if isinstance(data, (list, tuple)) else [data]
+    n = 3 if summarize is None else int(summarize)
+    tensors = [convert_to_tensor(it) for it in items if not isinstance(it, str)]
+
+    def explain(values: list[np.ndarray]) -> str:
+        shown, it = [], iter(values)
+        for item in items:
+            if isinstance(item, str):
+                shown.append(item)
+                continue
+            iv = next(it)
+            shown.append(", ".join(str(e) for e in iv.reshape(-1)[:n])
+                         + (", ..." if iv.size > n else ""))
+        return f"Expected the condition to be true. Summarized data: {', '.join(shown)}"
+
     v = _value(condition, c)
     if v is None:
         st = tracing()
         if st is not None:
-            run_time_check(st, c, "Assert: the condition is false")
+            run_time_check(st, c, "Assert: the condition is false",
+                           explain=(explain, tensors))
         return
     if not bool(v):
-        n = 3 if summarize is None else int(summarize)
-        shown = []
-        for it in items:
-            iv = _value(it, convert_to_tensor(it)) if not isinstance(it, str) else None
-            shown.append(it if iv is None else ", ".join(str(e) for e in iv.reshape(-1)[:n])
-                         + (", ..." if iv.size > n else ""))
-        raise _user_error(InvalidArgumentError(
-            f"Expected the condition to be true. Summarized data: {', '.join(shown)}"))
+        values = [_value(it, t) for it, t in zip([i for i in items if not isinstance(i, str)],
+                                                  tensors)]
+        if any(x is None for x in values):
+            raise _user_error(InvalidArgumentError("Assert: the condition is false"))
+        raise _user_error(InvalidArgumentError(explain(values)))  # type: ignore[arg-type]

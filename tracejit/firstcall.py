@@ -30,6 +30,7 @@ import numpy as np
 
 from .errors import at_user_line
 from .ir.core import Function
+from .ir.errors import InvalidArgumentError
 from .tensor import Tensor
 
 SINGLETON = ("tf.function only supports singleton tf.Variables created on the first call. "
@@ -110,9 +111,27 @@ def _evaluate_values(c: Creation, vals: list[Any]) -> list[np.ndarray]:
     from .ir.interp import evaluate
     from .ir.passes.dce import dce
     st = c.state
+    # The trace's checks so far run too (the value is what the code so far computes, and
+    # it would have raised).
     fn = dce(Function("variable_initializer", st.builder.params, list(st.builder.instrs),
-                      vals))
-    return [np.asarray(a) for a in evaluate(fn, _inputs(c))]
+                      list(vals) + st.checks))
+    try:
+        out = evaluate(fn, _inputs(c))
+    except InvalidArgumentError as e:
+        from .context import explained
+        raise explained(e, st.explain) from None
+    return [np.asarray(a) for a in out[:len(vals)]]
+
+
+def check_first_trace(c: Creation) -> None:
+    """Run the checks (`assert`s) of a first trace that made Variables on the reference:
+    the call runs the trace made again with the Variables, which lacks the checks of code
+    that ran only the first time (the block that made them); TensorFlow's first call
+    runs the first trace, and raises for them."""
+    st = c.state
+    if not st.checks:
+        return
+    _evaluate_values(c, [])
 
 
 def _evaluate(c: Creation, t: Tensor) -> np.ndarray:

@@ -85,6 +85,7 @@ def trace_region(f: Callable[..., Any], types: Sequence[TensorType], tree: Any, 
     outer = tracing()
     if outer is not None:       # the user's lines of indexing ops inside the region too
         outer.origins.update(st.origins)
+        outer.explain.update(st.explain)
     if st.assigned:
         names = ", ".join(repr(v.name) for v in st.assigned.values())
         raise at_user_line(TracingError(

@@ -85,7 +85,7 @@ def trace(owner: CompiledFunction, leaves: list[Any], tree: Any,
         out_tree=out_tree, out_kind=out_kind, n_out=n_out, assigned=assigned,
         assigned_src=assigned_src, captures=captures, capture_src=capture_src,
         var_args=bool(var_args), fixed_vars=fixed_vars, trace_fn=trace_fn, optimized=None,
-        n_checks=len(st.checks),
+        n_checks=len(st.checks), explain=st.explain,
         origins=st.origins, grad_fns=list(st.grad_functions),
         grad_residuals=st.grad_residuals,
         symbolic=any(p.type.symbolic for p in trace_fn.params))
