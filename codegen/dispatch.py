@@ -19,8 +19,9 @@ CPython and NumPy C APIs and installs it as `owner.__call__`, a real method desc
    and makes the outputs read-only on success), releasing the GIL around it when the
    entry says so (never for an entry that assigns);
 6. boxes output 0 (the result) and the assigned outputs as `boxing` says, stores the
-   latter in their objects in order, counts the call (`*counter += 1`) and returns the
-   result.
+   latter in their objects in order, releases any outputs after those (the results of
+   the function's run-time checks, which passed), counts the call (`*counter += 1`) and
+   returns the result.
 
 Any miss or failure in 1-5 (keywords, a tape, a new shape, a non-array, a strided
 array, an index out of bounds, no memory) returns `fallback(obj, *args, **kwargs)`
@@ -175,7 +176,8 @@ class Entry:
     off2)`: the array at slot `off1` of `obj`, or in slot `off2` of the box there
     (`off2 >= 0`); and the assignments: after output 0 (the result), output `k + 1`
     boxed goes to slot `off` of `obj` for each `(obj, off, rlock)` of `assigns`, in
-    order; the call is native only while no `rlock` (a `threading.RLock`) is held."""
+    order; the call is native only while no `rlock` (a `threading.RLock`) is held. Any
+    outputs after those are released."""
 
     exe: Any
     in_types: Sequence[tuple[tuple[int, ...], np.dtype[Any]]]
@@ -234,7 +236,7 @@ class Dispatcher:
         for en in entries:
             if (en.exe.items_entry is None or len(en.out_types) > MAX_OUTS
                     or len(en.captures) > MAX_ARGS or len(en.in_types) > MAX_ARGS
-                    or len(en.out_types) != 1 + len(en.assigns)
+                    or len(en.out_types) < 1 + len(en.assigns)
                     or en.assigns and en.release_gil):
                 raise ValueError("this executable cannot be called natively")
             rec = [0] * R_INPUTS

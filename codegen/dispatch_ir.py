@@ -283,7 +283,7 @@ def module_ir() -> str:
     b.branch(fallback)
 
     # 6: box the result and each assigned value (all allocated first, so a failure
-    # changes nothing), store the assigned values, count the call.
+    # changes nothing), store the assigned values, release the rest, count the call.
     b.position_at_end(ran)
     n_box = b.add(n_asg, one)
     with for_range(b, n_box, name="box") as k:
@@ -311,6 +311,10 @@ def module_ir() -> str:
         old = b.load(field, align=1)
         b.store(b.load(b.gep(boxes, [b.add(k, one)])), field, align=1)
         b.call(capi["Py_DecRef"], [old])
+    # The outputs after the assigned ones (the results of the function's checks, true
+    # once it ran) are released.
+    with for_range(b, b.sub(n_out, n_box), name="checks") as k:
+        b.call(capi["Py_DecRef"], [b.load(b.gep(arrs, [b.add(base, b.add(n_box, k))]))])
     calls = b.inttoptr(b.load(tab), i64p)
     b.store(b.add(b.load(calls), one), calls)
     b.ret(b.load(boxes))

@@ -352,3 +352,38 @@ def test_first_calls_from_four_threads_build_one_dispatcher() -> None:
         r = subprocess.run([sys.executable, "-c", _FIRST_CALLS], capture_output=True,
                            text=True, timeout=300)
         assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])
+
+
+def test_a_function_with_checks_is_served_natively_and_fails_on_the_python_path() -> None:
+    """Its checks' results come after the result: the dispatcher releases them (no
+    reference or memory kept) and a failing check falls back to the Python path, which
+    raises the check's error."""
+    @tj.function
+    def f(x, y):
+        tj.debugging.assert_less(x, y)      # the line the error must name
+        return x * 2. + 1.
+    x, y = tj.constant(np.arange(4, dtype=np.float32)), tj.constant(np.full(4, 9, np.float32))
+    warm(f, x, y)
+    objs = [x, y, x._data, y._data, f, tj.Tensor, np.dtype(np.bool_)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(10.0)
+    try:
+        time.sleep(0.05)
+        gc.collect()
+        counts = [sys.getrefcount(o) for o in objs]
+        n = native_calls(f)
+        for _ in range(100_000):
+            f(x, y)
+        calls = native_calls(f) - n
+        after = [sys.getrefcount(o) for o in objs]
+    finally:
+        sys.setswitchinterval(interval)
+    assert calls == 100_000 and after == counts
+    np.testing.assert_array_equal(f(x, y).numpy(), np.arange(4) * 2 + 1)
+    bad = tj.constant(np.array([1, 2, 2, 9], np.float32))     # fails at x[2]
+    n = native_calls(f)
+    for _ in range(20):
+        with pytest.raises(tj.errors.InvalidArgumentError, match="did not hold") as info:
+            f(x, bad)
+    assert "tj.debugging.assert_less(x, y)" in str(info.value)
+    assert native_calls(f) == n

@@ -86,7 +86,7 @@ def _entry(conc: Concrete, args: tuple[Any, ...]) -> Any:
     one_result = conc._single or (conc.out_tree is None and conc.n_out == 1
                                   and conc.out_kind == [("r", 0)])
     if (exe is None or getattr(exe, "items_entry", None) is None or exe.checks_memory
-            or not one_result or conc.n_checks or conc.symbolic or conc.var_args
+            or not one_result or conc.symbolic or conc.var_args
             or len(args) > MAX_ARGS or conc.n_leaves != len(args)
             or conc.dyn_idx != list(range(len(args)))
             or not all(type(a) is Tensor or type(a) is np.ndarray for a in args)):
