@@ -358,3 +358,22 @@ def test_checks_of_the_first_call_that_makes_variables() -> None:
     # The Variable exists now (the check came after it), and later calls run the code
     # traced again with it, which has no check (TensorFlow's later calls run that too).
     np.testing.assert_array_equal(g(tj.constant([-1.0, 2.0])).numpy(), [-2.0, 4.0])
+
+
+def test_jacfwd_runs_the_checks_of_its_function() -> None:
+    """The tangent program computes no check (it has no tangent), so `jacfwd` runs the
+    function's checks beside it: at once eagerly, when the code runs compiled."""
+    def f(x: tj.Tensor) -> tj.Tensor:
+        tj.debugging.assert_greater(x, 0.0, message="positive")
+        return tj.math.log(x) * x
+
+    jac = tj.autodiff.jacfwd(f)
+    x = np.array([1.0, 2.0], F32)
+    want = np.diag(np.log(x) + 1)
+    np.testing.assert_allclose(jac(tj.constant(x)).numpy(), want, rtol=1e-6)
+    np.testing.assert_allclose(tj.function(jac)(x).numpy(), want, rtol=1e-6)
+    bad = np.array([1.0, -2.0], F32)
+    with pytest.raises(IAE, match=r"^positive\nCondition x > y did not hold.\nIndices"):
+        jac(tj.constant(bad))
+    with pytest.raises(IAE, match=r"^positive\nCondition x > y did not hold"):
+        tj.function(jac)(bad)

@@ -22,7 +22,7 @@ import numpy as np
 from .errors import at_user_line
 from .exports import export
 from .nest import flatten, unflatten
-from .regions import as_tensor, close, fn_name, trace_region, type_of
+from .regions import as_tensor, close, fn_name, join_checks, trace_region, type_of
 
 
 def _jacobian_wrt(fn: Any, operands: list[Any], k: int, x: Any, name: str) -> list[Any]:
@@ -53,6 +53,26 @@ def _jacobian_wrt(fn: Any, operands: list[Any], k: int, x: Any, name: str) -> li
         cols = reshape(next(it), (n, m))                # row j: d out / d x_j
         res.append(reshape(transpose(cols, (1, 0)), shape + tuple(x.shape)))
     return res
+
+
+def _run_checks(fn: Any, ok: Any, operands: list[Any], name: str,
+                explain: dict[int, Any]) -> None:
+    """Run the checks (`assert`s) of `f`, joined in `ok`, on the operands: they raise at
+    once eagerly, and inside a compiled function they are its checks. (The tangent
+    program computes no check: it has no tangent.)"""
+    from .context import explained
+    from .ir.core import Function
+    from .ir.errors import InvalidArgumentError
+    from .ir.interp import run
+    from .ir.passes.dce import dce
+    from .regions import tracing
+    try:
+        (out,) = run(dce(Function(f"{name}_checks", fn.params, fn.instrs, [ok])), operands)
+    except InvalidArgumentError as e:      # eagerly: the message with the values
+        raise explained(e, explain) from None
+    st = tracing()
+    if st is not None:
+        st.checks.append(st.value_of(out))
 
 
 @export("autodiff.jacfwd")
@@ -91,8 +111,11 @@ def jacfwd(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[
                 full[k] = t
             return fun(*full)
         region = trace_region(f, [type_of(x) for x in xs], flatten(list(xs))[1], name, call)
+        ok = join_checks(region)
         (fn,), objs = close([region])
         operands = [as_tensor(o) for o in objs] + xs
+        if ok is not None:
+            _run_checks(fn, ok, operands, name, region.state.explain)
         per_arg = []
         for j, x in enumerate(xs):
             jacs = _jacobian_wrt(fn, operands, len(objs) + j, x, name)
