@@ -29,6 +29,12 @@ Invariants:
   with an unbatched matrix stays one matrix product (the batch folds into rows or columns).
 - Data-dependent indices keep their bounds check: an index outside [0, n) in any batch
   element still raises IndexError in the batched Function.
+- Code that runs only for some batch elements (a branch of a `cond` with a batched index,
+  the body of a `while` with a batched condition, a step of a `scan` past some elements'
+  counts) is batched under their mask (`only_where`); a run-time check (`assert`, a
+  primitive that `raises`) there checks only those elements, so a branch not taken never
+  fails. The masks made in the current Builder apply (a region nested inside such code,
+  batched into a Builder of its own, checks every element).
 
 Example::
 
@@ -37,21 +43,23 @@ Example::
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import ops
 from .caches import Memo
-from .core import Builder, Function, TensorType, bind, interpreting
+from .core import Builder, Function, TensorType, bind, current_interpreter, interpreting
 from .errors import IRError
 from .prims import Primitive, all_primitives
 from .prims.elementwise import broadcast_shapes
 from .tables import entering
 
-__all__ = ["RULES", "batch_values", "batched_callee", "missing_rules", "rule_for",
-           "standard_rule", "vmap"]
+__all__ = ["RULES", "batch_values", "batched_callee", "live_mask", "missing_rules",
+           "only_where", "rule_for", "standard_rule", "vmap"]
 
 #: A rule's operands (Values, or whatever `bind` accepts in the current context).
 Xs = list[Any]
@@ -61,6 +69,38 @@ Rule = Callable[..., Out]
 
 #: The batching rules of primitives that need their own, keyed by primitive name.
 RULES: dict[str, Rule] = {}
+
+
+# Masks of the batch elements the code being batched runs for: (Builder, bool[size] value).
+_MASKS: contextvars.ContextVar[tuple[tuple[Any, Any], ...]] = contextvars.ContextVar(
+    "tracejit_batch_masks", default=())
+#: Primitives that fail on some values at run time: batched under a mask even when no
+#: operand is batched.
+RAISES = frozenset(n for n, p in all_primitives().items() if p.raises)
+
+
+@contextlib.contextmanager
+def only_where(mask: Any) -> Iterator[None]:
+    """Batch code that runs only for the elements where the bool `(size,)` value `mask`
+    (of the current Builder) holds: its run-time checks check only those."""
+    token = _MASKS.set(_MASKS.get() + ((current_interpreter(), mask),))
+    try:
+        yield
+    finally:
+        _MASKS.reset(token)
+
+
+def live_mask() -> Any | None:
+    """The elements the code being batched into the current Builder runs for (the
+    logical_and of its masks), or None for all."""
+    here = current_interpreter()
+    masks = [m for b, m in _MASKS.get() if b is here]
+    if not masks:
+        return None
+    live = masks[0]
+    for m in masks[1:]:
+        live = bind("logical_and", live, m)
+    return live
 
 
 # --------------------------------------------------------------------------- the transform
@@ -102,7 +142,7 @@ def batch_values(fn: Function, args: Sequence[Any], batched: Sequence[bool], siz
     for ins in fn.instrs:
         xs = [env[id(x)][0] for x in ins.inputs]
         bat = [env[id(x)][1] for x in ins.inputs]
-        if any(bat):
+        if any(bat) or (ins.prim in RAISES and live_mask() is not None):
             rule = rule_for(ins.prim)
             if rule is None:
                 raise IRError(f"primitive {ins.prim} has no batching rule")

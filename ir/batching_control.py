@@ -2,7 +2,9 @@
 
 - `cond` with an unbatched index batches every branch alike (results batched in one branch
   are batched in all). With a batched index every branch runs on the whole batch and each
-  element takes its own branch's results by `select` (what `tf.vectorized_map` does).
+  element takes its own branch's results by `select` (what `tf.vectorized_map` does); a
+  branch's run-time checks check only the elements that take it (`batching.only_where`,
+  as for a `while` body past an element's end and a `scan` step past its count).
 - `scan`: the batch axis of the `xs` moves behind the scanned axis (the body sees batched
   slices) and back in front of the `ys`; a carry is batched when its initial value or any
   step makes it so (a fixed point over the body's batching).
@@ -23,7 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import ops
-from .batching import Out, Xs, _batched_type, _bcast, _register, batch_values, batched_callee
+from .batching import (Out, Xs, _batched_type, _bcast, _register, batch_values, batched_callee,
+                       only_where)
 from .core import Builder, Function, TensorType, bind, interpreting, results_list
 
 
@@ -74,14 +77,19 @@ def _cond_rule(xs: Xs, bat: list[bool], bsize: int, *, branches: tuple[Function,
             want = [a or b for a, b in zip(want, out)]
         new = tuple(_forced(br, flags, bsize, want) for br in branches)
         return results_list(bind("cond", index, *ops_, branches=new)), want
+    # Element b takes branch index[b], the last one for an index out of range.
+    picks = [ops.eq(index, ops.const(k, np.int32)) for k in range(len(branches) - 1)]
+    rest = ops.full((bsize,), True, np.bool_)
+    for p in picks:
+        rest = bind("logical_and", rest, bind("logical_not", p))
     results = []
-    for br in branches:
-        outs = batch_values(br, ops_, flags, bsize)
+    for br, taken in zip(branches, picks + [rest]):
+        with only_where(taken):         # its checks check the elements that take it
+            outs = batch_values(br, ops_, flags, bsize)
         results.append([_bcast(v, bt, bsize) for v, bt in outs])
     acc = results[-1]
     for k in range(len(branches) - 2, -1, -1):
-        pick = ops.eq(index, ops.const(k, np.int32))
-        acc = [ops.select(_lift(pick, len(a.shape) - 1), r, a)
+        acc = [ops.select(_lift(picks[k], len(a.shape) - 1), r, a)
                for r, a in zip(results[k], acc)]
     return acc, [True] * len(acc)
 
@@ -132,9 +140,10 @@ def _scan_batched_steps(xs: Xs, bat: list[bool], bsize: int, body: Function, k: 
     xp = [b.param(_batched_type(t, bsize) if bt else t) for t, bt in zip(types[k + m:], xflags)]
     row = b.param(TensorType((), i32), "row")
     with interpreting(b):
-        outs = batch_values(body, cs + st + xp, head + [True] * m + xflags, bsize)
-        new = [_bcast(v, bt, bsize) for v, bt in outs]
         live = ops.gt(own, row)
+        with only_where(live):          # its checks check the elements still stepping
+            outs = batch_values(body, cs + st + xp, head + [True] * m + xflags, bsize)
+        new = [_bcast(v, bt, bsize) for v, bt in outs]
         res = [ops.select(_lift(live, len(v.shape) - 1), v,
                           s if j < m else ops.full(tuple(v.shape), 0, v.dtype))
                for j, (v, s) in enumerate(zip(new, st + new[m:]))]
@@ -210,7 +219,8 @@ def _while_batched_pred(xs: Xs, bat: list[bool], bsize: int, cond: Function, bod
     cs, st, count = params(bb)
     with interpreting(bb):
         p = active(bb, cs, st, count)
-        outs = batch_values(body, cs + st, head + [True] * n, bsize)
+        with only_where(p):             # its checks check the elements still looping
+            outs = batch_values(body, cs + st, head + [True] * n, bsize)
         new = [_bcast(v, bt, bsize) for v, bt in outs]
         kept = [ops.select(_lift(p, len(t.shape)), v, s) for v, s, t in zip(new, st, types[k:])]
         cnt = ops.add(count, ops.convert(p, i32))

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import ops
 from .batching import (Out, Xs, _bcast, _elem_shape, _lift_rank, _move_to_front,
-                       _offset_indices, _register, batched_callee, vmap)
+                       _offset_indices, _register, batched_callee, live_mask, vmap)
 from .caches import Memo
 from .core import Function, bind
 from .prims.elementwise import broadcast_shapes
@@ -118,8 +118,17 @@ def _one_hot_rule(xs: Xs, bat: list[bool], bsize: int, **params: Any) -> Out:
 
 @_register("assert")
 def _assert_rule(xs: Xs, bat: list[bool], bsize: int, **params: Any) -> Out:
-    # One check of every element of every batch member: its result is not batched.
-    return [bind("assert", xs[0], **params)], [False]
+    # One check of every element of the batch members the code runs for (`live_mask`):
+    # its result is not batched.
+    cond = xs[0]
+    live = live_mask()
+    if live is not None:
+        if not bat[0]:
+            cond = bind("reshape", cond, shape=(1,) + tuple(cond.shape))
+        rank = len(cond.shape) - 1
+        skipped = bind("logical_not", bind("reshape", live, shape=(bsize,) + (1,) * rank))
+        cond = bind("logical_or", cond, skipped)
+    return [bind("assert", cond, **params)], [False]
 
 
 @_register("philox")

@@ -379,6 +379,10 @@ def test_grad_of_an_ir_file_with_checks(tmp_path: Path) -> None:
         def f(x):
             tj.debugging.assert_greater(x, 0.)
             return tj.reduce_sum(x * x)
+
+        def g(x):
+            y = tj.cond(x[0] > 0., lambda: tj.debugging.check_numerics(x, "m"), lambda: x)
+            return tj.reduce_sum(y)
         """))
     trace = dump("dump", f"{src}:f", "--arg", "f32[3]", "--stage", "trace")
     assert trace.returncode == 0, trace.stderr
@@ -390,3 +394,9 @@ def test_grad_of_an_ir_file_with_checks(tmp_path: Path) -> None:
     assert from_ir.returncode == 0, from_ir.stderr
     assert "assert(" in from_ir.stdout and "-> (f32[], f32[3], bool[])" in from_ir.stdout
     assert from_ir.stdout == from_py.stdout     # the message names the Python line
+    # checks inside a branch come back as the branch's result
+    trace = dump("dump", f"{src}:g", "--arg", "f32[3]", "--stage", "trace")
+    assert trace.stdout.startswith("func @g(%x: f32[3]) -> (f32[], bool[])"), trace.stdout
+    ir_file.write_text(trace.stdout)
+    from_ir = dump("dump", str(ir_file), "--grad", "--stage", "opt")
+    assert from_ir.returncode == 0, from_ir.stderr

@@ -234,17 +234,21 @@ def test_sign_assertions(case: int) -> None:
     with pytest.raises(IAE) as eager:
         f.python_function(tj.constant(flipped))
     assert str(compiled.value) == str(eager.value)
-    assert str(compiled.value).startswith(f"Condition x {cond} 0 did not hold element-wise:")
+    assert str(compiled.value).startswith(f"\nCondition x {cond} 0 did not hold element-wise:")
 
 
 def test_check_numerics_and_assert_all_finite() -> None:
-    """TensorFlow's messages ("NaN" before "Inf"); the tensor comes back, its gradient
-    passes through (orders 1 and 2); float tensors only."""
+    """TensorFlow 2.21's messages; the tensor comes back, its gradient passes through
+    (orders 1 and 2); float tensors only; compiled code gives the eager message."""
     x = tj.constant([1.0, 2.0])
     np.testing.assert_array_equal(tj.debugging.check_numerics(x, "m").numpy(), [1.0, 2.0])
     np.testing.assert_array_equal(tj.debugging.assert_all_finite(x, "m").numpy(), [1.0, 2.0])
-    with pytest.raises(IAE, match=r"^bad : Tensor had NaN values"):
-        tj.debugging.check_numerics(tj.constant([np.inf, np.nan]), "bad")
+    np.testing.assert_array_equal(
+        tj.debugging.assert_all_finite(x=x, message="m").numpy(), [1.0, 2.0])
+    for values, what in (([1.0, np.nan], "NaN"), ([1.0, -np.inf], "Inf"),
+                         ([np.inf, np.nan], "Inf and NaN")):
+        with pytest.raises(IAE, match=rf"^bad : Tensor had {what} values\n  at "):
+            tj.debugging.check_numerics(tj.constant(values), "bad")
     with pytest.raises(IAE, match=r"^bad : Tensor had Inf values"):
         tj.debugging.assert_all_finite(tj.constant([1.0, -np.inf]), "bad")
     with pytest.raises(TypeError, match="must be a float tensor"):
@@ -256,28 +260,53 @@ def test_check_numerics_and_assert_all_finite() -> None:
         return tj.reduce_sum(tj.debugging.check_numerics(tj.math.log(a), "log(a)"))
 
     assert loss(np.array([1.0, 1.0], np.float32)).numpy() == 0.0
-    with pytest.raises(IAE, match=r"^log\(a\) : Tensor had NaN values \(first failing "
-                                  r"element: index \[1\]\)\n  at .*test_debugging.py"):
+    with pytest.raises(IAE, match=r"^log\(a\) : Tensor had NaN values\n  at "
+                                  r".*test_debugging.py"):
         loss(np.array([1.0, -1.0], np.float32))
-    with pytest.raises(IAE, match=r"^log\(a\) : Tensor had Inf values"):
-        loss(np.array([0.0, 1.0], np.float32))
+    with pytest.raises(IAE, match=r"^log\(a\) : Tensor had Inf and NaN values"):
+        loss(np.array([0.0, -1.0], np.float32))
 
 
 def test_Assert() -> None:  # noqa: N802
+    """TensorFlow 2.21's message: the condition, then each item of `data` on a line of its
+    own (a tensor's first `summarize` values, a string as bytes); eagerly and compiled."""
     x = tj.constant([1.0, -2.0, 3.0])
     assert tj.debugging.Assert(tj.constant(True), [x]) is None
-    with pytest.raises(IAE, match=r"^Expected the condition to be true. Summarized data: "
-                                  r"1.0, -2.0, \.\.\."):
-        tj.debugging.Assert(tj.constant(False), [x], summarize=2)
+    with pytest.raises(IAE, match=r"^Expected 'tj.Tensor\(False, shape=\(\), dtype=bool\)' to "
+                                  r"be true. Summarized data: 1.0, -2.0, \.\.\.\nb'hi'\n  at "):
+        tj.debugging.Assert(tj.constant(False), [x, "hi"], summarize=2)
     with pytest.raises(TypeError, match="bool scalar"):
         tj.debugging.Assert(tj.constant([True, True]), [x])
+    with pytest.raises(TypeError, match="data must be a list"):
+        tj.debugging.Assert(tj.constant(True), x)
 
     @tj.function
     def f(a: tj.Tensor) -> tj.Tensor:
-        tj.debugging.Assert(tj.reduce_all(a > 0.0), [a])
+        tj.debugging.Assert(tj.reduce_all(a > 0.0), ["a:", a])
         return a
 
     np.testing.assert_array_equal(f(np.ones(2, np.float32)).numpy(), [1.0, 1.0])
-    with pytest.raises(IAE, match=r"^Expected the condition to be true. Summarized data: "
-                                  r"1.0, -1.0\n  at .*test_debugging"):
+    with pytest.raises(IAE, match=r"^Expected 'tj.Tensor\(False, shape=\(\), dtype=bool\)' to "
+                                  r"be true. Summarized data: b'a:'\n1.0, -1.0\n  at "
+                                  r".*test_debugging"):
         f(np.array([1.0, -1.0], np.float32))
+
+
+def test_assertions_take_tensorflow_2s_arguments() -> None:
+    """TensorFlow 2's order `(x[, y], message, summarize, name)`: a message given by
+    position is the message (TensorFlow 1's `data` came first)."""
+    one, two = tj.constant([1.0]), tj.constant([2.0])
+    with pytest.raises(IAE, match="^first\nCondition x == y"):
+        tj.debugging.assert_equal(one, two, "first")
+    with pytest.raises(IAE, match="^second\nCondition x ~="):
+        tj.debugging.assert_near(one, two, None, None, "second")
+    with pytest.raises(IAE, match="^third.  \nCondition x < 0 did not hold element-wise:\n"
+                                  r"x \(shape=\(4,\) dtype=float32\) = \n\['1.0', '2.0', '3.0', "
+                                  r"'...'\]"):
+        tj.debugging.assert_negative(tj.constant([1.0, 2.0, 3.0, 4.0]), "third")
+    with pytest.raises(IAE, match="^\nCondition x < 0"):          # no message: a newline
+        tj.debugging.assert_negative(one)
+    # scalars: no indices in the message, as TensorFlow's
+    with pytest.raises(IAE, match=r"^Condition x == y did not hold.\nFirst 1 elements of x:"
+                                  r"\n\[1\]\nFirst 1 elements of y:\n\[2\]\n  at "):
+        tj.debugging.assert_equal(tj.constant(1), tj.constant(2))

@@ -180,7 +180,7 @@ def test_assertions_inside_loops_and_branches(case: int) -> None:
     e = _error(g, tj.constant(bad, F32))
     assert type(e) is IAE, repr(e)
     assert str(e).startswith("s stays positive\nCondition x > y did not hold.\n")
-    assert "Corresponding x values" in str(e)       # the values inside the region
+    assert "First 1 elements of x" in str(e)        # the values inside the region
     assert "test_runtime_checks.py" in str(e)
     assert type(_error(fn, tj.constant(bad, F32))) is IAE       # eagerly too
     if untaken is not None:
@@ -377,3 +377,50 @@ def test_jacfwd_runs_the_checks_of_its_function() -> None:
         jac(tj.constant(bad))
     with pytest.raises(IAE, match=r"^positive\nCondition x > y did not hold"):
         tj.function(jac)(bad)
+
+
+def test_a_failed_check_without_a_user_line_and_what_its_error_keeps() -> None:
+    """Traced where no frame is the user's (a thread running a tracejit function), the
+    message is the eager one alone; the raised error keeps no value of the replay."""
+    import threading
+    f = tj.function(tj.debugging.assert_positive)
+    caught: list[BaseException] = []
+    hook = threading.excepthook
+    threading.excepthook = lambda args: caught.append(args.exc_value)  # type: ignore[misc,arg-type]
+    try:
+        t = threading.Thread(target=f, args=(tj.constant([-1.0, 2.0]),))
+        t.start()
+        t.join()
+    finally:
+        threading.excepthook = hook
+    (e,) = caught
+    assert type(e) is IAE
+    assert str(e).startswith("\nCondition x > 0 did not hold element-wise:\nx (shape=(2,) "
+                             "dtype=float32) = \n['-1.0', '2.0']"), str(e)
+    assert "first failing element" not in str(e)
+    assert not hasattr(e, "env") and not hasattr(e, "instr")
+
+    @tj.function
+    def g(x: tj.Tensor) -> tj.Tensor:
+        def positive() -> tj.Tensor:
+            return tj.debugging.check_numerics(x, "in a branch")
+        return tj.cond(tj.reduce_sum(x) > 0.0, positive, lambda: x)
+
+    with pytest.raises(IAE) as info:
+        g(np.array([np.inf, 1.0], F32))
+    assert not hasattr(info.value, "env")
+
+
+def test_a_function_with_more_outputs_than_the_dispatcher_takes() -> None:
+    """Four check_numerics and a result: more outputs than a native dispatch entry holds,
+    so calls stay on the Python path (they raised ValueError on the call that offered
+    the signature to the dispatcher)."""
+    @tj.function
+    def many(x: tj.Tensor) -> tj.Tensor:
+        for k in range(8):
+            x = tj.debugging.check_numerics(x, f"c{k}")
+        return x + 1.0
+
+    x = tj.constant(np.ones(3, F32))
+    for _ in range(300):
+        np.testing.assert_array_equal(many(x).numpy(), [2.0, 2.0, 2.0])

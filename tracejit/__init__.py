@@ -78,7 +78,7 @@ from .tensorspec import TensorSpec
 from .loading import load
 from .recompute import recompute_grad  # noqa: E402
 from .control import (cond, foldl, foldr, fori_loop, map_fn, scan, switch_case,  # noqa: E402
-                      while_loop)
+                      vectorized_map, while_loop)
 
 from .ir.version import VERSION as __version__  # noqa: E402
 

@@ -28,7 +28,7 @@ GROUPS: list[tuple[str, list[str]]] = [
     ("Compiled functions", ["compile", "function", "config", "clear_caches",
                             "executing_eagerly", "enable_eager_execution"]),
     ("Control flow", ["cond", "switch_case", "while_loop", "fori_loop", "scan", "map_fn",
-                      "foldl", "foldr"]),
+                      "vectorized_map", "foldl", "foldr"]),
 ]
 # Classes a user never constructs directly (tensors come from tj.constant and the ops).
 NO_CONSTRUCTOR = {"Tensor"}

@@ -182,10 +182,10 @@ def dump_ir_file(path: str, stage: str, grad: bool) -> tuple[Pipeline, Any]:
     except Exception as e:
         raise UserError(f"{path}: {_one_line(e)}") from None
     if grad:
-        # After the scalar, a traced function's results may hold its checks' (`assert`s).
-        checks = {id(o) for i in fn.instrs if i.prim == "assert" for o in i.outs}
+        # After the scalar, a traced function's results may hold its checks' (`assert`s,
+        # or a loop's or branch's joined ones): bool results, kept as checks.
         if not fn.results or fn.results[0].type.shape != () or any(
-                id(r) not in checks for r in fn.results[1:]):
+                r.type.dtype != np.bool_ for r in fn.results[1:]):
             raise UserError(f"--grad needs a function with one scalar result; @{fn.name} "
                             f"returns {', '.join(str(t) for t in fn.out_types)}")
         lowered = lower(_replayer(fn), _sample_args(fn), path, stage, grad)

@@ -408,6 +408,8 @@ def locate_index_error(fn: Any, arrays: Sequence[Any],
                                       getattr(e, "env", None) or env, explain or {})
                 except IndexError as e:
                     inner = getattr(e, "instr", None) or ins    # an op of a loop body, say
+                    if hasattr(e, "env"):       # not kept alive by the error raised
+                        del e.env
                     origin = origins.get(id(inner.outs[0])) if inner.outs else None
                     if origin is None:
                         return at_user_line(e)
@@ -435,6 +437,9 @@ def _explained(e: InvalidArgumentError, ins: Any, env: dict[int, Any],
                explain: dict[int, Any]) -> BaseException:
     """The error of `assert` instruction `ins` that failed with `e` in a replay whose
     values are `env`: its `explain` text (the user's line kept), else `e`."""
+    for attr in ("instr", "env"):       # the replay's values are not kept alive by `e`
+        if hasattr(e, attr):
+            delattr(e, attr)
     entry = explain.get(id(ins.outs[0])) if ins.outs else None
     if entry is None:
         return e
@@ -446,7 +451,7 @@ def _explained(e: InvalidArgumentError, ins: Any, env: dict[int, Any],
     if msg is None:
         return e
     _, sep, line = str(e).rpartition("\n  at ")
-    return type(e)(f"{msg}{sep}{line}")
+    return type(e)(f"{msg}{sep}{line}" if sep else msg)
 
 
 def _paired_values(fn: Any, spec: Any, pairs: dict[int, Any]) -> dict[int, Any]:

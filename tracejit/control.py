@@ -471,3 +471,44 @@ def map_fn(fn: Callable[[Structure], Structure], elems: Structure, dtype: Struct
         return _stack_structures([fn(unflatten(xtree, [x[i] for x in xs])) for i in range(n)])
     _, ys = _scan_carry(lambda c, x: (c, fn(x)), (), n, unflatten(xtree, xs), False, "map_fn")
     return ys
+
+
+# --------------------------------------------------------------------------- vectorized_map
+
+
+def vectorized_map(fn: Callable[[Structure], Structure], elems: Structure,
+                   fallback_to_while_loop: bool = True, warn: bool = True) -> Structure:
+    """`fn` applied to every slice of `elems` along its leading axis at once, results
+    stacked, as `map_fn` but vectorized: `fn` is traced once on one slice and its
+    operations batched over all of them (every primitive has a batching rule, so there is
+    never a loop to fall back to; `fallback_to_while_loop` and `warn` are accepted and
+    ignored). Example: `tj.vectorized_map(lambda r: tj.reduce_sum(r * r),
+    tj.ones([4, 3]))` is `[3., 3., 3., 3.]`."""
+    from .ir.batching import vmap
+    from .ir.interp import run
+    del fallback_to_while_loop, warn
+    xs, xtree = _leaves(elems)
+    if not xs or any(not x.shape for x in xs):
+        raise at_user_line(ValueError("vectorized_map: elems must be tensors with a leading "
+                                      "axis"))
+    n = _known_length("vectorized_map", xs[0].shape[0])
+    for x in xs:
+        if x.shape[0] != n:
+            raise at_user_line(ValueError(
+                f"vectorized_map: every element tensor needs a leading axis of length {n}, "
+                f"got {type_of(x)}"))
+    xtypes = [TensorType(x.shape[1:], x.dtype) for x in xs]
+    r = trace_region(fn, xtypes, xtree, fn_name(fn, "fn"), lambda f, e: f(e))
+    ok = join_checks(r)
+    if ok is not None:      # the checks of every slice: one more result
+        r.results.append(ok)
+    (f,), objs = close([r])
+    consts = [as_tensor(o) for o in objs]
+    batched = vmap(f, [False] * len(consts) + [True] * len(xs), n, name=f"{f.name}_vmap")
+    outs = run(batched, consts + xs)
+    if ok is not None:
+        checked = outs.pop()
+        st = tracing()
+        if st is not None:
+            st.checks.append(st.value_of(checked))
+    return unflatten(r.out_tree, outs)

@@ -217,9 +217,10 @@ def _comparison_failure(head: str, cond: str,
     n = 3 if summarize is None else int(summarize)
     where = np.argwhere(bad)[:n]
     picked = tuple(where.T)
-    return (f"{head}Condition x {cond} y did not hold.\n"
-            f"Indices of first {len(where)} different values:\n{where}\n"
-            f"Corresponding x values:\n{a[picked]}\nCorresponding y values:\n{b[picked]}\n"
+    indices = "" if not shape else (      # TensorFlow names no index of scalars
+        f"Indices of first {len(where)} different values:\n{where}\n"
+        f"Corresponding x values:\n{a[picked]}\nCorresponding y values:\n{b[picked]}\n")
+    return (f"{head}Condition x {cond} y did not hold.\n{indices}"
             f"First {min(n, a.size)} elements of x:\n{a.reshape(-1)[:n]}\n"
             f"First {min(n, b.size)} elements of y:\n{b.reshape(-1)[:n]}")
 
@@ -233,8 +234,8 @@ def _comparison(path: str, aliases: tuple[str, ...], cond: str,
         from . import elementwise
         return getattr(elementwise, _TRACED[cond])(a, b)  # type: ignore[no-any-return]
 
-    def check(x: TensorInput, y: TensorInput, data: Any = None, summarize: Any = None,
-              message: Any = None, name: str | None = None) -> None:
+    def check(x: TensorInput, y: TensorInput, message: Any = None, summarize: Any = None,
+              name: str | None = None) -> None:
         _values_check(op, cond, test, traced, x, y, summarize, message, kinds)
 
     from .exports import named
@@ -276,8 +277,7 @@ assert_greater_equal = _comparison(
 
 @export("debugging.assert_near")
 def assert_near(x: TensorInput, y: TensorInput, rtol: Any = None, atol: Any = None,
-                data: Any = None, summarize: Any = None, message: Any = None,
-                name: str | None = None) -> None:
+                message: Any = None, summarize: Any = None, name: str | None = None) -> None:
     """InvalidArgumentError (a ValueError) unless `|x - y| <= atol + rtol * |y|` for every
     element of the float tensors `x` and `y` (broadcast); `rtol` and `atol` default to 10
     times the dtype's machine epsilon, as TensorFlow's. NaN is never near anything.
@@ -305,7 +305,8 @@ def assert_near(x: TensorInput, y: TensorInput, rtol: Any = None, atol: Any = No
 
 
 def _summary(a: np.ndarray, n: int) -> str:
-    return str([str(v) for v in a.reshape(-1)[:n]])
+    items = [str(v) for v in a.reshape(-1)[:n]]
+    return str(items + ["..."] if a.size > n else items)
 
 
 def _sign_check(path: str, cond: str, test: Callable[[np.ndarray], np.ndarray],
@@ -313,12 +314,13 @@ def _sign_check(path: str, cond: str, test: Callable[[np.ndarray], np.ndarray],
     """`assert_positive` and kin: `x cond 0` for every element, TensorFlow's message."""
     op = path.rpartition(".")[2]
 
-    def check(x: TensorInput, data: Any = None, summarize: Any = None, message: Any = None,
+    def check(x: TensorInput, message: Any = None, summarize: Any = None,
               name: str | None = None) -> None:
         t = convert_to_tensor(x)
         if t.dtype.kind not in "iuf":
             raise _user_error(DTypeError(f"{op}: x must be numeric, got {t.dtype}"))
-        head = f"{message}.  \n" if message else ""
+        head = f"{message}.  \n" if message else "\n"
+        n = 3 if summarize is None else int(summarize)
 
         def explain(values: list[np.ndarray]) -> str | None:
             v = values[0]
@@ -326,7 +328,6 @@ def _sign_check(path: str, cond: str, test: Callable[[np.ndarray], np.ndarray],
                 ok = test(v)
             if np.all(ok):
                 return None
-            n = 3 if summarize is None else int(summarize)
             return (f"{head}Condition x {cond} 0 did not hold element-wise:\nx (shape="
                     f"{v.shape} dtype={v.dtype}) = \n{_summary(v, n)}")
 
@@ -368,18 +369,27 @@ assert_non_positive = _sign_check("debugging.assert_non_positive", "<=", lambda 
                                       cond="<=", op="assert_non_positive", example="0., -2."))
 
 
+def _numerics_failure(message: Any, v: np.ndarray) -> str | None:
+    """TensorFlow's CheckNumerics message for `v`, or None when it is all finite."""
+    inf, nan = bool(np.isinf(v).any()), bool(np.isnan(v).any())
+    if not (inf or nan):
+        return None
+    what = "Inf and NaN" if inf and nan else "Inf" if inf else "NaN"
+    return f"{message} : Tensor had {what} values"
+
+
 @export("debugging.check_numerics")
 def check_numerics(tensor: TensorInput, message: Any, name: str | None = None) -> Tensor:
     """`tensor`, after checking that it has no NaN and no infinity (InvalidArgumentError
-    "message : Tensor had NaN values", or "Inf values", if it does); float tensors only.
-    Inside a compiled function a traced tensor is checked when the code runs. The
-    gradient passes through.
+    "message : Tensor had NaN values", "Inf values" or "Inf and NaN values" if it does);
+    float tensors only. Inside a compiled function a traced tensor is checked when the
+    code runs. The gradient passes through.
 
     >>> tj.debugging.check_numerics(tj.constant([1., 2.]), "loss").numpy()
     array([1., 2.], dtype=float32)
     """
-    from .elementwise import identity, logical_not
-    from .mathops import is_inf, is_nan
+    from .elementwise import identity
+    from .mathops import is_finite
     t = convert_to_tensor(tensor)
     if t.dtype.kind != "f":
         raise _user_error(DTypeError(f"check_numerics: tensor must be a float tensor, got "
@@ -388,34 +398,37 @@ def check_numerics(tensor: TensorInput, message: Any, name: str | None = None) -
     if v is None:
         st = tracing()
         if st is not None:
-            run_time_check(st, logical_not(is_nan(t)), f"{message} : Tensor had NaN values")
-            run_time_check(st, logical_not(is_inf(t)), f"{message} : Tensor had Inf values")
+            run_time_check(st, is_finite(t), f"{message} : Tensor had Inf or NaN values",
+                           explain=(lambda vals: _numerics_failure(message, vals[0]), [t]))
     else:
-        for bad, what in ((np.isnan(v), "NaN"), (np.isinf(v), "Inf")):
-            if bad.any():
-                raise _user_error(InvalidArgumentError(f"{message} : Tensor had {what} "
-                                                       "values"))
+        text = _numerics_failure(message, v)
+        if text is not None:
+            raise _user_error(InvalidArgumentError(text))
     return identity(t)
 
 
 @export("debugging.assert_all_finite")
-def assert_all_finite(t: TensorInput, msg: Any, name: str | None = None, x: Any = None,
-                      message: Any = None) -> Tensor:
-    """`check_numerics(t, msg)`: `t` after checking it has no NaN and no infinity.
+def assert_all_finite(x: TensorInput, message: Any, name: str | None = None) -> Tensor:
+    """`check_numerics(x, message)`: `x` after checking it has no NaN and no infinity.
 
     >>> tj.debugging.assert_all_finite(tj.constant([1., 2.]), "ok").numpy()
     array([1., 2.], dtype=float32)
     """
-    return check_numerics(t if x is None else x, msg if message is None else message)
+    return check_numerics(x, message)
+
+
+def _tensor_text(v: np.ndarray) -> str:
+    """An eager tensor's repr for a value: `tj.Tensor(False, shape=(), dtype=bool)`."""
+    return f"tj.Tensor({v}, shape={v.shape}, dtype={v.dtype})"
 
 
 @export("debugging.Assert")
 def Assert(condition: TensorInput, data: Any, summarize: Any = None,  # noqa: N802
            name: str | None = None) -> None:
     """InvalidArgumentError unless the bool scalar `condition` is true, naming the first
-    `summarize` (default 3) values of each tensor in `data`; inside a compiled function a
-    traced condition is checked when the code runs (the message then names the
-    condition, not the data's values). Returns None, as TensorFlow's does eagerly.
+    `summarize` (default 3) values of each tensor in the list `data` (strings as bytes),
+    as TensorFlow's message does; inside a compiled function a traced condition is
+    checked when the code runs. Returns None, as TensorFlow's does eagerly.
 
     >>> tj.debugging.Assert(tj.constant(True), [tj.constant([1., 2.])])
     """
@@ -423,31 +436,35 @@ def Assert(condition: TensorInput, data: Any, summarize: Any = None,  # noqa: N8
     if c.dtype != np.bool_ or c.ndim != 0:
         raise _user_error(DTypeError(f"Assert: condition must be a bool scalar, got {c.dtype} "
                                      f"of shape {c.shape}"))
-    items = list(data) if isinstance(data, (list, tuple)) else [data]
+    if not isinstance(data, (list, tuple)):
+        raise _user_error(TypeError("Assert: data must be a list of tensors or strings, got "
+                                    f"{type(data).__name__}"))
     n = 3 if summarize is None else int(summarize)
-    tensors = [convert_to_tensor(it) for it in items if not isinstance(it, str)]
+    texts = [repr(it.encode()) if isinstance(it, str) else None for it in data]
+    tensors = [convert_to_tensor(it) for it in data if not isinstance(it, str)]
 
     def explain(values: list[np.ndarray]) -> str:
-        shown, it = [], iter(values)
-        for item in items:
-            if isinstance(item, str):
-                shown.append(item)
-                continue
-            iv = next(it)
-            shown.append(", ".join(str(e) for e in iv.reshape(-1)[:n])
-                         + (", ..." if iv.size > n else ""))
-        return f"Expected the condition to be true. Summarized data: {', '.join(shown)}"
+        it = iter(values[1:])
+        shown = []
+        for text in texts:
+            if text is None:
+                iv = next(it)
+                text = ", ".join(str(e) for e in iv.reshape(-1)[:n]) + (
+                    ", ..." if iv.size > n else "")
+            shown.append(text)
+        return (f"Expected '{_tensor_text(values[0])}' to be true. Summarized data: "
+                + "\n".join(shown))
 
     v = _value(condition, c)
     if v is None:
         st = tracing()
         if st is not None:
             run_time_check(st, c, "Assert: the condition is false",
-                           explain=(explain, tensors))
+                           explain=(explain, [c, *tensors]))
         return
     if not bool(v):
-        values = [_value(it, t) for it, t in zip([i for i in items if not isinstance(i, str)],
+        values = [_value(it, t) for it, t in zip([i for i in data if not isinstance(i, str)],
                                                   tensors)]
         if any(x is None for x in values):
             raise _user_error(InvalidArgumentError("Assert: the condition is false"))
-        raise _user_error(InvalidArgumentError(explain(values)))  # type: ignore[arg-type]
+        raise _user_error(InvalidArgumentError(explain([v, *values])))  # type: ignore[list-item]

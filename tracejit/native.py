@@ -81,12 +81,13 @@ def _dispatcher() -> Any:
 
 def _entry(conc: Concrete, args: tuple[Any, ...]) -> Any:
     """The table entry of `conc` for calls like `args`, or None when it cannot have one."""
-    from .codegen.dispatch import MAX_ARGS, Entry, slot_offset
+    from .codegen.dispatch import MAX_ARGS, MAX_OUTS, Entry, slot_offset
     exe = conc._exe
     one_result = conc._single or (conc.out_tree is None and conc.n_out == 1
                                   and conc.out_kind == [("r", 0)])
     if (exe is None or getattr(exe, "items_entry", None) is None or exe.checks_memory
             or not one_result or conc.symbolic or conc.var_args
+            or len(exe.fn.results) > MAX_OUTS
             or len(args) > MAX_ARGS or conc.n_leaves != len(args)
             or conc.dyn_idx != list(range(len(args)))
             or not all(type(a) is Tensor or type(a) is np.ndarray for a in args)):
