@@ -20,7 +20,7 @@ import numpy as np
 
 import tracejit as tj
 from tracejit.codegen import poly
-from tracejit.nest import flatten
+from tracejit.trees import flatten
 from tracejit.tracing import trace
 
 from timing import calibrate

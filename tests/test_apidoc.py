@@ -28,8 +28,10 @@ def test_api_reference_names_every_public_name_once() -> None:
         if isinstance(getattr(tj, n), np.dtype) or getattr(tj, n) is None:
             assert f"`tj.{n}`" in text
         elif n in ("errors", "nn", "math", "linalg", "numpy", "experimental", "autodiff",
-                   "random", "debugging"):
+                   "random", "debugging", "nest"):
             assert f"`tj.{n}" in text
+            if n == "nest":
+                assert "## `tj.nest`" in text and "### `tj.nest.map_structure(" in text
             if n == "random":
                 assert "## `tj.random`" in text and "### `tj.random.shuffle(" in text
             if n == "debugging":

@@ -11,7 +11,7 @@ import tracejit as tj
 from tracejit import exports, ops
 
 HELPERS = {"annotations", "Any", "ops", "ir", "codegen", "context", "tape", "tensor",
-           "variable", "nest", "keys", "custom", "indexing", "cli", "_types", "_context",
+           "variable", "trees", "keys", "custom", "indexing", "cli", "_types", "_context",
            "_codegen", "at_user_line"}
 
 
@@ -36,7 +36,7 @@ def test_dir_of_tj_shows_only_the_public_api() -> None:
     assert _public(list(star)) == names
 
 
-@pytest.mark.parametrize("space", ["random", "errors"])
+@pytest.mark.parametrize("space", ["random", "errors", "nest"])
 def test_dir_of_tj_random_and_errors_shows_only_their_public_names(space: str) -> None:
     ns = getattr(tj, space)
     assert _public(dir(ns)) == set(ns.__all__)

@@ -12,7 +12,7 @@ import pytest
 import tracejit as tj
 from tracejit.codegen import poly
 from tracejit.ir.dims import Dim
-from tracejit.nest import flatten
+from tracejit.trees import flatten
 from tracejit.tracing import trace
 from tests.gradcheck import numerical_vjp
 

@@ -79,6 +79,7 @@ from .loading import load
 from .recompute import recompute_grad  # noqa: E402
 from .control import (cond, foldl, foldr, fori_loop, map_fn, scan, switch_case,  # noqa: E402
                       vectorized_map, while_loop)
+from . import nest  # noqa: E402  (`tj.nest`: TensorFlow's tf.nest)
 
 from .ir.version import VERSION as __version__  # noqa: E402
 
@@ -149,8 +150,8 @@ experimental.__all__ = ["numpy"]  # type: ignore[attr-defined]
 __all__ = sorted([_n for _n, _v in list(globals().items())
                   if not _n.startswith("_") and _n != "annotations"
                   and not isinstance(_v, _types.ModuleType)]
-                 + ["autodiff", "debugging", "errors", "experimental", "linalg", "math", "nn",
-                    "numpy", "random"])
+                 + ["autodiff", "debugging", "errors", "experimental", "linalg", "math", "nest",
+                    "nn", "numpy", "random"])
 
 
 def __dir__() -> list[str]:

@@ -160,7 +160,7 @@ def render() -> str:
     constants = sorted(n for n in public if getattr(tj, n) is None)
     placed.update(constants)
     namespaces = ("errors", "nn", "math", "linalg", "numpy", "experimental", "autodiff",
-                  "random", "debugging")
+                  "random", "debugging", "nest")
     placed.update(namespaces)
     placed.update(n for n in public if inspect.isclass(getattr(tj, n))
                   and issubclass(getattr(tj, n), BaseException))     # under "Errors"
@@ -203,6 +203,9 @@ def render() -> str:
             "GradientTape is `tj.GradientTape`).", ""]
     for n in tj.autodiff.__all__:
         out += _entry(f"tj.autodiff.{n}", getattr(tj.autodiff, n))
+    out += ["## `tj.nest`", "", _doc_text(tj.nest).strip(), ""]
+    for n in tj.nest.__all__:
+        out += _entry(f"tj.nest.{n}", getattr(tj.nest, n))
     out += ["## `tj.random`", "", _doc_text(tj.random).split("\nNames:")[0].strip(), ""]
     for n in tj.random.__all__:
         out += _entry(f"tj.random.{n}", getattr(tj.random, n))

@@ -42,7 +42,7 @@ from .ir.caches import on_clear
 from .ir.core import DTYPE_NAMES, _current, current_interpreter
 from .ir.errors import ShapeError
 from .keys import describe, float_bits, identity, leaf_key
-from .nest import flatten, leaf_paths, unflatten
+from .trees import flatten, leaf_paths, unflatten
 from .notice import Notice, gc_paused
 from .ops import _array_of
 from .retrace import KEYS_KEPT, detector_for

@@ -23,7 +23,7 @@ from .context import TraceInterpreter, active_tapes, locate_index_error
 from .errors import at_user_line
 from .ir.core import Function, bind, current_interpreter
 from .ir.errors import InvalidArgumentError, LinAlgError, ShapeError
-from .nest import unflatten
+from .trees import unflatten
 from .notice import Notice
 from .tensor import Tensor
 from .variable import Variable
@@ -149,7 +149,7 @@ class Concrete:
         """
         from .compile import _convert_arrays
         from .keys import leaf_key
-        from .nest import flatten
+        from .trees import flatten
         from .signature import key_matches
         if self.instance is not None:
             obj = self.instance()

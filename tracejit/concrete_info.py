@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .nest import leaf_paths, unflatten
+from .trees import leaf_paths, unflatten
 from .tensorshape import TensorShape, as_none
 from .tensorspec import TensorSpec
 
@@ -103,7 +103,7 @@ def fill_static(conc: Concrete, args: tuple[Any, ...], kwargs: dict[str, Any]
     """A call of the concrete function in canonical form, with the Python arguments it
     was traced with filled in where the call leaves them out (`c(x)` for a trace of
     `f(x, k=3)`)."""
-    from .nest import flatten
+    from .trees import flatten
     sig = conc.python_signature
     try:
         bound = sig.bind_partial(*args, **kwargs)

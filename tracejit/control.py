@@ -23,7 +23,7 @@ from .errors import at_user_line
 from .ir.core import TensorType, Value, bind
 from .ir.prims.registry import get_primitive
 from .ir.dims import is_dim
-from .nest import flatten, leaf_paths, unflatten
+from .trees import flatten, leaf_paths, unflatten
 from .regions import (BOOL, as_tensor, check_types, close, describe_structure, fn_name,
                       join_checks, same_structure, trace_region, tracing, true_in, type_of)
 from .tensor import Structure, Tensor, TensorInput

@@ -34,7 +34,7 @@ from .context import TraceInterpreter, TraceState, active_tapes
 from .forward import ForwardAccumulator
 from .errors import at_user_line
 from .ir.core import Function, TensorType, bind, current_interpreter, interpreting
-from .nest import flatten, unflatten
+from .trees import flatten, unflatten
 from .replay import _no_tapes
 from .tape import CUSTOM, GradientTape
 from .tensor import Tensor, TensorLike

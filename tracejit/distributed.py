@@ -31,7 +31,7 @@ import numpy as np
 from .compile import CompiledFunction
 from .export import TensorSpec
 from .ir.caches import on_clear
-from .nest import flatten, unflatten
+from .trees import flatten, unflatten
 from .tensor import Tensor
 from .variable import Variable
 

@@ -53,7 +53,7 @@ def example_of(x: Any) -> Any:
 # ---------------------------------------------------------------- structures as JSON
 
 def tree_to_json(tree: Any) -> Any:
-    """A `nest` tree as JSON (namedtuple classes by module, name and fields)."""
+    """A `trees` tree as JSON (namedtuple classes by module, name and fields)."""
     if tree is None:
         return None
     kind, aux, children = tree
@@ -69,7 +69,7 @@ def tree_to_json(tree: Any) -> Any:
 
 
 def tree_from_json(j: Any) -> Any:
-    """The `nest` tree of `tree_to_json` (a namedtuple class that cannot be imported is
+    """The `trees` tree of `tree_to_json` (a namedtuple class that cannot be imported is
     made again with its name and fields)."""
     if j is None:
         return None

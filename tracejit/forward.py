@@ -28,7 +28,7 @@ from .errors import at_user_line
 from .exports import export, public
 from .ir.jvp import apply_jvp
 from .ir.prims.registry import Primitive
-from .nest import flatten, unflatten
+from .trees import flatten, unflatten
 from .tape import Recorder, UnconnectedGradients
 from .tensor import Structure, Tensor
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import at_user_line
 from .exports import export
-from .nest import flatten, unflatten
+from .trees import flatten, unflatten
 from .regions import as_tensor, close, fn_name, join_checks, trace_region, type_of
 
 

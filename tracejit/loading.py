@@ -300,7 +300,7 @@ class LoadedFunction(CompiledFunction):
     def _run_in_trace(self, *args: Any, **kwargs: Any) -> Any:
         """A call inside another trace (or with functions run eagerly): one `call`
         instruction of the stored Function."""
-        from .nest import flatten
+        from .trees import flatten
         leaves, tree = flatten((args, kwargs))
         key = self._key(leaves, tree)
         conc = self._cache.get(key) or self._trace(key, leaves, tree)

@@ -1,60 +1,138 @@
-"""Flatten nested lists/tuples/dicts into leaves and rebuild them (a small pytree).
+"""`tj.nest`: TensorFlow's `tf.nest`, for structures of lists, tuples, namedtuples and
+dicts (everything else, None included, is a leaf).
 
-Invariant: `unflatten(tree, flatten(x)[0])` rebuilds `x` with the same container types
-(lists, tuples, namedtuples, dicts with their key order); every other object is a leaf.
+As TensorFlow's: `flatten` takes a dict's values in sorted key order (`pack_sequence_as`
+fills them in that order and keeps the dict's own key order); structures compare by their
+containers' types unless `check_types=False` (a list and a tuple of the same length then
+match), and dicts by their keys. tracejit's own tree functions (`trees`, insertion order)
+are separate.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
-
-def flatten(x: Any) -> tuple[list[Any], Any]:
-    leaves: list[Any] = []
-    return leaves, _flatten(x, leaves)
+__all__ = ["assert_same_structure", "flatten", "is_nested", "map_structure",
+           "pack_sequence_as"]
 
 
-def _flatten(x: Any, leaves: list[Any]) -> Any:
+def is_nested(seq: Any) -> bool:
+    """Whether `seq` is a list, tuple (namedtuples included) or dict.
+
+    >>> tj.nest.is_nested([1]), tj.nest.is_nested(1)
+    (True, False)
+    """
+    return isinstance(seq, (list, tuple, dict))
+
+
+def _children(x: Any) -> list[Any]:
     if isinstance(x, dict):
-        keys = list(x.keys())
-        return ("dict", tuple(keys), tuple(_flatten(x[k], leaves) for k in keys))
-    if isinstance(x, tuple) and hasattr(x, "_fields"):
-        return ("namedtuple", type(x), tuple(_flatten(v, leaves) for v in x))
-    if isinstance(x, (list, tuple)):
-        return (type(x).__name__, None, tuple(_flatten(v, leaves) for v in x))
-    leaves.append(x)
-    return None
+        return [x[k] for k in _sorted_keys(x)]
+    return list(x)
 
 
-def unflatten(tree: Any, leaves: list[Any]) -> Any:
-    it = iter(leaves)
-    return _unflatten(tree, it)
+def _sorted_keys(d: dict[Any, Any]) -> list[Any]:
+    try:
+        return sorted(d)
+    except TypeError:
+        raise TypeError(f"nest: the keys of a dict must be sortable, got {list(d)!r}") from None
 
 
-def _unflatten(tree: Any, it: Any) -> Any:
-    if tree is None:
-        return next(it)
-    kind, aux, children = tree
-    vals = [_unflatten(c, it) for c in children]
-    if kind == "dict":
-        return dict(zip(aux, vals))
-    if kind == "namedtuple":
-        return aux(*vals)
-    return list(vals) if kind == "list" else tuple(vals)
+def flatten(structure: Any, expand_composites: bool = False) -> list[Any]:
+    """The leaves of `structure`, depth first, a dict's values in sorted key order.
 
+    >>> tj.nest.flatten({"b": [1, (2, 3)], "a": 4})
+    [4, 1, 2, 3]
+    """
+    out: list[Any] = []
 
-def leaf_paths(tree: Any, root: str, tf_names: bool = False) -> list[str]:
-    """A readable path per leaf of a `flatten` tree, e.g. `loop_vars[1]['h']`; with
-    `tf_names`, TensorFlow's argument names for nested specs, e.g. `loop_vars_1_h`."""
-    out: list[str] = []
-
-    def walk(t: Any, path: str) -> None:
-        if t is None:
-            out.append(path)
-            return
-        kind, aux, children = t
-        for i, c in enumerate(children):
-            key = aux[i] if kind == "dict" else i
-            walk(c, f"{path}_{key}" if tf_names else
-                 f"{path}[{key!r}]" if kind == "dict" else f"{path}[{i}]")
-    walk(tree, root)
+    def walk(x: Any) -> None:
+        if is_nested(x):
+            for c in _children(x):
+                walk(c)
+        else:
+            out.append(x)
+    walk(structure)
     return out
+
+
+def _rebuild(x: Any, children: list[Any]) -> Any:
+    if isinstance(x, dict):
+        by_key = dict(zip(_sorted_keys(x), children))
+        return type(x)((k, by_key[k]) for k in x) if type(x) is not dict else \
+            {k: by_key[k] for k in x}
+    if isinstance(x, tuple) and hasattr(x, "_fields"):
+        return type(x)(*children)
+    return type(x)(children)
+
+
+def pack_sequence_as(structure: Any, flat_sequence: Any,
+                     expand_composites: bool = False) -> Any:
+    """`flat_sequence`'s items arranged as `structure` (the inverse of `flatten`);
+    ValueError when the counts differ.
+
+    >>> tj.nest.pack_sequence_as({"b": [0, 0], "a": 0}, [1, 2, 3])
+    {'b': [2, 3], 'a': 1}
+    """
+    items = list(flat_sequence)
+    n = len(flatten(structure))
+    if n != len(items):
+        raise ValueError(f"Could not pack sequence. Structure had {n} atoms, but "
+                         f"flat_sequence had {len(items)} items.  Structure: {structure!r}, "
+                         f"flat_sequence: {items!r}.")
+    it = iter(items)
+
+    def build(x: Any) -> Any:
+        if not is_nested(x):
+            return next(it)
+        return _rebuild(x, [build(c) for c in _children(x)])
+    return build(structure)
+
+
+def assert_same_structure(nest1: Any, nest2: Any, check_types: bool = True,
+                          expand_composites: bool = False) -> None:
+    """ValueError unless `nest1` and `nest2` nest alike (the same lengths, dict keys and
+    leaf positions); with `check_types`, TypeError where their containers' types differ.
+
+    >>> tj.nest.assert_same_structure([1, (2, 3)], [4, (5, 6)])
+    """
+    def fail(kind: type[Exception]) -> Exception:
+        return kind(f"The two structures don't have the same nested structure.\n\nFirst "
+                    f"structure: type={type(nest1).__name__} str={nest1!r}\n\nSecond "
+                    f"structure: type={type(nest2).__name__} str={nest2!r}")
+
+    def walk(a: Any, b: Any) -> None:
+        if is_nested(a) != is_nested(b):
+            raise fail(ValueError)
+        if not is_nested(a):
+            return
+        if check_types and type(a) is not type(b):
+            raise fail(TypeError)
+        if isinstance(a, dict) != isinstance(b, dict) or len(a) != len(b):
+            raise fail(ValueError)
+        if isinstance(a, dict) and _sorted_keys(a) != _sorted_keys(b):
+            raise fail(ValueError)
+        for x, y in zip(_children(a), _children(b)):
+            walk(x, y)
+    walk(nest1, nest2)
+
+
+def map_structure(func: Callable[..., Any], *structure: Any, check_types: bool = True,
+                  expand_composites: bool = False) -> Any:
+    """`func` applied to the leaves of the structures at each position (all of the same
+    structure), arranged as the first.
+
+    >>> tj.nest.map_structure(lambda x, y: x + y, [1, (2,)], [10, (20,)])
+    [11, (22,)]
+    """
+    if not structure:
+        raise ValueError("map_structure: needs at least one structure")
+    for other in structure[1:]:
+        assert_same_structure(structure[0], other, check_types=check_types)
+    columns: Iterator[tuple[Any, ...]] = zip(*(flatten(s) for s in structure))
+    return pack_sequence_as(structure[0], [func(*c) for c in columns])
+
+
+def __dir__() -> list[str]:
+    """`dir(tj.nest)`: the public names only (not this module's imports)."""
+    return sorted(__all__ + [n for n in globals() if n.startswith("__") and n.endswith("__")])

@@ -16,7 +16,7 @@ from typing import Any
 from collections.abc import Callable
 
 from .custom import custom_gradient
-from .nest import flatten
+from .trees import flatten
 from .tape import GradientTape
 
 

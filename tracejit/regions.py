@@ -26,7 +26,7 @@ from .context import TraceInterpreter, TraceState, active_tapes, tracing
 from .errors import TracingError, at_user_line
 from .ir.core import Function, TensorType, Value, interpreting
 from .ir.prims.registry import get_primitive
-from .nest import flatten, unflatten
+from .trees import flatten, unflatten
 from .tensor import Tensor
 from .variable import Variable
 

@@ -23,7 +23,7 @@ from typing import Any, cast
 import numpy as np
 
 from .errors import at_user_line
-from .nest import flatten
+from .trees import flatten
 from .tensor import Tensor, raw_shape
 from .tensorspec import TensorSpec
 from .variable import Variable

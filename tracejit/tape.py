@@ -24,7 +24,7 @@ import numpy as np
 from .context import active_tapes
 from .errors import at_user_line
 from .ir.prims.registry import Primitive
-from .nest import flatten, unflatten
+from .trees import flatten, unflatten
 from .replay import _GradProgram, _identity_seeds
 from .tensor import Structure, Tensor, TensorInput
 

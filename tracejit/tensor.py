@@ -398,5 +398,5 @@ TensorInput: TypeAlias = "TensorLike | np.ndarray | np.generic | float | Sequenc
 DTypeLike: TypeAlias = "np.dtype[Any] | type | str | None"
 # A tensor, or a list, tuple, namedtuple or dict of structures (TensorFlow's `nest`): loop
 # variables, gradients of nested sources, the values functions return. Checked at run time
-# (`nest.flatten`), so the static type says no more than "any structure".
+# (`trees.flatten`), so the static type says no more than "any structure".
 Structure: TypeAlias = Any

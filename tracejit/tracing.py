@@ -20,7 +20,7 @@ from .context import TraceInterpreter, TraceState, active_tapes
 from .errors import TracingError, at_user_line
 from .ir import dims
 from .ir.core import Function, TensorType, interpreting
-from .nest import flatten, unflatten
+from .trees import flatten, unflatten
 from .tensor import Tensor
 from .variable import Variable
 
@@ -32,7 +32,7 @@ log = logging.getLogger("tracejit")
 
 def trace(owner: CompiledFunction, leaves: list[Any], tree: Any,
           aliased: bool = False, shapes: list[Any] | None = None) -> Concrete:
-    """Trace `owner` for these arguments (`leaves` of the `nest` tree `tree`).
+    """Trace `owner` for these arguments (`leaves` of the `trees` tree `tree`).
 
     Variable arguments are traced as stand-ins (so reads through the parameter and reads
     of a Variable captured from outside stay apart, and the trace serves any Variable of
@@ -193,7 +193,7 @@ def _check_unmodified(owner: CompiledFunction, args: tuple[Any, ...], kwargs: di
 
 
 def _count(tree: Any) -> int:
-    """The number of leaves of a `nest` tree."""
+    """The number of leaves of a `trees` tree."""
     if tree is None:
         return 1
     return sum(_count(c) for c in tree[2])

@@ -44,7 +44,7 @@ import tracejit as tj
 from hypothesis import strategies as st
 from tracejit.context import EagerInterpreter, active_tapes
 from tracejit.ir import interpreting
-from tracejit.nest import flatten
+from tracejit.trees import flatten
 from tracejit.tensor import Tensor
 from tracejit.variable import Variable
 
