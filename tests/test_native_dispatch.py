@@ -6,12 +6,14 @@ the Python path with its usual meaning (conversions, copies, retracing, errors).
 path a call took, not only what it returned."""
 from __future__ import annotations
 
+import contextlib
 import gc
 import sys
 import threading
 import time
 import warnings
 import weakref
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -33,6 +35,23 @@ def warm(f: CompiledFunction, *args: object) -> None:
         if f._native is not None:
             break
     assert f._native is not None, "the signature did not enter the native table"
+
+
+@contextlib.contextmanager
+def others_held() -> Iterator[None]:
+    """Reference counts read inside are this thread's alone: other threads of the process
+    (the test runner's, a finalizer's, a compile's) reference dtypes, types and None too,
+    and under load a loop is slow enough for them to run between two readings. A switch
+    interval longer than the loop keeps them waiting (nothing inside may block or release
+    the GIL); the sleep lets a thread already waiting with the old interval go first."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(10.0)
+    try:
+        time.sleep(0.05)
+        gc.collect()
+        yield
+    finally:
+        sys.setswitchinterval(interval)
 
 
 def make() -> CompiledFunction:
@@ -69,16 +88,7 @@ def test_a_million_calls_keep_every_reference_count() -> None:
     f(a)
     dt = np.dtype(np.float32)
     objs = [x, x._data, a, f, dt, tj.Tensor]
-    # The counts are this thread's: other threads of the process (the test runner's, a
-    # finalizer's, a compile's) reference dtypes, types and None too, and under load the
-    # loop is slow enough for them to run between the two readings. A switch interval
-    # longer than the loop keeps them waiting (nothing here blocks or releases the GIL);
-    # the sleep lets a thread already waiting with the old interval take its turn first.
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(10.0)
-    try:
-        time.sleep(0.05)
-        gc.collect()
+    with others_held():
         counts = [sys.getrefcount(o) for o in objs]
         nones = sys.getrefcount(None)
         before = native_calls(f)
@@ -88,8 +98,6 @@ def test_a_million_calls_keep_every_reference_count() -> None:
         calls = native_calls(f) - before
         after = [sys.getrefcount(o) for o in objs]
         nones_after = sys.getrefcount(None)
-    finally:
-        sys.setswitchinterval(interval)
     assert calls == 1_000_000
     assert after == counts
     # None is shared by everything the interpreter does; a leak here would be millions.
@@ -365,19 +373,13 @@ def test_a_function_with_checks_is_served_natively_and_fails_on_the_python_path(
     x, y = tj.constant(np.arange(4, dtype=np.float32)), tj.constant(np.full(4, 9, np.float32))
     warm(f, x, y)
     objs = [x, y, x._data, y._data, f, tj.Tensor, np.dtype(np.bool_)]
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(10.0)
-    try:
-        time.sleep(0.05)
-        gc.collect()
+    with others_held():
         counts = [sys.getrefcount(o) for o in objs]
         n = native_calls(f)
         for _ in range(100_000):
             f(x, y)
         calls = native_calls(f) - n
         after = [sys.getrefcount(o) for o in objs]
-    finally:
-        sys.setswitchinterval(interval)
     assert calls == 100_000 and after == counts
     np.testing.assert_array_equal(f(x, y).numpy(), np.arange(4) * 2 + 1)
     bad = tj.constant(np.array([1, 2, 2, 9], np.float32))     # fails at x[2]
