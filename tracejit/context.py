@@ -318,7 +318,7 @@ def run_time_check(st: TraceState, cond: Tensor, message: str,
     """Trace an `assert` of the bool tensor `cond` into `st`: at run time, unless every
     element is true, the call raises `error`'s exception (`ir.prims.checks.ERRORS`) with
     `message` and the user's line. With `explain = (text, tensors)`, a failure replays the
-    trace to give `text(values of tensors)` instead of `message` (`locate_error`): the
+    trace to give `text(values of tensors)` instead of `message` (`locate_index_error`): the
     eager message, which names the values."""
     where = user_frame()
     if where is not None:
