@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .errors import at_user_line
+from .ir import ops as irops
 from .ir.core import TensorType, Value, bind
 from .ir.prims.registry import get_primitive
 from .ir.dims import is_dim
@@ -113,7 +114,7 @@ def while_loop(cond: Callable[..., TensorInput], body: Callable[..., Structure],
         rc.params.append(Value(BOOL))
         rb.params.append(Value(BOOL))
         rb.results.append(true_in(rb) if ok_body is None else ok_body)
-        init = init + [bind("constant", value=np.array(True))]
+        init = init + [irops.const(True, np.bool_)]
     (fc, fb), consts = close([rc, rb])
     outs = bind("while", *consts, *init, cond=fc, body=fb, n_consts=len(consts),
                 max_iters=max_iters)
@@ -338,7 +339,7 @@ def _scan_carry(step: Callable[[Any, Any], Any], init: Any, length: int, elems: 
     if ok is not None:          # the step's asserts: one more carry, true while they pass
         r.params.insert(n_c, Value(BOOL))
         r.results.insert(n_c, ok)
-        c0 = c0 + [bind("constant", value=np.array(True))]
+        c0 = c0 + [irops.const(True, np.bool_)]
     (fb,), consts = close([r])
     outs = bind("scan", *consts, *c0, *xs, body=fb, n_consts=len(consts), n_carry=len(c0),
                 length=length, reverse=reverse)

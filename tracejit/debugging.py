@@ -27,7 +27,7 @@ from .errors import InvalidArgumentError
 from .exports import export
 from .regions import tracing
 from .ir import dims
-from .ir.core import bind
+from .ir import ops as irops
 from .ir.errors import DTypeError, ShapeError
 from .tensor import Tensor, TensorInput
 
@@ -336,8 +336,7 @@ def _sign_check(path: str, cond: str, test: Callable[[np.ndarray], np.ndarray],
             st = tracing()
             if st is not None:
                 from . import elementwise
-                zero = bind("constant", value=np.zeros((), t.dtype))
-                run_time_check(st, getattr(elementwise, traced)(t, zero),
+                run_time_check(st, getattr(elementwise, traced)(t, irops.const(0, t.dtype)),
                                f"{head}Condition x {cond} 0 did not hold element-wise",
                                explain=(explain, [t]))
             return

@@ -14,6 +14,7 @@ from .convert import (_operands, _user_error, bool_, cast, convert_to_tensor, fl
 from .exports import export, named, public
 from . import eager_ops
 from .context import bind_plain, run_time_check, tracing
+from .ir import ops as irops
 from .ir.core import bind
 from .ir.prims import get_primitive
 from .ir.errors import DivisionByZeroError, DTypeError, ShapeError
@@ -55,10 +56,6 @@ def _unary_op(prim: str, *paths: str, operator: str | None = None) -> UnaryOp:
     if operator is not None:
         eager_ops.install(operator, fast, paths[0])
     return named(op, *paths)
-
-
-def _zero(dtype: np.dtype) -> Tensor:
-    return bind("constant", value=np.zeros((), dtype))  # type: ignore[no-any-return]
 
 
 def _check_divisor(op: str, y: np.ndarray) -> None:
@@ -103,7 +100,7 @@ def _binary_op(prim: str, *paths: str, operators: Sequence[str] = (),
             else:
                 st = tracing()
                 if st is not None:
-                    run_time_check(st, bind_plain(get_primitive("ne"), b, _zero(b.dtype)),
+                    run_time_check(st, bind_plain(get_primitive("ne"), b, irops.const(0, b.dtype)),
                                    f"{short}: integer division by zero", "division_by_zero")
         return bind_plain(p, a, b)      # type: ignore[no-any-return]
     impl = _checked_division(short, p.impl) if int_divisor else None
