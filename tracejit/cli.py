@@ -198,15 +198,13 @@ def dump_ir_file(path: str, stage: str, grad: bool) -> tuple[Pipeline, Any]:
 def _replayer(fn: Any) -> Callable[..., Any]:
     """A Python function that replays an IR Function through `bind` (so a tape records
     it), with the Function's name and parameter names."""
-    from .context import tracing
+    from .context import keep_checks
     from .ir.interp import run
     from .ir.printer import value_names
 
     def replay(*args: Any) -> Any:
         outs = run(fn, args)
-        st = tracing()
-        if st is not None:      # the checks stay results of the trace (`dump_ir_file`)
-            st.checks += [st.value_of(t) for t in outs[1:]]
+        keep_checks(outs[1:])       # the checks stay results of the trace (`dump_ir_file`)
         return outs[0]
     names = value_names(fn)
     replay.__name__ = fn.name

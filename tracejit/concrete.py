@@ -19,7 +19,7 @@ from typing import Any
 
 from . import executables
 from .codegen import Boxing
-from .context import TraceInterpreter, active_tapes, locate_index_error
+from .context import TraceInterpreter, active_tapes, keep_checks, locate_index_error
 from .errors import at_user_line
 from .ir.core import Function, bind, current_interpreter
 from .ir.errors import InvalidArgumentError, LinAlgError, ShapeError
@@ -222,11 +222,8 @@ class Concrete:
         outs = list(outs) if isinstance(outs, tuple) else [outs]
         for var, t in zip(self._assigned_vars(leaves), outs[self.n_out:]):
             var.assign(t)
-        if self.n_checks:
-            from .regions import tracing
-            st = tracing()
-            if st is not None:      # the callee's asserts stay results of this trace
-                st.checks += [st.value_of(t) for t in outs[len(outs) - self.n_checks:]]
+        if self.n_checks:           # the callee's asserts stay results of this trace
+            keep_checks(outs[len(outs) - self.n_checks:])
         res = [outs[k[1]] if k[0] == "r" else Tensor._wrap(k[1]) if k[0] == "t" else k[1]
                for k in self.out_kind]
         return unflatten(self.out_tree, res)

@@ -330,6 +330,15 @@ def run_time_check(st: TraceState, cond: Tensor, message: str,
         st.explain[id(ok)] = (explain[0], [st.value_of(t) for t in explain[1]])
 
 
+def keep_checks(results: Sequence[Any]) -> None:
+    """Keep `results` (of `assert`s, or the joined checks a region instruction or a call
+    returns) among the checks of the trace being built, so that no pass prunes them;
+    eagerly there is nothing to keep (they ran)."""
+    st = tracing()
+    if st is not None:
+        st.checks += [st.value_of(t) for t in results]
+
+
 def _hint(name: str | None) -> str | None:
     if not name:
         return None

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .context import keep_checks
 from .errors import at_user_line
 from .ir import ops as irops
 from .ir.core import TensorType, Value, bind
@@ -119,7 +120,7 @@ def while_loop(cond: Callable[..., TensorInput], body: Callable[..., Structure],
     outs = bind("while", *consts, *init, cond=fc, body=fb, n_consts=len(consts),
                 max_iters=max_iters)
     if checked:
-        st.checks.append(st.value_of(outs[n]))
+        keep_checks([outs[n]])
     return unflatten(tree, list(outs[:n]))
 
 
@@ -283,9 +284,7 @@ def _traced_branches(index: Any, fns: Sequence[Callable[[], Any]], names: list[s
     outs = bind("cond", index, *consts, branches=tuple(fns_))
     outs = list(outs) if isinstance(outs, tuple) else [outs]
     if checked:
-        st = tracing()
-        assert st is not None
-        st.checks.append(st.value_of(outs.pop()))
+        keep_checks([outs.pop()])
     return unflatten(first.out_tree, outs)
 
 
@@ -345,9 +344,7 @@ def _scan_carry(step: Callable[[Any, Any], Any], init: Any, length: int, elems: 
                 length=length, reverse=reverse)
     outs = list(outs) if isinstance(outs, tuple) else [outs]
     if ok is not None:
-        st = tracing()
-        assert st is not None
-        st.checks.append(st.value_of(outs.pop(n_c)))
+        keep_checks([outs.pop(n_c)])
     return unflatten(ctree, outs[:n_c]), unflatten(ytree, outs[n_c:])
 
 
@@ -508,8 +505,5 @@ def vectorized_map(fn: Callable[[Structure], Structure], elems: Structure,
     batched = vmap(f, [False] * len(consts) + [True] * len(xs), n, name=f"{f.name}_vmap")
     outs = run(batched, consts + xs)
     if ok is not None:
-        checked = outs.pop()
-        st = tracing()
-        if st is not None:
-            st.checks.append(st.value_of(checked))
+        keep_checks([outs.pop()])
     return unflatten(r.out_tree, outs)

@@ -60,19 +60,16 @@ def _run_checks(fn: Any, ok: Any, operands: list[Any], name: str,
     """Run the checks (`assert`s) of `f`, joined in `ok`, on the operands: they raise at
     once eagerly, and inside a compiled function they are its checks. (The tangent
     program computes no check: it has no tangent.)"""
-    from .context import explained
+    from .context import explained, keep_checks
     from .ir.core import Function
     from .ir.errors import InvalidArgumentError
     from .ir.interp import run
     from .ir.passes.dce import dce
-    from .regions import tracing
     try:
         (out,) = run(dce(Function(f"{name}_checks", fn.params, fn.instrs, [ok])), operands)
     except InvalidArgumentError as e:      # eagerly: the message with the values
         raise explained(e, explain) from None
-    st = tracing()
-    if st is not None:
-        st.checks.append(st.value_of(out))
+    keep_checks([out])
 
 
 @export("autodiff.jacfwd")
