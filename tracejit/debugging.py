@@ -177,27 +177,37 @@ def _values_check(op: str, cond: str, test: Callable[[np.ndarray, np.ndarray], n
     if tx.dtype.kind not in kinds:
         raise _user_error(DTypeError(f"{op}: operands must be numeric, got {tx.dtype}"))
     try:
-        shape = np.broadcast_shapes(tx.shape, ty.shape)
+        np.broadcast_shapes(tx.shape, ty.shape)
     except ValueError:
         raise _user_error(ShapeError(
             f"{op}: incompatible shapes {tx.shape} and {ty.shape}")) from None
     except TypeError:
-        shape = None                            # a size known only at run time
-    va, vb = _value(x, tx), _value(y, ty)
+        pass                                    # a size known only at run time: traced
     head = _prefix(message)
 
     def explain(values: list[np.ndarray]) -> str | None:
         return _comparison_failure(head, cond, test, values[0], values[1], summarize)
 
-    if va is None or vb is None:
+    _check([(x, tx), (y, ty)], explain, lambda: traced(tx, ty),
+           f"{head}Condition x {cond} y did not hold")
+
+
+def _check(operands: list[tuple[Any, Tensor]],
+           explain: Callable[[list[np.ndarray]], str | None], traced: Callable[[], Tensor],
+           message: str) -> None:
+    """The shared end of the value checks. Where every operand (the argument as given,
+    and its tensor) has a value: InvalidArgumentError with `explain`'s text for those
+    values, if it gives one. Otherwise, inside a trace: an `assert` of `traced()` that
+    compiled code checks when it runs, failing with `message` (or, the call replayed,
+    `explain`'s text)."""
+    values = [_value(raw, t) for raw, t in operands]
+    if any(v is None for v in values):
         st = tracing()
         if st is not None:
-            run_time_check(st, traced(tx, ty), f"{head}Condition x {cond} y did not hold",
-                           explain=(explain, [tx, ty]))
+            run_time_check(st, traced(), message,
+                           explain=(explain, [t for _, t in operands]))
         return
-    if shape is None:
-        return
-    text = explain([va, vb])
+    text = explain(values)  # type: ignore[arg-type]
     if text is not None:
         raise _user_error(InvalidArgumentError(text))
 
@@ -331,18 +341,12 @@ def _sign_check(path: str, cond: str, test: Callable[[np.ndarray], np.ndarray],
             return (f"{head}Condition x {cond} 0 did not hold element-wise:\nx (shape="
                     f"{v.shape} dtype={v.dtype}) = \n{_summary(v, n)}")
 
-        v = _value(x, t)
-        if v is None:
-            st = tracing()
-            if st is not None:
-                from . import elementwise
-                run_time_check(st, getattr(elementwise, traced)(t, irops.const(0, t.dtype)),
-                               f"{head}Condition x {cond} 0 did not hold element-wise",
-                               explain=(explain, [t]))
-            return
-        text = explain([v])
-        if text is not None:
-            raise _user_error(InvalidArgumentError(text))
+        def against_zero() -> Tensor:
+            from . import elementwise
+            return getattr(elementwise, traced)(t, irops.const(0, t.dtype))  # type: ignore[no-any-return]
+
+        _check([(x, t)], explain, against_zero,
+               f"{head}Condition x {cond} 0 did not hold element-wise")
 
     from .exports import named
     return named(check, path, doc=doc)
@@ -393,16 +397,8 @@ def check_numerics(tensor: TensorInput, message: Any, name: str | None = None) -
     if t.dtype.kind != "f":
         raise _user_error(DTypeError(f"check_numerics: tensor must be a float tensor, got "
                                      f"{t.dtype}"))
-    v = _value(tensor, t)
-    if v is None:
-        st = tracing()
-        if st is not None:
-            run_time_check(st, is_finite(t), f"{message} : Tensor had Inf or NaN values",
-                           explain=(lambda vals: _numerics_failure(message, vals[0]), [t]))
-    else:
-        text = _numerics_failure(message, v)
-        if text is not None:
-            raise _user_error(InvalidArgumentError(text))
+    _check([(tensor, t)], lambda vals: _numerics_failure(message, vals[0]),
+           lambda: is_finite(t), f"{message} : Tensor had Inf or NaN values")
     return identity(t)
 
 
